@@ -1,0 +1,189 @@
+//! Everything a run is configured with, as plain values with defaults.
+
+use crate::network::{validate_partition, Latency, NetworkConfig, PartitionSpec};
+use crate::node::NodeId;
+use crate::time::Duration;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// One fault, at a virtual time.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Fault {
+    /// When it happens, from the start of the run.
+    pub at: Duration,
+    pub action: FaultAction,
+}
+
+/// What a fault does.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum FaultAction {
+    /// Put a partition in force; `id` names it for a later heal.
+    Partition { id: u32, spec: PartitionSpec },
+    /// Lift partition `id`, or every partition.
+    Heal { id: Option<u32> },
+    /// Crash a node: volatile state, timers and unsynced writes are lost;
+    /// messages arriving while it is down are lost.
+    Crash { node: NodeId },
+    /// Restart a crashed node from its durable state.
+    Restart { node: NodeId },
+    /// Set a node's local clock `offset_ns` ahead (negative: behind) of
+    /// virtual time, running `drift_ppm` parts per million fast (or slow).
+    ClockSkew { node: NodeId, offset_ns: i64, drift_ppm: i32 },
+    /// Take a topology wire down (messages re-route if they can).
+    CutWire { a: NodeId, b: NodeId },
+    /// Bring a topology wire back.
+    RestoreWire { a: NodeId, b: NodeId },
+}
+
+/// Client operations injected into nodes.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Workload {
+    /// How many operations in all.
+    pub count: u64,
+    /// When the first one arrives.
+    pub start: Duration,
+    /// Time between one operation and the next.
+    pub interval: Latency,
+    /// Nodes that receive operations (one drawn at random each time);
+    /// empty means every node.
+    pub targets: Vec<NodeId>,
+    /// Operation values are drawn uniformly from `0..value_range`
+    /// (`0` means any u64).
+    pub value_range: u64,
+}
+
+/// Bounds on a run: whichever is reached first ends it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Limits {
+    /// Virtual time limit.
+    pub time: Duration,
+    /// Node events processed (deliveries, timers, inputs, starts...).
+    pub events: u64,
+    /// Largest message payload in bytes; a larger send fails the run.
+    pub message_bytes: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits { time: Duration::from_secs(60), events: 10_000_000, message_bytes: 1 << 20 }
+    }
+}
+
+/// A complete, validated run configuration.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SimConfig {
+    /// The root seed: every random choice of the run derives from it.
+    pub seed: u64,
+    pub nodes: u32,
+    pub network: NetworkConfig,
+    pub faults: Vec<Fault>,
+    pub workload: Option<Workload>,
+    pub limits: Limits,
+    /// Keep vector clocks and record their deltas in the trace.
+    pub vector_clocks: bool,
+    /// Name of the protocol, for the trace header.
+    pub protocol: String,
+    /// Name of the scenario, for the trace header.
+    pub scenario: String,
+    /// The configuration as re-runnable text (the resolved scenario file).
+    pub config_text: String,
+    /// Knobs drawn from the seed, for the trace header and people.
+    pub drawn: BTreeMap<String, String>,
+}
+
+impl SimConfig {
+    /// `nodes` nodes on the default network, no faults, default limits.
+    pub fn new(seed: u64, nodes: u32) -> SimConfig {
+        SimConfig {
+            seed,
+            nodes,
+            network: NetworkConfig::default(),
+            faults: Vec::new(),
+            workload: None,
+            limits: Limits::default(),
+            vector_clocks: true,
+            protocol: "unnamed".into(),
+            scenario: "inline".into(),
+            config_text: String::new(),
+            drawn: BTreeMap::new(),
+        }
+    }
+
+    /// Rejects impossible configurations before anything runs: nodes that
+    /// do not exist, a restart of a node that is up, a crash of one that is
+    /// down, bounds out of order.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.nodes == 0 {
+            return Err("a simulation needs at least one node".into());
+        }
+        let node_ok = |n: NodeId, what: &str| {
+            if n.0 < self.nodes {
+                Ok(())
+            } else {
+                Err(format!("{what} names node {} but there are only {} nodes (0..{})", n.0, self.nodes, self.nodes - 1))
+            }
+        };
+        self.network.default.validate().map_err(|e| format!("network: {e}"))?;
+        for (a, b, link) in &self.network.links {
+            node_ok(*a, "a link override")?;
+            node_ok(*b, "a link override")?;
+            link.validate().map_err(|e| format!("link {}->{}: {e}", a.0, b.0))?;
+        }
+        if let Some(edges) = &self.network.topology {
+            for (a, b) in edges {
+                node_ok(*a, "the topology")?;
+                node_ok(*b, "the topology")?;
+            }
+        }
+        let mut order: Vec<&Fault> = self.faults.iter().collect();
+        order.sort_by_key(|f| f.at);
+        let mut up = vec![true; self.nodes as usize];
+        for f in order {
+            match &f.action {
+                FaultAction::Partition { spec, .. } => validate_partition(spec, self.nodes)?,
+                FaultAction::Heal { .. } => {}
+                FaultAction::Crash { node } => {
+                    node_ok(*node, "a crash")?;
+                    if !up[node.index()] {
+                        return Err(format!("node {} is crashed at {} but is already down", node.0, f.at));
+                    }
+                    up[node.index()] = false;
+                }
+                FaultAction::Restart { node } => {
+                    node_ok(*node, "a restart")?;
+                    if up[node.index()] {
+                        return Err(format!("node {} is restarted at {} but was not crashed before then", node.0, f.at));
+                    }
+                    up[node.index()] = true;
+                }
+                FaultAction::ClockSkew { node, drift_ppm, .. } => {
+                    node_ok(*node, "a clock skew")?;
+                    if *drift_ppm <= -1_000_000 {
+                        return Err(format!("clock drift {drift_ppm} ppm would stop or reverse node {}'s clock", node.0));
+                    }
+                }
+                FaultAction::CutWire { a, b } | FaultAction::RestoreWire { a, b } => {
+                    node_ok(*a, "a wire fault")?;
+                    node_ok(*b, "a wire fault")?;
+                    match &self.network.topology {
+                        None => return Err("a wire fault needs a topology".into()),
+                        Some(edges) if !edges.iter().any(|&(x, y)| (x, y) == (*a, *b) || (y, x) == (*a, *b)) => {
+                            return Err(format!("nodes {} and {} are not wired in the topology", a.0, b.0));
+                        }
+                        Some(_) => {}
+                    }
+                }
+            }
+        }
+        if let Some(w) = &self.workload {
+            w.interval.validate().map_err(|e| format!("workload interval: {e}"))?;
+            for t in &w.targets {
+                node_ok(*t, "the workload")?;
+            }
+        }
+        if self.limits.events == 0 {
+            return Err("the event limit must be at least 1".into());
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,455 @@
+//! The network: every message in flight, and the one place that decides
+//! each message's fate.
+//!
+//! A message's fate is drawn at send time from the network's own random
+//! stream, in a fixed order: partition and route checks, then per hop a
+//! loss draw and a latency draw, then a duplication draw, then a corruption
+//! draw per copy; FIFO links then hold a copy back until every earlier copy
+//! on the link has arrived, and a bounded link applies its overflow policy.
+//! A message that reaches its receiver while a partition separates the two
+//! is lost then, so a partition drops exactly what crosses it.
+
+mod link;
+mod partition;
+mod topology;
+
+pub use link::{Latency, LinkConfig, Ordering, Overflow};
+pub use partition::{validate as validate_partition, PartitionSpec};
+
+use crate::node::NodeId;
+use crate::rng::DetRng;
+use crate::time::Instant;
+use partition::ActivePartition;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, VecDeque};
+use std::fmt;
+use topology::Topology;
+
+/// Why a message (or one copy of it) was not delivered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum LossCause {
+    /// The link's loss probability struck.
+    Random,
+    /// A partition separated sender and receiver at send or at arrival.
+    Partition,
+    /// The link's mailbox was full.
+    MailboxFull,
+    /// The receiver was crashed when the message arrived.
+    ReceiverDown,
+    /// The bytes that arrived did not decode as a message.
+    Undecodable,
+    /// The topology had no route up between sender and receiver.
+    NoRoute,
+}
+
+impl LossCause {
+    pub const ALL: [LossCause; 6] = [
+        LossCause::Random,
+        LossCause::Partition,
+        LossCause::MailboxFull,
+        LossCause::ReceiverDown,
+        LossCause::Undecodable,
+        LossCause::NoRoute,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            LossCause::Random => "loss",
+            LossCause::Partition => "partition",
+            LossCause::MailboxFull => "mailbox-full",
+            LossCause::ReceiverDown => "receiver-down",
+            LossCause::Undecodable => "undecodable",
+            LossCause::NoRoute => "no-route",
+        }
+    }
+}
+
+impl fmt::Display for LossCause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The network as configured for a run.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NetworkConfig {
+    /// Every link not overridden behaves like this.
+    pub default: LinkConfig,
+    /// Per directed link (from, to) overrides.
+    pub links: Vec<(NodeId, NodeId, LinkConfig)>,
+    /// Undirected wires; `None` is a full mesh.
+    pub topology: Option<Vec<(NodeId, NodeId)>>,
+}
+
+impl NetworkConfig {
+    /// The config that decides the fate of messages from `from` to `to`.
+    pub fn link(&self, from: NodeId, to: NodeId) -> &LinkConfig {
+        self.links
+            .iter()
+            .rev()
+            .find(|(a, b, _)| *a == from && *b == to)
+            .map(|(_, _, c)| c)
+            .unwrap_or(&self.default)
+    }
+
+    /// True when messages on `from → to` are promised to arrive in order.
+    pub fn is_fifo(&self, from: NodeId, to: NodeId) -> bool {
+        self.link(from, to).ordering == Ordering::Fifo
+    }
+}
+
+/// A copy of a message travelling on the network.
+#[derive(Clone, Debug)]
+pub struct InFlight {
+    pub msg: u64,
+    pub copy: u32,
+    pub from: NodeId,
+    pub to: NodeId,
+    pub payload: Vec<u8>,
+    /// The sender's Lamport time at the send.
+    pub lamport: u64,
+    /// The sender's vector clock at the send, when vector clocks are on.
+    pub vector: Option<Box<[u32]>>,
+}
+
+/// A message handed to the network by a sender.
+pub struct Outgoing {
+    pub msg: u64,
+    pub from: NodeId,
+    pub to: NodeId,
+    pub payload: Vec<u8>,
+    pub lamport: u64,
+    pub vector: Option<Box<[u32]>>,
+}
+
+/// What became of one copy at send time.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CopyFate {
+    /// Will arrive at `at`; `flips` are the (offset, xor mask) pairs that
+    /// corruption applied to this copy's bytes.
+    Scheduled { slot: u32, copy: u32, at: Instant, flips: Vec<(u32, u8)> },
+    /// Lost before it left.
+    Lost { copy: u32, cause: LossCause },
+}
+
+/// A copy pushed out of a full mailbox by a newer one.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Evicted {
+    pub msg: u64,
+    pub copy: u32,
+    pub from: NodeId,
+    pub to: NodeId,
+}
+
+/// The network's decision about one send.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SendReport {
+    /// Copy 0 and, if the message was duplicated, copy 1.
+    pub copies: [Option<CopyFate>; 2],
+    pub evicted: Vec<Evicted>,
+}
+
+impl SendReport {
+    pub fn duplicated(&self) -> bool {
+        self.copies[1].is_some()
+    }
+}
+
+#[derive(Clone, Debug, Default)]
+struct LinkState {
+    last_arrival: Instant,
+    in_flight: u32,
+    // Slots in send order, kept only on bounded links with DropOldest.
+    queue: VecDeque<u32>,
+}
+
+/// Per directed link state, dense for small networks and sparse for large.
+#[derive(Clone, Debug)]
+enum LinkTable {
+    Dense { nodes: usize, states: Vec<LinkState> },
+    Sparse(BTreeMap<(u32, u32), LinkState>),
+}
+
+impl LinkTable {
+    fn new(nodes: usize) -> LinkTable {
+        if nodes <= 256 {
+            LinkTable::Dense { nodes, states: vec![LinkState::default(); nodes * nodes] }
+        } else {
+            LinkTable::Sparse(BTreeMap::new())
+        }
+    }
+
+    fn get(&mut self, from: NodeId, to: NodeId) -> &mut LinkState {
+        match self {
+            LinkTable::Dense { nodes, states } => &mut states[from.index() * *nodes + to.index()],
+            LinkTable::Sparse(map) => map.entry((from.0, to.0)).or_default(),
+        }
+    }
+}
+
+/// The network model: owns every message in flight.
+pub struct Network {
+    nodes: u32,
+    config: NetworkConfig,
+    overrides: BTreeMap<(u32, u32), LinkConfig>,
+    // Whether any link needs per-link state (FIFO or a bound).
+    stateful: bool,
+    links: LinkTable,
+    partitions: Vec<ActivePartition>,
+    topology: Option<Topology>,
+    slots: Vec<Option<InFlight>>,
+    free: Vec<u32>,
+    in_flight: usize,
+    hops: Vec<(u32, u32)>,
+}
+
+impl Network {
+    pub fn new(nodes: u32, config: NetworkConfig) -> Network {
+        let overrides: BTreeMap<(u32, u32), LinkConfig> =
+            config.links.iter().map(|(a, b, c)| ((a.0, b.0), c.clone())).collect();
+        let needs_state = |c: &LinkConfig| c.ordering == Ordering::Fifo || c.capacity.is_some();
+        let stateful = needs_state(&config.default) || overrides.values().any(needs_state);
+        let topology = config.topology.as_ref().map(|edges| Topology::new(nodes, edges));
+        Network {
+            nodes,
+            overrides,
+            stateful,
+            links: LinkTable::new(if stateful { nodes as usize } else { 0 }),
+            partitions: Vec::new(),
+            topology,
+            config,
+            slots: Vec::new(),
+            free: Vec::new(),
+            in_flight: 0,
+            hops: Vec::new(),
+        }
+    }
+
+    pub fn config(&self) -> &NetworkConfig {
+        &self.config
+    }
+
+    fn link(&self, from: u32, to: u32) -> &LinkConfig {
+        if self.overrides.is_empty() {
+            &self.config.default
+        } else {
+            self.overrides.get(&(from, to)).unwrap_or(&self.config.default)
+        }
+    }
+
+    /// True when some partition in force cuts `from → to`.
+    pub fn is_cut(&self, from: NodeId, to: NodeId) -> bool {
+        self.partitions.iter().any(|p| p.blocks(from, to))
+    }
+
+    /// True when any partition is in force.
+    pub fn is_partitioned(&self) -> bool {
+        !self.partitions.is_empty()
+    }
+
+    /// Copies in flight now.
+    pub fn in_flight(&self) -> usize {
+        self.in_flight
+    }
+
+    /// Decides the fate of `out` and takes charge of every copy that will
+    /// be delivered.
+    pub fn send(&mut self, rng: &mut DetRng, now: Instant, out: Outgoing) -> SendReport {
+        let mut report = SendReport::default();
+        if self.is_cut(out.from, out.to) {
+            report.copies[0] = Some(CopyFate::Lost { copy: 0, cause: LossCause::Partition });
+            return report;
+        }
+        // The hop buffer is reused across sends to keep the hot path free
+        // of allocation.
+        let mut hops = std::mem::take(&mut self.hops);
+        hops.clear();
+        match &mut self.topology {
+            None => hops.push((out.from.0, out.to.0)),
+            Some(t) => match t.route(out.from, out.to) {
+                Some(path) => hops.extend(path.windows(2).map(|w| (w[0], w[1]))),
+                None => {
+                    self.hops = hops;
+                    report.copies[0] = Some(CopyFate::Lost { copy: 0, cause: LossCause::NoRoute });
+                    return report;
+                }
+            },
+        }
+        let first = self.travel(rng, now, &hops);
+        let end = self.link(out.from.0, out.to.0);
+        let (duplicate, corrupt_p, ordering, capacity, overflow) =
+            (end.duplicate, end.corrupt, end.ordering, end.capacity, end.overflow);
+        let second_at = match first {
+            Some(_) if rng.chance(duplicate) => Some(self.travel_latency(rng, now, &hops)),
+            _ => None,
+        };
+        self.hops = hops;
+        let Some(first_at) = first else {
+            report.copies[0] = Some(CopyFate::Lost { copy: 0, cause: LossCause::Random });
+            return report;
+        };
+        let arrivals = [Some(first_at), second_at];
+        let mut payload = Some(out.payload);
+        let mut vector = out.vector;
+        for (copy, at) in arrivals.iter().enumerate() {
+            let Some(mut at) = *at else { continue };
+            let copy = copy as u32;
+            let last_copy = copy == 1 || second_at.is_none();
+            // The last copy takes the original buffers; the first of two clones them.
+            let (mut bytes, vc) = if last_copy {
+                (payload.take().unwrap_or_default(), vector.take())
+            } else {
+                (payload.clone().unwrap_or_default(), vector.clone())
+            };
+            let flips = if rng.chance(corrupt_p) { corrupt(rng, &mut bytes) } else { Vec::new() };
+            if self.stateful {
+                let state = self.links.get(out.from, out.to);
+                if ordering == Ordering::Fifo {
+                    at = at.max(state.last_arrival);
+                    state.last_arrival = at;
+                }
+                if let Some(capacity) = capacity {
+                    if state.in_flight >= capacity {
+                        match overflow {
+                            Overflow::DropNewest => {
+                                report.copies[copy as usize] =
+                                    Some(CopyFate::Lost { copy, cause: LossCause::MailboxFull });
+                                continue;
+                            }
+                            Overflow::DropOldest => {
+                                if let Some(evicted) = self.evict_oldest(out.from, out.to) {
+                                    report.evicted.push(evicted);
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            let slot = self.store(InFlight {
+                msg: out.msg,
+                copy,
+                from: out.from,
+                to: out.to,
+                payload: bytes,
+                lamport: out.lamport,
+                vector: vc,
+            });
+            if self.stateful {
+                let state = self.links.get(out.from, out.to);
+                state.in_flight += 1;
+                if capacity.is_some() && overflow == Overflow::DropOldest {
+                    state.queue.push_back(slot);
+                }
+            }
+            report.copies[copy as usize] = Some(CopyFate::Scheduled { slot, copy, at, flips });
+        }
+        report
+    }
+
+    /// Loss and latency over every hop; `None` if lost on the way.
+    fn travel(&self, rng: &mut DetRng, now: Instant, hops: &[(u32, u32)]) -> Option<Instant> {
+        let mut at = now;
+        let mut lost = false;
+        for &(a, b) in hops {
+            let link = self.link(a, b);
+            // Draw the latency even for a lost message so the number of
+            // draws does not depend on the loss probability.
+            lost |= rng.chance(link.loss);
+            at = at.after(link.latency.sample(rng));
+        }
+        (!lost).then_some(at)
+    }
+
+    fn travel_latency(&self, rng: &mut DetRng, now: Instant, hops: &[(u32, u32)]) -> Instant {
+        hops.iter().fold(now, |at, &(a, b)| at.after(self.link(a, b).latency.sample(rng)))
+    }
+
+    fn store(&mut self, m: InFlight) -> u32 {
+        self.in_flight += 1;
+        match self.free.pop() {
+            Some(slot) => {
+                self.slots[slot as usize] = Some(m);
+                slot
+            }
+            None => {
+                self.slots.push(Some(m));
+                (self.slots.len() - 1) as u32
+            }
+        }
+    }
+
+    fn release(&mut self, slot: u32) -> Option<InFlight> {
+        let m = self.slots.get_mut(slot as usize)?.take()?;
+        self.free.push(slot);
+        self.in_flight -= 1;
+        if self.stateful {
+            let state = self.links.get(m.from, m.to);
+            state.in_flight = state.in_flight.saturating_sub(1);
+            if let Some(pos) = state.queue.iter().position(|&s| s == slot) {
+                state.queue.remove(pos);
+            }
+        }
+        Some(m)
+    }
+
+    fn evict_oldest(&mut self, from: NodeId, to: NodeId) -> Option<Evicted> {
+        let slot = self.links.get(from, to).queue.front().copied()?;
+        let m = self.release(slot)?;
+        Some(Evicted { msg: m.msg, copy: m.copy, from: m.from, to: m.to })
+    }
+
+    /// The copy in `slot` reaches its receiver now. `None` if it was evicted
+    /// meanwhile; `Err` if a partition now separates the ends.
+    pub fn arrive(&mut self, slot: u32) -> Option<Result<InFlight, InFlight>> {
+        let m = self.release(slot)?;
+        if self.is_cut(m.from, m.to) {
+            Some(Err(m))
+        } else {
+            Some(Ok(m))
+        }
+    }
+
+    /// Puts a partition in force.
+    pub fn partition(&mut self, id: u32, spec: &PartitionSpec) {
+        self.partitions.push(ActivePartition::new(id, spec, self.nodes as usize));
+    }
+
+    /// Lifts partition `id`, or every partition when `id` is `None`.
+    pub fn heal(&mut self, id: Option<u32>) {
+        match id {
+            Some(id) => self.partitions.retain(|p| p.id != id),
+            None => self.partitions.clear(),
+        }
+    }
+
+    /// Takes a topology wire down; false if there is no topology or no wire.
+    pub fn cut_wire(&mut self, a: NodeId, b: NodeId) -> bool {
+        self.topology.as_mut().is_some_and(|t| t.cut(a, b))
+    }
+
+    /// Brings a wire back; false if it was never wired.
+    pub fn restore_wire(&mut self, a: NodeId, b: NodeId) -> bool {
+        self.topology.as_mut().is_some_and(|t| t.restore(a, b))
+    }
+
+    /// True when `a`–`b` is a wire of the topology (always without one).
+    pub fn is_wired(&self, a: NodeId, b: NodeId) -> bool {
+        self.topology.as_ref().is_none_or(|t| t.is_wired(a, b))
+    }
+}
+
+/// Flips one to three bytes; returns the (offset, xor mask) pairs applied.
+fn corrupt(rng: &mut DetRng, bytes: &mut [u8]) -> Vec<(u32, u8)> {
+    if bytes.is_empty() {
+        return Vec::new();
+    }
+    let count = 1 + rng.below(3);
+    (0..count)
+        .map(|_| {
+            let at = rng.below(bytes.len() as u64) as usize;
+            let mask = 1 + rng.below(255) as u8;
+            bytes[at] ^= mask;
+            (at as u32, mask)
+        })
+        .collect()
+}

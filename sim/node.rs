@@ -1,0 +1,280 @@
+//! Nodes: autonomous holders of private state.
+//!
+//! A protocol is a type implementing [`Node`]: a state machine that reacts to
+//! its start, to each delivered message, to its timers and to client inputs.
+//! It acts only through its [`Context`], which records what the node wants
+//! done as [`Effect`]s; the kernel applies them after the handler returns.
+//! Nothing outside the node reads or writes its state while a run is going
+//! on; invariants see it between events, read-only.
+//!
+//! Nodes of different roles (clients and servers, say) live in one
+//! simulation as variants of one enum that implements `Node`.
+//!
+//! ```
+//! use dsim::{Context, Node, NodeId};
+//! use serde::{Deserialize, Serialize};
+//!
+//! #[derive(Clone, Debug, Serialize, Deserialize)]
+//! enum Msg { Ping(u32), Pong(u32) }
+//!
+//! #[derive(Default)]
+//! struct Pinger { pongs: u32 }
+//!
+//! impl Node for Pinger {
+//!     type Msg = Msg;
+//!     fn on_start(&mut self, ctx: &mut Context<'_, Msg>) {
+//!         if ctx.id() == NodeId(0) {
+//!             ctx.send(NodeId(1), &Msg::Ping(0));
+//!         }
+//!     }
+//!     fn on_message(&mut self, ctx: &mut Context<'_, Msg>, from: NodeId, msg: Msg) {
+//!         match msg {
+//!             Msg::Ping(n) => ctx.send(from, &Msg::Pong(n)),
+//!             Msg::Pong(n) => {
+//!                 self.pongs += 1;
+//!                 if n < 10 { ctx.send(from, &Msg::Ping(n + 1)); }
+//!             }
+//!         }
+//!     }
+//! }
+//! ```
+
+use crate::rng::DetRng;
+use crate::time::{Duration, Instant};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::fmt;
+use std::marker::PhantomData;
+
+/// The address of a node: its index in the simulation, from 0.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct NodeId(pub u32);
+
+impl NodeId {
+    pub fn index(self) -> usize {
+        self.0 as usize
+    }
+}
+
+impl fmt::Display for NodeId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "n{}", self.0)
+    }
+}
+
+/// What may cross a channel: anything serde can turn into postcard bytes.
+pub trait Message: Serialize + DeserializeOwned + fmt::Debug + 'static {}
+impl<T: Serialize + DeserializeOwned + fmt::Debug + 'static> Message for T {}
+
+/// A timer set by a node; unique within the node for the whole run, so a
+/// timer set before a crash can never fire after the restart.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct TimerId(pub u64);
+
+/// An operation injected by the workload (a client request, say).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Input {
+    /// Sequence number of the operation within the run, from 0.
+    pub id: u64,
+    /// A value drawn from the workload's own random stream.
+    pub value: u64,
+}
+
+/// A protocol participant: a pure state machine.
+pub trait Node: 'static {
+    /// The messages this protocol sends. Every one is serialized with
+    /// postcard at send and deserialized at delivery.
+    type Msg: Message;
+
+    /// Called once when the node first starts, and again after each restart
+    /// (on a fresh instance: volatile state is gone; durable state is in
+    /// [`Context::disk`]).
+    fn on_start(&mut self, ctx: &mut Context<'_, Self::Msg>);
+
+    /// A message from `from` was delivered.
+    fn on_message(&mut self, ctx: &mut Context<'_, Self::Msg>, from: NodeId, msg: Self::Msg);
+
+    /// A timer set with [`Context::set_timer`] fired.
+    fn on_timer(&mut self, ctx: &mut Context<'_, Self::Msg>, timer: TimerId, tag: u64) {
+        let _ = (ctx, timer, tag);
+    }
+
+    /// The workload handed this node a client operation.
+    fn on_input(&mut self, ctx: &mut Context<'_, Self::Msg>, input: Input) {
+        let _ = (ctx, input);
+    }
+}
+
+/// What a handler asks the kernel to do, as data.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Effect {
+    /// Send these postcard bytes to `to`.
+    Send { to: NodeId, payload: Vec<u8> },
+    /// Fire `timer` with `tag` after `after` of the node's local time.
+    SetTimer { timer: TimerId, after: Duration, tag: u64 },
+    /// Forget a timer that has not fired yet.
+    CancelTimer { timer: TimerId },
+    /// A client-visible operation or result, for checkers and people.
+    Observe { text: String },
+    /// The handler could not do what it meant to (a message that did not
+    /// serialize, say); the run fails with this message.
+    Fail { message: String },
+}
+
+/// A node's persistent storage. Writes are volatile until [`Disk::sync`];
+/// a crash loses unsynced writes and keeps synced ones.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Disk {
+    synced: BTreeMap<String, Vec<u8>>,
+    // `None` marks a removal that is not yet synced.
+    unsynced: BTreeMap<String, Option<Vec<u8>>>,
+}
+
+impl Disk {
+    /// Stores `value` under `key` (volatile until synced).
+    pub fn write<T: Serialize>(&mut self, key: &str, value: &T) {
+        // postcard cannot fail on the types a protocol keeps on disk except
+        // for unbounded iterators, which serde derive never produces.
+        let bytes = postcard::to_allocvec(value).unwrap_or_default();
+        self.unsynced.insert(key.to_string(), Some(bytes));
+    }
+
+    /// Removes `key` (volatile until synced).
+    pub fn remove(&mut self, key: &str) {
+        self.unsynced.insert(key.to_string(), None);
+    }
+
+    /// The latest value of `key`, synced or not; `None` if absent or if the
+    /// bytes do not decode as `T`.
+    pub fn read<T: DeserializeOwned>(&self, key: &str) -> Option<T> {
+        let bytes = match self.unsynced.get(key) {
+            Some(pending) => pending.as_ref()?,
+            None => self.synced.get(key)?,
+        };
+        postcard::from_bytes(bytes).ok()
+    }
+
+    /// Makes every write so far durable.
+    pub fn sync(&mut self) {
+        for (key, value) in std::mem::take(&mut self.unsynced) {
+            match value {
+                Some(bytes) => self.synced.insert(key, bytes),
+                None => self.synced.remove(&key),
+            };
+        }
+    }
+
+    /// What survives a crash: the synced writes only.
+    pub fn crash(&mut self) {
+        self.unsynced.clear();
+    }
+
+    /// Number of synced keys.
+    pub fn synced_len(&self) -> usize {
+        self.synced.len()
+    }
+}
+
+/// A node's window onto the world during one handler call.
+pub struct Context<'a, M> {
+    pub(crate) id: NodeId,
+    pub(crate) nodes: u32,
+    pub(crate) local_now: Instant,
+    pub(crate) rng: &'a mut DetRng,
+    pub(crate) disk: &'a mut Disk,
+    pub(crate) effects: &'a mut Vec<Effect>,
+    pub(crate) next_timer: &'a mut u64,
+    pub(crate) _msg: PhantomData<fn(&M)>,
+}
+
+impl<'a, M: Serialize> Context<'a, M> {
+    /// This node's address.
+    pub fn id(&self) -> NodeId {
+        self.id
+    }
+
+    /// How many nodes the simulation has (ids are `0..node_count()`).
+    pub fn node_count(&self) -> u32 {
+        self.nodes
+    }
+
+    /// Every other node's id, in order.
+    pub fn peers(&self) -> impl Iterator<Item = NodeId> + '_ {
+        (0..self.nodes).map(NodeId).filter(move |&n| n != self.id)
+    }
+
+    /// The node's local clock: virtual time with this node's offset and drift.
+    pub fn now(&self) -> Instant {
+        self.local_now
+    }
+
+    /// The node's own random stream, independent of every other stream.
+    pub fn rng(&mut self) -> &mut DetRng {
+        self.rng
+    }
+
+    /// The node's durable storage.
+    pub fn disk(&mut self) -> &mut Disk {
+        self.disk
+    }
+
+    /// Sends `msg` to `to`. The sender never blocks; the network decides the
+    /// message's fate.
+    pub fn send(&mut self, to: NodeId, msg: &M) {
+        match postcard::to_allocvec(msg) {
+            Ok(payload) => self.effects.push(Effect::Send { to, payload }),
+            Err(e) => self.effects.push(Effect::Fail {
+                message: format!("{} could not serialize a message to {to}: {e}", self.id),
+            }),
+        }
+    }
+
+    /// Sends `msg` to every other node.
+    pub fn broadcast(&mut self, msg: &M) {
+        for to in (0..self.nodes).map(NodeId) {
+            if to != self.id {
+                self.send(to, msg);
+            }
+        }
+    }
+
+    /// Asks for [`Node::on_timer`] with `tag` after `after` of local time.
+    pub fn set_timer(&mut self, after: Duration, tag: u64) -> TimerId {
+        let timer = TimerId(*self.next_timer);
+        *self.next_timer += 1;
+        self.effects.push(Effect::SetTimer { timer, after, tag });
+        timer
+    }
+
+    /// Cancels a timer that has not fired; cancelling a fired one is a no-op.
+    pub fn cancel_timer(&mut self, timer: TimerId) {
+        self.effects.push(Effect::CancelTimer { timer });
+    }
+
+    /// Records a client-visible operation or result in the trace.
+    pub fn observe(&mut self, text: impl Into<String>) {
+        self.effects.push(Effect::Observe { text: text.into() });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn disk_keeps_synced_writes_and_loses_the_rest_at_a_crash() {
+        let mut disk = Disk::default();
+        disk.write("term", &3u64);
+        disk.sync();
+        disk.write("term", &4u64);
+        disk.write("vote", &1u32);
+        assert_eq!(disk.read::<u64>("term"), Some(4));
+        disk.crash();
+        assert_eq!(disk.read::<u64>("term"), Some(3));
+        assert_eq!(disk.read::<u32>("vote"), None);
+        disk.remove("term");
+        disk.sync();
+        assert_eq!(disk.read::<u64>("term"), None);
+    }
+}

@@ -1,0 +1,228 @@
+//! Seeded randomness: one root seed, independent ChaCha streams per purpose,
+//! and probabilities as integer ratios.
+//!
+//! Every random choice in a run comes from a [`DetRng`] derived from the
+//! root seed and a [`Stream`]. Streams are ChaCha8 with the same key and a
+//! different 64-bit stream number, so they are independent: a node that draws
+//! more numbers does not shift the network's choices, nor another node's.
+
+use rand_chacha::ChaCha8Rng;
+use rand_core::{Rng, SeedableRng, TryRng};
+use serde::{Deserialize, Serialize};
+use std::convert::Infallible;
+use std::fmt;
+
+/// What a random stream is for. Each purpose has its own stream number.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stream {
+    /// Every message's fate: latency, loss, duplication, corruption.
+    Network,
+    /// Fault placement drawn at run time.
+    Faults,
+    /// Client operations injected into nodes.
+    Workload,
+    /// Swarm testing: drawing a configuration from ranges.
+    Swarm,
+    /// The node's own randomness, through its context.
+    Node(u32),
+}
+
+impl Stream {
+    fn number(self) -> u64 {
+        match self {
+            Stream::Network => 1,
+            Stream::Faults => 2,
+            Stream::Workload => 3,
+            Stream::Swarm => 4,
+            // Node streams live above 2^32 so they never meet a purpose.
+            Stream::Node(i) => (1u64 << 32) | u64::from(i),
+        }
+    }
+}
+
+/// A deterministic random number generator for one purpose of one run.
+#[derive(Clone, Debug)]
+pub struct DetRng {
+    inner: ChaCha8Rng,
+}
+
+impl DetRng {
+    /// The stream `purpose` of the run whose root seed is `seed`.
+    pub fn new(seed: u64, purpose: Stream) -> DetRng {
+        let mut inner = ChaCha8Rng::seed_from_u64(seed);
+        inner.set_stream(purpose.number());
+        DetRng { inner }
+    }
+
+    pub fn next_u32(&mut self) -> u32 {
+        self.inner.next_u32()
+    }
+
+    pub fn next_u64(&mut self) -> u64 {
+        self.inner.next_u64()
+    }
+
+    pub fn fill_bytes(&mut self, out: &mut [u8]) {
+        self.inner.fill_bytes(out)
+    }
+
+    /// A uniform integer in `0..n` (0 when `n` is 0). Uses the widening
+    /// multiply (Lemire) without rejection: the bias is below 2^-32 for any
+    /// `n < 2^32`, and the result depends only on integer arithmetic.
+    pub fn below(&mut self, n: u64) -> u64 {
+        ((u128::from(self.next_u64()) * u128::from(n)) >> 64) as u64
+    }
+
+    /// A uniform integer in `lo..=hi`.
+    pub fn between(&mut self, lo: u64, hi: u64) -> u64 {
+        if hi <= lo {
+            return lo;
+        }
+        match (hi - lo).checked_add(1) {
+            Some(span) => lo + self.below(span),
+            None => self.next_u64(),
+        }
+    }
+
+    /// True with probability `p`.
+    pub fn chance(&mut self, p: Ppm) -> bool {
+        // Always draw, so that a probability of zero does not change how
+        // many numbers the stream yields: switching a fault off must not
+        // shift every later choice.
+        let draw = self.below(Ppm::ONE.0 as u64) as u32;
+        draw < p.0
+    }
+
+    /// A uniform float in [0, 1) with 53 random bits; exact on every platform.
+    pub fn unit_f64(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
+    }
+}
+
+impl TryRng for DetRng {
+    type Error = Infallible;
+    fn try_next_u32(&mut self) -> Result<u32, Infallible> {
+        Ok(self.inner.next_u32())
+    }
+    fn try_next_u64(&mut self) -> Result<u64, Infallible> {
+        Ok(self.inner.next_u64())
+    }
+    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Infallible> {
+        self.inner.fill_bytes(dst);
+        Ok(())
+    }
+}
+
+/// A probability in parts per million: `Ppm(10_000)` is 1%.
+///
+/// Scenario files say `0.01`; the conversion happens once, at parse time, so
+/// the kernel never compares floats.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Ppm(pub u32);
+
+impl Ppm {
+    pub const ZERO: Ppm = Ppm(0);
+    pub const ONE: Ppm = Ppm(1_000_000);
+
+    /// From a probability in [0, 1], rounded to the nearest part per million.
+    pub fn from_probability(p: f64) -> Result<Ppm, String> {
+        if !(0.0..=1.0).contains(&p) {
+            return Err(format!("probability {p} is outside [0, 1]"));
+        }
+        Ok(Ppm((p * 1_000_000.0).round() as u32))
+    }
+
+    pub fn as_probability(self) -> f64 {
+        f64::from(self.0) / 1_000_000.0
+    }
+}
+
+impl fmt::Display for Ppm {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.as_probability())
+    }
+}
+
+/// Natural logarithm from IEEE-754 basic operations only (+, -, *, /), which
+/// are correctly rounded everywhere; the platform's `ln` is not guaranteed to
+/// be, and a seed must mean the same run on every machine.
+pub fn det_ln(x: f64) -> f64 {
+    if x.is_nan() || x <= 0.0 {
+        return f64::NEG_INFINITY;
+    }
+    // x = m * 2^e with m in [1, 2).
+    let bits = x.to_bits();
+    let mut exponent = ((bits >> 52) & 0x7ff) as i64 - 1023;
+    let mut m = f64::from_bits((bits & 0x000f_ffff_ffff_ffff) | 0x3ff0_0000_0000_0000);
+    if exponent == -1023 {
+        // Subnormal: normalise by hand.
+        let scaled = x * (1u64 << 54) as f64;
+        let b = scaled.to_bits();
+        exponent = ((b >> 52) & 0x7ff) as i64 - 1023 - 54;
+        m = f64::from_bits((b & 0x000f_ffff_ffff_ffff) | 0x3ff0_0000_0000_0000);
+    }
+    // Centre m on 1 to speed up the series: m in [sqrt(1/2), sqrt(2)).
+    if m > std::f64::consts::SQRT_2 {
+        m /= 2.0;
+        exponent += 1;
+    }
+    // ln(m) = 2 atanh(s), s = (m-1)/(m+1), |s| < 0.172.
+    let s = (m - 1.0) / (m + 1.0);
+    let s2 = s * s;
+    let mut term = s;
+    let mut sum = 0.0;
+    let mut k = 1.0;
+    while k < 40.0 {
+        sum += term / k;
+        term *= s2;
+        k += 2.0;
+    }
+    2.0 * sum + exponent as f64 * std::f64::consts::LN_2
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn streams_are_independent_of_each_other() {
+        let mut a = DetRng::new(7, Stream::Network);
+        let first: Vec<u64> = (0..4).map(|_| a.next_u64()).collect();
+        // Drawing heavily from a node's stream leaves the network's alone.
+        let mut node = DetRng::new(7, Stream::Node(0));
+        for _ in 0..1000 {
+            node.next_u64();
+        }
+        let mut b = DetRng::new(7, Stream::Network);
+        let again: Vec<u64> = (0..4).map(|_| b.next_u64()).collect();
+        assert_eq!(first, again);
+        let mut other = DetRng::new(7, Stream::Node(1));
+        assert_ne!(first[0], other.next_u64());
+    }
+
+    #[test]
+    fn det_ln_matches_the_platform_closely() {
+        for x in [1e-300, 1e-10, 0.001, 0.5, 0.9999, 1.0, 1.5, 2.0, 10.0, 1e10, 1e300] {
+            let ours = det_ln(x);
+            let theirs = f64::ln(x);
+            assert!((ours - theirs).abs() <= 1e-12 * theirs.abs().max(1.0), "{x}: {ours} vs {theirs}");
+        }
+        assert_eq!(det_ln(0.0), f64::NEG_INFINITY);
+    }
+
+    #[test]
+    fn probabilities_convert_once_to_ppm() {
+        assert_eq!(Ppm::from_probability(0.01), Ok(Ppm(10_000)));
+        assert_eq!(Ppm::from_probability(1.0), Ok(Ppm::ONE));
+        assert!(Ppm::from_probability(1.5).is_err());
+        assert!(Ppm::from_probability(-0.1).is_err());
+        assert!(Ppm::from_probability(f64::NAN).is_err());
+    }
+
+    #[test]
+    fn chance_of_zero_and_one_are_exact() {
+        let mut r = DetRng::new(1, Stream::Faults);
+        assert!((0..10_000).all(|_| !r.chance(Ppm::ZERO)));
+        assert!((0..10_000).all(|_| r.chance(Ppm::ONE)));
+    }
+}

@@ -1,0 +1,622 @@
+//! The scheduler: the event queue and the one loop that owns virtual time
+//! and randomness.
+//!
+//! Events are ordered by virtual time, ties broken by a sequence number that
+//! increases as events are scheduled, so the order never depends on memory
+//! addresses or threads. Each event runs one node handler; the handler's
+//! effects are applied here, in order, and every one becomes trace records.
+//!
+//! ```
+//! use dsim::{Context, Invariant, Node, NodeId, SimConfig, Simulation};
+//! use serde::{Deserialize, Serialize};
+//!
+//! #[derive(Debug, Serialize, Deserialize)]
+//! struct Ping(u32);
+//!
+//! struct Echo { seen: u32 }
+//!
+//! impl Node for Echo {
+//!     type Msg = Ping;
+//!     fn on_start(&mut self, ctx: &mut Context<'_, Ping>) {
+//!         if ctx.id() == NodeId(0) { ctx.send(NodeId(1), &Ping(0)); }
+//!     }
+//!     fn on_message(&mut self, ctx: &mut Context<'_, Ping>, from: NodeId, Ping(n): Ping) {
+//!         self.seen += 1;
+//!         if n < 9 { ctx.send(from, &Ping(n + 1)); }
+//!     }
+//! }
+//!
+//! let sim = Simulation::new(SimConfig::new(42, 2), |_| Echo { seen: 0 })
+//!     .invariant(Invariant::always("bounded", |v| {
+//!         match v.up().all(|(_, n)| n.seen <= 5) { true => Ok(()), false => Err("too many".into()) }
+//!     }));
+//! let outcome = sim.run().unwrap();
+//! assert_eq!(outcome.stats.delivered, 10);
+//! assert!(outcome.failure.is_none());
+//! ```
+
+use crate::clock::Clocks;
+use crate::config::{FaultAction, SimConfig};
+use crate::invariant::{Invariant, View, When};
+use crate::network::{CopyFate, LossCause, Network, Outgoing};
+use crate::node::{Context, Disk, Effect, Input, Node, NodeId, TimerId};
+use crate::rng::{DetRng, Stream};
+use crate::time::{Duration, Instant};
+use crate::trace::{EndReason, Header, Kind, NullSink, Record, Sink, Stats, TraceWriter, FORMAT_VERSION};
+use std::borrow::Cow;
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap};
+use std::io::{self, Write};
+use std::marker::PhantomData;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use thiserror::Error;
+
+/// A run could not be carried out (as opposed to a check failing).
+#[derive(Debug, Error)]
+pub enum SimError {
+    #[error("invalid configuration: {0}")]
+    Config(String),
+    #[error("writing the trace failed: {0}")]
+    Trace(#[from] io::Error),
+}
+
+/// The first check that failed in a run.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Failure {
+    /// The invariant's name, or `panic` for a handler that panicked, or
+    /// `effect` for a handler that asked for something impossible.
+    pub check: String,
+    pub message: String,
+    /// Index of the `CheckFailed` record in the trace.
+    pub record: u64,
+    pub time: Instant,
+}
+
+/// How a run ended.
+#[derive(Clone, Debug)]
+pub struct Outcome {
+    pub end: EndReason,
+    pub failure: Option<Failure>,
+    pub stats: Stats,
+    /// Hash of the whole trace, when one was written.
+    pub trace_hash: Option<[u8; 32]>,
+}
+
+type Factory<N> = Box<dyn Fn(NodeId) -> N + Send + Sync>;
+
+/// A protocol, a configuration and invariants: everything needed to run.
+/// Running does not consume it; every run of it with the same config gives
+/// the same trace.
+pub struct Simulation<N: Node> {
+    config: SimConfig,
+    factory: Factory<N>,
+    invariants: Vec<Invariant<N>>,
+}
+
+impl<N: Node> Simulation<N> {
+    /// `factory` builds node `id` at the start and again at each restart.
+    pub fn new(config: SimConfig, factory: impl Fn(NodeId) -> N + Send + Sync + 'static) -> Simulation<N> {
+        Simulation { config, factory: Box::new(factory), invariants: Vec::new() }
+    }
+
+    /// Adds an invariant.
+    pub fn invariant(mut self, invariant: Invariant<N>) -> Simulation<N> {
+        self.invariants.push(invariant);
+        self
+    }
+
+    pub fn config(&self) -> &SimConfig {
+        &self.config
+    }
+
+    pub fn config_mut(&mut self) -> &mut SimConfig {
+        &mut self.config
+    }
+
+    /// The trace header this simulation writes.
+    pub fn header(&self) -> Header {
+        let net = &self.config.network;
+        let fifo_default = net.default.ordering == crate::network::Ordering::Fifo;
+        let mut fifo_exceptions: Vec<(NodeId, NodeId)> = net
+            .links
+            .iter()
+            .filter(|(a, b, _)| net.is_fifo(*a, *b) != fifo_default)
+            .map(|(a, b, _)| (*a, *b))
+            .collect();
+        fifo_exceptions.sort_unstable();
+        fifo_exceptions.dedup();
+        Header {
+            format_version: FORMAT_VERSION,
+            protocol: self.config.protocol.clone(),
+            seed: self.config.seed,
+            nodes: self.config.nodes,
+            scenario: self.config.scenario.clone(),
+            config: self.config.config_text.clone(),
+            drawn: self.config.drawn.clone(),
+            fifo_default,
+            fifo_exceptions,
+            vector_clocks: self.config.vector_clocks,
+        }
+    }
+
+    /// Runs without keeping a trace.
+    pub fn run(&self) -> Result<Outcome, SimError> {
+        self.run_into(&mut NullSink::default())
+    }
+
+    /// Runs and streams the trace to `out`; `key` makes its chain a MAC.
+    /// Returns the writer so a caller can recover an in-memory buffer.
+    pub fn run_traced<W: Write>(&self, out: W, key: Option<&[u8]>) -> Result<(Outcome, W), SimError> {
+        let mut writer = TraceWriter::new(out, &self.header(), key)?;
+        let (mut outcome, end_time) = self.run_inner(&mut writer)?;
+        let (out, hash) = writer.finish(outcome.end, end_time)?;
+        outcome.trace_hash = Some(hash);
+        Ok((outcome, out))
+    }
+
+    /// Runs with records going to any sink.
+    pub fn run_into<S: Sink>(&self, sink: &mut S) -> Result<Outcome, SimError> {
+        let (outcome, end_time) = self.run_inner(sink)?;
+        let end = Record { time: end_time, kind: Kind::End { reason: outcome.end, records: outcome.stats.records } };
+        sink.record(&end)?;
+        Ok(outcome)
+    }
+
+    fn run_inner<S: Sink>(&self, sink: &mut S) -> Result<(Outcome, Instant), SimError> {
+        self.config.validate().map_err(SimError::Config)?;
+        let mut world = World::new(self, sink);
+        let end = world.run()?;
+        let time = world.now;
+        Ok((Outcome { end, failure: world.failure, stats: world.stats, trace_hash: None }, time))
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Event {
+    Start(u32),
+    Deliver(u32),
+    Timer { node: u32, timer: u64 },
+    Fault(u32),
+    Input(u64),
+}
+
+#[derive(Debug)]
+struct Queued {
+    at: Instant,
+    seq: u64,
+    event: Event,
+}
+
+impl PartialEq for Queued {
+    fn eq(&self, other: &Self) -> bool {
+        (self.at, self.seq) == (other.at, other.seq)
+    }
+}
+impl Eq for Queued {}
+impl PartialOrd for Queued {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Queued {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        (self.at, self.seq).cmp(&(other.at, other.seq))
+    }
+}
+
+/// A node's local clock: offset and drift against virtual time.
+#[derive(Clone, Copy, Debug, Default)]
+struct LocalClock {
+    offset_ns: i64,
+    drift_ppm: i32,
+}
+
+impl LocalClock {
+    fn read(self, now: Instant) -> Instant {
+        let t = i128::from(now.0);
+        let local = t + t * i128::from(self.drift_ppm) / 1_000_000 + i128::from(self.offset_ns);
+        Instant(local.clamp(0, i128::from(u64::MAX)) as u64)
+    }
+
+    /// Virtual time for `local` of this node's time to pass.
+    fn to_virtual(self, local: Duration) -> Duration {
+        let scaled = i128::from(local.0) * 1_000_000 / (1_000_000 + i128::from(self.drift_ppm)).max(1);
+        Duration(scaled.clamp(0, i128::from(u64::MAX)) as u64)
+    }
+}
+
+/// Kernel-side bookkeeping for one node.
+struct Slot {
+    rng: DetRng,
+    disk: Disk,
+    next_timer: u64,
+    timers: BTreeMap<u64, u64>,
+    clock: LocalClock,
+}
+
+/// Everything simulated during one run.
+struct World<'s, N: Node, S: Sink> {
+    sim: &'s Simulation<N>,
+    sink: &'s mut S,
+    nodes: Vec<Option<N>>,
+    slots: Vec<Slot>,
+    network: Network,
+    clocks: Clocks,
+    queue: BinaryHeap<Reverse<Queued>>,
+    seq: u64,
+    now: Instant,
+    net_rng: DetRng,
+    workload_rng: DetRng,
+    next_msg: u64,
+    effects: Vec<Effect>,
+    delta: Vec<(u32, u32)>,
+    stats: Stats,
+    failure: Option<Failure>,
+    handled: u64,
+    _msg: PhantomData<N::Msg>,
+}
+
+impl<'s, N: Node, S: Sink> World<'s, N, S> {
+    fn new(sim: &'s Simulation<N>, sink: &'s mut S) -> World<'s, N, S> {
+        let c = &sim.config;
+        let n = c.nodes as usize;
+        let slots = (0..c.nodes)
+            .map(|i| Slot {
+                rng: DetRng::new(c.seed, Stream::Node(i)),
+                disk: Disk::default(),
+                next_timer: 0,
+                timers: BTreeMap::new(),
+                clock: LocalClock::default(),
+            })
+            .collect();
+        let mut world = World {
+            sim,
+            sink,
+            nodes: (0..c.nodes).map(|i| Some((sim.factory)(NodeId(i)))).collect(),
+            slots,
+            network: Network::new(c.nodes, c.network.clone()),
+            clocks: Clocks::new(n, c.vector_clocks),
+            queue: BinaryHeap::new(),
+            seq: 0,
+            now: Instant::ZERO,
+            net_rng: DetRng::new(c.seed, Stream::Network),
+            workload_rng: DetRng::new(c.seed, Stream::Workload),
+            next_msg: 0,
+            effects: Vec::new(),
+            delta: Vec::new(),
+            stats: Stats::default(),
+            failure: None,
+            handled: 0,
+            _msg: PhantomData,
+        };
+        for i in 0..c.nodes {
+            world.schedule(Instant::ZERO, Event::Start(i));
+        }
+        for (i, f) in c.faults.iter().enumerate() {
+            world.schedule(Instant::ZERO.after(f.at), Event::Fault(i as u32));
+        }
+        if let Some(w) = c.workload.as_ref().filter(|w| w.count > 0) {
+            world.schedule(Instant::ZERO.after(w.start), Event::Input(0));
+        }
+        world
+    }
+
+    fn schedule(&mut self, at: Instant, event: Event) {
+        self.queue.push(Reverse(Queued { at, seq: self.seq, event }));
+        self.seq += 1;
+    }
+
+    fn write(&mut self, kind: Kind<'_>) -> io::Result<u64> {
+        let record = Record { time: self.now, kind };
+        self.stats.count(&record);
+        self.sink.record(&record)
+    }
+
+    /// The loop: pop, handle, check, until a limit, quiescence or a failure.
+    fn run(&mut self) -> Result<EndReason, SimError> {
+        let limits = &self.sim.config.limits;
+        let deadline = Instant::ZERO.after(limits.time);
+        let reason = loop {
+            let Some(Reverse(next)) = self.queue.pop() else { break EndReason::Quiescent };
+            if next.at > deadline {
+                self.now = deadline;
+                break EndReason::TimeLimit;
+            }
+            if self.handled >= limits.events {
+                break EndReason::EventLimit;
+            }
+            self.now = next.at;
+            if self.handle(next.event)? {
+                self.handled += 1;
+                self.check(When::Always)?;
+            }
+            if self.failure.is_some() {
+                break EndReason::CheckFailed;
+            }
+        };
+        if self.failure.is_some() {
+            return Ok(EndReason::CheckFailed);
+        }
+        self.check(When::AtEnd)?;
+        Ok(if self.failure.is_some() { EndReason::CheckFailed } else { reason })
+    }
+
+    /// Handles one event; true if it was a node event (counted against the
+    /// event limit and followed by an invariant check).
+    fn handle(&mut self, event: Event) -> Result<bool, SimError> {
+        match event {
+            Event::Start(i) => {
+                let node = NodeId(i);
+                let lamport = self.clocks.tick(node.index());
+                self.write(Kind::Start { node, lamport })?;
+                self.call(node, |n, ctx| n.on_start(ctx))?;
+                Ok(true)
+            }
+            Event::Deliver(slot) => self.deliver(slot),
+            Event::Timer { node, timer } => {
+                let id = NodeId(node);
+                if self.nodes[id.index()].is_none() {
+                    return Ok(false);
+                }
+                let Some(tag) = self.slots[id.index()].timers.remove(&timer) else { return Ok(false) };
+                let lamport = self.clocks.tick(id.index());
+                self.write(Kind::Timer { node: id, lamport, timer, tag })?;
+                self.call(id, |n, ctx| n.on_timer(ctx, TimerId(timer), tag))?;
+                Ok(true)
+            }
+            Event::Fault(i) => self.fault(i),
+            Event::Input(id) => self.input(id),
+        }
+    }
+
+    fn deliver(&mut self, slot: u32) -> Result<bool, SimError> {
+        let m = match self.network.arrive(slot) {
+            None => return Ok(false),
+            Some(Err(m)) => {
+                self.write(Kind::Lost { msg: m.msg, copy: m.copy, from: m.from, to: m.to, cause: LossCause::Partition })?;
+                return Ok(false);
+            }
+            Some(Ok(m)) => m,
+        };
+        let lost = |cause| Kind::Lost { msg: m.msg, copy: m.copy, from: m.from, to: m.to, cause };
+        if self.nodes[m.to.index()].is_none() {
+            self.write(lost(LossCause::ReceiverDown))?;
+            return Ok(false);
+        }
+        let Ok(msg) = postcard::from_bytes::<N::Msg>(&m.payload) else {
+            self.write(lost(LossCause::Undecodable))?;
+            return Ok(false);
+        };
+        let mut delta = std::mem::take(&mut self.delta);
+        let lamport = self.clocks.receive(m.to.index(), m.lamport, m.vector.as_deref(), &mut delta);
+        self.write(Kind::Deliver {
+            node: m.to,
+            lamport,
+            msg: m.msg,
+            copy: m.copy,
+            from: m.from,
+            vc: Cow::Borrowed(&delta),
+        })?;
+        self.delta = delta;
+        let from = m.from;
+        self.call(m.to, move |n, ctx| n.on_message(ctx, from, msg))?;
+        Ok(true)
+    }
+
+    fn input(&mut self, id: u64) -> Result<bool, SimError> {
+        let Some(w) = self.sim.config.workload.as_ref() else { return Ok(false) };
+        let target = if w.targets.is_empty() {
+            NodeId(self.workload_rng.below(u64::from(self.sim.config.nodes)) as u32)
+        } else {
+            w.targets[self.workload_rng.below(w.targets.len() as u64) as usize]
+        };
+        let value = match w.value_range {
+            0 => self.workload_rng.next_u64(),
+            r => self.workload_rng.below(r),
+        };
+        let gap = w.interval.sample(&mut self.workload_rng);
+        if id + 1 < w.count {
+            self.schedule(self.now.after(gap), Event::Input(id + 1));
+        }
+        // An operation aimed at a crashed node is never issued.
+        if self.nodes[target.index()].is_none() {
+            return Ok(false);
+        }
+        let lamport = self.clocks.tick(target.index());
+        self.write(Kind::Input { node: target, lamport, id, value })?;
+        self.call(target, |n, ctx| n.on_input(ctx, Input { id, value }))?;
+        Ok(true)
+    }
+
+    fn fault(&mut self, index: u32) -> Result<bool, SimError> {
+        let action = self.sim.config.faults[index as usize].action.clone();
+        match action {
+            FaultAction::Partition { id, spec } => {
+                self.network.partition(id, &spec);
+                self.write(Kind::Partition { id, spec })?;
+                Ok(false)
+            }
+            FaultAction::Heal { id } => {
+                self.network.heal(id);
+                self.write(Kind::Heal { id })?;
+                Ok(false)
+            }
+            FaultAction::CutWire { a, b } => {
+                self.network.cut_wire(a, b);
+                self.write(Kind::CutWire { a, b })?;
+                Ok(false)
+            }
+            FaultAction::RestoreWire { a, b } => {
+                self.network.restore_wire(a, b);
+                self.write(Kind::RestoreWire { a, b })?;
+                Ok(false)
+            }
+            FaultAction::ClockSkew { node, offset_ns, drift_ppm } => {
+                self.slots[node.index()].clock = LocalClock { offset_ns, drift_ppm };
+                self.write(Kind::ClockSkew { node, offset_ns, drift_ppm })?;
+                Ok(false)
+            }
+            FaultAction::Crash { node } => {
+                if self.nodes[node.index()].is_none() {
+                    return Ok(false);
+                }
+                let lamport = self.clocks.tick(node.index());
+                self.write(Kind::Crash { node, lamport })?;
+                self.nodes[node.index()] = None;
+                let slot = &mut self.slots[node.index()];
+                slot.disk.crash();
+                slot.timers.clear();
+                Ok(true)
+            }
+            FaultAction::Restart { node } => {
+                if self.nodes[node.index()].is_some() {
+                    return Ok(false);
+                }
+                let lamport = self.clocks.tick(node.index());
+                self.write(Kind::Restart { node, lamport })?;
+                self.nodes[node.index()] = Some((self.sim.factory)(node));
+                let lamport = self.clocks.tick(node.index());
+                self.write(Kind::Start { node, lamport })?;
+                self.call(node, |n, ctx| n.on_start(ctx))?;
+                Ok(true)
+            }
+        }
+    }
+
+    /// Runs one handler of `id`, catching a panic, then applies its effects.
+    fn call(
+        &mut self,
+        id: NodeId,
+        handler: impl FnOnce(&mut N, &mut Context<'_, N::Msg>),
+    ) -> Result<(), SimError> {
+        let mut effects = std::mem::take(&mut self.effects);
+        effects.clear();
+        let slot = &mut self.slots[id.index()];
+        let Some(node) = self.nodes[id.index()].as_mut() else {
+            self.effects = effects;
+            return Ok(());
+        };
+        let mut ctx = Context {
+            id,
+            nodes: self.sim.config.nodes,
+            local_now: slot.clock.read(self.now),
+            rng: &mut slot.rng,
+            disk: &mut slot.disk,
+            effects: &mut effects,
+            next_timer: &mut slot.next_timer,
+            _msg: PhantomData,
+        };
+        let result = catch_unwind(AssertUnwindSafe(|| handler(node, &mut ctx)));
+        if let Err(panic) = result {
+            let text = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "a panic with a non-text payload".into());
+            self.effects = effects;
+            return self.fail("panic", format!("node {id} panicked in a handler: {text}"));
+        }
+        for effect in effects.drain(..) {
+            self.apply(id, effect)?;
+            if self.failure.is_some() {
+                break;
+            }
+        }
+        self.effects = effects;
+        Ok(())
+    }
+
+    fn apply(&mut self, id: NodeId, effect: Effect) -> Result<(), SimError> {
+        match effect {
+            Effect::Send { to, payload } => self.send(id, to, payload),
+            Effect::SetTimer { timer, after, tag } => {
+                let slot = &mut self.slots[id.index()];
+                slot.timers.insert(timer.0, tag);
+                let at = self.now.after(slot.clock.to_virtual(after));
+                self.schedule(at, Event::Timer { node: id.0, timer: timer.0 });
+                Ok(())
+            }
+            Effect::CancelTimer { timer } => {
+                self.slots[id.index()].timers.remove(&timer.0);
+                Ok(())
+            }
+            Effect::Observe { text } => {
+                let lamport = self.clocks.tick(id.index());
+                self.write(Kind::Observe { node: id, lamport, text: Cow::Owned(text) })?;
+                Ok(())
+            }
+            Effect::Fail { message } => self.fail("effect", message),
+        }
+    }
+
+    fn send(&mut self, from: NodeId, to: NodeId, payload: Vec<u8>) -> Result<(), SimError> {
+        let config = &self.sim.config;
+        if to.0 >= config.nodes {
+            return self.fail("effect", format!("node {from} sent a message to {to}, which does not exist"));
+        }
+        if payload.len() > config.limits.message_bytes as usize {
+            let limit = config.limits.message_bytes;
+            return self.fail("effect", format!("node {from} sent a {}-byte message; the limit is {limit}", payload.len()));
+        }
+        let lamport = self.clocks.tick(from.index());
+        let msg = self.next_msg;
+        self.next_msg += 1;
+        self.write(Kind::Send { node: from, lamport, msg, to, payload: Cow::Borrowed(&payload) })?;
+        let vector = self.clocks.vector(from.index()).map(Box::from);
+        let out = Outgoing { msg, from, to, payload, lamport, vector };
+        let report = self.network.send(&mut self.net_rng, self.now, out);
+        if report.duplicated() {
+            self.write(Kind::Duplicated { msg, copy: 1 })?;
+        }
+        for fate in report.copies.into_iter().flatten() {
+            match fate {
+                CopyFate::Lost { copy, cause } => {
+                    self.write(Kind::Lost { msg, copy, from, to, cause })?;
+                }
+                CopyFate::Scheduled { slot, copy, at, flips } => {
+                    if !flips.is_empty() {
+                        self.write(Kind::Corrupted { msg, copy, flips })?;
+                    }
+                    self.schedule(at, Event::Deliver(slot));
+                }
+            }
+        }
+        for e in report.evicted {
+            self.write(Kind::Lost { msg: e.msg, copy: e.copy, from: e.from, to: e.to, cause: LossCause::MailboxFull })?;
+        }
+        Ok(())
+    }
+
+    fn check(&mut self, when: When) -> Result<(), SimError> {
+        let ended = when == When::AtEnd;
+        let view = View {
+            nodes: &self.nodes,
+            now: self.now,
+            partitioned: self.network.is_partitioned(),
+            in_flight: self.network.in_flight(),
+            ended,
+        };
+        let broken = self
+            .sim
+            .invariants
+            .iter()
+            .filter(|inv| ended || inv.when == When::Always)
+            .find_map(|inv| inv.check(&view).err().map(|msg| (inv.name.clone(), msg)));
+        match broken {
+            Some((name, message)) => self.fail(&name, message),
+            None => Ok(()),
+        }
+    }
+
+    /// Records the first failure; later ones are ignored.
+    fn fail(&mut self, check: &str, message: String) -> Result<(), SimError> {
+        if self.failure.is_some() {
+            return Ok(());
+        }
+        let record = self.write(Kind::CheckFailed { check: Cow::Borrowed(check), message: Cow::Borrowed(&message) })?;
+        // Make everything up to the failure durable before anything else can go wrong.
+        self.sink.flush()?;
+        self.failure = Some(Failure { check: check.to_string(), message, record, time: self.now });
+        Ok(())
+    }
+}

@@ -1,0 +1,173 @@
+//! Records: the plain data a trace is made of.
+//!
+//! A record is what happened, at what virtual time, at which node, with the
+//! Lamport time the kernel stamped on it. Node events (start, send, deliver,
+//! timer, input, observation, crash, restart) advance the node's clocks;
+//! network records (lost, duplicated, corrupted) and fault records do not.
+
+use crate::network::{LossCause, PartitionSpec};
+use crate::node::NodeId;
+use crate::time::Instant;
+use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+
+/// The current trace format version.
+pub const FORMAT_VERSION: u16 = 1;
+
+/// What a trace says about the run that wrote it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Header {
+    pub format_version: u16,
+    /// The protocol's registered name.
+    pub protocol: String,
+    pub seed: u64,
+    pub nodes: u32,
+    /// The scenario that was run (its file name, or a label).
+    pub scenario: String,
+    /// The full configuration, resolved (ranges already drawn), as text that
+    /// can be run again (TOML for scenario runs).
+    pub config: String,
+    /// Knobs drawn from the seed in swarm mode, name → value, for people.
+    pub drawn: BTreeMap<String, String>,
+    /// FIFO promise per link: the default, and the links that differ.
+    pub fifo_default: bool,
+    pub fifo_exceptions: Vec<(NodeId, NodeId)>,
+    /// Whether delivery records carry vector-clock deltas.
+    pub vector_clocks: bool,
+}
+
+impl Header {
+    /// True when the link `from → to` promises FIFO delivery.
+    pub fn is_fifo(&self, from: NodeId, to: NodeId) -> bool {
+        self.fifo_default != self.fifo_exceptions.contains(&(from, to))
+    }
+}
+
+/// One entry of the trace.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Record<'a> {
+    /// Virtual time of the entry.
+    pub time: Instant,
+    pub kind: Kind<'a>,
+}
+
+/// Why a run ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum EndReason {
+    /// No events were left.
+    Quiescent,
+    /// The next event lay beyond the virtual time limit.
+    TimeLimit,
+    /// The event limit was reached.
+    EventLimit,
+    /// A check failed (the preceding `CheckFailed` record says which).
+    CheckFailed,
+}
+
+impl EndReason {
+    pub fn name(self) -> &'static str {
+        match self {
+            EndReason::Quiescent => "quiescent",
+            EndReason::TimeLimit => "time limit",
+            EndReason::EventLimit => "event limit",
+            EndReason::CheckFailed => "check failed",
+        }
+    }
+}
+
+/// What a record says happened.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Kind<'a> {
+    /// The node started (first start, or after a restart).
+    Start { node: NodeId, lamport: u64 },
+    /// The node sent message `msg` (ids increase from 0 in send order).
+    Send { node: NodeId, lamport: u64, msg: u64, to: NodeId, payload: Cow<'a, [u8]> },
+    /// Copy `copy` of message `msg` from `from` was delivered to `node`.
+    /// `vc` lists the vector-clock entries the delivery raised (see
+    /// [`crate::clock`]); empty when vector clocks are off.
+    Deliver { node: NodeId, lamport: u64, msg: u64, copy: u32, from: NodeId, vc: Cow<'a, [(u32, u32)]> },
+    /// A timer fired.
+    Timer { node: NodeId, lamport: u64, timer: u64, tag: u64 },
+    /// The workload handed the node an operation.
+    Input { node: NodeId, lamport: u64, id: u64, value: u64 },
+    /// A client-visible operation or result.
+    Observe { node: NodeId, lamport: u64, text: Cow<'a, str> },
+    /// The node crashed: volatile state and unsynced writes are gone.
+    Crash { node: NodeId, lamport: u64 },
+    /// The node came back (a `Start` follows).
+    Restart { node: NodeId, lamport: u64 },
+    /// Copy `copy` of message `msg` was lost.
+    Lost { msg: u64, copy: u32, from: NodeId, to: NodeId, cause: LossCause },
+    /// Message `msg` got a second copy, numbered `copy`.
+    Duplicated { msg: u64, copy: u32 },
+    /// Copy `copy` of `msg` had bytes flipped: (offset, xor mask) pairs.
+    Corrupted { msg: u64, copy: u32, flips: Vec<(u32, u8)> },
+    /// A partition came into force.
+    Partition { id: u32, spec: PartitionSpec },
+    /// Partition `id` (every partition if `None`) was lifted.
+    Heal { id: Option<u32> },
+    /// A topology wire went down.
+    CutWire { a: NodeId, b: NodeId },
+    /// A topology wire came back.
+    RestoreWire { a: NodeId, b: NodeId },
+    /// A node's local clock was set to run `offset_ns` ahead and drift by
+    /// `drift_ppm` parts per million.
+    ClockSkew { node: NodeId, offset_ns: i64, drift_ppm: i32 },
+    /// A check failed: an invariant, or a panic inside a handler.
+    CheckFailed { check: Cow<'a, str>, message: Cow<'a, str> },
+    /// The seal: the run ended for `reason` after `records` records (this
+    /// one not counted). A trace without it was cut short.
+    End { reason: EndReason, records: u64 },
+}
+
+impl Record<'_> {
+    /// The node and Lamport time, for node events.
+    pub fn node_event(&self) -> Option<(NodeId, u64)> {
+        match &self.kind {
+            Kind::Start { node, lamport }
+            | Kind::Send { node, lamport, .. }
+            | Kind::Deliver { node, lamport, .. }
+            | Kind::Timer { node, lamport, .. }
+            | Kind::Input { node, lamport, .. }
+            | Kind::Observe { node, lamport, .. }
+            | Kind::Crash { node, lamport }
+            | Kind::Restart { node, lamport } => Some((*node, *lamport)),
+            _ => None,
+        }
+    }
+
+    /// A copy that owns all its data.
+    pub fn into_owned(self) -> Record<'static> {
+        let kind = match self.kind {
+            Kind::Send { node, lamport, msg, to, payload } => {
+                Kind::Send { node, lamport, msg, to, payload: Cow::Owned(payload.into_owned()) }
+            }
+            Kind::Deliver { node, lamport, msg, copy, from, vc } => {
+                Kind::Deliver { node, lamport, msg, copy, from, vc: Cow::Owned(vc.into_owned()) }
+            }
+            Kind::Observe { node, lamport, text } => {
+                Kind::Observe { node, lamport, text: Cow::Owned(text.into_owned()) }
+            }
+            Kind::CheckFailed { check, message } => Kind::CheckFailed {
+                check: Cow::Owned(check.into_owned()),
+                message: Cow::Owned(message.into_owned()),
+            },
+            Kind::Start { node, lamport } => Kind::Start { node, lamport },
+            Kind::Timer { node, lamport, timer, tag } => Kind::Timer { node, lamport, timer, tag },
+            Kind::Input { node, lamport, id, value } => Kind::Input { node, lamport, id, value },
+            Kind::Crash { node, lamport } => Kind::Crash { node, lamport },
+            Kind::Restart { node, lamport } => Kind::Restart { node, lamport },
+            Kind::Lost { msg, copy, from, to, cause } => Kind::Lost { msg, copy, from, to, cause },
+            Kind::Duplicated { msg, copy } => Kind::Duplicated { msg, copy },
+            Kind::Corrupted { msg, copy, flips } => Kind::Corrupted { msg, copy, flips },
+            Kind::Partition { id, spec } => Kind::Partition { id, spec },
+            Kind::Heal { id } => Kind::Heal { id },
+            Kind::CutWire { a, b } => Kind::CutWire { a, b },
+            Kind::RestoreWire { a, b } => Kind::RestoreWire { a, b },
+            Kind::ClockSkew { node, offset_ns, drift_ppm } => Kind::ClockSkew { node, offset_ns, drift_ppm },
+            Kind::End { reason, records } => Kind::End { reason, records },
+        };
+        Record { time: self.time, kind }
+    }
+}

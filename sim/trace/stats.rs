@@ -1,0 +1,74 @@
+//! Counts over a trace's records, computed the same way while a run writes
+//! them and when a trace file is read back.
+
+use super::record::{Kind, Record};
+use crate::network::LossCause;
+use crate::time::Instant;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// What a run did, in numbers.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Stats {
+    /// Records in the trace (the seal not counted).
+    pub records: u64,
+    /// Node events: starts, sends, deliveries, timers, inputs, observations,
+    /// crashes, restarts.
+    pub events: u64,
+    pub sent: u64,
+    pub delivered: u64,
+    /// Lost copies by cause name.
+    pub lost: BTreeMap<String, u64>,
+    pub duplicated: u64,
+    pub corrupted: u64,
+    pub timers: u64,
+    pub inputs: u64,
+    pub observations: u64,
+    pub crashes: u64,
+    pub restarts: u64,
+    pub faults: u64,
+    /// Virtual time of the last record.
+    pub time: Instant,
+}
+
+impl Stats {
+    /// Counts one record.
+    pub fn count(&mut self, record: &Record<'_>) {
+        self.time = self.time.max(record.time);
+        if matches!(record.kind, Kind::End { .. }) {
+            return;
+        }
+        self.records += 1;
+        if record.node_event().is_some() {
+            self.events += 1;
+        }
+        match &record.kind {
+            Kind::Send { .. } => self.sent += 1,
+            Kind::Deliver { .. } => self.delivered += 1,
+            Kind::Timer { .. } => self.timers += 1,
+            Kind::Input { .. } => self.inputs += 1,
+            Kind::Observe { .. } => self.observations += 1,
+            Kind::Crash { .. } => self.crashes += 1,
+            Kind::Restart { .. } => self.restarts += 1,
+            Kind::Lost { cause, .. } => *self.lost.entry(cause.name().to_string()).or_default() += 1,
+            Kind::Duplicated { .. } => self.duplicated += 1,
+            Kind::Corrupted { .. } => self.corrupted += 1,
+            Kind::Partition { .. }
+            | Kind::Heal { .. }
+            | Kind::CutWire { .. }
+            | Kind::RestoreWire { .. }
+            | Kind::ClockSkew { .. } => self.faults += 1,
+            _ => {}
+        }
+    }
+
+    /// Copies lost for `cause`.
+    pub fn lost_by(&self, cause: LossCause) -> u64 {
+        self.lost.get(cause.name()).copied().unwrap_or(0)
+    }
+
+    /// All lost copies.
+    pub fn lost_total(&self) -> u64 {
+        self.lost.values().sum()
+    }
+}

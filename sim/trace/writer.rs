@@ -1,0 +1,113 @@
+//! Streaming a trace to any `Write` as the run produces it.
+
+use super::chain::{preamble, Chain, FLAG_KEYED, FRAME_PREFIX_LEN};
+use super::record::{EndReason, Header, Kind, Record, FORMAT_VERSION};
+use std::io::{self, Write};
+
+/// Frames close when their payload reaches this size: big enough that the
+/// hash costs little per record, small enough that a killed run loses
+/// little.
+const FRAME_TARGET_LEN: usize = 64 << 10;
+
+/// Writes records as frames of a hash chain.
+///
+/// Each closed frame is written and flushed to the underlying writer at
+/// once, so a run that is killed keeps every closed frame; the open frame is
+/// written when the writer is dropped, so a run that panics keeps every
+/// record.
+pub struct TraceWriter<W: Write> {
+    out: Option<W>,
+    chain: Chain,
+    buf: Vec<u8>,
+    frame_records: u32,
+    records: u64,
+    sealed: bool,
+}
+
+impl<W: Write> TraceWriter<W> {
+    /// Starts a trace: writes the preamble and the header frame.
+    pub fn new(mut out: W, header: &Header, key: Option<&[u8]>) -> io::Result<TraceWriter<W>> {
+        let flags = if key.is_some() { FLAG_KEYED } else { 0 };
+        let pre = preamble(FORMAT_VERSION, flags);
+        out.write_all(&pre)?;
+        let mut w = TraceWriter {
+            out: Some(out),
+            chain: Chain::new(&pre, key),
+            buf: Vec::with_capacity(FRAME_TARGET_LEN + 1024),
+            frame_records: 0,
+            records: 0,
+            sealed: false,
+        };
+        w.buf = postcard::to_extend(header, std::mem::take(&mut w.buf)).map_err(io::Error::other)?;
+        w.close_frame()?;
+        Ok(w)
+    }
+
+    /// Appends one record; returns its index (from 0).
+    pub fn append(&mut self, record: &Record<'_>) -> io::Result<u64> {
+        if self.sealed {
+            return Err(io::Error::other("trace already sealed"));
+        }
+        self.buf = postcard::to_extend(record, std::mem::take(&mut self.buf)).map_err(io::Error::other)?;
+        self.frame_records += 1;
+        let index = self.records;
+        self.records += 1;
+        if self.buf.len() >= FRAME_TARGET_LEN {
+            self.close_frame()?;
+        }
+        Ok(index)
+    }
+
+    /// Records written so far (the header not counted).
+    pub fn records(&self) -> u64 {
+        self.records
+    }
+
+    /// Writes the open frame and flushes the underlying writer.
+    pub fn flush(&mut self) -> io::Result<()> {
+        if self.frame_records > 0 {
+            self.close_frame()?;
+        }
+        Ok(())
+    }
+
+    fn close_frame(&mut self) -> io::Result<()> {
+        let Some(out) = self.out.as_mut() else {
+            return Err(io::Error::other("trace writer is closed"));
+        };
+        let len = u32::try_from(self.buf.len()).map_err(|_| io::Error::other("trace frame over 4 GiB"))?;
+        let mut prefix = [0u8; FRAME_PREFIX_LEN];
+        prefix[..4].copy_from_slice(&len.to_le_bytes());
+        prefix[4..].copy_from_slice(&self.frame_records.to_le_bytes());
+        let hash = self.chain.link(&prefix, &self.buf);
+        out.write_all(&prefix)?;
+        out.write_all(&self.buf)?;
+        out.write_all(&hash)?;
+        out.flush()?;
+        self.buf.clear();
+        self.frame_records = 0;
+        Ok(())
+    }
+
+    /// Seals the trace with its `End` record; returns the writer and the
+    /// chain's final hash, which identifies the trace.
+    pub fn finish(mut self, reason: EndReason, time: crate::time::Instant) -> io::Result<(W, [u8; 32])> {
+        let end = Record { time, kind: Kind::End { reason, records: self.records } };
+        self.append(&end)?;
+        self.sealed = true;
+        self.close_frame()?;
+        let out = self.out.take().ok_or_else(|| io::Error::other("trace writer is closed"))?;
+        Ok((out, self.chain.head()))
+    }
+}
+
+impl<W: Write> Drop for TraceWriter<W> {
+    fn drop(&mut self) {
+        // An unsealed writer being dropped means the run stopped early (a
+        // panic, an I/O error upstream): keep what was recorded. The reader
+        // will report the trace as truncated after its last record.
+        if self.out.is_some() && self.frame_records > 0 {
+            let _ = self.close_frame();
+        }
+    }
+}
