@@ -28,7 +28,11 @@ pub enum FaultAction {
     Restart { node: NodeId },
     /// Set a node's local clock `offset_ns` ahead (negative: behind) of
     /// virtual time, running `drift_ppm` parts per million fast (or slow).
-    ClockSkew { node: NodeId, offset_ns: i64, drift_ppm: i32 },
+    ClockSkew {
+        node: NodeId,
+        offset_ns: i64,
+        drift_ppm: i32,
+    },
     /// Take a topology wire down (messages re-route if they can).
     CutWire { a: NodeId, b: NodeId },
     /// Bring a topology wire back.
@@ -65,7 +69,11 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Limits {
-        Limits { time: Duration::from_secs(60), events: 10_000_000, message_bytes: 1 << 20 }
+        Limits {
+            time: Duration::from_secs(60),
+            events: 10_000_000,
+            message_bytes: 1 << 20,
+        }
     }
 }
 
@@ -120,14 +128,23 @@ impl SimConfig {
             if n.0 < self.nodes {
                 Ok(())
             } else {
-                Err(format!("{what} names node {} but there are only {} nodes (0..{})", n.0, self.nodes, self.nodes - 1))
+                Err(format!(
+                    "{what} names node {} but there are only {} nodes (0..{})",
+                    n.0,
+                    self.nodes,
+                    self.nodes - 1
+                ))
             }
         };
-        self.network.default.validate().map_err(|e| format!("network: {e}"))?;
+        self.network
+            .default
+            .validate()
+            .map_err(|e| format!("network: {e}"))?;
         for (a, b, link) in &self.network.links {
             node_ok(*a, "a link override")?;
             node_ok(*b, "a link override")?;
-            link.validate().map_err(|e| format!("link {}->{}: {e}", a.0, b.0))?;
+            link.validate()
+                .map_err(|e| format!("link {}->{}: {e}", a.0, b.0))?;
         }
         if let Some(edges) = &self.network.topology {
             for (a, b) in edges {
@@ -145,21 +162,32 @@ impl SimConfig {
                 FaultAction::Crash { node } => {
                     node_ok(*node, "a crash")?;
                     if !up[node.index()] {
-                        return Err(format!("node {} is crashed at {} but is already down", node.0, f.at));
+                        return Err(format!(
+                            "node {} is crashed at {} but is already down",
+                            node.0, f.at
+                        ));
                     }
                     up[node.index()] = false;
                 }
                 FaultAction::Restart { node } => {
                     node_ok(*node, "a restart")?;
                     if up[node.index()] {
-                        return Err(format!("node {} is restarted at {} but was not crashed before then", node.0, f.at));
+                        return Err(format!(
+                            "node {} is restarted at {} but was not crashed before then",
+                            node.0, f.at
+                        ));
                     }
                     up[node.index()] = true;
                 }
-                FaultAction::ClockSkew { node, drift_ppm, .. } => {
+                FaultAction::ClockSkew {
+                    node, drift_ppm, ..
+                } => {
                     node_ok(*node, "a clock skew")?;
                     if *drift_ppm <= -1_000_000 {
-                        return Err(format!("clock drift {drift_ppm} ppm would stop or reverse node {}'s clock", node.0));
+                        return Err(format!(
+                            "clock drift {drift_ppm} ppm would stop or reverse node {}'s clock",
+                            node.0
+                        ));
                     }
                 }
                 FaultAction::CutWire { a, b } | FaultAction::RestoreWire { a, b } => {
@@ -167,8 +195,15 @@ impl SimConfig {
                     node_ok(*b, "a wire fault")?;
                     match &self.network.topology {
                         None => return Err("a wire fault needs a topology".into()),
-                        Some(edges) if !edges.iter().any(|&(x, y)| (x, y) == (*a, *b) || (y, x) == (*a, *b)) => {
-                            return Err(format!("nodes {} and {} are not wired in the topology", a.0, b.0));
+                        Some(edges)
+                            if !edges
+                                .iter()
+                                .any(|&(x, y)| (x, y) == (*a, *b) || (y, x) == (*a, *b)) =>
+                        {
+                            return Err(format!(
+                                "nodes {} and {} are not wired in the topology",
+                                a.0, b.0
+                            ));
                         }
                         Some(_) => {}
                     }
@@ -176,7 +211,9 @@ impl SimConfig {
             }
         }
         if let Some(w) = &self.workload {
-            w.interval.validate().map_err(|e| format!("workload interval: {e}"))?;
+            w.interval
+                .validate()
+                .map_err(|e| format!("workload interval: {e}"))?;
             for t in &w.targets {
                 node_ok(*t, "the workload")?;
             }

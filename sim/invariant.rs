@@ -28,7 +28,11 @@ impl<N: Node> Invariant<N> {
         name: impl Into<String>,
         check: impl Fn(&View<'_, N>) -> Result<(), String> + Send + Sync + 'static,
     ) -> Invariant<N> {
-        Invariant { name: name.into(), when: When::Always, check: Box::new(check) }
+        Invariant {
+            name: name.into(),
+            when: When::Always,
+            check: Box::new(check),
+        }
     }
 
     /// Checked once, when the run ends.
@@ -36,7 +40,11 @@ impl<N: Node> Invariant<N> {
         name: impl Into<String>,
         check: impl Fn(&View<'_, N>) -> Result<(), String> + Send + Sync + 'static,
     ) -> Invariant<N> {
-        Invariant { name: name.into(), when: When::AtEnd, check: Box::new(check) }
+        Invariant {
+            name: name.into(),
+            when: When::AtEnd,
+            check: Box::new(check),
+        }
     }
 
     pub fn check(&self, view: &View<'_, N>) -> Result<(), String> {
@@ -61,7 +69,10 @@ impl<'a, N> View<'a, N> {
 
     /// Every node that is up, with its id.
     pub fn up(&self) -> impl Iterator<Item = (NodeId, &'a N)> + 'a {
-        self.nodes.iter().enumerate().filter_map(|(i, n)| n.as_ref().map(|n| (NodeId(i as u32), n)))
+        self.nodes
+            .iter()
+            .enumerate()
+            .filter_map(|(i, n)| n.as_ref().map(|n| (NodeId(i as u32), n)))
     }
 
     /// How many nodes the simulation has, up or not.

@@ -112,7 +112,11 @@ pub enum Effect {
     /// Send these postcard bytes to `to`.
     Send { to: NodeId, payload: Vec<u8> },
     /// Fire `timer` with `tag` after `after` of the node's local time.
-    SetTimer { timer: TimerId, after: Duration, tag: u64 },
+    SetTimer {
+        timer: TimerId,
+        after: Duration,
+        tag: u64,
+    },
     /// Forget a timer that has not fired yet.
     CancelTimer { timer: TimerId },
     /// A client-visible operation or result, for checkers and people.

@@ -117,7 +117,9 @@ impl TryRng for DetRng {
 ///
 /// Scenario files say `0.01`; the conversion happens once, at parse time, so
 /// the kernel never compares floats.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
 pub struct Ppm(pub u32);
 
 impl Ppm {
@@ -202,10 +204,15 @@ mod tests {
 
     #[test]
     fn det_ln_matches_the_platform_closely() {
-        for x in [1e-300, 1e-10, 0.001, 0.5, 0.9999, 1.0, 1.5, 2.0, 10.0, 1e10, 1e300] {
+        for x in [
+            1e-300, 1e-10, 0.001, 0.5, 0.9999, 1.0, 1.5, 2.0, 10.0, 1e10, 1e300,
+        ] {
             let ours = det_ln(x);
             let theirs = f64::ln(x);
-            assert!((ours - theirs).abs() <= 1e-12 * theirs.abs().max(1.0), "{x}: {ours} vs {theirs}");
+            assert!(
+                (ours - theirs).abs() <= 1e-12 * theirs.abs().max(1.0),
+                "{x}: {ours} vs {theirs}"
+            );
         }
         assert_eq!(det_ln(0.0), f64::NEG_INFINITY);
     }

@@ -7,7 +7,7 @@
 //! effects are applied here, in order, and every one becomes trace records.
 //!
 //! ```
-//! use dsim::{Context, Invariant, Node, NodeId, SimConfig, Simulation};
+//! use dsim::{Context, Node, NodeId, SimConfig, Simulation};
 //! use serde::{Deserialize, Serialize};
 //!
 //! #[derive(Debug, Serialize, Deserialize)]
@@ -27,9 +27,9 @@
 //! }
 //!
 //! let sim = Simulation::new(SimConfig::new(42, 2), |_| Echo { seen: 0 })
-//!     .invariant(Invariant::always("bounded", |v| {
+//!     .always("bounded", |v| {
 //!         match v.up().all(|(_, n)| n.seen <= 5) { true => Ok(()), false => Err("too many".into()) }
-//!     }));
+//!     });
 //! let outcome = sim.run().unwrap();
 //! assert_eq!(outcome.stats.delivered, 10);
 //! assert!(outcome.failure.is_none());
@@ -42,7 +42,9 @@ use crate::network::{CopyFate, LossCause, Network, Outgoing};
 use crate::node::{Context, Disk, Effect, Input, Node, NodeId, TimerId};
 use crate::rng::{DetRng, Stream};
 use crate::time::{Duration, Instant};
-use crate::trace::{EndReason, Header, Kind, NullSink, Record, Sink, Stats, TraceWriter, FORMAT_VERSION};
+use crate::trace::{
+    EndReason, Header, Kind, NullSink, Record, Sink, Stats, TraceWriter, FORMAT_VERSION,
+};
 use std::borrow::Cow;
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap};
@@ -95,14 +97,39 @@ pub struct Simulation<N: Node> {
 
 impl<N: Node> Simulation<N> {
     /// `factory` builds node `id` at the start and again at each restart.
-    pub fn new(config: SimConfig, factory: impl Fn(NodeId) -> N + Send + Sync + 'static) -> Simulation<N> {
-        Simulation { config, factory: Box::new(factory), invariants: Vec::new() }
+    pub fn new(
+        config: SimConfig,
+        factory: impl Fn(NodeId) -> N + Send + Sync + 'static,
+    ) -> Simulation<N> {
+        Simulation {
+            config,
+            factory: Box::new(factory),
+            invariants: Vec::new(),
+        }
     }
 
     /// Adds an invariant.
     pub fn invariant(mut self, invariant: Invariant<N>) -> Simulation<N> {
         self.invariants.push(invariant);
         self
+    }
+
+    /// Adds an invariant checked after every event and at the end.
+    pub fn always(
+        self,
+        name: impl Into<String>,
+        check: impl Fn(&View<'_, N>) -> Result<(), String> + Send + Sync + 'static,
+    ) -> Simulation<N> {
+        self.invariant(Invariant::always(name, check))
+    }
+
+    /// Adds an invariant checked once, when the run ends.
+    pub fn at_end(
+        self,
+        name: impl Into<String>,
+        check: impl Fn(&View<'_, N>) -> Result<(), String> + Send + Sync + 'static,
+    ) -> Simulation<N> {
+        self.invariant(Invariant::at_end(name, check))
     }
 
     pub fn config(&self) -> &SimConfig {
@@ -146,7 +173,11 @@ impl<N: Node> Simulation<N> {
 
     /// Runs and streams the trace to `out`; `key` makes its chain a MAC.
     /// Returns the writer so a caller can recover an in-memory buffer.
-    pub fn run_traced<W: Write>(&self, out: W, key: Option<&[u8]>) -> Result<(Outcome, W), SimError> {
+    pub fn run_traced<W: Write>(
+        &self,
+        out: W,
+        key: Option<&[u8]>,
+    ) -> Result<(Outcome, W), SimError> {
         let mut writer = TraceWriter::new(out, &self.header(), key)?;
         let (mut outcome, end_time) = self.run_inner(&mut writer)?;
         let (out, hash) = writer.finish(outcome.end, end_time)?;
@@ -157,7 +188,13 @@ impl<N: Node> Simulation<N> {
     /// Runs with records going to any sink.
     pub fn run_into<S: Sink>(&self, sink: &mut S) -> Result<Outcome, SimError> {
         let (outcome, end_time) = self.run_inner(sink)?;
-        let end = Record { time: end_time, kind: Kind::End { reason: outcome.end, records: outcome.stats.records } };
+        let end = Record {
+            time: end_time,
+            kind: Kind::End {
+                reason: outcome.end,
+                records: outcome.stats.records,
+            },
+        };
         sink.record(&end)?;
         Ok(outcome)
     }
@@ -167,14 +204,22 @@ impl<N: Node> Simulation<N> {
         let mut world = World::new(self, sink);
         let end = world.run()?;
         let time = world.now;
-        Ok((Outcome { end, failure: world.failure, stats: world.stats, trace_hash: None }, time))
+        Ok((
+            Outcome {
+                end,
+                failure: world.failure,
+                stats: world.stats,
+                trace_hash: None,
+            },
+            time,
+        ))
     }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Event {
     Start(u32),
-    Deliver(u32),
+    Deliver { slot: u32, msg: u64, copy: u32 },
     Timer { node: u32, timer: u64 },
     Fault(u32),
     Input(u64),
@@ -220,7 +265,8 @@ impl LocalClock {
 
     /// Virtual time for `local` of this node's time to pass.
     fn to_virtual(self, local: Duration) -> Duration {
-        let scaled = i128::from(local.0) * 1_000_000 / (1_000_000 + i128::from(self.drift_ppm)).max(1);
+        let scaled =
+            i128::from(local.0) * 1_000_000 / (1_000_000 + i128::from(self.drift_ppm)).max(1);
         Duration(scaled.clamp(0, i128::from(u64::MAX)) as u64)
     }
 }
@@ -272,7 +318,9 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
         let mut world = World {
             sim,
             sink,
-            nodes: (0..c.nodes).map(|i| Some((sim.factory)(NodeId(i)))).collect(),
+            nodes: (0..c.nodes)
+                .map(|i| Some((sim.factory)(NodeId(i))))
+                .collect(),
             slots,
             network: Network::new(c.nodes, c.network.clone()),
             clocks: Clocks::new(n, c.vector_clocks),
@@ -289,11 +337,14 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
             handled: 0,
             _msg: PhantomData,
         };
-        for i in 0..c.nodes {
-            world.schedule(Instant::ZERO, Event::Start(i));
-        }
+        // Faults go in first: at equal times the environment changes before
+        // nodes act, so a clock skew or partition "at 0s" is in force from
+        // the first start.
         for (i, f) in c.faults.iter().enumerate() {
             world.schedule(Instant::ZERO.after(f.at), Event::Fault(i as u32));
+        }
+        for i in 0..c.nodes {
+            world.schedule(Instant::ZERO, Event::Start(i));
         }
         if let Some(w) = c.workload.as_ref().filter(|w| w.count > 0) {
             world.schedule(Instant::ZERO.after(w.start), Event::Input(0));
@@ -302,12 +353,19 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
     }
 
     fn schedule(&mut self, at: Instant, event: Event) {
-        self.queue.push(Reverse(Queued { at, seq: self.seq, event }));
+        self.queue.push(Reverse(Queued {
+            at,
+            seq: self.seq,
+            event,
+        }));
         self.seq += 1;
     }
 
     fn write(&mut self, kind: Kind<'_>) -> io::Result<u64> {
-        let record = Record { time: self.now, kind };
+        let record = Record {
+            time: self.now,
+            kind,
+        };
         self.stats.count(&record);
         self.sink.record(&record)
     }
@@ -317,7 +375,9 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
         let limits = &self.sim.config.limits;
         let deadline = Instant::ZERO.after(limits.time);
         let reason = loop {
-            let Some(Reverse(next)) = self.queue.pop() else { break EndReason::Quiescent };
+            let Some(Reverse(next)) = self.queue.pop() else {
+                break EndReason::Quiescent;
+            };
             if next.at > deadline {
                 self.now = deadline;
                 break EndReason::TimeLimit;
@@ -338,7 +398,11 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
             return Ok(EndReason::CheckFailed);
         }
         self.check(When::AtEnd)?;
-        Ok(if self.failure.is_some() { EndReason::CheckFailed } else { reason })
+        Ok(if self.failure.is_some() {
+            EndReason::CheckFailed
+        } else {
+            reason
+        })
     }
 
     /// Handles one event; true if it was a node event (counted against the
@@ -352,15 +416,22 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
                 self.call(node, |n, ctx| n.on_start(ctx))?;
                 Ok(true)
             }
-            Event::Deliver(slot) => self.deliver(slot),
+            Event::Deliver { slot, msg, copy } => self.deliver(slot, msg, copy),
             Event::Timer { node, timer } => {
                 let id = NodeId(node);
                 if self.nodes[id.index()].is_none() {
                     return Ok(false);
                 }
-                let Some(tag) = self.slots[id.index()].timers.remove(&timer) else { return Ok(false) };
+                let Some(tag) = self.slots[id.index()].timers.remove(&timer) else {
+                    return Ok(false);
+                };
                 let lamport = self.clocks.tick(id.index());
-                self.write(Kind::Timer { node: id, lamport, timer, tag })?;
+                self.write(Kind::Timer {
+                    node: id,
+                    lamport,
+                    timer,
+                    tag,
+                })?;
                 self.call(id, |n, ctx| n.on_timer(ctx, TimerId(timer), tag))?;
                 Ok(true)
             }
@@ -369,16 +440,28 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
         }
     }
 
-    fn deliver(&mut self, slot: u32) -> Result<bool, SimError> {
-        let m = match self.network.arrive(slot) {
+    fn deliver(&mut self, slot: u32, msg: u64, copy: u32) -> Result<bool, SimError> {
+        let m = match self.network.arrive(slot, msg, copy) {
             None => return Ok(false),
             Some(Err(m)) => {
-                self.write(Kind::Lost { msg: m.msg, copy: m.copy, from: m.from, to: m.to, cause: LossCause::Partition })?;
+                self.write(Kind::Lost {
+                    msg: m.msg,
+                    copy: m.copy,
+                    from: m.from,
+                    to: m.to,
+                    cause: LossCause::Partition,
+                })?;
                 return Ok(false);
             }
             Some(Ok(m)) => m,
         };
-        let lost = |cause| Kind::Lost { msg: m.msg, copy: m.copy, from: m.from, to: m.to, cause };
+        let lost = |cause| Kind::Lost {
+            msg: m.msg,
+            copy: m.copy,
+            from: m.from,
+            to: m.to,
+            cause,
+        };
         if self.nodes[m.to.index()].is_none() {
             self.write(lost(LossCause::ReceiverDown))?;
             return Ok(false);
@@ -388,7 +471,9 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
             return Ok(false);
         };
         let mut delta = std::mem::take(&mut self.delta);
-        let lamport = self.clocks.receive(m.to.index(), m.lamport, m.vector.as_deref(), &mut delta);
+        let lamport = self
+            .clocks
+            .receive(m.to.index(), m.lamport, m.vector.as_deref(), &mut delta);
         self.write(Kind::Deliver {
             node: m.to,
             lamport,
@@ -404,7 +489,9 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
     }
 
     fn input(&mut self, id: u64) -> Result<bool, SimError> {
-        let Some(w) = self.sim.config.workload.as_ref() else { return Ok(false) };
+        let Some(w) = self.sim.config.workload.as_ref() else {
+            return Ok(false);
+        };
         let target = if w.targets.is_empty() {
             NodeId(self.workload_rng.below(u64::from(self.sim.config.nodes)) as u32)
         } else {
@@ -423,7 +510,12 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
             return Ok(false);
         }
         let lamport = self.clocks.tick(target.index());
-        self.write(Kind::Input { node: target, lamport, id, value })?;
+        self.write(Kind::Input {
+            node: target,
+            lamport,
+            id,
+            value,
+        })?;
         self.call(target, |n, ctx| n.on_input(ctx, Input { id, value }))?;
         Ok(true)
     }
@@ -451,9 +543,20 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
                 self.write(Kind::RestoreWire { a, b })?;
                 Ok(false)
             }
-            FaultAction::ClockSkew { node, offset_ns, drift_ppm } => {
-                self.slots[node.index()].clock = LocalClock { offset_ns, drift_ppm };
-                self.write(Kind::ClockSkew { node, offset_ns, drift_ppm })?;
+            FaultAction::ClockSkew {
+                node,
+                offset_ns,
+                drift_ppm,
+            } => {
+                self.slots[node.index()].clock = LocalClock {
+                    offset_ns,
+                    drift_ppm,
+                };
+                self.write(Kind::ClockSkew {
+                    node,
+                    offset_ns,
+                    drift_ppm,
+                })?;
                 Ok(false)
             }
             FaultAction::Crash { node } => {
@@ -533,7 +636,13 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
                 let slot = &mut self.slots[id.index()];
                 slot.timers.insert(timer.0, tag);
                 let at = self.now.after(slot.clock.to_virtual(after));
-                self.schedule(at, Event::Timer { node: id.0, timer: timer.0 });
+                self.schedule(
+                    at,
+                    Event::Timer {
+                        node: id.0,
+                        timer: timer.0,
+                    },
+                );
                 Ok(())
             }
             Effect::CancelTimer { timer } => {
@@ -542,7 +651,11 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
             }
             Effect::Observe { text } => {
                 let lamport = self.clocks.tick(id.index());
-                self.write(Kind::Observe { node: id, lamport, text: Cow::Owned(text) })?;
+                self.write(Kind::Observe {
+                    node: id,
+                    lamport,
+                    text: Cow::Owned(text),
+                })?;
                 Ok(())
             }
             Effect::Fail { message } => self.fail("effect", message),
@@ -552,18 +665,40 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
     fn send(&mut self, from: NodeId, to: NodeId, payload: Vec<u8>) -> Result<(), SimError> {
         let config = &self.sim.config;
         if to.0 >= config.nodes {
-            return self.fail("effect", format!("node {from} sent a message to {to}, which does not exist"));
+            return self.fail(
+                "effect",
+                format!("node {from} sent a message to {to}, which does not exist"),
+            );
         }
         if payload.len() > config.limits.message_bytes as usize {
             let limit = config.limits.message_bytes;
-            return self.fail("effect", format!("node {from} sent a {}-byte message; the limit is {limit}", payload.len()));
+            return self.fail(
+                "effect",
+                format!(
+                    "node {from} sent a {}-byte message; the limit is {limit}",
+                    payload.len()
+                ),
+            );
         }
         let lamport = self.clocks.tick(from.index());
         let msg = self.next_msg;
         self.next_msg += 1;
-        self.write(Kind::Send { node: from, lamport, msg, to, payload: Cow::Borrowed(&payload) })?;
+        self.write(Kind::Send {
+            node: from,
+            lamport,
+            msg,
+            to,
+            payload: Cow::Borrowed(&payload),
+        })?;
         let vector = self.clocks.vector(from.index()).map(Box::from);
-        let out = Outgoing { msg, from, to, payload, lamport, vector };
+        let out = Outgoing {
+            msg,
+            from,
+            to,
+            payload,
+            lamport,
+            vector,
+        };
         let report = self.network.send(&mut self.net_rng, self.now, out);
         if report.duplicated() {
             self.write(Kind::Duplicated { msg, copy: 1 })?;
@@ -571,18 +706,35 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
         for fate in report.copies.into_iter().flatten() {
             match fate {
                 CopyFate::Lost { copy, cause } => {
-                    self.write(Kind::Lost { msg, copy, from, to, cause })?;
+                    self.write(Kind::Lost {
+                        msg,
+                        copy,
+                        from,
+                        to,
+                        cause,
+                    })?;
                 }
-                CopyFate::Scheduled { slot, copy, at, flips } => {
+                CopyFate::Scheduled {
+                    slot,
+                    copy,
+                    at,
+                    flips,
+                } => {
                     if !flips.is_empty() {
                         self.write(Kind::Corrupted { msg, copy, flips })?;
                     }
-                    self.schedule(at, Event::Deliver(slot));
+                    self.schedule(at, Event::Deliver { slot, msg, copy });
                 }
             }
         }
         for e in report.evicted {
-            self.write(Kind::Lost { msg: e.msg, copy: e.copy, from: e.from, to: e.to, cause: LossCause::MailboxFull })?;
+            self.write(Kind::Lost {
+                msg: e.msg,
+                copy: e.copy,
+                from: e.from,
+                to: e.to,
+                cause: LossCause::MailboxFull,
+            })?;
         }
         Ok(())
     }
@@ -613,10 +765,18 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
         if self.failure.is_some() {
             return Ok(());
         }
-        let record = self.write(Kind::CheckFailed { check: Cow::Borrowed(check), message: Cow::Borrowed(&message) })?;
+        let record = self.write(Kind::CheckFailed {
+            check: Cow::Borrowed(check),
+            message: Cow::Borrowed(&message),
+        })?;
         // Make everything up to the failure durable before anything else can go wrong.
         self.sink.flush()?;
-        self.failure = Some(Failure { check: check.to_string(), message, record, time: self.now });
+        self.failure = Some(Failure {
+            check: check.to_string(),
+            message,
+            record,
+            time: self.now,
+        });
         Ok(())
     }
 }

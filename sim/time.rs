@@ -8,11 +8,15 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 
 /// A point in virtual time: nanoseconds since the run began.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
 pub struct Instant(pub u64);
 
 /// A span of virtual time in nanoseconds.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
 pub struct Duration(pub u64);
 
 impl Instant {
@@ -95,7 +99,9 @@ impl Duration {
         let int: u64 = if int_part.is_empty() {
             0
         } else {
-            int_part.parse().map_err(|_| format!("`{t}` is too large"))?
+            int_part
+                .parse()
+                .map_err(|_| format!("`{t}` is too large"))?
         };
         let mut ns = int
             .checked_mul(unit_ns)
@@ -137,7 +143,12 @@ impl fmt::Display for Duration {
 impl fmt::Display for Instant {
     /// Seconds with nanosecond precision, e.g. `1.250000000s`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}.{:09}s", self.0 / 1_000_000_000, self.0 % 1_000_000_000)
+        write!(
+            f,
+            "{}.{:09}s",
+            self.0 / 1_000_000_000,
+            self.0 % 1_000_000_000
+        )
     }
 }
 

@@ -18,17 +18,33 @@ pub enum Latency {
     /// Normal around `mean` with standard deviation `stddev`, clamped to
     /// `[min, max]`. Sampled as the sum of twelve uniforms (Irwin–Hall),
     /// in integers.
-    Normal { mean: Duration, stddev: Duration, min: Duration, max: Duration },
+    Normal {
+        mean: Duration,
+        stddev: Duration,
+        min: Duration,
+        max: Duration,
+    },
     /// `min` plus an exponential with mean `mean`, clamped at `max`.
-    Exponential { mean: Duration, min: Duration, max: Duration },
+    Exponential {
+        mean: Duration,
+        min: Duration,
+        max: Duration,
+    },
     /// A long tail: with probability `tail_probability` the latency comes
     /// from `tail`, otherwise from `base`.
-    Mix { base: Box<Latency>, tail: Box<Latency>, tail_probability: Ppm },
+    Mix {
+        base: Box<Latency>,
+        tail: Box<Latency>,
+        tail_probability: Ppm,
+    },
 }
 
 impl Default for Latency {
     fn default() -> Latency {
-        Latency::Uniform { min: Duration::from_millis(1), max: Duration::from_millis(10) }
+        Latency::Uniform {
+            min: Duration::from_millis(1),
+            max: Duration::from_millis(10),
+        }
     }
 }
 
@@ -38,7 +54,12 @@ impl Latency {
         match self {
             Latency::Constant { latency } => *latency,
             Latency::Uniform { min, max } => Duration(rng.between(min.0, max.0)),
-            Latency::Normal { mean, stddev, min, max } => {
+            Latency::Normal {
+                mean,
+                stddev,
+                min,
+                max,
+            } => {
                 // Sum of 12 uniforms on [0, 2^32) has mean 6·2^32 and
                 // variance 2^64, so (sum − 6·2^32) / 2^32 is close to N(0, 1).
                 let sum: i128 = (0..12).map(|_| i128::from(rng.next_u32())).sum();
@@ -50,10 +71,18 @@ impl Latency {
                 // 1 − U is in (0, 1], so the logarithm is finite.
                 let u = 1.0 - rng.unit_f64();
                 let extra = -(mean.0 as f64) * det_ln(u);
-                let extra = if extra.is_finite() && extra < u64::MAX as f64 { extra as u64 } else { u64::MAX };
+                let extra = if extra.is_finite() && extra < u64::MAX as f64 {
+                    extra as u64
+                } else {
+                    u64::MAX
+                };
                 Duration(min.0.saturating_add(extra).min(max.0.max(min.0)))
             }
-            Latency::Mix { base, tail, tail_probability } => {
+            Latency::Mix {
+                base,
+                tail,
+                tail_probability,
+            } => {
                 if rng.chance(*tail_probability) {
                     tail.sample(rng)
                 } else {
@@ -67,7 +96,9 @@ impl Latency {
     pub fn lower_bound(&self) -> Duration {
         match self {
             Latency::Constant { latency } => *latency,
-            Latency::Uniform { min, .. } | Latency::Normal { min, .. } | Latency::Exponential { min, .. } => *min,
+            Latency::Uniform { min, .. }
+            | Latency::Normal { min, .. }
+            | Latency::Exponential { min, .. } => *min,
             Latency::Mix { base, tail, .. } => base.lower_bound().min(tail.lower_bound()),
         }
     }
@@ -181,7 +212,10 @@ mod tests {
 
     #[test]
     fn uniform_stays_in_bounds_and_covers_them() {
-        let l = Latency::Uniform { min: Duration(100), max: Duration(200) };
+        let l = Latency::Uniform {
+            min: Duration(100),
+            max: Duration(200),
+        };
         let s = samples(&l, 10_000);
         assert!(s.iter().all(|&x| (100..=200).contains(&x)));
         assert!(s.contains(&100) && s.contains(&200));
@@ -199,12 +233,20 @@ mod tests {
         let mean = s.iter().sum::<u64>() as f64 / s.len() as f64;
         let var = s.iter().map(|&x| (x as f64 - mean).powi(2)).sum::<f64>() / s.len() as f64;
         assert!((mean - 1_000_000.0).abs() < 5_000.0, "mean {mean}");
-        assert!((var.sqrt() - 100_000.0).abs() < 5_000.0, "stddev {}", var.sqrt());
+        assert!(
+            (var.sqrt() - 100_000.0).abs() < 5_000.0,
+            "stddev {}",
+            var.sqrt()
+        );
     }
 
     #[test]
     fn exponential_has_its_mean_above_min() {
-        let l = Latency::Exponential { mean: Duration(1_000), min: Duration(500), max: Duration(u64::MAX) };
+        let l = Latency::Exponential {
+            mean: Duration(1_000),
+            min: Duration(500),
+            max: Duration(u64::MAX),
+        };
         let s = samples(&l, 20_000);
         assert!(s.iter().all(|&x| x >= 500));
         let mean = s.iter().sum::<u64>() as f64 / s.len() as f64 - 500.0;
@@ -214,8 +256,12 @@ mod tests {
     #[test]
     fn mix_draws_the_tail_at_its_rate() {
         let l = Latency::Mix {
-            base: Box::new(Latency::Constant { latency: Duration(1) }),
-            tail: Box::new(Latency::Constant { latency: Duration(1_000) }),
+            base: Box::new(Latency::Constant {
+                latency: Duration(1),
+            }),
+            tail: Box::new(Latency::Constant {
+                latency: Duration(1_000),
+            }),
             tail_probability: Ppm(50_000),
         };
         let tail = samples(&l, 20_000).iter().filter(|&&x| x == 1_000).count();
@@ -224,8 +270,18 @@ mod tests {
 
     #[test]
     fn impossible_bounds_are_rejected() {
-        assert!(Latency::Uniform { min: Duration(5), max: Duration(1) }.validate().is_err());
-        let n = Latency::Normal { mean: Duration(50), stddev: Duration(1), min: Duration(0), max: Duration(10) };
+        assert!(Latency::Uniform {
+            min: Duration(5),
+            max: Duration(1)
+        }
+        .validate()
+        .is_err());
+        let n = Latency::Normal {
+            mean: Duration(50),
+            stddev: Duration(1),
+            min: Duration(0),
+            max: Duration(10),
+        };
         assert!(n.validate().is_err());
     }
 }

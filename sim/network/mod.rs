@@ -127,7 +127,12 @@ pub struct Outgoing {
 pub enum CopyFate {
     /// Will arrive at `at`; `flips` are the (offset, xor mask) pairs that
     /// corruption applied to this copy's bytes.
-    Scheduled { slot: u32, copy: u32, at: Instant, flips: Vec<(u32, u8)> },
+    Scheduled {
+        slot: u32,
+        copy: u32,
+        at: Instant,
+        flips: Vec<(u32, u8)>,
+    },
     /// Lost before it left.
     Lost { copy: u32, cause: LossCause },
 }
@@ -166,14 +171,20 @@ struct LinkState {
 /// Per directed link state, dense for small networks and sparse for large.
 #[derive(Clone, Debug)]
 enum LinkTable {
-    Dense { nodes: usize, states: Vec<LinkState> },
+    Dense {
+        nodes: usize,
+        states: Vec<LinkState>,
+    },
     Sparse(BTreeMap<(u32, u32), LinkState>),
 }
 
 impl LinkTable {
     fn new(nodes: usize) -> LinkTable {
         if nodes <= 256 {
-            LinkTable::Dense { nodes, states: vec![LinkState::default(); nodes * nodes] }
+            LinkTable::Dense {
+                nodes,
+                states: vec![LinkState::default(); nodes * nodes],
+            }
         } else {
             LinkTable::Sparse(BTreeMap::new())
         }
@@ -205,11 +216,17 @@ pub struct Network {
 
 impl Network {
     pub fn new(nodes: u32, config: NetworkConfig) -> Network {
-        let overrides: BTreeMap<(u32, u32), LinkConfig> =
-            config.links.iter().map(|(a, b, c)| ((a.0, b.0), c.clone())).collect();
+        let overrides: BTreeMap<(u32, u32), LinkConfig> = config
+            .links
+            .iter()
+            .map(|(a, b, c)| ((a.0, b.0), c.clone()))
+            .collect();
         let needs_state = |c: &LinkConfig| c.ordering == Ordering::Fifo || c.capacity.is_some();
         let stateful = needs_state(&config.default) || overrides.values().any(needs_state);
-        let topology = config.topology.as_ref().map(|edges| Topology::new(nodes, edges));
+        let topology = config
+            .topology
+            .as_ref()
+            .map(|edges| Topology::new(nodes, edges));
         Network {
             nodes,
             overrides,
@@ -233,7 +250,9 @@ impl Network {
         if self.overrides.is_empty() {
             &self.config.default
         } else {
-            self.overrides.get(&(from, to)).unwrap_or(&self.config.default)
+            self.overrides
+                .get(&(from, to))
+                .unwrap_or(&self.config.default)
         }
     }
 
@@ -257,7 +276,10 @@ impl Network {
     pub fn send(&mut self, rng: &mut DetRng, now: Instant, out: Outgoing) -> SendReport {
         let mut report = SendReport::default();
         if self.is_cut(out.from, out.to) {
-            report.copies[0] = Some(CopyFate::Lost { copy: 0, cause: LossCause::Partition });
+            report.copies[0] = Some(CopyFate::Lost {
+                copy: 0,
+                cause: LossCause::Partition,
+            });
             return report;
         }
         // The hop buffer is reused across sends to keep the hot path free
@@ -270,22 +292,33 @@ impl Network {
                 Some(path) => hops.extend(path.windows(2).map(|w| (w[0], w[1]))),
                 None => {
                     self.hops = hops;
-                    report.copies[0] = Some(CopyFate::Lost { copy: 0, cause: LossCause::NoRoute });
+                    report.copies[0] = Some(CopyFate::Lost {
+                        copy: 0,
+                        cause: LossCause::NoRoute,
+                    });
                     return report;
                 }
             },
         }
         let first = self.travel(rng, now, &hops);
         let end = self.link(out.from.0, out.to.0);
-        let (duplicate, corrupt_p, ordering, capacity, overflow) =
-            (end.duplicate, end.corrupt, end.ordering, end.capacity, end.overflow);
+        let (duplicate, corrupt_p, ordering, capacity, overflow) = (
+            end.duplicate,
+            end.corrupt,
+            end.ordering,
+            end.capacity,
+            end.overflow,
+        );
         let second_at = match first {
             Some(_) if rng.chance(duplicate) => Some(self.travel_latency(rng, now, &hops)),
             _ => None,
         };
         self.hops = hops;
         let Some(first_at) = first else {
-            report.copies[0] = Some(CopyFate::Lost { copy: 0, cause: LossCause::Random });
+            report.copies[0] = Some(CopyFate::Lost {
+                copy: 0,
+                cause: LossCause::Random,
+            });
             return report;
         };
         let arrivals = [Some(first_at), second_at];
@@ -301,7 +334,11 @@ impl Network {
             } else {
                 (payload.clone().unwrap_or_default(), vector.clone())
             };
-            let flips = if rng.chance(corrupt_p) { corrupt(rng, &mut bytes) } else { Vec::new() };
+            let flips = if rng.chance(corrupt_p) {
+                corrupt(rng, &mut bytes)
+            } else {
+                Vec::new()
+            };
             if self.stateful {
                 let state = self.links.get(out.from, out.to);
                 if ordering == Ordering::Fifo {
@@ -312,8 +349,10 @@ impl Network {
                     if state.in_flight >= capacity {
                         match overflow {
                             Overflow::DropNewest => {
-                                report.copies[copy as usize] =
-                                    Some(CopyFate::Lost { copy, cause: LossCause::MailboxFull });
+                                report.copies[copy as usize] = Some(CopyFate::Lost {
+                                    copy,
+                                    cause: LossCause::MailboxFull,
+                                });
                                 continue;
                             }
                             Overflow::DropOldest => {
@@ -341,7 +380,12 @@ impl Network {
                     state.queue.push_back(slot);
                 }
             }
-            report.copies[copy as usize] = Some(CopyFate::Scheduled { slot, copy, at, flips });
+            report.copies[copy as usize] = Some(CopyFate::Scheduled {
+                slot,
+                copy,
+                at,
+                flips,
+            });
         }
         report
     }
@@ -361,7 +405,9 @@ impl Network {
     }
 
     fn travel_latency(&self, rng: &mut DetRng, now: Instant, hops: &[(u32, u32)]) -> Instant {
-        hops.iter().fold(now, |at, &(a, b)| at.after(self.link(a, b).latency.sample(rng)))
+        hops.iter().fold(now, |at, &(a, b)| {
+            at.after(self.link(a, b).latency.sample(rng))
+        })
     }
 
     fn store(&mut self, m: InFlight) -> u32 {
@@ -395,12 +441,22 @@ impl Network {
     fn evict_oldest(&mut self, from: NodeId, to: NodeId) -> Option<Evicted> {
         let slot = self.links.get(from, to).queue.front().copied()?;
         let m = self.release(slot)?;
-        Some(Evicted { msg: m.msg, copy: m.copy, from: m.from, to: m.to })
+        Some(Evicted {
+            msg: m.msg,
+            copy: m.copy,
+            from: m.from,
+            to: m.to,
+        })
     }
 
-    /// The copy in `slot` reaches its receiver now. `None` if it was evicted
-    /// meanwhile; `Err` if a partition now separates the ends.
-    pub fn arrive(&mut self, slot: u32) -> Option<Result<InFlight, InFlight>> {
+    /// Copy `copy` of `msg`, kept in `slot`, reaches its receiver now.
+    /// `None` if it was evicted meanwhile; `Err` if a partition now separates the ends.
+    pub fn arrive(&mut self, slot: u32, msg: u64, copy: u32) -> Option<Result<InFlight, InFlight>> {
+        // A slot freed by an eviction may hold a newer copy by now.
+        let held = self.slots.get(slot as usize)?.as_ref()?;
+        if (held.msg, held.copy) != (msg, copy) {
+            return None;
+        }
         let m = self.release(slot)?;
         if self.is_cut(m.from, m.to) {
             Some(Err(m))
@@ -411,7 +467,8 @@ impl Network {
 
     /// Puts a partition in force.
     pub fn partition(&mut self, id: u32, spec: &PartitionSpec) {
-        self.partitions.push(ActivePartition::new(id, spec, self.nodes as usize));
+        self.partitions
+            .push(ActivePartition::new(id, spec, self.nodes as usize));
     }
 
     /// Lifts partition `id`, or every partition when `id` is `None`.

@@ -25,7 +25,10 @@ pub(crate) struct ActivePartition {
 enum Blocks {
     /// Group index per node; nodes in no listed group share `u32::MAX`.
     Groups(Vec<u32>),
-    OneWay { from: Vec<bool>, to: Vec<bool> },
+    OneWay {
+        from: Vec<bool>,
+        to: Vec<bool>,
+    },
 }
 
 impl ActivePartition {
@@ -85,7 +88,10 @@ pub fn validate(spec: &PartitionSpec, nodes: u32) -> Result<(), String> {
             }
             for a in from {
                 if to.contains(a) {
-                    return Err(format!("node {} is on both sides of a one-way partition", a.0));
+                    return Err(format!(
+                        "node {} is on both sides of a one-way partition",
+                        a.0
+                    ));
                 }
             }
             from.iter().chain(to).collect()
@@ -93,9 +99,12 @@ pub fn validate(spec: &PartitionSpec, nodes: u32) -> Result<(), String> {
     };
     let mut seen = vec![false; nodes as usize];
     for n in all {
-        let slot = seen
-            .get_mut(n.index())
-            .ok_or_else(|| format!("partition names node {} but there are only {nodes} nodes (0..{})", n.0, nodes))?;
+        let slot = seen.get_mut(n.index()).ok_or_else(|| {
+            format!(
+                "partition names node {} but there are only {nodes} nodes (0..{})",
+                n.0, nodes
+            )
+        })?;
         if *slot && matches!(spec, PartitionSpec::Groups(_)) {
             return Err(format!("node {} is in two groups of one partition", n.0));
         }
@@ -110,7 +119,11 @@ mod tests {
 
     #[test]
     fn groups_cut_both_ways_and_unlisted_nodes_form_a_group() {
-        let p = ActivePartition::new(0, &PartitionSpec::Groups(vec![vec![NodeId(0), NodeId(1)]]), 4);
+        let p = ActivePartition::new(
+            0,
+            &PartitionSpec::Groups(vec![vec![NodeId(0), NodeId(1)]]),
+            4,
+        );
         assert!(!p.blocks(NodeId(0), NodeId(1)));
         assert!(p.blocks(NodeId(0), NodeId(2)));
         assert!(p.blocks(NodeId(3), NodeId(1)));
@@ -119,7 +132,10 @@ mod tests {
 
     #[test]
     fn one_way_cuts_one_direction_only() {
-        let spec = PartitionSpec::OneWay { from: vec![NodeId(0)], to: vec![NodeId(1)] };
+        let spec = PartitionSpec::OneWay {
+            from: vec![NodeId(0)],
+            to: vec![NodeId(1)],
+        };
         let p = ActivePartition::new(0, &spec, 2);
         assert!(p.blocks(NodeId(0), NodeId(1)));
         assert!(!p.blocks(NodeId(1), NodeId(0)));

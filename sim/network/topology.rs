@@ -29,7 +29,11 @@ impl Topology {
         for &(a, b) in &wired {
             graph.add_edge(a, b, ());
         }
-        Topology { graph, wired, routes: BTreeMap::new() }
+        Topology {
+            graph,
+            wired,
+            routes: BTreeMap::new(),
+        }
     }
 
     /// The nodes a message from `from` to `to` passes through, both ends

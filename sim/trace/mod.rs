@@ -71,7 +71,10 @@ impl<W: Write> Sink for TraceWriter<W> {
 
 /// Reads a whole trace into memory: header, records (the seal included)
 /// and the chain's final hash.
-pub fn read_all(bytes: &[u8], key: Option<&[u8]>) -> Result<(Header, Vec<Record<'static>>, [u8; 32]), TraceError> {
+pub fn read_all(
+    bytes: &[u8],
+    key: Option<&[u8]>,
+) -> Result<(Header, Vec<Record<'static>>, [u8; 32]), TraceError> {
     let mut reader = TraceReader::new(bytes, key)?;
     let mut records = Vec::new();
     for r in reader.by_ref() {

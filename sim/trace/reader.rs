@@ -4,7 +4,9 @@
 //! a reader never yields a record that was edited. Every malformed input
 //! gives a typed [`TraceError`], never a panic.
 
-use super::chain::{preamble, Chain, FLAG_KEYED, FRAME_PREFIX_LEN, HASH_LEN, MAGIC, MAX_FRAME_LEN, PREAMBLE_LEN};
+use super::chain::{
+    preamble, Chain, FLAG_KEYED, FRAME_PREFIX_LEN, HASH_LEN, MAGIC, MAX_FRAME_LEN, PREAMBLE_LEN,
+};
 use super::record::{Header, Kind, Record, FORMAT_VERSION};
 use std::io::{self, Read};
 use thiserror::Error;
@@ -23,9 +25,16 @@ pub enum TraceError {
     #[error("the trace is not signed with a key, but a key was given")]
     KeyNotExpected,
     #[error("truncated after record {after_record}: the file ends {detail}, without the seal that ends a complete trace")]
-    Truncated { after_record: u64, detail: &'static str },
+    Truncated {
+        after_record: u64,
+        detail: &'static str,
+    },
     #[error("integrity check failed at frame {frame} (records {first_record}..): the hash chain does not hold, so the trace was edited, reordered, spliced or damaged{mac}")]
-    ChainBroken { frame: u64, first_record: u64, mac: &'static str },
+    ChainBroken {
+        frame: u64,
+        first_record: u64,
+        mac: &'static str,
+    },
     #[error("record {record}: {detail}")]
     Malformed { record: u64, detail: String },
     #[error("the header does not decode: {0}")]
@@ -38,9 +47,8 @@ impl TraceError {
     /// The record index the error points at, if any.
     pub fn record(&self) -> Option<u64> {
         match self {
-            TraceError::Truncated { after_record, .. } | TraceError::TrailingData { after_record } => {
-                Some(*after_record)
-            }
+            TraceError::Truncated { after_record, .. }
+            | TraceError::TrailingData { after_record } => Some(*after_record),
             TraceError::ChainBroken { first_record, .. } => Some(*first_record),
             TraceError::Malformed { record, .. } => Some(*record),
             _ => None,
@@ -70,8 +78,15 @@ impl<R: Read> TraceReader<R> {
         let mut pre = [0u8; PREAMBLE_LEN];
         match read_full(&mut input, &mut pre) {
             Ok(PREAMBLE_LEN) => {}
-            Ok(n) if n < MAGIC.len() || &pre[..n.min(8)] != &MAGIC[..n.min(8)] => return Err(TraceError::NotATrace),
-            Ok(_) => return Err(TraceError::Truncated { after_record: 0, detail: "inside the preamble" }),
+            Ok(n) if n < MAGIC.len() || &pre[..n.min(8)] != &MAGIC[..n.min(8)] => {
+                return Err(TraceError::NotATrace)
+            }
+            Ok(_) => {
+                return Err(TraceError::Truncated {
+                    after_record: 0,
+                    detail: "inside the preamble",
+                })
+            }
             Err(e) => return Err(TraceError::Io(e.to_string())),
         }
         if &pre[..8] != MAGIC {
@@ -80,7 +95,10 @@ impl<R: Read> TraceReader<R> {
         let version = u16::from_le_bytes([pre[8], pre[9]]);
         let flags = u16::from_le_bytes([pre[10], pre[11]]);
         if version != FORMAT_VERSION {
-            return Err(TraceError::UnsupportedVersion { found: version, supported: FORMAT_VERSION });
+            return Err(TraceError::UnsupportedVersion {
+                found: version,
+                supported: FORMAT_VERSION,
+            });
         }
         let keyed = flags & FLAG_KEYED != 0;
         match (keyed, key.is_some()) {
@@ -115,12 +133,24 @@ impl<R: Read> TraceReader<R> {
         };
         match reader.next_frame()? {
             Some(0) => {}
-            Some(_) => return Err(TraceError::BadHeader("the header frame holds records".into())),
-            None => return Err(TraceError::Truncated { after_record: 0, detail: "before the header" }),
+            Some(_) => {
+                return Err(TraceError::BadHeader(
+                    "the header frame holds records".into(),
+                ))
+            }
+            None => {
+                return Err(TraceError::Truncated {
+                    after_record: 0,
+                    detail: "before the header",
+                })
+            }
         }
-        reader.header = postcard::from_bytes(&reader.frame).map_err(|e| TraceError::BadHeader(e.to_string()))?;
+        reader.header = postcard::from_bytes(&reader.frame)
+            .map_err(|e| TraceError::BadHeader(e.to_string()))?;
         if reader.header.format_version != FORMAT_VERSION {
-            return Err(TraceError::BadHeader("the header's version differs from the preamble's".into()));
+            return Err(TraceError::BadHeader(
+                "the header's version differs from the preamble's".into(),
+            ));
         }
         reader.left_in_frame = 0;
         Ok(reader)
@@ -149,7 +179,10 @@ impl<R: Read> TraceReader<R> {
     /// Reads and verifies the next frame; `Ok(None)` at a clean end of file.
     fn next_frame(&mut self) -> Result<Option<u32>, TraceError> {
         let mut prefix = [0u8; FRAME_PREFIX_LEN];
-        let truncated = |detail| TraceError::Truncated { after_record: self.next_record, detail };
+        let truncated = |detail| TraceError::Truncated {
+            after_record: self.next_record,
+            detail,
+        };
         match read_full(&mut self.input, &mut prefix).map_err(|e| TraceError::Io(e.to_string()))? {
             0 => return Ok(None),
             FRAME_PREFIX_LEN => {}
@@ -160,18 +193,26 @@ impl<R: Read> TraceReader<R> {
         let broken = TraceError::ChainBroken {
             frame: self.frames,
             first_record: self.next_record,
-            mac: if self.keyed { " (or the key is wrong)" } else { "" },
+            mac: if self.keyed {
+                " (or the key is wrong)"
+            } else {
+                ""
+            },
         };
         // A length no writer produces means the prefix itself was damaged.
         if len > MAX_FRAME_LEN || u64::from(count) > u64::from(len) {
             return Err(broken);
         }
         self.frame.resize(len as usize, 0);
-        if read_full(&mut self.input, &mut self.frame).map_err(|e| TraceError::Io(e.to_string()))? != len as usize {
+        if read_full(&mut self.input, &mut self.frame).map_err(|e| TraceError::Io(e.to_string()))?
+            != len as usize
+        {
             return Err(truncated("inside a frame"));
         }
         let mut hash = [0u8; HASH_LEN];
-        if read_full(&mut self.input, &mut hash).map_err(|e| TraceError::Io(e.to_string()))? != HASH_LEN {
+        if read_full(&mut self.input, &mut hash).map_err(|e| TraceError::Io(e.to_string()))?
+            != HASH_LEN
+        {
             return Err(truncated("inside a frame's hash"));
         }
         if self.chain.link(&prefix, &self.frame) != hash {
@@ -193,17 +234,33 @@ impl<R: Read> TraceReader<R> {
             }
             match self.next_frame()? {
                 None if self.sealed => return Ok(None),
-                None => return Err(TraceError::Truncated { after_record: self.next_record, detail: "at a frame boundary" }),
-                Some(_) if self.sealed => return Err(TraceError::TrailingData { after_record: self.next_record }),
+                None => {
+                    return Err(TraceError::Truncated {
+                        after_record: self.next_record,
+                        detail: "at a frame boundary",
+                    })
+                }
+                Some(_) if self.sealed => {
+                    return Err(TraceError::TrailingData {
+                        after_record: self.next_record,
+                    })
+                }
                 Some(_) => {}
             }
         }
         if self.sealed {
-            return Err(TraceError::TrailingData { after_record: self.next_record });
+            return Err(TraceError::TrailingData {
+                after_record: self.next_record,
+            });
         }
         let index = self.next_record;
-        let (record, rest): (Record<'static>, &[u8]) = postcard::take_from_bytes(&self.frame[self.pos..])
-            .map_err(|e| TraceError::Malformed { record: index, detail: format!("does not decode: {e}") })?;
+        let (record, rest): (Record<'static>, &[u8]) =
+            postcard::take_from_bytes(&self.frame[self.pos..]).map_err(|e| {
+                TraceError::Malformed {
+                    record: index,
+                    detail: format!("does not decode: {e}"),
+                }
+            })?;
         self.pos = self.frame.len() - rest.len();
         self.left_in_frame -= 1;
         self.next_record += 1;
@@ -215,7 +272,9 @@ impl<R: Read> TraceReader<R> {
                 });
             }
             if self.left_in_frame != 0 || self.pos != self.frame.len() {
-                return Err(TraceError::TrailingData { after_record: index });
+                return Err(TraceError::TrailingData {
+                    after_record: index,
+                });
             }
             self.sealed = true;
         }

@@ -82,27 +82,64 @@ pub enum Kind<'a> {
     /// The node started (first start, or after a restart).
     Start { node: NodeId, lamport: u64 },
     /// The node sent message `msg` (ids increase from 0 in send order).
-    Send { node: NodeId, lamport: u64, msg: u64, to: NodeId, payload: Cow<'a, [u8]> },
+    Send {
+        node: NodeId,
+        lamport: u64,
+        msg: u64,
+        to: NodeId,
+        payload: Cow<'a, [u8]>,
+    },
     /// Copy `copy` of message `msg` from `from` was delivered to `node`.
     /// `vc` lists the vector-clock entries the delivery raised (see
     /// [`crate::clock`]); empty when vector clocks are off.
-    Deliver { node: NodeId, lamport: u64, msg: u64, copy: u32, from: NodeId, vc: Cow<'a, [(u32, u32)]> },
+    Deliver {
+        node: NodeId,
+        lamport: u64,
+        msg: u64,
+        copy: u32,
+        from: NodeId,
+        vc: Cow<'a, [(u32, u32)]>,
+    },
     /// A timer fired.
-    Timer { node: NodeId, lamport: u64, timer: u64, tag: u64 },
+    Timer {
+        node: NodeId,
+        lamport: u64,
+        timer: u64,
+        tag: u64,
+    },
     /// The workload handed the node an operation.
-    Input { node: NodeId, lamport: u64, id: u64, value: u64 },
+    Input {
+        node: NodeId,
+        lamport: u64,
+        id: u64,
+        value: u64,
+    },
     /// A client-visible operation or result.
-    Observe { node: NodeId, lamport: u64, text: Cow<'a, str> },
+    Observe {
+        node: NodeId,
+        lamport: u64,
+        text: Cow<'a, str>,
+    },
     /// The node crashed: volatile state and unsynced writes are gone.
     Crash { node: NodeId, lamport: u64 },
     /// The node came back (a `Start` follows).
     Restart { node: NodeId, lamport: u64 },
     /// Copy `copy` of message `msg` was lost.
-    Lost { msg: u64, copy: u32, from: NodeId, to: NodeId, cause: LossCause },
+    Lost {
+        msg: u64,
+        copy: u32,
+        from: NodeId,
+        to: NodeId,
+        cause: LossCause,
+    },
     /// Message `msg` got a second copy, numbered `copy`.
     Duplicated { msg: u64, copy: u32 },
     /// Copy `copy` of `msg` had bytes flipped: (offset, xor mask) pairs.
-    Corrupted { msg: u64, copy: u32, flips: Vec<(u32, u8)> },
+    Corrupted {
+        msg: u64,
+        copy: u32,
+        flips: Vec<(u32, u8)>,
+    },
     /// A partition came into force.
     Partition { id: u32, spec: PartitionSpec },
     /// Partition `id` (every partition if `None`) was lifted.
@@ -113,9 +150,16 @@ pub enum Kind<'a> {
     RestoreWire { a: NodeId, b: NodeId },
     /// A node's local clock was set to run `offset_ns` ahead and drift by
     /// `drift_ppm` parts per million.
-    ClockSkew { node: NodeId, offset_ns: i64, drift_ppm: i32 },
+    ClockSkew {
+        node: NodeId,
+        offset_ns: i64,
+        drift_ppm: i32,
+    },
     /// A check failed: an invariant, or a panic inside a handler.
-    CheckFailed { check: Cow<'a, str>, message: Cow<'a, str> },
+    CheckFailed {
+        check: Cow<'a, str>,
+        message: Cow<'a, str>,
+    },
     /// The seal: the run ended for `reason` after `records` records (this
     /// one not counted). A trace without it was cut short.
     End { reason: EndReason, records: u64 },
@@ -140,34 +184,105 @@ impl Record<'_> {
     /// A copy that owns all its data.
     pub fn into_owned(self) -> Record<'static> {
         let kind = match self.kind {
-            Kind::Send { node, lamport, msg, to, payload } => {
-                Kind::Send { node, lamport, msg, to, payload: Cow::Owned(payload.into_owned()) }
-            }
-            Kind::Deliver { node, lamport, msg, copy, from, vc } => {
-                Kind::Deliver { node, lamport, msg, copy, from, vc: Cow::Owned(vc.into_owned()) }
-            }
-            Kind::Observe { node, lamport, text } => {
-                Kind::Observe { node, lamport, text: Cow::Owned(text.into_owned()) }
-            }
+            Kind::Send {
+                node,
+                lamport,
+                msg,
+                to,
+                payload,
+            } => Kind::Send {
+                node,
+                lamport,
+                msg,
+                to,
+                payload: Cow::Owned(payload.into_owned()),
+            },
+            Kind::Deliver {
+                node,
+                lamport,
+                msg,
+                copy,
+                from,
+                vc,
+            } => Kind::Deliver {
+                node,
+                lamport,
+                msg,
+                copy,
+                from,
+                vc: Cow::Owned(vc.into_owned()),
+            },
+            Kind::Observe {
+                node,
+                lamport,
+                text,
+            } => Kind::Observe {
+                node,
+                lamport,
+                text: Cow::Owned(text.into_owned()),
+            },
             Kind::CheckFailed { check, message } => Kind::CheckFailed {
                 check: Cow::Owned(check.into_owned()),
                 message: Cow::Owned(message.into_owned()),
             },
             Kind::Start { node, lamport } => Kind::Start { node, lamport },
-            Kind::Timer { node, lamport, timer, tag } => Kind::Timer { node, lamport, timer, tag },
-            Kind::Input { node, lamport, id, value } => Kind::Input { node, lamport, id, value },
+            Kind::Timer {
+                node,
+                lamport,
+                timer,
+                tag,
+            } => Kind::Timer {
+                node,
+                lamport,
+                timer,
+                tag,
+            },
+            Kind::Input {
+                node,
+                lamport,
+                id,
+                value,
+            } => Kind::Input {
+                node,
+                lamport,
+                id,
+                value,
+            },
             Kind::Crash { node, lamport } => Kind::Crash { node, lamport },
             Kind::Restart { node, lamport } => Kind::Restart { node, lamport },
-            Kind::Lost { msg, copy, from, to, cause } => Kind::Lost { msg, copy, from, to, cause },
+            Kind::Lost {
+                msg,
+                copy,
+                from,
+                to,
+                cause,
+            } => Kind::Lost {
+                msg,
+                copy,
+                from,
+                to,
+                cause,
+            },
             Kind::Duplicated { msg, copy } => Kind::Duplicated { msg, copy },
             Kind::Corrupted { msg, copy, flips } => Kind::Corrupted { msg, copy, flips },
             Kind::Partition { id, spec } => Kind::Partition { id, spec },
             Kind::Heal { id } => Kind::Heal { id },
             Kind::CutWire { a, b } => Kind::CutWire { a, b },
             Kind::RestoreWire { a, b } => Kind::RestoreWire { a, b },
-            Kind::ClockSkew { node, offset_ns, drift_ppm } => Kind::ClockSkew { node, offset_ns, drift_ppm },
+            Kind::ClockSkew {
+                node,
+                offset_ns,
+                drift_ppm,
+            } => Kind::ClockSkew {
+                node,
+                offset_ns,
+                drift_ppm,
+            },
             Kind::End { reason, records } => Kind::End { reason, records },
         };
-        Record { time: self.time, kind }
+        Record {
+            time: self.time,
+            kind,
+        }
     }
 }

@@ -50,7 +50,9 @@ impl Stats {
             Kind::Observe { .. } => self.observations += 1,
             Kind::Crash { .. } => self.crashes += 1,
             Kind::Restart { .. } => self.restarts += 1,
-            Kind::Lost { cause, .. } => *self.lost.entry(cause.name().to_string()).or_default() += 1,
+            Kind::Lost { cause, .. } => {
+                *self.lost.entry(cause.name().to_string()).or_default() += 1
+            }
             Kind::Duplicated { .. } => self.duplicated += 1,
             Kind::Corrupted { .. } => self.corrupted += 1,
             Kind::Partition { .. }

@@ -38,7 +38,8 @@ impl<W: Write> TraceWriter<W> {
             records: 0,
             sealed: false,
         };
-        w.buf = postcard::to_extend(header, std::mem::take(&mut w.buf)).map_err(io::Error::other)?;
+        w.buf =
+            postcard::to_extend(header, std::mem::take(&mut w.buf)).map_err(io::Error::other)?;
         w.close_frame()?;
         Ok(w)
     }
@@ -48,7 +49,8 @@ impl<W: Write> TraceWriter<W> {
         if self.sealed {
             return Err(io::Error::other("trace already sealed"));
         }
-        self.buf = postcard::to_extend(record, std::mem::take(&mut self.buf)).map_err(io::Error::other)?;
+        self.buf =
+            postcard::to_extend(record, std::mem::take(&mut self.buf)).map_err(io::Error::other)?;
         self.frame_records += 1;
         let index = self.records;
         self.records += 1;
@@ -75,7 +77,8 @@ impl<W: Write> TraceWriter<W> {
         let Some(out) = self.out.as_mut() else {
             return Err(io::Error::other("trace writer is closed"));
         };
-        let len = u32::try_from(self.buf.len()).map_err(|_| io::Error::other("trace frame over 4 GiB"))?;
+        let len = u32::try_from(self.buf.len())
+            .map_err(|_| io::Error::other("trace frame over 4 GiB"))?;
         let mut prefix = [0u8; FRAME_PREFIX_LEN];
         prefix[..4].copy_from_slice(&len.to_le_bytes());
         prefix[4..].copy_from_slice(&self.frame_records.to_le_bytes());
@@ -91,12 +94,25 @@ impl<W: Write> TraceWriter<W> {
 
     /// Seals the trace with its `End` record; returns the writer and the
     /// chain's final hash, which identifies the trace.
-    pub fn finish(mut self, reason: EndReason, time: crate::time::Instant) -> io::Result<(W, [u8; 32])> {
-        let end = Record { time, kind: Kind::End { reason, records: self.records } };
+    pub fn finish(
+        mut self,
+        reason: EndReason,
+        time: crate::time::Instant,
+    ) -> io::Result<(W, [u8; 32])> {
+        let end = Record {
+            time,
+            kind: Kind::End {
+                reason,
+                records: self.records,
+            },
+        };
         self.append(&end)?;
         self.sealed = true;
         self.close_frame()?;
-        let out = self.out.take().ok_or_else(|| io::Error::other("trace writer is closed"))?;
+        let out = self
+            .out
+            .take()
+            .ok_or_else(|| io::Error::other("trace writer is closed"))?;
         Ok((out, self.chain.head()))
     }
 }

@@ -1,0 +1,57 @@
+//! Small protocols the kernel tests share.
+#![allow(dead_code)]
+
+use dsim::{Context, Duration, Node, NodeId, TimerId};
+use serde::{Deserialize, Serialize};
+
+/// Every `period`, each node sends a numbered message to every peer, for
+/// `rounds` rounds; it counts what it receives.
+#[derive(Debug)]
+pub struct Chatter {
+    pub period: Duration,
+    pub rounds: u32,
+    pub sent_rounds: u32,
+    pub received: u64,
+    pub random_draws: u32,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Hello {
+    pub round: u32,
+    pub note: String,
+}
+
+impl Chatter {
+    pub fn new(period: Duration, rounds: u32) -> Chatter {
+        Chatter {
+            period,
+            rounds,
+            sent_rounds: 0,
+            received: 0,
+            random_draws: 0,
+        }
+    }
+}
+
+impl Node for Chatter {
+    type Msg = Hello;
+    fn on_start(&mut self, ctx: &mut Context<'_, Hello>) {
+        ctx.set_timer(self.period, 0);
+    }
+    fn on_message(&mut self, ctx: &mut Context<'_, Hello>, _from: NodeId, _msg: Hello) {
+        self.received += 1;
+        for _ in 0..self.random_draws {
+            ctx.rng().next_u64();
+        }
+    }
+    fn on_timer(&mut self, ctx: &mut Context<'_, Hello>, _timer: TimerId, _tag: u64) {
+        self.sent_rounds += 1;
+        ctx.broadcast(&Hello {
+            round: self.sent_rounds,
+            note: "hello there, peer".into(),
+        });
+        if self.sent_rounds < self.rounds {
+            ctx.set_timer(self.period, 0);
+        }
+    }
+}
