@@ -48,12 +48,15 @@
 //! | [`scheduler`] | the event queue and the loop that owns time and randomness |
 //! | [`trace`] | records, the hash-chained writer and the verifying reader |
 
+pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod invariant;
 pub mod network;
 pub mod node;
+pub mod protocols;
 pub mod rng;
+pub mod scenario;
 pub mod scheduler;
 pub mod time;
 pub mod trace;

@@ -1,1 +1,5 @@
-fn main() {}
+//! The `dsim` command line: a thin shell over [`dsim::cli`].
+
+fn main() -> std::process::ExitCode {
+    dsim::cli::main()
+}

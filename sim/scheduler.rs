@@ -84,6 +84,16 @@ pub struct Outcome {
     pub trace_hash: Option<[u8; 32]>,
 }
 
+thread_local! {
+    static IN_HANDLER: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// True while this thread runs a node handler. A panic hook can use it to
+/// stay quiet about panics the kernel catches and reports as failures.
+pub fn in_handler() -> bool {
+    IN_HANDLER.with(|f| f.get())
+}
+
 type Factory<N> = Box<dyn Fn(NodeId) -> N + Send + Sync>;
 
 /// A protocol, a configuration and invariants: everything needed to run.
@@ -130,6 +140,11 @@ impl<N: Node> Simulation<N> {
         check: impl Fn(&View<'_, N>) -> Result<(), String> + Send + Sync + 'static,
     ) -> Simulation<N> {
         self.invariant(Invariant::at_end(name, check))
+    }
+
+    /// Keeps only the invariants whose names `keep` accepts.
+    pub fn retain_invariants(&mut self, keep: impl Fn(&str) -> bool) {
+        self.invariants.retain(|inv| keep(&inv.name));
     }
 
     pub fn config(&self) -> &SimConfig {
@@ -609,7 +624,9 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
             next_timer: &mut slot.next_timer,
             _msg: PhantomData,
         };
+        IN_HANDLER.with(|f| f.set(true));
         let result = catch_unwind(AssertUnwindSafe(|| handler(node, &mut ctx)));
+        IN_HANDLER.with(|f| f.set(false));
         if let Err(panic) = result {
             let text = panic
                 .downcast_ref::<&str>()

@@ -78,7 +78,7 @@ impl<R: Read> TraceReader<R> {
         let mut pre = [0u8; PREAMBLE_LEN];
         match read_full(&mut input, &mut pre) {
             Ok(PREAMBLE_LEN) => {}
-            Ok(n) if n < MAGIC.len() || &pre[..n.min(8)] != &MAGIC[..n.min(8)] => {
+            Ok(n) if n < MAGIC.len() || pre[..n.min(8)] != MAGIC[..n.min(8)] => {
                 return Err(TraceError::NotATrace)
             }
             Ok(_) => {

@@ -1,0 +1,103 @@
+//! The command line: one file per command, each a thin layer over library
+//! calls. Exit status: 0 every check held, 1 a check failed, 2 bad input or
+//! usage.
+//!
+//! A crate with its own protocols gets the same command line with:
+//!
+//! ```no_run
+//! fn main() -> std::process::ExitCode {
+//!     let mut registry = dsim::protocols::Registry::builtin();
+//!     // registry.register(Box::new(my_protocol::MyProtocol));
+//!     dsim::cli::main_with(registry)
+//! }
+//! ```
+
+mod protocols;
+mod run;
+mod sweep;
+
+use crate::protocols::Registry;
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+/// What a command reports back to `main`.
+#[derive(Debug)]
+pub enum CliError {
+    /// Bad input or usage: exit 2.
+    Input(String),
+    /// A check failed (already reported): exit 1.
+    CheckFailed,
+}
+
+impl CliError {
+    pub fn input(message: impl std::fmt::Display) -> CliError {
+        CliError::Input(message.to_string())
+    }
+}
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "dsim",
+    version,
+    about = "Deterministic simulation, checking and replay for message-passing systems",
+    after_help = "Examples:\n  dsim run scenarios/echo-lossy.toml --seed 7\n  dsim sweep scenarios/echo-bug-no-dedup.toml --seeds 0..1000\n  dsim protocols"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    Run(run::RunArgs),
+    Sweep(sweep::SweepArgs),
+    Merge(sweep::MergeArgs),
+    Protocols(protocols::ProtocolsArgs),
+}
+
+/// The `dsim` binary with the built-in protocols.
+pub fn main() -> ExitCode {
+    main_with(Registry::builtin())
+}
+
+/// The `dsim` command line over `registry`.
+pub fn main_with(registry: Registry) -> ExitCode {
+    install_panic_hook();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return match e.kind() {
+                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => {
+                    ExitCode::SUCCESS
+                }
+                _ => ExitCode::from(2),
+            };
+        }
+    };
+    let result = match cli.command {
+        Command::Run(args) => run::run(&registry, args),
+        Command::Sweep(args) => sweep::sweep(&registry, args),
+        Command::Merge(args) => sweep::merge(args),
+        Command::Protocols(args) => protocols::protocols(&registry, args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(CliError::CheckFailed) => ExitCode::from(1),
+        Err(CliError::Input(message)) => {
+            eprintln!("error: {message}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Panics inside node handlers are caught, recorded in the trace and
+/// reported as failures; printing them as crashes too would only confuse.
+fn install_panic_hook() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if !crate::scheduler::in_handler() {
+            default(info);
+        }
+    }));
+}

@@ -1,0 +1,202 @@
+//! `dsim run`: one seed, a summary, and the trace.
+
+use super::CliError;
+use crate::protocols::{Registry, RunOptions};
+use crate::scenario::{Resolved, Scenario};
+use crate::scheduler::Outcome;
+use crate::trace::hex;
+use clap::Args;
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+/// Run one seed of a scenario and check it.
+#[derive(Args, Debug)]
+#[command(
+    after_help = "Examples:\n  dsim run scenarios/echo-lossy.toml\n  dsim run scenarios/echo-bug-no-dedup.toml --seed 12 --trace echo-12.trace"
+)]
+pub struct RunArgs {
+    /// The scenario file.
+    pub scenario: PathBuf,
+    /// The root seed (default: the scenario's `seed`).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Where to write the trace. Without it, a failing run's trace goes to
+    /// traces/<scenario>-seed-<N>.trace and a passing run keeps none.
+    #[arg(long)]
+    pub trace: Option<PathBuf>,
+    /// A key that turns the trace's hash chain into a MAC.
+    #[arg(long)]
+    pub key: Option<String>,
+}
+
+pub fn load(registry: &Registry, path: &Path) -> Result<Scenario, CliError> {
+    Scenario::load(path, registry).map_err(CliError::input)
+}
+
+/// Runs `seed` of `scenario`, streaming the trace to `trace` if given.
+pub fn run_seed<'a>(
+    registry: &Registry,
+    scenario: &Scenario,
+    seed: u64,
+    trace: Option<&'a mut dyn Write>,
+    key: Option<&'a [u8]>,
+) -> Result<(Resolved, Outcome), CliError> {
+    let resolved = scenario.resolve(seed).map_err(CliError::input)?;
+    let protocol = registry.get(&scenario.protocol).ok_or_else(|| {
+        CliError::input(format!(
+            "{}: unknown protocol {}",
+            scenario.file, scenario.protocol
+        ))
+    })?;
+    let options = RunOptions {
+        trace,
+        key,
+        invariants: resolved.invariants.clone(),
+    };
+    let outcome = protocol
+        .run(resolved.config.clone(), &resolved.params, options)
+        .map_err(|e| CliError::input(format!("{}: seed {seed}: {e}", scenario.file)))?;
+    Ok((resolved, outcome))
+}
+
+/// `traces/<stem>-seed-<N>.trace`, or the same name under `dir`.
+pub fn default_trace_path(dir: &Path, scenario: &Scenario, seed: u64) -> PathBuf {
+    let stem = Path::new(&scenario.file)
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or("run");
+    dir.join(format!("{stem}-seed-{seed}.trace"))
+}
+
+pub fn run(registry: &Registry, args: RunArgs) -> Result<(), CliError> {
+    let scenario = load(registry, &args.scenario)?;
+    let seed = args.seed.unwrap_or(scenario.seed);
+    let keep_always = args.trace.is_some();
+    let path = args
+        .trace
+        .clone()
+        .unwrap_or_else(|| default_trace_path(Path::new("traces"), &scenario, seed));
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| CliError::input(format!("cannot create {}: {e}", dir.display())))?;
+    }
+    let file = File::create(&path)
+        .map_err(|e| CliError::input(format!("cannot write {}: {e}", path.display())))?;
+    let mut out = BufWriter::new(file);
+    let started = std::time::Instant::now();
+    let result = run_seed(
+        registry,
+        &scenario,
+        seed,
+        Some(&mut out),
+        args.key.as_deref().map(str::as_bytes),
+    );
+    let wall = started.elapsed();
+    drop(out);
+    let (resolved, outcome) = match result {
+        Ok(r) => r,
+        Err(e) => {
+            let _ = std::fs::remove_file(&path);
+            return Err(e);
+        }
+    };
+    let failed = outcome.failure.is_some();
+    if !failed && !keep_always {
+        let _ = std::fs::remove_file(&path);
+    }
+    print_summary(
+        registry,
+        &scenario,
+        &resolved,
+        &outcome,
+        wall,
+        (failed || keep_always).then_some(path.as_path()),
+    );
+    if let Some(f) = &outcome.failure {
+        println!(
+            "FAILED     check `{}` at record {} (t={}): {}",
+            f.check, f.record, f.time, f.message
+        );
+        println!("reproduce  dsim run {} --seed {seed}", scenario.file);
+        return Err(CliError::CheckFailed);
+    }
+    Ok(())
+}
+
+fn print_summary(
+    registry: &Registry,
+    scenario: &Scenario,
+    resolved: &Resolved,
+    outcome: &Outcome,
+    wall: std::time::Duration,
+    trace: Option<&Path>,
+) {
+    let s = &outcome.stats;
+    let c = &resolved.config;
+    println!(
+        "scenario   {} ({} protocol, {} nodes)",
+        scenario.file, scenario.protocol, c.nodes
+    );
+    println!("seed       {}", c.seed);
+    if !resolved.drawn.is_empty() {
+        let drawn: Vec<String> = resolved
+            .drawn
+            .iter()
+            .map(|(k, v)| format!("{k} = {v}"))
+            .collect();
+        println!("drawn      {}", drawn.join(", "));
+    }
+    println!(
+        "events     {} node events, {} records, virtual time {}, wall {:.3}s",
+        s.events,
+        s.records,
+        s.time,
+        wall.as_secs_f64()
+    );
+    let lost: Vec<String> = s.lost.iter().map(|(k, v)| format!("{k} {v}")).collect();
+    println!(
+        "messages   sent {}, delivered {}, lost {}{}, duplicated {}, corrupted {}",
+        s.sent,
+        s.delivered,
+        s.lost_total(),
+        if lost.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", lost.join(", "))
+        },
+        s.duplicated,
+        s.corrupted
+    );
+    println!(
+        "faults     {} partitions/heals/skews, {} crashes, {} restarts",
+        s.faults, s.crashes, s.restarts
+    );
+    println!("end        {}", outcome.end.name());
+    let names: Vec<String> = match &resolved.invariants {
+        Some(list) => list.clone(),
+        None => registry
+            .get(&scenario.protocol)
+            .map(|p| p.invariants().iter().map(|i| i.name.to_string()).collect())
+            .unwrap_or_default(),
+    };
+    let verdicts: Vec<String> = names
+        .iter()
+        .map(|n| match &outcome.failure {
+            Some(f) if &f.check == n => format!("{n} FAILED"),
+            Some(_) => format!("{n} held until the failure"),
+            None => format!("{n} ok"),
+        })
+        .collect();
+    if !verdicts.is_empty() {
+        println!("checks     {}", verdicts.join("; "));
+    }
+    match (trace, outcome.trace_hash) {
+        (Some(p), Some(h)) => println!("trace      {} (hash {})", p.display(), &hex(&h)[..16]),
+        (None, Some(h)) => println!(
+            "trace      not kept (the run passed; pass --trace FILE to keep it; hash {})",
+            &hex(&h)[..16]
+        ),
+        _ => {}
+    }
+}

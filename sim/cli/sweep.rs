@@ -1,0 +1,518 @@
+//! `dsim sweep` and `dsim merge`: many seeds on every core, a summary that
+//! does not depend on how many cores, shards for many machines.
+
+use super::run::{default_trace_path, load, run_seed};
+use super::CliError;
+use crate::protocols::Registry;
+use crate::trace::hex;
+use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+/// Run many seeds of a scenario in parallel; keep every failing seed's trace.
+#[derive(Args, Debug)]
+#[command(
+    after_help = "Examples:\n  dsim sweep scenarios/echo-bug-no-dedup.toml --seeds 0..1000\n  dsim sweep scenarios/raft-lossy.toml --seeds 0..100000 --shard 3/8 --out out/shard-3\n  dsim merge out/shard-*/summary.json -o out/summary.json"
+)]
+pub struct SweepArgs {
+    /// The scenario file.
+    pub scenario: PathBuf,
+    /// Seeds to run, A..B (B excluded).
+    #[arg(long, default_value = "0..1000")]
+    pub seeds: String,
+    /// Worker threads (default: every core).
+    #[arg(long)]
+    pub jobs: Option<usize>,
+    /// Where the summary and failing traces go.
+    #[arg(long, default_value = "traces")]
+    pub out: PathBuf,
+    /// Run only shard I of N (I from 0): the seeds whose offset from A is I modulo N.
+    #[arg(long)]
+    pub shard: Option<String>,
+    /// Resume an interrupted sweep: keep the outcomes in this summary and
+    /// run only the seeds it lacks.
+    #[arg(long)]
+    pub resume: Option<PathBuf>,
+    /// Stop starting new seeds after this many failures.
+    #[arg(long)]
+    pub max_failures: Option<u64>,
+    /// A key that turns each trace's hash chain into a MAC.
+    #[arg(long)]
+    pub key: Option<String>,
+}
+
+/// Join shard summaries into the summary an unsharded sweep would write.
+#[derive(Args, Debug)]
+#[command(
+    after_help = "Example:\n  dsim merge out/shard-0/summary.json out/shard-1/summary.json -o out/summary.json"
+)]
+pub struct MergeArgs {
+    /// Shard summaries (summary.json files).
+    #[arg(required = true)]
+    pub summaries: Vec<PathBuf>,
+    /// Where to write the merged summary (default: standard output).
+    #[arg(short, long)]
+    pub output: Option<PathBuf>,
+}
+
+/// One seed's outcome, as the summary records it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SeedOutcome {
+    pub seed: u64,
+    /// "pass" or "fail".
+    pub verdict: String,
+    pub end: String,
+    pub events: u64,
+    pub virtual_time_ns: u64,
+    pub failed_check: Option<String>,
+    pub message: Option<String>,
+    pub record: Option<u64>,
+    /// The trace file, beside the summary, for failing seeds.
+    pub trace: Option<String>,
+    pub trace_hash: String,
+    pub drawn: BTreeMap<String, String>,
+}
+
+/// What a sweep writes to `DIR/summary.json`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Summary {
+    pub scenario: String,
+    pub protocol: String,
+    pub seeds: (u64, u64),
+    /// `(index, count)` for a shard; `None` for a whole sweep.
+    pub shard: Option<(u64, u64)>,
+    pub complete: bool,
+    pub run: u64,
+    pub passed: u64,
+    pub failed: u64,
+    pub failures_by_check: BTreeMap<String, u64>,
+    pub first_failing_seed: Option<u64>,
+    pub outcomes: Vec<SeedOutcome>,
+}
+
+impl Summary {
+    fn new(
+        scenario: &str,
+        protocol: &str,
+        seeds: (u64, u64),
+        shard: Option<(u64, u64)>,
+        outcomes: Vec<SeedOutcome>,
+        complete: bool,
+    ) -> Summary {
+        let mut outcomes = outcomes;
+        outcomes.sort_by_key(|o| o.seed);
+        outcomes.dedup_by_key(|o| o.seed);
+        let mut failures_by_check = BTreeMap::new();
+        for o in &outcomes {
+            if let Some(c) = &o.failed_check {
+                *failures_by_check.entry(c.clone()).or_insert(0) += 1;
+            }
+        }
+        let failed = outcomes.iter().filter(|o| o.verdict == "fail").count() as u64;
+        Summary {
+            scenario: scenario.to_string(),
+            protocol: protocol.to_string(),
+            seeds,
+            shard,
+            complete,
+            run: outcomes.len() as u64,
+            passed: outcomes.len() as u64 - failed,
+            failed,
+            failures_by_check,
+            first_failing_seed: outcomes
+                .iter()
+                .find(|o| o.verdict == "fail")
+                .map(|o| o.seed),
+            outcomes,
+        }
+    }
+}
+
+/// Parses `A..B`.
+pub fn parse_seeds(text: &str) -> Result<(u64, u64), CliError> {
+    let bad = || {
+        CliError::input(format!(
+            "--seeds must look like A..B (B excluded), e.g. 0..1000, not `{text}`"
+        ))
+    };
+    let (a, b) = text.split_once("..").ok_or_else(bad)?;
+    let a: u64 = a.trim().parse().map_err(|_| bad())?;
+    let b: u64 = b.trim().parse().map_err(|_| bad())?;
+    if b <= a {
+        return Err(CliError::input(format!(
+            "--seeds {text} is empty: the end must be greater than the start"
+        )));
+    }
+    Ok((a, b))
+}
+
+/// Parses `I/N`.
+pub fn parse_shard(text: &str) -> Result<(u64, u64), CliError> {
+    let bad = || {
+        CliError::input(format!(
+            "--shard must look like I/N with 0 <= I < N, e.g. 0/4, not `{text}`"
+        ))
+    };
+    let (i, n) = text.split_once('/').ok_or_else(bad)?;
+    let i: u64 = i.trim().parse().map_err(|_| bad())?;
+    let n: u64 = n.trim().parse().map_err(|_| bad())?;
+    if n == 0 || i >= n {
+        return Err(bad());
+    }
+    Ok((i, n))
+}
+
+pub fn sweep(registry: &Registry, args: SweepArgs) -> Result<(), CliError> {
+    let scenario = load(registry, &args.scenario)?;
+    let (start, end) = parse_seeds(&args.seeds)?;
+    let shard = args.shard.as_deref().map(parse_shard).transpose()?;
+    let jobs = match args.jobs {
+        Some(0) => return Err(CliError::input("--jobs must be at least 1")),
+        Some(j) => j,
+        None => std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1),
+    };
+    // Check the scenario resolves before spending any time.
+    scenario.resolve(start).map_err(CliError::input)?;
+    let mut done: Vec<SeedOutcome> = Vec::new();
+    if let Some(path) = &args.resume {
+        let previous = read_summary(path)?;
+        if previous.scenario != scenario.file
+            || previous.seeds != (start, end)
+            || previous.shard != shard
+        {
+            return Err(CliError::input(format!(
+                "{}: that summary is for {} seeds {}..{}; this sweep is {} seeds {start}..{end}",
+                path.display(),
+                previous.scenario,
+                previous.seeds.0,
+                previous.seeds.1,
+                scenario.file
+            )));
+        }
+        done = previous.outcomes;
+    }
+    let finished: std::collections::BTreeSet<u64> = done.iter().map(|o| o.seed).collect();
+    let seeds: Vec<u64> = (start..end)
+        .filter(|s| shard.is_none_or(|(i, n)| (s - start) % n == i))
+        .filter(|s| !finished.contains(s))
+        .collect();
+    std::fs::create_dir_all(&args.out)
+        .map_err(|e| CliError::input(format!("cannot create {}: {e}", args.out.display())))?;
+
+    let interrupted = Arc::new(AtomicBool::new(false));
+    {
+        let flag = interrupted.clone();
+        // A second sweep in one process (tests) finds a handler installed already.
+        let _ = ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst));
+    }
+    let progress = Progress::new(seeds.len() as u64);
+    let failures = AtomicU64::new(done.iter().filter(|o| o.verdict == "fail").count() as u64);
+    let first_error: Mutex<Option<CliError>> = Mutex::new(None);
+    let key = args.key.as_deref().map(str::as_bytes);
+    let started = std::time::Instant::now();
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(jobs)
+        .build()
+        .map_err(|e| CliError::input(format!("cannot start {jobs} worker threads: {e}")))?;
+    let results: Vec<SeedOutcome> = pool.install(|| {
+        seeds
+            .par_iter()
+            .filter_map(|&seed| {
+                let stop = interrupted.load(Ordering::SeqCst)
+                    || args
+                        .max_failures
+                        .is_some_and(|m| failures.load(Ordering::SeqCst) >= m)
+                    || first_error.lock().map(|e| e.is_some()).unwrap_or(true);
+                if stop {
+                    return None;
+                }
+                let mut bytes = Vec::new();
+                match run_seed(registry, &scenario, seed, Some(&mut bytes), key) {
+                    Err(e) => {
+                        if let Ok(mut slot) = first_error.lock() {
+                            slot.get_or_insert(e);
+                        }
+                        None
+                    }
+                    Ok((resolved, outcome)) => {
+                        let mut trace = None;
+                        if outcome.failure.is_some() {
+                            failures.fetch_add(1, Ordering::SeqCst);
+                            let path = default_trace_path(&args.out, &scenario, seed);
+                            if let Err(e) = std::fs::write(&path, &bytes) {
+                                if let Ok(mut slot) = first_error.lock() {
+                                    slot.get_or_insert(CliError::input(format!(
+                                        "cannot write {}: {e}",
+                                        path.display()
+                                    )));
+                                }
+                            }
+                            trace = path.file_name().map(|n| n.to_string_lossy().into_owned());
+                        }
+                        progress.tick(
+                            failures.load(Ordering::SeqCst),
+                            outcome.failure.as_ref().map(|f| (seed, f.check.as_str())),
+                        );
+                        let f = outcome.failure.as_ref();
+                        Some(SeedOutcome {
+                            seed,
+                            verdict: if f.is_some() { "fail" } else { "pass" }.into(),
+                            end: outcome.end.name().into(),
+                            events: outcome.stats.events,
+                            virtual_time_ns: outcome.stats.time.0,
+                            failed_check: f.map(|f| f.check.clone()),
+                            message: f.map(|f| f.message.clone()),
+                            record: f.map(|f| f.record),
+                            trace,
+                            trace_hash: outcome.trace_hash.map(|h| hex(&h)).unwrap_or_default(),
+                            drawn: resolved.drawn.into_iter().collect(),
+                        })
+                    }
+                }
+            })
+            .collect()
+    });
+    progress.finish();
+    if let Some(e) = first_error.into_inner().ok().flatten() {
+        return Err(e);
+    }
+    let ran_now = results.len();
+    done.extend(results);
+    let expected = (start..end)
+        .filter(|s| shard.is_none_or(|(i, n)| (s - start) % n == i))
+        .count();
+    let complete = done.len() == expected;
+    let summary = Summary::new(
+        &scenario.file,
+        &scenario.protocol,
+        (start, end),
+        shard,
+        done,
+        complete,
+    );
+    let summary_path = args.out.join("summary.json");
+    write_summary(&summary_path, &summary)?;
+    let wall = started.elapsed().as_secs_f64();
+    eprintln!(
+        "{} seeds run ({} now) in {wall:.2}s ({:.0} seeds/s with {jobs} jobs): {} passed, {} failed",
+        summary.run,
+        ran_now,
+        ran_now as f64 / wall.max(1e-9),
+        summary.passed,
+        summary.failed
+    );
+    for (check, count) in &summary.failures_by_check {
+        eprintln!("  {check}: {count} seeds");
+    }
+    eprintln!("summary    {}", summary_path.display());
+    if let Some(seed) = summary.first_failing_seed {
+        let o = summary.outcomes.iter().find(|o| o.seed == seed);
+        if let Some(o) = o {
+            eprintln!(
+                "first failure: seed {seed}, check `{}`: {}",
+                o.failed_check.as_deref().unwrap_or("?"),
+                o.message.as_deref().unwrap_or("")
+            );
+            if let Some(t) = &o.trace {
+                eprintln!("  trace      {}", args.out.join(t).display());
+            }
+            eprintln!("  reproduce  dsim run {} --seed {seed}", scenario.file);
+        }
+    }
+    if !complete {
+        let mut resume = format!(
+            "dsim sweep {} --seeds {start}..{end} --out {} --resume {}",
+            scenario.file,
+            args.out.display(),
+            summary_path.display()
+        );
+        if let Some(s) = &args.shard {
+            resume.push_str(&format!(" --shard {s}"));
+        }
+        eprintln!(
+            "interrupted: {} of {expected} seeds done; resume with:\n  {resume}",
+            summary.run
+        );
+    }
+    if summary.failed > 0 {
+        Err(CliError::CheckFailed)
+    } else if !complete {
+        Err(CliError::input(
+            "the sweep was interrupted before every seed ran",
+        ))
+    } else {
+        Ok(())
+    }
+}
+
+fn read_summary(path: &Path) -> Result<Summary, CliError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| CliError::input(format!("cannot read {}: {e}", path.display())))?;
+    serde_json::from_str(&text).map_err(|e| {
+        CliError::input(format!(
+            "{}:{}:{}: not a sweep summary: {e}",
+            path.display(),
+            e.line(),
+            e.column()
+        ))
+    })
+}
+
+fn write_summary(path: &Path, summary: &Summary) -> Result<(), CliError> {
+    let mut text = serde_json::to_string_pretty(summary).map_err(CliError::input)?;
+    text.push('\n');
+    std::fs::write(path, text)
+        .map_err(|e| CliError::input(format!("cannot write {}: {e}", path.display())))
+}
+
+pub fn merge(args: MergeArgs) -> Result<(), CliError> {
+    let mut parts = Vec::new();
+    for p in &args.summaries {
+        parts.push((p, read_summary(p)?));
+    }
+    let (first_path, first) = &parts[0];
+    let mut outcomes = Vec::new();
+    let mut shards = std::collections::BTreeSet::new();
+    let mut complete = true;
+    for (path, s) in &parts {
+        if (&s.scenario, &s.protocol, s.seeds) != (&first.scenario, &first.protocol, first.seeds) {
+            return Err(CliError::input(format!(
+                "{} is a sweep of {} seeds {}..{}, but {} is of {} seeds {}..{}",
+                path.display(),
+                s.scenario,
+                s.seeds.0,
+                s.seeds.1,
+                first_path.display(),
+                first.scenario,
+                first.seeds.0,
+                first.seeds.1
+            )));
+        }
+        match s.shard {
+            Some((i, n)) => {
+                if !shards.insert((i, n)) {
+                    return Err(CliError::input(format!(
+                        "{}: shard {i}/{n} appears twice",
+                        path.display()
+                    )));
+                }
+            }
+            None => {
+                return Err(CliError::input(format!(
+                    "{} is not a shard summary",
+                    path.display()
+                )))
+            }
+        }
+        complete &= s.complete;
+        outcomes.extend(s.outcomes.iter().cloned());
+    }
+    let counts: std::collections::BTreeSet<u64> = shards.iter().map(|(_, n)| *n).collect();
+    let n = *counts.iter().next().unwrap_or(&0);
+    if counts.len() != 1 {
+        return Err(CliError::input(
+            "the summaries come from sweeps split into different numbers of shards",
+        ));
+    }
+    complete &= shards.len() as u64 == n;
+    if shards.len() as u64 != n {
+        let missing: Vec<String> = (0..n)
+            .filter(|i| !shards.contains(&(*i, n)))
+            .map(|i| format!("{i}/{n}"))
+            .collect();
+        eprintln!(
+            "warning: shards {} are missing; the merged summary is incomplete",
+            missing.join(", ")
+        );
+    }
+    let summary = Summary::new(
+        &first.scenario,
+        &first.protocol,
+        first.seeds,
+        None,
+        outcomes,
+        complete,
+    );
+    match &args.output {
+        Some(path) => write_summary(path, &summary)?,
+        None => println!(
+            "{}",
+            serde_json::to_string_pretty(&summary).map_err(CliError::input)?
+        ),
+    }
+    eprintln!(
+        "merged {} shards: {} seeds, {} passed, {} failed",
+        parts.len(),
+        summary.run,
+        summary.passed,
+        summary.failed
+    );
+    if summary.failed > 0 {
+        Err(CliError::CheckFailed)
+    } else {
+        Ok(())
+    }
+}
+
+/// A progress bar on a terminal, plain lines otherwise.
+struct Progress {
+    bar: Option<ProgressBar>,
+    total: u64,
+    done: AtomicU64,
+}
+
+impl Progress {
+    fn new(total: u64) -> Progress {
+        let bar = std::io::stderr().is_terminal().then(|| {
+            let bar = ProgressBar::new(total);
+            let style = ProgressStyle::with_template(
+                "{bar:40} {pos}/{len} seeds, {msg} [{per_sec}, eta {eta}]",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar());
+            bar.set_style(style);
+            bar.set_message("0 failures");
+            bar
+        });
+        Progress {
+            bar,
+            total,
+            done: AtomicU64::new(0),
+        }
+    }
+
+    fn tick(&self, failures: u64, failure: Option<(u64, &str)>) {
+        let done = self.done.fetch_add(1, Ordering::SeqCst) + 1;
+        match &self.bar {
+            Some(bar) => {
+                bar.inc(1);
+                bar.set_message(format!("{failures} failures"));
+                if let Some((seed, check)) = failure {
+                    bar.println(format!("seed {seed}: {check} failed"));
+                }
+            }
+            None => {
+                if let Some((seed, check)) = failure {
+                    eprintln!("seed {seed}: {check} failed");
+                }
+                let step = (self.total / 10).max(1);
+                if done % step == 0 || done == self.total {
+                    eprintln!("progress: {done}/{} seeds, {failures} failures", self.total);
+                }
+            }
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}

@@ -1,0 +1,330 @@
+//! Echo: request/reply with timeouts and retries, the synchronous style on
+//! top of asynchronous messages.
+//!
+//! Node 0 is the server; every other node is a client. The workload hands
+//! clients operations; a client has at most one request outstanding, sends
+//! it, and waits for the reply or a timeout, retrying up to `attempts`
+//! times with the same request id. The server executes each request (adds
+//! its value to a running total) and remembers its reply per request id, so
+//! a retry or a duplicated message is answered from memory instead of being
+//! executed again.
+//!
+//! **Invariants.** `at-most-once`: every request a client saw acknowledged
+//! was executed at most once by the server. `acked-were-executed`: every
+//! acknowledged request was executed.
+//!
+//! **Fault scenario** (`scenarios/echo-lossy.toml`): 5% loss, 2% duplication,
+//! reordering, latencies from 1 to 40 ms against a 50 ms timeout, so replies
+//! are lost and retries race the originals.
+//!
+//! **Broken twin** (`dedup = false`, `scenarios/echo-bug-no-dedup.toml`):
+//! the server executes every request it receives. A duplicated request or a
+//! retry after a lost reply is executed twice, and `at-most-once` fails.
+
+use super::{decode_as, execute, InvariantDoc, ParamDoc, ParamValue, Params, Protocol, RunOptions};
+use crate::scheduler::{Outcome, SimError, Simulation};
+use crate::{Context, Duration, Input, Node, NodeId, SimConfig, TimerId, View};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+/// The protocol's messages.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum EchoMsg {
+    Request { seq: u64, value: u64 },
+    Reply { seq: u64, total: u64 },
+}
+
+/// Settings shared by every node.
+#[derive(Clone, Copy, Debug)]
+pub struct EchoSettings {
+    pub timeout: Duration,
+    pub attempts: u32,
+    pub dedup: bool,
+}
+
+/// The server: executes requests, remembers replies.
+#[derive(Clone, Debug, Default)]
+pub struct Server {
+    pub total: u64,
+    /// How many times each (client, request id) was executed.
+    pub executed: BTreeMap<(NodeId, u64), u32>,
+    replies: BTreeMap<(NodeId, u64), u64>,
+    dedup: bool,
+}
+
+#[derive(Clone, Debug)]
+struct Pending {
+    seq: u64,
+    value: u64,
+    attempts: u32,
+    timer: TimerId,
+}
+
+/// A client: one request outstanding at a time.
+#[derive(Clone, Debug)]
+pub struct Client {
+    settings: EchoSettings,
+    next_seq: u64,
+    pending: Option<Pending>,
+    waiting: VecDeque<Input>,
+    /// Request ids the server acknowledged.
+    pub acked: BTreeSet<u64>,
+    pub gave_up: u64,
+}
+
+/// A node of the echo protocol.
+#[derive(Clone, Debug)]
+pub enum EchoNode {
+    Server(Server),
+    Client(Client),
+}
+
+impl EchoNode {
+    pub fn new(id: NodeId, settings: EchoSettings) -> EchoNode {
+        if id == NodeId(0) {
+            EchoNode::Server(Server {
+                dedup: settings.dedup,
+                ..Server::default()
+            })
+        } else {
+            EchoNode::Client(Client {
+                settings,
+                next_seq: 0,
+                pending: None,
+                waiting: VecDeque::new(),
+                acked: BTreeSet::new(),
+                gave_up: 0,
+            })
+        }
+    }
+}
+
+impl Client {
+    fn start_next(&mut self, ctx: &mut Context<'_, EchoMsg>) {
+        if self.pending.is_some() {
+            return;
+        }
+        let Some(input) = self.waiting.pop_front() else {
+            return;
+        };
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        let timer = ctx.set_timer(self.settings.timeout, seq);
+        ctx.send(
+            NodeId(0),
+            &EchoMsg::Request {
+                seq,
+                value: input.value,
+            },
+        );
+        self.pending = Some(Pending {
+            seq,
+            value: input.value,
+            attempts: 1,
+            timer,
+        });
+    }
+
+    fn on_timeout(&mut self, ctx: &mut Context<'_, EchoMsg>, seq: u64) {
+        let Some(p) = self.pending.as_mut().filter(|p| p.seq == seq) else {
+            return;
+        };
+        if p.attempts < self.settings.attempts {
+            p.attempts += 1;
+            p.timer = ctx.set_timer(self.settings.timeout, seq);
+            ctx.send(
+                NodeId(0),
+                &EchoMsg::Request {
+                    seq,
+                    value: p.value,
+                },
+            );
+        } else {
+            ctx.observe(format!(
+                "request {seq} gave up after {} attempts",
+                p.attempts
+            ));
+            self.gave_up += 1;
+            self.pending = None;
+            self.start_next(ctx);
+        }
+    }
+
+    fn on_reply(&mut self, ctx: &mut Context<'_, EchoMsg>, seq: u64, total: u64) {
+        let Some(p) = self.pending.take_if(|p| p.seq == seq) else {
+            return;
+        };
+        ctx.cancel_timer(p.timer);
+        self.acked.insert(seq);
+        ctx.observe(format!("request {seq} acknowledged, total {total}"));
+        self.start_next(ctx);
+    }
+}
+
+impl Server {
+    fn on_request(&mut self, ctx: &mut Context<'_, EchoMsg>, from: NodeId, seq: u64, value: u64) {
+        if self.dedup {
+            if let Some(&total) = self.replies.get(&(from, seq)) {
+                ctx.send(from, &EchoMsg::Reply { seq, total });
+                return;
+            }
+        }
+        self.total = self.total.wrapping_add(value);
+        *self.executed.entry((from, seq)).or_default() += 1;
+        self.replies.insert((from, seq), self.total);
+        ctx.send(
+            from,
+            &EchoMsg::Reply {
+                seq,
+                total: self.total,
+            },
+        );
+    }
+}
+
+impl Node for EchoNode {
+    type Msg = EchoMsg;
+
+    fn on_start(&mut self, _ctx: &mut Context<'_, EchoMsg>) {}
+
+    fn on_message(&mut self, ctx: &mut Context<'_, EchoMsg>, from: NodeId, msg: EchoMsg) {
+        match (self, msg) {
+            (EchoNode::Server(s), EchoMsg::Request { seq, value }) => {
+                s.on_request(ctx, from, seq, value)
+            }
+            (EchoNode::Client(c), EchoMsg::Reply { seq, total }) => c.on_reply(ctx, seq, total),
+            // A corrupted message can decode as the other kind; ignore it.
+            _ => {}
+        }
+    }
+
+    fn on_timer(&mut self, ctx: &mut Context<'_, EchoMsg>, _timer: TimerId, seq: u64) {
+        if let EchoNode::Client(c) = self {
+            c.on_timeout(ctx, seq);
+        }
+    }
+
+    fn on_input(&mut self, ctx: &mut Context<'_, EchoMsg>, input: Input) {
+        if let EchoNode::Client(c) = self {
+            c.waiting.push_back(input);
+            c.start_next(ctx);
+        }
+    }
+}
+
+fn server<'a>(v: &View<'a, EchoNode>) -> Option<&'a Server> {
+    match v.node(NodeId(0)) {
+        Some(EchoNode::Server(s)) => Some(s),
+        _ => None,
+    }
+}
+
+/// Every acknowledged request was executed at most once.
+pub fn at_most_once(v: &View<'_, EchoNode>) -> Result<(), String> {
+    let Some(s) = server(v) else { return Ok(()) };
+    for (id, node) in v.up() {
+        let EchoNode::Client(c) = node else { continue };
+        for seq in &c.acked {
+            let times = s.executed.get(&(id, *seq)).copied().unwrap_or(0);
+            if times > 1 {
+                return Err(format!(
+                    "request {seq} of client {id} was acknowledged and executed {times} times"
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Every acknowledged request was executed.
+pub fn acked_were_executed(v: &View<'_, EchoNode>) -> Result<(), String> {
+    let Some(s) = server(v) else { return Ok(()) };
+    for (id, node) in v.up() {
+        let EchoNode::Client(c) = node else { continue };
+        if let Some(seq) = c
+            .acked
+            .iter()
+            .find(|seq| !s.executed.contains_key(&(id, **seq)))
+        {
+            return Err(format!(
+                "request {seq} of client {id} was acknowledged but never executed"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The echo protocol for the registry.
+pub struct Echo;
+
+impl Protocol for Echo {
+    fn name(&self) -> &'static str {
+        "echo"
+    }
+    fn summary(&self) -> &'static str {
+        "request/reply with timeouts, retries and server-side de-duplication (node 0 serves)"
+    }
+    fn params(&self) -> Vec<ParamDoc> {
+        vec![
+            ParamDoc {
+                name: "timeout_ms",
+                default: ParamValue::Int(50),
+                choices: &[],
+                range: Some((1, 3_600_000)),
+                doc: "how long a client waits for a reply before retrying, in milliseconds",
+            },
+            ParamDoc {
+                name: "attempts",
+                default: ParamValue::Int(5),
+                choices: &[],
+                range: Some((1, 1000)),
+                doc: "sends per request before the client gives up",
+            },
+            ParamDoc {
+                name: "dedup",
+                default: ParamValue::Bool(true),
+                choices: &[],
+                range: None,
+                doc:
+                    "the server answers a repeated request id from memory; false is the broken twin",
+            },
+        ]
+    }
+    fn invariants(&self) -> Vec<InvariantDoc> {
+        vec![
+            InvariantDoc {
+                name: "at-most-once",
+                doc: "every acknowledged request was executed at most once",
+            },
+            InvariantDoc {
+                name: "acked-were-executed",
+                doc: "every acknowledged request was executed",
+            },
+        ]
+    }
+    fn min_nodes(&self) -> u32 {
+        2
+    }
+    fn run(
+        &self,
+        mut config: SimConfig,
+        params: &Params,
+        options: RunOptions<'_>,
+    ) -> Result<Outcome, SimError> {
+        let settings = EchoSettings {
+            timeout: Duration::from_millis(params.int("timeout_ms").max(1) as u64),
+            attempts: params.int("attempts").max(1) as u32,
+            dedup: params.flag("dedup"),
+        };
+        if let Some(w) = config.workload.as_mut().filter(|w| w.targets.is_empty()) {
+            w.targets = (1..config.nodes).map(NodeId).collect();
+        }
+        let sim = Simulation::new(config, move |id| EchoNode::new(id, settings))
+            .always("at-most-once", at_most_once)
+            .always("acked-were-executed", acked_were_executed);
+        execute(sim, options)
+    }
+    fn decode(&self, payload: &[u8]) -> Option<String> {
+        decode_as::<EchoMsg>(payload)
+    }
+}

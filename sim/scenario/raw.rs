@@ -1,0 +1,113 @@
+//! The scenario file as TOML gives it, before any checking beyond types.
+
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use toml::{Spanned, Value};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawScenario {
+    pub protocol: Spanned<String>,
+    pub description: Option<String>,
+    pub nodes: Spanned<Value>,
+    pub seed: Option<Spanned<i64>>,
+    pub params: Option<BTreeMap<Spanned<String>, Spanned<Value>>>,
+    pub network: Option<RawNetwork>,
+    pub topology: Option<Spanned<RawTopology>>,
+    pub fault: Option<Vec<Spanned<RawFault>>>,
+    pub workload: Option<Spanned<RawWorkload>>,
+    pub run: Option<RawRun>,
+    pub check: Option<RawCheck>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawNetwork {
+    pub latency: Option<Spanned<Value>>,
+    pub loss: Option<Spanned<Value>>,
+    pub duplicate: Option<Spanned<Value>>,
+    pub corrupt: Option<Spanned<Value>>,
+    pub ordering: Option<Spanned<String>>,
+    pub capacity: Option<Spanned<Value>>,
+    pub overflow: Option<Spanned<String>>,
+    pub link: Option<Vec<Spanned<RawLink>>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLink {
+    pub from: Spanned<u32>,
+    pub to: Spanned<u32>,
+    /// Also override `to → from`.
+    pub both_ways: Option<bool>,
+    pub latency: Option<Spanned<Value>>,
+    pub loss: Option<Spanned<Value>>,
+    pub duplicate: Option<Spanned<Value>>,
+    pub corrupt: Option<Spanned<Value>>,
+    pub ordering: Option<Spanned<String>>,
+    pub capacity: Option<Spanned<Value>>,
+    pub overflow: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTopology {
+    pub shape: Option<Spanned<String>>,
+    pub edges: Option<Vec<Spanned<[u32; 2]>>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawFault {
+    pub at: Spanned<Value>,
+    pub probability: Option<Spanned<Value>>,
+    pub id: Option<u32>,
+    pub partition: Option<Spanned<Vec<Vec<u32>>>>,
+    pub oneway: Option<Spanned<RawOneWay>>,
+    pub heal: Option<Spanned<Value>>,
+    pub crash: Option<Spanned<u32>>,
+    pub restart: Option<Spanned<u32>>,
+    pub skew: Option<Spanned<RawSkew>>,
+    pub cut: Option<Spanned<[u32; 2]>>,
+    pub restore: Option<Spanned<[u32; 2]>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawOneWay {
+    pub from: Vec<u32>,
+    pub to: Vec<u32>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSkew {
+    pub node: u32,
+    pub offset: Option<String>,
+    pub drift_ppm: Option<i32>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawWorkload {
+    pub count: Spanned<Value>,
+    pub start: Option<Spanned<Value>>,
+    pub interval: Option<Spanned<Value>>,
+    pub targets: Option<Spanned<Vec<u32>>>,
+    pub values: Option<Spanned<Value>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRun {
+    pub time: Option<Spanned<Value>>,
+    pub events: Option<Spanned<Value>>,
+    pub message_bytes: Option<Spanned<Value>>,
+    pub vector_clocks: Option<bool>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCheck {
+    pub invariants: Option<Spanned<Vec<Spanned<String>>>>,
+}
