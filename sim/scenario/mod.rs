@@ -328,6 +328,9 @@ fn resolve_link(
     }
 }
 
+/// Checks a node id against the node count, locating the error.
+type NodeCheck<'a> = &'a dyn Fn(u32, Range<usize>, &str) -> Result<NodeId, ScenarioError>;
+
 struct Checker<'a> {
     loc: Locator<'a>,
     registry: &'a Registry,
@@ -659,7 +662,7 @@ impl Checker<'_> {
         &self,
         t: &Spanned<raw::RawTopology>,
         n: u32,
-        node: &dyn Fn(u32, Range<usize>, &str) -> Result<NodeId, ScenarioError>,
+        node: NodeCheck<'_>,
     ) -> Result<Vec<(NodeId, NodeId)>, ScenarioError> {
         let r = t.get_ref();
         match (&r.shape, &r.edges) {
@@ -703,7 +706,7 @@ impl Checker<'_> {
         &self,
         f: &Spanned<RawFault>,
         n: u32,
-        node: &dyn Fn(u32, Range<usize>, &str) -> Result<NodeId, ScenarioError>,
+        node: NodeCheck<'_>,
         topology: Option<&[(NodeId, NodeId)]>,
     ) -> Result<FaultKnob, ScenarioError> {
         let loc = &self.loc;
