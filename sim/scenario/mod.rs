@@ -430,7 +430,7 @@ impl Checker<'_> {
                 let mut targets = Vec::new();
                 if let Some(t) = &r.targets {
                     for id in t.get_ref() {
-                        targets.push(node(*id, t.span(), "the workload's targets")?);
+                        targets.push(node(*id, t.span(), "a workload target")?);
                     }
                 }
                 Some(WorkloadKnobs {
@@ -627,20 +627,21 @@ impl Checker<'_> {
                 }
             }),
         };
-        let overflow =
-            match overflow {
-                None => None,
-                Some(o) => Some(match o.get_ref().as_str() {
-                    "drop-newest" => Overflow::DropNewest,
-                    "drop-oldest" => Overflow::DropOldest,
-                    other => return Err(loc.at(
+        let overflow = match overflow {
+            None => None,
+            Some(o) => Some(match o.get_ref().as_str() {
+                "drop-newest" => Overflow::DropNewest,
+                "drop-oldest" => Overflow::DropOldest,
+                other => {
+                    return Err(loc.at(
                         o.span(),
                         format!(
                             "overflow must be \"drop-newest\" or \"drop-oldest\", not \"{other}\""
                         ),
-                    )),
-                }),
-            };
+                    ))
+                }
+            }),
+        };
         Ok(LinkKnobs {
             latency: latency
                 .as_ref()

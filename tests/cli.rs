@@ -1,0 +1,345 @@
+//! The command line as a user meets it: bundled scenarios, malformed input,
+//! sweeps that do not depend on cores, shards that merge.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn dsim(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_dsim"))
+        .args(args)
+        .output()
+        .expect("dsim runs")
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn tmp(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("dsim-cli-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn bundled() -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir("scenarios")
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+        .collect();
+    files.sort();
+    assert!(!files.is_empty());
+    files
+}
+
+fn is_broken_twin(p: &Path) -> bool {
+    p.file_name().unwrap().to_string_lossy().contains("-bug-")
+}
+
+#[test]
+fn every_bundled_correct_scenario_runs_and_passes() {
+    for s in bundled().iter().filter(|p| !is_broken_twin(p)) {
+        let o = dsim(&["run", s.to_str().unwrap()]);
+        assert_eq!(o.status.code(), Some(0), "{}: {}", s.display(), text(&o));
+        assert!(text(&o).contains("checks "), "{}", text(&o));
+    }
+}
+
+#[test]
+fn every_bundled_broken_twin_is_caught_by_a_sweep() {
+    for s in bundled().iter().filter(|p| is_broken_twin(p)) {
+        let out = tmp(&format!(
+            "twin-{}",
+            s.file_stem().unwrap().to_string_lossy()
+        ));
+        let o = dsim(&[
+            "sweep",
+            s.to_str().unwrap(),
+            "--seeds",
+            "0..1000",
+            "--out",
+            out.to_str().unwrap(),
+            "--max-failures",
+            "1",
+        ]);
+        assert_eq!(o.status.code(), Some(1), "{}: {}", s.display(), text(&o));
+        assert!(text(&o).contains("reproduce  dsim run"), "{}", text(&o));
+    }
+}
+
+#[test]
+fn a_failing_run_names_the_check_and_the_command_that_reproduces_it() {
+    let dir = tmp("failing-run");
+    let trace = dir.join("t.trace");
+    let o = dsim(&[
+        "run",
+        "scenarios/echo-bug-no-dedup.toml",
+        "--seed",
+        "3",
+        "--trace",
+        trace.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let t = text(&o);
+    assert!(
+        t.contains("FAILED     check `at-most-once` at record"),
+        "{t}"
+    );
+    assert!(
+        t.contains("reproduce  dsim run scenarios/echo-bug-no-dedup.toml --seed 3"),
+        "{t}"
+    );
+    let bytes = std::fs::read(&trace).unwrap();
+    let (header, records, _) = dsim::trace::read_all(&bytes, None).unwrap();
+    assert_eq!((header.protocol.as_str(), header.seed), ("echo", 3));
+    assert!(records.iter().any(|r| matches!(&r.kind, dsim::trace::Kind::CheckFailed { check, .. } if check == "at-most-once")));
+}
+
+#[test]
+fn every_malformed_scenario_exits_2_with_a_located_message_and_never_panics() {
+    let expected: &[(&str, &str)] = &[
+        ("binary-garbage", "not UTF-8"),
+        ("crash-node-out-of-range", ":6:9: a crash names node 7"),
+        (
+            "cut-without-topology",
+            ":6:7: cutting or restoring a wire needs a [topology]",
+        ),
+        ("duplicate-key", ":3:1: duplicate key"),
+        ("duration-unknown-unit", ":4:8: unknown unit `parsecs`"),
+        ("duration-without-unit", ":4:8: a duration needs a unit"),
+        ("empty", "the scenario is empty"),
+        (
+            "fault-with-two-actions",
+            ":4:1: a fault takes exactly one action",
+        ),
+        ("fault-without-action", ":4:1: a fault needs one action"),
+        (
+            "latency-min-above-max",
+            ":4:11: network.latency: min (10ms) can exceed max (1ms)",
+        ),
+        ("missing-equals", ":2:7:"),
+        ("missing-protocol", "missing field `protocol`"),
+        ("negative-seed", ":3:8: seed must not be negative"),
+        ("nodes-wrong-type", ":2:9: nodes must be an integer"),
+        ("not-toml-at-all", ":1:"),
+        ("param-out-of-range", ":4:12: params.attempts"),
+        (
+            "param-wrong-type",
+            ":4:9: params.dedup: `dedup` must be true or false",
+        ),
+        (
+            "partition-names-missing-node",
+            ":6:13: a partition names node 9",
+        ),
+        (
+            "probability-negative",
+            ":4:13: a probability must be in [0, 1], not -0.1",
+        ),
+        (
+            "probability-too-big",
+            ":4:8: a probability must be in [0, 1], not 1.5",
+        ),
+        (
+            "range-backwards",
+            ":4:8: the range for network.loss is backwards",
+        ),
+        (
+            "restart-before-crash",
+            ":8:1: node 1 is restarted at 1s but is not crashed",
+        ),
+        ("too-few-nodes", ":2:9: nodes must be between 2"),
+        ("unclosed-string", ":1:"),
+        (
+            "unknown-distribution",
+            ":4:11: unknown distribution \"gaussian\"",
+        ),
+        (
+            "unknown-invariant",
+            ":4:15: protocol `echo` has no invariant `at-most-one`: did you mean `at-most-once`?",
+        ),
+        (
+            "unknown-network-key",
+            ":5:1: unknown key `lattency`: did you mean `latency`?",
+        ),
+        (
+            "unknown-ordering",
+            ":4:12: ordering must be \"fifo\" or \"reorder\"",
+        ),
+        (
+            "unknown-param",
+            ":4:1: protocol `echo` has no parameter `timeout`: did you mean `timeout_ms`?",
+        ),
+        (
+            "unknown-protocol",
+            ":1:12: unknown protocol \"ecoh\": did you mean \"echo\"?",
+        ),
+        (
+            "unknown-top-level-key",
+            ":2:1: unknown key `node`: did you mean `nodes`?",
+        ),
+        (
+            "workload-target-missing",
+            ":5:11: a workload target names node 12",
+        ),
+    ];
+    let on_disk = std::fs::read_dir("tests/malformed").unwrap().count();
+    assert_eq!(
+        on_disk,
+        expected.len(),
+        "every malformed file needs an expectation here"
+    );
+    assert!(expected.len() >= 20);
+    for (name, want) in expected {
+        let file = format!("tests/malformed/{name}.toml");
+        for command in ["run", "sweep"] {
+            let o =
+                dsim(&[command, &file, "--seeds", "0..2"][..if command == "run" { 2 } else { 4 }]);
+            let stderr = String::from_utf8_lossy(&o.stderr);
+            assert_eq!(o.status.code(), Some(2), "{command} {file}: {stderr}");
+            assert!(
+                stderr.contains(file.as_str()),
+                "{file}: the message must name the file: {stderr}"
+            );
+            assert!(
+                stderr.contains(want),
+                "{file}: expected `{want}` in: {stderr}"
+            );
+            assert!(!stderr.contains("panicked"), "{file}: {stderr}");
+        }
+    }
+}
+
+#[test]
+fn impossible_command_line_parameters_exit_2() {
+    for args in [
+        &["sweep", "scenarios/echo-lossy.toml", "--seeds", "9..3"][..],
+        &["sweep", "scenarios/echo-lossy.toml", "--seeds", "banana"],
+        &["sweep", "scenarios/echo-lossy.toml", "--shard", "2/2"],
+        &["sweep", "scenarios/echo-lossy.toml", "--jobs", "0"],
+        &["run", "scenarios/does-not-exist.toml"],
+        &["run"],
+        &["frobnicate"],
+    ] {
+        let o = dsim(args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", text(&o));
+    }
+}
+
+fn sweep_summary(args: &[&str], name: &str) -> String {
+    let out = tmp(name);
+    let mut all = vec!["sweep"];
+    all.extend_from_slice(args);
+    all.extend_from_slice(&["--out", out.to_str().unwrap()]);
+    let o = dsim(&all);
+    assert!(matches!(o.status.code(), Some(0 | 1)), "{}", text(&o));
+    std::fs::read_to_string(out.join("summary.json")).unwrap()
+}
+
+#[test]
+fn a_sweep_summary_is_identical_whatever_the_number_of_jobs() {
+    let args = ["scenarios/echo-bug-no-dedup.toml", "--seeds", "0..60"];
+    let one = sweep_summary(&[&args[..], &["--jobs", "1"]].concat(), "jobs1");
+    let two = sweep_summary(&[&args[..], &["--jobs", "2"]].concat(), "jobs2");
+    assert_eq!(one, two);
+    assert!(one.contains("\"verdict\": \"fail\""));
+}
+
+#[test]
+fn two_shards_merged_equal_the_unsharded_sweep() {
+    let args = ["scenarios/echo-bug-no-dedup.toml", "--seeds", "5..45"];
+    let whole = sweep_summary(&args, "whole");
+    let a = tmp("shard0");
+    let b = tmp("shard1");
+    for (i, dir) in [(0, &a), (1, &b)] {
+        let shard = format!("{i}/2");
+        let mut all = vec!["sweep"];
+        all.extend_from_slice(&args);
+        all.extend_from_slice(&["--shard", &shard, "--out", dir.to_str().unwrap()]);
+        let o = dsim(&all);
+        assert!(matches!(o.status.code(), Some(0 | 1)), "{}", text(&o));
+    }
+    let merged = tmp("merged").join("summary.json");
+    let o = dsim(&[
+        "merge",
+        a.join("summary.json").to_str().unwrap(),
+        b.join("summary.json").to_str().unwrap(),
+        "-o",
+        merged.to_str().unwrap(),
+    ]);
+    assert!(matches!(o.status.code(), Some(0 | 1)), "{}", text(&o));
+    assert_eq!(std::fs::read_to_string(merged).unwrap(), whole);
+}
+
+#[test]
+fn swarm_knobs_are_drawn_per_seed_printed_and_recorded_in_the_trace() {
+    let dir = tmp("swarm");
+    let scenario = dir.join("swarm.toml");
+    std::fs::write(
+        &scenario,
+        "protocol = \"echo\"\nnodes = [2, 5]\n[network]\nloss = [0.0, 0.2]\nlatency = { dist = \"uniform\", min = \"1ms\", max = [\"5ms\", \"50ms\"] }\n[workload]\ncount = 10\n\n[[fault]]\nat = \"10ms\"\nprobability = 0.5\ncrash = 1\n",
+    )
+    .unwrap();
+    let trace = dir.join("t.trace");
+    let run = |seed: &str| {
+        dsim(&[
+            "run",
+            scenario.to_str().unwrap(),
+            "--seed",
+            seed,
+            "--trace",
+            trace.to_str().unwrap(),
+        ])
+    };
+    let o = run("4");
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let t = text(&o);
+    assert!(t.contains("drawn      nodes = "), "{t}");
+    assert!(t.contains("network.loss = "), "{t}");
+    assert!(t.contains("network.latency.max = "), "{t}");
+    assert!(t.contains("fault.0 = "), "{t}");
+    let (header, _, hash) = dsim::trace::read_all(&std::fs::read(&trace).unwrap(), None).unwrap();
+    assert!(header.drawn.contains_key("network.loss"));
+    // The same seed draws the same configuration and gives the same trace.
+    let o2 = run("4");
+    assert_eq!(
+        text(&o2).lines().find(|l| l.starts_with("drawn")),
+        t.lines().find(|l| l.starts_with("drawn"))
+    );
+    assert_eq!(
+        dsim::trace::read_all(&std::fs::read(&trace).unwrap(), None)
+            .unwrap()
+            .2,
+        hash
+    );
+    // Another seed draws another.
+    let o3 = run("5");
+    assert_ne!(
+        text(&o3).lines().find(|l| l.starts_with("drawn")),
+        t.lines().find(|l| l.starts_with("drawn"))
+    );
+}
+
+#[test]
+fn every_command_has_help_with_an_example() {
+    for cmd in ["run", "sweep", "merge", "protocols"] {
+        let o = dsim(&[cmd, "--help"]);
+        assert_eq!(o.status.code(), Some(0));
+        assert!(text(&o).contains("Example"), "{cmd}: {}", text(&o));
+    }
+}
+
+#[test]
+fn protocols_lists_parameters_and_invariants() {
+    let o = dsim(&["protocols"]);
+    assert_eq!(o.status.code(), Some(0));
+    let t = text(&o);
+    assert!(
+        t.contains("echo:") && t.contains("dedup = true") && t.contains("at-most-once"),
+        "{t}"
+    );
+}
