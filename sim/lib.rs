@@ -68,3 +68,8 @@ pub use node::{Context, Disk, Input, Node, NodeId, TimerId};
 pub use rng::{DetRng, Ppm};
 pub use scheduler::{Failure, Outcome, SimError, Simulation};
 pub use time::{Duration, Instant};
+
+/// The README's examples are compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
