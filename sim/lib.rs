@@ -48,6 +48,7 @@
 //! | [`scheduler`] | the event queue and the loop that owns time and randomness |
 //! | [`trace`] | records, the hash-chained writer and the verifying reader |
 
+pub mod check;
 pub mod cli;
 pub mod clock;
 pub mod config;

@@ -12,6 +12,7 @@
 //! }
 //! ```
 
+mod check;
 mod protocols;
 mod run;
 mod sweep;
@@ -40,7 +41,7 @@ impl CliError {
     name = "dsim",
     version,
     about = "Deterministic simulation, checking and replay for message-passing systems",
-    after_help = "Examples:\n  dsim run scenarios/echo-lossy.toml --seed 7\n  dsim sweep scenarios/echo-bug-no-dedup.toml --seeds 0..1000\n  dsim protocols"
+    after_help = "Examples:\n  dsim run scenarios/echo-lossy.toml --seed 7\n  dsim sweep scenarios/echo-bug-no-dedup.toml --seeds 0..1000\n  dsim check traces/echo-bug-no-dedup-seed-0.trace\n  dsim protocols"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -50,6 +51,7 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     Run(run::RunArgs),
+    Check(check::CheckArgs),
     Sweep(sweep::SweepArgs),
     Merge(sweep::MergeArgs),
     Protocols(protocols::ProtocolsArgs),
@@ -77,6 +79,7 @@ pub fn main_with(registry: Registry) -> ExitCode {
     };
     let result = match cli.command {
         Command::Run(args) => run::run(&registry, args),
+        Command::Check(args) => check::check(args),
         Command::Sweep(args) => sweep::sweep(&registry, args),
         Command::Merge(args) => sweep::merge(args),
         Command::Protocols(args) => protocols::protocols(&registry, args),

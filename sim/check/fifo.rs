@@ -1,0 +1,47 @@
+//! FIFO links, as the trace header promises them, deliver in send order.
+
+use super::Verdict;
+use crate::node::NodeId;
+use crate::trace::{Header, Kind, Record};
+use std::collections::BTreeMap;
+
+pub(crate) struct Fifo {
+    header_default: bool,
+    exceptions: Vec<(NodeId, NodeId)>,
+    last: BTreeMap<(NodeId, NodeId), u64>,
+    pub verdict: Verdict,
+}
+
+impl Fifo {
+    pub fn new(header: &Header) -> Fifo {
+        Fifo {
+            header_default: header.fifo_default,
+            exceptions: header.fifo_exceptions.clone(),
+            last: BTreeMap::new(),
+            verdict: Verdict::new("fifo"),
+        }
+    }
+
+    pub fn record(&mut self, index: u64, record: &Record<'_>) {
+        let Kind::Deliver {
+            node, from, msg, ..
+        } = &record.kind
+        else {
+            return;
+        };
+        let link = (*from, *node);
+        if self.header_default == self.exceptions.contains(&link) {
+            return;
+        }
+        // Message ids count sends, so on one link they must not go down.
+        match self.last.insert(link, *msg) {
+            Some(prev) if prev > *msg => {
+                self.verdict.flag(index, record.time, vec![*from, *node], format!(
+                    "message {msg} delivered after message {prev} on the FIFO link {from}->{node}, though sent before it"
+                ));
+                self.last.insert(link, prev);
+            }
+            _ => {}
+        }
+    }
+}

@@ -1,0 +1,231 @@
+//! Every delivery matches one earlier send; no phantom deliveries; no copy
+//! delivered or lost twice; no more copies than sent plus duplicated; and
+//! at the end, sent copies = delivered + lost + in flight (none in flight
+//! when the run ended quiescent).
+
+use super::{Sent, Verdict};
+use crate::node::NodeId;
+use crate::time::Instant;
+use crate::trace::{EndReason, Kind, Record};
+use std::collections::BTreeMap;
+
+struct Entry {
+    sent: Sent,
+    /// One flag per copy: true once delivered or lost.
+    resolved: Vec<bool>,
+}
+
+pub(crate) struct Messages {
+    live: BTreeMap<u64, Entry>,
+    next_msg: u64,
+    pub verdict: Verdict,
+    pub copies: u64,
+    pub delivered: u64,
+    pub lost: u64,
+    /// Messages whose every copy was accounted for at the last record.
+    pub done: Vec<u64>,
+}
+
+impl Default for Messages {
+    fn default() -> Messages {
+        Messages {
+            live: BTreeMap::new(),
+            next_msg: 0,
+            verdict: Verdict::new("messages"),
+            copies: 0,
+            delivered: 0,
+            lost: 0,
+            done: Vec::new(),
+        }
+    }
+}
+
+impl Messages {
+    pub fn sent(&self, msg: u64) -> Option<&Sent> {
+        self.live.get(&msg).map(|e| &e.sent)
+    }
+
+    pub fn record(&mut self, index: u64, record: &Record<'_>) {
+        self.done.clear();
+        let t = record.time;
+        match &record.kind {
+            Kind::Send {
+                node,
+                lamport,
+                msg,
+                to,
+                ..
+            } => {
+                if *msg != self.next_msg {
+                    self.verdict.flag(
+                        index,
+                        t,
+                        vec![*node],
+                        format!(
+                            "message id {msg} where {} was next: ids must count sends in order",
+                            self.next_msg
+                        ),
+                    );
+                }
+                self.next_msg = self.next_msg.max(msg + 1);
+                let sent = Sent {
+                    from: *node,
+                    to: *to,
+                    lamport: *lamport,
+                    record: index,
+                    time: t,
+                };
+                self.live.insert(
+                    *msg,
+                    Entry {
+                        sent,
+                        resolved: vec![false],
+                    },
+                );
+                self.copies += 1;
+            }
+            Kind::Duplicated { msg, copy } => match self.live.get_mut(msg) {
+                Some(e) if *copy as usize == e.resolved.len() => {
+                    e.resolved.push(false);
+                    self.copies += 1;
+                }
+                Some(e) => {
+                    let n = e.resolved.len();
+                    self.verdict.flag(
+                        index,
+                        t,
+                        vec![e.sent.from],
+                        format!("message {msg} duplicated as copy {copy}, but it has {n} copies"),
+                    );
+                }
+                None => self.unknown(index, t, *msg, "duplicated"),
+            },
+            Kind::Corrupted { msg, copy, .. } => match self.live.get(msg) {
+                Some(e) if (*copy as usize) < e.resolved.len() => {}
+                Some(e) => {
+                    let from = e.sent.from;
+                    self.verdict.flag(
+                        index,
+                        t,
+                        vec![from],
+                        format!("copy {copy} of message {msg} corrupted but never made"),
+                    );
+                }
+                None => self.unknown(index, t, *msg, "corrupted"),
+            },
+            Kind::Deliver {
+                node,
+                msg,
+                copy,
+                from,
+                ..
+            } => {
+                if self.resolve(index, t, *msg, *copy, "delivered", Some((*from, *node))) {
+                    self.delivered += 1;
+                }
+            }
+            Kind::Lost {
+                msg,
+                copy,
+                from,
+                to,
+                ..
+            } => {
+                if self.resolve(index, t, *msg, *copy, "lost", Some((*from, *to))) {
+                    self.lost += 1;
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn unknown(&mut self, index: u64, t: Instant, msg: u64, what: &str) {
+        let why = if msg < self.next_msg {
+            "after all its copies were accounted for"
+        } else {
+            "but never sent"
+        };
+        self.verdict
+            .flag(index, t, vec![], format!("message {msg} {what} {why}"));
+    }
+
+    /// Marks a copy delivered or lost; true if that was legitimate.
+    fn resolve(
+        &mut self,
+        index: u64,
+        t: Instant,
+        msg: u64,
+        copy: u32,
+        what: &str,
+        ends: Option<(NodeId, NodeId)>,
+    ) -> bool {
+        let Some(e) = self.live.get_mut(&msg) else {
+            self.unknown(index, t, msg, what);
+            return false;
+        };
+        let (from, to) = (e.sent.from, e.sent.to);
+        if let Some((f, r)) = ends {
+            if (f, r) != (from, to) {
+                self.verdict.flag(
+                    index,
+                    t,
+                    vec![f, r],
+                    format!("message {msg} {what} as {f}->{r}, but it was sent {from}->{to}"),
+                );
+                return false;
+            }
+        }
+        if t < e.sent.time {
+            self.verdict.flag(
+                index,
+                t,
+                vec![from, to],
+                format!(
+                    "message {msg} {what} at {t}, before it was sent at {}",
+                    e.sent.time
+                ),
+            );
+        }
+        let copies = e.resolved.len();
+        match e.resolved.get_mut(copy as usize) {
+            None => {
+                self.verdict.flag(index, t, vec![from, to], format!(
+                    "copy {copy} of message {msg} {what}, but only {copies} cop{} were sent or duplicated",
+                    if copies == 1 { "y" } else { "ies" }
+                ));
+                false
+            }
+            Some(true) => {
+                self.verdict.flag(index, t, vec![from, to], format!("copy {copy} of message {msg} {what} after it was already delivered or lost"));
+                false
+            }
+            Some(flag) => {
+                *flag = true;
+                if e.resolved.iter().all(|r| *r) {
+                    self.live.remove(&msg);
+                    self.done.push(msg);
+                }
+                true
+            }
+        }
+    }
+
+    pub fn in_flight(&self) -> u64 {
+        self.live
+            .values()
+            .map(|e| e.resolved.iter().filter(|r| !**r).count() as u64)
+            .sum()
+    }
+
+    pub fn finish(&mut self, end: Option<EndReason>, time: Instant) {
+        let in_flight = self.in_flight();
+        debug_assert_eq!(self.copies, self.delivered + self.lost + in_flight);
+        if end == Some(EndReason::Quiescent) && in_flight > 0 {
+            let msg = self.live.keys().next().copied().unwrap_or(0);
+            self.verdict.flag(u64::MAX, time, vec![], format!(
+                "the run ended quiescent with {in_flight} copies still in flight (message {msg} first): sent {} = delivered {} + lost {} + in flight {in_flight}",
+                self.copies, self.delivered, self.lost
+            ));
+        }
+    }
+}

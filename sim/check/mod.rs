@@ -1,0 +1,297 @@
+//! Checks over a trace, reading records only: no protocol code, no
+//! scheduler. One checker per file, each fed every record in order.
+//!
+//! | check | file | what it proves |
+//! |---|---|---|
+//! | `integrity` | (the reader) | the hash chain (or MAC) holds from header to seal |
+//! | `messages` | `messages.rs` | every delivery matches one earlier send; no phantom or extra copies; sent copies = delivered + lost + in flight |
+//! | `lamport` | `lamport.rs` | each node's clock strictly increases; every delivery's exceeds its send's |
+//! | `vector-clocks` | `vclock.rs` | the recorded vector clocks equal those rebuilt from the causal structure |
+//! | `happens-before` | `graph.rs` | the happens-before graph is acyclic, and e → f exactly when VC(e) < VC(f) |
+//! | `fifo` | `fifo.rs` | FIFO links (as the header promises) deliver in send order |
+//! | `causal` | `causal.rs` | (asked for) no node receives m2 before m1 when send(m1) → send(m2) |
+//!
+//! Because the Lamport check covers every edge of the happens-before graph
+//! (program order and send → delivery), the clock condition holds for every
+//! happens-before pair by transitivity.
+//!
+//! ```
+//! use dsim::check::{audit, Options};
+//! # use dsim::{SimConfig, Simulation, Context, Node, NodeId};
+//! # #[derive(Debug, serde::Serialize, serde::Deserialize)] struct M;
+//! # struct N; impl Node for N { type Msg = M;
+//! #   fn on_start(&mut self, c: &mut Context<'_, M>) { c.broadcast(&M) }
+//! #   fn on_message(&mut self, _: &mut Context<'_, M>, _: NodeId, _: M) {} }
+//! let (_, bytes) = Simulation::new(SimConfig::new(1, 3), |_| N).run_traced(Vec::new(), None).unwrap();
+//! let report = audit(&bytes[..], &Options::default()).unwrap();
+//! assert!(report.holds());
+//! ```
+
+mod causal;
+mod fifo;
+mod graph;
+mod lamport;
+mod messages;
+mod vclock;
+
+pub use graph::characterizes_happens_before;
+
+use crate::node::NodeId;
+use crate::time::Instant;
+use crate::trace::{EndReason, Header, Kind, Record, Stats, TraceError, TraceReader};
+use serde::Serialize;
+use std::io::Read;
+
+/// What to check beyond the defaults.
+#[derive(Clone, Debug, Default)]
+pub struct Options {
+    /// The key of a keyed (MAC) trace.
+    pub key: Option<Vec<u8>>,
+    /// Also check causal delivery.
+    pub causal: bool,
+}
+
+/// One broken property at one place.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Violation {
+    /// Index of the record where it shows.
+    pub record: u64,
+    pub time: Instant,
+    pub nodes: Vec<NodeId>,
+    pub message: String,
+}
+
+/// A check's verdict: how many violations, and the first.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Verdict {
+    pub check: &'static str,
+    pub violations: u64,
+    pub first: Option<Violation>,
+    /// Why the check did not run, if it did not.
+    pub skipped: Option<String>,
+}
+
+impl Verdict {
+    fn new(check: &'static str) -> Verdict {
+        Verdict {
+            check,
+            violations: 0,
+            first: None,
+            skipped: None,
+        }
+    }
+
+    /// Counts a violation, keeping the first.
+    pub(crate) fn flag(
+        &mut self,
+        record: u64,
+        time: Instant,
+        nodes: Vec<NodeId>,
+        message: impl Into<String>,
+    ) {
+        self.violations += 1;
+        if self.first.is_none() {
+            self.first = Some(Violation {
+                record,
+                time,
+                nodes,
+                message: message.into(),
+            });
+        }
+    }
+
+    pub fn holds(&self) -> bool {
+        self.violations == 0
+    }
+}
+
+/// Everything `dsim check` found.
+#[derive(Clone, Debug, Serialize)]
+pub struct Report {
+    pub protocol: String,
+    pub seed: u64,
+    pub nodes: u32,
+    pub records: u64,
+    pub end: Option<String>,
+    /// The protocol's own failed check recorded in the trace, if any.
+    pub recorded_failure: Option<String>,
+    pub verdicts: Vec<Verdict>,
+    pub stats: Stats,
+}
+
+impl Report {
+    /// True when every check that ran found nothing.
+    pub fn holds(&self) -> bool {
+        self.verdicts.iter().all(Verdict::holds)
+    }
+
+    /// The integrity verdict, which says whether the file can be trusted.
+    pub fn integrity(&self) -> &Verdict {
+        &self.verdicts[0]
+    }
+}
+
+/// A message as its send record described it.
+#[derive(Clone, Debug)]
+pub(crate) struct Sent {
+    pub from: NodeId,
+    pub to: NodeId,
+    pub lamport: u64,
+    pub record: u64,
+    pub time: Instant,
+}
+
+/// Reads a trace and runs every check over it. `Err` only when the input is
+/// not a readable trace at all (not a trace, a bad header, a missing key);
+/// damage after the header is an `integrity` violation, and the records
+/// before it are still checked.
+pub fn audit<R: Read>(input: R, options: &Options) -> Result<Report, TraceError> {
+    let reader = TraceReader::new(input, options.key.as_deref())?;
+    let header = reader.header().clone();
+    let mut auditor = Auditor::new(&header, options);
+    let mut integrity = Verdict::new("integrity");
+    let mut end = None;
+    let mut recorded_failure = None;
+    let mut last_time = Instant::ZERO;
+    for (index, item) in reader.enumerate() {
+        match item {
+            Ok(record) => {
+                if record.time < last_time {
+                    integrity.flag(
+                        index as u64,
+                        record.time,
+                        vec![],
+                        format!("time goes backwards from {last_time}"),
+                    );
+                }
+                last_time = record.time;
+                match &record.kind {
+                    Kind::End { reason, .. } => end = Some(*reason),
+                    Kind::CheckFailed { check, message } if recorded_failure.is_none() => {
+                        recorded_failure = Some(format!("{check}: {message}"));
+                    }
+                    _ => {}
+                }
+                auditor.record(index as u64, &record);
+            }
+            Err(e) => {
+                integrity.flag(
+                    e.record().unwrap_or(index as u64),
+                    last_time,
+                    vec![],
+                    e.to_string(),
+                );
+            }
+        }
+    }
+    auditor.finish(end, last_time);
+    let stats = auditor.stats.clone();
+    let mut verdicts = vec![integrity];
+    verdicts.extend(auditor.verdicts());
+    Ok(Report {
+        protocol: header.protocol.clone(),
+        seed: header.seed,
+        nodes: header.nodes,
+        records: stats.records,
+        end: end.map(|e| e.name().to_string()),
+        recorded_failure,
+        verdicts,
+        stats,
+    })
+}
+
+/// Feeds records to every checker.
+struct Auditor {
+    nodes: u32,
+    messages: messages::Messages,
+    lamport: lamport::Lamport,
+    vclock: vclock::VectorClocks,
+    graph: graph::Graph,
+    fifo: fifo::Fifo,
+    causal: Option<causal::Causal>,
+    stats: Stats,
+    malformed: Verdict,
+}
+
+impl Auditor {
+    fn new(header: &Header, options: &Options) -> Auditor {
+        let n = header.nodes as usize;
+        Auditor {
+            nodes: header.nodes,
+            messages: messages::Messages::default(),
+            lamport: lamport::Lamport::new(n),
+            vclock: vclock::VectorClocks::new(n, header.vector_clocks),
+            graph: graph::Graph::new(n),
+            fifo: fifo::Fifo::new(header),
+            causal: options.causal.then(|| causal::Causal::new(n)),
+            stats: Stats::default(),
+            malformed: Verdict::new("well-formed"),
+        }
+    }
+
+    fn record(&mut self, index: u64, record: &Record<'_>) {
+        self.stats.count(record);
+        if let Some(bad) = self.out_of_range(record) {
+            self.malformed.flag(
+                index,
+                record.time,
+                vec![bad],
+                format!("names node {} of {}", bad.0, self.nodes),
+            );
+            return;
+        }
+        // Checkers that need the send look it up before the table changes.
+        let sent = match &record.kind {
+            Kind::Deliver { msg, .. } | Kind::Lost { msg, .. } => self.messages.sent(*msg).cloned(),
+            _ => None,
+        };
+        self.lamport.record(index, record, sent.as_ref());
+        self.fifo.record(index, record);
+        let vc = self.vclock.record(index, record);
+        self.graph.record(index, record, vc);
+        if let Some(c) = &mut self.causal {
+            c.record(index, record, vc, sent.as_ref());
+        }
+        self.messages.record(index, record);
+        self.vclock.forget_delivered(&self.messages);
+        if let Some(c) = &mut self.causal {
+            c.forget_delivered(&self.messages);
+        }
+    }
+
+    fn out_of_range(&self, record: &Record<'_>) -> Option<NodeId> {
+        let ok = |n: &NodeId| n.0 < self.nodes;
+        let nodes: Vec<NodeId> = match &record.kind {
+            Kind::Send { node, to, .. } => vec![*node, *to],
+            Kind::Deliver { node, from, .. } => vec![*node, *from],
+            Kind::Lost { from, to, .. } => vec![*from, *to],
+            Kind::CutWire { a, b } | Kind::RestoreWire { a, b } => vec![*a, *b],
+            Kind::ClockSkew { node, .. } => vec![*node],
+            _ => record
+                .node_event()
+                .map(|(n, _)| vec![n])
+                .unwrap_or_default(),
+        };
+        nodes.into_iter().find(|n| !ok(n))
+    }
+
+    fn finish(&mut self, end: Option<EndReason>, time: Instant) {
+        self.messages.finish(end, time);
+        self.graph.finish();
+    }
+
+    fn verdicts(self) -> Vec<Verdict> {
+        let mut v = vec![
+            self.malformed,
+            self.messages.verdict,
+            self.lamport.verdict,
+            self.vclock.verdict,
+        ];
+        v.push(self.graph.verdict);
+        v.push(self.fifo.verdict);
+        if let Some(c) = self.causal {
+            v.push(c.verdict);
+        }
+        v
+    }
+}
