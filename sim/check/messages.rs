@@ -120,9 +120,8 @@ impl Messages {
                 from,
                 ..
             } => {
-                if self.resolve(index, t, *msg, *copy, "delivered", Some((*from, *node))) {
-                    self.delivered += 1;
-                }
+                let ok = self.resolve(index, t, *msg, *copy, "delivered", Some((*from, *node)));
+                self.delivered += u64::from(ok);
             }
             Kind::Lost {
                 msg,
@@ -131,9 +130,8 @@ impl Messages {
                 to,
                 ..
             } => {
-                if self.resolve(index, t, *msg, *copy, "lost", Some((*from, *to))) {
-                    self.lost += 1;
-                }
+                let ok = self.resolve(index, t, *msg, *copy, "lost", Some((*from, *to)));
+                self.lost += u64::from(ok);
             }
             _ => {}
         }
