@@ -264,7 +264,7 @@ fn vector_clocks_that_misorder_two_events_fail_the_characterization() {
     let mut g = DiGraph::<(), ()>::new();
     let a = g.add_node(());
     let b = g.add_node(());
-    let c = g.add_node(());
+    g.add_node(()); // c: an event on node 1, unconnected
     g.add_edge(a, b, ());
     let owner = [NodeId(0), NodeId(0), NodeId(1)];
     let right: Vec<Box<[u32]>> = vec![vec![1, 0].into(), vec![2, 0].into(), vec![0, 1].into()];
