@@ -47,6 +47,12 @@
 //! | [`invariant`] | protocol invariants over node states |
 //! | [`scheduler`] | the event queue and the loop that owns time and randomness |
 //! | [`trace`] | records, the hash-chained writer and the verifying reader |
+//! | [`check`] | checks over a trace file: integrity, messages, clocks, happens-before, FIFO, causal |
+//! | [`replay`] | seed replay, schedule replay, where two traces part ways |
+//! | [`show`] | renderings of a trace |
+//! | [`scenario`] | scenario files: parse, check with line:col errors, draw swarm knobs |
+//! | [`protocols`] | built-in protocols with broken twins, and the registry |
+//! | [`cli`] | the `dsim` command line |
 
 pub mod check;
 pub mod cli;
@@ -56,9 +62,11 @@ pub mod invariant;
 pub mod network;
 pub mod node;
 pub mod protocols;
+pub mod replay;
 pub mod rng;
 pub mod scenario;
 pub mod scheduler;
+pub mod show;
 pub mod time;
 pub mod trace;
 

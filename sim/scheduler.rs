@@ -38,7 +38,7 @@
 use crate::clock::Clocks;
 use crate::config::{FaultAction, SimConfig};
 use crate::invariant::{Invariant, View, When};
-use crate::network::{CopyFate, LossCause, Network, Outgoing};
+use crate::network::{CopyFate, LossCause, Network, Outgoing, Schedule};
 use crate::node::{Context, Disk, Effect, Input, Node, NodeId, TimerId};
 use crate::rng::{DetRng, Stream};
 use crate::time::{Duration, Instant};
@@ -51,6 +51,7 @@ use std::collections::{BTreeMap, BinaryHeap};
 use std::io::{self, Write};
 use std::marker::PhantomData;
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Arc;
 use thiserror::Error;
 
 /// A run could not be carried out (as opposed to a check failing).
@@ -82,6 +83,8 @@ pub struct Outcome {
     pub stats: Stats,
     /// Hash of the whole trace, when one was written.
     pub trace_hash: Option<[u8; 32]>,
+    /// When following a schedule: sends it had no recorded fate for.
+    pub unscripted: u64,
 }
 
 thread_local! {
@@ -103,6 +106,7 @@ pub struct Simulation<N: Node> {
     config: SimConfig,
     factory: Factory<N>,
     invariants: Vec<Invariant<N>>,
+    schedule: Option<Arc<Schedule>>,
 }
 
 impl<N: Node> Simulation<N> {
@@ -115,6 +119,7 @@ impl<N: Node> Simulation<N> {
             config,
             factory: Box::new(factory),
             invariants: Vec::new(),
+            schedule: None,
         }
     }
 
@@ -140,6 +145,12 @@ impl<N: Node> Simulation<N> {
         check: impl Fn(&View<'_, N>) -> Result<(), String> + Send + Sync + 'static,
     ) -> Simulation<N> {
         self.invariant(Invariant::at_end(name, check))
+    }
+
+    /// Takes every message's fate from a recorded schedule (schedule
+    /// replay) instead of the network's random stream.
+    pub fn follow(&mut self, schedule: Arc<Schedule>) {
+        self.schedule = Some(schedule);
     }
 
     /// Keeps only the invariants whose names `keep` accepts.
@@ -219,12 +230,14 @@ impl<N: Node> Simulation<N> {
         let mut world = World::new(self, sink);
         let end = world.run()?;
         let time = world.now;
+        let unscripted = world.network.unscripted();
         Ok((
             Outcome {
                 end,
                 failure: world.failure,
                 stats: world.stats,
                 trace_hash: None,
+                unscripted,
             },
             time,
         ))
@@ -337,7 +350,13 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
                 .map(|i| Some((sim.factory)(NodeId(i))))
                 .collect(),
             slots,
-            network: Network::new(c.nodes, c.network.clone()),
+            network: {
+                let mut net = Network::new(c.nodes, c.network.clone());
+                if let Some(s) = &sim.schedule {
+                    net.follow(s.clone());
+                }
+                net
+            },
             clocks: Clocks::new(n, c.vector_clocks),
             queue: BinaryHeap::new(),
             seq: 0,

@@ -13,7 +13,9 @@
 //! ```
 
 mod check;
+mod diff;
 mod protocols;
+mod replay;
 mod run;
 mod sweep;
 
@@ -52,6 +54,8 @@ struct Cli {
 enum Command {
     Run(run::RunArgs),
     Check(check::CheckArgs),
+    Replay(replay::ReplayArgs),
+    Diff(diff::DiffArgs),
     Sweep(sweep::SweepArgs),
     Merge(sweep::MergeArgs),
     Protocols(protocols::ProtocolsArgs),
@@ -80,6 +84,8 @@ pub fn main_with(registry: Registry) -> ExitCode {
     let result = match cli.command {
         Command::Run(args) => run::run(&registry, args),
         Command::Check(args) => check::check(args),
+        Command::Replay(args) => replay::replay(&registry, args),
+        Command::Diff(args) => diff::diff(&registry, args),
         Command::Sweep(args) => sweep::sweep(&registry, args),
         Command::Merge(args) => sweep::merge(args),
         Command::Protocols(args) => protocols::protocols(&registry, args),

@@ -28,6 +28,10 @@ pub struct RunArgs {
     /// A key that turns the trace's hash chain into a MAC.
     #[arg(long)]
     pub key: Option<String>,
+    /// Run the seed twice first and compare the traces record for record;
+    /// on any difference, show the first differing record and what led to it.
+    #[arg(long)]
+    pub check_determinism: bool,
 }
 
 pub fn load(registry: &Registry, path: &Path) -> Result<Scenario, CliError> {
@@ -42,6 +46,18 @@ pub fn run_seed<'a>(
     trace: Option<&'a mut dyn Write>,
     key: Option<&'a [u8]>,
 ) -> Result<(Resolved, Outcome), CliError> {
+    run_seed_with(registry, scenario, seed, trace, key, None)
+}
+
+/// [`run_seed`], following a recorded schedule if one is given.
+pub fn run_seed_with<'a>(
+    registry: &Registry,
+    scenario: &Scenario,
+    seed: u64,
+    trace: Option<&'a mut dyn Write>,
+    key: Option<&'a [u8]>,
+    schedule: Option<std::sync::Arc<crate::network::Schedule>>,
+) -> Result<(Resolved, Outcome), CliError> {
     let resolved = scenario.resolve(seed).map_err(CliError::input)?;
     let protocol = registry.get(&scenario.protocol).ok_or_else(|| {
         CliError::input(format!(
@@ -53,6 +69,7 @@ pub fn run_seed<'a>(
         trace,
         key,
         invariants: resolved.invariants.clone(),
+        schedule,
     };
     let outcome = protocol
         .run(resolved.config.clone(), &resolved.params, options)
@@ -72,6 +89,9 @@ pub fn default_trace_path(dir: &Path, scenario: &Scenario, seed: u64) -> PathBuf
 pub fn run(registry: &Registry, args: RunArgs) -> Result<(), CliError> {
     let scenario = load(registry, &args.scenario)?;
     let seed = args.seed.unwrap_or(scenario.seed);
+    if args.check_determinism {
+        check_determinism(registry, &scenario, seed)?;
+    }
     let keep_always = args.trace.is_some();
     let path = args
         .trace
@@ -198,5 +218,44 @@ fn print_summary(
             &hex(&h)[..16]
         ),
         _ => {}
+    }
+}
+
+/// Runs `seed` twice and compares the traces record for record.
+fn check_determinism(registry: &Registry, scenario: &Scenario, seed: u64) -> Result<(), CliError> {
+    let mut first = Vec::new();
+    let mut second = Vec::new();
+    run_seed(registry, scenario, seed, Some(&mut first), None)?;
+    run_seed(registry, scenario, seed, Some(&mut second), None)?;
+    let read = |b: &[u8]| {
+        crate::trace::read_all(b, None).map_err(|e| {
+            CliError::input(format!("a trace written in memory does not read back: {e}"))
+        })
+    };
+    let (_, a, hash) = read(&first)?;
+    let (_, b, _) = read(&second)?;
+    match crate::replay::first_divergence(&a, &b) {
+        None => {
+            println!(
+                "determinism  two runs of seed {seed} gave identical traces ({} records, hash {})",
+                a.len(),
+                &hex(&hash)[..16]
+            );
+            Ok(())
+        }
+        Some(d) => {
+            println!(
+                "NONDETERMINISTIC  two runs of seed {seed} differ first at record #{}",
+                d.index
+            );
+            let decode = |bytes: &[u8]| {
+                registry
+                    .get(&scenario.protocol)
+                    .and_then(|p| p.decode(bytes))
+            };
+            super::replay::print_divergence(&d, &a, "run 1", "run 2", Some(&decode));
+            println!("look for: wall-clock reads, hash-map iteration order, global or thread-local state, threads, unseeded randomness");
+            Err(CliError::CheckFailed)
+        }
     }
 }

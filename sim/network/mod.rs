@@ -11,15 +11,18 @@
 
 mod link;
 mod partition;
+mod schedule;
 mod topology;
 
 pub use link::{Latency, LinkConfig, Ordering, Overflow};
 pub use partition::{validate as validate_partition, PartitionSpec};
+pub use schedule::{Schedule, ScriptedFate};
 
 use crate::node::NodeId;
 use crate::rng::DetRng;
 use crate::time::Instant;
 use partition::ActivePartition;
+use schedule::Script;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
@@ -212,6 +215,7 @@ pub struct Network {
     free: Vec<u32>,
     in_flight: usize,
     hops: Vec<(u32, u32)>,
+    script: Option<Script>,
 }
 
 impl Network {
@@ -239,7 +243,18 @@ impl Network {
             free: Vec::new(),
             in_flight: 0,
             hops: Vec::new(),
+            script: None,
         }
+    }
+
+    /// Takes message fates from `schedule` instead of the random stream.
+    pub fn follow(&mut self, schedule: std::sync::Arc<Schedule>) {
+        self.script = Some(Script::new(schedule));
+    }
+
+    /// Sends that found no recorded fate while following a schedule.
+    pub fn unscripted(&self) -> u64 {
+        self.script.as_ref().map_or(0, |s| s.unscripted)
     }
 
     pub fn config(&self) -> &NetworkConfig {
@@ -274,6 +289,14 @@ impl Network {
     /// Decides the fate of `out` and takes charge of every copy that will
     /// be delivered.
     pub fn send(&mut self, rng: &mut DetRng, now: Instant, out: Outgoing) -> SendReport {
+        // The decisions come from the recorded schedule when replaying one
+        // (taken first, so every send on a link uses up its recorded slot),
+        // otherwise from the network's random stream.
+        let scripted = self
+            .script
+            .as_mut()
+            .and_then(|s| s.next(out.from.0, out.to.0))
+            .cloned();
         let mut report = SendReport::default();
         if self.is_cut(out.from, out.to) {
             report.copies[0] = Some(CopyFate::Lost {
@@ -300,7 +323,6 @@ impl Network {
                 }
             },
         }
-        let first = self.travel(rng, now, &hops);
         let end = self.link(out.from.0, out.to.0);
         let (duplicate, corrupt_p, ordering, capacity, overflow) = (
             end.duplicate,
@@ -309,9 +331,26 @@ impl Network {
             end.capacity,
             end.overflow,
         );
-        let second_at = match first {
-            Some(_) if rng.chance(duplicate) => Some(self.travel_latency(rng, now, &hops)),
-            _ => None,
+        let (first, second_at, mut scripted_flips) = match scripted {
+            Some(fate) => {
+                let at = |i: usize, rng: &mut DetRng, net: &Network| match fate.copies.get(i) {
+                    Some((Some(d), _)) => now.after(*d),
+                    _ => net.travel_latency(rng, now, &hops),
+                };
+                let first = (!fate.lost).then(|| at(0, rng, self));
+                let second = (!fate.lost && fate.copies.len() > 1).then(|| at(1, rng, self));
+                let flips: Vec<Vec<(u32, u8)>> =
+                    fate.copies.iter().map(|(_, f)| f.clone()).collect();
+                (first, second, Some(flips))
+            }
+            None => {
+                let first = self.travel(rng, now, &hops);
+                let second = match first {
+                    Some(_) if rng.chance(duplicate) => Some(self.travel_latency(rng, now, &hops)),
+                    _ => None,
+                };
+                (first, second, None)
+            }
         };
         self.hops = hops;
         let Some(first_at) = first else {
@@ -334,10 +373,16 @@ impl Network {
             } else {
                 (payload.clone().unwrap_or_default(), vector.clone())
             };
-            let flips = if rng.chance(corrupt_p) {
-                corrupt(rng, &mut bytes)
-            } else {
-                Vec::new()
+            let flips = match scripted_flips.as_mut() {
+                Some(recorded) => {
+                    let mine = recorded
+                        .get_mut(copy as usize)
+                        .map(std::mem::take)
+                        .unwrap_or_default();
+                    apply_flips(&mut bytes, mine)
+                }
+                None if rng.chance(corrupt_p) => corrupt(rng, &mut bytes),
+                None => Vec::new(),
             };
             if self.stateful {
                 let state = self.links.get(out.from, out.to);
@@ -493,6 +538,20 @@ impl Network {
     pub fn is_wired(&self, a: NodeId, b: NodeId) -> bool {
         self.topology.as_ref().is_none_or(|t| t.is_wired(a, b))
     }
+}
+
+/// Applies recorded flips that fall inside `bytes`; returns those applied.
+fn apply_flips(bytes: &mut [u8], flips: Vec<(u32, u8)>) -> Vec<(u32, u8)> {
+    flips
+        .into_iter()
+        .filter(|&(at, mask)| match bytes.get_mut(at as usize) {
+            Some(b) if mask != 0 => {
+                *b ^= mask;
+                true
+            }
+            _ => false,
+        })
+        .collect()
 }
 
 /// Flips one to three bytes; returns the (offset, xor mask) pairs applied.

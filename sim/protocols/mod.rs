@@ -153,6 +153,8 @@ pub struct RunOptions<'a> {
     pub key: Option<&'a [u8]>,
     /// Invariants to check; `None` checks all of the protocol's.
     pub invariants: Option<Vec<String>>,
+    /// Take message fates from this recorded schedule (schedule replay).
+    pub schedule: Option<std::sync::Arc<crate::network::Schedule>>,
 }
 
 /// A protocol the command line can run by name.
@@ -184,6 +186,9 @@ pub fn execute<N: Node>(
 ) -> Result<Outcome, SimError> {
     if let Some(keep) = &options.invariants {
         sim.retain_invariants(|name| keep.iter().any(|k| k == name));
+    }
+    if let Some(schedule) = options.schedule {
+        sim.follow(schedule);
     }
     match options.trace {
         Some(out) => sim.run_traced(out, options.key).map(|(o, _)| o),

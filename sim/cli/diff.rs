@@ -1,0 +1,108 @@
+//! `dsim diff`: where two traces of one scenario part ways.
+
+use super::replay::{print_divergence, read_trace};
+use super::CliError;
+use crate::protocols::Registry;
+use crate::replay::first_divergence;
+use crate::trace::{Kind, Record, Stats};
+use clap::Args;
+use std::path::PathBuf;
+
+/// Show where two traces part ways: the first differing record, with
+/// context, and a summary of what differs after it.
+#[derive(Args, Debug)]
+#[command(
+    after_help = "Example:\n  dsim diff traces/echo-lossy-seed-4.trace traces/echo-bug-no-dedup-seed-4.trace"
+)]
+pub struct DiffArgs {
+    pub left: PathBuf,
+    pub right: PathBuf,
+    /// The key of keyed traces.
+    #[arg(long)]
+    pub key: Option<String>,
+}
+
+fn tally(records: &[Record<'_>]) -> Stats {
+    let mut s = Stats::default();
+    for r in records {
+        s.count(r);
+    }
+    s
+}
+
+fn failure(records: &[Record<'_>]) -> String {
+    records
+        .iter()
+        .find_map(|r| match &r.kind {
+            Kind::CheckFailed { check, message } => Some(format!("fails `{check}`: {message}")),
+            _ => None,
+        })
+        .unwrap_or_else(|| "passes".into())
+}
+
+pub fn diff(registry: &Registry, args: DiffArgs) -> Result<(), CliError> {
+    let key = args.key.as_deref().map(str::as_bytes);
+    let (ha, a) = read_trace(&args.left, key)?;
+    let (hb, b) = read_trace(&args.right, key)?;
+    let (left, right) = (
+        args.left.display().to_string(),
+        args.right.display().to_string(),
+    );
+    for (what, x, y) in [
+        ("protocol", ha.protocol.clone(), hb.protocol.clone()),
+        ("seed", ha.seed.to_string(), hb.seed.to_string()),
+        ("scenario", ha.scenario.clone(), hb.scenario.clone()),
+        ("nodes", ha.nodes.to_string(), hb.nodes.to_string()),
+    ] {
+        if x != y {
+            println!("header     {what}: {x} vs {y}");
+        }
+    }
+    if ha.config != hb.config {
+        println!("header     the scenarios' texts differ");
+    }
+    let Some(d) = first_divergence(&a, &b) else {
+        println!("identical  {} records, record for record the same", a.len());
+        return Ok(());
+    };
+    println!(
+        "differ     first at record #{} of {} and {}",
+        d.index,
+        a.len(),
+        b.len()
+    );
+    let protocol = (ha.protocol == hb.protocol)
+        .then(|| registry.get(&ha.protocol))
+        .flatten();
+    let decode = |bytes: &[u8]| protocol.and_then(|p| p.decode(bytes));
+    print_divergence(&d, &a, "left", "right", Some(&decode));
+    let (sa, sb) = (
+        tally(&a[d.index.min(a.len())..]),
+        tally(&b[d.index.min(b.len())..]),
+    );
+    println!("after the divergence:");
+    println!("  {:<12} {:>10} {:>10}", "", "left", "right");
+    let lost = |s: &Stats| s.lost_total();
+    for (name, x, y) in [
+        ("records", sa.records, sb.records),
+        ("node events", sa.events, sb.events),
+        ("sent", sa.sent, sb.sent),
+        ("delivered", sa.delivered, sb.delivered),
+        ("lost", lost(&sa), lost(&sb)),
+        ("duplicated", sa.duplicated, sb.duplicated),
+        ("timers", sa.timers, sb.timers),
+        ("crashes", sa.crashes, sb.crashes),
+    ] {
+        let mark = if x != y { "  *" } else { "" };
+        println!("  {name:<12} {x:>10} {y:>10}{mark}");
+    }
+    println!(
+        "  {:<12} {:>10} {:>10}",
+        "ends at",
+        sa.time.to_string(),
+        sb.time.to_string()
+    );
+    println!("left       {left}: {}", failure(&a));
+    println!("right      {right}: {}", failure(&b));
+    Err(CliError::CheckFailed)
+}

@@ -1,0 +1,199 @@
+//! `dsim replay`: rerun a trace's seed and prove the trace identical, or
+//! drive the protocol with the trace's recorded schedule.
+
+use super::run::run_seed_with;
+use super::CliError;
+use crate::protocols::Registry;
+use crate::replay::{first_divergence, schedule_from, Divergence};
+use crate::scenario::Scenario;
+use crate::show::text;
+use crate::trace::{read_all, Header, Kind, Record};
+use clap::Args;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// Replay a trace: by default rerun its scenario and seed and compare record
+/// for record; with --schedule, follow its recorded network decisions.
+#[derive(Args, Debug)]
+#[command(
+    after_help = "Examples:\n  dsim replay traces/echo-bug-no-dedup-seed-3.trace\n  dsim replay traces/echo-bug-no-dedup-seed-3.trace --schedule --scenario scenarios/echo-lossy.toml"
+)]
+pub struct ReplayArgs {
+    /// The trace file.
+    pub trace: PathBuf,
+    /// Run this scenario instead of the one recorded in the trace (a fixed
+    /// build or a changed parameter, say).
+    #[arg(long)]
+    pub scenario: Option<PathBuf>,
+    /// Follow the recorded network decisions instead of the random stream.
+    #[arg(long)]
+    pub schedule: bool,
+    /// The key of a keyed trace.
+    #[arg(long)]
+    pub key: Option<String>,
+}
+
+/// Reads a whole trace, naming the file in any error.
+pub fn read_trace(
+    path: &Path,
+    key: Option<&[u8]>,
+) -> Result<(Header, Vec<Record<'static>>), CliError> {
+    let bytes = std::fs::read(path)
+        .map_err(|e| CliError::input(format!("{}: cannot read: {e}", path.display())))?;
+    let (header, records, _) =
+        read_all(&bytes, key).map_err(|e| CliError::input(format!("{}: {e}", path.display())))?;
+    Ok((header, records))
+}
+
+/// The scenario a trace was recorded from, or the one given instead.
+pub fn scenario_for(
+    registry: &Registry,
+    trace: &Path,
+    header: &Header,
+    given: Option<&Path>,
+) -> Result<Scenario, CliError> {
+    match given {
+        Some(path) => Scenario::load(path, registry).map_err(CliError::input),
+        None if header.config.trim().is_empty() => Err(CliError::input(format!(
+            "{}: the trace does not carry its scenario (it was not written by `dsim run` or `dsim sweep`); pass --scenario FILE",
+            trace.display()
+        ))),
+        None => Scenario::parse(&header.scenario, &header.config, registry)
+            .map_err(|e| CliError::input(format!("{} (the scenario recorded in {}): {e}", header.scenario, trace.display()))),
+    }
+}
+
+/// Prints where two record lists part ways, with what led there.
+pub fn print_divergence(
+    d: &Divergence,
+    context_from: &[Record<'_>],
+    left: &str,
+    right: &str,
+    decode: Option<text::Decoder<'_>>,
+) {
+    let start = d.index.saturating_sub(5);
+    if start < d.index {
+        println!("context (the records before, identical in both):");
+        for (i, r) in context_from[start..d.index].iter().enumerate() {
+            println!("  {}", text::line((start + i) as u64, r, decode));
+        }
+    }
+    let show = |r: &Option<Record<'static>>| match r {
+        Some(r) => text::line(d.index as u64, r, decode),
+        None => "(no record: the trace ends here)".to_string(),
+    };
+    println!("{left:<10} {}", show(&d.left));
+    println!("{right:<10} {}", show(&d.right));
+}
+
+fn recorded_failure(records: &[Record<'_>]) -> Option<(usize, String)> {
+    records.iter().enumerate().find_map(|(i, r)| match &r.kind {
+        Kind::CheckFailed { check, message } => {
+            Some((i, format!("`{check}` at record {i}: {message}")))
+        }
+        _ => None,
+    })
+}
+
+pub fn replay(registry: &Registry, args: ReplayArgs) -> Result<(), CliError> {
+    let key = args.key.as_deref().map(str::as_bytes);
+    let (header, recorded) = read_trace(&args.trace, key)?;
+    let scenario = scenario_for(registry, &args.trace, &header, args.scenario.as_deref())?;
+    let protocol = registry
+        .get(&scenario.protocol)
+        .ok_or_else(|| CliError::input(format!("unknown protocol {}", scenario.protocol)))?;
+    let decode = |b: &[u8]| protocol.decode(b);
+    let schedule = args.schedule.then(|| Arc::new(schedule_from(&recorded)));
+    let mut bytes = Vec::new();
+    let (_, outcome) = run_seed_with(
+        registry,
+        &scenario,
+        header.seed,
+        Some(&mut bytes),
+        key,
+        schedule.clone(),
+    )?;
+    let (_, replayed, _) = read_all(&bytes, key)
+        .map_err(|e| CliError::input(format!("the replayed trace does not read back: {e}")))?;
+    let divergence = first_divergence(&recorded, &replayed);
+    let label = args.trace.display();
+    match schedule {
+        None => match divergence {
+            None => {
+                println!(
+                    "identical  seed {} of {} replayed: {} records, record for record the same",
+                    header.seed,
+                    scenario.file,
+                    replayed.len()
+                );
+                Ok(())
+            }
+            Some(d) => {
+                println!(
+                    "DIFFERS    seed {} of {} replayed: the first differing record is #{}",
+                    header.seed, scenario.file, d.index
+                );
+                print_divergence(&d, &recorded, "recorded", "replayed", Some(&decode));
+                Err(CliError::CheckFailed)
+            }
+        },
+        Some(s) => {
+            println!(
+                "replay     the schedule of {label} ({} recorded message fates) with {}, seed {}",
+                s.len(),
+                scenario.file,
+                header.seed
+            );
+            match recorded_failure(&recorded) {
+                Some((_, f)) => println!("recorded   failed {f}"),
+                None => println!("recorded   passed every check"),
+            }
+            match &outcome.failure {
+                Some(f) => println!(
+                    "now        FAILS `{}` at record {} (t={}): {}",
+                    f.check, f.record, f.time, f.message
+                ),
+                None => println!(
+                    "now        passes every check (end: {}, {} node events)",
+                    outcome.end.name(),
+                    outcome.stats.events
+                ),
+            }
+            if let (Some((_, _)), Some(f)) = (recorded_failure(&recorded), &outcome.failure) {
+                let same = recorded.iter().any(
+                    |r| matches!(&r.kind, Kind::CheckFailed { check, .. } if **check == *f.check),
+                );
+                println!(
+                    "verdict    the original failure {}",
+                    if same {
+                        "still occurs"
+                    } else {
+                        "is gone, but another check fails"
+                    }
+                );
+            } else if recorded_failure(&recorded).is_some() {
+                println!("verdict    the original failure no longer occurs");
+            }
+            if outcome.unscripted > 0 {
+                println!(
+                    "note       {} sends had no recorded fate and drew theirs from the seed",
+                    outcome.unscripted
+                );
+            }
+            match divergence {
+                None => {
+                    println!("diverges   never: the run matches the recording record for record")
+                }
+                Some(d) => {
+                    println!("diverges   first at record #{}", d.index);
+                    print_divergence(&d, &recorded, "recorded", "replayed", Some(&decode));
+                }
+            }
+            if outcome.failure.is_some() {
+                Err(CliError::CheckFailed)
+            } else {
+                Ok(())
+            }
+        }
+    }
+}

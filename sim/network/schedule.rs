@@ -1,0 +1,71 @@
+//! A recorded schedule: the network's decisions from an earlier run, keyed
+//! by link and position on the link, so a changed protocol can be run
+//! against exactly the adversary that broke the old one.
+//!
+//! The k-th message a new run sends on the link a → b gets the fate of the
+//! k-th message the recording sent on that link: lost or not, how long each
+//! copy took, whether it was duplicated, which bytes were flipped. Losses
+//! that follow from state (a partition, a crashed receiver, a full mailbox,
+//! bytes that do not decode) are not decisions: they happen again, or not,
+//! by themselves. A message beyond the recording gets its fate from the
+//! network's random stream, as in a normal run.
+
+use crate::time::Duration;
+use std::collections::BTreeMap;
+
+/// The recorded fate of one message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ScriptedFate {
+    /// The loss draw struck.
+    pub lost: bool,
+    /// Per copy: its time on the network (`None` when the recording never
+    /// saw it arrive, e.g. still in flight at the end), and its flips.
+    pub copies: Vec<(Option<Duration>, Vec<(u32, u8)>)>,
+}
+
+/// Recorded fates by directed link, in send order.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Schedule {
+    pub links: BTreeMap<(u32, u32), Vec<ScriptedFate>>,
+}
+
+impl Schedule {
+    /// Messages with a recorded fate.
+    pub fn len(&self) -> usize {
+        self.links.values().map(Vec::len).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// A schedule being consumed by a run.
+#[derive(Clone, Debug)]
+pub(crate) struct Script {
+    schedule: std::sync::Arc<Schedule>,
+    used: BTreeMap<(u32, u32), usize>,
+    /// Sends that found no recorded fate.
+    pub unscripted: u64,
+}
+
+impl Script {
+    pub fn new(schedule: std::sync::Arc<Schedule>) -> Script {
+        Script {
+            schedule,
+            used: BTreeMap::new(),
+            unscripted: 0,
+        }
+    }
+
+    /// The next recorded fate on `from → to`, if the recording has one.
+    pub fn next(&mut self, from: u32, to: u32) -> Option<&ScriptedFate> {
+        let k = self.used.entry((from, to)).or_insert(0);
+        let fate = self.schedule.links.get(&(from, to)).and_then(|v| v.get(*k));
+        *k += 1;
+        if fate.is_none() {
+            self.unscripted += 1;
+        }
+        fate
+    }
+}

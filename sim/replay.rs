@@ -1,0 +1,130 @@
+//! Replay: rerunning a seed and proving the trace identical, and schedule
+//! replay, which drives a (possibly changed) protocol with the network
+//! decisions recorded in a trace.
+
+use crate::network::{LossCause, Schedule, ScriptedFate};
+use crate::time::{Duration, Instant};
+use crate::trace::{Kind, Record};
+use std::collections::BTreeMap;
+
+/// Extracts the network's decisions from a recorded run.
+pub fn schedule_from(records: &[Record<'_>]) -> Schedule {
+    let mut schedule = Schedule::default();
+    // msg → (link, position on the link, send time)
+    let mut where_: BTreeMap<u64, ((u32, u32), usize, Instant)> = BTreeMap::new();
+    for r in records {
+        match &r.kind {
+            Kind::Send { node, msg, to, .. } => {
+                let link = (node.0, to.0);
+                let fates = schedule.links.entry(link).or_default();
+                fates.push(ScriptedFate {
+                    lost: false,
+                    copies: vec![(None, Vec::new())],
+                });
+                where_.insert(*msg, (link, fates.len() - 1, r.time));
+            }
+            kind => {
+                let msg = match kind {
+                    Kind::Duplicated { msg, .. }
+                    | Kind::Corrupted { msg, .. }
+                    | Kind::Deliver { msg, .. }
+                    | Kind::Lost { msg, .. } => *msg,
+                    _ => continue,
+                };
+                let Some(&(link, k, sent)) = where_.get(&msg) else {
+                    continue;
+                };
+                let Some(fate) = schedule.links.get_mut(&link).and_then(|v| v.get_mut(k)) else {
+                    continue;
+                };
+                let copy_slot = |fate: &mut ScriptedFate, copy: u32| {
+                    let c = copy as usize;
+                    if fate.copies.len() <= c {
+                        fate.copies.resize(c + 1, (None, Vec::new()));
+                    }
+                    c
+                };
+                match kind {
+                    Kind::Duplicated { copy, .. } => {
+                        copy_slot(fate, *copy);
+                    }
+                    Kind::Corrupted { copy, flips, .. } => {
+                        let c = copy_slot(fate, *copy);
+                        fate.copies[c].1 = flips.clone();
+                    }
+                    Kind::Deliver { copy, .. } => {
+                        let c = copy_slot(fate, *copy);
+                        fate.copies[c].0 = Some(r.time.since(sent));
+                    }
+                    Kind::Lost { copy, cause, .. } => match cause {
+                        LossCause::Random => fate.lost = true,
+                        // The copy travelled and arrived to no avail: its
+                        // time on the network was still decided.
+                        LossCause::ReceiverDown | LossCause::Undecodable | LossCause::Partition
+                            if r.time > sent =>
+                        {
+                            let c = copy_slot(fate, *copy);
+                            fate.copies[c].0 = Some(r.time.since(sent));
+                        }
+                        _ => {}
+                    },
+                    _ => {}
+                }
+            }
+        }
+    }
+    schedule
+}
+
+/// Where two traces part ways.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Divergence {
+    /// Index of the first record that differs.
+    pub index: usize,
+    pub left: Option<Record<'static>>,
+    pub right: Option<Record<'static>>,
+}
+
+/// The first record where `left` and `right` differ, if any. A trace that
+/// is a prefix of the other differs at the first extra record.
+pub fn first_divergence(left: &[Record<'_>], right: &[Record<'_>]) -> Option<Divergence> {
+    let n = left.len().max(right.len());
+    (0..n)
+        .find(|&i| left.get(i) != right.get(i))
+        .map(|index| Divergence {
+            index,
+            left: left.get(index).cloned().map(Record::into_owned),
+            right: right.get(index).cloned().map(Record::into_owned),
+        })
+}
+
+/// Reads two traces and finds where they part ways (`None`: identical).
+pub fn compare_traces(
+    left: &[u8],
+    right: &[u8],
+    key: Option<&[u8]>,
+) -> Result<Option<Divergence>, crate::trace::TraceError> {
+    let (_, a, _) = crate::trace::read_all(left, key)?;
+    let (_, b, _) = crate::trace::read_all(right, key)?;
+    Ok(first_divergence(&a, &b))
+}
+
+/// Time a copy spent in the network, for people.
+pub fn describe_fate(f: &ScriptedFate) -> String {
+    if f.lost {
+        return "lost".into();
+    }
+    let parts: Vec<String> = f
+        .copies
+        .iter()
+        .map(|(d, flips)| {
+            let d = d.map_or("?".to_string(), |d: Duration| d.to_string());
+            if flips.is_empty() {
+                d
+            } else {
+                format!("{d} corrupted")
+            }
+        })
+        .collect();
+    parts.join(" + ")
+}

@@ -1,0 +1,3 @@
+//! Renderings of a trace for people and tools.
+
+pub mod text;

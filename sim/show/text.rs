@@ -1,0 +1,116 @@
+//! A compact, aligned, greppable timeline: one record per line.
+//!
+//! ```text
+//! #000012  0.012345678s  n1  L5    deliver   m7.0 from n0  vc+[0:3]
+//! #000013  0.012345678s  n1  L6    send      m9 -> n2 (12 bytes) Request { seq: 1, value: 5 }
+//! #000014  0.013000000s  --        lost      m9.0 n1->n2 (loss)
+//! ```
+
+use crate::trace::{Kind, Record};
+use std::fmt::Write;
+
+/// Turns payload bytes into the protocol's message, when it is known.
+pub type Decoder<'a> = &'a dyn Fn(&[u8]) -> Option<String>;
+
+/// One line for record `index`.
+pub fn line(index: u64, r: &Record<'_>, decode: Option<Decoder<'_>>) -> String {
+    let (who, what) = describe(r, decode);
+    let node = match r.node_event() {
+        Some((n, l)) => format!("{:<4}L{:<5}", n.to_string(), l),
+        None => format!("{:<4}{:<6}", who, ""),
+    };
+    format!("#{index:06}  {}  {node} {what}", r.time)
+}
+
+fn describe(r: &Record<'_>, decode: Option<Decoder<'_>>) -> (&'static str, String) {
+    let mut s = String::new();
+    match &r.kind {
+        Kind::Start { .. } => s.push_str("start"),
+        Kind::Restart { .. } => s.push_str("restart"),
+        Kind::Crash { .. } => s.push_str("crash"),
+        Kind::Send {
+            msg, to, payload, ..
+        } => {
+            let _ = write!(s, "{:<9} m{msg} -> {to} ({} bytes)", "send", payload.len());
+            if let Some(text) = decode.and_then(|d| d(payload)) {
+                let _ = write!(s, " {text}");
+            }
+        }
+        Kind::Deliver {
+            msg,
+            copy,
+            from,
+            vc,
+            ..
+        } => {
+            let _ = write!(s, "{:<9} m{msg}.{copy} from {from}", "deliver");
+            if !vc.is_empty() {
+                let parts: Vec<String> = vc.iter().map(|(k, v)| format!("{k}:{v}")).collect();
+                let _ = write!(s, "  vc+[{}]", parts.join(" "));
+            }
+        }
+        Kind::Timer { timer, tag, .. } => {
+            let _ = write!(s, "{:<9} t{timer} tag {tag}", "timer");
+        }
+        Kind::Input { id, value, .. } => {
+            let _ = write!(s, "{:<9} op{id} value {value}", "input");
+        }
+        Kind::Observe { text, .. } => {
+            let _ = write!(s, "{:<9} {text}", "observe");
+        }
+        Kind::Lost {
+            msg,
+            copy,
+            from,
+            to,
+            cause,
+        } => {
+            let _ = write!(s, "{:<9} m{msg}.{copy} {from}->{to} ({cause})", "lost");
+        }
+        Kind::Duplicated { msg, copy } => {
+            let _ = write!(s, "{:<9} m{msg} copy {copy}", "duplicate");
+        }
+        Kind::Corrupted { msg, copy, flips } => {
+            let _ = write!(
+                s,
+                "{:<9} m{msg}.{copy} {} byte(s) flipped",
+                "corrupt",
+                flips.len()
+            );
+        }
+        Kind::Partition { id, spec } => {
+            let _ = write!(s, "{:<9} #{id} {spec:?}", "partition");
+        }
+        Kind::Heal { id } => {
+            let _ = match id {
+                Some(id) => write!(s, "{:<9} #{id}", "heal"),
+                None => write!(s, "{:<9} all", "heal"),
+            };
+        }
+        Kind::CutWire { a, b } => {
+            let _ = write!(s, "{:<9} {a}-{b}", "cut");
+        }
+        Kind::RestoreWire { a, b } => {
+            let _ = write!(s, "{:<9} {a}-{b}", "restore");
+        }
+        Kind::ClockSkew {
+            node,
+            offset_ns,
+            drift_ppm,
+        } => {
+            let _ = write!(
+                s,
+                "{:<9} {node} offset {offset_ns}ns drift {drift_ppm}ppm",
+                "skew"
+            );
+        }
+        Kind::CheckFailed { check, message } => {
+            let _ = write!(s, "{:<9} {check}: {message}", "FAILED");
+            return ("!!", s);
+        }
+        Kind::End { reason, records } => {
+            let _ = write!(s, "{:<9} {} after {records} records", "end", reason.name());
+        }
+    }
+    ("--", s)
+}
