@@ -13,6 +13,9 @@
 use crate::time::Duration;
 use std::collections::BTreeMap;
 
+/// One copy's recorded time on the network and its flipped bytes.
+pub type ScriptedCopy = (Option<Duration>, Vec<(u32, u8)>);
+
 /// The recorded fate of one message.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ScriptedFate {
@@ -20,7 +23,7 @@ pub struct ScriptedFate {
     pub lost: bool,
     /// Per copy: its time on the network (`None` when the recording never
     /// saw it arrive, e.g. still in flight at the end), and its flips.
-    pub copies: Vec<(Option<Duration>, Vec<(u32, u8)>)>,
+    pub copies: Vec<ScriptedCopy>,
 }
 
 /// Recorded fates by directed link, in send order.
