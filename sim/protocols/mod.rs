@@ -7,7 +7,10 @@
 //! registers its own protocols in a [`Registry`] and hands it to
 //! [`crate::cli::main_with`].
 
+pub mod broadcast;
+pub mod causal;
 pub mod echo;
+pub mod twophase;
 
 use crate::scheduler::{Outcome, SimError, Simulation};
 use crate::{Node, SimConfig};
@@ -46,6 +49,33 @@ pub struct ParamDoc {
 }
 
 impl ParamDoc {
+    /// An integer parameter within `[lo, hi]`.
+    pub fn int(
+        name: &'static str,
+        default: i64,
+        (lo, hi): (i64, i64),
+        doc: &'static str,
+    ) -> ParamDoc {
+        ParamDoc {
+            name,
+            default: ParamValue::Int(default),
+            choices: &[],
+            range: Some((lo, hi)),
+            doc,
+        }
+    }
+
+    /// A true/false parameter.
+    pub fn flag(name: &'static str, default: bool, doc: &'static str) -> ParamDoc {
+        ParamDoc {
+            name,
+            default: ParamValue::Bool(default),
+            choices: &[],
+            range: None,
+            doc,
+        }
+    }
+
     /// Checks `value` fits this parameter.
     pub fn check(&self, value: &ParamValue) -> Result<(), String> {
         match (&self.default, value) {
@@ -220,6 +250,9 @@ impl Registry {
     pub fn builtin() -> Registry {
         let mut r = Registry::empty();
         r.register(Box::new(echo::Echo));
+        r.register(Box::new(broadcast::Broadcast));
+        r.register(Box::new(causal::Causal));
+        r.register(Box::new(twophase::TwoPhase));
         r
     }
 

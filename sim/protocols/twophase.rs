@@ -1,0 +1,387 @@
+//! Two-phase commit with a coordinator that crashes and restarts from its
+//! durable log.
+//!
+//! Node 0 coordinates; the others participate. The workload hands the
+//! coordinator transactions. It logs the new transaction id, sends
+//! `Prepare`, and collects votes: all yes → commit, any no or a timeout →
+//! abort. The decision is written and synced before anyone hears of it. A
+//! participant votes (no with probability `no_percent`), syncs its vote
+//! before sending it, aborts at once on a no, and after a yes asks the
+//! coordinator for the outcome until it learns it. A restarted coordinator
+//! aborts every transaction it had not decided (presumed abort) and answers
+//! queries from its log.
+//!
+//! **Invariants.** `atomicity`: no transaction is committed by one
+//! participant and aborted by another. `commit-needs-all-votes`: a
+//! transaction committed anywhere was voted yes by every participant.
+//!
+//! **Fault scenario** (`scenarios/twophase-crash.toml`): 5% loss,
+//! reordering, the coordinator crashes and restarts twice, and a partition
+//! cuts one participant off for a while.
+//!
+//! **Broken twin** (`commit_on_timeout = true`,
+//! `scenarios/twophase-bug-commit-on-timeout.toml`): when votes are late the
+//! coordinator commits anyway. A participant whose `Prepare` or vote was
+//! lost, or that voted no, is overruled, and both invariants can fail.
+
+use super::{decode_as, execute, InvariantDoc, ParamDoc, Params, Protocol, RunOptions};
+use crate::scheduler::{Outcome, SimError, Simulation};
+use crate::{Context, Duration, Input, Node, NodeId, SimConfig, TimerId, View};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TpcMsg {
+    Prepare { tx: u64 },
+    Vote { tx: u64, yes: bool },
+    Decision { tx: u64, commit: bool },
+    Query { tx: u64 },
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct TpcSettings {
+    pub vote_timeout: Duration,
+    pub query_interval: Duration,
+    pub no_percent: u64,
+    pub commit_on_timeout: bool,
+}
+
+/// Timer tags: a vote timeout or a participant's query, with the tx id.
+const TAG_VOTES: u64 = 1 << 63;
+
+#[derive(Clone, Debug, Default)]
+pub struct Coordinator {
+    next_tx: u64,
+    collecting: BTreeMap<u64, BTreeSet<NodeId>>,
+    /// Durable decisions.
+    pub decided: BTreeMap<u64, bool>,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct Participant {
+    /// Durable votes and decisions.
+    pub votes: BTreeMap<u64, bool>,
+    pub decisions: BTreeMap<u64, bool>,
+    queries: BTreeMap<u64, u32>,
+}
+
+#[derive(Clone, Debug)]
+pub enum TpcNode {
+    Coordinator(Coordinator, TpcSettings),
+    Participant(Participant, TpcSettings),
+}
+
+impl Coordinator {
+    fn decide(&mut self, ctx: &mut Context<'_, TpcMsg>, tx: u64, commit: bool) {
+        if self.decided.contains_key(&tx) {
+            return;
+        }
+        self.collecting.remove(&tx);
+        self.decided.insert(tx, commit);
+        ctx.disk().write("decided", &self.decided);
+        ctx.disk().sync();
+        ctx.observe(format!(
+            "tx {tx} {}",
+            if commit { "committed" } else { "aborted" }
+        ));
+        ctx.broadcast(&TpcMsg::Decision { tx, commit });
+    }
+
+    fn on_message(
+        &mut self,
+        ctx: &mut Context<'_, TpcMsg>,
+        s: &TpcSettings,
+        from: NodeId,
+        msg: TpcMsg,
+    ) {
+        let _ = s;
+        match msg {
+            TpcMsg::Vote { tx, yes } => {
+                if let Some(&commit) = self.decided.get(&tx) {
+                    ctx.send(from, &TpcMsg::Decision { tx, commit });
+                    return;
+                }
+                let Some(yes_votes) = self.collecting.get_mut(&tx) else {
+                    return;
+                };
+                if !yes {
+                    self.decide(ctx, tx, false);
+                    return;
+                }
+                yes_votes.insert(from);
+                if yes_votes.len() as u32 == ctx.node_count() - 1 {
+                    self.decide(ctx, tx, true);
+                }
+            }
+            TpcMsg::Query { tx } => match self.decided.get(&tx) {
+                Some(&commit) => ctx.send(from, &TpcMsg::Decision { tx, commit }),
+                // Still collecting: the participant will ask again.
+                None if self.collecting.contains_key(&tx) => {}
+                // Never heard of it, or forgot it in a crash: presumed abort.
+                None => self.decide(ctx, tx, false),
+            },
+            _ => {}
+        }
+    }
+}
+
+impl Participant {
+    fn persist(&self, ctx: &mut Context<'_, TpcMsg>) {
+        ctx.disk().write("votes", &self.votes);
+        ctx.disk().write("decisions", &self.decisions);
+        ctx.disk().sync();
+    }
+
+    fn on_message(
+        &mut self,
+        ctx: &mut Context<'_, TpcMsg>,
+        s: &TpcSettings,
+        from: NodeId,
+        msg: TpcMsg,
+    ) {
+        match msg {
+            TpcMsg::Prepare { tx } => {
+                let yes = match self.votes.get(&tx) {
+                    Some(&v) => v,
+                    None if self.decisions.contains_key(&tx) => return,
+                    None => {
+                        let yes = ctx.rng().below(100) >= s.no_percent;
+                        self.votes.insert(tx, yes);
+                        if !yes {
+                            self.decisions.insert(tx, false);
+                        }
+                        self.persist(ctx);
+                        if yes {
+                            ctx.set_timer(s.query_interval, tx);
+                        }
+                        yes
+                    }
+                };
+                ctx.send(from, &TpcMsg::Vote { tx, yes });
+            }
+            TpcMsg::Decision { tx, commit } => {
+                if !self.decisions.contains_key(&tx) {
+                    self.decisions.insert(tx, commit);
+                    self.persist(ctx);
+                    ctx.observe(format!(
+                        "tx {tx} {}",
+                        if commit { "committed" } else { "aborted" }
+                    ));
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn on_timer(&mut self, ctx: &mut Context<'_, TpcMsg>, s: &TpcSettings, tx: u64) {
+        if self.decisions.contains_key(&tx) {
+            return;
+        }
+        let asked = self.queries.entry(tx).or_insert(0);
+        *asked += 1;
+        // A bound on asking: a coordinator gone for good leaves the
+        // transaction in doubt, which is 2PC's known blocking case.
+        if *asked <= 1000 {
+            ctx.send(NodeId(0), &TpcMsg::Query { tx });
+            ctx.set_timer(s.query_interval, tx);
+        }
+    }
+}
+
+impl Node for TpcNode {
+    type Msg = TpcMsg;
+
+    fn on_start(&mut self, ctx: &mut Context<'_, TpcMsg>) {
+        match self {
+            TpcNode::Coordinator(c, _) => {
+                c.next_tx = ctx.disk().read("next_tx").unwrap_or(0);
+                c.decided = ctx.disk().read("decided").unwrap_or_default();
+                // Presumed abort for whatever was in progress before a crash.
+                for tx in 0..c.next_tx {
+                    if !c.decided.contains_key(&tx) {
+                        c.decide(ctx, tx, false);
+                    }
+                }
+            }
+            TpcNode::Participant(p, s) => {
+                p.votes = ctx.disk().read("votes").unwrap_or_default();
+                p.decisions = ctx.disk().read("decisions").unwrap_or_default();
+                let in_doubt: Vec<u64> = p
+                    .votes
+                    .iter()
+                    .filter(|(tx, yes)| **yes && !p.decisions.contains_key(tx))
+                    .map(|(tx, _)| *tx)
+                    .collect();
+                for tx in in_doubt {
+                    ctx.set_timer(s.query_interval, tx);
+                }
+            }
+        }
+    }
+
+    fn on_input(&mut self, ctx: &mut Context<'_, TpcMsg>, _input: Input) {
+        let TpcNode::Coordinator(c, s) = self else {
+            return;
+        };
+        let tx = c.next_tx;
+        c.next_tx += 1;
+        ctx.disk().write("next_tx", &c.next_tx);
+        ctx.disk().sync();
+        c.collecting.insert(tx, BTreeSet::new());
+        ctx.broadcast(&TpcMsg::Prepare { tx });
+        ctx.set_timer(s.vote_timeout, TAG_VOTES | tx);
+    }
+
+    fn on_message(&mut self, ctx: &mut Context<'_, TpcMsg>, from: NodeId, msg: TpcMsg) {
+        match self {
+            TpcNode::Coordinator(c, s) => c.on_message(ctx, s, from, msg),
+            TpcNode::Participant(p, s) => p.on_message(ctx, s, from, msg),
+        }
+    }
+
+    fn on_timer(&mut self, ctx: &mut Context<'_, TpcMsg>, _t: TimerId, tag: u64) {
+        match self {
+            TpcNode::Coordinator(c, s) => {
+                let tx = tag & !TAG_VOTES;
+                if c.collecting.contains_key(&tx) {
+                    let commit = s.commit_on_timeout;
+                    c.decide(ctx, tx, commit);
+                }
+            }
+            TpcNode::Participant(p, s) => {
+                let s = *s;
+                p.on_timer(ctx, &s, tag)
+            }
+        }
+    }
+}
+
+fn participants<'a>(v: &View<'a, TpcNode>) -> impl Iterator<Item = (NodeId, &'a Participant)> + 'a {
+    v.up().filter_map(|(id, n)| match n {
+        TpcNode::Participant(p, _) => Some((id, p)),
+        _ => None,
+    })
+}
+
+pub fn atomicity(v: &View<'_, TpcNode>) -> Result<(), String> {
+    let mut outcome: BTreeMap<u64, (bool, NodeId)> = BTreeMap::new();
+    for (id, p) in participants(v) {
+        for (&tx, &commit) in &p.decisions {
+            match outcome.get(&tx) {
+                Some(&(other, who)) if other != commit => {
+                    let (c, a) = if commit { (id, who) } else { (who, id) };
+                    return Err(format!("tx {tx} was committed by {c} and aborted by {a}"));
+                }
+                _ => {
+                    outcome.insert(tx, (commit, id));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+pub fn commit_needs_all_votes(v: &View<'_, TpcNode>) -> Result<(), String> {
+    let committed: BTreeSet<(u64, NodeId)> = participants(v)
+        .flat_map(|(id, p)| {
+            p.decisions
+                .iter()
+                .filter(|(_, c)| **c)
+                .map(move |(tx, _)| (*tx, id))
+        })
+        .collect();
+    for (tx, by) in committed {
+        for (id, p) in participants(v) {
+            if p.votes.get(&tx) != Some(&true) {
+                let vote = match p.votes.get(&tx) {
+                    Some(false) => "voted no",
+                    _ => "never voted",
+                };
+                return Err(format!("tx {tx} was committed by {by}, but {id} {vote}"));
+            }
+        }
+    }
+    Ok(())
+}
+
+pub struct TwoPhase;
+
+impl Protocol for TwoPhase {
+    fn name(&self) -> &'static str {
+        "twophase"
+    }
+    fn summary(&self) -> &'static str {
+        "two-phase commit; node 0 coordinates from a durable log and may crash"
+    }
+    fn params(&self) -> Vec<ParamDoc> {
+        vec![
+            ParamDoc::int(
+                "vote_timeout_ms",
+                100,
+                (1, 3_600_000),
+                "how long the coordinator waits for votes",
+            ),
+            ParamDoc::int(
+                "query_ms",
+                80,
+                (1, 3_600_000),
+                "how often an in-doubt participant asks for the outcome",
+            ),
+            ParamDoc::int(
+                "no_percent",
+                10,
+                (0, 100),
+                "chance, in percent, that a participant votes no",
+            ),
+            ParamDoc::flag(
+                "commit_on_timeout",
+                false,
+                "commit when votes are late; true is the broken twin",
+            ),
+        ]
+    }
+    fn invariants(&self) -> Vec<InvariantDoc> {
+        vec![
+            InvariantDoc {
+                name: "atomicity",
+                doc: "no transaction is committed by one participant and aborted by another",
+            },
+            InvariantDoc {
+                name: "commit-needs-all-votes",
+                doc: "a committed transaction was voted yes by every participant",
+            },
+        ]
+    }
+    fn min_nodes(&self) -> u32 {
+        2
+    }
+    fn run(
+        &self,
+        mut config: SimConfig,
+        params: &Params,
+        options: RunOptions<'_>,
+    ) -> Result<Outcome, SimError> {
+        let s = TpcSettings {
+            vote_timeout: Duration::from_millis(params.int("vote_timeout_ms").max(1) as u64),
+            query_interval: Duration::from_millis(params.int("query_ms").max(1) as u64),
+            no_percent: params.int("no_percent").clamp(0, 100) as u64,
+            commit_on_timeout: params.flag("commit_on_timeout"),
+        };
+        if let Some(w) = config.workload.as_mut().filter(|w| w.targets.is_empty()) {
+            w.targets = vec![NodeId(0)];
+        }
+        let sim = Simulation::new(config, move |id| {
+            if id == NodeId(0) {
+                TpcNode::Coordinator(Coordinator::default(), s)
+            } else {
+                TpcNode::Participant(Participant::default(), s)
+            }
+        })
+        .always("atomicity", atomicity)
+        .always("commit-needs-all-votes", commit_needs_all_votes);
+        execute(sim, options)
+    }
+    fn decode(&self, payload: &[u8]) -> Option<String> {
+        decode_as::<TpcMsg>(payload)
+    }
+}
