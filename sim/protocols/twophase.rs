@@ -160,13 +160,11 @@ impl Participant {
                 ctx.send(from, &TpcMsg::Vote { tx, yes });
             }
             TpcMsg::Decision { tx, commit } => {
-                if !self.decisions.contains_key(&tx) {
-                    self.decisions.insert(tx, commit);
+                if let std::collections::btree_map::Entry::Vacant(slot) = self.decisions.entry(tx) {
+                    slot.insert(commit);
                     self.persist(ctx);
-                    ctx.observe(format!(
-                        "tx {tx} {}",
-                        if commit { "committed" } else { "aborted" }
-                    ));
+                    let what = if commit { "committed" } else { "aborted" };
+                    ctx.observe(format!("tx {tx} {what}"));
                 }
             }
             _ => {}
