@@ -10,6 +10,7 @@
 pub mod broadcast;
 pub mod causal;
 pub mod echo;
+pub mod raft;
 pub mod twophase;
 
 use crate::scheduler::{Outcome, SimError, Simulation};
@@ -253,6 +254,7 @@ impl Registry {
         r.register(Box::new(broadcast::Broadcast));
         r.register(Box::new(causal::Causal));
         r.register(Box::new(twophase::TwoPhase));
+        r.register(Box::new(raft::RaftProtocol));
         r
     }
 

@@ -1,0 +1,725 @@
+//! Raft: leader election and log replication with a client workload and
+//! crash/restart from durable term, vote and log.
+//!
+//! Every node is a server. Followers that hear nothing for a randomized
+//! election timeout stand as candidates; a candidate with votes from a
+//! majority leads its term and replicates its log with `Append` messages
+//! (which double as heartbeats), walking back `next_index` on a mismatch.
+//! A candidate asks again, every heartbeat, the peers that have not voted.
+//! An entry is committed once a majority holds it and it is from the
+//! leader's term; committed entries are applied in order. Client operations
+//! arrive at any node: a leader appends them, a follower forwards them to
+//! the leader it knows, and a node that knows no leader drops them. Term,
+//! vote and log are synced to disk before any message that depends on them
+//! is sent.
+//!
+//! **Invariants.** `election-safety`: at most one leader per term (each
+//! node keeps a ghost record, synced but never read by the protocol, of the
+//! terms it led). `log-matching`: two logs with an entry of the same index
+//! and term are identical up to it. `leader-completeness`: a leader of the
+//! newest term holds every entry any node knows to be committed.
+//! `state-machine-safety`: no two nodes apply different values at one
+//! index. `committed-on-majority` (at the end, once no partition is in
+//! force): every committed entry is held by a majority.
+//!
+//! **Fault scenario** (`scenarios/raft-partitions.toml`): five nodes, 3%
+//! loss, reordering, a minority and then a majority partition, two crashes
+//! with restarts, all healed a few seconds before the end.
+//!
+//! **Broken twins.** `check_log = false`
+//! (`scenarios/raft-bug-vote-without-log-check.toml`): voters grant votes
+//! without comparing logs, so a node missing committed entries can lead and
+//! overwrite them; `leader-completeness` or `state-machine-safety` fails.
+//! `persist_vote = false` (`scenarios/raft-bug-forget-vote.toml`): a vote
+//! is not synced before it is sent, so a voter that crashes and restarts in
+//! the same term votes again and two leaders are elected for one term;
+//! `election-safety` fails.
+
+use super::{decode_as, execute, InvariantDoc, ParamDoc, Params, Protocol, RunOptions};
+use crate::scheduler::{Outcome, SimError, Simulation};
+use crate::{Context, Duration, Input, Node, NodeId, SimConfig, TimerId, View};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeSet;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Entry {
+    pub term: u64,
+    pub value: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RaftMsg {
+    RequestVote {
+        term: u64,
+        last_index: u64,
+        last_term: u64,
+    },
+    Vote {
+        term: u64,
+        granted: bool,
+    },
+    Append {
+        term: u64,
+        prev_index: u64,
+        prev_term: u64,
+        entries: Vec<Entry>,
+        commit: u64,
+    },
+    AppendReply {
+        term: u64,
+        success: bool,
+        match_index: u64,
+    },
+    Forward {
+        value: u64,
+    },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    Follower,
+    Candidate,
+    Leader,
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct RaftSettings {
+    pub election_min: Duration,
+    pub election_max: Duration,
+    pub heartbeat: Duration,
+    pub batch: usize,
+    pub check_log: bool,
+    pub persist_vote: bool,
+}
+
+const ELECTION: u64 = 1;
+const HEARTBEAT: u64 = 2;
+
+/// One Raft server.
+#[derive(Clone, Debug)]
+pub struct Raft {
+    s: RaftSettings,
+    pub term: u64,
+    pub voted_for: Option<NodeId>,
+    /// Entry `i` (1-based) is `log[i - 1]`.
+    pub log: Vec<Entry>,
+    pub role: Role,
+    pub leader: Option<NodeId>,
+    pub commit: u64,
+    pub applied: Vec<u64>,
+    /// Ghost state for `election-safety` only: terms this node led.
+    pub led: BTreeSet<u64>,
+    votes: BTreeSet<NodeId>,
+    next_index: Vec<u64>,
+    match_index: Vec<u64>,
+    election_timer: Option<TimerId>,
+    ticking: bool,
+}
+
+impl Raft {
+    pub fn new(s: RaftSettings) -> Raft {
+        Raft {
+            s,
+            term: 0,
+            voted_for: None,
+            log: Vec::new(),
+            role: Role::Follower,
+            leader: None,
+            commit: 0,
+            applied: Vec::new(),
+            led: BTreeSet::new(),
+            votes: BTreeSet::new(),
+            next_index: Vec::new(),
+            match_index: Vec::new(),
+            election_timer: None,
+            ticking: false,
+        }
+    }
+
+    /// Starts the heartbeat tick (leaders replicate, candidates re-ask for
+    /// votes) unless it is already running.
+    fn tick(&mut self, ctx: &mut Context<'_, RaftMsg>) {
+        if !self.ticking {
+            ctx.set_timer(self.s.heartbeat, HEARTBEAT);
+            self.ticking = true;
+        }
+    }
+
+    fn ask_for_votes(&self, ctx: &mut Context<'_, RaftMsg>) {
+        let (last_index, last_term) = self.last();
+        let waiting: Vec<NodeId> = ctx.peers().filter(|p| !self.votes.contains(p)).collect();
+        for p in waiting {
+            ctx.send(
+                p,
+                &RaftMsg::RequestVote {
+                    term: self.term,
+                    last_index,
+                    last_term,
+                },
+            );
+        }
+    }
+
+    fn last(&self) -> (u64, u64) {
+        (self.log.len() as u64, self.log.last().map_or(0, |e| e.term))
+    }
+
+    fn term_at(&self, index: u64) -> Option<u64> {
+        match index {
+            0 => Some(0),
+            i => self.log.get(i as usize - 1).map(|e| e.term),
+        }
+    }
+
+    fn majority(ctx: &Context<'_, RaftMsg>) -> usize {
+        ctx.node_count() as usize / 2 + 1
+    }
+
+    /// Writes term, vote and log, and syncs: nothing that depends on them
+    /// leaves the node before this.
+    fn persist(&self, ctx: &mut Context<'_, RaftMsg>, with_vote: bool) {
+        let disk = ctx.disk();
+        disk.write("term", &self.term);
+        if with_vote {
+            disk.write("voted_for", &self.voted_for);
+        }
+        disk.write("log", &self.log);
+        disk.sync();
+    }
+
+    fn reset_election(&mut self, ctx: &mut Context<'_, RaftMsg>) {
+        if let Some(t) = self.election_timer.take() {
+            ctx.cancel_timer(t);
+        }
+        let (lo, hi) = (self.s.election_min.0, self.s.election_max.0);
+        let after = Duration(ctx.rng().between(lo, hi));
+        self.election_timer = Some(ctx.set_timer(after, ELECTION));
+    }
+
+    fn step_down(&mut self, ctx: &mut Context<'_, RaftMsg>, term: u64) {
+        if term > self.term {
+            self.term = term;
+            self.voted_for = None;
+            self.persist(ctx, true);
+        }
+        if self.role != Role::Follower {
+            self.role = Role::Follower;
+            self.reset_election(ctx);
+        }
+    }
+
+    fn stand(&mut self, ctx: &mut Context<'_, RaftMsg>) {
+        self.term += 1;
+        self.role = Role::Candidate;
+        self.leader = None;
+        self.voted_for = Some(ctx.id());
+        self.votes = BTreeSet::from([ctx.id()]);
+        self.persist(ctx, true);
+        self.ask_for_votes(ctx);
+        self.reset_election(ctx);
+        self.tick(ctx);
+        if self.votes.len() >= Self::majority(ctx) {
+            self.lead(ctx);
+        }
+    }
+
+    fn lead(&mut self, ctx: &mut Context<'_, RaftMsg>) {
+        self.role = Role::Leader;
+        self.leader = Some(ctx.id());
+        let n = ctx.node_count() as usize;
+        self.next_index = vec![self.log.len() as u64 + 1; n];
+        self.match_index = vec![0; n];
+        self.match_index[ctx.id().index()] = self.log.len() as u64;
+        self.led.insert(self.term);
+        ctx.disk().write("ghost_led", &self.led);
+        ctx.disk().sync();
+        ctx.observe(format!("{} leads term {}", ctx.id(), self.term));
+        if let Some(t) = self.election_timer.take() {
+            ctx.cancel_timer(t);
+        }
+        self.replicate(ctx);
+        self.tick(ctx);
+    }
+
+    fn append_to(&self, ctx: &mut Context<'_, RaftMsg>, peer: NodeId) {
+        let next = self.next_index[peer.index()].max(1);
+        let prev_index = next - 1;
+        let prev_term = self.term_at(prev_index).unwrap_or(0);
+        let from = prev_index as usize;
+        let to = (from + self.s.batch).min(self.log.len());
+        let entries = self.log.get(from..to).unwrap_or(&[]).to_vec();
+        ctx.send(
+            peer,
+            &RaftMsg::Append {
+                term: self.term,
+                prev_index,
+                prev_term,
+                entries,
+                commit: self.commit,
+            },
+        );
+    }
+
+    fn replicate(&self, ctx: &mut Context<'_, RaftMsg>) {
+        let peers: Vec<NodeId> = ctx.peers().collect();
+        for p in peers {
+            self.append_to(ctx, p);
+        }
+    }
+
+    fn apply(&mut self) {
+        while (self.applied.len() as u64) < self.commit {
+            match self.log.get(self.applied.len()) {
+                Some(e) => self.applied.push(e.value),
+                None => break,
+            }
+        }
+    }
+
+    fn advance_commit(&mut self, ctx: &Context<'_, RaftMsg>) {
+        let majority = Self::majority(ctx);
+        for n in (self.commit + 1..=self.log.len() as u64).rev() {
+            if self.term_at(n) != Some(self.term) {
+                continue;
+            }
+            if self.match_index.iter().filter(|&&m| m >= n).count() >= majority {
+                self.commit = n;
+                break;
+            }
+        }
+        self.apply();
+    }
+
+    fn client(&mut self, ctx: &mut Context<'_, RaftMsg>, value: u64) {
+        match (self.role, self.leader) {
+            (Role::Leader, _) => {
+                self.log.push(Entry {
+                    term: self.term,
+                    value,
+                });
+                self.persist(ctx, true);
+                self.match_index[ctx.id().index()] = self.log.len() as u64;
+                self.advance_commit(ctx);
+                self.replicate(ctx);
+            }
+            (_, Some(leader)) if leader != ctx.id() => {
+                ctx.send(leader, &RaftMsg::Forward { value })
+            }
+            _ => ctx.observe(format!(
+                "{} knows no leader; dropped operation {value}",
+                ctx.id()
+            )),
+        }
+    }
+
+    fn on_request_vote(
+        &mut self,
+        ctx: &mut Context<'_, RaftMsg>,
+        from: NodeId,
+        term: u64,
+        last_index: u64,
+        last_term: u64,
+    ) {
+        if term > self.term {
+            self.step_down(ctx, term);
+        }
+        let (my_index, my_term) = self.last();
+        let up_to_date = last_term > my_term || (last_term == my_term && last_index >= my_index);
+        let free = self.voted_for.is_none() || self.voted_for == Some(from);
+        let granted = term == self.term && free && (up_to_date || !self.s.check_log);
+        if granted {
+            self.voted_for = Some(from);
+            self.persist(ctx, self.s.persist_vote);
+            self.reset_election(ctx);
+        }
+        ctx.send(
+            from,
+            &RaftMsg::Vote {
+                term: self.term,
+                granted,
+            },
+        );
+    }
+
+    fn on_vote(&mut self, ctx: &mut Context<'_, RaftMsg>, from: NodeId, term: u64, granted: bool) {
+        if term > self.term {
+            self.step_down(ctx, term);
+            return;
+        }
+        if self.role == Role::Candidate && term == self.term && granted {
+            self.votes.insert(from);
+            if self.votes.len() >= Self::majority(ctx) {
+                self.lead(ctx);
+            }
+        }
+    }
+
+    fn on_append(
+        &mut self,
+        ctx: &mut Context<'_, RaftMsg>,
+        from: NodeId,
+        m: (u64, u64, u64, Vec<Entry>, u64),
+    ) {
+        let (term, prev_index, prev_term, entries, commit) = m;
+        if term < self.term {
+            ctx.send(
+                from,
+                &RaftMsg::AppendReply {
+                    term: self.term,
+                    success: false,
+                    match_index: 0,
+                },
+            );
+            return;
+        }
+        if term > self.term || self.role != Role::Follower {
+            self.step_down(ctx, term);
+        }
+        self.leader = Some(from);
+        self.reset_election(ctx);
+        if self.term_at(prev_index) != Some(prev_term) {
+            let hint = prev_index.saturating_sub(1).min(self.log.len() as u64);
+            ctx.send(
+                from,
+                &RaftMsg::AppendReply {
+                    term: self.term,
+                    success: false,
+                    match_index: hint,
+                },
+            );
+            return;
+        }
+        let mut changed = false;
+        for (i, e) in entries.iter().enumerate() {
+            let index = prev_index as usize + i; // 0-based position
+            match self.log.get(index) {
+                Some(mine) if mine.term == e.term => {}
+                Some(_) => {
+                    self.log.truncate(index);
+                    self.log.push(*e);
+                    changed = true;
+                }
+                None => {
+                    self.log.push(*e);
+                    changed = true;
+                }
+            }
+        }
+        if changed {
+            self.persist(ctx, true);
+        }
+        let matched = prev_index + entries.len() as u64;
+        self.commit = self.commit.max(commit.min(matched));
+        self.apply();
+        ctx.send(
+            from,
+            &RaftMsg::AppendReply {
+                term: self.term,
+                success: true,
+                match_index: matched,
+            },
+        );
+    }
+
+    fn on_append_reply(
+        &mut self,
+        ctx: &mut Context<'_, RaftMsg>,
+        from: NodeId,
+        term: u64,
+        success: bool,
+        match_index: u64,
+    ) {
+        if term > self.term {
+            self.step_down(ctx, term);
+            return;
+        }
+        if self.role != Role::Leader || term != self.term {
+            return;
+        }
+        let i = from.index();
+        if success {
+            self.match_index[i] = self.match_index[i].max(match_index);
+            self.next_index[i] = self.match_index[i] + 1;
+            self.advance_commit(ctx);
+            if self.next_index[i] <= self.log.len() as u64 {
+                self.append_to(ctx, from);
+            }
+        } else {
+            self.next_index[i] = (self.next_index[i].saturating_sub(1))
+                .min(match_index + 1)
+                .max(1);
+            self.append_to(ctx, from);
+        }
+    }
+}
+
+impl Node for Raft {
+    type Msg = RaftMsg;
+
+    fn on_start(&mut self, ctx: &mut Context<'_, RaftMsg>) {
+        self.term = ctx.disk().read("term").unwrap_or(0);
+        self.voted_for = ctx.disk().read("voted_for").unwrap_or(None);
+        self.log = ctx.disk().read("log").unwrap_or_default();
+        self.led = ctx.disk().read("ghost_led").unwrap_or_default();
+        self.reset_election(ctx);
+    }
+
+    fn on_message(&mut self, ctx: &mut Context<'_, RaftMsg>, from: NodeId, msg: RaftMsg) {
+        match msg {
+            RaftMsg::RequestVote {
+                term,
+                last_index,
+                last_term,
+            } => self.on_request_vote(ctx, from, term, last_index, last_term),
+            RaftMsg::Vote { term, granted } => self.on_vote(ctx, from, term, granted),
+            RaftMsg::Append {
+                term,
+                prev_index,
+                prev_term,
+                entries,
+                commit,
+            } => self.on_append(ctx, from, (term, prev_index, prev_term, entries, commit)),
+            RaftMsg::AppendReply {
+                term,
+                success,
+                match_index,
+            } => self.on_append_reply(ctx, from, term, success, match_index),
+            RaftMsg::Forward { value } if self.role == Role::Leader => self.client(ctx, value),
+            RaftMsg::Forward { value } => ctx.observe(format!(
+                "{} is not the leader; dropped forwarded operation {value}",
+                ctx.id()
+            )),
+        }
+    }
+
+    fn on_timer(&mut self, ctx: &mut Context<'_, RaftMsg>, timer: TimerId, tag: u64) {
+        match tag {
+            ELECTION if self.election_timer == Some(timer) => {
+                self.election_timer = None;
+                if self.role != Role::Leader {
+                    self.stand(ctx);
+                }
+            }
+            HEARTBEAT => {
+                self.ticking = false;
+                match self.role {
+                    Role::Leader => self.replicate(ctx),
+                    // Requests go unanswered on a lossy network: ask again.
+                    Role::Candidate => self.ask_for_votes(ctx),
+                    Role::Follower => return,
+                }
+                self.tick(ctx);
+            }
+            _ => {}
+        }
+    }
+
+    fn on_input(&mut self, ctx: &mut Context<'_, RaftMsg>, input: Input) {
+        self.client(ctx, input.value);
+    }
+}
+
+pub fn election_safety(v: &View<'_, Raft>) -> Result<(), String> {
+    let mut leader_of: std::collections::BTreeMap<u64, NodeId> = Default::default();
+    for (id, n) in v.up() {
+        for t in &n.led {
+            if let Some(other) = leader_of.insert(*t, id) {
+                return Err(format!("{other} and {id} were both leaders of term {t}"));
+            }
+        }
+    }
+    Ok(())
+}
+
+pub fn log_matching(v: &View<'_, Raft>) -> Result<(), String> {
+    let nodes: Vec<(NodeId, &Raft)> = v.up().collect();
+    for (i, (a, x)) in nodes.iter().enumerate() {
+        for (b, y) in &nodes[i + 1..] {
+            let shared = x.log.len().min(y.log.len());
+            let Some(last_same) = (0..shared).rev().find(|&k| x.log[k].term == y.log[k].term)
+            else {
+                continue;
+            };
+            if let Some(k) = (0..=last_same).find(|&k| x.log[k] != y.log[k]) {
+                return Err(format!(
+                    "{a} and {b} agree on the term of entry {} but differ at entry {}: {:?} vs {:?}",
+                    last_same + 1,
+                    k + 1,
+                    x.log[k],
+                    y.log[k]
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+pub fn leader_completeness(v: &View<'_, Raft>) -> Result<(), String> {
+    let newest = v.up().map(|(_, n)| n.term).max().unwrap_or(0);
+    for (l, leader) in v
+        .up()
+        .filter(|(_, n)| n.role == Role::Leader && n.term == newest)
+    {
+        for (x, n) in v.up() {
+            let committed = (n.commit as usize).min(n.log.len());
+            for k in 0..committed {
+                if leader.log.get(k) != Some(&n.log[k]) {
+                    return Err(format!(
+                        "{l}, leader of term {newest}, lacks entry {} ({:?}) that {x} knows is committed",
+                        k + 1,
+                        n.log[k]
+                    ));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+pub fn state_machine_safety(v: &View<'_, Raft>) -> Result<(), String> {
+    let nodes: Vec<(NodeId, &Raft)> = v.up().collect();
+    for (i, (a, x)) in nodes.iter().enumerate() {
+        for (b, y) in &nodes[i + 1..] {
+            if let Some(k) = x.applied.iter().zip(&y.applied).position(|(p, q)| p != q) {
+                return Err(format!(
+                    "{a} applied {} at index {} but {b} applied {}",
+                    x.applied[k],
+                    k + 1,
+                    y.applied[k]
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+pub fn committed_on_majority(v: &View<'_, Raft>) -> Result<(), String> {
+    if v.is_partitioned() {
+        return Ok(());
+    }
+    let Some((x, best)) = v
+        .up()
+        .max_by_key(|(id, n)| (n.commit, std::cmp::Reverse(*id)))
+    else {
+        return Ok(());
+    };
+    let majority = v.node_count() / 2 + 1;
+    for k in 0..(best.commit as usize).min(best.log.len()) {
+        let holders = v
+            .up()
+            .filter(|(_, n)| n.log.get(k) == Some(&best.log[k]))
+            .count();
+        if holders < majority {
+            return Err(format!(
+                "entry {} ({:?}), committed per {x}, is on {holders} nodes, fewer than a majority",
+                k + 1,
+                best.log[k]
+            ));
+        }
+    }
+    Ok(())
+}
+
+pub struct RaftProtocol;
+
+impl Protocol for RaftProtocol {
+    fn name(&self) -> &'static str {
+        "raft"
+    }
+    fn summary(&self) -> &'static str {
+        "Raft leader election and log replication with durable term, vote and log"
+    }
+    fn params(&self) -> Vec<ParamDoc> {
+        vec![
+            ParamDoc::int(
+                "election_min_ms",
+                150,
+                (1, 3_600_000),
+                "shortest election timeout, in milliseconds",
+            ),
+            ParamDoc::int(
+                "election_max_ms",
+                300,
+                (1, 3_600_000),
+                "longest election timeout, in milliseconds",
+            ),
+            ParamDoc::int(
+                "heartbeat_ms",
+                50,
+                (1, 3_600_000),
+                "how often a leader sends appends/heartbeats",
+            ),
+            ParamDoc::int(
+                "batch",
+                64,
+                (1, 100_000),
+                "entries per append message at most",
+            ),
+            ParamDoc::flag(
+                "check_log",
+                true,
+                "voters refuse candidates with less up-to-date logs; false is a broken twin",
+            ),
+            ParamDoc::flag(
+                "persist_vote",
+                true,
+                "a vote is synced before it is sent; false is a broken twin",
+            ),
+        ]
+    }
+    fn invariants(&self) -> Vec<InvariantDoc> {
+        vec![
+            InvariantDoc {
+                name: "election-safety",
+                doc: "at most one leader per term",
+            },
+            InvariantDoc {
+                name: "log-matching",
+                doc: "logs with an entry of equal index and term are identical up to it",
+            },
+            InvariantDoc {
+                name: "leader-completeness",
+                doc: "a leader of the newest term holds every committed entry",
+            },
+            InvariantDoc {
+                name: "state-machine-safety",
+                doc: "no two nodes apply different values at one index",
+            },
+            InvariantDoc {
+                name: "committed-on-majority",
+                doc: "at the end, with no partition, committed entries are on a majority",
+            },
+        ]
+    }
+    fn min_nodes(&self) -> u32 {
+        1
+    }
+    fn run(
+        &self,
+        config: SimConfig,
+        params: &Params,
+        options: RunOptions<'_>,
+    ) -> Result<Outcome, SimError> {
+        let min = params.int("election_min_ms").max(1) as u64;
+        let s = RaftSettings {
+            election_min: Duration::from_millis(min),
+            election_max: Duration::from_millis(
+                (params.int("election_max_ms").max(1) as u64).max(min),
+            ),
+            heartbeat: Duration::from_millis(params.int("heartbeat_ms").max(1) as u64),
+            batch: params.int("batch").max(1) as usize,
+            check_log: params.flag("check_log"),
+            persist_vote: params.flag("persist_vote"),
+        };
+        let sim = Simulation::new(config, move |_| Raft::new(s))
+            .always("election-safety", election_safety)
+            .always("log-matching", log_matching)
+            .always("leader-completeness", leader_completeness)
+            .always("state-machine-safety", state_machine_safety)
+            .at_end("committed-on-majority", committed_on_majority);
+        execute(sim, options)
+    }
+    fn decode(&self, payload: &[u8]) -> Option<String> {
+        decode_as::<RaftMsg>(payload)
+    }
+}
