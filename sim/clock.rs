@@ -58,8 +58,12 @@ impl VectorClock {
     /// Raises entries to `other`'s where it is larger, pushing each raised
     /// `(index, new value)` to `delta`, skipping entry `except`.
     pub fn merge_into_delta(&mut self, other: &[u32], except: usize, delta: &mut Vec<(u32, u32)>) {
+        // The receiver's own entry is never below the sender's view of it
+        // (it counts the receiver's own events), so it is never raised and
+        // `except` needs no test in the loop; it is checked once after.
+        debug_assert!(other.get(except).is_none_or(|t| *t <= self.0[except]));
         for (i, (mine, theirs)) in self.0.iter_mut().zip(other).enumerate() {
-            if *theirs > *mine && i != except {
+            if *theirs > *mine {
                 *mine = *theirs;
                 delta.push((i as u32, *theirs));
             }

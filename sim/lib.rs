@@ -69,6 +69,7 @@ pub mod scheduler;
 pub mod show;
 pub mod time;
 pub mod trace;
+mod wire;
 
 pub use config::{Fault, FaultAction, Limits, SimConfig, Workload};
 pub use invariant::{Invariant, View, When};

@@ -189,6 +189,8 @@ pub struct Context<'a, M> {
     pub(crate) disk: &'a mut Disk,
     pub(crate) effects: &'a mut Vec<Effect>,
     pub(crate) next_timer: &'a mut u64,
+    /// Buffers of delivered messages, reused for new ones.
+    pub(crate) buffers: &'a mut Vec<Vec<u8>>,
     pub(crate) _msg: PhantomData<fn(&M)>,
 }
 
@@ -226,8 +228,10 @@ impl<'a, M: Serialize> Context<'a, M> {
     /// Sends `msg` to `to`. The sender never blocks; the network decides the
     /// message's fate.
     pub fn send(&mut self, to: NodeId, msg: &M) {
-        match postcard::to_allocvec(msg) {
-            Ok(payload) => self.effects.push(Effect::Send { to, payload }),
+        let mut payload = self.buffers.pop().unwrap_or_default();
+        payload.clear();
+        match crate::wire::encode_into(msg, &mut payload) {
+            Ok(()) => self.effects.push(Effect::Send { to, payload }),
             Err(e) => self.effects.push(Effect::Fail {
                 message: format!("{} could not serialize a message to {to}: {e}", self.id),
             }),

@@ -97,6 +97,9 @@ pub fn in_handler() -> bool {
     IN_HANDLER.with(|f| f.get())
 }
 
+/// Reusable buffers kept at most, per kind.
+const BUFFERS_KEPT: usize = 1024;
+
 type Factory<N> = Box<dyn Fn(NodeId) -> N + Send + Sync>;
 
 /// A protocol, a configuration and invariants: everything needed to run.
@@ -192,9 +195,11 @@ impl<N: Node> Simulation<N> {
         }
     }
 
-    /// Runs without keeping a trace.
+    /// Runs without keeping a trace. Vector clocks are not kept either:
+    /// nothing could read them.
     pub fn run(&self) -> Result<Outcome, SimError> {
-        self.run_into(&mut NullSink::default())
+        let (outcome, _) = self.run_inner_with(&mut NullSink::default(), false)?;
+        Ok(outcome)
     }
 
     /// Runs and streams the trace to `out`; `key` makes its chain a MAC.
@@ -226,8 +231,16 @@ impl<N: Node> Simulation<N> {
     }
 
     fn run_inner<S: Sink>(&self, sink: &mut S) -> Result<(Outcome, Instant), SimError> {
+        self.run_inner_with(sink, self.config.vector_clocks)
+    }
+
+    fn run_inner_with<S: Sink>(
+        &self,
+        sink: &mut S,
+        vector_clocks: bool,
+    ) -> Result<(Outcome, Instant), SimError> {
         self.config.validate().map_err(SimError::Config)?;
-        let mut world = World::new(self, sink);
+        let mut world = World::new(self, sink, vector_clocks);
         let end = world.run()?;
         let time = world.now;
         let unscripted = world.network.unscripted();
@@ -286,6 +299,9 @@ struct LocalClock {
 
 impl LocalClock {
     fn read(self, now: Instant) -> Instant {
+        if self.offset_ns == 0 && self.drift_ppm == 0 {
+            return now;
+        }
         let t = i128::from(now.0);
         let local = t + t * i128::from(self.drift_ppm) / 1_000_000 + i128::from(self.offset_ns);
         Instant(local.clamp(0, i128::from(u64::MAX)) as u64)
@@ -293,6 +309,9 @@ impl LocalClock {
 
     /// Virtual time for `local` of this node's time to pass.
     fn to_virtual(self, local: Duration) -> Duration {
+        if self.drift_ppm == 0 {
+            return local;
+        }
         let scaled =
             i128::from(local.0) * 1_000_000 / (1_000_000 + i128::from(self.drift_ppm)).max(1);
         Duration(scaled.clamp(0, i128::from(u64::MAX)) as u64)
@@ -324,6 +343,10 @@ struct World<'s, N: Node, S: Sink> {
     next_msg: u64,
     effects: Vec<Effect>,
     delta: Vec<(u32, u32)>,
+    // Payload and vector-clock buffers of delivered messages, reused so the
+    // hot path does not allocate per message. Bounded.
+    buffers: Vec<Vec<u8>>,
+    clock_buffers: Vec<Vec<u32>>,
     stats: Stats,
     failure: Option<Failure>,
     handled: u64,
@@ -331,7 +354,7 @@ struct World<'s, N: Node, S: Sink> {
 }
 
 impl<'s, N: Node, S: Sink> World<'s, N, S> {
-    fn new(sim: &'s Simulation<N>, sink: &'s mut S) -> World<'s, N, S> {
+    fn new(sim: &'s Simulation<N>, sink: &'s mut S, vector_clocks: bool) -> World<'s, N, S> {
         let c = &sim.config;
         let n = c.nodes as usize;
         let slots = (0..c.nodes)
@@ -357,7 +380,7 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
                 }
                 net
             },
-            clocks: Clocks::new(n, c.vector_clocks),
+            clocks: Clocks::new(n, vector_clocks),
             queue: BinaryHeap::new(),
             seq: 0,
             now: Instant::ZERO,
@@ -366,6 +389,8 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
             next_msg: 0,
             effects: Vec::new(),
             delta: Vec::new(),
+            buffers: Vec::new(),
+            clock_buffers: Vec::new(),
             stats: Stats::default(),
             failure: None,
             handled: 0,
@@ -517,6 +542,12 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
             vc: Cow::Borrowed(&delta),
         })?;
         self.delta = delta;
+        if self.buffers.len() < BUFFERS_KEPT {
+            self.buffers.push(m.payload);
+        }
+        if let Some(v) = m.vector.filter(|_| self.clock_buffers.len() < BUFFERS_KEPT) {
+            self.clock_buffers.push(v);
+        }
         let from = m.from;
         self.call(m.to, move |n, ctx| n.on_message(ctx, from, msg))?;
         Ok(true)
@@ -641,6 +672,7 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
             disk: &mut slot.disk,
             effects: &mut effects,
             next_timer: &mut slot.next_timer,
+            buffers: &mut self.buffers,
             _msg: PhantomData,
         };
         IN_HANDLER.with(|f| f.set(true));
@@ -726,7 +758,12 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
             to,
             payload: Cow::Borrowed(&payload),
         })?;
-        let vector = self.clocks.vector(from.index()).map(Box::from);
+        let vector = self.clocks.vector(from.index()).map(|v| {
+            let mut buf = self.clock_buffers.pop().unwrap_or_default();
+            buf.clear();
+            buf.extend_from_slice(v);
+            buf
+        });
         let out = Outgoing {
             msg,
             from,

@@ -260,19 +260,15 @@ impl Auditor {
     }
 
     fn out_of_range(&self, record: &Record<'_>) -> Option<NodeId> {
-        let ok = |n: &NodeId| n.0 < self.nodes;
-        let nodes: Vec<NodeId> = match &record.kind {
-            Kind::Send { node, to, .. } => vec![*node, *to],
-            Kind::Deliver { node, from, .. } => vec![*node, *from],
-            Kind::Lost { from, to, .. } => vec![*from, *to],
-            Kind::CutWire { a, b } | Kind::RestoreWire { a, b } => vec![*a, *b],
-            Kind::ClockSkew { node, .. } => vec![*node],
-            _ => record
-                .node_event()
-                .map(|(n, _)| vec![n])
-                .unwrap_or_default(),
+        let (a, b) = match &record.kind {
+            Kind::Send { node, to, .. } => (Some(*node), Some(*to)),
+            Kind::Deliver { node, from, .. } => (Some(*node), Some(*from)),
+            Kind::Lost { from, to, .. } => (Some(*from), Some(*to)),
+            Kind::CutWire { a, b } | Kind::RestoreWire { a, b } => (Some(*a), Some(*b)),
+            Kind::ClockSkew { node, .. } => (Some(*node), None),
+            _ => (record.node_event().map(|(n, _)| n), None),
         };
-        nodes.into_iter().find(|n| !ok(n))
+        [a, b].into_iter().flatten().find(|n| n.0 >= self.nodes)
     }
 
     fn finish(&mut self, end: Option<EndReason>, time: Instant) {

@@ -112,7 +112,7 @@ pub struct InFlight {
     /// The sender's Lamport time at the send.
     pub lamport: u64,
     /// The sender's vector clock at the send, when vector clocks are on.
-    pub vector: Option<Box<[u32]>>,
+    pub vector: Option<Vec<u32>>,
 }
 
 /// A message handed to the network by a sender.
@@ -122,7 +122,7 @@ pub struct Outgoing {
     pub to: NodeId,
     pub payload: Vec<u8>,
     pub lamport: u64,
-    pub vector: Option<Box<[u32]>>,
+    pub vector: Option<Vec<u32>>,
 }
 
 /// What became of one copy at send time.

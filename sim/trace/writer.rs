@@ -38,8 +38,7 @@ impl<W: Write> TraceWriter<W> {
             records: 0,
             sealed: false,
         };
-        w.buf =
-            postcard::to_extend(header, std::mem::take(&mut w.buf)).map_err(io::Error::other)?;
+        crate::wire::encode_into(header, &mut w.buf).map_err(io::Error::other)?;
         w.close_frame()?;
         Ok(w)
     }
@@ -49,8 +48,11 @@ impl<W: Write> TraceWriter<W> {
         if self.sealed {
             return Err(io::Error::other("trace already sealed"));
         }
-        self.buf =
-            postcard::to_extend(record, std::mem::take(&mut self.buf)).map_err(io::Error::other)?;
+        let before = self.buf.len();
+        if let Err(e) = crate::wire::encode_into(record, &mut self.buf) {
+            self.buf.truncate(before);
+            return Err(io::Error::other(e));
+        }
         self.frame_records += 1;
         let index = self.records;
         self.records += 1;
