@@ -32,6 +32,7 @@ mod fifo;
 mod graph;
 mod lamport;
 mod messages;
+pub mod shiviz;
 mod vclock;
 
 pub use graph::characterizes_happens_before;

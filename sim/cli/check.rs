@@ -24,9 +24,28 @@ pub struct CheckArgs {
     /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,
+    /// Read a log from elsewhere instead of a dsim trace (`shiviz`: a
+    /// ShiViz / GoVector log with vector clocks).
+    #[arg(long, value_name = "FORMAT")]
+    pub import: Option<ImportFormat>,
+    /// With --import shiviz: the parser expression, with named groups
+    /// host, clock and event (default: ShiViz's own).
+    #[arg(long)]
+    pub regex: Option<String>,
+    /// With --import shiviz: an expression separating executions.
+    #[arg(long)]
+    pub delimiter: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+pub enum ImportFormat {
+    Shiviz,
 }
 
 pub fn check(args: CheckArgs) -> Result<(), CliError> {
+    if args.import.is_some() {
+        return import_shiviz(&args);
+    }
     let file = std::fs::File::open(&args.trace)
         .map_err(|e| CliError::input(format!("{}: cannot open: {e}", args.trace.display())))?;
     let options = Options {
@@ -106,5 +125,59 @@ fn print_report(file: &str, r: &Report) {
             }
         };
         println!("{:<14} {line}", v.check);
+    }
+}
+
+fn import_shiviz(args: &CheckArgs) -> Result<(), CliError> {
+    use crate::check::shiviz::{check_log, compile, DEFAULT_REGEX};
+    let file = args.trace.display();
+    let text = std::fs::read(&args.trace)
+        .map_err(|e| CliError::input(format!("{file}: cannot read: {e}")))?;
+    let text = String::from_utf8(text)
+        .map_err(|_| CliError::input(format!("{file}: the log is not UTF-8 text")))?;
+    let expression = compile(args.regex.as_deref().unwrap_or(DEFAULT_REGEX))
+        .map_err(|e| CliError::input(format!("--regex: {e}")))?;
+    let delimiter = args
+        .delimiter
+        .as_deref()
+        .map(compile)
+        .transpose()
+        .map_err(|e| CliError::input(format!("--delimiter: {e}")))?;
+    let report = check_log(&text, &expression, delimiter.as_ref())
+        .map_err(|e| CliError::input(format!("--regex: {e}")))?;
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report).map_err(CliError::input)?
+        );
+    } else {
+        println!("log        {file}: {} execution(s), {} line(s) skipped (not matched by the expression)", report.executions.len(), report.skipped_lines);
+        for (i, e) in report.executions.iter().enumerate() {
+            let verdict = if e.violations.is_empty() {
+                "ok".to_string()
+            } else {
+                format!("{} violation(s)", e.violations.len())
+            };
+            println!(
+                "execution  {i}: {} events on {} hosts: {verdict}",
+                e.events, e.hosts
+            );
+            let mut firsts: Vec<&str> = Vec::new();
+            for v in &e.violations {
+                if !firsts.contains(&v.rule) {
+                    firsts.push(v.rule);
+                    let n = e.violations.iter().filter(|x| x.rule == v.rule).count();
+                    println!(
+                        "  {file}:{}: {} ({} in all of this kind): {}",
+                        v.line, v.rule, n, v.message
+                    );
+                }
+            }
+        }
+    }
+    if report.holds() {
+        Ok(())
+    } else {
+        Err(CliError::CheckFailed)
     }
 }

@@ -17,6 +17,7 @@ mod diff;
 mod protocols;
 mod replay;
 mod run;
+mod show;
 mod sweep;
 
 use crate::protocols::Registry;
@@ -56,6 +57,7 @@ enum Command {
     Check(check::CheckArgs),
     Replay(replay::ReplayArgs),
     Diff(diff::DiffArgs),
+    Show(show::ShowArgs),
     Sweep(sweep::SweepArgs),
     Merge(sweep::MergeArgs),
     Protocols(protocols::ProtocolsArgs),
@@ -86,6 +88,7 @@ pub fn main_with(registry: Registry) -> ExitCode {
         Command::Check(args) => check::check(args),
         Command::Replay(args) => replay::replay(&registry, args),
         Command::Diff(args) => diff::diff(&registry, args),
+        Command::Show(args) => show::show(&registry, args),
         Command::Sweep(args) => sweep::sweep(&registry, args),
         Command::Merge(args) => sweep::merge(args),
         Command::Protocols(args) => protocols::protocols(&registry, args),

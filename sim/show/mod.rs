@@ -1,3 +1,73 @@
-//! Renderings of a trace for people and tools.
+//! Renderings of a trace for people and tools: a text timeline, JSON lines,
+//! the happens-before graph for Graphviz, a ShiViz log, and an SVG
+//! space-time diagram.
 
+pub mod dot;
+pub mod jsonl;
+pub mod shiviz;
+pub mod svg;
 pub mod text;
+
+use crate::node::NodeId;
+use crate::time::Instant;
+use crate::trace::{Kind, Record};
+use std::collections::BTreeMap;
+
+/// Which part of a trace to show.
+#[derive(Clone, Debug, Default)]
+pub struct Window {
+    pub from: Option<Instant>,
+    pub to: Option<Instant>,
+    /// Only these nodes' events (and messages between them).
+    pub nodes: Option<Vec<NodeId>>,
+}
+
+impl Window {
+    pub fn contains_time(&self, t: Instant) -> bool {
+        self.from.is_none_or(|f| t >= f) && self.to.is_none_or(|to| t <= to)
+    }
+
+    pub fn contains_node(&self, n: NodeId) -> bool {
+        self.nodes.as_ref().is_none_or(|ns| ns.contains(&n))
+    }
+
+    /// True when the record falls in the window.
+    pub fn shows(&self, r: &Record<'_>) -> bool {
+        if !self.contains_time(r.time) {
+            return false;
+        }
+        match &r.kind {
+            Kind::Lost { from, to, .. } => self.contains_node(*from) || self.contains_node(*to),
+            _ => r.node_event().is_none_or(|(n, _)| self.contains_node(n)),
+        }
+    }
+}
+
+/// The vector clock of every node event, rebuilt from the causal structure
+/// (program order and send → delivery); `None` for other records.
+pub fn event_clocks(nodes: usize, records: &[Record<'_>]) -> Vec<Option<Vec<u32>>> {
+    let mut clocks = vec![vec![0u32; nodes]; nodes];
+    let mut at_send: BTreeMap<u64, Vec<u32>> = BTreeMap::new();
+    records
+        .iter()
+        .map(|r| {
+            let (node, _) = r.node_event()?;
+            let i = node.index();
+            if i >= nodes {
+                return None;
+            }
+            if let Kind::Deliver { msg, .. } = &r.kind {
+                if let Some(sent) = at_send.get(msg) {
+                    for (mine, theirs) in clocks[i].iter_mut().zip(sent) {
+                        *mine = (*mine).max(*theirs);
+                    }
+                }
+            }
+            clocks[i][i] += 1;
+            if let Kind::Send { msg, .. } = &r.kind {
+                at_send.insert(*msg, clocks[i].clone());
+            }
+            Some(clocks[i].clone())
+        })
+        .collect()
+}

@@ -1,0 +1,94 @@
+//! One JSON object per record, for jq and scripts.
+//!
+//! Every object has `index`, `time_ns` and `type`; node events add `node`
+//! and `lamport`; the rest follows the record (`msg`, `copy`, `to`, `from`,
+//! `cause`, `payload_hex`, `decoded`...).
+
+use super::text::Decoder;
+use crate::trace::{Kind, Record};
+use serde_json::{json, Map, Value};
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The JSON object for record `index`.
+pub fn object(index: u64, r: &Record<'_>, decode: Option<Decoder<'_>>) -> Value {
+    let mut o = Map::new();
+    o.insert("index".into(), json!(index));
+    o.insert("time_ns".into(), json!(r.time.0));
+    if let Some((node, lamport)) = r.node_event() {
+        o.insert("node".into(), json!(node.0));
+        o.insert("lamport".into(), json!(lamport));
+    }
+    let (kind, fields): (&str, Value) = match &r.kind {
+        Kind::Start { .. } => ("start", json!({})),
+        Kind::Restart { .. } => ("restart", json!({})),
+        Kind::Crash { .. } => ("crash", json!({})),
+        Kind::Send {
+            msg, to, payload, ..
+        } => {
+            let decoded = decode.and_then(|d| d(payload));
+            (
+                "send",
+                json!({ "msg": msg, "to": to.0, "payload_hex": hex(payload), "decoded": decoded }),
+            )
+        }
+        Kind::Deliver {
+            msg,
+            copy,
+            from,
+            vc,
+            ..
+        } => (
+            "deliver",
+            json!({ "msg": msg, "copy": copy, "from": from.0, "vc_raised": vc.as_ref() }),
+        ),
+        Kind::Timer { timer, tag, .. } => ("timer", json!({ "timer": timer, "tag": tag })),
+        Kind::Input { id, value, .. } => ("input", json!({ "id": id, "value": value })),
+        Kind::Observe { text, .. } => ("observe", json!({ "text": text })),
+        Kind::Lost {
+            msg,
+            copy,
+            from,
+            to,
+            cause,
+        } => (
+            "lost",
+            json!({ "msg": msg, "copy": copy, "from": from.0, "to": to.0, "cause": cause.name() }),
+        ),
+        Kind::Duplicated { msg, copy } => ("duplicated", json!({ "msg": msg, "copy": copy })),
+        Kind::Corrupted { msg, copy, flips } => (
+            "corrupted",
+            json!({ "msg": msg, "copy": copy, "flips": flips }),
+        ),
+        Kind::Partition { id, spec } => (
+            "partition",
+            json!({ "id": id, "spec": format!("{spec:?}") }),
+        ),
+        Kind::Heal { id } => ("heal", json!({ "id": id })),
+        Kind::CutWire { a, b } => ("cut", json!({ "a": a.0, "b": b.0 })),
+        Kind::RestoreWire { a, b } => ("restore", json!({ "a": a.0, "b": b.0 })),
+        Kind::ClockSkew {
+            node,
+            offset_ns,
+            drift_ppm,
+        } => (
+            "skew",
+            json!({ "node": node.0, "offset_ns": offset_ns, "drift_ppm": drift_ppm }),
+        ),
+        Kind::CheckFailed { check, message } => (
+            "check_failed",
+            json!({ "check": check, "message": message }),
+        ),
+        Kind::End { reason, records } => (
+            "end",
+            json!({ "reason": reason.name(), "records": records }),
+        ),
+    };
+    o.insert("type".into(), json!(kind));
+    if let Value::Object(f) = fields {
+        o.extend(f);
+    }
+    Value::Object(o)
+}

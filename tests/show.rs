@@ -1,0 +1,234 @@
+//! Every rendering is produced for a bundled trace and is valid for the
+//! tool that reads it; the ShiViz import accepts good logs and pinpoints
+//! bad ones.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn dsim(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_dsim"))
+        .args(args)
+        .output()
+        .expect("dsim runs")
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn tmp(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("dsim-show-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// A short trace of a bundled scenario with losses, duplicates and a failure.
+fn trace(name: &str) -> PathBuf {
+    let t = tmp(name).join("t.trace");
+    let o = dsim(&[
+        "run",
+        "scenarios/echo-bug-no-dedup.toml",
+        "--seed",
+        "3",
+        "--trace",
+        t.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    t
+}
+
+fn show(t: &Path, format: &str, extra: &[&str]) -> String {
+    let mut args = vec!["show", t.to_str().unwrap(), "--format", format];
+    args.extend_from_slice(extra);
+    let o = dsim(&args);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    String::from_utf8(o.stdout).unwrap()
+}
+
+fn records(t: &Path) -> Vec<dsim::trace::Record<'static>> {
+    dsim::trace::read_all(&std::fs::read(t).unwrap(), None)
+        .unwrap()
+        .1
+}
+
+#[test]
+fn the_svg_parses_as_xml_with_one_arrow_per_delivered_message() {
+    let t = trace("svg");
+    let svg = show(&t, "svg", &[]);
+    let doc = roxmltree::Document::parse(&svg).expect("the SVG is well-formed XML");
+    let arrows = doc
+        .descendants()
+        .filter(|n| n.attribute("class") == Some("msg deliver"))
+        .count();
+    let delivered = records(&t)
+        .iter()
+        .filter(|r| matches!(r.kind, dsim::trace::Kind::Deliver { .. }))
+        .count();
+    assert_eq!(arrows, delivered);
+    assert!(
+        doc.descendants()
+            .any(|n| n.attribute("class") == Some("failure")),
+        "the failed check is marked"
+    );
+    assert!(
+        !svg.contains("http://") || svg.matches("http://").count() == 1,
+        "only the SVG namespace; no network references"
+    );
+    // A window keeps only what falls in it.
+    let windowed = show(
+        &t,
+        "svg",
+        &["--from", "0.05s", "--to", "0.1s", "--nodes", "0,1"],
+    );
+    let doc = roxmltree::Document::parse(&windowed).unwrap();
+    let lanes = doc
+        .descendants()
+        .filter(|n| n.attribute("class") == Some("lane"))
+        .count();
+    assert_eq!(lanes, 2);
+}
+
+#[test]
+fn every_jsonl_line_parses_and_there_is_one_per_record() {
+    let t = trace("jsonl");
+    let out = show(&t, "jsonl", &[]);
+    let lines: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON object"))
+        .collect();
+    assert_eq!(lines.len(), records(&t).len());
+    assert!(lines.iter().any(
+        |l| l["type"] == "send" && l["decoded"].as_str().is_some_and(|d| d.contains("Request"))
+    ));
+}
+
+#[test]
+fn the_dot_graph_has_one_node_per_event() {
+    let t = trace("dot");
+    let out = show(&t, "dot", &[]);
+    assert!(out.starts_with("digraph {"));
+    let nodes = out.lines().filter(|l| l.contains("[ label =")).count();
+    let events = records(&t)
+        .iter()
+        .filter(|r| r.node_event().is_some())
+        .count();
+    assert_eq!(nodes, events);
+    let delivered = records(&t)
+        .iter()
+        .filter(|r| matches!(r.kind, dsim::trace::Kind::Deliver { .. }))
+        .count();
+    assert!(out.lines().filter(|l| l.contains("->")).count() >= delivered);
+}
+
+#[test]
+fn the_shiviz_log_matches_the_default_parser_line_by_line_and_passes_its_rules() {
+    let t = trace("shiviz");
+    let out = show(&t, "shiviz", &[]);
+    let re = dsim::check::shiviz::compile(dsim::check::shiviz::DEFAULT_REGEX).unwrap();
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len() % 2, 0);
+    for pair in lines.chunks(2) {
+        let two = format!("{}\n{}", pair[0], pair[1]);
+        let m = re
+            .captures(&two)
+            .expect("each event matches ShiViz's default expression");
+        assert_eq!(m.get(0).unwrap().as_str(), two);
+    }
+    let report = dsim::check::shiviz::check_log(&out, &re, None).unwrap();
+    assert!(report.holds(), "{report:#?}");
+    assert_eq!(report.skipped_lines, 0);
+    assert_eq!(report.executions[0].events, lines.len() / 2);
+    let file = t.with_extension("log");
+    std::fs::write(&file, &out).unwrap();
+    let o = dsim(&["check", "--import", "shiviz", file.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+}
+
+#[test]
+fn the_text_timeline_is_pinned_by_a_snapshot() {
+    let t = trace("text");
+    let out = show(&t, "text", &["--to", "0.03s"]);
+    insta::assert_snapshot!("echo_bug_seed_3_first_30ms", out);
+}
+
+fn import(log: &str, extra: &[&str]) -> (i32, String) {
+    let f = tmp(&format!("import-{}", log.len())).join("x.log");
+    std::fs::write(&f, log).unwrap();
+    let mut args = vec!["check", "--import", "shiviz", f.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    let o = dsim(&args);
+    (o.status.code().unwrap_or(-1), text(&o))
+}
+
+#[test]
+fn hand_written_shiviz_logs_are_accepted_or_rejected_with_the_rule_and_line() {
+    let good =
+        "start\na {\"a\": 1}\nsend to b\na {\"a\": 2}\nreceive from a\nb {\"a\": 2, \"b\": 1}\n";
+    assert_eq!(import(good, &[]).0, 0, "{}", import(good, &[]).1);
+    let cases: &[(&str, &str, &str)] = &[
+        ("x\na {\"b\": 1}\ny\nb {\"b\": 1}\n", "own-entry", ":1:"),
+        ("x\na {\"a\": 1}\ny\na {\"a\": 3}\n", "own-sequence", ":3:"),
+        ("x\na {\"a\": 1, \"z\": 1}\n", "unknown-host", ":1:"),
+        (
+            "x\na {\"a\": 1}\ny\nb {\"a\": 5, \"b\": 1}\n",
+            "entry-range",
+            ":3:",
+        ),
+        (
+            "x\na {\"a\": 1, \"b\": 1}\ny\nb {\"a\": 1, \"b\": 1}\n",
+            "acyclic",
+            ":",
+        ),
+        (
+            "y\nb {\"b\": 1}\nx\na {\"a\": 1, \"b\": 1}\nw\nc {\"a\": 1, \"c\": 1}\n",
+            "impermissible",
+            ":5:",
+        ),
+        ("x\na {\"a\": one}\n", "clock-format", ":1:"),
+    ];
+    for (log, rule, at) in cases {
+        let (code, out) = import(log, &[]);
+        assert_eq!(code, 1, "{rule}: {out}");
+        assert!(
+            out.contains(rule) && out.contains(at),
+            "{rule} at {at}: {out}"
+        );
+    }
+    // The impermissible case names the clock it should have had: c learned
+    // of a's first event, which already knew of b's.
+    let (_, out) = import(
+        "y\nb {\"b\": 1}\nx\na {\"a\": 1, \"b\": 1}\nw\nc {\"a\": 1, \"c\": 1}\n",
+        &[],
+    );
+    assert!(
+        out.contains("impermissible vector clock: it should be {\"a\":1,\"b\":1,\"c\":1}"),
+        "{out}"
+    );
+    // Learning of an event that appears later in the file is fine.
+    let (code, out) = import(
+        "x\na {\"a\": 1}\nz\nc {\"a\": 1, \"b\": 1, \"c\": 1}\ny\nb {\"b\": 1}\n",
+        &[],
+    );
+    assert_eq!(code, 0, "{out}");
+}
+
+#[test]
+fn govector_style_logs_parse_with_a_user_expression_and_a_delimiter() {
+    // GoVector writes the clock line first, then the event.
+    let log = "a {\"a\":1}\nInitialization Complete\na {\"a\":2}\nSending message\nb {\"a\":2, \"b\":1}\nReceived message\n=== run 2\na {\"a\":1}\nonly event\nnoise that matches nothing\n";
+    let re = r"(?<host>\S*) (?<clock>{.*})\n(?<event>.*)";
+    let (code, out) = import(log, &["--regex", re, "--delimiter", r"=== run \d+\n"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("2 execution(s)"), "{out}");
+    assert!(out.contains("1 line(s) skipped"), "{out}");
+    let (code, out) = import(log, &["--regex", "(?<host>\\S*) (?<clock>{.*)"]);
+    assert_eq!(
+        code, 2,
+        "an expression without the event group is refused: {out}"
+    );
+}
