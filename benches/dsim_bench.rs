@@ -209,6 +209,26 @@ fn main() {
         println!("10000-node trace checked: every check held");
     }
 
+    println!("\n# sweep: seeds per second on the 5-node Raft scenario");
+    let seeds = if quick { "0..200" } else { "0..1000" };
+    let mut rates = Vec::new();
+    for jobs in ["1", "2"] {
+        let out = dir.join(format!("dsim-bench-sweep-{}-{jobs}", std::process::id()));
+        let t = Instant::now();
+        let status = Command::new(env!("CARGO_BIN_EXE_dsim"))
+            .args(["sweep", "scenarios/raft-partitions.toml", "--seeds", seeds, "--jobs", jobs, "--out"])
+            .arg(&out)
+            .stderr(std::process::Stdio::null())
+            .status()
+            .unwrap();
+        let n: f64 = seeds.trim_start_matches("0..").parse().unwrap();
+        let rate = n / t.elapsed().as_secs_f64();
+        rates.push(rate);
+        println!("--jobs {jobs}                  {rate:>8.0} seeds/s (exit {})", status.code().unwrap_or(-1));
+        let _ = std::fs::remove_dir_all(&out);
+    }
+    println!("speed-up with 2 jobs       {:>8.2}x", rates[1] / rates[0]);
+
     println!("\n# memory: peak RSS of one traced run, in a fresh process");
     let small = rss_of(16, deliveries / 10, true);
     let big = rss_of(16, deliveries, true);
