@@ -216,7 +216,15 @@ fn main() {
         let out = dir.join(format!("dsim-bench-sweep-{}-{jobs}", std::process::id()));
         let t = Instant::now();
         let status = Command::new(env!("CARGO_BIN_EXE_dsim"))
-            .args(["sweep", "scenarios/raft-partitions.toml", "--seeds", seeds, "--jobs", jobs, "--out"])
+            .args([
+                "sweep",
+                "scenarios/raft-partitions.toml",
+                "--seeds",
+                seeds,
+                "--jobs",
+                jobs,
+                "--out",
+            ])
             .arg(&out)
             .stderr(std::process::Stdio::null())
             .status()
@@ -224,7 +232,10 @@ fn main() {
         let n: f64 = seeds.trim_start_matches("0..").parse().unwrap();
         let rate = n / t.elapsed().as_secs_f64();
         rates.push(rate);
-        println!("--jobs {jobs}                  {rate:>8.0} seeds/s (exit {})", status.code().unwrap_or(-1));
+        println!(
+            "--jobs {jobs}                  {rate:>8.0} seeds/s (exit {})",
+            status.code().unwrap_or(-1)
+        );
         let _ = std::fs::remove_dir_all(&out);
     }
     println!("speed-up with 2 jobs       {:>8.2}x", rates[1] / rates[0]);

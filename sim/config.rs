@@ -97,6 +97,9 @@ pub struct SimConfig {
     pub config_text: String,
     /// Knobs drawn from the seed, for the trace header and people.
     pub drawn: BTreeMap<String, String>,
+    /// Set on runs whose trace must replay by its recorded schedule (see
+    /// [`crate::trace::Header::replay`]).
+    pub replay: String,
 }
 
 impl SimConfig {
@@ -114,6 +117,7 @@ impl SimConfig {
             scenario: "inline".into(),
             config_text: String::new(),
             drawn: BTreeMap::new(),
+            replay: String::new(),
         }
     }
 

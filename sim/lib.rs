@@ -67,6 +67,7 @@ pub mod rng;
 pub mod scenario;
 pub mod scheduler;
 pub mod show;
+pub mod shrink;
 pub mod time;
 pub mod trace;
 mod wire;

@@ -9,7 +9,10 @@ use std::collections::BTreeMap;
 
 /// Extracts the network's decisions from a recorded run.
 pub fn schedule_from(records: &[Record<'_>]) -> Schedule {
-    let mut schedule = Schedule::default();
+    let mut schedule = Schedule {
+        horizon: records.last().map_or(Instant::ZERO, |r| r.time),
+        ..Schedule::default()
+    };
     // msg → (link, position on the link, send time)
     let mut where_: BTreeMap<u64, ((u32, u32), usize, Instant)> = BTreeMap::new();
     for r in records {
@@ -127,4 +130,25 @@ pub fn describe_fate(f: &ScriptedFate) -> String {
         })
         .collect();
     parts.join(" + ")
+}
+
+/// Everything needed to rerun a trace exactly, for traces that replay by
+/// their recorded schedule (shrunk traces carry it in their header).
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+pub struct Recipe {
+    pub protocol: String,
+    pub config: crate::config::SimConfig,
+    pub params: crate::protocols::Params,
+    pub invariants: Option<Vec<String>>,
+}
+
+impl Recipe {
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    pub fn from_json(text: &str) -> Result<Recipe, String> {
+        serde_json::from_str(text)
+            .map_err(|e| format!("the trace's replay recipe does not parse: {e}"))
+    }
 }

@@ -192,6 +192,7 @@ impl<N: Node> Simulation<N> {
             fifo_default,
             fifo_exceptions,
             vector_clocks: self.config.vector_clocks,
+            replay: self.config.replay.clone(),
         }
     }
 

@@ -18,6 +18,7 @@ mod protocols;
 mod replay;
 mod run;
 mod show;
+mod shrink;
 mod sweep;
 
 use crate::protocols::Registry;
@@ -58,6 +59,7 @@ enum Command {
     Replay(replay::ReplayArgs),
     Diff(diff::DiffArgs),
     Show(show::ShowArgs),
+    Shrink(shrink::ShrinkArgs),
     Sweep(sweep::SweepArgs),
     Merge(sweep::MergeArgs),
     Protocols(protocols::ProtocolsArgs),
@@ -83,15 +85,15 @@ pub fn main_with(registry: Registry) -> ExitCode {
             };
         }
     };
-    let result = match cli.command {
-        Command::Run(args) => run::run(&registry, args),
-        Command::Check(args) => check::check(args),
-        Command::Replay(args) => replay::replay(&registry, args),
-        Command::Diff(args) => diff::diff(&registry, args),
-        Command::Show(args) => show::show(&registry, args),
-        Command::Sweep(args) => sweep::sweep(&registry, args),
-        Command::Merge(args) => sweep::merge(args),
-        Command::Protocols(args) => protocols::protocols(&registry, args),
+    // Printing to a closed pipe (`dsim show t.trace | head`) panics inside
+    // `println!`; that is the reader leaving, not a failure: stop quietly.
+    let dispatch = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        dispatch(&registry, cli.command)
+    }));
+    let result = match dispatch {
+        Ok(result) => result,
+        Err(panic) if is_broken_pipe(panic.as_ref()) => return ExitCode::from(141),
+        Err(panic) => std::panic::resume_unwind(panic),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -103,12 +105,39 @@ pub fn main_with(registry: Registry) -> ExitCode {
     }
 }
 
+fn is_broken_pipe(panic: &(dyn std::any::Any + Send)) -> bool {
+    let text = panic
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| panic.downcast_ref::<&str>().copied())
+        .unwrap_or("");
+    text.contains("Broken pipe")
+}
+
+fn dispatch(registry: &Registry, command: Command) -> Result<(), CliError> {
+    match command {
+        Command::Run(args) => run::run(registry, args),
+        Command::Check(args) => check::check(args),
+        Command::Replay(args) => replay::replay(registry, args),
+        Command::Diff(args) => diff::diff(registry, args),
+        Command::Show(args) => show::show(registry, args),
+        Command::Shrink(args) => shrink::shrink(registry, args),
+        Command::Sweep(args) => sweep::sweep(registry, args),
+        Command::Merge(args) => sweep::merge(args),
+        Command::Protocols(args) => protocols::protocols(registry, args),
+    }
+}
+
 /// Panics inside node handlers are caught, recorded in the trace and
 /// reported as failures; printing them as crashes too would only confuse.
 fn install_panic_hook() {
     let default = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
-        if !crate::scheduler::in_handler() {
+        let pipe = info
+            .payload()
+            .downcast_ref::<String>()
+            .is_some_and(|m| m.contains("Broken pipe"));
+        if !crate::scheduler::in_handler() && !pipe {
             default(info);
         }
     }));

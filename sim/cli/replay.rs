@@ -1,11 +1,9 @@
 //! `dsim replay`: rerun a trace's seed and prove the trace identical, or
 //! drive the protocol with the trace's recorded schedule.
 
-use super::run::run_seed_with;
 use super::CliError;
 use crate::protocols::Registry;
-use crate::replay::{first_divergence, schedule_from, Divergence};
-use crate::scenario::Scenario;
+use crate::replay::{first_divergence, schedule_from, Divergence, Recipe};
 use crate::show::text;
 use crate::trace::{read_all, Header, Kind, Record};
 use clap::Args;
@@ -51,15 +49,61 @@ pub fn scenario_for(
     trace: &Path,
     header: &Header,
     given: Option<&Path>,
-) -> Result<Scenario, CliError> {
+) -> Result<crate::scenario::Scenario, CliError> {
     match given {
-        Some(path) => Scenario::load(path, registry).map_err(CliError::input),
+        Some(path) => crate::scenario::Scenario::load(path, registry).map_err(CliError::input),
         None if header.config.trim().is_empty() => Err(CliError::input(format!(
             "{}: the trace does not carry its scenario (it was not written by `dsim run` or `dsim sweep`); pass --scenario FILE",
             trace.display()
         ))),
-        None => Scenario::parse(&header.scenario, &header.config, registry)
+        None => crate::scenario::Scenario::parse(&header.scenario, &header.config, registry)
             .map_err(|e| CliError::input(format!("{} (the scenario recorded in {}): {e}", header.scenario, trace.display()))),
+    }
+}
+
+/// Names the scenario file in messages.
+struct ScenarioName {
+    file: String,
+}
+
+/// How to rerun a trace: its own recipe (shrunk traces), or its scenario
+/// and seed; with `given`, that scenario's protocol and parameters (a fixed
+/// build, say) over the trace's own configuration.
+pub fn recipe_for(
+    registry: &Registry,
+    trace: &Path,
+    header: &Header,
+    given: Option<&Path>,
+) -> Result<Recipe, CliError> {
+    let own = if header.replay.is_empty() {
+        None
+    } else {
+        Some(
+            Recipe::from_json(&header.replay)
+                .map_err(|e| CliError::input(format!("{}: {e}", trace.display())))?,
+        )
+    };
+    let from_scenario = |s: &crate::scenario::Scenario| -> Result<Recipe, CliError> {
+        let r = s.resolve(header.seed).map_err(CliError::input)?;
+        Ok(Recipe {
+            protocol: s.protocol.clone(),
+            config: r.config,
+            params: r.params,
+            invariants: r.invariants,
+        })
+    };
+    match (own, given) {
+        (Some(mut recipe), Some(path)) => {
+            let fixed = from_scenario(
+                &crate::scenario::Scenario::load(path, registry).map_err(CliError::input)?,
+            )?;
+            recipe.protocol = fixed.protocol;
+            recipe.params = fixed.params;
+            recipe.invariants = fixed.invariants;
+            Ok(recipe)
+        }
+        (Some(recipe), None) => Ok(recipe),
+        (None, _) => from_scenario(&scenario_for(registry, trace, header, given)?),
     }
 }
 
@@ -98,25 +142,31 @@ fn recorded_failure(records: &[Record<'_>]) -> Option<(usize, String)> {
 pub fn replay(registry: &Registry, args: ReplayArgs) -> Result<(), CliError> {
     let key = args.key.as_deref().map(str::as_bytes);
     let (header, recorded) = read_trace(&args.trace, key)?;
-    let scenario = scenario_for(registry, &args.trace, &header, args.scenario.as_deref())?;
+    let recipe = recipe_for(registry, &args.trace, &header, args.scenario.as_deref())?;
     let protocol = registry
-        .get(&scenario.protocol)
-        .ok_or_else(|| CliError::input(format!("unknown protocol {}", scenario.protocol)))?;
-    let decode = |b: &[u8]| protocol.decode(b);
-    let schedule = args.schedule.then(|| Arc::new(schedule_from(&recorded)));
+        .get(&recipe.protocol)
+        .ok_or_else(|| CliError::input(format!("unknown protocol {}", recipe.protocol)))?;
+    // A shrunk trace replays by its recorded schedule, always.
+    let by_schedule = args.schedule || !header.replay.is_empty();
+    let schedule = by_schedule.then(|| Arc::new(schedule_from(&recorded)));
     let mut bytes = Vec::new();
-    let (_, outcome) = run_seed_with(
-        registry,
-        &scenario,
-        header.seed,
-        Some(&mut bytes),
+    let options = crate::protocols::RunOptions {
+        trace: Some(&mut bytes),
         key,
-        schedule.clone(),
-    )?;
+        invariants: recipe.invariants.clone(),
+        schedule: schedule.clone(),
+    };
+    let outcome = protocol
+        .run(recipe.config.clone(), &recipe.params, options)
+        .map_err(|e| CliError::input(format!("{}: {e}", args.trace.display())))?;
     let (_, replayed, _) = read_all(&bytes, key)
         .map_err(|e| CliError::input(format!("the replayed trace does not read back: {e}")))?;
     let divergence = first_divergence(&recorded, &replayed);
     let label = args.trace.display();
+    let scenario = ScenarioName {
+        file: recipe.config.scenario.clone(),
+    };
+    let decode = |b: &[u8]| protocol.decode(b);
     match schedule {
         None => match divergence {
             None => {

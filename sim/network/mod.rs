@@ -20,7 +20,7 @@ pub use schedule::{Schedule, ScriptedFate};
 
 use crate::node::NodeId;
 use crate::rng::DetRng;
-use crate::time::Instant;
+use crate::time::{Duration, Instant};
 use partition::ActivePartition;
 use schedule::Script;
 use serde::{Deserialize, Serialize};
@@ -297,6 +297,7 @@ impl Network {
             .as_mut()
             .and_then(|s| s.next(out.from.0, out.to.0))
             .cloned();
+        let horizon = self.script.as_ref().map(|s| s.horizon());
         let mut report = SendReport::default();
         if self.is_cut(out.from, out.to) {
             report.copies[0] = Some(CopyFate::Lost {
@@ -335,7 +336,10 @@ impl Network {
             Some(fate) => {
                 let at = |i: usize, rng: &mut DetRng, net: &Network| match fate.copies.get(i) {
                     Some((Some(d), _)) => now.after(*d),
-                    _ => net.travel_latency(rng, now, &hops),
+                    // Never seen to arrive: after the recording ended.
+                    _ => net
+                        .travel_latency(rng, now, &hops)
+                        .max(horizon.unwrap_or(now).after(Duration(1))),
                 };
                 let first = (!fate.lost).then(|| at(0, rng, self));
                 let second = (!fate.lost && fate.copies.len() > 1).then(|| at(1, rng, self));

@@ -30,6 +30,11 @@ pub struct ScriptedFate {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Schedule {
     pub links: BTreeMap<(u32, u32), Vec<ScriptedFate>>,
+    /// When the recording ended. A copy it never saw arrive arrives after
+    /// this in a replay (at a time drawn as usual), so a replay of the
+    /// recording matches it up to its end, and a longer run still gets the
+    /// message.
+    pub horizon: crate::time::Instant,
 }
 
 impl Schedule {
@@ -50,6 +55,12 @@ pub(crate) struct Script {
     used: BTreeMap<(u32, u32), usize>,
     /// Sends that found no recorded fate.
     pub unscripted: u64,
+}
+
+impl Script {
+    pub fn horizon(&self) -> crate::time::Instant {
+        self.schedule.horizon
+    }
 }
 
 impl Script {

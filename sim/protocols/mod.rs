@@ -20,7 +20,7 @@ use std::fmt;
 use std::io::Write;
 
 /// A parameter's value.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
 pub enum ParamValue {
     Int(i64),
     Bool(bool),
@@ -128,7 +128,7 @@ pub struct InvariantDoc {
 }
 
 /// A protocol's parameters, every one present (defaults filled in).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Params(pub BTreeMap<String, ParamValue>);
 
 impl Params {

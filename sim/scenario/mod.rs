@@ -253,6 +253,7 @@ impl Scenario {
             scenario: self.file.clone(),
             config_text: self.source.clone(),
             drawn: drawn.iter().cloned().collect(),
+            replay: String::new(),
         };
         config
             .validate()

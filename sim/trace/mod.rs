@@ -10,7 +10,7 @@
 //! let header = Header {
 //!     format_version: FORMAT_VERSION, protocol: "demo".into(), seed: 1, nodes: 1,
 //!     scenario: "doc".into(), config: String::new(), drawn: Default::default(),
-//!     fifo_default: true, fifo_exceptions: vec![], vector_clocks: true,
+//!     fifo_default: true, fifo_exceptions: vec![], vector_clocks: true, replay: String::new(),
 //! };
 //! let mut w = TraceWriter::new(Vec::new(), &header, None).unwrap();
 //! w.append(&Record { time: Instant(0), kind: Kind::Start { node: NodeId(0), lamport: 1 } }).unwrap();

@@ -121,6 +121,7 @@ impl<R: Read> TraceReader<R> {
                 fifo_default: false,
                 fifo_exceptions: Vec::new(),
                 vector_clocks: false,
+                replay: String::new(),
             },
             frame: Vec::new(),
             pos: 0,

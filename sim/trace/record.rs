@@ -13,7 +13,7 @@ use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 /// The current trace format version.
-pub const FORMAT_VERSION: u16 = 1;
+pub const FORMAT_VERSION: u16 = 2;
 
 /// What a trace says about the run that wrote it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -35,6 +35,10 @@ pub struct Header {
     pub fifo_exceptions: Vec<(NodeId, NodeId)>,
     /// Whether delivery records carry vector-clock deltas.
     pub vector_clocks: bool,
+    /// For traces that replay by their recorded schedule (shrunk traces):
+    /// the exact configuration and parameters as JSON. Empty otherwise, and
+    /// then a replay reruns `config` with `seed`.
+    pub replay: String,
 }
 
 impl Header {
