@@ -68,6 +68,7 @@ pub mod scenario;
 pub mod scheduler;
 pub mod show;
 pub mod shrink;
+pub mod testing;
 pub mod time;
 pub mod trace;
 mod wire;
