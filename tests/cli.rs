@@ -349,17 +349,28 @@ fn an_interrupted_sweep_keeps_what_it_finished_and_resumes_to_the_same_summary()
     let args = ["scenarios/echo-lossy.toml", "--seeds", "0..40000"];
     let dir = tmp("interrupted");
     let mut child = Command::new(env!("CARGO_BIN_EXE_dsim"))
-        .args(["sweep", args[0], args[1], args[2], "--out", dir.to_str().unwrap()])
+        .args([
+            "sweep",
+            args[0],
+            args[1],
+            args[2],
+            "--out",
+            dir.to_str().unwrap(),
+        ])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
     std::thread::sleep(std::time::Duration::from_millis(700));
-    let killed = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    let killed = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
     assert!(killed.success());
     let o = child.wait_with_output().unwrap();
     let t = text(&o);
-    let summary: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).unwrap()).unwrap();
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).unwrap()).unwrap();
     if summary["complete"] == true {
         // The machine finished all seeds before the signal landed; nothing to resume.
         return;
@@ -368,7 +379,16 @@ fn an_interrupted_sweep_keeps_what_it_finished_and_resumes_to_the_same_summary()
     assert!(t.contains("interrupted:") && t.contains("--resume"), "{t}");
     let done = summary["run"].as_u64().unwrap();
     assert!(done > 0 && done < 40000, "{done}");
-    let resume = dsim(&["sweep", args[0], args[1], args[2], "--out", dir.to_str().unwrap(), "--resume", dir.join("summary.json").to_str().unwrap()]);
+    let resume = dsim(&[
+        "sweep",
+        args[0],
+        args[1],
+        args[2],
+        "--out",
+        dir.to_str().unwrap(),
+        "--resume",
+        dir.join("summary.json").to_str().unwrap(),
+    ]);
     assert_eq!(resume.status.code(), Some(0), "{}", text(&resume));
     let resumed = std::fs::read_to_string(dir.join("summary.json")).unwrap();
     assert_eq!(resumed, sweep_summary(&args, "uninterrupted"));

@@ -642,3 +642,90 @@ fn vector_clocks_rebuilt_from_deltas_match_a_recomputation_from_the_causal_struc
         "{pairs} pairs for {deliveries} deliveries"
     );
 }
+
+#[test]
+fn messages_follow_the_topology_and_reroute_around_a_cut_wire() {
+    // A line 0-1-2-3 with a wire 3-0 closing the ring; each hop takes 2ms.
+    let mut config = SimConfig::new(5, 4);
+    config.network.default = LinkConfig::reliable(Duration::from_millis(2));
+    config.network.topology = Some(vec![
+        (NodeId(0), NodeId(1)),
+        (NodeId(1), NodeId(2)),
+        (NodeId(2), NodeId(3)),
+        (NodeId(3), NodeId(0)),
+    ]);
+    config.faults = vec![
+        Fault {
+            at: Duration::from_millis(100),
+            action: FaultAction::CutWire {
+                a: NodeId(0),
+                b: NodeId(1),
+            },
+        },
+        Fault {
+            at: Duration::from_millis(200),
+            action: FaultAction::CutWire {
+                a: NodeId(2),
+                b: NodeId(3),
+            },
+        },
+        Fault {
+            at: Duration::from_millis(300),
+            action: FaultAction::RestoreWire {
+                a: NodeId(0),
+                b: NodeId(1),
+            },
+        },
+    ];
+    let sim = Simulation::new(config, |_| Chatter::new(Duration::from_millis(10), 39));
+    let recs = records(&trace_of(&sim));
+    let mut sent = BTreeMap::new();
+    let mut checked = 0;
+    for r in &recs {
+        match &r.kind {
+            Kind::Send { node, to, msg, .. } => {
+                sent.insert(*msg, (r.time, *node, *to));
+            }
+            Kind::Deliver { msg, .. } => {
+                let (t, from, to) = sent[msg];
+                let ms = (r.time.0 - t.0) / 2_000_000;
+                if (from, to) == (NodeId(0), NodeId(1)) {
+                    // Direct before the cut; three hops (0-3-2-1) after it;
+                    // direct again once the wire is back.
+                    let expected = if t.0 >= 100_000_000 && t.0 < 200_000_000 {
+                        3
+                    } else {
+                        1
+                    };
+                    assert_eq!(ms, expected, "m{msg} sent at {t}");
+                    checked += 1;
+                }
+                if (from, to) == (NodeId(0), NodeId(2)) {
+                    assert_eq!(ms, 2, "two hops either way round the ring");
+                }
+            }
+            Kind::Lost {
+                from, to, cause, ..
+            } => {
+                // Between 200ms and 300ms the ring is split into {0,3} and {1,2}.
+                assert_eq!(*cause, LossCause::NoRoute);
+                assert!(r.time.0 >= 200_000_000 && r.time.0 < 300_000_000, "{r:?}");
+                let side = |n: NodeId| n.0 == 1 || n.0 == 2;
+                assert_ne!(
+                    side(*from),
+                    side(*to),
+                    "only pairs across the split: {from}->{to}"
+                );
+            }
+            _ => {}
+        }
+    }
+    assert!(checked > 20);
+    assert!(recs.iter().any(|r| matches!(
+        r.kind,
+        Kind::Lost {
+            cause: LossCause::NoRoute,
+            ..
+        }
+    )));
+}

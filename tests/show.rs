@@ -232,3 +232,25 @@ fn govector_style_logs_parse_with_a_user_expression_and_a_delimiter() {
         "an expression without the event group is refused: {out}"
     );
 }
+
+#[test]
+fn the_text_timeline_of_a_raft_run_is_pinned_by_a_snapshot() {
+    let t = tmp("raft-text").join("raft.trace");
+    let o = dsim(&[
+        "run",
+        "scenarios/raft-partitions.toml",
+        "--seed",
+        "2",
+        "--trace",
+        t.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let out = show(&t, "text", &["--to", "0.2s"]);
+    insta::assert_snapshot!("raft_partitions_seed_2_first_200ms", out);
+}
+
+#[test]
+fn the_text_timeline_of_a_shrunk_corpus_trace_is_pinned_by_a_snapshot() {
+    let t = PathBuf::from("traces/causal-bug-deliver-on-arrival-seed-0.min.trace");
+    insta::assert_snapshot!("causal_twin_shrunk", show(&t, "text", &[]));
+}
