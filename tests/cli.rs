@@ -348,7 +348,7 @@ fn protocols_lists_parameters_and_invariants() {
 fn an_interrupted_sweep_keeps_what_it_finished_and_resumes_to_the_same_summary() {
     let args = ["scenarios/echo-lossy.toml", "--seeds", "0..40000"];
     let dir = tmp("interrupted");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_dsim"))
+    let child = Command::new(env!("CARGO_BIN_EXE_dsim"))
         .args([
             "sweep",
             args[0],
