@@ -1,6 +1,8 @@
 //! dsim's speed and scale, measured side by side with a bare event loop.
 //!
 //! `cargo bench` runs everything; `cargo bench -- quick` runs smaller sizes.
+//! To profile: `cargo bench --no-run`, then `perf record` the bench binary
+//! with `quick`.
 //! Figures are medians of repeated runs; ratios compare variants measured
 //! in the same process, so machine noise largely cancels.
 //!

@@ -1,30 +1,12 @@
 //! The command line as a user meets it: bundled scenarios, malformed input,
 //! sweeps that do not depend on cores, shards that merge.
 
+mod common;
+
+use common::{dsim, text, tmp};
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
-fn dsim(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_dsim"))
-        .args(args)
-        .output()
-        .expect("dsim runs")
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
-fn tmp(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("dsim-cli-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
+use std::process::Command;
 
 fn bundled() -> Vec<PathBuf> {
     let mut files: Vec<PathBuf> = std::fs::read_dir("scenarios")

@@ -1,23 +1,11 @@
 //! The regression corpus: every trace under traces/ still behaves as
 //! recorded (see traces/README.md).
 
+mod common;
+
+use common::{dsim, text};
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
-fn dsim(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_dsim"))
-        .args(args)
-        .output()
-        .expect("dsim runs")
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
 
 #[derive(serde::Deserialize, Default)]
 #[serde(deny_unknown_fields)]

@@ -3,23 +3,11 @@
 //! within 1,000 seeds by the expected check, and each caught failure's trace
 //! replays to the same failure.
 
+mod common;
+
+use common::{dsim, text};
+
 use std::path::PathBuf;
-use std::process::{Command, Output};
-
-fn dsim(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_dsim"))
-        .args(args)
-        .output()
-        .expect("dsim runs")
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
 
 fn sweep(scenario: &str) -> (serde_json::Value, PathBuf) {
     let out = std::env::temp_dir().join(format!(

@@ -2,35 +2,14 @@
 
 mod common;
 
+use common::{dsim, text, tmp};
+
 use dsim::replay::compare_traces;
 use dsim::trace::Kind;
 use dsim::{Context, Duration, Node, NodeId, SimConfig, Simulation, TimerId};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
-use std::process::{Command, Output};
 use std::sync::atomic::{AtomicU64, Ordering};
-
-fn dsim(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_dsim"))
-        .args(args)
-        .output()
-        .expect("dsim runs")
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
-fn tmp(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("dsim-replay-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
 
 fn record(scenario: &str, seed: u64, dir: &str) -> PathBuf {
     let trace = tmp(dir).join("t.trace");

@@ -2,30 +2,11 @@
 //! tool that reads it; the ShiViz import accepts good logs and pinpoints
 //! bad ones.
 
+mod common;
+
+use common::{dsim, text, tmp};
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
-fn dsim(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_dsim"))
-        .args(args)
-        .output()
-        .expect("dsim runs")
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
-fn tmp(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("dsim-show-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
 
 /// A short trace of a bundled scenario with losses, duplicates and a failure.
 fn trace(name: &str) -> PathBuf {

@@ -1,22 +1,9 @@
 //! `dsim shrink` reduces every broken twin's first failing trace, and the
 //! shrunk trace replays, with no extra flags, to the same failure.
 
-use std::process::{Command, Output};
+mod common;
 
-fn dsim(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_dsim"))
-        .args(args)
-        .output()
-        .expect("dsim runs")
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
+use common::{dsim, text};
 
 /// The numbers after "before" and "after" in shrink's report.
 fn sizes(report: &str, label: &str) -> Vec<u64> {

@@ -55,3 +55,31 @@ impl Node for Chatter {
         }
     }
 }
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+/// Runs the `dsim` binary built for these tests.
+pub fn dsim(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_dsim"))
+        .args(args)
+        .output()
+        .expect("dsim runs")
+}
+
+/// Standard output and standard error together, for messages.
+pub fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// A fresh, empty directory of this test process.
+pub fn tmp(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("dsim-test-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
