@@ -256,3 +256,20 @@ fn a_panic_upstream_keeps_every_record_written() {
         }))
     ));
 }
+
+#[test]
+fn a_forged_header_claiming_absurd_sizes_is_refused_not_obeyed() {
+    let mut header = Simulation::new(SimConfig::new(1, 1), |_| {
+        Chatter::new(Duration::from_millis(1), 1)
+    })
+    .header();
+    header.nodes = u32::MAX;
+    let w = TraceWriter::new(Vec::new(), &header, None).unwrap();
+    let (bytes, _) = w
+        .finish(dsim::trace::EndReason::Quiescent, Instant(0))
+        .unwrap();
+    assert!(
+        matches!(TraceReader::new(&bytes[..], None), Err(TraceError::BadHeader(m)) if m.contains("nodes"))
+    );
+    assert!(dsim::check::audit(&bytes[..], &dsim::check::Options::default()).is_err());
+}

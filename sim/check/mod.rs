@@ -36,6 +36,7 @@ pub mod shiviz;
 mod vclock;
 
 pub use graph::characterizes_happens_before;
+pub use vclock::MAX_NODES as MAX_CLOCK_NODES;
 
 use crate::node::NodeId;
 use crate::time::Instant;

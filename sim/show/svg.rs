@@ -38,9 +38,24 @@ pub fn render(
     decode: Option<Decoder<'_>>,
 ) -> String {
     let clocks = event_clocks(nodes, records);
-    let lanes: Vec<NodeId> = (0..nodes as u32)
-        .map(NodeId)
-        .filter(|n| window.contains_node(*n))
+    // A lane for every node that does something in the window.
+    let mut active = std::collections::BTreeSet::new();
+    for r in records.iter().filter(|r| window.shows(r)) {
+        match &r.kind {
+            Kind::Lost { from, to, .. } => {
+                active.insert(*from);
+                active.insert(*to);
+            }
+            _ => {
+                if let Some((n, _)) = r.node_event() {
+                    active.insert(n);
+                }
+            }
+        }
+    }
+    let lanes: Vec<NodeId> = active
+        .into_iter()
+        .filter(|n| n.index() < nodes && window.contains_node(*n))
         .collect();
     let lane_x: BTreeMap<NodeId, usize> = lanes
         .iter()

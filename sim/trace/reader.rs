@@ -11,6 +11,9 @@ use super::record::{Header, Kind, Record, FORMAT_VERSION};
 use std::io::{self, Read};
 use thiserror::Error;
 
+/// The most nodes a trace may claim (scenarios allow far fewer).
+pub const MAX_NODES: u32 = 1 << 20;
+
 /// Why a trace could not be read.
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
 pub enum TraceError {
@@ -148,6 +151,14 @@ impl<R: Read> TraceReader<R> {
         }
         reader.header = postcard::from_bytes(&reader.frame)
             .map_err(|e| TraceError::BadHeader(e.to_string()))?;
+        // A forged header must not make readers allocate per-node tables
+        // of absurd size.
+        if reader.header.nodes > MAX_NODES {
+            return Err(TraceError::BadHeader(format!(
+                "the header claims {} nodes; dsim handles at most {MAX_NODES}",
+                reader.header.nodes
+            )));
+        }
         if reader.header.format_version != FORMAT_VERSION {
             return Err(TraceError::BadHeader(
                 "the header's version differs from the preamble's".into(),
