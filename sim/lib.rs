@@ -45,13 +45,15 @@
 //! | [`network`] | links, latency distributions, a message's fate, partitions, topology |
 //! | [`config`] | the run's configuration: network, fault schedule, workload, limits |
 //! | [`invariant`] | protocol invariants over node states |
-//! | [`scheduler`] | the event queue and the loop that owns time and randomness |
+//! | [`scheduler`] | `Simulation`, the event queue and the one loop (`scheduler/world.rs`) that owns time and randomness |
 //! | [`trace`] | records, the hash-chained writer and the verifying reader |
 //! | [`check`] | checks over a trace file: integrity, messages, clocks, happens-before, FIFO, causal |
 //! | [`replay`] | seed replay, schedule replay, where two traces part ways |
 //! | [`show`] | renderings of a trace |
 //! | [`scenario`] | scenario files: parse, check with line:col errors, draw swarm knobs |
 //! | [`protocols`] | built-in protocols with broken twins, and the registry |
+//! | [`shrink`] | delta debugging of a failing run over its recorded decisions |
+//! | [`testing`] | proptest strategies and a harness for property-testing protocols |
 //! | [`cli`] | the `dsim` command line |
 
 pub mod check;

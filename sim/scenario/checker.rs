@@ -1,0 +1,567 @@
+//! From raw TOML to a checked [`Scenario`]: every value converted once,
+//! every error located by line and column.
+
+use super::error::{nearest, Locator, ScenarioError};
+use super::knob::{self, Knob, LatencyKnob};
+use super::raw::{self, RawFault, RawLink, RawScenario};
+use super::{FaultKnob, LinkKnobs, ParamKnob, Scenario, WorkloadKnobs};
+use crate::config::{FaultAction, Limits};
+use crate::network::{validate_partition, Ordering, Overflow, PartitionSpec};
+use crate::node::NodeId;
+use crate::protocols::{ParamValue, Protocol, Registry};
+use crate::rng::Ppm;
+use crate::time::Duration;
+use std::collections::BTreeMap;
+use std::ops::Range;
+use toml::{Spanned, Value};
+
+/// Checks a node id against the node count, locating the error.
+type NodeCheck<'a> = &'a dyn Fn(u32, Range<usize>, &str) -> Result<NodeId, ScenarioError>;
+
+pub(super) struct Checker<'a> {
+    pub loc: Locator<'a>,
+    pub registry: &'a Registry,
+}
+
+impl Checker<'_> {
+    pub fn scenario(&self, raw: RawScenario, source: &str) -> Result<Scenario, ScenarioError> {
+        let loc = &self.loc;
+        let protocol = self.protocol(&raw.protocol)?;
+        let nodes = knob::count(
+            loc,
+            &raw.nodes,
+            "nodes",
+            u64::from(protocol.min_nodes()),
+            100_000,
+        )?;
+        let n = nodes.low() as u32;
+        let node = |id: u32, span: Range<usize>, what: &str| -> Result<NodeId, ScenarioError> {
+            if id < n {
+                Ok(NodeId(id))
+            } else {
+                Err(loc.at(
+                    span,
+                    format!(
+                        "{what} names node {id}, but nodes are numbered 0..{} (nodes = {n})",
+                        n - 1
+                    ),
+                ))
+            }
+        };
+        let seed = match &raw.seed {
+            Some(s) if *s.get_ref() < 0 => {
+                return Err(loc.at(s.span(), "seed must not be negative"))
+            }
+            Some(s) => *s.get_ref() as u64,
+            None => 1,
+        };
+        let params = self.params(protocol, raw.params.as_ref())?;
+        let (network, links) = match &raw.network {
+            None => (LinkKnobs::default(), Vec::new()),
+            Some(net) => {
+                let default = self.link_fields(
+                    "network",
+                    [
+                        &net.latency,
+                        &net.loss,
+                        &net.duplicate,
+                        &net.corrupt,
+                        &net.capacity,
+                    ],
+                    &net.ordering,
+                    &net.overflow,
+                )?;
+                let mut links = Vec::new();
+                for l in net.link.iter().flatten() {
+                    let RawLink {
+                        from,
+                        to,
+                        both_ways,
+                        ..
+                    } = l.get_ref();
+                    let a = node(*from.get_ref(), from.span(), "a link")?;
+                    let b = node(*to.get_ref(), to.span(), "a link")?;
+                    if a == b {
+                        return Err(loc.at(l.span(), "a link needs two different nodes"));
+                    }
+                    let r = l.get_ref();
+                    let k = self.link_fields(
+                        "link",
+                        [&r.latency, &r.loss, &r.duplicate, &r.corrupt, &r.capacity],
+                        &r.ordering,
+                        &r.overflow,
+                    )?;
+                    links.push((a, b, k.clone()));
+                    if both_ways.unwrap_or(false) {
+                        links.push((b, a, k));
+                    }
+                }
+                (default, links)
+            }
+        };
+        let topology = match &raw.topology {
+            None => None,
+            Some(t) => Some(self.topology(t, n, &node)?),
+        };
+        let faults = raw
+            .fault
+            .iter()
+            .flatten()
+            .map(|f| self.fault(f, n, &node, topology.as_deref()))
+            .collect::<Result<Vec<_>, _>>()?;
+        self.crash_order(&raw, &faults, n)?;
+        let workload = match &raw.workload {
+            None => None,
+            Some(w) => {
+                let r = w.get_ref();
+                let mut targets = Vec::new();
+                if let Some(t) = &r.targets {
+                    for id in t.get_ref() {
+                        targets.push(node(*id, t.span(), "a workload target")?);
+                    }
+                }
+                Some(WorkloadKnobs {
+                    count: knob::count(loc, &r.count, "workload.count", 0, 100_000_000)?,
+                    start: r
+                        .start
+                        .as_ref()
+                        .map_or(Ok(Knob::Fixed(Duration::ZERO)), |v| {
+                            knob::duration(loc, v, "workload.start")
+                        })?,
+                    interval: match &r.interval {
+                        Some(v) => knob::latency(loc, v, "workload.interval")?,
+                        None => LatencyKnob::Constant(Knob::Fixed(Duration::from_millis(10))),
+                    },
+                    targets,
+                    values: r.values.as_ref().map_or(Ok(Knob::Fixed(1000)), |v| {
+                        knob::count(loc, v, "workload.values", 1, u64::MAX >> 1)
+                    })?,
+                })
+            }
+        };
+        let defaults = Limits::default();
+        let run = raw.run.as_ref();
+        let time = match run.and_then(|r| r.time.as_ref()) {
+            Some(v) => knob::duration(loc, v, "run.time")?,
+            None => Knob::Fixed(defaults.time),
+        };
+        if time.low() == Duration::ZERO {
+            let span = run
+                .and_then(|r| r.time.as_ref())
+                .map(|v| v.span())
+                .unwrap_or(0..0);
+            return Err(loc.at(span, "run.time must be more than zero"));
+        }
+        let events = match run.and_then(|r| r.events.as_ref()) {
+            Some(v) => knob::count(loc, v, "run.events", 1, u64::MAX >> 1)?,
+            None => Knob::Fixed(defaults.events),
+        };
+        let message_bytes = match run.and_then(|r| r.message_bytes.as_ref()) {
+            Some(v) => knob::count(loc, v, "run.message_bytes", 16, 16 << 20)?.low() as u32,
+            None => defaults.message_bytes,
+        };
+        let invariants = match raw.check.as_ref().and_then(|c| c.invariants.as_ref()) {
+            None => None,
+            Some(list) => {
+                let known: Vec<&'static str> =
+                    protocol.invariants().iter().map(|i| i.name).collect();
+                let mut names = Vec::new();
+                for name in list.get_ref() {
+                    let s = name.get_ref();
+                    if !known.contains(&s.as_str()) {
+                        let hint = nearest(s, known.iter().copied())
+                            .map(|k| format!(": did you mean `{k}`?"))
+                            .unwrap_or_default();
+                        return Err(loc.at(
+                            name.span(),
+                            format!(
+                                "protocol `{}` has no invariant `{s}`{hint} (it has {})",
+                                protocol.name(),
+                                known.join(", ")
+                            ),
+                        ));
+                    }
+                    names.push(s.clone());
+                }
+                Some(names)
+            }
+        };
+        Ok(Scenario {
+            file: loc.file.to_string(),
+            source: source.to_string(),
+            protocol: protocol.name().to_string(),
+            description: raw.description.clone(),
+            nodes,
+            seed,
+            params,
+            network,
+            links,
+            topology,
+            faults,
+            workload,
+            time,
+            events,
+            message_bytes,
+            vector_clocks: run.and_then(|r| r.vector_clocks).unwrap_or(true),
+            invariants,
+        })
+    }
+
+    fn protocol(&self, name: &Spanned<String>) -> Result<&dyn Protocol, ScenarioError> {
+        self.registry.get(name.get_ref()).ok_or_else(|| {
+            let names = self.registry.names();
+            let hint = nearest(name.get_ref(), names.iter().copied())
+                .map(|k| format!(": did you mean \"{k}\"?"))
+                .unwrap_or_default();
+            self.loc.at(
+                name.span(),
+                format!(
+                    "unknown protocol \"{}\"{hint} (built in: {})",
+                    name.get_ref(),
+                    names.join(", ")
+                ),
+            )
+        })
+    }
+
+    fn params(
+        &self,
+        protocol: &dyn Protocol,
+        given: Option<&BTreeMap<Spanned<String>, Spanned<Value>>>,
+    ) -> Result<BTreeMap<String, ParamKnob>, ScenarioError> {
+        let docs = protocol.params();
+        let mut out = BTreeMap::new();
+        for d in &docs {
+            out.insert(d.name.to_string(), ParamKnob::Fixed(d.default.clone()));
+        }
+        for (key, value) in given.into_iter().flatten() {
+            let Some(doc) = docs.iter().find(|d| d.name == key.get_ref()) else {
+                let names: Vec<&str> = docs.iter().map(|d| d.name).collect();
+                let hint = nearest(key.get_ref(), names.iter().copied())
+                    .map(|k| format!(": did you mean `{k}`?"))
+                    .unwrap_or_default();
+                return Err(self.loc.at(
+                    key.span(),
+                    format!(
+                        "protocol `{}` has no parameter `{}`{hint} (it takes {})",
+                        protocol.name(),
+                        key.get_ref(),
+                        if names.is_empty() {
+                            "none".to_string()
+                        } else {
+                            names.join(", ")
+                        }
+                    ),
+                ));
+            };
+            let at = |m: String| {
+                self.loc
+                    .at(value.span(), format!("params.{}: {m}", doc.name))
+            };
+            let knob = match value.get_ref() {
+                Value::Integer(i) => ParamKnob::Fixed(ParamValue::Int(*i)),
+                Value::Boolean(b) => ParamKnob::Fixed(ParamValue::Bool(*b)),
+                Value::String(s) => ParamKnob::Fixed(ParamValue::Str(s.clone())),
+                Value::Array(items) => match items.as_slice() {
+                    [Value::Integer(lo), Value::Integer(hi)] if *lo >= 0 && lo <= hi => {
+                        doc.check(&ParamValue::Int(*lo)).map_err(at)?;
+                        doc.check(&ParamValue::Int(*hi)).map_err(at)?;
+                        ParamKnob::IntRange(*lo as u64, *hi as u64)
+                    }
+                    _ => {
+                        return Err(at(
+                            "a range must be two integers [low, high] with low <= high".into(),
+                        ))
+                    }
+                },
+                _ => {
+                    return Err(at(
+                        "must be an integer, a boolean, a string or an integer range".into(),
+                    ))
+                }
+            };
+            if let ParamKnob::Fixed(v) = &knob {
+                doc.check(v).map_err(at)?;
+            }
+            out.insert(doc.name.to_string(), knob);
+        }
+        Ok(out)
+    }
+
+    fn link_fields(
+        &self,
+        what: &str,
+        [latency, loss, duplicate, corrupt, capacity]: [&Option<Spanned<Value>>; 5],
+        ordering: &Option<Spanned<String>>,
+        overflow: &Option<Spanned<String>>,
+    ) -> Result<LinkKnobs, ScenarioError> {
+        let loc = &self.loc;
+        let prob = |v: &Option<Spanned<Value>>, name: &str| {
+            v.as_ref()
+                .map(|v| knob::probability(loc, v, &format!("{what}.{name}")))
+                .transpose()
+        };
+        let ordering = match ordering {
+            None => None,
+            Some(o) => Some(match o.get_ref().as_str() {
+                "fifo" => Ordering::Fifo,
+                "reorder" => Ordering::Reorder,
+                other => {
+                    return Err(loc.at(
+                        o.span(),
+                        format!("ordering must be \"fifo\" or \"reorder\", not \"{other}\""),
+                    ))
+                }
+            }),
+        };
+        let overflow = match overflow {
+            None => None,
+            Some(o) => Some(match o.get_ref().as_str() {
+                "drop-newest" => Overflow::DropNewest,
+                "drop-oldest" => Overflow::DropOldest,
+                other => {
+                    return Err(loc.at(
+                        o.span(),
+                        format!(
+                            "overflow must be \"drop-newest\" or \"drop-oldest\", not \"{other}\""
+                        ),
+                    ))
+                }
+            }),
+        };
+        Ok(LinkKnobs {
+            latency: latency
+                .as_ref()
+                .map(|v| knob::latency(loc, v, &format!("{what}.latency")))
+                .transpose()?,
+            loss: prob(loss, "loss")?,
+            duplicate: prob(duplicate, "duplicate")?,
+            corrupt: prob(corrupt, "corrupt")?,
+            ordering,
+            capacity: capacity
+                .as_ref()
+                .map(|v| knob::count(loc, v, &format!("{what}.capacity"), 1, 1 << 30))
+                .transpose()?,
+            overflow,
+        })
+    }
+
+    fn topology(
+        &self,
+        t: &Spanned<raw::RawTopology>,
+        n: u32,
+        node: NodeCheck<'_>,
+    ) -> Result<Vec<(NodeId, NodeId)>, ScenarioError> {
+        let r = t.get_ref();
+        match (&r.shape, &r.edges) {
+            (Some(shape), None) => {
+                let pairs: Vec<(u32, u32)> = match shape.get_ref().as_str() {
+                    "line" => (1..n).map(|i| (i - 1, i)).collect(),
+                    "ring" => (0..n).map(|i| (i, (i + 1) % n)).filter(|(a, b)| a != b).collect(),
+                    "star" => (1..n).map(|i| (0, i)).collect(),
+                    other => {
+                        return Err(self.loc.at(shape.span(), format!("topology shape must be \"line\", \"ring\" or \"star\", not \"{other}\"")))
+                    }
+                };
+                Ok(pairs
+                    .into_iter()
+                    .map(|(a, b)| (NodeId(a), NodeId(b)))
+                    .collect())
+            }
+            (None, Some(edges)) => edges
+                .iter()
+                .map(|e| {
+                    let [a, b] = *e.get_ref();
+                    if a == b {
+                        return Err(self
+                            .loc
+                            .at(e.span(), "a topology edge needs two different nodes"));
+                    }
+                    Ok((
+                        node(a, e.span(), "a topology edge")?,
+                        node(b, e.span(), "a topology edge")?,
+                    ))
+                })
+                .collect(),
+            _ => Err(self.loc.at(
+                t.span(),
+                "a topology takes either `shape` or `edges`, exactly one",
+            )),
+        }
+    }
+
+    fn fault(
+        &self,
+        f: &Spanned<RawFault>,
+        n: u32,
+        node: NodeCheck<'_>,
+        topology: Option<&[(NodeId, NodeId)]>,
+    ) -> Result<FaultKnob, ScenarioError> {
+        let loc = &self.loc;
+        let r = f.get_ref();
+        let at = knob::duration(loc, &r.at, "fault.at")?;
+        let probability = match &r.probability {
+            None => Ppm::ONE,
+            Some(p) => match knob::probability(loc, p, "fault.probability")? {
+                Knob::Fixed(p) => p,
+                Knob::Range(..) => {
+                    return Err(loc.at(p.span(), "fault.probability must be one number"))
+                }
+            },
+        };
+        let mut actions = Vec::new();
+        let id = r.id.unwrap_or(0);
+        if let Some(p) = &r.partition {
+            let groups = p
+                .get_ref()
+                .iter()
+                .map(|g| {
+                    g.iter()
+                        .map(|&i| node(i, p.span(), "a partition"))
+                        .collect::<Result<Vec<_>, _>>()
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            let spec = PartitionSpec::Groups(groups);
+            validate_partition(&spec, n).map_err(|e| loc.at(p.span(), e))?;
+            actions.push(FaultAction::Partition { id, spec });
+        }
+        if let Some(o) = &r.oneway {
+            let side = |list: &[u32]| {
+                list.iter()
+                    .map(|&i| node(i, o.span(), "a one-way partition"))
+                    .collect::<Result<Vec<_>, _>>()
+            };
+            let spec = PartitionSpec::OneWay {
+                from: side(&o.get_ref().from)?,
+                to: side(&o.get_ref().to)?,
+            };
+            validate_partition(&spec, n).map_err(|e| loc.at(o.span(), e))?;
+            actions.push(FaultAction::Partition { id, spec });
+        }
+        if let Some(h) = &r.heal {
+            actions.push(match h.get_ref() {
+                Value::Boolean(true) => FaultAction::Heal { id: None },
+                Value::Integer(i) if *i >= 0 && *i <= i64::from(u32::MAX) => FaultAction::Heal {
+                    id: Some(*i as u32),
+                },
+                _ => {
+                    return Err(loc.at(
+                        h.span(),
+                        "heal must be `true` (every partition) or a partition id",
+                    ))
+                }
+            });
+        }
+        if let Some(c) = &r.crash {
+            actions.push(FaultAction::Crash {
+                node: node(*c.get_ref(), c.span(), "a crash")?,
+            });
+        }
+        if let Some(c) = &r.restart {
+            actions.push(FaultAction::Restart {
+                node: node(*c.get_ref(), c.span(), "a restart")?,
+            });
+        }
+        if let Some(s) = &r.skew {
+            let sk = s.get_ref();
+            let offset_ns = match &sk.offset {
+                None => 0,
+                Some(text) => {
+                    let (neg, body) = match text.strip_prefix('-') {
+                        Some(b) => (true, b),
+                        None => (false, text.as_str()),
+                    };
+                    let d = Duration::parse(body)
+                        .map_err(|e| loc.at(s.span(), format!("skew offset: {e}")))?;
+                    let v = i64::try_from(d.0)
+                        .map_err(|_| loc.at(s.span(), "skew offset is too large"))?;
+                    if neg {
+                        -v
+                    } else {
+                        v
+                    }
+                }
+            };
+            let drift_ppm = sk.drift_ppm.unwrap_or(0);
+            if drift_ppm <= -1_000_000 {
+                return Err(loc.at(s.span(), format!("drift_ppm {drift_ppm} would stop or reverse the clock (must be above -1000000)")));
+            }
+            actions.push(FaultAction::ClockSkew {
+                node: node(sk.node, s.span(), "a clock skew")?,
+                offset_ns,
+                drift_ppm,
+            });
+        }
+        for (wire, restore) in [(&r.cut, false), (&r.restore, true)] {
+            if let Some(w) = wire {
+                let [a, b] = *w.get_ref();
+                let (a, b) = (
+                    node(a, w.span(), "a wire fault")?,
+                    node(b, w.span(), "a wire fault")?,
+                );
+                let Some(edges) = topology else {
+                    return Err(loc.at(w.span(), "cutting or restoring a wire needs a [topology]"));
+                };
+                if !edges
+                    .iter()
+                    .any(|&(x, y)| (x, y) == (a, b) || (y, x) == (a, b))
+                {
+                    return Err(loc.at(
+                        w.span(),
+                        format!("nodes {} and {} are not wired in the topology", a.0, b.0),
+                    ));
+                }
+                actions.push(if restore {
+                    FaultAction::RestoreWire { a, b }
+                } else {
+                    FaultAction::CutWire { a, b }
+                });
+            }
+        }
+        match actions.len() {
+            1 => Ok(FaultKnob { at, probability, action: actions.remove(0) }),
+            0 => Err(loc.at(f.span(), "a fault needs one action: partition, oneway, heal, crash, restart, skew, cut or restore")),
+            _ => Err(loc.at(f.span(), "a fault takes exactly one action; split this one into several [[fault]] entries")),
+        }
+    }
+
+    /// Crashes and restarts must alternate per node, in time order (judged
+    /// at the earliest time of each fault).
+    fn crash_order(
+        &self,
+        raw: &RawScenario,
+        faults: &[FaultKnob],
+        n: u32,
+    ) -> Result<(), ScenarioError> {
+        let spans: Vec<Range<usize>> = raw.fault.iter().flatten().map(|f| f.span()).collect();
+        let mut order: Vec<usize> = (0..faults.len()).collect();
+        order.sort_by_key(|&i| faults[i].at.low());
+        let mut up = vec![true; n as usize];
+        for i in order {
+            match faults[i].action {
+                FaultAction::Crash { node }
+                    if !up[node.index()] && faults[i].probability == Ppm::ONE =>
+                {
+                    return Err(self.loc.at(
+                        spans[i].clone(),
+                        format!("node {} is crashed here but is already down", node.0),
+                    ));
+                }
+                FaultAction::Restart { node } if up[node.index()] => {
+                    return Err(self.loc.at(
+                        spans[i].clone(),
+                        format!(
+                            "node {} is restarted at {} but is not crashed before then",
+                            node.0,
+                            faults[i].at.low()
+                        ),
+                    ));
+                }
+                FaultAction::Crash { node } => up[node.index()] = false,
+                FaultAction::Restart { node } => up[node.index()] = true,
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+}
