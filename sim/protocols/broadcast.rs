@@ -20,7 +20,9 @@
 //!
 //! **Broken twin** (`dedup = false`, `scenarios/broadcast-bug-no-dedup.toml`):
 //! receivers deliver every copy they get; a duplicated or retransmitted
-//! message is delivered twice and `no-duplicates` fails.
+//! message is delivered twice and `no-duplicates` fails. Every seed of
+//! 0..1000 exposes it; the first is seed 0
+//! (`dsim run scenarios/broadcast-bug-no-dedup.toml --seed 0`).
 
 use super::{decode_as, execute, InvariantDoc, ParamDoc, Params, Protocol, RunOptions};
 use crate::scheduler::{Outcome, SimError, Simulation};

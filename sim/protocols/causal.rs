@@ -20,7 +20,8 @@
 //! **Broken twin** (`deliver_on_arrival = true`,
 //! `scenarios/causal-bug-deliver-on-arrival.toml`): messages are delivered
 //! as they arrive; a reply overtakes what it replies to and
-//! `causal-delivery` fails.
+//! `causal-delivery` fails. Every seed of 0..1000 exposes it; the first is
+//! seed 0 (`dsim run scenarios/causal-bug-deliver-on-arrival.toml --seed 0`).
 
 use super::{decode_as, execute, InvariantDoc, ParamDoc, Params, Protocol, RunOptions};
 use crate::scheduler::{Outcome, SimError, Simulation};

@@ -20,6 +20,9 @@
 //! **Broken twin** (`dedup = false`, `scenarios/echo-bug-no-dedup.toml`):
 //! the server executes every request it receives. A duplicated request or a
 //! retry after a lost reply is executed twice, and `at-most-once` fails.
+//! Every seed of 0..1000 exposes it; the first is seed 0
+//! (`dsim run scenarios/echo-bug-no-dedup.toml --seed 0`); its shrunk trace is
+//! `traces/echo-bug-no-dedup-seed-0.min.trace`.
 
 use super::{decode_as, execute, InvariantDoc, ParamDoc, ParamValue, Params, Protocol, RunOptions};
 use crate::scheduler::{Outcome, SimError, Simulation};
