@@ -39,7 +39,9 @@ pub struct SweepArgs {
     /// run only the seeds it lacks.
     #[arg(long)]
     pub resume: Option<PathBuf>,
-    /// Stop starting new seeds after this many failures.
+    /// Stop starting new seeds after this many failures. With more than
+    /// one job, which seeds ran before the stop depends on timing, so the
+    /// summary is then not reproducible (use --jobs 1 for that).
     #[arg(long)]
     pub max_failures: Option<u64>,
     /// A key that turns each trace's hash chain into a MAC.
