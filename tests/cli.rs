@@ -376,3 +376,23 @@ fn an_interrupted_sweep_keeps_what_it_finished_and_resumes_to_the_same_summary()
     let resumed = std::fs::read_to_string(dir.join("summary.json")).unwrap();
     assert_eq!(resumed, sweep_summary(&args, "uninterrupted"));
 }
+
+#[test]
+fn a_passing_run_without_trace_leaves_the_traces_folder_alone() {
+    let dir = tmp("untouched");
+    std::fs::create_dir_all(dir.join("traces")).unwrap();
+    let precious = dir.join("traces/echo-lossy-seed-1.trace");
+    std::fs::write(&precious, b"someone's regression trace").unwrap();
+    let scenario = std::fs::canonicalize("scenarios/echo-lossy.toml").unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_dsim"))
+        .current_dir(&dir)
+        .args(["run", scenario.to_str().unwrap(), "--seed", "1"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert_eq!(
+        std::fs::read(&precious).unwrap(),
+        b"someone's regression trace"
+    );
+    assert_eq!(std::fs::read_dir(dir.join("traces")).unwrap().count(), 1);
+}

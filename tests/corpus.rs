@@ -37,9 +37,22 @@ fn every_trace_in_the_corpus_still_behaves_as_recorded() {
         .collect();
     traces.sort();
     assert!(
-        traces.len() >= 6,
-        "the corpus holds a shrunk failure of every broken twin"
+        traces.len() >= 7,
+        "the corpus holds a shrunk failure of every broken twin and a passing run"
     );
+    // Every expectation has its trace.
+    for e in std::fs::read_dir("traces")
+        .unwrap()
+        .map(|e| e.unwrap().path())
+    {
+        if e.extension().is_some_and(|x| x == "expect") {
+            assert!(
+                e.with_extension("trace").exists(),
+                "{} has no trace beside it",
+                e.display()
+            );
+        }
+    }
     for t in &traces {
         let file = t.to_str().unwrap();
         let bytes = std::fs::read(t).unwrap();

@@ -97,12 +97,24 @@ pub fn run(registry: &Registry, args: RunArgs) -> Result<(), CliError> {
         .trace
         .clone()
         .unwrap_or_else(|| default_trace_path(Path::new("traces"), &scenario, seed));
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+    // Without --trace the run streams to a scratch file, and only a failing
+    // run's trace is moved into traces/: a passing run never creates,
+    // overwrites or deletes anything there (it is the regression corpus).
+    let writing = if keep_always {
+        path.clone()
+    } else {
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        std::env::temp_dir().join(format!("dsim-run-{}-{name}", std::process::id()))
+    };
+    if let Some(dir) = writing.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir)
             .map_err(|e| CliError::input(format!("cannot create {}: {e}", dir.display())))?;
     }
-    let file = File::create(&path)
-        .map_err(|e| CliError::input(format!("cannot write {}: {e}", path.display())))?;
+    let file = File::create(&writing)
+        .map_err(|e| CliError::input(format!("cannot write {}: {e}", writing.display())))?;
     let mut out = BufWriter::new(file);
     let started = std::time::Instant::now();
     let result = run_seed(
@@ -117,13 +129,17 @@ pub fn run(registry: &Registry, args: RunArgs) -> Result<(), CliError> {
     let (resolved, outcome) = match result {
         Ok(r) => r,
         Err(e) => {
-            let _ = std::fs::remove_file(&path);
+            let _ = std::fs::remove_file(&writing);
             return Err(e);
         }
     };
     let failed = outcome.failure.is_some();
-    if !failed && !keep_always {
-        let _ = std::fs::remove_file(&path);
+    if !keep_always {
+        if failed {
+            keep(&writing, &path)?;
+        } else {
+            let _ = std::fs::remove_file(&writing);
+        }
     }
     print_summary(
         registry,
@@ -258,4 +274,19 @@ fn check_determinism(registry: &Registry, scenario: &Scenario, seed: u64) -> Res
             Err(CliError::CheckFailed)
         }
     }
+}
+
+/// Moves a finished trace from its scratch file to where it belongs.
+fn keep(from: &Path, to: &Path) -> Result<(), CliError> {
+    if let Some(dir) = to.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| CliError::input(format!("cannot create {}: {e}", dir.display())))?;
+    }
+    // A rename cannot cross file systems; copy then.
+    if std::fs::rename(from, to).is_err() {
+        std::fs::copy(from, to)
+            .map_err(|e| CliError::input(format!("cannot write {}: {e}", to.display())))?;
+        let _ = std::fs::remove_file(from);
+    }
+    Ok(())
 }
