@@ -330,7 +330,7 @@ fn protocols_lists_parameters_and_invariants() {
 fn an_interrupted_sweep_keeps_what_it_finished_and_resumes_to_the_same_summary() {
     let args = ["scenarios/echo-lossy.toml", "--seeds", "0..40000"];
     let dir = tmp("interrupted");
-    let child = Command::new(env!("CARGO_BIN_EXE_dsim"))
+    let mut child = Command::new(env!("CARGO_BIN_EXE_dsim"))
         .args([
             "sweep",
             args[0],
@@ -343,15 +343,28 @@ fn an_interrupted_sweep_keeps_what_it_finished_and_resumes_to_the_same_summary()
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(700));
+    // Wait for the first progress line: by then the interrupt handler is in
+    // place and some seeds are done.
+    use std::io::BufRead;
+    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut seen = String::new();
+    while !seen.contains("progress:") {
+        let mut line = String::new();
+        if stderr.read_line(&mut line).unwrap() == 0 {
+            break;
+        }
+        seen.push_str(&line);
+    }
     // The shell's own kill, so no external tool is needed.
     let killed = Command::new("sh")
         .args(["-c", &format!("kill -INT {}", child.id())])
         .status()
         .unwrap();
     assert!(killed.success());
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stderr, &mut rest).unwrap();
     let o = child.wait_with_output().unwrap();
-    let t = text(&o);
+    let t = format!("{seen}{rest}{}", String::from_utf8_lossy(&o.stdout));
     let summary: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).unwrap()).unwrap();
     if summary["complete"] == true {
