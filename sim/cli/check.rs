@@ -13,7 +13,7 @@ use std::path::PathBuf;
     after_help = "Examples:\n  dsim check traces/echo-bug-no-dedup-seed-3.trace\n  dsim check run.trace --causal --json\n  dsim check signed.trace --key \"$DSIM_KEY\""
 )]
 pub struct CheckArgs {
-    /// The trace file.
+    /// The trace file (with --import, the log file).
     pub trace: PathBuf,
     /// The key the trace was signed with (its chain is then a MAC).
     #[arg(long)]
