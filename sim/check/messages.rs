@@ -11,8 +11,39 @@ use std::collections::BTreeMap;
 
 struct Entry {
     sent: Sent,
-    /// One flag per copy: true once delivered or lost.
-    resolved: Vec<bool>,
+    copies: Copies,
+}
+
+/// A message's copies and which of them were delivered or lost, in one
+/// word: no allocation per message. More than 64 copies is a violation.
+#[derive(Clone, Copy)]
+struct Copies {
+    count: u32,
+    done: u64,
+}
+
+impl Copies {
+    const MAX: u32 = 64;
+
+    fn one() -> Copies {
+        Copies { count: 1, done: 0 }
+    }
+
+    fn len(self) -> usize {
+        self.count as usize
+    }
+
+    fn is_done(self, copy: u32) -> bool {
+        self.done & (1 << copy) != 0
+    }
+
+    fn all_done(self) -> bool {
+        self.done.count_ones() == self.count
+    }
+
+    fn open(self) -> u64 {
+        u64::from(self.count - self.done.count_ones())
+    }
 }
 
 pub(crate) struct Messages {
@@ -79,18 +110,18 @@ impl Messages {
                     *msg,
                     Entry {
                         sent,
-                        resolved: vec![false],
+                        copies: Copies::one(),
                     },
                 );
                 self.copies += 1;
             }
             Kind::Duplicated { msg, copy } => match self.live.get_mut(msg) {
-                Some(e) if *copy as usize == e.resolved.len() => {
-                    e.resolved.push(false);
+                Some(e) if *copy == e.copies.count && e.copies.count < Copies::MAX => {
+                    e.copies.count += 1;
                     self.copies += 1;
                 }
                 Some(e) => {
-                    let n = e.resolved.len();
+                    let n = e.copies.len();
                     self.verdict.flag(
                         index,
                         t,
@@ -101,7 +132,7 @@ impl Messages {
                 None => self.unknown(index, t, *msg, "duplicated"),
             },
             Kind::Corrupted { msg, copy, .. } => match self.live.get(msg) {
-                Some(e) if (*copy as usize) < e.resolved.len() => {}
+                Some(e) if (*copy as usize) < e.copies.len() => {}
                 Some(e) => {
                     let from = e.sent.from;
                     self.verdict.flag(
@@ -184,35 +215,35 @@ impl Messages {
                 ),
             );
         }
-        let copies = e.resolved.len();
-        match e.resolved.get_mut(copy as usize) {
-            None => {
-                self.verdict.flag(index, t, vec![from, to], format!(
-                    "copy {copy} of message {msg} {what}, but only {copies} cop{} were sent or duplicated",
-                    if copies == 1 { "y" } else { "ies" }
-                ));
-                false
-            }
-            Some(true) => {
-                self.verdict.flag(index, t, vec![from, to], format!("copy {copy} of message {msg} {what} after it was already delivered or lost"));
-                false
-            }
-            Some(flag) => {
-                *flag = true;
-                if e.resolved.iter().all(|r| *r) {
-                    self.live.remove(&msg);
-                    self.done.push(msg);
-                }
-                true
-            }
+        let copies = e.copies.len();
+        if copy as usize >= copies {
+            self.verdict.flag(index, t, vec![from, to], format!(
+                "copy {copy} of message {msg} {what}, but only {copies} cop{} were sent or duplicated",
+                if copies == 1 { "y" } else { "ies" }
+            ));
+            return false;
         }
+        if e.copies.is_done(copy) {
+            self.verdict.flag(
+                index,
+                t,
+                vec![from, to],
+                format!(
+                    "copy {copy} of message {msg} {what} after it was already delivered or lost"
+                ),
+            );
+            return false;
+        }
+        e.copies.done |= 1 << copy;
+        if e.copies.all_done() {
+            self.live.remove(&msg);
+            self.done.push(msg);
+        }
+        true
     }
 
     pub fn in_flight(&self) -> u64 {
-        self.live
-            .values()
-            .map(|e| e.resolved.iter().filter(|r| !**r).count() as u64)
-            .sum()
+        self.live.values().map(|e| e.copies.open()).sum()
     }
 
     pub fn finish(&mut self, end: Option<EndReason>, time: Instant) {

@@ -52,7 +52,7 @@ pub fn check(args: CheckArgs) -> Result<(), CliError> {
         key: args.key.map(String::into_bytes),
         causal: args.causal,
     };
-    let report = audit(BufReader::new(file), &options)
+    let report = audit(BufReader::with_capacity(1 << 20, file), &options)
         .map_err(|e| CliError::input(format!("{}: {e}", args.trace.display())))?;
     if args.json {
         let text = serde_json::to_string_pretty(&report).map_err(CliError::input)?;
