@@ -14,7 +14,7 @@ use petgraph::visit::Dfs;
 use std::collections::BTreeMap;
 
 /// Events × nodes above which the graph is not built.
-const MAX_CELLS: usize = 4_000_000;
+const MAX_CELLS: usize = 1_000_000;
 /// How many events the characterization is checked from.
 const SOURCES: usize = 16;
 
