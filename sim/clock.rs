@@ -69,18 +69,6 @@ impl VectorClock {
             }
         }
     }
-
-    /// Applies a recorded delta (sets each named entry).
-    pub fn apply_delta(&mut self, delta: &[(u32, u32)]) -> Result<(), String> {
-        for &(i, v) in delta {
-            let slot = self
-                .0
-                .get_mut(i as usize)
-                .ok_or_else(|| format!("vector clock entry for node {i} is out of range"))?;
-            *slot = v;
-        }
-        Ok(())
-    }
 }
 
 /// The kernel's per-node logical clocks.

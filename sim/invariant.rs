@@ -100,3 +100,17 @@ impl<'a, N> View<'a, N> {
         self.ended
     }
 }
+
+#[cfg(test)]
+impl<'a, N> View<'a, N> {
+    /// A view of hand-built node states, for testing invariants.
+    pub(crate) fn of(nodes: &'a [Option<N>], partitioned: bool, in_flight: usize) -> View<'a, N> {
+        View {
+            nodes,
+            now: Instant::ZERO,
+            partitioned,
+            in_flight,
+            ended: true,
+        }
+    }
+}

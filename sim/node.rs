@@ -173,11 +173,6 @@ impl Disk {
     pub fn crash(&mut self) {
         self.unsynced.clear();
     }
-
-    /// Number of synced keys.
-    pub fn synced_len(&self) -> usize {
-        self.synced.len()
-    }
 }
 
 /// A node's window onto the world during one handler call.

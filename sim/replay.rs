@@ -3,7 +3,7 @@
 //! decisions recorded in a trace.
 
 use crate::network::{LossCause, Schedule, ScriptedFate};
-use crate::time::{Duration, Instant};
+use crate::time::Instant;
 use crate::trace::{Kind, Record};
 use std::collections::BTreeMap;
 
@@ -110,26 +110,6 @@ pub fn compare_traces(
     let (_, a, _) = crate::trace::read_all(left, key)?;
     let (_, b, _) = crate::trace::read_all(right, key)?;
     Ok(first_divergence(&a, &b))
-}
-
-/// Time a copy spent in the network, for people.
-pub fn describe_fate(f: &ScriptedFate) -> String {
-    if f.lost {
-        return "lost".into();
-    }
-    let parts: Vec<String> = f
-        .copies
-        .iter()
-        .map(|(d, flips)| {
-            let d = d.map_or("?".to_string(), |d: Duration| d.to_string());
-            if flips.is_empty() {
-                d
-            } else {
-                format!("{d} corrupted")
-            }
-        })
-        .collect();
-    parts.join(" + ")
 }
 
 /// Everything needed to rerun a trace exactly, for traces that replay by

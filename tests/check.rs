@@ -399,3 +399,54 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn a_record_naming_a_node_that_does_not_exist_is_caught_as_malformed() {
+    let (h, mut recs, end) = open(&run(1, Ordering::Reorder, 0, 0));
+    let i = position(&recs, |r| matches!(r.kind, Kind::Timer { .. }));
+    if let Kind::Timer { node, .. } = &mut recs[i].kind {
+        *node = NodeId(9);
+    }
+    let r = report(&rewrite(&h, &recs, end), false);
+    assert_eq!(only_violation(&r, "well-formed"), i as u64);
+}
+
+#[test]
+fn time_running_backwards_is_an_integrity_violation() {
+    let (h, mut recs, end) = open(&run(1, Ordering::Reorder, 0, 0));
+    let i = position(&recs, |r| r.time > Instant(20_000_000));
+    recs[i].time = Instant(1);
+    let r = report(&rewrite(&h, &recs, end), false);
+    assert_eq!(only_violation(&r, "integrity"), i as u64);
+}
+
+#[test]
+fn message_ids_out_of_send_order_and_deliveries_to_the_wrong_node_are_caught() {
+    let (h, recs, end) = open(&run(1, Ordering::Reorder, 0, 0));
+    // Renumber the second send as if a send had been skipped.
+    let mut skipped = recs.clone();
+    let second = position(&skipped, |r| matches!(r.kind, Kind::Send { msg: 1, .. }));
+    if let Kind::Send { msg, .. } = &mut skipped[second].kind {
+        *msg = 7;
+    }
+    let r = report(&rewrite(&h, &skipped, end), false);
+    assert_eq!(only_violation(&r, "messages"), second as u64);
+    // Deliver a message to a node it was not sent to.
+    let mut misrouted = recs;
+    let i = position(&misrouted, |r| matches!(r.kind, Kind::Deliver { .. }));
+    if let Kind::Deliver { node, from, .. } = &mut misrouted[i].kind {
+        *node = NodeId((0..4).find(|n| *n != node.0 && *n != from.0).unwrap());
+    }
+    let r = report(&rewrite(&h, &misrouted, end), false);
+    assert_eq!(only_violation(&r, "messages"), i as u64);
+    assert!(r
+        .verdicts
+        .iter()
+        .find(|v| v.check == "messages")
+        .unwrap()
+        .first
+        .as_ref()
+        .unwrap()
+        .message
+        .contains("but it was sent"));
+}

@@ -6,8 +6,8 @@ use crate::trace::{Header, Kind, Record};
 use std::collections::BTreeMap;
 
 pub(crate) struct Fifo {
-    header_default: bool,
-    exceptions: Vec<(NodeId, NodeId)>,
+    // The header states which links promise FIFO.
+    header: Header,
     last: BTreeMap<(NodeId, NodeId), u64>,
     pub verdict: Verdict,
 }
@@ -15,8 +15,7 @@ pub(crate) struct Fifo {
 impl Fifo {
     pub fn new(header: &Header) -> Fifo {
         Fifo {
-            header_default: header.fifo_default,
-            exceptions: header.fifo_exceptions.clone(),
+            header: header.clone(),
             last: BTreeMap::new(),
             verdict: Verdict::new("fifo"),
         }
@@ -30,7 +29,7 @@ impl Fifo {
             return;
         };
         let link = (*from, *node);
-        if self.header_default == self.exceptions.contains(&link) {
+        if !self.header.is_fifo(*from, *node) {
             return;
         }
         // Message ids count sends, so on one link they must not go down.

@@ -4,7 +4,7 @@ use super::replay::{print_divergence, read_trace};
 use super::CliError;
 use crate::protocols::Registry;
 use crate::replay::first_divergence;
-use crate::trace::{Kind, Record, Stats};
+use crate::trace::{first_failure, Record, Stats};
 use clap::Args;
 use std::path::PathBuf;
 
@@ -22,22 +22,11 @@ pub struct DiffArgs {
     pub key: Option<String>,
 }
 
-fn tally(records: &[Record<'_>]) -> Stats {
-    let mut s = Stats::default();
-    for r in records {
-        s.count(r);
-    }
-    s
-}
-
 fn failure(records: &[Record<'_>]) -> String {
-    records
-        .iter()
-        .find_map(|r| match &r.kind {
-            Kind::CheckFailed { check, message } => Some(format!("fails `{check}`: {message}")),
-            _ => None,
-        })
-        .unwrap_or_else(|| "passes".into())
+    match first_failure(records) {
+        Some((_, check, message)) => format!("fails `{check}`: {message}"),
+        None => "passes".into(),
+    }
 }
 
 pub fn diff(registry: &Registry, args: DiffArgs) -> Result<(), CliError> {
@@ -77,8 +66,8 @@ pub fn diff(registry: &Registry, args: DiffArgs) -> Result<(), CliError> {
     let decode = |bytes: &[u8]| protocol.and_then(|p| p.decode(bytes));
     print_divergence(&d, &a, "left", "right", Some(&decode));
     let (sa, sb) = (
-        tally(&a[d.index.min(a.len())..]),
-        tally(&b[d.index.min(b.len())..]),
+        Stats::of(&a[d.index.min(a.len())..]),
+        Stats::of(&b[d.index.min(b.len())..]),
     );
     println!("after the divergence:");
     println!("  {:<12} {:>10} {:>10}", "", "left", "right");

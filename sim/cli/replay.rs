@@ -5,7 +5,7 @@ use super::CliError;
 use crate::protocols::Registry;
 use crate::replay::{first_divergence, schedule_from, Divergence, Recipe};
 use crate::show::text;
-use crate::trace::{read_all, Header, Kind, Record};
+use crate::trace::{first_failure, read_all, Header, Record};
 use clap::Args;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -130,15 +130,6 @@ pub fn print_divergence(
     println!("{right:<10} {}", show(&d.right));
 }
 
-fn recorded_failure(records: &[Record<'_>]) -> Option<(usize, String)> {
-    records.iter().enumerate().find_map(|(i, r)| match &r.kind {
-        Kind::CheckFailed { check, message } => {
-            Some((i, format!("`{check}` at record {i}: {message}")))
-        }
-        _ => None,
-    })
-}
-
 pub fn replay(registry: &Registry, args: ReplayArgs) -> Result<(), CliError> {
     let key = args.key.as_deref().map(str::as_bytes);
     let (header, recorded) = read_trace(&args.trace, key)?;
@@ -194,8 +185,11 @@ pub fn replay(registry: &Registry, args: ReplayArgs) -> Result<(), CliError> {
                 scenario.file,
                 header.seed
             );
-            match recorded_failure(&recorded) {
-                Some((_, f)) => println!("recorded   failed {f}"),
+            let original = first_failure(&recorded);
+            match original {
+                Some((i, check, message)) => {
+                    println!("recorded   failed `{check}` at record {i}: {message}")
+                }
                 None => println!("recorded   passed every check"),
             }
             match &outcome.failure {
@@ -209,20 +203,15 @@ pub fn replay(registry: &Registry, args: ReplayArgs) -> Result<(), CliError> {
                     outcome.stats.events
                 ),
             }
-            if let (Some((_, _)), Some(f)) = (recorded_failure(&recorded), &outcome.failure) {
-                let same = recorded.iter().any(
-                    |r| matches!(&r.kind, Kind::CheckFailed { check, .. } if **check == *f.check),
-                );
-                println!(
-                    "verdict    the original failure {}",
-                    if same {
-                        "still occurs"
-                    } else {
-                        "is gone, but another check fails"
-                    }
-                );
-            } else if recorded_failure(&recorded).is_some() {
-                println!("verdict    the original failure no longer occurs");
+            match (original, &outcome.failure) {
+                (Some((_, check, _)), Some(f)) if check == f.check => {
+                    println!("verdict    the original failure still occurs")
+                }
+                (Some(_), Some(_)) => {
+                    println!("verdict    the original failure is gone, but another check fails")
+                }
+                (Some(_), None) => println!("verdict    the original failure no longer occurs"),
+                (None, _) => {}
             }
             if outcome.unscripted > 0 {
                 println!(

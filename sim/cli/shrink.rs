@@ -5,7 +5,7 @@ use super::CliError;
 use crate::protocols::{Registry, RunOptions};
 use crate::replay::schedule_from;
 use crate::shrink::{shrink as ddmin, Candidate};
-use crate::trace::{read_all, Kind, Stats};
+use crate::trace::{first_failure, read_all, Stats};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use std::io::IsTerminal;
@@ -42,12 +42,8 @@ fn size_line(s: &Stats, faults: usize, ops: u64) -> String {
 pub fn shrink(registry: &Registry, args: ShrinkArgs) -> Result<(), CliError> {
     let key = args.key.as_deref().map(str::as_bytes);
     let (header, records) = read_trace(&args.trace, key)?;
-    let (failed_check, failed_at) = records
-        .iter()
-        .find_map(|r| match &r.kind {
-            Kind::CheckFailed { check, .. } => Some((check.to_string(), r.time)),
-            _ => None,
-        })
+    let (failed_check, failed_at) = first_failure(&records)
+        .map(|(i, check, _)| (check.to_string(), records[i].time))
         .ok_or_else(|| {
             CliError::input(format!(
                 "{}: the trace records no failed check; there is nothing to shrink",
@@ -58,8 +54,7 @@ pub fn shrink(registry: &Registry, args: ShrinkArgs) -> Result<(), CliError> {
     let protocol = registry
         .get(&recipe.protocol)
         .ok_or_else(|| CliError::input(format!("unknown protocol {}", recipe.protocol)))?;
-    let mut before = Stats::default();
-    records.iter().for_each(|r| before.count(r));
+    let before = Stats::of(&records);
     let start = Candidate {
         config: recipe.config.clone(),
         schedule: schedule_from(&records),
@@ -127,8 +122,7 @@ pub fn shrink(registry: &Registry, args: ShrinkArgs) -> Result<(), CliError> {
         .map_err(|e| CliError::input(format!("cannot write {}: {e}", out.display())))?;
     let (_, after_records, _) =
         read_all(&bytes, key).map_err(|e| CliError::input(e.to_string()))?;
-    let mut after = Stats::default();
-    after_records.iter().for_each(|r| after.count(r));
+    let after = Stats::of(&after_records);
     let end_size = shrunk.candidate.size();
     println!(
         "check      `{failed_check}` still fails: {}",

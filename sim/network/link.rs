@@ -92,17 +92,6 @@ impl Latency {
         }
     }
 
-    /// The smallest latency the distribution can give.
-    pub fn lower_bound(&self) -> Duration {
-        match self {
-            Latency::Constant { latency } => *latency,
-            Latency::Uniform { min, .. }
-            | Latency::Normal { min, .. }
-            | Latency::Exponential { min, .. } => *min,
-            Latency::Mix { base, tail, .. } => base.lower_bound().min(tail.lower_bound()),
-        }
-    }
-
     /// Checks the parameters make sense: bounds in order, no zero stddev
     /// tricks, a mean inside its bounds.
     pub fn validate(&self) -> Result<(), String> {

@@ -537,11 +537,6 @@ impl Network {
     pub fn restore_wire(&mut self, a: NodeId, b: NodeId) -> bool {
         self.topology.as_mut().is_some_and(|t| t.restore(a, b))
     }
-
-    /// True when `a`–`b` is a wire of the topology (always without one).
-    pub fn is_wired(&self, a: NodeId, b: NodeId) -> bool {
-        self.topology.as_ref().is_none_or(|t| t.is_wired(a, b))
-    }
 }
 
 /// Applies recorded flips that fall inside `bytes`; returns those applied.

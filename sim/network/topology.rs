@@ -64,10 +64,6 @@ impl Topology {
         self.routes.clear();
         true
     }
-
-    pub fn is_wired(&self, a: NodeId, b: NodeId) -> bool {
-        self.wired.binary_search(&ordered(a.0, b.0)).is_ok()
-    }
 }
 
 fn ordered(a: u32, b: u32) -> (u32, u32) {

@@ -272,3 +272,50 @@ impl Protocol for Broadcast {
         decode_as::<BcastMsg>(payload)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn node(originated: &[MsgId], delivered: &[MsgId]) -> Option<Bcast> {
+        let mut b = Bcast::new(BcastSettings {
+            retry: Duration::from_millis(10),
+            max_retries: 1,
+            dedup: true,
+        });
+        b.originated.extend(originated.iter().copied());
+        b.delivered.extend(delivered.iter().copied());
+        Some(b)
+    }
+
+    #[test]
+    fn no_duplicates_catches_a_message_delivered_twice() {
+        let ok = [node(&[(0, 0)], &[(0, 0)]), node(&[], &[(0, 0)])];
+        assert!(no_duplicates(&View::of(&ok, false, 0)).is_ok());
+        let twice = [node(&[(0, 0)], &[(0, 0)]), node(&[], &[(0, 0), (0, 0)])];
+        assert!(no_duplicates(&View::of(&twice, false, 0)).is_err());
+    }
+
+    #[test]
+    fn no_creation_catches_a_message_its_origin_never_broadcast() {
+        let invented = [node(&[(0, 0)], &[(0, 0)]), node(&[], &[(0, 5)])];
+        let err = no_creation(&View::of(&invented, false, 0)).unwrap_err();
+        assert!(err.contains("never broadcast"), "{err}");
+    }
+
+    #[test]
+    fn agreement_catches_a_node_that_missed_a_message_but_only_when_quiet_and_healed() {
+        let missed = [node(&[(0, 0)], &[(0, 0)]), node(&[], &[])];
+        assert!(agreement(&View::of(&missed, false, 0))
+            .unwrap_err()
+            .contains("never delivered"));
+        assert!(
+            agreement(&View::of(&missed, true, 0)).is_ok(),
+            "a partition excuses it"
+        );
+        assert!(
+            agreement(&View::of(&missed, false, 3)).is_ok(),
+            "messages still travelling excuse it"
+        );
+    }
+}

@@ -222,3 +222,32 @@ impl Protocol for Causal {
         decode_as::<CausalMsg>(payload)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn node(delivered: &[(u32, [u32; 2])]) -> Option<CausalNode> {
+        let mut n = CausalNode::new(2, false, 0);
+        n.delivered = delivered.iter().map(|(o, vc)| (*o, vc.to_vec())).collect();
+        Some(n)
+    }
+
+    #[test]
+    fn causal_delivery_catches_a_message_delivered_before_what_it_depends_on() {
+        let ok = [node(&[(0, [1, 0]), (1, [1, 1])])];
+        assert!(causal_delivery(&View::of(&ok, false, 0)).is_ok());
+        let early = [node(&[(1, [1, 1]), (0, [1, 0])])];
+        assert!(causal_delivery(&View::of(&early, false, 0))
+            .unwrap_err()
+            .contains("depends on"));
+    }
+
+    #[test]
+    fn no_duplicates_catches_a_message_delivered_twice() {
+        let twice = [node(&[(0, [1, 0]), (0, [1, 0])])];
+        assert!(no_duplicates(&View::of(&twice, false, 0))
+            .unwrap_err()
+            .contains("twice"));
+    }
+}

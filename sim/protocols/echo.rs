@@ -24,7 +24,7 @@
 //! (`dsim run scenarios/echo-bug-no-dedup.toml --seed 0`); its shrunk trace is
 //! `traces/echo-bug-no-dedup-seed-0.min.trace`.
 
-use super::{decode_as, execute, InvariantDoc, ParamDoc, ParamValue, Params, Protocol, RunOptions};
+use super::{decode_as, execute, InvariantDoc, ParamDoc, Params, Protocol, RunOptions};
 use crate::scheduler::{Outcome, SimError, Simulation};
 use crate::{Context, Duration, Input, Node, NodeId, SimConfig, TimerId, View};
 use serde::{Deserialize, Serialize};
@@ -269,28 +269,23 @@ impl Protocol for Echo {
     }
     fn params(&self) -> Vec<ParamDoc> {
         vec![
-            ParamDoc {
-                name: "timeout_ms",
-                default: ParamValue::Int(50),
-                choices: &[],
-                range: Some((1, 3_600_000)),
-                doc: "how long a client waits for a reply before retrying, in milliseconds",
-            },
-            ParamDoc {
-                name: "attempts",
-                default: ParamValue::Int(5),
-                choices: &[],
-                range: Some((1, 1000)),
-                doc: "sends per request before the client gives up",
-            },
-            ParamDoc {
-                name: "dedup",
-                default: ParamValue::Bool(true),
-                choices: &[],
-                range: None,
-                doc:
-                    "the server answers a repeated request id from memory; false is the broken twin",
-            },
+            ParamDoc::int(
+                "timeout_ms",
+                50,
+                (1, 3_600_000),
+                "how long a client waits for a reply before retrying, in milliseconds",
+            ),
+            ParamDoc::int(
+                "attempts",
+                5,
+                (1, 1000),
+                "sends per request before the client gives up",
+            ),
+            ParamDoc::flag(
+                "dedup",
+                true,
+                "the server answers a repeated request id from memory; false is the broken twin",
+            ),
         ]
     }
     fn invariants(&self) -> Vec<InvariantDoc> {
@@ -329,5 +324,41 @@ impl Protocol for Echo {
     }
     fn decode(&self, payload: &[u8]) -> Option<String> {
         decode_as::<EchoMsg>(payload)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn world(executed: &[((u32, u64), u32)], acked: &[u64]) -> Vec<Option<EchoNode>> {
+        let s = EchoSettings {
+            timeout: Duration::from_millis(50),
+            attempts: 3,
+            dedup: true,
+        };
+        let mut server = Server::default();
+        for &((client, seq), times) in executed {
+            server.executed.insert((NodeId(client), seq), times);
+        }
+        let mut client = EchoNode::new(NodeId(1), s);
+        if let EchoNode::Client(c) = &mut client {
+            c.acked.extend(acked.iter().copied());
+        }
+        vec![Some(EchoNode::Server(server)), Some(client)]
+    }
+
+    #[test]
+    fn at_most_once_catches_an_acknowledged_request_executed_twice() {
+        assert!(at_most_once(&View::of(&world(&[((1, 0), 1)], &[0]), false, 0)).is_ok());
+        let err = at_most_once(&View::of(&world(&[((1, 0), 2)], &[0]), false, 0)).unwrap_err();
+        assert!(err.contains("executed 2 times"), "{err}");
+    }
+
+    #[test]
+    fn acked_were_executed_catches_an_acknowledgement_of_nothing() {
+        assert!(acked_were_executed(&View::of(&world(&[((1, 0), 1)], &[0]), false, 0)).is_ok());
+        let err = acked_were_executed(&View::of(&world(&[], &[0]), false, 0)).unwrap_err();
+        assert!(err.contains("never executed"), "{err}");
     }
 }

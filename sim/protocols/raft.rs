@@ -728,3 +728,105 @@ impl Protocol for RaftProtocol {
         decode_as::<RaftMsg>(payload)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn server(term: u64, role: Role, log: &[(u64, u64)], commit: u64) -> Option<Raft> {
+        let s = RaftSettings {
+            election_min: Duration::from_millis(150),
+            election_max: Duration::from_millis(300),
+            heartbeat: Duration::from_millis(50),
+            batch: 8,
+            check_log: true,
+            persist_vote: true,
+        };
+        let mut r = Raft::new(s);
+        r.term = term;
+        r.role = role;
+        r.log = log
+            .iter()
+            .map(|&(term, value)| Entry { term, value })
+            .collect();
+        r.commit = commit;
+        r.applied = r
+            .log
+            .iter()
+            .take(commit as usize)
+            .map(|e| e.value)
+            .collect();
+        if role == Role::Leader {
+            r.led.insert(term);
+        }
+        Some(r)
+    }
+
+    #[test]
+    fn election_safety_catches_two_leaders_of_one_term() {
+        let two = [
+            server(3, Role::Leader, &[], 0),
+            server(3, Role::Leader, &[], 0),
+        ];
+        assert!(election_safety(&View::of(&two, false, 0))
+            .unwrap_err()
+            .contains("term 3"));
+    }
+
+    #[test]
+    fn log_matching_catches_logs_that_agree_on_a_term_but_not_before_it() {
+        let ok = [
+            server(2, Role::Follower, &[(1, 10), (2, 20)], 0),
+            server(2, Role::Follower, &[(1, 10), (2, 20), (2, 30)], 0),
+        ];
+        assert!(log_matching(&View::of(&ok, false, 0)).is_ok());
+        let bad = [
+            server(2, Role::Follower, &[(1, 10), (2, 20)], 0),
+            server(2, Role::Follower, &[(1, 11), (2, 20)], 0),
+        ];
+        assert!(log_matching(&View::of(&bad, false, 0))
+            .unwrap_err()
+            .contains("differ at entry 1"));
+    }
+
+    #[test]
+    fn leader_completeness_catches_a_leader_missing_a_committed_entry() {
+        let bad = [
+            server(3, Role::Leader, &[(1, 10)], 1),
+            server(3, Role::Follower, &[(1, 10), (2, 20)], 2),
+        ];
+        assert!(leader_completeness(&View::of(&bad, false, 0))
+            .unwrap_err()
+            .contains("lacks entry 2"));
+    }
+
+    #[test]
+    fn state_machine_safety_catches_two_values_applied_at_one_index() {
+        let bad = [
+            server(2, Role::Follower, &[(1, 10)], 1),
+            server(2, Role::Follower, &[(1, 11)], 1),
+        ];
+        assert!(state_machine_safety(&View::of(&bad, false, 0))
+            .unwrap_err()
+            .contains("index 1"));
+    }
+
+    #[test]
+    fn committed_on_majority_catches_a_committed_entry_held_by_a_minority() {
+        let log = [(1, 10)];
+        let minority = [
+            server(1, Role::Leader, &log, 1),
+            server(1, Role::Follower, &[], 0),
+            server(1, Role::Follower, &[], 0),
+        ];
+        assert!(committed_on_majority(&View::of(&minority, false, 0))
+            .unwrap_err()
+            .contains("fewer than a majority"));
+        let majority = [
+            server(1, Role::Leader, &log, 1),
+            server(1, Role::Follower, &log, 0),
+            server(1, Role::Follower, &[], 0),
+        ];
+        assert!(committed_on_majority(&View::of(&majority, false, 0)).is_ok());
+    }
+}

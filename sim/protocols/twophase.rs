@@ -385,3 +385,57 @@ impl Protocol for TwoPhase {
         decode_as::<TpcMsg>(payload)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn participant(votes: &[(u64, bool)], decisions: &[(u64, bool)]) -> Option<TpcNode> {
+        let s = TpcSettings {
+            vote_timeout: Duration::from_millis(100),
+            query_interval: Duration::from_millis(80),
+            no_percent: 0,
+            commit_on_timeout: false,
+        };
+        let p = Participant {
+            votes: votes.iter().copied().collect(),
+            decisions: decisions.iter().copied().collect(),
+            ..Participant::default()
+        };
+        Some(TpcNode::Participant(p, s))
+    }
+
+    #[test]
+    fn atomicity_catches_a_transaction_committed_here_and_aborted_there() {
+        let split = [
+            participant(&[(0, true)], &[(0, true)]),
+            participant(&[(0, true)], &[(0, false)]),
+        ];
+        assert!(atomicity(&View::of(&split, false, 0))
+            .unwrap_err()
+            .contains("tx 0"));
+    }
+
+    #[test]
+    fn commit_needs_all_votes_catches_a_commit_over_a_no_or_a_missing_vote() {
+        let ok = [
+            participant(&[(0, true)], &[(0, true)]),
+            participant(&[(0, true)], &[]),
+        ];
+        assert!(commit_needs_all_votes(&View::of(&ok, false, 0)).is_ok());
+        let overruled = [
+            participant(&[(0, true)], &[(0, true)]),
+            participant(&[(0, false)], &[(0, false)]),
+        ];
+        assert!(commit_needs_all_votes(&View::of(&overruled, false, 0))
+            .unwrap_err()
+            .contains("voted no"));
+        let silent = [
+            participant(&[(0, true)], &[(0, true)]),
+            participant(&[], &[]),
+        ];
+        assert!(commit_needs_all_votes(&View::of(&silent, false, 0))
+            .unwrap_err()
+            .contains("never voted"));
+    }
+}

@@ -1,7 +1,7 @@
 //! From raw TOML to a checked [`Scenario`]: every value converted once,
 //! every error located by line and column.
 
-use super::error::{nearest, Locator, ScenarioError};
+use super::error::{did_you_mean, Locator, ScenarioError};
 use super::knob::{self, Knob, LatencyKnob};
 use super::raw::{self, RawFault, RawLink, RawScenario};
 use super::{FaultKnob, LinkKnobs, ParamKnob, Scenario, WorkloadKnobs};
@@ -169,9 +169,7 @@ impl Checker<'_> {
                 for name in list.get_ref() {
                     let s = name.get_ref();
                     if !known.contains(&s.as_str()) {
-                        let hint = nearest(s, known.iter().copied())
-                            .map(|k| format!(": did you mean `{k}`?"))
-                            .unwrap_or_default();
+                        let hint = did_you_mean(s, known.iter().copied(), '`');
                         return Err(loc.at(
                             name.span(),
                             format!(
@@ -210,9 +208,7 @@ impl Checker<'_> {
     fn protocol(&self, name: &Spanned<String>) -> Result<&dyn Protocol, ScenarioError> {
         self.registry.get(name.get_ref()).ok_or_else(|| {
             let names = self.registry.names();
-            let hint = nearest(name.get_ref(), names.iter().copied())
-                .map(|k| format!(": did you mean \"{k}\"?"))
-                .unwrap_or_default();
+            let hint = did_you_mean(name.get_ref(), names.iter().copied(), '"');
             self.loc.at(
                 name.span(),
                 format!(
@@ -237,9 +233,7 @@ impl Checker<'_> {
         for (key, value) in given.into_iter().flatten() {
             let Some(doc) = docs.iter().find(|d| d.name == key.get_ref()) else {
                 let names: Vec<&str> = docs.iter().map(|d| d.name).collect();
-                let hint = nearest(key.get_ref(), names.iter().copied())
-                    .map(|k| format!(": did you mean `{k}`?"))
-                    .unwrap_or_default();
+                let hint = did_you_mean(key.get_ref(), names.iter().copied(), '`');
                 return Err(self.loc.at(
                     key.span(),
                     format!(

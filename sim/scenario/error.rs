@@ -87,6 +87,18 @@ pub fn nearest<'a>(wrong: &str, valid: impl IntoIterator<Item = &'a str>) -> Opt
         .map(|(_, v)| v)
 }
 
+/// ": did you mean `x`?" for the valid key nearest `wrong`, or nothing;
+/// `quote` is the quote the suggestion is written with (` or ").
+pub fn did_you_mean<'a>(
+    wrong: &str,
+    valid: impl IntoIterator<Item = &'a str>,
+    quote: char,
+) -> String {
+    nearest(wrong, valid)
+        .map(|k| format!(": did you mean {quote}{k}{quote}?"))
+        .unwrap_or_default()
+}
+
 /// serde reports "unknown field `x`, expected one of `a`, `b`"; add the
 /// nearest valid key.
 fn with_suggestion(message: &str) -> String {

@@ -1,7 +1,7 @@
 //! Knobs: values that are either fixed or a range each seed draws from
 //! (swarm testing), and their conversion from TOML values.
 
-use super::error::{nearest, Locator, ScenarioError};
+use super::error::{did_you_mean, Locator, ScenarioError};
 use crate::rng::{DetRng, Ppm};
 use crate::time::Duration;
 use std::fmt;
@@ -247,9 +247,7 @@ fn latency_value(
     };
     for key in table.keys() {
         if !LATENCY_KEYS.contains(&key.as_str()) {
-            let hint = nearest(key, LATENCY_KEYS)
-                .map(|k| format!(": did you mean `{k}`?"))
-                .unwrap_or_default();
+            let hint = did_you_mean(key, LATENCY_KEYS, '`');
             return Err(loc.at(
                 span,
                 format!(
@@ -277,9 +275,7 @@ fn latency_value(
         "exponential" => &["dist", "mean", "min", "max"],
         "mix" => &["dist", "base", "tail", "tail_probability"],
         other => {
-            let hint = nearest(other, DISTS)
-                .map(|k| format!(": did you mean \"{k}\"?"))
-                .unwrap_or_default();
+            let hint = did_you_mean(other, DISTS, '"');
             return Err(loc.at(
                 span,
                 format!(

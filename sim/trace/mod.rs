@@ -69,6 +69,14 @@ impl<W: Write> Sink for TraceWriter<W> {
     }
 }
 
+/// The first failed check a trace records: its index, check and message.
+pub fn first_failure<'r>(records: &'r [Record<'_>]) -> Option<(usize, &'r str, &'r str)> {
+    records.iter().enumerate().find_map(|(i, r)| match &r.kind {
+        Kind::CheckFailed { check, message } => Some((i, check.as_ref(), message.as_ref())),
+        _ => None,
+    })
+}
+
 /// Reads a whole trace into memory: header, records (the seal included)
 /// and the chain's final hash.
 pub fn read_all(

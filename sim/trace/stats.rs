@@ -2,7 +2,6 @@
 //! them and when a trace file is read back.
 
 use super::record::{Kind, Record};
-use crate::network::LossCause;
 use crate::time::Instant;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -32,6 +31,13 @@ pub struct Stats {
 }
 
 impl Stats {
+    /// The counts of a whole list of records.
+    pub fn of(records: &[Record<'_>]) -> Stats {
+        let mut s = Stats::default();
+        records.iter().for_each(|r| s.count(r));
+        s
+    }
+
     /// Counts one record.
     pub fn count(&mut self, record: &Record<'_>) {
         self.time = self.time.max(record.time);
@@ -62,11 +68,6 @@ impl Stats {
             | Kind::ClockSkew { .. } => self.faults += 1,
             _ => {}
         }
-    }
-
-    /// Copies lost for `cause`.
-    pub fn lost_by(&self, cause: LossCause) -> u64 {
-        self.lost.get(cause.name()).copied().unwrap_or(0)
     }
 
     /// All lost copies.
