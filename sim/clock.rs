@@ -62,10 +62,22 @@ impl VectorClock {
         // (it counts the receiver's own events), so it is never raised and
         // `except` needs no test in the loop; it is checked once after.
         debug_assert!(other.get(except).is_none_or(|t| *t <= self.0[except]));
-        for (i, (mine, theirs)) in self.0.iter_mut().zip(other).enumerate() {
-            if *theirs > *mine {
-                *mine = *theirs;
-                delta.push((i as u32, *theirs));
+        // Chunk by chunk: a branch-free max and a bit mask of the raised
+        // entries (the compiler vectorizes this), then one push per raised
+        // entry, which are few.
+        const CHUNK: usize = 16;
+        let n = self.0.len().min(other.len());
+        let chunks = self.0[..n].chunks_mut(CHUNK).zip(other[..n].chunks(CHUNK));
+        for (c, (mine, theirs)) in chunks.enumerate() {
+            let mut raised = 0u32;
+            for (j, (m, t)) in mine.iter_mut().zip(theirs).enumerate() {
+                raised |= u32::from(*t > *m) << j;
+                *m = (*m).max(*t);
+            }
+            while raised != 0 {
+                let j = raised.trailing_zeros() as usize;
+                delta.push(((c * CHUNK + j) as u32, theirs[j]));
+                raised &= raised - 1;
             }
         }
     }

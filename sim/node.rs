@@ -48,7 +48,9 @@ use std::fmt;
 use std::marker::PhantomData;
 
 /// The address of a node: its index in the simulation, from 0.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
 pub struct NodeId(pub u32);
 
 impl NodeId {

@@ -102,7 +102,7 @@ impl NetworkConfig {
 }
 
 /// A copy of a message travelling on the network.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct InFlight {
     pub msg: u64,
     pub copy: u32,
@@ -126,18 +126,16 @@ pub struct Outgoing {
 }
 
 /// What became of one copy at send time.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum CopyFate {
-    /// Will arrive at `at`; `flips` are the (offset, xor mask) pairs that
-    /// corruption applied to this copy's bytes.
-    Scheduled {
-        slot: u32,
-        copy: u32,
-        at: Instant,
-        flips: Vec<(u32, u8)>,
-    },
+    /// There is no such copy (the message was not duplicated).
+    #[default]
+    None,
+    /// Will arrive at `at`, kept in `slot` until then. If corruption
+    /// struck, [`Network::take_flips`] has the bytes it flipped.
+    Scheduled { slot: u32, at: Instant },
     /// Lost before it left.
-    Lost { copy: u32, cause: LossCause },
+    Lost(LossCause),
 }
 
 /// A copy pushed out of a full mailbox by a newer one.
@@ -149,17 +147,24 @@ pub struct Evicted {
     pub to: NodeId,
 }
 
-/// The network's decision about one send.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+/// The network's decision about one send: a few words, so that the hot
+/// path moves little. The rare extras — corrupted bytes and evicted copies
+/// — wait in the network until the caller takes them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct SendReport {
     /// Copy 0 and, if the message was duplicated, copy 1.
-    pub copies: [Option<CopyFate>; 2],
-    pub evicted: Vec<Evicted>,
+    pub copies: [CopyFate; 2],
 }
 
 impl SendReport {
+    fn lost(cause: LossCause) -> SendReport {
+        SendReport {
+            copies: [CopyFate::Lost(cause), CopyFate::None],
+        }
+    }
+
     pub fn duplicated(&self) -> bool {
-        self.copies[1].is_some()
+        self.copies[1] != CopyFate::None
     }
 }
 
@@ -201,6 +206,12 @@ impl LinkTable {
     }
 }
 
+#[derive(Clone, Debug, Default)]
+struct Slot {
+    live: bool,
+    m: InFlight,
+}
+
 /// The network model: owns every message in flight.
 pub struct Network {
     nodes: u32,
@@ -211,11 +222,19 @@ pub struct Network {
     links: LinkTable,
     partitions: Vec<ActivePartition>,
     topology: Option<Topology>,
-    slots: Vec<Option<InFlight>>,
+    // Copies in flight by slot; a free slot is not `live`. A slot holds the
+    // copy itself, not an `Option`, so storing and releasing move fields
+    // rather than whole variants.
+    slots: Vec<Slot>,
     free: Vec<u32>,
     in_flight: usize,
     hops: Vec<(u32, u32)>,
     script: Option<Script>,
+    // The (offset, xor mask) pairs corruption applied to each copy of the
+    // last send, and copies the last send evicted; see `take_flips` and
+    // `take_evicted`.
+    flips: [Vec<(u32, u8)>; 2],
+    evicted: Vec<Evicted>,
 }
 
 impl Network {
@@ -244,6 +263,8 @@ impl Network {
             in_flight: 0,
             hops: Vec::new(),
             script: None,
+            flips: Default::default(),
+            evicted: Vec::new(),
         }
     }
 
@@ -298,13 +319,10 @@ impl Network {
             .and_then(|s| s.next(out.from.0, out.to.0))
             .cloned();
         let horizon = self.script.as_ref().map(|s| s.horizon());
-        let mut report = SendReport::default();
+        self.flips.iter_mut().for_each(Vec::clear);
+        self.evicted.clear();
         if self.is_cut(out.from, out.to) {
-            report.copies[0] = Some(CopyFate::Lost {
-                copy: 0,
-                cause: LossCause::Partition,
-            });
-            return report;
+            return SendReport::lost(LossCause::Partition);
         }
         // The hop buffer is reused across sends to keep the hot path free
         // of allocation.
@@ -316,11 +334,7 @@ impl Network {
                 Some(path) => hops.extend(path.windows(2).map(|w| (w[0], w[1]))),
                 None => {
                     self.hops = hops;
-                    report.copies[0] = Some(CopyFate::Lost {
-                        copy: 0,
-                        cause: LossCause::NoRoute,
-                    });
-                    return report;
+                    return SendReport::lost(LossCause::NoRoute);
                 }
             },
         }
@@ -358,12 +372,9 @@ impl Network {
         };
         self.hops = hops;
         let Some(first_at) = first else {
-            report.copies[0] = Some(CopyFate::Lost {
-                copy: 0,
-                cause: LossCause::Random,
-            });
-            return report;
+            return SendReport::lost(LossCause::Random);
         };
+        let mut report = SendReport::default();
         let arrivals = [Some(first_at), second_at];
         let mut payload = Some(out.payload);
         let mut vector = out.vector;
@@ -398,15 +409,13 @@ impl Network {
                     if state.in_flight >= capacity {
                         match overflow {
                             Overflow::DropNewest => {
-                                report.copies[copy as usize] = Some(CopyFate::Lost {
-                                    copy,
-                                    cause: LossCause::MailboxFull,
-                                });
+                                report.copies[copy as usize] =
+                                    CopyFate::Lost(LossCause::MailboxFull);
                                 continue;
                             }
                             Overflow::DropOldest => {
                                 if let Some(evicted) = self.evict_oldest(out.from, out.to) {
-                                    report.evicted.push(evicted);
+                                    self.evicted.push(evicted);
                                 }
                             }
                         }
@@ -429,14 +438,21 @@ impl Network {
                     state.queue.push_back(slot);
                 }
             }
-            report.copies[copy as usize] = Some(CopyFate::Scheduled {
-                slot,
-                copy,
-                at,
-                flips,
-            });
+            self.flips[copy as usize] = flips;
+            report.copies[copy as usize] = CopyFate::Scheduled { slot, at };
         }
         report
+    }
+
+    /// The bytes corruption flipped in copy `copy` of the last send, as
+    /// (offset, xor mask) pairs; empty if it struck no byte.
+    pub fn take_flips(&mut self, copy: u32) -> Vec<(u32, u8)> {
+        std::mem::take(&mut self.flips[copy as usize & 1])
+    }
+
+    /// Copies the last send pushed out of a full mailbox, oldest first.
+    pub fn take_evicted(&mut self) -> Vec<Evicted> {
+        std::mem::take(&mut self.evicted)
     }
 
     /// Loss and latency over every hop; `None` if lost on the way.
@@ -461,20 +477,23 @@ impl Network {
 
     fn store(&mut self, m: InFlight) -> u32 {
         self.in_flight += 1;
+        let slot = Slot { live: true, m };
         match self.free.pop() {
-            Some(slot) => {
-                self.slots[slot as usize] = Some(m);
-                slot
+            Some(i) => {
+                self.slots[i as usize] = slot;
+                i
             }
             None => {
-                self.slots.push(Some(m));
+                self.slots.push(slot);
                 (self.slots.len() - 1) as u32
             }
         }
     }
 
     fn release(&mut self, slot: u32) -> Option<InFlight> {
-        let m = self.slots.get_mut(slot as usize)?.take()?;
+        let held = self.slots.get_mut(slot as usize).filter(|s| s.live)?;
+        held.live = false;
+        let m = std::mem::take(&mut held.m);
         self.free.push(slot);
         self.in_flight -= 1;
         if self.stateful {
@@ -498,12 +517,13 @@ impl Network {
         })
     }
 
-    /// Copy `copy` of `msg`, kept in `slot`, reaches its receiver now.
-    /// `None` if it was evicted meanwhile; `Err` if a partition now separates the ends.
-    pub fn arrive(&mut self, slot: u32, msg: u64, copy: u32) -> Option<Result<InFlight, InFlight>> {
-        // A slot freed by an eviction may hold a newer copy by now.
-        let held = self.slots.get(slot as usize)?.as_ref()?;
-        if (held.msg, held.copy) != (msg, copy) {
+    /// The copy of `msg` kept in `slot` reaches its receiver now. `None` if
+    /// it was evicted meanwhile; `Err` if a partition now separates the ends.
+    pub fn arrive(&mut self, slot: u32, msg: u64) -> Option<Result<InFlight, InFlight>> {
+        // A slot freed by an eviction may hold a newer message by now. Ids
+        // only grow, so a slot never holds the same message twice.
+        let held = self.slots.get(slot as usize).filter(|s| s.live)?;
+        if held.m.msg != msg {
             return None;
         }
         let m = self.release(slot)?;

@@ -5,7 +5,7 @@ use crate::time::{Duration, Instant};
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Event {
     Start(u32),
-    Deliver { slot: u32, msg: u64, copy: u32 },
+    Deliver { slot: u32, msg: u64 },
     Timer { node: u32, timer: u64 },
     Fault(u32),
     Input(u64),

@@ -174,7 +174,7 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
                 self.call(node, |n, ctx| n.on_start(ctx))?;
                 Ok(true)
             }
-            Event::Deliver { slot, msg, copy } => self.deliver(slot, msg, copy),
+            Event::Deliver { slot, msg } => self.deliver(slot, msg),
             Event::Timer { node, timer } => {
                 let id = NodeId(node);
                 if self.nodes[id.index()].is_none() {
@@ -198,8 +198,8 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
         }
     }
 
-    fn deliver(&mut self, slot: u32, msg: u64, copy: u32) -> Result<bool, SimError> {
-        let m = match self.network.arrive(slot, msg, copy) {
+    fn deliver(&mut self, slot: u32, msg: u64) -> Result<bool, SimError> {
+        let m = match self.network.arrive(slot, msg) {
             None => return Ok(false),
             Some(Err(m)) => {
                 self.write(Kind::Lost {
@@ -475,9 +475,10 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
         if report.duplicated() {
             self.write(Kind::Duplicated { msg, copy: 1 })?;
         }
-        for fate in report.copies.into_iter().flatten() {
+        for (copy, fate) in (0u32..).zip(report.copies) {
             match fate {
-                CopyFate::Lost { copy, cause } => {
+                CopyFate::None => {}
+                CopyFate::Lost(cause) => {
                     self.write(Kind::Lost {
                         msg,
                         copy,
@@ -486,20 +487,16 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
                         cause,
                     })?;
                 }
-                CopyFate::Scheduled {
-                    slot,
-                    copy,
-                    at,
-                    flips,
-                } => {
+                CopyFate::Scheduled { slot, at } => {
+                    let flips = self.network.take_flips(copy);
                     if !flips.is_empty() {
                         self.write(Kind::Corrupted { msg, copy, flips })?;
                     }
-                    self.schedule(at, Event::Deliver { slot, msg, copy });
+                    self.schedule(at, Event::Deliver { slot, msg });
                 }
             }
         }
-        for e in report.evicted {
+        for e in self.network.take_evicted() {
             self.write(Kind::Lost {
                 msg: e.msg,
                 copy: e.copy,

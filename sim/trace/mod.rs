@@ -23,6 +23,7 @@
 //! ```
 
 mod chain;
+mod encode;
 mod reader;
 mod record;
 mod stats;

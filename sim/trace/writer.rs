@@ -49,7 +49,7 @@ impl<W: Write> TraceWriter<W> {
             return Err(io::Error::other("trace already sealed"));
         }
         let before = self.buf.len();
-        if let Err(e) = crate::wire::encode_into(record, &mut self.buf) {
+        if let Err(e) = super::encode::encode(record, &mut self.buf) {
             self.buf.truncate(before);
             return Err(io::Error::other(e));
         }
