@@ -62,22 +62,33 @@ impl VectorClock {
         // (it counts the receiver's own events), so it is never raised and
         // `except` needs no test in the loop; it is checked once after.
         debug_assert!(other.get(except).is_none_or(|t| *t <= self.0[except]));
-        // Chunk by chunk: a branch-free max and a bit mask of the raised
-        // entries (the compiler vectorizes this), then one push per raised
-        // entry, which are few.
-        const CHUNK: usize = 16;
+        // Sixteen entries at a time: a branch-free max and a bit mask of the
+        // raised entries (fixed-size, so the compiler unrolls and
+        // vectorizes it), then one push per raised entry, which are few.
         let n = self.0.len().min(other.len());
-        let chunks = self.0[..n].chunks_mut(CHUNK).zip(other[..n].chunks(CHUNK));
-        for (c, (mine, theirs)) in chunks.enumerate() {
+        let mut mine = self.0[..n].chunks_exact_mut(16);
+        let mut theirs = other[..n].chunks_exact(16);
+        for (c, (m, t)) in (&mut mine).zip(&mut theirs).enumerate() {
+            let (Ok(m), Ok(t)) = (<&mut [u32; 16]>::try_from(m), <&[u32; 16]>::try_from(t)) else {
+                unreachable!("chunks_exact yields chunks of 16")
+            };
             let mut raised = 0u32;
-            for (j, (m, t)) in mine.iter_mut().zip(theirs).enumerate() {
-                raised |= u32::from(*t > *m) << j;
-                *m = (*m).max(*t);
+            for j in 0..16 {
+                raised |= u32::from(t[j] > m[j]) << j;
+                m[j] = m[j].max(t[j]);
             }
             while raised != 0 {
                 let j = raised.trailing_zeros() as usize;
-                delta.push(((c * CHUNK + j) as u32, theirs[j]));
+                delta.push(((c * 16 + j) as u32, t[j]));
                 raised &= raised - 1;
+            }
+        }
+        let base = n - n % 16;
+        let rest = mine.into_remainder().iter_mut().zip(theirs.remainder());
+        for (i, (m, &t)) in rest.enumerate() {
+            if t > *m {
+                *m = t;
+                delta.push(((base + i) as u32, t));
             }
         }
     }
@@ -165,5 +176,29 @@ mod tests {
         assert_eq!(l, 3);
         assert_eq!(delta, vec![(0, 2)]);
         assert_eq!(clocks.vector(1).unwrap(), &[2, 2, 0]);
+    }
+
+    #[test]
+    fn merge_matches_the_entry_by_entry_definition() {
+        let mut rng = crate::rng::DetRng::new(3, crate::rng::Stream::Workload);
+        for n in [1usize, 3, 15, 16, 17, 33, 100] {
+            for _ in 0..50 {
+                let mine: Vec<u32> = (0..n).map(|_| rng.below(5) as u32).collect();
+                let theirs: Vec<u32> = (0..n).map(|_| rng.below(5) as u32).collect();
+                let mut expected = Vec::new();
+                let mut merged = mine.clone();
+                for i in 0..n {
+                    if theirs[i] > mine[i] {
+                        merged[i] = theirs[i];
+                        expected.push((i as u32, theirs[i]));
+                    }
+                }
+                let mut clock = VectorClock(mine);
+                let mut delta = Vec::new();
+                clock.merge_into_delta(&theirs, usize::MAX, &mut delta);
+                assert_eq!(clock.0, merged);
+                assert_eq!(delta, expected);
+            }
+        }
     }
 }

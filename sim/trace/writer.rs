@@ -9,6 +9,9 @@ use std::io::{self, Write};
 /// little.
 const FRAME_TARGET_LEN: usize = 64 << 10;
 
+/// Room past the target for the record that crosses it.
+const FRAME_SLACK: usize = 4 << 10;
+
 /// Writes records as frames of a hash chain.
 ///
 /// Each closed frame is written and flushed to the underlying writer at
@@ -18,7 +21,10 @@ const FRAME_TARGET_LEN: usize = 64 << 10;
 pub struct TraceWriter<W: Write> {
     out: Option<W>,
     chain: Chain,
+    // The open frame's payload is `buf[..used]`; the rest of `buf` is room
+    // that records are encoded into in place.
     buf: Vec<u8>,
+    used: usize,
     frame_records: u32,
     records: u64,
     sealed: bool,
@@ -33,13 +39,16 @@ impl<W: Write> TraceWriter<W> {
         let mut w = TraceWriter {
             out: Some(out),
             chain: Chain::new(&pre, key),
-            buf: Vec::with_capacity(FRAME_TARGET_LEN + 1024),
+            buf: Vec::new(),
+            used: 0,
             frame_records: 0,
             records: 0,
             sealed: false,
         };
         crate::wire::encode_into(header, &mut w.buf).map_err(io::Error::other)?;
+        w.used = w.buf.len();
         w.close_frame()?;
+        w.buf = vec![0; FRAME_TARGET_LEN + FRAME_SLACK];
         Ok(w)
     }
 
@@ -48,15 +57,23 @@ impl<W: Write> TraceWriter<W> {
         if self.sealed {
             return Err(io::Error::other("trace already sealed"));
         }
-        let before = self.buf.len();
-        if let Err(e) = super::encode::encode(record, &mut self.buf) {
-            self.buf.truncate(before);
-            return Err(io::Error::other(e));
+        loop {
+            match super::encode::encode(record, &mut self.buf[self.used..]) {
+                Ok(Some(len)) => {
+                    self.used += len;
+                    break;
+                }
+                // A record bigger than the room left: grow the buffer (frames
+                // close by size only, so the trace's bytes do not depend on
+                // the buffer's).
+                Ok(None) => self.buf.resize(2 * self.buf.len().max(FRAME_SLACK), 0),
+                Err(e) => return Err(io::Error::other(e)),
+            }
         }
         self.frame_records += 1;
         let index = self.records;
         self.records += 1;
-        if self.buf.len() >= FRAME_TARGET_LEN {
+        if self.used >= FRAME_TARGET_LEN {
             self.close_frame()?;
         }
         Ok(index)
@@ -79,17 +96,18 @@ impl<W: Write> TraceWriter<W> {
         let Some(out) = self.out.as_mut() else {
             return Err(io::Error::other("trace writer is closed"));
         };
-        let len = u32::try_from(self.buf.len())
-            .map_err(|_| io::Error::other("trace frame over 4 GiB"))?;
+        let payload = &self.buf[..self.used];
+        let len =
+            u32::try_from(payload.len()).map_err(|_| io::Error::other("trace frame over 4 GiB"))?;
         let mut prefix = [0u8; FRAME_PREFIX_LEN];
         prefix[..4].copy_from_slice(&len.to_le_bytes());
         prefix[4..].copy_from_slice(&self.frame_records.to_le_bytes());
-        let hash = self.chain.link(&prefix, &self.buf);
+        let hash = self.chain.link(&prefix, payload);
         out.write_all(&prefix)?;
-        out.write_all(&self.buf)?;
+        out.write_all(payload)?;
         out.write_all(&hash)?;
         out.flush()?;
-        self.buf.clear();
+        self.used = 0;
         self.frame_records = 0;
         Ok(())
     }
