@@ -7,10 +7,10 @@
 //! exactly when that largest entry is already ≥ c: something p received
 //! earlier was sent by an event that knew of m's send.
 
+use super::idmap::IdMap;
 use super::messages::Messages;
 use super::{Sent, Verdict};
 use crate::trace::{Kind, Record};
-use std::collections::BTreeMap;
 
 struct Pending {
     clock: Box<[u32]>,
@@ -19,7 +19,7 @@ struct Pending {
 
 pub(crate) struct Causal {
     seen: Vec<Vec<u32>>,
-    at_send: BTreeMap<u64, Pending>,
+    at_send: IdMap<Pending>,
     pub verdict: Verdict,
 }
 
@@ -36,7 +36,7 @@ impl Causal {
             } else {
                 Vec::new()
             },
-            at_send: BTreeMap::new(),
+            at_send: IdMap::default(),
             verdict,
         }
     }
@@ -60,7 +60,7 @@ impl Causal {
                 );
             }
             Kind::Deliver { node, msg, .. } => {
-                let (Some(p), Some(s)) = (self.at_send.get_mut(msg), sent) else {
+                let (Some(p), Some(s)) = (self.at_send.get_mut(*msg), sent) else {
                     return;
                 };
                 if p.received {
@@ -86,7 +86,7 @@ impl Causal {
 
     pub fn forget_delivered(&mut self, messages: &Messages) {
         for m in &messages.done {
-            self.at_send.remove(m);
+            self.at_send.remove(*m);
         }
     }
 }

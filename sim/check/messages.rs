@@ -3,11 +3,11 @@
 //! at the end, sent copies = delivered + lost + in flight (none in flight
 //! when the run ended quiescent).
 
+use super::idmap::IdMap;
 use super::{Sent, Verdict};
 use crate::node::NodeId;
 use crate::time::Instant;
 use crate::trace::{EndReason, Kind, Record};
-use std::collections::BTreeMap;
 
 struct Entry {
     sent: Sent,
@@ -47,7 +47,7 @@ impl Copies {
 }
 
 pub(crate) struct Messages {
-    live: BTreeMap<u64, Entry>,
+    live: IdMap<Entry>,
     next_msg: u64,
     pub verdict: Verdict,
     pub copies: u64,
@@ -60,7 +60,7 @@ pub(crate) struct Messages {
 impl Default for Messages {
     fn default() -> Messages {
         Messages {
-            live: BTreeMap::new(),
+            live: IdMap::default(),
             next_msg: 0,
             verdict: Verdict::new("messages"),
             copies: 0,
@@ -73,7 +73,7 @@ impl Default for Messages {
 
 impl Messages {
     pub fn sent(&self, msg: u64) -> Option<&Sent> {
-        self.live.get(&msg).map(|e| &e.sent)
+        self.live.get(msg).map(|e| &e.sent)
     }
 
     pub fn record(&mut self, index: u64, record: &Record<'_>) {
@@ -115,7 +115,7 @@ impl Messages {
                 );
                 self.copies += 1;
             }
-            Kind::Duplicated { msg, copy } => match self.live.get_mut(msg) {
+            Kind::Duplicated { msg, copy } => match self.live.get_mut(*msg) {
                 Some(e) if *copy == e.copies.count && e.copies.count < Copies::MAX => {
                     e.copies.count += 1;
                     self.copies += 1;
@@ -131,7 +131,7 @@ impl Messages {
                 }
                 None => self.unknown(index, t, *msg, "duplicated"),
             },
-            Kind::Corrupted { msg, copy, .. } => match self.live.get(msg) {
+            Kind::Corrupted { msg, copy, .. } => match self.live.get(*msg) {
                 Some(e) if (*copy as usize) < e.copies.len() => {}
                 Some(e) => {
                     let from = e.sent.from;
@@ -188,7 +188,7 @@ impl Messages {
         what: &str,
         ends: Option<(NodeId, NodeId)>,
     ) -> bool {
-        let Some(e) = self.live.get_mut(&msg) else {
+        let Some(e) = self.live.get_mut(msg) else {
             self.unknown(index, t, msg, what);
             return false;
         };
@@ -236,7 +236,7 @@ impl Messages {
         }
         e.copies.done |= 1 << copy;
         if e.copies.all_done() {
-            self.live.remove(&msg);
+            self.live.remove(msg);
             self.done.push(msg);
         }
         true
@@ -250,7 +250,7 @@ impl Messages {
         let in_flight = self.in_flight();
         debug_assert_eq!(self.copies, self.delivered + self.lost + in_flight);
         if end == Some(EndReason::Quiescent) && in_flight > 0 {
-            let msg = self.live.keys().next().copied().unwrap_or(0);
+            let msg = self.live.first_id().unwrap_or(0);
             self.verdict.flag(u64::MAX, time, vec![], format!(
                 "the run ended quiescent with {in_flight} copies still in flight (message {msg} first): sent {} = delivered {} + lost {} + in flight {in_flight}",
                 self.copies, self.delivered, self.lost

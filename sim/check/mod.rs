@@ -30,6 +30,7 @@
 mod causal;
 mod fifo;
 mod graph;
+mod idmap;
 mod lamport;
 mod messages;
 pub mod shiviz;

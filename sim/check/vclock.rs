@@ -1,10 +1,10 @@
 //! Vector clocks rebuilt from the causal structure alone (program order
 //! plus send → delivery) and compared with what the trace records.
 
+use super::idmap::IdMap;
 use super::messages::Messages;
 use super::Verdict;
 use crate::trace::{Kind, Record};
-use std::collections::BTreeMap;
 
 /// Above this many nodes the N×N rebuild is not attempted.
 pub const MAX_NODES: usize = 4096;
@@ -13,7 +13,7 @@ pub(crate) struct VectorClocks {
     on: bool,
     compare: bool,
     clocks: Vec<Vec<u32>>,
-    at_send: BTreeMap<u64, Vec<u32>>,
+    at_send: IdMap<Vec<u32>>,
     raised: Vec<(u32, u32)>,
     // Clock buffers of forgotten messages, reused for new sends.
     spare: Vec<Vec<u32>>,
@@ -37,7 +37,7 @@ impl VectorClocks {
             } else {
                 Vec::new()
             },
-            at_send: BTreeMap::new(),
+            at_send: IdMap::default(),
             raised: Vec::new(),
             spare: Vec::new(),
             verdict,
@@ -53,7 +53,7 @@ impl VectorClocks {
         let (node, _) = record.node_event()?;
         let i = node.index();
         if let Kind::Deliver { msg, vc, .. } = &record.kind {
-            if let Some(sent) = self.at_send.get(msg) {
+            if let Some(sent) = self.at_send.get(*msg) {
                 let mine = &mut self.clocks[i];
                 let own = mine[i];
                 // Branch-free passes the compiler vectorizes: count what the
@@ -106,7 +106,7 @@ impl VectorClocks {
     /// Drops the send clocks of messages with no copy left to deliver.
     pub fn forget_delivered(&mut self, messages: &Messages) {
         for m in &messages.done {
-            if let Some(buf) = self.at_send.remove(m) {
+            if let Some(buf) = self.at_send.remove(*m) {
                 if self.spare.len() < 1024 {
                     self.spare.push(buf);
                 }
