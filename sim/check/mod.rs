@@ -149,19 +149,20 @@ pub(crate) struct Sent {
 /// damage after the header is an `integrity` violation, and the records
 /// before it are still checked.
 pub fn audit<R: Read>(input: R, options: &Options) -> Result<Report, TraceError> {
-    let reader = TraceReader::new(input, options.key.as_deref())?;
+    let mut reader = TraceReader::new(input, options.key.as_deref())?;
     let header = reader.header().clone();
     let mut auditor = Auditor::new(&header, options);
     let mut integrity = Verdict::new("integrity");
     let mut end = None;
     let mut recorded_failure = None;
     let mut last_time = Instant::ZERO;
-    for (index, item) in reader.enumerate() {
+    let mut index = 0u64;
+    while let Some(item) = reader.next_ref() {
         match item {
             Ok(record) => {
                 if record.time < last_time {
                     integrity.flag(
-                        index as u64,
+                        index,
                         record.time,
                         vec![],
                         format!("time goes backwards from {last_time}"),
@@ -175,17 +176,18 @@ pub fn audit<R: Read>(input: R, options: &Options) -> Result<Report, TraceError>
                     }
                     _ => {}
                 }
-                auditor.record(index as u64, &record);
+                auditor.record(index, &record);
             }
             Err(e) => {
                 integrity.flag(
-                    e.record().unwrap_or(index as u64),
+                    e.record().unwrap_or(index),
                     last_time,
                     vec![],
                     e.to_string(),
                 );
             }
         }
+        index += 1;
     }
     auditor.finish(end, last_time);
     let stats = auditor.stats.clone();

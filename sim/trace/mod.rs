@@ -23,7 +23,7 @@
 //! ```
 
 mod chain;
-mod encode;
+mod codec;
 mod reader;
 mod record;
 mod stats;

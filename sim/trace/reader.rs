@@ -7,6 +7,7 @@
 use super::chain::{
     preamble, Chain, FLAG_KEYED, FRAME_PREFIX_LEN, HASH_LEN, MAGIC, MAX_FRAME_LEN, PREAMBLE_LEN,
 };
+use super::codec;
 use super::record::{Header, Kind, Record, FORMAT_VERSION};
 use std::io::{self, Read};
 use thiserror::Error;
@@ -73,6 +74,8 @@ pub struct TraceReader<R: Read> {
     sealed: bool,
     failed: bool,
     keyed: bool,
+    // Clock entries of the last delivery read by `next_ref`.
+    vc: Vec<(u32, u32)>,
 }
 
 impl<R: Read> TraceReader<R> {
@@ -134,6 +137,7 @@ impl<R: Read> TraceReader<R> {
             sealed: false,
             failed: false,
             keyed,
+            vc: Vec::new(),
         };
         match reader.next_frame()? {
             Some(0) => {}
@@ -236,7 +240,19 @@ impl<R: Read> TraceReader<R> {
         Ok(Some(count))
     }
 
-    fn next_record(&mut self) -> Result<Option<Record<'static>>, TraceError> {
+    /// The next record, borrowing from the reader: no allocation per
+    /// record. `None` after the seal; on the first error, yields it once
+    /// and then stops, like the iterator, which hands out owned records.
+    pub fn next_ref(&mut self) -> Option<Result<Record<'_>, TraceError>> {
+        if self.failed {
+            return None;
+        }
+        self.next_record().transpose()
+    }
+
+    /// Leaves `failed` set unless it returns `Ok`.
+    fn next_record(&mut self) -> Result<Option<Record<'_>>, TraceError> {
+        self.failed = true;
         while self.left_in_frame == 0 {
             if self.pos != self.frame.len() && self.frames > 1 {
                 return Err(TraceError::Malformed {
@@ -245,7 +261,10 @@ impl<R: Read> TraceReader<R> {
                 });
             }
             match self.next_frame()? {
-                None if self.sealed => return Ok(None),
+                None if self.sealed => {
+                    self.failed = false;
+                    return Ok(None);
+                }
                 None => {
                     return Err(TraceError::Truncated {
                         after_record: self.next_record,
@@ -266,14 +285,21 @@ impl<R: Read> TraceReader<R> {
             });
         }
         let index = self.next_record;
-        let (record, rest): (Record<'static>, &[u8]) =
-            postcard::take_from_bytes(&self.frame[self.pos..]).map_err(|e| {
-                TraceError::Malformed {
-                    record: index,
-                    detail: format!("does not decode: {e}"),
-                }
-            })?;
-        self.pos = self.frame.len() - rest.len();
+        let bytes = &self.frame[self.pos..];
+        let (record, used) = match codec::decode(bytes, &mut self.vc) {
+            Some(decoded) => decoded,
+            None => {
+                let (record, rest) =
+                    postcard::take_from_bytes::<Record<'_>>(bytes).map_err(|e| {
+                        TraceError::Malformed {
+                            record: index,
+                            detail: format!("does not decode: {e}"),
+                        }
+                    })?;
+                (record, bytes.len() - rest.len())
+            }
+        };
+        self.pos += used;
         self.left_in_frame -= 1;
         self.next_record += 1;
         if let Kind::End { records, .. } = record.kind {
@@ -290,6 +316,7 @@ impl<R: Read> TraceReader<R> {
             }
             self.sealed = true;
         }
+        self.failed = false;
         Ok(Some(record))
     }
 }
@@ -300,17 +327,7 @@ impl<R: Read> Iterator for TraceReader<R> {
     /// Yields each record, then `None` after the seal; on the first error,
     /// yields it once and then stops.
     fn next(&mut self) -> Option<Self::Item> {
-        if self.failed {
-            return None;
-        }
-        match self.next_record() {
-            Ok(Some(r)) => Some(Ok(r)),
-            Ok(None) => None,
-            Err(e) => {
-                self.failed = true;
-                Some(Err(e))
-            }
-        }
+        self.next_ref().map(|r| r.map(Record::into_owned))
     }
 }
 

@@ -58,7 +58,7 @@ impl<W: Write> TraceWriter<W> {
             return Err(io::Error::other("trace already sealed"));
         }
         loop {
-            match super::encode::encode(record, &mut self.buf[self.used..]) {
+            match super::codec::encode(record, &mut self.buf[self.used..]) {
                 Ok(Some(len)) => {
                     self.used += len;
                     break;

@@ -1,30 +1,37 @@
-//! The encoding of the records a run writes most, spelled out.
+//! The coding of the records a run writes most, spelled out.
 //!
-//! Postcard defines the trace's bytes, and the reader decodes them with
-//! postcard. Encoding through serde costs a call and a capacity check per
-//! field, and the handful of kinds that make up nearly every trace (start,
-//! send, deliver, timer, loss) are written millions of times, so
-//! [`encode`] writes their postcard bytes directly — a struct is its
-//! fields in order, an integer a LEB128 varint, an enum its variant index
-//! then its fields, a byte string or sequence its length then its items —
-//! and hands every other kind to postcard. The tests hold the two
-//! byte-identical for every kind.
+//! Postcard defines the trace's bytes. Going through serde costs a call
+//! and a capacity or bounds check per field, and the handful of kinds that
+//! make up nearly every trace (start, send, deliver, timer, loss) are
+//! written and read millions of times, so [`encode`] and [`decode`] handle
+//! their postcard bytes directly — a struct is its fields in order, an
+//! integer a LEB128 varint, an enum its variant index then its fields, a
+//! byte string or sequence its length then its items — and leave every
+//! other kind to postcard. `decode` also leaves to postcard every record
+//! it does not accept, so errors are postcard's own. The tests hold the
+//! two byte-identical for every kind, and `decode` to accepting nothing
+//! postcard would not, with the same result.
 
 use super::record::{Kind, Record};
+use crate::network::LossCause;
+use crate::node::NodeId;
+use crate::time::Instant;
+use std::borrow::Cow;
 
 /// Room `encode` asks for beyond a record's payload and clock entries: the
 /// fixed fields, and slack for the eight-byte stores of `Cursor::varint`.
 const FIXED_ROOM: usize = 10 * 10;
 
+// Variant indices: the order of `Kind`'s declaration.
+const START: u64 = 0;
+const SEND: u64 = 1;
+const DELIVER: u64 = 2;
+const TIMER: u64 = 3;
+const LOST: u64 = 8;
+
 /// Writes the postcard encoding of `record` at the start of `out` and
 /// returns its length, or `None` if `out` may be too short for it.
 pub fn encode(record: &Record<'_>, out: &mut [u8]) -> postcard::Result<Option<usize>> {
-    // Variant indices: the order of `Kind`'s declaration.
-    const START: u64 = 0;
-    const SEND: u64 = 1;
-    const DELIVER: u64 = 2;
-    const TIMER: u64 = 3;
-    const LOST: u64 = 8;
     let room = match &record.kind {
         Kind::Start { .. } | Kind::Timer { .. } | Kind::Lost { .. } => FIXED_ROOM,
         Kind::Send { payload, .. } => FIXED_ROOM + payload.len(),
@@ -173,14 +180,102 @@ impl Cursor<'_> {
     }
 }
 
+/// Decodes the record at the start of `bytes` as postcard would, and the
+/// bytes it took; `None` for a kind left to postcard or bytes postcard may
+/// reject. A delivery's clock entries go to `vc`, which the record
+/// borrows, as it borrows a send's payload from `bytes`.
+pub fn decode<'a>(bytes: &'a [u8], vc: &'a mut Vec<(u32, u32)>) -> Option<(Record<'a>, usize)> {
+    let mut r = Reader { bytes, at: 0 };
+    let time = Instant(r.u64()?);
+    let kind = match u64::from(r.u32()?) {
+        START => Kind::Start {
+            node: NodeId(r.u32()?),
+            lamport: r.u64()?,
+        },
+        SEND => Kind::Send {
+            node: NodeId(r.u32()?),
+            lamport: r.u64()?,
+            msg: r.u64()?,
+            to: NodeId(r.u32()?),
+            payload: Cow::Borrowed(r.bytes()?),
+        },
+        DELIVER => {
+            let (node, lamport, msg) = (NodeId(r.u32()?), r.u64()?, r.u64()?);
+            let (copy, from, len) = (r.u32()?, NodeId(r.u32()?), r.u64()?);
+            vc.clear();
+            for _ in 0..len {
+                vc.push((r.u32()?, r.u32()?));
+            }
+            Kind::Deliver {
+                node,
+                lamport,
+                msg,
+                copy,
+                from,
+                vc: Cow::Borrowed(vc),
+            }
+        }
+        TIMER => Kind::Timer {
+            node: NodeId(r.u32()?),
+            lamport: r.u64()?,
+            timer: r.u64()?,
+            tag: r.u64()?,
+        },
+        LOST => Kind::Lost {
+            msg: r.u64()?,
+            copy: r.u32()?,
+            from: NodeId(r.u32()?),
+            to: NodeId(r.u32()?),
+            cause: *LossCause::ALL.get(r.u32()? as usize)?,
+        },
+        _ => return None,
+    };
+    Some((Record { time, kind }, r.at))
+}
+
+/// Reads postcard's varints as postcard does: at most as many bytes as
+/// the type needs, the last of them holding no bits beyond the type.
+struct Reader<'a> {
+    bytes: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Reader<'a> {
+    #[inline(always)]
+    fn varint(&mut self, max_len: usize, last_max: u8) -> Option<u64> {
+        let mut out = 0u64;
+        for i in 0..max_len {
+            let byte = *self.bytes.get(self.at)?;
+            self.at += 1;
+            out |= u64::from(byte & 0x7f) << (7 * i);
+            if byte & 0x80 == 0 {
+                return (i + 1 < max_len || byte <= last_max).then_some(out);
+            }
+        }
+        None
+    }
+
+    fn u64(&mut self) -> Option<u64> {
+        self.varint(10, 0x01)
+    }
+
+    fn u32(&mut self) -> Option<u32> {
+        self.varint(5, 0x0f).map(|v| v as u32)
+    }
+
+    fn bytes(&mut self) -> Option<&'a [u8]> {
+        let len = usize::try_from(self.u64()?).ok()?;
+        let end = self.at.checked_add(len)?;
+        let data = self.bytes.get(self.at..end)?;
+        self.at = end;
+        Some(data)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::network::LossCause;
-    use crate::node::NodeId;
-    use crate::time::Instant;
     use proptest::prelude::*;
-    use std::borrow::Cow;
 
     fn same_as_postcard(record: &Record<'_>) {
         let theirs = postcard::to_stdvec(record).unwrap();
@@ -190,6 +285,35 @@ mod tests {
         let mut ours = vec![0xAA; theirs.len() + FIXED_ROOM + 10 * 300];
         let len = encode(record, &mut ours).unwrap().unwrap();
         assert_eq!(&ours[..len], &theirs[..], "{record:?}");
+        // And back, with the length taken, when the kind is one `decode`
+        // handles.
+        let mut vc = Vec::new();
+        if let Some((back, used)) = decode(&theirs, &mut vc) {
+            assert_eq!(&back, record);
+            assert_eq!(used, theirs.len());
+        } else {
+            assert!(!matches!(
+                record.kind,
+                Kind::Start { .. }
+                    | Kind::Send { .. }
+                    | Kind::Deliver { .. }
+                    | Kind::Timer { .. }
+                    | Kind::Lost { .. }
+            ));
+        }
+    }
+
+    /// Whatever `decode` accepts, postcard accepts the same way.
+    fn decodes_as_postcard_does(bytes: &[u8]) {
+        let mut vc = Vec::new();
+        if let Some((ours, used)) = decode(bytes, &mut vc) {
+            let (theirs, rest) =
+                postcard::take_from_bytes::<Record<'_>>(bytes).unwrap_or_else(|e| {
+                    panic!("postcard rejects {bytes:?} ({e}), decode took {ours:?}")
+                });
+            assert_eq!(ours, theirs);
+            assert_eq!(used, bytes.len() - rest.len());
+        }
     }
 
     fn kinds(a: u64, b: u64, c: u32, d: u32, bytes: Vec<u8>) -> Vec<Kind<'static>> {
@@ -257,5 +381,43 @@ mod tests {
                 same_as_postcard(&Record { time: Instant(time), kind });
             }
         }
+
+        #[test]
+        fn decode_accepts_nothing_postcard_would_not(
+            kind in 0usize..12,
+            time in any::<u64>(),
+            bytes in proptest::collection::vec(any::<u8>(), 0..40),
+            edits in proptest::collection::vec((any::<usize>(), any::<u8>()), 0..4),
+            cut in any::<usize>(),
+        ) {
+            // Valid records, damaged in a few bytes and cut short, and
+            // plain noise.
+            let kinds = kinds(time ^ 0x55, time >> 3, 300, 7, bytes.clone());
+            let record = Record { time: Instant(time), kind: kinds[kind % kinds.len()].clone() };
+            let mut valid = postcard::to_stdvec(&record).unwrap();
+            for (at, byte) in edits {
+                let n = valid.len();
+                valid[at % n] = byte;
+            }
+            let keep = cut % (valid.len() + 1);
+            decodes_as_postcard_does(&valid[..keep]);
+            decodes_as_postcard_does(&valid);
+            decodes_as_postcard_does(&bytes);
+        }
+    }
+
+    #[test]
+    fn overlong_varints_are_left_to_postcard() {
+        // A time of eleven bytes, and a u32 field whose fifth byte holds
+        // bits beyond 32: postcard rejects both, and so must `decode`.
+        let mut vc = Vec::new();
+        let overlong = [
+            0x80u8, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x00, 0, 0, 0,
+        ];
+        assert!(decode(&overlong, &mut vc).is_none());
+        assert!(postcard::from_bytes::<Record<'_>>(&overlong).is_err());
+        let wide_node = [0x05u8, 0x00, 0xff, 0xff, 0xff, 0xff, 0x1f, 0x01];
+        assert!(decode(&wide_node, &mut vc).is_none());
+        assert!(postcard::from_bytes::<Record<'_>>(&wide_node).is_err());
     }
 }
