@@ -15,7 +15,7 @@ use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap};
 use std::io;
 use std::marker::PhantomData;
-use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 
 /// Kernel-side bookkeeping for one node.
 struct Slot {
@@ -49,6 +49,8 @@ pub(super) struct World<'s, N: Node, S: Sink> {
     pub stats: Stats,
     pub failure: Option<Failure>,
     handled: u64,
+    // The node whose handler is running, if one is.
+    handling: Option<NodeId>,
     _msg: PhantomData<N::Msg>,
 }
 
@@ -93,6 +95,7 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
             stats: Stats::default(),
             failure: None,
             handled: 0,
+            handling: None,
             _msg: PhantomData,
         };
         // Faults go in first: at equal times the environment changes before
@@ -128,8 +131,34 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
         self.sink.record(&record)
     }
 
-    /// The loop: pop, handle, check, until a limit, quiescence or a failure.
+    /// Runs to the end, turning a panic in a node's handler into a
+    /// `panic` failure. One `catch_unwind` around the whole loop costs
+    /// nothing per event, where one per handler call would cost a tenth of
+    /// the loop; a panic outside any handler (in an invariant, or in the
+    /// kernel itself) is not the protocol's failure and carries on.
     pub fn run(&mut self) -> Result<EndReason, SimError> {
+        match catch_unwind(AssertUnwindSafe(|| self.run_events())) {
+            Ok(result) => result,
+            Err(panic) => {
+                IN_HANDLER.with(|f| f.set(false));
+                let Some(id) = self.handling.take() else {
+                    resume_unwind(panic)
+                };
+                let text = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "a panic with a non-text payload".into());
+                // What the handler asked for before it panicked is dropped.
+                self.effects.clear();
+                self.fail("panic", format!("node {id} panicked in a handler: {text}"))?;
+                Ok(EndReason::CheckFailed)
+            }
+        }
+    }
+
+    /// The loop: pop, handle, check, until a limit, quiescence or a failure.
+    fn run_events(&mut self) -> Result<EndReason, SimError> {
         let limits = &self.sim.config.limits;
         let deadline = Instant::ZERO.after(limits.time);
         let reason = loop {
@@ -374,18 +403,11 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
             buffers: &mut self.buffers,
             _msg: PhantomData,
         };
+        self.handling = Some(id);
         IN_HANDLER.with(|f| f.set(true));
-        let result = catch_unwind(AssertUnwindSafe(|| handler(node, &mut ctx)));
+        handler(node, &mut ctx);
         IN_HANDLER.with(|f| f.set(false));
-        if let Err(panic) = result {
-            let text = panic
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| panic.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "a panic with a non-text payload".into());
-            self.effects = effects;
-            return self.fail("panic", format!("node {id} panicked in a handler: {text}"));
-        }
+        self.handling = None;
         for effect in effects.drain(..) {
             self.apply(id, effect)?;
             if self.failure.is_some() {
