@@ -422,15 +422,8 @@ impl Network {
                     }
                 }
             }
-            let slot = self.store(InFlight {
-                msg: out.msg,
-                copy,
-                from: out.from,
-                to: out.to,
-                payload: bytes,
-                lamport: out.lamport,
-                vector: vc,
-            });
+            let ends = (out.from, out.to);
+            let slot = self.store(out.msg, copy, ends, out.lamport, bytes, vc);
             if self.stateful {
                 let state = self.links.get(out.from, out.to);
                 state.in_flight += 1;
@@ -475,19 +468,37 @@ impl Network {
         })
     }
 
-    fn store(&mut self, m: InFlight) -> u32 {
+    fn store(
+        &mut self,
+        msg: u64,
+        copy: u32,
+        (from, to): (NodeId, NodeId),
+        lamport: u64,
+        payload: Vec<u8>,
+        vector: Option<Vec<u32>>,
+    ) -> u32 {
         self.in_flight += 1;
-        let slot = Slot { live: true, m };
-        match self.free.pop() {
-            Some(i) => {
-                self.slots[i as usize] = slot;
-                i
-            }
+        let i = match self.free.pop() {
+            Some(i) => i,
             None => {
-                self.slots.push(slot);
+                self.slots.push(Slot::default());
                 (self.slots.len() - 1) as u32
             }
-        }
+        };
+        // Field by field: a whole `Slot` built on the stack and copied in
+        // reads its narrow fields back as parts of wider words, which
+        // stalls the store buffer.
+        let slot = &mut self.slots[i as usize];
+        let m = &mut slot.m;
+        m.msg = msg;
+        m.copy = copy;
+        m.from = from;
+        m.to = to;
+        m.payload = payload;
+        m.lamport = lamport;
+        m.vector = vector;
+        slot.live = true;
+        i
     }
 
     fn release(&mut self, slot: u32) -> Option<InFlight> {
