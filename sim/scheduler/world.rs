@@ -257,19 +257,26 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
             self.write(lost(LossCause::Undecodable))?;
             return Ok(false);
         };
-        let mut delta = std::mem::take(&mut self.delta);
-        let lamport = self
-            .clocks
-            .receive(m.to.index(), m.lamport, m.vector.as_deref(), &mut delta);
-        self.write(Kind::Deliver {
-            node: m.to,
-            lamport,
-            msg: m.msg,
-            copy: m.copy,
-            from: m.from,
-            vc: Cow::Borrowed(&delta),
-        })?;
-        self.delta = delta;
+        let lamport = self.clocks.receive(
+            m.to.index(),
+            m.lamport,
+            m.vector.as_deref(),
+            &mut self.delta,
+        );
+        // Not `self.write`: the record borrows `self.delta`.
+        let record = Record {
+            time: self.now,
+            kind: Kind::Deliver {
+                node: m.to,
+                lamport,
+                msg: m.msg,
+                copy: m.copy,
+                from: m.from,
+                vc: Cow::Borrowed(&self.delta),
+            },
+        };
+        self.stats.count(&record);
+        self.sink.record(&record)?;
         if self.buffers.len() < BUFFERS_KEPT {
             self.buffers.push(m.payload);
         }
