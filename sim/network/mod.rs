@@ -431,7 +431,9 @@ impl Network {
                     state.queue.push_back(slot);
                 }
             }
-            self.flips[copy as usize] = flips;
+            if !flips.is_empty() {
+                self.flips[copy as usize] = flips;
+            }
             report.copies[copy as usize] = CopyFate::Scheduled { slot, at };
         }
         report
