@@ -537,7 +537,9 @@ fn a_panicking_handler_is_a_failure_and_the_trace_is_kept() {
                 );
             }
         }
-        fn on_message(&mut self, _: &mut Context<'_, Hello>, _: NodeId, msg: Hello) {
+        fn on_message(&mut self, ctx: &mut Context<'_, Hello>, _: NodeId, msg: Hello) {
+            // Asked for, then dropped with the panic.
+            ctx.send(NodeId(0), &msg);
             panic!("boom at round {}", msg.round);
         }
     }
@@ -552,6 +554,25 @@ fn a_panicking_handler_is_a_failure_and_the_trace_is_kept() {
     );
     let recs = records(&bytes);
     assert!(recs.iter().any(|r| matches!(r.kind, Kind::Deliver { .. })));
+    let sends = recs
+        .iter()
+        .filter(|r| matches!(r.kind, Kind::Send { .. }))
+        .count();
+    assert_eq!(sends, 1, "the panicking handler's send was dropped");
+    assert!(matches!(
+        recs[recs.len() - 2].kind,
+        Kind::CheckFailed { .. }
+    ));
+}
+
+#[test]
+fn a_panic_outside_any_handler_is_not_the_protocols_failure() {
+    // An invariant that panics is a bug in the test, not in the protocol:
+    // it reaches the caller as a panic.
+    let sim = chatter(1, 3, 10, lossy(0.0, 0.0, 0.0))
+        .always("broken", |_| panic!("the invariant itself is broken"));
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| sim.run()));
+    assert!(result.is_err());
 }
 
 #[test]
