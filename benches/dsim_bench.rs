@@ -145,6 +145,12 @@ fn rss_of(nodes: u32, deliveries: u64, vc: bool) -> u64 {
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("check-rss-child") {
+        let f = std::io::BufReader::new(std::fs::File::open(&args[2]).unwrap());
+        let holds = audit(f, &Options::default()).unwrap().holds();
+        println!("{} {holds}", peak_rss_kib());
+        return;
+    }
     if args.get(1).map(String::as_str) == Some("rss-child") {
         let nodes: u32 = args[2].parse().unwrap();
         let deliveries: u64 = args[3].parse().unwrap();
@@ -252,7 +258,35 @@ fn main() {
     );
     let ten_k = rss_of(10_000, scale_deliveries, false);
     println!("10000 nodes, {scale_deliveries} deliveries  {ten_k:>8} KiB");
+
+    println!("\n# memory: peak RSS of `dsim check`, in a fresh process");
+    let ten_k = check_rss_of(&trace);
+    println!("10000 nodes, {scale_deliveries} deliveries  {ten_k:>8} KiB");
+    dsim_traced(16, deliveries / 10, true, &trace);
+    let small = check_rss_of(&trace);
+    dsim_traced(16, deliveries, true, &trace);
+    let big = check_rss_of(&trace);
+    println!("{:>9} deliveries      {small:>8} KiB", deliveries / 10);
+    println!(
+        "{deliveries:>9} deliveries      {big:>8} KiB   {:.2}x (bounded once the happens-before graph reaches its 1M-cell cap)",
+        big as f64 / small.max(1) as f64
+    );
     let _ = std::fs::remove_file(&trace);
+}
+
+/// Checks a trace in a fresh process and returns its peak RSS; panics if
+/// a check failed.
+fn check_rss_of(trace: &std::path::Path) -> u64 {
+    let out = Command::new(std::env::current_exe().unwrap())
+        .arg("check-rss-child")
+        .arg(trace)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut words = text.split_whitespace();
+    let rss = words.next().and_then(|w| w.parse().ok()).unwrap_or(0);
+    assert_eq!(words.next(), Some("true"), "dsim check failed on {trace:?}");
+    rss
 }
 
 /// Checks the last trace written (the 10,000-node run) and reports whether it held.
