@@ -1,8 +1,9 @@
 //! dsim's speed and scale, measured side by side with a bare event loop.
 //!
 //! `cargo bench` runs everything; `cargo bench -- quick` runs smaller sizes.
-//! To profile: `cargo bench --no-run`, then `perf record` the bench binary
-//! with `quick`.
+//! To profile one workload alone: `cargo bench --no-run`, then `perf record`
+//! the bench binary with `profile NODES DELIVERIES [trace]` (one run of
+//! dsim, the trace off unless `trace` is given).
 //! Figures are medians of repeated runs; ratios compare variants measured
 //! in the same process, so machine noise largely cancels.
 //!
@@ -160,6 +161,24 @@ fn main() {
         dsim_traced(nodes, deliveries, vc, &path);
         let _ = std::fs::remove_file(&path);
         println!("{}", peak_rss_kib());
+        return;
+    }
+    if args.get(1).map(String::as_str) == Some("profile") {
+        let nodes: u32 = args.get(2).and_then(|a| a.parse().ok()).unwrap_or(16);
+        let deliveries: u64 = args
+            .get(3)
+            .and_then(|a| a.parse().ok())
+            .unwrap_or(2_000_000);
+        let delivered = if args.get(4).is_some_and(|a| a == "trace") {
+            let path =
+                std::env::temp_dir().join(format!("dsim-profile-{}.trace", std::process::id()));
+            let n = dsim_traced(nodes, deliveries, nodes <= 1_000, &path);
+            println!("trace kept at {}", path.display());
+            n
+        } else {
+            dsim_untraced(nodes, deliveries, false)
+        };
+        println!("{delivered} deliveries");
         return;
     }
     let quick = args.iter().any(|a| a == "quick");
