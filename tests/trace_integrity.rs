@@ -273,3 +273,71 @@ fn a_forged_header_claiming_absurd_sizes_is_refused_not_obeyed() {
     );
     assert!(dsim::check::audit(&bytes[..], &dsim::check::Options::default()).is_err());
 }
+
+#[test]
+fn records_larger_than_a_frame_round_trip() {
+    let header = dsim::trace::Header {
+        format_version: dsim::trace::FORMAT_VERSION,
+        protocol: "big".into(),
+        seed: 1,
+        nodes: 2,
+        scenario: "test".into(),
+        config: String::new(),
+        drawn: Default::default(),
+        fifo_default: true,
+        fifo_exceptions: vec![],
+        vector_clocks: true,
+        replay: String::new(),
+    };
+    let big: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+    let records = vec![
+        Record {
+            time: Instant(1),
+            kind: Kind::Start {
+                node: NodeId(0),
+                lamport: 1,
+            },
+        },
+        // Encoded directly, and larger than the frame buffer.
+        Record {
+            time: Instant(2),
+            kind: Kind::Send {
+                node: NodeId(0),
+                lamport: 2,
+                msg: 0,
+                to: NodeId(1),
+                payload: big.clone().into(),
+            },
+        },
+        // Encoded by postcard, and larger than the frame buffer.
+        Record {
+            time: Instant(3),
+            kind: Kind::Observe {
+                node: NodeId(0),
+                lamport: 3,
+                text: "x".repeat(200_000).into(),
+            },
+        },
+        Record {
+            time: Instant(4),
+            kind: Kind::Deliver {
+                node: NodeId(1),
+                lamport: 3,
+                msg: 0,
+                copy: 0,
+                from: NodeId(0),
+                vc: vec![(0, 2)].into(),
+            },
+        },
+    ];
+    let mut w = TraceWriter::new(Vec::new(), &header, None).unwrap();
+    for r in &records {
+        w.append(r).unwrap();
+    }
+    let (bytes, _) = w
+        .finish(dsim::trace::EndReason::Quiescent, Instant(4))
+        .unwrap();
+    let (_, read, _) = read_all(&bytes, None).unwrap();
+    assert_eq!(&read[..records.len()], &records[..]);
+    assert!(matches!(read[records.len()].kind, Kind::End { .. }));
+}
