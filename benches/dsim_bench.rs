@@ -173,7 +173,7 @@ fn main() {
             let path =
                 std::env::temp_dir().join(format!("dsim-profile-{}.trace", std::process::id()));
             let n = dsim_traced(nodes, deliveries, nodes <= 1_000, &path);
-            println!("trace kept at {}", path.display());
+            let _ = std::fs::remove_file(&path);
             n
         } else {
             dsim_untraced(nodes, deliveries, false)

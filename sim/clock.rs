@@ -77,11 +77,19 @@ impl VectorClock {
                 raised |= u32::from(t[j] > m[j]) << j;
                 m[j] = m[j].max(t[j]);
             }
-            while raised != 0 {
-                let j = raised.trailing_zeros() as usize;
-                delta.push(((c * 16 + j) as u32, t[j]));
-                raised &= raised - 1;
+            if raised == 0 {
+                continue;
             }
+            // Compress the raised entries into place without a branch per
+            // entry: every candidate is written, and the cursor moves past
+            // the raised ones only.
+            let mut stage = [(0u32, 0u32); 16];
+            let mut k = 0;
+            for j in 0..16 {
+                stage[k] = ((c * 16 + j) as u32, t[j]);
+                k += ((raised >> j) & 1) as usize;
+            }
+            delta.extend_from_slice(&stage[..k]);
         }
         let base = n - n % 16;
         let rest = mine.into_remainder().iter_mut().zip(theirs.remainder());
