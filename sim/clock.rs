@@ -85,8 +85,8 @@ impl VectorClock {
             // the raised ones only.
             let mut stage = [(0u32, 0u32); 16];
             let mut k = 0;
-            for j in 0..16 {
-                stage[k] = ((c * 16 + j) as u32, t[j]);
+            for (j, &tj) in t.iter().enumerate() {
+                stage[k] = ((c * 16 + j) as u32, tj);
                 k += ((raised >> j) & 1) as usize;
             }
             delta.extend_from_slice(&stage[..k]);
