@@ -18,7 +18,6 @@ use rand_core::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
-use std::io::BufWriter;
 use std::process::Command;
 use std::time::Instant;
 
@@ -99,7 +98,7 @@ fn dsim_untraced(nodes: u32, deliveries: u64, vc: bool) -> u64 {
 
 fn dsim_traced(nodes: u32, deliveries: u64, vc: bool, path: &std::path::Path) -> u64 {
     let sim = Simulation::new(config(nodes, deliveries, vc), |_| Relay);
-    let file = BufWriter::with_capacity(1 << 20, std::fs::File::create(path).unwrap());
+    let file = std::fs::File::create(path).unwrap();
     sim.run_traced(file, None).unwrap().0.stats.delivered
 }
 

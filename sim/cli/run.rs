@@ -7,7 +7,7 @@ use crate::scheduler::Outcome;
 use crate::trace::hex;
 use clap::Args;
 use std::fs::File;
-use std::io::{BufWriter, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// Run one seed of a scenario and check it.
@@ -115,7 +115,8 @@ pub fn run(registry: &Registry, args: RunArgs) -> Result<(), CliError> {
     }
     let file = File::create(&writing)
         .map_err(|e| CliError::input(format!("cannot write {}: {e}", writing.display())))?;
-    let mut out = BufWriter::new(file);
+    // The trace writer writes whole frames: no buffering needed.
+    let mut out = file;
     let started = std::time::Instant::now();
     let result = run_seed(
         registry,

@@ -1,6 +1,6 @@
 //! Streaming a trace to any `Write` as the run produces it.
 
-use super::chain::{preamble, Chain, FLAG_KEYED, FRAME_PREFIX_LEN};
+use super::chain::{preamble, Chain, FLAG_KEYED, FRAME_PREFIX_LEN, HASH_LEN};
 use super::record::{EndReason, Header, Kind, Record, FORMAT_VERSION};
 use std::io::{self, Write};
 
@@ -14,15 +14,17 @@ const FRAME_SLACK: usize = 4 << 10;
 
 /// Writes records as frames of a hash chain.
 ///
-/// Each closed frame is written and flushed to the underlying writer at
-/// once, so a run that is killed keeps every closed frame; the open frame is
-/// written when the writer is dropped, so a run that panics keeps every
-/// record.
+/// Each closed frame is written to the underlying writer in one call and
+/// flushed at once, so a run that is killed keeps every closed frame; the
+/// open frame is written when the writer is dropped, so a run that panics
+/// keeps every record. Writes come in whole frames, so a `File` needs no
+/// `BufWriter` around it.
 pub struct TraceWriter<W: Write> {
     out: Option<W>,
     chain: Chain,
-    // The open frame's payload is `buf[..used]`; the rest of `buf` is room
-    // that records are encoded into in place.
+    // The open frame as it will be written: its prefix, then its payload
+    // `buf[FRAME_PREFIX_LEN..][..used]`, then room that records are encoded
+    // into in place and that the hash goes into when the frame closes.
     buf: Vec<u8>,
     used: usize,
     frame_records: u32,
@@ -36,19 +38,20 @@ impl<W: Write> TraceWriter<W> {
         let flags = if key.is_some() { FLAG_KEYED } else { 0 };
         let pre = preamble(FORMAT_VERSION, flags);
         out.write_all(&pre)?;
+        let mut head = Vec::new();
+        crate::wire::encode_into(header, &mut head).map_err(io::Error::other)?;
+        let room = (FRAME_TARGET_LEN + FRAME_SLACK).max(head.len() + HASH_LEN);
         let mut w = TraceWriter {
             out: Some(out),
             chain: Chain::new(&pre, key),
-            buf: Vec::new(),
-            used: 0,
+            buf: vec![0; FRAME_PREFIX_LEN + room],
+            used: head.len(),
             frame_records: 0,
             records: 0,
             sealed: false,
         };
-        crate::wire::encode_into(header, &mut w.buf).map_err(io::Error::other)?;
-        w.used = w.buf.len();
+        w.buf[FRAME_PREFIX_LEN..][..head.len()].copy_from_slice(&head);
         w.close_frame()?;
-        w.buf = vec![0; FRAME_TARGET_LEN + FRAME_SLACK];
         Ok(w)
     }
 
@@ -58,7 +61,8 @@ impl<W: Write> TraceWriter<W> {
             return Err(io::Error::other("trace already sealed"));
         }
         loop {
-            match super::codec::encode(record, &mut self.buf[self.used..]) {
+            let room = &mut self.buf[FRAME_PREFIX_LEN + self.used..];
+            match super::codec::encode(record, room) {
                 Ok(Some(len)) => {
                     self.used += len;
                     break;
@@ -96,16 +100,19 @@ impl<W: Write> TraceWriter<W> {
         let Some(out) = self.out.as_mut() else {
             return Err(io::Error::other("trace writer is closed"));
         };
-        let payload = &self.buf[..self.used];
         let len =
-            u32::try_from(payload.len()).map_err(|_| io::Error::other("trace frame over 4 GiB"))?;
+            u32::try_from(self.used).map_err(|_| io::Error::other("trace frame over 4 GiB"))?;
         let mut prefix = [0u8; FRAME_PREFIX_LEN];
         prefix[..4].copy_from_slice(&len.to_le_bytes());
         prefix[4..].copy_from_slice(&self.frame_records.to_le_bytes());
-        let hash = self.chain.link(&prefix, payload);
-        out.write_all(&prefix)?;
-        out.write_all(payload)?;
-        out.write_all(&hash)?;
+        let end = FRAME_PREFIX_LEN + self.used;
+        let hash = self.chain.link(&prefix, &self.buf[FRAME_PREFIX_LEN..end]);
+        if self.buf.len() < end + HASH_LEN {
+            self.buf.resize(end + HASH_LEN, 0);
+        }
+        self.buf[..FRAME_PREFIX_LEN].copy_from_slice(&prefix);
+        self.buf[end..end + HASH_LEN].copy_from_slice(&hash);
+        out.write_all(&self.buf[..end + HASH_LEN])?;
         out.flush()?;
         self.used = 0;
         self.frame_records = 0;
