@@ -146,6 +146,13 @@ impl Cursor<'_> {
             self.at += 1;
             return;
         }
+        if v < 0x4000 {
+            // Two bytes: node indices and clock entries, mostly.
+            let w = (v & 0x7f | 0x80) | (v >> 7) << 8;
+            self.out[self.at..self.at + 2].copy_from_slice(&(w as u16).to_le_bytes());
+            self.at += 2;
+            return;
+        }
         if v >= 1 << 56 {
             let mut v = v;
             while v >= 0x80 {
