@@ -114,6 +114,26 @@ fn median_ns(runs: usize, mut f: impl FnMut() -> u64) -> f64 {
     times[times.len() / 2]
 }
 
+/// Medians of several workloads run in turn (A B C A B C …), so that a
+/// machine getting slower or faster midway affects each alike.
+fn interleaved_medians_ns<const K: usize>(
+    runs: usize,
+    mut workloads: [&mut dyn FnMut() -> u64; K],
+) -> [f64; K] {
+    let mut times = [(); K].map(|_| Vec::with_capacity(runs));
+    for _ in 0..runs {
+        for (f, t) in workloads.iter_mut().zip(times.iter_mut()) {
+            let start = Instant::now();
+            std::hint::black_box(f());
+            t.push(start.elapsed().as_nanos() as f64);
+        }
+    }
+    times.map(|mut t| {
+        t.sort_by(|a, b| a.total_cmp(b));
+        t[t.len() / 2]
+    })
+}
+
 fn peak_rss_kib() -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
@@ -186,10 +206,18 @@ fn main() {
     let dir = std::env::temp_dir();
     let trace = dir.join(format!("dsim-bench-{}.trace", std::process::id()));
 
-    println!("# throughput: 16 nodes, {deliveries} deliveries, median of {runs} runs");
-    let bare = median_ns(runs, || bare_loop(16, deliveries)) / deliveries as f64;
-    let off = median_ns(runs, || dsim_untraced(16, deliveries, true)) / deliveries as f64;
-    let on = median_ns(runs, || dsim_traced(16, deliveries, true, &trace)) / deliveries as f64;
+    println!(
+        "# throughput: 16 nodes, {deliveries} deliveries, median of {runs} runs, the three taken in turn"
+    );
+    let [bare, off, on] = interleaved_medians_ns(
+        runs,
+        [
+            &mut || bare_loop(16, deliveries),
+            &mut || dsim_untraced(16, deliveries, true),
+            &mut || dsim_traced(16, deliveries, true, &trace),
+        ],
+    )
+    .map(|ns| ns / deliveries as f64);
     println!("bare event loop          {bare:>8.1} ns/delivery");
     println!(
         "dsim, trace off          {off:>8.1} ns/delivery   {:.2}x bare (target <= 1.5x)",
