@@ -3,18 +3,13 @@
 
 mod common;
 
-use common::{dsim, text, tmp};
+use common::{dsim, files, text, tmp};
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 fn bundled() -> Vec<PathBuf> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir("scenarios")
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
-        .collect();
-    files.sort();
+    let files = files("scenarios", "toml");
     assert!(!files.is_empty());
     files
 }

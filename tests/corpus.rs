@@ -3,9 +3,9 @@
 
 mod common;
 
-use common::{dsim, text};
+use common::{dsim, files, text};
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 #[derive(serde::Deserialize, Default)]
 #[serde(deny_unknown_fields)]
@@ -30,28 +30,18 @@ fn expectation(trace: &Path) -> Expect {
 
 #[test]
 fn every_trace_in_the_corpus_still_behaves_as_recorded() {
-    let mut traces: Vec<PathBuf> = std::fs::read_dir("traces")
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "trace"))
-        .collect();
-    traces.sort();
+    let traces = files("traces", "trace");
     assert!(
         traces.len() >= 7,
         "the corpus holds a shrunk failure of every broken twin and a passing run"
     );
     // Every expectation has its trace.
-    for e in std::fs::read_dir("traces")
-        .unwrap()
-        .map(|e| e.unwrap().path())
-    {
-        if e.extension().is_some_and(|x| x == "expect") {
-            assert!(
-                e.with_extension("trace").exists(),
-                "{} has no trace beside it",
-                e.display()
-            );
-        }
+    for e in files("traces", "expect") {
+        assert!(
+            e.with_extension("trace").exists(),
+            "{} has no trace beside it",
+            e.display()
+        );
     }
     for t in &traces {
         let file = t.to_str().unwrap();

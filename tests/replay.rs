@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{dsim, text, tmp};
+use common::{dsim, files, text, tmp};
 
 use dsim::replay::compare_traces;
 use dsim::trace::Kind;
@@ -27,12 +27,7 @@ fn record(scenario: &str, seed: u64, dir: &str) -> PathBuf {
 
 #[test]
 fn every_bundled_scenario_replays_identically_from_its_trace() {
-    let mut scenarios: Vec<PathBuf> = std::fs::read_dir("scenarios")
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
-        .collect();
-    scenarios.sort();
+    let scenarios = files("scenarios", "toml");
     for (i, s) in scenarios.iter().enumerate() {
         let trace = record(s.to_str().unwrap(), 11, &format!("bundled-{i}"));
         let o = dsim(&["replay", trace.to_str().unwrap()]);

@@ -696,9 +696,6 @@ impl Protocol for RaftProtocol {
             },
         ]
     }
-    fn min_nodes(&self) -> u32 {
-        1
-    }
     fn run(
         &self,
         config: SimConfig,

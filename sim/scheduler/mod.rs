@@ -86,13 +86,14 @@ pub struct Outcome {
 }
 
 thread_local! {
-    static IN_HANDLER: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    /// The node whose handler this thread is running, if it is running one.
+    static IN_HANDLER: std::cell::Cell<Option<NodeId>> = const { std::cell::Cell::new(None) };
 }
 
 /// True while this thread runs a node handler. A panic hook can use it to
 /// stay quiet about panics the kernel catches and reports as failures.
 pub fn in_handler() -> bool {
-    IN_HANDLER.with(|f| f.get())
+    IN_HANDLER.with(|f| f.get()).is_some()
 }
 
 /// Reusable buffers kept at most, per kind.

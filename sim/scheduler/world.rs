@@ -49,8 +49,6 @@ pub(super) struct World<'s, N: Node, S: Sink> {
     pub stats: Stats,
     pub failure: Option<Failure>,
     handled: u64,
-    // The node whose handler is running, if one is.
-    handling: Option<NodeId>,
     _msg: PhantomData<N::Msg>,
 }
 
@@ -95,7 +93,6 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
             stats: Stats::default(),
             failure: None,
             handled: 0,
-            handling: None,
             _msg: PhantomData,
         };
         // Faults go in first: at equal times the environment changes before
@@ -140,8 +137,7 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
         match catch_unwind(AssertUnwindSafe(|| self.run_events())) {
             Ok(result) => result,
             Err(panic) => {
-                IN_HANDLER.with(|f| f.set(false));
-                let Some(id) = self.handling.take() else {
+                let Some(id) = IN_HANDLER.with(|f| f.take()) else {
                     resume_unwind(panic)
                 };
                 let text = panic
@@ -410,11 +406,9 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
             buffers: &mut self.buffers,
             _msg: PhantomData,
         };
-        self.handling = Some(id);
-        IN_HANDLER.with(|f| f.set(true));
+        IN_HANDLER.with(|f| f.set(Some(id)));
         handler(node, &mut ctx);
-        IN_HANDLER.with(|f| f.set(false));
-        self.handling = None;
+        IN_HANDLER.with(|f| f.set(None));
         for effect in effects.drain(..) {
             self.apply(id, effect)?;
             if self.failure.is_some() {

@@ -76,6 +76,17 @@ pub fn text(o: &Output) -> String {
     )
 }
 
+/// The files in `dir` whose extension is `ext`, sorted.
+pub fn files(dir: &str, ext: &str) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == ext))
+        .collect();
+    files.sort();
+    files
+}
+
 /// A fresh, empty directory of this test process.
 pub fn tmp(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("dsim-test-{}-{name}", std::process::id()));
