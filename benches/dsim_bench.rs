@@ -26,7 +26,7 @@ struct Counter(u64);
 
 struct Relay;
 
-fn other(ctx: &mut Context<'_, Counter>) -> NodeId {
+fn other(ctx: &mut Context<'_, Relay>) -> NodeId {
     let n = u64::from(ctx.node_count());
     let me = u64::from(ctx.id().0);
     let pick = ctx.rng().below(n - 1);
@@ -35,11 +35,12 @@ fn other(ctx: &mut Context<'_, Counter>) -> NodeId {
 
 impl Node for Relay {
     type Msg = Counter;
-    fn on_start(&mut self, ctx: &mut Context<'_, Counter>) {
+    type Timer = u64;
+    fn on_start(&mut self, ctx: &mut Context<'_, Self>) {
         let to = other(ctx);
         ctx.send(to, &Counter(0));
     }
-    fn on_message(&mut self, ctx: &mut Context<'_, Counter>, _from: NodeId, Counter(c): Counter) {
+    fn on_message(&mut self, ctx: &mut Context<'_, Self>, _from: NodeId, Counter(c): Counter) {
         let to = other(ctx);
         ctx.send(to, &Counter(c + 1));
     }

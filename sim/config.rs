@@ -100,6 +100,12 @@ pub struct SimConfig {
     /// Set on runs whose trace must replay by its recorded schedule (see
     /// [`crate::trace::Header::replay`]).
     pub replay: String,
+    /// Set when a tool, not the scenario, chose the run's limits (shrink
+    /// cuts a run just after its failure), saying which: a run that such a
+    /// limit ends does not evaluate its end-of-run and `eventually`
+    /// checks, since the scenario never asked for the state they would see.
+    #[serde(default)]
+    pub limits_cut_by: Option<String>,
 }
 
 impl SimConfig {
@@ -118,6 +124,7 @@ impl SimConfig {
             config_text: String::new(),
             drawn: BTreeMap::new(),
             replay: String::new(),
+            limits_cut_by: None,
         }
     }
 

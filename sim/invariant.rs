@@ -1,54 +1,242 @@
-//! Protocol invariants: predicates over node states, checked by the kernel
-//! between events.
+//! Protocol invariants: named, documented predicates over node states,
+//! checked by the kernel between events.
+//!
+//! Each invariant is declared once, where it is registered, with its name
+//! and a one-line doc; the documented list a protocol shows (`dsim
+//! protocols`) is read from the registrations, so the two cannot drift.
+//!
+//! | kind | checked | for |
+//! |---|---|---|
+//! | [`Invariant::always`] | after every event and at the end | safety over the whole world |
+//! | [`Invariant::per_node`] | after each event, for the node it changed; at the end for every node | safety of one node's state, at the cost of that node only |
+//! | [`Invariant::at_end`] | once, when the run ends | properties of the final state |
+//! | [`Invariant::eventually`] | `within` after the last fault ended | liveness: "once the network is calm, everyone agrees" |
+//! | [`Invariant::monitor`] | after every event and at the end, with a summary it keeps across the run | global properties at the cost of what changed |
+//!
+//! An invariant that could not be evaluated (an `eventually` whose deadline
+//! the run never reached, an end-of-run check of a run that failed earlier)
+//! is reported as *not run*, never as held.
+//!
+//! ```
+//! use dsim::{Duration, View};
+//! use dsim::invariant::Invariant;
+//! # use dsim::{Context, Node, NodeId};
+//! # struct Counter { n: u32 }
+//! # impl Node for Counter { type Msg = (); type Timer = ();
+//! #   fn on_start(&mut self, _: &mut Context<'_, Self>) {}
+//! #   fn on_message(&mut self, _: &mut Context<'_, Self>, _: NodeId, _: ()) {} }
+//! let small = Invariant::<Counter>::always("small", "no counter exceeds 10", |v| {
+//!     match v.up().find(|(_, c)| c.n > 10) {
+//!         Some((id, c)) => Err(format!("{id} counted {}", c.n)),
+//!         None => Ok(()),
+//!     }
+//! });
+//! // Invariants are plain functions of a view, testable on their own.
+//! let nodes = vec![Some(Counter { n: 3 }), Some(Counter { n: 11 })];
+//! assert!(small.check(&View::new(&nodes)).is_err());
+//! ```
 
-use crate::node::{Node, NodeId};
-use crate::time::Instant;
+use crate::node::NodeId;
+use crate::time::{Duration, Instant};
+use crate::trace::EndReason;
+use std::any::Any;
 
 /// When an invariant is checked.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum When {
     /// After every event, and at the end of the run.
     Always,
-    /// Only at the end of the run (liveness: "everyone eventually...").
+    /// After every event for the node the event changed, and at the end
+    /// for every node that is up.
+    PerNode,
+    /// Only at the end of the run (properties of the final state).
     AtEnd,
+    /// `within` after the last fault ended (liveness); not evaluated on a
+    /// run that ends, by a limit, before that deadline.
+    Eventually { within: Duration },
 }
 
-type Predicate<N> = Box<dyn Fn(&View<'_, N>) -> Result<(), String> + Send + Sync>;
+impl When {
+    /// Words for people: "always", "at the end", ...
+    pub fn describe(self) -> String {
+        match self {
+            When::Always => "after every event".into(),
+            When::PerNode => "after every event, for the node it changed".into(),
+            When::AtEnd => "at the end of the run".into(),
+            When::Eventually { within } => format!("{within} after the last fault ended"),
+        }
+    }
+}
 
-/// A named predicate over the nodes' states.
+type ViewCheck<N> = Box<dyn Fn(&View<'_, N>) -> Result<(), String> + Send + Sync>;
+type NodeCheck<N> = Box<dyn Fn(NodeId, &N, &View<'_, N>) -> Result<(), String> + Send + Sync>;
+type MonitorInit = Box<dyn Fn() -> Box<dyn Any + Send> + Send + Sync>;
+type MonitorStep<N> =
+    Box<dyn Fn(&mut (dyn Any + Send), &View<'_, N>) -> Result<(), String> + Send + Sync>;
+
+enum Predicate<N> {
+    View(ViewCheck<N>),
+    Node(NodeCheck<N>),
+    Monitor {
+        init: MonitorInit,
+        step: MonitorStep<N>,
+    },
+}
+
+/// A monitor's summary during one run.
+pub(crate) type MonitorState = Box<dyn Any + Send>;
+
+/// A named, documented predicate over the nodes' states.
 pub struct Invariant<N> {
     pub name: String,
+    /// One line: what it promises.
+    pub doc: String,
     pub when: When,
     check: Predicate<N>,
 }
 
-impl<N: Node> Invariant<N> {
-    /// Checked after every event.
-    pub fn always(
+impl<N> Invariant<N> {
+    fn of(
         name: impl Into<String>,
-        check: impl Fn(&View<'_, N>) -> Result<(), String> + Send + Sync + 'static,
-    ) -> Invariant<N> {
+        doc: impl Into<String>,
+        when: When,
+        check: Predicate<N>,
+    ) -> Self {
         Invariant {
             name: name.into(),
-            when: When::Always,
-            check: Box::new(check),
+            doc: doc.into(),
+            when,
+            check,
         }
+    }
+
+    /// Checked after every event and at the end.
+    pub fn always(
+        name: impl Into<String>,
+        doc: impl Into<String>,
+        check: impl Fn(&View<'_, N>) -> Result<(), String> + Send + Sync + 'static,
+    ) -> Invariant<N> {
+        Invariant::of(name, doc, When::Always, Predicate::View(Box::new(check)))
     }
 
     /// Checked once, when the run ends.
     pub fn at_end(
         name: impl Into<String>,
+        doc: impl Into<String>,
         check: impl Fn(&View<'_, N>) -> Result<(), String> + Send + Sync + 'static,
     ) -> Invariant<N> {
-        Invariant {
-            name: name.into(),
-            when: When::AtEnd,
-            check: Box::new(check),
+        Invariant::of(name, doc, When::AtEnd, Predicate::View(Box::new(check)))
+    }
+
+    /// Liveness: must hold `within` after the last fault ended (a heal, a
+    /// restart, a restored wire), as long as no new fault begins. Checked
+    /// at that deadline; on a run that goes quiet earlier, at the end. A run
+    /// that a limit ends before the deadline, or that ends with a fault
+    /// still in force, does not evaluate it and says so.
+    pub fn eventually(
+        name: impl Into<String>,
+        doc: impl Into<String>,
+        within: Duration,
+        check: impl Fn(&View<'_, N>) -> Result<(), String> + Send + Sync + 'static,
+    ) -> Invariant<N> {
+        Invariant::of(
+            name,
+            doc,
+            When::Eventually { within },
+            Predicate::View(Box::new(check)),
+        )
+    }
+
+    /// A property of one node's state: after each event it is checked for
+    /// the node that event changed only, so it costs what changed; at the
+    /// end it is checked for every node that is up.
+    pub fn per_node(
+        name: impl Into<String>,
+        doc: impl Into<String>,
+        check: impl Fn(NodeId, &N, &View<'_, N>) -> Result<(), String> + Send + Sync + 'static,
+    ) -> Invariant<N> {
+        Invariant::of(name, doc, When::PerNode, Predicate::Node(Box::new(check)))
+    }
+
+    /// A global property kept cheap by a summary of the run so far: `step`
+    /// sees each new state and the summary (a fresh `init()` per run), and
+    /// looks only at what changed ([`View::touched`]). After every event and
+    /// at the end, like [`Invariant::always`].
+    pub fn monitor<S: Send + 'static>(
+        name: impl Into<String>,
+        doc: impl Into<String>,
+        init: impl Fn() -> S + Send + Sync + 'static,
+        step: impl Fn(&mut S, &View<'_, N>) -> Result<(), String> + Send + Sync + 'static,
+    ) -> Invariant<N> {
+        let step: MonitorStep<N> = Box::new(move |state, view| match state.downcast_mut::<S>() {
+            Some(s) => step(s, view),
+            None => Err("a monitor was handed another monitor's state".into()),
+        });
+        Invariant::of(
+            name,
+            doc,
+            When::Always,
+            Predicate::Monitor {
+                init: Box::new(move || Box::new(init())),
+                step,
+            },
+        )
+    }
+
+    /// A fresh summary for a monitor; `None` for other invariants.
+    pub(crate) fn new_state(&self) -> Option<MonitorState> {
+        match &self.check {
+            Predicate::Monitor { init, .. } => Some(init()),
+            _ => None,
         }
     }
 
+    /// Evaluates the invariant over `view`: a per-node invariant for the
+    /// nodes the view says were touched; a monitor from a fresh summary
+    /// (so it sees every node at once). For testing invariants alone.
     pub fn check(&self, view: &View<'_, N>) -> Result<(), String> {
-        (self.check)(view)
+        let mut state = self.new_state();
+        self.check_with(state.as_deref_mut(), view)
+    }
+
+    /// Evaluates with a monitor's summary of the run so far.
+    pub(crate) fn check_with(
+        &self,
+        state: Option<&mut (dyn Any + Send)>,
+        view: &View<'_, N>,
+    ) -> Result<(), String> {
+        match &self.check {
+            Predicate::View(f) => f(view),
+            Predicate::Node(f) => view.touched().try_for_each(|(id, n)| f(id, n, view)),
+            Predicate::Monitor { step, .. } => match state {
+                Some(s) => step(s, view),
+                None => Err("a monitor was run without its state".into()),
+            },
+        }
+    }
+}
+
+/// Which faults are in force, and since when the world is calm.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FaultState {
+    /// Partitions in force.
+    pub partitions: u32,
+    /// Nodes crashed and not restarted.
+    pub down: u32,
+    /// Topology wires cut and not restored.
+    pub wires_cut: u32,
+    /// When the latest fault record happened (any kind, skew included).
+    pub last_fault: Option<Instant>,
+    /// Since when no fault is in force (`None` while one is); the start
+    /// of the run if none ever was.
+    pub calm_since: Option<Instant>,
+}
+
+impl FaultState {
+    /// True while a partition, a crashed node or a cut wire is in force.
+    /// (A clock skew is permanent by nature and does not count.)
+    pub fn active(&self) -> bool {
+        self.partitions + self.down + self.wires_cut > 0
     }
 }
 
@@ -56,12 +244,60 @@ impl<N: Node> Invariant<N> {
 pub struct View<'a, N> {
     pub(crate) nodes: &'a [Option<N>],
     pub(crate) now: Instant,
-    pub(crate) partitioned: bool,
     pub(crate) in_flight: usize,
-    pub(crate) ended: bool,
+    pub(crate) end: Option<EndReason>,
+    pub(crate) changed: Option<NodeId>,
+    pub(crate) faults: FaultState,
 }
 
 impl<'a, N> View<'a, N> {
+    /// A view of hand-built node states (`None` for a crashed node), for
+    /// testing invariants on their own: time zero, nothing in flight, no
+    /// fault ever, the run still going. The `with_*` methods change that.
+    pub fn new(nodes: &'a [Option<N>]) -> View<'a, N> {
+        View {
+            nodes,
+            now: Instant::ZERO,
+            in_flight: 0,
+            end: None,
+            changed: None,
+            faults: FaultState {
+                calm_since: Some(Instant::ZERO),
+                ..FaultState::default()
+            },
+        }
+    }
+
+    /// The same view at virtual time `now`.
+    pub fn at(mut self, now: Instant) -> Self {
+        self.now = now;
+        self
+    }
+
+    /// The same view with `n` messages in flight.
+    pub fn with_in_flight(mut self, n: usize) -> Self {
+        self.in_flight = n;
+        self
+    }
+
+    /// The same view as the end-of-run check of a run that ended so.
+    pub fn with_end(mut self, end: EndReason) -> Self {
+        self.end = Some(end);
+        self
+    }
+
+    /// The same view, after an event that changed node `id`.
+    pub fn with_changed(mut self, id: NodeId) -> Self {
+        self.changed = Some(id);
+        self
+    }
+
+    /// The same view with these faults in force.
+    pub fn with_faults(mut self, faults: FaultState) -> Self {
+        self.faults = faults;
+        self
+    }
+
     /// The state of `id`, or `None` while it is crashed.
     pub fn node(&self, id: NodeId) -> Option<&'a N> {
         self.nodes.get(id.index()).and_then(|n| n.as_ref())
@@ -85,9 +321,40 @@ impl<'a, N> View<'a, N> {
         self.now
     }
 
+    /// The node whose handler the last event ran (or that crashed or
+    /// restarted); `None` after a network fault and at the end.
+    pub fn changed(&self) -> Option<NodeId> {
+        self.changed
+    }
+
+    /// The nodes an incremental check must look at: the one the last event
+    /// changed (if it is up), or every node that is up at the end and
+    /// whenever no single node changed.
+    pub fn touched(&self) -> Box<dyn Iterator<Item = (NodeId, &'a N)> + 'a> {
+        match self.changed.filter(|_| self.end.is_none()) {
+            Some(id) => Box::new(self.node(id).map(|n| (id, n)).into_iter()),
+            None => Box::new(self.up()),
+        }
+    }
+
     /// True while any partition is in force.
     pub fn is_partitioned(&self) -> bool {
-        self.partitioned
+        self.faults.partitions > 0
+    }
+
+    /// Which faults are in force, and since when the world is calm.
+    pub fn faults(&self) -> FaultState {
+        self.faults
+    }
+
+    /// True while a partition, a crashed node or a cut wire is in force.
+    pub fn fault_active(&self) -> bool {
+        self.faults.active()
+    }
+
+    /// How long no fault has been in force (`None` while one is).
+    pub fn calm_for(&self) -> Option<Duration> {
+        self.faults.calm_since.map(|t| self.now.since(t))
     }
 
     /// Messages still travelling.
@@ -97,20 +364,25 @@ impl<'a, N> View<'a, N> {
 
     /// True during the end-of-run check.
     pub fn is_end(&self) -> bool {
-        self.ended
+        self.end.is_some()
     }
-}
 
-#[cfg(test)]
-impl<'a, N> View<'a, N> {
-    /// A view of hand-built node states, for testing invariants.
-    pub(crate) fn of(nodes: &'a [Option<N>], partitioned: bool, in_flight: usize) -> View<'a, N> {
-        View {
-            nodes,
-            now: Instant::ZERO,
-            partitioned,
-            in_flight,
-            ended: true,
-        }
+    /// How the run ended, during the end-of-run check.
+    pub fn end(&self) -> Option<EndReason> {
+        self.end
+    }
+
+    /// True at the end of a run that ran out of events: nothing more would
+    /// ever have happened.
+    pub fn is_quiescent(&self) -> bool {
+        self.end == Some(EndReason::Quiescent)
+    }
+
+    /// True at the end of a run that a time or event limit cut short.
+    pub fn was_cut_short(&self) -> bool {
+        matches!(
+            self.end,
+            Some(EndReason::TimeLimit) | Some(EndReason::EventLimit)
+        )
     }
 }

@@ -16,10 +16,11 @@
 //!
 //! impl Node for PingPong {
 //!     type Msg = Msg;
-//!     fn on_start(&mut self, ctx: &mut Context<'_, Msg>) {
+//!     type Timer = ();
+//!     fn on_start(&mut self, ctx: &mut Context<'_, Self>) {
 //!         if ctx.id() == NodeId(0) { ctx.broadcast(&Msg::Ping); }
 //!     }
-//!     fn on_message(&mut self, ctx: &mut Context<'_, Msg>, from: NodeId, msg: Msg) {
+//!     fn on_message(&mut self, ctx: &mut Context<'_, Self>, from: NodeId, msg: Msg) {
 //!         match msg {
 //!             Msg::Ping => ctx.send(from, &Msg::Pong),
 //!             Msg::Pong => self.pongs += 1,
@@ -61,6 +62,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod invariant;
+pub mod names;
 pub mod network;
 pub mod node;
 pub mod protocols;

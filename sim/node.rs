@@ -10,24 +10,33 @@
 //! Nodes of different roles (clients and servers, say) live in one
 //! simulation as variants of one enum that implements `Node`.
 //!
+//! A node's timers carry a value of its own type ([`Node::Timer`]): an enum
+//! of the node's timeouts reads better than integer tags, and traces show
+//! it by name.
+//!
 //! ```
-//! use dsim::{Context, Node, NodeId};
+//! use dsim::{Context, Duration, Node, NodeId, TimerId};
 //! use serde::{Deserialize, Serialize};
 //!
 //! #[derive(Clone, Debug, Serialize, Deserialize)]
 //! enum Msg { Ping(u32), Pong(u32) }
+//!
+//! #[derive(Clone, Debug, Serialize, Deserialize)]
+//! enum Timeout { Resend(u32) }
 //!
 //! #[derive(Default)]
 //! struct Pinger { pongs: u32 }
 //!
 //! impl Node for Pinger {
 //!     type Msg = Msg;
-//!     fn on_start(&mut self, ctx: &mut Context<'_, Msg>) {
+//!     type Timer = Timeout;
+//!     fn on_start(&mut self, ctx: &mut Context<'_, Self>) {
 //!         if ctx.id() == NodeId(0) {
 //!             ctx.send(NodeId(1), &Msg::Ping(0));
+//!             ctx.set_timer(Duration::from_millis(50), Timeout::Resend(0));
 //!         }
 //!     }
-//!     fn on_message(&mut self, ctx: &mut Context<'_, Msg>, from: NodeId, msg: Msg) {
+//!     fn on_message(&mut self, ctx: &mut Context<'_, Self>, from: NodeId, msg: Msg) {
 //!         match msg {
 //!             Msg::Ping(n) => ctx.send(from, &Msg::Pong(n)),
 //!             Msg::Pong(n) => {
@@ -35,6 +44,9 @@
 //!                 if n < 10 { ctx.send(from, &Msg::Ping(n + 1)); }
 //!             }
 //!         }
+//!     }
+//!     fn on_timer(&mut self, ctx: &mut Context<'_, Self>, _: TimerId, Timeout::Resend(n): Timeout) {
+//!         if self.pongs == 0 { ctx.send(NodeId(1), &Msg::Ping(n)); }
 //!     }
 //! }
 //! ```
@@ -69,6 +81,12 @@ impl fmt::Display for NodeId {
 pub trait Message: Serialize + DeserializeOwned + fmt::Debug + 'static {}
 impl<T: Serialize + DeserializeOwned + fmt::Debug + 'static> Message for T {}
 
+/// What a timer hands back to its node when it fires: a small value of the
+/// node's own type (an enum of its timeouts, say; `()` or `u64` will do).
+/// The trace records its postcard bytes, so people see it by name.
+pub trait TimerTag: Serialize + DeserializeOwned + Clone + fmt::Debug + 'static {}
+impl<T: Serialize + DeserializeOwned + Clone + fmt::Debug + 'static> TimerTag for T {}
+
 /// A timer set by a node; unique within the node for the whole run, so a
 /// timer set before a crash can never fire after the restart.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -89,35 +107,39 @@ pub trait Node: 'static {
     /// postcard at send and deserialized at delivery.
     type Msg: Message;
 
+    /// What the node's timers carry back to it (`()` if it sets none).
+    type Timer: TimerTag;
+
     /// Called once when the node first starts, and again after each restart
     /// (on a fresh instance: volatile state is gone; durable state is in
     /// [`Context::disk`]).
-    fn on_start(&mut self, ctx: &mut Context<'_, Self::Msg>);
+    fn on_start(&mut self, ctx: &mut Context<'_, Self>);
 
     /// A message from `from` was delivered.
-    fn on_message(&mut self, ctx: &mut Context<'_, Self::Msg>, from: NodeId, msg: Self::Msg);
+    fn on_message(&mut self, ctx: &mut Context<'_, Self>, from: NodeId, msg: Self::Msg);
 
     /// A timer set with [`Context::set_timer`] fired.
-    fn on_timer(&mut self, ctx: &mut Context<'_, Self::Msg>, timer: TimerId, tag: u64) {
+    fn on_timer(&mut self, ctx: &mut Context<'_, Self>, timer: TimerId, tag: Self::Timer) {
         let _ = (ctx, timer, tag);
     }
 
     /// The workload handed this node a client operation.
-    fn on_input(&mut self, ctx: &mut Context<'_, Self::Msg>, input: Input) {
+    fn on_input(&mut self, ctx: &mut Context<'_, Self>, input: Input) {
         let _ = (ctx, input);
     }
 }
 
-/// What a handler asks the kernel to do, as data.
+/// What a handler asks the kernel to do, as data; `T` is the node's timer
+/// tag type.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Effect {
+pub enum Effect<T> {
     /// Send these postcard bytes to `to`.
     Send { to: NodeId, payload: Vec<u8> },
     /// Fire `timer` with `tag` after `after` of the node's local time.
     SetTimer {
         timer: TimerId,
         after: Duration,
-        tag: u64,
+        tag: T,
     },
     /// Forget a timer that has not fired yet.
     CancelTimer { timer: TimerId },
@@ -178,20 +200,20 @@ impl Disk {
 }
 
 /// A node's window onto the world during one handler call.
-pub struct Context<'a, M> {
+pub struct Context<'a, N: Node + ?Sized> {
     pub(crate) id: NodeId,
     pub(crate) nodes: u32,
     pub(crate) local_now: Instant,
     pub(crate) rng: &'a mut DetRng,
     pub(crate) disk: &'a mut Disk,
-    pub(crate) effects: &'a mut Vec<Effect>,
+    pub(crate) effects: &'a mut Vec<Effect<N::Timer>>,
     pub(crate) next_timer: &'a mut u64,
     /// Buffers of delivered messages, reused for new ones.
     pub(crate) buffers: &'a mut Vec<Vec<u8>>,
-    pub(crate) _msg: PhantomData<fn(&M)>,
+    pub(crate) _node: PhantomData<fn(&N)>,
 }
 
-impl<'a, M: Serialize> Context<'a, M> {
+impl<'a, N: Node + ?Sized> Context<'a, N> {
     /// This node's address.
     pub fn id(&self) -> NodeId {
         self.id
@@ -224,7 +246,7 @@ impl<'a, M: Serialize> Context<'a, M> {
 
     /// Sends `msg` to `to`. The sender never blocks; the network decides the
     /// message's fate.
-    pub fn send(&mut self, to: NodeId, msg: &M) {
+    pub fn send(&mut self, to: NodeId, msg: &N::Msg) {
         let mut payload = self.buffers.pop().unwrap_or_default();
         payload.clear();
         match crate::wire::encode_into(msg, &mut payload) {
@@ -236,7 +258,7 @@ impl<'a, M: Serialize> Context<'a, M> {
     }
 
     /// Sends `msg` to every other node.
-    pub fn broadcast(&mut self, msg: &M) {
+    pub fn broadcast(&mut self, msg: &N::Msg) {
         for to in (0..self.nodes).map(NodeId) {
             if to != self.id {
                 self.send(to, msg);
@@ -245,7 +267,7 @@ impl<'a, M: Serialize> Context<'a, M> {
     }
 
     /// Asks for [`Node::on_timer`] with `tag` after `after` of local time.
-    pub fn set_timer(&mut self, after: Duration, tag: u64) -> TimerId {
+    pub fn set_timer(&mut self, after: Duration, tag: N::Timer) -> TimerId {
         let timer = TimerId(*self.next_timer);
         *self.next_timer += 1;
         self.effects.push(Effect::SetTimer { timer, after, tag });

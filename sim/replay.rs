@@ -60,7 +60,7 @@ pub fn schedule_from(records: &[Record<'_>]) -> Schedule {
                         fate.copies[c].0 = Some(r.time.since(sent));
                     }
                     Kind::Lost { copy, cause, .. } => match cause {
-                        LossCause::Random => fate.lost = true,
+                        LossCause::Random | LossCause::Planned => fate.lost = true,
                         // The copy travelled and arrived to no avail: its
                         // time on the network was still decided.
                         LossCause::ReceiverDown | LossCause::Undecodable | LossCause::Partition

@@ -164,9 +164,12 @@ pub fn shrink(
         still_fails(&c.config, Arc::new(c.schedule.clone()))
     };
     let mut best = start.clone();
-    // A shorter run first: nothing after the failure matters.
+    // A shorter run first: nothing after the failure matters. The cut is
+    // marked, so a run it ends does not evaluate end-of-run checks over a
+    // state the scenario never asked for.
     let mut shorter = best.clone();
     shorter.config.limits.time = Duration(failed_at.0.saturating_add(Duration::from_millis(1).0));
+    shorter.config.limits_cut_by = Some("shrink".into());
     if test(&shorter) {
         best = shorter;
     }

@@ -149,7 +149,11 @@ fn every_malformed_scenario_exits_2_with_a_located_message_and_never_panics() {
         ),
         (
             "unknown-param",
-            ":4:1: protocol `echo` has no parameter `timeout`: did you mean `timeout_ms`?",
+            ":4:1: protocol `echo` has no parameter `timout`: did you mean `timeout`?",
+        ),
+        (
+            "param-duration-without-unit",
+            ":4:11: params.timeout: `timeout` must be a duration such as \"50ms\"",
         ),
         (
             "unknown-protocol",

@@ -78,7 +78,7 @@ fn trace_hash_is_pinned_for_a_reference_run() {
     assert_eq!(hash, PINNED_HASH, "the reference trace changed");
 }
 
-const PINNED_HASH: &str = "924fc4afaeeb5b6457c09533db9c6a2b678c5feffb02f0d4fa9be374a807c7af";
+const PINNED_HASH: &str = "f7baf1e5b3c81afaa19c6aeb88835cfbcba160a61fcc920a9dd78561503e078d";
 
 #[test]
 fn different_seeds_give_different_traces() {
@@ -280,7 +280,8 @@ struct Tick;
 
 impl Node for Keeper {
     type Msg = Tick;
-    fn on_start(&mut self, ctx: &mut Context<'_, Tick>) {
+    type Timer = u64;
+    fn on_start(&mut self, ctx: &mut Context<'_, Self>) {
         self.durable_seen_at_start = ctx.disk().read("durable");
         self.unsynced_seen_at_start = ctx.disk().read("unsynced");
         self.restarted = self.durable_seen_at_start.is_some();
@@ -289,8 +290,8 @@ impl Node for Keeper {
             ctx.set_timer(Duration::from_millis(500), 2);
         }
     }
-    fn on_message(&mut self, _ctx: &mut Context<'_, Tick>, _from: NodeId, _msg: Tick) {}
-    fn on_timer(&mut self, ctx: &mut Context<'_, Tick>, _t: dsim::TimerId, tag: u64) {
+    fn on_message(&mut self, _ctx: &mut Context<'_, Self>, _from: NodeId, _msg: Tick) {}
+    fn on_timer(&mut self, ctx: &mut Context<'_, Self>, _t: dsim::TimerId, tag: u64) {
         if tag == 1 {
             self.volatile = 99;
             ctx.disk().write("durable", &7u64);
@@ -315,22 +316,26 @@ fn crash_and_restart_lose_volatile_state_and_keep_synced_durable_state() {
             action: FaultAction::Restart { node: NodeId(0) },
         },
     ];
-    let sim = Simulation::new(config, |_| Keeper::default()).at_end("restarted", |v| {
-        let k = v.node(NodeId(0)).ok_or("node 0 should be up")?;
-        if k.volatile != 0 {
-            return Err(format!("volatile state survived: {}", k.volatile));
-        }
-        if k.durable_seen_at_start != Some(7) {
-            return Err(format!("synced write lost: {:?}", k.durable_seen_at_start));
-        }
-        if k.unsynced_seen_at_start.is_some() {
-            return Err("an unsynced write survived the crash".into());
-        }
-        if k.timer_fired_after_restart {
-            return Err("a timer set before the crash fired after the restart".into());
-        }
-        Ok(())
-    });
+    let sim = Simulation::new(config, |_| Keeper::default()).at_end(
+        "restarted",
+        "the restarted node kept only its synced state",
+        |v| {
+            let k = v.node(NodeId(0)).ok_or("node 0 should be up")?;
+            if k.volatile != 0 {
+                return Err(format!("volatile state survived: {}", k.volatile));
+            }
+            if k.durable_seen_at_start != Some(7) {
+                return Err(format!("synced write lost: {:?}", k.durable_seen_at_start));
+            }
+            if k.unsynced_seen_at_start.is_some() {
+                return Err("an unsynced write survived the crash".into());
+            }
+            if k.timer_fired_after_restart {
+                return Err("a timer set before the crash fired after the restart".into());
+            }
+            Ok(())
+        },
+    );
     let (outcome, bytes) = sim.run_traced(Vec::new(), None).unwrap();
     assert_eq!(outcome.failure, None);
     let kinds: Vec<&str> = records(&bytes)
@@ -459,11 +464,12 @@ fn a_node_sees_its_clock_offset_and_drift() {
     }
     impl Node for Watch {
         type Msg = ();
-        fn on_start(&mut self, ctx: &mut Context<'_, ()>) {
+        type Timer = u64;
+        fn on_start(&mut self, ctx: &mut Context<'_, Self>) {
             ctx.set_timer(Duration::from_millis(100), 0);
         }
-        fn on_message(&mut self, _: &mut Context<'_, ()>, _: NodeId, _: ()) {}
-        fn on_timer(&mut self, ctx: &mut Context<'_, ()>, _: dsim::TimerId, _: u64) {
+        fn on_message(&mut self, _: &mut Context<'_, Self>, _: NodeId, _: ()) {}
+        fn on_timer(&mut self, ctx: &mut Context<'_, Self>, _: dsim::TimerId, _: u64) {
             self.seen.push(ctx.now().0);
             if self.seen.len() < 3 {
                 ctx.set_timer(Duration::from_millis(100), 0);
@@ -479,33 +485,39 @@ fn a_node_sees_its_clock_offset_and_drift() {
             drift_ppm: 100_000,
         },
     }];
-    let sim = Simulation::new(config, |_| Watch::default()).at_end("clock", |v| {
-        let w = v.node(NodeId(0)).unwrap();
-        // A clock running 10% fast fires a 100ms local timer after ~90.9ms
-        // of virtual time, and reads 100ms more each time, plus the offset.
-        let expected: Vec<u64> = vec![105_000_000, 205_000_000, 305_000_000];
-        let close = w
-            .seen
-            .iter()
-            .zip(&expected)
-            .all(|(a, b)| a.abs_diff(*b) <= 10);
-        if close {
-            Ok(())
-        } else {
-            Err(format!("{:?}", w.seen))
-        }
-    });
+    let sim = Simulation::new(config, |_| Watch::default()).at_end(
+        "clock",
+        "the skewed clock reads as configured",
+        |v| {
+            let w = v.node(NodeId(0)).unwrap();
+            // A clock running 10% fast fires a 100ms local timer after ~90.9ms
+            // of virtual time, and reads 100ms more each time, plus the offset.
+            let expected: Vec<u64> = vec![105_000_000, 205_000_000, 305_000_000];
+            let close = w
+                .seen
+                .iter()
+                .zip(&expected)
+                .all(|(a, b)| a.abs_diff(*b) <= 10);
+            if close {
+                Ok(())
+            } else {
+                Err(format!("{:?}", w.seen))
+            }
+        },
+    );
     assert_eq!(sim.run().unwrap().failure, None);
 }
 
 #[test]
 fn a_broken_invariant_is_reported_with_its_record_and_time() {
-    let sim = chatter(3, 3, 100, lossy(0.0, 0.0, 0.0)).always("few messages", |v| {
-        match v.up().map(|(_, n)| n.received).sum::<u64>() {
+    let sim = chatter(3, 3, 100, lossy(0.0, 0.0, 0.0)).always(
+        "few messages",
+        "no node receives too many messages",
+        |v| match v.up().map(|(_, n)| n.received).sum::<u64>() {
             total if total > 25 => Err(format!("{total} messages received")),
             _ => Ok(()),
-        }
-    });
+        },
+    );
     let (outcome, bytes) = sim.run_traced(Vec::new(), None).unwrap();
     let failure = outcome.failure.expect("the invariant must fail");
     assert_eq!(failure.check, "few messages");
@@ -526,7 +538,8 @@ fn a_panicking_handler_is_a_failure_and_the_trace_is_kept() {
     struct Bomb;
     impl Node for Bomb {
         type Msg = Hello;
-        fn on_start(&mut self, ctx: &mut Context<'_, Hello>) {
+        type Timer = u64;
+        fn on_start(&mut self, ctx: &mut Context<'_, Self>) {
             if ctx.id() == NodeId(0) {
                 ctx.send(
                     NodeId(1),
@@ -537,7 +550,7 @@ fn a_panicking_handler_is_a_failure_and_the_trace_is_kept() {
                 );
             }
         }
-        fn on_message(&mut self, ctx: &mut Context<'_, Hello>, _: NodeId, msg: Hello) {
+        fn on_message(&mut self, ctx: &mut Context<'_, Self>, _: NodeId, msg: Hello) {
             // Asked for, then dropped with the panic.
             ctx.send(NodeId(0), &msg);
             panic!("boom at round {}", msg.round);
@@ -569,8 +582,11 @@ fn a_panicking_handler_is_a_failure_and_the_trace_is_kept() {
 fn a_panic_outside_any_handler_is_not_the_protocols_failure() {
     // An invariant that panics is a bug in the test, not in the protocol:
     // it reaches the caller as a panic.
-    let sim = chatter(1, 3, 10, lossy(0.0, 0.0, 0.0))
-        .always("broken", |_| panic!("the invariant itself is broken"));
+    let sim = chatter(1, 3, 10, lossy(0.0, 0.0, 0.0)).always(
+        "broken",
+        "an invariant that panics",
+        |_| panic!("the invariant itself is broken"),
+    );
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| sim.run()));
     assert!(result.is_err());
 }

@@ -152,14 +152,18 @@ mod progress {
                 check_log: true,
                 persist_vote: true,
             };
-            let sim = Simulation::new(run.config, move |_| Raft::new(s)).at_end("progress", |v| {
-                let committed = v.up().map(|(_, n)| n.commit).max().unwrap_or(0);
-                if committed >= 40 {
-                    Ok(())
-                } else {
-                    Err(format!("only {committed} entries committed"))
-                }
-            });
+            let sim = Simulation::new(run.config, move |_| Raft::new(s)).at_end(
+                "progress",
+                "a leader was elected and entries committed",
+                |v| {
+                    let committed = v.up().map(|(_, n)| n.commit).max().unwrap_or(0);
+                    if committed >= 40 {
+                        Ok(())
+                    } else {
+                        Err(format!("only {committed} entries committed"))
+                    }
+                },
+            );
             let outcome = sim.run().unwrap();
             assert_eq!(outcome.failure, None, "seed {seed}");
         }

@@ -112,11 +112,12 @@ struct Beat(u64);
 
 impl Node for Leaky {
     type Msg = Beat;
-    fn on_start(&mut self, ctx: &mut Context<'_, Beat>) {
+    type Timer = u64;
+    fn on_start(&mut self, ctx: &mut Context<'_, Self>) {
         ctx.set_timer(Duration::from_millis(5), 0);
     }
-    fn on_message(&mut self, _: &mut Context<'_, Beat>, _: NodeId, _: Beat) {}
-    fn on_timer(&mut self, ctx: &mut Context<'_, Beat>, _: TimerId, _: u64) {
+    fn on_message(&mut self, _: &mut Context<'_, Self>, _: NodeId, _: Beat) {}
+    fn on_timer(&mut self, ctx: &mut Context<'_, Self>, _: TimerId, _: u64) {
         self.ticks += 1;
         let leaked = if self.ticks == 3 {
             RUNS.fetch_add(1, Ordering::SeqCst)

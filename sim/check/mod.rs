@@ -19,9 +19,9 @@
 //! use dsim::check::{audit, Options};
 //! # use dsim::{SimConfig, Simulation, Context, Node, NodeId};
 //! # #[derive(Debug, serde::Serialize, serde::Deserialize)] struct M;
-//! # struct N; impl Node for N { type Msg = M;
-//! #   fn on_start(&mut self, c: &mut Context<'_, M>) { c.broadcast(&M) }
-//! #   fn on_message(&mut self, _: &mut Context<'_, M>, _: NodeId, _: M) {} }
+//! # struct N; impl Node for N { type Msg = M; type Timer = ();
+//! #   fn on_start(&mut self, c: &mut Context<'_, Self>) { c.broadcast(&M) }
+//! #   fn on_message(&mut self, _: &mut Context<'_, Self>, _: NodeId, _: M) {} }
 //! let (_, bytes) = Simulation::new(SimConfig::new(1, 3), |_| N).run_traced(Vec::new(), None).unwrap();
 //! let report = audit(&bytes[..], &Options::default()).unwrap();
 //! assert!(report.holds());

@@ -1,6 +1,7 @@
 //! `dsim diff`: where two traces of one scenario part ways.
 
 use super::replay::{print_divergence, read_trace};
+use super::ByProtocol;
 use super::CliError;
 use crate::protocols::Registry;
 use crate::replay::first_divergence;
@@ -63,8 +64,8 @@ pub fn diff(registry: &Registry, args: DiffArgs) -> Result<(), CliError> {
     let protocol = (ha.protocol == hb.protocol)
         .then(|| registry.get(&ha.protocol))
         .flatten();
-    let decode = |bytes: &[u8]| protocol.and_then(|p| p.decode(bytes));
-    print_divergence(&d, &a, "left", "right", Some(&decode));
+    let decoder = protocol.map(ByProtocol);
+    print_divergence(&d, &a, "left", "right", decoder.as_ref().map(|d| d as _));
     let (sa, sb) = (
         Stats::of(&a[d.index.min(a.len())..]),
         Stats::of(&b[d.index.min(b.len())..]),

@@ -105,6 +105,32 @@ pub fn main_with(registry: Registry) -> ExitCode {
     }
 }
 
+/// The name this program was started by (a user's binary is not `dsim`),
+/// for the command lines it prints.
+pub(crate) fn program() -> String {
+    std::env::args_os()
+        .next()
+        .and_then(|a| {
+            std::path::Path::new(&a)
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+        })
+        .filter(|n| !n.is_empty())
+        .unwrap_or_else(|| "dsim".into())
+}
+
+/// A protocol as the renderings' decoder.
+pub(crate) struct ByProtocol<'a>(pub &'a dyn crate::protocols::Protocol);
+
+impl crate::show::text::Decode for ByProtocol<'_> {
+    fn message(&self, payload: &[u8]) -> Option<String> {
+        self.0.decode(payload)
+    }
+    fn timer(&self, tag: &[u8]) -> Option<String> {
+        self.0.decode_timer(tag)
+    }
+}
+
 fn is_broken_pipe(panic: &(dyn std::any::Any + Send)) -> bool {
     let text = panic
         .downcast_ref::<String>()

@@ -22,12 +22,16 @@ pub fn protocols(registry: &Registry, _args: ProtocolsArgs) -> Result<(), CliErr
                 } else {
                     format!(" (one of {})", d.choices.join(", "))
                 };
+                let choices = match d.range {
+                    Some((lo, hi)) => format!("{choices} ({lo} to {hi})"),
+                    None => choices,
+                };
                 println!("    {} = {}{choices}  {}", d.name, d.default, d.doc);
             }
         }
         println!("  invariants:");
         for i in p.invariants() {
-            println!("    {}  {}", i.name, i.doc);
+            println!("    {}  {} (checked {})", i.name, i.doc, i.when);
         }
         println!();
     }

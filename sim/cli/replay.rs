@@ -154,10 +154,14 @@ pub fn replay(registry: &Registry, args: ReplayArgs) -> Result<(), CliError> {
         .map_err(|e| CliError::input(format!("the replayed trace does not read back: {e}")))?;
     let divergence = first_divergence(&recorded, &replayed);
     let label = args.trace.display();
+    // The scenario that ran: the one given instead of the recorded one.
     let scenario = ScenarioName {
-        file: recipe.config.scenario.clone(),
+        file: match &args.scenario {
+            Some(path) => path.display().to_string(),
+            None => recipe.config.scenario.clone(),
+        },
     };
-    let decode = |b: &[u8]| protocol.decode(b);
+    let decode = super::ByProtocol(protocol);
     match schedule {
         None => match divergence {
             None => {

@@ -32,10 +32,43 @@ pub struct RunArgs {
     /// on any difference, show the first differing record and what led to it.
     #[arg(long)]
     pub check_determinism: bool,
+    /// Check only this invariant (repeat for more); overrides the
+    /// scenario's `[check] invariants`. A name the protocol does not
+    /// register is an error.
+    #[arg(long = "check", value_name = "INVARIANT")]
+    pub checks: Vec<String>,
 }
 
 pub fn load(registry: &Registry, path: &Path) -> Result<Scenario, CliError> {
     Scenario::load(path, registry).map_err(CliError::input)
+}
+
+/// [`load`], with `--check` names (if any) replacing the scenario's
+/// selection of invariants, each checked against what the protocol
+/// registers.
+pub fn load_checked(
+    registry: &Registry,
+    path: &Path,
+    checks: &[String],
+) -> Result<Scenario, CliError> {
+    let mut scenario = load(registry, path)?;
+    if !checks.is_empty() {
+        let protocol = registry
+            .get(&scenario.protocol)
+            .ok_or_else(|| CliError::input(format!("unknown protocol {}", scenario.protocol)))?;
+        let documented = protocol.invariants();
+        let known: Vec<&str> = documented.iter().map(|i| i.name.as_str()).collect();
+        if let Some(bad) = checks.iter().find(|c| !known.contains(&c.as_str())) {
+            let hint = crate::names::did_you_mean(bad, known.iter().copied(), '`');
+            return Err(CliError::input(format!(
+                "--check {bad}: protocol `{}` has no invariant `{bad}`{hint} (it has {})",
+                protocol.name(),
+                known.join(", ")
+            )));
+        }
+        scenario.invariants = Some(checks.to_vec());
+    }
+    Ok(scenario)
 }
 
 /// Runs `seed` of `scenario`, streaming the trace to `trace` if given.
@@ -87,7 +120,7 @@ pub fn default_trace_path(dir: &Path, scenario: &Scenario, seed: u64) -> PathBuf
 }
 
 pub fn run(registry: &Registry, args: RunArgs) -> Result<(), CliError> {
-    let scenario = load(registry, &args.scenario)?;
+    let scenario = load_checked(registry, &args.scenario, &args.checks)?;
     let seed = args.seed.unwrap_or(scenario.seed);
     if args.check_determinism {
         check_determinism(registry, &scenario, seed)?;
@@ -143,7 +176,6 @@ pub fn run(registry: &Registry, args: RunArgs) -> Result<(), CliError> {
         }
     }
     print_summary(
-        registry,
         &scenario,
         &resolved,
         &outcome,
@@ -155,14 +187,17 @@ pub fn run(registry: &Registry, args: RunArgs) -> Result<(), CliError> {
             "FAILED     check `{}` at record {} (t={}): {}",
             f.check, f.record, f.time, f.message
         );
-        println!("reproduce  dsim run {} --seed {seed}", scenario.file);
+        println!(
+            "reproduce  {} run {} --seed {seed}",
+            super::program(),
+            scenario.file
+        );
         return Err(CliError::CheckFailed);
     }
     Ok(())
 }
 
 fn print_summary(
-    registry: &Registry,
     scenario: &Scenario,
     resolved: &Resolved,
     outcome: &Outcome,
@@ -210,22 +245,17 @@ fn print_summary(
         s.faults, s.crashes, s.restarts
     );
     println!("end        {}", outcome.end.name());
-    let names: Vec<String> = match &resolved.invariants {
-        Some(list) => list.clone(),
-        None => registry
-            .get(&scenario.protocol)
-            .map(|p| p.invariants().iter().map(|i| i.name.to_string()).collect())
-            .unwrap_or_default(),
-    };
-    let verdicts: Vec<String> = names
+    // What the kernel evaluated, not what the protocol documents: a check
+    // that did not run says so.
+    let failed = outcome.failure.is_some();
+    let verdicts: Vec<String> = outcome
+        .checks
         .iter()
-        .map(|n| match &outcome.failure {
-            Some(f) if &f.check == n => format!("{n} FAILED"),
-            Some(_) => format!("{n} held until the failure"),
-            None => format!("{n} ok"),
-        })
+        .map(|c| format!("{} {}", c.name, c.verdict(failed)))
         .collect();
-    if !verdicts.is_empty() {
+    if verdicts.is_empty() {
+        println!("checks     none (the run checked no protocol invariant)");
+    } else {
         println!("checks     {}", verdicts.join("; "));
     }
     match (trace, outcome.trace_hash) {
@@ -265,12 +295,9 @@ fn check_determinism(registry: &Registry, scenario: &Scenario, seed: u64) -> Res
                 "NONDETERMINISTIC  two runs of seed {seed} differ first at record #{}",
                 d.index
             );
-            let decode = |bytes: &[u8]| {
-                registry
-                    .get(&scenario.protocol)
-                    .and_then(|p| p.decode(bytes))
-            };
-            super::replay::print_divergence(&d, &a, "run 1", "run 2", Some(&decode));
+            let decode = registry.get(&scenario.protocol).map(super::ByProtocol);
+            let decode = decode.as_ref().map(|d| d as _);
+            super::replay::print_divergence(&d, &a, "run 1", "run 2", decode);
             println!("look for: wall-clock reads, hash-map iteration order, global or thread-local state, threads, unseeded randomness");
             Err(CliError::CheckFailed)
         }

@@ -76,23 +76,24 @@ pub fn show(registry: &Registry, args: ShowArgs) -> Result<(), CliError> {
         nodes: args.nodes.map(|ns| ns.into_iter().map(NodeId).collect()),
     };
     let protocol = registry.get(&header.protocol);
-    let decode = |b: &[u8]| protocol.and_then(|p| p.decode(b));
+    let decoder = protocol.map(super::ByProtocol);
+    let decode = decoder.as_ref().map(|d| d as _);
     let body = match args.format {
         Format::Text => records
             .iter()
             .enumerate()
             .filter(|(_, r)| window.shows(r))
-            .map(|(i, r)| text::line(i as u64, r, Some(&decode)) + "\n")
+            .map(|(i, r)| text::line(i as u64, r, decode) + "\n")
             .collect(),
         Format::Jsonl => records
             .iter()
             .enumerate()
             .filter(|(_, r)| window.shows(r))
-            .map(|(i, r)| jsonl::object(i as u64, r, Some(&decode)).to_string() + "\n")
+            .map(|(i, r)| jsonl::object(i as u64, r, decode).to_string() + "\n")
             .collect(),
         Format::Dot => dot::render(n, &records, &window),
         Format::Shiviz => shiviz::render(n, &records, &Window::default()),
-        Format::Svg => svg::render(n, &records, &window, Some(&decode)),
+        Format::Svg => svg::render(n, &records, &window, decode),
     };
     match &args.output {
         Some(path) => std::fs::write(path, body)

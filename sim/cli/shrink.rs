@@ -138,8 +138,9 @@ pub fn shrink(registry: &Registry, args: ShrinkArgs) -> Result<(), CliError> {
     );
     println!("runs       {} tried", shrunk.tests);
     println!(
-        "written    {} (replay it with: dsim replay {})",
+        "written    {} (replay it with: {} replay {})",
         out.display(),
+        super::program(),
         out.display()
     );
     Ok(())

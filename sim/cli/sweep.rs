@@ -1,7 +1,7 @@
 //! `dsim sweep` and `dsim merge`: many seeds on every core, a summary that
 //! does not depend on how many cores, shards for many machines.
 
-use super::run::{default_trace_path, load, run_seed};
+use super::run::{default_trace_path, load_checked, run_seed};
 use super::CliError;
 use crate::protocols::Registry;
 use crate::trace::hex;
@@ -47,6 +47,10 @@ pub struct SweepArgs {
     /// A key that turns each trace's hash chain into a MAC.
     #[arg(long)]
     pub key: Option<String>,
+    /// Check only this invariant (repeat for more); overrides the
+    /// scenario's `[check] invariants`.
+    #[arg(long = "check", value_name = "INVARIANT")]
+    pub checks: Vec<String>,
 }
 
 /// Join shard summaries into the summary an unsharded sweep would write.
@@ -79,6 +83,9 @@ pub struct SeedOutcome {
     pub trace: Option<String>,
     pub trace_hash: String,
     pub drawn: BTreeMap<String, String>,
+    /// Invariants this seed did not evaluate, with why.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub not_run: BTreeMap<String, String>,
 }
 
 /// What a sweep writes to `DIR/summary.json`.
@@ -94,6 +101,9 @@ pub struct Summary {
     pub passed: u64,
     pub failed: u64,
     pub failures_by_check: BTreeMap<String, u64>,
+    /// For each invariant some seed did not evaluate: in how many seeds.
+    #[serde(default)]
+    pub not_run_by_check: BTreeMap<String, u64>,
     pub first_failing_seed: Option<u64>,
     pub outcomes: Vec<SeedOutcome>,
 }
@@ -111,9 +121,13 @@ impl Summary {
         outcomes.sort_by_key(|o| o.seed);
         outcomes.dedup_by_key(|o| o.seed);
         let mut failures_by_check = BTreeMap::new();
+        let mut not_run_by_check = BTreeMap::new();
         for o in &outcomes {
             if let Some(c) = &o.failed_check {
                 *failures_by_check.entry(c.clone()).or_insert(0) += 1;
+            }
+            for c in o.not_run.keys() {
+                *not_run_by_check.entry(c.clone()).or_insert(0) += 1;
             }
         }
         let failed = outcomes.iter().filter(|o| o.verdict == "fail").count() as u64;
@@ -127,6 +141,7 @@ impl Summary {
             passed: outcomes.len() as u64 - failed,
             failed,
             failures_by_check,
+            not_run_by_check,
             first_failing_seed: outcomes
                 .iter()
                 .find(|o| o.verdict == "fail")
@@ -171,7 +186,7 @@ pub fn parse_shard(text: &str) -> Result<(u64, u64), CliError> {
 }
 
 pub fn sweep(registry: &Registry, args: SweepArgs) -> Result<(), CliError> {
-    let scenario = load(registry, &args.scenario)?;
+    let scenario = load_checked(registry, &args.scenario, &args.checks)?;
     let (start, end) = parse_seeds(&args.seeds)?;
     let shard = args.shard.as_deref().map(parse_shard).transpose()?;
     let jobs = match args.jobs {
@@ -276,6 +291,10 @@ pub fn sweep(registry: &Registry, args: SweepArgs) -> Result<(), CliError> {
                             trace,
                             trace_hash: outcome.trace_hash.map(|h| hex(&h)).unwrap_or_default(),
                             drawn: resolved.drawn.into_iter().collect(),
+                            not_run: outcome
+                                .not_run()
+                                .map(|(c, why)| (c.to_string(), why.to_string()))
+                                .collect(),
                         })
                     }
                 }
@@ -314,6 +333,20 @@ pub fn sweep(registry: &Registry, args: SweepArgs) -> Result<(), CliError> {
     for (check, count) in &summary.failures_by_check {
         eprintln!("  {check}: {count} seeds");
     }
+    for (check, count) in &summary.not_run_by_check {
+        let why = summary
+            .outcomes
+            .iter()
+            .find_map(|o| o.not_run.get(check))
+            .map(String::as_str)
+            .unwrap_or("");
+        let all = if *count == summary.run {
+            " (every seed: it never ran)"
+        } else {
+            ""
+        };
+        eprintln!("  NOT RUN {check}: in {count} seeds{all}; e.g. {why}");
+    }
     eprintln!("summary    {}", summary_path.display());
     if let Some(seed) = summary.first_failing_seed {
         let o = summary.outcomes.iter().find(|o| o.seed == seed);
@@ -326,12 +359,17 @@ pub fn sweep(registry: &Registry, args: SweepArgs) -> Result<(), CliError> {
             if let Some(t) = &o.trace {
                 eprintln!("  trace      {}", args.out.join(t).display());
             }
-            eprintln!("  reproduce  dsim run {} --seed {seed}", scenario.file);
+            eprintln!(
+                "  reproduce  {} run {} --seed {seed}",
+                super::program(),
+                scenario.file
+            );
         }
     }
     if !complete {
         let mut resume = format!(
-            "dsim sweep {} --seeds {start}..{end} --out {} --resume {}",
+            "{} sweep {} --seeds {start}..{end} --out {} --resume {}",
+            super::program(),
             scenario.file,
             args.out.display(),
             summary_path.display()

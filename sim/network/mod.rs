@@ -43,16 +43,20 @@ pub enum LossCause {
     Undecodable,
     /// The topology had no route up between sender and receiver.
     NoRoute,
+    /// The configuration named this message as one to lose (a planned
+    /// message fault: see [`NetworkConfig::planned`]).
+    Planned,
 }
 
 impl LossCause {
-    pub const ALL: [LossCause; 6] = [
+    pub const ALL: [LossCause; 7] = [
         LossCause::Random,
         LossCause::Partition,
         LossCause::MailboxFull,
         LossCause::ReceiverDown,
         LossCause::Undecodable,
         LossCause::NoRoute,
+        LossCause::Planned,
     ];
 
     pub fn name(self) -> &'static str {
@@ -63,6 +67,7 @@ impl LossCause {
             LossCause::ReceiverDown => "receiver-down",
             LossCause::Undecodable => "undecodable",
             LossCause::NoRoute => "no-route",
+            LossCause::Planned => "planned",
         }
     }
 }
@@ -71,6 +76,15 @@ impl fmt::Display for LossCause {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())
     }
+}
+
+/// What a planned message fault does to its message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum MessageFault {
+    /// The message is lost.
+    Lose,
+    /// The message is delivered twice.
+    Duplicate,
 }
 
 /// The network as configured for a run.
@@ -82,6 +96,14 @@ pub struct NetworkConfig {
     pub links: Vec<(NodeId, NodeId, LinkConfig)>,
     /// Undirected wires; `None` is a full mesh.
     pub topology: Option<Vec<(NodeId, NodeId)>>,
+    /// Faults aimed at single messages, by message id (ids count sends
+    /// from 0 in the order they happen): lose message 17, duplicate
+    /// message 4. Unlike a loss probability, each is one decision that a
+    /// shrinker can take away on its own without moving the others. The
+    /// random draws are made as usual, so removing one changes nothing
+    /// else about the run.
+    #[serde(default)]
+    pub planned: Vec<(u64, MessageFault)>,
 }
 
 impl NetworkConfig {
@@ -230,6 +252,7 @@ pub struct Network {
     in_flight: usize,
     hops: Vec<(u32, u32)>,
     script: Option<Script>,
+    planned: BTreeMap<u64, MessageFault>,
     // The (offset, xor mask) pairs corruption applied to each copy of the
     // last send, and copies the last send evicted; see `take_flips` and
     // `take_evicted`.
@@ -250,7 +273,9 @@ impl Network {
             .topology
             .as_ref()
             .map(|edges| Topology::new(nodes, edges));
+        let planned = config.planned.iter().copied().collect();
         Network {
+            planned,
             nodes,
             overrides,
             stateful,
@@ -300,6 +325,16 @@ impl Network {
     /// True when any partition is in force.
     pub fn is_partitioned(&self) -> bool {
         !self.partitions.is_empty()
+    }
+
+    /// Partitions in force.
+    pub fn partition_count(&self) -> usize {
+        self.partitions.len()
+    }
+
+    /// Topology wires down now (0 without a topology).
+    pub fn wires_down(&self) -> usize {
+        self.topology.as_ref().map_or(0, Topology::down)
     }
 
     /// Copies in flight now.
@@ -363,10 +398,20 @@ impl Network {
             }
             None => {
                 let first = self.travel(rng, now, &hops);
-                let second = match first {
+                let mut second = match first {
                     Some(_) if rng.chance(duplicate) => Some(self.travel_latency(rng, now, &hops)),
                     _ => None,
                 };
+                match self.planned.get(&out.msg) {
+                    Some(MessageFault::Lose) => {
+                        self.hops = hops;
+                        return SendReport::lost(LossCause::Planned);
+                    }
+                    Some(MessageFault::Duplicate) if first.is_some() && second.is_none() => {
+                        second = Some(self.travel_latency(rng, now, &hops));
+                    }
+                    _ => {}
+                }
                 (first, second, None)
             }
         };

@@ -55,6 +55,14 @@ impl Topology {
         removed
     }
 
+    /// Wires of the topology that are down now.
+    pub fn down(&self) -> usize {
+        self.wired
+            .iter()
+            .filter(|&&(a, b)| !self.graph.contains_edge(a, b))
+            .count()
+    }
+
     /// Brings a wire of the topology back up. False if it was never wired.
     pub fn restore(&mut self, a: NodeId, b: NodeId) -> bool {
         if self.wired.binary_search(&ordered(a.0, b.0)).is_err() {

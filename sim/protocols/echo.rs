@@ -24,9 +24,9 @@
 //! (`dsim run scenarios/echo-bug-no-dedup.toml --seed 0`); its shrunk trace is
 //! `traces/echo-bug-no-dedup-seed-0.min.trace`.
 
-use super::{decode_as, execute, InvariantDoc, ParamDoc, Params, Protocol, RunOptions};
-use crate::scheduler::{Outcome, SimError, Simulation};
-use crate::{Context, Duration, Input, Node, NodeId, SimConfig, TimerId, View};
+use super::{ParamDoc, Spec};
+use crate::scheduler::Simulation;
+use crate::{Context, Duration, Input, Node, NodeId, TimerId, View};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
@@ -35,6 +35,12 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 pub enum EchoMsg {
     Request { seq: u64, value: u64 },
     Reply { seq: u64, total: u64 },
+}
+
+/// A client's timer: the reply to request `seq` is overdue.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum EchoTimer {
+    Retry { seq: u64 },
 }
 
 /// Settings shared by every node.
@@ -103,7 +109,7 @@ impl EchoNode {
 }
 
 impl Client {
-    fn start_next(&mut self, ctx: &mut Context<'_, EchoMsg>) {
+    fn start_next(&mut self, ctx: &mut Context<'_, EchoNode>) {
         if self.pending.is_some() {
             return;
         }
@@ -112,7 +118,7 @@ impl Client {
         };
         let seq = self.next_seq;
         self.next_seq += 1;
-        let timer = ctx.set_timer(self.settings.timeout, seq);
+        let timer = ctx.set_timer(self.settings.timeout, EchoTimer::Retry { seq });
         ctx.send(
             NodeId(0),
             &EchoMsg::Request {
@@ -128,13 +134,13 @@ impl Client {
         });
     }
 
-    fn on_timeout(&mut self, ctx: &mut Context<'_, EchoMsg>, seq: u64) {
+    fn on_timeout(&mut self, ctx: &mut Context<'_, EchoNode>, seq: u64) {
         let Some(p) = self.pending.as_mut().filter(|p| p.seq == seq) else {
             return;
         };
         if p.attempts < self.settings.attempts {
             p.attempts += 1;
-            p.timer = ctx.set_timer(self.settings.timeout, seq);
+            p.timer = ctx.set_timer(self.settings.timeout, EchoTimer::Retry { seq });
             ctx.send(
                 NodeId(0),
                 &EchoMsg::Request {
@@ -153,7 +159,7 @@ impl Client {
         }
     }
 
-    fn on_reply(&mut self, ctx: &mut Context<'_, EchoMsg>, seq: u64, total: u64) {
+    fn on_reply(&mut self, ctx: &mut Context<'_, EchoNode>, seq: u64, total: u64) {
         let Some(p) = self.pending.take_if(|p| p.seq == seq) else {
             return;
         };
@@ -165,7 +171,7 @@ impl Client {
 }
 
 impl Server {
-    fn on_request(&mut self, ctx: &mut Context<'_, EchoMsg>, from: NodeId, seq: u64, value: u64) {
+    fn on_request(&mut self, ctx: &mut Context<'_, EchoNode>, from: NodeId, seq: u64, value: u64) {
         if self.dedup {
             if let Some(&total) = self.replies.get(&(from, seq)) {
                 ctx.send(from, &EchoMsg::Reply { seq, total });
@@ -187,10 +193,11 @@ impl Server {
 
 impl Node for EchoNode {
     type Msg = EchoMsg;
+    type Timer = EchoTimer;
 
-    fn on_start(&mut self, _ctx: &mut Context<'_, EchoMsg>) {}
+    fn on_start(&mut self, _ctx: &mut Context<'_, Self>) {}
 
-    fn on_message(&mut self, ctx: &mut Context<'_, EchoMsg>, from: NodeId, msg: EchoMsg) {
+    fn on_message(&mut self, ctx: &mut Context<'_, Self>, from: NodeId, msg: EchoMsg) {
         match (self, msg) {
             (EchoNode::Server(s), EchoMsg::Request { seq, value }) => {
                 s.on_request(ctx, from, seq, value)
@@ -201,13 +208,14 @@ impl Node for EchoNode {
         }
     }
 
-    fn on_timer(&mut self, ctx: &mut Context<'_, EchoMsg>, _timer: TimerId, seq: u64) {
+    fn on_timer(&mut self, ctx: &mut Context<'_, Self>, _timer: TimerId, tag: EchoTimer) {
+        let EchoTimer::Retry { seq } = tag;
         if let EchoNode::Client(c) = self {
             c.on_timeout(ctx, seq);
         }
     }
 
-    fn on_input(&mut self, ctx: &mut Context<'_, EchoMsg>, input: Input) {
+    fn on_input(&mut self, ctx: &mut Context<'_, Self>, input: Input) {
         if let EchoNode::Client(c) = self {
             c.waiting.push_back(input);
             c.start_next(ctx);
@@ -257,74 +265,50 @@ pub fn acked_were_executed(v: &View<'_, EchoNode>) -> Result<(), String> {
     Ok(())
 }
 
-/// The echo protocol for the registry.
-pub struct Echo;
-
-impl Protocol for Echo {
-    fn name(&self) -> &'static str {
-        "echo"
-    }
-    fn summary(&self) -> &'static str {
-        "request/reply with timeouts, retries and server-side de-duplication (node 0 serves)"
-    }
-    fn params(&self) -> Vec<ParamDoc> {
-        vec![
-            ParamDoc::int(
-                "timeout_ms",
-                50,
-                (1, 3_600_000),
-                "how long a client waits for a reply before retrying, in milliseconds",
-            ),
-            ParamDoc::int(
-                "attempts",
-                5,
-                (1, 1000),
-                "sends per request before the client gives up",
-            ),
-            ParamDoc::flag(
-                "dedup",
-                true,
-                "the server answers a repeated request id from memory; false is the broken twin",
-            ),
-        ]
-    }
-    fn invariants(&self) -> Vec<InvariantDoc> {
-        vec![
-            InvariantDoc {
-                name: "at-most-once",
-                doc: "every acknowledged request was executed at most once",
-            },
-            InvariantDoc {
-                name: "acked-were-executed",
-                doc: "every acknowledged request was executed",
-            },
-        ]
-    }
-    fn min_nodes(&self) -> u32 {
-        2
-    }
-    fn run(
-        &self,
-        mut config: SimConfig,
-        params: &Params,
-        options: RunOptions<'_>,
-    ) -> Result<Outcome, SimError> {
-        let settings = EchoSettings {
-            timeout: Duration::from_millis(params.int("timeout_ms").max(1) as u64),
-            attempts: params.int("attempts").max(1) as u32,
-            dedup: params.flag("dedup"),
-        };
-        if let Some(w) = config.workload.as_mut().filter(|w| w.targets.is_empty()) {
-            w.targets = (1..config.nodes).map(NodeId).collect();
-        }
-        let sim = Simulation::new(config, move |id| EchoNode::new(id, settings))
-            .always("at-most-once", at_most_once)
-            .always("acked-were-executed", acked_were_executed);
-        execute(sim, options)
-    }
-    fn decode(&self, payload: &[u8]) -> Option<String> {
-        decode_as::<EchoMsg>(payload)
-    }
+/// The echo protocol for the registry: node 0 serves, the rest are clients.
+pub fn protocol() -> Spec<EchoNode> {
+    Spec::new(
+        "echo",
+        "request/reply with timeouts, retries and server-side de-duplication (node 0 serves)",
+        |config, params| {
+            let settings = EchoSettings {
+                timeout: params.duration("timeout")?,
+                attempts: params.int("attempts")? as u32,
+                dedup: params.flag("dedup")?,
+            };
+            Ok(
+                Simulation::new(config, move |id| EchoNode::new(id, settings))
+                    .always(
+                        "at-most-once",
+                        "every acknowledged request was executed at most once",
+                        at_most_once,
+                    )
+                    .always(
+                        "acked-were-executed",
+                        "every acknowledged request was executed",
+                        acked_were_executed,
+                    ),
+            )
+        },
+    )
+    .param(ParamDoc::duration(
+        "timeout",
+        Duration::from_millis(50),
+        "how long a client waits for a reply before retrying",
+    ))
+    .param(ParamDoc::int(
+        "attempts",
+        5,
+        (1, 1000),
+        "sends per request before the client gives up",
+    ))
+    .param(ParamDoc::flag(
+        "dedup",
+        true,
+        "the server answers a repeated request id from memory; false is the broken twin",
+    ))
+    .min_nodes(2)
+    .clients(|nodes| (1..nodes).map(NodeId).collect())
 }
 
 #[cfg(test)]
@@ -350,15 +334,15 @@ mod tests {
 
     #[test]
     fn at_most_once_catches_an_acknowledged_request_executed_twice() {
-        assert!(at_most_once(&View::of(&world(&[((1, 0), 1)], &[0]), false, 0)).is_ok());
-        let err = at_most_once(&View::of(&world(&[((1, 0), 2)], &[0]), false, 0)).unwrap_err();
+        assert!(at_most_once(&View::new(&world(&[((1, 0), 1)], &[0]))).is_ok());
+        let err = at_most_once(&View::new(&world(&[((1, 0), 2)], &[0]))).unwrap_err();
         assert!(err.contains("executed 2 times"), "{err}");
     }
 
     #[test]
     fn acked_were_executed_catches_an_acknowledgement_of_nothing() {
-        assert!(acked_were_executed(&View::of(&world(&[((1, 0), 1)], &[0]), false, 0)).is_ok());
-        let err = acked_were_executed(&View::of(&world(&[], &[0]), false, 0)).unwrap_err();
+        assert!(acked_were_executed(&View::new(&world(&[((1, 0), 1)], &[0]))).is_ok());
+        let err = acked_were_executed(&View::new(&world(&[], &[0]))).unwrap_err();
         assert!(err.contains("never executed"), "{err}");
     }
 }

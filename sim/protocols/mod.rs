@@ -1,11 +1,42 @@
 //! Built-in protocols, each with its invariants and a deliberately broken
 //! twin selected by a parameter, and the registry the CLI runs them from.
 //!
-//! A protocol plugs into the command line by implementing [`Protocol`]:
-//! name, documented parameters, documented invariants, and a `run` that
-//! builds a [`Simulation`] from a configuration and parameters. A user crate
-//! registers its own protocols in a [`Registry`] and hands it to
-//! [`crate::cli::main_with`].
+//! A protocol plugs into the command line as a [`Spec`]: its name, a line
+//! of summary, its parameters, and a function that builds the
+//! [`Simulation`] (nodes and invariants, each invariant declared once with
+//! its doc) from a run's configuration and parameters. Everything else —
+//! the documented invariant list, decoding messages and timer tags for
+//! people, sending the workload to the protocol's clients, selecting
+//! invariants by name — follows from that.
+//!
+//! ```
+//! use dsim::protocols::{ParamDoc, Registry, Spec};
+//! use dsim::{Context, Duration, Node, NodeId, Simulation};
+//! # #[derive(Debug, serde::Serialize, serde::Deserialize)] struct Ping;
+//! # struct Pinger { pings: u32, wait: Duration }
+//! # impl Node for Pinger { type Msg = Ping; type Timer = ();
+//! #   fn on_start(&mut self, c: &mut Context<'_, Self>) { c.broadcast(&Ping) }
+//! #   fn on_message(&mut self, _: &mut Context<'_, Self>, _: NodeId, _: Ping) { self.pings += 1 } }
+//!
+//! let pinger = Spec::new("pinger", "every node pings every other once", |config, params| {
+//!     let wait = params.duration("wait")?;
+//!     Ok(Simulation::new(config, move |_| Pinger { pings: 0, wait })
+//!         .always("few-pings", "no node hears more pings than there are nodes", |v| {
+//!             let n = v.node_count() as u32;
+//!             match v.up().find(|(_, p)| p.pings >= n) {
+//!                 Some((id, p)) => Err(format!("{id} heard {} pings", p.pings)),
+//!                 None => Ok(()),
+//!             }
+//!         }))
+//! })
+//! .param(ParamDoc::duration("wait", Duration::from_millis(50), "how long to wait"))
+//! .min_nodes(2);
+//!
+//! let mut registry = Registry::builtin();
+//! registry.add(pinger);
+//! let p = registry.get("pinger").unwrap();
+//! assert_eq!(p.invariants()[0].name, "few-pings");
+//! ```
 
 pub mod broadcast;
 pub mod causal;
@@ -13,8 +44,11 @@ pub mod echo;
 pub mod raft;
 pub mod twophase;
 
+use crate::names::did_you_mean;
+use crate::node::{Node, NodeId};
 use crate::scheduler::{Outcome, SimError, Simulation};
-use crate::{Node, SimConfig};
+use crate::time::Duration;
+use crate::SimConfig;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::io::Write;
@@ -25,6 +59,7 @@ pub enum ParamValue {
     Int(i64),
     Bool(bool),
     Str(String),
+    Duration(Duration),
 }
 
 impl fmt::Display for ParamValue {
@@ -33,6 +68,7 @@ impl fmt::Display for ParamValue {
             ParamValue::Int(i) => write!(f, "{i}"),
             ParamValue::Bool(b) => write!(f, "{b}"),
             ParamValue::Str(s) => write!(f, "{s:?}"),
+            ParamValue::Duration(d) => write!(f, "\"{d}\""),
         }
     }
 }
@@ -40,40 +76,59 @@ impl fmt::Display for ParamValue {
 /// A documented parameter of a protocol.
 #[derive(Clone, Debug)]
 pub struct ParamDoc {
-    pub name: &'static str,
+    pub name: String,
     pub default: ParamValue,
     /// For string parameters: the values allowed (empty: any).
-    pub choices: &'static [&'static str],
+    pub choices: Vec<String>,
     /// Inclusive bounds for integers.
     pub range: Option<(i64, i64)>,
-    pub doc: &'static str,
+    pub doc: String,
 }
 
 impl ParamDoc {
-    /// An integer parameter within `[lo, hi]`.
-    pub fn int(
-        name: &'static str,
-        default: i64,
-        (lo, hi): (i64, i64),
-        doc: &'static str,
-    ) -> ParamDoc {
+    fn of(name: &str, default: ParamValue, doc: &str) -> ParamDoc {
         ParamDoc {
-            name,
-            default: ParamValue::Int(default),
-            choices: &[],
+            name: name.to_string(),
+            default,
+            choices: Vec::new(),
+            range: None,
+            doc: doc.to_string(),
+        }
+    }
+
+    /// An integer parameter within `[lo, hi]`.
+    pub fn int(name: &str, default: i64, (lo, hi): (i64, i64), doc: &str) -> ParamDoc {
+        ParamDoc {
             range: Some((lo, hi)),
-            doc,
+            ..ParamDoc::of(name, ParamValue::Int(default), doc)
         }
     }
 
     /// A true/false parameter.
-    pub fn flag(name: &'static str, default: bool, doc: &'static str) -> ParamDoc {
+    pub fn flag(name: &str, default: bool, doc: &str) -> ParamDoc {
+        ParamDoc::of(name, ParamValue::Bool(default), doc)
+    }
+
+    /// A span of virtual time, written `"50ms"` in a scenario.
+    pub fn duration(name: &str, default: Duration, doc: &str) -> ParamDoc {
+        ParamDoc::of(name, ParamValue::Duration(default), doc)
+    }
+
+    /// A string parameter; `choices` lists the values allowed (empty: any).
+    pub fn text(name: &str, default: &str, choices: &[&str], doc: &str) -> ParamDoc {
         ParamDoc {
-            name,
-            default: ParamValue::Bool(default),
-            choices: &[],
-            range: None,
-            doc,
+            choices: choices.iter().map(|c| c.to_string()).collect(),
+            ..ParamDoc::of(name, ParamValue::Str(default.to_string()), doc)
+        }
+    }
+
+    /// "an integer", "a duration"...: what a value of this parameter is.
+    pub fn kind(&self) -> &'static str {
+        match self.default {
+            ParamValue::Int(_) => "an integer",
+            ParamValue::Bool(_) => "true or false",
+            ParamValue::Str(_) => "a string",
+            ParamValue::Duration(_) => "a duration such as \"50ms\"",
         }
     }
 
@@ -88,31 +143,24 @@ impl ParamDoc {
                 _ => Ok(()),
             },
             (ParamValue::Bool(_), ParamValue::Bool(_)) => Ok(()),
+            (ParamValue::Duration(_), ParamValue::Duration(_)) => Ok(()),
             (ParamValue::Str(_), ParamValue::Str(s)) => {
-                if self.choices.is_empty() || self.choices.contains(&s.as_str()) {
+                if self.choices.is_empty() || self.choices.contains(s) {
                     Ok(())
                 } else {
                     Err(format!(
                         "`{}` must be one of {}, not {s:?}",
                         self.name,
-                        quote_list(self.choices)
+                        quote_list(&self.choices)
                     ))
                 }
             }
-            (expected, _) => Err(format!(
-                "`{}` must be {}",
-                self.name,
-                match expected {
-                    ParamValue::Int(_) => "an integer",
-                    ParamValue::Bool(_) => "true or false",
-                    ParamValue::Str(_) => "a string",
-                }
-            )),
+            _ => Err(format!("`{}` must be {}", self.name, self.kind())),
         }
     }
 }
 
-fn quote_list(items: &[&str]) -> String {
+fn quote_list(items: &[String]) -> String {
     items
         .iter()
         .map(|c| format!("{c:?}"))
@@ -120,11 +168,25 @@ fn quote_list(items: &[&str]) -> String {
         .join(", ")
 }
 
-/// A documented invariant of a protocol.
-#[derive(Clone, Debug)]
+/// A documented invariant of a protocol, as its registration declares it.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct InvariantDoc {
-    pub name: &'static str,
-    pub doc: &'static str,
+    pub name: String,
+    pub doc: String,
+    /// When it is checked, in words.
+    pub when: String,
+}
+
+/// A parameter read that cannot be answered: there is no such parameter,
+/// or it has another type.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct ParamError(String);
+
+impl From<ParamError> for SimError {
+    fn from(e: ParamError) -> SimError {
+        SimError::Config(e.0)
+    }
 }
 
 /// A protocol's parameters, every one present (defaults filled in).
@@ -141,36 +203,70 @@ impl Params {
         let mut out = BTreeMap::new();
         for d in docs {
             let v = given
-                .get(d.name)
+                .get(&d.name)
                 .cloned()
                 .unwrap_or_else(|| d.default.clone());
             d.check(&v)?;
-            out.insert(d.name.to_string(), v);
+            out.insert(d.name.clone(), v);
         }
-        if let Some(unknown) = given
-            .keys()
-            .find(|k| !docs.iter().any(|d| d.name == k.as_str()))
-        {
-            return Err(format!("unknown parameter `{unknown}`"));
+        if let Some(unknown) = given.keys().find(|k| !docs.iter().any(|d| &d.name == *k)) {
+            let hint = did_you_mean(unknown, docs.iter().map(|d| d.name.as_str()), '`');
+            return Err(format!("unknown parameter `{unknown}`{hint}"));
         }
         Ok(Params(out))
     }
 
-    pub fn int(&self, name: &str) -> i64 {
-        match self.0.get(name) {
-            Some(ParamValue::Int(i)) => *i,
-            _ => 0,
+    /// Every parameter at its default.
+    pub fn defaults(docs: &[ParamDoc]) -> Params {
+        Params(
+            docs.iter()
+                .map(|d| (d.name.clone(), d.default.clone()))
+                .collect(),
+        )
+    }
+
+    fn get(&self, name: &str, kind: &str) -> Result<&ParamValue, ParamError> {
+        self.0.get(name).ok_or_else(|| {
+            let hint = did_you_mean(name, self.0.keys().map(String::as_str), '`');
+            let known: Vec<&str> = self.0.keys().map(String::as_str).collect();
+            ParamError(format!(
+                "the protocol read {kind} parameter `{name}`, which it does not declare{hint} (declared: {})",
+                if known.is_empty() { "none".to_string() } else { known.join(", ") }
+            ))
+        })
+    }
+
+    fn mismatch(name: &str, value: &ParamValue, kind: &str) -> ParamError {
+        ParamError(format!(
+            "parameter `{name}` is {value}, which the protocol read as {kind}"
+        ))
+    }
+
+    pub fn int(&self, name: &str) -> Result<i64, ParamError> {
+        match self.get(name, "an integer")? {
+            ParamValue::Int(i) => Ok(*i),
+            v => Err(Params::mismatch(name, v, "an integer")),
         }
     }
 
-    pub fn flag(&self, name: &str) -> bool {
-        matches!(self.0.get(name), Some(ParamValue::Bool(true)))
+    pub fn flag(&self, name: &str) -> Result<bool, ParamError> {
+        match self.get(name, "a true/false")? {
+            ParamValue::Bool(b) => Ok(*b),
+            v => Err(Params::mismatch(name, v, "true or false")),
+        }
     }
 
-    pub fn text(&self, name: &str) -> &str {
-        match self.0.get(name) {
-            Some(ParamValue::Str(s)) => s,
-            _ => "",
+    pub fn text(&self, name: &str) -> Result<&str, ParamError> {
+        match self.get(name, "a string")? {
+            ParamValue::Str(s) => Ok(s),
+            v => Err(Params::mismatch(name, v, "a string")),
+        }
+    }
+
+    pub fn duration(&self, name: &str) -> Result<Duration, ParamError> {
+        match self.get(name, "a duration")? {
+            ParamValue::Duration(d) => Ok(*d),
+            v => Err(Params::mismatch(name, v, "a duration")),
         }
     }
 }
@@ -182,22 +278,29 @@ pub struct RunOptions<'a> {
     pub trace: Option<&'a mut dyn Write>,
     /// A key that turns the trace's hash chain into a MAC.
     pub key: Option<&'a [u8]>,
-    /// Invariants to check; `None` checks all of the protocol's.
+    /// Invariants to check; `None` checks all of the protocol's. A name
+    /// that matches none is an error.
     pub invariants: Option<Vec<String>>,
     /// Take message fates from this recorded schedule (schedule replay).
     pub schedule: Option<std::sync::Arc<crate::network::Schedule>>,
 }
 
-/// A protocol the command line can run by name.
+/// A protocol the command line can run by name. [`Spec`] implements it
+/// from a build function; implementing it by hand is possible too.
 pub trait Protocol: Send + Sync {
-    fn name(&self) -> &'static str;
+    fn name(&self) -> &str;
     /// One line: what the protocol does.
-    fn summary(&self) -> &'static str;
+    fn summary(&self) -> &str;
     fn params(&self) -> Vec<ParamDoc>;
+    /// The invariants a run checks, as registered.
     fn invariants(&self) -> Vec<InvariantDoc>;
     /// The smallest node count the protocol runs with.
     fn min_nodes(&self) -> u32 {
         1
+    }
+    /// The nodes a workload goes to when a scenario names no targets.
+    fn clients(&self, nodes: u32) -> Vec<NodeId> {
+        (0..nodes).map(NodeId).collect()
     }
     /// Runs once.
     fn run(
@@ -208,6 +311,11 @@ pub trait Protocol: Send + Sync {
     ) -> Result<Outcome, SimError>;
     /// Renders a payload as the protocol's message, for people.
     fn decode(&self, payload: &[u8]) -> Option<String>;
+    /// Renders a timer's tag as the node's timer value, for people.
+    fn decode_timer(&self, tag: &[u8]) -> Option<String> {
+        let _ = tag;
+        None
+    }
 }
 
 /// Runs `sim` as `options` say; the helper every protocol's `run` ends with.
@@ -216,7 +324,7 @@ pub fn execute<N: Node>(
     options: RunOptions<'_>,
 ) -> Result<Outcome, SimError> {
     if let Some(keep) = &options.invariants {
-        sim.retain_invariants(|name| keep.iter().any(|k| k == name));
+        sim.select_invariants(keep)?;
     }
     if let Some(schedule) = options.schedule {
         sim.follow(schedule);
@@ -232,6 +340,128 @@ pub fn decode_as<M: crate::node::Message>(payload: &[u8]) -> Option<String> {
     postcard::from_bytes::<M>(payload)
         .ok()
         .map(|m| format!("{m:?}"))
+}
+
+type Build<N> = Box<dyn Fn(SimConfig, &Params) -> Result<Simulation<N>, SimError> + Send + Sync>;
+type Clients = Box<dyn Fn(u32) -> Vec<NodeId> + Send + Sync>;
+
+/// A protocol defined by what is particular to it: a name, a summary, its
+/// parameters, and the function that builds a [`Simulation`] — nodes and
+/// invariants — from a run's configuration and parameters.
+pub struct Spec<N: Node> {
+    name: String,
+    summary: String,
+    params: Vec<ParamDoc>,
+    min_nodes: u32,
+    clients: Option<Clients>,
+    build: Build<N>,
+}
+
+impl<N: Node> Spec<N> {
+    /// A protocol called `name`, built by `build`.
+    pub fn new(
+        name: &str,
+        summary: &str,
+        build: impl Fn(SimConfig, &Params) -> Result<Simulation<N>, SimError> + Send + Sync + 'static,
+    ) -> Spec<N> {
+        Spec {
+            name: name.to_string(),
+            summary: summary.to_string(),
+            params: Vec::new(),
+            min_nodes: 1,
+            clients: None,
+            build: Box::new(build),
+        }
+    }
+
+    /// Declares a parameter (read in `build` with `params.int(name)` and
+    /// the like; a scenario sets it under `[params]`).
+    pub fn param(mut self, doc: ParamDoc) -> Spec<N> {
+        self.params.push(doc);
+        self
+    }
+
+    /// The smallest node count the protocol runs with (default 1).
+    pub fn min_nodes(mut self, nodes: u32) -> Spec<N> {
+        self.min_nodes = nodes;
+        self
+    }
+
+    /// Which nodes are clients: where a scenario's workload goes when it
+    /// names no targets (default: every node).
+    pub fn clients(
+        mut self,
+        clients: impl Fn(u32) -> Vec<NodeId> + Send + Sync + 'static,
+    ) -> Spec<N> {
+        self.clients = Some(Box::new(clients));
+        self
+    }
+
+    /// The simulation for one run, typed: for a user's own tests.
+    pub fn simulation(
+        &self,
+        mut config: SimConfig,
+        params: &Params,
+    ) -> Result<Simulation<N>, SimError> {
+        if let Some(w) = config.workload.as_mut().filter(|w| w.targets.is_empty()) {
+            w.targets = Protocol::clients(self, config.nodes);
+        }
+        config.protocol = self.name.clone();
+        (self.build)(config, params)
+    }
+}
+
+impl<N: Node> Protocol for Spec<N> {
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn summary(&self) -> &str {
+        &self.summary
+    }
+    fn params(&self) -> Vec<ParamDoc> {
+        self.params.clone()
+    }
+    /// Read from the invariants a simulation with the default parameters
+    /// registers: the one place they are declared.
+    fn invariants(&self) -> Vec<InvariantDoc> {
+        let config = SimConfig::new(0, self.min_nodes.max(1));
+        match (self.build)(config, &Params::defaults(&self.params)) {
+            Ok(sim) => sim
+                .invariants()
+                .map(|i| InvariantDoc {
+                    name: i.name.clone(),
+                    doc: i.doc.clone(),
+                    when: i.when.describe(),
+                })
+                .collect(),
+            Err(_) => Vec::new(),
+        }
+    }
+    fn min_nodes(&self) -> u32 {
+        self.min_nodes
+    }
+    fn clients(&self, nodes: u32) -> Vec<NodeId> {
+        match &self.clients {
+            Some(f) => f(nodes),
+            None => (0..nodes).map(NodeId).collect(),
+        }
+    }
+    fn run(
+        &self,
+        config: SimConfig,
+        params: &Params,
+        options: RunOptions<'_>,
+    ) -> Result<Outcome, SimError> {
+        execute(self.simulation(config, params)?, options)
+    }
+    fn decode(&self, payload: &[u8]) -> Option<String> {
+        decode_as::<N::Msg>(payload)
+    }
+    fn decode_timer(&self, tag: &[u8]) -> Option<String> {
+        postcard::from_bytes::<N::Timer>(tag)
+            .ok()
+            .map(|t| format!("{t:?}"))
+    }
 }
 
 /// The protocols a command line knows, by name.
@@ -250,11 +480,11 @@ impl Registry {
     /// Every protocol dsim ships.
     pub fn builtin() -> Registry {
         let mut r = Registry::empty();
-        r.register(Box::new(echo::Echo));
-        r.register(Box::new(broadcast::Broadcast));
-        r.register(Box::new(causal::Causal));
-        r.register(Box::new(twophase::TwoPhase));
-        r.register(Box::new(raft::RaftProtocol));
+        r.add(echo::protocol());
+        r.add(broadcast::protocol());
+        r.add(causal::protocol());
+        r.add(twophase::protocol());
+        r.add(raft::protocol());
         r
     }
 
@@ -262,7 +492,12 @@ impl Registry {
     pub fn register(&mut self, protocol: Box<dyn Protocol>) {
         self.protocols.retain(|p| p.name() != protocol.name());
         self.protocols.push(protocol);
-        self.protocols.sort_by_key(|p| p.name());
+        self.protocols.sort_by(|a, b| a.name().cmp(b.name()));
+    }
+
+    /// Adds a protocol (a [`Spec`], say).
+    pub fn add(&mut self, protocol: impl Protocol + 'static) {
+        self.register(Box::new(protocol));
     }
 
     pub fn get(&self, name: &str) -> Option<&dyn Protocol> {
@@ -272,7 +507,7 @@ impl Registry {
             .map(|p| p.as_ref())
     }
 
-    pub fn names(&self) -> Vec<&'static str> {
+    pub fn names(&self) -> Vec<&str> {
         self.protocols.iter().map(|p| p.name()).collect()
     }
 

@@ -13,14 +13,19 @@
 //! vote and log are synced to disk before any message that depends on them
 //! is sent.
 //!
-//! **Invariants.** `election-safety`: at most one leader per term (each
-//! node keeps a ghost record, synced but never read by the protocol, of the
-//! terms it led). `log-matching`: two logs with an entry of the same index
-//! and term are identical up to it. `leader-completeness`: a leader of the
-//! newest term holds every entry any node knows to be committed.
+//! **Invariants.** `election-safety`: at most one leader per term, ever.
+//! `log-matching`: two logs with an entry of the same index and term are
+//! identical up to it. `leader-completeness`: a leader of the newest term
+//! holds every entry any node knows to be committed.
 //! `state-machine-safety`: no two nodes apply different values at one
 //! index. `committed-on-majority` (at the end, once no partition is in
-//! force): every committed entry is held by a majority.
+//! force): every committed entry is held by a majority. The first four are
+//! monitors: each keeps a summary of the run (the leader of every term, a
+//! hash of every log prefix seen, the longest committed and applied
+//! sequences) and looks only at the node an event changed, so a check costs
+//! what changed, not the cluster's size times its logs. Each node keeps a
+//! ghost record for them, never read by the protocol: the terms it led
+//! (synced), and a running hash of its log's prefixes.
 //!
 //! **Fault scenario** (`scenarios/raft-partitions.toml`): five nodes, 3%
 //! loss, reordering, a minority and then a majority partition, two crashes
@@ -40,11 +45,11 @@
 //! second is rarer, 25 seeds of 0..1000, first at seed 78
 //! (`dsim run scenarios/raft-bug-forget-vote.toml --seed 78`).
 
-use super::{decode_as, execute, InvariantDoc, ParamDoc, Params, Protocol, RunOptions};
-use crate::scheduler::{Outcome, SimError, Simulation};
-use crate::{Context, Duration, Input, Node, NodeId, SimConfig, TimerId, View};
+use super::{ParamDoc, Spec};
+use crate::scheduler::{SimError, Simulation};
+use crate::{Context, Duration, Input, Node, NodeId, TimerId, View};
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Entry {
@@ -97,8 +102,24 @@ pub struct RaftSettings {
     pub persist_vote: bool,
 }
 
-const ELECTION: u64 = 1;
-const HEARTBEAT: u64 = 2;
+/// A server's timers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RaftTimer {
+    /// No word from a leader for a while: stand for election.
+    Election,
+    /// Time for a leader's appends, or a candidate's vote requests.
+    Heartbeat,
+}
+
+/// The running hash of a log prefix ending in `e`, after `before`.
+fn chain_hash(before: u64, e: &Entry) -> u64 {
+    // splitmix64's finalizer over the previous hash and the entry: not for
+    // adversaries, only to tell prefixes apart.
+    let mut z = before ^ e.term.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ e.value.rotate_left(29);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
 
 /// One Raft server.
 #[derive(Clone, Debug)]
@@ -114,6 +135,9 @@ pub struct Raft {
     pub applied: Vec<u64>,
     /// Ghost state for `election-safety` only: terms this node led.
     pub led: BTreeSet<u64>,
+    /// Ghost state for `log-matching` only: `prefix[i]` hashes entries
+    /// 1..=i+1 of the log.
+    pub prefix: Vec<u64>,
     votes: BTreeSet<NodeId>,
     next_index: Vec<u64>,
     match_index: Vec<u64>,
@@ -133,6 +157,7 @@ impl Raft {
             commit: 0,
             applied: Vec::new(),
             led: BTreeSet::new(),
+            prefix: Vec::new(),
             votes: BTreeSet::new(),
             next_index: Vec::new(),
             match_index: Vec::new(),
@@ -141,16 +166,25 @@ impl Raft {
         }
     }
 
+    /// Keeps the ghost prefix hashes in step with the log from `from` on.
+    fn rehash(&mut self, from: usize) {
+        self.prefix.truncate(from);
+        for i in from..self.log.len() {
+            let before = if i == 0 { 0 } else { self.prefix[i - 1] };
+            self.prefix.push(chain_hash(before, &self.log[i]));
+        }
+    }
+
     /// Starts the heartbeat tick (leaders replicate, candidates re-ask for
     /// votes) unless it is already running.
-    fn tick(&mut self, ctx: &mut Context<'_, RaftMsg>) {
+    fn tick(&mut self, ctx: &mut Context<'_, Raft>) {
         if !self.ticking {
-            ctx.set_timer(self.s.heartbeat, HEARTBEAT);
+            ctx.set_timer(self.s.heartbeat, RaftTimer::Heartbeat);
             self.ticking = true;
         }
     }
 
-    fn ask_for_votes(&self, ctx: &mut Context<'_, RaftMsg>) {
+    fn ask_for_votes(&self, ctx: &mut Context<'_, Raft>) {
         let (last_index, last_term) = self.last();
         let waiting: Vec<NodeId> = ctx.peers().filter(|p| !self.votes.contains(p)).collect();
         for p in waiting {
@@ -176,13 +210,13 @@ impl Raft {
         }
     }
 
-    fn majority(ctx: &Context<'_, RaftMsg>) -> usize {
+    fn majority(ctx: &Context<'_, Raft>) -> usize {
         ctx.node_count() as usize / 2 + 1
     }
 
     /// Writes term, vote and log, and syncs: nothing that depends on them
     /// leaves the node before this.
-    fn persist(&self, ctx: &mut Context<'_, RaftMsg>, with_vote: bool) {
+    fn persist(&self, ctx: &mut Context<'_, Raft>, with_vote: bool) {
         let disk = ctx.disk();
         disk.write("term", &self.term);
         if with_vote {
@@ -192,16 +226,16 @@ impl Raft {
         disk.sync();
     }
 
-    fn reset_election(&mut self, ctx: &mut Context<'_, RaftMsg>) {
+    fn reset_election(&mut self, ctx: &mut Context<'_, Raft>) {
         if let Some(t) = self.election_timer.take() {
             ctx.cancel_timer(t);
         }
         let (lo, hi) = (self.s.election_min.0, self.s.election_max.0);
         let after = Duration(ctx.rng().between(lo, hi));
-        self.election_timer = Some(ctx.set_timer(after, ELECTION));
+        self.election_timer = Some(ctx.set_timer(after, RaftTimer::Election));
     }
 
-    fn step_down(&mut self, ctx: &mut Context<'_, RaftMsg>, term: u64) {
+    fn step_down(&mut self, ctx: &mut Context<'_, Raft>, term: u64) {
         if term > self.term {
             self.term = term;
             self.voted_for = None;
@@ -213,7 +247,7 @@ impl Raft {
         }
     }
 
-    fn stand(&mut self, ctx: &mut Context<'_, RaftMsg>) {
+    fn stand(&mut self, ctx: &mut Context<'_, Raft>) {
         self.term += 1;
         self.role = Role::Candidate;
         self.leader = None;
@@ -228,7 +262,7 @@ impl Raft {
         }
     }
 
-    fn lead(&mut self, ctx: &mut Context<'_, RaftMsg>) {
+    fn lead(&mut self, ctx: &mut Context<'_, Raft>) {
         self.role = Role::Leader;
         self.leader = Some(ctx.id());
         let n = ctx.node_count() as usize;
@@ -246,7 +280,7 @@ impl Raft {
         self.tick(ctx);
     }
 
-    fn append_to(&self, ctx: &mut Context<'_, RaftMsg>, peer: NodeId) {
+    fn append_to(&self, ctx: &mut Context<'_, Raft>, peer: NodeId) {
         let next = self.next_index[peer.index()].max(1);
         let prev_index = next - 1;
         let prev_term = self.term_at(prev_index).unwrap_or(0);
@@ -265,7 +299,7 @@ impl Raft {
         );
     }
 
-    fn replicate(&self, ctx: &mut Context<'_, RaftMsg>) {
+    fn replicate(&self, ctx: &mut Context<'_, Raft>) {
         let peers: Vec<NodeId> = ctx.peers().collect();
         for p in peers {
             self.append_to(ctx, p);
@@ -281,7 +315,7 @@ impl Raft {
         }
     }
 
-    fn advance_commit(&mut self, ctx: &Context<'_, RaftMsg>) {
+    fn advance_commit(&mut self, ctx: &Context<'_, Raft>) {
         let majority = Self::majority(ctx);
         for n in (self.commit + 1..=self.log.len() as u64).rev() {
             if self.term_at(n) != Some(self.term) {
@@ -295,13 +329,14 @@ impl Raft {
         self.apply();
     }
 
-    fn client(&mut self, ctx: &mut Context<'_, RaftMsg>, value: u64) {
+    fn client(&mut self, ctx: &mut Context<'_, Raft>, value: u64) {
         match (self.role, self.leader) {
             (Role::Leader, _) => {
                 self.log.push(Entry {
                     term: self.term,
                     value,
                 });
+                self.rehash(self.log.len() - 1);
                 self.persist(ctx, true);
                 self.match_index[ctx.id().index()] = self.log.len() as u64;
                 self.advance_commit(ctx);
@@ -319,7 +354,7 @@ impl Raft {
 
     fn on_request_vote(
         &mut self,
-        ctx: &mut Context<'_, RaftMsg>,
+        ctx: &mut Context<'_, Raft>,
         from: NodeId,
         term: u64,
         last_index: u64,
@@ -346,7 +381,7 @@ impl Raft {
         );
     }
 
-    fn on_vote(&mut self, ctx: &mut Context<'_, RaftMsg>, from: NodeId, term: u64, granted: bool) {
+    fn on_vote(&mut self, ctx: &mut Context<'_, Raft>, from: NodeId, term: u64, granted: bool) {
         if term > self.term {
             self.step_down(ctx, term);
             return;
@@ -361,7 +396,7 @@ impl Raft {
 
     fn on_append(
         &mut self,
-        ctx: &mut Context<'_, RaftMsg>,
+        ctx: &mut Context<'_, Raft>,
         from: NodeId,
         m: (u64, u64, u64, Vec<Entry>, u64),
     ) {
@@ -394,7 +429,7 @@ impl Raft {
             );
             return;
         }
-        let mut changed = false;
+        let mut changed_from = None;
         for (i, e) in entries.iter().enumerate() {
             let index = prev_index as usize + i; // 0-based position
             match self.log.get(index) {
@@ -402,15 +437,16 @@ impl Raft {
                 Some(_) => {
                     self.log.truncate(index);
                     self.log.push(*e);
-                    changed = true;
+                    changed_from.get_or_insert(index);
                 }
                 None => {
                     self.log.push(*e);
-                    changed = true;
+                    changed_from.get_or_insert(index);
                 }
             }
         }
-        if changed {
+        if let Some(from) = changed_from {
+            self.rehash(from);
             self.persist(ctx, true);
         }
         let matched = prev_index + entries.len() as u64;
@@ -428,7 +464,7 @@ impl Raft {
 
     fn on_append_reply(
         &mut self,
-        ctx: &mut Context<'_, RaftMsg>,
+        ctx: &mut Context<'_, Raft>,
         from: NodeId,
         term: u64,
         success: bool,
@@ -460,16 +496,18 @@ impl Raft {
 
 impl Node for Raft {
     type Msg = RaftMsg;
+    type Timer = RaftTimer;
 
-    fn on_start(&mut self, ctx: &mut Context<'_, RaftMsg>) {
+    fn on_start(&mut self, ctx: &mut Context<'_, Raft>) {
         self.term = ctx.disk().read("term").unwrap_or(0);
         self.voted_for = ctx.disk().read("voted_for").unwrap_or(None);
         self.log = ctx.disk().read("log").unwrap_or_default();
+        self.rehash(0);
         self.led = ctx.disk().read("ghost_led").unwrap_or_default();
         self.reset_election(ctx);
     }
 
-    fn on_message(&mut self, ctx: &mut Context<'_, RaftMsg>, from: NodeId, msg: RaftMsg) {
+    fn on_message(&mut self, ctx: &mut Context<'_, Raft>, from: NodeId, msg: RaftMsg) {
         match msg {
             RaftMsg::RequestVote {
                 term,
@@ -497,15 +535,15 @@ impl Node for Raft {
         }
     }
 
-    fn on_timer(&mut self, ctx: &mut Context<'_, RaftMsg>, timer: TimerId, tag: u64) {
+    fn on_timer(&mut self, ctx: &mut Context<'_, Raft>, timer: TimerId, tag: RaftTimer) {
         match tag {
-            ELECTION if self.election_timer == Some(timer) => {
+            RaftTimer::Election if self.election_timer == Some(timer) => {
                 self.election_timer = None;
                 if self.role != Role::Leader {
                     self.stand(ctx);
                 }
             }
-            HEARTBEAT => {
+            RaftTimer::Heartbeat => {
                 self.ticking = false;
                 match self.role {
                     Role::Leader => self.replicate(ctx),
@@ -519,81 +557,155 @@ impl Node for Raft {
         }
     }
 
-    fn on_input(&mut self, ctx: &mut Context<'_, RaftMsg>, input: Input) {
+    fn on_input(&mut self, ctx: &mut Context<'_, Raft>, input: Input) {
         self.client(ctx, input.value);
     }
 }
 
-pub fn election_safety(v: &View<'_, Raft>) -> Result<(), String> {
-    let mut leader_of: std::collections::BTreeMap<u64, NodeId> = Default::default();
-    for (id, n) in v.up() {
-        for t in &n.led {
-            if let Some(other) = leader_of.insert(*t, id) {
-                return Err(format!("{other} and {id} were both leaders of term {t}"));
+/// `election-safety`'s summary: the leader of every term seen.
+#[derive(Default)]
+pub struct Leaders(BTreeMap<u64, NodeId>);
+
+/// At most one leader per term, over the whole run.
+pub fn election_safety(seen: &mut Leaders, v: &View<'_, Raft>) -> Result<(), String> {
+    for (id, n) in v.touched() {
+        for &t in n.led.iter().rev() {
+            match seen.0.insert(t, id) {
+                Some(other) if other != id => {
+                    return Err(format!("{other} and {id} were both leaders of term {t}"));
+                }
+                // Terms below the newest were seen when they were led.
+                Some(_) => break,
+                None => {}
             }
         }
     }
     Ok(())
 }
 
-pub fn log_matching(v: &View<'_, Raft>) -> Result<(), String> {
-    let nodes: Vec<(NodeId, &Raft)> = v.up().collect();
-    for (i, (a, x)) in nodes.iter().enumerate() {
-        for (b, y) in &nodes[i + 1..] {
-            let shared = x.log.len().min(y.log.len());
-            let Some(last_same) = (0..shared).rev().find(|&k| x.log[k].term == y.log[k].term)
-            else {
-                continue;
-            };
-            if let Some(k) = (0..=last_same).find(|&k| x.log[k] != y.log[k]) {
-                return Err(format!(
-                    "{a} and {b} agree on the term of entry {} but differ at entry {}: {:?} vs {:?}",
-                    last_same + 1,
-                    k + 1,
-                    x.log[k],
-                    y.log[k]
-                ));
-            }
-        }
-    }
-    Ok(())
+/// `log-matching`'s summary: the prefix hash of every (index, term) seen,
+/// with a node that held it; and how far each node's log was checked.
+#[derive(Default)]
+pub struct Prefixes {
+    by_entry: BTreeMap<(usize, u64), (u64, NodeId)>,
+    checked: BTreeMap<NodeId, (usize, u64)>,
 }
 
-pub fn leader_completeness(v: &View<'_, Raft>) -> Result<(), String> {
-    let newest = v.up().map(|(_, n)| n.term).max().unwrap_or(0);
-    for (l, leader) in v
-        .up()
-        .filter(|(_, n)| n.role == Role::Leader && n.term == newest)
-    {
-        for (x, n) in v.up() {
-            let committed = (n.commit as usize).min(n.log.len());
-            for k in 0..committed {
-                if leader.log.get(k) != Some(&n.log[k]) {
+/// Logs with an entry of equal index and term are identical up to it.
+pub fn log_matching(seen: &mut Prefixes, v: &View<'_, Raft>) -> Result<(), String> {
+    for (id, n) in v.touched() {
+        // Re-check from the start only if the log changed below what was
+        // checked (a truncation); otherwise only what is new.
+        let from = match seen.checked.get(&id) {
+            Some(&(len, hash))
+                if len <= n.prefix.len() && (len == 0 || n.prefix[len - 1] == hash) =>
+            {
+                len
+            }
+            _ => 0,
+        };
+        for k in from..n.log.len().min(n.prefix.len()) {
+            let key = (k, n.log[k].term);
+            match seen.by_entry.get(&key) {
+                Some(&(hash, other)) if hash != n.prefix[k] => {
                     return Err(format!(
-                        "{l}, leader of term {newest}, lacks entry {} ({:?}) that {x} knows is committed",
-                        k + 1,
-                        n.log[k]
+                        "{other} and {id} agree on the term of entry {} but their logs differ at or before it",
+                        k + 1
                     ));
+                }
+                Some(_) => {}
+                None => {
+                    seen.by_entry.insert(key, (n.prefix[k], id));
                 }
             }
         }
+        let len = n.log.len().min(n.prefix.len());
+        let hash = if len == 0 { 0 } else { n.prefix[len - 1] };
+        seen.checked.insert(id, (len, hash));
     }
     Ok(())
 }
 
-pub fn state_machine_safety(v: &View<'_, Raft>) -> Result<(), String> {
-    let nodes: Vec<(NodeId, &Raft)> = v.up().collect();
-    for (i, (a, x)) in nodes.iter().enumerate() {
-        for (b, y) in &nodes[i + 1..] {
-            if let Some(k) = x.applied.iter().zip(&y.applied).position(|(p, q)| p != q) {
-                return Err(format!(
-                    "{a} applied {} at index {} but {b} applied {}",
-                    x.applied[k],
-                    k + 1,
-                    y.applied[k]
-                ));
+/// `leader-completeness`'s summary: the longest committed prefix any node
+/// knew, the newest term seen, and how far the newest leader's log was
+/// checked against it.
+#[derive(Default)]
+pub struct Committed {
+    entries: Vec<Entry>,
+    newest: u64,
+    leader: Option<(NodeId, u64, usize)>,
+}
+
+/// A leader of the newest term holds every entry any node knows to be
+/// committed.
+pub fn leader_completeness(seen: &mut Committed, v: &View<'_, Raft>) -> Result<(), String> {
+    for (id, n) in v.touched() {
+        seen.newest = seen.newest.max(n.term);
+        let committed = (n.commit as usize).min(n.log.len());
+        if committed > seen.entries.len() {
+            let known = seen.entries.len();
+            seen.entries.extend_from_slice(&n.log[known..committed]);
+        }
+        if n.role == Role::Leader && seen.leader.is_none_or(|(l, t, _)| (l, t) != (id, n.term)) {
+            seen.leader = Some((id, n.term, 0));
+        }
+    }
+    let Some((l, term, checked)) = seen.leader else {
+        return Ok(());
+    };
+    let Some(leader) = v
+        .node(l)
+        .filter(|n| n.role == Role::Leader && n.term == term)
+    else {
+        return Ok(());
+    };
+    if term < seen.newest {
+        return Ok(());
+    }
+    for k in checked..seen.entries.len() {
+        if leader.log.get(k) != Some(&seen.entries[k]) {
+            return Err(format!(
+                "{l}, leader of term {term}, lacks entry {} ({:?}), which is known to be committed",
+                k + 1,
+                seen.entries[k]
+            ));
+        }
+    }
+    seen.leader = Some((l, term, seen.entries.len()));
+    Ok(())
+}
+
+/// `state-machine-safety`'s summary: the longest applied sequence seen
+/// (with who applied each value), and how far each node was checked.
+#[derive(Default)]
+pub struct Applied {
+    values: Vec<(u64, NodeId)>,
+    checked: BTreeMap<NodeId, usize>,
+}
+
+/// No two nodes apply different values at one index.
+pub fn state_machine_safety(seen: &mut Applied, v: &View<'_, Raft>) -> Result<(), String> {
+    for (id, n) in v.touched() {
+        // A restarted node applies again from the start.
+        let from = seen
+            .checked
+            .get(&id)
+            .copied()
+            .filter(|&c| c <= n.applied.len())
+            .unwrap_or(0);
+        for (k, &value) in n.applied.iter().enumerate().skip(from) {
+            match seen.values.get(k) {
+                Some(&(other_value, other)) if other_value != value => {
+                    return Err(format!(
+                        "{other} applied {other_value} at index {} but {id} applied {value}",
+                        k + 1
+                    ));
+                }
+                Some(_) => {}
+                None => seen.values.push((value, id)),
             }
         }
+        seen.checked.insert(id, n.applied.len());
     }
     Ok(())
 }
@@ -625,105 +737,94 @@ pub fn committed_on_majority(v: &View<'_, Raft>) -> Result<(), String> {
     Ok(())
 }
 
-pub struct RaftProtocol;
+/// Raft for the registry.
+pub fn protocol() -> Spec<Raft> {
+    Spec::new(
+        "raft",
+        "Raft leader election and log replication with durable term, vote and log",
+        |config, params| {
+            let s = RaftSettings {
+                election_min: params.duration("election_min")?,
+                election_max: params.duration("election_max")?,
+                heartbeat: params.duration("heartbeat")?,
+                batch: params.int("batch")? as usize,
+                check_log: params.flag("check_log")?,
+                persist_vote: params.flag("persist_vote")?,
+            };
+            if s.election_max < s.election_min {
+                return Err(SimError::Config(format!(
+                    "params: election_max ({}) is below election_min ({})",
+                    s.election_max, s.election_min
+                )));
+            }
+            Ok(simulation(config, s))
+        },
+    )
+    .param(ParamDoc::duration(
+        "election_min",
+        Duration::from_millis(150),
+        "shortest election timeout",
+    ))
+    .param(ParamDoc::duration(
+        "election_max",
+        Duration::from_millis(300),
+        "longest election timeout",
+    ))
+    .param(ParamDoc::duration(
+        "heartbeat",
+        Duration::from_millis(50),
+        "how often a leader sends appends/heartbeats",
+    ))
+    .param(ParamDoc::int(
+        "batch",
+        64,
+        (1, 100_000),
+        "entries per append message at most",
+    ))
+    .param(ParamDoc::flag(
+        "check_log",
+        true,
+        "voters refuse candidates with less up-to-date logs; false is a broken twin",
+    ))
+    .param(ParamDoc::flag(
+        "persist_vote",
+        true,
+        "a vote is synced before it is sent; false is a broken twin",
+    ))
+}
 
-impl Protocol for RaftProtocol {
-    fn name(&self) -> &'static str {
-        "raft"
-    }
-    fn summary(&self) -> &'static str {
-        "Raft leader election and log replication with durable term, vote and log"
-    }
-    fn params(&self) -> Vec<ParamDoc> {
-        vec![
-            ParamDoc::int(
-                "election_min_ms",
-                150,
-                (1, 3_600_000),
-                "shortest election timeout, in milliseconds",
-            ),
-            ParamDoc::int(
-                "election_max_ms",
-                300,
-                (1, 3_600_000),
-                "longest election timeout, in milliseconds",
-            ),
-            ParamDoc::int(
-                "heartbeat_ms",
-                50,
-                (1, 3_600_000),
-                "how often a leader sends appends/heartbeats",
-            ),
-            ParamDoc::int(
-                "batch",
-                64,
-                (1, 100_000),
-                "entries per append message at most",
-            ),
-            ParamDoc::flag(
-                "check_log",
-                true,
-                "voters refuse candidates with less up-to-date logs; false is a broken twin",
-            ),
-            ParamDoc::flag(
-                "persist_vote",
-                true,
-                "a vote is synced before it is sent; false is a broken twin",
-            ),
-        ]
-    }
-    fn invariants(&self) -> Vec<InvariantDoc> {
-        vec![
-            InvariantDoc {
-                name: "election-safety",
-                doc: "at most one leader per term",
-            },
-            InvariantDoc {
-                name: "log-matching",
-                doc: "logs with an entry of equal index and term are identical up to it",
-            },
-            InvariantDoc {
-                name: "leader-completeness",
-                doc: "a leader of the newest term holds every committed entry",
-            },
-            InvariantDoc {
-                name: "state-machine-safety",
-                doc: "no two nodes apply different values at one index",
-            },
-            InvariantDoc {
-                name: "committed-on-majority",
-                doc: "at the end, with no partition, committed entries are on a majority",
-            },
-        ]
-    }
-    fn run(
-        &self,
-        config: SimConfig,
-        params: &Params,
-        options: RunOptions<'_>,
-    ) -> Result<Outcome, SimError> {
-        let min = params.int("election_min_ms").max(1) as u64;
-        let s = RaftSettings {
-            election_min: Duration::from_millis(min),
-            election_max: Duration::from_millis(
-                (params.int("election_max_ms").max(1) as u64).max(min),
-            ),
-            heartbeat: Duration::from_millis(params.int("heartbeat_ms").max(1) as u64),
-            batch: params.int("batch").max(1) as usize,
-            check_log: params.flag("check_log"),
-            persist_vote: params.flag("persist_vote"),
-        };
-        let sim = Simulation::new(config, move |_| Raft::new(s))
-            .always("election-safety", election_safety)
-            .always("log-matching", log_matching)
-            .always("leader-completeness", leader_completeness)
-            .always("state-machine-safety", state_machine_safety)
-            .at_end("committed-on-majority", committed_on_majority);
-        execute(sim, options)
-    }
-    fn decode(&self, payload: &[u8]) -> Option<String> {
-        decode_as::<RaftMsg>(payload)
-    }
+/// Raft servers with every invariant.
+pub fn simulation(config: crate::SimConfig, s: RaftSettings) -> Simulation<Raft> {
+    Simulation::new(config, move |_| Raft::new(s))
+        .monitor(
+            "election-safety",
+            "at most one leader per term",
+            Leaders::default,
+            election_safety,
+        )
+        .monitor(
+            "log-matching",
+            "logs with an entry of equal index and term are identical up to it",
+            Prefixes::default,
+            log_matching,
+        )
+        .monitor(
+            "leader-completeness",
+            "a leader of the newest term holds every committed entry",
+            Committed::default,
+            leader_completeness,
+        )
+        .monitor(
+            "state-machine-safety",
+            "no two nodes apply different values at one index",
+            Applied::default,
+            state_machine_safety,
+        )
+        .at_end(
+            "committed-on-majority",
+            "at the end, with no partition, committed entries are on a majority",
+            committed_on_majority,
+        )
 }
 
 #[cfg(test)]
@@ -746,6 +847,7 @@ mod tests {
             .iter()
             .map(|&(term, value)| Entry { term, value })
             .collect();
+        r.rehash(0);
         r.commit = commit;
         r.applied = r
             .log
@@ -765,7 +867,7 @@ mod tests {
             server(3, Role::Leader, &[], 0),
             server(3, Role::Leader, &[], 0),
         ];
-        assert!(election_safety(&View::of(&two, false, 0))
+        assert!(election_safety(&mut Leaders::default(), &View::new(&two))
             .unwrap_err()
             .contains("term 3"));
     }
@@ -776,14 +878,14 @@ mod tests {
             server(2, Role::Follower, &[(1, 10), (2, 20)], 0),
             server(2, Role::Follower, &[(1, 10), (2, 20), (2, 30)], 0),
         ];
-        assert!(log_matching(&View::of(&ok, false, 0)).is_ok());
+        assert!(log_matching(&mut Prefixes::default(), &View::new(&ok)).is_ok());
         let bad = [
             server(2, Role::Follower, &[(1, 10), (2, 20)], 0),
             server(2, Role::Follower, &[(1, 11), (2, 20)], 0),
         ];
-        assert!(log_matching(&View::of(&bad, false, 0))
+        assert!(log_matching(&mut Prefixes::default(), &View::new(&bad))
             .unwrap_err()
-            .contains("differ at entry 1"));
+            .contains("differ at or before"));
     }
 
     #[test]
@@ -792,9 +894,11 @@ mod tests {
             server(3, Role::Leader, &[(1, 10)], 1),
             server(3, Role::Follower, &[(1, 10), (2, 20)], 2),
         ];
-        assert!(leader_completeness(&View::of(&bad, false, 0))
-            .unwrap_err()
-            .contains("lacks entry 2"));
+        assert!(
+            leader_completeness(&mut Committed::default(), &View::new(&bad))
+                .unwrap_err()
+                .contains("lacks entry 2")
+        );
     }
 
     #[test]
@@ -803,9 +907,11 @@ mod tests {
             server(2, Role::Follower, &[(1, 10)], 1),
             server(2, Role::Follower, &[(1, 11)], 1),
         ];
-        assert!(state_machine_safety(&View::of(&bad, false, 0))
-            .unwrap_err()
-            .contains("index 1"));
+        assert!(
+            state_machine_safety(&mut Applied::default(), &View::new(&bad))
+                .unwrap_err()
+                .contains("index 1")
+        );
     }
 
     #[test]
@@ -816,7 +922,7 @@ mod tests {
             server(1, Role::Follower, &[], 0),
             server(1, Role::Follower, &[], 0),
         ];
-        assert!(committed_on_majority(&View::of(&minority, false, 0))
+        assert!(committed_on_majority(&View::new(&minority))
             .unwrap_err()
             .contains("fewer than a majority"));
         let majority = [
@@ -824,6 +930,6 @@ mod tests {
             server(1, Role::Follower, &log, 0),
             server(1, Role::Follower, &[], 0),
         ];
-        assert!(committed_on_majority(&View::of(&majority, false, 0)).is_ok());
+        assert!(committed_on_majority(&View::new(&majority)).is_ok());
     }
 }

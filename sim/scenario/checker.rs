@@ -6,7 +6,7 @@ use super::knob::{self, Knob, LatencyKnob};
 use super::raw::{self, RawFault, RawLink, RawScenario};
 use super::{FaultKnob, LinkKnobs, ParamKnob, Scenario, WorkloadKnobs};
 use crate::config::{FaultAction, Limits};
-use crate::network::{validate_partition, Ordering, Overflow, PartitionSpec};
+use crate::network::{validate_partition, MessageFault, Ordering, Overflow, PartitionSpec};
 use crate::node::NodeId;
 use crate::protocols::{ParamValue, Protocol, Registry};
 use crate::rng::Ppm;
@@ -99,6 +99,26 @@ impl Checker<'_> {
                 (default, links)
             }
         };
+        let mut planned = Vec::new();
+        if let Some(net) = &raw.network {
+            let lists = [
+                (&net.lose_messages, MessageFault::Lose),
+                (&net.duplicate_messages, MessageFault::Duplicate),
+            ];
+            for (list, fault) in lists {
+                for &m in list.iter().flat_map(|l| l.get_ref()) {
+                    if planned.iter().any(|&(p, _)| p == m) {
+                        let span = list.as_ref().map(|l| l.span()).unwrap_or(0..0);
+                        return Err(loc.at(
+                            span,
+                            format!("message {m} is named twice among lose_messages and duplicate_messages"),
+                        ));
+                    }
+                    planned.push((m, fault));
+                }
+            }
+            planned.sort_unstable();
+        }
         let topology = match &raw.topology {
             None => None,
             Some(t) => Some(self.topology(t, n, &node)?),
@@ -163,8 +183,8 @@ impl Checker<'_> {
         let invariants = match raw.check.as_ref().and_then(|c| c.invariants.as_ref()) {
             None => None,
             Some(list) => {
-                let known: Vec<&'static str> =
-                    protocol.invariants().iter().map(|i| i.name).collect();
+                let documented = protocol.invariants();
+                let known: Vec<&str> = documented.iter().map(|i| i.name.as_str()).collect();
                 let mut names = Vec::new();
                 for name in list.get_ref() {
                     let s = name.get_ref();
@@ -194,6 +214,7 @@ impl Checker<'_> {
             params,
             network,
             links,
+            planned,
             topology,
             faults,
             workload,
@@ -231,8 +252,8 @@ impl Checker<'_> {
             out.insert(d.name.to_string(), ParamKnob::Fixed(d.default.clone()));
         }
         for (key, value) in given.into_iter().flatten() {
-            let Some(doc) = docs.iter().find(|d| d.name == key.get_ref()) else {
-                let names: Vec<&str> = docs.iter().map(|d| d.name).collect();
+            let Some(doc) = docs.iter().find(|d| &d.name == key.get_ref()) else {
+                let names: Vec<&str> = docs.iter().map(|d| d.name.as_str()).collect();
                 let hint = did_you_mean(key.get_ref(), names.iter().copied(), '`');
                 return Err(self.loc.at(
                     key.span(),
@@ -252,28 +273,41 @@ impl Checker<'_> {
                 self.loc
                     .at(value.span(), format!("params.{}: {m}", doc.name))
             };
-            let knob = match value.get_ref() {
-                Value::Integer(i) => ParamKnob::Fixed(ParamValue::Int(*i)),
-                Value::Boolean(b) => ParamKnob::Fixed(ParamValue::Bool(*b)),
-                Value::String(s) => ParamKnob::Fixed(ParamValue::Str(s.clone())),
-                Value::Array(items) => match items.as_slice() {
-                    [Value::Integer(lo), Value::Integer(hi)] if *lo >= 0 && lo <= hi => {
-                        doc.check(&ParamValue::Int(*lo)).map_err(at)?;
-                        doc.check(&ParamValue::Int(*hi)).map_err(at)?;
-                        ParamKnob::IntRange(*lo as u64, *hi as u64)
+            let is_duration = matches!(doc.default, ParamValue::Duration(_));
+            let knob =
+                match value.get_ref() {
+                    Value::Integer(i) => ParamKnob::Fixed(ParamValue::Int(*i)),
+                    Value::Boolean(b) => ParamKnob::Fixed(ParamValue::Bool(*b)),
+                    Value::String(s) if is_duration => {
+                        ParamKnob::Fixed(ParamValue::Duration(Duration::parse(s).map_err(at)?))
                     }
-                    _ => {
-                        return Err(at(
-                            "a range must be two integers [low, high] with low <= high".into(),
-                        ))
-                    }
-                },
-                _ => {
-                    return Err(at(
-                        "must be an integer, a boolean, a string or an integer range".into(),
-                    ))
-                }
-            };
+                    Value::String(s) => ParamKnob::Fixed(ParamValue::Str(s.clone())),
+                    Value::Array(items) => match items.as_slice() {
+                        [Value::Integer(lo), Value::Integer(hi)] if *lo >= 0 && lo <= hi => {
+                            doc.check(&ParamValue::Int(*lo)).map_err(at)?;
+                            doc.check(&ParamValue::Int(*hi)).map_err(at)?;
+                            ParamKnob::IntRange(*lo as u64, *hi as u64)
+                        }
+                        [Value::String(lo), Value::String(hi)] if is_duration => {
+                            let lo = Duration::parse(lo).map_err(at)?;
+                            let hi = Duration::parse(hi).map_err(at)?;
+                            if lo > hi {
+                                return Err(at(format!("the range [{lo}, {hi}] is empty")));
+                            }
+                            ParamKnob::DurationRange(lo, hi)
+                        }
+                        _ if is_duration => return Err(at(
+                            "a range must be two durations [\"low\", \"high\"] with low <= high"
+                                .into(),
+                        )),
+                        _ => {
+                            return Err(at(
+                                "a range must be two integers [low, high] with low <= high".into(),
+                            ))
+                        }
+                    },
+                    _ => return Err(at(format!("must be {}, or a range", doc.kind()))),
+                };
             if let ParamKnob::Fixed(v) = &knob {
                 doc.check(v).map_err(at)?;
             }

@@ -33,7 +33,7 @@ pub use error::{line_col, nearest, ScenarioError};
 pub use knob::{Knob, LatencyKnob};
 
 use crate::config::{Fault, FaultAction, Limits, SimConfig, Workload};
-use crate::network::{LinkConfig, NetworkConfig, Ordering, Overflow};
+use crate::network::{LinkConfig, MessageFault, NetworkConfig, Ordering, Overflow};
 use crate::node::NodeId;
 use crate::protocols::{ParamValue, Params, Registry};
 use crate::rng::{DetRng, Ppm, Stream};
@@ -87,6 +87,9 @@ pub struct Scenario {
     pub params: BTreeMap<String, ParamKnob>,
     pub network: LinkKnobs,
     pub links: Vec<(NodeId, NodeId, LinkKnobs)>,
+    /// Faults aimed at single messages by id (`lose_messages`,
+    /// `duplicate_messages`).
+    pub planned: Vec<(u64, MessageFault)>,
     pub topology: Option<Vec<(NodeId, NodeId)>>,
     pub faults: Vec<FaultKnob>,
     pub workload: Option<WorkloadKnobs>,
@@ -103,6 +106,7 @@ pub struct Scenario {
 pub enum ParamKnob {
     Fixed(ParamValue),
     IntRange(u64, u64),
+    DurationRange(Duration, Duration),
 }
 
 /// One seed's configuration, every range drawn.
@@ -227,6 +231,9 @@ impl Scenario {
                     );
                     ParamValue::Int(v as i64)
                 }
+                ParamKnob::DurationRange(lo, hi) => ParamValue::Duration(
+                    Knob::Range(*lo, *hi).resolve(&format!("params.{name}"), &mut rng, &mut drawn),
+                ),
             };
             given.insert(name.clone(), v);
         }
@@ -242,6 +249,7 @@ impl Scenario {
                 default,
                 links,
                 topology: self.topology.clone(),
+                planned: self.planned.clone(),
             },
             faults,
             workload,
@@ -252,6 +260,7 @@ impl Scenario {
             config_text: self.source.clone(),
             drawn: drawn.iter().cloned().collect(),
             replay: String::new(),
+            limits_cut_by: None,
         };
         config
             .validate()

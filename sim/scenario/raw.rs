@@ -31,6 +31,8 @@ pub struct RawNetwork {
     pub capacity: Option<Spanned<Value>>,
     pub overflow: Option<Spanned<String>>,
     pub link: Option<Vec<Spanned<RawLink>>>,
+    pub lose_messages: Option<Spanned<Vec<u64>>>,
+    pub duplicate_messages: Option<Spanned<Vec<u64>>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -17,22 +17,24 @@
 //!
 //! impl Node for Echo {
 //!     type Msg = Ping;
-//!     fn on_start(&mut self, ctx: &mut Context<'_, Ping>) {
+//!     type Timer = ();
+//!     fn on_start(&mut self, ctx: &mut Context<'_, Self>) {
 //!         if ctx.id() == NodeId(0) { ctx.send(NodeId(1), &Ping(0)); }
 //!     }
-//!     fn on_message(&mut self, ctx: &mut Context<'_, Ping>, from: NodeId, Ping(n): Ping) {
+//!     fn on_message(&mut self, ctx: &mut Context<'_, Self>, from: NodeId, Ping(n): Ping) {
 //!         self.seen += 1;
 //!         if n < 9 { ctx.send(from, &Ping(n + 1)); }
 //!     }
 //! }
 //!
 //! let sim = Simulation::new(SimConfig::new(42, 2), |_| Echo { seen: 0 })
-//!     .always("bounded", |v| {
+//!     .always("bounded", "no node sees more than five pings", |v| {
 //!         match v.up().all(|(_, n)| n.seen <= 5) { true => Ok(()), false => Err("too many".into()) }
 //!     });
-//! let outcome = sim.run().unwrap();
+//! let (outcome, nodes) = sim.run_with_states().unwrap();
 //! assert_eq!(outcome.stats.delivered, 10);
 //! assert!(outcome.failure.is_none());
+//! assert_eq!(nodes[1].as_ref().unwrap().seen, 5);
 //! ```
 
 use crate::config::SimConfig;
@@ -73,16 +75,60 @@ pub struct Failure {
     pub time: Instant,
 }
 
+/// What became of one invariant in a run.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CheckStatus {
+    /// Evaluated this many times, and held every time.
+    Held { evaluations: u64 },
+    /// It is the run's [`Failure`].
+    Failed,
+    /// Never evaluated, for this reason: it did not hold, and it did not
+    /// fail either.
+    NotRun { reason: String },
+}
+
+/// One invariant's name and what became of it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CheckReport {
+    pub name: String,
+    pub status: CheckStatus,
+}
+
+impl CheckReport {
+    /// "held", "FAILED", "not run (why)", for people.
+    pub fn verdict(&self, failed: bool) -> String {
+        match &self.status {
+            CheckStatus::Held { .. } if failed => "held until the failure".into(),
+            CheckStatus::Held { .. } => "ok".into(),
+            CheckStatus::Failed => "FAILED".into(),
+            CheckStatus::NotRun { reason } => format!("NOT RUN ({reason})"),
+        }
+    }
+}
+
 /// How a run ended.
 #[derive(Clone, Debug)]
 pub struct Outcome {
     pub end: EndReason,
     pub failure: Option<Failure>,
+    /// Every invariant the run was given, in registration order, with
+    /// whether it held, failed or could not be evaluated.
+    pub checks: Vec<CheckReport>,
     pub stats: Stats,
     /// Hash of the whole trace, when one was written.
     pub trace_hash: Option<[u8; 32]>,
     /// When following a schedule: sends it had no recorded fate for.
     pub unscripted: u64,
+}
+
+impl Outcome {
+    /// The invariants that were not evaluated, with why.
+    pub fn not_run(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.checks.iter().filter_map(|c| match &c.status {
+            CheckStatus::NotRun { reason } => Some((c.name.as_str(), reason.as_str())),
+            _ => None,
+        })
+    }
 }
 
 thread_local! {
@@ -131,22 +177,70 @@ impl<N: Node> Simulation<N> {
         self
     }
 
-    /// Adds an invariant checked after every event and at the end.
+    /// Adds an invariant checked after every event and at the end; `doc`
+    /// says in one line what it promises.
     pub fn always(
         self,
         name: impl Into<String>,
+        doc: impl Into<String>,
         check: impl Fn(&View<'_, N>) -> Result<(), String> + Send + Sync + 'static,
     ) -> Simulation<N> {
-        self.invariant(Invariant::always(name, check))
+        self.invariant(Invariant::always(name, doc, check))
+    }
+
+    /// Adds a property of one node's state, checked after each event for
+    /// the node that event changed (see [`Invariant::per_node`]).
+    pub fn per_node(
+        self,
+        name: impl Into<String>,
+        doc: impl Into<String>,
+        check: impl Fn(NodeId, &N, &View<'_, N>) -> Result<(), String> + Send + Sync + 'static,
+    ) -> Simulation<N> {
+        self.invariant(Invariant::per_node(name, doc, check))
     }
 
     /// Adds an invariant checked once, when the run ends.
     pub fn at_end(
         self,
         name: impl Into<String>,
+        doc: impl Into<String>,
         check: impl Fn(&View<'_, N>) -> Result<(), String> + Send + Sync + 'static,
     ) -> Simulation<N> {
-        self.invariant(Invariant::at_end(name, check))
+        self.invariant(Invariant::at_end(name, doc, check))
+    }
+
+    /// Adds a liveness property that must hold `within` after the last
+    /// fault ended (see [`Invariant::eventually`]).
+    pub fn eventually(
+        self,
+        name: impl Into<String>,
+        doc: impl Into<String>,
+        within: crate::time::Duration,
+        check: impl Fn(&View<'_, N>) -> Result<(), String> + Send + Sync + 'static,
+    ) -> Simulation<N> {
+        self.invariant(Invariant::eventually(name, doc, within, check))
+    }
+
+    /// Adds a global invariant that keeps a summary across the run so it
+    /// costs what changed (see [`Invariant::monitor`]).
+    pub fn monitor<S: Send + 'static>(
+        self,
+        name: impl Into<String>,
+        doc: impl Into<String>,
+        init: impl Fn() -> S + Send + Sync + 'static,
+        step: impl Fn(&mut S, &View<'_, N>) -> Result<(), String> + Send + Sync + 'static,
+    ) -> Simulation<N> {
+        self.invariant(Invariant::monitor(name, doc, init, step))
+    }
+
+    /// The invariants, in registration order.
+    pub fn invariants(&self) -> impl Iterator<Item = &Invariant<N>> {
+        self.invariants.iter()
+    }
+
+    /// Takes the invariants out, to evaluate them elsewhere (in a test).
+    pub fn into_invariants(self) -> Vec<Invariant<N>> {
+        self.invariants
     }
 
     /// Takes every message's fate from a recorded schedule (schedule
@@ -158,6 +252,28 @@ impl<N: Node> Simulation<N> {
     /// Keeps only the invariants whose names `keep` accepts.
     pub fn retain_invariants(&mut self, keep: impl Fn(&str) -> bool) {
         self.invariants.retain(|inv| keep(&inv.name));
+    }
+
+    /// Keeps only the named invariants. A name that matches no invariant
+    /// is an error (with the nearest name), never a check silently left
+    /// out.
+    pub fn select_invariants(&mut self, names: &[String]) -> Result<(), SimError> {
+        let known: Vec<&str> = self.invariants.iter().map(|i| i.name.as_str()).collect();
+        for name in names {
+            if !known.contains(&name.as_str()) {
+                let hint = crate::names::did_you_mean(name, known.iter().copied(), '`');
+                return Err(SimError::Config(format!(
+                    "there is no invariant `{name}`{hint}; the invariants are {}",
+                    if known.is_empty() {
+                        "none".to_string()
+                    } else {
+                        known.join(", ")
+                    }
+                )));
+            }
+        }
+        self.retain_invariants(|n| names.iter().any(|k| k == n));
+        Ok(())
     }
 
     pub fn config(&self) -> &SimConfig {
@@ -198,8 +314,15 @@ impl<N: Node> Simulation<N> {
     /// Runs without keeping a trace. Vector clocks are not kept either:
     /// nothing could read them.
     pub fn run(&self) -> Result<Outcome, SimError> {
-        let (outcome, _) = self.run_inner_with(&mut NullSink::default(), false)?;
+        let (outcome, _, _) = self.run_inner_with(&mut NullSink::default(), false)?;
         Ok(outcome)
+    }
+
+    /// [`Simulation::run`], handing back every node's final state too
+    /// (`None` for a node that ended crashed).
+    pub fn run_with_states(&self) -> Result<(Outcome, Vec<Option<N>>), SimError> {
+        let (outcome, _, nodes) = self.run_inner_with(&mut NullSink::default(), false)?;
+        Ok((outcome, nodes))
     }
 
     /// Runs and streams the trace to `out`; `key` makes its chain a MAC.
@@ -209,16 +332,27 @@ impl<N: Node> Simulation<N> {
         out: W,
         key: Option<&[u8]>,
     ) -> Result<(Outcome, W), SimError> {
+        let (outcome, out, _) = self.run_traced_with_states(out, key)?;
+        Ok((outcome, out))
+    }
+
+    /// [`Simulation::run_traced`], handing back every node's final state.
+    #[allow(clippy::type_complexity)]
+    pub fn run_traced_with_states<W: Write>(
+        &self,
+        out: W,
+        key: Option<&[u8]>,
+    ) -> Result<(Outcome, W, Vec<Option<N>>), SimError> {
         let mut writer = TraceWriter::new(out, &self.header(), key)?;
-        let (mut outcome, end_time) = self.run_inner(&mut writer)?;
+        let (mut outcome, end_time, nodes) = self.run_inner(&mut writer)?;
         let (out, hash) = writer.finish(outcome.end, end_time)?;
         outcome.trace_hash = Some(hash);
-        Ok((outcome, out))
+        Ok((outcome, out, nodes))
     }
 
     /// Runs with records going to any sink.
     pub fn run_into<S: Sink>(&self, sink: &mut S) -> Result<Outcome, SimError> {
-        let (outcome, end_time) = self.run_inner(sink)?;
+        let (outcome, end_time, _) = self.run_inner(sink)?;
         let end = Record {
             time: end_time,
             kind: Kind::End {
@@ -230,29 +364,37 @@ impl<N: Node> Simulation<N> {
         Ok(outcome)
     }
 
-    fn run_inner<S: Sink>(&self, sink: &mut S) -> Result<(Outcome, Instant), SimError> {
+    #[allow(clippy::type_complexity)]
+    fn run_inner<S: Sink>(
+        &self,
+        sink: &mut S,
+    ) -> Result<(Outcome, Instant, Vec<Option<N>>), SimError> {
         self.run_inner_with(sink, self.config.vector_clocks)
     }
 
+    #[allow(clippy::type_complexity)]
     fn run_inner_with<S: Sink>(
         &self,
         sink: &mut S,
         vector_clocks: bool,
-    ) -> Result<(Outcome, Instant), SimError> {
+    ) -> Result<(Outcome, Instant, Vec<Option<N>>), SimError> {
         self.config.validate().map_err(SimError::Config)?;
         let mut world = World::new(self, sink, vector_clocks);
         let end = world.run()?;
         let time = world.now;
         let unscripted = world.network.unscripted();
+        let checks = world.check_reports(end);
         Ok((
             Outcome {
                 end,
                 failure: world.failure,
+                checks,
                 stats: world.stats,
                 trace_hash: None,
                 unscripted,
             },
             time,
+            world.nodes,
         ))
     }
 }

@@ -1,14 +1,14 @@
 //! Everything simulated during one run, and the loop that owns it.
 
 use super::queue::{Event, LocalClock, Queued};
-use super::{Failure, SimError, Simulation, BUFFERS_KEPT, IN_HANDLER};
+use super::{CheckReport, CheckStatus, Failure, SimError, Simulation, BUFFERS_KEPT, IN_HANDLER};
 use crate::clock::Clocks;
 use crate::config::FaultAction;
-use crate::invariant::{View, When};
+use crate::invariant::{FaultState, MonitorState, View, When};
 use crate::network::{CopyFate, LossCause, Network, Outgoing};
 use crate::node::{Context, Disk, Effect, Input, Node, NodeId, TimerId};
 use crate::rng::{DetRng, Stream};
-use crate::time::Instant;
+use crate::time::{Duration, Instant};
 use crate::trace::{EndReason, Kind, Record, Sink, Stats};
 use std::borrow::Cow;
 use std::cmp::Reverse;
@@ -18,20 +18,29 @@ use std::marker::PhantomData;
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 
 /// Kernel-side bookkeeping for one node.
-struct Slot {
+struct Slot<T> {
     rng: DetRng,
     disk: Disk,
     next_timer: u64,
-    timers: BTreeMap<u64, u64>,
+    timers: BTreeMap<u64, T>,
     clock: LocalClock,
+}
+
+/// What the kernel knows of one invariant's evaluations.
+#[derive(Clone, Debug, Default)]
+struct Tally {
+    evaluations: u64,
+    /// For `eventually`: the calm period (its start) it was last evaluated
+    /// for, so each period is evaluated once.
+    settled: Option<Instant>,
 }
 
 /// Everything simulated during one run.
 pub(super) struct World<'s, N: Node, S: Sink> {
     sim: &'s Simulation<N>,
     sink: &'s mut S,
-    nodes: Vec<Option<N>>,
-    slots: Vec<Slot>,
+    pub nodes: Vec<Option<N>>,
+    slots: Vec<Slot<N::Timer>>,
     pub network: Network,
     clocks: Clocks,
     queue: BinaryHeap<Reverse<Queued>>,
@@ -40,8 +49,10 @@ pub(super) struct World<'s, N: Node, S: Sink> {
     net_rng: DetRng,
     workload_rng: DetRng,
     next_msg: u64,
-    effects: Vec<Effect>,
+    effects: Vec<Effect<N::Timer>>,
     delta: Vec<(u32, u32)>,
+    // The postcard bytes of a firing timer's tag, for its record.
+    tag_bytes: Vec<u8>,
     // Payload and vector-clock buffers of delivered messages, reused so the
     // hot path does not allocate per message. Bounded.
     buffers: Vec<Vec<u8>>,
@@ -49,6 +60,12 @@ pub(super) struct World<'s, N: Node, S: Sink> {
     pub stats: Stats,
     pub failure: Option<Failure>,
     handled: u64,
+    // The node the last event changed, for per-node invariants.
+    changed: Option<NodeId>,
+    faults: FaultState,
+    tallies: Vec<Tally>,
+    // Monitors' summaries, by invariant.
+    monitors: Vec<Option<MonitorState>>,
     _msg: PhantomData<N::Msg>,
 }
 
@@ -88,11 +105,19 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
             next_msg: 0,
             effects: Vec::new(),
             delta: Vec::new(),
+            tag_bytes: Vec::new(),
             buffers: Vec::new(),
             clock_buffers: Vec::new(),
             stats: Stats::default(),
             failure: None,
             handled: 0,
+            changed: None,
+            faults: FaultState {
+                calm_since: Some(Instant::ZERO),
+                ..FaultState::default()
+            },
+            tallies: vec![Tally::default(); sim.invariants.len()],
+            monitors: sim.invariants.iter().map(|i| i.new_state()).collect(),
             _msg: PhantomData,
         };
         // Faults go in first: at equal times the environment changes before
@@ -162,16 +187,25 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
                 break EndReason::Quiescent;
             };
             if next.at > deadline {
-                self.now = deadline;
+                // Liveness deadlines up to the time limit are still due.
+                self.reach(deadline.after(Duration(1)))?;
+                if self.failure.is_none() {
+                    self.now = deadline;
+                }
                 break EndReason::TimeLimit;
             }
             if self.handled >= limits.events {
                 break EndReason::EventLimit;
             }
+            self.reach(next.at)?;
+            if self.failure.is_some() {
+                break EndReason::CheckFailed;
+            }
             self.now = next.at;
+            self.changed = None;
             if self.handle(next.event)? {
                 self.handled += 1;
-                self.check(When::Always)?;
+                self.check_after_event()?;
             }
             if self.failure.is_some() {
                 break EndReason::CheckFailed;
@@ -180,7 +214,7 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
         if self.failure.is_some() {
             return Ok(EndReason::CheckFailed);
         }
-        self.check(When::AtEnd)?;
+        self.check_at_end(reason)?;
         Ok(if self.failure.is_some() {
             EndReason::CheckFailed
         } else {
@@ -209,12 +243,26 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
                     return Ok(false);
                 };
                 let lamport = self.clocks.tick(id.index());
-                self.write(Kind::Timer {
-                    node: id,
-                    lamport,
-                    timer,
-                    tag,
-                })?;
+                let mut bytes = std::mem::take(&mut self.tag_bytes);
+                bytes.clear();
+                // A tag that does not serialize is recorded empty; setting
+                // it already failed the run (see `apply`).
+                if crate::wire::encode_into(&tag, &mut bytes).is_err() {
+                    bytes.clear();
+                }
+                let record = Record {
+                    time: self.now,
+                    kind: Kind::Timer {
+                        node: id,
+                        lamport,
+                        timer,
+                        tag: Cow::Borrowed(&bytes),
+                    },
+                };
+                self.stats.count(&record);
+                let written = self.sink.record(&record);
+                self.tag_bytes = bytes;
+                written?;
                 self.call(id, |n, ctx| n.on_timer(ctx, TimerId(timer), tag))?;
                 Ok(true)
             }
@@ -316,8 +364,29 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
         Ok(true)
     }
 
+    /// Updates what faults are in force after a fault record, and since
+    /// when the world is calm.
+    fn note_fault(&mut self, wires_cut: u32) {
+        let was_active = self.faults.active();
+        self.faults.partitions = self.network.partition_count() as u32;
+        self.faults.down = self.nodes.iter().filter(|n| n.is_none()).count() as u32;
+        self.faults.wires_cut = wires_cut;
+        self.faults.last_fault = Some(self.now);
+        if self.faults.active() {
+            self.faults.calm_since = None;
+        } else if was_active || self.faults.calm_since.is_none() {
+            self.faults.calm_since = Some(self.now);
+        }
+    }
+
     fn fault(&mut self, index: u32) -> Result<bool, SimError> {
         let action = self.sim.config.faults[index as usize].action.clone();
+        let handled = self.apply_fault(action)?;
+        self.note_fault(self.network.wires_down() as u32);
+        Ok(handled)
+    }
+
+    fn apply_fault(&mut self, action: FaultAction) -> Result<bool, SimError> {
         match action {
             FaultAction::Partition { id, spec } => {
                 self.network.partition(id, &spec);
@@ -365,6 +434,7 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
                 let slot = &mut self.slots[node.index()];
                 slot.disk.crash();
                 slot.timers.clear();
+                self.changed = Some(node);
                 Ok(true)
             }
             FaultAction::Restart { node } => {
@@ -374,6 +444,7 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
                 let lamport = self.clocks.tick(node.index());
                 self.write(Kind::Restart { node, lamport })?;
                 self.nodes[node.index()] = Some((self.sim.factory)(node));
+                self.changed = Some(node);
                 let lamport = self.clocks.tick(node.index());
                 self.write(Kind::Start { node, lamport })?;
                 self.call(node, |n, ctx| n.on_start(ctx))?;
@@ -386,10 +457,11 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
     fn call(
         &mut self,
         id: NodeId,
-        handler: impl FnOnce(&mut N, &mut Context<'_, N::Msg>),
+        handler: impl FnOnce(&mut N, &mut Context<'_, N>),
     ) -> Result<(), SimError> {
         let mut effects = std::mem::take(&mut self.effects);
         effects.clear();
+        self.changed = Some(id);
         let slot = &mut self.slots[id.index()];
         let Some(node) = self.nodes[id.index()].as_mut() else {
             self.effects = effects;
@@ -404,7 +476,7 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
             effects: &mut effects,
             next_timer: &mut slot.next_timer,
             buffers: &mut self.buffers,
-            _msg: PhantomData,
+            _node: PhantomData,
         };
         IN_HANDLER.with(|f| f.set(Some(id)));
         handler(node, &mut ctx);
@@ -419,7 +491,7 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
         Ok(())
     }
 
-    fn apply(&mut self, id: NodeId, effect: Effect) -> Result<(), SimError> {
+    fn apply(&mut self, id: NodeId, effect: Effect<N::Timer>) -> Result<(), SimError> {
         match effect {
             Effect::Send { to, payload } => self.send(id, to, payload),
             Effect::SetTimer { timer, after, tag } => {
@@ -531,27 +603,148 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
         Ok(())
     }
 
-    fn check(&mut self, when: When) -> Result<(), SimError> {
-        let ended = when == When::AtEnd;
-        if self.sim.invariants.is_empty() {
-            return Ok(());
+    /// Evaluates the invariants `due` selects over the current state;
+    /// records the first that breaks.
+    fn evaluate(
+        &mut self,
+        end: Option<EndReason>,
+        due: impl Fn(usize, When) -> bool,
+    ) -> Result<(), SimError> {
+        let mut broken = None;
+        {
+            let view = View {
+                nodes: &self.nodes,
+                now: self.now,
+                in_flight: self.network.in_flight(),
+                end,
+                changed: self.changed,
+                faults: self.faults,
+            };
+            for (i, inv) in self.sim.invariants.iter().enumerate() {
+                if !due(i, inv.when) {
+                    continue;
+                }
+                self.tallies[i].evaluations += 1;
+                if let Err(message) = inv.check_with(self.monitors[i].as_deref_mut(), &view) {
+                    broken = Some((inv.name.clone(), message));
+                    break;
+                }
+            }
         }
-        let view = View {
-            nodes: &self.nodes,
-            now: self.now,
-            partitioned: self.network.is_partitioned(),
-            in_flight: self.network.in_flight(),
-            ended,
-        };
-        let broken = self
-            .sim
-            .invariants
-            .iter()
-            .filter(|inv| ended || inv.when == When::Always)
-            .find_map(|inv| inv.check(&view).err().map(|msg| (inv.name.clone(), msg)));
         match broken {
             Some((name, message)) => self.fail(&name, message),
             None => Ok(()),
+        }
+    }
+
+    fn check_after_event(&mut self) -> Result<(), SimError> {
+        if self.sim.invariants.is_empty() {
+            return Ok(());
+        }
+        self.evaluate(None, |_, when| matches!(when, When::Always | When::PerNode))
+    }
+
+    /// Time is about to move on to `t`: every `eventually` whose deadline
+    /// (the end of the current calm period's grace) lies before `t` is
+    /// evaluated now, over the state at its deadline.
+    fn reach(&mut self, t: Instant) -> Result<(), SimError> {
+        let Some(calm) = self.faults.calm_since else {
+            return Ok(());
+        };
+        for i in 0..self.sim.invariants.len() {
+            let When::Eventually { within } = self.sim.invariants[i].when else {
+                continue;
+            };
+            let due = calm.after(within);
+            if self.tallies[i].settled == Some(calm) || due >= t {
+                continue;
+            }
+            self.tallies[i].settled = Some(calm);
+            // The state at the deadline is the state now: nothing happens
+            // between the last event and `t`.
+            self.now = self.now.max(due);
+            self.changed = None;
+            self.evaluate(None, |j, _| j == i)?;
+            if self.failure.is_some() {
+                return Ok(());
+            }
+        }
+        Ok(())
+    }
+
+    /// The end-of-run checks: every invariant over the final state, and
+    /// the `eventually` ones still due, unless a limit a tool imposed ended
+    /// the run (the scenario never asked for that state).
+    fn check_at_end(&mut self, reason: EndReason) -> Result<(), SimError> {
+        if self.sim.invariants.is_empty() {
+            return Ok(());
+        }
+        let cut_by_tool = self.sim.config.limits_cut_by.is_some()
+            && matches!(reason, EndReason::TimeLimit | EndReason::EventLimit);
+        self.changed = None;
+        let calm = self.faults.calm_since;
+        let quiet = reason == EndReason::Quiescent;
+        let now = self.now;
+        let tallies = self.tallies.clone();
+        self.evaluate(Some(reason), |i, when| match when {
+            When::Always | When::PerNode => true,
+            When::AtEnd => !cut_by_tool,
+            // Reached its deadline, or nothing more would ever happen.
+            When::Eventually { within } => match calm {
+                Some(c) if tallies[i].settled != Some(c) => {
+                    !cut_by_tool && (quiet || c.after(within) <= now)
+                }
+                _ => false,
+            },
+        })
+    }
+
+    /// What became of each invariant, once the run is over.
+    pub fn check_reports(&self, end: EndReason) -> Vec<CheckReport> {
+        let cut_by = self.sim.config.limits_cut_by.as_deref();
+        self.sim
+            .invariants
+            .iter()
+            .zip(&self.tallies)
+            .map(|(inv, tally)| {
+                let failed = self.failure.as_ref().is_some_and(|f| f.check == inv.name);
+                let status = if failed {
+                    CheckStatus::Failed
+                } else if tally.evaluations > 0 {
+                    CheckStatus::Held {
+                        evaluations: tally.evaluations,
+                    }
+                } else {
+                    CheckStatus::NotRun {
+                        reason: self.why_not_run(inv.when, end, cut_by),
+                    }
+                };
+                CheckReport {
+                    name: inv.name.clone(),
+                    status,
+                }
+            })
+            .collect()
+    }
+
+    fn why_not_run(&self, when: When, end: EndReason, cut_by: Option<&str>) -> String {
+        let now = self.now;
+        if end == EndReason::CheckFailed {
+            return "the run failed before it was due".into();
+        }
+        if let Some(tool) = cut_by.filter(|_| end != EndReason::Quiescent) {
+            return format!("the run was cut at {now} by a limit {tool} set");
+        }
+        match (when, self.faults.calm_since) {
+            (When::Eventually { .. }, None) => {
+                format!("a fault was still in force when the run ended at {now}")
+            }
+            (When::Eventually { within }, Some(calm)) => format!(
+                "the run ended at {now} by its {}, before {} ({within} after the last fault ended at {calm})",
+                end.name(),
+                calm.after(within)
+            ),
+            _ => format!("the run ended at {now} before any event"),
         }
     }
 

@@ -28,7 +28,7 @@ pub fn object(index: u64, r: &Record<'_>, decode: Option<Decoder<'_>>) -> Value 
         Kind::Send {
             msg, to, payload, ..
         } => {
-            let decoded = decode.and_then(|d| d(payload));
+            let decoded = decode.and_then(|d| d.message(payload));
             (
                 "send",
                 json!({ "msg": msg, "to": to.0, "payload_hex": hex(payload), "decoded": decoded }),
@@ -44,7 +44,10 @@ pub fn object(index: u64, r: &Record<'_>, decode: Option<Decoder<'_>>) -> Value 
             "deliver",
             json!({ "msg": msg, "copy": copy, "from": from.0, "vc_raised": vc.as_ref() }),
         ),
-        Kind::Timer { timer, tag, .. } => ("timer", json!({ "timer": timer, "tag": tag })),
+        Kind::Timer { timer, tag, .. } => (
+            "timer",
+            json!({ "timer": timer, "tag_hex": hex(tag), "decoded": decode.and_then(|d| d.timer(tag)) }),
+        ),
         Kind::Input { id, value, .. } => ("input", json!({ "id": id, "value": value })),
         Kind::Observe { text, .. } => ("observe", json!({ "text": text })),
         Kind::Lost {

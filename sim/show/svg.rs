@@ -246,7 +246,7 @@ pub fn render(
         let (color, short) = match &r.kind {
             Kind::Send { msg, .. } => ("#2c6fbb", format!("send m{msg}")),
             Kind::Deliver { msg, copy, .. } => ("#1e8449", format!("recv m{msg}.{copy}")),
-            Kind::Timer { tag, .. } => ("#7f8c8d", format!("timer {tag}")),
+            Kind::Timer { tag, .. } => ("#7f8c8d", format!("timer {}", text::tag(tag, decode))),
             Kind::Input { id, .. } => ("#8e44ad", format!("input op{id}")),
             Kind::Observe { text, .. } => ("#000", text.chars().take(24).collect()),
             Kind::Crash { .. } => ("#e00", "CRASH".to_string()),

@@ -9,8 +9,51 @@
 use crate::trace::{Kind, Record};
 use std::fmt::Write;
 
-/// Turns payload bytes into the protocol's message, when it is known.
-pub type Decoder<'a> = &'a dyn Fn(&[u8]) -> Option<String>;
+/// Turns a trace's bytes back into the protocol's values, for people.
+pub trait Decode {
+    /// A message's payload, as the protocol's message.
+    fn message(&self, payload: &[u8]) -> Option<String>;
+    /// A timer's tag, as the node's timer value.
+    fn timer(&self, tag: &[u8]) -> Option<String> {
+        let _ = tag;
+        None
+    }
+}
+
+/// The protocol's decoder, when the protocol is known.
+pub type Decoder<'a> = &'a dyn Decode;
+
+/// A timer tag without the protocol's code: a tag that is one integer
+/// (postcard's varint) shows as that integer, the unit tag as nothing, any
+/// other as hex.
+pub fn raw_tag(tag: &[u8]) -> String {
+    let mut value = 0u64;
+    for (i, b) in tag.iter().enumerate() {
+        if i >= 10 {
+            break;
+        }
+        value |= u64::from(b & 0x7f) << (7 * i);
+        if b & 0x80 == 0 {
+            if i + 1 == tag.len() {
+                return format!("tag {value}");
+            }
+            break;
+        }
+    }
+    if tag.is_empty() {
+        return String::new();
+    }
+    let hex: String = tag.iter().map(|b| format!("{b:02x}")).collect();
+    format!("tag 0x{hex}")
+}
+
+/// A timer tag as the protocol names it, or raw.
+pub fn tag(tag: &[u8], decode: Option<Decoder<'_>>) -> String {
+    match decode.and_then(|d| d.timer(tag)) {
+        Some(name) => name,
+        None => raw_tag(tag),
+    }
+}
 
 /// One line for record `index`.
 pub fn line(index: u64, r: &Record<'_>, decode: Option<Decoder<'_>>) -> String {
@@ -32,7 +75,7 @@ fn describe(r: &Record<'_>, decode: Option<Decoder<'_>>) -> (&'static str, Strin
             msg, to, payload, ..
         } => {
             let _ = write!(s, "{:<9} m{msg} -> {to} ({} bytes)", "send", payload.len());
-            if let Some(text) = decode.and_then(|d| d(payload)) {
+            if let Some(text) = decode.and_then(|d| d.message(payload)) {
                 let _ = write!(s, " {text}");
             }
         }
@@ -49,8 +92,10 @@ fn describe(r: &Record<'_>, decode: Option<Decoder<'_>>) -> (&'static str, Strin
                 let _ = write!(s, "  vc+[{}]", parts.join(" "));
             }
         }
-        Kind::Timer { timer, tag, .. } => {
-            let _ = write!(s, "{:<9} t{timer} tag {tag}", "timer");
+        Kind::Timer {
+            timer, tag: bytes, ..
+        } => {
+            let _ = write!(s, "{:<9} t{timer} {}", "timer", tag(bytes, decode));
         }
         Kind::Input { id, value, .. } => {
             let _ = write!(s, "{:<9} op{id} value {value}", "input");

@@ -33,7 +33,8 @@ const LOST: u64 = 8;
 /// returns its length, or `None` if `out` may be too short for it.
 pub fn encode(record: &Record<'_>, out: &mut [u8]) -> postcard::Result<Option<usize>> {
     let room = match &record.kind {
-        Kind::Start { .. } | Kind::Timer { .. } | Kind::Lost { .. } => FIXED_ROOM,
+        Kind::Start { .. } | Kind::Lost { .. } => FIXED_ROOM,
+        Kind::Timer { tag, .. } => FIXED_ROOM + tag.len(),
         Kind::Send { payload, .. } => FIXED_ROOM + payload.len(),
         Kind::Deliver { vc, .. } => FIXED_ROOM + 10 * vc.len(),
         _ => {
@@ -91,7 +92,9 @@ pub fn encode(record: &Record<'_>, out: &mut [u8]) -> postcard::Result<Option<us
             timer,
             tag,
         } => {
-            c.varints([TIMER, u64::from(node.0), *lamport, *timer, *tag]);
+            let len = tag.len() as u64;
+            c.varints([TIMER, u64::from(node.0), *lamport, *timer, len]);
+            c.bytes(tag);
         }
         Kind::Lost {
             msg,
@@ -190,8 +193,14 @@ impl Cursor<'_> {
 /// Decodes the record at the start of `bytes` as postcard would, and the
 /// bytes it took; `None` for a kind left to postcard or bytes postcard may
 /// reject. A delivery's clock entries go to `vc`, which the record
-/// borrows, as it borrows a send's payload from `bytes`.
-pub fn decode<'a>(bytes: &'a [u8], vc: &'a mut Vec<(u32, u32)>) -> Option<(Record<'a>, usize)> {
+/// borrows, as it borrows a send's payload from `bytes`. `legacy_timer`
+/// reads a timer's tag as format version 2 wrote it, a bare varint, and
+/// lends those bytes as the tag.
+pub fn decode<'a>(
+    bytes: &'a [u8],
+    vc: &'a mut Vec<(u32, u32)>,
+    legacy_timer: bool,
+) -> Option<(Record<'a>, usize)> {
     let mut r = Reader { bytes, at: 0 };
     let time = Instant(r.u64()?);
     let kind = match u64::from(r.u32()?) {
@@ -222,12 +231,22 @@ pub fn decode<'a>(bytes: &'a [u8], vc: &'a mut Vec<(u32, u32)>) -> Option<(Recor
                 vc: Cow::Borrowed(vc),
             }
         }
-        TIMER => Kind::Timer {
-            node: NodeId(r.u32()?),
-            lamport: r.u64()?,
-            timer: r.u64()?,
-            tag: r.u64()?,
-        },
+        TIMER => {
+            let (node, lamport, timer) = (NodeId(r.u32()?), r.u64()?, r.u64()?);
+            let tag = if legacy_timer {
+                let start = r.at;
+                r.u64()?;
+                &bytes[start..r.at]
+            } else {
+                r.bytes()?
+            };
+            Kind::Timer {
+                node,
+                lamport,
+                timer,
+                tag: Cow::Borrowed(tag),
+            }
+        }
         LOST => Kind::Lost {
             msg: r.u64()?,
             copy: r.u32()?,
@@ -295,7 +314,7 @@ mod tests {
         // And back, with the length taken, when the kind is one `decode`
         // handles.
         let mut vc = Vec::new();
-        if let Some((back, used)) = decode(&theirs, &mut vc) {
+        if let Some((back, used)) = decode(&theirs, &mut vc, false) {
             assert_eq!(&back, record);
             assert_eq!(used, theirs.len());
         } else {
@@ -313,7 +332,7 @@ mod tests {
     /// Whatever `decode` accepts, postcard accepts the same way.
     fn decodes_as_postcard_does(bytes: &[u8]) {
         let mut vc = Vec::new();
-        if let Some((ours, used)) = decode(bytes, &mut vc) {
+        if let Some((ours, used)) = decode(bytes, &mut vc, false) {
             let (theirs, rest) =
                 postcard::take_from_bytes::<Record<'_>>(bytes).unwrap_or_else(|e| {
                     panic!("postcard rejects {bytes:?} ({e}), decode took {ours:?}")
@@ -349,7 +368,7 @@ mod tests {
                 node: NodeId(c),
                 lamport: a,
                 timer: b,
-                tag: a ^ b,
+                tag: Cow::Owned(postcard::to_stdvec(&(a ^ b)).unwrap()),
             },
             Kind::Input {
                 node: NodeId(c),
@@ -421,10 +440,10 @@ mod tests {
         let overlong = [
             0x80u8, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x00, 0, 0, 0,
         ];
-        assert!(decode(&overlong, &mut vc).is_none());
+        assert!(decode(&overlong, &mut vc, false).is_none());
         assert!(postcard::from_bytes::<Record<'_>>(&overlong).is_err());
         let wide_node = [0x05u8, 0x00, 0xff, 0xff, 0xff, 0xff, 0x1f, 0x01];
-        assert!(decode(&wide_node, &mut vc).is_none());
+        assert!(decode(&wide_node, &mut vc, false).is_none());
         assert!(postcard::from_bytes::<Record<'_>>(&wide_node).is_err());
     }
 }

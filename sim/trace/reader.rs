@@ -8,7 +8,7 @@ use super::chain::{
     preamble, Chain, FLAG_KEYED, FRAME_PREFIX_LEN, HASH_LEN, MAGIC, MAX_FRAME_LEN, PREAMBLE_LEN,
 };
 use super::codec;
-use super::record::{Header, Kind, Record, FORMAT_VERSION};
+use super::record::{Header, Kind, Record, FORMAT_VERSION, OLDEST_FORMAT_VERSION};
 use std::io::{self, Read};
 use thiserror::Error;
 
@@ -22,8 +22,12 @@ pub enum TraceError {
     Io(String),
     #[error("not a dsim trace (the file does not start with the trace magic bytes)")]
     NotATrace,
-    #[error("trace format version {found} is not supported (this dsim reads version {supported})")]
-    UnsupportedVersion { found: u16, supported: u16 },
+    #[error("trace format version {found} is not supported (this dsim reads versions {oldest} to {supported})")]
+    UnsupportedVersion {
+        found: u16,
+        oldest: u16,
+        supported: u16,
+    },
     #[error("the trace is signed with a key (MAC); pass the key to verify it")]
     KeyRequired,
     #[error("the trace is not signed with a key, but a key was given")]
@@ -100,9 +104,10 @@ impl<R: Read> TraceReader<R> {
         }
         let version = u16::from_le_bytes([pre[8], pre[9]]);
         let flags = u16::from_le_bytes([pre[10], pre[11]]);
-        if version != FORMAT_VERSION {
+        if !(OLDEST_FORMAT_VERSION..=FORMAT_VERSION).contains(&version) {
             return Err(TraceError::UnsupportedVersion {
                 found: version,
+                oldest: OLDEST_FORMAT_VERSION,
                 supported: FORMAT_VERSION,
             });
         }
@@ -163,7 +168,7 @@ impl<R: Read> TraceReader<R> {
                 reader.header.nodes
             )));
         }
-        if reader.header.format_version != FORMAT_VERSION {
+        if reader.header.format_version != version {
             return Err(TraceError::BadHeader(
                 "the header's version differs from the preamble's".into(),
             ));
@@ -286,8 +291,15 @@ impl<R: Read> TraceReader<R> {
         }
         let index = self.next_record;
         let bytes = &self.frame[self.pos..];
-        let (record, used) = match codec::decode(bytes, &mut self.vc) {
+        let legacy = self.header.format_version < 3;
+        let (record, used) = match codec::decode(bytes, &mut self.vc, legacy) {
             Some(decoded) => decoded,
+            None if legacy && is_timer(bytes) => {
+                return Err(TraceError::Malformed {
+                    record: index,
+                    detail: "a version 2 timer record does not decode".into(),
+                })
+            }
             None => {
                 let (record, rest) =
                     postcard::take_from_bytes::<Record<'_>>(bytes).map_err(|e| {
@@ -329,6 +341,13 @@ impl<R: Read> Iterator for TraceReader<R> {
     fn next(&mut self) -> Option<Self::Item> {
         self.next_ref().map(|r| r.map(Record::into_owned))
     }
+}
+
+/// True when the record at the start of `bytes` is a timer record (its
+/// time, then the variant index).
+fn is_timer(bytes: &[u8]) -> bool {
+    let after_time = bytes.iter().position(|b| b & 0x80 == 0).map(|i| i + 1);
+    after_time.and_then(|i| bytes.get(i)) == Some(&3)
 }
 
 /// Reads until `buf` is full or the input ends; returns the bytes read.

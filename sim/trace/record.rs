@@ -12,8 +12,13 @@ use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 
-/// The current trace format version.
-pub const FORMAT_VERSION: u16 = 2;
+/// The trace format version this dsim writes.
+pub const FORMAT_VERSION: u16 = 3;
+
+/// The oldest format version this dsim still reads. Version 2 differs
+/// only in a timer record's tag, a bare integer there; it is read as the
+/// postcard bytes of that integer, which is what version 3 would hold.
+pub const OLDEST_FORMAT_VERSION: u16 = 2;
 
 /// What a trace says about the run that wrote it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -108,12 +113,17 @@ pub enum Kind<'a> {
         from: NodeId,
         vc: Cow<'a, [(u32, u32)]>,
     },
-    /// A timer fired.
+    /// A timer fired; `tag` is the postcard bytes of the value the node
+    /// set it with (its own timer type).
     Timer {
         node: NodeId,
         lamport: u64,
         timer: u64,
-        tag: u64,
+        #[serde(
+            serialize_with = "bytes::serialize",
+            deserialize_with = "bytes::deserialize"
+        )]
+        tag: Cow<'a, [u8]>,
     },
     /// The workload handed the node an operation.
     Input {
@@ -243,7 +253,7 @@ impl Record<'_> {
                 node,
                 lamport,
                 timer,
-                tag,
+                tag: Cow::Owned(tag.into_owned()),
             },
             Kind::Input {
                 node,

@@ -35,16 +35,17 @@ impl Chatter {
 
 impl Node for Chatter {
     type Msg = Hello;
-    fn on_start(&mut self, ctx: &mut Context<'_, Hello>) {
+    type Timer = u64;
+    fn on_start(&mut self, ctx: &mut Context<'_, Self>) {
         ctx.set_timer(self.period, 0);
     }
-    fn on_message(&mut self, ctx: &mut Context<'_, Hello>, _from: NodeId, _msg: Hello) {
+    fn on_message(&mut self, ctx: &mut Context<'_, Self>, _from: NodeId, _msg: Hello) {
         self.received += 1;
         for _ in 0..self.random_draws {
             ctx.rng().next_u64();
         }
     }
-    fn on_timer(&mut self, ctx: &mut Context<'_, Hello>, _timer: TimerId, _tag: u64) {
+    fn on_timer(&mut self, ctx: &mut Context<'_, Self>, _timer: TimerId, _tag: u64) {
         self.sent_rounds += 1;
         ctx.broadcast(&Hello {
             round: self.sent_rounds,

@@ -1,0 +1,704 @@
+//! Property testing protocols with proptest: strategies for what a
+//! simulation varies, and a harness that runs one generated case, checks
+//! the protocol's invariants and dsim's ordering checks, and on failure
+//! writes the trace and says how to reproduce the case.
+//!
+//! Cases shrink within proptest's default limits, by a value tree of
+//! dsim's own ([`CaseTree`]): faults are dropped one by one, operations
+//! and node counts go down directly (trying a few other seeds at small
+//! operation counts, since a failure under one seed may need forty
+//! operations and under another one), then faults move earlier and get
+//! shorter, and links get tamer. Losses and duplicates are planned per
+//! message by default, so each is one fault that shrinking can remove.
+//!
+//! Only the final, minimal failing case leaves a trace, at
+//! `target/dsim-proptest/<test name>.trace`: each failing attempt while
+//! shrinking overwrites the one before.
+//!
+//! ```no_run
+//! use dsim::testing::{cases, check, Bounds};
+//! use proptest::prelude::*;
+//! # use dsim::{Context, Node, NodeId, Simulation};
+//! # struct MyNode; impl Node for MyNode { type Msg = u8; type Timer = ();
+//! #   fn on_start(&mut self, _: &mut Context<'_, Self>) {}
+//! #   fn on_message(&mut self, _: &mut Context<'_, Self>, _: NodeId, _: u8) {} }
+//!
+//! proptest! {
+//!     #[test]
+//!     fn my_protocol_survives_the_network(case in cases(Bounds::default().no_crashes())) {
+//!         check(&case, |config| {
+//!             Simulation::new(config, |_| MyNode).always("safe", "nothing bad happens", |_| Ok(()))
+//!         })?;
+//!     }
+//! }
+//! ```
+
+use crate::check::{audit, Options};
+use crate::config::{Fault, FaultAction, SimConfig, Workload};
+use crate::network::{Latency, LinkConfig, MessageFault, Ordering, PartitionSpec};
+use crate::node::{Node, NodeId};
+use crate::protocols::{ParamValue, Params, Protocol, RunOptions};
+use crate::rng::Ppm;
+use crate::scheduler::{Outcome, SimError, Simulation};
+use crate::time::Duration;
+use proptest::prelude::*;
+use proptest::test_runner::TestCaseError;
+use std::ops::RangeInclusive;
+use std::path::PathBuf;
+
+mod tree;
+pub use tree::{CaseStrategy, CaseTree};
+
+/// How adversarial the generated network may be.
+///
+/// Losses and duplicates come, by default, as planned message faults
+/// ([`PlannedFault::Lose`], [`PlannedFault::Duplicate`]): "message 17 is
+/// lost" is one decision that shrinking can remove on its own, where a loss
+/// probability strikes wherever the random stream says, so a failure that
+/// needed the loss of message 40 needs every operation that led to message
+/// 40. Loss and duplication probabilities are there too, off by default.
+#[derive(Clone, Debug)]
+pub struct NetworkBounds {
+    pub latency_max: Duration,
+    pub loss_max: Ppm,
+    pub duplicate_max: Ppm,
+    pub corrupt_max: Ppm,
+    /// Whether links may reorder (otherwise always FIFO).
+    pub reorder: bool,
+    /// Whether a plan may lose single messages.
+    pub lose: bool,
+    /// Whether a plan may duplicate single messages.
+    pub duplicate: bool,
+    /// Planned message faults name messages below this id.
+    pub messages: u64,
+}
+
+impl Default for NetworkBounds {
+    fn default() -> NetworkBounds {
+        NetworkBounds {
+            latency_max: Duration::from_millis(50),
+            loss_max: Ppm::ZERO,
+            duplicate_max: Ppm::ZERO,
+            corrupt_max: Ppm::ZERO,
+            reorder: true,
+            lose: true,
+            duplicate: true,
+            messages: 300,
+        }
+    }
+}
+
+/// A fault in a plan: each expands to a valid pair (a crash and its
+/// restart, a partition and its heal), so any plan is a valid schedule and
+/// dropping an entry keeps it valid.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PlannedFault {
+    /// Nodes below `split` against the rest, from `at_ms` for `lasts_ms`.
+    Partition {
+        at_ms: u64,
+        lasts_ms: u64,
+        split: u32,
+    },
+    /// `node` is down from `at_ms` for `down_ms`.
+    Crash { node: u32, at_ms: u64, down_ms: u64 },
+    /// `node`'s clock is set `offset_ms` ahead and `drift_ppm` fast at `at_ms`.
+    Skew {
+        node: u32,
+        at_ms: u64,
+        offset_ms: i64,
+        drift_ppm: i32,
+    },
+    /// The `message`-th message sent in the run (from 0) is lost.
+    Lose { message: u64 },
+    /// The `message`-th message sent in the run is delivered twice.
+    Duplicate { message: u64 },
+}
+
+/// Everything one generated run varies.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Case {
+    pub seed: u64,
+    pub nodes: u32,
+    pub link: LinkConfig,
+    pub faults: Vec<PlannedFault>,
+    pub operations: u64,
+    pub time: Duration,
+    /// When the first operation arrives.
+    pub workload_start: Duration,
+}
+
+/// Bounds for generated cases.
+#[derive(Clone, Debug)]
+pub struct Bounds {
+    pub nodes: RangeInclusive<u32>,
+    pub network: NetworkBounds,
+    pub max_faults: usize,
+    pub operations: RangeInclusive<u64>,
+    /// Faults happen before this; runs last twice as long.
+    pub horizon: Duration,
+    /// The kinds of fault a plan may hold.
+    pub faults: FaultKinds,
+    /// When the first operation arrives (a protocol that must elect a
+    /// leader before it serves anyone wants them later).
+    pub workload_start: Duration,
+}
+
+impl Default for Bounds {
+    fn default() -> Bounds {
+        Bounds {
+            nodes: 3..=5,
+            network: NetworkBounds::default(),
+            max_faults: 6,
+            operations: 1..=30,
+            horizon: Duration::from_secs(2),
+            faults: FaultKinds::default(),
+            workload_start: Duration::from_millis(1),
+        }
+    }
+}
+
+impl Bounds {
+    /// No node crashes.
+    pub fn no_crashes(mut self) -> Bounds {
+        self.faults.crashes = false;
+        self
+    }
+    /// No partitions.
+    pub fn no_partitions(mut self) -> Bounds {
+        self.faults.partitions = false;
+        self
+    }
+    /// No clock skew.
+    pub fn no_skew(mut self) -> Bounds {
+        self.faults.skew = false;
+        self
+    }
+    /// No message loss, planned or random.
+    pub fn no_loss(mut self) -> Bounds {
+        self.network.loss_max = Ppm::ZERO;
+        self.network.lose = false;
+        self
+    }
+    /// No duplicated messages, planned or random.
+    pub fn no_duplication(mut self) -> Bounds {
+        self.network.duplicate_max = Ppm::ZERO;
+        self.network.duplicate = false;
+        self
+    }
+    /// No corrupted messages.
+    pub fn no_corruption(mut self) -> Bounds {
+        self.network.corrupt_max = Ppm::ZERO;
+        self
+    }
+    /// Links that lose, duplicate and corrupt nothing (they may still
+    /// delay and reorder).
+    pub fn reliable(self) -> Bounds {
+        self.no_loss().no_duplication().no_corruption()
+    }
+}
+
+/// Root seeds, below 2^63 so that a scenario file (TOML integers are
+/// signed) can name any of them.
+pub fn seeds() -> impl Strategy<Value = u64> {
+    0..=(i64::MAX as u64)
+}
+
+/// A link within `b`. Setting a maximum probability to zero switches that
+/// fault off.
+pub fn link(b: NetworkBounds) -> impl Strategy<Value = LinkConfig> {
+    let max_ms = (b.latency_max.0 / 1_000_000).max(1);
+    (
+        1..=max_ms,
+        0..=b.loss_max.0,
+        0..=b.duplicate_max.0,
+        0..=b.corrupt_max.0,
+        proptest::bool::weighted(if b.reorder { 0.5 } else { 0.0 }),
+    )
+        .prop_map(|(ms, loss, dup, corrupt, reorder)| LinkConfig {
+            latency: Latency::Uniform {
+                min: Duration::from_millis(1).min(Duration::from_millis(ms)),
+                max: Duration::from_millis(ms),
+            },
+            loss: Ppm(loss),
+            duplicate: Ppm(dup),
+            corrupt: Ppm(corrupt),
+            ordering: if reorder {
+                Ordering::Reorder
+            } else {
+                Ordering::Fifo
+            },
+            ..LinkConfig::default()
+        })
+}
+
+/// Which kinds of node and network fault a plan may hold; each can be
+/// switched off (many protocols assume no crashes, say).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FaultKinds {
+    pub partitions: bool,
+    pub crashes: bool,
+    pub skew: bool,
+}
+
+impl Default for FaultKinds {
+    fn default() -> FaultKinds {
+        FaultKinds {
+            partitions: true,
+            crashes: true,
+            skew: true,
+        }
+    }
+}
+
+/// One planned fault among up to `nodes` nodes before `horizon`, of the
+/// kinds `kinds` and `network` allow (`None` when they allow none).
+pub fn fault(
+    nodes: u32,
+    horizon: Duration,
+    kinds: FaultKinds,
+    network: &NetworkBounds,
+) -> Option<BoxedStrategy<PlannedFault>> {
+    let end = (horizon.0 / 1_000_000).max(1);
+    let nodes = nodes.max(1);
+    let mut choices: Vec<BoxedStrategy<PlannedFault>> = Vec::new();
+    let messages = network.messages.max(1);
+    if network.lose {
+        choices.push(
+            (0..messages)
+                .prop_map(|message| PlannedFault::Lose { message })
+                .boxed(),
+        );
+    }
+    if network.duplicate {
+        choices.push(
+            (0..messages)
+                .prop_map(|message| PlannedFault::Duplicate { message })
+                .boxed(),
+        );
+    }
+    if kinds.partitions {
+        choices.push(
+            (0..end, 1..=end, 1..nodes.max(2))
+                .prop_map(|(at_ms, lasts_ms, split)| PlannedFault::Partition {
+                    at_ms,
+                    lasts_ms,
+                    split,
+                })
+                .boxed(),
+        );
+    }
+    if kinds.crashes {
+        choices.push(
+            (0..nodes, 0..end, 1..=end)
+                .prop_map(|(node, at_ms, down_ms)| PlannedFault::Crash {
+                    node,
+                    at_ms,
+                    down_ms,
+                })
+                .boxed(),
+        );
+    }
+    if kinds.skew {
+        choices.push(
+            (0..nodes, 0..end, -50i64..=50, -100_000i32..=100_000)
+                .prop_map(|(node, at_ms, offset_ms, drift_ppm)| PlannedFault::Skew {
+                    node,
+                    at_ms,
+                    offset_ms,
+                    drift_ppm,
+                })
+                .boxed(),
+        );
+    }
+    match choices.len() {
+        0 => None,
+        1 => choices.pop(),
+        _ => Some(proptest::strategy::Union::new(choices).boxed()),
+    }
+}
+
+/// Up to `max` planned faults among up to `nodes` nodes; shrinks by
+/// dropping them. A fault that names a node a case does not have is
+/// left out of that case's schedule.
+pub fn fault_plan(
+    nodes: u32,
+    horizon: Duration,
+    max: usize,
+    kinds: FaultKinds,
+    network: &NetworkBounds,
+) -> BoxedStrategy<Vec<PlannedFault>> {
+    match fault(nodes, horizon, kinds, network) {
+        Some(f) if max > 0 => proptest::collection::vec(f, 0..=max).boxed(),
+        _ => Just(Vec::new()).boxed(),
+    }
+}
+
+/// Whole cases within `bounds`, which shrink as [`CaseTree`] says.
+pub fn cases(bounds: Bounds) -> CaseStrategy<BoxedStrategy<Case>> {
+    let Bounds {
+        nodes,
+        network,
+        max_faults,
+        operations,
+        horizon,
+        faults,
+        workload_start,
+    } = bounds;
+    let most = *nodes.end();
+    let (min_nodes, min_operations) = (*nodes.start(), *operations.start());
+    let plan = fault_plan(most, horizon, max_faults, faults, &network);
+    // One flat tuple, drawn once; shrinking is the tree's.
+    let inner = (nodes, seeds(), link(network), operations, plan)
+        .prop_map(move |(n, seed, link, ops, faults)| Case {
+            seed,
+            nodes: n,
+            link,
+            faults,
+            operations: ops,
+            time: Duration(horizon.0.saturating_mul(2)),
+            workload_start,
+        })
+        .boxed();
+    CaseStrategy {
+        inner,
+        min_nodes,
+        min_operations,
+    }
+}
+
+impl Case {
+    /// The faults as a schedule: each planned fault expands to a valid pair;
+    /// a crash of a node already down at that time is left out.
+    pub fn fault_schedule(&self) -> Vec<Fault> {
+        let ms = Duration::from_millis;
+        let mut out = Vec::new();
+        let mut down_until = vec![0u64; self.nodes as usize];
+        for (i, f) in self.faults.iter().enumerate() {
+            match *f {
+                PlannedFault::Partition {
+                    at_ms,
+                    lasts_ms,
+                    split,
+                } => {
+                    let low: Vec<NodeId> = (0..split.min(self.nodes)).map(NodeId).collect();
+                    let id = i as u32;
+                    out.push(Fault {
+                        at: ms(at_ms),
+                        action: FaultAction::Partition {
+                            id,
+                            spec: PartitionSpec::Groups(vec![low]),
+                        },
+                    });
+                    out.push(Fault {
+                        at: ms(at_ms + lasts_ms),
+                        action: FaultAction::Heal { id: Some(id) },
+                    });
+                }
+                PlannedFault::Crash {
+                    node,
+                    at_ms,
+                    down_ms,
+                } if node < self.nodes => {
+                    let until = &mut down_until[node as usize];
+                    if at_ms < *until {
+                        continue;
+                    }
+                    *until = at_ms + down_ms + 1;
+                    out.push(Fault {
+                        at: ms(at_ms),
+                        action: FaultAction::Crash { node: NodeId(node) },
+                    });
+                    out.push(Fault {
+                        at: ms(at_ms + down_ms),
+                        action: FaultAction::Restart { node: NodeId(node) },
+                    });
+                }
+                PlannedFault::Lose { .. } | PlannedFault::Duplicate { .. } => {}
+                PlannedFault::Skew {
+                    node,
+                    at_ms,
+                    offset_ms,
+                    drift_ppm,
+                } if node < self.nodes => {
+                    out.push(Fault {
+                        at: ms(at_ms),
+                        action: FaultAction::ClockSkew {
+                            node: NodeId(node),
+                            offset_ns: offset_ms * 1_000_000,
+                            drift_ppm,
+                        },
+                    });
+                }
+                _ => {}
+            }
+        }
+        out
+    }
+
+    /// The planned message faults, by message id (a message named twice
+    /// keeps its first fault).
+    pub fn message_faults(&self) -> Vec<(u64, MessageFault)> {
+        let mut out: Vec<(u64, MessageFault)> = Vec::new();
+        for f in &self.faults {
+            let planned = match *f {
+                PlannedFault::Lose { message } => (message, MessageFault::Lose),
+                PlannedFault::Duplicate { message } => (message, MessageFault::Duplicate),
+                _ => continue,
+            };
+            if !out.iter().any(|(m, _)| *m == planned.0) {
+                out.push(planned);
+            }
+        }
+        out.sort_unstable();
+        out
+    }
+
+    /// The run configuration of this case.
+    pub fn config(&self) -> SimConfig {
+        let mut c = SimConfig::new(self.seed, self.nodes);
+        c.network.default = self.link.clone();
+        c.network.planned = self.message_faults();
+        c.faults = self.fault_schedule();
+        c.limits.time = self.time;
+        c.workload = (self.operations > 0).then(|| Workload {
+            count: self.operations,
+            start: self.workload_start,
+            interval: Latency::Uniform {
+                min: Duration::from_millis(1),
+                max: Duration::from_millis(40),
+            },
+            targets: Vec::new(),
+            value_range: 1000,
+        });
+        c.scenario = "proptest case".into();
+        c
+    }
+
+    /// The case as a scenario file for `protocol` with `params`: `dsim run`
+    /// of it (or of the user's binary) runs exactly this case.
+    pub fn to_scenario(&self, protocol: &str, params: &Params) -> String {
+        use std::fmt::Write;
+        let ns = |d: Duration| format!("\"{}ns\"", d.0);
+        let p = |x: Ppm| format!("{}.{:06}", x.0 / 1_000_000, x.0 % 1_000_000);
+        let mut t = String::new();
+        let _ = writeln!(
+            t,
+            "# A generated property-test case, written by Case::to_scenario."
+        );
+        let _ = writeln!(t, "protocol = {protocol:?}");
+        let _ = writeln!(t, "nodes = {}", self.nodes);
+        let _ = writeln!(t, "seed = {}", self.seed);
+        if !params.0.is_empty() {
+            let _ = writeln!(t, "\n[params]");
+            for (name, value) in &params.0 {
+                let v = match value {
+                    ParamValue::Int(i) => i.to_string(),
+                    ParamValue::Bool(b) => b.to_string(),
+                    ParamValue::Str(s) => format!("{s:?}"),
+                    ParamValue::Duration(d) => ns(*d),
+                };
+                let _ = writeln!(t, "{name} = {v}");
+            }
+        }
+        let l = &self.link;
+        let _ = writeln!(t, "\n[network]");
+        let latency = match &l.latency {
+            Latency::Uniform { min, max } => {
+                format!(
+                    "{{ dist = \"uniform\", min = {}, max = {} }}",
+                    ns(*min),
+                    ns(*max)
+                )
+            }
+            Latency::Constant { latency } => ns(*latency),
+            other => format!("{other:?}"),
+        };
+        let _ = writeln!(t, "latency = {latency}");
+        let _ = writeln!(t, "loss = {}", p(l.loss));
+        let _ = writeln!(t, "duplicate = {}", p(l.duplicate));
+        let _ = writeln!(t, "corrupt = {}", p(l.corrupt));
+        let order = match l.ordering {
+            Ordering::Fifo => "fifo",
+            Ordering::Reorder => "reorder",
+        };
+        let _ = writeln!(t, "ordering = {order:?}");
+        let planned = self.message_faults();
+        for (key, kind) in [
+            ("lose_messages", MessageFault::Lose),
+            ("duplicate_messages", MessageFault::Duplicate),
+        ] {
+            let ids: Vec<u64> = planned
+                .iter()
+                .filter(|p| p.1 == kind)
+                .map(|p| p.0)
+                .collect();
+            if !ids.is_empty() {
+                let _ = writeln!(t, "{key} = {ids:?}");
+            }
+        }
+        for f in self.fault_schedule() {
+            let _ = writeln!(t, "\n[[fault]]\nat = {}", ns(f.at));
+            let _ = match f.action {
+                FaultAction::Partition { id, spec } => {
+                    let groups = match spec {
+                        PartitionSpec::Groups(g) => g
+                            .iter()
+                            .map(|g| format!("{:?}", g.iter().map(|n| n.0).collect::<Vec<_>>()))
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                        other => format!("{other:?}"),
+                    };
+                    writeln!(t, "id = {id}\npartition = [{groups}]")
+                }
+                FaultAction::Heal { id: Some(id) } => writeln!(t, "heal = {id}"),
+                FaultAction::Heal { id: None } => writeln!(t, "heal = true"),
+                FaultAction::Crash { node } => writeln!(t, "crash = {}", node.0),
+                FaultAction::Restart { node } => writeln!(t, "restart = {}", node.0),
+                FaultAction::ClockSkew {
+                    node,
+                    offset_ns,
+                    drift_ppm,
+                } => {
+                    let offset = if offset_ns < 0 {
+                        format!("\"-{}ns\"", offset_ns.unsigned_abs())
+                    } else {
+                        format!("\"{offset_ns}ns\"")
+                    };
+                    writeln!(
+                        t,
+                        "skew = {{ node = {}, offset = {offset}, drift_ppm = {drift_ppm} }}",
+                        node.0
+                    )
+                }
+                other => writeln!(t, "# not expressible: {other:?}"),
+            };
+        }
+        if let Some(w) = self.config().workload {
+            let _ = writeln!(
+                t,
+                "\n[workload]\ncount = {}\nstart = {}",
+                w.count,
+                ns(w.start)
+            );
+            if let Latency::Uniform { min, max } = w.interval {
+                let _ = writeln!(
+                    t,
+                    "interval = {{ dist = \"uniform\", min = {}, max = {} }}",
+                    ns(min),
+                    ns(max)
+                );
+            }
+            let _ = writeln!(t, "values = {}", w.value_range);
+        }
+        let _ = writeln!(t, "\n[run]\ntime = {}", ns(self.time));
+        t
+    }
+}
+
+/// Runs `case` with the simulation `build` makes from its configuration;
+/// fails on a broken invariant, a handler panic or a violated ordering
+/// check, writing the trace and explaining how to reproduce.
+pub fn check<N: Node>(
+    case: &Case,
+    build: impl Fn(SimConfig) -> Simulation<N>,
+) -> Result<(), TestCaseError> {
+    run_case(case, |config, trace| {
+        build(config).run_traced(trace, None).map(|(o, _)| o)
+    })
+}
+
+/// [`check`] for a registered protocol with the given parameters. The
+/// trace it leaves carries the protocol's name, parameters and exact
+/// configuration, so `dsim replay`, `show` and `shrink` (or the user's own
+/// binary built with `dsim::cli::main_with`) take it as it is.
+pub fn check_protocol(
+    case: &Case,
+    protocol: &dyn Protocol,
+    params: &Params,
+) -> Result<(), TestCaseError> {
+    run_case(case, |mut config, trace| {
+        config.protocol = protocol.name().to_string();
+        let recipe = crate::replay::Recipe {
+            protocol: protocol.name().to_string(),
+            config: config.clone(),
+            params: params.clone(),
+            invariants: None,
+        };
+        config.replay = recipe.to_json();
+        let options = RunOptions {
+            trace: Some(trace),
+            key: None,
+            invariants: None,
+            schedule: None,
+        };
+        protocol.run(config, params, options)
+    })
+}
+
+fn run_case(
+    case: &Case,
+    run: impl Fn(SimConfig, &mut Vec<u8>) -> Result<Outcome, SimError>,
+) -> Result<(), TestCaseError> {
+    let mut trace = Vec::new();
+    let outcome = run(case.config(), &mut trace)
+        .map_err(|e| TestCaseError::fail(format!("the case could not run: {e}")))?;
+    let problem = match &outcome.failure {
+        Some(f) => Some(format!(
+            "check `{}` failed at record {} (t={}): {}",
+            f.check, f.record, f.time, f.message
+        )),
+        None => {
+            let report = audit(&trace[..], &Options::default())
+                .map_err(|e| TestCaseError::fail(e.to_string()))?;
+            report.verdicts.iter().find(|v| !v.holds()).map(|v| {
+                let first = v
+                    .first
+                    .as_ref()
+                    .map(|f| format!("record {}: {}", f.record, f.message))
+                    .unwrap_or_default();
+                format!("dsim's `{}` check failed at {first}", v.check)
+            })
+        }
+    };
+    let Some(problem) = problem else {
+        return Ok(());
+    };
+    let path = save(case, &trace);
+    Err(TestCaseError::fail(format!(
+        "{problem}\n  seed {}, {} nodes, {} planned faults: {:?}\n  trace: {}\n  reproduce: dsim::testing::check(&{case:?}, build)",
+        case.seed,
+        case.nodes,
+        case.faults.len(),
+        case.faults,
+        path.display(),
+    )))
+}
+
+/// Writes a failing case's trace under the target directory, named after
+/// the test (the thread proptest runs it on), so that each failing step of
+/// a shrink replaces the last and the minimal case's trace is what stays.
+fn save(_case: &Case, trace: &[u8]) -> PathBuf {
+    let dir = PathBuf::from(std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| "target".into()))
+        .join("dsim-proptest");
+    let _ = std::fs::create_dir_all(&dir);
+    let test = std::thread::current()
+        .name()
+        .filter(|n| *n != "main")
+        .unwrap_or("proptest")
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect::<String>();
+    let path = dir.join(format!("{test}.trace"));
+    // Written beside and renamed into place: a reader never sees half a trace.
+    let partial = dir.join(format!(".{test}.trace.partial"));
+    if std::fs::write(&partial, trace).is_ok() {
+        let _ = std::fs::rename(&partial, &path);
+    }
+    path
+}

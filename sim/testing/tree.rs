@@ -1,0 +1,403 @@
+//! How a generated [`Case`] shrinks: a value tree of our own, so that
+//! shrinking within proptest's default budget (four tries per generated
+//! case) removes faults and operations directly.
+//!
+//! Proptest shrinks a value by trying simpler ones: `simplify` after each
+//! failure, `complicate` after each pass. Here both move to the next
+//! candidate in a list made from the simplest failing case so far (the
+//! *best*); a candidate that fails becomes the best and the list is made
+//! anew; when the list runs out, the best is the answer. The order:
+//!
+//! 1. drop one fault (a crash with its restart, a partition with its heal,
+//!    one message's loss), under the same seed and then under a few others
+//!    (a fault that set the stage under one seed may not be needed under
+//!    another);
+//! 2. fewer operations: each count from the least up to six with the same
+//!    seed, then the same counts under a few other seeds (a failure that
+//!    needs the 40th message to be slow needs every operation before it
+//!    under one seed, but often only one operation under another), then
+//!    halving;
+//! 3. fewer nodes;
+//! 4. each fault made smaller: an earlier message, a shorter or earlier
+//!    crash or partition, a smaller skew;
+//! 5. a tamer link: no loss, duplication or corruption probability, FIFO,
+//!    shorter latencies.
+//!
+//! Every accepted candidate is smaller in that order's measure (a seed
+//! changes only with fewer faults or operations), so shrinking ends.
+
+use super::{Case, PlannedFault};
+use crate::network::{Latency, Ordering};
+use crate::rng::Ppm;
+use crate::time::Duration;
+use proptest::strategy::{NewTree, Strategy, ValueTree};
+use proptest::test_runner::TestRunner;
+use std::fmt;
+
+/// Other seeds tried at each small operation count.
+const RESEEDS: u64 = 6;
+/// Operation counts up to this are tried one by one.
+const FEW_OPERATIONS: u64 = 6;
+
+/// The strategy [`super::cases`] returns: generates with `inner`, shrinks
+/// with [`CaseTree`].
+pub struct CaseStrategy<S> {
+    pub(super) inner: S,
+    pub(super) min_nodes: u32,
+    pub(super) min_operations: u64,
+}
+
+impl<S: fmt::Debug> fmt::Debug for CaseStrategy<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CaseStrategy")
+            .field("inner", &self.inner)
+            .finish()
+    }
+}
+
+impl<S: Strategy<Value = Case>> Strategy for CaseStrategy<S> {
+    type Tree = CaseTree;
+    type Value = Case;
+
+    fn new_tree(&self, runner: &mut TestRunner) -> NewTree<Self> {
+        let case = self.inner.new_tree(runner)?.current();
+        Ok(CaseTree {
+            best: case.clone(),
+            current: case,
+            pending: Vec::new(),
+            started: false,
+            min_nodes: self.min_nodes,
+            min_operations: self.min_operations,
+        })
+    }
+}
+
+/// A case and the simpler cases still to try.
+#[derive(Clone, Debug)]
+pub struct CaseTree {
+    best: Case,
+    current: Case,
+    // Candidates still to try, the next one last.
+    pending: Vec<Case>,
+    started: bool,
+    min_nodes: u32,
+    min_operations: u64,
+}
+
+impl ValueTree for CaseTree {
+    type Value = Case;
+
+    fn current(&self) -> Case {
+        self.current.clone()
+    }
+
+    /// The current case failed: it is the best so far; try the first
+    /// candidate made from it.
+    fn simplify(&mut self) -> bool {
+        if self.started {
+            self.best = self.current.clone();
+        }
+        self.started = true;
+        self.pending = candidates(&self.best, self.min_nodes, self.min_operations);
+        self.pending.reverse();
+        self.next()
+    }
+
+    /// The current case passed: try the next candidate, or settle on the
+    /// best.
+    fn complicate(&mut self) -> bool {
+        self.next()
+    }
+}
+
+impl CaseTree {
+    fn next(&mut self) -> bool {
+        match self.pending.pop() {
+            Some(c) => {
+                self.current = c;
+                true
+            }
+            None => {
+                self.current = self.best.clone();
+                false
+            }
+        }
+    }
+}
+
+/// Another seed, derived from `seed` and `k` (splitmix64), below 2^63 as
+/// every generated seed is.
+fn reseed(seed: u64, k: u64) -> u64 {
+    let mut z = seed.wrapping_add(k.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    (z ^ (z >> 31)) >> 1
+}
+
+/// Every simpler case to try after `best`, in the order the module doc
+/// gives.
+fn candidates(best: &Case, min_nodes: u32, min_operations: u64) -> Vec<Case> {
+    let mut out: Vec<Case> = Vec::new();
+    let mut push = |c: Case| {
+        if c != *best && !out.contains(&c) {
+            out.push(c);
+        }
+    };
+    for i in 0..best.faults.len() {
+        let mut c = best.clone();
+        c.faults.remove(i);
+        push(c);
+    }
+    // A fault that only set the stage under one seed may not be needed
+    // under another.
+    for k in 1..=RESEEDS {
+        for i in 0..best.faults.len() {
+            let mut c = best.clone();
+            c.faults.remove(i);
+            c.seed = reseed(best.seed, k);
+            push(c);
+        }
+    }
+    let few = FEW_OPERATIONS.min(best.operations.saturating_sub(1));
+    for ops in min_operations..=few {
+        push(Case {
+            operations: ops,
+            ..best.clone()
+        });
+    }
+    // Fewer operations with the faults moved earlier in proportion: a
+    // fault that struck the 17th operation's messages may strike the
+    // second's just as well.
+    for ops in min_operations..=few {
+        push(Case {
+            operations: ops,
+            faults: best
+                .faults
+                .iter()
+                .map(|f| earlier(f, ops, best.operations))
+                .collect(),
+            ..best.clone()
+        });
+    }
+    for ops in min_operations..=few {
+        for k in 1..=RESEEDS {
+            push(Case {
+                operations: ops,
+                seed: reseed(best.seed, k),
+                ..best.clone()
+            });
+        }
+    }
+    let ops = best.operations;
+    for fewer in [ops / 2, ops - ops / 4, ops.saturating_sub(1)] {
+        if fewer >= min_operations && fewer < ops {
+            push(Case {
+                operations: fewer,
+                ..best.clone()
+            });
+        }
+    }
+    for nodes in min_nodes..best.nodes {
+        push(Case {
+            nodes,
+            ..best.clone()
+        });
+    }
+    for (i, f) in best.faults.iter().enumerate() {
+        for smaller in smaller_faults(f) {
+            let mut c = best.clone();
+            c.faults[i] = smaller;
+            push(c);
+        }
+    }
+    for link in tamer_links(best) {
+        push(Case {
+            link,
+            ..best.clone()
+        });
+    }
+    out
+}
+
+/// The steps a number shrinks by: all the way, a quarter, half and three
+/// quarters of the way; one less only when that is all that is left (a
+/// step of one at a time would spend the budget on a long walk).
+fn toward(v: u64, to: u64) -> Vec<u64> {
+    let span = v.saturating_sub(to);
+    let mut out = vec![to, to + span / 4, to + span / 2, to + span - span / 4];
+    if span <= 4 {
+        out.push(v.saturating_sub(1));
+    }
+    out.retain(|&x| x < v && x >= to);
+    out.dedup();
+    out
+}
+
+/// `f` moved earlier by the factor `num / den` (times and message ids).
+fn earlier(f: &PlannedFault, num: u64, den: u64) -> PlannedFault {
+    let scale = |v: u64| v.saturating_mul(num) / den.max(1);
+    match *f {
+        PlannedFault::Lose { message } => PlannedFault::Lose {
+            message: scale(message),
+        },
+        PlannedFault::Duplicate { message } => PlannedFault::Duplicate {
+            message: scale(message),
+        },
+        PlannedFault::Crash {
+            node,
+            at_ms,
+            down_ms,
+        } => PlannedFault::Crash {
+            node,
+            at_ms: scale(at_ms),
+            down_ms,
+        },
+        PlannedFault::Partition {
+            at_ms,
+            lasts_ms,
+            split,
+        } => PlannedFault::Partition {
+            at_ms: scale(at_ms),
+            lasts_ms,
+            split,
+        },
+        PlannedFault::Skew {
+            node,
+            at_ms,
+            offset_ms,
+            drift_ppm,
+        } => PlannedFault::Skew {
+            node,
+            at_ms: scale(at_ms),
+            offset_ms,
+            drift_ppm,
+        },
+    }
+}
+
+fn smaller_faults(f: &PlannedFault) -> Vec<PlannedFault> {
+    match *f {
+        PlannedFault::Lose { message } => toward(message, 0)
+            .into_iter()
+            .map(|message| PlannedFault::Lose { message })
+            .collect(),
+        PlannedFault::Duplicate { message } => toward(message, 0)
+            .into_iter()
+            .map(|message| PlannedFault::Duplicate { message })
+            .collect(),
+        PlannedFault::Crash {
+            node,
+            at_ms,
+            down_ms,
+        } => {
+            let mut out: Vec<PlannedFault> = toward(down_ms, 1)
+                .into_iter()
+                .map(|down_ms| PlannedFault::Crash {
+                    node,
+                    at_ms,
+                    down_ms,
+                })
+                .collect();
+            out.extend(
+                toward(at_ms, 0)
+                    .into_iter()
+                    .map(|at_ms| PlannedFault::Crash {
+                        node,
+                        at_ms,
+                        down_ms,
+                    }),
+            );
+            out
+        }
+        PlannedFault::Partition {
+            at_ms,
+            lasts_ms,
+            split,
+        } => {
+            let mut out: Vec<PlannedFault> = toward(lasts_ms, 1)
+                .into_iter()
+                .map(|lasts_ms| PlannedFault::Partition {
+                    at_ms,
+                    lasts_ms,
+                    split,
+                })
+                .collect();
+            out.extend(
+                toward(at_ms, 0)
+                    .into_iter()
+                    .map(|at_ms| PlannedFault::Partition {
+                        at_ms,
+                        lasts_ms,
+                        split,
+                    }),
+            );
+            out.extend(
+                toward(u64::from(split), 1)
+                    .into_iter()
+                    .map(|s| PlannedFault::Partition {
+                        at_ms,
+                        lasts_ms,
+                        split: s as u32,
+                    }),
+            );
+            out
+        }
+        PlannedFault::Skew {
+            node,
+            at_ms,
+            offset_ms,
+            drift_ppm,
+        } => {
+            let mut out = Vec::new();
+            if offset_ms != 0 {
+                out.push(PlannedFault::Skew {
+                    node,
+                    at_ms,
+                    offset_ms: 0,
+                    drift_ppm,
+                });
+            }
+            if drift_ppm != 0 {
+                out.push(PlannedFault::Skew {
+                    node,
+                    at_ms,
+                    offset_ms,
+                    drift_ppm: 0,
+                });
+            }
+            out
+        }
+    }
+}
+
+fn tamer_links(best: &Case) -> Vec<crate::network::LinkConfig> {
+    let l = &best.link;
+    let mut out = Vec::new();
+    for (p, set) in [(l.loss, 0usize), (l.duplicate, 1), (l.corrupt, 2)] {
+        if p != Ppm::ZERO {
+            let mut t = l.clone();
+            match set {
+                0 => t.loss = Ppm::ZERO,
+                1 => t.duplicate = Ppm::ZERO,
+                _ => t.corrupt = Ppm::ZERO,
+            }
+            out.push(t);
+        }
+    }
+    if l.ordering == Ordering::Reorder {
+        let mut t = l.clone();
+        t.ordering = Ordering::Fifo;
+        out.push(t);
+    }
+    if let Latency::Uniform { min, max } = l.latency {
+        for shorter in toward(max.0, min.0) {
+            let mut t = l.clone();
+            t.latency = Latency::Uniform {
+                min,
+                max: Duration(shorter),
+            };
+            out.push(t);
+        }
+    }
+    out
+}
