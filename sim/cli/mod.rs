@@ -72,35 +72,44 @@ pub fn main() -> ExitCode {
 
 /// The `dsim` command line over `registry`.
 pub fn main_with(registry: Registry) -> ExitCode {
+    ExitCode::from(run_with(&registry, std::env::args_os()))
+}
+
+/// The command line over `registry` with these arguments (the first is
+/// the program's name), returning the exit status: what `main_with` runs,
+/// callable from a test.
+pub fn run_with<I, T>(registry: &Registry, args: I) -> u8
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
     install_panic_hook();
-    let cli = match Cli::try_parse() {
+    let cli = match Cli::try_parse_from(args) {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
             return match e.kind() {
-                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => {
-                    ExitCode::SUCCESS
-                }
-                _ => ExitCode::from(2),
+                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => 0,
+                _ => 2,
             };
         }
     };
     // Printing to a closed pipe (`dsim show t.trace | head`) panics inside
     // `println!`; that is the reader leaving, not a failure: stop quietly.
     let dispatch = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        dispatch(&registry, cli.command)
+        dispatch(registry, cli.command)
     }));
     let result = match dispatch {
         Ok(result) => result,
-        Err(panic) if is_broken_pipe(panic.as_ref()) => return ExitCode::from(141),
+        Err(panic) if is_broken_pipe(panic.as_ref()) => return 141,
         Err(panic) => std::panic::resume_unwind(panic),
     };
     match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(CliError::CheckFailed) => ExitCode::from(1),
+        Ok(()) => 0,
+        Err(CliError::CheckFailed) => 1,
         Err(CliError::Input(message)) => {
             eprintln!("error: {message}");
-            ExitCode::from(2)
+            2
         }
     }
 }

@@ -107,6 +107,34 @@ pub fn recipe_for(
     }
 }
 
+/// The protocol a recipe names, with the recipe's parameters checked
+/// against what that protocol declares today.
+pub fn protocol_for<'r>(
+    registry: &'r Registry,
+    trace: &Path,
+    recipe: &mut Recipe,
+) -> Result<&'r dyn crate::protocols::Protocol, CliError> {
+    let protocol = registry.get(&recipe.protocol).ok_or_else(|| {
+        let names = registry.names();
+        let hint = crate::names::did_you_mean(&recipe.protocol, names.iter().copied(), '`');
+        CliError::input(format!(
+            "{}: the trace's protocol `{}` is not in this program{hint} (it has {})",
+            trace.display(),
+            recipe.protocol,
+            names.join(", ")
+        ))
+    })?;
+    recipe.params = crate::protocols::Params::resolve(&protocol.params(), &recipe.params.0)
+        .map_err(|e| {
+            CliError::input(format!(
+                "{}: the trace's parameters do not fit protocol `{}` as it is now: {e}",
+                trace.display(),
+                recipe.protocol
+            ))
+        })?;
+    Ok(protocol)
+}
+
 /// Prints where two record lists part ways, with what led there.
 pub fn print_divergence(
     d: &Divergence,
@@ -133,10 +161,16 @@ pub fn print_divergence(
 pub fn replay(registry: &Registry, args: ReplayArgs) -> Result<(), CliError> {
     let key = args.key.as_deref().map(str::as_bytes);
     let (header, recorded) = read_trace(&args.trace, key)?;
-    let recipe = recipe_for(registry, &args.trace, &header, args.scenario.as_deref())?;
-    let protocol = registry
-        .get(&recipe.protocol)
-        .ok_or_else(|| CliError::input(format!("unknown protocol {}", recipe.protocol)))?;
+    if header.format_version < crate::trace::FORMAT_VERSION {
+        eprintln!(
+            "note       {} was recorded in trace format {}, by an older dsim; this one writes format {}: a replay runs today's kernel and protocols, so it need not match the recording",
+            args.trace.display(),
+            header.format_version,
+            crate::trace::FORMAT_VERSION
+        );
+    }
+    let mut recipe = recipe_for(registry, &args.trace, &header, args.scenario.as_deref())?;
+    let protocol = protocol_for(registry, &args.trace, &mut recipe)?;
     // A shrunk trace replays by its recorded schedule, always.
     let by_schedule = args.schedule || !header.replay.is_empty();
     let schedule = by_schedule.then(|| Arc::new(schedule_from(&recorded)));

@@ -1,6 +1,6 @@
 //! `dsim shrink`: the smallest schedule that still fails the same check.
 
-use super::replay::{read_trace, recipe_for};
+use super::replay::{protocol_for, read_trace, recipe_for};
 use super::CliError;
 use crate::protocols::{Registry, RunOptions};
 use crate::replay::schedule_from;
@@ -50,10 +50,8 @@ pub fn shrink(registry: &Registry, args: ShrinkArgs) -> Result<(), CliError> {
                 args.trace.display()
             ))
         })?;
-    let recipe = recipe_for(registry, &args.trace, &header, None)?;
-    let protocol = registry
-        .get(&recipe.protocol)
-        .ok_or_else(|| CliError::input(format!("unknown protocol {}", recipe.protocol)))?;
+    let mut recipe = recipe_for(registry, &args.trace, &header, None)?;
+    let protocol = protocol_for(registry, &args.trace, &mut recipe)?;
     let before = Stats::of(&records);
     let start = Candidate {
         config: recipe.config.clone(),

@@ -101,7 +101,8 @@ pub struct Summary {
     pub passed: u64,
     pub failed: u64,
     pub failures_by_check: BTreeMap<String, u64>,
-    /// For each invariant some seed did not evaluate: in how many seeds.
+    /// For each invariant some passing seed did not evaluate: in how many
+    /// passing seeds.
     #[serde(default)]
     pub not_run_by_check: BTreeMap<String, u64>,
     pub first_failing_seed: Option<u64>,
@@ -126,8 +127,13 @@ impl Summary {
             if let Some(c) = &o.failed_check {
                 *failures_by_check.entry(c.clone()).or_insert(0) += 1;
             }
-            for c in o.not_run.keys() {
-                *not_run_by_check.entry(c.clone()).or_insert(0) += 1;
+            // A failing seed stops early and leaves later checks unrun as
+            // a matter of course; a passing seed that did not evaluate a
+            // check is what people must hear about.
+            if o.verdict == "pass" {
+                for c in o.not_run.keys() {
+                    *not_run_by_check.entry(c.clone()).or_insert(0) += 1;
+                }
             }
         }
         let failed = outcomes.iter().filter(|o| o.verdict == "fail").count() as u64;
@@ -337,6 +343,7 @@ pub fn sweep(registry: &Registry, args: SweepArgs) -> Result<(), CliError> {
         let why = summary
             .outcomes
             .iter()
+            .filter(|o| o.verdict == "pass")
             .find_map(|o| o.not_run.get(check))
             .map(String::as_str)
             .unwrap_or("");

@@ -19,7 +19,9 @@
 //! holds every entry any node knows to be committed.
 //! `state-machine-safety`: no two nodes apply different values at one
 //! index. `committed-on-majority` (at the end, once no partition is in
-//! force): every committed entry is held by a majority. The first four are
+//! force): every committed entry is held by a majority. `leader-elected`
+//! (liveness): once no fault is in force, some node leads the newest term
+//! within a second. The first four are
 //! monitors: each keeps a summary of the run (the leader of every term, a
 //! hash of every log prefix seen, the longest committed and applied
 //! sequences) and looks only at the node an event changed, so a check costs
@@ -825,6 +827,26 @@ pub fn simulation(config: crate::SimConfig, s: RaftSettings) -> Simulation<Raft>
             "at the end, with no partition, committed entries are on a majority",
             committed_on_majority,
         )
+        .eventually(
+            "leader-elected",
+            "once no fault is in force, a node leads the newest term within a second",
+            Duration::from_secs(1),
+            leader_elected,
+        )
+}
+
+/// Some node that is up leads the newest term any node that is up knows.
+pub fn leader_elected(v: &View<'_, Raft>) -> Result<(), String> {
+    let newest = v.up().map(|(_, n)| n.term).max().unwrap_or(0);
+    if v.up()
+        .any(|(_, n)| n.role == Role::Leader && n.term == newest)
+    {
+        return Ok(());
+    }
+    Err(format!(
+        "no node leads term {newest}, the newest, {} after the last fault ended",
+        v.calm_for().unwrap_or_default()
+    ))
 }
 
 #[cfg(test)]

@@ -1,0 +1,416 @@
+//! Checks you can trust: a check that did not run never reads as held, a
+//! name that selects nothing is refused, liveness is judged only where it
+//! can be, and a user's protocol gets all of it from one declaration.
+
+mod common;
+
+use common::{dsim, text, tmp};
+use dsim::invariant::FaultState;
+use dsim::protocols::{ParamDoc, ParamValue, Params, Protocol, Registry, RunOptions, Spec};
+use dsim::scheduler::CheckStatus;
+use dsim::trace::EndReason;
+use dsim::{
+    Context, Duration, Fault, FaultAction, Instant, Latency, Node, NodeId, PartitionSpec,
+    SimConfig, Simulation, TimerId, View,
+};
+use serde::{Deserialize, Serialize};
+
+/// Node 0 sends a token to every peer every 50 ms; a node that gets it
+/// keeps it.
+#[derive(Debug, Default)]
+struct Token {
+    has: bool,
+    rounds: u32,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct Give;
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+enum Tick {
+    Again,
+}
+
+impl Node for Token {
+    type Msg = Give;
+    type Timer = Tick;
+    fn on_start(&mut self, ctx: &mut Context<'_, Self>) {
+        if ctx.id() == NodeId(0) {
+            self.has = true;
+            ctx.set_timer(Duration::from_millis(50), Tick::Again);
+        }
+    }
+    fn on_message(&mut self, _: &mut Context<'_, Self>, _: NodeId, _: Give) {
+        self.has = true;
+    }
+    fn on_timer(&mut self, ctx: &mut Context<'_, Self>, _: TimerId, Tick::Again: Tick) {
+        ctx.broadcast(&Give);
+        self.rounds += 1;
+        if self.rounds < 40 {
+            ctx.set_timer(Duration::from_millis(50), Tick::Again);
+        }
+    }
+}
+
+fn everyone_has_it(v: &View<'_, Token>) -> Result<(), String> {
+    match v.up().find(|(_, n)| !n.has) {
+        Some((id, _)) => Err(format!("{id} has no token")),
+        None => Ok(()),
+    }
+}
+
+/// Three nodes; node 2 cut off from 0 until `heal` (never if `None`);
+/// latencies of 5 ms; a run of `time`.
+fn token(heal: Option<u64>, time_ms: u64, within_ms: u64) -> Simulation<Token> {
+    let mut config = SimConfig::new(1, 3);
+    config.network.default.latency = Latency::Constant {
+        latency: Duration::from_millis(5),
+    };
+    config.faults.push(Fault {
+        at: Duration::ZERO,
+        action: FaultAction::Partition {
+            id: 1,
+            spec: PartitionSpec::Groups(vec![vec![NodeId(2)]]),
+        },
+    });
+    if let Some(at) = heal {
+        config.faults.push(Fault {
+            at: Duration::from_millis(at),
+            action: FaultAction::Heal { id: Some(1) },
+        });
+    }
+    config.limits.time = Duration::from_millis(time_ms);
+    Simulation::new(config, |_| Token::default()).eventually(
+        "spread",
+        "everyone has the token soon after the network heals",
+        Duration::from_millis(within_ms),
+        everyone_has_it,
+    )
+}
+
+fn status(outcome: &dsim::Outcome, name: &str) -> CheckStatus {
+    outcome
+        .checks
+        .iter()
+        .find(|c| c.name == name)
+        .unwrap_or_else(|| panic!("no check {name}: {:?}", outcome.checks))
+        .status
+        .clone()
+}
+
+#[test]
+fn an_eventually_check_holds_on_a_run_that_heals_in_time() {
+    let outcome = token(Some(500), 2_000, 200).run().unwrap();
+    assert!(outcome.failure.is_none(), "{:?}", outcome.failure);
+    assert!(matches!(
+        status(&outcome, "spread"),
+        CheckStatus::Held { .. }
+    ));
+}
+
+#[test]
+fn an_eventually_check_fails_when_the_world_does_not_converge_in_time() {
+    // Node 2 is cut off and sent to only every 50 ms: the heal at 510 ms
+    // comes just after a round, and 20 ms later it has no token yet.
+    let (outcome, bytes) = token(Some(510), 2_000, 20)
+        .run_traced(Vec::new(), None)
+        .unwrap();
+    let f = outcome.failure.clone().expect("the check must fail");
+    assert_eq!(f.check, "spread");
+    assert!(f.message.contains("n2 has no token"), "{}", f.message);
+    // At the deadline: 20 ms after the heal.
+    assert_eq!(f.time, Instant(530_000_000));
+    let (_, records, _) = dsim::trace::read_all(&bytes, None).unwrap();
+    assert_eq!(records[f.record as usize].time, Instant(530_000_000));
+    assert_eq!(status(&outcome, "spread"), CheckStatus::Failed);
+}
+
+#[test]
+fn an_eventually_check_is_not_run_on_a_run_cut_short_before_its_deadline() {
+    // The heal is at 500 ms, the deadline at 700 ms, the run ends at 600.
+    let outcome = token(Some(500), 600, 200).run().unwrap();
+    assert!(outcome.failure.is_none());
+    match status(&outcome, "spread") {
+        CheckStatus::NotRun { reason } => assert!(
+            reason.contains("before 0.700000000s") && reason.contains("time limit"),
+            "{reason}"
+        ),
+        other => panic!("reported as {other:?}, not as not run"),
+    }
+}
+
+#[test]
+fn an_eventually_check_is_not_run_while_a_fault_is_still_in_force() {
+    let outcome = token(None, 2_000, 200).run().unwrap();
+    assert!(outcome.failure.is_none());
+    match status(&outcome, "spread") {
+        CheckStatus::NotRun { reason } => assert!(reason.contains("still in force"), "{reason}"),
+        other => panic!("reported as {other:?}"),
+    }
+}
+
+#[test]
+fn end_of_run_checks_are_not_run_on_a_run_a_tool_cut_short() {
+    let mut sim = token(Some(500), 600, 200).at_end(
+        "final",
+        "everyone has the token at the end",
+        everyone_has_it,
+    );
+    // As shrink would: a limit of its own, marked as such.
+    sim.config_mut().limits.time = Duration::from_millis(100);
+    sim.config_mut().limits_cut_by = Some("shrink".into());
+    let outcome = sim.run().unwrap();
+    assert!(outcome.failure.is_none(), "{:?}", outcome.failure);
+    for name in ["final", "spread"] {
+        match status(&outcome, name) {
+            CheckStatus::NotRun { reason } => assert!(reason.contains("shrink"), "{reason}"),
+            other => panic!("{name} reported as {other:?}"),
+        }
+    }
+    // Without the mark, the same state is judged and fails.
+    sim.config_mut().limits_cut_by = None;
+    let outcome = sim.run().unwrap();
+    assert_eq!(outcome.failure.unwrap().check, "final");
+}
+
+#[test]
+fn the_view_says_how_the_run_ended_and_which_faults_are_in_force() {
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = seen.clone();
+    let sim = token(Some(500), 2_000, 200).at_end("end", "records the end", move |v| {
+        log.lock()
+            .unwrap()
+            .push((v.end(), v.fault_active(), v.calm_for(), v.is_quiescent()));
+        Ok(())
+    });
+    sim.run().unwrap();
+    let (end, active, calm, quiet) = seen.lock().unwrap()[0];
+    // Node 0 stops after 40 rounds (2 s of timers), so the run goes quiet.
+    assert_eq!(end, Some(EndReason::TimeLimit));
+    assert!(!active);
+    assert_eq!(calm, Some(Duration::from_millis(1_500)));
+    assert!(!quiet);
+    // A hand-built view for a unit test of an invariant.
+    let nodes = [Some(Token::default())];
+    let v = View::new(&nodes).with_faults(FaultState {
+        partitions: 1,
+        ..FaultState::default()
+    });
+    assert!(v.is_partitioned() && v.fault_active() && v.calm_for().is_none());
+}
+
+/// The silent-check defect: an invariant renamed where it is registered
+/// must not leave a scenario that names the old name checking nothing.
+fn renamed() -> Spec<Token> {
+    Spec::new("token", "a token spreads", |config, _| {
+        Ok(Simulation::new(config, |_| Token::default()).always(
+            "token-spread-safety",
+            "nobody invents a token",
+            |_| Ok(()),
+        ))
+    })
+}
+
+#[test]
+fn a_name_that_selects_no_registered_invariant_is_refused_everywhere() {
+    let mut registry = Registry::empty();
+    registry.add(renamed());
+    let scenario = "protocol = \"token\"\nnodes = 3\n[check]\ninvariants = [\"token-safety\"]\n";
+    let err = dsim::scenario::Scenario::parse("t.toml", scenario, &registry).unwrap_err();
+    assert_eq!((err.line, err.column), (Some(4), Some(15)));
+    assert!(err.message.contains("no invariant `token-safety`"), "{err}");
+    // Through the library, too: never a run that checks nothing.
+    let p = registry.get("token").unwrap();
+    let options = RunOptions {
+        invariants: Some(vec!["token-safety".into()]),
+        ..RunOptions::default()
+    };
+    let err = p
+        .run(SimConfig::new(1, 3), &Params::default(), options)
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("no invariant `token-safety`"),
+        "{err}"
+    );
+    // And on the command line, with a suggestion.
+    let o = dsim(&["run", "scenarios/echo-lossy.toml", "--check", "at-most-one"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        text(&o).contains("did you mean `at-most-once`?"),
+        "{}",
+        text(&o)
+    );
+}
+
+#[test]
+fn every_builtin_documents_exactly_the_invariants_a_run_checks() {
+    let registry = Registry::builtin();
+    for p in registry.iter() {
+        let documented: Vec<String> = p.invariants().into_iter().map(|i| i.name).collect();
+        assert!(
+            !documented.is_empty(),
+            "{} documents no invariant",
+            p.name()
+        );
+        let params = Params::defaults(&p.params());
+        let outcome = p
+            .run(
+                SimConfig::new(1, p.min_nodes().max(3)),
+                &params,
+                RunOptions::default(),
+            )
+            .unwrap();
+        let checked: Vec<String> = outcome.checks.iter().map(|c| c.name.clone()).collect();
+        assert_eq!(documented, checked, "{}", p.name());
+    }
+    // `dsim protocols` lists them with when each is checked.
+    let o = dsim(&["protocols"]);
+    assert!(text(&o).contains("leader-elected"), "{}", text(&o));
+    assert!(
+        text(&o).contains("after the last fault ended"),
+        "{}",
+        text(&o)
+    );
+}
+
+#[test]
+fn a_run_prints_what_each_check_did_not_what_the_protocol_documents() {
+    let o = dsim(&["run", "scenarios/echo-bug-no-dedup.toml", "--seed", "3"]);
+    let out = text(&o);
+    // The scenario selects one invariant: only it is reported.
+    assert!(out.contains("checks     at-most-once FAILED"), "{out}");
+    assert!(!out.contains("acked-were-executed"), "{out}");
+    let o = dsim(&[
+        "run",
+        "scenarios/broadcast-bug-no-dedup.toml",
+        "--seed",
+        "0",
+    ]);
+    assert!(
+        text(&o).contains("agreement NOT RUN (the run failed before it was due)"),
+        "{}",
+        text(&o)
+    );
+}
+
+#[test]
+fn reading_a_parameter_that_does_not_exist_is_an_error_not_zero() {
+    let docs = vec![
+        ParamDoc::duration("timeout", Duration::from_millis(50), "how long"),
+        ParamDoc::int("tries", 3, (1, 10), "how often"),
+    ];
+    let p = Params::defaults(&docs);
+    assert_eq!(p.duration("timeout").unwrap(), Duration::from_millis(50));
+    assert_eq!(p.int("tries").unwrap(), 3);
+    let err = p.int("trys").unwrap_err().to_string();
+    assert!(err.contains("did you mean `tries`?"), "{err}");
+    assert!(p
+        .int("timeout")
+        .unwrap_err()
+        .to_string()
+        .contains("read as an integer"));
+    // A protocol that reads a parameter it does not declare cannot run.
+    let sloppy = Spec::new(
+        "sloppy",
+        "reads what it never declared",
+        |config, params| {
+            let _ = params.int("rounds")?;
+            Ok(Simulation::new(config, |_| Token::default()))
+        },
+    );
+    let err = sloppy
+        .run(
+            SimConfig::new(1, 2),
+            &Params::default(),
+            RunOptions::default(),
+        )
+        .unwrap_err();
+    assert!(err.to_string().contains("`rounds`"), "{err}");
+    assert_eq!(
+        Params::resolve(&docs, &[("timeout".into(), ParamValue::Int(5))].into())
+            .unwrap_err()
+            .to_string(),
+        "`timeout` must be a duration such as \"50ms\""
+    );
+}
+
+#[test]
+fn the_workload_goes_to_the_protocols_clients_by_default() {
+    let registry = Registry::builtin();
+    let echo = registry.get("echo").unwrap();
+    assert_eq!(echo.clients(4), vec![NodeId(1), NodeId(2), NodeId(3)]);
+    let twophase = registry.get("twophase").unwrap();
+    assert_eq!(twophase.clients(4), vec![NodeId(0)]);
+    // A scenario without targets: no operation reaches echo's server.
+    let dir = tmp("clients");
+    let trace = dir.join("t.trace");
+    let o = dsim(&[
+        "run",
+        "scenarios/echo-lossy.toml",
+        "--trace",
+        trace.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let (_, records, _) = dsim::trace::read_all(&std::fs::read(&trace).unwrap(), None).unwrap();
+    let inputs: Vec<NodeId> = records
+        .iter()
+        .filter_map(|r| match r.kind {
+            dsim::trace::Kind::Input { node, .. } => Some(node),
+            _ => None,
+        })
+        .collect();
+    assert!(!inputs.is_empty());
+    assert!(inputs.iter().all(|n| *n != NodeId(0)), "{inputs:?}");
+}
+
+#[test]
+fn printed_command_lines_name_the_program_that_is_running() {
+    // A user's binary is not `dsim`: the same code under another name.
+    let dir = tmp("program-name");
+    let mine = dir.join("mysim");
+    std::fs::copy(env!("CARGO_BIN_EXE_dsim"), &mine).unwrap();
+    let o = std::process::Command::new(&mine)
+        .args(["run", "scenarios/echo-bug-no-dedup.toml", "--seed", "3"])
+        .args(["--trace", dir.join("t.trace").to_str().unwrap()])
+        .output()
+        .unwrap();
+    let out = text(&o);
+    assert!(
+        out.contains("reproduce  mysim run scenarios/echo-bug-no-dedup.toml --seed 3"),
+        "{out}"
+    );
+    // And a replay against another scenario names that scenario.
+    let o = dsim(&[
+        "replay",
+        dir.join("t.trace").to_str().unwrap(),
+        "--schedule",
+        "--scenario",
+        "scenarios/echo-lossy.toml",
+    ]);
+    assert!(
+        text(&o).contains("with scenarios/echo-lossy.toml"),
+        "{}",
+        text(&o)
+    );
+}
+
+#[test]
+fn a_timer_tag_is_shown_by_name() {
+    let o = dsim(&["show", "traces/raft-bug-forget-vote-seed-78.min.trace"]);
+    assert!(text(&o).contains("timer     t0 Election"), "{}", text(&o));
+    // And a trace of format 2, whose tags were integers, still reads.
+    let o = dsim(&["show", "tests/fixtures/format-2-twophase.trace"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(
+        text(&o).contains("timer     t0 tag 9223372036854775808"),
+        "{}",
+        text(&o)
+    );
+    let o = dsim(&["check", "tests/fixtures/format-2-twophase.trace"]);
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "it records a failure: {}",
+        text(&o)
+    );
+}
