@@ -1,6 +1,7 @@
 //! dsim's speed and scale, measured side by side with a bare event loop.
 //!
-//! `cargo bench` runs everything; `cargo bench -- quick` runs smaller sizes.
+//! `cargo bench` runs everything; `cargo bench -- quick` runs smaller sizes;
+//! `cargo bench -- invariants` only what protocol invariants cost.
 //! To profile one workload alone: `cargo bench --no-run`, then `perf record`
 //! the bench binary with `profile NODES DELIVERIES [trace]` (one run of
 //! dsim, the trace off unless `trace` is given).
@@ -10,6 +11,8 @@
 //! Workload (from the speed issue): N nodes; each delivery of a counter
 //! message makes the receiver send counter+1 to a random other node;
 //! latency uniform 1–10 ms; every node starts one message.
+
+mod invariants;
 
 use dsim::check::{audit, Options};
 use dsim::{Context, Duration, Latency, LinkConfig, Node, NodeId, SimConfig, Simulation};
@@ -202,6 +205,10 @@ fn main() {
         return;
     }
     let quick = args.iter().any(|a| a == "quick");
+    if args.iter().any(|a| a == "invariants") {
+        invariants::report(quick);
+        return;
+    }
     let deliveries: u64 = if quick { 200_000 } else { 2_000_000 };
     let runs = if quick { 3 } else { 5 };
     let dir = std::env::temp_dir();
@@ -294,6 +301,8 @@ fn main() {
         let _ = std::fs::remove_dir_all(&out);
     }
     println!("speed-up with 2 jobs       {:>8.2}x", rates[1] / rates[0]);
+
+    invariants::report(quick);
 
     println!("\n# memory: peak RSS of one traced run, in a fresh process");
     let small = rss_of(16, deliveries / 10, true);

@@ -180,6 +180,7 @@ pub fn replay(registry: &Registry, args: ReplayArgs) -> Result<(), CliError> {
         key,
         invariants: recipe.invariants.clone(),
         schedule: schedule.clone(),
+        progress: None,
     };
     let outcome = protocol
         .run(recipe.config.clone(), &recipe.params, options)

@@ -79,7 +79,7 @@ pub fn run_seed<'a>(
     trace: Option<&'a mut dyn Write>,
     key: Option<&'a [u8]>,
 ) -> Result<(Resolved, Outcome), CliError> {
-    run_seed_with(registry, scenario, seed, trace, key, None)
+    run_seed_with(registry, scenario, seed, trace, key, None, None)
 }
 
 /// [`run_seed`], following a recorded schedule if one is given.
@@ -90,6 +90,7 @@ pub fn run_seed_with<'a>(
     trace: Option<&'a mut dyn Write>,
     key: Option<&'a [u8]>,
     schedule: Option<std::sync::Arc<crate::network::Schedule>>,
+    progress: Option<crate::scheduler::ProgressFn>,
 ) -> Result<(Resolved, Outcome), CliError> {
     let resolved = scenario.resolve(seed).map_err(CliError::input)?;
     let protocol = registry.get(&scenario.protocol).ok_or_else(|| {
@@ -103,6 +104,7 @@ pub fn run_seed_with<'a>(
         key,
         invariants: resolved.invariants.clone(),
         schedule,
+        progress,
     };
     let outcome = protocol
         .run(resolved.config.clone(), &resolved.params, options)
@@ -151,13 +153,18 @@ pub fn run(registry: &Registry, args: RunArgs) -> Result<(), CliError> {
     // The trace writer writes whole frames: no buffering needed.
     let mut out = file;
     let started = std::time::Instant::now();
-    let result = run_seed(
+    let spinner = Spinner::new(started);
+    let report = spinner.reporter();
+    let result = run_seed_with(
         registry,
         &scenario,
         seed,
         Some(&mut out),
         args.key.as_deref().map(str::as_bytes),
+        None,
+        Some(report),
     );
+    spinner.finish();
     let wall = started.elapsed();
     drop(out);
     let (resolved, outcome) = match result {
@@ -300,6 +307,62 @@ fn check_determinism(registry: &Registry, scenario: &Scenario, seed: u64) -> Res
             super::replay::print_divergence(&d, &a, "run 1", "run 2", decode);
             println!("look for: wall-clock reads, hash-map iteration order, global or thread-local state, threads, unseeded randomness");
             Err(CliError::CheckFailed)
+        }
+    }
+}
+
+/// Progress of a long run on standard error: a spinner on a terminal, a
+/// line every few seconds otherwise; nothing for a run that ends within a
+/// second. Wall time here only paces what people see; the run never reads
+/// it.
+struct Spinner {
+    bar: std::sync::Arc<std::sync::Mutex<Option<indicatif::ProgressBar>>>,
+    started: std::time::Instant,
+}
+
+impl Spinner {
+    fn new(started: std::time::Instant) -> Spinner {
+        Spinner {
+            bar: Default::default(),
+            started,
+        }
+    }
+
+    fn reporter(&self) -> crate::scheduler::ProgressFn {
+        use std::io::IsTerminal;
+        let bar = self.bar.clone();
+        let started = self.started;
+        let last_line = std::sync::Mutex::new(None::<u64>);
+        std::sync::Arc::new(move |events, now| {
+            let secs = started.elapsed().as_secs();
+            if secs < 1 {
+                return;
+            }
+            let msg = format!("{events} node events, virtual time {now}");
+            if std::io::stderr().is_terminal() {
+                let Ok(mut slot) = bar.lock() else { return };
+                let b = slot.get_or_insert_with(|| {
+                    let b = indicatif::ProgressBar::new_spinner();
+                    b.set_style(
+                        indicatif::ProgressStyle::with_template("{spinner} running: {msg}")
+                            .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+                    );
+                    b
+                });
+                b.set_message(msg);
+                b.tick();
+            } else if let Ok(mut last) = last_line.lock() {
+                if last.is_none_or(|l| secs >= l + 5) {
+                    *last = Some(secs);
+                    eprintln!("progress: {msg}");
+                }
+            }
+        })
+    }
+
+    fn finish(&self) {
+        if let Some(b) = self.bar.lock().ok().and_then(|mut s| s.take()) {
+            b.finish_and_clear();
         }
     }
 }

@@ -72,6 +72,7 @@ pub fn shrink(registry: &Registry, args: ShrinkArgs) -> Result<(), CliError> {
             key: None,
             invariants: recipe.invariants.clone(),
             schedule: Some(schedule),
+            progress: None,
         };
         matches!(protocol.run(config.clone(), &recipe.params, options), Ok(o) if o.failure.as_ref().is_some_and(|f| f.check == failed_check))
     };
@@ -107,6 +108,7 @@ pub fn shrink(registry: &Registry, args: ShrinkArgs) -> Result<(), CliError> {
         key,
         invariants: recipe.invariants.clone(),
         schedule: Some(std::sync::Arc::new(shrunk.candidate.schedule.clone())),
+        progress: None,
     };
     let outcome = protocol
         .run(config, &recipe.params, options)

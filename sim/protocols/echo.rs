@@ -11,7 +11,10 @@
 //!
 //! **Invariants.** `at-most-once`: every request a client saw acknowledged
 //! was executed at most once by the server. `acked-were-executed`: every
-//! acknowledged request was executed.
+//! acknowledged request was executed. After an event each looks only at
+//! the request the event touched (the server's latest execution, or a
+//! client's latest acknowledgement), so a check costs one request however
+//! many clients and requests there are; at the end, at every request.
 //!
 //! **Fault scenario** (`scenarios/echo-lossy.toml`): 5% loss, 2% duplication,
 //! reordering, latencies from 1 to 40 ms against a 50 ms timeout, so replies
@@ -59,6 +62,8 @@ pub struct Server {
     pub executed: BTreeMap<(NodeId, u64), u32>,
     replies: BTreeMap<(NodeId, u64), u64>,
     dedup: bool,
+    /// Ghost state for the invariants: the request executed last.
+    pub last_executed: Option<(NodeId, u64)>,
 }
 
 #[derive(Clone, Debug)]
@@ -79,6 +84,8 @@ pub struct Client {
     /// Request ids the server acknowledged.
     pub acked: BTreeSet<u64>,
     pub gave_up: u64,
+    /// Ghost state for the invariants: the request acknowledged last.
+    pub last_acked: Option<u64>,
 }
 
 /// A node of the echo protocol.
@@ -103,6 +110,7 @@ impl EchoNode {
                 waiting: VecDeque::new(),
                 acked: BTreeSet::new(),
                 gave_up: 0,
+                last_acked: None,
             })
         }
     }
@@ -165,6 +173,7 @@ impl Client {
         };
         ctx.cancel_timer(p.timer);
         self.acked.insert(seq);
+        self.last_acked = Some(seq);
         ctx.observe(format!("request {seq} acknowledged, total {total}"));
         self.start_next(ctx);
     }
@@ -180,6 +189,7 @@ impl Server {
         }
         self.total = self.total.wrapping_add(value);
         *self.executed.entry((from, seq)).or_default() += 1;
+        self.last_executed = Some((from, seq));
         self.replies.insert((from, seq), self.total);
         ctx.send(
             from,
@@ -230,18 +240,43 @@ fn server<'a>(v: &View<'a, EchoNode>) -> Option<&'a Server> {
     }
 }
 
+/// The acknowledged requests an invariant must look at now: after an
+/// event, the one it touched; at the end, every one.
+fn touched_requests(v: &View<'_, EchoNode>) -> Vec<(NodeId, u64)> {
+    let acked = |id: NodeId, seq: u64| match v.node(id) {
+        Some(EchoNode::Client(c)) => c.acked.contains(&seq),
+        _ => false,
+    };
+    match v.changed().filter(|_| !v.is_end()) {
+        Some(id) => match v.node(id) {
+            Some(EchoNode::Server(s)) => s
+                .last_executed
+                .filter(|&(client, seq)| acked(client, seq))
+                .into_iter()
+                .collect(),
+            Some(EchoNode::Client(c)) => c.last_acked.map(|seq| (id, seq)).into_iter().collect(),
+            None => Vec::new(),
+        },
+        None => v
+            .up()
+            .filter_map(|(id, n)| match n {
+                EchoNode::Client(c) => Some(c.acked.iter().map(move |seq| (id, *seq))),
+                _ => None,
+            })
+            .flatten()
+            .collect(),
+    }
+}
+
 /// Every acknowledged request was executed at most once.
 pub fn at_most_once(v: &View<'_, EchoNode>) -> Result<(), String> {
     let Some(s) = server(v) else { return Ok(()) };
-    for (id, node) in v.up() {
-        let EchoNode::Client(c) = node else { continue };
-        for seq in &c.acked {
-            let times = s.executed.get(&(id, *seq)).copied().unwrap_or(0);
-            if times > 1 {
-                return Err(format!(
-                    "request {seq} of client {id} was acknowledged and executed {times} times"
-                ));
-            }
+    for (id, seq) in touched_requests(v) {
+        let times = s.executed.get(&(id, seq)).copied().unwrap_or(0);
+        if times > 1 {
+            return Err(format!(
+                "request {seq} of client {id} was acknowledged and executed {times} times"
+            ));
         }
     }
     Ok(())
@@ -250,13 +285,8 @@ pub fn at_most_once(v: &View<'_, EchoNode>) -> Result<(), String> {
 /// Every acknowledged request was executed.
 pub fn acked_were_executed(v: &View<'_, EchoNode>) -> Result<(), String> {
     let Some(s) = server(v) else { return Ok(()) };
-    for (id, node) in v.up() {
-        let EchoNode::Client(c) = node else { continue };
-        if let Some(seq) = c
-            .acked
-            .iter()
-            .find(|seq| !s.executed.contains_key(&(id, **seq)))
-        {
+    for (id, seq) in touched_requests(v) {
+        if !s.executed.contains_key(&(id, seq)) {
             return Err(format!(
                 "request {seq} of client {id} was acknowledged but never executed"
             ));

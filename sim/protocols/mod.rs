@@ -283,6 +283,8 @@ pub struct RunOptions<'a> {
     pub invariants: Option<Vec<String>>,
     /// Take message fates from this recorded schedule (schedule replay).
     pub schedule: Option<std::sync::Arc<crate::network::Schedule>>,
+    /// Told how far a long run has got.
+    pub progress: Option<crate::scheduler::ProgressFn>,
 }
 
 /// A protocol the command line can run by name. [`Spec`] implements it
@@ -328,6 +330,9 @@ pub fn execute<N: Node>(
     }
     if let Some(schedule) = options.schedule {
         sim.follow(schedule);
+    }
+    if let Some(report) = options.progress {
+        sim.on_progress(report);
     }
     match options.trace {
         Some(out) => sim.run_traced(out, options.key).map(|(o, _)| o),

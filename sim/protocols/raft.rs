@@ -622,6 +622,11 @@ pub fn log_matching(seen: &mut Prefixes, v: &View<'_, Raft>) -> Result<(), Strin
             }
         }
         let len = n.log.len().min(n.prefix.len());
+        if len == 0 && from == 0 {
+            // Nothing to remember of an empty log (most nodes, early on).
+            seen.checked.remove(&id);
+            continue;
+        }
         let hash = if len == 0 { 0 } else { n.prefix[len - 1] };
         seen.checked.insert(id, (len, hash));
     }
@@ -707,7 +712,11 @@ pub fn state_machine_safety(seen: &mut Applied, v: &View<'_, Raft>) -> Result<()
                 None => seen.values.push((value, id)),
             }
         }
-        seen.checked.insert(id, n.applied.len());
+        if n.applied.is_empty() {
+            seen.checked.remove(&id);
+        } else {
+            seen.checked.insert(id, n.applied.len());
+        }
     }
     Ok(())
 }

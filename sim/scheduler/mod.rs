@@ -147,6 +147,13 @@ const BUFFERS_KEPT: usize = 1024;
 
 type Factory<N> = Box<dyn Fn(NodeId) -> N + Send + Sync>;
 
+/// Told every [`PROGRESS_EVERY`] node events how far a run has got: the
+/// node events handled and the virtual time.
+pub type ProgressFn = std::sync::Arc<dyn Fn(u64, Instant) + Send + Sync>;
+
+/// How many node events pass between two progress reports.
+pub const PROGRESS_EVERY: u64 = 1 << 16;
+
 /// A protocol, a configuration and invariants: everything needed to run.
 /// Running does not consume it; every run of it with the same config gives
 /// the same trace.
@@ -155,6 +162,7 @@ pub struct Simulation<N: Node> {
     factory: Factory<N>,
     invariants: Vec<Invariant<N>>,
     schedule: Option<Arc<Schedule>>,
+    progress: Option<ProgressFn>,
 }
 
 impl<N: Node> Simulation<N> {
@@ -168,7 +176,14 @@ impl<N: Node> Simulation<N> {
             factory: Box::new(factory),
             invariants: Vec::new(),
             schedule: None,
+            progress: None,
         }
+    }
+
+    /// Reports progress to `report` during long runs (see [`ProgressFn`]).
+    /// It sees the run, never changes it.
+    pub fn on_progress(&mut self, report: ProgressFn) {
+        self.progress = Some(report);
     }
 
     /// Adds an invariant.

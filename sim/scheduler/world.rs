@@ -206,6 +206,11 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
             if self.handle(next.event)? {
                 self.handled += 1;
                 self.check_after_event()?;
+                if self.handled % super::PROGRESS_EVERY == 0 {
+                    if let Some(report) = &self.sim.progress {
+                        report(self.handled, self.now);
+                    }
+                }
             }
             if self.failure.is_some() {
                 break EndReason::CheckFailed;

@@ -630,6 +630,7 @@ pub fn check_protocol(
             key: None,
             invariants: None,
             schedule: None,
+            progress: None,
         };
         protocol.run(config, params, options)
     })
