@@ -6,6 +6,24 @@ use crate::time::Duration;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
+/// The most nodes a run keeps vector clocks for: they take 4·N² bytes
+/// (64 MiB at this size), and `dsim check` rebuilds them up to the same
+/// size. Past it, a run records Lamport times only.
+pub const MAX_VECTOR_CLOCK_NODES: u32 = 4096;
+
+/// What keeping vector clocks for `nodes` nodes would cost, refused past
+/// [`MAX_VECTOR_CLOCK_NODES`] with the figure and the way out.
+pub fn vector_clock_cost(nodes: u32) -> Result<(), String> {
+    if nodes <= MAX_VECTOR_CLOCK_NODES {
+        return Ok(());
+    }
+    let bytes = 4.0 * f64::from(nodes) * f64::from(nodes);
+    Err(format!(
+        "vector clocks for {nodes} nodes would take {:.1} GB (4·N² bytes); dsim keeps them for at most {MAX_VECTOR_CLOCK_NODES} nodes: set `[run] vector_clocks = false` (Lamport times are still recorded and checked), or use fewer nodes",
+        bytes / 1e9
+    ))
+}
+
 /// One fault, at a virtual time.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Fault {

@@ -40,24 +40,28 @@ pub fn schedule_from(records: &[Record<'_>]) -> Schedule {
                 let Some(fate) = schedule.links.get_mut(&link).and_then(|v| v.get_mut(k)) else {
                     continue;
                 };
-                let copy_slot = |fate: &mut ScriptedFate, copy: u32| {
+                // A copy exists only once the trace has shown it: copy 0
+                // with the send, each later one with its `Duplicated`
+                // record, in order. A number the trace does not prove (an
+                // edited or forged one) is ignored, never used to size
+                // anything.
+                let known = |fate: &ScriptedFate, copy: u32| {
                     let c = copy as usize;
-                    if fate.copies.len() <= c {
-                        fate.copies.resize(c + 1, (None, Vec::new()));
-                    }
-                    c
+                    (c < fate.copies.len()).then_some(c)
                 };
                 match kind {
-                    Kind::Duplicated { copy, .. } => {
-                        copy_slot(fate, *copy);
+                    Kind::Duplicated { copy, .. } if *copy as usize == fate.copies.len() => {
+                        fate.copies.push((None, Vec::new()));
                     }
                     Kind::Corrupted { copy, flips, .. } => {
-                        let c = copy_slot(fate, *copy);
-                        fate.copies[c].1 = flips.clone();
+                        if let Some(c) = known(fate, *copy) {
+                            fate.copies[c].1 = flips.clone();
+                        }
                     }
                     Kind::Deliver { copy, .. } => {
-                        let c = copy_slot(fate, *copy);
-                        fate.copies[c].0 = Some(r.time.since(sent));
+                        if let Some(c) = known(fate, *copy) {
+                            fate.copies[c].0 = Some(r.time.since(sent));
+                        }
                     }
                     Kind::Lost { copy, cause, .. } => match cause {
                         LossCause::Random | LossCause::Planned => fate.lost = true,
@@ -66,8 +70,9 @@ pub fn schedule_from(records: &[Record<'_>]) -> Schedule {
                         LossCause::ReceiverDown | LossCause::Undecodable | LossCause::Partition
                             if r.time > sent =>
                         {
-                            let c = copy_slot(fate, *copy);
-                            fate.copies[c].0 = Some(r.time.since(sent));
+                            if let Some(c) = known(fate, *copy) {
+                                fate.copies[c].0 = Some(r.time.since(sent));
+                            }
                         }
                         _ => {}
                     },

@@ -128,8 +128,9 @@ pub fn check_log(
         executions: Vec::new(),
         skipped_lines: 0,
     };
+    let lines = Lines::of(text);
     for (offset, part) in parts {
-        let (events, skipped, mut violations) = parse(text, offset, part, expression);
+        let (events, skipped, mut violations) = parse(&lines, offset, part, expression);
         report.skipped_lines += skipped;
         violations.extend(rules(&events));
         violations.sort_by_key(|v| v.line);
@@ -147,12 +148,26 @@ pub fn check_log(
     Ok(report)
 }
 
-fn line_of(text: &str, offset: usize) -> usize {
-    text[..offset.min(text.len())].matches('\n').count() + 1
+/// Where each line of a text starts, so that the line of any offset is a
+/// binary search, not a count from the start (which made big logs
+/// quadratic).
+struct Lines(Vec<usize>);
+
+impl Lines {
+    fn of(text: &str) -> Lines {
+        let mut starts = vec![0];
+        starts.extend(text.match_indices('\n').map(|(i, _)| i + 1));
+        Lines(starts)
+    }
+
+    /// The 1-based line of byte `offset`.
+    fn line_of(&self, offset: usize) -> usize {
+        self.0.partition_point(|&start| start <= offset)
+    }
 }
 
 fn parse(
-    text: &str,
+    lines: &Lines,
     offset: usize,
     part: &str,
     expression: &Regex,
@@ -166,7 +181,7 @@ fn parse(
             continue;
         }
         covered[whole.clone()].iter_mut().for_each(|c| *c = true);
-        let line = line_of(text, offset + whole.start);
+        let line = lines.line_of(offset + whole.start);
         let get = |g: &str| caps.name(g).map_or("", |m| m.as_str());
         match serde_json::from_str::<BTreeMap<String, u64>>(get("clock")) {
             Ok(clock) => events.push(LogEvent {

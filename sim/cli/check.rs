@@ -2,6 +2,7 @@
 
 use super::CliError;
 use crate::check::{audit, Options, Report};
+use crate::show::plain;
 use clap::Args;
 use std::io::BufReader;
 use std::path::PathBuf;
@@ -97,7 +98,10 @@ fn print_report(file: &str, r: &Report) {
         s.corrupted
     );
     if let Some(f) = &r.recorded_failure {
-        println!("run            FAILED during the run (recorded in the trace): {f}");
+        println!(
+            "run            FAILED during the run (recorded in the trace): {}",
+            plain(f)
+        );
     }
     for v in &r.verdicts {
         let line = match (&v.skipped, &v.first) {
@@ -120,7 +124,7 @@ fn print_report(file: &str, r: &Report) {
                     } else {
                         format!(", {}", nodes.join(" "))
                     },
-                    first.message
+                    plain(&first.message)
                 )
             }
         };
@@ -169,7 +173,10 @@ fn import_shiviz(args: &CheckArgs) -> Result<(), CliError> {
                     let n = e.violations.iter().filter(|x| x.rule == v.rule).count();
                     println!(
                         "  {file}:{}: {} ({} in all of this kind): {}",
-                        v.line, v.rule, n, v.message
+                        v.line,
+                        v.rule,
+                        n,
+                        plain(&v.message)
                     );
                 }
             }

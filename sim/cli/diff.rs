@@ -5,6 +5,7 @@ use super::ByProtocol;
 use super::CliError;
 use crate::protocols::Registry;
 use crate::replay::first_divergence;
+use crate::show::plain;
 use crate::trace::{first_failure, Record, Stats};
 use clap::Args;
 use std::path::PathBuf;
@@ -25,7 +26,7 @@ pub struct DiffArgs {
 
 fn failure(records: &[Record<'_>]) -> String {
     match first_failure(records) {
-        Some((_, check, message)) => format!("fails `{check}`: {message}"),
+        Some((_, check, message)) => format!("fails `{}`: {}", plain(check), plain(message)),
         None => "passes".into(),
     }
 }

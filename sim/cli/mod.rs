@@ -14,11 +14,13 @@
 
 mod check;
 mod diff;
+mod files;
 mod protocols;
 mod replay;
 mod run;
 mod show;
 mod shrink;
+mod summary;
 mod sweep;
 
 use crate::protocols::Registry;
@@ -32,6 +34,8 @@ pub enum CliError {
     Input(String),
     /// A check failed (already reported): exit 1.
     CheckFailed,
+    /// The reader of standard output went away: stop without a word.
+    Quiet,
 }
 
 impl CliError {
@@ -101,16 +105,46 @@ where
     }));
     let result = match dispatch {
         Ok(result) => result,
-        Err(panic) if is_broken_pipe(panic.as_ref()) => return 141,
-        Err(panic) => std::panic::resume_unwind(panic),
+        Err(panic) => match output_failure(panic.as_ref()) {
+            // `println!` gives up on a closed pipe or a full disk by
+            // panicking; both are the output's fate, not a bug.
+            Some(OutputFailure::Closed) => return 141,
+            Some(OutputFailure::Failed(why)) => {
+                eprintln!("error: cannot write to standard output: {why}");
+                return 2;
+            }
+            None => std::panic::resume_unwind(panic),
+        },
     };
     match result {
         Ok(()) => 0,
         Err(CliError::CheckFailed) => 1,
+        Err(CliError::Quiet) => 141,
         Err(CliError::Input(message)) => {
-            eprintln!("error: {message}");
+            // Messages may quote what a file holds: escape what could
+            // steer a terminal, keep the lines.
+            let lines: Vec<String> = message
+                .split('\n')
+                .map(|l| crate::show::plain(l).into_owned())
+                .collect();
+            eprintln!("error: {}", lines.join("\n"));
             2
         }
+    }
+}
+
+/// Writes `text` to standard output. A reader that went away (a closed
+/// pipe: `dsim show t.trace | head`) ends the command quietly; any other
+/// failure (a full disk) is an error with its reason.
+pub(crate) fn print(text: &str) -> Result<(), CliError> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Err(CliError::Quiet),
+        Err(e) => Err(CliError::input(format!(
+            "cannot write to standard output: {e}"
+        ))),
     }
 }
 
@@ -140,13 +174,25 @@ impl crate::show::text::Decode for ByProtocol<'_> {
     }
 }
 
-fn is_broken_pipe(panic: &(dyn std::any::Any + Send)) -> bool {
+enum OutputFailure {
+    Closed,
+    Failed(String),
+}
+
+/// Whether a panic is `println!` failing to write standard output, and
+/// how.
+fn output_failure(panic: &(dyn std::any::Any + Send)) -> Option<OutputFailure> {
     let text = panic
         .downcast_ref::<String>()
         .map(String::as_str)
         .or_else(|| panic.downcast_ref::<&str>().copied())
         .unwrap_or("");
-    text.contains("Broken pipe")
+    let why = text.strip_prefix("failed printing to stdout: ")?;
+    Some(if why.contains("Broken pipe") {
+        OutputFailure::Closed
+    } else {
+        OutputFailure::Failed(why.to_string())
+    })
 }
 
 fn dispatch(registry: &Registry, command: Command) -> Result<(), CliError> {
@@ -168,11 +214,8 @@ fn dispatch(registry: &Registry, command: Command) -> Result<(), CliError> {
 fn install_panic_hook() {
     let default = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
-        let pipe = info
-            .payload()
-            .downcast_ref::<String>()
-            .is_some_and(|m| m.contains("Broken pipe"));
-        if !crate::scheduler::in_handler() && !pipe {
+        let output = output_failure(info.payload()).is_some();
+        if !crate::scheduler::in_handler() && !output {
             default(info);
         }
     }));

@@ -4,6 +4,7 @@
 use super::CliError;
 use crate::protocols::Registry;
 use crate::replay::{first_divergence, schedule_from, Divergence, Recipe};
+use crate::show::plain;
 use crate::show::text;
 use crate::trace::{first_failure, read_all, Header, Record};
 use clap::Args;
@@ -227,14 +228,21 @@ pub fn replay(registry: &Registry, args: ReplayArgs) -> Result<(), CliError> {
             let original = first_failure(&recorded);
             match original {
                 Some((i, check, message)) => {
-                    println!("recorded   failed `{check}` at record {i}: {message}")
+                    println!(
+                        "recorded   failed `{}` at record {i}: {}",
+                        plain(check),
+                        plain(message)
+                    )
                 }
                 None => println!("recorded   passed every check"),
             }
             match &outcome.failure {
                 Some(f) => println!(
                     "now        FAILS `{}` at record {} (t={}): {}",
-                    f.check, f.record, f.time, f.message
+                    plain(&f.check),
+                    f.record,
+                    f.time,
+                    plain(&f.message)
                 ),
                 None => println!(
                     "now        passes every check (end: {}, {} node events)",

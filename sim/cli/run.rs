@@ -4,10 +4,11 @@ use super::CliError;
 use crate::protocols::{Registry, RunOptions};
 use crate::scenario::{Resolved, Scenario};
 use crate::scheduler::Outcome;
+use crate::show::plain;
 use crate::trace::hex;
 use clap::Args;
 use std::fs::File;
-use std::io::Write;
+use std::io::{Seek, Write};
 use std::path::{Path, PathBuf};
 
 /// Run one seed of a scenario and check it.
@@ -132,55 +133,78 @@ pub fn run(registry: &Registry, args: RunArgs) -> Result<(), CliError> {
         .trace
         .clone()
         .unwrap_or_else(|| default_trace_path(Path::new("traces"), &scenario, seed));
-    // Without --trace the run streams to a scratch file, and only a failing
-    // run's trace is moved into traces/: a passing run never creates,
+    super::files::refuse_overwrite(&path, &[&args.scenario])?;
+    // With --trace the run streams to a file beside the trace, renamed
+    // into place when the run ends (a run cut short by an error keeps what
+    // it wrote as NAME.partial). Without it, to a scratch file in the
+    // temporary directory, removed on every way out, and only a failing
+    // run's trace is copied into traces/: a passing run never creates,
     // overwrites or deletes anything there (it is the regression corpus).
-    let writing = if keep_always {
-        path.clone()
-    } else {
-        let name = path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        std::env::temp_dir().join(format!("dsim-run-{}-{name}", std::process::id()))
-    };
-    if let Some(dir) = writing.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| CliError::input(format!("cannot create {}: {e}", dir.display())))?;
+    enum Out {
+        Kept(super::files::Partial),
+        Scratch(tempfile::NamedTempFile),
     }
-    let file = File::create(&writing)
-        .map_err(|e| CliError::input(format!("cannot write {}: {e}", writing.display())))?;
-    // The trace writer writes whole frames: no buffering needed.
-    let mut out = file;
+    let mut out = if keep_always {
+        Out::Kept(super::files::Partial::create(&path)?)
+    } else {
+        Out::Scratch(
+            tempfile::Builder::new()
+                .prefix("dsim-run-")
+                .suffix(".trace")
+                .tempfile()
+                .map_err(|e| CliError::input(format!("cannot create a scratch trace: {e}")))?,
+        )
+    };
     let started = std::time::Instant::now();
     let spinner = Spinner::new(started);
     let report = spinner.reporter();
-    let result = run_seed_with(
-        registry,
-        &scenario,
-        seed,
-        Some(&mut out),
-        args.key.as_deref().map(str::as_bytes),
-        None,
-        Some(report),
-    );
+    let result = {
+        // The trace writer writes whole frames: no buffering needed.
+        let file: &mut File = match &mut out {
+            Out::Kept(p) => p.file(),
+            Out::Scratch(t) => t.as_file_mut(),
+        };
+        run_seed_with(
+            registry,
+            &scenario,
+            seed,
+            Some(file),
+            args.key.as_deref().map(str::as_bytes),
+            None,
+            Some(report),
+        )
+    };
     spinner.finish();
     let wall = started.elapsed();
-    drop(out);
     let (resolved, outcome) = match result {
         Ok(r) => r,
         Err(e) => {
-            let _ = std::fs::remove_file(&writing);
+            if let Out::Kept(p) = out {
+                if let Some(kept) = p.keep_partial() {
+                    eprintln!(
+                        "note: what the run wrote before the error is in {}",
+                        kept.display()
+                    );
+                }
+            }
             return Err(e);
         }
     };
     let failed = outcome.failure.is_some();
-    if !keep_always {
-        if failed {
-            keep(&writing, &path)?;
-        } else {
-            let _ = std::fs::remove_file(&writing);
+    match out {
+        Out::Kept(p) => p.commit()?,
+        Out::Scratch(mut t) if failed => {
+            let mut dest = super::files::Partial::create(&path)?;
+            let fail = |e: std::io::Error| {
+                CliError::input(format!("cannot write {}: {e}", path.display()))
+            };
+            t.as_file_mut()
+                .seek(std::io::SeekFrom::Start(0))
+                .map_err(fail)?;
+            std::io::copy(t.as_file_mut(), dest.file()).map_err(fail)?;
+            dest.commit()?;
         }
+        Out::Scratch(_) => {}
     }
     print_summary(
         &scenario,
@@ -192,7 +216,10 @@ pub fn run(registry: &Registry, args: RunArgs) -> Result<(), CliError> {
     if let Some(f) = &outcome.failure {
         println!(
             "FAILED     check `{}` at record {} (t={}): {}",
-            f.check, f.record, f.time, f.message
+            plain(&f.check),
+            f.record,
+            f.time,
+            plain(&f.message)
         );
         println!(
             "reproduce  {} run {} --seed {seed}",
@@ -365,19 +392,4 @@ impl Spinner {
             b.finish_and_clear();
         }
     }
-}
-
-/// Moves a finished trace from its scratch file to where it belongs.
-fn keep(from: &Path, to: &Path) -> Result<(), CliError> {
-    if let Some(dir) = to.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| CliError::input(format!("cannot create {}: {e}", dir.display())))?;
-    }
-    // A rename cannot cross file systems; copy then.
-    if std::fs::rename(from, to).is_err() {
-        std::fs::copy(from, to)
-            .map_err(|e| CliError::input(format!("cannot write {}: {e}", to.display())))?;
-        let _ = std::fs::remove_file(from);
-    }
-    Ok(())
 }

@@ -1,14 +1,12 @@
 //! `dsim show`: a trace as a timeline, JSON lines, a graph, a ShiViz log or
 //! a space-time diagram.
 
-use super::replay::read_trace;
 use super::CliError;
 use crate::node::NodeId;
 use crate::protocols::Registry;
 use crate::show::{dot, jsonl, shiviz, svg, text, Window};
 use crate::time::{Duration, Instant};
 use clap::{Args, ValueEnum};
-use std::io::Write;
 use std::path::PathBuf;
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -62,7 +60,13 @@ fn time(flag: &str, text: &Option<String>) -> Result<Option<Instant>, CliError> 
 }
 
 pub fn show(registry: &Registry, args: ShowArgs) -> Result<(), CliError> {
-    let (header, records) = read_trace(&args.trace, args.key.as_deref().map(str::as_bytes))?;
+    if let Some(out) = &args.output {
+        super::files::refuse_overwrite(out, &[&args.trace])?;
+    }
+    // A damaged or cut-short trace still shows every record before the
+    // damage, and then says what is wrong (exit 2).
+    let (header, records, damage) =
+        read_trace_prefix(&args.trace, args.key.as_deref().map(str::as_bytes))?;
     let n = header.nodes as usize;
     if let Some(bad) = args.nodes.iter().flatten().find(|&&i| i >= header.nodes) {
         return Err(CliError::input(format!(
@@ -96,13 +100,46 @@ pub fn show(registry: &Registry, args: ShowArgs) -> Result<(), CliError> {
         Format::Svg => svg::render(n, &records, &window, decode),
     };
     match &args.output {
-        Some(path) => std::fs::write(path, body)
-            .map_err(|e| CliError::input(format!("cannot write {}: {e}", path.display()))),
-        None => {
-            let mut out = std::io::stdout().lock();
-            // A closed pipe (`| head`) is not an error worth reporting.
-            let _ = out.write_all(body.as_bytes());
-            Ok(())
+        Some(path) => super::files::write(path, body.as_bytes())?,
+        None => super::print(&body)?,
+    }
+    match damage {
+        None => Ok(()),
+        Some(e) => Err(CliError::input(format!(
+            "{}: {e} (the {} records before it are shown)",
+            args.trace.display(),
+            records.len()
+        ))),
+    }
+}
+
+/// Reads a trace as far as it is sound: the header, every record before
+/// any damage, and the damage, if any.
+fn read_trace_prefix(
+    path: &std::path::Path,
+    key: Option<&[u8]>,
+) -> Result<
+    (
+        crate::trace::Header,
+        Vec<crate::trace::Record<'static>>,
+        Option<crate::trace::TraceError>,
+    ),
+    CliError,
+> {
+    let file = std::fs::File::open(path)
+        .map_err(|e| CliError::input(format!("{}: cannot read: {e}", path.display())))?;
+    let mut reader = crate::trace::TraceReader::new(std::io::BufReader::new(file), key)
+        .map_err(|e| CliError::input(format!("{}: {e}", path.display())))?;
+    let mut records = Vec::new();
+    let mut damage = None;
+    for r in reader.by_ref() {
+        match r {
+            Ok(r) => records.push(r),
+            Err(e) => {
+                damage = Some(e);
+                break;
+            }
         }
     }
+    Ok((reader.header().clone(), records, damage))
 }

@@ -4,6 +4,7 @@ use super::replay::{protocol_for, read_trace, recipe_for};
 use super::CliError;
 use crate::protocols::{Registry, RunOptions};
 use crate::replay::schedule_from;
+use crate::show::plain;
 use crate::shrink::{shrink as ddmin, Candidate};
 use crate::trace::{first_failure, read_all, Stats};
 use clap::Args;
@@ -41,6 +42,9 @@ fn size_line(s: &Stats, faults: usize, ops: u64) -> String {
 
 pub fn shrink(registry: &Registry, args: ShrinkArgs) -> Result<(), CliError> {
     let key = args.key.as_deref().map(str::as_bytes);
+    if let Some(out) = &args.output {
+        super::files::refuse_overwrite(out, &[&args.trace])?;
+    }
     let (header, records) = read_trace(&args.trace, key)?;
     let (failed_check, failed_at) = first_failure(&records)
         .map(|(i, check, _)| (check.to_string(), records[i].time))
@@ -118,15 +122,15 @@ pub fn shrink(registry: &Registry, args: ShrinkArgs) -> Result<(), CliError> {
             "the shrunk run no longer fails; this is a dsim bug, please report it with the trace",
         ));
     };
-    std::fs::write(&out, &bytes)
-        .map_err(|e| CliError::input(format!("cannot write {}: {e}", out.display())))?;
+    super::files::write(&out, &bytes)?;
     let (_, after_records, _) =
         read_all(&bytes, key).map_err(|e| CliError::input(e.to_string()))?;
     let after = Stats::of(&after_records);
     let end_size = shrunk.candidate.size();
     println!(
-        "check      `{failed_check}` still fails: {}",
-        failure.message
+        "check      `{}` still fails: {}",
+        plain(&failed_check),
+        plain(&failure.message)
     );
     println!(
         "before     {}",

@@ -2,14 +2,16 @@
 //! does not depend on how many cores, shards for many machines.
 
 use super::run::{default_trace_path, load_checked, run_seed};
+use super::summary::{
+    journal_path, read_resume, read_summary, write_summary, Identity, Journal, SeedOutcome, Summary,
+};
 use super::CliError;
 use crate::protocols::Registry;
+use crate::show::plain;
 use crate::trace::hex;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use rayon::prelude::*;
-use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -35,8 +37,10 @@ pub struct SweepArgs {
     /// Run only shard I of N (I from 0): the seeds whose offset from A is I modulo N.
     #[arg(long)]
     pub shard: Option<String>,
-    /// Resume an interrupted sweep: keep the outcomes in this summary and
-    /// run only the seeds it lacks.
+    /// Resume an interrupted or killed sweep: keep the outcomes recorded in
+    /// this summary, or in the journal beside it (or give the sweep's
+    /// directory), and run only the seeds they lack. The scenario, seeds,
+    /// shard and checks must be the ones the record was made from.
     #[arg(long)]
     pub resume: Option<PathBuf>,
     /// Stop starting new seeds after this many failures. With more than
@@ -65,96 +69,6 @@ pub struct MergeArgs {
     /// Where to write the merged summary (default: standard output).
     #[arg(short, long)]
     pub output: Option<PathBuf>,
-}
-
-/// One seed's outcome, as the summary records it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SeedOutcome {
-    pub seed: u64,
-    /// "pass" or "fail".
-    pub verdict: String,
-    pub end: String,
-    pub events: u64,
-    pub virtual_time_ns: u64,
-    pub failed_check: Option<String>,
-    pub message: Option<String>,
-    pub record: Option<u64>,
-    /// The trace file, beside the summary, for failing seeds.
-    pub trace: Option<String>,
-    pub trace_hash: String,
-    pub drawn: BTreeMap<String, String>,
-    /// Invariants this seed did not evaluate, with why.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub not_run: BTreeMap<String, String>,
-}
-
-/// What a sweep writes to `DIR/summary.json`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Summary {
-    pub scenario: String,
-    pub protocol: String,
-    pub seeds: (u64, u64),
-    /// `(index, count)` for a shard; `None` for a whole sweep.
-    pub shard: Option<(u64, u64)>,
-    pub complete: bool,
-    pub run: u64,
-    pub passed: u64,
-    pub failed: u64,
-    pub failures_by_check: BTreeMap<String, u64>,
-    /// For each invariant some passing seed did not evaluate: in how many
-    /// passing seeds.
-    #[serde(default)]
-    pub not_run_by_check: BTreeMap<String, u64>,
-    pub first_failing_seed: Option<u64>,
-    pub outcomes: Vec<SeedOutcome>,
-}
-
-impl Summary {
-    fn new(
-        scenario: &str,
-        protocol: &str,
-        seeds: (u64, u64),
-        shard: Option<(u64, u64)>,
-        outcomes: Vec<SeedOutcome>,
-        complete: bool,
-    ) -> Summary {
-        let mut outcomes = outcomes;
-        outcomes.sort_by_key(|o| o.seed);
-        outcomes.dedup_by_key(|o| o.seed);
-        let mut failures_by_check = BTreeMap::new();
-        let mut not_run_by_check = BTreeMap::new();
-        for o in &outcomes {
-            if let Some(c) = &o.failed_check {
-                *failures_by_check.entry(c.clone()).or_insert(0) += 1;
-            }
-            // A failing seed stops early and leaves later checks unrun as
-            // a matter of course; a passing seed that did not evaluate a
-            // check is what people must hear about.
-            if o.verdict == "pass" {
-                for c in o.not_run.keys() {
-                    *not_run_by_check.entry(c.clone()).or_insert(0) += 1;
-                }
-            }
-        }
-        let failed = outcomes.iter().filter(|o| o.verdict == "fail").count() as u64;
-        Summary {
-            scenario: scenario.to_string(),
-            protocol: protocol.to_string(),
-            seeds,
-            shard,
-            complete,
-            run: outcomes.len() as u64,
-            passed: outcomes.len() as u64 - failed,
-            failed,
-            failures_by_check,
-            not_run_by_check,
-            first_failing_seed: outcomes
-                .iter()
-                .find(|o| o.verdict == "fail")
-                .map(|o| o.seed),
-            outcomes,
-        }
-    }
 }
 
 /// Parses `A..B`.
@@ -204,31 +118,35 @@ pub fn sweep(registry: &Registry, args: SweepArgs) -> Result<(), CliError> {
     };
     // Check the scenario resolves before spending any time.
     scenario.resolve(start).map_err(CliError::input)?;
+    let identity = Identity {
+        scenario: scenario.file.clone(),
+        scenario_hash: hex(blake3::hash(scenario.source.as_bytes()).as_bytes())[..32].to_string(),
+        protocol: scenario.protocol.clone(),
+        seeds: (start, end),
+        shard,
+        checks: scenario.invariants.clone(),
+        dsim_version: env!("CARGO_PKG_VERSION").to_string(),
+    };
     let mut done: Vec<SeedOutcome> = Vec::new();
     if let Some(path) = &args.resume {
-        let previous = read_summary(path)?;
-        if previous.scenario != scenario.file
-            || previous.seeds != (start, end)
-            || previous.shard != shard
-        {
+        let (previous, outcomes, from) = read_resume(path)?;
+        if let Some(why) = identity.mismatch(&previous) {
             return Err(CliError::input(format!(
-                "{}: that summary is for {} seeds {}..{}; this sweep is {} seeds {start}..{end}",
-                path.display(),
-                previous.scenario,
-                previous.seeds.0,
-                previous.seeds.1,
-                scenario.file
+                "{}: that record is of another sweep, so it cannot be resumed here: {why}",
+                from.display()
             )));
         }
-        done = previous.outcomes;
+        done = outcomes;
     }
     let finished: std::collections::BTreeSet<u64> = done.iter().map(|o| o.seed).collect();
     let seeds: Vec<u64> = (start..end)
-        .filter(|s| shard.is_none_or(|(i, n)| (s - start) % n == i))
+        .filter(|s| identity.covers(*s))
         .filter(|s| !finished.contains(s))
         .collect();
     std::fs::create_dir_all(&args.out)
         .map_err(|e| CliError::input(format!("cannot create {}: {e}", args.out.display())))?;
+    let summary_path = args.out.join("summary.json");
+    let journal = Journal::start(&journal_path(&summary_path), &identity, &done)?;
 
     let interrupted = Arc::new(AtomicBool::new(false));
     {
@@ -270,12 +188,9 @@ pub fn sweep(registry: &Registry, args: SweepArgs) -> Result<(), CliError> {
                         if outcome.failure.is_some() {
                             failures.fetch_add(1, Ordering::SeqCst);
                             let path = default_trace_path(&args.out, &scenario, seed);
-                            if let Err(e) = std::fs::write(&path, &bytes) {
+                            if let Err(e) = super::files::write(&path, &bytes) {
                                 if let Ok(mut slot) = first_error.lock() {
-                                    slot.get_or_insert(CliError::input(format!(
-                                        "cannot write {}: {e}",
-                                        path.display()
-                                    )));
+                                    slot.get_or_insert(e);
                                 }
                             }
                             trace = path.file_name().map(|n| n.to_string_lossy().into_owned());
@@ -285,7 +200,7 @@ pub fn sweep(registry: &Registry, args: SweepArgs) -> Result<(), CliError> {
                             outcome.failure.as_ref().map(|f| (seed, f.check.as_str())),
                         );
                         let f = outcome.failure.as_ref();
-                        Some(SeedOutcome {
+                        let recorded = SeedOutcome {
                             seed,
                             verdict: if f.is_some() { "fail" } else { "pass" }.into(),
                             end: outcome.end.name().into(),
@@ -301,7 +216,13 @@ pub fn sweep(registry: &Registry, args: SweepArgs) -> Result<(), CliError> {
                                 .not_run()
                                 .map(|(c, why)| (c.to_string(), why.to_string()))
                                 .collect(),
-                        })
+                        };
+                        if let Err(e) = journal.record(&recorded) {
+                            if let Ok(mut slot) = first_error.lock() {
+                                slot.get_or_insert(e);
+                            }
+                        }
+                        Some(recorded)
                     }
                 }
             })
@@ -309,24 +230,16 @@ pub fn sweep(registry: &Registry, args: SweepArgs) -> Result<(), CliError> {
     });
     progress.finish();
     if let Some(e) = first_error.into_inner().ok().flatten() {
+        // What finished is in the journal; the summary is not written over.
         return Err(e);
     }
     let ran_now = results.len();
     done.extend(results);
-    let expected = (start..end)
-        .filter(|s| shard.is_none_or(|(i, n)| (s - start) % n == i))
-        .count();
+    let expected = identity.expected() as usize;
     let complete = done.len() == expected;
-    let summary = Summary::new(
-        &scenario.file,
-        &scenario.protocol,
-        (start, end),
-        shard,
-        done,
-        complete,
-    );
-    let summary_path = args.out.join("summary.json");
+    let summary = Summary::new(identity, done, complete);
     write_summary(&summary_path, &summary)?;
+    journal.close();
     let wall = started.elapsed().as_secs_f64();
     eprintln!(
         "{} seeds run ({} now) in {wall:.2}s ({:.0} seeds/s with {jobs} jobs): {} passed, {} failed",
@@ -360,8 +273,8 @@ pub fn sweep(registry: &Registry, args: SweepArgs) -> Result<(), CliError> {
         if let Some(o) = o {
             eprintln!(
                 "first failure: seed {seed}, check `{}`: {}",
-                o.failed_check.as_deref().unwrap_or("?"),
-                o.message.as_deref().unwrap_or("")
+                plain(o.failed_check.as_deref().unwrap_or("?")),
+                plain(o.message.as_deref().unwrap_or(""))
             );
             if let Some(t) = &o.trace {
                 eprintln!("  trace      {}", args.out.join(t).display());
@@ -384,6 +297,9 @@ pub fn sweep(registry: &Registry, args: SweepArgs) -> Result<(), CliError> {
         if let Some(s) = &args.shard {
             resume.push_str(&format!(" --shard {s}"));
         }
+        for c in &args.checks {
+            resume.push_str(&format!(" --check {c}"));
+        }
         eprintln!(
             "interrupted: {} of {expected} seeds done; resume with:\n  {resume}",
             summary.run
@@ -400,26 +316,6 @@ pub fn sweep(registry: &Registry, args: SweepArgs) -> Result<(), CliError> {
     }
 }
 
-fn read_summary(path: &Path) -> Result<Summary, CliError> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| CliError::input(format!("cannot read {}: {e}", path.display())))?;
-    serde_json::from_str(&text).map_err(|e| {
-        CliError::input(format!(
-            "{}:{}:{}: not a sweep summary: {e}",
-            path.display(),
-            e.line(),
-            e.column()
-        ))
-    })
-}
-
-fn write_summary(path: &Path, summary: &Summary) -> Result<(), CliError> {
-    let mut text = serde_json::to_string_pretty(summary).map_err(CliError::input)?;
-    text.push('\n');
-    std::fs::write(path, text)
-        .map_err(|e| CliError::input(format!("cannot write {}: {e}", path.display())))
-}
-
 pub fn merge(args: MergeArgs) -> Result<(), CliError> {
     let mut parts = Vec::new();
     for p in &args.summaries {
@@ -429,18 +325,18 @@ pub fn merge(args: MergeArgs) -> Result<(), CliError> {
     let mut outcomes = Vec::new();
     let mut shards = std::collections::BTreeSet::new();
     let mut complete = true;
+    if let Some(out) = &args.output {
+        let inputs: Vec<&Path> = args.summaries.iter().map(PathBuf::as_path).collect();
+        super::files::refuse_overwrite(out, &inputs)?;
+    }
     for (path, s) in &parts {
-        if (&s.scenario, &s.protocol, s.seeds) != (&first.scenario, &first.protocol, first.seeds) {
+        let mut mine = s.identity.clone();
+        mine.shard = first.identity.shard;
+        if let Some(why) = first.identity.mismatch(&mine) {
             return Err(CliError::input(format!(
-                "{} is a sweep of {} seeds {}..{}, but {} is of {} seeds {}..{}",
+                "{} and {} are not shards of one sweep: {why}",
                 path.display(),
-                s.scenario,
-                s.seeds.0,
-                s.seeds.1,
-                first_path.display(),
-                first.scenario,
-                first.seeds.0,
-                first.seeds.1
+                first_path.display()
             )));
         }
         match s.shard {
@@ -480,14 +376,9 @@ pub fn merge(args: MergeArgs) -> Result<(), CliError> {
             missing.join(", ")
         );
     }
-    let summary = Summary::new(
-        &first.scenario,
-        &first.protocol,
-        first.seeds,
-        None,
-        outcomes,
-        complete,
-    );
+    let mut identity = first.identity.clone();
+    identity.shard = None;
+    let summary = Summary::new(identity, outcomes, complete);
     match &args.output {
         Some(path) => write_summary(path, &summary)?,
         None => println!(
@@ -542,12 +433,12 @@ impl Progress {
                 bar.inc(1);
                 bar.set_message(format!("{failures} failures"));
                 if let Some((seed, check)) = failure {
-                    bar.println(format!("seed {seed}: {check} failed"));
+                    bar.println(format!("seed {seed}: {} failed", plain(check)));
                 }
             }
             None => {
                 if let Some((seed, check)) = failure {
-                    eprintln!("seed {seed}: {check} failed");
+                    eprintln!("seed {seed}: {} failed", plain(check));
                 }
                 let step = (self.total / 10).max(1);
                 if done % step == 0 || done == self.total {

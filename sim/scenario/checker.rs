@@ -35,6 +35,22 @@ impl Checker<'_> {
             100_000,
         )?;
         let n = nodes.low() as u32;
+        if raw
+            .run
+            .as_ref()
+            .and_then(|r| r.vector_clocks)
+            .unwrap_or(true)
+        {
+            crate::config::vector_clock_cost(nodes.high() as u32).map_err(|e| {
+                loc.at(
+                    raw.nodes.span(),
+                    format!(
+                        "nodes = {}: {e} (vector clocks are on by default)",
+                        nodes.high()
+                    ),
+                )
+            })?;
+        }
         let node = |id: u32, span: Range<usize>, what: &str| -> Result<NodeId, ScenarioError> {
             if id < n {
                 Ok(NodeId(id))

@@ -256,7 +256,13 @@ impl Scenario {
             limits,
             vector_clocks: self.vector_clocks,
             protocol: self.protocol.clone(),
-            scenario: self.file.clone(),
+            // The scenario's name, not the path it was reached by: the
+            // same file and seed give the same trace however it is named
+            // on the command line (its text is in the header too).
+            scenario: std::path::Path::new(&self.file)
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_else(|| self.file.clone()),
             config_text: self.source.clone(),
             drawn: drawn.iter().cloned().collect(),
             replay: String::new(),

@@ -394,6 +394,9 @@ impl<N: Node> Simulation<N> {
         vector_clocks: bool,
     ) -> Result<(Outcome, Instant, Vec<Option<N>>), SimError> {
         self.config.validate().map_err(SimError::Config)?;
+        if vector_clocks {
+            crate::config::vector_clock_cost(self.config.nodes).map_err(SimError::Config)?;
+        }
         let mut world = World::new(self, sink, vector_clocks);
         let end = world.run()?;
         let time = world.now;

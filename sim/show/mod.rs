@@ -11,7 +11,29 @@ pub mod text;
 use crate::node::NodeId;
 use crate::time::Instant;
 use crate::trace::{Kind, Record};
+use std::borrow::Cow;
 use std::collections::BTreeMap;
+
+/// Text from a trace or a protocol (an observation, a failure message),
+/// safe for a terminal: every control character is written as an escape
+/// (`\n`, `\t`, `\u{1b}`), so that no escape sequence reaches the
+/// terminal and no embedded newline forges a line of dsim's own output.
+pub fn plain(s: &str) -> Cow<'_, str> {
+    if !s.chars().any(char::is_control) {
+        return Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if c.is_control() => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    Cow::Owned(out)
+}
 
 /// Which part of a trace to show.
 #[derive(Clone, Debug, Default)]

@@ -23,11 +23,26 @@ const ROW: usize = 20;
 const LEFT: usize = 150;
 const TOP: usize = 70;
 
+/// Text as XML character data: markup escaped, and every character XML
+/// 1.0 cannot hold at all (most control characters) written as an escape
+/// (`\u{1b}`), so the document stays well-formed whatever a payload or an
+/// observation held. Newlines stay (tooltips use them).
 fn esc(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\n' | '\t' => out.push(c),
+            c if c.is_control() || c == '\u{fffe}' || c == '\u{ffff}' => {
+                out.push_str(&format!("\\u{{{:x}}}", c as u32))
+            }
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// Renders the records in `window` as an SVG document.

@@ -50,7 +50,7 @@ pub fn raw_tag(tag: &[u8]) -> String {
 /// A timer tag as the protocol names it, or raw.
 pub fn tag(tag: &[u8], decode: Option<Decoder<'_>>) -> String {
     match decode.and_then(|d| d.timer(tag)) {
-        Some(name) => name,
+        Some(name) => super::plain(&name).into_owned(),
         None => raw_tag(tag),
     }
 }
@@ -76,7 +76,7 @@ fn describe(r: &Record<'_>, decode: Option<Decoder<'_>>) -> (&'static str, Strin
         } => {
             let _ = write!(s, "{:<9} m{msg} -> {to} ({} bytes)", "send", payload.len());
             if let Some(text) = decode.and_then(|d| d.message(payload)) {
-                let _ = write!(s, " {text}");
+                let _ = write!(s, " {}", super::plain(&text));
             }
         }
         Kind::Deliver {
@@ -101,7 +101,7 @@ fn describe(r: &Record<'_>, decode: Option<Decoder<'_>>) -> (&'static str, Strin
             let _ = write!(s, "{:<9} op{id} value {value}", "input");
         }
         Kind::Observe { text, .. } => {
-            let _ = write!(s, "{:<9} {text}", "observe");
+            let _ = write!(s, "{:<9} {}", "observe", super::plain(text));
         }
         Kind::Lost {
             msg,
@@ -150,7 +150,13 @@ fn describe(r: &Record<'_>, decode: Option<Decoder<'_>>) -> (&'static str, Strin
             );
         }
         Kind::CheckFailed { check, message } => {
-            let _ = write!(s, "{:<9} {check}: {message}", "FAILED");
+            let _ = write!(
+                s,
+                "{:<9} {}: {}",
+                "FAILED",
+                super::plain(check),
+                super::plain(message)
+            );
             return ("!!", s);
         }
         Kind::End { reason, records } => {

@@ -265,7 +265,17 @@ impl<R: Read> TraceReader<R> {
                     detail: "bytes left over after the frame's last record".into(),
                 });
             }
-            match self.next_frame()? {
+            // After the seal, any byte at all is data that does not
+            // belong, whether or not it looks like a frame.
+            let frame = match self.next_frame() {
+                Err(_) if self.sealed => {
+                    return Err(TraceError::TrailingData {
+                        after_record: self.next_record,
+                    })
+                }
+                other => other?,
+            };
+            match frame {
                 None if self.sealed => {
                     self.failed = false;
                     return Ok(None);
