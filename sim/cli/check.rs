@@ -16,7 +16,10 @@ use std::path::PathBuf;
 pub struct CheckArgs {
     /// The trace file (with --import, the log file).
     pub trace: PathBuf,
-    /// The key the trace was signed with (its chain is then a MAC).
+    /// The key the trace was signed with (its chain is then a MAC). A
+    /// verifier must always pass it: anyone can re-seal an edited keyed
+    /// trace as an unkeyed one, and only `--key` (which refuses an unkeyed
+    /// trace) tells the two apart.
     #[arg(long)]
     pub key: Option<String>,
     /// Also check causal delivery (for protocols that promise it).
