@@ -1,7 +1,8 @@
 //! dsim's speed and scale, measured side by side with a bare event loop.
 //!
 //! `cargo bench` runs everything; `cargo bench -- quick` runs smaller sizes;
-//! `cargo bench -- invariants` only what protocol invariants cost.
+//! `cargo bench -- invariants` only what protocol invariants cost;
+//! `cargo bench -- linearizable` only the linearizability checker.
 //! To profile one workload alone: `cargo bench --no-run`, then `perf record`
 //! the bench binary with `profile NODES DELIVERIES [trace]` (one run of
 //! dsim, the trace off unless `trace` is given).
@@ -13,6 +14,7 @@
 //! latency uniform 1–10 ms; every node starts one message.
 
 mod invariants;
+mod linearizable;
 
 use dsim::check::{audit, Options};
 use dsim::{Context, Duration, Latency, LinkConfig, Node, NodeId, SimConfig, Simulation};
@@ -209,6 +211,10 @@ fn main() {
         invariants::report(quick);
         return;
     }
+    if args.iter().any(|a| a == "linearizable") {
+        linearizable::report(quick);
+        return;
+    }
     let deliveries: u64 = if quick { 200_000 } else { 2_000_000 };
     let runs = if quick { 3 } else { 5 };
     let dir = std::env::temp_dir();
@@ -303,6 +309,7 @@ fn main() {
     println!("speed-up with 2 jobs       {:>8.2}x", rates[1] / rates[0]);
 
     invariants::report(quick);
+    linearizable::report(quick);
 
     println!("\n# memory: peak RSS of one traced run, in a fresh process");
     let small = rss_of(16, deliveries / 10, true);

@@ -71,6 +71,20 @@ impl When {
 type ViewCheck<N> = Box<dyn Fn(&View<'_, N>) -> Result<(), String> + Send + Sync>;
 type NodeCheck<N> = Box<dyn Fn(NodeId, &N, &View<'_, N>) -> Result<(), String> + Send + Sync>;
 type MonitorInit = Box<dyn Fn() -> Box<dyn Any + Send> + Send + Sync>;
+type HistoryCheck = Box<dyn Fn(&[HistoryEntry]) -> HistoryVerdict + Send + Sync>;
+
+/// What a check of the clients' history found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum HistoryVerdict {
+    Held,
+    Failed(String),
+    /// It could not tell (its search ran out of budget): not run, and why.
+    Unknown(String),
+}
+
+/// One client history event as the kernel recorded it: the index of its
+/// `Op` record in the trace, the node that recorded it, and the event.
+pub type HistoryEntry = (u64, NodeId, crate::history::Op);
 type MonitorStep<N> =
     Box<dyn Fn(&mut (dyn Any + Send), &View<'_, N>) -> Result<(), String> + Send + Sync>;
 
@@ -81,6 +95,7 @@ enum Predicate<N> {
         init: MonitorInit,
         step: MonitorStep<N>,
     },
+    History(HistoryCheck),
 }
 
 /// A monitor's summary during one run.
@@ -183,6 +198,30 @@ impl<N> Invariant<N> {
         )
     }
 
+    /// A property of the clients' history (linearizability, say): checked
+    /// once, at the end, over every operation the nodes recorded with
+    /// [`crate::Context::invoke`] and [`crate::Context::complete`].
+    pub fn history(
+        name: impl Into<String>,
+        doc: impl Into<String>,
+        check: impl Fn(&[HistoryEntry]) -> HistoryVerdict + Send + Sync + 'static,
+    ) -> Invariant<N> {
+        Invariant::of(name, doc, When::AtEnd, Predicate::History(Box::new(check)))
+    }
+
+    /// True for a check of the clients' history.
+    pub fn is_history(&self) -> bool {
+        matches!(self.check, Predicate::History(_))
+    }
+
+    /// Evaluates a history check over `history` (other invariants hold).
+    pub fn check_history(&self, history: &[HistoryEntry]) -> HistoryVerdict {
+        match &self.check {
+            Predicate::History(f) => f(history),
+            _ => HistoryVerdict::Held,
+        }
+    }
+
     /// A fresh summary for a monitor; `None` for other invariants.
     pub(crate) fn new_state(&self) -> Option<MonitorState> {
         match &self.check {
@@ -212,6 +251,9 @@ impl<N> Invariant<N> {
                 Some(s) => step(s, view),
                 None => Err("a monitor was run without its state".into()),
             },
+            // Needs the history, which a view does not hold: see
+            // `check_history`.
+            Predicate::History(_) => Ok(()),
         }
     }
 }

@@ -42,6 +42,7 @@
 //! |---|---|
 //! | [`time`], [`rng`] | virtual instants and durations; seeded streams and integer probabilities |
 //! | [`node`] | `Node`, `NodeId`, `Context`, effects, durable `Disk` |
+//! | [`history`] | client histories: operations invoked and their outcomes |
 //! | [`clock`] | Lamport and vector clocks, and their compact trace encoding |
 //! | [`network`] | links, latency distributions, a message's fate, partitions, topology |
 //! | [`config`] | the run's configuration: network, fault schedule, workload, limits |
@@ -61,6 +62,7 @@ pub mod check;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod history;
 pub mod invariant;
 pub mod names;
 pub mod network;

@@ -145,6 +145,8 @@ pub enum Effect<T> {
     CancelTimer { timer: TimerId },
     /// A client-visible operation or result, for checkers and people.
     Observe { text: String },
+    /// A client history event, for the linearizability checker.
+    History(crate::history::Op),
     /// The handler could not do what it meant to (a message that did not
     /// serialize, say); the run fails with this message.
     Fail { message: String },
@@ -282,6 +284,54 @@ impl<'a, N: Node + ?Sized> Context<'a, N> {
     /// Records a client-visible operation or result in the trace.
     pub fn observe(&mut self, text: impl Into<String>) {
         self.effects.push(Effect::Observe { text: text.into() });
+    }
+
+    /// Records that client `process` invoked operation `f` (on `key`,
+    /// with argument `value`), for the history checkers. A process has one
+    /// operation outstanding at a time.
+    ///
+    /// ```ignore
+    /// ctx.invoke(7, "cas", Some("x".into()), vec![1, 2].into());
+    /// ```
+    pub fn invoke(
+        &mut self,
+        process: u64,
+        f: &str,
+        key: Option<crate::history::Value>,
+        value: crate::history::Value,
+    ) {
+        self.history(crate::history::Phase::Invoke, process, f, key, value);
+    }
+
+    /// Records the outcome of `process`'s outstanding operation: `Ok` with
+    /// its result (a read's value), `Fail` (it did not happen) or `Info`
+    /// (unknown: it may have happened).
+    pub fn complete(
+        &mut self,
+        process: u64,
+        phase: crate::history::Phase,
+        f: &str,
+        key: Option<crate::history::Value>,
+        value: crate::history::Value,
+    ) {
+        self.history(phase, process, f, key, value);
+    }
+
+    fn history(
+        &mut self,
+        phase: crate::history::Phase,
+        process: u64,
+        f: &str,
+        key: Option<crate::history::Value>,
+        value: crate::history::Value,
+    ) {
+        self.effects.push(Effect::History(crate::history::Op {
+            process,
+            phase,
+            f: f.to_string(),
+            key,
+            value,
+        }));
     }
 }
 

@@ -125,6 +125,8 @@ pub struct Recipe {
     pub config: crate::config::SimConfig,
     pub params: crate::protocols::Params,
     pub invariants: Option<Vec<String>>,
+    #[serde(default)]
+    pub linearizable: Option<crate::history::Linearizability>,
 }
 
 impl Recipe {

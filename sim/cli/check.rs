@@ -1,6 +1,8 @@
 //! `dsim check`: audit a trace file on its own, without the protocol's code.
 
 use super::CliError;
+use crate::check::jepsen;
+use crate::check::linearizable::{by_name, Budget, History, Verdict};
 use crate::check::{audit, Options, Report};
 use crate::show::plain;
 use clap::Args;
@@ -39,16 +41,43 @@ pub struct CheckArgs {
     /// With --import shiviz: an expression separating executions.
     #[arg(long)]
     pub delimiter: Option<String>,
+    /// Check the clients' history for linearizability against this model
+    /// (register, cas-register, kv, mutex, queue).
+    #[arg(long, value_name = "MODEL")]
+    pub linearizable: Option<String>,
+    /// With --import jepsen: the model (as --linearizable).
+    #[arg(long, value_name = "MODEL")]
+    pub model: Option<String>,
+    /// A register's (or every key's) value before any write, in EDN
+    /// (default: nil, never written: a read returns nil).
+    #[arg(long, value_name = "VALUE", default_value = "nil")]
+    pub initial: String,
+    /// The most search steps the linearizability check may take before
+    /// its verdict is "unknown" (exit 2).
+    #[arg(long, default_value_t = 50_000_000)]
+    pub budget: u64,
+    /// With --linearizable or --model: also draw the history as SVG here
+    /// (client lanes, operations as bars, the witnesses in red).
+    #[arg(long, value_name = "FILE")]
+    pub svg: Option<std::path::PathBuf>,
 }
 
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]
 pub enum ImportFormat {
+    /// ShiViz / GoVector logs with vector clocks.
     Shiviz,
+    /// Jepsen, Knossos or Porcupine histories: EDN maps or log lines.
+    Jepsen,
 }
 
 pub fn check(args: CheckArgs) -> Result<(), CliError> {
-    if args.import.is_some() {
-        return import_shiviz(&args);
+    match args.import {
+        Some(ImportFormat::Shiviz) => return import_shiviz(&args),
+        Some(ImportFormat::Jepsen) => return import_jepsen(&args),
+        None => {}
+    }
+    if let Some(model) = &args.linearizable {
+        return check_history(&args, model);
     }
     let file = std::fs::File::open(&args.trace)
         .map_err(|e| CliError::input(format!("{}: cannot open: {e}", args.trace.display())))?;
@@ -190,4 +219,134 @@ fn import_shiviz(args: &CheckArgs) -> Result<(), CliError> {
     } else {
         Err(CliError::CheckFailed)
     }
+}
+
+/// Checks the linearizability of `history` with the named model, prints
+/// the verdict, and turns it into the exit status (0, 1, or 2 when
+/// unknown).
+fn judge(
+    file: &str,
+    history: &History,
+    model: &str,
+    args: &CheckArgs,
+    describe_at: &dyn Fn(u64) -> String,
+) -> Result<(), CliError> {
+    let initial =
+        jepsen::initial(&args.initial).map_err(|e| CliError::input(format!("--initial: {e}")))?;
+    let budget = Budget {
+        steps: args.budget,
+        ..Budget::default()
+    };
+    let verdict = by_name(model, initial, history, &budget).map_err(CliError::input)?;
+    if let Some(path) = &args.svg {
+        super::files::refuse_overwrite(path, &[&args.trace])?;
+        super::files::write(
+            path,
+            crate::show::history::svg(history, &verdict).as_bytes(),
+        )?;
+    }
+    let processes: std::collections::BTreeSet<u64> =
+        history.ops.iter().map(|o| o.process).collect();
+    println!(
+        "history        {file}: {} operations of {} processes",
+        history.ops.len(),
+        processes.len()
+    );
+    match &verdict {
+        Verdict::Linearizable => {
+            println!("linearizable   yes ({model})");
+            Ok(())
+        }
+        Verdict::Unknown(why) => Err(CliError::input(format!(
+            "{file}: the linearizability of the history is unknown: {why}"
+        ))),
+        Verdict::NotLinearizable(v) => {
+            println!(
+                "linearizable   NO ({model}): the history stops being linearizable at {}",
+                describe_at(v.at)
+            );
+            println!(
+                "witnesses      {} operations whose outcomes cannot all be true{}:",
+                v.ops.len(),
+                if v.minimal {
+                    ""
+                } else {
+                    " (not minimized: over its budget)"
+                }
+            );
+            for &i in &v.ops {
+                println!("  {}", plain(&history.ops[i].to_string()));
+            }
+            println!(
+                "prefix         the {} operations before it linearize, in this order:",
+                v.prefix.len()
+            );
+            let shown: Vec<String> = v
+                .prefix
+                .iter()
+                .rev()
+                .take(12)
+                .rev()
+                .map(|&i| plain(&history.ops[i].to_string()).into_owned())
+                .collect();
+            if v.prefix.len() > shown.len() {
+                println!("  ... ({} earlier)", v.prefix.len() - shown.len());
+            }
+            for s in shown {
+                println!("  {s}");
+            }
+            Err(CliError::CheckFailed)
+        }
+    }
+}
+
+/// The `Op` records of a trace, by record index.
+pub fn history_of(records: &[crate::trace::Record<'_>]) -> Vec<(u64, crate::history::Op)> {
+    records
+        .iter()
+        .enumerate()
+        .filter_map(|(i, r)| match &r.kind {
+            crate::trace::Kind::Op { op, .. } => Some((i as u64, op.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+fn check_history(args: &CheckArgs, model: &str) -> Result<(), CliError> {
+    let file = args.trace.display().to_string();
+    let (_, records) =
+        super::replay::read_trace(&args.trace, args.key.as_deref().map(str::as_bytes))?;
+    let events = history_of(&records);
+    if events.is_empty() {
+        return Err(CliError::input(format!(
+            "{file}: the trace records no client history (nodes record it with ctx.invoke and ctx.complete)"
+        )));
+    }
+    let history =
+        History::from_events(events).map_err(|e| CliError::input(format!("{file}: record {e}")))?;
+    judge(&file, &history, model, args, &|at| {
+        format!("record {at} (t={})", records[at as usize].time)
+    })
+}
+
+fn import_jepsen(args: &CheckArgs) -> Result<(), CliError> {
+    let file = args.trace.display().to_string();
+    let model = args
+        .model
+        .as_deref()
+        .or(args.linearizable.as_deref())
+        .ok_or_else(|| {
+            CliError::input(format!(
+                "--import jepsen needs --model MODEL (one of {})",
+                crate::check::linearizable::MODEL_NAMES.join(", ")
+            ))
+        })?;
+    let text = std::fs::read(&args.trace)
+        .map_err(|e| CliError::input(format!("{file}: cannot read: {e}")))?;
+    let text = String::from_utf8(text)
+        .map_err(|_| CliError::input(format!("{file}: the history is not UTF-8 text")))?;
+    let events = jepsen::read(&text).map_err(|e| CliError::input(format!("{file}:{e}")))?;
+    let history = History::from_events(events)
+        .map_err(|e| CliError::input(format!("{file}:{}: {}", e.at, e.message)))?;
+    judge(&file, &history, model, args, &|at| format!("line {at}"))
 }

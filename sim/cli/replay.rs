@@ -91,6 +91,7 @@ pub fn recipe_for(
             config: r.config,
             params: r.params,
             invariants: r.invariants,
+            linearizable: r.linearizable,
         })
     };
     match (own, given) {
@@ -101,6 +102,7 @@ pub fn recipe_for(
             recipe.protocol = fixed.protocol;
             recipe.params = fixed.params;
             recipe.invariants = fixed.invariants;
+            recipe.linearizable = fixed.linearizable;
             Ok(recipe)
         }
         (Some(recipe), None) => Ok(recipe),
@@ -180,6 +182,7 @@ pub fn replay(registry: &Registry, args: ReplayArgs) -> Result<(), CliError> {
         trace: Some(&mut bytes),
         key,
         invariants: recipe.invariants.clone(),
+        linearizable: recipe.linearizable.clone(),
         schedule: schedule.clone(),
         progress: None,
     };

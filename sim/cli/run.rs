@@ -104,6 +104,7 @@ pub fn run_seed_with<'a>(
         trace,
         key,
         invariants: resolved.invariants.clone(),
+        linearizable: resolved.linearizable.clone(),
         schedule,
         progress,
     };

@@ -21,6 +21,8 @@ pub enum Format {
     Shiviz,
     /// A space-time diagram.
     Svg,
+    /// The clients' history: one line per operation event.
+    History,
 }
 
 /// Render a trace.
@@ -98,6 +100,7 @@ pub fn show(registry: &Registry, args: ShowArgs) -> Result<(), CliError> {
         Format::Dot => dot::render(n, &records, &window),
         Format::Shiviz => shiviz::render(n, &records, &Window::default()),
         Format::Svg => svg::render(n, &records, &window, decode),
+        Format::History => crate::show::history::text(&records),
     };
     match &args.output {
         Some(path) => super::files::write(path, body.as_bytes())?,

@@ -75,6 +75,7 @@ pub fn shrink(registry: &Registry, args: ShrinkArgs) -> Result<(), CliError> {
             trace: None,
             key: None,
             invariants: recipe.invariants.clone(),
+            linearizable: recipe.linearizable.clone(),
             schedule: Some(schedule),
             progress: None,
         };
@@ -111,6 +112,7 @@ pub fn shrink(registry: &Registry, args: ShrinkArgs) -> Result<(), CliError> {
         trace: Some(&mut bytes),
         key,
         invariants: recipe.invariants.clone(),
+        linearizable: recipe.linearizable.clone(),
         schedule: Some(std::sync::Arc::new(shrunk.candidate.schedule.clone())),
         progress: None,
     };

@@ -285,6 +285,9 @@ pub struct RunOptions<'a> {
     pub schedule: Option<std::sync::Arc<crate::network::Schedule>>,
     /// Told how far a long run has got.
     pub progress: Option<crate::scheduler::ProgressFn>,
+    /// Check the clients' history for linearizability at the end of the
+    /// run, as the invariant `linearizable`.
+    pub linearizable: Option<crate::history::Linearizability>,
 }
 
 /// A protocol the command line can run by name. [`Spec`] implements it
@@ -328,6 +331,9 @@ pub fn execute<N: Node>(
     if let Some(keep) = &options.invariants {
         sim.select_invariants(keep)?;
     }
+    if let Some(check) = options.linearizable {
+        sim = sim.invariant(linearizable(check)?);
+    }
     if let Some(schedule) = options.schedule {
         sim.follow(schedule);
     }
@@ -338,6 +344,57 @@ pub fn execute<N: Node>(
         Some(out) => sim.run_traced(out, options.key).map(|(o, _)| o),
         None => sim.run(),
     }
+}
+
+/// The invariant `linearizable`: the clients' history, checked at the end
+/// of the run against a model. A verdict the search's budget cannot reach
+/// is reported as not run, with why.
+pub fn linearizable<N: Node>(
+    check: crate::history::Linearizability,
+) -> Result<crate::invariant::Invariant<N>, SimError> {
+    use crate::check::linearizable::{by_name, describe, Budget, History, Verdict};
+    use crate::invariant::HistoryVerdict;
+    let names = crate::check::linearizable::MODEL_NAMES;
+    if !names.contains(&check.model.as_str()) {
+        let hint = did_you_mean(&check.model, names, '`');
+        return Err(SimError::Config(format!(
+            "no linearizability model `{}`{hint} (models: {})",
+            check.model,
+            names.join(", ")
+        )));
+    }
+    let doc = format!(
+        "the clients' history is linearizable as a {} (initially {})",
+        check.model, check.initial
+    );
+    Ok(crate::invariant::Invariant::history(
+        "linearizable",
+        doc,
+        move |entries| {
+            let events = entries.iter().map(|(at, _, op)| (*at, op.clone()));
+            let history = match History::from_events(events) {
+                Ok(h) => h,
+                Err(e) => {
+                    return HistoryVerdict::Failed(format!(
+                        "the history does not hold together at record {}: {}",
+                        e.at, e.message
+                    ))
+                }
+            };
+            match by_name(
+                &check.model,
+                check.initial.clone(),
+                &history,
+                &Budget::default(),
+            ) {
+                Ok(Verdict::Linearizable) => HistoryVerdict::Held,
+                Ok(v @ Verdict::NotLinearizable(_)) => {
+                    HistoryVerdict::Failed(describe(&history, &v))
+                }
+                Ok(Verdict::Unknown(why)) | Err(why) => HistoryVerdict::Unknown(why),
+            }
+        },
+    ))
 }
 
 /// Decodes a payload as `M` and prints it with `Debug`.

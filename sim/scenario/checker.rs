@@ -220,6 +220,7 @@ impl Checker<'_> {
                 Some(names)
             }
         };
+        let linearizable = self.linearizable(raw.check.as_ref())?;
         Ok(Scenario {
             file: loc.file.to_string(),
             source: source.to_string(),
@@ -239,7 +240,47 @@ impl Checker<'_> {
             message_bytes,
             vector_clocks: run.and_then(|r| r.vector_clocks).unwrap_or(true),
             invariants,
+            linearizable,
         })
+    }
+
+    fn linearizable(
+        &self,
+        check: Option<&raw::RawCheck>,
+    ) -> Result<Option<crate::history::Linearizability>, ScenarioError> {
+        let Some(check) = check else { return Ok(None) };
+        let model = match &check.linearizable {
+            None => {
+                if let Some(i) = &check.initial {
+                    return Err(self
+                        .loc
+                        .at(i.span(), "`initial` goes with `linearizable = \"MODEL\"`"));
+                }
+                return Ok(None);
+            }
+            Some(m) => m,
+        };
+        let names = crate::check::linearizable::MODEL_NAMES;
+        if !names.contains(&model.get_ref().as_str()) {
+            let hint = did_you_mean(model.get_ref(), names, '"');
+            return Err(self.loc.at(
+                model.span(),
+                format!(
+                    "no model \"{}\"{hint} (models: {})",
+                    model.get_ref(),
+                    names.join(", ")
+                ),
+            ));
+        }
+        let initial = match &check.initial {
+            None => crate::history::Value::Nil,
+            Some(v) => history_value(v.get_ref())
+                .map_err(|e| self.loc.at(v.span(), format!("check.initial: {e}")))?,
+        };
+        Ok(Some(crate::history::Linearizability {
+            model: model.get_ref().clone(),
+            initial,
+        }))
     }
 
     fn protocol(&self, name: &Spanned<String>) -> Result<&dyn Protocol, ScenarioError> {
@@ -608,4 +649,20 @@ impl Checker<'_> {
         }
         Ok(())
     }
+}
+
+/// A TOML value as a history value: integers, strings, arrays.
+fn history_value(v: &Value) -> Result<crate::history::Value, String> {
+    use crate::history::Value as H;
+    Ok(match v {
+        Value::Integer(i) => H::Int(*i),
+        Value::String(s) => H::Str(s.clone()),
+        Value::Array(items) => H::List(items.iter().map(history_value).collect::<Result<_, _>>()?),
+        other => {
+            return Err(format!(
+                "a history value is an integer, a string or an array, not {}",
+                other.type_str()
+            ))
+        }
+    })
 }

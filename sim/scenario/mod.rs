@@ -99,6 +99,8 @@ pub struct Scenario {
     pub vector_clocks: bool,
     /// Invariants to check; `None` means all of the protocol's.
     pub invariants: Option<Vec<String>>,
+    /// Check the clients' history for linearizability in every run.
+    pub linearizable: Option<crate::history::Linearizability>,
 }
 
 /// A protocol parameter: fixed, or an integer range for swarm testing.
@@ -115,6 +117,7 @@ pub struct Resolved {
     pub config: SimConfig,
     pub params: Params,
     pub invariants: Option<Vec<String>>,
+    pub linearizable: Option<crate::history::Linearizability>,
     /// (knob, value) for every knob the seed drew, and every optional fault.
     pub drawn: Vec<(String, String)>,
 }
@@ -275,6 +278,7 @@ impl Scenario {
             config,
             params,
             invariants: self.invariants.clone(),
+            linearizable: self.linearizable.clone(),
             drawn,
         })
     }

@@ -112,4 +112,6 @@ pub struct RawRun {
 #[serde(deny_unknown_fields)]
 pub struct RawCheck {
     pub invariants: Option<Spanned<Vec<Spanned<String>>>>,
+    pub linearizable: Option<Spanned<String>>,
+    pub initial: Option<Spanned<Value>>,
 }

@@ -4,7 +4,7 @@ use super::queue::{Event, LocalClock, Queued};
 use super::{CheckReport, CheckStatus, Failure, SimError, Simulation, BUFFERS_KEPT, IN_HANDLER};
 use crate::clock::Clocks;
 use crate::config::FaultAction;
-use crate::invariant::{FaultState, MonitorState, View, When};
+use crate::invariant::{FaultState, HistoryEntry, HistoryVerdict, MonitorState, View, When};
 use crate::network::{CopyFate, LossCause, Network, Outgoing};
 use crate::node::{Context, Disk, Effect, Input, Node, NodeId, TimerId};
 use crate::rng::{DetRng, Stream};
@@ -30,6 +30,8 @@ struct Slot<T> {
 #[derive(Clone, Debug, Default)]
 struct Tally {
     evaluations: u64,
+    /// Why it could not be evaluated, when it said so itself.
+    unknown: Option<String>,
     /// For `eventually`: the calm period (its start) it was last evaluated
     /// for, so each period is evaluated once.
     settled: Option<Instant>,
@@ -66,6 +68,8 @@ pub(super) struct World<'s, N: Node, S: Sink> {
     tallies: Vec<Tally>,
     // Monitors' summaries, by invariant.
     monitors: Vec<Option<MonitorState>>,
+    // The clients' history, kept only when a history check needs it.
+    history: Option<Vec<HistoryEntry>>,
     _msg: PhantomData<N::Msg>,
 }
 
@@ -118,6 +122,7 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
             },
             tallies: vec![Tally::default(); sim.invariants.len()],
             monitors: sim.invariants.iter().map(|i| i.new_state()).collect(),
+            history: sim.invariants.iter().any(|i| i.is_history()).then(Vec::new),
             _msg: PhantomData,
         };
         // Faults go in first: at equal times the environment changes before
@@ -220,6 +225,9 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
             return Ok(EndReason::CheckFailed);
         }
         self.check_at_end(reason)?;
+        if self.failure.is_none() {
+            self.check_history()?;
+        }
         Ok(if self.failure.is_some() {
             EndReason::CheckFailed
         } else {
@@ -525,6 +533,24 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
                 })?;
                 Ok(())
             }
+            Effect::History(op) => {
+                let lamport = self.clocks.tick(id.index());
+                let kind = Kind::Op {
+                    node: id,
+                    lamport,
+                    op,
+                };
+                let record = Record {
+                    time: self.now,
+                    kind,
+                };
+                self.stats.count(&record);
+                let index = self.sink.record(&record)?;
+                if let (Some(h), Kind::Op { op, .. }) = (self.history.as_mut(), record.kind) {
+                    h.push((index, id, op));
+                }
+                Ok(())
+            }
             Effect::Fail { message } => self.fail("effect", message),
         }
     }
@@ -691,9 +717,11 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
         let quiet = reason == EndReason::Quiescent;
         let now = self.now;
         let tallies = self.tallies.clone();
+        let tallies_history: Vec<bool> =
+            self.sim.invariants.iter().map(|i| i.is_history()).collect();
         self.evaluate(Some(reason), |i, when| match when {
             When::Always | When::PerNode => true,
-            When::AtEnd => !cut_by_tool,
+            When::AtEnd => !cut_by_tool && !tallies_history[i],
             // Reached its deadline, or nothing more would ever happen.
             When::Eventually { within } => match calm {
                 Some(c) if tallies[i].settled != Some(c) => {
@@ -702,6 +730,35 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
                 _ => false,
             },
         })
+    }
+
+    /// The history checks, once the run is over (unless it failed first, or
+    /// a tool cut it short: a history cut anywhere is still a history, but
+    /// operations pending at the cut are judged as of unknown outcome).
+    fn check_history(&mut self) -> Result<(), SimError> {
+        let Some(history) = self.history.take() else {
+            return Ok(());
+        };
+        let mut broken = None;
+        for (i, inv) in self.sim.invariants.iter().enumerate() {
+            if !inv.is_history() {
+                continue;
+            }
+            match inv.check_history(&history) {
+                HistoryVerdict::Held => self.tallies[i].evaluations += 1,
+                HistoryVerdict::Unknown(why) => self.tallies[i].unknown = Some(why),
+                HistoryVerdict::Failed(message) => {
+                    self.tallies[i].evaluations += 1;
+                    broken = Some((inv.name.clone(), message));
+                    break;
+                }
+            }
+        }
+        self.history = Some(history);
+        match broken {
+            Some((name, message)) => self.fail(&name, message),
+            None => Ok(()),
+        }
     }
 
     /// What became of each invariant, once the run is over.
@@ -718,6 +775,10 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
                 } else if tally.evaluations > 0 {
                     CheckStatus::Held {
                         evaluations: tally.evaluations,
+                    }
+                } else if let Some(why) = &tally.unknown {
+                    CheckStatus::NotRun {
+                        reason: format!("its verdict is unknown: {why}"),
                     }
                 } else {
                     CheckStatus::NotRun {

@@ -88,6 +88,16 @@ pub fn object(index: u64, r: &Record<'_>, decode: Option<Decoder<'_>>) -> Value 
             "end",
             json!({ "reason": reason.name(), "records": records }),
         ),
+        Kind::Op { op, .. } => (
+            "op",
+            json!({
+                "process": op.process,
+                "phase": op.phase.name(),
+                "f": op.f,
+                "key": op.key.as_ref().map(|k| k.to_string()),
+                "value": op.value.to_string(),
+            }),
+        ),
     };
     o.insert("type".into(), json!(kind));
     if let Value::Object(f) = fields {

@@ -3,6 +3,7 @@
 //! space-time diagram.
 
 pub mod dot;
+pub mod history;
 pub mod jsonl;
 pub mod shiviz;
 pub mod svg;

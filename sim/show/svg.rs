@@ -264,6 +264,7 @@ pub fn render(
             Kind::Timer { tag, .. } => ("#7f8c8d", format!("timer {}", text::tag(tag, decode))),
             Kind::Input { id, .. } => ("#8e44ad", format!("input op{id}")),
             Kind::Observe { text, .. } => ("#000", text.chars().take(24).collect()),
+            Kind::Op { op, .. } => ("#b03a2e", op.to_string().chars().take(24).collect()),
             Kind::Crash { .. } => ("#e00", "CRASH".to_string()),
             Kind::Restart { .. } => ("#e67e00", "restart".to_string()),
             Kind::Start { .. } => ("#555", "start".to_string()),

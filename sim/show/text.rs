@@ -159,6 +159,9 @@ fn describe(r: &Record<'_>, decode: Option<Decoder<'_>>) -> (&'static str, Strin
             );
             return ("!!", s);
         }
+        Kind::Op { op, .. } => {
+            let _ = write!(s, "{:<9} {}", "op", super::plain(&op.to_string()));
+        }
         Kind::End { reason, records } => {
             let _ = write!(s, "{:<9} {} after {records} records", "end", reason.name());
         }

@@ -623,12 +623,14 @@ pub fn check_protocol(
             config: config.clone(),
             params: params.clone(),
             invariants: None,
+            linearizable: None,
         };
         config.replay = recipe.to_json();
         let options = RunOptions {
             trace: Some(trace),
             key: None,
             invariants: None,
+            linearizable: None,
             schedule: None,
             progress: None,
         };

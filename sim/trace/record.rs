@@ -181,6 +181,13 @@ pub enum Kind<'a> {
     /// The seal: the run ended for `reason` after `records` records (this
     /// one not counted). A trace without it was cut short.
     End { reason: EndReason, records: u64 },
+    /// A client history event: a process invoked an operation or learned
+    /// its outcome (see [`crate::history`]).
+    Op {
+        node: NodeId,
+        lamport: u64,
+        op: crate::history::Op,
+    },
 }
 
 impl Record<'_> {
@@ -194,7 +201,8 @@ impl Record<'_> {
             | Kind::Input { node, lamport, .. }
             | Kind::Observe { node, lamport, .. }
             | Kind::Crash { node, lamport }
-            | Kind::Restart { node, lamport } => Some((*node, *lamport)),
+            | Kind::Restart { node, lamport }
+            | Kind::Op { node, lamport, .. } => Some((*node, *lamport)),
             _ => None,
         }
     }
@@ -297,6 +305,7 @@ impl Record<'_> {
                 drift_ppm,
             },
             Kind::End { reason, records } => Kind::End { reason, records },
+            Kind::Op { node, lamport, op } => Kind::Op { node, lamport, op },
         };
         Record {
             time: self.time,

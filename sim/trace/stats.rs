@@ -23,6 +23,9 @@ pub struct Stats {
     pub timers: u64,
     pub inputs: u64,
     pub observations: u64,
+    /// Client history events (operations invoked and completed).
+    #[serde(default)]
+    pub history: u64,
     pub crashes: u64,
     pub restarts: u64,
     pub faults: u64,
@@ -54,6 +57,7 @@ impl Stats {
             Kind::Timer { .. } => self.timers += 1,
             Kind::Input { .. } => self.inputs += 1,
             Kind::Observe { .. } => self.observations += 1,
+            Kind::Op { .. } => self.history += 1,
             Kind::Crash { .. } => self.crashes += 1,
             Kind::Restart { .. } => self.restarts += 1,
             Kind::Lost { cause, .. } => {

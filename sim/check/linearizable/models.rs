@@ -1,0 +1,248 @@
+//! The models, by the names the command line knows: `register`,
+//! `cas-register`, `kv`, `mutex`, `queue`.
+//!
+//! | model | operations (function: argument → result) |
+//! |---|---|
+//! | `register` | `read`: → the value; `write`: v |
+//! | `cas-register` | those, and `cas`: `[old new]`, applied only if the value is `old` |
+//! | `kv` | per key (each key checked alone): `get` (or `read`): → the value; `put` (or `write`): v; `append`: v, onto a list; `cas`: `[old new]` |
+//! | `mutex` | `lock`, `unlock` (each must alternate) |
+//! | `queue` | `enqueue`: v; `dequeue`: → the oldest value, `nil` when empty |
+
+use super::{Model, Operation};
+use crate::history::Value;
+use std::collections::VecDeque;
+
+/// Names the command line knows.
+pub const MODEL_NAMES: [&str; 5] = ["register", "cas-register", "kv", "mutex", "queue"];
+
+fn is_read(f: &str) -> bool {
+    matches!(f, "read" | "get")
+}
+
+fn is_write(f: &str) -> bool {
+    matches!(f, "write" | "put")
+}
+
+/// The first operation whose function is not in `known`, named.
+fn first_unknown(ops: &[Operation], model: &str, known: &[&str]) -> Option<String> {
+    ops.iter()
+        .find(|o| !known.contains(&o.f.as_str()))
+        .map(|o| {
+            format!(
+                "the {model} model has no operation `{}` (at #{}; it knows {})",
+                o.f,
+                o.call,
+                known.join(", ")
+            )
+        })
+}
+
+/// A read of `state` with `output`: possible when unknown or equal.
+fn read(state: &Value, op: &Operation) -> Option<Value> {
+    match &op.output {
+        Some(v) if v != state => None,
+        _ => Some(state.clone()),
+    }
+}
+
+/// A compare-and-set: `[old new]` applies when the value is `old`.
+fn cas(state: &Value, op: &Operation) -> Option<Value> {
+    match &op.input {
+        Value::List(pair) if pair.len() == 2 => (state == &pair[0]).then(|| pair[1].clone()),
+        _ => None,
+    }
+}
+
+/// A single register holding one value.
+#[derive(Clone, Debug)]
+pub struct Register {
+    initial: Value,
+}
+
+impl Register {
+    /// A register whose value is `initial` before any write (`nil`: never
+    /// written).
+    pub fn new(initial: Value) -> Register {
+        Register { initial }
+    }
+}
+
+impl Model for Register {
+    type State = Value;
+    fn init(&self) -> Value {
+        self.initial.clone()
+    }
+    fn step(&self, state: &Value, op: &Operation) -> Option<Value> {
+        match op.f.as_str() {
+            f if is_read(f) => read(state, op),
+            f if is_write(f) => Some(op.input.clone()),
+            _ => None,
+        }
+    }
+    fn changes_state(&self, op: &Operation) -> bool {
+        !is_read(&op.f)
+    }
+    fn unknown(&self, ops: &[Operation]) -> Option<String> {
+        first_unknown(ops, "register", &["read", "write", "get", "put"])
+    }
+}
+
+/// A register with compare-and-set.
+#[derive(Clone, Debug)]
+pub struct CasRegister {
+    initial: Value,
+}
+
+impl CasRegister {
+    pub fn new(initial: Value) -> CasRegister {
+        CasRegister { initial }
+    }
+}
+
+impl Model for CasRegister {
+    type State = Value;
+    fn init(&self) -> Value {
+        self.initial.clone()
+    }
+    fn step(&self, state: &Value, op: &Operation) -> Option<Value> {
+        match op.f.as_str() {
+            "cas" => cas(state, op),
+            _ => Register::new(Value::Nil).step(state, op),
+        }
+    }
+    fn changes_state(&self, op: &Operation) -> bool {
+        !is_read(&op.f)
+    }
+    fn unknown(&self, ops: &[Operation]) -> Option<String> {
+        first_unknown(ops, "cas-register", &["read", "write", "get", "put", "cas"])
+    }
+}
+
+/// A key-value store: each key is a register with append and
+/// compare-and-set, checked on its own.
+#[derive(Clone, Debug)]
+pub struct KeyValue {
+    initial: Value,
+}
+
+impl KeyValue {
+    /// Every key starts as `initial` (`nil`: absent).
+    pub fn new(initial: Value) -> KeyValue {
+        KeyValue { initial }
+    }
+}
+
+impl Model for KeyValue {
+    type State = Value;
+    fn init(&self) -> Value {
+        self.initial.clone()
+    }
+    fn step(&self, state: &Value, op: &Operation) -> Option<Value> {
+        match op.f.as_str() {
+            f if is_read(f) => read(state, op),
+            f if is_write(f) => Some(op.input.clone()),
+            "cas" => cas(state, op),
+            "append" => {
+                let mut list = match state {
+                    Value::Nil => Vec::new(),
+                    Value::List(items) => items.clone(),
+                    other => vec![other.clone()],
+                };
+                list.push(op.input.clone());
+                Some(Value::List(list))
+            }
+            _ => None,
+        }
+    }
+    fn changes_state(&self, op: &Operation) -> bool {
+        !is_read(&op.f)
+    }
+    fn partition(&self, ops: &[Operation]) -> Vec<Vec<usize>> {
+        let mut by_key: std::collections::BTreeMap<&Option<Value>, Vec<usize>> = Default::default();
+        for o in ops {
+            by_key.entry(&o.key).or_default().push(o.id);
+        }
+        by_key.into_values().collect()
+    }
+    fn unknown(&self, ops: &[Operation]) -> Option<String> {
+        first_unknown(ops, "kv", &["get", "put", "read", "write", "append", "cas"])
+    }
+}
+
+/// A lock: `lock` and `unlock` alternate.
+#[derive(Clone, Debug, Default)]
+pub struct Mutex;
+
+impl Model for Mutex {
+    type State = bool;
+    fn init(&self) -> bool {
+        false
+    }
+    fn step(&self, held: &bool, op: &Operation) -> Option<bool> {
+        match (op.f.as_str(), held) {
+            ("lock", false) => Some(true),
+            ("unlock", true) => Some(false),
+            _ => None,
+        }
+    }
+    fn unknown(&self, ops: &[Operation]) -> Option<String> {
+        first_unknown(ops, "mutex", &["lock", "unlock"])
+    }
+}
+
+/// A FIFO queue.
+#[derive(Clone, Debug, Default)]
+pub struct Queue;
+
+impl Model for Queue {
+    type State = VecDeque<Value>;
+    fn init(&self) -> VecDeque<Value> {
+        VecDeque::new()
+    }
+    fn step(&self, q: &VecDeque<Value>, op: &Operation) -> Option<VecDeque<Value>> {
+        match op.f.as_str() {
+            "enqueue" => {
+                let mut q = q.clone();
+                q.push_back(op.input.clone());
+                Some(q)
+            }
+            "dequeue" => {
+                let mut q = q.clone();
+                let front = q.pop_front().unwrap_or(Value::Nil);
+                match &op.output {
+                    Some(v) if *v != front => None,
+                    _ => Some(q),
+                }
+            }
+            _ => None,
+        }
+    }
+    fn unknown(&self, ops: &[Operation]) -> Option<String> {
+        first_unknown(ops, "queue", &["enqueue", "dequeue"])
+    }
+}
+
+/// Checks `history` with the model called `name` (one of
+/// [`MODEL_NAMES`]), whose registers start at `initial`.
+pub fn by_name(
+    name: &str,
+    initial: Value,
+    history: &super::History,
+    budget: &super::Budget,
+) -> Result<super::Verdict, String> {
+    Ok(match name {
+        "register" => super::check(&Register::new(initial), history, budget),
+        "cas-register" => super::check(&CasRegister::new(initial), history, budget),
+        "kv" => super::check(&KeyValue::new(initial), history, budget),
+        "mutex" => super::check(&Mutex, history, budget),
+        "queue" => super::check(&Queue, history, budget),
+        other => {
+            let hint = crate::names::did_you_mean(other, MODEL_NAMES, '`');
+            return Err(format!(
+                "no model `{other}`{hint} (models: {})",
+                MODEL_NAMES.join(", ")
+            ));
+        }
+    })
+}

@@ -1,0 +1,155 @@
+//! The search: Wing & Gong's backtracking over a list of invocation and
+//! completion events, with Lowe's cache of (operations linearized, model
+//! state) so that no configuration is explored twice.
+//!
+//! The events are a doubly linked list in time order; an operation that
+//! never completed for sure has its completion at the end of time. From
+//! the head, an invocation is tried: if the model accepts the operation
+//! in the current state and the resulting configuration is new, the
+//! operation is linearized (its two events leave the list) and the search
+//! starts again from the head; otherwise the next event is tried. Reaching
+//! a completion means its operation should have been linearized by then:
+//! back up to the last choice and try the next. Reaching the end of time
+//! means every completed operation is linearized: done.
+
+use super::{Model, Operation};
+use std::collections::HashSet;
+use std::hash::BuildHasherDefault;
+
+/// How far a search may go before its verdict is "unknown". Both bounds
+/// are counts, not seconds, so the same history gets the same verdict on
+/// every machine.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Budget {
+    /// Model steps tried, over the whole check.
+    pub steps: u64,
+    /// Configurations remembered at once.
+    pub remembered: usize,
+}
+
+impl Default for Budget {
+    fn default() -> Budget {
+        Budget {
+            steps: 50_000_000,
+            remembered: 5_000_000,
+        }
+    }
+}
+
+/// Steps spent so far, across the parts and the explanation of a check.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Spent {
+    pub steps: u64,
+}
+
+const END_OF_TIME: u64 = u64::MAX;
+const NONE: usize = usize::MAX;
+
+/// A linearization of `ops` (their ids, in order), `None` if there is
+/// none, or why the budget ran out.
+pub fn linearize<M: Model>(
+    model: &M,
+    ops: &[&Operation],
+    budget: &Budget,
+    spent: &mut Spent,
+) -> Result<Option<Vec<usize>>, String> {
+    let n = ops.len();
+    // Events: 2i is op i's invocation, 2i+1 its completion.
+    let mut order: Vec<usize> = (0..2 * n).collect();
+    let time = |e: usize| {
+        let o = ops[e / 2];
+        if e % 2 == 0 {
+            (o.call, 0)
+        } else {
+            (o.ret.unwrap_or(END_OF_TIME), 1)
+        }
+    };
+    order.sort_by_key(|&e| (time(e), e));
+    // The list, with a head sentinel at index 2n.
+    let head = 2 * n;
+    let mut next = vec![NONE; 2 * n + 1];
+    let mut prev = vec![NONE; 2 * n + 1];
+    let mut last = head;
+    for &e in &order {
+        next[last] = e;
+        prev[e] = last;
+        last = e;
+    }
+    let unlink = |e: usize, next: &mut Vec<usize>, prev: &mut Vec<usize>| {
+        let (p, q) = (prev[e], next[e]);
+        next[p] = q;
+        if q != NONE {
+            prev[q] = p;
+        }
+    };
+    let relink = |e: usize, next: &mut Vec<usize>, prev: &mut Vec<usize>| {
+        let (p, q) = (prev[e], next[e]);
+        next[p] = e;
+        if q != NONE {
+            prev[q] = e;
+        }
+    };
+    let words = n.div_ceil(64).max(1);
+    let mut linearized = vec![0u64; words];
+    let mut cache: HashSet<(Vec<u64>, M::State), BuildHasherDefault<std::hash::DefaultHasher>> =
+        HashSet::default();
+    let mut state = model.init();
+    // The choices made: (invocation event, state before it).
+    let mut stack: Vec<(usize, M::State)> = Vec::new();
+    let mut entry = next[head];
+    loop {
+        if entry == NONE {
+            break;
+        }
+        let op = entry / 2;
+        if entry % 2 == 1 {
+            if ops[op].ret.is_none() {
+                // The end of time: every completed operation is placed.
+                break;
+            }
+            // A completion whose operation is not linearized: back up.
+            let Some((call, before)) = stack.pop() else {
+                return Ok(None);
+            };
+            let o = call / 2;
+            linearized[o / 64] &= !(1 << (o % 64));
+            state = before;
+            relink(call + 1, &mut next, &mut prev);
+            relink(call, &mut next, &mut prev);
+            entry = next[call];
+            continue;
+        }
+        spent.steps += 1;
+        if spent.steps > budget.steps {
+            return Err(format!(
+                "the search took more than {} steps (raise the budget)",
+                budget.steps
+            ));
+        }
+        let mut advanced = false;
+        if let Some(after) = model.step(&state, ops[op]) {
+            linearized[op / 64] |= 1 << (op % 64);
+            if cache.insert((linearized.clone(), after.clone())) {
+                if cache.len() > budget.remembered {
+                    return Err(format!(
+                        "the search remembered more than {} configurations (raise the budget)",
+                        budget.remembered
+                    ));
+                }
+                stack.push((entry, std::mem::replace(&mut state, after)));
+                unlink(entry, &mut next, &mut prev);
+                unlink(entry + 1, &mut next, &mut prev);
+                entry = next[head];
+                advanced = true;
+            } else {
+                linearized[op / 64] &= !(1 << (op % 64));
+            }
+        }
+        if !advanced {
+            entry = next[entry];
+        }
+    }
+    Ok(Some(
+        stack.iter().map(|(call, _)| ops[call / 2].id).collect(),
+    ))
+}

@@ -1,0 +1,152 @@
+//! Histories: what clients saw. A client process invokes an operation
+//! (`read`, `write`, `cas`, `put`, `get`, `append`, `lock`, `enqueue`...)
+//! and later learns its outcome, in Jepsen's terms:
+//!
+//! - `ok`: it happened, and this is what it returned;
+//! - `fail`: it certainly did not happen;
+//! - `info`: unknown — it may or may not have taken effect (the client
+//!   timed out, or crashed).
+//!
+//! Nodes record these through their context ([`crate::Context::invoke`],
+//! [`crate::Context::complete`]); each becomes an `Op` record in the trace,
+//! so the linearizability checker ([`crate::check::linearizable`]) reads
+//! them from the trace alone.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// A value an operation is given or returns.
+#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Value {
+    /// No value: a register never written, an empty queue's dequeue.
+    #[default]
+    Nil,
+    Int(i64),
+    Str(String),
+    /// A sequence: a compare-and-set's `[old new]`, an append log.
+    List(Vec<Value>),
+}
+
+impl fmt::Display for Value {
+    /// EDN-like: `nil`, `3`, `"x"`, `[1 2]`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Value::Nil => f.write_str("nil"),
+            Value::Int(i) => write!(f, "{i}"),
+            Value::Str(s) => write!(f, "{s:?}"),
+            Value::List(items) => {
+                f.write_str("[")?;
+                for (i, v) in items.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(" ")?;
+                    }
+                    write!(f, "{v}")?;
+                }
+                f.write_str("]")
+            }
+        }
+    }
+}
+
+impl From<i64> for Value {
+    fn from(v: i64) -> Value {
+        Value::Int(v)
+    }
+}
+
+impl From<u64> for Value {
+    fn from(v: u64) -> Value {
+        Value::Int(v as i64)
+    }
+}
+
+impl From<u32> for Value {
+    fn from(v: u32) -> Value {
+        Value::Int(i64::from(v))
+    }
+}
+
+impl From<&str> for Value {
+    fn from(v: &str) -> Value {
+        Value::Str(v.to_string())
+    }
+}
+
+impl From<String> for Value {
+    fn from(v: String) -> Value {
+        Value::Str(v)
+    }
+}
+
+impl<T: Into<Value>> From<Option<T>> for Value {
+    fn from(v: Option<T>) -> Value {
+        v.map_or(Value::Nil, Into::into)
+    }
+}
+
+impl<T: Into<Value>> From<Vec<T>> for Value {
+    fn from(v: Vec<T>) -> Value {
+        Value::List(v.into_iter().map(Into::into).collect())
+    }
+}
+
+/// Where an operation is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Phase {
+    /// The client asked for it.
+    Invoke,
+    /// It happened, with this result.
+    Ok,
+    /// It did not happen.
+    Fail,
+    /// It may or may not have happened.
+    Info,
+}
+
+impl Phase {
+    pub fn name(self) -> &'static str {
+        match self {
+            Phase::Invoke => "invoke",
+            Phase::Ok => "ok",
+            Phase::Fail => "fail",
+            Phase::Info => "info",
+        }
+    }
+}
+
+/// One history event: a client process invoking an operation or learning
+/// its outcome.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Op {
+    /// The client process (Jepsen's `:process`); one operation at a time.
+    pub process: u64,
+    pub phase: Phase,
+    /// The function: `read`, `write`, `cas`, `get`, `put`, `append`,
+    /// `lock`, `unlock`, `enqueue`, `dequeue`, or a model's own.
+    pub f: String,
+    /// The key, for key-value operations.
+    pub key: Option<Value>,
+    /// The argument at invocation (a write's value, a cas's `[old new]`),
+    /// the result at completion (a read's value).
+    pub value: Value,
+}
+
+impl fmt::Display for Op {
+    /// `p3 ok put k=1 5`, as a history line.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "p{} {} {}", self.process, self.phase.name(), self.f)?;
+        if let Some(k) = &self.key {
+            write!(f, " {k}")?;
+        }
+        write!(f, " {}", self.value)
+    }
+}
+
+/// A request to check the clients' history for linearizability: the
+/// model's name (see [`crate::check::linearizable::MODEL_NAMES`]) and the
+/// value a register (or every key) holds before any write.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Linearizability {
+    pub model: String,
+    pub initial: Value,
+}
