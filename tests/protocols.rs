@@ -151,8 +151,9 @@ mod progress {
                 batch: 64,
                 check_log: true,
                 persist_vote: true,
+                cluster: 0,
             };
-            let sim = Simulation::new(run.config, move |_| Raft::new(s)).at_end(
+            let sim = Simulation::new(run.config, move |_| Raft::<u64>::new(s)).at_end(
                 "progress",
                 "a leader was elected and entries committed",
                 |v| {
