@@ -338,9 +338,15 @@ fn reading_a_parameter_that_does_not_exist_is_an_error_not_zero() {
 fn the_workload_goes_to_the_protocols_clients_by_default() {
     let registry = Registry::builtin();
     let echo = registry.get("echo").unwrap();
-    assert_eq!(echo.clients(4), vec![NodeId(1), NodeId(2), NodeId(3)]);
+    assert_eq!(
+        echo.clients(4, &Params::defaults(&echo.params())),
+        vec![NodeId(1), NodeId(2), NodeId(3)]
+    );
     let twophase = registry.get("twophase").unwrap();
-    assert_eq!(twophase.clients(4), vec![NodeId(0)]);
+    assert_eq!(
+        twophase.clients(4, &Params::defaults(&twophase.params())),
+        vec![NodeId(0)]
+    );
     // A scenario without targets: no operation reaches echo's server.
     let dir = tmp("clients");
     let trace = dir.join("t.trace");

@@ -249,10 +249,10 @@ fn a_case_written_as_a_scenario_runs_the_same_configuration() {
         c.drawn.clear();
     }
     if let Some(w) = expected.workload.as_mut() {
-        w.targets = tpc.clients(case.nodes);
+        w.targets = tpc.clients(case.nodes, &p);
     }
     if let Some(w) = got.workload.as_mut() {
-        w.targets = tpc.clients(case.nodes);
+        w.targets = tpc.clients(case.nodes, &p);
     }
     assert_eq!(got, expected, "{text}");
     assert_eq!(resolved.params, p);

@@ -15,6 +15,7 @@
 //! it deferred. The broken twin (`reply_in_cs = true`) replies even while
 //! it is inside, so two nodes can be inside at once.
 
+use dsim::history::{Phase, Value};
 use dsim::protocols::{ParamDoc, Registry, Spec};
 use dsim::{Context, Duration, Input, Node, NodeId, Simulation, TimerId};
 use serde::{Deserialize, Serialize};
@@ -66,6 +67,8 @@ impl Mutex {
     }
 
     fn request(&mut self, ctx: &mut Context<'_, Self>) {
+        // The clients' history, for the `mutex` linearizability model.
+        ctx.invoke(u64::from(ctx.id().0), "lock", None, Value::Nil);
         self.clock += 1;
         self.wanting = Some(self.clock);
         self.replies.clear();
@@ -80,7 +83,7 @@ impl Mutex {
         {
             self.inside = true;
             self.entered += 1;
-            ctx.observe("enter");
+            ctx.complete(u64::from(ctx.id().0), Phase::Ok, "lock", None, Value::Nil);
             ctx.set_timer(self.s.hold, Timer::Leave);
         }
     }
@@ -121,7 +124,9 @@ impl Node for Mutex {
     fn on_timer(&mut self, ctx: &mut Context<'_, Self>, _: TimerId, Timer::Leave: Timer) {
         self.inside = false;
         self.wanting = None;
-        ctx.observe("leave");
+        let me = u64::from(ctx.id().0);
+        ctx.invoke(me, "unlock", None, Value::Nil);
+        ctx.complete(me, Phase::Ok, "unlock", None, Value::Nil);
         for peer in std::mem::take(&mut self.deferred) {
             ctx.send(peer, &Msg::Reply);
         }

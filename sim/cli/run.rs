@@ -58,7 +58,10 @@ pub fn load_checked(
             .get(&scenario.protocol)
             .ok_or_else(|| CliError::input(format!("unknown protocol {}", scenario.protocol)))?;
         let documented = protocol.invariants();
-        let known: Vec<&str> = documented.iter().map(|i| i.name.as_str()).collect();
+        let mut known: Vec<&str> = documented.iter().map(|i| i.name.as_str()).collect();
+        if scenario.linearizable.is_some() {
+            known.push("linearizable");
+        }
         if let Some(bad) = checks.iter().find(|c| !known.contains(&c.as_str())) {
             let hint = crate::names::did_you_mean(bad, known.iter().copied(), '`');
             return Err(CliError::input(format!(

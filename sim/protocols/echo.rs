@@ -338,7 +338,7 @@ pub fn protocol() -> Spec<EchoNode> {
         "the server answers a repeated request id from memory; false is the broken twin",
     ))
     .min_nodes(2)
-    .clients(|nodes| (1..nodes).map(NodeId).collect())
+    .clients(|nodes, _| (1..nodes).map(NodeId).collect())
 }
 
 #[cfg(test)]

@@ -41,6 +41,7 @@
 pub mod broadcast;
 pub mod causal;
 pub mod echo;
+pub mod kv;
 pub mod raft;
 pub mod twophase;
 
@@ -304,7 +305,8 @@ pub trait Protocol: Send + Sync {
         1
     }
     /// The nodes a workload goes to when a scenario names no targets.
-    fn clients(&self, nodes: u32) -> Vec<NodeId> {
+    fn clients(&self, nodes: u32, params: &Params) -> Vec<NodeId> {
+        let _ = params;
         (0..nodes).map(NodeId).collect()
     }
     /// Runs once.
@@ -328,11 +330,11 @@ pub fn execute<N: Node>(
     mut sim: Simulation<N>,
     options: RunOptions<'_>,
 ) -> Result<Outcome, SimError> {
-    if let Some(keep) = &options.invariants {
-        sim.select_invariants(keep)?;
-    }
     if let Some(check) = options.linearizable {
         sim = sim.invariant(linearizable(check)?);
+    }
+    if let Some(keep) = &options.invariants {
+        sim.select_invariants(keep)?;
     }
     if let Some(schedule) = options.schedule {
         sim.follow(schedule);
@@ -405,7 +407,7 @@ pub fn decode_as<M: crate::node::Message>(payload: &[u8]) -> Option<String> {
 }
 
 type Build<N> = Box<dyn Fn(SimConfig, &Params) -> Result<Simulation<N>, SimError> + Send + Sync>;
-type Clients = Box<dyn Fn(u32) -> Vec<NodeId> + Send + Sync>;
+type Clients = Box<dyn Fn(u32, &Params) -> Vec<NodeId> + Send + Sync>;
 
 /// A protocol defined by what is particular to it: a name, a summary, its
 /// parameters, and the function that builds a [`Simulation`] — nodes and
@@ -449,11 +451,12 @@ impl<N: Node> Spec<N> {
         self
     }
 
-    /// Which nodes are clients: where a scenario's workload goes when it
-    /// names no targets (default: every node).
+    /// Which nodes are clients, given the node count and the parameters:
+    /// where a scenario's workload goes when it names no targets (default:
+    /// every node).
     pub fn clients(
         mut self,
-        clients: impl Fn(u32) -> Vec<NodeId> + Send + Sync + 'static,
+        clients: impl Fn(u32, &Params) -> Vec<NodeId> + Send + Sync + 'static,
     ) -> Spec<N> {
         self.clients = Some(Box::new(clients));
         self
@@ -466,7 +469,7 @@ impl<N: Node> Spec<N> {
         params: &Params,
     ) -> Result<Simulation<N>, SimError> {
         if let Some(w) = config.workload.as_mut().filter(|w| w.targets.is_empty()) {
-            w.targets = Protocol::clients(self, config.nodes);
+            w.targets = Protocol::clients(self, config.nodes, params);
         }
         config.protocol = self.name.clone();
         (self.build)(config, params)
@@ -486,9 +489,13 @@ impl<N: Node> Protocol for Spec<N> {
     /// Read from the invariants a simulation with the default parameters
     /// registers: the one place they are declared.
     fn invariants(&self) -> Vec<InvariantDoc> {
-        let config = SimConfig::new(0, self.min_nodes.max(1));
-        match (self.build)(config, &Params::defaults(&self.params)) {
-            Ok(sim) => sim
+        // The smallest cluster the defaults build (a protocol's default
+        // parameters may need more than its bare minimum of nodes).
+        let first = self.min_nodes.max(1);
+        let built = (first..first + 16)
+            .find_map(|n| (self.build)(SimConfig::new(0, n), &Params::defaults(&self.params)).ok());
+        match built {
+            Some(sim) => sim
                 .invariants()
                 .map(|i| InvariantDoc {
                     name: i.name.clone(),
@@ -496,15 +503,15 @@ impl<N: Node> Protocol for Spec<N> {
                     when: i.when.describe(),
                 })
                 .collect(),
-            Err(_) => Vec::new(),
+            None => Vec::new(),
         }
     }
     fn min_nodes(&self) -> u32 {
         self.min_nodes
     }
-    fn clients(&self, nodes: u32) -> Vec<NodeId> {
+    fn clients(&self, nodes: u32, params: &Params) -> Vec<NodeId> {
         match &self.clients {
-            Some(f) => f(nodes),
+            Some(f) => f(nodes, params),
             None => (0..nodes).map(NodeId).collect(),
         }
     }
@@ -547,6 +554,7 @@ impl Registry {
         r.add(causal::protocol());
         r.add(twophase::protocol());
         r.add(raft::protocol());
+        r.add(kv::protocol());
         r
     }
 

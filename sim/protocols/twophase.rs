@@ -400,7 +400,7 @@ pub fn protocol() -> Spec<TpcNode> {
         "commit when votes are late; true is the broken twin",
     ))
     .min_nodes(2)
-    .clients(|_| vec![NodeId(0)])
+    .clients(|_, _| vec![NodeId(0)])
 }
 
 #[cfg(test)]
