@@ -255,7 +255,7 @@ fn every_builtin_documents_exactly_the_invariants_a_run_checks() {
         let params = Params::defaults(&p.params());
         let outcome = p
             .run(
-                SimConfig::new(1, p.min_nodes().max(3)),
+                SimConfig::new(1, p.min_nodes().max(5)),
                 &params,
                 RunOptions::default(),
             )
