@@ -335,3 +335,162 @@ proptest! {
         prop_assert!(matches!(v, Verdict::NotLinearizable(_)), "{v:?}\n{corrupted}");
     }
 }
+
+mod jepsen_import {
+    use super::*;
+    use dsim::check::jepsen::read;
+
+    fn verdict_of(text: &str, model: &str) -> Verdict {
+        let h = History::from_events(read(text).unwrap()).unwrap();
+        by_name(model, Value::Nil, &h, &Budget::default()).unwrap()
+    }
+
+    #[test]
+    fn one_map_per_line_a_vector_and_log_lines_all_read() {
+        let lines = "{:process 0, :type :invoke, :f :write, :value 1}\n\
+                     {:process 0, :type :ok, :f :write, :value 1}\n\
+                     {:process :nemesis, :type :info, :f :start, :value nil}\n\
+                     {:process 1, :type :invoke, :f :read, :value nil}\n\
+                     {:process 1, :type :ok, :f :read, :value 1}\n";
+        let events = read(lines).unwrap();
+        assert_eq!(events.len(), 4, "the nemesis is not a client");
+        assert_eq!(events[2].0, 4, "each event keeps its line");
+        assert!(holds(&verdict_of(lines, "register")));
+        let vector = format!("[{}]", lines.replace('\n', "\n "));
+        assert!(holds(&verdict_of(&vector, "register")));
+        let log = "INFO  jepsen.util - 0\t:invoke\t:write\t1\n\
+                   INFO  jepsen.util - 0\t:ok\t:write\t1\n\
+                   INFO  jepsen.util - 1\t:invoke\t:read\tnil\n\
+                   INFO  jepsen.util - 1\t:ok\t:read\t2\n";
+        assert!(matches!(
+            verdict_of(log, "register"),
+            Verdict::NotLinearizable(_)
+        ));
+    }
+
+    #[test]
+    fn fail_and_info_are_read_as_knossos_reads_them() {
+        // A failed write did not happen: a read of its value is impossible.
+        let failed = "{:process 0, :type :invoke, :f :write, :value 1}\n\
+                      {:process 0, :type :fail, :f :write, :value 1}\n\
+                      {:process 1, :type :invoke, :f :read, :value nil}\n\
+                      {:process 1, :type :ok, :f :read, :value 1}\n";
+        assert!(matches!(
+            verdict_of(failed, "register"),
+            Verdict::NotLinearizable(_)
+        ));
+        // An info write may have happened.
+        let info = failed.replace(":fail", ":info");
+        assert!(holds(&verdict_of(&info, "register")));
+        // Jepsen's independent tuples carry the key in the value.
+        let kv = "{:process 0, :type :invoke, :f :put, :value [7 1]}\n\
+                  {:process 0, :type :ok, :f :put, :value [7 1]}\n\
+                  {:process 1, :type :invoke, :f :get, :value [8 nil]}\n\
+                  {:process 1, :type :ok, :f :get, :value [8 nil]}\n";
+        assert!(holds(&verdict_of(kv, "kv")));
+    }
+
+    #[test]
+    fn malformed_input_names_its_line() {
+        let cases = [
+            ("{:process 0, :type :invoke, :f :write, :value 1}\n{:process 0 :type :ok, :f :write, :value [1 2}\n", 2, "not EDN"),
+            ("{:process 0, :type :invoke, :f :write}\n{:process 0, :type :done, :f :write}\n", 2, ":type"),
+            ("{:process 0, :f :write}\n", 1, "no :type"),
+            ("{:type :invoke, :f :write}\n", 1, "no :process"),
+            ("\n\n", 1, "no history"),
+            ("{:process 0, :type :invoke, :f :write, :value 1.5}\n", 1, "kind histories do not hold"),
+        ];
+        for (text, line, says) in cases {
+            let e = read(text).unwrap_err();
+            assert_eq!(e.line, line, "{text:?}: {e}");
+            assert!(e.message.contains(says), "{text:?}: {e}");
+        }
+        // And on the command line: exit 2 with file:line.
+        let dir = std::env::temp_dir().join(format!("dsim-edn-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let f = dir.join("bad.edn");
+        std::fs::write(&f, cases[0].0).unwrap();
+        let o = std::process::Command::new(env!("CARGO_BIN_EXE_dsim"))
+            .args([
+                "check",
+                "--import",
+                "jepsen",
+                f.to_str().unwrap(),
+                "--model",
+                "register",
+            ])
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(2));
+        assert!(String::from_utf8_lossy(&o.stderr).contains("bad.edn:2:"));
+    }
+}
+
+/// A model of the user's own: a counter that only goes up by `add`.
+struct Counter;
+
+impl dsim::check::linearizable::Model for Counter {
+    type State = i64;
+    fn init(&self) -> i64 {
+        0
+    }
+    fn step(&self, n: &i64, op: &dsim::check::linearizable::Operation) -> Option<i64> {
+        match (op.f.as_str(), &op.input, &op.output) {
+            ("add", Value::Int(k), _) => Some(n + k),
+            ("value", _, Some(Value::Int(seen))) if seen != n => None,
+            ("value", _, _) => Some(*n),
+            _ => None,
+        }
+    }
+}
+
+#[test]
+fn a_users_own_model_checks_like_the_built_in_ones() {
+    let ok = "p0 invoke add 2\np1 invoke value nil\np0 ok add 2\np1 ok value 2";
+    assert!(holds(&check(&Counter, &history(ok), &Budget::default())));
+    let bad = "p0 invoke add 2\np0 ok add 2\np1 invoke value nil\np1 ok value 3";
+    assert!(!holds(&check(&Counter, &history(bad), &Budget::default())));
+}
+
+#[test]
+fn a_runs_history_is_checked_like_an_invariant_and_read_back_from_the_trace() {
+    let dir = std::env::temp_dir().join(format!("dsim-kv-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let trace = dir.join("kv.trace");
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_dsim"))
+        .args([
+            "run",
+            "scenarios/kv-bug-sessions-not-replicated.toml",
+            "--seed",
+            "20",
+        ])
+        .args(["--trace", trace.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    assert!(out.contains("check `linearizable`"), "{out}");
+    // Raft's own invariants held: only the clients' view shows the bug.
+    assert!(
+        out.contains("election-safety held until the failure"),
+        "{out}"
+    );
+    // Offline, from the trace alone.
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_dsim"))
+        .args(["check", trace.to_str().unwrap(), "--linearizable", "kv"])
+        .arg("--svg")
+        .arg(dir.join("kv.svg"))
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    assert!(out.contains("linearizable   NO (kv)"), "{out}");
+    let svg = std::fs::read_to_string(dir.join("kv.svg")).unwrap();
+    assert!(svg.contains("#e00"), "the witnesses are drawn in red");
+    // The history as text.
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_dsim"))
+        .args(["show", trace.to_str().unwrap(), "--format", "history"])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&o.stdout).contains(" invoke append "));
+}
