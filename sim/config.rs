@@ -24,6 +24,36 @@ pub fn vector_clock_cost(nodes: u32) -> Result<(), String> {
     ))
 }
 
+/// How the scheduler chooses the next event.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Strategy {
+    /// By virtual time: the network's latencies decide the order.
+    #[default]
+    Random,
+    /// Probabilistic concurrency testing for message passing (PCTCP,
+    /// Ozkan et al., OOPSLA 2018): deliveries are taken by the priority of
+    /// their causal chain, random at first, and at `depth − 1` random steps
+    /// among the first `steps` the chain of the delivery taken is demoted
+    /// below all others. Timers and the environment (starts, faults,
+    /// client operations) keep their times. `eventually` checks are not
+    /// judged: the schedule may delay a message forever.
+    Pct { depth: u32, steps: u64 },
+    /// The choices an exploration made, one per step (see
+    /// [`crate::explore`]): a path replayed exactly.
+    Choices(Vec<u32>),
+}
+
+impl Strategy {
+    /// "random", "pct (depth 3, 1000 steps)"...
+    pub fn describe(&self) -> String {
+        match self {
+            Strategy::Random => "random".into(),
+            Strategy::Pct { depth, steps } => format!("pct (depth {depth}, {steps} steps)"),
+            Strategy::Choices(c) => format!("an explored path of {} steps", c.len()),
+        }
+    }
+}
+
 /// One fault, at a virtual time.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Fault {
@@ -124,6 +154,9 @@ pub struct SimConfig {
     /// checks, since the scenario never asked for the state they would see.
     #[serde(default)]
     pub limits_cut_by: Option<String>,
+    /// How the scheduler chooses the next event.
+    #[serde(default)]
+    pub strategy: Strategy,
 }
 
 impl SimConfig {
@@ -143,6 +176,7 @@ impl SimConfig {
             drawn: BTreeMap::new(),
             replay: String::new(),
             limits_cut_by: None,
+            strategy: Strategy::Random,
         }
     }
 
@@ -249,6 +283,19 @@ impl SimConfig {
         }
         if self.limits.events == 0 {
             return Err("the event limit must be at least 1".into());
+        }
+        if let Strategy::Pct { depth, steps } = self.strategy {
+            if depth == 0 || steps == 0 {
+                return Err(
+                    "a pct strategy needs a depth and a number of steps of at least 1".into(),
+                );
+            }
+            let fifo = std::iter::once(&self.network.default)
+                .chain(self.network.links.iter().map(|(_, _, l)| l))
+                .any(|l| l.ordering == crate::network::Ordering::Fifo);
+            if fifo {
+                return Err("the pct strategy chooses the order of deliveries, so it needs reordering links; this configuration promises FIFO on some link".into());
+            }
         }
         Ok(())
     }

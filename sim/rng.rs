@@ -23,6 +23,8 @@ pub enum Stream {
     Workload,
     /// Swarm testing: drawing a configuration from ranges.
     Swarm,
+    /// A scheduling strategy's own choices (PCT's priorities).
+    Schedule,
     /// The node's own randomness, through its context.
     Node(u32),
 }
@@ -34,6 +36,7 @@ impl Stream {
             Stream::Faults => 2,
             Stream::Workload => 3,
             Stream::Swarm => 4,
+            Stream::Schedule => 5,
             // Node streams live above 2^32 so they never meet a purpose.
             Stream::Node(i) => (1u64 << 32) | u64::from(i),
         }

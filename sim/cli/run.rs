@@ -38,6 +38,64 @@ pub struct RunArgs {
     /// register is an error.
     #[arg(long = "check", value_name = "INVARIANT")]
     pub checks: Vec<String>,
+    #[command(flatten)]
+    pub strategy: StrategyArgs,
+}
+
+/// How the scheduler chooses the next event, over the scenario's choice.
+#[derive(clap::Args, Debug, Default, Clone)]
+pub struct StrategyArgs {
+    /// `random` (by time: the network's latencies decide), or `pct`
+    /// (probabilistic concurrency testing: deliveries by chain priority).
+    #[arg(long, value_name = "STRATEGY")]
+    pub strategy: Option<String>,
+    /// PCT's bug depth d: d − 1 priority change points (default 3).
+    #[arg(long, value_name = "D")]
+    pub pct_depth: Option<u64>,
+    /// How many steps PCT places its change points among (default 1000).
+    #[arg(long, value_name = "K")]
+    pub pct_steps: Option<u64>,
+}
+
+impl StrategyArgs {
+    /// Puts the strategy the flags ask for into `scenario`.
+    pub fn apply(&self, scenario: &mut Scenario) -> Result<(), CliError> {
+        use crate::scenario::{Knob, StrategyKnob};
+        let pct = self.pct_depth.is_some() || self.pct_steps.is_some();
+        let name = match (&self.strategy, pct) {
+            (Some(s), _) => s.as_str(),
+            (None, true) => "pct",
+            (None, false) => return Ok(()),
+        };
+        scenario.strategy = match name {
+            "random" if !pct => StrategyKnob::Random,
+            "random" => {
+                return Err(CliError::input(
+                    "--pct-depth and --pct-steps go with --strategy pct",
+                ))
+            }
+            "pct" => {
+                let (depth, steps) = match &scenario.strategy {
+                    StrategyKnob::Pct { depth, steps } => (depth.clone(), *steps),
+                    StrategyKnob::Random => (Knob::Fixed(3), 1000),
+                };
+                let depth = self.pct_depth.map(Knob::Fixed).unwrap_or(depth);
+                let steps = self.pct_steps.unwrap_or(steps);
+                if depth.low() == 0 || steps == 0 {
+                    return Err(CliError::input(
+                        "--pct-depth and --pct-steps must be at least 1",
+                    ));
+                }
+                StrategyKnob::Pct { depth, steps }
+            }
+            other => {
+                return Err(CliError::input(format!(
+                    "--strategy must be random or pct, not {other}"
+                )))
+            }
+        };
+        Ok(())
+    }
 }
 
 pub fn load(registry: &Registry, path: &Path) -> Result<Scenario, CliError> {
@@ -127,7 +185,8 @@ pub fn default_trace_path(dir: &Path, scenario: &Scenario, seed: u64) -> PathBuf
 }
 
 pub fn run(registry: &Registry, args: RunArgs) -> Result<(), CliError> {
-    let scenario = load_checked(registry, &args.scenario, &args.checks)?;
+    let mut scenario = load_checked(registry, &args.scenario, &args.checks)?;
+    args.strategy.apply(&mut scenario)?;
     let seed = args.seed.unwrap_or(scenario.seed);
     if args.check_determinism {
         check_determinism(registry, &scenario, seed)?;

@@ -49,6 +49,9 @@ pub struct Identity {
     pub shard: Option<(u64, u64)>,
     /// The invariants selected (`None`: all of the protocol's).
     pub checks: Option<Vec<String>>,
+    /// The scheduling strategy, as given.
+    #[serde(default)]
+    pub strategy: String,
     pub dsim_version: String,
 }
 
@@ -88,6 +91,9 @@ impl Identity {
         }
         if self.checks != other.checks {
             diffs.push(format!("checks {:?} vs {:?}", other.checks, self.checks));
+        }
+        if self.strategy != other.strategy {
+            diffs.push(format!("strategy {} vs {}", other.strategy, self.strategy));
         }
         if self.dsim_version != other.dsim_version {
             diffs.push(format!(

@@ -55,6 +55,8 @@ pub struct SweepArgs {
     /// scenario's `[check] invariants`.
     #[arg(long = "check", value_name = "INVARIANT")]
     pub checks: Vec<String>,
+    #[command(flatten)]
+    pub strategy: super::run::StrategyArgs,
 }
 
 /// Join shard summaries into the summary an unsharded sweep would write.
@@ -106,7 +108,8 @@ pub fn parse_shard(text: &str) -> Result<(u64, u64), CliError> {
 }
 
 pub fn sweep(registry: &Registry, args: SweepArgs) -> Result<(), CliError> {
-    let scenario = load_checked(registry, &args.scenario, &args.checks)?;
+    let mut scenario = load_checked(registry, &args.scenario, &args.checks)?;
+    args.strategy.apply(&mut scenario)?;
     let (start, end) = parse_seeds(&args.seeds)?;
     let shard = args.shard.as_deref().map(parse_shard).transpose()?;
     let jobs = match args.jobs {
@@ -125,6 +128,7 @@ pub fn sweep(registry: &Registry, args: SweepArgs) -> Result<(), CliError> {
         seeds: (start, end),
         shard,
         checks: scenario.invariants.clone(),
+        strategy: format!("{:?}", scenario.strategy),
         dsim_version: env!("CARGO_PKG_VERSION").to_string(),
     };
     let mut done: Vec<SeedOutcome> = Vec::new();
@@ -299,6 +303,15 @@ pub fn sweep(registry: &Registry, args: SweepArgs) -> Result<(), CliError> {
         }
         for c in &args.checks {
             resume.push_str(&format!(" --check {c}"));
+        }
+        if let Some(s) = &args.strategy.strategy {
+            resume.push_str(&format!(" --strategy {s}"));
+        }
+        if let Some(d) = args.strategy.pct_depth {
+            resume.push_str(&format!(" --pct-depth {d}"));
+        }
+        if let Some(k) = args.strategy.pct_steps {
+            resume.push_str(&format!(" --pct-steps {k}"));
         }
         eprintln!(
             "interrupted: {} of {expected} seeds done; resume with:\n  {resume}",

@@ -221,6 +221,7 @@ impl Checker<'_> {
             }
         };
         let linearizable = self.linearizable(raw.check.as_ref())?;
+        let strategy = self.strategy(run)?;
         Ok(Scenario {
             file: loc.file.to_string(),
             source: source.to_string(),
@@ -239,9 +240,51 @@ impl Checker<'_> {
             events,
             message_bytes,
             vector_clocks: run.and_then(|r| r.vector_clocks).unwrap_or(true),
+            strategy,
             invariants,
             linearizable,
         })
+    }
+
+    fn strategy(&self, run: Option<&raw::RawRun>) -> Result<super::StrategyKnob, ScenarioError> {
+        let loc = &self.loc;
+        let Some(run) = run else {
+            return Ok(super::StrategyKnob::Random);
+        };
+        let name = run
+            .strategy
+            .as_ref()
+            .map(|s| s.get_ref().as_str())
+            .unwrap_or("random");
+        match name {
+            "random" => {
+                if let Some(v) = run.pct_depth.as_ref().or(run.pct_steps.as_ref()) {
+                    return Err(loc.at(
+                        v.span(),
+                        "pct_depth and pct_steps go with `strategy = \"pct\"`",
+                    ));
+                }
+                Ok(super::StrategyKnob::Random)
+            }
+            "pct" => Ok(super::StrategyKnob::Pct {
+                depth: match &run.pct_depth {
+                    Some(v) => knob::count(loc, v, "run.pct_depth", 1, 64)?,
+                    None => Knob::Fixed(3),
+                },
+                steps: match &run.pct_steps {
+                    Some(v) => knob::count(loc, v, "run.pct_steps", 1, u64::MAX >> 1)?.low(),
+                    None => 1000,
+                },
+            }),
+            other => {
+                let span = run.strategy.as_ref().map(|s| s.span()).unwrap_or(0..0);
+                let hint = did_you_mean(other, ["random", "pct"], '"');
+                Err(loc.at(
+                    span,
+                    format!("strategy must be \"random\" or \"pct\", not \"{other}\"{hint}"),
+                ))
+            }
+        }
     }
 
     fn linearizable(

@@ -97,10 +97,19 @@ pub struct Scenario {
     pub events: Knob<u64>,
     pub message_bytes: u32,
     pub vector_clocks: bool,
+    /// The scheduling strategy; PCT's depth is a knob.
+    pub strategy: StrategyKnob,
     /// Invariants to check; `None` means all of the protocol's.
     pub invariants: Option<Vec<String>>,
     /// Check the clients' history for linearizability in every run.
     pub linearizable: Option<crate::history::Linearizability>,
+}
+
+/// The scheduling strategy as the scenario gives it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StrategyKnob {
+    Random,
+    Pct { depth: Knob<u64>, steps: u64 },
 }
 
 /// A protocol parameter: fixed, or an integer range for swarm testing.
@@ -270,6 +279,13 @@ impl Scenario {
             drawn: drawn.iter().cloned().collect(),
             replay: String::new(),
             limits_cut_by: None,
+            strategy: match &self.strategy {
+                StrategyKnob::Random => crate::config::Strategy::Random,
+                StrategyKnob::Pct { depth, steps } => crate::config::Strategy::Pct {
+                    depth: depth.resolve("run.pct_depth", &mut rng, &mut drawn) as u32,
+                    steps: *steps,
+                },
+            },
         };
         config
             .validate()

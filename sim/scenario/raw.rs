@@ -106,6 +106,9 @@ pub struct RawRun {
     pub events: Option<Spanned<Value>>,
     pub message_bytes: Option<Spanned<Value>>,
     pub vector_clocks: Option<bool>,
+    pub strategy: Option<Spanned<String>>,
+    pub pct_depth: Option<Spanned<Value>>,
+    pub pct_steps: Option<Spanned<Value>>,
 }
 
 #[derive(Debug, Deserialize)]

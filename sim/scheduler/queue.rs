@@ -62,3 +62,132 @@ impl LocalClock {
         Duration(scaled.clamp(0, i128::from(u64::MAX)) as u64)
     }
 }
+
+/// A node event waiting under PCT: ordered by its chain's priority (high
+/// first), then by when it was scheduled.
+#[derive(Debug)]
+pub(super) struct Ranked {
+    pub priority: u64,
+    pub chain: u32,
+    pub queued: Queued,
+}
+
+impl PartialEq for Ranked {
+    fn eq(&self, other: &Self) -> bool {
+        (self.priority, self.queued.seq) == (other.priority, other.queued.seq)
+    }
+}
+impl Eq for Ranked {}
+impl PartialOrd for Ranked {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Ranked {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        // Max-heap: higher priority first, then the earlier scheduled.
+        self.priority
+            .cmp(&other.priority)
+            .then(other.queued.seq.cmp(&self.queued.seq))
+    }
+}
+
+/// PCT's state during one run (see [`crate::config::Strategy::Pct`]).
+pub(super) struct Pct {
+    pub rng: crate::rng::DetRng,
+    /// Each chain's priority now; demoted chains get 1, 2, ... (below every
+    /// first priority, which is at least `depth`).
+    pub chains: Vec<u64>,
+    pub heap: std::collections::BinaryHeap<Ranked>,
+    /// The steps (node events taken) at which the taken event's chain is
+    /// demoted, soonest last.
+    pub change_points: Vec<u64>,
+    pub depth: u32,
+    pub steps: u64,
+    /// The chain of the event being handled, and whether a new event has
+    /// extended it yet.
+    pub current: Option<u32>,
+    pub extended: bool,
+}
+
+impl Pct {
+    pub fn new(seed: u64, depth: u32, horizon: u64) -> Pct {
+        let mut rng = crate::rng::DetRng::new(seed, crate::rng::Stream::Schedule);
+        let mut change_points: Vec<u64> = Vec::new();
+        // d − 1 distinct steps, uniformly among the first `horizon`.
+        let want = (depth.saturating_sub(1) as u64).min(horizon);
+        while (change_points.len() as u64) < want {
+            let k = rng.between(1, horizon);
+            if !change_points.contains(&k) {
+                change_points.push(k);
+            }
+        }
+        change_points.sort_unstable_by(|a, b| b.cmp(a));
+        Pct {
+            rng,
+            chains: Vec::new(),
+            heap: std::collections::BinaryHeap::new(),
+            change_points,
+            depth,
+            steps: 0,
+            current: None,
+            extended: false,
+        }
+    }
+
+    /// The chain a new node event joins: the first one scheduled while an
+    /// event is handled continues that event's chain (it happens after it);
+    /// any other starts a chain of its own, with a random priority.
+    pub fn chain_for_new(&mut self) -> u32 {
+        if let (Some(c), false) = (self.current, self.extended) {
+            self.extended = true;
+            return c;
+        }
+        let floor = u64::from(self.depth);
+        let priority = floor + self.rng.below(u64::MAX - floor);
+        self.chains.push(priority);
+        (self.chains.len() - 1) as u32
+    }
+
+    pub fn push(&mut self, queued: Queued) {
+        let chain = self.chain_for_new();
+        self.heap.push(Ranked {
+            priority: self.chains[chain as usize],
+            chain,
+            queued,
+        });
+    }
+
+    /// The node event to take next, its priority brought up to date (a
+    /// demoted chain's events sink as they are met).
+    pub fn peek(&mut self) -> Option<&Ranked> {
+        loop {
+            let top = self.heap.peek()?;
+            let now = self.chains[top.chain as usize];
+            if top.priority == now {
+                break;
+            }
+            let mut stale = self.heap.pop()?;
+            stale.priority = now;
+            self.heap.push(stale);
+        }
+        self.heap.peek()
+    }
+
+    /// Takes the next node event: a step, which may demote its chain.
+    pub fn take(&mut self) -> Option<Queued> {
+        self.peek()?;
+        let taken = self.heap.pop()?;
+        self.steps += 1;
+        if self.change_points.last() == Some(&self.steps) {
+            self.change_points.pop();
+            // The i-th change point demotes to priority i - 1 + 1 (all
+            // distinct, all below the first priorities).
+            let rank = self.depth as u64 - 1 - self.change_points.len() as u64;
+            self.chains[taken.chain as usize] = rank;
+        }
+        self.current = Some(taken.chain);
+        self.extended = false;
+        Some(taken.queued)
+    }
+}

@@ -1,6 +1,6 @@
 //! Everything simulated during one run, and the loop that owns it.
 
-use super::queue::{Event, LocalClock, Queued};
+use super::queue::{Event, LocalClock, Pct, Queued};
 use super::{CheckReport, CheckStatus, Failure, SimError, Simulation, BUFFERS_KEPT, IN_HANDLER};
 use crate::clock::Clocks;
 use crate::config::FaultAction;
@@ -46,6 +46,9 @@ pub(super) struct World<'s, N: Node, S: Sink> {
     pub network: Network,
     clocks: Clocks,
     queue: BinaryHeap<Reverse<Queued>>,
+    // Under the PCT strategy, node events wait here instead (the
+    // environment's stay in `queue`, by time).
+    pct: Option<Pct>,
     seq: u64,
     pub now: Instant,
     net_rng: DetRng,
@@ -102,6 +105,12 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
             },
             clocks: Clocks::new(n, vector_clocks),
             queue: BinaryHeap::new(),
+            pct: match c.strategy {
+                crate::config::Strategy::Pct { depth, steps } => {
+                    Some(Pct::new(c.seed, depth, steps))
+                }
+                _ => None,
+            },
             seq: 0,
             now: Instant::ZERO,
             net_rng: DetRng::new(c.seed, Stream::Network),
@@ -141,12 +150,39 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
     }
 
     fn schedule(&mut self, at: Instant, event: Event) {
-        self.queue.push(Reverse(Queued {
+        let queued = Queued {
             at,
             seq: self.seq,
             event,
-        }));
+        };
         self.seq += 1;
+        match (&mut self.pct, event) {
+            // Deliveries are PCT's to order; timers keep their times (a
+            // node's own clock is not the network's to delay, and a chain
+            // of timers that re-arm themselves would otherwise run ahead
+            // of every delivery until the time limit).
+            (Some(pct), Event::Deliver { .. }) => pct.push(queued),
+            _ => self.queue.push(Reverse(queued)),
+        }
+    }
+
+    /// The next event: by time, or under PCT the highest-priority node
+    /// event, unless the environment has something due by then.
+    fn next_event(&mut self) -> Option<Queued> {
+        let Some(pct) = self.pct.as_mut() else {
+            return self.queue.pop().map(|Reverse(q)| q);
+        };
+        let node_at = pct.peek().map(|r| r.queued.at.max(self.now));
+        let env_first = match (self.queue.peek(), node_at) {
+            (Some(Reverse(e)), Some(at)) => e.at <= at,
+            (Some(_), None) => true,
+            (None, _) => false,
+        };
+        if env_first {
+            pct.current = None;
+            return self.queue.pop().map(|Reverse(q)| q);
+        }
+        pct.take()
     }
 
     fn write(&mut self, kind: Kind<'_>) -> io::Result<u64> {
@@ -188,8 +224,14 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
         let limits = &self.sim.config.limits;
         let deadline = Instant::ZERO.after(limits.time);
         let reason = loop {
-            let Some(Reverse(next)) = self.queue.pop() else {
+            let Some(next) = self.next_event() else {
                 break EndReason::Quiescent;
+            };
+            // Under PCT an event may be taken after its time: it happens
+            // when it is taken.
+            let next = Queued {
+                at: next.at.max(self.now),
+                ..next
             };
             if next.at > deadline {
                 // Liveness deadlines up to the time limit are still due.
@@ -679,7 +721,7 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
     /// (the end of the current calm period's grace) lies before `t` is
     /// evaluated now, over the state at its deadline.
     fn reach(&mut self, t: Instant) -> Result<(), SimError> {
-        let Some(calm) = self.faults.calm_since else {
+        let Some(calm) = self.faults.calm_since.filter(|_| self.pct.is_none()) else {
             return Ok(());
         };
         for i in 0..self.sim.invariants.len() {
@@ -713,7 +755,9 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
         let cut_by_tool = self.sim.config.limits_cut_by.is_some()
             && matches!(reason, EndReason::TimeLimit | EndReason::EventLimit);
         self.changed = None;
-        let calm = self.faults.calm_since;
+        // An adversarial schedule may starve any message forever: liveness
+        // is not judged under one.
+        let calm = self.faults.calm_since.filter(|_| self.pct.is_none());
         let quiet = reason == EndReason::Quiescent;
         let now = self.now;
         let tallies = self.tallies.clone();
@@ -802,6 +846,9 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
             return format!("the run was cut at {now} by a limit {tool} set");
         }
         match (when, self.faults.calm_since) {
+            (When::Eventually { .. }, _) if self.pct.is_some() => {
+                "liveness is not judged under PCT, whose schedule may delay any message forever".into()
+            }
             (When::Eventually { .. }, None) => {
                 format!("a fault was still in force when the run ended at {now}")
             }
