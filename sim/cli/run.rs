@@ -57,43 +57,67 @@ pub struct StrategyArgs {
     pub pct_steps: Option<u64>,
 }
 
+/// The flags that changed the scenario, as they would be typed again.
+pub fn override_flags(checks: &[String], strategy: &StrategyArgs) -> String {
+    let mut out = String::new();
+    for c in checks {
+        out.push_str(&format!(" --check {c}"));
+    }
+    if let Some(s) = &strategy.strategy {
+        out.push_str(&format!(" --strategy {s}"));
+    }
+    if let Some(d) = strategy.pct_depth {
+        out.push_str(&format!(" --pct-depth {d}"));
+    }
+    if let Some(k) = strategy.pct_steps {
+        out.push_str(&format!(" --pct-steps {k}"));
+    }
+    out
+}
+
 impl StrategyArgs {
-    /// Puts the strategy the flags ask for into `scenario`.
-    pub fn apply(&self, scenario: &mut Scenario) -> Result<(), CliError> {
-        use crate::scenario::{Knob, StrategyKnob};
+    fn is_empty(&self) -> bool {
+        self.strategy.is_none() && self.pct_depth.is_none() && self.pct_steps.is_none()
+    }
+
+    /// Writes the strategy the flags ask for into a scenario's `[run]`.
+    fn write_into(&self, table: &mut toml::Table) -> Result<(), CliError> {
+        if self.is_empty() {
+            return Ok(());
+        }
         let pct = self.pct_depth.is_some() || self.pct_steps.is_some();
-        let name = match (&self.strategy, pct) {
-            (Some(s), _) => s.as_str(),
-            (None, true) => "pct",
-            (None, false) => return Ok(()),
-        };
-        scenario.strategy = match name {
-            "random" if !pct => StrategyKnob::Random,
-            "random" => {
+        let name = self.strategy.as_deref().unwrap_or("pct");
+        match name {
+            "random" if pct => {
                 return Err(CliError::input(
                     "--pct-depth and --pct-steps go with --strategy pct",
                 ))
             }
-            "pct" => {
-                let (depth, steps) = match &scenario.strategy {
-                    StrategyKnob::Pct { depth, steps } => (depth.clone(), *steps),
-                    StrategyKnob::Random => (Knob::Fixed(3), 1000),
-                };
-                let depth = self.pct_depth.map(Knob::Fixed).unwrap_or(depth);
-                let steps = self.pct_steps.unwrap_or(steps);
-                if depth.low() == 0 || steps == 0 {
-                    return Err(CliError::input(
-                        "--pct-depth and --pct-steps must be at least 1",
-                    ));
-                }
-                StrategyKnob::Pct { depth, steps }
-            }
+            "random" | "pct" => {}
             other => {
                 return Err(CliError::input(format!(
                     "--strategy must be random or pct, not {other}"
                 )))
             }
+        }
+        let run = table
+            .entry("run")
+            .or_insert_with(|| toml::Value::Table(Default::default()));
+        let toml::Value::Table(run) = run else {
+            return Err(CliError::input("the scenario's `run` is not a table"));
         };
+        run.insert("strategy".into(), toml::Value::String(name.into()));
+        if name == "random" {
+            run.remove("pct_depth");
+            run.remove("pct_steps");
+        }
+        for (key, value) in [("pct_depth", self.pct_depth), ("pct_steps", self.pct_steps)] {
+            if let Some(v) = value {
+                let v = i64::try_from(v)
+                    .map_err(|_| CliError::input(format!("--{key} is too large")))?;
+                run.insert(key.into(), toml::Value::Integer(v));
+            }
+        }
         Ok(())
     }
 }
@@ -102,15 +126,20 @@ pub fn load(registry: &Registry, path: &Path) -> Result<Scenario, CliError> {
     Scenario::load(path, registry).map_err(CliError::input)
 }
 
-/// [`load`], with `--check` names (if any) replacing the scenario's
-/// selection of invariants, each checked against what the protocol
-/// registers.
+/// [`load`], with what the command line changes — `--check` names, a
+/// `--strategy` — written into the scenario's own text, so that the trace
+/// (whose header carries that text) replays and shrinks as it ran. Each
+/// `--check` name must be one of the protocol's invariants.
 pub fn load_checked(
     registry: &Registry,
     path: &Path,
     checks: &[String],
+    strategy: &StrategyArgs,
 ) -> Result<Scenario, CliError> {
-    let mut scenario = load(registry, path)?;
+    let scenario = load(registry, path)?;
+    if checks.is_empty() && strategy.is_empty() {
+        return Ok(scenario);
+    }
     if !checks.is_empty() {
         let protocol = registry
             .get(&scenario.protocol)
@@ -128,9 +157,31 @@ pub fn load_checked(
                 known.join(", ")
             )));
         }
-        scenario.invariants = Some(checks.to_vec());
     }
-    Ok(scenario)
+    let mut table: toml::Table = toml::from_str(&scenario.source).map_err(CliError::input)?;
+    if !checks.is_empty() {
+        let check = table
+            .entry("check")
+            .or_insert_with(|| toml::Value::Table(Default::default()));
+        if let toml::Value::Table(t) = check {
+            t.insert(
+                "invariants".into(),
+                toml::Value::Array(
+                    checks
+                        .iter()
+                        .map(|c| toml::Value::String(c.clone()))
+                        .collect(),
+                ),
+            );
+        }
+    }
+    strategy.write_into(&mut table)?;
+    let text = format!(
+        "# {} with the command line's changes\n{}",
+        scenario.file,
+        toml::to_string(&table).map_err(CliError::input)?
+    );
+    Scenario::parse(&scenario.file, &text, registry).map_err(CliError::input)
 }
 
 /// Runs `seed` of `scenario`, streaming the trace to `trace` if given.
@@ -185,8 +236,7 @@ pub fn default_trace_path(dir: &Path, scenario: &Scenario, seed: u64) -> PathBuf
 }
 
 pub fn run(registry: &Registry, args: RunArgs) -> Result<(), CliError> {
-    let mut scenario = load_checked(registry, &args.scenario, &args.checks)?;
-    args.strategy.apply(&mut scenario)?;
+    let scenario = load_checked(registry, &args.scenario, &args.checks, &args.strategy)?;
     let seed = args.seed.unwrap_or(scenario.seed);
     if args.check_determinism {
         check_determinism(registry, &scenario, seed)?;
@@ -285,9 +335,10 @@ pub fn run(registry: &Registry, args: RunArgs) -> Result<(), CliError> {
             plain(&f.message)
         );
         println!(
-            "reproduce  {} run {} --seed {seed}",
+            "reproduce  {} run {} --seed {seed}{}",
             super::program(),
-            scenario.file
+            scenario.file,
+            override_flags(&args.checks, &args.strategy)
         );
         return Err(CliError::CheckFailed);
     }

@@ -108,8 +108,7 @@ pub fn parse_shard(text: &str) -> Result<(u64, u64), CliError> {
 }
 
 pub fn sweep(registry: &Registry, args: SweepArgs) -> Result<(), CliError> {
-    let mut scenario = load_checked(registry, &args.scenario, &args.checks)?;
-    args.strategy.apply(&mut scenario)?;
+    let scenario = load_checked(registry, &args.scenario, &args.checks, &args.strategy)?;
     let (start, end) = parse_seeds(&args.seeds)?;
     let shard = args.shard.as_deref().map(parse_shard).transpose()?;
     let jobs = match args.jobs {
@@ -284,9 +283,10 @@ pub fn sweep(registry: &Registry, args: SweepArgs) -> Result<(), CliError> {
                 eprintln!("  trace      {}", args.out.join(t).display());
             }
             eprintln!(
-                "  reproduce  {} run {} --seed {seed}",
+                "  reproduce  {} run {} --seed {seed}{}",
                 super::program(),
-                scenario.file
+                scenario.file,
+                super::run::override_flags(&args.checks, &args.strategy)
             );
         }
     }
@@ -301,18 +301,7 @@ pub fn sweep(registry: &Registry, args: SweepArgs) -> Result<(), CliError> {
         if let Some(s) = &args.shard {
             resume.push_str(&format!(" --shard {s}"));
         }
-        for c in &args.checks {
-            resume.push_str(&format!(" --check {c}"));
-        }
-        if let Some(s) = &args.strategy.strategy {
-            resume.push_str(&format!(" --strategy {s}"));
-        }
-        if let Some(d) = args.strategy.pct_depth {
-            resume.push_str(&format!(" --pct-depth {d}"));
-        }
-        if let Some(k) = args.strategy.pct_steps {
-            resume.push_str(&format!(" --pct-steps {k}"));
-        }
+        resume.push_str(&super::run::override_flags(&args.checks, &args.strategy));
         eprintln!(
             "interrupted: {} of {expected} seeds done; resume with:\n  {resume}",
             summary.run

@@ -200,7 +200,10 @@ impl Checker<'_> {
             None => None,
             Some(list) => {
                 let documented = protocol.invariants();
-                let known: Vec<&str> = documented.iter().map(|i| i.name.as_str()).collect();
+                let mut known: Vec<&str> = documented.iter().map(|i| i.name.as_str()).collect();
+                if raw.check.as_ref().is_some_and(|c| c.linearizable.is_some()) {
+                    known.push("linearizable");
+                }
                 let mut names = Vec::new();
                 for name in list.get_ref() {
                     let s = name.get_ref();
