@@ -38,9 +38,23 @@ pub enum Strategy {
     /// client operations) keep their times. `eventually` checks are not
     /// judged: the schedule may delay a message forever.
     Pct { depth: u32, steps: u64 },
-    /// The choices an exploration made, one per step (see
-    /// [`crate::explore`]): a path replayed exactly.
-    Choices(Vec<u32>),
+    /// Exploration's asynchronous semantics (see [`crate::explore`]): every
+    /// message in flight waits in an unordered pool, and each step takes
+    /// one action — deliver a message, fire a timer, issue the next client
+    /// operation, or, within `budgets`, drop or duplicate a message, crash
+    /// or restart a node — choosing the `path[i]`-th enabled action at step
+    /// `i`. Virtual time moves by a millisecond a step; the fault schedule
+    /// is not used. A counterexample's trace runs with this strategy, so it
+    /// replays exactly.
+    Explore { path: Vec<u32>, budgets: Budgets },
+}
+
+/// How many of each fault an exploration may inject along one path.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Budgets {
+    pub drops: u32,
+    pub duplicates: u32,
+    pub crashes: u32,
 }
 
 impl Strategy {
@@ -49,7 +63,7 @@ impl Strategy {
         match self {
             Strategy::Random => "random".into(),
             Strategy::Pct { depth, steps } => format!("pct (depth {depth}, {steps} steps)"),
-            Strategy::Choices(c) => format!("an explored path of {} steps", c.len()),
+            Strategy::Explore { path, .. } => format!("an explored path of {} steps", path.len()),
         }
     }
 }

@@ -55,6 +55,7 @@
 //! | [`scenario`] | scenario files: parse, check with line:col errors, draw swarm knobs |
 //! | [`protocols`] | built-in protocols with broken twins, and the registry |
 //! | [`shrink`] | delta debugging of a failing run over its recorded decisions |
+//! | [`explore`] | bounded exhaustive exploration of every order of events |
 //! | [`testing`] | proptest strategies and a harness for property-testing protocols |
 //! | [`cli`] | the `dsim` command line |
 
@@ -62,6 +63,7 @@ pub mod check;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod explore;
 pub mod history;
 pub mod invariant;
 pub mod names;
@@ -79,7 +81,7 @@ pub mod time;
 pub mod trace;
 mod wire;
 
-pub use config::{Fault, FaultAction, Limits, SimConfig, Strategy, Workload};
+pub use config::{Budgets, Fault, FaultAction, Limits, SimConfig, Strategy, Workload};
 pub use invariant::{Invariant, View, When};
 pub use network::{Latency, LinkConfig, LossCause, NetworkConfig, PartitionSpec};
 pub use node::{Context, Disk, Input, Node, NodeId, TimerId};

@@ -93,7 +93,7 @@ impl<T: Serialize + DeserializeOwned + Clone + fmt::Debug + 'static> TimerTag fo
 pub struct TimerId(pub u64);
 
 /// An operation injected by the workload (a client request, say).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Input {
     /// Sequence number of the operation within the run, from 0.
     pub id: u64,

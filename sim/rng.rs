@@ -96,6 +96,12 @@ impl DetRng {
         draw < p.0
     }
 
+    /// How far the stream has been read (in 32-bit words): two streams of
+    /// one seed and purpose at the same position yield the same numbers.
+    pub fn position(&self) -> u128 {
+        self.inner.get_word_pos()
+    }
+
     /// A uniform float in [0, 1) with 53 random bits; exact on every platform.
     pub fn unit_f64(&mut self) -> f64 {
         (self.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)

@@ -14,6 +14,7 @@
 
 mod check;
 mod diff;
+mod explore;
 mod files;
 mod protocols;
 mod replay;
@@ -65,6 +66,7 @@ enum Command {
     Show(show::ShowArgs),
     Shrink(shrink::ShrinkArgs),
     Sweep(sweep::SweepArgs),
+    Explore(explore::ExploreArgs),
     Merge(sweep::MergeArgs),
     Protocols(protocols::ProtocolsArgs),
 }
@@ -204,6 +206,7 @@ fn dispatch(registry: &Registry, command: Command) -> Result<(), CliError> {
         Command::Show(args) => show::show(registry, args),
         Command::Shrink(args) => shrink::shrink(registry, args),
         Command::Sweep(args) => sweep::sweep(registry, args),
+        Command::Explore(args) => explore::explore(registry, args),
         Command::Merge(args) => sweep::merge(args),
         Command::Protocols(args) => protocols::protocols(registry, args),
     }

@@ -41,7 +41,7 @@ pub enum BcastMsg {
     Ack { id: MsgId },
 }
 
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, Hash)]
 pub struct BcastSettings {
     pub retry: Duration,
     pub max_retries: u32,
@@ -49,7 +49,7 @@ pub struct BcastSettings {
 }
 
 /// A broadcast node.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Hash)]
 pub struct Bcast {
     settings: BcastSettings,
     next_seq: u64,
@@ -245,6 +245,7 @@ pub fn protocol() -> Spec<Bcast> {
                 dedup: params.flag("dedup")?,
             };
             Ok(Simulation::new(config, move |_| Bcast::new(settings))
+                .hashable()
                 .per_node(
                     "no-duplicates",
                     "no node delivers a message twice",

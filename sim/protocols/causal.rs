@@ -31,7 +31,7 @@ use crate::{Context, Input, Node, NodeId, View};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct CausalMsg {
     pub origin: u32,
     pub vc: Vec<u32>,
@@ -39,7 +39,7 @@ pub struct CausalMsg {
 }
 
 /// A causal-broadcast node.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Hash)]
 pub struct CausalNode {
     on_arrival: bool,
     /// Messages delivered from each origin.
@@ -198,6 +198,7 @@ pub fn protocol() -> Spec<CausalNode> {
             let echo = params.int("echo_every")? as u64;
             Ok(
                 Simulation::new(config, move |_| CausalNode::new(nodes, on_arrival, echo))
+                    .hashable()
                     .per_node(
                         "causal-delivery",
                         "no node delivers a message before one whose broadcast happened before it",

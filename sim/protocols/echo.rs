@@ -47,7 +47,7 @@ pub enum EchoTimer {
 }
 
 /// Settings shared by every node.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, Hash)]
 pub struct EchoSettings {
     pub timeout: Duration,
     pub attempts: u32,
@@ -55,7 +55,7 @@ pub struct EchoSettings {
 }
 
 /// The server: executes requests, remembers replies.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, Hash)]
 pub struct Server {
     pub total: u64,
     /// How many times each (client, request id) was executed.
@@ -66,7 +66,7 @@ pub struct Server {
     pub last_executed: Option<(NodeId, u64)>,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Hash)]
 struct Pending {
     seq: u64,
     value: u64,
@@ -75,7 +75,7 @@ struct Pending {
 }
 
 /// A client: one request outstanding at a time.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Hash)]
 pub struct Client {
     settings: EchoSettings,
     next_seq: u64,
@@ -89,7 +89,7 @@ pub struct Client {
 }
 
 /// A node of the echo protocol.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Hash)]
 pub enum EchoNode {
     Server(Server),
     Client(Client),
@@ -308,6 +308,7 @@ pub fn protocol() -> Spec<EchoNode> {
             };
             Ok(
                 Simulation::new(config, move |id| EchoNode::new(id, settings))
+                    .hashable()
                     .always(
                         "at-most-once",
                         "every acknowledged request was executed at most once",

@@ -112,7 +112,7 @@ impl From<RaftTimer> for KvTimer {
 }
 
 /// Settings shared by every node.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, Hash)]
 pub struct KvSettings {
     pub raft: RaftSettings,
     pub servers: u32,
@@ -124,7 +124,7 @@ pub struct KvSettings {
 }
 
 /// A server: Raft, and the store it replicates.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Hash)]
 pub struct Server {
     s: KvSettings,
     pub raft: Raft<KvCmd>,
@@ -138,7 +138,7 @@ pub struct Server {
 }
 
 /// A client: one operation at a time.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Hash)]
 pub struct Client {
     s: KvSettings,
     seq: u64,
@@ -148,7 +148,7 @@ pub struct Client {
     next_value: i64,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Hash)]
 pub enum KvNode {
     Server(Box<Server>),
     Client(Client),
@@ -494,6 +494,7 @@ pub fn protocol() -> Spec<KvNode> {
                 )));
             }
             Ok(Simulation::new(config, move |id| KvNode::new(id, s))
+                .hashable()
                 .monitor(
                     "election-safety",
                     "at most one leader per term",

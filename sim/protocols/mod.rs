@@ -323,13 +323,42 @@ pub trait Protocol: Send + Sync {
         let _ = tag;
         None
     }
+    /// Explores every order of events to a bound (see [`crate::explore`]);
+    /// `config`'s strategy must be `Explore`.
+    fn explore(
+        &self,
+        config: SimConfig,
+        params: &Params,
+        options: RunOptions<'_>,
+        search: &crate::explore::Options,
+    ) -> Result<crate::explore::Report, SimError> {
+        let _ = (config, params, options, search);
+        Err(SimError::Config(format!(
+            "protocol `{}` cannot be explored",
+            self.name()
+        )))
+    }
 }
 
 /// Runs `sim` as `options` say; the helper every protocol's `run` ends with.
 pub fn execute<N: Node>(
+    sim: Simulation<N>,
+    mut options: RunOptions<'_>,
+) -> Result<Outcome, SimError> {
+    let trace = options.trace.take();
+    let key = options.key;
+    let sim = prepare(sim, options)?;
+    match trace {
+        Some(out) => sim.run_traced(out, key).map(|(o, _)| o),
+        None => sim.run(),
+    }
+}
+
+/// `sim` with the checks, schedule and progress `options` ask for.
+pub fn prepare<N: Node>(
     mut sim: Simulation<N>,
     options: RunOptions<'_>,
-) -> Result<Outcome, SimError> {
+) -> Result<Simulation<N>, SimError> {
     if let Some(check) = options.linearizable {
         sim = sim.invariant(linearizable(check)?);
     }
@@ -342,10 +371,7 @@ pub fn execute<N: Node>(
     if let Some(report) = options.progress {
         sim.on_progress(report);
     }
-    match options.trace {
-        Some(out) => sim.run_traced(out, options.key).map(|(o, _)| o),
-        None => sim.run(),
-    }
+    Ok(sim)
 }
 
 /// The invariant `linearizable`: the clients' history, checked at the end
@@ -530,6 +556,16 @@ impl<N: Node> Protocol for Spec<N> {
         postcard::from_bytes::<N::Timer>(tag)
             .ok()
             .map(|t| format!("{t:?}"))
+    }
+    fn explore(
+        &self,
+        config: SimConfig,
+        params: &Params,
+        options: RunOptions<'_>,
+        search: &crate::explore::Options,
+    ) -> Result<crate::explore::Report, SimError> {
+        let sim = prepare(self.simulation(config, params)?, options)?;
+        crate::explore::search(&sim, search)
     }
 }
 

@@ -44,7 +44,7 @@ pub enum TpcMsg {
     Query { tx: u64 },
 }
 
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, Hash)]
 pub struct TpcSettings {
     pub vote_timeout: Duration,
     pub query_interval: Duration,
@@ -59,7 +59,7 @@ pub enum TpcTimer {
     Query { tx: u64 },
 }
 
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, Hash)]
 pub struct Coordinator {
     next_tx: u64,
     collecting: BTreeMap<u64, BTreeSet<NodeId>>,
@@ -67,7 +67,7 @@ pub struct Coordinator {
     pub decided: BTreeMap<u64, bool>,
 }
 
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, Hash)]
 pub struct Participant {
     /// Durable votes and decisions.
     pub votes: BTreeMap<u64, bool>,
@@ -79,7 +79,7 @@ pub struct Participant {
     pub last_decided: Option<u64>,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Hash)]
 pub enum TpcNode {
     Coordinator(Coordinator, TpcSettings),
     Participant(Participant, TpcSettings),
@@ -366,6 +366,7 @@ pub fn protocol() -> Spec<TpcNode> {
                     TpcNode::Participant(Participant::default(), s)
                 }
             })
+            .hashable()
             .always(
                 "atomicity",
                 "no transaction is committed by one participant and aborted by another",

@@ -52,7 +52,47 @@ use thiserror::Error;
 mod queue;
 mod world;
 
+pub(crate) use world::Action;
 use world::World;
+
+/// One run under exploration's semantics, stepped by a driver (see
+/// [`crate::explore`]): the nodes have started; each step takes one of the
+/// actions enabled now. Vector clocks and the trace are off.
+pub(crate) struct Stepper<'s, N: Node> {
+    world: World<'s, N, NullSink>,
+}
+
+impl<'s, N: Node> Stepper<'s, N> {
+    /// A fresh run of `sim`, whose strategy must be `Explore`, with every
+    /// node started.
+    pub fn new(sim: &'s Simulation<N>) -> Result<Stepper<'s, N>, SimError> {
+        sim.config.validate().map_err(SimError::Config)?;
+        let mut world = World::new(sim, NullSink::default(), false);
+        world.start_all()?;
+        Ok(Stepper { world })
+    }
+
+    pub fn enabled(&self) -> Vec<Action> {
+        self.world.enabled()
+    }
+
+    pub fn take(&mut self, action: &Action) -> Result<(), SimError> {
+        self.world.take(action)
+    }
+
+    pub fn fingerprint(&self) -> Option<u64> {
+        self.world.fingerprint()
+    }
+
+    pub fn failure(&self) -> Option<&Failure> {
+        self.world.failure.as_ref()
+    }
+
+    /// The end-of-run checks, for a state where nothing more can happen.
+    pub fn end(&mut self) -> Result<(), SimError> {
+        self.world.end_checks(EndReason::Quiescent)
+    }
+}
 
 /// A run could not be carried out (as opposed to a check failing).
 #[derive(Debug, Error)]
@@ -163,6 +203,8 @@ pub struct Simulation<N: Node> {
     invariants: Vec<Invariant<N>>,
     schedule: Option<Arc<Schedule>>,
     progress: Option<ProgressFn>,
+    /// How to fingerprint a node's state, for exploration's visited set.
+    state_hash: Option<fn(&N) -> u64>,
 }
 
 impl<N: Node> Simulation<N> {
@@ -177,7 +219,29 @@ impl<N: Node> Simulation<N> {
             invariants: Vec::new(),
             schedule: None,
             progress: None,
+            state_hash: None,
         }
+    }
+
+    /// Lets exploration fingerprint node states (with `Hash`), so that a
+    /// state reached twice is explored once. Without it, exploration
+    /// re-runs every path and visits states as often as it reaches them.
+    pub fn hashable(mut self) -> Simulation<N>
+    where
+        N: std::hash::Hash,
+    {
+        self.state_hash = Some(|n: &N| {
+            use std::hash::Hasher;
+            let mut h = std::hash::DefaultHasher::new();
+            n.hash(&mut h);
+            h.finish()
+        });
+        self
+    }
+
+    /// True when node states can be fingerprinted ([`Simulation::hashable`]).
+    pub fn is_hashable(&self) -> bool {
+        self.state_hash.is_some()
     }
 
     /// Reports progress to `report` during long runs (see [`ProgressFn`]).
@@ -397,7 +461,7 @@ impl<N: Node> Simulation<N> {
         if vector_clocks {
             crate::config::vector_clock_cost(self.config.nodes).map_err(SimError::Config)?;
         }
-        let mut world = World::new(self, sink, vector_clocks);
+        let mut world = World::new(self, &mut *sink, vector_clocks);
         let end = world.run()?;
         let time = world.now;
         let unscripted = world.network.unscripted();

@@ -61,6 +61,15 @@ impl Sink for NullSink {
     }
 }
 
+impl<S: Sink + ?Sized> Sink for &mut S {
+    fn record(&mut self, record: &Record<'_>) -> io::Result<u64> {
+        (**self).record(record)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        (**self).flush()
+    }
+}
+
 impl<W: Write> Sink for TraceWriter<W> {
     fn record(&mut self, record: &Record<'_>) -> io::Result<u64> {
         self.append(record)

@@ -120,6 +120,7 @@ pub fn protocol() -> Spec<Raft> {
 /// Raft servers with every invariant.
 pub fn simulation(config: crate::SimConfig, s: RaftSettings) -> Simulation<Raft> {
     Simulation::new(config, move |_| Raft::new(s))
+        .hashable()
         .monitor(
             "election-safety",
             "at most one leader per term",

@@ -65,14 +65,14 @@ pub enum RaftMsg<C = u64> {
     },
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Role {
     Follower,
     Candidate,
     Leader,
 }
 
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, Hash)]
 pub struct RaftSettings {
     pub election_min: Duration,
     pub election_max: Duration,
@@ -107,7 +107,7 @@ fn chain_hash<C: Command>(before: u64, e: &Entry<C>) -> u64 {
 }
 
 /// One Raft server, replicating commands of type `C`.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Hash)]
 pub struct Raft<C = u64> {
     s: RaftSettings,
     pub term: u64,

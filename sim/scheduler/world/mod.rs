@@ -1,5 +1,9 @@
 //! Everything simulated during one run, and the loop that owns it.
 
+mod explore;
+
+pub(crate) use explore::Action;
+
 use super::queue::{Event, LocalClock, Pct, Queued};
 use super::{CheckReport, CheckStatus, Failure, SimError, Simulation, BUFFERS_KEPT, IN_HANDLER};
 use crate::clock::Clocks;
@@ -38,9 +42,9 @@ struct Tally {
 }
 
 /// Everything simulated during one run.
-pub(super) struct World<'s, N: Node, S: Sink> {
+pub(crate) struct World<'s, N: Node, S: Sink> {
     sim: &'s Simulation<N>,
-    sink: &'s mut S,
+    sink: S,
     pub nodes: Vec<Option<N>>,
     slots: Vec<Slot<N::Timer>>,
     pub network: Network,
@@ -49,6 +53,8 @@ pub(super) struct World<'s, N: Node, S: Sink> {
     // Under the PCT strategy, node events wait here instead (the
     // environment's stay in `queue`, by time).
     pct: Option<Pct>,
+    // Under exploration, messages in flight wait here, unordered.
+    explore: Option<explore::Pool>,
     seq: u64,
     pub now: Instant,
     net_rng: DetRng,
@@ -71,13 +77,15 @@ pub(super) struct World<'s, N: Node, S: Sink> {
     tallies: Vec<Tally>,
     // Monitors' summaries, by invariant.
     monitors: Vec<Option<MonitorState>>,
-    // The clients' history, kept only when a history check needs it.
+    // The clients' history, kept only when a history check needs it, and
+    // how much of it exploration has checked.
     history: Option<Vec<HistoryEntry>>,
+    history_checked: usize,
     _msg: PhantomData<N::Msg>,
 }
 
 impl<'s, N: Node, S: Sink> World<'s, N, S> {
-    pub fn new(sim: &'s Simulation<N>, sink: &'s mut S, vector_clocks: bool) -> World<'s, N, S> {
+    pub fn new(sim: &'s Simulation<N>, sink: S, vector_clocks: bool) -> World<'s, N, S> {
         let c = &sim.config;
         let n = c.nodes as usize;
         let slots = (0..c.nodes)
@@ -111,6 +119,13 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
                 }
                 _ => None,
             },
+            explore: match &c.strategy {
+                crate::config::Strategy::Explore { budgets, .. } => Some(explore::Pool {
+                    budgets: *budgets,
+                    ..explore::Pool::default()
+                }),
+                _ => None,
+            },
             seq: 0,
             now: Instant::ZERO,
             net_rng: DetRng::new(c.seed, Stream::Network),
@@ -132,8 +147,17 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
             tallies: vec![Tally::default(); sim.invariants.len()],
             monitors: sim.invariants.iter().map(|i| i.new_state()).collect(),
             history: sim.invariants.iter().any(|i| i.is_history()).then(Vec::new),
+            history_checked: 0,
             _msg: PhantomData,
         };
+        // Under exploration the nodes start, and everything else is a
+        // choice: no fault schedule, no timed workload.
+        if world.explore.is_some() {
+            for i in 0..c.nodes {
+                world.schedule(Instant::ZERO, Event::Start(i));
+            }
+            return world;
+        }
         // Faults go in first: at equal times the environment changes before
         // nodes act, so a clock skew or partition "at 0s" is in force from
         // the first start.
@@ -219,8 +243,74 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
         }
     }
 
+    /// Under exploration: the starts, then the path's actions, one by one.
+    fn run_path(&mut self) -> Result<EndReason, SimError> {
+        self.start_all()?;
+        let path = match &self.sim.config.strategy {
+            crate::config::Strategy::Explore { path, .. } => path.clone(),
+            _ => Vec::new(),
+        };
+        for (step, &choice) in path.iter().enumerate() {
+            if self.failure.is_some() {
+                return Ok(EndReason::CheckFailed);
+            }
+            let actions = self.enabled();
+            let Some(action) = actions.get(choice as usize) else {
+                return Err(SimError::Config(format!(
+                    "step {step} of the explored path chooses action {choice}, but only {} are enabled there (the path was made by another protocol or configuration)",
+                    actions.len()
+                )));
+            };
+            self.take(action)?;
+        }
+        if self.failure.is_some() {
+            return Ok(EndReason::CheckFailed);
+        }
+        let reason = if self.enabled().is_empty() {
+            EndReason::Quiescent
+        } else {
+            EndReason::EventLimit
+        };
+        self.end_checks(reason)?;
+        Ok(if self.failure.is_some() {
+            EndReason::CheckFailed
+        } else {
+            reason
+        })
+    }
+
+    /// The checks of a run's end: invariants over the final state, then
+    /// the history.
+    pub(crate) fn end_checks(&mut self, reason: EndReason) -> Result<(), SimError> {
+        self.check_at_end(reason)?;
+        if self.failure.is_none() {
+            self.check_history()?;
+        }
+        Ok(())
+    }
+
+    /// Runs the events queued at the start (every node's start) and what
+    /// they schedule in the queue, checking after each.
+    pub(crate) fn start_all(&mut self) -> Result<(), SimError> {
+        while let Some(next) = self.next_event() {
+            self.now = self.now.max(next.at);
+            self.changed = None;
+            if self.handle(next.event)? {
+                self.handled += 1;
+                self.check_after_event()?;
+            }
+            if self.failure.is_some() {
+                break;
+            }
+        }
+        Ok(())
+    }
+
     /// The loop: pop, handle, check, until a limit, quiescence or a failure.
     fn run_events(&mut self) -> Result<EndReason, SimError> {
+        if self.explore.is_some() {
+            return self.run_path();
+        }
         let limits = &self.sim.config.limits;
         let deadline = Instant::ZERO.after(limits.time);
         let reason = loop {
@@ -289,8 +379,16 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
                 Ok(true)
             }
             Event::Deliver { slot, msg } => self.deliver(slot, msg),
-            Event::Timer { node, timer } => {
-                let id = NodeId(node);
+            Event::Timer { node, timer } => self.fire(NodeId(node), timer),
+            Event::Fault(i) => self.fault(i),
+            Event::Input(id) => self.input(id),
+        }
+    }
+
+    /// Fires `id`'s timer `timer`, if it is still set and the node is up.
+    fn fire(&mut self, id: NodeId, timer: u64) -> Result<bool, SimError> {
+        {
+            {
                 if self.nodes[id.index()].is_none() {
                     return Ok(false);
                 }
@@ -321,8 +419,6 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
                 self.call(id, |n, ctx| n.on_timer(ctx, TimerId(timer), tag))?;
                 Ok(true)
             }
-            Event::Fault(i) => self.fault(i),
-            Event::Input(id) => self.input(id),
         }
     }
 
@@ -341,6 +437,12 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
             }
             Some(Ok(m)) => m,
         };
+        self.deliver_copy(m)
+    }
+
+    /// A copy reaches its receiver: delivered, or lost if the receiver is
+    /// down or the bytes do not decode.
+    fn deliver_copy(&mut self, m: crate::network::InFlight) -> Result<bool, SimError> {
         let lost = |cause| Kind::Lost {
             msg: m.msg,
             copy: m.copy,
@@ -401,7 +503,7 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
             r => self.workload_rng.below(r),
         };
         let gap = w.interval.sample(&mut self.workload_rng);
-        if id + 1 < w.count {
+        if id + 1 < w.count && self.explore.is_none() {
             self.schedule(self.now.after(gap), Event::Input(id + 1));
         }
         // An operation aimed at a crashed node is never issued.
@@ -552,6 +654,10 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
             Effect::SetTimer { timer, after, tag } => {
                 let slot = &mut self.slots[id.index()];
                 slot.timers.insert(timer.0, tag);
+                // Under exploration a timer is a choice, not a time.
+                if self.explore.is_some() {
+                    return Ok(());
+                }
                 let at = self.now.after(slot.clock.to_virtual(after));
                 self.schedule(
                     at,
@@ -631,6 +737,20 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
             buf.extend_from_slice(v);
             buf
         });
+        // Under exploration the network decides nothing: the copy waits in
+        // the pool until a step delivers, drops or duplicates it.
+        if let Some(pool) = self.explore.as_mut() {
+            pool.in_flight.push(crate::network::InFlight {
+                msg,
+                copy: 0,
+                from,
+                to,
+                payload,
+                lamport,
+                vector,
+            });
+            return Ok(());
+        }
         let out = Outgoing {
             msg,
             from,
@@ -752,7 +872,7 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
         if self.sim.invariants.is_empty() {
             return Ok(());
         }
-        let cut_by_tool = self.sim.config.limits_cut_by.is_some()
+        let cut_by_tool = (self.sim.config.limits_cut_by.is_some() || self.explore.is_some())
             && matches!(reason, EndReason::TimeLimit | EndReason::EventLimit);
         self.changed = None;
         // An adversarial schedule may starve any message forever: liveness
@@ -774,6 +894,20 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
                 _ => false,
             },
         })
+    }
+
+    /// Under exploration, the history checks after every step that grew
+    /// the history (a state that breaks linearizability is a violation like
+    /// any other); otherwise nothing until the end.
+    fn check_history_now(&mut self) -> Result<(), SimError> {
+        let grew = self.history.as_ref().map_or(0, Vec::len);
+        if self.explore.is_none() || grew == self.history_checked {
+            return Ok(());
+        }
+        self.history_checked = grew;
+        self.check_history()?;
+        // Evaluations at each step are not the end-of-run one.
+        Ok(())
     }
 
     /// The history checks, once the run is over (unless it failed first, or
@@ -841,6 +975,9 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
         let now = self.now;
         if end == EndReason::CheckFailed {
             return "the run failed before it was due".into();
+        }
+        if self.explore.is_some() && end != EndReason::Quiescent {
+            return "the explored path ends where more could happen".into();
         }
         if let Some(tool) = cut_by.filter(|_| end != EndReason::Quiescent) {
             return format!("the run was cut at {now} by a limit {tool} set");

@@ -1,0 +1,232 @@
+//! `dsim explore`: every order of events, to a bound.
+
+use super::run::load_checked;
+use super::CliError;
+use crate::config::{Budgets, Strategy};
+use crate::explore::{Options, Order, Report};
+use crate::protocols::{Registry, RunOptions};
+use crate::show::plain;
+use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+/// Explore every order of deliveries, timers and client operations (and,
+/// within budgets, drops, duplicates and crashes) to a depth; a violation
+/// becomes a trace that replays exactly.
+#[derive(Args, Debug)]
+#[command(
+    after_help = "Examples:\n  dsim explore scenarios/echo-bug-no-dedup.toml --depth 12 --duplicates 1\n  dsim explore scenarios/twophase-crash.toml --dfs --depth 30 --crashes 1 --max-states 200000"
+)]
+pub struct ExploreArgs {
+    /// The scenario file (its nodes, parameters, workload count and seed
+    /// are used; its network and fault schedule are not).
+    pub scenario: PathBuf,
+    /// Breadth-first (the default: a violation found is a shortest one).
+    #[arg(long, conflicts_with = "dfs")]
+    pub bfs: bool,
+    /// Depth-first.
+    #[arg(long)]
+    pub dfs: bool,
+    /// Longest path explored, in steps.
+    #[arg(long, default_value_t = 20)]
+    pub depth: usize,
+    /// Stop after this many distinct states.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub max_states: u64,
+    /// Messages that may be dropped along one path.
+    #[arg(long, default_value_t = 0)]
+    pub drops: u32,
+    /// Messages that may be duplicated along one path.
+    #[arg(long, default_value_t = 0)]
+    pub duplicates: u32,
+    /// Crashes along one path (a crashed node may restart at any step).
+    #[arg(long, default_value_t = 0)]
+    pub crashes: u32,
+    /// Client operations issued, at most (default: the scenario's count).
+    #[arg(long)]
+    pub operations: Option<u64>,
+    /// The seed (default: the scenario's): node and workload randomness.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Where the summary and a counterexample's trace go.
+    #[arg(long, default_value = "explore-out")]
+    pub out: PathBuf,
+    /// Check only this invariant (repeat for more).
+    #[arg(long = "check", value_name = "INVARIANT")]
+    pub checks: Vec<String>,
+}
+
+pub fn explore(registry: &Registry, args: ExploreArgs) -> Result<(), CliError> {
+    let scenario = load_checked(registry, &args.scenario, &args.checks, &Default::default())?;
+    let seed = args.seed.unwrap_or(scenario.seed);
+    let resolved = scenario.resolve(seed).map_err(CliError::input)?;
+    let protocol = registry
+        .get(&scenario.protocol)
+        .ok_or_else(|| CliError::input(format!("unknown protocol {}", scenario.protocol)))?;
+    let budgets = Budgets {
+        drops: args.drops,
+        duplicates: args.duplicates,
+        crashes: args.crashes,
+    };
+    let mut config = resolved.config.clone();
+    config.strategy = Strategy::Explore {
+        path: Vec::new(),
+        budgets,
+    };
+    if let (Some(ops), Some(w)) = (args.operations, config.workload.as_mut()) {
+        w.count = w.count.min(ops);
+    }
+    let interrupted = Arc::new(AtomicBool::new(false));
+    {
+        let flag = interrupted.clone();
+        let _ = ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst));
+    }
+    let started = std::time::Instant::now();
+    let bar = std::io::stderr().is_terminal().then(|| {
+        let b = ProgressBar::new_spinner();
+        b.set_style(
+            ProgressStyle::with_template("{spinner} {msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+        );
+        b
+    });
+    let shown = bar.clone();
+    let progress: Arc<dyn Fn(&crate::explore::Progress) + Send + Sync> = Arc::new(move |p| {
+        let rate = p.states as f64 / started.elapsed().as_secs_f64().max(1e-9);
+        let msg = format!(
+            "{} states, {} distinct, {rate:.0} states/s, depth {}, {} waiting",
+            p.states, p.unique, p.depth, p.frontier
+        );
+        match &shown {
+            Some(b) => b.set_message(msg),
+            None if p.states % (1 << 16) == 0 => eprintln!("explore: {msg}"),
+            None => {}
+        }
+    });
+    let options = Options {
+        order: if args.dfs { Order::Dfs } else { Order::Bfs },
+        depth: args.depth,
+        max_states: args.max_states,
+        interrupted: Some(interrupted),
+        progress: Some(progress),
+        ..Options::default()
+    };
+    let run_options = RunOptions {
+        invariants: resolved.invariants.clone(),
+        linearizable: resolved.linearizable.clone(),
+        ..RunOptions::default()
+    };
+    let report = protocol
+        .explore(config.clone(), &resolved.params, run_options, &options)
+        .map_err(|e| CliError::input(format!("{}: {e}", scenario.file)))?;
+    if let Some(b) = &bar {
+        b.finish_and_clear();
+    }
+    let wall = started.elapsed().as_secs_f64();
+    std::fs::create_dir_all(&args.out)
+        .map_err(|e| CliError::input(format!("cannot create {}: {e}", args.out.display())))?;
+    let summary = serde_json::json!({
+        "scenario": scenario.file,
+        "protocol": scenario.protocol,
+        "seed": seed,
+        "budgets": { "drops": budgets.drops, "duplicates": budgets.duplicates, "crashes": budgets.crashes },
+        "report": report,
+        "seconds": wall,
+    });
+    let mut text = serde_json::to_string_pretty(&summary).map_err(CliError::input)?;
+    text.push('\n');
+    super::files::write(&args.out.join("summary.json"), text.as_bytes())?;
+    print_report(&report, wall);
+    let Some(found) = &report.violation else {
+        return Ok(());
+    };
+    // The counterexample as a trace: the same run, following the path.
+    config.strategy = Strategy::Explore {
+        path: found.path.clone(),
+        budgets,
+    };
+    let recipe = crate::replay::Recipe {
+        protocol: scenario.protocol.clone(),
+        config: config.clone(),
+        params: resolved.params.clone(),
+        invariants: resolved.invariants.clone(),
+        linearizable: resolved.linearizable.clone(),
+    };
+    config.replay = recipe.to_json();
+    let mut bytes = Vec::new();
+    let options = RunOptions {
+        trace: Some(&mut bytes),
+        invariants: resolved.invariants.clone(),
+        linearizable: resolved.linearizable.clone(),
+        ..RunOptions::default()
+    };
+    let outcome = protocol
+        .run(config, &resolved.params, options)
+        .map_err(|e| CliError::input(e.to_string()))?;
+    let stem = args
+        .scenario
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "explore".into());
+    let trace = args.out.join(format!("{stem}-explored.trace"));
+    super::files::write(&trace, &bytes)?;
+    if outcome.failure.as_ref().map(|f| &f.check) != Some(&found.check) {
+        eprintln!("warning: the counterexample's trace does not fail as the search did; please report this with the trace");
+    }
+    println!(
+        "trace      {} (replay it with: {} replay {})",
+        trace.display(),
+        super::program(),
+        trace.display()
+    );
+    Err(CliError::CheckFailed)
+}
+
+fn print_report(r: &Report, wall: f64) {
+    let c = &r.counts;
+    println!(
+        "explored   {} states ({} distinct{}), {:?} to depth {}, in {wall:.2}s ({:.0} states/s)",
+        c.states,
+        c.unique,
+        if r.hashed {
+            ""
+        } else {
+            ", by path: node states do not hash"
+        },
+        r.order,
+        r.depth_bound,
+        c.states as f64 / wall.max(1e-9)
+    );
+    println!(
+        "reached    depth {}, {} states where nothing more can happen, {} cut at the depth bound, {} waiting",
+        c.depth, r.terminal, r.cut_at_depth, c.frontier
+    );
+    match (&r.violation, &r.stopped, r.complete) {
+        (Some(f), _, _) => {
+            println!(
+                "VIOLATION  `{}` after {} steps: {}",
+                plain(&f.check),
+                f.path.len(),
+                plain(&f.message)
+            );
+            for (i, s) in f.steps.iter().enumerate() {
+                println!("  step {i:>3}  {s}");
+            }
+        }
+        (None, Some(why), _) => println!(
+            "verdict    no violation in the {} states covered; the search stopped early: {why}",
+            c.unique
+        ),
+        (None, None, true) if r.cut_at_depth > 0 => println!(
+            "verdict    no violation up to depth {} ({} distinct states); deeper states were not explored",
+            r.depth_bound, c.unique
+        ),
+        (None, None, _) => println!(
+            "verdict    no violation in any reachable state ({} distinct states, all explored)",
+            c.unique
+        ),
+    }
+}

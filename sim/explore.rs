@@ -1,0 +1,290 @@
+//! Bounded exhaustive exploration: every order of events a protocol can
+//! see under asynchronous semantics, to a depth.
+//!
+//! The network is an unordered pool of messages in flight; a state's
+//! enabled actions are: deliver any message, fire any pending timer, issue
+//! the next client operation, and, within budgets, drop or duplicate a
+//! message, crash a node, restart a crashed one (see
+//! [`crate::config::Strategy::Explore`]). The search is breadth-first (a
+//! counterexample found is a shortest one) or depth-first, to a depth
+//! bound and a state budget.
+//!
+//! A state is reached by re-running its path — the index of the action
+//! taken at each step — from the start, so any node can be explored,
+//! including ones whose state cannot be copied. When node states hash
+//! ([`crate::Simulation::hashable`]), each state is fingerprinted (node
+//! states, disks, random streams, timers, the multiset of messages in
+//! flight, the faults spent) and explored once; otherwise every path is a
+//! state of its own, as in a stateless search.
+//!
+//! Invariants are checked after every step, the clients' history whenever
+//! it grows, and the end-of-run checks at states where nothing more can
+//! happen. The first states are each reached twice and compared, to catch
+//! a handler that is not deterministic (as DSLabs does). A violation's path
+//! becomes an ordinary trace that `dsim replay` reruns exactly.
+//!
+//! ```
+//! use dsim::explore::{search, Options};
+//! use dsim::{Budgets, Context, Node, NodeId, SimConfig, Simulation, Strategy};
+//! # #[derive(Debug, serde::Serialize, serde::Deserialize)] struct Hi;
+//! #[derive(Hash)]
+//! struct Count(u32);
+//! impl Node for Count {
+//!     type Msg = Hi;
+//!     type Timer = ();
+//!     fn on_start(&mut self, c: &mut Context<'_, Self>) { c.broadcast(&Hi) }
+//!     fn on_message(&mut self, _: &mut Context<'_, Self>, _: NodeId, _: Hi) { self.0 += 1 }
+//! }
+//! let mut config = SimConfig::new(0, 3);
+//! config.strategy = Strategy::Explore { path: vec![], budgets: Budgets::default() };
+//! let sim = Simulation::new(config, |_| Count(0))
+//!     .always("at-most-two", "no node hears more than two his", |v| {
+//!         match v.up().all(|(_, n)| n.0 <= 2) { true => Ok(()), false => Err("three".into()) }
+//!     })
+//!     .hashable();
+//! let report = search(&sim, &Options::default()).unwrap();
+//! assert!(report.violation.is_none() && report.complete);
+//! // Six messages, delivered in every order: each subset of them
+//! // delivered is one state, 2^6 = 64.
+//! assert_eq!(report.counts.unique, 64);
+//! ```
+
+use crate::node::Node;
+use crate::scheduler::{Action, SimError, Simulation, Stepper};
+use std::collections::{HashSet, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering as AtomicOrdering};
+use std::sync::Arc;
+
+/// The order states are explored in.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub enum Order {
+    /// Breadth-first: a violation found is one of the shortest.
+    #[default]
+    Bfs,
+    /// Depth-first: less memory, deep states sooner.
+    Dfs,
+}
+
+/// How far to explore.
+#[derive(Clone)]
+pub struct Options {
+    pub order: Order,
+    /// Paths longer than this are not extended.
+    pub depth: usize,
+    /// Stop after this many distinct states.
+    pub max_states: u64,
+    /// Reach this many of the first states twice and compare them.
+    pub determinism_checks: u64,
+    /// Set from outside (Ctrl-C) to stop, keeping what was covered.
+    pub interrupted: Option<Arc<AtomicBool>>,
+    /// Told how the search goes, every few hundred states.
+    pub progress: Option<Arc<dyn Fn(&Progress) + Send + Sync>>,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            order: Order::Bfs,
+            depth: 20,
+            max_states: 1_000_000,
+            determinism_checks: 100,
+            interrupted: None,
+            progress: None,
+        }
+    }
+}
+
+/// The search's counters, as it goes and at its end.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Progress {
+    /// States reached, counting every time a state was reached.
+    pub states: u64,
+    /// Distinct states (by fingerprint; every path when not hashable).
+    pub unique: u64,
+    /// The deepest path explored.
+    pub depth: usize,
+    /// Paths waiting to be explored.
+    pub frontier: u64,
+}
+
+/// A violation: the path to it, and what failed.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Found {
+    pub path: Vec<u32>,
+    /// The actions of the path, for people.
+    pub steps: Vec<String>,
+    pub check: String,
+    pub message: String,
+}
+
+/// What a search covered, and what it found.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Report {
+    pub order: Order,
+    pub depth_bound: usize,
+    pub counts: Progress,
+    /// States whose successors were not explored because of the depth
+    /// bound.
+    pub cut_at_depth: u64,
+    /// States where nothing more can happen.
+    pub terminal: u64,
+    /// Whether states were fingerprinted (the protocol's nodes hash).
+    pub hashed: bool,
+    /// True when every state within the depth bound was explored.
+    pub complete: bool,
+    /// Why the search stopped before that, if it did.
+    pub stopped: Option<String>,
+    pub violation: Option<Found>,
+}
+
+/// Runs the path from the start: the stepper at its end.
+fn replay<'s, N: Node>(
+    sim: &'s Simulation<N>,
+    path: &[u32],
+) -> Result<(Stepper<'s, N>, Vec<Action>), SimError> {
+    let mut st = Stepper::new(sim)?;
+    let mut taken = Vec::with_capacity(path.len());
+    for &choice in path {
+        if st.failure().is_some() {
+            break;
+        }
+        let actions = st.enabled();
+        let action = actions.get(choice as usize).cloned().ok_or_else(|| {
+            SimError::Config(format!(
+                "an explored path no longer fits: {} actions enabled, {choice} chosen",
+                actions.len()
+            ))
+        })?;
+        st.take(&action)?;
+        taken.push(action);
+    }
+    Ok((st, taken))
+}
+
+fn found(path: Vec<u32>, taken: &[Action], check: &str, message: &str) -> Found {
+    Found {
+        path,
+        steps: taken.iter().map(|a| a.to_string()).collect(),
+        check: check.to_string(),
+        message: message.to_string(),
+    }
+}
+
+/// Explores `sim` (whose strategy must be `Explore`) as `options` say.
+pub fn search<N: Node>(sim: &Simulation<N>, options: &Options) -> Result<Report, SimError> {
+    if !matches!(
+        sim.config().strategy,
+        crate::config::Strategy::Explore { .. }
+    ) {
+        return Err(SimError::Config(
+            "exploration needs a configuration whose strategy is Explore".into(),
+        ));
+    }
+    let hashed = sim.is_hashable();
+    let mut report = Report {
+        order: options.order,
+        depth_bound: options.depth,
+        counts: Progress::default(),
+        cut_at_depth: 0,
+        terminal: 0,
+        hashed,
+        complete: false,
+        stopped: None,
+        violation: None,
+    };
+    let mut visited: HashSet<u64> = HashSet::new();
+    let mut frontier: VecDeque<Vec<u32>> = VecDeque::new();
+    let (root, _) = replay(sim, &[])?;
+    report.counts.states = 1;
+    report.counts.unique = 1;
+    if let Some(f) = root.failure() {
+        report.violation = Some(found(Vec::new(), &[], &f.check, &f.message));
+        return Ok(report);
+    }
+    if let Some(fp) = root.fingerprint() {
+        visited.insert(fp);
+    }
+    frontier.push_back(Vec::new());
+    let interrupted = || {
+        options
+            .interrupted
+            .as_ref()
+            .is_some_and(|f| f.load(AtomicOrdering::SeqCst))
+    };
+    while let Some(path) = match options.order {
+        Order::Bfs => frontier.pop_front(),
+        Order::Dfs => frontier.pop_back(),
+    } {
+        if interrupted() {
+            frontier.push_back(path);
+            report.stopped = Some("interrupted".into());
+            break;
+        }
+        let (mut state, taken) = replay(sim, &path)?;
+        let actions = state.enabled();
+        if actions.is_empty() {
+            report.terminal += 1;
+            state.end()?;
+            if let Some(f) = state.failure() {
+                report.violation = Some(found(path, &taken, &f.check, &f.message));
+                break;
+            }
+            continue;
+        }
+        if path.len() >= options.depth {
+            report.cut_at_depth += 1;
+            continue;
+        }
+        let mut stop = false;
+        for i in 0..actions.len() {
+            let mut child = path.clone();
+            child.push(i as u32);
+            let (next, taken) = replay(sim, &child)?;
+            report.counts.states += 1;
+            report.counts.depth = report.counts.depth.max(child.len());
+            if let Some(f) = next.failure() {
+                report.violation = Some(found(child, &taken, &f.check, &f.message));
+                stop = true;
+                break;
+            }
+            let fresh = match next.fingerprint() {
+                Some(fp) => visited.insert(fp),
+                None => true,
+            };
+            if fresh && report.counts.unique < options.determinism_checks {
+                let (again, _) = replay(sim, &child)?;
+                if again.fingerprint() != next.fingerprint()
+                    || again.failure().map(|f| &f.message) != next.failure().map(|f| &f.message)
+                {
+                    return Err(SimError::Config(format!(
+                        "the protocol is not deterministic: the path {child:?} reached two different states (look for wall-clock reads, hash-map iteration order, global state, unseeded randomness)"
+                    )));
+                }
+            }
+            if fresh {
+                report.counts.unique += 1;
+                frontier.push_back(child);
+            }
+            if report.counts.unique >= options.max_states {
+                report.stopped = Some(format!(
+                    "the state budget of {} distinct states ran out",
+                    options.max_states
+                ));
+                stop = true;
+                break;
+            }
+            if report.counts.states % 256 == 0 {
+                if let Some(p) = &options.progress {
+                    report.counts.frontier = frontier.len() as u64;
+                    p(&report.counts);
+                }
+            }
+        }
+        if stop {
+            break;
+        }
+    }
+    report.counts.frontier = frontier.len() as u64;
+    report.complete = report.violation.is_none() && report.stopped.is_none() && frontier.is_empty();
+    Ok(report)
+}

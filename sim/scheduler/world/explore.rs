@@ -1,0 +1,222 @@
+//! The world under exploration's asynchronous semantics (see
+//! [`crate::config::Strategy::Explore`]): messages in flight wait in a
+//! pool, and each step is one enabled action, chosen by its index in a
+//! canonical list, so a path of indices is a schedule that replays
+//! exactly.
+
+use super::World;
+use crate::config::{Budgets, FaultAction};
+use crate::network::{InFlight, LossCause};
+use crate::node::{Node, NodeId};
+use crate::scheduler::SimError;
+use crate::time::Duration;
+use crate::trace::{Kind, Sink};
+use std::hash::{Hash, Hasher};
+
+/// What exploration keeps beyond the world itself.
+#[derive(Debug, Default)]
+pub(crate) struct Pool {
+    /// Copies in flight, in the order they were sent (ids, then copies).
+    pub in_flight: Vec<InFlight>,
+    pub budgets: Budgets,
+    pub used: Budgets,
+    /// The next client operation.
+    pub next_input: u64,
+}
+
+/// One step an exploration can take.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Action {
+    /// Deliver the i-th copy in flight (message `msg`, `from` → `to`).
+    Deliver(usize, Flight),
+    /// Fire a node's timer.
+    Fire(NodeId, u64),
+    /// Hand the next client operation to its node.
+    Input,
+    /// Lose the i-th copy in flight.
+    Drop(usize, Flight),
+    /// Give the i-th copy in flight a twin.
+    Duplicate(usize, Flight),
+    Crash(NodeId),
+    Restart(NodeId),
+}
+
+/// Which copy an action takes: for people.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Flight {
+    pub msg: u64,
+    pub copy: u32,
+    pub from: NodeId,
+    pub to: NodeId,
+}
+
+impl std::fmt::Display for Flight {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "m{}.{} {} -> {}",
+            self.msg, self.copy, self.from, self.to
+        )
+    }
+}
+
+impl std::fmt::Display for Action {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Action::Deliver(_, m) => write!(f, "deliver {m}"),
+            Action::Fire(n, t) => write!(f, "fire {n}'s timer t{t}"),
+            Action::Input => write!(f, "next client operation"),
+            Action::Drop(_, m) => write!(f, "drop {m}"),
+            Action::Duplicate(_, m) => write!(f, "duplicate {m}"),
+            Action::Crash(n) => write!(f, "crash {n}"),
+            Action::Restart(n) => write!(f, "restart {n}"),
+        }
+    }
+}
+
+impl<'s, N: Node, S: Sink> World<'s, N, S> {
+    /// Every action enabled now, in the canonical order a path indexes:
+    /// deliveries, timers, the next operation, then the faults the budgets
+    /// still allow.
+    pub(crate) fn enabled(&self) -> Vec<Action> {
+        let Some(pool) = &self.explore else {
+            return Vec::new();
+        };
+        let flight = |i: usize| {
+            let m = &pool.in_flight[i];
+            Flight {
+                msg: m.msg,
+                copy: m.copy,
+                from: m.from,
+                to: m.to,
+            }
+        };
+        let mut out: Vec<Action> = (0..pool.in_flight.len())
+            .map(|i| Action::Deliver(i, flight(i)))
+            .collect();
+        for (i, slot) in self.slots.iter().enumerate() {
+            if self.nodes[i].is_some() {
+                out.extend(
+                    slot.timers
+                        .keys()
+                        .map(|&t| Action::Fire(NodeId(i as u32), t)),
+                );
+            }
+        }
+        let more_input = self
+            .sim
+            .config
+            .workload
+            .as_ref()
+            .is_some_and(|w| pool.next_input < w.count);
+        if more_input {
+            out.push(Action::Input);
+        }
+        if pool.used.drops < pool.budgets.drops {
+            out.extend((0..pool.in_flight.len()).map(|i| Action::Drop(i, flight(i))));
+        }
+        if pool.used.duplicates < pool.budgets.duplicates {
+            out.extend((0..pool.in_flight.len()).map(|i| Action::Duplicate(i, flight(i))));
+        }
+        for (i, n) in self.nodes.iter().enumerate() {
+            let id = NodeId(i as u32);
+            match n {
+                Some(_) if pool.used.crashes < pool.budgets.crashes => out.push(Action::Crash(id)),
+                None => out.push(Action::Restart(id)),
+                Some(_) => {}
+            }
+        }
+        out
+    }
+
+    /// Takes one action (a millisecond of virtual time passes), then checks
+    /// the invariants as after any event.
+    pub(crate) fn take(&mut self, action: &Action) -> Result<(), SimError> {
+        self.now = self.now.after(Duration::from_millis(1));
+        self.changed = None;
+        let Some(pool) = self.explore.as_mut() else {
+            return Ok(());
+        };
+        let counts = match action {
+            Action::Deliver(i, _) => {
+                let m = pool.in_flight.remove(*i);
+                self.deliver_copy(m)?
+            }
+            Action::Drop(i, _) => {
+                pool.used.drops += 1;
+                let m = pool.in_flight.remove(*i);
+                self.write(Kind::Lost {
+                    msg: m.msg,
+                    copy: m.copy,
+                    from: m.from,
+                    to: m.to,
+                    cause: LossCause::Planned,
+                })?;
+                false
+            }
+            Action::Duplicate(i, _) => {
+                pool.used.duplicates += 1;
+                let mut twin = pool.in_flight[*i].clone();
+                let copies = pool.in_flight.iter().filter(|m| m.msg == twin.msg).count();
+                twin.copy = copies as u32;
+                let at = pool
+                    .in_flight
+                    .iter()
+                    .rposition(|m| m.msg == twin.msg)
+                    .map_or(pool.in_flight.len(), |p| p + 1);
+                let (msg, copy) = (twin.msg, twin.copy);
+                pool.in_flight.insert(at, twin);
+                self.write(Kind::Duplicated { msg, copy })?;
+                false
+            }
+            Action::Fire(node, timer) => self.fire(*node, *timer)?,
+            Action::Input => {
+                let id = pool.next_input;
+                pool.next_input += 1;
+                self.input(id)?
+            }
+            Action::Crash(node) => {
+                pool.used.crashes += 1;
+                self.apply_fault(FaultAction::Crash { node: *node })?
+            }
+            Action::Restart(node) => self.apply_fault(FaultAction::Restart { node: *node })?,
+        };
+        if counts {
+            self.handled += 1;
+            self.check_after_event()?;
+        }
+        self.check_history_now()
+    }
+
+    /// A fingerprint of the state exploration cares about: every node's
+    /// state, disk, random stream and pending timers, the multiset of
+    /// messages in flight (without their ids), the faults spent and the
+    /// operations issued. `None` when the nodes' state cannot be hashed.
+    pub(crate) fn fingerprint(&self) -> Option<u64> {
+        let hash_node = self.sim.state_hash?;
+        let pool = self.explore.as_ref()?;
+        let mut h = std::hash::DefaultHasher::new();
+        for (node, slot) in self.nodes.iter().zip(&self.slots) {
+            match node {
+                Some(n) => h.write_u64(hash_node(n)),
+                None => h.write_u8(0xFF),
+            }
+            slot.disk.hash(&mut h);
+            slot.rng.position().hash(&mut h);
+            for (id, tag) in &slot.timers {
+                id.hash(&mut h);
+                postcard::to_stdvec(tag).unwrap_or_default().hash(&mut h);
+            }
+        }
+        let mut flights: Vec<(u32, u32, &[u8])> = pool
+            .in_flight
+            .iter()
+            .map(|m| (m.from.0, m.to.0, m.payload.as_slice()))
+            .collect();
+        flights.sort_unstable();
+        flights.hash(&mut h);
+        pool.used.hash(&mut h);
+        pool.next_input.hash(&mut h);
+        Some(h.finish())
+    }
+}
