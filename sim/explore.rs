@@ -65,6 +65,9 @@ pub enum Order {
     Dfs,
 }
 
+/// Told how a search goes.
+pub type ProgressFn = Arc<dyn Fn(&Progress) + Send + Sync>;
+
 /// How far to explore.
 #[derive(Clone)]
 pub struct Options {
@@ -78,7 +81,7 @@ pub struct Options {
     /// Set from outside (Ctrl-C) to stop, keeping what was covered.
     pub interrupted: Option<Arc<AtomicBool>>,
     /// Told how the search goes, every few hundred states.
-    pub progress: Option<Arc<dyn Fn(&Progress) + Send + Sync>>,
+    pub progress: Option<ProgressFn>,
 }
 
 impl Default for Options {

@@ -94,7 +94,7 @@ pub fn explore(registry: &Registry, args: ExploreArgs) -> Result<(), CliError> {
         b
     });
     let shown = bar.clone();
-    let progress: Arc<dyn Fn(&crate::explore::Progress) + Send + Sync> = Arc::new(move |p| {
+    let progress: crate::explore::ProgressFn = Arc::new(move |p| {
         let rate = p.states as f64 / started.elapsed().as_secs_f64().max(1e-9);
         let msg = format!(
             "{} states, {} distinct, {rate:.0} states/s, depth {}, {} waiting",
