@@ -198,6 +198,12 @@ pub fn search<N: Node>(sim: &Simulation<N>, options: &Options) -> Result<Report,
     let mut visited: HashSet<u64> = HashSet::new();
     let mut frontier: VecDeque<Vec<u32>> = VecDeque::new();
     let (root, _) = replay(sim, &[])?;
+    if options.determinism_checks > 0 {
+        let (again, _) = replay(sim, &[])?;
+        if again.fingerprint() != root.fingerprint() {
+            return Err(not_deterministic(&[]));
+        }
+    }
     report.counts.states = 1;
     report.counts.unique = 1;
     if let Some(f) = root.failure() {
@@ -259,9 +265,7 @@ pub fn search<N: Node>(sim: &Simulation<N>, options: &Options) -> Result<Report,
                 if again.fingerprint() != next.fingerprint()
                     || again.failure().map(|f| &f.message) != next.failure().map(|f| &f.message)
                 {
-                    return Err(SimError::Config(format!(
-                        "the protocol is not deterministic: the path {child:?} reached two different states (look for wall-clock reads, hash-map iteration order, global state, unseeded randomness)"
-                    )));
+                    return Err(not_deterministic(&child));
                 }
             }
             if fresh {
@@ -290,4 +294,10 @@ pub fn search<N: Node>(sim: &Simulation<N>, options: &Options) -> Result<Report,
     report.counts.frontier = frontier.len() as u64;
     report.complete = report.violation.is_none() && report.stopped.is_none() && frontier.is_empty();
     Ok(report)
+}
+
+fn not_deterministic(path: &[u32]) -> SimError {
+    SimError::Config(format!(
+        "the protocol is not deterministic: the path {path:?} reached two different states (look for wall-clock reads, hash-map iteration order, global state, unseeded randomness)"
+    ))
 }
