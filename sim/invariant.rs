@@ -40,6 +40,7 @@ use crate::node::NodeId;
 use crate::time::{Duration, Instant};
 use crate::trace::EndReason;
 use std::any::Any;
+use std::hash::{Hash, Hasher};
 
 /// When an invariant is checked.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -87,6 +88,7 @@ pub enum HistoryVerdict {
 pub type HistoryEntry = (u64, NodeId, crate::history::Op);
 type MonitorStep<N> =
     Box<dyn Fn(&mut (dyn Any + Send), &View<'_, N>) -> Result<(), String> + Send + Sync>;
+type MonitorHash = Box<dyn Fn(&(dyn Any + Send), &mut dyn Hasher) + Send + Sync>;
 
 enum Predicate<N> {
     View(ViewCheck<N>),
@@ -94,6 +96,7 @@ enum Predicate<N> {
     Monitor {
         init: MonitorInit,
         step: MonitorStep<N>,
+        hash: MonitorHash,
     },
     History(HistoryCheck),
 }
@@ -177,7 +180,12 @@ impl<N> Invariant<N> {
     /// sees each new state and the summary (a fresh `init()` per run), and
     /// looks only at what changed ([`View::touched`]). After every event and
     /// at the end, like [`Invariant::always`].
-    pub fn monitor<S: Send + 'static>(
+    ///
+    /// The summary is part of the run's state: `dsim explore` tells two
+    /// states apart by it (two paths that reach the same nodes but saw
+    /// different histories are different states to a monitor), hence
+    /// `Hash`.
+    pub fn monitor<S: Hash + Send + 'static>(
         name: impl Into<String>,
         doc: impl Into<String>,
         init: impl Fn() -> S + Send + Sync + 'static,
@@ -194,6 +202,11 @@ impl<N> Invariant<N> {
             Predicate::Monitor {
                 init: Box::new(move || Box::new(init())),
                 step,
+                hash: Box::new(|state, mut h| {
+                    if let Some(s) = state.downcast_ref::<S>() {
+                        s.hash(&mut h);
+                    }
+                }),
             },
         )
     }
@@ -227,6 +240,13 @@ impl<N> Invariant<N> {
         match &self.check {
             Predicate::Monitor { init, .. } => Some(init()),
             _ => None,
+        }
+    }
+
+    /// Feeds a monitor's summary to `h` (nothing for other invariants).
+    pub(crate) fn hash_state(&self, state: &(dyn Any + Send), h: &mut dyn Hasher) {
+        if let Predicate::Monitor { hash, .. } = &self.check {
+            hash(state, h);
         }
     }
 

@@ -302,7 +302,7 @@ impl<N: Node> Simulation<N> {
 
     /// Adds a global invariant that keeps a summary across the run so it
     /// costs what changed (see [`Invariant::monitor`]).
-    pub fn monitor<S: Send + 'static>(
+    pub fn monitor<S: std::hash::Hash + Send + 'static>(
         self,
         name: impl Into<String>,
         doc: impl Into<String>,

@@ -190,8 +190,9 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
 
     /// A fingerprint of the state exploration cares about: every node's
     /// state, disk, random stream and pending timers, the multiset of
-    /// messages in flight (without their ids), the faults spent and the
-    /// operations issued. `None` when the nodes' state cannot be hashed.
+    /// messages in flight (without their ids), the faults spent, the
+    /// operations issued, the monitors' summaries and the clients'
+    /// history. `None` when the nodes' state cannot be hashed.
     pub(crate) fn fingerprint(&self) -> Option<u64> {
         let hash_node = self.sim.state_hash?;
         let pool = self.explore.as_ref()?;
@@ -217,6 +218,19 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
         flights.hash(&mut h);
         pool.used.hash(&mut h);
         pool.next_input.hash(&mut h);
+        // What the checks remember is state too: a monitor's summary, and
+        // the clients' history (its order of invocations and completions,
+        // which is all a linearizability check sees of time).
+        for (inv, state) in self.sim.invariants.iter().zip(&self.monitors) {
+            if let Some(state) = state {
+                inv.hash_state(state.as_ref(), &mut h);
+            }
+        }
+        if let Some(history) = &self.history {
+            for (_, node, op) in history {
+                (node, op).hash(&mut h);
+            }
+        }
         Some(h.finish())
     }
 }
