@@ -2,7 +2,8 @@
 //!
 //! `cargo bench` runs everything; `cargo bench -- quick` runs smaller sizes;
 //! `cargo bench -- invariants` only what protocol invariants cost;
-//! `cargo bench -- linearizable` only the linearizability checker.
+//! `cargo bench -- linearizable` only the linearizability checker;
+//! `cargo bench -- explore` only exhaustive exploration.
 //! To profile one workload alone: `cargo bench --no-run`, then `perf record`
 //! the bench binary with `profile NODES DELIVERIES [trace]` (one run of
 //! dsim, the trace off unless `trace` is given).
@@ -13,6 +14,7 @@
 //! message makes the receiver send counter+1 to a random other node;
 //! latency uniform 1–10 ms; every node starts one message.
 
+mod explore;
 mod invariants;
 mod linearizable;
 
@@ -213,6 +215,10 @@ fn main() {
     }
     if args.iter().any(|a| a == "linearizable") {
         linearizable::report(quick);
+        return;
+    }
+    if args.iter().any(|a| a == "explore") {
+        explore::report(quick);
         return;
     }
     let deliveries: u64 = if quick { 200_000 } else { 2_000_000 };

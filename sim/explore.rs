@@ -82,6 +82,11 @@ pub struct Options {
     pub interrupted: Option<Arc<AtomicBool>>,
     /// Told how the search goes, every few hundred states.
     pub progress: Option<ProgressFn>,
+    /// A delivery its node ignores (it changes nothing and sends nothing)
+    /// is not a step: the message stays in flight, to be delivered later,
+    /// as in stateright's actor models. Off, a delivery always consumes
+    /// its message, as a real network does. Needs nodes that hash.
+    pub ignored_stay: bool,
 }
 
 impl Default for Options {
@@ -93,6 +98,7 @@ impl Default for Options {
             determinism_checks: 100,
             interrupted: None,
             progress: None,
+            ignored_stay: false,
         }
     }
 }
@@ -104,6 +110,9 @@ pub struct Progress {
     pub states: u64,
     /// Distinct states (by fingerprint; every path when not hashable).
     pub unique: u64,
+    /// Deliveries left in flight because their node ignored them (with
+    /// [`Options::ignored_stay`]).
+    pub ignored: u64,
     /// The deepest path explored.
     pub depth: usize,
     /// Paths waiting to be explored.
@@ -147,7 +156,7 @@ fn replay<'s, N: Node>(
 ) -> Result<(Stepper<'s, N>, Vec<Action>), SimError> {
     let mut st = Stepper::new(sim)?;
     let mut taken = Vec::with_capacity(path.len());
-    for &choice in path {
+    for (step, &choice) in path.iter().enumerate() {
         if st.failure().is_some() {
             break;
         }
@@ -158,7 +167,11 @@ fn replay<'s, N: Node>(
                 actions.len()
             ))
         })?;
-        st.take(&action)?;
+        if step + 1 == path.len() {
+            st.take(&action)?;
+        } else {
+            st.retake(&action)?;
+        }
         taken.push(action);
     }
     Ok((st, taken))
@@ -184,6 +197,11 @@ pub fn search<N: Node>(sim: &Simulation<N>, options: &Options) -> Result<Report,
         ));
     }
     let hashed = sim.is_hashable();
+    if options.ignored_stay && !hashed {
+        return Err(SimError::Config(
+            "leaving ignored messages in flight needs nodes that hash (Simulation::hashable): an ignored delivery is one that leaves the state's fingerprint unchanged".into(),
+        ));
+    }
     let mut report = Report {
         order: options.order,
         depth_bound: options.depth,
@@ -245,10 +263,18 @@ pub fn search<N: Node>(sim: &Simulation<N>, options: &Options) -> Result<Report,
             continue;
         }
         let mut stop = false;
-        for i in 0..actions.len() {
+        for (i, action) in actions.iter().enumerate() {
             let mut child = path.clone();
             child.push(i as u32);
             let (next, taken) = replay(sim, &child)?;
+            if options.ignored_stay && next.failure().is_none() {
+                if let Action::Deliver(m, _) = action {
+                    if state.fingerprint_without(*m) == next.fingerprint() {
+                        report.counts.ignored += 1;
+                        continue;
+                    }
+                }
+            }
             report.counts.states += 1;
             report.counts.depth = report.counts.depth.max(child.len());
             if let Some(f) = next.failure() {

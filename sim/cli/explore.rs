@@ -57,6 +57,12 @@ pub struct ExploreArgs {
     /// Check only this invariant (repeat for more).
     #[arg(long = "check", value_name = "INVARIANT")]
     pub checks: Vec<String>,
+    /// A delivery its node ignores (changing nothing, sending nothing) is
+    /// not a step: the message stays in flight for later, as in
+    /// stateright's actor models. By default a delivery consumes its
+    /// message, as a real network does.
+    #[arg(long)]
+    pub keep_ignored: bool,
 }
 
 pub fn explore(registry: &Registry, args: ExploreArgs) -> Result<(), CliError> {
@@ -112,6 +118,7 @@ pub fn explore(registry: &Registry, args: ExploreArgs) -> Result<(), CliError> {
         max_states: args.max_states,
         interrupted: Some(interrupted),
         progress: Some(progress),
+        ignored_stay: args.keep_ignored,
         ..Options::default()
     };
     let run_options = RunOptions {
@@ -204,6 +211,12 @@ fn print_report(r: &Report, wall: f64) {
         "reached    depth {}, {} states where nothing more can happen, {} cut at the depth bound, {} waiting",
         c.depth, r.terminal, r.cut_at_depth, c.frontier
     );
+    if c.ignored > 0 {
+        println!(
+            "ignored    {} deliveries changed nothing and were left in flight",
+            c.ignored
+        );
+    }
     match (&r.violation, &r.stopped, r.complete) {
         (Some(f), _, _) => {
             println!(

@@ -38,6 +38,7 @@
 //! assert_eq!(p.invariants()[0].name, "few-pings");
 //! ```
 
+pub mod abd;
 pub mod broadcast;
 pub mod causal;
 pub mod echo;
@@ -591,6 +592,7 @@ impl Registry {
         r.add(twophase::protocol());
         r.add(raft::protocol());
         r.add(kv::protocol());
+        r.add(abd::protocol());
         r
     }
 

@@ -80,8 +80,19 @@ impl<'s, N: Node> Stepper<'s, N> {
         self.world.take(action)
     }
 
+    /// Takes a step already taken (and checked) on an explored path: the
+    /// clients' history is not checked again.
+    pub fn retake(&mut self, action: &Action) -> Result<(), SimError> {
+        self.world.retake(action)
+    }
+
     pub fn fingerprint(&self) -> Option<u64> {
         self.world.fingerprint()
+    }
+
+    /// The fingerprint without the `i`-th copy in flight.
+    pub fn fingerprint_without(&self, i: usize) -> Option<u64> {
+        self.world.fingerprint_without(Some(i))
     }
 
     pub fn failure(&self) -> Option<&Failure> {

@@ -132,6 +132,20 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
     /// Takes one action (a millisecond of virtual time passes), then checks
     /// the invariants as after any event.
     pub(crate) fn take(&mut self, action: &Action) -> Result<(), SimError> {
+        self.take_step(action)?;
+        self.check_history_now()
+    }
+
+    /// Takes a step of a path already explored: as [`World::take`], but
+    /// the history, checked when the step was first taken, is not checked
+    /// again.
+    pub(crate) fn retake(&mut self, action: &Action) -> Result<(), SimError> {
+        self.take_step(action)?;
+        self.history_seen();
+        Ok(())
+    }
+
+    fn take_step(&mut self, action: &Action) -> Result<(), SimError> {
         self.now = self.now.after(Duration::from_millis(1));
         self.changed = None;
         let Some(pool) = self.explore.as_mut() else {
@@ -185,7 +199,7 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
             self.handled += 1;
             self.check_after_event()?;
         }
-        self.check_history_now()
+        Ok(())
     }
 
     /// A fingerprint of the state exploration cares about: every node's
@@ -194,6 +208,13 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
     /// operations issued, the monitors' summaries and the clients'
     /// history. `None` when the nodes' state cannot be hashed.
     pub(crate) fn fingerprint(&self) -> Option<u64> {
+        self.fingerprint_without(None)
+    }
+
+    /// The fingerprint the state would have without the `skip`-th copy in
+    /// flight: equal to the fingerprint after delivering it exactly when
+    /// the delivery changed nothing else.
+    pub(crate) fn fingerprint_without(&self, skip: Option<usize>) -> Option<u64> {
         let hash_node = self.sim.state_hash?;
         let pool = self.explore.as_ref()?;
         let mut h = std::hash::DefaultHasher::new();
@@ -212,25 +233,50 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
         let mut flights: Vec<(u32, u32, &[u8])> = pool
             .in_flight
             .iter()
-            .map(|m| (m.from.0, m.to.0, m.payload.as_slice()))
+            .enumerate()
+            .filter(|&(i, _)| Some(i) != skip)
+            .map(|(_, m)| (m.from.0, m.to.0, m.payload.as_slice()))
             .collect();
         flights.sort_unstable();
         flights.hash(&mut h);
         pool.used.hash(&mut h);
         pool.next_input.hash(&mut h);
         // What the checks remember is state too: a monitor's summary, and
-        // the clients' history (its order of invocations and completions,
-        // which is all a linearizability check sees of time).
+        // the clients' history.
         for (inv, state) in self.sim.invariants.iter().zip(&self.monitors) {
             if let Some(state) = state {
                 inv.hash_state(state.as_ref(), &mut h);
             }
         }
         if let Some(history) = &self.history {
-            for (_, node, op) in history {
-                (node, op).hash(&mut h);
-            }
+            hash_history(history, &mut h);
         }
         Some(h.finish())
     }
+}
+
+/// Hashes what a linearizability check can see of a history: each
+/// process's operations in order, and for each invocation how many
+/// operations of every process had completed before it (the real-time
+/// order). Two histories that interleave unrelated events differently hash
+/// alike, as they should: no check can tell them apart.
+fn hash_history(history: &[crate::invariant::HistoryEntry], h: &mut impl Hasher) {
+    use crate::history::Phase;
+    use std::collections::BTreeMap;
+    let mut completed: BTreeMap<u64, u64> = BTreeMap::new();
+    // Per process: each operation event, and for an invocation the
+    // completions before it.
+    type Events<'h> = Vec<(&'h crate::history::Op, Vec<(u64, u64)>)>;
+    let mut by_process: BTreeMap<u64, Events<'_>> = BTreeMap::new();
+    for (_, _, op) in history {
+        let before = match op.phase {
+            Phase::Invoke => completed.iter().map(|(&p, &n)| (p, n)).collect(),
+            _ => {
+                *completed.entry(op.process).or_default() += 1;
+                Vec::new()
+            }
+        };
+        by_process.entry(op.process).or_default().push((op, before));
+    }
+    by_process.hash(h);
 }

@@ -910,6 +910,11 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
         Ok(())
     }
 
+    /// Marks the history as checked as far as it goes.
+    pub(crate) fn history_seen(&mut self) {
+        self.history_checked = self.history.as_ref().map_or(0, Vec::len);
+    }
+
     /// The history checks, once the run is over (unless it failed first, or
     /// a tool cut it short: a history cut anywhere is still a history, but
     /// operations pending at the cut are judged as of unknown outcome).

@@ -1,0 +1,86 @@
+//! What exhaustive exploration costs, on the model stateright's
+//! linearizable-register example checks (ABD with two servers, clients that
+//! write once and read once, an ignored message left in the network): the
+//! same distinct-state counts, and states per second on this machine.
+//!
+//! stateright's own figures come from its example built outside this
+//! repository (stateright 0.31, `spawn_bfs`, one thread); see the closing
+//! notes of the exploration issue for the command.
+
+use dsim::explore::{search, Options};
+use dsim::history::{Linearizability, Value};
+use dsim::protocols::abd::{Abd, AbdSettings};
+use dsim::{Budgets, SimConfig, Simulation, Strategy};
+use std::time::Instant;
+
+fn abd(clients: u32, queue: bool) -> Simulation<Abd> {
+    let settings = AbdSettings {
+        servers: 2,
+        writes: 1,
+        reads: 1,
+        write_back: true,
+        queue_requests: queue,
+    };
+    let mut config = SimConfig::new(1, 2 + clients);
+    config.strategy = Strategy::Explore {
+        path: Vec::new(),
+        budgets: Budgets::default(),
+    };
+    let check = Linearizability {
+        model: "register".into(),
+        initial: Value::Nil,
+    };
+    Simulation::new(config, move |id| Abd::new(id, settings))
+        .hashable()
+        .invariant(dsim::protocols::linearizable(check).unwrap())
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+pub fn report(quick: bool) {
+    let runs = if quick { 3 } else { 5 };
+    println!("# exploration: ABD, 2 servers, BFS to the end, median of {runs} runs");
+    println!(
+        "{:<44} {:>9} {:>9} {:>12}",
+        "model", "distinct", "reached", "states/s"
+    );
+    let cases: &[(u32, bool, &str)] = if quick {
+        &[(2, true, "stateright semantics, 2 clients")]
+    } else {
+        &[
+            (2, true, "stateright semantics, 2 clients"),
+            (3, true, "stateright semantics, 3 clients"),
+            (2, false, "deliveries consume, 2 clients"),
+            (3, false, "deliveries consume, 3 clients"),
+        ]
+    };
+    for &(clients, stay, label) in cases {
+        let sim = abd(clients, false);
+        let options = Options {
+            depth: 1000,
+            max_states: 10_000_000,
+            ignored_stay: stay,
+            ..Options::default()
+        };
+        let mut rates = Vec::new();
+        let mut counts = None;
+        for _ in 0..runs {
+            let t = Instant::now();
+            let r = search(&sim, &options).unwrap();
+            let s = t.elapsed().as_secs_f64();
+            assert!(r.complete && r.violation.is_none());
+            rates.push(r.counts.states as f64 / s);
+            counts = Some(r.counts);
+        }
+        let c = counts.unwrap();
+        println!(
+            "{label:<44} {:>9} {:>9} {:>12.0}",
+            c.unique,
+            c.states,
+            median(rates)
+        );
+    }
+}
