@@ -3,7 +3,8 @@
 //! `cargo bench` runs everything; `cargo bench -- quick` runs smaller sizes;
 //! `cargo bench -- invariants` only what protocol invariants cost;
 //! `cargo bench -- linearizable` only the linearizability checker;
-//! `cargo bench -- explore` only exhaustive exploration.
+//! `cargo bench -- explore` only exhaustive exploration;
+//! `cargo bench -- strategies` seeds to a twin's first failure, random vs PCT.
 //! To profile one workload alone: `cargo bench --no-run`, then `perf record`
 //! the bench binary with `profile NODES DELIVERIES [trace]` (one run of
 //! dsim, the trace off unless `trace` is given).
@@ -17,6 +18,7 @@
 mod explore;
 mod invariants;
 mod linearizable;
+mod strategies;
 
 use dsim::check::{audit, Options};
 use dsim::{Context, Duration, Latency, LinkConfig, Node, NodeId, SimConfig, Simulation};
@@ -215,6 +217,10 @@ fn main() {
     }
     if args.iter().any(|a| a == "linearizable") {
         linearizable::report(quick);
+        return;
+    }
+    if args.iter().any(|a| a == "strategies") {
+        strategies::report(quick);
         return;
     }
     if args.iter().any(|a| a == "explore") {
