@@ -116,6 +116,10 @@ pub struct Workload {
     /// Operation values are drawn uniformly from `0..value_range`
     /// (`0` means any u64).
     pub value_range: u64,
+    /// Operations (by id) drawn but not issued: a shrunk run's way of
+    /// leaving one out without moving the others.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub skip: Vec<u64>,
 }
 
 /// Bounds on a run: whichever is reached first ends it.

@@ -17,8 +17,19 @@ pub fn schedule_from(records: &[Record<'_>]) -> Schedule {
     let mut where_: BTreeMap<u64, ((u32, u32), usize, Instant)> = BTreeMap::new();
     for r in records {
         match &r.kind {
-            Kind::Send { node, msg, to, .. } => {
+            Kind::Send {
+                node,
+                msg,
+                to,
+                payload,
+                ..
+            } => {
                 let link = (node.0, to.0);
+                schedule
+                    .payloads
+                    .entry(link)
+                    .or_default()
+                    .push(payload.to_vec());
                 let fates = schedule.links.entry(link).or_default();
                 fates.push(ScriptedFate {
                     lost: false,

@@ -1,230 +1,1140 @@
-//! Shrinking a failing run: delta debugging over its recorded decisions,
-//! replayed by schedule, keeping every simplification after which the same
-//! check still fails.
+//! Shrinking a failing run, in the manner of DEMi: external events first
+//! (faults, client operations), then what happens between them (lost,
+//! duplicated and corrupted messages, latencies, nodes, how long before
+//! the faults), repeated until nothing more gives way; then a last pass
+//! that makes the result 1-minimal.
 //!
-//! The simplifications are: drop a fault (a crash together with its
-//! restart, a partition with the heal that ends it), deliver a message the
-//! network lost, drop a duplicate copy, leave a corrupted copy intact, and
-//! issue fewer client operations. They are tried in large groups first and
-//! then smaller ones (ddmin's halving), in a fixed order, so shrinking is
-//! deterministic. The run is also cut off just after the original failure.
+//! A candidate is a configuration and, usually, a recorded schedule (each
+//! message's fate, matched to sends by what they carry, so taking an event
+//! away moves no other message's fate; see [`Schedule::by_content`]).
+//! Taking an event away still changes what happens after it, so a
+//! candidate that no longer fails with the old schedule is also tried with
+//! fresh fates from a few other seeds, over a network without loss,
+//! duplication or corruption and over its own: a bug that needs one crash
+//! needs it under many schedules. A candidate that fails that way is recorded, and its
+//! own schedule replaces the old one.
+//!
+//! A candidate is kept only if it is smaller: fewer faults, then fewer
+//! operations, nodes, message faults, records, node events and messages
+//! sent, in that order. The result is the last kept candidate that is no
+//! larger than the input in any of those measures, so shrinking never
+//! makes a run bigger. The last pass takes away each remaining fault,
+//! operation and message fault alone, with the schedule fixed, and keeps
+//! any removal after which the run still fails; when it ends, removing any
+//! one of them makes the failure go away ([`Shrinker::verify`] checks
+//! that of any candidate).
+//!
+//! Everything is deterministic: the candidates, their order and the seeds
+//! tried derive from the input, so a shrink given the same trace and run
+//! budget gives the same result. A wall-clock deadline, if set, is the
+//! one exception.
 
 use crate::config::{FaultAction, SimConfig};
-use crate::network::Schedule;
+use crate::network::{Latency, PartitionSpec, Schedule};
+use crate::node::NodeId;
+use crate::rng::Ppm;
 use crate::time::{Duration, Instant};
-
+use crate::trace::Stats;
 use std::sync::Arc;
 
-/// One way to make a failing run simpler.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Simplification {
-    /// Drop these faults (indices into the fault list).
-    DropFaults(Vec<usize>),
-    /// The k-th message on a link is not lost.
-    Deliver { link: (u32, u32), k: usize },
-    /// The k-th message on a link is not duplicated.
-    Unduplicate { link: (u32, u32), k: usize },
-    /// The k-th message on a link arrives intact.
-    Uncorrupt { link: (u32, u32), k: usize },
-}
-
-/// A configuration and schedule to try.
+/// A configuration and the schedule of message fates it runs with (none:
+/// fates drawn from the seed).
 #[derive(Clone, Debug)]
 pub struct Candidate {
     pub config: SimConfig,
-    pub schedule: Schedule,
+    pub schedule: Option<Schedule>,
 }
 
-/// Sizes before and after, for people.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+/// What a run of a candidate is measured by.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Size {
-    pub faults: usize,
-    pub lost: usize,
-    pub duplicated: usize,
-    pub corrupted: usize,
+    pub faults: u64,
+    /// Operations issued.
     pub operations: u64,
+    /// Operations the workload would issue in a run long enough.
+    pub planned: u64,
+    pub nodes: u64,
+    /// Copies lost, for any cause.
+    pub lost: u64,
+    /// Message faults the network decided (losses it drew or was told to
+    /// make, duplicates, corruptions), as opposed to losses a partition or
+    /// a crash caused.
+    pub decided: u64,
+    pub duplicated: u64,
+    pub corrupted: u64,
+    pub records: u64,
+    pub events: u64,
+    pub sent: u64,
+    /// When the run failed (not compared).
+    pub failed_at: Instant,
 }
 
-impl Candidate {
-    pub fn size(&self) -> Size {
-        let fates = || self.schedule.links.values().flatten();
+impl Size {
+    /// A candidate's size, from its configuration and its run's figures.
+    pub fn of(c: &Candidate, stats: &Stats) -> Size {
         Size {
-            faults: self.config.faults.len(),
-            lost: fates().filter(|f| f.lost).count(),
-            duplicated: fates().filter(|f| f.copies.len() > 1).count(),
-            corrupted: fates()
-                .filter(|f| f.copies.iter().any(|c| !c.1.is_empty()))
-                .count(),
-            operations: self.config.workload.as_ref().map_or(0, |w| w.count),
+            faults: c.config.faults.len() as u64,
+            operations: stats.inputs,
+            planned: c
+                .config
+                .workload
+                .as_ref()
+                .map_or(0, |w| w.count - w.skip.len() as u64),
+            nodes: u64::from(c.config.nodes),
+            lost: stats.lost.values().sum(),
+            decided: ["loss", "planned"]
+                .iter()
+                .filter_map(|cause| stats.lost.get(*cause))
+                .sum::<u64>()
+                + stats.duplicated
+                + stats.corrupted,
+            duplicated: stats.duplicated,
+            corrupted: stats.corrupted,
+            records: stats.records,
+            events: stats.events,
+            sent: stats.sent,
+            failed_at: stats.time,
         }
     }
 
-    /// Every simplification this candidate admits, in a fixed order.
-    pub fn simplifications(&self) -> Vec<Simplification> {
-        let mut out = Vec::new();
-        let faults = &self.config.faults;
-        let mut paired = vec![false; faults.len()];
-        for i in 0..faults.len() {
-            if paired[i] {
-                continue;
-            }
-            // A crash goes with the next restart of its node; a partition
-            // with the next heal that lifts it.
-            let partner = (i + 1..faults.len()).find(|&j| {
-                !paired[j]
-                    && match (&faults[i].action, &faults[j].action) {
-                        (FaultAction::Crash { node: a }, FaultAction::Restart { node: b }) => {
-                            a == b
-                        }
-                        (FaultAction::Partition { id, .. }, FaultAction::Heal { id: h }) => {
-                            h.is_none_or(|h| h == *id)
-                        }
-                        (
-                            FaultAction::CutWire { a, b },
-                            FaultAction::RestoreWire { a: c, b: d },
-                        ) => (a, b) == (c, d),
-                        _ => false,
-                    }
-            });
-            let mut group = vec![i];
-            if let Some(j) = partner {
-                paired[j] = true;
-                group.push(j);
-            }
-            out.push(Simplification::DropFaults(group));
-        }
-        for (&link, fates) in &self.schedule.links {
-            for (k, f) in fates.iter().enumerate() {
-                if f.lost {
-                    out.push(Simplification::Deliver { link, k });
-                }
-                if f.copies.len() > 1 {
-                    out.push(Simplification::Unduplicate { link, k });
-                }
-                if f.copies.iter().any(|c| !c.1.is_empty()) {
-                    out.push(Simplification::Uncorrupt { link, k });
-                }
-            }
-        }
-        out
+    /// The order candidates are compared in: external events first.
+    fn key(&self) -> [u64; 9] {
+        [
+            self.faults + self.operations,
+            self.faults,
+            self.operations,
+            self.decided,
+            self.records,
+            self.nodes,
+            self.events,
+            self.sent,
+            self.planned,
+        ]
     }
 
-    /// This candidate with `changes` applied.
-    pub fn apply(&self, changes: &[Simplification]) -> Candidate {
-        let mut c = self.clone();
-        let mut dropped = vec![false; c.config.faults.len()];
-        for s in changes {
-            match s {
-                Simplification::DropFaults(ix) => ix.iter().for_each(|&i| dropped[i] = true),
-                Simplification::Deliver { link, k } => {
-                    if let Some(f) = c.schedule.links.get_mut(link).and_then(|v| v.get_mut(*k)) {
-                        f.lost = false;
-                    }
-                }
-                Simplification::Unduplicate { link, k } => {
-                    if let Some(f) = c.schedule.links.get_mut(link).and_then(|v| v.get_mut(*k)) {
-                        f.copies.truncate(1);
-                    }
-                }
-                Simplification::Uncorrupt { link, k } => {
-                    if let Some(f) = c.schedule.links.get_mut(link).and_then(|v| v.get_mut(*k)) {
-                        f.copies.iter_mut().for_each(|copy| copy.1.clear());
-                    }
-                }
-            }
-        }
-        let mut i = 0;
-        c.config.faults.retain(|_| {
-            i += 1;
-            !dropped[i - 1]
-        });
-        c
+    /// No larger than `other` in any measure.
+    pub fn within(&self, other: &Size) -> bool {
+        let a = [
+            self.faults,
+            self.operations,
+            self.nodes,
+            self.lost,
+            self.duplicated,
+            self.corrupted,
+            self.records,
+            self.events,
+            self.sent,
+        ];
+        let b = [
+            other.faults,
+            other.operations,
+            other.nodes,
+            other.lost,
+            other.duplicated,
+            other.corrupted,
+            other.records,
+            other.events,
+            other.sent,
+        ];
+        a.iter().zip(&b).all(|(x, y)| x <= y)
     }
+}
+
+/// How the shrinker runs candidates: the embedding (the command line, a
+/// test) knows the protocol.
+/// Runs may happen on several threads at once.
+pub trait Runner: Sync {
+    /// Runs the candidate: its figures if it fails as the original did.
+    fn fails(&self, c: &Candidate) -> Option<Stats>;
+    /// The schedule the candidate's run produces (to make a run with
+    /// fates drawn from its seed into one with a recorded schedule).
+    fn record(&self, c: &Candidate) -> Option<Schedule>;
+}
+
+/// Bounds on the work.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Runs at most (a deterministic budget).
+    pub max_runs: u64,
+    /// Stop at this moment, whatever is left (wall clock: results then
+    /// depend on the machine's speed).
+    pub deadline: Option<std::time::Instant>,
+    /// The protocol's smallest node count.
+    pub min_nodes: u32,
+    /// Other seeds to try when a candidate's schedule no longer fits.
+    pub reseeds: u32,
+    /// Seeds to try for a shorter schedule of the same events.
+    pub schedules: u32,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            max_runs: 40_000,
+            deadline: None,
+            min_nodes: 1,
+            reseeds: 40,
+            schedules: 8000,
+        }
+    }
+}
+
+/// The state of a shrink, for a progress display.
+#[derive(Clone, Debug)]
+pub struct Progress {
+    pub runs: u64,
+    pub phase: &'static str,
+    pub size: Size,
 }
 
 /// The outcome of shrinking.
 #[derive(Clone, Debug)]
 pub struct Shrunk {
     pub candidate: Candidate,
+    pub before: Size,
+    pub after: Size,
     /// Runs tried.
-    pub tests: u64,
+    pub runs: u64,
+    /// Why the search stopped before it was done, if it did.
+    pub stopped: Option<String>,
 }
 
-/// Shrinks `start` while `still_fails` holds. `failed_at` is when the
-/// original failure happened; runs are cut off 1 ms after it.
-pub fn shrink(
-    start: Candidate,
-    failed_at: Instant,
-    still_fails: &mut dyn FnMut(&SimConfig, Arc<Schedule>) -> bool,
-    progress: &mut dyn FnMut(u64, &Size),
-) -> Shrunk {
-    let tests = std::cell::Cell::new(0u64);
-    let mut test = |c: &Candidate| {
-        tests.set(tests.get() + 1);
-        still_fails(&c.config, Arc::new(c.schedule.clone()))
+/// What [`Shrinker::verify`] found.
+#[derive(Clone, Debug, Default)]
+pub struct Minimality {
+    /// Single removals tried.
+    pub tried: u64,
+    /// Removals after which the run still failed (empty: 1-minimal).
+    pub still_fail: Vec<String>,
+}
+
+/// One event a candidate can do without.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Unit {
+    /// These faults (a crash with its restart, a partition with its heal).
+    Faults(Vec<usize>),
+    /// The client operation with this id.
+    Operation(u64),
+    /// The k-th message on a link is not lost.
+    Deliver((u32, u32), usize),
+    /// The k-th message on a link is not duplicated.
+    Unduplicate((u32, u32), usize),
+    /// The k-th message on a link arrives intact.
+    Uncorrupt((u32, u32), usize),
+    /// A planned message fault (by index) is not applied.
+    Unplan(usize),
+}
+
+impl Unit {
+    fn describe(&self, c: &Candidate) -> String {
+        match self {
+            Unit::Faults(ix) => {
+                let names: Vec<String> = ix
+                    .iter()
+                    .filter_map(|&i| c.config.faults.get(i))
+                    .map(|f| format!("{:?} at {}", f.action, f.at))
+                    .collect();
+                format!("fault {}", names.join(" with "))
+            }
+            Unit::Operation(id) => format!("operation {id}"),
+            Unit::Deliver((a, b), k) => format!("the loss of message {k} on n{a} -> n{b}"),
+            Unit::Unduplicate((a, b), k) => {
+                format!("the duplicate of message {k} on n{a} -> n{b}")
+            }
+            Unit::Uncorrupt((a, b), k) => {
+                format!("the corruption of message {k} on n{a} -> n{b}")
+            }
+            Unit::Unplan(i) => format!("planned message fault {i}"),
+        }
+    }
+}
+
+/// Fault groups: a crash with the next restart of its node, a partition
+/// with the heal that lifts it, a cut wire with its restoration.
+fn fault_groups(c: &Candidate) -> Vec<Vec<usize>> {
+    let faults = &c.config.faults;
+    let mut paired = vec![false; faults.len()];
+    let mut out = Vec::new();
+    for i in 0..faults.len() {
+        if paired[i] {
+            continue;
+        }
+        let partner = (i + 1..faults.len()).find(|&j| {
+            !paired[j]
+                && match (&faults[i].action, &faults[j].action) {
+                    (FaultAction::Crash { node: a }, FaultAction::Restart { node: b }) => a == b,
+                    (FaultAction::Partition { id, .. }, FaultAction::Heal { id: h }) => {
+                        h.is_none_or(|h| h == *id)
+                    }
+                    (FaultAction::CutWire { a, b }, FaultAction::RestoreWire { a: c, b: d }) => {
+                        (a, b) == (c, d)
+                    }
+                    _ => false,
+                }
+        });
+        let mut group = vec![i];
+        if let Some(j) = partner {
+            paired[j] = true;
+            group.push(j);
+        }
+        out.push(group);
+    }
+    out
+}
+
+/// The operations a candidate issues (by id).
+fn operations(c: &Candidate) -> Vec<u64> {
+    match &c.config.workload {
+        Some(w) => (0..w.count).filter(|id| !w.skip.contains(id)).collect(),
+        None => Vec::new(),
+    }
+}
+
+/// The message fates a candidate's schedule and plan can give up.
+fn message_units(c: &Candidate) -> Vec<Unit> {
+    let mut out = Vec::new();
+    if let Some(s) = &c.schedule {
+        for (&link, fates) in &s.links {
+            for (k, f) in fates.iter().enumerate() {
+                if f.lost {
+                    out.push(Unit::Deliver(link, k));
+                }
+                if f.copies.len() > 1 {
+                    out.push(Unit::Unduplicate(link, k));
+                }
+                if f.copies.iter().any(|c| !c.1.is_empty()) {
+                    out.push(Unit::Uncorrupt(link, k));
+                }
+            }
+        }
+    }
+    out.extend((0..c.config.network.planned.len()).map(Unit::Unplan));
+    out
+}
+
+fn fate_mut<'c>(
+    schedule: &'c mut Option<Schedule>,
+    link: &(u32, u32),
+    k: usize,
+) -> Option<&'c mut crate::network::ScriptedFate> {
+    schedule.as_mut()?.links.get_mut(link)?.get_mut(k)
+}
+
+/// `c` without `units`.
+fn without(c: &Candidate, units: &[Unit]) -> Candidate {
+    let mut c = c.clone();
+    let mut dropped = vec![false; c.config.faults.len()];
+    let mut unplanned = vec![false; c.config.network.planned.len()];
+    for u in units {
+        match u {
+            Unit::Faults(ix) => ix.iter().for_each(|&i| dropped[i] = true),
+            Unit::Operation(id) => {
+                if let Some(w) = c.config.workload.as_mut() {
+                    if !w.skip.contains(id) {
+                        w.skip.push(*id);
+                        w.skip.sort_unstable();
+                    }
+                }
+            }
+            Unit::Deliver(link, k) => {
+                if let Some(f) = fate_mut(&mut c.schedule, link, *k) {
+                    f.lost = false;
+                }
+            }
+            Unit::Unduplicate(link, k) => {
+                if let Some(f) = fate_mut(&mut c.schedule, link, *k) {
+                    f.copies.truncate(1);
+                }
+            }
+            Unit::Uncorrupt(link, k) => {
+                if let Some(f) = fate_mut(&mut c.schedule, link, *k) {
+                    f.copies.iter_mut().for_each(|copy| copy.1.clear());
+                }
+            }
+            Unit::Unplan(i) => unplanned[*i] = true,
+        }
+    }
+    let mut i = 0;
+    c.config.faults.retain(|_| {
+        i += 1;
+        !dropped[i - 1]
+    });
+    let mut i = 0;
+    c.config.network.planned.retain(|_| {
+        i += 1;
+        !unplanned[i - 1]
+    });
+    c
+}
+
+/// `c` with only the nodes in `keep` (ascending), renamed `n0`, `n1`...
+/// in that order: faults, links and targets naming the others gone.
+fn with_nodes(c: &Candidate, keep: &[u32]) -> Option<Candidate> {
+    let mut c = c.clone();
+    let rename = |id: NodeId| keep.binary_search(&id.0).ok().map(|i| NodeId(i as u32));
+    let kept = |id: &NodeId| rename(*id).is_some();
+    let map = |id: &mut NodeId| {
+        if let Some(r) = rename(*id) {
+            *id = r;
+        }
     };
-    let mut best = start.clone();
-    // A shorter run first: nothing after the failure matters. The cut is
-    // marked, so a run it ends does not evaluate end-of-run checks over a
-    // state the scenario never asked for.
-    let mut shorter = best.clone();
-    shorter.config.limits.time = Duration(failed_at.0.saturating_add(Duration::from_millis(1).0));
-    shorter.config.limits_cut_by = Some("shrink".into());
-    if test(&shorter) {
-        best = shorter;
-    }
-    // ddmin over the simplifications: try big groups, then smaller.
-    let mut pending = best.simplifications();
-    let mut chunk = pending.len().div_ceil(2).max(1);
-    while !pending.is_empty() {
-        let mut i = 0;
-        let mut progressed = false;
-        while i < pending.len() {
-            let end = (i + chunk).min(pending.len());
-            let group: Vec<Simplification> = pending[i..end].to_vec();
-            let tried = best.apply(&group);
-            if test(&tried) {
-                // Simplifications index the current fault list and
-                // schedule, so list them afresh from the new best.
-                best = tried;
-                pending = best.simplifications();
-                progressed = true;
-                progress(tests.get(), &best.size());
-                break;
+    c.config.nodes = keep.len() as u32;
+    c.config.faults.retain(|f| match &f.action {
+        FaultAction::Crash { node }
+        | FaultAction::Restart { node }
+        | FaultAction::ClockSkew { node, .. } => kept(node),
+        FaultAction::CutWire { a, b } | FaultAction::RestoreWire { a, b } => kept(a) && kept(b),
+        FaultAction::Partition { .. } | FaultAction::Heal { .. } => true,
+    });
+    for f in &mut c.config.faults {
+        match &mut f.action {
+            FaultAction::Crash { node }
+            | FaultAction::Restart { node }
+            | FaultAction::ClockSkew { node, .. } => map(node),
+            FaultAction::CutWire { a, b } | FaultAction::RestoreWire { a, b } => {
+                map(a);
+                map(b);
             }
-            i = end;
-        }
-        if !progressed {
-            if chunk == 1 {
-                break;
-            }
-            chunk = chunk.div_ceil(2);
-        } else {
-            chunk = chunk.min(pending.len().div_ceil(2)).max(1);
+            FaultAction::Partition { spec, .. } => match spec {
+                PartitionSpec::Groups(groups) => {
+                    for g in groups.iter_mut() {
+                        g.retain(kept);
+                        g.iter_mut().for_each(map);
+                    }
+                    groups.retain(|g| !g.is_empty());
+                }
+                PartitionSpec::OneWay { from, to } => {
+                    for side in [from, to] {
+                        side.retain(kept);
+                        side.iter_mut().for_each(map);
+                    }
+                }
+            },
+            FaultAction::Heal { .. } => {}
         }
     }
-    // Fewer client operations: the smallest count that still fails.
-    if let Some(count) = best.config.workload.as_ref().map(|w| w.count) {
+    c.config.network.links.retain(|(a, b, _)| kept(a) && kept(b));
+    for (a, b, _) in &mut c.config.network.links {
+        map(a);
+        map(b);
+    }
+    if let Some(t) = c.config.network.topology.as_mut() {
+        t.retain(|(a, b)| kept(a) && kept(b));
+        for (a, b) in t.iter_mut() {
+            map(a);
+            map(b);
+        }
+    }
+    if let Some(w) = c.config.workload.as_mut() {
+        if !w.targets.is_empty() {
+            w.targets.retain(kept);
+            if w.targets.is_empty() {
+                return None;
+            }
+            w.targets.iter_mut().for_each(map);
+        }
+    }
+    if let Some(s) = c.schedule.as_mut() {
+        let link = |(a, b): (u32, u32)| Some((rename(NodeId(a))?.0, rename(NodeId(b))?.0));
+        s.links = std::mem::take(&mut s.links)
+            .into_iter()
+            .filter_map(|(l, f)| Some((link(l)?, f)))
+            .collect();
+        s.payloads = std::mem::take(&mut s.payloads)
+            .into_iter()
+            .filter_map(|(l, p)| Some((link(l)?, p)))
+            .collect();
+    }
+    Some(c)
+}
+
+/// The ways to keep `k` of `n` nodes, those keeping the nodes that faults
+/// name first, at most `cap` of them.
+fn node_subsets(c: &Candidate, k: u32, cap: usize) -> Vec<Vec<u32>> {
+    let n = c.config.nodes;
+    let mut named = vec![0u32; n as usize];
+    for f in &c.config.faults {
+        let mut note = |id: &NodeId| {
+            if let Some(x) = named.get_mut(id.0 as usize) {
+                *x += 1;
+            }
+        };
+        match &f.action {
+            FaultAction::Crash { node }
+            | FaultAction::Restart { node }
+            | FaultAction::ClockSkew { node, .. } => note(node),
+            FaultAction::CutWire { a, b } | FaultAction::RestoreWire { a, b } => {
+                note(a);
+                note(b);
+            }
+            FaultAction::Partition { .. } | FaultAction::Heal { .. } => {}
+        }
+    }
+    let mut all = Vec::new();
+    let mut pick: Vec<u32> = (0..k).collect();
+    loop {
+        all.push(pick.clone());
+        if all.len() > 4096 {
+            break;
+        }
+        // The next combination in lexicographic order.
+        let Some(i) = (0..k as usize).rev().find(|&i| pick[i] < n - k + i as u32) else {
+            break;
+        };
+        pick[i] += 1;
+        for j in i + 1..k as usize {
+            pick[j] = pick[j - 1] + 1;
+        }
+    }
+    // Most faults kept first; ties in lexicographic order (stable sort).
+    all.sort_by_key(|p| std::cmp::Reverse(p.iter().map(|&i| named[i as usize]).sum::<u32>()));
+    all.truncate(cap);
+    all
+}
+
+/// `c` over a network that loses, duplicates and corrupts nothing of its
+/// own accord (recorded fates still apply).
+fn tame(c: &Candidate) -> Candidate {
+    let mut c = c.clone();
+    let calm = |l: &mut crate::network::LinkConfig| {
+        l.loss = Ppm::ZERO;
+        l.duplicate = Ppm::ZERO;
+        l.corrupt = Ppm::ZERO;
+    };
+    calm(&mut c.config.network.default);
+    c.config.network.links.iter_mut().for_each(|(_, _, l)| calm(l));
+    c
+}
+
+/// `c` with every recorded latency, and the links' latency, set to `l`.
+fn with_latency(c: &Candidate, l: Duration) -> Candidate {
+    let mut c = c.clone();
+    if let Some(s) = c.schedule.as_mut() {
+        for fate in s.links.values_mut().flatten() {
+            for copy in &mut fate.copies {
+                if copy.0.is_some() {
+                    copy.0 = Some(l);
+                }
+            }
+        }
+    }
+    c.config.network.default.latency = Latency::Constant { latency: l };
+    for (_, _, link) in &mut c.config.network.links {
+        link.latency = Latency::Constant { latency: l };
+    }
+    c
+}
+
+/// The latencies recorded in `c`'s schedule, sorted.
+fn latencies(c: &Candidate) -> Vec<Duration> {
+    let mut out: Vec<Duration> = c
+        .schedule
+        .iter()
+        .flat_map(|s| s.links.values().flatten())
+        .flat_map(|f| f.copies.iter().filter_map(|copy| copy.0))
+        .collect();
+    out.sort_unstable();
+    out
+}
+
+/// Fresh tries run side by side at a time.
+const BATCH: usize = 8;
+
+/// Shrinks a failing candidate.
+pub struct Shrinker<'a> {
+    runner: &'a dyn Runner,
+    progress: &'a mut dyn FnMut(&Progress),
+    options: Options,
+    runs: u64,
+    /// Rounds of search that found nothing (they salt the seeds tried).
+    round: u32,
+    /// How many times the usual number of fresh tries a candidate gets.
+    effort: u32,
+    /// Runs allowed in the current phase (the last pass has a share of
+    /// the budget of its own).
+    limit: u64,
+    phase: &'static str,
+    best: (Candidate, Size),
+    input: Size,
+    /// The last kept candidate no larger than the input.
+    result: (Candidate, Size),
+    stopped: Option<String>,
+}
+
+impl<'a> Shrinker<'a> {
+    /// Starts from `start`, which must fail (its run's figures are
+    /// `stats`).
+    pub fn new(
+        start: Candidate,
+        stats: &Stats,
+        options: Options,
+        runner: &'a dyn Runner,
+        progress: &'a mut dyn FnMut(&Progress),
+    ) -> Shrinker<'a> {
+        let size = Size::of(&start, stats);
+        Shrinker {
+            runner,
+            progress,
+            runs: 0,
+            effort: 1,
+            round: 0,
+            limit: options.max_runs - options.max_runs / 4,
+            options,
+            phase: "start",
+            best: (start.clone(), size),
+            input: size,
+            result: (start, size),
+            stopped: None,
+        }
+    }
+
+    fn out_of_budget(&mut self) -> bool {
+        if self.stopped.is_some() {
+            return true;
+        }
+        if self.runs >= self.limit {
+            self.stopped = Some(format!(
+                "{} of the budget of {} runs was spent",
+                if self.limit < self.options.max_runs { "the search's share" } else { "all" },
+                self.options.max_runs
+            ));
+        } else if self
+            .options
+            .deadline
+            .is_some_and(|d| std::time::Instant::now() >= d)
+        {
+            self.stopped = Some("the time limit was reached".into());
+        }
+        self.stopped.is_some()
+    }
+
+    fn run(&mut self, c: &Candidate) -> Option<Size> {
+        if self.out_of_budget() {
+            return None;
+        }
+        self.runs += 1;
+        if self.runs % 64 == 0 {
+            (self.progress)(&Progress {
+                runs: self.runs,
+                phase: self.phase,
+                size: self.best.1,
+            });
+        }
+        self.runner.fails(c).map(|stats| Size::of(c, &stats))
+    }
+
+    /// Runs candidates side by side (on the threads rayon has): the size
+    /// of each that fails. Within the budget, every one is run, so the
+    /// outcome is the same on any number of threads.
+    fn run_all(&mut self, cs: &[Candidate]) -> Vec<Option<Size>> {
+        use rayon::prelude::*;
+        if self.out_of_budget() {
+            return vec![None; cs.len()];
+        }
+        let room = self.limit.saturating_sub(self.runs) as usize;
+        let cs = &cs[..cs.len().min(room)];
+        let before = self.runs;
+        self.runs += cs.len() as u64;
+        if self.runs / 64 > before / 64 {
+            (self.progress)(&Progress {
+                runs: self.runs,
+                phase: self.phase,
+                size: self.best.1,
+            });
+        }
+        let runner = self.runner;
+        cs.par_iter()
+            .map(|c| runner.fails(c).map(|stats| Size::of(c, &stats)))
+            .collect()
+    }
+
+    /// Runs `c`, and if it does not fail or its run is not `wanted`, `c`
+    /// with fresh fates from a few other seeds: a failing, wanted version
+    /// of it, with its size.
+    fn fails_somehow(
+        &mut self,
+        c: &Candidate,
+        reseed: bool,
+        wanted: &dyn Fn(&Size) -> bool,
+    ) -> Option<(Candidate, Size)> {
+        if let Some(size) = self.run(c).filter(|s| wanted(s)) {
+            return Some((c.clone(), size));
+        }
+        if !reseed {
+            return None;
+        }
+        // First runs that fail no later than the best does (so a run with
+        // fewer events is not bought with a much longer one), then any.
+        let cap = Duration(
+            self.best
+                .1
+                .failed_at
+                .0
+                .saturating_add(Duration::from_millis(1).0),
+        );
+        for capped in [true, false] {
+            let calm = tame(c);
+            let tries: Vec<Candidate> = (0..self.options.reseeds * self.effort)
+                .map(|i| {
+                    // Fresh fates over a calm network (no loss that was
+                    // not recorded), and every other try over the
+                    // candidate's own.
+                    let mut fresh = if i % 2 == 0 { calm.clone() } else { c.clone() };
+                    fresh.schedule = None;
+                    fresh.config.seed = derive_seed(c.config.seed, self.runs, i);
+                    if capped && cap < fresh.config.limits.time {
+                        fresh.config.limits.time = cap;
+                        fresh.config.limits_cut_by = Some("shrink".into());
+                    }
+                    fresh
+                })
+                .collect();
+            // In batches, the first that fails taken, so that a candidate
+            // that fails at once costs few runs.
+            for batch in tries.chunks(BATCH) {
+                let sizes = self.run_all(batch);
+                let hit = batch
+                    .iter()
+                    .zip(sizes)
+                    .find_map(|(c, s)| s.filter(|s| wanted(s)).map(|s| (c.clone(), s)));
+                if let Some((fresh, size)) = hit {
+                    return Some(self.recorded(fresh, size));
+                }
+                if self.out_of_budget() {
+                    return None;
+                }
+            }
+        }
+        None
+    }
+
+    /// A failing run with fates drawn from its seed, as a candidate with
+    /// the schedule it produced (the same run, and one whose fates later
+    /// simplifications can take away).
+    fn recorded(&mut self, fresh: Candidate, size: Size) -> (Candidate, Size) {
+        let Some(schedule) = self.runner.record(&fresh) else {
+            return (fresh, size);
+        };
+        let mut recorded = fresh.clone();
+        recorded.schedule = Some(schedule);
+        match self.run(&recorded) {
+            Some(size) => (recorded, size),
+            None => (fresh, size),
+        }
+    }
+
+    /// Keeps `c` if a version of it fails and is smaller than the best.
+    fn consider(&mut self, c: &Candidate, reseed: bool) -> bool {
+        let best = self.best.1.key();
+        let input = self.input;
+        let wanted = |s: &Size| s.key() < best && s.within(&input);
+        match self.fails_somehow(c, reseed, &wanted) {
+            Some((c, size)) if size.key() < self.best.1.key() => {
+                if size.within(&self.input) {
+                    self.result = (c.clone(), size);
+                }
+                self.best = (c, size);
+                (self.progress)(&Progress {
+                    runs: self.runs,
+                    phase: self.phase,
+                    size,
+                });
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// ddmin over `units` of the best candidate: drop halves, then
+    /// quarters... keeping every drop after which a version still fails.
+    /// `list` lists the units afresh after a drop.
+    fn ddmin(&mut self, list: fn(&Candidate) -> Vec<Unit>, reseed: bool) -> bool {
+        let mut changed = false;
+        let mut units = list(&self.best.0);
+        let mut chunk = units.len().div_ceil(2).max(1);
+        while !units.is_empty() && !self.out_of_budget() {
+            let mut i = 0;
+            let mut progressed = false;
+            while i < units.len() {
+                let end = (i + chunk).min(units.len());
+                let tried = without(&self.best.0, &units[i..end]);
+                if self.consider(&tried, reseed) {
+                    units = list(&self.best.0);
+                    progressed = true;
+                    changed = true;
+                    break;
+                }
+                i = end;
+            }
+            if !progressed {
+                if chunk == 1 {
+                    break;
+                }
+                chunk = chunk.div_ceil(2);
+            } else {
+                chunk = chunk.min(units.len().div_ceil(2)).max(1);
+            }
+        }
+        changed
+    }
+
+    /// Fewer operations: the smallest prefix that still fails.
+    fn fewer_operations(&mut self) -> bool {
+        let Some(count) = self.best.0.config.workload.as_ref().map(|w| w.count) else {
+            return false;
+        };
         let (mut lo, mut hi) = (0u64, count);
-        while lo < hi {
+        let mut changed = false;
+        while lo < hi && !self.out_of_budget() {
             let mid = lo + (hi - lo) / 2;
-            let mut tried = best.clone();
+            let mut tried = self.best.0.clone();
             if let Some(w) = tried.config.workload.as_mut() {
                 w.count = mid;
+                w.skip.retain(|&id| id < mid);
             }
-            if test(&tried) {
-                hi = mid;
+            if self.consider(&tried, true) {
+                changed = true;
+                hi = self
+                    .best
+                    .0
+                    .config
+                    .workload
+                    .as_ref()
+                    .map_or(0, |w| w.count)
+                    .min(mid);
             } else {
                 lo = mid + 1;
             }
         }
-        if let Some(w) = best.config.workload.as_mut() {
-            w.count = hi;
+        changed
+    }
+
+    /// Fewer nodes: the smallest count the protocol allows at which some
+    /// choice of nodes (those the faults name first) still fails; the
+    /// smallest failing run at that count is kept.
+    fn fewer_nodes(&mut self) -> bool {
+        let from = self.best.0.config.nodes;
+        for n in self.options.min_nodes.max(1)..from {
+            let mut found: Option<(Candidate, Size)> = None;
+            for keep in node_subsets(&self.best.0, n, 12) {
+                let Some(tried) = with_nodes(&self.best.0, &keep) else {
+                    continue;
+                };
+                let bound = found.as_ref().map(|f| f.1.key());
+                let input = self.input;
+                let wanted = |s: &Size| bound.is_none_or(|b| s.key() < b) && s.within(&input);
+                // A smaller system is worth more tries than one event.
+                self.effort = 4;
+                let hit = self.fails_somehow(&tried, true, &wanted);
+                self.effort = 1;
+                if let Some(hit) = hit {
+                    found = Some(hit);
+                }
+                if self.out_of_budget() {
+                    break;
+                }
+            }
+            if let Some((c, _)) = found {
+                return self.consider(&c, false);
+            }
+        }
+        false
+    }
+
+    /// One fixed latency everywhere: the shortest recorded, then the
+    /// median.
+    fn steady_latencies(&mut self) -> bool {
+        let recorded = latencies(&self.best.0);
+        let Some(&shortest) = recorded.first() else {
+            return false;
+        };
+        let median = recorded[recorded.len() / 2];
+        let mut changed = false;
+        for l in [shortest, median] {
+            let tried = with_latency(&self.best.0, l);
+            changed |= self.consider(&tried, false);
+        }
+        changed
+    }
+
+    /// Other schedules for the same events: fresh fates from a number of
+    /// seeds, over a calm network and over the candidate's own, with the
+    /// events at their times and sooner, keeping the shortest failing run
+    /// (DEMi explores schedules of the minimal external events the same
+    /// way).
+    fn shorter_schedules(&mut self) -> bool {
+        let base = self.best.0.clone();
+        // The events kept: all of them, and when there are few fault
+        // groups, each one alone and each two together.
+        let groups = fault_groups(&base);
+        let mut subsets: Vec<Vec<usize>> = vec![(0..groups.len()).collect()];
+        if groups.len() <= 6 {
+            for a in 0..groups.len() {
+                subsets.push(vec![a]);
+                for b in a + 1..groups.len() {
+                    subsets.push(vec![a, b]);
+                }
+            }
+            subsets.dedup();
+        }
+        const SHIFTS: u32 = 5;
+        let per = (self.options.schedules / (subsets.len() as u32 * SHIFTS)).max(2);
+        // Runs that fail no later than the best does.
+        let cap = Duration(
+            self.best
+                .1
+                .failed_at
+                .0
+                .saturating_add(Duration::from_millis(1).0),
+        );
+        let mut found: Option<(Candidate, Size)> = None;
+        for (k, keep) in subsets.iter().enumerate() {
+            let drop: Vec<Unit> = (0..groups.len())
+                .filter(|g| !keep.contains(g))
+                .map(|g| Unit::Faults(groups[g].clone()))
+                .collect();
+            let kept = without(&base, &drop);
+            // At their times, and sooner (a shorter run before them).
+            for shift in 0..SHIFTS {
+                // All moved together, the first to 1/2^shift of its time.
+                let mut shifted = kept.clone();
+                let first = shifted.config.faults.iter().map(|f| f.at.0).min().unwrap_or(0);
+                let cut = first - (first >> shift);
+                for f in &mut shifted.config.faults {
+                    f.at = Duration(f.at.0 - cut);
+                }
+                if let Some(w) = shifted.config.workload.as_mut() {
+                    w.start = Duration(w.start.0 >> shift);
+                }
+                let calm = tame(&shifted);
+                let tries: Vec<Candidate> = (0..per)
+                    .map(|i| {
+                        let mut fresh = if i % 2 == 0 { calm.clone() } else { shifted.clone() };
+                        fresh.schedule = None;
+                        let salt = 0x5eed + shift + SHIFTS * (k as u32 + 64 * self.round);
+                        fresh.config.seed = derive_seed(base.config.seed, u64::from(i), salt);
+                        if cap < fresh.config.limits.time {
+                            fresh.config.limits.time = cap;
+                            fresh.config.limits_cut_by = Some("shrink".into());
+                        }
+                        fresh
+                    })
+                    .collect();
+                let sizes = self.run_all(&tries);
+                for (fresh, size) in tries.into_iter().zip(sizes) {
+                    let Some(size) = size else { continue };
+                    if found.as_ref().is_none_or(|(_, f)| size.key() < f.key()) {
+                        found = Some((fresh, size));
+                    }
+                }
+            }
+        }
+        match found {
+            Some((fresh, size)) if size.key() < self.best.1.key() => {
+                let (c, _) = self.recorded(fresh, size);
+                self.consider(&c, false)
+            }
+            _ => false,
         }
     }
-    progress(tests.get(), &best.size());
-    Shrunk {
-        candidate: best,
-        tests: tests.get(),
+
+    /// Faults earlier (a shorter run before them): all moved together,
+    /// the gaps between them kept, so that the first comes at 1/8, 1/4,
+    /// 1/2 or 3/4 of its time; then all at half and three quarters of
+    /// their times.
+    fn earlier_faults(&mut self) -> bool {
+        let Some(first) = self.best.0.config.faults.iter().map(|f| f.at.0).min() else {
+            return false;
+        };
+        let mut changed = false;
+        for (num, den) in [(1u64, 8u64), (1, 4), (1, 2), (3, 4)] {
+            let cut = first - first / den * num;
+            let mut tried = self.best.0.clone();
+            for f in &mut tried.config.faults {
+                f.at = Duration(f.at.0.saturating_sub(cut));
+            }
+            if self.consider(&tried, true) {
+                changed = true;
+                break;
+            }
+        }
+        for (num, den) in [(1u64, 2u64), (3, 4)] {
+            let mut tried = self.best.0.clone();
+            for f in &mut tried.config.faults {
+                f.at = Duration(f.at.0 / den * num);
+            }
+            changed |= self.consider(&tried, true);
+        }
+        changed
     }
+
+    /// One round of the simplifications that try few runs each: whether
+    /// any gave way.
+    fn simplify(&mut self) -> bool {
+        let mut changed = false;
+        self.phase = "operations";
+        changed |= self.fewer_operations();
+        // Each removal with the schedule kept first (cheap), then with
+        // fresh fates for those that remain.
+        let ops: fn(&Candidate) -> Vec<Unit> =
+            |c| operations(c).into_iter().map(Unit::Operation).collect();
+        changed |= self.ddmin(ops, false);
+        changed |= self.ddmin(ops, true);
+        self.phase = "faults";
+        let faults: fn(&Candidate) -> Vec<Unit> =
+            |c| fault_groups(c).into_iter().map(Unit::Faults).collect();
+        changed |= self.ddmin(faults, false);
+        changed |= self.ddmin(faults, true);
+        self.phase = "message faults";
+        let calm = without(&self.best.0, &message_units(&self.best.0));
+        changed |= self.consider(&calm, true);
+        changed |= self.ddmin(message_units, false);
+        self.phase = "latencies";
+        changed |= self.steady_latencies();
+        self.phase = "fault times";
+        changed |= self.earlier_faults();
+        changed
+    }
+
+    /// Shrinks until nothing more gives way or the budget runs out.
+    pub fn shrink(mut self, failed_at: Instant) -> Shrunk {
+        // Nothing after the failure matters. The cut is marked, so a run
+        // it ends does not evaluate end-of-run checks over a state the
+        // scenario never asked for.
+        self.phase = "cut";
+        let mut shorter = self.best.0.clone();
+        shorter.config.limits.time =
+            Duration(failed_at.0.saturating_add(Duration::from_millis(1).0));
+        shorter.config.limits_cut_by = Some("shrink".into());
+        if let Some(size) = self.run(&shorter) {
+            if size.key() <= self.best.1.key() {
+                if size.within(&self.input) {
+                    self.result = (shorter.clone(), size);
+                }
+                self.best = (shorter, size);
+            }
+        }
+        // The cheap simplifications until none gives way; then the
+        // searches (other node sets, other schedules), and again.
+        // When nothing gives way, other seeds get a chance (twice).
+        let mut idle = 0;
+        loop {
+            while self.simplify() && !self.out_of_budget() {}
+            self.phase = "nodes";
+            let mut changed = self.fewer_nodes();
+            if !changed {
+                self.phase = "schedules";
+                changed = self.shorter_schedules();
+            }
+            if self.out_of_budget() {
+                break;
+            }
+            if changed {
+                idle = 0;
+            } else if idle < 2 {
+                idle += 1;
+                self.round += 1;
+            } else {
+                break;
+            }
+        }
+        // 1-minimal: each remaining event alone, the schedule fixed, with
+        // the rest of the budget.
+        self.phase = "1-minimal";
+        self.limit = self.options.max_runs;
+        let main_stopped = self.stopped.take();
+        if !self.best.1.within(&self.input) {
+            self.best = self.result.clone();
+        }
+        {
+            // Fix every fate (a send the schedule did not match drew its
+            // own), so that taking one event away moves no other.
+            let (c, size) = self.best.clone();
+            let (c, size) = self.recorded(c, size);
+            if size.within(&self.input) {
+                self.best = (c.clone(), size);
+                self.result = (c, size);
+            }
+        }
+        // Passes over the events left until one takes nothing away; a
+        // removal keeps the other events' names (faults are tried last,
+        // as taking one renumbers those after it).
+        while !self.out_of_budget() {
+            let mut changed = false;
+            let mut units = all_units(&self.best.0);
+            units.rotate_left(fault_groups(&self.best.0).len());
+            for u in units {
+                if self.out_of_budget() {
+                    break;
+                }
+                if !all_units(&self.best.0).contains(&u) {
+                    continue;
+                }
+                // Taken even when the run grows elsewhere (an event fewer
+                // is the point), but never past the input's size: this
+                // version, or one with fresh fates.
+                let tried = without(&self.best.0, std::slice::from_ref(&u));
+                if self.run(&tried).is_none() {
+                    continue;
+                }
+                let input = self.input;
+                let within = move |s: &Size| s.within(&input);
+                if let Some((c, size)) = self.fails_somehow(&tried, true, &within) {
+                    self.best = (c.clone(), size);
+                    self.result = (c, size);
+                    changed = true;
+                    if matches!(u, Unit::Faults(_)) {
+                        break;
+                    }
+                }
+            }
+            if !changed {
+                break;
+            }
+        }
+        let (candidate, after) = self.result;
+        Shrunk {
+            candidate,
+            before: self.input,
+            after,
+            runs: self.runs,
+            stopped: main_stopped.or(self.stopped),
+        }
+    }
+}
+
+/// Every single event a candidate could do without.
+fn all_units(c: &Candidate) -> Vec<Unit> {
+    let mut out: Vec<Unit> = fault_groups(c).into_iter().map(Unit::Faults).collect();
+    out.extend(operations(c).into_iter().map(Unit::Operation));
+    out.extend(message_units(c));
+    out
+}
+
+/// Takes away each remaining fault, operation and message fault of `c`
+/// alone (the schedule fixed) and says which removals still fail: none,
+/// when `c` is 1-minimal.
+pub fn verify(c: &Candidate, runner: &dyn Runner) -> Minimality {
+    let mut m = Minimality::default();
+    for u in all_units(c) {
+        m.tried += 1;
+        if runner.fails(&without(c, std::slice::from_ref(&u))).is_some() {
+            m.still_fail.push(u.describe(c));
+        }
+    }
+    m
+}
+
+/// A seed for a fresh try: from the candidate's seed, a count (how far
+/// the search has got, or which try) and a salt.
+fn derive_seed(seed: u64, i: u64, salt: u32) -> u64 {
+    let mut x = seed ^ i.rotate_left(17) ^ (u64::from(salt) + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    x ^= x >> 31;
+    x = x.wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    (x ^ (x >> 29)) >> 1
+}
+
+/// The candidate's schedule, shared for a run.
+pub fn shared(c: &Candidate) -> Option<Arc<Schedule>> {
+    c.schedule.clone().map(Arc::new)
 }

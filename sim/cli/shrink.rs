@@ -2,21 +2,22 @@
 
 use super::replay::{protocol_for, read_trace, recipe_for};
 use super::CliError;
-use crate::protocols::{Registry, RunOptions};
-use crate::replay::schedule_from;
+use crate::protocols::{Protocol, Registry, RunOptions};
+use crate::replay::{schedule_from, Recipe};
 use crate::show::plain;
-use crate::shrink::{shrink as ddmin, Candidate};
+use crate::shrink::{shared, verify, Candidate, Options, Progress, Runner, Shrinker, Size};
 use crate::trace::{first_failure, read_all, Stats};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use std::io::IsTerminal;
 use std::path::PathBuf;
 
-/// Shrink a failing trace: fewer faults, fewer lost, duplicated or
-/// corrupted messages, fewer operations, a shorter run; same failed check.
+/// Shrink a failing trace: fewer faults and operations first, then fewer
+/// lost, duplicated or corrupted messages, nodes and steadier latencies;
+/// never larger, 1-minimal, the same failed check.
 #[derive(Args, Debug)]
 #[command(
-    after_help = "Example:\n  dsim shrink traces/raft-bug-forget-vote-seed-78.trace -o raft-78.min.trace\n  dsim replay raft-78.min.trace"
+    after_help = "Examples:\n  dsim shrink traces/raft-bug-forget-vote-seed-78.trace -o raft-78.min.trace --verify\n  dsim replay raft-78.min.trace\n  dsim shrink big.trace --time-limit 30s --any-check"
 )]
 pub struct ShrinkArgs {
     pub trace: PathBuf,
@@ -26,18 +27,91 @@ pub struct ShrinkArgs {
     /// The key of a keyed trace (the shrunk trace is keyed with it too).
     #[arg(long)]
     pub key: Option<String>,
+    /// Keep a candidate only if the same check fails (the default).
+    #[arg(long, conflicts_with = "any_check")]
+    pub same_check: bool,
+    /// Keep a candidate if any check fails.
+    #[arg(long)]
+    pub any_check: bool,
+    /// Runs tried at most (a deterministic budget).
+    #[arg(long, default_value_t = 40_000)]
+    pub max_runs: u64,
+    /// Stop after this much wall-clock time ("30s", "2m"), keeping the
+    /// smallest run found so far; the result then depends on the machine.
+    #[arg(long, value_name = "DURATION")]
+    pub time_limit: Option<String>,
+    /// Then take away each remaining fault, operation and message fault
+    /// alone and confirm the failure goes away (1-minimality).
+    #[arg(long)]
+    pub verify: bool,
 }
 
-fn size_line(s: &Stats, faults: usize, ops: u64) -> String {
-    format!(
-        "{} records, {} node events, {} messages sent, {} lost, {} duplicated, {} corrupted, {faults} faults, {ops} operations",
-        s.records,
-        s.events,
-        s.sent,
-        s.lost_total(),
-        s.duplicated,
-        s.corrupted
-    )
+/// Runs candidates of one protocol against the failure being shrunk.
+struct Against<'a> {
+    protocol: &'a dyn Protocol,
+    recipe: &'a Recipe,
+    check: Option<&'a str>,
+}
+
+impl Against<'_> {
+    fn options<'o>(&self, c: &Candidate, trace: Option<&'o mut dyn std::io::Write>) -> RunOptions<'o> {
+        RunOptions {
+            trace,
+            key: None,
+            invariants: self.recipe.invariants.clone(),
+            linearizable: self.recipe.linearizable.clone(),
+            schedule: shared(c),
+            progress: None,
+        }
+    }
+}
+
+impl Runner for Against<'_> {
+    fn fails(&self, c: &Candidate) -> Option<Stats> {
+        let o = self
+            .protocol
+            .run(c.config.clone(), &self.recipe.params, self.options(c, None))
+            .ok()?;
+        let f = o.failure.as_ref()?;
+        self.check.is_none_or(|check| f.check == check).then_some(o.stats)
+    }
+
+    fn record(&self, c: &Candidate) -> Option<crate::network::Schedule> {
+        let mut bytes = Vec::new();
+        self.protocol
+            .run(
+                c.config.clone(),
+                &self.recipe.params,
+                self.options(c, Some(&mut bytes)),
+            )
+            .ok()?;
+        let (_, records, _) = read_all(&bytes, None).ok()?;
+        Some(by_content(schedule_from(&records)))
+    }
+}
+
+/// A schedule whose fates follow messages by content: taking an event
+/// away then moves no other message's fate.
+fn by_content(mut s: crate::network::Schedule) -> crate::network::Schedule {
+    s.by_content = true;
+    s
+}
+
+fn table(before: &Size, after: &Size) {
+    println!("           {:>10} {:>10}", "before", "after");
+    for (name, b, a) in [
+        ("records", before.records, after.records),
+        ("events", before.events, after.events),
+        ("messages", before.sent, after.sent),
+        ("lost", before.lost, after.lost),
+        ("duplicated", before.duplicated, after.duplicated),
+        ("corrupted", before.corrupted, after.corrupted),
+        ("faults", before.faults, after.faults),
+        ("operations", before.operations, after.operations),
+        ("nodes", before.nodes, after.nodes),
+    ] {
+        println!("{name:<10} {b:>10} {a:>10}");
+    }
 }
 
 pub fn shrink(registry: &Registry, args: ShrinkArgs) -> Result<(), CliError> {
@@ -45,6 +119,15 @@ pub fn shrink(registry: &Registry, args: ShrinkArgs) -> Result<(), CliError> {
     if let Some(out) = &args.output {
         super::files::refuse_overwrite(out, &[&args.trace])?;
     }
+    let deadline = match &args.time_limit {
+        Some(text) => {
+            let d = crate::time::Duration::parse(text).map_err(|e| {
+                CliError::input(format!("--time-limit {text}: {e}"))
+            })?;
+            Some(std::time::Instant::now() + std::time::Duration::from_nanos(d.0))
+        }
+        None => None,
+    };
     let (header, records) = read_trace(&args.trace, key)?;
     let (failed_check, failed_at) = first_failure(&records)
         .map(|(i, check, _)| (check.to_string(), records[i].time))
@@ -59,42 +142,49 @@ pub fn shrink(registry: &Registry, args: ShrinkArgs) -> Result<(), CliError> {
     let before = Stats::of(&records);
     let start = Candidate {
         config: recipe.config.clone(),
-        schedule: schedule_from(&records),
+        schedule: Some(by_content(schedule_from(&records))),
     };
-    let start_size = start.size();
     let bar = std::io::stderr().is_terminal().then(|| {
         let b = ProgressBar::new_spinner();
         b.set_style(
-            ProgressStyle::with_template("{spinner} {pos} runs tried: {msg}")
+            ProgressStyle::with_template("{spinner} {elapsed} {pos} runs: {msg}")
                 .unwrap_or_else(|_| ProgressStyle::default_spinner()),
         );
         b
     });
-    let mut still_fails = |config: &crate::config::SimConfig, schedule| {
-        let options = RunOptions {
-            trace: None,
-            key: None,
-            invariants: recipe.invariants.clone(),
-            linearizable: recipe.linearizable.clone(),
-            schedule: Some(schedule),
-            progress: None,
-        };
-        matches!(protocol.run(config.clone(), &recipe.params, options), Ok(o) if o.failure.as_ref().is_some_and(|f| f.check == failed_check))
-    };
-    let mut progress = |tests: u64, size: &crate::shrink::Size| {
+    let mut progress = |p: &Progress| {
+        let s = &p.size;
         let msg = format!(
-            "{} faults, {} losses, {} duplicates, {} corruptions left",
-            size.faults, size.lost, size.duplicated, size.corrupted
+            "{}: {} faults, {} operations, {} nodes, {} message faults, {} records",
+            p.phase,
+            s.faults,
+            s.operations,
+            s.nodes,
+            s.lost + s.duplicated + s.corrupted,
+            s.records
         );
         match &bar {
             Some(b) => {
-                b.set_position(tests);
+                b.set_position(p.runs);
                 b.set_message(msg);
             }
-            None => eprintln!("shrink: {tests} runs tried: {msg}"),
+            None if p.runs % 4096 == 0 => eprintln!("shrink: {} runs: {msg}", p.runs),
+            None => {}
         }
     };
-    let shrunk = ddmin(start, failed_at, &mut still_fails, &mut progress);
+    let check = (!args.any_check).then_some(failed_check.as_str());
+    let runner = Against {
+        protocol,
+        recipe: &recipe,
+        check,
+    };
+    let options = Options {
+        max_runs: args.max_runs,
+        deadline,
+        min_nodes: protocol.min_nodes(),
+        ..Options::default()
+    };
+    let shrunk = Shrinker::new(start, &before, options, &runner, &mut progress).shrink(failed_at);
     if let Some(b) = &bar {
         b.finish_and_clear();
     }
@@ -113,13 +203,16 @@ pub fn shrink(registry: &Registry, args: ShrinkArgs) -> Result<(), CliError> {
         key,
         invariants: recipe.invariants.clone(),
         linearizable: recipe.linearizable.clone(),
-        schedule: Some(std::sync::Arc::new(shrunk.candidate.schedule.clone())),
+        schedule: shared(&shrunk.candidate),
         progress: None,
     };
     let outcome = protocol
         .run(config, &recipe.params, options)
         .map_err(|e| CliError::input(e.to_string()))?;
-    let Some(failure) = outcome.failure.filter(|f| f.check == failed_check) else {
+    let Some(failure) = outcome
+        .failure
+        .filter(|f| check.is_none_or(|c| f.check == c))
+    else {
         return Err(CliError::input(
             "the shrunk run no longer fails; this is a dsim bug, please report it with the trace",
         ));
@@ -127,22 +220,43 @@ pub fn shrink(registry: &Registry, args: ShrinkArgs) -> Result<(), CliError> {
     super::files::write(&out, &bytes)?;
     let (_, after_records, _) =
         read_all(&bytes, key).map_err(|e| CliError::input(e.to_string()))?;
-    let after = Stats::of(&after_records);
-    let end_size = shrunk.candidate.size();
+    let after = Size::of(&shrunk.candidate, &Stats::of(&after_records));
     println!(
         "check      `{}` still fails: {}",
-        plain(&failed_check),
+        plain(&failure.check),
         plain(&failure.message)
     );
+    table(&shrunk.before, &after);
     println!(
-        "before     {}",
-        size_line(&before, start_size.faults, start_size.operations)
+        "runs       {} tried{}",
+        shrunk.runs,
+        match &shrunk.stopped {
+            Some(why) => format!(" (stopped early: {why}; the run is the smallest found)"),
+            None => String::new(),
+        }
     );
-    println!(
-        "after      {}",
-        size_line(&after, end_size.faults, end_size.operations)
-    );
-    println!("runs       {} tried", shrunk.tests);
+    if args.verify {
+        let mut exact = shrunk.candidate.clone();
+        exact.schedule = Some(by_content(schedule_from(&after_records)));
+        let m = verify(&exact, &runner);
+        if m.still_fail.is_empty() {
+            println!(
+                "1-minimal  yes: each of the {} faults, operations and message faults, taken away alone, makes the failure go away",
+                m.tried
+            );
+        } else {
+            println!(
+                "1-minimal  NO: {} of {} single removals still fail: {}",
+                m.still_fail.len(),
+                m.tried,
+                m.still_fail.join("; ")
+            );
+        }
+        let larger = !after.within(&shrunk.before);
+        if larger {
+            println!("never larger  NO: the result is larger than the input in some measure");
+        }
+    }
     println!(
         "written    {} (replay it with: {} replay {})",
         out.display(),

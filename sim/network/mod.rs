@@ -351,7 +351,7 @@ impl Network {
         let scripted = self
             .script
             .as_mut()
-            .and_then(|s| s.next(out.from.0, out.to.0))
+            .and_then(|s| s.next(out.from.0, out.to.0, &out.payload))
             .cloned();
         let horizon = self.script.as_ref().map(|s| s.horizon());
         self.flips.iter_mut().for_each(Vec::clear);

@@ -35,6 +35,15 @@ pub struct Schedule {
     /// recording matches it up to its end, and a longer run still gets the
     /// message.
     pub horizon: crate::time::Instant,
+    /// The payload each recorded send carried, by link and position.
+    pub payloads: BTreeMap<(u32, u32), Vec<Vec<u8>>>,
+    /// Match a send to a recorded fate by what it carries (the n-th send
+    /// of these bytes on the link gets the fate of the n-th recorded one)
+    /// rather than by its position on the link. A run that sends one
+    /// message fewer early on then keeps every later message's fate: what
+    /// a shrinker taking events away needs. The same run matches the same
+    /// way under both.
+    pub by_content: bool,
 }
 
 impl Schedule {
@@ -53,6 +62,9 @@ impl Schedule {
 pub(crate) struct Script {
     schedule: std::sync::Arc<Schedule>,
     used: BTreeMap<(u32, u32), usize>,
+    /// Under `by_content`: positions by link and payload, and how many of
+    /// each have been used.
+    by_content: BTreeMap<((u32, u32), Vec<u8>), (Vec<usize>, usize)>,
     /// Sends that found no recorded fate.
     pub unscripted: u64,
 }
@@ -65,18 +77,41 @@ impl Script {
 
 impl Script {
     pub fn new(schedule: std::sync::Arc<Schedule>) -> Script {
+        let mut by_content: BTreeMap<((u32, u32), Vec<u8>), (Vec<usize>, usize)> =
+            BTreeMap::new();
+        if schedule.by_content {
+            for (&link, payloads) in &schedule.payloads {
+                for (k, p) in payloads.iter().enumerate() {
+                    by_content.entry((link, p.clone())).or_default().0.push(k);
+                }
+            }
+        }
         Script {
             schedule,
             used: BTreeMap::new(),
+            by_content,
             unscripted: 0,
         }
     }
 
-    /// The next recorded fate on `from → to`, if the recording has one.
-    pub fn next(&mut self, from: u32, to: u32) -> Option<&ScriptedFate> {
-        let k = self.used.entry((from, to)).or_insert(0);
-        let fate = self.schedule.links.get(&(from, to)).and_then(|v| v.get(*k));
-        *k += 1;
+    /// The recorded fate for the next send of `payload` on `from → to`,
+    /// if the recording has one.
+    pub fn next(&mut self, from: u32, to: u32, payload: &[u8]) -> Option<&ScriptedFate> {
+        let k = if self.schedule.by_content {
+            match self.by_content.get_mut(&((from, to), payload.to_vec())) {
+                Some((positions, used)) => {
+                    let k = positions.get(*used).copied();
+                    *used += 1;
+                    k
+                }
+                None => None,
+            }
+        } else {
+            let k = self.used.entry((from, to)).or_insert(0);
+            *k += 1;
+            Some(*k - 1)
+        };
+        let fate = k.and_then(|k| self.schedule.links.get(&(from, to))?.get(k));
         if fate.is_none() {
             self.unscripted += 1;
         }

@@ -225,6 +225,7 @@ impl Scenario {
                 .resolve("workload.interval", &mut rng, &mut drawn),
             targets: w.targets.clone(),
             value_range: w.values.resolve("workload.values", &mut rng, &mut drawn),
+            skip: Vec::new(),
         });
         let limits = Limits {
             time: self.time.resolve("run.time", &mut rng, &mut drawn),

@@ -469,6 +469,7 @@ impl Case {
             },
             targets: Vec::new(),
             value_range: 1000,
+            skip: Vec::new(),
         });
         c.scenario = "proptest case".into();
         c

@@ -506,8 +506,9 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
         if id + 1 < w.count && self.explore.is_none() {
             self.schedule(self.now.after(gap), Event::Input(id + 1));
         }
-        // An operation aimed at a crashed node is never issued.
-        if self.nodes[target.index()].is_none() {
+        // An operation aimed at a crashed node is never issued, nor one a
+        // shrunk run leaves out.
+        if self.nodes[target.index()].is_none() || w.skip.binary_search(&id).is_ok() {
             return Ok(false);
         }
         let lamport = self.clocks.tick(target.index());
