@@ -170,7 +170,7 @@ pub struct Options {
 impl Default for Options {
     fn default() -> Options {
         Options {
-            max_runs: 40_000,
+            max_runs: 80_000,
             deadline: None,
             min_nodes: 1,
             reseeds: 40,
@@ -413,7 +413,10 @@ fn with_nodes(c: &Candidate, keep: &[u32]) -> Option<Candidate> {
             FaultAction::Heal { .. } => {}
         }
     }
-    c.config.network.links.retain(|(a, b, _)| kept(a) && kept(b));
+    c.config
+        .network
+        .links
+        .retain(|(a, b, _)| kept(a) && kept(b));
     for (a, b, _) in &mut c.config.network.links {
         map(a);
         map(b);
@@ -502,7 +505,11 @@ fn tame(c: &Candidate) -> Candidate {
         l.corrupt = Ppm::ZERO;
     };
     calm(&mut c.config.network.default);
-    c.config.network.links.iter_mut().for_each(|(_, _, l)| calm(l));
+    c.config
+        .network
+        .links
+        .iter_mut()
+        .for_each(|(_, _, l)| calm(l));
     c
 }
 
@@ -537,6 +544,9 @@ fn latencies(c: &Candidate) -> Vec<Duration> {
     out
 }
 
+/// Searches from the same start with different seeds.
+const ATTEMPTS: u64 = 2;
+
 /// Fresh tries run side by side at a time.
 const BATCH: usize = 8;
 
@@ -548,7 +558,10 @@ pub struct Shrinker<'a> {
     runs: u64,
     /// Rounds of search that found nothing (they salt the seeds tried).
     round: u32,
-    /// How many times the usual number of fresh tries a candidate gets.
+    /// The size of the last candidate fewer nodes were tried for.
+    nodes_tried: Option<[u64; 9]>,
+    /// How many quarters of the usual number of fresh tries a candidate
+    /// gets.
     effort: u32,
     /// Runs allowed in the current phase (the last pass has a share of
     /// the budget of its own).
@@ -576,7 +589,8 @@ impl<'a> Shrinker<'a> {
             runner,
             progress,
             runs: 0,
-            effort: 1,
+            effort: 4,
+            nodes_tried: None,
             round: 0,
             limit: options.max_runs - options.max_runs / 4,
             options,
@@ -595,7 +609,11 @@ impl<'a> Shrinker<'a> {
         if self.runs >= self.limit {
             self.stopped = Some(format!(
                 "{} of the budget of {} runs was spent",
-                if self.limit < self.options.max_runs { "the search's share" } else { "all" },
+                if self.limit < self.options.max_runs {
+                    "the search's share"
+                } else {
+                    "all"
+                },
                 self.options.max_runs
             ));
         } else if self
@@ -674,7 +692,7 @@ impl<'a> Shrinker<'a> {
         );
         for capped in [true, false] {
             let calm = tame(c);
-            let tries: Vec<Candidate> = (0..self.options.reseeds * self.effort)
+            let tries: Vec<Candidate> = (0..self.options.reseeds * self.effort / 4)
                 .map(|i| {
                     // Fresh fates over a calm network (no loss that was
                     // not recorded), and every other try over the
@@ -758,7 +776,12 @@ impl<'a> Shrinker<'a> {
             while i < units.len() {
                 let end = (i + chunk).min(units.len());
                 let tried = without(&self.best.0, &units[i..end]);
-                if self.consider(&tried, reseed) {
+                // When many removals are tried, each gets a few fresh
+                // tries; when few, the usual number.
+                self.effort = if units.len() <= 8 { 4 } else { 1 };
+                let kept = self.consider(&tried, reseed);
+                self.effort = 4;
+                if kept {
                     units = list(&self.best.0);
                     progressed = true;
                     changed = true;
@@ -813,6 +836,12 @@ impl<'a> Shrinker<'a> {
     /// choice of nodes (those the faults name first) still fails; the
     /// smallest failing run at that count is kept.
     fn fewer_nodes(&mut self) -> bool {
+        // Not again for a candidate no smaller than the last one tried.
+        let key = self.best.1.key();
+        if self.nodes_tried.is_some_and(|k| k <= key) {
+            return false;
+        }
+        self.nodes_tried = Some(key);
         let from = self.best.0.config.nodes;
         for n in self.options.min_nodes.max(1)..from {
             let mut found: Option<(Candidate, Size)> = None;
@@ -824,9 +853,9 @@ impl<'a> Shrinker<'a> {
                 let input = self.input;
                 let wanted = |s: &Size| bound.is_none_or(|b| s.key() < b) && s.within(&input);
                 // A smaller system is worth more tries than one event.
-                self.effort = 4;
+                self.effort = 16;
                 let hit = self.fails_somehow(&tried, true, &wanted);
-                self.effort = 1;
+                self.effort = 4;
                 if let Some(hit) = hit {
                     found = Some(hit);
                 }
@@ -898,7 +927,13 @@ impl<'a> Shrinker<'a> {
             for shift in 0..SHIFTS {
                 // All moved together, the first to 1/2^shift of its time.
                 let mut shifted = kept.clone();
-                let first = shifted.config.faults.iter().map(|f| f.at.0).min().unwrap_or(0);
+                let first = shifted
+                    .config
+                    .faults
+                    .iter()
+                    .map(|f| f.at.0)
+                    .min()
+                    .unwrap_or(0);
                 let cut = first - (first >> shift);
                 for f in &mut shifted.config.faults {
                     f.at = Duration(f.at.0 - cut);
@@ -909,7 +944,11 @@ impl<'a> Shrinker<'a> {
                 let calm = tame(&shifted);
                 let tries: Vec<Candidate> = (0..per)
                     .map(|i| {
-                        let mut fresh = if i % 2 == 0 { calm.clone() } else { shifted.clone() };
+                        let mut fresh = if i % 2 == 0 {
+                            calm.clone()
+                        } else {
+                            shifted.clone()
+                        };
                         fresh.schedule = None;
                         let salt = 0x5eed + shift + SHIFTS * (k as u32 + 64 * self.round);
                         fresh.config.seed = derive_seed(base.config.seed, u64::from(i), salt);
@@ -996,27 +1035,10 @@ impl<'a> Shrinker<'a> {
         changed
     }
 
-    /// Shrinks until nothing more gives way or the budget runs out.
-    pub fn shrink(mut self, failed_at: Instant) -> Shrunk {
-        // Nothing after the failure matters. The cut is marked, so a run
-        // it ends does not evaluate end-of-run checks over a state the
-        // scenario never asked for.
-        self.phase = "cut";
-        let mut shorter = self.best.0.clone();
-        shorter.config.limits.time =
-            Duration(failed_at.0.saturating_add(Duration::from_millis(1).0));
-        shorter.config.limits_cut_by = Some("shrink".into());
-        if let Some(size) = self.run(&shorter) {
-            if size.key() <= self.best.1.key() {
-                if size.within(&self.input) {
-                    self.result = (shorter.clone(), size);
-                }
-                self.best = (shorter, size);
-            }
-        }
-        // The cheap simplifications until none gives way; then the
-        // searches (other node sets, other schedules), and again.
-        // When nothing gives way, other seeds get a chance (twice).
+    /// The cheap simplifications until none gives way; then the searches
+    /// (other node sets, other schedules), and again. When nothing gives
+    /// way, other seeds get a chance (twice).
+    fn search(&mut self) {
         let mut idle = 0;
         loop {
             while self.simplify() && !self.out_of_budget() {}
@@ -1038,11 +1060,51 @@ impl<'a> Shrinker<'a> {
                 break;
             }
         }
+    }
+
+    /// Shrinks until nothing more gives way or the budget runs out.
+    pub fn shrink(mut self, failed_at: Instant) -> Shrunk {
+        // Nothing after the failure matters. The cut is marked, so a run
+        // it ends does not evaluate end-of-run checks over a state the
+        // scenario never asked for.
+        self.phase = "cut";
+        let mut shorter = self.best.0.clone();
+        shorter.config.limits.time =
+            Duration(failed_at.0.saturating_add(Duration::from_millis(1).0));
+        shorter.config.limits_cut_by = Some("shrink".into());
+        if let Some(size) = self.run(&shorter) {
+            if size.key() <= self.best.1.key() {
+                if size.within(&self.input) {
+                    self.result = (shorter.clone(), size);
+                }
+                self.best = (shorter, size);
+            }
+        }
+        // Two searches from the cut run, with different seeds, each with
+        // its share of the budget: the better result is kept (a search can
+        // settle where another seed would not).
+        let start = self.best.clone();
+        let share = (self.options.max_runs - self.options.max_runs / 4) / ATTEMPTS;
+        let mut main_stopped = None;
+        for attempt in 0..ATTEMPTS {
+            let kept = std::mem::replace(&mut self.best, start.clone());
+            self.nodes_tried = None;
+            self.round = 64 * attempt as u32;
+            self.limit = self.runs.max(share * attempt) + share;
+            self.stopped = None;
+            self.search();
+            main_stopped = main_stopped.or(self.stopped.take());
+            if attempt > 0 && kept.1.key() <= self.best.1.key() {
+                self.best = kept;
+            }
+        }
+        if self.best.1.within(&self.input) {
+            self.result = self.best.clone();
+        }
         // 1-minimal: each remaining event alone, the schedule fixed, with
         // the rest of the budget.
         self.phase = "1-minimal";
         self.limit = self.options.max_runs;
-        let main_stopped = self.stopped.take();
         if !self.best.1.within(&self.input) {
             self.best = self.result.clone();
         }
@@ -1118,7 +1180,10 @@ pub fn verify(c: &Candidate, runner: &dyn Runner) -> Minimality {
     let mut m = Minimality::default();
     for u in all_units(c) {
         m.tried += 1;
-        if runner.fails(&without(c, std::slice::from_ref(&u))).is_some() {
+        if runner
+            .fails(&without(c, std::slice::from_ref(&u)))
+            .is_some()
+        {
             m.still_fail.push(u.describe(c));
         }
     }
@@ -1128,7 +1193,8 @@ pub fn verify(c: &Candidate, runner: &dyn Runner) -> Minimality {
 /// A seed for a fresh try: from the candidate's seed, a count (how far
 /// the search has got, or which try) and a salt.
 fn derive_seed(seed: u64, i: u64, salt: u32) -> u64 {
-    let mut x = seed ^ i.rotate_left(17) ^ (u64::from(salt) + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    let mut x =
+        seed ^ i.rotate_left(17) ^ (u64::from(salt) + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
     x ^= x >> 31;
     x = x.wrapping_mul(0xBF58_476D_1CE4_E5B9);
     (x ^ (x >> 29)) >> 1

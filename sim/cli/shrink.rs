@@ -34,7 +34,7 @@ pub struct ShrinkArgs {
     #[arg(long)]
     pub any_check: bool,
     /// Runs tried at most (a deterministic budget).
-    #[arg(long, default_value_t = 40_000)]
+    #[arg(long, default_value_t = 80_000)]
     pub max_runs: u64,
     /// Stop after this much wall-clock time ("30s", "2m"), keeping the
     /// smallest run found so far; the result then depends on the machine.
@@ -54,7 +54,11 @@ struct Against<'a> {
 }
 
 impl Against<'_> {
-    fn options<'o>(&self, c: &Candidate, trace: Option<&'o mut dyn std::io::Write>) -> RunOptions<'o> {
+    fn options<'o>(
+        &self,
+        c: &Candidate,
+        trace: Option<&'o mut dyn std::io::Write>,
+    ) -> RunOptions<'o> {
         RunOptions {
             trace,
             key: None,
@@ -73,7 +77,9 @@ impl Runner for Against<'_> {
             .run(c.config.clone(), &self.recipe.params, self.options(c, None))
             .ok()?;
         let f = o.failure.as_ref()?;
-        self.check.is_none_or(|check| f.check == check).then_some(o.stats)
+        self.check
+            .is_none_or(|check| f.check == check)
+            .then_some(o.stats)
     }
 
     fn record(&self, c: &Candidate) -> Option<crate::network::Schedule> {
@@ -121,9 +127,8 @@ pub fn shrink(registry: &Registry, args: ShrinkArgs) -> Result<(), CliError> {
     }
     let deadline = match &args.time_limit {
         Some(text) => {
-            let d = crate::time::Duration::parse(text).map_err(|e| {
-                CliError::input(format!("--time-limit {text}: {e}"))
-            })?;
+            let d = crate::time::Duration::parse(text)
+                .map_err(|e| CliError::input(format!("--time-limit {text}: {e}")))?;
             Some(std::time::Instant::now() + std::time::Duration::from_nanos(d.0))
         }
         None => None,

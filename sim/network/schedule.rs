@@ -57,6 +57,10 @@ impl Schedule {
     }
 }
 
+/// Recorded positions of the sends on a link that carried the same bytes,
+/// and how many of them a run has used.
+type SameContent = BTreeMap<((u32, u32), Vec<u8>), (Vec<usize>, usize)>;
+
 /// A schedule being consumed by a run.
 #[derive(Clone, Debug)]
 pub(crate) struct Script {
@@ -64,7 +68,7 @@ pub(crate) struct Script {
     used: BTreeMap<(u32, u32), usize>,
     /// Under `by_content`: positions by link and payload, and how many of
     /// each have been used.
-    by_content: BTreeMap<((u32, u32), Vec<u8>), (Vec<usize>, usize)>,
+    by_content: SameContent,
     /// Sends that found no recorded fate.
     pub unscripted: u64,
 }
@@ -77,8 +81,7 @@ impl Script {
 
 impl Script {
     pub fn new(schedule: std::sync::Arc<Schedule>) -> Script {
-        let mut by_content: BTreeMap<((u32, u32), Vec<u8>), (Vec<usize>, usize)> =
-            BTreeMap::new();
+        let mut by_content = SameContent::new();
         if schedule.by_content {
             for (&link, payloads) in &schedule.payloads {
                 for (k, p) in payloads.iter().enumerate() {
