@@ -157,6 +157,7 @@ pub fn shrink(registry: &Registry, args: ShrinkArgs) -> Result<(), CliError> {
         );
         b
     });
+    let shown = std::cell::Cell::new(0u64);
     let mut progress = |p: &Progress| {
         let s = &p.size;
         let msg = format!(
@@ -173,7 +174,11 @@ pub fn shrink(registry: &Registry, args: ShrinkArgs) -> Result<(), CliError> {
                 b.set_position(p.runs);
                 b.set_message(msg);
             }
-            None if p.runs % 4096 == 0 => eprintln!("shrink: {} runs: {msg}", p.runs),
+            // Without a terminal: a line every 10,000 runs or so.
+            None if p.runs / 10_000 > shown.get() / 10_000 => {
+                shown.set(p.runs);
+                eprintln!("shrink: {} runs: {msg}", p.runs);
+            }
             None => {}
         }
     };
