@@ -147,19 +147,42 @@ fn import(log: &str, extra: &[&str]) -> (i32, String) {
 }
 
 #[test]
-fn hand_written_shiviz_logs_are_accepted_or_rejected_with_the_rule_and_line() {
+fn logs_shiviz_refuses_are_bad_input_with_its_rule_and_line() {
     let good =
         "start\na {\"a\": 1}\nsend to b\na {\"a\": 2}\nreceive from a\nb {\"a\": 2, \"b\": 1}\n";
     assert_eq!(import(good, &[]).0, 0, "{}", import(good, &[]).1);
     let cases: &[(&str, &str, &str)] = &[
         ("x\na {\"b\": 1}\ny\nb {\"b\": 1}\n", "own-entry", ":1:"),
-        ("x\na {\"a\": 1}\ny\na {\"a\": 3}\n", "own-sequence", ":3:"),
+        ("x\na {\"a\": 2}\n", "own-start", ":1:"),
+        ("x\na {\"a\": 1}\ny\na {\"a\": 3}\n", "own-increment", ":3:"),
+        ("x\na {\"a\": 1}\ny\na {\"a\": 1}\n", "own-increment", ":3:"),
         ("x\na {\"a\": 1, \"z\": 1}\n", "unknown-host", ":1:"),
         (
             "x\na {\"a\": 1}\ny\nb {\"a\": 5, \"b\": 1}\n",
-            "entry-range",
+            "clock-range",
             ":3:",
         ),
+        ("x\na {\"a\": one}\n", "clock-format", ":1:"),
+        ("x\na {\"a\": -1}\n", "clock-value", ":1:"),
+        ("nothing here\nat all\n", "no-events", "2 non-empty line(s)"),
+    ];
+    for (log, rule, at) in cases {
+        let (code, out) = import(log, &[]);
+        assert_eq!(code, 2, "{rule}: {out}");
+        assert!(
+            out.contains("ShiViz would not read this log"),
+            "{rule}: {out}"
+        );
+        assert!(
+            out.contains(rule) && out.contains(at),
+            "{rule} at {at}: {out}"
+        );
+    }
+}
+
+#[test]
+fn consistency_beyond_shiviz_is_a_failed_check_on_a_log_it_reads() {
+    let cases: &[(&str, &str, &str)] = &[
         (
             "x\na {\"a\": 1, \"b\": 1}\ny\nb {\"a\": 1, \"b\": 1}\n",
             "acyclic",
@@ -170,7 +193,6 @@ fn hand_written_shiviz_logs_are_accepted_or_rejected_with_the_rule_and_line() {
             "impermissible",
             ":5:",
         ),
-        ("x\na {\"a\": one}\n", "clock-format", ":1:"),
     ];
     for (log, rule, at) in cases {
         let (code, out) = import(log, &[]);
@@ -196,6 +218,85 @@ fn hand_written_shiviz_logs_are_accepted_or_rejected_with_the_rule_and_line() {
         &[],
     );
     assert_eq!(code, 0, "{out}");
+}
+
+#[test]
+fn shiviz_reading_rules_zero_entries_own_order_and_quoted_clocks() {
+    // Entries of 0 are dropped (here for a host with no events at all).
+    let (code, out) = import("x\na {\"a\": 1, \"ghost\": 0}\n", &[]);
+    assert_eq!(code, 0, "{out}");
+    // A host's events are ordered by its own entry, not by the file.
+    let (code, out) = import(
+        "second\na {\"a\": 2}\nfirst\na {\"a\": 1}\nrecv\nb {\"a\": 2, \"b\": 1}\n",
+        &[],
+    );
+    assert_eq!(code, 0, "{out}");
+    // A clock of escaped quotes (as TLA+ writes) is read.
+    let (code, out) = import("x\na {\\\"a\\\":1}\n", &[]);
+    assert_eq!(code, 0, "{out}");
+}
+
+#[test]
+fn shiviz_expressions_mean_what_they_mean_in_javascript() {
+    // Multiline: ^ and $ at each line.
+    let log = "a {\"a\":1} start\na {\"a\":2} send\nb {\"a\":2,\"b\":1} recv\n";
+    let re = r"^(?<host>\S+) (?<clock>{.*}) (?<event>.*)$";
+    let (code, out) = import(log, &["--regex", re]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("3 events on 2 hosts"), "{out}");
+    // `\/` is a slash; `\d` an ASCII digit; a named group as written.
+    let log = "a/1 {\"a\":1}\nb/2 {\"a\":1,\"b\":1}\n";
+    let re = r"^(?<host>\w)\/(?<event>\d) (?<clock>\{.*\})$";
+    let (code, out) = import(log, &["--regex", re]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("2 events on 2 hosts"), "{out}");
+    let (code, out) = import(
+        "x\na {\"a\":1}\n",
+        &["--regex", r"(?<host>\w) (?<clock>{.*})\n(?<event>.*)\1"],
+    );
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("backreferences are not supported"), "{out}");
+}
+
+#[test]
+fn executions_split_at_the_delimiter_named_by_its_trace_group() {
+    let run = |name: &str| format!("=== {name} ===\nx\na {{\"a\":1}}\ny\nb {{\"a\":1,\"b\":1}}\n");
+    let log = format!("{}{}", run("first"), run("second"));
+    let delimiter = r"^=== (?<trace>\w+) ===$";
+    let (code, out) = import(&log, &["--delimiter", delimiter]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("2 execution(s)"), "{out}");
+    assert!(
+        out.contains("execution  0 \"first\": 2 events on 2 hosts: ok"),
+        "{out}"
+    );
+    assert!(out.contains("execution  1 \"second\""), "{out}");
+    // Each execution alone: b's clock in the second names a's event there.
+    // Two of one name are refused, as ShiViz refuses them.
+    let log = format!("{}{}", run("same"), run("same"));
+    let (code, out) = import(&log, &["--delimiter", delimiter]);
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("there are several called \"same\""), "{out}");
+    // Without a trace group only the first execution has a name: a third
+    // is refused (the second and third would both be unnamed).
+    let log = format!("{}{}{}", run("a"), run("b"), run("c"));
+    let (code, out) = import(&log, &["--delimiter", r"^=== \w+ ===$"]);
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("several executions have no name"), "{out}");
+}
+
+#[test]
+fn a_log_that_begins_with_its_expression_is_read_as_shiviz_reads_an_uploaded_file() {
+    let log = "(?<host>\\S*) (?<clock>{.*})\\n(?<event>.*)\n\na {\"a\":1}\nstart\nb {\"a\":1, \"b\":1}\nrecv\n";
+    let (code, out) = import(log, &[]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("2 events on 2 hosts"), "{out}");
+    assert!(out.contains("0 line(s) skipped"), "{out}");
+    // Lines are the file's: a broken clock on line 5 is named there.
+    let log = "(?<host>\\S*) (?<clock>{.*})\\n(?<event>.*)\n\na {\"a\":1}\nstart\nb {\"a\":3, \"b\":1}\nrecv\n";
+    let (code, out) = import(log, &[]);
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains(":5: clock-range"), "{out}");
 }
 
 #[test]

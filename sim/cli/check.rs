@@ -34,11 +34,15 @@ pub struct CheckArgs {
     /// ShiViz / GoVector log with vector clocks).
     #[arg(long, value_name = "FORMAT")]
     pub import: Option<ImportFormat>,
-    /// With --import shiviz: the parser expression, with named groups
-    /// host, clock and event (default: ShiViz's own).
+    /// With --import shiviz: the parser expression, a JavaScript regular
+    /// expression as in ShiViz (multiline; named groups host, clock and
+    /// event). Default: the log's first line when it is one (as GoVector
+    /// writes it), else ShiViz's default.
     #[arg(long)]
     pub regex: Option<String>,
-    /// With --import shiviz: an expression separating executions.
+    /// With --import shiviz: an expression separating executions (its
+    /// `trace` group names the execution after it). Default: the log's
+    /// second line when the first is an expression.
     #[arg(long)]
     pub delimiter: Option<String>,
     /// Check the clients' history for linearizability against this model
@@ -171,16 +175,66 @@ fn import_shiviz(args: &CheckArgs) -> Result<(), CliError> {
         .map_err(|e| CliError::input(format!("{file}: cannot read: {e}")))?;
     let text = String::from_utf8(text)
         .map_err(|_| CliError::input(format!("{file}: the log is not UTF-8 text")))?;
-    let expression = compile(args.regex.as_deref().unwrap_or(DEFAULT_REGEX))
-        .map_err(|e| CliError::input(format!("--regex: {e}")))?;
-    let delimiter = args
-        .delimiter
-        .as_deref()
-        .map(compile)
-        .transpose()
-        .map_err(|e| CliError::input(format!("--delimiter: {e}")))?;
-    let report = check_log(&text, &expression, delimiter.as_ref())
-        .map_err(|e| CliError::input(format!("--regex: {e}")))?;
+    // A log whose first line is a parser expression (as GoVector writes
+    // it) and whose second is a delimiter or blank is read as ShiViz reads
+    // an uploaded file: `^line$` for each, the log from the third line.
+    let mut text = text;
+    let mut header: (Option<String>, Option<String>) = (None, None);
+    if args.regex.is_none() {
+        let mut first_two = text.splitn(3, '\n');
+        let (first, second) = (first_two.next().unwrap_or(""), first_two.next());
+        if ["(?<host>", "(?<clock>", "(?<event>"]
+            .iter()
+            .all(|g| first.contains(g))
+        {
+            header.0 = Some(format!("^{first}$"));
+            if let Some(second) = second.filter(|l| !l.trim().is_empty()) {
+                header.1 = Some(format!("^{}$", second.trim()));
+            }
+            // Blank the two lines, so that line numbers stay the file's.
+            let rest = text.splitn(3, '\n').nth(2).unwrap_or("").to_string();
+            text = format!("\n\n{rest}");
+        }
+    }
+    let (regex_from, regex) = match (&args.regex, &header.0) {
+        (Some(r), _) => ("--regex", r.as_str()),
+        (None, Some(r)) => ("the log's first line", r.as_str()),
+        (None, None) => ("the default expression", DEFAULT_REGEX),
+    };
+    let expression = compile(regex).map_err(|e| CliError::input(format!("{regex_from}: {e}")))?;
+    let delimiter = match (&args.delimiter, &header.1) {
+        (Some(d), _) => Some(compile(d).map_err(|e| CliError::input(format!("--delimiter: {e}")))?),
+        (None, Some(d)) => {
+            Some(compile(d).map_err(|e| CliError::input(format!("the log's second line: {e}")))?)
+        }
+        (None, None) => None,
+    };
+    let report = match check_log(&text, &expression, delimiter.as_ref()) {
+        Ok(report) => report,
+        Err(refused) => {
+            let mut message = format!(
+                "{file}: ShiViz would not read this log ({} line(s) not matched by {regex_from}):",
+                refused.skipped_lines
+            );
+            for r in &refused.refusals {
+                let at = match r.line {
+                    Some(l) => format!("{file}:{l}"),
+                    None => file.to_string(),
+                };
+                let execution = if r.execution.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (execution \"{}\")", r.execution)
+                };
+                message.push_str(&format!(
+                    "\n  {at}: {}{execution}: {}",
+                    r.rule,
+                    plain(&r.message)
+                ));
+            }
+            return Err(CliError::input(message));
+        }
+    };
     if args.json {
         println!(
             "{}",
@@ -189,13 +243,18 @@ fn import_shiviz(args: &CheckArgs) -> Result<(), CliError> {
     } else {
         println!("log        {file}: {} execution(s), {} line(s) skipped (not matched by the expression)", report.executions.len(), report.skipped_lines);
         for (i, e) in report.executions.iter().enumerate() {
+            let name = if e.name.is_empty() {
+                String::new()
+            } else {
+                format!(" \"{}\"", plain(&e.name))
+            };
             let verdict = if e.violations.is_empty() {
                 "ok".to_string()
             } else {
                 format!("{} violation(s)", e.violations.len())
             };
             println!(
-                "execution  {i}: {} events on {} hosts: {verdict}",
+                "execution  {i}{name}: {} events on {} hosts: {verdict}",
                 e.events, e.hosts
             );
             let mut firsts: Vec<&str> = Vec::new();
