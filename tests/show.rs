@@ -336,3 +336,15 @@ fn the_text_timeline_of_a_shrunk_corpus_trace_is_pinned_by_a_snapshot() {
     let t = PathBuf::from("traces/causal-bug-deliver-on-arrival-seed-0.min.trace");
     insta::assert_snapshot!("causal_twin_shrunk", show(&t, "text", &[]));
 }
+
+#[test]
+fn svg_arrows_carry_the_message_kind() {
+    let t = PathBuf::from("traces/echo-bug-no-dedup-seed-1.trace");
+    let svg = show(&t, "svg", &[]);
+    for kind in ["Request", "Reply"] {
+        assert!(
+            svg.contains(&format!(r##"font-size="10">{kind}</text>"##)),
+            "no arrow labelled {kind}"
+        );
+    }
+}

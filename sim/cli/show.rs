@@ -23,6 +23,9 @@ pub enum Format {
     Svg,
     /// The clients' history: one line per operation event.
     History,
+    /// An interactive viewer: one self-contained HTML file (always the
+    /// whole trace).
+    Html,
 }
 
 /// Render a trace.
@@ -101,6 +104,9 @@ pub fn show(registry: &Registry, args: ShowArgs) -> Result<(), CliError> {
         Format::Shiviz => shiviz::render(n, &records, &Window::default()),
         Format::Svg => svg::render(n, &records, &window, decode),
         Format::History => crate::show::history::text(&records),
+        Format::Html => {
+            crate::show::html::render(&args.trace.display().to_string(), n, &records, decode)
+        }
     };
     match &args.output {
         Some(path) => super::files::write(path, body.as_bytes())?,

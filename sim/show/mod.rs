@@ -4,6 +4,7 @@
 
 pub mod dot;
 pub mod history;
+pub mod html;
 pub mod jsonl;
 pub mod shiviz;
 pub mod svg;

@@ -104,12 +104,19 @@ pub fn render(
     );
     // Where each message was sent, and which copies were corrupted.
     let mut sent_at: BTreeMap<u64, (NodeId, usize)> = BTreeMap::new();
+    // Each message's kind (the decoded message's first word), for its arrow.
+    let mut kind_of: BTreeMap<u64, String> = BTreeMap::new();
     let mut corrupted: BTreeMap<(u64, u32), usize> = BTreeMap::new();
     for (i, r) in records.iter().enumerate() {
         match &r.kind {
-            Kind::Send { node, msg, .. } => {
+            Kind::Send {
+                node, msg, payload, ..
+            } => {
                 if let Some(&row) = row_of.get(&i) {
                     sent_at.insert(*msg, (*node, row));
+                }
+                if let Some(text) = decode.and_then(|d| d.message(payload)) {
+                    kind_of.insert(*msg, super::html::message_kind(&text));
                 }
             }
             Kind::Corrupted { msg, copy, flips } => {
@@ -212,6 +219,15 @@ pub fn render(
                         r##"<line class="msg deliver" x1="{x1}" y1="{}" x2="{x2}" y2="{ry}" stroke="{color}" stroke-width="1.3"{dash} marker-end="url(#arrow)"><title>m{msg}.{copy} delivered{dup}{what}</title></line>"##,
                         y(srow)
                     );
+                    if let Some(kind) = kind_of.get(msg).filter(|k| !k.is_empty()) {
+                        let _ = writeln!(
+                            out,
+                            r##"<text class="msg-kind" x="{}" y="{}" fill="#555" font-size="10">{}</text>"##,
+                            (x1 + x2) / 2 + 3,
+                            (y(srow) + ry) / 2 - 2,
+                            esc(kind)
+                        );
+                    }
                 }
             }
             Kind::Lost {
