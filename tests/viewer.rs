@@ -281,3 +281,74 @@ fn nothing_in_a_record_breaks_out_of_the_page() {
         "only the page's own two"
     );
 }
+
+#[test]
+fn a_shiviz_log_renders_with_each_events_causal_past_from_its_clock() {
+    let Some(b) = browser() else { return };
+    let dir = tmp("viewer-log");
+    let log = dir.join("echo.log");
+    let o = dsim(&[
+        "show",
+        "traces/echo-bug-no-dedup-seed-1.trace",
+        "--format",
+        "shiviz",
+        "-o",
+        log.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let html = dir.join("echo.html");
+    let o = dsim(&[
+        "show",
+        log.to_str().unwrap(),
+        "--import",
+        "shiviz",
+        "--format",
+        "html",
+        "-o",
+        html.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    // Each event's clock, from the page's own data.
+    let page = std::fs::read_to_string(&html).unwrap();
+    let start = page
+        .find(r#"<script type="application/json" id="data">"#)
+        .unwrap();
+    let rest = &page[start..];
+    let json = &rest[rest.find('>').unwrap() + 1..rest.find("</script>").unwrap()];
+    let data: serde_json::Value = serde_json::from_str(&json.replace("<\\/", "</")).unwrap();
+    let clocks: Vec<std::collections::BTreeMap<String, u64>> = data["line"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| {
+            let l = l.as_str().unwrap();
+            let open = l.rfind("  {").unwrap() + 2;
+            let close = l.rfind("}  (log line").unwrap() + 1;
+            serde_json::from_str(&l[open..close]).unwrap()
+        })
+        .collect();
+    let le = |a: &std::collections::BTreeMap<String, u64>,
+              b: &std::collections::BTreeMap<String, u64>| {
+        a.iter().all(|(h, v)| b.get(h).copied().unwrap_or(0) >= *v)
+    };
+    let picks: Vec<usize> = (0..clocks.len()).step_by(5).collect();
+    let steps: Vec<String> = std::iter::once("axis:order".to_string())
+        .chain(picks.iter().map(|i| format!("click:{i}")))
+        .collect();
+    let report = selftest(&b, &html, &steps.join(";"));
+    assert_eq!(report["errors"], serde_json::json!([]), "{report}");
+    for (k, &i) in picks.iter().enumerate() {
+        let step = &report["steps"][k + 1];
+        assert_eq!(step["selected"].as_u64(), Some(i as u64), "{step}");
+        let past: Vec<u64> = (0..clocks.len())
+            .filter(|&j| j != i && le(&clocks[j], &clocks[i]))
+            .map(|j| j as u64)
+            .collect();
+        let future: Vec<u64> = (0..clocks.len())
+            .filter(|&j| j != i && le(&clocks[i], &clocks[j]))
+            .map(|j| j as u64)
+            .collect();
+        assert_eq!(indices(&step["past"]), past, "#{i}: causal past");
+        assert_eq!(indices(&step["future"]), future, "#{i}: causal future");
+    }
+}

@@ -79,6 +79,9 @@ pub struct ExecutionReport {
     pub events: usize,
     pub hosts: usize,
     pub violations: Vec<LogViolation>,
+    /// The events themselves, in file order.
+    #[serde(skip)]
+    pub log: Vec<LogEvent>,
 }
 
 /// The verdict on a whole log that ShiViz would read.
@@ -305,6 +308,7 @@ pub fn check_log(
             events: events.len(),
             hosts,
             violations,
+            log: events,
         });
     }
     if refusals.is_empty() {
@@ -567,4 +571,48 @@ fn consistency(events: &[LogEvent]) -> Vec<LogViolation> {
         }
     }
     v
+}
+
+/// The events each event learned of directly (by index), as ShiViz draws
+/// its arrows: walking each host's events in order, the events of other
+/// hosts whose entries rose, less those another of them already knew.
+pub fn parents(events: &[LogEvent]) -> Vec<Vec<usize>> {
+    let hosts = by_host(events);
+    let id = |h: &str, t: u64| {
+        hosts
+            .get(h)
+            .and_then(|l| l.get(t.checked_sub(1)? as usize))
+            .copied()
+    };
+    let mut out = vec![Vec::new(); events.len()];
+    for list in hosts.values() {
+        let mut latest: BTreeMap<&str, u64> = BTreeMap::new();
+        for &i in list {
+            let e = &events[i];
+            latest.insert(e.host.as_str(), e.own);
+            let mut candidates = Vec::new();
+            for (h, &t) in &e.clock {
+                if latest.get(h.as_str()).is_some_and(|&l| l >= t) {
+                    continue;
+                }
+                latest.insert(h.as_str(), t);
+                if let Some(j) = id(h, t) {
+                    candidates.push(j);
+                }
+            }
+            let implied = |j: usize| {
+                candidates.iter().any(|&k| {
+                    k != j
+                        && events[k].host != events[j].host
+                        && events[k].clock.get(&events[j].host) == Some(&events[j].own)
+                })
+            };
+            out[i] = candidates
+                .iter()
+                .copied()
+                .filter(|&j| !implied(j))
+                .collect();
+        }
+    }
+    out
 }

@@ -168,11 +168,17 @@ fn print_report(file: &str, r: &Report) {
     }
 }
 
-fn import_shiviz(args: &CheckArgs) -> Result<(), CliError> {
+/// Reads a ShiViz / GoVector log as ShiViz reads it: its report, or what
+/// ShiViz would refuse it for (bad input).
+pub(super) fn load_shiviz(
+    path: &std::path::Path,
+    regex: Option<&str>,
+    delimiter: Option<&str>,
+) -> Result<crate::check::shiviz::LogReport, CliError> {
     use crate::check::shiviz::{check_log, compile, DEFAULT_REGEX};
-    let file = args.trace.display();
-    let text = std::fs::read(&args.trace)
-        .map_err(|e| CliError::input(format!("{file}: cannot read: {e}")))?;
+    let file = path.display();
+    let text =
+        std::fs::read(path).map_err(|e| CliError::input(format!("{file}: cannot read: {e}")))?;
     let text = String::from_utf8(text)
         .map_err(|_| CliError::input(format!("{file}: the log is not UTF-8 text")))?;
     // A log whose first line is a parser expression (as GoVector writes
@@ -180,7 +186,7 @@ fn import_shiviz(args: &CheckArgs) -> Result<(), CliError> {
     // an uploaded file: `^line$` for each, the log from the third line.
     let mut text = text;
     let mut header: (Option<String>, Option<String>) = (None, None);
-    if args.regex.is_none() {
+    if regex.is_none() {
         let mut first_two = text.splitn(3, '\n');
         let (first, second) = (first_two.next().unwrap_or(""), first_two.next());
         if ["(?<host>", "(?<clock>", "(?<event>"]
@@ -196,13 +202,13 @@ fn import_shiviz(args: &CheckArgs) -> Result<(), CliError> {
             text = format!("\n\n{rest}");
         }
     }
-    let (regex_from, regex) = match (&args.regex, &header.0) {
-        (Some(r), _) => ("--regex", r.as_str()),
+    let (regex_from, regex) = match (regex, &header.0) {
+        (Some(r), _) => ("--regex", r),
         (None, Some(r)) => ("the log's first line", r.as_str()),
         (None, None) => ("the default expression", DEFAULT_REGEX),
     };
     let expression = compile(regex).map_err(|e| CliError::input(format!("{regex_from}: {e}")))?;
-    let delimiter = match (&args.delimiter, &header.1) {
+    let delimiter = match (delimiter, &header.1) {
         (Some(d), _) => Some(compile(d).map_err(|e| CliError::input(format!("--delimiter: {e}")))?),
         (None, Some(d)) => {
             Some(compile(d).map_err(|e| CliError::input(format!("the log's second line: {e}")))?)
@@ -235,6 +241,16 @@ fn import_shiviz(args: &CheckArgs) -> Result<(), CliError> {
             return Err(CliError::input(message));
         }
     };
+    Ok(report)
+}
+
+fn import_shiviz(args: &CheckArgs) -> Result<(), CliError> {
+    let file = args.trace.display();
+    let report = load_shiviz(
+        &args.trace,
+        args.regex.as_deref(),
+        args.delimiter.as_deref(),
+    )?;
     if args.json {
         println!(
             "{}",

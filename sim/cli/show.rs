@@ -52,6 +52,21 @@ pub struct ShowArgs {
     /// The key of a keyed trace.
     #[arg(long)]
     pub key: Option<String>,
+    /// Render a log from elsewhere instead of a dsim trace (`shiviz`: a
+    /// ShiViz / GoVector log, read as `dsim check --import shiviz` reads
+    /// it; with --format html).
+    #[arg(long, value_name = "FORMAT")]
+    pub import: Option<super::check::ImportFormat>,
+    /// With --import shiviz: the parser expression (as for dsim check).
+    #[arg(long)]
+    pub regex: Option<String>,
+    /// With --import shiviz: the expression separating executions.
+    #[arg(long)]
+    pub delimiter: Option<String>,
+    /// With --import shiviz: which execution to render (its name or its
+    /// number from 0; default the first).
+    #[arg(long)]
+    pub execution: Option<String>,
 }
 
 fn time(flag: &str, text: &Option<String>) -> Result<Option<Instant>, CliError> {
@@ -67,6 +82,9 @@ fn time(flag: &str, text: &Option<String>) -> Result<Option<Instant>, CliError> 
 pub fn show(registry: &Registry, args: ShowArgs) -> Result<(), CliError> {
     if let Some(out) = &args.output {
         super::files::refuse_overwrite(out, &[&args.trace])?;
+    }
+    if let Some(format) = &args.import {
+        return show_log(format, &args);
     }
     // A damaged or cut-short trace still shows every record before the
     // damage, and then says what is wrong (exit 2).
@@ -151,4 +169,55 @@ fn read_trace_prefix(
         }
     }
     Ok((reader.header().clone(), records, damage))
+}
+
+/// `dsim show LOG --import shiviz --format html`.
+fn show_log(format: &super::check::ImportFormat, args: &ShowArgs) -> Result<(), CliError> {
+    if !matches!(format, super::check::ImportFormat::Shiviz) {
+        return Err(CliError::input(
+            "dsim show --import renders ShiViz logs only (--import shiviz)",
+        ));
+    }
+    if !matches!(args.format, Format::Html) {
+        return Err(CliError::input("a ShiViz log renders with --format html"));
+    }
+    let report = super::check::load_shiviz(
+        &args.trace,
+        args.regex.as_deref(),
+        args.delimiter.as_deref(),
+    )?;
+    let pick = match &args.execution {
+        None => report.executions.first(),
+        Some(want) => report
+            .executions
+            .iter()
+            .enumerate()
+            .find(|(i, e)| e.name == *want || want.parse::<usize>().ok() == Some(*i))
+            .map(|(_, e)| e),
+    };
+    let Some(execution) = pick else {
+        let names: Vec<String> = report
+            .executions
+            .iter()
+            .enumerate()
+            .map(|(i, e)| format!("{i} \"{}\"", e.name))
+            .collect();
+        return Err(CliError::input(format!(
+            "{}: no execution {:?}; the log has {}",
+            args.trace.display(),
+            args.execution.as_deref().unwrap_or(""),
+            names.join(", ")
+        )));
+    };
+    let title = if execution.name.is_empty() {
+        args.trace.display().to_string()
+    } else {
+        format!("{} ({})", args.trace.display(), execution.name)
+    };
+    let body = crate::show::html::render_log(&title, &execution.log, &execution.violations);
+    match &args.output {
+        Some(path) => super::files::write(path, body.as_bytes())?,
+        None => super::print(&body)?,
+    }
+    Ok(())
 }

@@ -156,16 +156,119 @@ pub fn data(
     })
 }
 
-/// The whole page.
-pub fn render(
+/// The page for one execution of a ShiViz / GoVector log: hosts as lanes
+/// (in order of first appearance), events in an order that respects
+/// happens-before (file order among the ready), arrows from the events
+/// each one learned of directly; the first event that breaks a
+/// consistency rule stands as the failure.
+pub fn render_log(
     title: &str,
-    nodes: usize,
-    records: &[Record<'_>],
-    decode: Option<Decoder<'_>>,
+    events: &[crate::check::shiviz::LogEvent],
+    violations: &[crate::check::shiviz::LogViolation],
 ) -> String {
-    let data = data(title, nodes, records, decode).to_string();
+    let parents = crate::check::shiviz::parents(events);
+    let mut hosts: Vec<&str> = Vec::new();
+    for e in events {
+        if !hosts.contains(&e.host.as_str()) {
+            hosts.push(&e.host);
+        }
+    }
+    let lane = |h: &str| hosts.iter().position(|x| *x == h).unwrap_or(0);
+    // Local predecessors join the parents for the order.
+    let mut before: Vec<Vec<usize>> = parents.clone();
+    let mut by_host: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+    for (i, e) in events.iter().enumerate() {
+        by_host.entry(&e.host).or_default().push(i);
+    }
+    for list in by_host.values_mut() {
+        list.sort_by_key(|&i| events[i].own);
+        for w in list.windows(2) {
+            before[w[1]].push(w[0]);
+        }
+    }
+    let mut order = Vec::with_capacity(events.len());
+    let mut placed = vec![false; events.len()];
+    let mut waiting: Vec<usize> = before.iter().map(Vec::len).collect();
+    let mut after: Vec<Vec<usize>> = vec![Vec::new(); events.len()];
+    for (i, b) in before.iter().enumerate() {
+        for &j in b {
+            after[j].push(i);
+        }
+    }
+    let mut ready: std::collections::BTreeSet<usize> =
+        (0..events.len()).filter(|&i| waiting[i] == 0).collect();
+    while order.len() < events.len() {
+        // A cycle (a broken log) leaves nothing ready: file order then.
+        let i = match ready.pop_first() {
+            Some(i) => i,
+            None => (0..events.len()).find(|&i| !placed[i]).unwrap_or(0),
+        };
+        if placed[i] {
+            continue;
+        }
+        placed[i] = true;
+        order.push(i);
+        for &k in &after[i] {
+            waiting[k] = waiting[k].saturating_sub(1);
+            if waiting[k] == 0 && !placed[k] {
+                ready.insert(k);
+            }
+        }
+    }
+    let mut at = vec![0usize; events.len()];
+    for (p, &i) in order.iter().enumerate() {
+        at[i] = p;
+    }
+    let first_bad = violations.iter().map(|v| v.line).min();
+    let mut failure = None;
+    let mut line = Vec::new();
+    let mut send = Vec::new();
+    let mut more = serde_json::Map::new();
+    for (p, &i) in order.iter().enumerate() {
+        let e = &events[i];
+        let clock = serde_json::to_string(&e.clock).unwrap_or_default();
+        let mut text = format!(
+            "#{p:06}  {}  {}  {clock}  (log line {})",
+            e.host, e.event, e.line
+        );
+        if Some(e.line) == first_bad && failure.is_none() {
+            failure = Some(p);
+            for v in violations.iter().filter(|v| v.line == e.line) {
+                text.push_str(&format!("  FAILED {}: {}", v.rule, v.message));
+            }
+        }
+        line.push(super::plain(&text).into_owned());
+        let mut ps: Vec<usize> = parents[i].iter().map(|&j| at[j]).collect();
+        ps.sort_unstable();
+        send.push(ps.first().map_or(-1, |&j| j as i64));
+        if ps.len() > 1 {
+            more.insert(p.to_string(), json!(ps[1..].to_vec()));
+        }
+    }
+    let n = order.len();
+    let data = json!({
+        "title": title,
+        "nodes": hosts.len(),
+        "time": (0..n).collect::<Vec<_>>(),
+        "node": order.iter().map(|&i| lane(&events[i].host)).collect::<Vec<_>>(),
+        "kind": vec!["event"; n],
+        "line": line,
+        "lamport": order.iter().map(|&i| events[i].own).collect::<Vec<_>>(),
+        "send": send,
+        "more": more,
+        "peer": vec![-1; n],
+        "copy": vec![-1; n],
+        "label": {},
+        "corrupt": [],
+        "failure": failure,
+        "lanes": hosts,
+    });
+    page(title, &data)
+}
+
+fn page(title: &str, data: &serde_json::Value) -> String {
     // Nothing in the data may close the script element that holds it.
-    let data = data.replace("</", "<\\/");
+    let data = data.to_string().replace("</", "<\\/");
     let title = super::plain(title)
         .replace('&', "&amp;")
         .replace('<', "&lt;")
@@ -173,6 +276,16 @@ pub fn render(
     PAGE.replace("{{TITLE}}", &title)
         .replace("{{SCRIPT}}", SCRIPT)
         .replace("{{DATA}}", &data)
+}
+
+/// The whole page.
+pub fn render(
+    title: &str,
+    nodes: usize,
+    records: &[Record<'_>],
+    decode: Option<Decoder<'_>>,
+) -> String {
+    page(title, &data(title, nodes, records, decode))
 }
 
 const PAGE: &str = r##"<!DOCTYPE html>
@@ -213,12 +326,19 @@ const N = D.time.length;
 const canvas = document.getElementById("c"), ctx = canvas.getContext("2d");
 const main = document.getElementById("main"), tip = document.getElementById("tip");
 const statusEl = document.getElementById("status");
-// Program order and messages: predecessor and successor on the node, the
-// send of a delivery, the deliveries of a send.
+// Program order and messages: predecessor and successor on the node; the
+// events a record learned from directly (the send of a delivery; for a
+// log, every parent its clock names) and those that learned from it.
 const prev = new Int32Array(N).fill(-1), next = new Int32Array(N).fill(-1);
-const delivered = new Map();
+const inbound = new Map(), delivered = new Map();
 {
   const last = new Map();
+  const link = (s, i) => {
+    if (!inbound.has(i)) inbound.set(i, []);
+    inbound.get(i).push(s);
+    if (!delivered.has(s)) delivered.set(s, []);
+    delivered.get(s).push(i);
+  };
   for (let i = 0; i < N; i++) {
     const k = D.kind[i];
     if (k === "lost") continue;
@@ -226,10 +346,8 @@ const delivered = new Map();
     if (n < 0) continue;
     if (last.has(n)) { prev[i] = last.get(n); next[last.get(n)] = i; }
     last.set(n, i);
-    if (k === "deliver" && D.send[i] >= 0) {
-      if (!delivered.has(D.send[i])) delivered.set(D.send[i], []);
-      delivered.get(D.send[i]).push(i);
-    }
+    if (D.send[i] >= 0) link(D.send[i], i);
+    for (const s of (D.more && D.more[i]) || []) link(s, i);
   }
 }
 const isEvent = i => D.node[i] >= 0 && D.kind[i] !== "lost";
@@ -237,8 +355,8 @@ function closure(i, forward) {
   const seen = new Set(), stack = [i];
   while (stack.length) {
     const j = stack.pop();
-    const out = forward ? [next[j]].concat(D.kind[j] === "send" ? (delivered.get(j) || []) : [])
-                        : [prev[j], D.kind[j] === "deliver" ? D.send[j] : -1];
+    const out = forward ? [next[j]].concat(delivered.get(j) || [])
+                        : [prev[j]].concat(inbound.get(j) || []);
     for (const k of out) if (k >= 0 && !seen.has(k)) { seen.add(k); stack.push(k); }
   }
   return seen;
@@ -335,7 +453,7 @@ function draw() {
   for (const n of V.lanes) {
     const y = sy(n); if (y === null || y < TOP - V.lane || y > h + V.lane) continue;
     ctx.strokeStyle = "#bbb"; ctx.lineWidth = 1; ctx.beginPath(); ctx.moveTo(LEFT, y); ctx.lineTo(w, y); ctx.stroke();
-    ctx.fillStyle = "#222"; ctx.fillText("n" + n, 8, y + 4);
+    ctx.fillStyle = "#222"; ctx.fillText(D.lanes ? String(D.lanes[n]).slice(0, 7) : "n" + n, 8, y + 4);
   }
   for (const [n, a, b] of crashes) {
     const y = sy(n); if (y === null) continue;
@@ -363,16 +481,15 @@ function draw() {
     drawFailure(w, h);
     return;
   }
-  // Arrows: of deliveries and losses on screen, and of sends on screen.
-  const arrows = new Set();
+  // Arrows: into records on screen, and out of them.
+  const arrows = new Map();
   for (let i = lo; i < hi; i++) {
-    const k = D.kind[i];
-    if ((k === "deliver" || k === "lost") && D.send[i] >= 0) arrows.add(i);
-    if (k === "send") for (const j of (delivered.get(i) || [])) arrows.add(j);
+    if (D.kind[i] === "lost" && D.send[i] >= 0) arrows.set(D.send[i] + ":" + i, [D.send[i], i]);
+    for (const s of (inbound.get(i) || [])) arrows.set(s + ":" + i, [s, i]);
+    for (const j of (delivered.get(i) || [])) arrows.set(i + ":" + j, [i, j]);
   }
   ctx.lineWidth = 1;
-  for (const j of arrows) {
-    const s = D.send[j];
+  for (const [s, j] of arrows.values()) {
     const y1 = sy(D.node[s]), y2 = D.kind[j] === "lost" ? sy(D.peer[j]) : sy(D.node[j]);
     if (y1 === null || y2 === null) continue;
     const x1 = sx(s), x2 = sx(j);
