@@ -286,6 +286,20 @@ impl<'a, N: Node + ?Sized> Context<'a, N> {
         self.effects.push(Effect::Observe { text: text.into() });
     }
 
+    /// Marks the start of a stretch of this node's time worth seeing (for
+    /// example "in critical section"): `dsim show --format html` draws it
+    /// as a bar on the node's lane until [`Context::end_span`] with the
+    /// same name (or the end of the trace). It is an observation
+    /// [`SPAN_BEGIN`]` NAME` in the trace.
+    pub fn begin_span(&mut self, name: &str) {
+        self.observe(format!("{SPAN_BEGIN}{name}"));
+    }
+
+    /// Ends the span of this name that [`Context::begin_span`] started.
+    pub fn end_span(&mut self, name: &str) {
+        self.observe(format!("{SPAN_END}{name}"));
+    }
+
     /// Records that client `process` invoked operation `f` (on `key`,
     /// with argument `value`), for the history checkers. A process has one
     /// operation outstanding at a time.
@@ -334,6 +348,11 @@ impl<'a, N: Node + ?Sized> Context<'a, N> {
         }));
     }
 }
+
+/// How an observation begins a span ([`Context::begin_span`]).
+pub const SPAN_BEGIN: &str = "span+ ";
+/// How an observation ends a span ([`Context::end_span`]).
+pub const SPAN_END: &str = "span- ";
 
 #[cfg(test)]
 mod tests {

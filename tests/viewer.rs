@@ -352,3 +352,32 @@ fn a_shiviz_log_renders_with_each_events_causal_past_from_its_clock() {
         assert_eq!(indices(&step["future"]), future, "#{i}: causal future");
     }
 }
+
+#[test]
+fn spans_a_node_marks_become_bars_on_its_lane() {
+    use dsim::node::{NodeId, SPAN_BEGIN, SPAN_END};
+    use dsim::trace::{Kind, Record};
+    let observe = |t: u64, node: u32, text: String| Record {
+        time: dsim::time::Instant(t),
+        kind: Kind::Observe {
+            node: NodeId(node),
+            lamport: t,
+            text: text.into(),
+        },
+    };
+    let records = vec![
+        observe(1, 0, format!("{SPAN_BEGIN}in critical section")),
+        observe(2, 1, format!("{SPAN_BEGIN}in critical section")),
+        observe(3, 0, format!("{SPAN_END}in critical section")),
+        observe(4, 1, "something else".into()),
+    ];
+    let data = dsim::show::html::data("t", 2, &records, None);
+    // n0's span closes at record 2; n1's is still open at the end.
+    assert_eq!(
+        data["spans"],
+        serde_json::json!([
+            [0, 0, 2, "in critical section"],
+            [1, 1, 3, "in critical section"]
+        ])
+    );
+}

@@ -83,6 +83,7 @@ impl Mutex {
         {
             self.inside = true;
             self.entered += 1;
+            ctx.begin_span("in critical section");
             ctx.complete(u64::from(ctx.id().0), Phase::Ok, "lock", None, Value::Nil);
             ctx.set_timer(self.s.hold, Timer::Leave);
         }
@@ -123,6 +124,7 @@ impl Node for Mutex {
 
     fn on_timer(&mut self, ctx: &mut Context<'_, Self>, _: TimerId, Timer::Leave: Timer) {
         self.inside = false;
+        ctx.end_span("in critical section");
         self.wanting = None;
         let me = u64::from(ctx.id().0);
         ctx.invoke(me, "unlock", None, Value::Nil);

@@ -11,7 +11,8 @@
 //! the decoded message. Arrows carry the message's kind (the decoded
 //! message's first word); losses end in a cross with their cause,
 //! duplicates are dashed, corrupted copies orange, crashed stretches of a
-//! lane red, partitions shaded bands. Only what is on screen is drawn, so
+//! lane red, partitions shaded bands, clock skews a mark on the lane, and
+//! the spans a node marks (`Context::begin_span`) green bars on its lane. Only what is on screen is drawn, so
 //! a 100,000-record trace stays responsive.
 //!
 //! The page has a self-test hook for the test suite: with
@@ -129,6 +130,33 @@ pub fn data(
         peer.push(p);
         copy.push(c);
     }
+    // Spans the nodes marked (Context::begin_span / end_span).
+    let mut spans: Vec<(i64, usize, usize, String)> = Vec::new();
+    let mut open: BTreeMap<(u32, String), usize> = BTreeMap::new();
+    for (i, r) in records.iter().enumerate() {
+        if let Kind::Observe { node, text, .. } = &r.kind {
+            if let Some(name) = text.strip_prefix(crate::node::SPAN_BEGIN) {
+                open.entry((node.0, name.to_string())).or_insert(i);
+            } else if let Some(name) = text.strip_prefix(crate::node::SPAN_END) {
+                if let Some(start) = open.remove(&(node.0, name.to_string())) {
+                    spans.push((i64::from(node.0), start, i, name.to_string()));
+                }
+            }
+        }
+    }
+    let skews: Vec<serde_json::Value> = records
+        .iter()
+        .enumerate()
+        .filter_map(|(i, r)| match &r.kind {
+            Kind::ClockSkew { node, .. } => Some(json!([node.0, i])),
+            _ => None,
+        })
+        .collect();
+    let last = records.len().saturating_sub(1);
+    spans.extend(
+        open.into_iter()
+            .map(|((n, name), start)| (i64::from(n), start, last, name)),
+    );
     // Corrupted copies, as the delivery records that received them.
     let corrupt: Vec<usize> = records
         .iter()
@@ -153,6 +181,8 @@ pub fn data(
         "label": label,
         "corrupt": corrupt,
         "failure": failure,
+        "skews": skews,
+        "spans": spans.iter().map(|(n, a, b, name)| json!([n, a, b, super::plain(name)])).collect::<Vec<_>>(),
     })
 }
 
@@ -454,6 +484,18 @@ function draw() {
     const y = sy(n); if (y === null || y < TOP - V.lane || y > h + V.lane) continue;
     ctx.strokeStyle = "#bbb"; ctx.lineWidth = 1; ctx.beginPath(); ctx.moveTo(LEFT, y); ctx.lineTo(w, y); ctx.stroke();
     ctx.fillStyle = "#222"; ctx.fillText(D.lanes ? String(D.lanes[n]).slice(0, 7) : "n" + n, 8, y + 4);
+  }
+  // Spans the nodes marked: translucent bars above the lane.
+  for (const [n, a, b, name] of (D.spans || [])) {
+    const y = sy(n); if (y === null) continue;
+    const xa = Math.max(LEFT, sx(a)), xb = Math.max(LEFT, sx(b));
+    if (xb < 0 || xa > w) continue;
+    ctx.fillStyle = "#2a8a2a33"; ctx.fillRect(xa, y - 14, Math.max(2, xb - xa), 10);
+    if (xb - xa > 60) { ctx.fillStyle = "#1d5e1d"; ctx.fillText(name.slice(0, Math.floor((xb - xa) / 7)), xa + 2, y - 6); }
+  }
+  for (const [n, i] of (D.skews || [])) {
+    const y = sy(n), x = sx(i); if (y === null || x < LEFT || x > w) continue;
+    ctx.fillStyle = "#8a6d00"; ctx.fillText("~skew", x - 14, y + 16);
   }
   for (const [n, a, b] of crashes) {
     const y = sy(n); if (y === null) continue;
