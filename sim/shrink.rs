@@ -1,28 +1,33 @@
 //! Shrinking a failing run, in the manner of DEMi: external events first
-//! (faults, client operations), then what happens between them (lost,
-//! duplicated and corrupted messages, latencies, nodes, how long before
-//! the faults), repeated until nothing more gives way; then a last pass
-//! that makes the result 1-minimal.
+//! (client operations, faults), then what happens between them (lost,
+//! duplicated and corrupted messages, latencies, how long before the
+//! faults, nodes, other schedules of the same events), repeated until
+//! nothing more gives way; then a last pass that makes the result
+//! 1-minimal.
 //!
 //! A candidate is a configuration and, usually, a recorded schedule (each
 //! message's fate, matched to sends by what they carry, so taking an event
 //! away moves no other message's fate; see [`Schedule::by_content`]).
 //! Taking an event away still changes what happens after it, so a
 //! candidate that no longer fails with the old schedule is also tried with
-//! fresh fates from a few other seeds, over a network without loss,
-//! duplication or corruption and over its own: a bug that needs one crash
-//! needs it under many schedules. A candidate that fails that way is recorded, and its
-//! own schedule replaces the old one.
+//! fresh fates from other seeds (capped at the best failure's time first),
+//! over a network without loss, duplication or corruption and over its
+//! own: a bug that needs one crash needs it under many schedules. A
+//! candidate that fails that way is recorded, and its own schedule
+//! replaces the old one. Fresh tries run side by side in batches, and the
+//! first that fails in batch order is taken, so the result does not depend
+//! on the number of threads.
 //!
-//! A candidate is kept only if it is smaller: fewer faults, then fewer
-//! operations, nodes, message faults, records, node events and messages
-//! sent, in that order. The result is the last kept candidate that is no
-//! larger than the input in any of those measures, so shrinking never
-//! makes a run bigger. The last pass takes away each remaining fault,
-//! operation and message fault alone, with the schedule fixed, and keeps
-//! any removal after which the run still fails; when it ends, removing any
-//! one of them makes the failure go away ([`Shrinker::verify`] checks
-//! that of any candidate).
+//! A candidate is kept only if it is smaller — fewer external events, then
+//! fewer faults, operations, message faults, records, nodes, node events
+//! and messages sent, in that order — and no larger than the input in any
+//! measure, so shrinking never makes a run bigger. Two searches with
+//! different seeds start from the run cut at its failure; the smaller
+//! result is kept. The last pass takes away each remaining fault,
+//! operation and message fault alone, against the exactly recorded
+//! schedule, and keeps any removal after which the run still fails; when
+//! it ends, removing any one of them makes the failure go away ([`verify`]
+//! checks that of any candidate).
 //!
 //! Everything is deterministic: the candidates, their order and the seeds
 //! tried derive from the input, so a shrink given the same trace and run

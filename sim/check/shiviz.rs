@@ -444,6 +444,11 @@ fn by_host(events: &[LogEvent]) -> BTreeMap<&str, Vec<usize>> {
     hosts
 }
 
+/// The event of host `h` whose own entry is `t`, if there is one.
+fn event_at(hosts: &BTreeMap<&str, Vec<usize>>, h: &str, t: u64) -> Option<usize> {
+    hosts.get(h)?.get(t.checked_sub(1)? as usize).copied()
+}
+
 /// ShiViz's rules for building its graph (`modelGraph.js`).
 fn shiviz_rules(events: &[LogEvent], execution: &str) -> Vec<Refusal> {
     let mut out = Vec::new();
@@ -505,12 +510,7 @@ fn shiviz_rules(events: &[LogEvent], execution: &str) -> Vec<Refusal> {
 fn consistency(events: &[LogEvent]) -> Vec<LogViolation> {
     let mut v = Vec::new();
     let hosts = by_host(events);
-    let id = |h: &str, t: u64| {
-        hosts
-            .get(h)
-            .and_then(|l| l.get(t.checked_sub(1)? as usize))
-            .copied()
-    };
+    let id = |h: &str, t: u64| event_at(&hosts, h, t);
     // The happens-before graph the clocks imply.
     let mut g = DiGraph::<usize, ()>::new();
     let ix: Vec<_> = (0..events.len()).map(|i| g.add_node(i)).collect();
@@ -578,12 +578,7 @@ fn consistency(events: &[LogEvent]) -> Vec<LogViolation> {
 /// hosts whose entries rose, less those another of them already knew.
 pub fn parents(events: &[LogEvent]) -> Vec<Vec<usize>> {
     let hosts = by_host(events);
-    let id = |h: &str, t: u64| {
-        hosts
-            .get(h)
-            .and_then(|l| l.get(t.checked_sub(1)? as usize))
-            .copied()
-    };
+    let id = |h: &str, t: u64| event_at(&hosts, h, t);
     let mut out = vec![Vec::new(); events.len()];
     for list in hosts.values() {
         let mut latest: BTreeMap<&str, u64> = BTreeMap::new();
