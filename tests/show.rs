@@ -138,7 +138,10 @@ fn the_text_timeline_is_pinned_by_a_snapshot() {
 }
 
 fn import(log: &str, extra: &[&str]) -> (i32, String) {
-    let f = tmp(&format!("import-{}", log.len())).join("x.log");
+    // A folder per call: tests run side by side.
+    static CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let f = tmp(&format!("import-{call}")).join("x.log");
     std::fs::write(&f, log).unwrap();
     let mut args = vec!["check", "--import", "shiviz", f.to_str().unwrap()];
     args.extend_from_slice(extra);
