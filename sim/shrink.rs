@@ -1113,7 +1113,7 @@ impl<'a> Shrinker<'a> {
         if !self.best.1.within(&self.input) {
             self.best = self.result.clone();
         }
-        {
+        if !self.out_of_budget() {
             // Fix every fate (a send the schedule did not match drew its
             // own), so that taking one event away moves no other.
             let (c, size) = self.best.clone();

@@ -36,8 +36,9 @@ pub struct ShrinkArgs {
     /// Runs tried at most (a deterministic budget).
     #[arg(long, default_value_t = 80_000)]
     pub max_runs: u64,
-    /// Stop after this much wall-clock time ("30s", "2m"), keeping the
-    /// smallest run found so far; the result then depends on the machine.
+    /// Stop searching after this much wall-clock time ("30s", "2m"),
+    /// keeping the smallest run found so far (checking and writing it takes
+    /// a run or two more); the result then depends on the machine.
     #[arg(long, value_name = "DURATION")]
     pub time_limit: Option<String>,
     /// Then take away each remaining fault, operation and message fault
