@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{dsim, text};
+use common::{dsim, text, tmp};
 use std::path::{Path, PathBuf};
 
 /// The rows of shrink's before/after table: (measure, before, after).
@@ -42,13 +42,6 @@ fn table(report: &str) -> Vec<(String, u64, u64)> {
 fn measure(rows: &[(String, u64, u64)], name: &str) -> (u64, u64) {
     let r = rows.iter().find(|r| r.0 == name).unwrap();
     (r.1, r.2)
-}
-
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("dsim-shrink-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
 }
 
 /// Shrinks `trace` with `--verify` into `out`; the report, after checking
@@ -99,7 +92,7 @@ fn failed_check(trace: &Path) -> String {
 
 #[test]
 fn every_corpus_failure_shrinks_never_larger_1_minimal_and_to_the_same_check() {
-    let dir = scratch("corpus");
+    let dir = tmp("corpus");
     let mut shrunk = 0;
     for entry in std::fs::read_dir("traces").unwrap() {
         let path = entry.unwrap().path();
@@ -143,7 +136,7 @@ const FORGET_VOTE_SAMPLE: [u64; 20] = [
 
 #[test]
 fn raft_forget_vote_shrinks_to_four_faults_and_three_hundred_records_on_most_of_a_fixed_sample() {
-    let dir = scratch("forget-vote");
+    let dir = tmp("forget-vote");
     let mut met = Vec::new();
     let mut missed = Vec::new();
     for seed in FORGET_VOTE_SAMPLE {
@@ -168,7 +161,7 @@ fn raft_forget_vote_shrinks_to_four_faults_and_three_hundred_records_on_most_of_
 
 #[test]
 fn raft_vote_without_log_check_shrinks_to_three_hundred_records_on_most_of_a_fixed_sample() {
-    let dir = scratch("vote-without-log-check");
+    let dir = tmp("vote-without-log-check");
     // The first ten seeds of 0..200 on which the twin fails.
     let mut missed = Vec::new();
     for seed in [1, 2, 5, 6, 7, 8, 9, 13, 14, 15] {
@@ -187,7 +180,7 @@ fn raft_vote_without_log_check_shrinks_to_three_hundred_records_on_most_of_a_fix
 
 #[test]
 fn twins_shrink_to_within_twice_their_hand_written_minimal_failure() {
-    let dir = scratch("minimal");
+    let dir = tmp("minimal");
     for (twin, check) in [
         ("echo", "at-most-once"),
         ("broadcast", "no-duplicates"),
@@ -233,7 +226,7 @@ fn twins_shrink_to_within_twice_their_hand_written_minimal_failure() {
 
 #[test]
 fn shrinking_is_deterministic_on_any_number_of_threads() {
-    let dir = scratch("determinism");
+    let dir = tmp("determinism");
     let trace = failing_run(&dir, "twophase-bug-commit-on-timeout", 1);
     let mut outputs = Vec::new();
     for threads in ["1", "2", "2"] {
@@ -259,7 +252,7 @@ fn shrinking_is_deterministic_on_any_number_of_threads() {
 
 #[test]
 fn shrinking_a_trace_without_a_failure_is_refused_with_exit_2() {
-    let dir = scratch("pass");
+    let dir = tmp("pass");
     let t = dir.join("pass.trace");
     let o = dsim(&[
         "run",

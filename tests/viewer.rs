@@ -332,6 +332,7 @@ fn a_shiviz_log_renders_with_each_events_causal_past_from_its_clock() {
         a.iter().all(|(h, v)| b.get(h).copied().unwrap_or(0) >= *v)
     };
     let picks: Vec<usize> = (0..clocks.len()).step_by(5).collect();
+    assert!(picks.len() >= 5, "the log has only {} events", clocks.len());
     let steps: Vec<String> = std::iter::once("axis:order".to_string())
         .chain(picks.iter().map(|i| format!("click:{i}")))
         .collect();

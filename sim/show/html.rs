@@ -380,6 +380,7 @@ const inbound = new Map(), delivered = new Map();
     for (const s of (D.more && D.more[i]) || []) link(s, i);
   }
 }
+const corrupt = new Set(D.corrupt);
 const isEvent = i => D.node[i] >= 0 && D.kind[i] !== "lost";
 function closure(i, forward) {
   const seen = new Set(), stack = [i];
@@ -537,7 +538,7 @@ function draw() {
     const x1 = sx(s), x2 = sx(j);
     const faded = dimmed(j) || dimmed(s);
     ctx.globalAlpha = faded ? 0.12 : 1;
-    ctx.strokeStyle = D.kind[j] === "lost" ? "#c00" : (D.corrupt.includes(j) ? "#e08000" : "#333");
+    ctx.strokeStyle = D.kind[j] === "lost" ? "#c00" : (corrupt.has(j) ? "#e08000" : "#333");
     ctx.setLineDash(D.copy[j] > 0 ? [4, 3] : []);
     const xe = D.kind[j] === "lost" ? x1 + (x2 - x1) * 0.7 : x2, ye = D.kind[j] === "lost" ? y1 + (y2 - y1) * 0.7 : y2;
     ctx.beginPath(); ctx.moveTo(x1, y1); ctx.lineTo(xe, ye); ctx.stroke();
