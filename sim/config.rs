@@ -175,6 +175,13 @@ pub struct SimConfig {
     /// How the scheduler chooses the next event.
     #[serde(default)]
     pub strategy: Strategy,
+    /// Byzantine nodes and the network adversary (see
+    /// [`crate::adversary`]); none by default.
+    #[serde(
+        default,
+        skip_serializing_if = "crate::adversary::AdversaryConfig::is_none"
+    )]
+    pub adversary: crate::adversary::AdversaryConfig,
 }
 
 impl SimConfig {
@@ -195,7 +202,14 @@ impl SimConfig {
             replay: String::new(),
             limits_cut_by: None,
             strategy: Strategy::Random,
+            adversary: crate::adversary::AdversaryConfig::default(),
         }
+    }
+
+    /// How many processes the run has: one per node, plus one per extra
+    /// twin instance of a byzantine node. Traces have a lane per process.
+    pub fn processes(&self) -> u32 {
+        self.adversary.processes(self.nodes)
     }
 
     /// Rejects impossible configurations before anything runs: nodes that
@@ -298,6 +312,21 @@ impl SimConfig {
             for t in &w.targets {
                 node_ok(*t, "the workload")?;
             }
+        }
+        self.adversary.validate(self.nodes)?;
+        if !self.adversary.is_none() && matches!(self.strategy, Strategy::Explore { .. }) {
+            return Err("exploration does not take an adversary yet: run the scenario with `dsim run` or `dsim sweep`".into());
+        }
+        let twins = self
+            .adversary
+            .byzantine
+            .iter()
+            .any(|b| matches!(b.behaviour, crate::adversary::Behaviour::Twins { .. }));
+        if twins && self.network.topology.is_some() {
+            return Err("twins cannot run on a topology: their instances have no wires".into());
+        }
+        if twins && self.processes() > MAX_VECTOR_CLOCK_NODES && self.vector_clocks {
+            vector_clock_cost(self.processes())?;
         }
         if self.limits.events == 0 {
             return Err("the event limit must be at least 1".into());

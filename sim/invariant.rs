@@ -310,6 +310,8 @@ pub struct View<'a, N> {
     pub(crate) end: Option<EndReason>,
     pub(crate) changed: Option<NodeId>,
     pub(crate) faults: FaultState,
+    /// Byzantine nodes, by id (empty: none). Their state is hidden.
+    pub(crate) byzantine: &'a [bool],
 }
 
 impl<'a, N> View<'a, N> {
@@ -327,7 +329,22 @@ impl<'a, N> View<'a, N> {
                 calm_since: Some(Instant::ZERO),
                 ..FaultState::default()
             },
+            byzantine: &[],
         }
+    }
+
+    /// The same view with these nodes byzantine (`byzantine[i]` for node
+    /// `i`): their states are hidden from the checks.
+    pub fn with_byzantine(mut self, byzantine: &'a [bool]) -> Self {
+        self.byzantine = byzantine;
+        self
+    }
+
+    /// True when `id` is byzantine (see [`crate::adversary`]). A byzantine
+    /// node may do anything, so invariants speak of the honest nodes:
+    /// [`View::node`] and [`View::up`] leave byzantine ones out.
+    pub fn is_byzantine(&self, id: NodeId) -> bool {
+        self.byzantine.get(id.index()).copied().unwrap_or(false)
     }
 
     /// The same view at virtual time `now`.
@@ -360,17 +377,24 @@ impl<'a, N> View<'a, N> {
         self
     }
 
-    /// The state of `id`, or `None` while it is crashed.
+    /// The state of `id`, or `None` while it is crashed or if it is
+    /// byzantine.
     pub fn node(&self, id: NodeId) -> Option<&'a N> {
+        if self.is_byzantine(id) {
+            return None;
+        }
         self.nodes.get(id.index()).and_then(|n| n.as_ref())
     }
 
-    /// Every node that is up, with its id.
+    /// Every honest node that is up, with its id.
     pub fn up(&self) -> impl Iterator<Item = (NodeId, &'a N)> + 'a {
-        self.nodes
-            .iter()
-            .enumerate()
-            .filter_map(|(i, n)| n.as_ref().map(|n| (NodeId(i as u32), n)))
+        let byzantine = self.byzantine;
+        self.nodes.iter().enumerate().filter_map(move |(i, n)| {
+            if byzantine.get(i).copied().unwrap_or(false) {
+                return None;
+            }
+            n.as_ref().map(|n| (NodeId(i as u32), n))
+        })
     }
 
     /// How many nodes the simulation has, up or not.

@@ -59,6 +59,7 @@
 //! | [`testing`] | proptest strategies and a harness for property-testing protocols |
 //! | [`cli`] | the `dsim` command line |
 
+pub mod adversary;
 pub mod check;
 pub mod cli;
 pub mod clock;

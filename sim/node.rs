@@ -133,8 +133,12 @@ pub trait Node: 'static {
 /// tag type.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Effect<T> {
-    /// Send these postcard bytes to `to`.
-    Send { to: NodeId, payload: Vec<u8> },
+    /// Send these postcard bytes to `to`, with a MAC if `authenticated`.
+    Send {
+        to: NodeId,
+        payload: Vec<u8>,
+        authenticated: bool,
+    },
     /// Fire `timer` with `tag` after `after` of the node's local time.
     SetTimer {
         timer: TimerId,
@@ -212,6 +216,8 @@ pub struct Context<'a, N: Node + ?Sized> {
     pub(crate) next_timer: &'a mut u64,
     /// Buffers of delivered messages, reused for new ones.
     pub(crate) buffers: &'a mut Vec<Vec<u8>>,
+    /// Whether the message being handled carries a MAC that verifies.
+    pub(crate) authentic: bool,
     pub(crate) _node: PhantomData<fn(&N)>,
 }
 
@@ -249,10 +255,47 @@ impl<'a, N: Node + ?Sized> Context<'a, N> {
     /// Sends `msg` to `to`. The sender never blocks; the network decides the
     /// message's fate.
     pub fn send(&mut self, to: NodeId, msg: &N::Msg) {
+        self.send_with(to, msg, false);
+    }
+
+    /// Sends `msg` to `to` over an authenticated channel: with a MAC
+    /// computed with the key this node shares with `to` (see
+    /// [`crate::adversary`]), which the receiver checks with
+    /// [`Context::authentic`]. The network adversary cannot forge or alter
+    /// such a message unnoticed; it can still replay it.
+    pub fn send_authenticated(&mut self, to: NodeId, msg: &N::Msg) {
+        self.send_with(to, msg, true);
+    }
+
+    /// Sends `msg` to every other node over authenticated channels.
+    pub fn broadcast_authenticated(&mut self, msg: &N::Msg) {
+        for to in (0..self.nodes).map(NodeId) {
+            if to != self.id {
+                self.send_with(to, msg, true);
+            }
+        }
+    }
+
+    /// While handling a message: true when it carries a MAC that verifies
+    /// for the sender it claims and this node — it was sent with
+    /// [`Context::send_authenticated`] by that sender and its bytes are
+    /// the ones sent. False for a message sent without a MAC, for one the
+    /// network forged or altered, and outside [`Node::on_message`]. A
+    /// protocol that relies on authenticated channels ignores messages for
+    /// which this is false.
+    pub fn authentic(&self) -> bool {
+        self.authentic
+    }
+
+    fn send_with(&mut self, to: NodeId, msg: &N::Msg, authenticated: bool) {
         let mut payload = self.buffers.pop().unwrap_or_default();
         payload.clear();
         match crate::wire::encode_into(msg, &mut payload) {
-            Ok(()) => self.effects.push(Effect::Send { to, payload }),
+            Ok(()) => self.effects.push(Effect::Send {
+                to,
+                payload,
+                authenticated,
+            }),
             Err(e) => self.effects.push(Effect::Fail {
                 message: format!("{} could not serialize a message to {to}: {e}", self.id),
             }),

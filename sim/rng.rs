@@ -25,6 +25,9 @@ pub enum Stream {
     Swarm,
     /// A scheduling strategy's own choices (PCT's priorities).
     Schedule,
+    /// The adversary's choices: byzantine mutations, twins' reach drawn at
+    /// random, what the network forges, replays and alters.
+    Adversary,
     /// The node's own randomness, through its context.
     Node(u32),
 }
@@ -37,6 +40,7 @@ impl Stream {
             Stream::Workload => 3,
             Stream::Swarm => 4,
             Stream::Schedule => 5,
+            Stream::Adversary => 6,
             // Node streams live above 2^32 so they never meet a purpose.
             Stream::Node(i) => (1u64 << 32) | u64::from(i),
         }

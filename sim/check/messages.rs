@@ -105,6 +105,37 @@ impl Messages {
                     lamport: *lamport,
                     record: index,
                     time: t,
+                    injected: false,
+                };
+                self.live.insert(
+                    *msg,
+                    Entry {
+                        sent,
+                        copies: Copies::one(),
+                    },
+                );
+                self.copies += 1;
+            }
+            Kind::Injected { msg, from, to, .. } => {
+                if *msg != self.next_msg {
+                    self.verdict.flag(
+                        index,
+                        t,
+                        vec![*from, *to],
+                        format!(
+                            "injected message id {msg} where {} was next: ids must count sends in order",
+                            self.next_msg
+                        ),
+                    );
+                }
+                self.next_msg = self.next_msg.max(msg + 1);
+                let sent = Sent {
+                    from: *from,
+                    to: *to,
+                    lamport: 0,
+                    record: index,
+                    time: t,
+                    injected: true,
                 };
                 self.live.insert(
                     *msg,
@@ -131,7 +162,10 @@ impl Messages {
                 }
                 None => self.unknown(index, t, *msg, "duplicated"),
             },
-            Kind::Corrupted { msg, copy, .. } => match self.live.get(*msg) {
+            Kind::Corrupted { msg, copy, .. } | Kind::Altered { msg, copy, .. } => match self
+                .live
+                .get(*msg)
+            {
                 Some(e) if (*copy as usize) < e.copies.len() => {}
                 Some(e) => {
                     let from = e.sent.from;
@@ -139,10 +173,10 @@ impl Messages {
                         index,
                         t,
                         vec![from],
-                        format!("copy {copy} of message {msg} corrupted but never made"),
+                        format!("copy {copy} of message {msg} changed in transit but never made"),
                     );
                 }
-                None => self.unknown(index, t, *msg, "corrupted"),
+                None => self.unknown(index, t, *msg, "changed in transit"),
             },
             Kind::Deliver {
                 node,

@@ -144,6 +144,9 @@ pub(crate) struct Sent {
     pub lamport: u64,
     pub record: u64,
     pub time: Instant,
+    /// Injected by the network adversary: no node sent it, so it carries
+    /// no causality and no FIFO promise.
+    pub injected: bool,
 }
 
 /// Reads a trace and runs every check over it. `Err` only when the input is
@@ -253,7 +256,9 @@ impl Auditor {
             _ => None,
         };
         self.lamport.record(index, record, sent.as_ref());
-        self.fifo.record(index, record);
+        if !sent.as_ref().is_some_and(|s| s.injected) {
+            self.fifo.record(index, record);
+        }
         let vc = self.vclock.record(index, record);
         self.graph.record(index, record, vc);
         if let Some(c) = &mut self.causal {
@@ -270,7 +275,11 @@ impl Auditor {
         let (a, b) = match &record.kind {
             Kind::Send { node, to, .. } => (Some(*node), Some(*to)),
             Kind::Deliver { node, from, .. } => (Some(*node), Some(*from)),
-            Kind::Lost { from, to, .. } => (Some(*from), Some(*to)),
+            Kind::Lost { from, to, .. } | Kind::Injected { from, to, .. } => {
+                (Some(*from), Some(*to))
+            }
+            Kind::Byzantine { node, of, .. } => (Some(*node), Some(*of)),
+            Kind::Mutated { node, .. } => (Some(*node), None),
             Kind::CutWire { a, b } | Kind::RestoreWire { a, b } => (Some(*a), Some(*b)),
             Kind::ClockSkew { node, .. } => (Some(*node), None),
             _ => (record.node_event().map(|(n, _)| n), None),

@@ -164,12 +164,12 @@ pub fn print_divergence(
 pub fn replay(registry: &Registry, args: ReplayArgs) -> Result<(), CliError> {
     let key = args.key.as_deref().map(str::as_bytes);
     let (header, recorded) = read_trace(&args.trace, key)?;
-    if header.format_version < crate::trace::FORMAT_VERSION {
+    if header.format_version < crate::trace::BASE_FORMAT_VERSION {
         eprintln!(
             "note       {} was recorded in trace format {}, by an older dsim; this one writes format {}: a replay runs today's kernel and protocols, so it need not match the recording",
             args.trace.display(),
             header.format_version,
-            crate::trace::FORMAT_VERSION
+            crate::trace::BASE_FORMAT_VERSION
         );
     }
     let mut recipe = recipe_for(registry, &args.trace, &header, args.scenario.as_deref())?;

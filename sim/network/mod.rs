@@ -46,10 +46,12 @@ pub enum LossCause {
     /// The configuration named this message as one to lose (a planned
     /// message fault: see [`NetworkConfig::planned`]).
     Planned,
+    /// A byzantine node set to be silent sent it (see [`crate::adversary`]).
+    Silenced,
 }
 
 impl LossCause {
-    pub const ALL: [LossCause; 7] = [
+    pub const ALL: [LossCause; 8] = [
         LossCause::Random,
         LossCause::Partition,
         LossCause::MailboxFull,
@@ -57,6 +59,7 @@ impl LossCause {
         LossCause::Undecodable,
         LossCause::NoRoute,
         LossCause::Planned,
+        LossCause::Silenced,
     ];
 
     pub fn name(self) -> &'static str {
@@ -68,6 +71,7 @@ impl LossCause {
             LossCause::Undecodable => "undecodable",
             LossCause::NoRoute => "no-route",
             LossCause::Planned => "planned",
+            LossCause::Silenced => "silenced",
         }
     }
 }
@@ -135,6 +139,8 @@ pub struct InFlight {
     pub lamport: u64,
     /// The sender's vector clock at the send, when vector clocks are on.
     pub vector: Option<Vec<u32>>,
+    /// The MAC of an authenticated send (see [`crate::adversary`]).
+    pub mac: Option<crate::adversary::Mac>,
 }
 
 /// A message handed to the network by a sender.
@@ -145,6 +151,7 @@ pub struct Outgoing {
     pub payload: Vec<u8>,
     pub lamport: u64,
     pub vector: Option<Vec<u32>>,
+    pub mac: Option<crate::adversary::Mac>,
 }
 
 /// What became of one copy at send time.
@@ -258,6 +265,9 @@ pub struct Network {
     // `take_evicted`.
     flips: [Vec<(u32, u8)>; 2],
     evicted: Vec<Evicted>,
+    // With twins, processes outnumber nodes: the node of each process, so
+    // that partitions (which name nodes) cut every instance alike.
+    identities: Option<Vec<NodeId>>,
 }
 
 impl Network {
@@ -290,7 +300,29 @@ impl Network {
             script: None,
             flips: Default::default(),
             evicted: Vec::new(),
+            identities: None,
         }
+    }
+
+    /// Tells the network that process `p` is an instance of node
+    /// `identities[p]`, and that there are `nodes` nodes: partitions
+    /// name nodes.
+    pub fn set_identities(&mut self, nodes: u32, identities: Vec<NodeId>) {
+        self.nodes = nodes;
+        self.identities = Some(identities);
+    }
+
+    /// Takes charge of a message the network adversary made up; it
+    /// arrives whenever the caller schedules it. Returns its slot.
+    pub fn inject(
+        &mut self,
+        msg: u64,
+        from: NodeId,
+        to: NodeId,
+        payload: Vec<u8>,
+        mac: Option<crate::adversary::Mac>,
+    ) -> u32 {
+        self.store(msg, 0, (from, to), 0, payload, None, mac)
     }
 
     /// Takes message fates from `schedule` instead of the random stream.
@@ -319,6 +351,10 @@ impl Network {
 
     /// True when some partition in force cuts `from → to`.
     pub fn is_cut(&self, from: NodeId, to: NodeId) -> bool {
+        let (from, to) = match &self.identities {
+            Some(ids) => (ids[from.index()], ids[to.index()]),
+            None => (from, to),
+        };
         self.partitions.iter().any(|p| p.blocks(from, to))
     }
 
@@ -423,6 +459,7 @@ impl Network {
         let arrivals = [Some(first_at), second_at];
         let mut payload = Some(out.payload);
         let mut vector = out.vector;
+        let mac = out.mac;
         for (copy, at) in arrivals.iter().enumerate() {
             let Some(mut at) = *at else { continue };
             let copy = copy as u32;
@@ -468,7 +505,7 @@ impl Network {
                 }
             }
             let ends = (out.from, out.to);
-            let slot = self.store(out.msg, copy, ends, out.lamport, bytes, vc);
+            let slot = self.store(out.msg, copy, ends, out.lamport, bytes, vc, mac);
             if self.stateful {
                 let state = self.links.get(out.from, out.to);
                 state.in_flight += 1;
@@ -515,6 +552,8 @@ impl Network {
         })
     }
 
+    // Field by field, for the reason below; hence the many arguments.
+    #[allow(clippy::too_many_arguments)]
     fn store(
         &mut self,
         msg: u64,
@@ -523,6 +562,7 @@ impl Network {
         lamport: u64,
         payload: Vec<u8>,
         vector: Option<Vec<u32>>,
+        mac: Option<crate::adversary::Mac>,
     ) -> u32 {
         self.in_flight += 1;
         let i = match self.free.pop() {
@@ -544,6 +584,7 @@ impl Network {
         m.payload = payload;
         m.lamport = lamport;
         m.vector = vector;
+        m.mac = mac;
         slot.live = true;
         i
     }

@@ -39,6 +39,7 @@
 //! ```
 
 pub mod abd;
+pub mod bracha;
 pub mod broadcast;
 pub mod causal;
 pub mod echo;
@@ -588,6 +589,7 @@ impl Registry {
         let mut r = Registry::empty();
         r.add(echo::protocol());
         r.add(broadcast::protocol());
+        r.add(bracha::protocol());
         r.add(causal::protocol());
         r.add(twophase::protocol());
         r.add(raft::protocol());

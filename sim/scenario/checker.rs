@@ -225,6 +225,20 @@ impl Checker<'_> {
         };
         let linearizable = self.linearizable(raw.check.as_ref())?;
         let strategy = self.strategy(run)?;
+        let adversary = self.adversary(&raw, n, &node, topology.is_some())?;
+        if !adversary.byzantine.is_empty() {
+            let twins = adversary
+                .byzantine
+                .iter()
+                .filter(|(_, b)| matches!(b, super::BehaviourKnob::Twins { .. }))
+                .count();
+            if nodes.low() != nodes.high() && twins > 0 {
+                return Err(loc.at(
+                    raw.nodes.span(),
+                    "twins need a fixed node count (their instances reach nodes by number)",
+                ));
+            }
+        }
         Ok(Scenario {
             file: loc.file.to_string(),
             source: source.to_string(),
@@ -246,7 +260,162 @@ impl Checker<'_> {
             strategy,
             invariants,
             linearizable,
+            adversary,
         })
+    }
+
+    /// `[[byzantine]]` entries and the `[adversary]` table.
+    fn adversary(
+        &self,
+        raw: &RawScenario,
+        n: u32,
+        node: NodeCheck<'_>,
+        topology: bool,
+    ) -> Result<super::AdversaryKnobs, ScenarioError> {
+        use super::BehaviourKnob;
+        let loc = &self.loc;
+        let mut out = super::AdversaryKnobs::default();
+        for entry in raw.byzantine.iter().flatten() {
+            let b = entry.get_ref();
+            let id = node(*b.node.get_ref(), b.node.span(), "a byzantine entry")?;
+            if out.byzantine.iter().any(|(x, _)| *x == id) {
+                return Err(loc.at(
+                    b.node.span(),
+                    format!("node {} is declared byzantine twice", id.0),
+                ));
+            }
+            let name = b.behaviour.get_ref().as_str();
+            let unused = |present: bool, key: &str| -> Result<(), ScenarioError> {
+                if present {
+                    Err(loc.at(
+                        entry.span(),
+                        format!("`{key}` does not apply to behaviour \"{name}\""),
+                    ))
+                } else {
+                    Ok(())
+                }
+            };
+            let behaviour = match name {
+                "twins" => {
+                    unused(b.chance.is_some(), "chance")?;
+                    unused(b.mutation.is_some(), "mutation")?;
+                    if topology {
+                        return Err(loc.at(
+                            b.behaviour.span(),
+                            "twins cannot run on a topology: their instances have no wires",
+                        ));
+                    }
+                    let reach = match &b.reach {
+                        None => None,
+                        Some(r) => {
+                            let mut lists = Vec::new();
+                            for list in r.get_ref() {
+                                let mut ids = Vec::new();
+                                for &p in list {
+                                    let p = node(p, r.span(), "a twin's reach")?;
+                                    if p == id {
+                                        return Err(loc.at(r.span(), format!("a twin's reach lists node {} itself; instances of one node do not talk to each other", id.0)));
+                                    }
+                                    ids.push(p);
+                                }
+                                lists.push(ids);
+                            }
+                            Some(lists)
+                        }
+                    };
+                    let instances = match (&b.instances, &reach) {
+                        (Some(i), Some(_)) => {
+                            return Err(loc.at(
+                                i.span(),
+                                "give `reach` or `instances`, not both (`reach` says how many)",
+                            ))
+                        }
+                        (Some(i), None) => *i.get_ref(),
+                        (None, Some(r)) => r.len() as u32,
+                        (None, None) => 2,
+                    };
+                    if !(2..=crate::adversary::MAX_TWINS as u32).contains(&instances) {
+                        let span = b
+                            .instances
+                            .as_ref()
+                            .map(|i| i.span())
+                            .or(b.reach.as_ref().map(|r| r.span()))
+                            .unwrap_or(entry.span());
+                        return Err(loc.at(
+                            span,
+                            format!(
+                                "twins need 2 to {} instances, not {instances}",
+                                crate::adversary::MAX_TWINS
+                            ),
+                        ));
+                    }
+                    let _ = n;
+                    BehaviourKnob::Twins { reach, instances }
+                }
+                "mutate" => {
+                    unused(b.reach.is_some(), "reach")?;
+                    unused(b.instances.is_some(), "instances")?;
+                    let chance = match &b.chance {
+                        Some(v) => knob::probability(loc, v, "byzantine.chance")?,
+                        None => Knob::Fixed(Ppm::from_probability(0.5).unwrap_or(Ppm::ONE)),
+                    };
+                    let arbitrary = match b.mutation.as_ref().map(|m| (m, m.get_ref().as_str())) {
+                        None | Some((_, "small")) => false,
+                        Some((_, "arbitrary")) => true,
+                        Some((m, other)) => {
+                            return Err(loc.at(
+                                m.span(),
+                                format!(
+                                    "mutation must be \"small\" or \"arbitrary\", not \"{other}\""
+                                ),
+                            ))
+                        }
+                    };
+                    BehaviourKnob::Mutate { chance, arbitrary }
+                }
+                "silent" | "amnesia" => {
+                    unused(b.reach.is_some(), "reach")?;
+                    unused(b.instances.is_some(), "instances")?;
+                    unused(b.chance.is_some(), "chance")?;
+                    unused(b.mutation.is_some(), "mutation")?;
+                    if name == "silent" {
+                        BehaviourKnob::Silent
+                    } else {
+                        BehaviourKnob::Amnesia
+                    }
+                }
+                other => {
+                    let hint = did_you_mean(other, ["twins", "mutate", "silent", "amnesia"], '"');
+                    return Err(loc.at(
+                        b.behaviour.span(),
+                        format!("unknown byzantine behaviour \"{other}\"{hint} (it is one of \"twins\", \"mutate\", \"silent\", \"amnesia\")"),
+                    ));
+                }
+            };
+            out.byzantine.push((id, behaviour));
+        }
+        if let Some(a) = &raw.adversary {
+            let a = a.get_ref();
+            let prob = |v: &Option<Spanned<Value>>, what: &str| {
+                v.as_ref()
+                    .map(|v| knob::probability(loc, v, &format!("adversary.{what}")))
+                    .transpose()
+            };
+            out.forge = prob(&a.forge, "forge")?;
+            out.replay = prob(&a.replay, "replay")?;
+            out.alter = prob(&a.alter, "alter")?;
+            out.delay = a
+                .delay
+                .as_ref()
+                .map(|v| knob::duration(loc, v, "adversary.delay"))
+                .transpose()?;
+            if let (Some(d), Some(v)) = (&out.delay, &a.delay) {
+                if d.low() == Duration::ZERO {
+                    return Err(loc.at(v.span(), "adversary.delay must be more than zero"));
+                }
+            }
+        }
+        Ok(out)
     }
 
     fn strategy(&self, run: Option<&raw::RawRun>) -> Result<super::StrategyKnob, ScenarioError> {

@@ -103,6 +103,100 @@ pub struct Scenario {
     pub invariants: Option<Vec<String>>,
     /// Check the clients' history for linearizability in every run.
     pub linearizable: Option<crate::history::Linearizability>,
+    /// Byzantine nodes and the network adversary.
+    pub adversary: AdversaryKnobs,
+}
+
+/// The adversary as the scenario gives it (`[[byzantine]]`, `[adversary]`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AdversaryKnobs {
+    pub byzantine: Vec<(NodeId, BehaviourKnob)>,
+    pub forge: Option<Knob<Ppm>>,
+    pub replay: Option<Knob<Ppm>>,
+    pub alter: Option<Knob<Ppm>>,
+    pub delay: Option<Knob<Duration>>,
+}
+
+/// A byzantine node's behaviour as the scenario gives it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BehaviourKnob {
+    /// Twins with the reach of each instance given, or (`None`) drawn per
+    /// seed: every other node reaches one of `instances` instances.
+    Twins {
+        reach: Option<Vec<Vec<NodeId>>>,
+        instances: u32,
+    },
+    Mutate {
+        chance: Knob<Ppm>,
+        arbitrary: bool,
+    },
+    Silent,
+    Amnesia,
+}
+
+impl AdversaryKnobs {
+    /// This seed's adversary: chances drawn, twins' reach drawn.
+    pub fn resolve(
+        &self,
+        nodes: u32,
+        rng: &mut DetRng,
+        drawn: &mut Vec<(String, String)>,
+    ) -> crate::adversary::AdversaryConfig {
+        use crate::adversary::{AdversaryConfig, Behaviour, Byzantine, NetworkAdversary};
+        let mut byzantine = Vec::new();
+        for (node, b) in &self.byzantine {
+            let name = format!("byzantine.{}", node.0);
+            let behaviour = match b {
+                BehaviourKnob::Twins { reach: Some(r), .. } => {
+                    Behaviour::Twins { reach: r.clone() }
+                }
+                BehaviourKnob::Twins {
+                    reach: None,
+                    instances,
+                } => {
+                    let mut reach = vec![Vec::new(); *instances as usize];
+                    for peer in (0..nodes).map(NodeId).filter(|p| p != node) {
+                        reach[rng.below(u64::from(*instances)) as usize].push(peer);
+                    }
+                    let text: Vec<String> = reach
+                        .iter()
+                        .map(|r| {
+                            let ids: Vec<String> = r.iter().map(|p| p.0.to_string()).collect();
+                            format!("[{}]", ids.join(", "))
+                        })
+                        .collect();
+                    drawn.push((format!("{name}.reach"), format!("[{}]", text.join(", "))));
+                    Behaviour::Twins { reach }
+                }
+                BehaviourKnob::Mutate { chance, arbitrary } => Behaviour::Mutate {
+                    chance: chance.resolve(&format!("{name}.chance"), rng, drawn),
+                    arbitrary: *arbitrary,
+                },
+                BehaviourKnob::Silent => Behaviour::Silent,
+                BehaviourKnob::Amnesia => Behaviour::Amnesia,
+            };
+            byzantine.push(Byzantine {
+                node: *node,
+                behaviour,
+            });
+        }
+        let defaults = NetworkAdversary::default();
+        let mut chance = |k: &Option<Knob<Ppm>>, what: &str| {
+            k.as_ref().map_or(Ppm::ZERO, |k| {
+                k.resolve(&format!("adversary.{what}"), rng, drawn)
+            })
+        };
+        let network = NetworkAdversary {
+            forge: chance(&self.forge, "forge"),
+            replay: chance(&self.replay, "replay"),
+            alter: chance(&self.alter, "alter"),
+            delay: self
+                .delay
+                .as_ref()
+                .map_or(defaults.delay, |k| k.resolve("adversary.delay", rng, drawn)),
+        };
+        AdversaryConfig { byzantine, network }
+    }
 }
 
 /// The scheduling strategy as the scenario gives it.
@@ -280,6 +374,7 @@ impl Scenario {
             drawn: drawn.iter().cloned().collect(),
             replay: String::new(),
             limits_cut_by: None,
+            adversary: self.adversary.resolve(nodes, &mut rng, &mut drawn),
             strategy: match &self.strategy {
                 StrategyKnob::Random => crate::config::Strategy::Random,
                 StrategyKnob::Pct { depth, steps } => crate::config::Strategy::Pct {

@@ -18,6 +18,32 @@ pub struct RawScenario {
     pub workload: Option<Spanned<RawWorkload>>,
     pub run: Option<RawRun>,
     pub check: Option<RawCheck>,
+    pub byzantine: Option<Vec<Spanned<RawByzantine>>>,
+    pub adversary: Option<Spanned<RawAdversary>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawByzantine {
+    pub node: Spanned<u32>,
+    pub behaviour: Spanned<String>,
+    /// Twins: the nodes each instance reaches (else drawn per seed).
+    pub reach: Option<Spanned<Vec<Vec<u32>>>>,
+    /// Twins: how many instances, when `reach` is drawn.
+    pub instances: Option<Spanned<u32>>,
+    /// Mutate: the chance per message.
+    pub chance: Option<Spanned<Value>>,
+    /// Mutate: "small" or "arbitrary".
+    pub mutation: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAdversary {
+    pub forge: Option<Spanned<Value>>,
+    pub replay: Option<Spanned<Value>>,
+    pub alter: Option<Spanned<Value>>,
+    pub delay: Option<Spanned<Value>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -387,10 +387,16 @@ impl<N: Node> Simulation<N> {
         fifo_exceptions.sort_unstable();
         fifo_exceptions.dedup();
         Header {
-            format_version: FORMAT_VERSION,
+            // A run without an adversary writes what earlier dsim wrote.
+            format_version: if self.config.adversary.is_none() {
+                crate::trace::BASE_FORMAT_VERSION
+            } else {
+                FORMAT_VERSION
+            },
             protocol: self.config.protocol.clone(),
             seed: self.config.seed,
-            nodes: self.config.nodes,
+            // A lane per process: twins' extra instances come after the nodes.
+            nodes: self.config.processes(),
             scenario: self.config.scenario.clone(),
             config: self.config.config_text.clone(),
             drawn: self.config.drawn.clone(),
@@ -470,13 +476,15 @@ impl<N: Node> Simulation<N> {
     ) -> Result<(Outcome, Instant, Vec<Option<N>>), SimError> {
         self.config.validate().map_err(SimError::Config)?;
         if vector_clocks {
-            crate::config::vector_clock_cost(self.config.nodes).map_err(SimError::Config)?;
+            crate::config::vector_clock_cost(self.config.processes()).map_err(SimError::Config)?;
         }
         let mut world = World::new(self, &mut *sink, vector_clocks);
         let end = world.run()?;
         let time = world.now;
         let unscripted = world.network.unscripted();
         let checks = world.check_reports(end);
+        // The nodes' states; twins' extra instances are not nodes.
+        world.nodes.truncate(self.config.nodes as usize);
         Ok((
             Outcome {
                 end,

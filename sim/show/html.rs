@@ -59,6 +59,11 @@ fn kind_name(k: &Kind<'_>) -> &'static str {
         Kind::CheckFailed { .. } => "failed",
         Kind::End { .. } => "end",
         Kind::Op { .. } => "op",
+        Kind::Byzantine { .. } => "byzantine",
+        Kind::Mutated { .. } => "mutated",
+        Kind::Altered { .. } => "altered",
+        Kind::Injected { .. } => "injected",
+        Kind::Unauthentic { .. } => "unauthentic",
     }
 }
 

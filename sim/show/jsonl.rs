@@ -98,6 +98,39 @@ pub fn object(index: u64, r: &Record<'_>, decode: Option<Decoder<'_>>) -> Value 
                 "value": op.value.to_string(),
             }),
         ),
+        Kind::Byzantine {
+            node,
+            of,
+            behaviour,
+        } => (
+            "byzantine",
+            json!({ "process": node.0, "of": of.0, "behaviour": behaviour }),
+        ),
+        Kind::Mutated { node, msg, change } => (
+            "mutated",
+            json!({ "by": node.0, "msg": msg, "change": change }),
+        ),
+        Kind::Altered {
+            msg,
+            copy,
+            change,
+            payload,
+        } => (
+            "altered",
+            json!({ "msg": msg, "copy": copy, "change": change, "payload_hex": hex(payload), "decoded": decode.and_then(|d| d.message(payload)) }),
+        ),
+        Kind::Injected {
+            msg,
+            from,
+            to,
+            source,
+            change,
+            payload,
+        } => (
+            "injected",
+            json!({ "msg": msg, "from": from.0, "to": to.0, "source": source, "change": change, "payload_hex": hex(payload), "decoded": decode.and_then(|d| d.message(payload)) }),
+        ),
+        Kind::Unauthentic { msg, copy } => ("unauthentic", json!({ "msg": msg, "copy": copy })),
     };
     o.insert("type".into(), json!(kind));
     if let Value::Object(f) = fields {

@@ -165,6 +165,81 @@ fn describe(r: &Record<'_>, decode: Option<Decoder<'_>>) -> (&'static str, Strin
         Kind::End { reason, records } => {
             let _ = write!(s, "{:<9} {} after {records} records", "end", reason.name());
         }
+        Kind::Byzantine {
+            node,
+            of,
+            behaviour,
+        } => {
+            let _ = if node == of {
+                write!(s, "{:<9} {node}: {}", "byzantine", super::plain(behaviour))
+            } else {
+                write!(
+                    s,
+                    "{:<9} {node} is a twin instance of {of}: {}",
+                    "byzantine",
+                    super::plain(behaviour)
+                )
+            };
+            return ("AD", s);
+        }
+        Kind::Mutated { node, msg, change } => {
+            let _ = write!(
+                s,
+                "{:<9} m{msg} by byzantine {node}: {}",
+                "mutated",
+                super::plain(change)
+            );
+            return ("AD", s);
+        }
+        Kind::Altered {
+            msg,
+            copy,
+            change,
+            payload,
+        } => {
+            let _ = write!(
+                s,
+                "{:<9} m{msg}.{copy} in transit: {}",
+                "altered",
+                super::plain(change)
+            );
+            if let Some(text) = decode.and_then(|d| d.message(payload)) {
+                let _ = write!(s, " => {}", super::plain(&text));
+            }
+            return ("AD", s);
+        }
+        Kind::Injected {
+            msg,
+            from,
+            to,
+            source,
+            change,
+            payload,
+        } => {
+            let what = if change.is_empty() {
+                format!("replay of m{source}")
+            } else {
+                format!("forged from m{source}: {}", super::plain(change))
+            };
+            let _ = write!(
+                s,
+                "{:<9} m{msg} claiming {from}->{to} ({} bytes), {what}",
+                "injected",
+                payload.len()
+            );
+            if let Some(text) = decode.and_then(|d| d.message(payload)) {
+                let _ = write!(s, " {}", super::plain(&text));
+            }
+            return ("AD", s);
+        }
+        Kind::Unauthentic { msg, copy } => {
+            let _ = write!(
+                s,
+                "{:<9} m{msg}.{copy}: its MAC does not verify for the sender it claims",
+                "forged"
+            );
+            return ("AD", s);
+        }
     }
     ("--", s)
 }

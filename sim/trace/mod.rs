@@ -31,7 +31,7 @@ mod writer;
 
 pub use chain::{hex, MAGIC};
 pub use reader::{TraceError, TraceReader};
-pub use record::{EndReason, Header, Kind, Record, FORMAT_VERSION};
+pub use record::{EndReason, Header, Kind, Record, BASE_FORMAT_VERSION, FORMAT_VERSION};
 pub use stats::Stats;
 pub use writer::TraceWriter;
 

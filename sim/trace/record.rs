@@ -12,8 +12,15 @@ use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 
-/// The trace format version this dsim writes.
-pub const FORMAT_VERSION: u16 = 3;
+/// The newest trace format version this dsim reads and writes. Version 4
+/// is version 3 plus the adversary's records (`Byzantine`, `Mutated`,
+/// `Altered`, `Injected`, `Unauthentic`) and the `silenced` loss cause; a
+/// run with no adversary writes version 3, byte for byte what it wrote
+/// before, so that older readers read it.
+pub const FORMAT_VERSION: u16 = 4;
+
+/// The version a run without an adversary writes.
+pub const BASE_FORMAT_VERSION: u16 = 3;
 
 /// The oldest format version this dsim still reads. Version 2 differs
 /// only in a timer record's tag, a bare integer there; it is read as the
@@ -188,6 +195,53 @@ pub enum Kind<'a> {
         lamport: u64,
         op: crate::history::Op,
     },
+    /// Process `node` is byzantine (written before the run starts): an
+    /// instance of node `of` (itself, unless `node` is an extra twin
+    /// instance), misbehaving as `behaviour` says.
+    Byzantine {
+        node: NodeId,
+        of: NodeId,
+        behaviour: Cow<'a, str>,
+    },
+    /// Byzantine `node` sent message `msg` mutated: its `Send` record holds
+    /// the bytes that left; `change` says how they differ from what the
+    /// node's code produced.
+    Mutated {
+        node: NodeId,
+        msg: u64,
+        change: Cow<'a, str>,
+    },
+    /// The network adversary altered copy `copy` of `msg` in transit:
+    /// `payload` is what arrives, `change` what was changed.
+    Altered {
+        msg: u64,
+        copy: u32,
+        change: Cow<'a, str>,
+        #[serde(
+            serialize_with = "bytes::serialize",
+            deserialize_with = "bytes::deserialize"
+        )]
+        payload: Cow<'a, [u8]>,
+    },
+    /// The network adversary injected message `msg`, claiming to be from
+    /// `from`, to `to`: built from message `source` — a replay of it when
+    /// `change` is empty, else a forgery (`change` says what was changed).
+    /// No node sent it, so it has no send event and carries no causality.
+    Injected {
+        msg: u64,
+        from: NodeId,
+        to: NodeId,
+        source: u64,
+        change: Cow<'a, str>,
+        #[serde(
+            serialize_with = "bytes::serialize",
+            deserialize_with = "bytes::deserialize"
+        )]
+        payload: Cow<'a, [u8]>,
+    },
+    /// Copy `copy` of `msg` carries a MAC that does not verify for the
+    /// sender it claims: the receiver is told it is not authentic.
+    Unauthentic { msg: u64, copy: u32 },
 }
 
 impl Record<'_> {
@@ -306,6 +360,47 @@ impl Record<'_> {
             },
             Kind::End { reason, records } => Kind::End { reason, records },
             Kind::Op { node, lamport, op } => Kind::Op { node, lamport, op },
+            Kind::Byzantine {
+                node,
+                of,
+                behaviour,
+            } => Kind::Byzantine {
+                node,
+                of,
+                behaviour: Cow::Owned(behaviour.into_owned()),
+            },
+            Kind::Mutated { node, msg, change } => Kind::Mutated {
+                node,
+                msg,
+                change: Cow::Owned(change.into_owned()),
+            },
+            Kind::Altered {
+                msg,
+                copy,
+                change,
+                payload,
+            } => Kind::Altered {
+                msg,
+                copy,
+                change: Cow::Owned(change.into_owned()),
+                payload: Cow::Owned(payload.into_owned()),
+            },
+            Kind::Injected {
+                msg,
+                from,
+                to,
+                source,
+                change,
+                payload,
+            } => Kind::Injected {
+                msg,
+                from,
+                to,
+                source,
+                change: Cow::Owned(change.into_owned()),
+                payload: Cow::Owned(payload.into_owned()),
+            },
+            Kind::Unauthentic { msg, copy } => Kind::Unauthentic { msg, copy },
         };
         Record {
             time: self.time,

@@ -29,8 +29,19 @@ pub struct Stats {
     pub crashes: u64,
     pub restarts: u64,
     pub faults: u64,
+    /// The adversary's actions: messages a byzantine node mutated, copies
+    /// the network altered, messages it forged or replayed.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub adversary: u64,
+    /// Deliveries whose MAC did not verify.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub unauthentic: u64,
     /// Virtual time of the last record.
     pub time: Instant,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl Stats {
@@ -70,6 +81,10 @@ impl Stats {
             | Kind::CutWire { .. }
             | Kind::RestoreWire { .. }
             | Kind::ClockSkew { .. } => self.faults += 1,
+            Kind::Mutated { .. } | Kind::Altered { .. } | Kind::Injected { .. } => {
+                self.adversary += 1
+            }
+            Kind::Unauthentic { .. } => self.unauthentic += 1,
             _ => {}
         }
     }

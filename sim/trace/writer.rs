@@ -36,7 +36,14 @@ impl<W: Write> TraceWriter<W> {
     /// Starts a trace: writes the preamble and the header frame.
     pub fn new(mut out: W, header: &Header, key: Option<&[u8]>) -> io::Result<TraceWriter<W>> {
         let flags = if key.is_some() { FLAG_KEYED } else { 0 };
-        let pre = preamble(FORMAT_VERSION, flags);
+        if !(super::record::OLDEST_FORMAT_VERSION..=FORMAT_VERSION).contains(&header.format_version)
+        {
+            return Err(io::Error::other(format!(
+                "cannot write trace format version {}",
+                header.format_version
+            )));
+        }
+        let pre = preamble(header.format_version, flags);
         out.write_all(&pre)?;
         let mut head = Vec::new();
         crate::wire::encode_into(header, &mut head).map_err(io::Error::other)?;

@@ -81,14 +81,132 @@ pub(crate) struct World<'s, N: Node, S: Sink> {
     // how much of it exploration has checked.
     history: Option<Vec<HistoryEntry>>,
     history_checked: usize,
+    // The adversary, when the configuration has one. With it, `nodes`,
+    // `slots` and the clocks have one entry per process (a node, or an
+    // extra twin instance after the last node).
+    adv: Option<Box<Adversary>>,
+    keys: crate::adversary::Keys,
+    // Whether the message being delivered carries a MAC that verifies.
+    authentic: bool,
     _msg: PhantomData<N::Msg>,
+}
+
+/// What the adversary knows and decides during a run.
+struct Adversary {
+    // Process → the node it is an instance of.
+    ident: Vec<NodeId>,
+    // Node → its processes (one, or a twin's instances).
+    instances: Vec<Vec<u32>>,
+    // Process → the nodes it exchanges messages with (twins only).
+    reach: Vec<Option<Vec<bool>>>,
+    behaviour: Vec<Option<crate::adversary::Behaviour>>,
+    // Node → byzantine, for the views invariants get.
+    byzantine: Vec<bool>,
+    rng: DetRng,
+    mutator: crate::adversary::mutate::Mutator,
+    net: crate::adversary::NetworkAdversary,
+    // Whether messages are worth learning from (something mutates).
+    learns: bool,
+    // Delivered messages the network adversary may replay or forge from.
+    seen: std::collections::VecDeque<Seen>,
+}
+
+/// A delivered message the network adversary remembers.
+struct Seen {
+    msg: u64,
+    from: NodeId,
+    to: NodeId,
+    payload: Vec<u8>,
+    mac: Option<crate::adversary::Mac>,
+}
+
+/// How many delivered messages the network adversary remembers.
+const SEEN_KEPT: usize = 64;
+
+impl Adversary {
+    fn new(c: &crate::config::SimConfig) -> Option<Box<Adversary>> {
+        use crate::adversary::Behaviour;
+        if c.adversary.is_none() {
+            return None;
+        }
+        let n = c.nodes as usize;
+        let mut ident: Vec<NodeId> = (0..c.nodes).map(NodeId).collect();
+        let mut instances: Vec<Vec<u32>> = (0..c.nodes).map(|i| vec![i]).collect();
+        let mut reach = vec![None; n];
+        let mut behaviour = vec![None; n];
+        let mut byzantine = vec![false; n];
+        let mut learns = !c.adversary.network.is_none();
+        for b in &c.adversary.byzantine {
+            let i = b.node.index();
+            byzantine[i] = true;
+            match &b.behaviour {
+                Behaviour::Twins { reach: r } => {
+                    for (k, peers) in r.iter().enumerate() {
+                        let p = if k == 0 {
+                            i
+                        } else {
+                            ident.push(b.node);
+                            reach.push(None);
+                            behaviour.push(None);
+                            instances[i].push(ident.len() as u32 - 1);
+                            ident.len() - 1
+                        };
+                        let mut mask = vec![false; n];
+                        peers.iter().for_each(|q| mask[q.index()] = true);
+                        reach[p] = Some(mask);
+                        behaviour[p] = Some(b.behaviour.clone());
+                    }
+                }
+                other => {
+                    learns |= matches!(other, Behaviour::Mutate { .. });
+                    behaviour[i] = Some(other.clone());
+                }
+            }
+        }
+        Some(Box::new(Adversary {
+            ident,
+            instances,
+            reach,
+            behaviour,
+            byzantine,
+            rng: DetRng::new(c.seed, Stream::Adversary),
+            mutator: Default::default(),
+            net: c.adversary.network.clone(),
+            learns,
+            seen: Default::default(),
+        }))
+    }
+
+    /// Where a message from process `from` to node `to` goes: each
+    /// instance of `to` that exchanges messages with the sender, and
+    /// whether it can get there. If no instance can, the first, lost.
+    fn route(&self, from: NodeId, to: NodeId) -> Vec<(NodeId, bool)> {
+        let f = self.ident[from.index()];
+        let sender_reaches = self.reach[from.index()]
+            .as_ref()
+            .is_none_or(|r| r[to.index()]);
+        let reachable: Vec<(NodeId, bool)> = self.instances[to.index()]
+            .iter()
+            .filter(|&&p| {
+                sender_reaches && self.reach[p as usize].as_ref().is_none_or(|r| r[f.index()])
+            })
+            .map(|&p| (NodeId(p), true))
+            .collect();
+        if reachable.is_empty() {
+            vec![(to, false)]
+        } else {
+            reachable
+        }
+    }
 }
 
 impl<'s, N: Node, S: Sink> World<'s, N, S> {
     pub fn new(sim: &'s Simulation<N>, sink: S, vector_clocks: bool) -> World<'s, N, S> {
         let c = &sim.config;
-        let n = c.nodes as usize;
-        let slots = (0..c.nodes)
+        let adv = Adversary::new(c);
+        let processes = c.processes();
+        let n = processes as usize;
+        let slots = (0..processes)
             .map(|i| Slot {
                 rng: DetRng::new(c.seed, Stream::Node(i)),
                 disk: Disk::default(),
@@ -100,12 +218,18 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
         let mut world = World {
             sim,
             sink,
-            nodes: (0..c.nodes)
-                .map(|i| Some((sim.factory)(NodeId(i))))
+            nodes: (0..processes)
+                .map(|i| {
+                    let id = adv.as_ref().map_or(NodeId(i), |a| a.ident[i as usize]);
+                    Some((sim.factory)(id))
+                })
                 .collect(),
             slots,
             network: {
-                let mut net = Network::new(c.nodes, c.network.clone());
+                let mut net = Network::new(processes, c.network.clone());
+                if let Some(a) = &adv {
+                    net.set_identities(c.nodes, a.ident.clone());
+                }
                 if let Some(s) = &sim.schedule {
                     net.follow(s.clone());
                 }
@@ -148,6 +272,9 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
             monitors: sim.invariants.iter().map(|i| i.new_state()).collect(),
             history: sim.invariants.iter().any(|i| i.is_history()).then(Vec::new),
             history_checked: 0,
+            adv,
+            keys: crate::adversary::Keys::new(c.seed),
+            authentic: false,
             _msg: PhantomData,
         };
         // Under exploration the nodes start, and everything else is a
@@ -164,7 +291,7 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
         for (i, f) in c.faults.iter().enumerate() {
             world.schedule(Instant::ZERO.after(f.at), Event::Fault(i as u32));
         }
-        for i in 0..c.nodes {
+        for i in 0..processes {
             world.schedule(Instant::ZERO, Event::Start(i));
         }
         if let Some(w) = c.workload.as_ref().filter(|w| w.count > 0) {
@@ -224,6 +351,7 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
     /// the loop; a panic outside any handler (in an invariant, or in the
     /// kernel itself) is not the protocol's failure and carries on.
     pub fn run(&mut self) -> Result<EndReason, SimError> {
+        self.declare_byzantine()?;
         match catch_unwind(AssertUnwindSafe(|| self.run_events())) {
             Ok(result) => result,
             Err(panic) => {
@@ -241,6 +369,42 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
                 Ok(EndReason::CheckFailed)
             }
         }
+    }
+
+    /// Before anything happens: a record per byzantine process.
+    fn declare_byzantine(&mut self) -> Result<(), SimError> {
+        let Some(adv) = &self.adv else {
+            return Ok(());
+        };
+        let declared: Vec<(NodeId, NodeId, String)> = adv
+            .behaviour
+            .iter()
+            .enumerate()
+            .filter_map(|(p, b)| {
+                let b = b.as_ref()?;
+                let of = adv.ident[p];
+                let text = match b {
+                    crate::adversary::Behaviour::Twins { reach } => {
+                        let k = adv.instances[of.index()]
+                            .iter()
+                            .position(|&q| q as usize == p)
+                            .unwrap_or(0);
+                        let peers: Vec<String> = reach[k].iter().map(|q| q.to_string()).collect();
+                        format!("twins: instance {k} reaches [{}]", peers.join(" "))
+                    }
+                    other => other.to_string(),
+                };
+                Some((NodeId(p as u32), of, text))
+            })
+            .collect();
+        for (node, of, text) in declared {
+            self.write(Kind::Byzantine {
+                node,
+                of,
+                behaviour: Cow::Owned(text),
+            })?;
+        }
+        Ok(())
     }
 
     /// Under exploration: the starts, then the path's actions, one by one.
@@ -442,21 +606,65 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
 
     /// A copy reaches its receiver: delivered, or lost if the receiver is
     /// down or the bytes do not decode.
-    fn deliver_copy(&mut self, m: crate::network::InFlight) -> Result<bool, SimError> {
-        let lost = |cause| Kind::Lost {
-            msg: m.msg,
-            copy: m.copy,
-            from: m.from,
-            to: m.to,
-            cause,
-        };
+    fn deliver_copy(&mut self, mut m: crate::network::InFlight) -> Result<bool, SimError> {
         if self.nodes[m.to.index()].is_none() {
-            self.write(lost(LossCause::ReceiverDown))?;
+            self.write(Kind::Lost {
+                msg: m.msg,
+                copy: m.copy,
+                from: m.from,
+                to: m.to,
+                cause: LossCause::ReceiverDown,
+            })?;
             return Ok(false);
         }
+        // The network adversary's draws, one of each per delivered copy.
+        let (mut forge, mut replay) = (false, false);
+        if let Some(adv) = self.adv.as_mut().filter(|a| !a.net.is_none()) {
+            let alter = adv.rng.chance(adv.net.alter);
+            forge = adv.rng.chance(adv.net.forge);
+            replay = adv.rng.chance(adv.net.replay);
+            if alter {
+                if let Some((payload, change)) =
+                    mutate_bytes::<N::Msg>(&mut adv.mutator, &mut adv.rng, &m.payload, false)
+                {
+                    self.write(Kind::Altered {
+                        msg: m.msg,
+                        copy: m.copy,
+                        change: Cow::Owned(change),
+                        payload: Cow::Borrowed(&payload),
+                    })?;
+                    m.payload = payload;
+                }
+            }
+        }
         let Ok(msg) = postcard::from_bytes::<N::Msg>(&m.payload) else {
-            self.write(lost(LossCause::Undecodable))?;
+            self.write(Kind::Lost {
+                msg: m.msg,
+                copy: m.copy,
+                from: m.from,
+                to: m.to,
+                cause: LossCause::Undecodable,
+            })?;
             return Ok(false);
+        };
+        // The ends as nodes: a twin instance speaks and is spoken to as
+        // the node it is an instance of.
+        let (from, to) = match &self.adv {
+            Some(a) => (a.ident[m.from.index()], a.ident[m.to.index()]),
+            None => (m.from, m.to),
+        };
+        let authentic = match &m.mac {
+            Some(mac) => {
+                let ok = self.keys.verify(from, to, &m.payload, mac);
+                if !ok {
+                    self.write(Kind::Unauthentic {
+                        msg: m.msg,
+                        copy: m.copy,
+                    })?;
+                }
+                ok
+            }
+            None => false,
         };
         let lamport = self.clocks.receive(
             m.to.index(),
@@ -478,15 +686,89 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
         };
         self.stats.count(&record);
         self.sink.record(&record)?;
+        if let Some(adv) = self.adv.as_mut() {
+            if adv.learns {
+                adv.mutator.observe(&msg);
+            }
+            if !adv.net.is_none() {
+                if adv.seen.len() == SEEN_KEPT {
+                    adv.seen.pop_front();
+                }
+                adv.seen.push_back(Seen {
+                    msg: m.msg,
+                    from,
+                    to: m.to,
+                    payload: m.payload.clone(),
+                    mac: m.mac,
+                });
+            }
+        }
         if self.buffers.len() < BUFFERS_KEPT {
             self.buffers.push(m.payload);
         }
         if let Some(v) = m.vector.filter(|_| self.clock_buffers.len() < BUFFERS_KEPT) {
             self.clock_buffers.push(v);
         }
-        let from = m.from;
-        self.call(m.to, move |n, ctx| n.on_message(ctx, from, msg))?;
+        self.authentic = authentic;
+        let result = self.call(m.to, move |n, ctx| n.on_message(ctx, from, msg));
+        self.authentic = false;
+        result?;
+        if forge && self.failure.is_none() {
+            self.inject(true)?;
+        }
+        if replay && self.failure.is_none() {
+            self.inject(false)?;
+        }
         Ok(true)
+    }
+
+    /// The network adversary injects a message built from one it has seen:
+    /// the same bytes to the same receiver (a replay), or mutated bytes
+    /// claiming any sender, to any node (a forgery). It holds no keys, so
+    /// the copy keeps the MAC of the message it was built from.
+    fn inject(&mut self, forge: bool) -> Result<(), SimError> {
+        let identities = self.sim.config.nodes;
+        let Some(adv) = self.adv.as_mut() else {
+            return Ok(());
+        };
+        if adv.seen.is_empty() {
+            return Ok(());
+        }
+        let pick = adv.rng.below(adv.seen.len() as u64) as usize;
+        let s = &adv.seen[pick];
+        let (source, mac) = (s.msg, s.mac);
+        let (from, to, payload, change) = if forge {
+            let Some((payload, change)) = mutate_bytes::<N::Msg>(
+                &mut adv.mutator,
+                &mut adv.rng,
+                &adv.seen[pick].payload,
+                true,
+            ) else {
+                return Ok(());
+            };
+            let to = NodeId(adv.rng.below(u64::from(identities)) as u32);
+            let mut from = NodeId(adv.rng.below(u64::from(identities - 1).max(1)) as u32);
+            if from >= to && identities > 1 {
+                from = NodeId(from.0 + 1);
+            }
+            (from, to, payload, change)
+        } else {
+            (s.from, s.to, s.payload.clone(), String::new())
+        };
+        let delay = Duration(1 + adv.rng.below(adv.net.delay.0.max(1)));
+        let msg = self.next_msg;
+        self.next_msg += 1;
+        self.write(Kind::Injected {
+            msg,
+            from,
+            to,
+            source,
+            change: Cow::Owned(change),
+            payload: Cow::Borrowed(&payload),
+        })?;
+        let slot = self.network.inject(msg, from, to, payload, mac);
+        self.schedule(self.now.after(delay), Event::Deliver { slot, msg });
+        Ok(())
     }
 
     fn input(&mut self, id: u64) -> Result<bool, SimError> {
@@ -507,19 +789,33 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
             self.schedule(self.now.after(gap), Event::Input(id + 1));
         }
         // An operation aimed at a crashed node is never issued, nor one a
-        // shrunk run leaves out.
-        if self.nodes[target.index()].is_none() || w.skip.binary_search(&id).is_ok() {
+        // shrunk run leaves out. An operation aimed at a twinned node goes
+        // to one of its instances, drawn by the adversary: clients, too,
+        // are on one side or another.
+        if w.skip.binary_search(&id).is_ok() {
             return Ok(false);
         }
-        let lamport = self.clocks.tick(target.index());
-        self.write(Kind::Input {
-            node: target,
-            lamport,
-            id,
-            value,
-        })?;
-        self.call(target, |n, ctx| n.on_input(ctx, Input { id, value }))?;
-        Ok(true)
+        let mut processes = self.processes_of(target);
+        if let Some(adv) = self.adv.as_mut().filter(|_| processes.len() > 1) {
+            let pick = adv.rng.below(processes.len() as u64) as usize;
+            processes = vec![processes[pick]];
+        }
+        let mut issued = false;
+        for process in processes {
+            if self.nodes[process.index()].is_none() || self.failure.is_some() {
+                continue;
+            }
+            let lamport = self.clocks.tick(process.index());
+            self.write(Kind::Input {
+                node: process,
+                lamport,
+                id,
+                value,
+            })?;
+            self.call(process, |n, ctx| n.on_input(ctx, Input { id, value }))?;
+            issued = true;
+        }
+        Ok(issued)
     }
 
     /// Updates what faults are in force after a fault record, and since
@@ -571,10 +867,12 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
                 offset_ns,
                 drift_ppm,
             } => {
-                self.slots[node.index()].clock = LocalClock {
-                    offset_ns,
-                    drift_ppm,
-                };
+                for p in self.processes_of(node) {
+                    self.slots[p.index()].clock = LocalClock {
+                        offset_ns,
+                        drift_ppm,
+                    };
+                }
                 self.write(Kind::ClockSkew {
                     node,
                     offset_ns,
@@ -583,31 +881,56 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
                 Ok(false)
             }
             FaultAction::Crash { node } => {
-                if self.nodes[node.index()].is_none() {
-                    return Ok(false);
+                let mut handled = false;
+                for node in self.processes_of(node) {
+                    if self.nodes[node.index()].is_none() {
+                        continue;
+                    }
+                    let lamport = self.clocks.tick(node.index());
+                    self.write(Kind::Crash { node, lamport })?;
+                    self.nodes[node.index()] = None;
+                    let slot = &mut self.slots[node.index()];
+                    slot.disk.crash();
+                    slot.timers.clear();
+                    self.changed = Some(node);
+                    handled = true;
                 }
-                let lamport = self.clocks.tick(node.index());
-                self.write(Kind::Crash { node, lamport })?;
-                self.nodes[node.index()] = None;
-                let slot = &mut self.slots[node.index()];
-                slot.disk.crash();
-                slot.timers.clear();
-                self.changed = Some(node);
-                Ok(true)
+                Ok(handled)
             }
-            FaultAction::Restart { node } => {
-                if self.nodes[node.index()].is_some() {
-                    return Ok(false);
+            FaultAction::Restart { node: id } => {
+                let mut handled = false;
+                for node in self.processes_of(id) {
+                    if self.nodes[node.index()].is_some() || self.failure.is_some() {
+                        continue;
+                    }
+                    let lamport = self.clocks.tick(node.index());
+                    self.write(Kind::Restart { node, lamport })?;
+                    let amnesia = self.adv.as_ref().is_some_and(|a| {
+                        matches!(
+                            a.behaviour[node.index()],
+                            Some(crate::adversary::Behaviour::Amnesia)
+                        )
+                    });
+                    if amnesia {
+                        self.slots[node.index()].disk = Disk::default();
+                    }
+                    self.nodes[node.index()] = Some((self.sim.factory)(id));
+                    self.changed = Some(node);
+                    let lamport = self.clocks.tick(node.index());
+                    self.write(Kind::Start { node, lamport })?;
+                    self.call(node, |n, ctx| n.on_start(ctx))?;
+                    handled = true;
                 }
-                let lamport = self.clocks.tick(node.index());
-                self.write(Kind::Restart { node, lamport })?;
-                self.nodes[node.index()] = Some((self.sim.factory)(node));
-                self.changed = Some(node);
-                let lamport = self.clocks.tick(node.index());
-                self.write(Kind::Start { node, lamport })?;
-                self.call(node, |n, ctx| n.on_start(ctx))?;
-                Ok(true)
+                Ok(handled)
             }
+        }
+    }
+
+    /// The processes of node `id`: itself, or every instance of a twin.
+    fn processes_of(&self, id: NodeId) -> Vec<NodeId> {
+        match &self.adv {
+            Some(a) => a.instances[id.index()].iter().map(|&p| NodeId(p)).collect(),
+            None => vec![id],
         }
     }
 
@@ -626,7 +949,7 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
             return Ok(());
         };
         let mut ctx = Context {
-            id,
+            id: self.adv.as_ref().map_or(id, |a| a.ident[id.index()]),
             nodes: self.sim.config.nodes,
             local_now: slot.clock.read(self.now),
             rng: &mut slot.rng,
@@ -634,6 +957,7 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
             effects: &mut effects,
             next_timer: &mut slot.next_timer,
             buffers: &mut self.buffers,
+            authentic: self.authentic,
             _node: PhantomData,
         };
         IN_HANDLER.with(|f| f.set(Some(id)));
@@ -651,7 +975,11 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
 
     fn apply(&mut self, id: NodeId, effect: Effect<N::Timer>) -> Result<(), SimError> {
         match effect {
-            Effect::Send { to, payload } => self.send(id, to, payload),
+            Effect::Send {
+                to,
+                payload,
+                authenticated,
+            } => self.send(id, to, payload, authenticated),
             Effect::SetTimer { timer, after, tag } => {
                 let slot = &mut self.slots[id.index()];
                 slot.timers.insert(timer.0, tag);
@@ -704,7 +1032,13 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
         }
     }
 
-    fn send(&mut self, from: NodeId, to: NodeId, payload: Vec<u8>) -> Result<(), SimError> {
+    fn send(
+        &mut self,
+        from: NodeId,
+        to: NodeId,
+        payload: Vec<u8>,
+        authenticated: bool,
+    ) -> Result<(), SimError> {
         let config = &self.sim.config;
         if to.0 >= config.nodes {
             return self.fail(
@@ -722,6 +1056,68 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
                 ),
             );
         }
+        let Some(adv) = self.adv.as_mut() else {
+            let mac = authenticated.then(|| self.keys.mac(from, to, &payload));
+            return self.transmit(from, to, payload, mac, None).map(|_| ());
+        };
+        // A byzantine sender: mutated before the MAC (it holds its own
+        // keys, so what it changes it signs), silenced, or a twin whose
+        // instances each reach their own part of the network.
+        use crate::adversary::Behaviour;
+        let me = adv.ident[from.index()];
+        let mut payload = payload;
+        let mut change = None;
+        let mut forced = None;
+        match adv.behaviour[from.index()] {
+            Some(Behaviour::Mutate { chance, arbitrary }) => {
+                if adv.rng.chance(chance) {
+                    if let Some((bytes, c)) =
+                        mutate_bytes::<N::Msg>(&mut adv.mutator, &mut adv.rng, &payload, arbitrary)
+                    {
+                        payload = bytes;
+                        change = Some(c);
+                    }
+                }
+                if let Ok(m) = postcard::from_bytes::<N::Msg>(&payload) {
+                    adv.mutator.observe(&m);
+                }
+            }
+            Some(Behaviour::Silent) => forced = Some(LossCause::Silenced),
+            _ => {}
+        }
+        let routes = adv.route(from, to);
+        let mac = authenticated.then(|| self.keys.mac(me, to, &payload));
+        let last = routes.len() - 1;
+        let mut payload = Some(payload);
+        for (i, (process, reachable)) in routes.into_iter().enumerate() {
+            let bytes = if i == last {
+                payload.take().unwrap_or_default()
+            } else {
+                payload.clone().unwrap_or_default()
+            };
+            let cause = forced.or((!reachable).then_some(LossCause::Partition));
+            let msg = self.transmit(from, process, bytes, mac, cause)?;
+            if let Some(change) = &change {
+                self.write(Kind::Mutated {
+                    node: from,
+                    msg,
+                    change: Cow::Borrowed(change),
+                })?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Records a send from process `from` to process `to` and hands it to
+    /// the network, or loses it at once for `forced`; returns its id.
+    fn transmit(
+        &mut self,
+        from: NodeId,
+        to: NodeId,
+        payload: Vec<u8>,
+        mac: Option<crate::adversary::Mac>,
+        forced: Option<LossCause>,
+    ) -> Result<u64, SimError> {
         let lamport = self.clocks.tick(from.index());
         let msg = self.next_msg;
         self.next_msg += 1;
@@ -732,6 +1128,16 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
             to,
             payload: Cow::Borrowed(&payload),
         })?;
+        if let Some(cause) = forced {
+            self.write(Kind::Lost {
+                msg,
+                copy: 0,
+                from,
+                to,
+                cause,
+            })?;
+            return Ok(msg);
+        }
         let vector = self.clocks.vector(from.index()).map(|v| {
             let mut buf = self.clock_buffers.pop().unwrap_or_default();
             buf.clear();
@@ -749,8 +1155,9 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
                 payload,
                 lamport,
                 vector,
+                mac,
             });
-            return Ok(());
+            return Ok(msg);
         }
         let out = Outgoing {
             msg,
@@ -759,6 +1166,7 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
             payload,
             lamport,
             vector,
+            mac,
         };
         let report = self.network.send(&mut self.net_rng, self.now, out);
         if report.duplicated() {
@@ -794,7 +1202,7 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
                 cause: LossCause::MailboxFull,
             })?;
         }
-        Ok(())
+        Ok(msg)
     }
 
     /// Evaluates the invariants `due` selects over the current state;
@@ -806,8 +1214,10 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
     ) -> Result<(), SimError> {
         let mut broken = None;
         {
+            let identities = self.sim.config.nodes as usize;
             let view = View {
-                nodes: &self.nodes,
+                nodes: &self.nodes[..identities],
+                byzantine: self.adv.as_ref().map_or(&[][..], |a| &a.byzantine[..]),
                 now: self.now,
                 in_flight: self.network.in_flight(),
                 end,
@@ -1023,4 +1433,19 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
         });
         Ok(())
     }
+}
+
+/// Decodes `bytes` as a message, mutates it, encodes the result: the new
+/// bytes and what changed, or `None` if they do not decode or no mutation
+/// took.
+fn mutate_bytes<M: crate::node::Message>(
+    mutator: &mut crate::adversary::mutate::Mutator,
+    rng: &mut DetRng,
+    bytes: &[u8],
+    arbitrary: bool,
+) -> Option<(Vec<u8>, String)> {
+    let msg: M = postcard::from_bytes(bytes).ok()?;
+    let m = mutator.mutate(&msg, rng, arbitrary)?;
+    let out = postcard::to_allocvec(&m.msg).ok()?;
+    Some((out, m.change))
 }
