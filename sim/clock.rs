@@ -140,8 +140,12 @@ impl Clocks {
     ) -> u64 {
         delta.clear();
         self.lamport[node] = self.lamport[node].max(sent_lamport) + 1;
-        if let (Some(v), Some(sent)) = (&mut self.vectors, sent_vector) {
-            v[node].merge_into_delta(sent, node, delta);
+        if let Some(v) = &mut self.vectors {
+            // A message no node sent (one the network adversary made up)
+            // carries no clock: the delivery is a local event only.
+            if let Some(sent) = sent_vector {
+                v[node].merge_into_delta(sent, node, delta);
+            }
             v[node].0[node] += 1;
         }
         self.lamport[node]

@@ -78,7 +78,9 @@ impl Size {
     /// A candidate's size, from its configuration and its run's figures.
     pub fn of(c: &Candidate, stats: &Stats) -> Size {
         Size {
-            faults: c.config.faults.len() as u64,
+            // The adversary's parts count as faults: taking one away is a
+            // simpler failure, like taking a crash away.
+            faults: (c.config.faults.len() + adversary_units(c).len()) as u64,
             operations: stats.inputs,
             planned: c
                 .config
@@ -228,6 +230,10 @@ enum Unit {
     Uncorrupt((u32, u32), usize),
     /// A planned message fault (by index) is not applied.
     Unplan(usize),
+    /// The byzantine node of this entry (by index) is honest.
+    Honest(usize),
+    /// The network adversary does not do this ("forge", "replay", "alter").
+    Calm(&'static str),
 }
 
 impl Unit {
@@ -250,6 +256,11 @@ impl Unit {
                 format!("the corruption of message {k} on n{a} -> n{b}")
             }
             Unit::Unplan(i) => format!("planned message fault {i}"),
+            Unit::Honest(i) => match c.config.adversary.byzantine.get(*i) {
+                Some(b) => format!("byzantine n{} ({})", b.node.0, b.behaviour),
+                None => format!("byzantine entry {i}"),
+            },
+            Unit::Calm(what) => format!("the network adversary's {what}"),
         }
     }
 }
@@ -283,6 +294,23 @@ fn fault_groups(c: &Candidate) -> Vec<Vec<usize>> {
             group.push(j);
         }
         out.push(group);
+    }
+    out
+}
+
+/// The adversary's parts a candidate could do without: each byzantine
+/// node, and each thing the network adversary does.
+fn adversary_units(c: &Candidate) -> Vec<Unit> {
+    let a = &c.config.adversary;
+    let mut out: Vec<Unit> = (0..a.byzantine.len()).map(Unit::Honest).collect();
+    for (what, chance) in [
+        ("forge", a.network.forge),
+        ("replay", a.network.replay),
+        ("alter", a.network.alter),
+    ] {
+        if chance != Ppm::ZERO {
+            out.push(Unit::Calm(what));
+        }
     }
     out
 }
@@ -330,6 +358,7 @@ fn without(c: &Candidate, units: &[Unit]) -> Candidate {
     let mut c = c.clone();
     let mut dropped = vec![false; c.config.faults.len()];
     let mut unplanned = vec![false; c.config.network.planned.len()];
+    let mut honest = vec![false; c.config.adversary.byzantine.len()];
     for u in units {
         match u {
             Unit::Faults(ix) => ix.iter().for_each(|&i| dropped[i] = true),
@@ -357,8 +386,22 @@ fn without(c: &Candidate, units: &[Unit]) -> Candidate {
                 }
             }
             Unit::Unplan(i) => unplanned[*i] = true,
+            Unit::Honest(i) => honest[*i] = true,
+            Unit::Calm(what) => {
+                let net = &mut c.config.adversary.network;
+                match *what {
+                    "forge" => net.forge = Ppm::ZERO,
+                    "replay" => net.replay = Ppm::ZERO,
+                    _ => net.alter = Ppm::ZERO,
+                }
+            }
         }
     }
+    let mut i = 0;
+    c.config.adversary.byzantine.retain(|_| {
+        i += 1;
+        !honest[i - 1]
+    });
     let mut i = 0;
     c.config.faults.retain(|_| {
         i += 1;
@@ -383,7 +426,16 @@ fn with_nodes(c: &Candidate, keep: &[u32]) -> Option<Candidate> {
             *id = r;
         }
     };
+    // Twins' extra instances have process numbers after the last node,
+    // which a schedule's links name: fewer nodes would renumber them.
+    if c.config.processes() != c.config.nodes {
+        return None;
+    }
     c.config.nodes = keep.len() as u32;
+    c.config.adversary.byzantine.retain(|b| kept(&b.node));
+    for b in &mut c.config.adversary.byzantine {
+        map(&mut b.node);
+    }
     c.config.faults.retain(|f| match &f.action {
         FaultAction::Crash { node }
         | FaultAction::Restart { node }
@@ -1025,8 +1077,11 @@ impl<'a> Shrinker<'a> {
         changed |= self.ddmin(ops, false);
         changed |= self.ddmin(ops, true);
         self.phase = "faults";
-        let faults: fn(&Candidate) -> Vec<Unit> =
-            |c| fault_groups(c).into_iter().map(Unit::Faults).collect();
+        let faults: fn(&Candidate) -> Vec<Unit> = |c| {
+            let mut units = adversary_units(c);
+            units.extend(fault_groups(c).into_iter().map(Unit::Faults));
+            units
+        };
         changed |= self.ddmin(faults, false);
         changed |= self.ddmin(faults, true);
         self.phase = "message faults";
@@ -1173,6 +1228,7 @@ impl<'a> Shrinker<'a> {
 /// Every single event a candidate could do without.
 fn all_units(c: &Candidate) -> Vec<Unit> {
     let mut out: Vec<Unit> = fault_groups(c).into_iter().map(Unit::Faults).collect();
+    out.extend(adversary_units(c));
     out.extend(operations(c).into_iter().map(Unit::Operation));
     out.extend(message_units(c));
     out

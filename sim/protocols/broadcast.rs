@@ -16,6 +16,14 @@
 //! per-node checks of the delivery the event made, so their cost does not
 //! grow with the run.
 //!
+//! **Authentication** (`authenticate = true`): every message goes over an
+//! authenticated channel and a node ignores what is not
+//! [`crate::Context::authentic`]. Without it, a forging network's made-up
+//! messages are delivered as broadcasts nobody made and `no-creation`
+//! fails (`scenarios/broadcast-forged.toml`); with it, every forgery is
+//! ignored and retransmission rides out the copies the network alters
+//! (`scenarios/broadcast-authenticated.toml`).
+//!
 //! **Fault scenario** (`scenarios/broadcast-lossy.toml`): 10% loss, 5%
 //! duplication, reordering, and a partition that splits the cluster for
 //! 300 ms before healing.
@@ -46,6 +54,8 @@ pub struct BcastSettings {
     pub retry: Duration,
     pub max_retries: u32,
     pub dedup: bool,
+    /// Send over authenticated channels and ignore what is not authentic.
+    pub authenticate: bool,
 }
 
 /// A broadcast node.
@@ -105,12 +115,20 @@ impl Bcast {
     ) {
         let peers: BTreeSet<NodeId> = ctx.peers().filter(|p| Some(*p) != except).collect();
         for p in &peers {
-            ctx.send(*p, &BcastMsg::Data { id, value });
+            self.send(ctx, *p, &BcastMsg::Data { id, value });
         }
         self.values.insert(id, value);
         self.unacked.insert(id, peers);
         self.retries.insert(id, 0);
         self.arm(ctx);
+    }
+
+    fn send(&self, ctx: &mut Context<'_, Bcast>, to: NodeId, msg: &BcastMsg) {
+        if self.settings.authenticate {
+            ctx.send_authenticated(to, msg);
+        } else {
+            ctx.send(to, msg);
+        }
     }
 
     fn arm(&mut self, ctx: &mut Context<'_, Bcast>) {
@@ -143,9 +161,12 @@ impl Node for Bcast {
     }
 
     fn on_message(&mut self, ctx: &mut Context<'_, Self>, from: NodeId, msg: BcastMsg) {
+        if self.settings.authenticate && !ctx.authentic() {
+            return;
+        }
         match msg {
             BcastMsg::Data { id, value } => {
-                ctx.send(from, &BcastMsg::Ack { id });
+                self.send(ctx, from, &BcastMsg::Ack { id });
                 let first = self.seen.insert(id);
                 if first || !self.settings.dedup {
                     self.deliver(id, !first);
@@ -178,7 +199,7 @@ impl Node for Bcast {
             }
             let value = self.values.get(id).copied().unwrap_or(0);
             for p in peers {
-                ctx.send(*p, &BcastMsg::Data { id: *id, value });
+                self.send(ctx, *p, &BcastMsg::Data { id: *id, value });
             }
         }
         for id in given_up {
@@ -243,6 +264,7 @@ pub fn protocol() -> Spec<Bcast> {
                 retry: params.duration("retry")?,
                 max_retries: params.int("max_retries")? as u32,
                 dedup: params.flag("dedup")?,
+                authenticate: params.flag("authenticate")?,
             };
             Ok(Simulation::new(config, move |_| Bcast::new(settings))
                 .hashable()
@@ -279,6 +301,11 @@ pub fn protocol() -> Spec<Bcast> {
         true,
         "receivers deliver each message once; false is the broken twin",
     ))
+    .param(ParamDoc::flag(
+        "authenticate",
+        false,
+        "send over authenticated channels and ignore messages that are not authentic (see `[adversary]`)",
+    ))
     .min_nodes(2)
 }
 
@@ -291,6 +318,7 @@ mod tests {
             retry: Duration::from_millis(10),
             max_retries: 1,
             dedup: true,
+            authenticate: false,
         });
         b.originated.extend(originated.iter().copied());
         for (i, m) in delivered.iter().enumerate() {

@@ -236,7 +236,7 @@ fn describe(r: &Record<'_>, decode: Option<Decoder<'_>>) -> (&'static str, Strin
             let _ = write!(
                 s,
                 "{:<9} m{msg}.{copy}: its MAC does not verify for the sender it claims",
-                "forged"
+                "bad-mac"
             );
             return ("AD", s);
         }
