@@ -1,0 +1,603 @@
+//! The adversary: byzantine nodes (twins, mutation, silence, amnesia), a
+//! network that forges, replays and alters, and authenticated channels.
+//! Each action is seen as its own record, every trace it writes passes
+//! `dsim check`, a forgery never passes MAC verification, shrink takes
+//! the adversary away like any fault, and the broken twins are found.
+
+mod common;
+
+use common::{dsim, text, tmp};
+use dsim::adversary::{AdversaryConfig, Behaviour, Byzantine, NetworkAdversary};
+use dsim::trace::{Kind, TraceReader};
+use dsim::{
+    Context, Duration, Fault, FaultAction, Input, Node, NodeId, Ppm, SimConfig, Simulation,
+};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeSet;
+use std::path::Path;
+
+/// Every record of a trace file, owned.
+fn records(path: &Path) -> Vec<Kind<'static>> {
+    let reader = TraceReader::new(std::fs::File::open(path).unwrap(), None).unwrap();
+    reader.map(|r| r.unwrap().into_owned().kind).collect()
+}
+
+fn records_of(bytes: &[u8]) -> Vec<Kind<'static>> {
+    let reader = TraceReader::new(bytes, None).unwrap();
+    reader.map(|r| r.unwrap().into_owned().kind).collect()
+}
+
+/// Runs a bundled scenario at `seed` into `dir`, checks the trace with
+/// `dsim check` (every check must hold), and returns its records.
+fn run_and_check(scenario: &str, seed: u64, dir: &Path) -> (bool, Vec<Kind<'static>>) {
+    let trace = dir.join(format!("{scenario}-{seed}.trace"));
+    let out = dsim(&[
+        "run",
+        &format!("scenarios/{scenario}.toml"),
+        "--seed",
+        &seed.to_string(),
+        "--trace",
+        trace.to_str().unwrap(),
+    ]);
+    let code = out.status.code();
+    assert!(matches!(code, Some(0 | 1)), "{}", text(&out));
+    let check = dsim(&["check", trace.to_str().unwrap()]);
+    let report = text(&check);
+    for check in [
+        "integrity",
+        "well-formed",
+        "messages",
+        "lamport",
+        "vector-clocks",
+        "happens-before",
+        "fifo",
+    ] {
+        assert!(
+            report
+                .lines()
+                .any(|l| l.starts_with(check) && l.split_whitespace().nth(1) == Some("ok")),
+            "{scenario} seed {seed}: {check} does not hold\n{report}"
+        );
+    }
+    (code == Some(0), records(&trace))
+}
+
+/// A sender that sends authenticated numbered messages to node 1, and a
+/// receiver that notes each message with whether it was authentic.
+#[derive(Default)]
+struct Pair {
+    sent: Vec<Vec<u8>>,
+    got: Vec<(bool, Num)>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+struct Num {
+    n: u32,
+    tag: u8,
+}
+
+impl Node for Pair {
+    type Msg = Num;
+    type Timer = ();
+    fn on_start(&mut self, _: &mut Context<'_, Self>) {}
+    fn on_input(&mut self, ctx: &mut Context<'_, Self>, input: Input) {
+        let m = Num {
+            n: input.id as u32,
+            tag: (input.value % 7) as u8,
+        };
+        self.sent.push(postcard::to_allocvec(&m).unwrap());
+        ctx.send_authenticated(NodeId(1), &m);
+    }
+    fn on_message(&mut self, ctx: &mut Context<'_, Self>, _: NodeId, m: Num) {
+        self.got.push((ctx.authentic(), m));
+    }
+}
+
+fn pair_config(seed: u64, network: NetworkAdversary) -> SimConfig {
+    let mut c = SimConfig::new(seed, 2);
+    c.workload = Some(dsim::Workload {
+        count: 200,
+        start: Duration::ZERO,
+        interval: dsim::Latency::Constant {
+            latency: Duration::from_millis(1),
+        },
+        targets: vec![NodeId(0)],
+        value_range: 1000,
+        skip: Vec::new(),
+    });
+    c.adversary = AdversaryConfig {
+        byzantine: Vec::new(),
+        network,
+    };
+    c
+}
+
+#[test]
+fn a_forged_or_altered_message_never_passes_as_authentic_and_a_replayed_one_does() {
+    let mut forged_seen = 0;
+    let mut replays_authentic = 0u32;
+    for seed in 0..20 {
+        let network = NetworkAdversary {
+            forge: Ppm::from_probability(0.3).unwrap(),
+            replay: Ppm::from_probability(0.3).unwrap(),
+            alter: Ppm::from_probability(0.3).unwrap(),
+            delay: Duration::from_millis(20),
+        };
+        let sim = Simulation::new(pair_config(seed, network), |_| Pair::default());
+        let (_, bytes, nodes) = sim.run_traced_with_states(Vec::new(), None).unwrap();
+        let sender = nodes[0].as_ref().unwrap();
+        let receiver = nodes[1].as_ref().unwrap();
+        let sent: BTreeSet<&Vec<u8>> = sender.sent.iter().collect();
+        // Forgeries go to either node; node 0 sends to node 1 only.
+        let got: Vec<&(bool, Num)> = sender.got.iter().chain(&receiver.got).collect();
+        for (authentic, m) in &got {
+            let bytes = postcard::to_allocvec(m).unwrap();
+            if *authentic {
+                // Every authentic message is one the sender sent, byte for byte.
+                assert!(
+                    sent.contains(&bytes),
+                    "seed {seed}: {m:?} passed as authentic"
+                );
+            } else {
+                forged_seen += 1;
+            }
+        }
+        let kinds = records_of(&bytes);
+        let unauthentic = kinds
+            .iter()
+            .filter(|k| matches!(k, Kind::Unauthentic { .. }))
+            .count();
+        let altered = kinds
+            .iter()
+            .filter(|k| matches!(k, Kind::Altered { .. }))
+            .count();
+        let forged = kinds
+            .iter()
+            .filter(|k| matches!(k, Kind::Injected { change, .. } if !change.is_empty()))
+            .count();
+        let replays = kinds
+            .iter()
+            .filter(|k| matches!(k, Kind::Injected { change, .. } if change.is_empty()))
+            .count();
+        // Every delivery of a copy the network changed or made up with a
+        // MAC failed verification, and says so in the trace.
+        let not_authentic = got.iter().filter(|(a, _)| !*a).count();
+        assert_eq!(unauthentic, not_authentic, "seed {seed}");
+        assert!(altered + forged >= unauthentic.min(1), "seed {seed}");
+        // Replays of intact messages verify: a MAC says who, not when.
+        // (Each message is sent once, so an authentic one received twice
+        // is a replay.)
+        let mut authentic = BTreeSet::new();
+        for (a, m) in &got {
+            if *a && !authentic.insert(postcard::to_allocvec(m).unwrap()) {
+                replays_authentic += 1;
+            }
+        }
+        assert!(replays_authentic == 0 || replays > 0, "seed {seed}");
+    }
+    assert!(
+        forged_seen > 100,
+        "the adversary forged or altered only {forged_seen} messages"
+    );
+    assert!(replays_authentic > 0, "no replayed message verified");
+}
+
+#[test]
+fn without_authentication_forgeries_are_delivered_and_with_it_they_are_ignored() {
+    let dir = tmp("forged");
+    // The broadcast protocol as it was: a forgery is delivered as a
+    // broadcast nobody made.
+    let (passed, kinds) = run_and_check("broadcast-forged", 0, &dir);
+    assert!(!passed);
+    assert!(kinds.iter().any(|k| matches!(
+        k,
+        Kind::CheckFailed { check, .. } if check == "no-creation"
+    )));
+    assert!(kinds.iter().any(|k| matches!(k, Kind::Injected { .. })));
+    // With authenticated channels, on a network that also alters: every
+    // check holds, and the trace shows the forgeries that were refused.
+    for seed in 0..10 {
+        let (passed, kinds) = run_and_check("broadcast-authenticated", seed, &dir);
+        assert!(passed, "seed {seed}");
+        let bad = kinds
+            .iter()
+            .filter(|k| matches!(k, Kind::Unauthentic { .. }))
+            .count();
+        assert!(bad > 0, "seed {seed}: no forgery reached a node");
+    }
+}
+
+#[test]
+fn each_adversary_action_is_a_record_of_its_own_and_every_trace_checks() {
+    let dir = tmp("records");
+    // Twins: a lane for the extra instance, declared before the run.
+    let (passed, kinds) = run_and_check("bracha-twins", 1, &dir);
+    assert!(passed);
+    let declared: Vec<(u32, u32)> = kinds
+        .iter()
+        .filter_map(|k| match k {
+            Kind::Byzantine { node, of, .. } => Some((node.0, of.0)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(declared, vec![(3, 3), (4, 3)]);
+    assert!(kinds
+        .iter()
+        .any(|k| matches!(k, Kind::Send { node, .. } if node.0 == 4)));
+    assert!(kinds
+        .iter()
+        .any(|k| matches!(k, Kind::Deliver { node, .. } if node.0 == 4)));
+    // Mutation: the send holds the mutated bytes, the next record says how.
+    let (passed, kinds) = run_and_check("bracha-mutate", 1, &dir);
+    assert!(passed);
+    let mutated: Vec<usize> = (0..kinds.len())
+        .filter(|&i| matches!(kinds[i], Kind::Mutated { .. }))
+        .collect();
+    assert!(!mutated.is_empty());
+    for &i in &mutated {
+        let (
+            Kind::Mutated { node, msg, change },
+            Kind::Send {
+                node: s, msg: m, ..
+            },
+        ) = (&kinds[i], &kinds[i - 1])
+        else {
+            panic!("record {i}: a mutation follows its send");
+        };
+        assert_eq!((node, msg), (s, m));
+        assert!(!change.is_empty());
+    }
+    // The network: alterations, forgeries, replays.
+    let (_, kinds) = run_and_check("broadcast-authenticated", 3, &dir);
+    assert!(kinds.iter().any(|k| matches!(k, Kind::Altered { .. })));
+    assert!(kinds
+        .iter()
+        .any(|k| matches!(k, Kind::Injected { change, .. } if change.is_empty())));
+    assert!(kinds
+        .iter()
+        .any(|k| matches!(k, Kind::Injected { change, .. } if !change.is_empty())));
+    // `dsim show` names them, as text and as JSON lines.
+    let trace = dir.join("broadcast-authenticated-3.trace");
+    let shown = text(&dsim(&["show", trace.to_str().unwrap()]));
+    for word in [
+        "altered",
+        "injected",
+        "bad-mac",
+        "replay of m",
+        "forged from m",
+    ] {
+        assert!(shown.contains(word), "{word} not shown");
+    }
+    let json = text(&dsim(&[
+        "show",
+        trace.to_str().unwrap(),
+        "--format",
+        "jsonl",
+    ]));
+    for kind in ["\"altered\"", "\"injected\"", "\"unauthentic\""] {
+        assert!(json.contains(kind), "{kind} not in the JSON lines");
+    }
+    // A replay of the trace is identical.
+    let replay = dsim(&["replay", trace.to_str().unwrap()]);
+    assert_eq!(replay.status.code(), Some(0), "{}", text(&replay));
+}
+
+/// A node that keeps a counter on disk and reports what it found at start.
+#[derive(Default)]
+struct Keeper {
+    found: Option<u64>,
+}
+
+impl Node for Keeper {
+    type Msg = u64;
+    type Timer = ();
+    fn on_start(&mut self, ctx: &mut Context<'_, Self>) {
+        self.found = ctx.disk().read::<u64>("count");
+        ctx.disk().write("count", &7u64);
+        ctx.disk().sync();
+        if ctx.id() == NodeId(0) {
+            ctx.send(NodeId(1), &1);
+        }
+    }
+    fn on_message(&mut self, _: &mut Context<'_, Self>, _: NodeId, _: u64) {}
+}
+
+#[test]
+fn a_silent_node_sends_nothing_and_an_amnesiac_one_forgets_its_disk() {
+    let run = |behaviour: Behaviour| {
+        let mut c = SimConfig::new(1, 2);
+        for (at, action) in [
+            (10, FaultAction::Crash { node: NodeId(0) }),
+            (20, FaultAction::Restart { node: NodeId(0) }),
+        ] {
+            c.faults.push(Fault {
+                at: Duration::from_millis(at),
+                action,
+            });
+        }
+        c.adversary.byzantine = vec![Byzantine {
+            node: NodeId(0),
+            behaviour,
+        }];
+        let sim = Simulation::new(c, |_| Keeper::default());
+        let (_, bytes, nodes) = sim.run_traced_with_states(Vec::new(), None).unwrap();
+        (records_of(&bytes), nodes)
+    };
+    let (kinds, nodes) = run(Behaviour::Silent);
+    let silenced = kinds
+        .iter()
+        .filter(|k| matches!(k, Kind::Lost { cause, .. } if *cause == dsim::LossCause::Silenced))
+        .count();
+    assert_eq!(silenced, 2, "both starts' messages are silenced");
+    assert!(!kinds.iter().any(|k| matches!(k, Kind::Deliver { .. })));
+    // Not amnesiac: the restart finds what was synced.
+    assert_eq!(nodes[0].as_ref().unwrap().found, Some(7));
+    let (_, nodes) = run(Behaviour::Amnesia);
+    assert_eq!(nodes[0].as_ref().unwrap().found, None, "the disk is gone");
+}
+
+/// The first failing seed of a sweep over `0..seeds`, if any.
+fn first_failure(scenario: &str, seeds: u32, dir: &Path) -> Option<u64> {
+    let out_dir = dir.join(scenario);
+    let out = dsim(&[
+        "sweep",
+        &format!("scenarios/{scenario}.toml"),
+        "--seeds",
+        &format!("0..{seeds}"),
+        "--out",
+        out_dir.to_str().unwrap(),
+    ]);
+    assert!(matches!(out.status.code(), Some(0 | 1)), "{}", text(&out));
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out_dir.join("summary.json")).unwrap())
+            .unwrap();
+    summary["first_failing_seed"].as_u64()
+}
+
+#[test]
+fn the_broken_twins_are_found_and_the_correct_protocol_holds() {
+    let dir = tmp("twins");
+    for correct in ["bracha-twins", "bracha-mutate", "bracha-forging-network"] {
+        assert_eq!(first_failure(correct, 300, &dir), None, "{correct}");
+    }
+    for (twin, within) in [
+        ("bracha-bug-crash-quorums", 1000),
+        ("bracha-bug-crash-quorums-mutate", 1000),
+        ("bracha-bug-unauthenticated", 1000),
+    ] {
+        let first = first_failure(twin, within, &dir);
+        assert!(first.is_some(), "{twin}: no failure in {within} seeds");
+    }
+}
+
+#[test]
+fn shrink_takes_away_the_adversary_a_failure_does_not_need() {
+    let dir = tmp("shrink");
+    let trace = dir.join("un.trace");
+    let out = dsim(&[
+        "run",
+        "scenarios/bracha-bug-unauthenticated.toml",
+        "--seed",
+        "10",
+        "--trace",
+        trace.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let small = dir.join("un.min.trace");
+    let out = dsim(&[
+        "shrink",
+        trace.to_str().unwrap(),
+        "-o",
+        small.to_str().unwrap(),
+        "--max-runs",
+        "3000",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let reader = TraceReader::new(std::fs::File::open(&small).unwrap(), None).unwrap();
+    let recipe: dsim::replay::Recipe = serde_json::from_str(&reader.header().replay).unwrap();
+    let config = recipe.config;
+    let net = &config.adversary.network;
+    // The forgeries make the failure; the replays do not.
+    assert_ne!(net.forge, Ppm::ZERO);
+    assert_eq!(net.replay, Ppm::ZERO, "{net:?}");
+    // And the shrunk trace replays to the same failure.
+    let replay = dsim(&["replay", small.to_str().unwrap()]);
+    assert!(
+        matches!(replay.status.code(), Some(0 | 1)),
+        "{}",
+        text(&replay)
+    );
+    assert!(text(&replay).contains("identical") || text(&replay).contains("validity"));
+}
+
+#[test]
+fn adversary_runs_are_deterministic_and_runs_without_one_keep_format_3() {
+    let dir = tmp("determinism");
+    for scenario in ["bracha-twins", "bracha-mutate", "broadcast-authenticated"] {
+        let hash = |jobs: &str| {
+            let out_dir = dir.join(format!("{scenario}-{jobs}"));
+            let out = dsim(&[
+                "sweep",
+                &format!("scenarios/{scenario}.toml"),
+                "--seeds",
+                "0..40",
+                "--jobs",
+                jobs,
+                "--out",
+                out_dir.to_str().unwrap(),
+            ]);
+            assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+            let summary: serde_json::Value = serde_json::from_str(
+                &std::fs::read_to_string(out_dir.join("summary.json")).unwrap(),
+            )
+            .unwrap();
+            summary["digest"].clone()
+        };
+        assert_eq!(hash("1"), hash("2"), "{scenario}");
+        let a = dir.join(format!("{scenario}-a.trace"));
+        let b = dir.join(format!("{scenario}-b.trace"));
+        for t in [&a, &b] {
+            dsim(&[
+                "run",
+                &format!("scenarios/{scenario}.toml"),
+                "--seed",
+                "5",
+                "--trace",
+                t.to_str().unwrap(),
+            ]);
+        }
+        assert_eq!(
+            std::fs::read(&a).unwrap(),
+            std::fs::read(&b).unwrap(),
+            "{scenario}"
+        );
+        let header = TraceReader::new(std::fs::File::open(&a).unwrap(), None)
+            .unwrap()
+            .header()
+            .clone();
+        assert_eq!(header.format_version, dsim::trace::FORMAT_VERSION);
+    }
+    let plain = dir.join("plain.trace");
+    dsim(&[
+        "run",
+        "scenarios/broadcast-lossy.toml",
+        "--trace",
+        plain.to_str().unwrap(),
+    ]);
+    let header = TraceReader::new(std::fs::File::open(&plain).unwrap(), None)
+        .unwrap()
+        .header()
+        .clone();
+    assert_eq!(header.format_version, dsim::trace::BASE_FORMAT_VERSION);
+}
+
+#[test]
+fn bad_adversary_declarations_are_refused_with_their_place() {
+    let dir = tmp("bad");
+    let cases = [
+        ("behaviour = \"twinz\"", "did you mean \"twins\""),
+        ("behaviour = \"twins\"\nreach = [[3], [0]]", "itself"),
+        ("behaviour = \"twins\"\nreach = [[0], [9]]", "node 9"),
+        ("behaviour = \"silent\"\nchance = 0.5", "does not apply"),
+        (
+            "behaviour = \"mutate\"\nmutation = \"wild\"",
+            "\"small\" or \"arbitrary\"",
+        ),
+        ("behaviour = \"twins\"\ninstances = 1", "2 to 8 instances"),
+    ];
+    for (i, (entry, expect)) in cases.iter().enumerate() {
+        let path = dir.join(format!("bad-{i}.toml"));
+        std::fs::write(
+            &path,
+            format!("protocol = \"bracha\"\nnodes = 4\n\n[[byzantine]]\nnode = 3\n{entry}\n"),
+        )
+        .unwrap();
+        let out = dsim(&["run", path.to_str().unwrap()]);
+        let t = text(&out);
+        assert_eq!(out.status.code(), Some(2), "{entry}: {t}");
+        assert!(
+            t.contains(&format!("bad-{i}.toml:")),
+            "{entry}: no place in {t}"
+        );
+        assert!(t.contains(expect), "{entry}: {t}");
+    }
+    let explore = dsim(&["explore", "scenarios/bracha-twins.toml", "--depth", "3"]);
+    assert_eq!(explore.status.code(), Some(2), "{}", text(&explore));
+    assert!(text(&explore).contains("adversary"), "{}", text(&explore));
+}
+
+/// The records of a bundled scenario's run, and its header, for tampering.
+fn recorded(scenario: &str, seed: u64) -> (dsim::trace::Header, Vec<dsim::trace::Record<'static>>) {
+    let bytes = {
+        let dir = tmp(&format!("rec-{scenario}-{seed}"));
+        let trace = dir.join("t.trace");
+        dsim(&[
+            "run",
+            &format!("scenarios/{scenario}.toml"),
+            "--seed",
+            &seed.to_string(),
+            "--trace",
+            trace.to_str().unwrap(),
+        ]);
+        std::fs::read(trace).unwrap()
+    };
+    let (header, mut records, _) = dsim::trace::read_all(&bytes[..], None).unwrap();
+    records.pop(); // the seal
+    (header, records)
+}
+
+fn rewrite(header: &dsim::trace::Header, records: &[dsim::trace::Record<'_>]) -> Vec<u8> {
+    let mut w = dsim::trace::TraceWriter::new(Vec::new(), header, None).unwrap();
+    for r in records {
+        w.append(r).unwrap();
+    }
+    let t = records.last().unwrap().time;
+    w.finish(dsim::trace::EndReason::Quiescent, t).unwrap().0
+}
+
+fn violated(bytes: &[u8], check: &str) -> String {
+    let r = dsim::check::audit(bytes, &dsim::check::Options::default()).unwrap();
+    let v = r.verdicts.iter().find(|v| v.check == check).unwrap();
+    assert!(!v.holds(), "{check} should be violated: {r:#?}");
+    v.first.as_ref().unwrap().message.clone()
+}
+
+#[test]
+fn the_checks_catch_lies_about_injected_and_altered_messages() {
+    let (header, records) = recorded("broadcast-authenticated", 3);
+    let clean = rewrite(&header, &records);
+    assert!(dsim::check::audit(&clean[..], &Default::default())
+        .unwrap()
+        .holds());
+    // An injected message delivered as from another sender than it claimed.
+    let mut recs = records.clone();
+    let injected = recs
+        .iter()
+        .find_map(|r| match &r.kind {
+            Kind::Injected { msg, .. } => Some(*msg),
+            _ => None,
+        })
+        .unwrap();
+    let at = recs
+        .iter()
+        .position(|r| matches!(r.kind, Kind::Deliver { msg, .. } if msg == injected))
+        .unwrap();
+    if let Kind::Deliver { from, .. } = &mut recs[at].kind {
+        *from = NodeId((from.0 + 1) % 4);
+    }
+    let m = violated(&rewrite(&header, &recs), "messages");
+    assert!(m.contains("but it was sent"), "{m}");
+    // An alteration of a copy that was never made.
+    let mut recs = records.clone();
+    let at = recs
+        .iter()
+        .position(|r| matches!(r.kind, Kind::Altered { .. }))
+        .unwrap();
+    if let Kind::Altered { copy, .. } = &mut recs[at].kind {
+        *copy = 7;
+    }
+    let m = violated(&rewrite(&header, &recs), "messages");
+    assert!(m.contains("changed in transit but never made"), "{m}");
+    // An injected message given an id out of order.
+    let mut recs = records.clone();
+    let at = recs
+        .iter()
+        .position(|r| matches!(r.kind, Kind::Injected { .. }))
+        .unwrap();
+    if let Kind::Injected { msg, .. } = &mut recs[at].kind {
+        *msg += 1000;
+    }
+    let m = violated(&rewrite(&header, &recs), "messages");
+    assert!(m.contains("ids must count sends in order"), "{m}");
+    // A delivery of an injected message that claims a clock it cannot have.
+    let mut recs = records;
+    let at = recs
+        .iter()
+        .position(|r| matches!(r.kind, Kind::Deliver { msg, .. } if msg == injected))
+        .unwrap();
+    if let Kind::Deliver { vc, .. } = &mut recs[at].kind {
+        *vc = std::borrow::Cow::Owned(vec![(0, 99)]);
+    }
+    let m = violated(&rewrite(&header, &recs), "vector-clocks");
+    assert!(m.contains("no send"), "{m}");
+}
