@@ -187,7 +187,8 @@ fn without_authentication_forgeries_are_delivered_and_with_it_they_are_ignored()
     let dir = tmp("forged");
     // The broadcast protocol as it was: a forgery is delivered as a
     // broadcast nobody made.
-    let (passed, kinds) = run_and_check("broadcast-forged", 0, &dir);
+    let seed = first_failure("broadcast-bug-unauthenticated", 50, &dir).expect("a failing seed");
+    let (passed, kinds) = run_and_check("broadcast-bug-unauthenticated", seed, &dir);
     assert!(!passed);
     assert!(kinds.iter().any(|k| matches!(
         k,
@@ -373,12 +374,13 @@ fn the_broken_twins_are_found_and_the_correct_protocol_holds() {
 #[test]
 fn shrink_takes_away_the_adversary_a_failure_does_not_need() {
     let dir = tmp("shrink");
+    let seed = first_failure("bracha-bug-unauthenticated", 200, &dir).expect("a failing seed");
     let trace = dir.join("un.trace");
     let out = dsim(&[
         "run",
         "scenarios/bracha-bug-unauthenticated.toml",
         "--seed",
-        "10",
+        &seed.to_string(),
         "--trace",
         trace.to_str().unwrap(),
     ]);

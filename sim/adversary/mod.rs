@@ -21,7 +21,9 @@
 //! Every action is a record of its own in the trace (`Byzantine`,
 //! `Mutated`, `Altered`, `Injected`, `Unauthentic`), so `dsim show` and
 //! `dsim check` see it, and every choice comes from the run's seed, on a
-//! stream of its own, so a run with an adversary replays exactly.
+//! stream named by what the choice is about, so a run with an adversary
+//! replays exactly and taking one adversarial part away leaves the others'
+//! choices as they were.
 //!
 //! **Authenticated channels.** [`crate::Context::send_authenticated`]
 //! attaches a MAC (keyed BLAKE3, 128 bits) computed with the key the
@@ -192,9 +194,11 @@ impl fmt::Display for Behaviour {
     }
 }
 
-/// What the network adversary does. Each chance is drawn once per
-/// delivered copy, whether or not it is zero, so that changing one does
-/// not move the others' draws.
+/// What the network adversary does. Every choice is drawn from a stream
+/// named by the content of what it is about (the n-th copy of these bytes
+/// from this sender to this receiver) and by the kind of choice, so that
+/// changing one chance, or taking a byzantine node away, does not move
+/// the other choices: a shrinker can take one mode away and keep the rest.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NetworkAdversary {
     /// Chance that, after a delivery, the adversary injects a forged

@@ -20,7 +20,7 @@
 //! authenticated channel and a node ignores what is not
 //! [`crate::Context::authentic`]. Without it, a forging network's made-up
 //! messages are delivered as broadcasts nobody made and `no-creation`
-//! fails (`scenarios/broadcast-forged.toml`); with it, every forgery is
+//! fails (`scenarios/broadcast-bug-unauthenticated.toml`); with it, every forgery is
 //! ignored and retransmission rides out the copies the network alters
 //! (`scenarios/broadcast-authenticated.toml`).
 //!

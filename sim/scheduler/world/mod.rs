@@ -102,7 +102,13 @@ struct Adversary {
     behaviour: Vec<Option<crate::adversary::Behaviour>>,
     // Node → byzantine, for the views invariants get.
     byzantine: Vec<bool>,
-    rng: DetRng,
+    // Every choice is drawn from a stream named by what it is about (see
+    // `Adversary::key`), never from one shared sequence, so taking one
+    // action away — a replay, a byzantine node — does not move another.
+    root: [u8; 32],
+    occurrences: BTreeMap<(u32, u32, [u8; 16]), u32>,
+    // Messages the network adversary made up: not learned from.
+    injected: std::collections::BTreeSet<u64>,
     mutator: crate::adversary::mutate::Mutator,
     net: crate::adversary::NetworkAdversary,
     // Whether messages are worth learning from (something mutates).
@@ -169,12 +175,45 @@ impl Adversary {
             reach,
             behaviour,
             byzantine,
-            rng: DetRng::new(c.seed, Stream::Adversary),
+            root: blake3::derive_key(
+                "dsim 2026-11-30 adversary choices v1",
+                &c.seed.to_le_bytes(),
+            ),
+            occurrences: BTreeMap::new(),
+            injected: Default::default(),
             mutator: Default::default(),
             net: c.adversary.network.clone(),
             learns,
             seen: Default::default(),
         }))
+    }
+
+    /// The name of an event the adversary decides about: the n-th time
+    /// `from` sends these bytes to `to` (`kind` tells sends, deliveries
+    /// and operations apart).
+    fn key(&mut self, kind: u8, from: u32, to: u32, bytes: &[u8]) -> [u8; 32] {
+        let mut digest = [0u8; 16];
+        digest.copy_from_slice(&blake3::hash(bytes).as_bytes()[..16]);
+        digest[0] ^= kind;
+        let n = self.occurrences.entry((from, to, digest)).or_insert(0);
+        *n += 1;
+        let mut h = blake3::Hasher::new_keyed(&self.root);
+        h.update(&[kind]);
+        h.update(&from.to_le_bytes());
+        h.update(&to.to_le_bytes());
+        h.update(&digest);
+        h.update(&n.to_le_bytes());
+        *h.finalize().as_bytes()
+    }
+
+    /// The stream for one `purpose` of the event named `key`.
+    fn rng(&self, key: &[u8; 32], purpose: u8) -> DetRng {
+        let mut h = blake3::Hasher::new_keyed(&self.root);
+        h.update(key);
+        h.update(&[purpose]);
+        let mut seed = [0u8; 8];
+        seed.copy_from_slice(&h.finalize().as_bytes()[..8]);
+        DetRng::new(u64::from_le_bytes(seed), Stream::Adversary)
     }
 
     /// Where a message from process `from` to node `to` goes: each
@@ -617,15 +656,31 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
             })?;
             return Ok(false);
         }
-        // The network adversary's draws, one of each per delivered copy.
-        let (mut forge, mut replay) = (false, false);
+        // The network adversary's choices about this copy, each from its
+        // own stream named by the copy's content.
+        let (mut forge, mut replay) = (None, None);
+        let honest = self
+            .adv
+            .as_ref()
+            .is_some_and(|a| !a.injected.contains(&m.msg));
+        if let Some(adv) = self.adv.as_mut() {
+            if adv.learns && honest {
+                if let Ok(original) = postcard::from_bytes::<N::Msg>(&m.payload) {
+                    adv.mutator.observe(&original);
+                }
+            }
+        }
         if let Some(adv) = self.adv.as_mut().filter(|a| !a.net.is_none()) {
-            let alter = adv.rng.chance(adv.net.alter);
-            forge = adv.rng.chance(adv.net.forge);
-            replay = adv.rng.chance(adv.net.replay);
-            if alter {
+            let from = adv.ident[m.from.index()].0;
+            let key = adv.key(b'd', from, m.to.0, &m.payload);
+            let mut alter = adv.rng(&key, b'a');
+            let mut f = adv.rng(&key, b'f');
+            let mut r = adv.rng(&key, b'r');
+            forge = f.chance(adv.net.forge).then_some(f);
+            replay = r.chance(adv.net.replay).then_some(r);
+            if alter.chance(adv.net.alter) {
                 if let Some((payload, change)) =
-                    mutate_bytes::<N::Msg>(&mut adv.mutator, &mut adv.rng, &m.payload, false)
+                    mutate_bytes::<N::Msg>(&mut adv.mutator, &mut alter, &m.payload, false)
                 {
                     self.write(Kind::Altered {
                         msg: m.msg,
@@ -686,10 +741,7 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
         };
         self.stats.count(&record);
         self.sink.record(&record)?;
-        if let Some(adv) = self.adv.as_mut() {
-            if adv.learns {
-                adv.mutator.observe(&msg);
-            }
+        if let Some(adv) = self.adv.as_mut().filter(|_| honest) {
             if !adv.net.is_none() {
                 if adv.seen.len() == SEEN_KEPT {
                     adv.seen.pop_front();
@@ -713,11 +765,11 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
         let result = self.call(m.to, move |n, ctx| n.on_message(ctx, from, msg));
         self.authentic = false;
         result?;
-        if forge && self.failure.is_none() {
-            self.inject(true)?;
+        if let Some(rng) = forge.filter(|_| self.failure.is_none()) {
+            self.inject(true, rng)?;
         }
-        if replay && self.failure.is_none() {
-            self.inject(false)?;
+        if let Some(rng) = replay.filter(|_| self.failure.is_none()) {
+            self.inject(false, rng)?;
         }
         Ok(true)
     }
@@ -726,7 +778,7 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
     /// the same bytes to the same receiver (a replay), or mutated bytes
     /// claiming any sender, to any node (a forgery). It holds no keys, so
     /// the copy keeps the MAC of the message it was built from.
-    fn inject(&mut self, forge: bool) -> Result<(), SimError> {
+    fn inject(&mut self, forge: bool, mut rng: DetRng) -> Result<(), SimError> {
         let identities = self.sim.config.nodes;
         let Some(adv) = self.adv.as_mut() else {
             return Ok(());
@@ -734,20 +786,23 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
         if adv.seen.is_empty() {
             return Ok(());
         }
-        let pick = adv.rng.below(adv.seen.len() as u64) as usize;
+        let pick = rng.below(adv.seen.len() as u64) as usize;
         let s = &adv.seen[pick];
         let (source, mac) = (s.msg, s.mac);
         let (from, to, payload, change) = if forge {
-            let Some((payload, change)) = mutate_bytes::<N::Msg>(
-                &mut adv.mutator,
-                &mut adv.rng,
-                &adv.seen[pick].payload,
-                true,
-            ) else {
+            let Some((payload, change)) =
+                mutate_bytes::<N::Msg>(&mut adv.mutator, &mut rng, &adv.seen[pick].payload, true)
+            else {
                 return Ok(());
             };
-            let to = NodeId(adv.rng.below(u64::from(identities)) as u32);
-            let mut from = NodeId(adv.rng.below(u64::from(identities - 1).max(1)) as u32);
+            // Half the forgeries go where the message they are built from
+            // went (that node handles that kind of message), half anywhere.
+            let to = if rng.below(2) == 0 {
+                adv.ident[adv.seen[pick].to.index()]
+            } else {
+                NodeId(rng.below(u64::from(identities)) as u32)
+            };
+            let mut from = NodeId(rng.below(u64::from(identities - 1).max(1)) as u32);
             if from >= to && identities > 1 {
                 from = NodeId(from.0 + 1);
             }
@@ -755,9 +810,10 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
         } else {
             (s.from, s.to, s.payload.clone(), String::new())
         };
-        let delay = Duration(1 + adv.rng.below(adv.net.delay.0.max(1)));
+        let delay = Duration(1 + rng.below(adv.net.delay.0.max(1)));
         let msg = self.next_msg;
         self.next_msg += 1;
+        adv.injected.insert(msg);
         self.write(Kind::Injected {
             msg,
             from,
@@ -797,7 +853,8 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
         }
         let mut processes = self.processes_of(target);
         if let Some(adv) = self.adv.as_mut().filter(|_| processes.len() > 1) {
-            let pick = adv.rng.below(processes.len() as u64) as usize;
+            let key = adv.key(b'i', target.0, 0, &id.to_le_bytes());
+            let pick = adv.rng(&key, b'i').below(processes.len() as u64) as usize;
             processes = vec![processes[pick]];
         }
         let mut issued = false;
@@ -1070,16 +1127,18 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
         let mut forced = None;
         match adv.behaviour[from.index()] {
             Some(Behaviour::Mutate { chance, arbitrary }) => {
-                if adv.rng.chance(chance) {
+                if let Ok(m) = postcard::from_bytes::<N::Msg>(&payload) {
+                    adv.mutator.observe(&m);
+                }
+                let key = adv.key(b's', from.0, to.0, &payload);
+                let mut rng = adv.rng(&key, b'm');
+                if rng.chance(chance) {
                     if let Some((bytes, c)) =
-                        mutate_bytes::<N::Msg>(&mut adv.mutator, &mut adv.rng, &payload, arbitrary)
+                        mutate_bytes::<N::Msg>(&mut adv.mutator, &mut rng, &payload, arbitrary)
                     {
                         payload = bytes;
                         change = Some(c);
                     }
-                }
-                if let Ok(m) = postcard::from_bytes::<N::Msg>(&payload) {
-                    adv.mutator.observe(&m);
                 }
             }
             Some(Behaviour::Silent) => forced = Some(LossCause::Silenced),
