@@ -603,3 +603,47 @@ fn the_checks_catch_lies_about_injected_and_altered_messages() {
     let m = violated(&rewrite(&header, &recs), "vector-clocks");
     assert!(m.contains("no send"), "{m}");
 }
+
+#[test]
+fn shrink_makes_a_byzantine_node_honest_when_the_failure_does_not_need_it() {
+    let dir = tmp("shrink-byzantine");
+    // A failure that needs no adversary (receivers that do not
+    // de-duplicate), run with a byzantine node that mutates everything.
+    let scenario = dir.join("dup-with-byzantine.toml");
+    let text_of = std::fs::read_to_string("scenarios/broadcast-bug-no-dedup.toml").unwrap();
+    std::fs::write(
+        &scenario,
+        format!("{text_of}\n[[byzantine]]\nnode = 4\nbehaviour = \"mutate\"\nchance = 0.5\n"),
+    )
+    .unwrap();
+    let trace = dir.join("t.trace");
+    let out = dsim(&[
+        "run",
+        scenario.to_str().unwrap(),
+        "--trace",
+        trace.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let kinds = records(&trace);
+    assert!(kinds.iter().any(|k| matches!(k, Kind::Mutated { .. })));
+    let small = dir.join("t.min.trace");
+    let out = dsim(&[
+        "shrink",
+        trace.to_str().unwrap(),
+        "-o",
+        small.to_str().unwrap(),
+        "--max-runs",
+        "2000",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let reader = TraceReader::new(std::fs::File::open(&small).unwrap(), None).unwrap();
+    let recipe: dsim::replay::Recipe = serde_json::from_str(&reader.header().replay).unwrap();
+    assert!(
+        recipe.config.adversary.byzantine.is_empty(),
+        "{:?}",
+        recipe.config.adversary
+    );
+    assert!(!records(&small)
+        .iter()
+        .any(|k| matches!(k, Kind::Mutated { .. } | Kind::Byzantine { .. })));
+}
