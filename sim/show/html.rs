@@ -172,7 +172,7 @@ pub fn data(
         })
         .map(|(i, _)| i)
         .collect();
-    json!({
+    let mut data = json!({
         "title": title,
         "nodes": nodes,
         "time": time,
@@ -188,7 +188,26 @@ pub fn data(
         "failure": failure,
         "skews": skews,
         "spans": spans.iter().map(|(n, a, b, name)| json!([n, a, b, super::plain(name)])).collect::<Vec<_>>(),
-    })
+    });
+    // Byzantine lanes say so: "n3 byz", and a twin's extra instance "n4=n3".
+    let mut lanes: Vec<String> = (0..nodes).map(|n| format!("n{n}")).collect();
+    let mut byzantine = false;
+    for r in records {
+        if let Kind::Byzantine { node, of, .. } = &r.kind {
+            if let Some(lane) = lanes.get_mut(node.index()) {
+                *lane = if node == of {
+                    format!("{node} byz")
+                } else {
+                    format!("{node}={of}")
+                };
+                byzantine = true;
+            }
+        }
+    }
+    if byzantine {
+        data["lanes"] = json!(lanes);
+    }
+    data
 }
 
 /// The page for one execution of a ShiViz / GoVector log: hosts as lanes
