@@ -99,6 +99,26 @@ pub enum FaultAction {
     CutWire { a: NodeId, b: NodeId },
     /// Bring a topology wire back.
     RestoreWire { a: NodeId, b: NodeId },
+    /// The network adversary forges a message to `to`: built from one it
+    /// saw delivered to `to` (else from any it saw), one field changed,
+    /// claiming to be from `from` (drawn when `None`). See
+    /// [`crate::adversary`].
+    Forge { to: NodeId, from: Option<NodeId> },
+    /// The network adversary re-delivers to `to` a message it saw
+    /// delivered to `to` earlier.
+    Replay { to: NodeId },
+    /// The next copy delivered to `to` is altered in transit.
+    Alter { to: NodeId },
+}
+
+impl FaultAction {
+    /// True for the network adversary's actions.
+    pub fn is_adversary(&self) -> bool {
+        matches!(
+            self,
+            FaultAction::Forge { .. } | FaultAction::Replay { .. } | FaultAction::Alter { .. }
+        )
+    }
 }
 
 /// Client operations injected into nodes.
@@ -206,6 +226,12 @@ impl SimConfig {
         }
     }
 
+    /// True when the run has an adversary: byzantine nodes, a network
+    /// adversary, or adversary actions in the fault schedule.
+    pub fn has_adversary(&self) -> bool {
+        !self.adversary.is_none() || self.faults.iter().any(|f| f.action.is_adversary())
+    }
+
     /// How many processes the run has: one per node, plus one per extra
     /// twin instance of a byzantine node. Traces have a lane per process.
     pub fn processes(&self) -> u32 {
@@ -285,6 +311,15 @@ impl SimConfig {
                         ));
                     }
                 }
+                FaultAction::Forge { to, from } => {
+                    node_ok(*to, "a forgery")?;
+                    if let Some(f) = from {
+                        node_ok(*f, "a forgery")?;
+                    }
+                }
+                FaultAction::Replay { to } | FaultAction::Alter { to } => {
+                    node_ok(*to, "an adversary fault")?;
+                }
                 FaultAction::CutWire { a, b } | FaultAction::RestoreWire { a, b } => {
                     node_ok(*a, "a wire fault")?;
                     node_ok(*b, "a wire fault")?;
@@ -314,7 +349,7 @@ impl SimConfig {
             }
         }
         self.adversary.validate(self.nodes)?;
-        if !self.adversary.is_none() && matches!(self.strategy, Strategy::Explore { .. }) {
+        if self.has_adversary() && matches!(self.strategy, Strategy::Explore { .. }) {
             return Err("exploration does not take an adversary yet: run the scenario with `dsim run` or `dsim sweep`".into());
         }
         let twins = self

@@ -440,6 +440,8 @@ fn with_nodes(c: &Candidate, keep: &[u32]) -> Option<Candidate> {
         FaultAction::Crash { node }
         | FaultAction::Restart { node }
         | FaultAction::ClockSkew { node, .. } => kept(node),
+        FaultAction::Forge { to, from } => kept(to) && from.as_ref().is_none_or(kept),
+        FaultAction::Replay { to } | FaultAction::Alter { to } => kept(to),
         FaultAction::CutWire { a, b } | FaultAction::RestoreWire { a, b } => kept(a) && kept(b),
         FaultAction::Partition { .. } | FaultAction::Heal { .. } => true,
     });
@@ -448,6 +450,13 @@ fn with_nodes(c: &Candidate, keep: &[u32]) -> Option<Candidate> {
             FaultAction::Crash { node }
             | FaultAction::Restart { node }
             | FaultAction::ClockSkew { node, .. } => map(node),
+            FaultAction::Forge { to, from } => {
+                map(to);
+                if let Some(f) = from {
+                    map(f);
+                }
+            }
+            FaultAction::Replay { to } | FaultAction::Alter { to } => map(to),
             FaultAction::CutWire { a, b } | FaultAction::RestoreWire { a, b } => {
                 map(a);
                 map(b);
@@ -522,7 +531,10 @@ fn node_subsets(c: &Candidate, k: u32, cap: usize) -> Vec<Vec<u32>> {
         match &f.action {
             FaultAction::Crash { node }
             | FaultAction::Restart { node }
-            | FaultAction::ClockSkew { node, .. } => note(node),
+            | FaultAction::ClockSkew { node, .. }
+            | FaultAction::Forge { to: node, .. }
+            | FaultAction::Replay { to: node }
+            | FaultAction::Alter { to: node } => note(node),
             FaultAction::CutWire { a, b } | FaultAction::RestoreWire { a, b } => {
                 note(a);
                 note(b);

@@ -647,3 +647,68 @@ fn shrink_makes_a_byzantine_node_honest_when_the_failure_does_not_need_it() {
         .iter()
         .any(|k| matches!(k, Kind::Mutated { .. } | Kind::Byzantine { .. })));
 }
+
+#[test]
+fn adversary_actions_in_the_fault_schedule_happen_when_asked_and_shrink_takes_them_away_one_by_one()
+{
+    let dir = tmp("timeline");
+    // A failure that needs no adversary, with four scheduled adversary
+    // actions beside it.
+    // (The echo twin's seed 1 fails at 75 ms.)
+    let scenario = dir.join("dup-with-forgeries.toml");
+    let base = std::fs::read_to_string("scenarios/echo-bug-no-dedup.toml").unwrap();
+    std::fs::write(
+        &scenario,
+        format!(
+            "{base}\n[[fault]]\nat = \"20ms\"\nforge = {{ to = 2, from = 0 }}\n\n[[fault]]\nat = \"30ms\"\nforge = {{ to = 3 }}\n\n[[fault]]\nat = \"40ms\"\nreplay = 0\n\n[[fault]]\nat = \"10ms\"\nalter = 1\n"
+        ),
+    )
+    .unwrap();
+    let trace = dir.join("t.trace");
+    let out = dsim(&[
+        "run",
+        scenario.to_str().unwrap(),
+        "--trace",
+        trace.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let reader = TraceReader::new(std::fs::File::open(&trace).unwrap(), None).unwrap();
+    let timed: Vec<(u64, Kind<'static>)> = reader
+        .map(|r| {
+            let r = r.unwrap().into_owned();
+            (r.time.0, r.kind)
+        })
+        .filter(|(_, k)| matches!(k, Kind::Injected { .. } | Kind::Altered { .. }))
+        .collect();
+    let injected_at: Vec<u64> = timed
+        .iter()
+        .filter(|(_, k)| matches!(k, Kind::Injected { .. }))
+        .map(|(t, _)| *t)
+        .collect();
+    assert_eq!(injected_at, vec![20_000_000, 30_000_000, 40_000_000]);
+    assert!(timed
+        .iter()
+        .any(|(t, k)| matches!(k, Kind::Altered { .. }) && *t >= 10_000_000));
+    // The claimed sender and the receiver are as asked.
+    assert!(timed.iter().any(|(_, k)| matches!(
+        k,
+        Kind::Injected { from, to, change, .. } if from.0 == 0 && to.0 == 2 && !change.is_empty()
+    )));
+    let small = dir.join("t.min.trace");
+    let out = dsim(&[
+        "shrink",
+        trace.to_str().unwrap(),
+        "-o",
+        small.to_str().unwrap(),
+        "--max-runs",
+        "2000",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let reader = TraceReader::new(std::fs::File::open(&small).unwrap(), None).unwrap();
+    let recipe: dsim::replay::Recipe = serde_json::from_str(&reader.header().replay).unwrap();
+    assert!(
+        !recipe.config.faults.iter().any(|f| f.action.is_adversary()),
+        "{:?}",
+        recipe.config.faults
+    );
+}

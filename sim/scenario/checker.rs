@@ -818,9 +818,31 @@ impl Checker<'_> {
                 });
             }
         }
+        if let Some(fg) = &r.forge {
+            let g = fg.get_ref();
+            let to = node(g.to, fg.span(), "a forgery")?;
+            let from = g
+                .from
+                .map(|f| node(f, fg.span(), "a forgery"))
+                .transpose()?;
+            if from == Some(to) {
+                return Err(loc.at(fg.span(), "a forgery claiming to be from its own receiver is not one: give another `from`"));
+            }
+            actions.push(FaultAction::Forge { to, from });
+        }
+        if let Some(rp) = &r.replay {
+            actions.push(FaultAction::Replay {
+                to: node(*rp.get_ref(), rp.span(), "a replay")?,
+            });
+        }
+        if let Some(al) = &r.alter {
+            actions.push(FaultAction::Alter {
+                to: node(*al.get_ref(), al.span(), "an alteration")?,
+            });
+        }
         match actions.len() {
             1 => Ok(FaultKnob { at, probability, action: actions.remove(0) }),
-            0 => Err(loc.at(f.span(), "a fault needs one action: partition, oneway, heal, crash, restart, skew, cut or restore")),
+            0 => Err(loc.at(f.span(), "a fault needs one action: partition, oneway, heal, crash, restart, skew, cut, restore, forge, replay or alter")),
             _ => Err(loc.at(f.span(), "a fault takes exactly one action; split this one into several [[fault]] entries")),
         }
     }

@@ -98,6 +98,16 @@ pub struct RawFault {
     pub skew: Option<Spanned<RawSkew>>,
     pub cut: Option<Spanned<[u32; 2]>>,
     pub restore: Option<Spanned<[u32; 2]>>,
+    pub forge: Option<Spanned<RawForge>>,
+    pub replay: Option<Spanned<u32>>,
+    pub alter: Option<Spanned<u32>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawForge {
+    pub to: u32,
+    pub from: Option<u32>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -388,7 +388,7 @@ impl<N: Node> Simulation<N> {
         fifo_exceptions.dedup();
         Header {
             // A run without an adversary writes what earlier dsim wrote.
-            format_version: if self.config.adversary.is_none() {
+            format_version: if !self.config.has_adversary() {
                 crate::trace::BASE_FORMAT_VERSION
             } else {
                 FORMAT_VERSION

@@ -113,6 +113,8 @@ struct Adversary {
     net: crate::adversary::NetworkAdversary,
     // Whether messages are worth learning from (something mutates).
     learns: bool,
+    // Nodes whose next delivered copy is to be altered (`alter` faults).
+    pending_alter: Vec<NodeId>,
     // Delivered messages the network adversary may replay or forge from.
     seen: std::collections::VecDeque<Seen>,
 }
@@ -132,7 +134,7 @@ const SEEN_KEPT: usize = 64;
 impl Adversary {
     fn new(c: &crate::config::SimConfig) -> Option<Box<Adversary>> {
         use crate::adversary::Behaviour;
-        if c.adversary.is_none() {
+        if !c.has_adversary() {
             return None;
         }
         let n = c.nodes as usize;
@@ -141,7 +143,8 @@ impl Adversary {
         let mut reach = vec![None; n];
         let mut behaviour = vec![None; n];
         let mut byzantine = vec![false; n];
-        let mut learns = !c.adversary.network.is_none();
+        let mut learns =
+            !c.adversary.network.is_none() || c.faults.iter().any(|f| f.action.is_adversary());
         for b in &c.adversary.byzantine {
             let i = b.node.index();
             byzantine[i] = true;
@@ -184,6 +187,7 @@ impl Adversary {
             mutator: Default::default(),
             net: c.adversary.network.clone(),
             learns,
+            pending_alter: Vec::new(),
             seen: Default::default(),
         }))
     }
@@ -670,7 +674,17 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
                 }
             }
         }
-        if let Some(adv) = self.adv.as_mut().filter(|a| !a.net.is_none()) {
+        let planned_alter = self.adv.as_mut().and_then(|adv| {
+            let to = adv.ident[m.to.index()];
+            let i = adv.pending_alter.iter().position(|&n| n == to)?;
+            adv.pending_alter.remove(i);
+            Some(())
+        });
+        if let Some(adv) = self
+            .adv
+            .as_mut()
+            .filter(|a| !a.net.is_none() || planned_alter.is_some())
+        {
             let from = adv.ident[m.from.index()].0;
             let key = adv.key(b'd', from, m.to.0, &m.payload);
             let mut alter = adv.rng(&key, b'a');
@@ -678,7 +692,7 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
             let mut r = adv.rng(&key, b'r');
             forge = f.chance(adv.net.forge).then_some(f);
             replay = r.chance(adv.net.replay).then_some(r);
-            if alter.chance(adv.net.alter) {
+            if alter.chance(adv.net.alter) || planned_alter.is_some() {
                 if let Some((payload, change)) =
                     mutate_bytes::<N::Msg>(&mut adv.mutator, &mut alter, &m.payload, false)
                 {
@@ -742,7 +756,7 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
         self.stats.count(&record);
         self.sink.record(&record)?;
         if let Some(adv) = self.adv.as_mut().filter(|_| honest) {
-            if !adv.net.is_none() {
+            {
                 if adv.seen.len() == SEEN_KEPT {
                     adv.seen.pop_front();
                 }
@@ -766,10 +780,10 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
         self.authentic = false;
         result?;
         if let Some(rng) = forge.filter(|_| self.failure.is_none()) {
-            self.inject(true, rng)?;
+            self.inject(true, rng, None)?;
         }
         if let Some(rng) = replay.filter(|_| self.failure.is_none()) {
-            self.inject(false, rng)?;
+            self.inject(false, rng, None)?;
         }
         Ok(true)
     }
@@ -778,15 +792,38 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
     /// the same bytes to the same receiver (a replay), or mutated bytes
     /// claiming any sender, to any node (a forgery). It holds no keys, so
     /// the copy keeps the MAC of the message it was built from.
-    fn inject(&mut self, forge: bool, mut rng: DetRng) -> Result<(), SimError> {
+    ///
+    /// `aim`, for a fault in the schedule: the node it goes to, and for a
+    /// forgery the sender it claims. The source is then one of the
+    /// messages seen delivered to that node (for a forgery, any seen
+    /// message if there is none).
+    fn inject(
+        &mut self,
+        forge: bool,
+        mut rng: DetRng,
+        aim: Option<(NodeId, Option<NodeId>)>,
+    ) -> Result<(), SimError> {
         let identities = self.sim.config.nodes;
         let Some(adv) = self.adv.as_mut() else {
             return Ok(());
         };
-        if adv.seen.is_empty() {
+        let candidates: Vec<usize> = match aim {
+            None => (0..adv.seen.len()).collect(),
+            Some((to, _)) => {
+                let mine: Vec<usize> = (0..adv.seen.len())
+                    .filter(|&i| adv.ident[adv.seen[i].to.index()] == to)
+                    .collect();
+                if mine.is_empty() && forge {
+                    (0..adv.seen.len()).collect()
+                } else {
+                    mine
+                }
+            }
+        };
+        if candidates.is_empty() {
             return Ok(());
         }
-        let pick = rng.below(adv.seen.len() as u64) as usize;
+        let pick = candidates[rng.below(candidates.len() as u64) as usize];
         let s = &adv.seen[pick];
         let (source, mac) = (s.msg, s.mac);
         let (from, to, payload, change) = if forge {
@@ -797,17 +834,21 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
             };
             // Half the forgeries go where the message they are built from
             // went (that node handles that kind of message), half anywhere.
-            let to = if rng.below(2) == 0 {
-                adv.ident[adv.seen[pick].to.index()]
-            } else {
-                NodeId(rng.below(u64::from(identities)) as u32)
+            let to = match aim {
+                Some((to, _)) => to,
+                None if rng.below(2) == 0 => adv.ident[adv.seen[pick].to.index()],
+                None => NodeId(rng.below(u64::from(identities)) as u32),
             };
             let mut from = NodeId(rng.below(u64::from(identities - 1).max(1)) as u32);
             if from >= to && identities > 1 {
                 from = NodeId(from.0 + 1);
             }
+            if let Some((_, Some(claims))) = aim {
+                from = claims;
+            }
             (from, to, payload, change)
         } else {
+            let s = &adv.seen[pick];
             (s.from, s.to, s.payload.clone(), String::new())
         };
         let delay = Duration(1 + rng.below(adv.net.delay.0.max(1)));
@@ -919,6 +960,22 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
                 self.write(Kind::RestoreWire { a, b })?;
                 Ok(false)
             }
+            FaultAction::Forge { to, from } => {
+                let rng = self.fault_rng(b'F');
+                self.inject(true, rng, Some((to, from)))?;
+                Ok(false)
+            }
+            FaultAction::Replay { to } => {
+                let rng = self.fault_rng(b'R');
+                self.inject(false, rng, Some((to, None)))?;
+                Ok(false)
+            }
+            FaultAction::Alter { to } => {
+                if let Some(adv) = self.adv.as_mut() {
+                    adv.pending_alter.push(to);
+                }
+                Ok(false)
+            }
             FaultAction::ClockSkew {
                 node,
                 offset_ns,
@@ -980,6 +1037,19 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
                 }
                 Ok(handled)
             }
+        }
+    }
+
+    /// The adversary's stream for the fault being applied now (named by
+    /// its time and kind, so other faults leave it alone).
+    fn fault_rng(&mut self, kind: u8) -> DetRng {
+        let now = self.now.0;
+        match self.adv.as_mut() {
+            Some(adv) => {
+                let key = adv.key(kind, 0, 0, &now.to_le_bytes());
+                adv.rng(&key, kind)
+            }
+            None => DetRng::new(now, Stream::Adversary),
         }
     }
 
