@@ -337,6 +337,23 @@ fn a_silent_node_sends_nothing_and_an_amnesiac_one_forgets_its_disk() {
     assert_eq!(nodes[0].as_ref().unwrap().found, None, "the disk is gone");
 }
 
+/// Shrinks `trace` into `small` within `max_runs` and returns the
+/// configuration the shrunk trace replays.
+fn shrunk(trace: &Path, small: &Path, max_runs: &str) -> SimConfig {
+    let out = dsim(&[
+        "shrink",
+        trace.to_str().unwrap(),
+        "-o",
+        small.to_str().unwrap(),
+        "--max-runs",
+        max_runs,
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let reader = TraceReader::new(std::fs::File::open(small).unwrap(), None).unwrap();
+    let recipe: dsim::replay::Recipe = serde_json::from_str(&reader.header().replay).unwrap();
+    recipe.config
+}
+
 /// The first failing seed of a sweep over `0..seeds`, if any.
 fn first_failure(scenario: &str, seeds: u32, dir: &Path) -> Option<u64> {
     let out_dir = dir.join(scenario);
@@ -386,18 +403,7 @@ fn shrink_takes_away_the_adversary_a_failure_does_not_need() {
     ]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     let small = dir.join("un.min.trace");
-    let out = dsim(&[
-        "shrink",
-        trace.to_str().unwrap(),
-        "-o",
-        small.to_str().unwrap(),
-        "--max-runs",
-        "3000",
-    ]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    let reader = TraceReader::new(std::fs::File::open(&small).unwrap(), None).unwrap();
-    let recipe: dsim::replay::Recipe = serde_json::from_str(&reader.header().replay).unwrap();
-    let config = recipe.config;
+    let config = shrunk(&trace, &small, "3000");
     let net = &config.adversary.network;
     // The forgeries make the failure; the replays do not.
     assert_ne!(net.forge, Ppm::ZERO);
@@ -537,6 +543,25 @@ fn rewrite(header: &dsim::trace::Header, records: &[dsim::trace::Record<'_>]) ->
     w.finish(dsim::trace::EndReason::Quiescent, t).unwrap().0
 }
 
+/// The records with the first one `pick` selects changed by `edit`,
+/// rewritten with a valid chain, and the first violation of `check`
+/// (which must be violated).
+fn tampered(
+    header: &dsim::trace::Header,
+    records: &[dsim::trace::Record<'static>],
+    check: &str,
+    pick: impl Fn(&Kind<'_>) -> bool,
+    edit: impl FnOnce(&mut Kind<'static>),
+) -> String {
+    let mut recs = records.to_vec();
+    let at = recs
+        .iter()
+        .position(|r| pick(&r.kind))
+        .expect("such a record");
+    edit(&mut recs[at].kind);
+    violated(&rewrite(header, &recs), check)
+}
+
 fn violated(bytes: &[u8], check: &str) -> String {
     let r = dsim::check::audit(bytes, &dsim::check::Options::default()).unwrap();
     let v = r.verdicts.iter().find(|v| v.check == check).unwrap();
@@ -551,56 +576,44 @@ fn the_checks_catch_lies_about_injected_and_altered_messages() {
     assert!(dsim::check::audit(&clean[..], &Default::default())
         .unwrap()
         .holds());
-    // An injected message delivered as from another sender than it claimed.
-    let mut recs = records.clone();
-    let injected = recs
+    let injected = records
         .iter()
         .find_map(|r| match &r.kind {
             Kind::Injected { msg, .. } => Some(*msg),
             _ => None,
         })
         .unwrap();
-    let at = recs
-        .iter()
-        .position(|r| matches!(r.kind, Kind::Deliver { msg, .. } if msg == injected))
-        .unwrap();
-    if let Kind::Deliver { from, .. } = &mut recs[at].kind {
-        *from = NodeId((from.0 + 1) % 4);
-    }
-    let m = violated(&rewrite(&header, &recs), "messages");
+    let delivers_injected =
+        |r: &Kind<'_>| matches!(r, Kind::Deliver { msg, .. } if *msg == injected);
+    // An injected message delivered as from another sender than it claimed.
+    let m = tampered(&header, &records, "messages", delivers_injected, |k| {
+        if let Kind::Deliver { from, .. } = k {
+            *from = NodeId((from.0 + 1) % 4);
+        }
+    });
     assert!(m.contains("but it was sent"), "{m}");
     // An alteration of a copy that was never made.
-    let mut recs = records.clone();
-    let at = recs
-        .iter()
-        .position(|r| matches!(r.kind, Kind::Altered { .. }))
-        .unwrap();
-    if let Kind::Altered { copy, .. } = &mut recs[at].kind {
-        *copy = 7;
-    }
-    let m = violated(&rewrite(&header, &recs), "messages");
+    let altered = |k: &Kind<'_>| matches!(k, Kind::Altered { .. });
+    let m = tampered(&header, &records, "messages", altered, |k| {
+        if let Kind::Altered { copy, .. } = k {
+            *copy = 7;
+        }
+    });
     assert!(m.contains("changed in transit but never made"), "{m}");
     // An injected message given an id out of order.
-    let mut recs = records.clone();
-    let at = recs
-        .iter()
-        .position(|r| matches!(r.kind, Kind::Injected { .. }))
-        .unwrap();
-    if let Kind::Injected { msg, .. } = &mut recs[at].kind {
-        *msg += 1000;
-    }
-    let m = violated(&rewrite(&header, &recs), "messages");
+    let injection = |k: &Kind<'_>| matches!(k, Kind::Injected { .. });
+    let m = tampered(&header, &records, "messages", injection, |k| {
+        if let Kind::Injected { msg, .. } = k {
+            *msg += 1000;
+        }
+    });
     assert!(m.contains("ids must count sends in order"), "{m}");
     // A delivery of an injected message that claims a clock it cannot have.
-    let mut recs = records;
-    let at = recs
-        .iter()
-        .position(|r| matches!(r.kind, Kind::Deliver { msg, .. } if msg == injected))
-        .unwrap();
-    if let Kind::Deliver { vc, .. } = &mut recs[at].kind {
-        *vc = std::borrow::Cow::Owned(vec![(0, 99)]);
-    }
-    let m = violated(&rewrite(&header, &recs), "vector-clocks");
+    let m = tampered(&header, &records, "vector-clocks", delivers_injected, |k| {
+        if let Kind::Deliver { vc, .. } = k {
+            *vc = std::borrow::Cow::Owned(vec![(0, 99)]);
+        }
+    });
     assert!(m.contains("no send"), "{m}");
 }
 
@@ -627,21 +640,11 @@ fn shrink_makes_a_byzantine_node_honest_when_the_failure_does_not_need_it() {
     let kinds = records(&trace);
     assert!(kinds.iter().any(|k| matches!(k, Kind::Mutated { .. })));
     let small = dir.join("t.min.trace");
-    let out = dsim(&[
-        "shrink",
-        trace.to_str().unwrap(),
-        "-o",
-        small.to_str().unwrap(),
-        "--max-runs",
-        "2000",
-    ]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    let reader = TraceReader::new(std::fs::File::open(&small).unwrap(), None).unwrap();
-    let recipe: dsim::replay::Recipe = serde_json::from_str(&reader.header().replay).unwrap();
+    let config = shrunk(&trace, &small, "2000");
     assert!(
-        recipe.config.adversary.byzantine.is_empty(),
+        config.adversary.byzantine.is_empty(),
         "{:?}",
-        recipe.config.adversary
+        config.adversary
     );
     assert!(!records(&small)
         .iter()
@@ -695,20 +698,10 @@ fn adversary_actions_in_the_fault_schedule_happen_when_asked_and_shrink_takes_th
         Kind::Injected { from, to, change, .. } if from.0 == 0 && to.0 == 2 && !change.is_empty()
     )));
     let small = dir.join("t.min.trace");
-    let out = dsim(&[
-        "shrink",
-        trace.to_str().unwrap(),
-        "-o",
-        small.to_str().unwrap(),
-        "--max-runs",
-        "2000",
-    ]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    let reader = TraceReader::new(std::fs::File::open(&small).unwrap(), None).unwrap();
-    let recipe: dsim::replay::Recipe = serde_json::from_str(&reader.header().replay).unwrap();
+    let config = shrunk(&trace, &small, "2000");
     assert!(
-        !recipe.config.faults.iter().any(|f| f.action.is_adversary()),
+        !config.faults.iter().any(|f| f.action.is_adversary()),
         "{:?}",
-        recipe.config.faults
+        config.faults
     );
 }
