@@ -45,6 +45,7 @@
 //! | [`history`] | client histories: operations invoked and their outcomes |
 //! | [`clock`] | Lamport and vector clocks, and their compact trace encoding |
 //! | [`network`] | links, latency distributions, a message's fate, partitions, topology |
+//! | [`adversary`] | byzantine nodes (twins, mutation, silence, amnesia), a network that forges, replays and alters, authenticated channels |
 //! | [`config`] | the run's configuration: network, fault schedule, workload, limits |
 //! | [`invariant`] | protocol invariants over node states |
 //! | [`scheduler`] | `Simulation`, the event queue and the one loop (`scheduler/world.rs`) that owns time and randomness |
