@@ -10,7 +10,7 @@
 //!   reaching a different part of the network, so it equivocates and
 //!   forgets — the Twins approach), *mutate* (each message it sends is,
 //!   with some chance, changed in one field before it leaves, or replaced
-//!   by another message it handled — ByzzFuzz's small-scope and arbitrary
+//!   by another message seen in the run — ByzzFuzz's small-scope and arbitrary
 //!   mutations), *silent* (sends nothing) and *amnesia* (restarts with its
 //!   durable state gone).
 //! - **A network adversary** ([`NetworkAdversary`]) that at each delivery
@@ -158,8 +158,8 @@ pub enum Behaviour {
     /// one field changed (an integer by ±1 or to 0 or a boundary value, a
     /// boolean flipped, a sequence shortened or lengthened, the message's
     /// kind swapped for another kind seen in the run); when `arbitrary`,
-    /// half the mutations instead replace the message by another the node
-    /// sent or received.
+    /// half the mutations instead replace the message by one of the last
+    /// 32 messages seen in the run.
     Mutate { chance: Ppm, arbitrary: bool },
     /// Every message the node's code sends is dropped as it leaves.
     Silent,
