@@ -518,10 +518,15 @@ fn with_nodes(c: &Candidate, keep: &[u32]) -> Option<Candidate> {
 }
 
 /// The ways to keep `k` of `n` nodes, those keeping the nodes that faults
-/// name first, at most `cap` of them.
+/// name (and byzantine nodes) first, at most `cap` of them.
 fn node_subsets(c: &Candidate, k: u32, cap: usize) -> Vec<Vec<u32>> {
     let n = c.config.nodes;
     let mut named = vec![0u32; n as usize];
+    for b in &c.config.adversary.byzantine {
+        if let Some(x) = named.get_mut(b.node.index()) {
+            *x += 1;
+        }
+    }
     for f in &c.config.faults {
         let mut note = |id: &NodeId| {
             if let Some(x) = named.get_mut(id.0 as usize) {

@@ -225,7 +225,7 @@ impl Checker<'_> {
         };
         let linearizable = self.linearizable(raw.check.as_ref())?;
         let strategy = self.strategy(run)?;
-        let adversary = self.adversary(&raw, n, &node, topology.is_some())?;
+        let adversary = self.adversary(&raw, &node, topology.is_some())?;
         if !adversary.byzantine.is_empty() {
             let twins = adversary
                 .byzantine
@@ -268,7 +268,6 @@ impl Checker<'_> {
     fn adversary(
         &self,
         raw: &RawScenario,
-        n: u32,
         node: NodeCheck<'_>,
         topology: bool,
     ) -> Result<super::AdversaryKnobs, ScenarioError> {
@@ -349,7 +348,6 @@ impl Checker<'_> {
                             ),
                         ));
                     }
-                    let _ = n;
                     BehaviourKnob::Twins { reach, instances }
                 }
                 "mutate" => {
