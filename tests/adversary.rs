@@ -337,6 +337,23 @@ fn a_silent_node_sends_nothing_and_an_amnesiac_one_forgets_its_disk() {
     assert_eq!(nodes[0].as_ref().unwrap().found, None, "the disk is gone");
 }
 
+/// Runs the bundled scenario `base` with `extra` appended (at its own
+/// seed), asserts that the run fails, and returns its trace.
+fn failing_run(dir: &Path, base: &str, extra: &str) -> std::path::PathBuf {
+    let scenario = dir.join(format!("{base}-with-adversary.toml"));
+    let text_of = std::fs::read_to_string(format!("scenarios/{base}.toml")).unwrap();
+    std::fs::write(&scenario, format!("{text_of}\n{extra}")).unwrap();
+    let trace = dir.join("t.trace");
+    let out = dsim(&[
+        "run",
+        scenario.to_str().unwrap(),
+        "--trace",
+        trace.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    trace
+}
+
 /// Shrinks `trace` into `small` within `max_runs` and returns the
 /// configuration the shrunk trace replays.
 fn shrunk(trace: &Path, small: &Path, max_runs: &str) -> SimConfig {
@@ -622,21 +639,11 @@ fn shrink_makes_a_byzantine_node_honest_when_the_failure_does_not_need_it() {
     let dir = tmp("shrink-byzantine");
     // A failure that needs no adversary (receivers that do not
     // de-duplicate), run with a byzantine node that mutates everything.
-    let scenario = dir.join("dup-with-byzantine.toml");
-    let text_of = std::fs::read_to_string("scenarios/broadcast-bug-no-dedup.toml").unwrap();
-    std::fs::write(
-        &scenario,
-        format!("{text_of}\n[[byzantine]]\nnode = 4\nbehaviour = \"mutate\"\nchance = 0.5\n"),
-    )
-    .unwrap();
-    let trace = dir.join("t.trace");
-    let out = dsim(&[
-        "run",
-        scenario.to_str().unwrap(),
-        "--trace",
-        trace.to_str().unwrap(),
-    ]);
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let trace = failing_run(
+        &dir,
+        "broadcast-bug-no-dedup",
+        "[[byzantine]]\nnode = 4\nbehaviour = \"mutate\"\nchance = 0.5\n",
+    );
     let kinds = records(&trace);
     assert!(kinds.iter().any(|k| matches!(k, Kind::Mutated { .. })));
     let small = dir.join("t.min.trace");
@@ -658,23 +665,11 @@ fn adversary_actions_in_the_fault_schedule_happen_when_asked_and_shrink_takes_th
     // A failure that needs no adversary, with four scheduled adversary
     // actions beside it.
     // (The echo twin's seed 1 fails at 75 ms.)
-    let scenario = dir.join("dup-with-forgeries.toml");
-    let base = std::fs::read_to_string("scenarios/echo-bug-no-dedup.toml").unwrap();
-    std::fs::write(
-        &scenario,
-        format!(
-            "{base}\n[[fault]]\nat = \"20ms\"\nforge = {{ to = 2, from = 0 }}\n\n[[fault]]\nat = \"30ms\"\nforge = {{ to = 3 }}\n\n[[fault]]\nat = \"40ms\"\nreplay = 0\n\n[[fault]]\nat = \"10ms\"\nalter = 1\n"
-        ),
-    )
-    .unwrap();
-    let trace = dir.join("t.trace");
-    let out = dsim(&[
-        "run",
-        scenario.to_str().unwrap(),
-        "--trace",
-        trace.to_str().unwrap(),
-    ]);
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let trace = failing_run(
+        &dir,
+        "echo-bug-no-dedup",
+        "[[fault]]\nat = \"20ms\"\nforge = { to = 2, from = 0 }\n\n[[fault]]\nat = \"30ms\"\nforge = { to = 3 }\n\n[[fault]]\nat = \"40ms\"\nreplay = 0\n\n[[fault]]\nat = \"10ms\"\nalter = 1\n",
+    );
     let reader = TraceReader::new(std::fs::File::open(&trace).unwrap(), None).unwrap();
     let timed: Vec<(u64, Kind<'static>)> = reader
         .map(|r| {

@@ -892,14 +892,18 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
         if w.skip.binary_search(&id).is_ok() {
             return Ok(false);
         }
-        let mut processes = self.processes_of(target);
-        if let Some(adv) = self.adv.as_mut().filter(|_| processes.len() > 1) {
-            let key = adv.key(b'i', target.0, 0, &id.to_le_bytes());
-            let pick = adv.rng(&key, b'i').below(processes.len() as u64) as usize;
-            processes = vec![processes[pick]];
-        }
+        let count = self.instance_count(target);
+        let chosen = match self.adv.as_mut().filter(|_| count > 1) {
+            Some(adv) => {
+                let key = adv.key(b'i', target.0, 0, &id.to_le_bytes());
+                let pick = adv.rng(&key, b'i').below(count as u64) as usize;
+                pick..pick + 1
+            }
+            None => 0..count,
+        };
         let mut issued = false;
-        for process in processes {
+        for k in chosen {
+            let process = self.instance(target, k);
             if self.nodes[process.index()].is_none() || self.failure.is_some() {
                 continue;
             }
@@ -981,7 +985,8 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
                 offset_ns,
                 drift_ppm,
             } => {
-                for p in self.processes_of(node) {
+                for k in 0..self.instance_count(node) {
+                    let p = self.instance(node, k);
                     self.slots[p.index()].clock = LocalClock {
                         offset_ns,
                         drift_ppm,
@@ -994,9 +999,10 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
                 })?;
                 Ok(false)
             }
-            FaultAction::Crash { node } => {
+            FaultAction::Crash { node: id } => {
                 let mut handled = false;
-                for node in self.processes_of(node) {
+                for k in 0..self.instance_count(id) {
+                    let node = self.instance(id, k);
                     if self.nodes[node.index()].is_none() {
                         continue;
                     }
@@ -1013,7 +1019,8 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
             }
             FaultAction::Restart { node: id } => {
                 let mut handled = false;
-                for node in self.processes_of(id) {
+                for k in 0..self.instance_count(id) {
+                    let node = self.instance(id, k);
                     if self.nodes[node.index()].is_some() || self.failure.is_some() {
                         continue;
                     }
@@ -1053,11 +1060,20 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
         }
     }
 
-    /// The processes of node `id`: itself, or every instance of a twin.
-    fn processes_of(&self, id: NodeId) -> Vec<NodeId> {
+    /// How many processes node `id` runs as: one, or a twin's instances.
+    fn instance_count(&self, id: NodeId) -> usize {
+        self.adv
+            .as_ref()
+            .map_or(1, |a| a.instances[id.index()].len())
+    }
+
+    /// The process of instance `k` of node `id` (instance 0 is the node
+    /// itself). Indexed rather than listed, so that runs without an
+    /// adversary allocate nothing for it.
+    fn instance(&self, id: NodeId, k: usize) -> NodeId {
         match &self.adv {
-            Some(a) => a.instances[id.index()].iter().map(|&p| NodeId(p)).collect(),
-            None => vec![id],
+            Some(a) => NodeId(a.instances[id.index()][k]),
+            None => id,
         }
     }
 
