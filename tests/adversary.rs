@@ -164,6 +164,30 @@ fn a_forged_or_altered_message_never_passes_as_authentic_and_a_replayed_one_does
         let not_authentic = got.iter().filter(|(a, _)| !*a).count();
         assert_eq!(unauthentic, not_authentic, "seed {seed}");
         assert!(altered + forged >= unauthentic.min(1), "seed {seed}");
+        // And each failure is of a copy the network changed or made up:
+        // an honest copy that was not altered always verifies.
+        let changed: BTreeSet<(u64, u32)> = kinds
+            .iter()
+            .filter_map(|k| match k {
+                Kind::Altered { msg, copy, .. } => Some((*msg, *copy)),
+                _ => None,
+            })
+            .collect();
+        let made_up: BTreeSet<u64> = kinds
+            .iter()
+            .filter_map(|k| match k {
+                Kind::Injected { msg, .. } => Some(*msg),
+                _ => None,
+            })
+            .collect();
+        for k in &kinds {
+            if let Kind::Unauthentic { msg, copy } = k {
+                assert!(
+                    changed.contains(&(*msg, *copy)) || made_up.contains(msg),
+                    "seed {seed}: m{msg}.{copy} failed verification untouched"
+                );
+            }
+        }
         // Replays of intact messages verify: a MAC says who, not when.
         // (Each message is sent once, so an authentic one received twice
         // is a replay.)
