@@ -61,6 +61,7 @@
 //! | [`cli`] | the `dsim` command line |
 
 pub mod adversary;
+pub mod aio;
 pub mod check;
 pub mod cli;
 pub mod clock;

@@ -127,6 +127,17 @@ pub trait Node: 'static {
     fn on_input(&mut self, ctx: &mut Context<'_, Self>, input: Input) {
         let _ = (ctx, input);
     }
+
+    /// Asked when a run ends with no event left: work this node is
+    /// waiting on that nothing in the simulation will ever complete, if
+    /// any. The run then fails with check `stalled` and this text. A
+    /// state-machine node has no such work; an async node
+    /// ([`crate::aio`]) reports its tasks that wait on futures dsim does
+    /// not drive. A node type that wraps async nodes (an enum of roles,
+    /// say) passes the question on.
+    fn stalled(&self) -> Option<String> {
+        None
+    }
 }
 
 /// What a handler asks the kernel to do, as data; `T` is the node's timer

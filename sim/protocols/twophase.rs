@@ -272,30 +272,52 @@ impl Node for TpcNode {
     }
 }
 
-fn participants<'a>(v: &View<'a, TpcNode>) -> impl Iterator<Item = (NodeId, &'a Participant)> + 'a {
-    v.up().filter_map(|(id, n)| match n {
-        TpcNode::Participant(p, _) => Some((id, p)),
-        _ => None,
-    })
+fn participants<'a>(v: &View<'a, TpcNode>) -> Vec<(NodeId, &'a Participant)> {
+    v.up()
+        .filter_map(|(id, n)| match n {
+            TpcNode::Participant(p, _) => Some((id, p)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// What changed, for [`transactions_to_check`]: a participant (its
+/// record), the coordinator, or nothing known (the end of the run).
+pub(crate) enum Changed<'a> {
+    Participant(&'a Participant),
+    Coordinator,
+    Unknown,
+}
+
+fn changed<'a>(v: &View<'a, TpcNode>) -> Changed<'a> {
+    match v
+        .changed()
+        .filter(|_| !v.is_end())
+        .and_then(|id| v.node(id))
+    {
+        Some(TpcNode::Participant(p, _)) => Changed::Participant(p),
+        Some(TpcNode::Coordinator(..)) => Changed::Coordinator,
+        None => Changed::Unknown,
+    }
 }
 
 /// The transactions an invariant must look at now: after an event, the
 /// one the changed participant last voted on or decided; at the end (or
 /// with no changed node), every transaction anyone decided.
-fn transactions_to_check(v: &View<'_, TpcNode>) -> Vec<u64> {
-    let changed = v
-        .changed()
-        .filter(|_| !v.is_end())
-        .and_then(|id| v.node(id));
+pub(crate) fn transactions_to_check(
+    changed: Changed<'_>,
+    participants: &[(NodeId, &Participant)],
+) -> Vec<u64> {
     match changed {
-        Some(TpcNode::Participant(p, _)) => {
+        Changed::Participant(p) => {
             let mut txs: Vec<u64> = p.last_voted.into_iter().chain(p.last_decided).collect();
             txs.dedup();
             txs
         }
-        Some(TpcNode::Coordinator(..)) => Vec::new(),
-        None => {
-            let all: BTreeSet<u64> = participants(v)
+        Changed::Coordinator => Vec::new(),
+        Changed::Unknown => {
+            let all: BTreeSet<u64> = participants
+                .iter()
                 .flat_map(|(_, p)| p.decisions.keys().copied())
                 .collect();
             all.into_iter().collect()
@@ -305,9 +327,18 @@ fn transactions_to_check(v: &View<'_, TpcNode>) -> Vec<u64> {
 
 /// No transaction is committed by one participant and aborted by another.
 pub fn atomicity(v: &View<'_, TpcNode>) -> Result<(), String> {
-    for tx in transactions_to_check(v) {
+    let parts = participants(v);
+    atomicity_of(&transactions_to_check(changed(v), &parts), &parts)
+}
+
+/// [`atomicity`] over these transactions of these participants.
+pub(crate) fn atomicity_of(
+    txs: &[u64],
+    participants: &[(NodeId, &Participant)],
+) -> Result<(), String> {
+    for &tx in txs {
         let mut first: Option<(bool, NodeId)> = None;
-        for (id, p) in participants(v) {
+        for &(id, p) in participants {
             let Some(&commit) = p.decisions.get(&tx) else {
                 continue;
             };
@@ -326,14 +357,25 @@ pub fn atomicity(v: &View<'_, TpcNode>) -> Result<(), String> {
 
 /// A transaction committed anywhere was voted yes by every participant.
 pub fn commit_needs_all_votes(v: &View<'_, TpcNode>) -> Result<(), String> {
-    for tx in transactions_to_check(v) {
-        let Some(by) = participants(v)
+    let parts = participants(v);
+    commit_needs_all_votes_of(&transactions_to_check(changed(v), &parts), &parts)
+}
+
+/// [`commit_needs_all_votes`] over these transactions of these
+/// participants.
+pub(crate) fn commit_needs_all_votes_of(
+    txs: &[u64],
+    participants: &[(NodeId, &Participant)],
+) -> Result<(), String> {
+    for &tx in txs {
+        let Some(by) = participants
+            .iter()
             .find(|(_, p)| p.decisions.get(&tx) == Some(&true))
-            .map(|(id, _)| id)
+            .map(|(id, _)| *id)
         else {
             continue;
         };
-        for (id, p) in participants(v) {
+        for (id, p) in participants {
             if p.votes.get(&tx) != Some(&true) {
                 let vote = match p.votes.get(&tx) {
                     Some(false) => "voted no",

@@ -489,11 +489,27 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
     /// The checks of a run's end: invariants over the final state, then
     /// the history.
     pub(crate) fn end_checks(&mut self, reason: EndReason) -> Result<(), SimError> {
+        if reason == EndReason::Quiescent {
+            self.check_stalled()?;
+            if self.failure.is_some() {
+                return Ok(());
+            }
+        }
         self.check_at_end(reason)?;
         if self.failure.is_none() {
             self.check_history()?;
         }
         Ok(())
+    }
+
+    /// With no event left, work a node still waits on can never complete:
+    /// an async node's task waiting on a future dsim does not drive.
+    fn check_stalled(&mut self) -> Result<(), SimError> {
+        let stalled = self.nodes.iter().flatten().find_map(|n| n.stalled());
+        match stalled {
+            Some(message) => self.fail("stalled", message),
+            None => Ok(()),
+        }
     }
 
     /// Runs the events queued at the start (every node's start) and what
@@ -563,10 +579,7 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
         if self.failure.is_some() {
             return Ok(EndReason::CheckFailed);
         }
-        self.check_at_end(reason)?;
-        if self.failure.is_none() {
-            self.check_history()?;
-        }
+        self.end_checks(reason)?;
         Ok(if self.failure.is_some() {
             EndReason::CheckFailed
         } else {

@@ -1,0 +1,999 @@
+//! Async nodes: a protocol written as async Rust — call and wait, sleep,
+//! select — on the same deterministic kernel as state-machine nodes.
+//!
+//! An [`AsyncNode`] is a node's configuration plus an async `main` that
+//! receives a [`Ctx`]. [`Async`] turns it into an ordinary [`Node`]: every
+//! message, timer and input goes through the kernel as for any node, so
+//! the trace, the checks, replay, shrink and sweeps treat async nodes like
+//! the rest, and an async node and a state-machine node exchange messages
+//! in one simulation (a node type that is an enum of roles embeds a
+//! [`Runtime`] in one variant).
+//!
+//! dsim owns the executor: single-threaded, no tokio, no wall clock. A
+//! node's tasks run only inside its handlers: a delivery, a timer or an
+//! input wakes the tasks waiting on it, and they run until every one is
+//! waiting again. When several are ready, which runs first is drawn from
+//! the node's random stream — seeded, so a run replays exactly.
+//!
+//! ```
+//! use dsim::aio::{Async, AsyncNode, Ctx};
+//! use dsim::{Duration, NodeId, SimConfig, Simulation};
+//! use serde::{Deserialize, Serialize};
+//!
+//! #[derive(Debug, Serialize, Deserialize)]
+//! enum Msg { Ping(u32), Pong(u32) }
+//!
+//! struct Pinger;
+//!
+//! impl AsyncNode for Pinger {
+//!     type Msg = Msg;
+//!     type State = u32; // pongs heard, for invariants
+//!     async fn main(self, ctx: Ctx<Self>) {
+//!         if ctx.id() != NodeId(0) {
+//!             // Serve: answer every ping.
+//!             loop {
+//!                 let req = ctx.recv().await;
+//!                 if let Msg::Ping(n) = req.msg { ctx.reply(&req, &Msg::Pong(n)); }
+//!             }
+//!         }
+//!         for n in 0..3 {
+//!             // A request with a timeout and retries, no timer tags.
+//!             for _attempt in 0..5 {
+//!                 match ctx.call(NodeId(1), &Msg::Ping(n), Duration::from_millis(50)).await {
+//!                     Ok(_) => { ctx.state_mut(|pongs| *pongs += 1); break }
+//!                     Err(_elapsed) => continue,
+//!                 }
+//!             }
+//!         }
+//!     }
+//! }
+//!
+//! let sim = Simulation::new(SimConfig::new(1, 2), |_| Async::new(Pinger));
+//! let outcome = sim.run().unwrap();
+//! assert!(outcome.failure.is_none());
+//! ```
+//!
+//! **What breaks determinism** inside async code, and what to use instead:
+//! a wall clock or `tokio::time` (use [`Ctx::now`] and [`Ctx::sleep`]);
+//! `std::collections::HashMap`/`HashSet` iteration (their hasher is
+//! random per process: use `BTreeMap`/`BTreeSet`); `rand::thread_rng`
+//! (use [`Ctx::rng`]); threads, real sockets, tokio channels or timers (a
+//! task waiting on one is woken by something dsim does not control; when
+//! the simulation has no event left while a task waits on such a future,
+//! the run fails with check `stalled` naming the node and the task).
+//! `futures` combinators (`select`, `join`, `FuturesUnordered`, channels
+//! between a node's own tasks) are deterministic: they are driven only by
+//! dsim's executor.
+
+use crate::node::{Context, Disk, Effect, Input, Message, Node, NodeId, TimerId};
+use crate::rng::{DetRng, Stream};
+use crate::time::{Duration, Instant};
+use serde::{Deserialize, Serialize};
+use std::cell::{Ref, RefCell};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::fmt;
+use std::future::Future;
+use std::marker::PhantomData;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::sync::{Arc, Mutex};
+use std::task::{Poll, Waker};
+
+/// A protocol participant written as async Rust. The value is the node's
+/// configuration, built by the simulation's factory at each start and
+/// restart; `main` consumes it.
+pub trait AsyncNode: Sized + 'static {
+    /// The messages this protocol sends (wrapped in an [`Envelope`] on the
+    /// wire, so that dsim can match replies to calls).
+    type Msg: Message;
+
+    /// What invariants and checkers read ([`Async::state`]); the node's
+    /// tasks change it with [`Ctx::state_mut`]. Volatile: a restart starts
+    /// from `Default`.
+    type State: Default + 'static;
+
+    /// The node's entry point, run at its start and again after each
+    /// restart. When it returns, tasks it spawned go on running.
+    fn main(self, ctx: Ctx<Self>) -> impl Future<Output = ()> + 'static;
+}
+
+/// What async nodes put on the wire: the protocol's message, and for a
+/// call or its reply the number dsim matches them by.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Envelope<M> {
+    /// Sent with [`Ctx::send`]: no reply expected.
+    Send(M),
+    /// Sent with [`Ctx::call`]: a request waiting for its reply.
+    Call(u64, M),
+    /// Sent with [`Ctx::reply`]: the reply to call `.0`.
+    Reply(u64, M),
+}
+
+impl<M> Envelope<M> {
+    /// The protocol's message inside.
+    pub fn msg(&self) -> &M {
+        match self {
+            Envelope::Send(m) | Envelope::Call(_, m) | Envelope::Reply(_, m) => m,
+        }
+    }
+}
+
+/// The timer tags of async nodes (traces show them by name).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Wake {
+    /// A [`Ctx::sleep`] (or [`Ctx::timeout`]) of task `task`.
+    Sleep { task: u64 },
+    /// The timeout of call `call` ([`Ctx::call`]).
+    Timeout { call: u64 },
+}
+
+/// A time limit ran out: no reply to a call, or a future given to
+/// [`Ctx::timeout`] did not finish in time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Elapsed {
+    /// The node a call went to (`None` for [`Ctx::timeout`]).
+    pub to: Option<NodeId>,
+    /// The time limit.
+    pub after: Duration,
+}
+
+impl fmt::Display for Elapsed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.to {
+            Some(to) => write!(f, "no reply from {to} within {}", self.after),
+            None => write!(f, "not done within {}", self.after),
+        }
+    }
+}
+
+impl std::error::Error for Elapsed {}
+
+/// A message a node received.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Incoming<M> {
+    pub from: NodeId,
+    pub msg: M,
+    /// Whether it carries a MAC that verifies ([`Context::authentic`]).
+    pub authentic: bool,
+    /// The call it belongs to, if it was sent with [`Ctx::call`].
+    call: Option<u64>,
+}
+
+impl<M> Incoming<M> {
+    /// Whether the sender waits for a reply ([`Ctx::reply`]).
+    pub fn is_call(&self) -> bool {
+        self.call.is_some()
+    }
+}
+
+/// Bounds: a node's unread messages, and task polls within one handler
+/// (a task that wakes itself forever would otherwise hang the run).
+const MAILBOX_LIMIT: usize = 1 << 20;
+const POLLS_PER_HANDLER: u32 = 1 << 20;
+
+/// What a waiting future waits for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum On {
+    Message,
+    Input,
+    Reply(u64),
+    Timer(u64),
+}
+
+struct Waiting {
+    task: u64,
+    on: On,
+    waker: Waker,
+}
+
+type BoxedTask = Pin<Box<dyn Future<Output = ()>>>;
+
+/// Everything the node's tasks share, apart from its state.
+struct Inner<M> {
+    id: NodeId,
+    nodes: u32,
+    now: Instant,
+    /// The node's durable storage, lent by the kernel during a handler.
+    disk: Disk,
+    /// The tasks' random stream: seeded from the node's at each start.
+    rng: DetRng,
+    next_timer: u64,
+    effects: Vec<Effect<Wake>>,
+    buffers: Vec<Vec<u8>>,
+    mailbox: VecDeque<Incoming<M>>,
+    inputs: VecDeque<Input>,
+    /// Calls waiting for their reply.
+    replies: BTreeMap<u64, Option<Incoming<M>>>,
+    /// Timers that fired and that their future has not seen yet.
+    fired: BTreeSet<u64>,
+    /// Futures waiting on something dsim drives, by a key each holds.
+    waits: BTreeMap<u64, Waiting>,
+    next_wait: u64,
+    /// The task being polled.
+    current: u64,
+    spawned: Vec<(u64, String, BoxedTask)>,
+    next_task: u64,
+}
+
+impl<M> Inner<M> {
+    fn wake(&self, on: On) {
+        for w in self.waits.values().filter(|w| w.on == on) {
+            w.waker.wake_by_ref();
+        }
+    }
+
+    /// Registers (or renews) the wait `key` of the current task.
+    fn wait(&mut self, key: &mut Option<u64>, on: On, waker: &Waker) {
+        let k = *key.get_or_insert_with(|| {
+            self.next_wait += 1;
+            self.next_wait
+        });
+        self.waits.insert(
+            k,
+            Waiting {
+                task: self.current,
+                on,
+                waker: waker.clone(),
+            },
+        );
+    }
+
+    fn unwait(&mut self, key: &mut Option<u64>) {
+        if let Some(k) = key.take() {
+            self.waits.remove(&k);
+        }
+    }
+
+    fn set_timer(&mut self, after: Duration, tag: Wake) -> TimerId {
+        let timer = TimerId(self.next_timer);
+        self.next_timer += 1;
+        self.effects.push(Effect::SetTimer { timer, after, tag });
+        timer
+    }
+
+    fn send<T: Serialize>(&mut self, to: NodeId, envelope: &Envelope<T>, authenticated: bool) {
+        let mut payload = self.buffers.pop().unwrap_or_default();
+        payload.clear();
+        match crate::wire::encode_into(envelope, &mut payload) {
+            Ok(()) => self.effects.push(Effect::Send {
+                to,
+                payload,
+                authenticated,
+            }),
+            Err(e) => self.effects.push(Effect::Fail {
+                message: format!("{} could not serialize a message to {to}: {e}", self.id),
+            }),
+        }
+    }
+}
+
+struct Shared<A: AsyncNode> {
+    inner: RefCell<Inner<A::Msg>>,
+    state: RefCell<A::State>,
+}
+
+/// A task's handle on its node: what [`Context`] is to a handler. Cheap to
+/// clone; every task of the node may hold one. Use it only from the
+/// node's own tasks.
+pub struct Ctx<A: AsyncNode> {
+    shared: Rc<Shared<A>>,
+}
+
+impl<A: AsyncNode> Clone for Ctx<A> {
+    fn clone(&self) -> Self {
+        Ctx {
+            shared: self.shared.clone(),
+        }
+    }
+}
+
+impl<A: AsyncNode> Ctx<A> {
+    fn inner(&self) -> std::cell::RefMut<'_, Inner<A::Msg>> {
+        self.shared.inner.borrow_mut()
+    }
+
+    /// This node's address.
+    pub fn id(&self) -> NodeId {
+        self.shared.inner.borrow().id
+    }
+
+    /// How many nodes the simulation has.
+    pub fn node_count(&self) -> u32 {
+        self.shared.inner.borrow().nodes
+    }
+
+    /// Every other node's id, in order.
+    pub fn peers(&self) -> Vec<NodeId> {
+        let (me, n) = (self.id(), self.node_count());
+        (0..n).map(NodeId).filter(|&p| p != me).collect()
+    }
+
+    /// The node's local clock (it moves only between handlers: code
+    /// between two awaits takes no virtual time).
+    pub fn now(&self) -> Instant {
+        self.shared.inner.borrow().now
+    }
+
+    /// Sends `msg` to `to` without waiting.
+    pub fn send(&self, to: NodeId, msg: &A::Msg) {
+        self.inner().send(to, &Envelope::Send(msg), false);
+    }
+
+    /// Sends `msg` to `to` over an authenticated channel
+    /// ([`Context::send_authenticated`]).
+    pub fn send_authenticated(&self, to: NodeId, msg: &A::Msg) {
+        self.inner().send(to, &Envelope::Send(msg), true);
+    }
+
+    /// Sends `msg` to every other node.
+    pub fn broadcast(&self, msg: &A::Msg) {
+        let mut inner = self.inner();
+        let (me, n) = (inner.id, inner.nodes);
+        for to in (0..n).map(NodeId).filter(|&p| p != me) {
+            inner.send(to, &Envelope::Send(msg), false);
+        }
+    }
+
+    /// Answers `request`: to a call, the reply its caller waits for; to a
+    /// plain message, a plain message back.
+    pub fn reply(&self, request: &Incoming<A::Msg>, msg: &A::Msg) {
+        let envelope = match request.call {
+            Some(call) => Envelope::Reply(call, msg),
+            None => Envelope::Send(msg),
+        };
+        self.inner().send(request.from, &envelope, false);
+    }
+
+    /// The next message, from anyone (calls to this node included).
+    pub fn recv(&self) -> Recv<A, AnyMessage<A::Msg>> {
+        self.recv_where(|_| true)
+    }
+
+    /// The next message from `peer`.
+    pub fn recv_from(&self, peer: NodeId) -> Recv<A, impl FnMut(&Incoming<A::Msg>) -> bool> {
+        self.recv_where(move |m| m.from == peer)
+    }
+
+    /// The first message, in arrival order, that `accept` takes; others
+    /// stay for other receivers.
+    pub fn recv_where<F: FnMut(&Incoming<A::Msg>) -> bool>(&self, accept: F) -> Recv<A, F> {
+        Recv {
+            ctx: self.clone(),
+            accept,
+            wait: None,
+        }
+    }
+
+    /// Sends `request` to `to` and waits for the reply to it (sent with
+    /// [`Ctx::reply`]); [`Elapsed`] if none arrives within `within` of
+    /// local time. dsim numbers calls: a late reply to an earlier call is
+    /// never taken for this one's.
+    pub async fn call(
+        &self,
+        to: NodeId,
+        request: &A::Msg,
+        within: Duration,
+    ) -> Result<A::Msg, Elapsed> {
+        let call = {
+            let mut inner = self.inner();
+            // Timer ids are unique for the node's whole run, restarts
+            // included, so they number calls too.
+            let call = inner.next_timer;
+            inner.next_timer += 1;
+            inner.replies.insert(call, None);
+            inner.send(to, &Envelope::Call(call, request), false);
+            call
+        };
+        let reply = ReplyTo {
+            ctx: self.clone(),
+            call,
+            wait: None,
+        };
+        let limit = self.sleep_tagged(within, Wake::Timeout { call });
+        match race(reply, limit).await {
+            Ok(incoming) => Ok(incoming.msg),
+            Err(()) => Err(Elapsed {
+                to: Some(to),
+                after: within,
+            }),
+        }
+    }
+
+    /// Waits `d` of local time.
+    pub fn sleep(&self, d: Duration) -> Sleep<A> {
+        let task = self.shared.inner.borrow().current;
+        self.sleep_tagged(d, Wake::Sleep { task })
+    }
+
+    fn sleep_tagged(&self, d: Duration, tag: Wake) -> Sleep<A> {
+        let timer = self.inner().set_timer(d, tag);
+        Sleep {
+            ctx: self.clone(),
+            timer,
+            done: false,
+            wait: None,
+        }
+    }
+
+    /// Runs `fut` for at most `d` of local time.
+    pub async fn timeout<T>(
+        &self,
+        d: Duration,
+        fut: impl Future<Output = T>,
+    ) -> Result<T, Elapsed> {
+        race(fut, self.sleep(d))
+            .await
+            .map_err(|()| Elapsed { to: None, after: d })
+    }
+
+    /// The workload's next client operation for this node.
+    pub fn next_input(&self) -> NextInput<A> {
+        NextInput {
+            ctx: self.clone(),
+            wait: None,
+        }
+    }
+
+    /// Starts `task` beside the others; `name` identifies it in reports.
+    /// It runs until it finishes or the node crashes.
+    pub fn spawn(&self, name: impl Into<String>, task: impl Future<Output = ()> + 'static) {
+        let mut inner = self.inner();
+        let id = inner.next_task;
+        inner.next_task += 1;
+        inner.spawned.push((id, name.into(), Box::pin(task)));
+    }
+
+    /// Reads the node's observable state.
+    pub fn state<R>(&self, f: impl FnOnce(&A::State) -> R) -> R {
+        f(&self.shared.state.borrow())
+    }
+
+    /// Changes the node's observable state (invariants see it after the
+    /// handler that runs this task returns).
+    pub fn state_mut<R>(&self, f: impl FnOnce(&mut A::State) -> R) -> R {
+        f(&mut self.shared.state.borrow_mut())
+    }
+
+    /// The tasks' random stream (seeded; independent of other nodes').
+    pub fn rng<R>(&self, f: impl FnOnce(&mut DetRng) -> R) -> R {
+        f(&mut self.inner().rng)
+    }
+
+    /// Stores `value` under `key` on the node's disk (volatile until
+    /// [`Ctx::sync`]).
+    pub async fn write<T: Serialize>(&self, key: &str, value: &T) {
+        self.inner().disk.write(key, value);
+    }
+
+    /// Removes `key` from the node's disk (volatile until synced).
+    pub async fn remove(&self, key: &str) {
+        self.inner().disk.remove(key);
+    }
+
+    /// Reads `key` from the node's disk.
+    pub async fn read<T: serde::de::DeserializeOwned>(&self, key: &str) -> Option<T> {
+        self.shared.inner.borrow().disk.read(key)
+    }
+
+    /// Makes every write so far durable: it survives a crash.
+    pub async fn sync(&self) {
+        self.inner().disk.sync();
+    }
+
+    /// The kernel's context, for what this handle does not wrap
+    /// (observations, client history, spans). Do not call other `Ctx`
+    /// methods inside `f`.
+    pub fn with<R>(&self, f: impl FnOnce(&mut Context<'_, Async<A>>) -> R) -> R {
+        let mut inner = self.inner();
+        let inner = &mut *inner;
+        let mut ctx = Context {
+            id: inner.id,
+            nodes: inner.nodes,
+            local_now: inner.now,
+            rng: &mut inner.rng,
+            disk: &mut inner.disk,
+            effects: &mut inner.effects,
+            next_timer: &mut inner.next_timer,
+            buffers: &mut inner.buffers,
+            authentic: false,
+            _node: PhantomData,
+        };
+        f(&mut ctx)
+    }
+
+    /// Records a client-visible operation or result in the trace.
+    pub fn observe(&self, text: impl Into<String>) {
+        let text = text.into();
+        self.inner().effects.push(Effect::Observe { text });
+    }
+}
+
+/// Polls `a` first, then `b`: `Ok` with `a`'s output if it finishes
+/// first (or both do), `Err` if `b` does.
+async fn race<T>(a: impl Future<Output = T>, b: impl Future<Output = ()>) -> Result<T, ()> {
+    let mut a = std::pin::pin!(a);
+    let mut b = std::pin::pin!(b);
+    std::future::poll_fn(move |cx| {
+        if let Poll::Ready(v) = a.as_mut().poll(cx) {
+            return Poll::Ready(Ok(v));
+        }
+        b.as_mut().poll(cx).map(Err)
+    })
+    .await
+}
+
+/// The filter of [`Ctx::recv`]: every message.
+pub type AnyMessage<M> = fn(&Incoming<M>) -> bool;
+
+/// The future of [`Ctx::recv_where`].
+pub struct Recv<A: AsyncNode, F> {
+    ctx: Ctx<A>,
+    accept: F,
+    wait: Option<u64>,
+}
+
+impl<A: AsyncNode, F: FnMut(&Incoming<A::Msg>) -> bool + Unpin> Future for Recv<A, F> {
+    type Output = Incoming<A::Msg>;
+    fn poll(self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        let mut inner = this.ctx.inner();
+        if let Some(i) = inner.mailbox.iter().position(&mut this.accept) {
+            inner.unwait(&mut this.wait);
+            if let Some(m) = inner.mailbox.remove(i) {
+                return Poll::Ready(m);
+            }
+        }
+        inner.wait(&mut this.wait, On::Message, cx.waker());
+        Poll::Pending
+    }
+}
+
+impl<A: AsyncNode, F> Drop for Recv<A, F> {
+    fn drop(&mut self) {
+        if let Ok(mut inner) = self.ctx.shared.inner.try_borrow_mut() {
+            inner.unwait(&mut self.wait);
+        }
+    }
+}
+
+/// The future of [`Ctx::next_input`].
+pub struct NextInput<A: AsyncNode> {
+    ctx: Ctx<A>,
+    wait: Option<u64>,
+}
+
+impl<A: AsyncNode> Future for NextInput<A> {
+    type Output = Input;
+    fn poll(self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<Input> {
+        let this = self.get_mut();
+        let mut inner = this.ctx.inner();
+        if let Some(input) = inner.inputs.pop_front() {
+            inner.unwait(&mut this.wait);
+            return Poll::Ready(input);
+        }
+        inner.wait(&mut this.wait, On::Input, cx.waker());
+        Poll::Pending
+    }
+}
+
+impl<A: AsyncNode> Drop for NextInput<A> {
+    fn drop(&mut self) {
+        if let Ok(mut inner) = self.ctx.shared.inner.try_borrow_mut() {
+            inner.unwait(&mut self.wait);
+        }
+    }
+}
+
+/// The future of [`Ctx::sleep`]; dropping it before it fires cancels its
+/// timer.
+pub struct Sleep<A: AsyncNode> {
+    ctx: Ctx<A>,
+    timer: TimerId,
+    done: bool,
+    wait: Option<u64>,
+}
+
+impl<A: AsyncNode> Future for Sleep<A> {
+    type Output = ();
+    fn poll(self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<()> {
+        let this = self.get_mut();
+        if this.done {
+            return Poll::Ready(());
+        }
+        let mut inner = this.ctx.inner();
+        if inner.fired.remove(&this.timer.0) {
+            inner.unwait(&mut this.wait);
+            this.done = true;
+            return Poll::Ready(());
+        }
+        inner.wait(&mut this.wait, On::Timer(this.timer.0), cx.waker());
+        Poll::Pending
+    }
+}
+
+impl<A: AsyncNode> Drop for Sleep<A> {
+    fn drop(&mut self) {
+        if self.done {
+            return;
+        }
+        if let Ok(mut inner) = self.ctx.shared.inner.try_borrow_mut() {
+            inner.unwait(&mut self.wait);
+            inner.fired.remove(&self.timer.0);
+            inner
+                .effects
+                .push(Effect::CancelTimer { timer: self.timer });
+        }
+    }
+}
+
+/// Waits for the reply to one call; forgets the call when dropped.
+struct ReplyTo<A: AsyncNode> {
+    ctx: Ctx<A>,
+    call: u64,
+    wait: Option<u64>,
+}
+
+impl<A: AsyncNode> Future for ReplyTo<A> {
+    type Output = Incoming<A::Msg>;
+    fn poll(self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        let mut inner = this.ctx.inner();
+        if let Some(slot) = inner.replies.get_mut(&this.call) {
+            if let Some(reply) = slot.take() {
+                inner.replies.remove(&this.call);
+                inner.unwait(&mut this.wait);
+                return Poll::Ready(reply);
+            }
+        }
+        inner.wait(&mut this.wait, On::Reply(this.call), cx.waker());
+        Poll::Pending
+    }
+}
+
+impl<A: AsyncNode> Drop for ReplyTo<A> {
+    fn drop(&mut self) {
+        if let Ok(mut inner) = self.ctx.shared.inner.try_borrow_mut() {
+            inner.unwait(&mut self.wait);
+            inner.replies.remove(&self.call);
+        }
+    }
+}
+
+/// A task's waker: marks the task ready.
+struct TaskWaker {
+    task: u64,
+    ready: Arc<Mutex<BTreeSet<u64>>>,
+}
+
+impl std::task::Wake for TaskWaker {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+    fn wake_by_ref(self: &Arc<Self>) {
+        let mut ready = self.ready.lock().unwrap_or_else(|e| e.into_inner());
+        ready.insert(self.task);
+    }
+}
+
+struct Task {
+    name: String,
+    future: BoxedTask,
+    waker: Waker,
+}
+
+/// The executor of one async node: its tasks and what they share. [`Async`]
+/// wraps one as a [`Node`]; a node type of several roles embeds one in a
+/// variant and forwards its handlers, with `Envelope<A::Msg>` as its
+/// message type and a timer tag type that converts from [`Wake`].
+pub struct Runtime<A: AsyncNode> {
+    node: Option<A>,
+    shared: Rc<Shared<A>>,
+    tasks: BTreeMap<u64, Task>,
+    ready: Arc<Mutex<BTreeSet<u64>>>,
+}
+
+impl<A: AsyncNode> Runtime<A> {
+    pub fn new(node: A) -> Runtime<A> {
+        Runtime {
+            node: Some(node),
+            shared: Rc::new(Shared {
+                inner: RefCell::new(Inner {
+                    id: NodeId(0),
+                    nodes: 0,
+                    now: Instant::ZERO,
+                    disk: Disk::default(),
+                    rng: DetRng::new(0, Stream::Workload),
+                    next_timer: 0,
+                    effects: Vec::new(),
+                    buffers: Vec::new(),
+                    mailbox: VecDeque::new(),
+                    inputs: VecDeque::new(),
+                    replies: BTreeMap::new(),
+                    fired: BTreeSet::new(),
+                    waits: BTreeMap::new(),
+                    next_wait: 0,
+                    current: 0,
+                    spawned: Vec::new(),
+                    next_task: 0,
+                }),
+                state: RefCell::new(A::State::default()),
+            }),
+            tasks: BTreeMap::new(),
+            ready: Arc::default(),
+        }
+    }
+
+    /// The node's observable state (between events).
+    pub fn state(&self) -> Ref<'_, A::State> {
+        self.shared.state.borrow()
+    }
+
+    /// The node started (or restarted): runs `main`.
+    pub fn start<H: Node>(&mut self, ctx: &mut Context<'_, H>)
+    where
+        H::Timer: From<Wake>,
+    {
+        {
+            let mut inner = self.shared.inner.borrow_mut();
+            inner.id = ctx.id();
+            inner.nodes = ctx.node_count();
+            // The tasks draw from a stream of their own, seeded from the
+            // node's: a restart continues the node's stream, so it gets a
+            // new one.
+            let seed = ctx.rng().next_u64();
+            inner.rng = DetRng::new(seed, Stream::Node(ctx.id().0));
+        }
+        if let Some(node) = self.node.take() {
+            let main = node.main(Ctx {
+                shared: self.shared.clone(),
+            });
+            let mut inner = self.shared.inner.borrow_mut();
+            let id = inner.next_task;
+            inner.next_task += 1;
+            inner.spawned.push((id, "main".to_string(), Box::pin(main)));
+        }
+        self.run(ctx);
+    }
+
+    /// A message arrived.
+    pub fn message<H: Node>(
+        &mut self,
+        ctx: &mut Context<'_, H>,
+        from: NodeId,
+        msg: Envelope<A::Msg>,
+    ) where
+        H::Timer: From<Wake>,
+    {
+        {
+            let mut inner = self.shared.inner.borrow_mut();
+            let authentic = ctx.authentic();
+            match msg {
+                Envelope::Reply(call, msg) => {
+                    // A reply to a call that gave up waiting is dropped.
+                    if let Some(slot @ None) = inner.replies.get_mut(&call) {
+                        *slot = Some(Incoming {
+                            from,
+                            msg,
+                            authentic,
+                            call: None,
+                        });
+                        inner.wake(On::Reply(call));
+                    }
+                }
+                Envelope::Send(msg) | Envelope::Call(_, msg)
+                    if inner.mailbox.len() >= MAILBOX_LIMIT =>
+                {
+                    let _ = msg;
+                    let id = inner.id;
+                    inner.effects.push(Effect::Fail {
+                        message: format!("{id} has {MAILBOX_LIMIT} messages no task received"),
+                    });
+                }
+                Envelope::Send(msg) => {
+                    inner.mailbox.push_back(Incoming {
+                        from,
+                        msg,
+                        authentic,
+                        call: None,
+                    });
+                    inner.wake(On::Message);
+                }
+                Envelope::Call(call, msg) => {
+                    inner.mailbox.push_back(Incoming {
+                        from,
+                        msg,
+                        authentic,
+                        call: Some(call),
+                    });
+                    inner.wake(On::Message);
+                }
+            }
+        }
+        self.run(ctx);
+    }
+
+    /// A timer of this node fired.
+    pub fn timer<H: Node>(&mut self, ctx: &mut Context<'_, H>, timer: TimerId)
+    where
+        H::Timer: From<Wake>,
+    {
+        {
+            let mut inner = self.shared.inner.borrow_mut();
+            inner.fired.insert(timer.0);
+            inner.wake(On::Timer(timer.0));
+        }
+        self.run(ctx);
+    }
+
+    /// The workload handed the node a client operation.
+    pub fn input<H: Node>(&mut self, ctx: &mut Context<'_, H>, input: Input)
+    where
+        H::Timer: From<Wake>,
+    {
+        {
+            let mut inner = self.shared.inner.borrow_mut();
+            inner.inputs.push_back(input);
+            inner.wake(On::Input);
+        }
+        self.run(ctx);
+    }
+
+    /// Tasks waiting on nothing dsim drives, for [`Node::stalled`].
+    pub fn stalled(&self) -> Option<String> {
+        let inner = self.shared.inner.borrow();
+        let waiting: BTreeSet<u64> = inner.waits.values().map(|w| w.task).collect();
+        let stuck: Vec<String> = self
+            .tasks
+            .iter()
+            .filter(|(id, _)| !waiting.contains(id))
+            .map(|(id, t)| format!("task {:?} (#{id})", t.name))
+            .collect();
+        if stuck.is_empty() {
+            return None;
+        }
+        Some(format!(
+            "{} {} waits on a future dsim does not drive (a tokio or wall-clock timer, a real socket, a channel no task will send on) and the simulation has no event left, so it would wait forever",
+            inner.id,
+            stuck.join(", ")
+        ))
+    }
+
+    /// Runs ready tasks until every one waits; the order among several
+    /// ready ones is drawn from the tasks' random stream.
+    fn run<H: Node>(&mut self, ctx: &mut Context<'_, H>)
+    where
+        H::Timer: From<Wake>,
+    {
+        {
+            let mut inner = self.shared.inner.borrow_mut();
+            inner.now = ctx.now();
+            std::mem::swap(&mut inner.disk, ctx.disk);
+            inner.next_timer = *ctx.next_timer;
+        }
+        let mut polls = 0u32;
+        loop {
+            let spawned = std::mem::take(&mut self.shared.inner.borrow_mut().spawned);
+            for (id, name, future) in spawned {
+                let waker = Waker::from(Arc::new(TaskWaker {
+                    task: id,
+                    ready: self.ready.clone(),
+                }));
+                self.tasks.insert(
+                    id,
+                    Task {
+                        name,
+                        future,
+                        waker,
+                    },
+                );
+                self.lock_ready().insert(id);
+            }
+            let next = {
+                let mut ready = self.lock_ready();
+                let pick = match ready.len() {
+                    0 => None,
+                    1 => ready.first().copied(),
+                    n => {
+                        let k = self.shared.inner.borrow_mut().rng.below(n as u64);
+                        ready.iter().nth(k as usize).copied()
+                    }
+                };
+                if let Some(id) = pick {
+                    ready.remove(&id);
+                }
+                pick
+            };
+            let Some(id) = next else { break };
+            polls += 1;
+            if polls > POLLS_PER_HANDLER {
+                let mut inner = self.shared.inner.borrow_mut();
+                let node = inner.id;
+                inner.effects.push(Effect::Fail {
+                    message: format!("{node}: tasks were polled {POLLS_PER_HANDLER} times in one handler without waiting on anything dsim drives (a task that wakes itself forever?)"),
+                });
+                break;
+            }
+            let Some(task) = self.tasks.get_mut(&id) else {
+                continue;
+            };
+            self.shared.inner.borrow_mut().current = id;
+            let waker = task.waker.clone();
+            let mut cx = std::task::Context::from_waker(&waker);
+            if task.future.as_mut().poll(&mut cx).is_ready() {
+                // Dropped here, outside any borrow: its futures' drops
+                // reach the shared state.
+                drop(self.tasks.remove(&id));
+            }
+        }
+        let mut inner = self.shared.inner.borrow_mut();
+        std::mem::swap(&mut inner.disk, ctx.disk);
+        *ctx.next_timer = inner.next_timer;
+        ctx.effects.extend(inner.effects.drain(..).map(|e| match e {
+            Effect::Send {
+                to,
+                payload,
+                authenticated,
+            } => Effect::Send {
+                to,
+                payload,
+                authenticated,
+            },
+            Effect::SetTimer { timer, after, tag } => Effect::SetTimer {
+                timer,
+                after,
+                tag: H::Timer::from(tag),
+            },
+            Effect::CancelTimer { timer } => Effect::CancelTimer { timer },
+            Effect::Observe { text } => Effect::Observe { text },
+            Effect::History(op) => Effect::History(op),
+            Effect::Fail { message } => Effect::Fail { message },
+        }));
+    }
+
+    fn lock_ready(&self) -> std::sync::MutexGuard<'_, BTreeSet<u64>> {
+        self.ready.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// An [`AsyncNode`] as a [`Node`]: what a simulation's factory returns.
+pub struct Async<A: AsyncNode> {
+    runtime: Runtime<A>,
+}
+
+impl<A: AsyncNode> Async<A> {
+    pub fn new(node: A) -> Async<A> {
+        Async {
+            runtime: Runtime::new(node),
+        }
+    }
+
+    /// The node's observable state, for invariants.
+    pub fn state(&self) -> Ref<'_, A::State> {
+        self.runtime.state()
+    }
+}
+
+impl<A: AsyncNode> Node for Async<A> {
+    type Msg = Envelope<A::Msg>;
+    type Timer = Wake;
+
+    fn on_start(&mut self, ctx: &mut Context<'_, Self>) {
+        self.runtime.start(ctx);
+    }
+
+    fn on_message(&mut self, ctx: &mut Context<'_, Self>, from: NodeId, msg: Self::Msg) {
+        self.runtime.message(ctx, from, msg);
+    }
+
+    fn on_timer(&mut self, ctx: &mut Context<'_, Self>, timer: TimerId, _tag: Wake) {
+        self.runtime.timer(ctx, timer);
+    }
+
+    fn on_input(&mut self, ctx: &mut Context<'_, Self>, input: Input) {
+        self.runtime.input(ctx, input);
+    }
+
+    fn stalled(&self) -> Option<String> {
+        self.runtime.stalled()
+    }
+}
