@@ -39,6 +39,7 @@
 //! ```
 
 pub mod abd;
+pub mod async_abd;
 pub mod async_twophase;
 pub mod bracha;
 pub mod broadcast;
@@ -596,6 +597,7 @@ impl Registry {
         r.add(raft::protocol());
         r.add(kv::protocol());
         r.add(abd::protocol());
+        r.add(async_abd::protocol());
         r.add(async_twophase::protocol());
         r
     }

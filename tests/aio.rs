@@ -1,0 +1,607 @@
+//! Async nodes: each primitive, call timeouts, crashes dropping tasks,
+//! the task order drawn from the seed and replayed, a task waiting on a
+//! future dsim does not drive, a HashMap leak caught by
+//! `--check-determinism`, async and state-machine nodes in one run, and
+//! the async protocols' determinism and twins.
+
+mod common;
+
+use common::{dsim, text, tmp};
+use dsim::aio::{Async, AsyncNode, Ctx, Elapsed, Envelope, Runtime, Wake};
+use dsim::protocols::{Registry, Spec};
+use dsim::trace::Kind;
+use dsim::{
+    Context, Duration, Fault, FaultAction, Input, Node, NodeId, SimConfig, Simulation, TimerId,
+};
+use serde::{Deserialize, Serialize};
+use std::sync::{Arc, Mutex};
+
+type Log = Arc<Mutex<Vec<String>>>;
+
+fn log(l: &Log, line: impl Into<String>) {
+    l.lock().unwrap().push(line.into());
+}
+
+fn lines(l: &Log) -> Vec<String> {
+    l.lock().unwrap().clone()
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+enum Msg {
+    Req(u32),
+    Resp(u32),
+    Note(String),
+}
+
+/// n0 exercises the primitives against n1, which answers calls with
+/// `Resp(x + 1)`, except `Req(99)`, which it never answers.
+struct Prims {
+    log: Log,
+}
+
+impl AsyncNode for Prims {
+    type Msg = Msg;
+    type State = Vec<String>;
+
+    async fn main(self, ctx: Ctx<Self>) {
+        if ctx.id() == NodeId(1) {
+            loop {
+                let m = ctx.recv().await;
+                match m.msg {
+                    Msg::Req(99) => {}
+                    Msg::Req(x) => ctx.reply(&m, &Msg::Resp(x + 1)),
+                    Msg::Note(n) => ctx.state_mut(|s| s.push(n)),
+                    Msg::Resp(_) => {}
+                }
+            }
+        }
+        let l = self.log;
+        let t0 = ctx.now();
+        ctx.sleep(Duration::from_millis(10)).await;
+        log(&l, format!("slept {}", ctx.now().since(t0)));
+
+        let reply = ctx
+            .call(NodeId(1), &Msg::Req(1), Duration::from_millis(50))
+            .await;
+        log(&l, format!("call {reply:?}"));
+
+        let t1 = ctx.now();
+        let elapsed = ctx
+            .call(NodeId(1), &Msg::Req(99), Duration::from_millis(50))
+            .await;
+        log(
+            &l,
+            format!("call {elapsed:?} after {}", ctx.now().since(t1)),
+        );
+        if let Err(e) = elapsed {
+            log(&l, e.to_string());
+        }
+
+        // A spawned task sends; the main task goes on.
+        let c = ctx.clone();
+        ctx.spawn("noter", async move {
+            c.send(NodeId(1), &Msg::Note("hi".into()))
+        });
+
+        // futures' select between a receive and a sleep: nothing comes.
+        use futures::FutureExt;
+        let mut recv = Box::pin(ctx.recv_from(NodeId(1)).fuse());
+        let mut nap = Box::pin(ctx.sleep(Duration::from_millis(20)).fuse());
+        futures::select! {
+            m = recv => log(&l, format!("select got {:?}", m.msg)),
+            _ = nap => log(&l, "select timed out"),
+        }
+        // join: two calls at once.
+        let (a, b) = futures::join!(
+            ctx.call(NodeId(1), &Msg::Req(5), Duration::from_millis(50)),
+            ctx.call(NodeId(1), &Msg::Req(7), Duration::from_millis(50)),
+        );
+        log(&l, format!("join {a:?} {b:?}"));
+        // timeout around any future.
+        let t = ctx.timeout(Duration::from_millis(5), ctx.recv()).await;
+        log(&l, format!("timeout {:?}", t.map(|m| m.msg)));
+
+        ctx.write("k", &7u32).await;
+        ctx.sync().await;
+        log(&l, format!("disk {:?}", ctx.read::<u32>("k").await));
+        ctx.state_mut(|s| s.push("done".into()));
+    }
+}
+
+fn config(nodes: u32) -> SimConfig {
+    let mut c = SimConfig::new(3, nodes);
+    c.network.default.latency = dsim::Latency::Constant {
+        latency: Duration::from_millis(2),
+    };
+    c
+}
+
+#[test]
+fn the_primitives_do_what_they_say() {
+    let l: Log = Arc::default();
+    let l2 = l.clone();
+    let sim = Simulation::new(config(2), move |_| Async::new(Prims { log: l2.clone() })).at_end(
+        "done",
+        "n0 finished",
+        |v| {
+            let done = v
+                .node(NodeId(0))
+                .is_some_and(|n| n.state().contains(&"done".into()));
+            let noted = v
+                .node(NodeId(1))
+                .is_some_and(|n| n.state().contains(&"hi".into()));
+            if done && noted {
+                Ok(())
+            } else {
+                Err(format!("done {done}, noted {noted}"))
+            }
+        },
+    );
+    let outcome = sim.run().unwrap();
+    assert!(outcome.failure.is_none(), "{:?}", outcome.failure);
+    assert_eq!(
+        lines(&l),
+        [
+            "slept 10ms",
+            "call Ok(Resp(2))",
+            "call Err(Elapsed { to: Some(NodeId(1)), after: Duration(50000000) }) after 50ms",
+            "no reply from n1 within 50ms",
+            "select timed out",
+            "join Ok(Resp(6)) Ok(Resp(8))",
+            "timeout Err(Elapsed { to: None, after: Duration(5000000) })",
+            "disk Some(7)",
+        ]
+    );
+}
+
+/// n0 counts its boots on disk, starts a task that sleeps 100 ms and calls
+/// n1 with a long timeout; n1 answers only after 300 ms. n0 crashes at
+/// 50 ms and restarts at 60 ms.
+struct Crashy {
+    log: Log,
+}
+
+impl AsyncNode for Crashy {
+    type Msg = Msg;
+    type State = ();
+
+    async fn main(self, ctx: Ctx<Self>) {
+        if ctx.id() == NodeId(1) {
+            loop {
+                let m = ctx.recv().await;
+                ctx.sleep(Duration::from_millis(300)).await;
+                ctx.reply(&m, &Msg::Resp(0));
+            }
+        }
+        let boot: u32 = ctx.read("boots").await.unwrap_or(0);
+        ctx.write("boots", &(boot + 1)).await;
+        ctx.sync().await;
+        ctx.write("unsynced", &boot).await;
+        log(
+            &self.log,
+            format!(
+                "boot {boot}, unsynced {:?}",
+                ctx.read::<u32>("unsynced").await
+            ),
+        );
+        let (c, l) = (ctx.clone(), self.log.clone());
+        ctx.spawn("sleeper", async move {
+            c.sleep(Duration::from_millis(100)).await;
+            log(&l, format!("boot {boot} sleeper woke"));
+        });
+        let r = ctx
+            .call(NodeId(1), &Msg::Req(boot), Duration::from_secs(1))
+            .await;
+        log(&self.log, format!("boot {boot} call {r:?}"));
+    }
+}
+
+#[test]
+fn a_crash_drops_every_task_and_a_restart_runs_main_again_with_the_durable_disk() {
+    let l: Log = Arc::default();
+    let l2 = l.clone();
+    let mut c = config(2);
+    c.faults = vec![
+        Fault {
+            at: Duration::from_millis(50),
+            action: FaultAction::Crash { node: NodeId(0) },
+        },
+        Fault {
+            at: Duration::from_millis(60),
+            action: FaultAction::Restart { node: NodeId(0) },
+        },
+    ];
+    let sim = Simulation::new(c, move |_| Async::new(Crashy { log: l2.clone() }));
+    let outcome = sim.run().unwrap();
+    assert!(outcome.failure.is_none(), "{:?}", outcome.failure);
+    // Boot 0's sleeper and call never complete; boot 1 sees the synced
+    // count but not the unsynced write.
+    assert_eq!(
+        lines(&l),
+        [
+            "boot 0, unsynced Some(0)",
+            "boot 1, unsynced Some(1)",
+            "boot 1 sleeper woke",
+            "boot 1 call Ok(Resp(0))",
+        ]
+    );
+}
+
+/// Both of n0's tasks are ready in its start handler; each sends its name.
+struct Racer;
+
+impl AsyncNode for Racer {
+    type Msg = Msg;
+    type State = ();
+
+    async fn main(self, ctx: Ctx<Self>) {
+        if ctx.id() != NodeId(0) {
+            return;
+        }
+        for name in ["a", "b", "c"] {
+            let c = ctx.clone();
+            ctx.spawn(
+                name,
+                async move { c.send(NodeId(1), &Msg::Note(name.into())) },
+            );
+        }
+    }
+}
+
+fn racer_order(seed: u64) -> (String, [u8; 32]) {
+    let mut c = config(2);
+    c.seed = seed;
+    let sim = Simulation::new(c, |_| Async::new(Racer));
+    let mut bytes = Vec::new();
+    let (outcome, _) = sim.run_traced(&mut bytes, None).unwrap();
+    let (_, records, _) = dsim::trace::read_all(&bytes, None).unwrap();
+    let order: String = records
+        .iter()
+        .filter_map(|r| match &r.kind {
+            Kind::Send { payload, .. } => {
+                match postcard::from_bytes::<Envelope<Msg>>(payload).ok()? {
+                    Envelope::Send(Msg::Note(n)) => Some(n),
+                    _ => None,
+                }
+            }
+            _ => None,
+        })
+        .collect();
+    (order, outcome.trace_hash.unwrap())
+}
+
+#[test]
+fn which_ready_task_runs_first_is_drawn_from_the_seed() {
+    let orders: std::collections::BTreeSet<String> =
+        (0..40).map(|seed| racer_order(seed).0).collect();
+    // Every order of three tasks comes up over 40 seeds...
+    assert_eq!(orders.len(), 6, "{orders:?}");
+    // ...and one seed always gives the same.
+    for seed in 0..5 {
+        assert_eq!(racer_order(seed), racer_order(seed));
+    }
+}
+
+/// n0's main awaits a oneshot channel whose sender it keeps and never
+/// uses: a future dsim does not drive.
+struct Stuck;
+
+impl AsyncNode for Stuck {
+    type Msg = Msg;
+    type State = Option<futures::channel::oneshot::Sender<()>>;
+
+    async fn main(self, ctx: Ctx<Self>) {
+        if ctx.id() != NodeId(0) {
+            // An idle server is not stuck: it waits on dsim's receive.
+            loop {
+                ctx.recv().await;
+            }
+        }
+        let (tx, rx) = futures::channel::oneshot::channel::<()>();
+        ctx.state_mut(|s| *s = Some(tx));
+        ctx.send(NodeId(1), &Msg::Req(0));
+        let _ = rx.await;
+    }
+}
+
+#[test]
+fn a_task_waiting_on_a_future_dsim_does_not_drive_fails_the_run_by_name() {
+    let sim = Simulation::new(config(2), |_| Async::new(Stuck));
+    let outcome = sim.run().unwrap();
+    let failure = outcome.failure.expect("the run fails");
+    assert_eq!(failure.check, "stalled");
+    assert!(
+        failure.message.starts_with("n0 task \"main\""),
+        "{}",
+        failure.message
+    );
+    assert!(
+        failure.message.contains("does not drive"),
+        "{}",
+        failure.message
+    );
+}
+
+/// A task that wakes itself forever without waiting on anything.
+struct Spinner;
+
+impl AsyncNode for Spinner {
+    type Msg = Msg;
+    type State = ();
+
+    async fn main(self, _ctx: Ctx<Self>) {
+        loop {
+            let mut yielded = false;
+            std::future::poll_fn(|cx| {
+                if yielded {
+                    return std::task::Poll::Ready(());
+                }
+                yielded = true;
+                cx.waker().wake_by_ref();
+                std::task::Poll::Pending
+            })
+            .await;
+        }
+    }
+}
+
+#[test]
+fn a_task_that_spins_ends_the_run_instead_of_hanging_it() {
+    let sim = Simulation::new(config(1), |_| Async::new(Spinner));
+    let failure = sim.run().unwrap().failure.expect("the run fails");
+    assert!(failure.message.contains("polled"), "{}", failure.message);
+}
+
+/// A state-machine server that answers calls by hand, and an async client
+/// of it, as two roles of one node type.
+enum Mixed {
+    Server,
+    Client(Box<Runtime<Asker>>),
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+enum MixedTimer {
+    Async(Wake),
+}
+
+impl From<Wake> for MixedTimer {
+    fn from(w: Wake) -> Self {
+        MixedTimer::Async(w)
+    }
+}
+
+struct Asker {
+    log: Log,
+}
+
+impl AsyncNode for Asker {
+    type Msg = u32;
+    type State = ();
+
+    async fn main(self, ctx: Ctx<Self>) {
+        for x in [1, 2, 3] {
+            let r = ctx.call(NodeId(0), &x, Duration::from_millis(50)).await;
+            log(&self.log, format!("{x} -> {r:?}"));
+        }
+    }
+}
+
+impl Node for Mixed {
+    type Msg = Envelope<u32>;
+    type Timer = MixedTimer;
+
+    fn on_start(&mut self, ctx: &mut Context<'_, Self>) {
+        if let Mixed::Client(rt) = self {
+            rt.start(ctx);
+        }
+    }
+
+    fn on_message(&mut self, ctx: &mut Context<'_, Self>, from: NodeId, msg: Envelope<u32>) {
+        match (self, msg) {
+            (Mixed::Server, Envelope::Call(call, x)) => {
+                ctx.send(from, &Envelope::Reply(call, x * 10))
+            }
+            (Mixed::Client(rt), msg) => rt.message(ctx, from, msg),
+            _ => {}
+        }
+    }
+
+    fn on_timer(&mut self, ctx: &mut Context<'_, Self>, timer: TimerId, _: MixedTimer) {
+        if let Mixed::Client(rt) = self {
+            rt.timer(ctx, timer);
+        }
+    }
+
+    fn on_input(&mut self, ctx: &mut Context<'_, Self>, input: Input) {
+        if let Mixed::Client(rt) = self {
+            rt.input(ctx, input);
+        }
+    }
+
+    fn stalled(&self) -> Option<String> {
+        match self {
+            Mixed::Client(rt) => rt.stalled(),
+            Mixed::Server => None,
+        }
+    }
+}
+
+#[test]
+fn async_and_state_machine_nodes_talk_in_one_run() {
+    let l: Log = Arc::default();
+    let l2 = l.clone();
+    let sim = Simulation::new(config(2), move |id| {
+        if id == NodeId(0) {
+            Mixed::Server
+        } else {
+            Mixed::Client(Box::new(Runtime::new(Asker { log: l2.clone() })))
+        }
+    });
+    let outcome = sim.run().unwrap();
+    assert!(outcome.failure.is_none(), "{:?}", outcome.failure);
+    assert_eq!(lines(&l), ["1 -> Ok(10)", "2 -> Ok(20)", "3 -> Ok(30)"]);
+}
+
+/// n0 sends one message to each peer in the order its `map` iterates:
+/// `std::collections::HashMap`'s order is random per map.
+struct Leaky {
+    hash_map: bool,
+}
+
+impl AsyncNode for Leaky {
+    type Msg = Msg;
+    type State = ();
+
+    async fn main(self, ctx: Ctx<Self>) {
+        if ctx.id() != NodeId(0) {
+            return;
+        }
+        let peers: Vec<NodeId> = ctx.peers();
+        let order: Vec<NodeId> = if self.hash_map {
+            let map: std::collections::HashMap<NodeId, ()> =
+                peers.into_iter().map(|p| (p, ())).collect();
+            map.into_keys().collect()
+        } else {
+            let map: std::collections::BTreeMap<NodeId, ()> =
+                peers.into_iter().map(|p| (p, ())).collect();
+            map.into_keys().collect()
+        };
+        for p in order {
+            ctx.send(p, &Msg::Req(p.0));
+        }
+    }
+}
+
+#[test]
+fn check_determinism_catches_a_hash_map_deciding_what_an_async_node_sends() {
+    let dir = tmp("aio-leak");
+    let mut registry = Registry::builtin();
+    registry.add(
+        Spec::new(
+            "leaky",
+            "async: sends in a map's order",
+            |config, params| {
+                let hash_map = params.flag("hash_map")?;
+                Ok(Simulation::new(config, move |_| {
+                    Async::new(Leaky { hash_map })
+                }))
+            },
+        )
+        .param(dsim::protocols::ParamDoc::flag(
+            "hash_map",
+            true,
+            "iterate a HashMap",
+        )),
+    );
+    for (hash_map, status) in [(true, 1u8), (false, 0u8)] {
+        let scenario = dir.join(format!("leaky-{hash_map}.toml"));
+        std::fs::write(
+            &scenario,
+            format!("protocol = \"leaky\"\nnodes = 24\n[params]\nhash_map = {hash_map}\n"),
+        )
+        .unwrap();
+        let got = dsim::cli::run_with(
+            &registry,
+            [
+                "dsim",
+                "run",
+                scenario.to_str().unwrap(),
+                "--check-determinism",
+            ],
+        );
+        assert_eq!(got, status, "hash_map = {hash_map}");
+    }
+}
+
+#[test]
+fn async_protocols_are_deterministic_at_any_job_count_over_10000_seeds() {
+    let dir = tmp("aio-determinism");
+    for scenario in ["async-abd", "async-twophase-crash"] {
+        let digest = |jobs: &str| {
+            let out_dir = dir.join(format!("{scenario}-{jobs}"));
+            let out = dsim(&[
+                "sweep",
+                &format!("scenarios/{scenario}.toml"),
+                "--seeds",
+                "0..10000",
+                "--jobs",
+                jobs,
+                "--out",
+                out_dir.to_str().unwrap(),
+            ]);
+            assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+            let summary: serde_json::Value = serde_json::from_str(
+                &std::fs::read_to_string(out_dir.join("summary.json")).unwrap(),
+            )
+            .unwrap();
+            summary["digest"].clone()
+        };
+        assert_eq!(digest("1"), digest("2"), "{scenario}");
+    }
+}
+
+#[test]
+fn the_async_twins_fail_within_1000_seeds_and_their_traces_replay_check_and_shrink() {
+    let dir = tmp("aio-twins");
+    for (twin, first) in [
+        ("async-twophase-bug-commit-on-timeout", 0),
+        ("async-abd-bug-no-write-back", 21),
+    ] {
+        let out_dir = dir.join(twin);
+        let out = dsim(&[
+            "sweep",
+            &format!("scenarios/{twin}.toml"),
+            "--seeds",
+            "0..1000",
+            "--out",
+            out_dir.to_str().unwrap(),
+        ]);
+        assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+        assert!(
+            text(&out).contains(&format!("first failure: seed {first},")),
+            "{}",
+            text(&out)
+        );
+        let trace = out_dir.join(format!("{twin}-seed-{first}.trace"));
+        let trace = trace.to_str().unwrap();
+        for args in [
+            &["check", trace][..],
+            &["replay", trace],
+            &["replay", trace, "--schedule"],
+            &[
+                "show",
+                trace,
+                "--format",
+                "html",
+                "--output",
+                &format!("{trace}.html"),
+            ],
+        ] {
+            let out = dsim(args);
+            assert!(
+                matches!(out.status.code(), Some(0 | 1)),
+                "{args:?}: {}",
+                text(&out)
+            );
+        }
+        let replay = dsim(&["replay", trace]);
+        assert!(
+            text(&replay).contains("record for record the same"),
+            "{}",
+            text(&replay)
+        );
+        let small = format!("{trace}.min");
+        let out = dsim(&["shrink", trace, "--output", &small, "--max-runs", "3000"]);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+        assert!(text(&out).contains("still fails"), "{}", text(&out));
+    }
+}
+
+#[test]
+fn elapsed_says_who_did_not_answer() {
+    let e = Elapsed {
+        to: Some(NodeId(2)),
+        after: Duration::from_millis(50),
+    };
+    assert_eq!(e.to_string(), "no reply from n2 within 50ms");
+}
