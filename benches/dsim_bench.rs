@@ -4,7 +4,8 @@
 //! `cargo bench -- invariants` only what protocol invariants cost;
 //! `cargo bench -- linearizable` only the linearizability checker;
 //! `cargo bench -- explore` only exhaustive exploration;
-//! `cargo bench -- strategies` seeds to a twin's first failure, random vs PCT.
+//! `cargo bench -- strategies` seeds to a twin's first failure, random vs PCT;
+//! `cargo bench -- async` the ring-gossip race as async nodes.
 //! To profile one workload alone: `cargo bench --no-run`, then `perf record`
 //! the bench binary with `profile NODES DELIVERIES [trace]` (one run of
 //! dsim, the trace off unless `trace` is given).
@@ -15,6 +16,7 @@
 //! message makes the receiver send counter+1 to a random other node;
 //! latency uniform 1–10 ms; every node starts one message.
 
+mod asyncnodes;
 mod explore;
 mod invariants;
 mod linearizable;
@@ -31,7 +33,7 @@ use std::process::Command;
 use std::time::Instant;
 
 #[derive(Debug, Serialize, Deserialize)]
-struct Counter(u64);
+pub(crate) struct Counter(pub(crate) u64);
 
 struct Relay;
 
@@ -223,6 +225,10 @@ fn main() {
         strategies::report(quick);
         return;
     }
+    if args.iter().any(|a| a == "async") {
+        asyncnodes::report(quick);
+        return;
+    }
     if args.iter().any(|a| a == "explore") {
         explore::report(quick);
         return;
@@ -322,6 +328,7 @@ fn main() {
 
     invariants::report(quick);
     linearizable::report(quick);
+    asyncnodes::report(quick);
 
     println!("\n# memory: peak RSS of one traced run, in a fresh process");
     let small = rss_of(16, deliveries / 10, true);

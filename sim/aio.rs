@@ -65,11 +65,12 @@
 //! between a node's own tasks) are deterministic: they are driven only by
 //! dsim's executor.
 
-use crate::node::{Context, Disk, Effect, Input, Message, Node, NodeId, TimerId};
+use crate::node::{Context, Disk, Effect, Input, Message, Node, NodeId, TaskOrder, TimerId};
 use crate::rng::{DetRng, Stream};
 use crate::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 use std::cell::{Ref, RefCell};
+use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fmt;
 use std::future::Future;
@@ -211,6 +212,8 @@ struct Inner<M> {
     next_wait: u64,
     /// The task being polled.
     current: u64,
+    /// How the run's strategy orders ready tasks.
+    order: TaskOrder,
     spawned: Vec<(u64, String, BoxedTask)>,
     next_task: u64,
 }
@@ -496,6 +499,7 @@ impl<A: AsyncNode> Ctx<A> {
             next_timer: &mut inner.next_timer,
             buffers: &mut inner.buffers,
             authentic: false,
+            task_order: inner.order,
             _node: PhantomData,
         };
         f(&mut ctx)
@@ -690,6 +694,19 @@ pub struct Runtime<A: AsyncNode> {
     shared: Rc<Shared<A>>,
     tasks: BTreeMap<u64, Task>,
     ready: Arc<Mutex<BTreeSet<u64>>>,
+    pct: TaskPct,
+}
+
+/// PCT among one node's tasks ([`TaskOrder::Pct`]).
+#[derive(Default)]
+struct TaskPct {
+    priority: BTreeMap<u64, u64>,
+    /// Task steps at which the running task is demoted, soonest last.
+    change_points: Vec<u64>,
+    /// Task steps taken so far.
+    steps: u64,
+    /// Demoted tasks get 1, 2, ...: below every initial priority.
+    demoted: u64,
 }
 
 impl<A: AsyncNode> Runtime<A> {
@@ -713,6 +730,7 @@ impl<A: AsyncNode> Runtime<A> {
                     waits: BTreeMap::new(),
                     next_wait: 0,
                     current: 0,
+                    order: TaskOrder::Random,
                     spawned: Vec::new(),
                     next_task: 0,
                 }),
@@ -720,6 +738,7 @@ impl<A: AsyncNode> Runtime<A> {
             }),
             tasks: BTreeMap::new(),
             ready: Arc::default(),
+            pct: TaskPct::default(),
         }
     }
 
@@ -752,7 +771,7 @@ impl<A: AsyncNode> Runtime<A> {
             inner.next_task += 1;
             inner.spawned.push((id, "main".to_string(), Box::pin(main)));
         }
-        self.run(ctx);
+        self.run(ctx, None);
     }
 
     /// A message arrived.
@@ -809,7 +828,7 @@ impl<A: AsyncNode> Runtime<A> {
                 }
             }
         }
-        self.run(ctx);
+        self.run(ctx, None);
     }
 
     /// A timer of this node fired.
@@ -822,7 +841,7 @@ impl<A: AsyncNode> Runtime<A> {
             inner.fired.insert(timer.0);
             inner.wake(On::Timer(timer.0));
         }
-        self.run(ctx);
+        self.run(ctx, None);
     }
 
     /// The workload handed the node a client operation.
@@ -835,7 +854,7 @@ impl<A: AsyncNode> Runtime<A> {
             inner.inputs.push_back(input);
             inner.wake(On::Input);
         }
-        self.run(ctx);
+        self.run(ctx, None);
     }
 
     /// Tasks waiting on nothing dsim drives, for [`Node::stalled`].
@@ -858,9 +877,9 @@ impl<A: AsyncNode> Runtime<A> {
         ))
     }
 
-    /// Runs ready tasks until every one waits; the order among several
-    /// ready ones is drawn from the tasks' random stream.
-    fn run<H: Node>(&mut self, ctx: &mut Context<'_, H>)
+    /// Runs ready tasks until every one waits, in the order the run's
+    /// strategy says ([`TaskOrder`]); under exploration only `only`, once.
+    fn run<H: Node>(&mut self, ctx: &mut Context<'_, H>, only: Option<u64>)
     where
         H::Timer: From<Wake>,
     {
@@ -869,60 +888,34 @@ impl<A: AsyncNode> Runtime<A> {
             inner.now = ctx.now();
             std::mem::swap(&mut inner.disk, ctx.disk);
             inner.next_timer = *ctx.next_timer;
+            inner.order = ctx.task_order();
         }
-        let mut polls = 0u32;
-        loop {
-            let spawned = std::mem::take(&mut self.shared.inner.borrow_mut().spawned);
-            for (id, name, future) in spawned {
-                let waker = Waker::from(Arc::new(TaskWaker {
-                    task: id,
-                    ready: self.ready.clone(),
-                }));
-                self.tasks.insert(
-                    id,
-                    Task {
-                        name,
-                        future,
-                        waker,
-                    },
-                );
-                self.lock_ready().insert(id);
-            }
-            let next = {
-                let mut ready = self.lock_ready();
-                let pick = match ready.len() {
-                    0 => None,
-                    1 => ready.first().copied(),
-                    n => {
-                        let k = self.shared.inner.borrow_mut().rng.below(n as u64);
-                        ready.iter().nth(k as usize).copied()
-                    }
-                };
-                if let Some(id) = pick {
-                    ready.remove(&id);
+        let order = ctx.task_order();
+        self.adopt(order);
+        match (order, only) {
+            // Each task is a step of its own, taken by the explorer.
+            (TaskOrder::Stepwise, None) => {}
+            (_, Some(task)) => {
+                if self.lock_ready().remove(&task) {
+                    self.poll(task);
+                    self.adopt(order);
                 }
-                pick
-            };
-            let Some(id) = next else { break };
-            polls += 1;
-            if polls > POLLS_PER_HANDLER {
-                let mut inner = self.shared.inner.borrow_mut();
-                let node = inner.id;
-                inner.effects.push(Effect::Fail {
-                    message: format!("{node}: tasks were polled {POLLS_PER_HANDLER} times in one handler without waiting on anything dsim drives (a task that wakes itself forever?)"),
-                });
-                break;
             }
-            let Some(task) = self.tasks.get_mut(&id) else {
-                continue;
-            };
-            self.shared.inner.borrow_mut().current = id;
-            let waker = task.waker.clone();
-            let mut cx = std::task::Context::from_waker(&waker);
-            if task.future.as_mut().poll(&mut cx).is_ready() {
-                // Dropped here, outside any borrow: its futures' drops
-                // reach the shared state.
-                drop(self.tasks.remove(&id));
+            (_, None) => {
+                let mut polls = 0u32;
+                while let Some(task) = self.pick(order) {
+                    polls += 1;
+                    if polls > POLLS_PER_HANDLER {
+                        let mut inner = self.shared.inner.borrow_mut();
+                        let node = inner.id;
+                        inner.effects.push(Effect::Fail {
+                            message: format!("{node}: tasks were polled {POLLS_PER_HANDLER} times in one handler without waiting on anything dsim drives (a task that wakes itself forever?)"),
+                        });
+                        break;
+                    }
+                    self.poll(task);
+                    self.adopt(order);
+                }
             }
         }
         let mut inner = self.shared.inner.borrow_mut();
@@ -948,6 +941,96 @@ impl<A: AsyncNode> Runtime<A> {
             Effect::History(op) => Effect::History(op),
             Effect::Fail { message } => Effect::Fail { message },
         }));
+    }
+
+    /// Takes in the tasks spawned since the last look: ready to run, and
+    /// under PCT each with a random priority.
+    fn adopt(&mut self, order: TaskOrder) {
+        let spawned = std::mem::take(&mut self.shared.inner.borrow_mut().spawned);
+        for (id, name, future) in spawned {
+            let waker = Waker::from(Arc::new(TaskWaker {
+                task: id,
+                ready: self.ready.clone(),
+            }));
+            if let TaskOrder::Pct { depth, steps } = order {
+                let mut inner = self.shared.inner.borrow_mut();
+                if self.pct.change_points.is_empty() && depth > 1 {
+                    // Drawn once per incarnation: the points at which the
+                    // running task is demoted, soonest last.
+                    let mut points: Vec<u64> = (1..depth).map(|_| inner.rng.below(steps)).collect();
+                    points.sort_unstable_by(|a, b| b.cmp(a));
+                    self.pct.change_points = points;
+                }
+                // Initial priorities sit above every demoted one.
+                let priority = u64::from(depth) + inner.rng.below(1 << 32);
+                self.pct.priority.insert(id, priority);
+            }
+            self.tasks.insert(
+                id,
+                Task {
+                    name,
+                    future,
+                    waker,
+                },
+            );
+            self.lock_ready().insert(id);
+        }
+    }
+
+    /// The ready task to run next, taken out of the ready set.
+    fn pick(&mut self, order: TaskOrder) -> Option<u64> {
+        let mut ready = self.ready.lock().unwrap_or_else(|e| e.into_inner());
+        let pick = match (ready.len(), order) {
+            (0, _) => None,
+            (1, _) => ready.first().copied(),
+            (_, TaskOrder::Pct { .. }) => ready
+                .iter()
+                .max_by_key(|t| (self.pct.priority.get(t).copied().unwrap_or(0), Reverse(**t)))
+                .copied(),
+            (n, _) => {
+                let k = self.shared.inner.borrow_mut().rng.below(n as u64);
+                ready.iter().nth(k as usize).copied()
+            }
+        };
+        if let Some(id) = pick {
+            ready.remove(&id);
+        }
+        pick
+    }
+
+    /// Polls `task` once; a finished task is dropped.
+    fn poll(&mut self, id: u64) {
+        let Some(task) = self.tasks.get_mut(&id) else {
+            return;
+        };
+        self.shared.inner.borrow_mut().current = id;
+        let waker = task.waker.clone();
+        let mut cx = std::task::Context::from_waker(&waker);
+        let done = task.future.as_mut().poll(&mut cx).is_ready();
+        self.pct.steps += 1;
+        if self.pct.change_points.last() == Some(&self.pct.steps) {
+            self.pct.change_points.pop();
+            self.pct.demoted += 1;
+            self.pct.priority.insert(id, self.pct.demoted);
+        }
+        if done {
+            // Dropped here, outside any borrow: its futures' drops reach
+            // the shared state.
+            drop(self.tasks.remove(&id));
+        }
+    }
+
+    /// Under exploration: the tasks ready to run.
+    pub fn runnable(&self) -> Vec<u64> {
+        self.lock_ready().iter().copied().collect()
+    }
+
+    /// Under exploration: runs `task` until it waits again.
+    pub fn run_task<H: Node>(&mut self, ctx: &mut Context<'_, H>, task: u64)
+    where
+        H::Timer: From<Wake>,
+    {
+        self.run(ctx, Some(task));
     }
 
     fn lock_ready(&self) -> std::sync::MutexGuard<'_, BTreeSet<u64>> {
@@ -995,5 +1078,13 @@ impl<A: AsyncNode> Node for Async<A> {
 
     fn stalled(&self) -> Option<String> {
         self.runtime.stalled()
+    }
+
+    fn runnable(&self) -> Vec<u64> {
+        self.runtime.runnable()
+    }
+
+    fn on_run(&mut self, ctx: &mut Context<'_, Self>, task: u64) {
+        self.runtime.run_task(ctx, task);
     }
 }

@@ -138,6 +138,36 @@ pub trait Node: 'static {
     fn stalled(&self) -> Option<String> {
         None
     }
+
+    /// Under exploration ([`TaskOrder::Stepwise`]): the node's tasks that
+    /// are ready to run, each a step the explorer can take. A
+    /// state-machine node has none; an async node lists its ready tasks.
+    fn runnable(&self) -> Vec<u64> {
+        Vec::new()
+    }
+
+    /// Under exploration: run task `task` (one of [`Node::runnable`]) until
+    /// it waits again.
+    fn on_run(&mut self, ctx: &mut Context<'_, Self>, task: u64) {
+        let _ = (ctx, task);
+    }
+}
+
+/// How an async node's runtime picks among its tasks that are ready at
+/// once; set by the run's strategy, read with [`Context::task_order`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum TaskOrder {
+    /// Uniformly at random from the node's seeded stream.
+    #[default]
+    Random,
+    /// PCT among the node's tasks: each task a random priority, the
+    /// highest ready one runs, and at `depth - 1` random points among the
+    /// node's first `steps` task steps the running task drops to the
+    /// lowest priority.
+    Pct { depth: u32, steps: u64 },
+    /// No task runs inside a handler; each is a step of its own
+    /// ([`Node::on_run`]), so an explorer enumerates their orders.
+    Stepwise,
 }
 
 /// What a handler asks the kernel to do, as data; `T` is the node's timer
@@ -229,6 +259,7 @@ pub struct Context<'a, N: Node + ?Sized> {
     pub(crate) buffers: &'a mut Vec<Vec<u8>>,
     /// Whether the message being handled carries a MAC that verifies.
     pub(crate) authentic: bool,
+    pub(crate) task_order: TaskOrder,
     pub(crate) _node: PhantomData<fn(&N)>,
 }
 
@@ -251,6 +282,11 @@ impl<'a, N: Node + ?Sized> Context<'a, N> {
     /// The node's local clock: virtual time with this node's offset and drift.
     pub fn now(&self) -> Instant {
         self.local_now
+    }
+
+    /// How an async node orders its ready tasks under this run's strategy.
+    pub fn task_order(&self) -> TaskOrder {
+        self.task_order
     }
 
     /// The node's own random stream, independent of every other stream.

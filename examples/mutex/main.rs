@@ -1,9 +1,12 @@
-//! A user's own protocol on dsim's command line: Ricart–Agrawala mutual
-//! exclusion, with a broken twin, registered in a few lines.
+//! A user's own protocols on dsim's command line: Ricart–Agrawala mutual
+//! exclusion as a state machine, and a lock service written as async
+//! nodes (`lock.rs`), each with a broken twin, registered in a few lines.
 //!
 //! ```sh
 //! cargo run --release --example mutex -- run examples/mutex/mutex-reorder.toml
 //! cargo run --release --example mutex -- sweep examples/mutex/mutex-bug-reply-in-cs.toml --seeds 0..200
+//! cargo run --release --example mutex -- run examples/mutex/lock-lossy.toml
+//! cargo run --release --example mutex -- sweep examples/mutex/lock-bug-timeout-is-grant.toml --seeds 0..200
 //! cargo test --release --example mutex          # its property tests
 //! ```
 //!
@@ -14,6 +17,8 @@
 //! node with every reply enters, stays for `hold`, leaves, and answers what
 //! it deferred. The broken twin (`reply_in_cs = true`) replies even while
 //! it is inside, so two nodes can be inside at once.
+
+mod lock;
 
 use dsim::history::{Phase, Value};
 use dsim::protocols::{ParamDoc, Registry, Spec};
@@ -189,6 +194,7 @@ fn protocol() -> Spec<Mutex> {
 fn registry() -> Registry {
     let mut registry = Registry::builtin();
     registry.add(protocol());
+    registry.add(lock::protocol());
     registry
 }
 
@@ -239,6 +245,16 @@ mod tests {
             "sweep examples/mutex/mutex-bug-reply-in-cs.toml --seeds 0..200 --out {out}/bug"
         );
         assert_eq!(cli(&bug), 1, "the twin must fail in some seed of 0..200");
+        let ok = format!("sweep examples/mutex/lock-lossy.toml --seeds 0..200 --out {out}/lock-ok");
+        assert_eq!(cli(&ok), 0);
+        let bug = format!(
+            "sweep examples/mutex/lock-bug-timeout-is-grant.toml --seeds 0..200 --out {out}/lock-bug"
+        );
+        assert_eq!(
+            cli(&bug),
+            1,
+            "the async twin must fail in some seed of 0..200"
+        );
         assert_eq!(
             cli("run examples/mutex/mutex-bug-reply-in-cs.toml --check mutal-exclusion"),
             2,

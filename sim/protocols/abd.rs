@@ -389,7 +389,7 @@ impl Abd {
 
 /// `seq-monotonic`'s summary: every server's sequence when last seen.
 #[derive(Default, Hash)]
-pub struct Seen(BTreeMap<NodeId, Seq>);
+pub struct Seen(pub(crate) BTreeMap<NodeId, Seq>);
 
 /// No server's sequence ever goes back.
 pub fn seq_monotonic(seen: &mut Seen, v: &View<'_, Abd>) -> Result<(), String> {

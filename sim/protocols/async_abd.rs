@@ -19,19 +19,19 @@
 //! unknown outcome (`info`) in the history.
 //!
 //! **Checks.** `[check] linearizable = "register"` over the clients'
-//! history.
+//! history; `seq-monotonic`: no server's sequence ever goes back.
 //!
 //! **Broken twin** (`write_back = false`,
 //! `scenarios/async-abd-bug-no-write-back.toml`): a read returns after its
 //! first phase, so it can return a value only a minority holds, and a
 //! later read can miss it.
 
-use super::abd::Seq;
+use super::abd::{Seen, Seq};
 use super::{ParamDoc, Spec};
 use crate::aio::{Async, AsyncNode, Ctx};
 use crate::history::{Phase, Value};
 use crate::scheduler::Simulation;
-use crate::{Duration, NodeId};
+use crate::{Duration, NodeId, View};
 use futures::stream::{FuturesUnordered, StreamExt};
 use serde::{Deserialize, Serialize};
 
@@ -195,6 +195,22 @@ async fn client(ctx: Ctx<AsyncAbd>, s: AsyncAbdSettings) {
     }
 }
 
+/// No server's sequence ever goes back.
+fn seq_monotonic(seen: &mut Seen, v: &View<'_, Async<AsyncAbd>>) -> Result<(), String> {
+    for (id, n) in v.touched() {
+        let seq = n.state().seq;
+        if let Some(&before) = seen.0.get(&id) {
+            if seq < before {
+                return Err(format!(
+                    "server {id}'s sequence went back from {before:?} to {seq:?}"
+                ));
+            }
+        }
+        seen.0.insert(id, seq);
+    }
+    Ok(())
+}
+
 /// Async ABD for the registry.
 pub fn protocol() -> Spec<Async<AsyncAbd>> {
     Spec::new(
@@ -221,7 +237,13 @@ pub fn protocol() -> Spec<Async<AsyncAbd>> {
                 } else {
                     AsyncAbd::Client(s)
                 })
-            }))
+            })
+            .monitor(
+                "seq-monotonic",
+                "no server's sequence ever goes back",
+                Seen::default,
+                seq_monotonic,
+            ))
         },
     )
     .param(ParamDoc::int("servers", 3, (1, 99), "how many nodes serve (0..servers)"))

@@ -39,6 +39,8 @@ pub enum Action {
     Duplicate(usize, Flight),
     Crash(NodeId),
     Restart(NodeId),
+    /// Run one of an async node's ready tasks until it waits again.
+    Run(NodeId, u64),
 }
 
 /// Which copy an action takes: for people.
@@ -70,14 +72,15 @@ impl std::fmt::Display for Action {
             Action::Duplicate(_, m) => write!(f, "duplicate {m}"),
             Action::Crash(n) => write!(f, "crash {n}"),
             Action::Restart(n) => write!(f, "restart {n}"),
+            Action::Run(n, t) => write!(f, "run {n}'s task #{t}"),
         }
     }
 }
 
 impl<'s, N: Node, S: Sink> World<'s, N, S> {
     /// Every action enabled now, in the canonical order a path indexes:
-    /// deliveries, timers, the next operation, then the faults the budgets
-    /// still allow.
+    /// deliveries, timers, async nodes' ready tasks, the next operation,
+    /// then the faults the budgets still allow.
     pub(crate) fn enabled(&self) -> Vec<Action> {
         let Some(pool) = &self.explore else {
             return Vec::new();
@@ -101,6 +104,12 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
                         .keys()
                         .map(|&t| Action::Fire(NodeId(i as u32), t)),
                 );
+            }
+        }
+        for (i, node) in self.nodes.iter().enumerate() {
+            if let Some(node) = node {
+                let id = NodeId(i as u32);
+                out.extend(node.runnable().into_iter().map(|t| Action::Run(id, t)));
             }
         }
         let more_input = self
@@ -194,6 +203,11 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
                 self.apply_fault(FaultAction::Crash { node: *node })?
             }
             Action::Restart(node) => self.apply_fault(FaultAction::Restart { node: *node })?,
+            Action::Run(node, task) => {
+                let task = *task;
+                self.call(*node, |n, ctx| n.on_run(ctx, task))?;
+                true
+            }
         };
         if counts {
             self.handled += 1;

@@ -53,6 +53,8 @@ pub(crate) struct World<'s, N: Node, S: Sink> {
     // Under the PCT strategy, node events wait here instead (the
     // environment's stay in `queue`, by time).
     pct: Option<Pct>,
+    /// How async nodes order their ready tasks, from the strategy.
+    task_order: crate::node::TaskOrder,
     // Under exploration, messages in flight wait here, unordered.
     explore: Option<explore::Pool>,
     seq: u64,
@@ -280,6 +282,13 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
             },
             clocks: Clocks::new(n, vector_clocks),
             queue: BinaryHeap::new(),
+            task_order: match c.strategy {
+                crate::config::Strategy::Random => crate::node::TaskOrder::Random,
+                crate::config::Strategy::Pct { depth, steps } => {
+                    crate::node::TaskOrder::Pct { depth, steps }
+                }
+                crate::config::Strategy::Explore { .. } => crate::node::TaskOrder::Stepwise,
+            },
             pct: match c.strategy {
                 crate::config::Strategy::Pct { depth, steps } => {
                     Some(Pct::new(c.seed, depth, steps))
@@ -1114,6 +1123,7 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
             next_timer: &mut slot.next_timer,
             buffers: &mut self.buffers,
             authentic: self.authentic,
+            task_order: self.task_order,
             _node: PhantomData,
         };
         IN_HANDLER.with(|f| f.set(Some(id)));
