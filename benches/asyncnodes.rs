@@ -30,7 +30,7 @@ impl AsyncNode for AsyncRelay {
     }
 }
 
-fn async_untraced(nodes: u32, deliveries: u64) -> u64 {
+pub fn untraced(nodes: u32, deliveries: u64) -> u64 {
     let sim = Simulation::new(config(nodes, deliveries, true), |_| Async::new(AsyncRelay));
     sim.run().unwrap().stats.delivered
 }
@@ -53,7 +53,7 @@ pub fn report(quick: bool) {
         [
             &mut || bare_loop(16, deliveries),
             &mut || dsim_untraced(16, deliveries, true),
-            &mut || async_untraced(16, deliveries),
+            &mut || untraced(16, deliveries),
             &mut || dsim_traced(16, deliveries, true, &trace),
             &mut || async_traced(16, deliveries, &trace),
         ],

@@ -7,8 +7,9 @@
 //! `cargo bench -- strategies` seeds to a twin's first failure, random vs PCT;
 //! `cargo bench -- async` the ring-gossip race as async nodes.
 //! To profile one workload alone: `cargo bench --no-run`, then `perf record`
-//! the bench binary with `profile NODES DELIVERIES [trace]` (one run of
-//! dsim, the trace off unless `trace` is given).
+//! the bench binary with `profile NODES DELIVERIES [trace|async]` (one run
+//! of dsim, the trace off unless `trace` is given; `async`: the async
+//! relay, trace off).
 //! Figures are medians of repeated runs; ratios compare variants measured
 //! in the same process, so machine noise largely cancels.
 //!
@@ -200,7 +201,9 @@ fn main() {
             .get(3)
             .and_then(|a| a.parse().ok())
             .unwrap_or(2_000_000);
-        let delivered = if args.get(4).is_some_and(|a| a == "trace") {
+        let delivered = if args.get(4).is_some_and(|a| a == "async") {
+            asyncnodes::untraced(nodes, deliveries)
+        } else if args.get(4).is_some_and(|a| a == "trace") {
             let path =
                 std::env::temp_dir().join(format!("dsim-profile-{}.trace", std::process::id()));
             let n = dsim_traced(nodes, deliveries, nodes <= 1_000, &path);

@@ -77,6 +77,7 @@ use std::future::Future;
 use std::marker::PhantomData;
 use std::pin::Pin;
 use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering as AtomicOrdering};
 use std::sync::{Arc, Mutex};
 use std::task::{Poll, Waker};
 
@@ -184,7 +185,9 @@ enum On {
 struct Waiting {
     task: u64,
     on: On,
-    waker: Waker,
+    /// `None`: the task's own waker (the future was polled by the task
+    /// itself, not through a combinator), woken by marking the task ready.
+    waker: Option<Waker>,
 }
 
 type BoxedTask = Pin<Box<dyn Future<Output = ()>>>;
@@ -208,10 +211,15 @@ struct Inner<M> {
     /// Timers that fired and that their future has not seen yet.
     fired: BTreeSet<u64>,
     /// Futures waiting on something dsim drives, by a key each holds.
-    waits: BTreeMap<u64, Waiting>,
+    /// Sorted by key: keys only grow, so registration order, which is
+    /// the order they are woken in.
+    waits: Vec<(u64, Waiting)>,
     next_wait: u64,
-    /// The task being polled.
+    /// The task being polled, and its waker's data pointer.
     current: u64,
+    current_waker: *const (),
+    /// Tasks ready to run (more come in through their wakers).
+    ready: Ready,
     /// How the run's strategy orders ready tasks.
     order: TaskOrder,
     spawned: Vec<(u64, String, BoxedTask)>,
@@ -219,31 +227,44 @@ struct Inner<M> {
 }
 
 impl<M> Inner<M> {
-    fn wake(&self, on: On) {
-        for w in self.waits.values().filter(|w| w.on == on) {
-            w.waker.wake_by_ref();
+    fn wake(&mut self, on: On) {
+        for (_, w) in self.waits.iter().filter(|(_, w)| w.on == on) {
+            match &w.waker {
+                None => self.ready.insert(w.task),
+                Some(waker) => waker.wake_by_ref(),
+            }
         }
     }
 
     /// Registers (or renews) the wait `key` of the current task.
     fn wait(&mut self, key: &mut Option<u64>, on: On, waker: &Waker) {
-        let k = *key.get_or_insert_with(|| {
-            self.next_wait += 1;
-            self.next_wait
-        });
-        self.waits.insert(
-            k,
-            Waiting {
-                task: self.current,
-                on,
-                waker: waker.clone(),
-            },
-        );
+        let task = self.current;
+        if let Some(k) = *key {
+            if let Ok(i) = self.waits.binary_search_by_key(&k, |(k, _)| *k) {
+                let own = waker.data() == self.current_waker;
+                let w = &mut self.waits[i].1;
+                w.task = task;
+                w.on = on;
+                match &w.waker {
+                    None if own => {}
+                    Some(old) if old.will_wake(waker) => {}
+                    _ => w.waker = (!own).then(|| waker.clone()),
+                }
+                return;
+            }
+        }
+        self.next_wait += 1;
+        *key = Some(self.next_wait);
+        let waker = (waker.data() != self.current_waker).then(|| waker.clone());
+        self.waits
+            .push((self.next_wait, Waiting { task, on, waker }));
     }
 
     fn unwait(&mut self, key: &mut Option<u64>) {
         if let Some(k) = key.take() {
-            self.waits.remove(&k);
+            if let Ok(i) = self.waits.binary_search_by_key(&k, |(k, _)| *k) {
+                self.waits.remove(i);
+            }
         }
     }
 
@@ -666,7 +687,38 @@ impl<A: AsyncNode> Drop for ReplyTo<A> {
 /// A task's waker: marks the task ready.
 struct TaskWaker {
     task: u64,
-    ready: Arc<Mutex<BTreeSet<u64>>>,
+    woken: Arc<Woken>,
+}
+
+/// Tasks woken through their wakers (by combinators, or from outside),
+/// waiting to join the ready set.
+#[derive(Default)]
+struct Woken {
+    any: AtomicBool,
+    tasks: Mutex<Vec<u64>>,
+}
+
+/// The ready tasks, sorted, each once (a set; a vector because it is
+/// small).
+#[derive(Default)]
+struct Ready(Vec<u64>);
+
+impl Ready {
+    fn insert(&mut self, task: u64) {
+        if let Err(i) = self.0.binary_search(&task) {
+            self.0.insert(i, task);
+        }
+    }
+
+    fn remove(&mut self, task: &u64) -> bool {
+        match self.0.binary_search(task) {
+            Ok(i) => {
+                self.0.remove(i);
+                true
+            }
+            Err(_) => false,
+        }
+    }
 }
 
 impl std::task::Wake for TaskWaker {
@@ -674,8 +726,9 @@ impl std::task::Wake for TaskWaker {
         self.wake_by_ref();
     }
     fn wake_by_ref(self: &Arc<Self>) {
-        let mut ready = self.ready.lock().unwrap_or_else(|e| e.into_inner());
-        ready.insert(self.task);
+        let mut tasks = self.woken.tasks.lock().unwrap_or_else(|e| e.into_inner());
+        tasks.push(self.task);
+        self.woken.any.store(true, AtomicOrdering::Release);
     }
 }
 
@@ -693,7 +746,7 @@ pub struct Runtime<A: AsyncNode> {
     node: Option<A>,
     shared: Rc<Shared<A>>,
     tasks: BTreeMap<u64, Task>,
-    ready: Arc<Mutex<BTreeSet<u64>>>,
+    woken: Arc<Woken>,
     pct: TaskPct,
 }
 
@@ -727,9 +780,11 @@ impl<A: AsyncNode> Runtime<A> {
                     inputs: VecDeque::new(),
                     replies: BTreeMap::new(),
                     fired: BTreeSet::new(),
-                    waits: BTreeMap::new(),
+                    waits: Vec::new(),
                     next_wait: 0,
                     current: 0,
+                    current_waker: std::ptr::null(),
+                    ready: Ready::default(),
                     order: TaskOrder::Random,
                     spawned: Vec::new(),
                     next_task: 0,
@@ -737,7 +792,7 @@ impl<A: AsyncNode> Runtime<A> {
                 state: RefCell::new(A::State::default()),
             }),
             tasks: BTreeMap::new(),
-            ready: Arc::default(),
+            woken: Arc::default(),
             pct: TaskPct::default(),
         }
     }
@@ -860,7 +915,7 @@ impl<A: AsyncNode> Runtime<A> {
     /// Tasks waiting on nothing dsim drives, for [`Node::stalled`].
     pub fn stalled(&self) -> Option<String> {
         let inner = self.shared.inner.borrow();
-        let waiting: BTreeSet<u64> = inner.waits.values().map(|w| w.task).collect();
+        let waiting: BTreeSet<u64> = inner.waits.iter().map(|(_, w)| w.task).collect();
         let stuck: Vec<String> = self
             .tasks
             .iter()
@@ -896,7 +951,9 @@ impl<A: AsyncNode> Runtime<A> {
             // Each task is a step of its own, taken by the explorer.
             (TaskOrder::Stepwise, None) => {}
             (_, Some(task)) => {
-                if self.lock_ready().remove(&task) {
+                self.collect_woken();
+                let ready = self.shared.inner.borrow_mut().ready.remove(&task);
+                if ready {
                     self.poll(task);
                     self.adopt(order);
                 }
@@ -921,36 +978,47 @@ impl<A: AsyncNode> Runtime<A> {
         let mut inner = self.shared.inner.borrow_mut();
         std::mem::swap(&mut inner.disk, ctx.disk);
         *ctx.next_timer = inner.next_timer;
-        ctx.effects.extend(inner.effects.drain(..).map(|e| match e {
-            Effect::Send {
-                to,
-                payload,
-                authenticated,
-            } => Effect::Send {
-                to,
-                payload,
-                authenticated,
-            },
-            Effect::SetTimer { timer, after, tag } => Effect::SetTimer {
-                timer,
-                after,
-                tag: H::Timer::from(tag),
-            },
-            Effect::CancelTimer { timer } => Effect::CancelTimer { timer },
-            Effect::Observe { text } => Effect::Observe { text },
-            Effect::History(op) => Effect::History(op),
-            Effect::Fail { message } => Effect::Fail { message },
-        }));
+        let effects: &mut dyn std::any::Any = &mut *ctx.effects;
+        match effects.downcast_mut::<Vec<Effect<Wake>>>() {
+            // The host's timers are this runtime's own: no conversion.
+            Some(effects) => effects.append(&mut inner.effects),
+            None => ctx.effects.extend(inner.effects.drain(..).map(|e| match e {
+                Effect::Send {
+                    to,
+                    payload,
+                    authenticated,
+                } => Effect::Send {
+                    to,
+                    payload,
+                    authenticated,
+                },
+                Effect::SetTimer { timer, after, tag } => Effect::SetTimer {
+                    timer,
+                    after,
+                    tag: H::Timer::from(tag),
+                },
+                Effect::CancelTimer { timer } => Effect::CancelTimer { timer },
+                Effect::Observe { text } => Effect::Observe { text },
+                Effect::History(op) => Effect::History(op),
+                Effect::Fail { message } => Effect::Fail { message },
+            })),
+        }
     }
 
     /// Takes in the tasks spawned since the last look: ready to run, and
     /// under PCT each with a random priority.
     fn adopt(&mut self, order: TaskOrder) {
-        let spawned = std::mem::take(&mut self.shared.inner.borrow_mut().spawned);
+        let spawned = {
+            let mut inner = self.shared.inner.borrow_mut();
+            if inner.spawned.is_empty() {
+                return;
+            }
+            std::mem::take(&mut inner.spawned)
+        };
         for (id, name, future) in spawned {
             let waker = Waker::from(Arc::new(TaskWaker {
                 task: id,
-                ready: self.ready.clone(),
+                woken: self.woken.clone(),
             }));
             if let TaskOrder::Pct { depth, steps } = order {
                 let mut inner = self.shared.inner.borrow_mut();
@@ -973,23 +1041,43 @@ impl<A: AsyncNode> Runtime<A> {
                     waker,
                 },
             );
-            self.lock_ready().insert(id);
+            self.shared.inner.borrow_mut().ready.insert(id);
+        }
+    }
+
+    /// Moves the tasks woken through their wakers into the ready set.
+    fn collect_woken(&self) {
+        // A plain load first: the swap is a locked instruction, and
+        // nothing is woken this way on most steps.
+        if self.woken.any.load(AtomicOrdering::Relaxed)
+            && self.woken.any.swap(false, AtomicOrdering::Acquire)
+        {
+            let woken =
+                std::mem::take(&mut *self.woken.tasks.lock().unwrap_or_else(|e| e.into_inner()));
+            let mut inner = self.shared.inner.borrow_mut();
+            for task in woken {
+                inner.ready.insert(task);
+            }
         }
     }
 
     /// The ready task to run next, taken out of the ready set.
     fn pick(&mut self, order: TaskOrder) -> Option<u64> {
-        let mut ready = self.ready.lock().unwrap_or_else(|e| e.into_inner());
-        let pick = match (ready.len(), order) {
+        self.collect_woken();
+        let mut inner = self.shared.inner.borrow_mut();
+        let inner = &mut *inner;
+        let ready = &mut inner.ready;
+        let pick = match (ready.0.len(), order) {
             (0, _) => None,
-            (1, _) => ready.first().copied(),
+            (1, _) => ready.0.first().copied(),
             (_, TaskOrder::Pct { .. }) => ready
+                .0
                 .iter()
                 .max_by_key(|t| (self.pct.priority.get(t).copied().unwrap_or(0), Reverse(**t)))
                 .copied(),
             (n, _) => {
-                let k = self.shared.inner.borrow_mut().rng.below(n as u64);
-                ready.iter().nth(k as usize).copied()
+                let k = inner.rng.below(n as u64);
+                ready.0.get(k as usize).copied()
             }
         };
         if let Some(id) = pick {
@@ -1003,9 +1091,12 @@ impl<A: AsyncNode> Runtime<A> {
         let Some(task) = self.tasks.get_mut(&id) else {
             return;
         };
-        self.shared.inner.borrow_mut().current = id;
-        let waker = task.waker.clone();
-        let mut cx = std::task::Context::from_waker(&waker);
+        {
+            let mut inner = self.shared.inner.borrow_mut();
+            inner.current = id;
+            inner.current_waker = task.waker.data();
+        }
+        let mut cx = std::task::Context::from_waker(&task.waker);
         let done = task.future.as_mut().poll(&mut cx).is_ready();
         self.pct.steps += 1;
         if self.pct.change_points.last() == Some(&self.pct.steps) {
@@ -1022,7 +1113,8 @@ impl<A: AsyncNode> Runtime<A> {
 
     /// Under exploration: the tasks ready to run.
     pub fn runnable(&self) -> Vec<u64> {
-        self.lock_ready().iter().copied().collect()
+        self.collect_woken();
+        self.shared.inner.borrow().ready.0.clone()
     }
 
     /// Under exploration: runs `task` until it waits again.
@@ -1031,10 +1123,6 @@ impl<A: AsyncNode> Runtime<A> {
         H::Timer: From<Wake>,
     {
         self.run(ctx, Some(task));
-    }
-
-    fn lock_ready(&self) -> std::sync::MutexGuard<'_, BTreeSet<u64>> {
-        self.ready.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
