@@ -3,9 +3,9 @@
 //! of calls raced together, the first majority of replies wins, a phase
 //! that gets no majority in time is tried again.
 //!
-//! Nodes `0..servers` serve; each keeps a (sequence, value) pair and
-//! answers `Query` with it and `Record` by keeping the pair if its
-//! sequence is higher. Every other node is a client that writes `writes`
+//! Nodes `0..servers` serve; each keeps a (sequence, value) pair, synced
+//! to its disk, and answers `Query` with it and `Record` by keeping the
+//! pair if its sequence is higher. Every other node is a client that writes `writes`
 //! values, then reads `reads` times, one operation at a time:
 //!
 //! 1. query every server, wait for a majority of pairs; a write takes the
@@ -88,6 +88,11 @@ impl AsyncNode for AsyncAbd {
 }
 
 async fn serve(ctx: Ctx<AsyncAbd>) {
+    // The pair is durable: a restarted server must not forget a value a
+    // majority was counted on to hold.
+    if let Some((seq, value)) = ctx.read::<(Seq, Option<i64>)>("pair").await {
+        ctx.state_mut(|r| *r = Register { seq, value });
+    }
     loop {
         let m = ctx.recv().await;
         let answer = match m.msg {
@@ -96,11 +101,17 @@ async fn serve(ctx: Ctx<AsyncAbd>) {
                 value: r.value,
             }),
             AbdCall::Record { seq, value } => {
-                ctx.state_mut(|r| {
-                    if seq > r.seq {
+                let newer = ctx.state_mut(|r| {
+                    let newer = seq > r.seq;
+                    if newer {
                         *r = Register { seq, value };
                     }
+                    newer
                 });
+                if newer {
+                    ctx.write("pair", &(seq, value)).await;
+                    ctx.sync().await;
+                }
                 AbdCall::Recorded
             }
             _ => continue,
