@@ -388,16 +388,13 @@ impl<A: AsyncNode> Ctx<A> {
         }
     }
 
-    /// Sends `request` to `to` and waits for the reply to it (sent with
-    /// [`Ctx::reply`]); [`Elapsed`] if none arrives within `within` of
-    /// local time. dsim numbers calls: a late reply to an earlier call is
-    /// never taken for this one's.
-    pub async fn call(
-        &self,
-        to: NodeId,
-        request: &A::Msg,
-        within: Duration,
-    ) -> Result<A::Msg, Elapsed> {
+    /// Sends `request` to `to` now, and returns a future of the reply to
+    /// it (sent with [`Ctx::reply`]): [`Elapsed`] if none arrives within
+    /// `within` of local time. dsim numbers calls: a late reply to an
+    /// earlier call is never taken for this one's. The future borrows
+    /// nothing: it can be stored, raced or handed to another task;
+    /// dropping it forgets the call.
+    pub fn call(&self, to: NodeId, request: &A::Msg, within: Duration) -> Call<A> {
         let call = {
             let mut inner = self.inner();
             // Timer ids are unique for the node's whole run, restarts
@@ -408,18 +405,15 @@ impl<A: AsyncNode> Ctx<A> {
             inner.send(to, &Envelope::Call(call, request), false);
             call
         };
-        let reply = ReplyTo {
-            ctx: self.clone(),
-            call,
-            wait: None,
-        };
-        let limit = self.sleep_tagged(within, Wake::Timeout { call });
-        match race(reply, limit).await {
-            Ok(incoming) => Ok(incoming.msg),
-            Err(()) => Err(Elapsed {
-                to: Some(to),
-                after: within,
-            }),
+        Call {
+            reply: ReplyTo {
+                ctx: self.clone(),
+                call,
+                wait: None,
+            },
+            limit: self.sleep_tagged(within, Wake::Timeout { call }),
+            to,
+            within,
         }
     }
 
@@ -648,6 +642,30 @@ impl<A: AsyncNode> Drop for Sleep<A> {
                 .effects
                 .push(Effect::CancelTimer { timer: self.timer });
         }
+    }
+}
+
+/// The future of [`Ctx::call`].
+pub struct Call<A: AsyncNode> {
+    reply: ReplyTo<A>,
+    limit: Sleep<A>,
+    to: NodeId,
+    within: Duration,
+}
+
+impl<A: AsyncNode> Future for Call<A> {
+    type Output = Result<A::Msg, Elapsed>;
+    fn poll(self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        if let Poll::Ready(incoming) = Pin::new(&mut this.reply).poll(cx) {
+            return Poll::Ready(Ok(incoming.msg));
+        }
+        Pin::new(&mut this.limit).poll(cx).map(|()| {
+            Err(Elapsed {
+                to: Some(this.to),
+                after: this.within,
+            })
+        })
     }
 }
 

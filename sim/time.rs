@@ -39,6 +39,22 @@ impl Instant {
     }
 }
 
+/// Saturating: virtual time ends at `u64::MAX` nanoseconds.
+impl std::ops::Add for Duration {
+    type Output = Duration;
+    fn add(self, other: Duration) -> Duration {
+        Duration(self.0.saturating_add(other.0))
+    }
+}
+
+/// Saturating, as for `+` (a backoff doubles with `timeout * 2`).
+impl std::ops::Mul<u64> for Duration {
+    type Output = Duration;
+    fn mul(self, k: u64) -> Duration {
+        Duration(self.0.saturating_mul(k))
+    }
+}
+
 impl Duration {
     /// No time at all.
     pub const ZERO: Duration = Duration(0);
