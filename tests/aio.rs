@@ -781,3 +781,53 @@ fn async_scenarios_keep_their_pinned_trace_hashes() {
         );
     }
 }
+
+#[test]
+fn a_failing_seed_that_runs_differently_when_traced_is_reported_by_the_sweep() {
+    // The sweep runs a seed with the trace off, and a failing one again
+    // with the trace on: a HashMap deciding the sends makes the two runs
+    // differ, and the sweep says so instead of keeping a trace of another
+    // run than the one that failed.
+    let dir = tmp("aio-sweep-leak");
+    let mut registry = Registry::builtin();
+    registry.add(Spec::new(
+        "leaky-failing",
+        "async: sends in a HashMap's order, then fails",
+        |config, _| {
+            Ok(
+                Simulation::new(config, |_| Async::new(Leaky { hash_map: true })).at_end(
+                    "never",
+                    "fails every run",
+                    |_| Err("as designed".into()),
+                ),
+            )
+        },
+    ));
+    let scenario = dir.join("leaky.toml");
+    std::fs::write(&scenario, "protocol = \"leaky-failing\"\nnodes = 24\n").unwrap();
+    let out = dir.join("out");
+    let status = dsim::cli::run_with(
+        &registry,
+        [
+            "dsim",
+            "sweep",
+            scenario.to_str().unwrap(),
+            "--seeds",
+            "0..4",
+            "--jobs",
+            "1",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(status, 1);
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    let checks: Vec<&str> = summary["outcomes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["failed_check"].as_str().unwrap())
+        .collect();
+    assert!(checks.contains(&"determinism"), "{checks:?}");
+}

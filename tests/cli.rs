@@ -213,6 +213,11 @@ fn impossible_command_line_parameters_exit_2() {
     }
 }
 
+/// Where [`tmp`] put `name`, without emptying it.
+fn tmp_path(name: &str) -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("dsim-test-{}-{name}", std::process::id()))
+}
+
 fn sweep_summary(args: &[&str], name: &str) -> String {
     let out = tmp(name);
     let mut all = vec!["sweep"];
@@ -230,6 +235,42 @@ fn a_sweep_summary_is_identical_whatever_the_number_of_jobs() {
     let two = sweep_summary(&[&args[..], &["--jobs", "2"]].concat(), "jobs2");
     assert_eq!(one, two);
     assert!(one.contains("\"verdict\": \"fail\""));
+}
+
+#[test]
+fn a_sweep_that_traces_only_failing_seeds_equals_one_that_traces_every_seed() {
+    // Passing seeds run with the trace off and keep a digest; failing ones
+    // run again with the trace on. The summary and the traces must be the
+    // ones a sweep tracing every seed writes.
+    for scenario in [
+        "twophase-bug-commit-on-timeout",
+        "raft-partitions",
+        "async-abd",
+    ] {
+        let args = [
+            format!("scenarios/{scenario}.toml"),
+            "--seeds".into(),
+            "0..40".into(),
+        ];
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let fast = sweep_summary(&args, &format!("{scenario}-fast"));
+        let every = [&args[..], &["--trace-every-seed"]].concat();
+        let traced = sweep_summary(&every, &format!("{scenario}-every"));
+        assert_eq!(fast, traced, "{scenario}");
+        let summary: serde_json::Value = serde_json::from_str(&fast).unwrap();
+        for o in summary["outcomes"].as_array().unwrap() {
+            assert_eq!(o["digest"].as_str().unwrap().len(), 16, "{o}");
+            // A failing seed's trace is kept and hashed; a passing one's is not.
+            let failed = o["verdict"] == "fail";
+            assert_eq!(o.get("trace_hash").is_some(), failed, "{o}");
+            if failed {
+                let name = o["trace"].as_str().unwrap();
+                let a = std::fs::read(tmp_path(&format!("{scenario}-fast")).join(name)).unwrap();
+                let b = std::fs::read(tmp_path(&format!("{scenario}-every")).join(name)).unwrap();
+                assert_eq!(a, b, "{name}");
+            }
+        }
+    }
 }
 
 #[test]

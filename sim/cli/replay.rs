@@ -183,6 +183,7 @@ pub fn replay(registry: &Registry, args: ReplayArgs) -> Result<(), CliError> {
         key,
         invariants: recipe.invariants.clone(),
         linearizable: recipe.linearizable.clone(),
+        digest: false,
         schedule: schedule.clone(),
         progress: None,
     };

@@ -195,6 +195,18 @@ pub fn run_seed<'a>(
     run_seed_with(registry, scenario, seed, trace, key, None, None)
 }
 
+/// [`run_seed`], keeping the run's digest ([`crate::trace::Digest`]) in
+/// the outcome: how a sweep runs a seed, with or without its trace.
+pub fn run_seed_digest<'a>(
+    registry: &Registry,
+    scenario: &Scenario,
+    seed: u64,
+    trace: Option<&'a mut dyn Write>,
+    key: Option<&'a [u8]>,
+) -> Result<(Resolved, Outcome), CliError> {
+    run_seed_options(registry, scenario, seed, trace, key, None, None, true)
+}
+
 /// [`run_seed`], following a recorded schedule if one is given.
 pub fn run_seed_with<'a>(
     registry: &Registry,
@@ -204,6 +216,22 @@ pub fn run_seed_with<'a>(
     key: Option<&'a [u8]>,
     schedule: Option<std::sync::Arc<crate::network::Schedule>>,
     progress: Option<crate::scheduler::ProgressFn>,
+) -> Result<(Resolved, Outcome), CliError> {
+    run_seed_options(
+        registry, scenario, seed, trace, key, schedule, progress, false,
+    )
+}
+
+#[allow(clippy::too_many_arguments)]
+fn run_seed_options<'a>(
+    registry: &Registry,
+    scenario: &Scenario,
+    seed: u64,
+    trace: Option<&'a mut dyn Write>,
+    key: Option<&'a [u8]>,
+    schedule: Option<std::sync::Arc<crate::network::Schedule>>,
+    progress: Option<crate::scheduler::ProgressFn>,
+    digest: bool,
 ) -> Result<(Resolved, Outcome), CliError> {
     let resolved = scenario.resolve(seed).map_err(CliError::input)?;
     let protocol = registry.get(&scenario.protocol).ok_or_else(|| {
@@ -217,6 +245,7 @@ pub fn run_seed_with<'a>(
         key,
         invariants: resolved.invariants.clone(),
         linearizable: resolved.linearizable.clone(),
+        digest,
         schedule,
         progress,
     };

@@ -65,6 +65,7 @@ impl Against<'_> {
             key: None,
             invariants: self.recipe.invariants.clone(),
             linearizable: self.recipe.linearizable.clone(),
+            digest: false,
             schedule: shared(c),
             progress: None,
         }
@@ -214,6 +215,7 @@ pub fn shrink(registry: &Registry, args: ShrinkArgs) -> Result<(), CliError> {
         key,
         invariants: recipe.invariants.clone(),
         linearizable: recipe.linearizable.clone(),
+        digest: false,
         schedule: shared(&shrunk.candidate),
         progress: None,
     };

@@ -30,7 +30,14 @@ pub struct SeedOutcome {
     pub record: Option<u64>,
     /// The trace file, beside the summary, for failing seeds.
     pub trace: Option<String>,
+    /// The hash of that trace (empty for a passing seed: its trace was
+    /// never written).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub trace_hash: String,
+    /// The run's digest ([`crate::trace::Digest`]), for every seed: two
+    /// machines that ran a seed alike agree on it.
+    #[serde(default)]
+    pub digest: String,
     pub drawn: BTreeMap<String, String>,
     /// Invariants this seed did not evaluate, with why.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]

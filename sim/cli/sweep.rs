@@ -1,7 +1,7 @@
 //! `dsim sweep` and `dsim merge`: many seeds on every core, a summary that
 //! does not depend on how many cores, shards for many machines.
 
-use super::run::{default_trace_path, load_checked, run_seed};
+use super::run::{default_trace_path, load_checked, run_seed_digest};
 use super::summary::{
     journal_path, read_resume, read_summary, write_summary, Identity, Journal, SeedOutcome, Summary,
 };
@@ -55,6 +55,11 @@ pub struct SweepArgs {
     /// scenario's `[check] invariants`.
     #[arg(long = "check", value_name = "INVARIANT")]
     pub checks: Vec<String>,
+    /// Run every seed with its trace on (slower). By default a seed runs
+    /// with the trace off and only a failing one runs again to write its
+    /// trace; the summary is the same either way.
+    #[arg(long)]
+    pub trace_every_seed: bool,
     #[command(flatten)]
     pub strategy: super::run::StrategyArgs,
 }
@@ -178,8 +183,25 @@ pub fn sweep(registry: &Registry, args: SweepArgs) -> Result<(), CliError> {
                 if stop {
                     return None;
                 }
+                // A passing seed needs no trace: it runs with the trace off,
+                // keeping only its digest; a failing one runs again with the
+                // trace on — the same run, by determinism, which the two
+                // digests must show.
                 let mut bytes = Vec::new();
-                match run_seed(registry, &scenario, seed, Some(&mut bytes), key) {
+                let first = if args.trace_every_seed {
+                    run_seed_digest(registry, &scenario, seed, Some(&mut bytes), key)
+                } else {
+                    run_seed_digest(registry, &scenario, seed, None, key)
+                };
+                let first = first.and_then(|(resolved, outcome)| {
+                    if outcome.failure.is_none() || args.trace_every_seed {
+                        return Ok((resolved, outcome));
+                    }
+                    let (_, traced) =
+                        run_seed_digest(registry, &scenario, seed, Some(&mut bytes), key)?;
+                    Ok((resolved, same_run(seed, &outcome, traced)))
+                });
+                match first {
                     Err(e) => {
                         if let Ok(mut slot) = first_error.lock() {
                             slot.get_or_insert(e);
@@ -213,7 +235,16 @@ pub fn sweep(registry: &Registry, args: SweepArgs) -> Result<(), CliError> {
                             message: f.map(|f| f.message.clone()),
                             record: f.map(|f| f.record),
                             trace,
-                            trace_hash: outcome.trace_hash.map(|h| hex(&h)).unwrap_or_default(),
+                            // Only a failing seed's trace is kept, and hashed.
+                            trace_hash: outcome
+                                .trace_hash
+                                .filter(|_| f.is_some())
+                                .map(|h| hex(&h))
+                                .unwrap_or_default(),
+                            digest: outcome
+                                .digest
+                                .map(|d| format!("{d:016x}"))
+                                .unwrap_or_default(),
                             drawn: resolved.drawn.into_iter().collect(),
                             not_run: outcome
                                 .not_run()
@@ -455,4 +486,33 @@ impl Progress {
             bar.finish_and_clear();
         }
     }
+}
+
+/// A failing seed's traced rerun, checked against its first run (trace
+/// off): by determinism the same run, with the same digest. One that ran
+/// differently is reported as failing check `determinism`, its trace kept.
+fn same_run(
+    seed: u64,
+    first: &crate::scheduler::Outcome,
+    traced: crate::scheduler::Outcome,
+) -> crate::scheduler::Outcome {
+    if traced.digest == first.digest {
+        return traced;
+    }
+    let mut traced = traced;
+    let (record, time) = match &traced.failure {
+        Some(f) => (f.record, f.time),
+        None => (traced.stats.records, traced.stats.time),
+    };
+    traced.failure = Some(crate::scheduler::Failure {
+        check: "determinism".into(),
+        message: format!(
+            "seed {seed} ran differently when run again to write its trace (digest {:016x}, then {:016x}): something outside the seed decides what the protocol does; `dsim run SCENARIO --seed {seed} --check-determinism` shows where",
+            first.digest.unwrap_or_default(),
+            traced.digest.unwrap_or_default()
+        ),
+        record,
+        time,
+    });
+    traced
 }

@@ -4,7 +4,7 @@ use crate::node::NodeId;
 use serde::{Deserialize, Serialize};
 
 /// A partition as a user states it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum PartitionSpec {
     /// The listed groups cannot talk to each other, in either direction.
     /// Nodes named in no group form one more group together.

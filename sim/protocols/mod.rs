@@ -293,6 +293,8 @@ pub struct RunOptions<'a> {
     /// Check the clients' history for linearizability at the end of the
     /// run, as the invariant `linearizable`.
     pub linearizable: Option<crate::history::Linearizability>,
+    /// Keep the run's digest ([`Outcome::digest`]).
+    pub digest: bool,
 }
 
 /// A protocol the command line can run by name. [`Spec`] implements it
@@ -351,10 +353,13 @@ pub fn execute<N: Node>(
 ) -> Result<Outcome, SimError> {
     let trace = options.trace.take();
     let key = options.key;
+    let digest = options.digest;
     let sim = prepare(sim, options)?;
-    match trace {
-        Some(out) => sim.run_traced(out, key).map(|(o, _)| o),
-        None => sim.run(),
+    match (trace, digest) {
+        (Some(out), false) => sim.run_traced(out, key).map(|(o, _)| o),
+        (Some(out), true) => sim.run_traced_digest(out, key).map(|(o, _)| o),
+        (None, false) => sim.run(),
+        (None, true) => sim.run_digest(),
     }
 }
 

@@ -168,6 +168,9 @@ pub struct Outcome {
     pub stats: Stats,
     /// Hash of the whole trace, when one was written.
     pub trace_hash: Option<[u8; 32]>,
+    /// The run's digest ([`crate::trace::Digest`]), when one was asked
+    /// for: equal for the same run with the trace on or off.
+    pub digest: Option<u64>,
     /// When following a schedule: sends it had no recorded fate for.
     pub unscripted: u64,
 }
@@ -414,6 +417,31 @@ impl<N: Node> Simulation<N> {
         Ok(outcome)
     }
 
+    /// [`Simulation::run`], keeping only the run's digest
+    /// ([`Outcome::digest`]): what a sweep runs a seed with.
+    pub fn run_digest(&self) -> Result<Outcome, SimError> {
+        let mut sink = crate::trace::Digest::new(NullSink::default());
+        let (mut outcome, _, _) = self.run_inner_with(&mut sink, false)?;
+        outcome.digest = Some(sink.digest());
+        Ok(outcome)
+    }
+
+    /// [`Simulation::run_traced`], with the run's digest too: the same
+    /// digest [`Simulation::run_digest`] gives.
+    pub fn run_traced_digest<W: Write>(
+        &self,
+        out: W,
+        key: Option<&[u8]>,
+    ) -> Result<(Outcome, W), SimError> {
+        let writer = TraceWriter::new(out, &self.header(), key)?;
+        let mut sink = crate::trace::Digest::new(writer);
+        let (mut outcome, end_time, _) = self.run_inner(&mut sink)?;
+        outcome.digest = Some(sink.digest());
+        let (out, hash) = sink.into_inner().finish(outcome.end, end_time)?;
+        outcome.trace_hash = Some(hash);
+        Ok((outcome, out))
+    }
+
     /// [`Simulation::run`], handing back every node's final state too
     /// (`None` for a node that ended crashed).
     pub fn run_with_states(&self) -> Result<(Outcome, Vec<Option<N>>), SimError> {
@@ -492,6 +520,7 @@ impl<N: Node> Simulation<N> {
                 checks,
                 stats: world.stats,
                 trace_hash: None,
+                digest: None,
                 unscripted,
             },
             time,

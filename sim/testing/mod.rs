@@ -632,6 +632,7 @@ pub fn check_protocol(
             key: None,
             invariants: None,
             linearizable: None,
+            digest: false,
             schedule: None,
             progress: None,
         };

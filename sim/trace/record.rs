@@ -61,7 +61,7 @@ impl Header {
 }
 
 /// One entry of the trace.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Record<'a> {
     /// Virtual time of the entry.
     pub time: Instant,
@@ -69,7 +69,7 @@ pub struct Record<'a> {
 }
 
 /// Why a run ended.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum EndReason {
     /// No events were left.
     Quiescent,
@@ -93,7 +93,7 @@ impl EndReason {
 }
 
 /// What a record says happened.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Kind<'a> {
     /// The node started (first start, or after a restart).
     Start { node: NodeId, lamport: u64 },
