@@ -276,18 +276,15 @@ impl<M> Inner<M> {
     }
 
     fn send<T: Serialize>(&mut self, to: NodeId, envelope: &Envelope<T>, authenticated: bool) {
-        let mut payload = self.buffers.pop().unwrap_or_default();
-        payload.clear();
-        match crate::wire::encode_into(envelope, &mut payload) {
-            Ok(()) => self.effects.push(Effect::Send {
-                to,
-                payload,
-                authenticated,
-            }),
-            Err(e) => self.effects.push(Effect::Fail {
-                message: format!("{} could not serialize a message to {to}: {e}", self.id),
-            }),
-        }
+        let from = self.id;
+        crate::node::push_send(
+            &mut self.effects,
+            &mut self.buffers,
+            from,
+            to,
+            envelope,
+            authenticated,
+        );
     }
 }
 

@@ -335,18 +335,7 @@ impl<'a, N: Node + ?Sized> Context<'a, N> {
     }
 
     fn send_with(&mut self, to: NodeId, msg: &N::Msg, authenticated: bool) {
-        let mut payload = self.buffers.pop().unwrap_or_default();
-        payload.clear();
-        match crate::wire::encode_into(msg, &mut payload) {
-            Ok(()) => self.effects.push(Effect::Send {
-                to,
-                payload,
-                authenticated,
-            }),
-            Err(e) => self.effects.push(Effect::Fail {
-                message: format!("{} could not serialize a message to {to}: {e}", self.id),
-            }),
-        }
+        push_send(self.effects, self.buffers, self.id, to, msg, authenticated);
     }
 
     /// Sends `msg` to every other node.
@@ -436,6 +425,30 @@ impl<'a, N: Node + ?Sized> Context<'a, N> {
             key,
             value,
         }));
+    }
+}
+
+/// Encodes `msg` into a reused buffer and asks for it to be sent from
+/// `from` to `to`; a message that does not serialize fails the run.
+pub(crate) fn push_send<T, M: Serialize + ?Sized>(
+    effects: &mut Vec<Effect<T>>,
+    buffers: &mut Vec<Vec<u8>>,
+    from: NodeId,
+    to: NodeId,
+    msg: &M,
+    authenticated: bool,
+) {
+    let mut payload = buffers.pop().unwrap_or_default();
+    payload.clear();
+    match crate::wire::encode_into(msg, &mut payload) {
+        Ok(()) => effects.push(Effect::Send {
+            to,
+            payload,
+            authenticated,
+        }),
+        Err(e) => effects.push(Effect::Fail {
+            message: format!("{from} could not serialize a message to {to}: {e}"),
+        }),
     }
 }
 

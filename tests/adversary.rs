@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{dsim, text, tmp};
+use common::{dsim, passing_sweep_digest, text, tmp};
 use dsim::adversary::{AdversaryConfig, Behaviour, Byzantine, NetworkAdversary};
 use dsim::trace::{Kind, TraceReader};
 use dsim::{
@@ -463,25 +463,7 @@ fn shrink_takes_away_the_adversary_a_failure_does_not_need() {
 fn adversary_runs_are_deterministic_and_runs_without_one_keep_format_3() {
     let dir = tmp("determinism");
     for scenario in ["bracha-twins", "bracha-mutate", "broadcast-authenticated"] {
-        let hash = |jobs: &str| {
-            let out_dir = dir.join(format!("{scenario}-{jobs}"));
-            let out = dsim(&[
-                "sweep",
-                &format!("scenarios/{scenario}.toml"),
-                "--seeds",
-                "0..40",
-                "--jobs",
-                jobs,
-                "--out",
-                out_dir.to_str().unwrap(),
-            ]);
-            assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-            let summary: serde_json::Value = serde_json::from_str(
-                &std::fs::read_to_string(out_dir.join("summary.json")).unwrap(),
-            )
-            .unwrap();
-            summary["digest"].clone()
-        };
+        let hash = |jobs: &str| passing_sweep_digest(&dir, scenario, "0..40", jobs);
         assert_eq!(hash("1"), hash("2"), "{scenario}");
         let a = dir.join(format!("{scenario}-a.trace"));
         let b = dir.join(format!("{scenario}-b.trace"));

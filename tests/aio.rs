@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{dsim, text, tmp};
+use common::{dsim, passing_sweep_digest, text, tmp};
 use dsim::aio::{Async, AsyncNode, Ctx, Elapsed, Envelope, Runtime, Wake};
 use dsim::protocols::{Registry, Spec};
 use dsim::trace::Kind;
@@ -531,25 +531,7 @@ fn check_determinism_catches_a_hash_map_deciding_what_an_async_node_sends() {
 fn async_protocols_are_deterministic_at_any_job_count_over_10000_seeds() {
     let dir = tmp("aio-determinism");
     for scenario in ["async-abd", "async-twophase-crash"] {
-        let digest = |jobs: &str| {
-            let out_dir = dir.join(format!("{scenario}-{jobs}"));
-            let out = dsim(&[
-                "sweep",
-                &format!("scenarios/{scenario}.toml"),
-                "--seeds",
-                "0..10000",
-                "--jobs",
-                jobs,
-                "--out",
-                out_dir.to_str().unwrap(),
-            ]);
-            assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-            let summary: serde_json::Value = serde_json::from_str(
-                &std::fs::read_to_string(out_dir.join("summary.json")).unwrap(),
-            )
-            .unwrap();
-            summary["digest"].clone()
-        };
+        let digest = |jobs: &str| passing_sweep_digest(&dir, scenario, "0..10000", jobs);
         assert_eq!(digest("1"), digest("2"), "{scenario}");
     }
 }

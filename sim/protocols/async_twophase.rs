@@ -24,10 +24,10 @@ use super::twophase::{
     atomicity_of, commit_needs_all_votes_of, transactions_to_check, Changed, Participant, TpcMsg,
     TpcSettings,
 };
-use super::{ParamDoc, Spec};
+use super::Spec;
 use crate::aio::{Async, AsyncNode, Ctx};
 use crate::scheduler::Simulation;
-use crate::{Duration, NodeId, View};
+use crate::{NodeId, View};
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
 use std::rc::Rc;
@@ -259,12 +259,7 @@ pub fn protocol() -> Spec<Node> {
         "async-twophase",
         "two-phase commit written as async nodes (call with timeout, a task per transaction); node 0 coordinates",
         |config, params| {
-            let s = TpcSettings {
-                vote_timeout: params.duration("vote_timeout")?,
-                query_interval: params.duration("query_interval")?,
-                no_percent: params.int("no_percent")? as u64,
-                commit_on_timeout: params.flag("commit_on_timeout")?,
-            };
+            let s = TpcSettings::from_params(params)?;
             Ok(Simulation::new(config, move |id| {
                 Async::new(if id == NodeId(0) {
                     AsyncTpc::Coordinator(s)
@@ -284,27 +279,7 @@ pub fn protocol() -> Spec<Node> {
             ))
         },
     )
-    .param(ParamDoc::duration(
-        "vote_timeout",
-        Duration::from_millis(100),
-        "how long the coordinator waits for each vote",
-    ))
-    .param(ParamDoc::duration(
-        "query_interval",
-        Duration::from_millis(80),
-        "how often an in-doubt participant asks for the outcome",
-    ))
-    .param(ParamDoc::int(
-        "no_percent",
-        10,
-        (0, 100),
-        "chance, in percent, that a participant votes no",
-    ))
-    .param(ParamDoc::flag(
-        "commit_on_timeout",
-        false,
-        "count a late vote as yes; true is the broken twin",
-    ))
+    .with_params(TpcSettings::docs())
     .min_nodes(2)
     .clients(|_, _| vec![NodeId(0)])
 }

@@ -480,6 +480,12 @@ impl<N: Node> Spec<N> {
         self
     }
 
+    /// Declares several parameters (protocols that share theirs).
+    pub fn with_params(mut self, docs: impl IntoIterator<Item = ParamDoc>) -> Spec<N> {
+        self.params.extend(docs);
+        self
+    }
+
     /// The smallest node count the protocol runs with (default 1).
     pub fn min_nodes(mut self, nodes: u32) -> Spec<N> {
         self.min_nodes = nodes;

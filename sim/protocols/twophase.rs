@@ -52,6 +52,47 @@ pub struct TpcSettings {
     pub commit_on_timeout: bool,
 }
 
+impl TpcSettings {
+    /// The settings from a run's parameters ([`TpcSettings::docs`]).
+    pub(crate) fn from_params(
+        params: &super::Params,
+    ) -> Result<TpcSettings, crate::scheduler::SimError> {
+        Ok(TpcSettings {
+            vote_timeout: params.duration("vote_timeout")?,
+            query_interval: params.duration("query_interval")?,
+            no_percent: params.int("no_percent")? as u64,
+            commit_on_timeout: params.flag("commit_on_timeout")?,
+        })
+    }
+
+    /// The parameters of two-phase commit, state-machine and async alike.
+    pub(crate) fn docs() -> Vec<ParamDoc> {
+        vec![
+            ParamDoc::duration(
+                "vote_timeout",
+                Duration::from_millis(100),
+                "how long the coordinator waits for votes",
+            ),
+            ParamDoc::duration(
+                "query_interval",
+                Duration::from_millis(80),
+                "how often an in-doubt participant asks for the outcome",
+            ),
+            ParamDoc::int(
+                "no_percent",
+                10,
+                (0, 100),
+                "chance, in percent, that a participant votes no",
+            ),
+            ParamDoc::flag(
+                "commit_on_timeout",
+                false,
+                "commit when votes are late; true is the broken twin",
+            ),
+        ]
+    }
+}
+
 /// Timers: the coordinator's vote timeout, a participant's next query.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum TpcTimer {
@@ -395,12 +436,7 @@ pub fn protocol() -> Spec<TpcNode> {
         "twophase",
         "two-phase commit; node 0 coordinates from a durable log and may crash",
         |config, params| {
-            let s = TpcSettings {
-                vote_timeout: params.duration("vote_timeout")?,
-                query_interval: params.duration("query_interval")?,
-                no_percent: params.int("no_percent")? as u64,
-                commit_on_timeout: params.flag("commit_on_timeout")?,
-            };
+            let s = TpcSettings::from_params(params)?;
             Ok(Simulation::new(config, move |id| {
                 if id == NodeId(0) {
                     TpcNode::Coordinator(Coordinator::default(), s)
@@ -421,27 +457,7 @@ pub fn protocol() -> Spec<TpcNode> {
             ))
         },
     )
-    .param(ParamDoc::duration(
-        "vote_timeout",
-        Duration::from_millis(100),
-        "how long the coordinator waits for votes",
-    ))
-    .param(ParamDoc::duration(
-        "query_interval",
-        Duration::from_millis(80),
-        "how often an in-doubt participant asks for the outcome",
-    ))
-    .param(ParamDoc::int(
-        "no_percent",
-        10,
-        (0, 100),
-        "chance, in percent, that a participant votes no",
-    ))
-    .param(ParamDoc::flag(
-        "commit_on_timeout",
-        false,
-        "commit when votes are late; true is the broken twin",
-    ))
+    .with_params(TpcSettings::docs())
     .min_nodes(2)
     .clients(|_, _| vec![NodeId(0)])
 }

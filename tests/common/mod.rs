@@ -95,3 +95,29 @@ pub fn tmp(name: &str) -> PathBuf {
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
+
+/// The digest of a passing sweep of `scenario` over `seeds` with `jobs`
+/// workers, its summary written under `dir`.
+pub fn passing_sweep_digest(
+    dir: &std::path::Path,
+    scenario: &str,
+    seeds: &str,
+    jobs: &str,
+) -> serde_json::Value {
+    let out_dir = dir.join(format!("{scenario}-{jobs}"));
+    let out = dsim(&[
+        "sweep",
+        &format!("scenarios/{scenario}.toml"),
+        "--seeds",
+        seeds,
+        "--jobs",
+        jobs,
+        "--out",
+        out_dir.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out_dir.join("summary.json")).unwrap())
+            .unwrap();
+    summary["digest"].clone()
+}
