@@ -512,6 +512,7 @@ impl<A: AsyncNode> Ctx<A> {
             buffers: &mut inner.buffers,
             authentic: false,
             task_order: inner.order,
+            task_choices: None,
             _node: PhantomData,
         };
         f(&mut ctx)
@@ -975,7 +976,7 @@ impl<A: AsyncNode> Runtime<A> {
             }
             (_, None) => {
                 let mut polls = 0u32;
-                while let Some(task) = self.pick(order) {
+                while let Some(task) = self.pick(order, ctx) {
                     polls += 1;
                     if polls > POLLS_PER_HANDLER {
                         let mut inner = self.shared.inner.borrow_mut();
@@ -1076,26 +1077,37 @@ impl<A: AsyncNode> Runtime<A> {
         }
     }
 
-    /// The ready task to run next, taken out of the ready set.
-    fn pick(&mut self, order: TaskOrder) -> Option<u64> {
+    /// The ready task to run next, taken out of the ready set. A choice
+    /// among several is recorded in the trace, and taken from the recorded
+    /// one when the run follows a schedule (if that task is ready).
+    fn pick<H: Node>(&mut self, order: TaskOrder, ctx: &mut Context<'_, H>) -> Option<u64> {
         self.collect_woken();
         let mut inner = self.shared.inner.borrow_mut();
         let inner = &mut *inner;
         let ready = &mut inner.ready;
-        let pick = match (ready.0.len(), order) {
+        let n = ready.0.len();
+        let pick = match (n, order) {
             (0, _) => None,
             (1, _) => ready.0.first().copied(),
-            (_, TaskOrder::Pct { .. }) => ready
-                .0
-                .iter()
-                .max_by_key(|t| (self.pct.priority.get(t).copied().unwrap_or(0), Reverse(**t)))
-                .copied(),
-            (n, _) => {
-                let k = inner.rng.below(n as u64);
-                ready.0.get(k as usize).copied()
-            }
+            _ => match ctx.recorded_task_choice().filter(|t| ready.0.contains(t)) {
+                Some(recorded) => Some(recorded),
+                None if matches!(order, TaskOrder::Pct { .. }) => ready
+                    .0
+                    .iter()
+                    .max_by_key(|t| (self.pct.priority.get(t).copied().unwrap_or(0), Reverse(**t)))
+                    .copied(),
+                None => {
+                    let k = inner.rng.below(n as u64);
+                    ready.0.get(k as usize).copied()
+                }
+            },
         };
         if let Some(id) = pick {
+            if n > 1 {
+                let of: Vec<String> = ready.0.iter().map(|t| format!("#{t}")).collect();
+                let text = format!("{}#{id} of {}", crate::node::TASK_CHOICE, of.join(" "));
+                inner.effects.push(Effect::Observe { text });
+            }
             ready.remove(&id);
         }
         pick

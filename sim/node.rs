@@ -260,6 +260,8 @@ pub struct Context<'a, N: Node + ?Sized> {
     /// Whether the message being handled carries a MAC that verifies.
     pub(crate) authentic: bool,
     pub(crate) task_order: TaskOrder,
+    /// Following a recorded schedule: the node's recorded task choices.
+    pub(crate) task_choices: Option<&'a mut std::collections::VecDeque<u64>>,
     pub(crate) _node: PhantomData<fn(&N)>,
 }
 
@@ -287,6 +289,12 @@ impl<'a, N: Node + ?Sized> Context<'a, N> {
     /// How an async node orders its ready tasks under this run's strategy.
     pub fn task_order(&self) -> TaskOrder {
         self.task_order
+    }
+
+    /// Following a recorded schedule: the next task this node chose when
+    /// several were ready, as recorded.
+    pub(crate) fn recorded_task_choice(&mut self) -> Option<u64> {
+        self.task_choices.as_mut()?.pop_front()
     }
 
     /// The node's own random stream, independent of every other stream.
@@ -451,6 +459,10 @@ pub(crate) fn push_send<T, M: Serialize + ?Sized>(
         }),
     }
 }
+
+/// How an observation records an async node's choice among its ready
+/// tasks: `task> #3 of #1 #2 #3`. Schedule replay follows these.
+pub const TASK_CHOICE: &str = "task> ";
 
 /// How an observation begins a span ([`Context::begin_span`]).
 pub const SPAN_BEGIN: &str = "span+ ";

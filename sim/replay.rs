@@ -37,6 +37,15 @@ pub fn schedule_from(records: &[Record<'_>]) -> Schedule {
                 });
                 where_.insert(*msg, (link, fates.len() - 1, r.time));
             }
+            Kind::Observe { node, text, .. } if text.starts_with(crate::node::TASK_CHOICE) => {
+                let chosen = text[crate::node::TASK_CHOICE.len()..]
+                    .strip_prefix('#')
+                    .and_then(|t| t.split(' ').next())
+                    .and_then(|t| t.parse().ok());
+                if let Some(task) = chosen {
+                    schedule.task_choices.entry(node.0).or_default().push(task);
+                }
+            }
             kind => {
                 let msg = match kind {
                     Kind::Duplicated { msg, .. }

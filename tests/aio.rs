@@ -603,8 +603,9 @@ fn elapsed_says_who_did_not_answer() {
 }
 
 /// Three tasks of n0 each append their name to its state; the run fails
-/// when they ran in the one order `c`, `b`, `a`.
-struct Ordered;
+/// when they ran in the one order `c`, `b`, `a`. `Ordered(k)` first draws
+/// `k` random numbers (a changed protocol, for schedule replay).
+struct Ordered(u32);
 
 impl AsyncNode for Ordered {
     type Msg = Msg;
@@ -614,6 +615,9 @@ impl AsyncNode for Ordered {
         if ctx.id() != NodeId(0) {
             return;
         }
+        for _ in 0..self.0 {
+            ctx.rng(|r| r.next_u64());
+        }
         for name in ["a", "b", "c"] {
             let c = ctx.clone();
             ctx.spawn(name, async move { c.state_mut(|s| s.push_str(name)) });
@@ -622,7 +626,11 @@ impl AsyncNode for Ordered {
 }
 
 fn ordered(config: SimConfig) -> Simulation<Async<Ordered>> {
-    Simulation::new(config, |_| Async::new(Ordered)).always(
+    ordered_drawing(config, 0)
+}
+
+fn ordered_drawing(config: SimConfig, draws: u32) -> Simulation<Async<Ordered>> {
+    Simulation::new(config, move |_| Async::new(Ordered(draws))).always(
         "not-cba",
         "n0's tasks did not run in the order c, b, a",
         |v| match v.node(NodeId(0)) {
@@ -812,4 +820,41 @@ fn a_failing_seed_that_runs_differently_when_traced_is_reported_by_the_sweep() {
         .map(|o| o["failed_check"].as_str().unwrap())
         .collect();
     assert!(checks.contains(&"determinism"), "{checks:?}");
+}
+
+#[test]
+fn schedule_replay_follows_the_recorded_task_order_of_a_changed_protocol() {
+    // The order a run took among ready tasks is in its trace; a changed
+    // protocol (one that draws random numbers first, which moves the
+    // tasks' stream) follows it under schedule replay.
+    let order = |sim: &Simulation<Async<Ordered>>| {
+        let (_, nodes) = sim.run_with_states().unwrap();
+        let order = nodes[0].as_ref().unwrap().state().clone();
+        order
+    };
+    let mut checked = 0;
+    for seed in 0..20 {
+        let mut c = config(2);
+        c.seed = seed;
+        let mut bytes = Vec::new();
+        ordered(c.clone()).run_traced(&mut bytes, None).unwrap();
+        let (_, records, _) = dsim::trace::read_all(&bytes, None).unwrap();
+        let recorded = order(&ordered(c.clone()));
+        let choices = records
+            .iter()
+            .filter(|r| matches!(&r.kind, Kind::Observe { text, .. } if text.starts_with(dsim::node::TASK_CHOICE)))
+            .count();
+        assert_eq!(choices, 2, "three ready tasks: two choices");
+        if order(&ordered_drawing(c.clone(), 5)) == recorded {
+            continue; // the change happens not to move this seed's order
+        }
+        let mut changed = ordered_drawing(c, 5);
+        changed.follow(Arc::new(dsim::replay::schedule_from(&records)));
+        assert_eq!(order(&changed), recorded, "seed {seed}");
+        checked += 1;
+    }
+    assert!(
+        checked >= 5,
+        "only {checked} seeds had their order moved by the change"
+    );
 }

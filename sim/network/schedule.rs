@@ -44,6 +44,9 @@ pub struct Schedule {
     /// a shrinker taking events away needs. The same run matches the same
     /// way under both.
     pub by_content: bool,
+    /// For each node, the async tasks it chose to run when several were
+    /// ready, in order ([`crate::node::TASK_CHOICE`] observations).
+    pub task_choices: BTreeMap<u32, Vec<u64>>,
 }
 
 impl Schedule {

@@ -28,6 +28,8 @@ struct Slot<T> {
     next_timer: u64,
     timers: BTreeMap<u64, T>,
     clock: LocalClock,
+    /// Following a schedule: the async tasks this node chose, in order.
+    task_choices: std::collections::VecDeque<u64>,
 }
 
 /// What the kernel knows of one invariant's evaluations.
@@ -258,6 +260,12 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
                 next_timer: 0,
                 timers: BTreeMap::new(),
                 clock: LocalClock::default(),
+                task_choices: sim
+                    .schedule
+                    .as_ref()
+                    .and_then(|s| s.task_choices.get(&i))
+                    .map(|c| c.iter().copied().collect())
+                    .unwrap_or_default(),
             })
             .collect();
         let mut world = World {
@@ -1124,6 +1132,11 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
             buffers: &mut self.buffers,
             authentic: self.authentic,
             task_order: self.task_order,
+            task_choices: self
+                .sim
+                .schedule
+                .is_some()
+                .then_some(&mut slot.task_choices),
             _node: PhantomData,
         };
         IN_HANDLER.with(|f| f.set(Some(id)));
