@@ -958,6 +958,8 @@ impl<A: AsyncNode> Runtime<A> {
             let mut inner = self.shared.inner.borrow_mut();
             inner.now = ctx.now();
             std::mem::swap(&mut inner.disk, ctx.disk);
+            // The kernel's spare message buffers: sends reuse them.
+            std::mem::swap(&mut inner.buffers, ctx.buffers);
             inner.next_timer = *ctx.next_timer;
             inner.order = ctx.task_order();
         }
@@ -993,6 +995,7 @@ impl<A: AsyncNode> Runtime<A> {
         }
         let mut inner = self.shared.inner.borrow_mut();
         std::mem::swap(&mut inner.disk, ctx.disk);
+        std::mem::swap(&mut inner.buffers, ctx.buffers);
         *ctx.next_timer = inner.next_timer;
         let effects: &mut dyn std::any::Any = &mut *ctx.effects;
         match effects.downcast_mut::<Vec<Effect<Wake>>>() {
