@@ -438,6 +438,7 @@ impl<'a, N: Node + ?Sized> Context<'a, N> {
 
 /// Encodes `msg` into a reused buffer and asks for it to be sent from
 /// `from` to `to`; a message that does not serialize fails the run.
+#[inline]
 pub(crate) fn push_send<T, M: Serialize + ?Sized>(
     effects: &mut Vec<Effect<T>>,
     buffers: &mut Vec<Vec<u8>>,
