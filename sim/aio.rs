@@ -966,26 +966,36 @@ impl<A: AsyncNode> Runtime<A> {
         let order = ctx.task_order();
         self.adopt(order);
         match (order, only) {
-            // Each task is a step of its own, taken by the explorer.
-            (TaskOrder::Stepwise, None) => {}
-            (_, Some(task)) => {
-                self.collect_woken();
-                let ready = self.shared.inner.borrow_mut().ready.remove(&task);
-                if ready {
+            // Under exploration a choice among ready tasks is a step of its
+            // own, taken by the explorer; a lone ready task has no
+            // alternative and runs at once.
+            (TaskOrder::Stepwise, _) => {
+                if let Some(task) = only {
+                    self.collect_woken();
+                    let ready = self.shared.inner.borrow_mut().ready.remove(&task);
+                    if ready {
+                        self.poll(task);
+                        self.adopt(order);
+                    }
+                }
+                let mut polls = 0u32;
+                while let Some(task) = self.lone_ready() {
+                    polls += 1;
+                    if polls > POLLS_PER_HANDLER {
+                        self.spinning();
+                        break;
+                    }
                     self.poll(task);
                     self.adopt(order);
                 }
             }
+            (_, Some(_)) => {}
             (_, None) => {
                 let mut polls = 0u32;
                 while let Some(task) = self.pick(order, ctx) {
                     polls += 1;
                     if polls > POLLS_PER_HANDLER {
-                        let mut inner = self.shared.inner.borrow_mut();
-                        let node = inner.id;
-                        inner.effects.push(Effect::Fail {
-                            message: format!("{node}: tasks were polled {POLLS_PER_HANDLER} times in one handler without waiting on anything dsim drives (a task that wakes itself forever?)"),
-                        });
+                        self.spinning();
                         break;
                     }
                     self.poll(task);
@@ -1078,6 +1088,30 @@ impl<A: AsyncNode> Runtime<A> {
                 inner.ready.insert(task);
             }
         }
+    }
+
+    /// The one ready task, taken out of the ready set; `None` when none
+    /// or several are ready.
+    fn lone_ready(&mut self) -> Option<u64> {
+        self.collect_woken();
+        let mut inner = self.shared.inner.borrow_mut();
+        match inner.ready.0.as_slice() {
+            [task] => {
+                let task = *task;
+                inner.ready.0.clear();
+                Some(task)
+            }
+            _ => None,
+        }
+    }
+
+    /// Fails the run: tasks kept waking themselves within one handler.
+    fn spinning(&self) {
+        let mut inner = self.shared.inner.borrow_mut();
+        let node = inner.id;
+        inner.effects.push(Effect::Fail {
+            message: format!("{node}: tasks were polled {POLLS_PER_HANDLER} times in one handler without waiting on anything dsim drives (a task that wakes itself forever?)"),
+        });
     }
 
     /// The ready task to run next, taken out of the ready set. A choice

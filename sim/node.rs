@@ -165,8 +165,9 @@ pub enum TaskOrder {
     /// node's first `steps` task steps the running task drops to the
     /// lowest priority.
     Pct { depth: u32, steps: u64 },
-    /// No task runs inside a handler; each is a step of its own
-    /// ([`Node::on_run`]), so an explorer enumerates their orders.
+    /// When several tasks are ready, none runs inside the handler: each is
+    /// a step of its own ([`Node::on_run`]), so an explorer enumerates
+    /// their orders. A lone ready task runs at once.
     Stepwise,
 }
 
