@@ -965,43 +965,33 @@ impl<A: AsyncNode> Runtime<A> {
         }
         let order = ctx.task_order();
         self.adopt(order);
-        match (order, only) {
-            // Under exploration a choice among ready tasks is a step of its
-            // own, taken by the explorer; a lone ready task has no
-            // alternative and runs at once.
-            (TaskOrder::Stepwise, _) => {
-                if let Some(task) = only {
-                    self.collect_woken();
-                    let ready = self.shared.inner.borrow_mut().ready.remove(&task);
-                    if ready {
-                        self.poll(task);
-                        self.adopt(order);
-                    }
-                }
-                let mut polls = 0u32;
-                while let Some(task) = self.lone_ready() {
-                    polls += 1;
-                    if polls > POLLS_PER_HANDLER {
-                        self.spinning();
-                        break;
-                    }
-                    self.poll(task);
-                    self.adopt(order);
-                }
+        // Under exploration a choice among ready tasks is a step of its own
+        // (`only`, taken by the explorer); a lone ready task has no
+        // alternative and runs at once.
+        let stepwise = order == TaskOrder::Stepwise;
+        if let Some(task) = only.filter(|_| stepwise) {
+            self.collect_woken();
+            let ready = self.shared.inner.borrow_mut().ready.remove(&task);
+            if ready {
+                self.poll(task);
+                self.adopt(order);
             }
-            (_, Some(_)) => {}
-            (_, None) => {
-                let mut polls = 0u32;
-                while let Some(task) = self.pick(order, ctx) {
-                    polls += 1;
-                    if polls > POLLS_PER_HANDLER {
-                        self.spinning();
-                        break;
-                    }
-                    self.poll(task);
-                    self.adopt(order);
-                }
+        }
+        let mut polls = 0u32;
+        loop {
+            let next = if stepwise {
+                self.lone_ready()
+            } else {
+                self.pick(order, ctx)
+            };
+            let Some(task) = next else { break };
+            polls += 1;
+            if polls > POLLS_PER_HANDLER {
+                self.spinning();
+                break;
             }
+            self.poll(task);
+            self.adopt(order);
         }
         let mut inner = self.shared.inner.borrow_mut();
         std::mem::swap(&mut inner.disk, ctx.disk);
