@@ -1196,6 +1196,13 @@ impl<A: AsyncNode> Async<A> {
     pub fn state(&self) -> Ref<'_, A::State> {
         self.runtime.state()
     }
+
+    /// The state, changed from outside a run: for testing an invariant
+    /// on states a run would have to be led to.
+    #[cfg(test)]
+    pub(crate) fn state_mut(&self) -> std::cell::RefMut<'_, A::State> {
+        self.runtime.shared.state.borrow_mut()
+    }
 }
 
 impl<A: AsyncNode> Node for Async<A> {

@@ -278,3 +278,23 @@ pub fn protocol() -> Spec<Async<AsyncAbd>> {
     ))
     .min_nodes(2)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seq_monotonic_catches_a_server_whose_sequence_goes_back() {
+        let servers = [
+            Some(Async::new(AsyncAbd::Server)),
+            Some(Async::new(AsyncAbd::Server)),
+        ];
+        let mut seen = Seen::default();
+        servers[0].as_ref().unwrap().state_mut().seq = (2, 3);
+        assert!(seq_monotonic(&mut seen, &View::new(&servers)).is_ok());
+        // A restart that forgot the pair: back to (0, 0).
+        servers[0].as_ref().unwrap().state_mut().seq = (0, 0);
+        let err = seq_monotonic(&mut seen, &View::new(&servers)).unwrap_err();
+        assert!(err.contains("went back from (2, 3) to (0, 0)"), "{err}");
+    }
+}
