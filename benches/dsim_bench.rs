@@ -7,9 +7,9 @@
 //! `cargo bench -- strategies` seeds to a twin's first failure, random vs PCT;
 //! `cargo bench -- async` the ring-gossip race as async nodes.
 //! To profile one workload alone: `cargo bench --no-run`, then `perf record`
-//! the bench binary with `profile NODES DELIVERIES [trace|async]` (one run
-//! of dsim, the trace off unless `trace` is given; `async`: the async
-//! relay, trace off).
+//! the bench binary with `profile NODES DELIVERIES [trace|vc|async]` (one run
+//! of dsim, the trace off unless `trace` is given; `vc`: trace off,
+//! vector clocks on; `async`: the async relay, trace off).
 //! Figures are medians of repeated runs; ratios compare variants measured
 //! in the same process, so machine noise largely cancels.
 //!
@@ -207,10 +207,15 @@ fn main() {
             let path =
                 std::env::temp_dir().join(format!("dsim-profile-{}.trace", std::process::id()));
             let n = dsim_traced(nodes, deliveries, nodes <= 1_000, &path);
+            let bytes = std::fs::metadata(&path).map_or(0, |m| m.len());
+            println!(
+                "{:.1} trace bytes/delivery",
+                bytes as f64 / deliveries as f64
+            );
             let _ = std::fs::remove_file(&path);
             n
         } else {
-            dsim_untraced(nodes, deliveries, false)
+            dsim_untraced(nodes, deliveries, args.get(4).is_some_and(|a| a == "vc"))
         };
         println!("{delivered} deliveries");
         return;

@@ -499,7 +499,7 @@ fn adversary_runs_are_deterministic_and_runs_without_one_keep_format_3() {
         .unwrap()
         .header()
         .clone();
-    assert_eq!(header.format_version, dsim::trace::BASE_FORMAT_VERSION);
+    assert_eq!(header.format_version, dsim::trace::FORMAT_VERSION);
 }
 
 #[test]
@@ -634,7 +634,7 @@ fn the_checks_catch_lies_about_injected_and_altered_messages() {
     // A delivery of an injected message that claims a clock it cannot have.
     let m = tampered(&header, &records, "vector-clocks", delivers_injected, |k| {
         if let Kind::Deliver { vc, .. } = k {
-            *vc = std::borrow::Cow::Owned(vec![(0, 99)]);
+            *vc = vec![(0, 99)].into();
         }
     });
     assert!(m.contains("no send"), "{m}");

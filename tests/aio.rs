@@ -755,8 +755,8 @@ fn the_property_test_harness_takes_async_protocols_as_they_are() {
 #[test]
 fn async_scenarios_keep_their_pinned_trace_hashes() {
     for (scenario, hash) in [
-        ("async-abd", "c58b96f93f26105a"),
-        ("async-twophase-crash", "281d434a5f266ce2"),
+        ("async-abd", "b93c1c17d3971319"),
+        ("async-twophase-crash", "696ebafd5e37946b"),
     ] {
         let out = dsim(&["run", &format!("scenarios/{scenario}.toml")]);
         assert_eq!(out.status.code(), Some(0), "{}", text(&out));

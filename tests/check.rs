@@ -7,7 +7,7 @@ mod common;
 use common::Chatter;
 use dsim::check::{audit, Options, Report};
 use dsim::network::Ordering;
-use dsim::trace::{read_all, EndReason, Header, Kind, Record, TraceWriter};
+use dsim::trace::{read_all, DeliveryClock, EndReason, Header, Kind, Record, TraceWriter};
 use dsim::{Duration, Instant, Latency, LinkConfig, NodeId, Ppm, SimConfig, Simulation};
 use proptest::prelude::*;
 use std::borrow::Cow;
@@ -181,17 +181,85 @@ fn a_clock_that_does_not_increase_is_caught_by_the_lamport_check() {
 
 #[test]
 fn a_wrong_recorded_vector_clock_is_caught() {
-    let (h, mut recs, end) = open(&run(1, Ordering::Reorder, 0, 0));
-    let i = position(
-        &recs,
-        |r| matches!(&r.kind, Kind::Deliver { vc, .. } if !vc.is_empty()),
-    );
-    if let Kind::Deliver { vc, .. } = &mut recs[i].kind {
-        let mut v = vc.to_vec();
-        v[0].1 += 5;
-        *vc = Cow::Owned(v);
+    let (h, recs, end) = open(&run(1, Ordering::Reorder, 0, 0));
+    let i = position(&recs, |r| {
+        matches!(
+            &r.kind,
+            Kind::Deliver {
+                vc: DeliveryClock::Digest(_),
+                ..
+            }
+        )
+    });
+    // The digest a kernel records, off by one bit, or by one node's weight
+    // (as if one entry were one higher).
+    for change in [1u32, dsim::clock::weight(0), dsim::clock::weight(1)] {
+        let mut recs = recs.clone();
+        if let Kind::Deliver {
+            vc: DeliveryClock::Digest(d),
+            ..
+        } = &mut recs[i].kind
+        {
+            *d = d.wrapping_add(change);
+        }
+        let r = report(&rewrite(&h, &recs, end), false);
+        assert_eq!(only_violation(&r, "vector-clocks"), i as u64);
     }
-    let r = report(&rewrite(&h, &recs, end), false);
+    // Deliveries that record nothing, though the header says they do.
+    let mut none = recs.clone();
+    if let Kind::Deliver { vc, .. } = &mut none[i].kind {
+        *vc = DeliveryClock::None;
+    }
+    let r = report(&rewrite(&h, &none, end), false);
+    assert_eq!(only_violation(&r, "vector-clocks"), i as u64);
+}
+
+#[test]
+fn raised_entries_as_older_formats_record_them_are_checked_too() {
+    // Every delivery's digest replaced by the entries its merge raised,
+    // rebuilt here from the causal structure: the check holds; one
+    // entry off, and it fails at that record.
+    let (h, recs, end) = open(&run(1, Ordering::Reorder, 0, 0));
+    let n = h.nodes as usize;
+    let mut clocks = vec![vec![0u32; n]; n];
+    let mut at_send = std::collections::BTreeMap::new();
+    let mut raised_recs = recs.clone();
+    let mut some = None;
+    for (at, r) in raised_recs.iter_mut().enumerate() {
+        let Some((node, _)) = r.node_event() else {
+            continue;
+        };
+        let i = node.index();
+        if let Kind::Deliver { msg, vc, .. } = &mut r.kind {
+            let sent: &Vec<u32> = &at_send[&*msg];
+            let raised: Vec<(u32, u32)> = (0..n)
+                .filter(|&k| sent[k] > clocks[i][k])
+                .map(|k| (k as u32, sent[k]))
+                .collect();
+            for k in 0..n {
+                clocks[i][k] = clocks[i][k].max(sent[k]);
+            }
+            if !raised.is_empty() && some.is_none() {
+                some = Some(at);
+            }
+            *vc = raised.into();
+        }
+        clocks[i][i] += 1;
+        if let Kind::Send { msg, .. } = &r.kind {
+            at_send.insert(*msg, clocks[i].clone());
+        }
+    }
+    let r = report(&rewrite(&h, &raised_recs, end), false);
+    assert!(r.holds(), "{r:?}");
+    let i = some.expect("a delivery raises an entry");
+    if let Kind::Deliver {
+        vc: DeliveryClock::Raised(v),
+        ..
+    } = &mut raised_recs[i].kind
+    {
+        v.to_mut()[0].1 += 5;
+    }
+    let r = report(&rewrite(&h, &raised_recs, end), false);
     assert_eq!(only_violation(&r, "vector-clocks"), i as u64);
 }
 
@@ -213,7 +281,7 @@ fn a_causal_loop_is_caught_by_the_happens_before_check() {
                 msg: 1,
                 copy: 0,
                 from: NodeId(1),
-                vc: Cow::Owned(vec![]),
+                vc: DeliveryClock::Raised(Cow::Owned(vec![])),
             },
         },
         Record {
@@ -234,7 +302,7 @@ fn a_causal_loop_is_caught_by_the_happens_before_check() {
                 msg: 0,
                 copy: 0,
                 from: NodeId(0),
-                vc: Cow::Owned(vec![(0, 2)]),
+                vc: vec![(0, 2)].into(),
             },
         },
         Record {
@@ -337,7 +405,7 @@ fn a_causal_delivery_violation_is_caught_when_asked_for() {
             msg,
             copy: 0,
             from: NodeId(from),
-            vc: Cow::Owned(vc),
+            vc: vc.into(),
         },
     };
     let recs = vec![

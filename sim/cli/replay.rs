@@ -163,13 +163,19 @@ pub fn print_divergence(
 
 pub fn replay(registry: &Registry, args: ReplayArgs) -> Result<(), CliError> {
     let key = args.key.as_deref().map(str::as_bytes);
-    let (header, recorded) = read_trace(&args.trace, key)?;
-    if header.format_version < crate::trace::BASE_FORMAT_VERSION {
+    let (header, mut recorded) = read_trace(&args.trace, key)?;
+    let older = header.format_version < crate::trace::FORMAT_VERSION;
+    if older {
         eprintln!(
-            "note       {} was recorded in trace format {}, by an older dsim; this one writes format {}: a replay runs today's kernel and protocols, so it need not match the recording",
+            "note       {} was recorded in trace format {}, by an older dsim; this one writes format {}: a replay runs today's kernel and protocols, so it need not match the recording{}",
             args.trace.display(),
             header.format_version,
-            crate::trace::BASE_FORMAT_VERSION
+            crate::trace::FORMAT_VERSION,
+            if header.format_version < crate::trace::CLOCK_DIGEST_VERSION {
+                "; deliveries are compared without their vector clocks, which that format records as raised entries and this one as digests (`dsim check` verifies both against the causal structure)"
+            } else {
+                ""
+            }
         );
     }
     let mut recipe = recipe_for(registry, &args.trace, &header, args.scenario.as_deref())?;
@@ -190,8 +196,12 @@ pub fn replay(registry: &Registry, args: ReplayArgs) -> Result<(), CliError> {
     let outcome = protocol
         .run(recipe.config.clone(), &recipe.params, options)
         .map_err(|e| CliError::input(format!("{}: {e}", args.trace.display())))?;
-    let (_, replayed, _) = read_all(&bytes, key)
+    let (_, mut replayed, _) = read_all(&bytes, key)
         .map_err(|e| CliError::input(format!("the replayed trace does not read back: {e}")))?;
+    if header.format_version < crate::trace::CLOCK_DIGEST_VERSION {
+        crate::replay::forget_delivery_clocks(&mut recorded);
+        crate::replay::forget_delivery_clocks(&mut replayed);
+    }
     let divergence = first_divergence(&recorded, &replayed);
     let label = args.trace.display();
     // The scenario that ran: the one given instead of the recorded one.

@@ -88,9 +88,10 @@ pub fn show(registry: &Registry, args: ShowArgs) -> Result<(), CliError> {
     }
     // A damaged or cut-short trace still shows every record before the
     // damage, and then says what is wrong (exit 2).
-    let (header, records, damage) =
+    let (header, mut records, damage) =
         read_trace_prefix(&args.trace, args.key.as_deref().map(str::as_bytes))?;
     let n = header.nodes as usize;
+    crate::show::raised_for_digests(n, &mut records);
     if let Some(bad) = args.nodes.iter().flatten().find(|&&i| i >= header.nodes) {
         return Err(CliError::input(format!(
             "--nodes names node {bad}, but the trace has nodes 0..{}",

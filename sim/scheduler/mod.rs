@@ -390,12 +390,7 @@ impl<N: Node> Simulation<N> {
         fifo_exceptions.sort_unstable();
         fifo_exceptions.dedup();
         Header {
-            // A run without an adversary writes what earlier dsim wrote.
-            format_version: if !self.config.has_adversary() {
-                crate::trace::BASE_FORMAT_VERSION
-            } else {
-                FORMAT_VERSION
-            },
+            format_version: FORMAT_VERSION,
             protocol: self.config.protocol.clone(),
             seed: self.config.seed,
             // A lane per process: twins' extra instances come after the nodes.

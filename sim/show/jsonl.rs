@@ -5,7 +5,7 @@
 //! `cause`, `payload_hex`, `decoded`...).
 
 use super::text::Decoder;
-use crate::trace::{Kind, Record};
+use crate::trace::{DeliveryClock, Kind, Record};
 use serde_json::{json, Map, Value};
 
 fn hex(bytes: &[u8]) -> String {
@@ -42,7 +42,15 @@ pub fn object(index: u64, r: &Record<'_>, decode: Option<Decoder<'_>>) -> Value 
             ..
         } => (
             "deliver",
-            json!({ "msg": msg, "copy": copy, "from": from.0, "vc_raised": vc.as_ref() }),
+            match vc {
+                DeliveryClock::None => json!({ "msg": msg, "copy": copy, "from": from.0 }),
+                DeliveryClock::Raised(raised) => {
+                    json!({ "msg": msg, "copy": copy, "from": from.0, "vc_raised": raised.as_ref() })
+                }
+                DeliveryClock::Digest(d) => {
+                    json!({ "msg": msg, "copy": copy, "from": from.0, "vc_digest": d })
+                }
+            },
         ),
         Kind::Timer { timer, tag, .. } => (
             "timer",

@@ -67,6 +67,45 @@ impl Window {
     }
 }
 
+/// Puts in each delivery's clock digest the entries its merge raised,
+/// rebuilt from the causal structure, which is what a reader can use (and
+/// what formats before 5 recorded). `dsim check` is what compares the
+/// digests; a renderer shows the clocks.
+pub fn raised_for_digests(nodes: usize, records: &mut [Record<'_>]) {
+    if nodes > crate::check::MAX_CLOCK_NODES {
+        return;
+    }
+    let mut clocks = vec![vec![0u32; nodes]; nodes];
+    let mut at_send: BTreeMap<u64, Vec<u32>> = BTreeMap::new();
+    for r in records {
+        let Some((node, _)) = r.node_event() else {
+            continue;
+        };
+        let i = node.index();
+        if i >= nodes {
+            continue;
+        }
+        if let Kind::Deliver { msg, vc, .. } = &mut r.kind {
+            let mut raised = Vec::new();
+            if let Some(sent) = at_send.get(msg) {
+                for (k, (mine, theirs)) in clocks[i].iter_mut().zip(sent).enumerate() {
+                    if *theirs > *mine && k != i {
+                        raised.push((k as u32, *theirs));
+                    }
+                    *mine = (*mine).max(*theirs);
+                }
+            }
+            if matches!(vc, crate::trace::DeliveryClock::Digest(_)) {
+                *vc = raised.into();
+            }
+        }
+        clocks[i][i] += 1;
+        if let Kind::Send { msg, .. } = &r.kind {
+            at_send.insert(*msg, clocks[i].clone());
+        }
+    }
+}
+
 /// The vector clock of every node event, rebuilt from the causal structure
 /// (program order and send → delivery); `None` for other records.
 pub fn event_clocks(nodes: usize, records: &[Record<'_>]) -> Vec<Option<Vec<u32>>> {

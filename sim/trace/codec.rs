@@ -12,7 +12,7 @@
 //! two byte-identical for every kind, and `decode` to accepting nothing
 //! postcard would not, with the same result.
 
-use super::record::{Kind, Record};
+use super::record::{DeliveryClock, Kind, Record};
 use crate::network::LossCause;
 use crate::node::NodeId;
 use crate::time::Instant;
@@ -28,15 +28,27 @@ const SEND: u64 = 1;
 const DELIVER: u64 = 2;
 const TIMER: u64 = 3;
 const LOST: u64 = 8;
+// `DeliveryClock`'s variant indices.
+const CLOCK_NONE: u64 = 0;
+const CLOCK_RAISED: u64 = 1;
+const CLOCK_DIGEST: u64 = 2;
 
 /// Writes the postcard encoding of `record` at the start of `out` and
 /// returns its length, or `None` if `out` may be too short for it.
-pub fn encode(record: &Record<'_>, out: &mut [u8]) -> postcard::Result<Option<usize>> {
+/// `legacy` writes what differs as that older format has it.
+pub fn encode(
+    record: &Record<'_>,
+    out: &mut [u8],
+    legacy: Legacy,
+) -> postcard::Result<Option<usize>> {
     let room = match &record.kind {
         Kind::Start { .. } | Kind::Lost { .. } => FIXED_ROOM,
         Kind::Timer { tag, .. } => FIXED_ROOM + tag.len(),
         Kind::Send { payload, .. } => FIXED_ROOM + payload.len(),
-        Kind::Deliver { vc, .. } => FIXED_ROOM + 10 * vc.len(),
+        Kind::Deliver { vc, .. } => match vc {
+            DeliveryClock::Raised(raised) => FIXED_ROOM + 10 * raised.len(),
+            DeliveryClock::None | DeliveryClock::Digest(_) => FIXED_ROOM,
+        },
         _ => {
             return match postcard::to_slice(record, out) {
                 Ok(bytes) => Ok(Some(bytes.len())),
@@ -81,9 +93,30 @@ pub fn encode(record: &Record<'_>, out: &mut [u8]) -> postcard::Result<Option<us
             vc,
         } => {
             c.varints([DELIVER, u64::from(node.0), *lamport, *msg]);
-            c.varints([u64::from(*copy), u64::from(from.0), vc.len() as u64]);
-            for &(i, t) in vc.iter() {
-                c.varints([u64::from(i), u64::from(t)]);
+            c.varints([u64::from(*copy), u64::from(from.0)]);
+            if legacy.clock {
+                // A bare list of raised entries; nothing is one with clocks off.
+                let raised: &[(u32, u32)] = match vc {
+                    DeliveryClock::None => &[],
+                    DeliveryClock::Raised(raised) => raised,
+                    // Refused by the writer before it gets here.
+                    DeliveryClock::Digest(_) => return Err(postcard::Error::NotYetImplemented),
+                };
+                c.varint(raised.len() as u64);
+                for &(i, t) in raised {
+                    c.varints([u64::from(i), u64::from(t)]);
+                }
+                return Ok(Some(c.at));
+            }
+            match vc {
+                DeliveryClock::None => c.varint(CLOCK_NONE),
+                DeliveryClock::Digest(d) => c.varints([CLOCK_DIGEST, u64::from(*d)]),
+                DeliveryClock::Raised(raised) => {
+                    c.varints([CLOCK_RAISED, raised.len() as u64]);
+                    for &(i, t) in raised.iter() {
+                        c.varints([u64::from(i), u64::from(t)]);
+                    }
+                }
             }
         }
         Kind::Timer {
@@ -190,16 +223,35 @@ impl Cursor<'_> {
     }
 }
 
+/// How records of older format versions differ from today's.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Legacy {
+    /// A timer's tag is a bare varint (version 2); its bytes are lent as
+    /// the tag.
+    pub timer: bool,
+    /// A delivery lists its raised clock entries bare, without
+    /// `DeliveryClock`'s tag (versions 2 to 4); read as `Raised`.
+    pub clock: bool,
+}
+
+impl Legacy {
+    pub fn of(format_version: u16) -> Legacy {
+        Legacy {
+            timer: format_version < 3,
+            clock: format_version < super::record::CLOCK_DIGEST_VERSION,
+        }
+    }
+}
+
 /// Decodes the record at the start of `bytes` as postcard would, and the
 /// bytes it took; `None` for a kind left to postcard or bytes postcard may
-/// reject. A delivery's clock entries go to `vc`, which the record
-/// borrows, as it borrows a send's payload from `bytes`. `legacy_timer`
-/// reads a timer's tag as format version 2 wrote it, a bare varint, and
-/// lends those bytes as the tag.
+/// reject. A delivery's raised clock entries go to `vc`, which the record
+/// borrows, as it borrows a send's payload from `bytes`. `legacy` says
+/// how an older format wrote what differs.
 pub fn decode<'a>(
     bytes: &'a [u8],
     vc: &'a mut Vec<(u32, u32)>,
-    legacy_timer: bool,
+    legacy: Legacy,
 ) -> Option<(Record<'a>, usize)> {
     let mut r = Reader { bytes, at: 0 };
     let time = Instant(r.u64()?);
@@ -217,23 +269,37 @@ pub fn decode<'a>(
         },
         DELIVER => {
             let (node, lamport, msg) = (NodeId(r.u32()?), r.u64()?, r.u64()?);
-            let (copy, from, len) = (r.u32()?, NodeId(r.u32()?), r.u64()?);
-            vc.clear();
-            for _ in 0..len {
-                vc.push((r.u32()?, r.u32()?));
-            }
+            let (copy, from) = (r.u32()?, NodeId(r.u32()?));
+            let variant = if legacy.clock {
+                CLOCK_RAISED
+            } else {
+                u64::from(r.u32()?)
+            };
+            let clock = match variant {
+                CLOCK_NONE => DeliveryClock::None,
+                CLOCK_DIGEST => DeliveryClock::Digest(r.u32()?),
+                CLOCK_RAISED => {
+                    let len = r.u64()?;
+                    vc.clear();
+                    for _ in 0..len {
+                        vc.push((r.u32()?, r.u32()?));
+                    }
+                    DeliveryClock::Raised(Cow::Borrowed(vc))
+                }
+                _ => return None,
+            };
             Kind::Deliver {
                 node,
                 lamport,
                 msg,
                 copy,
                 from,
-                vc: Cow::Borrowed(vc),
+                vc: clock,
             }
         }
         TIMER => {
             let (node, lamport, timer) = (NodeId(r.u32()?), r.u64()?, r.u64()?);
-            let tag = if legacy_timer {
+            let tag = if legacy.timer {
                 let start = r.at;
                 r.u64()?;
                 &bytes[start..r.at]
@@ -307,14 +373,16 @@ mod tests {
         let theirs = postcard::to_stdvec(record).unwrap();
         // Too little room is reported, never overrun.
         let mut short = vec![0xAA; theirs.len().saturating_sub(1)];
-        assert_eq!(encode(record, &mut short).unwrap(), None);
+        assert_eq!(encode(record, &mut short, Legacy::default()).unwrap(), None);
         let mut ours = vec![0xAA; theirs.len() + FIXED_ROOM + 10 * 300];
-        let len = encode(record, &mut ours).unwrap().unwrap();
+        let len = encode(record, &mut ours, Legacy::default())
+            .unwrap()
+            .unwrap();
         assert_eq!(&ours[..len], &theirs[..], "{record:?}");
         // And back, with the length taken, when the kind is one `decode`
         // handles.
         let mut vc = Vec::new();
-        if let Some((back, used)) = decode(&theirs, &mut vc, false) {
+        if let Some((back, used)) = decode(&theirs, &mut vc, Legacy::default()) {
             assert_eq!(&back, record);
             assert_eq!(used, theirs.len());
         } else {
@@ -332,7 +400,7 @@ mod tests {
     /// Whatever `decode` accepts, postcard accepts the same way.
     fn decodes_as_postcard_does(bytes: &[u8]) {
         let mut vc = Vec::new();
-        if let Some((ours, used)) = decode(bytes, &mut vc, false) {
+        if let Some((ours, used)) = decode(bytes, &mut vc, Legacy::default()) {
             let (theirs, rest) =
                 postcard::take_from_bytes::<Record<'_>>(bytes).unwrap_or_else(|e| {
                     panic!("postcard rejects {bytes:?} ({e}), decode took {ours:?}")
@@ -362,7 +430,23 @@ mod tests {
                 msg: a,
                 copy: c,
                 from: NodeId(c),
-                vc: Cow::Owned(pairs),
+                vc: DeliveryClock::Raised(Cow::Owned(pairs)),
+            },
+            Kind::Deliver {
+                node: NodeId(c),
+                lamport: a,
+                msg: b,
+                copy: d,
+                from: NodeId(d),
+                vc: DeliveryClock::Digest(c ^ d),
+            },
+            Kind::Deliver {
+                node: NodeId(d),
+                lamport: a,
+                msg: b,
+                copy: 0,
+                from: NodeId(c),
+                vc: DeliveryClock::None,
             },
             Kind::Timer {
                 node: NodeId(c),
@@ -410,7 +494,7 @@ mod tests {
 
         #[test]
         fn decode_accepts_nothing_postcard_would_not(
-            kind in 0usize..12,
+            kind in 0usize..14,
             time in any::<u64>(),
             bytes in proptest::collection::vec(any::<u8>(), 0..40),
             edits in proptest::collection::vec((any::<usize>(), any::<u8>()), 0..4),
@@ -440,10 +524,10 @@ mod tests {
         let overlong = [
             0x80u8, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x00, 0, 0, 0,
         ];
-        assert!(decode(&overlong, &mut vc, false).is_none());
+        assert!(decode(&overlong, &mut vc, Legacy::default()).is_none());
         assert!(postcard::from_bytes::<Record<'_>>(&overlong).is_err());
         let wide_node = [0x05u8, 0x00, 0xff, 0xff, 0xff, 0xff, 0x1f, 0x01];
-        assert!(decode(&wide_node, &mut vc, false).is_none());
+        assert!(decode(&wide_node, &mut vc, Legacy::default()).is_none());
         assert!(postcard::from_bytes::<Record<'_>>(&wide_node).is_err());
     }
 }

@@ -31,7 +31,10 @@ mod writer;
 
 pub use chain::{hex, MAGIC};
 pub use reader::{TraceError, TraceReader};
-pub use record::{EndReason, Header, Kind, Record, BASE_FORMAT_VERSION, FORMAT_VERSION};
+pub use record::{
+    DeliveryClock, EndReason, Header, Kind, Record, CLOCK_DIGEST_VERSION, FORMAT_VERSION,
+    OLDEST_FORMAT_VERSION,
+};
 pub use stats::Stats;
 pub use writer::TraceWriter;
 

@@ -301,13 +301,22 @@ impl<R: Read> TraceReader<R> {
         }
         let index = self.next_record;
         let bytes = &self.frame[self.pos..];
-        let legacy = self.header.format_version < 3;
+        let legacy = codec::Legacy::of(self.header.format_version);
         let (record, used) = match codec::decode(bytes, &mut self.vc, legacy) {
             Some(decoded) => decoded,
-            None if legacy && is_timer(bytes) => {
+            // Postcard knows only today's shape of these.
+            None if (legacy.timer && kind_is(bytes, 3)) || (legacy.clock && kind_is(bytes, 2)) => {
                 return Err(TraceError::Malformed {
                     record: index,
-                    detail: "a version 2 timer record does not decode".into(),
+                    detail: format!(
+                        "a version {} {} record does not decode",
+                        self.header.format_version,
+                        if kind_is(bytes, 3) {
+                            "timer"
+                        } else {
+                            "delivery"
+                        }
+                    ),
                 })
             }
             None => {
@@ -353,11 +362,11 @@ impl<R: Read> Iterator for TraceReader<R> {
     }
 }
 
-/// True when the record at the start of `bytes` is a timer record (its
-/// time, then the variant index).
-fn is_timer(bytes: &[u8]) -> bool {
+/// True when the record at the start of `bytes` is of kind `variant` (a
+/// delivery 2, a timer 3): its time, then the variant index.
+fn kind_is(bytes: &[u8], variant: u8) -> bool {
     let after_time = bytes.iter().position(|b| b & 0x80 == 0).map(|i| i + 1);
-    after_time.and_then(|i| bytes.get(i)) == Some(&3)
+    after_time.and_then(|i| bytes.get(i)) == Some(&variant)
 }
 
 /// Reads until `buf` is full or the input ends; returns the bytes read.

@@ -12,19 +12,24 @@ use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 
-/// The newest trace format version this dsim reads and writes. Version 4
-/// is version 3 plus the adversary's records (`Byzantine`, `Mutated`,
-/// `Altered`, `Injected`, `Unauthentic`) and the `silenced` loss cause; a
-/// run with no adversary writes version 3, byte for byte what it wrote
-/// before, so that older readers read it.
-pub const FORMAT_VERSION: u16 = 4;
+/// The trace format version this dsim writes, and the newest it reads.
+/// Version 5 changed what a delivery record says about the receiver's
+/// vector clock: its digest ([`DeliveryClock::Digest`], see
+/// [`crate::clock`]) in place of the entries the merge raised. Version 4
+/// was version 3 plus the adversary's records (`Byzantine`, `Mutated`,
+/// `Altered`, `Injected`, `Unauthentic`) and the `silenced` loss cause;
+/// version 5 has them too.
+pub const FORMAT_VERSION: u16 = 5;
 
-/// The version a run without an adversary writes.
-pub const BASE_FORMAT_VERSION: u16 = 3;
+/// The first version whose delivery records carry a [`DeliveryClock`];
+/// before it, a delivery lists the raised entries bare, and is read as
+/// [`DeliveryClock::Raised`].
+pub const CLOCK_DIGEST_VERSION: u16 = 5;
 
 /// The oldest format version this dsim still reads. Version 2 differs
-/// only in a timer record's tag, a bare integer there; it is read as the
-/// postcard bytes of that integer, which is what version 3 would hold.
+/// from 3 only in a timer record's tag, a bare integer there; it is read
+/// as the postcard bytes of that integer, which is what version 3 would
+/// hold.
 pub const OLDEST_FORMAT_VERSION: u16 = 2;
 
 /// What a trace says about the run that wrote it.
@@ -45,7 +50,7 @@ pub struct Header {
     /// FIFO promise per link: the default, and the links that differ.
     pub fifo_default: bool,
     pub fifo_exceptions: Vec<(NodeId, NodeId)>,
-    /// Whether delivery records carry vector-clock deltas.
+    /// Whether delivery records say what the receiver's vector clock is.
     pub vector_clocks: bool,
     /// For traces that replay by their recorded schedule (shrunk traces):
     /// the exact configuration and parameters as JSON. Empty otherwise, and
@@ -66,6 +71,37 @@ pub struct Record<'a> {
     /// Virtual time of the entry.
     pub time: Instant,
     pub kind: Kind<'a>,
+}
+
+/// What a delivery record says about the receiver's vector clock after
+/// the delivery. The clock itself follows from the causal structure the
+/// trace records; `dsim check` rebuilds it and compares.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum DeliveryClock<'a> {
+    /// Vector clocks are off.
+    None,
+    /// The `(node, new value)` entries the merge raised, in node order:
+    /// what formats before 5 record (there bare, without this variant's
+    /// tag); empty there also when vector clocks are off.
+    Raised(Cow<'a, [(u32, u32)]>),
+    /// The clock's [`crate::clock::digest`], which version 5 records.
+    Digest(u32),
+}
+
+impl DeliveryClock<'_> {
+    pub fn into_owned(self) -> DeliveryClock<'static> {
+        match self {
+            DeliveryClock::None => DeliveryClock::None,
+            DeliveryClock::Raised(r) => DeliveryClock::Raised(Cow::Owned(r.into_owned())),
+            DeliveryClock::Digest(d) => DeliveryClock::Digest(d),
+        }
+    }
+}
+
+impl From<Vec<(u32, u32)>> for DeliveryClock<'static> {
+    fn from(raised: Vec<(u32, u32)>) -> Self {
+        DeliveryClock::Raised(Cow::Owned(raised))
+    }
 }
 
 /// Why a run ended.
@@ -110,15 +146,15 @@ pub enum Kind<'a> {
         payload: Cow<'a, [u8]>,
     },
     /// Copy `copy` of message `msg` from `from` was delivered to `node`.
-    /// `vc` lists the vector-clock entries the delivery raised (see
-    /// [`crate::clock`]); empty when vector clocks are off.
+    /// `vc` says what the receiver's vector clock became (see
+    /// [`crate::clock`]).
     Deliver {
         node: NodeId,
         lamport: u64,
         msg: u64,
         copy: u32,
         from: NodeId,
-        vc: Cow<'a, [(u32, u32)]>,
+        vc: DeliveryClock<'a>,
     },
     /// A timer fired; `tag` is the postcard bytes of the value the node
     /// set it with (its own timer type).
@@ -290,7 +326,7 @@ impl Record<'_> {
                 msg,
                 copy,
                 from,
-                vc: Cow::Owned(vc.into_owned()),
+                vc: vc.into_owned(),
             },
             Kind::Observe {
                 node,

@@ -30,6 +30,8 @@ pub struct TraceWriter<W: Write> {
     frame_records: u32,
     records: u64,
     sealed: bool,
+    // How the header's format version writes what has changed since.
+    legacy: super::codec::Legacy,
 }
 
 impl<W: Write> TraceWriter<W> {
@@ -54,6 +56,7 @@ impl<W: Write> TraceWriter<W> {
             buf: vec![0; FRAME_PREFIX_LEN + room],
             used: head.len(),
             frame_records: 0,
+            legacy: super::codec::Legacy::of(header.format_version),
             records: 0,
             sealed: false,
         };
@@ -67,9 +70,20 @@ impl<W: Write> TraceWriter<W> {
         if self.sealed {
             return Err(io::Error::other("trace already sealed"));
         }
+        if let Kind::Deliver {
+            vc: super::record::DeliveryClock::Digest(_),
+            ..
+        } = &record.kind
+        {
+            if self.legacy.clock {
+                return Err(io::Error::other(
+                    "a trace of a format before 5 cannot hold a vector-clock digest",
+                ));
+            }
+        }
         loop {
             let room = &mut self.buf[FRAME_PREFIX_LEN + self.used..];
-            match super::codec::encode(record, room) {
+            match super::codec::encode(record, room, self.legacy) {
                 Ok(Some(len)) => {
                     self.used += len;
                     break;

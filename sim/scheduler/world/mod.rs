@@ -13,7 +13,7 @@ use crate::network::{CopyFate, LossCause, Network, Outgoing};
 use crate::node::{Context, Disk, Effect, Input, Node, NodeId, TimerId};
 use crate::rng::{DetRng, Stream};
 use crate::time::{Duration, Instant};
-use crate::trace::{EndReason, Kind, Record, Sink, Stats};
+use crate::trace::{DeliveryClock, EndReason, Kind, Record, Sink, Stats};
 use std::borrow::Cow;
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap};
@@ -65,7 +65,6 @@ pub(crate) struct World<'s, N: Node, S: Sink> {
     workload_rng: DetRng,
     next_msg: u64,
     effects: Vec<Effect<N::Timer>>,
-    delta: Vec<(u32, u32)>,
     // The postcard bytes of a firing timer's tag, for its record.
     tag_bytes: Vec<u8>,
     // Payload and vector-clock buffers of delivered messages, reused so the
@@ -316,7 +315,6 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
             workload_rng: DetRng::new(c.seed, Stream::Workload),
             next_msg: 0,
             effects: Vec::new(),
-            delta: Vec::new(),
             tag_bytes: Vec::new(),
             buffers: Vec::new(),
             clock_buffers: Vec::new(),
@@ -765,26 +763,17 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
             }
             None => false,
         };
-        let lamport = self.clocks.receive(
-            m.to.index(),
-            m.lamport,
-            m.vector.as_deref(),
-            &mut self.delta,
-        );
-        // Not `self.write`: the record borrows `self.delta`.
-        let record = Record {
-            time: self.now,
-            kind: Kind::Deliver {
-                node: m.to,
-                lamport,
-                msg: m.msg,
-                copy: m.copy,
-                from: m.from,
-                vc: Cow::Borrowed(&self.delta),
-            },
-        };
-        self.stats.count(&record);
-        self.sink.record(&record)?;
+        let (lamport, digest) = self
+            .clocks
+            .receive(m.to.index(), m.lamport, m.vector.as_deref());
+        self.write(Kind::Deliver {
+            node: m.to,
+            lamport,
+            msg: m.msg,
+            copy: m.copy,
+            from: m.from,
+            vc: digest.map_or(DeliveryClock::None, DeliveryClock::Digest),
+        })?;
         if let Some(adv) = self.adv.as_mut().filter(|_| honest) {
             {
                 if adv.seen.len() == SEEN_KEPT {
