@@ -198,6 +198,13 @@ pub enum Effect<T> {
     Fail { message: String },
 }
 
+/// `value`'s postcard bytes in `out`, or nothing if it does not encode.
+fn encode_or_nothing<T: Serialize>(value: &T, out: &mut Vec<u8>) {
+    if crate::wire::encode_into(value, out).is_err() {
+        out.clear();
+    }
+}
+
 /// A node's persistent storage. Writes are volatile until [`Disk::sync`];
 /// a crash loses unsynced writes and keeps synced ones.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
@@ -212,8 +219,26 @@ impl Disk {
     pub fn write<T: Serialize>(&mut self, key: &str, value: &T) {
         // postcard cannot fail on the types a protocol keeps on disk except
         // for unbounded iterators, which serde derive never produces.
-        let bytes = postcard::to_allocvec(value).unwrap_or_default();
-        self.unsynced.insert(key.to_string(), Some(bytes));
+        // Into the buffer of an unsynced write of the same key, or one as
+        // large as the synced value: a log rewritten on every append grows
+        // once, not by doubling each time.
+        match self.unsynced.get_mut(key) {
+            Some(Some(bytes)) => {
+                bytes.clear();
+                encode_or_nothing(value, bytes);
+            }
+            Some(pending) => {
+                let mut bytes = Vec::new();
+                encode_or_nothing(value, &mut bytes);
+                *pending = Some(bytes);
+            }
+            None => {
+                let hint = self.synced.get(key).map_or(0, Vec::len);
+                let mut bytes = Vec::with_capacity(hint + hint / 8 + 8);
+                encode_or_nothing(value, &mut bytes);
+                self.unsynced.insert(key.to_string(), Some(bytes));
+            }
+        }
     }
 
     /// Removes `key` (volatile until synced).
