@@ -106,6 +106,11 @@ fn chain_hash<C: Command>(before: u64, e: &Entry<C>) -> u64 {
     z ^ (z >> 31)
 }
 
+/// The disk key of log entry `i + 1`.
+fn entry_key(i: usize) -> String {
+    format!("log/{i}")
+}
+
 /// One Raft server, replicating commands of type `C`.
 #[derive(Clone, Debug, Hash)]
 pub struct Raft<C = u64> {
@@ -128,6 +133,9 @@ pub struct Raft<C = u64> {
     match_index: Vec<u64>,
     election_timer: Option<TimerId>,
     ticking: bool,
+    /// Entries `1..=saved` are on disk as they are in `log`: a persist
+    /// writes only the entries after them, not the whole log again.
+    saved: usize,
 }
 
 impl<C: Command> Raft<C> {
@@ -148,11 +156,13 @@ impl<C: Command> Raft<C> {
             match_index: Vec::new(),
             election_timer: None,
             ticking: false,
+            saved: 0,
         }
     }
 
     /// Keeps the ghost prefix hashes in step with the log from `from` on.
     pub(crate) fn rehash(&mut self, from: usize) {
+        self.saved = self.saved.min(from);
         self.prefix.truncate(from);
         for i in from..self.log.len() {
             let before = if i == 0 { 0 } else { self.prefix[i - 1] };
@@ -222,14 +232,25 @@ impl<C: Command> Raft<C> {
 
     /// Writes term, vote and log, and syncs: nothing that depends on them
     /// leaves the node before this.
-    fn persist<N: Host<C>>(&self, ctx: &mut Context<'_, N>, with_vote: bool) {
+    fn persist<N: Host<C>>(&mut self, ctx: &mut Context<'_, N>, with_vote: bool) {
         let disk = ctx.disk();
         disk.write("term", &self.term);
         if with_vote {
             disk.write("voted_for", &self.voted_for);
         }
-        disk.write("log", &self.log);
+        // The log as its length and one key per entry, of which only the
+        // entries that changed are written; entries a truncation dropped
+        // are removed, so what is on disk follows from the log alone.
+        for (i, e) in self.log.iter().enumerate().skip(self.saved) {
+            disk.write(&entry_key(i), e);
+        }
+        let before: u64 = disk.read("log_len").unwrap_or(0);
+        for i in self.log.len()..before as usize {
+            disk.remove(&entry_key(i));
+        }
+        disk.write("log_len", &(self.log.len() as u64));
         disk.sync();
+        self.saved = self.log.len();
     }
 
     fn reset_election<N: Host<C>>(&mut self, ctx: &mut Context<'_, N>) {
@@ -512,8 +533,13 @@ impl<C: Command> Raft<C> {
     pub fn start<N: Host<C>>(&mut self, ctx: &mut Context<'_, N>) {
         self.term = ctx.disk().read("term").unwrap_or(0);
         self.voted_for = ctx.disk().read("voted_for").unwrap_or(None);
-        self.log = ctx.disk().read("log").unwrap_or_default();
+        let len: u64 = ctx.disk().read("log_len").unwrap_or(0);
+        self.log = (0..len as usize)
+            .map(|i| ctx.disk().read(&entry_key(i)))
+            .collect::<Option<Vec<_>>>()
+            .unwrap_or_default();
         self.rehash(0);
+        self.saved = self.log.len();
         self.led = ctx.disk().read("ghost_led").unwrap_or_default();
         self.reset_election(ctx);
     }
