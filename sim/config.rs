@@ -173,7 +173,7 @@ pub struct SimConfig {
     pub faults: Vec<Fault>,
     pub workload: Option<Workload>,
     pub limits: Limits,
-    /// Keep vector clocks and record their deltas in the trace.
+    /// Keep vector clocks and record their digests in the trace.
     pub vector_clocks: bool,
     /// Name of the protocol, for the trace header.
     pub protocol: String,

@@ -66,7 +66,7 @@ impl Sink for NullSink {
 
 /// A sink that folds every record into a 64-bit digest and passes it on:
 /// a fingerprint of a run at a fraction of a trace's cost (a sweep keeps
-/// one per seed instead of tracing every seed). Vector-clock deltas are
+/// one per seed instead of tracing every seed). Delivery clocks are
 /// left out, so a run with the trace off, which keeps no vector clocks,
 /// and the same run traced have the same digest. The hash is FxHash over
 /// the records' fields: fast, not cryptographic (the trace's chain is for
