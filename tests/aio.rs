@@ -755,8 +755,8 @@ fn the_property_test_harness_takes_async_protocols_as_they_are() {
 #[test]
 fn async_scenarios_keep_their_pinned_trace_hashes() {
     for (scenario, hash) in [
-        ("async-abd", "b93c1c17d3971319"),
-        ("async-twophase-crash", "696ebafd5e37946b"),
+        ("async-abd", "0610837ec678eef5"),
+        ("async-twophase-crash", "08448b7bdd6f74ae"),
     ] {
         let out = dsim(&["run", &format!("scenarios/{scenario}.toml")]);
         assert_eq!(out.status.code(), Some(0), "{}", text(&out));

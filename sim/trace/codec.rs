@@ -33,11 +33,13 @@ const CLOCK_NONE: u64 = 0;
 const CLOCK_RAISED: u64 = 1;
 const CLOCK_DIGEST: u64 = 2;
 
-/// Writes the postcard encoding of `record` at the start of `out` and
+/// Writes the postcard encoding of `record` at the start of `out`, with
+/// `time` in place of its time (the writer stores a difference), and
 /// returns its length, or `None` if `out` may be too short for it.
 /// `legacy` writes what differs as that older format has it.
 pub fn encode(
     record: &Record<'_>,
+    time: u64,
     out: &mut [u8],
     legacy: Legacy,
 ) -> postcard::Result<Option<usize>> {
@@ -50,8 +52,16 @@ pub fn encode(
             DeliveryClock::None | DeliveryClock::Digest(_) => FIXED_ROOM,
         },
         _ => {
-            return match postcard::to_slice(record, out) {
-                Ok(bytes) => Ok(Some(bytes.len())),
+            // A record is its time, then its kind: the time here, the
+            // kind by postcard.
+            if out.len() < FIXED_ROOM {
+                return Ok(None);
+            }
+            let mut c = Cursor { out, at: 0 };
+            c.varint(time);
+            let at = c.at;
+            return match postcard::to_slice(&record.kind, &mut out[at..]) {
+                Ok(bytes) => Ok(Some(at + bytes.len())),
                 Err(postcard::Error::SerializeBufferFull) => Ok(None),
                 Err(e) => Err(e),
             };
@@ -61,7 +71,7 @@ pub fn encode(
         return Ok(None);
     }
     let mut c = Cursor { out, at: 0 };
-    c.varint(record.time.0);
+    c.varint(time);
     match &record.kind {
         Kind::Start { node, lamport } => {
             c.varints([START, u64::from(node.0), *lamport]);
@@ -232,6 +242,24 @@ pub struct Legacy {
     /// A delivery lists its raised clock entries bare, without
     /// `DeliveryClock`'s tag (versions 2 to 4); read as `Raised`.
     pub clock: bool,
+    /// A record's time is absolute (versions 2 to 4). From version 5 it
+    /// is the difference from the previous record's in the same frame,
+    /// zigzag-coded (see [`zigzag`]); the first of a frame counts from 0.
+    pub absolute_time: bool,
+}
+
+/// A time as a frame of version 5 stores it: the difference from the
+/// previous record's, as a signed number (hand-made traces may go back)
+/// folded into an unsigned one, small either way.
+pub fn zigzag(time: u64, previous: u64) -> u64 {
+    let d = time.wrapping_sub(previous) as i64;
+    ((d << 1) ^ (d >> 63)) as u64
+}
+
+/// The time that [`zigzag`] stored.
+pub fn unzigzag(stored: u64, previous: u64) -> u64 {
+    let d = ((stored >> 1) as i64) ^ -((stored & 1) as i64);
+    previous.wrapping_add(d as u64)
 }
 
 impl Legacy {
@@ -239,6 +267,7 @@ impl Legacy {
         Legacy {
             timer: format_version < 3,
             clock: format_version < super::record::CLOCK_DIGEST_VERSION,
+            absolute_time: format_version < super::record::CLOCK_DIGEST_VERSION,
         }
     }
 }
@@ -373,9 +402,12 @@ mod tests {
         let theirs = postcard::to_stdvec(record).unwrap();
         // Too little room is reported, never overrun.
         let mut short = vec![0xAA; theirs.len().saturating_sub(1)];
-        assert_eq!(encode(record, &mut short, Legacy::default()).unwrap(), None);
+        assert_eq!(
+            encode(record, record.time.0, &mut short, Legacy::default()).unwrap(),
+            None
+        );
         let mut ours = vec![0xAA; theirs.len() + FIXED_ROOM + 10 * 300];
-        let len = encode(record, &mut ours, Legacy::default())
+        let len = encode(record, record.time.0, &mut ours, Legacy::default())
             .unwrap()
             .unwrap();
         assert_eq!(&ours[..len], &theirs[..], "{record:?}");
@@ -514,6 +546,24 @@ mod tests {
             decodes_as_postcard_does(&valid);
             decodes_as_postcard_does(&bytes);
         }
+    }
+
+    #[test]
+    fn zigzag_times_come_back_whichever_way_they_go() {
+        for (t, prev) in [
+            (0u64, 0u64),
+            (5, 3),
+            (3, 5),
+            (u64::MAX, 0),
+            (0, u64::MAX),
+            (1 << 63, 1),
+            (7_000_000, 1_000_000),
+        ] {
+            assert_eq!(unzigzag(zigzag(t, prev), prev), t, "{t} after {prev}");
+        }
+        // Forward and back by a little both take a small number.
+        assert_eq!(zigzag(10, 7), 6);
+        assert_eq!(zigzag(7, 10), 5);
     }
 
     #[test]

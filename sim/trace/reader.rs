@@ -9,6 +9,7 @@ use super::chain::{
 };
 use super::codec;
 use super::record::{Header, Kind, Record, FORMAT_VERSION, OLDEST_FORMAT_VERSION};
+use crate::time::Instant;
 use std::io::{self, Read};
 use thiserror::Error;
 
@@ -73,6 +74,8 @@ pub struct TraceReader<R: Read> {
     // Offset of the next undecoded record in `frame`, and records left in it.
     pos: usize,
     left_in_frame: u32,
+    // The time of the frame's last record (format 5 stores differences).
+    previous_time: u64,
     frames: u64,
     next_record: u64,
     sealed: bool,
@@ -137,6 +140,7 @@ impl<R: Read> TraceReader<R> {
             frame: Vec::new(),
             pos: 0,
             left_in_frame: 0,
+            previous_time: 0,
             frames: 0,
             next_record: 0,
             sealed: false,
@@ -242,6 +246,7 @@ impl<R: Read> TraceReader<R> {
         self.frames += 1;
         self.pos = 0;
         self.left_in_frame = count;
+        self.previous_time = 0;
         Ok(Some(count))
     }
 
@@ -302,7 +307,7 @@ impl<R: Read> TraceReader<R> {
         let index = self.next_record;
         let bytes = &self.frame[self.pos..];
         let legacy = codec::Legacy::of(self.header.format_version);
-        let (record, used) = match codec::decode(bytes, &mut self.vc, legacy) {
+        let (mut record, used) = match codec::decode(bytes, &mut self.vc, legacy) {
             Some(decoded) => decoded,
             // Postcard knows only today's shape of these.
             None if (legacy.timer && kind_is(bytes, 3)) || (legacy.clock && kind_is(bytes, 2)) => {
@@ -330,6 +335,10 @@ impl<R: Read> TraceReader<R> {
                 (record, bytes.len() - rest.len())
             }
         };
+        if !legacy.absolute_time {
+            record.time = Instant(codec::unzigzag(record.time.0, self.previous_time));
+        }
+        self.previous_time = record.time.0;
         self.pos += used;
         self.left_in_frame -= 1;
         self.next_record += 1;

@@ -15,7 +15,10 @@ use std::collections::BTreeMap;
 /// The trace format version this dsim writes, and the newest it reads.
 /// Version 5 changed what a delivery record says about the receiver's
 /// vector clock: its digest ([`DeliveryClock::Digest`], see
-/// [`crate::clock`]) in place of the entries the merge raised. Version 4
+/// [`crate::clock`]) in place of the entries the merge raised; and a
+/// record's time field holds the difference from the previous record's
+/// in the same frame (zigzag-coded; the first of a frame counts from 0),
+/// so that frames stay readable one by one. Version 4
 /// was version 3 plus the adversary's records (`Byzantine`, `Mutated`,
 /// `Altered`, `Injected`, `Unauthentic`) and the `silenced` loss cause;
 /// version 5 has them too.

@@ -32,6 +32,8 @@ pub struct TraceWriter<W: Write> {
     sealed: bool,
     // How the header's format version writes what has changed since.
     legacy: super::codec::Legacy,
+    // The time of the frame's last record (times are stored as differences).
+    previous_time: u64,
 }
 
 impl<W: Write> TraceWriter<W> {
@@ -57,6 +59,7 @@ impl<W: Write> TraceWriter<W> {
             used: head.len(),
             frame_records: 0,
             legacy: super::codec::Legacy::of(header.format_version),
+            previous_time: 0,
             records: 0,
             sealed: false,
         };
@@ -83,7 +86,12 @@ impl<W: Write> TraceWriter<W> {
         }
         loop {
             let room = &mut self.buf[FRAME_PREFIX_LEN + self.used..];
-            match super::codec::encode(record, room, self.legacy) {
+            let time = if self.legacy.absolute_time {
+                record.time.0
+            } else {
+                super::codec::zigzag(record.time.0, self.previous_time)
+            };
+            match super::codec::encode(record, time, room, self.legacy) {
                 Ok(Some(len)) => {
                     self.used += len;
                     break;
@@ -95,6 +103,7 @@ impl<W: Write> TraceWriter<W> {
                 Err(e) => return Err(io::Error::other(e)),
             }
         }
+        self.previous_time = record.time.0;
         self.frame_records += 1;
         let index = self.records;
         self.records += 1;
@@ -137,6 +146,7 @@ impl<W: Write> TraceWriter<W> {
         out.flush()?;
         self.used = 0;
         self.frame_records = 0;
+        self.previous_time = 0;
         Ok(())
     }
 
