@@ -5,6 +5,8 @@
 //! root seed and a [`Stream`]. Streams are ChaCha8 with the same key and a
 //! different 64-bit stream number, so they are independent: a node that draws
 //! more numbers does not shift the network's choices, nor another node's.
+//! The network draws a message's loss, duplication and corruption as one
+//! number ([`Fates`]).
 
 use rand_chacha::ChaCha8Rng;
 use rand_core::{Rng, SeedableRng, TryRng};
@@ -126,6 +128,39 @@ impl TryRng for DetRng {
     }
 }
 
+/// A message's fate from one 64-bit draw: three independent 21-bit fields,
+/// one each for loss, duplication and corruption. The draw is taken
+/// whatever the probabilities, so a probability of zero costs no draw of
+/// its own and changing one probability shifts no later draw; each field
+/// decides its chance to within 2^-21 (half a part per million), and
+/// probabilities 0 and 1 exactly.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Fates(u64);
+
+/// Which field of [`Fates`] decides what.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FateField {
+    Loss = 0,
+    Duplicate = 1,
+    Corrupt = 2,
+}
+
+impl Fates {
+    const BITS: u32 = 21;
+
+    pub fn draw(rng: &mut DetRng) -> Fates {
+        Fates(rng.next_u64())
+    }
+
+    /// True with probability `p`, decided by `field` alone.
+    pub fn holds(self, field: FateField, p: Ppm) -> bool {
+        let bits = (self.0 >> (Self::BITS * field as u32)) & ((1 << Self::BITS) - 1);
+        // The smallest threshold t with t / 2^21 >= p: 0 for 0, 2^21 for 1.
+        let threshold = (u64::from(p.0.min(Ppm::ONE.0)) << Self::BITS).div_ceil(1_000_000);
+        bits < threshold
+    }
+}
+
 /// A probability in parts per million: `Ppm(10_000)` is 1%.
 ///
 /// Scenario files say `0.01`; the conversion happens once, at parse time, so
@@ -244,5 +279,34 @@ mod tests {
         let mut r = DetRng::new(1, Stream::Faults);
         assert!((0..10_000).all(|_| !r.chance(Ppm::ZERO)));
         assert!((0..10_000).all(|_| r.chance(Ppm::ONE)));
+    }
+
+    #[test]
+    fn each_fate_field_decides_its_own_chance() {
+        use FateField::*;
+        let mut r = DetRng::new(3, Stream::Network);
+        let draws: Vec<Fates> = (0..200_000).map(|_| Fates::draw(&mut r)).collect();
+        for field in [Loss, Duplicate, Corrupt] {
+            assert!(draws.iter().all(|f| !f.holds(field, Ppm::ZERO)));
+            assert!(draws.iter().all(|f| f.holds(field, Ppm::ONE)));
+            let hits = draws
+                .iter()
+                .filter(|f| f.holds(field, Ppm(100_000)))
+                .count();
+            // 10% of 200,000 is 20,000; six standard deviations is 805.
+            assert!((19_195..=20_805).contains(&hits), "{field:?}: {hits}");
+        }
+        // The fields are independent: a loss says nothing about a duplication.
+        let both = draws
+            .iter()
+            .filter(|f| f.holds(Loss, Ppm(500_000)) && f.holds(Duplicate, Ppm(500_000)))
+            .count();
+        assert!((48_658..=51_342).contains(&both), "{both}");
+        // Each field is decided by its own bits: all ones in one field, zeros elsewhere.
+        let loss_only = Fates((1 << 21) - 1);
+        assert!(!loss_only.holds(Loss, Ppm(999_999)) && loss_only.holds(Loss, Ppm::ONE));
+        assert!(loss_only.holds(Duplicate, Ppm(1)) && loss_only.holds(Corrupt, Ppm(1)));
+        // The smallest probability still happens, on the smallest fields only.
+        assert!(Fates(0).holds(Corrupt, Ppm(1)) && !Fates(3 << 42).holds(Corrupt, Ppm(1)));
     }
 }

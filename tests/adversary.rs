@@ -670,7 +670,7 @@ fn adversary_actions_in_the_fault_schedule_happen_when_asked_and_shrink_takes_th
     let dir = tmp("timeline");
     // A failure that needs no adversary, with four scheduled adversary
     // actions beside it.
-    // (The echo twin's seed 1 fails at 75 ms.)
+    // (The echo twin's seed 1 fails at 164 ms.)
     let trace = failing_run(
         &dir,
         "echo-bug-no-dedup",

@@ -275,7 +275,17 @@ fn every_builtin_documents_exactly_the_invariants_a_run_checks() {
 
 #[test]
 fn a_run_prints_what_each_check_did_not_what_the_protocol_documents() {
-    let o = dsim(&["run", "scenarios/echo-bug-no-dedup.toml", "--seed", "3"]);
+    // Failing runs write their traces here, not into the corpus in traces/.
+    let dir = tmp("what-each-check-did");
+    let (echo, broadcast) = (dir.join("echo.trace"), dir.join("broadcast.trace"));
+    let o = dsim(&[
+        "run",
+        "scenarios/echo-bug-no-dedup.toml",
+        "--seed",
+        "3",
+        "--trace",
+        echo.to_str().unwrap(),
+    ]);
     let out = text(&o);
     // The scenario selects one invariant: only it is reported.
     assert!(out.contains("checks     at-most-once FAILED"), "{out}");
@@ -285,6 +295,8 @@ fn a_run_prints_what_each_check_did_not_what_the_protocol_documents() {
         "scenarios/broadcast-bug-no-dedup.toml",
         "--seed",
         "0",
+        "--trace",
+        broadcast.to_str().unwrap(),
     ]);
     assert!(
         text(&o).contains("agreement NOT RUN (the run failed before it was due)"),

@@ -253,7 +253,7 @@ fn pct_runs_replay_exactly_and_find_twins_random_finds_less_often() {
         "run",
         "scenarios/raft-bug-forget-vote.toml",
         "--seed",
-        "7",
+        "29",
         "--strategy",
         "pct",
         "--trace",

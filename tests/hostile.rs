@@ -211,8 +211,18 @@ fn a_resume_from_another_sweep_or_an_edited_summary_is_refused() {
         s,
     ]);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
-    // An edited outcome.
+    // A record from a dsim before trace format 6, whose seeds drew other runs.
     let good = std::fs::read_to_string(&summary).unwrap();
+    let mut older: serde_json::Value = serde_json::from_str(&good).unwrap();
+    older["identity"]
+        .as_object_mut()
+        .unwrap()
+        .remove("trace_format");
+    std::fs::write(&summary, serde_json::to_string(&older).unwrap()).unwrap();
+    let o = sweep(&["--resume", s]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("made by an older dsim"), "{}", text(&o));
+    // An edited outcome.
     let edited = good.replacen("\"verdict\": \"pass\"", "\"verdict\": \"fail\"", 1);
     std::fs::write(&summary, &edited).unwrap();
     let o = sweep(&["--resume", s]);
@@ -406,13 +416,23 @@ fn a_run_leaves_no_scratch_file_behind_on_any_way_out() {
         // Run from `dir` the scenario path does not resolve: an error exit.
         let o = o.unwrap();
         assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+        // From `dir` with the full path, so that a failing run's trace
+        // goes to `dir/traces`, not into the corpus.
+        let full = std::fs::canonicalize(scenario).unwrap();
         let o = Command::new(env!("CARGO_BIN_EXE_dsim"))
-            .args(["run", scenario])
+            .args(["run", full.to_str().unwrap()])
             .env("TMPDIR", &dir)
+            .current_dir(&dir)
             .output()
             .unwrap();
         no_crash(&o, scenario);
     }
+    // The failing run kept its trace, the passing one none.
+    let kept: Vec<_> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(kept, ["echo-bug-no-dedup-seed-1.trace"]);
     let left: Vec<_> = std::fs::read_dir(&dir)
         .unwrap()
         .filter_map(|e| e.ok())
@@ -420,7 +440,6 @@ fn a_run_leaves_no_scratch_file_behind_on_any_way_out() {
         .filter(|n| n.to_string_lossy().starts_with("dsim-run-"))
         .collect();
     assert!(left.is_empty(), "scratch files left: {left:?}");
-    let _ = out;
 }
 
 /// Extreme values a hostile input puts where numbers go.

@@ -164,7 +164,7 @@ fn diff_shows_where_a_passing_and_a_failing_run_part_ways() {
     let o = dsim(&["diff", pass.to_str().unwrap(), fail.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     let t = text(&o);
-    assert!(t.contains("differ     first at record #38"), "{t}");
+    assert!(t.contains("differ     first at record #55"), "{t}");
     assert!(t.contains("after the divergence:"), "{t}");
     assert!(t.contains("fails `at-most-once`"), "{t}");
     let same = dsim(&["diff", pass.to_str().unwrap(), pass.to_str().unwrap()]);

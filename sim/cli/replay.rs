@@ -15,7 +15,7 @@ use std::sync::Arc;
 /// for record; with --schedule, follow its recorded network decisions.
 #[derive(Args, Debug)]
 #[command(
-    after_help = "Examples:\n  dsim replay traces/echo-bug-no-dedup-seed-3.trace\n  dsim replay traces/echo-bug-no-dedup-seed-3.trace --schedule --scenario scenarios/echo-lossy.toml"
+    after_help = "Examples:\n  dsim replay traces/echo-bug-no-dedup-seed-3.trace\n  dsim replay traces/echo-bug-no-dedup-seed-3.trace --schedule --scenario scenarios/echo-lossy.toml\n  dsim replay old.trace -o new.trace    # an older format's run, written in today's"
 )]
 pub struct ReplayArgs {
     /// The trace file.
@@ -30,6 +30,11 @@ pub struct ReplayArgs {
     /// The key of a keyed trace.
     #[arg(long)]
     pub key: Option<String>,
+    /// Write the replayed run's trace to this file, in today's trace
+    /// format (with --schedule, or for a trace of an older format, the
+    /// recorded run written anew).
+    #[arg(long, short = 'o')]
+    pub output: Option<PathBuf>,
 }
 
 /// Reads a whole trace, naming the file in any error.
@@ -163,14 +168,24 @@ pub fn print_divergence(
 
 pub fn replay(registry: &Registry, args: ReplayArgs) -> Result<(), CliError> {
     let key = args.key.as_deref().map(str::as_bytes);
+    if let Some(out) = &args.output {
+        let mut inputs = vec![args.trace.as_path()];
+        inputs.extend(args.scenario.as_deref());
+        super::files::refuse_overwrite(out, &inputs)?;
+    }
     let (header, mut recorded) = read_trace(&args.trace, key)?;
     let older = header.format_version < crate::trace::FORMAT_VERSION;
     if older {
         eprintln!(
-            "note       {} was recorded in trace format {}, by an older dsim; this one writes format {}: a replay runs today's kernel and protocols, so it need not match the recording{}",
+            "note       {} was recorded in trace format {}, by an older dsim; this one writes format {}: a replay runs today's kernel and protocols, so it need not match the recording{}{}",
             args.trace.display(),
             header.format_version,
             crate::trace::FORMAT_VERSION,
+            if header.format_version < crate::trace::FATE_DRAW_VERSION {
+                "; that dsim drew message fates from the seed another way, so the trace is replayed by its recorded schedule (the fate of every send), not by its seed"
+            } else {
+                ""
+            },
             if header.format_version < crate::trace::CLOCK_DIGEST_VERSION {
                 "; deliveries are compared without their vector clocks, which that format records as raised entries and this one as digests (`dsim check` verifies both against the causal structure)"
             } else {
@@ -180,8 +195,11 @@ pub fn replay(registry: &Registry, args: ReplayArgs) -> Result<(), CliError> {
     }
     let mut recipe = recipe_for(registry, &args.trace, &header, args.scenario.as_deref())?;
     let protocol = protocol_for(registry, &args.trace, &mut recipe)?;
-    // A shrunk trace replays by its recorded schedule, always.
-    let by_schedule = args.schedule || !header.replay.is_empty();
+    // A shrunk trace replays by its recorded schedule, always; so does one
+    // whose seed drew its fates another way.
+    let by_schedule = args.schedule
+        || !header.replay.is_empty()
+        || header.format_version < crate::trace::FATE_DRAW_VERSION;
     let schedule = by_schedule.then(|| Arc::new(schedule_from(&recorded)));
     let mut bytes = Vec::new();
     let options = crate::protocols::RunOptions {
@@ -198,6 +216,10 @@ pub fn replay(registry: &Registry, args: ReplayArgs) -> Result<(), CliError> {
         .map_err(|e| CliError::input(format!("{}: {e}", args.trace.display())))?;
     let (_, mut replayed, _) = read_all(&bytes, key)
         .map_err(|e| CliError::input(format!("the replayed trace does not read back: {e}")))?;
+    if let Some(out) = &args.output {
+        super::files::write(out, &bytes)?;
+        eprintln!("trace      {}", out.display());
+    }
     if header.format_version < crate::trace::CLOCK_DIGEST_VERSION {
         crate::replay::forget_delivery_clocks(&mut recorded);
         crate::replay::forget_delivery_clocks(&mut replayed);

@@ -60,6 +60,11 @@ pub struct Identity {
     #[serde(default)]
     pub strategy: String,
     pub dsim_version: String,
+    /// The trace format the runs were made in: a seed names the same run
+    /// only within one (see [`crate::trace::FATE_DRAW_VERSION`]). 0 in a
+    /// journal or summary written before it was recorded.
+    #[serde(default)]
+    pub trace_format: u16,
 }
 
 impl Identity {
@@ -107,6 +112,18 @@ impl Identity {
                 "made by dsim {}, this is dsim {}",
                 other.dsim_version, self.dsim_version
             ));
+        }
+        if self.trace_format != other.trace_format {
+            diffs.push(match other.trace_format {
+                0 => format!(
+                    "made by an older dsim, whose seeds name other runs than this one's (trace format {})",
+                    self.trace_format
+                ),
+                f => format!(
+                    "runs of trace format {f} vs {}: a seed names another run in each",
+                    self.trace_format
+                ),
+            });
         }
         (!diffs.is_empty()).then(|| diffs.join("; "))
     }

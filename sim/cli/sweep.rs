@@ -134,6 +134,7 @@ pub fn sweep(registry: &Registry, args: SweepArgs) -> Result<(), CliError> {
         checks: scenario.invariants.clone(),
         strategy: format!("{:?}", scenario.strategy),
         dsim_version: env!("CARGO_PKG_VERSION").to_string(),
+        trace_format: crate::trace::FORMAT_VERSION,
     };
     let mut done: Vec<SeedOutcome> = Vec::new();
     if let Some(path) = &args.resume {

@@ -19,7 +19,7 @@ pub use partition::{validate as validate_partition, PartitionSpec};
 pub use schedule::{Schedule, ScriptedFate};
 
 use crate::node::NodeId;
-use crate::rng::DetRng;
+use crate::rng::{DetRng, FateField, Fates};
 use crate::time::{Duration, Instant};
 use partition::ActivePartition;
 use schedule::Script;
@@ -417,6 +417,9 @@ impl Network {
             end.capacity,
             end.overflow,
         );
+        // Corruption of the first copy is decided with loss and duplication
+        // (one draw, see `Fates`); a second copy's is drawn when it exists.
+        let mut corrupt_first = false;
         let (first, second_at, mut scripted_flips) = match scripted {
             Some(fate) => {
                 let at = |i: usize, rng: &mut DetRng, net: &Network| match fate.copies.get(i) {
@@ -433,9 +436,13 @@ impl Network {
                 (first, second, Some(flips))
             }
             None => {
-                let first = self.travel(rng, now, &hops);
+                let fates = Fates::draw(rng);
+                corrupt_first = fates.holds(FateField::Corrupt, corrupt_p);
+                let first = self.travel(rng, now, &hops, fates);
                 let mut second = match first {
-                    Some(_) if rng.chance(duplicate) => Some(self.travel_latency(rng, now, &hops)),
+                    Some(_) if fates.holds(FateField::Duplicate, duplicate) => {
+                        Some(self.travel_latency(rng, now, &hops))
+                    }
                     _ => None,
                 };
                 match self.planned.get(&out.msg) {
@@ -478,7 +485,9 @@ impl Network {
                         .unwrap_or_default();
                     apply_flips(&mut bytes, mine)
                 }
-                None if rng.chance(corrupt_p) => corrupt(rng, &mut bytes),
+                None if (copy == 0 && corrupt_first) || (copy == 1 && rng.chance(corrupt_p)) => {
+                    corrupt(rng, &mut bytes)
+                }
                 None => Vec::new(),
             };
             if self.stateful {
@@ -533,14 +542,25 @@ impl Network {
     }
 
     /// Loss and latency over every hop; `None` if lost on the way.
-    fn travel(&self, rng: &mut DetRng, now: Instant, hops: &[(u32, u32)]) -> Option<Instant> {
+    /// The first hop's loss is decided by `fates`, later hops' by draws
+    /// of their own.
+    fn travel(
+        &self,
+        rng: &mut DetRng,
+        now: Instant,
+        hops: &[(u32, u32)],
+        fates: Fates,
+    ) -> Option<Instant> {
         let mut at = now;
         let mut lost = false;
-        for &(a, b) in hops {
+        for (i, &(a, b)) in hops.iter().enumerate() {
             let link = self.link(a, b);
             // Draw the latency even for a lost message so the number of
             // draws does not depend on the loss probability.
-            lost |= rng.chance(link.loss);
+            lost |= match i {
+                0 => fates.holds(FateField::Loss, link.loss),
+                _ => rng.chance(link.loss),
+            };
             at = at.after(link.latency.sample(rng));
         }
         (!lost).then_some(at)
@@ -686,4 +706,88 @@ fn corrupt(rng: &mut DetRng, bytes: &mut [u8]) -> Vec<(u32, u8)> {
             (at as u32, mask)
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rng::{Ppm, Stream};
+
+    /// Sends `count` messages from node 0 to node 1 over a default link
+    /// set to `loss`, `duplicate` and `corrupt`; each message's fate.
+    fn fates(loss: u32, duplicate: u32, corrupt: u32, count: u64) -> Vec<(SendReport, bool)> {
+        let mut config = NetworkConfig::default();
+        config.default.latency = Latency::Uniform {
+            min: Duration::from_millis(1),
+            max: Duration::from_millis(10),
+        };
+        config.default.loss = Ppm(loss);
+        config.default.duplicate = Ppm(duplicate);
+        config.default.corrupt = Ppm(corrupt);
+        let mut net = Network::new(2, config);
+        let mut rng = DetRng::new(5, Stream::Network);
+        (0..count)
+            .map(|msg| {
+                let out = Outgoing {
+                    msg,
+                    from: NodeId(0),
+                    to: NodeId(1),
+                    payload: vec![0; 16],
+                    lamport: msg,
+                    vector: None,
+                    mac: None,
+                };
+                let report = net.send(&mut rng, Instant::ZERO, out);
+                let corrupted = !net.take_flips(0).is_empty();
+                (report, corrupted)
+            })
+            .collect()
+    }
+
+    fn arrival(fate: CopyFate) -> Option<Instant> {
+        match fate {
+            CopyFate::Scheduled { at, .. } => Some(at),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn a_probability_changes_its_own_decisions_and_no_other_draw() {
+        let calm = fates(0, 0, 0, 2_000);
+        let lossy = fates(300_000, 0, 0, 2_000);
+        let corrupting = fates(300_000, 0, 400_000, 2_000);
+        let lost = |f: &[(SendReport, bool)]| {
+            f.iter()
+                .filter(|(r, _)| arrival(r.copies[0]).is_none())
+                .count()
+        };
+        assert_eq!(lost(&calm), 0);
+        assert!((500..=700).contains(&lost(&lossy)), "{}", lost(&lossy));
+        // Loss takes messages away and moves no other message's latency.
+        for (c, l) in calm.iter().zip(&lossy) {
+            if let Some(at) = arrival(l.0.copies[0]) {
+                assert_eq!(Some(at), arrival(c.0.copies[0]));
+            }
+        }
+        // Corruption strikes some delivered copies. Which bytes it flips
+        // are draws of their own, so the messages after the first struck
+        // one draw anew; up to it, every message keeps its fate and time.
+        let struck = corrupting.iter().filter(|(_, c)| *c).count();
+        assert!((480..=640).contains(&struck), "{struck}");
+        let first = corrupting.iter().position(|(_, c)| *c).unwrap();
+        assert!(first > 0);
+        for (l, c) in lossy.iter().zip(&corrupting).take(first + 1) {
+            assert_eq!(arrival(l.0.copies[0]), arrival(c.0.copies[0]));
+        }
+        // Duplication adds second copies. A second copy's latency is a draw
+        // of its own, so the messages after the first duplicate draw anew;
+        // up to it, every message keeps its fate and time.
+        let doubled = fates(300_000, 500_000, 0, 2_000);
+        let seconds = doubled.iter().filter(|(r, _)| r.duplicated()).count();
+        assert!((600..=800).contains(&seconds), "{seconds}");
+        let first = doubled.iter().position(|(r, _)| r.duplicated()).unwrap();
+        for (d, l) in doubled.iter().zip(&lossy).take(first + 1) {
+            assert_eq!(arrival(d.0.copies[0]), arrival(l.0.copies[0]));
+        }
+    }
 }

@@ -32,8 +32,8 @@ mod writer;
 pub use chain::{hex, MAGIC};
 pub use reader::{TraceError, TraceReader};
 pub use record::{
-    DeliveryClock, EndReason, Header, Kind, Record, CLOCK_DIGEST_VERSION, FORMAT_VERSION,
-    OLDEST_FORMAT_VERSION,
+    DeliveryClock, EndReason, Header, Kind, Record, CLOCK_DIGEST_VERSION, FATE_DRAW_VERSION,
+    FORMAT_VERSION, OLDEST_FORMAT_VERSION,
 };
 pub use stats::Stats;
 pub use writer::TraceWriter;

@@ -21,8 +21,18 @@ use std::collections::BTreeMap;
 /// so that frames stay readable one by one. Version 4
 /// was version 3 plus the adversary's records (`Byzantine`, `Mutated`,
 /// `Altered`, `Injected`, `Unauthentic`) and the `silenced` loss cause;
-/// version 5 has them too.
-pub const FORMAT_VERSION: u16 = 5;
+/// version 5 has them too. Version 6 records what version 5 does, in the
+/// same encoding; it marks runs whose network draws each message's loss,
+/// duplication and corruption as one number ([`crate::rng::Fates`]), so
+/// that a seed of an older trace is known to name another run (see
+/// [`FATE_DRAW_VERSION`]).
+pub const FORMAT_VERSION: u16 = 6;
+
+/// The first version whose runs draw a message's fate as one number. A
+/// seed recorded by an older version named a run of the older draws:
+/// `dsim replay` follows such a trace's recorded schedule instead of its
+/// seed.
+pub const FATE_DRAW_VERSION: u16 = 6;
 
 /// The first version whose delivery records carry a [`DeliveryClock`];
 /// before it, a delivery lists the raised entries bare, and is read as
