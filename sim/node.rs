@@ -210,11 +210,17 @@ fn encode_or_nothing<T: Serialize>(value: &T, out: &mut Vec<u8>) {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct Disk {
     synced: BTreeMap<String, Vec<u8>>,
-    // `None` marks a removal that is not yet synced.
-    unsynced: BTreeMap<String, Option<Vec<u8>>>,
+    // Sorted by key, each key once; `None` marks a removal that is not yet
+    // synced. A vector: a handler writes a few keys between syncs, and a
+    // map would allocate a node for them on every sync.
+    unsynced: Vec<(String, Option<Vec<u8>>)>,
 }
 
 impl Disk {
+    fn pending(&self, key: &str) -> Result<usize, usize> {
+        self.unsynced.binary_search_by(|(k, _)| k.as_str().cmp(key))
+    }
+
     /// Stores `value` under `key` (volatile until synced).
     pub fn write<T: Serialize>(&mut self, key: &str, value: &T) {
         // postcard cannot fail on the types a protocol keeps on disk except
@@ -222,47 +228,54 @@ impl Disk {
         // Into the buffer of an unsynced write of the same key, or one as
         // large as the synced value: a log rewritten on every append grows
         // once, not by doubling each time.
-        match self.unsynced.get_mut(key) {
-            Some(Some(bytes)) => {
+        match self.pending(key) {
+            Ok(i) => {
+                let pending = &mut self.unsynced[i].1;
+                let bytes = pending.get_or_insert_with(Vec::new);
                 bytes.clear();
                 encode_or_nothing(value, bytes);
             }
-            Some(pending) => {
-                let mut bytes = Vec::new();
-                encode_or_nothing(value, &mut bytes);
-                *pending = Some(bytes);
-            }
-            None => {
+            Err(i) => {
                 let hint = self.synced.get(key).map_or(0, Vec::len);
                 let mut bytes = Vec::with_capacity(hint + hint / 8 + 8);
                 encode_or_nothing(value, &mut bytes);
-                self.unsynced.insert(key.to_string(), Some(bytes));
+                self.unsynced.insert(i, (key.to_string(), Some(bytes)));
             }
         }
     }
 
     /// Removes `key` (volatile until synced).
     pub fn remove(&mut self, key: &str) {
-        self.unsynced.insert(key.to_string(), None);
+        match self.pending(key) {
+            Ok(i) => self.unsynced[i].1 = None,
+            Err(i) => self.unsynced.insert(i, (key.to_string(), None)),
+        }
     }
 
     /// The latest value of `key`, synced or not; `None` if absent or if the
     /// bytes do not decode as `T`.
     pub fn read<T: DeserializeOwned>(&self, key: &str) -> Option<T> {
-        let bytes = match self.unsynced.get(key) {
-            Some(pending) => pending.as_ref()?,
-            None => self.synced.get(key)?,
+        let bytes = match self.pending(key) {
+            Ok(i) => self.unsynced[i].1.as_ref()?,
+            Err(_) => self.synced.get(key)?,
         };
         postcard::from_bytes(bytes).ok()
     }
 
     /// Makes every write so far durable.
     pub fn sync(&mut self) {
-        for (key, value) in std::mem::take(&mut self.unsynced) {
+        for (key, value) in self.unsynced.drain(..) {
             match value {
-                Some(bytes) => self.synced.insert(key, bytes),
-                None => self.synced.remove(&key),
-            };
+                Some(bytes) => match self.synced.get_mut(&key) {
+                    Some(held) => *held = bytes,
+                    None => {
+                        self.synced.insert(key, bytes);
+                    }
+                },
+                None => {
+                    self.synced.remove(&key);
+                }
+            }
         }
     }
 

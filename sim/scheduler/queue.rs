@@ -191,3 +191,68 @@ impl Pct {
         Some(taken.queued)
     }
 }
+
+/// A node's pending timers by id, in id order. Ids only grow, so a new
+/// timer goes at the end: a sorted vector does what an ordered map would,
+/// without a node allocation per timer (a node keeps a few at a time).
+#[derive(Debug)]
+pub(super) struct TimerSet<T> {
+    timers: Vec<(u64, T)>,
+}
+
+impl<T> Default for TimerSet<T> {
+    fn default() -> Self {
+        TimerSet { timers: Vec::new() }
+    }
+}
+
+impl<T> TimerSet<T> {
+    pub fn insert(&mut self, id: u64, tag: T) {
+        match self.timers.last() {
+            Some(&(last, _)) if last >= id => {
+                match self.timers.binary_search_by_key(&id, |t| t.0) {
+                    Ok(i) => self.timers[i].1 = tag,
+                    Err(i) => self.timers.insert(i, (id, tag)),
+                }
+            }
+            _ => self.timers.push((id, tag)),
+        }
+    }
+
+    pub fn remove(&mut self, id: u64) -> Option<T> {
+        let i = self.timers.binary_search_by_key(&id, |t| t.0).ok()?;
+        Some(self.timers.remove(i).1)
+    }
+
+    pub fn clear(&mut self) {
+        self.timers.clear();
+    }
+
+    /// Ids and tags in id order.
+    pub fn iter(&self) -> impl Iterator<Item = (u64, &T)> {
+        self.timers.iter().map(|(id, tag)| (*id, tag))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::TimerSet;
+
+    #[test]
+    fn timers_stay_in_id_order_whatever_order_they_come_in() {
+        let mut t = TimerSet::default();
+        for id in [3, 7, 9] {
+            t.insert(id, id * 10);
+        }
+        t.insert(5, 50);
+        t.insert(1, 10);
+        t.insert(7, 71);
+        assert_eq!(t.remove(9), Some(90));
+        assert_eq!(t.remove(9), None);
+        assert_eq!(t.remove(4), None);
+        let all: Vec<(u64, u64)> = t.iter().map(|(i, &v)| (i, v)).collect();
+        assert_eq!(all, [(1, 10), (3, 30), (5, 50), (7, 71)]);
+        t.clear();
+        assert_eq!(t.iter().count(), 0);
+    }
+}

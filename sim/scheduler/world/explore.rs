@@ -101,8 +101,8 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
             if self.nodes[i].is_some() {
                 out.extend(
                     slot.timers
-                        .keys()
-                        .map(|&t| Action::Fire(NodeId(i as u32), t)),
+                        .iter()
+                        .map(|(t, _)| Action::Fire(NodeId(i as u32), t)),
                 );
             }
         }
@@ -239,7 +239,7 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
             }
             slot.disk.hash(&mut h);
             slot.rng.position().hash(&mut h);
-            for (id, tag) in &slot.timers {
+            for (id, tag) in slot.timers.iter() {
                 id.hash(&mut h);
                 postcard::to_stdvec(tag).unwrap_or_default().hash(&mut h);
             }

@@ -4,7 +4,7 @@ mod explore;
 
 pub(crate) use explore::Action;
 
-use super::queue::{Event, LocalClock, Pct, Queued};
+use super::queue::{Event, LocalClock, Pct, Queued, TimerSet};
 use super::{CheckReport, CheckStatus, Failure, SimError, Simulation, BUFFERS_KEPT, IN_HANDLER};
 use crate::clock::Clocks;
 use crate::config::FaultAction;
@@ -26,7 +26,7 @@ struct Slot<T> {
     rng: DetRng,
     disk: Disk,
     next_timer: u64,
-    timers: BTreeMap<u64, T>,
+    timers: TimerSet<T>,
     clock: LocalClock,
     /// Following a schedule: the async tasks this node chose, in order.
     task_choices: std::collections::VecDeque<u64>,
@@ -257,7 +257,7 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
                 rng: DetRng::new(c.seed, Stream::Node(i)),
                 disk: Disk::default(),
                 next_timer: 0,
-                timers: BTreeMap::new(),
+                timers: TimerSet::default(),
                 clock: LocalClock::default(),
                 task_choices: sim
                     .schedule
@@ -627,7 +627,7 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
                 if self.nodes[id.index()].is_none() {
                     return Ok(false);
                 }
-                let Some(tag) = self.slots[id.index()].timers.remove(&timer) else {
+                let Some(tag) = self.slots[id.index()].timers.remove(timer) else {
                     return Ok(false);
                 };
                 let lamport = self.clocks.tick(id.index());
@@ -1166,7 +1166,7 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
                 Ok(())
             }
             Effect::CancelTimer { timer } => {
-                self.slots[id.index()].timers.remove(&timer.0);
+                self.slots[id.index()].timers.remove(timer.0);
                 Ok(())
             }
             Effect::Observe { text } => {
