@@ -132,6 +132,14 @@ fn a_trace_of_an_older_format_is_still_checked_shown_and_replayed() {
     let new = dir.join("new.trace");
     let o = dsim(&["replay", old, "-o", new.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    // The run written anew replays by its schedule too, record for record.
+    let o = dsim(&["replay", new.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(
+        text(&o).contains("the run matches the recording record for record"),
+        "{}",
+        text(&o)
+    );
     // Not over its input.
     let o = dsim(&["replay", old, "-o", old]);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));

@@ -211,8 +211,16 @@ pub fn replay(registry: &Registry, args: ReplayArgs) -> Result<(), CliError> {
         schedule: schedule.clone(),
         progress: None,
     };
+    let mut config = recipe.config.clone();
+    if by_schedule && args.output.is_some() {
+        // The run written anew carries its recipe, so that it too replays
+        // by its schedule (its seed drew another run, or none at all).
+        let mut carried = recipe.clone();
+        carried.config.replay = String::new();
+        config.replay = carried.to_json();
+    }
     let outcome = protocol
-        .run(recipe.config.clone(), &recipe.params, options)
+        .run(config, &recipe.params, options)
         .map_err(|e| CliError::input(format!("{}: {e}", args.trace.display())))?;
     let (_, mut replayed, _) = read_all(&bytes, key)
         .map_err(|e| CliError::input(format!("the replayed trace does not read back: {e}")))?;
