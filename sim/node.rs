@@ -528,4 +528,36 @@ mod tests {
         disk.sync();
         assert_eq!(disk.read::<u64>("term"), None);
     }
+
+    #[test]
+    fn unsynced_writes_are_the_same_state_in_any_order() {
+        // Exploration tells states apart by their disks: the order of the
+        // writes since the last sync must not matter, only what they say.
+        let (mut a, mut b) = (Disk::default(), Disk::default());
+        for key in ["log/2", "term", "log/10", "vote"] {
+            a.write(key, &key.len());
+        }
+        for key in ["vote", "log/10", "term", "log/2"] {
+            b.write(key, &key.len());
+        }
+        assert_eq!(a, b);
+        use std::hash::{Hash, Hasher};
+        let hash = |d: &Disk| {
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            d.hash(&mut h);
+            h.finish()
+        };
+        assert_eq!(hash(&a), hash(&b));
+        // A removal then a write of the same key, and the other way round.
+        a.remove("term");
+        a.write("term", &9u64);
+        a.write("vote", &1u64);
+        a.remove("vote");
+        assert_eq!(a.read::<u64>("term"), Some(9));
+        assert_eq!(a.read::<u64>("vote"), None);
+        a.sync();
+        assert_eq!(a.read::<u64>("term"), Some(9));
+        assert_eq!(a.read::<u64>("vote"), None);
+        assert_eq!(a.read::<usize>("log/10"), Some(6));
+    }
 }
