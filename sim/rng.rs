@@ -131,9 +131,10 @@ impl TryRng for DetRng {
 /// A message's fate from one 64-bit draw: three independent 21-bit fields,
 /// one each for loss, duplication and corruption. The draw is taken
 /// whatever the probabilities, so a probability of zero costs no draw of
-/// its own and changing one probability shifts no later draw; each field
-/// decides its chance to within 2^-21 (half a part per million), and
-/// probabilities 0 and 1 exactly.
+/// its own, and changing one shifts no later draw by itself (a duplicate's
+/// latency and a corruption's flipped bytes are draws of their own, taken
+/// when one strikes); each field decides its chance to within 2^-21 (half
+/// a part per million), and probabilities 0 and 1 exactly.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Fates(u64);
 
