@@ -248,7 +248,7 @@ pub struct Legacy {
     pub absolute_time: bool,
 }
 
-/// A time as a frame of version 5 stores it: the difference from the
+/// A time as a frame of version 5 or later stores it: the difference from the
 /// previous record's, as a signed number (hand-made traces may go back)
 /// folded into an unsigned one, small either way.
 pub fn zigzag(time: u64, previous: u64) -> u64 {

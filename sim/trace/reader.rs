@@ -74,7 +74,7 @@ pub struct TraceReader<R: Read> {
     // Offset of the next undecoded record in `frame`, and records left in it.
     pos: usize,
     left_in_frame: u32,
-    // The time of the frame's last record (format 5 stores differences).
+    // The time of the frame's last record (formats 5 and later store differences).
     previous_time: u64,
     frames: u64,
     next_record: u64,
