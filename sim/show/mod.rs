@@ -67,41 +67,71 @@ impl Window {
     }
 }
 
+/// Vector clocks rebuilt from the causal structure (program order and
+/// send → delivery), one record at a time.
+struct ClockWalk {
+    nodes: usize,
+    clocks: Vec<Vec<u32>>,
+    at_send: BTreeMap<u64, Vec<u32>>,
+}
+
+impl ClockWalk {
+    /// `None` past a few thousand nodes: N×N clocks are not worth it.
+    fn new(nodes: usize) -> Option<ClockWalk> {
+        (nodes <= crate::check::MAX_CLOCK_NODES).then(|| ClockWalk {
+            nodes,
+            clocks: vec![vec![0u32; nodes]; nodes],
+            at_send: BTreeMap::new(),
+        })
+    }
+
+    /// Takes `r` into account; for a node event, its node's clock after
+    /// it. A delivery's entries for other nodes that its merge raised are
+    /// put in `raised`, when given.
+    fn step(&mut self, r: &Record<'_>, mut raised: Option<&mut Vec<(u32, u32)>>) -> Option<&[u32]> {
+        let (node, _) = r.node_event()?;
+        let i = node.index();
+        if i >= self.nodes {
+            return None;
+        }
+        if let Kind::Deliver { msg, .. } = &r.kind {
+            if let Some(sent) = self.at_send.get(msg) {
+                for (k, (mine, theirs)) in self.clocks[i].iter_mut().zip(sent).enumerate() {
+                    if *theirs > *mine && k != i {
+                        if let Some(raised) = raised.as_deref_mut() {
+                            raised.push((k as u32, *theirs));
+                        }
+                    }
+                    *mine = (*mine).max(*theirs);
+                }
+            }
+        }
+        self.clocks[i][i] += 1;
+        if let Kind::Send { msg, .. } = &r.kind {
+            self.at_send.insert(*msg, self.clocks[i].clone());
+        }
+        Some(&self.clocks[i])
+    }
+}
+
 /// Puts in each delivery's clock digest the entries its merge raised,
 /// rebuilt from the causal structure, which is what a reader can use (and
 /// what formats before 5 recorded). `dsim check` is what compares the
 /// digests; a renderer shows the clocks.
 pub fn raised_for_digests(nodes: usize, records: &mut [Record<'_>]) {
-    if nodes > crate::check::MAX_CLOCK_NODES {
+    let Some(mut walk) = ClockWalk::new(nodes) else {
         return;
-    }
-    let mut clocks = vec![vec![0u32; nodes]; nodes];
-    let mut at_send: BTreeMap<u64, Vec<u32>> = BTreeMap::new();
+    };
+    let mut raised = Vec::new();
     for r in records {
-        let Some((node, _)) = r.node_event() else {
-            continue;
-        };
-        let i = node.index();
-        if i >= nodes {
+        raised.clear();
+        if walk.step(r, Some(&mut raised)).is_none() {
             continue;
         }
-        if let Kind::Deliver { msg, vc, .. } = &mut r.kind {
-            let mut raised = Vec::new();
-            if let Some(sent) = at_send.get(msg) {
-                for (k, (mine, theirs)) in clocks[i].iter_mut().zip(sent).enumerate() {
-                    if *theirs > *mine && k != i {
-                        raised.push((k as u32, *theirs));
-                    }
-                    *mine = (*mine).max(*theirs);
-                }
-            }
+        if let Kind::Deliver { vc, .. } = &mut r.kind {
             if matches!(vc, crate::trace::DeliveryClock::Digest(_)) {
-                *vc = raised.into();
+                *vc = raised.clone().into();
             }
-        }
-        clocks[i][i] += 1;
-        if let Kind::Send { msg, .. } = &r.kind {
-            at_send.insert(*msg, clocks[i].clone());
         }
     }
 }
@@ -109,32 +139,11 @@ pub fn raised_for_digests(nodes: usize, records: &mut [Record<'_>]) {
 /// The vector clock of every node event, rebuilt from the causal structure
 /// (program order and send → delivery); `None` for other records.
 pub fn event_clocks(nodes: usize, records: &[Record<'_>]) -> Vec<Option<Vec<u32>>> {
-    // N×N clocks are not worth it past a few thousand nodes.
-    if nodes > crate::check::MAX_CLOCK_NODES {
+    let Some(mut walk) = ClockWalk::new(nodes) else {
         return vec![None; records.len()];
-    }
-    let mut clocks = vec![vec![0u32; nodes]; nodes];
-    let mut at_send: BTreeMap<u64, Vec<u32>> = BTreeMap::new();
+    };
     records
         .iter()
-        .map(|r| {
-            let (node, _) = r.node_event()?;
-            let i = node.index();
-            if i >= nodes {
-                return None;
-            }
-            if let Kind::Deliver { msg, .. } = &r.kind {
-                if let Some(sent) = at_send.get(msg) {
-                    for (mine, theirs) in clocks[i].iter_mut().zip(sent) {
-                        *mine = (*mine).max(*theirs);
-                    }
-                }
-            }
-            clocks[i][i] += 1;
-            if let Kind::Send { msg, .. } = &r.kind {
-                at_send.insert(*msg, clocks[i].clone());
-            }
-            Some(clocks[i].clone())
-        })
+        .map(|r| walk.step(r, None).map(<[u32]>::to_vec))
         .collect()
 }
