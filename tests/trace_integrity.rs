@@ -274,11 +274,11 @@ fn a_forged_header_claiming_absurd_sizes_is_refused_not_obeyed() {
     assert!(dsim::check::audit(&bytes[..], &dsim::check::Options::default()).is_err());
 }
 
-#[test]
-fn records_larger_than_a_frame_round_trip() {
-    let header = dsim::trace::Header {
-        format_version: dsim::trace::FORMAT_VERSION,
-        protocol: "big".into(),
+/// A hand-made trace's header: two nodes, vector clocks on.
+fn two_node_header(format_version: u16) -> dsim::trace::Header {
+    dsim::trace::Header {
+        format_version,
+        protocol: "test".into(),
         seed: 1,
         nodes: 2,
         scenario: "test".into(),
@@ -288,7 +288,12 @@ fn records_larger_than_a_frame_round_trip() {
         fifo_exceptions: vec![],
         vector_clocks: true,
         replay: String::new(),
-    };
+    }
+}
+
+#[test]
+fn records_larger_than_a_frame_round_trip() {
+    let header = two_node_header(dsim::trace::FORMAT_VERSION);
     let big: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
     let records = vec![
         Record {
@@ -345,19 +350,7 @@ fn records_larger_than_a_frame_round_trip() {
 #[test]
 fn times_that_go_back_and_older_formats_round_trip_and_a_digest_needs_format_5() {
     use dsim::trace::DeliveryClock;
-    let header = |format_version| dsim::trace::Header {
-        format_version,
-        protocol: "t".into(),
-        seed: 1,
-        nodes: 2,
-        scenario: "test".into(),
-        config: String::new(),
-        drawn: Default::default(),
-        fifo_default: true,
-        fifo_exceptions: vec![],
-        vector_clocks: true,
-        replay: String::new(),
-    };
+    let header = two_node_header;
     // Enough records for several frames, with times that jump forward
     // and back (format 5 stores differences within a frame).
     let records = |vc: fn(u64) -> DeliveryClock<'static>| -> Vec<Record<'static>> {
