@@ -143,7 +143,8 @@ impl fmt::Display for Op {
 }
 
 /// A request to check the clients' history for linearizability: the
-/// model's name (see [`crate::check::linearizable::MODEL_NAMES`]) and the
+/// model's name (a built-in, see [`crate::check::linearizable::MODEL_NAMES`],
+/// or one the protocol declares with [`crate::protocols::Spec::model`]) and the
 /// value a register (or every key) holds before any write.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Linearizability {

@@ -142,6 +142,10 @@ fn every_malformed_scenario_exits_2_with_a_located_message_and_never_panics() {
             ":4:15: protocol `echo` has no invariant `at-most-one`: did you mean `at-most-once`?",
         ),
         (
+            "unknown-model",
+            ":4:16: no model `registr`: did you mean `register`?",
+        ),
+        (
             "unknown-network-key",
             ":5:1: unknown key `lattency`: did you mean `latency`?",
         ),

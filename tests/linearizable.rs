@@ -494,3 +494,193 @@ fn a_runs_history_is_checked_like_an_invariant_and_read_back_from_the_trace() {
         .unwrap();
     assert!(String::from_utf8_lossy(&o.stdout).contains(" invoke append "));
 }
+
+/// A counter kept by a primary (node 0) and a backup (node 1); the other
+/// nodes are clients, one process per operation. With `read_backup`,
+/// reads go to the backup, which may not have heard of an add yet.
+#[derive(Hash)]
+struct PrimaryBackup {
+    value: i64,
+    read_backup: bool,
+}
+
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+enum CounterMsg {
+    Add { op: u64, n: i64 },
+    Value { op: u64 },
+    Replicate { n: i64 },
+    Added { op: u64 },
+    Seen { op: u64, v: i64 },
+}
+
+impl dsim::Node for PrimaryBackup {
+    type Msg = CounterMsg;
+    type Timer = ();
+    fn on_start(&mut self, _: &mut dsim::Context<'_, Self>) {}
+    fn on_input(&mut self, ctx: &mut dsim::Context<'_, Self>, input: dsim::Input) {
+        use dsim::NodeId;
+        if input.value % 2 == 0 {
+            let n = (input.value % 7) as i64 + 1;
+            ctx.invoke(input.id, "add", None, Value::Int(n));
+            ctx.send(NodeId(0), &CounterMsg::Add { op: input.id, n });
+        } else {
+            ctx.invoke(input.id, "value", None, Value::Nil);
+            let to = NodeId(u32::from(self.read_backup));
+            ctx.send(to, &CounterMsg::Value { op: input.id });
+        }
+    }
+    fn on_message(
+        &mut self,
+        ctx: &mut dsim::Context<'_, Self>,
+        from: dsim::NodeId,
+        msg: CounterMsg,
+    ) {
+        match msg {
+            CounterMsg::Add { op, n } => {
+                self.value += n;
+                ctx.send(dsim::NodeId(1), &CounterMsg::Replicate { n });
+                ctx.send(from, &CounterMsg::Added { op });
+            }
+            CounterMsg::Replicate { n } => self.value += n,
+            CounterMsg::Value { op } => ctx.send(from, &CounterMsg::Seen { op, v: self.value }),
+            CounterMsg::Added { op } => ctx.complete(op, Phase::Ok, "add", None, Value::Nil),
+            CounterMsg::Seen { op, v } => ctx.complete(op, Phase::Ok, "value", None, Value::Int(v)),
+        }
+    }
+}
+
+fn primary_backup_config(seed: u64) -> dsim::SimConfig {
+    let mut config = dsim::SimConfig::new(seed, 4);
+    config.network.default.latency = dsim::Latency::Uniform {
+        min: dsim::Duration::from_millis(1),
+        max: dsim::Duration::from_millis(20),
+    };
+    config.workload = Some(dsim::Workload {
+        count: 20,
+        interval: dsim::Latency::Uniform {
+            min: dsim::Duration::from_millis(1),
+            max: dsim::Duration::from_millis(9),
+        },
+        start: dsim::Duration::ZERO,
+        targets: vec![dsim::NodeId(2), dsim::NodeId(3)],
+        value_range: 1000,
+        skip: Vec::new(),
+    });
+    config
+}
+
+#[test]
+fn a_users_own_model_checks_a_run_through_the_simulation() {
+    // The library's way: the model given to the simulation itself.
+    let run = |read_backup: bool, seed: u64| {
+        dsim::Simulation::new(primary_backup_config(seed), move |_| PrimaryBackup {
+            value: 0,
+            read_backup,
+        })
+        .linearizable(Counter)
+        .run()
+        .unwrap()
+    };
+    let failing: Vec<u64> = (0..50)
+        .filter(|&s| run(true, s).failure.is_some())
+        .collect();
+    assert!(
+        !failing.is_empty(),
+        "reads from the lagging backup are caught"
+    );
+    let f = run(true, failing[0]).failure.unwrap();
+    assert_eq!(f.check, "linearizable", "{f:?}");
+    assert!(
+        f.message.contains("p") && f.message.contains("value"),
+        "{}",
+        f.message
+    );
+    for seed in 0..50 {
+        assert!(run(false, seed).failure.is_none(), "seed {seed}");
+    }
+}
+
+#[test]
+fn a_protocols_own_model_is_named_by_scenarios_and_dsim_check() {
+    use dsim::check::linearizable::NamedModel;
+    use dsim::protocols::{ParamDoc, Registry, Spec};
+    let mut registry = Registry::builtin();
+    registry.add(
+        Spec::new(
+            "counter",
+            "a counter on a primary and a backup",
+            |config, params| {
+                let read_backup = params.flag("read_backup")?;
+                Ok(dsim::Simulation::new(config, move |_| PrimaryBackup {
+                    value: 0,
+                    read_backup,
+                }))
+            },
+        )
+        .param(ParamDoc::flag(
+            "read_backup",
+            false,
+            "reads go to the backup",
+        ))
+        .model(NamedModel::new("counter", "add n, value", |_| Counter))
+        .min_nodes(3)
+        .clients(|nodes, _| (2..nodes).map(dsim::NodeId).collect()),
+    );
+    assert_eq!(registry.models().len(), 1);
+    let dir = std::env::temp_dir().join(format!("dsim-own-model-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let scenario = |name: &str, read_backup: bool, model: &str| {
+        let path = dir.join(format!("{name}.toml"));
+        std::fs::write(
+            &path,
+            format!(
+                "protocol = \"counter\"\nnodes = 4\n[params]\nread_backup = {read_backup}\n\
+                 [network]\nlatency = {{ dist = \"uniform\", min = \"1ms\", max = \"20ms\" }}\n\
+                 [workload]\ncount = 20\ninterval = {{ dist = \"exponential\", mean = \"5ms\" }}\n\
+                 [check]\nlinearizable = \"{model}\"\n"
+            ),
+        )
+        .unwrap();
+        path.to_str().unwrap().to_string()
+    };
+    let cli = |args: &[&str]| dsim::cli::run_with(&registry, ["counter"].iter().chain(args));
+    let good = scenario("good", false, "counter");
+    let bad = scenario("bad", true, "counter");
+    let out = dir.join("sweep");
+    let (out, good_out) = (out.to_str().unwrap(), dir.join("good-sweep"));
+    assert_eq!(
+        cli(&[
+            "sweep",
+            &good,
+            "--seeds",
+            "0..100",
+            "--out",
+            good_out.to_str().unwrap()
+        ]),
+        0
+    );
+    assert_eq!(cli(&["sweep", &bad, "--seeds", "0..100", "--out", out]), 1);
+    // The failing seeds failed the model's check, and their traces are
+    // judged again by name, offline.
+    let summary = std::fs::read_to_string(dir.join("sweep/summary.json")).unwrap();
+    assert!(summary.contains("linearizable"), "{summary}");
+    let trace = std::fs::read_dir(dir.join("sweep"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|x| x == "trace"))
+        .expect("a failing seed's trace");
+    let trace = trace.to_str().unwrap();
+    assert_eq!(cli(&["check", trace, "--linearizable", "counter"]), 1);
+    // The built-in register knows no `add`: unknown, exit 2; a misspelt
+    // model is bad input, in a scenario and on the command line.
+    assert_eq!(cli(&["check", trace, "--linearizable", "register"]), 2);
+    assert_eq!(cli(&["check", trace, "--linearizable", "countr"]), 2);
+    assert_eq!(cli(&["run", &scenario("typo", false, "countr")]), 2);
+    // The stock `dsim`, without the protocol, does not know the model.
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_dsim"))
+        .args(["check", trace, "--linearizable", "counter"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("no model `counter`"));
+}

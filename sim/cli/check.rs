@@ -2,7 +2,7 @@
 
 use super::CliError;
 use crate::check::jepsen;
-use crate::check::linearizable::{by_name, Budget, History, Verdict};
+use crate::check::linearizable::{find, Budget, History, NamedModel, Verdict};
 use crate::check::{audit, Options, Report};
 use crate::show::plain;
 use clap::Args;
@@ -46,7 +46,8 @@ pub struct CheckArgs {
     #[arg(long)]
     pub delimiter: Option<String>,
     /// Check the clients' history for linearizability against this model
-    /// (register, cas-register, kv, mutex, queue).
+    /// (register, cas-register, kv, mutex, queue, or one a protocol of
+    /// this program declares).
     #[arg(long, value_name = "MODEL")]
     pub linearizable: Option<String>,
     /// With --import jepsen: the model (as --linearizable).
@@ -74,14 +75,15 @@ pub enum ImportFormat {
     Jepsen,
 }
 
-pub fn check(args: CheckArgs) -> Result<(), CliError> {
+/// `models`: the protocols' own models, looked up before the built-ins.
+pub fn check(args: CheckArgs, models: &[NamedModel]) -> Result<(), CliError> {
     match args.import {
         Some(ImportFormat::Shiviz) => return import_shiviz(&args),
-        Some(ImportFormat::Jepsen) => return import_jepsen(&args),
+        Some(ImportFormat::Jepsen) => return import_jepsen(&args, models),
         None => {}
     }
     if let Some(model) = &args.linearizable {
-        return check_history(&args, model);
+        return check_history(&args, model, models);
     }
     let file = std::fs::File::open(&args.trace)
         .map_err(|e| CliError::input(format!("{}: cannot open: {e}", args.trace.display())))?;
@@ -302,7 +304,7 @@ fn import_shiviz(args: &CheckArgs) -> Result<(), CliError> {
 fn judge(
     file: &str,
     history: &History,
-    model: &str,
+    (model, models): (&str, &[NamedModel]),
     args: &CheckArgs,
     describe_at: &dyn Fn(u64) -> String,
 ) -> Result<(), CliError> {
@@ -312,7 +314,9 @@ fn judge(
         steps: args.budget,
         ..Budget::default()
     };
-    let verdict = by_name(model, initial, history, &budget).map_err(CliError::input)?;
+    let verdict = find(model, models)
+        .map_err(CliError::input)?
+        .check(initial, history, &budget);
     if let Some(path) = &args.svg {
         super::files::refuse_overwrite(path, &[&args.trace])?;
         super::files::write(
@@ -353,16 +357,28 @@ fn judge(
                 println!("  {}", plain(&history.ops[i].to_string()));
             }
             println!(
-                "prefix         the {} operations before it linearize, in this order:",
+                "prefix         the {} operations before it linearize, in this order (one still running then shows its outcome as unknown):",
                 v.prefix.len()
             );
+            // As of the completion before the violation: an operation that
+            // completed only later was running, its outcome unknown.
+            let as_then = |op: &crate::check::linearizable::Operation| {
+                if op.ret.is_some_and(|r| r < v.at) {
+                    op.to_string()
+                } else {
+                    let mut running = op.clone();
+                    running.ret = None;
+                    running.output = None;
+                    running.to_string()
+                }
+            };
             let shown: Vec<String> = v
                 .prefix
                 .iter()
                 .rev()
                 .take(12)
                 .rev()
-                .map(|&i| plain(&history.ops[i].to_string()).into_owned())
+                .map(|&i| plain(&as_then(&history.ops[i])).into_owned())
                 .collect();
             if v.prefix.len() > shown.len() {
                 println!("  ... ({} earlier)", v.prefix.len() - shown.len());
@@ -387,7 +403,7 @@ pub fn history_of(records: &[crate::trace::Record<'_>]) -> Vec<(u64, crate::hist
         .collect()
 }
 
-fn check_history(args: &CheckArgs, model: &str) -> Result<(), CliError> {
+fn check_history(args: &CheckArgs, model: &str, models: &[NamedModel]) -> Result<(), CliError> {
     let file = args.trace.display().to_string();
     let (_, records) =
         super::replay::read_trace(&args.trace, args.key.as_deref().map(str::as_bytes))?;
@@ -399,21 +415,26 @@ fn check_history(args: &CheckArgs, model: &str) -> Result<(), CliError> {
     }
     let history =
         History::from_events(events).map_err(|e| CliError::input(format!("{file}: record {e}")))?;
-    judge(&file, &history, model, args, &|at| {
+    judge(&file, &history, (model, models), args, &|at| {
         format!("record {at} (t={})", records[at as usize].time)
     })
 }
 
-fn import_jepsen(args: &CheckArgs) -> Result<(), CliError> {
+fn import_jepsen(args: &CheckArgs, models: &[NamedModel]) -> Result<(), CliError> {
     let file = args.trace.display().to_string();
     let model = args
         .model
         .as_deref()
         .or(args.linearizable.as_deref())
         .ok_or_else(|| {
+            let names: Vec<&str> = models
+                .iter()
+                .map(NamedModel::name)
+                .chain(crate::check::linearizable::MODEL_NAMES)
+                .collect();
             CliError::input(format!(
                 "--import jepsen needs --model MODEL (one of {})",
-                crate::check::linearizable::MODEL_NAMES.join(", ")
+                names.join(", ")
             ))
         })?;
     let text = std::fs::read(&args.trace)
@@ -423,5 +444,7 @@ fn import_jepsen(args: &CheckArgs) -> Result<(), CliError> {
     let events = jepsen::read(&text).map_err(|e| CliError::input(format!("{file}:{e}")))?;
     let history = History::from_events(events)
         .map_err(|e| CliError::input(format!("{file}:{}: {}", e.at, e.message)))?;
-    judge(&file, &history, model, args, &|at| format!("line {at}"))
+    judge(&file, &history, (model, models), args, &|at| {
+        format!("line {at}")
+    })
 }

@@ -200,7 +200,7 @@ fn output_failure(panic: &(dyn std::any::Any + Send)) -> Option<OutputFailure> {
 fn dispatch(registry: &Registry, command: Command) -> Result<(), CliError> {
     match command {
         Command::Run(args) => run::run(registry, args),
-        Command::Check(args) => check::check(args),
+        Command::Check(args) => check::check(args, &registry.models()),
         Command::Replay(args) => replay::replay(registry, args),
         Command::Diff(args) => diff::diff(registry, args),
         Command::Show(args) => show::show(registry, args),

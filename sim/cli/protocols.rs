@@ -33,7 +33,18 @@ pub fn protocols(registry: &Registry, _args: ProtocolsArgs) -> Result<(), CliErr
         for i in p.invariants() {
             println!("    {}  {} (checked {})", i.name, i.doc, i.when);
         }
+        let models = p.models();
+        if !models.is_empty() {
+            println!("  models (for `[check] linearizable = \"NAME\"`):");
+            for m in &models {
+                println!("    {}  {}", m.name(), m.doc());
+            }
+        }
         println!();
+    }
+    println!("models every protocol can name:");
+    for m in crate::check::linearizable::builtin() {
+        println!("  {}  {}", m.name(), m.doc());
     }
     Ok(())
 }

@@ -315,6 +315,11 @@ pub trait Protocol: Send + Sync {
         let _ = params;
         (0..nodes).map(NodeId).collect()
     }
+    /// Its own sequential models (see [`Spec::model`]); a run's
+    /// linearizability check looks there before the built-ins.
+    fn models(&self) -> Vec<crate::check::linearizable::NamedModel> {
+        Vec::new()
+    }
     /// Runs once.
     fn run(
         &self,
@@ -347,14 +352,21 @@ pub trait Protocol: Send + Sync {
 }
 
 /// Runs `sim` as `options` say; the helper every protocol's `run` ends with.
-pub fn execute<N: Node>(
+pub fn execute<N: Node>(sim: Simulation<N>, options: RunOptions<'_>) -> Result<Outcome, SimError> {
+    execute_with(sim, options, &[])
+}
+
+/// [`execute`], a linearizability check's model looked up among `models`
+/// (a protocol's own) before the built-ins.
+pub fn execute_with<N: Node>(
     sim: Simulation<N>,
     mut options: RunOptions<'_>,
+    models: &[crate::check::linearizable::NamedModel],
 ) -> Result<Outcome, SimError> {
     let trace = options.trace.take();
     let key = options.key;
     let digest = options.digest;
-    let sim = prepare(sim, options)?;
+    let sim = prepare_with(sim, options, models)?;
     match (trace, digest) {
         (Some(out), false) => sim.run_traced(out, key).map(|(o, _)| o),
         (Some(out), true) => sim.run_traced_digest(out, key).map(|(o, _)| o),
@@ -365,11 +377,21 @@ pub fn execute<N: Node>(
 
 /// `sim` with the checks, schedule and progress `options` ask for.
 pub fn prepare<N: Node>(
-    mut sim: Simulation<N>,
+    sim: Simulation<N>,
     options: RunOptions<'_>,
 ) -> Result<Simulation<N>, SimError> {
+    prepare_with(sim, options, &[])
+}
+
+/// [`prepare`], a linearizability check's model looked up among `models`
+/// (a protocol's own) before the built-ins.
+pub fn prepare_with<N: Node>(
+    mut sim: Simulation<N>,
+    options: RunOptions<'_>,
+    models: &[crate::check::linearizable::NamedModel],
+) -> Result<Simulation<N>, SimError> {
     if let Some(check) = options.linearizable {
-        sim = sim.invariant(linearizable(check)?);
+        sim = sim.invariant(linearizable_with(check, models)?);
     }
     if let Some(keep) = &options.invariants {
         sim.select_invariants(keep)?;
@@ -384,54 +406,56 @@ pub fn prepare<N: Node>(
 }
 
 /// The invariant `linearizable`: the clients' history, checked at the end
-/// of the run against a model. A verdict the search's budget cannot reach
-/// is reported as not run, with why.
+/// of the run against a built-in model. A verdict the search's budget
+/// cannot reach is reported as not run, with why.
 pub fn linearizable<N: Node>(
     check: crate::history::Linearizability,
 ) -> Result<crate::invariant::Invariant<N>, SimError> {
-    use crate::check::linearizable::{by_name, describe, Budget, History, Verdict};
+    linearizable_with(check, &[])
+}
+
+/// [`linearizable`], the model looked up among `models` (a protocol's
+/// own) before the built-ins.
+pub fn linearizable_with<N: Node>(
+    check: crate::history::Linearizability,
+    models: &[crate::check::linearizable::NamedModel],
+) -> Result<crate::invariant::Invariant<N>, SimError> {
+    let model = crate::check::linearizable::find(&check.model, models).map_err(SimError::Config)?;
+    Ok(history_check(model, check.initial))
+}
+
+/// The invariant `linearizable` over `model` built from `initial`.
+pub(crate) fn history_check<N: Node>(
+    model: crate::check::linearizable::NamedModel,
+    initial: crate::history::Value,
+) -> crate::invariant::Invariant<N> {
+    use crate::check::linearizable::{describe, Budget, History, Verdict};
     use crate::invariant::HistoryVerdict;
-    let names = crate::check::linearizable::MODEL_NAMES;
-    if !names.contains(&check.model.as_str()) {
-        let hint = did_you_mean(&check.model, names, '`');
-        return Err(SimError::Config(format!(
-            "no linearizability model `{}`{hint} (models: {})",
-            check.model,
-            names.join(", ")
-        )));
-    }
-    let doc = format!(
-        "the clients' history is linearizable as a {} (initially {})",
-        check.model, check.initial
-    );
-    Ok(crate::invariant::Invariant::history(
-        "linearizable",
-        doc,
-        move |entries| {
-            let events = entries.iter().map(|(at, _, op)| (*at, op.clone()));
-            let history = match History::from_events(events) {
-                Ok(h) => h,
-                Err(e) => {
-                    return HistoryVerdict::Failed(format!(
-                        "the history does not hold together at record {}: {}",
-                        e.at, e.message
-                    ))
-                }
-            };
-            match by_name(
-                &check.model,
-                check.initial.clone(),
-                &history,
-                &Budget::default(),
-            ) {
-                Ok(Verdict::Linearizable) => HistoryVerdict::Held,
-                Ok(v @ Verdict::NotLinearizable(_)) => {
-                    HistoryVerdict::Failed(describe(&history, &v))
-                }
-                Ok(Verdict::Unknown(why)) | Err(why) => HistoryVerdict::Unknown(why),
+    let doc = if model.name().is_empty() {
+        "the clients' history is linearizable".to_string()
+    } else {
+        format!(
+            "the clients' history is linearizable as a {} (initially {initial})",
+            model.name()
+        )
+    };
+    crate::invariant::Invariant::history("linearizable", doc, move |entries| {
+        let events = entries.iter().map(|(at, _, op)| (*at, op.clone()));
+        let history = match History::from_events(events) {
+            Ok(h) => h,
+            Err(e) => {
+                return HistoryVerdict::Failed(format!(
+                    "the history does not hold together at record {}: {}",
+                    e.at, e.message
+                ))
             }
-        },
-    ))
+        };
+        match model.check(initial.clone(), &history, &Budget::default()) {
+            Verdict::Linearizable => HistoryVerdict::Held,
+            v @ Verdict::NotLinearizable(_) => HistoryVerdict::Failed(describe(&history, &v)),
+            Verdict::Unknown(why) => HistoryVerdict::Unknown(why),
+        }
+    })
 }
 
 /// Decodes a payload as `M` and prints it with `Debug`.
@@ -453,6 +477,7 @@ pub struct Spec<N: Node> {
     params: Vec<ParamDoc>,
     min_nodes: u32,
     clients: Option<Clients>,
+    models: Vec<crate::check::linearizable::NamedModel>,
     build: Build<N>,
 }
 
@@ -469,6 +494,7 @@ impl<N: Node> Spec<N> {
             params: Vec::new(),
             min_nodes: 1,
             clients: None,
+            models: Vec::new(),
             build: Box::new(build),
         }
     }
@@ -500,6 +526,17 @@ impl<N: Node> Spec<N> {
         clients: impl Fn(u32, &Params) -> Vec<NodeId> + Send + Sync + 'static,
     ) -> Spec<N> {
         self.clients = Some(Box::new(clients));
+        self
+    }
+
+    /// Declares a sequential model of what the protocol's clients see, by
+    /// name: a scenario's `[check] linearizable = "NAME"`, `dsim check
+    /// TRACE --linearizable NAME` and `dsim check --import jepsen --model
+    /// NAME` then take it as they take a built-in model (one of the same
+    /// name is replaced).
+    pub fn model(mut self, model: crate::check::linearizable::NamedModel) -> Spec<N> {
+        self.models.retain(|m| m.name() != model.name());
+        self.models.push(model);
         self
     }
 
@@ -562,7 +599,10 @@ impl<N: Node> Protocol for Spec<N> {
         params: &Params,
         options: RunOptions<'_>,
     ) -> Result<Outcome, SimError> {
-        execute(self.simulation(config, params)?, options)
+        execute_with(self.simulation(config, params)?, options, &self.models)
+    }
+    fn models(&self) -> Vec<crate::check::linearizable::NamedModel> {
+        self.models.clone()
     }
     fn decode(&self, payload: &[u8]) -> Option<String> {
         decode_as::<N::Msg>(payload)
@@ -579,7 +619,7 @@ impl<N: Node> Protocol for Spec<N> {
         options: RunOptions<'_>,
         search: &crate::explore::Options,
     ) -> Result<crate::explore::Report, SimError> {
-        let sim = prepare(self.simulation(config, params)?, options)?;
+        let sim = prepare_with(self.simulation(config, params)?, options, &self.models)?;
         crate::explore::search(&sim, search)
     }
 }
@@ -638,5 +678,17 @@ impl Registry {
 
     pub fn iter(&self) -> impl Iterator<Item = &dyn Protocol> {
         self.protocols.iter().map(|p| p.as_ref())
+    }
+
+    /// Every protocol's own models (see [`Spec::model`]), each name once
+    /// (the first protocol's, by name order, when two declare one).
+    pub fn models(&self) -> Vec<crate::check::linearizable::NamedModel> {
+        let mut out: Vec<crate::check::linearizable::NamedModel> = Vec::new();
+        for m in self.protocols.iter().flat_map(|p| p.models()) {
+            if !out.iter().any(|o| o.name() == m.name()) {
+                out.push(m);
+            }
+        }
+        out
     }
 }

@@ -223,7 +223,7 @@ impl Checker<'_> {
                 Some(names)
             }
         };
-        let linearizable = self.linearizable(raw.check.as_ref())?;
+        let linearizable = self.linearizable(raw.check.as_ref(), &protocol.models())?;
         let strategy = self.strategy(run)?;
         let adversary = self.adversary(&raw, &node, topology.is_some())?;
         if !adversary.byzantine.is_empty() {
@@ -460,6 +460,7 @@ impl Checker<'_> {
     fn linearizable(
         &self,
         check: Option<&raw::RawCheck>,
+        models: &[crate::check::linearizable::NamedModel],
     ) -> Result<Option<crate::history::Linearizability>, ScenarioError> {
         let Some(check) = check else { return Ok(None) };
         let model = match &check.linearizable {
@@ -473,17 +474,8 @@ impl Checker<'_> {
             }
             Some(m) => m,
         };
-        let names = crate::check::linearizable::MODEL_NAMES;
-        if !names.contains(&model.get_ref().as_str()) {
-            let hint = did_you_mean(model.get_ref(), names, '"');
-            return Err(self.loc.at(
-                model.span(),
-                format!(
-                    "no model \"{}\"{hint} (models: {})",
-                    model.get_ref(),
-                    names.join(", ")
-                ),
-            ));
+        if let Err(e) = crate::check::linearizable::find(model.get_ref(), models) {
+            return Err(self.loc.at(model.span(), e));
         }
         let initial = match &check.initial {
             None => crate::history::Value::Nil,

@@ -270,6 +270,27 @@ impl<N: Node> Simulation<N> {
         self
     }
 
+    /// Adds the invariant `linearizable`: at the end of the run, the
+    /// clients' history (what nodes recorded with
+    /// [`crate::Context::invoke`] and [`crate::Context::complete`]) must
+    /// linearize against `model` — a built-in one
+    /// ([`crate::check::linearizable::Register`], say) or the user's own
+    /// [`crate::check::linearizable::Model`]. A verdict the search's
+    /// budget cannot reach is reported as not run, with why. To have
+    /// scenarios and `dsim check` name the model, declare it on the
+    /// protocol instead ([`crate::protocols::Spec::model`]).
+    pub fn linearizable<M>(self, model: M) -> Simulation<N>
+    where
+        M: crate::check::linearizable::Model + Send + Sync + 'static,
+    {
+        let model = std::sync::Arc::new(model);
+        let named = crate::check::linearizable::NamedModel::new("", "", move |_| model.clone());
+        self.invariant(crate::protocols::history_check(
+            named,
+            crate::history::Value::Nil,
+        ))
+    }
+
     /// Adds an invariant checked after every event and at the end; `doc`
     /// says in one line what it promises.
     pub fn always(

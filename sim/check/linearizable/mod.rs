@@ -46,7 +46,9 @@
 mod models;
 mod search;
 
-pub use models::{by_name, CasRegister, KeyValue, Mutex, Queue, Register, MODEL_NAMES};
+pub use models::{
+    builtin, by_name, find, CasRegister, KeyValue, Mutex, NamedModel, Queue, Register, MODEL_NAMES,
+};
 pub use search::Budget;
 
 use crate::history::{Op, Phase, Value};
@@ -211,6 +213,26 @@ pub trait Model {
     fn unknown(&self, ops: &[Operation]) -> Option<String> {
         let _ = ops;
         None
+    }
+}
+
+/// A shared model is the model.
+impl<M: Model + ?Sized> Model for std::sync::Arc<M> {
+    type State = M::State;
+    fn init(&self) -> Self::State {
+        (**self).init()
+    }
+    fn step(&self, state: &Self::State, op: &Operation) -> Option<Self::State> {
+        (**self).step(state, op)
+    }
+    fn changes_state(&self, op: &Operation) -> bool {
+        (**self).changes_state(op)
+    }
+    fn partition(&self, ops: &[Operation]) -> Vec<Vec<usize>> {
+        (**self).partition(ops)
+    }
+    fn unknown(&self, ops: &[Operation]) -> Option<String> {
+        (**self).unknown(ops)
     }
 }
 

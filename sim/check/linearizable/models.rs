@@ -223,7 +223,7 @@ impl Model for Queue {
     }
 }
 
-/// Checks `history` with the model called `name` (one of
+/// Checks `history` with the built-in model called `name` (one of
 /// [`MODEL_NAMES`]), whose registers start at `initial`.
 pub fn by_name(
     name: &str,
@@ -231,18 +231,106 @@ pub fn by_name(
     history: &super::History,
     budget: &super::Budget,
 ) -> Result<super::Verdict, String> {
-    Ok(match name {
-        "register" => super::check(&Register::new(initial), history, budget),
-        "cas-register" => super::check(&CasRegister::new(initial), history, budget),
-        "kv" => super::check(&KeyValue::new(initial), history, budget),
-        "mutex" => super::check(&Mutex, history, budget),
-        "queue" => super::check(&Queue, history, budget),
-        other => {
-            let hint = crate::names::did_you_mean(other, MODEL_NAMES, '`');
-            return Err(format!(
-                "no model `{other}`{hint} (models: {})",
-                MODEL_NAMES.join(", ")
-            ));
+    Ok(find(name, &[])?.check(initial, history, budget))
+}
+
+/// The built-in models, named.
+pub fn builtin() -> Vec<NamedModel> {
+    vec![
+        NamedModel::new("register", "read, write", Register::new),
+        NamedModel::new(
+            "cas-register",
+            "read, write, cas [old new]",
+            CasRegister::new,
+        ),
+        NamedModel::new(
+            "kv",
+            "per key, each key checked alone: get, put, append, cas",
+            KeyValue::new,
+        ),
+        NamedModel::new("mutex", "lock, unlock", |_| Mutex),
+        NamedModel::new("queue", "enqueue, dequeue (FIFO)", |_| Queue),
+    ]
+}
+
+/// The model called `name`: one of `extra` (a user's own, which may
+/// replace a built-in of the same name) or a built-in. The error names
+/// every model there is.
+pub fn find(name: &str, extra: &[NamedModel]) -> Result<NamedModel, String> {
+    let builtin = builtin();
+    if let Some(m) = extra.iter().chain(&builtin).find(|m| m.name() == name) {
+        return Ok(m.clone());
+    }
+    let mut names: Vec<&str> = extra.iter().map(NamedModel::name).collect();
+    for n in MODEL_NAMES {
+        if !names.contains(&n) {
+            names.push(n);
         }
-    })
+    }
+    let hint = crate::names::did_you_mean(name, names.iter().copied(), '`');
+    Err(format!(
+        "no model `{name}`{hint} (models: {})",
+        names.join(", ")
+    ))
+}
+
+type Judge = dyn Fn(Value, &super::History, &super::Budget) -> super::Verdict + Send + Sync;
+
+/// A sequential model known by name, its type put away: what a scenario's
+/// `[check] linearizable = "NAME"`, `dsim check --linearizable NAME` and
+/// `--import jepsen --model NAME` look up. A protocol declares its own
+/// with [`crate::protocols::Spec::model`].
+#[derive(Clone)]
+pub struct NamedModel {
+    name: String,
+    doc: String,
+    judge: std::sync::Arc<Judge>,
+}
+
+impl NamedModel {
+    /// The model `make` builds from a check's `initial` value (a
+    /// register's value before any write; `nil` unless a scenario's
+    /// `[check] initial` or `--initial` says otherwise), called `name`;
+    /// `doc` lists its operations in a few words.
+    pub fn new<M: Model + 'static>(
+        name: &str,
+        doc: &str,
+        make: impl Fn(Value) -> M + Send + Sync + 'static,
+    ) -> NamedModel {
+        NamedModel {
+            name: name.to_string(),
+            doc: doc.to_string(),
+            judge: std::sync::Arc::new(move |initial, history, budget| {
+                super::check(&make(initial), history, budget)
+            }),
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Its operations, in a few words.
+    pub fn doc(&self) -> &str {
+        &self.doc
+    }
+
+    /// Checks `history` against the model built from `initial`.
+    pub fn check(
+        &self,
+        initial: Value,
+        history: &super::History,
+        budget: &super::Budget,
+    ) -> super::Verdict {
+        (self.judge)(initial, history, budget)
+    }
+}
+
+impl std::fmt::Debug for NamedModel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NamedModel")
+            .field("name", &self.name)
+            .field("doc", &self.doc)
+            .finish_non_exhaustive()
+    }
 }
