@@ -203,55 +203,10 @@ fn main() {
             .unwrap_or(2_000_000);
         let delivered = if args.get(4).is_some_and(|a| a == "async") {
             asyncnodes::untraced(nodes, deliveries)
-        } else if args.get(4).is_some_and(|a| a == "aligned" || a == "mem") {
-            let sim = Simulation::new(config(nodes, deliveries, true), |_| Relay);
-            let path =
-                std::env::temp_dir().join(format!("dsim-profile-{}.trace", std::process::id()));
-            let t = Instant::now();
-            let n = if args[4] == "mem" {
-                sim.run_traced(Vec::new(), None).unwrap().0.stats.delivered
-            } else {
-                let file = std::fs::File::create(&path).unwrap();
-                sim.run_traced(
-                    Aligned {
-                        file,
-                        tail: Vec::new(),
-                    },
-                    None,
-                )
-                .unwrap()
-                .0
-                .stats
-                .delivered
-            };
-            println!(
-                "{:.1} ns",
-                t.elapsed().as_nanos() as f64 / deliveries as f64
-            );
-            let _ = std::fs::remove_file(&path);
-            n
-        } else if args.get(4).is_some_and(|a| a == "same") {
-            let path =
-                std::env::temp_dir().join(format!("dsim-profile-{}.trace", std::process::id()));
-            for _ in 0..5 {
-                let t = Instant::now();
-                dsim_traced(nodes, deliveries, true, &path);
-                let a = t.elapsed().as_nanos() as f64 / deliveries as f64;
-                let t = Instant::now();
-                dsim_untraced(nodes, deliveries, true);
-                let b = t.elapsed().as_nanos() as f64 / deliveries as f64;
-                println!("same file {a:.1} ns, off {b:.1} ns");
-            }
-            0
         } else if args.get(4).is_some_and(|a| a == "trace") {
-            let t = Instant::now();
             let path =
                 std::env::temp_dir().join(format!("dsim-profile-{}.trace", std::process::id()));
             let n = dsim_traced(nodes, deliveries, nodes <= 1_000, &path);
-            println!(
-                "{:.1} ns",
-                t.elapsed().as_nanos() as f64 / deliveries as f64
-            );
             let bytes = std::fs::metadata(&path).map_or(0, |m| m.len());
             println!(
                 "{:.1} trace bytes/delivery",
@@ -441,31 +396,4 @@ fn nodes_check_ok(trace: &std::path::Path) -> bool {
     audit(f, &Options::default())
         .map(|r| r.holds())
         .unwrap_or(false)
-}
-
-/// Experiment: writes only whole 4 KiB pages, carrying the tail.
-pub(crate) struct Aligned {
-    file: std::fs::File,
-    tail: Vec<u8>,
-}
-
-impl std::io::Write for Aligned {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.tail.extend_from_slice(buf);
-        let whole = self.tail.len() / 4096 * 4096;
-        if whole > 0 {
-            std::io::Write::write_all(&mut self.file, &self.tail[..whole])?;
-            self.tail.drain(..whole);
-        }
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Drop for Aligned {
-    fn drop(&mut self) {
-        let _ = std::io::Write::write_all(&mut self.file, &self.tail);
-    }
 }
