@@ -52,6 +52,35 @@ fn every_bundled_broken_twin_is_caught_by_a_sweep() {
 }
 
 #[test]
+fn a_sweep_names_its_first_failing_seeds_and_counts_the_rest() {
+    let out = tmp("many-failures");
+    let o = dsim(&[
+        "sweep",
+        "scenarios/twophase-bug-commit-on-timeout.toml",
+        "--seeds",
+        "0..100",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    let named = err.lines().filter(|l| l.starts_with("seed ")).count();
+    assert_eq!(named, 20, "{err}");
+    assert!(err.contains("further failing seeds are counted"), "{err}");
+    // The summary still has every one.
+    let summary = std::fs::read_to_string(out.join("summary.json")).unwrap();
+    let summary: serde_json::Value = serde_json::from_str(&summary).unwrap();
+    let failed = summary["outcomes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["verdict"] == "fail")
+        .count();
+    assert!(failed > 20, "{failed}");
+    assert_eq!(summary["failed"], failed);
+}
+
+#[test]
 fn a_failing_run_names_the_check_and_the_command_that_reproduces_it() {
     let dir = tmp("failing-run");
     let trace = dir.join("t.trace");

@@ -439,7 +439,12 @@ struct Progress {
     bar: Option<ProgressBar>,
     total: u64,
     done: AtomicU64,
+    listed: AtomicU64,
 }
+
+/// Failing seeds named one by one as they fail; the rest are counted (the
+/// summary lists them all).
+const LISTED_FAILURES: u64 = 20;
 
 impl Progress {
     fn new(total: u64) -> Progress {
@@ -457,22 +462,32 @@ impl Progress {
             bar,
             total,
             done: AtomicU64::new(0),
+            listed: AtomicU64::new(0),
         }
     }
 
     fn tick(&self, failures: u64, failure: Option<(u64, &str)>) {
         let done = self.done.fetch_add(1, Ordering::SeqCst) + 1;
+        let failure = failure.and_then(|(seed, check)| {
+            let n = self.listed.fetch_add(1, Ordering::SeqCst) + 1;
+            let more = if n == LISTED_FAILURES {
+                "; further failing seeds are counted, not listed here (the summary has them all)"
+            } else {
+                ""
+            };
+            (n <= LISTED_FAILURES).then(|| format!("seed {seed}: {} failed{more}", plain(check)))
+        });
         match &self.bar {
             Some(bar) => {
                 bar.inc(1);
                 bar.set_message(format!("{failures} failures"));
-                if let Some((seed, check)) = failure {
-                    bar.println(format!("seed {seed}: {} failed", plain(check)));
+                if let Some(line) = failure {
+                    bar.println(line);
                 }
             }
             None => {
-                if let Some((seed, check)) = failure {
-                    eprintln!("seed {seed}: {} failed", plain(check));
+                if let Some(line) = failure {
+                    eprintln!("{line}");
                 }
                 let step = (self.total / 10).max(1);
                 if done % step == 0 || done == self.total {
