@@ -495,7 +495,9 @@ impl Checker<'_> {
             self.loc.at(
                 name.span(),
                 format!(
-                    "unknown protocol \"{}\"{hint} (built in: {})",
+                    "unknown protocol \"{}\"{hint} (this program knows {}; a protocol of \
+                     your own runs under your program, the one that calls \
+                     dsim::cli::main_with)",
                     name.get_ref(),
                     names.join(", ")
                 ),
