@@ -196,6 +196,7 @@ pub fn search<N: Node>(sim: &Simulation<N>, options: &Options) -> Result<Report,
             "exploration needs a configuration whose strategy is Explore".into(),
         ));
     }
+    sim.invariant_names_unique()?;
     let hashed = sim.is_hashable();
     if options.ignored_stay && !hashed {
         return Err(SimError::Config(

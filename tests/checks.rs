@@ -243,6 +243,36 @@ fn a_name_that_selects_no_registered_invariant_is_refused_everywhere() {
 }
 
 #[test]
+fn two_invariants_of_one_name_are_refused_not_reported_twice() {
+    let sim = token(Some(10), 200, 50).always("spread", "a second check of that name", |_| Ok(()));
+    for got in [
+        sim.run().map(|_| ()),
+        sim.run_traced(Vec::new(), None).map(|_| ()),
+    ] {
+        match got {
+            Err(dsim::SimError::Config(m)) => {
+                assert!(m.contains("two invariants are named `spread`"), "{m}")
+            }
+            other => panic!("ran with two checks named `spread`: {other:?}"),
+        }
+    }
+    // The same names under exploration.
+    let mut config = sim.config().clone();
+    config.strategy = dsim::Strategy::Explore {
+        path: Vec::new(),
+        budgets: dsim::Budgets::default(),
+    };
+    let explored = Simulation::new(config, |_| Token::default())
+        .always("same", "one", |_| Ok(()))
+        .always("same", "two", |_| Ok(()));
+    let e = dsim::explore::search(&explored, &dsim::explore::Options::default()).unwrap_err();
+    assert!(
+        e.to_string().contains("two invariants are named `same`"),
+        "{e}"
+    );
+}
+
+#[test]
 fn every_builtin_documents_exactly_the_invariants_a_run_checks() {
     let registry = Registry::builtin();
     for p in registry.iter() {

@@ -363,6 +363,26 @@ impl<N: Node> Simulation<N> {
         self.schedule = Some(schedule);
     }
 
+    /// Refuses two invariants of one name: a name is how a check is
+    /// selected (`--check`) and reported, so one of the two would be
+    /// unreachable or its verdict ambiguous.
+    pub(crate) fn invariant_names_unique(&self) -> Result<(), SimError> {
+        for (i, inv) in self.invariants.iter().enumerate() {
+            if self.invariants[..i].iter().any(|o| o.name == inv.name) {
+                let hint = if inv.is_history() && inv.name == "linearizable" {
+                    " (a simulation that checks linearizability itself needs no `[check] linearizable` in its scenario)"
+                } else {
+                    ""
+                };
+                return Err(SimError::Config(format!(
+                    "two invariants are named `{}`: names must be unique, since they select and report checks{hint}",
+                    inv.name
+                )));
+            }
+        }
+        Ok(())
+    }
+
     /// Keeps only the invariants whose names `keep` accepts.
     pub fn retain_invariants(&mut self, keep: impl Fn(&str) -> bool) {
         self.invariants.retain(|inv| keep(&inv.name));
@@ -519,6 +539,7 @@ impl<N: Node> Simulation<N> {
         vector_clocks: bool,
     ) -> Result<(Outcome, Instant, Vec<Option<N>>), SimError> {
         self.config.validate().map_err(SimError::Config)?;
+        self.invariant_names_unique()?;
         if vector_clocks {
             crate::config::vector_clock_cost(self.config.processes()).map_err(SimError::Config)?;
         }
