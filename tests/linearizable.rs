@@ -601,6 +601,50 @@ fn a_users_own_model_checks_a_run_through_the_simulation() {
 }
 
 #[test]
+fn a_history_check_over_no_operations_is_not_run_never_held() {
+    use dsim::scheduler::CheckStatus;
+    // No workload: the nodes record no operation, so there is nothing to
+    // judge; the check says so instead of "held".
+    let mut config = primary_backup_config(3);
+    config.workload = None;
+    let outcome = dsim::Simulation::new(config, |_| PrimaryBackup {
+        value: 0,
+        read_backup: true,
+    })
+    .linearizable(Counter)
+    .run()
+    .unwrap();
+    let check = outcome
+        .checks
+        .iter()
+        .find(|c| c.name == "linearizable")
+        .unwrap();
+    match &check.status {
+        CheckStatus::NotRun { reason } => {
+            assert!(reason.contains("no client operation"), "{reason}")
+        }
+        other => panic!("an empty history was judged: {other:?}"),
+    }
+    // With operations, it is judged.
+    let outcome = dsim::Simulation::new(primary_backup_config(3), |_| PrimaryBackup {
+        value: 0,
+        read_backup: false,
+    })
+    .linearizable(Counter)
+    .run()
+    .unwrap();
+    let check = outcome
+        .checks
+        .iter()
+        .find(|c| c.name == "linearizable")
+        .unwrap();
+    assert!(
+        matches!(check.status, CheckStatus::Held { .. }),
+        "{check:?}"
+    );
+}
+
+#[test]
 fn a_protocols_own_model_is_named_by_scenarios_and_dsim_check() {
     use dsim::check::linearizable::NamedModel;
     use dsim::protocols::{ParamDoc, Registry, Spec};

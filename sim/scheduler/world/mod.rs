@@ -1500,7 +1500,9 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
     /// a tool cut it short: a history cut anywhere is still a history, but
     /// operations pending at the cut are judged as of unknown outcome).
     fn check_history(&mut self) -> Result<(), SimError> {
-        let Some(history) = self.history.take() else {
+        // An empty history proves nothing: its checks are reported as not
+        // run, with why, never as held.
+        let Some(history) = self.history.take_if(|h| !h.is_empty()) else {
             return Ok(());
         };
         let mut broken = None;
@@ -1543,6 +1545,13 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
                 } else if let Some(why) = &tally.unknown {
                     CheckStatus::NotRun {
                         reason: format!("its verdict is unknown: {why}"),
+                    }
+                } else if inv.is_history()
+                    && end != EndReason::CheckFailed
+                    && self.history.as_ref().is_some_and(Vec::is_empty)
+                {
+                    CheckStatus::NotRun {
+                        reason: "the run recorded no client operation: nodes record them with ctx.invoke and ctx.complete".into(),
                     }
                 } else {
                     CheckStatus::NotRun {
