@@ -147,6 +147,10 @@ pub struct Report {
     /// Why the search stopped before that, if it did.
     pub stopped: Option<String>,
     pub violation: Option<Found>,
+    /// The protocol's invariants the search checked (besides handler
+    /// panics and stalls, always checked): a search over none proves
+    /// nothing about the protocol and says so.
+    pub checks: Vec<String>,
 }
 
 /// Runs the path from the start: the stepper at its end.
@@ -213,6 +217,7 @@ pub fn search<N: Node>(sim: &Simulation<N>, options: &Options) -> Result<Report,
         complete: false,
         stopped: None,
         violation: None,
+        checks: sim.invariants().map(|i| i.name.clone()).collect(),
     };
     let mut visited: HashSet<u64> = HashSet::new();
     let mut frontier: VecDeque<Vec<u32>> = VecDeque::new();

@@ -158,6 +158,30 @@ fn explored(budgets: Budgets) -> SimConfig {
 }
 
 #[test]
+fn a_search_says_which_invariants_it_checked_and_when_it_checked_none() {
+    let sim = Simulation::new(explored(Budgets::default()), |_| Greeter { heard: 0 }).hashable();
+    let r = search(&sim, &Options::default()).unwrap();
+    assert!(r.checks.is_empty() && r.violation.is_none());
+    let sim = sim.always(
+        "heard-at-most-two",
+        "no node hears more than two",
+        |v| match v.up().find(|(_, n)| n.heard > 2) {
+            Some((id, _)) => Err(format!("{id} heard three")),
+            None => Ok(()),
+        },
+    );
+    let r = search(&sim, &Options::default()).unwrap();
+    assert_eq!(r.checks, ["heard-at-most-two"]);
+    // The command line names them.
+    let (code, out, _) = explore("scenarios/explore/echo-small.toml", &[]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(
+        out.contains("checked    at-most-once, acked-were-executed, and handler panics"),
+        "{out}"
+    );
+}
+
+#[test]
 fn states_reached_twice_are_explored_once_unless_they_cannot_be_hashed() {
     let sim = Simulation::new(explored(Budgets::default()), |_| Greeter { heard: 0 }).hashable();
     let r = search(&sim, &Options::default()).unwrap();

@@ -217,6 +217,14 @@ fn print_report(r: &Report, wall: f64) {
             c.ignored
         );
     }
+    if r.checks.is_empty() {
+        println!("checked    no protocol invariant (the protocol registers none): only handler panics and stalls");
+    } else {
+        println!(
+            "checked    {}, and handler panics and stalls",
+            plain(&r.checks.join(", "))
+        );
+    }
     match (&r.violation, &r.stopped, r.complete) {
         (Some(f), _, _) => {
             println!(
@@ -236,6 +244,10 @@ fn print_report(r: &Report, wall: f64) {
         (None, None, true) if r.cut_at_depth > 0 => println!(
             "verdict    no violation up to depth {} ({} distinct states); deeper states were not explored",
             r.depth_bound, c.unique
+        ),
+        (None, None, _) if r.checks.is_empty() => println!(
+            "verdict    no panic or stall in any reachable state ({} distinct states, all explored); no invariant was checked",
+            c.unique
         ),
         (None, None, _) => println!(
             "verdict    no violation in any reachable state ({} distinct states, all explored)",
