@@ -165,6 +165,8 @@ pub fn sweep(registry: &Registry, args: SweepArgs) -> Result<(), CliError> {
     }
     let progress = Progress::new(seeds.len() as u64);
     let failures = AtomicU64::new(done.iter().filter(|o| o.verdict == "fail").count() as u64);
+    // Whether any seed run now checked an invariant of the protocol's.
+    let checked_any = std::sync::atomic::AtomicBool::new(false);
     let first_error: Mutex<Option<CliError>> = Mutex::new(None);
     let key = args.key.as_deref().map(str::as_bytes);
     let started = std::time::Instant::now();
@@ -210,6 +212,9 @@ pub fn sweep(registry: &Registry, args: SweepArgs) -> Result<(), CliError> {
                         None
                     }
                     Ok((resolved, outcome)) => {
+                        if !outcome.checks.is_empty() {
+                            checked_any.store(true, Ordering::SeqCst);
+                        }
                         let mut trace = None;
                         if outcome.failure.is_some() {
                             failures.fetch_add(1, Ordering::SeqCst);
@@ -284,6 +289,11 @@ pub fn sweep(registry: &Registry, args: SweepArgs) -> Result<(), CliError> {
         summary.passed,
         summary.failed
     );
+    if ran_now > 0 && !checked_any.load(Ordering::SeqCst) {
+        eprintln!(
+            "  no protocol invariant was checked (the protocol registers none): only handler panics, stalls and dsim's own checks ran"
+        );
+    }
     for (check, count) in &summary.failures_by_check {
         eprintln!("  {check}: {count} seeds");
     }
