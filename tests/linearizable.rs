@@ -719,6 +719,10 @@ fn a_protocols_own_model_is_named_by_scenarios_and_dsim_check() {
     // model is bad input, in a scenario and on the command line.
     assert_eq!(cli(&["check", trace, "--linearizable", "register"]), 2);
     assert_eq!(cli(&["check", trace, "--linearizable", "countr"]), 2);
+    assert_eq!(cli(&["check", trace, "--linearizable", ""]), 2);
+    assert!(dsim::check::linearizable::find("", &[])
+        .unwrap_err()
+        .starts_with("no model named"));
     assert_eq!(cli(&["run", &scenario("typo", false, "countr")]), 2);
     // The stock `dsim`, without the protocol, does not know the model.
     let o = std::process::Command::new(env!("CARGO_BIN_EXE_dsim"))

@@ -344,9 +344,12 @@ fn judge(
                 "linearizable   NO ({model}): the history stops being linearizable at {}",
                 describe_at(v.at)
             );
+            let what = match v.ops.len() {
+                1 => "1 operation whose outcome cannot be true".to_string(),
+                n => format!("{n} operations whose outcomes cannot all be true"),
+            };
             println!(
-                "witnesses      {} operations whose outcomes cannot all be true{}:",
-                v.ops.len(),
+                "witnesses      {what}{}:",
                 if v.minimal {
                     ""
                 } else {
@@ -357,8 +360,12 @@ fn judge(
                 println!("  {}", plain(&history.ops[i].to_string()));
             }
             println!(
-                "prefix         the {} operations before it linearize, in this order (one still running then shows its outcome as unknown):",
-                v.prefix.len()
+                "prefix         {} before it linearize{}, in this order (one still running then shows its outcome as unknown):",
+                match v.prefix.len() {
+                    1 => "the 1 operation".to_string(),
+                    n => format!("the {n} operations"),
+                },
+                if v.prefix.len() == 1 { "s" } else { "" }
             );
             // As of the completion before the violation: an operation that
             // completed only later was running, its outcome unknown.

@@ -267,6 +267,9 @@ pub fn find(name: &str, extra: &[NamedModel]) -> Result<NamedModel, String> {
             names.push(n);
         }
     }
+    if name.is_empty() {
+        return Err(format!("no model named (models: {})", names.join(", ")));
+    }
     let hint = crate::names::did_you_mean(name, names.iter().copied(), '`');
     Err(format!(
         "no model `{name}`{hint} (models: {})",
