@@ -243,6 +243,33 @@ fn a_name_that_selects_no_registered_invariant_is_refused_everywhere() {
 }
 
 #[test]
+fn an_invariant_that_panics_fails_as_itself_and_keeps_its_trace() {
+    // An `assert!` inside a check: the run fails that check, at that event,
+    // with the panic's text, instead of taking the process (and a sweep)
+    // down.
+    let sim = token(Some(10), 200, 50).always("asserts", "no node has the token", |v| {
+        assert!(v.up().all(|(_, n)| !n.has), "a node has the token");
+        Ok(())
+    });
+    let (outcome, bytes) = sim.run_traced(Vec::new(), None).unwrap();
+    let f = outcome
+        .failure
+        .clone()
+        .expect("the panicking check fails the run");
+    assert_eq!(f.check, "asserts");
+    assert!(
+        f.message
+            .contains("the check itself panicked: a node has the token"),
+        "{}",
+        f.message
+    );
+    assert!(matches!(status(&outcome, "asserts"), CheckStatus::Failed));
+    let (_, records, _) = dsim::trace::read_all(&bytes, None).unwrap();
+    assert!(records.iter().any(|r| matches!(&r.kind,
+        dsim::trace::Kind::CheckFailed { check, .. } if check == "asserts")));
+}
+
+#[test]
 fn two_invariants_of_one_name_are_refused_not_reported_twice() {
     let sim = token(Some(10), 200, 50).always("spread", "a second check of that name", |_| Ok(()));
     for got in [

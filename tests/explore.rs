@@ -181,6 +181,46 @@ fn a_search_says_which_invariants_it_checked_and_when_it_checked_none() {
     );
 }
 
+/// Panics on its second greeting.
+#[derive(Hash)]
+struct Touchy;
+
+impl Node for Touchy {
+    type Msg = Hello;
+    type Timer = ();
+    fn on_start(&mut self, ctx: &mut Context<'_, Self>) {
+        ctx.broadcast(&Hello);
+    }
+    fn on_message(&mut self, _: &mut Context<'_, Self>, from: NodeId, _: Hello) {
+        assert!(from != NodeId(2), "n2 greeted");
+    }
+}
+
+#[test]
+fn a_panic_in_a_handler_or_a_check_is_a_violation_under_exploration() {
+    let sim = Simulation::new(explored(Budgets::default()), |_| Touchy).hashable();
+    let r = search(&sim, &Options::default()).unwrap();
+    let v = r.violation.expect("the handler's panic is found");
+    assert_eq!(v.check, "panic");
+    assert!(v.message.contains("n2 greeted"), "{}", v.message);
+    assert_eq!(v.path.len(), 1, "one delivery from n2 is enough");
+    let sim = Simulation::new(explored(Budgets::default()), |_| Greeter { heard: 0 })
+        .hashable()
+        .always("asserts", "no node hears twice", |v| {
+            assert!(v.up().all(|(_, n)| n.heard < 2), "heard twice");
+            Ok(())
+        });
+    let r = search(&sim, &Options::default()).unwrap();
+    let v = r.violation.expect("the check's panic is found");
+    assert_eq!(v.check, "asserts");
+    assert!(
+        v.message.contains("the check itself panicked: heard twice"),
+        "{}",
+        v.message
+    );
+    assert_eq!(v.path.len(), 2);
+}
+
 #[test]
 fn states_reached_twice_are_explored_once_unless_they_cannot_be_hashed() {
     let sim = Simulation::new(explored(Budgets::default()), |_| Greeter { heard: 0 }).hashable();

@@ -68,7 +68,7 @@ impl<'s, N: Node> Stepper<'s, N> {
     pub fn new(sim: &'s Simulation<N>) -> Result<Stepper<'s, N>, SimError> {
         sim.config.validate().map_err(SimError::Config)?;
         let mut world = World::new(sim, NullSink::default(), false);
-        world.start_all()?;
+        world.guarded(|w| w.start_all())?;
         Ok(Stepper { world })
     }
 
@@ -76,14 +76,16 @@ impl<'s, N: Node> Stepper<'s, N> {
         self.world.enabled()
     }
 
+    /// Takes one step; a panic in a handler or a check becomes the
+    /// run's failure, as in a run.
     pub fn take(&mut self, action: &Action) -> Result<(), SimError> {
-        self.world.take(action)
+        self.world.guarded(|w| w.take(action)).map(|_| ())
     }
 
     /// Takes a step already taken (and checked) on an explored path: the
     /// clients' history is not checked again.
     pub fn retake(&mut self, action: &Action) -> Result<(), SimError> {
-        self.world.retake(action)
+        self.world.guarded(|w| w.retake(action)).map(|_| ())
     }
 
     pub fn fingerprint(&self) -> Option<u64> {
@@ -101,7 +103,9 @@ impl<'s, N: Node> Stepper<'s, N> {
 
     /// The end-of-run checks, for a state where nothing more can happen.
     pub fn end(&mut self) -> Result<(), SimError> {
-        self.world.end_checks(EndReason::Quiescent)
+        self.world
+            .guarded(|w| w.end_checks(EndReason::Quiescent))
+            .map(|_| ())
     }
 }
 
@@ -188,12 +192,15 @@ impl Outcome {
 thread_local! {
     /// The node whose handler this thread is running, if it is running one.
     static IN_HANDLER: std::cell::Cell<Option<NodeId>> = const { std::cell::Cell::new(None) };
+    /// The invariant (by index) this thread is evaluating, if any.
+    static IN_CHECK: std::cell::Cell<Option<usize>> = const { std::cell::Cell::new(None) };
 }
 
-/// True while this thread runs a node handler. A panic hook can use it to
-/// stay quiet about panics the kernel catches and reports as failures.
+/// True while this thread runs a node handler or a check. A panic hook can
+/// use it to stay quiet about panics the kernel catches and reports as
+/// failures.
 pub fn in_handler() -> bool {
-    IN_HANDLER.with(|f| f.get()).is_some()
+    IN_HANDLER.with(|f| f.get()).is_some() || IN_CHECK.with(|f| f.get()).is_some()
 }
 
 /// Reusable buffers kept at most, per kind.

@@ -5,7 +5,9 @@ mod explore;
 pub(crate) use explore::Action;
 
 use super::queue::{Event, LocalClock, Pct, Queued, TimerSet};
-use super::{CheckReport, CheckStatus, Failure, SimError, Simulation, BUFFERS_KEPT, IN_HANDLER};
+use super::{
+    CheckReport, CheckStatus, Failure, SimError, Simulation, BUFFERS_KEPT, IN_CHECK, IN_HANDLER,
+};
 use crate::clock::Clocks;
 use crate::config::FaultAction;
 use crate::invariant::{FaultState, HistoryEntry, HistoryVerdict, MonitorState, View, When};
@@ -403,30 +405,50 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
         self.sink.record(&record)
     }
 
-    /// Runs to the end, turning a panic in a node's handler into a
-    /// `panic` failure. One `catch_unwind` around the whole loop costs
-    /// nothing per event, where one per handler call would cost a tenth of
-    /// the loop; a panic outside any handler (in an invariant, or in the
-    /// kernel itself) is not the protocol's failure and carries on.
+    /// Runs to the end, turning a panic in a node's handler or in a check
+    /// into a failure (see [`World::guarded`]). One `catch_unwind` around
+    /// the whole loop costs nothing per event, where one per handler call
+    /// would cost a tenth of the loop.
     pub fn run(&mut self) -> Result<EndReason, SimError> {
         self.declare_byzantine()?;
-        match catch_unwind(AssertUnwindSafe(|| self.run_events())) {
-            Ok(result) => result,
-            Err(panic) => {
-                let Some(id) = IN_HANDLER.with(|f| f.take()) else {
-                    resume_unwind(panic)
-                };
-                let text = panic
-                    .downcast_ref::<&str>()
-                    .map(|s| s.to_string())
-                    .or_else(|| panic.downcast_ref::<String>().cloned())
-                    .unwrap_or_else(|| "a panic with a non-text payload".into());
+        Ok(self
+            .guarded(|w| w.run_events())?
+            .unwrap_or(EndReason::CheckFailed))
+    }
+
+    /// Runs `f`, turning a panic in a node's handler into the failure
+    /// `panic`, and a panic in an invariant (an `assert!` in a check, say)
+    /// into that invariant's failure: either way the run ends there, its
+    /// trace kept, and `None` is returned. A panic anywhere else (the
+    /// kernel itself) carries on.
+    pub(crate) fn guarded<T>(
+        &mut self,
+        f: impl FnOnce(&mut Self) -> Result<T, SimError>,
+    ) -> Result<Option<T>, SimError> {
+        let panic = match catch_unwind(AssertUnwindSafe(|| f(self))) {
+            Ok(result) => return result.map(Some),
+            Err(panic) => panic,
+        };
+        let handler = IN_HANDLER.with(|f| f.take());
+        let check = IN_CHECK.with(|f| f.take());
+        let text = panic
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "a panic with a non-text payload".into());
+        match (handler, check.and_then(|i| self.sim.invariants.get(i))) {
+            (Some(id), _) => {
                 // What the handler asked for before it panicked is dropped.
                 self.effects.clear();
                 self.fail("panic", format!("node {id} panicked in a handler: {text}"))?;
-                Ok(EndReason::CheckFailed)
             }
+            (None, Some(inv)) => {
+                let name = inv.name.clone();
+                self.fail(&name, format!("the check itself panicked: {text}"))?;
+            }
+            (None, None) => resume_unwind(panic),
         }
+        Ok(None)
     }
 
     /// Before anything happens: a record per byzantine process.
@@ -1399,7 +1421,10 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
                     continue;
                 }
                 self.tallies[i].evaluations += 1;
-                if let Err(message) = inv.check_with(self.monitors[i].as_deref_mut(), &view) {
+                IN_CHECK.with(|f| f.set(Some(i)));
+                let verdict = inv.check_with(self.monitors[i].as_deref_mut(), &view);
+                IN_CHECK.with(|f| f.set(None));
+                if let Err(message) = verdict {
                     broken = Some((inv.name.clone(), message));
                     break;
                 }
@@ -1510,7 +1535,10 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
             if !inv.is_history() {
                 continue;
             }
-            match inv.check_history(&history) {
+            IN_CHECK.with(|f| f.set(Some(i)));
+            let verdict = inv.check_history(&history);
+            IN_CHECK.with(|f| f.set(None));
+            match verdict {
                 HistoryVerdict::Held => self.tallies[i].evaluations += 1,
                 HistoryVerdict::Unknown(why) => self.tallies[i].unknown = Some(why),
                 HistoryVerdict::Failed(message) => {
