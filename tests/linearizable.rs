@@ -569,18 +569,27 @@ fn primary_backup_config(seed: u64) -> dsim::SimConfig {
     config
 }
 
+/// The primary-backup counter checked against the user's own model.
+fn primary_backup_run(config: dsim::SimConfig, read_backup: bool) -> dsim::Outcome {
+    dsim::Simulation::new(config, move |_| PrimaryBackup {
+        value: 0,
+        read_backup,
+    })
+    .linearizable(Counter)
+    .run()
+    .unwrap()
+}
+
+fn linearizable_status(outcome: &dsim::Outcome) -> dsim::scheduler::CheckStatus {
+    let check = outcome.checks.iter().find(|c| c.name == "linearizable");
+    check.expect("a linearizable check").status.clone()
+}
+
 #[test]
 fn a_users_own_model_checks_a_run_through_the_simulation() {
     // The library's way: the model given to the simulation itself.
-    let run = |read_backup: bool, seed: u64| {
-        dsim::Simulation::new(primary_backup_config(seed), move |_| PrimaryBackup {
-            value: 0,
-            read_backup,
-        })
-        .linearizable(Counter)
-        .run()
-        .unwrap()
-    };
+    let run =
+        |read_backup: bool, seed: u64| primary_backup_run(primary_backup_config(seed), read_backup);
     let failing: Vec<u64> = (0..50)
         .filter(|&s| run(true, s).failure.is_some())
         .collect();
@@ -607,41 +616,16 @@ fn a_history_check_over_no_operations_is_not_run_never_held() {
     // judge; the check says so instead of "held".
     let mut config = primary_backup_config(3);
     config.workload = None;
-    let outcome = dsim::Simulation::new(config, |_| PrimaryBackup {
-        value: 0,
-        read_backup: true,
-    })
-    .linearizable(Counter)
-    .run()
-    .unwrap();
-    let check = outcome
-        .checks
-        .iter()
-        .find(|c| c.name == "linearizable")
-        .unwrap();
-    match &check.status {
+    let outcome = primary_backup_run(config, true);
+    match &linearizable_status(&outcome) {
         CheckStatus::NotRun { reason } => {
             assert!(reason.contains("no client operation"), "{reason}")
         }
         other => panic!("an empty history was judged: {other:?}"),
     }
     // With operations, it is judged.
-    let outcome = dsim::Simulation::new(primary_backup_config(3), |_| PrimaryBackup {
-        value: 0,
-        read_backup: false,
-    })
-    .linearizable(Counter)
-    .run()
-    .unwrap();
-    let check = outcome
-        .checks
-        .iter()
-        .find(|c| c.name == "linearizable")
-        .unwrap();
-    assert!(
-        matches!(check.status, CheckStatus::Held { .. }),
-        "{check:?}"
-    );
+    let check = linearizable_status(&primary_backup_run(primary_backup_config(3), false));
+    assert!(matches!(check, CheckStatus::Held { .. }), "{check:?}");
 }
 
 #[test]
