@@ -147,10 +147,14 @@ pub struct Report {
     /// Why the search stopped before that, if it did.
     pub stopped: Option<String>,
     pub violation: Option<Found>,
-    /// The protocol's invariants the search checked (besides handler
-    /// panics and stalls, always checked): a search over none proves
-    /// nothing about the protocol and says so.
+    /// The protocol's invariants the search evaluated in some state
+    /// (besides handler panics and stalls, always checked): a search that
+    /// evaluated none proves nothing about the protocol and says so.
     pub checks: Vec<String>,
+    /// The protocol's invariants no state the search reached evaluated
+    /// (an end-of-run or `eventually` check, judged only where nothing
+    /// more can happen, when no such state was within the bound).
+    pub not_evaluated: Vec<String>,
 }
 
 /// Runs the path from the start: the stepper at its end.
@@ -207,7 +211,7 @@ pub fn search<N: Node>(sim: &Simulation<N>, options: &Options) -> Result<Report,
             "leaving ignored messages in flight needs nodes that hash (Simulation::hashable): an ignored delivery is one that leaves the state's fingerprint unchanged".into(),
         ));
     }
-    let mut report = Report {
+    let report = Report {
         order: options.order,
         depth_bound: options.depth,
         counts: Progress::default(),
@@ -217,11 +221,34 @@ pub fn search<N: Node>(sim: &Simulation<N>, options: &Options) -> Result<Report,
         complete: false,
         stopped: None,
         violation: None,
-        checks: sim.invariants().map(|i| i.name.clone()).collect(),
+        checks: Vec::new(),
+        not_evaluated: Vec::new(),
     };
+    let mut evaluated = vec![false; sim.invariants().count()];
+    let report = explore_from(sim, options, report, &mut evaluated);
+    report.map(|mut r| {
+        for (inv, seen) in sim.invariants().zip(evaluated) {
+            match seen {
+                true => r.checks.push(inv.name.clone()),
+                false => r.not_evaluated.push(inv.name.clone()),
+            }
+        }
+        r
+    })
+}
+
+/// The search itself, from the root; `evaluated` gathers which invariants
+/// some state evaluated.
+fn explore_from<N: Node>(
+    sim: &Simulation<N>,
+    options: &Options,
+    mut report: Report,
+    evaluated: &mut [bool],
+) -> Result<Report, SimError> {
     let mut visited: HashSet<u64> = HashSet::new();
     let mut frontier: VecDeque<Vec<u32>> = VecDeque::new();
     let (root, _) = replay(sim, &[])?;
+    root.mark_evaluated(evaluated);
     if options.determinism_checks > 0 {
         let (again, _) = replay(sim, &[])?;
         if again.fingerprint() != root.fingerprint() {
@@ -258,6 +285,7 @@ pub fn search<N: Node>(sim: &Simulation<N>, options: &Options) -> Result<Report,
         if actions.is_empty() {
             report.terminal += 1;
             state.end()?;
+            state.mark_evaluated(evaluated);
             if let Some(f) = state.failure() {
                 report.violation = Some(found(path, &taken, &f.check, &f.message));
                 break;
@@ -273,6 +301,7 @@ pub fn search<N: Node>(sim: &Simulation<N>, options: &Options) -> Result<Report,
             let mut child = path.clone();
             child.push(i as u32);
             let (next, taken) = replay(sim, &child)?;
+            next.mark_evaluated(evaluated);
             if options.ignored_stay && next.failure().is_none() {
                 if let Action::Deliver(m, _) = action {
                     if state.fingerprint_without(*m) == next.fingerprint() {

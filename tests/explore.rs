@@ -172,6 +172,25 @@ fn a_search_says_which_invariants_it_checked_and_when_it_checked_none() {
     );
     let r = search(&sim, &Options::default()).unwrap();
     assert_eq!(r.checks, ["heard-at-most-two"]);
+    assert!(r.not_evaluated.is_empty());
+    // An end-of-run check is judged only where nothing more can happen: a
+    // bound that reaches no such state leaves it unevaluated, and says so.
+    let sim = sim.at_end("all-heard", "every node heard both others", |v| {
+        match v.up().find(|(_, n)| n.heard != 2) {
+            Some((id, n)) => Err(format!("{id} heard {}", n.heard)),
+            None => Ok(()),
+        }
+    });
+    let shallow = Options {
+        depth: 2,
+        ..Options::default()
+    };
+    let r = search(&sim, &shallow).unwrap();
+    assert_eq!(r.checks, ["heard-at-most-two"]);
+    assert_eq!(r.not_evaluated, ["all-heard"]);
+    let r = search(&sim, &Options::default()).unwrap();
+    assert_eq!(r.checks, ["heard-at-most-two", "all-heard"]);
+    assert!(r.not_evaluated.is_empty());
     // The command line names them.
     let (code, out, _) = explore("scenarios/explore/echo-small.toml", &[]);
     assert_eq!(code, Some(0), "{out}");

@@ -217,12 +217,20 @@ fn print_report(r: &Report, wall: f64) {
             c.ignored
         );
     }
-    if r.checks.is_empty() {
-        println!("checked    no protocol invariant (the protocol registers none): only handler panics and stalls");
-    } else {
-        println!(
+    match (r.checks.is_empty(), r.not_evaluated.is_empty()) {
+        (true, true) => println!(
+            "checked    no protocol invariant (the protocol registers none): only handler panics and stalls"
+        ),
+        (true, false) => println!("checked    no protocol invariant: only handler panics and stalls"),
+        (false, _) => println!(
             "checked    {}, and handler panics and stalls",
             plain(&r.checks.join(", "))
+        ),
+    }
+    if !r.not_evaluated.is_empty() {
+        println!(
+            "NOT RUN    {}: judged only where nothing more can happen, and the search reached no such state",
+            plain(&r.not_evaluated.join(", "))
         );
     }
     match (&r.violation, &r.stopped, r.complete) {

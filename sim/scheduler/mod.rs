@@ -101,6 +101,11 @@ impl<'s, N: Node> Stepper<'s, N> {
         self.world.failure.as_ref()
     }
 
+    /// Marks in `seen` (by index) each invariant evaluated on this path.
+    pub fn mark_evaluated(&self, seen: &mut [bool]) {
+        self.world.mark_evaluated(seen);
+    }
+
     /// The end-of-run checks, for a state where nothing more can happen.
     pub fn end(&mut self) -> Result<(), SimError> {
         self.world

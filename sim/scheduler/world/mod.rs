@@ -1555,6 +1555,15 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
         }
     }
 
+    /// Marks in `seen` (by index) each invariant this run has evaluated so
+    /// far, a failed one included.
+    pub(crate) fn mark_evaluated(&self, seen: &mut [bool]) {
+        let failed = self.failure.as_ref().map(|f| f.check.as_str());
+        for ((inv, tally), seen) in self.sim.invariants.iter().zip(&self.tallies).zip(seen) {
+            *seen |= tally.evaluations > 0 || failed == Some(inv.name.as_str());
+        }
+    }
+
     /// What became of each invariant, once the run is over.
     pub fn check_reports(&self, end: EndReason) -> Vec<CheckReport> {
         let cut_by = self.sim.config.limits_cut_by.as_deref();
