@@ -140,6 +140,44 @@ fn a_stale_read_after_a_completed_write_is_caught_with_its_witnesses() {
 }
 
 #[test]
+fn a_read_no_order_explains_points_at_where_the_model_starts() {
+    use dsim::check::linearizable::describe_from;
+    // A register that starts at 0, checked as one that starts nil: the
+    // first read of 0 cannot be true whatever the writes did.
+    let lines = "p0 invoke read nil
+                 p0 ok read 0
+                 p1 invoke write 5
+                 p1 ok write 5";
+    let h = history(lines);
+    let nil = Register::new(Value::Nil);
+    let v = check(&nil, &h, &Budget::default());
+    let text = describe_from(&h, &v, &Value::Nil);
+    assert!(
+        text.contains("this operation cannot be true: p0 read -> 0")
+            && text.contains("look at where the model starts: nil here")
+            && text.contains("set `initial`"),
+        "{text}"
+    );
+    assert!(holds(&verdict(&Register::new(Value::Int(0)), lines)));
+    // Where the others' order is the trouble, no such pointer: a stale
+    // read needs both writes as witnesses.
+    let stale = "p0 invoke write 1
+                 p0 ok write 1
+                 p0 invoke write 2
+                 p0 ok write 2
+                 p1 invoke read nil
+                 p1 ok read 1";
+    let h = history(stale);
+    let v = check(&nil, &h, &Budget::default());
+    let text = describe_from(&h, &v, &Value::Nil);
+    assert!(
+        text.contains("these 3 operations cannot be linearized together")
+            && !text.contains("where the model starts"),
+        "{text}"
+    );
+}
+
+#[test]
 fn an_info_write_may_or_may_not_have_happened() {
     let r = Register::new(Value::Int(0));
     for seen in ["0", "5"] {
@@ -388,6 +426,43 @@ mod jepsen_import {
                   {:process 1, :type :invoke, :f :get, :value [8 nil]}\n\
                   {:process 1, :type :ok, :f :get, :value [8 nil]}\n";
         assert!(holds(&verdict_of(kv, "kv")));
+    }
+
+    #[test]
+    fn dsim_check_points_at_the_starting_value_when_one_read_alone_fails() {
+        let dir = std::env::temp_dir().join(format!("dsim-initial-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("h.edn");
+        std::fs::write(
+            &file,
+            "{:process 0, :type :invoke, :f :read, :value nil}\n\
+             {:process 0, :type :ok, :f :read, :value 0}\n",
+        )
+        .unwrap();
+        let check = |extra: &[&str]| {
+            let o = std::process::Command::new(env!("CARGO_BIN_EXE_dsim"))
+                .args(["check", "--import", "jepsen", "--model", "register"])
+                .arg(&file)
+                .args(extra)
+                .output()
+                .unwrap();
+            (
+                o.status.code(),
+                String::from_utf8_lossy(&o.stdout).into_owned(),
+            )
+        };
+        let (code, out) = check(&[]);
+        assert_eq!(code, Some(1), "{out}");
+        assert!(
+            out.contains("1 operation whose outcome cannot be true")
+                && out.contains("hint           no order of the other operations explains it")
+                && out.contains("nil here")
+                && out.contains("prefix         none: no operation completed before it"),
+            "{out}"
+        );
+        let (code, out) = check(&["--initial", "0"]);
+        assert_eq!(code, Some(0), "{out}");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

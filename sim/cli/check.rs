@@ -314,9 +314,10 @@ fn judge(
         steps: args.budget,
         ..Budget::default()
     };
-    let verdict = find(model, models)
-        .map_err(CliError::input)?
-        .check(initial, history, &budget);
+    let verdict =
+        find(model, models)
+            .map_err(CliError::input)?
+            .check(initial.clone(), history, &budget);
     if let Some(path) = &args.svg {
         super::files::refuse_overwrite(path, &[&args.trace])?;
         super::files::write(
@@ -358,6 +359,13 @@ fn judge(
             );
             for &i in &v.ops {
                 println!("  {}", plain(&history.ops[i].to_string()));
+            }
+            if let Some(hint) = crate::check::linearizable::alone_hint(v, &initial) {
+                println!("hint           {hint}");
+            }
+            if v.prefix.is_empty() {
+                println!("prefix         none: no operation completed before it");
+                return Err(CliError::CheckFailed);
             }
             println!(
                 "prefix         {} before it linearize{}, in this order (one still running then shows its outcome as unknown):",

@@ -429,7 +429,7 @@ pub(crate) fn history_check<N: Node>(
     model: crate::check::linearizable::NamedModel,
     initial: crate::history::Value,
 ) -> crate::invariant::Invariant<N> {
-    use crate::check::linearizable::{describe, Budget, History, Verdict};
+    use crate::check::linearizable::{describe_from, Budget, History, Verdict};
     use crate::invariant::HistoryVerdict;
     let doc = if model.name().is_empty() {
         "the clients' history is linearizable".to_string()
@@ -452,7 +452,9 @@ pub(crate) fn history_check<N: Node>(
         };
         match model.check(initial.clone(), &history, &Budget::default()) {
             Verdict::Linearizable => HistoryVerdict::Held,
-            v @ Verdict::NotLinearizable(_) => HistoryVerdict::Failed(describe(&history, &v)),
+            v @ Verdict::NotLinearizable(_) => {
+                HistoryVerdict::Failed(describe_from(&history, &v, &initial))
+            }
             Verdict::Unknown(why) => HistoryVerdict::Unknown(why),
         }
     })

@@ -410,17 +410,52 @@ fn explain<M: Model>(
 
 /// A verdict in words, naming operations by what they did.
 pub fn describe(history: &History, verdict: &Verdict) -> String {
+    words(history, verdict, None)
+}
+
+/// [`describe`], and when one operation alone cannot be true (whatever
+/// the others did), a pointer to where the model started: `initial`.
+pub fn describe_from(history: &History, verdict: &Verdict, initial: &Value) -> String {
+    words(history, verdict, Some(initial))
+}
+
+/// The hint for a violation one operation makes on its own: no order of
+/// the others explains it, so the model's starting state is suspect
+/// (a register that starts at 0 checked against one that starts nil).
+pub fn alone_hint(violation: &Violation, initial: &Value) -> Option<String> {
+    (violation.ops.len() == 1 && violation.minimal).then(|| {
+        format!(
+            "no order of the other operations explains it, so look at where the model \
+             starts: {initial} here; if the system starts elsewhere, set `initial` in the \
+             scenario's [check] (`--initial` for dsim check)"
+        )
+    })
+}
+
+fn words(history: &History, verdict: &Verdict, initial: Option<&Value>) -> String {
     match verdict {
         Verdict::Linearizable => "linearizable".into(),
         Verdict::Unknown(why) => format!("unknown: {why}"),
         Verdict::NotLinearizable(v) => {
             let ops: Vec<String> = v.ops.iter().map(|&i| history.ops[i].to_string()).collect();
-            format!(
-                "not linearizable from #{} on: these {} operations cannot be linearized together: {}",
-                v.at,
-                ops.len(),
-                ops.join("; ")
-            )
+            match ops.as_slice() {
+                [one] => {
+                    let hint = initial
+                        .and_then(|i| alone_hint(v, i))
+                        .map(|h| format!("; {h}"))
+                        .unwrap_or_default();
+                    format!(
+                        "not linearizable from #{} on: this operation cannot be true: {one}{hint}",
+                        v.at
+                    )
+                }
+                _ => format!(
+                    "not linearizable from #{} on: these {} operations cannot be linearized together: {}",
+                    v.at,
+                    ops.len(),
+                    ops.join("; ")
+                ),
+            }
         }
     }
 }
