@@ -65,6 +65,7 @@
 //! between a node's own tasks) are deterministic: they are driven only by
 //! dsim's executor.
 
+use crate::history::{Phase, Value};
 use crate::node::{Context, Disk, Effect, Input, Message, Node, NodeId, TaskOrder, TimerId};
 use crate::rng::{DetRng, Stream};
 use crate::time::{Duration, Instant};
@@ -516,6 +517,20 @@ impl<A: AsyncNode> Ctx<A> {
             _node: PhantomData,
         };
         f(&mut ctx)
+    }
+
+    /// Records that client `process` invokes operation `f` (a history
+    /// event, checked by `[check] linearizable`); see
+    /// [`Context::invoke`].
+    pub fn invoke(&self, process: u64, f: &str, key: Option<Value>, value: Value) {
+        self.with(|c| c.invoke(process, f, key, value));
+    }
+
+    /// Records the outcome of `process`'s outstanding operation: `Ok` with
+    /// its result, `Fail` (it did not happen) or `Info` (unknown); see
+    /// [`Context::complete`].
+    pub fn complete(&self, process: u64, phase: Phase, f: &str, key: Option<Value>, value: Value) {
+        self.with(|c| c.complete(process, phase, f, key, value));
     }
 
     /// Records a client-visible operation or result in the trace.

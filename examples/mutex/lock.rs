@@ -84,7 +84,7 @@ async fn client(ctx: Ctx<Lock>, s: LockSettings) {
     let me = u64::from(ctx.id().0);
     loop {
         ctx.next_input().await;
-        ctx.with(|c| c.invoke(me, "lock", None, Value::Nil));
+        ctx.invoke(me, "lock", None, Value::Nil);
         loop {
             match ctx.call(NodeId(0), &LockMsg::Acquire, s.timeout).await {
                 Ok(LockMsg::Granted) => break,
@@ -109,7 +109,7 @@ async fn client(ctx: Ctx<Lock>, s: LockSettings) {
             .await
             .is_err()
         {}
-        ctx.with(|c| c.complete(me, Phase::Ok, "unlock", None, Value::Nil));
+        ctx.complete(me, Phase::Ok, "unlock", None, Value::Nil);
     }
 }
 

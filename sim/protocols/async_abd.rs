@@ -171,7 +171,7 @@ async fn client(ctx: Ctx<AsyncAbd>, s: AsyncAbdSettings) {
         } else {
             ("read", Value::Nil)
         };
-        ctx.with(|c| c.invoke(process, f, None, arg));
+        ctx.invoke(process, f, None, arg);
         let outcome = match quorum(&ctx, &s, &AbdCall::Query).await {
             None => None,
             Some(pairs) => {
@@ -189,20 +189,15 @@ async fn client(ctx: Ctx<AsyncAbd>, s: AsyncAbdSettings) {
                 }
             }
         };
-        ctx.with(|c| match outcome {
-            Some(_) if write => c.complete(process, Phase::Ok, f, None, Value::Nil),
-            Some(v) => c.complete(
-                process,
-                Phase::Ok,
-                f,
-                None,
-                v.map_or(Value::Nil, Value::Int),
-            ),
+        let (phase, result) = match outcome {
+            Some(_) if write => (Phase::Ok, Value::Nil),
+            Some(v) => (Phase::Ok, v.map_or(Value::Nil, Value::Int)),
             // Some server may have recorded the write: its outcome is unknown.
-            None if write => c.complete(process, Phase::Info, f, None, Value::Nil),
+            None if write => (Phase::Info, Value::Nil),
             // A read that gave up changed nothing.
-            None => c.complete(process, Phase::Fail, f, None, Value::Nil),
-        });
+            None => (Phase::Fail, Value::Nil),
+        };
+        ctx.complete(process, phase, f, None, result);
     }
 }
 
