@@ -700,8 +700,9 @@ fn pct_orders_tasks_by_priority_and_every_order_comes_up_over_seeds() {
 /// shrink to small cases.
 #[test]
 fn the_property_test_harness_takes_async_protocols_as_they_are() {
+    use dsim::history::{Linearizability, Value};
     use dsim::protocols::{ParamValue, Params};
-    use dsim::testing::{cases, check_protocol, Bounds};
+    use dsim::testing::{cases, check_protocol_with, Bounds};
     use proptest::test_runner::{Config, TestError, TestRng, TestRunner};
     let runner = |cases| {
         TestRunner::new_with_rng(
@@ -714,9 +715,15 @@ fn the_property_test_harness_takes_async_protocols_as_they_are() {
         )
     };
     let registry = Registry::builtin();
-    for (name, flag, broken) in [
-        ("async-twophase", "commit_on_timeout", true),
-        ("async-abd", "write_back", false),
+    // ABD's correctness is its clients' history: checked as its
+    // scenarios check it (`[check] linearizable = "register"`).
+    let register = Some(Linearizability {
+        model: "register".into(),
+        initial: Value::Nil,
+    });
+    for (name, flag, broken, history) in [
+        ("async-twophase", "commit_on_timeout", true, None),
+        ("async-abd", "write_back", false, register),
     ] {
         let protocol = registry.get(name).unwrap();
         let params = |value: bool| {
@@ -730,7 +737,7 @@ fn the_property_test_harness_takes_async_protocols_as_they_are() {
         };
         let ok = params(!broken);
         let result = runner(48).run(&cases(bounds.clone()), |case| {
-            check_protocol(&case, protocol, &ok)
+            check_protocol_with(&case, protocol, &ok, history.clone())
         });
         assert!(result.is_ok(), "{name}: {result:?}");
         if name == "async-abd" {
@@ -740,7 +747,7 @@ fn the_property_test_harness_takes_async_protocols_as_they_are() {
         }
         let twin = params(broken);
         match runner(256).run(&cases(bounds), |case| {
-            check_protocol(&case, protocol, &twin)
+            check_protocol_with(&case, protocol, &twin, history.clone())
         }) {
             Err(TestError::Fail(_, case)) => {
                 assert!(case.faults.len() <= 2 && case.operations <= 6, "{case:?}")

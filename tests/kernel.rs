@@ -830,3 +830,59 @@ fn messages_follow_the_topology_and_reroute_around_a_cut_wire() {
         }
     )));
 }
+
+/// A client that writes as process 0 at start and never hears back.
+struct Hopeful;
+
+impl Node for Hopeful {
+    type Msg = ();
+    type Timer = ();
+    fn on_start(&mut self, ctx: &mut Context<'_, Self>) {
+        use dsim::history::Value;
+        ctx.invoke(0, "write", None, Value::Int(7));
+    }
+    fn on_message(&mut self, _: &mut Context<'_, Self>, _: NodeId, _: ()) {}
+}
+
+#[test]
+fn a_crash_ends_the_nodes_operations_in_flight_as_info() {
+    use dsim::check::linearizable::Register;
+    use dsim::history::{Phase, Value};
+    let mut config = SimConfig::new(1, 1);
+    config.faults = vec![
+        Fault {
+            at: Duration::from_millis(100),
+            action: FaultAction::Crash { node: NodeId(0) },
+        },
+        Fault {
+            at: Duration::from_millis(200),
+            action: FaultAction::Restart { node: NodeId(0) },
+        },
+    ];
+    // The restarted client invokes again as the same process: with the
+    // first write ended by the crash, the history holds together.
+    let sim = Simulation::new(config, |_| Hopeful).linearizable(Register::new(Value::Nil));
+    let (outcome, bytes) = sim.run_traced(Vec::new(), None).unwrap();
+    assert_eq!(outcome.failure, None, "{outcome:?}");
+    let ops: Vec<(Phase, Value)> = records(&bytes)
+        .iter()
+        .filter_map(|r| match &r.kind {
+            Kind::Op { op, .. } => Some((op.phase, op.value.clone())),
+            Kind::Crash { .. } => Some((Phase::Fail, Value::Str("crash".into()))),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        ops,
+        [
+            (Phase::Invoke, Value::Int(7)),
+            (Phase::Fail, Value::Str("crash".into())),
+            (Phase::Info, Value::Int(7)),
+            (Phase::Invoke, Value::Int(7)),
+        ]
+    );
+    // The trace's own checks (Lamport stamps of the ended operation
+    // included) hold.
+    let report = dsim::check::audit(&bytes[..], &dsim::check::Options::default()).unwrap();
+    assert!(report.holds(), "{report:?}");
+}

@@ -703,32 +703,94 @@ fn a_history_check_over_no_operations_is_not_run_never_held() {
     assert!(matches!(check, CheckStatus::Held { .. }), "{check:?}");
 }
 
+/// The primary-backup counter as a registered protocol, with its model.
+fn counter_spec() -> dsim::protocols::Spec<PrimaryBackup> {
+    use dsim::check::linearizable::NamedModel;
+    use dsim::protocols::{ParamDoc, Spec};
+    Spec::new(
+        "counter",
+        "a counter on a primary and a backup",
+        |config, params| {
+            let read_backup = params.flag("read_backup")?;
+            Ok(dsim::Simulation::new(config, move |_| PrimaryBackup {
+                value: 0,
+                read_backup,
+            }))
+        },
+    )
+    .param(ParamDoc::flag(
+        "read_backup",
+        false,
+        "reads go to the backup",
+    ))
+    .model(NamedModel::new("counter", "add n, value", |_| Counter))
+    .min_nodes(3)
+    .clients(|nodes, _| (2..nodes).map(dsim::NodeId).collect())
+}
+
+#[test]
+fn the_property_harness_checks_a_protocols_model_when_asked() {
+    use dsim::history::Linearizability;
+    use dsim::protocols::{ParamValue, Params, Protocol};
+    use dsim::testing::{cases, check_protocol, check_protocol_with, Bounds};
+    use proptest::test_runner::{Config, RngAlgorithm, TestError, TestRng, TestRunner};
+    let spec = counter_spec();
+    let params = |read_backup: bool| {
+        let given = [("read_backup".to_string(), ParamValue::Bool(read_backup))].into();
+        Params::resolve(&spec.params(), &given).unwrap()
+    };
+    let runner = || {
+        TestRunner::new_with_rng(
+            Config {
+                cases: 64,
+                failure_persistence: None,
+                ..Config::default()
+            },
+            TestRng::from_seed(RngAlgorithm::ChaCha, &[5; 32]),
+        )
+    };
+    // (It answers every message it gets: a duplicate would complete an
+    // operation twice, which the history check rightly refuses.)
+    let bounds = Bounds {
+        operations: 5..=30,
+        ..Bounds::default()
+            .no_crashes()
+            .no_partitions()
+            .no_duplication()
+    };
+    let counter = Some(Linearizability {
+        model: "counter".into(),
+        initial: Value::Nil,
+    });
+    let (good, twin) = (params(false), params(true));
+    // The twin's only symptom is in the clients' history: the plain
+    // harness, which checks the protocol's own invariants, passes it...
+    assert!(runner()
+        .run(&cases(bounds.clone()), |case| check_protocol(
+            &case, &spec, &twin
+        ))
+        .is_ok());
+    // ...and asked for the history check, it catches it, and passes the
+    // correct counter.
+    match runner().run(&cases(bounds.clone()), |case| {
+        check_protocol_with(&case, &spec, &twin, counter.clone())
+    }) {
+        Err(TestError::Fail(why, _)) => {
+            assert!(why.to_string().contains("linearizable"), "{why}")
+        }
+        other => panic!("the twin was not caught: {other:?}"),
+    }
+    let result = runner().run(&cases(bounds), |case| {
+        check_protocol_with(&case, &spec, &good, counter.clone())
+    });
+    assert!(result.is_ok(), "{result:?}");
+}
+
 #[test]
 fn a_protocols_own_model_is_named_by_scenarios_and_dsim_check() {
-    use dsim::check::linearizable::NamedModel;
-    use dsim::protocols::{ParamDoc, Registry, Spec};
+    use dsim::protocols::Registry;
     let mut registry = Registry::builtin();
-    registry.add(
-        Spec::new(
-            "counter",
-            "a counter on a primary and a backup",
-            |config, params| {
-                let read_backup = params.flag("read_backup")?;
-                Ok(dsim::Simulation::new(config, move |_| PrimaryBackup {
-                    value: 0,
-                    read_backup,
-                }))
-            },
-        )
-        .param(ParamDoc::flag(
-            "read_backup",
-            false,
-            "reads go to the backup",
-        ))
-        .model(NamedModel::new("counter", "add n, value", |_| Counter))
-        .min_nodes(3)
-        .clients(|nodes, _| (2..nodes).map(dsim::NodeId).collect()),
-    );
+    registry.add(counter_spec());
     assert_eq!(registry.models().len(), 1);
     let dir = std::env::temp_dir().join(format!("dsim-own-model-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();

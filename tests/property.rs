@@ -71,7 +71,7 @@ fn the_broken_two_phase_commit_fails_and_shrinks_to_a_small_case() {
         "{message}"
     );
     assert!(
-        message.contains("reproduce: dsim::testing::check("),
+        message.contains("reproduce: dsim::testing::check_protocol(&Case {"),
         "{message}"
     );
     // The message's trace exists and records the failure.

@@ -59,7 +59,7 @@ pub fn scenario_for(
     match given {
         Some(path) => crate::scenario::Scenario::load(path, registry).map_err(CliError::input),
         None if header.config.trim().is_empty() => Err(CliError::input(format!(
-            "{}: the trace does not carry its scenario (it was not written by `dsim run` or `dsim sweep`); pass --scenario FILE",
+            "{}: the trace does not carry its scenario (it was not written by `dsim run`, `dsim sweep` or a property test's `check_protocol`); pass --scenario FILE (a property test's `check` failure reruns with the `reproduce` line it printed)",
             trace.display()
         ))),
         None => crate::scenario::Scenario::parse(&header.scenario, &header.config, registry)

@@ -603,7 +603,7 @@ pub fn check<N: Node>(
     case: &Case,
     build: impl Fn(SimConfig) -> Simulation<N>,
 ) -> Result<(), TestCaseError> {
-    run_case(case, |config, trace| {
+    run_case(case, ("check", "build"), |config, trace| {
         build(config).run_traced(trace, None).map(|(o, _)| o)
     })
 }
@@ -612,26 +612,52 @@ pub fn check<N: Node>(
 /// trace it leaves carries the protocol's name, parameters and exact
 /// configuration, so `dsim replay`, `show` and `shrink` (or the user's own
 /// binary built with `dsim::cli::main_with`) take it as it is.
+///
+/// It checks the invariants the protocol registers. A history check a
+/// scenario asks for with `[check] linearizable` is not one of them: use
+/// [`check_protocol_with`] to have it.
 pub fn check_protocol(
     case: &Case,
     protocol: &dyn Protocol,
     params: &Params,
 ) -> Result<(), TestCaseError> {
-    run_case(case, |mut config, trace| {
+    check_protocol_with(case, protocol, params, None)
+}
+
+/// [`check_protocol`], also checking the clients' history against a
+/// model, as a scenario's `[check] linearizable = "..."` does: a built-in
+/// model or one the protocol declares (`Spec::model`), from `initial`.
+/// The trace it leaves records the check, so a replay checks it again.
+///
+/// ```ignore
+/// let lin = Linearizability { model: "kv".into(), initial: Value::Nil };
+/// check_protocol_with(&case, protocol, &params, Some(lin))?;
+/// ```
+pub fn check_protocol_with(
+    case: &Case,
+    protocol: &dyn Protocol,
+    params: &Params,
+    linearizable: Option<crate::history::Linearizability>,
+) -> Result<(), TestCaseError> {
+    let call = match linearizable {
+        Some(_) => ("check_protocol_with", "protocol, &params, linearizable"),
+        None => ("check_protocol", "protocol, &params"),
+    };
+    run_case(case, call, |mut config, trace| {
         config.protocol = protocol.name().to_string();
         let recipe = crate::replay::Recipe {
             protocol: protocol.name().to_string(),
             config: config.clone(),
             params: params.clone(),
             invariants: None,
-            linearizable: None,
+            linearizable: linearizable.clone(),
         };
         config.replay = recipe.to_json();
         let options = RunOptions {
             trace: Some(trace),
             key: None,
             invariants: None,
-            linearizable: None,
+            linearizable: linearizable.clone(),
             digest: false,
             schedule: None,
             progress: None,
@@ -640,8 +666,11 @@ pub fn check_protocol(
     })
 }
 
+/// `call`: the function that runs the case and its other arguments, for
+/// the reproduce line.
 fn run_case(
     case: &Case,
+    (function, rest): (&str, &str),
     run: impl Fn(SimConfig, &mut Vec<u8>) -> Result<Outcome, SimError>,
 ) -> Result<(), TestCaseError> {
     let mut trace = Vec::new();
@@ -670,7 +699,7 @@ fn run_case(
     };
     let path = save(case, &trace);
     Err(TestCaseError::fail(format!(
-        "{problem}\n  seed {}, {} nodes, {} planned faults: {:?}\n  trace: {}\n  reproduce: dsim::testing::check(&{case:?}, build)",
+        "{problem}\n  seed {}, {} nodes, {} planned faults: {:?}\n  trace: {}\n  reproduce: dsim::testing::{function}(&{case:?}, {rest})",
         case.seed,
         case.nodes,
         case.faults.len(),

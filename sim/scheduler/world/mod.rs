@@ -86,6 +86,9 @@ pub(crate) struct World<'s, N: Node, S: Sink> {
     // how much of it exploration has checked.
     history: Option<Vec<HistoryEntry>>,
     history_checked: usize,
+    // Operations invoked and not yet completed, by process: a crash of
+    // the node that invoked one ends it as `info` (its outcome unknown).
+    open_ops: BTreeMap<u64, (NodeId, crate::history::Op)>,
     // The adversary, when the configuration has one. With it, `nodes`,
     // `slots` and the clocks have one entry per process (a node, or an
     // extra twin instance after the last node).
@@ -332,6 +335,7 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
             monitors: sim.invariants.iter().map(|i| i.new_state()).collect(),
             history: sim.invariants.iter().any(|i| i.is_history()).then(Vec::new),
             history_checked: 0,
+            open_ops: BTreeMap::new(),
             adv,
             keys: crate::adversary::Keys::new(c.seed),
             authentic: false,
@@ -1049,6 +1053,7 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
                     }
                     let lamport = self.clocks.tick(node.index());
                     self.write(Kind::Crash { node, lamport })?;
+                    self.end_crashed_ops(node)?;
                     self.nodes[node.index()] = None;
                     let slot = &mut self.slots[node.index()];
                     slot.disk.crash();
@@ -1201,25 +1206,52 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
                 Ok(())
             }
             Effect::History(op) => {
-                let lamport = self.clocks.tick(id.index());
-                let kind = Kind::Op {
-                    node: id,
-                    lamport,
-                    op,
-                };
-                let record = Record {
-                    time: self.now,
-                    kind,
-                };
-                self.stats.count(&record);
-                let index = self.sink.record(&record)?;
-                if let (Some(h), Kind::Op { op, .. }) = (self.history.as_mut(), record.kind) {
-                    h.push((index, id, op));
+                match op.phase {
+                    crate::history::Phase::Invoke => {
+                        self.open_ops.insert(op.process, (id, op.clone()));
+                    }
+                    _ => {
+                        self.open_ops.remove(&op.process);
+                    }
                 }
-                Ok(())
+                self.record_op(id, op)
             }
             Effect::Fail { message } => self.fail("effect", message),
         }
+    }
+
+    /// Writes a history record for `node` and keeps it for history checks.
+    fn record_op(&mut self, node: NodeId, op: crate::history::Op) -> Result<(), SimError> {
+        let lamport = self.clocks.tick(node.index());
+        let record = Record {
+            time: self.now,
+            kind: Kind::Op { node, lamport, op },
+        };
+        self.stats.count(&record);
+        let index = self.sink.record(&record)?;
+        if let (Some(h), Kind::Op { op, .. }) = (self.history.as_mut(), record.kind) {
+            h.push((index, node, op));
+        }
+        Ok(())
+    }
+
+    /// A crashed node's operations in flight end as `info`: whether they
+    /// took effect is unknown (as Jepsen records a crashed client's), and
+    /// a restarted node may invoke again as the same process.
+    fn end_crashed_ops(&mut self, node: NodeId) -> Result<(), SimError> {
+        let ended: Vec<u64> = self
+            .open_ops
+            .iter()
+            .filter(|(_, (n, _))| *n == node)
+            .map(|(p, _)| *p)
+            .collect();
+        for process in ended {
+            if let Some((_, mut op)) = self.open_ops.remove(&process) {
+                op.phase = crate::history::Phase::Info;
+                self.record_op(node, op)?;
+            }
+        }
+        Ok(())
     }
 
     fn send(
