@@ -205,8 +205,9 @@ fn main() -> std::process::ExitCode {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use dsim::history::{Linearizability, Value};
     use dsim::protocols::{ParamValue, Params, Protocol};
-    use dsim::testing::{cases, check_protocol, Bounds};
+    use dsim::testing::{cases, check_protocol, check_protocol_with, Bounds};
     use proptest::prelude::*;
 
     /// Ricart–Agrawala assumes channels that lose nothing, and nodes that
@@ -223,7 +224,10 @@ mod tests {
     proptest! {
         #[test]
         fn mutual_exclusion_holds_on_reliable_reordering_networks(case in cases(bounds())) {
-            check_protocol(&case, &protocol(), &params(false))?;
+            // The protocol's invariants, and the clients' history as a
+            // mutex, as the scenarios check it.
+            let mutex = Linearizability { model: "mutex".into(), initial: Value::Nil };
+            check_protocol_with(&case, &protocol(), &params(false), Some(mutex))?;
         }
     }
 
