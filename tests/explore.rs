@@ -265,6 +265,16 @@ fn states_reached_twice_are_explored_once_unless_they_cannot_be_hashed() {
     .hashable();
     let r = search(&sim, &Options::default()).unwrap();
     assert!(r.counts.unique > 64);
+    // The command line does not call paths distinct states (async nodes
+    // do not hash).
+    let (code, out, _) = explore("scenarios/async-abd.toml", &["--depth", "2"]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(
+        out.contains("states (by path, a state reached twice counted twice")
+            && out.contains("states by path); deeper states were not explored")
+            && !out.contains("distinct"),
+        "{out}"
+    );
 }
 
 #[test]

@@ -194,15 +194,19 @@ pub fn explore(registry: &Registry, args: ExploreArgs) -> Result<(), CliError> {
 
 fn print_report(r: &Report, wall: f64) {
     let c = &r.counts;
+    // Without fingerprints every path is a state of its own: no count
+    // of distinct states exists to report.
+    let (counted, distinct) = if r.hashed {
+        (format!("{} distinct", c.unique), "distinct states")
+    } else {
+        (
+            "by path, a state reached twice counted twice: node states do not hash".to_string(),
+            "states by path",
+        )
+    };
     println!(
-        "explored   {} states ({} distinct{}), {:?} to depth {}, in {wall:.2}s ({:.0} states/s)",
+        "explored   {} states ({counted}), {:?} to depth {}, in {wall:.2}s ({:.0} states/s)",
         c.states,
-        c.unique,
-        if r.hashed {
-            ""
-        } else {
-            ", by path: node states do not hash"
-        },
         r.order,
         r.depth_bound,
         c.states as f64 / wall.max(1e-9)
@@ -250,15 +254,15 @@ fn print_report(r: &Report, wall: f64) {
             c.unique
         ),
         (None, None, true) if r.cut_at_depth > 0 => println!(
-            "verdict    no violation up to depth {} ({} distinct states); deeper states were not explored",
+            "verdict    no violation up to depth {} ({} {distinct}); deeper states were not explored",
             r.depth_bound, c.unique
         ),
         (None, None, _) if r.checks.is_empty() => println!(
-            "verdict    no panic or stall in any reachable state ({} distinct states, all explored); no invariant was checked",
+            "verdict    no panic or stall in any reachable state ({} {distinct}, all explored); no invariant was checked",
             c.unique
         ),
         (None, None, _) => println!(
-            "verdict    no violation in any reachable state ({} distinct states, all explored)",
+            "verdict    no violation in any reachable state ({} {distinct}, all explored)",
             c.unique
         ),
     }
