@@ -191,11 +191,24 @@ fn a_search_says_which_invariants_it_checked_and_when_it_checked_none() {
     let r = search(&sim, &Options::default()).unwrap();
     assert_eq!(r.checks, ["heard-at-most-two", "all-heard"]);
     assert!(r.not_evaluated.is_empty());
+    // A scenario's fault plan and random network are not what the search
+    // explores: the report says so, beside the budgets it used.
+    let (code, out, _) = explore("scenarios/twophase-crash.toml", &["--depth", "2"]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(
+        out.contains("faults     chosen by the search: up to 0 drops, 0 duplicates, 0 crashes")
+            && out.contains(
+                "not used from the scenario: its 6 planned faults ([[fault]]), its network's loss"
+            ),
+        "{out}"
+    );
     // The command line names them.
     let (code, out, _) = explore("scenarios/explore/echo-small.toml", &[]);
     assert_eq!(code, Some(0), "{out}");
     assert!(
-        out.contains("checked    at-most-once, acked-were-executed, and handler panics"),
+        out.contains("checked    at-most-once, acked-were-executed, and handler panics")
+            && out.contains("faults     chosen by the search: up to 0 drops")
+            && !out.contains("not used from the scenario"),
         "{out}"
     );
 }

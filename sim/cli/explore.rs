@@ -147,6 +147,7 @@ pub fn explore(registry: &Registry, args: ExploreArgs) -> Result<(), CliError> {
     text.push('\n');
     super::files::write(&args.out.join("summary.json"), text.as_bytes())?;
     print_report(&report, wall);
+    println!("{}", faults_line(&resolved.config, budgets));
     let Some(found) = &report.violation else {
         return Ok(());
     };
@@ -190,6 +191,64 @@ pub fn explore(registry: &Registry, args: ExploreArgs) -> Result<(), CliError> {
         trace.display()
     );
     Err(CliError::CheckFailed)
+}
+
+/// What faults the search chose among, and what of the scenario's own
+/// fault plan and network it did not use: a scenario written for runs and
+/// sweeps says "crash node 1", and an exploration without `--crashes`
+/// must not look as if it covered that.
+fn faults_line(config: &crate::SimConfig, b: Budgets) -> String {
+    let plural = |n: u32, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
+    let mut line = format!(
+        "faults     chosen by the search: up to {}, {}, {} (--drops, --duplicates, --crashes)",
+        plural(b.drops, "drop", "drops"),
+        plural(b.duplicates, "duplicate", "duplicates"),
+        plural(b.crashes, "crash", "crashes"),
+    );
+    let mut unused = Vec::new();
+    if !config.faults.is_empty() {
+        unused.push(format!(
+            "its {} ([[fault]])",
+            plural(
+                config.faults.len() as u32,
+                "planned fault",
+                "planned faults"
+            )
+        ));
+    }
+    let net = &config.network;
+    let links: Vec<&crate::LinkConfig> = std::iter::once(&net.default)
+        .chain(net.links.iter().map(|(_, _, l)| l))
+        .collect();
+    let random: Vec<&str> = [
+        ("loss", links.iter().any(|l| l.loss.0 > 0)),
+        ("duplication", links.iter().any(|l| l.duplicate.0 > 0)),
+        ("corruption", links.iter().any(|l| l.corrupt.0 > 0)),
+    ]
+    .iter()
+    .filter(|(_, on)| *on)
+    .map(|(name, _)| *name)
+    .collect();
+    if !random.is_empty() {
+        unused.push(format!("its network's {}", random.join(", ")));
+    }
+    if !net.planned.is_empty() {
+        unused.push(format!(
+            "its {}",
+            plural(
+                net.planned.len() as u32,
+                "planned message fault",
+                "planned message faults"
+            )
+        ));
+    }
+    if !unused.is_empty() {
+        line.push_str(&format!(
+            "; not used from the scenario: {}",
+            unused.join(", ")
+        ));
+    }
+    line
 }
 
 fn print_report(r: &Report, wall: f64) {
