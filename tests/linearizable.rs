@@ -853,3 +853,40 @@ fn a_protocols_own_model_is_named_by_scenarios_and_dsim_check() {
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("no model `counter`"));
 }
+
+/// Takes client operations and records none of them.
+struct Unrecorded;
+
+impl dsim::Node for Unrecorded {
+    type Msg = ();
+    type Timer = ();
+    fn on_start(&mut self, _: &mut dsim::Context<'_, Self>) {}
+    fn on_message(&mut self, _: &mut dsim::Context<'_, Self>, _: dsim::NodeId, _: ()) {}
+    fn on_input(&mut self, ctx: &mut dsim::Context<'_, Self>, _: dsim::Input) {
+        ctx.observe("did something, told no history");
+    }
+}
+
+#[test]
+fn a_property_test_does_not_pass_on_a_history_check_that_did_not_run() {
+    use dsim::testing::{cases, check, Bounds};
+    use proptest::test_runner::{Config, TestError, TestRunner};
+    let mut runner = TestRunner::new(Config {
+        cases: 16,
+        failure_persistence: None,
+        ..Config::default()
+    });
+    let result = runner.run(&cases(Bounds::default()), |case| {
+        check(&case, |config| {
+            dsim::Simulation::new(config, |_| Unrecorded).linearizable(Register::new(Value::Nil))
+        })
+    });
+    match result {
+        Err(TestError::Fail(why, _)) => assert!(
+            why.to_string().contains("check `linearizable` did not run")
+                && why.to_string().contains("ctx.invoke"),
+            "{why}"
+        ),
+        other => panic!("a check that never ran passed the test: {other:?}"),
+    }
+}

@@ -50,7 +50,7 @@ use std::sync::Arc;
 use thiserror::Error;
 
 mod queue;
-mod world;
+pub(crate) mod world;
 
 pub(crate) use world::Action;
 use world::World;

@@ -39,7 +39,7 @@ use crate::network::{Latency, LinkConfig, MessageFault, Ordering, PartitionSpec}
 use crate::node::{Node, NodeId};
 use crate::protocols::{ParamValue, Params, Protocol, RunOptions};
 use crate::rng::Ppm;
-use crate::scheduler::{Outcome, SimError, Simulation};
+use crate::scheduler::{CheckStatus, Outcome, SimError, Simulation};
 use crate::time::Duration;
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
@@ -666,6 +666,29 @@ pub fn check_protocol_with(
     })
 }
 
+/// A history check the case asked for and could not judge: a property
+/// test must not pass on it. Its verdict unknown (over the search's
+/// budget), or no operation recorded although the workload's inputs
+/// reached nodes (the nodes do not record their clients' operations).
+/// Other checks not run — an `eventually` with a fault in force at the
+/// end, say — are the case's nature, not the test's setup.
+fn unjudged_history(outcome: &Outcome) -> Option<String> {
+    use crate::scheduler::world::{NO_OPERATIONS, VERDICT_UNKNOWN};
+    outcome.checks.iter().find_map(|c| match &c.status {
+        CheckStatus::NotRun { reason } if reason.starts_with(VERDICT_UNKNOWN) => Some(format!(
+            "check `{}` could not be judged, so the case cannot pass: {reason}",
+            c.name
+        )),
+        CheckStatus::NotRun { reason } if reason == NO_OPERATIONS && outcome.stats.inputs > 0 => {
+            Some(format!(
+                "check `{}` did not run: {} workload inputs reached nodes and {reason}",
+                c.name, outcome.stats.inputs
+            ))
+        }
+        _ => None,
+    })
+}
+
 /// `call`: the function that runs the case and its other arguments, for
 /// the reproduce line.
 fn run_case(
@@ -684,14 +707,19 @@ fn run_case(
         None => {
             let report = audit(&trace[..], &Options::default())
                 .map_err(|e| TestCaseError::fail(e.to_string()))?;
-            report.verdicts.iter().find(|v| !v.holds()).map(|v| {
-                let first = v
-                    .first
-                    .as_ref()
-                    .map(|f| format!("record {}: {}", f.record, f.message))
-                    .unwrap_or_default();
-                format!("dsim's `{}` check failed at {first}", v.check)
-            })
+            report
+                .verdicts
+                .iter()
+                .find(|v| !v.holds())
+                .map(|v| {
+                    let first = v
+                        .first
+                        .as_ref()
+                        .map(|f| format!("record {}: {}", f.record, f.message))
+                        .unwrap_or_default();
+                    format!("dsim's `{}` check failed at {first}", v.check)
+                })
+                .or_else(|| unjudged_history(&outcome))
         }
     };
     let Some(problem) = problem else {

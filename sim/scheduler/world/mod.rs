@@ -19,6 +19,13 @@ use crate::trace::{DeliveryClock, EndReason, Kind, Record, Sink, Stats};
 use std::borrow::Cow;
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap};
+
+/// Why a history check did not run: its nodes recorded no operation.
+pub(crate) const NO_OPERATIONS: &str =
+    "the run recorded no client operation: nodes record them with ctx.invoke and ctx.complete";
+/// Why a history check did not run: the search's budget ran out (the
+/// reason follows).
+pub(crate) const VERDICT_UNKNOWN: &str = "its verdict is unknown: ";
 use std::io;
 use std::marker::PhantomData;
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
@@ -1613,14 +1620,14 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
                     }
                 } else if let Some(why) = &tally.unknown {
                     CheckStatus::NotRun {
-                        reason: format!("its verdict is unknown: {why}"),
+                        reason: format!("{VERDICT_UNKNOWN}{why}"),
                     }
                 } else if inv.is_history()
                     && end != EndReason::CheckFailed
                     && self.history.as_ref().is_some_and(Vec::is_empty)
                 {
                     CheckStatus::NotRun {
-                        reason: "the run recorded no client operation: nodes record them with ctx.invoke and ctx.complete".into(),
+                        reason: NO_OPERATIONS.into(),
                     }
                 } else {
                     CheckStatus::NotRun {
