@@ -303,10 +303,9 @@ impl Node for Keeper {
     }
 }
 
-#[test]
-fn crash_and_restart_lose_volatile_state_and_keep_synced_durable_state() {
-    let mut config = SimConfig::new(1, 1);
-    config.faults = vec![
+/// Node 0 crashes at 100 ms and restarts at 200 ms.
+fn node_0_down_from_100ms_to_200ms() -> Vec<Fault> {
+    vec![
         Fault {
             at: Duration::from_millis(100),
             action: FaultAction::Crash { node: NodeId(0) },
@@ -315,7 +314,13 @@ fn crash_and_restart_lose_volatile_state_and_keep_synced_durable_state() {
             at: Duration::from_millis(200),
             action: FaultAction::Restart { node: NodeId(0) },
         },
-    ];
+    ]
+}
+
+#[test]
+fn crash_and_restart_lose_volatile_state_and_keep_synced_durable_state() {
+    let mut config = SimConfig::new(1, 1);
+    config.faults = node_0_down_from_100ms_to_200ms();
     let sim = Simulation::new(config, |_| Keeper::default()).at_end(
         "restarted",
         "the restarted node kept only its synced state",
@@ -849,16 +854,7 @@ fn a_crash_ends_the_nodes_operations_in_flight_as_info() {
     use dsim::check::linearizable::Register;
     use dsim::history::{Phase, Value};
     let mut config = SimConfig::new(1, 1);
-    config.faults = vec![
-        Fault {
-            at: Duration::from_millis(100),
-            action: FaultAction::Crash { node: NodeId(0) },
-        },
-        Fault {
-            at: Duration::from_millis(200),
-            action: FaultAction::Restart { node: NodeId(0) },
-        },
-    ];
+    config.faults = node_0_down_from_100ms_to_200ms();
     // The restarted client invokes again as the same process: with the
     // first write ended by the crash, the history holds together.
     let sim = Simulation::new(config, |_| Hopeful).linearizable(Register::new(Value::Nil));

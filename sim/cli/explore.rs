@@ -205,18 +205,26 @@ fn faults_line(config: &crate::SimConfig, b: Budgets) -> String {
         plural(b.duplicates, "duplicate", "duplicates"),
         plural(b.crashes, "crash", "crashes"),
     );
-    let mut unused = Vec::new();
-    if !config.faults.is_empty() {
-        unused.push(format!(
-            "its {} ([[fault]])",
-            plural(
-                config.faults.len() as u32,
-                "planned fault",
-                "planned faults"
-            )
-        ));
-    }
     let net = &config.network;
+    let mut unused = Vec::new();
+    for (n, one, many, what) in [
+        (
+            config.faults.len(),
+            "planned fault",
+            "planned faults",
+            " ([[fault]])",
+        ),
+        (
+            net.planned.len(),
+            "planned message fault",
+            "planned message faults",
+            "",
+        ),
+    ] {
+        if n > 0 {
+            unused.push(format!("its {}{what}", plural(n as u32, one, many)));
+        }
+    }
     let links: Vec<&crate::LinkConfig> = std::iter::once(&net.default)
         .chain(net.links.iter().map(|(_, _, l)| l))
         .collect();
@@ -231,16 +239,6 @@ fn faults_line(config: &crate::SimConfig, b: Budgets) -> String {
     .collect();
     if !random.is_empty() {
         unused.push(format!("its network's {}", random.join(", ")));
-    }
-    if !net.planned.is_empty() {
-        unused.push(format!(
-            "its {}",
-            plural(
-                net.planned.len() as u32,
-                "planned message fault",
-                "planned message faults"
-            )
-        ));
     }
     if !unused.is_empty() {
         line.push_str(&format!(
