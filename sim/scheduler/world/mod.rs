@@ -19,6 +19,9 @@ use crate::trace::{DeliveryClock, EndReason, Kind, Record, Sink, Stats};
 use std::borrow::Cow;
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap};
+use std::io;
+use std::marker::PhantomData;
+use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 
 /// Why a history check did not run: its nodes recorded no operation.
 pub(crate) const NO_OPERATIONS: &str =
@@ -26,9 +29,6 @@ pub(crate) const NO_OPERATIONS: &str =
 /// Why a history check did not run: the search's budget ran out (the
 /// reason follows).
 pub(crate) const VERDICT_UNKNOWN: &str = "its verdict is unknown: ";
-use std::io;
-use std::marker::PhantomData;
-use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 
 /// Kernel-side bookkeeping for one node.
 struct Slot<T> {
