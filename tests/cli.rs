@@ -171,6 +171,10 @@ fn every_malformed_scenario_exits_2_with_a_located_message_and_never_panics() {
             ":4:15: protocol `echo` has no invariant `at-most-one`: did you mean `at-most-once`?",
         ),
         (
+            "linearizable-not-declared",
+            ":4:15: protocol `echo` has no invariant `linearizable` (it has at-most-once, acked-were-executed); the clients' history is checked when the scenario asks for it: [check] linearizable = \"MODEL\" (models: register,",
+        ),
+        (
             "unknown-model",
             ":4:16: no model `registr`: did you mean `register`?",
         ),

@@ -150,11 +150,9 @@ pub fn load_checked(
             known.push("linearizable");
         }
         if let Some(bad) = checks.iter().find(|c| !known.contains(&c.as_str())) {
-            let hint = crate::names::did_you_mean(bad, known.iter().copied(), '`');
             return Err(CliError::input(format!(
-                "--check {bad}: protocol `{}` has no invariant `{bad}`{hint} (it has {})",
-                protocol.name(),
-                known.join(", ")
+                "--check {bad}: {}",
+                crate::scenario::unknown_check(protocol, bad, &known)
             )));
         }
     }

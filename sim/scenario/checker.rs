@@ -208,15 +208,7 @@ impl Checker<'_> {
                 for name in list.get_ref() {
                     let s = name.get_ref();
                     if !known.contains(&s.as_str()) {
-                        let hint = did_you_mean(s, known.iter().copied(), '`');
-                        return Err(loc.at(
-                            name.span(),
-                            format!(
-                                "protocol `{}` has no invariant `{s}`{hint} (it has {})",
-                                protocol.name(),
-                                known.join(", ")
-                            ),
-                        ));
+                        return Err(loc.at(name.span(), unknown_check(protocol, s, &known)));
                     }
                     names.push(s.clone());
                 }
@@ -881,6 +873,40 @@ impl Checker<'_> {
 }
 
 /// A TOML value as a history value: integers, strings, arrays.
+/// Why `name` names none of `known`, the checks a run of `protocol` can
+/// select: a did-you-mean, the list (or that there is none), and for
+/// `linearizable` where it is not declared, how to declare it.
+pub(crate) fn unknown_check(protocol: &dyn Protocol, name: &str, known: &[&str]) -> String {
+    let hint = did_you_mean(name, known.iter().copied(), '`');
+    let list = if known.is_empty() {
+        "it registers none".to_string()
+    } else {
+        format!("it has {}", known.join(", "))
+    };
+    let how = if name == "linearizable" {
+        let mut models: Vec<String> = Vec::new();
+        for m in crate::check::linearizable::builtin()
+            .into_iter()
+            .chain(protocol.models())
+        {
+            if !models.iter().any(|n| n == m.name()) {
+                models.push(m.name().to_string());
+            }
+        }
+        format!(
+            "; the clients' history is checked when the scenario asks for it: \
+             [check] linearizable = \"MODEL\" (models: {})",
+            models.join(", ")
+        )
+    } else {
+        String::new()
+    };
+    format!(
+        "protocol `{}` has no invariant `{name}`{hint} ({list}){how}",
+        protocol.name()
+    )
+}
+
 fn history_value(v: &Value) -> Result<crate::history::Value, String> {
     use crate::history::Value as H;
     Ok(match v {

@@ -38,6 +38,7 @@ use crate::node::NodeId;
 use crate::protocols::{ParamValue, Params, Registry};
 use crate::rng::{DetRng, Ppm, Stream};
 use crate::time::Duration;
+pub(crate) use checker::unknown_check;
 use checker::Checker;
 use error::Locator;
 use raw::RawScenario;
