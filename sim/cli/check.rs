@@ -363,18 +363,12 @@ fn judge(
             if let Some(hint) = crate::check::linearizable::alone_hint(v, &initial) {
                 println!("hint           {hint}");
             }
-            if v.prefix.is_empty() {
-                println!("prefix         none: no operation completed before it");
-                return Err(CliError::CheckFailed);
+            let order = "in this order (one still running then shows its outcome as unknown):";
+            match v.prefix.len() {
+                0 => println!("prefix         none: no operation completed before it"),
+                1 => println!("prefix         the 1 operation before it linearizes, {order}"),
+                n => println!("prefix         the {n} operations before it linearize, {order}"),
             }
-            println!(
-                "prefix         {} before it linearize{}, in this order (one still running then shows its outcome as unknown):",
-                match v.prefix.len() {
-                    1 => "the 1 operation".to_string(),
-                    n => format!("the {n} operations"),
-                },
-                if v.prefix.len() == 1 { "s" } else { "" }
-            );
             // As of the completion before the violation: an operation that
             // completed only later was running, its outcome unknown.
             let as_then = |op: &crate::check::linearizable::Operation| {

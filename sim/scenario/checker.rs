@@ -872,7 +872,6 @@ impl Checker<'_> {
     }
 }
 
-/// A TOML value as a history value: integers, strings, arrays.
 /// Why `name` names none of `known`, the checks a run of `protocol` can
 /// select: a did-you-mean, the list (or that there is none), and for
 /// `linearizable` where it is not declared, how to declare it.
@@ -907,6 +906,7 @@ pub(crate) fn unknown_check(protocol: &dyn Protocol, name: &str, known: &[&str])
     )
 }
 
+/// A TOML value as a history value: integers, strings, arrays.
 fn history_value(v: &Value) -> Result<crate::history::Value, String> {
     use crate::history::Value as H;
     Ok(match v {

@@ -50,9 +50,17 @@ use std::sync::Arc;
 use thiserror::Error;
 
 mod queue;
-pub(crate) mod world;
+mod world;
 
 pub(crate) use world::Action;
+
+/// Why a history check did not run: its nodes recorded no operation.
+pub(crate) const NO_OPERATIONS: &str =
+    "the run recorded no client operation: nodes record them with ctx.invoke and ctx.complete";
+/// Why a history check did not run: the search's budget ran out (the
+/// reason follows).
+pub(crate) const VERDICT_UNKNOWN: &str = "its verdict is unknown: ";
+
 use world::World;
 
 /// One run under exploration's semantics, stepped by a driver (see

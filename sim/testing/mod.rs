@@ -673,7 +673,7 @@ pub fn check_protocol_with(
 /// Other checks not run — an `eventually` with a fault in force at the
 /// end, say — are the case's nature, not the test's setup.
 fn unjudged_history(outcome: &Outcome) -> Option<String> {
-    use crate::scheduler::world::{NO_OPERATIONS, VERDICT_UNKNOWN};
+    use crate::scheduler::{NO_OPERATIONS, VERDICT_UNKNOWN};
     outcome.checks.iter().find_map(|c| match &c.status {
         CheckStatus::NotRun { reason } if reason.starts_with(VERDICT_UNKNOWN) => Some(format!(
             "check `{}` could not be judged, so the case cannot pass: {reason}",

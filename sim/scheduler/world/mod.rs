@@ -8,6 +8,7 @@ use super::queue::{Event, LocalClock, Pct, Queued, TimerSet};
 use super::{
     CheckReport, CheckStatus, Failure, SimError, Simulation, BUFFERS_KEPT, IN_CHECK, IN_HANDLER,
 };
+use super::{NO_OPERATIONS, VERDICT_UNKNOWN};
 use crate::clock::Clocks;
 use crate::config::FaultAction;
 use crate::invariant::{FaultState, HistoryEntry, HistoryVerdict, MonitorState, View, When};
@@ -22,13 +23,6 @@ use std::collections::{BTreeMap, BinaryHeap};
 use std::io;
 use std::marker::PhantomData;
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
-
-/// Why a history check did not run: its nodes recorded no operation.
-pub(crate) const NO_OPERATIONS: &str =
-    "the run recorded no client operation: nodes record them with ctx.invoke and ctx.complete";
-/// Why a history check did not run: the search's budget ran out (the
-/// reason follows).
-pub(crate) const VERDICT_UNKNOWN: &str = "its verdict is unknown: ";
 
 /// Kernel-side bookkeeping for one node.
 struct Slot<T> {
