@@ -74,7 +74,8 @@ pub struct Options {
     pub order: Order,
     /// Paths longer than this are not extended.
     pub depth: usize,
-    /// Stop after this many distinct states.
+    /// Stop after this many distinct states (paths, when node states do
+    /// not hash).
     pub max_states: u64,
     /// Reach this many of the first states twice and compare them.
     pub determinism_checks: u64,
@@ -117,6 +118,10 @@ pub struct Progress {
     pub depth: usize,
     /// Paths waiting to be explored.
     pub frontier: u64,
+    /// Whether states are told apart by fingerprint; when not (node
+    /// states that do not hash), `unique` counts paths.
+    #[serde(skip)]
+    pub hashed: bool,
 }
 
 /// A violation: the path to it, and what failed.
@@ -214,7 +219,10 @@ pub fn search<N: Node>(sim: &Simulation<N>, options: &Options) -> Result<Report,
     let report = Report {
         order: options.order,
         depth_bound: options.depth,
-        counts: Progress::default(),
+        counts: Progress {
+            hashed,
+            ..Progress::default()
+        },
         cut_at_depth: 0,
         terminal: 0,
         hashed,
@@ -335,8 +343,13 @@ fn explore_from<N: Node>(
             }
             if report.counts.unique >= options.max_states {
                 report.stopped = Some(format!(
-                    "the state budget of {} distinct states ran out",
-                    options.max_states
+                    "the state budget of {} {} ran out",
+                    options.max_states,
+                    if report.hashed {
+                        "distinct states"
+                    } else {
+                        "states (by path)"
+                    }
                 ));
                 stop = true;
                 break;

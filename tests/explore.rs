@@ -288,6 +288,19 @@ fn states_reached_twice_are_explored_once_unless_they_cannot_be_hashed() {
             && !out.contains("distinct"),
         "{out}"
     );
+    // Nor do its progress lines (every 65,536 states when standard error
+    // is not a terminal), nor the state budget running out.
+    let (code, out, _) = explore(
+        "scenarios/async-abd.toml",
+        &["--depth", "4", "--max-states", "70000"],
+    );
+    assert_eq!(code, Some(0), "{out}");
+    assert!(
+        out.contains("explore: 65536 states (by path),")
+            && out.contains("the state budget of 70000 states (by path) ran out")
+            && !out.contains("distinct"),
+        "{out}"
+    );
 }
 
 #[test]

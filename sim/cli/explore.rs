@@ -33,7 +33,8 @@ pub struct ExploreArgs {
     /// Longest path explored, in steps.
     #[arg(long, default_value_t = 20)]
     pub depth: usize,
-    /// Stop after this many distinct states.
+    /// Stop after this many distinct states (paths, when node states do
+    /// not hash).
     #[arg(long, default_value_t = 1_000_000)]
     pub max_states: u64,
     /// Messages that may be dropped along one path.
@@ -102,9 +103,15 @@ pub fn explore(registry: &Registry, args: ExploreArgs) -> Result<(), CliError> {
     let shown = bar.clone();
     let progress: crate::explore::ProgressFn = Arc::new(move |p| {
         let rate = p.states as f64 / started.elapsed().as_secs_f64().max(1e-9);
+        // Without hashing every path is a state of its own: nothing is
+        // distinct to count.
+        let distinct = match p.hashed {
+            true => format!(", {} distinct", p.unique),
+            false => " (by path)".to_string(),
+        };
         let msg = format!(
-            "{} states, {} distinct, {rate:.0} states/s, depth {}, {} waiting",
-            p.states, p.unique, p.depth, p.frontier
+            "{} states{distinct}, {rate:.0} states/s, depth {}, {} waiting",
+            p.states, p.depth, p.frontier
         );
         match &shown {
             Some(b) => b.set_message(msg),
