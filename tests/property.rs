@@ -323,3 +323,66 @@ mod user_protocol {
         }
     }
 }
+
+/// Faults meet operations: a crashed node that comes back still sees
+/// client operations in a good share of generated cases (the workload
+/// spans the fault horizon, and most crashes are short), where before
+/// most crashes fell after the last operation or outlasted the workload
+/// (here 9 of the 323 cases with a crash before, 168 of 335 after).
+#[test]
+fn generated_crashes_restart_while_operations_still_arrive() {
+    use dsim::{Context, Input, Node, NodeId, Simulation};
+    use proptest::strategy::ValueTree;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+
+    /// Counts its starts on its disk; tells `seen` when an operation
+    /// reaches it after a restart.
+    struct Restarts {
+        starts: u32,
+        seen: Arc<AtomicBool>,
+    }
+    impl Node for Restarts {
+        type Msg = ();
+        type Timer = ();
+        fn on_start(&mut self, ctx: &mut Context<'_, Self>) {
+            self.starts = ctx.disk().read("starts").unwrap_or(0) + 1;
+            ctx.disk().write("starts", &self.starts);
+            ctx.disk().sync();
+        }
+        fn on_message(&mut self, _: &mut Context<'_, Self>, _: NodeId, _: ()) {}
+        fn on_input(&mut self, _: &mut Context<'_, Self>, _: Input) {
+            if self.starts > 1 {
+                self.seen.store(true, Ordering::Relaxed);
+            }
+        }
+    }
+    let mut runner = runner(1);
+    let strategy = cases(Bounds::default().no_partitions().no_skew().reliable());
+    let (mut crashed, mut met) = (0, 0);
+    for _ in 0..400 {
+        let case = strategy.new_tree(&mut runner).unwrap().current();
+        if !case
+            .fault_schedule()
+            .iter()
+            .any(|f| matches!(f.action, dsim::FaultAction::Crash { .. }))
+        {
+            continue;
+        }
+        crashed += 1;
+        let seen = Arc::new(AtomicBool::new(false));
+        let flag = seen.clone();
+        Simulation::new(case.config(), move |_| Restarts {
+            starts: 0,
+            seen: flag.clone(),
+        })
+        .run()
+        .unwrap();
+        met += u32::from(seen.load(Ordering::Relaxed));
+    }
+    assert!(crashed > 100, "{crashed} of 400 cases crash a node");
+    assert!(
+        met * 4 >= crashed,
+        "in {met} of {crashed} cases with a crash, an operation reached a restarted node"
+    );
+}

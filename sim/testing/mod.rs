@@ -134,7 +134,9 @@ pub struct Bounds {
     pub network: NetworkBounds,
     pub max_faults: usize,
     pub operations: RangeInclusive<u64>,
-    /// Faults happen before this; runs last twice as long.
+    /// Faults happen before this; runs last twice as long. Operations
+    /// arrive 1 ms to `horizon / 15` apart, so that 30 of them span it:
+    /// faults meet a system at work, not one that has gone quiet.
     pub horizon: Duration,
     /// The kinds of fault a plan may hold.
     pub faults: FaultKinds,
@@ -289,7 +291,14 @@ pub fn fault(
     }
     if kinds.crashes {
         choices.push(
-            (0..nodes, 0..end, 1..=end)
+            // Down for at most 100 ms three times in four, so that a
+            // restarted node still meets operations; otherwise for up to
+            // the horizon.
+            (
+                0..nodes,
+                0..end,
+                prop_oneof![3 => 1..=end.min(100), 1 => 1..=end],
+            )
                 .prop_map(|(node, at_ms, down_ms)| PlannedFault::Crash {
                     node,
                     at_ms,
@@ -465,7 +474,8 @@ impl Case {
             start: self.workload_start,
             interval: Latency::Uniform {
                 min: Duration::from_millis(1),
-                max: Duration::from_millis(40),
+                // `time` is twice the horizon: see `Bounds::horizon`.
+                max: Duration((self.time.0 / 30).max(2_000_000)),
             },
             targets: Vec::new(),
             value_range: 1000,
