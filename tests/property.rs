@@ -386,3 +386,100 @@ fn generated_crashes_restart_while_operations_still_arrive() {
         "in {met} of {crashed} cases with a crash, an operation reached a restarted node"
     );
 }
+
+/// A case a history check failed, written as a scenario, asks for the
+/// same check: run from that scenario it fails as the case did (written
+/// without it, the run passes with no history check run).
+#[test]
+fn a_case_failed_by_its_history_check_is_written_with_the_check() {
+    use dsim::history::{Linearizability, Phase, Value};
+    use dsim::protocols::{RunOptions, Spec};
+    use dsim::scenario::Scenario;
+    use dsim::testing::check_protocol_with;
+    use dsim::{Context, Input, Node, NodeId, Simulation};
+
+    /// A register on node 0 whose clients read their own last write
+    /// instead of asking it: not linearizable once two clients take part.
+    #[derive(Default)]
+    struct Cached {
+        mine: Option<i64>,
+    }
+    impl Node for Cached {
+        type Msg = (u64, i64);
+        type Timer = ();
+        fn on_start(&mut self, _: &mut Context<'_, Self>) {}
+        fn on_input(&mut self, ctx: &mut Context<'_, Self>, input: Input) {
+            if input.value % 2 == 0 {
+                let v = input.value as i64;
+                ctx.invoke(input.id, "write", None, Value::Int(v));
+                self.mine = Some(v);
+                ctx.send(NodeId(0), &(input.id, v));
+            } else {
+                ctx.invoke(input.id, "read", None, Value::Nil);
+                let v = self.mine.map_or(Value::Nil, Value::Int);
+                ctx.complete(input.id, Phase::Ok, "read", None, v);
+            }
+        }
+        fn on_message(&mut self, ctx: &mut Context<'_, Self>, from: NodeId, (op, v): (u64, i64)) {
+            if ctx.id() == NodeId(0) && from != NodeId(0) {
+                ctx.send(from, &(op, v));
+            } else {
+                ctx.complete(op, Phase::Ok, "write", None, Value::Nil);
+            }
+        }
+    }
+    let mut registry = Registry::builtin();
+    registry.add(
+        Spec::new(
+            "cached",
+            "a register read from a client cache",
+            |config, _| Ok(Simulation::new(config, |_| Cached::default())),
+        )
+        .clients(|nodes, _| (1..nodes).map(NodeId).collect()),
+    );
+    let cached = registry.get("cached").unwrap();
+    let p = params(cached, &[]);
+    let lin = Linearizability {
+        model: "register".into(),
+        initial: Value::Nil,
+    };
+    let bounds = Bounds::default().no_crashes().reliable();
+    let case = match runner(64).run(&cases(bounds), |case| {
+        check_protocol_with(&case, cached, &p, Some(lin.clone()))
+    }) {
+        Err(TestError::Fail(_, case)) => case,
+        other => panic!("the cached register was not caught: {other:?}"),
+    };
+    let run = |text: &str| {
+        let scenario =
+            Scenario::parse("case.toml", text, &registry).unwrap_or_else(|e| panic!("{e}\n{text}"));
+        let resolved = scenario.resolve(case.seed).unwrap();
+        let options = RunOptions {
+            linearizable: resolved.linearizable.clone(),
+            ..RunOptions::default()
+        };
+        let outcome = cached
+            .run(resolved.config, &resolved.params, options)
+            .unwrap();
+        (resolved.linearizable, outcome.failure.map(|f| f.check))
+    };
+    let with = case.to_scenario_with("cached", &p, Some(&lin));
+    assert_eq!(
+        run(&with),
+        (Some(lin), Some("linearizable".to_string())),
+        "{with}"
+    );
+    let without = case.to_scenario("cached", &p);
+    assert_eq!(run(&without), (None, None), "{without}");
+    // A register that starts at a value other than nil says so.
+    let lin = Linearizability {
+        model: "register".into(),
+        initial: Value::List(vec![Value::Int(0), Value::Str("a".into())]),
+    };
+    let text = case.to_scenario_with("cached", &p, Some(&lin));
+    assert!(
+        text.ends_with("[check]\nlinearizable = \"register\"\ninitial = [0, \"a\"]\n"),
+        "{text}"
+    );
+    assert_eq!(run(&text).0, Some(lin));
+}

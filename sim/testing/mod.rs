@@ -486,7 +486,9 @@ impl Case {
     }
 
     /// The case as a scenario file for `protocol` with `params`: `dsim run`
-    /// of it (or of the user's binary) runs exactly this case.
+    /// of it (or of the user's binary) runs exactly this case. It asks for
+    /// no history check: for a case run with one, see
+    /// [`Case::to_scenario_with`].
     pub fn to_scenario(&self, protocol: &str, params: &Params) -> String {
         use std::fmt::Write;
         let ns = |d: Duration| format!("\"{}ns\"", d.0);
@@ -604,6 +606,59 @@ impl Case {
         let _ = writeln!(t, "\n[run]\ntime = {}", ns(self.time));
         t
     }
+
+    /// [`Case::to_scenario`] for a case [`check_protocol_with`] ran with a
+    /// history check: the scenario asks for the same check (`[check]
+    /// linearizable`, and `initial` unless nil), so that `dsim run` of it
+    /// fails as the case did rather than passing with no check run.
+    pub fn to_scenario_with(
+        &self,
+        protocol: &str,
+        params: &Params,
+        linearizable: Option<&crate::history::Linearizability>,
+    ) -> String {
+        use std::fmt::Write;
+        let mut t = self.to_scenario(protocol, params);
+        if let Some(l) = linearizable {
+            let _ = writeln!(t, "\n[check]\nlinearizable = {:?}", l.model);
+            match toml_value(&l.initial) {
+                Some(v) if l.initial != crate::history::Value::Nil => {
+                    let _ = writeln!(t, "initial = {v}");
+                }
+                Some(_) => {}
+                None => {
+                    let _ = writeln!(
+                        t,
+                        "# initial = {} (a list holding nil has no TOML form)",
+                        l.initial
+                    );
+                }
+            }
+        }
+        t
+    }
+}
+
+/// A history value as TOML (integers, strings, arrays of them); `None`
+/// for a nil inside a list. A nil alone is written as nothing, by the
+/// caller.
+fn toml_value(v: &crate::history::Value) -> Option<String> {
+    use crate::history::Value;
+    Some(match v {
+        Value::Nil => String::new(),
+        Value::Int(i) => i.to_string(),
+        Value::Str(s) => format!("{s:?}"),
+        Value::List(items) => {
+            let items: Option<Vec<String>> = items
+                .iter()
+                .map(|i| match i {
+                    Value::Nil => None,
+                    other => toml_value(other),
+                })
+                .collect();
+            format!("[{}]", items?.join(", "))
+        }
+    })
 }
 
 /// Runs `case` with the simulation `build` makes from its configuration;
