@@ -170,3 +170,26 @@ fn diff_shows_where_a_passing_and_a_failing_run_part_ways() {
     let same = dsim(&["diff", pass.to_str().unwrap(), pass.to_str().unwrap()]);
     assert_eq!(same.status.code(), Some(0), "{}", text(&same));
 }
+
+/// Traces of two protocols (a protocol and a twin registered under
+/// another name, say): each side's messages read by its own protocol,
+/// where before neither was decoded.
+#[test]
+fn diff_of_two_protocols_reads_each_side_by_its_own() {
+    let sync = record("scenarios/twophase-minimal.toml", 1, "diff-sync");
+    let scenario = tmp("diff-async-scenario").join("async.toml");
+    let text_of = std::fs::read_to_string("scenarios/twophase-minimal.toml").unwrap();
+    std::fs::write(
+        &scenario,
+        text_of.replace("protocol = \"twophase\"", "protocol = \"async-twophase\""),
+    )
+    .unwrap();
+    let task = record(scenario.to_str().unwrap(), 1, "diff-async");
+    let o = dsim(&["diff", sync.to_str().unwrap(), task.to_str().unwrap()]);
+    let t = text(&o);
+    assert!(
+        t.contains("left       #000003") && t.contains("Prepare { tx: 0 }\n"),
+        "{t}"
+    );
+    assert!(t.contains("Call(0, Prepare { tx: 0 })\n"), "{t}");
+}

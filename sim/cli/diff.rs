@@ -76,11 +76,16 @@ pub fn diff(registry: &Registry, args: DiffArgs) -> Result<(), CliError> {
         a.len(),
         b.len()
     );
-    let protocol = (ha.protocol == hb.protocol)
-        .then(|| registry.get(&ha.protocol))
-        .flatten();
-    let decoder = protocol.map(ByProtocol);
-    print_divergence(&d, &a, "left", "right", decoder.as_ref().map(|d| d as _));
+    // Each side's records read by its own protocol (a protocol and its
+    // twin registered under two names, say).
+    let decoders = [&ha.protocol, &hb.protocol].map(|p| registry.get(p).map(ByProtocol));
+    print_divergence(
+        &d,
+        &a,
+        "left",
+        "right",
+        [&decoders[0], &decoders[1]].map(|d| d.as_ref().map(|d| d as _)),
+    );
     let (sa, sb) = (
         Stats::of(&a[d.index.min(a.len())..]),
         Stats::of(&b[d.index.min(b.len())..]),

@@ -144,26 +144,29 @@ pub fn protocol_for<'r>(
 }
 
 /// Prints where two record lists part ways, with what led there.
+/// `decode` reads payloads and timer tags: the left side's (and the
+/// context's) and the right side's, which differ when two protocols'
+/// traces are compared.
 pub fn print_divergence(
     d: &Divergence,
     context_from: &[Record<'_>],
     left: &str,
     right: &str,
-    decode: Option<text::Decoder<'_>>,
+    decode: [Option<text::Decoder<'_>>; 2],
 ) {
     let start = d.index.saturating_sub(5);
     if start < d.index {
         println!("context (the records before, identical in both):");
         for (i, r) in context_from[start..d.index].iter().enumerate() {
-            println!("  {}", text::line((start + i) as u64, r, decode));
+            println!("  {}", text::line((start + i) as u64, r, decode[0]));
         }
     }
-    let show = |r: &Option<Record<'static>>| match r {
+    let show = |r: &Option<Record<'static>>, decode| match r {
         Some(r) => text::line(d.index as u64, r, decode),
         None => "(no record: the trace ends here)".to_string(),
     };
-    println!("{left:<10} {}", show(&d.left));
-    println!("{right:<10} {}", show(&d.right));
+    println!("{left:<10} {}", show(&d.left, decode[0]));
+    println!("{right:<10} {}", show(&d.right, decode[1]));
 }
 
 pub fn replay(registry: &Registry, args: ReplayArgs) -> Result<(), CliError> {
@@ -258,7 +261,7 @@ pub fn replay(registry: &Registry, args: ReplayArgs) -> Result<(), CliError> {
                     "DIFFERS    seed {} of {} replayed: the first differing record is #{}",
                     header.seed, scenario.file, d.index
                 );
-                print_divergence(&d, &recorded, "recorded", "replayed", Some(&decode));
+                print_divergence(&d, &recorded, "recorded", "replayed", [Some(&decode); 2]);
                 Err(CliError::CheckFailed)
             }
         },
@@ -316,7 +319,7 @@ pub fn replay(registry: &Registry, args: ReplayArgs) -> Result<(), CliError> {
                 }
                 Some(d) => {
                     println!("diverges   first at record #{}", d.index);
-                    print_divergence(&d, &recorded, "recorded", "replayed", Some(&decode));
+                    print_divergence(&d, &recorded, "recorded", "replayed", [Some(&decode); 2]);
                 }
             }
             if outcome.failure.is_some() {
