@@ -10,12 +10,20 @@ use clap::Args;
 pub struct ProtocolsArgs {}
 
 pub fn protocols(registry: &Registry, _args: ProtocolsArgs) -> Result<(), CliError> {
+    print!("{}", listing(registry));
+    Ok(())
+}
+
+/// What `dsim protocols` prints.
+fn listing(registry: &Registry) -> String {
+    use std::fmt::Write;
+    let mut t = String::new();
     for p in registry.iter() {
-        println!("{}: {}", p.name(), p.summary());
-        println!("  nodes: at least {}", p.min_nodes());
+        let _ = writeln!(t, "{}: {}", p.name(), p.summary());
+        let _ = writeln!(t, "  nodes: at least {}", p.min_nodes());
         let params = p.params();
         if !params.is_empty() {
-            println!("  parameters:");
+            let _ = writeln!(t, "  parameters:");
             for d in &params {
                 let choices = if d.choices.is_empty() {
                     String::new()
@@ -26,25 +34,68 @@ pub fn protocols(registry: &Registry, _args: ProtocolsArgs) -> Result<(), CliErr
                     Some((lo, hi)) => format!("{choices} ({lo} to {hi})"),
                     None => choices,
                 };
-                println!("    {} = {}{choices}  {}", d.name, d.default, d.doc);
+                let _ = writeln!(t, "    {} = {}{choices}  {}", d.name, d.default, d.doc);
             }
         }
-        println!("  invariants:");
-        for i in p.invariants() {
-            println!("    {}  {} (checked {})", i.name, i.doc, i.when);
+        let invariants = p.invariants();
+        match invariants.is_empty() {
+            // Said, not left as an empty list: a run of it checks only
+            // what its scenario asks for.
+            true => {
+                let _ = writeln!(t, "  invariants: none registered (a scenario may still check its clients' history: [check] linearizable)");
+            }
+            false => {
+                let _ = writeln!(t, "  invariants:");
+            }
+        }
+        for i in invariants {
+            let _ = writeln!(t, "    {}  {} (checked {})", i.name, i.doc, i.when);
         }
         let models = p.models();
         if !models.is_empty() {
-            println!("  models (for `[check] linearizable = \"NAME\"`):");
+            let _ = writeln!(t, "  models (for `[check] linearizable = \"NAME\"`):");
             for m in &models {
-                println!("    {}  {}", m.name(), m.doc());
+                let _ = writeln!(t, "    {}  {}", m.name(), m.doc());
             }
         }
-        println!();
+        let _ = writeln!(t);
     }
-    println!("models every protocol can name:");
+    let _ = writeln!(t, "models every protocol can name:");
     for m in crate::check::linearizable::builtin() {
-        println!("  {}  {}", m.name(), m.doc());
+        let _ = writeln!(t, "  {}  {}", m.name(), m.doc());
     }
-    Ok(())
+    t
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocols::Spec;
+    use crate::{Context, Node, NodeId, Simulation};
+
+    struct Quiet;
+    impl Node for Quiet {
+        type Msg = ();
+        type Timer = ();
+        fn on_start(&mut self, _: &mut Context<'_, Self>) {}
+        fn on_message(&mut self, _: &mut Context<'_, Self>, _: NodeId, _: ()) {}
+    }
+
+    #[test]
+    fn a_protocol_without_invariants_says_so() {
+        let mut registry = Registry::empty();
+        registry.add(Spec::new("quiet", "checks nothing", |config, _| {
+            Ok(Simulation::new(config, |_| Quiet))
+        }));
+        let text = listing(&registry);
+        assert!(
+            text.contains(
+                "quiet: checks nothing\n  nodes: at least 1\n  invariants: none registered"
+            ),
+            "{text}"
+        );
+        // A protocol with invariants lists them.
+        let text = listing(&Registry::builtin());
+        assert!(text.contains("  invariants:\n    "), "{text}");
+    }
 }
