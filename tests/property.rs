@@ -2,7 +2,7 @@
 //! passes generated cases; a broken twin fails and shrinks to a small case.
 
 use dsim::protocols::{ParamValue, Params, Protocol, Registry};
-use dsim::testing::{cases, check, check_protocol, Bounds, Case};
+use dsim::testing::{cases, check, check_protocol, Bounds, Case, PlannedFault};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestError, TestRunner};
 
@@ -256,6 +256,49 @@ fn a_case_written_as_a_scenario_runs_the_same_configuration() {
     }
     assert_eq!(got, expected, "{text}");
     assert_eq!(resolved.params, p);
+    // Every kind of fault, a clock set back among them, round-trips too,
+    // and times are written in the largest exact unit.
+    let mut every = case.clone();
+    every.faults = vec![
+        PlannedFault::Partition {
+            at_ms: 5,
+            lasts_ms: 20,
+            split: 1,
+        },
+        PlannedFault::Crash {
+            node: 1,
+            at_ms: 9,
+            down_ms: 1500,
+        },
+        PlannedFault::Skew {
+            node: 2,
+            at_ms: 3,
+            offset_ms: -7,
+            drift_ppm: -250,
+        },
+        PlannedFault::Lose { message: 2 },
+    ];
+    let every_text = every.to_scenario("twophase", &p);
+    assert!(
+        every_text.contains("at = \"9ms\"\ncrash = 1")
+            && every_text.contains("offset = \"-7ms\"")
+            && every_text.contains("time = \"4s\""),
+        "{every_text}"
+    );
+    let scenario = dsim::scenario::Scenario::parse("every.toml", &every_text, &registry)
+        .unwrap_or_else(|e| panic!("{e}\n{every_text}"));
+    let mut got = scenario.resolve(every.seed).unwrap().config;
+    let mut expected = every.config();
+    for c in [&mut expected, &mut got] {
+        c.protocol.clear();
+        c.scenario.clear();
+        c.config_text.clear();
+        c.drawn.clear();
+        if let Some(w) = c.workload.as_mut() {
+            w.targets = tpc.clients(every.nodes, &p);
+        }
+    }
+    assert_eq!(got, expected, "{every_text}");
     // And `dsim run` of it fails as the case did.
     let dir = std::env::temp_dir().join(format!("dsim-case-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();

@@ -376,8 +376,10 @@ pub fn cases(bounds: Bounds) -> CaseStrategy<BoxedStrategy<Case>> {
 }
 
 impl Case {
-    /// The faults as a schedule: each planned fault expands to a valid pair;
-    /// a crash of a node already down at that time is left out.
+    /// The faults as a schedule, in time order (faults at the same time in
+    /// plan order), as a scenario file's are: each planned fault expands
+    /// to a valid pair; a crash of a node already down at that time is
+    /// left out.
     pub fn fault_schedule(&self) -> Vec<Fault> {
         let ms = Duration::from_millis;
         let mut out = Vec::new();
@@ -441,6 +443,7 @@ impl Case {
                 _ => {}
             }
         }
+        out.sort_by_key(|f| f.at);
         out
     }
 
@@ -491,7 +494,8 @@ impl Case {
     /// [`Case::to_scenario_with`].
     pub fn to_scenario(&self, protocol: &str, params: &Params) -> String {
         use std::fmt::Write;
-        let ns = |d: Duration| format!("\"{}ns\"", d.0);
+        // In the largest unit that is exact ("9ms", not "9000000ns").
+        let ns = |d: Duration| format!("\"{d}\"");
         let p = |x: Ppm| format!("{}.{:06}", x.0 / 1_000_000, x.0 % 1_000_000);
         let mut t = String::new();
         let _ = writeln!(
@@ -572,10 +576,11 @@ impl Case {
                     offset_ns,
                     drift_ppm,
                 } => {
+                    let size = Duration(offset_ns.unsigned_abs());
                     let offset = if offset_ns < 0 {
-                        format!("\"-{}ns\"", offset_ns.unsigned_abs())
+                        format!("\"-{size}\"")
                     } else {
-                        format!("\"{offset_ns}ns\"")
+                        format!("\"{size}\"")
                     };
                     writeln!(
                         t,
