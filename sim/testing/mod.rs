@@ -495,7 +495,7 @@ impl Case {
     pub fn to_scenario(&self, protocol: &str, params: &Params) -> String {
         use std::fmt::Write;
         // In the largest unit that is exact ("9ms", not "9000000ns").
-        let ns = |d: Duration| format!("\"{d}\"");
+        let dur = |d: Duration| format!("\"{d}\"");
         let p = |x: Ppm| format!("{}.{:06}", x.0 / 1_000_000, x.0 % 1_000_000);
         let mut t = String::new();
         let _ = writeln!(
@@ -512,7 +512,7 @@ impl Case {
                     ParamValue::Int(i) => i.to_string(),
                     ParamValue::Bool(b) => b.to_string(),
                     ParamValue::Str(s) => format!("{s:?}"),
-                    ParamValue::Duration(d) => ns(*d),
+                    ParamValue::Duration(d) => dur(*d),
                 };
                 let _ = writeln!(t, "{name} = {v}");
             }
@@ -523,11 +523,11 @@ impl Case {
             Latency::Uniform { min, max } => {
                 format!(
                     "{{ dist = \"uniform\", min = {}, max = {} }}",
-                    ns(*min),
-                    ns(*max)
+                    dur(*min),
+                    dur(*max)
                 )
             }
-            Latency::Constant { latency } => ns(*latency),
+            Latency::Constant { latency } => dur(*latency),
             other => format!("{other:?}"),
         };
         let _ = writeln!(t, "latency = {latency}");
@@ -554,7 +554,7 @@ impl Case {
             }
         }
         for f in self.fault_schedule() {
-            let _ = writeln!(t, "\n[[fault]]\nat = {}", ns(f.at));
+            let _ = writeln!(t, "\n[[fault]]\nat = {}", dur(f.at));
             let _ = match f.action {
                 FaultAction::Partition { id, spec } => {
                     let groups = match spec {
@@ -596,19 +596,19 @@ impl Case {
                 t,
                 "\n[workload]\ncount = {}\nstart = {}",
                 w.count,
-                ns(w.start)
+                dur(w.start)
             );
             if let Latency::Uniform { min, max } = w.interval {
                 let _ = writeln!(
                     t,
                     "interval = {{ dist = \"uniform\", min = {}, max = {} }}",
-                    ns(min),
-                    ns(max)
+                    dur(min),
+                    dur(max)
                 );
             }
             let _ = writeln!(t, "values = {}", w.value_range);
         }
-        let _ = writeln!(t, "\n[run]\ntime = {}", ns(self.time));
+        let _ = writeln!(t, "\n[run]\ntime = {}", dur(self.time));
         t
     }
 
