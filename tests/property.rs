@@ -235,29 +235,30 @@ fn a_case_written_as_a_scenario_runs_the_same_configuration() {
     let tpc = registry.get("twophase").unwrap();
     let p = params(tpc, &[("commit_on_timeout", ParamValue::Bool(true))]);
     let case = shrunk(tpc, &p, &Bounds::default(), 3).expect("the twin fails");
+    // A case's scenario resolves to the case's configuration: only the
+    // labels differ. Returns the scenario's parameters.
+    let round_trip = |case: &Case, text: &str| {
+        let scenario = dsim::scenario::Scenario::parse("case.toml", text, &registry)
+            .unwrap_or_else(|e| panic!("{e}\n{text}"));
+        let resolved = scenario.resolve(case.seed).unwrap();
+        let (mut expected, mut got) = (case.config(), resolved.config);
+        for c in [&mut expected, &mut got] {
+            c.protocol.clear();
+            c.scenario.clear();
+            c.config_text.clear();
+            c.drawn.clear();
+            if let Some(w) = c.workload.as_mut() {
+                w.targets = tpc.clients(case.nodes, &p);
+            }
+        }
+        assert_eq!(got, expected, "{text}");
+        resolved.params
+    };
     let text = case.to_scenario("twophase", &p);
-    let scenario = dsim::scenario::Scenario::parse("case.toml", &text, &registry)
-        .unwrap_or_else(|e| panic!("{e}\n{text}"));
-    let resolved = scenario.resolve(case.seed).unwrap();
-    let mut expected = case.config();
-    let mut got = resolved.config.clone();
-    // Only the labels differ.
-    for c in [&mut expected, &mut got] {
-        c.protocol.clear();
-        c.scenario.clear();
-        c.config_text.clear();
-        c.drawn.clear();
-    }
-    if let Some(w) = expected.workload.as_mut() {
-        w.targets = tpc.clients(case.nodes, &p);
-    }
-    if let Some(w) = got.workload.as_mut() {
-        w.targets = tpc.clients(case.nodes, &p);
-    }
-    assert_eq!(got, expected, "{text}");
-    assert_eq!(resolved.params, p);
-    // Every kind of fault, a clock set back among them, round-trips too,
-    // and times are written in the largest exact unit.
+    assert_eq!(round_trip(&case, &text), p);
+    // Every kind of fault, a clock set back among them, round-trips too
+    // (in time order, whatever the plan's), and times are written in the
+    // largest exact unit.
     let mut every = case.clone();
     every.faults = vec![
         PlannedFault::Partition {
@@ -285,20 +286,7 @@ fn a_case_written_as_a_scenario_runs_the_same_configuration() {
             && every_text.contains("time = \"4s\""),
         "{every_text}"
     );
-    let scenario = dsim::scenario::Scenario::parse("every.toml", &every_text, &registry)
-        .unwrap_or_else(|e| panic!("{e}\n{every_text}"));
-    let mut got = scenario.resolve(every.seed).unwrap().config;
-    let mut expected = every.config();
-    for c in [&mut expected, &mut got] {
-        c.protocol.clear();
-        c.scenario.clear();
-        c.config_text.clear();
-        c.drawn.clear();
-        if let Some(w) = c.workload.as_mut() {
-            w.targets = tpc.clients(every.nodes, &p);
-        }
-    }
-    assert_eq!(got, expected, "{every_text}");
+    round_trip(&every, &every_text);
     // And `dsim run` of it fails as the case did.
     let dir = std::env::temp_dir().join(format!("dsim-case-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
