@@ -288,6 +288,7 @@ fn states_reached_twice_are_explored_once_unless_they_cannot_be_hashed() {
             && !out.contains("distinct"),
         "{out}"
     );
+
     // Nor do its progress lines (every 65,536 states when standard error
     // is not a terminal), nor the state budget running out.
     let (code, out, _) = explore(
@@ -476,4 +477,21 @@ fn abd_as_stateright_models_it_has_stateright_s_state_count() {
     let (code, out, _) = explore(s, &["--depth", "100"]);
     assert_eq!(code, Some(0), "{out}");
     assert!(out.contains("(626 distinct)"), "{out}");
+}
+
+/// The report says the client operations are the seed's: a search orders
+/// them and does not vary their values, so a clean search covered that
+/// one workload.
+#[test]
+fn a_search_says_its_workload_is_the_seeds() {
+    for (ops, line) in [
+        ("2", "workload   2 client operations as seed 5 draws them (values and nodes): the search orders them, it does not vary them; another --seed explores another workload"),
+        ("1", "workload   1 client operation as seed 5 draws it (values and nodes)"),
+    ] {
+        let (_, out, _) = explore(
+            "scenarios/causal-minimal.toml",
+            &["--operations", ops, "--seed", "5", "--depth", "3"],
+        );
+        assert!(out.contains(line), "{out}");
+    }
 }

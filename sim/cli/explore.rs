@@ -155,6 +155,9 @@ pub fn explore(registry: &Registry, args: ExploreArgs) -> Result<(), CliError> {
     super::files::write(&args.out.join("summary.json"), text.as_bytes())?;
     print_report(&report, wall);
     println!("{}", faults_line(&resolved.config, budgets));
+    if let Some(line) = workload_line(&config, seed) {
+        println!("{line}");
+    }
     let Some(found) = &report.violation else {
         return Ok(());
     };
@@ -198,6 +201,20 @@ pub fn explore(registry: &Registry, args: ExploreArgs) -> Result<(), CliError> {
         trace.display()
     );
     Err(CliError::CheckFailed)
+}
+
+/// The client operations the search interleaved: their values and nodes
+/// are the seed's, not a choice, so a clean search covered that one
+/// workload.
+fn workload_line(config: &crate::SimConfig, seed: u64) -> Option<String> {
+    let w = config.workload.as_ref().filter(|w| w.count > 0)?;
+    let (n, s, them) = match w.count {
+        1 => (1, "", "it"),
+        n => (n, "s", "them"),
+    };
+    Some(format!(
+        "workload   {n} client operation{s} as seed {seed} draws {them} (values and nodes): the search orders {them}, it does not vary {them}; another --seed explores another workload"
+    ))
 }
 
 /// What faults the search chose among, and what of the scenario's own
