@@ -288,7 +288,6 @@ fn states_reached_twice_are_explored_once_unless_they_cannot_be_hashed() {
             && !out.contains("distinct"),
         "{out}"
     );
-
     // Nor do its progress lines (every 65,536 states when standard error
     // is not a terminal), nor the state budget running out.
     let (code, out, _) = explore(

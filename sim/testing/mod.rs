@@ -626,11 +626,12 @@ impl Case {
         let mut t = self.to_scenario(protocol, params);
         if let Some(l) = linearizable {
             let _ = writeln!(t, "\n[check]\nlinearizable = {:?}", l.model);
+            // A nil start is the default, written as nothing.
             match toml_value(&l.initial) {
-                Some(v) if l.initial != crate::history::Value::Nil => {
+                _ if l.initial == crate::history::Value::Nil => {}
+                Some(v) => {
                     let _ = writeln!(t, "initial = {v}");
                 }
-                Some(_) => {}
                 None => {
                     let _ = writeln!(
                         t,
@@ -645,22 +646,15 @@ impl Case {
 }
 
 /// A history value as TOML (integers, strings, arrays of them); `None`
-/// for a nil inside a list. A nil alone is written as nothing, by the
-/// caller.
+/// for nil, which TOML cannot write.
 fn toml_value(v: &crate::history::Value) -> Option<String> {
     use crate::history::Value;
     Some(match v {
-        Value::Nil => String::new(),
+        Value::Nil => return None,
         Value::Int(i) => i.to_string(),
         Value::Str(s) => format!("{s:?}"),
         Value::List(items) => {
-            let items: Option<Vec<String>> = items
-                .iter()
-                .map(|i| match i {
-                    Value::Nil => None,
-                    other => toml_value(other),
-                })
-                .collect();
+            let items: Option<Vec<String>> = items.iter().map(toml_value).collect();
             format!("[{}]", items?.join(", "))
         }
     })
