@@ -3,9 +3,11 @@
 
 mod common;
 
-use common::{dsim, files, text};
+use common::{dsim, text, tmp};
 
-use std::path::Path;
+use dsim::protocols::{Registry, RunOptions, Spec};
+use dsim::{Context, Node, NodeId, Simulation};
+use std::path::{Path, PathBuf};
 
 #[derive(serde::Deserialize, Default)]
 #[serde(deny_unknown_fields)]
@@ -30,67 +32,341 @@ fn expectation(trace: &Path) -> Expect {
 
 #[test]
 fn every_trace_in_the_corpus_still_behaves_as_recorded() {
-    let traces = files("traces", "trace");
+    // The same rules a user's crate gets from `dsim::testing::assert_corpus`.
+    let replayed = dsim::testing::assert_corpus(&Registry::builtin(), "traces");
     assert!(
-        traces.len() >= 7,
+        replayed.len() >= 7,
         "the corpus holds a shrunk failure of every broken twin and a passing run"
     );
-    // Every expectation has its trace.
-    for e in files("traces", "expect") {
-        assert!(
-            e.with_extension("trace").exists(),
-            "{} has no trace beside it",
-            e.display()
-        );
-    }
-    for t in &traces {
-        let file = t.to_str().unwrap();
-        let bytes = std::fs::read(t).unwrap();
-        let (_, records, _) =
-            dsim::trace::read_all(&bytes, None).unwrap_or_else(|e| panic!("{file}: {e}"));
-        let recorded = records.iter().find_map(|r| match &r.kind {
-            dsim::trace::Kind::CheckFailed { check, .. } => Some(check.to_string()),
-            _ => None,
-        });
-        let expect = expectation(t);
-        let o = dsim(&["replay", file]);
-        let out = text(&o);
-        assert!(
-            out.contains("record for record"),
-            "{file} no longer replays identically:\n{out}"
-        );
-        match &recorded {
-            Some(check) => {
-                if let Some(want) = &expect.fails {
-                    assert_eq!(
-                        check, want,
-                        "{file} records a different failure than its .expect says"
-                    );
-                }
-                // Seed replays exit 0 when identical; schedule replays exit 1
-                // when the run fails. Either way the same check must fail.
-                assert!(
-                    out.contains(&format!("`{check}`")) || o.status.code() == Some(0),
-                    "{file}:\n{out}"
-                );
-                if let Some(fixed) = &expect.fixed {
-                    let f = dsim(&["replay", file, "--schedule", "--scenario", fixed]);
-                    assert_eq!(
-                        f.status.code(),
-                        Some(0),
-                        "{file} still fails with {fixed}:\n{}",
-                        text(&f)
-                    );
-                    assert!(
-                        text(&f).contains("the original failure no longer occurs"),
-                        "{file}:\n{}",
-                        text(&f)
-                    );
-                }
+    // Every recorded failure is replayed, and with an `.expect` naming a
+    // fixed scenario, that scenario is run against its schedule.
+    for t in &replayed {
+        let bytes = std::fs::read(&t.file).unwrap();
+        let (_, records, _) = dsim::trace::read_all(&bytes, None).unwrap();
+        if let Some((_, check, _)) = dsim::trace::first_failure(&records) {
+            assert!(
+                t.summary
+                    .starts_with(&format!("fails `{check}` as recorded, record for record")),
+                "{}: {}",
+                t.file.display(),
+                t.summary
+            );
+            let expect = expectation(&t.file);
+            if let Some(want) = &expect.fails {
+                assert_eq!(want, check, "{}", t.file.display());
             }
-            None => assert_eq!(o.status.code(), Some(0), "{file}:\n{out}"),
+            if expect.fixed.is_some() {
+                assert!(
+                    t.summary.contains("passes against its schedule"),
+                    "{}: {}",
+                    t.file.display(),
+                    t.summary
+                );
+            }
         }
     }
+    // What the command line says of a fixed scenario agrees.
+    let f = dsim(&[
+        "replay",
+        "traces/broadcast-bug-no-dedup-seed-0.min.trace",
+        "--schedule",
+        "--scenario",
+        "scenarios/broadcast-lossy.toml",
+    ]);
+    assert_eq!(f.status.code(), Some(0), "{}", text(&f));
+    assert!(
+        text(&f).contains("the original failure no longer occurs"),
+        "{}",
+        text(&f)
+    );
+}
+
+/// A user's protocol for the corpus tests: each node sends `copies`
+/// messages to the next; `at-most-one` fails when a node hears more than one.
+struct Tally {
+    copies: u32,
+    heard: u32,
+}
+
+impl Node for Tally {
+    type Msg = u32;
+    type Timer = ();
+    fn on_start(&mut self, ctx: &mut Context<'_, Self>) {
+        let next = NodeId((ctx.id().0 + 1) % ctx.node_count());
+        for i in 0..self.copies {
+            ctx.send(next, &i);
+        }
+    }
+    fn on_message(&mut self, _: &mut Context<'_, Self>, _: NodeId, _: u32) {
+        self.heard += 1;
+    }
+}
+
+fn tally(name: &str, copies: u32) -> Spec<Tally> {
+    Spec::new(name, "each node sends to the next", move |config, _| {
+        Ok(
+            Simulation::new(config, move |_| Tally { copies, heard: 0 }).always(
+                "at-most-one",
+                "no node hears more than one message",
+                |v| match v.up().find(|(_, t)| t.heard > 1) {
+                    Some((id, t)) => Err(format!("{id} heard {}", t.heard)),
+                    None => Ok(()),
+                },
+            ),
+        )
+    })
+}
+
+fn tally_registry(bug_copies: u32) -> Registry {
+    let mut r = Registry::empty();
+    r.add(tally("tally", 1));
+    r.add(tally("tally-bug", bug_copies));
+    r
+}
+
+/// Runs `scenario` (written to `dir/NAME.toml`) as `dsim run` would and
+/// keeps its trace at `dir/NAME.trace`.
+fn record(registry: &Registry, dir: &Path, name: &str, scenario: &str) -> PathBuf {
+    let file = dir.join(format!("{name}.toml"));
+    std::fs::write(&file, scenario).unwrap();
+    let s = dsim::scenario::Scenario::load(&file, registry).unwrap();
+    let r = s.resolve(3).unwrap();
+    let mut bytes = Vec::new();
+    registry
+        .get(&s.protocol)
+        .unwrap()
+        .run(
+            r.config,
+            &r.params,
+            RunOptions {
+                trace: Some(&mut bytes),
+                key: None,
+                invariants: r.invariants,
+                schedule: None,
+                progress: None,
+                linearizable: r.linearizable,
+                digest: false,
+            },
+        )
+        .unwrap();
+    let trace = dir.join(format!("{name}.trace"));
+    std::fs::write(&trace, bytes).unwrap();
+    trace
+}
+
+const NET: &str =
+    "nodes = 3\n[network]\nlatency = { dist = \"uniform\", min = \"1ms\", max = \"9ms\" }\n";
+
+/// A corpus of a user's own: a failure of the twin with its fix named, and
+/// a passing run. Returns (corpus, the failing trace, the fixed scenario).
+fn user_corpus(name: &str) -> (PathBuf, PathBuf, PathBuf) {
+    let dir = tmp(name);
+    let corpus = dir.join("traces");
+    std::fs::create_dir_all(&corpus).unwrap();
+    let registry = tally_registry(2);
+    let fixed = dir.join("tally.toml");
+    std::fs::write(&fixed, format!("protocol = \"tally\"\n{NET}")).unwrap();
+    let bug = record(
+        &registry,
+        &corpus,
+        "bug",
+        &format!("protocol = \"tally-bug\"\n{NET}"),
+    );
+    std::fs::write(
+        corpus.join("bug.expect"),
+        format!(
+            "fails = \"at-most-one\"\nfixed = {:?}\n",
+            fixed.display().to_string()
+        ),
+    )
+    .unwrap();
+    record(
+        &registry,
+        &corpus,
+        "ok",
+        &format!("protocol = \"tally\"\n{NET}"),
+    );
+    // The scenarios `record` wrote are not traces; the corpus ignores them.
+    (corpus, bug, fixed)
+}
+
+#[test]
+fn a_users_own_corpus_replays_under_the_same_rules() {
+    let (corpus, _, _) = user_corpus("own-corpus");
+    let replayed = dsim::testing::assert_corpus(&tally_registry(2), &corpus);
+    let summaries: Vec<&str> = replayed.iter().map(|r| r.summary.as_str()).collect();
+    assert_eq!(replayed.len(), 2, "{summaries:?}");
+    assert!(
+        summaries[0].starts_with(
+            "fails `at-most-one` as recorded, record for record (by its scenario and seed)"
+        ) && summaries[0].ends_with("tally.toml passes against its schedule"),
+        "{summaries:?}"
+    );
+    assert_eq!(
+        summaries[1],
+        "replays record for record (by its scenario and seed)"
+    );
+}
+
+#[test]
+fn a_corpus_says_every_way_a_trace_no_longer_behaves_as_recorded() {
+    let (corpus, bug, fixed) = user_corpus("broken-corpus");
+    let problems = |registry: &Registry| -> Vec<String> {
+        dsim::testing::replay_corpus(registry, &corpus)
+            .unwrap()
+            .into_iter()
+            .flat_map(|r| r.problems)
+            .collect()
+    };
+    let one = |registry: &Registry| -> String {
+        let p = problems(registry);
+        assert_eq!(p.len(), 1, "{p:#?}");
+        p[0].clone()
+    };
+    // The protocol changed under the trace's name: its run differs.
+    let p = one(&tally_registry(3));
+    assert!(
+        p.starts_with("it no longer replays record for record (by its scenario and seed): the first differing record is #")
+            && p.contains("the rerun fails `at-most-one`"),
+        "{p}"
+    );
+    // The scenario named as the fix does not fix it.
+    let expect = corpus.join("bug.expect");
+    let bug_scenario = corpus.join("bug.toml");
+    std::fs::write(
+        &expect,
+        format!(
+            "fails = \"at-most-one\"\nfixed = {:?}\n",
+            bug_scenario.display().to_string()
+        ),
+    )
+    .unwrap();
+    let p = one(&tally_registry(2));
+    assert!(
+        p.contains("bug.toml still fails `at-most-one` at record")
+            && p.ends_with("(the recorded failure)"),
+        "{p}"
+    );
+    // The expectation names another check.
+    std::fs::write(&expect, "fails = \"no-loss\"\n").unwrap();
+    let p = one(&tally_registry(2));
+    assert!(
+        p.contains("it records a failure of `at-most-one`, where") && p.ends_with("says `no-loss`"),
+        "{p}"
+    );
+    // A misspelt expectation is reported with its place.
+    std::fs::write(&expect, "fail = \"at-most-one\"\n").unwrap();
+    let p = one(&tally_registry(2));
+    assert!(
+        p.contains("bug.expect") && p.contains("unknown field `fail`"),
+        "{p}"
+    );
+    // A passing trace said to fail, and given a fix.
+    std::fs::write(
+        corpus.join("ok.expect"),
+        format!(
+            "fails = \"at-most-one\"\nfixed = {:?}\n",
+            fixed.display().to_string()
+        ),
+    )
+    .unwrap();
+    std::fs::write(&expect, "fails = \"at-most-one\"\n").unwrap();
+    let p = problems(&tally_registry(2));
+    assert_eq!(p.len(), 2, "{p:#?}");
+    assert!(p[0].starts_with("it records no failure, where"), "{p:#?}");
+    assert!(
+        p[1].contains("but the trace records no failure for it to mend"),
+        "{p:#?}"
+    );
+    std::fs::remove_file(corpus.join("ok.expect")).unwrap();
+    // A trace cut short, and an expectation whose trace is gone.
+    let bytes = std::fs::read(&bug).unwrap();
+    std::fs::write(&bug, &bytes[..bytes.len() / 2]).unwrap();
+    std::fs::write(corpus.join("gone.expect"), "fails = \"at-most-one\"\n").unwrap();
+    let p = problems(&tally_registry(2));
+    assert_eq!(p.len(), 2, "{p:#?}");
+    assert!(p[0].contains("bug.trace"), "{p:#?}");
+    assert!(
+        p[1].contains("gone.expect has no trace beside it"),
+        "{p:#?}"
+    );
+    // And `assert_corpus` fails on any of it, naming the files.
+    let err =
+        std::panic::catch_unwind(|| dsim::testing::assert_corpus(&tally_registry(2), &corpus))
+            .expect_err("a corpus with problems fails");
+    let msg = err.downcast_ref::<String>().unwrap();
+    assert!(
+        msg.starts_with("2 of 3 corpus files no longer behave as recorded")
+            && msg.contains("gone.expect"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn a_protocol_fixed_in_place_keeps_its_trace_as_a_regression() {
+    // The twin's bug mended under its own name (it now sends one copy): the
+    // recorded failure no longer replays, and the corpus says how to record
+    // the fix.
+    let (corpus, _, _) = user_corpus("fixed-in-place");
+    let expect = corpus.join("bug.expect");
+    std::fs::write(&expect, "fails = \"at-most-one\"\n").unwrap();
+    let mended = tally_registry(1);
+    let p: Vec<String> = dsim::testing::replay_corpus(&mended, &corpus)
+        .unwrap()
+        .into_iter()
+        .flat_map(|r| r.problems)
+        .collect();
+    assert_eq!(p.len(), 1, "{p:#?}");
+    assert!(
+        p[0].contains("the rerun passes every check: if the protocol has been fixed since, say so with `fixed_in_place = true` in"),
+        "{p:#?}"
+    );
+    // Said so, its schedule must pass with the protocol as it is now.
+    std::fs::write(&expect, "fails = \"at-most-one\"\nfixed_in_place = true\n").unwrap();
+    let replayed = dsim::testing::assert_corpus(&mended, &corpus);
+    assert_eq!(
+        replayed[0].summary,
+        "failed `at-most-one` when recorded; fixed in place, it passes against its recorded schedule"
+    );
+    // And it catches the bug coming back.
+    let p: Vec<String> = dsim::testing::replay_corpus(&tally_registry(2), &corpus)
+        .unwrap()
+        .into_iter()
+        .flat_map(|r| r.problems)
+        .collect();
+    assert_eq!(p.len(), 1, "{p:#?}");
+    assert!(
+        p[0].contains("says its protocol was fixed in place, but against its recorded schedule it still fails `at-most-one` at record"),
+        "{p:#?}"
+    );
+    // A passing trace cannot have been fixed.
+    std::fs::write(corpus.join("ok.expect"), "fixed_in_place = true\n").unwrap();
+    let p: Vec<String> = dsim::testing::replay_corpus(&mended, &corpus)
+        .unwrap()
+        .into_iter()
+        .flat_map(|r| r.problems)
+        .collect();
+    assert_eq!(p.len(), 1, "{p:#?}");
+    assert!(
+        p[0].contains("says the protocol was fixed in place, but the trace records no failure"),
+        "{p:#?}"
+    );
+}
+
+#[test]
+fn an_empty_corpus_fails_rather_than_checking_nothing() {
+    let dir = tmp("empty-corpus");
+    std::fs::write(dir.join("notes.md"), "no traces yet").unwrap();
+    let err = std::panic::catch_unwind(|| dsim::testing::assert_corpus(&tally_registry(2), &dir))
+        .expect_err("an empty corpus fails");
+    let msg = err.downcast_ref::<String>().unwrap();
+    assert!(
+        msg.contains("no `*.trace` in the corpus, so it checks nothing"),
+        "{msg}"
+    );
+    let missing = dir.join("nowhere");
+    let err = dsim::testing::replay_corpus(&tally_registry(2), &missing).unwrap_err();
+    assert!(err.contains("nowhere: cannot read the corpus"), "{err}");
 }
 
 #[test]

@@ -266,6 +266,21 @@ mod tests {
         );
     }
 
+    /// The crate's own regression corpus: the twin's shrunk failure must
+    /// still fail as recorded, and the scenario of the correct protocol
+    /// must pass against its schedule.
+    #[test]
+    fn every_trace_in_the_corpus_still_behaves_as_recorded() {
+        let replayed = dsim::testing::assert_corpus(&registry(), "examples/mutex/traces");
+        assert!(
+            replayed[0]
+                .summary
+                .ends_with("mutex-reorder.toml passes against its schedule"),
+            "{}",
+            replayed[0].summary
+        );
+    }
+
     #[test]
     fn the_broken_twin_is_caught_and_shrinks_small() {
         let mut runner = proptest::test_runner::TestRunner::default();

@@ -17,7 +17,7 @@ mod diff;
 mod explore;
 mod files;
 mod protocols;
-mod replay;
+pub(crate) mod replay;
 mod run;
 mod show;
 mod shrink;

@@ -169,6 +169,91 @@ pub fn print_divergence(
     println!("{right:<10} {}", show(&d.right, decode[1]));
 }
 
+/// A trace rerun: what it recorded, what the rerun wrote, and where the
+/// two first differ.
+pub struct Rerun {
+    /// The trace's records, as recorded.
+    pub recorded: Vec<Record<'static>>,
+    /// The rerun's records.
+    pub replayed: Vec<Record<'static>>,
+    /// The rerun's trace, as written.
+    pub bytes: Vec<u8>,
+    /// How the rerun ended.
+    pub outcome: crate::Outcome,
+    /// The recorded schedule the rerun followed (`None`: it reran the seed).
+    pub schedule: Option<Arc<crate::network::Schedule>>,
+    /// The first record where the two differ (`None`: record for record the
+    /// same). Deliveries of a trace format that recorded their vector clocks
+    /// otherwise are compared without them.
+    pub divergence: Option<Divergence>,
+    /// What was run: protocol, configuration, parameters, checks.
+    pub recipe: Recipe,
+}
+
+/// Reruns a trace (its header and records, as [`read_trace`] gives them;
+/// `trace` names it in messages) as `dsim replay` does: a shrunk trace, or one of a format
+/// whose seed drew its fates another way, by its recorded schedule; others
+/// by their scenario and seed, or by the schedule when `schedule` is set.
+/// `scenario` runs that scenario's protocol, parameters and checks instead
+/// of the recorded ones (a fixed build, say). `carry_recipe`: a rerun that
+/// followed a schedule records it, so that its own trace replays the same
+/// way.
+pub fn rerun(
+    registry: &Registry,
+    trace: &Path,
+    (header, mut recorded): (&Header, Vec<Record<'static>>),
+    key: Option<&[u8]>,
+    scenario: Option<&Path>,
+    schedule: bool,
+    carry_recipe: bool,
+) -> Result<Rerun, CliError> {
+    let mut recipe = recipe_for(registry, trace, header, scenario)?;
+    let protocol = protocol_for(registry, trace, &mut recipe)?;
+    // A shrunk trace replays by its recorded schedule, always; so does one
+    // whose seed drew its fates another way.
+    let by_schedule = schedule
+        || !header.replay.is_empty()
+        || header.format_version < crate::trace::FATE_DRAW_VERSION;
+    let schedule = by_schedule.then(|| Arc::new(schedule_from(&recorded)));
+    let mut bytes = Vec::new();
+    let options = crate::protocols::RunOptions {
+        trace: Some(&mut bytes),
+        key,
+        invariants: recipe.invariants.clone(),
+        linearizable: recipe.linearizable.clone(),
+        digest: false,
+        schedule: schedule.clone(),
+        progress: None,
+    };
+    let mut config = recipe.config.clone();
+    if by_schedule && carry_recipe {
+        // The run written anew carries its recipe, so that it too replays
+        // by its schedule (its seed drew another run, or none at all).
+        let mut carried = recipe.clone();
+        carried.config.replay = String::new();
+        config.replay = carried.to_json();
+    }
+    let outcome = protocol
+        .run(config, &recipe.params, options)
+        .map_err(|e| CliError::input(format!("{}: {e}", trace.display())))?;
+    let (_, mut replayed, _) = read_all(&bytes, key)
+        .map_err(|e| CliError::input(format!("the replayed trace does not read back: {e}")))?;
+    if header.format_version < crate::trace::CLOCK_DIGEST_VERSION {
+        crate::replay::forget_delivery_clocks(&mut recorded);
+        crate::replay::forget_delivery_clocks(&mut replayed);
+    }
+    let divergence = first_divergence(&recorded, &replayed);
+    Ok(Rerun {
+        recorded,
+        replayed,
+        bytes,
+        outcome,
+        schedule,
+        divergence,
+        recipe,
+    })
+}
+
 pub fn replay(registry: &Registry, args: ReplayArgs) -> Result<(), CliError> {
     let key = args.key.as_deref().map(str::as_bytes);
     if let Some(out) = &args.output {
@@ -176,7 +261,7 @@ pub fn replay(registry: &Registry, args: ReplayArgs) -> Result<(), CliError> {
         inputs.extend(args.scenario.as_deref());
         super::files::refuse_overwrite(out, &inputs)?;
     }
-    let (header, mut recorded) = read_trace(&args.trace, key)?;
+    let (header, recorded) = read_trace(&args.trace, key)?;
     let older = header.format_version < crate::trace::FORMAT_VERSION;
     if older {
         eprintln!(
@@ -196,46 +281,30 @@ pub fn replay(registry: &Registry, args: ReplayArgs) -> Result<(), CliError> {
             }
         );
     }
-    let mut recipe = recipe_for(registry, &args.trace, &header, args.scenario.as_deref())?;
-    let protocol = protocol_for(registry, &args.trace, &mut recipe)?;
-    // A shrunk trace replays by its recorded schedule, always; so does one
-    // whose seed drew its fates another way.
-    let by_schedule = args.schedule
-        || !header.replay.is_empty()
-        || header.format_version < crate::trace::FATE_DRAW_VERSION;
-    let schedule = by_schedule.then(|| Arc::new(schedule_from(&recorded)));
-    let mut bytes = Vec::new();
-    let options = crate::protocols::RunOptions {
-        trace: Some(&mut bytes),
+    let Rerun {
+        recorded,
+        replayed,
+        bytes,
+        outcome,
+        schedule,
+        divergence,
+        recipe,
+    } = rerun(
+        registry,
+        &args.trace,
+        (&header, recorded),
         key,
-        invariants: recipe.invariants.clone(),
-        linearizable: recipe.linearizable.clone(),
-        digest: false,
-        schedule: schedule.clone(),
-        progress: None,
-    };
-    let mut config = recipe.config.clone();
-    if by_schedule && args.output.is_some() {
-        // The run written anew carries its recipe, so that it too replays
-        // by its schedule (its seed drew another run, or none at all).
-        let mut carried = recipe.clone();
-        carried.config.replay = String::new();
-        config.replay = carried.to_json();
-    }
-    let outcome = protocol
-        .run(config, &recipe.params, options)
-        .map_err(|e| CliError::input(format!("{}: {e}", args.trace.display())))?;
-    let (_, mut replayed, _) = read_all(&bytes, key)
-        .map_err(|e| CliError::input(format!("the replayed trace does not read back: {e}")))?;
+        args.scenario.as_deref(),
+        args.schedule,
+        args.output.is_some(),
+    )?;
     if let Some(out) = &args.output {
         super::files::write(out, &bytes)?;
         eprintln!("trace      {}", out.display());
     }
-    if header.format_version < crate::trace::CLOCK_DIGEST_VERSION {
-        crate::replay::forget_delivery_clocks(&mut recorded);
-        crate::replay::forget_delivery_clocks(&mut replayed);
-    }
-    let divergence = first_divergence(&recorded, &replayed);
+    let protocol = registry
+        .get(&recipe.protocol)
+        .expect("the rerun found this protocol");
     let label = args.trace.display();
     // The scenario that ran: the one given instead of the recorded one.
     let scenario = ScenarioName {

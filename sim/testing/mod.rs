@@ -46,7 +46,9 @@ use proptest::test_runner::TestCaseError;
 use std::ops::RangeInclusive;
 use std::path::PathBuf;
 
+mod corpus;
 mod tree;
+pub use corpus::{assert_corpus, replay_corpus, Replayed};
 pub use tree::{CaseStrategy, CaseTree};
 
 /// How adversarial the generated network may be.
