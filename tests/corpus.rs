@@ -354,6 +354,27 @@ fn a_protocol_fixed_in_place_keeps_its_trace_as_a_regression() {
 }
 
 #[test]
+fn a_trace_that_does_not_carry_its_scenario_is_reported_not_skipped() {
+    // A simulation built in a test, as a property test's `check` runs it.
+    let dir = tmp("no-scenario");
+    let file = std::fs::File::create(dir.join("bare.trace")).unwrap();
+    Simulation::new(dsim::SimConfig::new(1, 3), |_| Tally {
+        copies: 1,
+        heard: 0,
+    })
+    .run_traced(file, None)
+    .unwrap();
+    let replayed = dsim::testing::replay_corpus(&tally_registry(2), &dir).unwrap();
+    assert_eq!(replayed.len(), 1);
+    assert!(
+        replayed[0].problems[0]
+            .contains("the trace does not carry its scenario, so it cannot be rerun"),
+        "{:?}",
+        replayed[0].problems
+    );
+}
+
+#[test]
 fn an_empty_corpus_fails_rather_than_checking_nothing() {
     let dir = tmp("empty-corpus");
     std::fs::write(dir.join("notes.md"), "no traces yet").unwrap();

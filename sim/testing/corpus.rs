@@ -159,6 +159,17 @@ fn replay_one(registry: &Registry, trace: &Path) -> Replayed {
             };
         }
     };
+    if header.config.trim().is_empty() && header.replay.is_empty() {
+        problems.push(format!(
+            "{}: the trace does not carry its scenario, so it cannot be rerun: a property test's `check` (a simulation built in the test) writes such traces; `check_protocol` (a registered protocol), `run`, `sweep` and `shrink` write traces that carry theirs",
+            trace.display()
+        ));
+        return Replayed {
+            file: trace.to_path_buf(),
+            summary: "cannot be rerun".into(),
+            problems,
+        };
+    }
     let failed = first_failure(&recorded).map(|(_, check, _)| check.to_string());
     // The fixed scenario's run follows the same recorded schedule.
     let again = expect.fixed.as_ref().map(|_| recorded.clone());
