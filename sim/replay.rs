@@ -104,6 +104,9 @@ pub fn schedule_from(records: &[Record<'_>]) -> Schedule {
     schedule
 }
 
+/// What to look for when two runs of one recipe differ.
+pub const LOOK_FOR: &str = "look for: wall-clock reads, hash-map iteration order, global or thread-local state, threads, unseeded randomness";
+
 /// Where two traces part ways.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Divergence {

@@ -823,6 +823,15 @@ fn a_failing_seed_that_runs_differently_when_traced_is_reported_by_the_sweep() {
         .map(|o| o["failed_check"].as_str().unwrap())
         .collect();
     assert!(checks.contains(&"determinism"), "{checks:?}");
+    // It says how to see where, with the scenario that ran.
+    let said = summary.to_string();
+    assert!(
+        said.contains(&format!(
+            " run {} --seed ",
+            scenario.display().to_string().replace('\\', "\\\\")
+        )) && said.contains("--check-determinism` shows where"),
+        "{said}"
+    );
 }
 
 #[test]

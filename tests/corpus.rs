@@ -8,6 +8,7 @@ use common::{dsim, text, tmp};
 use dsim::protocols::{Registry, RunOptions, Spec};
 use dsim::{Context, Node, NodeId, Simulation};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, Ordering};
 
 #[derive(serde::Deserialize, Default)]
 #[serde(deny_unknown_fields)]
@@ -372,6 +373,55 @@ fn a_trace_that_does_not_carry_its_scenario_is_reported_not_skipped() {
         "{:?}",
         replayed[0].problems
     );
+}
+
+static RUNS: AtomicU32 = AtomicU32::new(0);
+
+/// Leaks a global counter into its first message: no two runs alike.
+struct Leaky;
+
+impl Node for Leaky {
+    type Msg = u32;
+    type Timer = ();
+    fn on_start(&mut self, ctx: &mut Context<'_, Self>) {
+        if ctx.id() == NodeId(0) {
+            ctx.send(NodeId(1), &RUNS.fetch_add(1, Ordering::SeqCst));
+        }
+    }
+    fn on_message(&mut self, _: &mut Context<'_, Self>, _: NodeId, _: u32) {}
+}
+
+#[test]
+fn a_protocol_that_does_not_run_the_same_way_twice_is_told_from_one_that_changed() {
+    let dir = tmp("unsteady-corpus");
+    let mut registry = Registry::empty();
+    registry.add(Spec::new("leaky", "leaks a global", |config, _| {
+        Ok(Simulation::new(config, |_| Leaky))
+    }));
+    record(
+        &registry,
+        &dir,
+        "leaky",
+        "protocol = \"leaky\"\nnodes = 2\n",
+    );
+    let replayed = dsim::testing::replay_corpus(&registry, &dir).unwrap();
+    let p = &replayed[0].problems;
+    assert_eq!(p.len(), 1, "{p:#?}");
+    assert!(
+        p[0].starts_with("it does not replay the same way twice (by its scenario and seed): two reruns differ from each other first at record #")
+            && p[0].contains("look for: wall-clock reads, hash-map iteration order"),
+        "{p:#?}"
+    );
+    // A protocol that changed, but runs the same way each time, is not
+    // called nondeterministic.
+    let (corpus, _, _) = user_corpus("changed-corpus");
+    let p: Vec<String> = dsim::testing::replay_corpus(&tally_registry(3), &corpus)
+        .unwrap()
+        .into_iter()
+        .flat_map(|r| r.problems)
+        .collect();
+    assert_eq!(p.len(), 1, "{p:#?}");
+    assert!(!p[0].contains("same way twice"), "{p:#?}");
 }
 
 #[test]

@@ -57,6 +57,31 @@ fn a_fixed_bug_replayed_against_the_failing_schedule_no_longer_fails() {
 }
 
 #[test]
+fn a_seed_replay_that_differs_says_whether_the_run_is_deterministic() {
+    // The twin's trace rerun as the correct protocol: it differs, and a
+    // second rerun agrees with the first, so the protocol changed (here,
+    // on purpose) rather than ran two ways.
+    let trace = record("scenarios/echo-bug-no-dedup.toml", 3, "changed");
+    let o = dsim(&[
+        "replay",
+        trace.to_str().unwrap(),
+        "--scenario",
+        "scenarios/echo-lossy.toml",
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let t = text(&o);
+    assert!(
+        t.contains("DIFFERS    seed 3 of scenarios/echo-lossy.toml replayed"),
+        "{t}"
+    );
+    assert!(
+        t.contains("a second rerun matches the first: the run is deterministic, so the protocol, its parameters or dsim changed since the recording"),
+        "{t}"
+    );
+    assert!(!t.contains("NONDETERMINISTIC"), "{t}");
+}
+
+#[test]
 fn the_broken_twin_replayed_against_its_own_schedule_fails_the_same_way() {
     let trace = record("scenarios/echo-bug-no-dedup.toml", 3, "same");
     let o = dsim(&["replay", trace.to_str().unwrap(), "--schedule"]);

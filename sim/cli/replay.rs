@@ -186,6 +186,12 @@ pub struct Rerun {
     /// same). Deliveries of a trace format that recorded their vector clocks
     /// otherwise are compared without them.
     pub divergence: Option<Divergence>,
+    /// When the rerun differed from the recording, a second rerun was made:
+    /// where the two reruns differ from each other (`None`: they agree, so
+    /// the protocol, its parameters or dsim changed since the recording).
+    /// Two runs of one recipe that differ mean something outside the seed
+    /// decides what the protocol does.
+    pub unsteady: Option<Divergence>,
     /// What was run: protocol, configuration, parameters, checks.
     pub recipe: Recipe,
 }
@@ -215,16 +221,6 @@ pub fn rerun(
         || !header.replay.is_empty()
         || header.format_version < crate::trace::FATE_DRAW_VERSION;
     let schedule = by_schedule.then(|| Arc::new(schedule_from(&recorded)));
-    let mut bytes = Vec::new();
-    let options = crate::protocols::RunOptions {
-        trace: Some(&mut bytes),
-        key,
-        invariants: recipe.invariants.clone(),
-        linearizable: recipe.linearizable.clone(),
-        digest: false,
-        schedule: schedule.clone(),
-        progress: None,
-    };
     let mut config = recipe.config.clone();
     if by_schedule && carry_recipe {
         // The run written anew carries its recipe, so that it too replays
@@ -233,16 +229,39 @@ pub fn rerun(
         carried.config.replay = String::new();
         config.replay = carried.to_json();
     }
-    let outcome = protocol
-        .run(config, &recipe.params, options)
-        .map_err(|e| CliError::input(format!("{}: {e}", trace.display())))?;
-    let (_, mut replayed, _) = read_all(&bytes, key)
-        .map_err(|e| CliError::input(format!("the replayed trace does not read back: {e}")))?;
+    let run_once = || -> Result<(crate::Outcome, Vec<u8>, Vec<Record<'static>>), CliError> {
+        let mut bytes = Vec::new();
+        let options = crate::protocols::RunOptions {
+            trace: Some(&mut bytes),
+            key,
+            invariants: recipe.invariants.clone(),
+            linearizable: recipe.linearizable.clone(),
+            digest: false,
+            schedule: schedule.clone(),
+            progress: None,
+        };
+        let outcome = protocol
+            .run(config.clone(), &recipe.params, options)
+            .map_err(|e| CliError::input(format!("{}: {e}", trace.display())))?;
+        let (_, mut replayed, _) = read_all(&bytes, key)
+            .map_err(|e| CliError::input(format!("the replayed trace does not read back: {e}")))?;
+        if header.format_version < crate::trace::CLOCK_DIGEST_VERSION {
+            crate::replay::forget_delivery_clocks(&mut replayed);
+        }
+        Ok((outcome, bytes, replayed))
+    };
+    let (outcome, bytes, replayed) = run_once()?;
     if header.format_version < crate::trace::CLOCK_DIGEST_VERSION {
         crate::replay::forget_delivery_clocks(&mut recorded);
-        crate::replay::forget_delivery_clocks(&mut replayed);
     }
     let divergence = first_divergence(&recorded, &replayed);
+    // A rerun that differs from the recording: run it once more, to tell a
+    // protocol that changed since (the two reruns agree) from one that
+    // does not decide the same way twice (they differ).
+    let unsteady = match divergence {
+        Some(_) => first_divergence(&replayed, &run_once()?.2),
+        None => None,
+    };
     Ok(Rerun {
         recorded,
         replayed,
@@ -250,6 +269,7 @@ pub fn rerun(
         outcome,
         schedule,
         divergence,
+        unsteady,
         recipe,
     })
 }
@@ -288,6 +308,7 @@ pub fn replay(registry: &Registry, args: ReplayArgs) -> Result<(), CliError> {
         outcome,
         schedule,
         divergence,
+        unsteady,
         recipe,
     } = rerun(
         registry,
@@ -314,6 +335,23 @@ pub fn replay(registry: &Registry, args: ReplayArgs) -> Result<(), CliError> {
         },
     };
     let decode = super::ByProtocol(protocol);
+    // Said after a divergence: whether the rerun itself is steady.
+    let steadiness = |seed_replay: bool| {
+        match &unsteady {
+        Some(u) => {
+            println!(
+                "NONDETERMINISTIC  two reruns differ from each other too, first at record #{}: something outside the seed decides what the protocol does",
+                u.index
+            );
+            print_divergence(u, &replayed, "rerun 1", "rerun 2", [Some(&decode); 2]);
+            println!("{}", crate::replay::LOOK_FOR);
+        }
+        None if seed_replay => println!(
+            "note       a second rerun matches the first: the run is deterministic, so the protocol, its parameters or dsim changed since the recording"
+        ),
+        None => {}
+    }
+    };
     match schedule {
         None => match divergence {
             None => {
@@ -331,6 +369,7 @@ pub fn replay(registry: &Registry, args: ReplayArgs) -> Result<(), CliError> {
                     header.seed, scenario.file, d.index
                 );
                 print_divergence(&d, &recorded, "recorded", "replayed", [Some(&decode); 2]);
+                steadiness(true);
                 Err(CliError::CheckFailed)
             }
         },
@@ -389,6 +428,7 @@ pub fn replay(registry: &Registry, args: ReplayArgs) -> Result<(), CliError> {
                 Some(d) => {
                     println!("diverges   first at record #{}", d.index);
                     print_divergence(&d, &recorded, "recorded", "replayed", [Some(&decode); 2]);
+                    steadiness(false);
                 }
             }
             if outcome.failure.is_some() {

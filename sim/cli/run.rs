@@ -473,7 +473,7 @@ fn check_determinism(registry: &Registry, scenario: &Scenario, seed: u64) -> Res
             let decode = registry.get(&scenario.protocol).map(super::ByProtocol);
             let decode = decode.as_ref().map(|d| d as _);
             super::replay::print_divergence(&d, &a, "run 1", "run 2", [decode; 2]);
-            println!("look for: wall-clock reads, hash-map iteration order, global or thread-local state, threads, unseeded randomness");
+            println!("{}", crate::replay::LOOK_FOR);
             Err(CliError::CheckFailed)
         }
     }

@@ -202,7 +202,7 @@ pub fn sweep(registry: &Registry, args: SweepArgs) -> Result<(), CliError> {
                     }
                     let (_, traced) =
                         run_seed_digest(registry, &scenario, seed, Some(&mut bytes), key)?;
-                    Ok((resolved, same_run(seed, &outcome, traced)))
+                    Ok((resolved, same_run(&scenario.file, seed, &outcome, traced)))
                 });
                 match first {
                     Err(e) => {
@@ -518,6 +518,7 @@ impl Progress {
 /// off): by determinism the same run, with the same digest. One that ran
 /// differently is reported as failing check `determinism`, its trace kept.
 fn same_run(
+    scenario: &str,
     seed: u64,
     first: &crate::scheduler::Outcome,
     traced: crate::scheduler::Outcome,
@@ -533,9 +534,10 @@ fn same_run(
     traced.failure = Some(crate::scheduler::Failure {
         check: "determinism".into(),
         message: format!(
-            "seed {seed} ran differently when run again to write its trace (digest {:016x}, then {:016x}): something outside the seed decides what the protocol does; `dsim run SCENARIO --seed {seed} --check-determinism` shows where",
+            "seed {seed} ran differently when run again to write its trace (digest {:016x}, then {:016x}): something outside the seed decides what the protocol does; `{} run {scenario} --seed {seed} --check-determinism` shows where",
             first.digest.unwrap_or_default(),
-            traced.digest.unwrap_or_default()
+            traced.digest.unwrap_or_default(),
+            super::program()
         ),
         record,
         time,

@@ -300,15 +300,24 @@ fn divergence(registry: &Registry, run: &Rerun, how: &str, mended: Option<&Path>
     let protocol = registry.get(&run.recipe.protocol);
     let decode = protocol.map(crate::cli::ByProtocol);
     let decode = decode.as_ref().map(|d| d as text::Decoder<'_>);
-    let show = |r: &Option<crate::trace::Record<'static>>| match r {
-        Some(r) => text::line(d.index as u64, r, decode),
+    let show = |i: usize, r: &Option<crate::trace::Record<'static>>| match r {
+        Some(r) => text::line(i as u64, r, decode),
         None => "(no record: the trace ends here)".to_string(),
     };
+    if let Some(u) = &run.unsteady {
+        return format!(
+            "it does not replay the same way twice ({how}): two reruns differ from each other first at record #{}, so something outside the seed decides what the protocol does ({})\n    rerun 1  {}\n    rerun 2  {}",
+            u.index,
+            crate::replay::LOOK_FOR,
+            show(u.index, &u.left),
+            show(u.index, &u.right)
+        );
+    }
     format!(
         "it no longer replays record for record ({how}): the first differing record is #{}\n    recorded  {}\n    replayed  {}{}",
         d.index,
-        show(&d.left),
-        show(&d.right),
+        show(d.index, &d.left),
+        show(d.index, &d.right),
         match &run.outcome.failure {
             Some(f) => format!("\n    the rerun fails `{}`: {}", f.check, f.message),
             None => format!(
