@@ -514,3 +514,65 @@ fn a_case_failed_by_its_history_check_is_written_with_the_check() {
     );
     assert_eq!(run(&text).0, Some(lin));
 }
+
+static RUNS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
+/// Leaks a global counter into a message, and fails every run.
+struct Leaky;
+
+impl dsim::Node for Leaky {
+    type Msg = u32;
+    type Timer = ();
+    fn on_start(&mut self, ctx: &mut dsim::Context<'_, Self>) {
+        if ctx.id() == dsim::NodeId(0) {
+            let n = RUNS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            ctx.send(dsim::NodeId(1), &n);
+        }
+    }
+    fn on_message(&mut self, _: &mut dsim::Context<'_, Self>, _: dsim::NodeId, _: u32) {}
+}
+
+/// The message of a property test whose every case fails at its end.
+fn failing_message<N: dsim::Node>(make: fn() -> N) -> String {
+    let result = runner(4).run(&cases(Bounds::default()), |case| {
+        check(&case, |config| {
+            dsim::Simulation::new(config, move |_| make()).at_end(
+                "never",
+                "fails every run",
+                |_| Err("as designed".into()),
+            )
+        })
+    });
+    match result {
+        Err(TestError::Fail(reason, _)) => reason.to_string(),
+        other => panic!("the case did not fail: {other:?}"),
+    }
+}
+
+#[test]
+fn a_failing_case_that_runs_differently_twice_is_called_nondeterministic() {
+    let message = failing_message(|| Leaky);
+    assert!(
+        message.contains(
+            "NONDETERMINISTIC: the case ran differently when run again, first at record #"
+        ) && message.contains("look for: wall-clock reads"),
+        "{message}"
+    );
+    let message = failing_message(|| Steady);
+    assert!(message.contains("check `never` failed"), "{message}");
+    assert!(!message.contains("NONDETERMINISTIC"), "{message}");
+}
+
+/// [`Leaky`] without the leak.
+struct Steady;
+
+impl dsim::Node for Steady {
+    type Msg = u32;
+    type Timer = ();
+    fn on_start(&mut self, ctx: &mut dsim::Context<'_, Self>) {
+        if ctx.id() == dsim::NodeId(0) {
+            ctx.send(dsim::NodeId(1), &7);
+        }
+    }
+    fn on_message(&mut self, _: &mut dsim::Context<'_, Self>, _: dsim::NodeId, _: u32) {}
+}

@@ -788,9 +788,23 @@ fn run_case(
                 .or_else(|| unjudged_history(&outcome))
         }
     };
-    let Some(problem) = problem else {
+    let Some(mut problem) = problem else {
         return Ok(());
     };
+    // A failure is only worth its reproduce line if the case runs the same
+    // way again: a second run that differs means something outside the
+    // seed decides what the protocol does, and shrinking chases noise.
+    let mut again = Vec::new();
+    if run(case.config(), &mut again).is_ok() && again != trace {
+        let d = crate::replay::compare_traces(&trace, &again, None)
+            .ok()
+            .flatten()
+            .map_or(String::new(), |d| format!(", first at record #{}", d.index));
+        problem = format!(
+            "{problem}\n  NONDETERMINISTIC: the case ran differently when run again{d}, so something outside the seed decides what the protocol does and this failure may not reproduce ({})",
+            crate::replay::LOOK_FOR
+        );
+    }
     let path = save(case, &trace);
     Err(TestCaseError::fail(format!(
         "{problem}\n  seed {}, {} nodes, {} planned faults: {:?}\n  trace: {}\n  reproduce: dsim::testing::{function}(&{case:?}, {rest})",
