@@ -265,3 +265,64 @@ fn shrinking_a_trace_without_a_failure_is_refused_with_exit_2() {
     assert_eq!(s.status.code(), Some(2), "{}", text(&s));
     assert!(text(&s).contains("nothing to shrink"));
 }
+
+static RUNS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
+/// Leaks a global counter into its first message: no two runs alike.
+struct Leaky;
+
+impl dsim::Node for Leaky {
+    type Msg = u32;
+    type Timer = ();
+    fn on_start(&mut self, ctx: &mut dsim::Context<'_, Self>) {
+        if ctx.id() == dsim::NodeId(0) {
+            let n = RUNS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            ctx.send(dsim::NodeId(1), &n);
+        }
+    }
+    fn on_message(&mut self, _: &mut dsim::Context<'_, Self>, _: dsim::NodeId, _: u32) {}
+}
+
+#[test]
+fn a_protocol_that_runs_two_ways_is_not_shrunk() {
+    let dir = tmp("leaky-shrink");
+    let mut registry = dsim::protocols::Registry::empty();
+    registry.add(dsim::protocols::Spec::new(
+        "leaky",
+        "leaks a global, fails every run",
+        |config, _| {
+            Ok(dsim::Simulation::new(config, |_| Leaky)
+                .at_end("never", "fails every run", |_| Err("as designed".into())))
+        },
+    ));
+    let scenario = dir.join("leaky.toml");
+    std::fs::write(&scenario, "protocol = \"leaky\"\nnodes = 3\n").unwrap();
+    let trace = dir.join("leaky.trace");
+    let cli = |args: &[&str]| {
+        dsim::cli::run_with(
+            &registry,
+            std::iter::once("dsim").chain(args.iter().copied()),
+        )
+    };
+    assert_eq!(
+        cli(&[
+            "run",
+            scenario.to_str().unwrap(),
+            "--trace",
+            trace.to_str().unwrap()
+        ]),
+        1
+    );
+    let out = dir.join("leaky.min.trace");
+    assert_eq!(
+        cli(&[
+            "shrink",
+            trace.to_str().unwrap(),
+            "-o",
+            out.to_str().unwrap()
+        ]),
+        1,
+        "a shrink of a protocol that runs two ways is refused as a failed determinism check"
+    );
+    assert!(!out.exists(), "nothing is written for it");
+}

@@ -144,6 +144,30 @@ pub fn shrink(registry: &Registry, args: ShrinkArgs) -> Result<(), CliError> {
                 args.trace.display()
             ))
         })?;
+    // Shrinking compares thousands of runs: it needs a protocol that runs
+    // the same way twice. The trace's schedule, rerun: if it differs from
+    // the recording, a second rerun tells a protocol that changed since
+    // from one that runs two ways, which no shrink can trust.
+    let steady = super::replay::rerun(
+        registry,
+        &args.trace,
+        (&header, records.clone()),
+        key,
+        None,
+        true,
+        false,
+    )?;
+    if let Some(u) = &steady.unsteady {
+        println!(
+            "NONDETERMINISTIC  two runs of the trace's schedule differ first at record #{}: something outside the seed decides what the protocol does, so a shrink cannot tell a smaller failing run from noise",
+            u.index
+        );
+        let decode = registry.get(&steady.recipe.protocol).map(super::ByProtocol);
+        let decode = decode.as_ref().map(|d| d as _);
+        super::replay::print_divergence(u, &steady.replayed, "run 1", "run 2", [decode; 2]);
+        println!("{}", crate::replay::LOOK_FOR);
+        return Err(CliError::CheckFailed);
+    }
     let mut recipe = recipe_for(registry, &args.trace, &header, None)?;
     let protocol = protocol_for(registry, &args.trace, &mut recipe)?;
     let before = Stats::of(&records);

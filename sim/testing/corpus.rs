@@ -25,7 +25,7 @@
 //! }
 //! ```
 
-use crate::cli::replay::{read_trace, rerun, Rerun};
+use crate::cli::replay::{divergence_lines, read_trace, rerun, Rerun};
 use crate::cli::CliError;
 use crate::protocols::Registry;
 use crate::show::text;
@@ -300,24 +300,24 @@ fn divergence(registry: &Registry, run: &Rerun, how: &str, mended: Option<&Path>
     let protocol = registry.get(&run.recipe.protocol);
     let decode = protocol.map(crate::cli::ByProtocol);
     let decode = decode.as_ref().map(|d| d as text::Decoder<'_>);
-    let show = |i: usize, r: &Option<crate::trace::Record<'static>>| match r {
-        Some(r) => text::line(i as u64, r, decode),
-        None => "(no record: the trace ends here)".to_string(),
+    let lines = |d: &crate::replay::Divergence, from: &[crate::trace::Record<'static>], l, r| {
+        divergence_lines(d, from, l, r, [decode; 2])
+            .iter()
+            .map(|line| format!("\n    {line}"))
+            .collect::<String>()
     };
     if let Some(u) = &run.unsteady {
         return format!(
-            "it does not replay the same way twice ({how}): two reruns differ from each other first at record #{}, so something outside the seed decides what the protocol does ({})\n    rerun 1  {}\n    rerun 2  {}",
+            "it does not replay the same way twice ({how}): two reruns differ from each other first at record #{}, so something outside the seed decides what the protocol does ({}){}",
             u.index,
             crate::replay::LOOK_FOR,
-            show(u.index, &u.left),
-            show(u.index, &u.right)
+            lines(u, &run.replayed, "rerun 1", "rerun 2")
         );
     }
     format!(
-        "it no longer replays record for record ({how}): the first differing record is #{}\n    recorded  {}\n    replayed  {}{}",
+        "it no longer replays record for record ({how}): the first differing record is #{}{}{}",
         d.index,
-        show(d.index, &d.left),
-        show(d.index, &d.right),
+        lines(d, &run.recorded, "recorded", "replayed"),
         match &run.outcome.failure {
             Some(f) => format!("\n    the rerun fails `{}`: {}", f.check, f.message),
             None => format!(
