@@ -104,6 +104,74 @@ pub fn schedule_from(records: &[Record<'_>]) -> Schedule {
     schedule
 }
 
+/// The steps of an explored run, from its records: exploration takes step
+/// `k` at `k + 1` ms, so the first record at that time tells what the step
+/// did. `None` for a step that wrote nothing, or nothing that names it (an
+/// async task run, say).
+pub fn explored_steps(records: &[Record<'_>]) -> Vec<Option<crate::network::Step>> {
+    use crate::network::Step;
+    const STEP: u64 = 1_000_000;
+    let mut steps: Vec<Option<Step>> = Vec::new();
+    for r in records {
+        let t = r.time.0;
+        if t == 0 || t % STEP != 0 {
+            continue;
+        }
+        let k = (t / STEP - 1) as usize;
+        if k < steps.len() {
+            continue; // not the step's first record
+        }
+        steps.resize(k, None);
+        steps.push(match &r.kind {
+            Kind::Input { .. } => Some(Step::Input),
+            Kind::Deliver {
+                node,
+                msg,
+                copy,
+                from,
+                ..
+            } => Some(Step::Deliver {
+                msg: *msg,
+                copy: *copy,
+                from: from.0,
+                to: node.0,
+            }),
+            Kind::Lost {
+                msg,
+                copy,
+                from,
+                to,
+                cause,
+            } => {
+                let (msg, copy, from, to) = (*msg, *copy, from.0, to.0);
+                Some(match cause {
+                    crate::network::LossCause::Planned => Step::Drop {
+                        msg,
+                        copy,
+                        from,
+                        to,
+                    },
+                    _ => Step::Deliver {
+                        msg,
+                        copy,
+                        from,
+                        to,
+                    },
+                })
+            }
+            Kind::Duplicated { msg, .. } => Some(Step::Duplicate { msg: *msg }),
+            Kind::Timer { node, timer, .. } => Some(Step::Fire {
+                node: node.0,
+                timer: *timer,
+            }),
+            Kind::Crash { node, .. } => Some(Step::Crash { node: node.0 }),
+            Kind::Restart { node, .. } => Some(Step::Restart { node: node.0 }),
+            _ => None,
+        });
+    }
+    steps
+}
+
 /// What to look for when two runs of one recipe differ.
 pub const LOOK_FOR: &str = "look for: wall-clock reads, hash-map iteration order, global or thread-local state, threads, unseeded randomness";
 

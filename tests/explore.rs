@@ -494,3 +494,155 @@ fn a_search_says_its_workload_is_the_seeds() {
         assert!(out.contains(line), "{out}");
     }
 }
+
+/// A server (node 0) that stores the client's value on its disk and
+/// acknowledges it; `lazy` acknowledges first and syncs on a timer.
+struct Ack {
+    lazy: bool,
+    stored: Option<u32>,
+    acked: bool,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+enum AckMsg {
+    Put(u32),
+    Done,
+}
+
+impl Node for Ack {
+    type Msg = AckMsg;
+    type Timer = ();
+    fn on_start(&mut self, ctx: &mut Context<'_, Self>) {
+        if ctx.id() == NodeId(0) {
+            self.stored = ctx.disk().read("value");
+        } else if !self.acked {
+            ctx.send(NodeId(0), &AckMsg::Put(7));
+        }
+    }
+    fn on_message(&mut self, ctx: &mut Context<'_, Self>, from: NodeId, msg: AckMsg) {
+        match msg {
+            AckMsg::Put(v) => {
+                self.stored = Some(v);
+                ctx.disk().write("value", &v);
+                if self.lazy {
+                    ctx.set_timer(dsim::Duration::from_millis(5), ());
+                } else {
+                    ctx.disk().sync();
+                }
+                ctx.send(from, &AckMsg::Done);
+            }
+            AckMsg::Done => self.acked = true,
+        }
+    }
+    fn on_timer(&mut self, ctx: &mut Context<'_, Self>, _: dsim::TimerId, _: ()) {
+        ctx.disk().sync();
+    }
+}
+
+fn ack_registry(lazy: bool) -> dsim::protocols::Registry {
+    let mut r = dsim::protocols::Registry::empty();
+    r.add(dsim::protocols::Spec::new(
+        "ack",
+        "stores a value, then acknowledges it",
+        move |config, _| {
+            Ok(Simulation::new(config, move |_| Ack {
+                lazy,
+                stored: None,
+                acked: false,
+            })
+            .always("durable", "an acknowledged value survives a crash", |v| {
+                let acked = v.node(NodeId(1)).is_some_and(|c| c.acked);
+                match v.node(NodeId(0)) {
+                    Some(s) if acked && s.stored.is_none() => {
+                        Err("n0 lost an acknowledged value".into())
+                    }
+                    _ => Ok(()),
+                }
+            }))
+        },
+    ));
+    r
+}
+
+#[test]
+fn an_explored_failure_replays_against_a_fix_by_what_each_step_did() {
+    // The fix drops the sync timer, so every action after the first
+    // delivery sits at another position among those enabled: the path's
+    // recorded positions would take other actions (or none), where its
+    // recorded steps find the same crash.
+    let dir = tmp("explore-fix");
+    let scenario = dir.join("ack.toml");
+    std::fs::write(&scenario, "protocol = \"ack\"\nnodes = 2\n").unwrap();
+    let out = dir.join("out");
+    let cli = |lazy: bool, args: &[&str]| {
+        dsim::cli::run_with(
+            &ack_registry(lazy),
+            std::iter::once("dsim").chain(args.iter().copied()),
+        )
+    };
+    let s = scenario.to_str().unwrap();
+    assert_eq!(
+        cli(
+            true,
+            &[
+                "explore",
+                s,
+                "--crashes",
+                "1",
+                "--out",
+                out.to_str().unwrap()
+            ]
+        ),
+        1,
+        "the lazy server is caught"
+    );
+    let trace = out.join("ack-explored.trace");
+    let t = trace.to_str().unwrap();
+    assert_eq!(cli(true, &["replay", t]), 1, "the twin still fails");
+    assert_eq!(
+        cli(false, &["replay", t]),
+        0,
+        "the fix passes the same steps"
+    );
+    // Its steps are followed by what they did: the crash of n0 is taken.
+    let (header, records, _) =
+        dsim::trace::read_all(&std::fs::read(&trace).unwrap(), None).unwrap();
+    let steps = dsim::replay::explored_steps(&records);
+    assert!(
+        steps.contains(&Some(dsim::network::Step::Crash { node: 0 })),
+        "{steps:?}"
+    );
+    let replayed = dir.join("fixed.trace");
+    assert_eq!(
+        cli(false, &["replay", t, "-o", replayed.to_str().unwrap()]),
+        0
+    );
+    let (_, fixed, _) = dsim::trace::read_all(&std::fs::read(&replayed).unwrap(), None).unwrap();
+    assert!(
+        fixed.iter().any(|r| matches!(
+            r.kind,
+            dsim::trace::Kind::Crash {
+                node: NodeId(0),
+                ..
+            }
+        )),
+        "the fix's run crashed n0 as the recorded one did"
+    );
+    assert!(header.replay.contains("Explore"), "an explored trace");
+    // A corpus keeps it as the regression of the fix.
+    let corpus = dir.join("corpus");
+    std::fs::create_dir_all(&corpus).unwrap();
+    std::fs::copy(&trace, corpus.join("lazy.trace")).unwrap();
+    std::fs::write(
+        corpus.join("lazy.expect"),
+        "fails = \"durable\"\nfixed_in_place = true\n",
+    )
+    .unwrap();
+    let r = dsim::testing::assert_corpus(&ack_registry(false), &corpus);
+    assert_eq!(
+        r[0].summary,
+        "failed `durable` when recorded; fixed in place, it passes against its recorded schedule"
+    );
+    let r = dsim::testing::replay_corpus(&ack_registry(true), &corpus).unwrap();
+    assert!(!r[0].holds(), "the bug back is caught: {r:?}");
+}

@@ -247,7 +247,16 @@ pub fn rerun(
     let by_schedule = schedule
         || !header.replay.is_empty()
         || header.format_version < crate::trace::FATE_DRAW_VERSION;
-    let schedule = by_schedule.then(|| Arc::new(schedule_from(&recorded)));
+    let schedule = by_schedule.then(|| {
+        let mut s = schedule_from(&recorded);
+        if matches!(
+            recipe.config.strategy,
+            crate::config::Strategy::Explore { .. }
+        ) {
+            s.steps = crate::replay::explored_steps(&recorded);
+        }
+        Arc::new(s)
+    });
     let mut config = recipe.config.clone();
     if by_schedule && carry_recipe {
         // The run written anew carries its recipe, so that it too replays
@@ -441,6 +450,12 @@ pub fn replay(registry: &Registry, args: ReplayArgs) -> Result<(), CliError> {
                 }
                 (Some(_), None) => println!("verdict    the original failure no longer occurs"),
                 (None, _) => {}
+            }
+            if outcome.unfollowed > 0 {
+                println!(
+                    "note       {} steps of the explored path do nothing the protocol as it is now offers there, and were skipped; the others were taken by what they did",
+                    outcome.unfollowed
+                );
             }
             if outcome.unscripted > 0 {
                 println!(

@@ -16,7 +16,7 @@ mod topology;
 
 pub use link::{Latency, LinkConfig, Ordering, Overflow};
 pub use partition::{validate as validate_partition, PartitionSpec};
-pub use schedule::{Schedule, ScriptedFate};
+pub use schedule::{Schedule, ScriptedFate, Step};
 
 use crate::node::NodeId;
 use crate::rng::{DetRng, FateField, Fates};

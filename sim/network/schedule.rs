@@ -47,6 +47,49 @@ pub struct Schedule {
     /// For each node, the async tasks it chose to run when several were
     /// ready, in order ([`crate::node::TASK_CHOICE`] observations).
     pub task_choices: BTreeMap<u32, Vec<u64>>,
+    /// An explored run's steps, by step number, as its records show them
+    /// (`None` where a step wrote nothing to tell it by). A run following
+    /// the explored path takes, at each step, the action that does what the
+    /// recorded step did, rather than the action at the recorded position
+    /// among those enabled: a changed protocol (a fix) offers other actions
+    /// around it.
+    pub steps: Vec<Option<Step>>,
+}
+
+/// What one step of an explored run did, as its first record says.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Step {
+    /// The next client operation.
+    Input,
+    /// A copy delivered (or lost to a receiver that was down).
+    Deliver {
+        msg: u64,
+        copy: u32,
+        from: u32,
+        to: u32,
+    },
+    /// A copy dropped by the search.
+    Drop {
+        msg: u64,
+        copy: u32,
+        from: u32,
+        to: u32,
+    },
+    /// A copy of `msg` given a twin.
+    Duplicate {
+        msg: u64,
+    },
+    /// A node's timer fired.
+    Fire {
+        node: u32,
+        timer: u64,
+    },
+    Crash {
+        node: u32,
+    },
+    Restart {
+        node: u32,
+    },
 }
 
 impl Schedule {

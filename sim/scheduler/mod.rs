@@ -190,6 +190,10 @@ pub struct Outcome {
     pub digest: Option<u64>,
     /// When following a schedule: sends it had no recorded fate for.
     pub unscripted: u64,
+    /// When following an explored path by its recorded steps: steps the
+    /// run could not take, the protocol as it is now offering no action
+    /// that does what the recorded step did.
+    pub unfollowed: u64,
 }
 
 impl Outcome {
@@ -567,6 +571,7 @@ impl<N: Node> Simulation<N> {
         let end = world.run()?;
         let time = world.now;
         let unscripted = world.network.unscripted();
+        let unfollowed = world.unfollowed;
         let checks = world.check_reports(end);
         // The nodes' states; twins' extra instances are not nodes.
         world.nodes.truncate(self.config.nodes as usize);
@@ -579,6 +584,7 @@ impl<N: Node> Simulation<N> {
                 trace_hash: None,
                 digest: None,
                 unscripted,
+                unfollowed,
             },
             time,
             world.nodes,

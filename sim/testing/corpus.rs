@@ -126,6 +126,17 @@ pub fn assert_corpus(registry: &Registry, dir: impl AsRef<Path>) -> Vec<Replayed
     replayed
 }
 
+/// What of the recorded schedule a rerun could not follow, if anything.
+fn skipped(outcome: &crate::Outcome) -> String {
+    match (outcome.unscripted, outcome.unfollowed) {
+        (0, 0) => String::new(),
+        (n, 0) => format!(" ({n} sends had no recorded fate and drew theirs from the seed)"),
+        (_, n) => format!(
+            " ({n} steps of the explored path do nothing the protocol as it is now offers there, and were skipped)"
+        ),
+    }
+}
+
 fn message(e: CliError) -> String {
     match e {
         CliError::Input(m) => m,
@@ -203,10 +214,7 @@ fn replay_one(registry: &Registry, trace: &Path) -> Replayed {
                 None => {
                     summary = format!(
                         "failed `{check}` when recorded; fixed in place, it passes against its recorded schedule{}",
-                        match run.outcome.unscripted {
-                            0 => String::new(),
-                            n => format!(" ({n} sends had no recorded fate and drew theirs from the seed)"),
-                        }
+                        skipped(&run.outcome)
                     )
                 }
             },
@@ -274,8 +282,9 @@ fn replay_one(registry: &Registry, trace: &Path) -> Replayed {
                         }
                     )),
                     None => summary.push_str(&format!(
-                        "; {} passes against its schedule",
-                        fixed.display()
+                        "; {} passes against its schedule{}",
+                        fixed.display(),
+                        skipped(&run.outcome)
                     )),
                 },
             }

@@ -294,3 +294,37 @@ fn hash_history(history: &[crate::invariant::HistoryEntry], h: &mut impl Hasher)
     }
     by_process.hash(h);
 }
+
+/// True when `action` does what the recorded `step` did.
+pub(crate) fn does(action: &Action, step: crate::network::Step) -> bool {
+    use crate::network::Step;
+    let flight = |f: &Flight, msg: u64, copy: u32, from: u32, to: u32| {
+        (f.msg, f.copy, f.from.0, f.to.0) == (msg, copy, from, to)
+    };
+    match (action, step) {
+        (Action::Input, Step::Input) => true,
+        (
+            Action::Deliver(_, f),
+            Step::Deliver {
+                msg,
+                copy,
+                from,
+                to,
+            },
+        ) => flight(f, msg, copy, from, to),
+        (
+            Action::Drop(_, f),
+            Step::Drop {
+                msg,
+                copy,
+                from,
+                to,
+            },
+        ) => flight(f, msg, copy, from, to),
+        (Action::Duplicate(_, f), Step::Duplicate { msg }) => f.msg == msg,
+        (Action::Fire(n, t), Step::Fire { node, timer }) => n.0 == node && *t == timer,
+        (Action::Crash(n), Step::Crash { node }) => n.0 == node,
+        (Action::Restart(n), Step::Restart { node }) => n.0 == node,
+        _ => false,
+    }
+}

@@ -77,6 +77,9 @@ pub(crate) struct World<'s, N: Node, S: Sink> {
     pub stats: Stats,
     pub failure: Option<Failure>,
     handled: u64,
+    /// Steps of an explored path this run could not take (see
+    /// [`crate::scheduler::Outcome::unfollowed`]).
+    pub unfollowed: u64,
     // The node the last event changed, for per-node invariants.
     changed: Option<NodeId>,
     faults: FaultState,
@@ -327,6 +330,7 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
             stats: Stats::default(),
             failure: None,
             handled: 0,
+            unfollowed: 0,
             changed: None,
             faults: FaultState {
                 calm_since: Some(Instant::ZERO),
@@ -499,18 +503,46 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
             crate::config::Strategy::Explore { path, .. } => path.clone(),
             _ => Vec::new(),
         };
+        // Replaying a recorded run: its steps, to follow by what each did.
+        let steps = self
+            .sim
+            .schedule
+            .as_ref()
+            .map(|s| s.steps.clone())
+            .filter(|s| !s.is_empty());
         for (step, &choice) in path.iter().enumerate() {
             if self.failure.is_some() {
                 return Ok(EndReason::CheckFailed);
             }
             let actions = self.enabled();
-            let Some(action) = actions.get(choice as usize) else {
-                return Err(SimError::Config(format!(
-                    "step {step} of the explored path chooses action {choice}, but only {} are enabled there (the path was made by another protocol or configuration)",
-                    actions.len()
-                )));
+            let Some(steps) = &steps else {
+                let Some(action) = actions.get(choice as usize) else {
+                    return Err(SimError::Config(format!(
+                        "step {step} of the explored path chooses action {choice}, but only {} are enabled there (the path was made by another protocol or configuration)",
+                        actions.len()
+                    )));
+                };
+                self.take(action)?;
+                continue;
             };
-            self.take(action)?;
+            // The recorded choice when it still does what the step did;
+            // otherwise the action that does; none: the step is skipped.
+            let at = actions.get(choice as usize);
+            let action = match steps.get(step).copied().flatten() {
+                Some(want) => at
+                    .filter(|a| explore::does(a, want))
+                    .or_else(|| actions.iter().find(|a| explore::does(a, want))),
+                None => at,
+            };
+            match action {
+                Some(action) => self.take(action)?,
+                None => {
+                    // The step's time passes all the same, so that later
+                    // steps keep their times (and their records' places).
+                    self.now = self.now.after(Duration::from_millis(1));
+                    self.unfollowed += 1;
+                }
+            }
         }
         if self.failure.is_some() {
             return Ok(EndReason::CheckFailed);
