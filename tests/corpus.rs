@@ -3,12 +3,11 @@
 
 mod common;
 
-use common::{dsim, text, tmp};
+use common::{dsim, text, tmp, Leaky};
 
 use dsim::protocols::{Registry, RunOptions, Spec};
 use dsim::{Context, Node, NodeId, Simulation};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU32, Ordering};
 
 #[derive(serde::Deserialize, Default)]
 #[serde(deny_unknown_fields)]
@@ -191,6 +190,15 @@ fn user_corpus(name: &str) -> (PathBuf, PathBuf, PathBuf) {
     (corpus, bug, fixed)
 }
 
+/// Every problem the corpus in `dir` shows, in file order.
+fn problems(registry: &Registry, dir: &Path) -> Vec<String> {
+    dsim::testing::replay_corpus(registry, dir)
+        .unwrap()
+        .into_iter()
+        .flat_map(|r| r.problems)
+        .collect()
+}
+
 #[test]
 fn a_users_own_corpus_replays_under_the_same_rules() {
     let (corpus, _, _) = user_corpus("own-corpus");
@@ -212,15 +220,8 @@ fn a_users_own_corpus_replays_under_the_same_rules() {
 #[test]
 fn a_corpus_says_every_way_a_trace_no_longer_behaves_as_recorded() {
     let (corpus, bug, fixed) = user_corpus("broken-corpus");
-    let problems = |registry: &Registry| -> Vec<String> {
-        dsim::testing::replay_corpus(registry, &corpus)
-            .unwrap()
-            .into_iter()
-            .flat_map(|r| r.problems)
-            .collect()
-    };
     let one = |registry: &Registry| -> String {
-        let p = problems(registry);
+        let p = problems(registry, &corpus);
         assert_eq!(p.len(), 1, "{p:#?}");
         p[0].clone()
     };
@@ -272,7 +273,7 @@ fn a_corpus_says_every_way_a_trace_no_longer_behaves_as_recorded() {
     )
     .unwrap();
     std::fs::write(&expect, "fails = \"at-most-one\"\n").unwrap();
-    let p = problems(&tally_registry(2));
+    let p = problems(&tally_registry(2), &corpus);
     assert_eq!(p.len(), 2, "{p:#?}");
     assert!(p[0].starts_with("it records no failure, where"), "{p:#?}");
     assert!(
@@ -284,7 +285,7 @@ fn a_corpus_says_every_way_a_trace_no_longer_behaves_as_recorded() {
     let bytes = std::fs::read(&bug).unwrap();
     std::fs::write(&bug, &bytes[..bytes.len() / 2]).unwrap();
     std::fs::write(corpus.join("gone.expect"), "fails = \"at-most-one\"\n").unwrap();
-    let p = problems(&tally_registry(2));
+    let p = problems(&tally_registry(2), &corpus);
     assert_eq!(p.len(), 2, "{p:#?}");
     assert!(p[0].contains("bug.trace"), "{p:#?}");
     assert!(
@@ -312,11 +313,7 @@ fn a_protocol_fixed_in_place_keeps_its_trace_as_a_regression() {
     let expect = corpus.join("bug.expect");
     std::fs::write(&expect, "fails = \"at-most-one\"\n").unwrap();
     let mended = tally_registry(1);
-    let p: Vec<String> = dsim::testing::replay_corpus(&mended, &corpus)
-        .unwrap()
-        .into_iter()
-        .flat_map(|r| r.problems)
-        .collect();
+    let p = problems(&mended, &corpus);
     assert_eq!(p.len(), 1, "{p:#?}");
     assert!(
         p[0].contains("the rerun passes every check: if the protocol has been fixed since, say so with `fixed_in_place = true` in"),
@@ -330,11 +327,7 @@ fn a_protocol_fixed_in_place_keeps_its_trace_as_a_regression() {
         "failed `at-most-one` when recorded; fixed in place, it passes against its recorded schedule"
     );
     // And it catches the bug coming back.
-    let p: Vec<String> = dsim::testing::replay_corpus(&tally_registry(2), &corpus)
-        .unwrap()
-        .into_iter()
-        .flat_map(|r| r.problems)
-        .collect();
+    let p = problems(&tally_registry(2), &corpus);
     assert_eq!(p.len(), 1, "{p:#?}");
     assert!(
         p[0].contains("says its protocol was fixed in place, but against its recorded schedule it still fails `at-most-one` at record"),
@@ -342,11 +335,7 @@ fn a_protocol_fixed_in_place_keeps_its_trace_as_a_regression() {
     );
     // A passing trace cannot have been fixed.
     std::fs::write(corpus.join("ok.expect"), "fixed_in_place = true\n").unwrap();
-    let p: Vec<String> = dsim::testing::replay_corpus(&mended, &corpus)
-        .unwrap()
-        .into_iter()
-        .flat_map(|r| r.problems)
-        .collect();
+    let p = problems(&mended, &corpus);
     assert_eq!(p.len(), 1, "{p:#?}");
     assert!(
         p[0].contains("says the protocol was fixed in place, but the trace records no failure"),
@@ -375,22 +364,6 @@ fn a_trace_that_does_not_carry_its_scenario_is_reported_not_skipped() {
     );
 }
 
-static RUNS: AtomicU32 = AtomicU32::new(0);
-
-/// Leaks a global counter into its first message: no two runs alike.
-struct Leaky;
-
-impl Node for Leaky {
-    type Msg = u32;
-    type Timer = ();
-    fn on_start(&mut self, ctx: &mut Context<'_, Self>) {
-        if ctx.id() == NodeId(0) {
-            ctx.send(NodeId(1), &RUNS.fetch_add(1, Ordering::SeqCst));
-        }
-    }
-    fn on_message(&mut self, _: &mut Context<'_, Self>, _: NodeId, _: u32) {}
-}
-
 #[test]
 fn a_protocol_that_does_not_run_the_same_way_twice_is_told_from_one_that_changed() {
     let dir = tmp("unsteady-corpus");
@@ -415,11 +388,7 @@ fn a_protocol_that_does_not_run_the_same_way_twice_is_told_from_one_that_changed
     // A protocol that changed, but runs the same way each time, is not
     // called nondeterministic.
     let (corpus, _, _) = user_corpus("changed-corpus");
-    let p: Vec<String> = dsim::testing::replay_corpus(&tally_registry(3), &corpus)
-        .unwrap()
-        .into_iter()
-        .flat_map(|r| r.problems)
-        .collect();
+    let p = problems(&tally_registry(3), &corpus);
     assert_eq!(p.len(), 1, "{p:#?}");
     assert!(!p[0].contains("same way twice"), "{p:#?}");
 }

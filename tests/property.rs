@@ -1,6 +1,8 @@
 //! Property testing with dsim's strategies and harness: a correct protocol
 //! passes generated cases; a broken twin fails and shrinks to a small case.
 
+mod common;
+
 use dsim::protocols::{ParamValue, Params, Protocol, Registry};
 use dsim::testing::{cases, check, check_protocol, Bounds, Case, PlannedFault};
 use proptest::prelude::*;
@@ -515,23 +517,6 @@ fn a_case_failed_by_its_history_check_is_written_with_the_check() {
     assert_eq!(run(&text).0, Some(lin));
 }
 
-static RUNS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-
-/// Leaks a global counter into a message, and fails every run.
-struct Leaky;
-
-impl dsim::Node for Leaky {
-    type Msg = u32;
-    type Timer = ();
-    fn on_start(&mut self, ctx: &mut dsim::Context<'_, Self>) {
-        if ctx.id() == dsim::NodeId(0) {
-            let n = RUNS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-            ctx.send(dsim::NodeId(1), &n);
-        }
-    }
-    fn on_message(&mut self, _: &mut dsim::Context<'_, Self>, _: dsim::NodeId, _: u32) {}
-}
-
 /// The message of a property test whose every case fails at its end.
 fn failing_message<N: dsim::Node>(make: fn() -> N) -> String {
     let result = runner(4).run(&cases(Bounds::default()), |case| {
@@ -551,6 +536,7 @@ fn failing_message<N: dsim::Node>(make: fn() -> N) -> String {
 
 #[test]
 fn a_failing_case_that_runs_differently_twice_is_called_nondeterministic() {
+    use common::Leaky;
     let message = failing_message(|| Leaky);
     assert!(
         message.contains(
@@ -563,7 +549,7 @@ fn a_failing_case_that_runs_differently_twice_is_called_nondeterministic() {
     assert!(!message.contains("NONDETERMINISTIC"), "{message}");
 }
 
-/// [`Leaky`] without the leak.
+/// [`common::Leaky`] without the leak.
 struct Steady;
 
 impl dsim::Node for Steady {

@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{dsim, text, tmp};
+use common::{dsim, text, tmp, Leaky};
 use std::path::{Path, PathBuf};
 
 /// The rows of shrink's before/after table: (measure, before, after).
@@ -264,23 +264,6 @@ fn shrinking_a_trace_without_a_failure_is_refused_with_exit_2() {
     let s = dsim(&["shrink", t.to_str().unwrap()]);
     assert_eq!(s.status.code(), Some(2), "{}", text(&s));
     assert!(text(&s).contains("nothing to shrink"));
-}
-
-static RUNS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-
-/// Leaks a global counter into its first message: no two runs alike.
-struct Leaky;
-
-impl dsim::Node for Leaky {
-    type Msg = u32;
-    type Timer = ();
-    fn on_start(&mut self, ctx: &mut dsim::Context<'_, Self>) {
-        if ctx.id() == dsim::NodeId(0) {
-            let n = RUNS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-            ctx.send(dsim::NodeId(1), &n);
-        }
-    }
-    fn on_message(&mut self, _: &mut dsim::Context<'_, Self>, _: dsim::NodeId, _: u32) {}
 }
 
 #[test]

@@ -3,6 +3,24 @@
 
 use dsim::{Context, Duration, Node, NodeId, TimerId};
 use serde::{Deserialize, Serialize};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+static RUNS: AtomicU32 = AtomicU32::new(0);
+
+/// Node 0 sends node 1 how many runs of this test process came before:
+/// no two runs alike, as a global leaking into a protocol makes them.
+pub struct Leaky;
+
+impl Node for Leaky {
+    type Msg = u32;
+    type Timer = ();
+    fn on_start(&mut self, ctx: &mut Context<'_, Self>) {
+        if ctx.id() == NodeId(0) {
+            ctx.send(NodeId(1), &RUNS.fetch_add(1, Ordering::SeqCst));
+        }
+    }
+    fn on_message(&mut self, _: &mut Context<'_, Self>, _: NodeId, _: u32) {}
+}
 
 /// Every `period`, each node sends a numbered message to every peer, for
 /// `rounds` rounds; it counts what it receives.
