@@ -218,3 +218,79 @@ fn diff_of_two_protocols_reads_each_side_by_its_own() {
     );
     assert!(t.contains("Call(0, Prepare { tx: 0 })\n"), "{t}");
 }
+
+#[test]
+fn a_sweep_asked_to_runs_every_seed_twice_and_fails_one_that_differs() {
+    // A protocol that passes every seed but never runs the same way twice:
+    // a plain sweep passes it (only failing seeds run twice); asked to
+    // check determinism, the sweep fails every seed.
+    let dir = tmp("sweep-determinism");
+    let mut registry = dsim::protocols::Registry::empty();
+    registry.add(dsim::protocols::Spec::new(
+        "leaky",
+        "leaks a global",
+        |c, _| Ok(Simulation::new(c, |_| common::Leaky)),
+    ));
+    registry.add(dsim::protocols::Spec::new("steady", "chatters", |c, _| {
+        Ok(Simulation::new(c, |_| {
+            common::Chatter::new(Duration::from_millis(3), 2)
+        }))
+    }));
+    let sweep = |protocol: &str, extra: &[&str]| {
+        let scenario = dir.join(format!("{protocol}.toml"));
+        std::fs::write(&scenario, format!("protocol = \"{protocol}\"\nnodes = 3\n")).unwrap();
+        let out = dir.join(format!("out-{protocol}-{}", extra.len()));
+        let mut args = vec![
+            "dsim",
+            "sweep",
+            scenario.to_str().unwrap(),
+            "--seeds",
+            "0..20",
+            "--out",
+            out.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        let code = dsim::cli::run_with(&registry, args);
+        let summary: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap())
+                .unwrap();
+        (code, summary)
+    };
+    let (code, _) = sweep("leaky", &[]);
+    assert_eq!(code, 0, "a plain sweep runs a passing seed once");
+    let (code, summary) = sweep("leaky", &["--check-determinism"]);
+    assert_eq!(code, 1);
+    assert_eq!(summary["failures_by_check"]["determinism"], 20, "{summary}");
+    assert_eq!(summary["identity"]["determinism"], true, "{summary}");
+    // Each failing seed's trace is kept.
+    let kept = std::fs::read_dir(dir.join("out-leaky-1"))
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .path()
+                .extension()
+                .is_some_and(|x| x == "trace")
+        })
+        .count();
+    assert_eq!(kept, 20);
+    let (code, summary) = sweep("steady", &["--check-determinism"]);
+    assert_eq!(code, 0, "{summary}");
+    // A sweep checked for determinism is not resumed as one that was not.
+    let resumed = dir.join("out-leaky-1");
+    let code = dsim::cli::run_with(
+        &registry,
+        [
+            "dsim",
+            "sweep",
+            dir.join("leaky.toml").to_str().unwrap(),
+            "--seeds",
+            "0..20",
+            "--out",
+            dir.join("resumed").to_str().unwrap(),
+            "--resume",
+            resumed.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(code, 2);
+}

@@ -65,6 +65,9 @@ pub struct Identity {
     /// journal or summary written before it was recorded.
     #[serde(default)]
     pub trace_format: u16,
+    /// Every seed run twice (`--check-determinism`).
+    #[serde(default)]
+    pub determinism: bool,
 }
 
 impl Identity {
@@ -111,6 +114,21 @@ impl Identity {
             diffs.push(format!(
                 "made by dsim {}, this is dsim {}",
                 other.dsim_version, self.dsim_version
+            ));
+        }
+        if self.determinism != other.determinism {
+            diffs.push(format!(
+                "--check-determinism {} vs {}",
+                if other.determinism {
+                    "given"
+                } else {
+                    "not given"
+                },
+                if self.determinism {
+                    "given"
+                } else {
+                    "not given"
+                }
             ));
         }
         if self.trace_format != other.trace_format {

@@ -60,6 +60,12 @@ pub struct SweepArgs {
     /// trace; the summary is the same either way.
     #[arg(long)]
     pub trace_every_seed: bool,
+    /// Run every seed twice and fail a seed whose two runs differ (check
+    /// `determinism`): a seed must name one run, which a hash map's order,
+    /// a global or the wall clock in the protocol breaks. Without it only
+    /// a failing seed runs twice. Costs a second run of every seed.
+    #[arg(long)]
+    pub check_determinism: bool,
     #[command(flatten)]
     pub strategy: super::run::StrategyArgs,
 }
@@ -135,6 +141,7 @@ pub fn sweep(registry: &Registry, args: SweepArgs) -> Result<(), CliError> {
         strategy: format!("{:?}", scenario.strategy),
         dsim_version: env!("CARGO_PKG_VERSION").to_string(),
         trace_format: crate::trace::FORMAT_VERSION,
+        determinism: args.check_determinism,
     };
     let mut done: Vec<SeedOutcome> = Vec::new();
     if let Some(path) = &args.resume {
@@ -203,6 +210,24 @@ pub fn sweep(registry: &Registry, args: SweepArgs) -> Result<(), CliError> {
                     let (_, traced) =
                         run_seed_digest(registry, &scenario, seed, Some(&mut bytes), key)?;
                     Ok((resolved, same_run(&scenario.file, seed, &outcome, traced)))
+                });
+                // Asked for: a passing seed runs twice too, and a second run
+                // that differs fails it (with a trace of a third, so that
+                // what ran is there to read).
+                let first = first.and_then(|(resolved, outcome)| {
+                    if !args.check_determinism || outcome.failure.is_some() {
+                        return Ok((resolved, outcome));
+                    }
+                    let (_, again) = run_seed_digest(registry, &scenario, seed, None, key)?;
+                    let again = same_run(&scenario.file, seed, &outcome, again);
+                    let Some(failure) = again.failure else {
+                        return Ok((resolved, outcome));
+                    };
+                    bytes.clear();
+                    let (_, mut traced) =
+                        run_seed_digest(registry, &scenario, seed, Some(&mut bytes), key)?;
+                    traced.failure = Some(failure);
+                    Ok((resolved, traced))
                 });
                 match first {
                     Err(e) => {
@@ -534,7 +559,7 @@ fn same_run(
     traced.failure = Some(crate::scheduler::Failure {
         check: "determinism".into(),
         message: format!(
-            "seed {seed} ran differently when run again to write its trace (digest {:016x}, then {:016x}): something outside the seed decides what the protocol does; `{} run {scenario} --seed {seed} --check-determinism` shows where",
+            "seed {seed} ran differently when run again (digest {:016x}, then {:016x}): something outside the seed decides what the protocol does; `{} run {scenario} --seed {seed} --check-determinism` shows where",
             first.digest.unwrap_or_default(),
             traced.digest.unwrap_or_default(),
             super::program()
