@@ -480,3 +480,32 @@ fn a_trace_of_an_older_format_is_still_checked_shown_and_replayed() {
     assert!(shown(old).contains("vc+["));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn the_command_line_replays_a_corpus_directory() {
+    let o = dsim(&["replay", "traces"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(
+        text(&o).contains(" behave as recorded, 0 do not"),
+        "{}",
+        text(&o)
+    );
+    // One trace that no longer behaves: exit 1, the trace named.
+    let (corpus, _, _) = user_corpus("cli-corpus");
+    let dir = corpus.to_str().unwrap();
+    assert_eq!(
+        dsim::cli::run_with(&tally_registry(2), ["dsim", "replay", dir]),
+        0
+    );
+    assert_eq!(
+        dsim::cli::run_with(&tally_registry(3), ["dsim", "replay", dir]),
+        1
+    );
+    // Options for one trace, and a directory with none: bad input.
+    let o = dsim(&["replay", "traces", "--schedule"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    let empty = tmp("cli-empty-corpus");
+    let o = dsim(&["replay", empty.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("checks nothing"), "{}", text(&o));
+}

@@ -18,7 +18,9 @@ use std::sync::Arc;
     after_help = "Examples:\n  dsim replay traces/echo-bug-no-dedup-seed-3.trace\n  dsim replay traces/echo-bug-no-dedup-seed-3.trace --schedule --scenario scenarios/echo-lossy.toml\n  dsim replay old.trace -o new.trace    # an older format's run, written in today's"
 )]
 pub struct ReplayArgs {
-    /// The trace file.
+    /// The trace file, or a directory: a regression corpus, every trace in
+    /// it replayed under the rules of `traces/README.md` (as
+    /// `dsim::testing::assert_corpus` does in a test).
     pub trace: PathBuf,
     /// Run this scenario instead of the one recorded in the trace (a fixed
     /// build or a changed parameter, say).
@@ -196,6 +198,47 @@ pub fn divergence_lines(
     out
 }
 
+/// `dsim replay DIR`: the corpus in DIR, each trace's verdict and problems.
+fn replay_corpus(registry: &Registry, args: &ReplayArgs) -> Result<(), CliError> {
+    let dir = args.trace.display();
+    if args.schedule || args.scenario.is_some() || args.output.is_some() || args.key.is_some() {
+        return Err(CliError::input(format!(
+            "{dir} is a directory: a corpus replays each trace by its own rules (its `.expect` file names a fixed scenario); --schedule, --scenario, --key and -o are for one trace"
+        )));
+    }
+    let replayed = crate::testing::replay_corpus(registry, &args.trace).map_err(CliError::input)?;
+    if !replayed
+        .iter()
+        .any(|r| r.file.extension().is_some_and(|e| e == "trace"))
+    {
+        return Err(CliError::input(format!(
+            "{dir}: no `*.trace` in the corpus, so it checks nothing"
+        )));
+    }
+    let mut failing = 0;
+    for r in &replayed {
+        let verdict = if r.holds() { "ok" } else { "FAILS" };
+        println!("{verdict:<6} {}: {}", r.file.display(), plain(&r.summary));
+        for p in &r.problems {
+            failing += 1;
+            for line in p.lines() {
+                println!("         {}", plain(line));
+            }
+        }
+    }
+    let bad = replayed.iter().filter(|r| !r.holds()).count();
+    println!(
+        "corpus {dir}: {} files, {} behave as recorded, {bad} do not",
+        replayed.len(),
+        replayed.len() - bad
+    );
+    if failing > 0 {
+        Err(CliError::CheckFailed)
+    } else {
+        Ok(())
+    }
+}
+
 /// A trace rerun: what it recorded, what the rerun wrote, and where the
 /// two first differ.
 pub struct Rerun {
@@ -311,6 +354,9 @@ pub fn rerun(
 }
 
 pub fn replay(registry: &Registry, args: ReplayArgs) -> Result<(), CliError> {
+    if args.trace.is_dir() {
+        return replay_corpus(registry, &args);
+    }
     let key = args.key.as_deref().map(str::as_bytes);
     if let Some(out) = &args.output {
         let mut inputs = vec![args.trace.as_path()];
