@@ -501,6 +501,13 @@ fn the_command_line_replays_a_corpus_directory() {
         dsim::cli::run_with(&tally_registry(3), ["dsim", "replay", dir]),
         1
     );
+    // A trace cut short in it: bad input, as for one trace.
+    let bytes = std::fs::read(corpus.join("ok.trace")).unwrap();
+    std::fs::write(corpus.join("ok.trace"), &bytes[..bytes.len() / 2]).unwrap();
+    assert_eq!(
+        dsim::cli::run_with(&tally_registry(2), ["dsim", "replay", dir]),
+        2
+    );
     // Options for one trace, and a directory with none: bad input.
     let o = dsim(&["replay", "traces", "--schedule"]);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));

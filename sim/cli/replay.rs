@@ -232,6 +232,16 @@ fn replay_corpus(registry: &Registry, args: &ReplayArgs) -> Result<(), CliError>
         replayed.len(),
         replayed.len() - bad
     );
+    // A trace that does not read is bad input, as it is to `replay FILE`.
+    if let Some(r) = replayed
+        .iter()
+        .find(|r| r.summary == crate::testing::UNREADABLE)
+    {
+        return Err(CliError::input(format!(
+            "{}: the trace does not read (above)",
+            r.file.display()
+        )));
+    }
     if failing > 0 {
         Err(CliError::CheckFailed)
     } else {

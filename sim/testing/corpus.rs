@@ -42,6 +42,9 @@ struct Expect {
     fixed_in_place: bool,
 }
 
+/// The summary of a trace that does not read (damaged, cut short, keyed).
+pub const UNREADABLE: &str = "unreadable";
+
 /// How one trace of a corpus behaved when replayed.
 #[derive(Clone, Debug)]
 pub struct Replayed {
@@ -165,7 +168,7 @@ fn replay_one(registry: &Registry, trace: &Path) -> Replayed {
             problems.push(message(e));
             return Replayed {
                 file: trace.to_path_buf(),
-                summary: "unreadable".into(),
+                summary: UNREADABLE.into(),
                 problems,
             };
         }

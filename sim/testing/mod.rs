@@ -48,7 +48,7 @@ use std::path::PathBuf;
 
 mod corpus;
 mod tree;
-pub use corpus::{assert_corpus, replay_corpus, Replayed};
+pub use corpus::{assert_corpus, replay_corpus, Replayed, UNREADABLE};
 pub use tree::{CaseStrategy, CaseTree};
 
 /// How adversarial the generated network may be.
