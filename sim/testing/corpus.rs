@@ -160,7 +160,11 @@ fn replay_one(registry: &Registry, trace: &Path) -> Replayed {
                 Expect::default()
             }
         },
-        Err(_) => Expect::default(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Expect::default(),
+        Err(e) => {
+            problems.push(format!("{}: cannot read: {e}", expect_path.display()));
+            Expect::default()
+        }
     };
     let (header, recorded) = match read_trace(trace, None) {
         Ok(read) => read,
