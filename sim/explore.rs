@@ -370,8 +370,13 @@ fn explore_from<N: Node>(
     Ok(report)
 }
 
+/// How a search's error begins when the protocol does not run the same
+/// way twice (a failed check, not bad input: `dsim explore` exits 1).
+pub const NOT_DETERMINISTIC: &str = "the protocol is not deterministic";
+
 fn not_deterministic(path: &[u32]) -> SimError {
     SimError::Config(format!(
-        "the protocol is not deterministic: the path {path:?} reached two different states (look for wall-clock reads, hash-map iteration order, global state, unseeded randomness)"
+        "{NOT_DETERMINISTIC}: the path {path:?} reached two different states ({})",
+        crate::replay::LOOK_FOR
     ))
 }

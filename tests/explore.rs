@@ -362,6 +362,34 @@ fn a_node_that_is_not_deterministic_is_named_so() {
         }
     }
     assert!(caught, "a hash-map order leak went unnoticed");
+    // On the command line it is the protocol's failed check (exit 1), as
+    // in a sweep, not bad input.
+    let dir = tmp("explore-leaky");
+    let scenario = dir.join("leaky.toml");
+    std::fs::write(&scenario, "protocol = \"leaky\"\nnodes = 8\n").unwrap();
+    let mut registry = dsim::protocols::Registry::empty();
+    registry.add(dsim::protocols::Spec::new(
+        "leaky",
+        "a hash map's order",
+        |c, _| Ok(Simulation::new(c, |_| Leaky { greeted: false }).hashable()),
+    ));
+    let codes: Vec<u8> = (0..20)
+        .map(|i| {
+            let out = dir.join(format!("out-{i}"));
+            dsim::cli::run_with(
+                &registry,
+                [
+                    "dsim",
+                    "explore",
+                    scenario.to_str().unwrap(),
+                    "--out",
+                    out.to_str().unwrap(),
+                ],
+            )
+        })
+        .collect();
+    assert!(codes.contains(&1), "{codes:?}");
+    assert!(!codes.contains(&2), "{codes:?}");
 }
 
 #[test]

@@ -133,12 +133,19 @@ pub fn explore(registry: &Registry, args: ExploreArgs) -> Result<(), CliError> {
         linearizable: resolved.linearizable.clone(),
         ..RunOptions::default()
     };
-    let report = protocol
-        .explore(config.clone(), &resolved.params, run_options, &options)
-        .map_err(|e| CliError::input(format!("{}: {e}", scenario.file)))?;
+    let report = protocol.explore(config.clone(), &resolved.params, run_options, &options);
     if let Some(b) = &bar {
         b.finish_and_clear();
     }
+    let report = match report {
+        Ok(report) => report,
+        // The protocol's defect, as a sweep's `determinism` is: exit 1.
+        Err(crate::SimError::Config(m)) if m.starts_with(crate::explore::NOT_DETERMINISTIC) => {
+            println!("NONDETERMINISTIC  {}: {}", scenario.file, plain(&m));
+            return Err(CliError::CheckFailed);
+        }
+        Err(e) => return Err(CliError::input(format!("{}: {e}", scenario.file))),
+    };
     let wall = started.elapsed().as_secs_f64();
     std::fs::create_dir_all(&args.out)
         .map_err(|e| CliError::input(format!("cannot create {}: {e}", args.out.display())))?;
