@@ -215,12 +215,10 @@ fn replay_corpus(registry: &Registry, args: &ReplayArgs) -> Result<(), CliError>
             "{dir}: no `*.trace` in the corpus, so it checks nothing"
         )));
     }
-    let mut failing = 0;
     for r in &replayed {
         let verdict = if r.holds() { "ok" } else { "FAILS" };
         println!("{verdict:<6} {}: {}", r.file.display(), plain(&r.summary));
         for p in &r.problems {
-            failing += 1;
             for line in p.lines() {
                 println!("         {}", plain(line));
             }
@@ -242,7 +240,7 @@ fn replay_corpus(registry: &Registry, args: &ReplayArgs) -> Result<(), CliError>
             r.file.display()
         )));
     }
-    if failing > 0 {
+    if bad > 0 {
         Err(CliError::CheckFailed)
     } else {
         Ok(())

@@ -504,18 +504,18 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
             _ => Vec::new(),
         };
         // Replaying a recorded run: its steps, to follow by what each did.
-        let steps = self
-            .sim
+        let sim = self.sim;
+        let steps = sim
             .schedule
-            .as_ref()
-            .map(|s| s.steps.clone())
+            .as_deref()
+            .map(|s| s.steps.as_slice())
             .filter(|s| !s.is_empty());
         for (step, &choice) in path.iter().enumerate() {
             if self.failure.is_some() {
                 return Ok(EndReason::CheckFailed);
             }
             let actions = self.enabled();
-            let Some(steps) = &steps else {
+            let Some(steps) = steps else {
                 let Some(action) = actions.get(choice as usize) else {
                     return Err(SimError::Config(format!(
                         "step {step} of the explored path chooses action {choice}, but only {} are enabled there (the path was made by another protocol or configuration)",
