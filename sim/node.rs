@@ -198,10 +198,17 @@ pub enum Effect<T> {
     Fail { message: String },
 }
 
-/// `value`'s postcard bytes in `out`, or nothing if it does not encode.
-fn encode_or_nothing<T: Serialize>(value: &T, out: &mut Vec<u8>) {
-    if crate::wire::encode_into(value, out).is_err() {
-        out.clear();
+/// `value`'s postcard bytes in `out`, for disk key `key`.
+///
+/// # Panics
+/// If `value` does not encode (see [`Disk::write`]).
+fn encode_for_disk<T: Serialize>(key: &str, value: &T, out: &mut Vec<u8>) {
+    if let Err(e) = crate::wire::encode_into(value, out) {
+        panic!(
+            "disk key `{key}`: a `{}` does not serialize with postcard ({e}); serde attributes \
+             such as `flatten` need a self-describing format",
+            std::any::type_name::<T>()
+        );
     }
 }
 
@@ -222,9 +229,12 @@ impl Disk {
     }
 
     /// Stores `value` under `key` (volatile until synced).
+    ///
+    /// # Panics
+    /// If `value` does not serialize with postcard (a `#[serde(flatten)]`
+    /// field, say). In a handler the panic fails the run as check `panic`,
+    /// naming the key: storing nothing would pass for a disk that forgot.
     pub fn write<T: Serialize>(&mut self, key: &str, value: &T) {
-        // postcard cannot fail on the types a protocol keeps on disk except
-        // for unbounded iterators, which serde derive never produces.
         // Into the buffer of an unsynced write of the same key, or one as
         // large as the synced value: a log rewritten on every append grows
         // once, not by doubling each time.
@@ -233,12 +243,12 @@ impl Disk {
                 let pending = &mut self.unsynced[i].1;
                 let bytes = pending.get_or_insert_with(Vec::new);
                 bytes.clear();
-                encode_or_nothing(value, bytes);
+                encode_for_disk(key, value, bytes);
             }
             Err(i) => {
                 let hint = self.synced.get(key).map_or(0, Vec::len);
                 let mut bytes = Vec::with_capacity(hint + hint / 8 + 8);
-                encode_or_nothing(value, &mut bytes);
+                encode_for_disk(key, value, &mut bytes);
                 self.unsynced.insert(i, (key.to_string(), Some(bytes)));
             }
         }
@@ -252,14 +262,34 @@ impl Disk {
         }
     }
 
-    /// The latest value of `key`, synced or not; `None` if absent or if the
-    /// bytes do not decode as `T`.
+    /// The latest value of `key`, synced or not; `None` if absent.
+    ///
+    /// # Panics
+    /// If the bytes under `key` do not decode as `T`: written as another
+    /// type, or a type that does not read back through postcard (an
+    /// internally tagged or untagged enum, `skip_serializing_if`). In a
+    /// handler the panic fails the run as check `panic`, naming the key;
+    /// answering `None` would pass for a disk that forgot. [`Disk::try_read`]
+    /// returns the error instead.
     pub fn read<T: DeserializeOwned>(&self, key: &str) -> Option<T> {
+        match self.try_read(key) {
+            Ok(value) => value,
+            Err(e) => panic!(
+                "disk key `{key}` holds bytes that do not decode as `{}` ({e}): written as \
+                 another type, or a type that does not read back through postcard",
+                std::any::type_name::<T>()
+            ),
+        }
+    }
+
+    /// The latest value of `key`, synced or not: `Ok(None)` if absent, an
+    /// error if its bytes do not decode as `T`.
+    pub fn try_read<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, postcard::Error> {
         let bytes = match self.pending(key) {
-            Ok(i) => self.unsynced[i].1.as_ref()?,
-            Err(_) => self.synced.get(key)?,
+            Ok(i) => self.unsynced[i].1.as_ref(),
+            Err(_) => self.synced.get(key),
         };
-        postcard::from_bytes(bytes).ok()
+        bytes.map(|b| postcard::from_bytes(b)).transpose()
     }
 
     /// Makes every write so far durable.
@@ -512,6 +542,42 @@ pub const SPAN_END: &str = "span- ";
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_disk_value_read_as_another_type_is_an_error_not_an_empty_disk() {
+        let mut disk = Disk::default();
+        disk.write("state", &String::from("leader"));
+        disk.write("n", &1u8);
+        assert_eq!(disk.try_read::<u8>("absent").unwrap(), None);
+        assert!(disk.try_read::<bool>("state").is_err());
+        let read = std::panic::catch_unwind(|| disk.read::<Vec<u64>>("n"));
+        let message = *read.unwrap_err().downcast::<String>().unwrap();
+        assert!(
+            message.starts_with(
+                "disk key `n` holds bytes that do not decode as `alloc::vec::Vec<u64>`"
+            ),
+            "{message}"
+        );
+        #[derive(Serialize)]
+        struct Inner {
+            a: u8,
+        }
+        #[derive(Serialize)]
+        struct Flat {
+            #[serde(flatten)]
+            inner: Inner,
+        }
+        let write = std::panic::catch_unwind(move || {
+            Disk::default().write(
+                "flat",
+                &Flat {
+                    inner: Inner { a: 1 },
+                },
+            )
+        });
+        let message = *write.unwrap_err().downcast::<String>().unwrap();
+        assert!(message.starts_with("disk key `flat`: a `"), "{message}");
+    }
 
     #[test]
     fn disk_keeps_synced_writes_and_loses_the_rest_at_a_crash() {

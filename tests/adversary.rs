@@ -706,3 +706,70 @@ fn adversary_actions_in_the_fault_schedule_happen_when_asked_and_shrink_takes_th
         config.faults
     );
 }
+
+/// A message whose `u128` JSON data cannot carry: mutation cannot take it
+/// apart.
+#[derive(Debug, Serialize, Deserialize)]
+struct Wide(u128);
+
+#[derive(Default)]
+struct WideSender;
+
+impl Node for WideSender {
+    type Msg = Wide;
+    type Timer = ();
+    fn on_start(&mut self, _: &mut Context<'_, Self>) {}
+    fn on_input(&mut self, ctx: &mut Context<'_, Self>, input: Input) {
+        ctx.send(NodeId(1), &Wide(u128::MAX - u128::from(input.value)));
+    }
+    fn on_message(&mut self, _: &mut Context<'_, Self>, _: NodeId, _: Wide) {}
+}
+
+#[test]
+fn an_adversary_that_cannot_mutate_the_protocols_messages_is_refused_not_idle() {
+    // Before: every mutation attempt failed quietly, so a byzantine node
+    // set to mutate every message, or a network set to alter or forge,
+    // did nothing at all and the run passed as if it had been tried.
+    let mutating = Byzantine {
+        node: NodeId(0),
+        behaviour: Behaviour::Mutate {
+            chance: Ppm::from_probability(1.0).unwrap(),
+            arbitrary: false,
+        },
+    };
+    let cases = [
+        (
+            "byzantine n0 is to mutate its messages",
+            Some(mutating),
+            NetworkAdversary::default(),
+        ),
+        (
+            "the network adversary alters copies in transit",
+            None,
+            NetworkAdversary {
+                alter: Ppm::from_probability(1.0).unwrap(),
+                ..NetworkAdversary::default()
+            },
+        ),
+        (
+            "the network adversary forges messages",
+            None,
+            NetworkAdversary {
+                forge: Ppm::from_probability(1.0).unwrap(),
+                ..NetworkAdversary::default()
+            },
+        ),
+    ];
+    for (who, byzantine, network) in cases {
+        let mut config = pair_config(1, network);
+        config.adversary.byzantine = byzantine.into_iter().collect();
+        let sim = Simulation::new(config, |_| WideSender);
+        let err = sim.run().unwrap_err().to_string();
+        assert!(
+            err.starts_with(&format!(
+                "invalid configuration: {who}, but a message of type `adversary::Wide` cannot be mutated (number out of range)"
+            )),
+            "{err}"
+        );
+    }
+}

@@ -882,3 +882,54 @@ fn a_crash_ends_the_nodes_operations_in_flight_as_info() {
     let report = dsim::check::audit(&bytes[..], &dsim::check::Options::default()).unwrap();
     assert!(report.holds(), "{report:?}");
 }
+
+/// A message type that serializes but that postcard cannot read back
+/// (an internally tagged enum needs a self-describing format).
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "type")]
+enum Tagged {
+    Put { value: u64 },
+    Ack,
+}
+
+#[derive(Default)]
+struct TaggedNode {
+    acks: u32,
+}
+
+impl Node for TaggedNode {
+    type Msg = Tagged;
+    type Timer = ();
+    fn on_start(&mut self, ctx: &mut dsim::Context<'_, Self>) {
+        if ctx.id() == NodeId(0) {
+            ctx.send(NodeId(1), &Tagged::Put { value: 1 });
+        }
+    }
+    fn on_message(&mut self, ctx: &mut dsim::Context<'_, Self>, from: NodeId, msg: Tagged) {
+        match msg {
+            Tagged::Put { .. } => ctx.send(from, &Tagged::Ack),
+            Tagged::Ack => self.acks += 1,
+        }
+    }
+}
+
+#[test]
+fn a_message_type_that_does_not_read_back_fails_the_run_instead_of_being_lost() {
+    // Before: every message was recorded as lost (undecodable), the run
+    // passed with nothing ever delivered, and nothing said why.
+    let sim = Simulation::new(SimConfig::new(1, 2), |_| TaggedNode::default());
+    let (outcome, bytes) = sim.run_traced(Vec::new(), None).unwrap();
+    let failure = outcome.failure.expect("the run must fail");
+    assert_eq!(failure.check, "effect");
+    assert!(
+        failure.message.starts_with(
+            "n0's message m0 to n1 does not decode as it was sent: the bytes `kernel::Tagged` encoded do not read back"
+        ),
+        "{}",
+        failure.message
+    );
+    assert!(failure.message.contains("#[serde(tag = ...)]"));
+    let recs = records(&bytes);
+    assert!(!recs.iter().any(|r| matches!(r.kind, Kind::Lost { .. })));
+    assert_eq!(outcome.stats.delivered, 0);
+}

@@ -63,14 +63,23 @@ impl Mutator {
     /// A mutation of `msg`, or `None` if no attempt gave a different
     /// message of the same type. With `arbitrary`, half the attempts
     /// replace the whole message by one seen earlier.
+    ///
+    /// `Err` when `msg` cannot make the trip through JSON data and back
+    /// that mutation takes it on (a `u128` beyond 64 bits, a map keyed by
+    /// tuples or structs, a NaN float): no mutation of it could ever take,
+    /// and giving up quietly would leave an adversary that does nothing.
     pub fn mutate<M: Serialize + DeserializeOwned>(
         &mut self,
         msg: &M,
         rng: &mut DetRng,
         arbitrary: bool,
-    ) -> Option<Mutation<M>> {
-        let original = serde_json::to_value(msg).ok()?;
-        let encoded = postcard::to_allocvec(msg).ok()?;
+    ) -> Result<Option<Mutation<M>>, String> {
+        let original = serde_json::to_value(msg).map_err(|e| e.to_string())?;
+        serde_json::from_value::<M>(original.clone())
+            .map_err(|e| format!("it does not read back from JSON data: {e}"))?;
+        let Ok(encoded) = postcard::to_allocvec(msg) else {
+            return Ok(None);
+        };
         for _ in 0..ATTEMPTS {
             let (value, change) = if arbitrary && rng.below(2) == 0 && !self.seen.is_empty() {
                 let i = rng.below(self.seen.len() as u64) as usize;
@@ -92,9 +101,9 @@ impl Mutator {
             if postcard::to_allocvec(&m).ok().as_ref() == Some(&encoded) {
                 continue;
             }
-            return Some(Mutation { msg: m, change });
+            return Ok(Some(Mutation { msg: m, change }));
         }
-        None
+        Ok(None)
     }
 
     /// One small-scope change to `v`, and its description.
@@ -296,7 +305,7 @@ mod tests {
         let mut changes = BTreeSet::new();
         for i in 0..2000 {
             let msg = &msgs[i % msgs.len()];
-            let Some(out) = m.mutate(msg, &mut rng, false) else {
+            let Some(out) = m.mutate(msg, &mut rng, false).unwrap() else {
                 continue;
             };
             assert_ne!(&out.msg, msg, "{}", out.change);
@@ -324,10 +333,41 @@ mod tests {
                         ok: true,
                     };
                     m.observe(&msg);
-                    m.mutate(&msg, &mut rng, true).map(|x| x.change)
+                    m.mutate(&msg, &mut rng, true).unwrap().map(|x| x.change)
                 })
                 .collect::<Vec<_>>()
         };
         assert_eq!(run(), run());
+    }
+
+    #[test]
+    fn a_message_json_data_cannot_carry_is_refused_not_left_alone() {
+        #[derive(Debug, Serialize, Deserialize)]
+        struct Wide {
+            v: u128,
+        }
+        #[derive(Debug, Serialize, Deserialize)]
+        struct Keyed {
+            votes: std::collections::BTreeMap<(u32, u32), bool>,
+        }
+        #[derive(Debug, Serialize, Deserialize)]
+        struct Float {
+            v: f64,
+        }
+        let mut m = Mutator::default();
+        let mut rng = DetRng::new(1, Stream::Faults);
+        let wide = m.mutate(&Wide { v: u128::MAX }, &mut rng, false);
+        assert_eq!(wide.err().unwrap(), "number out of range");
+        let votes = [((1, 2), true)].into_iter().collect();
+        let keyed = m.mutate(&Keyed { votes }, &mut rng, false);
+        assert_eq!(keyed.err().unwrap(), "key must be a string");
+        let nan = m.mutate(&Float { v: f64::NAN }, &mut rng, false);
+        assert!(nan
+            .err()
+            .unwrap()
+            .starts_with("it does not read back from JSON data"));
+        // What JSON data does carry is mutated.
+        let fine = m.mutate(&Wide { v: 5 }, &mut rng, false).unwrap().unwrap();
+        assert_ne!(fine.msg.v, 5);
     }
 }

@@ -141,6 +141,11 @@ pub struct InFlight {
     pub vector: Option<Vec<u32>>,
     /// The MAC of an authenticated send (see [`crate::adversary`]).
     pub mac: Option<crate::adversary::Mac>,
+    /// Its bytes may not be what the sender's code encoded: corrupted on
+    /// the way, mutated by a byzantine sender, or made up by the network
+    /// adversary. Only such a copy may fail to decode without that being
+    /// the protocol's own defect.
+    pub tampered: bool,
 }
 
 /// A message handed to the network by a sender.
@@ -152,6 +157,8 @@ pub struct Outgoing {
     pub lamport: u64,
     pub vector: Option<Vec<u32>>,
     pub mac: Option<crate::adversary::Mac>,
+    /// A byzantine sender changed the bytes its code encoded.
+    pub mutated: bool,
 }
 
 /// What became of one copy at send time.
@@ -322,7 +329,7 @@ impl Network {
         payload: Vec<u8>,
         mac: Option<crate::adversary::Mac>,
     ) -> u32 {
-        self.store(msg, 0, (from, to), 0, payload, None, mac)
+        self.store(msg, 0, (from, to), 0, payload, None, mac, true)
     }
 
     /// Takes message fates from `schedule` instead of the random stream.
@@ -514,7 +521,8 @@ impl Network {
                 }
             }
             let ends = (out.from, out.to);
-            let slot = self.store(out.msg, copy, ends, out.lamport, bytes, vc, mac);
+            let tampered = out.mutated || !flips.is_empty();
+            let slot = self.store(out.msg, copy, ends, out.lamport, bytes, vc, mac, tampered);
             if self.stateful {
                 let state = self.links.get(out.from, out.to);
                 state.in_flight += 1;
@@ -583,6 +591,7 @@ impl Network {
         payload: Vec<u8>,
         vector: Option<Vec<u32>>,
         mac: Option<crate::adversary::Mac>,
+        tampered: bool,
     ) -> u32 {
         self.in_flight += 1;
         let i = match self.free.pop() {
@@ -605,6 +614,7 @@ impl Network {
         m.lamport = lamport;
         m.vector = vector;
         m.mac = mac;
+        m.tampered = tampered;
         slot.live = true;
         i
     }
@@ -736,6 +746,7 @@ mod tests {
                     lamport: msg,
                     vector: None,
                     mac: None,
+                    mutated: false,
                 };
                 let report = net.send(&mut rng, Instant::ZERO, out);
                 let corrupted = !net.take_flips(0).is_empty();

@@ -781,7 +781,9 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
             replay = r.chance(adv.net.replay).then_some(r);
             if alter.chance(adv.net.alter) || planned_alter.is_some() {
                 if let Some((payload, change)) =
-                    mutate_bytes::<N::Msg>(&mut adv.mutator, &mut alter, &m.payload, false)
+                    mutate_bytes::<N::Msg>(&mut adv.mutator, &mut alter, &m.payload, false, || {
+                        "the network adversary alters copies in transit".to_string()
+                    })?
                 {
                     self.write(Kind::Altered {
                         msg: m.msg,
@@ -790,18 +792,40 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
                         payload: Cow::Borrowed(&payload),
                     })?;
                     m.payload = payload;
+                    m.tampered = true;
                 }
             }
         }
-        let Ok(msg) = postcard::from_bytes::<N::Msg>(&m.payload) else {
-            self.write(Kind::Lost {
-                msg: m.msg,
-                copy: m.copy,
-                from: m.from,
-                to: m.to,
-                cause: LossCause::Undecodable,
-            })?;
-            return Ok(false);
+        let msg = match postcard::from_bytes::<N::Msg>(&m.payload) {
+            Ok(msg) => msg,
+            // Bytes the sender's own code encoded that its own type cannot
+            // read back: no network fault explains it, and calling it loss
+            // would pass a run in which nothing was ever delivered.
+            Err(e) if !m.tampered => {
+                let message = format!(
+                    "{}'s message m{} to {} does not decode as it was sent: the bytes `{}` encoded \
+                     do not read back ({e}). Messages cross the network as postcard, which is not \
+                     self-describing: serde attributes that need a self-describing format \
+                     (`#[serde(tag = ...)]`, `untagged`, `flatten`, `skip_serializing_if`) or a \
+                     Deserialize that calls `deserialize_any` break the round trip",
+                    m.from,
+                    m.msg,
+                    m.to,
+                    std::any::type_name::<N::Msg>(),
+                );
+                self.fail("effect", message)?;
+                return Ok(false);
+            }
+            Err(_) => {
+                self.write(Kind::Lost {
+                    msg: m.msg,
+                    copy: m.copy,
+                    from: m.from,
+                    to: m.to,
+                    cause: LossCause::Undecodable,
+                })?;
+                return Ok(false);
+            }
         };
         // The ends as nodes: a twin instance speaks and is spoken to as
         // the node it is an instance of.
@@ -905,8 +929,13 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
         let s = &adv.seen[pick];
         let (source, mac) = (s.msg, s.mac);
         let (from, to, payload, change) = if forge {
-            let Some((payload, change)) =
-                mutate_bytes::<N::Msg>(&mut adv.mutator, &mut rng, &adv.seen[pick].payload, true)
+            let Some((payload, change)) = mutate_bytes::<N::Msg>(
+                &mut adv.mutator,
+                &mut rng,
+                &adv.seen[pick].payload,
+                true,
+                || "the network adversary forges messages".to_string(),
+            )?
             else {
                 return Ok(());
             };
@@ -1313,7 +1342,9 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
         }
         let Some(adv) = self.adv.as_mut() else {
             let mac = authenticated.then(|| self.keys.mac(from, to, &payload));
-            return self.transmit(from, to, payload, mac, None).map(|_| ());
+            return self
+                .transmit(from, to, payload, mac, None, false)
+                .map(|_| ());
         };
         // A byzantine sender: mutated before the MAC (it holds its own
         // keys, so what it changes it signs), silenced, or a twin whose
@@ -1331,9 +1362,13 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
                 let key = adv.key(b's', from.0, to.0, &payload);
                 let mut rng = adv.rng(&key, b'm');
                 if rng.chance(chance) {
-                    if let Some((bytes, c)) =
-                        mutate_bytes::<N::Msg>(&mut adv.mutator, &mut rng, &payload, arbitrary)
-                    {
+                    if let Some((bytes, c)) = mutate_bytes::<N::Msg>(
+                        &mut adv.mutator,
+                        &mut rng,
+                        &payload,
+                        arbitrary,
+                        || format!("byzantine {from} is to mutate its messages"),
+                    )? {
                         payload = bytes;
                         change = Some(c);
                     }
@@ -1353,7 +1388,7 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
                 payload.clone().unwrap_or_default()
             };
             let cause = forced.or((!reachable).then_some(LossCause::Partition));
-            let msg = self.transmit(from, process, bytes, mac, cause)?;
+            let msg = self.transmit(from, process, bytes, mac, cause, change.is_some())?;
             if let Some(change) = &change {
                 self.write(Kind::Mutated {
                     node: from,
@@ -1367,6 +1402,7 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
 
     /// Records a send from process `from` to process `to` and hands it to
     /// the network, or loses it at once for `forced`; returns its id.
+    /// `mutated`: a byzantine sender changed the bytes its code encoded.
     fn transmit(
         &mut self,
         from: NodeId,
@@ -1374,6 +1410,7 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
         payload: Vec<u8>,
         mac: Option<crate::adversary::Mac>,
         forced: Option<LossCause>,
+        mutated: bool,
     ) -> Result<u64, SimError> {
         let lamport = self.clocks.tick(from.index());
         let msg = self.next_msg;
@@ -1413,6 +1450,7 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
                 lamport,
                 vector,
                 mac,
+                tampered: mutated,
             });
             return Ok(msg);
         }
@@ -1424,6 +1462,7 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
             lamport,
             vector,
             mac,
+            mutated,
         };
         let report = self.network.send(&mut self.net_rng, self.now, out);
         if report.duplicated() {
@@ -1718,15 +1757,33 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
 
 /// Decodes `bytes` as a message, mutates it, encodes the result: the new
 /// bytes and what changed, or `None` if they do not decode or no mutation
-/// took.
+/// took. An error, naming `who` mutates, if the message type is one that
+/// mutation cannot take apart: such an adversary would never act.
 fn mutate_bytes<M: crate::node::Message>(
     mutator: &mut crate::adversary::mutate::Mutator,
     rng: &mut DetRng,
     bytes: &[u8],
     arbitrary: bool,
-) -> Option<(Vec<u8>, String)> {
-    let msg: M = postcard::from_bytes(bytes).ok()?;
-    let m = mutator.mutate(&msg, rng, arbitrary)?;
-    let out = postcard::to_allocvec(&m.msg).ok()?;
-    Some((out, m.change))
+    who: impl FnOnce() -> String,
+) -> Result<Option<(Vec<u8>, String)>, SimError> {
+    let Ok(msg) = postcard::from_bytes::<M>(bytes) else {
+        return Ok(None);
+    };
+    let m = match mutator.mutate(&msg, rng, arbitrary) {
+        Ok(Some(m)) => m,
+        Ok(None) => return Ok(None),
+        Err(e) => {
+            return Err(SimError::Config(format!(
+                "{}, but a message of type `{}` cannot be mutated ({e}): mutation takes a message \
+                 through serde's data model as JSON data and back, which a u128 or i128 beyond 64 \
+                 bits, a map keyed by tuples or structs, or a NaN float does not survive; take the \
+                 mutation away or change the message type",
+                who(),
+                std::any::type_name::<M>(),
+            )))
+        }
+    };
+    Ok(postcard::to_allocvec(&m.msg)
+        .ok()
+        .map(|out| (out, m.change)))
 }
