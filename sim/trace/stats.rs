@@ -53,6 +53,7 @@ impl Stats {
     }
 
     /// Counts one record.
+    #[inline(always)]
     pub fn count(&mut self, record: &Record<'_>) {
         self.time = self.time.max(record.time);
         if matches!(record.kind, Kind::End { .. }) {

@@ -405,6 +405,7 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
         pct.take()
     }
 
+    #[inline(always)]
     fn write(&mut self, kind: Kind<'_>) -> io::Result<u64> {
         let record = Record {
             time: self.now,
