@@ -311,11 +311,13 @@ fn print_report(r: &Report, wall: f64) {
     }
     match (r.checks.is_empty(), r.not_evaluated.is_empty()) {
         (true, true) => println!(
-            "checked    no protocol invariant (the protocol registers none): only handler panics and stalls"
+            "checked    no protocol invariant (the protocol registers none): only handler panics, messages that do not encode or read back, and stalls"
         ),
-        (true, false) => println!("checked    no protocol invariant: only handler panics and stalls"),
+        (true, false) => println!(
+            "checked    no protocol invariant: only handler panics, messages that do not encode or read back, and stalls"
+        ),
         (false, _) => println!(
-            "checked    {}, and handler panics and stalls",
+            "checked    {}, and handler panics, messages that do not encode or read back, and stalls",
             plain(&r.checks.join(", "))
         ),
     }
