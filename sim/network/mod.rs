@@ -141,9 +141,9 @@ pub struct InFlight {
     pub vector: Option<Vec<u32>>,
     /// The MAC of an authenticated send (see [`crate::adversary`]).
     pub mac: Option<crate::adversary::Mac>,
-    /// Its bytes may not be what the sender's code encoded: corrupted on
-    /// the way, mutated by a byzantine sender, or made up by the network
-    /// adversary. Only such a copy may fail to decode without that being
+    /// Its bytes may not be what the sender's code encoded: corrupted or
+    /// altered on the way, mutated by a byzantine sender, or made up by the
+    /// network adversary. Only such a copy may fail to decode without that being
     /// the protocol's own defect.
     pub tampered: bool,
 }
