@@ -486,7 +486,9 @@ impl<A: AsyncNode> Ctx<A> {
         self.inner().disk.remove(key);
     }
 
-    /// Reads `key` from the node's disk.
+    /// Reads `key` from the node's disk; `None` if absent. Panics, failing
+    /// the run as check `panic`, if its bytes do not decode as `T` (see
+    /// [`Disk::read`]).
     pub async fn read<T: serde::de::DeserializeOwned>(&self, key: &str) -> Option<T> {
         self.shared.inner.borrow().disk.read(key)
     }
