@@ -75,7 +75,8 @@ impl Mutator {
         arbitrary: bool,
     ) -> Result<Option<Mutation<M>>, String> {
         let original = serde_json::to_value(msg).map_err(|e| e.to_string())?;
-        serde_json::from_value::<M>(original.clone())
+        // Read back from the value in place: no copy of it for the check.
+        M::deserialize(&original)
             .map_err(|e| format!("it does not read back from JSON data: {e}"))?;
         let Ok(encoded) = postcard::to_allocvec(msg) else {
             return Ok(None);
