@@ -207,6 +207,9 @@ struct Inner<M> {
     buffers: Vec<Vec<u8>>,
     mailbox: VecDeque<Incoming<M>>,
     inputs: VecDeque<Input>,
+    /// Whether a task has asked for a client operation since the node
+    /// started.
+    asks_inputs: bool,
     /// Calls waiting for their reply.
     replies: BTreeMap<u64, Option<Incoming<M>>>,
     /// Timers that fired and that their future has not seen yet.
@@ -516,6 +519,9 @@ impl<A: AsyncNode> Ctx<A> {
             authentic: false,
             task_order: inner.order,
             task_choices: None,
+            input_ignored: false,
+            input_queued: false,
+            inputs_asked: false,
             _node: PhantomData,
         };
         f(&mut ctx)
@@ -601,6 +607,7 @@ impl<A: AsyncNode> Future for NextInput<A> {
     fn poll(self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<Input> {
         let this = self.get_mut();
         let mut inner = this.ctx.inner();
+        inner.asks_inputs = true;
         if let Some(input) = inner.inputs.pop_front() {
             inner.unwait(&mut this.wait);
             return Poll::Ready(input);
@@ -811,6 +818,7 @@ impl<A: AsyncNode> Runtime<A> {
                     buffers: Vec::new(),
                     mailbox: VecDeque::new(),
                     inputs: VecDeque::new(),
+                    asks_inputs: false,
                     replies: BTreeMap::new(),
                     fired: BTreeSet::new(),
                     waits: Vec::new(),
@@ -942,6 +950,8 @@ impl<A: AsyncNode> Runtime<A> {
             inner.inputs.push_back(input);
             inner.wake(On::Input);
         }
+        // Whether a task takes it is known only later.
+        ctx.input_queued = true;
         self.run(ctx, None);
     }
 
@@ -1014,6 +1024,7 @@ impl<A: AsyncNode> Runtime<A> {
         std::mem::swap(&mut inner.disk, ctx.disk);
         std::mem::swap(&mut inner.buffers, ctx.buffers);
         *ctx.next_timer = inner.next_timer;
+        ctx.inputs_asked |= inner.asks_inputs;
         let effects: &mut dyn std::any::Any = &mut *ctx.effects;
         match effects.downcast_mut::<Vec<Effect<Wake>>>() {
             // The host's timers are this runtime's own: no conversion.

@@ -123,9 +123,13 @@ pub trait Node: 'static {
         let _ = (ctx, timer, tag);
     }
 
-    /// The workload handed this node a client operation.
+    /// The workload handed this node a client operation. A node type
+    /// that leaves this out takes no client operations: a run whose
+    /// workload hands it one stops with an invalid-configuration error
+    /// rather than drop the operation unseen.
     fn on_input(&mut self, ctx: &mut Context<'_, Self>, input: Input) {
-        let _ = (ctx, input);
+        let _ = input;
+        ctx.input_ignored = true;
     }
 
     /// Asked when a run ends with no event left: work this node is
@@ -331,6 +335,15 @@ pub struct Context<'a, N: Node + ?Sized> {
     pub(crate) task_order: TaskOrder,
     /// Following a recorded schedule: the node's recorded task choices.
     pub(crate) task_choices: Option<&'a mut std::collections::VecDeque<u64>>,
+    /// Set by the default [`Node::on_input`]: the node type takes no
+    /// client operations.
+    pub(crate) input_ignored: bool,
+    /// Set by an async node's runtime: the operation waits in its queue
+    /// for a task to ask for it.
+    pub(crate) input_queued: bool,
+    /// Set by an async node's runtime: one of its tasks has asked for a
+    /// client operation.
+    pub(crate) inputs_asked: bool,
     pub(crate) _node: PhantomData<fn(&N)>,
 }
 

@@ -730,10 +730,16 @@ fn the_property_test_harness_takes_async_protocols_as_they_are() {
             let given = [(flag.to_string(), ParamValue::Bool(value))].into();
             Params::resolve(&protocol.params(), &given).unwrap()
         };
-        // ABD's clients need a majority of servers and a node to be one.
+        // ABD's clients need a majority of servers and a node to be one;
+        // they drive themselves and take no client operations (a workload
+        // for them would fail the run as one never served).
         let bounds = Bounds {
             nodes: 4..=6,
             ..Bounds::default()
+        };
+        let bounds = match name {
+            "async-abd" => bounds.no_operations(),
+            _ => bounds,
         };
         let ok = params(!broken);
         let result = runner(48).run(&cases(bounds.clone()), |case| {
@@ -869,4 +875,53 @@ fn schedule_replay_follows_the_recorded_task_order_of_a_changed_protocol() {
         checked >= 5,
         "only {checked} seeds had their order moved by the change"
     );
+}
+
+/// Serves messages and never asks for a client operation.
+struct Unasked;
+
+impl AsyncNode for Unasked {
+    type Msg = Msg;
+    type State = ();
+
+    async fn main(self, ctx: Ctx<Self>) {
+        loop {
+            ctx.recv().await;
+        }
+    }
+}
+
+#[test]
+fn client_operations_no_task_ever_asks_for_fail_the_run_by_name() {
+    // Before: the operations waited in the node's queue, the run ended
+    // quiescent, and it passed as if a client load had been served.
+    let mut c = config(2);
+    c.workload = Some(dsim::Workload {
+        count: 3,
+        start: Duration::from_millis(1),
+        interval: dsim::Latency::Constant {
+            latency: Duration::from_millis(1),
+        },
+        targets: vec![NodeId(1)],
+        value_range: 10,
+        skip: Vec::new(),
+    });
+    let outcome = Simulation::new(c.clone(), |_| Async::new(Unasked))
+        .run()
+        .unwrap();
+    let failure = outcome.failure.expect("the run fails");
+    assert_eq!(failure.check, "stalled");
+    assert_eq!(
+        failure.message,
+        "the workload handed async nodes 3 client operation(s) (the first to n1) and no task \
+         ever asked for one with `ctx.next_input()`, so none was served; read them in a task, or \
+         take the workload away (in a property test, `Bounds::no_operations()`)"
+    );
+    // Without the workload the same node passes.
+    c.workload = None;
+    assert!(Simulation::new(c, |_| Async::new(Unasked))
+        .run()
+        .unwrap()
+        .failure
+        .is_none());
 }

@@ -933,3 +933,44 @@ fn a_message_type_that_does_not_read_back_fails_the_run_instead_of_being_lost() 
     assert!(!recs.iter().any(|r| matches!(r.kind, Kind::Lost { .. })));
     assert_eq!(outcome.stats.delivered, 0);
 }
+
+/// A node type that takes no client operations: `on_input` left out.
+struct Deaf;
+
+impl Node for Deaf {
+    type Msg = ();
+    type Timer = ();
+    fn on_start(&mut self, _: &mut dsim::Context<'_, Self>) {}
+    fn on_message(&mut self, _: &mut dsim::Context<'_, Self>, _: NodeId, _: ()) {}
+}
+
+#[test]
+fn a_workload_for_a_node_type_that_takes_no_operations_is_refused_not_dropped() {
+    // Before: every operation went to the default `on_input`, which did
+    // nothing, and the run passed as if a client load had been tested.
+    let mut config = SimConfig::new(1, 2);
+    config.workload = Some(dsim::Workload {
+        count: 5,
+        start: Duration::from_millis(1),
+        interval: Latency::Constant {
+            latency: Duration::from_millis(1),
+        },
+        targets: vec![NodeId(1)],
+        value_range: 10,
+        skip: Vec::new(),
+    });
+    let err = Simulation::new(config.clone(), |_| Deaf)
+        .run()
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        err,
+        "invalid configuration: the workload hands n1 client operations, but `kernel::Deaf` does \
+         not implement Node::on_input, so each would be dropped unseen; implement on_input, or \
+         take the workload away (in a property test, `Bounds::no_operations()`)"
+    );
+    // Without the workload the same node type runs.
+    config.workload = None;
+    let outcome = Simulation::new(config, |_| Deaf).run().unwrap();
+    assert!(outcome.failure.is_none());
+}

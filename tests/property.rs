@@ -342,8 +342,10 @@ mod user_protocol {
     proptest! {
         #![proptest_config(ProptestConfig { cases: 32, failure_persistence: None, ..ProptestConfig::default() })]
 
+        // `Max` takes no client operations (no `on_input`): its cases
+        // have no workload.
         #[test]
-        fn no_node_ever_holds_a_value_nobody_started_with(case in cases(Bounds::default())) {
+        fn no_node_ever_holds_a_value_nobody_started_with(case in cases(Bounds::default().no_operations())) {
             check(&case, |config| {
                 let nodes = config.nodes;
                 Simulation::new(config, |_| Max { best: 0 }).always("no invention", "every value was some node's start value", move |v| {
@@ -519,7 +521,7 @@ fn a_case_failed_by_its_history_check_is_written_with_the_check() {
 
 /// The message of a property test whose every case fails at its end.
 fn failing_message<N: dsim::Node>(make: fn() -> N) -> String {
-    let result = runner(4).run(&cases(Bounds::default()), |case| {
+    let result = runner(4).run(&cases(Bounds::default().no_operations()), |case| {
         check(&case, |config| {
             dsim::Simulation::new(config, move |_| make()).at_end(
                 "never",

@@ -199,6 +199,13 @@ impl Bounds {
     pub fn reliable(self) -> Bounds {
         self.no_loss().no_duplication().no_corruption()
     }
+    /// No workload: for a protocol whose nodes take no client operations
+    /// (no `Node::on_input`, or async tasks that never ask), on which a
+    /// case with operations would not run.
+    pub fn no_operations(mut self) -> Bounds {
+        self.operations = 0..=0;
+        self
+    }
 }
 
 /// Root seeds, below 2^63 so that a scenario file (TOML integers are

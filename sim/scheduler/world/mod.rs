@@ -80,6 +80,10 @@ pub(crate) struct World<'s, N: Node, S: Sink> {
     /// Steps of an explored path this run could not take (see
     /// [`crate::scheduler::Outcome::unfollowed`]).
     pub unfollowed: u64,
+    // Client operations left in async nodes' queues for a task to ask for
+    // (the first one's node), and whether any task ever asked.
+    inputs_queued: Option<(NodeId, u64)>,
+    inputs_asked: bool,
     // The node the last event changed, for per-node invariants.
     changed: Option<NodeId>,
     faults: FaultState,
@@ -331,6 +335,8 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
             failure: None,
             handled: 0,
             unfollowed: 0,
+            inputs_queued: None,
+            inputs_asked: false,
             changed: None,
             faults: FaultState {
                 calm_since: Some(Instant::ZERO),
@@ -570,11 +576,35 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
                 return Ok(());
             }
         }
+        self.check_inputs_asked()?;
+        if self.failure.is_some() {
+            return Ok(());
+        }
         self.check_at_end(reason)?;
         if self.failure.is_none() {
             self.check_history()?;
         }
         Ok(())
+    }
+
+    /// The workload's operations went to async nodes and no task of any
+    /// node ever asked for one: the protocol does not read its clients,
+    /// and a run that passed would pass on a client load never served.
+    /// (A node type that is not async and takes none is refused at the
+    /// first operation.)
+    fn check_inputs_asked(&mut self) -> Result<(), SimError> {
+        match self.inputs_queued {
+            Some((first, count)) if !self.inputs_asked => self.fail(
+                "stalled",
+                format!(
+                    "the workload handed async nodes {count} client operation(s) (the first to \
+                     {first}) and no task ever asked for one with `ctx.next_input()`, so none was \
+                     served; read them in a task, or take the workload away (in a property test, \
+                     `Bounds::no_operations()`)"
+                ),
+            ),
+            _ => Ok(()),
+        }
     }
 
     /// With no event left, work a node still waits on can never complete:
@@ -1216,11 +1246,28 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
                 .schedule
                 .is_some()
                 .then_some(&mut slot.task_choices),
+            input_ignored: false,
+            input_queued: false,
+            inputs_asked: false,
             _node: PhantomData,
         };
         IN_HANDLER.with(|f| f.set(Some(id)));
         handler(node, &mut ctx);
         IN_HANDLER.with(|f| f.set(None));
+        self.inputs_asked |= ctx.inputs_asked;
+        if ctx.input_queued {
+            let queued = self.inputs_queued.get_or_insert((id, 0));
+            queued.1 += 1;
+        }
+        if ctx.input_ignored {
+            self.effects = effects;
+            return Err(SimError::Config(format!(
+                "the workload hands {id} client operations, but `{}` does not implement \
+                 Node::on_input, so each would be dropped unseen; implement on_input, or take the \
+                 workload away (in a property test, `Bounds::no_operations()`)",
+                std::any::type_name::<N>()
+            )));
+        }
         for effect in effects.drain(..) {
             self.apply(id, effect)?;
             if self.failure.is_some() {
