@@ -519,9 +519,7 @@ impl<A: AsyncNode> Ctx<A> {
             authentic: false,
             task_order: inner.order,
             task_choices: None,
-            input_ignored: false,
-            input_queued: false,
-            inputs_asked: false,
+            inputs: 0,
             _node: PhantomData,
         };
         f(&mut ctx)
@@ -951,7 +949,7 @@ impl<A: AsyncNode> Runtime<A> {
             inner.wake(On::Input);
         }
         // Whether a task takes it is known only later.
-        ctx.input_queued = true;
+        ctx.inputs |= crate::node::input_note::QUEUED;
         self.run(ctx, None);
     }
 
@@ -1024,7 +1022,9 @@ impl<A: AsyncNode> Runtime<A> {
         std::mem::swap(&mut inner.disk, ctx.disk);
         std::mem::swap(&mut inner.buffers, ctx.buffers);
         *ctx.next_timer = inner.next_timer;
-        ctx.inputs_asked |= inner.asks_inputs;
+        if inner.asks_inputs {
+            ctx.inputs |= crate::node::input_note::ASKED;
+        }
         let effects: &mut dyn std::any::Any = &mut *ctx.effects;
         match effects.downcast_mut::<Vec<Effect<Wake>>>() {
             // The host's timers are this runtime's own: no conversion.

@@ -101,6 +101,17 @@ pub struct Input {
     pub value: u64,
 }
 
+/// Bits of [`Context::inputs`].
+pub(crate) mod input_note {
+    /// The default [`super::Node::on_input`] ran: the node type takes no
+    /// client operations.
+    pub const IGNORED: u8 = 1;
+    /// An async node queued the operation for a task to ask for.
+    pub const QUEUED: u8 = 2;
+    /// One of an async node's tasks has asked for a client operation.
+    pub const ASKED: u8 = 4;
+}
+
 /// A protocol participant: a pure state machine.
 pub trait Node: 'static {
     /// The messages this protocol sends. Every one is serialized with
@@ -129,7 +140,7 @@ pub trait Node: 'static {
     /// rather than drop the operation unseen.
     fn on_input(&mut self, ctx: &mut Context<'_, Self>, input: Input) {
         let _ = input;
-        ctx.input_ignored = true;
+        ctx.inputs |= input_note::IGNORED;
     }
 
     /// Asked when a run ends with no event left: work this node is
@@ -335,15 +346,9 @@ pub struct Context<'a, N: Node + ?Sized> {
     pub(crate) task_order: TaskOrder,
     /// Following a recorded schedule: the node's recorded task choices.
     pub(crate) task_choices: Option<&'a mut std::collections::VecDeque<u64>>,
-    /// Set by the default [`Node::on_input`]: the node type takes no
-    /// client operations.
-    pub(crate) input_ignored: bool,
-    /// Set by an async node's runtime: the operation waits in its queue
-    /// for a task to ask for it.
-    pub(crate) input_queued: bool,
-    /// Set by an async node's runtime: one of its tasks has asked for a
-    /// client operation.
-    pub(crate) inputs_asked: bool,
+    /// What the handler's node said about client operations: bits of
+    /// [`input_note`].
+    pub(crate) inputs: u8,
     pub(crate) _node: PhantomData<fn(&N)>,
 }
 

@@ -1246,27 +1246,18 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
                 .schedule
                 .is_some()
                 .then_some(&mut slot.task_choices),
-            input_ignored: false,
-            input_queued: false,
-            inputs_asked: false,
+            inputs: 0,
             _node: PhantomData,
         };
         IN_HANDLER.with(|f| f.set(Some(id)));
         handler(node, &mut ctx);
         IN_HANDLER.with(|f| f.set(None));
-        self.inputs_asked |= ctx.inputs_asked;
-        if ctx.input_queued {
-            let queued = self.inputs_queued.get_or_insert((id, 0));
-            queued.1 += 1;
-        }
-        if ctx.input_ignored {
-            self.effects = effects;
-            return Err(SimError::Config(format!(
-                "the workload hands {id} client operations, but `{}` does not implement \
-                 Node::on_input, so each would be dropped unseen; implement on_input, or take the \
-                 workload away (in a property test, `Bounds::no_operations()`)",
-                std::any::type_name::<N>()
-            )));
+        if ctx.inputs != 0 {
+            let note = ctx.inputs;
+            if let Err(e) = self.note_inputs(id, note) {
+                self.effects = effects;
+                return Err(e);
+            }
         }
         for effect in effects.drain(..) {
             self.apply(id, effect)?;
@@ -1275,6 +1266,26 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
             }
         }
         self.effects = effects;
+        Ok(())
+    }
+
+    /// What a handler's node said about client operations
+    /// ([`Context::inputs`]'s bits).
+    #[cold]
+    fn note_inputs(&mut self, id: NodeId, note: u8) -> Result<(), SimError> {
+        use crate::node::input_note::{ASKED, IGNORED, QUEUED};
+        self.inputs_asked |= note & ASKED != 0;
+        if note & QUEUED != 0 {
+            self.inputs_queued.get_or_insert((id, 0)).1 += 1;
+        }
+        if note & IGNORED != 0 {
+            return Err(SimError::Config(format!(
+                "the workload hands {id} client operations, but `{}` does not implement \
+                 Node::on_input, so each would be dropped unseen; implement on_input, or take the \
+                 workload away (in a property test, `Bounds::no_operations()`)",
+                std::any::type_name::<N>()
+            )));
+        }
         Ok(())
     }
 
