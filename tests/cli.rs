@@ -127,6 +127,14 @@ fn every_malformed_scenario_exits_2_with_a_located_message_and_never_panics() {
         ),
         ("fault-without-action", ":4:1: a fault needs one action"),
         (
+            "fault-after-time-limit",
+            ":6:6: this fault comes at 100s, but the run ends at 60s (run.time's default): it would never happen",
+        ),
+        (
+            "workload-after-time-limit",
+            ":7:9: the workload's first operation comes at 2s, but the run ends at 1s (run.time): it would never happen",
+        ),
+        (
             "latency-min-above-max",
             ":4:11: network.latency: min (10ms) can exceed max (1ms)",
         ),

@@ -188,6 +188,43 @@ impl Checker<'_> {
                 .unwrap_or(0..0);
             return Err(loc.at(span, "run.time must be more than zero"));
         }
+        // A fault or a workload that can only come after the time limit
+        // would never happen, and the run would pass without it.
+        let limit = time.high();
+        let late = |at: Duration, what: &str| {
+            format!(
+                "{what} at {at}, but the run ends at {limit}{} (run.time{}): it would never \
+                 happen; bring it forward or raise run.time",
+                if matches!(time, Knob::Fixed(_)) {
+                    ""
+                } else {
+                    " at the latest"
+                },
+                if run.and_then(|r| r.time.as_ref()).is_some() {
+                    ""
+                } else {
+                    "'s default"
+                },
+            )
+        };
+        for (r, f) in raw.fault.iter().flatten().zip(&faults) {
+            if f.at.low() > limit {
+                let what = match f.at {
+                    Knob::Fixed(_) => "this fault comes",
+                    Knob::Range(..) => "this fault comes at the earliest",
+                };
+                return Err(loc.at(r.get_ref().at.span(), late(f.at.low(), what)));
+            }
+        }
+        if let (Some(r), Some(w)) = (&raw.workload, &workload) {
+            if w.start.low() > limit {
+                let span = r.get_ref().start.as_ref().map_or(r.span(), |s| s.span());
+                return Err(loc.at(
+                    span,
+                    late(w.start.low(), "the workload's first operation comes"),
+                ));
+            }
+        }
         let events = match run.and_then(|r| r.events.as_ref()) {
             Some(v) => knob::count(loc, v, "run.events", 1, u64::MAX >> 1)?,
             None => Knob::Fixed(defaults.events),
