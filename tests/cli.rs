@@ -496,3 +496,58 @@ fn a_passing_run_without_trace_leaves_the_traces_folder_alone() {
     );
     assert_eq!(std::fs::read_dir(dir.join("traces")).unwrap().count(), 1);
 }
+
+#[test]
+fn a_sweep_in_which_a_check_never_ran_does_not_pass() {
+    // Before: every seed reported the check NOT RUN and the sweep exited
+    // 0, which a CI job reads as "every check held".
+    let dir = tmp("never-ran");
+    let scenario = dir.join("echo-linearizable.toml");
+    std::fs::write(
+        &scenario,
+        "protocol = \"echo\"\nnodes = 3\n[workload]\ncount = 5\n[check]\nlinearizable = \"register\"\n",
+    )
+    .unwrap();
+    let out = dir.join("out");
+    let args = [
+        "sweep",
+        scenario.to_str().unwrap(),
+        "--seeds",
+        "0..20",
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    let o = dsim(&args);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        text(&o).contains(
+            "echo-linearizable.toml: check `linearizable` ran in none of the 20 seeds (the run recorded no client operation"
+        ),
+        "{}",
+        text(&o)
+    );
+    // The summary is written all the same, each seed's NOT RUN in it.
+    let summary = std::fs::read_to_string(out.join("summary.json")).unwrap();
+    assert!(summary.contains("\"linearizable\""), "{summary}");
+    // The protocol's own checks, which do run, pass the same sweep.
+    let o = dsim(&[&args[..], &["--check", "at-most-once"]].concat());
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    // Liveness left unjudged by the strategy the user chose is said, not
+    // held against the sweep.
+    let o = dsim(&[
+        "sweep",
+        "scenarios/explore/raft-forget-vote-one-crash.toml",
+        "--seeds",
+        "0..20",
+        "--strategy",
+        "pct",
+        "--out",
+        dir.join("pct").to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(
+        text(&o).contains("NOT RUN leader-elected: in 20 seeds (every seed: it never ran); e.g. liveness is not judged under PCT"),
+        "{}",
+        text(&o)
+    );
+}

@@ -7,6 +7,7 @@ use super::summary::{
 };
 use super::CliError;
 use crate::protocols::Registry;
+use crate::scheduler::NOT_UNDER_PCT;
 use crate::show::plain;
 use crate::trace::hex;
 use clap::Args;
@@ -374,12 +375,37 @@ pub fn sweep(registry: &Registry, args: SweepArgs) -> Result<(), CliError> {
             summary.run
         );
     }
+    // Every seed passed, yet a check was evaluated in none of them: the
+    // sweep cannot be said to pass on it (exit 0 means every check held).
+    // Liveness under PCT is left unjudged by the strategy the user chose,
+    // and said so above.
+    let never = summary.not_run_by_check.iter().find(|&(check, &count)| {
+        count == summary.run
+            && summary.run > 0
+            && summary
+                .outcomes
+                .iter()
+                .any(|o| o.not_run.get(check).is_some_and(|r| r != NOT_UNDER_PCT))
+    });
     if summary.failed > 0 {
         Err(CliError::CheckFailed)
     } else if !complete {
         Err(CliError::input(
             "the sweep was interrupted before every seed ran",
         ))
+    } else if let Some((check, _)) = never {
+        let why = summary
+            .outcomes
+            .iter()
+            .find_map(|o| o.not_run.get(check))
+            .map(String::as_str)
+            .unwrap_or("");
+        Err(CliError::input(format!(
+            "{}: check `{check}` ran in none of the {} seeds ({why}), so the sweep cannot pass on \
+             it; change the scenario so that it can run, or leave it out (`[check]` or --check \
+             name the checks to run)",
+            scenario.file, summary.run
+        )))
     } else {
         Ok(())
     }

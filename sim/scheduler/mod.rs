@@ -54,6 +54,9 @@ mod world;
 
 pub(crate) use world::Action;
 
+/// Why a liveness check did not run: the run's strategy is PCT.
+pub(crate) const NOT_UNDER_PCT: &str =
+    "liveness is not judged under PCT, whose schedule may delay any message forever";
 /// Why a history check did not run: its nodes recorded no operation.
 pub(crate) const NO_OPERATIONS: &str =
     "the run recorded no client operation: nodes record them with ctx.invoke and ctx.complete";

@@ -8,7 +8,7 @@ use super::queue::{Event, LocalClock, Pct, Queued, TimerSet};
 use super::{
     CheckReport, CheckStatus, Failure, SimError, Simulation, BUFFERS_KEPT, IN_CHECK, IN_HANDLER,
 };
-use super::{NO_OPERATIONS, VERDICT_UNKNOWN};
+use super::{NOT_UNDER_PCT, NO_OPERATIONS, VERDICT_UNKNOWN};
 use crate::clock::Clocks;
 use crate::config::FaultAction;
 use crate::invariant::{FaultState, HistoryEntry, HistoryVerdict, MonitorState, View, When};
@@ -1782,9 +1782,7 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
             return format!("the run was cut at {now} by a limit {tool} set");
         }
         match (when, self.faults.calm_since) {
-            (When::Eventually { .. }, _) if self.pct.is_some() => {
-                "liveness is not judged under PCT, whose schedule may delay any message forever".into()
-            }
+            (When::Eventually { .. }, _) if self.pct.is_some() => NOT_UNDER_PCT.into(),
             (When::Eventually { .. }, None) => {
                 format!("a fault was still in force when the run ended at {now}")
             }
