@@ -210,6 +210,9 @@ struct Inner<M> {
     /// Whether a task has asked for a client operation since the node
     /// started.
     asks_inputs: bool,
+    /// Whether the kernel has been told so: once is enough, and telling
+    /// it costs a call on every later event.
+    asks_told: bool,
     /// Calls waiting for their reply.
     replies: BTreeMap<u64, Option<Incoming<M>>>,
     /// Timers that fired and that their future has not seen yet.
@@ -817,6 +820,7 @@ impl<A: AsyncNode> Runtime<A> {
                     mailbox: VecDeque::new(),
                     inputs: VecDeque::new(),
                     asks_inputs: false,
+                    asks_told: false,
                     replies: BTreeMap::new(),
                     fired: BTreeSet::new(),
                     waits: Vec::new(),
@@ -1022,7 +1026,8 @@ impl<A: AsyncNode> Runtime<A> {
         std::mem::swap(&mut inner.disk, ctx.disk);
         std::mem::swap(&mut inner.buffers, ctx.buffers);
         *ctx.next_timer = inner.next_timer;
-        if inner.asks_inputs {
+        if inner.asks_inputs && !inner.asks_told {
+            inner.asks_told = true;
             ctx.inputs |= crate::node::input_note::ASKED;
         }
         let effects: &mut dyn std::any::Any = &mut *ctx.effects;
