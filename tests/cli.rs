@@ -345,6 +345,52 @@ fn two_shards_merged_equal_the_unsharded_sweep() {
 }
 
 #[test]
+fn a_merge_missing_a_shard_does_not_pass() {
+    // Before: a warning, and exit 0 — a CI job whose one shard died read
+    // the merge as a passing sweep.
+    let args = ["scenarios/echo-lossy.toml", "--seeds", "0..30"];
+    let dirs: Vec<_> = (0..3).map(|i| tmp(&format!("part{i}"))).collect();
+    for (i, dir) in dirs.iter().enumerate() {
+        let shard = format!("{i}/3");
+        let mut all = vec!["sweep"];
+        all.extend_from_slice(&args);
+        all.extend_from_slice(&["--shard", &shard, "--out", dir.to_str().unwrap()]);
+        let o = dsim(&all);
+        assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    }
+    let summary = |i: usize| dirs[i].join("summary.json").to_str().unwrap().to_string();
+    let merged = tmp("part-merged").join("summary.json");
+    let o = dsim(&[
+        "merge",
+        &summary(0),
+        &summary(2),
+        "-o",
+        merged.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        text(&o).contains("shard 1/3 is missing; the merged summary is incomplete"),
+        "{}",
+        text(&o)
+    );
+    // What was merged is written, marked incomplete.
+    let written: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&merged).unwrap()).unwrap();
+    assert_eq!(written["complete"], false);
+    assert_eq!(written["run"], 20);
+    // All three pass.
+    let o = dsim(&[
+        "merge",
+        &summary(0),
+        &summary(1),
+        &summary(2),
+        "-o",
+        tmp("part-all").join("summary.json").to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+}
+
+#[test]
 fn swarm_knobs_are_drawn_per_seed_printed_and_recorded_in_the_trace() {
     let dir = tmp("swarm");
     let scenario = dir.join("swarm.toml");
@@ -532,6 +578,38 @@ fn a_sweep_in_which_a_check_never_ran_does_not_pass() {
     // The protocol's own checks, which do run, pass the same sweep.
     let o = dsim(&[&args[..], &["--check", "at-most-once"]].concat());
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    // Swept in shards and merged, the same rule holds of the whole.
+    let mut shards = Vec::new();
+    for i in 0..2 {
+        let shard = dir.join(format!("shard{i}"));
+        let o = dsim(&[
+            "sweep",
+            scenario.to_str().unwrap(),
+            "--seeds",
+            "0..20",
+            "--shard",
+            &format!("{i}/2"),
+            "--out",
+            shard.to_str().unwrap(),
+        ]);
+        assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+        shards.push(shard.join("summary.json").to_str().unwrap().to_string());
+    }
+    let merged = dir.join("merged.json");
+    let o = dsim(&[
+        "merge",
+        &shards[0],
+        &shards[1],
+        "-o",
+        merged.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        text(&o).contains("check `linearizable` ran in none of the 20 seeds"),
+        "{}",
+        text(&o)
+    );
+    assert!(merged.exists());
     // Liveness left unjudged by the strategy the user chose is said, not
     // held against the sweep.
     let o = dsim(&[

@@ -375,10 +375,19 @@ pub fn sweep(registry: &Registry, args: SweepArgs) -> Result<(), CliError> {
             summary.run
         );
     }
-    // Every seed passed, yet a check was evaluated in none of them: the
-    // sweep cannot be said to pass on it (exit 0 means every check held).
-    // Liveness under PCT is left unjudged by the strategy the user chose,
-    // and said so above.
+    judge(
+        &summary,
+        &scenario.file,
+        (!complete).then_some("the sweep was interrupted before every seed ran"),
+    )
+}
+
+/// A sweep's exit status from its summary: 1 if a seed failed; else 2 if
+/// it is `incomplete` (why), or if a check was evaluated in none of its
+/// seeds — every seed passed, yet the sweep cannot be said to pass on
+/// that check (exit 0 means every check held). Liveness under PCT is left
+/// unjudged by the strategy the user chose, and said so in the summary.
+fn judge(summary: &Summary, scenario: &str, incomplete: Option<&str>) -> Result<(), CliError> {
     let never = summary.not_run_by_check.iter().find(|&(check, &count)| {
         count == summary.run
             && summary.run > 0
@@ -389,10 +398,8 @@ pub fn sweep(registry: &Registry, args: SweepArgs) -> Result<(), CliError> {
     });
     if summary.failed > 0 {
         Err(CliError::CheckFailed)
-    } else if !complete {
-        Err(CliError::input(
-            "the sweep was interrupted before every seed ran",
-        ))
+    } else if let Some(why) = incomplete {
+        Err(CliError::input(why))
     } else if let Some((check, _)) = never {
         let why = summary
             .outcomes
@@ -401,10 +408,10 @@ pub fn sweep(registry: &Registry, args: SweepArgs) -> Result<(), CliError> {
             .map(String::as_str)
             .unwrap_or("");
         Err(CliError::input(format!(
-            "{}: check `{check}` ran in none of the {} seeds ({why}), so the sweep cannot pass on \
-             it; change the scenario so that it can run, or leave it out (`[check]` or --check \
-             name the checks to run)",
-            scenario.file, summary.run
+            "{scenario}: check `{check}` ran in none of the {} seeds ({why}), so the sweep cannot \
+             pass on it; change the scenario so that it can run, or leave it out (`[check]` or \
+             --check name the checks to run)",
+            summary.run
         )))
     } else {
         Ok(())
@@ -419,7 +426,7 @@ pub fn merge(args: MergeArgs) -> Result<(), CliError> {
     let (first_path, first) = &parts[0];
     let mut outcomes = Vec::new();
     let mut shards = std::collections::BTreeSet::new();
-    let mut complete = true;
+    let mut interrupted = Vec::new();
     if let Some(out) = &args.output {
         let inputs: Vec<&Path> = args.summaries.iter().map(PathBuf::as_path).collect();
         super::files::refuse_overwrite(out, &inputs)?;
@@ -450,7 +457,9 @@ pub fn merge(args: MergeArgs) -> Result<(), CliError> {
                 )))
             }
         }
-        complete &= s.complete;
+        if !s.complete {
+            interrupted.push(path.display().to_string());
+        }
         outcomes.extend(s.outcomes.iter().cloned());
     }
     let counts: std::collections::BTreeSet<u64> = shards.iter().map(|(_, n)| *n).collect();
@@ -460,17 +469,35 @@ pub fn merge(args: MergeArgs) -> Result<(), CliError> {
             "the summaries come from sweeps split into different numbers of shards",
         ));
     }
-    complete &= shards.len() as u64 == n;
-    if shards.len() as u64 != n {
-        let missing: Vec<String> = (0..n)
-            .filter(|i| !shards.contains(&(*i, n)))
-            .map(|i| format!("{i}/{n}"))
-            .collect();
-        eprintln!(
-            "warning: shards {} are missing; the merged summary is incomplete",
-            missing.join(", ")
-        );
-    }
+    let missing: Vec<String> = (0..n)
+        .filter(|i| !shards.contains(&(*i, n)))
+        .map(|i| format!("{i}/{n}"))
+        .collect();
+    let incomplete = match (missing.is_empty(), interrupted.is_empty()) {
+        (true, true) => None,
+        (false, _) => Some(format!(
+            "shard{} {} {} missing; the merged summary is incomplete",
+            if missing.len() == 1 { "" } else { "s" },
+            missing.join(", "),
+            if missing.len() == 1 { "is" } else { "are" },
+        )),
+        (true, false) => Some(format!(
+            "{} {} interrupted before every seed ran (resume {}); the merged summary is \
+             incomplete",
+            interrupted.join(", "),
+            if interrupted.len() == 1 {
+                "was"
+            } else {
+                "were"
+            },
+            if interrupted.len() == 1 {
+                "its sweep"
+            } else {
+                "their sweeps"
+            },
+        )),
+    };
+    let complete = incomplete.is_none();
     let mut identity = first.identity.clone();
     identity.shard = None;
     let summary = Summary::new(identity, outcomes, complete);
@@ -488,11 +515,7 @@ pub fn merge(args: MergeArgs) -> Result<(), CliError> {
         summary.passed,
         summary.failed
     );
-    if summary.failed > 0 {
-        Err(CliError::CheckFailed)
-    } else {
-        Ok(())
-    }
+    judge(&summary, &summary.scenario, incomplete.as_deref())
 }
 
 /// A progress bar on a terminal, plain lines otherwise.
