@@ -564,3 +564,62 @@ impl dsim::Node for Steady {
     }
     fn on_message(&mut self, _: &mut dsim::Context<'_, Self>, _: dsim::NodeId, _: u32) {}
 }
+
+/// A node that ticks every 100 ms for ever: its runs never go quiet, so
+/// an `eventually` is judged only at its deadline.
+struct Ticker;
+
+impl dsim::Node for Ticker {
+    type Msg = ();
+    type Timer = ();
+    fn on_start(&mut self, ctx: &mut dsim::Context<'_, Self>) {
+        ctx.set_timer(dsim::Duration::from_millis(100), ());
+    }
+    fn on_message(&mut self, _: &mut dsim::Context<'_, Self>, _: dsim::NodeId, _: ()) {}
+    fn on_timer(&mut self, ctx: &mut dsim::Context<'_, Self>, _: dsim::TimerId, _: ()) {
+        ctx.set_timer(dsim::Duration::from_millis(100), ());
+    }
+}
+
+/// How a property test of [`Ticker`] with an `eventually` check that
+/// waits `within` ends, over `cases` cases.
+fn ticker_test(within: dsim::Duration, cases: u32) -> Result<(), String> {
+    let bounds = Bounds::default().no_operations();
+    let runs = std::cell::Cell::new(0);
+    let result = runner(cases).run(&dsim::testing::cases(bounds), |case| {
+        runs.set(runs.get() + 1);
+        check(&case, |config| {
+            dsim::Simulation::new(config, |_| Ticker).eventually(
+                "settles",
+                "holds once the network is calm",
+                within,
+                |_| Ok(()),
+            )
+        })
+    });
+    assert!(runs.get() >= cases, "{} runs of {cases} cases", runs.get());
+    match result {
+        Ok(()) => Ok(()),
+        Err(TestError::Fail(reason, _)) => Err(reason.to_string()),
+        Err(e) => panic!("{e:?}"),
+    }
+}
+
+#[test]
+fn a_property_test_whose_check_ran_in_no_case_fails() {
+    // Before: the cases run for 4 s (twice the default horizon), a check
+    // due 10 s after the last fault was NOT RUN in each, and the test
+    // passed as if it had held 30 times.
+    let message = ticker_test(dsim::Duration::from_secs(10), 30).unwrap_err();
+    assert!(
+        message.starts_with("check `settles` ran in none of the 30 cases this test ran (in the first: the run ended at "),
+        "{message}"
+    );
+    assert!(
+        message.contains("make the cases such that it can run"),
+        "{message}"
+    );
+    // Due within the run, it runs (in the cases whose faults end in time)
+    // and the test passes.
+    ticker_test(dsim::Duration::from_millis(500), 30).unwrap();
+}

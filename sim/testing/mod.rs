@@ -11,6 +11,11 @@
 //! shorter, and links get tamer. Losses and duplicates are planned per
 //! message by default, so each is one fault that shrinking can remove.
 //!
+//! A check that ran in none of a test's cases (an `eventually` that waits
+//! longer than the cases last, a history check of nodes that record no
+//! operation) fails the test at its last case, naming it: a test that
+//! passed without judging what it was written to judge has not passed.
+//!
 //! Only the final, minimal failing case leaves a trace, at
 //! `target/dsim-proptest/<test name>.trace`: each failing attempt while
 //! shrinking overwrites the one before.
@@ -43,8 +48,11 @@ use crate::scheduler::{CheckStatus, Outcome, SimError, Simulation};
 use crate::time::Duration;
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
+use std::cell::RefCell;
+use std::collections::BTreeMap;
 use std::ops::RangeInclusive;
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex, Weak};
 
 mod corpus;
 mod tree;
@@ -381,6 +389,89 @@ pub fn cases(bounds: Bounds) -> CaseStrategy<BoxedStrategy<Case>> {
         inner,
         min_nodes,
         min_operations,
+        tally: Arc::default(),
+    }
+}
+
+/// What the checks of one property test came to over its cases, so that
+/// a check evaluated in none of them fails the test rather than letting
+/// it pass (a sweep in which a check never ran does not pass either).
+/// The test's [`CaseStrategy`] owns it; the cases it draws find it through
+/// the thread they run on.
+#[derive(Debug, Default)]
+pub(crate) struct Tally {
+    /// The cases proptest means to run (`Config::cases`), and how many it
+    /// has drawn.
+    cases: u32,
+    drawn: u32,
+    /// Runs of a case that dsim finished.
+    runs: u32,
+    /// Each check met: `None` once it ran in some case, else why it did
+    /// not run the first time.
+    checks: BTreeMap<String, Option<String>>,
+    /// A case failed: proptest shrinks it, and the verdict is that
+    /// failure's, so nothing more is judged.
+    failed: bool,
+    judged: bool,
+    /// The judgement failed the test: there is no smaller case to find.
+    pub(crate) refused: bool,
+}
+
+thread_local! {
+    /// The tally of the property test whose case this thread last drew.
+    static TALLY: RefCell<Weak<Mutex<Tally>>> = const { RefCell::new(Weak::new()) };
+}
+
+impl Tally {
+    /// A case was drawn by `strategy`'s test, which means to run `cases`.
+    pub(crate) fn drawn(tally: &Arc<Mutex<Tally>>, cases: u32) {
+        if let Ok(mut t) = tally.lock() {
+            t.cases = cases;
+            t.drawn += 1;
+        }
+        TALLY.with(|c| *c.borrow_mut() = Arc::downgrade(tally));
+    }
+
+    fn current() -> Option<Arc<Mutex<Tally>>> {
+        TALLY.with(|c| c.borrow().upgrade())
+    }
+
+    fn note(&mut self, outcome: &Outcome) {
+        self.runs += 1;
+        for c in &outcome.checks {
+            let why = match &c.status {
+                CheckStatus::NotRun { reason } => Some(reason.clone()),
+                _ => None,
+            };
+            let seen = self.checks.entry(c.name.clone()).or_insert(why.clone());
+            if why.is_none() {
+                *seen = None;
+            }
+        }
+    }
+
+    /// Once the test has drawn all its cases and none failed: a check that
+    /// ran in none of them. Liveness under PCT is the strategy's choice,
+    /// not the test's defect.
+    fn judge(&mut self) -> Option<String> {
+        use crate::scheduler::NOT_UNDER_PCT;
+        if self.failed || self.judged || self.drawn < self.cases {
+            return None;
+        }
+        self.judged = true;
+        let (check, why) = self.checks.iter().find_map(|(check, why)| {
+            why.as_deref()
+                .filter(|w| *w != NOT_UNDER_PCT)
+                .map(|w| (check, w))
+        })?;
+        self.refused = true;
+        Some(format!(
+            "check `{check}` ran in none of the {} cases this test ran (in the first: {why}), so \
+             the test cannot pass on it; make the cases such that it can run (they last twice \
+             `Bounds::horizon`, faults falling before it), or leave it out (the case below is \
+             merely the last one)",
+            self.runs
+        ))
     }
 }
 
@@ -769,9 +860,20 @@ fn run_case(
     (function, rest): (&str, &str),
     run: impl Fn(SimConfig, &mut Vec<u8>) -> Result<Outcome, SimError>,
 ) -> Result<(), TestCaseError> {
+    let tally = Tally::current();
+    let failed = || {
+        if let Some(mut t) = tally.as_ref().and_then(|t| t.lock().ok()) {
+            t.failed = true;
+        }
+    };
     let mut trace = Vec::new();
-    let outcome = run(case.config(), &mut trace)
-        .map_err(|e| TestCaseError::fail(format!("the case could not run: {e}")))?;
+    let outcome = run(case.config(), &mut trace).map_err(|e| {
+        failed();
+        TestCaseError::fail(format!("the case could not run: {e}"))
+    })?;
+    if let Some(mut t) = tally.as_ref().and_then(|t| t.lock().ok()) {
+        t.note(&outcome);
+    }
     let problem = match &outcome.failure {
         Some(f) => Some(format!(
             "check `{}` failed at record {} (t={}): {}",
@@ -796,8 +898,12 @@ fn run_case(
         }
     };
     let Some(mut problem) = problem else {
-        return Ok(());
+        return match tally.as_ref().and_then(|t| t.lock().ok()?.judge()) {
+            Some(never) => Err(TestCaseError::fail(never)),
+            None => Ok(()),
+        };
     };
+    failed();
     // A failure is only worth its reproduce line if the case runs the same
     // way again: a second run that differs means something outside the
     // seed decides what the protocol does, and shrinking chases noise.

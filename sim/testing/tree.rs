@@ -33,6 +33,7 @@ use crate::time::Duration;
 use proptest::strategy::{NewTree, Strategy, ValueTree};
 use proptest::test_runner::TestRunner;
 use std::fmt;
+use std::sync::{Arc, Mutex, Weak};
 
 /// Other seeds tried at each small operation count.
 const RESEEDS: u64 = 6;
@@ -45,6 +46,7 @@ pub struct CaseStrategy<S> {
     pub(super) inner: S,
     pub(super) min_nodes: u32,
     pub(super) min_operations: u64,
+    pub(super) tally: Arc<Mutex<super::Tally>>,
 }
 
 impl<S: fmt::Debug> fmt::Debug for CaseStrategy<S> {
@@ -61,7 +63,9 @@ impl<S: Strategy<Value = Case>> Strategy for CaseStrategy<S> {
 
     fn new_tree(&self, runner: &mut TestRunner) -> NewTree<Self> {
         let case = self.inner.new_tree(runner)?.current();
+        super::Tally::drawn(&self.tally, runner.config().cases);
         Ok(CaseTree {
+            tally: Arc::downgrade(&self.tally),
             best: case.clone(),
             current: case,
             pending: Vec::new(),
@@ -82,6 +86,7 @@ pub struct CaseTree {
     started: bool,
     min_nodes: u32,
     min_operations: u64,
+    tally: Weak<Mutex<super::Tally>>,
 }
 
 impl ValueTree for CaseTree {
@@ -94,6 +99,15 @@ impl ValueTree for CaseTree {
     /// The current case failed: it is the best so far; try the first
     /// candidate made from it.
     fn simplify(&mut self) -> bool {
+        // The test failed for a check none of its cases ran, which no
+        // smaller case mends.
+        let refused = self
+            .tally
+            .upgrade()
+            .is_some_and(|t| t.lock().is_ok_and(|t| t.refused));
+        if refused {
+            return false;
+        }
         if self.started {
             self.best = self.current.clone();
         }
