@@ -160,6 +160,10 @@ pub struct Report {
     /// (an end-of-run or `eventually` check, judged only where nothing
     /// more can happen, when no such state was within the bound).
     pub not_evaluated: Vec<String>,
+    /// History checks no state evaluated: no state the search reached
+    /// recorded a client operation, so the search judged nothing of what
+    /// they were asked to judge.
+    pub history_not_evaluated: Vec<String>,
 }
 
 /// Runs the path from the start: the stepper at its end.
@@ -231,6 +235,7 @@ pub fn search<N: Node>(sim: &Simulation<N>, options: &Options) -> Result<Report,
         violation: None,
         checks: Vec::new(),
         not_evaluated: Vec::new(),
+        history_not_evaluated: Vec::new(),
     };
     let mut evaluated = vec![false; sim.invariants().count()];
     let report = explore_from(sim, options, report, &mut evaluated);
@@ -238,6 +243,7 @@ pub fn search<N: Node>(sim: &Simulation<N>, options: &Options) -> Result<Report,
         for (inv, seen) in sim.invariants().zip(evaluated) {
             match seen {
                 true => r.checks.push(inv.name.clone()),
+                false if inv.is_history() => r.history_not_evaluated.push(inv.name.clone()),
                 false => r.not_evaluated.push(inv.name.clone()),
             }
         }

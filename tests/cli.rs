@@ -610,6 +610,23 @@ fn a_sweep_in_which_a_check_never_ran_does_not_pass() {
         text(&o)
     );
     assert!(merged.exists());
+    // A search judged none of it either.
+    let o = dsim(&[
+        "explore",
+        scenario.to_str().unwrap(),
+        "--depth",
+        "6",
+        "--out",
+        dir.join("explored").to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        text(&o).contains(
+            "NOT RUN    linearizable: no state the search reached had recorded a client operation"
+        ) && text(&o).contains("check `linearizable` ran in none of the states explored"),
+        "{}",
+        text(&o)
+    );
     // Liveness left unjudged by the strategy the user chose is said, not
     // held against the sweep.
     let o = dsim(&[

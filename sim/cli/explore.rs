@@ -166,7 +166,17 @@ pub fn explore(registry: &Registry, args: ExploreArgs) -> Result<(), CliError> {
         println!("{line}");
     }
     let Some(found) = &report.violation else {
-        return Ok(());
+        // A history check the search never judged: it cannot pass on it,
+        // as a sweep in which a check ran in no seed does not.
+        return match report.history_not_evaluated.first() {
+            Some(check) => Err(CliError::input(format!(
+                "{}: check `{check}` ran in none of the states explored ({HISTORY_NOT_RUN}), so \
+                 the search cannot pass on it; raise --depth if the operations come later, or \
+                 leave it out (`[check]` or --check name the checks to run)",
+                scenario.file
+            ))),
+            None => Ok(()),
+        };
     };
     // The counterexample as a trace: the same run, following the path.
     config.strategy = Strategy::Explore {
@@ -209,6 +219,10 @@ pub fn explore(registry: &Registry, args: ExploreArgs) -> Result<(), CliError> {
     );
     Err(CliError::CheckFailed)
 }
+
+/// Why a history check was not judged by a search.
+const HISTORY_NOT_RUN: &str = "no state the search reached had recorded a client operation (nodes \
+     record them with ctx.invoke and ctx.complete)";
 
 /// The client operations the search interleaved: their values and nodes
 /// are the seed's, not a choice, so a clean search covered that one
@@ -309,7 +323,8 @@ fn print_report(r: &Report, wall: f64) {
             c.ignored
         );
     }
-    match (r.checks.is_empty(), r.not_evaluated.is_empty()) {
+    let none_unrun = r.not_evaluated.is_empty() && r.history_not_evaluated.is_empty();
+    match (r.checks.is_empty(), none_unrun) {
         (true, true) => println!(
             "checked    no protocol invariant (the protocol registers none): only handler panics, messages that do not encode or read back, and stalls"
         ),
@@ -323,8 +338,14 @@ fn print_report(r: &Report, wall: f64) {
     }
     if !r.not_evaluated.is_empty() {
         println!(
-            "NOT RUN    {}: judged only where nothing more can happen, and the search reached no such state",
+            "NOT RUN    {}: judged only where nothing more can happen (for `eventually`, with no fault in force), and the search reached no such state",
             plain(&r.not_evaluated.join(", "))
+        );
+    }
+    if !r.history_not_evaluated.is_empty() {
+        println!(
+            "NOT RUN    {}: {HISTORY_NOT_RUN}",
+            plain(&r.history_not_evaluated.join(", "))
         );
     }
     match (&r.violation, &r.stopped, r.complete) {
