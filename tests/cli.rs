@@ -610,6 +610,24 @@ fn a_sweep_in_which_a_check_never_ran_does_not_pass() {
         text(&o)
     );
     assert!(merged.exists());
+    // One seed run alone: the workload's operations reached nodes that
+    // recorded none, which no seed mends.
+    let trace = dir.join("one.trace");
+    let o = dsim(&[
+        "run",
+        scenario.to_str().unwrap(),
+        "--seed",
+        "1",
+        "--trace",
+        trace.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        text(&o).contains("echo-linearizable.toml: seed 1: check `linearizable` did not run: 5 workload inputs reached nodes and the run recorded no client operation"),
+        "{}",
+        text(&o)
+    );
+    assert!(trace.exists());
     // A search judged none of it either.
     let o = dsim(&[
         "explore",

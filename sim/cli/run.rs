@@ -331,9 +331,12 @@ pub fn run(registry: &Registry, args: RunArgs) -> Result<(), CliError> {
         }
     };
     let failed = outcome.failure.is_some();
+    // A history check the run could not judge: not a pass (exit 2), and
+    // the trace is kept for a look (`dsim check --linearizable`).
+    let unjudged = outcome.unjudged_history();
     match out {
         Out::Kept(p) => p.commit()?,
-        Out::Scratch(mut t) if failed => {
+        Out::Scratch(mut t) if failed || unjudged.is_some() => {
             let mut dest = super::files::Partial::create(&path)?;
             let fail = |e: std::io::Error| {
                 CliError::input(format!("cannot write {}: {e}", path.display()))
@@ -351,7 +354,7 @@ pub fn run(registry: &Registry, args: RunArgs) -> Result<(), CliError> {
         &resolved,
         &outcome,
         wall,
-        (failed || keep_always).then_some(path.as_path()),
+        (failed || unjudged.is_some() || keep_always).then_some(path.as_path()),
     );
     if let Some(f) = &outcome.failure {
         println!(
@@ -369,7 +372,13 @@ pub fn run(registry: &Registry, args: RunArgs) -> Result<(), CliError> {
         );
         return Err(CliError::CheckFailed);
     }
-    Ok(())
+    match unjudged {
+        Some(why) => Err(CliError::input(format!(
+            "{}: seed {seed}: {why}",
+            scenario.file
+        ))),
+        None => Ok(()),
+    }
 }
 
 fn print_summary(

@@ -207,6 +207,28 @@ impl Outcome {
             _ => None,
         })
     }
+
+    /// A history check the run was asked for and could not judge, which
+    /// a run must not pass on: its verdict unknown (over the search's
+    /// budget), or no operation recorded although the workload's inputs
+    /// reached nodes (the nodes do not record their clients' operations).
+    /// Other checks not run — an `eventually` with a fault in force at the
+    /// end, say — are the seed's nature, not the setup's.
+    pub fn unjudged_history(&self) -> Option<String> {
+        self.checks.iter().find_map(|c| match &c.status {
+            CheckStatus::NotRun { reason } if reason.starts_with(VERDICT_UNKNOWN) => Some(format!(
+                "check `{}` could not be judged, so the run cannot pass: {reason}",
+                c.name
+            )),
+            CheckStatus::NotRun { reason } if reason == NO_OPERATIONS && self.stats.inputs > 0 => {
+                Some(format!(
+                    "check `{}` did not run: {} workload inputs reached nodes and {reason}",
+                    c.name, self.stats.inputs
+                ))
+            }
+            _ => None,
+        })
+    }
 }
 
 thread_local! {

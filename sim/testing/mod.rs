@@ -830,29 +830,6 @@ pub fn check_protocol_with(
     })
 }
 
-/// A history check the case asked for and could not judge: a property
-/// test must not pass on it. Its verdict unknown (over the search's
-/// budget), or no operation recorded although the workload's inputs
-/// reached nodes (the nodes do not record their clients' operations).
-/// Other checks not run — an `eventually` with a fault in force at the
-/// end, say — are the case's nature, not the test's setup.
-fn unjudged_history(outcome: &Outcome) -> Option<String> {
-    use crate::scheduler::{NO_OPERATIONS, VERDICT_UNKNOWN};
-    outcome.checks.iter().find_map(|c| match &c.status {
-        CheckStatus::NotRun { reason } if reason.starts_with(VERDICT_UNKNOWN) => Some(format!(
-            "check `{}` could not be judged, so the case cannot pass: {reason}",
-            c.name
-        )),
-        CheckStatus::NotRun { reason } if reason == NO_OPERATIONS && outcome.stats.inputs > 0 => {
-            Some(format!(
-                "check `{}` did not run: {} workload inputs reached nodes and {reason}",
-                c.name, outcome.stats.inputs
-            ))
-        }
-        _ => None,
-    })
-}
-
 /// `call`: the function that runs the case and its other arguments, for
 /// the reproduce line.
 fn run_case(
@@ -894,7 +871,7 @@ fn run_case(
                         .unwrap_or_default();
                     format!("dsim's `{}` check failed at {first}", v.check)
                 })
-                .or_else(|| unjudged_history(&outcome))
+                .or_else(|| outcome.unjudged_history())
         }
     };
     let Some(mut problem) = problem else {
