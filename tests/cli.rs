@@ -628,6 +628,28 @@ fn a_sweep_in_which_a_check_never_ran_does_not_pass() {
         text(&o)
     );
     assert!(trace.exists());
+    // A history check whose verdict is unknown in a seed (here: a model
+    // that does not fit the protocol's operations) does not pass a sweep.
+    let kv = dir.join("kv-as-register.toml");
+    std::fs::write(
+        &kv,
+        "protocol = \"kv\"\nnodes = 5\n[workload]\ncount = 5\n[check]\nlinearizable = \"register\"\n",
+    )
+    .unwrap();
+    let o = dsim(&[
+        "sweep",
+        kv.to_str().unwrap(),
+        "--seeds",
+        "0..4",
+        "--out",
+        dir.join("kv-out").to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        text(&o).contains("kv-as-register.toml: check `linearizable` could not be judged in 4 of the 4 seeds (seed 0: its verdict is unknown: the register model has no operation"),
+        "{}",
+        text(&o)
+    );
     // A search judged none of it either.
     let o = dsim(&[
         "explore",

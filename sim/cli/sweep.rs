@@ -7,7 +7,7 @@ use super::summary::{
 };
 use super::CliError;
 use crate::protocols::Registry;
-use crate::scheduler::NOT_UNDER_PCT;
+use crate::scheduler::{NOT_UNDER_PCT, VERDICT_UNKNOWN};
 use crate::show::plain;
 use crate::trace::hex;
 use clap::Args;
@@ -383,8 +383,9 @@ pub fn sweep(registry: &Registry, args: SweepArgs) -> Result<(), CliError> {
 }
 
 /// A sweep's exit status from its summary: 1 if a seed failed; else 2 if
-/// it is `incomplete` (why), or if a check was evaluated in none of its
-/// seeds — every seed passed, yet the sweep cannot be said to pass on
+/// it is `incomplete` (why), if a seed's history check could not be
+/// judged (as `dsim run` of that seed exits 2), or if a check was
+/// evaluated in none of its seeds — every seed passed, yet the sweep cannot be said to pass on
 /// that check (exit 0 means every check held). Liveness under PCT is left
 /// unjudged by the strategy the user chose, and said so in the summary.
 fn judge(summary: &Summary, scenario: &str, incomplete: Option<&str>) -> Result<(), CliError> {
@@ -396,10 +397,30 @@ fn judge(summary: &Summary, scenario: &str, incomplete: Option<&str>) -> Result<
                 .iter()
                 .any(|o| o.not_run.get(check).is_some_and(|r| r != NOT_UNDER_PCT))
     });
+    // Seeds whose history check could not be judged (over the search's
+    // budget, or a model that does not fit the operations): not passes.
+    let unknown: Vec<(u64, &str, &str)> = summary
+        .outcomes
+        .iter()
+        .filter(|o| o.verdict == "pass")
+        .filter_map(|o| {
+            o.not_run
+                .iter()
+                .find(|(_, why)| why.starts_with(VERDICT_UNKNOWN))
+                .map(|(check, why)| (o.seed, check.as_str(), why.as_str()))
+        })
+        .collect();
     if summary.failed > 0 {
         Err(CliError::CheckFailed)
     } else if let Some(why) = incomplete {
         Err(CliError::input(why))
+    } else if let Some(&(seed, check, why)) = unknown.first() {
+        Err(CliError::input(format!(
+            "{scenario}: check `{check}` could not be judged in {} of the {} seeds (seed {seed}: \
+             {why}), so the sweep cannot pass on them",
+            unknown.len(),
+            summary.run
+        )))
     } else if let Some((check, _)) = never {
         let why = summary
             .outcomes
