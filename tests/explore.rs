@@ -674,3 +674,49 @@ fn an_explored_failure_replays_against_a_fix_by_what_each_step_did() {
     let r = dsim::testing::replay_corpus(&ack_registry(true), &corpus).unwrap();
     assert!(!r[0].holds(), "the bug back is caught: {r:?}");
 }
+
+#[test]
+fn an_interrupted_search_does_not_pass() {
+    // Before: Ctrl-C (or a CI job's SIGINT) stopped the search and it
+    // exited 0, "no violation in the states covered".
+    use std::io::{BufRead, BufReader};
+    let out = tmp("explore-interrupted");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_dsim"))
+        .args([
+            "explore",
+            "scenarios/raft-partitions.toml",
+            "--depth",
+            "60",
+            "--out",
+            out.to_str().unwrap(),
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The first progress line says the search is under way (one every
+    // 65,536 states when standard error is not a terminal).
+    let mut err = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    err.read_line(&mut line).unwrap();
+    assert!(line.starts_with("explore: "), "{line}");
+    let killed = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut err, &mut rest).unwrap();
+    let o = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(2), "{stdout}{rest}");
+    assert!(
+        stdout.contains("the search stopped early: interrupted"),
+        "{stdout}"
+    );
+    assert!(
+        rest.contains("raft-partitions.toml: the search was interrupted after "),
+        "{rest}"
+    );
+    assert!(out.join("summary.json").exists());
+}

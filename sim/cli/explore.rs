@@ -123,7 +123,7 @@ pub fn explore(registry: &Registry, args: ExploreArgs) -> Result<(), CliError> {
         order: if args.dfs { Order::Dfs } else { Order::Bfs },
         depth: args.depth,
         max_states: args.max_states,
-        interrupted: Some(interrupted),
+        interrupted: Some(interrupted.clone()),
         progress: Some(progress),
         ignored_stay: args.keep_ignored,
         ..Options::default()
@@ -167,8 +167,16 @@ pub fn explore(registry: &Registry, args: ExploreArgs) -> Result<(), CliError> {
     }
     let Some(found) = &report.violation else {
         // A history check the search never judged: it cannot pass on it,
-        // as a sweep in which a check ran in no seed does not.
+        // as a sweep in which a check ran in no seed does not. Nor can a
+        // search stopped by a signal (Ctrl-C, a CI job's timeout) pass,
+        // as an interrupted sweep does not.
         return match report.history_not_evaluated.first() {
+            _ if interrupted.load(Ordering::SeqCst) => Err(CliError::input(format!(
+                "{}: the search was interrupted after {} states; what it covered is in {}",
+                scenario.file,
+                report.counts.states,
+                args.out.join("summary.json").display()
+            ))),
             Some(check) => Err(CliError::input(format!(
                 "{}: check `{check}` ran in none of the states explored ({HISTORY_NOT_RUN}), so \
                  the search cannot pass on it; raise --depth if the operations come later, or \

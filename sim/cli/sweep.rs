@@ -385,9 +385,10 @@ pub fn sweep(registry: &Registry, args: SweepArgs) -> Result<(), CliError> {
 /// A sweep's exit status from its summary: 1 if a seed failed; else 2 if
 /// it is `incomplete` (why), if a seed's history check could not be
 /// judged (as `dsim run` of that seed exits 2), or if a check was
-/// evaluated in none of its seeds — every seed passed, yet the sweep cannot be said to pass on
-/// that check (exit 0 means every check held). Liveness under PCT is left
-/// unjudged by the strategy the user chose, and said so in the summary.
+/// evaluated in none of its seeds — every seed passed, yet the sweep
+/// cannot be said to pass on that check (exit 0 means every check held).
+/// Liveness under PCT is left unjudged by the strategy the user chose, and
+/// said so in the summary.
 fn judge(summary: &Summary, scenario: &str, incomplete: Option<&str>) -> Result<(), CliError> {
     let never = summary.not_run_by_check.iter().find(|&(check, &count)| {
         count == summary.run

@@ -423,7 +423,8 @@ thread_local! {
 }
 
 impl Tally {
-    /// A case was drawn by `strategy`'s test, which means to run `cases`.
+    /// A case was drawn by the test that owns `tally`, which means to run
+    /// `cases` cases.
     pub(crate) fn drawn(tally: &Arc<Mutex<Tally>>, cases: u32) {
         if let Ok(mut t) = tally.lock() {
             t.cases = cases;
