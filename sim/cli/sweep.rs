@@ -379,6 +379,7 @@ pub fn sweep(registry: &Registry, args: SweepArgs) -> Result<(), CliError> {
         &summary,
         &scenario.file,
         (!complete).then_some("the sweep was interrupted before every seed ran"),
+        shard,
     )
 }
 
@@ -388,8 +389,15 @@ pub fn sweep(registry: &Registry, args: SweepArgs) -> Result<(), CliError> {
 /// evaluated in none of its seeds — every seed passed, yet the sweep
 /// cannot be said to pass on that check (exit 0 means every check held).
 /// Liveness under PCT is left unjudged by the strategy the user chose, and
-/// said so in the summary.
-fn judge(summary: &Summary, scenario: &str, incomplete: Option<&str>) -> Result<(), CliError> {
+/// said so in the summary. A check that ran in none of one `shard`'s
+/// seeds may have run in another's: only a note, the merge of them all
+/// judges that.
+fn judge(
+    summary: &Summary,
+    scenario: &str,
+    incomplete: Option<&str>,
+    shard: Option<(u64, u64)>,
+) -> Result<(), CliError> {
     let never = summary.not_run_by_check.iter().find(|&(check, &count)| {
         count == summary.run
             && summary.run > 0
@@ -429,10 +437,18 @@ fn judge(summary: &Summary, scenario: &str, incomplete: Option<&str>) -> Result<
             .find_map(|o| o.not_run.get(check))
             .map(String::as_str)
             .unwrap_or("");
+        if let Some((i, n)) = shard {
+            eprintln!(
+                "note: check `{check}` ran in none of the {} seeds of shard {i}/{n} ({why}); \
+                 `dsim merge` of every shard judges whether it ran in any",
+                summary.run
+            );
+            return Ok(());
+        }
         Err(CliError::input(format!(
-            "{scenario}: check `{check}` ran in none of the {} seeds ({why}), so the sweep cannot \
-             pass on it; change the scenario so that it can run, or leave it out (`[check]` or \
-             --check name the checks to run)",
+            "{scenario}: check `{check}` ran in none of the {} seeds ({why}), so the sweep cannot pass on it; change \
+             the scenario so that it can run, or leave it out (`[check]` or --check name the \
+             checks to run)",
             summary.run
         )))
     } else {
@@ -537,7 +553,7 @@ pub fn merge(args: MergeArgs) -> Result<(), CliError> {
         summary.passed,
         summary.failed
     );
-    judge(&summary, &summary.scenario, incomplete.as_deref())
+    judge(&summary, &summary.scenario, incomplete.as_deref(), None)
 }
 
 /// A progress bar on a terminal, plain lines otherwise.
