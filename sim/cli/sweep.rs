@@ -431,10 +431,12 @@ fn judge(
             summary.run
         )))
     } else if let Some((check, _)) = never {
+        // The first seed's reason that is not PCT's (some seed has one).
         let why = summary
             .outcomes
             .iter()
-            .find_map(|o| o.not_run.get(check))
+            .filter_map(|o| o.not_run.get(check))
+            .find(|r| *r != NOT_UNDER_PCT)
             .map(String::as_str)
             .unwrap_or("");
         if let Some((i, n)) = shard {
@@ -446,9 +448,9 @@ fn judge(
             return Ok(());
         }
         Err(CliError::input(format!(
-            "{scenario}: check `{check}` ran in none of the {} seeds ({why}), so the sweep cannot pass on it; change \
-             the scenario so that it can run, or leave it out (`[check]` or --check name the \
-             checks to run)",
+            "{scenario}: check `{check}` ran in none of the {} seeds ({why}), so the sweep \
+             cannot pass on it; change the scenario so that it can run, or leave it out \
+             (`[check]` or --check name the checks to run)",
             summary.run
         )))
     } else {
