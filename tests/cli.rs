@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{dsim, files, text, tmp};
+use common::{dsim, files, text, tmp, tmp_path};
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -256,11 +256,6 @@ fn impossible_command_line_parameters_exit_2() {
         let o = dsim(args);
         assert_eq!(o.status.code(), Some(2), "{args:?}: {}", text(&o));
     }
-}
-
-/// Where [`tmp`] put `name`, without emptying it.
-fn tmp_path(name: &str) -> std::path::PathBuf {
-    std::env::temp_dir().join(format!("dsim-test-{}-{name}", std::process::id()))
 }
 
 fn sweep_summary(args: &[&str], name: &str) -> String {

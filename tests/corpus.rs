@@ -443,8 +443,7 @@ fn a_trace_of_an_older_format_is_still_checked_shown_and_replayed() {
     );
     // The same run written anew by the replay records digests, and `dsim
     // show` lists the same raised entries for both.
-    let dir = std::env::temp_dir().join(format!("dsim-corpus-old-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = tmp("corpus-old");
     let new = dir.join("new.trace");
     let o = dsim(&["replay", old, "-o", new.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));

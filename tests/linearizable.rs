@@ -2,6 +2,8 @@
 //! verdicts, generated histories of real linearizable executions, and one
 //! corrupted read that must be caught.
 
+mod common;
+
 use dsim::check::linearizable::{
     by_name, check, Budget, CasRegister, History, KeyValue, Mutex, Queue, Register, Verdict,
 };
@@ -430,8 +432,7 @@ mod jepsen_import {
 
     #[test]
     fn dsim_check_points_at_the_starting_value_when_one_read_alone_fails() {
-        let dir = std::env::temp_dir().join(format!("dsim-initial-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = crate::common::tmp("initial");
         let file = dir.join("h.edn");
         std::fs::write(
             &file,
@@ -481,8 +482,7 @@ mod jepsen_import {
             assert!(e.message.contains(says), "{text:?}: {e}");
         }
         // And on the command line: exit 2 with file:line.
-        let dir = std::env::temp_dir().join(format!("dsim-edn-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = crate::common::tmp("edn");
         let f = dir.join("bad.edn");
         std::fs::write(&f, cases[0].0).unwrap();
         let o = std::process::Command::new(env!("CARGO_BIN_EXE_dsim"))
@@ -529,8 +529,7 @@ fn a_users_own_model_checks_like_the_built_in_ones() {
 
 #[test]
 fn a_runs_history_is_checked_like_an_invariant_and_read_back_from_the_trace() {
-    let dir = std::env::temp_dir().join(format!("dsim-kv-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = crate::common::tmp("kv");
     let trace = dir.join("kv.trace");
     let o = std::process::Command::new(env!("CARGO_BIN_EXE_dsim"))
         .args([
@@ -792,8 +791,7 @@ fn a_protocols_own_model_is_named_by_scenarios_and_dsim_check() {
     let mut registry = Registry::builtin();
     registry.add(counter_spec());
     assert_eq!(registry.models().len(), 1);
-    let dir = std::env::temp_dir().join(format!("dsim-own-model-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = crate::common::tmp("own-model");
     let scenario = |name: &str, read_backup: bool, model: &str| {
         let path = dir.join(format!("{name}.toml"));
         std::fs::write(

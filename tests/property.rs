@@ -290,8 +290,7 @@ fn a_case_written_as_a_scenario_runs_the_same_configuration() {
     );
     round_trip(&every, &every_text);
     // And `dsim run` of it fails as the case did.
-    let dir = std::env::temp_dir().join(format!("dsim-case-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = common::tmp("case");
     let file = dir.join("case.toml");
     std::fs::write(&file, &text).unwrap();
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_dsim"))

@@ -5,17 +5,12 @@
 
 mod common;
 
-use common::{dsim, text};
+use common::{dsim, text, tmp};
 
 use std::path::PathBuf;
 
 fn sweep(scenario: &str) -> (serde_json::Value, PathBuf) {
-    let out = std::env::temp_dir().join(format!(
-        "dsim-protocols-{}-{}",
-        std::process::id(),
-        scenario.replace('/', "_")
-    ));
-    let _ = std::fs::remove_dir_all(&out);
+    let out = tmp(&scenario.replace('/', "_"));
     let o = dsim(&[
         "sweep",
         scenario,

@@ -241,8 +241,9 @@ mod tests {
 
     #[test]
     fn the_command_line_passes_the_protocol_and_catches_its_twin() {
-        let out = std::env::temp_dir().join(format!("mutex-example-{}", std::process::id()));
-        let out = out.display();
+        // Removed when the test ends.
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().display();
         let ok = format!("sweep examples/mutex/mutex-reorder.toml --seeds 0..200 --out {out}/ok");
         assert_eq!(cli(&ok), 0);
         let bug = format!(

@@ -106,9 +106,18 @@ pub fn files(dir: &str, ext: &str) -> Vec<PathBuf> {
     files
 }
 
-/// A fresh, empty directory of this test process.
+/// Where [`tmp`] puts `name`: under the build's own scratch directory
+/// (`target/tmp`), one folder per test binary, so that each run of the
+/// tests reuses the last run's folders instead of leaving new ones behind.
+pub fn tmp_path(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(env!("CARGO_CRATE_NAME"))
+        .join(name)
+}
+
+/// A fresh, empty directory of this test binary.
 pub fn tmp(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("dsim-test-{}-{name}", std::process::id()));
+    let dir = tmp_path(name);
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir
