@@ -213,6 +213,9 @@ struct Inner<M> {
     /// Whether the kernel has been told so: once is enough, and telling
     /// it costs a call on every later event.
     asks_told: bool,
+    /// Whether a task read the clock (`Ctx::now`) since the kernel was
+    /// last told.
+    clock_read: bool,
     /// Calls waiting for their reply.
     replies: BTreeMap<u64, Option<Incoming<M>>>,
     /// Timers that fired and that their future has not seen yet.
@@ -339,7 +342,9 @@ impl<A: AsyncNode> Ctx<A> {
     /// The node's local clock (it moves only between handlers: code
     /// between two awaits takes no virtual time).
     pub fn now(&self) -> Instant {
-        self.shared.inner.borrow().now
+        let mut inner = self.shared.inner.borrow_mut();
+        inner.clock_read = true;
+        inner.now
     }
 
     /// Sends `msg` to `to` without waiting.
@@ -523,9 +528,12 @@ impl<A: AsyncNode> Ctx<A> {
             task_order: inner.order,
             task_choices: None,
             inputs: 0,
+            clock_read: std::cell::Cell::new(false),
             _node: PhantomData,
         };
-        f(&mut ctx)
+        let r = f(&mut ctx);
+        inner.clock_read |= ctx.clock_read.get();
+        r
     }
 
     /// Records that client `process` invokes operation `f` (a history
@@ -821,6 +829,7 @@ impl<A: AsyncNode> Runtime<A> {
                     inputs: VecDeque::new(),
                     asks_inputs: false,
                     asks_told: false,
+                    clock_read: false,
                     replies: BTreeMap::new(),
                     fired: BTreeSet::new(),
                     waits: Vec::new(),
@@ -985,7 +994,7 @@ impl<A: AsyncNode> Runtime<A> {
     {
         {
             let mut inner = self.shared.inner.borrow_mut();
-            inner.now = ctx.now();
+            inner.now = ctx.local_now;
             std::mem::swap(&mut inner.disk, ctx.disk);
             // The kernel's spare message buffers: sends reuse them.
             std::mem::swap(&mut inner.buffers, ctx.buffers);
@@ -1029,6 +1038,9 @@ impl<A: AsyncNode> Runtime<A> {
         if inner.asks_inputs && !inner.asks_told {
             inner.asks_told = true;
             ctx.inputs |= crate::node::input_note::ASKED;
+        }
+        if std::mem::take(&mut inner.clock_read) {
+            ctx.clock_read.set(true);
         }
         let effects: &mut dyn std::any::Any = &mut *ctx.effects;
         match effects.downcast_mut::<Vec<Effect<Wake>>>() {

@@ -164,6 +164,11 @@ pub struct Report {
     /// recorded a client operation, so the search judged nothing of what
     /// they were asked to judge.
     pub history_not_evaluated: Vec<String>,
+    /// Whether a node read its clock (`Context::now`) in some state the
+    /// search reached. The search does not model time (a step takes 1 ms,
+    /// timers fire in any order whatever their deadlines), so what a
+    /// protocol decides from its clocks is not explored.
+    pub clock_read: bool,
 }
 
 /// Runs the path from the start: the stepper at its end.
@@ -236,6 +241,7 @@ pub fn search<N: Node>(sim: &Simulation<N>, options: &Options) -> Result<Report,
         checks: Vec::new(),
         not_evaluated: Vec::new(),
         history_not_evaluated: Vec::new(),
+        clock_read: false,
     };
     let mut evaluated = vec![false; sim.invariants().count()];
     let report = explore_from(sim, options, report, &mut evaluated);
@@ -263,6 +269,7 @@ fn explore_from<N: Node>(
     let mut frontier: VecDeque<Vec<u32>> = VecDeque::new();
     let (root, _) = replay(sim, &[])?;
     root.mark_evaluated(evaluated);
+    report.clock_read |= root.clock_read();
     if options.determinism_checks > 0 {
         let (again, _) = replay(sim, &[])?;
         if again.fingerprint() != root.fingerprint() {
@@ -300,6 +307,7 @@ fn explore_from<N: Node>(
             report.terminal += 1;
             state.end()?;
             state.mark_evaluated(evaluated);
+            report.clock_read |= state.clock_read();
             if let Some(f) = state.failure() {
                 report.violation = Some(found(path, &taken, &f.check, &f.message));
                 break;
@@ -316,6 +324,7 @@ fn explore_from<N: Node>(
             child.push(i as u32);
             let (next, taken) = replay(sim, &child)?;
             next.mark_evaluated(evaluated);
+            report.clock_read |= next.clock_read();
             if options.ignored_stay && next.failure().is_none() {
                 if let Action::Deliver(m, _) = action {
                     if state.fingerprint_without(*m) == next.fingerprint() {

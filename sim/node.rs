@@ -349,6 +349,9 @@ pub struct Context<'a, N: Node + ?Sized> {
     /// What the handler's node said about client operations: bits of
     /// [`input_note`].
     pub(crate) inputs: u8,
+    /// Whether the handler read its clock ([`Context::now`]): exploration,
+    /// which does not model time, says so when the protocol does.
+    pub(crate) clock_read: std::cell::Cell<bool>,
     pub(crate) _node: PhantomData<fn(&N)>,
 }
 
@@ -369,7 +372,12 @@ impl<'a, N: Node + ?Sized> Context<'a, N> {
     }
 
     /// The node's local clock: virtual time with this node's offset and drift.
+    ///
+    /// Under `dsim explore` time is not modelled (a step takes 1 ms, and
+    /// timers fire in any order whatever their deadlines), and the search's
+    /// report says so when a node has read its clock.
     pub fn now(&self) -> Instant {
+        self.clock_read.set(true);
         self.local_now
     }
 

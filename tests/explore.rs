@@ -228,6 +228,45 @@ impl Node for Touchy {
     }
 }
 
+/// Greets, and notes the time of the last greeting it heard.
+#[derive(Hash)]
+struct Clocked {
+    last: dsim::Instant,
+}
+
+impl Node for Clocked {
+    type Msg = Hello;
+    type Timer = ();
+    fn on_start(&mut self, ctx: &mut Context<'_, Self>) {
+        ctx.broadcast(&Hello);
+    }
+    fn on_message(&mut self, ctx: &mut Context<'_, Self>, _: NodeId, _: Hello) {
+        self.last = ctx.now();
+    }
+}
+
+#[test]
+fn a_search_says_when_the_nodes_read_clocks_it_does_not_model() {
+    // Time under exploration is a step count: a protocol that decides by
+    // its clock (a lease) is not explored in what it decides, and the
+    // report must say so rather than pass in silence.
+    let sim = Simulation::new(explored(Budgets::default()), |_| Clocked {
+        last: dsim::Instant::ZERO,
+    })
+    .hashable();
+    let r = search(&sim, &Options::default()).unwrap();
+    assert!(r.violation.is_none());
+    assert!(r.clock_read, "a node read its clock: {r:?}");
+    let sim = Simulation::new(explored(Budgets::default()), |_| Greeter { heard: 0 }).hashable();
+    assert!(!search(&sim, &Options::default()).unwrap().clock_read);
+    // No built-in protocol reads its clock: their searches say nothing.
+    let (code, out, out_dir) = explore("scenarios/explore/echo-small.toml", &["--depth", "6"]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(!out.contains("read their clocks"), "{out}");
+    let summary = std::fs::read_to_string(out_dir.join("summary.json")).unwrap();
+    assert!(summary.contains("\"clock_read\": false"), "{summary}");
+}
+
 #[test]
 fn a_panic_in_a_handler_or_a_check_is_a_violation_under_exploration() {
     let sim = Simulation::new(explored(Budgets::default()), |_| Touchy).hashable();

@@ -302,6 +302,13 @@ fn faults_line(config: &crate::SimConfig, b: Budgets) -> String {
     line
 }
 
+/// What a search that saw a node read its clock says about it.
+const CLOCKS_NOT_EXPLORED: &str =
+    "nodes read their clocks (ctx.now()), and a search does not model \
+     time: each step takes 1 ms and timers fire in any order, whatever their deadlines, so what \
+     the protocol decides from its clocks (a lease, a deadline) was not explored; random runs \
+     (dsim sweep) keep time";
+
 fn print_report(r: &Report, wall: f64) {
     let c = &r.counts;
     // Without fingerprints every path is a state of its own: no count
@@ -310,7 +317,10 @@ fn print_report(r: &Report, wall: f64) {
         (format!("{} distinct", c.unique), "distinct states")
     } else {
         (
-            "by path, a state reached twice counted twice: node states do not hash".to_string(),
+            "by path, a state reached twice counted twice: node states do not hash; derive Hash \
+             on the node type and build the simulation with .hashable() to explore each state \
+             once"
+                .to_string(),
             "states by path",
         )
     };
@@ -355,6 +365,9 @@ fn print_report(r: &Report, wall: f64) {
             "NOT RUN    {}: {HISTORY_NOT_RUN}",
             plain(&r.history_not_evaluated.join(", "))
         );
+    }
+    if r.clock_read {
+        println!("time       {CLOCKS_NOT_EXPLORED}");
     }
     match (&r.violation, &r.stopped, r.complete) {
         (Some(f), _, _) => {

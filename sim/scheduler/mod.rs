@@ -117,6 +117,11 @@ impl<'s, N: Node> Stepper<'s, N> {
         self.world.mark_evaluated(seen);
     }
 
+    /// Whether a node read its clock (`Context::now`) on this path.
+    pub fn clock_read(&self) -> bool {
+        self.world.clock_read()
+    }
+
     /// The end-of-run checks, for a state where nothing more can happen.
     pub fn end(&mut self) -> Result<(), SimError> {
         self.world

@@ -84,6 +84,8 @@ pub(crate) struct World<'s, N: Node, S: Sink> {
     // (the first one's node), and whether any task ever asked.
     inputs_queued: Option<(NodeId, u64)>,
     inputs_asked: bool,
+    // Whether a handler read its node's clock (`Context::now`).
+    clock_read: bool,
     // The node the last event changed, for per-node invariants.
     changed: Option<NodeId>,
     faults: FaultState,
@@ -337,6 +339,7 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
             unfollowed: 0,
             inputs_queued: None,
             inputs_asked: false,
+            clock_read: false,
             changed: None,
             faults: FaultState {
                 calm_since: Some(Instant::ZERO),
@@ -1251,11 +1254,13 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
                 .is_some()
                 .then_some(&mut slot.task_choices),
             inputs: 0,
+            clock_read: std::cell::Cell::new(false),
             _node: PhantomData,
         };
         IN_HANDLER.with(|f| f.set(Some(id)));
         handler(node, &mut ctx);
         IN_HANDLER.with(|f| f.set(None));
+        self.clock_read |= ctx.clock_read.get();
         if ctx.inputs != 0 {
             let note = ctx.inputs;
             if let Err(e) = self.note_inputs(id, note) {
@@ -1724,6 +1729,11 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
 
     /// Marks in `seen` (by index) each invariant this run has evaluated so
     /// far, a failed one included.
+    /// Whether some handler of this run read its node's clock.
+    pub(crate) fn clock_read(&self) -> bool {
+        self.clock_read
+    }
+
     pub(crate) fn mark_evaluated(&self, seen: &mut [bool]) {
         let failed = self.failure.as_ref().map(|f| f.check.as_str());
         for ((inv, tally), seen) in self.sim.invariants.iter().zip(&self.tallies).zip(seen) {
