@@ -622,3 +622,49 @@ fn a_property_test_whose_check_ran_in_no_case_fails() {
     // and the test passes.
     ticker_test(dsim::Duration::from_millis(500), 30).unwrap();
 }
+
+/// The skew faults of 300 cases drawn from `bounds`: (offset ms, drift ppm).
+fn skews(bounds: Bounds) -> Vec<(i64, i32)> {
+    use proptest::strategy::ValueTree;
+    let mut runner = runner(1);
+    let strategy = cases(bounds);
+    let mut out = Vec::new();
+    for _ in 0..300 {
+        let case = strategy.new_tree(&mut runner).unwrap().current();
+        for f in case.faults {
+            if let PlannedFault::Skew {
+                offset_ms,
+                drift_ppm,
+                ..
+            } = f
+            {
+                out.push((offset_ms, drift_ppm));
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn clock_skew_stays_within_what_the_protocol_assumes() {
+    // A lease protocol assumes clocks that never step and drift a little:
+    // the default skew (50 ms steps, 10% drift) breaks any such protocol,
+    // so a test of one bounds it.
+    let base = Bounds::default().no_operations();
+    let wild = skews(base.clone());
+    assert!(
+        wild.iter().any(|&(o, d)| o != 0 && d.abs() > 200),
+        "the default bounds step and drift clocks: {wild:?}"
+    );
+    let tame = skews(base.clock_skew(dsim::Duration::ZERO, 200));
+    assert!(
+        tame.len() > 50,
+        "skew is still drawn: {} faults",
+        tame.len()
+    );
+    assert!(
+        tame.iter().all(|&(o, d)| o == 0 && d.abs() <= 200),
+        "{tame:?}"
+    );
+    assert!(tame.iter().any(|&(_, d)| d != 0), "{tame:?}");
+}

@@ -185,6 +185,18 @@ impl Bounds {
         self.faults.skew = false;
         self
     }
+    /// Clock skew within what the protocol assumes: a clock set at most
+    /// `offset_max` ahead or behind (rounded down to whole milliseconds),
+    /// running at most `drift_max_ppm` fast or slow. By default 50 ms and
+    /// 100,000 ppm (10%), which break any protocol that trusts clocks; a
+    /// lease protocol that assumes clocks never step and drift within
+    /// 200 ppm says `.clock_skew(Duration::ZERO, 200)`.
+    pub fn clock_skew(mut self, offset_max: Duration, drift_max_ppm: u32) -> Bounds {
+        self.faults.skew = true;
+        self.faults.skew_offset_max = offset_max;
+        self.faults.skew_drift_max_ppm = drift_max_ppm;
+        self
+    }
     /// No message loss, planned or random.
     pub fn no_loss(mut self) -> Bounds {
         self.network.loss_max = Ppm::ZERO;
@@ -257,6 +269,12 @@ pub struct FaultKinds {
     pub partitions: bool,
     pub crashes: bool,
     pub skew: bool,
+    /// A skewed clock is set at most this far ahead or behind (a step of
+    /// the clock when the skew strikes).
+    pub skew_offset_max: Duration,
+    /// A skewed clock runs at most this many parts per million fast or
+    /// slow.
+    pub skew_drift_max_ppm: u32,
 }
 
 impl Default for FaultKinds {
@@ -265,6 +283,8 @@ impl Default for FaultKinds {
             partitions: true,
             crashes: true,
             skew: true,
+            skew_offset_max: Duration::from_millis(50),
+            skew_drift_max_ppm: 100_000,
         }
     }
 }
@@ -325,8 +345,10 @@ pub fn fault(
         );
     }
     if kinds.skew {
+        let offset = i64::try_from(kinds.skew_offset_max.0 / 1_000_000).unwrap_or(i64::MAX);
+        let drift = i32::try_from(kinds.skew_drift_max_ppm).unwrap_or(i32::MAX);
         choices.push(
-            (0..nodes, 0..end, -50i64..=50, -100_000i32..=100_000)
+            (0..nodes, 0..end, -offset..=offset, -drift..=drift)
                 .prop_map(|(node, at_ms, offset_ms, drift_ppm)| PlannedFault::Skew {
                     node,
                     at_ms,
