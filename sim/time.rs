@@ -47,6 +47,15 @@ impl std::ops::Add for Duration {
     }
 }
 
+/// Saturating at zero, as `+` saturates at the end of time (a lease less
+/// its safety margin: `lease - margin`).
+impl std::ops::Sub for Duration {
+    type Output = Duration;
+    fn sub(self, other: Duration) -> Duration {
+        Duration(self.0.saturating_sub(other.0))
+    }
+}
+
 /// Saturating, as for `+` (a backoff doubles with `timeout * 2`).
 impl std::ops::Mul<u64> for Duration {
     type Output = Duration;
@@ -186,6 +195,14 @@ mod tests {
         assert!(Duration::parse("5 parsecs").is_err());
         assert!(Duration::parse("99999999999999999999s").is_err());
         assert!(Duration::parse("0.5ns").is_err());
+    }
+
+    #[test]
+    fn durations_add_and_subtract_without_wrapping() {
+        let (a, b) = (Duration::from_millis(100), Duration::from_millis(5));
+        assert_eq!(a - b, Duration::from_millis(95));
+        assert_eq!(b - a, Duration::ZERO);
+        assert_eq!(Duration(u64::MAX) + b, Duration(u64::MAX));
     }
 
     #[test]
