@@ -88,8 +88,9 @@ pub enum FaultAction {
     Crash { node: NodeId },
     /// Restart a crashed node from its durable state.
     Restart { node: NodeId },
-    /// Set a node's local clock `offset_ns` ahead (negative: behind) of
-    /// virtual time, running `drift_ppm` parts per million fast (or slow).
+    /// Step a node's local clock `offset_ns` ahead (negative: back) of what
+    /// it reads, and from then on run it `drift_ppm` parts per million fast
+    /// (or slow): without an offset the clock never steps.
     ClockSkew {
         node: NodeId,
         offset_ns: i64,

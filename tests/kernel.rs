@@ -462,6 +462,57 @@ fn a_full_mailbox_applies_its_overflow_policy() {
 }
 
 #[test]
+fn a_clock_skewed_mid_run_drifts_from_then_without_a_step() {
+    // The clock reads virtual time until the skew at 1 s; from then it
+    // runs 10% fast. Drift counted from the start of the run would step it
+    // 100 ms ahead at the skew, breaking "clocks that never step".
+    #[derive(Default)]
+    struct Watch {
+        seen: Vec<u64>,
+    }
+    impl Node for Watch {
+        type Msg = ();
+        type Timer = ();
+        fn on_start(&mut self, ctx: &mut Context<'_, Self>) {
+            ctx.set_timer(Duration::from_secs(1), ());
+        }
+        fn on_message(&mut self, _: &mut Context<'_, Self>, _: NodeId, _: ()) {}
+        fn on_timer(&mut self, ctx: &mut Context<'_, Self>, _: dsim::TimerId, _: ()) {
+            self.seen.push(ctx.now().0);
+            if self.seen.len() < 3 {
+                ctx.set_timer(Duration::from_millis(100), ());
+            }
+        }
+    }
+    let mut config = SimConfig::new(1, 1);
+    config.faults = vec![Fault {
+        at: Duration::from_secs(1),
+        action: FaultAction::ClockSkew {
+            node: NodeId(0),
+            offset_ns: 0,
+            drift_ppm: 100_000,
+        },
+    }];
+    let outcome = Simulation::new(config, |_| Watch::default())
+        .at_end("clock", "the clock reads as skewed", |v| {
+            let w = v.node(NodeId(0)).unwrap();
+            let expected = [1_000_000_000u64, 1_100_000_000, 1_200_000_000];
+            match w
+                .seen
+                .iter()
+                .zip(&expected)
+                .all(|(a, b)| a.abs_diff(*b) <= 10)
+            {
+                true => Ok(()),
+                false => Err(format!("{:?}", w.seen)),
+            }
+        })
+        .run()
+        .unwrap();
+    assert_eq!(outcome.failure, None);
+}
+
+#[test]
 fn a_node_sees_its_clock_offset_and_drift() {
     #[derive(Default)]
     struct Watch {

@@ -35,21 +35,38 @@ impl Ord for Queued {
     }
 }
 
-/// A node's local clock: offset and drift against virtual time.
+/// A node's local clock against virtual time: it reads virtual time
+/// until a skew sets it; from then it reads `base` at virtual time `since`
+/// and runs `drift_ppm` fast.
 #[derive(Clone, Copy, Debug, Default)]
 pub(super) struct LocalClock {
-    pub offset_ns: i64,
-    pub drift_ppm: i32,
+    since: u64,
+    base: u64,
+    drift_ppm: i32,
 }
 
 impl LocalClock {
     pub fn read(self, now: Instant) -> Instant {
-        if self.offset_ns == 0 && self.drift_ppm == 0 {
+        if self.drift_ppm == 0 && self.base == self.since {
             return now;
         }
-        let t = i128::from(now.0);
-        let local = t + t * i128::from(self.drift_ppm) / 1_000_000 + i128::from(self.offset_ns);
+        let elapsed = i128::from(now.0.saturating_sub(self.since));
+        let local =
+            i128::from(self.base) + elapsed + elapsed * i128::from(self.drift_ppm) / 1_000_000;
         Instant(local.clamp(0, i128::from(u64::MAX)) as u64)
+    }
+
+    /// The clock after a skew at `now`: stepped by `offset_ns` from what it
+    /// reads then, and running `drift_ppm` fast from then on. A skew
+    /// without an offset never steps the clock, however fast it then runs
+    /// (drift counts from the skew, not from the start of the run).
+    pub fn skewed(self, now: Instant, offset_ns: i64, drift_ppm: i32) -> LocalClock {
+        let stepped = i128::from(self.read(now).0) + i128::from(offset_ns);
+        LocalClock {
+            since: now.0,
+            base: stepped.clamp(0, i128::from(u64::MAX)) as u64,
+            drift_ppm,
+        }
     }
 
     /// Virtual time for `local` of this node's time to pass.
@@ -236,7 +253,33 @@ impl<T> TimerSet<T> {
 
 #[cfg(test)]
 mod tests {
-    use super::TimerSet;
+    use super::{LocalClock, TimerSet};
+    use crate::time::Instant;
+
+    const MS: u64 = 1_000_000;
+
+    #[test]
+    fn a_skew_steps_the_clock_by_its_offset_alone_and_drift_counts_from_it() {
+        let clock = LocalClock::default();
+        assert_eq!(clock.read(Instant(7 * MS)), Instant(7 * MS));
+        // Skewed at 1 s to run 10% fast, without an offset: no step then
+        // (drift counted from the run's start would jump it 100 ms).
+        let fast = clock.skewed(Instant(1_000 * MS), 0, 100_000);
+        assert_eq!(fast.read(Instant(1_000 * MS)), Instant(1_000 * MS));
+        assert_eq!(fast.read(Instant(1_100 * MS)), Instant(1_110 * MS));
+        // A later skew starts from what the clock reads then: +5 ms, and
+        // from then on the clock keeps time.
+        let later = fast.skewed(Instant(2_000 * MS), 5 * MS as i64, 0);
+        assert_eq!(later.read(Instant(2_000 * MS)), Instant(2_105 * MS));
+        assert_eq!(later.read(Instant(3_000 * MS)), Instant(3_105 * MS));
+        // A clock set back past the start of the run reads zero then, and
+        // runs on from there.
+        let behind = clock.skewed(Instant(MS), -5 * MS as i64, 0);
+        assert_eq!(behind.read(Instant(2 * MS)), Instant(MS));
+        // Skewed without offset or drift, it reads virtual time.
+        let same = clock.skewed(Instant(9 * MS), 0, 0);
+        assert_eq!(same.read(Instant(20 * MS)), Instant(20 * MS));
+    }
 
     #[test]
     fn timers_stay_in_id_order_whatever_order_they_come_in() {

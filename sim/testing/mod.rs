@@ -111,7 +111,8 @@ pub enum PlannedFault {
     },
     /// `node` is down from `at_ms` for `down_ms`.
     Crash { node: u32, at_ms: u64, down_ms: u64 },
-    /// `node`'s clock is set `offset_ms` ahead and `drift_ppm` fast at `at_ms`.
+    /// At `at_ms`, `node`'s clock steps `offset_ms` ahead (negative: back)
+    /// and from then on runs `drift_ppm` fast (negative: slow).
     Skew {
         node: u32,
         at_ms: u64,

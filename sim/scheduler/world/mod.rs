@@ -1132,10 +1132,8 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
             } => {
                 for k in 0..self.instance_count(node) {
                     let p = self.instance(node, k);
-                    self.slots[p.index()].clock = LocalClock {
-                        offset_ns,
-                        drift_ppm,
-                    };
+                    let clock = &mut self.slots[p.index()].clock;
+                    *clock = clock.skewed(self.now, offset_ns, drift_ppm);
                 }
                 self.write(Kind::ClockSkew {
                     node,
