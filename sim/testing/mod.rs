@@ -274,7 +274,7 @@ pub struct FaultKinds {
     /// the clock when the skew strikes).
     pub skew_offset_max: Duration,
     /// A skewed clock runs at most this many parts per million fast or
-    /// slow.
+    /// slow (at most 999,999: a clock must move forward).
     pub skew_drift_max_ppm: u32,
 }
 
@@ -347,7 +347,8 @@ pub fn fault(
     }
     if kinds.skew {
         let offset = i64::try_from(kinds.skew_offset_max.0 / 1_000_000).unwrap_or(i64::MAX);
-        let drift = i32::try_from(kinds.skew_drift_max_ppm).unwrap_or(i32::MAX);
+        // Below a million parts per million: a clock must move forward.
+        let drift = i32::try_from(kinds.skew_drift_max_ppm.min(999_999)).unwrap_or(i32::MAX);
         choices.push(
             (0..nodes, 0..end, -offset..=offset, -drift..=drift)
                 .prop_map(|(node, at_ms, offset_ms, drift_ppm)| PlannedFault::Skew {

@@ -1725,13 +1725,13 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
         }
     }
 
-    /// Marks in `seen` (by index) each invariant this run has evaluated so
-    /// far, a failed one included.
     /// Whether some handler of this run read its node's clock.
     pub(crate) fn clock_read(&self) -> bool {
         self.clock_read
     }
 
+    /// Marks in `seen` (by index) each invariant this run has evaluated so
+    /// far, a failed one included.
     pub(crate) fn mark_evaluated(&self, seen: &mut [bool]) {
         let failed = self.failure.as_ref().map(|f| f.check.as_str());
         for ((inv, tally), seen) in self.sim.invariants.iter().zip(&self.tallies).zip(seen) {
