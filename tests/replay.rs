@@ -37,6 +37,19 @@ fn every_bundled_scenario_replays_identically_from_its_trace() {
             "{}",
             text(&o)
         );
+        // It counts the records as `dsim check` does.
+        let count = |out: &str, before: &str| -> String {
+            let at = out.find(before).unwrap_or_else(|| panic!("{out}"));
+            out[..at].rsplit(' ').next().unwrap().to_string()
+        };
+        let check = dsim(&["check", trace.to_str().unwrap()]);
+        assert_eq!(
+            count(&text(&o), " records, record for record"),
+            count(&text(&check), " records, ended"),
+            "{}\n{}",
+            text(&o),
+            text(&check)
+        );
     }
 }
 

@@ -351,3 +351,68 @@ fn svg_arrows_carry_the_message_kind() {
         );
     }
 }
+
+#[test]
+fn every_format_honours_the_window_or_refuses_it() {
+    // A history of several clients over a second of time.
+    let t = tmp("history-window").join("t.trace");
+    let o = dsim(&[
+        "run",
+        "scenarios/abd-quorums.toml",
+        "--seed",
+        "1",
+        "--trace",
+        t.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let all = show(&t, "history", &[]);
+    let nodes_of = |out: &str| -> std::collections::BTreeSet<String> {
+        out.lines()
+            .map(|l| l.split_whitespace().nth(2).unwrap().to_string())
+            .collect()
+    };
+    let everyone = nodes_of(&all);
+    assert!(everyone.len() > 1, "{all}");
+    let one = everyone
+        .iter()
+        .next()
+        .unwrap()
+        .trim_start_matches('n')
+        .to_string();
+    let only = show(&t, "history", &["--nodes", &one]);
+    assert!(!only.is_empty());
+    assert_eq!(nodes_of(&only), [format!("n{one}")].into_iter().collect());
+    // A time window keeps only the events inside it.
+    let times: Vec<f64> = all
+        .lines()
+        .map(|l| {
+            let t = l.split_whitespace().nth(1).unwrap();
+            t.trim_end_matches('s').parse().unwrap()
+        })
+        .collect();
+    let mid = times[times.len() / 2];
+    let later = show(&t, "history", &["--from", &format!("{mid}s")]);
+    let expected = times.iter().filter(|&&x| x >= mid).count();
+    assert_eq!(later.lines().count(), expected);
+    assert!(expected < times.len());
+    // The whole-trace formats refuse a window rather than ignore it.
+    for format in ["html", "shiviz"] {
+        for window in [["--nodes", "0"], ["--from", "1s"]] {
+            let o = dsim(&[
+                "show",
+                t.to_str().unwrap(),
+                "--format",
+                format,
+                window[0],
+                window[1],
+            ]);
+            assert_eq!(
+                o.status.code(),
+                Some(2),
+                "{format} {window:?}: {}",
+                text(&o)
+            );
+            assert!(text(&o).contains("renders the whole trace"), "{}", text(&o));
+        }
+    }
+}

@@ -449,7 +449,9 @@ pub fn replay(registry: &Registry, args: ReplayArgs) -> Result<(), CliError> {
                     "identical  seed {} of {} replayed: {} records, record for record the same",
                     header.seed,
                     scenario.file,
-                    replayed.len()
+                    // Counted as `dsim run` and `dsim check` count them: the
+                    // end marker is not one of them.
+                    outcome.stats.records
                 );
                 Ok(())
             }

@@ -103,6 +103,14 @@ pub fn show(registry: &Registry, args: ShowArgs) -> Result<(), CliError> {
         to: time("to", &args.to)?,
         nodes: args.nodes.map(|ns| ns.into_iter().map(NodeId).collect()),
     };
+    if matches!(args.format, Format::Shiviz | Format::Html)
+        && (args.from.is_some() || args.to.is_some() || window.nodes.is_some())
+    {
+        return Err(CliError::input(format!(
+            "--format {} renders the whole trace; --from, --to and --nodes apply to text, jsonl, dot, svg and history (the viewer has its own node filter and zoom)",
+            if matches!(args.format, Format::Html) { "html" } else { "shiviz" }
+        )));
+    }
     let protocol = registry.get(&header.protocol);
     let decoder = protocol.map(super::ByProtocol);
     let decode = decoder.as_ref().map(|d| d as _);
@@ -122,7 +130,7 @@ pub fn show(registry: &Registry, args: ShowArgs) -> Result<(), CliError> {
         Format::Dot => dot::render(n, &records, &window),
         Format::Shiviz => shiviz::render(n, &records, &Window::default()),
         Format::Svg => svg::render(n, &records, &window, decode),
-        Format::History => crate::show::history::text(&records),
+        Format::History => crate::show::history::text(&records, &window),
         Format::Html => {
             crate::show::html::render(&args.trace.display().to_string(), n, &records, decode)
         }

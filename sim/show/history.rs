@@ -7,9 +7,12 @@ use crate::trace::{Kind, Record};
 use std::fmt::Write;
 
 /// One line per history event of a trace: record, time, node, event.
-pub fn text(records: &[Record<'_>]) -> String {
+pub fn text(records: &[Record<'_>], window: &super::Window) -> String {
     let mut out = String::new();
     for (i, r) in records.iter().enumerate() {
+        if !window.shows(r) {
+            continue;
+        }
         if let Kind::Op { node, op, .. } = &r.kind {
             let _ = writeln!(
                 out,
