@@ -168,6 +168,14 @@ fn every_malformed_scenario_exits_2_with_a_located_message_and_never_panics() {
             "restart-before-crash",
             ":8:1: node 1 is restarted at 1s but is not crashed",
         ),
+        (
+            "skew-range-backwards",
+            ":6:29: the range for skew offset is backwards: 20ms > -20ms",
+        ),
+        (
+            "skew-drift-stops-the-clock",
+            ":6:32: drift_ppm -2000000 would stop or reverse the clock",
+        ),
         ("too-few-nodes", ":2:9: nodes must be between 2"),
         ("unclosed-string", ":1:"),
         (
@@ -432,6 +440,62 @@ fn swarm_knobs_are_drawn_per_seed_printed_and_recorded_in_the_trace() {
         text(&o3).lines().find(|l| l.starts_with("drawn")),
         t.lines().find(|l| l.starts_with("drawn"))
     );
+}
+
+#[test]
+fn a_clock_skews_offset_and_drift_are_knobs_each_seed_draws_within_its_range() {
+    use dsim::config::FaultAction;
+    let registry = dsim::protocols::Registry::builtin();
+    let skew = |text: &str| {
+        let source = format!("protocol = \"echo\"\nnodes = 3\n[[fault]]\nat = \"10ms\"\nskew = {{ node = 1, {text} }}\n");
+        dsim::scenario::Scenario::parse("skew.toml", &source, &registry).unwrap()
+    };
+    let ranged = skew("offset = [\"-20ms\", \"20ms\"], drift_ppm = [-5000, 5000]");
+    let mut offsets = std::collections::BTreeSet::new();
+    for seed in 0..200 {
+        let run = ranged.resolve(seed).unwrap();
+        let FaultAction::ClockSkew {
+            offset_ns,
+            drift_ppm,
+            ..
+        } = run.config.faults[0].action
+        else {
+            panic!("{:?}", run.config.faults)
+        };
+        assert!(
+            (-20_000_000..=20_000_000).contains(&offset_ns),
+            "{offset_ns}"
+        );
+        assert!((-5000..=5000).contains(&drift_ppm), "{drift_ppm}");
+        offsets.insert(offset_ns.signum());
+        // What was drawn is listed, as the run prints it and the trace keeps it.
+        let drawn: std::collections::BTreeMap<_, _> = run.drawn.iter().cloned().collect();
+        assert_eq!(drawn["fault.0.skew.drift_ppm"], drift_ppm.to_string());
+        let offset = &drawn["fault.0.skew.offset"];
+        assert_eq!(
+            offset.starts_with('-'),
+            offset_ns < 0,
+            "{offset} {offset_ns}"
+        );
+        // The same seed draws the same skew.
+        assert_eq!(
+            ranged.resolve(seed).unwrap().config.faults,
+            run.config.faults
+        );
+    }
+    assert!(offsets.contains(&-1) && offsets.contains(&1), "{offsets:?}");
+    // Fixed values draw nothing, so the seed's other draws do not move.
+    let fixed = skew("offset = \"-5ms\", drift_ppm = 300");
+    let run = fixed.resolve(7).unwrap();
+    assert!(run.drawn.is_empty(), "{:?}", run.drawn);
+    assert!(matches!(
+        run.config.faults[0].action,
+        FaultAction::ClockSkew {
+            offset_ns: -5_000_000,
+            drift_ppm: 300,
+            ..
+        }
+    ));
 }
 
 #[test]

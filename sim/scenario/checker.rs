@@ -2,9 +2,9 @@
 //! every error located by line and column.
 
 use super::error::{did_you_mean, Locator, ScenarioError};
-use super::knob::{self, Knob, LatencyKnob};
+use super::knob::{self, Knob, LatencyKnob, Offset};
 use super::raw::{self, RawFault, RawLink, RawScenario};
-use super::{FaultKnob, LinkKnobs, ParamKnob, Scenario, WorkloadKnobs};
+use super::{FaultKnob, LinkKnobs, ParamKnob, Scenario, SkewKnobs, WorkloadKnobs};
 use crate::config::{FaultAction, Limits};
 use crate::network::{validate_partition, MessageFault, Ordering, Overflow, PartitionSpec};
 use crate::node::NodeId;
@@ -783,35 +783,25 @@ impl Checker<'_> {
                 node: node(*c.get_ref(), c.span(), "a restart")?,
             });
         }
+        let mut skew = None;
         if let Some(s) = &r.skew {
             let sk = s.get_ref();
-            let offset_ns = match &sk.offset {
-                None => 0,
-                Some(text) => {
-                    let (neg, body) = match text.strip_prefix('-') {
-                        Some(b) => (true, b),
-                        None => (false, text.as_str()),
-                    };
-                    let d = Duration::parse(body)
-                        .map_err(|e| loc.at(s.span(), format!("skew offset: {e}")))?;
-                    let v = i64::try_from(d.0)
-                        .map_err(|_| loc.at(s.span(), "skew offset is too large"))?;
-                    if neg {
-                        -v
-                    } else {
-                        v
-                    }
-                }
+            let offset = match &sk.offset {
+                None => Knob::Fixed(Offset(0)),
+                Some(o) => knob::offset(loc, o, "skew offset")?,
             };
-            let drift_ppm = sk.drift_ppm.unwrap_or(0);
-            if drift_ppm <= -1_000_000 {
-                return Err(loc.at(s.span(), format!("drift_ppm {drift_ppm} would stop or reverse the clock (must be above -1000000)")));
-            }
+            let drift = match &sk.drift_ppm {
+                None => Knob::Fixed(0),
+                Some(d) => knob::drift(loc, d, "drift_ppm")?,
+            };
             actions.push(FaultAction::ClockSkew {
                 node: node(sk.node, s.span(), "a clock skew")?,
-                offset_ns,
-                drift_ppm,
+                offset_ns: offset.low().0,
+                drift_ppm: drift.low(),
             });
+            if matches!(offset, Knob::Range(..)) || matches!(drift, Knob::Range(..)) {
+                skew = Some(SkewKnobs { offset, drift });
+            }
         }
         for (wire, restore) in [(&r.cut, false), (&r.restore, true)] {
             if let Some(w) = wire {
@@ -862,7 +852,7 @@ impl Checker<'_> {
             });
         }
         match actions.len() {
-            1 => Ok(FaultKnob { at, probability, action: actions.remove(0) }),
+            1 => Ok(FaultKnob { at, probability, action: actions.remove(0), skew }),
             0 => Err(loc.at(f.span(), "a fault needs one action: partition, oneway, heal, crash, restart, skew, cut, restore, forge, replay or alter")),
             _ => Err(loc.at(f.span(), "a fault takes exactly one action; split this one into several [[fault]] entries")),
         }

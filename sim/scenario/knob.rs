@@ -38,6 +38,31 @@ impl Drawable for Ppm {
     }
 }
 
+/// A signed duration: how far a clock is set off (`"-5ms"`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Offset(pub i64);
+
+impl fmt::Display for Offset {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0 < 0 {
+            write!(f, "-")?;
+        }
+        write!(f, "{}", Duration(self.0.unsigned_abs()))
+    }
+}
+
+impl Drawable for Offset {
+    fn draw(lo: Offset, hi: Offset, rng: &mut DetRng) -> Offset {
+        Offset(lo.0.wrapping_add(rng.between(0, hi.0.abs_diff(lo.0)) as i64))
+    }
+}
+
+impl Drawable for i32 {
+    fn draw(lo: i32, hi: i32, rng: &mut DetRng) -> i32 {
+        (i64::from(lo) + rng.between(0, u64::from(hi.abs_diff(lo))) as i64) as i32
+    }
+}
+
 impl<T: Drawable> Knob<T> {
     /// The value for this run: fixed, or drawn and noted in `drawn` as `name`.
     pub fn resolve(&self, name: &str, rng: &mut DetRng, drawn: &mut Vec<(String, String)>) -> T {
@@ -155,6 +180,51 @@ pub fn duration(
     what: &str,
 ) -> Result<Knob<Duration>, ScenarioError> {
     knob(loc, v.span(), v.get_ref(), what, &duration_of)
+}
+
+/// A clock offset knob (`"-5ms"`, or `["-50ms", "50ms"]`).
+pub fn offset(
+    loc: &Locator<'_>,
+    v: &Spanned<Value>,
+    what: &str,
+) -> Result<Knob<Offset>, ScenarioError> {
+    let one = |v: &Value| match v {
+        Value::String(text) => {
+            let (neg, body) = match text.strip_prefix('-') {
+                Some(b) => (true, b),
+                None => (false, text.as_str()),
+            };
+            let d = Duration::parse(body).map_err(|e| format!("{what}: {e}"))?;
+            let v = i64::try_from(d.0).map_err(|_| format!("{what} is too large"))?;
+            Ok(Offset(if neg { -v } else { v }))
+        }
+        Value::Integer(0) => Ok(Offset(0)),
+        other => Err(format!(
+            "{what}: expected a signed duration such as \"-5ms\", found {}",
+            type_name(other)
+        )),
+    };
+    knob(loc, v.span(), v.get_ref(), what, &one)
+}
+
+/// A clock drift knob in parts per million (`300`, or `[-1000, 1000]`):
+/// above -1,000,000, since a clock must move forward.
+pub fn drift(
+    loc: &Locator<'_>,
+    v: &Spanned<Value>,
+    what: &str,
+) -> Result<Knob<i32>, ScenarioError> {
+    let one = |v: &Value| match v {
+        Value::Integer(i) if *i > -1_000_000 && *i <= i64::from(i32::MAX) => Ok(*i as i32),
+        Value::Integer(i) => Err(format!(
+            "{what} {i} would stop or reverse the clock, or is too large (must be above -1000000)"
+        )),
+        other => Err(format!(
+            "{what} must be an integer (parts per million), found {}",
+            type_name(other)
+        )),
+    };
+    knob(loc, v.span(), v.get_ref(), what, &one)
 }
 
 /// An integer knob within `[min, max]`.

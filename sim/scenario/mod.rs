@@ -30,7 +30,7 @@ mod knob;
 mod raw;
 
 pub use error::{line_col, nearest, ScenarioError};
-pub use knob::{Knob, LatencyKnob};
+pub use knob::{Knob, LatencyKnob, Offset};
 
 use crate::config::{Fault, FaultAction, Limits, SimConfig, Workload};
 use crate::network::{LinkConfig, MessageFault, NetworkConfig, Ordering, Overflow};
@@ -63,6 +63,16 @@ pub struct FaultKnob {
     /// Below one million: the fault is optional and each seed decides.
     pub probability: Ppm,
     pub action: FaultAction,
+    /// A clock skew whose offset or drift is a range: each seed draws them
+    /// (the action holds the lows).
+    pub skew: Option<SkewKnobs>,
+}
+
+/// A clock skew's offset and drift when either is a range.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SkewKnobs {
+    pub offset: Knob<Offset>,
+    pub drift: Knob<i32>,
 }
 
 /// Workload settings with knobs.
@@ -306,10 +316,25 @@ impl Scenario {
                     continue;
                 }
             }
-            faults.push(Fault {
-                at,
-                action: f.action.clone(),
-            });
+            let mut action = f.action.clone();
+            if let (
+                Some(k),
+                FaultAction::ClockSkew {
+                    offset_ns,
+                    drift_ppm,
+                    ..
+                },
+            ) = (&f.skew, &mut action)
+            {
+                *offset_ns = k
+                    .offset
+                    .resolve(&format!("fault.{i}.skew.offset"), &mut rng, &mut drawn)
+                    .0;
+                *drift_ppm =
+                    k.drift
+                        .resolve(&format!("fault.{i}.skew.drift_ppm"), &mut rng, &mut drawn);
+            }
+            faults.push(Fault { at, action });
         }
         sanitize_faults(&mut faults, nodes, &mut drawn);
         let workload = self.workload.as_ref().map(|w| Workload {

@@ -121,8 +121,8 @@ pub struct RawOneWay {
 #[serde(deny_unknown_fields)]
 pub struct RawSkew {
     pub node: u32,
-    pub offset: Option<String>,
-    pub drift_ppm: Option<i32>,
+    pub offset: Option<Spanned<Value>>,
+    pub drift_ppm: Option<Spanned<Value>>,
 }
 
 #[derive(Debug, Deserialize)]
