@@ -252,18 +252,70 @@ fn every_malformed_scenario_exits_2_with_a_located_message_and_never_panics() {
 
 #[test]
 fn impossible_command_line_parameters_exit_2() {
-    for args in [
-        &["sweep", "scenarios/echo-lossy.toml", "--seeds", "9..3"][..],
-        &["sweep", "scenarios/echo-lossy.toml", "--seeds", "banana"],
-        &["sweep", "scenarios/echo-lossy.toml", "--shard", "2/2"],
-        &["sweep", "scenarios/echo-lossy.toml", "--jobs", "0"],
-        &["run", "scenarios/does-not-exist.toml"],
-        &["run"],
-        &["frobnicate"],
+    let out = tmp("impossible");
+    let out = out.to_str().unwrap();
+    let lossy = "scenarios/echo-lossy.toml";
+    let failing = "traces/echo-bug-no-dedup-seed-1.trace";
+    let min = tmp("impossible-min").join("t.min");
+    let min = min.to_str().unwrap();
+    // Each with the flag its message must name: a usage error that fired
+    // for another reason (a required flag missing) would prove nothing.
+    for (args, names) in [
+        (
+            &["sweep", lossy, "--out", out, "--seeds", "9..3"][..],
+            "--seeds",
+        ),
+        (
+            &["sweep", lossy, "--out", out, "--seeds", "banana"],
+            "banana",
+        ),
+        (
+            &[
+                "sweep", lossy, "--out", out, "--seeds", "0..9", "--shard", "2/2",
+            ],
+            "--shard",
+        ),
+        (
+            &[
+                "sweep", lossy, "--out", out, "--seeds", "0..9", "--jobs", "0",
+            ],
+            "--jobs",
+        ),
+        (
+            &[
+                "sweep",
+                lossy,
+                "--out",
+                out,
+                "--seeds",
+                "0..9",
+                "--max-failures",
+                "0",
+            ],
+            "--max-failures",
+        ),
+        (&["explore", lossy, "--out", out, "--depth", "0"], "--depth"),
+        (
+            &["explore", lossy, "--out", out, "--max-states", "0"],
+            "--max-states",
+        ),
+        (
+            &["shrink", failing, "-o", min, "--max-runs", "0"],
+            "--max-runs",
+        ),
+        (
+            &["shrink", failing, "-o", min, "--time-limit", "0s"],
+            "--time-limit",
+        ),
+        (&["run", "scenarios/does-not-exist.toml"], "does-not-exist"),
+        (&["run"], "SCENARIO"),
+        (&["frobnicate"], "frobnicate"),
     ] {
         let o = dsim(args);
         assert_eq!(o.status.code(), Some(2), "{args:?}: {}", text(&o));
+        assert!(text(&o).contains(names), "{args:?}: {}", text(&o));
     }
+    assert!(!std::path::Path::new(min).exists());
 }
 
 fn sweep_summary(args: &[&str], name: &str) -> String {

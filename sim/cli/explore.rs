@@ -31,11 +31,11 @@ pub struct ExploreArgs {
     #[arg(long)]
     pub dfs: bool,
     /// Longest path explored, in steps.
-    #[arg(long, default_value_t = 20)]
+    #[arg(long, default_value_t = 20, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     pub depth: usize,
     /// Stop after this many distinct states (paths, when node states do
     /// not hash).
-    #[arg(long, default_value_t = 1_000_000)]
+    #[arg(long, default_value_t = 1_000_000, value_parser = clap::value_parser!(u64).range(1..))]
     pub max_states: u64,
     /// Messages that may be dropped along one path.
     #[arg(long, default_value_t = 0)]

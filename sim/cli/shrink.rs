@@ -34,7 +34,7 @@ pub struct ShrinkArgs {
     #[arg(long)]
     pub any_check: bool,
     /// Runs tried at most (a deterministic budget).
-    #[arg(long, default_value_t = 80_000)]
+    #[arg(long, default_value_t = 80_000, value_parser = clap::value_parser!(u64).range(1..))]
     pub max_runs: u64,
     /// Stop searching after this much wall-clock time ("30s", "2m"),
     /// keeping the smallest run found so far (checking and writing it takes
@@ -131,6 +131,11 @@ pub fn shrink(registry: &Registry, args: ShrinkArgs) -> Result<(), CliError> {
         Some(text) => {
             let d = crate::time::Duration::parse(text)
                 .map_err(|e| CliError::input(format!("--time-limit {text}: {e}")))?;
+            if d == crate::time::Duration::ZERO {
+                return Err(CliError::input(
+                    "--time-limit 0s leaves no time to shrink: give a duration above zero",
+                ));
+            }
             Some(std::time::Instant::now() + std::time::Duration::from_nanos(d.0))
         }
         None => None,

@@ -47,7 +47,7 @@ pub struct SweepArgs {
     /// Stop starting new seeds after this many failures. With more than
     /// one job, which seeds ran before the stop depends on timing, so the
     /// summary is then not reproducible (use --jobs 1 for that).
-    #[arg(long)]
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     pub max_failures: Option<u64>,
     /// A key that turns each trace's hash chain into a MAC.
     #[arg(long)]
