@@ -668,3 +668,50 @@ fn clock_skew_stays_within_what_the_protocol_assumes() {
     );
     assert!(tame.iter().any(|&(_, d)| d != 0), "{tame:?}");
 }
+
+#[test]
+fn bounds_a_protocol_cannot_run_are_refused_not_blamed_on_it() {
+    let registry = Registry::builtin();
+    let bracha = registry.get("bracha").unwrap();
+    assert_eq!(bracha.min_nodes(), 4);
+    let p = params(bracha, &[]);
+    // Fewer nodes than the protocol needs: the bounds' fault, said so,
+    // not a check of the protocol failing.
+    let bounds = Bounds {
+        nodes: 2..=3,
+        ..Bounds::default().no_operations()
+    };
+    let result = runner(8).run(&cases(bounds), |case| check_protocol(&case, bracha, &p));
+    let message = format!("{result:?}");
+    assert!(
+        message.contains("protocol `bracha` needs at least 4: start `Bounds::nodes` at 4"),
+        "{message}"
+    );
+    // The same through the Rust API: the run is refused.
+    let config = dsim::SimConfig::new(1, 3);
+    let e = bracha
+        .run(config, &p, Default::default())
+        .err()
+        .map(|e| e.to_string());
+    assert!(
+        e.as_deref()
+            .is_some_and(|e| e.contains("protocol `bracha` needs at least 4 nodes, not 3")),
+        "{e:?}"
+    );
+    // A backwards range is named, not left to the random generator.
+    let empty = std::panic::catch_unwind(|| {
+        cases(Bounds {
+            // (Written as a user's computed bounds would be.)
+            nodes: std::hint::black_box(5)..=3,
+            ..Bounds::default()
+        })
+    })
+    .err()
+    .and_then(|p| p.downcast_ref::<String>().cloned());
+    assert!(
+        empty
+            .as_deref()
+            .is_some_and(|m| m.contains("Bounds::nodes 5..=3 is empty")),
+        "{empty:?}"
+    );
+}

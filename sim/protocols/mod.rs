@@ -548,6 +548,12 @@ impl<N: Node> Spec<N> {
         mut config: SimConfig,
         params: &Params,
     ) -> Result<Simulation<N>, SimError> {
+        if config.nodes < self.min_nodes {
+            return Err(SimError::Config(format!(
+                "protocol `{}` needs at least {} nodes, not {}",
+                self.name, self.min_nodes, config.nodes
+            )));
+        }
         if let Some(w) = config.workload.as_mut().filter(|w| w.targets.is_empty()) {
             w.targets = Protocol::clients(self, config.nodes, params);
         }

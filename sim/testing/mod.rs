@@ -394,6 +394,18 @@ pub fn cases(bounds: Bounds) -> CaseStrategy<BoxedStrategy<Case>> {
         faults,
         workload_start,
     } = bounds;
+    assert!(
+        !nodes.is_empty(),
+        "Bounds::nodes {nodes:?} is empty: give the fewest nodes first (e.g. 3..=5)"
+    );
+    assert!(
+        !operations.is_empty(),
+        "Bounds::operations {operations:?} is empty: give the fewest first (e.g. 1..=30)"
+    );
+    assert!(
+        horizon > Duration::ZERO,
+        "Bounds::horizon is zero: faults fall before it and runs last twice it, so give it some time (e.g. 2s)"
+    );
     let most = *nodes.end();
     let (min_nodes, min_operations) = (*nodes.start(), *operations.start());
     let plan = fault_plan(most, horizon, max_faults, faults, &network);
@@ -832,6 +844,17 @@ pub fn check_protocol_with(
         Some(_) => ("check_protocol_with", "protocol, &params, linearizable"),
         None => ("check_protocol", "protocol, &params"),
     };
+    if case.nodes < protocol.min_nodes() {
+        // Not the protocol's failure: the bounds ask for what it cannot run.
+        return Err(TestCaseError::fail(format!(
+            "the case has {} node{}, but protocol `{}` needs at least {}: start `Bounds::nodes` at {} or more",
+            case.nodes,
+            if case.nodes == 1 { "" } else { "s" },
+            protocol.name(),
+            protocol.min_nodes(),
+            protocol.min_nodes()
+        )));
+    }
     run_case(case, call, |mut config, trace| {
         config.protocol = protocol.name().to_string();
         let recipe = crate::replay::Recipe {
