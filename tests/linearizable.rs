@@ -888,3 +888,75 @@ fn a_property_test_does_not_pass_on_a_history_check_that_did_not_run() {
         other => panic!("a check that never ran passed the test: {other:?}"),
     }
 }
+
+/// Node 1 takes a lock and never gives it back; node 2 takes it later.
+#[derive(Hash)]
+struct Locker;
+
+impl dsim::Node for Locker {
+    type Msg = ();
+    type Timer = ();
+    fn on_start(&mut self, ctx: &mut dsim::Context<'_, Self>) {
+        match ctx.id().0 {
+            1 => {
+                ctx.invoke(1, "lock", None, Value::Nil);
+                ctx.complete(1, Phase::Ok, "lock", None, Value::Nil);
+            }
+            2 => {
+                ctx.set_timer(dsim::Duration::from_millis(20), ());
+            }
+            _ => {}
+        }
+    }
+    fn on_message(&mut self, _: &mut dsim::Context<'_, Self>, _: dsim::NodeId, _: ()) {}
+    fn on_timer(&mut self, ctx: &mut dsim::Context<'_, Self>, _: dsim::TimerId, _: ()) {
+        ctx.invoke(2, "lock", None, Value::Nil);
+        ctx.complete(2, Phase::Ok, "lock", None, Value::Nil);
+    }
+}
+
+#[test]
+fn a_violation_among_crashed_clients_says_what_a_model_makes_of_a_crash() {
+    use dsim::config::{Fault, FaultAction};
+    // Node 1 crashes holding the lock: to the model, which knows no
+    // crashes, it holds it still, so node 2's lock cannot be true. The
+    // witnesses are two locks; the report must say where the crash was.
+    let run = |crash: bool| {
+        let mut config = dsim::SimConfig::new(1, 3);
+        if crash {
+            config.faults = vec![Fault {
+                at: dsim::Duration::from_millis(10),
+                action: FaultAction::Crash {
+                    node: dsim::NodeId(1),
+                },
+            }];
+        }
+        dsim::Simulation::new(config, |_| Locker)
+            .linearizable(dsim::check::linearizable::Mutex)
+            .run_traced(Vec::new(), None)
+            .unwrap()
+    };
+    let (outcome, trace) = run(true);
+    let f = outcome.failure.expect("two holders of one lock");
+    assert_eq!(f.check, "linearizable");
+    assert!(
+        f.message
+            .contains("note: n1 crashed at #5 (t=0.010000000s) after recording operations")
+            && f.message.contains("a lock stays held"),
+        "{}",
+        f.message
+    );
+    // Offline, `dsim check` says the same on a line of its own.
+    let file = crate::common::tmp("crashed-lock").join("t.trace");
+    std::fs::write(&file, trace).unwrap();
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_dsim"))
+        .args(["check", file.to_str().unwrap(), "--linearizable", "mutex"])
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    assert!(out.contains("crashes        n1 crashed at #5"), "{out}");
+    // Without the crash the same violation carries no such note.
+    let f = run(false).0.failure.expect("two holders of one lock");
+    assert!(!f.message.contains("crashed"), "{}", f.message);
+}

@@ -307,6 +307,7 @@ fn judge(
     (model, models): (&str, &[NamedModel]),
     args: &CheckArgs,
     describe_at: &dyn Fn(u64) -> String,
+    crashes: Option<String>,
 ) -> Result<(), CliError> {
     let initial =
         jepsen::initial(&args.initial).map_err(|e| CliError::input(format!("--initial: {e}")))?;
@@ -362,6 +363,9 @@ fn judge(
             }
             if let Some(hint) = crate::check::linearizable::alone_hint(v, &initial) {
                 println!("hint           {hint}");
+            }
+            if let Some(note) = &crashes {
+                println!("crashes        {note}");
             }
             let order = "in this order (one still running then shows its outcome as unknown):";
             match v.prefix.len() {
@@ -424,9 +428,30 @@ fn check_history(args: &CheckArgs, model: &str, models: &[NamedModel]) -> Result
     }
     let history =
         History::from_events(events).map_err(|e| CliError::input(format!("{file}: record {e}")))?;
-    judge(&file, &history, (model, models), args, &|at| {
-        format!("record {at} (t={})", records[at as usize].time)
-    })
+    let crashes: Vec<_> = records
+        .iter()
+        .enumerate()
+        .filter_map(|(i, r)| match r.kind {
+            crate::trace::Kind::Crash { node, .. } => Some((i as u64, node, r.time)),
+            _ => None,
+        })
+        .collect();
+    let ops = records
+        .iter()
+        .enumerate()
+        .filter_map(|(i, r)| match &r.kind {
+            crate::trace::Kind::Op { node, .. } => Some((i as u64, *node)),
+            _ => None,
+        });
+    let note = crate::check::linearizable::crash_note(&crashes, ops);
+    judge(
+        &file,
+        &history,
+        (model, models),
+        args,
+        &|at| format!("record {at} (t={})", records[at as usize].time),
+        note,
+    )
 }
 
 fn import_jepsen(args: &CheckArgs, models: &[NamedModel]) -> Result<(), CliError> {
@@ -453,7 +478,12 @@ fn import_jepsen(args: &CheckArgs, models: &[NamedModel]) -> Result<(), CliError
     let events = jepsen::read(&text).map_err(|e| CliError::input(format!("{file}:{e}")))?;
     let history = History::from_events(events)
         .map_err(|e| CliError::input(format!("{file}:{}: {}", e.at, e.message)))?;
-    judge(&file, &history, (model, models), args, &|at| {
-        format!("line {at}")
-    })
+    judge(
+        &file,
+        &history,
+        (model, models),
+        args,
+        &|at| format!("line {at}"),
+        None,
+    )
 }

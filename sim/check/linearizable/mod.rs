@@ -432,6 +432,27 @@ pub fn alone_hint(violation: &Violation, initial: &Value) -> Option<String> {
     })
 }
 
+/// For a history that is not linearizable and whose clients' nodes
+/// crashed: which nodes crashed after recording operations, and what that
+/// means to a model, which knows no crashes. `crashes`: (record, node,
+/// time) of each crash; `ops`: (record, node) of each history event.
+pub fn crash_note(
+    crashes: &[(u64, crate::node::NodeId, crate::time::Instant)],
+    ops: impl Iterator<Item = (u64, crate::node::NodeId)> + Clone,
+) -> Option<String> {
+    let hit: Vec<String> = crashes
+        .iter()
+        .filter(|&&(at, node, _)| ops.clone().any(|(i, n)| n == node && i < at))
+        .map(|(at, node, time)| format!("{node} crashed at #{at} (t={time})"))
+        .collect();
+    (!hit.is_empty()).then(|| {
+        format!(
+            "{} after recording operations; a model knows no crashes: what a process completed before its node crashed stands (a lock stays held, a write stays written), an operation the crash cut off may or may not have happened, and a restarted node that invokes as the same process continues it",
+            hit.join(", ")
+        )
+    })
+}
+
 fn words(history: &History, verdict: &Verdict, initial: Option<&Value>) -> String {
     match verdict {
         Verdict::Linearizable => "linearizable".into(),

@@ -96,6 +96,9 @@ pub(crate) struct World<'s, N: Node, S: Sink> {
     // how much of it exploration has checked.
     history: Option<Vec<HistoryEntry>>,
     history_checked: usize,
+    // Crashes (record, node, time), kept with the history to explain a
+    // violation among crashed clients.
+    crashes: Vec<(u64, NodeId, Instant)>,
     // Operations invoked and not yet completed, by process: a crash of
     // the node that invoked one ends it as `info` (its outcome unknown).
     open_ops: BTreeMap<u64, (NodeId, crate::history::Op)>,
@@ -349,6 +352,7 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
             monitors: sim.invariants.iter().map(|i| i.new_state()).collect(),
             history: sim.invariants.iter().any(|i| i.is_history()).then(Vec::new),
             history_checked: 0,
+            crashes: Vec::new(),
             open_ops: BTreeMap::new(),
             adv,
             keys: crate::adversary::Keys::new(c.seed),
@@ -1150,7 +1154,10 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
                         continue;
                     }
                     let lamport = self.clocks.tick(node.index());
-                    self.write(Kind::Crash { node, lamport })?;
+                    let at = self.write(Kind::Crash { node, lamport })?;
+                    if self.history.is_some() {
+                        self.crashes.push((at, node, self.now));
+                    }
                     self.end_crashed_ops(node)?;
                     self.nodes[node.index()] = None;
                     let slot = &mut self.slots[node.index()];
@@ -1713,6 +1720,11 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
                 HistoryVerdict::Unknown(why) => self.tallies[i].unknown = Some(why),
                 HistoryVerdict::Failed(message) => {
                     self.tallies[i].evaluations += 1;
+                    let ops = history.iter().map(|&(at, node, _)| (at, node));
+                    let message = match crate::check::linearizable::crash_note(&self.crashes, ops) {
+                        Some(note) => format!("{message}; note: {note}"),
+                        None => message,
+                    };
                     broken = Some((inv.name.clone(), message));
                     break;
                 }
