@@ -416,3 +416,41 @@ fn every_format_honours_the_window_or_refuses_it() {
         }
     }
 }
+
+#[test]
+fn a_node_filter_shows_what_befell_a_message_only_with_its_nodes() {
+    // Duplications name only the message: the filter learns its ends from
+    // the send, instead of showing every node's duplicates.
+    let t = PathBuf::from("traces/echo-bug-no-dedup-seed-1.trace");
+    let all = show(&t, "text", &[]);
+    let mut ends = std::collections::BTreeMap::new();
+    for l in all.lines().filter(|l| l.contains("  send  ")) {
+        let w: Vec<&str> = l.split_whitespace().collect();
+        // #i time nN Lk send mM -> nT ...
+        ends.insert(w[5].to_string(), (w[2].to_string(), w[7].to_string()));
+    }
+    let duplicated: Vec<String> = all
+        .lines()
+        .filter(|l| l.contains(" duplicate "))
+        .map(|l| l.split_whitespace().nth(4).unwrap().to_string())
+        .collect();
+    assert!(duplicated.len() >= 2, "{all}");
+    for node in ["0", "1", "2", "3"] {
+        let only = show(&t, "text", &["--nodes", node]);
+        let me = format!("n{node}");
+        let shown: Vec<&str> = only
+            .lines()
+            .filter(|l| l.contains(" duplicate "))
+            .map(|l| l.split_whitespace().nth(4).unwrap())
+            .collect();
+        for m in &duplicated {
+            let (from, to) = &ends[m];
+            let mine = *from == me || *to == me;
+            assert_eq!(
+                shown.contains(&m.as_str()),
+                mine,
+                "{m} {from}->{to} under --nodes {node}"
+            );
+        }
+    }
+}

@@ -102,7 +102,9 @@ pub fn show(registry: &Registry, args: ShowArgs) -> Result<(), CliError> {
         from: time("from", &args.from)?,
         to: time("to", &args.to)?,
         nodes: args.nodes.map(|ns| ns.into_iter().map(NodeId).collect()),
-    };
+        ends: Default::default(),
+    }
+    .learn(&records);
     if matches!(args.format, Format::Shiviz | Format::Html)
         && (args.from.is_some() || args.to.is_some() || window.nodes.is_some())
     {

@@ -44,6 +44,9 @@ pub struct Window {
     pub to: Option<Instant>,
     /// Only these nodes' events (and messages between them).
     pub nodes: Option<Vec<NodeId>>,
+    /// Each message's sender and receiver (see [`Window::learn`]), so that
+    /// what befell a message in the network is shown with its nodes.
+    pub ends: BTreeMap<u64, (NodeId, NodeId)>,
 }
 
 impl Window {
@@ -55,13 +58,47 @@ impl Window {
         self.nodes.as_ref().is_none_or(|ns| ns.contains(&n))
     }
 
-    /// True when the record falls in the window.
+    /// Learns each message's ends from the trace's sends and injections,
+    /// when the window names nodes.
+    pub fn learn(mut self, records: &[Record<'_>]) -> Window {
+        if self.nodes.is_some() {
+            for r in records {
+                match &r.kind {
+                    Kind::Send { node, msg, to, .. } => {
+                        self.ends.insert(*msg, (*node, *to));
+                    }
+                    Kind::Injected { msg, from, to, .. } => {
+                        self.ends.insert(*msg, (*from, *to));
+                    }
+                    _ => {}
+                }
+            }
+        }
+        self
+    }
+
+    /// True when the record falls in the window: a node's event, a wire,
+    /// or what befell a message (lost, duplicated, corrupted, altered,
+    /// injected, refused as unauthentic) with one of its nodes in it; a
+    /// partition, a heal, a failed check and the end always are.
     pub fn shows(&self, r: &Record<'_>) -> bool {
         if !self.contains_time(r.time) {
             return false;
         }
+        let either = |a: NodeId, b: NodeId| self.contains_node(a) || self.contains_node(b);
         match &r.kind {
-            Kind::Lost { from, to, .. } => self.contains_node(*from) || self.contains_node(*to),
+            Kind::Lost { from, to, .. } | Kind::Injected { from, to, .. } => either(*from, *to),
+            Kind::CutWire { a, b } | Kind::RestoreWire { a, b } => either(*a, *b),
+            Kind::ClockSkew { node, .. }
+            | Kind::Mutated { node, .. }
+            | Kind::Byzantine { node, .. } => self.contains_node(*node),
+            Kind::Duplicated { msg, .. }
+            | Kind::Corrupted { msg, .. }
+            | Kind::Altered { msg, .. }
+            | Kind::Unauthentic { msg, .. } => self
+                .ends
+                .get(msg)
+                .is_none_or(|&(from, to)| either(from, to)),
             _ => r.node_event().is_none_or(|(n, _)| self.contains_node(n)),
         }
     }
