@@ -424,9 +424,16 @@ fn print_summary(
         s.duplicated,
         s.corrupted
     );
+    let count = |n: u64, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
     println!(
-        "faults     {} partitions/heals/skews, {} crashes, {} restarts",
-        s.faults, s.crashes, s.restarts
+        "faults     {} (partitions, heals, wires, skews), {}, {}",
+        count(
+            s.faults,
+            "network or clock fault",
+            "network and clock faults"
+        ),
+        count(s.crashes, "crash", "crashes"),
+        count(s.restarts, "restart", "restarts")
     );
     println!("end        {}", outcome.end.name());
     // What the kernel evaluated, not what the protocol documents: a check

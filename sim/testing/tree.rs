@@ -172,8 +172,14 @@ fn candidates(best: &Case, min_nodes: u32, min_operations: u64) -> Vec<Case> {
             push(c);
         }
     }
+    // Fewer operations only: a case with as many under another seed is no
+    // simpler, and accepting it would walk from seed to seed (a protocol
+    // without operations never got past this step).
     let few = FEW_OPERATIONS.min(best.operations.saturating_sub(1));
-    for ops in min_operations..=few {
+    let fewer: Vec<u64> = (min_operations..=few)
+        .filter(|&ops| ops < best.operations)
+        .collect();
+    for &ops in &fewer {
         push(Case {
             operations: ops,
             ..best.clone()
@@ -182,7 +188,7 @@ fn candidates(best: &Case, min_nodes: u32, min_operations: u64) -> Vec<Case> {
     // Fewer operations with the faults moved earlier in proportion: a
     // fault that struck the 17th operation's messages may strike the
     // second's just as well.
-    for ops in min_operations..=few {
+    for &ops in &fewer {
         push(Case {
             operations: ops,
             faults: best
@@ -193,7 +199,7 @@ fn candidates(best: &Case, min_nodes: u32, min_operations: u64) -> Vec<Case> {
             ..best.clone()
         });
     }
-    for ops in min_operations..=few {
+    for &ops in &fewer {
         for k in 1..=RESEEDS {
             push(Case {
                 operations: ops,
@@ -362,23 +368,34 @@ fn smaller_faults(f: &PlannedFault) -> Vec<PlannedFault> {
             offset_ms,
             drift_ppm,
         } => {
-            let mut out = Vec::new();
-            if offset_ms != 0 {
-                out.push(PlannedFault::Skew {
-                    node,
-                    at_ms,
-                    offset_ms: 0,
-                    drift_ppm,
-                });
-            }
-            if drift_ppm != 0 {
-                out.push(PlannedFault::Skew {
-                    node,
-                    at_ms,
-                    offset_ms,
-                    drift_ppm: 0,
-                });
-            }
+            // Toward zero by magnitude, keeping the sign: a step or a drift
+            // shrinks to about the least that still fails.
+            let smaller = |v: i64| -> Vec<i64> {
+                toward(v.unsigned_abs(), 0)
+                    .into_iter()
+                    .map(|m| if v < 0 { -(m as i64) } else { m as i64 })
+                    .collect()
+            };
+            let skew = |at_ms, offset_ms, drift_ppm| PlannedFault::Skew {
+                node,
+                at_ms,
+                offset_ms,
+                drift_ppm,
+            };
+            let mut out: Vec<PlannedFault> = smaller(offset_ms)
+                .into_iter()
+                .map(|o| skew(at_ms, o, drift_ppm))
+                .collect();
+            out.extend(
+                smaller(i64::from(drift_ppm))
+                    .into_iter()
+                    .map(|d| skew(at_ms, offset_ms, d as i32)),
+            );
+            out.extend(
+                toward(at_ms, 0)
+                    .into_iter()
+                    .map(|a| skew(a, offset_ms, drift_ppm)),
+            );
             out
         }
     }
