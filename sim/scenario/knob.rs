@@ -216,9 +216,10 @@ pub fn drift(
 ) -> Result<Knob<i32>, ScenarioError> {
     let one = |v: &Value| match v {
         Value::Integer(i) if *i > -1_000_000 && *i <= i64::from(i32::MAX) => Ok(*i as i32),
-        Value::Integer(i) => Err(format!(
-            "{what} {i} would stop or reverse the clock, or is too large (must be above -1000000)"
+        Value::Integer(i) if *i <= -1_000_000 => Err(format!(
+            "{what} {i} would stop or reverse the clock (must be above -1000000)"
         )),
+        Value::Integer(i) => Err(format!("{what} {i} is too large (at most {})", i32::MAX)),
         other => Err(format!(
             "{what} must be an integer (parts per million), found {}",
             type_name(other)

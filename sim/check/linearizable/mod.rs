@@ -438,11 +438,16 @@ pub fn alone_hint(violation: &Violation, initial: &Value) -> Option<String> {
 /// time) of each crash; `ops`: (record, node) of each history event.
 pub fn crash_note(
     crashes: &[(u64, crate::node::NodeId, crate::time::Instant)],
-    ops: impl Iterator<Item = (u64, crate::node::NodeId)> + Clone,
+    ops: impl Iterator<Item = (u64, crate::node::NodeId)>,
 ) -> Option<String> {
+    // Each node's first history event.
+    let mut first = std::collections::BTreeMap::new();
+    for (i, n) in ops {
+        first.entry(n).or_insert(i);
+    }
     let hit: Vec<String> = crashes
         .iter()
-        .filter(|&&(at, node, _)| ops.clone().any(|(i, n)| n == node && i < at))
+        .filter(|&&(at, node, _)| first.get(&node).is_some_and(|&i| i < at))
         .map(|(at, node, time)| format!("{node} crashed at #{at} (t={time})"))
         .collect();
     (!hit.is_empty()).then(|| {
