@@ -713,15 +713,11 @@ impl Case {
                     offset_ns,
                     drift_ppm,
                 } => {
-                    let size = Duration(offset_ns.unsigned_abs());
-                    let offset = if offset_ns < 0 {
-                        format!("\"-{size}\"")
-                    } else {
-                        format!("\"{size}\"")
-                    };
+                    // Written as the scenario reads it back.
+                    let offset = crate::scenario::Offset(offset_ns);
                     writeln!(
                         t,
-                        "skew = {{ node = {}, offset = {offset}, drift_ppm = {drift_ppm} }}",
+                        "skew = {{ node = {}, offset = \"{offset}\", drift_ppm = {drift_ppm} }}",
                         node.0
                     )
                 }
