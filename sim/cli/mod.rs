@@ -25,7 +25,7 @@ mod summary;
 mod sweep;
 
 use crate::protocols::Registry;
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use std::process::ExitCode;
 
 /// What a command reports back to `main`.
@@ -90,7 +90,14 @@ where
     T: Into<std::ffi::OsString> + Clone,
 {
     install_panic_hook();
-    let cli = match Cli::try_parse_from(args) {
+    let args: Vec<std::ffi::OsString> = args.into_iter().map(Into::into).collect();
+    let name = args
+        .first()
+        .map_or_else(|| "dsim".to_string(), |a| program_name(a));
+    let parsed = command_as(&name)
+        .try_get_matches_from(args)
+        .and_then(|mut matches| Cli::from_arg_matches_mut(&mut matches));
+    let cli = match parsed {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
@@ -155,13 +162,68 @@ pub(crate) fn print(text: &str) -> Result<(), CliError> {
 pub(crate) fn program() -> String {
     std::env::args_os()
         .next()
-        .and_then(|a| {
-            std::path::Path::new(&a)
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-        })
+        .map_or_else(|| "dsim".to_string(), |a| program_name(&a))
+}
+
+fn program_name(arg0: &std::ffi::OsStr) -> String {
+    std::path::Path::new(arg0)
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
         .filter(|n| !n.is_empty())
         .unwrap_or_else(|| "dsim".into())
+}
+
+/// The command line as the program `name` presents it. A crate's own
+/// binary (through [`main_with`]) is not `dsim` and does not ship dsim's
+/// bundled scenarios and traces: its usage lines, version and examples
+/// say its own name, and the examples' files are placeholders.
+fn command_as(name: &str) -> clap::Command {
+    let command = Cli::command();
+    if name == "dsim" {
+        return command;
+    }
+    let version = format!("(built on dsim {})", env!("CARGO_PKG_VERSION"));
+    let examples = |c: clap::Command| {
+        let Some(help) = c.get_after_help().map(ToString::to_string) else {
+            return c;
+        };
+        let help = user_examples(&help, name);
+        c.after_help(help)
+    };
+    examples(command)
+        .name(name.to_string())
+        .bin_name(name.to_string())
+        .display_name(name.to_string())
+        .version(version)
+        .mut_subcommands(examples)
+}
+
+/// dsim's examples as a user's binary `name` would run them: its own
+/// name, and a scenario or trace of its own in place of the bundled files.
+fn user_examples(help: &str, name: &str) -> String {
+    // Split on single spaces so that indents and aligned comments stay.
+    // What tells the bundled files apart stays: a broken twin's `-bug`,
+    // a trace's `-seed-3`.
+    let stem = |file: &str| match file.contains("-bug") {
+        true => "my-scenario-bug",
+        false => "my-scenario",
+    };
+    let word = |word: &str| {
+        if word == "dsim" {
+            name.to_string()
+        } else if let Some(file) = word.strip_prefix("scenarios/") {
+            format!("scenarios/{}.toml", stem(file))
+        } else if let Some(file) = word.strip_prefix("traces/") {
+            let seed = file
+                .find("-seed-")
+                .map_or("-seed-3.trace", |at| &file[at..]);
+            format!("traces/{}{seed}", stem(file))
+        } else {
+            word.to_string()
+        }
+    };
+    let line = |line: &str| line.split(' ').map(word).collect::<Vec<_>>().join(" ");
+    help.split('\n').map(line).collect::<Vec<_>>().join("\n")
 }
 
 /// A protocol as the renderings' decoder.
@@ -222,4 +284,52 @@ fn install_panic_hook() {
             default(info);
         }
     }));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::command_as;
+
+    /// Every help a command prints, as one text, and its examples alone.
+    fn helps(mut command: clap::Command) -> (String, String) {
+        command.build();
+        let mut text = command.render_long_help().to_string();
+        text += &command.render_version();
+        let mut examples = String::new();
+        for sub in command.get_subcommands_mut() {
+            text += &sub.render_long_help().to_string();
+            examples += &sub
+                .get_after_help()
+                .map(ToString::to_string)
+                .unwrap_or_default();
+        }
+        (text, examples)
+    }
+
+    #[test]
+    fn a_users_binary_speaks_its_own_name_and_no_bundled_file() {
+        let (dsim, _) = helps(command_as("dsim"));
+        assert!(
+            dsim.contains("dsim run scenarios/echo-lossy.toml"),
+            "{dsim}"
+        );
+        let (user, examples) = helps(command_as("lease"));
+        assert!(user.contains("lease run scenarios/my-scenario.toml --seed 7"));
+        assert!(user.contains(
+            "lease diff traces/my-scenario-seed-4.trace traces/my-scenario-bug-seed-4.trace"
+        ));
+        assert!(user.contains("Usage: lease run"), "{user}");
+        assert!(user.contains("lease (built on dsim "), "{user}");
+        // Aligned comments keep their spaces.
+        assert!(user.contains("lease replay old.trace -o new.trace    # an older"));
+        for bundled in [
+            "dsim ",
+            "scenarios/echo",
+            "traces/echo",
+            "raft-bug",
+            "twophase",
+        ] {
+            assert!(!examples.contains(bundled), "{bundled:?} in\n{examples}");
+        }
+    }
 }
