@@ -805,3 +805,71 @@ fn a_sweep_in_which_a_check_never_ran_does_not_pass() {
         text(&o)
     );
 }
+
+#[test]
+fn sweep_progress_never_counts_a_failure_before_its_seed_and_a_resume_counts_on() {
+    // Before: the failure count and the seed count were read at different
+    // moments on two threads ("30/50 seeds, 31 failures"), and a resumed
+    // sweep counted its seeds from 0 but its failures from the first run.
+    let dir = tmp("progress-counts");
+    let out = dir.to_str().unwrap();
+    let lines = |o: &std::process::Output| -> Vec<(u64, u64, u64)> {
+        let err = String::from_utf8_lossy(&o.stderr).into_owned();
+        let mut lines = Vec::new();
+        for line in err.lines() {
+            let Some(rest) = line.strip_prefix("progress: ") else {
+                continue;
+            };
+            let words: Vec<&str> = rest.split(|c| c == '/' || c == ' ').collect();
+            let n = |i: usize| words[i].trim_end_matches(',').parse::<u64>().unwrap();
+            lines.push((n(0), n(1), n(3)));
+        }
+        assert!(!lines.is_empty(), "{err}");
+        lines
+    };
+    // Every seed of this twin fails.
+    let first = dsim(&[
+        "sweep",
+        "scenarios/echo-bug-no-dedup.toml",
+        "--seeds",
+        "0..400",
+        "--jobs",
+        "2",
+        "--max-failures",
+        "150",
+        "--out",
+        out,
+    ]);
+    assert_eq!(first.status.code(), Some(1), "{}", text(&first));
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).unwrap()).unwrap();
+    let before = summary["run"].as_u64().unwrap();
+    assert!((150..400).contains(&before), "{before}");
+    for (done, total, failures) in lines(&first) {
+        assert_eq!(total, 400);
+        assert_eq!(
+            failures, done,
+            "every seed fails, so as many failures as seeds"
+        );
+    }
+    let resumed = dsim(&[
+        "sweep",
+        "scenarios/echo-bug-no-dedup.toml",
+        "--seeds",
+        "0..400",
+        "--jobs",
+        "2",
+        "--out",
+        out,
+        "--resume",
+        dir.join("summary.json").to_str().unwrap(),
+    ]);
+    assert_eq!(resumed.status.code(), Some(1), "{}", text(&resumed));
+    let progress = lines(&resumed);
+    for &(done, total, failures) in &progress {
+        assert_eq!(total, 400);
+        assert!(done > before, "{done} seeds after {before} finished before");
+        assert_eq!(failures, done);
+    }
+    assert_eq!(progress.last(), Some(&(400, 400, 400)));
+}

@@ -171,8 +171,9 @@ pub fn sweep(registry: &Registry, args: SweepArgs) -> Result<(), CliError> {
         // A second sweep in one process (tests) finds a handler installed already.
         let _ = ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst));
     }
-    let progress = Progress::new(seeds.len() as u64);
-    let failures = AtomicU64::new(done.iter().filter(|o| o.verdict == "fail").count() as u64);
+    let failed_before = done.iter().filter(|o| o.verdict == "fail").count() as u64;
+    let progress = Progress::new(done.len() as u64, failed_before, seeds.len() as u64);
+    let failures = AtomicU64::new(failed_before);
     // Whether any seed run now checked an invariant of the protocol's.
     let checked_any = std::sync::atomic::AtomicBool::new(false);
     let first_error: Mutex<Option<CliError>> = Mutex::new(None);
@@ -252,10 +253,7 @@ pub fn sweep(registry: &Registry, args: SweepArgs) -> Result<(), CliError> {
                             }
                             trace = path.file_name().map(|n| n.to_string_lossy().into_owned());
                         }
-                        progress.tick(
-                            failures.load(Ordering::SeqCst),
-                            outcome.failure.as_ref().map(|f| (seed, f.check.as_str())),
-                        );
+                        progress.tick(outcome.failure.as_ref().map(|f| (seed, f.check.as_str())));
                         let f = outcome.failure.as_ref();
                         let recorded = SeedOutcome {
                             seed,
@@ -562,7 +560,10 @@ pub fn merge(args: MergeArgs) -> Result<(), CliError> {
 struct Progress {
     bar: Option<ProgressBar>,
     total: u64,
-    done: AtomicU64,
+    // Seeds finished and how many of them failed, counted together so that
+    // a line never shows a failure whose seed it does not count yet
+    // (seeds finish on several threads).
+    counts: Mutex<(u64, u64)>,
     listed: AtomicU64,
 }
 
@@ -571,27 +572,37 @@ struct Progress {
 const LISTED_FAILURES: u64 = 20;
 
 impl Progress {
-    fn new(total: u64) -> Progress {
+    /// A sweep of `done + remaining` seeds, `done` of them finished
+    /// before (a resumed sweep), `failed` of those failing.
+    fn new(done: u64, failed: u64, remaining: u64) -> Progress {
+        let total = done + remaining;
         let bar = std::io::stderr().is_terminal().then(|| {
             let bar = ProgressBar::new(total);
+            bar.set_position(done);
             let style = ProgressStyle::with_template(
                 "{bar:40} {pos}/{len} seeds, {msg} [{per_sec}, eta {eta}]",
             )
             .unwrap_or_else(|_| ProgressStyle::default_bar());
             bar.set_style(style);
-            bar.set_message("0 failures");
+            bar.set_message(format!("{failed} failures"));
             bar
         });
         Progress {
             bar,
             total,
-            done: AtomicU64::new(0),
+            counts: Mutex::new((done, failed)),
             listed: AtomicU64::new(0),
         }
     }
 
-    fn tick(&self, failures: u64, failure: Option<(u64, &str)>) {
-        let done = self.done.fetch_add(1, Ordering::SeqCst) + 1;
+    /// One more seed finished; `failure` if it failed.
+    fn tick(&self, failure: Option<(u64, &str)>) {
+        let Ok(mut counts) = self.counts.lock() else {
+            return;
+        };
+        counts.0 += 1;
+        counts.1 += u64::from(failure.is_some());
+        let (done, failures) = *counts;
         let failure = failure.and_then(|(seed, check)| {
             let n = self.listed.fetch_add(1, Ordering::SeqCst) + 1;
             let more = if n == LISTED_FAILURES {
