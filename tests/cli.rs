@@ -820,7 +820,7 @@ fn sweep_progress_never_counts_a_failure_before_its_seed_and_a_resume_counts_on(
             let Some(rest) = line.strip_prefix("progress: ") else {
                 continue;
             };
-            let words: Vec<&str> = rest.split(|c| c == '/' || c == ' ').collect();
+            let words: Vec<&str> = rest.split(['/', ' ']).collect();
             let n = |i: usize| words[i].trim_end_matches(',').parse::<u64>().unwrap();
             lines.push((n(0), n(1), n(3)));
         }
