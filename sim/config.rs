@@ -90,7 +90,9 @@ pub enum FaultAction {
     Restart { node: NodeId },
     /// Step a node's local clock `offset_ns` ahead (negative: back) of what
     /// it reads, and from then on run it `drift_ppm` parts per million fast
-    /// (or slow): without an offset the clock never steps.
+    /// (or slow): without an offset the clock never steps. A clock set
+    /// back past zero reads 0 until it has caught up, then the whole step
+    /// behind.
     ClockSkew {
         node: NodeId,
         offset_ns: i64,

@@ -36,35 +36,43 @@ impl Ord for Queued {
 }
 
 /// A node's local clock against virtual time: it reads virtual time
-/// until a skew sets it; from then it reads `base` at virtual time `since`
-/// and runs `drift_ppm` fast.
+/// until a skew sets it; from then it stands at `base` at virtual time
+/// `since` and runs `drift_ppm` fast.
+///
+/// A clock stands where it was set even when that is before the start of
+/// the run (a step back of 20 ms at 5 ms): it then reads zero, where
+/// clocks start, until it has caught up, and from then on reads 20 ms
+/// behind, as the skew asked. (Clamping the step instead would have
+/// stepped it back 5 ms while the trace said 20.)
 #[derive(Clone, Copy, Debug, Default)]
 pub(super) struct LocalClock {
     since: u64,
-    base: u64,
+    base: i128,
     drift_ppm: i32,
 }
 
 impl LocalClock {
     pub fn read(self, now: Instant) -> Instant {
-        if self.drift_ppm == 0 && self.base == self.since {
+        if self.drift_ppm == 0 && self.base == i128::from(self.since) {
             return now;
         }
-        let elapsed = i128::from(now.0.saturating_sub(self.since));
-        let local =
-            i128::from(self.base) + elapsed + elapsed * i128::from(self.drift_ppm) / 1_000_000;
-        Instant(local.clamp(0, i128::from(u64::MAX)) as u64)
+        Instant(self.stands_at(now).clamp(0, i128::from(u64::MAX)) as u64)
     }
 
-    /// The clock after a skew at `now`: stepped by `offset_ns` from what it
-    /// reads then, and running `drift_ppm` fast from then on. A skew
+    /// Where the clock stands at `now`, below zero too.
+    fn stands_at(self, now: Instant) -> i128 {
+        let elapsed = i128::from(now.0.saturating_sub(self.since));
+        self.base + elapsed + elapsed * i128::from(self.drift_ppm) / 1_000_000
+    }
+
+    /// The clock after a skew at `now`: stepped by `offset_ns` from where
+    /// it stands then, and running `drift_ppm` fast from then on. A skew
     /// without an offset never steps the clock, however fast it then runs
     /// (drift counts from the skew, not from the start of the run).
     pub fn skewed(self, now: Instant, offset_ns: i64, drift_ppm: i32) -> LocalClock {
-        let stepped = i128::from(self.read(now).0) + i128::from(offset_ns);
         LocalClock {
             since: now.0,
-            base: stepped.clamp(0, i128::from(u64::MAX)) as u64,
+            base: self.stands_at(now) + i128::from(offset_ns),
             drift_ppm,
         }
     }
@@ -272,10 +280,20 @@ mod tests {
         let later = fast.skewed(Instant(2_000 * MS), 5 * MS as i64, 0);
         assert_eq!(later.read(Instant(2_000 * MS)), Instant(2_105 * MS));
         assert_eq!(later.read(Instant(3_000 * MS)), Instant(3_105 * MS));
-        // A clock set back past the start of the run reads zero then, and
-        // runs on from there.
+        // A clock set back past the start of the run reads zero until it
+        // has caught up, and then reads the whole step behind (clamped at
+        // zero, the step was 1 ms: it read 1 ms behind).
         let behind = clock.skewed(Instant(MS), -5 * MS as i64, 0);
-        assert_eq!(behind.read(Instant(2 * MS)), Instant(MS));
+        assert_eq!(behind.read(Instant(2 * MS)), Instant(0));
+        assert_eq!(behind.read(Instant(5 * MS)), Instant(0));
+        assert_eq!(behind.read(Instant(6 * MS)), Instant(MS));
+        assert_eq!(behind.read(Instant(100 * MS)), Instant(95 * MS));
+        // A later skew counts from where the clock stands, below zero too
+        // (at 2 ms: 3 ms below).
+        let back_again = behind.skewed(Instant(2 * MS), -(MS as i64), 0);
+        assert_eq!(back_again.read(Instant(100 * MS)), Instant(94 * MS));
+        let forward = behind.skewed(Instant(2 * MS), 10 * MS as i64, 0);
+        assert_eq!(forward.read(Instant(2 * MS)), Instant(7 * MS));
         // Skewed without offset or drift, it reads virtual time.
         let same = clock.skewed(Instant(9 * MS), 0, 0);
         assert_eq!(same.read(Instant(20 * MS)), Instant(20 * MS));
