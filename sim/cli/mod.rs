@@ -94,6 +94,9 @@ where
     let name = args
         .first()
         .map_or_else(|| "dsim".to_string(), |a| program_name(a));
+    if let Ok(mut program) = PROGRAM.lock() {
+        *program = Some(name.clone());
+    }
     let parsed = command_as(&name)
         .try_get_matches_from(args)
         .and_then(|mut matches| Cli::from_arg_matches_mut(&mut matches));
@@ -157,9 +160,16 @@ pub(crate) fn print(text: &str) -> Result<(), CliError> {
     }
 }
 
+/// The name [`run_with`] was last given (a test calling it names the
+/// program in its arguments, not in the process's).
+static PROGRAM: std::sync::Mutex<Option<String>> = std::sync::Mutex::new(None);
+
 /// The name this program was started by (a user's binary is not `dsim`),
 /// for the command lines it prints.
 pub(crate) fn program() -> String {
+    if let Some(name) = PROGRAM.lock().ok().and_then(|p| p.clone()) {
+        return name;
+    }
     std::env::args_os()
         .next()
         .map_or_else(|| "dsim".to_string(), |a| program_name(&a))
@@ -304,6 +314,15 @@ mod tests {
                 .unwrap_or_default();
         }
         (text, examples)
+    }
+
+    #[test]
+    fn command_lines_printed_under_run_with_name_the_program_it_was_given() {
+        // A test binary calling `run_with(["mytool", "run", ...])` printed
+        // `reproduce  <the test binary's name> run ...`.
+        let code = super::run_with(&crate::protocols::Registry::builtin(), ["mytool", "-V"]);
+        assert_eq!(code, 0);
+        assert_eq!(super::program(), "mytool");
     }
 
     #[test]
