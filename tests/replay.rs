@@ -209,6 +209,45 @@ fn diff_shows_where_a_passing_and_a_failing_run_part_ways() {
     assert_eq!(same.status.code(), Some(0), "{}", text(&same));
 }
 
+#[test]
+fn a_keyed_trace_diffs_against_an_unkeyed_one_with_its_key() {
+    // Before, `--key` applied to both sides, and an unkeyed trace refuses a
+    // key: a signed run could not be diffed against an unsigned one.
+    let pass = record("scenarios/echo-lossy.toml", 3, "diff-key-pass");
+    let keyed = tmp("diff-key-fail").join("t.trace");
+    let o = dsim(&[
+        "run",
+        "scenarios/echo-bug-no-dedup.toml",
+        "--seed",
+        "3",
+        "--trace",
+        keyed.to_str().unwrap(),
+        "--key",
+        "sesame",
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let (pass, keyed) = (pass.to_str().unwrap(), keyed.to_str().unwrap());
+    for (a, b) in [(pass, keyed), (keyed, pass)] {
+        let o = dsim(&["diff", a, b, "--key", "sesame"]);
+        assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+        assert!(
+            text(&o).contains("differ     first at record #55"),
+            "{}",
+            text(&o)
+        );
+    }
+    // Without the key, the keyed side is refused; with a wrong one, it
+    // fails to verify; a key for two unkeyed traces is refused.
+    for args in [
+        vec!["diff", pass, keyed],
+        vec!["diff", pass, keyed, "--key", "wrong"],
+        vec!["diff", pass, pass, "--key", "sesame"],
+    ] {
+        let o = dsim(&args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", text(&o));
+    }
+}
+
 /// Traces of two protocols (a protocol and a twin registered under
 /// another name, say): each side's messages read by its own protocol,
 /// where before neither was decoded.

@@ -1,6 +1,6 @@
 //! `dsim diff`: where two traces of one scenario part ways.
 
-use super::replay::{print_divergence, read_trace};
+use super::replay::print_divergence;
 use super::ByProtocol;
 use super::CliError;
 use crate::protocols::Registry;
@@ -19,9 +19,29 @@ use std::path::PathBuf;
 pub struct DiffArgs {
     pub left: PathBuf,
     pub right: PathBuf,
-    /// The key of keyed traces.
+    /// The key of the keyed trace (or both): a keyed trace can be diffed
+    /// against one that is not, which is then read without it.
     #[arg(long)]
     pub key: Option<String>,
+}
+
+/// Reads one side of a diff: with `key` if it is keyed, without if it is
+/// not; whether the key was used.
+fn read_side(
+    path: &std::path::Path,
+    key: Option<&[u8]>,
+) -> Result<(crate::trace::Header, Vec<Record<'static>>, bool), CliError> {
+    let bytes = std::fs::read(path)
+        .map_err(|e| CliError::input(format!("{}: cannot read: {e}", path.display())))?;
+    let read =
+        |key| crate::trace::read_all(&bytes, key).map(|(header, records, _)| (header, records));
+    let (read, keyed) = match read(key) {
+        Err(crate::trace::TraceError::KeyNotExpected) if key.is_some() => (read(None), false),
+        other => (other, key.is_some()),
+    };
+    let (header, records) =
+        read.map_err(|e| CliError::input(format!("{}: {e}", path.display())))?;
+    Ok((header, records, keyed))
 }
 
 fn failure(records: &[Record<'_>]) -> String {
@@ -33,8 +53,15 @@ fn failure(records: &[Record<'_>]) -> String {
 
 pub fn diff(registry: &Registry, args: DiffArgs) -> Result<(), CliError> {
     let key = args.key.as_deref().map(str::as_bytes);
-    let (ha, mut a) = read_trace(&args.left, key)?;
-    let (hb, mut b) = read_trace(&args.right, key)?;
+    let (ha, mut a, keyed_a) = read_side(&args.left, key)?;
+    let (hb, mut b, keyed_b) = read_side(&args.right, key)?;
+    if key.is_some() && !keyed_a && !keyed_b {
+        return Err(CliError::input(format!(
+            "--key given, but neither {} nor {} is keyed: leave the key out",
+            args.left.display(),
+            args.right.display()
+        )));
+    }
     let (left, right) = (
         args.left.display().to_string(),
         args.right.display().to_string(),
