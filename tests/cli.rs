@@ -828,18 +828,18 @@ fn sweep_progress_never_counts_a_failure_before_its_seed_and_a_resume_counts_on(
         lines
     };
     // Every seed of this twin fails.
-    let first = dsim(&[
-        "sweep",
-        "scenarios/echo-bug-no-dedup.toml",
-        "--seeds",
-        "0..400",
-        "--jobs",
-        "2",
-        "--max-failures",
-        "150",
-        "--out",
-        out,
-    ]);
+    let sweep = |more: &[&str]| {
+        let mut args = vec![
+            "sweep",
+            "scenarios/echo-bug-no-dedup.toml",
+            "--seeds",
+            "0..400",
+        ];
+        args.extend(["--jobs", "2", "--out", out]);
+        args.extend(more);
+        dsim(&args)
+    };
+    let first = sweep(&["--max-failures", "150"]);
     assert_eq!(first.status.code(), Some(1), "{}", text(&first));
     let summary: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).unwrap()).unwrap();
@@ -852,18 +852,8 @@ fn sweep_progress_never_counts_a_failure_before_its_seed_and_a_resume_counts_on(
             "every seed fails, so as many failures as seeds"
         );
     }
-    let resumed = dsim(&[
-        "sweep",
-        "scenarios/echo-bug-no-dedup.toml",
-        "--seeds",
-        "0..400",
-        "--jobs",
-        "2",
-        "--out",
-        out,
-        "--resume",
-        dir.join("summary.json").to_str().unwrap(),
-    ]);
+    let summary_path = dir.join("summary.json");
+    let resumed = sweep(&["--resume", summary_path.to_str().unwrap()]);
     assert_eq!(resumed.status.code(), Some(1), "{}", text(&resumed));
     let progress = lines(&resumed);
     for &(done, total, failures) in &progress {
