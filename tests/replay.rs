@@ -235,6 +235,8 @@ fn a_keyed_trace_diffs_against_an_unkeyed_one_with_its_key() {
             "{}",
             text(&o)
         );
+        let unkeyed = format!("header     {pass} is not keyed: read without --key");
+        assert!(text(&o).contains(&unkeyed), "{}", text(&o));
     }
     // Without the key, the keyed side is refused; with a wrong one, it
     // fails to verify; a key for two unkeyed traces is refused.

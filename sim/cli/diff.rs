@@ -66,6 +66,15 @@ pub fn diff(registry: &Registry, args: DiffArgs) -> Result<(), CliError> {
         args.left.display().to_string(),
         args.right.display().to_string(),
     );
+    // An edited keyed trace can be re-sealed as an unkeyed one: say which
+    // side the key did not vouch for.
+    if key.is_some() && keyed_a != keyed_b {
+        let unkeyed = if keyed_a { &right } else { &left };
+        println!(
+            "header     {} is not keyed: read without --key, so its chain shows it whole but not who sealed it",
+            plain(unkeyed)
+        );
+    }
     for (what, x, y) in [
         ("protocol", ha.protocol.clone(), hb.protocol.clone()),
         ("seed", ha.seed.to_string(), hb.seed.to_string()),
