@@ -173,7 +173,6 @@ pub fn sweep(registry: &Registry, args: SweepArgs) -> Result<(), CliError> {
     }
     let failed_before = done.iter().filter(|o| o.verdict == "fail").count() as u64;
     let progress = Progress::new(done.len() as u64, failed_before, seeds.len() as u64);
-    let failures = AtomicU64::new(failed_before);
     // Whether any seed run now checked an invariant of the protocol's.
     let checked_any = std::sync::atomic::AtomicBool::new(false);
     let first_error: Mutex<Option<CliError>> = Mutex::new(None);
@@ -188,9 +187,7 @@ pub fn sweep(registry: &Registry, args: SweepArgs) -> Result<(), CliError> {
             .par_iter()
             .filter_map(|&seed| {
                 let stop = interrupted.load(Ordering::SeqCst)
-                    || args
-                        .max_failures
-                        .is_some_and(|m| failures.load(Ordering::SeqCst) >= m)
+                    || args.max_failures.is_some_and(|m| progress.failures() >= m)
                     || first_error.lock().map(|e| e.is_some()).unwrap_or(true);
                 if stop {
                     return None;
@@ -244,7 +241,6 @@ pub fn sweep(registry: &Registry, args: SweepArgs) -> Result<(), CliError> {
                         }
                         let mut trace = None;
                         if outcome.failure.is_some() {
-                            failures.fetch_add(1, Ordering::SeqCst);
                             let path = default_trace_path(&args.out, &scenario, seed);
                             if let Err(e) = super::files::write(&path, &bytes) {
                                 if let Ok(mut slot) = first_error.lock() {
@@ -593,6 +589,12 @@ impl Progress {
             counts: Mutex::new((done, failed)),
             listed: AtomicU64::new(0),
         }
+    }
+
+    /// How many seeds failed so far, those of a resumed sweep's first run
+    /// included.
+    fn failures(&self) -> u64 {
+        self.counts.lock().map_or(u64::MAX, |c| c.1)
     }
 
     /// One more seed finished; `failure` if it failed.
