@@ -863,3 +863,71 @@ fn sweep_progress_never_counts_a_failure_before_its_seed_and_a_resume_counts_on(
     }
     assert_eq!(progress.last(), Some(&(400, 400, 400)));
 }
+
+/// An output that is a device, a pipe or a link is written through, never
+/// replaced: `--trace /dev/null` must not turn the device into a file (as
+/// root it would, for every program on the machine).
+#[cfg(target_os = "linux")]
+#[test]
+fn a_trace_written_to_a_device_a_pipe_or_a_link_goes_through_it() {
+    use std::os::unix::fs::FileTypeExt;
+    let dir = tmp("through");
+    let run = |trace: &Path| {
+        dsim(&[
+            "run",
+            "scenarios/echo-lossy.toml",
+            "--seed",
+            "3",
+            "--trace",
+            trace.to_str().unwrap(),
+        ])
+    };
+    let is_device = |p: &str| {
+        std::fs::symlink_metadata(p)
+            .unwrap()
+            .file_type()
+            .is_char_device()
+    };
+    // A full device: the write fails, and says so.
+    let o = run(Path::new("/dev/full"));
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        text(&o).contains("writing the trace failed: /dev/full: No space left"),
+        "{}",
+        text(&o)
+    );
+    assert!(is_device("/dev/full"), "/dev/full was replaced by a file");
+    let o = run(Path::new("/dev/null"));
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(is_device("/dev/null"), "/dev/null was replaced by a file");
+    // A named pipe (what `--trace >(gzip > t.gz)` gives): a reader gets
+    // the whole trace, which checks.
+    let fifo = dir.join("pipe");
+    let made = Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(made.success());
+    let reader = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || std::fs::read(fifo).unwrap())
+    };
+    let o = run(&fifo);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let piped = dir.join("piped.trace");
+    std::fs::write(&piped, reader.join().unwrap()).unwrap();
+    let c = dsim(&["check", piped.to_str().unwrap()]);
+    assert_eq!(c.status.code(), Some(0), "{}", text(&c));
+    // A link: the file it names is written, the link stays a link.
+    let real = dir.join("real.trace");
+    std::fs::write(&real, b"old").unwrap();
+    let link = dir.join("link.trace");
+    std::os::unix::fs::symlink(&real, &link).unwrap();
+    let o = run(&link);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(std::fs::symlink_metadata(&link)
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    assert_eq!(
+        std::fs::read(&real).unwrap(),
+        std::fs::read(&piped).unwrap()
+    );
+}

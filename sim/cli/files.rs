@@ -1,6 +1,7 @@
 //! Writing files so that nothing is lost: every output is written to a
 //! temporary file beside it and renamed into place, so a full disk, an
-//! error or a kill never leaves a half-written file where a good one was;
+//! error or a kill never leaves a half-written file where a good one was
+//! (a device or a pipe, which has no file to lose, is written directly);
 //! and no output may be one of the command's inputs.
 
 use super::CliError;
@@ -9,14 +10,47 @@ use std::path::{Path, PathBuf};
 
 /// A file being written beside its final place, moved there by
 /// [`Partial::commit`]; removed if dropped before that (an error, a panic).
+/// An output that already exists and is not a file (`/dev/null`, a named
+/// pipe, a terminal) is written into directly: renaming a file over it
+/// would replace the device with a file. One that is a symbolic link is
+/// written where the link points, and the link stays.
 pub struct Partial {
-    file: tempfile::NamedTempFile,
+    file: Scratch,
     path: PathBuf,
+}
+
+enum Scratch {
+    Beside(tempfile::NamedTempFile),
+    Direct(std::fs::File),
 }
 
 impl Partial {
     /// Starts writing what will become `path` (its directory is created).
     pub fn create(path: &Path) -> Result<Partial, CliError> {
+        let cannot =
+            |e: std::io::Error| CliError::input(format!("cannot write {}: {e}", path.display()));
+        match std::fs::metadata(path) {
+            Ok(m) if m.is_dir() => Err(CliError::input(format!(
+                "cannot write {}: it is a directory",
+                path.display()
+            ))),
+            Ok(m) if !m.is_file() => Ok(Partial {
+                file: Scratch::Direct(
+                    std::fs::OpenOptions::new()
+                        .write(true)
+                        .open(path)
+                        .map_err(cannot)?,
+                ),
+                path: path.to_path_buf(),
+            }),
+            // Through a link, to the file it names.
+            Ok(_) => Partial::beside(&path.canonicalize().map_err(cannot)?, path),
+            Err(_) => Partial::beside(path, path),
+        }
+    }
+
+    /// A scratch file beside `path`, named in errors as `shown`.
+    fn beside(path: &Path, shown: &Path) -> Result<Partial, CliError> {
         let dir = match path.parent().filter(|d| !d.as_os_str().is_empty()) {
             Some(d) => {
                 std::fs::create_dir_all(d)
@@ -37,16 +71,19 @@ impl Partial {
         builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644));
         let file = builder
             .tempfile_in(&dir)
-            .map_err(|e| CliError::input(format!("cannot write {}: {e}", path.display())))?;
+            .map_err(|e| CliError::input(format!("cannot write {}: {e}", shown.display())))?;
         Ok(Partial {
-            file,
+            file: Scratch::Beside(file),
             path: path.to_path_buf(),
         })
     }
 
     /// The open file, to stream into.
     pub fn file(&mut self) -> &mut std::fs::File {
-        self.file.as_file_mut()
+        match &mut self.file {
+            Scratch::Beside(f) => f.as_file_mut(),
+            Scratch::Direct(f) => f,
+        }
     }
 
     /// Makes the file durable and moves it into place.
@@ -54,19 +91,29 @@ impl Partial {
         let path = self.path.clone();
         let fail =
             |e: std::io::Error| CliError::input(format!("cannot write {}: {e}", path.display()));
-        self.file.as_file_mut().flush().map_err(fail)?;
-        self.file.as_file().sync_all().map_err(fail)?;
-        self.file.persist(&self.path).map_err(|e| fail(e.error))?;
+        self.file().flush().map_err(fail)?;
+        match self.file {
+            Scratch::Beside(file) => {
+                file.as_file().sync_all().map_err(fail)?;
+                file.persist(&self.path).map_err(|e| fail(e.error))?;
+            }
+            // A device or a pipe: nothing to make durable or to move.
+            Scratch::Direct(_) => {}
+        }
         Ok(())
     }
 
     /// Keeps what was written (a run that was cut short) under a name that
-    /// says so, `NAME.partial`, beside where it was going; returns that path.
+    /// says so, `NAME.partial`, beside where it was going; returns that path
+    /// (none for a device or a pipe, which already has it).
     pub fn keep_partial(self) -> Option<PathBuf> {
+        let Scratch::Beside(file) = self.file else {
+            return None;
+        };
         let mut name = self.path.file_name()?.to_os_string();
         name.push(".partial");
         let to = self.path.with_file_name(name);
-        self.file.persist(&to).ok().map(|_| to)
+        file.persist(&to).ok().map(|_| to)
     }
 }
 

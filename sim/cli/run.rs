@@ -300,15 +300,22 @@ pub fn run(registry: &Registry, args: RunArgs) -> Result<(), CliError> {
     let report = spinner.reporter();
     let result = {
         // The trace writer writes whole frames: no buffering needed.
-        let file: &mut File = match &mut out {
-            Out::Kept(p) => p.file(),
-            Out::Scratch(t) => t.as_file_mut(),
+        let shown = match &out {
+            Out::Kept(_) => path.clone(),
+            Out::Scratch(t) => t.path().to_path_buf(),
         };
+        let mut file = Named(
+            match &mut out {
+                Out::Kept(p) => p.file(),
+                Out::Scratch(t) => t.as_file_mut(),
+            },
+            &shown,
+        );
         run_seed_with(
             registry,
             &scenario,
             seed,
-            Some(file),
+            Some(&mut file),
             args.key.as_deref().map(str::as_bytes),
             None,
             Some(report),
@@ -378,6 +385,27 @@ pub fn run(registry: &Registry, args: RunArgs) -> Result<(), CliError> {
             scenario.file
         ))),
         None => Ok(()),
+    }
+}
+
+/// A file whose write errors name it.
+struct Named<'a>(&'a mut File, &'a Path);
+
+impl Write for Named<'_> {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.write(bytes).map_err(|e| self.named(e))
+    }
+    fn write_all(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        self.0.write_all(bytes).map_err(|e| self.named(e))
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.flush().map_err(|e| self.named(e))
+    }
+}
+
+impl Named<'_> {
+    fn named(&self, e: std::io::Error) -> std::io::Error {
+        std::io::Error::new(e.kind(), format!("{}: {e}", self.1.display()))
     }
 }
 
