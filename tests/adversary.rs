@@ -4,7 +4,7 @@
 //! `dsim check`, a forgery never passes MAC verification, shrink takes
 //! the adversary away like any fault, and the broken twins are found.
 
-mod common;
+use crate::common;
 
 use common::{dsim, passing_sweep_digest, text, tmp};
 use dsim::adversary::{AdversaryConfig, Behaviour, Byzantine, NetworkAdversary};
@@ -767,7 +767,8 @@ fn an_adversary_that_cannot_mutate_the_protocols_messages_is_refused_not_idle() 
         let err = sim.run().unwrap_err().to_string();
         assert!(
             err.starts_with(&format!(
-                "invalid configuration: {who}, but a message of type `adversary::Wide` cannot be mutated (number out of range)"
+                "invalid configuration: {who}, but a message of type `{}` cannot be mutated (number out of range)",
+                std::any::type_name::<Wide>()
             )),
             "{err}"
         );

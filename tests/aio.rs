@@ -4,7 +4,7 @@
 //! `--check-determinism`, async and state-machine nodes in one run, and
 //! the async protocols' determinism and twins.
 
-mod common;
+use crate::common;
 
 use common::{dsim, passing_sweep_digest, text, tmp};
 use dsim::aio::{Async, AsyncNode, Ctx, Elapsed, Envelope, Runtime, Wake};

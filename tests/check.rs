@@ -2,7 +2,7 @@
 //! catch it at the right record; correct traces pass every check; damaged
 //! input never panics.
 
-mod common;
+use crate::common;
 
 use common::Chatter;
 use dsim::check::{audit, Options, Report};

@@ -2,7 +2,7 @@
 //! name that selects nothing is refused, liveness is judged only where it
 //! can be, and a user's protocol gets all of it from one declaration.
 
-mod common;
+use crate::common;
 
 use common::{dsim, text, tmp};
 use dsim::invariant::FaultState;

@@ -1,7 +1,7 @@
 //! The command line as a user meets it: bundled scenarios, malformed input,
 //! sweeps that do not depend on cores, shards that merge.
 
-mod common;
+use crate::common;
 
 use common::{dsim, files, text, tmp, tmp_path};
 

@@ -1,7 +1,7 @@
 //! The regression corpus: every trace under traces/ still behaves as
 //! recorded (see traces/README.md).
 
-mod common;
+use crate::common;
 
 use common::{dsim, text, tmp, Leaky};
 

@@ -3,7 +3,7 @@
 //! replay, shortest paths from BFS, nondeterminism caught, and the
 //! ordering a random sweep never lines up.
 
-mod common;
+use crate::common;
 
 use common::{dsim, text, tmp};
 use dsim::explore::{search, Options, Order};

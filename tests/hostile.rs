@@ -1,7 +1,7 @@
 //! Hostile input and failing machines: no abort, no runaway allocation,
 //! nothing lost, no output that can hurt.
 
-mod common;
+use crate::common;
 
 use common::{dsim, text, tmp};
 use dsim::trace::{read_all, Header, Kind, Record, TraceWriter, FORMAT_VERSION};
@@ -686,7 +686,7 @@ fn fuzzing_never_panics_or_aborts_under_a_memory_limit() {
     let me = std::env::current_exe().unwrap();
     let o = Command::new("sh")
         .arg("-c")
-        .arg("ulimit -v 4194304 && exec \"$0\" fuzz_inner --exact --ignored --test-threads 1")
+        .arg("ulimit -v 4194304 && exec \"$0\" hostile::fuzz_inner --exact --ignored --test-threads 1")
         .arg(&me)
         .output()
         .unwrap();

@@ -1,7 +1,7 @@
 //! The kernel's promises: determinism, faults at their rates, partitions,
 //! crashes, limits, failures.
 
-mod common;
+use crate::common;
 
 use common::{Chatter, Hello};
 use dsim::trace::{read_all, DeliveryClock, EndReason, Kind, Record};
@@ -973,9 +973,10 @@ fn a_message_type_that_does_not_read_back_fails_the_run_instead_of_being_lost() 
     let failure = outcome.failure.expect("the run must fail");
     assert_eq!(failure.check, "effect");
     assert!(
-        failure.message.starts_with(
-            "n0's message m0 to n1 does not decode as it was sent: the bytes `kernel::Tagged` encoded do not read back"
-        ),
+        failure.message.starts_with(&format!(
+            "n0's message m0 to n1 does not decode as it was sent: the bytes `{}` encoded do not read back",
+            std::any::type_name::<Tagged>()
+        )),
         "{}",
         failure.message
     );
@@ -1016,9 +1017,12 @@ fn a_workload_for_a_node_type_that_takes_no_operations_is_refused_not_dropped() 
         .to_string();
     assert_eq!(
         err,
-        "invalid configuration: the workload hands n1 client operations, but `kernel::Deaf` does \
-         not implement Node::on_input, so each would be dropped unseen; implement on_input, or \
-         take the workload away (in a property test, `Bounds::no_operations()`)"
+        format!(
+            "invalid configuration: the workload hands n1 client operations, but `{}` does \
+             not implement Node::on_input, so each would be dropped unseen; implement on_input, or \
+             take the workload away (in a property test, `Bounds::no_operations()`)",
+            std::any::type_name::<Deaf>()
+        )
     );
     // Without the workload the same node type runs.
     config.workload = None;

@@ -2,8 +2,6 @@
 //! verdicts, generated histories of real linearizable executions, and one
 //! corrupted read that must be caught.
 
-mod common;
-
 use dsim::check::linearizable::{
     by_name, check, Budget, CasRegister, History, KeyValue, Mutex, Queue, Register, Verdict,
 };

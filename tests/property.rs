@@ -1,7 +1,7 @@
 //! Property testing with dsim's strategies and harness: a correct protocol
 //! passes generated cases; a broken twin fails and shrinks to a small case.
 
-mod common;
+use crate::common;
 
 use dsim::protocols::{ParamValue, Params, Protocol, Registry};
 use dsim::testing::{cases, check, check_protocol, Bounds, Case, PlannedFault};
@@ -86,14 +86,14 @@ fn the_broken_two_phase_commit_fails_and_shrinks_to_a_small_case() {
         .iter()
         .any(|r| matches!(r.kind, dsim::trace::Kind::CheckFailed { .. })));
     assert!(path.contains("the_broken_two_phase_commit_fails_and_shrinks_to_a_small_case"));
+    let stem = std::path::Path::new(path)
+        .file_stem()
+        .unwrap()
+        .to_string_lossy();
     let named: Vec<_> = std::fs::read_dir(dir)
         .unwrap()
         .filter_map(|e| e.ok())
-        .filter(|e| {
-            e.file_name()
-                .to_string_lossy()
-                .contains("the_broken_two_phase")
-        })
+        .filter(|e| e.file_name().to_string_lossy().contains(&*stem))
         .collect();
     assert_eq!(
         named.len(),

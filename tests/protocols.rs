@@ -3,7 +3,7 @@
 //! within 1,000 seeds by the expected check, and each caught failure's trace
 //! replays to the same failure.
 
-mod common;
+use crate::common;
 
 use common::{dsim, text, tmp};
 

@@ -1,6 +1,6 @@
 //! Seed replay, schedule replay, the determinism self-check and trace diff.
 
-mod common;
+use crate::common;
 
 use common::{dsim, files, text, tmp};
 

@@ -2,7 +2,7 @@
 //! tool that reads it; the ShiViz import accepts good logs and pinpoints
 //! bad ones.
 
-mod common;
+use crate::common;
 
 use common::{dsim, text, tmp};
 

@@ -4,7 +4,7 @@
 //! hand-written minimal failures in `scenarios/*-minimal.toml`; the same
 //! result on any number of threads.
 
-mod common;
+use crate::common;
 
 use common::{dsim, text, tmp, Leaky};
 use std::path::{Path, PathBuf};

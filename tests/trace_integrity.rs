@@ -1,7 +1,7 @@
 //! The trace reader rejects every kind of damage with a clear, typed error,
 //! and keeps what is readable.
 
-mod common;
+use crate::common;
 
 use common::Chatter;
 use dsim::trace::{read_all, Kind, Record, TraceError, TraceReader, TraceWriter};

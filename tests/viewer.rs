@@ -10,7 +10,7 @@
 //! a browser named by `DSIM_BROWSER`. Without one the tests fail and say
 //! so; `DSIM_NO_BROWSER=1` skips them, saying that too.
 
-mod common;
+use crate::common;
 
 use common::{dsim, text, tmp};
 use std::path::{Path, PathBuf};

@@ -75,7 +75,7 @@ impl Node for Chatter {
     }
 }
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 /// Runs the `dsim` binary built for these tests.
@@ -107,15 +107,19 @@ pub fn files(dir: &str, ext: &str) -> Vec<PathBuf> {
 }
 
 /// Where [`tmp`] puts `name`: under the build's own scratch directory
-/// (`target/tmp`), one folder per test binary, so that each run of the
-/// tests reuses the last run's folders instead of leaving new ones behind.
+/// (`target/tmp`), one folder per test file (the caller's), so that each
+/// run of the tests reuses the last run's folders instead of leaving new
+/// ones behind, and two files may use the same name.
+#[track_caller]
 pub fn tmp_path(name: &str) -> PathBuf {
+    let file = Path::new(std::panic::Location::caller().file());
     PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-        .join(env!("CARGO_CRATE_NAME"))
+        .join(file.file_stem().expect("a test file"))
         .join(name)
 }
 
-/// A fresh, empty directory of this test binary.
+/// A fresh, empty directory of the calling test file.
+#[track_caller]
 pub fn tmp(name: &str) -> PathBuf {
     let dir = tmp_path(name);
     let _ = std::fs::remove_dir_all(&dir);
