@@ -142,6 +142,25 @@ fn a_killed_sweep_resumes_from_its_journal_to_the_same_summary() {
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
     assert!(!killed.join("summary.json").exists() || journal.exists());
+    // Run again without --resume, or another sweep there: refused, the
+    // journal untouched (before, a new journal replaced it).
+    let recorded = std::fs::read(&journal).unwrap();
+    for (scenario, says) in [
+        ("scenarios/raft-partitions.toml", "did not finish"),
+        ("scenarios/echo-lossy.toml", "another sweep, unfinished"),
+    ] {
+        let o = dsim(&[
+            "sweep",
+            scenario,
+            "--seeds",
+            "0..3000",
+            "--out",
+            killed.to_str().unwrap(),
+        ]);
+        assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+        assert!(text(&o).contains(says), "{}", text(&o));
+        assert_eq!(std::fs::read(&journal).unwrap(), recorded);
+    }
     let o = dsim(&[
         "sweep",
         "scenarios/raft-partitions.toml",

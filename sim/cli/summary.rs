@@ -389,6 +389,49 @@ pub fn read_journal(path: &Path) -> Result<(Identity, Vec<SeedOutcome>), CliErro
     Ok((identity, outcomes))
 }
 
+/// The record an unfinished sweep left in `dir` (its journal, or a
+/// summary that says it is incomplete), described for a sweep about to
+/// write there without resuming it; `None` when there is none.
+pub fn unfinished(dir: &Path, identity: &Identity) -> Option<String> {
+    let journal = dir.join("summary.journal");
+    let summary = dir.join("summary.json");
+    let (file, record) = if journal.exists() {
+        let record = read_journal(&journal).map(|(id, o)| (id, o.len() as u64));
+        (journal, record)
+    } else {
+        match read_summary(&summary) {
+            Ok(s) if !s.complete => (summary, Ok((s.identity, s.run))),
+            // Finished (a new sweep writes over it), or not a summary.
+            _ => return None,
+        }
+    };
+    let file = file.display();
+    Some(match record {
+        Ok((previous, done)) => match identity.mismatch(&previous) {
+            None => format!(
+                "{file}: this sweep was started here before and did not finish ({done} of {} \
+                 seeds done); resume it with --resume {}, or remove {file} to start over",
+                previous.expected(),
+                dir.display()
+            ),
+            Some(why) => format!(
+                "{file}: another sweep, unfinished, is recorded here ({done} of {} seeds \
+                 done; {why}); writing here would lose it: choose another --out, or remove \
+                 {file} to start over",
+                previous.expected()
+            ),
+        },
+        Err(e) => format!(
+            "an unfinished sweep's record is here, but it does not read ({}); remove {file} \
+             to start over, or choose another --out",
+            match e {
+                CliError::Input(m) => m,
+                _ => String::new(),
+            }
+        ),
+    })
+}
+
 /// Where a sweep keeps its journal, beside its summary.
 pub fn journal_path(summary: &Path) -> PathBuf {
     summary.with_file_name("summary.journal")

@@ -3,7 +3,8 @@
 
 use super::run::{default_trace_path, load_checked, run_seed_digest};
 use super::summary::{
-    journal_path, read_resume, read_summary, write_summary, Identity, Journal, SeedOutcome, Summary,
+    journal_path, read_resume, read_summary, unfinished, write_summary, Identity, Journal,
+    SeedOutcome, Summary,
 };
 use super::CliError;
 use crate::protocols::Registry;
@@ -160,9 +161,33 @@ pub fn sweep(registry: &Registry, args: SweepArgs) -> Result<(), CliError> {
         .filter(|s| identity.covers(*s))
         .filter(|s| !finished.contains(s))
         .collect();
+    // A record of an unfinished sweep is not written over unasked: it may
+    // be hours of seeds (and a rerun of the same command is easy to type).
+    if args.resume.is_none() {
+        if let Some(why) = unfinished(&args.out, &identity) {
+            return Err(CliError::input(why));
+        }
+    }
     std::fs::create_dir_all(&args.out)
         .map_err(|e| CliError::input(format!("cannot create {}: {e}", args.out.display())))?;
     let summary_path = args.out.join("summary.json");
+    let resume_command = || {
+        let mut resume = format!(
+            "{} sweep {} --seeds {start}..{end} --out {} --resume {}",
+            super::program(),
+            scenario.file,
+            args.out.display(),
+            args.out.display()
+        );
+        if let Some(s) = &args.shard {
+            resume.push_str(&format!(" --shard {s}"));
+        }
+        if args.check_determinism {
+            resume.push_str(" --check-determinism");
+        }
+        resume.push_str(&super::run::override_flags(&args.checks, &args.strategy));
+        resume
+    };
     let journal = Journal::start(&journal_path(&summary_path), &identity, &done)?;
 
     let interrupted = Arc::new(AtomicBool::new(false));
@@ -291,7 +316,14 @@ pub fn sweep(registry: &Registry, args: SweepArgs) -> Result<(), CliError> {
     progress.finish();
     if let Some(e) = first_error.into_inner().ok().flatten() {
         // What finished is in the journal; the summary is not written over.
-        return Err(e);
+        let CliError::Input(why) = e else {
+            return Err(e);
+        };
+        return Err(CliError::input(format!(
+            "{why}\nthe seeds that finished are kept in {}; once the cause is mended, resume with:\n  {}",
+            journal_path(&summary_path).display(),
+            resume_command()
+        )));
     }
     let ran_now = results.len();
     done.extend(results);
@@ -353,20 +385,10 @@ pub fn sweep(registry: &Registry, args: SweepArgs) -> Result<(), CliError> {
         }
     }
     if !complete {
-        let mut resume = format!(
-            "{} sweep {} --seeds {start}..{end} --out {} --resume {}",
-            super::program(),
-            scenario.file,
-            args.out.display(),
-            summary_path.display()
-        );
-        if let Some(s) = &args.shard {
-            resume.push_str(&format!(" --shard {s}"));
-        }
-        resume.push_str(&super::run::override_flags(&args.checks, &args.strategy));
         eprintln!(
-            "interrupted: {} of {expected} seeds done; resume with:\n  {resume}",
-            summary.run
+            "interrupted: {} of {expected} seeds done; resume with:\n  {}",
+            summary.run,
+            resume_command()
         );
     }
     judge(
