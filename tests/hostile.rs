@@ -717,3 +717,28 @@ fn fuzzing_never_panics_or_aborts_under_a_memory_limit() {
     );
     assert!(text(&o).contains("1 passed"), "{}", text(&o));
 }
+
+#[test]
+fn a_sweep_of_ten_billion_seeds_until_the_first_failure_neither_aborts_nor_runs_on() {
+    // Before, the seeds were listed first: ten billion of them did not fit
+    // in memory and the sweep aborted; and a stop (`--max-failures`) still
+    // walked every remaining seed. Under a 4 GiB address-space limit.
+    let dir = tmp("ten-billion");
+    let o = Command::new("sh")
+        .arg("-c")
+        .arg("ulimit -v 4194304 && exec \"$0\" sweep scenarios/echo-bug-no-dedup.toml --seeds 0..10000000000 --max-failures 1 --jobs 1 --out \"$1\"")
+        .arg(env!("CARGO_BIN_EXE_dsim"))
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["failed"], 1, "{summary}");
+    assert_eq!(summary["complete"], false);
+    assert!(
+        text(&o).contains("of 10000000000 seeds done"),
+        "{}",
+        text(&o)
+    );
+}

@@ -389,23 +389,18 @@ pub fn read_journal(path: &Path) -> Result<(Identity, Vec<SeedOutcome>), CliErro
     Ok((identity, outcomes))
 }
 
-/// The record an unfinished sweep left in `dir` (its journal, or a
-/// summary that says it is incomplete), described for a sweep about to
-/// write there without resuming it; `None` when there is none.
+/// The journal a sweep that never wrote its summary (killed, crashed,
+/// stopped by an error) left in `dir`, described for a sweep about to
+/// write there without resuming it; `None` when there is none. (A sweep
+/// stopped by Ctrl-C or `--max-failures` wrote its summary and said how
+/// to resume: a new sweep may write over it, as over a finished one.)
 pub fn unfinished(dir: &Path, identity: &Identity) -> Option<String> {
     let journal = dir.join("summary.journal");
-    let summary = dir.join("summary.json");
-    let (file, record) = if journal.exists() {
-        let record = read_journal(&journal).map(|(id, o)| (id, o.len() as u64));
-        (journal, record)
-    } else {
-        match read_summary(&summary) {
-            Ok(s) if !s.complete => (summary, Ok((s.identity, s.run))),
-            // Finished (a new sweep writes over it), or not a summary.
-            _ => return None,
-        }
-    };
-    let file = file.display();
+    if !journal.exists() {
+        return None;
+    }
+    let record = read_journal(&journal).map(|(id, o)| (id, o.len() as u64));
+    let file = journal.display();
     Some(match record {
         Ok((previous, done)) => match identity.mismatch(&previous) {
             None => format!(

@@ -157,10 +157,15 @@ pub fn sweep(registry: &Registry, args: SweepArgs) -> Result<(), CliError> {
         done = outcomes;
     }
     let finished: std::collections::BTreeSet<u64> = done.iter().map(|o| o.seed).collect();
-    let seeds: Vec<u64> = (start..end)
-        .filter(|s| identity.covers(*s))
-        .filter(|s| !finished.contains(s))
-        .collect();
+    // The seeds are counted, not listed: `--seeds 0..10000000000
+    // --max-failures 1` (run until something fails) must not begin by
+    // allocating a list of ten billion.
+    let (first, step) = match shard {
+        Some((i, n)) => (start.saturating_add(i), n),
+        None => (start, 1),
+    };
+    let covered = identity.expected();
+    let to_run = covered.saturating_sub(finished.len() as u64);
     // A record of an unfinished sweep is not written over unasked: it may
     // be hours of seeds (and a rerun of the same command is easy to type).
     if args.resume.is_none() {
@@ -197,7 +202,7 @@ pub fn sweep(registry: &Registry, args: SweepArgs) -> Result<(), CliError> {
         let _ = ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst));
     }
     let failed_before = done.iter().filter(|o| o.verdict == "fail").count() as u64;
-    let progress = Progress::new(done.len() as u64, failed_before, seeds.len() as u64);
+    let progress = Progress::new(done.len() as u64, failed_before, to_run);
     // Whether any seed run now checked an invariant of the protocol's.
     let checked_any = std::sync::atomic::AtomicBool::new(false);
     let first_error: Mutex<Option<CliError>> = Mutex::new(None);
@@ -208,9 +213,13 @@ pub fn sweep(registry: &Registry, args: SweepArgs) -> Result<(), CliError> {
         .build()
         .map_err(|e| CliError::input(format!("cannot start {jobs} worker threads: {e}")))?;
     let results: Vec<SeedOutcome> = pool.install(|| {
-        seeds
-            .par_iter()
-            .filter_map(|&seed| {
+        (0..covered)
+            .into_par_iter()
+            .map(|k| first + k * step)
+            .filter(|seed| !finished.contains(seed))
+            // Some(outcome) for a seed run, Some(None) for one that could
+            // not run (the error is kept), None to stop the sweep there.
+            .map(|seed| {
                 let stop = interrupted.load(Ordering::SeqCst)
                     || args.max_failures.is_some_and(|m| progress.failures() >= m)
                     || first_error.lock().map(|e| e.is_some()).unwrap_or(true);
@@ -258,7 +267,7 @@ pub fn sweep(registry: &Registry, args: SweepArgs) -> Result<(), CliError> {
                         if let Ok(mut slot) = first_error.lock() {
                             slot.get_or_insert(e);
                         }
-                        None
+                        Some(None)
                     }
                     Ok((resolved, outcome)) => {
                         if !outcome.checks.is_empty() {
@@ -307,10 +316,12 @@ pub fn sweep(registry: &Registry, args: SweepArgs) -> Result<(), CliError> {
                                 slot.get_or_insert(e);
                             }
                         }
-                        Some(recorded)
+                        Some(Some(recorded))
                     }
                 }
             })
+            .while_some()
+            .flatten()
             .collect()
     });
     progress.finish();
