@@ -161,6 +161,21 @@ fn a_killed_sweep_resumes_from_its_journal_to_the_same_summary() {
         assert!(text(&o).contains(says), "{}", text(&o));
         assert_eq!(std::fs::read(&journal).unwrap(), recorded);
     }
+    // Nor by a resume of another record into it (before, `--resume whole
+    // --out killed` wrote its journal over killed's).
+    let o = dsim(&[
+        "sweep",
+        "scenarios/raft-partitions.toml",
+        "--seeds",
+        "0..3000",
+        "--out",
+        killed.to_str().unwrap(),
+        "--resume",
+        whole.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("did not finish"), "{}", text(&o));
+    assert_eq!(std::fs::read(&journal).unwrap(), recorded);
     let o = dsim(&[
         "sweep",
         "scenarios/raft-partitions.toml",

@@ -146,8 +146,23 @@ pub fn sweep(registry: &Registry, args: SweepArgs) -> Result<(), CliError> {
         determinism: args.check_determinism,
     };
     let mut done: Vec<SeedOutcome> = Vec::new();
+    // Whether the record resumed is `--out`'s own (then its journal is
+    // carried on); a record elsewhere leaves `--out`'s own to be guarded.
+    let mut resumed_here = false;
     if let Some(path) = &args.resume {
         let (previous, outcomes, from) = read_resume(path)?;
+        let dir = |p: &Path| {
+            std::fs::canonicalize(if p.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                p
+            })
+            .ok()
+        };
+        resumed_here = from
+            .parent()
+            .and_then(dir)
+            .is_some_and(|d| Some(d) == dir(&args.out));
         if let Some(why) = identity.mismatch(&previous) {
             return Err(CliError::input(format!(
                 "{}: that record is of another sweep, so it cannot be resumed here: {why}",
@@ -168,7 +183,7 @@ pub fn sweep(registry: &Registry, args: SweepArgs) -> Result<(), CliError> {
     let to_run = covered.saturating_sub(finished.len() as u64);
     // A record of an unfinished sweep is not written over unasked: it may
     // be hours of seeds (and a rerun of the same command is easy to type).
-    if args.resume.is_none() {
+    if !resumed_here {
         if let Some(why) = unfinished(&args.out, &identity) {
             return Err(CliError::input(why));
         }
