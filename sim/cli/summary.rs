@@ -12,7 +12,7 @@
 
 use super::CliError;
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 
@@ -42,6 +42,153 @@ pub struct SeedOutcome {
     /// Invariants this seed did not evaluate, with why.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub not_run: BTreeMap<String, String>,
+}
+
+/// Every seed's outcome, kept packed in memory, in seed order once
+/// [`Outcomes::sort`]ed: a passing seed takes some 70 bytes here where a
+/// [`SeedOutcome`] with its text took some 2 KB, so that a sweep of ten
+/// million seeds keeps them all (the summary lists every seed) in about a
+/// gigabyte. Read and written as the list of [`SeedOutcome`]s it holds,
+/// one at a time.
+#[derive(Clone, Debug, Default)]
+pub struct Outcomes {
+    /// Each outcome's seed and where its bytes begin in `bytes`.
+    index: Vec<(u64, usize)>,
+    /// The outcomes, packed one after another, in the order pushed.
+    bytes: Vec<u8>,
+}
+
+/// A [`SeedOutcome`] as packed: the same fields, without the attributes
+/// that leave fields out of JSON (a compact binary form cannot skip them).
+#[derive(Serialize, Deserialize)]
+struct Packed {
+    seed: u64,
+    verdict: String,
+    end: String,
+    events: u64,
+    virtual_time_ns: u64,
+    failed_check: Option<String>,
+    message: Option<String>,
+    record: Option<u64>,
+    trace: Option<String>,
+    trace_hash: String,
+    digest: String,
+    drawn: BTreeMap<String, String>,
+    not_run: BTreeMap<String, String>,
+}
+
+impl Outcomes {
+    /// Packs one outcome (in any order: see [`Outcomes::sort`]).
+    pub fn push(&mut self, o: SeedOutcome) {
+        let packed = Packed {
+            seed: o.seed,
+            verdict: o.verdict,
+            end: o.end,
+            events: o.events,
+            virtual_time_ns: o.virtual_time_ns,
+            failed_check: o.failed_check,
+            message: o.message,
+            record: o.record,
+            trace: o.trace,
+            trace_hash: o.trace_hash,
+            digest: o.digest,
+            drawn: o.drawn,
+            not_run: o.not_run,
+        };
+        let at = self.bytes.len();
+        let bytes = std::mem::take(&mut self.bytes);
+        self.bytes = postcard::to_extend(&packed, bytes).expect("an outcome packs");
+        self.index.push((packed.seed, at));
+    }
+
+    /// Moves `other`'s outcomes here.
+    pub fn append(&mut self, other: &mut Outcomes) {
+        let base = self.bytes.len();
+        self.bytes.append(&mut other.bytes);
+        self.index
+            .extend(other.index.drain(..).map(|(seed, at)| (seed, base + at)));
+    }
+
+    /// Puts the outcomes in seed order (stable: of two outcomes of one
+    /// seed, the first pushed stays first).
+    pub fn sort(&mut self) {
+        self.index.sort_by_key(|(seed, _)| *seed);
+    }
+
+    /// Keeps the first outcome of each seed (sorted first).
+    fn dedup(&mut self) {
+        self.index.dedup_by_key(|(seed, _)| *seed);
+    }
+
+    pub fn len(&self) -> usize {
+        self.index.len()
+    }
+
+    /// Whether `seed` has an outcome here (sorted first).
+    pub fn has(&self, seed: u64) -> bool {
+        self.index.binary_search_by_key(&seed, |(s, _)| *s).is_ok()
+    }
+
+    /// The outcomes, unpacked one at a time.
+    pub fn iter(&self) -> impl Iterator<Item = SeedOutcome> + '_ {
+        self.index.iter().map(|&(_, at)| {
+            let (p, _): (Packed, _) = postcard::take_from_bytes(&self.bytes[at..])
+                .expect("an outcome packed here unpacks");
+            SeedOutcome {
+                seed: p.seed,
+                verdict: p.verdict,
+                end: p.end,
+                events: p.events,
+                virtual_time_ns: p.virtual_time_ns,
+                failed_check: p.failed_check,
+                message: p.message,
+                record: p.record,
+                trace: p.trace,
+                trace_hash: p.trace_hash,
+                digest: p.digest,
+                drawn: p.drawn,
+                not_run: p.not_run,
+            }
+        })
+    }
+}
+
+/// Equal when they hold the same outcomes in the same order.
+impl PartialEq for Outcomes {
+    fn eq(&self, other: &Outcomes) -> bool {
+        self.len() == other.len() && self.iter().eq(other.iter())
+    }
+}
+
+impl Eq for Outcomes {}
+
+impl Serialize for Outcomes {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.iter())
+    }
+}
+
+impl<'de> Deserialize<'de> for Outcomes {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Outcomes, D::Error> {
+        struct Each;
+        impl<'de> serde::de::Visitor<'de> for Each {
+            type Value = Outcomes;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a list of seed outcomes")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<Outcomes, A::Error> {
+                let mut all = Outcomes::default();
+                while let Some(o) = seq.next_element::<SeedOutcome>()? {
+                    all.push(o);
+                }
+                Ok(all)
+            }
+        }
+        d.deserialize_seq(Each)
+    }
 }
 
 /// What a sweep was made from; a resume or a merge must match it.
@@ -169,22 +316,35 @@ pub struct Summary {
     pub identity: Identity,
     /// A hash of the outcomes below, to notice an edited summary.
     pub digest: String,
-    pub outcomes: Vec<SeedOutcome>,
+    pub outcomes: Outcomes,
 }
 
-fn digest_of(outcomes: &[SeedOutcome]) -> String {
-    let bytes = serde_json::to_vec(outcomes).unwrap_or_default();
-    crate::trace::hex(blake3::hash(&bytes).as_bytes())[..32].to_string()
+/// The hash of the outcomes' compact JSON, streamed (the text of ten
+/// million outcomes is gigabytes).
+fn digest_of(outcomes: &Outcomes) -> String {
+    let mut hasher = blake3::Hasher::new();
+    {
+        let mut sink = std::io::BufWriter::with_capacity(1 << 16, &mut hasher);
+        let _ = serde_json::to_writer(&mut sink, outcomes);
+        let _ = sink.flush();
+    }
+    crate::trace::hex(hasher.finalize().as_bytes())[..32].to_string()
 }
 
 impl Summary {
-    pub fn new(identity: Identity, outcomes: Vec<SeedOutcome>, complete: bool) -> Summary {
+    pub fn new(identity: Identity, outcomes: Outcomes, complete: bool) -> Summary {
         let mut outcomes = outcomes;
-        outcomes.sort_by_key(|o| o.seed);
-        outcomes.dedup_by_key(|o| o.seed);
+        outcomes.sort();
+        outcomes.dedup();
         let mut failures_by_check = BTreeMap::new();
         let mut not_run_by_check = BTreeMap::new();
-        for o in &outcomes {
+        let mut failed = 0;
+        let mut first_failing_seed = None;
+        for o in outcomes.iter() {
+            if o.verdict == "fail" {
+                failed += 1;
+                first_failing_seed.get_or_insert(o.seed);
+            }
             if let Some(c) = &o.failed_check {
                 *failures_by_check.entry(c.clone()).or_insert(0) += 1;
             }
@@ -197,7 +357,6 @@ impl Summary {
                 }
             }
         }
-        let failed = outcomes.iter().filter(|o| o.verdict == "fail").count() as u64;
         Summary {
             scenario: identity.scenario.clone(),
             protocol: identity.protocol.clone(),
@@ -209,10 +368,7 @@ impl Summary {
             failed,
             failures_by_check,
             not_run_by_check,
-            first_failing_seed: outcomes
-                .iter()
-                .find(|o| o.verdict == "fail")
-                .map(|o| o.seed),
+            first_failing_seed,
             digest: digest_of(&outcomes),
             identity,
             outcomes,
@@ -220,10 +376,12 @@ impl Summary {
     }
 }
 
-/// Checks every outcome belongs to the sweep `identity` describes.
-fn check_seeds(file: &Path, identity: &Identity, outcomes: &[SeedOutcome]) -> Result<(), CliError> {
-    let mut seen = BTreeSet::new();
-    for o in outcomes {
+/// Checks every outcome belongs to the sweep `identity` describes, and
+/// puts them in seed order.
+fn check_seeds(file: &Path, identity: &Identity, outcomes: &mut Outcomes) -> Result<(), CliError> {
+    outcomes.sort();
+    let mut last = None;
+    for o in outcomes.iter() {
         if !identity.covers(o.seed) {
             return Err(CliError::input(format!(
                 "{}: seed {} is outside this sweep (seeds {}..{}{}); the file was edited or mixed up",
@@ -237,7 +395,7 @@ fn check_seeds(file: &Path, identity: &Identity, outcomes: &[SeedOutcome]) -> Re
                     .unwrap_or_default()
             )));
         }
-        if !seen.insert(o.seed) {
+        if last.replace(o.seed) == Some(o.seed) {
             return Err(CliError::input(format!(
                 "{}: seed {} appears twice",
                 file.display(),
@@ -259,11 +417,12 @@ fn check_seeds(file: &Path, identity: &Identity, outcomes: &[SeedOutcome]) -> Re
     Ok(())
 }
 
-/// Reads and checks a summary.
+/// Reads and checks a summary (streamed: it may be gigabytes).
 pub fn read_summary(path: &Path) -> Result<Summary, CliError> {
-    let text = std::fs::read_to_string(path)
+    let file = std::fs::File::open(path)
         .map_err(|e| CliError::input(format!("cannot read {}: {e}", path.display())))?;
-    let summary: Summary = serde_json::from_str(&text).map_err(|e| {
+    let reader = std::io::BufReader::with_capacity(1 << 16, file);
+    let mut summary: Summary = serde_json::from_reader(reader).map_err(|e| {
         CliError::input(format!(
             "{}:{}:{}: not a sweep summary of this dsim: {e}",
             path.display(),
@@ -277,16 +436,33 @@ pub fn read_summary(path: &Path) -> Result<Summary, CliError> {
             path.display()
         )));
     }
-    check_seeds(path, &summary.identity, &summary.outcomes)?;
+    check_seeds(path, &summary.identity, &mut summary.outcomes)?;
     Ok(summary)
 }
 
 /// Writes a summary atomically: the previous one stays whole until the
-/// new one is complete on disk.
+/// new one is complete on disk. Streamed, as it is read.
 pub fn write_summary(path: &Path, summary: &Summary) -> Result<(), CliError> {
-    let mut text = serde_json::to_string_pretty(summary).map_err(CliError::input)?;
-    text.push('\n');
-    super::files::write(path, text.as_bytes())
+    let mut partial = super::files::Partial::create(path)?;
+    let cannot =
+        |e: std::io::Error| CliError::input(format!("cannot write {}: {e}", path.display()));
+    {
+        let mut out = std::io::BufWriter::with_capacity(1 << 16, partial.file());
+        serde_json::to_writer_pretty(&mut out, summary).map_err(|e| cannot(e.into()))?;
+        out.write_all(b"\n").map_err(cannot)?;
+        out.flush().map_err(cannot)?;
+    }
+    partial.commit()
+}
+
+/// Prints a summary to standard output, streamed.
+pub fn print_summary(summary: &Summary) -> Result<(), CliError> {
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::with_capacity(1 << 16, stdout.lock());
+    let cannot = |e: std::io::Error| CliError::input(format!("cannot write the summary: {e}"));
+    serde_json::to_writer_pretty(&mut out, summary).map_err(|e| cannot(e.into()))?;
+    out.write_all(b"\n").map_err(cannot)?;
+    out.flush().map_err(cannot)
 }
 
 /// A line of the journal: its checksum, then its JSON.
@@ -310,19 +486,22 @@ pub struct Journal {
 
 impl Journal {
     /// Starts a journal with the sweep's identity and what is already done.
-    pub fn start(
-        path: &Path,
-        identity: &Identity,
-        done: &[SeedOutcome],
-    ) -> Result<Journal, CliError> {
+    pub fn start(path: &Path, identity: &Identity, done: &Outcomes) -> Result<Journal, CliError> {
         let fail =
             |e: std::io::Error| CliError::input(format!("cannot write {}: {e}", path.display()));
-        let mut text = line_of(&Entry::Identity(identity.clone()));
-        for o in done {
-            text.push_str(&line_of(&Entry::Outcome(o.clone())));
-        }
         // Written whole then renamed, so a journal is never half a header.
-        super::files::write(path, text.as_bytes())?;
+        let mut partial = super::files::Partial::create(path)?;
+        {
+            let mut out = std::io::BufWriter::with_capacity(1 << 16, partial.file());
+            out.write_all(line_of(&Entry::Identity(identity.clone())).as_bytes())
+                .map_err(fail)?;
+            for o in done.iter() {
+                out.write_all(line_of(&Entry::Outcome(o)).as_bytes())
+                    .map_err(fail)?;
+            }
+            out.flush().map_err(fail)?;
+        }
+        partial.commit()?;
         let file = std::fs::OpenOptions::new()
             .append(true)
             .open(path)
@@ -353,17 +532,20 @@ impl Journal {
 
 /// Reads a journal: its identity and outcomes. A torn last line (a kill
 /// in mid-write) is dropped; any other bad line is refused.
-pub fn read_journal(path: &Path) -> Result<(Identity, Vec<SeedOutcome>), CliError> {
+pub fn read_journal(path: &Path) -> Result<(Identity, Outcomes), CliError> {
     let file = std::fs::File::open(path)
         .map_err(|e| CliError::input(format!("cannot read {}: {e}", path.display())))?;
-    let lines: Vec<String> = std::io::BufReader::new(file)
+    // Line by line: a journal of millions of seeds is not read whole.
+    let mut lines = std::io::BufReader::with_capacity(1 << 16, file)
         .lines()
-        .collect::<Result<_, _>>()
-        .map_err(|e| CliError::input(format!("cannot read {}: {e}", path.display())))?;
+        .enumerate()
+        .peekable();
     let mut identity = None;
-    let mut outcomes = Vec::new();
-    let last = lines.len().saturating_sub(1);
-    for (i, line) in lines.iter().enumerate() {
+    let mut outcomes = Outcomes::default();
+    while let Some((i, line)) = lines.next() {
+        let line =
+            line.map_err(|e| CliError::input(format!("cannot read {}: {e}", path.display())))?;
+        let last = lines.peek().is_none();
         let parsed = line.split_once(' ').and_then(|(sum, json)| {
             let want = crate::trace::hex(blake3::hash(json.as_bytes()).as_bytes());
             (sum == &want[..16])
@@ -373,7 +555,7 @@ pub fn read_journal(path: &Path) -> Result<(Identity, Vec<SeedOutcome>), CliErro
         match parsed {
             Some(Entry::Identity(id)) if i == 0 => identity = Some(id),
             Some(Entry::Outcome(o)) if i > 0 => outcomes.push(o),
-            None if i == last && i > 0 => {} // torn by a kill
+            None if last && i > 0 => {} // torn by a kill
             _ => {
                 return Err(CliError::input(format!(
                     "{}:{}: not a line this journal could have written (edited or damaged)",
@@ -385,7 +567,7 @@ pub fn read_journal(path: &Path) -> Result<(Identity, Vec<SeedOutcome>), CliErro
     }
     let identity = identity
         .ok_or_else(|| CliError::input(format!("{}: the journal has no header", path.display())))?;
-    check_seeds(path, &identity, &outcomes)?;
+    check_seeds(path, &identity, &mut outcomes)?;
     Ok((identity, outcomes))
 }
 
@@ -435,7 +617,7 @@ pub fn journal_path(summary: &Path) -> PathBuf {
 /// What `--resume PATH` names: a summary, a journal or a sweep's
 /// directory. A journal beside a summary is newer (it is removed when a
 /// summary is written), so it wins.
-pub fn read_resume(path: &Path) -> Result<(Identity, Vec<SeedOutcome>, PathBuf), CliError> {
+pub fn read_resume(path: &Path) -> Result<(Identity, Outcomes, PathBuf), CliError> {
     let (summary, journal) = if path.is_dir() {
         (path.join("summary.json"), path.join("summary.journal"))
     } else if path.extension().is_some_and(|e| e == "journal") {

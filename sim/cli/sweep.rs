@@ -3,8 +3,8 @@
 
 use super::run::{default_trace_path, load_checked, run_seed_digest};
 use super::summary::{
-    journal_path, read_resume, read_summary, unfinished, write_summary, Identity, Journal,
-    SeedOutcome, Summary,
+    journal_path, print_summary, read_resume, read_summary, unfinished, write_summary, Identity,
+    Journal, Outcomes, SeedOutcome, Summary,
 };
 use super::CliError;
 use crate::protocols::Registry;
@@ -145,7 +145,7 @@ pub fn sweep(registry: &Registry, args: SweepArgs) -> Result<(), CliError> {
         trace_format: crate::trace::FORMAT_VERSION,
         determinism: args.check_determinism,
     };
-    let mut done: Vec<SeedOutcome> = Vec::new();
+    let mut done = Outcomes::default();
     // Whether the record resumed is `--out`'s own (then its journal is
     // carried on); a record elsewhere leaves `--out`'s own to be guarded.
     let mut resumed_here = false;
@@ -171,7 +171,6 @@ pub fn sweep(registry: &Registry, args: SweepArgs) -> Result<(), CliError> {
         }
         done = outcomes;
     }
-    let finished: std::collections::BTreeSet<u64> = done.iter().map(|o| o.seed).collect();
     // The seeds are counted, not listed: `--seeds 0..10000000000
     // --max-failures 1` (run until something fails) must not begin by
     // allocating a list of ten billion.
@@ -180,7 +179,7 @@ pub fn sweep(registry: &Registry, args: SweepArgs) -> Result<(), CliError> {
         None => (start, 1),
     };
     let covered = identity.expected();
-    let to_run = covered.saturating_sub(finished.len() as u64);
+    let to_run = covered.saturating_sub(done.len() as u64);
     // A record of an unfinished sweep is not written over unasked: it may
     // be hours of seeds (and a rerun of the same command is easy to type).
     if !resumed_here {
@@ -217,6 +216,7 @@ pub fn sweep(registry: &Registry, args: SweepArgs) -> Result<(), CliError> {
         let _ = ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst));
     }
     let failed_before = done.iter().filter(|o| o.verdict == "fail").count() as u64;
+    let finished = &done;
     let progress = Progress::new(done.len() as u64, failed_before, to_run);
     // Whether any seed run now checked an invariant of the protocol's.
     let checked_any = std::sync::atomic::AtomicBool::new(false);
@@ -227,11 +227,13 @@ pub fn sweep(registry: &Registry, args: SweepArgs) -> Result<(), CliError> {
         .num_threads(jobs)
         .build()
         .map_err(|e| CliError::input(format!("cannot start {jobs} worker threads: {e}")))?;
-    let results: Vec<SeedOutcome> = pool.install(|| {
+    // What runs now, packed as it finishes (sorted with the rest at the end).
+    let fresh = Mutex::new(Outcomes::default());
+    let ran_now = pool.install(|| {
         (0..covered)
             .into_par_iter()
             .map(|k| first + k * step)
-            .filter(|seed| !finished.contains(seed))
+            .filter(|seed| !finished.has(*seed))
             // Some(outcome) for a seed run, Some(None) for one that could
             // not run (the error is kept), None to stop the sweep there.
             .map(|seed| {
@@ -331,13 +333,16 @@ pub fn sweep(registry: &Registry, args: SweepArgs) -> Result<(), CliError> {
                                 slot.get_or_insert(e);
                             }
                         }
-                        Some(Some(recorded))
+                        if let Ok(mut fresh) = fresh.lock() {
+                            fresh.push(recorded);
+                        }
+                        Some(Some(()))
                     }
                 }
             })
             .while_some()
             .flatten()
-            .collect()
+            .count()
     });
     progress.finish();
     if let Some(e) = first_error.into_inner().ok().flatten() {
@@ -351,8 +356,8 @@ pub fn sweep(registry: &Registry, args: SweepArgs) -> Result<(), CliError> {
             resume_command()
         )));
     }
-    let ran_now = results.len();
-    done.extend(results);
+    let mut fresh = fresh.into_inner().unwrap_or_else(|e| e.into_inner());
+    done.append(&mut fresh);
     let expected = identity.expected() as usize;
     let complete = done.len() == expected;
     let summary = Summary::new(identity, done, complete);
@@ -380,9 +385,8 @@ pub fn sweep(registry: &Registry, args: SweepArgs) -> Result<(), CliError> {
             .outcomes
             .iter()
             .filter(|o| o.verdict == "pass")
-            .find_map(|o| o.not_run.get(check))
-            .map(String::as_str)
-            .unwrap_or("");
+            .find_map(|mut o| o.not_run.remove(check))
+            .unwrap_or_default();
         let all = if *count == summary.run {
             " (every seed: it never ran)"
         } else {
@@ -450,22 +454,22 @@ fn judge(
     });
     // Seeds whose history check could not be judged (over the search's
     // budget, or a model that does not fit the operations): not passes.
-    let unknown: Vec<(u64, &str, &str)> = summary
+    let unknown: Vec<(u64, String, String)> = summary
         .outcomes
         .iter()
         .filter(|o| o.verdict == "pass")
         .filter_map(|o| {
             o.not_run
-                .iter()
+                .into_iter()
                 .find(|(_, why)| why.starts_with(VERDICT_UNKNOWN))
-                .map(|(check, why)| (o.seed, check.as_str(), why.as_str()))
+                .map(|(check, why)| (o.seed, check, why))
         })
         .collect();
     if summary.failed > 0 {
         Err(CliError::CheckFailed)
     } else if let Some(why) = incomplete {
         Err(CliError::input(why))
-    } else if let Some(&(seed, check, why)) = unknown.first() {
+    } else if let Some((seed, check, why)) = unknown.first() {
         Err(CliError::input(format!(
             "{scenario}: check `{check}` could not be judged in {} of the {} seeds (seed {seed}: \
              {why}), so the sweep cannot pass on them",
@@ -477,10 +481,9 @@ fn judge(
         let why = summary
             .outcomes
             .iter()
-            .filter_map(|o| o.not_run.get(check))
-            .find(|r| *r != NOT_UNDER_PCT)
-            .map(String::as_str)
-            .unwrap_or("");
+            .filter_map(|mut o| o.not_run.remove(check))
+            .find(|r| r != NOT_UNDER_PCT)
+            .unwrap_or_default();
         if let Some((i, n)) = shard {
             eprintln!(
                 "note: check `{check}` ran in none of the {} seeds of shard {i}/{n} ({why}); \
@@ -505,18 +508,18 @@ pub fn merge(args: MergeArgs) -> Result<(), CliError> {
     for p in &args.summaries {
         parts.push((p, read_summary(p)?));
     }
-    let (first_path, first) = &parts[0];
-    let mut outcomes = Vec::new();
+    let (first_path, first) = (parts[0].0, parts[0].1.identity.clone());
+    let mut outcomes = Outcomes::default();
     let mut shards = std::collections::BTreeSet::new();
     let mut interrupted = Vec::new();
     if let Some(out) = &args.output {
         let inputs: Vec<&Path> = args.summaries.iter().map(PathBuf::as_path).collect();
         super::files::refuse_overwrite(out, &inputs)?;
     }
-    for (path, s) in &parts {
+    for (path, s) in &mut parts {
         let mut mine = s.identity.clone();
-        mine.shard = first.identity.shard;
-        if let Some(why) = first.identity.mismatch(&mine) {
+        mine.shard = first.shard;
+        if let Some(why) = first.mismatch(&mine) {
             return Err(CliError::input(format!(
                 "{} and {} are not shards of one sweep: {why}",
                 path.display(),
@@ -542,7 +545,7 @@ pub fn merge(args: MergeArgs) -> Result<(), CliError> {
         if !s.complete {
             interrupted.push(path.display().to_string());
         }
-        outcomes.extend(s.outcomes.iter().cloned());
+        outcomes.append(&mut s.outcomes);
     }
     let counts: std::collections::BTreeSet<u64> = shards.iter().map(|(_, n)| *n).collect();
     let n = *counts.iter().next().unwrap_or(&0);
@@ -580,15 +583,12 @@ pub fn merge(args: MergeArgs) -> Result<(), CliError> {
         )),
     };
     let complete = incomplete.is_none();
-    let mut identity = first.identity.clone();
+    let mut identity = first;
     identity.shard = None;
     let summary = Summary::new(identity, outcomes, complete);
     match &args.output {
         Some(path) => write_summary(path, &summary)?,
-        None => println!(
-            "{}",
-            serde_json::to_string_pretty(&summary).map_err(CliError::input)?
-        ),
+        None => print_summary(&summary)?,
     }
     eprintln!(
         "merged {} shards: {} seeds, {} passed, {} failed",
