@@ -931,3 +931,35 @@ fn a_trace_written_to_a_device_a_pipe_or_a_link_goes_through_it() {
         std::fs::read(&piped).unwrap()
     );
 }
+
+#[test]
+fn a_run_says_how_much_of_its_workload_it_issued() {
+    // A workload of 100,000 operations, 15 ms apart, in a run of 20 s:
+    // about 1,300 are issued. Before, the run passed without a word, as
+    // if every operation had been checked.
+    let dir = tmp("workload");
+    let scenario = dir.join("long-workload.toml");
+    let text_of = std::fs::read_to_string("scenarios/echo-lossy.toml").unwrap();
+    std::fs::write(&scenario, text_of.replace("count = 60", "count = 100000")).unwrap();
+    let o = dsim(&["run", scenario.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let line = text(&o)
+        .lines()
+        .find(|l| l.starts_with("workload "))
+        .map(str::to_string)
+        .unwrap_or_else(|| panic!("no workload line: {}", text(&o)));
+    let issued: u64 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
+    assert!((1000..2000).contains(&issued), "{line}");
+    assert!(
+        line.ends_with(
+            "of 100000 client operations issued; the run ended (time limit) before the rest"
+        ),
+        "{line}"
+    );
+    let o = dsim(&["run", "scenarios/echo-lossy.toml"]);
+    assert!(
+        text(&o).contains("workload   60 of 60 client operations issued\n"),
+        "{}",
+        text(&o)
+    );
+}

@@ -463,6 +463,22 @@ fn print_summary(
         count(s.crashes, "crash", "crashes"),
         count(s.restarts, "restart", "restarts")
     );
+    // A workload the run ended before issuing is said: a check that held
+    // over 1,300 operations did not hold over the 100,000 asked for.
+    if let Some(w) = c.workload.as_ref().filter(|w| w.count > 0) {
+        let asked = w.count - w.skip.len() as u64;
+        let why = match outcome.end {
+            _ if s.inputs >= asked => String::new(),
+            crate::trace::EndReason::Quiescent => {
+                "; the rest were aimed at crashed nodes".to_string()
+            }
+            e => format!("; the run ended ({}) before the rest", e.name()),
+        };
+        println!(
+            "workload   {} of {asked} client operations issued{why}",
+            s.inputs.min(asked)
+        );
+    }
     println!("end        {}", outcome.end.name());
     // What the kernel evaluated, not what the protocol documents: a check
     // that did not run says so.
