@@ -151,12 +151,47 @@ where
 pub(crate) fn print(text: &str) -> Result<(), CliError> {
     use std::io::Write;
     let mut out = std::io::stdout().lock();
-    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Err(CliError::Quiet),
-        Err(e) => Err(CliError::input(format!(
-            "cannot write to standard output: {e}"
-        ))),
+    out.write_all(text.as_bytes())
+        .and_then(|()| out.flush())
+        .map_err(stdout_error)
+}
+
+fn stdout_error(e: std::io::Error) -> CliError {
+    match e.kind() {
+        std::io::ErrorKind::BrokenPipe => CliError::Quiet,
+        _ => CliError::input(format!("cannot write to standard output: {e}")),
+    }
+}
+
+/// Writes `parts` one after another to `output` (atomically, as every
+/// file) or to standard output, as they are made.
+pub(crate) fn stream(
+    output: Option<&std::path::Path>,
+    parts: impl Iterator<Item = String>,
+) -> Result<(), CliError> {
+    use std::io::Write;
+    match output {
+        Some(path) => {
+            let mut partial = files::Partial::create(path)?;
+            let cannot = |e: std::io::Error| {
+                CliError::input(format!("cannot write {}: {e}", path.display()))
+            };
+            {
+                let mut out = std::io::BufWriter::with_capacity(1 << 16, partial.file());
+                for part in parts {
+                    out.write_all(part.as_bytes()).map_err(cannot)?;
+                }
+                out.flush().map_err(cannot)?;
+            }
+            partial.commit()
+        }
+        None => {
+            let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
+            for part in parts {
+                out.write_all(part.as_bytes()).map_err(stdout_error)?;
+            }
+            out.flush().map_err(stdout_error)
+        }
     }
 }
 

@@ -116,19 +116,20 @@ pub fn show(registry: &Registry, args: ShowArgs) -> Result<(), CliError> {
     let protocol = registry.get(&header.protocol);
     let decoder = protocol.map(super::ByProtocol);
     let decode = decoder.as_ref().map(|d| d as _);
+    // A line a record, written as it is made: a trace of millions of
+    // records is not held twice, once as text.
+    let shown = || records.iter().enumerate().filter(|(_, r)| window.shows(r));
     let body = match args.format {
-        Format::Text => records
-            .iter()
-            .enumerate()
-            .filter(|(_, r)| window.shows(r))
-            .map(|(i, r)| text::line(i as u64, r, decode) + "\n")
-            .collect(),
-        Format::Jsonl => records
-            .iter()
-            .enumerate()
-            .filter(|(_, r)| window.shows(r))
-            .map(|(i, r)| jsonl::object(i as u64, r, decode).to_string() + "\n")
-            .collect(),
+        Format::Text => {
+            let lines = shown().map(|(i, r)| text::line(i as u64, r, decode) + "\n");
+            super::stream(args.output.as_deref(), lines)?;
+            return judge_damage(&args.trace, damage, records.len());
+        }
+        Format::Jsonl => {
+            let lines = shown().map(|(i, r)| jsonl::object(i as u64, r, decode).to_string() + "\n");
+            super::stream(args.output.as_deref(), lines)?;
+            return judge_damage(&args.trace, damage, records.len());
+        }
         Format::Dot => dot::render(n, &records, &window),
         Format::Shiviz => shiviz::render(n, &records, &Window::default()),
         Format::Svg => svg::render(n, &records, &window, decode),
@@ -141,12 +142,21 @@ pub fn show(registry: &Registry, args: ShowArgs) -> Result<(), CliError> {
         Some(path) => super::files::write(path, body.as_bytes())?,
         None => super::print(&body)?,
     }
+    judge_damage(&args.trace, damage, records.len())
+}
+
+/// After a trace's records are shown: exit 2 naming the damage that cut
+/// them short, if any.
+fn judge_damage(
+    trace: &std::path::Path,
+    damage: Option<crate::trace::TraceError>,
+    shown: usize,
+) -> Result<(), CliError> {
     match damage {
         None => Ok(()),
         Some(e) => Err(CliError::input(format!(
-            "{}: {e} (the {} records before it are shown)",
-            args.trace.display(),
-            records.len()
+            "{}: {e} (the {shown} records before it are shown)",
+            trace.display(),
         ))),
     }
 }
