@@ -274,7 +274,7 @@ fn nothing_in_a_record_breaks_out_of_the_page() {
             text: "</script><script>alert(1)</script>".into(),
         },
     }];
-    let html = dsim::show::html::render("t", 1, &records, None);
+    let html = dsim::show::html::render("t", 1, &records, None).unwrap();
     assert_eq!(
         html.matches("</script>").count(),
         2,

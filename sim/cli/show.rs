@@ -136,6 +136,14 @@ pub fn show(registry: &Registry, args: ShowArgs) -> Result<(), CliError> {
         Format::History => crate::show::history::text(&records, &window),
         Format::Html => {
             crate::show::html::render(&args.trace.display().to_string(), n, &records, decode)
+                .map_err(|why| {
+                    CliError::input(format!(
+                        "{} ({} records): {why}; show a stretch of it with --format svg and \
+                         --from, --to or --nodes, or all of it with --format text or jsonl",
+                        args.trace.display(),
+                        records.len()
+                    ))
+                })?
         }
     };
     match &args.output {
@@ -235,7 +243,8 @@ fn show_log(format: &super::check::ImportFormat, args: &ShowArgs) -> Result<(), 
     } else {
         format!("{} ({})", args.trace.display(), execution.name)
     };
-    let body = crate::show::html::render_log(&title, &execution.log, &execution.violations);
+    let body = crate::show::html::render_log(&title, &execution.log, &execution.violations)
+        .map_err(|why| CliError::input(format!("{}: {why}", args.trace.display())))?;
     match &args.output {
         Some(path) => super::files::write(path, body.as_bytes())?,
         None => super::print(&body)?,

@@ -219,7 +219,7 @@ pub fn render_log(
     title: &str,
     events: &[crate::check::shiviz::LogEvent],
     violations: &[crate::check::shiviz::LogViolation],
-) -> String {
+) -> Result<String, String> {
     let parents = crate::check::shiviz::parents(events);
     let mut hosts: Vec<&str> = Vec::new();
     for e in events {
@@ -320,25 +320,46 @@ pub fn render_log(
     page(title, &data)
 }
 
-fn page(title: &str, data: &serde_json::Value) -> String {
+/// The longest string a browser's JavaScript holds (V8's
+/// `String::kMaxLength` on 64-bit machines, 2^29 - 24 UTF-16 units; other
+/// engines allow no more): the page's data is read as one string, so the
+/// script of a page with more data than this cannot read it.
+pub const MAX_DATA_UNITS: usize = (1 << 29) - 24;
+
+fn page(title: &str, data: &serde_json::Value) -> Result<String, String> {
+    page_within(title, data, MAX_DATA_UNITS)
+}
+
+fn page_within(title: &str, data: &serde_json::Value, limit: usize) -> Result<String, String> {
     // Nothing in the data may close the script element that holds it.
     let data = data.to_string().replace("</", "<\\/");
+    // A byte of UTF-8 is at most one UTF-16 unit: count only when near.
+    if data.len() > limit && data.encode_utf16().count() > limit {
+        return Err(format!(
+            "the viewer's page would carry {} MB of data, and a browser's JavaScript holds \
+             at most {} MiB in one string (the viewer reads its data as one)",
+            data.len() / 1_000_000,
+            limit >> 20
+        ));
+    }
     let title = super::plain(title)
         .replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;");
-    PAGE.replace("{{TITLE}}", &title)
+    Ok(PAGE
+        .replace("{{TITLE}}", &title)
         .replace("{{SCRIPT}}", SCRIPT)
-        .replace("{{DATA}}", &data)
+        .replace("{{DATA}}", &data))
 }
 
-/// The whole page.
+/// The whole page; an error (in words) when it would carry more data than
+/// a browser can read ([`MAX_DATA_UNITS`]).
 pub fn render(
     title: &str,
     nodes: usize,
     records: &[Record<'_>],
     decode: Option<Decoder<'_>>,
-) -> String {
+) -> Result<String, String> {
     page(title, &data(title, nodes, records, decode))
 }
 
@@ -714,3 +735,21 @@ if (selftest) {
   const pre = document.getElementById("selftest"); pre.textContent = JSON.stringify(out); pre.hidden = false;
 }
 "##;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_page_with_more_data_than_a_browser_can_read_is_refused() {
+        let data = json!({ "line": ["x".repeat(1000)] });
+        let page = page_within("t", &data, 2000).unwrap();
+        assert!(page.contains(&"x".repeat(1000)));
+        let err = page_within("t", &data, 500).unwrap_err();
+        assert!(err.contains("holds at most"), "{err}");
+        // Counted in UTF-16 units, as the browser counts: 1,000 "é" are
+        // 2,000 bytes but 1,000 units.
+        let data = json!({ "line": ["é".repeat(1000)] });
+        assert!(page_within("t", &data, 1100).is_ok());
+    }
+}
