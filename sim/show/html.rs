@@ -74,6 +74,20 @@ pub fn data(
     records: &[Record<'_>],
     decode: Option<Decoder<'_>>,
 ) -> serde_json::Value {
+    data_within(title, nodes, records, decode, usize::MAX).unwrap_or_default()
+}
+
+/// The page's data, or `Err` as soon as its lines alone pass `limit`
+/// UTF-16 units (the data holds each line whole, escaped): a trace too
+/// large for the page is told so before its data is all built.
+fn data_within(
+    title: &str,
+    nodes: usize,
+    records: &[Record<'_>],
+    decode: Option<Decoder<'_>>,
+    limit: usize,
+) -> Result<serde_json::Value, String> {
+    let mut units = 0usize;
     let mut time = Vec::with_capacity(records.len());
     let mut node = Vec::with_capacity(records.len());
     let mut kind = Vec::with_capacity(records.len());
@@ -92,7 +106,13 @@ pub fn data(
         time.push(r.time.0);
         node.push(r.node_event().map_or(-1, |(n, _)| i64::from(n.0)));
         kind.push(kind_name(&r.kind));
-        line.push(super::plain(&text::line(i as u64, r, decode)).into_owned());
+        let text = super::plain(&text::line(i as u64, r, decode)).into_owned();
+        // A char is at least one UTF-16 unit.
+        units = units.saturating_add(text.chars().count());
+        if units > limit {
+            return Err(too_large(format!("more than {}", units / 1_000_000), limit));
+        }
+        line.push(text);
         lamport.push(r.node_event().map_or(0, |(_, l)| l));
         let (mut s, mut p, mut c) = (-1i64, -1i64, -1i64);
         match &r.kind {
@@ -207,7 +227,15 @@ pub fn data(
     if byzantine {
         data["lanes"] = json!(lanes);
     }
-    data
+    Ok(data)
+}
+
+fn too_large(megabytes: String, limit: usize) -> String {
+    format!(
+        "the viewer's page would carry {megabytes} MB of data, and a browser's JavaScript \
+         holds at most {} MiB in one string (the viewer reads its data as one)",
+        limit >> 20
+    )
 }
 
 /// The page for one execution of a ShiViz / GoVector log: hosts as lanes
@@ -335,12 +363,7 @@ fn page_within(title: &str, data: &serde_json::Value, limit: usize) -> Result<St
     let data = data.to_string().replace("</", "<\\/");
     // A byte of UTF-8 is at most one UTF-16 unit: count only when near.
     if data.len() > limit && data.encode_utf16().count() > limit {
-        return Err(format!(
-            "the viewer's page would carry {} MB of data, and a browser's JavaScript holds \
-             at most {} MiB in one string (the viewer reads its data as one)",
-            data.len() / 1_000_000,
-            limit >> 20
-        ));
+        return Err(too_large((data.len() / 1_000_000).to_string(), limit));
     }
     let title = super::plain(title)
         .replace('&', "&amp;")
@@ -360,7 +383,10 @@ pub fn render(
     records: &[Record<'_>],
     decode: Option<Decoder<'_>>,
 ) -> Result<String, String> {
-    page(title, &data(title, nodes, records, decode))
+    page(
+        title,
+        &data_within(title, nodes, records, decode, MAX_DATA_UNITS)?,
+    )
 }
 
 const PAGE: &str = r##"<!DOCTYPE html>
@@ -751,5 +777,22 @@ mod tests {
         // 2,000 bytes but 1,000 units.
         let data = json!({ "line": ["é".repeat(1000)] });
         assert!(page_within("t", &data, 1100).is_ok());
+        // A trace too large is told so before its data is all built.
+        let records: Vec<Record<'static>> = (0..1000)
+            .map(|i| Record {
+                time: crate::time::Instant(i),
+                kind: Kind::Observe {
+                    node: crate::node::NodeId(0),
+                    lamport: i + 1,
+                    text: "x".repeat(100).into(),
+                },
+            })
+            .collect();
+        assert!(data_within("t", 1, &records, None, 200_000).is_ok());
+        let err = data_within("t", 1, &records, None, 50_000).unwrap_err();
+        assert!(
+            err.contains("would carry more than") && err.contains("holds at most"),
+            "{err}"
+        );
     }
 }
