@@ -142,40 +142,33 @@ fn a_killed_sweep_resumes_from_its_journal_to_the_same_summary() {
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
     assert!(!killed.join("summary.json").exists() || journal.exists());
-    // Run again without --resume, or another sweep there: refused, the
-    // journal untouched (before, a new journal replaced it).
+    // Run again without --resume, another sweep there, or a resume of
+    // another record into it: refused, the journal untouched (before, a
+    // new journal replaced it).
     let recorded = std::fs::read(&journal).unwrap();
-    for (scenario, says) in [
-        ("scenarios/raft-partitions.toml", "did not finish"),
-        ("scenarios/echo-lossy.toml", "another sweep, unfinished"),
+    for (scenario, resume, says) in [
+        ("scenarios/raft-partitions.toml", None, "did not finish"),
+        (
+            "scenarios/echo-lossy.toml",
+            None,
+            "another sweep, unfinished",
+        ),
+        (
+            "scenarios/raft-partitions.toml",
+            Some(&whole),
+            "did not finish",
+        ),
     ] {
-        let o = dsim(&[
-            "sweep",
-            scenario,
-            "--seeds",
-            "0..3000",
-            "--out",
-            killed.to_str().unwrap(),
-        ]);
+        let mut args = vec!["sweep", scenario, "--seeds", "0..3000"];
+        args.extend(["--out", killed.to_str().unwrap()]);
+        if let Some(other) = resume {
+            args.extend(["--resume", other.to_str().unwrap()]);
+        }
+        let o = dsim(&args);
         assert_eq!(o.status.code(), Some(2), "{}", text(&o));
         assert!(text(&o).contains(says), "{}", text(&o));
         assert_eq!(std::fs::read(&journal).unwrap(), recorded);
     }
-    // Nor by a resume of another record into it (before, `--resume whole
-    // --out killed` wrote its journal over killed's).
-    let o = dsim(&[
-        "sweep",
-        "scenarios/raft-partitions.toml",
-        "--seeds",
-        "0..3000",
-        "--out",
-        killed.to_str().unwrap(),
-        "--resume",
-        whole.to_str().unwrap(),
-    ]);
-    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
-    assert!(text(&o).contains("did not finish"), "{}", text(&o));
-    assert_eq!(std::fs::read(&journal).unwrap(), recorded);
     let o = dsim(&[
         "sweep",
         "scenarios/raft-partitions.toml",

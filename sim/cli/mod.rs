@@ -156,7 +156,9 @@ pub(crate) fn print(text: &str) -> Result<(), CliError> {
         .map_err(stdout_error)
 }
 
-fn stdout_error(e: std::io::Error) -> CliError {
+/// A write to standard output that failed: quiet when the reader went
+/// away (`| head`), else said.
+pub(crate) fn stdout_error(e: std::io::Error) -> CliError {
     match e.kind() {
         std::io::ErrorKind::BrokenPipe => CliError::Quiet,
         _ => CliError::input(format!("cannot write to standard output: {e}")),

@@ -459,7 +459,7 @@ pub fn write_summary(path: &Path, summary: &Summary) -> Result<(), CliError> {
 pub fn print_summary(summary: &Summary) -> Result<(), CliError> {
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::with_capacity(1 << 16, stdout.lock());
-    let cannot = |e: std::io::Error| CliError::input(format!("cannot write the summary: {e}"));
+    let cannot = super::stdout_error;
     serde_json::to_writer_pretty(&mut out, summary).map_err(|e| cannot(e.into()))?;
     out.write_all(b"\n").map_err(cannot)?;
     out.flush().map_err(cannot)
