@@ -732,13 +732,21 @@ fn a_sweep_of_ten_billion_seeds_until_the_first_failure_neither_aborts_nor_runs_
     // in memory and the sweep aborted; and a stop (`--max-failures`) still
     // walked every remaining seed. Under a 4 GiB address-space limit.
     let dir = tmp("ten-billion");
-    let o = Command::new("sh")
-        .arg("-c")
-        .arg("ulimit -v 4194304 && exec \"$0\" sweep scenarios/echo-bug-no-dedup.toml --seeds 0..10000000000 --max-failures 1 --jobs 1 --out \"$1\"")
-        .arg(env!("CARGO_BIN_EXE_dsim"))
-        .arg(&dir)
-        .output()
-        .unwrap();
+    let o = dsim_under(
+        4 << 20,
+        &[
+            "sweep",
+            "scenarios/echo-bug-no-dedup.toml",
+            "--seeds",
+            "0..10000000000",
+            "--max-failures",
+            "1",
+            "--jobs",
+            "1",
+            "--out",
+            dir.to_str().unwrap(),
+        ],
+    );
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     let summary: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).unwrap()).unwrap();
@@ -759,38 +767,36 @@ fn a_long_sweep_keeps_its_outcomes_in_little_memory() {
     // 30,000th seed under the limit below. Now some 100 bytes a seed. The
     // shards' merge and a resume, which read summaries, stay under it too.
     let dir = tmp("long");
-    let run = |args: &str| {
-        Command::new("sh")
-            .arg("-c")
-            .arg(format!("ulimit -v 81920 && exec \"$0\" {args} --jobs 2"))
-            .arg(env!("CARGO_BIN_EXE_dsim"))
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .output()
-            .unwrap()
-    };
     let out = |name: &str| dir.join(name).to_str().unwrap().to_string();
-    let sweep = "sweep scenarios/echo-lossy.toml --seeds 0..60000";
-    for args in [
-        format!("{sweep} --out {}", out("whole")),
-        format!("{sweep} --out {} --shard 0/2", out("a")),
-        format!("{sweep} --out {} --shard 1/2", out("b")),
-        format!("{sweep} --out {} --resume {}", out("whole"), out("whole")),
+    let (whole, a, b) = (out("whole"), out("a"), out("b"));
+    let sweep = ["sweep", "scenarios/echo-lossy.toml", "--seeds", "0..60000"];
+    for more in [
+        &["--out", &whole][..],
+        &["--out", &a, "--shard", "0/2"],
+        &["--out", &b, "--shard", "1/2"],
+        &["--out", &whole, "--resume", &whole],
     ] {
-        let o = run(&args);
-        assert_eq!(o.status.code(), Some(0), "{args}: {}", text(&o));
+        let args = [&sweep[..], more, &["--jobs", "2"]].concat();
+        let o = dsim_under(80 << 10, &args);
+        assert_eq!(o.status.code(), Some(0), "{args:?}: {}", text(&o));
     }
-    let o = Command::new("sh")
-        .arg("-c")
-        .arg("ulimit -v 81920 && exec \"$0\" merge \"$1\" \"$2\" -o \"$3\"")
-        .arg(env!("CARGO_BIN_EXE_dsim"))
-        .arg(dir.join("a/summary.json"))
-        .arg(dir.join("b/summary.json"))
-        .arg(dir.join("merged.json"))
-        .output()
-        .unwrap();
+    let merged = out("merged.json");
+    let (a, b) = (format!("{a}/summary.json"), format!("{b}/summary.json"));
+    let o = dsim_under(80 << 10, &["merge", &a, &b, "-o", &merged]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     assert_eq!(
         std::fs::read(dir.join("merged.json")).unwrap(),
         std::fs::read(dir.join("whole/summary.json")).unwrap()
     );
+}
+
+/// Runs `dsim` with `args` under an address-space limit of `kib` KiB.
+fn dsim_under(kib: u64, args: &[&str]) -> std::process::Output {
+    Command::new("sh")
+        .arg("-c")
+        .arg(format!("ulimit -v {kib} && exec \"$0\" \"$@\""))
+        .arg(env!("CARGO_BIN_EXE_dsim"))
+        .args(args)
+        .output()
+        .unwrap()
 }

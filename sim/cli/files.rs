@@ -119,10 +119,22 @@ impl Partial {
 
 /// Writes `bytes` to `path` atomically.
 pub fn write(path: &Path, bytes: &[u8]) -> Result<(), CliError> {
+    write_with(path, |out| out.write_all(bytes))
+}
+
+/// Writes to `path` atomically what `fill` streams into it (buffered),
+/// for outputs too large to be made whole in memory first.
+pub fn write_with(
+    path: &Path,
+    fill: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+) -> Result<(), CliError> {
     let mut p = Partial::create(path)?;
-    p.file()
-        .write_all(bytes)
-        .map_err(|e| CliError::input(format!("cannot write {}: {e}", path.display())))?;
+    {
+        let mut out = std::io::BufWriter::with_capacity(1 << 16, p.file());
+        fill(&mut out)
+            .and_then(|()| out.flush())
+            .map_err(|e| CliError::input(format!("cannot write {}: {e}", path.display())))?;
+    }
     p.commit()
 }
 

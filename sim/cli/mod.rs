@@ -165,35 +165,32 @@ pub(crate) fn stdout_error(e: std::io::Error) -> CliError {
     }
 }
 
+/// Writes to standard output what `fill` streams into it (buffered).
+pub(crate) fn print_with(
+    fill: impl FnOnce(&mut dyn std::io::Write) -> std::io::Result<()>,
+) -> Result<(), CliError> {
+    use std::io::Write;
+    let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
+    fill(&mut out)
+        .and_then(|()| out.flush())
+        .map_err(stdout_error)
+}
+
 /// Writes `parts` one after another to `output` (atomically, as every
 /// file) or to standard output, as they are made.
 pub(crate) fn stream(
     output: Option<&std::path::Path>,
     parts: impl Iterator<Item = String>,
 ) -> Result<(), CliError> {
-    use std::io::Write;
+    let fill = |out: &mut dyn std::io::Write| {
+        for part in parts {
+            out.write_all(part.as_bytes())?;
+        }
+        Ok(())
+    };
     match output {
-        Some(path) => {
-            let mut partial = files::Partial::create(path)?;
-            let cannot = |e: std::io::Error| {
-                CliError::input(format!("cannot write {}: {e}", path.display()))
-            };
-            {
-                let mut out = std::io::BufWriter::with_capacity(1 << 16, partial.file());
-                for part in parts {
-                    out.write_all(part.as_bytes()).map_err(cannot)?;
-                }
-                out.flush().map_err(cannot)?;
-            }
-            partial.commit()
-        }
-        None => {
-            let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
-            for part in parts {
-                out.write_all(part.as_bytes()).map_err(stdout_error)?;
-            }
-            out.flush().map_err(stdout_error)
-        }
+        Some(path) => files::write_with(path, fill),
+        None => print_with(fill),
     }
 }
 

@@ -443,26 +443,17 @@ pub fn read_summary(path: &Path) -> Result<Summary, CliError> {
 /// Writes a summary atomically: the previous one stays whole until the
 /// new one is complete on disk. Streamed, as it is read.
 pub fn write_summary(path: &Path, summary: &Summary) -> Result<(), CliError> {
-    let mut partial = super::files::Partial::create(path)?;
-    let cannot =
-        |e: std::io::Error| CliError::input(format!("cannot write {}: {e}", path.display()));
-    {
-        let mut out = std::io::BufWriter::with_capacity(1 << 16, partial.file());
-        serde_json::to_writer_pretty(&mut out, summary).map_err(|e| cannot(e.into()))?;
-        out.write_all(b"\n").map_err(cannot)?;
-        out.flush().map_err(cannot)?;
-    }
-    partial.commit()
+    super::files::write_with(path, |out| fill_summary(out, summary))
 }
 
 /// Prints a summary to standard output, streamed.
 pub fn print_summary(summary: &Summary) -> Result<(), CliError> {
-    let stdout = std::io::stdout();
-    let mut out = std::io::BufWriter::with_capacity(1 << 16, stdout.lock());
-    let cannot = super::stdout_error;
-    serde_json::to_writer_pretty(&mut out, summary).map_err(|e| cannot(e.into()))?;
-    out.write_all(b"\n").map_err(cannot)?;
-    out.flush().map_err(cannot)
+    super::print_with(|out| fill_summary(out, summary))
+}
+
+fn fill_summary(out: &mut dyn Write, summary: &Summary) -> std::io::Result<()> {
+    serde_json::to_writer_pretty(&mut *out, summary)?;
+    out.write_all(b"\n")
 }
 
 /// A line of the journal: its checksum, then its JSON.
@@ -490,18 +481,11 @@ impl Journal {
         let fail =
             |e: std::io::Error| CliError::input(format!("cannot write {}: {e}", path.display()));
         // Written whole then renamed, so a journal is never half a header.
-        let mut partial = super::files::Partial::create(path)?;
-        {
-            let mut out = std::io::BufWriter::with_capacity(1 << 16, partial.file());
-            out.write_all(line_of(&Entry::Identity(identity.clone())).as_bytes())
-                .map_err(fail)?;
-            for o in done.iter() {
-                out.write_all(line_of(&Entry::Outcome(o)).as_bytes())
-                    .map_err(fail)?;
-            }
-            out.flush().map_err(fail)?;
-        }
-        partial.commit()?;
+        super::files::write_with(path, |out| {
+            out.write_all(line_of(&Entry::Identity(identity.clone())).as_bytes())?;
+            done.iter()
+                .try_for_each(|o| out.write_all(line_of(&Entry::Outcome(o)).as_bytes()))
+        })?;
         let file = std::fs::OpenOptions::new()
             .append(true)
             .open(path)

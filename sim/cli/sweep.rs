@@ -454,27 +454,27 @@ fn judge(
     });
     // Seeds whose history check could not be judged (over the search's
     // budget, or a model that does not fit the operations): not passes.
-    let unknown: Vec<(u64, String, String)> = summary
-        .outcomes
-        .iter()
-        .filter(|o| o.verdict == "pass")
-        .filter_map(|o| {
-            o.not_run
-                .into_iter()
-                .find(|(_, why)| why.starts_with(VERDICT_UNKNOWN))
-                .map(|(check, why)| (o.seed, check, why))
-        })
-        .collect();
+    // Counted, the first kept: they may be most of a million seeds.
+    let mut unknown = (0, None);
+    for o in summary.outcomes.iter().filter(|o| o.verdict == "pass") {
+        if let Some((check, why)) = o
+            .not_run
+            .into_iter()
+            .find(|(_, why)| why.starts_with(VERDICT_UNKNOWN))
+        {
+            unknown.0 += 1;
+            unknown.1.get_or_insert((o.seed, check, why));
+        }
+    }
     if summary.failed > 0 {
         Err(CliError::CheckFailed)
     } else if let Some(why) = incomplete {
         Err(CliError::input(why))
-    } else if let Some((seed, check, why)) = unknown.first() {
+    } else if let (count, Some((seed, check, why))) = unknown {
         Err(CliError::input(format!(
             "{scenario}: check `{check}` could not be judged in {} of the {} seeds (seed {seed}: \
              {why}), so the sweep cannot pass on them",
-            unknown.len(),
-            summary.run
+            count, summary.run
         )))
     } else if let Some((check, _)) = never {
         // The first seed's reason that is not PCT's (some seed has one).
