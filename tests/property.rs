@@ -794,3 +794,49 @@ fn a_failing_clock_skew_shrinks_to_about_the_least_that_fails() {
         "shrunk to a clock up to {off_ms} ms off (step {offset_ms} ms, drift {drift_ppm} ppm from {at_ms} ms): {case:?}"
     );
 }
+
+#[test]
+fn parameters_left_out_take_their_defaults_and_unknown_ones_are_refused() {
+    let registry = Registry::builtin();
+    let tpc = registry.get("twophase").unwrap();
+    let config = dsim::SimConfig::new(3, 4);
+    let run = |p: &Params| {
+        let mut trace = Vec::new();
+        let options = dsim::protocols::RunOptions {
+            trace: Some(&mut trace),
+            ..Default::default()
+        };
+        tpc.run(config.clone(), p, options).map(|_| trace)
+    };
+    // `Params::default()` is every default: the same run as the resolved
+    // defaults, not a protocol that finds its parameters missing.
+    let defaults = run(&params(tpc, &[])).unwrap();
+    assert_eq!(run(&Params::default()).unwrap(), defaults);
+    // One the protocol does not declare is refused, named, with a guess.
+    let mut typo = Params::default();
+    typo.0
+        .insert("commit_on_timout".into(), ParamValue::Bool(true));
+    let e = run(&typo).err().map(|e| e.to_string());
+    assert!(
+        e.as_deref()
+            .is_some_and(|e| e.contains("unknown parameter `commit_on_timout`")
+                && e.contains("commit_on_timeout")),
+        "{e:?}"
+    );
+    // The property-test harness says whose mistake it is.
+    let result = runner(4).run(&cases(Bounds::default()), |case| {
+        check_protocol(&case, tpc, &typo)
+    });
+    let message = format!("{result:?}");
+    assert!(
+        message.contains("the parameters given to check_protocol")
+            && message.contains("unknown parameter `commit_on_timout`"),
+        "{message}"
+    );
+    // Left out, the twin's flag is at its default (the correct protocol):
+    // its property test passes.
+    let result = runner(16).run(&cases(Bounds::default()), |case| {
+        check_protocol(&case, tpc, &Params::default())
+    });
+    assert!(result.is_ok(), "{result:?}");
+}

@@ -194,7 +194,10 @@ impl From<ParamError> for SimError {
     }
 }
 
-/// A protocol's parameters, every one present (defaults filled in).
+/// A protocol's parameters, by name. Given to a protocol (its `run`,
+/// [`Spec::simulation`], [`crate::testing::check_protocol`]), those left
+/// out take their defaults — `Params::default()` is every default — and
+/// one it does not declare is refused.
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Params(pub BTreeMap<String, ParamValue>);
 
@@ -542,6 +545,15 @@ impl<N: Node> Spec<N> {
         self
     }
 
+    /// `given` with every parameter it leaves out at its default; an
+    /// error names a parameter the protocol does not declare or a value
+    /// of the wrong kind.
+    pub fn resolve(&self, given: &Params) -> Result<Params, SimError> {
+        Params::resolve(&self.params, &given.0).map_err(|e| {
+            SimError::Config(format!("the parameters of protocol `{}`: {e}", self.name))
+        })
+    }
+
     /// The simulation for one run, typed: for a user's own tests.
     pub fn simulation(
         &self,
@@ -554,6 +566,10 @@ impl<N: Node> Spec<N> {
                 self.name, self.min_nodes, config.nodes
             )));
         }
+        // Parameters not given take their defaults (`Params::default()`
+        // is "every default"); one the protocol does not declare, or of
+        // the wrong kind, is refused here rather than read as missing.
+        let params = &self.resolve(params)?;
         if let Some(w) = config.workload.as_mut().filter(|w| w.targets.is_empty()) {
             w.targets = Protocol::clients(self, config.nodes, params);
         }

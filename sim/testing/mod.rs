@@ -851,6 +851,15 @@ pub fn check_protocol_with(
             protocol.min_nodes()
         )));
     }
+    // Every parameter left out at its default, so that the trace's recipe
+    // names them all; an undeclared one is the caller's mistake.
+    let params = &Params::resolve(&protocol.params(), &params.0).map_err(|e| {
+        TestCaseError::fail(format!(
+            "the parameters given to {}: {e} (protocol `{}`)",
+            call.0,
+            protocol.name()
+        ))
+    })?;
     run_case(case, call, |mut config, trace| {
         config.protocol = protocol.name().to_string();
         let recipe = crate::replay::Recipe {
