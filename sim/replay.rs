@@ -197,6 +197,42 @@ pub fn first_divergence(left: &[Record<'_>], right: &[Record<'_>]) -> Option<Div
         })
 }
 
+/// [`first_divergence`] of a recording and a rerun: what the run did,
+/// record for record, except the words of a failed history check
+/// (`linearizable`). Its verdict is made by the checker from the `Op`
+/// records before it, which are compared, so two runs that agree on
+/// those agree on it; only its wording can differ, between dsim
+/// versions, and a replay of a trace an earlier dsim recorded is not
+/// another run for that. Its check and time are still compared.
+pub fn first_divergence_in_behaviour(
+    left: &[Record<'_>],
+    right: &[Record<'_>],
+) -> Option<Divergence> {
+    let same = |a: Option<&Record<'_>>, b: Option<&Record<'_>>| match (a, b) {
+        (Some(a), Some(b)) => match (&a.kind, &b.kind) {
+            (Kind::CheckFailed { check: x, .. }, Kind::CheckFailed { check: y, .. })
+                if x == HISTORY_CHECK && y == HISTORY_CHECK =>
+            {
+                a.time == b.time
+            }
+            _ => a == b,
+        },
+        (a, b) => a == b,
+    };
+    let n = left.len().max(right.len());
+    (0..n)
+        .find(|&i| !same(left.get(i), right.get(i)))
+        .map(|index| Divergence {
+            index,
+            left: left.get(index).cloned().map(Record::into_owned),
+            right: right.get(index).cloned().map(Record::into_owned),
+        })
+}
+
+/// The name of the history check a scenario asks for with `[check]
+/// linearizable`.
+const HISTORY_CHECK: &str = "linearizable";
+
 /// Sets every delivery's clock to `DeliveryClock::None`, to compare a
 /// trace of a format before 5 (raised entries) with one of today's
 /// (digests): both are verified against the causal structure by `dsim
@@ -240,5 +276,67 @@ impl Recipe {
     pub fn from_json(text: &str) -> Result<Recipe, String> {
         serde_json::from_str(text)
             .map_err(|e| format!("the trace's replay recipe does not parse: {e}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::borrow::Cow;
+
+    fn failed(at: u64, check: &'static str, message: &'static str) -> Record<'static> {
+        Record {
+            time: Instant(at),
+            kind: Kind::CheckFailed {
+                check: Cow::Borrowed(check),
+                message: Cow::Borrowed(message),
+            },
+        }
+    }
+
+    #[test]
+    fn a_history_checks_words_are_not_behaviour_but_its_time_and_every_other_failure_are() {
+        let start = Record {
+            time: Instant::ZERO,
+            kind: Kind::Start {
+                node: crate::NodeId(0),
+                lamport: 1,
+            },
+        };
+        let run = |f: Record<'static>| vec![start.clone(), f];
+        let lin = |at, words| run(failed(at, "linearizable", words));
+        // Worded otherwise by another dsim: the same behaviour.
+        assert_eq!(
+            first_divergence_in_behaviour(&lin(5, "these 2"), &lin(5, "these 2 (and more)")),
+            None
+        );
+        // Byte for byte, they differ.
+        assert_eq!(
+            first_divergence(&lin(5, "these 2"), &lin(5, "these 2 (and more)")).map(|d| d.index),
+            Some(1)
+        );
+        // At another time: another run.
+        assert_eq!(
+            first_divergence_in_behaviour(&lin(5, "a"), &lin(6, "a")).map(|d| d.index),
+            Some(1)
+        );
+        // A protocol's own check: its words are the protocol's.
+        let own = |words| run(failed(5, "safety", words));
+        assert_eq!(
+            first_divergence_in_behaviour(&own("n1 and n2"), &own("n1 and n3")).map(|d| d.index),
+            Some(1)
+        );
+        // Another check failing: another run.
+        assert_eq!(
+            first_divergence_in_behaviour(&lin(5, "a"), &run(failed(5, "safety", "a")))
+                .map(|d| d.index),
+            Some(1)
+        );
+        // One trace cut short.
+        assert_eq!(
+            first_divergence_in_behaviour(&lin(5, "a"), std::slice::from_ref(&start))
+                .map(|d| d.index),
+            Some(1)
+        );
     }
 }

@@ -140,6 +140,53 @@ fn a_stale_read_after_a_completed_write_is_caught_with_its_witnesses() {
 }
 
 #[test]
+fn a_violation_names_the_writes_still_running_that_it_took_in() {
+    // One write of 1 runs from line 0 to line 8; a read sees 1, a later
+    // read sees 0. The two reads cannot both be true only because that
+    // write is all there is: the report must name it, though its outcome
+    // was not known when the history broke (line 5).
+    let h = history(
+        "p0 invoke write 1
+         p1 invoke read nil
+         p1 ok read 1
+         p3 invoke read nil
+         p2 invoke read nil
+         p2 ok read 0
+         p4 invoke write 5
+         p4 ok write 5
+         p0 ok write 1
+         p3 ok read 5",
+    );
+    let v = check(&Register::new(Value::Int(0)), &h, &Budget::default());
+    let Verdict::NotLinearizable(why) = &v else {
+        panic!("{v:?}")
+    };
+    assert_eq!(why.at, 5);
+    assert_eq!(why.ops, vec![1, 3], "the two reads: {why:?}");
+    // The write running then; not p3's read (it changes nothing), not
+    // p4's write (invoked after the break).
+    assert_eq!(why.running, vec![0], "{why:?}");
+    let text = dsim::check::linearizable::describe(&h, &v);
+    assert!(
+        text.ends_with("(still running then, free to take effect or not: p0 write 1 (#0..#8))"),
+        "{text}"
+    );
+    // Without another write running, nothing is named.
+    let h = history(
+        "p0 invoke write 1
+         p0 ok write 1
+         p1 invoke read nil
+         p1 ok read 0",
+    );
+    let v = check(&Register::new(Value::Int(0)), &h, &Budget::default());
+    let Verdict::NotLinearizable(why) = &v else {
+        panic!("{v:?}")
+    };
+    assert!(why.running.is_empty(), "{why:?}");
+    assert!(!dsim::check::linearizable::describe(&h, &v).contains("running"));
+}
+
+#[test]
 fn a_read_no_order_explains_points_at_where_the_model_starts() {
     use dsim::check::linearizable::describe_from;
     // A register that starts at 0, checked as one that starts nil: the

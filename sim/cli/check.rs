@@ -361,6 +361,12 @@ fn judge(
             for &i in &v.ops {
                 println!("  {}", plain(&history.ops[i].to_string()));
             }
+            if let Some(r) = crate::check::linearizable::running_words(history, v) {
+                println!(
+                    "running        {} (each free to have taken effect after its invocation, or not at all: the witnesses cannot all be true even so)",
+                    plain(&r)
+                );
+            }
             if let Some(hint) = crate::check::linearizable::alone_hint(v, &initial) {
                 println!("hint           {hint}");
             }

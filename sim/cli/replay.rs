@@ -3,7 +3,9 @@
 
 use super::CliError;
 use crate::protocols::Registry;
-use crate::replay::{first_divergence, schedule_from, Divergence, Recipe};
+use crate::replay::{
+    first_divergence, first_divergence_in_behaviour, schedule_from, Divergence, Recipe,
+};
 use crate::show::plain;
 use crate::show::text;
 use crate::trace::{first_failure, read_all, Header, Record};
@@ -341,7 +343,7 @@ pub fn rerun(
     if header.format_version < crate::trace::CLOCK_DIGEST_VERSION {
         crate::replay::forget_delivery_clocks(&mut recorded);
     }
-    let divergence = first_divergence(&recorded, &replayed);
+    let divergence = first_divergence_in_behaviour(&recorded, &replayed);
     // A rerun that differs from the recording: run it once more, to tell a
     // protocol that changed since (the two reruns agree) from one that
     // does not decide the same way twice (they differ).

@@ -245,6 +245,13 @@ pub struct Violation {
     /// Completed operations whose outcomes cannot all be true, 1-minimal
     /// (ids): with any one of them let go, the history linearizes.
     pub ops: Vec<usize>,
+    /// The other operations that could change the state and were still
+    /// running at `at` (ids, by invocation): each free to have taken
+    /// effect at any point after its invocation, or not at all. The
+    /// witnesses cannot all be true even so; this says what "even so"
+    /// took in (a read of 1 and a later read of 0 contradict each other
+    /// when one write of 1 is all that runs, and no remove).
+    pub running: Vec<usize>,
     /// The longest linearizable prefix: the operations completed before
     /// `at`, in an order that linearizes them (ids).
     pub prefix: Vec<usize>,
@@ -400,9 +407,18 @@ fn explain<M: Model>(
         .filter(|(_, n)| **n)
         .map(|(o, _)| o)
         .collect();
+    let witnesses: Vec<usize> = core.iter().map(|o| o.id).collect();
+    let mut running: Vec<&Operation> = ops
+        .iter()
+        .copied()
+        .filter(|o| o.call < at && o.ret.is_none_or(|r| r > at))
+        .filter(|o| model.changes_state(o) && !witnesses.contains(&o.id))
+        .collect();
+    running.sort_by_key(|o| (o.call, o.id));
     Ok(Violation {
         at,
-        ops: core.iter().map(|o| o.id).collect(),
+        ops: witnesses,
+        running: running.iter().map(|o| o.id).collect(),
         prefix,
         minimal,
     })
@@ -458,11 +474,52 @@ pub fn crash_note(
     })
 }
 
+/// The operations still running at a violation, in words: `None` when
+/// there were none. At most `RUNNING_SHOWN` are named.
+pub fn running_words(history: &History, violation: &Violation) -> Option<String> {
+    const RUNNING_SHOWN: usize = 6;
+    let named: Vec<String> = violation
+        .running
+        .iter()
+        .take(RUNNING_SHOWN)
+        .map(|&i| {
+            // Its outcome is left out: it was not known then.
+            let o = &history.ops[i];
+            let mut text = format!("p{} {}", o.process, o.f);
+            if let Some(k) = &o.key {
+                text += &format!(" {k}");
+            }
+            if o.input != Value::Nil {
+                text += &format!(" {}", o.input);
+            }
+            match o.ret {
+                Some(r) => text + &format!(" (#{}..#{r})", o.call),
+                None => text + &format!(" (#{}.., never completed)", o.call),
+            }
+        })
+        .collect();
+    let more = violation.running.len().saturating_sub(RUNNING_SHOWN);
+    (!named.is_empty()).then(|| {
+        format!(
+            "{}{}",
+            named.join("; "),
+            if more > 0 {
+                format!("; and {more} more")
+            } else {
+                String::new()
+            }
+        )
+    })
+}
+
 fn words(history: &History, verdict: &Verdict, initial: Option<&Value>) -> String {
     match verdict {
         Verdict::Linearizable => "linearizable".into(),
         Verdict::Unknown(why) => format!("unknown: {why}"),
         Verdict::NotLinearizable(v) => {
+            let running = running_words(history, v)
+                .map(|r| format!(" (still running then, free to take effect or not: {r})"))
+                .unwrap_or_default();
             let ops: Vec<String> = v.ops.iter().map(|&i| history.ops[i].to_string()).collect();
             match ops.as_slice() {
                 [one] => {
@@ -471,12 +528,12 @@ fn words(history: &History, verdict: &Verdict, initial: Option<&Value>) -> Strin
                         .map(|h| format!("; {h}"))
                         .unwrap_or_default();
                     format!(
-                        "not linearizable from #{} on: this operation cannot be true: {one}{hint}",
+                        "not linearizable from #{} on: this operation cannot be true: {one}{running}{hint}",
                         v.at
                     )
                 }
                 _ => format!(
-                    "not linearizable from #{} on: these {} operations cannot be linearized together: {}",
+                    "not linearizable from #{} on: these {} operations cannot be linearized together: {}{running}",
                     v.at,
                     ops.len(),
                     ops.join("; ")
