@@ -551,7 +551,7 @@ fn abd_as_stateright_models_it_has_stateright_s_state_count() {
 #[test]
 fn a_search_says_its_workload_is_the_seeds() {
     for (ops, line) in [
-        ("2", "workload   2 client operations as seed 5 draws them (values and nodes): the search orders them, it does not vary them; another --seed explores another workload"),
+        ("2", "workload   2 client operations as seed 5 draws them (values and nodes): the search orders them, it does not vary them; another --seed explores another workload, --seeds A..B one after another"),
         ("1", "workload   1 client operation as seed 5 draws it (values and nodes)"),
     ] {
         let (_, out, _) = explore(
@@ -759,4 +759,71 @@ fn an_interrupted_search_does_not_pass() {
         "{rest}"
     );
     assert!(out.join("summary.json").exists());
+}
+
+#[test]
+fn explore_seeds_searches_each_seeds_workload_until_one_violates() {
+    // The echo twin runs a retried request twice; with one attempt drawn
+    // (seed 2 draws 1 of [1, 3]) there is no retry and nothing to find.
+    let dir = tmp("explore-seeds");
+    let scenario = dir.join("echo-attempts.toml");
+    let twin = std::fs::read_to_string("scenarios/echo-bug-no-dedup.toml").unwrap();
+    std::fs::write(&scenario, twin.replace("attempts = 6", "attempts = [1, 3]")).unwrap();
+    let scenario = scenario.to_str().unwrap();
+    let one = ["--operations", "1"];
+    let (code, out, _) = explore(scenario, &[&one[..], &["--seed", "2"]].concat());
+    assert_eq!(code, Some(0), "seed 2 draws one attempt: {out}");
+    // From seed 2: its workload is clean, seed 3's is not; seed 4 is never
+    // searched.
+    let (code, out, dir) = explore(scenario, &[&one[..], &["--seeds", "2..9"]].concat());
+    assert_eq!(code, Some(1), "{out}");
+    // One line a seed searched ("seed 2      7 distinct states: ...").
+    let lines: Vec<&str> = out
+        .lines()
+        .filter(|l| {
+            l.strip_prefix("seed ")
+                .is_some_and(|r| r.starts_with(|c: char| c.is_ascii_digit()))
+        })
+        .collect();
+    assert_eq!(lines.len(), 2, "{out}");
+    assert!(
+        lines[0].starts_with("seed 2 ") && lines[0].contains("no violation in any reachable state"),
+        "{out}"
+    );
+    assert!(
+        lines[1].starts_with("seed 3 ") && lines[1].contains("VIOLATION of `at-most-once`"),
+        "{out}"
+    );
+    assert!(
+        out.contains("seed       3: the violation is in this seed's workload"),
+        "{out}"
+    );
+    assert!(out.contains("the first 2 of 2..9"), "{out}");
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["seeds"]["searched"], 2, "{summary}");
+    assert_eq!(summary["reports"][1]["seed"], 3, "{summary}");
+    assert!(
+        summary["reports"][0]["report"]["violation"].is_null(),
+        "{summary}"
+    );
+    // The counterexample is seed 3's run, and replays.
+    let trace = common::files(dir.to_str().unwrap(), "trace").pop().unwrap();
+    let o = dsim(&["replay", trace.to_str().unwrap()]);
+    assert!(
+        text(&o).contains("the original failure still occurs"),
+        "{}",
+        text(&o)
+    );
+    assert!(text(&o).contains("seed 3"), "{}", text(&o));
+    // Clean seeds only: every one searched, and the search passes.
+    let (code, out, dir) = explore(scenario, &[&one[..], &["--seeds", "2..3"]].concat());
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("each seed of 2..3"), "{out}");
+    assert!(!dir.join("echo-attempts-explored.trace").exists());
+    // --seed and --seeds together, or an empty range: bad usage.
+    let (code, _, _) = explore(scenario, &["--seeds", "0..3", "--seed", "1"]);
+    assert_eq!(code, Some(2));
+    let (code, out, _) = explore(scenario, &["--seeds", "3..3"]);
+    assert_eq!(code, Some(2), "{out}");
 }

@@ -50,8 +50,13 @@ pub struct ExploreArgs {
     #[arg(long)]
     pub operations: Option<u64>,
     /// The seed (default: the scenario's): node and workload randomness.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "seeds")]
     pub seed: Option<u64>,
+    /// Explore the workload of each seed of A..B in turn (B excluded),
+    /// stopping at the first violation: the search orders a workload's
+    /// operations, the seeds vary their values and nodes.
+    #[arg(long, value_name = "A..B")]
+    pub seeds: Option<String>,
     /// Where the summary and a counterexample's trace go.
     #[arg(long, default_value = "explore-out")]
     pub out: PathBuf,
@@ -68,8 +73,13 @@ pub struct ExploreArgs {
 
 pub fn explore(registry: &Registry, args: ExploreArgs) -> Result<(), CliError> {
     let scenario = load_checked(registry, &args.scenario, &args.checks, &Default::default())?;
-    let seed = args.seed.unwrap_or(scenario.seed);
-    let resolved = scenario.resolve(seed).map_err(CliError::input)?;
+    let seeds = match &args.seeds {
+        Some(range) => super::sweep::parse_seeds(range)?,
+        None => {
+            let seed = args.seed.unwrap_or(scenario.seed);
+            (seed, seed + 1)
+        }
+    };
     let protocol = registry
         .get(&scenario.protocol)
         .ok_or_else(|| CliError::input(format!("unknown protocol {}", scenario.protocol)))?;
@@ -78,6 +88,151 @@ pub fn explore(registry: &Registry, args: ExploreArgs) -> Result<(), CliError> {
         duplicates: args.duplicates,
         crashes: args.crashes,
     };
+    let interrupted = Arc::new(AtomicBool::new(false));
+    {
+        let flag = interrupted.clone();
+        let _ = ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst));
+    }
+    let started = std::time::Instant::now();
+    let many = args.seeds.is_some();
+    // Each seed's workload searched in turn; the first violation ends it.
+    let mut searched: Vec<(u64, Report)> = Vec::new();
+    let mut last = None;
+    for seed in seeds.0..seeds.1 {
+        if interrupted.load(Ordering::SeqCst) {
+            break;
+        }
+        let (report, config, resolved) =
+            search_seed(protocol, &scenario, seed, &args, budgets, &interrupted)?;
+        if many {
+            println!("seed {seed:<6} {}", seed_line(&report));
+        }
+        let found = report.violation.is_some();
+        searched.push((seed, report));
+        last = Some((seed, config, resolved));
+        if found {
+            break;
+        }
+    }
+    let Some((seed, mut config, resolved)) = last else {
+        return Err(CliError::input(format!(
+            "{}: the search was interrupted before its first seed",
+            scenario.file
+        )));
+    };
+    let wall = started.elapsed().as_secs_f64();
+    std::fs::create_dir_all(&args.out)
+        .map_err(|e| CliError::input(format!("cannot create {}: {e}", args.out.display())))?;
+    let summary = match many {
+        false => serde_json::json!({
+            "scenario": scenario.file,
+            "protocol": scenario.protocol,
+            "seed": seed,
+            "budgets": { "drops": budgets.drops, "duplicates": budgets.duplicates, "crashes": budgets.crashes },
+            "report": &searched[0].1,
+            "seconds": wall,
+        }),
+        true => serde_json::json!({
+            "scenario": scenario.file,
+            "protocol": scenario.protocol,
+            "seeds": { "start": seeds.0, "end": seeds.1, "searched": searched.len() },
+            "budgets": { "drops": budgets.drops, "duplicates": budgets.duplicates, "crashes": budgets.crashes },
+            "reports": searched.iter().map(|(seed, r)| serde_json::json!({ "seed": seed, "report": r })).collect::<Vec<_>>(),
+            "seconds": wall,
+        }),
+    };
+    let report = combined(&searched);
+    let mut text = serde_json::to_string_pretty(&summary).map_err(CliError::input)?;
+    text.push('\n');
+    super::files::write(&args.out.join("summary.json"), text.as_bytes())?;
+    print_report(&report, wall);
+    println!("{}", faults_line(&resolved.config, budgets));
+    let workload = if many {
+        many_workloads_line(&config, seeds, searched.len() as u64)
+    } else {
+        workload_line(&config, seed)
+    };
+    if let Some(line) = workload {
+        println!("{line}");
+    }
+    let Some(found) = &report.violation else {
+        // A history check the search never judged: it cannot pass on it,
+        // as a sweep in which a check ran in no seed does not. Nor can a
+        // search stopped by a signal (Ctrl-C, a CI job's timeout) pass,
+        // as an interrupted sweep does not.
+        return match report.history_not_evaluated.first() {
+            _ if interrupted.load(Ordering::SeqCst) => Err(CliError::input(format!(
+                "{}: the search was interrupted after {} states; what it covered is in {}",
+                scenario.file,
+                report.counts.states,
+                args.out.join("summary.json").display()
+            ))),
+            Some(check) => Err(CliError::input(format!(
+                "{}: check `{check}` ran in none of the states explored ({HISTORY_NOT_RUN}), so \
+                 the search cannot pass on it; raise --depth if the operations come later, or \
+                 leave it out (`[check]` or --check name the checks to run)",
+                scenario.file
+            ))),
+            None => Ok(()),
+        };
+    };
+    if many {
+        println!("seed       {seed}: the violation is in this seed's workload (`--seed {seed}` explores it alone)");
+    }
+    // The counterexample as a trace: the same run, following the path.
+    config.strategy = Strategy::Explore {
+        path: found.path.clone(),
+        budgets,
+    };
+
+    let recipe = crate::replay::Recipe {
+        protocol: scenario.protocol.clone(),
+        config: config.clone(),
+        params: resolved.params.clone(),
+        invariants: resolved.invariants.clone(),
+        linearizable: resolved.linearizable.clone(),
+    };
+    config.replay = recipe.to_json();
+    let mut bytes = Vec::new();
+    let options = RunOptions {
+        trace: Some(&mut bytes),
+        invariants: resolved.invariants.clone(),
+        linearizable: resolved.linearizable.clone(),
+        ..RunOptions::default()
+    };
+    let outcome = protocol
+        .run(config, &resolved.params, options)
+        .map_err(|e| CliError::input(e.to_string()))?;
+    let stem = args
+        .scenario
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "explore".into());
+    let trace = args.out.join(format!("{stem}-explored.trace"));
+    super::files::write(&trace, &bytes)?;
+    if outcome.failure.as_ref().map(|f| &f.check) != Some(&found.check) {
+        eprintln!("warning: the counterexample's trace does not fail as the search did; please report this with the trace");
+    }
+    println!(
+        "trace      {} (replay it with: {} replay {})",
+        trace.display(),
+        super::program(),
+        trace.display()
+    );
+    Err(CliError::CheckFailed)
+}
+
+/// The search of one seed's workload: its report, and the configuration
+/// and scenario it ran, for the counterexample's trace.
+fn search_seed(
+    protocol: &dyn crate::protocols::Protocol,
+    scenario: &crate::scenario::Scenario,
+    seed: u64,
+    args: &ExploreArgs,
+    budgets: Budgets,
+    interrupted: &Arc<AtomicBool>,
+) -> Result<(Report, crate::SimConfig, crate::scenario::Resolved), CliError> {
+    let resolved = scenario.resolve(seed).map_err(CliError::input)?;
     let mut config = resolved.config.clone();
     config.strategy = Strategy::Explore {
         path: Vec::new(),
@@ -85,11 +240,6 @@ pub fn explore(registry: &Registry, args: ExploreArgs) -> Result<(), CliError> {
     };
     if let (Some(ops), Some(w)) = (args.operations, config.workload.as_mut()) {
         w.count = w.count.min(ops);
-    }
-    let interrupted = Arc::new(AtomicBool::new(false));
-    {
-        let flag = interrupted.clone();
-        let _ = ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst));
     }
     let started = std::time::Instant::now();
     let bar = std::io::stderr().is_terminal().then(|| {
@@ -146,86 +296,98 @@ pub fn explore(registry: &Registry, args: ExploreArgs) -> Result<(), CliError> {
         }
         Err(e) => return Err(CliError::input(format!("{}: {e}", scenario.file))),
     };
-    let wall = started.elapsed().as_secs_f64();
-    std::fs::create_dir_all(&args.out)
-        .map_err(|e| CliError::input(format!("cannot create {}: {e}", args.out.display())))?;
-    let summary = serde_json::json!({
-        "scenario": scenario.file,
-        "protocol": scenario.protocol,
-        "seed": seed,
-        "budgets": { "drops": budgets.drops, "duplicates": budgets.duplicates, "crashes": budgets.crashes },
-        "report": report,
-        "seconds": wall,
-    });
-    let mut text = serde_json::to_string_pretty(&summary).map_err(CliError::input)?;
-    text.push('\n');
-    super::files::write(&args.out.join("summary.json"), text.as_bytes())?;
-    print_report(&report, wall);
-    println!("{}", faults_line(&resolved.config, budgets));
-    if let Some(line) = workload_line(&config, seed) {
-        println!("{line}");
+    Ok((report, config, resolved))
+}
+
+/// One seed's search, in a line, for `--seeds`.
+fn seed_line(r: &Report) -> String {
+    let what = if r.hashed {
+        "distinct states"
+    } else {
+        "states by path"
+    };
+    let how = match (&r.violation, &r.stopped) {
+        (Some(f), _) => format!(
+            "VIOLATION of `{}` after {} steps",
+            plain(&f.check),
+            f.path.len()
+        ),
+        (None, Some(why)) => format!("no violation; stopped early: {why}"),
+        (None, None) if r.complete && r.cut_at_depth > 0 => {
+            format!("no violation up to depth {}", r.depth_bound)
+        }
+        (None, None) => "no violation in any reachable state".to_string(),
+    };
+    format!("{} {what}: {how}", r.counts.unique)
+}
+
+/// The searches of several seeds as one report: counts summed, a check
+/// counted as run if it ran in any seed's search (and as not run only if
+/// it ran in none), complete only if every search was, the violation
+/// the last search's (the search stops at the first).
+fn combined(searched: &[(u64, Report)]) -> Report {
+    let mut all = searched[0].1.clone();
+    if searched.len() == 1 {
+        return all;
     }
-    let Some(found) = &report.violation else {
-        // A history check the search never judged: it cannot pass on it,
-        // as a sweep in which a check ran in no seed does not. Nor can a
-        // search stopped by a signal (Ctrl-C, a CI job's timeout) pass,
-        // as an interrupted sweep does not.
-        return match report.history_not_evaluated.first() {
-            _ if interrupted.load(Ordering::SeqCst) => Err(CliError::input(format!(
-                "{}: the search was interrupted after {} states; what it covered is in {}",
-                scenario.file,
-                report.counts.states,
-                args.out.join("summary.json").display()
-            ))),
-            Some(check) => Err(CliError::input(format!(
-                "{}: check `{check}` ran in none of the states explored ({HISTORY_NOT_RUN}), so \
-                 the search cannot pass on it; raise --depth if the operations come later, or \
-                 leave it out (`[check]` or --check name the checks to run)",
-                scenario.file
-            ))),
-            None => Ok(()),
-        };
-    };
-    // The counterexample as a trace: the same run, following the path.
-    config.strategy = Strategy::Explore {
-        path: found.path.clone(),
-        budgets,
-    };
-    let recipe = crate::replay::Recipe {
-        protocol: scenario.protocol.clone(),
-        config: config.clone(),
-        params: resolved.params.clone(),
-        invariants: resolved.invariants.clone(),
-        linearizable: resolved.linearizable.clone(),
-    };
-    config.replay = recipe.to_json();
-    let mut bytes = Vec::new();
-    let options = RunOptions {
-        trace: Some(&mut bytes),
-        invariants: resolved.invariants.clone(),
-        linearizable: resolved.linearizable.clone(),
-        ..RunOptions::default()
-    };
-    let outcome = protocol
-        .run(config, &resolved.params, options)
-        .map_err(|e| CliError::input(e.to_string()))?;
-    let stem = args
-        .scenario
-        .file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "explore".into());
-    let trace = args.out.join(format!("{stem}-explored.trace"));
-    super::files::write(&trace, &bytes)?;
-    if outcome.failure.as_ref().map(|f| &f.check) != Some(&found.check) {
-        eprintln!("warning: the counterexample's trace does not fail as the search did; please report this with the trace");
+    for (seed, r) in &searched[1..] {
+        let c = &mut all.counts;
+        c.states += r.counts.states;
+        c.unique += r.counts.unique;
+        c.ignored += r.counts.ignored;
+        c.depth = c.depth.max(r.counts.depth);
+        c.frontier += r.counts.frontier;
+        all.cut_at_depth += r.cut_at_depth;
+        all.terminal += r.terminal;
+        all.hashed &= r.hashed;
+        all.complete &= r.complete;
+        if all.stopped.is_none() {
+            all.stopped = r.stopped.as_ref().map(|why| format!("seed {seed}: {why}"));
+        }
+        all.violation = r.violation.clone();
+        for check in &r.checks {
+            if !all.checks.contains(check) {
+                all.checks.push(check.clone());
+            }
+        }
+        all.not_evaluated.retain(|c| r.not_evaluated.contains(c));
+        all.history_not_evaluated
+            .retain(|c| r.history_not_evaluated.contains(c));
+        all.clock_read |= r.clock_read;
     }
-    println!(
-        "trace      {} (replay it with: {} replay {})",
-        trace.display(),
-        super::program(),
-        trace.display()
-    );
-    Err(CliError::CheckFailed)
+    if let Some(why) = &searched[0].1.stopped {
+        all.stopped = Some(format!("seed {}: {why}", searched[0].0));
+    }
+    all.not_evaluated.retain(|c| !all.checks.contains(c));
+    all
+}
+
+/// The workloads `--seeds` searched.
+fn many_workloads_line(
+    config: &crate::SimConfig,
+    seeds: (u64, u64),
+    searched: u64,
+) -> Option<String> {
+    let w = config.workload.as_ref().filter(|w| w.count > 0)?;
+    let range = format!("{}..{}", seeds.0, seeds.1);
+    let of = if searched == seeds.1 - seeds.0 {
+        format!("each seed of {range}")
+    } else {
+        format!(
+            "each seed of {}..{} (the first {searched} of {range})",
+            seeds.0,
+            seeds.0 + searched
+        )
+    };
+    let (s, them) = if w.count == 1 {
+        ("", "it")
+    } else {
+        ("s", "them")
+    };
+    Some(format!(
+        "workload   {} client operation{s} as {of} draws {them} (values and nodes): the search orders each seed's, the seeds vary {them}",
+        w.count
+    ))
 }
 
 /// Why a history check was not judged by a search.
@@ -242,7 +404,7 @@ fn workload_line(config: &crate::SimConfig, seed: u64) -> Option<String> {
         n => (n, "s", "them"),
     };
     Some(format!(
-        "workload   {n} client operation{s} as seed {seed} draws {them} (values and nodes): the search orders {them}, it does not vary {them}; another --seed explores another workload"
+        "workload   {n} client operation{s} as seed {seed} draws {them} (values and nodes): the search orders {them}, it does not vary {them}; another --seed explores another workload, --seeds A..B one after another"
     ))
 }
 

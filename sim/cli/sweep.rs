@@ -628,7 +628,7 @@ impl Progress {
             )
             .unwrap_or_else(|_| ProgressStyle::default_bar());
             bar.set_style(style);
-            bar.set_message(format!("{failed} failures"));
+            bar.set_message(failures_word(failed));
             bar
         });
         Progress {
@@ -665,7 +665,7 @@ impl Progress {
         match &self.bar {
             Some(bar) => {
                 bar.inc(1);
-                bar.set_message(format!("{failures} failures"));
+                bar.set_message(failures_word(failures));
                 if let Some(line) = failure {
                     bar.println(line);
                 }
@@ -676,7 +676,11 @@ impl Progress {
                 }
                 let step = (self.total / 10).max(1);
                 if done % step == 0 || done == self.total {
-                    eprintln!("progress: {done}/{} seeds, {failures} failures", self.total);
+                    eprintln!(
+                        "progress: {done}/{} seeds, {}",
+                        self.total,
+                        failures_word(failures)
+                    );
                 }
             }
         }
@@ -718,4 +722,9 @@ fn same_run(
         time,
     });
     traced
+}
+
+/// "1 failure", "2 failures".
+fn failures_word(n: u64) -> String {
+    format!("{n} failure{}", if n == 1 { "" } else { "s" })
 }
