@@ -73,11 +73,15 @@ pub struct ExploreArgs {
 
 pub fn explore(registry: &Registry, args: ExploreArgs) -> Result<(), CliError> {
     let scenario = load_checked(registry, &args.scenario, &args.checks, &Default::default())?;
-    let seeds = match &args.seeds {
-        Some(range) => super::sweep::parse_seeds(range)?,
+    // The seeds searched, the last included (a lone seed may be u64::MAX).
+    let (first, last_seed) = match &args.seeds {
+        Some(range) => {
+            let (a, b) = super::sweep::parse_seeds(range)?;
+            (a, b - 1)
+        }
         None => {
             let seed = args.seed.unwrap_or(scenario.seed);
-            (seed, seed + 1)
+            (seed, seed)
         }
     };
     let protocol = registry
@@ -98,7 +102,7 @@ pub fn explore(registry: &Registry, args: ExploreArgs) -> Result<(), CliError> {
     // Each seed's workload searched in turn; the first violation ends it.
     let mut searched: Vec<(u64, Report)> = Vec::new();
     let mut last = None;
-    for seed in seeds.0..seeds.1 {
+    for seed in first..=last_seed {
         if interrupted.load(Ordering::SeqCst) {
             break;
         }
@@ -135,7 +139,7 @@ pub fn explore(registry: &Registry, args: ExploreArgs) -> Result<(), CliError> {
         true => serde_json::json!({
             "scenario": scenario.file,
             "protocol": scenario.protocol,
-            "seeds": { "start": seeds.0, "end": seeds.1, "searched": searched.len() },
+            "seeds": { "start": first, "end": last_seed + 1, "searched": searched.len() },
             "budgets": { "drops": budgets.drops, "duplicates": budgets.duplicates, "crashes": budgets.crashes },
             "reports": searched.iter().map(|(seed, r)| serde_json::json!({ "seed": seed, "report": r })).collect::<Vec<_>>(),
             "seconds": wall,
@@ -148,7 +152,7 @@ pub fn explore(registry: &Registry, args: ExploreArgs) -> Result<(), CliError> {
     print_report(&report, wall);
     println!("{}", faults_line(&resolved.config, budgets));
     let workload = if many {
-        many_workloads_line(&config, seeds, searched.len() as u64)
+        many_workloads_line(&config, (first, last_seed + 1), searched.len() as u64)
     } else {
         workload_line(&config, seed)
     };
@@ -184,7 +188,6 @@ pub fn explore(registry: &Registry, args: ExploreArgs) -> Result<(), CliError> {
         path: found.path.clone(),
         budgets,
     };
-
     let recipe = crate::replay::Recipe {
         protocol: scenario.protocol.clone(),
         config: config.clone(),
