@@ -187,9 +187,19 @@ pub struct Divergence {
 /// The first record where `left` and `right` differ, if any. A trace that
 /// is a prefix of the other differs at the first extra record.
 pub fn first_divergence(left: &[Record<'_>], right: &[Record<'_>]) -> Option<Divergence> {
+    first_where(left, right, |a, b| a == b)
+}
+
+/// The first index at which `same` says the records (or their absence)
+/// differ.
+fn first_where(
+    left: &[Record<'_>],
+    right: &[Record<'_>],
+    same: impl Fn(Option<&Record<'_>>, Option<&Record<'_>>) -> bool,
+) -> Option<Divergence> {
     let n = left.len().max(right.len());
     (0..n)
-        .find(|&i| left.get(i) != right.get(i))
+        .find(|&i| !same(left.get(i), right.get(i)))
         .map(|index| Divergence {
             index,
             left: left.get(index).cloned().map(Record::into_owned),
@@ -208,7 +218,7 @@ pub fn first_divergence_in_behaviour(
     left: &[Record<'_>],
     right: &[Record<'_>],
 ) -> Option<Divergence> {
-    let same = |a: Option<&Record<'_>>, b: Option<&Record<'_>>| match (a, b) {
+    first_where(left, right, |a, b| match (a, b) {
         (Some(a), Some(b)) => match (&a.kind, &b.kind) {
             (Kind::CheckFailed { check: x, .. }, Kind::CheckFailed { check: y, .. })
                 if x == HISTORY_CHECK && y == HISTORY_CHECK =>
@@ -218,15 +228,7 @@ pub fn first_divergence_in_behaviour(
             _ => a == b,
         },
         (a, b) => a == b,
-    };
-    let n = left.len().max(right.len());
-    (0..n)
-        .find(|&i| !same(left.get(i), right.get(i)))
-        .map(|index| Divergence {
-            index,
-            left: left.get(index).cloned().map(Record::into_owned),
-            right: right.get(index).cloned().map(Record::into_owned),
-        })
+    })
 }
 
 /// The name of the history check a scenario asks for with `[check]

@@ -494,7 +494,7 @@ pub fn running_words(history: &History, violation: &Violation) -> Option<String>
             }
             match o.ret {
                 Some(r) => text + &format!(" (#{}..#{r})", o.call),
-                None => text + &format!(" (#{}.., never completed)", o.call),
+                None => text + &format!(" (#{}.., outcome never known)", o.call),
             }
         })
         .collect();
