@@ -171,6 +171,21 @@ fn a_violation_names_the_writes_still_running_that_it_took_in() {
         text.ends_with("(still running then, free to take effect or not: p0 write 1 (#0..#8))"),
         "{text}"
     );
+    // Drawn: the witnesses red, the running write amber.
+    let svg = dsim::show::history::svg(&h, &v);
+    assert!(
+        svg.contains("2 witnesses in red, 1 still running then"),
+        "{svg}"
+    );
+    let bar_of = |label: &str| {
+        svg.lines()
+            .find(|l| l.contains(&format!("<title>{label}")))
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert!(bar_of("p0 write 1").contains("#d80"), "{svg}");
+    assert!(bar_of("p1 read").contains("#e00"), "{svg}");
+    assert!(bar_of("p4 write 5").contains("#2c6fbb"), "{svg}");
     // Without another write running, nothing is named.
     let h = history(
         "p0 invoke write 1

@@ -37,7 +37,8 @@ fn esc(s: &str) -> String {
 /// process, positioned by event order; an operation whose outcome is
 /// unknown runs to the right edge, dashed. With a violation, its
 /// witnesses are red and the point where the history stops being
-/// linearizable is a red rule.
+/// linearizable is a red rule; the operations that could change the state
+/// and were still running then are amber.
 pub fn svg(history: &History, verdict: &Verdict) -> String {
     let processes: Vec<u64> = {
         let set: std::collections::BTreeSet<u64> = history.ops.iter().map(|o| o.process).collect();
@@ -54,9 +55,9 @@ pub fn svg(history: &History, verdict: &Verdict) -> String {
     let width = 140 + (times.len() + 4) * 12;
     let lane = |p: u64| 50 + processes.iter().position(|&q| q == p).unwrap_or(0) * 40;
     let height = 90 + processes.len() * 40;
-    let (witnesses, at) = match verdict {
-        Verdict::NotLinearizable(v) => (v.ops.clone(), Some(v.at)),
-        _ => (Vec::new(), None),
+    let (witnesses, running, at) = match verdict {
+        Verdict::NotLinearizable(v) => (v.ops.clone(), v.running.clone(), Some(v.at)),
+        _ => (Vec::new(), Vec::new(), None),
     };
     let mut out = String::new();
     let _ = writeln!(
@@ -66,9 +67,13 @@ pub fn svg(history: &History, verdict: &Verdict) -> String {
     let title = match verdict {
         Verdict::Linearizable => "linearizable".to_string(),
         Verdict::NotLinearizable(v) => format!(
-            "NOT linearizable from #{}: {} witnesses in red",
+            "NOT linearizable from #{}: {} witnesses in red{}",
             v.at,
-            v.ops.len()
+            v.ops.len(),
+            match v.running.len() {
+                0 => String::new(),
+                n => format!(", {n} still running then (free to take effect or not) in amber"),
+            }
         ),
         Verdict::Unknown(why) => format!("unknown: {why}"),
     };
@@ -91,8 +96,13 @@ pub fn svg(history: &History, verdict: &Verdict) -> String {
     for o in &history.ops {
         let y = lane(o.process);
         let (x1, x2) = (x_of(o.call), o.ret.map_or(width - 10, x_of));
-        let red = witnesses.contains(&o.id);
-        let color = if red { "#e00" } else { "#2c6fbb" };
+        let color = if witnesses.contains(&o.id) {
+            "#e00"
+        } else if running.contains(&o.id) {
+            "#d80"
+        } else {
+            "#2c6fbb"
+        };
         let dash = if o.ret.is_none() {
             r#" stroke-dasharray="3 2""#
         } else {
