@@ -802,9 +802,21 @@ fn explore_seeds_searches_each_seeds_workload_until_one_violates() {
     let summary: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).unwrap()).unwrap();
     assert_eq!(summary["seeds"]["searched"], 2, "{summary}");
-    assert_eq!(summary["reports"][1]["seed"], 3, "{summary}");
-    assert!(
-        summary["reports"][0]["report"]["violation"].is_null(),
+    assert!(!summary["report"]["violation"].is_null(), "{summary}");
+    let each: Vec<serde_json::Value> = std::fs::read_to_string(dir.join("seeds.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(each.len(), 2, "{each:?}");
+    assert_eq!(each[1]["seed"], 3, "{each:?}");
+    assert!(each[0]["report"]["violation"].is_null(), "{each:?}");
+    assert!(!each[1]["report"]["violation"].is_null(), "{each:?}");
+    // Added up: the summary's states are the two seeds' states.
+    let states = |r: &serde_json::Value| r["counts"]["states"].as_u64().unwrap();
+    assert_eq!(
+        states(&summary["report"]),
+        states(&each[0]["report"]) + states(&each[1]["report"]),
         "{summary}"
     );
     // The counterexample is seed 3's run, and replays.

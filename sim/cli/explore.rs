@@ -8,7 +8,7 @@ use crate::protocols::{Registry, RunOptions};
 use crate::show::plain;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -99,60 +99,77 @@ pub fn explore(registry: &Registry, args: ExploreArgs) -> Result<(), CliError> {
     }
     let started = std::time::Instant::now();
     let many = args.seeds.is_some();
-    // Each seed's workload searched in turn; the first violation ends it.
-    let mut searched: Vec<(u64, Report)> = Vec::new();
+    std::fs::create_dir_all(&args.out)
+        .map_err(|e| CliError::input(format!("cannot create {}: {e}", args.out.display())))?;
+    // Each seed's report, a line each, streamed as the seeds are searched
+    // (flat in memory however many seeds); the searches as one report.
+    let per_seed = args.out.join("seeds.jsonl");
+    let mut lines = match many {
+        true => Some(super::files::Partial::create(&per_seed)?),
+        false => None,
+    };
+    let mut all: Option<Report> = None;
+    let mut searched = 0u64;
     let mut last = None;
+    // Each seed's workload searched in turn; the first violation ends it.
     for seed in first..=last_seed {
         if interrupted.load(Ordering::SeqCst) {
             break;
         }
         let (report, config, resolved) =
             search_seed(protocol, &scenario, seed, &args, budgets, &interrupted)?;
-        if many {
+        if let Some(p) = lines.as_mut() {
             println!("seed {seed:<6} {}", seed_line(&report));
+            let mut line = serde_json::json!({ "seed": seed, "report": &report }).to_string();
+            line.push('\n');
+            p.file().write_all(line.as_bytes()).map_err(|e| {
+                CliError::input(format!("cannot write {}: {e}", per_seed.display()))
+            })?;
         }
         let found = report.violation.is_some();
-        searched.push((seed, report));
+        fold(&mut all, many.then_some(seed), report);
+        searched += 1;
         last = Some((seed, config, resolved));
         if found {
             break;
         }
     }
-    let Some((seed, mut config, resolved)) = last else {
+    let (Some((seed, mut config, resolved)), Some(mut report)) = (last, all) else {
         return Err(CliError::input(format!(
             "{}: the search was interrupted before its first seed",
             scenario.file
         )));
     };
+    report.not_evaluated.retain(|c| !report.checks.contains(c));
+    if let Some(p) = lines {
+        p.commit()?;
+    }
     let wall = started.elapsed().as_secs_f64();
-    std::fs::create_dir_all(&args.out)
-        .map_err(|e| CliError::input(format!("cannot create {}: {e}", args.out.display())))?;
     let summary = match many {
         false => serde_json::json!({
             "scenario": scenario.file,
             "protocol": scenario.protocol,
             "seed": seed,
             "budgets": { "drops": budgets.drops, "duplicates": budgets.duplicates, "crashes": budgets.crashes },
-            "report": &searched[0].1,
+            "report": &report,
             "seconds": wall,
         }),
         true => serde_json::json!({
             "scenario": scenario.file,
             "protocol": scenario.protocol,
-            "seeds": { "start": first, "end": last_seed + 1, "searched": searched.len() },
+            "seeds": { "start": first, "end": last_seed + 1, "searched": searched, "each": "seeds.jsonl" },
             "budgets": { "drops": budgets.drops, "duplicates": budgets.duplicates, "crashes": budgets.crashes },
-            "reports": searched.iter().map(|(seed, r)| serde_json::json!({ "seed": seed, "report": r })).collect::<Vec<_>>(),
+            "report": &report,
             "seconds": wall,
         }),
     };
-    let report = combined(&searched);
     let mut text = serde_json::to_string_pretty(&summary).map_err(CliError::input)?;
     text.push('\n');
     super::files::write(&args.out.join("summary.json"), text.as_bytes())?;
     print_report(&report, wall);
     println!("{}", faults_line(&resolved.config, budgets));
     let workload = if many {
-        many_workloads_line(&config, (first, last_seed + 1), searched.len() as u64)
+        many_workloads_line(&config, (first, last_seed + 1), searched)
     } else {
         workload_line(&config, seed)
     };
@@ -324,45 +341,45 @@ fn seed_line(r: &Report) -> String {
     format!("{} {what}: {how}", r.counts.unique)
 }
 
-/// The searches of several seeds as one report: counts summed, a check
-/// counted as run if it ran in any seed's search (and as not run only if
-/// it ran in none), complete only if every search was, the violation
-/// the last search's (the search stops at the first).
-fn combined(searched: &[(u64, Report)]) -> Report {
-    let mut all = searched[0].1.clone();
-    if searched.len() == 1 {
-        return all;
+/// Adds one seed's search to the searches so far, as one report: counts
+/// summed, a check counted as run if it ran in any seed's search (and as
+/// not run only if it ran in none), complete only if every search was,
+/// stopped early if any was (the first such seed named, when several are
+/// searched), the violation the last search's (the search stops at the
+/// first).
+fn fold(all: &mut Option<Report>, seed: Option<u64>, mut r: Report) {
+    let named = |why: String| match seed {
+        Some(seed) => format!("seed {seed}: {why}"),
+        None => why,
+    };
+    let Some(all) = all else {
+        r.stopped = r.stopped.map(named);
+        *all = Some(r);
+        return;
+    };
+    let c = &mut all.counts;
+    c.states += r.counts.states;
+    c.unique += r.counts.unique;
+    c.ignored += r.counts.ignored;
+    c.depth = c.depth.max(r.counts.depth);
+    c.frontier += r.counts.frontier;
+    all.cut_at_depth += r.cut_at_depth;
+    all.terminal += r.terminal;
+    all.hashed &= r.hashed;
+    all.complete &= r.complete;
+    if all.stopped.is_none() {
+        all.stopped = r.stopped.map(named);
     }
-    for (seed, r) in &searched[1..] {
-        let c = &mut all.counts;
-        c.states += r.counts.states;
-        c.unique += r.counts.unique;
-        c.ignored += r.counts.ignored;
-        c.depth = c.depth.max(r.counts.depth);
-        c.frontier += r.counts.frontier;
-        all.cut_at_depth += r.cut_at_depth;
-        all.terminal += r.terminal;
-        all.hashed &= r.hashed;
-        all.complete &= r.complete;
-        if all.stopped.is_none() {
-            all.stopped = r.stopped.as_ref().map(|why| format!("seed {seed}: {why}"));
+    all.violation = r.violation;
+    for check in r.checks {
+        if !all.checks.contains(&check) {
+            all.checks.push(check);
         }
-        all.violation = r.violation.clone();
-        for check in &r.checks {
-            if !all.checks.contains(check) {
-                all.checks.push(check.clone());
-            }
-        }
-        all.not_evaluated.retain(|c| r.not_evaluated.contains(c));
-        all.history_not_evaluated
-            .retain(|c| r.history_not_evaluated.contains(c));
-        all.clock_read |= r.clock_read;
     }
-    if let Some(why) = &searched[0].1.stopped {
-        all.stopped = Some(format!("seed {}: {why}", searched[0].0));
-    }
-    all.not_evaluated.retain(|c| !all.checks.contains(c));
-    all
+    all.not_evaluated.retain(|c| r.not_evaluated.contains(c));
+    all.history_not_evaluated
+        .retain(|c| r.history_not_evaluated.contains(c));
+    all.clock_read |= r.clock_read;
 }
 
 /// The workloads `--seeds` searched.

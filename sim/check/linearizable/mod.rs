@@ -75,15 +75,30 @@ pub struct Operation {
     pub ret: Option<u64>,
 }
 
+impl Operation {
+    /// Who asked for what, without the outcome: `p1 add 2`, `p0 write x 3`.
+    pub fn head(&self) -> impl fmt::Display + '_ {
+        struct Head<'a>(&'a Operation);
+        impl fmt::Display for Head<'_> {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                let o = self.0;
+                write!(f, "p{} {}", o.process, o.f)?;
+                if let Some(k) = &o.key {
+                    write!(f, " {k}")?;
+                }
+                if o.input != Value::Nil {
+                    write!(f, " {}", o.input)?;
+                }
+                Ok(())
+            }
+        }
+        Head(self)
+    }
+}
+
 impl fmt::Display for Operation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "p{} {}", self.process, self.f)?;
-        if let Some(k) = &self.key {
-            write!(f, " {k}")?;
-        }
-        if self.input != Value::Nil {
-            write!(f, " {}", self.input)?;
-        }
+        write!(f, "{}", self.head())?;
         match (&self.output, self.ret) {
             (Some(out), Some(ret)) => write!(f, " -> {out} (#{}..#{ret})", self.call),
             _ => write!(f, " -> ? (#{}.., outcome unknown)", self.call),
@@ -485,16 +500,9 @@ pub fn running_words(history: &History, violation: &Violation) -> Option<String>
         .map(|&i| {
             // Its outcome is left out: it was not known then.
             let o = &history.ops[i];
-            let mut text = format!("p{} {}", o.process, o.f);
-            if let Some(k) = &o.key {
-                text += &format!(" {k}");
-            }
-            if o.input != Value::Nil {
-                text += &format!(" {}", o.input);
-            }
             match o.ret {
-                Some(r) => text + &format!(" (#{}..#{r})", o.call),
-                None => text + &format!(" (#{}.., outcome never known)", o.call),
+                Some(r) => format!("{} (#{}..#{r})", o.head(), o.call),
+                None => format!("{} (#{}.., outcome never known)", o.head(), o.call),
             }
         })
         .collect();
