@@ -165,16 +165,18 @@ fn a_violation_names_the_writes_still_running_that_it_took_in() {
     assert_eq!(why.ops, vec![1, 3], "the two reads: {why:?}");
     // The write running then; not p3's read (it changes nothing), not
     // p4's write (invoked after the break).
-    assert_eq!(why.running, vec![0], "{why:?}");
+    assert_eq!(why.free, vec![0], "{why:?}");
     let text = dsim::check::linearizable::describe(&h, &v);
     assert!(
-        text.ends_with("(still running then, free to take effect or not: p0 write 1 (#0..#8))"),
+        text.ends_with(
+            "(even with these free to take effect or not: p0 write 1 (#0..#8, still running then))"
+        ),
         "{text}"
     );
     // Drawn: the witnesses red, the running write amber.
     let svg = dsim::show::history::svg(&h, &v);
     assert!(
-        svg.contains("2 witnesses in red, 1 still running then"),
+        svg.contains("2 witnesses in red, 1 others that change state"),
         "{svg}"
     );
     let bar_of = |label: &str| {
@@ -197,8 +199,49 @@ fn a_violation_names_the_writes_still_running_that_it_took_in() {
     let Verdict::NotLinearizable(why) = &v else {
         panic!("{v:?}")
     };
-    assert!(why.running.is_empty(), "{why:?}");
-    assert!(!dsim::check::linearizable::describe(&h, &v).contains("running"));
+    assert!(why.free.is_empty(), "{why:?}");
+    assert!(!dsim::check::linearizable::describe(&h, &v).contains("free"));
+}
+
+#[test]
+fn a_violation_names_the_write_it_set_aside_that_a_witness_saw() {
+    // 1 then 2 enqueued, one after the other, then 2 dequeued: 1 was
+    // ahead of it. The witnesses are the enqueue of 1 and the dequeue of
+    // 2; the enqueue of 2 is not needed as a witness (let go, it can
+    // still have happened), but without it the dequeue of 2 would fail
+    // for another reason: the report names it, first (it wrote what a
+    // witness saw), though it completed before the break and an enqueue
+    // of 3 was invoked before it and still ran then.
+    let h = history(
+        "p2 invoke enqueue 3
+         p0 invoke enqueue 1
+         p0 ok enqueue nil
+         p0 invoke enqueue 2
+         p0 ok enqueue nil
+         p1 invoke dequeue nil
+         p1 ok dequeue 2
+         p2 ok enqueue nil",
+    );
+    let v = check(&Queue, &h, &Budget::default());
+    let Verdict::NotLinearizable(why) = &v else {
+        panic!("{v:?}")
+    };
+    let named = |ids: &[usize]| -> Vec<String> {
+        ids.iter().map(|&i| h.ops[i].head().to_string()).collect()
+    };
+    assert_eq!(named(&why.ops), ["p0 enqueue 1", "p1 dequeue"], "{why:?}");
+    assert_eq!(
+        named(&why.free),
+        ["p0 enqueue 2", "p2 enqueue 3"],
+        "{why:?}"
+    );
+    let text = dsim::check::linearizable::describe(&h, &v);
+    assert!(
+        text.ends_with(
+            "(even with these free to take effect or not: p0 enqueue 2 (#3..#4); p2 enqueue 3 (#0..#7, still running then))"
+        ),
+        "{text}"
+    );
 }
 
 #[test]

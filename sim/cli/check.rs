@@ -361,9 +361,9 @@ fn judge(
             for &i in &v.ops {
                 println!("  {}", plain(&history.ops[i].to_string()));
             }
-            if let Some(r) = crate::check::linearizable::running_words(history, v) {
+            if let Some(r) = crate::check::linearizable::free_words(history, v) {
                 println!(
-                    "running        {} (each free to have taken effect after its invocation, or not at all: the witnesses cannot all be true even so)",
+                    "free           {} (the other operations that change state, running then or their outcomes set aside: each free to have taken effect after its invocation, or not at all, the witnesses cannot all be true even so)",
                     plain(&r)
                 );
             }

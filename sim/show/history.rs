@@ -37,8 +37,9 @@ fn esc(s: &str) -> String {
 /// process, positioned by event order; an operation whose outcome is
 /// unknown runs to the right edge, dashed. With a violation, its
 /// witnesses are red and the point where the history stops being
-/// linearizable is a red rule; the operations that could change the state
-/// and were still running then are amber.
+/// linearizable is a red rule; the other operations that could change the
+/// state, left free to take effect or not (still running then, or their
+/// outcomes set aside), are amber.
 pub fn svg(history: &History, verdict: &Verdict) -> String {
     let processes: Vec<u64> = {
         let set: std::collections::BTreeSet<u64> = history.ops.iter().map(|o| o.process).collect();
@@ -55,8 +56,8 @@ pub fn svg(history: &History, verdict: &Verdict) -> String {
     let width = 140 + (times.len() + 4) * 12;
     let lane = |p: u64| 50 + processes.iter().position(|&q| q == p).unwrap_or(0) * 40;
     let height = 90 + processes.len() * 40;
-    let (witnesses, running, at) = match verdict {
-        Verdict::NotLinearizable(v) => (v.ops.clone(), v.running.clone(), Some(v.at)),
+    let (witnesses, free, at) = match verdict {
+        Verdict::NotLinearizable(v) => (v.ops.clone(), v.free.clone(), Some(v.at)),
         _ => (Vec::new(), Vec::new(), None),
     };
     let mut out = String::new();
@@ -70,9 +71,10 @@ pub fn svg(history: &History, verdict: &Verdict) -> String {
             "NOT linearizable from #{}: {} witnesses in red{}",
             v.at,
             v.ops.len(),
-            match v.running.len() {
+            match v.free.len() {
                 0 => String::new(),
-                n => format!(", {n} still running then (free to take effect or not) in amber"),
+                n =>
+                    format!(", {n} others that change state, free to take effect or not, in amber"),
             }
         ),
         Verdict::Unknown(why) => format!("unknown: {why}"),
@@ -98,7 +100,7 @@ pub fn svg(history: &History, verdict: &Verdict) -> String {
         let (x1, x2) = (x_of(o.call), o.ret.map_or(width - 10, x_of));
         let color = if witnesses.contains(&o.id) {
             "#e00"
-        } else if running.contains(&o.id) {
+        } else if free.contains(&o.id) {
             "#d80"
         } else {
             "#2c6fbb"

@@ -260,13 +260,16 @@ pub struct Violation {
     /// Completed operations whose outcomes cannot all be true, 1-minimal
     /// (ids): with any one of them let go, the history linearizes.
     pub ops: Vec<usize>,
-    /// The other operations that could change the state and were still
-    /// running at `at` (ids, by invocation): each free to have taken
-    /// effect at any point after its invocation, or not at all. The
+    /// The other operations that could change the state, invoked before
+    /// `at` (ids): those still running then, and those completed whose
+    /// outcomes the witness set aside. Each is free to have taken effect
+    /// at any point after its invocation, or not at all, and the
     /// witnesses cannot all be true even so; this says what "even so"
-    /// took in (a read of 1 and a later read of 0 contradict each other
-    /// when one write of 1 is all that runs, and no remove).
-    pub running: Vec<usize>,
+    /// took in (a dequeue of 7 needs the enqueue of 7 that is not among
+    /// the witnesses; a read of 1 and a later read of 0 contradict each
+    /// other when one write of 1 is all that runs, and no remove). Those
+    /// that wrote a value a witness saw come first, then by invocation.
+    pub free: Vec<usize>,
     /// The longest linearizable prefix: the operations completed before
     /// `at`, in an order that linearizes them (ids).
     pub prefix: Vec<usize>,
@@ -423,17 +426,24 @@ fn explain<M: Model>(
         .map(|(o, _)| o)
         .collect();
     let witnesses: Vec<usize> = core.iter().map(|o| o.id).collect();
-    let mut running: Vec<&Operation> = ops
+    // The others that change state, free in the search above: the
+    // writes of what a witness saw first.
+    let seen: Vec<&Value> = core
+        .iter()
+        .filter_map(|o| o.output.as_ref())
+        .filter(|v| **v != Value::Nil)
+        .collect();
+    let mut free: Vec<&Operation> = ops
         .iter()
         .copied()
-        .filter(|o| o.call < at && o.ret.is_none_or(|r| r > at))
+        .filter(|o| o.call < at)
         .filter(|o| model.changes_state(o) && !witnesses.contains(&o.id))
         .collect();
-    running.sort_by_key(|o| (o.call, o.id));
+    free.sort_by_key(|o| (!seen.contains(&&o.input), o.call, o.id));
     Ok(Violation {
         at,
         ops: witnesses,
-        running: running.iter().map(|o| o.id).collect(),
+        free: free.iter().map(|o| o.id).collect(),
         prefix,
         minimal,
     })
@@ -489,24 +499,27 @@ pub fn crash_note(
     })
 }
 
-/// The operations still running at a violation, in words: `None` when
-/// there were none. At most `RUNNING_SHOWN` are named.
-pub fn running_words(history: &History, violation: &Violation) -> Option<String> {
-    const RUNNING_SHOWN: usize = 6;
+/// The operations a violation left free ([`Violation::free`]), in words:
+/// `None` when there were none. At most `FREE_SHOWN` are named.
+pub fn free_words(history: &History, violation: &Violation) -> Option<String> {
+    const FREE_SHOWN: usize = 6;
     let named: Vec<String> = violation
-        .running
+        .free
         .iter()
-        .take(RUNNING_SHOWN)
+        .take(FREE_SHOWN)
         .map(|&i| {
-            // Its outcome is left out: it was not known then.
+            // Its outcome is left out: it was set aside, or not known then.
             let o = &history.ops[i];
             match o.ret {
+                Some(r) if r > violation.at => {
+                    format!("{} (#{}..#{r}, still running then)", o.head(), o.call)
+                }
                 Some(r) => format!("{} (#{}..#{r})", o.head(), o.call),
                 None => format!("{} (#{}.., outcome never known)", o.head(), o.call),
             }
         })
         .collect();
-    let more = violation.running.len().saturating_sub(RUNNING_SHOWN);
+    let more = violation.free.len().saturating_sub(FREE_SHOWN);
     (!named.is_empty()).then(|| {
         format!(
             "{}{}",
@@ -525,8 +538,8 @@ fn words(history: &History, verdict: &Verdict, initial: Option<&Value>) -> Strin
         Verdict::Linearizable => "linearizable".into(),
         Verdict::Unknown(why) => format!("unknown: {why}"),
         Verdict::NotLinearizable(v) => {
-            let running = running_words(history, v)
-                .map(|r| format!(" (still running then, free to take effect or not: {r})"))
+            let free = free_words(history, v)
+                .map(|r| format!(" (even with these free to take effect or not: {r})"))
                 .unwrap_or_default();
             let ops: Vec<String> = v.ops.iter().map(|&i| history.ops[i].to_string()).collect();
             match ops.as_slice() {
@@ -536,12 +549,12 @@ fn words(history: &History, verdict: &Verdict, initial: Option<&Value>) -> Strin
                         .map(|h| format!("; {h}"))
                         .unwrap_or_default();
                     format!(
-                        "not linearizable from #{} on: this operation cannot be true: {one}{running}{hint}",
+                        "not linearizable from #{} on: this operation cannot be true: {one}{free}{hint}",
                         v.at
                     )
                 }
                 _ => format!(
-                    "not linearizable from #{} on: these {} operations cannot be linearized together: {}{running}",
+                    "not linearizable from #{} on: these {} operations cannot be linearized together: {}{free}",
                     v.at,
                     ops.len(),
                     ops.join("; ")
