@@ -453,14 +453,45 @@ pub(crate) fn history_check<N: Node>(
                 ))
             }
         };
+        if let Some(words) = LAST_VIOLATION.with(|last| {
+            let last = last.borrow();
+            let (name, doc, init, h, words) = last.as_ref()?;
+            (name == model.name() && doc == model.doc() && *init == initial && *h == history)
+                .then(|| words.clone())
+        }) {
+            return HistoryVerdict::Failed(words);
+        }
         match model.check(initial.clone(), &history, &Budget::default()) {
             Verdict::Linearizable => HistoryVerdict::Held,
             v @ Verdict::NotLinearizable(_) => {
-                HistoryVerdict::Failed(describe_from(&history, &v, &initial))
+                let words = describe_from(&history, &v, &initial);
+                LAST_VIOLATION.with(|last| {
+                    *last.borrow_mut() = Some((
+                        model.name().to_string(),
+                        model.doc().to_string(),
+                        initial.clone(),
+                        history,
+                        words.clone(),
+                    ))
+                });
+                HistoryVerdict::Failed(words)
             }
             Verdict::Unknown(why) => HistoryVerdict::Unknown(why),
         }
     })
+}
+
+thread_local! {
+    /// This thread's last history found not linearizable, with its model
+    /// (name, doc, initial value) and the words that explain it. A failing
+    /// seed runs again (a sweep's traced rerun, `--check-determinism`'s
+    /// second run), with the same history by determinism: its explanation,
+    /// whose witness search can take seconds, is not searched twice. Only
+    /// a history equal in every operation is answered from here.
+    #[allow(clippy::type_complexity)]
+    static LAST_VIOLATION: std::cell::RefCell<
+        Option<(String, String, crate::history::Value, crate::check::linearizable::History, String)>,
+    > = const { std::cell::RefCell::new(None) };
 }
 
 /// Decodes a payload as `M` and prints it with `Debug`.
@@ -714,5 +745,53 @@ impl Registry {
             }
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::history::{Op, Phase, Value};
+    use crate::invariant::HistoryVerdict;
+    use crate::node::NodeId;
+
+    fn op(process: u64, phase: Phase, f: &str, value: i64) -> crate::history::Op {
+        Op {
+            process,
+            phase,
+            f: f.into(),
+            key: None,
+            value: Value::Int(value),
+        }
+    }
+
+    #[test]
+    fn a_violation_is_answered_again_only_for_the_same_history_and_model() {
+        // A read of 3 that no write explains, and after it one of 4.
+        let read = |seen: i64| -> Vec<crate::invariant::HistoryEntry> {
+            vec![
+                (0, NodeId(0), op(0, Phase::Invoke, "read", 0)),
+                (1, NodeId(0), op(0, Phase::Ok, "read", seen)),
+            ]
+        };
+        let register = |initial: i64| {
+            let model = crate::check::linearizable::find("register", &[]).unwrap();
+            super::history_check::<super::echo::EchoNode>(model, Value::Int(initial))
+        };
+        let words =
+            |check: &crate::invariant::Invariant<super::echo::EchoNode>,
+             h: &[crate::invariant::HistoryEntry]| match check.check_history(h) {
+                HistoryVerdict::Failed(w) => w,
+                v => panic!("{v:?}"),
+            };
+        let from_0 = words(&register(0), &read(3));
+        assert!(from_0.contains("starts: 0"), "{from_0}");
+        // The same history from another initial value, then another
+        // history: each explained afresh, not by the last answer.
+        let from_1 = words(&register(1), &read(3));
+        assert!(from_1.contains("starts: 1"), "{from_1}");
+        let four = words(&register(1), &read(4));
+        assert!(four.contains("-> 4 (#0..#1)"), "{four}");
+        // The same again: the same words.
+        assert_eq!(words(&register(1), &read(4)), four);
     }
 }
