@@ -1253,6 +1253,8 @@ impl<A: AsyncNode> Async<A> {
 impl<A: AsyncNode> Node for Async<A> {
     type Msg = Envelope<A::Msg>;
     type Timer = Wake;
+    const UNHASHABLE: Option<&'static str> =
+        Some("an async node's tasks are futures, which do not hash");
 
     fn on_start(&mut self, ctx: &mut Context<'_, Self>) {
         self.runtime.start(ctx);

@@ -147,6 +147,8 @@ pub struct Report {
     pub terminal: u64,
     /// Whether states were fingerprinted (the protocol's nodes hash).
     pub hashed: bool,
+    /// When they were not and cannot be, why ([`Node::UNHASHABLE`]).
+    pub unhashable: Option<String>,
     /// True when every state within the depth bound was explored.
     pub complete: bool,
     /// Why the search stopped before that, if it did.
@@ -235,6 +237,7 @@ pub fn search<N: Node>(sim: &Simulation<N>, options: &Options) -> Result<Report,
         cut_at_depth: 0,
         terminal: 0,
         hashed,
+        unhashable: N::UNHASHABLE.filter(|_| !hashed).map(str::to_string),
         complete: false,
         stopped: None,
         violation: None,

@@ -498,11 +498,17 @@ fn print_report(r: &Report, wall: f64) {
     let (counted, distinct) = if r.hashed {
         (format!("{} distinct", c.unique), "distinct states")
     } else {
-        (
-            "by path, a state reached twice counted twice: node states do not hash; derive Hash \
-             on the node type and build the simulation with .hashable() to explore each state \
-             once"
+        let why = match &r.unhashable {
+            Some(why) => format!(
+                "{why}: every path is searched, so keep the search small (--operations, \
+                 --depth, fewer nodes)"
+            ),
+            None => "node states do not hash; derive Hash on the node type and build the \
+                     simulation with .hashable() to explore each state once"
                 .to_string(),
+        };
+        (
+            format!("by path, a state reached twice counted twice: {why}"),
             "states by path",
         )
     };
