@@ -176,7 +176,7 @@ fn a_violation_names_the_writes_still_running_that_it_took_in() {
     // Drawn: the witnesses red, the running write amber.
     let svg = dsim::show::history::svg(&h, &v);
     assert!(
-        svg.contains("2 witnesses in red, 1 others that change state"),
+        svg.contains("2 witnesses in red, 1 other operation that changes state"),
         "{svg}"
     );
     let bar_of = |label: &str| {

@@ -117,7 +117,16 @@ pub fn explore(registry: &Registry, args: ExploreArgs) -> Result<(), CliError> {
             break;
         }
         let (report, config, resolved) =
-            search_seed(protocol, &scenario, seed, &args, budgets, &interrupted)?;
+            match search_seed(protocol, &scenario, seed, &args, budgets, &interrupted) {
+                Ok(searched) => searched,
+                Err(e) => {
+                    // The seeds searched before stay recorded.
+                    if let Some(p) = lines.take() {
+                        let _ = p.commit();
+                    }
+                    return Err(e);
+                }
+            };
         if let Some(p) = lines.as_mut() {
             println!("seed {seed:<6} {}", seed_line(&report));
             let mut line = serde_json::json!({ "seed": seed, "report": &report }).to_string();

@@ -73,8 +73,11 @@ pub fn svg(history: &History, verdict: &Verdict) -> String {
             v.ops.len(),
             match v.free.len() {
                 0 => String::new(),
-                n =>
-                    format!(", {n} others that change state, free to take effect or not, in amber"),
+                1 => ", 1 other operation that changes state, free to take effect or not, in amber"
+                    .to_string(),
+                n => format!(
+                    ", {n} other operations that change state, free to take effect or not, in amber"
+                ),
             }
         ),
         Verdict::Unknown(why) => format!("unknown: {why}"),
