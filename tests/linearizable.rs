@@ -97,9 +97,8 @@ fn a_stale_read_after_a_completed_write_is_caught_with_its_witnesses() {
         panic!("{v:?}")
     };
     // It breaks at the read's completion (line 7); the witnesses are the
-    // first write, a later one and the read (the write of 2 is not
-    // needed), and each is needed: with its outcome let go (unknown), the
-    // history linearizes.
+    // last write and the read: the two others, free to have taken effect
+    // while they ran or not at all, cannot make it true.
     assert_eq!(why.at, 7);
     let named: Vec<(String, Value)> = why
         .ops
@@ -109,34 +108,90 @@ fn a_stale_read_after_a_completed_write_is_caught_with_its_witnesses() {
     assert_eq!(
         named,
         [
-            ("write".to_string(), Value::Int(1)),
-            ("write".to_string(), Value::Int(7)),
+            ("write".to_string(), Value::Int(2)),
             ("read".to_string(), Value::Nil)
         ],
         "{why:?}"
     );
+    assert_eq!(
+        why.free
+            .iter()
+            .map(|&i| &h.ops[i].input)
+            .collect::<Vec<_>>(),
+        [&Value::Int(1), &Value::Int(7)],
+        "the write of 1 first: it wrote what the read saw"
+    );
+    assert!(why.minimal);
     let reg = Register::new(Value::Int(0));
-    let let_go = |h: &mut History, i: usize| {
-        h.ops[i].ret = None;
-        h.ops[i].output = None;
-    };
-    let mut others_loose = h.clone();
-    for i in 0..h.ops.len() {
-        if !why.ops.contains(&i) {
-            let_go(&mut others_loose, i);
-        }
-    }
-    assert!(!holds(&check(&reg, &others_loose, &Budget::default())));
-    for &i in &why.ops {
-        let mut loose = others_loose.clone();
-        let_go(&mut loose, i);
-        assert!(
-            holds(&check(&reg, &loose, &Budget::default())),
-            "op {i} not needed"
-        );
+    assert_witnessed(&reg, &h, &why);
+    // And the brute force can fail: one write more is not minimal, the
+    // read alone is no witness.
+    for ops in [vec![0, 2, 3], vec![3]] {
+        let wrong = dsim::check::linearizable::Violation { ops, ..why.clone() };
+        let tried = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            assert_witnessed(&reg, &h, &wrong)
+        }));
+        assert!(tried.is_err(), "{wrong:?} passed");
     }
     // The longest linearizable prefix: the three writes, in order.
     assert_eq!(why.prefix, vec![0, 1, 2]);
+}
+
+/// Checks what a violation says of its witnesses by brute force, with
+/// the checker itself only on histories where nothing is let go: the
+/// witnesses cannot all be true whichever of the other completed
+/// operations took effect (each while it ran, outcome unknown) and which
+/// did not; and with any one witness let go too, some choice linearizes.
+fn assert_witnessed<M: dsim::check::linearizable::Model>(
+    model: &M,
+    h: &History,
+    why: &dsim::check::linearizable::Violation,
+) {
+    let completed: Vec<usize> = (0..h.ops.len())
+        .filter(|&i| h.ops[i].ret.is_some_and(|r| r <= why.at))
+        .collect();
+    // The history as of the break, with `loose` let go and `dropped` not
+    // taken place.
+    let variant = |loose: &[usize], dropped: &[usize]| -> History {
+        let mut ops = Vec::new();
+        for o in h.ops.iter().filter(|o| o.call <= why.at) {
+            if dropped.contains(&o.id) {
+                continue;
+            }
+            let mut o = o.clone();
+            if o.ret.is_some_and(|r| r > why.at) {
+                (o.ret, o.output) = (None, None);
+            }
+            if loose.contains(&o.id) {
+                o.output = None;
+            }
+            o.id = ops.len();
+            ops.push(o);
+        }
+        History { ops }
+    };
+    // Whether some choice of which of `loose` took effect linearizes.
+    let some_choice_linearizes = |loose: &[usize]| -> bool {
+        assert!(loose.len() <= 12, "too many to try");
+        (0..1u32 << loose.len()).any(|bits| {
+            let dropped: Vec<usize> = (0..loose.len())
+                .filter(|b| bits & (1 << b) != 0)
+                .map(|b| loose[b])
+                .collect();
+            holds(&check(model, &variant(loose, &dropped), &Budget::default()))
+        })
+    };
+    let others: Vec<usize> = completed
+        .iter()
+        .copied()
+        .filter(|i| !why.ops.contains(i))
+        .collect();
+    assert!(!some_choice_linearizes(&others), "not a witness: {why:?}");
+    for &w in &why.ops {
+        let mut loose = others.clone();
+        loose.push(w);
+        assert!(some_choice_linearizes(&loose), "op {w} not needed: {why:?}");
+    }
 }
 
 #[test]
@@ -166,10 +221,11 @@ fn a_violation_names_the_writes_still_running_that_it_took_in() {
     // The write running then; not p3's read (it changes nothing), not
     // p4's write (invoked after the break).
     assert_eq!(why.free, vec![0], "{why:?}");
+    assert_witnessed(&Register::new(Value::Int(0)), &h, why);
     let text = dsim::check::linearizable::describe(&h, &v);
     assert!(
         text.ends_with(
-            "(even with these free to take effect or not: p0 write 1 (#0..#8, still running then))"
+            "(even with these free to take effect or not while they ran: p0 write 1 (#0..#8, still running then))"
         ),
         "{text}"
     );
@@ -235,12 +291,69 @@ fn a_violation_names_the_write_it_set_aside_that_a_witness_saw() {
         ["p0 enqueue 2", "p2 enqueue 3"],
         "{why:?}"
     );
+    assert_witnessed(&Queue, &h, why);
     let text = dsim::check::linearizable::describe(&h, &v);
     assert!(
         text.ends_with(
-            "(even with these free to take effect or not: p0 enqueue 2 (#3..#4); p2 enqueue 3 (#0..#7, still running then))"
+            "(even with these free to take effect or not while they ran: p0 enqueue 2 (#3..#4); p2 enqueue 3 (#0..#7, still running then))"
         ),
         "{text}"
+    );
+}
+
+#[test]
+fn a_value_dequeued_twice_is_explained_by_the_two_dequeues_among_many_enqueues() {
+    // 24 values enqueued one after another, the first dequeued twice. The
+    // two dequeues are the witnesses; each enqueue let go may or may not
+    // have happened, and a queue's state keeps which did: 2^23 states,
+    // unless the model says an enqueue of a value no dequeue returned is
+    // needless to search.
+    let mut lines: Vec<String> = Vec::new();
+    for v in 1..=24 {
+        lines.push(format!("p0 invoke enqueue {v}"));
+        lines.push("p0 ok enqueue nil".into());
+    }
+    for p in ["p1", "p2"] {
+        lines.push(format!("{p} invoke dequeue nil"));
+        lines.push(format!("{p} ok dequeue 1"));
+    }
+    let h = history(&lines.join("\n"));
+    let v = check(&Queue, &h, &Budget::default());
+    let Verdict::NotLinearizable(why) = &v else {
+        panic!("{v:?}")
+    };
+    let named =
+        |ids: &[usize]| -> Vec<String> { ids.iter().map(|&i| h.ops[i].to_string()).collect() };
+    assert_eq!(
+        named(&why.ops),
+        ["p1 dequeue -> 1 (#48..#49)", "p2 dequeue -> 1 (#50..#51)"]
+    );
+    assert!(why.minimal, "{why:?}");
+    assert_eq!(named(&why.free[..1]), ["p0 enqueue 1 -> nil (#0..#1)"]);
+    // A queue model of one's own that does not say so is still answered
+    // truly, with a witness that holds more than it needs.
+    struct Plain;
+    impl dsim::check::linearizable::Model for Plain {
+        type State = <Queue as dsim::check::linearizable::Model>::State;
+        fn init(&self) -> Self::State {
+            Queue.init()
+        }
+        fn step(
+            &self,
+            q: &Self::State,
+            op: &dsim::check::linearizable::Operation,
+        ) -> Option<Self::State> {
+            Queue.step(q, op)
+        }
+    }
+    let v = check(&Plain, &h, &Budget::default());
+    let Verdict::NotLinearizable(plain) = &v else {
+        panic!("{v:?}")
+    };
+    assert!(!plain.minimal, "{plain:?}");
+    assert!(
+        why.ops.iter().all(|i| plain.ops.contains(i)) && plain.ops.len() > 2,
+        "{plain:?}"
     );
 }
 
@@ -265,7 +378,7 @@ fn a_read_no_order_explains_points_at_where_the_model_starts() {
     );
     assert!(holds(&verdict(&Register::new(Value::Int(0)), lines)));
     // Where the others' order is the trouble, no such pointer: a stale
-    // read needs both writes as witnesses.
+    // read needs the write after the one it saw as a witness.
     let stale = "p0 invoke write 1
                  p0 ok write 1
                  p0 invoke write 2
@@ -276,7 +389,7 @@ fn a_read_no_order_explains_points_at_where_the_model_starts() {
     let v = check(&nil, &h, &Budget::default());
     let text = describe_from(&h, &v, &Value::Nil);
     assert!(
-        text.contains("these 3 operations cannot be linearized together")
+        text.contains("these 2 operations cannot be linearized together")
             && !text.contains("where the model starts"),
         "{text}"
     );
@@ -439,6 +552,104 @@ fn concurrent_register_history(seed: u64, ops: usize, clients: u64, info: f64) -
         }
     }
     (lines.join("\n"), reads)
+}
+
+/// A history of up to `ops` operations by three clients with outcomes
+/// drawn at random (most of them impossible together), on one key of
+/// `model`: `kv` (put, append, get, cas), `register` or `queue`.
+fn random_history(model: &str, seed: u64, ops: usize) -> History {
+    use rand_chacha::ChaCha8Rng;
+    use rand_core::{Rng, SeedableRng};
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut small = move |n: u64| rng.next_u64() % n;
+    let mut events = Vec::new();
+    let mut running: [Option<(String, Value)>; 3] = Default::default();
+    let (mut started, mut t) = (0, 0u64);
+    while started < ops || running.iter().any(Option::is_some) {
+        let c = small(3) as usize;
+        let int = |v: u64| Value::Int(v as i64 + 1);
+        let (phase, f, value) = match running[c].take() {
+            None if started < ops => {
+                started += 1;
+                let (f, input) = match (model, small(4)) {
+                    ("queue", 0 | 1) => ("enqueue", int(small(3))),
+                    ("queue", _) => ("dequeue", Value::Nil),
+                    ("kv", 0) => ("append", int(small(3))),
+                    ("kv", 1) => ("cas", Value::List(vec![int(small(3)), int(small(3))])),
+                    (_, 0 | 1) => ("put", int(small(3))),
+                    _ => ("get", Value::Nil),
+                };
+                running[c] = Some((f.to_string(), input.clone()));
+                (Phase::Invoke, f.to_string(), input)
+            }
+            None => continue,
+            Some((f, input)) => {
+                let output = match f.as_str() {
+                    "get" | "dequeue" => match small(5) {
+                        0 => Value::Nil,
+                        1 if model == "kv" => Value::List(vec![int(small(3))]),
+                        2 if model == "kv" => Value::List(vec![int(small(3)), int(small(3))]),
+                        v => int(v % 3),
+                    },
+                    _ => input,
+                };
+                // A few outcomes are never known.
+                let phase = if small(10) == 0 {
+                    Phase::Info
+                } else {
+                    Phase::Ok
+                };
+                (phase, f, output)
+            }
+        };
+        let key = (model == "kv").then(|| Value::Str("k".into()));
+        let process = c as u64;
+        events.push((
+            t,
+            Op {
+                process,
+                phase,
+                f,
+                key,
+                value,
+            },
+        ));
+        t += 1;
+    }
+    History::from_events(events).unwrap()
+}
+
+/// Every witness set the checker names, on random small histories of
+/// the models that leave needless operations out, is one and is minimal,
+/// by brute force.
+#[test]
+fn every_witness_named_is_one_and_minimal() {
+    let mut caught = [0; 3];
+    for seed in 0..300u64 {
+        let ops = 2 + (seed % 8) as usize;
+        for (m, name) in ["kv", "register", "queue"].into_iter().enumerate() {
+            let h = random_history(name, seed, ops);
+            let kv = KeyValue::new(Value::Nil);
+            let reg = Register::new(Value::Nil);
+            let v = match name {
+                "kv" => check(&kv, &h, &Budget::default()),
+                "register" => check(&reg, &h, &Budget::default()),
+                _ => check(&Queue, &h, &Budget::default()),
+            };
+            let Verdict::NotLinearizable(why) = v else {
+                continue;
+            };
+            assert!(why.minimal, "{name} seed {seed}: {why:?}");
+            match name {
+                "kv" => assert_witnessed(&kv, &h, &why),
+                "register" => assert_witnessed(&reg, &h, &why),
+                _ => assert_witnessed(&Queue, &h, &why),
+            }
+            caught[m] += 1;
+        }
+    }
+    // Most random histories are violations: each model judged many.
+    assert!(caught.iter().all(|&n| n >= 100), "{caught:?}");
 }
 
 proptest! {

@@ -363,7 +363,7 @@ fn judge(
             }
             if let Some(r) = crate::check::linearizable::free_words(history, v) {
                 println!(
-                    "free           {} (the other operations that change state, running then or their outcomes set aside: each free to have taken effect after its invocation, or not at all, the witnesses cannot all be true even so)",
+                    "free           {} (the other operations that change state, their outcomes set aside: each free to have taken effect while it ran, or not at all, the witnesses cannot all be true even so)",
                     plain(&r)
                 );
             }

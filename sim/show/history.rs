@@ -38,8 +38,8 @@ fn esc(s: &str) -> String {
 /// unknown runs to the right edge, dashed. With a violation, its
 /// witnesses are red and the point where the history stops being
 /// linearizable is a red rule; the other operations that could change the
-/// state, left free to take effect or not (still running then, or their
-/// outcomes set aside), are amber.
+/// state, left free to take effect or not while they ran (still running
+/// then, or their outcomes set aside), are amber.
 pub fn svg(history: &History, verdict: &Verdict) -> String {
     let processes: Vec<u64> = {
         let set: std::collections::BTreeSet<u64> = history.ops.iter().map(|o| o.process).collect();
@@ -73,10 +73,10 @@ pub fn svg(history: &History, verdict: &Verdict) -> String {
             v.ops.len(),
             match v.free.len() {
                 0 => String::new(),
-                1 => ", 1 other operation that changes state, free to take effect or not, in amber"
+                1 => ", 1 other operation that changes state, free to take effect or not while they ran, in amber"
                     .to_string(),
                 n => format!(
-                    ", {n} other operations that change state, free to take effect or not, in amber"
+                    ", {n} other operations that change state, free to take effect or not while they ran, in amber"
                 ),
             }
         ),

@@ -22,9 +22,10 @@
 //! a hang and never a guess.
 //!
 //! On a violation the report names the first completion at which the
-//! history stops being linearizable, a 1-minimal set of completed
+//! history stops being linearizable, a minimal set of completed
 //! operations whose outcomes cannot all be true (let any one of them go —
-//! its outcome unknown — and the history linearizes), and the longest
+//! its outcome unknown, free to have taken effect while it ran or not at
+//! all, as the others are — and the history linearizes), and the longest
 //! prefix that can be linearized, with an order that does it.
 //!
 //! ```
@@ -229,6 +230,21 @@ pub trait Model {
         let _ = ops;
         None
     }
+    /// Whether `op`, free to take effect or not (the search for a
+    /// violation's witnesses lets operations go), may be left out
+    /// instead: true only when taking effect could never help the others
+    /// (an enqueue of a value no dequeue returned only stands in the way;
+    /// a write of a value no read returned, only hides the one before).
+    /// `seen(v)`: whether `v` is mentioned by another operation of the
+    /// search, in its input or, for one that must take effect, its
+    /// output (inside lists too). It narrows that search, which grows
+    /// with every operation let go, past any budget for models whose
+    /// states keep what each operation did (a queue) and on long
+    /// histories; `false`, the default, is always right.
+    fn needless(&self, op: &Operation, seen: &dyn Fn(&Value) -> bool) -> bool {
+        let _ = (op, seen);
+        false
+    }
 }
 
 /// A shared model is the model.
@@ -249,6 +265,9 @@ impl<M: Model + ?Sized> Model for std::sync::Arc<M> {
     fn unknown(&self, ops: &[Operation]) -> Option<String> {
         (**self).unknown(ops)
     }
+    fn needless(&self, op: &Operation, seen: &dyn Fn(&Value) -> bool) -> bool {
+        (**self).needless(op, seen)
+    }
 }
 
 /// Why a history is not linearizable.
@@ -257,14 +276,15 @@ pub struct Violation {
     /// The position (record index, line) of the completion at which the
     /// history stops being linearizable.
     pub at: u64,
-    /// Completed operations whose outcomes cannot all be true, 1-minimal
-    /// (ids): with any one of them let go, the history linearizes.
+    /// Completed operations whose outcomes cannot all be true, minimal
+    /// (ids): with any one of them let go too, the history linearizes.
+    /// An operation let go has its outcome unknown and is free to have
+    /// taken effect while it ran, or not at all.
     pub ops: Vec<usize>,
     /// The other operations that could change the state, invoked before
-    /// `at` (ids): those still running then, and those completed whose
-    /// outcomes the witness set aside. Each is free to have taken effect
-    /// at any point after its invocation, or not at all, and the
-    /// witnesses cannot all be true even so; this says what "even so"
+    /// `at` (ids): those completed, let go, and those still running then,
+    /// free to take effect at any point after their invocation, or not
+    /// at all. The witnesses cannot all be true even so; this says what "even so"
     /// took in (a dequeue of 7 needs the enqueue of 7 that is not among
     /// the witnesses; a read of 1 and a later read of 0 contradict each
     /// other when one write of 1 is all that runs, and no remove). Those
@@ -278,8 +298,6 @@ pub struct Violation {
     pub minimal: bool,
 }
 
-/// Completions before a violation tried as unneeded witnesses, at most.
-const WITNESS_WINDOW: usize = 48;
 /// Search steps spent minimizing a witness, at most.
 const WITNESS_STEPS: u64 = 2_000_000;
 
@@ -370,55 +388,84 @@ fn explain<M: Model>(
         Some(before) => linearizable(&as_of(ops, before), spent)?.unwrap_or_default(),
         None => Vec::new(),
     };
-    // 1-minimal: an operation is needed as a witness if letting it go —
-    // its outcome unknown, free to have happened at any time after its
-    // invocation, or not at all — makes the rest linearizable. (Letting go
-    // rather than deleting: without the write of 1, a read of 1 fails for
-    // another reason, and the witness would mislead.) Each operation let
-    // go widens the search, so the candidates are the most recent
-    // completions before the violation, within a budget of their own;
-    // older operations stay in the witness.
-    let mut core: Vec<std::borrow::Cow<'_, Operation>> = as_of(ops, at);
-    let mut needed: Vec<bool> = core.iter().map(|o| o.ret.is_some()).collect();
-    let mut candidates: Vec<usize> = (0..core.len()).filter(|&i| needed[i]).collect();
-    candidates.sort_by_key(|&i| std::cmp::Reverse(core[i].ret));
-    candidates.truncate(WITNESS_WINDOW);
+    // Minimal: an operation is needed as a witness if letting it go —
+    // its outcome unknown, free to have taken effect during its call, or
+    // not at all — makes the rest linearizable. (Letting go rather than
+    // deleting: without the write of 1, a read of 1 fails for another
+    // reason, and the witness would mislead. Within its call rather than
+    // at any time after it: that is all the history allows it, and the
+    // search stays as narrow as the history's own — letting operations
+    // go until any time widened it with each one, past any budget.)
+    // Operations still running then are free after their invocation, as
+    // in the history.
+    let core = as_of(ops, at);
+    let loose: Vec<Operation> = core
+        .iter()
+        .map(|o| Operation {
+            output: None,
+            ..o.clone().into_owned()
+        })
+        .collect();
     let small = Budget {
         steps: budget.steps.min(spent.steps + WITNESS_STEPS),
         ..*budget
     };
-    let mut minimal = true;
-    let mut changed = true;
-    while changed && minimal {
-        changed = false;
-        for &i in &candidates {
-            if !needed[i] {
-                continue;
-            }
-            let kept = core[i].clone();
-            let mut loose = kept.clone().into_owned();
-            loose.ret = None;
-            loose.output = None;
-            core[i] = std::borrow::Cow::Owned(loose);
-            let refs: Vec<&Operation> = core
-                .iter()
-                .map(|o| o.as_ref())
-                .filter(|o| o.ret.is_some() || model.changes_state(o))
-                .collect();
-            match search::linearize(model, &refs, &small, spent) {
-                Ok(None) => {
-                    needed[i] = false;
-                    changed = true;
-                }
-                Ok(Some(_)) => core[i] = kept,
-                Err(_) => {
-                    core[i] = kept;
-                    minimal = false;
-                    break;
-                }
+    let mut judged = true;
+    // Whether the operations marked cannot be linearized with the other
+    // completed ones let go (those that change nothing left out: they
+    // constrain nothing); no when the budget ran out (never a false
+    // yes, so the witness found is one; it may then not be minimal).
+    let mut cannot = |required: &[bool]| -> bool {
+        // Each value mentioned: by which operation first, and whether
+        // by another too.
+        let mut mentions: BTreeMap<&Value, (usize, bool)> = BTreeMap::new();
+        for (i, o) in core.iter().enumerate() {
+            let output = o.output.as_ref().filter(|_| required[i]);
+            for v in std::iter::once(&o.input).chain(output) {
+                each_value(v, &mut |v| {
+                    let (first, more) = mentions.entry(v).or_insert((i, false));
+                    *more |= *first != i;
+                });
             }
         }
+        let (refs, optional): (Vec<&Operation>, Vec<bool>) = core
+            .iter()
+            .zip(&loose)
+            .zip(required)
+            .enumerate()
+            .filter_map(|(i, ((o, l), &r))| match (r, o.ret) {
+                (true, _) | (false, None) => Some((o.as_ref(), false)),
+                (false, Some(_)) => {
+                    let seen = |v: &Value| {
+                        mentions
+                            .get(v)
+                            .is_some_and(|&(first, more)| more || first != i)
+                    };
+                    (!model.needless(l, &seen)).then_some((l, true))
+                }
+            })
+            .filter(|(o, optional)| o.ret.is_some() && !optional || model.changes_state(o))
+            .unzip();
+        match search::linearize_optional(model, &refs, &optional, &small, spent) {
+            Ok(None) => true,
+            Ok(Some(_)) => false,
+            Err(_) => {
+                judged = false;
+                false
+            }
+        }
+    };
+    // The candidates, the most recent completion first: Junker's
+    // QuickXplain keeps, of two minimal witnesses, the one of later
+    // operations, and takes O(k log(n/k)) searches for k witnesses of n.
+    let mut candidates: Vec<usize> = (0..core.len()).filter(|&i| core[i].ret.is_some()).collect();
+    candidates.sort_by_key(|&i| (std::cmp::Reverse(core[i].ret), i));
+    let mut required = vec![false; core.len()];
+    let mut needed = vec![false; core.len()];
+    for i in quick_explain(&mut required, false, &candidates, &mut cannot) {
+        needed[i] = true;
     }
+    let minimal = judged;
     let core: Vec<&std::borrow::Cow<'_, Operation>> = core
         .iter()
         .zip(&needed)
@@ -428,9 +475,14 @@ fn explain<M: Model>(
     let witnesses: Vec<usize> = core.iter().map(|o| o.id).collect();
     // The others that change state, free in the search above: the
     // writes of what a witness saw first.
+    // (A list seen, as an append's read returns, shows each element.)
     let seen: Vec<&Value> = core
         .iter()
         .filter_map(|o| o.output.as_ref())
+        .flat_map(|v| match v {
+            Value::List(items) => std::iter::once(v).chain(items.iter()).collect(),
+            _ => vec![v],
+        })
         .filter(|v| **v != Value::Nil)
         .collect();
     let mut free: Vec<&Operation> = ops
@@ -447,6 +499,48 @@ fn explain<M: Model>(
         prefix,
         minimal,
     })
+}
+
+/// `v` and, in a list, each value in it.
+fn each_value<'a>(v: &'a Value, f: &mut impl FnMut(&'a Value)) {
+    f(v);
+    if let Value::List(items) = v {
+        for item in items {
+            each_value(item, f);
+        }
+    }
+}
+
+/// A minimal subset `X` of `c` such that `cannot(background ∪ X)`,
+/// given that `cannot(background ∪ c)` (Junker's QuickXplain; `cannot`
+/// must be monotone: more marked, never fewer violations). `background`
+/// marks operations by index and is as it was on return.
+fn quick_explain(
+    background: &mut [bool],
+    ask: bool,
+    c: &[usize],
+    cannot: &mut dyn FnMut(&[bool]) -> bool,
+) -> Vec<usize> {
+    if ask && cannot(background) {
+        return Vec::new();
+    }
+    if c.len() <= 1 {
+        return c.to_vec();
+    }
+    let (c1, c2) = c.split_at(c.len() / 2);
+    let mark = |background: &mut [bool], ids: &[usize], on: bool| {
+        for &i in ids {
+            background[i] = on;
+        }
+    };
+    mark(background, c1, true);
+    let x2 = quick_explain(background, true, c2, cannot);
+    mark(background, c1, false);
+    mark(background, &x2, true);
+    let mut x1 = quick_explain(background, !x2.is_empty(), c1, cannot);
+    mark(background, &x2, false);
+    x1.extend(x2);
+    x1
 }
 
 /// A verdict in words, naming operations by what they did.
@@ -539,7 +633,9 @@ fn words(history: &History, verdict: &Verdict, initial: Option<&Value>) -> Strin
         Verdict::Unknown(why) => format!("unknown: {why}"),
         Verdict::NotLinearizable(v) => {
             let free = free_words(history, v)
-                .map(|r| format!(" (even with these free to take effect or not: {r})"))
+                .map(|r| {
+                    format!(" (even with these free to take effect or not while they ran: {r})")
+                })
                 .unwrap_or_default();
             let ops: Vec<String> = v.ops.iter().map(|&i| history.ops[i].to_string()).collect();
             match ops.as_slice() {

@@ -24,6 +24,14 @@ fn is_write(f: &str) -> bool {
     matches!(f, "write" | "put")
 }
 
+/// A write of a value nothing else mentions: until the next write, a
+/// read would return it and a compare-and-set expect it, so none does;
+/// without it, what was there before stays, and nothing sees the
+/// difference.
+fn unseen_write(op: &Operation, seen: &dyn Fn(&Value) -> bool) -> bool {
+    is_write(&op.f) && !seen(&op.input)
+}
+
 /// The first operation whose function is not in `known`, named.
 fn first_unknown(ops: &[Operation], model: &str, known: &[&str]) -> Option<String> {
     ops.iter()
@@ -86,6 +94,9 @@ impl Model for Register {
     fn unknown(&self, ops: &[Operation]) -> Option<String> {
         first_unknown(ops, "register", &["read", "write", "get", "put"])
     }
+    fn needless(&self, op: &Operation, seen: &dyn Fn(&Value) -> bool) -> bool {
+        unseen_write(op, seen)
+    }
 }
 
 /// A register with compare-and-set.
@@ -116,6 +127,9 @@ impl Model for CasRegister {
     }
     fn unknown(&self, ops: &[Operation]) -> Option<String> {
         first_unknown(ops, "cas-register", &["read", "write", "get", "put", "cas"])
+    }
+    fn needless(&self, op: &Operation, seen: &dyn Fn(&Value) -> bool) -> bool {
+        unseen_write(op, seen)
     }
 }
 
@@ -167,6 +181,11 @@ impl Model for KeyValue {
     }
     fn unknown(&self, ops: &[Operation]) -> Option<String> {
         first_unknown(ops, "kv", &["get", "put", "read", "write", "append", "cas"])
+    }
+    /// A put or append of a value nothing else mentions (an append's
+    /// value is in every list read after it, until the next put).
+    fn needless(&self, op: &Operation, seen: &dyn Fn(&Value) -> bool) -> bool {
+        unseen_write(op, seen) || op.f == "append" && !seen(&op.input)
     }
 }
 
@@ -220,6 +239,13 @@ impl Model for Queue {
     }
     fn unknown(&self, ops: &[Operation]) -> Option<String> {
         first_unknown(ops, "queue", &["enqueue", "dequeue"])
+    }
+    /// An enqueue of a value nothing else mentions: in any order its
+    /// value stays behind every value a dequeue returned (or that dequeue
+    /// fails), and a dequeue whose output is unknown is free not to
+    /// happen, so leaving it out loses no order.
+    fn needless(&self, op: &Operation, seen: &dyn Fn(&Value) -> bool) -> bool {
+        op.f == "enqueue" && !seen(&op.input)
     }
 }
 

@@ -11,6 +11,12 @@
 //! a completion means its operation should have been linearized by then:
 //! back up to the last choice and try the next. Reaching the end of time
 //! means every completed operation is linearized: done.
+//!
+//! An operation may be marked optional (a witness search lets it go): it
+//! takes effect during its call as any other, or, when the search reaches
+//! its completion without it, not at all — it leaves the list as if
+//! linearized, with the state unchanged. That is the last choice at that
+//! point, so backing up past it backs up further.
 
 use super::{Model, Operation};
 use std::collections::HashSet;
@@ -91,6 +97,19 @@ pub fn linearize<M: Model>(
     budget: &Budget,
     spent: &mut Spent,
 ) -> Result<Option<Vec<usize>>, String> {
+    linearize_optional(model, ops, &[], budget, spent)
+}
+
+/// [`linearize`], where `ops[i]` with `optional[i]` (completed) may also
+/// not have taken effect at all; those left out are not in the answer.
+/// `optional` shorter than `ops` leaves the rest required.
+pub fn linearize_optional<M: Model>(
+    model: &M,
+    ops: &[&Operation],
+    optional: &[bool],
+    budget: &Budget,
+    spent: &mut Spent,
+) -> Result<Option<Vec<usize>>, String> {
     let n = ops.len();
     // Events: 2i is op i's invocation, 2i+1 its completion.
     let mut order: Vec<usize> = (0..2 * n).collect();
@@ -131,8 +150,18 @@ pub fn linearize<M: Model>(
     let mut linearized = vec![0u64; words];
     let mut cache: HashSet<(Vec<u64>, M::State), BuildHasherDefault<Fx>> = HashSet::default();
     let mut state = model.init();
-    // The choices made: (invocation event, state before it).
-    let mut stack: Vec<(usize, M::State)> = Vec::new();
+    // The choices made: (invocation event, state before it), or (the
+    // completion event of an optional operation left out, None).
+    let mut stack: Vec<(usize, Option<M::State>)> = Vec::new();
+    let over = |spent: &mut Spent| {
+        spent.steps += 1;
+        (spent.steps > budget.steps).then(|| {
+            format!(
+                "the search took more than {} steps (raise the budget)",
+                budget.steps
+            )
+        })
+    };
     let mut entry = next[head];
     loop {
         if entry == NONE {
@@ -144,24 +173,47 @@ pub fn linearize<M: Model>(
                 // The end of time: every completed operation is placed.
                 break;
             }
-            // A completion whose operation is not linearized: back up.
-            let Some((call, before)) = stack.pop() else {
-                return Ok(None);
-            };
-            let o = call / 2;
-            linearized[o / 64] &= !(1 << (o % 64));
-            state = before;
-            relink(call + 1, &mut next, &mut prev);
-            relink(call, &mut next, &mut prev);
-            entry = next[call];
+            if optional.get(op) == Some(&true) {
+                // Not linearized by its completion: it did not happen.
+                if let Some(why) = over(spent) {
+                    return Err(why);
+                }
+                linearized[op / 64] |= 1 << (op % 64);
+                if cache.insert((linearized.clone(), state.clone())) {
+                    stack.push((entry, None));
+                    unlink(entry - 1, &mut next, &mut prev);
+                    unlink(entry, &mut next, &mut prev);
+                    entry = next[head];
+                    continue;
+                }
+                linearized[op / 64] &= !(1 << (op % 64));
+            }
+            // A completion whose operation is not linearized: back up
+            // to the last choice that has another after it.
+            loop {
+                let Some((event, before)) = stack.pop() else {
+                    return Ok(None);
+                };
+                let o = event / 2;
+                linearized[o / 64] &= !(1 << (o % 64));
+                match before {
+                    None => {
+                        relink(event, &mut next, &mut prev);
+                        relink(event - 1, &mut next, &mut prev);
+                    }
+                    Some(before) => {
+                        state = before;
+                        relink(event + 1, &mut next, &mut prev);
+                        relink(event, &mut next, &mut prev);
+                        entry = next[event];
+                        break;
+                    }
+                }
+            }
             continue;
         }
-        spent.steps += 1;
-        if spent.steps > budget.steps {
-            return Err(format!(
-                "the search took more than {} steps (raise the budget)",
-                budget.steps
-            ));
+        if let Some(why) = over(spent) {
+            return Err(why);
         }
         let mut advanced = false;
         if let Some(after) = model.step(&state, ops[op]) {
@@ -173,7 +225,7 @@ pub fn linearize<M: Model>(
                         budget.remembered
                     ));
                 }
-                stack.push((entry, std::mem::replace(&mut state, after)));
+                stack.push((entry, Some(std::mem::replace(&mut state, after))));
                 unlink(entry, &mut next, &mut prev);
                 unlink(entry + 1, &mut next, &mut prev);
                 entry = next[head];
@@ -187,6 +239,10 @@ pub fn linearize<M: Model>(
         }
     }
     Ok(Some(
-        stack.iter().map(|(call, _)| ops[call / 2].id).collect(),
+        stack
+            .iter()
+            .filter(|(_, before)| before.is_some())
+            .map(|(call, _)| ops[call / 2].id)
+            .collect(),
     ))
 }
