@@ -292,6 +292,9 @@ fn a_violation_names_the_write_it_set_aside_that_a_witness_saw() {
         "{why:?}"
     );
     assert_witnessed(&Queue, &h, why);
+    assert!(dsim::show::history::svg(&h, &v).contains(
+        "2 witnesses in red, 2 other operations that change state, free to take effect or not while they ran, in amber"
+    ));
     let text = dsim::check::linearizable::describe(&h, &v);
     assert!(
         text.ends_with(
@@ -330,6 +333,15 @@ fn a_value_dequeued_twice_is_explained_by_the_two_dequeues_among_many_enqueues()
     );
     assert!(why.minimal, "{why:?}");
     assert_eq!(named(&why.free[..1]), ["p0 enqueue 1 -> nil (#0..#1)"]);
+    // Drawn: one witness is not "1 witnesses".
+    let one =
+        history("p0 invoke enqueue 1\np0 ok enqueue nil\np1 invoke dequeue nil\np1 ok dequeue 2");
+    let v1 = check(&Queue, &one, &Budget::default());
+    assert!(
+        dsim::show::history::svg(&one, &v1)
+            .contains("NOT linearizable from #3: 1 witness in red, 1 other"),
+        "{v1:?}"
+    );
     // A queue model of one's own that does not say so is still answered
     // truly, with a witness that holds more than it needs.
     struct Plain;

@@ -68,9 +68,12 @@ pub fn svg(history: &History, verdict: &Verdict) -> String {
     let title = match verdict {
         Verdict::Linearizable => "linearizable".to_string(),
         Verdict::NotLinearizable(v) => format!(
-            "NOT linearizable from #{}: {} witnesses in red{}",
+            "NOT linearizable from #{}: {} in red{}",
             v.at,
-            v.ops.len(),
+            match v.ops.len() {
+                1 => "1 witness".to_string(),
+                n => format!("{n} witnesses"),
+            },
             match v.free.len() {
                 0 => String::new(),
                 1 => ", 1 other operation that changes state, free to take effect or not while they ran, in amber"
