@@ -76,7 +76,7 @@ pub fn svg(history: &History, verdict: &Verdict) -> String {
             },
             match v.free.len() {
                 0 => String::new(),
-                1 => ", 1 other operation that changes state, free to take effect or not while they ran, in amber"
+                1 => ", 1 other operation that changes state, free to take effect or not while it ran, in amber"
                     .to_string(),
                 n => format!(
                     ", {n} other operations that change state, free to take effect or not while they ran, in amber"

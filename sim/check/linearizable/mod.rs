@@ -476,15 +476,14 @@ fn explain<M: Model>(
     // The others that change state, free in the search above: the
     // writes of what a witness saw first.
     // (A list seen, as an append's read returns, shows each element.)
-    let seen: Vec<&Value> = core
-        .iter()
-        .filter_map(|o| o.output.as_ref())
-        .flat_map(|v| match v {
-            Value::List(items) => std::iter::once(v).chain(items.iter()).collect(),
-            _ => vec![v],
-        })
-        .filter(|v| **v != Value::Nil)
-        .collect();
+    let mut seen: Vec<&Value> = Vec::new();
+    for v in core.iter().filter_map(|o| o.output.as_ref()) {
+        each_value(v, &mut |v| {
+            if *v != Value::Nil {
+                seen.push(v)
+            }
+        });
+    }
     let mut free: Vec<&Operation> = ops
         .iter()
         .copied()
