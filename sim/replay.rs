@@ -9,13 +9,28 @@ use std::collections::BTreeMap;
 
 /// Extracts the network's decisions from a recorded run.
 pub fn schedule_from(records: &[Record<'_>]) -> Schedule {
-    let mut schedule = Schedule {
-        horizon: records.last().map_or(Instant::ZERO, |r| r.time),
-        ..Schedule::default()
-    };
-    // msg → (link, position on the link, send time)
-    let mut where_: BTreeMap<u64, ((u32, u32), usize, Instant)> = BTreeMap::new();
+    let mut builder = ScheduleBuilder::default();
     for r in records {
+        builder.add(r);
+    }
+    builder.finish()
+}
+
+/// Extracts the network's decisions from a recorded run one record at a
+/// time, for a trace read as a stream (see [`schedule_from`]).
+#[derive(Default)]
+pub struct ScheduleBuilder {
+    schedule: Schedule,
+    // msg → (link, position on the link, send time)
+    where_: BTreeMap<u64, ((u32, u32), usize, Instant)>,
+}
+
+impl ScheduleBuilder {
+    /// Takes the next record into account.
+    pub fn add(&mut self, r: &Record<'_>) {
+        let (schedule, where_) = (&mut self.schedule, &mut self.where_);
+        // The recording ends with its last record.
+        schedule.horizon = r.time;
         match &r.kind {
             Kind::Send {
                 node,
@@ -52,13 +67,13 @@ pub fn schedule_from(records: &[Record<'_>]) -> Schedule {
                     | Kind::Corrupted { msg, .. }
                     | Kind::Deliver { msg, .. }
                     | Kind::Lost { msg, .. } => *msg,
-                    _ => continue,
+                    _ => return,
                 };
                 let Some(&(link, k, sent)) = where_.get(&msg) else {
-                    continue;
+                    return;
                 };
                 let Some(fate) = schedule.links.get_mut(&link).and_then(|v| v.get_mut(k)) else {
-                    continue;
+                    return;
                 };
                 // A copy exists only once the trace has shown it: copy 0
                 // with the send, each later one with its `Duplicated`
@@ -101,7 +116,11 @@ pub fn schedule_from(records: &[Record<'_>]) -> Schedule {
             }
         }
     }
-    schedule
+
+    /// The schedule of every record added.
+    pub fn finish(self) -> Schedule {
+        self.schedule
+    }
 }
 
 /// The steps of an explored run, from its records: exploration takes step
@@ -109,67 +128,72 @@ pub fn schedule_from(records: &[Record<'_>]) -> Schedule {
 /// did. `None` for a step that wrote nothing, or nothing that names it (an
 /// async task run, say).
 pub fn explored_steps(records: &[Record<'_>]) -> Vec<Option<crate::network::Step>> {
-    use crate::network::Step;
-    const STEP: u64 = 1_000_000;
-    let mut steps: Vec<Option<Step>> = Vec::new();
+    let mut steps = Vec::new();
     for r in records {
-        let t = r.time.0;
-        if t == 0 || t % STEP != 0 {
-            continue;
-        }
-        let k = (t / STEP - 1) as usize;
-        if k < steps.len() {
-            continue; // not the step's first record
-        }
-        steps.resize(k, None);
-        steps.push(match &r.kind {
-            Kind::Input { .. } => Some(Step::Input),
-            Kind::Deliver {
-                node,
-                msg,
-                copy,
-                from,
-                ..
-            } => Some(Step::Deliver {
-                msg: *msg,
-                copy: *copy,
-                from: from.0,
-                to: node.0,
-            }),
-            Kind::Lost {
-                msg,
-                copy,
-                from,
-                to,
-                cause,
-            } => {
-                let (msg, copy, from, to) = (*msg, *copy, from.0, to.0);
-                Some(match cause {
-                    crate::network::LossCause::Planned => Step::Drop {
-                        msg,
-                        copy,
-                        from,
-                        to,
-                    },
-                    _ => Step::Deliver {
-                        msg,
-                        copy,
-                        from,
-                        to,
-                    },
-                })
-            }
-            Kind::Duplicated { msg, .. } => Some(Step::Duplicate { msg: *msg }),
-            Kind::Timer { node, timer, .. } => Some(Step::Fire {
-                node: node.0,
-                timer: *timer,
-            }),
-            Kind::Crash { node, .. } => Some(Step::Crash { node: node.0 }),
-            Kind::Restart { node, .. } => Some(Step::Restart { node: node.0 }),
-            _ => None,
-        });
+        add_explored_step(&mut steps, r);
     }
     steps
+}
+
+/// [`explored_steps`] one record at a time, for a trace read as a stream.
+pub fn add_explored_step(steps: &mut Vec<Option<crate::network::Step>>, r: &Record<'_>) {
+    use crate::network::Step;
+    const STEP: u64 = 1_000_000;
+    let t = r.time.0;
+    if t == 0 || t % STEP != 0 {
+        return;
+    }
+    let k = (t / STEP - 1) as usize;
+    if k < steps.len() {
+        return; // not the step's first record
+    }
+    steps.resize(k, None);
+    steps.push(match &r.kind {
+        Kind::Input { .. } => Some(Step::Input),
+        Kind::Deliver {
+            node,
+            msg,
+            copy,
+            from,
+            ..
+        } => Some(Step::Deliver {
+            msg: *msg,
+            copy: *copy,
+            from: from.0,
+            to: node.0,
+        }),
+        Kind::Lost {
+            msg,
+            copy,
+            from,
+            to,
+            cause,
+        } => {
+            let (msg, copy, from, to) = (*msg, *copy, from.0, to.0);
+            Some(match cause {
+                crate::network::LossCause::Planned => Step::Drop {
+                    msg,
+                    copy,
+                    from,
+                    to,
+                },
+                _ => Step::Deliver {
+                    msg,
+                    copy,
+                    from,
+                    to,
+                },
+            })
+        }
+        Kind::Duplicated { msg, .. } => Some(Step::Duplicate { msg: *msg }),
+        Kind::Timer { node, timer, .. } => Some(Step::Fire {
+            node: node.0,
+            timer: *timer,
+        }),
+        Kind::Crash { node, .. } => Some(Step::Crash { node: node.0 }),
+        Kind::Restart { node, .. } => Some(Step::Restart { node: node.0 }),
+        _ => None,
+    });
 }
 
 /// What to look for when two runs of one recipe differ.
@@ -182,7 +206,13 @@ pub struct Divergence {
     pub index: usize,
     pub left: Option<Record<'static>>,
     pub right: Option<Record<'static>>,
+    /// The records just before it, the same in both (at most
+    /// [`CONTEXT`]): what led there.
+    pub context: Vec<Record<'static>>,
 }
+
+/// How many of the records before a divergence it keeps.
+pub const CONTEXT: usize = 5;
 
 /// The first record where `left` and `right` differ, if any. A trace that
 /// is a prefix of the other differs at the first extra record.
@@ -204,6 +234,11 @@ fn first_where(
             index,
             left: left.get(index).cloned().map(Record::into_owned),
             right: right.get(index).cloned().map(Record::into_owned),
+            context: left[index.saturating_sub(CONTEXT)..index]
+                .iter()
+                .cloned()
+                .map(Record::into_owned)
+                .collect(),
         })
 }
 
@@ -218,7 +253,14 @@ pub fn first_divergence_in_behaviour(
     left: &[Record<'_>],
     right: &[Record<'_>],
 ) -> Option<Divergence> {
-    first_where(left, right, |a, b| match (a, b) {
+    first_where(left, right, same_behaviour)
+}
+
+/// The same behaviour: the same record, or failures of the history check
+/// at the same time, whatever their words (see
+/// [`first_divergence_in_behaviour`]).
+fn same_behaviour(a: Option<&Record<'_>>, b: Option<&Record<'_>>) -> bool {
+    match (a, b) {
         (Some(a), Some(b)) => match (&a.kind, &b.kind) {
             (Kind::CheckFailed { check: x, .. }, Kind::CheckFailed { check: y, .. })
                 if x == HISTORY_CHECK && y == HISTORY_CHECK =>
@@ -228,7 +270,45 @@ pub fn first_divergence_in_behaviour(
             _ => a == b,
         },
         (a, b) => a == b,
-    })
+    }
+}
+
+/// [`first_divergence`] (or with `behaviour`,
+/// [`first_divergence_in_behaviour`]) of two traces read as streams, so
+/// that neither is ever held whole: only the last [`CONTEXT`] records.
+/// The first error either stream yields ends the comparison.
+pub fn first_divergence_of<E>(
+    left: impl IntoIterator<Item = Result<Record<'static>, E>>,
+    right: impl IntoIterator<Item = Result<Record<'static>, E>>,
+    behaviour: bool,
+) -> Result<Option<Divergence>, E> {
+    let (mut left, mut right) = (left.into_iter(), right.into_iter());
+    let mut context = std::collections::VecDeque::with_capacity(CONTEXT + 1);
+    for index in 0.. {
+        let (l, r) = (left.next().transpose()?, right.next().transpose()?);
+        let same = match behaviour {
+            true => same_behaviour(l.as_ref(), r.as_ref()),
+            false => l == r,
+        };
+        match (same, l) {
+            (false, l) => {
+                return Ok(Some(Divergence {
+                    index,
+                    left: l,
+                    right: r,
+                    context: context.into(),
+                }))
+            }
+            (true, None) => return Ok(None),
+            (true, Some(l)) => {
+                context.push_back(l);
+                if context.len() > CONTEXT {
+                    context.pop_front();
+                }
+            }
+        }
+    }
+    unreachable!("a trace has fewer than usize::MAX records")
 }
 
 /// The name of the history check a scenario asks for with `[check]
@@ -339,6 +419,63 @@ mod tests {
             first_divergence_in_behaviour(&lin(5, "a"), std::slice::from_ref(&start))
                 .map(|d| d.index),
             Some(1)
+        );
+    }
+
+    fn stream<'a>(
+        r: &'a [Record<'static>],
+    ) -> impl Iterator<Item = Result<Record<'static>, ()>> + 'a {
+        r.iter().cloned().map(Ok)
+    }
+
+    #[test]
+    fn a_divergence_found_in_streams_is_the_one_found_in_lists_with_its_context() {
+        // Records that differ by time only; `b` parts from `a` at `at`, or
+        // stops there, or goes on past `a`'s end.
+        let start = |t| Record {
+            time: Instant(t),
+            kind: Kind::Start {
+                node: crate::NodeId(0),
+                lamport: 1,
+            },
+        };
+        let a: Vec<Record<'static>> = (0..12).map(start).collect();
+        let mut cases: Vec<Vec<Record<'static>>> = vec![a.clone()];
+        for at in [0, 1, 4, 5, 6, 11] {
+            let mut b = a.clone();
+            b[at] = start(100);
+            cases.push(b);
+            cases.push(a[..at].to_vec());
+        }
+        cases.push([&a[..], &[start(12)]].concat());
+        // The history check's words differ: the same behaviour only.
+        let mut worded = a.clone();
+        worded[7] = failed(7, "linearizable", "these");
+        let mut reworded = a.clone();
+        reworded[7] = failed(7, "linearizable", "these (and more)");
+        cases.push(worded.clone());
+        let mut found = 0;
+        for (left, right) in cases.iter().map(|b| (&a, b)).chain([(&worded, &reworded)]) {
+            for behaviour in [false, true] {
+                let listed = match behaviour {
+                    false => first_divergence(left, right),
+                    true => first_divergence_in_behaviour(left, right),
+                };
+                let streamed = first_divergence_of(stream(left), stream(right), behaviour);
+                assert_eq!(streamed, Ok(listed.clone()), "{right:?}");
+                if let Some(d) = listed {
+                    found += 1;
+                    assert_eq!(d.context.len(), d.index.min(CONTEXT));
+                    assert_eq!(d.context[..], left[d.index - d.context.len()..d.index]);
+                }
+            }
+        }
+        assert_eq!(found, 2 * 14 + 1);
+        // An error in either stream ends the comparison.
+        let broken = a[..3].iter().cloned().map(Ok).chain([Err("damaged")]);
+        assert_eq!(
+            first_divergence_of(stream(&a).map(|r| r.map_err(|()| "")), broken, false),
+            Err("damaged")
         );
     }
 }

@@ -34,7 +34,7 @@ mod idmap;
 pub mod jepsen;
 mod lamport;
 pub mod linearizable;
-mod messages;
+pub(crate) mod messages;
 pub mod shiviz;
 mod vclock;
 

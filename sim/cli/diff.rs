@@ -117,7 +117,6 @@ pub fn diff(registry: &Registry, args: DiffArgs) -> Result<(), CliError> {
     let decoders = [&ha.protocol, &hb.protocol].map(|p| registry.get(p).map(ByProtocol));
     print_divergence(
         &d,
-        &a,
         "left",
         "right",
         [&decoders[0], &decoders[1]].map(|d| d.as_ref().map(|d| d as _)),

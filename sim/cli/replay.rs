@@ -3,12 +3,10 @@
 
 use super::CliError;
 use crate::protocols::Registry;
-use crate::replay::{
-    first_divergence, first_divergence_in_behaviour, schedule_from, Divergence, Recipe,
-};
+use crate::replay::{first_divergence_of, Divergence, Recipe, ScheduleBuilder};
 use crate::show::plain;
 use crate::show::text;
-use crate::trace::{first_failure, read_all, Header, Record};
+use crate::trace::{read_all, Header, Record};
 use clap::Args;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -153,12 +151,11 @@ pub fn protocol_for<'r>(
 /// traces are compared.
 pub fn print_divergence(
     d: &Divergence,
-    context_from: &[Record<'_>],
     left: &str,
     right: &str,
     decode: [Option<text::Decoder<'_>>; 2],
 ) {
-    for line in divergence_lines(d, context_from, left, right, decode) {
+    for line in divergence_lines(d, left, right, decode) {
         println!("{line}");
     }
 }
@@ -166,16 +163,15 @@ pub fn print_divergence(
 /// The lines [`print_divergence`] prints.
 pub fn divergence_lines(
     d: &Divergence,
-    context_from: &[Record<'_>],
     left: &str,
     right: &str,
     decode: [Option<text::Decoder<'_>>; 2],
 ) -> Vec<String> {
     let mut out = Vec::new();
-    let start = d.index.saturating_sub(5);
-    if start < d.index {
+    let start = d.index - d.context.len();
+    if !d.context.is_empty() {
         out.push("context (the records before, identical in both):".to_string());
-        for (i, r) in context_from[start..d.index].iter().enumerate() {
+        for (i, r) in d.context.iter().enumerate() {
             out.push(format!(
                 "  {}",
                 text::line((start + i) as u64, r, decode[0])
@@ -249,15 +245,13 @@ fn replay_corpus(registry: &Registry, args: &ReplayArgs) -> Result<(), CliError>
     }
 }
 
-/// A trace rerun: what it recorded, what the rerun wrote, and where the
-/// two first differ.
+/// A trace rerun: what the rerun wrote, and where it first differs from
+/// the recording. Neither trace is held as records: a replay of millions of
+/// records compares them as they are read.
 pub struct Rerun {
-    /// The trace's records, as recorded.
-    pub recorded: Vec<Record<'static>>,
-    /// The rerun's records.
-    pub replayed: Vec<Record<'static>>,
-    /// The rerun's trace, as written.
-    pub bytes: Vec<u8>,
+    /// The rerun's trace, as written: an anonymous temporary file, so that
+    /// a long run's trace is not held in memory either.
+    pub trace: std::fs::File,
     /// How the rerun ended.
     pub outcome: crate::Outcome,
     /// The recorded schedule the rerun followed (`None`: it reran the seed).
@@ -276,18 +270,58 @@ pub struct Rerun {
     pub recipe: Recipe,
 }
 
-/// Reruns a trace (its header and records, as [`read_trace`] gives them;
-/// `trace` names it in messages) as `dsim replay` does: a shrunk trace, or one of a format
-/// whose seed drew its fates another way, by its recorded schedule; others
-/// by their scenario and seed, or by the schedule when `schedule` is set.
-/// `scenario` runs that scenario's protocol, parameters and checks instead
-/// of the recorded ones (a fixed build, say). `carry_recipe`: a rerun that
-/// followed a schedule records it, so that its own trace replays the same
-/// way.
+/// The records of the trace file at `path`, read as a stream; an error
+/// names the file.
+fn stream<'p>(
+    path: &'p Path,
+    key: Option<&[u8]>,
+) -> Result<impl Iterator<Item = Result<Record<'static>, CliError>> + 'p, CliError> {
+    let named =
+        move |e: crate::trace::TraceError| CliError::input(format!("{}: {e}", path.display()));
+    let file = std::fs::File::open(path)
+        .map_err(|e| CliError::input(format!("{}: cannot read: {e}", path.display())))?;
+    let reader =
+        crate::trace::TraceReader::new(std::io::BufReader::new(file), key).map_err(named)?;
+    Ok(reader.map(move |r| r.map_err(named)))
+}
+
+/// A trace's first failed check: its record's index, the check, the message.
+pub type FirstFailure = Option<(usize, String, String)>;
+
+/// A trace's header and its first failed check, read through once as a
+/// stream: an error names the file and the place of the first damage, as
+/// [`read_trace`] does, without holding the records.
+pub fn scan_trace(path: &Path, key: Option<&[u8]>) -> Result<(Header, FirstFailure), CliError> {
+    let file = std::fs::File::open(path)
+        .map_err(|e| CliError::input(format!("{}: cannot read: {e}", path.display())))?;
+    let mut reader = crate::trace::TraceReader::new(std::io::BufReader::new(file), key)
+        .map_err(|e| CliError::input(format!("{}: {e}", path.display())))?;
+    let mut failed = None;
+    for (i, r) in reader.by_ref().enumerate() {
+        let r = r.map_err(|e| CliError::input(format!("{}: {e}", path.display())))?;
+        if let (None, crate::trace::Kind::CheckFailed { check, message }) = (&failed, &r.kind) {
+            failed = Some((i, check.to_string(), message.to_string()));
+        }
+    }
+    Ok((reader.header().clone(), failed))
+}
+
+/// Reruns the trace at `trace` (its header as [`scan_trace`] or
+/// [`read_trace`] gives it) as `dsim replay` does: a shrunk trace, or one
+/// of a format whose seed drew its fates another way, by its recorded
+/// schedule; others by their scenario and seed, or by the schedule when
+/// `schedule` is set. `scenario` runs that scenario's protocol,
+/// parameters and checks instead of the recorded ones (a fixed build,
+/// say). `carry_recipe`: a rerun that followed a schedule records it, so
+/// that its own trace replays the same way.
+///
+/// The recording is read as a stream, once to take its schedule and once
+/// to compare; the rerun's trace is written to a temporary file and read
+/// back the same way.
 pub fn rerun(
     registry: &Registry,
     trace: &Path,
-    (header, mut recorded): (&Header, Vec<Record<'static>>),
+    header: &Header,
     key: Option<&[u8]>,
     scenario: Option<&Path>,
     schedule: bool,
@@ -300,16 +334,29 @@ pub fn rerun(
     let by_schedule = schedule
         || !header.replay.is_empty()
         || header.format_version < crate::trace::FATE_DRAW_VERSION;
-    let schedule = by_schedule.then(|| {
-        let mut s = schedule_from(&recorded);
-        if matches!(
-            recipe.config.strategy,
-            crate::config::Strategy::Explore { .. }
-        ) {
-            s.steps = crate::replay::explored_steps(&recorded);
+    let schedule = match by_schedule {
+        false => None,
+        true => {
+            let explored = matches!(
+                recipe.config.strategy,
+                crate::config::Strategy::Explore { .. }
+            );
+            let mut builder = ScheduleBuilder::default();
+            let mut steps = Vec::new();
+            for r in stream(trace, key)? {
+                let r = r?;
+                builder.add(&r);
+                if explored {
+                    crate::replay::add_explored_step(&mut steps, &r);
+                }
+            }
+            let mut s = builder.finish();
+            if explored {
+                s.steps = steps;
+            }
+            Some(Arc::new(s))
         }
-        Arc::new(s)
-    });
+    };
     let mut config = recipe.config.clone();
     if by_schedule && carry_recipe {
         // The run written anew carries its recipe, so that it too replays
@@ -318,10 +365,15 @@ pub fn rerun(
         carried.config.replay = String::new();
         config.replay = carried.to_json();
     }
-    let run_once = || -> Result<(crate::Outcome, Vec<u8>, Vec<Record<'static>>), CliError> {
-        let mut bytes = Vec::new();
+    let run_once = || -> Result<(crate::Outcome, std::fs::File), CliError> {
+        let scratch = |e: std::io::Error| {
+            CliError::input(format!(
+                "cannot write the rerun's trace to a temporary file: {e}"
+            ))
+        };
+        let mut out = std::io::BufWriter::new(tempfile::tempfile().map_err(scratch)?);
         let options = crate::protocols::RunOptions {
-            trace: Some(&mut bytes),
+            trace: Some(&mut out),
             key,
             invariants: recipe.invariants.clone(),
             linearizable: recipe.linearizable.clone(),
@@ -332,35 +384,66 @@ pub fn rerun(
         let outcome = protocol
             .run(config.clone(), &recipe.params, options)
             .map_err(|e| CliError::input(format!("{}: {e}", trace.display())))?;
-        let (_, mut replayed, _) = read_all(&bytes, key)
-            .map_err(|e| CliError::input(format!("the replayed trace does not read back: {e}")))?;
-        if header.format_version < crate::trace::CLOCK_DIGEST_VERSION {
-            crate::replay::forget_delivery_clocks(&mut replayed);
-        }
-        Ok((outcome, bytes, replayed))
+        let file = out.into_inner().map_err(|e| scratch(e.into_error()))?;
+        Ok((outcome, file))
     };
-    let (outcome, bytes, replayed) = run_once()?;
-    if header.format_version < crate::trace::CLOCK_DIGEST_VERSION {
-        crate::replay::forget_delivery_clocks(&mut recorded);
-    }
-    let divergence = first_divergence_in_behaviour(&recorded, &replayed);
+    // A trace of a format before 5 records raised entries where today's
+    // records digests: deliveries are compared without their clocks.
+    let older_clocks = header.format_version < crate::trace::CLOCK_DIGEST_VERSION;
+    let comparable = move |r: Result<Record<'static>, CliError>| {
+        r.map(|mut r| {
+            if older_clocks {
+                crate::replay::forget_delivery_clocks(std::slice::from_mut(&mut r));
+            }
+            r
+        })
+    };
+    let (outcome, written) = run_once()?;
+    let divergence = first_divergence_of(
+        stream(trace, key)?.map(comparable),
+        replayed(&written, key)?.map(comparable),
+        true,
+    )?;
     // A rerun that differs from the recording: run it once more, to tell a
     // protocol that changed since (the two reruns agree) from one that
     // does not decide the same way twice (they differ).
     let unsteady = match divergence {
-        Some(_) => first_divergence(&replayed, &run_once()?.2),
+        Some(_) => {
+            let (_, again) = run_once()?;
+            let unsteady = first_divergence_of(
+                replayed(&written, key)?.map(comparable),
+                replayed(&again, key)?.map(comparable),
+                false,
+            )?;
+            unsteady
+        }
         None => None,
     };
     Ok(Rerun {
-        recorded,
-        replayed,
-        bytes,
+        trace: written,
         outcome,
         schedule,
         divergence,
         unsteady,
         recipe,
     })
+}
+
+/// The records of a trace a rerun just wrote, read as a stream from its
+/// start.
+fn replayed<'f>(
+    file: &'f std::fs::File,
+    key: Option<&[u8]>,
+) -> Result<impl Iterator<Item = Result<Record<'static>, CliError>> + 'f, CliError> {
+    let unreadable = |e: crate::trace::TraceError| {
+        CliError::input(format!("the replayed trace does not read back: {e}"))
+    };
+    let mut file = file;
+    std::io::Seek::rewind(&mut file)
+        .map_err(|e| unreadable(crate::trace::TraceError::Io(e.to_string())))?;
+    let reader =
+        crate::trace::TraceReader::new(std::io::BufReader::new(file), key).map_err(unreadable)?;
+    Ok(reader.map(move |r| r.map_err(unreadable)))
 }
 
 pub fn replay(registry: &Registry, args: ReplayArgs) -> Result<(), CliError> {
@@ -373,7 +456,9 @@ pub fn replay(registry: &Registry, args: ReplayArgs) -> Result<(), CliError> {
         inputs.extend(args.scenario.as_deref());
         super::files::refuse_overwrite(out, &inputs)?;
     }
-    let (header, recorded) = read_trace(&args.trace, key)?;
+    // Read through once, as a stream: a damaged trace is refused before
+    // anything runs, and no record is held.
+    let (header, original) = scan_trace(&args.trace, key)?;
     let older = header.format_version < crate::trace::FORMAT_VERSION;
     if older {
         eprintln!(
@@ -394,9 +479,7 @@ pub fn replay(registry: &Registry, args: ReplayArgs) -> Result<(), CliError> {
         );
     }
     let Rerun {
-        recorded,
-        replayed,
-        bytes,
+        trace: written,
         outcome,
         schedule,
         divergence,
@@ -405,14 +488,18 @@ pub fn replay(registry: &Registry, args: ReplayArgs) -> Result<(), CliError> {
     } = rerun(
         registry,
         &args.trace,
-        (&header, recorded),
+        &header,
         key,
         args.scenario.as_deref(),
         args.schedule,
         args.output.is_some(),
     )?;
     if let Some(out) = &args.output {
-        super::files::write(out, &bytes)?;
+        super::files::write_with(out, |w| {
+            let mut file = &written;
+            std::io::Seek::rewind(&mut file)?;
+            std::io::copy(&mut file, w).map(drop)
+        })?;
         eprintln!("trace      {}", out.display());
     }
     let protocol = registry
@@ -435,7 +522,7 @@ pub fn replay(registry: &Registry, args: ReplayArgs) -> Result<(), CliError> {
                 "NONDETERMINISTIC  two reruns differ from each other too, first at record #{}: something outside the seed decides what the protocol does",
                 u.index
             );
-            print_divergence(u, &replayed, "rerun 1", "rerun 2", [Some(&decode); 2]);
+            print_divergence(u, "rerun 1", "rerun 2", [Some(&decode); 2]);
             println!("{}", crate::replay::LOOK_FOR);
         }
         None if seed_replay => println!(
@@ -462,7 +549,7 @@ pub fn replay(registry: &Registry, args: ReplayArgs) -> Result<(), CliError> {
                     "DIFFERS    seed {} of {} replayed: the first differing record is #{}",
                     header.seed, scenario.file, d.index
                 );
-                print_divergence(&d, &recorded, "recorded", "replayed", [Some(&decode); 2]);
+                print_divergence(&d, "recorded", "replayed", [Some(&decode); 2]);
                 steadiness(true);
                 Err(CliError::CheckFailed)
             }
@@ -474,8 +561,7 @@ pub fn replay(registry: &Registry, args: ReplayArgs) -> Result<(), CliError> {
                 scenario.file,
                 header.seed
             );
-            let original = first_failure(&recorded);
-            match original {
+            match &original {
                 Some((i, check, message)) => {
                     println!(
                         "recorded   failed `{}` at record {i}: {}",
@@ -499,8 +585,8 @@ pub fn replay(registry: &Registry, args: ReplayArgs) -> Result<(), CliError> {
                     outcome.stats.events
                 ),
             }
-            match (original, &outcome.failure) {
-                (Some((_, check, _)), Some(f)) if check == f.check => {
+            match (&original, &outcome.failure) {
+                (Some((_, check, _)), Some(f)) if *check == f.check => {
                     println!("verdict    the original failure still occurs")
                 }
                 (Some(_), Some(_)) => {
@@ -527,7 +613,7 @@ pub fn replay(registry: &Registry, args: ReplayArgs) -> Result<(), CliError> {
                 }
                 Some(d) => {
                     println!("diverges   first at record #{}", d.index);
-                    print_divergence(&d, &recorded, "recorded", "replayed", [Some(&decode); 2]);
+                    print_divergence(&d, "recorded", "replayed", [Some(&decode); 2]);
                     steadiness(false);
                 }
             }
@@ -576,8 +662,9 @@ mod tests {
             index: 0,
             left: Some(send(&[2, 1, 0, 2, 0])),
             right: Some(send(&[2, 2, 0, 1, 0])),
+            context: Vec::new(),
         };
-        let lines = divergence_lines(&d, &[], "run 1", "run 2", [Some(&Alike); 2]);
+        let lines = divergence_lines(&d, "run 1", "run 2", [Some(&Alike); 2]);
         assert_eq!(lines[0], lines[1].replace("run 2", "run 1"), "{lines:#?}");
         assert_eq!(lines[2], "(the two read alike once decoded; as recorded:)");
         assert!(
@@ -590,10 +677,8 @@ mod tests {
             index: 0,
             left: Some(send(&[1])),
             right: None,
+            context: Vec::new(),
         };
-        assert_eq!(
-            divergence_lines(&d, &[], "a", "b", [Some(&Alike); 2]).len(),
-            2
-        );
+        assert_eq!(divergence_lines(&d, "a", "b", [Some(&Alike); 2]).len(), 2);
     }
 }

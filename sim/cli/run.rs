@@ -532,7 +532,7 @@ fn check_determinism(registry: &Registry, scenario: &Scenario, seed: u64) -> Res
             );
             let decode = registry.get(&scenario.protocol).map(super::ByProtocol);
             let decode = decode.as_ref().map(|d| d as _);
-            super::replay::print_divergence(&d, &a, "run 1", "run 2", [decode; 2]);
+            super::replay::print_divergence(&d, "run 1", "run 2", [decode; 2]);
             println!("{}", crate::replay::LOOK_FOR);
             Err(CliError::CheckFailed)
         }

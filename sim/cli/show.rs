@@ -86,25 +86,16 @@ pub fn show(registry: &Registry, args: ShowArgs) -> Result<(), CliError> {
     if let Some(format) = &args.import {
         return show_log(format, &args);
     }
+    if matches!(args.format, Format::Text | Format::Jsonl) {
+        return show_streamed(registry, &args);
+    }
     // A damaged or cut-short trace still shows every record before the
     // damage, and then says what is wrong (exit 2).
     let (header, mut records, damage) =
         read_trace_prefix(&args.trace, args.key.as_deref().map(str::as_bytes))?;
     let n = header.nodes as usize;
     crate::show::raised_for_digests(n, &mut records);
-    if let Some(bad) = args.nodes.iter().flatten().find(|&&i| i >= header.nodes) {
-        return Err(CliError::input(format!(
-            "--nodes names node {bad}, but the trace has nodes 0..{}",
-            header.nodes.saturating_sub(1)
-        )));
-    }
-    let window = Window {
-        from: time("from", &args.from)?,
-        to: time("to", &args.to)?,
-        nodes: args.nodes.map(|ns| ns.into_iter().map(NodeId).collect()),
-        ends: Default::default(),
-    }
-    .learn(&records);
+    let window = window(&args, header.nodes)?.learn(&records);
     if matches!(args.format, Format::Shiviz | Format::Html)
         && (args.from.is_some() || args.to.is_some() || window.nodes.is_some())
     {
@@ -116,20 +107,8 @@ pub fn show(registry: &Registry, args: ShowArgs) -> Result<(), CliError> {
     let protocol = registry.get(&header.protocol);
     let decoder = protocol.map(super::ByProtocol);
     let decode = decoder.as_ref().map(|d| d as _);
-    // A line a record, written as it is made: a trace of millions of
-    // records is not held twice, once as text.
-    let shown = || records.iter().enumerate().filter(|(_, r)| window.shows(r));
     let body = match args.format {
-        Format::Text => {
-            let lines = shown().map(|(i, r)| text::line(i as u64, r, decode) + "\n");
-            super::stream(args.output.as_deref(), lines)?;
-            return judge_damage(&args.trace, damage, records.len());
-        }
-        Format::Jsonl => {
-            let lines = shown().map(|(i, r)| jsonl::object(i as u64, r, decode).to_string() + "\n");
-            super::stream(args.output.as_deref(), lines)?;
-            return judge_damage(&args.trace, damage, records.len());
-        }
+        Format::Text | Format::Jsonl => unreachable!("shown as the trace is read, above"),
         Format::Dot => dot::render(n, &records, &window),
         Format::Shiviz => shiviz::render(n, &records, &Window::default()),
         Format::Svg => svg::render(n, &records, &window, decode),
@@ -151,6 +130,65 @@ pub fn show(registry: &Registry, args: ShowArgs) -> Result<(), CliError> {
         None => super::print(&body)?,
     }
     judge_damage(&args.trace, damage, records.len())
+}
+
+/// `dsim show --format text|jsonl`: a line a record, written as the trace
+/// is read, so that a trace of millions of records is never held; a
+/// delivery's clock digest is shown as the entries its merge raised,
+/// rebuilt on the way (see [`crate::show::RaisedClocks`]).
+fn show_streamed(registry: &Registry, args: &ShowArgs) -> Result<(), CliError> {
+    let file = std::fs::File::open(&args.trace)
+        .map_err(|e| CliError::input(format!("{}: cannot read: {e}", args.trace.display())))?;
+    let key = args.key.as_deref().map(str::as_bytes);
+    let mut reader = crate::trace::TraceReader::new(std::io::BufReader::new(file), key)
+        .map_err(|e| CliError::input(format!("{}: {e}", args.trace.display())))?;
+    let header = reader.header().clone();
+    let window = window(args, header.nodes)?;
+    let decoder = registry.get(&header.protocol).map(super::ByProtocol);
+    let decode = decoder.as_ref().map(|d| d as _);
+    let mut clocks = crate::show::RaisedClocks::new(header.nodes as usize);
+    let (mut damage, mut read) = (None, 0);
+    let mut window = window;
+    let jsonl = matches!(args.format, Format::Jsonl);
+    let lines = reader
+        .by_ref()
+        .map_while(|r| r.map_err(|e| damage = Some(e)).ok())
+        .filter_map(|mut r| {
+            let i = read;
+            read += 1;
+            clocks.fill(&mut r);
+            window.learn_one(&r);
+            let line = window.shows(&r).then(|| match jsonl {
+                true => jsonl::object(i, &r, decode).to_string() + "\n",
+                false => text::line(i, &r, decode) + "\n",
+            });
+            for m in clocks.done() {
+                window.ends.remove(m);
+            }
+            line
+        });
+    super::stream(args.output.as_deref(), lines)?;
+    judge_damage(&args.trace, damage, read as usize)
+}
+
+/// The part of the trace `args` asks for; `--nodes` checked against the
+/// trace's `nodes`.
+fn window(args: &ShowArgs, nodes: u32) -> Result<Window, CliError> {
+    if let Some(bad) = args.nodes.iter().flatten().find(|&&i| i >= nodes) {
+        return Err(CliError::input(format!(
+            "--nodes names node {bad}, but the trace has nodes 0..{}",
+            nodes.saturating_sub(1)
+        )));
+    }
+    Ok(Window {
+        from: time("from", &args.from)?,
+        to: time("to", &args.to)?,
+        nodes: args
+            .nodes
+            .clone()
+            .map(|ns| ns.into_iter().map(NodeId).collect()),
+        ends: Default::default(),
+    })
 }
 
 /// After a trace's records are shown: exit 2 naming the damage that cut

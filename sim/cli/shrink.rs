@@ -153,15 +153,7 @@ pub fn shrink(registry: &Registry, args: ShrinkArgs) -> Result<(), CliError> {
     // the same way twice. The trace's schedule, rerun: if it differs from
     // the recording, a second rerun tells a protocol that changed since
     // from one that runs two ways, which no shrink can trust.
-    let steady = super::replay::rerun(
-        registry,
-        &args.trace,
-        (&header, records.clone()),
-        key,
-        None,
-        true,
-        false,
-    )?;
+    let steady = super::replay::rerun(registry, &args.trace, &header, key, None, true, false)?;
     if let Some(u) = &steady.unsteady {
         println!(
             "NONDETERMINISTIC  two runs of the trace's schedule differ first at record #{}: something outside the seed decides what the protocol does, so a shrink cannot tell a smaller failing run from noise",
@@ -169,7 +161,7 @@ pub fn shrink(registry: &Registry, args: ShrinkArgs) -> Result<(), CliError> {
         );
         let decode = registry.get(&steady.recipe.protocol).map(super::ByProtocol);
         let decode = decode.as_ref().map(|d| d as _);
-        super::replay::print_divergence(u, &steady.replayed, "run 1", "run 2", [decode; 2]);
+        super::replay::print_divergence(u, "run 1", "run 2", [decode; 2]);
         println!("{}", crate::replay::LOOK_FOR);
         return Err(CliError::CheckFailed);
     }

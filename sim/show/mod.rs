@@ -61,20 +61,27 @@ impl Window {
     /// Learns each message's ends from the trace's sends and injections,
     /// when the window names nodes.
     pub fn learn(mut self, records: &[Record<'_>]) -> Window {
-        if self.nodes.is_some() {
-            for r in records {
-                match &r.kind {
-                    Kind::Send { node, msg, to, .. } => {
-                        self.ends.insert(*msg, (*node, *to));
-                    }
-                    Kind::Injected { msg, from, to, .. } => {
-                        self.ends.insert(*msg, (*from, *to));
-                    }
-                    _ => {}
-                }
-            }
+        for r in records {
+            self.learn_one(r);
         }
         self
+    }
+
+    /// [`Window::learn`] one record at a time, for a trace shown as it is
+    /// read (a message's send comes before anything else about it).
+    pub fn learn_one(&mut self, r: &Record<'_>) {
+        if self.nodes.is_none() {
+            return;
+        }
+        match &r.kind {
+            Kind::Send { node, msg, to, .. } => {
+                self.ends.insert(*msg, (*node, *to));
+            }
+            Kind::Injected { msg, from, to, .. } => {
+                self.ends.insert(*msg, (*from, *to));
+            }
+            _ => {}
+        }
     }
 
     /// True when the record falls in the window: a node's event, a wire,
@@ -156,20 +163,59 @@ impl ClockWalk {
 /// what formats before 5 recorded). `dsim check` is what compares the
 /// digests; a renderer shows the clocks.
 pub fn raised_for_digests(nodes: usize, records: &mut [Record<'_>]) {
-    let Some(mut walk) = ClockWalk::new(nodes) else {
-        return;
-    };
-    let mut raised = Vec::new();
+    let mut raised = RaisedClocks::new(nodes);
     for r in records {
-        raised.clear();
-        if walk.step(r, Some(&mut raised)).is_none() {
-            continue;
+        raised.fill(r);
+    }
+}
+
+/// [`raised_for_digests`] one record at a time, for a trace shown as it is
+/// read. A message's clock at its send is let go once every copy of it is
+/// delivered or lost, so what is held is the clocks of messages in flight,
+/// however long the trace.
+pub struct RaisedClocks {
+    walk: Option<ClockWalk>,
+    messages: crate::check::messages::Messages,
+    raised: Vec<(u32, u32)>,
+    index: u64,
+}
+
+impl RaisedClocks {
+    pub fn new(nodes: usize) -> RaisedClocks {
+        RaisedClocks {
+            walk: ClockWalk::new(nodes),
+            messages: Default::default(),
+            raised: Vec::new(),
+            index: 0,
         }
-        if let Kind::Deliver { vc, .. } = &mut r.kind {
-            if matches!(vc, crate::trace::DeliveryClock::Digest(_)) {
-                *vc = raised.clone().into();
+    }
+
+    /// Takes the next record into account and, for a delivery that
+    /// records a clock digest, puts the raised entries in its place.
+    pub fn fill(&mut self, r: &mut Record<'_>) {
+        if let Some(walk) = self.walk.as_mut() {
+            self.raised.clear();
+            if walk.step(r, Some(&mut self.raised)).is_some() {
+                if let Kind::Deliver { vc, .. } = &mut r.kind {
+                    if matches!(vc, crate::trace::DeliveryClock::Digest(_)) {
+                        *vc = self.raised.clone().into();
+                    }
+                }
             }
         }
+        self.messages.record(self.index, r);
+        self.index += 1;
+        if let Some(walk) = self.walk.as_mut() {
+            for m in &self.messages.done {
+                walk.at_send.remove(m);
+            }
+        }
+    }
+
+    /// The messages the last record filled accounted for the last copy of:
+    /// nothing later in a sound trace is about them.
+    pub fn done(&self) -> &[u64] {
+        &self.messages.done
     }
 }
 

@@ -25,11 +25,10 @@
 //! }
 //! ```
 
-use crate::cli::replay::{divergence_lines, read_trace, rerun, Rerun};
+use crate::cli::replay::{divergence_lines, rerun, scan_trace, Rerun};
 use crate::cli::CliError;
 use crate::protocols::Registry;
 use crate::show::text;
-use crate::trace::first_failure;
 use std::path::{Path, PathBuf};
 
 /// What a trace's `.expect` file says it is for.
@@ -166,7 +165,7 @@ fn replay_one(registry: &Registry, trace: &Path) -> Replayed {
             Expect::default()
         }
     };
-    let (header, recorded) = match read_trace(trace, None) {
+    let (header, failed) = match scan_trace(trace, None) {
         Ok(read) => read,
         Err(e) => {
             problems.push(message(e));
@@ -188,9 +187,7 @@ fn replay_one(registry: &Registry, trace: &Path) -> Replayed {
             problems,
         };
     }
-    let failed = first_failure(&recorded).map(|(_, check, _)| check.to_string());
-    // The fixed scenario's run follows the same recorded schedule.
-    let again = expect.fixed.as_ref().map(|_| recorded.clone());
+    let failed = failed.map(|(_, check, _)| check);
     match (&failed, &expect.fails) {
         (Some(check), Some(want)) if check != want => problems.push(format!(
             "it records a failure of `{check}`, where {} says `{want}`",
@@ -204,7 +201,7 @@ fn replay_one(registry: &Registry, trace: &Path) -> Replayed {
     }
     if expect.fixed_in_place {
         // Mended since: its schedule, with the protocol as it is now.
-        match (&failed, rerun(registry, trace, (&header, recorded), None, None, true, false)) {
+        match (&failed, rerun(registry, trace, &header, None, None, true, false)) {
             (None, _) => problems.push(format!(
                 "{} says the protocol was fixed in place, but the trace records no failure",
                 expect_path.display()
@@ -227,15 +224,7 @@ fn replay_one(registry: &Registry, trace: &Path) -> Replayed {
             },
         }
     } else {
-        match rerun(
-            registry,
-            trace,
-            (&header, recorded),
-            None,
-            None,
-            false,
-            false,
-        ) {
+        match rerun(registry, trace, &header, None, None, false, false) {
             Err(e) => problems.push(message(e)),
             Ok(run) => {
                 let how = if run.schedule.is_some() {
@@ -264,16 +253,7 @@ fn replay_one(registry: &Registry, trace: &Path) -> Replayed {
             fixed.display()
         )),
         (Some(fixed), Some(check)) => {
-            let recorded = again.unwrap_or_default();
-            match rerun(
-                registry,
-                trace,
-                (&header, recorded),
-                None,
-                Some(fixed),
-                true,
-                false,
-            ) {
+            match rerun(registry, trace, &header, None, Some(fixed), true, false) {
                 Err(e) => problems.push(message(e)),
                 Ok(run) => match &run.outcome.failure {
                     Some(f) => problems.push(format!(
@@ -316,8 +296,8 @@ fn divergence(registry: &Registry, run: &Rerun, how: &str, mended: Option<&Path>
     let protocol = registry.get(&run.recipe.protocol);
     let decode = protocol.map(crate::cli::ByProtocol);
     let decode = decode.as_ref().map(|d| d as text::Decoder<'_>);
-    let lines = |d: &crate::replay::Divergence, from: &[crate::trace::Record<'static>], l, r| {
-        divergence_lines(d, from, l, r, [decode; 2])
+    let lines = |d: &crate::replay::Divergence, l, r| {
+        divergence_lines(d, l, r, [decode; 2])
             .iter()
             .map(|line| format!("\n    {line}"))
             .collect::<String>()
@@ -327,13 +307,13 @@ fn divergence(registry: &Registry, run: &Rerun, how: &str, mended: Option<&Path>
             "it does not replay the same way twice ({how}): two reruns differ from each other first at record #{}, so something outside the seed decides what the protocol does ({}){}",
             u.index,
             crate::replay::LOOK_FOR,
-            lines(u, &run.replayed, "rerun 1", "rerun 2")
+            lines(u, "rerun 1", "rerun 2")
         );
     }
     format!(
         "it no longer replays record for record ({how}): the first differing record is #{}{}{}",
         d.index,
-        lines(d, &run.recorded, "recorded", "replayed"),
+        lines(d, "recorded", "replayed"),
         match &run.outcome.failure {
             Some(f) => format!("\n    the rerun fails `{}`: {}", f.check, f.message),
             None => format!(
