@@ -791,13 +791,13 @@ fn a_long_sweep_keeps_its_outcomes_in_little_memory() {
 }
 
 #[test]
-fn a_long_trace_is_replayed_and_shown_in_little_memory() {
+fn a_long_trace_is_replayed_diffed_and_shown_in_little_memory() {
     // A thousand-second Raft run: about a million records, 17 MB of trace.
     // Before, `dsim replay` held the recording and the rerun as records
     // (some 420 bytes a record: 2 million took 840 MB) and `dsim show`
-    // held the trace (290 bytes a record); both ran out of memory under
-    // the limit below. Now they read as they compare or show, as `dsim
-    // check` does.
+    // held the trace (290 bytes a record), `dsim diff` both traces; each
+    // ran out of memory under the limit below. Now they read as they
+    // compare or show, as `dsim check` does.
     let dir = tmp("long-trace");
     let scenario = std::fs::read_to_string("scenarios/raft-partitions.toml")
         .unwrap()
@@ -822,9 +822,17 @@ fn a_long_trace_is_replayed_and_shown_in_little_memory() {
         .unwrap_or_else(|| panic!("{said}"));
     assert!(records > 900_000, "{said}");
     assert!(said.contains("record for record the same"), "{said}");
-    // The rerun's trace, written with -o, is the recording byte for byte.
+    // The rerun's trace, written with -o, is the recording byte for byte,
+    // and `dsim diff` compares the two as streams too.
     assert!(
         std::fs::read(path("again.trace")).unwrap() == std::fs::read(path("long.trace")).unwrap()
+    );
+    let o = dsim_under(limit, &["diff", &path("long.trace"), &path("again.trace")]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(
+        text(&o).contains(&format!("identical  {} records", records + 1)),
+        "{}",
+        text(&o)
     );
     for format in ["text", "jsonl"] {
         let shown = path(&format!("shown.{format}"));

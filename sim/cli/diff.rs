@@ -4,9 +4,9 @@ use super::replay::print_divergence;
 use super::ByProtocol;
 use super::CliError;
 use crate::protocols::Registry;
-use crate::replay::first_divergence;
+use crate::replay::first_divergence_of;
 use crate::show::plain;
-use crate::trace::{first_failure, Record, Stats};
+use crate::trace::{Kind, Record, Stats, TraceReader};
 use clap::Args;
 use std::path::PathBuf;
 
@@ -25,36 +25,64 @@ pub struct DiffArgs {
     pub key: Option<String>,
 }
 
-/// Reads one side of a diff: with `key` if it is keyed, without if it is
-/// not; whether the key was used.
-fn read_side(
-    path: &std::path::Path,
-    key: Option<&[u8]>,
-) -> Result<(crate::trace::Header, Vec<Record<'static>>, bool), CliError> {
-    let bytes = std::fs::read(path)
-        .map_err(|e| CliError::input(format!("{}: cannot read: {e}", path.display())))?;
-    let read =
-        |key| crate::trace::read_all(&bytes, key).map(|(header, records, _)| (header, records));
-    let (read, keyed) = match read(key) {
-        Err(crate::trace::TraceError::KeyNotExpected) if key.is_some() => (read(None), false),
-        other => (other, key.is_some()),
-    };
-    let (header, records) =
-        read.map_err(|e| CliError::input(format!("{}: {e}", path.display())))?;
-    Ok((header, records, keyed))
+/// One side of a diff, read through once: its header, whether the key was
+/// used (with `key` if it is keyed, without if it is not), how many records
+/// it has and what it says of its checks. Neither side is ever held as
+/// records: both are read again as streams to compare.
+struct Side {
+    header: crate::trace::Header,
+    keyed: bool,
+    records: usize,
+    failure: String,
 }
 
-fn failure(records: &[Record<'_>]) -> String {
-    match first_failure(records) {
-        Some((_, check, message)) => format!("fails `{}`: {}", plain(check), plain(message)),
-        None => "passes".into(),
+/// The records of the trace at `path`, read as a stream; an error names
+/// the file.
+fn stream<'p>(
+    path: &'p std::path::Path,
+    key: Option<&[u8]>,
+) -> Result<impl Iterator<Item = Result<Record<'static>, CliError>> + 'p, CliError> {
+    let named = move |e| CliError::input(format!("{}: {e}", path.display()));
+    let file = std::fs::File::open(path)
+        .map_err(|e| CliError::input(format!("{}: cannot read: {e}", path.display())))?;
+    let reader = TraceReader::new(std::io::BufReader::new(file), key).map_err(named)?;
+    Ok(reader.map(move |r| r.map_err(named)))
+}
+
+fn read_side(path: &std::path::Path, key: Option<&[u8]>) -> Result<Side, CliError> {
+    let file = |path: &std::path::Path| {
+        std::fs::File::open(path)
+            .map(std::io::BufReader::new)
+            .map_err(|e| CliError::input(format!("{}: cannot read: {e}", path.display())))
+    };
+    let (reader, keyed) = match TraceReader::new(file(path)?, key) {
+        Err(crate::trace::TraceError::KeyNotExpected) if key.is_some() => {
+            (TraceReader::new(file(path)?, None), false)
+        }
+        other => (other, key.is_some()),
+    };
+    let mut reader = reader.map_err(|e| CliError::input(format!("{}: {e}", path.display())))?;
+    let (mut records, mut failure) = (0, None);
+    for r in reader.by_ref() {
+        let r = r.map_err(|e| CliError::input(format!("{}: {e}", path.display())))?;
+        records += 1;
+        if let (None, Kind::CheckFailed { check, message }) = (&failure, &r.kind) {
+            failure = Some(format!("fails `{}`: {}", plain(check), plain(message)));
+        }
     }
+    Ok(Side {
+        header: reader.header().clone(),
+        keyed,
+        records,
+        failure: failure.unwrap_or_else(|| "passes".into()),
+    })
 }
 
 pub fn diff(registry: &Registry, args: DiffArgs) -> Result<(), CliError> {
     let key = args.key.as_deref().map(str::as_bytes);
-    let (ha, mut a, keyed_a) = read_side(&args.left, key)?;
-    let (hb, mut b, keyed_b) = read_side(&args.right, key)?;
+    let a = read_side(&args.left, key)?;
+    let b = read_side(&args.right, key)?;
+    let (ha, hb, keyed_a, keyed_b) = (&a.header, &b.header, a.keyed, b.keyed);
     if key.is_some() && !keyed_a && !keyed_b {
         return Err(CliError::input(format!(
             "--key given, but neither {} nor {} is keyed: leave the key out",
@@ -88,6 +116,7 @@ pub fn diff(registry: &Registry, args: DiffArgs) -> Result<(), CliError> {
     if ha.config != hb.config {
         println!("header     the scenarios' texts differ");
     }
+    let mut forget_clocks = false;
     if ha.format_version != hb.format_version {
         println!(
             "header     trace format {} vs {}",
@@ -98,19 +127,30 @@ pub fn diff(registry: &Registry, args: DiffArgs) -> Result<(), CliError> {
             // One lists raised clock entries, the other has digests: the
             // same run records them differently.
             println!("note       deliveries are compared without their vector clocks, which the older format records as raised entries and the newer as digests (`dsim check` verifies both)");
-            crate::replay::forget_delivery_clocks(&mut a);
-            crate::replay::forget_delivery_clocks(&mut b);
+            forget_clocks = true;
         }
     }
-    let Some(d) = first_divergence(&a, &b) else {
-        println!("identical  {} records, record for record the same", a.len());
+    let comparable = |r: Result<Record<'static>, CliError>| {
+        r.map(|mut r| {
+            if forget_clocks {
+                crate::replay::forget_delivery_clocks(std::slice::from_mut(&mut r));
+            }
+            r
+        })
+    };
+    let key_of = |keyed| if keyed { key } else { None };
+    let mut l = stream(&args.left, key_of(keyed_a))?.map(comparable);
+    let mut r = stream(&args.right, key_of(keyed_b))?.map(comparable);
+    let Some(d) = first_divergence_of(&mut l, &mut r, false)? else {
+        println!(
+            "identical  {} records, record for record the same",
+            a.records
+        );
         return Ok(());
     };
     println!(
         "differ     first at record #{} of {} and {}",
-        d.index,
-        a.len(),
-        b.len()
+        d.index, a.records, b.records
     );
     // Each side's records read by its own protocol (a protocol and its
     // twin registered under two names, say).
@@ -121,10 +161,18 @@ pub fn diff(registry: &Registry, args: DiffArgs) -> Result<(), CliError> {
         "right",
         [&decoders[0], &decoders[1]].map(|d| d.as_ref().map(|d| d as _)),
     );
-    let (sa, sb) = (
-        Stats::of(&a[d.index.min(a.len())..]),
-        Stats::of(&b[d.index.min(b.len())..]),
-    );
+    // What each side does from the divergence on.
+    let after =
+        |first: &Option<Record<'static>>,
+         rest: &mut dyn Iterator<Item = Result<Record<'static>, CliError>>| {
+            let mut s = Stats::default();
+            first.iter().for_each(|r| s.count(r));
+            for r in rest {
+                s.count(&r?);
+            }
+            Ok::<_, CliError>(s)
+        };
+    let (sa, sb) = (after(&d.left, &mut l)?, after(&d.right, &mut r)?);
     println!("after the divergence:");
     println!("  {:<12} {:>10} {:>10}", "", "left", "right");
     let lost = |s: &Stats| s.lost_total();
@@ -147,7 +195,7 @@ pub fn diff(registry: &Registry, args: DiffArgs) -> Result<(), CliError> {
         sa.time.to_string(),
         sb.time.to_string()
     );
-    println!("left       {left}: {}", failure(&a));
-    println!("right      {right}: {}", failure(&b));
+    println!("left       {left}: {}", a.failure);
+    println!("right      {right}: {}", b.failure);
     Err(CliError::CheckFailed)
 }
