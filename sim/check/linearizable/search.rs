@@ -19,46 +19,6 @@
 //! point, so backing up past it backs up further.
 
 use super::{Model, Operation};
-use std::collections::HashSet;
-use std::hash::{BuildHasherDefault, Hasher};
-
-/// A fast hash for the cache (Firefox's "fx" mixing: multiply and rotate
-/// per word): the cache holds millions of keys, each hashed once, and
-/// needs speed, not resistance to adversaries. Deterministic.
-#[derive(Default)]
-struct Fx(u64);
-
-impl Hasher for Fx {
-    fn write(&mut self, bytes: &[u8]) {
-        let mut chunks = bytes.chunks_exact(8);
-        for c in &mut chunks {
-            let mut w = [0u8; 8];
-            w.copy_from_slice(c);
-            self.write_u64(u64::from_le_bytes(w));
-        }
-        for &b in chunks.remainder() {
-            self.write_u64(u64::from(b));
-        }
-    }
-    fn write_u64(&mut self, n: u64) {
-        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
-    }
-    fn write_u32(&mut self, n: u32) {
-        self.write_u64(u64::from(n));
-    }
-    fn write_u8(&mut self, n: u8) {
-        self.write_u64(u64::from(n));
-    }
-    fn write_usize(&mut self, n: usize) {
-        self.write_u64(n as u64);
-    }
-    fn write_i64(&mut self, n: i64) {
-        self.write_u64(n as u64);
-    }
-    fn finish(&self) -> u64 {
-        self.0
-    }
-}
 
 /// How far a search may go before its verdict is "unknown". Both bounds
 /// are counts, not seconds, so the same history gets the same verdict on
@@ -148,7 +108,9 @@ pub fn linearize_optional<M: Model>(
     };
     let words = n.div_ceil(64).max(1);
     let mut linearized = vec![0u64; words];
-    let mut cache: HashSet<(Vec<u64>, M::State), BuildHasherDefault<Fx>> = HashSet::default();
+    // The cache holds millions of keys, each hashed once: a fast hash, not
+    // one that resists adversaries; deterministic, and never iterated.
+    let mut cache: rustc_hash::FxHashSet<(Vec<u64>, M::State)> = Default::default();
     let mut state = model.init();
     // The choices made: (invocation event, state before it), or (the
     // completion event of an optional operation left out, None).
