@@ -21,11 +21,25 @@ pub fn schedule_from(records: &[Record<'_>]) -> Schedule {
 #[derive(Default)]
 pub struct ScheduleBuilder {
     schedule: Schedule,
-    // msg → (link, position on the link, send time)
-    where_: BTreeMap<u64, ((u32, u32), usize, Instant)>,
+    // msg → (link, position on the link, send time, copies not yet
+    // delivered or lost): a message is let go once all are, so what is
+    // held is the messages in flight, not every one sent.
+    where_: BTreeMap<u64, ((u32, u32), usize, Instant, u32)>,
+    by_position: bool,
 }
 
 impl ScheduleBuilder {
+    /// A builder for a schedule followed by position on each link (as
+    /// `dsim replay --schedule` follows one), which leaves out what each
+    /// send carried: only a schedule matched by content
+    /// ([`Schedule::by_content`]) reads it.
+    pub fn by_position() -> ScheduleBuilder {
+        ScheduleBuilder {
+            by_position: true,
+            ..ScheduleBuilder::default()
+        }
+    }
+
     /// Takes the next record into account.
     pub fn add(&mut self, r: &Record<'_>) {
         let (schedule, where_) = (&mut self.schedule, &mut self.where_);
@@ -40,17 +54,19 @@ impl ScheduleBuilder {
                 ..
             } => {
                 let link = (node.0, to.0);
-                schedule
-                    .payloads
-                    .entry(link)
-                    .or_default()
-                    .push(payload.to_vec());
+                if !self.by_position {
+                    schedule
+                        .payloads
+                        .entry(link)
+                        .or_default()
+                        .push(payload.to_vec());
+                }
                 let fates = schedule.links.entry(link).or_default();
                 fates.push(ScriptedFate {
                     lost: false,
                     copies: vec![(None, Vec::new())],
                 });
-                where_.insert(*msg, (link, fates.len() - 1, r.time));
+                where_.insert(*msg, (link, fates.len() - 1, r.time, 1));
             }
             Kind::Observe { node, text, .. } if text.starts_with(crate::node::TASK_CHOICE) => {
                 let chosen = text[crate::node::TASK_CHOICE.len()..]
@@ -69,7 +85,7 @@ impl ScheduleBuilder {
                     | Kind::Lost { msg, .. } => *msg,
                     _ => return,
                 };
-                let Some(&(link, k, sent)) = where_.get(&msg) else {
+                let Some(&(link, k, sent, _)) = where_.get(&msg) else {
                     return;
                 };
                 let Some(fate) = schedule.links.get_mut(&link).and_then(|v| v.get_mut(k)) else {
@@ -84,9 +100,13 @@ impl ScheduleBuilder {
                     let c = copy as usize;
                     (c < fate.copies.len()).then_some(c)
                 };
+                // Copies added (a duplicate) and accounted for (delivered
+                // or lost) by this record.
+                let (mut added, mut resolved) = (0, false);
                 match kind {
                     Kind::Duplicated { copy, .. } if *copy as usize == fate.copies.len() => {
                         fate.copies.push((None, Vec::new()));
+                        added = 1;
                     }
                     Kind::Corrupted { copy, flips, .. } => {
                         if let Some(c) = known(fate, *copy) {
@@ -96,22 +116,34 @@ impl ScheduleBuilder {
                     Kind::Deliver { copy, .. } => {
                         if let Some(c) = known(fate, *copy) {
                             fate.copies[c].0 = Some(r.time.since(sent));
+                            resolved = true;
                         }
                     }
-                    Kind::Lost { copy, cause, .. } => match cause {
-                        LossCause::Random | LossCause::Planned => fate.lost = true,
-                        // The copy travelled and arrived to no avail: its
-                        // time on the network was still decided.
-                        LossCause::ReceiverDown | LossCause::Undecodable | LossCause::Partition
-                            if r.time > sent =>
-                        {
-                            if let Some(c) = known(fate, *copy) {
-                                fate.copies[c].0 = Some(r.time.since(sent));
+                    Kind::Lost { copy, cause, .. } => {
+                        match cause {
+                            LossCause::Random | LossCause::Planned => fate.lost = true,
+                            // The copy travelled and arrived to no avail:
+                            // its time on the network was still decided.
+                            LossCause::ReceiverDown
+                            | LossCause::Undecodable
+                            | LossCause::Partition
+                                if r.time > sent =>
+                            {
+                                if let Some(c) = known(fate, *copy) {
+                                    fate.copies[c].0 = Some(r.time.since(sent));
+                                }
                             }
+                            _ => {}
                         }
-                        _ => {}
-                    },
+                        resolved = known(fate, *copy).is_some();
+                    }
                     _ => {}
+                }
+                if let Some(entry) = where_.get_mut(&msg) {
+                    entry.3 = (entry.3 + added).saturating_sub(u32::from(resolved));
+                    if entry.3 == 0 {
+                        where_.remove(&msg);
+                    }
                 }
             }
         }

@@ -341,7 +341,9 @@ pub fn rerun(
                 recipe.config.strategy,
                 crate::config::Strategy::Explore { .. }
             );
-            let mut builder = ScheduleBuilder::default();
+            // Followed by position on each link: what each send carried
+            // is not needed.
+            let mut builder = ScheduleBuilder::by_position();
             let mut steps = Vec::new();
             for r in stream(trace, key)? {
                 let r = r?;
