@@ -50,6 +50,16 @@ fn every_bundled_scenario_replays_identically_from_its_trace() {
             text(&o),
             text(&check)
         );
+        // By its recorded schedule, the same run record for record too (a
+        // message the scenario plans to lose was replayed as lost at
+        // random).
+        let o = dsim(&["replay", trace.to_str().unwrap(), "--schedule"]);
+        assert!(
+            text(&o).contains("diverges   never"),
+            "{}: {}",
+            s.display(),
+            text(&o)
+        );
     }
 }
 

@@ -467,7 +467,12 @@ impl Network {
         };
         self.hops = hops;
         let Some(first_at) = first else {
-            return SendReport::lost(LossCause::Random);
+            // A recorded loss of a message the scenario plans to lose was
+            // that plan's (as in the run recorded).
+            return SendReport::lost(match self.planned.get(&out.msg) {
+                Some(MessageFault::Lose) => LossCause::Planned,
+                _ => LossCause::Random,
+            });
         };
         let mut report = SendReport::default();
         let arrivals = [Some(first_at), second_at];
