@@ -1,6 +1,6 @@
 //! `dsim diff`: where two traces of one scenario part ways.
 
-use super::replay::print_divergence;
+use super::replay::{print_divergence, stream};
 use super::ByProtocol;
 use super::CliError;
 use crate::protocols::Registry;
@@ -34,19 +34,6 @@ struct Side {
     keyed: bool,
     records: usize,
     failure: String,
-}
-
-/// The records of the trace at `path`, read as a stream; an error names
-/// the file.
-fn stream<'p>(
-    path: &'p std::path::Path,
-    key: Option<&[u8]>,
-) -> Result<impl Iterator<Item = Result<Record<'static>, CliError>> + 'p, CliError> {
-    let named = move |e| CliError::input(format!("{}: {e}", path.display()));
-    let file = std::fs::File::open(path)
-        .map_err(|e| CliError::input(format!("{}: cannot read: {e}", path.display())))?;
-    let reader = TraceReader::new(std::io::BufReader::new(file), key).map_err(named)?;
-    Ok(reader.map(move |r| r.map_err(named)))
 }
 
 fn read_side(path: &std::path::Path, key: Option<&[u8]>) -> Result<Side, CliError> {

@@ -168,7 +168,7 @@ pub fn divergence_lines(
     decode: [Option<text::Decoder<'_>>; 2],
 ) -> Vec<String> {
     let mut out = Vec::new();
-    let start = d.index - d.context.len();
+    let start = d.index.saturating_sub(d.context.len());
     if !d.context.is_empty() {
         out.push("context (the records before, identical in both):".to_string());
         for (i, r) in d.context.iter().enumerate() {
@@ -272,7 +272,7 @@ pub struct Rerun {
 
 /// The records of the trace file at `path`, read as a stream; an error
 /// names the file.
-fn stream<'p>(
+pub(crate) fn stream<'p>(
     path: &'p Path,
     key: Option<&[u8]>,
 ) -> Result<impl Iterator<Item = Result<Record<'static>, CliError>> + 'p, CliError> {

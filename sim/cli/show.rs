@@ -143,12 +143,11 @@ fn show_streamed(registry: &Registry, args: &ShowArgs) -> Result<(), CliError> {
     let mut reader = crate::trace::TraceReader::new(std::io::BufReader::new(file), key)
         .map_err(|e| CliError::input(format!("{}: {e}", args.trace.display())))?;
     let header = reader.header().clone();
-    let window = window(args, header.nodes)?;
+    let mut window = window(args, header.nodes)?;
     let decoder = registry.get(&header.protocol).map(super::ByProtocol);
     let decode = decoder.as_ref().map(|d| d as _);
     let mut clocks = crate::show::RaisedClocks::new(header.nodes as usize);
     let (mut damage, mut read) = (None, 0);
-    let mut window = window;
     let jsonl = matches!(args.format, Format::Jsonl);
     let lines = reader
         .by_ref()
