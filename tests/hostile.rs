@@ -855,18 +855,12 @@ fn a_long_trace_is_replayed_diffed_and_shown_in_little_memory() {
             "{format}: {lines} lines of {records} records"
         );
     }
-    let o = dsim_under(
-        limit,
-        &[
-            "show",
-            &path("long.trace"),
-            "--nodes",
-            "0",
-            "-o",
-            &path("n0.text"),
-        ],
-    );
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let (long, out) = (path("long.trace"), path("more.out"));
+    for more in [&["--nodes", "0"][..], &["--format", "history"]] {
+        let args = [&["show", &long, "-o", &out][..], more].concat();
+        let o = dsim_under(limit, &args);
+        assert_eq!(o.status.code(), Some(0), "{args:?}: {}", text(&o));
+    }
 }
 
 /// Runs `dsim` with `args` under an address-space limit of `kib` KiB.

@@ -86,7 +86,7 @@ pub fn show(registry: &Registry, args: ShowArgs) -> Result<(), CliError> {
     if let Some(format) = &args.import {
         return show_log(format, &args);
     }
-    if matches!(args.format, Format::Text | Format::Jsonl) {
+    if matches!(args.format, Format::Text | Format::Jsonl | Format::History) {
         return show_streamed(registry, &args);
     }
     // A damaged or cut-short trace still shows every record before the
@@ -108,11 +108,12 @@ pub fn show(registry: &Registry, args: ShowArgs) -> Result<(), CliError> {
     let decoder = protocol.map(super::ByProtocol);
     let decode = decoder.as_ref().map(|d| d as _);
     let body = match args.format {
-        Format::Text | Format::Jsonl => unreachable!("shown as the trace is read, above"),
+        Format::Text | Format::Jsonl | Format::History => {
+            unreachable!("shown as the trace is read, above")
+        }
         Format::Dot => dot::render(n, &records, &window),
         Format::Shiviz => shiviz::render(n, &records, &Window::default()),
         Format::Svg => svg::render(n, &records, &window, decode),
-        Format::History => crate::show::history::text(&records, &window),
         Format::Html => {
             crate::show::html::render(&args.trace.display().to_string(), n, &records, decode)
                 .map_err(|why| {
@@ -132,8 +133,8 @@ pub fn show(registry: &Registry, args: ShowArgs) -> Result<(), CliError> {
     judge_damage(&args.trace, damage, records.len())
 }
 
-/// `dsim show --format text|jsonl`: a line a record, written as the trace
-/// is read, so that a trace of millions of records is never held; a
+/// `dsim show --format text|jsonl|history`: a line a record (a history
+/// event), written as the trace is read, so that a trace of millions of records is never held; a
 /// delivery's clock digest is shown as the entries its merge raised,
 /// rebuilt on the way (see [`crate::show::RaisedClocks`]).
 fn show_streamed(registry: &Registry, args: &ShowArgs) -> Result<(), CliError> {
@@ -148,7 +149,7 @@ fn show_streamed(registry: &Registry, args: &ShowArgs) -> Result<(), CliError> {
     let decode = decoder.as_ref().map(|d| d as _);
     let mut clocks = crate::show::RaisedClocks::new(header.nodes as usize);
     let (mut damage, mut read) = (None, 0);
-    let jsonl = matches!(args.format, Format::Jsonl);
+    let format = args.format;
     let lines = reader
         .by_ref()
         .map_while(|r| r.map_err(|e| damage = Some(e)).ok())
@@ -157,10 +158,12 @@ fn show_streamed(registry: &Registry, args: &ShowArgs) -> Result<(), CliError> {
             read += 1;
             clocks.fill(&mut r);
             window.learn_one(&r);
-            let line = window.shows(&r).then(|| match jsonl {
-                true => jsonl::object(i, &r, decode).to_string() + "\n",
-                false => text::line(i, &r, decode) + "\n",
-            });
+            let line = match format {
+                _ if !window.shows(&r) => None,
+                Format::Jsonl => Some(jsonl::object(i, &r, decode).to_string() + "\n"),
+                Format::History => crate::show::history::line(i, &r),
+                _ => Some(text::line(i, &r, decode) + "\n"),
+            };
             for m in clocks.done() {
                 window.ends.remove(m);
             }

@@ -8,22 +8,26 @@ use std::fmt::Write;
 
 /// One line per history event of a trace: record, time, node, event.
 pub fn text(records: &[Record<'_>], window: &super::Window) -> String {
-    let mut out = String::new();
-    for (i, r) in records.iter().enumerate() {
-        if !window.shows(r) {
-            continue;
-        }
-        if let Kind::Op { node, op, .. } = &r.kind {
-            let _ = writeln!(
-                out,
-                "#{i:06}  {}  {:<4} {}",
-                r.time,
-                node.to_string(),
-                super::plain(&op.to_string())
-            );
-        }
-    }
-    out
+    records
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| window.shows(r))
+        .filter_map(|(i, r)| line(i as u64, r))
+        .collect()
+}
+
+/// The line [`text`] writes for record `i`, if it is a history event (a
+/// trace shown as it is read writes them one by one).
+pub fn line(i: u64, r: &Record<'_>) -> Option<String> {
+    let Kind::Op { node, op, .. } = &r.kind else {
+        return None;
+    };
+    Some(format!(
+        "#{i:06}  {}  {:<4} {}\n",
+        r.time,
+        node.to_string(),
+        super::plain(&op.to_string())
+    ))
 }
 
 fn esc(s: &str) -> String {
