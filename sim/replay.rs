@@ -21,10 +21,13 @@ pub fn schedule_from(records: &[Record<'_>]) -> Schedule {
 #[derive(Default)]
 pub struct ScheduleBuilder {
     schedule: Schedule,
-    // msg → (link, position on the link, send time, copies not yet
-    // delivered or lost): a message is let go once all are, so what is
-    // held is the messages in flight, not every one sent.
-    where_: BTreeMap<u64, ((u32, u32), usize, Instant, u32)>,
+    // msg → (link, position on the link, send time), for messages with a
+    // copy in flight: a message is let go once every copy is delivered or
+    // lost (as `messages`, the check's bookkeeping, tells), so what is held
+    // is the messages in flight, not every one sent.
+    where_: BTreeMap<u64, ((u32, u32), usize, Instant)>,
+    messages: crate::check::messages::Messages,
+    index: u64,
     by_position: bool,
 }
 
@@ -42,6 +45,15 @@ impl ScheduleBuilder {
 
     /// Takes the next record into account.
     pub fn add(&mut self, r: &Record<'_>) {
+        self.take(r);
+        self.messages.record(self.index, r);
+        self.index += 1;
+        for m in &self.messages.done {
+            self.where_.remove(m);
+        }
+    }
+
+    fn take(&mut self, r: &Record<'_>) {
         let (schedule, where_) = (&mut self.schedule, &mut self.where_);
         // The recording ends with its last record.
         schedule.horizon = r.time;
@@ -66,7 +78,7 @@ impl ScheduleBuilder {
                     lost: false,
                     copies: vec![(None, Vec::new())],
                 });
-                where_.insert(*msg, (link, fates.len() - 1, r.time, 1));
+                where_.insert(*msg, (link, fates.len() - 1, r.time));
             }
             Kind::Observe { node, text, .. } if text.starts_with(crate::node::TASK_CHOICE) => {
                 let chosen = text[crate::node::TASK_CHOICE.len()..]
@@ -85,7 +97,7 @@ impl ScheduleBuilder {
                     | Kind::Lost { msg, .. } => *msg,
                     _ => return,
                 };
-                let Some(&(link, k, sent, _)) = where_.get(&msg) else {
+                let Some(&(link, k, sent)) = where_.get(&msg) else {
                     return;
                 };
                 let Some(fate) = schedule.links.get_mut(&link).and_then(|v| v.get_mut(k)) else {
@@ -100,13 +112,9 @@ impl ScheduleBuilder {
                     let c = copy as usize;
                     (c < fate.copies.len()).then_some(c)
                 };
-                // Copies added (a duplicate) and accounted for (delivered
-                // or lost) by this record.
-                let (mut added, mut resolved) = (0, false);
                 match kind {
                     Kind::Duplicated { copy, .. } if *copy as usize == fate.copies.len() => {
                         fate.copies.push((None, Vec::new()));
-                        added = 1;
                     }
                     Kind::Corrupted { copy, flips, .. } => {
                         if let Some(c) = known(fate, *copy) {
@@ -116,34 +124,22 @@ impl ScheduleBuilder {
                     Kind::Deliver { copy, .. } => {
                         if let Some(c) = known(fate, *copy) {
                             fate.copies[c].0 = Some(r.time.since(sent));
-                            resolved = true;
                         }
                     }
-                    Kind::Lost { copy, cause, .. } => {
-                        match cause {
-                            LossCause::Random | LossCause::Planned => fate.lost = true,
-                            // The copy travelled and arrived to no avail:
-                            // its time on the network was still decided.
-                            LossCause::ReceiverDown
-                            | LossCause::Undecodable
-                            | LossCause::Partition
-                                if r.time > sent =>
-                            {
-                                if let Some(c) = known(fate, *copy) {
-                                    fate.copies[c].0 = Some(r.time.since(sent));
-                                }
+                    Kind::Lost { copy, cause, .. } => match cause {
+                        LossCause::Random | LossCause::Planned => fate.lost = true,
+                        // The copy travelled and arrived to no avail: its
+                        // time on the network was still decided.
+                        LossCause::ReceiverDown | LossCause::Undecodable | LossCause::Partition
+                            if r.time > sent =>
+                        {
+                            if let Some(c) = known(fate, *copy) {
+                                fate.copies[c].0 = Some(r.time.since(sent));
                             }
-                            _ => {}
                         }
-                        resolved = known(fate, *copy).is_some();
-                    }
+                        _ => {}
+                    },
                     _ => {}
-                }
-                if let Some(entry) = where_.get_mut(&msg) {
-                    entry.3 = (entry.3 + added).saturating_sub(u32::from(resolved));
-                    if entry.3 == 0 {
-                        where_.remove(&msg);
-                    }
                 }
             }
         }
