@@ -222,6 +222,14 @@ fn every_malformed_scenario_exits_2_with_a_located_message_and_never_panics() {
             "workload-target-missing",
             ":5:11: a workload target names node 12",
         ),
+        (
+            "topology-edges-with-node-range",
+            ":4:1: explicit topology edges need a fixed node count: with nodes = [3, 6], nodes 3 and above would have no wire",
+        ),
+        (
+            "topology-cut-of-a-wire-some-counts-lack",
+            ":9:7: nodes 3 and 0 are wired only when 4 nodes are drawn; with nodes = [4, 8] a seed may draw more",
+        ),
     ];
     let on_disk = std::fs::read_dir("tests/malformed").unwrap().count();
     assert_eq!(

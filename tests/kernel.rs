@@ -887,6 +887,44 @@ fn messages_follow_the_topology_and_reroute_around_a_cut_wire() {
     )));
 }
 
+#[test]
+fn a_topology_shape_is_laid_over_the_node_count_each_seed_draws() {
+    // A ring over nodes = [4, 8]: each seed wires every node it draws,
+    // closing wire included, and with no wire cut nothing lacks a route.
+    let text = r#"
+protocol = "broadcast"
+nodes = [4, 8]
+[topology]
+shape = "ring"
+[workload]
+count = 5
+[run]
+time = "5s"
+"#;
+    let registry = dsim::protocols::Registry::builtin();
+    let scenario = dsim::scenario::Scenario::parse("ring.toml", text, &registry).unwrap();
+    let mut counts = std::collections::BTreeSet::new();
+    for seed in 0..40 {
+        let run = scenario.resolve(seed).unwrap();
+        let n = run.config.nodes;
+        counts.insert(n);
+        let edges = run.config.network.topology.clone().unwrap();
+        assert_eq!(edges.len(), n as usize, "seed {seed}: {edges:?}");
+        assert!(edges.contains(&(NodeId(n - 1), NodeId(0))), "{edges:?}");
+        let outcome = registry
+            .get("broadcast")
+            .unwrap()
+            .run(run.config, &run.params, Default::default())
+            .unwrap();
+        assert_eq!(
+            outcome.stats.lost.get("no-route"),
+            None,
+            "seed {seed} ({n} nodes)"
+        );
+    }
+    assert!(counts.len() > 2, "{counts:?}");
+}
+
 /// A client that writes as process 0 at start and never hears back.
 struct Hopeful;
 

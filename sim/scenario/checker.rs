@@ -4,7 +4,7 @@
 use super::error::{did_you_mean, Locator, ScenarioError};
 use super::knob::{self, Knob, LatencyKnob, Offset};
 use super::raw::{self, RawFault, RawLink, RawScenario};
-use super::{FaultKnob, LinkKnobs, ParamKnob, Scenario, SkewKnobs, WorkloadKnobs};
+use super::{FaultKnob, LinkKnobs, ParamKnob, Scenario, SkewKnobs, TopologyKnob, WorkloadKnobs};
 use crate::config::{FaultAction, Limits};
 use crate::network::{validate_partition, MessageFault, Ordering, Overflow, PartitionSpec};
 use crate::node::NodeId;
@@ -137,13 +137,13 @@ impl Checker<'_> {
         }
         let topology = match &raw.topology {
             None => None,
-            Some(t) => Some(self.topology(t, n, &node)?),
+            Some(t) => Some(self.topology(t, &nodes, &node)?),
         };
         let faults = raw
             .fault
             .iter()
             .flatten()
-            .map(|f| self.fault(f, n, &node, topology.as_deref()))
+            .map(|f| self.fault(f, &nodes, &node, topology.as_ref()))
             .collect::<Result<Vec<_>, _>>()?;
         self.crash_order(&raw, &faults, n)?;
         let workload = match &raw.workload {
@@ -670,40 +670,51 @@ impl Checker<'_> {
     fn topology(
         &self,
         t: &Spanned<raw::RawTopology>,
-        n: u32,
+        nodes: &Knob<u64>,
         node: NodeCheck<'_>,
-    ) -> Result<Vec<(NodeId, NodeId)>, ScenarioError> {
+    ) -> Result<TopologyKnob, ScenarioError> {
         let r = t.get_ref();
         match (&r.shape, &r.edges) {
-            (Some(shape), None) => {
-                let pairs: Vec<(u32, u32)> = match shape.get_ref().as_str() {
-                    "line" => (1..n).map(|i| (i - 1, i)).collect(),
-                    "ring" => (0..n).map(|i| (i, (i + 1) % n)).filter(|(a, b)| a != b).collect(),
-                    "star" => (1..n).map(|i| (0, i)).collect(),
-                    other => {
-                        return Err(self.loc.at(shape.span(), format!("topology shape must be \"line\", \"ring\" or \"star\", not \"{other}\"")))
-                    }
-                };
-                Ok(pairs
-                    .into_iter()
-                    .map(|(a, b)| (NodeId(a), NodeId(b)))
-                    .collect())
+            (Some(shape), None) => match shape.get_ref().as_str() {
+                "line" => Ok(TopologyKnob::Line),
+                "ring" => Ok(TopologyKnob::Ring),
+                "star" => Ok(TopologyKnob::Star),
+                other => Err(self.loc.at(
+                    shape.span(),
+                    format!(
+                        "topology shape must be \"line\", \"ring\" or \"star\", not \"{other}\""
+                    ),
+                )),
+            },
+            (None, Some(edges)) => {
+                // Nodes past the list's reach would have no wire at all.
+                if let Knob::Range(lo, hi) = nodes {
+                    return Err(self.loc.at(
+                        t.span(),
+                        format!(
+                            "explicit topology edges need a fixed node count: with nodes = \
+                             [{lo}, {hi}], nodes {lo} and above would have no wire (a `shape` \
+                             is laid over the count each seed draws)"
+                        ),
+                    ));
+                }
+                edges
+                    .iter()
+                    .map(|e| {
+                        let [a, b] = *e.get_ref();
+                        if a == b {
+                            return Err(self
+                                .loc
+                                .at(e.span(), "a topology edge needs two different nodes"));
+                        }
+                        Ok((
+                            node(a, e.span(), "a topology edge")?,
+                            node(b, e.span(), "a topology edge")?,
+                        ))
+                    })
+                    .collect::<Result<_, _>>()
+                    .map(TopologyKnob::Edges)
             }
-            (None, Some(edges)) => edges
-                .iter()
-                .map(|e| {
-                    let [a, b] = *e.get_ref();
-                    if a == b {
-                        return Err(self
-                            .loc
-                            .at(e.span(), "a topology edge needs two different nodes"));
-                    }
-                    Ok((
-                        node(a, e.span(), "a topology edge")?,
-                        node(b, e.span(), "a topology edge")?,
-                    ))
-                })
-                .collect(),
             _ => Err(self.loc.at(
                 t.span(),
                 "a topology takes either `shape` or `edges`, exactly one",
@@ -714,11 +725,12 @@ impl Checker<'_> {
     fn fault(
         &self,
         f: &Spanned<RawFault>,
-        n: u32,
+        nodes: &Knob<u64>,
         node: NodeCheck<'_>,
-        topology: Option<&[(NodeId, NodeId)]>,
+        topology: Option<&TopologyKnob>,
     ) -> Result<FaultKnob, ScenarioError> {
         let loc = &self.loc;
+        let n = nodes.low() as u32;
         let r = f.get_ref();
         let at = knob::duration(loc, &r.at, "fault.at")?;
         let probability = match &r.probability {
@@ -810,16 +822,26 @@ impl Checker<'_> {
                     node(a, w.span(), "a wire fault")?,
                     node(b, w.span(), "a wire fault")?,
                 );
-                let Some(edges) = topology else {
+                let Some(topology) = topology else {
                     return Err(loc.at(w.span(), "cutting or restoring a wire needs a [topology]"));
                 };
-                if !edges
-                    .iter()
-                    .any(|&(x, y)| (x, y) == (a, b) || (y, x) == (a, b))
-                {
+                // Wired whatever count a seed draws (a ring's closing wire
+                // moves with the count).
+                let (lo, hi) = (nodes.low() as u32, nodes.high() as u32);
+                if !topology.wired(a, b, lo) {
                     return Err(loc.at(
                         w.span(),
                         format!("nodes {} and {} are not wired in the topology", a.0, b.0),
+                    ));
+                }
+                if !topology.wired(a, b, hi) {
+                    return Err(loc.at(
+                        w.span(),
+                        format!(
+                            "nodes {} and {} are wired only when {lo} nodes are drawn; \
+                             with nodes = [{lo}, {hi}] a seed may draw more",
+                            a.0, b.0
+                        ),
                     ));
                 }
                 actions.push(if restore {

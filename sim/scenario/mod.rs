@@ -101,7 +101,7 @@ pub struct Scenario {
     /// Faults aimed at single messages by id (`lose_messages`,
     /// `duplicate_messages`).
     pub planned: Vec<(u64, MessageFault)>,
-    pub topology: Option<Vec<(NodeId, NodeId)>>,
+    pub topology: Option<TopologyKnob>,
     pub faults: Vec<FaultKnob>,
     pub workload: Option<WorkloadKnobs>,
     pub time: Knob<Duration>,
@@ -207,6 +207,45 @@ impl AdversaryKnobs {
                 .map_or(defaults.delay, |k| k.resolve("adversary.delay", rng, drawn)),
         };
         AdversaryConfig { byzantine, network }
+    }
+}
+
+/// The `[topology]` as the scenario gives it: a shape is laid over the
+/// node count each seed draws; explicit edges need a fixed count.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TopologyKnob {
+    /// 0-1-2-…-(n-1).
+    Line,
+    /// A line closed by the wire (n-1)-0.
+    Ring,
+    /// Node 0 wired to every other.
+    Star,
+    Edges(Vec<(NodeId, NodeId)>),
+}
+
+impl TopologyKnob {
+    /// The wires among `nodes` nodes.
+    pub fn edges(&self, nodes: u32) -> Vec<(NodeId, NodeId)> {
+        let pairs: Vec<(u32, u32)> = match self {
+            TopologyKnob::Line => (1..nodes).map(|i| (i - 1, i)).collect(),
+            TopologyKnob::Ring => (0..nodes)
+                .map(|i| (i, (i + 1) % nodes))
+                .filter(|(a, b)| a != b)
+                .collect(),
+            TopologyKnob::Star => (1..nodes).map(|i| (0, i)).collect(),
+            TopologyKnob::Edges(edges) => return edges.clone(),
+        };
+        pairs
+            .into_iter()
+            .map(|(a, b)| (NodeId(a), NodeId(b)))
+            .collect()
+    }
+
+    /// Whether `a` and `b` are wired among `nodes` nodes.
+    pub fn wired(&self, a: NodeId, b: NodeId, nodes: u32) -> bool {
+        self.edges(nodes)
+            .iter()
+            .any(|&(x, y)| (x, y) == (a, b) || (y, x) == (a, b))
     }
 }
 
@@ -381,7 +420,7 @@ impl Scenario {
             network: NetworkConfig {
                 default,
                 links,
-                topology: self.topology.clone(),
+                topology: self.topology.as_ref().map(|t| t.edges(nodes)),
                 planned: self.planned.clone(),
             },
             faults,
