@@ -842,3 +842,115 @@ fn explore_seeds_searches_each_seeds_workload_until_one_violates() {
     let (code, out, _) = explore(scenario, &["--seeds", "3..3"]);
     assert_eq!(code, Some(2), "{out}");
 }
+
+/// Node 0 sets two timers, each sending its letter to node 1 when it
+/// fires (and noting it in `sent` if it keeps a note); node 1 keeps what
+/// it heard, in order.
+#[derive(Hash)]
+struct Letters {
+    keeps_note: bool,
+    sent: Vec<u8>,
+    heard: Vec<u8>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Letter(u8);
+
+impl Node for Letters {
+    type Msg = Letter;
+    type Timer = u8;
+    fn on_start(&mut self, ctx: &mut Context<'_, Self>) {
+        if ctx.id() == NodeId(0) {
+            ctx.set_timer(dsim::Duration::from_millis(1), b'a');
+            ctx.set_timer(dsim::Duration::from_millis(2), b'b');
+        }
+    }
+    fn on_message(&mut self, _: &mut Context<'_, Self>, _: NodeId, Letter(l): Letter) {
+        self.heard.push(l);
+    }
+    fn on_timer(&mut self, ctx: &mut Context<'_, Self>, _: dsim::TimerId, letter: u8) {
+        if self.keeps_note {
+            self.sent.push(letter);
+        }
+        ctx.send(NodeId(1), &Letter(letter));
+    }
+}
+
+#[test]
+fn a_fifo_link_keeps_its_order_under_exploration() {
+    let letters = |ordering, keeps_note| {
+        let mut config = explored(Budgets {
+            duplicates: 1,
+            ..Budgets::default()
+        });
+        config.nodes = 2;
+        config.network.default.ordering = ordering;
+        Simulation::new(config, move |_| Letters {
+            keeps_note,
+            sent: Vec::new(),
+            heard: Vec::new(),
+        })
+        .always("sent-order", "node 1 hears the letters as sent", |v| {
+            let (Some(a), Some(b)) = (v.node(NodeId(0)), v.node(NodeId(1))) else {
+                return Ok(());
+            };
+            let mut heard = b.heard.clone();
+            heard.dedup();
+            match a.sent.starts_with(&heard) {
+                true => Ok(()),
+                false => Err(format!("sent {:?}, heard {:?}", a.sent, b.heard)),
+            }
+        })
+        .hashable()
+    };
+    // Reordering links: a letter sent second can arrive first.
+    let r = search(
+        &letters(dsim::network::Ordering::Reorder, true),
+        &Options::default(),
+    )
+    .unwrap();
+    assert!(r.violation.is_some(), "{r:?}");
+    // A FIFO link never: a duplicate arrives after its original, before
+    // what was sent later.
+    let r = search(
+        &letters(dsim::network::Ordering::Fifo, true),
+        &Options::default(),
+    )
+    .unwrap();
+    assert!(r.violation.is_none() && r.complete, "{r:?}");
+    // The order of a FIFO queue is state. Without duplicates and without
+    // the sender's note: nothing sent; a or b sent, delivered or not; both
+    // sent, in either order, with none, one or both delivered: 1 + 2 + 2 +
+    // 6 = 11 states. Hashed as a multiset, the two full queues were one;
+    // a reordering link has 10 (either letter may arrive first from the
+    // same queue).
+    let count = |ordering| {
+        let mut config = explored(Budgets::default());
+        config.nodes = 2;
+        config.network.default.ordering = ordering;
+        let sim = Simulation::new(config, |_| Letters {
+            keeps_note: false,
+            sent: Vec::new(),
+            heard: Vec::new(),
+        })
+        .hashable();
+        let r = search(&sim, &Options::default()).unwrap();
+        assert!(r.complete && r.violation.is_none(), "{r:?}");
+        r.counts.unique
+    };
+    assert_eq!(count(dsim::network::Ordering::Fifo), 11);
+    assert_eq!(count(dsim::network::Ordering::Reorder), 10);
+}
+
+#[test]
+fn a_search_loses_what_the_topology_cannot_route() {
+    // Three greeters, one wire 0-1: node 2 can reach no one and no one it,
+    // so only two greetings are ever in flight (four states), the other
+    // four lost as `no-route` when sent.
+    let mut config = explored(Budgets::default());
+    config.network.topology = Some(vec![(NodeId(0), NodeId(1))]);
+    let sim = Simulation::new(config, |_| Greeter { heard: 0 }).hashable();
+    let r = search(&sim, &Options::default()).unwrap();
+    assert!(r.complete, "{r:?}");
+    assert_eq!(r.counts.unique, 4, "{r:?}");
+}

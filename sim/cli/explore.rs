@@ -484,6 +484,9 @@ fn faults_line(config: &crate::SimConfig, b: Budgets) -> String {
     if !random.is_empty() {
         unused.push(format!("its network's {}", random.join(", ")));
     }
+    if links.iter().any(|l| l.capacity.is_some()) {
+        unused.push("its links' capacity (a search's mailboxes are unbounded)".to_string());
+    }
     if !unused.is_empty() {
         line.push_str(&format!(
             "; not used from the scenario: {}",

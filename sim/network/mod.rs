@@ -682,6 +682,14 @@ impl Network {
         }
     }
 
+    /// Whether a message from `from` can reach `to` now: the topology has
+    /// a route up between them (always, without a topology).
+    pub fn routable(&mut self, from: NodeId, to: NodeId) -> bool {
+        self.topology
+            .as_mut()
+            .is_none_or(|t| t.route(from, to).is_some())
+    }
+
     /// Takes a topology wire down; false if there is no topology or no wire.
     pub fn cut_wire(&mut self, a: NodeId, b: NodeId) -> bool {
         self.topology.as_mut().is_some_and(|t| t.cut(a, b))

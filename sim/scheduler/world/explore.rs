@@ -11,6 +11,7 @@ use crate::node::{Node, NodeId};
 use crate::scheduler::SimError;
 use crate::time::Duration;
 use crate::trace::{Kind, Sink};
+use std::collections::BTreeMap;
 use std::hash::{Hash, Hasher};
 
 /// What exploration keeps beyond the world itself.
@@ -94,7 +95,21 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
                 to: m.to,
             }
         };
+        // On a FIFO link only the oldest copy in flight can arrive next
+        // (copies are kept in send order); other links deliver in any
+        // order.
+        let net = &self.sim.config.network;
+        let mut heads: Vec<(NodeId, NodeId)> = Vec::new();
         let mut out: Vec<Action> = (0..pool.in_flight.len())
+            .filter(|&i| {
+                let m = &pool.in_flight[i];
+                let link = (m.from, m.to);
+                if !net.is_fifo(m.from, m.to) || !heads.contains(&link) {
+                    heads.push(link);
+                    return true;
+                }
+                false
+            })
             .map(|i| Action::Deliver(i, flight(i)))
             .collect();
         for (i, slot) in self.slots.iter().enumerate() {
@@ -244,12 +259,25 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
                 postcard::to_stdvec(tag).unwrap_or_default().hash(&mut h);
             }
         }
-        let mut flights: Vec<(u32, u32, &[u8])> = pool
+        // A multiset per link, except that on a FIFO link the order is
+        // state too: each copy counts its place in its link's queue.
+        let net = &self.sim.config.network;
+        let mut queued: BTreeMap<(NodeId, NodeId), u32> = BTreeMap::new();
+        let mut flights: Vec<(u32, u32, u32, &[u8])> = pool
             .in_flight
             .iter()
             .enumerate()
             .filter(|&(i, _)| Some(i) != skip)
-            .map(|(_, m)| (m.from.0, m.to.0, m.payload.as_slice()))
+            .map(|(_, m)| {
+                let place = if net.is_fifo(m.from, m.to) {
+                    let n = queued.entry((m.from, m.to)).or_default();
+                    *n += 1;
+                    *n
+                } else {
+                    0
+                };
+                (m.from.0, m.to.0, place, m.payload.as_slice())
+            })
             .collect();
         flights.sort_unstable();
         flights.hash(&mut h);
@@ -276,7 +304,6 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
 /// alike, as they should: no check can tell them apart.
 fn hash_history(history: &[crate::invariant::HistoryEntry], h: &mut impl Hasher) {
     use crate::history::Phase;
-    use std::collections::BTreeMap;
     let mut completed: BTreeMap<u64, u64> = BTreeMap::new();
     // Per process: each operation event, and for an invocation the
     // completions before it.

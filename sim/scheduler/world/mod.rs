@@ -1495,6 +1495,12 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
             to,
             payload: Cow::Borrowed(&payload),
         })?;
+        // Under exploration the network decides nothing but this: a
+        // topology with no route between the ends loses the copy at once.
+        let forced = forced.or_else(|| {
+            (self.explore.is_some() && !self.network.routable(from, to))
+                .then_some(LossCause::NoRoute)
+        });
         if let Some(cause) = forced {
             self.write(Kind::Lost {
                 msg,
