@@ -223,6 +223,10 @@ fn every_malformed_scenario_exits_2_with_a_located_message_and_never_panics() {
             ":5:11: a workload target names node 12",
         ),
         (
+            "pct-on-fifo-links",
+            ":8:12: the pct strategy chooses the order of deliveries, so it needs reordering links; this scenario promises FIFO",
+        ),
+        (
             "topology-edges-with-node-range",
             ":4:1: explicit topology edges need a fixed node count: with nodes = [3, 6], nodes 3 and above would have no wire",
         ),
@@ -970,4 +974,40 @@ fn a_run_says_how_much_of_its_workload_it_issued() {
         "{}",
         text(&o)
     );
+}
+
+#[test]
+fn a_flag_that_makes_the_scenario_invalid_is_named_and_leaves_no_file() {
+    // `--strategy pct` on a scenario with FIFO links: the error names the
+    // flag (a line of the rewritten text is no line of the user's file),
+    // and no empty `.partial` trace is left behind and announced.
+    let dir = tmp("flag-invalid");
+    let scenario = dir.join("fifo.toml");
+    std::fs::write(
+        &scenario,
+        "protocol = \"echo\"\nnodes = 3\n[network]\nordering = \"fifo\"\n",
+    )
+    .unwrap();
+    let trace = dir.join("t.trace");
+    let o = dsim(&[
+        "run",
+        scenario.to_str().unwrap(),
+        "--strategy",
+        "pct",
+        "--trace",
+        trace.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        text(&o).contains(
+            "fifo.toml with --strategy pct: the pct strategy chooses the order of deliveries"
+        ) && !text(&o).contains("partial"),
+        "{}",
+        text(&o)
+    );
+    let left: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(left, [std::ffi::OsString::from("fifo.toml")]);
 }

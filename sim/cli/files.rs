@@ -110,6 +110,11 @@ impl Partial {
         let Scratch::Beside(file) = self.file else {
             return None;
         };
+        // Nothing written (an error before the run began): nothing to keep,
+        // and the scratch file goes when dropped.
+        if file.as_file().metadata().is_ok_and(|m| m.len() == 0) {
+            return None;
+        }
         let mut name = self.path.file_name()?.to_os_string();
         name.push(".partial");
         let to = self.path.with_file_name(name);

@@ -179,7 +179,16 @@ pub fn load_checked(
         scenario.file,
         toml::to_string(&table).map_err(CliError::input)?
     );
-    Scenario::parse(&scenario.file, &text, registry).map_err(CliError::input)
+    // A place in the rewritten text is no place in the user's file: name
+    // the flags instead.
+    Scenario::parse(&scenario.file, &text, registry).map_err(|e| {
+        CliError::input(format!(
+            "{} with{}: {}",
+            scenario.file,
+            override_flags(checks, strategy),
+            e.message
+        ))
+    })
 }
 
 /// Runs `seed` of `scenario`, streaming the trace to `trace` if given.

@@ -254,6 +254,21 @@ impl Checker<'_> {
         };
         let linearizable = self.linearizable(raw.check.as_ref(), &protocol.models())?;
         let strategy = self.strategy(run)?;
+        if matches!(strategy, super::StrategyKnob::Pct { .. })
+            && std::iter::once(&network)
+                .chain(links.iter().map(|(_, _, l)| l))
+                .any(|l| l.ordering == Some(Ordering::Fifo))
+        {
+            let span = run
+                .and_then(|r| r.strategy.as_ref())
+                .map(|s| s.span())
+                .unwrap_or(0..0);
+            return Err(loc.at(
+                span,
+                "the pct strategy chooses the order of deliveries, so it needs reordering \
+                 links; this scenario promises FIFO (ordering = \"fifo\") on some link",
+            ));
+        }
         let adversary = self.adversary(&raw, &node, topology.is_some())?;
         if !adversary.byzantine.is_empty() {
             let twins = adversary
