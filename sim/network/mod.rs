@@ -207,6 +207,10 @@ impl SendReport {
 #[derive(Clone, Debug, Default)]
 struct LinkState {
     last_arrival: Instant,
+    // The latest arrival of a replayed copy its recording never saw arrive,
+    // and such copies in flight (slot, message).
+    unseen_floor: Instant,
+    unseen: Vec<(u32, u64)>,
     in_flight: u32,
     // Slots in send order, kept only on bounded links with DropOldest.
     queue: VecDeque<u32>,
@@ -272,6 +276,7 @@ pub struct Network {
     // `take_evicted`.
     flips: [Vec<(u32, u8)>; 2],
     evicted: Vec<Evicted>,
+    pulled: Vec<(u32, u64, Instant)>,
     // With twins, processes outnumber nodes: the node of each process, so
     // that partitions (which name nodes) cut every instance alike.
     identities: Option<Vec<NodeId>>,
@@ -307,6 +312,7 @@ impl Network {
             script: None,
             flips: Default::default(),
             evicted: Vec::new(),
+            pulled: Vec::new(),
             identities: None,
         }
     }
@@ -399,6 +405,7 @@ impl Network {
         let horizon = self.script.as_ref().map(|s| s.horizon());
         self.flips.iter_mut().for_each(Vec::clear);
         self.evicted.clear();
+        self.pulled.clear();
         if self.is_cut(out.from, out.to) {
             return SendReport::lost(LossCause::Partition);
         }
@@ -427,6 +434,11 @@ impl Network {
         // Corruption of the first copy is decided with loss and duplication
         // (one draw, see `Fates`); a second copy's is drawn when it exists.
         let mut corrupt_first = false;
+        // Per copy, whether the recording saw it arrive (`None`: no
+        // recorded fate).
+        let arrived = scripted
+            .as_ref()
+            .map(|f| [0, 1].map(|c| matches!(f.copies.get(c), Some((Some(_), _)))));
         let (first, second_at, mut scripted_flips) = match scripted {
             Some(fate) => {
                 let at = |i: usize, rng: &mut DetRng, net: &Network| match fate.copies.get(i) {
@@ -502,11 +514,20 @@ impl Network {
                 }
                 None => Vec::new(),
             };
+            // A recorded copy the recording never saw arrive (evicted from
+            // a full mailbox, say, or still in flight at its end) arrives
+            // after the recording's horizon: it must not hold back the
+            // later copies the recording saw arrive, only what else comes
+            // after the horizon.
+            let seen = arrived.map(|a| a[copy as usize]);
+            let unseen = seen == Some(false);
             if self.stateful {
                 let state = self.links.get(out.from, out.to);
                 if ordering == Ordering::Fifo {
                     at = at.max(state.last_arrival);
-                    state.last_arrival = at;
+                    if seen != Some(true) {
+                        at = at.max(state.unseen_floor);
+                    }
                 }
                 if let Some(capacity) = capacity {
                     if state.in_flight >= capacity {
@@ -530,6 +551,33 @@ impl Network {
             let slot = self.store(out.msg, copy, ends, out.lamport, bytes, vc, mac, tampered);
             if self.stateful {
                 let state = self.links.get(out.from, out.to);
+                // Only a copy the mailbox took orders those after it.
+                if ordering == Ordering::Fifo {
+                    if unseen {
+                        state.unseen_floor = state.unseen_floor.max(at);
+                        state.unseen.push((slot, out.msg));
+                    } else {
+                        state.last_arrival = at;
+                    }
+                    // The recording saw this copy arrive, so copies sent
+                    // before it that it never saw arrive were gone by then
+                    // (evicted, say): if this run still has one in flight,
+                    // it arrives just before this copy, as a FIFO link must.
+                    if seen == Some(true) {
+                        let slots = &self.slots;
+                        self.pulled.extend(
+                            state
+                                .unseen
+                                .drain(..)
+                                .filter(|&(s, m)| {
+                                    slots
+                                        .get(s as usize)
+                                        .is_some_and(|s| s.live && s.m.msg == m)
+                                })
+                                .map(|(s, m)| (s, m, at)),
+                        );
+                    }
+                }
                 state.in_flight += 1;
                 if capacity.is_some() && overflow == Overflow::DropOldest {
                     state.queue.push_back(slot);
@@ -552,6 +600,15 @@ impl Network {
     /// Copies the last send pushed out of a full mailbox, oldest first.
     pub fn take_evicted(&mut self) -> Vec<Evicted> {
         std::mem::take(&mut self.evicted)
+    }
+
+    /// Copies in flight that the last send brought forward, as (slot,
+    /// message, new arrival): under a recorded schedule, copies its
+    /// recording never saw arrive, ahead of a later copy on the same FIFO
+    /// link that it did see arrive. Each is to be scheduled again, before
+    /// that copy (its first arrival then finds the slot empty).
+    pub fn take_pulled(&mut self) -> Vec<(u32, u64, Instant)> {
+        std::mem::take(&mut self.pulled)
     }
 
     /// Loss and latency over every hop; `None` if lost on the way.
@@ -649,6 +706,14 @@ impl Network {
             from: m.from,
             to: m.to,
         })
+    }
+
+    /// Whether the copy of `msg` kept in `slot` is still in flight (not
+    /// evicted from a full mailbox meanwhile).
+    pub fn holds(&self, slot: u32, msg: u64) -> bool {
+        self.slots
+            .get(slot as usize)
+            .is_some_and(|s| s.live && s.m.msg == msg)
     }
 
     /// The copy of `msg` kept in `slot` reaches its receiver now. `None` if
@@ -766,6 +831,77 @@ mod tests {
                 (report, corrupted)
             })
             .collect()
+    }
+
+    #[test]
+    fn only_a_copy_the_mailbox_took_holds_back_later_ones_on_a_fifo_link() {
+        let ms = Duration::from_millis;
+        let fate = |d: Option<Duration>| ScriptedFate {
+            lost: false,
+            copies: vec![(d, Vec::new())],
+        };
+        let following = |capacity, fates: Vec<ScriptedFate>| {
+            let mut config = NetworkConfig::default();
+            config.default.ordering = Ordering::Fifo;
+            config.default.capacity = capacity;
+            config.default.overflow = Overflow::DropNewest;
+            let mut net = Network::new(2, config);
+            net.follow(std::sync::Arc::new(Schedule {
+                links: [((0, 1), fates)].into(),
+                horizon: Instant::ZERO.after(ms(20)),
+                ..Schedule::default()
+            }));
+            net
+        };
+        let mut rng = DetRng::new(5, Stream::Network);
+        let mut send = |net: &mut Network, msg: u64, at: Duration| {
+            let out = Outgoing {
+                msg,
+                from: NodeId(0),
+                to: NodeId(1),
+                payload: vec![0; 4],
+                lamport: msg,
+                vector: None,
+                mac: None,
+                mutated: false,
+            };
+            match net.send(&mut rng, Instant::ZERO.after(at), out).copies[0] {
+                CopyFate::Scheduled { slot, at } => Ok((slot, at)),
+                other => Err(other),
+            }
+        };
+        // A link holding one message, the newest dropped when full: message
+        // 1 (recorded to take 9 ms) is dropped while message 0 is in
+        // flight; message 2 (2 ms), sent once 0 has arrived, arrives on its
+        // own time, not after the dropped copy's would-be arrival.
+        let mut net = following(
+            Some(1),
+            vec![fate(Some(ms(5))), fate(Some(ms(9))), fate(Some(ms(2)))],
+        );
+        let (slot, at) = send(&mut net, 0, ms(0)).unwrap();
+        assert_eq!(at, Instant::ZERO.after(ms(5)));
+        assert_eq!(
+            send(&mut net, 1, ms(1)),
+            Err(CopyFate::Lost(LossCause::MailboxFull))
+        );
+        assert!(net.arrive(slot, 0).is_some_and(|r| r.is_ok()));
+        let (_, at) = send(&mut net, 2, ms(6)).unwrap();
+        assert_eq!(
+            at,
+            Instant::ZERO.after(ms(8)),
+            "held back by a dropped copy"
+        );
+        // Message 0 was never seen to arrive (evicted in the recording),
+        // message 1 was, after 1 ms: 1 is not held back past the
+        // recording's end by 0, and 0, still in flight here, is brought
+        // forward to arrive just before it.
+        let mut net = following(None, vec![fate(None), fate(Some(ms(1)))]);
+        let (first, at) = send(&mut net, 0, ms(0)).unwrap();
+        assert!(at > Instant::ZERO.after(ms(20)), "{at}");
+        assert!(net.take_pulled().is_empty());
+        let (_, at) = send(&mut net, 1, ms(1)).unwrap();
+        assert_eq!(at, Instant::ZERO.after(ms(2)));
+        assert_eq!(net.take_pulled(), [(first, 0, at)]);
     }
 
     fn arrival(fate: CopyFate) -> Option<Instant> {

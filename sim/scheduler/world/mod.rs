@@ -656,6 +656,14 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
             let Some(next) = self.next_event() else {
                 break EndReason::Quiescent;
             };
+            // A copy evicted from a full mailbox left its arrival queued:
+            // nothing happens then, and time does not move for it (a run
+            // whose last event is an eviction ends with that event).
+            if let Event::Deliver { slot, msg } = next.event {
+                if !self.network.holds(slot, msg) {
+                    continue;
+                }
+            }
             // Under PCT an event may be taken after its time: it happens
             // when it is taken.
             let next = Queued {
@@ -1546,6 +1554,9 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
         let report = self.network.send(&mut self.net_rng, self.now, out);
         if report.duplicated() {
             self.write(Kind::Duplicated { msg, copy: 1 })?;
+        }
+        for (slot, held, at) in self.network.take_pulled() {
+            self.schedule(at, Event::Deliver { slot, msg: held });
         }
         for (copy, fate) in (0u32..).zip(report.copies) {
             match fate {
