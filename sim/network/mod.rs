@@ -607,8 +607,12 @@ impl Network {
     /// recording never saw arrive, ahead of a later copy on the same FIFO
     /// link that it did see arrive. Each is to be scheduled again, before
     /// that copy (its first arrival then finds the slot empty).
+    #[inline]
     pub fn take_pulled(&mut self) -> Vec<(u32, u64, Instant)> {
-        std::mem::take(&mut self.pulled)
+        match self.pulled.is_empty() {
+            true => Vec::new(),
+            false => std::mem::take(&mut self.pulled),
+        }
     }
 
     /// Loss and latency over every hop; `None` if lost on the way.
@@ -708,12 +712,16 @@ impl Network {
         })
     }
 
-    /// Whether the copy of `msg` kept in `slot` is still in flight (not
-    /// evicted from a full mailbox meanwhile).
+    /// Whether the copy of `msg` kept in `slot` is still in flight: false
+    /// only when it was evicted from a full mailbox meanwhile, or brought
+    /// forward and delivered (only bounded or FIFO links do either).
+    #[inline]
     pub fn holds(&self, slot: u32, msg: u64) -> bool {
-        self.slots
-            .get(slot as usize)
-            .is_some_and(|s| s.live && s.m.msg == msg)
+        !self.stateful
+            || self
+                .slots
+                .get(slot as usize)
+                .is_some_and(|s| s.live && s.m.msg == msg)
     }
 
     /// The copy of `msg` kept in `slot` reaches its receiver now. `None` if
