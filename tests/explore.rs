@@ -953,4 +953,14 @@ fn a_search_loses_what_the_topology_cannot_route() {
     let r = search(&sim, &Options::default()).unwrap();
     assert!(r.complete, "{r:?}");
     assert_eq!(r.counts.unique, 4, "{r:?}");
+    // Bounded mailboxes are not modelled, and the report says so.
+    let (code, out, _) = explore(
+        "scenarios/broadcast-bounded-mailboxes.toml",
+        &["--depth", "1"],
+    );
+    assert_eq!(code, Some(0), "{out}");
+    assert!(
+        out.contains("its links' capacity (a search's mailboxes are unbounded)"),
+        "{out}"
+    );
 }
