@@ -415,13 +415,12 @@ impl Network {
         hops.clear();
         match &mut self.topology {
             None => hops.push((out.from.0, out.to.0)),
-            Some(t) => match t.route(out.from, out.to) {
-                Some(path) => hops.extend(path.windows(2).map(|w| (w[0], w[1]))),
-                None => {
+            Some(t) => {
+                if !t.route(out.from, out.to, &mut hops) {
                     self.hops = hops;
                     return SendReport::lost(LossCause::NoRoute);
                 }
-            },
+            }
         }
         let end = self.link(out.from.0, out.to.0);
         let (duplicate, corrupt_p, ordering, capacity, overflow) = (
@@ -758,9 +757,10 @@ impl Network {
     /// Whether a message from `from` can reach `to` now: the topology has
     /// a route up between them (always, without a topology).
     pub fn routable(&mut self, from: NodeId, to: NodeId) -> bool {
-        self.topology
-            .as_mut()
-            .is_none_or(|t| t.route(from, to).is_some())
+        let Some(t) = self.topology.as_mut() else {
+            return true;
+        };
+        t.route(from, to, &mut self.hops)
     }
 
     /// Takes a topology wire down; false if there is no topology or no wire.
