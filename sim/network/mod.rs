@@ -809,6 +809,20 @@ mod tests {
     use super::*;
     use crate::rng::{Ppm, Stream};
 
+    /// Message `msg` from node 0 to node 1, `bytes` long.
+    fn outgoing(msg: u64, bytes: usize) -> Outgoing {
+        Outgoing {
+            msg,
+            from: NodeId(0),
+            to: NodeId(1),
+            payload: vec![0; bytes],
+            lamport: msg,
+            vector: None,
+            mac: None,
+            mutated: false,
+        }
+    }
+
     /// Sends `count` messages from node 0 to node 1 over a default link
     /// set to `loss`, `duplicate` and `corrupt`; each message's fate.
     fn fates(loss: u32, duplicate: u32, corrupt: u32, count: u64) -> Vec<(SendReport, bool)> {
@@ -824,17 +838,7 @@ mod tests {
         let mut rng = DetRng::new(5, Stream::Network);
         (0..count)
             .map(|msg| {
-                let out = Outgoing {
-                    msg,
-                    from: NodeId(0),
-                    to: NodeId(1),
-                    payload: vec![0; 16],
-                    lamport: msg,
-                    vector: None,
-                    mac: None,
-                    mutated: false,
-                };
-                let report = net.send(&mut rng, Instant::ZERO, out);
+                let report = net.send(&mut rng, Instant::ZERO, outgoing(msg, 16));
                 let corrupted = !net.take_flips(0).is_empty();
                 (report, corrupted)
             })
@@ -862,21 +866,12 @@ mod tests {
             net
         };
         let mut rng = DetRng::new(5, Stream::Network);
-        let mut send = |net: &mut Network, msg: u64, at: Duration| {
-            let out = Outgoing {
-                msg,
-                from: NodeId(0),
-                to: NodeId(1),
-                payload: vec![0; 4],
-                lamport: msg,
-                vector: None,
-                mac: None,
-                mutated: false,
-            };
-            match net.send(&mut rng, Instant::ZERO.after(at), out).copies[0] {
-                CopyFate::Scheduled { slot, at } => Ok((slot, at)),
-                other => Err(other),
-            }
+        let mut send = |net: &mut Network, msg: u64, at: Duration| match net
+            .send(&mut rng, Instant::ZERO.after(at), outgoing(msg, 4))
+            .copies[0]
+        {
+            CopyFate::Scheduled { slot, at } => Ok((slot, at)),
+            other => Err(other),
         };
         // A link holding one message, the newest dropped when full: message
         // 1 (recorded to take 9 ms) is dropped while message 0 is in

@@ -656,9 +656,9 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
             let Some(next) = self.next_event() else {
                 break EndReason::Quiescent;
             };
-            // A copy evicted from a full mailbox left its arrival queued:
-            // nothing happens then, and time does not move for it (a run
-            // whose last event is an eviction ends with that event).
+            // A copy evicted from a full mailbox, or brought forward
+            // (`Network::take_pulled`), left an arrival queued: nothing
+            // happens then, and time does not move for it.
             if let Event::Deliver { slot, msg } = next.event {
                 if !self.network.holds(slot, msg) {
                     continue;
