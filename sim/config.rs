@@ -275,6 +275,22 @@ impl SimConfig {
                 node_ok(*a, "the topology")?;
                 node_ok(*b, "the topology")?;
             }
+            // On a topology a message pays loss and latency per wire, so
+            // an override of them between two unwired nodes would never
+            // apply.
+            let default = &self.network.default;
+            for (a, b, link) in &self.network.links {
+                let wired = edges
+                    .iter()
+                    .any(|&(x, y)| (x, y) == (*a, *b) || (y, x) == (*a, *b));
+                if !wired && (link.loss != default.loss || link.latency != default.latency) {
+                    return Err(format!(
+                        "link {}->{} overrides loss or latency, but nodes {} and {} are not \
+                         wired in the topology: loss and latency belong to wires",
+                        a.0, b.0, a.0, b.0
+                    ));
+                }
+            }
         }
         let mut order: Vec<&Fault> = self.faults.iter().collect();
         order.sort_by_key(|f| f.at);

@@ -234,6 +234,14 @@ fn every_malformed_scenario_exits_2_with_a_located_message_and_never_panics() {
             "topology-cut-of-a-wire-some-counts-lack",
             ":9:7: nodes 3 and 0 are wired only when 4 nodes are drawn; with nodes = [4, 8] a seed may draw more",
         ),
+        (
+            "topology-link-loss-off-the-wires",
+            ":7:1: a link sets loss, but nodes 0 and 3 are not wired in the topology: with a [topology], loss and latency belong to wires",
+        ),
+        (
+            "link-node-beyond-a-drawn-count",
+            ":5:8: a link names node 5, but a seed may draw 3 nodes, numbered 0..2 (nodes = [3, 7])",
+        ),
     ];
     let on_disk = std::fs::read_dir("tests/malformed").unwrap().count();
     assert_eq!(

@@ -888,6 +888,66 @@ fn messages_follow_the_topology_and_reroute_around_a_cut_wire() {
 }
 
 #[test]
+fn on_a_topology_a_link_override_applies_per_wire_or_end_to_end_as_documented() {
+    // A line 0-1-2-3. The wire 1->2 loses everything, so whatever crosses
+    // it (0->2, 0->3, 1->2, 1->3) is lost and nothing else is; the pair
+    // 0->3 is not a wire, and its override duplicates end to end.
+    let mut config = SimConfig::new(5, 4);
+    config.network.default = LinkConfig::reliable(Duration::from_millis(2));
+    config.network.topology = Some((1..4).map(|i| (NodeId(i - 1), NodeId(i))).collect());
+    let mut cut = config.network.default.clone();
+    cut.loss = Ppm::ONE;
+    let mut twice = config.network.default.clone();
+    twice.duplicate = Ppm::ONE;
+    config.network.links = vec![(NodeId(1), NodeId(2), cut), (NodeId(0), NodeId(3), twice)];
+    let sim = Simulation::new(config.clone(), |_| {
+        Chatter::new(Duration::from_millis(10), 5)
+    });
+    let mut lost = std::collections::BTreeSet::new();
+    let mut copies = BTreeMap::new();
+    for r in records(&trace_of(&sim)) {
+        match r.kind {
+            Kind::Lost { from, to, .. } => {
+                lost.insert((from.0, to.0));
+            }
+            Kind::Deliver { from, node, .. } => *copies.entry((from.0, node.0)).or_insert(0) += 1,
+            _ => {}
+        }
+    }
+    let crosses = |(a, b): (u32, u32)| a <= 1 && b >= 2;
+    let pairs: Vec<(u32, u32)> = (0..4)
+        .flat_map(|a| (0..4).map(move |b| (a, b)))
+        .filter(|(a, b)| a != b)
+        .collect();
+    for p in pairs {
+        assert_eq!(lost.contains(&p), crosses(p), "{p:?}");
+        assert_eq!(copies.contains_key(&p), !crosses(p), "{p:?}");
+    }
+    assert_eq!(copies[&(3, 0)], 5, "the reverse way is not overridden");
+    // The wire 1->2 cuts 0->3 off, so move the loss to the way back:
+    // 0->3 arrives twice, every time.
+    config.network.links[0] = (NodeId(2), NodeId(1), config.network.links[0].2.clone());
+    let sim = Simulation::new(config.clone(), |_| {
+        Chatter::new(Duration::from_millis(10), 5)
+    });
+    let twice = records(&trace_of(&sim))
+        .iter()
+        .filter(
+            |r| matches!(r.kind, Kind::Deliver { from, node, .. } if (from.0, node.0) == (0, 3)),
+        )
+        .count();
+    assert_eq!(twice, 10);
+    // Loss set between two nodes with no wire would never apply: refused.
+    config.network.links[1].2.loss = Ppm::ONE;
+    let sim = Simulation::new(config, |_| Chatter::new(Duration::from_millis(10), 5));
+    let err = sim.run_traced(Vec::new(), None).unwrap_err().to_string();
+    assert!(
+        err.contains("link 0->3 overrides loss or latency, but nodes 0 and 3 are not wired"),
+        "{err}"
+    );
+}
+
+#[test]
 fn a_topology_shape_is_laid_over_the_node_count_each_seed_draws() {
     // A ring over nodes = [4, 8]: each seed wires every node it draws,
     // closing wire included, and with no wire cut nothing lacks a route.

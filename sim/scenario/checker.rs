@@ -3,7 +3,7 @@
 
 use super::error::{did_you_mean, Locator, ScenarioError};
 use super::knob::{self, Knob, LatencyKnob, Offset};
-use super::raw::{self, RawFault, RawLink, RawScenario};
+use super::raw::{self, RawFault, RawLink, RawNetwork, RawScenario};
 use super::{FaultKnob, LinkKnobs, ParamKnob, Scenario, SkewKnobs, TopologyKnob, WorkloadKnobs};
 use crate::config::{FaultAction, Limits};
 use crate::network::{validate_partition, MessageFault, Ordering, Overflow, PartitionSpec};
@@ -57,10 +57,18 @@ impl Checker<'_> {
             } else {
                 Err(loc.at(
                     span,
-                    format!(
-                        "{what} names node {id}, but nodes are numbered 0..{} (nodes = {n})",
-                        n - 1
-                    ),
+                    match nodes {
+                        Knob::Fixed(_) => format!(
+                            "{what} names node {id}, but nodes are numbered 0..{} (nodes = {n})",
+                            n - 1
+                        ),
+                        Knob::Range(..) => format!(
+                            "{what} names node {id}, but a seed may draw {n} nodes, \
+                             numbered 0..{} (nodes = [{n}, {}])",
+                            n - 1,
+                            nodes.high()
+                        ),
+                    },
                 ))
             }
         };
@@ -139,6 +147,9 @@ impl Checker<'_> {
             None => None,
             Some(t) => Some(self.topology(t, &nodes, &node)?),
         };
+        if let Some(topology) = &topology {
+            Self::links_on_wires(loc, raw.network.as_ref(), topology, &nodes)?;
+        }
         let faults = raw
             .fault
             .iter()
@@ -622,6 +633,55 @@ impl Checker<'_> {
             out.insert(doc.name.to_string(), knob);
         }
         Ok(out)
+    }
+
+    /// With a topology, a link's loss and latency are those of one wire (a
+    /// message pays them at every hop), so a link that sets them must be
+    /// a wire whatever node count a seed draws: on any other pair they
+    /// would never apply. Its other keys apply end to end to messages
+    /// from `from` to `to`, wired or not.
+    fn links_on_wires(
+        loc: &Locator,
+        network: Option<&RawNetwork>,
+        topology: &TopologyKnob,
+        nodes: &Knob<u64>,
+    ) -> Result<(), ScenarioError> {
+        let (lo, hi) = (nodes.low() as u32, nodes.high() as u32);
+        for l in network.iter().flat_map(|n| n.link.iter().flatten()) {
+            let r = l.get_ref();
+            let per_wire: Vec<&str> =
+                [("loss", r.loss.is_some()), ("latency", r.latency.is_some())]
+                    .iter()
+                    .filter(|(_, set)| *set)
+                    .map(|(k, _)| *k)
+                    .collect();
+            if per_wire.is_empty() {
+                continue;
+            }
+            let (a, b) = (NodeId(*r.from.get_ref()), NodeId(*r.to.get_ref()));
+            let keys = per_wire.join(" and ");
+            let why = if !topology.wired(a, b, lo) {
+                format!("nodes {} and {} are not wired in the topology", a.0, b.0)
+            } else if !topology.wired(a, b, hi) {
+                format!(
+                    "nodes {} and {} are wired only when {lo} nodes are drawn \
+                     (nodes = [{lo}, {hi}])",
+                    a.0, b.0
+                )
+            } else {
+                continue;
+            };
+            return Err(loc.at(
+                l.span(),
+                format!(
+                    "a link sets {keys}, but {why}: with a [topology], loss and latency \
+                     belong to wires (a message pays them at every hop), so set them on \
+                     the wires of its route; duplicate, corrupt, ordering, capacity and \
+                     overflow apply end to end and may name any two nodes"
+                ),
+            ));
+        }
+        Ok(())
     }
 
     fn link_fields(
