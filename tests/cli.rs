@@ -985,6 +985,37 @@ fn a_run_says_how_much_of_its_workload_it_issued() {
 }
 
 #[test]
+fn a_planned_fault_on_a_message_never_sent_is_said() {
+    // Message 100000 is never sent in a run of a hundred-odd messages:
+    // its planned loss never happened, and the run says so rather than
+    // pass as if it had been tried.
+    let dir = tmp("planned");
+    let scenario = dir.join("planned.toml");
+    let base = std::fs::read_to_string("scenarios/echo-lossy.toml").unwrap();
+    let with = |list: &str| base.replace("[network]", &format!("[network]\n{list}"));
+    std::fs::write(
+        &scenario,
+        with("lose_messages = [3, 100000]\nduplicate_messages = [7, 200000]"),
+    )
+    .unwrap();
+    let o = dsim(&["run", scenario.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let line = text(&o)
+        .lines()
+        .find(|l| l.starts_with("planned "))
+        .map(str::to_string)
+        .unwrap_or_else(|| panic!("no planned line: {}", text(&o)));
+    assert!(
+        line.starts_with("planned    lose_messages 100000, duplicate_messages 200000 never happened: the run sent "),
+        "{line}"
+    );
+    std::fs::write(&scenario, with("lose_messages = [3]")).unwrap();
+    let o = dsim(&["run", scenario.to_str().unwrap()]);
+    assert!(text(&o).contains(", planned 1)"), "{}", text(&o));
+    assert!(!text(&o).contains("planned    "), "{}", text(&o));
+}
+
+#[test]
 fn a_flag_that_makes_the_scenario_invalid_is_named_and_leaves_no_file() {
     // `--strategy pct` on a scenario with FIFO links: the error names the
     // flag (a line of the rewritten text is no line of the user's file),

@@ -1,6 +1,7 @@
 //! `dsim run`: one seed, a summary, and the trace.
 
 use super::CliError;
+use crate::network::MessageFault;
 use crate::protocols::{Registry, RunOptions};
 use crate::scenario::{Resolved, Scenario};
 use crate::scheduler::Outcome;
@@ -461,6 +462,30 @@ fn print_summary(
         s.duplicated,
         s.corrupted
     );
+    // A planned fault on a message the run never sent did not happen:
+    // said, as a workload the run ended before is. Message ids count
+    // sends and the adversary's injections together.
+    let ids = s.sent + s.adversary;
+    let unsent: Vec<String> = c
+        .network
+        .planned
+        .iter()
+        .filter(|&&(m, _)| m >= ids)
+        .map(|&(m, f)| {
+            let list = match f {
+                MessageFault::Lose => "lose_messages",
+                MessageFault::Duplicate => "duplicate_messages",
+            };
+            format!("{list} {m}")
+        })
+        .collect();
+    if !unsent.is_empty() {
+        println!(
+            "planned    {} never happened: the run sent {} messages (ids from 0)",
+            unsent.join(", "),
+            s.sent
+        );
+    }
     let count = |n: u64, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
     println!(
         "faults     {} (partitions, heals, wires, skews), {}, {}",
