@@ -454,3 +454,120 @@ fn a_node_filter_shows_what_befell_a_message_only_with_its_nodes() {
         }
     }
 }
+
+#[test]
+fn partitions_and_cut_wires_are_drawn_from_the_fault_to_what_lifts_it() {
+    // Two partitions healed in the other order they began, two wires cut,
+    // one restored, and a clock skew. A heal lifts the partition it names
+    // and a restore its own wire: before, the page paired each heal or
+    // restore with the oldest fault still open, and the SVG drew no wire.
+    let dir = tmp("bands");
+    let scenario = dir.join("bands.toml");
+    std::fs::write(
+        &scenario,
+        r#"
+protocol = "broadcast"
+nodes = 4
+[params]
+retry = "30ms"
+max_retries = 200
+[topology]
+shape = "ring"
+[workload]
+count = 10
+interval = "10ms"
+[[fault]]
+at = "20ms"
+partition = [[0], [1, 2, 3]]
+id = 1
+[[fault]]
+at = "30ms"
+oneway = { from = [3], to = [2] }
+id = 2
+[[fault]]
+at = "40ms"
+cut = [1, 2]
+[[fault]]
+at = "50ms"
+cut = [2, 3]
+[[fault]]
+at = "60ms"
+heal = 2
+[[fault]]
+at = "70ms"
+restore = [2, 3]
+[[fault]]
+at = "80ms"
+skew = { node = 1, offset = "5ms", drift_ppm = 300 }
+[[fault]]
+at = "90ms"
+heal = 1
+[run]
+time = "2s"
+"#,
+    )
+    .unwrap();
+    let t = dir.join("bands.trace");
+    let o = dsim(&[
+        "run",
+        scenario.to_str().unwrap(),
+        "--trace",
+        t.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let recs = records(&t);
+    let at = |ms: u64| {
+        recs.iter()
+            .position(|r| r.time.0 == ms * 1_000_000 && r.node_event().is_none())
+            .unwrap_or_else(|| panic!("no fault record at {ms}ms"))
+    };
+    let spans: Vec<(usize, Option<usize>, String)> = dsim::show::fault_spans(&recs)
+        .into_iter()
+        .map(|s| (s.start, s.end, s.label))
+        .collect();
+    let labels: Vec<&str> = spans.iter().map(|s| s.2.as_str()).collect();
+    assert_eq!(spans.len(), 4, "{spans:?}");
+    assert_eq!(
+        spans.iter().map(|s| (s.0, s.1)).collect::<Vec<_>>(),
+        vec![
+            (at(20), Some(at(90))),
+            (at(30), Some(at(60))),
+            (at(40), None),
+            (at(50), Some(at(70))),
+        ]
+    );
+    assert_eq!(
+        labels,
+        [
+            "partition #1 n0 | n1,n2,n3",
+            "partition #2 one way: n3 to n2 lost",
+            "wire n1-n2 cut",
+            "wire n2-n3 cut"
+        ]
+    );
+    // The SVG draws each as a band, and the skew on its lane.
+    let svg = show(&t, "svg", &[]);
+    let doc = roxmltree::Document::parse(&svg).unwrap();
+    let bands: Vec<String> = doc
+        .descendants()
+        .filter(|n| n.attribute("class") == Some("partition"))
+        .map(|n| {
+            n.descendants()
+                .filter(|d| d.is_text())
+                .filter_map(|d| d.text())
+                .collect()
+        })
+        .collect();
+    assert_eq!(bands.len(), 4, "{bands:?}");
+    assert!(bands.iter().any(|b| b == "wire n1-n2 cut"), "{bands:?}");
+    assert!(svg.contains("skew +5ms, 300 ppm fast"), "no skew mark");
+    // The page is given the same pairs (a fault still in force runs to
+    // the last record).
+    let data = dsim::show::html::data("bands", 4, &recs, None);
+    let last = recs.len() - 1;
+    let want: Vec<serde_json::Value> = spans
+        .iter()
+        .map(|s| serde_json::json!([s.0, s.1.unwrap_or(last)]))
+        .collect();
+    assert_eq!(data["bands"], serde_json::Value::Array(want));
+}

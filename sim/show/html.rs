@@ -11,7 +11,7 @@
 //! the decoded message. Arrows carry the message's kind (the decoded
 //! message's first word); losses end in a cross with their cause,
 //! duplicates are dashed, corrupted copies orange, crashed stretches of a
-//! lane red, partitions shaded bands, clock skews a mark on the lane, and
+//! lane red, partitions and cut wires shaded bands, clock skews a mark on the lane, and
 //! the spans a node marks (`Context::begin_span`) green bars on its lane. Only what is on screen is drawn, so
 //! a 100,000-record trace stays responsive.
 //!
@@ -207,6 +207,11 @@ fn data_within(
         "corrupt": corrupt,
         "failure": failure,
         "skews": skews,
+        // Partitions and cut wires, each paired with what lifts it.
+        "bands": super::fault_spans(records)
+            .iter()
+            .map(|s| json!([s.start, s.end.unwrap_or(last)]))
+            .collect::<Vec<_>>(),
         "spans": spans.iter().map(|(n, a, b, name)| json!([n, a, b, super::plain(name)])).collect::<Vec<_>>(),
     });
     // Byzantine lanes say so: "n3 byz", and a twin's extra instance "n4=n3".
@@ -475,16 +480,14 @@ function vectorClock(i) {
 // Crashed stretches and partitions.
 const crashes = [], partitions = [];
 {
-  const down = new Map(); let open = [];
+  const down = new Map();
   for (let i = 0; i < N; i++) {
     const k = D.kind[i];
     if (k === "crash") down.set(D.node[i], i);
     if (k === "restart" && down.has(D.node[i])) { crashes.push([D.node[i], down.get(D.node[i]), i]); down.delete(D.node[i]); }
-    if (k === "partition" || k === "cut") open.push(i);
-    if ((k === "heal" || k === "restore") && open.length) { partitions.push([open.shift(), i]); }
   }
   for (const [n, j] of down) crashes.push([n, j, N - 1]);
-  for (const j of open) partitions.push([j, N - 1]);
+  for (const [a, b] of (D.bands || [])) partitions.push([a, b]);
 }
 // View state.
 const V = { axis: "time", lanes: [], x0: 0, scale: 1, y0: 0, lane: 56, selected: -1, past: null, future: null, matches: [], match: -1 };

@@ -230,3 +230,97 @@ pub fn event_clocks(nodes: usize, records: &[Record<'_>]) -> Vec<Option<Vec<u32>
         .map(|r| walk.step(r, None).map(<[u32]>::to_vec))
         .collect()
 }
+
+/// A stretch of the run under a network fault: a partition from its start
+/// to the heal that lifts it (by id, or every partition), a topology wire
+/// from its cut to its restore. Indices are records; `end` is `None` for a
+/// fault still in force when the records end.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FaultSpan {
+    pub start: usize,
+    pub end: Option<usize>,
+    pub label: String,
+}
+
+/// The network faults' stretches, by start. A heal lifts only the
+/// partition it names (or all of them), a restore only its own wire: the
+/// pairing is by what the records say, not by order.
+pub fn fault_spans(records: &[Record<'_>]) -> Vec<FaultSpan> {
+    let mut partitions: BTreeMap<u32, (usize, String)> = BTreeMap::new();
+    let mut wires: BTreeMap<(u32, u32), usize> = BTreeMap::new();
+    let mut spans = Vec::new();
+    let wire = |a: NodeId, b: NodeId| (a.0.min(b.0), a.0.max(b.0));
+    let wire_label = |(a, b): (u32, u32)| format!("wire n{a}-n{b} cut");
+    for (i, r) in records.iter().enumerate() {
+        match &r.kind {
+            Kind::Partition { id, spec } => {
+                let nodes = |g: &[NodeId]| {
+                    g.iter()
+                        .map(|n| format!("n{}", n.0))
+                        .collect::<Vec<_>>()
+                        .join(",")
+                };
+                let label = match spec {
+                    crate::network::PartitionSpec::Groups(groups) => format!(
+                        "partition #{id} {}",
+                        groups
+                            .iter()
+                            .map(|g| nodes(g))
+                            .collect::<Vec<_>>()
+                            .join(" | ")
+                    ),
+                    crate::network::PartitionSpec::OneWay { from, to } => format!(
+                        "partition #{id} one way: {} to {} lost",
+                        nodes(from),
+                        nodes(to)
+                    ),
+                };
+                if let Some((start, label)) = partitions.insert(*id, (i, label)) {
+                    spans.push(FaultSpan {
+                        start,
+                        end: Some(i),
+                        label,
+                    });
+                }
+            }
+            Kind::Heal { id } => {
+                let lifted: Vec<u32> = match id {
+                    Some(id) => vec![*id],
+                    None => partitions.keys().copied().collect(),
+                };
+                for (start, label) in lifted.iter().filter_map(|h| partitions.remove(h)) {
+                    spans.push(FaultSpan {
+                        start,
+                        end: Some(i),
+                        label,
+                    });
+                }
+            }
+            Kind::CutWire { a, b } => {
+                wires.entry(wire(*a, *b)).or_insert(i);
+            }
+            Kind::RestoreWire { a, b } => {
+                if let Some(start) = wires.remove(&wire(*a, *b)) {
+                    spans.push(FaultSpan {
+                        start,
+                        end: Some(i),
+                        label: wire_label(wire(*a, *b)),
+                    });
+                }
+            }
+            _ => {}
+        }
+    }
+    spans.extend(partitions.into_values().map(|(start, label)| FaultSpan {
+        start,
+        end: None,
+        label,
+    }));
+    spans.extend(wires.into_iter().map(|(w, start)| FaultSpan {
+        start,
+        end: None,
+        label: wire_label(w),
+    }));
+    spans.sort_by_key(|s| (s.start, s.end));
+    spans
+}

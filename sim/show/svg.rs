@@ -5,7 +5,8 @@
 //! for the record, the vector clock and, for a built-in protocol, the
 //! decoded message); deliveries as arrows from send to delivery (dashed for
 //! a duplicate copy, orange for a corrupted one); lost copies as a short
-//! arrow ending in a cross and the cause; partitions as shaded bands;
+//! arrow ending in a cross and the cause; partitions and cut topology
+//! wires as shaded bands; clock skews as a mark on the node's lane;
 //! crashed stretches of a lane in red; the first failed check as a red rule
 //! across the diagram. Rows follow record order, so a few hundred events
 //! stay readable; `Window` narrows time and nodes for bigger traces. The
@@ -125,36 +126,28 @@ pub fn render(
             _ => {}
         }
     }
-    // Backgrounds first: partitions, crashed stretches.
+    // Backgrounds first: partitions and cut wires, crashed stretches.
     let last_row = rows.saturating_sub(1);
-    let mut open_partitions: BTreeMap<u32, (usize, String)> = BTreeMap::new();
-    let mut down: BTreeMap<NodeId, usize> = BTreeMap::new();
     let mut bands = String::new();
+    for span in super::fault_spans(records) {
+        // From the first row shown at or after its start to the last
+        // shown at or before its end: a stretch that began before the
+        // window is drawn from its top.
+        let first = row_of.range(span.start..).next().map(|(_, &r)| r);
+        let last = match span.end {
+            Some(end) => row_of.range(..=end).next_back().map(|(_, &r)| r),
+            None => Some(last_row),
+        };
+        if let (Some(a), Some(b)) = (first, last) {
+            if a <= b {
+                band(&mut bands, a, b, width, &span.label);
+            }
+        }
+    }
+    let mut down: BTreeMap<NodeId, usize> = BTreeMap::new();
     for (i, r) in records.iter().enumerate() {
         let Some(&row) = row_of.get(&i) else { continue };
         match &r.kind {
-            Kind::Partition { id, spec } => {
-                open_partitions.insert(*id, (row, format!("partition #{id} {spec:?}")));
-            }
-            Kind::Heal { id } => {
-                let healed: Vec<u32> = match id {
-                    Some(id) => vec![*id],
-                    None => open_partitions.keys().copied().collect(),
-                };
-                for h in healed {
-                    match open_partitions.remove(&h) {
-                        Some((start, label)) => band(&mut bands, start, row, width, &label),
-                        None if open_partitions.is_empty() && id.is_some() => band(
-                            &mut bands,
-                            0,
-                            row,
-                            width,
-                            &format!("partition #{h} (began before the window)"),
-                        ),
-                        None => {}
-                    }
-                }
-            }
             Kind::Crash { node, .. } => {
                 down.insert(*node, row);
             }
@@ -167,9 +160,6 @@ pub fn render(
             }
             _ => {}
         }
-    }
-    for (_, (start, label)) in open_partitions {
-        band(&mut bands, start, last_row, width, &label);
     }
     for (node, start) in down {
         if let Some(&x) = lane_x.get(&node) {
@@ -251,6 +241,22 @@ pub fn render(
                     }
                 }
             }
+            Kind::ClockSkew {
+                node,
+                offset_ns,
+                drift_ppm,
+            } => {
+                if let Some(&x) = lane_x.get(node) {
+                    let _ = writeln!(
+                        out,
+                        r##"<g class="skew"><path d="M {} {ry} l 5 -5 l 5 5 l -5 5 z" fill="#8a6d00"/><text x="{}" y="{}" fill="#8a6d00">skew {}</text></g>"##,
+                        x - 5,
+                        x + 8,
+                        ry + 4,
+                        esc(&skew_label(*offset_ns, *drift_ppm))
+                    );
+                }
+            }
             Kind::CheckFailed { check, message } if !failure_drawn => {
                 failure_drawn = true;
                 let _ = writeln!(
@@ -320,6 +326,22 @@ pub fn render(
 </svg>"##
     );
     out
+}
+
+/// A skew as a person reads it: `+5ms, 300 ppm fast`.
+fn skew_label(offset_ns: i64, drift_ppm: i32) -> String {
+    let step = crate::time::Duration(offset_ns.unsigned_abs());
+    let sign = if offset_ns < 0 { "-" } else { "+" };
+    let drift = match drift_ppm {
+        0 => None,
+        d if d > 0 => Some(format!("{d} ppm fast")),
+        d => Some(format!("{} ppm slow", d.unsigned_abs())),
+    };
+    match (offset_ns, drift) {
+        (0, Some(d)) => d,
+        (_, Some(d)) => format!("{sign}{step}, {d}"),
+        (_, None) => format!("{sign}{step}"),
+    }
 }
 
 fn band(out: &mut String, start: usize, end: usize, width: usize, label: &str) {
