@@ -571,3 +571,33 @@ time = "2s"
         .collect();
     assert_eq!(data["bands"], serde_json::Value::Array(want));
 }
+
+#[test]
+fn a_backwards_window_is_refused_and_an_empty_one_is_said() {
+    let t = trace("empty-window");
+    let o = dsim(&["show", t.to_str().unwrap(), "--from", "2s", "--to", "1s"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        text(&o).contains("--from 2s is after --to 1s: no record could fall in the window"),
+        "{}",
+        text(&o)
+    );
+    for format in ["text", "svg"] {
+        let o = dsim(&[
+            "show",
+            t.to_str().unwrap(),
+            "--from",
+            "1h",
+            "--format",
+            format,
+        ]);
+        assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            err.contains("falls in the window (--from 1h); its records run from 0.000000000s to "),
+            "{format}: {err}"
+        );
+    }
+    let o = dsim(&["show", t.to_str().unwrap(), "--from", "0s"]);
+    assert!(o.stderr.is_empty(), "{}", text(&o));
+}

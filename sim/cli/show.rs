@@ -104,6 +104,13 @@ pub fn show(registry: &Registry, args: ShowArgs) -> Result<(), CliError> {
             if matches!(args.format, Format::Html) { "html" } else { "shiviz" }
         )));
     }
+    if damage.is_none() && !records.iter().any(|r| window.shows(r)) {
+        let span = records
+            .first()
+            .zip(records.last())
+            .map(|(a, b)| (a.time, b.time));
+        note_empty_window(&args, span);
+    }
     let protocol = registry.get(&header.protocol);
     let decoder = protocol.map(super::ByProtocol);
     let decode = decoder.as_ref().map(|d| d as _);
@@ -149,6 +156,7 @@ fn show_streamed(registry: &Registry, args: &ShowArgs) -> Result<(), CliError> {
     let decode = decoder.as_ref().map(|d| d as _);
     let mut clocks = crate::show::RaisedClocks::new(header.nodes as usize);
     let (mut damage, mut read) = (None, 0);
+    let (mut shown, mut span) = (0u64, None);
     let format = args.format;
     let lines = reader
         .by_ref()
@@ -158,18 +166,23 @@ fn show_streamed(registry: &Registry, args: &ShowArgs) -> Result<(), CliError> {
             read += 1;
             clocks.fill(&mut r);
             window.learn_one(&r);
+            span = Some(span.map_or((r.time, r.time), |(a, _)| (a, r.time)));
             let line = match format {
                 _ if !window.shows(&r) => None,
                 Format::Jsonl => Some(jsonl::object(i, &r, decode).to_string() + "\n"),
                 Format::History => crate::show::history::line(i, &r),
                 _ => Some(text::line(i, &r, decode) + "\n"),
             };
+            shown += u64::from(line.is_some());
             for m in clocks.done() {
                 window.ends.remove(m);
             }
             line
         });
     super::stream(args.output.as_deref(), lines)?;
+    if shown == 0 && damage.is_none() && !matches!(format, Format::History) {
+        note_empty_window(args, span);
+    }
     judge_damage(&args.trace, damage, read as usize)
 }
 
@@ -182,15 +195,53 @@ fn window(args: &ShowArgs, nodes: u32) -> Result<Window, CliError> {
             nodes.saturating_sub(1)
         )));
     }
+    let (from, to) = (time("from", &args.from)?, time("to", &args.to)?);
+    if let (Some(f), Some(t)) = (from, to) {
+        if f > t {
+            return Err(CliError::input(format!(
+                "--from {} is after --to {}: no record could fall in the window",
+                args.from.as_deref().unwrap_or_default(),
+                args.to.as_deref().unwrap_or_default()
+            )));
+        }
+    }
     Ok(Window {
-        from: time("from", &args.from)?,
-        to: time("to", &args.to)?,
+        from,
+        to,
         nodes: args
             .nodes
             .clone()
             .map(|ns| ns.into_iter().map(NodeId).collect()),
         ends: Default::default(),
     })
+}
+
+/// Says on standard error that a window given on the command line held
+/// no record, and where the trace's records lie: an empty output is not
+/// left to look like an empty trace.
+fn note_empty_window(args: &ShowArgs, span: Option<(Instant, Instant)>) {
+    let mut given = Vec::new();
+    for (flag, value) in [("--from", &args.from), ("--to", &args.to)] {
+        if let Some(v) = value {
+            given.push(format!("{flag} {v}"));
+        }
+    }
+    if let Some(ns) = &args.nodes {
+        let ns: Vec<String> = ns.iter().map(u32::to_string).collect();
+        given.push(format!("--nodes {}", ns.join(",")));
+    }
+    if given.is_empty() {
+        return;
+    }
+    let lie = match span {
+        Some((a, b)) => format!("its records run from {a} to {b}"),
+        None => "it has no records".to_string(),
+    };
+    eprintln!(
+        "note: no record of {} falls in the window ({}); {lie}",
+        args.trace.display(),
+        given.join(" ")
+    );
 }
 
 /// After a trace's records are shown: exit 2 naming the damage that cut
