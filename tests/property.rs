@@ -262,6 +262,7 @@ fn a_case_written_as_a_scenario_runs_the_same_configuration() {
     // (in time order, whatever the plan's), and times are written in the
     // largest exact unit.
     let mut every = case.clone();
+    every.nodes = every.nodes.max(3);
     every.faults = vec![
         PlannedFault::Partition {
             at_ms: 5,
@@ -280,8 +281,25 @@ fn a_case_written_as_a_scenario_runs_the_same_configuration() {
             drift_ppm: -250,
         },
         PlannedFault::Lose { message: 2 },
+        PlannedFault::OneWay {
+            node: 0,
+            at_ms: 11,
+            lasts_ms: 30,
+            deaf: true,
+        },
+        PlannedFault::OneWay {
+            node: 2,
+            at_ms: 12,
+            lasts_ms: 5,
+            deaf: false,
+        },
     ];
     let every_text = every.to_scenario("twophase", &p);
+    assert!(
+        every_text.contains("oneway = { from = [1, 2], to = [0] }")
+            && every_text.contains("oneway = { from = [2], to = [0, 1] }"),
+        "{every_text}"
+    );
     assert!(
         every_text.contains("at = \"9ms\"\ncrash = 1")
             && every_text.contains("offset = \"-7ms\"")
@@ -839,4 +857,79 @@ fn parameters_left_out_take_their_defaults_and_unknown_ones_are_refused() {
         check_protocol(&case, tpc, &Params::default())
     });
     assert!(result.is_ok(), "{result:?}");
+}
+
+/// A fault only a one-way cut makes: node 1 hears node 0's pings while
+/// node 0 hears none of the pongs. Generated plans hold one-way faults,
+/// and shrinking keeps the one that fails the case, alone.
+#[test]
+fn a_failure_only_a_one_way_cut_causes_is_found_and_shrunk_to_that_cut() {
+    use dsim::{Context, Node, NodeId, Simulation, TimerId};
+
+    /// Node 0 pings node 1 every 10 ms; node 1 answers each ping.
+    #[derive(Default)]
+    struct Ping {
+        pings: u64,
+        pongs: u64,
+    }
+    impl Node for Ping {
+        type Msg = bool;
+        type Timer = ();
+        fn on_start(&mut self, ctx: &mut Context<'_, Self>) {
+            if ctx.id() == NodeId(0) {
+                ctx.set_timer(dsim::Duration::from_millis(10), ());
+            }
+        }
+        fn on_timer(&mut self, ctx: &mut Context<'_, Self>, _: TimerId, _: ()) {
+            ctx.send(NodeId(1), &true);
+            ctx.set_timer(dsim::Duration::from_millis(10), ());
+        }
+        fn on_message(&mut self, ctx: &mut Context<'_, Self>, from: NodeId, ping: bool) {
+            if ping {
+                self.pings += 1;
+                ctx.send(from, &false);
+            } else {
+                self.pongs += 1;
+            }
+        }
+    }
+    // Crashes would reset node 0's count; a symmetric partition stops
+    // both ways and single losses lose a few pongs, never twenty.
+    let bounds = Bounds::default().no_crashes().no_skew().no_operations();
+    let result = runner(256).run(&cases(bounds), |case| {
+        check(&case, |config| {
+            Simulation::new(config, |_| Ping::default()).always(
+                "answered",
+                "node 0 hears about as many pongs as node 1 heard pings",
+                |v| {
+                    let (zero, one) = (v.node(NodeId(0)), v.node(NodeId(1)));
+                    match (zero, one) {
+                        (Some(z), Some(o)) if o.pings > z.pongs + 20 => {
+                            Err(format!("{} pings heard, {} pongs", o.pings, z.pongs))
+                        }
+                        _ => Ok(()),
+                    }
+                },
+            )
+        })
+    });
+    let Err(TestError::Fail(_, case)) = result else {
+        panic!("no case failed: {result:?}")
+    };
+    assert!(
+        matches!(
+            case.faults[..],
+            [PlannedFault::OneWay {
+                node: 0,
+                deaf: true,
+                ..
+            }] | [PlannedFault::OneWay {
+                node: 1,
+                deaf: false,
+                ..
+            }]
+        ),
+        "{:?}",
+        case.faults
+    );
 }

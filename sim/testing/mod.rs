@@ -109,6 +109,18 @@ pub enum PlannedFault {
         lasts_ms: u64,
         split: u32,
     },
+    /// From `at_ms` for `lasts_ms`, one direction of `node`'s links is
+    /// cut and the other works: it hears no one (`deaf`), or no one hears
+    /// it. A node that sends but cannot receive (or the reverse) breaks
+    /// protocols a symmetric partition does not: a follower that misses
+    /// every heartbeat but whose vote requests get through, a leader that
+    /// keeps leading a cluster it cannot hear.
+    OneWay {
+        node: u32,
+        at_ms: u64,
+        lasts_ms: u64,
+        deaf: bool,
+    },
     /// `node` is down from `at_ms` for `down_ms`.
     Crash { node: u32, at_ms: u64, down_ms: u64 },
     /// At `at_ms`, `node`'s clock steps `offset_ms` ahead (negative: back)
@@ -267,6 +279,8 @@ pub fn link(b: NetworkBounds) -> impl Strategy<Value = LinkConfig> {
 /// switched off (many protocols assume no crashes, say).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct FaultKinds {
+    /// Partitions, symmetric ([`PlannedFault::Partition`]) and one-way
+    /// ([`PlannedFault::OneWay`]).
     pub partitions: bool,
     pub crashes: bool,
     pub skew: bool,
@@ -323,6 +337,18 @@ pub fn fault(
                     at_ms,
                     lasts_ms,
                     split,
+                })
+                .boxed(),
+        );
+    }
+    if kinds.partitions && nodes > 1 {
+        choices.push(
+            (0..nodes, 0..end, 1..=end, proptest::bool::ANY)
+                .prop_map(|(node, at_ms, lasts_ms, deaf)| PlannedFault::OneWay {
+                    node,
+                    at_ms,
+                    lasts_ms,
+                    deaf,
                 })
                 .boxed(),
         );
@@ -542,6 +568,29 @@ impl Case {
                         action: FaultAction::Heal { id: Some(id) },
                     });
                 }
+                PlannedFault::OneWay {
+                    node,
+                    at_ms,
+                    lasts_ms,
+                    deaf,
+                } if node < self.nodes && self.nodes > 1 => {
+                    let one = vec![NodeId(node)];
+                    let others: Vec<NodeId> =
+                        (0..self.nodes).filter(|&n| n != node).map(NodeId).collect();
+                    let (from, to) = if deaf { (others, one) } else { (one, others) };
+                    let id = i as u32;
+                    out.push(Fault {
+                        at: ms(at_ms),
+                        action: FaultAction::Partition {
+                            id,
+                            spec: PartitionSpec::OneWay { from, to },
+                        },
+                    });
+                    out.push(Fault {
+                        at: ms(at_ms + lasts_ms),
+                        action: FaultAction::Heal { id: Some(id) },
+                    });
+                }
                 PlannedFault::Crash {
                     node,
                     at_ms,
@@ -694,15 +743,20 @@ impl Case {
             let _ = writeln!(t, "\n[[fault]]\nat = {}", dur(f.at));
             let _ = match f.action {
                 FaultAction::Partition { id, spec } => {
-                    let groups = match spec {
-                        PartitionSpec::Groups(g) => g
-                            .iter()
-                            .map(|g| format!("{:?}", g.iter().map(|n| n.0).collect::<Vec<_>>()))
-                            .collect::<Vec<_>>()
-                            .join(", "),
-                        other => format!("{other:?}"),
-                    };
-                    writeln!(t, "id = {id}\npartition = [{groups}]")
+                    let ids =
+                        |g: &[NodeId]| format!("{:?}", g.iter().map(|n| n.0).collect::<Vec<_>>());
+                    match spec {
+                        PartitionSpec::Groups(g) => {
+                            let groups: Vec<String> = g.iter().map(|g| ids(g)).collect();
+                            writeln!(t, "id = {id}\npartition = [{}]", groups.join(", "))
+                        }
+                        PartitionSpec::OneWay { from, to } => writeln!(
+                            t,
+                            "id = {id}\noneway = {{ from = {}, to = {} }}",
+                            ids(&from),
+                            ids(&to)
+                        ),
+                    }
                 }
                 FaultAction::Heal { id: Some(id) } => writeln!(t, "heal = {id}"),
                 FaultAction::Heal { id: None } => writeln!(t, "heal = true"),

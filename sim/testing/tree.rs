@@ -281,6 +281,17 @@ fn earlier(f: &PlannedFault, num: u64, den: u64) -> PlannedFault {
             lasts_ms,
             split,
         },
+        PlannedFault::OneWay {
+            node,
+            at_ms,
+            lasts_ms,
+            deaf,
+        } => PlannedFault::OneWay {
+            node,
+            at_ms: scale(at_ms),
+            lasts_ms,
+            deaf,
+        },
         PlannedFault::Skew {
             node,
             at_ms,
@@ -360,6 +371,25 @@ fn smaller_faults(f: &PlannedFault) -> Vec<PlannedFault> {
                         split: s as u32,
                     }),
             );
+            out
+        }
+        PlannedFault::OneWay {
+            node,
+            at_ms,
+            lasts_ms,
+            deaf,
+        } => {
+            let one_way = |at_ms, lasts_ms| PlannedFault::OneWay {
+                node,
+                at_ms,
+                lasts_ms,
+                deaf,
+            };
+            let mut out: Vec<PlannedFault> = toward(lasts_ms, 1)
+                .into_iter()
+                .map(|l| one_way(at_ms, l))
+                .collect();
+            out.extend(toward(at_ms, 0).into_iter().map(|a| one_way(a, lasts_ms)));
             out
         }
         PlannedFault::Skew {
