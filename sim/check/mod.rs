@@ -290,6 +290,7 @@ impl Auditor {
     fn finish(&mut self, end: Option<EndReason>, time: Instant) {
         self.messages.finish(end, time);
         self.graph.finish();
+        self.fifo.finish();
     }
 
     fn verdicts(self) -> Vec<Verdict> {
