@@ -242,6 +242,18 @@ fn every_malformed_scenario_exits_2_with_a_located_message_and_never_panics() {
             "link-node-beyond-a-drawn-count",
             ":5:8: a link names node 5, but a seed may draw 3 nodes, numbered 0..2 (nodes = [3, 7])",
         ),
+        (
+            "heal-of-no-partition",
+            ":4:1: heal = 5 names no partition: no partition or oneway fault has id = 5",
+        ),
+        (
+            "heal-before-its-partition",
+            ":9:1: partition 1 is healed at 500ms but is not in force before then: the heal would lift nothing",
+        ),
+        (
+            "restore-before-its-cut",
+            ":11:1: the wire 1-0 is restored at 500ms but is not cut before then: the restore would do nothing",
+        ),
     ];
     let on_disk = std::fs::read_dir("tests/malformed").unwrap().count();
     assert_eq!(
@@ -1049,4 +1061,77 @@ fn a_flag_that_makes_the_scenario_invalid_is_named_and_leaves_no_file() {
         .map(|e| e.unwrap().file_name())
         .collect();
     assert_eq!(left, [std::ffi::OsString::from("fifo.toml")]);
+}
+
+#[test]
+fn a_heal_or_restore_drawn_before_its_fault_is_skipped_and_said() {
+    // Drawn times may put a heal before its partition, or a restore before
+    // its cut: the heal then lifted nothing and the partition lasted to the
+    // end, unsaid. Now such a heal or restore is skipped for the seed and
+    // listed among what was drawn, as a restart before its crash is.
+    use dsim::config::FaultAction;
+    let registry = dsim::protocols::Registry::builtin();
+    let text = r#"
+protocol = "echo"
+nodes = 4
+[topology]
+shape = "ring"
+[[fault]]
+at = ["100ms", "900ms"]
+partition = [[0]]
+id = 1
+[[fault]]
+at = ["200ms", "800ms"]
+heal = 1
+[[fault]]
+at = ["100ms", "900ms"]
+cut = [0, 1]
+[[fault]]
+at = ["200ms", "800ms"]
+restore = [0, 1]
+"#;
+    let scenario = dsim::scenario::Scenario::parse("order.toml", text, &registry).unwrap();
+    let (mut skipped, mut kept) = ([0; 2], [0; 2]);
+    for seed in 0..100 {
+        let run = scenario.resolve(seed).unwrap();
+        let at = |f: fn(&FaultAction) -> bool| {
+            run.config
+                .faults
+                .iter()
+                .find(|x| f(&x.action))
+                .map(|x| x.at)
+        };
+        let drawn: std::collections::BTreeMap<_, _> = run.drawn.iter().cloned().collect();
+        let pairs = [
+            (
+                at(|a| matches!(a, FaultAction::Partition { .. })).unwrap(),
+                at(|a| matches!(a, FaultAction::Heal { .. })),
+                "skipped heal of partition 1",
+                "not in force",
+            ),
+            (
+                at(|a| matches!(a, FaultAction::CutWire { .. })).unwrap(),
+                at(|a| matches!(a, FaultAction::RestoreWire { .. })),
+                "skipped restore of wire 0-1",
+                "not cut",
+            ),
+        ];
+        for (i, (begins, lifted, key, why)) in pairs.into_iter().enumerate() {
+            match lifted {
+                Some(end) => {
+                    assert!(end >= begins, "seed {seed}: {:?}", run.config.faults);
+                    assert!(!drawn.contains_key(key), "seed {seed}");
+                    kept[i] += 1;
+                }
+                None => {
+                    assert_eq!(drawn.get(key).map(String::as_str), Some(why), "seed {seed}");
+                    skipped[i] += 1;
+                }
+            }
+        }
+    }
+    assert!(
+        skipped.iter().chain(&kept).all(|&n| n > 10),
+        "{skipped:?} {kept:?}"
+    );
 }

@@ -156,7 +156,7 @@ impl Checker<'_> {
             .flatten()
             .map(|f| self.fault(f, &nodes, &node, topology.as_ref()))
             .collect::<Result<Vec<_>, _>>()?;
-        self.crash_order(&raw, &faults, n)?;
+        self.fault_order(&raw, &faults, n)?;
         let workload = match &raw.workload {
             None => None,
             Some(w) => {
@@ -948,6 +948,12 @@ impl Checker<'_> {
                 to: node(*al.get_ref(), al.span(), "an alteration")?,
             });
         }
+        if r.id.is_some() && r.partition.is_none() && r.oneway.is_none() && actions.len() == 1 {
+            return Err(loc.at(
+                f.span(),
+                "`id` names a partition (or oneway) for a later `heal = ID`; this fault is no partition",
+            ));
+        }
         match actions.len() {
             1 => Ok(FaultKnob { at, probability, action: actions.remove(0), skew }),
             0 => Err(loc.at(f.span(), "a fault needs one action: partition, oneway, heal, crash, restart, skew, cut, restore, forge, replay or alter")),
@@ -955,9 +961,12 @@ impl Checker<'_> {
         }
     }
 
-    /// Crashes and restarts must alternate per node, in time order (judged
-    /// at the earliest time of each fault).
-    fn crash_order(
+    /// Crashes and restarts must alternate per node, a heal must follow a
+    /// partition it lifts and a restore a cut of its wire, in time order
+    /// (judged at the earliest time of each fault): a heal or a restore
+    /// before its fault would lift nothing, and the fault would then last
+    /// to the end of the run.
+    fn fault_order(
         &self,
         raw: &RawScenario,
         faults: &[FaultKnob],
@@ -967,7 +976,66 @@ impl Checker<'_> {
         let mut order: Vec<usize> = (0..faults.len()).collect();
         order.sort_by_key(|&i| faults[i].at.low());
         let mut up = vec![true; n as usize];
+        let ids: std::collections::BTreeSet<u32> = faults
+            .iter()
+            .filter_map(|f| match f.action {
+                FaultAction::Partition { id, .. } => Some(id),
+                _ => None,
+            })
+            .collect();
+        // Partitions that may be in force, by id; wires that may be cut.
+        let mut open: std::collections::BTreeSet<u32> = Default::default();
+        let mut cut: std::collections::BTreeSet<(u32, u32)> = Default::default();
+        let wire = |a: NodeId, b: NodeId| (a.0.min(b.0), a.0.max(b.0));
         for i in order {
+            let at = faults[i].at.low();
+            match faults[i].action {
+                FaultAction::Partition { id, .. } => {
+                    open.insert(id);
+                }
+                FaultAction::Heal { id: None } => open.clear(),
+                FaultAction::Heal { id: Some(h) } if !ids.contains(&h) => {
+                    let unnamed = if h == 0 {
+                        " (a partition without `id` has id 0)"
+                    } else {
+                        ""
+                    };
+                    return Err(self.loc.at(
+                        spans[i].clone(),
+                        format!(
+                            "heal = {h} names no partition: no partition or oneway fault \
+                             has id = {h}{unnamed}"
+                        ),
+                    ));
+                }
+                FaultAction::Heal { id: Some(h) } => {
+                    if !open.remove(&h) {
+                        return Err(self.loc.at(
+                            spans[i].clone(),
+                            format!(
+                                "partition {h} is healed at {at} but is not in force \
+                                 before then: the heal would lift nothing"
+                            ),
+                        ));
+                    }
+                }
+                FaultAction::CutWire { a, b } => {
+                    cut.insert(wire(a, b));
+                }
+                FaultAction::RestoreWire { a, b } => {
+                    if !cut.remove(&wire(a, b)) {
+                        return Err(self.loc.at(
+                            spans[i].clone(),
+                            format!(
+                                "the wire {}-{} is restored at {at} but is not cut before \
+                                 then: the restore would do nothing",
+                                a.0, b.0
+                            ),
+                        ));
+                    }
+                }
+                _ => {}
+            }
             match faults[i].action {
                 FaultAction::Crash { node }
                     if !up[node.index()] && faults[i].probability == Ppm::ONE =>

@@ -462,11 +462,40 @@ impl Scenario {
 }
 
 /// After optional faults and drawn times, drop a restart of a node that is
-/// up and a crash of a node already down, noting each in `drawn`.
+/// up, a crash of a node already down, a heal of a partition not in force
+/// and a restore of a wire that is not cut, noting each in `drawn`.
 fn sanitize_faults(faults: &mut Vec<Fault>, nodes: u32, drawn: &mut Vec<(String, String)>) {
     faults.sort_by_key(|f| f.at);
     let mut up = vec![true; nodes as usize];
+    let mut open = std::collections::BTreeSet::new();
+    let mut cut = std::collections::BTreeSet::new();
     faults.retain(|f| match f.action {
+        FaultAction::Partition { id, .. } => {
+            open.insert(id);
+            true
+        }
+        FaultAction::Heal { id: None } => {
+            open.clear();
+            true
+        }
+        FaultAction::Heal { id: Some(id) } if !open.remove(&id) => {
+            drawn.push((
+                format!("skipped heal of partition {id}"),
+                "not in force".into(),
+            ));
+            false
+        }
+        FaultAction::CutWire { a, b } => {
+            cut.insert((a.0.min(b.0), a.0.max(b.0)));
+            true
+        }
+        FaultAction::RestoreWire { a, b } if !cut.remove(&(a.0.min(b.0), a.0.max(b.0))) => {
+            drawn.push((
+                format!("skipped restore of wire {}-{}", a.0, b.0),
+                "not cut".into(),
+            ));
+            false
+        }
         FaultAction::Crash { node } if !up[node.index()] => {
             drawn.push((
                 format!("skipped crash of node {}", node.0),
