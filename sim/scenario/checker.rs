@@ -1008,31 +1008,27 @@ impl Checker<'_> {
                         ),
                     ));
                 }
-                FaultAction::Heal { id: Some(h) } => {
-                    if !open.remove(&h) {
-                        return Err(self.loc.at(
-                            spans[i].clone(),
-                            format!(
-                                "partition {h} is healed at {at} but is not in force \
-                                 before then: the heal would lift nothing"
-                            ),
-                        ));
-                    }
+                FaultAction::Heal { id: Some(h) } if !open.remove(&h) => {
+                    return Err(self.loc.at(
+                        spans[i].clone(),
+                        format!(
+                            "partition {h} is healed at {at} but is not in force \
+                             before then: the heal would lift nothing"
+                        ),
+                    ));
                 }
                 FaultAction::CutWire { a, b } => {
                     cut.insert(wire(a, b));
                 }
-                FaultAction::RestoreWire { a, b } => {
-                    if !cut.remove(&wire(a, b)) {
-                        return Err(self.loc.at(
-                            spans[i].clone(),
-                            format!(
-                                "the wire {}-{} is restored at {at} but is not cut before \
-                                 then: the restore would do nothing",
-                                a.0, b.0
-                            ),
-                        ));
-                    }
+                FaultAction::RestoreWire { a, b } if !cut.remove(&wire(a, b)) => {
+                    return Err(self.loc.at(
+                        spans[i].clone(),
+                        format!(
+                            "the wire {}-{} is restored at {at} but is not cut before \
+                             then: the restore would do nothing",
+                            a.0, b.0
+                        ),
+                    ));
                 }
                 _ => {}
             }
