@@ -282,8 +282,10 @@ fn fault_groups(c: &Candidate) -> Vec<Vec<usize>> {
                     (FaultAction::Partition { id, .. }, FaultAction::Heal { id: h }) => {
                         h.is_none_or(|h| h == *id)
                     }
+                    // A wire has no direction: `cut = [0, 1]` is undone
+                    // by `restore = [1, 0]`.
                     (FaultAction::CutWire { a, b }, FaultAction::RestoreWire { a: c, b: d }) => {
-                        (a, b) == (c, d)
+                        (a, b) == (c, d) || (a, b) == (d, c)
                     }
                     _ => false,
                 }
@@ -1281,4 +1283,44 @@ fn derive_seed(seed: u64, i: u64, salt: u32) -> u64 {
 /// The candidate's schedule, shared for a run.
 pub fn shared(c: &Candidate) -> Option<Arc<Schedule>> {
     c.schedule.clone().map(Arc::new)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Fault;
+    use crate::node::NodeId;
+    use crate::time::Duration;
+
+    #[test]
+    fn a_wire_cut_one_way_round_and_restored_the_other_is_one_group() {
+        let mut config = SimConfig::new(1, 3);
+        let at = |ms, action| Fault {
+            at: Duration::from_millis(ms),
+            action,
+        };
+        config.faults = vec![
+            at(
+                10,
+                FaultAction::CutWire {
+                    a: NodeId(0),
+                    b: NodeId(1),
+                },
+            ),
+            at(20, FaultAction::Crash { node: NodeId(2) }),
+            at(
+                30,
+                FaultAction::RestoreWire {
+                    a: NodeId(1),
+                    b: NodeId(0),
+                },
+            ),
+            at(40, FaultAction::Restart { node: NodeId(2) }),
+        ];
+        let c = Candidate {
+            config,
+            schedule: None,
+        };
+        assert_eq!(fault_groups(&c), vec![vec![0, 2], vec![1, 3]]);
+    }
 }
