@@ -246,7 +246,9 @@ pub struct FaultSpan {
 /// partition it names (or all of them), a restore only its own wire: the
 /// pairing is by what the records say, not by order.
 pub fn fault_spans(records: &[Record<'_>]) -> Vec<FaultSpan> {
-    let mut partitions: BTreeMap<u32, (usize, String)> = BTreeMap::new();
+    // Partitions in force by id: several may share one (a heal of that id
+    // lifts them all, as the network does).
+    let mut partitions: BTreeMap<u32, Vec<(usize, String)>> = BTreeMap::new();
     let mut wires: BTreeMap<(u32, u32), usize> = BTreeMap::new();
     let mut spans = Vec::new();
     let wire = |a: NodeId, b: NodeId| (a.0.min(b.0), a.0.max(b.0));
@@ -275,20 +277,15 @@ pub fn fault_spans(records: &[Record<'_>]) -> Vec<FaultSpan> {
                         nodes(to)
                     ),
                 };
-                if let Some((start, label)) = partitions.insert(*id, (i, label)) {
-                    spans.push(FaultSpan {
-                        start,
-                        end: Some(i),
-                        label,
-                    });
-                }
+                partitions.entry(*id).or_default().push((i, label));
             }
             Kind::Heal { id } => {
                 let lifted: Vec<u32> = match id {
                     Some(id) => vec![*id],
                     None => partitions.keys().copied().collect(),
                 };
-                for (start, label) in lifted.iter().filter_map(|h| partitions.remove(h)) {
+                let lifted = lifted.iter().filter_map(|h| partitions.remove(h)).flatten();
+                for (start, label) in lifted {
                     spans.push(FaultSpan {
                         start,
                         end: Some(i),
@@ -311,11 +308,16 @@ pub fn fault_spans(records: &[Record<'_>]) -> Vec<FaultSpan> {
             _ => {}
         }
     }
-    spans.extend(partitions.into_values().map(|(start, label)| FaultSpan {
-        start,
-        end: None,
-        label,
-    }));
+    spans.extend(
+        partitions
+            .into_values()
+            .flatten()
+            .map(|(start, label)| FaultSpan {
+                start,
+                end: None,
+                label,
+            }),
+    );
     spans.extend(wires.into_iter().map(|(w, start)| FaultSpan {
         start,
         end: None,
@@ -323,4 +325,38 @@ pub fn fault_spans(records: &[Record<'_>]) -> Vec<FaultSpan> {
     }));
     spans.sort_by_key(|s| (s.start, s.end));
     spans
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::network::PartitionSpec;
+
+    #[test]
+    fn a_heal_lifts_every_partition_of_its_id_and_only_those() {
+        let partition = |id, n| Kind::Partition {
+            id,
+            spec: PartitionSpec::Groups(vec![vec![NodeId(n)]]),
+        };
+        let kinds = [
+            partition(0, 0),
+            partition(0, 1),
+            partition(3, 2),
+            Kind::Heal { id: Some(0) },
+            Kind::Heal { id: None },
+        ];
+        let records: Vec<Record<'_>> = kinds
+            .into_iter()
+            .enumerate()
+            .map(|(i, kind)| Record {
+                time: Instant(i as u64),
+                kind,
+            })
+            .collect();
+        let spans: Vec<(usize, Option<usize>)> = fault_spans(&records)
+            .iter()
+            .map(|s| (s.start, s.end))
+            .collect();
+        assert_eq!(spans, [(0, Some(3)), (1, Some(3)), (2, Some(4))]);
+    }
 }
