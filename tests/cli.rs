@@ -1135,3 +1135,30 @@ restore = [0, 1]
         "{skipped:?} {kept:?}"
     );
 }
+
+#[test]
+fn an_out_that_is_a_file_is_named_as_one_and_left_alone() {
+    let dir = tmp("out-file");
+    let file = dir.join("notes.txt");
+    std::fs::write(&file, "mine").unwrap();
+    for command in [
+        vec!["sweep", "scenarios/echo-minimal.toml", "--seeds", "0..2"],
+        vec![
+            "explore",
+            "scenarios/echo-minimal.toml",
+            "--max-states",
+            "100",
+        ],
+    ] {
+        let mut args = command.clone();
+        args.extend(["--out", file.to_str().unwrap()]);
+        let o = dsim(&args);
+        assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+        assert!(
+            text(&o).contains("notes.txt is a file: --out names a directory"),
+            "{}",
+            text(&o)
+        );
+        assert_eq!(std::fs::read_to_string(&file).unwrap(), "mine");
+    }
+}

@@ -99,8 +99,7 @@ pub fn explore(registry: &Registry, args: ExploreArgs) -> Result<(), CliError> {
     }
     let started = std::time::Instant::now();
     let many = args.seeds.is_some();
-    std::fs::create_dir_all(&args.out)
-        .map_err(|e| CliError::input(format!("cannot create {}: {e}", args.out.display())))?;
+    super::files::out_dir(&args.out)?;
     // Each seed's report, a line each, streamed as the seeds are searched
     // (flat in memory however many seeds); the searches as one report.
     let per_seed = args.out.join("seeds.jsonl");

@@ -160,3 +160,16 @@ pub fn refuse_overwrite(output: &Path, inputs: &[&Path]) -> Result<(), CliError>
     }
     Ok(())
 }
+
+/// Makes the directory `--out` names (and its parents); a file already
+/// there is named as such, not as the system's "File exists".
+pub fn out_dir(dir: &Path) -> Result<(), CliError> {
+    if dir.exists() && !dir.is_dir() {
+        return Err(CliError::input(format!(
+            "--out {} is a file: --out names a directory (for the summary and the traces the command writes)",
+            dir.display()
+        )));
+    }
+    std::fs::create_dir_all(dir)
+        .map_err(|e| CliError::input(format!("cannot create {}: {e}", dir.display())))
+}

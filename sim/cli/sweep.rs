@@ -187,8 +187,7 @@ pub fn sweep(registry: &Registry, args: SweepArgs) -> Result<(), CliError> {
             return Err(CliError::input(why));
         }
     }
-    std::fs::create_dir_all(&args.out)
-        .map_err(|e| CliError::input(format!("cannot create {}: {e}", args.out.display())))?;
+    super::files::out_dir(&args.out)?;
     let summary_path = args.out.join("summary.json");
     let resume_command = || {
         let mut resume = format!(
