@@ -260,6 +260,15 @@ impl SimConfig {
                 ))
             }
         };
+        // Whether the topology has a wire between `a` and `b` (false
+        // without a topology).
+        let wired = |a: NodeId, b: NodeId| {
+            self.network
+                .topology
+                .iter()
+                .flatten()
+                .any(|&(x, y)| (x, y) == (a, b) || (y, x) == (a, b))
+        };
         self.network
             .default
             .validate()
@@ -280,10 +289,8 @@ impl SimConfig {
             // apply.
             let default = &self.network.default;
             for (a, b, link) in &self.network.links {
-                let wired = edges
-                    .iter()
-                    .any(|&(x, y)| (x, y) == (*a, *b) || (y, x) == (*a, *b));
-                if !wired && (link.loss != default.loss || link.latency != default.latency) {
+                if !wired(*a, *b) && (link.loss != default.loss || link.latency != default.latency)
+                {
                     return Err(format!(
                         "link {}->{} overrides loss or latency, but nodes {} and {} are not \
                          wired in the topology: loss and latency belong to wires",
@@ -342,19 +349,14 @@ impl SimConfig {
                 FaultAction::CutWire { a, b } | FaultAction::RestoreWire { a, b } => {
                     node_ok(*a, "a wire fault")?;
                     node_ok(*b, "a wire fault")?;
-                    match &self.network.topology {
-                        None => return Err("a wire fault needs a topology".into()),
-                        Some(edges)
-                            if !edges
-                                .iter()
-                                .any(|&(x, y)| (x, y) == (*a, *b) || (y, x) == (*a, *b)) =>
-                        {
-                            return Err(format!(
-                                "nodes {} and {} are not wired in the topology",
-                                a.0, b.0
-                            ));
-                        }
-                        Some(_) => {}
+                    if self.network.topology.is_none() {
+                        return Err("a wire fault needs a topology".into());
+                    }
+                    if !wired(*a, *b) {
+                        return Err(format!(
+                            "nodes {} and {} are not wired in the topology",
+                            a.0, b.0
+                        ));
                     }
                 }
             }

@@ -285,7 +285,7 @@ fn fault_groups(c: &Candidate) -> Vec<Vec<usize>> {
                     // A wire has no direction: `cut = [0, 1]` is undone
                     // by `restore = [1, 0]`.
                     (FaultAction::CutWire { a, b }, FaultAction::RestoreWire { a: c, b: d }) => {
-                        (a, b) == (c, d) || (a, b) == (d, c)
+                        crate::network::wire(*a, *b) == crate::network::wire(*c, *d)
                     }
                     _ => false,
                 }

@@ -17,6 +17,7 @@ mod topology;
 pub use link::{Latency, LinkConfig, Ordering, Overflow};
 pub use partition::{validate as validate_partition, PartitionSpec};
 pub use schedule::{Schedule, ScriptedFate, Step};
+pub use topology::wire;
 
 use crate::node::NodeId;
 use crate::rng::{DetRng, FateField, Fates};

@@ -123,6 +123,12 @@ fn ordered(a: u32, b: u32) -> (u32, u32) {
     (a.min(b), a.max(b))
 }
 
+/// A wire as a key: its two ends, lower id first (a wire has no
+/// direction, so `cut = [1, 0]` names the wire `cut = [0, 1]` does).
+pub fn wire(a: NodeId, b: NodeId) -> (u32, u32) {
+    ordered(a.0, b.0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

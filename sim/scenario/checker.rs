@@ -986,7 +986,7 @@ impl Checker<'_> {
         // Partitions that may be in force, by id; wires that may be cut.
         let mut open: std::collections::BTreeSet<u32> = Default::default();
         let mut cut: std::collections::BTreeSet<(u32, u32)> = Default::default();
-        let wire = |a: NodeId, b: NodeId| (a.0.min(b.0), a.0.max(b.0));
+        let wire = crate::network::wire;
         for i in order {
             let at = faults[i].at.low();
             match faults[i].action {

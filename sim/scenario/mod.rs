@@ -486,10 +486,10 @@ fn sanitize_faults(faults: &mut Vec<Fault>, nodes: u32, drawn: &mut Vec<(String,
             false
         }
         FaultAction::CutWire { a, b } => {
-            cut.insert((a.0.min(b.0), a.0.max(b.0)));
+            cut.insert(crate::network::wire(a, b));
             true
         }
-        FaultAction::RestoreWire { a, b } if !cut.remove(&(a.0.min(b.0), a.0.max(b.0))) => {
+        FaultAction::RestoreWire { a, b } if !cut.remove(&crate::network::wire(a, b)) => {
             drawn.push((
                 format!("skipped restore of wire {}-{}", a.0, b.0),
                 "not cut".into(),

@@ -251,7 +251,7 @@ pub fn fault_spans(records: &[Record<'_>]) -> Vec<FaultSpan> {
     let mut partitions: BTreeMap<u32, Vec<(usize, String)>> = BTreeMap::new();
     let mut wires: BTreeMap<(u32, u32), usize> = BTreeMap::new();
     let mut spans = Vec::new();
-    let wire = |a: NodeId, b: NodeId| (a.0.min(b.0), a.0.max(b.0));
+    let wire = crate::network::wire;
     let wire_label = |(a, b): (u32, u32)| format!("wire n{a}-n{b} cut");
     for (i, r) in records.iter().enumerate() {
         match &r.kind {
