@@ -77,6 +77,27 @@ fn a_fixed_bug_replayed_against_the_failing_schedule_no_longer_fails() {
     let t = text(&o);
     assert!(t.contains("the original failure no longer occurs"), "{t}");
     assert!(t.contains("diverges   first at record #"), "{t}");
+    // The same protocol, another parameter: nothing to warn about.
+    assert!(!t.contains("the trace records protocol"), "{t}");
+}
+
+#[test]
+fn a_schedule_replayed_with_another_protocol_says_so() {
+    let trace = record("scenarios/echo-lossy.toml", 1, "other-protocol");
+    let o = dsim(&[
+        "replay",
+        trace.to_str().unwrap(),
+        "--schedule",
+        "--scenario",
+        "scenarios/broadcast-lossy.toml",
+    ]);
+    let t = text(&o);
+    assert!(
+        t.contains(
+            "note       the trace records protocol `echo` and the scenario runs `broadcast`"
+        ),
+        "{t}"
+    );
 }
 
 #[test]

@@ -563,6 +563,13 @@ pub fn replay(registry: &Registry, args: ReplayArgs) -> Result<(), CliError> {
                 scenario.file,
                 header.seed
             );
+            if header.protocol != recipe.protocol {
+                println!(
+                    "note       the trace records protocol `{}` and the scenario runs `{}`: its fates go to that protocol's sends in order on each link",
+                    plain(&header.protocol),
+                    plain(&recipe.protocol)
+                );
+            }
             match &original {
                 Some((i, check, message)) => {
                     println!(
