@@ -211,6 +211,47 @@ fn a_forged_or_altered_message_never_passes_as_authentic_and_a_replayed_one_does
 }
 
 #[test]
+fn only_a_delivery_of_what_nodes_sent_sets_off_an_injection() {
+    // Were an injected copy's delivery to set off injections too, forge
+    // and replay at 1 would double the messages in flight every 20 ms and
+    // the run would end at its event limit.
+    for seed in 0..5 {
+        let certain = Ppm::from_probability(1.0).unwrap();
+        let network = NetworkAdversary {
+            forge: certain,
+            replay: certain,
+            alter: Ppm::from_probability(0.0).unwrap(),
+            delay: Duration::from_millis(20),
+        };
+        let mut config = pair_config(seed, network);
+        config.limits.events = 100_000;
+        let sim = Simulation::new(config, |_| Pair::default());
+        let (outcome, bytes, _) = sim.run_traced_with_states(Vec::new(), None).unwrap();
+        assert_eq!(
+            outcome.end,
+            dsim::trace::EndReason::Quiescent,
+            "seed {seed}"
+        );
+        let kinds = records_of(&bytes);
+        let injected: BTreeSet<u64> = kinds
+            .iter()
+            .filter_map(|k| match k {
+                Kind::Injected { msg, .. } => Some(*msg),
+                _ => None,
+            })
+            .collect();
+        let honest = kinds
+            .iter()
+            .filter(|k| matches!(k, Kind::Deliver { msg, .. } if !injected.contains(msg)))
+            .count();
+        // One forgery and one replay for each delivery of a message node
+        // 0 sent, and none for the deliveries of injected ones.
+        assert_eq!(honest, 200, "seed {seed}");
+        assert_eq!(injected.len(), 2 * honest, "seed {seed}");
+    }
+}
+
+#[test]
 fn without_authentication_forgeries_are_delivered_and_with_it_they_are_ignored() {
     let dir = tmp("forged");
     // The broadcast protocol as it was: a forgery is delivered as a

@@ -201,11 +201,13 @@ impl fmt::Display for Behaviour {
 /// the other choices: a shrinker can take one mode away and keep the rest.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NetworkAdversary {
-    /// Chance that, after a delivery, the adversary injects a forged
-    /// message: one it has seen, mutated, claiming any sender, to any node.
+    /// Chance that, after a delivery of a message nodes sent, the
+    /// adversary injects a forged message: one it has seen, mutated,
+    /// claiming any sender, to any node. Injected messages set off no
+    /// injection of their own.
     pub forge: Ppm,
-    /// Chance that, after a delivery, it re-delivers a message it has seen,
-    /// unchanged, to its receiver.
+    /// Chance that, after a delivery of a message nodes sent, it
+    /// re-delivers a message it has seen, unchanged, to its receiver.
     pub replay: Ppm,
     /// Chance that it alters the copy being delivered (one field changed).
     pub alter: Ppm,

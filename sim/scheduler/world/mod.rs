@@ -827,8 +827,13 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
             let mut alter = adv.rng(&key, b'a');
             let mut f = adv.rng(&key, b'f');
             let mut r = adv.rng(&key, b'r');
-            forge = f.chance(adv.net.forge).then_some(f);
-            replay = r.chance(adv.net.replay).then_some(r);
+            // Only a copy of a message nodes sent sets off an injection:
+            // were injected copies to set off more, `forge + replay` of
+            // 1 or more would make every injection bring one or more
+            // others, without end, and any other pair would strike more
+            // often than it says.
+            forge = f.chance(adv.net.forge).then_some(f).filter(|_| honest);
+            replay = r.chance(adv.net.replay).then_some(r).filter(|_| honest);
             if alter.chance(adv.net.alter) || planned_alter.is_some() {
                 if let Some((payload, change)) =
                     mutate_bytes::<N::Msg>(&mut adv.mutator, &mut alter, &m.payload, false, || {
