@@ -994,6 +994,16 @@ fn a_run_says_how_much_of_its_workload_it_issued() {
         "{}",
         text(&o)
     );
+    // A workload of none is said too: its checks held over nothing.
+    let empty = dir.join("no-workload.toml");
+    std::fs::write(&empty, text_of.replace("count = 60", "count = 0")).unwrap();
+    let o = dsim(&["run", empty.to_str().unwrap()]);
+    assert!(
+        text(&o)
+            .contains("workload   none: its count is 0, so the checks saw no client operation\n"),
+        "{}",
+        text(&o)
+    );
 }
 
 #[test]

@@ -499,6 +499,16 @@ fn print_summary(
     );
     // A workload the run ended before issuing is said: a check that held
     // over 1,300 operations did not hold over the 100,000 asked for.
+    if c.workload.as_ref().is_some_and(|w| w.count == 0) {
+        println!(
+            "workload   none: its count is 0{}, so the checks saw no client operation",
+            if c.drawn.contains_key("workload.count") {
+                " (drawn for this seed)"
+            } else {
+                ""
+            }
+        );
+    }
     if let Some(w) = c.workload.as_ref().filter(|w| w.count > 0) {
         let asked = w.count - w.skip.len() as u64;
         let why = match outcome.end {
