@@ -500,6 +500,37 @@ fn the_command_line_replays_a_corpus_directory() {
         dsim::cli::run_with(&tally_registry(3), ["dsim", "replay", dir]),
         1
     );
+    // An expectation that does not read, one that names a scenario that
+    // is gone, and one with no trace beside it: the corpus is at fault,
+    // not the protocol, so bad input, as a trace cut short is.
+    let expect = corpus.join("bug.expect");
+    let good = std::fs::read_to_string(&expect).unwrap();
+    let gone = tmp("cli-corpus-gone").join("gone.toml");
+    for (file, text) in [
+        (&expect, "fails = \n".to_string()),
+        (
+            &expect,
+            format!(
+                "fails = \"at-most-one\"\nfixed = {:?}\n",
+                gone.display().to_string()
+            ),
+        ),
+        (&corpus.join("orphan.expect"), good.clone()),
+    ] {
+        std::fs::write(file, text).unwrap();
+        assert_eq!(
+            dsim::cli::run_with(&tally_registry(2), ["dsim", "replay", dir]),
+            2,
+            "{}",
+            file.display()
+        );
+        std::fs::write(&expect, &good).unwrap();
+        let _ = std::fs::remove_file(corpus.join("orphan.expect"));
+    }
+    assert_eq!(
+        dsim::cli::run_with(&tally_registry(2), ["dsim", "replay", dir]),
+        0
+    );
     // A trace cut short in it: bad input, as for one trace.
     let bytes = std::fs::read(corpus.join("ok.trace")).unwrap();
     std::fs::write(corpus.join("ok.trace"), &bytes[..bytes.len() / 2]).unwrap();

@@ -228,13 +228,17 @@ fn replay_corpus(registry: &Registry, args: &ReplayArgs) -> Result<(), CliError>
         replayed.len(),
         replayed.len() - bad
     );
-    // A trace that does not read is bad input, as it is to `replay FILE`.
-    if let Some(r) = replayed
-        .iter()
-        .find(|r| r.summary == crate::testing::UNREADABLE)
-    {
+    // A trace that does not read is bad input, as it is to `replay FILE`;
+    // so is an `.expect` file that does not read or names a scenario that
+    // does not, and one with no trace beside it.
+    if let Some(r) = replayed.iter().find(|r| r.bad_input) {
+        let what = if r.summary == crate::testing::UNREADABLE {
+            "the trace does not read"
+        } else {
+            "a file it needs is missing or does not read"
+        };
         return Err(CliError::input(format!(
-            "{}: the trace does not read (above)",
+            "{}: {what} (above)",
             r.file.display()
         )));
     }

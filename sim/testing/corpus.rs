@@ -54,6 +54,10 @@ pub struct Replayed {
     pub summary: String,
     /// Every way the trace no longer behaves as recorded; empty if it does.
     pub problems: Vec<String>,
+    /// A file the replay reads is missing or does not read: the trace,
+    /// its `.expect` file, or the fixed scenario that names. The corpus is
+    /// at fault, not the protocol (`dsim replay DIR` exits 2).
+    pub bad_input: bool,
 }
 
 impl Replayed {
@@ -87,6 +91,7 @@ pub fn replay_corpus(registry: &Registry, dir: impl AsRef<Path>) -> Result<Vec<R
                     file.display(),
                     file.with_extension("trace").display()
                 )],
+                bad_input: true,
             }),
             _ => {}
         }
@@ -139,9 +144,13 @@ fn skipped(outcome: &crate::Outcome) -> String {
     }
 }
 
-fn message(e: CliError) -> String {
+/// An error's message; `bad_input` set when the input was at fault.
+fn message(e: CliError, bad_input: &mut bool) -> String {
     match e {
-        CliError::Input(m) => m,
+        CliError::Input(m) => {
+            *bad_input = true;
+            m
+        }
         CliError::CheckFailed => "a check failed".into(),
         CliError::Quiet => "stopped".into(),
     }
@@ -150,29 +159,33 @@ fn message(e: CliError) -> String {
 fn replay_one(registry: &Registry, trace: &Path) -> Replayed {
     let mut problems = Vec::new();
     let mut summary = String::new();
+    let mut bad_input = false;
     let expect_path = trace.with_extension("expect");
     let expect = match std::fs::read_to_string(&expect_path) {
         Ok(t) => match toml::from_str::<Expect>(&t) {
             Ok(e) => e,
             Err(e) => {
                 problems.push(format!("{}: {e}", expect_path.display()));
+                bad_input = true;
                 Expect::default()
             }
         },
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Expect::default(),
         Err(e) => {
             problems.push(format!("{}: cannot read: {e}", expect_path.display()));
+            bad_input = true;
             Expect::default()
         }
     };
     let (header, failed) = match scan_trace(trace, None) {
         Ok(read) => read,
         Err(e) => {
-            problems.push(message(e));
+            problems.push(message(e, &mut bad_input));
             return Replayed {
                 file: trace.to_path_buf(),
                 summary: UNREADABLE.into(),
                 problems,
+                bad_input,
             };
         }
     };
@@ -185,6 +198,7 @@ fn replay_one(registry: &Registry, trace: &Path) -> Replayed {
             file: trace.to_path_buf(),
             summary: "cannot be rerun".into(),
             problems,
+            bad_input: true,
         };
     }
     let failed = failed.map(|(_, check, _)| check);
@@ -206,7 +220,7 @@ fn replay_one(registry: &Registry, trace: &Path) -> Replayed {
                 "{} says the protocol was fixed in place, but the trace records no failure",
                 expect_path.display()
             )),
-            (_, Err(e)) => problems.push(message(e)),
+            (_, Err(e)) => problems.push(message(e, &mut bad_input)),
             (Some(check), Ok(run)) => match &run.outcome.failure {
                 Some(f) => problems.push(format!(
                     "{} says its protocol was fixed in place, but against its recorded schedule it still fails `{}` at record {}: {}",
@@ -225,7 +239,7 @@ fn replay_one(registry: &Registry, trace: &Path) -> Replayed {
         }
     } else {
         match rerun(registry, trace, &header, None, None, false, false) {
-            Err(e) => problems.push(message(e)),
+            Err(e) => problems.push(message(e, &mut bad_input)),
             Ok(run) => {
                 let how = if run.schedule.is_some() {
                     "by its recorded schedule"
@@ -254,7 +268,7 @@ fn replay_one(registry: &Registry, trace: &Path) -> Replayed {
         )),
         (Some(fixed), Some(check)) => {
             match rerun(registry, trace, &header, None, Some(fixed), true, false) {
-                Err(e) => problems.push(message(e)),
+                Err(e) => problems.push(message(e, &mut bad_input)),
                 Ok(run) => match &run.outcome.failure {
                     Some(f) => problems.push(format!(
                         "against its recorded schedule, {} still fails `{}` at record {}: {}{}",
@@ -282,6 +296,7 @@ fn replay_one(registry: &Registry, trace: &Path) -> Replayed {
         file: trace.to_path_buf(),
         summary,
         problems,
+        bad_input,
     }
 }
 
