@@ -223,9 +223,7 @@ pub fn search<N: Node>(sim: &Simulation<N>, options: &Options) -> Result<Report,
     sim.invariant_names_unique()?;
     let hashed = sim.is_hashable();
     if options.ignored_stay && !hashed {
-        return Err(SimError::Config(
-            "leaving ignored messages in flight needs nodes that hash (Simulation::hashable): an ignored delivery is one that leaves the state's fingerprint unchanged".into(),
-        ));
+        return Err(SimError::Config(IGNORED_NEEDS_HASH.into()));
     }
     let report = Report {
         order: options.order,
@@ -390,6 +388,10 @@ fn explore_from<N: Node>(
 
 /// How a search's error begins when the protocol does not run the same
 /// way twice (a failed check, not bad input: `dsim explore` exits 1).
+/// The error of a search asked to leave ignored deliveries in flight
+/// (`Options::ignored_stay`) among nodes that do not hash.
+pub const IGNORED_NEEDS_HASH: &str = "leaving ignored messages in flight needs nodes that hash (Simulation::hashable): an ignored delivery is one that leaves the state's fingerprint unchanged";
+
 pub const NOT_DETERMINISTIC: &str = "the protocol is not deterministic";
 
 fn not_deterministic(path: &[u32]) -> SimError {

@@ -546,6 +546,14 @@ fn abd_as_stateright_models_it_has_stateright_s_state_count() {
     let (code, out, _) = explore(s, &["--depth", "100"]);
     assert_eq!(code, Some(0), "{out}");
     assert!(out.contains("(626 distinct)"), "{out}");
+    // Nodes that do not hash cannot tell an ignored delivery: the flag
+    // that asked for it is named, not the scenario.
+    let (code, out, _) = explore("scenarios/async-abd.toml", &["--keep-ignored"]);
+    assert_eq!(code, Some(2), "{out}");
+    assert!(
+        out.contains("error: --keep-ignored: the nodes of protocol `async-abd` do not hash"),
+        "{out}"
+    );
 }
 
 /// The report says the client operations are the seed's: a search orders

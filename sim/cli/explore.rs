@@ -322,6 +322,13 @@ fn search_seed(
             println!("NONDETERMINISTIC  {}: {}", scenario.file, plain(&m));
             return Err(CliError::CheckFailed);
         }
+        // Asked by a flag, not by the scenario: the flag is named.
+        Err(crate::SimError::Config(m)) if m == crate::explore::IGNORED_NEEDS_HASH => {
+            return Err(CliError::input(format!(
+                "--keep-ignored: the nodes of protocol `{}` do not hash, and {m}",
+                protocol.name()
+            )))
+        }
         Err(e) => return Err(CliError::input(format!("{}: {e}", scenario.file))),
     };
     Ok((report, config, resolved))
