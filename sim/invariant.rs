@@ -464,11 +464,12 @@ impl<'a, N> View<'a, N> {
         self.end == Some(EndReason::Quiescent)
     }
 
-    /// True at the end of a run that a time or event limit cut short.
+    /// True at the end of a run that a time or event limit cut short, or
+    /// that was interrupted.
     pub fn was_cut_short(&self) -> bool {
         matches!(
             self.end,
-            Some(EndReason::TimeLimit) | Some(EndReason::EventLimit)
+            Some(EndReason::TimeLimit | EndReason::EventLimit | EndReason::Interrupted)
         )
     }
 }

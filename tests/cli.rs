@@ -1172,3 +1172,76 @@ fn an_out_that_is_a_file_is_named_as_one_and_left_alone() {
         assert_eq!(std::fs::read_to_string(&file).unwrap(), "mine");
     }
 }
+
+#[test]
+fn an_interrupted_run_keeps_its_trace_sealed_and_it_replays_to_there() {
+    // A run long enough to be interrupted on any machine: Ctrl-C (SIGINT)
+    // must not lose what it recorded. Before, the process died and left
+    // only a hidden `.partial` file.
+    use std::io::BufRead;
+    let dir = tmp("interrupted");
+    let scenario = dir.join("long.toml");
+    let text_of = std::fs::read_to_string("scenarios/raft-partitions.toml").unwrap();
+    let long = text_of.replace("[run]\n", "[run]\nevents = 1000000000\n");
+    let long = long
+        .lines()
+        .map(|l| match l.starts_with("time = ") {
+            true => "time = \"1000000s\"",
+            false => l,
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    std::fs::write(&scenario, long).unwrap();
+    let trace = dir.join("long.trace");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_dsim"))
+        .args(["run", scenario.to_str().unwrap(), "--trace"])
+        .arg(&trace)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The first progress line (after a second of running) says the run is
+    // under way, its handler in place.
+    let mut err = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    while err.read_line(&mut line).unwrap() > 0 && !line.contains("progress:") {
+        line.clear();
+    }
+    assert!(
+        line.contains("progress:"),
+        "the run ended before it was interrupted"
+    );
+    let killed = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut err, &mut rest).unwrap();
+    let o = child.wait_with_output().unwrap();
+    let out = format!("{}{rest}", String::from_utf8_lossy(&o.stdout));
+    assert_eq!(o.status.code(), Some(2), "{out}");
+    assert!(out.contains("end        interrupted\n"), "{out}");
+    assert!(
+        out.contains("NOT RUN (the run was interrupted at "),
+        "an end-of-run check is not judged on a run cut short: {out}"
+    );
+    assert!(out.contains("the run was interrupted at "), "{out}");
+    // The trace is whole and sealed, and a replay stops where it stopped.
+    let o = dsim(&["check", trace.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(text(&o).contains("ended: interrupted"), "{}", text(&o));
+    let o = dsim(&["replay", trace.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(
+        text(&o).contains("replayed up to where the recording was interrupted"),
+        "{}",
+        text(&o)
+    );
+    let left: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".partial"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+}

@@ -144,6 +144,7 @@ fn record(registry: &Registry, dir: &Path, name: &str, scenario: &str) -> PathBu
                 invariants: r.invariants,
                 schedule: None,
                 progress: None,
+                stop: None,
                 linearizable: r.linearizable,
                 digest: false,
             },

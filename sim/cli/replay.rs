@@ -252,6 +252,28 @@ fn replay_corpus(registry: &Registry, args: &ReplayArgs) -> Result<(), CliError>
 /// A trace rerun: what the rerun wrote, and where it first differs from
 /// the recording. Neither trace is held as records: a replay of millions of
 /// records compares them as they are read.
+/// How a recording ended, seen record by record.
+#[derive(Default)]
+struct Ended {
+    /// The end record's reason, virtual time and count of records.
+    end: Option<(crate::trace::EndReason, crate::time::Instant, u64)>,
+}
+
+impl Ended {
+    fn see(&mut self, r: &Record<'_>) {
+        if let crate::trace::Kind::End { reason, records } = r.kind {
+            self.end = Some((reason, r.time, records));
+        }
+    }
+
+    /// When an interrupted recording stopped, and after how many records.
+    fn interrupted(&self) -> Option<(crate::time::Instant, u64)> {
+        self.end
+            .filter(|(reason, ..)| *reason == crate::trace::EndReason::Interrupted)
+            .map(|(_, at, records)| (at, records))
+    }
+}
+
 pub struct Rerun {
     /// The rerun's trace, as written: an anonymous temporary file, so that
     /// a long run's trace is not held in memory either.
@@ -272,6 +294,10 @@ pub struct Rerun {
     pub unsteady: Option<Divergence>,
     /// What was run: protocol, configuration, parameters, checks.
     pub recipe: Recipe,
+    /// The recording was interrupted (`dsim run` on Ctrl-C) at this
+    /// virtual time, after this many records: the rerun was stopped soon
+    /// after and compared up to there.
+    pub interrupted: Option<(crate::time::Instant, u64)>,
 }
 
 /// The records of the trace file at `path`, read as a stream; an error
@@ -338,8 +364,15 @@ pub fn rerun(
     let by_schedule = schedule
         || !header.replay.is_empty()
         || header.format_version < crate::trace::FATE_DRAW_VERSION;
+    // Where an interrupted recording stopped, to stop the rerun there too.
+    let mut ended = Ended::default();
     let schedule = match by_schedule {
-        false => None,
+        false => {
+            for r in stream(trace, key)? {
+                ended.see(&r?);
+            }
+            None
+        }
         true => {
             let explored = matches!(
                 recipe.config.strategy,
@@ -351,6 +384,7 @@ pub fn rerun(
             let mut steps = Vec::new();
             for r in stream(trace, key)? {
                 let r = r?;
+                ended.see(&r);
                 builder.add(&r);
                 if explored {
                     crate::replay::add_explored_step(&mut steps, &r);
@@ -378,6 +412,22 @@ pub fn rerun(
             ))
         };
         let mut out = std::io::BufWriter::new(tempfile::tempfile().map_err(scratch)?);
+        // An interrupted recording ends where a person stopped it: the
+        // rerun is stopped soon after it passes that virtual time, and the
+        // two are compared up to the recording's end.
+        let (progress, stop) = match ended.interrupted() {
+            Some((at, _)) => {
+                let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+                let flag = stop.clone();
+                let progress: crate::scheduler::ProgressFn = Arc::new(move |_, now| {
+                    if now > at {
+                        flag.store(true, std::sync::atomic::Ordering::Relaxed);
+                    }
+                });
+                (Some(progress), Some(stop))
+            }
+            None => (None, None),
+        };
         let options = crate::protocols::RunOptions {
             trace: Some(&mut out),
             key,
@@ -385,7 +435,8 @@ pub fn rerun(
             linearizable: recipe.linearizable.clone(),
             digest: false,
             schedule: schedule.clone(),
-            progress: None,
+            progress,
+            stop,
         };
         let outcome = protocol
             .run(config.clone(), &recipe.params, options)
@@ -409,7 +460,17 @@ pub fn rerun(
         stream(trace, key)?.map(comparable),
         replayed(&written, key)?.map(comparable),
         true,
-    )?;
+    )?
+    // An interrupted recording is matched up to its end: the rerun went on.
+    .filter(|d| {
+        !matches!(
+            d.left.as_ref().map(|r| &r.kind),
+            Some(crate::trace::Kind::End {
+                reason: crate::trace::EndReason::Interrupted,
+                ..
+            })
+        )
+    });
     // A rerun that differs from the recording: run it once more, to tell a
     // protocol that changed since (the two reruns agree) from one that
     // does not decide the same way twice (they differ).
@@ -426,6 +487,7 @@ pub fn rerun(
         None => None,
     };
     Ok(Rerun {
+        interrupted: ended.interrupted(),
         trace: written,
         outcome,
         schedule,
@@ -485,6 +547,7 @@ pub fn replay(registry: &Registry, args: ReplayArgs) -> Result<(), CliError> {
         );
     }
     let Rerun {
+        interrupted,
         trace: written,
         outcome,
         schedule,
@@ -540,14 +603,20 @@ pub fn replay(registry: &Registry, args: ReplayArgs) -> Result<(), CliError> {
     match schedule {
         None => match divergence {
             None => {
-                println!(
-                    "identical  seed {} of {} replayed: {} records, record for record the same",
-                    header.seed,
-                    scenario.file,
-                    // Counted as `dsim run` and `dsim check` count them: the
-                    // end marker is not one of them.
-                    outcome.stats.records
-                );
+                match interrupted {
+                    Some((at, records)) => println!(
+                        "identical  seed {} of {} replayed up to where the recording was interrupted (t={at}): {records} records, record for record the same",
+                        header.seed, scenario.file,
+                    ),
+                    None => println!(
+                        "identical  seed {} of {} replayed: {} records, record for record the same",
+                        header.seed,
+                        scenario.file,
+                        // Counted as `dsim run` and `dsim check` count them:
+                        // the end marker is not one of them.
+                        outcome.stats.records
+                    ),
+                }
                 Ok(())
             }
             Some(d) => {

@@ -212,7 +212,7 @@ pub fn run_seed_digest<'a>(
     trace: Option<&'a mut dyn Write>,
     key: Option<&'a [u8]>,
 ) -> Result<(Resolved, Outcome), CliError> {
-    run_seed_options(registry, scenario, seed, trace, key, None, None, true)
+    run_seed_options(registry, scenario, seed, trace, key, None, None, None, true)
 }
 
 /// [`run_seed`], following a recorded schedule if one is given.
@@ -226,7 +226,7 @@ pub fn run_seed_with<'a>(
     progress: Option<crate::scheduler::ProgressFn>,
 ) -> Result<(Resolved, Outcome), CliError> {
     run_seed_options(
-        registry, scenario, seed, trace, key, schedule, progress, false,
+        registry, scenario, seed, trace, key, schedule, progress, None, false,
     )
 }
 
@@ -239,6 +239,7 @@ fn run_seed_options<'a>(
     key: Option<&'a [u8]>,
     schedule: Option<std::sync::Arc<crate::network::Schedule>>,
     progress: Option<crate::scheduler::ProgressFn>,
+    stop: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
     digest: bool,
 ) -> Result<(Resolved, Outcome), CliError> {
     let resolved = scenario.resolve(seed).map_err(CliError::input)?;
@@ -256,6 +257,7 @@ fn run_seed_options<'a>(
         digest,
         schedule,
         progress,
+        stop,
     };
     let outcome = protocol
         .run(resolved.config.clone(), &resolved.params, options)
@@ -305,6 +307,27 @@ pub fn run(registry: &Registry, args: RunArgs) -> Result<(), CliError> {
                 .map_err(|e| CliError::input(format!("cannot create a scratch trace: {e}")))?,
         )
     };
+    // Ctrl-C (or a CI job's SIGINT) ends the run where it has got to, and
+    // its trace is sealed and kept like a failing run's: nothing recorded
+    // is lost. A second Ctrl-C a second or more later (a handler that never
+    // returns) quits at once; one that comes with the first (`timeout`
+    // signals the process and its group) does not.
+    let interrupted = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    {
+        let flag = interrupted.clone();
+        let first = std::sync::Mutex::new(None::<std::time::Instant>);
+        let _ = ctrlc::set_handler(move || {
+            flag.store(true, std::sync::atomic::Ordering::SeqCst);
+            let Ok(mut first) = first.lock() else { return };
+            match *first {
+                Some(at) if at.elapsed() >= std::time::Duration::from_secs(1) => {
+                    std::process::exit(130)
+                }
+                Some(_) => {}
+                None => *first = Some(std::time::Instant::now()),
+            }
+        });
+    }
     let started = std::time::Instant::now();
     let spinner = Spinner::new(started);
     let report = spinner.reporter();
@@ -321,7 +344,7 @@ pub fn run(registry: &Registry, args: RunArgs) -> Result<(), CliError> {
             },
             &shown,
         );
-        run_seed_with(
+        run_seed_options(
             registry,
             &scenario,
             seed,
@@ -329,6 +352,8 @@ pub fn run(registry: &Registry, args: RunArgs) -> Result<(), CliError> {
             args.key.as_deref().map(str::as_bytes),
             None,
             Some(report),
+            Some(interrupted),
+            false,
         )
     };
     spinner.finish();
@@ -351,9 +376,10 @@ pub fn run(registry: &Registry, args: RunArgs) -> Result<(), CliError> {
     // A history check the run could not judge: not a pass (exit 2), and
     // the trace is kept for a look (`dsim check --linearizable`).
     let unjudged = outcome.unjudged_history();
+    let cut = outcome.end == crate::trace::EndReason::Interrupted;
     match out {
         Out::Kept(p) => p.commit()?,
-        Out::Scratch(mut t) if failed || unjudged.is_some() => {
+        Out::Scratch(mut t) if failed || unjudged.is_some() || cut => {
             let mut dest = super::files::Partial::create(&path)?;
             let fail = |e: std::io::Error| {
                 CliError::input(format!("cannot write {}: {e}", path.display()))
@@ -371,7 +397,7 @@ pub fn run(registry: &Registry, args: RunArgs) -> Result<(), CliError> {
         &resolved,
         &outcome,
         wall,
-        (failed || unjudged.is_some() || keep_always).then_some(path.as_path()),
+        (failed || unjudged.is_some() || keep_always || cut).then_some(path.as_path()),
     );
     if let Some(f) = &outcome.failure {
         println!(
@@ -388,6 +414,16 @@ pub fn run(registry: &Registry, args: RunArgs) -> Result<(), CliError> {
             override_flags(&args.checks, &args.strategy)
         );
         return Err(CliError::CheckFailed);
+    }
+    if cut {
+        // Not a pass: the run did not get to its end.
+        return Err(CliError::input(format!(
+            "{}: seed {seed}: the run was interrupted at {} after {} node events; its trace holds everything up to there: {}",
+            scenario.file,
+            outcome.stats.time,
+            outcome.stats.events,
+            path.display()
+        )));
     }
     match unjudged {
         Some(why) => Err(CliError::input(format!(

@@ -68,6 +68,7 @@ impl Against<'_> {
             digest: false,
             schedule: shared(c),
             progress: None,
+            stop: None,
         }
     }
 }
@@ -239,6 +240,7 @@ pub fn shrink(registry: &Registry, args: ShrinkArgs) -> Result<(), CliError> {
         digest: false,
         schedule: shared(&shrunk.candidate),
         progress: None,
+        stop: None,
     };
     let outcome = protocol
         .run(config, &recipe.params, options)

@@ -293,6 +293,8 @@ pub struct RunOptions<'a> {
     pub schedule: Option<std::sync::Arc<crate::network::Schedule>>,
     /// Told how far a long run has got.
     pub progress: Option<crate::scheduler::ProgressFn>,
+    /// Set it to end the run where it has got to ([`Simulation::stop_on`]).
+    pub stop: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
     /// Check the clients' history for linearizability at the end of the
     /// run, as the invariant `linearizable`.
     pub linearizable: Option<crate::history::Linearizability>,
@@ -401,6 +403,9 @@ pub fn prepare_with<N: Node>(
     }
     if let Some(schedule) = options.schedule {
         sim.follow(schedule);
+    }
+    if let Some(stop) = options.stop {
+        sim.stop_on(stop);
     }
     if let Some(report) = options.progress {
         sim.on_progress(report);

@@ -271,6 +271,9 @@ pub struct Simulation<N: Node> {
     invariants: Vec<Invariant<N>>,
     schedule: Option<Arc<Schedule>>,
     progress: Option<ProgressFn>,
+    /// Set from outside to end the run where it has got to
+    /// ([`EndReason::Interrupted`]); read every [`PROGRESS_EVERY`] events.
+    stop: Option<Arc<std::sync::atomic::AtomicBool>>,
     /// How to fingerprint a node's state, for exploration's visited set.
     state_hash: Option<fn(&N) -> u64>,
 }
@@ -287,6 +290,7 @@ impl<N: Node> Simulation<N> {
             invariants: Vec::new(),
             schedule: None,
             progress: None,
+            stop: None,
             state_hash: None,
         }
     }
@@ -316,6 +320,14 @@ impl<N: Node> Simulation<N> {
     /// It sees the run, never changes it.
     pub fn on_progress(&mut self, report: ProgressFn) {
         self.progress = Some(report);
+    }
+
+    /// Ends the run where it has got to once `stop` is set (checked every
+    /// [`PROGRESS_EVERY`] node events): the trace is sealed as usual, with
+    /// end reason [`EndReason::Interrupted`], and checks due at the end are
+    /// reported as not run.
+    pub fn stop_on(&mut self, stop: Arc<std::sync::atomic::AtomicBool>) {
+        self.stop = Some(stop);
     }
 
     /// Adds an invariant.

@@ -932,6 +932,7 @@ pub fn check_protocol_with(
             digest: false,
             schedule: None,
             progress: None,
+            stop: None,
         };
         protocol.run(config, params, options)
     })

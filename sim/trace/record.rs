@@ -128,6 +128,9 @@ pub enum EndReason {
     EventLimit,
     /// A check failed (the preceding `CheckFailed` record says which).
     CheckFailed,
+    /// The run was told to stop (`RunOptions::stop`: `dsim run` on Ctrl-C)
+    /// and ended where it had got to.
+    Interrupted,
 }
 
 impl EndReason {
@@ -137,6 +140,7 @@ impl EndReason {
             EndReason::TimeLimit => "time limit",
             EndReason::EventLimit => "event limit",
             EndReason::CheckFailed => "check failed",
+            EndReason::Interrupted => "interrupted",
         }
     }
 }

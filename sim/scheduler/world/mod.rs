@@ -585,7 +585,7 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
         }
         // A run cut by its event budget (or an explored path's end) may
         // stop before a task gets to ask.
-        if reason != EndReason::EventLimit {
+        if !matches!(reason, EndReason::EventLimit | EndReason::Interrupted) {
             self.check_inputs_asked()?;
             if self.failure.is_some() {
                 return Ok(());
@@ -693,6 +693,10 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
                 if self.handled % super::PROGRESS_EVERY == 0 {
                     if let Some(report) = &self.sim.progress {
                         report(self.handled, self.now);
+                    }
+                    let stop = self.sim.stop.as_ref();
+                    if stop.is_some_and(|s| s.load(std::sync::atomic::Ordering::Relaxed)) {
+                        break EndReason::Interrupted;
                     }
                 }
             }
@@ -1678,7 +1682,8 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
             return Ok(());
         }
         let cut_by_tool = (self.sim.config.limits_cut_by.is_some() || self.explore.is_some())
-            && matches!(reason, EndReason::TimeLimit | EndReason::EventLimit);
+            && matches!(reason, EndReason::TimeLimit | EndReason::EventLimit)
+            || reason == EndReason::Interrupted;
         self.changed = None;
         // An adversarial schedule may starve any message forever: liveness
         // is not judged under one.
@@ -1816,6 +1821,9 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
         let now = self.now;
         if end == EndReason::CheckFailed {
             return "the run failed before it was due".into();
+        }
+        if end == EndReason::Interrupted {
+            return format!("the run was interrupted at {now}");
         }
         if self.explore.is_some() && end != EndReason::Quiescent {
             return "the explored path ends where more could happen".into();
