@@ -631,12 +631,7 @@ fn an_interrupted_sweep_keeps_what_it_finished_and_resumes_to_the_same_summary()
         }
         seen.push_str(&line);
     }
-    // The shell's own kill, so no external tool is needed.
-    let killed = Command::new("sh")
-        .args(["-c", &format!("kill -INT {}", child.id())])
-        .status()
-        .unwrap();
-    assert!(killed.success());
+    common::interrupt(&child);
     let mut rest = String::new();
     std::io::Read::read_to_string(&mut stderr, &mut rest).unwrap();
     let o = child.wait_with_output().unwrap();
@@ -1211,11 +1206,7 @@ fn an_interrupted_run_keeps_its_trace_sealed_and_it_replays_to_there() {
         line.contains("progress:"),
         "the run ended before it was interrupted"
     );
-    let killed = std::process::Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(killed.success());
+    common::interrupt(&child);
     let mut rest = String::new();
     std::io::Read::read_to_string(&mut err, &mut rest).unwrap();
     let o = child.wait_with_output().unwrap();

@@ -750,12 +750,7 @@ fn an_interrupted_search_does_not_pass() {
     let mut line = String::new();
     err.read_line(&mut line).unwrap();
     assert!(line.starts_with("explore: "), "{line}");
-    // The shell's own `kill`: no procps needed.
-    let killed = std::process::Command::new("sh")
-        .args(["-c", &format!("kill -INT {}", child.id())])
-        .status()
-        .unwrap();
-    assert!(killed.success());
+    common::interrupt(&child);
     let mut rest = String::new();
     std::io::Read::read_to_string(&mut err, &mut rest).unwrap();
     let o = child.wait_with_output().unwrap();

@@ -152,3 +152,13 @@ pub fn passing_sweep_digest(
             .unwrap();
     summary["digest"].clone()
 }
+
+/// Sends SIGINT (Ctrl-C) to `child`, through the shell's own `kill`: no
+/// procps needed.
+pub fn interrupt(child: &std::process::Child) {
+    let killed = Command::new("sh")
+        .args(["-c", &format!("kill -INT {}", child.id())])
+        .status()
+        .expect("sh runs");
+    assert!(killed.success());
+}
