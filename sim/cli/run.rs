@@ -533,8 +533,7 @@ fn print_summary(
         count(s.crashes, "crash", "crashes"),
         count(s.restarts, "restart", "restarts")
     );
-    // A workload the run ended before issuing is said: a check that held
-    // over 1,300 operations did not hold over the 100,000 asked for.
+    // An empty workload is said: the checks held over no operation.
     if c.workload.as_ref().is_some_and(|w| w.count == 0) {
         println!(
             "workload   none: its count is 0{}, so the checks saw no client operation",
@@ -545,6 +544,8 @@ fn print_summary(
             }
         );
     }
+    // A workload the run ended before issuing is said: a check that held
+    // over 1,300 operations did not hold over the 100,000 asked for.
     if let Some(w) = c.workload.as_ref().filter(|w| w.count > 0) {
         let asked = w.count - w.skip.len() as u64;
         let why = match outcome.end {
