@@ -1030,6 +1030,49 @@ fn a_planned_fault_on_a_message_never_sent_is_said() {
     let o = dsim(&["run", scenario.to_str().unwrap()]);
     assert!(text(&o).contains(", planned 1)"), "{}", text(&o));
     assert!(!text(&o).contains("planned    "), "{}", text(&o));
+    // A planned fault on a message the network adversary injected, or a
+    // duplicate of a message lost first, did nothing either: said, with
+    // why. The ids are taken from a run without them.
+    let forging = std::fs::read_to_string("scenarios/bracha-forging-network.toml").unwrap();
+    let lossy =
+        |list: &str| forging.replace("[network]", &format!("[network]\nloss = 0.5\n{list}"));
+    std::fs::write(&scenario, lossy("")).unwrap();
+    let trace = dir.join("forging.trace");
+    let o = dsim(&[
+        "run",
+        scenario.to_str().unwrap(),
+        "--trace",
+        trace.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let shown = text(&dsim(&["show", trace.to_str().unwrap()]));
+    let id_after = |what: &str| -> u64 {
+        let line = shown
+            .lines()
+            .find(|l| l.contains(what))
+            .unwrap_or_else(|| panic!("no {what}: {shown}"));
+        let m = line
+            .split_whitespace()
+            .find(|w| w.starts_with('m'))
+            .unwrap();
+        m[1..].split('.').next().unwrap().parse().unwrap()
+    };
+    let injected = id_after(" injected ");
+    let lost = id_after("(loss)");
+    std::fs::write(
+        &scenario,
+        lossy(&format!(
+            "lose_messages = [{injected}]\nduplicate_messages = [{lost}]"
+        )),
+    )
+    .unwrap();
+    let o = dsim(&["run", scenario.to_str().unwrap()]);
+    for line in [
+        format!("planned    lose_messages {injected} never happened: its message was injected by the network adversary, which planned faults do not touch\n"),
+        format!("planned    duplicate_messages {lost} never happened: its message was lost, so never duplicated\n"),
+    ] {
+        assert!(text(&o).contains(&line), "{line}{}", text(&o));
+    }
 }
 
 #[test]

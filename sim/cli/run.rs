@@ -498,29 +498,30 @@ fn print_summary(
         s.duplicated,
         s.corrupted
     );
-    // A planned fault on a message the run never sent did not happen:
-    // said, as a workload the run ended before is. Message ids count
-    // sends and the adversary's injections together.
-    let ids = s.sent + s.adversary;
-    let unsent: Vec<String> = c
-        .network
-        .planned
-        .iter()
-        .filter(|&&(m, _)| m >= ids)
-        .map(|&(m, f)| {
-            let list = match f {
-                MessageFault::Lose => "lose_messages",
-                MessageFault::Duplicate => "duplicate_messages",
-            };
-            format!("{list} {m}")
-        })
-        .collect();
-    if !unsent.is_empty() {
-        println!(
-            "planned    {} never happened: the run sent {} messages (ids from 0)",
-            unsent.join(", "),
-            s.sent
-        );
+    // A planned fault that did nothing is said, as a workload the run
+    // ended before is: its message was never sent, was the adversary's, or
+    // was lost before it could be duplicated.
+    let mut missed: std::collections::BTreeMap<&str, Vec<String>> = Default::default();
+    for &(m, f, why) in &outcome.planned_missed {
+        let list = match f {
+            MessageFault::Lose => "lose_messages",
+            MessageFault::Duplicate => "duplicate_messages",
+        };
+        missed.entry(why).or_default().push(format!("{list} {m}"));
+    }
+    for (why, faults) in missed {
+        let why = match why {
+            "never sent" => format!("the run sent {} messages (ids from 0)", s.sent),
+            why => format!(
+                "{} {why}",
+                if faults.len() == 1 {
+                    "its message was"
+                } else {
+                    "their messages were"
+                }
+            ),
+        };
+        println!("planned    {} never happened: {why}", faults.join(", "));
     }
     let count = |n: u64, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
     println!(

@@ -198,6 +198,10 @@ pub struct Outcome {
     pub digest: Option<u64>,
     /// When following a schedule: sends it had no recorded fate for.
     pub unscripted: u64,
+    /// Planned message faults (`NetworkConfig::planned`) that did nothing,
+    /// each with why: its message was never sent, was the network
+    /// adversary's, or was lost before it could be duplicated.
+    pub planned_missed: Vec<(u64, crate::network::MessageFault, &'static str)>,
     /// When following an explored path by its recorded steps: steps the
     /// run could not take, the protocol as it is now offering no action
     /// that does what the recorded step did.
@@ -614,6 +618,7 @@ impl<N: Node> Simulation<N> {
         let time = world.now;
         let unscripted = world.network.unscripted();
         let unfollowed = world.unfollowed;
+        let planned_missed = world.planned_missed();
         let checks = world.check_reports(end);
         // The nodes' states; twins' extra instances are not nodes.
         world.nodes.truncate(self.config.nodes as usize);
@@ -627,6 +632,7 @@ impl<N: Node> Simulation<N> {
                 digest: None,
                 unscripted,
                 unfollowed,
+                planned_missed,
             },
             time,
             world.nodes,

@@ -67,6 +67,9 @@ pub(crate) struct World<'s, N: Node, S: Sink> {
     net_rng: DetRng,
     workload_rng: DetRng,
     next_msg: u64,
+    /// Planned message faults not yet done (a loss, once its message is
+    /// lost; a duplicate, once its message is duplicated).
+    planned_pending: BTreeMap<u64, crate::network::MessageFault>,
     effects: Vec<Effect<N::Timer>>,
     // The postcard bytes of a firing timer's tag, for its record.
     tag_bytes: Vec<u8>,
@@ -332,6 +335,7 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
             net_rng: DetRng::new(c.seed, Stream::Network),
             workload_rng: DetRng::new(c.seed, Stream::Workload),
             next_msg: 0,
+            planned_pending: c.network.planned.iter().copied().collect(),
             effects: Vec::new(),
             tag_bytes: Vec::new(),
             buffers: Vec::new(),
@@ -949,6 +953,42 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
         Ok(true)
     }
 
+    /// A planned message fault on `msg` is done when its message was lost
+    /// (to it or to anything else) or duplicated, as planned.
+    fn planned_done(&mut self, msg: u64, lost: bool, duplicated: bool) {
+        if self.planned_pending.is_empty() {
+            return;
+        }
+        let done = match self.planned_pending.get(&msg) {
+            Some(crate::network::MessageFault::Lose) => lost,
+            Some(crate::network::MessageFault::Duplicate) => duplicated,
+            None => false,
+        };
+        if done {
+            self.planned_pending.remove(&msg);
+        }
+    }
+
+    /// The planned message faults that did nothing, each with why.
+    pub fn planned_missed(&self) -> Vec<(u64, crate::network::MessageFault, &'static str)> {
+        let injected = |m: &u64| self.adv.as_ref().is_some_and(|a| a.injected.contains(m));
+        self.planned_pending
+            .iter()
+            .map(|(&m, &f)| {
+                let why = if m >= self.next_msg {
+                    "never sent"
+                } else if injected(&m) {
+                    "injected by the network adversary, which planned faults do not touch"
+                } else if f == crate::network::MessageFault::Lose {
+                    "delivered, as the recorded schedule followed said"
+                } else {
+                    "lost, so never duplicated"
+                };
+                (m, f, why)
+            })
+            .collect()
+    }
+
     /// The network adversary injects a message built from one it has seen:
     /// the same bytes to the same receiver (a replay), or mutated bytes
     /// claiming any sender, to any node (a forgery). It holds no keys, so
@@ -1526,6 +1566,7 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
                 to,
                 cause,
             })?;
+            self.planned_done(msg, true, false);
             return Ok(msg);
         }
         let vector = self.clocks.vector(from.index()).map(|v| {
@@ -1561,6 +1602,8 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
             mutated,
         };
         let report = self.network.send(&mut self.net_rng, self.now, out);
+        let lost = matches!(report.copies[0], CopyFate::Lost(_));
+        self.planned_done(msg, lost, report.duplicated());
         if report.duplicated() {
             self.write(Kind::Duplicated { msg, copy: 1 })?;
         }
