@@ -1217,7 +1217,7 @@ fn an_interrupted_run_keeps_its_trace_sealed_and_it_replays_to_there() {
     // must not lose what it recorded. Before, the process died and left
     // only a hidden `.partial` file.
     use std::io::BufRead;
-    let dir = tmp("interrupted");
+    let dir = tmp("interrupted-run");
     let scenario = dir.join("long.toml");
     let text_of = std::fs::read_to_string("scenarios/raft-partitions.toml").unwrap();
     let long = text_of.replace("[run]\n", "[run]\nevents = 1000000000\n");

@@ -249,9 +249,6 @@ fn replay_corpus(registry: &Registry, args: &ReplayArgs) -> Result<(), CliError>
     }
 }
 
-/// A trace rerun: what the rerun wrote, and where it first differs from
-/// the recording. Neither trace is held as records: a replay of millions of
-/// records compares them as they are read.
 /// How a recording ended, seen record by record.
 #[derive(Default)]
 struct Ended {
@@ -274,6 +271,35 @@ impl Ended {
     }
 }
 
+/// What one read through a trace tells before it is rerun: its header,
+/// its first failed check, and whether it was interrupted.
+pub struct Recording {
+    /// The trace's header.
+    pub header: Header,
+    /// Its first failed check: the record's index, the check, the message.
+    pub failed: FirstFailure,
+    /// The recording was interrupted (`dsim run` on Ctrl-C) at this
+    /// virtual time, after this many records.
+    pub interrupted: Option<(crate::time::Instant, u64)>,
+}
+
+impl Recording {
+    /// The same, of a trace already read into memory.
+    pub fn of(header: Header, records: &[Record<'_>]) -> Recording {
+        let mut ended = Ended::default();
+        records.iter().for_each(|r| ended.see(r));
+        Recording {
+            header,
+            failed: crate::trace::first_failure(records)
+                .map(|(i, check, message)| (i, check.to_string(), message.to_string())),
+            interrupted: ended.interrupted(),
+        }
+    }
+}
+
+/// A trace rerun: what the rerun wrote, and where it first differs from
+/// the recording. Neither trace is held as records: a replay of millions of
+/// records compares them as they are read.
 pub struct Rerun {
     /// The rerun's trace, as written: an anonymous temporary file, so that
     /// a long run's trace is not held in memory either.
@@ -318,26 +344,32 @@ pub(crate) fn stream<'p>(
 /// A trace's first failed check: its record's index, the check, the message.
 pub type FirstFailure = Option<(usize, String, String)>;
 
-/// A trace's header and its first failed check, read through once as a
-/// stream: an error names the file and the place of the first damage, as
-/// [`read_trace`] does, without holding the records.
-pub fn scan_trace(path: &Path, key: Option<&[u8]>) -> Result<(Header, FirstFailure), CliError> {
+/// A trace's header, its first failed check and how it ended, read
+/// through once as a stream: an error names the file and the place of the
+/// first damage, as [`read_trace`] does, without holding the records.
+pub fn scan_trace(path: &Path, key: Option<&[u8]>) -> Result<Recording, CliError> {
     let file = std::fs::File::open(path)
         .map_err(|e| CliError::input(format!("{}: cannot read: {e}", path.display())))?;
     let mut reader = crate::trace::TraceReader::new(std::io::BufReader::new(file), key)
         .map_err(|e| CliError::input(format!("{}: {e}", path.display())))?;
     let mut failed = None;
+    let mut ended = Ended::default();
     for (i, r) in reader.by_ref().enumerate() {
         let r = r.map_err(|e| CliError::input(format!("{}: {e}", path.display())))?;
+        ended.see(&r);
         if let (None, crate::trace::Kind::CheckFailed { check, message }) = (&failed, &r.kind) {
             failed = Some((i, check.to_string(), message.to_string()));
         }
     }
-    Ok((reader.header().clone(), failed))
+    Ok(Recording {
+        header: reader.header().clone(),
+        failed,
+        interrupted: ended.interrupted(),
+    })
 }
 
-/// Reruns the trace at `trace` (its header as [`scan_trace`] or
-/// [`read_trace`] gives it) as `dsim replay` does: a shrunk trace, or one
+/// Reruns the trace at `trace` (`recording`: what [`scan_trace`] or
+/// [`Recording::of`] tells of it) as `dsim replay` does: a shrunk trace, or one
 /// of a format whose seed drew its fates another way, by its recorded
 /// schedule; others by their scenario and seed, or by the schedule when
 /// `schedule` is set. `scenario` runs that scenario's protocol,
@@ -345,18 +377,19 @@ pub fn scan_trace(path: &Path, key: Option<&[u8]>) -> Result<(Header, FirstFailu
 /// say). `carry_recipe`: a rerun that followed a schedule records it, so
 /// that its own trace replays the same way.
 ///
-/// The recording is read as a stream, once to take its schedule and once
-/// to compare; the rerun's trace is written to a temporary file and read
+/// The recording is read as a stream, once more to take its schedule
+/// when it is followed, and once to compare; the rerun's trace is written to a temporary file and read
 /// back the same way.
 pub fn rerun(
     registry: &Registry,
     trace: &Path,
-    header: &Header,
+    recording: &Recording,
     key: Option<&[u8]>,
     scenario: Option<&Path>,
     schedule: bool,
     carry_recipe: bool,
 ) -> Result<Rerun, CliError> {
+    let header = &recording.header;
     let mut recipe = recipe_for(registry, trace, header, scenario)?;
     let protocol = protocol_for(registry, trace, &mut recipe)?;
     // A shrunk trace replays by its recorded schedule, always; so does one
@@ -365,14 +398,9 @@ pub fn rerun(
         || !header.replay.is_empty()
         || header.format_version < crate::trace::FATE_DRAW_VERSION;
     // Where an interrupted recording stopped, to stop the rerun there too.
-    let mut ended = Ended::default();
+    let interrupted = recording.interrupted;
     let schedule = match by_schedule {
-        false => {
-            for r in stream(trace, key)? {
-                ended.see(&r?);
-            }
-            None
-        }
+        false => None,
         true => {
             let explored = matches!(
                 recipe.config.strategy,
@@ -384,7 +412,6 @@ pub fn rerun(
             let mut steps = Vec::new();
             for r in stream(trace, key)? {
                 let r = r?;
-                ended.see(&r);
                 builder.add(&r);
                 if explored {
                     crate::replay::add_explored_step(&mut steps, &r);
@@ -415,7 +442,7 @@ pub fn rerun(
         // An interrupted recording ends where a person stopped it: the
         // rerun is stopped soon after it passes that virtual time, and the
         // two are compared up to the recording's end.
-        let (progress, stop) = match ended.interrupted() {
+        let (progress, stop) = match interrupted {
             Some((at, _)) => {
                 let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
                 let flag = stop.clone();
@@ -487,7 +514,7 @@ pub fn rerun(
         None => None,
     };
     Ok(Rerun {
-        interrupted: ended.interrupted(),
+        interrupted,
         trace: written,
         outcome,
         schedule,
@@ -526,7 +553,8 @@ pub fn replay(registry: &Registry, args: ReplayArgs) -> Result<(), CliError> {
     }
     // Read through once, as a stream: a damaged trace is refused before
     // anything runs, and no record is held.
-    let (header, original) = scan_trace(&args.trace, key)?;
+    let recording = scan_trace(&args.trace, key)?;
+    let header = &recording.header;
     let older = header.format_version < crate::trace::FORMAT_VERSION;
     if older {
         eprintln!(
@@ -557,7 +585,7 @@ pub fn replay(registry: &Registry, args: ReplayArgs) -> Result<(), CliError> {
     } = rerun(
         registry,
         &args.trace,
-        &header,
+        &recording,
         key,
         args.scenario.as_deref(),
         args.schedule,
@@ -643,7 +671,7 @@ pub fn replay(registry: &Registry, args: ReplayArgs) -> Result<(), CliError> {
                     plain(&recipe.protocol)
                 );
             }
-            match &original {
+            match &recording.failed {
                 Some((i, check, message)) => {
                     println!(
                         "recorded   failed `{}` at record {i}: {}",
@@ -667,7 +695,7 @@ pub fn replay(registry: &Registry, args: ReplayArgs) -> Result<(), CliError> {
                     outcome.stats.events
                 ),
             }
-            match (&original, &outcome.failure) {
+            match (&recording.failed, &outcome.failure) {
                 (Some((_, check, _)), Some(f)) if *check == f.check => {
                     println!("verdict    the original failure still occurs")
                 }

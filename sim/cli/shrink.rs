@@ -154,7 +154,8 @@ pub fn shrink(registry: &Registry, args: ShrinkArgs) -> Result<(), CliError> {
     // the same way twice. The trace's schedule, rerun: if it differs from
     // the recording, a second rerun tells a protocol that changed since
     // from one that runs two ways, which no shrink can trust.
-    let steady = super::replay::rerun(registry, &args.trace, &header, key, None, true, false)?;
+    let recording = super::replay::Recording::of(header.clone(), &records);
+    let steady = super::replay::rerun(registry, &args.trace, &recording, key, None, true, false)?;
     if let Some(u) = &steady.unsteady {
         println!(
             "NONDETERMINISTIC  two runs of the trace's schedule differ first at record #{}: something outside the seed decides what the protocol does, so a shrink cannot tell a smaller failing run from noise",

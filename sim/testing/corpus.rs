@@ -177,7 +177,7 @@ fn replay_one(registry: &Registry, trace: &Path) -> Replayed {
             Expect::default()
         }
     };
-    let (header, failed) = match scan_trace(trace, None) {
+    let recording = match scan_trace(trace, None) {
         Ok(read) => read,
         Err(e) => {
             problems.push(message(e, &mut bad_input));
@@ -189,6 +189,7 @@ fn replay_one(registry: &Registry, trace: &Path) -> Replayed {
             };
         }
     };
+    let header = &recording.header;
     if header.config.trim().is_empty() && header.replay.is_empty() {
         problems.push(format!(
             "{}: the trace does not carry its scenario, so it cannot be rerun: a property test's `check` (a simulation built in the test) writes such traces; `check_protocol` (a registered protocol), `run`, `sweep` and `shrink` write traces that carry theirs",
@@ -201,7 +202,7 @@ fn replay_one(registry: &Registry, trace: &Path) -> Replayed {
             bad_input: true,
         };
     }
-    let failed = failed.map(|(_, check, _)| check);
+    let failed = recording.failed.as_ref().map(|(_, check, _)| check.clone());
     match (&failed, &expect.fails) {
         (Some(check), Some(want)) if check != want => problems.push(format!(
             "it records a failure of `{check}`, where {} says `{want}`",
@@ -215,7 +216,7 @@ fn replay_one(registry: &Registry, trace: &Path) -> Replayed {
     }
     if expect.fixed_in_place {
         // Mended since: its schedule, with the protocol as it is now.
-        match (&failed, rerun(registry, trace, &header, None, None, true, false)) {
+        match (&failed, rerun(registry, trace, &recording, None, None, true, false)) {
             (None, _) => problems.push(format!(
                 "{} says the protocol was fixed in place, but the trace records no failure",
                 expect_path.display()
@@ -238,7 +239,7 @@ fn replay_one(registry: &Registry, trace: &Path) -> Replayed {
             },
         }
     } else {
-        match rerun(registry, trace, &header, None, None, false, false) {
+        match rerun(registry, trace, &recording, None, None, false, false) {
             Err(e) => problems.push(message(e, &mut bad_input)),
             Ok(run) => {
                 let how = if run.schedule.is_some() {
@@ -267,7 +268,7 @@ fn replay_one(registry: &Registry, trace: &Path) -> Replayed {
             fixed.display()
         )),
         (Some(fixed), Some(check)) => {
-            match rerun(registry, trace, &header, None, Some(fixed), true, false) {
+            match rerun(registry, trace, &recording, None, Some(fixed), true, false) {
                 Err(e) => problems.push(message(e, &mut bad_input)),
                 Ok(run) => match &run.outcome.failure {
                     Some(f) => problems.push(format!(

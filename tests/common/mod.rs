@@ -118,10 +118,23 @@ pub fn tmp_path(name: &str) -> PathBuf {
         .join(name)
 }
 
-/// A fresh, empty directory of the calling test file.
+/// A fresh, empty directory of the calling test file. Each may be claimed
+/// once in a run of the tests: two tests running at once in one directory
+/// would delete each other's files.
 #[track_caller]
 pub fn tmp(name: &str) -> PathBuf {
+    static CLAIMED: std::sync::Mutex<std::collections::BTreeSet<PathBuf>> =
+        std::sync::Mutex::new(std::collections::BTreeSet::new());
     let dir = tmp_path(name);
+    let fresh = CLAIMED
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(dir.clone());
+    assert!(
+        fresh,
+        "{}: another test of this run has this scratch directory",
+        dir.display()
+    );
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir
