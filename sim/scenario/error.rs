@@ -55,12 +55,72 @@ impl Locator<'_> {
 
     /// Converts a TOML error, adding a suggestion for a misspelt key.
     pub fn toml(&self, e: &toml::de::Error) -> ScenarioError {
-        let message = with_suggestion(e.message().trim());
+        let message = plain_types(&with_suggestion(e.message().trim()));
         match e.span() {
-            Some(span) => self.at(span, message),
+            Some(span) => {
+                // serde names the value's type, not its key: name the key
+                // the value is given to, when the span is a value.
+                let message = match key_before(self.source, span.start) {
+                    Some(key) if message.starts_with("invalid ") => format!("`{key}`: {message}"),
+                    _ => message,
+                };
+                self.at(span, message)
+            }
             None => self.whole(message),
         }
     }
+}
+
+/// The key a value at byte `offset` is given to (`key = value`, or an
+/// array's element: `key = [a, value]`), read back along its line.
+fn key_before(source: &str, offset: usize) -> Option<&str> {
+    let line = source.get(..offset)?.rsplit('\n').next()?;
+    // The last `=` outside quotes before the value.
+    let mut quoted = None;
+    let mut equals = None;
+    for (i, c) in line.char_indices() {
+        match (quoted, c) {
+            (None, '"' | '\'') => quoted = Some(c),
+            (Some(q), _) if c == q => quoted = None,
+            (None, '=') => equals = Some(i),
+            _ => {}
+        }
+    }
+    let key = line[..equals?].trim_end();
+    let start = key
+        .rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.'))
+        .map_or(0, |i| i + 1);
+    let key = &key[start..];
+    (!key.is_empty()).then_some(key)
+}
+
+/// serde's Rust type names in words a scenario's author reads.
+fn plain_types(message: &str) -> String {
+    let mut out = message.to_string();
+    for (rust, plain) in [
+        ("expected u8", "expected a whole number from 0 to 255"),
+        ("expected u16", "expected a whole number from 0 to 65535"),
+        (
+            "expected u32",
+            "expected a whole number from 0 to 4294967295",
+        ),
+        ("expected u64", "expected a whole number of 0 or more"),
+        ("expected usize", "expected a whole number of 0 or more"),
+        ("expected i32", "expected a whole number"),
+        ("expected i64", "expected a whole number"),
+        ("expected f32", "expected a number"),
+        ("expected f64", "expected a number"),
+    ] {
+        if let Some(rest) = out.strip_suffix(rust) {
+            out = format!("{rest}{plain}");
+            break;
+        }
+        if let Some(at) = out.find(&format!("{rust} ")) {
+            out.replace_range(at..at + rust.len(), plain);
+            break;
+        }
+    }
+    out
 }
 
 /// 1-based line and column (in characters) of a byte offset.
@@ -111,6 +171,32 @@ mod tests {
         assert_eq!(line_col(src, 0), (1, 1));
         assert_eq!(line_col(src, 6), (2, 1));
         assert_eq!(line_col(src, 9), (2, 4));
+    }
+
+    #[test]
+    fn type_errors_name_their_key_in_plain_words() {
+        let src = "protocol = 1\n[network]\nlatency = { dist = \"fixed\", value = [1] }\nat = [\"1s\", 2]\n";
+        assert_eq!(key_before(src, 11), Some("protocol"));
+        let inner = src.find("[1]").unwrap();
+        assert_eq!(key_before(src, inner), Some("value"));
+        let element = src.rfind('2').unwrap();
+        assert_eq!(key_before(src, element), Some("at"));
+        assert_eq!(key_before(src, src.find("[network]").unwrap()), None);
+        assert_eq!(
+            plain_types("invalid type: floating point `0.5`, expected u32"),
+            "invalid type: floating point `0.5`, expected a whole number from 0 to 4294967295"
+        );
+        let e = toml::from_str::<std::collections::BTreeMap<String, String>>("protocol = 1\n")
+            .unwrap_err();
+        let located = Locator {
+            file: "s.toml",
+            source: "protocol = 1\n",
+        }
+        .toml(&e);
+        assert!(
+            located.message.starts_with("`protocol`: invalid type"),
+            "{located}"
+        );
     }
 
     #[test]
