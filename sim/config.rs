@@ -371,7 +371,7 @@ impl SimConfig {
         }
         self.adversary.validate(self.nodes)?;
         if self.has_adversary() && matches!(self.strategy, Strategy::Explore { .. }) {
-            return Err("exploration does not take an adversary yet: run the scenario with `dsim run` or `dsim sweep`".into());
+            return Err("exploration does not take an adversary yet: run the scenario seed by seed (the run and sweep commands)".into());
         }
         let twins = self
             .adversary

@@ -1279,3 +1279,59 @@ fn an_interrupted_run_keeps_its_trace_sealed_and_it_replays_to_there() {
         .collect();
     assert!(left.is_empty(), "{left:?}");
 }
+
+/// A user's binary built with `main_with` is not `dsim`: a message that
+/// tells the user a command to type names the program it runs in
+/// (`cli::program`), so no string in the library's code spells
+/// `` `dsim run` `` and the like. The examples under `after_help` are
+/// rewritten for a user's binary and are the exception.
+#[test]
+fn no_message_tells_a_users_binary_to_type_dsim() {
+    let commands = [
+        "run",
+        "check",
+        "replay",
+        "diff",
+        "show",
+        "shrink",
+        "sweep",
+        "explore",
+        "merge",
+        "protocols",
+    ];
+    let mut found = Vec::new();
+    let mut stack = vec![PathBuf::from("sim")];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+                continue;
+            }
+            if path.extension().is_none_or(|e| e != "rs") {
+                continue;
+            }
+            let source = std::fs::read_to_string(&path).unwrap();
+            // The file's own unit tests may say `dsim`.
+            let code = source.split("#[cfg(test)]").next().unwrap();
+            for (i, line) in code.lines().enumerate() {
+                let line = line.trim_start();
+                if line.starts_with("//") || line.contains("after_help") {
+                    continue;
+                }
+                for c in commands {
+                    for spelt in [
+                        format!("`dsim {c}"),
+                        format!("\"dsim {c}"),
+                        format!("(dsim {c}"),
+                    ] {
+                        if line.contains(&spelt) {
+                            found.push(format!("{}:{}: {line}", path.display(), i + 1));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    assert!(found.is_empty(), "{}", found.join("\n"));
+}

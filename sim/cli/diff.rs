@@ -113,7 +113,7 @@ pub fn diff(registry: &Registry, args: DiffArgs) -> Result<(), CliError> {
         if digest(ha.format_version) != digest(hb.format_version) {
             // One lists raised clock entries, the other has digests: the
             // same run records them differently.
-            println!("note       deliveries are compared without their vector clocks, which the older format records as raised entries and the newer as digests (`dsim check` verifies both)");
+            println!("note       deliveries are compared without their vector clocks, which the older format records as raised entries and the newer as digests (`{} check` verifies both)", super::program());
             forget_clocks = true;
         }
     }

@@ -507,7 +507,7 @@ const CLOCKS_NOT_EXPLORED: &str =
     "nodes read their clocks (ctx.now()), and a search does not model \
      time: each step takes 1 ms and timers fire in any order, whatever their deadlines, so what \
      the protocol decides from its clocks (a lease, a deadline) was not explored; random runs \
-     (dsim sweep) keep time";
+     (a sweep) keep time";
 
 fn print_report(r: &Report, wall: f64) {
     let c = &r.counts;

@@ -61,8 +61,9 @@ pub fn scenario_for(
     match given {
         Some(path) => crate::scenario::Scenario::load(path, registry).map_err(CliError::input),
         None if header.config.trim().is_empty() => Err(CliError::input(format!(
-            "{}: the trace does not carry its scenario (it was not written by `dsim run`, `dsim sweep` or a property test's `check_protocol`); pass --scenario FILE (a property test's `check` failure reruns with the `reproduce` line it printed)",
-            trace.display()
+            "{}: the trace does not carry its scenario (it was not written by `{p} run`, `{p} sweep` or a property test's `check_protocol`); pass --scenario FILE (a property test's `check` failure reruns with the `reproduce` line it printed)",
+            trace.display(),
+            p = super::program()
         ))),
         None => crate::scenario::Scenario::parse(&header.scenario, &header.config, registry)
             .map_err(|e| CliError::input(format!("{} (the scenario recorded in {}): {e}", header.scenario, trace.display()))),
@@ -568,9 +569,9 @@ pub fn replay(registry: &Registry, args: ReplayArgs) -> Result<(), CliError> {
                 ""
             },
             if header.format_version < crate::trace::CLOCK_DIGEST_VERSION {
-                "; deliveries are compared without their vector clocks, which that format records as raised entries and this one as digests (`dsim check` verifies both against the causal structure)"
+                format!("; deliveries are compared without their vector clocks, which that format records as raised entries and this one as digests (`{} check` verifies both against the causal structure)", super::program())
             } else {
-                ""
+                String::new()
             }
         );
     }

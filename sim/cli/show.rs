@@ -295,7 +295,7 @@ fn read_trace_prefix(
 fn show_log(format: &super::check::ImportFormat, args: &ShowArgs) -> Result<(), CliError> {
     if !matches!(format, super::check::ImportFormat::Shiviz) {
         return Err(CliError::input(
-            "dsim show --import renders ShiViz logs only (--import shiviz)",
+            "show --import renders ShiViz logs only (--import shiviz)",
         ));
     }
     if !matches!(args.format, Format::Html) {

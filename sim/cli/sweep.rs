@@ -486,8 +486,9 @@ fn judge(
         if let Some((i, n)) = shard {
             eprintln!(
                 "note: check `{check}` ran in none of the {} seeds of shard {i}/{n} ({why}); \
-                 `dsim merge` of every shard judges whether it ran in any",
-                summary.run
+                 `{} merge` of every shard judges whether it ran in any",
+                summary.run,
+                super::program()
             );
             return Ok(());
         }

@@ -561,7 +561,7 @@ pub fn alone_hint(violation: &Violation, initial: &Value) -> Option<String> {
         format!(
             "no order of the other operations explains it, so look at where the model \
              starts: {initial} here; if the system starts elsewhere, set `initial` in the \
-             scenario's [check] (`--initial` for dsim check)"
+             scenario's [check] (`--initial` for the check command)"
         )
     })
 }
