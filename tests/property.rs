@@ -4,7 +4,10 @@
 use crate::common;
 
 use dsim::protocols::{ParamValue, Params, Protocol, Registry};
-use dsim::testing::{cases, check, check_protocol, Bounds, Case, PlannedFault};
+use dsim::rng::Ppm;
+use dsim::testing::{
+    cases, check, check_protocol, Bounds, Case, NetworkAdversary, PlannedByzantine, PlannedFault,
+};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestError, TestRunner};
 
@@ -307,6 +310,37 @@ fn a_case_written_as_a_scenario_runs_the_same_configuration() {
         "{every_text}"
     );
     round_trip(&every, &every_text);
+    // Byzantine nodes of every kind and the network adversary, too.
+    let mut hostile = every.clone();
+    hostile.nodes = 5;
+    hostile.byzantine = vec![
+        PlannedByzantine::Twins { node: 0, split: 3 },
+        PlannedByzantine::Mutate {
+            node: 1,
+            chance: Ppm(250_000),
+            arbitrary: true,
+        },
+        PlannedByzantine::Silent { node: 2 },
+        PlannedByzantine::Amnesia { node: 3 },
+        // A second entry for a node, and one past the last node: left out.
+        PlannedByzantine::Silent { node: 0 },
+        PlannedByzantine::Silent { node: 9 },
+    ];
+    hostile.adversary = NetworkAdversary {
+        forge: Ppm(10_000),
+        replay: Ppm(0),
+        alter: Ppm(20_000),
+        ..NetworkAdversary::default()
+    };
+    assert_eq!(hostile.byzantine_nodes().len(), 4);
+    let hostile_text = hostile.to_scenario("twophase", &p);
+    assert!(
+        hostile_text.contains("node = 0\nbehaviour = \"twins\"\nreach = [[1, 2], [3, 4]]")
+            && hostile_text.contains("mutation = \"arbitrary\"")
+            && hostile_text.contains("forge = 0.010000"),
+        "{hostile_text}"
+    );
+    round_trip(&hostile, &hostile_text);
     // And `dsim run` of it fails as the case did.
     let dir = common::tmp("case");
     let file = dir.join("case.toml");
@@ -932,4 +966,95 @@ fn a_failure_only_a_one_way_cut_causes_is_found_and_shrunk_to_that_cut() {
         "{:?}",
         case.faults
     );
+}
+
+/// Byzantine nodes in generated cases: Bracha's broadcast with quorums
+/// sized for crash faults is caught by one byzantine node a case (twins
+/// equivocate), shrinks to that node alone with nothing else planned, and
+/// the failure names it; correct Bracha holds under the same bounds.
+#[test]
+fn one_byzantine_node_a_case_catches_crash_sized_quorums_and_is_named() {
+    let registry = Registry::builtin();
+    let bracha = registry.get("bracha").unwrap();
+    // `totality` is judged `settle` (here 3 s) after the last fault, and
+    // these cases have none: the workload (at most 12 operations, paced
+    // over the 2 s horizon) is over by then, so no broadcast is still on
+    // its way when it is judged.
+    let bounds = Bounds {
+        nodes: 4..=4,
+        operations: 1..=12,
+        ..Bounds::default()
+    }
+    .no_crashes()
+    .no_partitions()
+    .no_skew()
+    .reliable()
+    .byzantine(1);
+    let settle = ("settle", ParamValue::Duration(dsim::Duration::from_secs(3)));
+    let correct = params(bracha, std::slice::from_ref(&settle));
+    let result = runner(64).run(&cases(bounds.clone()), |case| {
+        check_protocol(&case, bracha, &correct)
+    });
+    assert!(result.is_ok(), "{result:?}");
+    let broken = params(
+        bracha,
+        &[settle, ("quorums", ParamValue::Str("crash".into()))],
+    );
+    let result = runner(256).run(&cases(bounds.clone()), |case| {
+        check_protocol(&case, bracha, &broken)
+    });
+    let (message, minimal) = match result {
+        Err(TestError::Fail(reason, case)) => (reason.to_string(), case),
+        other => panic!("crash-sized quorums were not caught: {other:?}"),
+    };
+    assert_eq!(minimal.byzantine.len(), 1, "{minimal:?}");
+    assert!(minimal.faults.is_empty(), "{minimal:?}");
+    assert!(message.contains("\n  byzantine n"), "{message}");
+    // Without byzantine nodes the same bounds never fail it.
+    let honest = runner(64).run(&cases(bounds.byzantine(0)), |case| {
+        check_protocol(&case, bracha, &broken)
+    });
+    assert!(honest.is_ok(), "{honest:?}");
+}
+
+/// The network adversary in generated cases: reliable broadcast without
+/// authentication delivers forged broadcasts; the adversary's modes the
+/// failure does not need are shrunk away.
+#[test]
+fn a_network_adversary_a_case_catches_an_unauthenticated_broadcast() {
+    let registry = Registry::builtin();
+    let broadcast = registry.get("broadcast").unwrap();
+    let bounds = Bounds {
+        nodes: 4..=4,
+        ..Bounds::default()
+    }
+    .no_crashes()
+    .no_partitions()
+    .no_skew()
+    .reliable()
+    .network_adversary(0.1);
+    let unauthenticated = params(broadcast, &[]);
+    let result = runner(256).run(&cases(bounds.clone()), |case| {
+        check_protocol(&case, broadcast, &unauthenticated)
+    });
+    let (message, minimal) = match result {
+        Err(TestError::Fail(reason, case)) => (reason.to_string(), case),
+        other => panic!("the unauthenticated broadcast was not caught: {other:?}"),
+    };
+    assert!(
+        message.contains("\n  network adversary: forge"),
+        "{message}"
+    );
+    let a = &minimal.adversary;
+    let modes = [a.forge, a.replay, a.alter]
+        .iter()
+        .filter(|c| **c != Ppm::ZERO)
+        .count();
+    assert_eq!(modes, 1, "{minimal:?}");
+    // The authenticated build holds under the same bounds.
+    let authenticated = params(broadcast, &[("authenticate", ParamValue::Bool(true))]);
+    let result = runner(64).run(&cases(bounds), |case| {
+        check_protocol(&case, broadcast, &authenticated)
+    });
+    assert!(result.is_ok(), "{result:?}");
 }

@@ -38,6 +38,8 @@
 //! }
 //! ```
 
+pub use crate::adversary::NetworkAdversary;
+use crate::adversary::{Behaviour, Byzantine};
 use crate::check::{audit, Options};
 use crate::config::{Fault, FaultAction, SimConfig, Workload};
 use crate::network::{Latency, LinkConfig, MessageFault, Ordering, PartitionSpec};
@@ -148,6 +150,46 @@ pub struct Case {
     pub time: Duration,
     /// When the first operation arrives.
     pub workload_start: Duration,
+    /// Byzantine nodes ([`Bounds::byzantine`]); none by default.
+    pub byzantine: Vec<PlannedByzantine>,
+    /// The network adversary's chances ([`Bounds::network_adversary`]);
+    /// none by default.
+    pub adversary: NetworkAdversary,
+}
+
+/// A byzantine node a case holds (see [`crate::adversary`]). At most one
+/// per node: a later entry for a node already byzantine is left out, as
+/// is one for a node the case does not have.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PlannedByzantine {
+    /// The node runs as two instances of the same code and keys: the
+    /// first exchanges messages with the nodes below `split`, the second
+    /// with the rest (Twins).
+    Twins { node: u32, split: u32 },
+    /// Each message the node sends is mutated with probability `chance`
+    /// (one field changed; when `arbitrary`, half the time replaced by a
+    /// message seen earlier in the run).
+    Mutate {
+        node: u32,
+        chance: Ppm,
+        arbitrary: bool,
+    },
+    /// The node sends nothing.
+    Silent { node: u32 },
+    /// Every restart of the node finds its disk empty.
+    Amnesia { node: u32 },
+}
+
+impl PlannedByzantine {
+    /// The node it makes byzantine.
+    pub fn node(&self) -> u32 {
+        match *self {
+            PlannedByzantine::Twins { node, .. }
+            | PlannedByzantine::Mutate { node, .. }
+            | PlannedByzantine::Silent { node }
+            | PlannedByzantine::Amnesia { node } => node,
+        }
+    }
 }
 
 /// Bounds for generated cases.
@@ -166,6 +208,15 @@ pub struct Bounds {
     /// When the first operation arrives (a protocol that must elect a
     /// leader before it serves anyone wants them later).
     pub workload_start: Duration,
+    /// At most this many byzantine nodes (twins, mutating, silent or
+    /// amnesiac; [`PlannedByzantine`]): 0, the default, for a protocol
+    /// that trusts its nodes. Give the `f` the protocol claims to
+    /// tolerate, with `nodes` from where it does (`3f + 1`).
+    pub byzantine: usize,
+    /// The network adversary's chance of each of forging, replaying and
+    /// altering a message ([`NetworkAdversary`]) is drawn up to this, each
+    /// zero half the time; zero, the default, for none.
+    pub adversary_max: Ppm,
 }
 
 impl Default for Bounds {
@@ -178,6 +229,8 @@ impl Default for Bounds {
             horizon: Duration::from_secs(2),
             faults: FaultKinds::default(),
             workload_start: Duration::from_millis(1),
+            byzantine: 0,
+            adversary_max: Ppm::ZERO,
         }
     }
 }
@@ -239,6 +292,64 @@ impl Bounds {
         self.operations = 0..=0;
         self
     }
+    /// Up to `f` byzantine nodes a case ([`PlannedByzantine`]: twins that
+    /// equivocate, nodes that mutate what they send, stay silent, or
+    /// forget their disk on restart). Invariants see only the honest
+    /// nodes (`View::up`). Twins need the node count fixed by the case, as
+    /// every case's is.
+    pub fn byzantine(mut self, f: usize) -> Bounds {
+        self.byzantine = f;
+        self
+    }
+    /// A network adversary that forges, replays and alters messages, each
+    /// with a chance up to `max` (a probability, 0 to 1) drawn per case;
+    /// a protocol that sends over authenticated channels
+    /// (`Context::send_authenticated`) and checks `Context::authentic`
+    /// should survive it.
+    pub fn network_adversary(mut self, max: f64) -> Bounds {
+        self.adversary_max = Ppm::from_probability(max)
+            .unwrap_or_else(|e| panic!("Bounds::network_adversary({max}): {e}"));
+        self
+    }
+}
+
+/// Byzantine nodes for cases of up to `nodes` nodes: at most `max`.
+pub fn byzantine(nodes: u32, max: usize) -> BoxedStrategy<Vec<PlannedByzantine>> {
+    if max == 0 {
+        return Just(Vec::new()).boxed();
+    }
+    let nodes = nodes.max(1);
+    let one = prop_oneof![
+        (0..nodes, 1..nodes.max(2))
+            .prop_map(|(node, split)| PlannedByzantine::Twins { node, split }),
+        (0..nodes, 1..=1_000_000u32, proptest::bool::ANY).prop_map(|(node, chance, arbitrary)| {
+            PlannedByzantine::Mutate {
+                node,
+                chance: Ppm(chance),
+                arbitrary,
+            }
+        }),
+        (0..nodes).prop_map(|node| PlannedByzantine::Silent { node }),
+        (0..nodes).prop_map(|node| PlannedByzantine::Amnesia { node }),
+    ];
+    proptest::collection::vec(one, 0..=max).boxed()
+}
+
+/// The network adversary's chances, each up to `max` and zero half the
+/// time.
+pub fn network_adversary(max: Ppm) -> BoxedStrategy<NetworkAdversary> {
+    if max == Ppm::ZERO {
+        return Just(NetworkAdversary::default()).boxed();
+    }
+    let chance = || prop_oneof![Just(0), 1..=max.0];
+    (chance(), chance(), chance())
+        .prop_map(|(forge, replay, alter)| NetworkAdversary {
+            forge: Ppm(forge),
+            replay: Ppm(replay),
+            alter: Ppm(alter),
+            ..NetworkAdversary::default()
+        })
+        .boxed()
 }
 
 /// Root seeds, below 2^63 so that a scenario file (TOML integers are
@@ -419,6 +530,8 @@ pub fn cases(bounds: Bounds) -> CaseStrategy<BoxedStrategy<Case>> {
         horizon,
         faults,
         workload_start,
+        byzantine: max_byzantine,
+        adversary_max,
     } = bounds;
     assert!(
         !nodes.is_empty(),
@@ -436,16 +549,24 @@ pub fn cases(bounds: Bounds) -> CaseStrategy<BoxedStrategy<Case>> {
     let (min_nodes, min_operations) = (*nodes.start(), *operations.start());
     let plan = fault_plan(most, horizon, max_faults, faults, &network);
     // One flat tuple, drawn once; shrinking is the tree's.
-    let inner = (nodes, seeds(), link(network), operations, plan)
-        .prop_map(move |(n, seed, link, ops, faults)| Case {
-            seed,
-            nodes: n,
-            link,
-            faults,
-            operations: ops,
-            time: Duration(horizon.0.saturating_mul(2)),
-            workload_start,
-        })
+    let adversary = (
+        byzantine(most, max_byzantine),
+        network_adversary(adversary_max),
+    );
+    let inner = (nodes, seeds(), link(network), operations, plan, adversary)
+        .prop_map(
+            move |(n, seed, link, ops, faults, (byzantine, adversary))| Case {
+                seed,
+                nodes: n,
+                link,
+                faults,
+                operations: ops,
+                time: Duration(horizon.0.saturating_mul(2)),
+                workload_start,
+                byzantine,
+                adversary,
+            },
+        )
         .boxed();
     CaseStrategy {
         inner,
@@ -670,8 +791,43 @@ impl Case {
             value_range: 1000,
             skip: Vec::new(),
         });
+        c.adversary.byzantine = self.byzantine_nodes();
+        c.adversary.network = self.adversary.clone();
         c.scenario = "proptest case".into();
         c
+    }
+
+    /// The byzantine nodes as the simulation takes them: one entry per
+    /// node the case has, the first planned for it.
+    pub fn byzantine_nodes(&self) -> Vec<Byzantine> {
+        let mut out: Vec<Byzantine> = Vec::new();
+        for b in &self.byzantine {
+            let node = b.node();
+            if node >= self.nodes || out.iter().any(|o| o.node.0 == node) {
+                continue;
+            }
+            let behaviour = match *b {
+                PlannedByzantine::Twins { split, .. } => {
+                    let reach = |r: std::ops::Range<u32>| -> Vec<NodeId> {
+                        r.filter(|&p| p != node).map(NodeId).collect()
+                    };
+                    let split = split.min(self.nodes);
+                    Behaviour::Twins {
+                        reach: vec![reach(0..split), reach(split..self.nodes)],
+                    }
+                }
+                PlannedByzantine::Mutate {
+                    chance, arbitrary, ..
+                } => Behaviour::Mutate { chance, arbitrary },
+                PlannedByzantine::Silent { .. } => Behaviour::Silent,
+                PlannedByzantine::Amnesia { .. } => Behaviour::Amnesia,
+            };
+            out.push(Byzantine {
+                node: NodeId(node),
+                behaviour,
+            });
+        }
+        out
     }
 
     /// The case as a scenario file for `protocol` with `params`: `dsim run`
@@ -777,6 +933,35 @@ impl Case {
                 }
                 other => writeln!(t, "# not expressible: {other:?}"),
             };
+        }
+        for b in self.byzantine_nodes() {
+            let _ = writeln!(t, "\n[[byzantine]]\nnode = {}", b.node.0);
+            let ids = |g: &[NodeId]| format!("{:?}", g.iter().map(|n| n.0).collect::<Vec<_>>());
+            let _ = match b.behaviour {
+                Behaviour::Twins { reach } => {
+                    let reach: Vec<String> = reach.iter().map(|r| ids(r)).collect();
+                    writeln!(t, "behaviour = \"twins\"\nreach = [{}]", reach.join(", "))
+                }
+                Behaviour::Mutate { chance, arbitrary } => writeln!(
+                    t,
+                    "behaviour = \"mutate\"\nchance = {}\nmutation = {:?}",
+                    p(chance),
+                    if arbitrary { "arbitrary" } else { "small" }
+                ),
+                Behaviour::Silent => writeln!(t, "behaviour = \"silent\""),
+                Behaviour::Amnesia => writeln!(t, "behaviour = \"amnesia\""),
+            };
+        }
+        let a = &self.adversary;
+        if !a.is_none() {
+            let _ = writeln!(
+                t,
+                "\n[adversary]\nforge = {}\nreplay = {}\nalter = {}\ndelay = {}",
+                p(a.forge),
+                p(a.replay),
+                p(a.alter),
+                dur(a.delay)
+            );
         }
         if let Some(w) = self.config().workload {
             let _ = writeln!(
@@ -1004,8 +1189,19 @@ fn run_case(
         );
     }
     let path = save(case, &trace);
+    let mut adversary = String::new();
+    for b in case.byzantine_nodes() {
+        adversary += &format!("\n  byzantine {}: {}", b.node, b.behaviour);
+    }
+    if !case.adversary.is_none() {
+        let a = &case.adversary;
+        adversary += &format!(
+            "\n  network adversary: forge {}, replay {}, alter {}",
+            a.forge, a.replay, a.alter
+        );
+    }
     Err(TestCaseError::fail(format!(
-        "{problem}\n  seed {}, {} nodes, {} planned faults: {:?}\n  trace: {}\n  reproduce: dsim::testing::{function}(&{case:?}, {rest})",
+        "{problem}\n  seed {}, {} nodes, {} planned faults: {:?}{adversary}\n  trace: {}\n  reproduce: dsim::testing::{function}(&{case:?}, {rest})",
         case.seed,
         case.nodes,
         case.faults.len(),

@@ -9,9 +9,10 @@
 //! anew; when the list runs out, the best is the answer. The order:
 //!
 //! 1. drop one fault (a crash with its restart, a partition with its heal,
-//!    one message's loss), under the same seed and then under a few others
-//!    (a fault that set the stage under one seed may not be needed under
-//!    another);
+//!    one message's loss), one byzantine node or one of the network
+//!    adversary's modes, under the same seed and then (faults) under a few
+//!    others (a fault that set the stage under one seed may not be needed
+//!    under another);
 //! 2. fewer operations: each count from the least up to six with the same
 //!    seed, then the same counts under a few other seeds (a failure that
 //!    needs the 40th message to be slow needs every operation before it
@@ -160,6 +161,19 @@ fn candidates(best: &Case, min_nodes: u32, min_operations: u64) -> Vec<Case> {
     for i in 0..best.faults.len() {
         let mut c = best.clone();
         c.faults.remove(i);
+        push(c);
+    }
+    // An honest node for a byzantine one; a network adversary with one
+    // mode fewer.
+    for i in 0..best.byzantine.len() {
+        let mut c = best.clone();
+        c.byzantine.remove(i);
+        push(c);
+    }
+    for mode in 0..3 {
+        let mut c = best.clone();
+        let a = &mut c.adversary;
+        *[&mut a.forge, &mut a.replay, &mut a.alter][mode] = Ppm::ZERO;
         push(c);
     }
     // A fault that only set the stage under one seed may not be needed
