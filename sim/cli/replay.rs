@@ -379,8 +379,8 @@ pub fn scan_trace(path: &Path, key: Option<&[u8]>) -> Result<Recording, CliError
 /// that its own trace replays the same way.
 ///
 /// The recording is read as a stream, once more to take its schedule
-/// when it is followed, and once to compare; the rerun's trace is written to a temporary file and read
-/// back the same way.
+/// when it is followed, and once to compare; the rerun's trace is written
+/// to a temporary file and read back the same way.
 pub fn rerun(
     registry: &Registry,
     trace: &Path,

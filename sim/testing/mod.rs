@@ -295,8 +295,7 @@ impl Bounds {
     /// Up to `f` byzantine nodes a case ([`PlannedByzantine`]: twins that
     /// equivocate, nodes that mutate what they send, stay silent, or
     /// forget their disk on restart). Invariants see only the honest
-    /// nodes (`View::up`). Twins need the node count fixed by the case, as
-    /// every case's is.
+    /// nodes (`View::up`).
     pub fn byzantine(mut self, f: usize) -> Bounds {
         self.byzantine = f;
         self
