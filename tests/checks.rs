@@ -118,11 +118,88 @@ fn an_eventually_check_fails_when_the_world_does_not_converge_in_time() {
     let f = outcome.failure.clone().expect("the check must fail");
     assert_eq!(f.check, "spread");
     assert!(f.message.contains("n2 has no token"), "{}", f.message);
+    // No client operation arrived after the heal: nothing to say of one.
+    assert!(!f.message.contains("judged while"), "{}", f.message);
     // At the deadline: 20 ms after the heal.
     assert_eq!(f.time, Instant(530_000_000));
     let (_, records, _) = dsim::trace::read_all(&bytes, None).unwrap();
     assert_eq!(records[f.record as usize].time, Instant(530_000_000));
     assert_eq!(status(&outcome, "spread"), CheckStatus::Failed);
+}
+
+/// Each client operation's value is sent to every peer; every node keeps
+/// what it has heard.
+#[derive(Debug, Default)]
+struct Relay {
+    heard: std::collections::BTreeSet<u64>,
+}
+
+impl Node for Relay {
+    type Msg = u64;
+    type Timer = ();
+    fn on_start(&mut self, _: &mut Context<'_, Self>) {}
+    fn on_input(&mut self, ctx: &mut Context<'_, Self>, input: dsim::Input) {
+        self.heard.insert(input.id);
+        ctx.broadcast(&input.id);
+    }
+    fn on_message(&mut self, _: &mut Context<'_, Self>, _: NodeId, id: u64) {
+        self.heard.insert(id);
+    }
+}
+
+/// Three relays, 5 ms links, `count` operations 7 ms apart from the start,
+/// judged 100 ms after the start (no fault): "every node heard what any
+/// node heard".
+fn relays(count: u64) -> dsim::Outcome {
+    let mut config = SimConfig::new(1, 3);
+    config.network.default.latency = Latency::Constant {
+        latency: Duration::from_millis(5),
+    };
+    config.workload = Some(dsim::config::Workload {
+        count,
+        start: Duration::ZERO,
+        interval: Latency::Constant {
+            latency: Duration::from_millis(7),
+        },
+        targets: Vec::new(),
+        value_range: 1000,
+        skip: Vec::new(),
+    });
+    config.limits.time = Duration::from_secs(1);
+    Simulation::new(config, |_| Relay::default())
+        .eventually(
+            "all-heard",
+            "every node heard every operation some node heard",
+            Duration::from_millis(100),
+            |v| {
+                let all: std::collections::BTreeSet<u64> =
+                    v.up().flat_map(|(_, n)| n.heard.iter().copied()).collect();
+                match v.up().find(|(_, n)| n.heard != all) {
+                    Some((id, _)) => Err(format!("{id} has not heard everything")),
+                    None => Ok(()),
+                }
+            },
+        )
+        .run()
+        .unwrap()
+}
+
+#[test]
+fn an_eventually_judged_while_operations_still_arrive_says_so() {
+    // Operations until 98 ms: at the 100 ms deadline the last one is
+    // still on its way.
+    let f = relays(15).failure.expect("judged mid-broadcast, it fails");
+    assert_eq!(f.check, "all-heard");
+    assert!(
+        f.message.contains(
+            "judged while client operations still arrived: the last at t=0.098000000s, 2ms before"
+        ),
+        "{}",
+        f.message
+    );
+    // A workload over well before the deadline: it holds.
+    let settled = relays(5);
+    assert!(settled.failure.is_none(), "{:?}", settled.failure);
 }
 
 #[test]

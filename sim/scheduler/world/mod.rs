@@ -87,6 +87,9 @@ pub(crate) struct World<'s, N: Node, S: Sink> {
     // (the first one's node), and whether any task ever asked.
     inputs_queued: Option<(NodeId, u64)>,
     inputs_asked: bool,
+    // When the last client operation was issued, to say so of an
+    // `eventually` judged while operations still arrive.
+    last_input: Option<Instant>,
     // Whether a handler read its node's clock (`Context::now`).
     clock_read: bool,
     // The node the last event changed, for per-node invariants.
@@ -346,6 +349,7 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
             unfollowed: 0,
             inputs_queued: None,
             inputs_asked: false,
+            last_input: None,
             clock_read: false,
             changed: None,
             faults: FaultState {
@@ -1127,6 +1131,7 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
             })?;
             self.call(process, |n, ctx| n.on_input(ctx, Input { id, value }))?;
             issued = true;
+            self.last_input = Some(self.now);
         }
         Ok(issued)
     }
@@ -1675,7 +1680,10 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
                 IN_CHECK.with(|f| f.set(Some(i)));
                 let verdict = inv.check_with(self.monitors[i].as_deref_mut(), &view);
                 IN_CHECK.with(|f| f.set(None));
-                if let Err(message) = verdict {
+                if let Err(mut message) = verdict {
+                    if let When::Eventually { .. } = inv.when {
+                        message += &self.judged_while_busy();
+                    }
                     broken = Some((inv.name.clone(), message));
                     break;
                 }
@@ -1684,6 +1692,22 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
         match broken {
             Some((name, message)) => self.fail(&name, message),
             None => Ok(()),
+        }
+    }
+
+    /// For a failed `eventually`: whether client operations still arrived
+    /// after the faults ended, so that what it judged may be work in
+    /// progress rather than a system that does not recover.
+    fn judged_while_busy(&self) -> String {
+        match (self.last_input, self.faults.calm_since) {
+            (Some(last), Some(calm)) if last > calm => format!(
+                " (judged while client operations still arrived: the last at t={}, {} before; \
+                 work in progress may be what it saw: a `within` that ends after the \
+                 workload judges a settled system)",
+                last,
+                Duration(self.now.0.saturating_sub(last.0))
+            ),
+            _ => String::new(),
         }
     }
 
