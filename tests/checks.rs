@@ -132,6 +132,8 @@ fn an_eventually_check_fails_when_the_world_does_not_converge_in_time() {
 #[derive(Debug, Default)]
 struct Relay {
     heard: std::collections::BTreeSet<u64>,
+    /// Hears no peer (a broken relay).
+    deaf: bool,
 }
 
 impl Node for Relay {
@@ -143,14 +145,16 @@ impl Node for Relay {
         ctx.broadcast(&input.id);
     }
     fn on_message(&mut self, _: &mut Context<'_, Self>, _: NodeId, id: u64) {
-        self.heard.insert(id);
+        if !self.deaf {
+            self.heard.insert(id);
+        }
     }
 }
 
 /// Three relays, 5 ms links, `count` operations 7 ms apart from the start,
-/// judged 100 ms after the start (no fault): "every node heard what any
-/// node heard".
-fn relays(count: u64) -> dsim::Outcome {
+/// judged `within` after the start (no fault): "every node heard what any
+/// node heard". Node 2 is deaf if `deaf`.
+fn relays(count: u64, within_ms: u64, deaf: bool) -> dsim::Outcome {
     let mut config = SimConfig::new(1, 3);
     config.network.default.latency = Latency::Constant {
         latency: Duration::from_millis(5),
@@ -166,29 +170,34 @@ fn relays(count: u64) -> dsim::Outcome {
         skip: Vec::new(),
     });
     config.limits.time = Duration::from_secs(1);
-    Simulation::new(config, |_| Relay::default())
-        .eventually(
-            "all-heard",
-            "every node heard every operation some node heard",
-            Duration::from_millis(100),
-            |v| {
-                let all: std::collections::BTreeSet<u64> =
-                    v.up().flat_map(|(_, n)| n.heard.iter().copied()).collect();
-                match v.up().find(|(_, n)| n.heard != all) {
-                    Some((id, _)) => Err(format!("{id} has not heard everything")),
-                    None => Ok(()),
-                }
-            },
-        )
-        .run()
-        .unwrap()
+    Simulation::new(config, move |id| Relay {
+        deaf: deaf && id == NodeId(2),
+        ..Relay::default()
+    })
+    .eventually(
+        "all-heard",
+        "every node heard every operation some node heard",
+        Duration::from_millis(within_ms),
+        |v| {
+            let all: std::collections::BTreeSet<u64> =
+                v.up().flat_map(|(_, n)| n.heard.iter().copied()).collect();
+            match v.up().find(|(_, n)| n.heard != all) {
+                Some((id, _)) => Err(format!("{id} has not heard everything")),
+                None => Ok(()),
+            }
+        },
+    )
+    .run()
+    .unwrap()
 }
 
 #[test]
 fn an_eventually_judged_while_operations_still_arrive_says_so() {
     // Operations until 98 ms: at the 100 ms deadline the last one is
     // still on its way.
-    let f = relays(15).failure.expect("judged mid-broadcast, it fails");
+    let f = relays(15, 100, false)
+        .failure
+        .expect("judged mid-broadcast, it fails");
     assert_eq!(f.check, "all-heard");
     assert!(
         f.message.contains(
@@ -198,8 +207,19 @@ fn an_eventually_judged_while_operations_still_arrive_says_so() {
         f.message
     );
     // A workload over well before the deadline: it holds.
-    let settled = relays(5);
+    let settled = relays(5, 100, false);
     assert!(settled.failure.is_none(), "{:?}", settled.failure);
+    // A run that went quiet before its deadline is judged at its end, with
+    // nothing in progress: a failure there says nothing of operations.
+    let quiet = relays(15, 500, true);
+    let f = quiet.failure.expect("a deaf node never hears");
+    assert!(f.time < Instant(500_000_000), "judged at {}", f.time);
+    assert!(
+        f.message.contains("n2 has not heard everything"),
+        "{}",
+        f.message
+    );
+    assert!(!f.message.contains("judged while"), "{}", f.message);
 }
 
 #[test]

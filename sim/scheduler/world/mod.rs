@@ -1681,7 +1681,10 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
                 let verdict = inv.check_with(self.monitors[i].as_deref_mut(), &view);
                 IN_CHECK.with(|f| f.set(None));
                 if let Err(mut message) = verdict {
-                    if let When::Eventually { .. } = inv.when {
+                    // A run gone quiet has no work in progress.
+                    if matches!(inv.when, When::Eventually { .. })
+                        && end != Some(EndReason::Quiescent)
+                    {
                         message += &self.judged_while_busy();
                     }
                     broken = Some((inv.name.clone(), message));
