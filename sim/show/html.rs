@@ -364,8 +364,10 @@ fn page(title: &str, data: &serde_json::Value) -> Result<String, String> {
 }
 
 fn page_within(title: &str, data: &serde_json::Value, limit: usize) -> Result<String, String> {
-    // Nothing in the data may close the script element that holds it.
-    let data = data.to_string().replace("</", "<\\/");
+    // Nothing in the data may end the script element that holds it, nor
+    // make the browser read its end tag as text (`<!--<script>` does): a
+    // `<` stands only inside JSON strings, where `\u003c` reads the same.
+    let data = data.to_string().replace('<', "\\u003c");
     // A byte of UTF-8 is at most one UTF-16 unit: count only when near.
     if data.len() > limit && data.encode_utf16().count() > limit {
         return Err(too_large((data.len() / 1_000_000).to_string(), limit));
@@ -373,7 +375,9 @@ fn page_within(title: &str, data: &serde_json::Value, limit: usize) -> Result<St
     let title = super::plain(title)
         .replace('&', "&amp;")
         .replace('<', "&lt;")
-        .replace('>', "&gt;");
+        .replace('>', "&gt;")
+        // Nor may it hold a placeholder the page's later parts replace.
+        .replace('{', "&#123;");
     Ok(PAGE
         .replace("{{TITLE}}", &title)
         .replace("{{SCRIPT}}", SCRIPT)
