@@ -204,6 +204,12 @@ pub struct Shrunk {
     pub runs: u64,
     /// Why the search stopped before it was done, if it did.
     pub stopped: Option<String>,
+    /// The last pass finished: no event left (fault, operation or message
+    /// fault), taken away alone with the schedule fixed, still fails in a
+    /// run no larger than the input's. Even
+    /// when the search stopped early, its result is then 1-minimal, though
+    /// a larger budget may find a smaller run.
+    pub minimal: bool,
 }
 
 /// What [`Shrinker::verify`] found.
@@ -1239,7 +1245,10 @@ impl<'a> Shrinker<'a> {
             before: self.input,
             after,
             runs: self.runs,
-            stopped: main_stopped.or(self.stopped),
+            minimal: self.stopped.is_none(),
+            // What cut the last pass, if anything did: it is what the
+            // result lacks.
+            stopped: self.stopped.or(main_stopped),
         }
     }
 }

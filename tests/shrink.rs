@@ -309,3 +309,42 @@ fn a_protocol_that_runs_two_ways_is_not_shrunk() {
     );
     assert!(!out.exists(), "nothing is written for it");
 }
+
+#[test]
+fn a_search_cut_short_says_whether_its_result_is_still_1_minimal() {
+    let dir = tmp("shrink-cut-short");
+    let trace = "traces/broadcast-bug-no-dedup-seed-0.trace";
+    let shrink = |budget: &str| {
+        let out = dir.join(format!("{budget}.min.trace"));
+        let o = dsim(&[
+            "shrink",
+            trace,
+            "-o",
+            out.to_str().unwrap(),
+            "--max-runs",
+            budget,
+            "--verify",
+        ]);
+        assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+        text(&o)
+    };
+    // The search's share spent, the last pass finished: the result is
+    // 1-minimal, and the report says so rather than "stopped early".
+    let settled = shrink("40");
+    assert!(
+        settled.contains(
+            "the search was cut short: the search's share of the budget of 40 runs was spent"
+        ) && settled.contains("its last pass finished")
+            && !settled.contains("stopped early")
+            && settled.contains("1-minimal  yes"),
+        "{settled}"
+    );
+    // Too little budget for the last pass: stopped early, with what cut it.
+    let cut = shrink("4");
+    assert!(
+        cut.contains("stopped early: all of the budget of 4 runs was spent")
+            && !cut.contains("its last pass finished")
+            && cut.contains("1-minimal  NO"),
+        "{cut}"
+    );
+}

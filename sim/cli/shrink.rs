@@ -268,6 +268,9 @@ pub fn shrink(registry: &Registry, args: ShrinkArgs) -> Result<(), CliError> {
         "runs       {} tried{}",
         shrunk.runs,
         match &shrunk.stopped {
+            Some(why) if shrunk.minimal => format!(
+                " (the search was cut short: {why}, so a larger --max-runs may find a smaller run; its last pass finished: no event left can be taken away alone)"
+            ),
             Some(why) => format!(" (stopped early: {why}; the run is the smallest found)"),
             None => String::new(),
         }
