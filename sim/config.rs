@@ -114,6 +114,39 @@ pub enum FaultAction {
     Alter { to: NodeId },
 }
 
+/// In words: "partition #0 n0,n1 | n2,n3", "heal #0", "crash n2"...
+impl std::fmt::Display for FaultAction {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FaultAction::Partition { id, spec } => write!(f, "partition #{id} {spec}"),
+            FaultAction::Heal { id: Some(id) } => write!(f, "heal #{id}"),
+            FaultAction::Heal { id: None } => write!(f, "heal all"),
+            FaultAction::Crash { node } => write!(f, "crash {node}"),
+            FaultAction::Restart { node } => write!(f, "restart {node}"),
+            FaultAction::ClockSkew {
+                node,
+                offset_ns,
+                drift_ppm,
+            } => write!(
+                f,
+                "skew {node} offset {} drift {drift_ppm}ppm",
+                crate::scenario::Offset(*offset_ns)
+            ),
+            FaultAction::CutWire { a, b } => write!(f, "cut wire {a}-{b}"),
+            FaultAction::RestoreWire { a, b } => write!(f, "restore wire {a}-{b}"),
+            FaultAction::Forge {
+                to,
+                from: Some(from),
+            } => {
+                write!(f, "forge a message to {to} from {from}")
+            }
+            FaultAction::Forge { to, from: None } => write!(f, "forge a message to {to}"),
+            FaultAction::Replay { to } => write!(f, "replay a message to {to}"),
+            FaultAction::Alter { to } => write!(f, "alter the next message to {to}"),
+        }
+    }
+}
+
 impl FaultAction {
     /// True for the network adversary's actions.
     pub fn is_adversary(&self) -> bool {

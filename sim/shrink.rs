@@ -249,7 +249,7 @@ impl Unit {
                 let names: Vec<String> = ix
                     .iter()
                     .filter_map(|&i| c.config.faults.get(i))
-                    .map(|f| format!("{:?} at {}", f.action, f.at))
+                    .map(|f| format!("{} at {}", f.action, f.at))
                     .collect();
                 format!("fault {}", names.join(" with "))
             }

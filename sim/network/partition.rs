@@ -14,6 +14,27 @@ pub enum PartitionSpec {
     OneWay { from: Vec<NodeId>, to: Vec<NodeId> },
 }
 
+/// "n0,n1 | n2,n3,n4", "one way: n0 to n1,n2 lost".
+impl std::fmt::Display for PartitionSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let nodes = |g: &[NodeId]| {
+            g.iter()
+                .map(|n| n.to_string())
+                .collect::<Vec<_>>()
+                .join(",")
+        };
+        match self {
+            PartitionSpec::Groups(groups) => {
+                let groups: Vec<String> = groups.iter().map(|g| nodes(g)).collect();
+                write!(f, "{}", groups.join(" | "))
+            }
+            PartitionSpec::OneWay { from, to } => {
+                write!(f, "one way: {} to {} lost", nodes(from), nodes(to))
+            }
+        }
+    }
+}
+
 /// A partition in force, in a form that answers "is a→b cut?" in O(1).
 #[derive(Clone, Debug)]
 pub(crate) struct ActivePartition {

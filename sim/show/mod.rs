@@ -256,27 +256,7 @@ pub fn fault_spans(records: &[Record<'_>]) -> Vec<FaultSpan> {
     for (i, r) in records.iter().enumerate() {
         match &r.kind {
             Kind::Partition { id, spec } => {
-                let nodes = |g: &[NodeId]| {
-                    g.iter()
-                        .map(|n| format!("n{}", n.0))
-                        .collect::<Vec<_>>()
-                        .join(",")
-                };
-                let label = match spec {
-                    crate::network::PartitionSpec::Groups(groups) => format!(
-                        "partition #{id} {}",
-                        groups
-                            .iter()
-                            .map(|g| nodes(g))
-                            .collect::<Vec<_>>()
-                            .join(" | ")
-                    ),
-                    crate::network::PartitionSpec::OneWay { from, to } => format!(
-                        "partition #{id} one way: {} to {} lost",
-                        nodes(from),
-                        nodes(to)
-                    ),
-                };
+                let label = format!("partition #{id} {spec}");
                 partitions.entry(*id).or_default().push((i, label));
             }
             Kind::Heal { id } => {

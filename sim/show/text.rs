@@ -130,7 +130,7 @@ fn describe(r: &Record<'_>, decode: Option<Decoder<'_>>) -> (&'static str, Strin
             );
         }
         Kind::Partition { id, spec } => {
-            let _ = write!(s, "{:<9} #{id} {spec:?}", "partition");
+            let _ = write!(s, "{:<9} #{id} {spec}", "partition");
         }
         Kind::Heal { id } => {
             let _ = match id {
