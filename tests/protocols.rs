@@ -165,3 +165,60 @@ mod progress {
         }
     }
 }
+
+#[test]
+fn an_abd_server_restarted_takes_up_the_pair_it_acknowledged() {
+    // A server crashed after it has acknowledged a pair, and restarted: it
+    // must not forget the pair (its sequence would go back, and a majority
+    // counted on it would not hold the value).
+    let dir = tmp("abd-restart");
+    let base = std::fs::read_to_string("scenarios/abd-quorums.toml").unwrap();
+    let scenario = dir.join("abd-restart.toml");
+    std::fs::write(
+        &scenario,
+        format!("{base}\n[[fault]]\nat = \"100ms\"\ncrash = 1\n\n[[fault]]\nat = \"300ms\"\nrestart = 1\n"),
+    )
+    .unwrap();
+    let scenario = scenario.to_str().unwrap();
+    let out = dir.join("sweep");
+    let o = dsim(&[
+        "sweep",
+        scenario,
+        "--seeds",
+        "0..300",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    // In most seeds the server had acknowledged a pair before its crash,
+    // so the sweep tested what it is meant to.
+    let mut acked = 0;
+    for seed in 0..10 {
+        let t = dir.join(format!("{seed}.trace"));
+        let r = dsim(&[
+            "run",
+            scenario,
+            "--seed",
+            &seed.to_string(),
+            "--trace",
+            t.to_str().unwrap(),
+        ]);
+        assert_eq!(r.status.code(), Some(0), "{}", text(&r));
+        assert!(
+            text(&r).contains("seq-monotonic ok; linearizable ok"),
+            "{}",
+            text(&r)
+        );
+        let timeline = text(&dsim(&["show", t.to_str().unwrap()]));
+        let crash = timeline.find("crash").unwrap();
+        acked += usize::from(
+            timeline[..crash]
+                .lines()
+                .any(|l| l.contains("  n1  ") && l.contains("AckRecord")),
+        );
+    }
+    assert!(
+        acked >= 5,
+        "only {acked} of 10 seeds had n1 acknowledge a pair before its crash"
+    );
+}

@@ -11,8 +11,9 @@
 //!    and waits for a majority; a write takes the highest sequence plus
 //!    one, tagged with its own id, a read takes the highest pair;
 //! 2. it has every server record that pair (a server keeps a pair only if
-//!    its sequence is higher than its own) and waits for a majority of
-//!    acknowledgements; then it answers the client.
+//!    its sequence is higher than its own, synced to its disk before it
+//!    acknowledges, so a restarted server takes it up again) and waits for
+//!    a majority of acknowledgements; then it answers the client.
 //!
 //! A read's second phase (the *write-back*) is what makes reads
 //! linearizable: once a read returns a value, a majority holds it, so no
@@ -41,6 +42,9 @@ use crate::scheduler::Simulation;
 use crate::{Context, Node, NodeId, View};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+/// The disk key of a server's (sequence, value) pair.
+const PAIR: &str = "pair";
 
 /// A version: a logical clock and the id of the server that wrote it.
 pub type Seq = (u64, u32);
@@ -132,6 +136,20 @@ pub struct Server {
     pub value: Option<i64>,
     round: Option<Round>,
     waiting: VecDeque<(NodeId, u64, Request)>,
+}
+
+impl Server {
+    /// Keeps `(seq, value)` if `seq` is higher than its own, durable
+    /// before the caller acknowledges it.
+    fn keep(&mut self, ctx: &mut Context<'_, Abd>, seq: Seq, value: Option<i64>) {
+        if seq > self.seq {
+            self.seq = seq;
+            self.value = value;
+            let disk = ctx.disk();
+            disk.write(PAIR, &(seq, value));
+            disk.sync();
+        }
+    }
 }
 
 /// A client: `writes` writes, then `reads` reads.
@@ -263,10 +281,7 @@ impl Abd {
                 for &p in &peers {
                     ctx.send(p, &AbdMsg::Record { req, seq, value });
                 }
-                if seq > s.seq {
-                    s.seq = seq;
-                    s.value = value;
-                }
+                s.keep(ctx, seq, value);
                 s.round = Some(Round::Record {
                     req,
                     client,
@@ -319,6 +334,14 @@ impl Node for Abd {
     type Timer = ();
 
     fn on_start(&mut self, ctx: &mut Context<'_, Self>) {
+        // A restarted server takes up the pair it last acknowledged: a
+        // majority was counted on to hold it.
+        if let AbdNode::Server(s) = &mut self.node {
+            if let Some((seq, value)) = ctx.disk().read::<(Seq, Option<i64>)>(PAIR) {
+                s.seq = seq;
+                s.value = value;
+            }
+        }
         self.next_op(ctx);
     }
 
@@ -334,10 +357,7 @@ impl Node for Abd {
             }
             AbdMsg::Record { req, seq, value } => {
                 if let AbdNode::Server(s) = &mut self.node {
-                    if seq > s.seq {
-                        s.seq = seq;
-                        s.value = value;
-                    }
+                    s.keep(ctx, seq, value);
                     ctx.send(from, &AbdMsg::AckRecord { req });
                 }
             }
