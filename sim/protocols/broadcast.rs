@@ -7,7 +7,9 @@
 //! and relays it to every other node (eager relaying: the message survives
 //! its origin going quiet). Each node retransmits what it sent to every peer
 //! that has not acknowledged it, on a timer, up to `max_retries` times.
-//! Receivers de-duplicate by message id.
+//! Receivers de-duplicate by message id. A node syncs its state to disk in
+//! every handler, so a restarted node neither delivers again nor forgets
+//! what it delivered, broadcast or still owes its peers.
 //!
 //! **Invariants.** `no-duplicates`: no node delivers a message twice.
 //! `no-creation`: every delivered message was broadcast by its origin.
@@ -39,6 +41,21 @@ use crate::scheduler::Simulation;
 use crate::{Context, Duration, Input, Node, NodeId, TimerId, View};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
+
+/// The disk key of a node's state.
+const STATE: &str = "state";
+
+/// What a node syncs (see `Bcast::save`).
+type Durable = (
+    u64,
+    BTreeSet<MsgId>,
+    Vec<MsgId>,
+    Option<MsgId>,
+    BTreeSet<MsgId>,
+    BTreeMap<MsgId, u64>,
+    BTreeMap<MsgId, BTreeSet<NodeId>>,
+    BTreeMap<MsgId, u32>,
+);
 
 /// A broadcast message's identity: its origin and the origin's counter.
 pub type MsgId = (u32, u64);
@@ -131,6 +148,26 @@ impl Bcast {
         }
     }
 
+    /// Syncs what the node has broadcast, seen, delivered and still owes
+    /// its peers: a restarted node takes it all up again (see `on_start`).
+    fn save(&self, ctx: &mut Context<'_, Bcast>) {
+        let disk = ctx.disk();
+        disk.write(
+            STATE,
+            &(
+                self.next_seq,
+                &self.originated,
+                &self.delivered,
+                self.twice,
+                &self.seen,
+                &self.values,
+                &self.unacked,
+                &self.retries,
+            ),
+        );
+        disk.sync();
+    }
+
     fn arm(&mut self, ctx: &mut Context<'_, Bcast>) {
         if !self.timer_armed && !self.unacked.is_empty() {
             ctx.set_timer(self.settings.retry, BcastTimer::Retransmit);
@@ -149,7 +186,23 @@ impl Node for Bcast {
     type Msg = BcastMsg;
     type Timer = BcastTimer;
 
-    fn on_start(&mut self, _ctx: &mut Context<'_, Self>) {}
+    fn on_start(&mut self, ctx: &mut Context<'_, Self>) {
+        // After a restart: what it delivered stays delivered, and what it
+        // owes its peers is retransmitted.
+        if let Some(state) = ctx.disk().read::<Durable>(STATE) {
+            (
+                self.next_seq,
+                self.originated,
+                self.delivered,
+                self.twice,
+                self.seen,
+                self.values,
+                self.unacked,
+                self.retries,
+            ) = state;
+            self.arm(ctx);
+        }
+    }
 
     fn on_input(&mut self, ctx: &mut Context<'_, Self>, input: Input) {
         let id = (ctx.id().0, self.next_seq);
@@ -158,6 +211,7 @@ impl Node for Bcast {
         self.seen.insert(id);
         self.deliver(id, false);
         self.spread(ctx, id, input.value, None);
+        self.save(ctx);
     }
 
     fn on_message(&mut self, ctx: &mut Context<'_, Self>, from: NodeId, msg: BcastMsg) {
@@ -185,6 +239,7 @@ impl Node for Bcast {
                 }
             }
         }
+        self.save(ctx);
     }
 
     fn on_timer(&mut self, ctx: &mut Context<'_, Self>, _t: TimerId, _tag: BcastTimer) {
@@ -207,6 +262,7 @@ impl Node for Bcast {
             self.unacked.remove(&id);
         }
         self.arm(ctx);
+        self.save(ctx);
     }
 }
 
