@@ -202,13 +202,14 @@ pub struct Shrunk {
     pub after: Size,
     /// Runs tried.
     pub runs: u64,
-    /// Why the search stopped before it was done, if it did.
+    /// Why the shrinking stopped before it was done, if it did: what cut
+    /// the last pass, else what cut the search before it.
     pub stopped: Option<String>,
     /// The last pass finished: no event left (fault, operation or message
     /// fault), taken away alone with the schedule fixed, still fails in a
-    /// run no larger than the input's. Even
-    /// when the search stopped early, its result is then 1-minimal, though
-    /// a larger budget may find a smaller run.
+    /// run no larger than the input's. Even when the search stopped early,
+    /// its result is then 1-minimal, though a larger budget may find a
+    /// smaller run.
     pub minimal: bool,
 }
 

@@ -42,21 +42,6 @@ use crate::{Context, Duration, Input, Node, NodeId, TimerId, View};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
-/// The disk key of a node's state.
-const STATE: &str = "state";
-
-/// What a node syncs (see `Bcast::save`).
-type Durable = (
-    u64,
-    BTreeSet<MsgId>,
-    Vec<MsgId>,
-    Option<MsgId>,
-    BTreeSet<MsgId>,
-    BTreeMap<MsgId, u64>,
-    BTreeMap<MsgId, BTreeSet<NodeId>>,
-    BTreeMap<MsgId, u32>,
-);
-
 /// A broadcast message's identity: its origin and the origin's counter.
 pub type MsgId = (u32, u64);
 
@@ -89,6 +74,10 @@ pub struct Bcast {
     pub twice: Option<MsgId>,
     pub last_delivered: Option<MsgId>,
     seen: BTreeSet<MsgId>,
+    /// `seen` in the order the node saw them, and how much of it and of
+    /// `delivered` is on disk.
+    seen_order: Vec<MsgId>,
+    saved: (usize, usize),
     values: BTreeMap<MsgId, u64>,
     /// Peers that have not acknowledged what this node sent them.
     unacked: BTreeMap<MsgId, BTreeSet<NodeId>>,
@@ -106,6 +95,8 @@ impl Bcast {
             twice: None,
             last_delivered: None,
             seen: BTreeSet::new(),
+            seen_order: Vec::new(),
+            saved: (0, 0),
             values: BTreeMap::new(),
             unacked: BTreeMap::new(),
             retries: BTreeMap::new(),
@@ -148,24 +139,67 @@ impl Bcast {
         }
     }
 
-    /// Syncs what the node has broadcast, seen, delivered and still owes
-    /// its peers: a restarted node takes it all up again (see `on_start`).
-    fn save(&self, ctx: &mut Context<'_, Bcast>) {
+    /// Writes what the last handler changed, a key at a time (so a
+    /// handler costs what it did, not the node's whole history), and syncs:
+    /// a restarted node takes it all up again ([`Bcast::recover`]).
+    /// `owed`: messages whose unacknowledged peers or retries changed.
+    fn save(&mut self, ctx: &mut Context<'_, Bcast>, owed: &[MsgId]) {
         let disk = ctx.disk();
-        disk.write(
-            STATE,
-            &(
-                self.next_seq,
-                &self.originated,
-                &self.delivered,
-                self.twice,
-                &self.seen,
-                &self.values,
-                &self.unacked,
-                &self.retries,
-            ),
-        );
+        disk.write("next_seq", &self.next_seq);
+        disk.write("twice", &self.twice);
+        for (i, id) in self.seen_order.iter().enumerate().skip(self.saved.0) {
+            disk.write(&format!("s/{i}"), &(id, self.values.get(id)));
+        }
+        disk.write("seen", &self.seen_order.len());
+        for (i, id) in self.delivered.iter().enumerate().skip(self.saved.1) {
+            disk.write(&format!("d/{i}"), id);
+        }
+        disk.write("delivered", &self.delivered.len());
+        self.saved = (self.seen_order.len(), self.delivered.len());
+        for id in owed {
+            let key = format!("u/{}/{}", id.0, id.1);
+            match self.unacked.get(id) {
+                Some(peers) => disk.write(&key, &(peers, self.retries.get(id))),
+                None => disk.remove(&key),
+            }
+        }
         disk.sync();
+    }
+
+    /// After a restart: what the node delivered stays delivered, and what
+    /// it owes its peers is retransmitted.
+    fn recover(&mut self, ctx: &mut Context<'_, Bcast>) {
+        let me = ctx.id().0;
+        let disk = ctx.disk();
+        let Some(next_seq) = disk.read::<u64>("next_seq") else {
+            return;
+        };
+        self.next_seq = next_seq;
+        self.originated = (0..next_seq).map(|k| (me, k)).collect();
+        self.twice = disk.read("twice").flatten();
+        for i in 0..disk.read::<usize>("seen").unwrap_or(0) {
+            let Some((id, value)) = disk.read::<(MsgId, Option<u64>)>(&format!("s/{i}")) else {
+                continue;
+            };
+            self.seen.insert(id);
+            self.seen_order.push(id);
+            if let Some(v) = value {
+                self.values.insert(id, v);
+            }
+            let owed =
+                disk.read::<(BTreeSet<NodeId>, Option<u32>)>(&format!("u/{}/{}", id.0, id.1));
+            if let Some((peers, retries)) = owed {
+                self.unacked.insert(id, peers);
+                self.retries.insert(id, retries.unwrap_or(0));
+            }
+        }
+        for i in 0..disk.read::<usize>("delivered").unwrap_or(0) {
+            if let Some(id) = disk.read::<MsgId>(&format!("d/{i}")) {
+                self.delivered.push(id);
+            }
+        }
+        self.saved = (self.seen_order.len(), self.delivered.len());
+        self.arm(ctx);
     }
 
     fn arm(&mut self, ctx: &mut Context<'_, Bcast>) {
@@ -187,21 +221,7 @@ impl Node for Bcast {
     type Timer = BcastTimer;
 
     fn on_start(&mut self, ctx: &mut Context<'_, Self>) {
-        // After a restart: what it delivered stays delivered, and what it
-        // owes its peers is retransmitted.
-        if let Some(state) = ctx.disk().read::<Durable>(STATE) {
-            (
-                self.next_seq,
-                self.originated,
-                self.delivered,
-                self.twice,
-                self.seen,
-                self.values,
-                self.unacked,
-                self.retries,
-            ) = state;
-            self.arm(ctx);
-        }
+        self.recover(ctx);
     }
 
     fn on_input(&mut self, ctx: &mut Context<'_, Self>, input: Input) {
@@ -209,9 +229,10 @@ impl Node for Bcast {
         self.next_seq += 1;
         self.originated.insert(id);
         self.seen.insert(id);
+        self.seen_order.push(id);
         self.deliver(id, false);
         self.spread(ctx, id, input.value, None);
-        self.save(ctx);
+        self.save(ctx, &[id]);
     }
 
     fn on_message(&mut self, ctx: &mut Context<'_, Self>, from: NodeId, msg: BcastMsg) {
@@ -226,8 +247,11 @@ impl Node for Bcast {
                     self.deliver(id, !first);
                 }
                 if first {
+                    self.seen_order.push(id);
                     self.spread(ctx, id, value, Some(from));
                 }
+                let owed = if first { vec![id] } else { Vec::new() };
+                self.save(ctx, &owed);
             }
             BcastMsg::Ack { id } => {
                 if let Some(waiting) = self.unacked.get_mut(&id) {
@@ -237,13 +261,14 @@ impl Node for Bcast {
                         self.retries.remove(&id);
                     }
                 }
+                self.save(ctx, &[id]);
             }
         }
-        self.save(ctx);
     }
 
     fn on_timer(&mut self, ctx: &mut Context<'_, Self>, _t: TimerId, _tag: BcastTimer) {
         self.timer_armed = false;
+        let owed: Vec<MsgId> = self.unacked.keys().copied().collect();
         let mut given_up = Vec::new();
         for (id, peers) in &self.unacked {
             let tries = self.retries.entry(*id).or_insert(0);
@@ -262,7 +287,7 @@ impl Node for Bcast {
             self.unacked.remove(&id);
         }
         self.arm(ctx);
-        self.save(ctx);
+        self.save(ctx, &owed);
     }
 }
 
