@@ -735,6 +735,95 @@ mod jepsen_import {
     }
 
     #[test]
+    fn records_as_jepsen_prints_them_and_discarded_forms_read() {
+        // Jepsen prints an operation as a record: a tagged map.
+        let records = "#jepsen.history.Op{:index 0, :time 1, :type :invoke, :process 0, :f :write, :value 1}\n\
+                       #_ {:process 5, :type :invoke, :f :write, :value 9}\n\
+                       #jepsen.history.Op{:index 1, :time 2, :type :ok, :process 0, :f :write, :value 1}\n\
+                       #jepsen.history.Op{:index 2, :time 3, :type :invoke, :process 1, :f :read, :value nil}\n\
+                       #jepsen.history.Op{:index 3, :time 4, :type :ok, :process 1, :f :read, :value 2}\n";
+        let events = read(records).unwrap();
+        assert_eq!(events.len(), 4, "the discarded map is not read");
+        assert_eq!(
+            events.iter().map(|e| e.0).collect::<Vec<_>>(),
+            [1, 3, 4, 5],
+            "each record keeps its line"
+        );
+        assert!(matches!(
+            verdict_of(records, "register"),
+            Verdict::NotLinearizable(_)
+        ));
+        // In a vector, with a discarded element and a tagged value.
+        let vector = "[#jepsen.history.Op{:type :invoke, :process 0, :f :write, :value #my/v 2}\n\
+                      #_ :skipped\n\
+                      {:type :ok, :process 0, :f :write, :value 2}\n\
+                      {:type :invoke, :process 1, :f :read, :value nil, :error #uuid \"f81d4fae-7dec-11d0-a765-00a0c91e6bf6\"}\n\
+                      {:type :ok, :process 1, :f :read, :value 2}]\n";
+        let events = read(vector).unwrap();
+        assert_eq!(events.iter().map(|e| e.0).collect::<Vec<_>>(), [1, 3, 4, 5]);
+        assert!(holds(&verdict_of(vector, "register")));
+    }
+
+    /// The parser takes a level of the stack for each bracket or tag: what
+    /// nests deeper than any history is refused at its place, and never
+    /// overflows the stack (an abort, not an error).
+    #[test]
+    fn nesting_deeper_than_any_history_is_refused_at_its_place() {
+        let deep = "[".repeat(200_000) + &"]".repeat(200_000);
+        let tags = "#t ".repeat(200_000) + "1";
+        let cases = [
+            format!("{{:process 0, :type :invoke, :f :write, :value 1}}\n{{:process 0, :type :ok, :f :write, :value {deep}}}\n"),
+            format!("{deep}\n"),
+            format!("{{:process 0, :type :invoke, :f :write, :value {tags}}}\n"),
+            format!("[{{:process 0, :type :invoke, :f :write, :value ({})}}]\n", "#_ ".repeat(200_000) + "1 2"),
+            format!("INFO  jepsen.util - 0\t:invoke\t:write\t{deep}\n"),
+        ];
+        for text in &cases {
+            let e = read(text).unwrap_err();
+            assert!(
+                e.message.contains("nest deeper than 100 levels"),
+                "{}: {e}",
+                &text[..60]
+            );
+        }
+        let e = read(&cases[0]).unwrap_err();
+        assert_eq!((e.line, e.column), (2, Some(143)), "{e}");
+        // A hundred levels still read.
+        let ok = format!(
+            "{{:process 0, :type :invoke, :f :write, :value {}1{}}}\n",
+            "[".repeat(99),
+            "]".repeat(99)
+        );
+        assert_eq!(read(&ok).unwrap().len(), 1);
+        // On the command line, and for --initial: exit 2, not an abort.
+        let dir = crate::common::tmp("edn-deep");
+        let f = dir.join("deep.edn");
+        std::fs::write(&f, &cases[0]).unwrap();
+        let run = |extra: &[&str]| {
+            std::process::Command::new(env!("CARGO_BIN_EXE_dsim"))
+                .args(["check", "--import", "jepsen", "--model", "register"])
+                .arg(&f)
+                .args(extra)
+                .output()
+                .unwrap()
+        };
+        let o = run(&[]);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{err}");
+        assert!(err.contains("deep.edn:2:143: values nest deeper"), "{err}");
+        std::fs::write(
+            &f,
+            "{:process 0, :type :invoke, :f :read, :value nil}\n{:process 0, :type :ok, :f :read, :value 0}\n",
+        )
+        .unwrap();
+        let initial = "[".repeat(5_000);
+        let o = run(&["--initial", &initial]);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{err}");
+        assert!(err.contains("--initial: values nest deeper"), "{err}");
+    }
+
+    #[test]
     fn fail_and_info_are_read_as_knossos_reads_them() {
         // A failed write did not happen: a read of its value is impossible.
         let failed = "{:process 0, :type :invoke, :f :write, :value 1}\n\

@@ -21,7 +21,9 @@
 //! and are skipped. The time of an event is its position: its line.
 //!
 //! A value maps as: `nil` → nil, integers → integers, strings and keywords
-//! → strings, vectors and lists → lists.
+//! → strings, vectors and lists → lists; a tagged value as what it tags
+//! (`#inst` and `#uuid` as their text). An operation may be a record,
+//! written as Jepsen prints one: `#jepsen.history.Op{:index 0, ...}`.
 
 use crate::history::{Op, Phase, Value};
 use edn_format::Value as Edn;
@@ -84,14 +86,13 @@ fn read_log(text: &str) -> Result<Vec<(u64, Op)>, ImportError> {
         };
         let value = match fields.get(3).map(|v| v.trim()) {
             None | Some("") => Edn::Nil,
-            Some(v) => edn_format::parse_str(v)
-                .map_err(|e| error(n, format!("the value `{v}` is not EDN: {}", e.error)))?,
+            Some(v) => parse_value(v).map_err(|e| error(n, e))?,
         };
         let op = op_of(
             n,
             Some(Edn::Integer(process as i64)),
-            &edn_format::parse_str(fields[1].trim()).map_err(|e| error(n, e.error.to_string()))?,
-            &edn_format::parse_str(fields[2].trim()).map_err(|e| error(n, e.error.to_string()))?,
+            &parse_value(fields[1].trim()).map_err(|e| error(n, e))?,
+            &parse_value(fields[2].trim()).map_err(|e| error(n, e))?,
             None,
             value,
         )?;
@@ -102,6 +103,11 @@ fn read_log(text: &str) -> Result<Vec<(u64, Op)>, ImportError> {
     Ok(out)
 }
 
+/// How deep values may nest, brackets and tags together, before the input
+/// is refused: the parser takes a level of the stack for each, and a
+/// history's values nest a few levels at most.
+const MAX_NESTING: usize = 100;
+
 /// A top-level EDN form: its text and where it starts.
 struct Form<'a> {
     text: &'a str,
@@ -109,101 +115,223 @@ struct Form<'a> {
     column: usize,
 }
 
-/// Splits `text` into top-level EDN forms, and finds the line of every
-/// map that is an operation (at the top level, or directly in a top-level
-/// vector).
-fn forms(text: &str) -> (Vec<Form<'_>>, Vec<usize>) {
-    let mut out = Vec::new();
-    let mut op_lines = Vec::new();
-    let mut stack: Vec<char> = Vec::new();
-    let (mut line, mut column) = (1usize, 0usize);
-    let mut start: Option<(usize, usize, usize)> = None;
-    let mut chars = text.char_indices().peekable();
-    while let Some((at, c)) = chars.next() {
-        column += 1;
-        let top = stack.is_empty();
-        if top && start.is_none() && !(c.is_whitespace() || c == ',' || c == ';') {
-            start = Some((at, line, column));
+/// Walks EDN text a byte at a time (every character EDN gives a meaning is
+/// ASCII), counting lines and the characters on a line.
+struct Scan<'a> {
+    text: &'a str,
+    at: usize,
+    line: usize,
+    column: usize,
+}
+
+impl<'a> Scan<'a> {
+    fn new(text: &'a str) -> Scan<'a> {
+        Scan {
+            text,
+            at: 0,
+            line: 1,
+            column: 0,
         }
-        match c {
-            '\n' => {
-                line += 1;
-                column = 0;
+    }
+
+    fn peek(&self) -> Option<u8> {
+        self.text.as_bytes().get(self.at).copied()
+    }
+
+    fn peek_second(&self) -> Option<u8> {
+        self.text.as_bytes().get(self.at + 1).copied()
+    }
+
+    fn bump(&mut self) {
+        let b = self.text.as_bytes()[self.at];
+        self.at += 1;
+        if b == b'\n' {
+            self.line += 1;
+            self.column = 0;
+        } else if b & 0xC0 != 0x80 {
+            self.column += 1;
+        }
+    }
+
+    /// Skips whitespace, commas and comments.
+    fn space(&mut self) {
+        while let Some(b) = self.peek() {
+            if b == b';' {
+                while self.peek().is_some_and(|b| b != b'\n') {
+                    self.bump();
+                }
+            } else if b == b',' || b.is_ascii_whitespace() {
+                self.bump();
+            } else {
+                break;
             }
-            ';' => {
-                while let Some(&(_, d)) = chars.peek() {
-                    if d == '\n' {
+        }
+    }
+
+    /// Skips the rest of a symbol, keyword or number.
+    fn atom(&mut self) {
+        while let Some(b) = self.peek() {
+            if b.is_ascii_whitespace() || b",;\"()[]{}".contains(&b) {
+                break;
+            }
+            self.bump();
+        }
+    }
+
+    /// Skips a string, from its opening quote.
+    fn string(&mut self) {
+        self.bump();
+        while let Some(b) = self.peek() {
+            self.bump();
+            if b == b'\\' && self.peek().is_some() {
+                self.bump();
+            } else if b == b'"' {
+                break;
+            }
+        }
+    }
+
+    fn too_deep(&self) -> ImportError {
+        ImportError {
+            line: self.line,
+            column: Some(self.column + 1),
+            message: format!(
+                "values nest deeper than {MAX_NESTING} levels (brackets and tags counted together); no history nests so deep"
+            ),
+        }
+    }
+
+    /// Skips one element from a position that is not space, with the
+    /// `#tag`s and `#_` discards before it, inside `depth` levels; false
+    /// when it is discarded. What does not parse is left for the parser to
+    /// report, with its place.
+    fn element(&mut self, depth: usize) -> Result<bool, ImportError> {
+        // What precedes the element, innermost last: true for a discard.
+        let mut prefixes: Vec<bool> = Vec::new();
+        loop {
+            self.space();
+            let Some(b) = self.peek() else {
+                return Ok(true); // cut short: the parser says so
+            };
+            let level = depth + prefixes.len();
+            if level > MAX_NESTING {
+                return Err(self.too_deep());
+            }
+            match b {
+                b'#' if self.peek_second() == Some(b'_') => {
+                    self.bump();
+                    self.bump();
+                    prefixes.push(true);
+                    continue;
+                }
+                b'#' if self.peek_second() != Some(b'{') => {
+                    self.bump();
+                    self.atom();
+                    prefixes.push(false);
+                    continue;
+                }
+                b'#' => {
+                    self.bump(); // a set
+                    self.nested(level + 1)?;
+                }
+                b'{' | b'[' | b'(' => self.nested(level + 1)?,
+                b'"' => self.string(),
+                b'\\' => {
+                    self.bump();
+                    if self.peek().is_some() {
+                        self.bump();
+                    }
+                    self.atom();
+                }
+                b')' | b']' | b'}' => self.bump(),
+                _ => self.atom(),
+            }
+            // Tags keep the element; the innermost discard takes it, and
+            // the prefixes before that one apply to the next element.
+            loop {
+                match prefixes.pop() {
+                    None => return Ok(true),
+                    Some(false) => {}
+                    Some(true) => break,
+                }
+            }
+            if prefixes.is_empty() {
+                return Ok(false);
+            }
+        }
+    }
+
+    /// Skips a bracketed element, from its opening bracket.
+    fn nested(&mut self, depth: usize) -> Result<(), ImportError> {
+        self.bump();
+        loop {
+            self.space();
+            match self.peek() {
+                None => return Ok(()),
+                Some(b')' | b']' | b'}') => {
+                    self.bump();
+                    return Ok(());
+                }
+                _ => {
+                    self.element(depth)?;
+                }
+            }
+        }
+    }
+}
+
+/// Splits `text` into top-level EDN forms, and finds the line of every
+/// value that is read as an operation: a top-level form, or an element of a
+/// top-level vector or list. Refuses nesting deeper than [`MAX_NESTING`].
+fn forms(text: &str) -> Result<(Vec<Form<'_>>, Vec<usize>), ImportError> {
+    let mut s = Scan::new(text);
+    let (mut out, mut op_lines) = (Vec::new(), Vec::new());
+    loop {
+        s.space();
+        let Some(b) = s.peek() else {
+            break;
+        };
+        let (start, line, column) = (s.at, s.line, s.column + 1);
+        if b == b'[' || b == b'(' {
+            s.bump();
+            loop {
+                s.space();
+                match s.peek() {
+                    None => break,
+                    Some(b')' | b']' | b'}') => {
+                        s.bump();
                         break;
                     }
-                    chars.next();
+                    _ => {}
+                }
+                let at = s.line;
+                if s.element(1)? {
+                    op_lines.push(at);
                 }
             }
-            '"' => {
-                while let Some((_, d)) = chars.next() {
-                    column += 1;
-                    match d {
-                        '\\' => {
-                            chars.next();
-                            column += 1;
-                        }
-                        '"' => break,
-                        '\n' => {
-                            line += 1;
-                            column = 0;
-                        }
-                        _ => {}
-                    }
-                }
-            }
-            '\\' => {
-                chars.next();
-                column += 1;
-            }
-            '{' | '[' | '(' => {
-                if c == '{' && (stack.is_empty() || stack == ['[']) {
-                    op_lines.push(line);
-                }
-                stack.push(c);
-            }
-            '}' | ']' | ')' => {
-                stack.pop();
-            }
-            _ => {}
+        } else if s.element(0)? {
+            op_lines.push(line);
+        } else {
+            continue; // discarded
         }
-        let ends = match (start, stack.is_empty()) {
-            (Some((s, ..)), true) => {
-                let next = chars.peek().map(|&(_, d)| d);
-                let bracketed = matches!(text[s..].chars().next(), Some('{' | '[' | '('));
-                if bracketed {
-                    matches!(c, '}' | ']' | ')')
-                } else {
-                    next.is_none_or(|d| d.is_whitespace() || d == ',' || "{[(;".contains(d))
-                }
-            }
-            _ => false,
-        };
-        if ends {
-            if let Some((s, l, col)) = start.take() {
-                out.push(Form {
-                    text: &text[s..at + c.len_utf8()],
-                    line: l,
-                    column: col,
-                });
-            }
-        }
-    }
-    if let Some((s, l, col)) = start {
         out.push(Form {
-            text: &text[s..],
-            line: l,
-            column: col,
+            text: &text[start..s.at],
+            line,
+            column,
         });
     }
-    (out, op_lines)
+    Ok((out, op_lines))
+}
+
+/// Parses one EDN value (a log line's field, `--initial`), refusing what
+/// nests deeper than [`MAX_NESTING`].
+fn parse_value(text: &str) -> Result<Edn, String> {
+    forms(text).map_err(|e| e.message)?;
+    edn_format::parse_str(text).map_err(|e| format!("`{text}` is not EDN: {}", e.error))
 }
 
 fn read_edn(text: &str) -> Result<Vec<(u64, Op)>, ImportError> {
-    let (forms, op_lines) = forms(text);
+    let (forms, op_lines) = forms(text)?;
     let mut maps: Vec<Edn> = Vec::new();
     for form in &forms {
         let value = edn_format::parse_str(form.text).map_err(|e| {
@@ -229,6 +357,11 @@ fn read_edn(text: &str) -> Result<Vec<(u64, Op)>, ImportError> {
     let mut out = Vec::new();
     for (i, m) in maps.into_iter().enumerate() {
         let line = op_lines.get(i).copied().unwrap_or(0);
+        // A record is a tagged map: `#jepsen.history.Op{...}`.
+        let mut m = m;
+        while let Edn::TaggedElement(_, inner) = m {
+            m = *inner;
+        }
         let Edn::Map(fields) = m else {
             return Err(error(
                 line,
@@ -326,6 +459,8 @@ pub fn convert(line: usize, v: &Edn) -> Result<Value, ImportError> {
         Edn::String(s) => Value::Str(s.clone()),
         Edn::Keyword(k) => Value::Str(k.name().to_string()),
         Edn::Boolean(b) => Value::Str(b.to_string()),
+        Edn::TaggedElement(_, inner) => convert(line, inner)?,
+        Edn::Inst(_) | Edn::Uuid(_) => Value::Str(edn_format::emit_str(v)),
         Edn::Vector(items) | Edn::List(items) => Value::List(
             items
                 .iter()
@@ -346,6 +481,6 @@ pub fn convert(line: usize, v: &Edn) -> Result<Value, ImportError> {
 
 /// Parses an initial value given on the command line (`0`, `nil`, `"x"`).
 pub fn initial(text: &str) -> Result<Value, String> {
-    let v = edn_format::parse_str(text).map_err(|e| format!("`{text}` is not EDN: {}", e.error))?;
+    let v = parse_value(text)?;
     convert(0, &v).map_err(|e| e.message)
 }
