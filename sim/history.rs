@@ -15,8 +15,15 @@
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
+/// How many lists deep a [`Value`] may nest. Every reader of a value
+/// walks it on the stack, so a deeper one is refused where it is recorded
+/// ([`crate::Context::invoke`] panics, failing the run as check `panic`)
+/// and where it is read back (a trace holding one does not decode):
+/// a recorded trace can always be read.
+pub const MAX_DEPTH: usize = 100;
+
 /// A value an operation is given or returns.
-#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 pub enum Value {
     /// No value: a register never written, an empty queue's dequeue.
     #[default]
@@ -25,6 +32,113 @@ pub enum Value {
     Str(String),
     /// A sequence: a compare-and-set's `[old new]`, an append log.
     List(Vec<Value>),
+}
+
+impl Value {
+    /// Whether this value nests more than `limit` lists deep (a scalar is
+    /// none deep, `[1]` one). Walks no deeper than `limit`.
+    pub fn deeper_than(&self, limit: usize) -> bool {
+        match self {
+            Value::List(items) => limit == 0 || items.iter().any(|v| v.deeper_than(limit - 1)),
+            _ => false,
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Value {
+    /// As derived, but refusing values more than [`MAX_DEPTH`] lists deep
+    /// before they reach the stack's end.
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Value, D::Error> {
+        serde::de::DeserializeSeed::deserialize(Nested(MAX_DEPTH), d)
+    }
+}
+
+const TOO_DEEP: &str = "a history value nests more than 100 lists deep";
+
+thread_local! {
+    /// Set when a value is refused as too deep: postcard's errors drop the
+    /// text a deserializer gives them.
+    static REFUSED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Why the last decode on this thread failed, when it was a value too deep
+/// (see [`MAX_DEPTH`]); forgets it. Called before a decode, it clears.
+pub(crate) fn take_refusal() -> Option<&'static str> {
+    REFUSED.with(|r| r.replace(false)).then_some(TOO_DEEP)
+}
+
+/// Reads a [`Value`] at most `.0` lists deep.
+struct Nested(usize);
+
+/// A [`Value`]'s variant, by index (postcard) or by name (JSON).
+#[derive(Deserialize)]
+#[serde(variant_identifier)]
+enum Variant {
+    Nil,
+    Int,
+    Str,
+    List,
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for Nested {
+    type Value = Value;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        d.deserialize_enum("Value", &["Nil", "Int", "Str", "List"], self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for Nested {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a history value")
+    }
+
+    fn visit_enum<A: serde::de::EnumAccess<'de>>(self, data: A) -> Result<Value, A::Error> {
+        use serde::de::VariantAccess;
+        let (variant, access) = data.variant::<Variant>()?;
+        match variant {
+            Variant::Nil => access.unit_variant().map(|()| Value::Nil),
+            Variant::Int => access.newtype_variant().map(Value::Int),
+            Variant::Str => access.newtype_variant().map(Value::Str),
+            Variant::List if self.0 == 0 => {
+                REFUSED.with(|r| r.set(true));
+                Err(serde::de::Error::custom(TOO_DEEP))
+            }
+            Variant::List => access
+                .newtype_variant_seed(Items(self.0 - 1))
+                .map(Value::List),
+        }
+    }
+}
+
+/// Reads a list's items, each at most `.0` lists deep.
+struct Items(usize);
+
+impl<'de> serde::de::DeserializeSeed<'de> for Items {
+    type Value = Vec<Value>;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Vec<Value>, D::Error> {
+        d.deserialize_seq(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for Items {
+    type Value = Vec<Value>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a list of history values")
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<Value>, A::Error> {
+        // A length read from the input sizes no more than it can back.
+        let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(1024));
+        while let Some(v) = seq.next_element_seed(Nested(self.0))? {
+            items.push(v);
+        }
+        Ok(items)
+    }
 }
 
 impl fmt::Display for Value {

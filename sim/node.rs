@@ -495,6 +495,11 @@ impl<'a, N: Node + ?Sized> Context<'a, N> {
     /// ```ignore
     /// ctx.invoke(7, "cas", Some("x".into()), vec![1, 2].into());
     /// ```
+    ///
+    /// # Panics
+    /// If `key` or `value` nests more than [`crate::history::MAX_DEPTH`]
+    /// lists deep (so does [`Context::complete`]): in a handler, the run
+    /// fails as check `panic`.
     pub fn invoke(
         &mut self,
         process: u64,
@@ -527,6 +532,20 @@ impl<'a, N: Node + ?Sized> Context<'a, N> {
         key: Option<crate::history::Value>,
         value: crate::history::Value,
     ) {
+        use crate::history::{Phase, MAX_DEPTH};
+        for (what, v) in [("key", key.as_ref()), ("value", Some(&value))] {
+            if v.is_some_and(|v| v.deeper_than(MAX_DEPTH)) {
+                panic!(
+                    "ctx.{}: the {what} of process {process}'s `{f}` nests more than {MAX_DEPTH} \
+                     lists deep, more than a trace holds",
+                    if phase == Phase::Invoke {
+                        "invoke"
+                    } else {
+                        "complete"
+                    }
+                );
+            }
+        }
         self.effects.push(Effect::History(crate::history::Op {
             process,
             phase,

@@ -4,6 +4,7 @@
 use crate::common;
 
 use common::{dsim, text, tmp};
+use dsim::history::{Value, MAX_DEPTH};
 use dsim::trace::{read_all, Header, Kind, Record, TraceWriter, FORMAT_VERSION};
 use dsim::{Context, Node, NodeId, SimConfig, Simulation};
 use serde::{Deserialize, Serialize};
@@ -378,6 +379,99 @@ fn control_characters_never_reach_the_terminal_or_break_the_svg() {
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     let doc = std::fs::read_to_string(&svg).unwrap();
     roxmltree::Document::parse(&doc).expect("the SVG is well-formed XML");
+}
+
+/// A node that records an operation whose value nests `0` lists deep.
+struct DeepValue(usize);
+
+impl Node for DeepValue {
+    type Msg = Nothing;
+    type Timer = ();
+    fn on_start(&mut self, ctx: &mut Context<'_, Self>) {
+        ctx.invoke(0, "write", None, nested(self.0));
+    }
+    fn on_message(&mut self, _: &mut Context<'_, Self>, _: NodeId, _: Nothing) {}
+}
+
+fn nested(depth: usize) -> Value {
+    let mut v = Value::Int(1);
+    for _ in 0..depth {
+        v = Value::List(vec![v]);
+    }
+    v
+}
+
+/// Every reader of a history value walks it on the stack: a value nested
+/// past `MAX_DEPTH` is refused where a node records it (the run fails as
+/// check `panic`, its trace readable) and where a forged trace holds one
+/// (exit 2 naming the record), never an abort. A trace holding a value
+/// 200,000 lists deep aborted every command that read it.
+#[test]
+fn a_history_value_nested_past_any_stack_is_refused_not_an_abort() {
+    let run = |depth: usize| {
+        let sim = Simulation::new(SimConfig::new(1, 1), move |_| DeepValue(depth));
+        sim.run_traced(Vec::new(), None).unwrap()
+    };
+    let (outcome, bytes) = run(MAX_DEPTH);
+    assert!(outcome.failure.is_none(), "{:?}", outcome.failure);
+    assert!(read_all(&bytes, None).is_ok(), "as deep as a trace holds");
+    let (outcome, bytes) = run(MAX_DEPTH + 1);
+    let failure = outcome.failure.unwrap();
+    assert_eq!(failure.check, "panic");
+    assert!(
+        failure.message.contains(
+            "ctx.invoke: the value of process 0's `write` nests more than 100 lists deep"
+        ),
+        "{}",
+        failure.message
+    );
+    assert!(read_all(&bytes, None).is_ok());
+
+    let dir = tmp("deep-value");
+    let forged = dir.join("deep.trace");
+    // Building, writing and dropping such a value needs a deep stack.
+    let at = std::thread::Builder::new()
+        .stack_size(1 << 30)
+        .spawn({
+            let forged = forged.clone();
+            move || {
+                let bytes =
+                    std::fs::read("traces/async-abd-bug-no-write-back-seed-21.min.trace").unwrap();
+                let (header, mut records, _) = read_all(&bytes, None).unwrap();
+                let i = records
+                    .iter()
+                    .position(|r| matches!(r.kind, Kind::Op { .. }))
+                    .unwrap();
+                if let Kind::Op { op, .. } = &mut records[i].kind {
+                    op.value = nested(200_000);
+                }
+                write_trace(&forged, &header, &records);
+                i
+            }
+        })
+        .unwrap()
+        .join()
+        .unwrap();
+    let f = forged.to_str().unwrap();
+    for args in [
+        vec!["check", f],
+        vec!["check", f, "--linearizable", "register"],
+        vec!["show", f],
+        vec!["show", f, "--format", "history"],
+        vec!["replay", f],
+        vec!["diff", f, f],
+    ] {
+        let o = dsim(&args);
+        no_crash(&o, &args.join(" "));
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", text(&o));
+        assert!(
+            text(&o).contains(&format!(
+                "deep.trace: record {at}: does not decode: a history value nests more than 100 lists deep"
+            )),
+            "{args:?}: {}",
+            text(&o)
+        );
+    }
 }
 
 #[test]

@@ -325,11 +325,14 @@ impl<R: Read> TraceReader<R> {
                 })
             }
             None => {
+                crate::history::take_refusal();
                 let (record, rest) =
                     postcard::take_from_bytes::<Record<'_>>(bytes).map_err(|e| {
+                        let why =
+                            crate::history::take_refusal().map_or(e.to_string(), str::to_string);
                         TraceError::Malformed {
                             record: index,
-                            detail: format!("does not decode: {e}"),
+                            detail: format!("does not decode: {why}"),
                         }
                     })?;
                 (record, bytes.len() - rest.len())
