@@ -313,6 +313,13 @@ fn impossible_command_line_parameters_exit_2() {
             ],
             "--jobs",
         ),
+        // Ten thousand took a minute and a gigabyte to start.
+        (
+            &[
+                "sweep", lossy, "--out", out, "--seeds", "0..9", "--jobs", "100000",
+            ],
+            "--jobs 100000",
+        ),
         (
             &[
                 "sweep",

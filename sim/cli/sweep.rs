@@ -120,12 +120,22 @@ pub fn parse_shard(text: &str) -> Result<(u64, u64), CliError> {
     Ok((i, n))
 }
 
+/// The most worker threads a sweep starts: ten thousand took a minute and
+/// a gigabyte to start on a small machine, before running a seed.
+const MAX_JOBS: usize = 1024;
+
 pub fn sweep(registry: &Registry, args: SweepArgs) -> Result<(), CliError> {
     let scenario = load_checked(registry, &args.scenario, &args.checks, &args.strategy)?;
     let (start, end) = parse_seeds(&args.seeds)?;
     let shard = args.shard.as_deref().map(parse_shard).transpose()?;
     let jobs = match args.jobs {
         Some(0) => return Err(CliError::input("--jobs must be at least 1")),
+        Some(j) if j > MAX_JOBS => {
+            return Err(CliError::input(format!(
+                "--jobs {j}: at most {MAX_JOBS} worker threads (this machine runs {} at once)",
+                std::thread::available_parallelism().map_or(1, |n| n.get())
+            )))
+        }
         Some(j) => j,
         None => std::thread::available_parallelism()
             .map(|n| n.get())
@@ -222,6 +232,8 @@ pub fn sweep(registry: &Registry, args: SweepArgs) -> Result<(), CliError> {
     let first_error: Mutex<Option<CliError>> = Mutex::new(None);
     let key = args.key.as_deref().map(str::as_bytes);
     let started = std::time::Instant::now();
+    // No more workers than seeds to run.
+    let jobs = jobs.min(usize::try_from(to_run).unwrap_or(usize::MAX).max(1));
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(jobs)
         .build()
