@@ -171,11 +171,15 @@ fn a_correct_protocol_restarted_keeps_what_it_promised() {
     // A node crashed after it has acknowledged something, and restarted:
     // it must not forget it. ABD's server would lose the pair a majority
     // was counted on to hold (its sequence going back); a broadcast node
-    // what it delivered and broadcast, and what it still owed its peers.
+    // what it delivered and broadcast, and what it still owed its peers; a
+    // Bracha node its broadcasts (reusing their numbers for other values),
+    // what it echoed and readied, and what was sent while it was down.
     for (name, marker) in [
         ("abd-quorums", "AckRecord"),
         ("broadcast-lossy", "Ack {"),
         ("broadcast-authenticated", "Ack {"),
+        ("bracha-mutate", "Ready {"),
+        ("bracha-twins", "Ready {"),
     ] {
         let dir = tmp(&format!("restart-{name}"));
         let base = std::fs::read_to_string(format!("scenarios/{name}.toml")).unwrap();

@@ -11,6 +11,14 @@
 //! not [`crate::Context::authentic`] is ignored; a node handles its own
 //! messages at once.
 //!
+//! A node syncs to disk, a fact at a time, what it broadcast, echoed,
+//! readied and delivered, before it says so: a restarted node takes it up,
+//! so it neither forgets its own broadcasts, nor echoes or readies another
+//! value than it did (which would be equivocation), nor delivers again; and
+//! it asks every node to `Sync` it, and each answers with the `Echo` and
+//! `Ready` messages it sent, so what the node missed while it was down
+//! reaches it. A run without a restart sends no `Sync`.
+//!
 //! **Invariants** (over the honest nodes; a byzantine node's state is
 //! hidden from them): `agreement` — no two honest nodes deliver different
 //! values for one broadcast; `integrity` — no honest node delivers one
@@ -39,9 +47,33 @@ pub type Bid = (u32, u64);
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum BrachaMsg {
-    Initial { origin: u32, seq: u64, value: u64 },
-    Echo { origin: u32, seq: u64, value: u64 },
-    Ready { origin: u32, seq: u64, value: u64 },
+    Initial {
+        origin: u32,
+        seq: u64,
+        value: u64,
+    },
+    Echo {
+        origin: u32,
+        seq: u64,
+        value: u64,
+    },
+    Ready {
+        origin: u32,
+        seq: u64,
+        value: u64,
+    },
+    /// From a restarted node: send me your echoes and readies again.
+    Sync,
+}
+
+/// What a node syncs to disk, a fact under a key of its own (`f/{i}`, with
+/// their count under `facts`).
+#[derive(Clone, Copy, Debug, Serialize, Deserialize)]
+enum Fact {
+    Broadcast { seq: u64, value: u64 },
+    Echoed { id: Bid, value: u64 },
+    Readied { id: Bid, value: u64 },
+    Delivered { id: Bid, value: u64 },
 }
 
 #[derive(Clone, Copy, Debug, Hash)]
@@ -77,8 +109,9 @@ pub struct Bracha {
     next_seq: u64,
     /// What this node broadcast, by sequence number.
     pub broadcast: BTreeMap<u64, u64>,
-    echoed: BTreeSet<Bid>,
-    readied: BTreeSet<Bid>,
+    /// The value this node echoed, and readied, per broadcast.
+    echoed: BTreeMap<Bid, u64>,
+    readied: BTreeMap<Bid, u64>,
     echoes: BTreeMap<(Bid, u64), BTreeSet<NodeId>>,
     readies: BTreeMap<(Bid, u64), BTreeSet<NodeId>>,
     /// What this node delivered, per broadcast.
@@ -93,8 +126,8 @@ impl Bracha {
             settings,
             next_seq: 0,
             broadcast: BTreeMap::new(),
-            echoed: BTreeSet::new(),
-            readied: BTreeSet::new(),
+            echoed: BTreeMap::new(),
+            readied: BTreeMap::new(),
             echoes: BTreeMap::new(),
             readies: BTreeMap::new(),
             delivered: BTreeMap::new(),
@@ -112,7 +145,10 @@ impl Bracha {
         match msg {
             BrachaMsg::Initial { origin, seq, value } => {
                 // Only the origin may start its broadcast.
-                if NodeId(origin) == from && self.echoed.insert((origin, seq)) {
+                let id = (origin, seq);
+                if NodeId(origin) == from && !self.echoed.contains_key(&id) {
+                    self.echoed.insert(id, value);
+                    self.keep(ctx, Fact::Echoed { id, value });
                     self.send_all(ctx, BrachaMsg::Echo { origin, seq, value });
                 }
             }
@@ -136,7 +172,57 @@ impl Bracha {
                     self.deliver(ctx, id, value);
                 }
             }
+            BrachaMsg::Sync => {
+                for (&(origin, seq), &value) in &self.echoed {
+                    ctx.send_authenticated(from, &BrachaMsg::Echo { origin, seq, value });
+                }
+                for (&(origin, seq), &value) in &self.readied {
+                    ctx.send_authenticated(from, &BrachaMsg::Ready { origin, seq, value });
+                }
+            }
         }
+    }
+
+    /// Syncs `fact` to disk, before the handler's messages leave.
+    fn keep(&mut self, ctx: &mut Context<'_, Bracha>, fact: Fact) {
+        let disk = ctx.disk();
+        let i = disk.read::<u64>("facts").unwrap_or(0);
+        disk.write(&format!("f/{i}"), &fact);
+        disk.write("facts", &(i + 1));
+        disk.sync();
+    }
+
+    /// After a restart: takes up what the node synced, and asks every node
+    /// for what it missed. At the first start: marks the disk as started.
+    fn recover(&mut self, ctx: &mut Context<'_, Bracha>) {
+        let me = ctx.id();
+        let disk = ctx.disk();
+        if disk.read::<bool>("started").is_none() {
+            disk.write("started", &true);
+            disk.sync();
+            return;
+        }
+        for i in 0..disk.read::<u64>("facts").unwrap_or(0) {
+            match disk.read::<Fact>(&format!("f/{i}")) {
+                Some(Fact::Broadcast { seq, value }) => {
+                    self.broadcast.insert(seq, value);
+                    self.next_seq = self.next_seq.max(seq + 1);
+                }
+                Some(Fact::Echoed { id, value }) => {
+                    self.echoed.insert(id, value);
+                    self.echoes.entry((id, value)).or_default().insert(me);
+                }
+                Some(Fact::Readied { id, value }) => {
+                    self.readied.insert(id, value);
+                    self.readies.entry((id, value)).or_default().insert(me);
+                }
+                Some(Fact::Delivered { id, value }) => {
+                    self.delivered.insert(id, value);
+                }
+                None => {}
+            }
+        }
+        ctx.broadcast_authenticated(&BrachaMsg::Sync);
     }
 
     /// Hands `value` to the application as broadcast `id`'s.
@@ -144,11 +230,15 @@ impl Bracha {
         if self.delivered.insert(id, value).is_some() && self.twice.is_none() {
             self.twice = Some(id);
         }
+        self.keep(ctx, Fact::Delivered { id, value });
         ctx.observe(format!("deliver {}/{} = {value}", id.0, id.1));
     }
 
     fn ready(&mut self, ctx: &mut Context<'_, Bracha>, (origin, seq): Bid, value: u64) {
-        if self.readied.insert((origin, seq)) {
+        let id = (origin, seq);
+        if let std::collections::btree_map::Entry::Vacant(e) = self.readied.entry(id) {
+            e.insert(value);
+            self.keep(ctx, Fact::Readied { id, value });
             self.send_all(ctx, BrachaMsg::Ready { origin, seq, value });
         }
     }
@@ -158,12 +248,21 @@ impl Node for Bracha {
     type Msg = BrachaMsg;
     type Timer = ();
 
-    fn on_start(&mut self, _ctx: &mut Context<'_, Self>) {}
+    fn on_start(&mut self, ctx: &mut Context<'_, Self>) {
+        self.recover(ctx);
+    }
 
     fn on_input(&mut self, ctx: &mut Context<'_, Self>, input: Input) {
         let seq = self.next_seq;
         self.next_seq += 1;
         self.broadcast.insert(seq, input.value);
+        self.keep(
+            ctx,
+            Fact::Broadcast {
+                seq,
+                value: input.value,
+            },
+        );
         let origin = ctx.id().0;
         self.send_all(
             ctx,
