@@ -9,6 +9,12 @@
 //! a retry or a duplicated message is answered from memory instead of being
 //! executed again.
 //!
+//! Both sides sync to disk what a restart must not undo: the server each
+//! execution (its total, and the reply a retry is answered with), a client
+//! its next request id (a restarted client that reused an id would be
+//! answered from the server's memory for a request never executed) and the
+//! requests it saw acknowledged.
+//!
 //! **Invariants.** `at-most-once`: every request a client saw acknowledged
 //! was executed at most once by the server. `acked-were-executed`: every
 //! acknowledged request was executed. After an event each looks only at
@@ -126,6 +132,9 @@ impl Client {
         };
         let seq = self.next_seq;
         self.next_seq += 1;
+        let disk = ctx.disk();
+        disk.write("next_seq", &self.next_seq);
+        disk.sync();
         let timer = ctx.set_timer(self.settings.timeout, EchoTimer::Retry { seq });
         ctx.send(
             NodeId(0),
@@ -174,6 +183,10 @@ impl Client {
         ctx.cancel_timer(p.timer);
         self.acked.insert(seq);
         self.last_acked = Some(seq);
+        let disk = ctx.disk();
+        disk.write(&format!("acked/{}", self.acked.len() - 1), &seq);
+        disk.write("acked", &self.acked.len());
+        disk.sync();
         ctx.observe(format!("request {seq} acknowledged, total {total}"));
         self.start_next(ctx);
     }
@@ -191,6 +204,11 @@ impl Server {
         *self.executed.entry((from, seq)).or_default() += 1;
         self.last_executed = Some((from, seq));
         self.replies.insert((from, seq), self.total);
+        let disk = ctx.disk();
+        let i = disk.read::<u64>("executed").unwrap_or(0);
+        disk.write(&format!("executed/{i}"), &(from, seq, self.total));
+        disk.write("executed", &(i + 1));
+        disk.sync();
         ctx.send(
             from,
             &EchoMsg::Reply {
@@ -205,7 +223,32 @@ impl Node for EchoNode {
     type Msg = EchoMsg;
     type Timer = EchoTimer;
 
-    fn on_start(&mut self, _ctx: &mut Context<'_, Self>) {}
+    /// After a restart, takes up what was synced (at the first start the
+    /// disk is empty).
+    fn on_start(&mut self, ctx: &mut Context<'_, Self>) {
+        let disk = ctx.disk();
+        match self {
+            EchoNode::Server(s) => {
+                for i in 0..disk.read::<u64>("executed").unwrap_or(0) {
+                    if let Some((client, seq, total)) =
+                        disk.read::<(NodeId, u64, u64)>(&format!("executed/{i}"))
+                    {
+                        *s.executed.entry((client, seq)).or_default() += 1;
+                        s.replies.insert((client, seq), total);
+                        s.total = total;
+                    }
+                }
+            }
+            EchoNode::Client(c) => {
+                c.next_seq = disk.read("next_seq").unwrap_or(0);
+                for i in 0..disk.read::<usize>("acked").unwrap_or(0) {
+                    if let Some(seq) = disk.read::<u64>(&format!("acked/{i}")) {
+                        c.acked.insert(seq);
+                    }
+                }
+            }
+        }
+    }
 
     fn on_message(&mut self, ctx: &mut Context<'_, Self>, from: NodeId, msg: EchoMsg) {
         match (self, msg) {
