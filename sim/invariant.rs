@@ -10,7 +10,7 @@
 //! | [`Invariant::always`] | after every event and at the end | safety over the whole world |
 //! | [`Invariant::per_node`] | after each event, for the node it changed; at the end for every node | safety of one node's state, at the cost of that node only |
 //! | [`Invariant::at_end`] | once, when the run ends | properties of the final state |
-//! | [`Invariant::eventually`] | `within` after the last fault ended | liveness: "once the network is calm, everyone agrees" |
+//! | [`Invariant::eventually`] | `within` after the last fault ended and the last client operation arrived | liveness: "once the network is calm, everyone agrees" |
 //! | [`Invariant::monitor`] | after every event and at the end, with a summary it keeps across the run | global properties at the cost of what changed |
 //!
 //! An invariant that could not be evaluated (an `eventually` whose deadline
@@ -52,9 +52,13 @@ pub enum When {
     PerNode,
     /// Only at the end of the run (properties of the final state).
     AtEnd,
-    /// `within` after the last fault ended (liveness); not evaluated on a
-    /// run that ends, by a limit, before that deadline.
-    Eventually { within: Duration },
+    /// `within` after the last fault ended and the last client operation
+    /// arrived (liveness); not evaluated on a run that ends, by a limit,
+    /// before that deadline. `amid_workload`: after the last fault alone.
+    Eventually {
+        within: Duration,
+        amid_workload: bool,
+    },
 }
 
 impl When {
@@ -64,7 +68,16 @@ impl When {
             When::Always => "after every event".into(),
             When::PerNode => "after every event, for the node it changed".into(),
             When::AtEnd => "at the end of the run".into(),
-            When::Eventually { within } => format!("{within} after the last fault ended"),
+            When::Eventually {
+                within,
+                amid_workload: false,
+            } => {
+                format!("{within} after the last fault ended and the last client operation arrived")
+            }
+            When::Eventually {
+                within,
+                amid_workload: true,
+            } => format!("{within} after the last fault ended"),
         }
     }
 }
@@ -146,11 +159,14 @@ impl<N> Invariant<N> {
         Invariant::of(name, doc, When::AtEnd, Predicate::View(Box::new(check)))
     }
 
-    /// Liveness: must hold `within` after the last fault ended (a heal, a
-    /// restart, a restored wire), as long as no new fault begins. Checked
-    /// at that deadline; on a run that goes quiet earlier, at the end. A run
-    /// that a limit ends before the deadline, or that ends with a fault
-    /// still in force, does not evaluate it and says so.
+    /// Liveness: must hold `within` after the world is calm — the last
+    /// fault ended (a heal, a restart, a restored wire) and the last client
+    /// operation arrived — as long as no new fault begins and no new
+    /// operation arrives. As a quiet-system check does, it judges a system
+    /// left to settle, never work in progress. Checked at that deadline; on
+    /// a run that goes quiet earlier, at the end. A run that a limit ends
+    /// before the deadline, or that ends with a fault still in force, does
+    /// not evaluate it and says so.
     pub fn eventually(
         name: impl Into<String>,
         doc: impl Into<String>,
@@ -160,7 +176,31 @@ impl<N> Invariant<N> {
         Invariant::of(
             name,
             doc,
-            When::Eventually { within },
+            When::Eventually {
+                within,
+                amid_workload: false,
+            },
+            Predicate::View(Box::new(check)),
+        )
+    }
+
+    /// Liveness of the system's own, not of the work it is given (a
+    /// leader is elected): must hold `within` after the last fault ended,
+    /// even while client operations still arrive. Otherwise as
+    /// [`Invariant::eventually`].
+    pub fn eventually_amid_workload(
+        name: impl Into<String>,
+        doc: impl Into<String>,
+        within: Duration,
+        check: impl Fn(&View<'_, N>) -> Result<(), String> + Send + Sync + 'static,
+    ) -> Invariant<N> {
+        Invariant::of(
+            name,
+            doc,
+            When::Eventually {
+                within,
+                amid_workload: true,
+            },
             Predicate::View(Box::new(check)),
         )
     }

@@ -976,10 +976,9 @@ fn a_failure_only_a_one_way_cut_causes_is_found_and_shrunk_to_that_cut() {
 fn one_byzantine_node_a_case_catches_crash_sized_quorums_and_is_named() {
     let registry = Registry::builtin();
     let bracha = registry.get("bracha").unwrap();
-    // `totality` is judged `settle` (here 3 s) after the last fault, and
-    // these cases have none: the workload (at most 12 operations, paced
-    // over the 2 s horizon) is over by then, so no broadcast is still on
-    // its way when it is judged.
+    // `totality` is judged `settle` (here 3 s) after the last fault and
+    // the last operation, so no broadcast is still on its way when it is
+    // judged.
     let bounds = Bounds {
         nodes: 4..=4,
         operations: 1..=12,

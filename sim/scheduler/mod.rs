@@ -394,7 +394,8 @@ impl<N: Node> Simulation<N> {
     }
 
     /// Adds a liveness property that must hold `within` after the last
-    /// fault ended (see [`Invariant::eventually`]).
+    /// fault ended and the last client operation arrived (see
+    /// [`Invariant::eventually`]).
     pub fn eventually(
         self,
         name: impl Into<String>,
@@ -403,6 +404,21 @@ impl<N: Node> Simulation<N> {
         check: impl Fn(&View<'_, N>) -> Result<(), String> + Send + Sync + 'static,
     ) -> Simulation<N> {
         self.invariant(Invariant::eventually(name, doc, within, check))
+    }
+
+    /// Adds a liveness property of the system's own (a leader is elected),
+    /// judged `within` after the last fault ended even while client
+    /// operations arrive (see [`Invariant::eventually_amid_workload`]).
+    pub fn eventually_amid_workload(
+        self,
+        name: impl Into<String>,
+        doc: impl Into<String>,
+        within: crate::time::Duration,
+        check: impl Fn(&View<'_, N>) -> Result<(), String> + Send + Sync + 'static,
+    ) -> Simulation<N> {
+        self.invariant(Invariant::eventually_amid_workload(
+            name, doc, within, check,
+        ))
     }
 
     /// Adds a global invariant that keeps a summary across the run so it

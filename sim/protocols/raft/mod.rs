@@ -162,7 +162,7 @@ pub fn simulation(
             "at the end, with no partition, committed entries are on a majority",
             committed_on_majority,
         )
-        .eventually(
+        .eventually_amid_workload(
             "leader-elected",
             "once no fault is in force, a node leads the newest term within `leader_within` (1s)",
             leader_within,

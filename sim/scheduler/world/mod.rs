@@ -87,8 +87,8 @@ pub(crate) struct World<'s, N: Node, S: Sink> {
     // (the first one's node), and whether any task ever asked.
     inputs_queued: Option<(NodeId, u64)>,
     inputs_asked: bool,
-    // When the last client operation was issued, to say so of an
-    // `eventually` judged while operations still arrive.
+    // When the last client operation was issued: an `eventually` is judged
+    // `within` after it and the last fault, never amid the workload.
     last_input: Option<Instant>,
     // Whether a handler read its node's clock (`Context::now`).
     clock_read: bool,
@@ -1680,13 +1680,7 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
                 IN_CHECK.with(|f| f.set(Some(i)));
                 let verdict = inv.check_with(self.monitors[i].as_deref_mut(), &view);
                 IN_CHECK.with(|f| f.set(None));
-                if let Err(mut message) = verdict {
-                    // A run gone quiet has no work in progress.
-                    if matches!(inv.when, When::Eventually { .. })
-                        && end != Some(EndReason::Quiescent)
-                    {
-                        message += &self.judged_while_busy();
-                    }
+                if let Err(message) = verdict {
                     broken = Some((inv.name.clone(), message));
                     break;
                 }
@@ -1698,20 +1692,18 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
         }
     }
 
-    /// For a failed `eventually`: whether client operations still arrived
-    /// after the faults ended, so that what it judged may be work in
-    /// progress rather than a system that does not recover.
-    fn judged_while_busy(&self) -> String {
-        match (self.last_input, self.faults.calm_since) {
-            (Some(last), Some(calm)) if last > calm => format!(
-                " (judged while client operations still arrived: the last at t={}, {} before; \
-                 work in progress may be what it saw: a `within` that ends after the \
-                 workload judges a settled system)",
-                last,
-                Duration(self.now.0.saturating_sub(last.0))
-            ),
-            _ => String::new(),
-        }
+    /// Since when the world is calm for an `eventually`: no fault in force
+    /// since the last one ended, and no client operation since the last
+    /// one arrived (a check judged amid the workload would judge work in
+    /// progress, not a system that failed to recover). `None` while a
+    /// fault is in force.
+    /// `amid_workload`: since the last fault alone.
+    fn calm(&self, amid_workload: bool) -> Option<Instant> {
+        let faults = self.faults.calm_since?;
+        Some(match self.last_input {
+            Some(last) if !amid_workload => last.max(faults),
+            _ => faults,
+        })
     }
 
     fn check_after_event(&mut self) -> Result<(), SimError> {
@@ -1725,11 +1717,18 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
     /// (the end of the current calm period's grace) lies before `t` is
     /// evaluated now, over the state at its deadline.
     fn reach(&mut self, t: Instant) -> Result<(), SimError> {
-        let Some(calm) = self.faults.calm_since.filter(|_| self.pct.is_none()) else {
+        if self.faults.calm_since.is_none() || self.pct.is_some() {
             return Ok(());
-        };
+        }
         for i in 0..self.sim.invariants.len() {
-            let When::Eventually { within } = self.sim.invariants[i].when else {
+            let When::Eventually {
+                within,
+                amid_workload,
+            } = self.sim.invariants[i].when
+            else {
+                continue;
+            };
+            let Some(calm) = self.calm(amid_workload) else {
                 continue;
             };
             let due = calm.after(within);
@@ -1762,7 +1761,8 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
         self.changed = None;
         // An adversarial schedule may starve any message forever: liveness
         // is not judged under one.
-        let calm = self.faults.calm_since.filter(|_| self.pct.is_none());
+        let calm = |amid: bool| self.calm(amid).filter(|_| self.pct.is_none());
+        let calm = [calm(false), calm(true)];
         let quiet = reason == EndReason::Quiescent;
         let now = self.now;
         let tallies = self.tallies.clone();
@@ -1772,7 +1772,10 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
             When::Always | When::PerNode => true,
             When::AtEnd => !cut_by_tool && !tallies_history[i],
             // Reached its deadline, or nothing more would ever happen.
-            When::Eventually { within } => match calm {
+            When::Eventually {
+                within,
+                amid_workload,
+            } => match calm[usize::from(amid_workload)] {
                 Some(c) if tallies[i].settled != Some(c) => {
                     !cut_by_tool && (quiet || c.after(within) <= now)
                 }
@@ -1906,15 +1909,30 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
         if let Some(tool) = cut_by.filter(|_| end != EndReason::Quiescent) {
             return format!("the run was cut at {now} by a limit {tool} set");
         }
-        match (when, self.faults.calm_since) {
+        let calm = match when {
+            When::Eventually { amid_workload, .. } => self.calm(amid_workload),
+            _ => self.faults.calm_since,
+        };
+        match (when, calm) {
             (When::Eventually { .. }, _) if self.pct.is_some() => NOT_UNDER_PCT.into(),
             (When::Eventually { .. }, None) => {
                 format!("a fault was still in force when the run ended at {now}")
             }
-            (When::Eventually { within }, Some(calm)) => format!(
-                "the run ended at {now} by its {}, before {} ({within} after the last fault ended at {calm})",
+            (
+                When::Eventually {
+                    within,
+                    amid_workload,
+                },
+                Some(calm),
+            ) => format!(
+                "the run ended at {now} by its {}, before {} ({within} after {calm}, when the last fault had ended{})",
                 end.name(),
-                calm.after(within)
+                calm.after(within),
+                if amid_workload {
+                    ""
+                } else {
+                    " and the last client operation had arrived"
+                }
             ),
             _ => format!("the run ended at {now} before any event"),
         }
