@@ -739,6 +739,22 @@ fn bounds_a_protocol_cannot_run_are_refused_not_blamed_on_it() {
         message.contains("protocol `bracha` needs at least 4: start `Bounds::nodes` at 4"),
         "{message}"
     );
+    // Enough nodes for the protocol, not for its parameters (kv's three
+    // servers leave no client among three nodes): said so too.
+    let kv = registry.get("kv").unwrap();
+    let bounds = Bounds {
+        nodes: 3..=3,
+        ..Bounds::default()
+    };
+    let result = runner(8).run(&cases(bounds), |case| {
+        check_protocol(&case, kv, &params(kv, &[]))
+    });
+    let message = format!("{result:?}");
+    assert!(
+        message.contains("kv needs clients: 3 nodes with 3 servers leaves none")
+            && message.contains("the bounds drew a case the protocol refuses to run, here of 3 nodes: narrow `Bounds`"),
+        "{message}"
+    );
     // The same through the Rust API: the run is refused.
     let config = dsim::SimConfig::new(1, 3);
     let e = bracha

@@ -1138,7 +1138,16 @@ fn run_case(
     let mut trace = Vec::new();
     let outcome = run(case.config(), &mut trace).map_err(|e| {
         failed();
-        TestCaseError::fail(format!("the case could not run: {e}"))
+        let hint = match e {
+            // Not the protocol's failure: the bounds drew what it refuses.
+            SimError::Config(_) => format!(
+                " (the bounds drew a case the protocol refuses to run, here of {} nodes: narrow \
+                 `Bounds` to what it runs, `nodes` say, or change its parameters)",
+                case.nodes
+            ),
+            SimError::Trace(_) => String::new(),
+        };
+        TestCaseError::fail(format!("the case could not run: {e}{hint}"))
     })?;
     if let Some(mut t) = tally.as_ref().and_then(|t| t.lock().ok()) {
         t.note(&outcome);
