@@ -53,8 +53,6 @@ impl<'de> Deserialize<'de> for Value {
     }
 }
 
-const TOO_DEEP: &str = "a history value nests more than 100 lists deep";
-
 thread_local! {
     /// Set when a value is refused as too deep: postcard's errors drop the
     /// text a deserializer gives them.
@@ -63,8 +61,12 @@ thread_local! {
 
 /// Why the last decode on this thread failed, when it was a value too deep
 /// (see [`MAX_DEPTH`]); forgets it. Called before a decode, it clears.
-pub(crate) fn take_refusal() -> Option<&'static str> {
-    REFUSED.with(|r| r.replace(false)).then_some(TOO_DEEP)
+pub(crate) fn take_refusal() -> Option<String> {
+    REFUSED.with(|r| r.replace(false)).then(too_deep)
+}
+
+fn too_deep() -> String {
+    format!("a history value nests more than {MAX_DEPTH} lists deep")
 }
 
 /// Reads a [`Value`] at most `.0` lists deep.
@@ -104,7 +106,7 @@ impl<'de> serde::de::Visitor<'de> for Nested {
             Variant::Str => access.newtype_variant().map(Value::Str),
             Variant::List if self.0 == 0 => {
                 REFUSED.with(|r| r.set(true));
-                Err(serde::de::Error::custom(TOO_DEEP))
+                Err(serde::de::Error::custom(too_deep()))
             }
             Variant::List => access
                 .newtype_variant_seed(Items(self.0 - 1))

@@ -173,15 +173,11 @@ impl<N> Invariant<N> {
         within: Duration,
         check: impl Fn(&View<'_, N>) -> Result<(), String> + Send + Sync + 'static,
     ) -> Invariant<N> {
-        Invariant::of(
-            name,
-            doc,
-            When::Eventually {
-                within,
-                amid_workload: false,
-            },
-            Predicate::View(Box::new(check)),
-        )
+        let when = When::Eventually {
+            within,
+            amid_workload: false,
+        };
+        Invariant::of(name, doc, when, Predicate::View(Box::new(check)))
     }
 
     /// Liveness of the system's own, not of the work it is given (a
@@ -194,15 +190,11 @@ impl<N> Invariant<N> {
         within: Duration,
         check: impl Fn(&View<'_, N>) -> Result<(), String> + Send + Sync + 'static,
     ) -> Invariant<N> {
-        Invariant::of(
-            name,
-            doc,
-            When::Eventually {
-                within,
-                amid_workload: true,
-            },
-            Predicate::View(Box::new(check)),
-        )
+        let when = When::Eventually {
+            within,
+            amid_workload: true,
+        };
+        Invariant::of(name, doc, when, Predicate::View(Box::new(check)))
     }
 
     /// A property of one node's state: after each event it is checked for

@@ -328,8 +328,7 @@ impl<R: Read> TraceReader<R> {
                 crate::history::take_refusal();
                 let (record, rest) =
                     postcard::take_from_bytes::<Record<'_>>(bytes).map_err(|e| {
-                        let why =
-                            crate::history::take_refusal().map_or(e.to_string(), str::to_string);
+                        let why = crate::history::take_refusal().unwrap_or_else(|| e.to_string());
                         TraceError::Malformed {
                             record: index,
                             detail: format!("does not decode: {why}"),
