@@ -108,11 +108,14 @@ fn read_log(text: &str) -> Result<Vec<(u64, Op)>, ImportError> {
 /// history's values nest a few levels at most.
 const MAX_NESTING: usize = 100;
 
-/// A top-level EDN form: its text and where it starts.
+/// A value read as operations, its text and where it starts: an element
+/// of a top-level vector or list, or another top-level form (`splat`: one
+/// that parses as a vector or list holds operations).
 struct Form<'a> {
     text: &'a str,
     line: usize,
     column: usize,
+    splat: bool,
 }
 
 /// Walks EDN text a byte at a time (every character EDN gives a meaning is
@@ -201,6 +204,19 @@ impl<'a> Scan<'a> {
         }
     }
 
+    /// The closing bracket under the scan does not close `open`, opened at
+    /// `line`, `column`.
+    fn mismatched(&self, close: u8, open: u8, line: usize, column: usize) -> ImportError {
+        ImportError {
+            line: self.line,
+            column: Some(self.column + 1),
+            message: format!(
+                "not EDN: `{}` closes the `{}` opened at line {line}, column {column}",
+                close as char, open as char
+            ),
+        }
+    }
+
     /// Skips one element from a position that is not space, with the
     /// `#tag`s and `#_` discards before it, inside `depth` levels; false
     /// when it is discarded. What does not parse is left for the parser to
@@ -243,6 +259,16 @@ impl<'a> Scan<'a> {
                     }
                     self.atom();
                 }
+                b')' | b']' | b'}' if !prefixes.is_empty() => {
+                    return Err(ImportError {
+                        line: self.line,
+                        column: Some(self.column + 1),
+                        message: format!(
+                            "not EDN: a `#_` or `#tag` before this `{}` has no value to apply to",
+                            b as char
+                        ),
+                    })
+                }
                 b')' | b']' | b'}' => self.bump(),
                 _ => self.atom(),
             }
@@ -263,14 +289,24 @@ impl<'a> Scan<'a> {
 
     /// Skips a bracketed element, from its opening bracket.
     fn nested(&mut self, depth: usize) -> Result<(), ImportError> {
+        let open = self.text.as_bytes()[self.at];
+        let close = match open {
+            b'[' => b']',
+            b'(' => b')',
+            _ => b'}',
+        };
+        let (line, column) = (self.line, self.column + 1);
         self.bump();
         loop {
             self.space();
             match self.peek() {
                 None => return Ok(()),
-                Some(b')' | b']' | b'}') => {
+                Some(c) if c == close => {
                     self.bump();
                     return Ok(());
+                }
+                Some(c @ (b')' | b']' | b'}')) => {
+                    return Err(self.mismatched(c, open, line, column));
                 }
                 _ => {
                     self.element(depth)?;
@@ -280,47 +316,67 @@ impl<'a> Scan<'a> {
     }
 }
 
-/// Splits `text` into top-level EDN forms, and finds the line of every
-/// value that is read as an operation: a top-level form, or an element of a
-/// top-level vector or list. Refuses nesting deeper than [`MAX_NESTING`].
-fn forms(text: &str) -> Result<(Vec<Form<'_>>, Vec<usize>), ImportError> {
+/// Splits `text` into the values read as operations: the elements of a
+/// top-level vector or list, each apart (so that a history is converted an
+/// operation at a time, never held whole as EDN), and other top-level
+/// forms. Refuses nesting deeper than [`MAX_NESTING`].
+fn forms(text: &str) -> Result<Vec<Form<'_>>, ImportError> {
     let mut s = Scan::new(text);
-    let (mut out, mut op_lines) = (Vec::new(), Vec::new());
+    let mut out = Vec::new();
     loop {
         s.space();
         let Some(b) = s.peek() else {
             break;
         };
-        let (start, line, column) = (s.at, s.line, s.column + 1);
         if b == b'[' || b == b'(' {
+            let (line, column) = (s.line, s.column + 1);
+            let close = if b == b'[' { b']' } else { b')' };
             s.bump();
             loop {
                 s.space();
                 match s.peek() {
-                    None => break,
-                    Some(b')' | b']' | b'}') => {
+                    None => {
+                        return Err(ImportError {
+                            line,
+                            column: Some(column),
+                            message: format!(
+                                "not EDN: the `{}` opened here is never closed (the input is cut short?)",
+                                b as char
+                            ),
+                        })
+                    }
+                    Some(c) if c == close => {
                         s.bump();
                         break;
                     }
+                    Some(c @ (b')' | b']' | b'}')) => {
+                        return Err(s.mismatched(c, b, line, column));
+                    }
                     _ => {}
                 }
-                let at = s.line;
+                let (start, line, column) = (s.at, s.line, s.column + 1);
                 if s.element(1)? {
-                    op_lines.push(at);
+                    out.push(Form {
+                        text: &text[start..s.at],
+                        line,
+                        column,
+                        splat: false,
+                    });
                 }
             }
-        } else if s.element(0)? {
-            op_lines.push(line);
-        } else {
-            continue; // discarded
+            continue;
         }
-        out.push(Form {
-            text: &text[start..s.at],
-            line,
-            column,
-        });
+        let (start, line, column) = (s.at, s.line, s.column + 1);
+        if s.element(0)? {
+            out.push(Form {
+                text: &text[start..s.at],
+                line,
+                column,
+                splat: true,
+            });
+        }
     }
-    Ok((out, op_lines))
+    Ok(out)
 }
 
 /// Parses one EDN value (a log line's field, `--initial`), refusing what
@@ -331,9 +387,8 @@ fn parse_value(text: &str) -> Result<Edn, String> {
 }
 
 fn read_edn(text: &str) -> Result<Vec<(u64, Op)>, ImportError> {
-    let (forms, op_lines) = forms(text)?;
-    let mut maps: Vec<Edn> = Vec::new();
-    for form in &forms {
+    let mut out = Vec::new();
+    for form in forms(text)? {
         let value = edn_format::parse_str(form.text).map_err(|e| {
             // The parser counts lines in `col` (from 1) and characters on
             // the line in `row`.
@@ -350,42 +405,46 @@ fn read_edn(text: &str) -> Result<Vec<(u64, Op)>, ImportError> {
             }
         })?;
         match value {
-            Edn::Vector(items) | Edn::List(items) => maps.extend(items),
-            other => maps.push(other),
-        }
-    }
-    let mut out = Vec::new();
-    for (i, m) in maps.into_iter().enumerate() {
-        let line = op_lines.get(i).copied().unwrap_or(0);
-        // A record is a tagged map: `#jepsen.history.Op{...}`.
-        let mut m = m;
-        while let Edn::TaggedElement(_, inner) = m {
-            m = *inner;
-        }
-        let Edn::Map(fields) = m else {
-            return Err(error(
-                line,
-                format!(
-                    "expected an operation map, found {}",
-                    edn_format::emit_str(&m)
-                ),
-            ));
-        };
-        let get = |k: &str| fields.get(&Edn::Keyword(edn_format::Keyword::from_name(k)));
-        let missing = |k: &str| error(line, format!("the operation has no :{k}"));
-        let op = op_of(
-            line,
-            get("process").cloned(),
-            get("type").ok_or_else(|| missing("type"))?,
-            get("f").ok_or_else(|| missing("f"))?,
-            get("key").cloned(),
-            get("value").cloned().unwrap_or(Edn::Nil),
-        )?;
-        if let Some(op) = op {
-            out.push((line as u64, op));
+            Edn::Vector(items) | Edn::List(items) if form.splat => {
+                for m in items {
+                    operation(form.line, m, &mut out)?;
+                }
+            }
+            m => operation(form.line, m, &mut out)?,
         }
     }
     Ok(out)
+}
+
+/// Reads `m`, an operation map at `line`, into `out`.
+fn operation(line: usize, mut m: Edn, out: &mut Vec<(u64, Op)>) -> Result<(), ImportError> {
+    // A record is a tagged map: `#jepsen.history.Op{...}`.
+    while let Edn::TaggedElement(_, inner) = m {
+        m = *inner;
+    }
+    let Edn::Map(fields) = m else {
+        return Err(error(
+            line,
+            format!(
+                "expected an operation map, found {}",
+                edn_format::emit_str(&m)
+            ),
+        ));
+    };
+    let get = |k: &str| fields.get(&Edn::Keyword(edn_format::Keyword::from_name(k)));
+    let missing = |k: &str| error(line, format!("the operation has no :{k}"));
+    let op = op_of(
+        line,
+        get("process").cloned(),
+        get("type").ok_or_else(|| missing("type"))?,
+        get("f").ok_or_else(|| missing("f"))?,
+        get("key").cloned(),
+        get("value").cloned().unwrap_or(Edn::Nil),
+    )?;
+    if let Some(op) = op {
+        out.push((line as u64, op));
+    }
+    Ok(())
 }
 
 /// One operation event; `None` for a non-client process.

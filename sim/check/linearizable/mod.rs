@@ -410,12 +410,16 @@ fn explain<M: Model>(
         steps: budget.steps.min(spent.steps + WITNESS_STEPS),
         ..*budget
     };
-    let mut judged = true;
+    let judged = std::cell::Cell::new(true);
     // Whether the operations marked cannot be linearized with the other
     // completed ones let go (those that change nothing left out: they
     // constrain nothing); no when the budget ran out (never a false
     // yes, so the witness found is one; it may then not be minimal).
     let mut cannot = |required: &[bool]| -> bool {
+        if !judged.get() {
+            // The budget is spent: every later search would say the same.
+            return false;
+        }
         // Each value mentioned: by which operation first, and whether
         // by another too.
         let mut mentions: BTreeMap<&Value, (usize, bool)> = BTreeMap::new();
@@ -450,7 +454,7 @@ fn explain<M: Model>(
             Ok(None) => true,
             Ok(Some(_)) => false,
             Err(_) => {
-                judged = false;
+                judged.set(false);
                 false
             }
         }
@@ -462,10 +466,33 @@ fn explain<M: Model>(
     candidates.sort_by_key(|&i| (std::cmp::Reverse(core[i].ret), i));
     let mut required = vec![false; core.len()];
     let mut needed = vec![false; core.len()];
-    for i in quick_explain(&mut required, false, &candidates, &mut cannot) {
+    // A violation is most often among the last few completions: find the
+    // fewest most recent that cannot all be true, doubling, and explain
+    // among those alone (every search is over the whole history, so on a
+    // long one the budget allows few; a witness minimal among them is
+    // minimal). All of them, when the budget runs out on the way.
+    let mut window = candidates.len().min(2);
+    while window < candidates.len() {
+        for &i in &candidates[..window] {
+            required[i] = true;
+        }
+        let enough = cannot(&required);
+        for &i in &candidates[..window] {
+            required[i] = false;
+        }
+        if enough || !judged.get() {
+            break;
+        }
+        window *= 2;
+    }
+    if !judged.get() {
+        window = candidates.len();
+    }
+    let candidates = &candidates[..window.min(candidates.len())];
+    for i in quick_explain(&mut required, false, candidates, &mut cannot) {
         needed[i] = true;
     }
-    let minimal = judged;
+    let minimal = judged.get();
     let core: Vec<&std::borrow::Cow<'_, Operation>> = core
         .iter()
         .zip(&needed)
@@ -476,25 +503,27 @@ fn explain<M: Model>(
     // The others that change state, free in the search above: the
     // writes of what a witness saw first.
     // (A list seen, as an append's read returns, shows each element.)
-    let mut seen: Vec<&Value> = Vec::new();
+    let mut seen: std::collections::BTreeSet<&Value> = Default::default();
     for v in core.iter().filter_map(|o| o.output.as_ref()) {
         each_value(v, &mut |v| {
             if *v != Value::Nil {
-                seen.push(v)
+                seen.insert(v);
             }
         });
     }
-    let mut free: Vec<&Operation> = ops
+    let witness: std::collections::BTreeSet<usize> = witnesses.iter().copied().collect();
+    let mut free: Vec<(bool, &Operation)> = ops
         .iter()
         .copied()
         .filter(|o| o.call < at)
-        .filter(|o| model.changes_state(o) && !witnesses.contains(&o.id))
+        .filter(|o| model.changes_state(o) && !witness.contains(&o.id))
+        .map(|o| (!seen.contains(&o.input), o))
         .collect();
-    free.sort_by_key(|o| (!seen.contains(&&o.input), o.call, o.id));
+    free.sort_by_key(|&(unseen, o)| (unseen, o.call, o.id));
     Ok(Violation {
         at,
         ops: witnesses,
-        free: free.iter().map(|o| o.id).collect(),
+        free: free.iter().map(|(_, o)| o.id).collect(),
         prefix,
         minimal,
     })

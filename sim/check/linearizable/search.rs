@@ -17,6 +17,18 @@
 //! its completion without it, not at all — it leaves the list as if
 //! linearized, with the state unchanged. That is the last choice at that
 //! point, so backing up past it backs up further.
+//!
+//! The cache's key for the operations linearized is small: the search
+//! never passes a completion still in the list, so a configuration's
+//! linearized set is every operation invoked before the first completion
+//! left in the list, less those still in the list before it — the
+//! completion and that short list (operations running at once, and those
+//! whose outcome is unknown) name it. A bitset over every operation, as
+//! Lowe keeps, made each configuration cost n/8 bytes and its copy n/64
+//! words: a 50,000-operation sequential register history took 410 MB.
+//! When the short list would be longer than that bitset, the bitset is
+//! the key (whichever is chosen depends on the set alone, so one set has
+//! one key).
 
 use super::{Model, Operation};
 
@@ -49,6 +61,44 @@ pub struct Spent {
 const END_OF_TIME: u64 = u64::MAX;
 const NONE: usize = usize::MAX;
 
+/// The operations linearized in a configuration (see the module's doc).
+#[derive(Clone, PartialEq, Eq, Hash)]
+enum Linearized {
+    /// The first completion left in the list (`u32::MAX`: none before the
+    /// end of time), and the operations before it still in the list.
+    Before(u32, Box<[u32]>),
+    /// A bit per operation.
+    Bits(Box<[u64]>),
+}
+
+/// The key of the configuration whose list is `next` (from `head`) less
+/// the events of `op`, and whose linearized set `bits` holds (with `op`).
+fn linearized_key(
+    next: &[usize],
+    head: usize,
+    op: usize,
+    bits: &[u64],
+    pending: &mut Vec<u32>,
+) -> Linearized {
+    pending.clear();
+    let most = 2 * bits.len();
+    let mut e = next[head];
+    while e != NONE {
+        if e / 2 != op {
+            if e % 2 == 1 {
+                break;
+            }
+            if pending.len() == most {
+                return Linearized::Bits(bits.into());
+            }
+            pending.push((e / 2) as u32);
+        }
+        e = next[e];
+    }
+    let at = if e == NONE { u32::MAX } else { e as u32 };
+    Linearized::Before(at, pending.as_slice().into())
+}
+
 /// A linearization of `ops` (their ids, in order), `None` if there is
 /// none, or why the budget ran out.
 pub fn linearize<M: Model>(
@@ -71,6 +121,9 @@ pub fn linearize_optional<M: Model>(
     spent: &mut Spent,
 ) -> Result<Option<Vec<usize>>, String> {
     let n = ops.len();
+    if n >= (u32::MAX / 2) as usize {
+        return Err(format!("{n} operations are more than one search can hold"));
+    }
     // Events: 2i is op i's invocation, 2i+1 its completion.
     let mut order: Vec<usize> = (0..2 * n).collect();
     let time = |e: usize| {
@@ -110,7 +163,8 @@ pub fn linearize_optional<M: Model>(
     let mut linearized = vec![0u64; words];
     // The cache holds millions of keys, each hashed once: a fast hash, not
     // one that resists adversaries; deterministic, and never iterated.
-    let mut cache: rustc_hash::FxHashSet<(Vec<u64>, M::State)> = Default::default();
+    let mut cache: rustc_hash::FxHashSet<(Linearized, M::State)> = Default::default();
+    let mut pending = Vec::new();
     let mut state = model.init();
     // The choices made: (invocation event, state before it), or (the
     // completion event of an optional operation left out, None).
@@ -141,7 +195,8 @@ pub fn linearize_optional<M: Model>(
                     return Err(why);
                 }
                 linearized[op / 64] |= 1 << (op % 64);
-                if cache.insert((linearized.clone(), state.clone())) {
+                let key = linearized_key(&next, head, op, &linearized, &mut pending);
+                if cache.insert((key, state.clone())) {
                     stack.push((entry, None));
                     unlink(entry - 1, &mut next, &mut prev);
                     unlink(entry, &mut next, &mut prev);
@@ -180,7 +235,8 @@ pub fn linearize_optional<M: Model>(
         let mut advanced = false;
         if let Some(after) = model.step(&state, ops[op]) {
             linearized[op / 64] |= 1 << (op % 64);
-            if cache.insert((linearized.clone(), after.clone())) {
+            let key = linearized_key(&next, head, op, &linearized, &mut pending);
+            if cache.insert((key, after.clone())) {
                 if cache.len() > budget.remembered {
                     return Err(format!(
                         "the search remembered more than {} configurations (raise the budget)",
