@@ -204,6 +204,19 @@ impl<'a> Scan<'a> {
         }
     }
 
+    /// The element under the scan, inside `depth` levels, as a [`Form`];
+    /// `None` when it is discarded.
+    fn form(&mut self, depth: usize, splat: bool) -> Result<Option<Form<'a>>, ImportError> {
+        let (start, line, column) = (self.at, self.line, self.column + 1);
+        let kept = self.element(depth)?;
+        Ok(kept.then(|| Form {
+            text: &self.text[start..self.at],
+            line,
+            column,
+            splat,
+        }))
+    }
+
     /// The closing bracket under the scan does not close `open`, opened at
     /// `line`, `column`.
     fn mismatched(&self, close: u8, open: u8, line: usize, column: usize) -> ImportError {
@@ -354,27 +367,11 @@ fn forms(text: &str) -> Result<Vec<Form<'_>>, ImportError> {
                     }
                     _ => {}
                 }
-                let (start, line, column) = (s.at, s.line, s.column + 1);
-                if s.element(1)? {
-                    out.push(Form {
-                        text: &text[start..s.at],
-                        line,
-                        column,
-                        splat: false,
-                    });
-                }
+                out.extend(s.form(1, false)?);
             }
             continue;
         }
-        let (start, line, column) = (s.at, s.line, s.column + 1);
-        if s.element(0)? {
-            out.push(Form {
-                text: &text[start..s.at],
-                line,
-                column,
-                splat: true,
-            });
-        }
+        out.extend(s.form(0, true)?);
     }
     Ok(out)
 }
