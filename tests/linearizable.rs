@@ -462,6 +462,14 @@ fn a_mutex_is_held_by_one_process_at_a_time() {
     // Overlapping lock attempts: one may wait for the other's unlock.
     let overlapping = "p0 invoke lock nil\np1 invoke lock nil\np0 ok lock nil\np0 invoke unlock nil\np0 ok unlock nil\np1 ok lock nil";
     assert!(holds(&verdict(&Mutex, overlapping)));
+    // As Jepsen's lock tests and Knossos name them: acquire and release.
+    let jepsen = |h: &str| {
+        h.replace(" unlock ", " release ")
+            .replace(" lock ", " acquire ")
+    };
+    assert!(holds(&verdict(&Mutex, &jepsen(ok))));
+    assert!(holds(&verdict(&Mutex, &jepsen(overlapping))));
+    assert!(!holds(&verdict(&Mutex, &jepsen(both))));
 }
 
 #[test]
@@ -995,6 +1003,7 @@ mod jepsen_import {
             ("{:process 0, :f :write}\n", 1, "no :type"),
             ("{:type :invoke, :f :write}\n", 1, "no :process"),
             ("\n\n", 1, "no history"),
+            ("[{:process :nemesis, :type :info, :f :kill, :value nil}\n {:process :nemesis, :type :info, :f :kill, :value nil}]", 1, "no client operation: the 2 operations read are all of processes that are not clients"),
             ("{:process 0, :type :invoke, :f :write, :value 1.5}\n", 1, "kind histories do not hold"),
             // A vector is read an element at a time: cut short between two
             // elements, or closed by the wrong bracket, it is still refused.

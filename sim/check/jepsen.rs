@@ -54,11 +54,18 @@ pub fn read(text: &str) -> Result<Vec<(u64, Op)>, ImportError> {
     let Some(first) = first else {
         return Err(error(1, "the file holds no history"));
     };
-    let events = if first.contains('\t') && !first.starts_with('{') && !first.starts_with('[') {
-        read_log(text)?
-    } else {
-        read_edn(text)?
-    };
+    let (events, others) =
+        if first.contains('\t') && !first.starts_with('{') && !first.starts_with('[') {
+            (read_log(text)?, 0)
+        } else {
+            read_edn(text)?
+        };
+    if events.is_empty() && others > 0 {
+        return Err(error(
+            1,
+            format!("no client operation: the {others} operations read are all of processes that are not clients (:nemesis and the like), so there is nothing to check"),
+        ));
+    }
     if events.is_empty() {
         return Err(error(
             1,
@@ -383,8 +390,11 @@ fn parse_value(text: &str) -> Result<Edn, String> {
     edn_format::parse_str(text).map_err(|e| format!("`{text}` is not EDN: {}", e.error))
 }
 
-fn read_edn(text: &str) -> Result<Vec<(u64, Op)>, ImportError> {
+/// The client operations of EDN `text`, and how many operations of other
+/// processes it holds.
+fn read_edn(text: &str) -> Result<(Vec<(u64, Op)>, usize), ImportError> {
     let mut out = Vec::new();
+    let mut others = 0;
     for form in forms(text)? {
         let value = edn_format::parse_str(form.text).map_err(|e| {
             // The parser counts lines in `col` (from 1) and characters on
@@ -404,17 +414,18 @@ fn read_edn(text: &str) -> Result<Vec<(u64, Op)>, ImportError> {
         match value {
             Edn::Vector(items) | Edn::List(items) if form.splat => {
                 for m in items {
-                    operation(form.line, m, &mut out)?;
+                    others += usize::from(!operation(form.line, m, &mut out)?);
                 }
             }
-            m => operation(form.line, m, &mut out)?,
+            m => others += usize::from(!operation(form.line, m, &mut out)?),
         }
     }
-    Ok(out)
+    Ok((out, others))
 }
 
-/// Reads `m`, an operation map at `line`, into `out`.
-fn operation(line: usize, mut m: Edn, out: &mut Vec<(u64, Op)>) -> Result<(), ImportError> {
+/// Reads `m`, an operation map at `line`, into `out`; false when it is an
+/// operation of a process that is not a client (left out).
+fn operation(line: usize, mut m: Edn, out: &mut Vec<(u64, Op)>) -> Result<bool, ImportError> {
     // A record is a tagged map: `#jepsen.history.Op{...}`.
     while let Edn::TaggedElement(_, inner) = m {
         m = *inner;
@@ -438,10 +449,9 @@ fn operation(line: usize, mut m: Edn, out: &mut Vec<(u64, Op)>) -> Result<(), Im
         get("key").cloned(),
         get("value").cloned().unwrap_or(Edn::Nil),
     )?;
-    if let Some(op) = op {
-        out.push((line as u64, op));
-    }
-    Ok(())
+    let client = op.is_some();
+    out.extend(op.map(|op| (line as u64, op)));
+    Ok(client)
 }
 
 /// One operation event; `None` for a non-client process.

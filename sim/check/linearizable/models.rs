@@ -189,7 +189,8 @@ impl Model for KeyValue {
     }
 }
 
-/// A lock: `lock` and `unlock` alternate.
+/// A lock: `lock` and `unlock` alternate (`acquire` and `release`, as
+/// Jepsen and Knossos name them, alike).
 #[derive(Clone, Debug, Default)]
 pub struct Mutex;
 
@@ -200,13 +201,13 @@ impl Model for Mutex {
     }
     fn step(&self, held: &bool, op: &Operation) -> Option<bool> {
         match (op.f.as_str(), held) {
-            ("lock", false) => Some(true),
-            ("unlock", true) => Some(false),
+            ("lock" | "acquire", false) => Some(true),
+            ("unlock" | "release", true) => Some(false),
             _ => None,
         }
     }
     fn unknown(&self, ops: &[Operation]) -> Option<String> {
-        first_unknown(ops, "mutex", &["lock", "unlock"])
+        first_unknown(ops, "mutex", &["lock", "unlock", "acquire", "release"])
     }
 }
 
@@ -274,7 +275,7 @@ pub fn builtin() -> Vec<NamedModel> {
             "per key, each key checked alone: get, put, append, cas",
             KeyValue::new,
         ),
-        NamedModel::new("mutex", "lock, unlock", |_| Mutex),
+        NamedModel::new("mutex", "lock, unlock (or acquire, release)", |_| Mutex),
         NamedModel::new("queue", "enqueue, dequeue (FIFO)", |_| Queue),
     ]
 }
