@@ -843,6 +843,27 @@ mod jepsen_import {
             verdict_of(log, "register"),
             Verdict::NotLinearizable(_)
         ));
+        // With the tabs turned to spaces (as some of Porcupine's etcd logs
+        // hold them), after other log output, and with a value of spaces.
+        let spaced = format!(
+            "INFO  jepsen.core - Running test\n{}INFO  jepsen.util - 2   :invoke :cas    [1 2]\n",
+            log.replace('\t', "   ")
+        );
+        let events = read(&spaced).unwrap();
+        assert_eq!(events.len(), 5, "{events:?}");
+        assert_eq!(events[0].0, 2, "each event keeps its line");
+        assert_eq!(
+            events[4].1.value,
+            Value::List(vec![Value::Int(1), Value::Int(2)])
+        );
+        assert_eq!(
+            events[..4],
+            read(log)
+                .unwrap()
+                .iter()
+                .map(|(n, op)| (n + 1, op.clone()))
+                .collect::<Vec<_>>()[..]
+        );
     }
 
     #[test]

@@ -47,19 +47,25 @@ fn error(line: usize, message: impl Into<String>) -> ImportError {
 
 /// Reads a history; each event is paired with its line.
 pub fn read(text: &str) -> Result<Vec<(u64, Op)>, ImportError> {
-    let first = text
+    if text
         .lines()
         .map(str::trim)
-        .find(|l| !l.is_empty() && !l.starts_with(';'));
-    let Some(first) = first else {
+        .all(|l| l.is_empty() || l.starts_with(';'))
+    {
         return Err(error(1, "the file holds no history"));
+    }
+    // A log may open with other log output; the first line that is an
+    // operation, or opens EDN, tells which.
+    let log = text
+        .lines()
+        .map(str::trim)
+        .find(|l| log_fields(l).is_some() || l.starts_with(['{', '[', '(', '#']))
+        .is_some_and(|l| log_fields(l).is_some());
+    let (events, others) = if log {
+        (read_log(text)?, 0)
+    } else {
+        read_edn(text)?
     };
-    let (events, others) =
-        if first.contains('\t') && !first.starts_with('{') && !first.starts_with('[') {
-            (read_log(text)?, 0)
-        } else {
-            read_edn(text)?
-        };
     if events.is_empty() && others > 0 {
         return Err(error(
             1,
@@ -75,31 +81,52 @@ pub fn read(text: &str) -> Result<Vec<(u64, Op)>, ImportError> {
     Ok(events)
 }
 
-/// Jepsen log lines: `... - PROCESS<tab>:TYPE<tab>:F<tab>VALUE`.
+/// A Jepsen log line's process, type, function and value (the rest of the
+/// line): `... - PROCESS<tab>:TYPE<tab>:F<tab>VALUE`, or with the tabs
+/// turned to spaces, as an editor or a copy leaves them. `None` for other
+/// lines (log noise).
+fn log_fields(line: &str) -> Option<[&str; 4]> {
+    if line.starts_with(['{', '[', '(', '#', ';']) {
+        return None;
+    }
+    let mut words = line
+        .split(|c: char| c.is_ascii_whitespace())
+        .filter(|w| !w.is_empty());
+    let mut before = None;
+    let kind = loop {
+        let w = words.next()?;
+        if matches!(w, ":invoke" | ":ok" | ":fail" | ":info") {
+            break w;
+        }
+        before = Some(w);
+    };
+    let f = words.next()?;
+    let process = before?;
+    // The value: all that follows the function, spaces and all.
+    let rest = &line[f.as_ptr() as usize - line.as_ptr() as usize + f.len()..];
+    Some([process, kind, f, rest.trim()])
+}
+
+/// Jepsen log lines (see [`log_fields`]).
 fn read_log(text: &str) -> Result<Vec<(u64, Op)>, ImportError> {
     let mut out = Vec::new();
     for (i, line) in text.lines().enumerate() {
         let n = i + 1;
-        let fields: Vec<&str> = line.split('\t').collect();
-        if fields.len() < 3 {
+        let Some([process, kind, f, value]) = log_fields(line) else {
             continue; // log noise
-        }
-        let process = fields[0]
-            .rsplit([' ', '-'])
-            .find(|w| !w.is_empty())
-            .unwrap_or("");
+        };
         let Ok(process) = process.parse::<u64>() else {
             continue; // :nemesis and other non-client lines
         };
-        let value = match fields.get(3).map(|v| v.trim()) {
-            None | Some("") => Edn::Nil,
-            Some(v) => parse_value(v).map_err(|e| error(n, e))?,
+        let value = match value {
+            "" => Edn::Nil,
+            v => parse_value(v).map_err(|e| error(n, e))?,
         };
         let op = op_of(
             n,
             Some(Edn::Integer(process as i64)),
-            &parse_value(fields[1].trim()).map_err(|e| error(n, e))?,
-            &parse_value(fields[2].trim()).map_err(|e| error(n, e))?,
+            &parse_value(kind).map_err(|e| error(n, e))?,
+            &parse_value(f).map_err(|e| error(n, e))?,
             None,
             value,
         )?;
