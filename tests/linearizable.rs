@@ -864,6 +864,11 @@ mod jepsen_import {
                 .map(|(n, op)| (n + 1, op.clone()))
                 .collect::<Vec<_>>()[..]
         );
+        // A tab-separated line of the wrong type is refused, not passed over.
+        let wrong = log.replace("1\t:ok\t:read", "1\t:done\t:read");
+        let e = read(&wrong).unwrap_err();
+        assert_eq!(e.line, 4, "{e}");
+        assert!(e.message.contains(":type must be"), "{e}");
     }
 
     #[test]

@@ -89,6 +89,19 @@ fn log_fields(line: &str) -> Option<[&str; 4]> {
     if line.starts_with(['{', '[', '(', '#', ';']) {
         return None;
     }
+    let fields: Vec<&str> = line.split('\t').collect();
+    if fields.len() >= 3 {
+        // Tab-separated: every field as written, so that a wrong one is
+        // refused with its line rather than passed over.
+        let process = fields[0].rsplit([' ', '-']).find(|w| !w.is_empty());
+        let value = fields.get(3).map_or("", |v| v.trim());
+        return Some([
+            process.unwrap_or(""),
+            fields[1].trim(),
+            fields[2].trim(),
+            value,
+        ]);
+    }
     let mut words = line
         .split(|c: char| c.is_ascii_whitespace())
         .filter(|w| !w.is_empty());
