@@ -453,6 +453,59 @@ fn key_value_keys_are_checked_apart_and_appends_accumulate() {
     assert!(!holds(&verdict(&kv, twice)), "an append applied twice");
 }
 
+/// A key whose search outgrows the budget hides no violation on another
+/// key, whichever comes first: the history is not linearizable if any
+/// key is not. And a verdict left unknown by one key names it.
+#[test]
+fn one_key_past_the_budget_hides_no_violation_on_another() {
+    let kv = KeyValue::new(Value::Nil);
+    // Key a: fourteen puts at once, then a read of a value none wrote:
+    // to say so, the search tries every subset of the puts.
+    let mut hard = String::new();
+    for p in 0..14 {
+        hard += &format!("p{p} invoke put a {p}\n");
+    }
+    for p in 0..14 {
+        hard += &format!("p{p} ok put a {p}\n");
+    }
+    let budget = Budget {
+        steps: 200_000,
+        ..Budget::default()
+    };
+    let alone = check(
+        &kv,
+        &history(&format!("{hard}p14 invoke get a nil\np14 ok get a 99")),
+        &budget,
+    );
+    assert!(matches!(alone, Verdict::Unknown(_)), "{alone:?}");
+    // Key b: a read of a value never written, after one write.
+    let b = "p15 invoke put b 1\np15 ok put b 1\np15 invoke get b nil\np15 ok get b 2";
+    let both = history(&format!("{hard}p14 invoke get a nil\np14 ok get a 99\n{b}"));
+    let Verdict::NotLinearizable(why) = check(&kv, &both, &budget) else {
+        panic!("a violation on key b hidden by key a's search");
+    };
+    let named: Vec<String> = why
+        .ops
+        .iter()
+        .map(|&i| both.ops[i].head().to_string())
+        .collect();
+    assert_eq!(named, ["p15 get \"b\""], "{why:?}");
+    // Key b's read good: the verdict is key a's, unknown, and names it.
+    let b = "p15 invoke put b 1\np15 ok put b 1\np15 invoke get b nil\np15 ok get b 1";
+    let unknown = check(
+        &kv,
+        &history(&format!("{hard}p14 invoke get a nil\np14 ok get a 99\n{b}")),
+        &budget,
+    );
+    let Verdict::Unknown(why) = unknown else {
+        panic!("{unknown:?}");
+    };
+    assert!(
+        why.starts_with("key \"a\": the search took more than 200000 steps"),
+        "{why}"
+    );
+}
+
 #[test]
 fn a_mutex_is_held_by_one_process_at_a_time() {
     let ok = "p0 invoke lock nil\np0 ok lock nil\np0 invoke unlock nil\np0 ok unlock nil\np1 invoke lock nil\np1 ok lock nil";
@@ -576,7 +629,10 @@ fn concurrent_register_history(seed: u64, ops: usize, clients: u64, info: f64) -
 
 /// A history of up to `ops` operations by three clients with outcomes
 /// drawn at random (most of them impossible together), on one key of
-/// `model`: `kv` (put, append, get, cas), `register` or `queue`.
+/// `model`: `kv` (put, append, get, cas), `strings` (the kv model's put,
+/// append and get of strings, which concatenate, as Porcupine's and
+/// 6.824's stores append, a key never written read as ""), `register`
+/// or `queue`.
 fn random_history(model: &str, seed: u64, ops: usize) -> History {
     use rand_chacha::ChaCha8Rng;
     use rand_core::{Rng, SeedableRng};
@@ -588,12 +644,16 @@ fn random_history(model: &str, seed: u64, ops: usize) -> History {
     while started < ops || running.iter().any(Option::is_some) {
         let c = small(3) as usize;
         let int = |v: u64| Value::Int(v as i64 + 1);
+        // Short strings, some inside others: "b" is in "ab", "bc", "abc".
+        let string = |v: u64| Value::Str(["a", "b", "ab", "bc", "c", "abc"][v as usize].into());
         let (phase, f, value) = match running[c].take() {
             None if started < ops => {
                 started += 1;
                 let (f, input) = match (model, small(4)) {
                     ("queue", 0 | 1) => ("enqueue", int(small(3))),
                     ("queue", _) => ("dequeue", Value::Nil),
+                    ("strings", 0 | 1) => ("append", string(small(6))),
+                    ("strings", 2) => ("put", string(small(6))),
                     ("kv", 0) => ("append", int(small(3))),
                     ("kv", 1) => ("cas", Value::List(vec![int(small(3)), int(small(3))])),
                     (_, 0 | 1) => ("put", int(small(3))),
@@ -605,6 +665,11 @@ fn random_history(model: &str, seed: u64, ops: usize) -> History {
             None => continue,
             Some((f, input)) => {
                 let output = match f.as_str() {
+                    "get" if model == "strings" => match small(4) {
+                        0 => Value::Str(String::new()),
+                        1 => string(small(6)),
+                        _ => Value::Str(format!("{}{}", string(small(6)), string(small(6)))),
+                    },
                     "get" | "dequeue" => match small(5) {
                         0 => Value::Nil,
                         1 if model == "kv" => Value::List(vec![int(small(3))]),
@@ -622,7 +687,7 @@ fn random_history(model: &str, seed: u64, ops: usize) -> History {
                 (phase, f, output)
             }
         };
-        let key = (model == "kv").then(|| Value::Str("k".into()));
+        let key = matches!(model, "kv" | "strings").then(|| Value::Str("k".into()));
         let process = c as u64;
         events.push((
             t,
@@ -644,15 +709,18 @@ fn random_history(model: &str, seed: u64, ops: usize) -> History {
 /// by brute force.
 #[test]
 fn every_witness_named_is_one_and_minimal() {
-    let mut caught = [0; 3];
-    for seed in 0..300u64 {
+    let mut caught = [0; 4];
+    for seed in 0..2000u64 {
         let ops = 2 + (seed % 8) as usize;
-        for (m, name) in ["kv", "register", "queue"].into_iter().enumerate() {
+        for (m, name) in ["kv", "register", "queue", "strings"]
+            .into_iter()
+            .enumerate()
+        {
             let h = random_history(name, seed, ops);
             let kv = KeyValue::new(Value::Nil);
             let reg = Register::new(Value::Nil);
             let v = match name {
-                "kv" => check(&kv, &h, &Budget::default()),
+                "kv" | "strings" => check(&kv, &h, &Budget::default()),
                 "register" => check(&reg, &h, &Budget::default()),
                 _ => check(&Queue, &h, &Budget::default()),
             };
@@ -661,7 +729,7 @@ fn every_witness_named_is_one_and_minimal() {
             };
             assert!(why.minimal, "{name} seed {seed}: {why:?}");
             match name {
-                "kv" => assert_witnessed(&kv, &h, &why),
+                "kv" | "strings" => assert_witnessed(&kv, &h, &why),
                 "register" => assert_witnessed(&reg, &h, &why),
                 _ => assert_witnessed(&Queue, &h, &why),
             }
@@ -713,7 +781,7 @@ fn linearizes_by_brute_force<M: dsim::check::linearizable::Model>(m: &M, h: &His
 /// unknown outcomes, some reads made wrong.
 #[test]
 fn the_search_agrees_with_trying_every_order() {
-    let mut verdicts = [[0; 2]; 4];
+    let mut verdicts = [[0; 2]; 5];
     let mut judge = |m: usize, h: &History, holds_: bool, brute: bool, what: &str| {
         assert_eq!(
             holds_, brute,
@@ -728,6 +796,15 @@ fn the_search_agrees_with_trying_every_order() {
         let h = random_history("kv", seed, ops);
         let v = check(&kv, &h, &Budget::default());
         judge(0, &h, holds(&v), linearizes_by_brute_force(&kv, &h), "kv");
+        let h = random_history("strings", seed, ops);
+        let v = check(&kv, &h, &Budget::default());
+        judge(
+            4,
+            &h,
+            holds(&v),
+            linearizes_by_brute_force(&kv, &h),
+            "strings",
+        );
         let h = random_history("register", seed, ops);
         let v = check(&reg, &h, &Budget::default());
         judge(
@@ -820,6 +897,56 @@ mod jepsen_import {
     fn verdict_of(text: &str, model: &str) -> Verdict {
         let h = History::from_events(read(text).unwrap()).unwrap();
         by_name(model, Value::Nil, &h, &Budget::default()).unwrap()
+    }
+
+    /// Porcupine's key-value histories (and MIT 6.824's stores): an
+    /// append of a string concatenates, and a key never written reads as
+    /// "". A stale read among appends running at once is explained by the
+    /// two reads alone: each append is seen inside what they returned.
+    #[test]
+    fn strings_appended_concatenate_as_porcupine_and_6824_append() {
+        let op = |p: u64, t: &str, f: &str, v: &str| {
+            format!("{{:process {p}, :type :{t}, :f :{f}, :key \"1\", :value {v}}}\n")
+        };
+        let mut ok = String::new();
+        for (p, f, v, out) in [
+            (0, "get", "nil", "\"\""),
+            (0, "append", "\"x 0 0 y\"", "\"x 0 0 y\""),
+            (1, "append", "\"x 1 0 y\"", "\"x 1 0 y\""),
+            (0, "get", "nil", "\"x 0 0 yx 1 0 y\""),
+            (1, "put", "\"x 1 1 y\"", "\"x 1 1 y\""),
+            (1, "append", "\"x 1 2 y\"", "\"x 1 2 y\""),
+            (0, "get", "nil", "\"x 1 1 yx 1 2 y\""),
+        ] {
+            ok += &op(p, "invoke", f, v);
+            ok += &op(p, "ok", f, out);
+        }
+        assert!(holds(&verdict_of(&ok, "kv")), "{ok}");
+        // Six appends run throughout; two reads in turn, the second stale.
+        let mut bad = String::new();
+        for p in 2..8 {
+            bad += &op(p, "invoke", "append", &format!("\"x {p} y\""));
+        }
+        let all: String = (2..8).map(|p| format!("x {p} y")).collect();
+        let some: String = (2..5).map(|p| format!("x {p} y")).collect();
+        bad += &op(0, "invoke", "get", "nil");
+        bad += &op(0, "ok", "get", &format!("{all:?}"));
+        bad += &op(1, "invoke", "get", "nil");
+        bad += &op(1, "ok", "get", &format!("{some:?}"));
+        for p in 2..8 {
+            bad += &op(p, "ok", "append", &format!("\"x {p} y\""));
+        }
+        let Verdict::NotLinearizable(why) = verdict_of(&bad, "kv") else {
+            panic!("{bad}");
+        };
+        assert!(why.minimal, "{why:?}");
+        assert_eq!(why.ops.len(), 2, "the two reads: {why:?}");
+        // A list append stays a list.
+        let list = "{:process 0, :type :invoke, :f :append, :key 1, :value \"a\"}\n\
+                    {:process 0, :type :ok, :f :append, :key 1, :value \"a\"}\n\
+                    {:process 0, :type :invoke, :f :read, :key 1, :value nil}\n\
+                    {:process 0, :type :ok, :f :read, :key 1, :value [\"a\"]}\n";
+        assert!(holds(&verdict_of(list, "kv")), "{list}");
     }
 
     #[test]

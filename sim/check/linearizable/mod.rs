@@ -237,7 +237,8 @@ pub trait Model {
     /// a write of a value no read returned, only hides the one before).
     /// `seen(v)`: whether `v` is mentioned by another operation of the
     /// search, in its input or, for one that must take effect, its
-    /// output (inside lists too). It narrows that search, which grows
+    /// output (inside lists too, and a string inside a longer one: appended
+    /// to, it is read as part of one). It narrows that search, which grows
     /// with every operation let go, past any budget for models whose
     /// states keep what each operation did (a queue) and on long
     /// histories; `false`, the default, is always right.
@@ -315,26 +316,77 @@ pub fn check<M: Model>(model: &M, history: &History, budget: &Budget) -> Verdict
     if let Some(what) = model.unknown(&history.ops) {
         return Verdict::Unknown(what);
     }
+    let parts: Vec<Vec<&Operation>> = model
+        .partition(&history.ops)
+        .into_iter()
+        .map(|part| {
+            part.iter()
+                .map(|&i| &history.ops[i])
+                .filter(|o| o.ret.is_some() || model.changes_state(o))
+                .collect()
+        })
+        .collect();
     let mut spent = search::Spent::default();
-    for part in model.partition(&history.ops) {
-        let ops: Vec<&Operation> = part
-            .iter()
-            .map(|&i| &history.ops[i])
-            .filter(|o| o.ret.is_some() || model.changes_state(o))
-            .collect();
-        match search::linearize(model, &ops, budget, &mut spent) {
-            Err(why) => return Verdict::Unknown(why),
-            Ok(Some(_)) => {}
-            Ok(None) => {
-                return match explain(model, &ops, budget, &mut spent) {
-                    Ok(v) => Verdict::NotLinearizable(v),
-                    Err(why) => Verdict::Unknown(why),
+    // One part whose search outgrows the budget must not hide another
+    // that is not linearizable, and the history is not linearizable if
+    // any part is not: while more than one part is undecided, each is
+    // searched in turn with a cap on its steps that grows fourfold a
+    // round (what a capped search spent is spent: at most a third more
+    // in all), so the parts are decided cheapest first, the same way on
+    // every machine. One part left searches with what remains.
+    let mut open: Vec<usize> = (0..parts.len()).collect();
+    let mut unknown: Option<String> = None;
+    let mut cap = FIRST_PART_STEPS.min(budget.steps / 16).max(1);
+    while !open.is_empty() {
+        let mut undecided = Vec::new();
+        for &p in &open {
+            let alone = open.len() == 1;
+            let round = search::Budget {
+                steps: match alone {
+                    true => budget.steps,
+                    false => budget.steps.min(spent.steps.saturating_add(cap)),
+                },
+                ..*budget
+            };
+            match search::linearize(model, &parts[p], &round, &mut spent) {
+                Ok(Some(_)) => {}
+                Ok(None) => {
+                    return match explain(model, &parts[p], budget, &mut spent) {
+                        Ok(v) => Verdict::NotLinearizable(v),
+                        Err(why) => Verdict::Unknown(why),
+                    }
+                }
+                Err(_) if round.steps < budget.steps && spent.steps > round.steps => {
+                    undecided.push(p)
+                }
+                Err(why) => {
+                    // Given up on: the budget is spent (the parts not yet
+                    // tried this round get nothing more either) or the
+                    // part outgrew its memory.
+                    let why = match parts[p].iter().find_map(|o| o.key.as_ref()) {
+                        Some(key) if parts.len() > 1 => format!("key {key}: {why}"),
+                        _ => why,
+                    };
+                    unknown.get_or_insert(why);
+                    if spent.steps > budget.steps {
+                        undecided.clear();
+                        break;
+                    }
                 }
             }
         }
+        open = undecided;
+        cap = cap.saturating_mul(4);
     }
-    Verdict::Linearizable
+    match unknown {
+        Some(why) => Verdict::Unknown(why),
+        None => Verdict::Linearizable,
+    }
 }
+
+/// The first cap on a part's search steps, while other parts are
+/// undecided (see [`check`]), at most a sixteenth of the budget.
+const FIRST_PART_STEPS: u64 = 1 << 16;
 
 /// `ops` as of position `t`: operations invoked by then, and those not yet
 /// complete at `t` with their outcome unknown.
@@ -415,6 +467,7 @@ fn explain<M: Model>(
     // completed ones let go (those that change nothing left out: they
     // constrain nothing); no when the budget ran out (never a false
     // yes, so the witness found is one; it may then not be minimal).
+    let inside = strings_inside(&core);
     let mut cannot = |required: &[bool]| -> bool {
         if !judged.get() {
             // The budget is spent: every later search would say the same.
@@ -444,6 +497,9 @@ fn explain<M: Model>(
                         mentions
                             .get(v)
                             .is_some_and(|&(first, more)| more || first != i)
+                            || matches!(v, Value::Str(s) if inside.get(s.as_str()).is_some_and(|by| {
+                                by.iter().any(|&(j, output)| j != i && (!output || required[j]))
+                            }))
                     };
                     (!model.needless(l, &seen)).then_some((l, true))
                 }
@@ -527,6 +583,65 @@ fn explain<M: Model>(
         prefix,
         minimal,
     })
+}
+
+/// For each string `ops` mention (in an input, or an output, inside
+/// lists too), the operations that mention a longer string holding it,
+/// and whether in their output: a string appended to another is seen in
+/// what a read of the two returns. One pass of an Aho–Corasick automaton
+/// over every string mentioned.
+fn strings_inside<'a>(
+    ops: &'a [std::borrow::Cow<'_, Operation>],
+) -> BTreeMap<&'a str, Vec<(usize, bool)>> {
+    let mut mentioned: Vec<(usize, bool, &str)> = Vec::new();
+    for (i, o) in ops.iter().enumerate() {
+        for (v, output) in
+            std::iter::once((&o.input, false)).chain(o.output.iter().map(|v| (v, true)))
+        {
+            each_value(v, &mut |v| {
+                if let Value::Str(s) = v {
+                    mentioned.push((i, output, s.as_str()));
+                }
+            });
+        }
+    }
+    let mut patterns: Vec<&str> = mentioned
+        .iter()
+        .map(|&(_, _, s)| s)
+        .filter(|s| !s.is_empty())
+        .collect();
+    patterns.sort_unstable();
+    patterns.dedup();
+    let mut inside: BTreeMap<&str, Vec<(usize, bool)>> = BTreeMap::new();
+    if patterns.is_empty() {
+        return inside;
+    }
+    let Ok(automaton) = aho_corasick::AhoCorasick::new(&patterns) else {
+        // Too many strings for an automaton: none is taken as held by
+        // another, and every one appended may be needed (always right).
+        for p in patterns {
+            inside.insert(
+                p,
+                mentioned
+                    .iter()
+                    .map(|&(i, output, _)| (i, output))
+                    .collect(),
+            );
+        }
+        return inside;
+    };
+    for &(i, output, s) in &mentioned {
+        for m in automaton.find_overlapping_iter(s) {
+            let p = patterns[m.pattern().as_usize()];
+            if p.len() < s.len() {
+                let by = inside.entry(p).or_default();
+                if by.last() != Some(&(i, output)) {
+                    by.push((i, output));
+                }
+            }
+        }
+    }
+    inside
 }
 
 /// `v` and, in a list, each value in it.

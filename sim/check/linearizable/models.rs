@@ -5,7 +5,7 @@
 //! |---|---|
 //! | `register` | `read`: → the value; `write`: v |
 //! | `cas-register` | those, and `cas`: `[old new]`, applied only if the value is `old` |
-//! | `kv` | per key (each key checked alone): `get` (or `read`): → the value; `put` (or `write`): v; `append`: v, onto a list; `cas`: `[old new]` |
+//! | `kv` | per key (each key checked alone): `get` (or `read`): → the value; `put` (or `write`): v; `append`: v, onto a list, or onto a string when both are strings; `cas`: `[old new]` |
 //! | `mutex` | `lock`, `unlock` (each must alternate) |
 //! | `queue` | `enqueue`: v; `dequeue`: → the oldest value, `nil` when empty |
 
@@ -133,6 +133,41 @@ impl Model for CasRegister {
     }
 }
 
+/// `v` appended to `state`: a string to a string concatenates (as
+/// Porcupine's key-value model and MIT 6.824's stores append); anything
+/// else goes onto a list (`nil`: an empty one).
+fn append(state: &Value, v: &Value) -> Value {
+    match (state, v) {
+        (Value::Str(s), Value::Str(v)) => Value::Str(format!("{s}{v}")),
+        (Value::Nil, _) => Value::List(vec![v.clone()]),
+        (Value::List(items), _) => {
+            let mut items = items.clone();
+            items.push(v.clone());
+            Value::List(items)
+        }
+        (other, _) => Value::List(vec![other.clone(), v.clone()]),
+    }
+}
+
+/// Whether a read of a key in `state` may return the string `out` where
+/// the state is not that string: a key never written reads as `""` (as
+/// Porcupine's and 6.824's stores return an absent key), and strings
+/// appended to one never written read as one string.
+fn reads_as(state: &Value, out: &Value) -> bool {
+    let Value::Str(out) = out else { return false };
+    match state {
+        Value::Nil => out.is_empty(),
+        Value::List(items) => {
+            let mut rest = out.as_str();
+            items.iter().all(|item| match item {
+                Value::Str(s) => rest.strip_prefix(s.as_str()).map(|r| rest = r).is_some(),
+                _ => false,
+            }) && rest.is_empty()
+        }
+        _ => false,
+    }
+}
+
 /// A key-value store: each key is a register with append and
 /// compare-and-set, checked on its own.
 #[derive(Clone, Debug)]
@@ -154,18 +189,13 @@ impl Model for KeyValue {
     }
     fn step(&self, state: &Value, op: &Operation) -> Option<Value> {
         match op.f.as_str() {
-            f if is_read(f) => read(state, op),
+            f if is_read(f) => match &op.output {
+                Some(out) if reads_as(state, out) => Some(state.clone()),
+                _ => read(state, op),
+            },
             f if is_write(f) => Some(op.input.clone()),
             "cas" => cas(state, op),
-            "append" => {
-                let mut list = match state {
-                    Value::Nil => Vec::new(),
-                    Value::List(items) => items.clone(),
-                    other => vec![other.clone()],
-                };
-                list.push(op.input.clone());
-                Some(Value::List(list))
-            }
+            "append" => Some(append(state, &op.input)),
             _ => None,
         }
     }
@@ -183,7 +213,8 @@ impl Model for KeyValue {
         first_unknown(ops, "kv", &["get", "put", "read", "write", "append", "cas"])
     }
     /// A put or append of a value nothing else mentions (an append's
-    /// value is in every list read after it, until the next put).
+    /// value is in every list read after it, or, a string, in every
+    /// string, until the next put).
     fn needless(&self, op: &Operation, seen: &dyn Fn(&Value) -> bool) -> bool {
         unseen_write(op, seen) || op.f == "append" && !seen(&op.input)
     }
