@@ -3,7 +3,8 @@
 //! corrupted read that must be caught.
 
 use dsim::check::linearizable::{
-    by_name, check, Budget, CasRegister, History, KeyValue, Mutex, Queue, Register, Verdict,
+    by_name, check, Budget, CasRegister, History, KeyValue, MultiRegister, Mutex, Queue, Register,
+    Verdict,
 };
 use dsim::history::{Op, Phase, Value};
 use proptest::prelude::*;
@@ -631,8 +632,9 @@ fn concurrent_register_history(seed: u64, ops: usize, clients: u64, info: f64) -
 /// drawn at random (most of them impossible together), on one key of
 /// `model`: `kv` (put, append, get, cas), `strings` (the kv model's put,
 /// append and get of strings, which concatenate, as Porcupine's and
-/// 6.824's stores append, a key never written read as ""), `register`
-/// or `queue`.
+/// 6.824's stores append, a key never written read as ""), `txn` (the
+/// multi-register model's transactions over registers x and y),
+/// `register` or `queue`.
 fn random_history(model: &str, seed: u64, ops: usize) -> History {
     use rand_chacha::ChaCha8Rng;
     use rand_core::{Rng, SeedableRng};
@@ -652,6 +654,24 @@ fn random_history(model: &str, seed: u64, ops: usize) -> History {
                 let (f, input) = match (model, small(4)) {
                     ("queue", 0 | 1) => ("enqueue", int(small(3))),
                     ("queue", _) => ("dequeue", Value::Nil),
+                    ("txn", _) => {
+                        let steps = (0..1 + small(2))
+                            .map(|_| {
+                                let k = Value::Str(["x", "y"][small(2) as usize].into());
+                                match small(2) {
+                                    0 => Value::List(vec![
+                                        Value::Str("write".into()),
+                                        k,
+                                        int(small(2)),
+                                    ]),
+                                    _ => {
+                                        Value::List(vec![Value::Str("read".into()), k, Value::Nil])
+                                    }
+                                }
+                            })
+                            .collect();
+                        ("txn", Value::List(steps))
+                    }
                     ("strings", 0 | 1) => ("append", string(small(6))),
                     ("strings", 2) => ("put", string(small(6))),
                     ("kv", 0) => ("append", int(small(3))),
@@ -664,7 +684,27 @@ fn random_history(model: &str, seed: u64, ops: usize) -> History {
             }
             None => continue,
             Some((f, input)) => {
+                let filled = match (f.as_str(), &input) {
+                    // A transaction's reads see a value, or nil (any).
+                    ("txn", Value::List(steps)) => Value::List(
+                        steps
+                            .iter()
+                            .map(|step| match step {
+                                Value::List(s) if s[0] == Value::Str("read".into()) => {
+                                    let v = match small(3) {
+                                        0 => Value::Nil,
+                                        v => int(v - 1),
+                                    };
+                                    Value::List(vec![s[0].clone(), s[1].clone(), v])
+                                }
+                                _ => step.clone(),
+                            })
+                            .collect(),
+                    ),
+                    _ => Value::Nil,
+                };
                 let output = match f.as_str() {
+                    "txn" => filled,
                     "get" if model == "strings" => match small(4) {
                         0 => Value::Str(String::new()),
                         1 => string(small(6)),
@@ -719,7 +759,9 @@ fn every_witness_named_is_one_and_minimal() {
             let h = random_history(name, seed, ops);
             let kv = KeyValue::new(Value::Nil);
             let reg = Register::new(Value::Nil);
+            let txn = MultiRegister::new(Value::Nil);
             let v = match name {
+                "txn" => check(&txn, &h, &Budget::default()),
                 "kv" | "strings" => check(&kv, &h, &Budget::default()),
                 "register" => check(&reg, &h, &Budget::default()),
                 _ => check(&Queue, &h, &Budget::default()),
@@ -729,6 +771,7 @@ fn every_witness_named_is_one_and_minimal() {
             };
             assert!(why.minimal, "{name} seed {seed}: {why:?}");
             match name {
+                "txn" => assert_witnessed(&txn, &h, &why),
                 "kv" | "strings" => assert_witnessed(&kv, &h, &why),
                 "register" => assert_witnessed(&reg, &h, &why),
                 _ => assert_witnessed(&Queue, &h, &why),
@@ -781,7 +824,7 @@ fn linearizes_by_brute_force<M: dsim::check::linearizable::Model>(m: &M, h: &His
 /// unknown outcomes, some reads made wrong.
 #[test]
 fn the_search_agrees_with_trying_every_order() {
-    let mut verdicts = [[0; 2]; 5];
+    let mut verdicts = [[0; 2]; 6];
     let mut judge = |m: usize, h: &History, holds_: bool, brute: bool, what: &str| {
         assert_eq!(
             holds_, brute,
@@ -805,6 +848,10 @@ fn the_search_agrees_with_trying_every_order() {
             linearizes_by_brute_force(&kv, &h),
             "strings",
         );
+        let txn = MultiRegister::new(Value::Nil);
+        let h = random_history("txn", seed, ops);
+        let v = check(&txn, &h, &Budget::default());
+        judge(5, &h, holds(&v), linearizes_by_brute_force(&txn, &h), "txn");
         let h = random_history("register", seed, ops);
         let v = check(&reg, &h, &Budget::default());
         judge(
@@ -897,6 +944,62 @@ mod jepsen_import {
     fn verdict_of(text: &str, model: &str) -> Verdict {
         let h = History::from_events(read(text).unwrap()).unwrap();
         by_name(model, Value::Nil, &h, &Budget::default()).unwrap()
+    }
+
+    /// Knossos's multi-register: transactions read and write several
+    /// registers at once; a read that sees half of a transaction's writes
+    /// is caught, a read of nil is of any value, and a transaction the
+    /// model cannot read leaves the verdict unknown, saying why.
+    #[test]
+    fn a_transaction_over_registers_takes_effect_at_once() {
+        let txn = |p: u64, t: &str, v: &str| {
+            format!("{{:process {p}, :type :{t}, :f :txn, :value {v}}}\n")
+        };
+        let write = txn(0, "invoke", "[[:write :x 1] [:write :y 1]]")
+            + &txn(0, "ok", "[[:write :x 1] [:write :y 1]]");
+        let initial = |text: &str| {
+            let h = History::from_events(read(text).unwrap()).unwrap();
+            by_name("multi-register", Value::Int(0), &h, &Budget::default()).unwrap()
+        };
+        let reads = |x: &str, y: &str| {
+            txn(1, "invoke", "[[:read :x nil] [:r :y nil]]")
+                + &txn(1, "ok", &format!("[[:read :x {x}] [:r :y {y}]]"))
+        };
+        assert!(holds(&initial(
+            &(reads("0", "0") + &write + &reads("1", "1"))
+        )));
+        assert!(holds(&initial(
+            &(reads("nil", "0") + &write + &reads("1", "nil"))
+        )));
+        let Verdict::NotLinearizable(why) = initial(&(write.clone() + &reads("1", "0"))) else {
+            panic!("a fractured read passed");
+        };
+        // The read alone: no order of the write, nor its absence, explains it.
+        assert_eq!((why.ops, why.free), (vec![1], vec![0]));
+        // A stale read: the later write and the read are the witnesses;
+        // the write of what it read, seen, is free (not left out).
+        let stale = txn(0, "invoke", "[[:w :x 1]]")
+            + &txn(0, "ok", "[[:w :x 1]]")
+            + &txn(0, "invoke", "[[:w :x 2]]")
+            + &txn(0, "ok", "[[:w :x 2]]")
+            + &txn(1, "invoke", "[[:r :x nil]]")
+            + &txn(1, "ok", "[[:r :x 1]]");
+        let Verdict::NotLinearizable(why) = verdict_of(&stale, "multi-register") else {
+            panic!("a stale read passed");
+        };
+        assert_eq!((why.ops, why.free), (vec![1, 2], vec![0]));
+        // Both at once: either order.
+        let overlapping = txn(0, "invoke", "[[:write :x 1] [:write :y 1]]")
+            + &txn(1, "invoke", "[[:read :x nil] [:read :y nil]]")
+            + &txn(1, "ok", "[[:read :x 0] [:read :y 0]]")
+            + &txn(0, "ok", "[[:write :x 1] [:write :y 1]]");
+        assert!(holds(&initial(&overlapping)));
+        let Verdict::Unknown(why) =
+            verdict_of(&txn(0, "invoke", "[[:append :x 1]]"), "multi-register")
+        else {
+            panic!("an append judged");
+        };
+        assert!(why.contains("[[f k v] ...], f read or write"), "{why}");
     }
 
     /// Porcupine's key-value histories (and MIT 6.824's stores): an

@@ -46,7 +46,7 @@ pub struct CheckArgs {
     #[arg(long)]
     pub delimiter: Option<String>,
     /// Check the clients' history for linearizability against this model
-    /// (register, cas-register, kv, mutex, queue, or one a protocol of
+    /// (register, cas-register, kv, mutex, queue, multi-register, or one a protocol of
     /// this program declares).
     #[arg(long, value_name = "MODEL")]
     pub linearizable: Option<String>,

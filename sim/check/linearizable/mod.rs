@@ -48,7 +48,8 @@ mod models;
 mod search;
 
 pub use models::{
-    builtin, by_name, find, CasRegister, KeyValue, Mutex, NamedModel, Queue, Register, MODEL_NAMES,
+    builtin, by_name, find, CasRegister, KeyValue, MultiRegister, Mutex, NamedModel, Queue,
+    Register, MODEL_NAMES,
 };
 pub use search::Budget;
 

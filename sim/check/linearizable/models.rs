@@ -1,5 +1,5 @@
 //! The models, by the names the command line knows: `register`,
-//! `cas-register`, `kv`, `mutex`, `queue`.
+//! `cas-register`, `kv`, `mutex`, `queue`, `multi-register`.
 //!
 //! | model | operations (function: argument → result) |
 //! |---|---|
@@ -8,13 +8,21 @@
 //! | `kv` | per key (each key checked alone): `get` (or `read`): → the value; `put` (or `write`): v; `append`: v, onto a list, or onto a string when both are strings; `cas`: `[old new]` |
 //! | `mutex` | `lock`, `unlock` (each must alternate) |
 //! | `queue` | `enqueue`: v; `dequeue`: → the oldest value, `nil` when empty |
+//! | `multi-register` | `txn`: `[[f k v] ...]`, `f` `read` (`r`) or `write` (`w`) of register `k`, in order, at once; a read of `nil` is any value |
 
 use super::{Model, Operation};
 use crate::history::Value;
 use std::collections::VecDeque;
 
 /// Names the command line knows.
-pub const MODEL_NAMES: [&str; 5] = ["register", "cas-register", "kv", "mutex", "queue"];
+pub const MODEL_NAMES: [&str; 6] = [
+    "register",
+    "cas-register",
+    "kv",
+    "mutex",
+    "queue",
+    "multi-register",
+];
 
 fn is_read(f: &str) -> bool {
     matches!(f, "read" | "get")
@@ -281,6 +289,94 @@ impl Model for Queue {
     }
 }
 
+/// Registers named by key, read and written together in transactions,
+/// as Knossos's `multi-register`: `txn` of `[f k v]` steps taken in
+/// order at once, `f` `read` (or `r`, as Jepsen's newer histories write
+/// it) or `write` (`w`); a read of `nil` is of any value (a transaction
+/// invoked reads nothing yet), as in Knossos. Every register starts at
+/// `initial`.
+#[derive(Clone, Debug)]
+pub struct MultiRegister {
+    initial: Value,
+}
+
+impl MultiRegister {
+    pub fn new(initial: Value) -> MultiRegister {
+        MultiRegister { initial }
+    }
+}
+
+/// A transaction's step: whether a write, the register, the value.
+fn txn_step(step: &Value) -> Option<(bool, &Value, &Value)> {
+    let Value::List(parts) = step else {
+        return None;
+    };
+    let [Value::Str(f), k, v] = parts.as_slice() else {
+        return None;
+    };
+    match f.as_str() {
+        "read" | "r" => Some((false, k, v)),
+        "write" | "w" => Some((true, k, v)),
+        _ => None,
+    }
+}
+
+/// A transaction's steps, `None` unless each is `[f k v]`.
+fn txn_steps(txn: &Value) -> Option<Vec<(bool, &Value, &Value)>> {
+    match txn {
+        Value::List(steps) => steps.iter().map(txn_step).collect(),
+        _ => None,
+    }
+}
+
+impl Model for MultiRegister {
+    /// The registers written, by key, in key order.
+    type State = Vec<(Value, Value)>;
+    fn init(&self) -> Self::State {
+        Vec::new()
+    }
+    fn step(&self, state: &Self::State, op: &Operation) -> Option<Self::State> {
+        // What it returned, or, not known, what it was asked (its reads
+        // then `nil`: any value).
+        let steps = txn_steps(op.output.as_ref().unwrap_or(&op.input))?;
+        let mut state = state.clone();
+        for (write, k, v) in steps {
+            let at = state.binary_search_by(|(key, _)| key.cmp(k));
+            match (write, at) {
+                (true, Ok(i)) => state[i].1 = v.clone(),
+                (true, Err(i)) => state.insert(i, (k.clone(), v.clone())),
+                (false, _) if *v == Value::Nil => {}
+                (false, Ok(i)) if state[i].1 != *v => return None,
+                (false, Err(_)) if self.initial != *v => return None,
+                (false, _) => {}
+            }
+        }
+        Some(state)
+    }
+    fn changes_state(&self, op: &Operation) -> bool {
+        txn_steps(&op.input).is_none_or(|steps| steps.iter().any(|s| s.0))
+    }
+    fn unknown(&self, ops: &[Operation]) -> Option<String> {
+        if let Some(what) = first_unknown(ops, "multi-register", &["txn"]) {
+            return Some(what);
+        }
+        ops.iter()
+            .find(|o| txn_steps(&o.input).is_none() || o.output.as_ref().is_some_and(|v| txn_steps(v).is_none()))
+            .map(|o| {
+                format!(
+                    "the multi-register model reads a transaction as [[f k v] ...], f read or write (r, w): #{} is {}",
+                    o.call,
+                    o.output.as_ref().filter(|v| txn_steps(v).is_none()).unwrap_or(&o.input)
+                )
+            })
+    }
+    /// A transaction that only writes values nothing else mentions.
+    fn needless(&self, op: &Operation, seen: &dyn Fn(&Value) -> bool) -> bool {
+        txn_steps(&op.input)
+            .is_some_and(|steps| steps.iter().all(|&(write, _, v)| write && !seen(v)))
+    }
+}
+
 /// Checks `history` with the built-in model called `name` (one of
 /// [`MODEL_NAMES`]), whose registers start at `initial`.
 pub fn by_name(
@@ -308,6 +404,11 @@ pub fn builtin() -> Vec<NamedModel> {
         ),
         NamedModel::new("mutex", "lock, unlock (or acquire, release)", |_| Mutex),
         NamedModel::new("queue", "enqueue, dequeue (FIFO)", |_| Queue),
+        NamedModel::new(
+            "multi-register",
+            "txn [[read k v] [write k v] ...], registers by key",
+            MultiRegister::new,
+        ),
     ]
 }
 
