@@ -1044,6 +1044,18 @@ mod jepsen_import {
         };
         assert!(why.minimal, "{why:?}");
         assert_eq!(why.ops.len(), 2, "the two reads: {why:?}");
+        // A compare-and-set expects what a read would return.
+        let mut cas = String::new();
+        for (f, v, out) in [
+            ("cas", "[\"\" \"a\"]", "[\"\" \"a\"]"),
+            ("append", "\"b\"", "\"b\""),
+            ("cas", "[\"ab\" \"c\"]", "[\"ab\" \"c\"]"),
+            ("get", "nil", "\"c\""),
+        ] {
+            cas += &op(0, "invoke", f, v);
+            cas += &op(0, "ok", f, out);
+        }
+        assert!(holds(&verdict_of(&cas, "kv")), "{cas}");
         // A list append stays a list.
         let list = "{:process 0, :type :invoke, :f :append, :key 1, :value \"a\"}\n\
                     {:process 0, :type :ok, :f :append, :key 1, :value \"a\"}\n\

@@ -332,9 +332,10 @@ pub fn check<M: Model>(model: &M, history: &History, budget: &Budget) -> Verdict
     // that is not linearizable, and the history is not linearizable if
     // any part is not: while more than one part is undecided, each is
     // searched in turn with a cap on its steps that grows fourfold a
-    // round (what a capped search spent is spent: at most a third more
-    // in all), so the parts are decided cheapest first, the same way on
-    // every machine. One part left searches with what remains.
+    // round (what a capped search spent is spent: less than 4/3 of what
+    // the part needed, more), so the parts are decided cheapest first,
+    // the same way on every machine. One part left searches with what
+    // remains.
     let mut open: Vec<usize> = (0..parts.len()).collect();
     let mut unknown: Option<String> = None;
     let mut cap = FIRST_PART_STEPS.min(budget.steps / 16).max(1);
@@ -498,8 +499,10 @@ fn explain<M: Model>(
                         mentions
                             .get(v)
                             .is_some_and(|&(first, more)| more || first != i)
-                            || matches!(v, Value::Str(s) if inside.get(s.as_str()).is_some_and(|by| {
-                                by.iter().any(|&(j, output)| j != i && (!output || required[j]))
+                            || matches!(v, Value::Str(s) if inside.as_ref().is_none_or(|inside| {
+                                inside.get(s.as_str()).is_some_and(|by| {
+                                    by.iter().any(|&(j, output)| j != i && (!output || required[j]))
+                                })
                             }))
                     };
                     (!model.needless(l, &seen)).then_some((l, true))
@@ -590,10 +593,11 @@ fn explain<M: Model>(
 /// lists too), the operations that mention a longer string holding it,
 /// and whether in their output: a string appended to another is seen in
 /// what a read of the two returns. One pass of an Aho–Corasick automaton
-/// over every string mentioned.
+/// over every string mentioned; `None` when there are too many strings
+/// for one (every string is then taken as seen: always right).
 fn strings_inside<'a>(
     ops: &'a [std::borrow::Cow<'_, Operation>],
-) -> BTreeMap<&'a str, Vec<(usize, bool)>> {
+) -> Option<BTreeMap<&'a str, Vec<(usize, bool)>>> {
     let mut mentioned: Vec<(usize, bool, &str)> = Vec::new();
     for (i, o) in ops.iter().enumerate() {
         for (v, output) in
@@ -615,22 +619,9 @@ fn strings_inside<'a>(
     patterns.dedup();
     let mut inside: BTreeMap<&str, Vec<(usize, bool)>> = BTreeMap::new();
     if patterns.is_empty() {
-        return inside;
+        return Some(inside);
     }
-    let Ok(automaton) = aho_corasick::AhoCorasick::new(&patterns) else {
-        // Too many strings for an automaton: none is taken as held by
-        // another, and every one appended may be needed (always right).
-        for p in patterns {
-            inside.insert(
-                p,
-                mentioned
-                    .iter()
-                    .map(|&(i, output, _)| (i, output))
-                    .collect(),
-            );
-        }
-        return inside;
-    };
+    let automaton = aho_corasick::AhoCorasick::new(&patterns).ok()?;
     for &(i, output, s) in &mentioned {
         for m in automaton.find_overlapping_iter(s) {
             let p = patterns[m.pattern().as_usize()];
@@ -642,7 +633,7 @@ fn strings_inside<'a>(
             }
         }
     }
-    inside
+    Some(inside)
 }
 
 /// `v` and, in a list, each value in it.

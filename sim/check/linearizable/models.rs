@@ -202,7 +202,13 @@ impl Model for KeyValue {
                 _ => read(state, op),
             },
             f if is_write(f) => Some(op.input.clone()),
-            "cas" => cas(state, op),
+            // Expecting a string reads it as a read would.
+            "cas" => match &op.input {
+                Value::List(pair) if pair.len() == 2 && reads_as(state, &pair[0]) => {
+                    Some(pair[1].clone())
+                }
+                _ => cas(state, op),
+            },
             "append" => Some(append(state, &op.input)),
             _ => None,
         }
