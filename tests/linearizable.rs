@@ -4,7 +4,7 @@
 
 use dsim::check::linearizable::{
     by_name, check, Budget, CasRegister, History, KeyValue, MultiRegister, Mutex, Queue, Register,
-    Verdict,
+    Set, UnorderedQueue, Verdict,
 };
 use dsim::history::{Op, Phase, Value};
 use proptest::prelude::*;
@@ -634,7 +634,8 @@ fn concurrent_register_history(seed: u64, ops: usize, clients: u64, info: f64) -
 /// append and get of strings, which concatenate, as Porcupine's and
 /// 6.824's stores append, a key never written read as ""), `txn` (the
 /// multi-register model's transactions over registers x and y),
-/// `register` or `queue`.
+/// `set` (adds, and reads of every element in any order), `register`,
+/// `queue` or `unordered-queue`.
 fn random_history(model: &str, seed: u64, ops: usize) -> History {
     use rand_chacha::ChaCha8Rng;
     use rand_core::{Rng, SeedableRng};
@@ -652,8 +653,10 @@ fn random_history(model: &str, seed: u64, ops: usize) -> History {
             None if started < ops => {
                 started += 1;
                 let (f, input) = match (model, small(4)) {
-                    ("queue", 0 | 1) => ("enqueue", int(small(3))),
-                    ("queue", _) => ("dequeue", Value::Nil),
+                    ("queue" | "unordered-queue", 0 | 1) => ("enqueue", int(small(3))),
+                    ("queue" | "unordered-queue", _) => ("dequeue", Value::Nil),
+                    ("set", 0 | 1) => ("add", int(small(3))),
+                    ("set", _) => ("read", Value::Nil),
                     ("txn", _) => {
                         let steps = (0..1 + small(2))
                             .map(|_| {
@@ -705,6 +708,18 @@ fn random_history(model: &str, seed: u64, ops: usize) -> History {
                 };
                 let output = match f.as_str() {
                     "txn" => filled,
+                    // Some of 1, 2 and 3, in either order, or nil.
+                    "read" => match small(8) {
+                        0 => Value::Nil,
+                        bits => {
+                            let mut items: Vec<Value> =
+                                (0..3).filter(|i| bits >> i & 1 == 1).map(int).collect();
+                            if small(2) == 0 {
+                                items.reverse();
+                            }
+                            Value::List(items)
+                        }
+                    },
                     "get" if model == "strings" => match small(4) {
                         0 => Value::Str(String::new()),
                         1 => string(small(6)),
@@ -749,49 +764,67 @@ fn random_history(model: &str, seed: u64, ops: usize) -> History {
 /// by brute force.
 #[test]
 fn every_witness_named_is_one_and_minimal() {
-    let mut caught = [0; 4];
+    /// Whether the checker finds `h` a violation; if so, its witnesses
+    /// are one and minimal.
+    fn caught<M: dsim::check::linearizable::Model>(m: &M, h: &History, what: &str) -> bool {
+        let Verdict::NotLinearizable(why) = check(m, h, &Budget::default()) else {
+            return false;
+        };
+        assert!(why.minimal, "{what}: {why:?}");
+        assert_witnessed(m, h, &why);
+        true
+    }
+    let kinds = [
+        "kv",
+        "register",
+        "queue",
+        "strings",
+        "set",
+        "unordered-queue",
+        "txn",
+    ];
+    let mut caught_ = [0; 7];
     for seed in 0..2000u64 {
         let ops = 2 + (seed % 8) as usize;
-        for (m, name) in ["kv", "register", "queue", "strings"]
-            .into_iter()
-            .enumerate()
-        {
+        for (m, name) in kinds.into_iter().enumerate() {
             let h = random_history(name, seed, ops);
-            let kv = KeyValue::new(Value::Nil);
-            let reg = Register::new(Value::Nil);
-            let txn = MultiRegister::new(Value::Nil);
-            let v = match name {
-                "txn" => check(&txn, &h, &Budget::default()),
-                "kv" | "strings" => check(&kv, &h, &Budget::default()),
-                "register" => check(&reg, &h, &Budget::default()),
-                _ => check(&Queue, &h, &Budget::default()),
+            let what = format!("{name} seed {seed}");
+            let found = match name {
+                "kv" | "strings" => caught(&KeyValue::new(Value::Nil), &h, &what),
+                "register" => caught(&Register::new(Value::Nil), &h, &what),
+                "queue" => caught(&Queue, &h, &what),
+                "set" => caught(&Set, &h, &what),
+                "txn" => caught(&MultiRegister::new(Value::Nil), &h, &what),
+                _ => caught(&UnorderedQueue, &h, &what),
             };
-            let Verdict::NotLinearizable(why) = v else {
-                continue;
-            };
-            assert!(why.minimal, "{name} seed {seed}: {why:?}");
-            match name {
-                "txn" => assert_witnessed(&txn, &h, &why),
-                "kv" | "strings" => assert_witnessed(&kv, &h, &why),
-                "register" => assert_witnessed(&reg, &h, &why),
-                _ => assert_witnessed(&Queue, &h, &why),
-            }
-            caught[m] += 1;
+            caught_[m] += usize::from(found);
         }
     }
     // Most random histories are violations: each model judged many.
-    assert!(caught.iter().all(|&n| n >= 100), "{caught:?}");
+    assert!(caught_.iter().all(|&n| n >= 100), "{caught_:?}");
 }
 
 /// Whether `h` linearizes, by trying every order that keeps real time:
 /// an operation completed before another was invoked comes first; one whose
 /// outcome is unknown may also not have happened at all.
 fn linearizes_by_brute_force<M: dsim::check::linearizable::Model>(m: &M, h: &History) -> bool {
-    fn go<M: dsim::check::linearizable::Model>(
-        m: &M,
+    linearizes_by_every_choice(h, m.init(), &|state, o| {
+        m.step(state, o).into_iter().collect()
+    })
+}
+
+/// As [`linearizes_by_brute_force`], for a model whose operation may lead
+/// to any of several states (`steps`; none: it cannot happen there).
+fn linearizes_by_every_choice<S: Clone>(
+    h: &History,
+    init: S,
+    steps: &dyn Fn(&S, &dsim::check::linearizable::Operation) -> Vec<S>,
+) -> bool {
+    fn go<S: Clone>(
         h: &History,
+        steps: &dyn Fn(&S, &dsim::check::linearizable::Operation) -> Vec<S>,
         placed: &mut Vec<bool>,
-        state: &M::State,
+        state: &S,
     ) -> bool {
         let ops = &h.ops;
         if (0..ops.len()).all(|i| placed[i] || ops[i].ret.is_none()) {
@@ -804,16 +837,15 @@ fn linearizes_by_brute_force<M: dsim::check::linearizable::Model>(m: &M, h: &His
             if !ready {
                 return false;
             }
-            let Some(next) = m.step(state, o) else {
-                return false;
-            };
             placed[i] = true;
-            let found = go(m, h, placed, &next);
+            let found = steps(state, o)
+                .iter()
+                .any(|next| go(h, steps, placed, next));
             placed[i] = false;
             found
         })
     }
-    go(m, h, &mut vec![false; h.ops.len()], &m.init())
+    go(h, steps, &mut vec![false; h.ops.len()], &init)
 }
 
 /// Whether `h` holds for the checker, and by trying every order.
@@ -827,12 +859,13 @@ fn search_and_brute_force<M: dsim::check::linearizable::Model>(m: &M, h: &Histor
 /// The search (with the compact key it remembers configurations by: the
 /// first completion left and the operations still running before it, or a
 /// bit per operation when those are many) gives the verdict that trying
-/// every order gives, on random histories of four models (kv with lists
-/// and with strings), most of them violations, and on histories of real
+/// every order gives, on random histories of six models (kv with lists
+/// and with strings, multi-register, register, queue, set, unordered
+/// queue), most of them violations, and on histories of real
 /// registers with many clients and unknown outcomes, some reads made wrong.
 #[test]
 fn the_search_agrees_with_trying_every_order() {
-    let mut verdicts = [[0; 2]; 6];
+    let mut verdicts = [[0; 2]; 8];
     let mut judge = |m: usize, h: &History, (holds_, brute): (bool, bool), what: &str| {
         assert_eq!(
             holds_, brute,
@@ -855,6 +888,15 @@ fn the_search_agrees_with_trying_every_order() {
         judge(1, &h, search_and_brute_force(&reg, &h), "register");
         let h = random_history("queue", seed, ops);
         judge(2, &h, search_and_brute_force(&Queue, &h), "queue");
+        let h = random_history("set", seed, ops);
+        judge(6, &h, search_and_brute_force(&Set, &h), "set");
+        let h = random_history("unordered-queue", seed, ops);
+        judge(
+            7,
+            &h,
+            search_and_brute_force(&UnorderedQueue, &h),
+            "unordered-queue",
+        );
         let (lines, _) = concurrent_register_history(seed, 4 + (seed % 6) as usize, 5, 0.3);
         let wrong: Vec<String> = lines
             .lines()
@@ -880,6 +922,54 @@ fn the_search_agrees_with_trying_every_order() {
         verdicts.iter().all(|v| v[0] >= 20 && v[1] >= 20),
         "{verdicts:?}"
     );
+}
+
+/// The unordered queue, whose dequeue of unknown outcome may have taken
+/// any value, keeps every multiset the queue may hold: its verdicts are
+/// those of trying every order and every value each such dequeue took, on
+/// random histories, among them some that hold only because a dequeue of
+/// unknown outcome took a value (Knossos's model, which lets it take none,
+/// would call them violations).
+#[test]
+fn an_unordered_queue_judges_as_every_order_and_every_value_taken() {
+    let steps = |q: &Vec<Value>, o: &dsim::check::linearizable::Operation| -> Vec<Vec<Value>> {
+        let without = |i: usize| {
+            let mut q = q.clone();
+            q.remove(i);
+            q
+        };
+        match (o.f.as_str(), &o.output) {
+            ("enqueue", _) => vec![[q.clone(), vec![o.input.clone()]].concat()],
+            ("dequeue", Some(Value::Nil)) | ("dequeue", None) if q.is_empty() => vec![q.clone()],
+            ("dequeue", Some(v)) => q
+                .iter()
+                .position(|x| x == v)
+                .map(without)
+                .into_iter()
+                .collect(),
+            ("dequeue", None) => (0..q.len()).map(without).collect(),
+            _ => Vec::new(),
+        }
+    };
+    let takes_none = |q: &Vec<Value>, o: &dsim::check::linearizable::Operation| match o.output {
+        None if o.f == "dequeue" => Vec::new(),
+        _ => steps(q, o),
+    };
+    let (mut verdicts, mut only_by_a_value_taken) = ([0; 2], 0);
+    for seed in 0..3000u64 {
+        let h = random_history("unordered-queue", seed, 2 + (seed % 8) as usize);
+        let holds_ = holds(&check(&UnorderedQueue, &h, &Budget::default()));
+        let brute = linearizes_by_every_choice(&h, Vec::new(), &steps);
+        assert_eq!(
+            holds_, brute,
+            "seed {seed}: search says {holds_}, every choice says {brute}\n{h:?}"
+        );
+        verdicts[usize::from(holds_)] += 1;
+        only_by_a_value_taken +=
+            usize::from(holds_ && !linearizes_by_every_choice(&h, Vec::new(), &takes_none));
+    }
+    assert!(verdicts.iter().all(|&n| n >= 100), "{verdicts:?}");
+    assert!(only_by_a_value_taken >= 5, "{only_by_a_value_taken}");
 }
 
 proptest! {
@@ -983,6 +1073,59 @@ mod jepsen_import {
             panic!("an append judged");
         };
         assert!(why.contains("[[f k v] ...], f read or write"), "{why}");
+    }
+
+    /// Knossos's set and unordered queue: a set's read returns every
+    /// element, as an EDN set or a list in any order, an add of unknown
+    /// outcome in it or not; a queue's dequeue returns any value in it, and
+    /// one of unknown outcome may have taken any (`nil` read then: empty).
+    #[test]
+    fn a_set_reads_whole_and_an_unordered_queue_in_any_order() {
+        let op = |p: u64, t: &str, f: &str, v: &str| {
+            format!("{{:process {p}, :type :{t}, :f :{f}, :value {v}}}\n")
+        };
+        let both = |p: u64, f: &str, v: &str| op(p, "invoke", f, "nil") + &op(p, "ok", f, v);
+        let adds = op(0, "invoke", "add", "1")
+            + &op(0, "ok", "add", "1")
+            + &op(1, "invoke", "add", "2")
+            + &op(1, "info", "add", "2")
+            + &op(0, "invoke", "add", "3")
+            + &op(0, "ok", "add", "3");
+        for read in ["#{3 1}", "[3 1]", "#{1 2 3}", "[1 3 2 1]"] {
+            let h = adds.clone() + &both(2, "read", read);
+            assert!(holds(&verdict_of(&h, "set")), "{read}");
+        }
+        // 3 was added before the read began.
+        let Verdict::NotLinearizable(why) =
+            verdict_of(&(adds.clone() + &both(2, "read", "#{1 2}")), "set")
+        else {
+            panic!("a read without an element added before it passed");
+        };
+        assert_eq!(why.ops, vec![2, 3], "{why:?}");
+        let Verdict::Unknown(why) = verdict_of(&(adds + &both(2, "read", "3")), "set") else {
+            panic!("a read of one value judged as a set's");
+        };
+        assert!(why.contains("reads a set as a list"), "{why}");
+
+        let enqueued = op(0, "invoke", "enqueue", "1")
+            + &op(0, "ok", "enqueue", "1")
+            + &op(0, "invoke", "enqueue", "2")
+            + &op(0, "ok", "enqueue", "2");
+        let out_of_order = enqueued.clone() + &both(1, "dequeue", "2") + &both(1, "dequeue", "1");
+        assert!(holds(&verdict_of(&out_of_order, "unordered-queue")));
+        assert!(!holds(&verdict_of(&out_of_order, "queue")));
+        // A dequeue of unknown outcome took 1, or the queue was not empty.
+        let taken = enqueued.clone()
+            + &op(2, "invoke", "dequeue", "nil")
+            + &op(2, "info", "dequeue", "nil")
+            + &both(1, "dequeue", "2")
+            + &both(1, "dequeue", "nil");
+        assert!(holds(&verdict_of(&taken, "unordered-queue")));
+        let twice = enqueued + &both(1, "dequeue", "2") + &both(2, "dequeue", "2");
+        let Verdict::NotLinearizable(why) = verdict_of(&twice, "unordered-queue") else {
+            panic!("a value dequeued twice passed");
+        };
+        assert_eq!(why.ops, vec![2, 3], "{why:?}");
     }
 
     /// Porcupine's key-value histories (and MIT 6.824's stores): an

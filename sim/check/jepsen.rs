@@ -573,11 +573,22 @@ pub fn convert(line: usize, v: &Edn) -> Result<Value, ImportError> {
                 .map(|i| convert(line, i))
                 .collect::<Result<_, _>>()?,
         ),
+        // A set: its elements in order, once each (as the `set` model
+        // reads a read's value).
+        Edn::Set(items) => {
+            let mut items = items
+                .iter()
+                .map(|i| convert(line, i))
+                .collect::<Result<Vec<_>, _>>()?;
+            items.sort();
+            items.dedup();
+            Value::List(items)
+        }
         other => {
             return Err(error(
                 line,
                 format!(
-                    "the value {} is of a kind histories do not hold (nil, integers, strings, keywords, vectors)",
+                    "the value {} is of a kind histories do not hold (nil, integers, strings, keywords, vectors, sets)",
                     edn_format::emit_str(other)
                 ),
             ))

@@ -46,8 +46,8 @@ pub struct CheckArgs {
     #[arg(long)]
     pub delimiter: Option<String>,
     /// Check the clients' history for linearizability against this model
-    /// (register, cas-register, kv, mutex, queue, multi-register, or one a protocol of
-    /// this program declares).
+    /// (register, cas-register, kv, mutex, queue, multi-register, set,
+    /// unordered-queue, or one a protocol of this program declares).
     #[arg(long, value_name = "MODEL")]
     pub linearizable: Option<String>,
     /// With --import jepsen: the model (as --linearizable).

@@ -49,7 +49,7 @@ mod search;
 
 pub use models::{
     builtin, by_name, find, CasRegister, KeyValue, MultiRegister, Mutex, NamedModel, Queue,
-    Register, MODEL_NAMES,
+    Register, Set, UnorderedQueue, MODEL_NAMES,
 };
 pub use search::Budget;
 

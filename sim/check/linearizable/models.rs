@@ -1,5 +1,6 @@
 //! The models, by the names the command line knows: `register`,
-//! `cas-register`, `kv`, `mutex`, `queue`, `multi-register`.
+//! `cas-register`, `kv`, `mutex`, `queue`, `multi-register`, `set`,
+//! `unordered-queue`.
 //!
 //! | model | operations (function: argument → result) |
 //! |---|---|
@@ -9,19 +10,23 @@
 //! | `mutex` | `lock`, `unlock` (each must alternate) |
 //! | `queue` | `enqueue`: v; `dequeue`: → the oldest value, `nil` when empty |
 //! | `multi-register` | `txn`: `[[f k v] ...]`, `f` `read` (`r`) or `write` (`w`) of register `k`, in order, at once; a read of `nil` is any value |
+//! | `set` | `add`: v; `read`: → every element, a list (or an EDN set) in any order, `nil` when none |
+//! | `unordered-queue` | `enqueue`: v; `dequeue`: → any value in the queue, `nil` when empty |
 
 use super::{Model, Operation};
 use crate::history::Value;
 use std::collections::VecDeque;
 
 /// Names the command line knows.
-pub const MODEL_NAMES: [&str; 6] = [
+pub const MODEL_NAMES: [&str; 8] = [
     "register",
     "cas-register",
     "kv",
     "mutex",
     "queue",
     "multi-register",
+    "set",
+    "unordered-queue",
 ];
 
 fn is_read(f: &str) -> bool {
@@ -383,6 +388,138 @@ impl Model for MultiRegister {
     }
 }
 
+/// `v` put into the ordered multiset `items`.
+fn insert_sorted(items: &[Value], v: &Value) -> Vec<Value> {
+    let mut items = items.to_vec();
+    let at = items.partition_point(|x| x <= v);
+    items.insert(at, v.clone());
+    items
+}
+
+/// A read's value as the elements of a set, in order, once each: a list
+/// in any order, or `nil` for none; `None` for anything else.
+fn as_set(v: &Value) -> Option<Vec<Value>> {
+    match v {
+        Value::Nil => Some(Vec::new()),
+        Value::List(items) => {
+            let mut items = items.clone();
+            items.sort();
+            items.dedup();
+            Some(items)
+        }
+        _ => None,
+    }
+}
+
+/// A set that is added to and read whole, as Knossos's `set`: `add` v;
+/// `read` returns every element, a list in any order (or an EDN set),
+/// `nil` when there is none; an element added twice is there once.
+#[derive(Clone, Debug, Default)]
+pub struct Set;
+
+impl Model for Set {
+    /// The elements, in order, once each.
+    type State = Vec<Value>;
+    fn init(&self) -> Vec<Value> {
+        Vec::new()
+    }
+    fn step(&self, set: &Vec<Value>, op: &Operation) -> Option<Vec<Value>> {
+        match op.f.as_str() {
+            "add" if set.binary_search(&op.input).is_ok() => Some(set.clone()),
+            "add" => Some(insert_sorted(set, &op.input)),
+            "read" => match &op.output {
+                Some(v) => (as_set(v)? == *set).then(|| set.clone()),
+                None => Some(set.clone()),
+            },
+            _ => None,
+        }
+    }
+    fn changes_state(&self, op: &Operation) -> bool {
+        op.f != "read"
+    }
+    fn unknown(&self, ops: &[Operation]) -> Option<String> {
+        if let Some(what) = first_unknown(ops, "set", &["add", "read"]) {
+            return Some(what);
+        }
+        ops.iter()
+            .find(|o| o.f == "read" && o.output.as_ref().is_some_and(|v| as_set(v).is_none()))
+            .map(|o| {
+                format!(
+                    "the set model reads a set as a list, an EDN set or nil: #{} read {}",
+                    o.call,
+                    o.output.as_ref().unwrap_or(&Value::Nil)
+                )
+            })
+    }
+    /// An add of a value no read returned: every read after it would
+    /// have to hold it, so it only stands in the way.
+    fn needless(&self, op: &Operation, seen: &dyn Fn(&Value) -> bool) -> bool {
+        op.f == "add" && !seen(&op.input)
+    }
+}
+
+/// A queue whose dequeue returns any value in it, as Knossos's
+/// `unordered-queue`: `enqueue` v; `dequeue` returns a value enqueued and
+/// not yet dequeued (`nil` when there is none). A dequeue whose outcome is
+/// unknown may have taken any of them, so the state is every multiset the
+/// queue may hold: exact, where Knossos lets such a dequeue take nothing.
+#[derive(Clone, Debug, Default)]
+pub struct UnorderedQueue;
+
+impl Model for UnorderedQueue {
+    /// What the queue may hold: ordered multisets, in order, once each.
+    type State = Vec<Vec<Value>>;
+    fn init(&self) -> Self::State {
+        vec![Vec::new()]
+    }
+    fn step(&self, may: &Self::State, op: &Operation) -> Option<Self::State> {
+        let mut next: Vec<Vec<Value>> = match (op.f.as_str(), &op.output) {
+            ("enqueue", _) => may.iter().map(|q| insert_sorted(q, &op.input)).collect(),
+            ("dequeue", Some(Value::Nil)) => may.iter().filter(|q| q.is_empty()).cloned().collect(),
+            ("dequeue", Some(v)) => may
+                .iter()
+                .filter_map(|q| {
+                    let at = q.binary_search(v).ok()?;
+                    let mut q = q.clone();
+                    q.remove(at);
+                    Some(q)
+                })
+                .collect(),
+            // Any one value, or none from an empty queue.
+            ("dequeue", None) => may
+                .iter()
+                .flat_map(|q| {
+                    let mut taken: Vec<Vec<Value>> = Vec::new();
+                    for (i, v) in q.iter().enumerate() {
+                        if i == 0 || q[i - 1] != *v {
+                            let mut q = q.clone();
+                            q.remove(i);
+                            taken.push(q);
+                        }
+                    }
+                    if q.is_empty() {
+                        taken.push(Vec::new());
+                    }
+                    taken
+                })
+                .collect(),
+            _ => return None,
+        };
+        next.sort();
+        next.dedup();
+        (!next.is_empty()).then_some(next)
+    }
+    fn unknown(&self, ops: &[Operation]) -> Option<String> {
+        first_unknown(ops, "unordered-queue", &["enqueue", "dequeue"])
+    }
+    /// An enqueue of a value nothing else mentions: it can only keep a
+    /// dequeue from finding the queue empty, and a dequeue of unknown
+    /// outcome that took it could as well not have happened.
+    fn needless(&self, op: &Operation, seen: &dyn Fn(&Value) -> bool) -> bool {
+        op.f == "enqueue" && !seen(&op.input)
+    }
+}
+
 /// Checks `history` with the built-in model called `name` (one of
 /// [`MODEL_NAMES`]), whose registers start at `initial`.
 pub fn by_name(
@@ -414,6 +551,12 @@ pub fn builtin() -> Vec<NamedModel> {
             "multi-register",
             "txn [[read k v] [write k v] ...], registers by key",
             MultiRegister::new,
+        ),
+        NamedModel::new("set", "add, read (every element, in any order)", |_| Set),
+        NamedModel::new(
+            "unordered-queue",
+            "enqueue, dequeue (any value in the queue)",
+            |_| UnorderedQueue,
         ),
     ]
 }
