@@ -247,10 +247,28 @@ pub trait Model {
         let _ = (op, seen);
         false
     }
+    /// The model to search `ops` with, shown them all first (`must[i]`:
+    /// whether `ops[i]` must take effect, having completed, and not let
+    /// go by a witness search); `None`, the default: this one as it is.
+    /// A model may learn from them which states nothing to come can
+    /// follow, and refuse those at once (the queue: a value enqueued
+    /// behind one that must leave after it), where the search would
+    /// otherwise learn it only from the operation that shows it, having
+    /// explored everything in between: a long history of values enqueued
+    /// at once takes time exponential in their number. Refuse only a
+    /// state that no order of the operations, each within its call,
+    /// could go on from.
+    fn knowing(&self, ops: &[&Operation], must: &[bool]) -> Option<Self>
+    where
+        Self: Sized,
+    {
+        let _ = (ops, must);
+        None
+    }
 }
 
 /// A shared model is the model.
-impl<M: Model + ?Sized> Model for std::sync::Arc<M> {
+impl<M: Model> Model for std::sync::Arc<M> {
     type State = M::State;
     fn init(&self) -> Self::State {
         (**self).init()
@@ -269,6 +287,9 @@ impl<M: Model + ?Sized> Model for std::sync::Arc<M> {
     }
     fn needless(&self, op: &Operation, seen: &dyn Fn(&Value) -> bool) -> bool {
         (**self).needless(op, seen)
+    }
+    fn knowing(&self, ops: &[&Operation], must: &[bool]) -> Option<Self> {
+        (**self).knowing(ops, must).map(std::sync::Arc::new)
     }
 }
 
@@ -321,9 +342,22 @@ pub fn check<M: Model>(model: &M, history: &History, budget: &Budget) -> Verdict
         .partition(&history.ops)
         .into_iter()
         .map(|part| {
-            part.iter()
+            let part: Vec<&Operation> = part
+                .iter()
                 .map(|&i| &history.ops[i])
                 .filter(|o| o.ret.is_some() || model.changes_state(o))
+                .collect();
+            // Of those whose outcome is unknown, free to take effect or
+            // not, the needless are left out (an enqueue of a value no
+            // dequeue returned only stands in the way).
+            let free: Vec<bool> = part.iter().map(|o| o.ret.is_none()).collect();
+            if !free.contains(&true) {
+                return part;
+            }
+            let out = left_out(model, &part, &part, &free, strings_inside(&part).as_ref());
+            part.into_iter()
+                .zip(out)
+                .filter_map(|(o, out)| (!out).then_some(o))
                 .collect()
         })
         .collect();
@@ -469,45 +503,24 @@ fn explain<M: Model>(
     // completed ones let go (those that change nothing left out: they
     // constrain nothing); no when the budget ran out (never a false
     // yes, so the witness found is one; it may then not be minimal).
-    let inside = strings_inside(&core);
+    let core_refs: Vec<&Operation> = core.iter().map(|o| o.as_ref()).collect();
+    let loose_refs: Vec<&Operation> = loose.iter().collect();
+    let inside = strings_inside(&core_refs);
     let mut cannot = |required: &[bool]| -> bool {
         if !judged.get() {
             // The budget is spent: every later search would say the same.
             return false;
         }
-        // Each value mentioned: by which operation first, and whether
-        // by another too.
-        let mut mentions: BTreeMap<&Value, (usize, bool)> = BTreeMap::new();
-        for (i, o) in core.iter().enumerate() {
-            let output = o.output.as_ref().filter(|_| required[i]);
-            for v in std::iter::once(&o.input).chain(output) {
-                each_value(v, &mut |v| {
-                    let (first, more) = mentions.entry(v).or_insert((i, false));
-                    *more |= *first != i;
-                });
-            }
-        }
-        let (refs, optional): (Vec<&Operation>, Vec<bool>) = core
+        let free: Vec<bool> = (0..core.len())
+            .map(|i| !required[i] && core[i].ret.is_some())
+            .collect();
+        let out = left_out(model, &core_refs, &loose_refs, &free, inside.as_ref());
+        let (refs, optional): (Vec<&Operation>, Vec<bool>) = core_refs
             .iter()
             .zip(&loose)
-            .zip(required)
             .enumerate()
-            .filter_map(|(i, ((o, l), &r))| match (r, o.ret) {
-                (true, _) | (false, None) => Some((o.as_ref(), false)),
-                (false, Some(_)) => {
-                    let seen = |v: &Value| {
-                        mentions
-                            .get(v)
-                            .is_some_and(|&(first, more)| more || first != i)
-                            || matches!(v, Value::Str(s) if inside.as_ref().is_none_or(|inside| {
-                                inside.get(s.as_str()).is_some_and(|by| {
-                                    by.iter().any(|&(j, output)| j != i && (!output || required[j]))
-                                })
-                            }))
-                    };
-                    (!model.needless(l, &seen)).then_some((l, true))
-                }
-            })
+            .filter(|&(i, _)| !out[i])
+            .map(|(i, (o, l))| if free[i] { (l, true) } else { (*o, false) })
             .filter(|(o, optional)| o.ret.is_some() && !optional || model.changes_state(o))
             .unzip();
         match search::linearize_optional(model, &refs, &optional, &small, spent) {
@@ -589,15 +602,54 @@ fn explain<M: Model>(
     })
 }
 
+/// Which of `ops` a search may leave out: those free to take effect or
+/// not (`free[i]`) that the model finds needless (asked of `loose[i]`,
+/// the same operation with its outcome as the search takes it), given
+/// what the others mention: their inputs, and the outputs of those not
+/// free (`inside`: [`strings_inside`] of `ops`).
+fn left_out<M: Model>(
+    model: &M,
+    ops: &[&Operation],
+    loose: &[&Operation],
+    free: &[bool],
+    inside: Option<&BTreeMap<&str, Vec<(usize, bool)>>>,
+) -> Vec<bool> {
+    // Each value mentioned: by which operation first, and whether by
+    // another too.
+    let mut mentions: BTreeMap<&Value, (usize, bool)> = BTreeMap::new();
+    for (i, o) in ops.iter().enumerate() {
+        let output = o.output.as_ref().filter(|_| !free[i]);
+        for v in std::iter::once(&o.input).chain(output) {
+            each_value(v, &mut |v| {
+                let (first, more) = mentions.entry(v).or_insert((i, false));
+                *more |= *first != i;
+            });
+        }
+    }
+    (0..ops.len())
+        .map(|i| {
+            let seen = |v: &Value| {
+                mentions
+                    .get(v)
+                    .is_some_and(|&(first, more)| more || first != i)
+                    || matches!(v, Value::Str(s) if inside.is_none_or(|inside| {
+                        inside.get(s.as_str()).is_some_and(|by| {
+                            by.iter().any(|&(j, output)| j != i && (!output || !free[j]))
+                        })
+                    }))
+            };
+            free[i] && model.needless(loose[i], &seen)
+        })
+        .collect()
+}
+
 /// For each string `ops` mention (in an input, or an output, inside
 /// lists too), the operations that mention a longer string holding it,
 /// and whether in their output: a string appended to another is seen in
 /// what a read of the two returns. One pass of an Aho–Corasick automaton
 /// over every string mentioned; `None` when there are too many strings
 /// for one (every string is then taken as seen: always right).
-fn strings_inside<'a>(
-    ops: &'a [std::borrow::Cow<'_, Operation>],
-) -> Option<BTreeMap<&'a str, Vec<(usize, bool)>>> {
+fn strings_inside<'a>(ops: &[&'a Operation]) -> Option<BTreeMap<&'a str, Vec<(usize, bool)>>> {
     let mut mentioned: Vec<(usize, bool, &str)> = Vec::new();
     for (i, o) in ops.iter().enumerate() {
         for (v, output) in

@@ -15,7 +15,7 @@
 
 use super::{Model, Operation};
 use crate::history::Value;
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 
 /// Names the command line knows.
 pub const MODEL_NAMES: [&str; 8] = [
@@ -263,7 +263,28 @@ impl Model for Mutex {
 
 /// A FIFO queue.
 #[derive(Clone, Debug, Default)]
-pub struct Queue;
+pub struct Queue {
+    /// What the operations to search show ([`Model::knowing`]).
+    known: Option<std::sync::Arc<Leaving>>,
+}
+
+/// When values leave a queue, as the operations to search show.
+#[derive(Debug)]
+struct Leaving {
+    /// Per value enqueued once: when the one dequeue that returned it
+    /// (and must take effect) began and ended; `None` when no dequeue
+    /// returned it (then only one whose output is unknown can take it).
+    values: BTreeMap<Value, Option<(u64, u64)>>,
+    /// When each dequeue whose output is unknown began, in order.
+    unknown: Vec<u64>,
+}
+
+impl Queue {
+    /// The queue, empty.
+    pub fn new() -> Queue {
+        Queue::default()
+    }
+}
 
 impl Model for Queue {
     type State = VecDeque<Value>;
@@ -271,10 +292,41 @@ impl Model for Queue {
         VecDeque::new()
     }
     fn step(&self, q: &VecDeque<Value>, op: &Operation) -> Option<VecDeque<Value>> {
+        let known = self.known.as_deref();
         match op.f.as_str() {
             "enqueue" => {
+                if let Some(known) = known {
+                    if let Some(Some((_, ends))) = known.values.get(&op.input) {
+                        // Every value ahead leaves first: none whose
+                        // dequeue began after this one's ended, and no
+                        // more of those no dequeue returned than dequeues
+                        // of unknown output began by then.
+                        let mut untold = 0;
+                        for v in q {
+                            match known.values.get(v) {
+                                Some(Some((begins, _))) if ends < begins => return None,
+                                Some(None) => untold += 1,
+                                _ => {}
+                            }
+                        }
+                        if untold > known.unknown.partition_point(|&c| c <= *ends) {
+                            return None;
+                        }
+                    }
+                }
                 let mut q = q.clone();
                 q.push_back(op.input.clone());
+                // With no dequeue of unknown output, a value no dequeue
+                // returned never leaves, nor any behind it: their order
+                // is nothing to search, kept sorted.
+                if let Some(known) = known.filter(|k| k.unknown.is_empty()) {
+                    if let Some(dead) = q
+                        .iter()
+                        .position(|v| matches!(known.values.get(v), Some(None)))
+                    {
+                        q.make_contiguous()[dead + 1..].sort();
+                    }
+                }
                 Some(q)
             }
             "dequeue" => {
@@ -282,6 +334,12 @@ impl Model for Queue {
                 let front = q.pop_front().unwrap_or(Value::Nil);
                 match &op.output {
                     Some(v) if *v != front => None,
+                    // Not a value a dequeue that must take effect returns.
+                    None if known
+                        .is_some_and(|k| matches!(k.values.get(&front), Some(Some(_)))) =>
+                    {
+                        None
+                    }
                     _ => Some(q),
                 }
             }
@@ -297,6 +355,41 @@ impl Model for Queue {
     /// happen, so leaving it out loses no order.
     fn needless(&self, op: &Operation, seen: &dyn Fn(&Value) -> bool) -> bool {
         op.f == "enqueue" && !seen(&op.input)
+    }
+    /// When the values enqueued once leave: one returned by one dequeue
+    /// that must take effect, during it; one no dequeue returned, only
+    /// by a dequeue whose output is unknown. Values enqueued in one order
+    /// leave in it.
+    fn knowing(&self, ops: &[&Operation], must: &[bool]) -> Option<Queue> {
+        // Per value: enqueues, dequeues that returned it, and when the
+        // last of those ran, if it must take effect.
+        type Counts = (usize, usize, Option<(u64, u64)>);
+        let mut seen: BTreeMap<&Value, Counts> = BTreeMap::new();
+        let mut unknown = Vec::new();
+        for (o, &must) in ops.iter().zip(must) {
+            match (o.f.as_str(), &o.output) {
+                ("enqueue", _) => seen.entry(&o.input).or_default().0 += 1,
+                ("dequeue", None) => unknown.push(o.call),
+                ("dequeue", Some(v)) if *v != Value::Nil => {
+                    let e = seen.entry(v).or_default();
+                    e.1 += 1;
+                    e.2 = o.ret.filter(|_| must).map(|ret| (o.call, ret));
+                }
+                _ => {}
+            }
+        }
+        unknown.sort_unstable();
+        let values: BTreeMap<Value, Option<(u64, u64)>> = seen
+            .into_iter()
+            .filter_map(|(v, (enq, deq, during))| match (enq, deq, during) {
+                (1, 0, _) => Some((v.clone(), None)),
+                (1, 1, Some(during)) => Some((v.clone(), Some(during))),
+                _ => None,
+            })
+            .collect();
+        (!values.is_empty()).then(|| Queue {
+            known: Some(std::sync::Arc::new(Leaving { values, unknown })),
+        })
     }
 }
 
@@ -460,54 +553,103 @@ impl Model for Set {
 
 /// A queue whose dequeue returns any value in it, as Knossos's
 /// `unordered-queue`: `enqueue` v; `dequeue` returns a value enqueued and
-/// not yet dequeued (`nil` when there is none). A dequeue whose outcome is
-/// unknown may have taken any of them, so the state is every multiset the
-/// queue may hold: exact, where Knossos lets such a dequeue take nothing.
+/// not yet dequeued (`nil` when there is none). A dequeue of unknown
+/// outcome may have taken any value there when it took effect (or none):
+/// exact, where Knossos's lets it take none.
 #[derive(Clone, Debug, Default)]
 pub struct UnorderedQueue;
 
-impl Model for UnorderedQueue {
-    /// What the queue may hold: ordered multisets, in order, once each.
-    type State = Vec<Vec<Value>>;
-    fn init(&self) -> Self::State {
-        vec![Vec::new()]
+/// What an unordered queue holds: runs of values in the order they were
+/// enqueued (each run's values in order), each run followed by how many
+/// dequeues of unknown outcome took effect after it. Which value such a
+/// dequeue took is left open: it can only have been one enqueued before
+/// it, and it matters only to a dequeue that finds the queue empty, which
+/// needs one for each value still there (a value a known dequeue
+/// returned, no unknown one took).
+type Runs = Vec<(Vec<Value>, usize)>;
+
+/// `runs` with no empty run (its unknown dequeues join the run before, or
+/// go, having nothing before them) and no run followed by more unknown
+/// dequeues than values enqueued before them.
+fn tidy(runs: Runs) -> Runs {
+    let mut out: Runs = Vec::with_capacity(runs.len());
+    for (values, taken) in runs {
+        match out.last_mut() {
+            _ if !values.is_empty() => out.push((values, taken)),
+            Some(last) => last.1 += taken,
+            None => {}
+        }
     }
-    fn step(&self, may: &Self::State, op: &Operation) -> Option<Self::State> {
-        let mut next: Vec<Vec<Value>> = match (op.f.as_str(), &op.output) {
-            ("enqueue", _) => may.iter().map(|q| insert_sorted(q, &op.input)).collect(),
-            ("dequeue", Some(Value::Nil)) => may.iter().filter(|q| q.is_empty()).cloned().collect(),
-            ("dequeue", Some(v)) => may
-                .iter()
-                .filter_map(|q| {
-                    let at = q.binary_search(v).ok()?;
-                    let mut q = q.clone();
-                    q.remove(at);
-                    Some(q)
-                })
-                .collect(),
-            // Any one value, or none from an empty queue.
-            ("dequeue", None) => may
-                .iter()
-                .flat_map(|q| {
-                    let mut taken: Vec<Vec<Value>> = Vec::new();
-                    for (i, v) in q.iter().enumerate() {
-                        if i == 0 || q[i - 1] != *v {
-                            let mut q = q.clone();
-                            q.remove(i);
-                            taken.push(q);
-                        }
-                    }
-                    if q.is_empty() {
-                        taken.push(Vec::new());
-                    }
-                    taken
-                })
-                .collect(),
+    let mut before = 0;
+    for (values, taken) in &mut out {
+        before += values.len();
+        *taken = (*taken).min(before);
+    }
+    out
+}
+
+impl Model for UnorderedQueue {
+    type State = Runs;
+    fn init(&self) -> Runs {
+        Vec::new()
+    }
+    fn step(&self, runs: &Runs, op: &Operation) -> Option<Runs> {
+        let mut runs = runs.clone();
+        match (op.f.as_str(), &op.output) {
+            ("enqueue", _) => match runs.last_mut() {
+                Some((values, 0)) => *values = insert_sorted(values, &op.input),
+                _ => runs.push((vec![op.input.clone()], 0)),
+            },
+            // Empty: each value still there taken by an unknown dequeue
+            // after it, no two the same one.
+            ("dequeue", Some(Value::Nil)) => {
+                let mut after = 0usize;
+                for (values, taken) in runs.iter().rev() {
+                    after = (after + taken).checked_sub(values.len())?;
+                }
+                runs.clear();
+            }
+            // The last one enqueued, of values alike: the others, with
+            // more unknown dequeues after them, are the likelier taken.
+            ("dequeue", Some(v)) => {
+                let (values, _) = runs
+                    .iter_mut()
+                    .rev()
+                    .find(|(values, _)| values.contains(v))?;
+                let at = values.binary_search(v).ok()?;
+                values.remove(at);
+            }
+            ("dequeue", None) => {
+                if let Some(last) = runs.last_mut() {
+                    last.1 += 1;
+                }
+            }
             _ => return None,
-        };
-        next.sort();
-        next.dedup();
-        (!next.is_empty()).then_some(next)
+        }
+        Some(tidy(runs))
+    }
+    /// When no dequeue found the queue empty, each value apart (its
+    /// enqueues and the dequeues that returned it), as values in a bag
+    /// are independent objects; a dequeue of unknown outcome then needs
+    /// no part, as taking a value could only have kept a later dequeue
+    /// from returning it.
+    fn partition(&self, ops: &[Operation]) -> Vec<Vec<usize>> {
+        if ops
+            .iter()
+            .any(|o| o.f == "dequeue" && o.output == Some(Value::Nil))
+        {
+            return vec![(0..ops.len()).collect()];
+        }
+        let mut by_value: std::collections::BTreeMap<&Value, Vec<usize>> = Default::default();
+        for o in ops {
+            let value = match (o.f.as_str(), &o.output) {
+                ("dequeue", None) => continue,
+                ("dequeue", Some(v)) => v,
+                _ => &o.input,
+            };
+            by_value.entry(value).or_default().push(o.id);
+        }
+        by_value.into_values().collect()
     }
     fn unknown(&self, ops: &[Operation]) -> Option<String> {
         first_unknown(ops, "unordered-queue", &["enqueue", "dequeue"])
@@ -546,7 +688,7 @@ pub fn builtin() -> Vec<NamedModel> {
             KeyValue::new,
         ),
         NamedModel::new("mutex", "lock, unlock (or acquire, release)", |_| Mutex),
-        NamedModel::new("queue", "enqueue, dequeue (FIFO)", |_| Queue),
+        NamedModel::new("queue", "enqueue, dequeue (FIFO)", |_| Queue::new()),
         NamedModel::new(
             "multi-register",
             "txn [[read k v] [write k v] ...], registers by key",

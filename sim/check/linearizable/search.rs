@@ -124,6 +124,11 @@ pub fn linearize_optional<M: Model>(
     if n >= (u32::MAX / 2) as usize {
         return Err(format!("{n} operations are more than one search can hold"));
     }
+    let must: Vec<bool> = (0..n)
+        .map(|i| ops[i].ret.is_some() && optional.get(i) != Some(&true))
+        .collect();
+    let knowing = model.knowing(ops, &must);
+    let model = knowing.as_ref().unwrap_or(model);
     // Events: 2i is op i's invocation, 2i+1 its completion.
     let mut order: Vec<usize> = (0..2 * n).collect();
     let time = |e: usize| {
@@ -233,7 +238,13 @@ pub fn linearize_optional<M: Model>(
             return Err(why);
         }
         let mut advanced = false;
-        if let Some(after) = model.step(&state, ops[op]) {
+        // One free not to take effect that changes nothing here is better
+        // left for later: taking effect here, it could take none later.
+        let free = ops[op].ret.is_none() || optional.get(op) == Some(&true);
+        let step = model
+            .step(&state, ops[op])
+            .filter(|after| !free || *after != state);
+        if let Some(after) = step {
             linearized[op / 64] |= 1 << (op % 64);
             let key = linearized_key(&next, head, op, &linearized, &mut pending);
             if cache.insert((key, after.clone())) {
