@@ -238,9 +238,12 @@ pub fn linearize_optional<M: Model>(
             return Err(why);
         }
         let mut advanced = false;
-        // One free not to take effect that changes nothing here is better
-        // left for later: taking effect here, it could take none later.
-        let free = ops[op].ret.is_none() || optional.get(op) == Some(&true);
+        // One whose outcome is unknown that changes nothing here is
+        // better left for later: taking effect here, it could take none
+        // later. (Not so for one a witness search lets go: it leaves at
+        // its completion, and the search would try it at every step till
+        // then, where taking effect ends those tries.)
+        let free = ops[op].ret.is_none();
         let step = model
             .step(&state, ops[op])
             .filter(|after| !free || *after != state);
