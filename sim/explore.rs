@@ -11,11 +11,18 @@
 //!
 //! A state is reached by re-running its path — the index of the action
 //! taken at each step — from the start, so any node can be explored,
-//! including ones whose state cannot be copied. When node states hash
-//! ([`crate::Simulation::hashable`]), each state is fingerprinted (node
-//! states, disks, random streams, timers, the multiset of messages in
-//! flight, the faults spent) and explored once; otherwise every path is a
-//! state of its own, as in a stateless search.
+//! including ones whose state cannot be copied. Each state is
+//! fingerprinted (node states, disks, random streams, timers, the multiset
+//! of messages in flight, the faults spent) and explored once. A node
+//! state is hashed when the nodes hash ([`crate::Simulation::hashable`]);
+//! when they do not (an async node's futures), a node is known by what it
+//! has been handed since it was built — each message, timer, operation
+//! and task step in order, with where its random stream and clock stood
+//! and the disk it started from — which decides its state, since a node
+//! is deterministic. Two paths that hand every node the same events in
+//! the same order are then one state, however they interleave the nodes;
+//! hashing the nodes merges more (different events that lead to the same
+//! state).
 //!
 //! Invariants are checked after every step, the clients' history whenever
 //! it grows, and the end-of-run checks at states where nothing more can
@@ -74,8 +81,7 @@ pub struct Options {
     pub order: Order,
     /// Paths longer than this are not extended.
     pub depth: usize,
-    /// Stop after this many distinct states (paths, when node states do
-    /// not hash).
+    /// Stop after this many distinct states.
     pub max_states: u64,
     /// Reach this many of the first states twice and compare them.
     pub determinism_checks: u64,
@@ -109,7 +115,7 @@ impl Default for Options {
 pub struct Progress {
     /// States reached, counting every time a state was reached.
     pub states: u64,
-    /// Distinct states (by fingerprint; every path when not hashable).
+    /// Distinct states (by fingerprint).
     pub unique: u64,
     /// Deliveries left in flight because their node ignored them (with
     /// [`Options::ignored_stay`]).
@@ -118,10 +124,6 @@ pub struct Progress {
     pub depth: usize,
     /// Paths waiting to be explored.
     pub frontier: u64,
-    /// Whether states are told apart by fingerprint; when not (node
-    /// states that do not hash), `unique` counts paths.
-    #[serde(skip)]
-    pub hashed: bool,
 }
 
 /// A violation: the path to it, and what failed.
@@ -145,7 +147,8 @@ pub struct Report {
     pub cut_at_depth: u64,
     /// States where nothing more can happen.
     pub terminal: u64,
-    /// Whether states were fingerprinted (the protocol's nodes hash).
+    /// Whether node states were hashed (the protocol's nodes hash); when
+    /// not, each node is known by what it has been handed.
     pub hashed: bool,
     /// When they were not and cannot be, why ([`Node::UNHASHABLE`]).
     pub unhashable: Option<String>,
@@ -228,10 +231,7 @@ pub fn search<N: Node>(sim: &Simulation<N>, options: &Options) -> Result<Report,
     let report = Report {
         order: options.order,
         depth_bound: options.depth,
-        counts: Progress {
-            hashed,
-            ..Progress::default()
-        },
+        counts: Progress::default(),
         cut_at_depth: 0,
         terminal: 0,
         hashed,
@@ -359,13 +359,8 @@ fn explore_from<N: Node>(
             }
             if report.counts.unique >= options.max_states {
                 report.stopped = Some(format!(
-                    "the state budget of {} {} ran out",
+                    "the state budget of {} distinct states ran out",
                     options.max_states,
-                    if report.hashed {
-                        "distinct states"
-                    } else {
-                        "states (by path)"
-                    }
                 ));
                 stop = true;
                 break;

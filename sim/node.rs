@@ -143,10 +143,11 @@ pub trait Node: 'static {
         ctx.inputs |= input_note::IGNORED;
     }
 
-    /// Why states of this node type cannot be fingerprinted for
-    /// exploration ([`crate::Simulation::hashable`]), in words for the
-    /// search's report; `None` (the default) when deriving `Hash` would
-    /// do. An async node's tasks are futures, which do not hash.
+    /// Why states of this node type cannot be hashed for exploration
+    /// ([`crate::Simulation::hashable`]), in words for the search's report
+    /// (which then knows a node by the events it was handed); `None` (the
+    /// default) when deriving `Hash` would do. An async node's tasks are
+    /// futures, which do not hash.
     const UNHASHABLE: Option<&'static str> = None;
 
     /// Asked when a run ends with no event left: work this node is

@@ -293,19 +293,20 @@ fn a_panic_in_a_handler_or_a_check_is_a_violation_under_exploration() {
 }
 
 #[test]
-fn states_reached_twice_are_explored_once_unless_they_cannot_be_hashed() {
+fn states_reached_twice_are_explored_once_by_state_or_by_what_each_node_was_handed() {
     let sim = Simulation::new(explored(Budgets::default()), |_| Greeter { heard: 0 }).hashable();
     let r = search(&sim, &Options::default()).unwrap();
     // Six greetings: a state is the set delivered so far.
     assert_eq!(r.counts.unique, 64);
     assert!(r.complete && r.hashed);
-    // Without hashing every path is its own state: 6! orders and their
-    // prefixes.
+    // Without hashing a node is known by the greetings it was handed, in
+    // order: none, either one, or both in either order (5 for each of the
+    // three nodes), where every path would be 1,957 (6! orders and their
+    // prefixes).
     let sim = Simulation::new(explored(Budgets::default()), |_| Greeter { heard: 0 });
     let r = search(&sim, &Options::default()).unwrap();
-    assert!(!r.hashed);
-    let paths: u64 = (0..=6).map(|k| (6 - k + 1..=6).product::<u64>()).sum();
-    assert_eq!(r.counts.unique, paths);
+    assert!(!r.hashed && r.complete);
+    assert_eq!(r.counts.unique, 5 * 5 * 5);
     // A drop budget adds states where a greeting never arrives.
     let sim = Simulation::new(
         explored(Budgets {
@@ -317,32 +318,122 @@ fn states_reached_twice_are_explored_once_unless_they_cannot_be_hashed() {
     .hashable();
     let r = search(&sim, &Options::default()).unwrap();
     assert!(r.counts.unique > 64);
-    // The command line does not call paths distinct states (async nodes
-    // do not hash).
+    // The command line says how async nodes' states are told apart, and
+    // gives no advice an async node cannot take.
     let (code, out, _) = explore("scenarios/async-abd.toml", &["--depth", "2"]);
     assert_eq!(code, Some(0), "{out}");
     assert!(
-        out.contains("states (by path, a state reached twice counted twice")
-            && out.contains("states by path); deeper states were not explored")
-            // Why, and not advice an async node cannot take.
-            && out.contains("an async node's tasks are futures, which do not hash")
+        out.contains(
+            "distinct; an async node's tasks are futures, which do not hash, so each node is \
+             known by the events it was handed, in order"
+        ) && out.contains("distinct states); deeper states were not explored")
             && !out.contains(".hashable()")
-            && !out.contains("distinct"),
+            && !out.contains("by path"),
         "{out}"
     );
-    // Nor do its progress lines (every 65,536 states when standard error
-    // is not a terminal), nor the state budget running out.
+    // Its progress lines (every 65,536 states when standard error is not
+    // a terminal) and the state budget running out count distinct states.
     let (code, out, _) = explore(
         "scenarios/async-abd.toml",
-        &["--depth", "4", "--max-states", "70000"],
+        &["--depth", "5", "--max-states", "30000"],
     );
     assert_eq!(code, Some(0), "{out}");
     assert!(
-        out.contains("explore: 65536 states (by path),")
-            && out.contains("the state budget of 70000 states (by path) ran out")
-            && !out.contains("distinct"),
+        out.contains("explore: 65536 states, ")
+            && out.contains("the state budget of 30000 distinct states ran out"),
         "{out}"
     );
+}
+
+/// A node whose state depends on everything a handler can read besides
+/// its events: the disk it boots from, where its random stream stands,
+/// the timer ids it is given, its clock.
+#[derive(Debug, Default, Hash)]
+struct Ledger {
+    boot: Vec<u32>,
+    got: Vec<u32>,
+    coin: u64,
+    timer: Option<dsim::TimerId>,
+    at: Vec<u64>,
+}
+
+impl Node for Ledger {
+    type Msg = u32;
+    /// 0 syncs the disk, 1 draws a number, 2 sets another timer.
+    type Timer = u8;
+    fn on_start(&mut self, ctx: &mut Context<'_, Self>) {
+        // What the last life synced, then forgotten: the disk is the same
+        // whatever it held, the node is not.
+        self.boot = ctx.disk().read("got").unwrap_or_default();
+        ctx.disk().remove("got");
+        ctx.disk().sync();
+        self.coin = ctx.rng().below(3);
+        self.timer = Some(ctx.set_timer(dsim::Duration::from_millis(5), 3));
+        if ctx.id() == NodeId(0) {
+            ctx.broadcast(&1);
+        } else {
+            ctx.send(NodeId(0), &ctx.id().0);
+        }
+    }
+    fn on_message(&mut self, ctx: &mut Context<'_, Self>, from: NodeId, m: u32) {
+        self.got.push(from.0 * 10 + m);
+        ctx.disk().write("got", &self.got);
+        self.at.push(ctx.now().0 / 1_000_000);
+        for tag in 0..3 {
+            ctx.set_timer(dsim::Duration::from_millis(5), tag);
+        }
+    }
+    fn on_timer(&mut self, ctx: &mut Context<'_, Self>, _: dsim::TimerId, tag: u8) {
+        match tag {
+            0 => ctx.disk().sync(),
+            1 => {
+                ctx.rng().next_u64();
+            }
+            2 => {
+                ctx.set_timer(dsim::Duration::from_millis(5), 3);
+            }
+            _ => {}
+        }
+    }
+}
+
+#[test]
+fn nodes_known_by_what_they_were_handed_reach_every_state_hashed_nodes_do() {
+    // Every combination of node states each search visits, as text: a
+    // search that merged two paths into one state while the nodes differ
+    // would miss some.
+    let reached = |hashed: bool| {
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(std::collections::BTreeSet::new()));
+        let log = seen.clone();
+        let config = explored(Budgets {
+            crashes: 1,
+            ..Budgets::default()
+        });
+        let sim = Simulation::new(config, |_| Ledger::default()).always(
+            "record",
+            "notes every state",
+            move |v| {
+                let nodes: Vec<String> =
+                    (0..3).map(|i| format!("{:?}", v.node(NodeId(i)))).collect();
+                log.lock().unwrap().insert(nodes.join(" | "));
+                Ok(())
+            },
+        );
+        let sim = if hashed { sim.hashable() } else { sim };
+        let options = Options {
+            depth: 6,
+            ..Options::default()
+        };
+        let r = search(&sim, &options).unwrap();
+        assert!(r.complete && r.hashed == hashed && r.violation.is_none());
+        let states = std::mem::take(&mut *seen.lock().unwrap());
+        (states, r.counts.unique)
+    };
+    let (by_state, hashed) = reached(true);
+    let (by_events, unhashed) = reached(false);
+    assert!(unhashed >= hashed, "{unhashed} < {hashed}");
+    assert_eq!(by_state.len(), by_events.len());
+    assert!(by_state == by_events);
 }
 
 #[test]

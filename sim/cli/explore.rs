@@ -33,8 +33,7 @@ pub struct ExploreArgs {
     /// Longest path explored, in steps.
     #[arg(long, default_value_t = 20, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     pub depth: usize,
-    /// Stop after this many distinct states (paths, when node states do
-    /// not hash).
+    /// Stop after this many distinct states.
     #[arg(long, default_value_t = 1_000_000, value_parser = clap::value_parser!(u64).range(1..))]
     pub max_states: u64,
     /// Messages that may be dropped along one path.
@@ -281,15 +280,9 @@ fn search_seed(
     let shown = bar.clone();
     let progress: crate::explore::ProgressFn = Arc::new(move |p| {
         let rate = p.states as f64 / started.elapsed().as_secs_f64().max(1e-9);
-        // Without hashing every path is a state of its own: nothing is
-        // distinct to count.
-        let distinct = match p.hashed {
-            true => format!(", {} distinct", p.unique),
-            false => " (by path)".to_string(),
-        };
         let msg = format!(
-            "{} states{distinct}, {rate:.0} states/s, depth {}, {} waiting",
-            p.states, p.depth, p.frontier
+            "{} states, {} distinct, {rate:.0} states/s, depth {}, {} waiting",
+            p.states, p.unique, p.depth, p.frontier
         );
         match &shown {
             Some(b) => b.set_message(msg),
@@ -336,11 +329,6 @@ fn search_seed(
 
 /// One seed's search, in a line, for `--seeds`.
 fn seed_line(r: &Report) -> String {
-    let what = if r.hashed {
-        "distinct states"
-    } else {
-        "states by path"
-    };
     let how = match (&r.violation, &r.stopped) {
         (Some(f), _) => format!(
             "VIOLATION of `{}` after {} steps",
@@ -353,7 +341,7 @@ fn seed_line(r: &Report) -> String {
         }
         (None, None) => "no violation in any reachable state".to_string(),
     };
-    format!("{} {what}: {how}", r.counts.unique)
+    format!("{} distinct states: {how}", r.counts.unique)
 }
 
 /// Adds one seed's search to the searches so far, as one report: counts
@@ -380,7 +368,6 @@ fn fold(all: &mut Option<Report>, seed: Option<u64>, mut r: Report) {
     c.frontier += r.counts.frontier;
     all.cut_at_depth += r.cut_at_depth;
     all.terminal += r.terminal;
-    all.hashed &= r.hashed;
     all.complete &= r.complete;
     if all.stopped.is_none() {
         all.stopped = r.stopped.map(named);
@@ -502,6 +489,10 @@ fn faults_line(config: &crate::SimConfig, b: Budgets) -> String {
     line
 }
 
+/// How a search tells apart states of nodes that do not hash.
+const BY_EVENTS: &str = "so each node is known by the events it was handed, in order: two \
+     paths that hand every node the same events are one state";
+
 /// What a search that saw a node read its clock says about it.
 const CLOCKS_NOT_EXPLORED: &str =
     "nodes read their clocks (ctx.now()), and a search does not model \
@@ -511,24 +502,17 @@ const CLOCKS_NOT_EXPLORED: &str =
 
 fn print_report(r: &Report, wall: f64) {
     let c = &r.counts;
-    // Without fingerprints every path is a state of its own: no count
-    // of distinct states exists to report.
-    let (counted, distinct) = if r.hashed {
-        (format!("{} distinct", c.unique), "distinct states")
-    } else {
-        let why = match &r.unhashable {
-            Some(why) => format!(
-                "{why}: every path is searched, so keep the search small (--operations, \
-                 --depth, fewer nodes)"
-            ),
-            None => "node states do not hash; derive Hash on the node type and build the \
-                     simulation with .hashable() to explore each state once"
-                .to_string(),
-        };
-        (
-            format!("by path, a state reached twice counted twice: {why}"),
-            "states by path",
-        )
+    // Nodes that do not hash are known by what they were handed, which
+    // tells apart states that only different events lead to.
+    let counted = match (r.hashed, &r.unhashable) {
+        (true, _) => format!("{} distinct", c.unique),
+        (false, Some(why)) => format!("{} distinct; {why}, {BY_EVENTS}", c.unique),
+        (false, None) => format!(
+            "{} distinct; node states do not hash, {BY_EVENTS} (derive Hash on the node type \
+             and build the simulation with .hashable() to also merge states that different \
+             events lead to)",
+            c.unique
+        ),
     };
     println!(
         "explored   {} states ({counted}), {:?} to depth {}, in {wall:.2}s ({:.0} states/s)",
@@ -592,15 +576,15 @@ fn print_report(r: &Report, wall: f64) {
             c.unique
         ),
         (None, None, true) if r.cut_at_depth > 0 => println!(
-            "verdict    no violation up to depth {} ({} {distinct}); deeper states were not explored",
+            "verdict    no violation up to depth {} ({} distinct states); deeper states were not explored",
             r.depth_bound, c.unique
         ),
         (None, None, _) if r.checks.is_empty() => println!(
-            "verdict    no panic or stall in any reachable state ({} {distinct}, all explored); no invariant was checked",
+            "verdict    no panic or stall in any reachable state ({} distinct states, all explored); no invariant was checked",
             c.unique
         ),
         (None, None, _) => println!(
-            "verdict    no violation in any reachable state ({} {distinct}, all explored)",
+            "verdict    no violation in any reachable state ({} distinct states, all explored)",
             c.unique
         ),
     }

@@ -300,8 +300,11 @@ impl<N: Node> Simulation<N> {
     }
 
     /// Lets exploration fingerprint node states (with `Hash`), so that a
-    /// state reached twice is explored once. Without it, exploration
-    /// re-runs every path and visits states as often as it reaches them.
+    /// state reached twice is explored once however it was reached.
+    /// Without it, exploration knows a node by the events it was handed, in
+    /// order (see [`crate::explore`]): paths that hand every node the same
+    /// events are merged, paths that reach one state by different events
+    /// are not.
     pub fn hashable(mut self) -> Simulation<N>
     where
         N: std::hash::Hash,

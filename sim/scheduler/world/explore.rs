@@ -220,6 +220,10 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
             Action::Restart(node) => self.apply_fault(FaultAction::Restart { node: *node })?,
             Action::Run(node, task) => {
                 let task = *task;
+                Self::saw(&mut self.seen, *node, |h| {
+                    h.write_u8(b'R');
+                    h.write_u64(task);
+                });
                 self.call(*node, |n, ctx| n.on_run(ctx, task))?;
                 true
             }
@@ -232,10 +236,11 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
     }
 
     /// A fingerprint of the state exploration cares about: every node's
-    /// state, disk, random stream and pending timers, the multiset of
-    /// messages in flight (without their ids), the faults spent, the
-    /// operations issued, the monitors' summaries and the clients'
-    /// history. `None` when the nodes' state cannot be hashed.
+    /// state (when it does not hash, a digest of what the node has been
+    /// handed, which decides it: see `World::saw`), disk, random stream and
+    /// pending timers, the multiset of messages in flight (without their
+    /// ids), the faults spent, the operations issued, the monitors'
+    /// summaries and the clients' history. `None` outside exploration.
     pub(crate) fn fingerprint(&self) -> Option<u64> {
         self.fingerprint_without(None)
     }
@@ -244,13 +249,15 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
     /// flight: equal to the fingerprint after delivering it exactly when
     /// the delivery changed nothing else.
     pub(crate) fn fingerprint_without(&self, skip: Option<usize>) -> Option<u64> {
-        let hash_node = self.sim.state_hash?;
         let pool = self.explore.as_ref()?;
         let mut h = std::hash::DefaultHasher::new();
-        for (node, slot) in self.nodes.iter().zip(&self.slots) {
-            match node {
-                Some(n) => h.write_u64(hash_node(n)),
-                None => h.write_u8(0xFF),
+        for (i, (node, slot)) in self.nodes.iter().zip(&self.slots).enumerate() {
+            // A node's state, or when it does not hash, what it has been
+            // handed since it was built, which decides it.
+            match (node, self.sim.state_hash) {
+                (Some(n), Some(hash_node)) => h.write_u64(hash_node(n)),
+                (Some(_), None) => h.write_u64(self.seen(i)?),
+                (None, _) => h.write_u8(0xFF),
             }
             slot.disk.hash(&mut h);
             slot.rng.position().hash(&mut h);

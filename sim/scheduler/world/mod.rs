@@ -20,6 +20,7 @@ use crate::trace::{DeliveryClock, EndReason, Kind, Record, Sink, Stats};
 use std::borrow::Cow;
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap};
+use std::hash::{DefaultHasher, Hash, Hasher};
 use std::io;
 use std::marker::PhantomData;
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
@@ -115,6 +116,10 @@ pub(crate) struct World<'s, N: Node, S: Sink> {
     keys: crate::adversary::Keys,
     // Whether the message being delivered carries a MAC that verifies.
     authentic: bool,
+    // Under exploration of nodes whose state does not hash: by process, a
+    // digest of everything the node has been handed since it was built
+    // (see `World::saw`), which stands for its state in a fingerprint.
+    seen: Option<Vec<u64>>,
     _msg: PhantomData<N::Msg>,
 }
 
@@ -365,6 +370,9 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
             adv,
             keys: crate::adversary::Keys::new(c.seed),
             authentic: false,
+            seen: (matches!(c.strategy, crate::config::Strategy::Explore { .. })
+                && sim.state_hash.is_none())
+            .then(|| vec![0; n]),
             _msg: PhantomData,
         };
         // Under exploration the nodes start, and everything else is a
@@ -731,6 +739,7 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
                 let node = NodeId(i);
                 let lamport = self.clocks.tick(node.index());
                 self.write(Kind::Start { node, lamport })?;
+                self.saw_start(node);
                 self.call(node, |n, ctx| n.on_start(ctx))?;
                 Ok(true)
             }
@@ -772,6 +781,11 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
                 let written = self.sink.record(&record);
                 self.tag_bytes = bytes;
                 written?;
+                Self::saw(&mut self.seen, id, |h| {
+                    h.write_u8(b'T');
+                    h.write_u64(timer);
+                    self.tag_bytes.hash(h);
+                });
                 self.call(id, |n, ctx| n.on_timer(ctx, TimerId(timer), tag))?;
                 Ok(true)
             }
@@ -938,6 +952,12 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
                 });
             }
         }
+        Self::saw(&mut self.seen, m.to, |h| {
+            h.write_u8(b'M');
+            h.write_u32(from.0);
+            h.write_u8(authentic as u8);
+            m.payload.hash(h);
+        });
         if self.buffers.len() < BUFFERS_KEPT {
             self.buffers.push(m.payload);
         }
@@ -1129,6 +1149,11 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
                 id,
                 value,
             })?;
+            Self::saw(&mut self.seen, process, |h| {
+                h.write_u8(b'I');
+                h.write_u64(id);
+                h.write_u64(value);
+            });
             self.call(process, |n, ctx| n.on_input(ctx, Input { id, value }))?;
             issued = true;
             self.last_input = Some(self.now);
@@ -1257,6 +1282,7 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
                     self.changed = Some(node);
                     let lamport = self.clocks.tick(node.index());
                     self.write(Kind::Start { node, lamport })?;
+                    self.saw_start(node);
                     self.call(node, |n, ctx| n.on_start(ctx))?;
                     handled = true;
                 }
@@ -1295,6 +1321,44 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
         }
     }
 
+    /// Under exploration of nodes whose state does not hash, folds what
+    /// process `id` is handed (`event`'s bytes) into the digest that stands
+    /// for its state. A node is deterministic: what it has been handed
+    /// since it was built (the events, and where its random stream and
+    /// clock stood) decides its state, so two paths that hand each node
+    /// the same events in the same order reach one state, however they
+    /// interleave the nodes.
+    #[inline]
+    fn saw(seen: &mut Option<Vec<u64>>, id: NodeId, event: impl FnOnce(&mut DefaultHasher)) {
+        if let Some(seen) = seen.as_mut() {
+            let mut h = DefaultHasher::new();
+            h.write_u64(seen[id.index()]);
+            event(&mut h);
+            seen[id.index()] = h.finish();
+        }
+    }
+
+    /// A node built anew (at the start or a restart) begins its digest
+    /// with what it finds: its disk, and the timer ids it will be given.
+    fn saw_start(&mut self, id: NodeId) {
+        if let Some(seen) = self.seen.as_mut() {
+            seen[id.index()] = 0;
+            let slot = &self.slots[id.index()];
+            let (disk, next_timer) = (&slot.disk, slot.next_timer);
+            let mut h = DefaultHasher::new();
+            h.write_u8(b'S');
+            disk.hash(&mut h);
+            h.write_u64(next_timer);
+            seen[id.index()] = h.finish();
+        }
+    }
+
+    /// The digest of what process `id` has been handed (see
+    /// [`World::saw`]), when kept.
+    pub(crate) fn seen(&self, id: usize) -> Option<u64> {
+        self.seen.as_ref().map(|s| s[id])
+    }
+
     /// Runs one handler of `id`, catching a panic, then applies its effects.
     fn call(
         &mut self,
@@ -1329,10 +1393,22 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
             clock_read: std::cell::Cell::new(false),
             _node: PhantomData,
         };
+        let position = self.seen.is_some().then(|| ctx.rng.position());
         IN_HANDLER.with(|f| f.set(Some(id)));
         handler(node, &mut ctx);
         IN_HANDLER.with(|f| f.set(None));
-        self.clock_read |= ctx.clock_read.get();
+        let clock_read = ctx.clock_read.get();
+        self.clock_read |= clock_read;
+        if let Some(position) = position {
+            // Where its random stream stood, and what its clock said if it
+            // looked: all else a handler reads follows from what it was
+            // handed.
+            let local_now = clock_read.then_some(ctx.local_now.0);
+            Self::saw(&mut self.seen, id, |h| {
+                h.write_u128(position);
+                local_now.hash(h);
+            });
+        }
         if ctx.inputs != 0 {
             let note = ctx.inputs;
             if let Err(e) = self.note_inputs(id, note) {
