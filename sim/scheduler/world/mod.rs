@@ -1342,7 +1342,6 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
     /// with what it finds: its disk, and the timer ids it will be given.
     fn saw_start(&mut self, id: NodeId) {
         if let Some(seen) = self.seen.as_mut() {
-            seen[id.index()] = 0;
             let slot = &self.slots[id.index()];
             let (disk, next_timer) = (&slot.disk, slot.next_timer);
             let mut h = DefaultHasher::new();
