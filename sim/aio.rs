@@ -529,6 +529,7 @@ impl<A: AsyncNode> Ctx<A> {
             task_choices: None,
             inputs: 0,
             clock_read: std::cell::Cell::new(false),
+            unchanged: false,
             _node: PhantomData,
         };
         let r = f(&mut ctx);
@@ -890,6 +891,22 @@ impl<A: AsyncNode> Runtime<A> {
     ) where
         H::Timer: From<Wake>,
     {
+        self.deliver(ctx, from, msg);
+    }
+
+    /// A message arrived; true when it changed nothing: a reply to a call
+    /// no task waits for any more (it gave up, or took another reply
+    /// first), after which no task ran.
+    fn deliver<H: Node>(
+        &mut self,
+        ctx: &mut Context<'_, H>,
+        from: NodeId,
+        msg: Envelope<A::Msg>,
+    ) -> bool
+    where
+        H::Timer: From<Wake>,
+    {
+        let mut unwanted = false;
         {
             let mut inner = self.shared.inner.borrow_mut();
             let authentic = ctx.authentic();
@@ -904,6 +921,8 @@ impl<A: AsyncNode> Runtime<A> {
                             call: None,
                         });
                         inner.wake(On::Reply(call));
+                    } else {
+                        unwanted = true;
                     }
                 }
                 Envelope::Send(msg) | Envelope::Call(_, msg)
@@ -935,7 +954,8 @@ impl<A: AsyncNode> Runtime<A> {
                 }
             }
         }
-        self.run(ctx, None);
+        let ran = self.run(ctx, None);
+        unwanted && !ran
     }
 
     /// A timer of this node fired.
@@ -988,7 +1008,7 @@ impl<A: AsyncNode> Runtime<A> {
 
     /// Runs ready tasks until every one waits, in the order the run's
     /// strategy says ([`TaskOrder`]); under exploration only `only`, once.
-    fn run<H: Node>(&mut self, ctx: &mut Context<'_, H>, only: Option<u64>)
+    fn run<H: Node>(&mut self, ctx: &mut Context<'_, H>, only: Option<u64>) -> bool
     where
         H::Timer: From<Wake>,
     {
@@ -1015,6 +1035,7 @@ impl<A: AsyncNode> Runtime<A> {
                 self.adopt(order);
             }
         }
+        let mut ran = only.is_some();
         let mut polls = 0u32;
         loop {
             let next = if stepwise {
@@ -1023,6 +1044,7 @@ impl<A: AsyncNode> Runtime<A> {
                 self.pick(order, ctx)
             };
             let Some(task) = next else { break };
+            ran = true;
             polls += 1;
             if polls > POLLS_PER_HANDLER {
                 self.spinning();
@@ -1067,6 +1089,7 @@ impl<A: AsyncNode> Runtime<A> {
                 Effect::Fail { message } => Effect::Fail { message },
             })),
         }
+        ran
     }
 
     /// Takes in the tasks spawned since the last look: ready to run, and
@@ -1261,7 +1284,7 @@ impl<A: AsyncNode> Node for Async<A> {
     }
 
     fn on_message(&mut self, ctx: &mut Context<'_, Self>, from: NodeId, msg: Self::Msg) {
-        self.runtime.message(ctx, from, msg);
+        ctx.unchanged = self.runtime.deliver(ctx, from, msg);
     }
 
     fn on_timer(&mut self, ctx: &mut Context<'_, Self>, timer: TimerId, _tag: Wake) {

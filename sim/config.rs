@@ -55,6 +55,12 @@ pub struct Budgets {
     pub drops: u32,
     pub duplicates: u32,
     pub crashes: u32,
+    /// Timers that may fire *early* along one path: while a message is in
+    /// flight or a task is ready, as if a message were slower than a
+    /// timeout. `None` (the default) lets any timer fire at any step;
+    /// `Some(0)` lets timers fire only when nothing else can happen.
+    #[serde(default)]
+    pub early_timers: Option<u32>,
 }
 
 impl Strategy {

@@ -2,9 +2,11 @@
 //! see under asynchronous semantics, to a depth.
 //!
 //! The network is an unordered pool of messages in flight; a state's
-//! enabled actions are: deliver any message, fire any pending timer, issue
-//! the next client operation, and, within budgets, drop or duplicate a
-//! message, crash a node, restart a crashed one (see
+//! enabled actions are: deliver any message, fire any pending timer (or,
+//! past [`crate::config::Budgets::early_timers`], only when no message is
+//! in flight and no task ready), issue the next client operation, and,
+//! within budgets, drop or duplicate a message, crash a node, restart a
+//! crashed one (see
 //! [`crate::config::Strategy::Explore`]). The search is breadth-first (a
 //! counterexample found is a shortest one) or depth-first, to a depth
 //! bound and a state budget.
@@ -120,6 +122,9 @@ pub struct Progress {
     /// Deliveries left in flight because their node ignored them (with
     /// [`Options::ignored_stay`]).
     pub ignored: u64,
+    /// States reached by firing a timer early, while a message was in
+    /// flight or a task ready (counted among `states`).
+    pub early: u64,
     /// The deepest path explored.
     pub depth: usize,
     /// Paths waiting to be explored.
@@ -335,6 +340,7 @@ fn explore_from<N: Node>(
                 }
             }
             report.counts.states += 1;
+            report.counts.early += u64::from(state.early(action));
             report.counts.depth = report.counts.depth.max(child.len());
             if let Some(f) = next.failure() {
                 report.violation = Some(found(child, &taken, &f.check, &f.message));

@@ -359,6 +359,10 @@ pub struct Context<'a, N: Node + ?Sized> {
     /// Whether the handler read its clock ([`Context::now`]): exploration,
     /// which does not model time, says so when the protocol does.
     pub(crate) clock_read: std::cell::Cell<bool>,
+    /// Set by a node that knows the event it was handed changed nothing
+    /// (an async node handed a reply no call waits for any more):
+    /// exploration then leaves the event out of what the node was handed.
+    pub(crate) unchanged: bool,
     pub(crate) _node: PhantomData<fn(&N)>,
 }
 

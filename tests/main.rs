@@ -10,6 +10,7 @@ mod check;
 mod checks;
 mod cli;
 mod corpus;
+mod early_timers;
 mod explore;
 mod hostile;
 mod kernel;

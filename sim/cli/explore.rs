@@ -45,6 +45,11 @@ pub struct ExploreArgs {
     /// Crashes along one path (a crashed node may restart at any step).
     #[arg(long, default_value_t = 0)]
     pub crashes: u32,
+    /// Timers that may fire early along one path: while a message is in
+    /// flight or a task is ready (a timeout that beats a slow message).
+    /// By default any timer may fire at any step.
+    #[arg(long, value_name = "N")]
+    pub early_timers: Option<u32>,
     /// Client operations issued, at most (default: the scenario's count).
     #[arg(long)]
     pub operations: Option<u64>,
@@ -90,6 +95,7 @@ pub fn explore(registry: &Registry, args: ExploreArgs) -> Result<(), CliError> {
         drops: args.drops,
         duplicates: args.duplicates,
         crashes: args.crashes,
+        early_timers: args.early_timers,
     };
     let interrupted = Arc::new(AtomicBool::new(false));
     {
@@ -157,7 +163,7 @@ pub fn explore(registry: &Registry, args: ExploreArgs) -> Result<(), CliError> {
             "scenario": scenario.file,
             "protocol": scenario.protocol,
             "seed": seed,
-            "budgets": { "drops": budgets.drops, "duplicates": budgets.duplicates, "crashes": budgets.crashes },
+            "budgets": &budgets,
             "report": &report,
             "seconds": wall,
         }),
@@ -165,7 +171,7 @@ pub fn explore(registry: &Registry, args: ExploreArgs) -> Result<(), CliError> {
             "scenario": scenario.file,
             "protocol": scenario.protocol,
             "seeds": { "start": first, "end": last_seed + 1, "searched": searched, "each": "seeds.jsonl" },
-            "budgets": { "drops": budgets.drops, "duplicates": budgets.duplicates, "crashes": budgets.crashes },
+            "budgets": &budgets,
             "report": &report,
             "seconds": wall,
         }),
@@ -173,7 +179,7 @@ pub fn explore(registry: &Registry, args: ExploreArgs) -> Result<(), CliError> {
     let mut text = serde_json::to_string_pretty(&summary).map_err(CliError::input)?;
     text.push('\n');
     super::files::write(&args.out.join("summary.json"), text.as_bytes())?;
-    print_report(&report, wall);
+    print_report(&report, wall, budgets);
     println!("{}", faults_line(&resolved.config, budgets));
     let workload = if many {
         many_workloads_line(&config, (first, last_seed + 1), searched)
@@ -364,6 +370,7 @@ fn fold(all: &mut Option<Report>, seed: Option<u64>, mut r: Report) {
     c.states += r.counts.states;
     c.unique += r.counts.unique;
     c.ignored += r.counts.ignored;
+    c.early += r.counts.early;
     c.depth = c.depth.max(r.counts.depth);
     c.frontier += r.counts.frontier;
     all.cut_at_depth += r.cut_at_depth;
@@ -437,10 +444,23 @@ fn workload_line(config: &crate::SimConfig, seed: u64) -> Option<String> {
 fn faults_line(config: &crate::SimConfig, b: Budgets) -> String {
     let plural = |n: u32, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
     let mut line = format!(
-        "faults     chosen by the search: up to {}, {}, {} (--drops, --duplicates, --crashes)",
+        "faults     chosen by the search: up to {}, {}, {} (--drops, --duplicates, --crashes); {}",
         plural(b.drops, "drop", "drops"),
         plural(b.duplicates, "duplicate", "duplicates"),
         plural(b.crashes, "crash", "crashes"),
+        match b.early_timers {
+            None => "a timer may fire at any step, even before a message in flight arrives \
+                     (--early-timers N bounds those)"
+                .to_string(),
+            Some(0) => "timers fire only when nothing else can happen: no message in flight, \
+                        no task ready (--early-timers 0)"
+                .to_string(),
+            Some(n) => format!(
+                "up to {} before a message in flight arrives or a ready task runs \
+                 (--early-timers), the others only when nothing else can happen",
+                plural(n, "timer fires", "timers fire")
+            ),
+        }
     );
     let net = &config.network;
     let mut unused = Vec::new();
@@ -500,7 +520,7 @@ const CLOCKS_NOT_EXPLORED: &str =
      the protocol decides from its clocks (a lease, a deadline) was not explored; random runs \
      (a sweep) keep time";
 
-fn print_report(r: &Report, wall: f64) {
+fn print_report(r: &Report, wall: f64, budgets: Budgets) {
     let c = &r.counts;
     // Nodes that do not hash are known by what they were handed, which
     // tells apart states that only different events lead to.
@@ -587,5 +607,17 @@ fn print_report(r: &Report, wall: f64) {
             "verdict    no violation in any reachable state ({} distinct states, all explored)",
             c.unique
         ),
+    }
+    // A search that did not finish, most of whose states a timer beating
+    // a message made: the user is told how to bound those.
+    if r.violation.is_none() && !r.complete && budgets.early_timers.is_none() && c.early > 0 {
+        println!(
+            "hint       {} of the {} states reached were reached by a timer that fired while a \
+             message was in flight or a task was ready (a timeout beating a slow message); \
+             --early-timers 0 lets timers fire only when nothing else can happen, --early-timers \
+             1 allows one such firing a path: a far smaller search of every order of the \
+             messages themselves",
+            c.early, c.states
+        );
     }
 }

@@ -103,6 +103,12 @@ impl<'s, N: Node> Stepper<'s, N> {
         self.world.fingerprint()
     }
 
+    /// Whether `action` fires a timer early: while a copy is in flight or
+    /// a task is ready.
+    pub fn early(&self, action: &Action) -> bool {
+        matches!(action, Action::Fire(..)) && self.world.busy()
+    }
+
     /// The fingerprint without the `i`-th copy in flight.
     pub fn fingerprint_without(&self, i: usize) -> Option<u64> {
         self.world.fingerprint_without(Some(i))

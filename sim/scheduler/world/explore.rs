@@ -23,6 +23,8 @@ pub(crate) struct Pool {
     pub used: Budgets,
     /// The next client operation.
     pub next_input: u64,
+    /// Timers fired early so far (counted when `budgets.early_timers` bounds them).
+    pub early: u32,
 }
 
 /// One step an exploration can take.
@@ -112,8 +114,14 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
             })
             .map(|i| Action::Deliver(i, flight(i)))
             .collect();
+        // A timer fires early while something else can still happen
+        // first: a copy in flight, a ready task.
+        let timers = match pool.budgets.early_timers {
+            Some(b) if pool.early >= b => !self.busy(),
+            _ => true,
+        };
         for (i, slot) in self.slots.iter().enumerate() {
-            if self.nodes[i].is_some() {
+            if timers && self.nodes[i].is_some() {
                 out.extend(
                     slot.timers
                         .iter()
@@ -207,7 +215,14 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
                 self.write(Kind::Duplicated { msg, copy })?;
                 false
             }
-            Action::Fire(node, timer) => self.fire(*node, *timer)?,
+            Action::Fire(node, timer) => {
+                if pool.budgets.early_timers.is_some() && self.busy() {
+                    if let Some(pool) = self.explore.as_mut() {
+                        pool.early += 1;
+                    }
+                }
+                self.fire(*node, *timer)?
+            }
             Action::Input => {
                 let id = pool.next_input;
                 pool.next_input += 1;
@@ -233,6 +248,19 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
             self.check_after_event()?;
         }
         Ok(())
+    }
+
+    /// Whether something other than a timer can happen now: a copy in
+    /// flight, or an async node's ready task.
+    pub(crate) fn busy(&self) -> bool {
+        self.explore
+            .as_ref()
+            .is_some_and(|p| !p.in_flight.is_empty())
+            || self
+                .nodes
+                .iter()
+                .flatten()
+                .any(|n| !n.runnable().is_empty())
     }
 
     /// A fingerprint of the state exploration cares about: every node's
@@ -289,6 +317,9 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
         flights.sort_unstable();
         flights.hash(&mut h);
         pool.used.hash(&mut h);
+        if pool.budgets.early_timers.is_some() {
+            pool.early.hash(&mut h);
+        }
         pool.next_input.hash(&mut h);
         // What the checks remember is state too: a monitor's summary, and
         // the clients' history.

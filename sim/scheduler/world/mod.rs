@@ -120,6 +120,9 @@ pub(crate) struct World<'s, N: Node, S: Sink> {
     // digest of everything the node has been handed since it was built
     // (see `World::saw`), which stands for its state in a fingerprint.
     seen: Option<Vec<u64>>,
+    // Whether the last handler's node said the event changed nothing, and
+    // it did nothing (see `Context::unchanged`).
+    unchanged: bool,
     _msg: PhantomData<N::Msg>,
 }
 
@@ -373,6 +376,7 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
             seen: (matches!(c.strategy, crate::config::Strategy::Explore { .. })
                 && sim.state_hash.is_none())
             .then(|| vec![0; n]),
+            unchanged: false,
             _msg: PhantomData,
         };
         // Under exploration the nodes start, and everything else is a
@@ -952,6 +956,7 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
                 });
             }
         }
+        let before = self.seen(m.to.index());
         Self::saw(&mut self.seen, m.to, |h| {
             h.write_u8(b'M');
             h.write_u32(from.0);
@@ -968,6 +973,11 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
         let result = self.call(m.to, move |n, ctx| n.on_message(ctx, from, msg));
         self.authentic = false;
         result?;
+        // A delivery that changed nothing is not part of what the node
+        // was handed: its state is the one it had before.
+        if let (Some(before), Some(seen), true) = (before, self.seen.as_mut(), self.unchanged) {
+            seen[m.to.index()] = before;
+        }
         if let Some(rng) = forge.filter(|_| self.failure.is_none()) {
             self.inject(true, rng, None)?;
         }
@@ -1367,6 +1377,7 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
         let mut effects = std::mem::take(&mut self.effects);
         effects.clear();
         self.changed = Some(id);
+        self.unchanged = false;
         let slot = &mut self.slots[id.index()];
         let Some(node) = self.nodes[id.index()].as_mut() else {
             self.effects = effects;
@@ -1390,6 +1401,7 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
                 .then_some(&mut slot.task_choices),
             inputs: 0,
             clock_read: std::cell::Cell::new(false),
+            unchanged: false,
             _node: PhantomData,
         };
         let position = self.seen.is_some().then(|| ctx.rng.position());
@@ -1398,6 +1410,12 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
         IN_HANDLER.with(|f| f.set(None));
         let clock_read = ctx.clock_read.get();
         self.clock_read |= clock_read;
+        // A node that says the event changed nothing, and did nothing:
+        // exploration leaves the event out of what the node was handed.
+        self.unchanged = ctx.unchanged
+            && ctx.effects.is_empty()
+            && !clock_read
+            && position.is_some_and(|p| p == ctx.rng.position());
         if let Some(position) = position {
             // Where its random stream stood, and what its clock said if it
             // looked: all else a handler reads follows from what it was
