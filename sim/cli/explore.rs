@@ -608,8 +608,8 @@ fn print_report(r: &Report, wall: f64, budgets: Budgets) {
             c.unique
         ),
     }
-    // A search that did not finish, most of whose states a timer beating
-    // a message made: the user is told how to bound those.
+    // A search that did not finish, some of whose states a timer beating
+    // a message made: the user is told how many, and how to bound those.
     if r.violation.is_none() && !r.complete && budgets.early_timers.is_none() && c.early > 0 {
         println!(
             "hint       {} of the {} states reached were reached by a timer that fired while a \
