@@ -4,7 +4,8 @@
 
 use crate::common;
 
-use common::{dsim, text, tmp};
+use crate::explore::explore;
+use common::{dsim, text};
 use dsim::aio::{Async, AsyncNode, Ctx};
 use dsim::explore::{search, Options, Report};
 use dsim::{Budgets, Duration, NodeId, SimConfig, Simulation, Strategy};
@@ -114,16 +115,6 @@ fn timers_fire_early_only_within_the_budget_and_late_replies_tell_no_states_apar
     let (any, ends) = race(None);
     assert!(ends.contains(&vec![0, 0]), "{ends:?}");
     assert!(any.counts.unique > one.counts.unique);
-}
-
-fn explore(scenario: &str, extra: &[&str]) -> (Option<i32>, String, std::path::PathBuf) {
-    static RUNS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-    let run = RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let out = tmp(&format!("early-timers-{run}"));
-    let mut args = vec!["explore", scenario, "--out", out.to_str().unwrap()];
-    args.extend_from_slice(extra);
-    let o = dsim(&args);
-    (o.status.code(), text(&o), out)
 }
 
 #[test]

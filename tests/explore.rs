@@ -10,7 +10,9 @@ use dsim::explore::{search, Options, Order};
 use dsim::{Budgets, Context, Node, NodeId, SimConfig, Simulation, Strategy};
 use serde::{Deserialize, Serialize};
 
-fn explore(scenario: &str, extra: &[&str]) -> (Option<i32>, String, std::path::PathBuf) {
+/// `dsim explore SCENARIO --out DIR EXTRA...`: its exit code, its output,
+/// and DIR.
+pub(crate) fn explore(scenario: &str, extra: &[&str]) -> (Option<i32>, String, std::path::PathBuf) {
     static RUNS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let run = RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let out = tmp(&format!("explore-{run}"));
