@@ -1,7 +1,10 @@
 //! What exhaustive exploration costs, on the model stateright's
 //! linearizable-register example checks (ABD with two servers, clients that
 //! write once and read once, an ignored message left in the network): the
-//! same distinct-state counts, and states per second on this machine.
+//! same distinct-state counts, and states per second on this machine,
+//! with each state copied from its parent (`Simulation::cloneable`) and
+//! with each state's path run again from the start (nodes that cannot be
+//! copied, such as async nodes).
 //!
 //! stateright's own figures come from its example built outside this
 //! repository (stateright 0.31, `spawn_bfs`, one thread); see the closing
@@ -13,7 +16,7 @@ use dsim::protocols::abd::{Abd, AbdSettings};
 use dsim::{Budgets, SimConfig, Simulation, Strategy};
 use std::time::Instant;
 
-fn abd(clients: u32, queue: bool) -> Simulation<Abd> {
+fn abd(clients: u32, queue: bool, copy: bool) -> Simulation<Abd> {
     let settings = AbdSettings {
         servers: 2,
         writes: 1,
@@ -30,9 +33,13 @@ fn abd(clients: u32, queue: bool) -> Simulation<Abd> {
         model: "register".into(),
         initial: Value::Nil,
     };
-    Simulation::new(config, move |id| Abd::new(id, settings))
+    let sim = Simulation::new(config, move |id| Abd::new(id, settings))
         .hashable()
-        .invariant(dsim::protocols::linearizable(check).unwrap())
+        .invariant(dsim::protocols::linearizable(check).unwrap());
+    match copy {
+        true => sim.cloneable(),
+        false => sim,
+    }
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -47,18 +54,24 @@ pub fn report(quick: bool) {
         "{:<44} {:>9} {:>9} {:>12}",
         "model", "distinct", "reached", "states/s"
     );
-    let cases: &[(u32, bool, &str)] = if quick {
-        &[(2, true, "stateright semantics, 2 clients")]
+    let cases: &[(u32, bool, bool, &str)] = if quick {
+        &[
+            (2, true, true, "stateright semantics, 2 clients"),
+            (2, true, false, "  the same, paths run again"),
+        ]
     } else {
         &[
-            (2, true, "stateright semantics, 2 clients"),
-            (3, true, "stateright semantics, 3 clients"),
-            (2, false, "deliveries consume, 2 clients"),
-            (3, false, "deliveries consume, 3 clients"),
+            (2, true, true, "stateright semantics, 2 clients"),
+            (2, true, false, "  the same, paths run again"),
+            (3, true, true, "stateright semantics, 3 clients"),
+            (3, true, false, "  the same, paths run again"),
+            (2, false, true, "deliveries consume, 2 clients"),
+            (3, false, true, "deliveries consume, 3 clients"),
+            (3, false, false, "  the same, paths run again"),
         ]
     };
-    for &(clients, stay, label) in cases {
-        let sim = abd(clients, false);
+    for &(clients, stay, copy, label) in cases {
+        let sim = abd(clients, false, copy);
         let options = Options {
             depth: 1000,
             max_states: 10_000_000,

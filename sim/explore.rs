@@ -96,6 +96,15 @@ pub struct Options {
     /// as in stateright's actor models. Off, a delivery always consumes
     /// its message, as a real network does. Needs nodes that hash.
     pub ignored_stay: bool,
+    /// Depth-first, how many waiting states are kept whole, ready to step
+    /// from; past it a waiting state is kept as its path, and run again
+    /// from the start when its turn comes. A kept state costs what the
+    /// world holds (kilobytes: nodes, messages in flight, disks), a path a
+    /// few bytes a step. A depth-first search waits on a few states a
+    /// level, so this bounds memory only on very deep searches;
+    /// breadth-first keeps none, its frontier being wide (kept whole, a
+    /// million waiting states took gigabytes, and were no faster).
+    pub kept_states: usize,
 }
 
 impl Default for Options {
@@ -108,6 +117,7 @@ impl Default for Options {
             interrupted: None,
             progress: None,
             ignored_stay: false,
+            kept_states: 10_000,
         }
     }
 }
@@ -209,6 +219,18 @@ fn replay<'s, N: Node>(
     Ok((st, taken))
 }
 
+/// The actions of `path`: `taken` when its run said, else from a run of it.
+fn steps_of<N: Node>(
+    sim: &Simulation<N>,
+    path: &[u32],
+    taken: Option<Vec<Action>>,
+) -> Result<Vec<Action>, SimError> {
+    match taken {
+        Some(taken) => Ok(taken),
+        None => Ok(replay(sim, path)?.1),
+    }
+}
+
 fn found(path: Vec<u32>, taken: &[Action], check: &str, message: &str) -> Found {
     Found {
         path,
@@ -263,6 +285,10 @@ pub fn search<N: Node>(sim: &Simulation<N>, options: &Options) -> Result<Report,
     })
 }
 
+/// A path waiting to be explored, with its state when kept (boxed: a world
+/// is a few kilobytes, a path not kept whole a few bytes).
+type Waiting<'s, N> = (Vec<u32>, Option<Box<Stepper<'s, N>>>);
+
 /// The search itself, from the root; `evaluated` gathers which invariants
 /// some state evaluated.
 fn explore_from<N: Node>(
@@ -272,7 +298,8 @@ fn explore_from<N: Node>(
     evaluated: &mut [bool],
 ) -> Result<Report, SimError> {
     let mut visited: HashSet<u64> = HashSet::new();
-    let mut frontier: VecDeque<Vec<u32>> = VecDeque::new();
+    let mut frontier: VecDeque<Waiting<'_, N>> = VecDeque::new();
+    let mut kept = 0usize;
     let (root, _) = replay(sim, &[])?;
     root.mark_evaluated(evaluated);
     report.clock_read |= root.clock_read();
@@ -291,23 +318,32 @@ fn explore_from<N: Node>(
     if let Some(fp) = root.fingerprint() {
         visited.insert(fp);
     }
-    frontier.push_back(Vec::new());
+    frontier.push_back((Vec::new(), None));
     let interrupted = || {
         options
             .interrupted
             .as_ref()
             .is_some_and(|f| f.load(AtomicOrdering::SeqCst))
     };
-    while let Some(path) = match options.order {
+    while let Some((path, waiting)) = match options.order {
         Order::Bfs => frontier.pop_front(),
         Order::Dfs => frontier.pop_back(),
     } {
         if interrupted() {
-            frontier.push_back(path);
+            frontier.push_back((path, waiting));
             report.stopped = Some("interrupted".into());
             break;
         }
-        let (mut state, taken) = replay(sim, &path)?;
+        let (mut state, taken) = match waiting {
+            Some(state) => {
+                kept -= 1;
+                (*state, None)
+            }
+            None => {
+                let (state, taken) = replay(sim, &path)?;
+                (state, Some(taken))
+            }
+        };
         let actions = state.enabled();
         if actions.is_empty() {
             report.terminal += 1;
@@ -315,6 +351,7 @@ fn explore_from<N: Node>(
             state.mark_evaluated(evaluated);
             report.clock_read |= state.clock_read();
             if let Some(f) = state.failure() {
+                let taken = steps_of(sim, &path, taken)?;
                 report.violation = Some(found(path, &taken, &f.check, &f.message));
                 break;
             }
@@ -325,25 +362,48 @@ fn explore_from<N: Node>(
             continue;
         }
         let mut stop = false;
+        let last = actions.len() - 1;
         for (i, action) in actions.iter().enumerate() {
             let mut child = path.clone();
             child.push(i as u32);
-            let (next, taken) = replay(sim, &child)?;
+            // What the parent says of this step, before the last step may
+            // be taken on the parent itself.
+            let early = state.early(action);
+            let without = match action {
+                Action::Deliver(m, _) if options.ignored_stay => state.fingerprint_without(*m),
+                _ => None,
+            };
+            // The child: one step from a copy of the parent when nodes can
+            // be copied; else, for the last action, one step from the
+            // parent itself (not needed any more); else its whole path run
+            // again. All three reach the same state.
+            let mut own = None;
+            match state.fork() {
+                Some(mut fork) => {
+                    fork.take(action)?;
+                    own = Some(fork);
+                }
+                None if i == last => state.take(action)?,
+                None => own = Some(replay(sim, &child)?.0),
+            }
+            let next = own.as_ref().unwrap_or(&state);
             next.mark_evaluated(evaluated);
             report.clock_read |= next.clock_read();
             if options.ignored_stay && next.failure().is_none() {
-                if let Action::Deliver(m, _) = action {
-                    if state.fingerprint_without(*m) == next.fingerprint() {
+                if let Action::Deliver(..) = action {
+                    if without == next.fingerprint() {
                         report.counts.ignored += 1;
                         continue;
                     }
                 }
             }
             report.counts.states += 1;
-            report.counts.early += u64::from(state.early(action));
+            report.counts.early += u64::from(early);
             report.counts.depth = report.counts.depth.max(child.len());
             if let Some(f) = next.failure() {
-                report.violation = Some(found(child, &taken, &f.check, &f.message));
+                let mut steps = steps_of(sim, &path, taken)?;
+                steps.push(action.clone());
+                report.violation = Some(found(child, &steps, &f.check, &f.message));
                 stop = true;
                 break;
             }
@@ -361,7 +421,12 @@ fn explore_from<N: Node>(
             }
             if fresh {
                 report.counts.unique += 1;
-                frontier.push_back(child);
+                // Kept whole while there is room: taken from the frontier,
+                // it is stepped from at once, its path not run again.
+                let room = options.order == Order::Dfs && kept < options.kept_states;
+                let keep = own.filter(|_| room).map(Box::new);
+                kept += usize::from(keep.is_some());
+                frontier.push_back((child, keep));
             }
             if report.counts.unique >= options.max_states {
                 report.stopped = Some(format!(

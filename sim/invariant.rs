@@ -102,6 +102,7 @@ pub type HistoryEntry = (u64, NodeId, crate::history::Op);
 type MonitorStep<N> =
     Box<dyn Fn(&mut (dyn Any + Send), &View<'_, N>) -> Result<(), String> + Send + Sync>;
 type MonitorHash = Box<dyn Fn(&(dyn Any + Send), &mut dyn Hasher) + Send + Sync>;
+type MonitorClone = fn(&(dyn Any + Send)) -> Option<MonitorState>;
 
 enum Predicate<N> {
     View(ViewCheck<N>),
@@ -110,6 +111,7 @@ enum Predicate<N> {
         init: MonitorInit,
         step: MonitorStep<N>,
         hash: MonitorHash,
+        clone: MonitorClone,
     },
     History(HistoryCheck),
 }
@@ -216,8 +218,9 @@ impl<N> Invariant<N> {
     /// The summary is part of the run's state: `dsim explore` tells two
     /// states apart by it (two paths that reach the same nodes but saw
     /// different histories are different states to a monitor), hence
-    /// `Hash`.
-    pub fn monitor<S: Hash + Send + 'static>(
+    /// `Hash`; and it copies a state with the summary in it rather than
+    /// run the path to it again, hence `Clone`.
+    pub fn monitor<S: Hash + Clone + Send + 'static>(
         name: impl Into<String>,
         doc: impl Into<String>,
         init: impl Fn() -> S + Send + Sync + 'static,
@@ -239,6 +242,10 @@ impl<N> Invariant<N> {
                         s.hash(&mut h);
                     }
                 }),
+                clone: |state| {
+                    let s = state.downcast_ref::<S>()?;
+                    Some(Box::new(s.clone()))
+                },
             },
         )
     }
@@ -271,6 +278,15 @@ impl<N> Invariant<N> {
     pub(crate) fn new_state(&self) -> Option<MonitorState> {
         match &self.check {
             Predicate::Monitor { init, .. } => Some(init()),
+            _ => None,
+        }
+    }
+
+    /// A copy of a monitor's summary; `None` for other invariants (and for
+    /// a summary not of this monitor's type, which never happens).
+    pub(crate) fn clone_state(&self, state: &(dyn Any + Send)) -> Option<MonitorState> {
+        match &self.check {
+            Predicate::Monitor { clone, .. } => clone(state),
             _ => None,
         }
     }

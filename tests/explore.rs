@@ -7,6 +7,8 @@ use crate::common;
 
 use common::{dsim, text, tmp};
 use dsim::explore::{search, Options, Order};
+use dsim::history::{Linearizability, Value};
+use dsim::protocols::abd::{Abd, AbdSettings};
 use dsim::{Budgets, Context, Node, NodeId, SimConfig, Simulation, Strategy};
 use serde::{Deserialize, Serialize};
 
@@ -131,7 +133,7 @@ fn the_ordering_no_random_seed_lines_up_is_found_by_exploration() {
 }
 
 /// Three nodes that each greet the others once.
-#[derive(Hash)]
+#[derive(Clone, Hash)]
 struct Greeter {
     heard: u32,
 }
@@ -561,7 +563,7 @@ fn pct_runs_replay_exactly_and_find_twins_random_finds_less_often() {
 
 /// Node 0 folds each greeting's sender into `x` (1 xor 2 = 3 either way)
 /// and, at 3, tells node 1; node 1 notes it.
-#[derive(Hash)]
+#[derive(Clone, Hash)]
 struct Folder {
     x: u32,
     told: bool,
@@ -599,8 +601,18 @@ fn what_a_monitor_remembers_tells_states_apart() {
     // Both delivery orders reach the same nodes and messages; only the
     // order 2-then-1 passes through x = 2, which the monitor remembers and
     // holds against node 1 being told. Merging the two states would lose
-    // the violation.
-    let sim = Simulation::new(explored(Budgets::default()), |_| Folder {
+    // the violation; so would a copied state that forgot the summary.
+    for copied in [false, true] {
+        let sim = folder_with_monitor();
+        let sim = if copied { sim.cloneable() } else { sim };
+        let r = search(&sim, &Options::default()).unwrap();
+        let found = r.violation.expect("the second order's violation is found");
+        assert_eq!(found.path.len(), 3, "copied: {copied}");
+    }
+}
+
+fn folder_with_monitor() -> Simulation<Folder> {
+    Simulation::new(explored(Budgets::default()), |_| Folder {
         x: 0,
         told: false,
     })
@@ -616,10 +628,126 @@ fn what_a_monitor_remembers_tells_states_apart() {
             }
         },
     )
-    .hashable();
+    .hashable()
+}
+
+/// The ABD register (2 servers, `clients` clients writing once and
+/// reading once), its history checked, with or without copying states.
+fn abd_explored(clients: u32, budgets: Budgets, copied: bool) -> Simulation<Abd> {
+    let settings = AbdSettings {
+        servers: 2,
+        writes: 1,
+        reads: 1,
+        write_back: true,
+        queue_requests: false,
+    };
+    let mut config = SimConfig::new(1, 2 + clients);
+    config.strategy = Strategy::Explore {
+        path: Vec::new(),
+        budgets,
+    };
+    let check = Linearizability {
+        model: "register".into(),
+        initial: Value::Nil,
+    };
+    let sim = Simulation::new(config, move |id| Abd::new(id, settings))
+        .hashable()
+        .invariant(dsim::protocols::linearizable(check).unwrap());
+    match copied {
+        true => sim.cloneable(),
+        false => sim,
+    }
+}
+
+#[test]
+fn a_state_copied_from_its_parent_is_the_state_its_path_reaches() {
+    // Each search twice, its states copied from their parents and its
+    // paths run from the start, with every new state also reached again
+    // from the start and compared (a copy that differed from the run
+    // would end the search as "not deterministic"): the same counts, the
+    // same violation by the same path, breadth- and depth-first.
+    let faults = Budgets {
+        drops: 1,
+        crashes: 1,
+        ..Budgets::default()
+    };
+    for (clients, budgets, depth) in [(2, Budgets::default(), 100), (2, faults, 9)] {
+        for order in [Order::Bfs, Order::Dfs] {
+            let report = |copied| {
+                let options = Options {
+                    order,
+                    depth,
+                    determinism_checks: u64::MAX,
+                    ..Options::default()
+                };
+                search(&abd_explored(clients, budgets, copied), &options).unwrap()
+            };
+            let (copied, run) = (report(true), report(false));
+            let what = format!("{clients} clients, {budgets:?}, {order:?}");
+            assert_eq!(copied.counts, run.counts, "{what}");
+            assert_eq!(copied.violation, run.violation, "{what}");
+            assert_eq!(copied.complete, run.complete, "{what}");
+            assert_eq!(copied.checks, run.checks, "{what}");
+            assert!(copied.counts.unique > 100, "{what}: {:?}", copied.counts);
+        }
+    }
+    // A violation: found by the same path either way.
+    for order in [Order::Bfs, Order::Dfs] {
+        let found = |copied| {
+            let sim = Simulation::new(explored(Budgets::default()), |_| Greeter { heard: 0 })
+                .always("quiet", "nobody hears two greetings", |v| {
+                    match v.up().find(|(_, n)| n.heard >= 2) {
+                        Some((id, _)) => Err(format!("{id} heard two")),
+                        None => Ok(()),
+                    }
+                })
+                .hashable();
+            let sim = if copied { sim.cloneable() } else { sim };
+            let options = Options {
+                order,
+                ..Options::default()
+            };
+            let r = search(&sim, &options).unwrap();
+            (r.violation.expect("found"), r.counts)
+        };
+        assert_eq!(found(true), found(false), "{order:?}");
+    }
+}
+
+/// A node whose `Clone` forgets what it heard.
+#[derive(Hash)]
+struct Forgetful {
+    heard: u32,
+}
+
+impl Clone for Forgetful {
+    fn clone(&self) -> Forgetful {
+        Forgetful { heard: 0 }
+    }
+}
+
+impl Node for Forgetful {
+    type Msg = Hello;
+    type Timer = ();
+    fn on_start(&mut self, ctx: &mut Context<'_, Self>) {
+        ctx.broadcast(&Hello);
+    }
+    fn on_message(&mut self, _: &mut Context<'_, Self>, _: NodeId, _: Hello) {
+        self.heard += 1;
+    }
+}
+
+#[test]
+fn a_copy_that_is_not_the_state_is_caught_as_not_deterministic() {
+    let sim = Simulation::new(explored(Budgets::default()), |_| Forgetful { heard: 0 })
+        .hashable()
+        .cloneable();
+    let err = search(&sim, &Options::default()).unwrap_err().to_string();
+    assert!(err.contains(dsim::explore::NOT_DETERMINISTIC), "{err}");
+    // Run again from the start instead, the same nodes explore cleanly.
+    let sim = Simulation::new(explored(Budgets::default()), |_| Forgetful { heard: 0 }).hashable();
     let r = search(&sim, &Options::default()).unwrap();
-    let found = r.violation.expect("the second order's violation is found");
-    assert_eq!(found.path.len(), 3);
+    assert!(r.complete && r.violation.is_none());
 }
 
 #[test]

@@ -254,6 +254,7 @@ struct Slot {
 }
 
 /// The network model: owns every message in flight.
+#[derive(Clone)]
 pub struct Network {
     nodes: u32,
     config: NetworkConfig,

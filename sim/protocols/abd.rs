@@ -167,6 +167,7 @@ pub enum AbdNode {
 }
 
 /// One node with its settings (shared, not part of its state).
+#[derive(Clone)]
 pub struct Abd {
     settings: AbdSettings,
     pub node: AbdNode,
@@ -408,7 +409,7 @@ impl Abd {
 }
 
 /// `seq-monotonic`'s summary: every server's sequence when last seen.
-#[derive(Default, Hash)]
+#[derive(Clone, Default, Hash)]
 pub struct Seen(pub(crate) BTreeMap<NodeId, Seq>);
 
 /// No server's sequence ever goes back.
@@ -449,6 +450,7 @@ pub fn protocol() -> Spec<Abd> {
             }
             Ok(Simulation::new(config, move |id| Abd::new(id, settings))
                 .hashable()
+                .cloneable()
                 .monitor(
                     "seq-monotonic",
                     "no server's sequence ever goes back",

@@ -361,6 +361,7 @@ pub fn protocol() -> Spec<Bracha> {
             let settle = params.duration("settle")?;
             Ok(Simulation::new(config, move |_| Bracha::new(settings))
                 .hashable()
+                .cloneable()
                 .always(
                     "agreement",
                     "no two honest nodes deliver different values for one broadcast",

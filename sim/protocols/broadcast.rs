@@ -349,6 +349,7 @@ pub fn protocol() -> Spec<Bcast> {
             };
             Ok(Simulation::new(config, move |_| Bcast::new(settings))
                 .hashable()
+                .cloneable()
                 .per_node(
                     "no-duplicates",
                     "no node delivers a message twice",

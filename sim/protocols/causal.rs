@@ -199,6 +199,7 @@ pub fn protocol() -> Spec<CausalNode> {
             Ok(
                 Simulation::new(config, move |_| CausalNode::new(nodes, on_arrival, echo))
                     .hashable()
+                    .cloneable()
                     .per_node(
                         "causal-delivery",
                         "no node delivers a message before one whose broadcast happened before it",

@@ -352,6 +352,7 @@ pub fn protocol() -> Spec<EchoNode> {
             Ok(
                 Simulation::new(config, move |id| EchoNode::new(id, settings))
                     .hashable()
+                    .cloneable()
                     .always(
                         "at-most-once",
                         "every acknowledged request was executed at most once",

@@ -495,6 +495,7 @@ pub fn protocol() -> Spec<KvNode> {
             }
             Ok(Simulation::new(config, move |id| KvNode::new(id, s))
                 .hashable()
+                .cloneable()
                 .monitor(
                     "election-safety",
                     "at most one leader per term",

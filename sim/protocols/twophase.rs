@@ -445,6 +445,7 @@ pub fn protocol() -> Spec<TpcNode> {
                 }
             })
             .hashable()
+            .cloneable()
             .always(
                 "atomicity",
                 "no transaction is committed by one participant and aborted by another",

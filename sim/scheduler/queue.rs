@@ -11,7 +11,7 @@ pub(super) enum Event {
     Input(u64),
 }
 
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub(super) struct Queued {
     pub at: Instant,
     pub seq: u64,
@@ -220,7 +220,7 @@ impl Pct {
 /// A node's pending timers by id, in id order. Ids only grow, so a new
 /// timer goes at the end: a sorted vector does what an ordered map would,
 /// without a node allocation per timer (a node keeps a few at a time).
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub(super) struct TimerSet<T> {
     timers: Vec<(u64, T)>,
 }

@@ -49,7 +49,7 @@ pub trait Sink {
 }
 
 /// A sink that keeps nothing: a run with the trace off.
-#[derive(Default)]
+#[derive(Clone, Default)]
 pub struct NullSink {
     records: u64,
 }

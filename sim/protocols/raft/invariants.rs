@@ -38,7 +38,7 @@ fn server<'a, C: Command, N: HasRaft<C>>(v: &View<'a, N>, id: NodeId) -> Option<
 }
 
 /// `election-safety`'s summary: the leader of every term seen.
-#[derive(Default, Hash)]
+#[derive(Clone, Default, Hash)]
 pub struct Leaders(BTreeMap<u64, NodeId>);
 
 /// At most one leader per term, over the whole run.
@@ -63,7 +63,7 @@ pub fn election_safety<C: Command, N: HasRaft<C>>(
 
 /// `log-matching`'s summary: the prefix hash of every (index, term) seen,
 /// with a node that held it; and how far each node's log was checked.
-#[derive(Default, Hash)]
+#[derive(Clone, Default, Hash)]
 pub struct Prefixes {
     by_entry: BTreeMap<(usize, u64), (u64, NodeId)>,
     checked: BTreeMap<NodeId, (usize, u64)>,
@@ -115,7 +115,7 @@ pub fn log_matching<C: Command, N: HasRaft<C>>(
 /// `leader-completeness`'s summary: the longest committed prefix any node
 /// knew, the newest term seen, and how far the newest leader's log was
 /// checked against it.
-#[derive(Hash)]
+#[derive(Clone, Hash)]
 pub struct Committed<C = u64> {
     entries: Vec<Entry<C>>,
     newest: u64,
@@ -173,7 +173,7 @@ pub fn leader_completeness<C: Command, N: HasRaft<C>>(
 
 /// `state-machine-safety`'s summary: the longest applied sequence seen
 /// (with who applied each value), and how far each node was checked.
-#[derive(Hash)]
+#[derive(Clone, Hash)]
 pub struct Applied<C = u64> {
     values: Vec<(C, NodeId)>,
     checked: BTreeMap<NodeId, usize>,

@@ -133,6 +133,7 @@ pub fn simulation(
 ) -> Simulation<Raft> {
     Simulation::new(config, move |_| Raft::new(s))
         .hashable()
+        .cloneable()
         .monitor(
             "election-safety",
             "at most one leader per term",

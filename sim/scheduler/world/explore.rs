@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 use std::hash::{Hash, Hasher};
 
 /// What exploration keeps beyond the world itself.
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub(crate) struct Pool {
     /// Copies in flight, in the order they were sent (ids, then copies).
     pub in_flight: Vec<InFlight>,
@@ -159,6 +159,74 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
             }
         }
         out
+    }
+
+    /// A copy of this state, to take a step from while this one stays as
+    /// it is: `None` unless the simulation copies node states
+    /// ([`crate::Simulation::cloneable`]) and this is a state between two
+    /// steps of exploration. Every field is named, so a field added to the
+    /// world is a decision here too.
+    pub(crate) fn fork(&self) -> Option<World<'s, N, S>>
+    where
+        S: Clone,
+    {
+        let copy = self.sim.state_clone?;
+        if self.explore.is_none() || self.pct.is_some() || !self.effects.is_empty() {
+            return None;
+        }
+        let monitors = self
+            .monitors
+            .iter()
+            .zip(&self.sim.invariants)
+            .map(|(m, inv)| match m {
+                Some(state) => inv.clone_state(state.as_ref()).map(Some),
+                None => Some(None),
+            })
+            .collect::<Option<Vec<_>>>()?;
+        Some(World {
+            sim: self.sim,
+            sink: self.sink.clone(),
+            nodes: self.nodes.iter().map(|n| n.as_ref().map(copy)).collect(),
+            slots: self.slots.clone(),
+            network: self.network.clone(),
+            clocks: self.clocks.clone(),
+            queue: self.queue.clone(),
+            pct: None,
+            task_order: self.task_order,
+            explore: self.explore.clone(),
+            seq: self.seq,
+            now: self.now,
+            net_rng: self.net_rng.clone(),
+            workload_rng: self.workload_rng.clone(),
+            next_msg: self.next_msg,
+            planned_pending: self.planned_pending.clone(),
+            effects: Vec::new(),
+            tag_bytes: Vec::new(),
+            buffers: Vec::new(),
+            clock_buffers: Vec::new(),
+            stats: self.stats.clone(),
+            failure: self.failure.clone(),
+            handled: self.handled,
+            unfollowed: self.unfollowed,
+            inputs_queued: self.inputs_queued,
+            inputs_asked: self.inputs_asked,
+            last_input: self.last_input,
+            clock_read: self.clock_read,
+            changed: self.changed,
+            faults: self.faults,
+            tallies: self.tallies.clone(),
+            monitors,
+            history: self.history.clone(),
+            history_checked: self.history_checked,
+            crashes: self.crashes.clone(),
+            open_ops: self.open_ops.clone(),
+            adv: self.adv.clone(),
+            keys: self.keys.clone(),
+            authentic: self.authentic,
+            seen: self.seen.clone(),
+            unchanged: self.unchanged,
+            _msg: std::marker::PhantomData,
+        })
     }
 
     /// Takes one action (a millisecond of virtual time passes), then checks

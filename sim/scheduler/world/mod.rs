@@ -26,6 +26,7 @@ use std::marker::PhantomData;
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 
 /// Kernel-side bookkeeping for one node.
+#[derive(Clone)]
 struct Slot<T> {
     rng: DetRng,
     disk: Disk,
@@ -127,6 +128,7 @@ pub(crate) struct World<'s, N: Node, S: Sink> {
 }
 
 /// What the adversary knows and decides during a run.
+#[derive(Clone)]
 struct Adversary {
     // Process → the node it is an instance of.
     ident: Vec<NodeId>,
@@ -155,6 +157,7 @@ struct Adversary {
 }
 
 /// A delivered message the network adversary remembers.
+#[derive(Clone)]
 struct Seen {
     msg: u64,
     from: NodeId,
