@@ -11,9 +11,13 @@
 //! counterexample found is a shortest one) or depth-first, to a depth
 //! bound and a state budget.
 //!
-//! A state is reached by re-running its path — the index of the action
-//! taken at each step — from the start, so any node can be explored,
-//! including ones whose state cannot be copied. Each state is
+//! A path is the index of the action taken at each step. When the nodes
+//! can be copied ([`crate::Simulation::cloneable`], every built-in) a state
+//! is reached one step from a copy of its parent; when they cannot (an
+//! async node's futures) by running its path again from the start (its
+//! parent's last child steps from the parent itself), so any node can be
+//! explored. Both reach the same state: the first states are reached both
+//! ways and compared (below). Each state is
 //! fingerprinted (node states, disks, random streams, timers, the multiset
 //! of messages in flight, the faults spent) and explored once. A node
 //! state is hashed when the nodes hash ([`crate::Simulation::hashable`]);
@@ -29,14 +33,15 @@
 //! Invariants are checked after every step, the clients' history whenever
 //! it grows, and the end-of-run checks at states where nothing more can
 //! happen. The first states are each reached twice and compared, to catch
-//! a handler that is not deterministic (as DSLabs does). A violation's path
+//! a handler that is not deterministic (as DSLabs does) or a `Clone` that
+//! is not a copy. A violation's path
 //! becomes an ordinary trace that `dsim replay` reruns exactly.
 //!
 //! ```
 //! use dsim::explore::{search, Options};
 //! use dsim::{Budgets, Context, Node, NodeId, SimConfig, Simulation, Strategy};
 //! # #[derive(Debug, serde::Serialize, serde::Deserialize)] struct Hi;
-//! #[derive(Hash)]
+//! #[derive(Clone, Hash)]
 //! struct Count(u32);
 //! impl Node for Count {
 //!     type Msg = Hi;
@@ -50,7 +55,8 @@
 //!     .always("at-most-two", "no node hears more than two his", |v| {
 //!         match v.up().all(|(_, n)| n.0 <= 2) { true => Ok(()), false => Err("three".into()) }
 //!     })
-//!     .hashable();
+//!     .hashable()
+//!     .cloneable();
 //! let report = search(&sim, &Options::default()).unwrap();
 //! assert!(report.violation.is_none() && report.complete);
 //! // Six messages, delivered in every order: each subset of them
