@@ -173,6 +173,10 @@ pub struct Report {
     pub hashed: bool,
     /// When they were not and cannot be, why ([`Node::UNHASHABLE`]).
     pub unhashable: Option<String>,
+    /// Whether states were copied from their parents
+    /// ([`Simulation::cloneable`]) rather than reached by running their
+    /// paths again from the start.
+    pub copied: bool,
     /// True when every state within the depth bound was explored.
     pub complete: bool,
     /// Why the search stopped before that, if it did.
@@ -269,6 +273,7 @@ pub fn search<N: Node>(sim: &Simulation<N>, options: &Options) -> Result<Report,
         terminal: 0,
         hashed,
         unhashable: N::UNHASHABLE.filter(|_| !hashed).map(str::to_string),
+        copied: sim.is_cloneable(),
         complete: false,
         stopped: None,
         violation: None,

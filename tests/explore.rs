@@ -688,6 +688,7 @@ fn a_state_copied_from_its_parent_is_the_state_its_path_reaches() {
             assert_eq!(copied.violation, run.violation, "{what}");
             assert_eq!(copied.complete, run.complete, "{what}");
             assert_eq!(copied.checks, run.checks, "{what}");
+            assert!(copied.copied && !run.copied, "{what}");
             assert!(copied.counts.unique > 100, "{what}: {:?}", copied.counts);
         }
     }

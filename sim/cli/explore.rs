@@ -608,6 +608,15 @@ fn print_report(r: &Report, wall: f64, budgets: Budgets) {
             c.unique
         ),
     }
+    // A search that did not finish, of nodes that could be copied and were
+    // not (async nodes cannot be): the user is told what copying gives.
+    if r.violation.is_none() && !r.complete && !r.copied && r.unhashable.is_none() {
+        println!(
+            "hint       each state was reached by running its path again from the start; derive \
+             Clone on the node type and build the simulation with .cloneable() to reach it one \
+             step from a copy of its parent instead (about depth times less work)"
+        );
+    }
     // A search that did not finish, some of whose states a timer beating
     // a message made: the user is told how many, and how to bound those.
     if r.violation.is_none() && !r.complete && budgets.early_timers.is_none() && c.early > 0 {
