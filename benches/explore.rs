@@ -11,31 +11,12 @@
 //! notes of the exploration issue for the command.
 
 use dsim::explore::{search, Options};
-use dsim::history::{Linearizability, Value};
-use dsim::protocols::abd::{Abd, AbdSettings};
-use dsim::{Budgets, SimConfig, Simulation, Strategy};
+use dsim::protocols::abd::{stateright_model, Abd};
+use dsim::{Budgets, Simulation};
 use std::time::Instant;
 
-fn abd(clients: u32, queue: bool, copy: bool) -> Simulation<Abd> {
-    let settings = AbdSettings {
-        servers: 2,
-        writes: 1,
-        reads: 1,
-        write_back: true,
-        queue_requests: queue,
-    };
-    let mut config = SimConfig::new(1, 2 + clients);
-    config.strategy = Strategy::Explore {
-        path: Vec::new(),
-        budgets: Budgets::default(),
-    };
-    let check = Linearizability {
-        model: "register".into(),
-        initial: Value::Nil,
-    };
-    let sim = Simulation::new(config, move |id| Abd::new(id, settings))
-        .hashable()
-        .invariant(dsim::protocols::linearizable(check).unwrap());
+fn abd(clients: u32, copy: bool) -> Simulation<Abd> {
+    let sim = stateright_model(clients, Budgets::default());
     match copy {
         true => sim.cloneable(),
         false => sim,
@@ -71,7 +52,7 @@ pub fn report(quick: bool) {
         ]
     };
     for &(clients, stay, copy, label) in cases {
-        let sim = abd(clients, false, copy);
+        let sim = abd(clients, copy);
         let options = Options {
             depth: 1000,
             max_states: 10_000_000,

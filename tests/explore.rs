@@ -7,8 +7,7 @@ use crate::common;
 
 use common::{dsim, text, tmp};
 use dsim::explore::{search, Options, Order};
-use dsim::history::{Linearizability, Value};
-use dsim::protocols::abd::{Abd, AbdSettings};
+use dsim::protocols::abd::stateright_model;
 use dsim::{Budgets, Context, Node, NodeId, SimConfig, Simulation, Strategy};
 use serde::{Deserialize, Serialize};
 
@@ -440,17 +439,22 @@ fn nodes_known_by_what_they_were_handed_reach_every_state_hashed_nodes_do() {
     assert!(by_state == by_events);
 }
 
+/// Greeters checked that nobody hears two greetings: violated in two steps.
+fn quiet_greeters() -> Simulation<Greeter> {
+    Simulation::new(explored(Budgets::default()), |_| Greeter { heard: 0 })
+        .always("quiet", "nobody hears two greetings", |v| {
+            match v.up().find(|(_, n)| n.heard >= 2) {
+                Some((id, _)) => Err(format!("{id} heard two")),
+                None => Ok(()),
+            }
+        })
+        .hashable()
+}
+
 #[test]
 fn bfs_finds_a_shortest_violation_and_dfs_some_violation() {
     let sim = |order| {
-        let s = Simulation::new(explored(Budgets::default()), |_| Greeter { heard: 0 })
-            .always("quiet", "nobody hears two greetings", |v| {
-                match v.up().find(|(_, n)| n.heard >= 2) {
-                    Some((id, _)) => Err(format!("{id} heard two")),
-                    None => Ok(()),
-                }
-            })
-            .hashable();
+        let s = quiet_greeters();
         let options = Options {
             order,
             ..Options::default()
@@ -631,34 +635,6 @@ fn folder_with_monitor() -> Simulation<Folder> {
     .hashable()
 }
 
-/// The ABD register (2 servers, `clients` clients writing once and
-/// reading once), its history checked, with or without copying states.
-fn abd_explored(clients: u32, budgets: Budgets, copied: bool) -> Simulation<Abd> {
-    let settings = AbdSettings {
-        servers: 2,
-        writes: 1,
-        reads: 1,
-        write_back: true,
-        queue_requests: false,
-    };
-    let mut config = SimConfig::new(1, 2 + clients);
-    config.strategy = Strategy::Explore {
-        path: Vec::new(),
-        budgets,
-    };
-    let check = Linearizability {
-        model: "register".into(),
-        initial: Value::Nil,
-    };
-    let sim = Simulation::new(config, move |id| Abd::new(id, settings))
-        .hashable()
-        .invariant(dsim::protocols::linearizable(check).unwrap());
-    match copied {
-        true => sim.cloneable(),
-        false => sim,
-    }
-}
-
 #[test]
 fn a_state_copied_from_its_parent_is_the_state_its_path_reaches() {
     // Each search twice, its states copied from their parents and its
@@ -680,7 +656,9 @@ fn a_state_copied_from_its_parent_is_the_state_its_path_reaches() {
                     determinism_checks: u64::MAX,
                     ..Options::default()
                 };
-                search(&abd_explored(clients, budgets, copied), &options).unwrap()
+                let sim = stateright_model(clients, budgets);
+                let sim = if copied { sim.cloneable() } else { sim };
+                search(&sim, &options).unwrap()
             };
             let (copied, run) = (report(true), report(false));
             let what = format!("{clients} clients, {budgets:?}, {order:?}");
@@ -695,14 +673,7 @@ fn a_state_copied_from_its_parent_is_the_state_its_path_reaches() {
     // A violation: found by the same path either way.
     for order in [Order::Bfs, Order::Dfs] {
         let found = |copied| {
-            let sim = Simulation::new(explored(Budgets::default()), |_| Greeter { heard: 0 })
-                .always("quiet", "nobody hears two greetings", |v| {
-                    match v.up().find(|(_, n)| n.heard >= 2) {
-                        Some((id, _)) => Err(format!("{id} heard two")),
-                        None => Ok(()),
-                    }
-                })
-                .hashable();
+            let sim = quiet_greeters();
             let sim = if copied { sim.cloneable() } else { sim };
             let options = Options {
                 order,

@@ -429,6 +429,34 @@ pub fn seq_monotonic(seen: &mut Seen, v: &View<'_, Abd>) -> Result<(), String> {
     Ok(())
 }
 
+/// The model stateright's linearizable-register example checks, to explore
+/// (benches and tests compare the two): 2 servers and `clients` clients
+/// that write once and then read once, their history checked as a
+/// register, explored within `budgets`. Its nodes hash; copying states
+/// ([`Simulation::cloneable`]) is left to the caller.
+pub fn stateright_model(clients: u32, budgets: crate::Budgets) -> Simulation<Abd> {
+    let settings = AbdSettings {
+        servers: 2,
+        writes: 1,
+        reads: 1,
+        write_back: true,
+        queue_requests: false,
+    };
+    let mut config = crate::SimConfig::new(1, 2 + clients);
+    config.strategy = crate::Strategy::Explore {
+        path: Vec::new(),
+        budgets,
+    };
+    let check = crate::history::Linearizability {
+        model: "register".into(),
+        initial: crate::history::Value::Nil,
+    };
+    let history = crate::protocols::linearizable(check).expect("the register model exists");
+    Simulation::new(config, move |id| Abd::new(id, settings))
+        .hashable()
+        .invariant(history)
+}
+
 /// The ABD register for the registry.
 pub fn protocol() -> Spec<Abd> {
     Spec::new(
