@@ -374,9 +374,13 @@ fn explore_from<N: Node>(
         }
         let mut stop = false;
         let last = actions.len() - 1;
+        let mut parent = Some(state);
         for (i, action) in actions.iter().enumerate() {
             let mut child = path.clone();
             child.push(i as u32);
+            let state = parent
+                .as_mut()
+                .expect("stepped from itself at its last child only");
             // What the parent says of this step, before the last step may
             // be taken on the parent itself.
             let early = state.early(action);
@@ -388,16 +392,18 @@ fn explore_from<N: Node>(
             // be copied; else, for the last action, one step from the
             // parent itself (not needed any more); else its whole path run
             // again. All three reach the same state.
-            let mut own = None;
-            match state.fork() {
+            let own = match state.fork() {
                 Some(mut fork) => {
                     fork.take(action)?;
-                    own = Some(fork);
+                    fork
                 }
-                None if i == last => state.take(action)?,
-                None => own = Some(replay(sim, &child)?.0),
-            }
-            let next = own.as_ref().unwrap_or(&state);
+                None if i == last => {
+                    state.take(action)?;
+                    parent.take().expect("the parent, stepped")
+                }
+                None => replay(sim, &child)?.0,
+            };
+            let next = &own;
             next.mark_evaluated(evaluated);
             report.clock_read |= next.clock_read();
             if options.ignored_stay && next.failure().is_none() {
@@ -435,7 +441,7 @@ fn explore_from<N: Node>(
                 // Kept whole while there is room: taken from the frontier,
                 // it is stepped from at once, its path not run again.
                 let room = options.order == Order::Dfs && kept < options.kept_states;
-                let keep = own.filter(|_| room).map(Box::new);
+                let keep = room.then(|| Box::new(own));
                 kept += usize::from(keep.is_some());
                 frontier.push_back((child, keep));
             }
