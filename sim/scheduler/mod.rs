@@ -337,10 +337,14 @@ impl<N: Node> Simulation<N> {
     /// Lets exploration copy a state (with `Clone`): each state it reaches
     /// is then one step from a copy of its parent, not the whole path run
     /// again from the start, which on a path of depth `d` is about `d`
-    /// times less work. Without it, exploration runs every path from the
-    /// start, which needs nothing of the nodes (async nodes, whose tasks
-    /// are futures, cannot be copied). Every [`Simulation::monitor`]'s
-    /// summary is `Clone` too. What a search finds is the same either way.
+    /// times less work. Without it, exploration reaches a state by running
+    /// its path again from the start, which needs nothing of the nodes
+    /// (async nodes, whose tasks are futures, cannot be copied). Every
+    /// [`Simulation::monitor`]'s summary is `Clone` too. What a search
+    /// finds is the same either way, provided `clone` copies: one that
+    /// shares what it should copy (an `Rc<RefCell<_>>`) or leaves something
+    /// out is not, and the first states a search reaches both ways and
+    /// compares end it as not deterministic.
     pub fn cloneable(mut self) -> Simulation<N>
     where
         N: Clone,
