@@ -65,8 +65,8 @@
 //! ```
 
 use crate::node::Node;
-use crate::scheduler::{Action, SimError, Simulation, Stepper};
-use std::collections::{HashSet, VecDeque};
+use crate::scheduler::{Action, SimError, Simulation, Stepper, Touch};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering as AtomicOrdering};
 use std::sync::Arc;
 
@@ -111,6 +111,14 @@ pub struct Options {
     /// breadth-first keeps none, its frontier being wide (kept whole, a
     /// million waiting states took gigabytes, and were no faster).
     pub kept_states: usize,
+    /// Partial-order reduction (sleep sets): a step is not taken from a
+    /// state when another order of the same steps, already taken, reaches
+    /// what it would (two steps that touch different nodes, and do not
+    /// both record a client operation's event, commute). Every state is
+    /// still reached and checked, only fewer times; off, every order is
+    /// taken. Does nothing under monitors or an adversary (see
+    /// [`Report::reduction_off`]) or with `ignored_stay`.
+    pub reduction: bool,
 }
 
 impl Default for Options {
@@ -124,6 +132,7 @@ impl Default for Options {
             progress: None,
             ignored_stay: false,
             kept_states: 10_000,
+            reduction: true,
         }
     }
 }
@@ -141,6 +150,12 @@ pub struct Progress {
     /// States reached by firing a timer early, while a message was in
     /// flight or a task ready (counted among `states`).
     pub early: u64,
+    /// Steps not taken by partial-order reduction: another order of the
+    /// same steps reached what they would have reached.
+    pub slept: u64,
+    /// States explored a second time, for steps asleep when they were
+    /// first explored and not asleep on a later path to them.
+    pub again: u64,
     /// The deepest path explored.
     pub depth: usize,
     /// Paths waiting to be explored.
@@ -177,6 +192,9 @@ pub struct Report {
     /// ([`Simulation::cloneable`]) rather than reached by running their
     /// paths again from the start.
     pub copied: bool,
+    /// Why partial-order reduction was not used, if it was not
+    /// ([`Options::reduction`]).
+    pub reduction_off: Option<String>,
     /// True when every state within the depth bound was explored.
     pub complete: bool,
     /// Why the search stopped before that, if it did.
@@ -274,6 +292,7 @@ pub fn search<N: Node>(sim: &Simulation<N>, options: &Options) -> Result<Report,
         hashed,
         unhashable: N::UNHASHABLE.filter(|_| !hashed).map(str::to_string),
         copied: sim.is_cloneable(),
+        reduction_off: None,
         complete: false,
         stopped: None,
         violation: None,
@@ -297,8 +316,54 @@ pub fn search<N: Node>(sim: &Simulation<N>, options: &Options) -> Result<Report,
 }
 
 /// A path waiting to be explored, with its state when kept (boxed: a world
-/// is a few kilobytes, a path not kept whole a few bytes).
-type Waiting<'s, N> = (Vec<u32>, Option<Box<Stepper<'s, N>>>);
+/// is a few kilobytes, a path not kept whole a few bytes), its
+/// fingerprint, and when the state was explored before, what to explore
+/// of it again.
+struct Waiting<'s, N: Node> {
+    path: Vec<u32>,
+    state: Option<Box<Stepper<'s, N>>>,
+    fingerprint: Option<u64>,
+    again: Option<Box<Again>>,
+}
+
+/// A step put to sleep (partial-order reduction, Godefroid's sleep sets):
+/// a step taken from an earlier state, known to reach the same states
+/// from there as it would from here.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Slept {
+    /// What the step does ([`Stepper::key`]).
+    key: u64,
+    /// The one node it touched, and whether it recorded a client
+    /// operation's event.
+    node: u32,
+    history: bool,
+}
+
+impl Slept {
+    /// Whether the step commutes with a step that touched `touch`: it
+    /// stays enabled, and the two orders reach the same state.
+    fn commutes_with(&self, touch: Touch) -> bool {
+        match touch {
+            Touch::Node { node, history } => node != self.node && !(history && self.history),
+            Touch::All => false,
+        }
+    }
+}
+
+/// A state explored before with steps asleep that a path reaching it now
+/// does not sleep: those steps only, the rest asleep.
+struct Again {
+    only: Vec<Slept>,
+    sleep: Vec<Slept>,
+}
+
+/// A state's sleep set: the steps not taken from it, and whether it was
+/// explored yet.
+struct Sleep {
+    /// Boxed, not a `Vec`: one is kept for most states of a search.
+    set: Box<[Slept]>,
+    explored: bool,
+}
 
 /// The search itself, from the root; `evaluated` gathers which invariants
 /// some state evaluated.
@@ -309,11 +374,21 @@ fn explore_from<N: Node>(
     evaluated: &mut [bool],
 ) -> Result<Report, SimError> {
     let mut visited: HashSet<u64> = HashSet::new();
+    // Sleep sets of the states that have one (partial-order reduction).
+    let mut sleeping: HashMap<u64, Sleep> = HashMap::new();
     let mut frontier: VecDeque<Waiting<'_, N>> = VecDeque::new();
     let mut kept = 0usize;
     let (root, _) = replay(sim, &[])?;
     root.mark_evaluated(evaluated);
     report.clock_read |= root.clock_read();
+    report.reduction_off = if !options.reduction {
+        Some("turned off".into())
+    } else if options.ignored_stay {
+        Some("ignored deliveries left in flight count every order, as stateright does".into())
+    } else {
+        root.why_not_reduced()
+    };
+    let reduce = report.reduction_off.is_none();
     if options.determinism_checks > 0 {
         let (again, _) = replay(sim, &[])?;
         if again.fingerprint() != root.fingerprint() {
@@ -326,26 +401,38 @@ fn explore_from<N: Node>(
         report.violation = Some(found(Vec::new(), &[], &f.check, &f.message));
         return Ok(report);
     }
-    if let Some(fp) = root.fingerprint() {
+    let root_fingerprint = root.fingerprint();
+    if let Some(fp) = root_fingerprint {
         visited.insert(fp);
     }
-    frontier.push_back((Vec::new(), None));
+    frontier.push_back(Waiting {
+        path: Vec::new(),
+        state: None,
+        fingerprint: root_fingerprint,
+        again: None,
+    });
     let interrupted = || {
         options
             .interrupted
             .as_ref()
             .is_some_and(|f| f.load(AtomicOrdering::SeqCst))
     };
-    while let Some((path, waiting)) = match options.order {
+    while let Some(waiting) = match options.order {
         Order::Bfs => frontier.pop_front(),
         Order::Dfs => frontier.pop_back(),
     } {
         if interrupted() {
-            frontier.push_back((path, waiting));
+            frontier.push_back(waiting);
             report.stopped = Some("interrupted".into());
             break;
         }
-        let (mut state, taken) = match waiting {
+        let Waiting {
+            path,
+            state,
+            fingerprint,
+            again,
+        } = waiting;
+        let (mut state, taken) = match state {
             Some(state) => {
                 kept -= 1;
                 (*state, None)
@@ -355,8 +442,23 @@ fn explore_from<N: Node>(
                 (state, Some(taken))
             }
         };
+        // The steps asleep here, and when explored again, the only steps
+        // to take.
+        let (mut sleep, only) = match again {
+            Some(again) => (again.sleep, Some(again.only)),
+            None => match fingerprint.and_then(|fp| sleeping.get_mut(&fp)) {
+                Some(s) if reduce => {
+                    s.explored = true;
+                    (s.set.to_vec(), None)
+                }
+                _ => (Vec::new(), None),
+            },
+        };
         let actions = state.enabled();
         if actions.is_empty() {
+            if only.is_some() {
+                continue;
+            }
             report.terminal += 1;
             state.end()?;
             state.mark_evaluated(evaluated);
@@ -369,13 +471,36 @@ fn explore_from<N: Node>(
             continue;
         }
         if path.len() >= options.depth {
-            report.cut_at_depth += 1;
+            report.cut_at_depth += u64::from(only.is_none());
             continue;
         }
+        // The steps to take: all, or under reduction those not asleep
+        // (when explored again, those asleep before and not now), one of
+        // each kind (two copies of one message lead to the same state).
+        let keys: Vec<Option<u64>> = match reduce {
+            true => actions.iter().map(|a| state.key(a)).collect(),
+            false => vec![None; actions.len()],
+        };
+        let chosen: Vec<usize> = (0..actions.len())
+            .filter(|&i| match keys[i] {
+                None => only.is_none(),
+                Some(k) => {
+                    let wanted = match &only {
+                        Some(only) => only.iter().any(|t| t.key == k),
+                        None => !sleep.iter().any(|t| t.key == k),
+                    };
+                    wanted && !keys[..i].contains(&Some(k))
+                }
+            })
+            .collect();
+        if only.is_none() {
+            report.counts.slept += (actions.len() - chosen.len()) as u64;
+        }
         let mut stop = false;
-        let last = actions.len() - 1;
+        let last = chosen.last().copied();
         let mut parent = Some(state);
-        for (i, action) in actions.iter().enumerate() {
+        for &i in &chosen {
+            let action = &actions[i];
             let mut child = path.clone();
             child.push(i as u32);
             let state = parent
@@ -397,7 +522,7 @@ fn explore_from<N: Node>(
                     fork.take(action)?;
                     fork
                 }
-                None if i == last => {
+                None if Some(i) == last => {
                     state.take(action)?;
                     parent.take().expect("the parent, stepped")
                 }
@@ -406,6 +531,20 @@ fn explore_from<N: Node>(
             let next = &own;
             next.mark_evaluated(evaluated);
             report.clock_read |= next.clock_read();
+            // Asleep in the child: what sleeps here, and the steps taken
+            // here before this one, that commute with it.
+            let touch = next.touch();
+            let asleep: Vec<Slept> = match reduce {
+                true => sleep
+                    .iter()
+                    .filter(|t| t.commutes_with(touch))
+                    .copied()
+                    .collect(),
+                false => Vec::new(),
+            };
+            if let (Some(key), Touch::Node { node, history }) = (keys[i], touch) {
+                sleep.push(Slept { key, node, history });
+            }
             if options.ignored_stay && next.failure().is_none() {
                 if let Action::Deliver(..) = action {
                     if without == next.fingerprint() {
@@ -424,7 +563,8 @@ fn explore_from<N: Node>(
                 stop = true;
                 break;
             }
-            let fresh = match next.fingerprint() {
+            let fp = next.fingerprint();
+            let fresh = match fp {
                 Some(fp) => visited.insert(fp),
                 None => true,
             };
@@ -436,14 +576,57 @@ fn explore_from<N: Node>(
                     return Err(not_deterministic(&child));
                 }
             }
-            if fresh {
-                report.counts.unique += 1;
+            // A state known already, asleep there to steps that are awake
+            // now: its sleep set shrinks to what both paths sleep, and when
+            // it was explored, it is explored again for the difference.
+            let mut again = None;
+            if let (false, Some(fp)) = (fresh, fp.filter(|_| reduce)) {
+                if let Some(known) = sleeping.get_mut(&fp) {
+                    let (both, awake): (Vec<Slept>, Vec<Slept>) = known
+                        .set
+                        .iter()
+                        .partition(|t| asleep.iter().any(|a| a.key == t.key));
+                    if !awake.is_empty() {
+                        let explored = known.explored;
+                        if both.is_empty() {
+                            sleeping.remove(&fp);
+                        } else {
+                            known.set = both.clone().into_boxed_slice();
+                        }
+                        if explored {
+                            report.counts.again += 1;
+                            again = Some(Box::new(Again {
+                                only: awake,
+                                sleep: both,
+                            }));
+                        }
+                    }
+                }
+            }
+            if fresh || again.is_some() {
+                if fresh {
+                    report.counts.unique += 1;
+                    if let (Some(fp), false) = (fp, asleep.is_empty()) {
+                        sleeping.insert(
+                            fp,
+                            Sleep {
+                                set: asleep.into_boxed_slice(),
+                                explored: false,
+                            },
+                        );
+                    }
+                }
                 // Kept whole while there is room: taken from the frontier,
                 // it is stepped from at once, its path not run again.
                 let room = options.order == Order::Dfs && kept < options.kept_states;
                 let keep = room.then(|| Box::new(own));
                 kept += usize::from(keep.is_some());
-                frontier.push_back((child, keep));
+                frontier.push_back(Waiting {
+                    path: child,
+                    state: keep,
+                    fingerprint: fp,
+                    again,
+                });
             }
             if report.counts.unique >= options.max_states {
                 report.stopped = Some(format!(

@@ -17,6 +17,7 @@ mod kernel;
 mod linearizable;
 mod property;
 mod protocols;
+mod reduction;
 mod replay;
 mod show;
 mod shrink;

@@ -73,6 +73,13 @@ pub struct ExploreArgs {
     /// message, as a real network does.
     #[arg(long)]
     pub keep_ignored: bool,
+    /// Take every order of steps that commute (two steps at different
+    /// nodes that do not both record a client operation's event). By
+    /// default such a step is not taken again from a state another order
+    /// already covers (partial-order reduction with sleep sets): every
+    /// state is still reached and checked, fewer times.
+    #[arg(long)]
+    pub no_reduction: bool,
 }
 
 pub fn explore(registry: &Registry, args: ExploreArgs) -> Result<(), CliError> {
@@ -303,6 +310,7 @@ fn search_seed(
         interrupted: Some(interrupted.clone()),
         progress: Some(progress),
         ignored_stay: args.keep_ignored,
+        reduction: !args.no_reduction,
         ..Options::default()
     };
     let run_options = RunOptions {
@@ -545,6 +553,20 @@ fn print_report(r: &Report, wall: f64, budgets: Budgets) {
         "reached    depth {}, {} states where nothing more can happen, {} cut at the depth bound, {} waiting",
         c.depth, r.terminal, r.cut_at_depth, c.frontier
     );
+    match &r.reduction_off {
+        None => println!(
+            "reduced    {} steps not taken: another order of the same steps reached what they would (partial-order reduction; --no-reduction takes them){}",
+            c.slept,
+            match c.again {
+                0 => String::new(),
+                n => format!("; {n} states explored again for steps asleep the first time"),
+            }
+        ),
+        Some(why) if why != "turned off" => println!(
+            "reduced    nothing: {why} (every order of steps was taken)"
+        ),
+        Some(_) => {}
+    }
     if c.ignored > 0 {
         println!(
             "ignored    {} deliveries changed nothing and were left in flight",

@@ -52,7 +52,7 @@ use thiserror::Error;
 mod queue;
 mod world;
 
-pub(crate) use world::Action;
+pub(crate) use world::{Action, Touch};
 
 /// Why a liveness check did not run: the run's strategy is PCT.
 pub(crate) const NOT_UNDER_PCT: &str =
@@ -113,6 +113,22 @@ impl<'s, N: Node> Stepper<'s, N> {
     /// a task is ready.
     pub fn early(&self, action: &Action) -> bool {
         matches!(action, Action::Fire(..)) && self.world.busy()
+    }
+
+    /// What the last step touched (see [`Touch`]).
+    pub fn touch(&self) -> Touch {
+        self.world.touch()
+    }
+
+    /// A name for what `action` does, the same in every state of the same
+    /// fingerprint; `None` for steps never put to sleep.
+    pub fn key(&self, action: &Action) -> Option<u64> {
+        self.world.key(action)
+    }
+
+    /// Why partial-order reduction cannot apply to this protocol, if so.
+    pub fn why_not_reduced(&self) -> Option<String> {
+        self.world.why_not_reduced()
     }
 
     /// The fingerprint without the `i`-th copy in flight.

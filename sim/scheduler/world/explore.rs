@@ -25,6 +25,27 @@ pub(crate) struct Pool {
     pub next_input: u64,
     /// Timers fired early so far (counted when `budgets.early_timers` bounds them).
     pub early: u32,
+    /// What the last step touched.
+    pub touch: Touch,
+}
+
+/// What a step touched, as partial-order reduction needs it: two steps
+/// that touch different nodes, and do not both record a client
+/// operation's event, reach the same state in either order, and neither
+/// takes the other's place.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Touch {
+    /// One node's own state (its handler, disk, random stream, timers,
+    /// tasks) and the copies it sent; `history`: the step recorded a
+    /// client operation's event.
+    Node { node: u32, history: bool },
+    /// Possibly anything: a fault, a client operation handed out, a timer
+    /// fired early under a bound, a handler that read its clock (the
+    /// time differs with the order), a step under monitors (their
+    /// summaries see every intermediate state) or an adversary, or a step
+    /// that failed.
+    #[default]
+    All,
 }
 
 /// One step an exploration can take.
@@ -230,10 +251,103 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
     }
 
     /// Takes one action (a millisecond of virtual time passes), then checks
-    /// the invariants as after any event.
+    /// the invariants as after any event; notes what it touched.
     pub(crate) fn take(&mut self, action: &Action) -> Result<(), SimError> {
+        let recorded = self.history.as_ref().map_or(0, Vec::len);
+        let read = std::mem::take(&mut self.clock_read);
+        if let Some(pool) = self.explore.as_mut() {
+            pool.touch = Touch::All;
+        }
         self.take_step(action)?;
-        self.check_history_now()
+        self.check_history_now()?;
+        let read_now = self.clock_read;
+        self.clock_read |= read;
+        let node = match action {
+            Action::Deliver(_, f) => Some(f.to),
+            Action::Run(n, _) => Some(*n),
+            Action::Fire(n, _) => self
+                .explore
+                .as_ref()
+                .is_some_and(|p| p.budgets.early_timers.is_none())
+                .then_some(*n),
+            _ => None,
+        };
+        let touch = match node {
+            Some(n) if !read_now && self.why_not_reduced().is_none() && self.failure.is_none() => {
+                Touch::Node {
+                    node: n.0,
+                    history: self.history.as_ref().map_or(0, Vec::len) != recorded,
+                }
+            }
+            _ => Touch::All,
+        };
+        if let Some(pool) = self.explore.as_mut() {
+            pool.touch = touch;
+        }
+        Ok(())
+    }
+
+    /// What the last step touched ([`Touch::All`] before any, and after
+    /// one that failed).
+    pub(crate) fn touch(&self) -> Touch {
+        match (&self.explore, &self.failure) {
+            (Some(pool), None) => pool.touch,
+            _ => Touch::All,
+        }
+    }
+
+    /// Why no two steps of this world are known to commute, if so: what
+    /// its monitors remember, and what its adversary does, may depend on
+    /// the order of any two steps.
+    pub(crate) fn why_not_reduced(&self) -> Option<String> {
+        let monitors: Vec<&str> = self
+            .sim
+            .invariants
+            .iter()
+            .zip(&self.monitors)
+            .filter(|(_, m)| m.is_some())
+            .map(|(inv, _)| inv.name.as_str())
+            .collect();
+        if !monitors.is_empty() {
+            let (them, see) = match monitors.len() {
+                1 => ("the monitor", "sees"),
+                _ => ("the monitors", "see"),
+            };
+            return Some(format!(
+                "{them} {} {see} every state a path passes through, so no two orders of the same steps are known to agree",
+                monitors.join(", ")
+            ));
+        }
+        // Exploration refuses an adversary today; were it to take one,
+        // what it does follows the order of deliveries.
+        self.adv.as_ref().map(|_| {
+            "the adversary acts on the order of deliveries, so no two orders of the same steps are known to agree".to_string()
+        })
+    }
+
+    /// A name for what `action` does that is the same in every state the
+    /// same fingerprint names (messages by their ends and contents, not by
+    /// their ids, which depend on the path): `None` for steps partial-order
+    /// reduction never puts to sleep (faults, client operations).
+    pub(crate) fn key(&self, action: &Action) -> Option<u64> {
+        let mut h = std::hash::DefaultHasher::new();
+        match action {
+            Action::Deliver(i, _) => {
+                let m = self.explore.as_ref()?.in_flight.get(*i)?;
+                h.write_u8(0);
+                (m.from.0, m.to.0, m.payload.as_slice()).hash(&mut h);
+            }
+            Action::Fire(n, t) => {
+                h.write_u8(1);
+                (n.0, t).hash(&mut h);
+            }
+            Action::Run(n, t) => {
+                h.write_u8(2);
+                (n.0, t).hash(&mut h);
+            }
+            _ => return None,
+        }
+        Some(h.finish())
     }
 
     /// Takes a step of a path already explored: as [`World::take`], but
@@ -357,6 +471,7 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
             }
             slot.disk.hash(&mut h);
             slot.rng.position().hash(&mut h);
+            slot.next_timer.hash(&mut h);
             for (id, tag) in slot.timers.iter() {
                 id.hash(&mut h);
                 postcard::to_stdvec(tag).unwrap_or_default().hash(&mut h);

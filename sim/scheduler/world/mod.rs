@@ -2,7 +2,7 @@
 
 mod explore;
 
-pub(crate) use explore::Action;
+pub(crate) use explore::{Action, Touch};
 
 use super::queue::{Event, LocalClock, Pct, Queued, TimerSet};
 use super::{
