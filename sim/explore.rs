@@ -30,6 +30,16 @@
 //! hashing the nodes merges more (different events that lead to the same
 //! state).
 //!
+//! Steps that commute are not taken in every order (partial-order
+//! reduction, [`Options::reduction`]): two steps at different nodes that
+//! do not both record a client operation's event reach the same state in
+//! either order, so once one order is taken from a state the other is not
+//! taken again from its successors (Godefroid's sleep sets; a state met
+//! again on a path that does not sleep a step its first path slept is
+//! explored again for that step). Every state is still reached and
+//! checked, fewer times. Under monitors nothing is reduced: a summary sees
+//! every state a path passes through ([`Report::reduction_off`]).
+//!
 //! Invariants are checked after every step, the clients' history whenever
 //! it grows, and the end-of-run checks at states where nothing more can
 //! happen. The first states are each reached twice and compared, to catch

@@ -213,7 +213,7 @@ pub struct Shrunk {
     pub minimal: bool,
 }
 
-/// What [`Shrinker::verify`] found.
+/// What [`verify`] found.
 #[derive(Clone, Debug, Default)]
 pub struct Minimality {
     /// Single removals tried.

@@ -481,7 +481,11 @@ impl<N: Node> Simulation<N> {
     }
 
     /// Adds a global invariant that keeps a summary across the run so it
-    /// costs what changed (see [`Invariant::monitor`]).
+    /// costs what changed (see [`Invariant::monitor`]). Its summary sees
+    /// every state a path passes through, so `dsim explore` takes every
+    /// order of steps under it (no partial-order reduction: see
+    /// [`crate::explore::Options::reduction`]); an `always` over the
+    /// state alone leaves the reduction on.
     pub fn monitor<S: std::hash::Hash + Clone + Send + 'static>(
         self,
         name: impl Into<String>,

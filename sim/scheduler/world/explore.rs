@@ -273,7 +273,12 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
             _ => None,
         };
         let touch = match node {
-            Some(n) if !read_now && self.why_not_reduced().is_none() && self.failure.is_none() => {
+            Some(n)
+                if !read_now
+                    && self.monitors.iter().all(Option::is_none)
+                    && self.adv.is_none()
+                    && self.failure.is_none() =>
+            {
                 Touch::Node {
                     node: n.0,
                     history: self.history.as_ref().map_or(0, Vec::len) != recorded,
@@ -298,7 +303,7 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
 
     /// Why no two steps of this world are known to commute, if so: what
     /// its monitors remember, and what its adversary does, may depend on
-    /// the order of any two steps.
+    /// the order of any two steps (`take` asks the same, without words).
     pub(crate) fn why_not_reduced(&self) -> Option<String> {
         let monitors: Vec<&str> = self
             .sim
