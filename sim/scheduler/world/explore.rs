@@ -27,6 +27,8 @@ pub(crate) struct Pool {
     pub early: u32,
     /// What the last step touched.
     pub touch: Touch,
+    /// Whether a handler read its clock during the step being taken.
+    pub clock_read: bool,
 }
 
 /// What a step touched, as partial-order reduction needs it: two steps
@@ -254,14 +256,13 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
     /// the invariants as after any event; notes what it touched.
     pub(crate) fn take(&mut self, action: &Action) -> Result<(), SimError> {
         let recorded = self.history.as_ref().map_or(0, Vec::len);
-        let read = std::mem::take(&mut self.clock_read);
         if let Some(pool) = self.explore.as_mut() {
             pool.touch = Touch::All;
+            pool.clock_read = false;
         }
         self.take_step(action)?;
         self.check_history_now()?;
-        let read_now = self.clock_read;
-        self.clock_read |= read;
+        let read_now = self.explore.as_ref().is_some_and(|p| p.clock_read);
         let node = match action {
             Action::Deliver(_, f) => Some(f.to),
             Action::Run(n, _) => Some(*n),

@@ -1413,6 +1413,9 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
         IN_HANDLER.with(|f| f.set(None));
         let clock_read = ctx.clock_read.get();
         self.clock_read |= clock_read;
+        if let (true, Some(pool)) = (clock_read, self.explore.as_mut()) {
+            pool.clock_read = true;
+        }
         // A node that says the event changed nothing, and did nothing:
         // exploration leaves the event out of what the node was handed.
         self.unchanged = ctx.unchanged
