@@ -23,35 +23,39 @@ pub(crate) fn explore(scenario: &str, extra: &[&str]) -> (Option<i32>, String, s
     (o.status.code(), text(&o), out)
 }
 
+/// The bundled twins exploration finds with small bounds: scenario, its
+/// flags, the steps of a shortest violation.
+pub(crate) const SMALL_TWINS: &[(&str, &[&str], usize)] = &[
+    (
+        "scenarios/echo-bug-no-dedup.toml",
+        &["--operations", "1"],
+        5,
+    ),
+    (
+        "scenarios/broadcast-bug-no-dedup.toml",
+        &["--operations", "1"],
+        4,
+    ),
+    (
+        "scenarios/causal-bug-deliver-on-arrival.toml",
+        &["--operations", "2"],
+        4,
+    ),
+    (
+        "scenarios/twophase-bug-commit-on-timeout.toml",
+        &["--operations", "1"],
+        3,
+    ),
+    (
+        "scenarios/explore/raft-forget-vote-one-crash.toml",
+        &["--crashes", "1", "--depth", "9"],
+        8,
+    ),
+];
+
 #[test]
 fn every_small_broken_twin_is_found_and_its_trace_replays() {
-    for (scenario, extra, steps) in [
-        (
-            "scenarios/echo-bug-no-dedup.toml",
-            &["--operations", "1"][..],
-            5,
-        ),
-        (
-            "scenarios/broadcast-bug-no-dedup.toml",
-            &["--operations", "1"][..],
-            4,
-        ),
-        (
-            "scenarios/causal-bug-deliver-on-arrival.toml",
-            &["--operations", "2"][..],
-            4,
-        ),
-        (
-            "scenarios/twophase-bug-commit-on-timeout.toml",
-            &["--operations", "1"][..],
-            3,
-        ),
-        (
-            "scenarios/explore/raft-forget-vote-one-crash.toml",
-            &["--crashes", "1", "--depth", "9"][..],
-            8,
-        ),
-    ] {
+    for &(scenario, extra, steps) in SMALL_TWINS {
         let (code, out, dir) = explore(scenario, extra);
         assert_eq!(code, Some(1), "{scenario}: {out}");
         assert!(

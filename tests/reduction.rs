@@ -4,7 +4,7 @@
 //! when and why it could not reduce.
 
 use crate::common;
-use crate::explore::explore;
+use crate::explore::{explore, SMALL_TWINS};
 
 use dsim::explore::{search, Options, Order, Report};
 use dsim::protocols::abd::stateright_model;
@@ -102,28 +102,11 @@ fn every_state_the_full_search_reaches_is_reached_with_fewer_steps() {
 
 #[test]
 fn every_twin_is_found_at_its_shortest_with_reduction() {
-    for (scenario, extra) in [
-        (
-            "scenarios/echo-bug-no-dedup.toml",
-            &["--operations", "1"][..],
-        ),
-        (
-            "scenarios/broadcast-bug-no-dedup.toml",
-            &["--operations", "1"][..],
-        ),
-        (
-            "scenarios/causal-bug-deliver-on-arrival.toml",
-            &["--operations", "2"][..],
-        ),
-        (
-            "scenarios/twophase-bug-commit-on-timeout.toml",
-            &["--operations", "1"][..],
-        ),
-        (
-            "scenarios/async-twophase-bug-commit-on-timeout.toml",
-            &["--operations", "1"][..],
-        ),
-    ] {
+    let twins = SMALL_TWINS.iter().map(|&(s, e, _)| (s, e)).chain([(
+        "scenarios/async-twophase-bug-commit-on-timeout.toml",
+        &["--operations", "1"][..],
+    )]);
+    for (scenario, extra) in twins {
         let (code, reduced, dir) = explore(scenario, extra);
         let mut full_args = extra.to_vec();
         full_args.push("--no-reduction");
