@@ -274,17 +274,10 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
             _ => None,
         };
         let touch = match node {
-            Some(n)
-                if !read_now
-                    && self.monitors.iter().all(Option::is_none)
-                    && self.adv.is_none()
-                    && self.failure.is_none() =>
-            {
-                Touch::Node {
-                    node: n.0,
-                    history: self.history.as_ref().map_or(0, Vec::len) != recorded,
-                }
-            }
+            Some(n) if !read_now && self.reducible() && self.failure.is_none() => Touch::Node {
+                node: n.0,
+                history: self.history.as_ref().map_or(0, Vec::len) != recorded,
+            },
             _ => Touch::All,
         };
         if let Some(pool) = self.explore.as_mut() {
@@ -302,10 +295,19 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
         }
     }
 
-    /// Why no two steps of this world are known to commute, if so: what
-    /// its monitors remember, and what its adversary does, may depend on
-    /// the order of any two steps (`take` asks the same, without words).
+    /// Whether steps of this world can commute at all: no monitor and no
+    /// adversary, whose summaries and acts may follow the order of any two
+    /// steps.
+    fn reducible(&self) -> bool {
+        self.monitors.iter().all(Option::is_none) && self.adv.is_none()
+    }
+
+    /// Why no two steps of this world are known to commute, if so
+    /// ([`World::reducible`], in words).
     pub(crate) fn why_not_reduced(&self) -> Option<String> {
+        if self.reducible() {
+            return None;
+        }
         let monitors: Vec<&str> = self
             .sim
             .invariants
