@@ -267,6 +267,97 @@ fn an_eventually_check_is_not_run_while_a_fault_is_still_in_force() {
 }
 
 #[test]
+fn a_run_that_judged_none_of_its_checks_does_not_pass() {
+    // Its one check not run: nothing it was asked to check was judged.
+    let outcome = token(None, 2_000, 200).run().unwrap();
+    let why = outcome.nothing_judged().expect("a run that judged nothing");
+    assert!(
+        why.contains("`spread` (") && why.contains("still in force"),
+        "{why}"
+    );
+    // With a check judged beside it, the one not run is only reported.
+    let outcome = token(None, 2_000, 200)
+        .always("counted", "rounds stay few", |v| {
+            match v.up().any(|(_, n)| n.rounds > 40) {
+                true => Err("too many rounds".into()),
+                false => Ok(()),
+            }
+        })
+        .run()
+        .unwrap();
+    assert!(matches!(
+        status(&outcome, "spread"),
+        CheckStatus::NotRun { .. }
+    ));
+    assert_eq!(outcome.nothing_judged(), None);
+
+    // On the command line: Raft's liveness check alone, on a run that ends
+    // with a node still down, exits 2 and keeps the trace; with Raft's
+    // other checks judged, the same run passes.
+    let dir = tmp("judged-nothing");
+    let scenario = dir.join("raft-down.toml");
+    std::fs::write(
+        &scenario,
+        "protocol = \"raft\"\nnodes = 3\n[[fault]]\nat = \"100ms\"\ncrash = 1\n[run]\ntime = \"800ms\"\n",
+    )
+    .unwrap();
+    let trace = dir.join("down.trace");
+    let run = |check: Option<&str>| {
+        let mut args = vec![
+            "run",
+            scenario.to_str().unwrap(),
+            "--trace",
+            trace.to_str().unwrap(),
+        ];
+        if let Some(c) = check {
+            args.extend(["--check", c]);
+        }
+        dsim(&args)
+    };
+    let o = run(Some("leader-elected"));
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        text(&o).contains("no check the run was given could be judged")
+            && text(&o).contains("`leader-elected` (a fault was still in force"),
+        "{}",
+        text(&o)
+    );
+    assert!(
+        trace.exists(),
+        "the trace of a run that cannot pass is kept"
+    );
+    let o = run(None);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(text(&o).contains("leader-elected NOT RUN"), "{}", text(&o));
+
+    // A search likewise: an end-of-run check alone, and no path that ends
+    // within the budget, exits 2; a check judged at every state passes.
+    let explore = |check: &str| {
+        let out = dir.join(format!("explore-{check}"));
+        dsim(&[
+            "explore",
+            "scenarios/explore/raft-forget-vote-one-crash.toml",
+            "--check",
+            check,
+            "--max-states",
+            "2000",
+            "--out",
+            out.to_str().unwrap(),
+        ])
+    };
+    let o = explore("committed-on-majority");
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        text(&o).contains("no check the search was given ran in any state it explored")
+            && text(&o).contains("`committed-on-majority`"),
+        "{}",
+        text(&o)
+    );
+    let o = explore("election-safety");
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+}
+
+#[test]
 fn end_of_run_checks_are_not_run_on_a_run_a_tool_cut_short() {
     let mut sim = token(Some(500), 600, 200).at_end(
         "final",

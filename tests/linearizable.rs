@@ -386,7 +386,8 @@ fn a_read_no_order_explains_points_at_where_the_model_starts() {
     assert!(
         text.contains("this operation cannot be true: p0 read -> 0")
             && text.contains("look at where the model starts: nil here")
-            && text.contains("set `initial`"),
+            && text.contains("set `initial`")
+            && text.contains("took effect twice"),
         "{text}"
     );
     assert!(holds(&verdict(&Register::new(Value::Int(0)), lines)));

@@ -214,6 +214,27 @@ pub fn explore(registry: &Registry, args: ExploreArgs) -> Result<(), CliError> {
                  leave it out (`[check]` or --check name the checks to run)",
                 scenario.file
             ))),
+            // Every check it was given judged only where nothing more can
+            // happen, and no such state reached: the search judged none.
+            None if report.checks.is_empty() && !report.not_evaluated.is_empty() => {
+                Err(CliError::input(format!(
+                    "{}: no check the search was given ran in any state it explored ({} {}: \
+                     judged only where nothing more can happen, and it reached no such state), \
+                     so the search cannot pass; raise --depth or --max-states so that paths \
+                     end, or name a check judged at every state (`[check]`, --check)",
+                    scenario.file,
+                    match report.not_evaluated.len() {
+                        1 => "check",
+                        _ => "checks",
+                    },
+                    report
+                        .not_evaluated
+                        .iter()
+                        .map(|c| format!("`{c}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )))
+            }
             None => Ok(()),
         };
     };

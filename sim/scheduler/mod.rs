@@ -268,6 +268,36 @@ impl Outcome {
     }
 }
 
+impl Outcome {
+    /// Every check the run was given, not run: none held, none failed, so
+    /// the run judged nothing it was asked to and must not pass (a sweep
+    /// of this one seed does not either: a check that ran in none of its
+    /// seeds fails it). Where some check was judged, a check not run is
+    /// the seed's nature (an `eventually` with a fault in force at the
+    /// end) and is only reported. `None` too for a run given no check.
+    pub fn nothing_judged(&self) -> Option<String> {
+        if self.failure.is_some()
+            || self.checks.is_empty()
+            || self
+                .checks
+                .iter()
+                .any(|c| !matches!(c.status, CheckStatus::NotRun { .. }))
+        {
+            return None;
+        }
+        let why: Vec<String> = self
+            .not_run()
+            .map(|(name, reason)| format!("`{name}` ({reason})"))
+            .collect();
+        Some(format!(
+            "no check the run was given could be judged, so the run cannot pass: {}; give the run \
+             the time to reach them (run.time, the faults' times), or name checks it can judge \
+             (`[check]`, --check)",
+            why.join("; ")
+        ))
+    }
+}
+
 thread_local! {
     /// The node whose handler this thread is running, if it is running one.
     static IN_HANDLER: std::cell::Cell<Option<NodeId>> = const { std::cell::Cell::new(None) };

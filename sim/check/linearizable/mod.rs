@@ -743,13 +743,16 @@ pub fn describe_from(history: &History, verdict: &Verdict, initial: &Value) -> S
 
 /// The hint for a violation one operation makes on its own: no order of
 /// the others explains it, so the model's starting state is suspect
-/// (a register that starts at 0 checked against one that starts nil).
+/// (a register that starts at 0 checked against one that starts nil), or
+/// an operation that took effect more than once (a deposit of 5 applied
+/// twice, then a balance of 10).
 pub fn alone_hint(violation: &Violation, initial: &Value) -> Option<String> {
     (violation.ops.len() == 1 && violation.minimal).then(|| {
         format!(
             "no order of the other operations explains it, so look at where the model \
-             starts: {initial} here; if the system starts elsewhere, set `initial` in the \
-             scenario's [check] (`--initial` for the check command)"
+             starts: {initial} here (if the system starts elsewhere, set `initial` in the \
+             scenario's [check], `--initial` for the check command), or for an operation \
+             that took effect twice (a duplicated or retried request applied again)"
         )
     })
 }
