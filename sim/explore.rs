@@ -339,7 +339,7 @@ struct Waiting<'s, N: Node> {
 /// A step put to sleep (partial-order reduction, Godefroid's sleep sets):
 /// a step taken from an earlier state, known to reach the same states
 /// from there as it would from here.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 struct Slept {
     /// What the step does ([`Stepper::key`]).
     key: u64,
@@ -367,12 +367,137 @@ struct Again {
     sleep: Vec<Slept>,
 }
 
-/// A state's sleep set: the steps not taken from it, and whether it was
-/// explored yet.
-struct Sleep {
-    /// Boxed, not a `Vec`: one is kept for most states of a search.
-    set: Box<[Slept]>,
-    explored: bool,
+/// A state's sleep set, in one word: where its steps' numbers are in
+/// [`Sleeping::chunks`] (chunk, offset), how many, and whether the state
+/// was explored yet.
+#[derive(Clone, Copy)]
+struct Sleep(u64);
+
+impl Sleep {
+    const OFFSET_BITS: u32 = 20;
+    const LEN_BITS: u32 = 19;
+    /// Entries in a chunk: a set never straddles two.
+    const CHUNK: usize = 1 << Self::OFFSET_BITS;
+    /// A longer set is not kept, and its state is explored whole: sound,
+    /// if no reduction there (none is that long: each is a step enabled).
+    const MAX_LEN: usize = (1 << Self::LEN_BITS) - 1;
+
+    fn new(chunk: usize, offset: usize, len: usize) -> Sleep {
+        Sleep(
+            ((chunk as u64) << (Self::OFFSET_BITS + Self::LEN_BITS + 1))
+                | ((offset as u64) << (Self::LEN_BITS + 1))
+                | ((len as u64) << 1),
+        )
+    }
+    fn chunk(self) -> usize {
+        (self.0 >> (Self::OFFSET_BITS + Self::LEN_BITS + 1)) as usize
+    }
+    fn span(self) -> std::ops::Range<usize> {
+        let offset = (self.0 >> (Self::LEN_BITS + 1)) as usize & (Self::CHUNK - 1);
+        let len = (self.0 >> 1) as usize & Self::MAX_LEN;
+        offset..offset + len
+    }
+    fn explored(self) -> bool {
+        self.0 & 1 == 1
+    }
+    fn with_len(self, len: usize) -> Sleep {
+        let mask = (Self::MAX_LEN as u64) << 1;
+        Sleep((self.0 & !mask) | ((len as u64) << 1))
+    }
+}
+
+/// The sleep sets of the states that have one. One is kept for most states
+/// of a search, and a search meets few distinct steps (a million states of
+/// Raft, 213), so a set is kept as numbers of the steps, one after another
+/// in chunks of up to 4 MB, and found by a word: about 90 bytes a state
+/// (a million states of Raft: 239 MB with reduction, 150 without), where
+/// each step kept whole in a box of the state's own took about 250 (397
+/// MB).
+#[derive(Default)]
+struct Sleeping {
+    by_state: HashMap<u64, Sleep>,
+    /// Every step met, by number, and each one's number.
+    steps: Vec<Slept>,
+    numbers: HashMap<Slept, u32>,
+    chunks: Vec<Vec<u32>>,
+}
+
+impl Sleeping {
+    fn steps(&self, sleep: Sleep) -> impl Iterator<Item = Slept> + '_ {
+        self.chunks[sleep.chunk()][sleep.span()]
+            .iter()
+            .map(|&n| self.steps[n as usize])
+    }
+
+    /// The sleep set of the state of fingerprint `fp`, marked explored.
+    fn explore(&mut self, fp: u64) -> Option<Vec<Slept>> {
+        let s = self.by_state.get_mut(&fp)?;
+        s.0 |= 1;
+        let s = *s;
+        Some(self.steps(s).collect())
+    }
+
+    /// Keeps `set` as the sleep set of a state met for the first time.
+    fn insert(&mut self, fp: u64, set: &[Slept]) {
+        if set.len() > Sleep::MAX_LEN {
+            return;
+        }
+        let room = self
+            .chunks
+            .last()
+            .is_some_and(|c| c.len() + set.len() <= Sleep::CHUNK);
+        if !room {
+            self.chunks.push(Vec::new());
+        }
+        let chunk = self.chunks.len() - 1;
+        let offset = self.chunks[chunk].len();
+        for &t in set {
+            let n = match self.numbers.get(&t) {
+                Some(&n) => n,
+                None => {
+                    let n = u32::try_from(self.steps.len())
+                        .expect("fewer than 2^32 distinct steps in one search");
+                    self.steps.push(t);
+                    self.numbers.insert(t, n);
+                    n
+                }
+            };
+            self.chunks[chunk].push(n);
+        }
+        self.by_state
+            .insert(fp, Sleep::new(chunk, offset, set.len()));
+    }
+
+    /// A state known already is reached on a path that sleeps only
+    /// `asleep`: its set shrinks to the steps both sleep (in place: a
+    /// subset), and if it was explored, the steps it slept that are awake
+    /// now are returned with those both sleep (to explore it again for
+    /// them).
+    fn meet(&mut self, fp: u64, asleep: &[Slept]) -> Option<Again> {
+        let known = *self.by_state.get(&fp)?;
+        let (mut both, mut awake) = (Vec::new(), Vec::new());
+        for &n in &self.chunks[known.chunk()][known.span()] {
+            let t = self.steps[n as usize];
+            match asleep.iter().any(|a| a.key == t.key) {
+                true => both.push(n),
+                false => awake.push(t),
+            }
+        }
+        if awake.is_empty() {
+            return None;
+        }
+        if both.is_empty() {
+            self.by_state.remove(&fp);
+        } else {
+            let at = known.span().start;
+            self.chunks[known.chunk()][at..at + both.len()].copy_from_slice(&both);
+            self.by_state.insert(fp, known.with_len(both.len()));
+        }
+        known.explored().then(|| Again {
+            only: awake,
+            sleep: both.iter().map(|&n| self.steps[n as usize]).collect(),
+        })
+    }
 }
 
 /// The search itself, from the root; `evaluated` gathers which invariants
@@ -385,7 +510,7 @@ fn explore_from<N: Node>(
 ) -> Result<Report, SimError> {
     let mut visited: HashSet<u64> = HashSet::new();
     // Sleep sets of the states that have one (partial-order reduction).
-    let mut sleeping: HashMap<u64, Sleep> = HashMap::new();
+    let mut sleeping = Sleeping::default();
     let mut frontier: VecDeque<Waiting<'_, N>> = VecDeque::new();
     let mut kept = 0usize;
     let (root, _) = replay(sim, &[])?;
@@ -456,12 +581,9 @@ fn explore_from<N: Node>(
         // to take.
         let (mut sleep, only) = match again {
             Some(again) => (again.sleep, Some(again.only)),
-            None => match fingerprint.and_then(|fp| sleeping.get_mut(&fp)) {
-                Some(s) if reduce => {
-                    s.explored = true;
-                    (s.set.to_vec(), None)
-                }
-                _ => (Vec::new(), None),
+            None => match fingerprint.filter(|_| reduce) {
+                Some(fp) => (sleeping.explore(fp).unwrap_or_default(), None),
+                None => (Vec::new(), None),
             },
         };
         let actions = state.enabled();
@@ -589,41 +711,16 @@ fn explore_from<N: Node>(
             // A state known already, asleep there to steps that are awake
             // now: its sleep set shrinks to what both paths sleep, and when
             // it was explored, it is explored again for the difference.
-            let mut again = None;
-            if let (false, Some(fp)) = (fresh, fp.filter(|_| reduce)) {
-                if let Some(known) = sleeping.get_mut(&fp) {
-                    let (both, awake): (Vec<Slept>, Vec<Slept>) = known
-                        .set
-                        .iter()
-                        .partition(|t| asleep.iter().any(|a| a.key == t.key));
-                    if !awake.is_empty() {
-                        let explored = known.explored;
-                        if both.is_empty() {
-                            sleeping.remove(&fp);
-                        } else {
-                            known.set = both.clone().into_boxed_slice();
-                        }
-                        if explored {
-                            report.counts.again += 1;
-                            again = Some(Box::new(Again {
-                                only: awake,
-                                sleep: both,
-                            }));
-                        }
-                    }
-                }
-            }
+            let again = match (fresh, fp.filter(|_| reduce)) {
+                (false, Some(fp)) => sleeping.meet(fp, &asleep).map(Box::new),
+                _ => None,
+            };
+            report.counts.again += u64::from(again.is_some());
             if fresh || again.is_some() {
                 if fresh {
                     report.counts.unique += 1;
                     if let (Some(fp), false) = (fp, asleep.is_empty()) {
-                        sleeping.insert(
-                            fp,
-                            Sleep {
-                                set: asleep.into_boxed_slice(),
-                                explored: false,
-                            },
-                        );
+                        sleeping.insert(fp, &asleep);
                     }
                 }
                 // Kept whole while there is room: taken from the frontier,

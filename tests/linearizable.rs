@@ -385,8 +385,7 @@ fn a_read_no_order_explains_points_at_where_the_model_starts() {
     let text = describe_from(&h, &v, &Value::Nil);
     assert!(
         text.contains("this operation cannot be true: p0 read -> 0")
-            && text.contains("look at where the model starts: nil here")
-            && text.contains("set `initial`")
+            && text.contains("look at where the model starts (`initial` is nil here")
             && text.contains("took effect twice"),
         "{text}"
     );

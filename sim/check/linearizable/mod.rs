@@ -750,8 +750,8 @@ pub fn alone_hint(violation: &Violation, initial: &Value) -> Option<String> {
     (violation.ops.len() == 1 && violation.minimal).then(|| {
         format!(
             "no order of the other operations explains it, so look at where the model \
-             starts: {initial} here (if the system starts elsewhere, set `initial` in the \
-             scenario's [check], `--initial` for the check command), or for an operation \
+             starts (`initial` is {initial} here: if the system starts elsewhere, set it in \
+             the scenario's [check], `--initial` for the check command), or for an operation \
              that took effect twice (a duplicated or retried request applied again)"
         )
     })
