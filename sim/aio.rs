@@ -50,7 +50,7 @@
 //!
 //! let sim = Simulation::new(SimConfig::new(1, 2), |_| Async::new(Pinger));
 //! let outcome = sim.run().unwrap();
-//! assert!(outcome.failure.is_none());
+//! assert_eq!(outcome.pass(), Ok(()));
 //! ```
 //!
 //! **What breaks determinism** inside async code, and what to use instead:

@@ -275,6 +275,8 @@ fn a_run_that_judged_none_of_its_checks_does_not_pass() {
         why.contains("`spread` (") && why.contains("still in force"),
         "{why}"
     );
+    assert!(outcome.failure.is_none());
+    assert_eq!(outcome.pass(), Err(why), "no failure, and yet no pass");
     // With a check judged beside it, the one not run is only reported.
     let outcome = token(None, 2_000, 200)
         .always("counted", "rounds stay few", |v| {
@@ -290,6 +292,11 @@ fn a_run_that_judged_none_of_its_checks_does_not_pass() {
         CheckStatus::NotRun { .. }
     ));
     assert_eq!(outcome.nothing_judged(), None);
+    assert_eq!(outcome.pass(), Ok(()));
+    // A failed check does not pass either, named.
+    let failed = token(Some(510), 2_000, 20).run().unwrap();
+    let why = failed.pass().unwrap_err();
+    assert!(why.starts_with("check `spread` failed at record"), "{why}");
 
     // On the command line: Raft's liveness check alone, on a run that ends
     // with a node still down, exits 2 and keeps the trace; with Raft's

@@ -269,6 +269,31 @@ impl Outcome {
 }
 
 impl Outcome {
+    /// Whether the run passes, as `dsim run` judges it (exit 0): no check
+    /// failed, the run was not interrupted, a history check it was given
+    /// was judged ([`Outcome::unjudged_history`]) and so was some check
+    /// ([`Outcome::nothing_judged`]); else why not. A test of a user's own
+    /// asserts this rather than `failure.is_none()`, which a run that
+    /// checked nothing also satisfies.
+    pub fn pass(&self) -> Result<(), String> {
+        if let Some(f) = &self.failure {
+            return Err(format!(
+                "check `{}` failed at record {} (t={}): {}",
+                f.check, f.record, f.time, f.message
+            ));
+        }
+        if self.end == crate::trace::EndReason::Interrupted {
+            return Err(format!(
+                "the run was interrupted at {} after {} node events",
+                self.stats.time, self.stats.events
+            ));
+        }
+        match self.unjudged_history().or_else(|| self.nothing_judged()) {
+            Some(why) => Err(why),
+            None => Ok(()),
+        }
+    }
+
     /// Every check the run was given, not run: none held, none failed, so
     /// the run judged nothing it was asked to and must not pass (a sweep
     /// of this one seed does not either: a check that ran in none of its
