@@ -376,9 +376,7 @@ pub fn run(registry: &Registry, args: RunArgs) -> Result<(), CliError> {
     // A history check the run could not judge: not a pass (exit 2), and
     // the trace is kept for a look (`dsim check --linearizable`).
     // Nor can a run that judged none of its checks (each not run).
-    let unjudged = outcome
-        .unjudged_history()
-        .or_else(|| outcome.nothing_judged());
+    let unjudged = outcome.unjudged();
     let cut = outcome.end == crate::trace::EndReason::Interrupted;
     match out {
         Out::Kept(p) => p.commit()?,

@@ -288,10 +288,16 @@ impl Outcome {
                 self.stats.time, self.stats.events
             ));
         }
-        match self.unjudged_history().or_else(|| self.nothing_judged()) {
+        match self.unjudged() {
             Some(why) => Err(why),
             None => Ok(()),
         }
+    }
+
+    /// Why the run, though no check failed, cannot pass: a history check
+    /// it could not judge, or no check judged at all (exit 2).
+    pub fn unjudged(&self) -> Option<String> {
+        self.unjudged_history().or_else(|| self.nothing_judged())
     }
 
     /// Every check the run was given, not run: none held, none failed, so
