@@ -410,7 +410,7 @@ impl Sleep {
 /// of a search, and a search meets few distinct steps (a million states of
 /// Raft, 213), so a set is kept as numbers of the steps, one after another
 /// in chunks of up to 4 MB, and found by a word: about 90 bytes a state
-/// (a million states of Raft: 239 MB with reduction, 150 without), where
+/// (a million states of Raft: 237 MB with reduction, 150 without), where
 /// each step kept whole in a box of the state's own took about 250 (397
 /// MB).
 #[derive(Default)]

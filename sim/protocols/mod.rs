@@ -789,11 +789,11 @@ mod tests {
                 v => panic!("{v:?}"),
             };
         let from_0 = words(&register(0), &read(3));
-        assert!(from_0.contains("starts: 0"), "{from_0}");
+        assert!(from_0.contains("`initial` is 0 here"), "{from_0}");
         // The same history from another initial value, then another
         // history: each explained afresh, not by the last answer.
         let from_1 = words(&register(1), &read(3));
-        assert!(from_1.contains("starts: 1"), "{from_1}");
+        assert!(from_1.contains("`initial` is 1 here"), "{from_1}");
         let four = words(&register(1), &read(4));
         assert!(four.contains("-> 4 (#0..#1)"), "{four}");
         // The same again: the same words.

@@ -266,9 +266,7 @@ impl Outcome {
             _ => None,
         })
     }
-}
 
-impl Outcome {
     /// Whether the run passes, as `dsim run` judges it (exit 0): no check
     /// failed, the run was not interrupted, a history check it was given
     /// was judged ([`Outcome::unjudged_history`]) and so was some check
