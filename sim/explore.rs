@@ -229,6 +229,63 @@ pub struct Report {
     pub clock_read: bool,
 }
 
+/// Why a history check was not judged by a search.
+pub const HISTORY_NOT_RUN: &str = "no state the search reached had recorded a client operation \
+     (nodes record them with ctx.invoke and ctx.complete)";
+
+impl Report {
+    /// Whether the search passes, as `dsim explore` judges it (exit 0): no
+    /// violation, and what it was given judged ([`Report::unjudged`]);
+    /// else why not. A search stopped by a budget passes on what it
+    /// covered (its `stopped` says so). A test of a user's own asserts
+    /// this rather than `violation.is_none()`, which a search that
+    /// judged nothing also satisfies.
+    pub fn pass(&self) -> Result<(), String> {
+        if let Some(f) = &self.violation {
+            return Err(format!(
+                "check `{}` fails after {} steps: {}",
+                f.check,
+                f.path.len(),
+                f.message
+            ));
+        }
+        match self.unjudged() {
+            Some(why) => Err(why),
+            None => Ok(()),
+        }
+    }
+
+    /// Why the search, though it found no violation, cannot pass: a
+    /// history check no state judged (as a sweep in which a check ran in
+    /// no seed does not pass), or no check judged at all: each one judged
+    /// only where nothing more can happen, and no such state reached.
+    pub fn unjudged(&self) -> Option<String> {
+        if let Some(check) = self.history_not_evaluated.first() {
+            return Some(format!(
+                "check `{check}` ran in none of the states explored ({HISTORY_NOT_RUN}), so the \
+                 search cannot pass on it; raise --depth if the operations come later, or leave \
+                 it out (`[check]` or --check name the checks to run)"
+            ));
+        }
+        if !self.checks.is_empty() || self.not_evaluated.is_empty() {
+            return None;
+        }
+        let named: Vec<String> = self
+            .not_evaluated
+            .iter()
+            .map(|c| format!("`{c}`"))
+            .collect();
+        Some(format!(
+            "no check the search was given ran in any state it explored ({} {}: judged only \
+             where nothing more can happen, and it reached no such state), so the search \
+             cannot pass; raise --depth or --max-states so that paths end, or name a check \
+             judged at every state (`[check]`, --check)",
+            if named.len() == 1 { "check" } else { "checks" },
+            named.join(", ")
+        ))
+    }
+}
+
 /// Runs the path from the start: the stepper at its end.
 fn replay<'s, N: Node>(
     sim: &'s Simulation<N>,

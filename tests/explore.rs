@@ -195,9 +195,31 @@ fn a_search_says_which_invariants_it_checked_and_when_it_checked_none() {
     let r = search(&sim, &shallow).unwrap();
     assert_eq!(r.checks, ["heard-at-most-two"]);
     assert_eq!(r.not_evaluated, ["all-heard"]);
+    // Some check judged: the one not judged is reported, and it passes.
+    assert_eq!(r.pass(), Ok(()));
     let r = search(&sim, &Options::default()).unwrap();
     assert_eq!(r.checks, ["heard-at-most-two", "all-heard"]);
     assert!(r.not_evaluated.is_empty());
+    // The end-of-run check alone, and no state where it is judged: the
+    // search judged nothing it was given, and does not pass.
+    let alone = Simulation::new(explored(Budgets::default()), |_| Greeter { heard: 0 })
+        .hashable()
+        .at_end("all-heard", "every node heard both others", |v| {
+            match v.up().find(|(_, n)| n.heard != 2) {
+                Some((id, n)) => Err(format!("{id} heard {}", n.heard)),
+                None => Ok(()),
+            }
+        });
+    let r = search(&alone, &shallow).unwrap();
+    assert!(r.violation.is_none() && r.checks.is_empty());
+    let why = r.pass().unwrap_err();
+    assert!(
+        why.starts_with(
+            "no check the search was given ran in any state it explored (check `all-heard`"
+        ),
+        "{why}"
+    );
+    assert_eq!(search(&alone, &Options::default()).unwrap().pass(), Ok(()));
     // A scenario's fault plan and random network are not what the search
     // explores: the report says so, beside the budgets it used.
     let (code, out, _) = explore("scenarios/twophase-crash.toml", &["--depth", "2"]);

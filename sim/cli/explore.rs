@@ -201,40 +201,16 @@ pub fn explore(registry: &Registry, args: ExploreArgs) -> Result<(), CliError> {
         // as a sweep in which a check ran in no seed does not. Nor can a
         // search stopped by a signal (Ctrl-C, a CI job's timeout) pass,
         // as an interrupted sweep does not.
-        return match report.history_not_evaluated.first() {
-            _ if interrupted.load(Ordering::SeqCst) => Err(CliError::input(format!(
+        if interrupted.load(Ordering::SeqCst) {
+            return Err(CliError::input(format!(
                 "{}: the search was interrupted after {} states; what it covered is in {}",
                 scenario.file,
                 report.counts.states,
                 args.out.join("summary.json").display()
-            ))),
-            Some(check) => Err(CliError::input(format!(
-                "{}: check `{check}` ran in none of the states explored ({HISTORY_NOT_RUN}), so \
-                 the search cannot pass on it; raise --depth if the operations come later, or \
-                 leave it out (`[check]` or --check name the checks to run)",
-                scenario.file
-            ))),
-            // Every check it was given judged only where nothing more can
-            // happen, and no such state reached: the search judged none.
-            None if report.checks.is_empty() && !report.not_evaluated.is_empty() => {
-                Err(CliError::input(format!(
-                    "{}: no check the search was given ran in any state it explored ({} {}: \
-                     judged only where nothing more can happen, and it reached no such state), \
-                     so the search cannot pass; raise --depth or --max-states so that paths \
-                     end, or name a check judged at every state (`[check]`, --check)",
-                    scenario.file,
-                    match report.not_evaluated.len() {
-                        1 => "check",
-                        _ => "checks",
-                    },
-                    report
-                        .not_evaluated
-                        .iter()
-                        .map(|c| format!("`{c}`"))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                )))
-            }
+            )));
+        }
+        return match report.unjudged() {
+            Some(why) => Err(CliError::input(format!("{}: {why}", scenario.file))),
             None => Ok(()),
         };
     };
@@ -448,10 +424,6 @@ fn many_workloads_line(
     ))
 }
 
-/// Why a history check was not judged by a search.
-const HISTORY_NOT_RUN: &str = "no state the search reached had recorded a client operation (nodes \
-     record them with ctx.invoke and ctx.complete)";
-
 /// The client operations the search interleaved: their values and nodes
 /// are the seed's, not a choice, so a clean search covered that one
 /// workload.
@@ -615,8 +587,9 @@ fn print_report(r: &Report, wall: f64, budgets: Budgets) {
     }
     if !r.history_not_evaluated.is_empty() {
         println!(
-            "NOT RUN    {}: {HISTORY_NOT_RUN}",
-            plain(&r.history_not_evaluated.join(", "))
+            "NOT RUN    {}: {}",
+            plain(&r.history_not_evaluated.join(", ")),
+            crate::explore::HISTORY_NOT_RUN
         );
     }
     if r.clock_read {
