@@ -250,6 +250,29 @@ fn a_corpus_says_every_way_a_trace_no_longer_behaves_as_recorded() {
             && p.ends_with("(the recorded failure)"),
         "{p}"
     );
+    // The scenario named as the fix no longer checks what failed: it
+    // shows nothing mended.
+    let unchecked = corpus.join("unchecked.toml");
+    std::fs::write(
+        &unchecked,
+        format!("protocol = \"tally\"\n{NET}[check]\ninvariants = []\n"),
+    )
+    .unwrap();
+    std::fs::write(
+        &expect,
+        format!(
+            "fails = \"at-most-one\"\nfixed = {:?}\n",
+            unchecked.display().to_string()
+        ),
+    )
+    .unwrap();
+    let p = one(&tally_registry(2));
+    assert!(
+        p.contains(
+            "unchecked.toml no longer fails, but `at-most-one` is not among the checks it runs"
+        ),
+        "{p}"
+    );
     // The expectation names another check.
     std::fs::write(&expect, "fails = \"no-loss\"\n").unwrap();
     let p = one(&tally_registry(2));

@@ -144,6 +144,21 @@ fn skipped(outcome: &crate::Outcome) -> String {
     }
 }
 
+/// Whether the check a trace failed was judged in a run of its fix (and
+/// held: the run did not fail): a fix whose run never judged it, or no
+/// longer checks it, shows nothing mended.
+fn judged(outcome: &crate::Outcome, check: &str) -> Result<(), String> {
+    match outcome.checks.iter().find(|c| c.name == check) {
+        None => Err(format!("`{check}` is not among the checks it runs")),
+        Some(c) => match &c.status {
+            crate::scheduler::CheckStatus::NotRun { reason } => {
+                Err(format!("`{check}` was not judged there ({reason})"))
+            }
+            _ => Ok(()),
+        },
+    }
+}
+
 /// An error's message; `bad_input` set when the input was at fault.
 fn message(e: CliError, bad_input: &mut bool) -> String {
     match e {
@@ -230,12 +245,18 @@ fn replay_one(registry: &Registry, trace: &Path) -> Replayed {
                     f.record,
                     f.message
                 )),
-                None => {
-                    summary = format!(
-                        "failed `{check}` when recorded; fixed in place, it passes against its recorded schedule{}",
-                        skipped(&run.outcome)
-                    )
-                }
+                None => match judged(&run.outcome, check) {
+                    Err(why) => problems.push(format!(
+                        "{} says its protocol was fixed in place, and against its recorded schedule it no longer fails, but {why}: the run does not show the failure mended",
+                        expect_path.display()
+                    )),
+                    Ok(()) => {
+                        summary = format!(
+                            "failed `{check}` when recorded; fixed in place, it passes against its recorded schedule{}",
+                            skipped(&run.outcome)
+                        )
+                    }
+                },
             },
         }
     } else {
@@ -283,11 +304,17 @@ fn replay_one(registry: &Registry, trace: &Path) -> Replayed {
                             ""
                         }
                     )),
-                    None => summary.push_str(&format!(
-                        "; {} passes against its schedule{}",
-                        fixed.display(),
-                        skipped(&run.outcome)
-                    )),
+                    None => match judged(&run.outcome, check) {
+                        Err(why) => problems.push(format!(
+                            "against its recorded schedule, {} no longer fails, but {why}: the run does not show the failure mended",
+                            fixed.display()
+                        )),
+                        Ok(()) => summary.push_str(&format!(
+                            "; {} passes against its schedule{}",
+                            fixed.display(),
+                            skipped(&run.outcome)
+                        )),
+                    },
                 },
             }
         }
