@@ -275,11 +275,21 @@ impl Report {
             .iter()
             .map(|c| format!("`{c}`"))
             .collect();
+        // Every state explored and none an end: no bound stood in the way.
+        let remedy = match self.complete && self.cut_at_depth == 0 {
+            true => {
+                "every state was explored and in none does nothing more happen, so no bound \
+                     will reach one; name a check judged at every state"
+            }
+            false => {
+                "raise --depth or --max-states so that paths end, or name a check judged at \
+                      every state"
+            }
+        };
         Some(format!(
             "no check the search was given ran in any state it explored ({} {}: judged only \
              where nothing more can happen, and it reached no such state), so the search \
-             cannot pass; raise --depth or --max-states so that paths end, or name a check \
-             judged at every state (`[check]`, --check)",
+             cannot pass; {remedy} (`[check]`, --check)",
             if named.len() == 1 { "check" } else { "checks" },
             named.join(", ")
         ))
