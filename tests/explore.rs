@@ -219,7 +219,27 @@ fn a_search_says_which_invariants_it_checked_and_when_it_checked_none() {
         ),
         "{why}"
     );
+    assert!(why.contains("raise --depth or --max-states"), "{why}");
     assert_eq!(search(&alone, &Options::default()).unwrap().pass(), Ok(()));
+    // Every state explored and in none does nothing more happen (a token
+    // passed back and forth for ever): no bound would reach an end.
+    let forever = Simulation::new(explored(Budgets::default()), |_| Passer)
+        .hashable()
+        .at_end(
+            "never-judged",
+            "judged at an end, which never comes",
+            |_| Ok(()),
+        );
+    let r = search(&forever, &Options::default()).unwrap();
+    assert!(
+        r.complete && r.terminal == 0 && r.cut_at_depth == 0,
+        "{r:?}"
+    );
+    let why = r.pass().unwrap_err();
+    assert!(
+        why.contains("every state was explored and in none does nothing more happen, so no bound will reach one"),
+        "{why}"
+    );
     // A scenario's fault plan and random network are not what the search
     // explores: the report says so, beside the budgets it used.
     let (code, out, _) = explore("scenarios/twophase-crash.toml", &["--depth", "2"]);
@@ -240,6 +260,24 @@ fn a_search_says_which_invariants_it_checked_and_when_it_checked_none() {
             && !out.contains("not used from the scenario"),
         "{out}"
     );
+}
+
+/// Passes a token to the next node, for ever.
+#[derive(Clone, Hash)]
+struct Passer;
+
+impl Node for Passer {
+    type Msg = Hello;
+    type Timer = ();
+    fn on_start(&mut self, ctx: &mut Context<'_, Self>) {
+        if ctx.id() == NodeId(0) {
+            ctx.send(NodeId(1), &Hello);
+        }
+    }
+    fn on_message(&mut self, ctx: &mut Context<'_, Self>, _: NodeId, _: Hello) {
+        let next = NodeId((ctx.id().0 + 1) % ctx.node_count());
+        ctx.send(next, &Hello);
+    }
 }
 
 /// Panics on its second greeting.
