@@ -990,6 +990,33 @@ fn a_run_says_how_much_of_its_workload_it_issued() {
         ),
         "{line}"
     );
+    // A client down for a quarter of the run: its operations then were
+    // never issued, and not for want of time (before, the line said the
+    // run had ended before them).
+    let down = dir.join("client-down.toml");
+    std::fs::write(
+        &down,
+        format!(
+            "{}\n[[fault]]\nat = \"0s\"\ncrash = 1\n[[fault]]\nat = \"5s\"\nrestart = 1\n",
+            text_of.replace("count = 60", "count = 100000")
+        ),
+    )
+    .unwrap();
+    let o = dsim(&["run", down.to_str().unwrap()]);
+    let line = text(&o)
+        .lines()
+        .find(|l| l.starts_with("workload "))
+        .map(str::to_string)
+        .unwrap_or_else(|| panic!("no workload line: {}", text(&o)));
+    let words: Vec<&str> = line.split_whitespace().collect();
+    let number = |i: usize| -> u64 { words[i].parse().unwrap_or_else(|_| panic!("{line}")) };
+    let (issued, at_down, rest) = (number(1), number(7), number(words.len() - 1));
+    assert!(
+        issued + at_down + rest == 100_000
+            && (50..200).contains(&at_down)
+            && line.contains(" were aimed at a node that was down when they arrived; the run ended (time limit) before the other "),
+        "{line}"
+    );
     let o = dsim(&["run", "scenarios/echo-lossy.toml"]);
     assert!(
         text(&o).contains("workload   60 of 60 client operations issued\n"),

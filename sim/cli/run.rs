@@ -550,16 +550,10 @@ fn print_summary(
     // over 1,300 operations did not hold over the 100,000 asked for.
     if let Some(w) = c.workload.as_ref().filter(|w| w.count > 0) {
         let asked = w.count - w.skip.len() as u64;
-        let why = match outcome.end {
-            _ if s.inputs >= asked => String::new(),
-            crate::trace::EndReason::Quiescent => {
-                "; the rest were aimed at crashed nodes".to_string()
-            }
-            e => format!("; the run ended ({}) before the rest", e.name()),
-        };
         println!(
-            "workload   {} of {asked} client operations issued{why}",
-            s.inputs.min(asked)
+            "workload   {} of {asked} client operations issued{}",
+            s.inputs.min(asked),
+            not_issued(asked, s.inputs, outcome)
         );
     }
     println!("end        {}", outcome.end.name());
@@ -676,4 +670,31 @@ impl Spinner {
             b.finish_and_clear();
         }
     }
+}
+
+/// Why some of the `asked` workload operations were not issued: aimed at
+/// a node that was down when they arrived, or still to come when the run
+/// ended.
+fn not_issued(asked: u64, issued: u64, outcome: &Outcome) -> String {
+    let missing = asked.saturating_sub(issued);
+    let down = outcome.inputs_at_down.min(missing);
+    let mut why = Vec::new();
+    if down > 0 {
+        why.push(match down {
+            1 => "1 was aimed at a node that was down when it arrived".to_string(),
+            n => format!("{n} were aimed at a node that was down when they arrived"),
+        });
+    }
+    match (missing - down, down) {
+        (0, _) => {}
+        (_, 0) => why.push(format!(
+            "the run ended ({}) before the rest",
+            outcome.end.name()
+        )),
+        (n, _) => why.push(format!(
+            "the run ended ({}) before the other {n}",
+            outcome.end.name()
+        )),
+    }
+    why.iter().map(|w| format!("; {w}")).collect()
 }

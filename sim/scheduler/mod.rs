@@ -234,6 +234,10 @@ pub struct Outcome {
     /// run could not take, the protocol as it is now offering no action
     /// that does what the recorded step did.
     pub unfollowed: u64,
+    /// Workload operations never issued because the node they were aimed
+    /// at was down when they arrived (a twinned node: every instance the
+    /// operation could go to).
+    pub inputs_at_down: u64,
 }
 
 impl Outcome {
@@ -756,6 +760,7 @@ impl<N: Node> Simulation<N> {
         let time = world.now;
         let unscripted = world.network.unscripted();
         let unfollowed = world.unfollowed;
+        let inputs_at_down = world.inputs_at_down;
         let planned_missed = world.planned_missed();
         let checks = world.check_reports(end);
         // The nodes' states; twins' extra instances are not nodes.
@@ -770,6 +775,7 @@ impl<N: Node> Simulation<N> {
                 digest: None,
                 unscripted,
                 unfollowed,
+                inputs_at_down,
                 planned_missed,
             },
             time,

@@ -231,6 +231,7 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
             failure: self.failure.clone(),
             handled: self.handled,
             unfollowed: self.unfollowed,
+            inputs_at_down: self.inputs_at_down,
             inputs_queued: self.inputs_queued,
             inputs_asked: self.inputs_asked,
             last_input: self.last_input,

@@ -85,6 +85,9 @@ pub(crate) struct World<'s, N: Node, S: Sink> {
     /// Steps of an explored path this run could not take (see
     /// [`crate::scheduler::Outcome::unfollowed`]).
     pub unfollowed: u64,
+    /// Workload operations aimed at a node that was down, so never issued
+    /// (see [`crate::scheduler::Outcome::inputs_at_down`]).
+    pub inputs_at_down: u64,
     // Client operations left in async nodes' queues for a task to ask for
     // (the first one's node), and whether any task ever asked.
     inputs_queued: Option<(NodeId, u64)>,
@@ -358,6 +361,7 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
             failure: None,
             handled: 0,
             unfollowed: 0,
+            inputs_at_down: 0,
             inputs_queued: None,
             inputs_asked: false,
             last_input: None,
@@ -1150,9 +1154,14 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
             None => 0..count,
         };
         let mut issued = false;
+        let mut down = false;
         for k in chosen {
             let process = self.instance(target, k);
-            if self.nodes[process.index()].is_none() || self.failure.is_some() {
+            if self.failure.is_some() {
+                continue;
+            }
+            if self.nodes[process.index()].is_none() {
+                down = true;
                 continue;
             }
             let lamport = self.clocks.tick(process.index());
@@ -1171,6 +1180,7 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
             issued = true;
             self.last_input = Some(self.now);
         }
+        self.inputs_at_down += u64::from(down && !issued);
         Ok(issued)
     }
 
