@@ -251,6 +251,18 @@ fn every_malformed_scenario_exits_2_with_a_located_message_and_never_panics() {
             ":9:1: partition 1 is healed at 500ms but is not in force before then: the heal would lift nothing",
         ),
         (
+            "top-level-key-in-a-table",
+            ":4:1: `protocol` is missing at the top of the file: it is given here, below `[params]`, so it belongs to that table (in TOML a key belongs to the table whose header comes before it); move it above the first header",
+        ),
+        (
+            "seed-below-params",
+            ":6:1: protocol `echo` has no parameter `seed` (it takes timeout, attempts, dedup); `seed` is a key of the file's top level: written below a table's header, it belongs to that table",
+        ),
+        (
+            "seed-below-workload",
+            ":6:1: unknown key `seed` (valid keys here: count, start, interval, targets, values); `seed` is a key of the file's top level",
+        ),
+        (
             "restore-before-its-cut",
             ":11:1: the wire 1-0 is restored at 500ms but is not cut before then: the restore would do nothing",
         ),

@@ -577,14 +577,15 @@ impl Checker<'_> {
                 return Err(self.loc.at(
                     key.span(),
                     format!(
-                        "protocol `{}` has no parameter `{}`{hint} (it takes {})",
+                        "protocol `{}` has no parameter `{}`{hint} (it takes {}){}",
                         protocol.name(),
                         key.get_ref(),
                         if names.is_empty() {
                             "none".to_string()
                         } else {
                             names.join(", ")
-                        }
+                        },
+                        super::error::misplaced(key.get_ref()),
                     ),
                 ));
             };

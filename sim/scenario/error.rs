@@ -53,9 +53,33 @@ impl Locator<'_> {
         }
     }
 
-    /// Converts a TOML error, adding a suggestion for a misspelt key.
+    /// Converts a TOML error, adding a suggestion for a misspelt key, and
+    /// for a top-level key written below a table's header.
     pub fn toml(&self, e: &toml::de::Error) -> ScenarioError {
         let message = plain_types(&with_suggestion(e.message().trim()));
+        // A required top-level key missing because it sits in a table.
+        if let Some(key) = message
+            .strip_prefix("missing field `")
+            .and_then(|r| r.strip_suffix('`'))
+        {
+            if let Some((at, table)) = in_a_table(self.source, key) {
+                return self.at(
+                    at..at,
+                    format!(
+                        "`{key}` is missing at the top of the file: it is given here, below \
+                         `[{table}]`, so it belongs to that table {}",
+                        MISPLACED
+                    ),
+                );
+            }
+        }
+        let message = match message
+            .strip_prefix("unknown key `")
+            .and_then(|r| r.split_once('`'))
+        {
+            Some((key, _)) => format!("{message}{}", misplaced(key)),
+            None => message,
+        };
         match e.span() {
             Some(span) => {
                 // serde names the value's type, not its key: name the key
@@ -69,6 +93,47 @@ impl Locator<'_> {
             None => self.whole(message),
         }
     }
+}
+
+/// Keys of a scenario's top level (before any table).
+const TOP_LEVEL: [&str; 4] = ["protocol", "description", "nodes", "seed"];
+
+const MISPLACED: &str = "(in TOML a key belongs to the table whose header comes before it); \
+                         move it above the first header";
+
+/// For a key of the top level found in a table: why it is not read there.
+pub fn misplaced(key: &str) -> String {
+    match TOP_LEVEL.contains(&key) {
+        true => format!(
+            "; `{key}` is a key of the file's top level: written below a table's header, it \
+             belongs to that table {MISPLACED}"
+        ),
+        false => String::new(),
+    }
+}
+
+/// Where `key = ...` is given below a table's header, and the table's
+/// name: the first such line.
+fn in_a_table<'s>(source: &'s str, key: &str) -> Option<(usize, &'s str)> {
+    let mut table = None;
+    let mut offset = 0;
+    for line in source.split_inclusive('\n') {
+        let at = offset;
+        offset += line.len();
+        let text = line.trim();
+        if let Some(name) = text.strip_prefix('[') {
+            let name = name.trim_start_matches('[');
+            table = name.split(']').next().map(str::trim);
+            continue;
+        }
+        let given = text
+            .strip_prefix(key)
+            .is_some_and(|rest| rest.trim_start().starts_with('='));
+        if let (true, Some(table)) = (given, table) {
+            return Some((at + (line.len() - line.trim_start().len()), table));
+        }
+    }
+    None
 }
 
 /// The key a value at byte `offset` is given to (`key = value`, or an
@@ -164,6 +229,20 @@ fn with_suggestion(message: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_top_level_key_below_a_header_is_found_in_its_table() {
+        let src =
+            "protocol = \"echo\"\n[params]\ntimeout = \"1s\"\n  nodes = 4\n[[fault]]\nseed=1\n";
+        let (at, table) = in_a_table(src, "nodes").unwrap();
+        assert_eq!((line_col(src, at), table), ((4, 3), "params"));
+        let (at, table) = in_a_table(src, "seed").unwrap();
+        assert_eq!((line_col(src, at), table), ((6, 1), "fault"));
+        assert_eq!(in_a_table(src, "protocol"), None);
+        assert_eq!(in_a_table(src, "time"), None);
+        assert!(misplaced("seed").contains("move it above the first header"));
+        assert_eq!(misplaced("timeout"), "");
+    }
 
     #[test]
     fn offsets_become_lines_and_columns() {
