@@ -360,6 +360,8 @@ pub struct View<'a, N> {
     pub(crate) faults: FaultState,
     /// Byzantine nodes, by id (empty: none). Their state is hidden.
     pub(crate) byzantine: &'a [bool],
+    /// The clients' history so far, when the simulation shows it.
+    pub(crate) history: Option<&'a [HistoryEntry]>,
 }
 
 impl<'a, N> View<'a, N> {
@@ -378,7 +380,27 @@ impl<'a, N> View<'a, N> {
                 ..FaultState::default()
             },
             byzantine: &[],
+            history: None,
         }
+    }
+
+    /// The same view with this clients' history ([`View::history`]).
+    pub fn with_history(mut self, history: &'a [HistoryEntry]) -> Self {
+        self.history = Some(history);
+        self
+    }
+
+    /// The clients' history so far, in the order it was recorded: each
+    /// operation event (invoke, then ok, fail or info) with its record's
+    /// number and the node that recorded it. `None` unless the simulation
+    /// shows it ([`crate::Simulation::history_in_view`]), so a check that
+    /// needs it cannot pass in silence without it. Under exploration two
+    /// states whose histories differ only in how events of different
+    /// processes interleave, neither ordered before the other in real
+    /// time, may be merged: a check should read what each process did and
+    /// what completed before what, not the record numbers.
+    pub fn history(&self) -> Option<&'a [HistoryEntry]> {
+        self.history
     }
 
     /// The same view with these nodes byzantine (`byzantine[i]` for node

@@ -704,3 +704,122 @@ fn a_timer_tag_is_shown_by_name() {
         text(&o)
     );
 }
+
+/// Counts adds: each node adds what its clients add and tells the others;
+/// a forgetful node acknowledges the second operation without counting it
+/// (a broken twin).
+#[derive(Clone, Default, Hash)]
+struct Tally {
+    count: u64,
+    forgetful: bool,
+}
+
+impl Node for Tally {
+    type Msg = u64;
+    type Timer = ();
+    fn on_start(&mut self, _: &mut Context<'_, Self>) {}
+    fn on_input(&mut self, ctx: &mut Context<'_, Self>, input: dsim::Input) {
+        let process = u64::from(ctx.id().0);
+        let one = dsim::history::Value::Int(1);
+        ctx.invoke(process, "add", None, one.clone());
+        if !(self.forgetful && input.id == 1) {
+            self.count += 1;
+            ctx.broadcast(&1);
+        }
+        ctx.complete(process, dsim::history::Phase::Ok, "add", None, one);
+    }
+    fn on_message(&mut self, _: &mut Context<'_, Self>, _: NodeId, n: u64) {
+        self.count += n;
+    }
+}
+
+/// Once calm, every node counts every add the clients were told was done:
+/// a check of the nodes' states against the clients' history.
+fn counts_every_add(v: &View<'_, Tally>) -> Result<(), String> {
+    let history = v
+        .history()
+        .ok_or("the simulation does not show the history")?;
+    let acknowledged = history
+        .iter()
+        .filter(|(_, _, op)| op.phase == dsim::history::Phase::Ok && op.f == "add")
+        .count() as u64;
+    match v.up().find(|(_, n)| n.count != acknowledged) {
+        Some((id, n)) => Err(format!(
+            "{id} counts {}, but {acknowledged} adds were acknowledged",
+            n.count
+        )),
+        None => Ok(()),
+    }
+}
+
+fn tallies(forgetful: bool, show: bool, config: SimConfig) -> Simulation<Tally> {
+    let sim = Simulation::new(config, move |_| Tally {
+        count: 0,
+        forgetful,
+    })
+    .hashable()
+    .cloneable()
+    .eventually(
+        "counts-every-add",
+        "once calm, every node counts every acknowledged add",
+        Duration::from_millis(100),
+        counts_every_add,
+    );
+    match show {
+        true => sim.history_in_view(),
+        false => sim,
+    }
+}
+
+#[test]
+fn a_check_sees_the_clients_history_when_the_simulation_shows_it() {
+    let mut config = SimConfig::new(3, 3);
+    config.workload = Some(dsim::config::Workload {
+        count: 20,
+        start: Duration::ZERO,
+        interval: Latency::Constant {
+            latency: Duration::from_millis(3),
+        },
+        targets: Vec::new(),
+        value_range: 1000,
+        skip: Vec::new(),
+    });
+    let sound = tallies(false, true, config.clone()).run().unwrap();
+    assert_eq!(sound.pass(), Ok(()));
+    assert!(matches!(
+        status(&sound, "counts-every-add"),
+        CheckStatus::Held { .. }
+    ));
+    let twin = tallies(true, true, config.clone()).run().unwrap();
+    let failure = twin.failure.expect("the forgetful twin is caught");
+    assert!(
+        failure.message.contains("but 20 adds were acknowledged"),
+        "{}",
+        failure.message
+    );
+    // Not shown, the history is `None`: the check cannot pass in silence.
+    let hidden = tallies(false, false, config.clone()).run().unwrap();
+    assert_eq!(
+        hidden.failure.map(|f| f.message).as_deref(),
+        Some("the simulation does not show the history")
+    );
+    // A search sees it too: the twin is found, the sound counter passes.
+    let mut explored = config;
+    explored.workload.as_mut().unwrap().count = 3;
+    explored.strategy = dsim::Strategy::Explore {
+        path: Vec::new(),
+        budgets: dsim::Budgets::default(),
+    };
+    let options = dsim::explore::Options::default();
+    let seen = dsim::explore::search(&tallies(false, true, explored.clone()), &options).unwrap();
+    assert!(
+        seen.complete && seen.violation.is_none() && seen.pass().is_ok(),
+        "{seen:?}"
+    );
+    let found = dsim::explore::search(&tallies(true, true, explored), &options).unwrap();
+    let v = found.violation.expect("the forgetful twin is found");
+    assert!(
+        v.check == "counts-every-add" && v.message.contains("but 3 adds were acknowledged"),
+        "{v:?}"
+    );
+}

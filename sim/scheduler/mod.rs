@@ -374,6 +374,8 @@ pub struct Simulation<N: Node> {
     /// How to copy a node's state, so exploration copies a state instead
     /// of running the path to it again.
     state_clone: Option<fn(&N) -> N>,
+    /// Whether checks see the clients' history ([`View::history`]).
+    history_in_view: bool,
 }
 
 impl<N: Node> Simulation<N> {
@@ -391,6 +393,7 @@ impl<N: Node> Simulation<N> {
             stop: None,
             state_hash: None,
             state_clone: None,
+            history_in_view: false,
         }
     }
 
@@ -429,6 +432,18 @@ impl<N: Node> Simulation<N> {
         N: Clone,
     {
         self.state_clone = Some(N::clone);
+        self
+    }
+
+    /// Lets every check see the clients' history so far
+    /// ([`View::history`]): the operations the nodes recorded with
+    /// [`crate::Context::invoke`] and [`crate::Context::complete`]. A check
+    /// of the nodes' states against what the clients were told needs it:
+    /// once calm, a replicated counter counts every add acknowledged.
+    /// Without it a check sees `None`, and a run keeps no history unless
+    /// a history check needs one.
+    pub fn history_in_view(mut self) -> Simulation<N> {
+        self.history_in_view = true;
         self
     }
 

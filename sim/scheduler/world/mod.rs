@@ -373,7 +373,8 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
             },
             tallies: vec![Tally::default(); sim.invariants.len()],
             monitors: sim.invariants.iter().map(|i| i.new_state()).collect(),
-            history: sim.invariants.iter().any(|i| i.is_history()).then(Vec::new),
+            history: (sim.history_in_view || sim.invariants.iter().any(|i| i.is_history()))
+                .then(Vec::new),
             history_checked: 0,
             crashes: Vec::new(),
             open_ops: BTreeMap::new(),
@@ -1780,6 +1781,7 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
                 end,
                 changed: self.changed,
                 faults: self.faults,
+                history: self.history.as_deref().filter(|_| self.sim.history_in_view),
             };
             for (i, inv) in self.sim.invariants.iter().enumerate() {
                 if !due(i, inv.when) {
