@@ -466,8 +466,11 @@ fn print_summary(
     let s = &outcome.stats;
     let c = &resolved.config;
     println!(
-        "scenario   {} ({} protocol, {} nodes)",
-        scenario.file, scenario.protocol, c.nodes
+        "scenario   {} ({} protocol, {} node{})",
+        scenario.file,
+        scenario.protocol,
+        c.nodes,
+        if c.nodes == 1 { "" } else { "s" }
     );
     println!("seed       {}", c.seed);
     if !resolved.drawn.is_empty() {
