@@ -184,6 +184,33 @@ pub struct Workload {
     pub skip: Vec<u64>,
 }
 
+impl Workload {
+    /// When each operation arrives (from the run's start) and at which
+    /// node, as a run of `seed` with `nodes` nodes draws them: the same
+    /// draws, in the same order, as the run's own (a node, a value and the
+    /// gap to the next, each one draw whatever the targets), so the times
+    /// do not depend on the targets. Operations in `skip` are drawn and
+    /// listed, though a run does not issue them.
+    pub fn arrivals(&self, seed: u64, nodes: u32) -> Vec<(Duration, NodeId)> {
+        let mut rng = crate::rng::DetRng::new(seed, crate::rng::Stream::Workload);
+        let mut at = self.start;
+        let mut out = Vec::new();
+        for _ in 0..self.count {
+            let node = match self.targets.is_empty() {
+                true => NodeId(rng.below(u64::from(nodes)) as u32),
+                false => self.targets[rng.below(self.targets.len() as u64) as usize],
+            };
+            let _value = match self.value_range {
+                0 => rng.next_u64(),
+                r => rng.below(r),
+            };
+            out.push((at, node));
+            at = Duration(at.0.saturating_add(self.interval.sample(&mut rng).0));
+        }
+        out
+    }
+}
+
 /// Bounds on a run: whichever is reached first ends it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Limits {

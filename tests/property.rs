@@ -473,6 +473,125 @@ fn generated_crashes_restart_while_operations_still_arrive() {
     );
 }
 
+/// A node takes an operation and makes it durable 5 ms later: a crash in
+/// between loses it. Cases must crash a node in that window often enough
+/// for a property test to meet it; a crash at a time drawn over the whole
+/// run did so in about one case in a hundred.
+#[test]
+fn generated_crashes_meet_a_node_just_after_it_took_an_operation() {
+    use dsim::{Context, Duration, Input, Node, NodeId, Simulation, TimerId};
+    use proptest::strategy::ValueTree;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+
+    struct Window {
+        seen: Arc<AtomicBool>,
+    }
+    impl Node for Window {
+        type Msg = ();
+        type Timer = ();
+        fn on_start(&mut self, ctx: &mut Context<'_, Self>) {
+            if ctx.disk().read::<bool>("open") == Some(true) {
+                self.seen.store(true, Ordering::Relaxed);
+            }
+        }
+        fn on_message(&mut self, _: &mut Context<'_, Self>, _: NodeId, _: ()) {}
+        fn on_input(&mut self, ctx: &mut Context<'_, Self>, _: Input) {
+            ctx.disk().write("open", &true);
+            ctx.disk().sync();
+            ctx.set_timer(Duration::from_millis(5), ());
+        }
+        fn on_timer(&mut self, ctx: &mut Context<'_, Self>, _: TimerId, _: ()) {
+            ctx.disk().write("open", &false);
+            ctx.disk().sync();
+        }
+    }
+    let mut runner = runner(2);
+    let strategy = cases(Bounds::default().no_partitions().no_skew().reliable());
+    let mut met = 0;
+    for _ in 0..400 {
+        let case = strategy.new_tree(&mut runner).unwrap().current();
+        let seen = Arc::new(AtomicBool::new(false));
+        let flag = seen.clone();
+        Simulation::new(case.config(), move |_| Window { seen: flag.clone() })
+            .run()
+            .unwrap();
+        met += u32::from(seen.load(Ordering::Relaxed));
+    }
+    assert!(
+        met >= 40,
+        "in {met} of 400 cases a crash met a node within 5 ms of an operation"
+    );
+}
+
+/// Where and when a workload's operations arrive, computed without a run
+/// (as cases place crashes after them), is where and when a run issues
+/// them.
+#[test]
+fn a_workloads_arrivals_are_those_of_its_run() {
+    use dsim::{Latency, SimConfig, Simulation};
+    for (seed, targets, interval) in [
+        (
+            1,
+            vec![],
+            Latency::Uniform {
+                min: dsim::Duration::from_millis(1),
+                max: dsim::Duration::from_millis(40),
+            },
+        ),
+        (
+            7,
+            vec![dsim::NodeId(1), dsim::NodeId(3)],
+            Latency::Exponential {
+                mean: dsim::Duration::from_millis(9),
+                min: dsim::Duration::ZERO,
+                max: dsim::Duration::from_secs(1),
+            },
+        ),
+    ] {
+        let mut config = SimConfig::new(seed, 4);
+        let workload = dsim::config::Workload {
+            count: 50,
+            start: dsim::Duration::from_millis(3),
+            interval,
+            targets,
+            value_range: 1000,
+            skip: vec![4],
+        };
+        config.workload = Some(workload.clone());
+        let mut trace = Vec::new();
+        Simulation::new(config, |_| Sink)
+            .run_traced(&mut trace, None)
+            .unwrap();
+        let (_, records, _) = dsim::trace::read_all(&trace, None).unwrap();
+        let issued: Vec<(u64, u32)> = records
+            .iter()
+            .filter_map(|r| match r.kind {
+                dsim::trace::Kind::Input { node, .. } => Some((r.time.0, node.0)),
+                _ => None,
+            })
+            .collect();
+        let mut drawn: Vec<(u64, u32)> = workload
+            .arrivals(seed, 4)
+            .into_iter()
+            .map(|(at, node)| (at.0, node.0))
+            .collect();
+        drawn.remove(4);
+        assert_eq!(issued, drawn, "seed {seed}");
+    }
+}
+
+/// Takes operations and does nothing.
+struct Sink;
+
+impl dsim::Node for Sink {
+    type Msg = ();
+    type Timer = ();
+    fn on_start(&mut self, _: &mut dsim::Context<'_, Self>) {}
+    fn on_message(&mut self, _: &mut dsim::Context<'_, Self>, _: dsim::NodeId, _: ()) {}
+    fn on_input(&mut self, _: &mut dsim::Context<'_, Self>, _: dsim::Input) {}
+}
+
 /// A case a history check failed, written as a scenario, asks for the
 /// same check: run from that scenario it fails as the case did (written
 /// without it, the run passes with no history check run).

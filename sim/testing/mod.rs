@@ -125,6 +125,17 @@ pub enum PlannedFault {
     },
     /// `node` is down from `at_ms` for `down_ms`.
     Crash { node: u32, at_ms: u64, down_ms: u64 },
+    /// `node` crashes `after_us` microseconds after the `op`-th client
+    /// operation arrives (counted modulo the case's operations, wherever
+    /// it goes), for `down_ms`: a crash in the moment after a node took an
+    /// operation, before it has persisted or passed on what it did, which
+    /// a crash at a time drawn over the whole run rarely meets.
+    CrashAfterOperation {
+        node: u32,
+        op: u64,
+        after_us: u64,
+        down_ms: u64,
+    },
     /// At `at_ms`, `node`'s clock steps `offset_ms` ahead (negative: back)
     /// and from then on runs `drift_ppm` fast (negative: slow).
     Skew {
@@ -480,6 +491,25 @@ pub fn fault(
                 })
                 .boxed(),
         );
+        // Mostly within a few milliseconds of the operation: before a
+        // node's first write, send or timer after it.
+        choices.push(
+            (
+                0..nodes,
+                0..30u64,
+                prop_oneof![3 => 0..=3_000u64, 1 => 0..=50_000u64],
+                1..=end.min(100),
+            )
+                .prop_map(
+                    |(node, op, after_us, down_ms)| PlannedFault::CrashAfterOperation {
+                        node,
+                        op,
+                        after_us,
+                        down_ms,
+                    },
+                )
+                .boxed(),
+        );
     }
     if kinds.skew {
         let offset = i64::try_from(kinds.skew_offset_max.0 / 1_000_000).unwrap_or(i64::MAX);
@@ -666,7 +696,42 @@ impl Case {
     pub fn fault_schedule(&self) -> Vec<Fault> {
         let ms = Duration::from_millis;
         let mut out = Vec::new();
-        let mut down_until = vec![0u64; self.nodes as usize];
+        // When each node is next up, to leave out a crash of a node down.
+        let mut down_until = vec![Duration::ZERO; self.nodes as usize];
+        // A crash of a node down already is left out.
+        fn crash(
+            out: &mut Vec<Fault>,
+            down_until: &mut [Duration],
+            node: u32,
+            at: Duration,
+            down: Duration,
+        ) {
+            let until = &mut down_until[node as usize];
+            if at < *until {
+                return;
+            }
+            *until = plus(plus(at, down), Duration::from_millis(1));
+            out.push(Fault {
+                at,
+                action: FaultAction::Crash { node: NodeId(node) },
+            });
+            out.push(Fault {
+                at: plus(at, down),
+                action: FaultAction::Restart { node: NodeId(node) },
+            });
+        }
+        fn plus(a: Duration, b: Duration) -> Duration {
+            Duration(a.0.saturating_add(b.0))
+        }
+        let arrivals: Vec<Duration> = self
+            .workload()
+            .map(|w| {
+                w.arrivals(self.seed, self.nodes)
+                    .into_iter()
+                    .map(|(at, _)| at)
+                    .collect()
+            })
+            .unwrap_or_default();
         for (i, f) in self.faults.iter().enumerate() {
             match *f {
                 PlannedFault::Partition {
@@ -716,19 +781,20 @@ impl Case {
                     at_ms,
                     down_ms,
                 } if node < self.nodes => {
-                    let until = &mut down_until[node as usize];
-                    if at_ms < *until {
-                        continue;
+                    crash(&mut out, &mut down_until, node, ms(at_ms), ms(down_ms));
+                }
+                PlannedFault::CrashAfterOperation {
+                    node,
+                    op,
+                    after_us,
+                    down_ms,
+                } if node < self.nodes && !arrivals.is_empty() => {
+                    let arrival = arrivals[(op % arrivals.len() as u64) as usize];
+                    let at = plus(arrival, Duration::from_micros(after_us));
+                    // The node must be up again before the run ends.
+                    if plus(at, ms(down_ms)) < self.time {
+                        crash(&mut out, &mut down_until, node, at, ms(down_ms));
                     }
-                    *until = at_ms + down_ms + 1;
-                    out.push(Fault {
-                        at: ms(at_ms),
-                        action: FaultAction::Crash { node: NodeId(node) },
-                    });
-                    out.push(Fault {
-                        at: ms(at_ms + down_ms),
-                        action: FaultAction::Restart { node: NodeId(node) },
-                    });
                 }
                 PlannedFault::Lose { .. } | PlannedFault::Duplicate { .. } => {}
                 PlannedFault::Skew {
@@ -771,14 +837,9 @@ impl Case {
         out
     }
 
-    /// The run configuration of this case.
-    pub fn config(&self) -> SimConfig {
-        let mut c = SimConfig::new(self.seed, self.nodes);
-        c.network.default = self.link.clone();
-        c.network.planned = self.message_faults();
-        c.faults = self.fault_schedule();
-        c.limits.time = self.time;
-        c.workload = (self.operations > 0).then(|| Workload {
+    /// The case's workload, if it has operations.
+    fn workload(&self) -> Option<Workload> {
+        (self.operations > 0).then(|| Workload {
             count: self.operations,
             start: self.workload_start,
             interval: Latency::Uniform {
@@ -789,7 +850,17 @@ impl Case {
             targets: Vec::new(),
             value_range: 1000,
             skip: Vec::new(),
-        });
+        })
+    }
+
+    /// The run configuration of this case.
+    pub fn config(&self) -> SimConfig {
+        let mut c = SimConfig::new(self.seed, self.nodes);
+        c.network.default = self.link.clone();
+        c.network.planned = self.message_faults();
+        c.faults = self.fault_schedule();
+        c.limits.time = self.time;
+        c.workload = self.workload();
         c.adversary.byzantine = self.byzantine_nodes();
         c.adversary.network = self.adversary.clone();
         c.scenario = "proptest case".into();

@@ -286,6 +286,17 @@ fn earlier(f: &PlannedFault, num: u64, den: u64) -> PlannedFault {
             at_ms: scale(at_ms),
             down_ms,
         },
+        PlannedFault::CrashAfterOperation {
+            node,
+            op,
+            after_us,
+            down_ms,
+        } => PlannedFault::CrashAfterOperation {
+            node,
+            op: scale(op),
+            after_us,
+            down_ms,
+        },
         PlannedFault::Partition {
             at_ms,
             lasts_ms,
@@ -351,6 +362,34 @@ fn smaller_faults(f: &PlannedFault) -> Vec<PlannedFault> {
                         at_ms,
                         down_ms,
                     }),
+            );
+            out
+        }
+        PlannedFault::CrashAfterOperation {
+            node,
+            op,
+            after_us,
+            down_ms,
+        } => {
+            let crash = |op, after_us, down_ms| PlannedFault::CrashAfterOperation {
+                node,
+                op,
+                after_us,
+                down_ms,
+            };
+            let mut out: Vec<PlannedFault> = toward(down_ms, 1)
+                .into_iter()
+                .map(|d| crash(op, after_us, d))
+                .collect();
+            out.extend(
+                toward(after_us, 0)
+                    .into_iter()
+                    .map(|a| crash(op, a, down_ms)),
+            );
+            out.extend(
+                toward(op, 0)
+                    .into_iter()
+                    .map(|o| crash(o, after_us, down_ms)),
             );
             out
         }
