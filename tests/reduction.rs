@@ -387,6 +387,21 @@ fn drawn(seed: u64, nodes: u32, budgets: Budgets, clock: bool, most: u8) -> Simu
     .cloneable()
 }
 
+/// A search to the end in `order`, with reduction and without.
+fn both_ways(sim: &Simulation<Drawn>, order: Order) -> (Report, Report) {
+    let run = |reduction| {
+        let options = Options {
+            order,
+            depth: 1_000,
+            reduction,
+            determinism_checks: 0,
+            ..Options::default()
+        };
+        search(sim, &options).unwrap()
+    };
+    (run(true), run(false))
+}
+
 proptest::proptest! {
     #![proptest_config(proptest::prelude::ProptestConfig { cases: 300, ..Default::default() })]
     /// Over protocols drawn at random, with drops and crashes or without,
@@ -410,17 +425,7 @@ proptest::proptest! {
         // path to reach it, which differs between two searches that take
         // steps in another order, with reduction or without.
         let sim = drawn(seed, nodes, budgets, !dfs, 2);
-        let run = |reduction| {
-            let options = Options {
-                order: if dfs { Order::Dfs } else { Order::Bfs },
-                depth: 1_000,
-                reduction,
-                determinism_checks: 0,
-                ..Options::default()
-            };
-            search(&sim, &options).unwrap()
-        };
-        let (reduced, full) = (run(true), run(false));
+        let (reduced, full) = both_ways(&sim, if dfs { Order::Dfs } else { Order::Bfs });
         proptest::prop_assert!(reduced.complete && full.complete);
         proptest::prop_assert_eq!(reduced.counts.unique, full.counts.unique);
         proptest::prop_assert_eq!(reduced.terminal, full.terminal);
@@ -441,17 +446,7 @@ fn a_state_met_again_sleeps_only_what_both_paths_sleep() {
         ..Budgets::default()
     };
     let sim = drawn(7654691489480981183, 4, budgets, false, 3);
-    let run = |reduction| {
-        let options = Options {
-            order: Order::Dfs,
-            depth: 1_000,
-            reduction,
-            determinism_checks: 0,
-            ..Options::default()
-        };
-        search(&sim, &options).unwrap()
-    };
-    let (reduced, full) = (run(true), run(false));
+    let (reduced, full) = both_ways(&sim, Order::Dfs);
     assert!(reduced.complete && full.complete);
     assert_eq!(reduced.counts.unique, full.counts.unique);
     assert_eq!(reduced.terminal, full.terminal);
