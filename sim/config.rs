@@ -185,27 +185,34 @@ pub struct Workload {
 }
 
 impl Workload {
+    /// One operation's draws, in the run's order: the node it goes to
+    /// (among `nodes` when there are no targets), its value, and the gap
+    /// to the next. Each is one draw whatever the targets.
+    pub(crate) fn draw(&self, rng: &mut crate::rng::DetRng, nodes: u32) -> (NodeId, u64, Duration) {
+        let node = match self.targets.is_empty() {
+            true => NodeId(rng.below(u64::from(nodes)) as u32),
+            false => self.targets[rng.below(self.targets.len() as u64) as usize],
+        };
+        let value = match self.value_range {
+            0 => rng.next_u64(),
+            r => rng.below(r),
+        };
+        (node, value, self.interval.sample(rng))
+    }
+
     /// When each operation arrives (from the run's start) and at which
-    /// node, as a run of `seed` with `nodes` nodes draws them: the same
-    /// draws, in the same order, as the run's own (a node, a value and the
-    /// gap to the next, each one draw whatever the targets), so the times
-    /// do not depend on the targets. Operations in `skip` are drawn and
-    /// listed, though a run does not issue them.
+    /// node, as a run of `seed` with `nodes` nodes draws them
+    /// ([`Workload::draw`], the run's own), so the times do not depend on
+    /// the targets. Operations in `skip` are drawn and listed, though a run
+    /// does not issue them.
     pub fn arrivals(&self, seed: u64, nodes: u32) -> Vec<(Duration, NodeId)> {
         let mut rng = crate::rng::DetRng::new(seed, crate::rng::Stream::Workload);
         let mut at = self.start;
         let mut out = Vec::new();
         for _ in 0..self.count {
-            let node = match self.targets.is_empty() {
-                true => NodeId(rng.below(u64::from(nodes)) as u32),
-                false => self.targets[rng.below(self.targets.len() as u64) as usize],
-            };
-            let _value = match self.value_range {
-                0 => rng.next_u64(),
-                r => rng.below(r),
-            };
+            let (node, _, gap) = self.draw(&mut rng, nodes);
             out.push((at, node));
-            at = Duration(at.0.saturating_add(self.interval.sample(&mut rng).0));
+            at = Duration(at.0.saturating_add(gap.0));
         }
         out
     }

@@ -1125,16 +1125,7 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
         let Some(w) = self.sim.config.workload.as_ref() else {
             return Ok(false);
         };
-        let target = if w.targets.is_empty() {
-            NodeId(self.workload_rng.below(u64::from(self.sim.config.nodes)) as u32)
-        } else {
-            w.targets[self.workload_rng.below(w.targets.len() as u64) as usize]
-        };
-        let value = match w.value_range {
-            0 => self.workload_rng.next_u64(),
-            r => self.workload_rng.below(r),
-        };
-        let gap = w.interval.sample(&mut self.workload_rng);
+        let (target, value, gap) = w.draw(&mut self.workload_rng, self.sim.config.nodes);
         if id + 1 < w.count && self.explore.is_none() {
             self.schedule(self.now.after(gap), Event::Input(id + 1));
         }
