@@ -29,6 +29,9 @@ pub struct ScheduleBuilder {
     messages: crate::check::messages::Messages,
     index: u64,
     by_position: bool,
+    /// The message of the last send record (a loss as it was sent follows
+    /// its send; an eviction from a full mailbox follows another's).
+    last_send: Option<u64>,
 }
 
 impl ScheduleBuilder {
@@ -54,7 +57,7 @@ impl ScheduleBuilder {
     }
 
     fn take(&mut self, r: &Record<'_>) {
-        let (schedule, where_) = (&mut self.schedule, &mut self.where_);
+        let (schedule, where_, last_send) = (&mut self.schedule, &mut self.where_, self.last_send);
         // The recording ends with its last record.
         schedule.horizon = r.time;
         match &r.kind {
@@ -77,8 +80,10 @@ impl ScheduleBuilder {
                 fates.push(ScriptedFate {
                     lost: false,
                     copies: vec![(None, Vec::new())],
+                    fresh_latency: false,
                 });
                 where_.insert(*msg, (link, fates.len() - 1, r.time));
+                self.last_send = Some(*msg);
             }
             Kind::Observe { node, text, .. } if text.starts_with(crate::node::TASK_CHOICE) => {
                 let chosen = text[crate::node::TASK_CHOICE.len()..]
@@ -126,19 +131,37 @@ impl ScheduleBuilder {
                             fate.copies[c].0 = Some(r.time.since(sent));
                         }
                     }
-                    Kind::Lost { copy, cause, .. } => match cause {
-                        LossCause::Random | LossCause::Planned => fate.lost = true,
-                        // The copy travelled and arrived to no avail: its
-                        // time on the network was still decided.
-                        LossCause::ReceiverDown | LossCause::Undecodable | LossCause::Partition
-                            if r.time > sent =>
-                        {
-                            if let Some(c) = known(fate, *copy) {
-                                fate.copies[c].0 = Some(r.time.since(sent));
+                    Kind::Lost { copy, cause, .. } => {
+                        // Lost as it was sent (its loss follows its send):
+                        // it never travelled, so no time was recorded.
+                        let at_send = r.time == sent
+                            && *copy == 0
+                            && fate.copies.len() == 1
+                            && last_send == Some(msg);
+                        match cause {
+                            LossCause::Random | LossCause::Planned => {
+                                fate.lost = true;
+                                fate.fresh_latency |= at_send;
                             }
+                            // The copy travelled and arrived to no avail: its
+                            // time on the network was still decided.
+                            LossCause::ReceiverDown
+                            | LossCause::Undecodable
+                            | LossCause::Partition
+                                if r.time > sent =>
+                            {
+                                if let Some(c) = known(fate, *copy) {
+                                    fate.copies[c].0 = Some(r.time.since(sent));
+                                }
+                            }
+                            LossCause::Partition | LossCause::NoRoute | LossCause::MailboxFull
+                                if at_send =>
+                            {
+                                fate.fresh_latency = true;
+                            }
+                            _ => {}
                         }
-                        _ => {}
-                    },
+                    }
                     _ => {}
                 }
             }

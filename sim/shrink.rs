@@ -202,6 +202,9 @@ pub struct Shrunk {
     pub after: Size,
     /// Runs tried.
     pub runs: u64,
+    /// Runs tried when the result was found: the runs after it found
+    /// nothing smaller.
+    pub found_at: u64,
     /// Why the shrinking stopped before it was done, if it did: what cut
     /// the last pass, else what cut the search before it.
     pub stopped: Option<String>,
@@ -380,8 +383,12 @@ fn without(c: &Candidate, units: &[Unit]) -> Candidate {
                 }
             }
             Unit::Deliver(link, k) => {
+                // Delivered as the network delivers: the recording has no
+                // time for it, and holding it until the recording's end
+                // would keep it lost under another name.
                 if let Some(f) = fate_mut(&mut c.schedule, link, *k) {
                     f.lost = false;
+                    f.fresh_latency = true;
                 }
             }
             Unit::Unduplicate(link, k) => {
@@ -654,6 +661,9 @@ pub struct Shrinker<'a> {
     input: Size,
     /// The last kept candidate no larger than the input.
     result: (Candidate, Size),
+    /// The runs tried when the best and the result were found.
+    best_at: u64,
+    result_at: u64,
     stopped: Option<String>,
 }
 
@@ -681,6 +691,8 @@ impl<'a> Shrinker<'a> {
             best: (start.clone(), size),
             input: size,
             result: (start, size),
+            best_at: 0,
+            result_at: 0,
             stopped: None,
         }
     }
@@ -833,8 +845,10 @@ impl<'a> Shrinker<'a> {
             Some((c, size)) if size.key() < self.best.1.key() => {
                 if size.within(&self.input) {
                     self.result = (c.clone(), size);
+                    self.result_at = self.runs;
                 }
                 self.best = (c, size);
+                self.best_at = self.runs;
                 (self.progress)(&Progress {
                     runs: self.runs,
                     phase: self.phase,
@@ -1162,18 +1176,21 @@ impl<'a> Shrinker<'a> {
             if size.key() <= self.best.1.key() {
                 if size.within(&self.input) {
                     self.result = (shorter.clone(), size);
+                    self.result_at = self.runs;
                 }
                 self.best = (shorter, size);
+                self.best_at = self.runs;
             }
         }
         // Two searches from the cut run, with different seeds, each with
         // its share of the budget: the better result is kept (a search can
         // settle where another seed would not).
-        let start = self.best.clone();
+        let (start, start_at) = (self.best.clone(), self.best_at);
         let share = (self.options.max_runs - self.options.max_runs / 4) / ATTEMPTS;
         let mut main_stopped = None;
         for attempt in 0..ATTEMPTS {
             let kept = std::mem::replace(&mut self.best, start.clone());
+            let kept_at = std::mem::replace(&mut self.best_at, start_at);
             self.nodes_tried = None;
             self.round = 64 * attempt as u32;
             self.limit = self.runs.max(share * attempt) + share;
@@ -1182,10 +1199,12 @@ impl<'a> Shrinker<'a> {
             main_stopped = main_stopped.or(self.stopped.take());
             if attempt > 0 && kept.1.key() <= self.best.1.key() {
                 self.best = kept;
+                self.best_at = kept_at;
             }
         }
         if self.best.1.within(&self.input) {
             self.result = self.best.clone();
+            self.result_at = self.best_at;
         }
         // 1-minimal: each remaining event alone, the schedule fixed, with
         // the rest of the budget.
@@ -1193,6 +1212,7 @@ impl<'a> Shrinker<'a> {
         self.limit = self.options.max_runs;
         if !self.best.1.within(&self.input) {
             self.best = self.result.clone();
+            self.best_at = self.result_at;
         }
         if !self.out_of_budget() {
             // Fix every fate (a send the schedule did not match drew its
@@ -1200,6 +1220,9 @@ impl<'a> Shrinker<'a> {
             let (c, size) = self.best.clone();
             let (c, size) = self.recorded(c, size);
             if size.within(&self.input) {
+                if size.key() < self.result.1.key() {
+                    self.result_at = self.runs;
+                }
                 self.best = (c.clone(), size);
                 self.result = (c, size);
             }
@@ -1230,6 +1253,7 @@ impl<'a> Shrinker<'a> {
                 if let Some((c, size)) = self.fails_somehow(&tried, true, &within) {
                     self.best = (c.clone(), size);
                     self.result = (c, size);
+                    self.result_at = self.runs;
                     changed = true;
                     if matches!(u, Unit::Faults(_)) {
                         break;
@@ -1246,6 +1270,7 @@ impl<'a> Shrinker<'a> {
             before: self.input,
             after,
             runs: self.runs,
+            found_at: self.result_at,
             minimal: self.stopped.is_none(),
             // What cut the last pass, if anything did: it is what the
             // result lacks.

@@ -256,8 +256,9 @@ pub fn shrink(registry: &Registry, args: ShrinkArgs) -> Result<(), CliError> {
     );
     table(&shrunk.before, &after);
     println!(
-        "runs       {} tried{}",
+        "runs       {} tried, the result found at run {}{}",
         shrunk.runs,
+        shrunk.found_at,
         match &shrunk.stopped {
             Some(why) if shrunk.minimal => format!(
                 " (the search was cut short: {why}, so a larger --max-runs may find a smaller run; its last pass finished: no event left can be taken away alone)"

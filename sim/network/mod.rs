@@ -437,13 +437,18 @@ impl Network {
         let mut corrupt_first = false;
         // Per copy, whether the recording saw it arrive (`None`: no
         // recorded fate).
+        // A message the recording lost as it was sent has no recorded time
+        // on the network either way (`None`, as for an unscripted send).
         let arrived = scripted
             .as_ref()
+            .filter(|f| !f.fresh_latency)
             .map(|f| [0, 1].map(|c| matches!(f.copies.get(c), Some((Some(_), _)))));
         let (first, second_at, mut scripted_flips) = match scripted {
             Some(fate) => {
                 let at = |i: usize, rng: &mut DetRng, net: &Network| match fate.copies.get(i) {
                     Some((Some(d), _)) => now.after(*d),
+                    // Never on the network in the recording: as drawn.
+                    _ if fate.fresh_latency => net.travel_latency(rng, now, &hops),
                     // Never seen to arrive: after the recording ended.
                     _ => net
                         .travel_latency(rng, now, &hops)
@@ -853,6 +858,7 @@ mod tests {
         let fate = |d: Option<Duration>| ScriptedFate {
             lost: false,
             copies: vec![(d, Vec::new())],
+            fresh_latency: false,
         };
         let following = |capacity, fates: Vec<ScriptedFate>| {
             let mut config = NetworkConfig::default();

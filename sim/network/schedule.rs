@@ -24,6 +24,16 @@ pub struct ScriptedFate {
     /// Per copy: its time on the network (`None` when the recording never
     /// saw it arrive, e.g. still in flight at the end), and its flips.
     pub copies: Vec<ScriptedCopy>,
+    /// The recording has no time on the network for it and implies none:
+    /// it lost the message as it was sent (to the loss draw, a partition,
+    /// no route, a full mailbox), or a shrinker took that loss away. A
+    /// run in which it travels draws its time as the network does. (A
+    /// copy merely never seen to arrive, still in flight when the
+    /// recording ended, arrives after that end instead.) Without this, a
+    /// message a partition cut, in a shrunk run without the partition, or
+    /// a loss taken away, would be held until the recording's end: a
+    /// fault the shrunk run no longer lists, yet still suffers.
+    pub fresh_latency: bool,
 }
 
 /// Recorded fates by directed link, in send order.
