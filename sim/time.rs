@@ -39,6 +39,39 @@ impl Instant {
     }
 }
 
+/// `deadline = now + timeout`: saturating at the end of time, as
+/// [`Instant::after`].
+impl std::ops::Add<Duration> for Instant {
+    type Output = Instant;
+    fn add(self, d: Duration) -> Instant {
+        self.after(d)
+    }
+}
+
+impl std::ops::AddAssign<Duration> for Instant {
+    fn add_assign(&mut self, d: Duration) {
+        *self = self.after(d);
+    }
+}
+
+/// An instant `d` earlier, saturating at the start of the run.
+impl std::ops::Sub<Duration> for Instant {
+    type Output = Instant;
+    fn sub(self, d: Duration) -> Instant {
+        Instant(self.0.saturating_sub(d.0))
+    }
+}
+
+/// `now - last_heard`: how long after the other this instant is, zero if
+/// it is not later (as [`Instant::since`]; a clock set back can make a
+/// node's later reading the smaller one).
+impl std::ops::Sub for Instant {
+    type Output = Duration;
+    fn sub(self, earlier: Instant) -> Duration {
+        self.since(earlier)
+    }
+}
+
 /// Saturating: virtual time ends at `u64::MAX` nanoseconds.
 impl std::ops::Add for Duration {
     type Output = Duration;
@@ -64,6 +97,27 @@ impl std::ops::Mul<u64> for Duration {
     }
 }
 
+/// A share of a duration, in whole nanoseconds (a margin of a fifth:
+/// `lease / 5`). Dividing by zero panics, as for integers.
+impl std::ops::Div<u64> for Duration {
+    type Output = Duration;
+    fn div(self, k: u64) -> Duration {
+        Duration(self.0 / k)
+    }
+}
+
+impl std::ops::AddAssign for Duration {
+    fn add_assign(&mut self, other: Duration) {
+        *self = *self + other;
+    }
+}
+
+impl std::ops::SubAssign for Duration {
+    fn sub_assign(&mut self, other: Duration) {
+        *self = *self - other;
+    }
+}
+
 impl Duration {
     /// No time at all.
     pub const ZERO: Duration = Duration(0);
@@ -82,6 +136,19 @@ impl Duration {
     }
     pub fn as_nanos(self) -> u64 {
         self.0
+    }
+    /// Whole microseconds (rounded down).
+    pub fn as_micros(self) -> u64 {
+        self.0 / 1_000
+    }
+    /// Whole milliseconds (rounded down).
+    pub fn as_millis(self) -> u64 {
+        self.0 / 1_000_000
+    }
+    /// Seconds as a float, for reports (not for decisions a run must
+    /// repeat exactly).
+    pub fn as_secs_f64(self) -> f64 {
+        self.0 as f64 / 1e9
     }
 
     /// Parses a duration as people write it: `150ms`, `2s`, `1.5s`, `250us`,
@@ -203,6 +270,30 @@ mod tests {
         assert_eq!(a - b, Duration::from_millis(95));
         assert_eq!(b - a, Duration::ZERO);
         assert_eq!(Duration(u64::MAX) + b, Duration(u64::MAX));
+    }
+
+    #[test]
+    fn instants_and_durations_combine_as_std_time_does_without_wrapping() {
+        let ms = Duration::from_millis;
+        let at = |n| Instant::ZERO.after(ms(n));
+        assert_eq!(at(10) + ms(5), at(15));
+        assert_eq!(at(10) - ms(5), at(5));
+        assert_eq!(at(5) - ms(10), Instant::ZERO);
+        assert_eq!(at(15) - at(10), ms(5));
+        assert_eq!(at(10) - at(15), Duration::ZERO);
+        assert_eq!(Instant(u64::MAX) + ms(1), Instant(u64::MAX));
+        let mut deadline = at(1);
+        deadline += ms(2);
+        assert_eq!(deadline, at(3));
+        let mut d = ms(10);
+        d += ms(5);
+        d -= ms(20);
+        assert_eq!(d, Duration::ZERO);
+        assert_eq!(ms(300) / 5, ms(60));
+        assert_eq!(Duration(7) / 2, Duration(3));
+        assert_eq!(Duration::from_micros(2_500).as_millis(), 2);
+        assert_eq!(Duration::from_micros(2_500).as_micros(), 2_500);
+        assert_eq!(ms(1_500).as_secs_f64(), 1.5);
     }
 
     #[test]
