@@ -447,3 +447,41 @@ fn a_message_a_recorded_partition_cut_at_its_send_travels_when_the_partition_is_
         assert_eq!(outcome.stats.lost.values().sum::<u64>(), 0);
     }
 }
+
+/// Two seeds of a scenario with ranges part ways first of all in what
+/// each drew: diff says so before the first differing record.
+#[test]
+fn diff_of_two_seeds_names_what_each_drew_where_they_differ() {
+    let scenario = "scenarios/raft-bug-vote-without-log-check.toml";
+    let a = record(scenario, 0, "drawn-0");
+    let b = record(scenario, 1, "drawn-1");
+    let t = text(&dsim(&["diff", a.to_str().unwrap(), b.to_str().unwrap()]));
+    let again = tmp("drawn-again");
+    let drawn = |seed: &str| {
+        let trace = again.join(format!("{seed}.trace"));
+        let o = dsim(&[
+            "run",
+            scenario,
+            "--seed",
+            seed,
+            "--trace",
+            trace.to_str().unwrap(),
+        ]);
+        let line = text(&o)
+            .lines()
+            .find(|l| l.starts_with("drawn"))
+            .unwrap()
+            .to_string();
+        let first = line.trim_start_matches("drawn").trim().split(", ").next();
+        first.unwrap().split(" = ").nth(1).unwrap().to_string()
+    };
+    let expected = format!(
+        "header     drawn fault.0.at: {} vs {}",
+        drawn("0"),
+        drawn("1")
+    );
+    assert!(t.contains(&expected), "{expected}\n{t}");
+    // A seed against itself: nothing drawn differs.
+    let t = text(&dsim(&["diff", a.to_str().unwrap(), a.to_str().unwrap()]));
+    assert!(!t.contains("drawn"), "{t}");
+}

@@ -103,6 +103,23 @@ pub fn diff(registry: &Registry, args: DiffArgs) -> Result<(), CliError> {
     if ha.config != hb.config {
         println!("header     the scenarios' texts differ");
     }
+    // What each seed drew from the scenario's ranges: often the reason
+    // two seeds of one scenario part ways.
+    let knobs: std::collections::BTreeSet<&String> =
+        ha.drawn.keys().chain(hb.drawn.keys()).collect();
+    for knob in knobs {
+        let (x, y) = (ha.drawn.get(knob), hb.drawn.get(knob));
+        if x != y {
+            let shown =
+                |v: Option<&String>| v.map_or("not drawn".to_string(), |v| plain(v).into_owned());
+            println!(
+                "header     drawn {}: {} vs {}",
+                plain(knob),
+                shown(x),
+                shown(y)
+            );
+        }
+    }
     let mut forget_clocks = false;
     if ha.format_version != hb.format_version {
         println!(
