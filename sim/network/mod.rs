@@ -403,7 +403,7 @@ impl Network {
             .script
             .as_mut()
             .and_then(|s| s.next(out.from.0, out.to.0, &out.payload))
-            .cloned();
+            .map(|(fate, k)| (fate.clone(), k));
         let horizon = self.script.as_ref().map(|s| s.horizon());
         self.flips.iter_mut().for_each(Vec::clear);
         self.evicted.clear();
@@ -441,14 +441,23 @@ impl Network {
         // on the network either way (`None`, as for an unscripted send).
         let arrived = scripted
             .as_ref()
+            .map(|(f, _)| f)
             .filter(|f| !f.fresh_latency)
             .map(|f| [0, 1].map(|c| matches!(f.copies.get(c), Some((Some(_), _)))));
         let (first, second_at, mut scripted_flips) = match scripted {
-            Some(fate) => {
+            Some((fate, k)) => {
                 let at = |i: usize, rng: &mut DetRng, net: &Network| match fate.copies.get(i) {
                     Some((Some(d), _)) => now.after(*d),
-                    // Never on the network in the recording: as drawn.
-                    _ if fate.fresh_latency => net.travel_latency(rng, now, &hops),
+                    // Never on the network in the recording: drawn as the
+                    // network draws, from a stream of the message's own
+                    // (its link and position), so that its time does not
+                    // hang on what else the run drew.
+                    _ if fate.fresh_latency => {
+                        let (a, b) = (u64::from(out.from.0), u64::from(out.to.0));
+                        let seed = (a << 48) ^ (b << 32) ^ k as u64;
+                        let mut own = DetRng::new(seed, crate::rng::Stream::Network);
+                        net.travel_latency(&mut own, now, &hops)
+                    }
                     // Never seen to arrive: after the recording ended.
                     _ => net
                         .travel_latency(rng, now, &hops)

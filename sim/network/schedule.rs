@@ -154,8 +154,8 @@ impl Script {
     }
 
     /// The recorded fate for the next send of `payload` on `from → to`,
-    /// if the recording has one.
-    pub fn next(&mut self, from: u32, to: u32, payload: &[u8]) -> Option<&ScriptedFate> {
+    /// if the recording has one, with its position on the link.
+    pub fn next(&mut self, from: u32, to: u32, payload: &[u8]) -> Option<(&ScriptedFate, usize)> {
         let k = if self.schedule.by_content {
             match self.by_content.get_mut(&((from, to), payload.to_vec())) {
                 Some((positions, used)) => {
@@ -170,7 +170,7 @@ impl Script {
             *k += 1;
             Some(*k - 1)
         };
-        let fate = k.and_then(|k| self.schedule.links.get(&(from, to))?.get(k));
+        let fate = k.and_then(|k| Some((self.schedule.links.get(&(from, to))?.get(k)?, k)));
         if fate.is_none() {
             self.unscripted += 1;
         }
