@@ -436,9 +436,8 @@ impl Network {
         // (one draw, see `Fates`); a second copy's is drawn when it exists.
         let mut corrupt_first = false;
         // Per copy, whether the recording saw it arrive (`None`: no
-        // recorded fate).
-        // A message the recording lost as it was sent has no recorded time
-        // on the network either way (`None`, as for an unscripted send).
+        // recorded fate, or one lost as it was sent, which has no time on
+        // the network either way).
         let arrived = scripted
             .as_ref()
             .map(|(f, _)| f)
