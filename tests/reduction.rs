@@ -393,6 +393,7 @@ fn both_ways(sim: &Simulation<Drawn>, order: Order) -> (Report, Report) {
         let options = Options {
             order,
             depth: 1_000,
+            max_states: 300_000,
             reduction,
             determinism_checks: 0,
             ..Options::default()
@@ -426,7 +427,17 @@ proptest::proptest! {
         // steps in another order, with reduction or without.
         let sim = drawn(seed, nodes, budgets, !dfs, 2);
         let (reduced, full) = both_ways(&sim, if dfs { Order::Dfs } else { Order::Bfs });
-        proptest::prop_assert!(reduced.complete && full.complete);
+        // A drawn protocol too large for the state budget says nothing
+        // either way (one of 4 nodes with a crash ran past a million
+        // states in each search): drawn again.
+        let budget = |r: &Report| r.stopped.as_deref().is_some_and(|s| s.contains("state budget"));
+        proptest::prop_assume!(!budget(&reduced) && !budget(&full));
+        proptest::prop_assert!(
+            reduced.complete && full.complete,
+            "{:?} / {:?}",
+            reduced.stopped,
+            full.stopped
+        );
         proptest::prop_assert_eq!(reduced.counts.unique, full.counts.unique);
         proptest::prop_assert_eq!(reduced.terminal, full.terminal);
         proptest::prop_assert_eq!(&reduced.checks, &full.checks);
