@@ -176,8 +176,12 @@ pub struct Progress {
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct Found {
     pub path: Vec<u32>,
-    /// The actions of the path, for people.
+    /// The actions of the path, for people: each with the message or
+    /// timer tag it carries.
     pub steps: Vec<String>,
+    /// The copies still in flight when the check failed, each with its
+    /// message (a reordering bug's overtaken message is among them).
+    pub in_flight: Vec<String>,
     pub check: String,
     pub message: String,
 }
@@ -297,12 +301,8 @@ impl Report {
 }
 
 /// Runs the path from the start: the stepper at its end.
-fn replay<'s, N: Node>(
-    sim: &'s Simulation<N>,
-    path: &[u32],
-) -> Result<(Stepper<'s, N>, Vec<Action>), SimError> {
+fn replay<'s, N: Node>(sim: &'s Simulation<N>, path: &[u32]) -> Result<Stepper<'s, N>, SimError> {
     let mut st = Stepper::new(sim)?;
-    let mut taken = Vec::with_capacity(path.len());
     for (step, &choice) in path.iter().enumerate() {
         if st.failure().is_some() {
             break;
@@ -319,30 +319,35 @@ fn replay<'s, N: Node>(
         } else {
             st.retake(&action)?;
         }
-        taken.push(action);
     }
-    Ok((st, taken))
+    Ok(st)
 }
 
-/// The actions of `path`: `taken` when its run said, else from a run of it.
-fn steps_of<N: Node>(
+/// The violation at the end of `path`, its steps described from a run of
+/// it (each with the message or timer tag it carries, read before the
+/// step is taken).
+fn found<N: Node>(
     sim: &Simulation<N>,
-    path: &[u32],
-    taken: Option<Vec<Action>>,
-) -> Result<Vec<Action>, SimError> {
-    match taken {
-        Some(taken) => Ok(taken),
-        None => Ok(replay(sim, path)?.1),
+    path: Vec<u32>,
+    check: &str,
+    message: &str,
+) -> Result<Found, SimError> {
+    let mut st = Stepper::new(sim)?;
+    let mut steps = Vec::with_capacity(path.len());
+    for &choice in &path {
+        let Some(action) = st.enabled().get(choice as usize).cloned() else {
+            break;
+        };
+        steps.push(st.describe(&action));
+        st.retake(&action)?;
     }
-}
-
-fn found(path: Vec<u32>, taken: &[Action], check: &str, message: &str) -> Found {
-    Found {
+    Ok(Found {
         path,
-        steps: taken.iter().map(|a| a.to_string()).collect(),
+        steps,
+        in_flight: st.in_flight_described(),
         check: check.to_string(),
         message: message.to_string(),
-    }
+    })
 }
 
 /// Explores `sim` (whose strategy must be `Explore`) as `options` say.
@@ -580,7 +585,7 @@ fn explore_from<N: Node>(
     let mut sleeping = Sleeping::default();
     let mut frontier: VecDeque<Waiting<'_, N>> = VecDeque::new();
     let mut kept = 0usize;
-    let (root, _) = replay(sim, &[])?;
+    let root = replay(sim, &[])?;
     root.mark_evaluated(evaluated);
     report.clock_read |= root.clock_read();
     report.reduction_off = if !options.reduction {
@@ -592,7 +597,7 @@ fn explore_from<N: Node>(
     };
     let reduce = report.reduction_off.is_none();
     if options.determinism_checks > 0 {
-        let (again, _) = replay(sim, &[])?;
+        let again = replay(sim, &[])?;
         if again.fingerprint() != root.fingerprint() {
             return Err(not_deterministic(&[]));
         }
@@ -600,7 +605,7 @@ fn explore_from<N: Node>(
     report.counts.states = 1;
     report.counts.unique = 1;
     if let Some(f) = root.failure() {
-        report.violation = Some(found(Vec::new(), &[], &f.check, &f.message));
+        report.violation = Some(found(sim, Vec::new(), &f.check, &f.message)?);
         return Ok(report);
     }
     let root_fingerprint = root.fingerprint();
@@ -634,15 +639,12 @@ fn explore_from<N: Node>(
             fingerprint,
             again,
         } = waiting;
-        let (mut state, taken) = match state {
+        let mut state = match state {
             Some(state) => {
                 kept -= 1;
-                (*state, None)
+                *state
             }
-            None => {
-                let (state, taken) = replay(sim, &path)?;
-                (state, Some(taken))
-            }
+            None => replay(sim, &path)?,
         };
         // The steps asleep here, and when explored again, the only steps
         // to take.
@@ -663,8 +665,7 @@ fn explore_from<N: Node>(
             state.mark_evaluated(evaluated);
             report.clock_read |= state.clock_read();
             if let Some(f) = state.failure() {
-                let taken = steps_of(sim, &path, taken)?;
-                report.violation = Some(found(path, &taken, &f.check, &f.message));
+                report.violation = Some(found(sim, path, &f.check, &f.message)?);
                 break;
             }
             continue;
@@ -725,7 +726,7 @@ fn explore_from<N: Node>(
                     state.take(action)?;
                     parent.take().expect("the parent, stepped")
                 }
-                None => replay(sim, &child)?.0,
+                None => replay(sim, &child)?,
             };
             let next = &own;
             next.mark_evaluated(evaluated);
@@ -756,9 +757,7 @@ fn explore_from<N: Node>(
             report.counts.early += u64::from(early);
             report.counts.depth = report.counts.depth.max(child.len());
             if let Some(f) = next.failure() {
-                let mut steps = steps_of(sim, &path, taken)?;
-                steps.push(action.clone());
-                report.violation = Some(found(child, &steps, &f.check, &f.message));
+                report.violation = Some(found(sim, child, &f.check, &f.message)?);
                 stop = true;
                 break;
             }
@@ -768,7 +767,7 @@ fn explore_from<N: Node>(
                 None => true,
             };
             if fresh && report.counts.unique < options.determinism_checks {
-                let (again, _) = replay(sim, &child)?;
+                let again = replay(sim, &child)?;
                 if again.fingerprint() != next.fingerprint()
                     || again.failure().map(|f| &f.message) != next.failure().map(|f| &f.message)
                 {

@@ -1163,13 +1163,25 @@ fn a_fifo_link_keeps_its_order_under_exploration() {
         })
         .hashable()
     };
-    // Reordering links: a letter sent second can arrive first.
+    // Reordering links: a letter sent second can arrive first. The
+    // counterexample names what each step carried, and the letter
+    // overtaken, still in flight.
     let r = search(
         &letters(dsim::network::Ordering::Reorder, true),
         &Options::default(),
     )
     .unwrap();
-    assert!(r.violation.is_some(), "{r:?}");
+    let found = r.violation.expect("a letter overtakes the other");
+    assert_eq!(
+        found.steps,
+        [
+            "fire n0's timer t0: 97",
+            "fire n0's timer t1: 98",
+            "deliver m1.0 n0 -> n1: Letter(98)"
+        ],
+        "{found:?}"
+    );
+    assert_eq!(found.in_flight, ["m0.0 n0 -> n1: Letter(97)"], "{found:?}");
     // A FIFO link never: a duplicate arrives after its original, before
     // what was sent later.
     let r = search(

@@ -841,6 +841,33 @@ fn clock_skew_stays_within_what_the_protocol_assumes() {
 }
 
 #[test]
+fn fifo_bounds_draw_only_links_that_keep_their_order() {
+    use dsim::network::Ordering;
+    use proptest::strategy::ValueTree;
+    let orderings = |bounds: Bounds| {
+        let mut runner = runner(1);
+        let strategy = cases(bounds);
+        (0..200)
+            .map(|_| {
+                strategy
+                    .new_tree(&mut runner)
+                    .unwrap()
+                    .current()
+                    .link
+                    .ordering
+            })
+            .collect::<Vec<_>>()
+    };
+    let any = orderings(Bounds::default());
+    assert!(
+        any.contains(&Ordering::Reorder) && any.contains(&Ordering::Fifo),
+        "{any:?}"
+    );
+    let fifo = orderings(Bounds::default().fifo());
+    assert!(fifo.iter().all(|o| *o == Ordering::Fifo), "{fifo:?}");
+}
+
+#[test]
 fn bounds_a_protocol_cannot_run_are_refused_not_blamed_on_it() {
     let registry = Registry::builtin();
     let bracha = registry.get("bracha").unwrap();

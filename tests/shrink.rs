@@ -128,6 +128,17 @@ fn every_corpus_failure_shrinks_never_larger_1_minimal_and_to_the_same_check() {
         let out = dir.join(&name);
         let report = shrink_checked(&path, &out);
         assert_eq!(failed_check(&out), failed_check(&path), "{name}:\n{report}");
+        // A run shrunk to fewer nodes says so, and when to as few as the
+        // protocol allows.
+        let (before, after) = measure(&table(&report), "nodes");
+        let fewer = format!("fewer      nodes: the same check fails with {after} of the {before}");
+        assert_eq!(report.contains(&fewer), after < before, "{name}:\n{report}");
+        if name == "echo-bug-no-dedup-seed-1.trace" {
+            assert!(
+                report.contains(&format!("{fewer}, as few as the protocol allows (2)\n")),
+                "{name}:\n{report}"
+            );
+        }
         shrunk += 1;
     }
     assert!(shrunk >= 8, "only {shrunk} corpus failures found");

@@ -604,7 +604,11 @@ fn print_report(r: &Report, wall: f64, budgets: Budgets) {
                 plain(&f.message)
             );
             for (i, s) in f.steps.iter().enumerate() {
-                println!("  step {i:>3}  {s}");
+                println!("  step {i:>3}  {}", plain(s));
+            }
+            for (i, m) in f.in_flight.iter().enumerate() {
+                let head = if i == 0 { "in flight" } else { "" };
+                println!("  {head:<9} {}", plain(m));
             }
         }
         (None, Some(why), _) => println!(

@@ -255,6 +255,9 @@ pub fn shrink(registry: &Registry, args: ShrinkArgs) -> Result<(), CliError> {
         plain(&failure.message)
     );
     table(&shrunk.before, &after);
+    if let Some(line) = fewer_nodes(shrunk.before.nodes, after.nodes, protocol.min_nodes()) {
+        println!("{line}");
+    }
     println!(
         "runs       {} tried, the result found at run {}{}",
         shrunk.runs,
@@ -298,6 +301,25 @@ pub fn shrink(registry: &Registry, args: ShrinkArgs) -> Result<(), CliError> {
     Ok(())
 }
 
+/// What a shrink to fewer nodes says: how few, and when it reached a
+/// single node the protocol did not declare it needs more than, how a
+/// protocol says so (a check may fail alone for reasons of its own: a
+/// node sending to itself).
+fn fewer_nodes(before: u64, after: u64, min_nodes: u32) -> Option<String> {
+    if after >= before {
+        return None;
+    }
+    let least = u64::from(min_nodes.max(1));
+    let why = match after <= least {
+        true if least == 1 => ", alone: a protocol meant for more nodes declares how many it needs (`Spec::min_nodes`), and shrink keeps that many".to_string(),
+        true => format!(", as few as the protocol allows ({least})"),
+        false => String::new(),
+    };
+    Some(format!(
+        "fewer      nodes: the same check fails with {after} of the {before}{why}"
+    ))
+}
+
 /// A shrink's progress in one line. Its message faults are those the
 /// network decided (losses drawn or planned, duplicates, corruptions), which
 /// shrinking can take away; a message lost to a crashed receiver or a
@@ -313,6 +335,22 @@ fn progress_line(p: &Progress) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_shrink_to_fewer_nodes_says_how_few_and_alone_how_to_keep_more() {
+        assert_eq!(fewer_nodes(3, 3, 1), None);
+        assert_eq!(
+            fewer_nodes(5, 3, 1).unwrap(),
+            "fewer      nodes: the same check fails with 3 of the 5"
+        );
+        assert_eq!(
+            fewer_nodes(4, 2, 2).unwrap(),
+            "fewer      nodes: the same check fails with 2 of the 4, as few as the protocol allows (2)"
+        );
+        assert!(fewer_nodes(4, 1, 1)
+            .unwrap()
+            .ends_with("1 of the 4, alone: a protocol meant for more nodes declares how many it needs (`Spec::min_nodes`), and shrink keeps that many"));
+    }
 
     #[test]
     fn progress_counts_only_the_message_faults_shrinking_can_take_away() {

@@ -105,6 +105,16 @@ impl<'s, N: Node> Stepper<'s, N> {
         self.world.guarded(|w| w.retake(action)).map(|_| ())
     }
 
+    /// `action` for people, with the message or timer tag it carries.
+    pub fn describe(&self, action: &Action) -> String {
+        self.world.describe(action)
+    }
+
+    /// The copies in flight, each with its message.
+    pub fn in_flight_described(&self) -> Vec<String> {
+        self.world.in_flight_described()
+    }
+
     pub fn fingerprint(&self) -> Option<u64> {
         self.world.fingerprint()
     }

@@ -296,6 +296,13 @@ impl Bounds {
     pub fn reliable(self) -> Bounds {
         self.no_loss().no_duplication().no_corruption()
     }
+    /// Links that deliver what each sends in the order it was sent (FIFO),
+    /// for a protocol that assumes it (Chandy–Lamport snapshots, a stream
+    /// transport); they may still delay it.
+    pub fn fifo(mut self) -> Bounds {
+        self.network.reorder = false;
+        self
+    }
     /// No workload: for a protocol whose nodes take no client operations
     /// (no `Node::on_input`, or async tasks that never ask), on which a
     /// case with operations would not run.

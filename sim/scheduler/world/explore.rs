@@ -359,6 +359,56 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
         Some(h.finish())
     }
 
+    /// `action` for people, with what it carries: a delivered, dropped or
+    /// duplicated copy's message as the protocol's type prints it (or
+    /// its size, when its bytes do not read as one: a tampered copy), a
+    /// timer's tag.
+    pub(crate) fn describe(&self, action: &Action) -> String {
+        let copy = |i: &usize| self.explore.as_ref().and_then(|p| p.in_flight.get(*i));
+        let what = match action {
+            Action::Deliver(i, _) | Action::Drop(i, _) | Action::Duplicate(i, _) => {
+                copy(i).map(|m| Self::decoded(&m.payload))
+            }
+            Action::Fire(n, t) => self
+                .slots
+                .get(n.index())
+                .and_then(|s| s.timers.iter().find(|(id, _)| id == t))
+                .map(|(_, tag)| format!("{tag:?}")),
+            _ => None,
+        };
+        match what {
+            Some(what) => format!("{action}: {what}"),
+            None => action.to_string(),
+        }
+    }
+
+    /// The copies in flight, for people: each with its message.
+    pub(crate) fn in_flight_described(&self) -> Vec<String> {
+        let Some(pool) = &self.explore else {
+            return Vec::new();
+        };
+        pool.in_flight
+            .iter()
+            .map(|m| {
+                format!(
+                    "m{}.{} {} -> {}: {}",
+                    m.msg,
+                    m.copy,
+                    m.from,
+                    m.to,
+                    Self::decoded(&m.payload)
+                )
+            })
+            .collect()
+    }
+
+    fn decoded(payload: &[u8]) -> String {
+        match postcard::from_bytes::<N::Msg>(payload) {
+            Ok(msg) => format!("{msg:?}"),
+            Err(_) => format!("({} bytes that do not decode)", payload.len()),
+        }
+    }
+
     /// Takes a step of a path already explored: as [`World::take`], but
     /// the history, checked when the step was first taken, is not checked
     /// again.
