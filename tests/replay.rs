@@ -388,63 +388,85 @@ fn a_sweep_asked_to_runs_every_seed_twice_and_fails_one_that_differs() {
 /// schedule's own making, which made a shrunk run fail for a fault it no
 /// longer listed).
 #[test]
-fn a_message_a_recorded_partition_cut_at_its_send_travels_when_the_partition_is_gone() {
+fn a_message_cut_at_its_send_by_a_partition_a_full_mailbox_or_no_route_travels_when_the_cut_is_gone(
+) {
+    use dsim::network::LossCause;
     use dsim::{Fault, FaultAction, Latency, PartitionSpec};
-    let (min, max) = (Duration::from_millis(1), Duration::from_millis(5));
-    let config = |partition: bool| {
-        let mut config = SimConfig::new(4, 3);
-        config.network.default.latency = Latency::Uniform { min, max };
-        if partition {
-            config.faults.push(Fault {
-                at: Duration::from_millis(45),
-                action: FaultAction::Partition {
-                    id: 1,
-                    spec: PartitionSpec::Groups(vec![vec![NodeId(0)]]),
-                },
-            });
-            config.faults.push(Fault {
-                at: Duration::from_millis(125),
-                action: FaultAction::Heal { id: Some(1) },
-            });
-        }
-        config
-    };
-    let chatter = |_| common::Chatter::new(Duration::from_millis(10), 20);
-    let recording = Simulation::new(config(true), chatter)
-        .run_traced(Vec::new(), None)
-        .unwrap()
-        .1;
-    let (_, records, _) = dsim::trace::read_all(&recording, None).unwrap();
-    let cut = records
-        .iter()
-        .filter(|r| matches!(r.kind, Kind::Lost { .. }))
-        .count();
-    assert!(cut >= 30, "the partition cut {cut} messages");
-    for by_content in [false, true] {
-        let mut schedule = dsim::replay::schedule_from(&records);
-        schedule.by_content = by_content;
-        let mut sim = Simulation::new(config(false), chatter);
-        sim.follow(std::sync::Arc::new(schedule));
-        let (outcome, trace) = sim.run_traced(Vec::new(), None).unwrap();
-        let (_, run, _) = dsim::trace::read_all(&trace, None).unwrap();
-        let mut sent = std::collections::BTreeMap::new();
-        for r in &run {
-            match r.kind {
-                Kind::Send { msg, .. } => {
-                    sent.insert(msg, r.time);
-                }
-                Kind::Deliver { msg, .. } => {
-                    let took = r.time.since(sent.remove(&msg).unwrap());
-                    assert!(
-                        (min..=max).contains(&took),
-                        "by content {by_content}: m{msg} took {took} (the link takes 1-5 ms)"
-                    );
-                }
-                _ => {}
+    // Each way a message is lost as it is sent (a partition, a full
+    // mailbox, no route) leaves it no recorded time on the network;
+    // followed without that cut, it travels as the link says.
+    for cause in [
+        LossCause::Partition,
+        LossCause::MailboxFull,
+        LossCause::NoRoute,
+    ] {
+        let (min, max) = match cause {
+            // Slow enough that two copies share a link's one-slot mailbox.
+            LossCause::MailboxFull => (Duration::from_millis(15), Duration::from_millis(25)),
+            _ => (Duration::from_millis(1), Duration::from_millis(5)),
+        };
+        let config = |cut: bool| {
+            let mut config = SimConfig::new(4, 3);
+            config.network.default.latency = Latency::Uniform { min, max };
+            if !cut {
+                return config;
             }
+            match cause {
+                LossCause::Partition => {
+                    config.faults.push(Fault {
+                        at: Duration::from_millis(45),
+                        action: FaultAction::Partition {
+                            id: 1,
+                            spec: PartitionSpec::Groups(vec![vec![NodeId(0)]]),
+                        },
+                    });
+                    config.faults.push(Fault {
+                        at: Duration::from_millis(125),
+                        action: FaultAction::Heal { id: Some(1) },
+                    });
+                }
+                LossCause::MailboxFull => config.network.default.capacity = Some(1),
+                _ => config.network.topology = Some(vec![(NodeId(0), NodeId(1))]),
+            }
+            config
+        };
+        let chatter = |_| common::Chatter::new(Duration::from_millis(10), 20);
+        let recording = Simulation::new(config(true), chatter)
+            .run_traced(Vec::new(), None)
+            .unwrap()
+            .1;
+        let (_, records, _) = dsim::trace::read_all(&recording, None).unwrap();
+        let cut = records
+            .iter()
+            .filter(|r| matches!(r.kind, Kind::Lost { cause: c, .. } if c == cause))
+            .count();
+        assert!(cut >= 30, "{cause:?} cut {cut} messages");
+        for by_content in [false, true] {
+            let mut schedule = dsim::replay::schedule_from(&records);
+            schedule.by_content = by_content;
+            let mut sim = Simulation::new(config(false), chatter);
+            sim.follow(std::sync::Arc::new(schedule));
+            let (outcome, trace) = sim.run_traced(Vec::new(), None).unwrap();
+            let (_, run, _) = dsim::trace::read_all(&trace, None).unwrap();
+            let mut sent = std::collections::BTreeMap::new();
+            for r in &run {
+                match r.kind {
+                    Kind::Send { msg, .. } => {
+                        sent.insert(msg, r.time);
+                    }
+                    Kind::Deliver { msg, .. } => {
+                        let took = r.time.since(sent.remove(&msg).unwrap());
+                        assert!(
+                            (min..=max).contains(&took),
+                            "{cause:?}, by content {by_content}: m{msg} took {took} (the link takes {min}-{max})"
+                        );
+                    }
+                    _ => {}
+                }
+            }
+            assert!(sent.is_empty(), "{cause:?}: never delivered: {sent:?}");
+            assert_eq!(outcome.stats.lost.values().sum::<u64>(), 0, "{cause:?}");
         }
-        assert!(sent.is_empty(), "never delivered: {sent:?}");
-        assert_eq!(outcome.stats.lost.values().sum::<u64>(), 0);
     }
 }
 
