@@ -55,9 +55,13 @@ pub enum When {
     /// `within` after the last fault ended and the last client operation
     /// arrived (liveness); not evaluated on a run that ends, by a limit,
     /// before that deadline. `amid_workload`: after the last fault alone.
+    /// `despite_crashes`: a node crashed for good does not hold it off
+    /// (the crash-stop model): `within` after the last partition or cut
+    /// wire ended and the last crash or restart happened.
     Eventually {
         within: Duration,
         amid_workload: bool,
+        despite_crashes: bool,
     },
 }
 
@@ -70,14 +74,19 @@ impl When {
             When::AtEnd => "at the end of the run".into(),
             When::Eventually {
                 within,
-                amid_workload: false,
-            } => {
-                format!("{within} after the last fault ended and the last client operation arrived")
-            }
-            When::Eventually {
-                within,
-                amid_workload: true,
-            } => format!("{within} after the last fault ended"),
+                amid_workload,
+                despite_crashes,
+            } => format!(
+                "{within} after the last fault {}{}",
+                match despite_crashes {
+                    true => "began or ended, nodes down left down,",
+                    false => "ended",
+                },
+                match amid_workload {
+                    true => "",
+                    false => " and the last client operation arrived",
+                }
+            ),
         }
     }
 }
@@ -178,6 +187,31 @@ impl<N> Invariant<N> {
         let when = When::Eventually {
             within,
             amid_workload: false,
+            despite_crashes: false,
+        };
+        Invariant::of(name, doc, when, Predicate::View(Box::new(check)))
+    }
+
+    /// Liveness in the crash-stop model: as [`Invariant::eventually`], but
+    /// a node crashed for good does not hold it off. It must hold `within`
+    /// after the last partition or cut wire ended, the last crash or
+    /// restart happened and the last client operation arrived, with the
+    /// nodes then down left down: a failure detector's completeness (every
+    /// node down is suspected by every node up), a leader among the nodes
+    /// that survive. A run that ends with a node down judges it; one that
+    /// ends partitioned does not, and says so. Under exploration, where a
+    /// crashed node may always restart, a state where nothing more can
+    /// happen has every node up, and it is judged there as `eventually`.
+    pub fn eventually_despite_crashes(
+        name: impl Into<String>,
+        doc: impl Into<String>,
+        within: Duration,
+        check: impl Fn(&View<'_, N>) -> Result<(), String> + Send + Sync + 'static,
+    ) -> Invariant<N> {
+        let when = When::Eventually {
+            within,
+            amid_workload: false,
+            despite_crashes: true,
         };
         Invariant::of(name, doc, when, Predicate::View(Box::new(check)))
     }
@@ -195,6 +229,7 @@ impl<N> Invariant<N> {
         let when = When::Eventually {
             within,
             amid_workload: true,
+            despite_crashes: false,
         };
         Invariant::of(name, doc, when, Predicate::View(Box::new(check)))
     }
@@ -340,6 +375,10 @@ pub struct FaultState {
     /// Since when no fault is in force (`None` while one is); the start
     /// of the run if none ever was.
     pub calm_since: Option<Instant>,
+    /// Since when no partition or cut wire is in force and no node has
+    /// crashed or restarted (`None` while a partition or cut wire is):
+    /// calm in the crash-stop model, where a node down stays down.
+    pub settled_since: Option<Instant>,
 }
 
 impl FaultState {
@@ -377,6 +416,7 @@ impl<'a, N> View<'a, N> {
             changed: None,
             faults: FaultState {
                 calm_since: Some(Instant::ZERO),
+                settled_since: Some(Instant::ZERO),
                 ..FaultState::default()
             },
             byzantine: &[],

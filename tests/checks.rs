@@ -266,6 +266,143 @@ fn an_eventually_check_is_not_run_while_a_fault_is_still_in_force() {
     }
 }
 
+/// A heartbeat failure detector: every node beats every 20 ms and
+/// suspects a peer not heard from for 100 ms (`blind`: never suspects).
+#[derive(Debug)]
+struct Detector {
+    heard: Vec<Instant>,
+    suspects: Vec<bool>,
+    blind: bool,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Beat;
+
+impl Node for Detector {
+    type Msg = Beat;
+    type Timer = ();
+    fn on_start(&mut self, ctx: &mut Context<'_, Self>) {
+        let n = ctx.node_count() as usize;
+        self.heard = vec![ctx.now(); n];
+        self.suspects = vec![false; n];
+        ctx.set_timer(Duration::from_millis(20), ());
+    }
+    fn on_message(&mut self, ctx: &mut Context<'_, Self>, from: NodeId, _: Beat) {
+        self.heard[from.index()] = ctx.now();
+        self.suspects[from.index()] = false;
+    }
+    fn on_timer(&mut self, ctx: &mut Context<'_, Self>, _: TimerId, (): ()) {
+        ctx.broadcast(&Beat);
+        for (j, &t) in self.heard.iter().enumerate() {
+            let silent = ctx.now() - t > Duration::from_millis(100);
+            self.suspects[j] = silent && !self.blind && j != ctx.id().index();
+        }
+        ctx.set_timer(Duration::from_millis(20), ());
+    }
+}
+
+/// Three detectors; `faults` (ms, action); a run of 1 s; the same
+/// completeness property as `eventually` and in the crash-stop model.
+fn detectors(blind: bool, faults: &[(u64, FaultAction)]) -> dsim::Outcome {
+    let mut config = SimConfig::new(1, 3);
+    config.network.default.latency = Latency::Constant {
+        latency: Duration::from_millis(5),
+    };
+    config.limits.time = Duration::from_secs(1);
+    for (at, action) in faults {
+        config.faults.push(Fault {
+            at: Duration::from_millis(*at),
+            action: action.clone(),
+        });
+    }
+    let complete = |v: &View<'_, Detector>| {
+        for (a, node) in v.up() {
+            for b in 0..v.node_count() {
+                if v.node(NodeId(b as u32)).is_none() && !node.suspects[b] {
+                    return Err(format!("{a} does not suspect n{b}, which is down"));
+                }
+            }
+        }
+        Ok(())
+    };
+    Simulation::new(config, move |_| Detector {
+        heard: Vec::new(),
+        suspects: Vec::new(),
+        blind,
+    })
+    .eventually(
+        "complete",
+        "every node down is suspected",
+        Duration::from_millis(300),
+        complete,
+    )
+    .eventually_despite_crashes(
+        "complete-crash-stop",
+        "every node down is suspected, nodes crashed for good left down",
+        Duration::from_millis(300),
+        complete,
+    )
+    .run()
+    .unwrap()
+}
+
+#[test]
+fn liveness_in_the_crash_stop_model_is_judged_with_a_node_down_for_good() {
+    let crash = (200, FaultAction::Crash { node: NodeId(2) });
+    // A node that never comes back holds off `eventually` for the whole
+    // run; in the crash-stop model it is judged 300 ms after the crash.
+    let outcome = detectors(false, std::slice::from_ref(&crash));
+    assert!(outcome.failure.is_none(), "{:?}", outcome.failure);
+    match status(&outcome, "complete") {
+        CheckStatus::NotRun { reason } => assert!(reason.contains("still in force"), "{reason}"),
+        other => panic!("reported as {other:?}"),
+    }
+    assert!(
+        matches!(
+            status(&outcome, "complete-crash-stop"),
+            CheckStatus::Held { .. }
+        ),
+        "{:?}",
+        outcome.checks
+    );
+    // A detector that suspects no one is caught, at the deadline.
+    let outcome = detectors(true, std::slice::from_ref(&crash));
+    let f = outcome.failure.expect("the blind detector fails");
+    assert_eq!(f.check, "complete-crash-stop");
+    assert!(
+        f.message.contains("n0 does not suspect n2"),
+        "{}",
+        f.message
+    );
+    assert_eq!(f.time, Instant(500_000_000));
+    // A restart starts the calm again: judged 300 ms after it, all up.
+    let restart = (400, FaultAction::Restart { node: NodeId(2) });
+    let outcome = detectors(true, &[crash.clone(), restart]);
+    assert!(outcome.failure.is_none(), "{:?}", outcome.failure);
+    for name in ["complete", "complete-crash-stop"] {
+        assert!(
+            matches!(status(&outcome, name), CheckStatus::Held { .. }),
+            "{name}"
+        );
+    }
+    // A partition never healed holds it off, and it says so.
+    let cut = (
+        100,
+        FaultAction::Partition {
+            id: 1,
+            spec: PartitionSpec::Groups(vec![vec![NodeId(0)]]),
+        },
+    );
+    let outcome = detectors(true, &[cut, crash]);
+    match status(&outcome, "complete-crash-stop") {
+        CheckStatus::NotRun { reason } => assert!(
+            reason.contains("a partition or cut wire was still in force"),
+            "{reason}"
+        ),
+        other => panic!("reported as {other:?}"),
+    }
+}
+
 #[test]
 fn a_run_that_judged_none_of_its_checks_does_not_pass() {
     // Its one check not run: nothing it was asked to check was judged.

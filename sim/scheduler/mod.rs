@@ -553,6 +553,21 @@ impl<N: Node> Simulation<N> {
         self.invariant(Invariant::eventually(name, doc, within, check))
     }
 
+    /// Adds a liveness property in the crash-stop model, which a node
+    /// crashed for good does not hold off (a failure detector's
+    /// completeness; see [`Invariant::eventually_despite_crashes`]).
+    pub fn eventually_despite_crashes(
+        self,
+        name: impl Into<String>,
+        doc: impl Into<String>,
+        within: crate::time::Duration,
+        check: impl Fn(&View<'_, N>) -> Result<(), String> + Send + Sync + 'static,
+    ) -> Simulation<N> {
+        self.invariant(Invariant::eventually_despite_crashes(
+            name, doc, within, check,
+        ))
+    }
+
     /// Adds a liveness property of the system's own (a leader is elected),
     /// judged `within` after the last fault ended even while client
     /// operations arrive (see [`Invariant::eventually_amid_workload`]).

@@ -469,11 +469,18 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
                 pool.next_input += 1;
                 self.input(id)?
             }
+            // What faults are in force, as in runs (a check may read it).
             Action::Crash(node) => {
                 pool.used.crashes += 1;
-                self.apply_fault(FaultAction::Crash { node: *node })?
+                let handled = self.apply_fault(FaultAction::Crash { node: *node })?;
+                self.note_fault(self.network.wires_down() as u32);
+                handled
             }
-            Action::Restart(node) => self.apply_fault(FaultAction::Restart { node: *node })?,
+            Action::Restart(node) => {
+                let handled = self.apply_fault(FaultAction::Restart { node: *node })?;
+                self.note_fault(self.network.wires_down() as u32);
+                handled
+            }
             Action::Run(node, task) => {
                 let task = *task;
                 Self::saw(&mut self.seen, *node, |h| {

@@ -369,6 +369,7 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
             changed: None,
             faults: FaultState {
                 calm_since: Some(Instant::ZERO),
+                settled_since: Some(Instant::ZERO),
                 ..FaultState::default()
             },
             tallies: vec![Tally::default(); sim.invariants.len()],
@@ -1178,8 +1179,11 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
 
     /// Updates what faults are in force after a fault record, and since
     /// when the world is calm.
-    fn note_fault(&mut self, wires_cut: u32) {
+    pub(crate) fn note_fault(&mut self, wires_cut: u32) {
         let was_active = self.faults.active();
+        let was_down = self.faults.down;
+        let cut = |f: &FaultState| f.partitions + f.wires_cut > 0;
+        let was_cut = cut(&self.faults);
         self.faults.partitions = self.network.partition_count() as u32;
         self.faults.down = self.nodes.iter().filter(|n| n.is_none()).count() as u32;
         self.faults.wires_cut = wires_cut;
@@ -1188,6 +1192,13 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
             self.faults.calm_since = None;
         } else if was_active || self.faults.calm_since.is_none() {
             self.faults.calm_since = Some(self.now);
+        }
+        // Crash-stop calm: a crash or restart starts it again, a partition
+        // or cut wire holds it off.
+        if cut(&self.faults) {
+            self.faults.settled_since = None;
+        } else if was_cut || was_down != self.faults.down || self.faults.settled_since.is_none() {
+            self.faults.settled_since = Some(self.now);
         }
     }
 
@@ -1800,8 +1811,13 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
     /// progress, not a system that failed to recover). `None` while a
     /// fault is in force.
     /// `amid_workload`: since the last fault alone.
-    fn calm(&self, amid_workload: bool) -> Option<Instant> {
-        let faults = self.faults.calm_since?;
+    /// `despite_crashes`: since the crash-stop calm began (nodes down left
+    /// down).
+    fn calm(&self, amid_workload: bool, despite_crashes: bool) -> Option<Instant> {
+        let faults = match despite_crashes {
+            true => self.faults.settled_since?,
+            false => self.faults.calm_since?,
+        };
         Some(match self.last_input {
             Some(last) if !amid_workload => last.max(faults),
             _ => faults,
@@ -1819,18 +1835,20 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
     /// (the end of the current calm period's grace) lies before `t` is
     /// evaluated now, over the state at its deadline.
     fn reach(&mut self, t: Instant) -> Result<(), SimError> {
-        if self.faults.calm_since.is_none() || self.pct.is_some() {
+        let calm = self.faults.calm_since.or(self.faults.settled_since);
+        if calm.is_none() || self.pct.is_some() {
             return Ok(());
         }
         for i in 0..self.sim.invariants.len() {
             let When::Eventually {
                 within,
                 amid_workload,
+                despite_crashes,
             } = self.sim.invariants[i].when
             else {
                 continue;
             };
-            let Some(calm) = self.calm(amid_workload) else {
+            let Some(calm) = self.calm(amid_workload, despite_crashes) else {
                 continue;
             };
             let due = calm.after(within);
@@ -1863,8 +1881,12 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
         self.changed = None;
         // An adversarial schedule may starve any message forever: liveness
         // is not judged under one.
-        let calm = |amid: bool| self.calm(amid).filter(|_| self.pct.is_none());
-        let calm = [calm(false), calm(true)];
+        let calm =
+            |amid: bool, despite: bool| self.calm(amid, despite).filter(|_| self.pct.is_none());
+        let calm = [
+            [calm(false, false), calm(false, true)],
+            [calm(true, false), calm(true, true)],
+        ];
         let quiet = reason == EndReason::Quiescent;
         let now = self.now;
         let tallies = self.tallies.clone();
@@ -1877,7 +1899,8 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
             When::Eventually {
                 within,
                 amid_workload,
-            } => match calm[usize::from(amid_workload)] {
+                despite_crashes,
+            } => match calm[usize::from(amid_workload)][usize::from(despite_crashes)] {
                 Some(c) if tallies[i].settled != Some(c) => {
                     !cut_by_tool && (quiet || c.after(within) <= now)
                 }
@@ -2012,11 +2035,22 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
             return format!("the run was cut at {now} by a limit {tool} set");
         }
         let calm = match when {
-            When::Eventually { amid_workload, .. } => self.calm(amid_workload),
+            When::Eventually {
+                amid_workload,
+                despite_crashes,
+                ..
+            } => self.calm(amid_workload, despite_crashes),
             _ => self.faults.calm_since,
         };
         match (when, calm) {
             (When::Eventually { .. }, _) if self.pct.is_some() => NOT_UNDER_PCT.into(),
+            (
+                When::Eventually {
+                    despite_crashes: true,
+                    ..
+                },
+                None,
+            ) => format!("a partition or cut wire was still in force when the run ended at {now}"),
             (When::Eventually { .. }, None) => {
                 format!("a fault was still in force when the run ended at {now}")
             }
@@ -2024,12 +2058,17 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
                 When::Eventually {
                     within,
                     amid_workload,
+                    despite_crashes,
                 },
                 Some(calm),
             ) => format!(
-                "the run ended at {now} by its {}, before {} ({within} after {calm}, when the last fault had ended{})",
+                "the run ended at {now} by its {}, before {} ({within} after {calm}, when the last fault had {}{})",
                 end.name(),
                 calm.after(within),
+                match despite_crashes {
+                    true => "begun or ended",
+                    false => "ended",
+                },
                 if amid_workload {
                     ""
                 } else {
