@@ -165,6 +165,33 @@ fn explored(budgets: Budgets) -> SimConfig {
 }
 
 #[test]
+fn a_check_under_exploration_sees_the_nodes_a_crash_took_down() {
+    // As in runs, `View::faults` counts the nodes down and holds off the
+    // calm while one is: a check that trusts it is not misled.
+    let sim = Simulation::new(
+        explored(Budgets {
+            crashes: 1,
+            ..Budgets::default()
+        }),
+        |_| Greeter { heard: 0 },
+    )
+    .always("faults-seen", "the view counts the nodes down", |v| {
+        let down = v.node_count() - v.up().count();
+        let f = v.faults();
+        match (
+            f.down as usize == down,
+            f.calm_since.is_some() == (down == 0),
+        ) {
+            (true, true) => Ok(()),
+            _ => Err(format!("{down} down, the view says {f:?}")),
+        }
+    })
+    .hashable();
+    let r = search(&sim, &Options::default()).unwrap();
+    assert!(r.violation.is_none() && r.complete, "{r:?}");
+}
+
+#[test]
 fn a_search_says_which_invariants_it_checked_and_when_it_checked_none() {
     let sim = Simulation::new(explored(Budgets::default()), |_| Greeter { heard: 0 }).hashable();
     let r = search(&sim, &Options::default()).unwrap();
