@@ -208,12 +208,23 @@ impl<N> Invariant<N> {
         within: Duration,
         check: impl Fn(&View<'_, N>) -> Result<(), String> + Send + Sync + 'static,
     ) -> Invariant<N> {
-        let when = When::Eventually {
-            within,
-            amid_workload: false,
-            despite_crashes: true,
-        };
-        Invariant::of(name, doc, when, Predicate::View(Box::new(check)))
+        Invariant::eventually(name, doc, within, check).despite_crashes()
+    }
+
+    /// This liveness check in the crash-stop model (see
+    /// [`Invariant::eventually_despite_crashes`]): so
+    /// `Invariant::eventually_amid_workload(..).despite_crashes()` is a
+    /// leader elected among the nodes that survive, judged while clients
+    /// still call. Other kinds of check do not wait for calm, and are
+    /// left as they are.
+    pub fn despite_crashes(mut self) -> Invariant<N> {
+        if let When::Eventually {
+            despite_crashes, ..
+        } = &mut self.when
+        {
+            *despite_crashes = true;
+        }
+        self
     }
 
     /// Liveness of the system's own, not of the work it is given (a
