@@ -246,14 +246,24 @@ pub fn committed_on_majority<C: Command, N: HasRaft<C>>(v: &View<'_, N>) -> Resu
     Ok(())
 }
 
-/// Some node that is up leads the newest term any node that is up knows.
+/// Some node that is up leads the newest term any node that is up knows,
+/// when a majority of the servers is up (with fewer, no leader can be
+/// elected: a crash-stop run may end so).
 pub fn leader_elected<C: Command, N: HasRaft<C>>(v: &View<'_, N>) -> Result<(), String> {
     let newest = servers(v).map(|(_, n)| n.term).max().unwrap_or(0);
     if servers(v).any(|(_, n)| n.role == Role::Leader && n.term == newest) {
         return Ok(());
     }
+    let Some((_, any)) = servers(v).next() else {
+        return Ok(());
+    };
+    let up = servers(v).count();
+    if up <= any.cluster_size(v.node_count() as u32) as usize / 2 {
+        return Ok(());
+    }
+    let calm = v.faults().settled_since.map(|t| v.now().since(t));
     Err(format!(
-        "no node leads term {newest}, the newest, {} after the last fault ended",
-        v.calm_for().unwrap_or_default()
+        "no node leads term {newest}, the newest, {} after the last fault began or ended, with {up} servers up",
+        calm.unwrap_or_default()
     ))
 }

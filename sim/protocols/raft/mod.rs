@@ -20,8 +20,9 @@
 //! `state-machine-safety`: no two nodes apply different values at one
 //! index. `committed-on-majority` (at the end, once no partition is in
 //! force): every committed entry is held by a majority. `leader-elected`
-//! (liveness): once no fault is in force, some node leads the newest term
-//! within `leader_within` (a second unless set; Raft promises no bound, and
+//! (liveness, in the crash-stop model): once no partition is in force and
+//! no node has crashed or restarted for a while, some node leads the
+//! newest term if a majority is up, within `leader_within` (a second unless set; Raft promises no bound, and
 //! narrow election timeouts split votes term after term, so a scenario
 //! that narrows them gives the check more time). The first four are
 //! monitors: each keeps a summary of the run (the leader of every term, a
@@ -60,7 +61,7 @@ pub use server::{Command, Entry, Host, Raft, RaftMsg, RaftSettings, RaftTimer, R
 
 use super::{ParamDoc, Spec};
 use crate::scheduler::{SimError, Simulation};
-use crate::Duration;
+use crate::{Duration, Invariant};
 
 /// Raft for the registry.
 pub fn protocol() -> Spec<Raft> {
@@ -163,11 +164,14 @@ pub fn simulation(
             "at the end, with no partition, committed entries are on a majority",
             committed_on_majority,
         )
-        .eventually_amid_workload(
-            "leader-elected",
-            "once no fault is in force, a node leads the newest term within `leader_within` (1s)",
-            leader_within,
-            leader_elected,
+        .invariant(
+            Invariant::eventually_amid_workload(
+                "leader-elected",
+                "once no partition is in force and no node crashes or restarts, a node leads the newest term within `leader_within` (1s), if a majority is up",
+                leader_within,
+                leader_elected,
+            )
+            .despite_crashes(),
         )
 }
 
@@ -216,6 +220,34 @@ mod tests {
         assert!(election_safety(&mut Leaders::default(), &View::new(&two))
             .unwrap_err()
             .contains("term 3"));
+    }
+
+    #[test]
+    fn leader_elected_wants_a_leader_when_a_majority_is_up_and_only_then() {
+        let leaderless = [
+            server(2, Role::Follower, &[], 0),
+            server(2, Role::Candidate, &[], 0),
+            None,
+        ];
+        assert!(leader_elected(&View::new(&leaderless))
+            .unwrap_err()
+            .contains("no node leads term 2, the newest"));
+        let led = [
+            server(2, Role::Leader, &[], 0),
+            server(2, Role::Follower, &[], 0),
+            None,
+        ];
+        assert!(leader_elected(&View::new(&led)).is_ok());
+        // An old term's leader does not count.
+        let stale = [
+            server(1, Role::Leader, &[], 0),
+            server(2, Role::Candidate, &[], 0),
+            None,
+        ];
+        assert!(leader_elected(&View::new(&stale)).is_err());
+        // One of three up: no leader can be elected.
+        let alone = [server(2, Role::Candidate, &[], 0), None, None];
+        assert!(leader_elected(&View::new(&alone)).is_ok());
     }
 
     #[test]
