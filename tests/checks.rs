@@ -4,7 +4,7 @@
 
 use crate::common;
 
-use common::{dsim, text, tmp};
+use common::{dsim, text, tmp, Detector};
 use dsim::invariant::FaultState;
 use dsim::protocols::{ParamDoc, ParamValue, Params, Protocol, Registry, RunOptions, Spec};
 use dsim::scheduler::CheckStatus;
@@ -266,41 +266,6 @@ fn an_eventually_check_is_not_run_while_a_fault_is_still_in_force() {
     }
 }
 
-/// A heartbeat failure detector: every node beats every 20 ms and
-/// suspects a peer not heard from for 100 ms (`blind`: never suspects).
-#[derive(Debug)]
-struct Detector {
-    heard: Vec<Instant>,
-    suspects: Vec<bool>,
-    blind: bool,
-}
-
-#[derive(Debug, Serialize, Deserialize)]
-struct Beat;
-
-impl Node for Detector {
-    type Msg = Beat;
-    type Timer = ();
-    fn on_start(&mut self, ctx: &mut Context<'_, Self>) {
-        let n = ctx.node_count() as usize;
-        self.heard = vec![ctx.now(); n];
-        self.suspects = vec![false; n];
-        ctx.set_timer(Duration::from_millis(20), ());
-    }
-    fn on_message(&mut self, ctx: &mut Context<'_, Self>, from: NodeId, _: Beat) {
-        self.heard[from.index()] = ctx.now();
-        self.suspects[from.index()] = false;
-    }
-    fn on_timer(&mut self, ctx: &mut Context<'_, Self>, _: TimerId, (): ()) {
-        ctx.broadcast(&Beat);
-        for (j, &t) in self.heard.iter().enumerate() {
-            let silent = ctx.now() - t > Duration::from_millis(100);
-            self.suspects[j] = silent && !self.blind && j != ctx.id().index();
-        }
-        ctx.set_timer(Duration::from_millis(20), ());
-    }
-}
-
 /// Three detectors; `faults` (ms, action); a run of 1 s; the same
 /// completeness property as `eventually` and in the crash-stop model.
 fn detectors(blind: bool, faults: &[(u64, FaultAction)]) -> dsim::Outcome {
@@ -325,34 +290,30 @@ fn detectors(blind: bool, faults: &[(u64, FaultAction)]) -> dsim::Outcome {
         }
         Ok(())
     };
-    Simulation::new(config, move |_| Detector {
-        heard: Vec::new(),
-        suspects: Vec::new(),
-        blind,
-    })
-    .eventually(
-        "complete",
-        "every node down is suspected",
-        Duration::from_millis(300),
-        complete,
-    )
-    .eventually_despite_crashes(
-        "complete-crash-stop",
-        "every node down is suspected, nodes crashed for good left down",
-        Duration::from_millis(300),
-        complete,
-    )
-    .invariant(
-        dsim::Invariant::eventually_amid_workload(
-            "complete-amid-workload",
-            "the same, judged while clients call",
+    Simulation::new(config, move |_| Detector::new(blind))
+        .eventually(
+            "complete",
+            "every node down is suspected",
             Duration::from_millis(300),
             complete,
         )
-        .despite_crashes(),
-    )
-    .run()
-    .unwrap()
+        .eventually_despite_crashes(
+            "complete-crash-stop",
+            "every node down is suspected, nodes crashed for good left down",
+            Duration::from_millis(300),
+            complete,
+        )
+        .invariant(
+            dsim::Invariant::eventually_amid_workload(
+                "complete-amid-workload",
+                "the same, judged while clients call",
+                Duration::from_millis(300),
+                complete,
+            )
+            .despite_crashes(),
+        )
+        .run()
+        .unwrap()
 }
 
 #[test]

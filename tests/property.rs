@@ -841,6 +841,83 @@ fn clock_skew_stays_within_what_the_protocol_assumes() {
 }
 
 #[test]
+fn crash_stop_bounds_leave_nodes_down_and_a_blind_detector_is_caught() {
+    use dsim::{FaultAction, NodeId, Simulation, View};
+    use proptest::strategy::ValueTree;
+    // Crashes for good: some schedules end with a node down (a crash with
+    // no restart); by default every crash restarts.
+    let ends_down = |bounds: Bounds| {
+        let mut runner = runner(1);
+        let strategy = cases(bounds.no_operations());
+        (0..300)
+            .filter(|_| {
+                let f = strategy
+                    .new_tree(&mut runner)
+                    .unwrap()
+                    .current()
+                    .fault_schedule();
+                let crashes = f
+                    .iter()
+                    .filter(|f| matches!(f.action, FaultAction::Crash { .. }));
+                crashes.count()
+                    > f.iter()
+                        .filter(|f| matches!(f.action, FaultAction::Restart { .. }))
+                        .count()
+            })
+            .count()
+    };
+    assert_eq!(ends_down(Bounds::default()), 0);
+    let down = ends_down(Bounds::default().crash_stop());
+    assert!(down >= 5, "{down} of 300 cases end with a node down");
+    // A detector that never suspects is caught by its completeness check
+    // in the crash-stop model.
+    let detectors = |blind: bool| {
+        move |config| {
+            Simulation::new(config, move |_| common::Detector::new(blind))
+                .eventually_despite_crashes(
+                    "complete",
+                    "every node down is suspected by every node up",
+                    dsim::Duration::from_millis(300),
+                    |v: &View<'_, common::Detector>| match v
+                        .up()
+                        .flat_map(|(a, n)| (0..v.node_count()).map(move |b| (a, n, b)))
+                        .find(|&(_, n, b)| v.node(NodeId(b as u32)).is_none() && !n.suspects[b])
+                    {
+                        Some((a, _, b)) => Err(format!("{a} does not suspect n{b}, which is down")),
+                        None => Ok(()),
+                    },
+                )
+        }
+    };
+    let bounds = Bounds::default()
+        .no_operations()
+        .crash_stop()
+        .no_partitions()
+        .no_skew()
+        .reliable();
+    let result = runner(256).run(&cases(bounds.clone()), |case| {
+        dsim::testing::check(&case, detectors(false))
+    });
+    assert!(result.is_ok(), "{result:?}");
+    let result = runner(256).run(&cases(bounds), |case| {
+        dsim::testing::check(&case, detectors(true))
+    });
+    let Err(TestError::Fail(why, case)) = result else {
+        panic!("the blind detector is not caught: {result:?}");
+    };
+    assert!(why.to_string().contains("does not suspect"), "{why}");
+    // Shrunk to one crash that lasts past the check's 300 ms (for good,
+    // or long enough: the check is judged at its deadline, node still down).
+    assert!(
+        matches!(
+            case.faults[..],
+            [PlannedFault::Crash { down_ms, .. }] if down_ms > 300
+        ),
+        "{case:?}"
+    );
+}
+
+#[test]
 fn fifo_bounds_draw_only_links_that_keep_their_order() {
     use dsim::network::Ordering;
     use proptest::strategy::ValueTree;

@@ -123,7 +123,9 @@ pub enum PlannedFault {
         lasts_ms: u64,
         deaf: bool,
     },
-    /// `node` is down from `at_ms` for `down_ms`.
+    /// `node` is down from `at_ms` for `down_ms`; when that reaches past
+    /// the case's end (`u64::MAX`, drawn under [`Bounds::crash_stop`]), it
+    /// never restarts.
     Crash { node: u32, at_ms: u64, down_ms: u64 },
     /// `node` crashes `after_us` microseconds after the `op`-th client
     /// operation arrives (counted modulo the case's operations, wherever
@@ -247,6 +249,17 @@ impl Default for Bounds {
 }
 
 impl Bounds {
+    /// Crashes that may be for good (the crash-stop model): one drawn
+    /// crash in five never restarts, so a case may end with nodes down,
+    /// where a check of the survivors is judged
+    /// ([`crate::Invariant::eventually_despite_crashes`]: a failure
+    /// detector suspects every node down, a leader is elected among the
+    /// nodes up). Shrinking may bring the restart back.
+    pub fn crash_stop(mut self) -> Bounds {
+        self.faults.crashes = true;
+        self.faults.crash_stop = true;
+        self
+    }
     /// No node crashes.
     pub fn no_crashes(mut self) -> Bounds {
         self.faults.crashes = false;
@@ -418,6 +431,8 @@ pub struct FaultKinds {
     /// A skewed clock runs at most this many parts per million fast or
     /// slow (at most 999,999: a clock must move forward).
     pub skew_drift_max_ppm: u32,
+    /// Whether a crash may be for good (the crash-stop model).
+    pub crash_stop: bool,
 }
 
 impl Default for FaultKinds {
@@ -428,6 +443,7 @@ impl Default for FaultKinds {
             skew: true,
             skew_offset_max: Duration::from_millis(50),
             skew_drift_max_ppm: 100_000,
+            crash_stop: false,
         }
     }
 }
@@ -489,7 +505,11 @@ pub fn fault(
             (
                 0..nodes,
                 0..end,
-                prop_oneof![3 => 1..=end.min(100), 1 => 1..=end],
+                match kinds.crash_stop {
+                    false => prop_oneof![3 => 1..=end.min(100), 1 => 1..=end].boxed(),
+                    true => prop_oneof![3 => 1..=end.min(100), 1 => 1..=end, 1 => Just(u64::MAX)]
+                        .boxed(),
+                },
             )
                 .prop_map(|(node, at_ms, down_ms)| PlannedFault::Crash {
                     node,
@@ -706,12 +726,14 @@ impl Case {
         // When each node is next up, to leave out a crash of a node down.
         let mut down_until = vec![Duration::ZERO; self.nodes as usize];
         // A crash of a node down already is left out.
+        // One that lasts past the case's end (crash-stop) never restarts.
         fn crash(
             out: &mut Vec<Fault>,
             down_until: &mut [Duration],
             node: u32,
             at: Duration,
             down: Duration,
+            end: Duration,
         ) {
             let until = &mut down_until[node as usize];
             if at < *until {
@@ -722,10 +744,12 @@ impl Case {
                 at,
                 action: FaultAction::Crash { node: NodeId(node) },
             });
-            out.push(Fault {
-                at: plus(at, down),
-                action: FaultAction::Restart { node: NodeId(node) },
-            });
+            if plus(at, down) < end {
+                out.push(Fault {
+                    at: plus(at, down),
+                    action: FaultAction::Restart { node: NodeId(node) },
+                });
+            }
         }
         fn plus(a: Duration, b: Duration) -> Duration {
             Duration(a.0.saturating_add(b.0))
@@ -788,7 +812,8 @@ impl Case {
                     at_ms,
                     down_ms,
                 } if node < self.nodes => {
-                    crash(&mut out, &mut down_until, node, ms(at_ms), ms(down_ms));
+                    let down = Duration(down_ms.saturating_mul(1_000_000));
+                    crash(&mut out, &mut down_until, node, ms(at_ms), down, self.time);
                 }
                 PlannedFault::CrashAfterOperation {
                     node,
@@ -800,7 +825,7 @@ impl Case {
                     let at = plus(arrival, Duration::from_micros(after_us));
                     // The node must be up again before the run ends.
                     if plus(at, ms(down_ms)) < self.time {
-                        crash(&mut out, &mut down_until, node, at, ms(down_ms));
+                        crash(&mut out, &mut down_until, node, at, ms(down_ms), self.time);
                     }
                 }
                 PlannedFault::Lose { .. } | PlannedFault::Duplicate { .. } => {}

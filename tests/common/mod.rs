@@ -175,3 +175,48 @@ pub fn interrupt(child: &std::process::Child) {
         .expect("sh runs");
     assert!(killed.success());
 }
+
+/// A heartbeat failure detector: every node beats every 20 ms and
+/// suspects a peer not heard from for 100 ms (`blind`: never suspects).
+#[derive(Debug)]
+pub struct Detector {
+    pub heard: Vec<dsim::Instant>,
+    pub suspects: Vec<bool>,
+    pub blind: bool,
+}
+
+impl Detector {
+    pub fn new(blind: bool) -> Detector {
+        Detector {
+            heard: Vec::new(),
+            suspects: Vec::new(),
+            blind,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Beat;
+
+impl Node for Detector {
+    type Msg = Beat;
+    type Timer = ();
+    fn on_start(&mut self, ctx: &mut Context<'_, Self>) {
+        let n = ctx.node_count() as usize;
+        self.heard = vec![ctx.now(); n];
+        self.suspects = vec![false; n];
+        ctx.set_timer(Duration::from_millis(20), ());
+    }
+    fn on_message(&mut self, ctx: &mut Context<'_, Self>, from: NodeId, _: Beat) {
+        self.heard[from.index()] = ctx.now();
+        self.suspects[from.index()] = false;
+    }
+    fn on_timer(&mut self, ctx: &mut Context<'_, Self>, _: TimerId, (): ()) {
+        ctx.broadcast(&Beat);
+        for (j, &t) in self.heard.iter().enumerate() {
+            let silent = ctx.now() - t > Duration::from_millis(100);
+            self.suspects[j] = silent && !self.blind && j != ctx.id().index();
+        }
+        ctx.set_timer(Duration::from_millis(20), ());
+    }
+}
