@@ -383,14 +383,10 @@ fn smaller_faults(f: &PlannedFault) -> Vec<PlannedFault> {
                 after_us,
                 down_ms,
             };
-            // A crash for good tries restarts, sooner first, and stays
-            // for good otherwise (not a huge number of milliseconds).
-            let downs = match down_ms {
-                u64::MAX => vec![1, 10, 100, 1_000, 10_000],
-                _ => toward(down_ms, 1),
-            };
-            let mut out: Vec<PlannedFault> =
-                downs.into_iter().map(|d| crash(op, after_us, d)).collect();
+            let mut out: Vec<PlannedFault> = toward(down_ms, 1)
+                .into_iter()
+                .map(|d| crash(op, after_us, d))
+                .collect();
             out.extend(
                 toward(after_us, 0)
                     .into_iter()
