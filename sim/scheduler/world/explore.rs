@@ -403,10 +403,8 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
     }
 
     fn decoded(payload: &[u8]) -> String {
-        match postcard::from_bytes::<N::Msg>(payload) {
-            Ok(msg) => format!("{msg:?}"),
-            Err(_) => format!("({} bytes that do not decode)", payload.len()),
-        }
+        crate::protocols::decode_as::<N::Msg>(payload)
+            .unwrap_or_else(|| format!("({} bytes that do not decode)", payload.len()))
     }
 
     /// Takes a step of a path already explored: as [`World::take`], but
