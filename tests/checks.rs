@@ -123,6 +123,24 @@ fn an_eventually_check_fails_when_the_world_does_not_converge_in_time() {
     let (_, records, _) = dsim::trace::read_all(&bytes, None).unwrap();
     assert_eq!(records[f.record as usize].time, Instant(530_000_000));
     assert_eq!(status(&outcome, "spread"), CheckStatus::Failed);
+    // The failure says when it was due and what started its clock: a
+    // deadline its user never wrote down as such.
+    let due = "20ms after the last fault ended (at 0.510000000s), so at 0.530000000s";
+    assert_eq!(f.due.as_deref(), Some(due));
+    assert!(outcome
+        .pass()
+        .unwrap_err()
+        .ends_with(&format!("(due: {due})")));
+    // A link's steady loss is no fault that ends: the deadline is not put
+    // off, and the failure says so.
+    let mut lossy = token(Some(510), 2_000, 20);
+    lossy.config_mut().network.default.loss = dsim::rng::Ppm(100_000);
+    let f = lossy.run().unwrap().failure.expect("still fails");
+    let due = f.due.expect("a liveness failure says when it was due");
+    assert!(
+        due.ends_with("the links' steady loss (up to 10%) is no fault that ends, and does not put the deadline off"),
+        "{due}"
+    );
 }
 
 /// Each client operation's value is sent to every peer; every node keeps
@@ -215,6 +233,10 @@ fn an_eventually_is_judged_after_the_workload_unless_it_is_of_the_system_itself(
         .expect("judged mid-broadcast, it fails");
     assert_eq!(f.check, "all-heard");
     assert_eq!(f.time, Instant(100_000_000));
+    assert_eq!(
+        f.due.as_deref(),
+        Some("100ms after the run began, with no fault since, so at 0.100000000s")
+    );
     // A workload over well before the deadline: both hold.
     for amid in [false, true] {
         let settled = relays(5, 100, false, amid);
@@ -229,6 +251,14 @@ fn an_eventually_is_judged_after_the_workload_unless_it_is_of_the_system_itself(
         f.message.contains("n2 has not heard everything"),
         "{}",
         f.message
+    );
+    // The run went quiet before its deadline: judged early, and it says so.
+    assert_eq!(
+        f.due.as_deref(),
+        Some(
+            "judged early, at 0.103000000s, when nothing more could happen; due 100ms after the \
+             last client operation arrived (at 0.098000000s), so at 0.198000000s"
+        )
     );
     // A run cut at 1 s while operations still arrive (the last at 994 ms):
     // not run, and the reason says from when it counts.
@@ -344,6 +374,13 @@ fn liveness_in_the_crash_stop_model_is_judged_with_a_node_down_for_good() {
         f.message
     );
     assert_eq!(f.time, Instant(500_000_000));
+    assert_eq!(
+        f.due.as_deref(),
+        Some(
+            "300ms after the last partition or cut wire ended or the last crash or restart \
+             happened (at 0.200000000s), so at 0.500000000s"
+        )
+    );
     // A restart starts the calm again: judged 300 ms after it, all up.
     let restart = (400, FaultAction::Restart { node: NodeId(2) });
     let outcome = detectors(true, &[crash.clone(), restart]);

@@ -683,13 +683,18 @@ pub fn replay(registry: &Registry, args: ReplayArgs) -> Result<(), CliError> {
                 None => println!("recorded   passed every check"),
             }
             match &outcome.failure {
-                Some(f) => println!(
-                    "now        FAILS `{}` at record {} (t={}): {}",
-                    plain(&f.check),
-                    f.record,
-                    f.time,
-                    plain(&f.message)
-                ),
+                Some(f) => {
+                    println!(
+                        "now        FAILS `{}` at record {} (t={}): {}",
+                        plain(&f.check),
+                        f.record,
+                        f.time,
+                        plain(&f.message)
+                    );
+                    if let Some(due) = &f.due {
+                        println!("due        {}", plain(due));
+                    }
+                }
                 None => println!(
                     "now        passes every check (end: {}, {} node events)",
                     outcome.end.name(),

@@ -408,6 +408,9 @@ pub fn run(registry: &Registry, args: RunArgs) -> Result<(), CliError> {
             f.time,
             plain(&f.message)
         );
+        if let Some(due) = &f.due {
+            println!("due        {}", plain(due));
+        }
         println!(
             "reproduce  {} run {} --seed {seed}{}",
             super::program(),

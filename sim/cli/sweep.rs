@@ -732,6 +732,7 @@ fn same_run(
         ),
         record,
         time,
+        due: None,
     });
     traced
 }

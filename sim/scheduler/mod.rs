@@ -187,6 +187,28 @@ pub struct Failure {
     /// Index of the `CheckFailed` record in the trace.
     pub record: u64,
     pub time: Instant,
+    /// For a liveness check (`eventually`), when it was due and what
+    /// started its clock ("1s after the last fault ended (at 0.4s), so at
+    /// 1.4s"), or that it was judged early, nothing more able to happen:
+    /// the deadline a failure names is not one its user wrote down.
+    pub due: Option<String>,
+}
+
+impl Failure {
+    /// "check `x` failed at record 7 (t=1s): why", and when it was due.
+    pub fn line(&self) -> String {
+        format!(
+            "check `{}` failed at record {} (t={}): {}{}",
+            self.check,
+            self.record,
+            self.time,
+            self.message,
+            self.due
+                .as_ref()
+                .map(|d| format!(" (due: {d})"))
+                .unwrap_or_default()
+        )
+    }
 }
 
 /// What became of one invariant in a run.
@@ -289,10 +311,7 @@ impl Outcome {
     /// checked nothing also satisfies.
     pub fn pass(&self) -> Result<(), String> {
         if let Some(f) = &self.failure {
-            return Err(format!(
-                "check `{}` failed at record {} (t={}): {}",
-                f.check, f.record, f.time, f.message
-            ));
+            return Err(f.line());
         }
         if self.end == crate::trace::EndReason::Interrupted {
             return Err(format!(

@@ -1256,10 +1256,7 @@ fn run_case(
         t.note(&outcome);
     }
     let problem = match &outcome.failure {
-        Some(f) => Some(format!(
-            "check `{}` failed at record {} (t={}): {}",
-            f.check, f.record, f.time, f.message
-        )),
+        Some(f) => Some(f.line()),
         None => {
             let report = audit(&trace[..], &Options::default())
                 .map_err(|e| TestCaseError::fail(e.to_string()))?;

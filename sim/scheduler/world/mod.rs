@@ -18,6 +18,7 @@ use crate::rng::{DetRng, Stream};
 use crate::time::{Duration, Instant};
 use crate::trace::{DeliveryClock, EndReason, Kind, Record, Sink, Stats};
 use std::borrow::Cow;
+use std::cell::Cell;
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap};
 use std::hash::{DefaultHasher, Hash, Hasher};
@@ -1860,8 +1861,12 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
             // between the last event and `t`.
             self.now = self.now.max(due);
             self.changed = None;
+            let failed_before = self.failure.is_some();
             self.evaluate(None, |j, _| j == i)?;
             if self.failure.is_some() {
+                if !failed_before {
+                    self.explain_due(i);
+                }
                 return Ok(());
             }
         }
@@ -1892,6 +1897,8 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
         let tallies = self.tallies.clone();
         let tallies_history: Vec<bool> =
             self.sim.invariants.iter().map(|i| i.is_history()).collect();
+        let failed_before = self.failure.is_some();
+        let judged = Cell::new(None);
         self.evaluate(Some(reason), |i, when| match when {
             When::Always | When::PerNode => true,
             When::AtEnd => !cut_by_tool && !tallies_history[i],
@@ -1902,11 +1909,96 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
                 despite_crashes,
             } => match calm[usize::from(amid_workload)][usize::from(despite_crashes)] {
                 Some(c) if tallies[i].settled != Some(c) => {
-                    !cut_by_tool && (quiet || c.after(within) <= now)
+                    let due = !cut_by_tool && (quiet || c.after(within) <= now);
+                    if due {
+                        judged.set(Some(i));
+                    }
+                    due
                 }
                 _ => false,
             },
-        })
+        })?;
+        // The checks are evaluated in order and stop at the first failure:
+        // an `eventually` that failed is the last one judged.
+        if let Some(i) = judged.get().filter(|_| !failed_before) {
+            if self
+                .failure
+                .as_ref()
+                .is_some_and(|f| f.check == self.sim.invariants[i].name)
+            {
+                self.explain_due(i);
+            }
+        }
+        Ok(())
+    }
+
+    /// Says when the failed `eventually` check `i` was due and what started
+    /// its clock: the run's start, the last fault's end, the last client
+    /// operation; judged early when nothing more could happen; a link's
+    /// steady loss does not put it off.
+    fn explain_due(&mut self, i: usize) {
+        let When::Eventually {
+            within,
+            amid_workload,
+            despite_crashes,
+        } = self.sim.invariants[i].when
+        else {
+            return;
+        };
+        let (Some(calm), Some(faults)) = (
+            self.calm(amid_workload, despite_crashes),
+            match despite_crashes {
+                true => self.faults.settled_since,
+                false => self.faults.calm_since,
+            },
+        ) else {
+            return;
+        };
+        let origin = match self.last_input {
+            Some(op) if !amid_workload && op >= faults && op > Instant::ZERO => {
+                format!("the last client operation arrived (at {op})")
+            }
+            _ if faults > Instant::ZERO && despite_crashes => format!(
+                "the last partition or cut wire ended or the last crash or restart happened (at \
+                 {faults})"
+            ),
+            _ if faults > Instant::ZERO => format!("the last fault ended (at {faults})"),
+            _ => format!(
+                "the run began, with no fault{} since",
+                if amid_workload {
+                    ""
+                } else {
+                    " and no client operation"
+                }
+            ),
+        };
+        let due = calm.after(within);
+        let note = if due > self.now {
+            format!(
+                "judged early, at {}, when nothing more could happen; due {within} after \
+                 {origin}, so at {due}",
+                self.now
+            )
+        } else {
+            let config = self.network.config();
+            let loss = config
+                .links
+                .iter()
+                .map(|(_, _, l)| l.loss.0)
+                .fold(config.default.loss.0, u32::max);
+            let steady = match loss {
+                0 => String::new(),
+                ppm => format!(
+                    "; the links' steady loss (up to {}%) is no fault that ends, and does not put \
+                     the deadline off",
+                    f64::from(ppm) / 10_000.0
+                ),
+            };
+            format!("{within} after {origin}, so at {due}{steady}")
+        };
+        if let Some(f) = self.failure.as_mut() {
+            f.due = Some(note);
+        }
     }
 
     /// Under exploration, the history checks after every step that grew
@@ -2095,6 +2187,7 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
             message,
             record,
             time: self.now,
+            due: None,
         });
         Ok(())
     }
