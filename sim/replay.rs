@@ -81,6 +81,7 @@ impl ScheduleBuilder {
                     lost: false,
                     copies: vec![(None, Vec::new())],
                     fresh_latency: false,
+                    unseen_for: None,
                 });
                 where_.insert(*msg, (link, fates.len() - 1, r.time));
                 self.last_send = Some(*msg);
@@ -169,7 +170,19 @@ impl ScheduleBuilder {
     }
 
     /// The schedule of every record added.
-    pub fn finish(self) -> Schedule {
+    pub fn finish(mut self) -> Schedule {
+        // The messages still in flight when the recording ended.
+        let end = self.schedule.horizon;
+        for &(link, k, sent) in self.where_.values() {
+            if let Some(fate) = self
+                .schedule
+                .links
+                .get_mut(&link)
+                .and_then(|v| v.get_mut(k))
+            {
+                fate.unseen_for = Some(end.since(sent));
+            }
+        }
         self.schedule
     }
 }

@@ -1063,6 +1063,11 @@ fn explore_seeds_searches_each_seeds_workload_until_one_violates() {
     let one = ["--operations", "1"];
     let (code, out, _) = explore(scenario, &[&one[..], &["--seed", "2"]].concat());
     assert_eq!(code, Some(0), "seed 2 draws one attempt: {out}");
+    // What was searched is one seed's draw of the ranges, and it says so.
+    assert!(
+        out.contains("drawn      params.attempts = 1 (seed 2's draw of the scenario's ranges"),
+        "{out}"
+    );
     // From seed 2: its workload is clean, seed 3's is not; seed 4 is never
     // searched.
     let (code, out, dir) = explore(scenario, &[&one[..], &["--seeds", "2..9"]].concat());
@@ -1089,6 +1094,13 @@ fn explore_seeds_searches_each_seeds_workload_until_one_violates() {
         "{out}"
     );
     assert!(out.contains("the first 2 of 2..9"), "{out}");
+    // Each seed's line names its draw, the violation's seed again below.
+    assert!(lines[0].ends_with("(drew params.attempts = 1)"), "{out}");
+    assert!(lines[1].ends_with("(drew params.attempts = 3)"), "{out}");
+    assert!(
+        out.contains("drawn      params.attempts = 3 (seed 3's, where the violation is)"),
+        "{out}"
+    );
     let summary: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).unwrap()).unwrap();
     assert_eq!(summary["seeds"]["searched"], 2, "{summary}");
@@ -1100,6 +1112,7 @@ fn explore_seeds_searches_each_seeds_workload_until_one_violates() {
         .collect();
     assert_eq!(each.len(), 2, "{each:?}");
     assert_eq!(each[1]["seed"], 3, "{each:?}");
+    assert_eq!(each[1]["drawn"], "params.attempts = 3", "{each:?}");
     assert!(each[0]["report"]["violation"].is_null(), "{each:?}");
     assert!(!each[1]["report"]["violation"].is_null(), "{each:?}");
     // Added up: the summary's states are the two seeds' states.

@@ -139,8 +139,20 @@ pub fn explore(registry: &Registry, args: ExploreArgs) -> Result<(), CliError> {
                 }
             };
         if let Some(p) = lines.as_mut() {
-            println!("seed {seed:<6} {}", seed_line(&report));
-            let mut line = serde_json::json!({ "seed": seed, "report": &report }).to_string();
+            let drawn = resolved.drawn_words();
+            let of = drawn.as_ref().map(|d| format!(" (drew {d})"));
+            println!(
+                "seed {seed:<6} {}{}",
+                seed_line(&report),
+                plain(&of.unwrap_or_default())
+            );
+            let mut line = match drawn {
+                Some(drawn) => {
+                    serde_json::json!({ "seed": seed, "drawn": drawn, "report": &report })
+                }
+                None => serde_json::json!({ "seed": seed, "report": &report }),
+            }
+            .to_string();
             line.push('\n');
             p.file().write_all(line.as_bytes()).map_err(|e| {
                 CliError::input(format!("cannot write {}: {e}", per_seed.display()))
@@ -170,6 +182,7 @@ pub fn explore(registry: &Registry, args: ExploreArgs) -> Result<(), CliError> {
             "scenario": scenario.file,
             "protocol": scenario.protocol,
             "seed": seed,
+            "drawn": resolved.drawn_words(),
             "budgets": &budgets,
             "report": &report,
             "seconds": wall,
@@ -188,6 +201,22 @@ pub fn explore(registry: &Registry, args: ExploreArgs) -> Result<(), CliError> {
     super::files::write(&args.out.join("summary.json"), text.as_bytes())?;
     print_report(&report, wall, budgets);
     println!("{}", faults_line(&resolved.config, budgets));
+    // A scenario with ranges: the configuration searched is one seed's
+    // draw (each seed's, under --seeds, on its own line above).
+    match (resolved.drawn_words(), many) {
+        (Some(drawn), false) => println!(
+            "drawn      {} (seed {seed}'s draw of the scenario's ranges; --seeds A..B searches \
+             each seed's)",
+            plain(&drawn)
+        ),
+        (Some(drawn), true) if report.violation.is_some() => {
+            println!(
+                "drawn      {} (seed {seed}'s, where the violation is)",
+                plain(&drawn)
+            )
+        }
+        _ => {}
+    }
     let workload = if many {
         many_workloads_line(&config, (first, last_seed + 1), searched)
     } else {

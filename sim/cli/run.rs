@@ -476,13 +476,8 @@ fn print_summary(
         if c.nodes == 1 { "" } else { "s" }
     );
     println!("seed       {}", c.seed);
-    if !resolved.drawn.is_empty() {
-        let drawn: Vec<String> = resolved
-            .drawn
-            .iter()
-            .map(|(k, v)| format!("{k} = {v}"))
-            .collect();
-        println!("drawn      {}", drawn.join(", "));
+    if let Some(drawn) = resolved.drawn_words() {
+        println!("drawn      {drawn}");
     }
     println!(
         "events     {} node events, {} records, virtual time {}, wall {:.3}s",

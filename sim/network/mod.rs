@@ -457,10 +457,16 @@ impl Network {
                         let mut own = DetRng::new(seed, crate::rng::Stream::Network);
                         net.travel_latency(&mut own, now, &hops)
                     }
-                    // Never seen to arrive: after the recording ended.
-                    _ => net
-                        .travel_latency(rng, now, &hops)
-                        .max(horizon.unwrap_or(now).after(Duration(1))),
+                    // Never seen to arrive: longer on its way than it had
+                    // been when the recording ended (the same, when sent
+                    // when the recording sent it), or after that end.
+                    _ => net.travel_latency(rng, now, &hops).max(
+                        match fate.unseen_for {
+                            Some(d) => now.after(d),
+                            None => horizon.unwrap_or(now),
+                        }
+                        .after(Duration(1)),
+                    ),
                 };
                 let first = (!fate.lost).then(|| at(0, rng, self));
                 let second = (!fate.lost && fate.copies.len() > 1).then(|| at(1, rng, self));
@@ -867,6 +873,7 @@ mod tests {
             lost: false,
             copies: vec![(d, Vec::new())],
             fresh_latency: false,
+            unseen_for: None,
         };
         let following = |capacity, fates: Vec<ScriptedFate>| {
             let mut config = NetworkConfig::default();

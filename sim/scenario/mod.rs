@@ -275,6 +275,19 @@ pub struct Resolved {
     pub drawn: Vec<(String, String)>,
 }
 
+impl Resolved {
+    /// "nodes = 4, params.window = 2": what the seed drew, for people;
+    /// `None` for a scenario without ranges.
+    pub fn drawn_words(&self) -> Option<String> {
+        let words: Vec<String> = self
+            .drawn
+            .iter()
+            .map(|(k, v)| format!("{k} = {v}"))
+            .collect();
+        (!words.is_empty()).then(|| words.join(", "))
+    }
+}
+
 impl Scenario {
     /// Reads and checks a scenario file.
     pub fn load(path: &std::path::Path, registry: &Registry) -> Result<Scenario, ScenarioError> {
