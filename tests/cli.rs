@@ -81,6 +81,59 @@ fn a_sweep_names_its_first_failing_seeds_and_counts_the_rest() {
 }
 
 #[test]
+fn a_sweep_of_ranges_says_which_drawn_values_go_with_the_failures() {
+    // The echo twin executes a retried request twice: with one attempt
+    // drawn there is no retry, and nothing fails.
+    let dir = tmp("swarm-draws");
+    let scenario = dir.join("echo-attempts.toml");
+    let twin = std::fs::read_to_string("scenarios/echo-bug-no-dedup.toml").unwrap();
+    std::fs::write(&scenario, twin.replace("attempts = 6", "attempts = [1, 3]")).unwrap();
+    let o = dsim(&[
+        "sweep",
+        scenario.to_str().unwrap(),
+        "--seeds",
+        "0..60",
+        "--out",
+        dir.join("out").to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    let mut lines = err
+        .lines()
+        .skip_while(|l| !l.starts_with("failing seeds by what they drew"));
+    assert!(lines.next().is_some(), "{err}");
+    let attempts = lines.next().unwrap_or_default();
+    assert!(attempts.starts_with("  params.attempts  1: "), "{err}");
+    // Each value drawn, in order, with how often its seeds failed: one
+    // attempt least often.
+    let rates: Vec<u32> = attempts
+        .split(" · ")
+        .map(|r| {
+            r.split(": ")
+                .nth(1)
+                .unwrap()
+                .split('%')
+                .next()
+                .unwrap()
+                .parse()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(rates.len(), 3, "{attempts}");
+    assert!(rates[0] < rates[1].min(rates[2]), "{attempts}");
+    // A sweep of a scenario without ranges has no such lines.
+    let o = dsim(&[
+        "sweep",
+        "scenarios/echo-bug-no-dedup.toml",
+        "--seeds",
+        "0..20",
+        "--out",
+        dir.join("plain").to_str().unwrap(),
+    ]);
+    assert!(!text(&o).contains("by what they drew"), "{}", text(&o));
+}
+
+#[test]
 fn a_failing_run_names_the_check_and_the_command_that_reproduces_it() {
     let dir = tmp("failing-run");
     let trace = dir.join("t.trace");

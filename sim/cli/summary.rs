@@ -376,6 +376,145 @@ impl Summary {
     }
 }
 
+impl Summary {
+    /// Swarm testing's question, for a sweep of a scenario with ranges
+    /// that both passed and failed: how often seeds failed for each value
+    /// (or, past six values, each quarter of the range) each knob drew,
+    /// the knob whose rate spreads widest first. A value that raises the
+    /// rate goes with the failure; one that lowers it keeps it away.
+    /// Two passes over the outcomes, memory flat however many.
+    pub fn draws_and_failures(&self) -> Vec<String> {
+        if self.failed == 0 || self.passed == 0 {
+            return Vec::new();
+        }
+        // Pass 1: each knob's values, up to seven distinct, and its
+        // numeric range (durations read in nanoseconds).
+        let number = |v: &str| -> Option<f64> { v.strip_suffix("ns").unwrap_or(v).parse().ok() };
+        struct Knob {
+            values: Vec<String>,
+            many: bool,
+            range: Option<(f64, f64)>,
+            numeric: bool,
+            duration: bool,
+        }
+        let mut knobs: BTreeMap<String, Knob> = BTreeMap::new();
+        for o in self.outcomes.iter() {
+            for (k, v) in &o.drawn {
+                let knob = knobs.entry(k.clone()).or_insert(Knob {
+                    values: Vec::new(),
+                    many: false,
+                    range: None,
+                    numeric: true,
+                    duration: v.ends_with("ns"),
+                });
+                if !knob.many && !knob.values.contains(v) {
+                    knob.values.push(v.clone());
+                    knob.many = knob.values.len() > 6;
+                }
+                match number(v) {
+                    Some(x) => {
+                        let (lo, hi) = knob.range.unwrap_or((x, x));
+                        knob.range = Some((lo.min(x), hi.max(x)));
+                    }
+                    None => knob.numeric = false,
+                }
+            }
+        }
+        // Pass 2: runs and failures per group.
+        let group = |knob: &Knob, v: &str| -> Option<usize> {
+            if !knob.many {
+                return knob.values.iter().position(|x| x == v);
+            }
+            let (lo, hi) = knob.range.filter(|_| knob.numeric)?;
+            let x = number(v)?;
+            let width = (hi - lo) / 4.0;
+            Some(match width > 0.0 {
+                true => (((x - lo) / width) as usize).min(3),
+                false => 0,
+            })
+        };
+        let mut counts: BTreeMap<&str, Vec<(u64, u64)>> = BTreeMap::new();
+        for o in self.outcomes.iter() {
+            let failed = o.verdict == "fail";
+            for (k, v) in &o.drawn {
+                let Some(knob) = knobs.get(k) else { continue };
+                let Some(g) = group(knob, v) else { continue };
+                let name = knobs
+                    .get_key_value(k)
+                    .map(|(n, _)| n.as_str())
+                    .unwrap_or_default();
+                let c = counts.entry(name).or_insert_with(|| vec![(0, 0); 7]);
+                c[g].0 += 1;
+                c[g].1 += u64::from(failed);
+            }
+        }
+        // Three decimals, trailing zeros off: 0.075, 12.5ms.
+        let short = |x: f64, unit: &str| {
+            let t = format!("{x:.3}");
+            let t = t.trim_end_matches('0').trim_end_matches('.');
+            format!("{t}{unit}")
+        };
+        let show = |knob: &Knob, x: f64| match knob.duration {
+            true if x >= 1e9 => short(x / 1e9, "s"),
+            true if x >= 1e6 => short(x / 1e6, "ms"),
+            true if x >= 1e3 => short(x / 1e3, "us"),
+            true => short(x, "ns"),
+            false => short(x, ""),
+        };
+        let mut lines: Vec<(f64, String)> = Vec::new();
+        for (name, c) in counts {
+            let knob = &knobs[name];
+            let mut labels: Vec<String> = match knob.many {
+                false => knob.values.clone(),
+                true => {
+                    let (lo, hi) = knob.range.unwrap_or_default();
+                    let w = (hi - lo) / 4.0;
+                    (0..4)
+                        .map(|i| {
+                            let a = lo + w * i as f64;
+                            format!("{}-{}", show(knob, a), show(knob, a + w))
+                        })
+                        .collect()
+                }
+            };
+            let mut groups: Vec<(String, u64, u64)> = labels
+                .drain(..)
+                .zip(c)
+                .filter(|(_, (runs, _))| *runs > 0)
+                .map(|(l, (runs, failed))| (l, runs, failed))
+                .collect();
+            // Values in their order: numbers by size, words as words.
+            if !knob.many && knob.numeric {
+                groups.sort_by(|a, b| {
+                    number(&a.0)
+                        .partial_cmp(&number(&b.0))
+                        .unwrap_or(std::cmp::Ordering::Equal)
+                });
+            } else if !knob.many {
+                groups.sort();
+            }
+            if groups.len() < 2 {
+                continue;
+            }
+            let rates: Vec<f64> = groups
+                .iter()
+                .map(|(_, r, f)| *f as f64 / *r as f64)
+                .collect();
+            let spread = rates.iter().cloned().fold(0.0, f64::max)
+                - rates.iter().cloned().fold(1.0, f64::min);
+            let words: Vec<String> = groups
+                .iter()
+                .zip(&rates)
+                .map(|((l, runs, _), rate)| format!("{l}: {:.0}% of {runs}", rate * 100.0))
+                .collect();
+            lines.push((spread, format!("  {name:<16} {}", words.join(" · "))));
+        }
+        // Widest spread first; ties in name order (stable sort).
+        lines.sort_by(|a, b| b.0.partial_cmp(&a.0).unwrap_or(std::cmp::Ordering::Equal));
+        lines.into_iter().map(|(_, l)| l).collect()
+    }
+}
+
 /// Checks every outcome belongs to the sweep `identity` describes, and
 /// puts them in seed order.
 fn check_seeds(file: &Path, identity: &Identity, outcomes: &mut Outcomes) -> Result<(), CliError> {
@@ -615,4 +754,94 @@ pub fn read_resume(path: &Path) -> Result<(Identity, Outcomes, PathBuf), CliErro
     }
     let s = read_summary(&summary)?;
     Ok((s.identity, s.outcomes, summary))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn outcome(seed: u64, failed: bool, drawn: &[(&str, String)]) -> SeedOutcome {
+        SeedOutcome {
+            seed,
+            verdict: if failed { "fail" } else { "pass" }.into(),
+            end: "quiescent".into(),
+            events: 1,
+            virtual_time_ns: 1,
+            failed_check: failed.then(|| "in-order".into()),
+            message: None,
+            record: None,
+            trace: None,
+            trace_hash: String::new(),
+            digest: String::new(),
+            drawn: drawn
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.clone()))
+                .collect(),
+            not_run: BTreeMap::new(),
+        }
+    }
+
+    fn summary(outcomes: Vec<SeedOutcome>) -> Summary {
+        let mut packed = Outcomes::default();
+        let n = outcomes.len() as u64;
+        outcomes.into_iter().for_each(|o| packed.push(o));
+        let identity = Identity {
+            scenario: "s.toml".into(),
+            scenario_hash: String::new(),
+            protocol: "p".into(),
+            seeds: (0, n),
+            shard: None,
+            checks: None,
+            strategy: String::new(),
+            dsim_version: String::new(),
+            trace_format: 0,
+            determinism: false,
+        };
+        Summary::new(identity, packed, true)
+    }
+
+    #[test]
+    fn the_knob_whose_values_decide_the_failures_comes_first() {
+        // Seeds fail exactly when the modulus drawn is 2; the loss and the
+        // timeout, drawn beside it, have nothing to do with it.
+        let outcomes = (0..400u64)
+            .map(|seed| {
+                let modulus = 2 + seed % 4;
+                let drawn = [
+                    (
+                        "network.loss",
+                        format!("{:.6}", (seed * 7919 % 400) as f64 / 1000.0),
+                    ),
+                    ("params.modulus", modulus.to_string()),
+                    (
+                        "params.timeout",
+                        format!("{}ns", 20_000_000 + seed * 7919 % 400 * 100_000),
+                    ),
+                ];
+                outcome(seed, modulus == 2, &drawn)
+            })
+            .collect();
+        let lines = summary(outcomes).draws_and_failures();
+        assert_eq!(lines.len(), 3, "{lines:#?}");
+        assert_eq!(
+            lines[0],
+            "  params.modulus   2: 100% of 100 · 3: 0% of 100 · 4: 0% of 100 · 5: 0% of 100"
+        );
+        // Past six values, a range in quarters; durations in their units.
+        assert!(
+            lines[1..]
+                .iter()
+                .any(|l| l.starts_with("  network.loss     0-0.1: ")),
+            "{lines:#?}"
+        );
+        assert!(
+            lines[1..]
+                .iter()
+                .any(|l| l.starts_with("  params.timeout   20ms-29.975ms: ")),
+            "{lines:#?}"
+        );
+        // A sweep that only passed, or only failed, has nothing to compare.
+        let passing = (0..10).map(|s| outcome(s, false, &[("params.modulus", "3".into())]));
+        assert!(summary(passing.collect()).draws_and_failures().is_empty());
+    }
 }

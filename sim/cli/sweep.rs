@@ -405,6 +405,7 @@ pub fn sweep(registry: &Registry, args: SweepArgs) -> Result<(), CliError> {
         };
         eprintln!("  NOT RUN {check}: in {count} seeds{all}; e.g. {why}");
     }
+    print_draws(&summary);
     eprintln!("summary    {}", summary_path.display());
     if let Some(seed) = summary.first_failing_seed {
         let o = summary.outcomes.iter().find(|o| o.seed == seed);
@@ -438,6 +439,19 @@ pub fn sweep(registry: &Registry, args: SweepArgs) -> Result<(), CliError> {
         (!complete).then_some("the sweep was interrupted before every seed ran"),
         shard,
     )
+}
+
+/// For a scenario with ranges: how often seeds failed by what each knob
+/// drew ([`Summary::draws_and_failures`]).
+fn print_draws(summary: &Summary) {
+    let lines = summary.draws_and_failures();
+    if lines.is_empty() {
+        return;
+    }
+    eprintln!("failing seeds by what they drew (each knob's values, the widest spread first):");
+    for line in lines {
+        eprintln!("{}", plain(&line));
+    }
 }
 
 /// A sweep's exit status from its summary: 1 if a seed failed; else 2 if
@@ -609,6 +623,7 @@ pub fn merge(args: MergeArgs) -> Result<(), CliError> {
         summary.passed,
         summary.failed
     );
+    print_draws(&summary);
     judge(&summary, &summary.scenario, incomplete.as_deref(), None)
 }
 
