@@ -184,6 +184,9 @@ pub struct Found {
     pub in_flight: Vec<String>,
     pub check: String,
     pub message: String,
+    /// The check failed at the path's end, a state where nothing more can
+    /// happen: an end-of-run or `eventually` check, judged only there.
+    pub at_end: bool,
 }
 
 /// What a search covered, and what it found.
@@ -331,6 +334,7 @@ fn found<N: Node>(
     path: Vec<u32>,
     check: &str,
     message: &str,
+    at_end: bool,
 ) -> Result<Found, SimError> {
     let mut st = Stepper::new(sim)?;
     let mut steps = Vec::with_capacity(path.len());
@@ -347,6 +351,7 @@ fn found<N: Node>(
         in_flight: st.in_flight_described(),
         check: check.to_string(),
         message: message.to_string(),
+        at_end,
     })
 }
 
@@ -605,7 +610,7 @@ fn explore_from<N: Node>(
     report.counts.states = 1;
     report.counts.unique = 1;
     if let Some(f) = root.failure() {
-        report.violation = Some(found(sim, Vec::new(), &f.check, &f.message)?);
+        report.violation = Some(found(sim, Vec::new(), &f.check, &f.message, false)?);
         return Ok(report);
     }
     let root_fingerprint = root.fingerprint();
@@ -665,7 +670,7 @@ fn explore_from<N: Node>(
             state.mark_evaluated(evaluated);
             report.clock_read |= state.clock_read();
             if let Some(f) = state.failure() {
-                report.violation = Some(found(sim, path, &f.check, &f.message)?);
+                report.violation = Some(found(sim, path, &f.check, &f.message, true)?);
                 break;
             }
             continue;
@@ -757,7 +762,7 @@ fn explore_from<N: Node>(
             report.counts.early += u64::from(early);
             report.counts.depth = report.counts.depth.max(child.len());
             if let Some(f) = next.failure() {
-                report.violation = Some(found(sim, child, &f.check, &f.message)?);
+                report.violation = Some(found(sim, child, &f.check, &f.message, false)?);
                 stop = true;
                 break;
             }

@@ -248,6 +248,30 @@ fn a_search_says_which_invariants_it_checked_and_when_it_checked_none() {
     );
     assert!(why.contains("raise --depth or --max-states"), "{why}");
     assert_eq!(search(&alone, &Options::default()).unwrap().pass(), Ok(()));
+    // A failing end-of-run check fails where the path ends, and the
+    // violation says it was judged there; a check of every step does not.
+    let wrong = Simulation::new(explored(Budgets::default()), |_| Greeter { heard: 0 })
+        .hashable()
+        .at_end("heard-three", "every node heard three", |v| {
+            match v.up().find(|(_, n)| n.heard != 3) {
+                Some((id, n)) => Err(format!("{id} heard {}", n.heard)),
+                None => Ok(()),
+            }
+        });
+    let f = search(&wrong, &Options::default()).unwrap().violation;
+    assert!(f.as_ref().is_some_and(|f| f.at_end), "{f:?}");
+    let early = wrong.always("heard-at-most-one", "no node hears two", |v| {
+        match v.up().find(|(_, n)| n.heard > 1) {
+            Some((id, _)) => Err(format!("{id} heard two")),
+            None => Ok(()),
+        }
+    });
+    let f = search(&early, &Options::default()).unwrap().violation;
+    assert!(
+        f.as_ref()
+            .is_some_and(|f| f.check == "heard-at-most-one" && !f.at_end),
+        "{f:?}"
+    );
     // Every state explored and in none does nothing more happen (a token
     // passed back and forth for ever): no bound would reach an end.
     let forever = Simulation::new(explored(Budgets::default()), |_| Passer)

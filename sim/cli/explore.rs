@@ -632,6 +632,13 @@ fn print_report(r: &Report, wall: f64, budgets: Budgets) {
                 f.path.len(),
                 plain(&f.message)
             );
+            if f.at_end {
+                println!(
+                    "judged     where the path ends: no step is left to take (no delivery, timer \
+                     or operation), so nothing more can happen; the search has no clock, so an \
+                     end-of-run or `eventually` check is judged only there"
+                );
+            }
             for (i, s) in f.steps.iter().enumerate() {
                 println!("  step {i:>3}  {}", plain(s));
             }
