@@ -160,6 +160,12 @@ impl ScheduleBuilder {
                             {
                                 fate.fresh_latency = true;
                             }
+                            // Evicted from a full mailbox while on its way:
+                            // it had not arrived by then, and no more is
+                            // known (as of a copy in flight at the end).
+                            LossCause::MailboxFull => {
+                                fate.unseen_for = Some(r.time.since(sent));
+                            }
                             _ => {}
                         }
                     }

@@ -584,3 +584,63 @@ fn a_message_in_flight_when_the_recording_ended_is_late_by_as_much_not_held_to_i
     assert_eq!(delivered, 9 * 6);
     assert_eq!(outcome.stats.lost.values().sum::<u64>(), 0);
 }
+
+/// A copy a full mailbox evicted had not arrived by then, and no more is
+/// known of it: followed where no mailbox fills, it arrives within what
+/// the link allows, not held until the recording's end.
+#[test]
+fn a_message_a_full_mailbox_evicted_travels_when_the_mailbox_has_room() {
+    use dsim::network::{LossCause, Overflow};
+    use dsim::Latency;
+    let (min, max) = (Duration::from_millis(15), Duration::from_millis(25));
+    let config = |capacity: Option<u32>| {
+        let mut config = SimConfig::new(4, 3);
+        config.network.default.latency = Latency::Uniform { min, max };
+        config.network.default.capacity = capacity;
+        config.network.default.overflow = Overflow::DropOldest;
+        config
+    };
+    let chatter = |_| common::Chatter::new(Duration::from_millis(10), 20);
+    let recording = Simulation::new(config(Some(1)), chatter)
+        .run_traced(Vec::new(), None)
+        .unwrap()
+        .1;
+    let (_, records, _) = dsim::trace::read_all(&recording, None).unwrap();
+    let evicted = records
+        .iter()
+        .filter(|r| {
+            matches!(
+                r.kind,
+                Kind::Lost {
+                    cause: LossCause::MailboxFull,
+                    ..
+                }
+            )
+        })
+        .count();
+    assert!(evicted >= 20, "{evicted} evicted");
+    let mut schedule = dsim::replay::schedule_from(&records);
+    schedule.by_content = true;
+    let mut roomy = Simulation::new(config(None), chatter);
+    roomy.follow(std::sync::Arc::new(schedule));
+    let (outcome, trace) = roomy.run_traced(Vec::new(), None).unwrap();
+    let (_, run, _) = dsim::trace::read_all(&trace, None).unwrap();
+    let mut sent = std::collections::BTreeMap::new();
+    for r in &run {
+        match r.kind {
+            Kind::Send { msg, .. } => {
+                sent.insert(msg, r.time);
+            }
+            Kind::Deliver { msg, .. } => {
+                let took = r.time.since(sent.remove(&msg).unwrap());
+                assert!(
+                    took <= max,
+                    "m{msg} took {took} (the link takes {min}-{max})"
+                );
+            }
+            _ => {}
+        }
+    }
+    assert!(sent.is_empty(), "never delivered: {sent:?}");
+    assert_eq!(outcome.stats.lost.values().sum::<u64>(), 0);
+}

@@ -34,8 +34,9 @@ pub struct ScriptedFate {
     /// a loss taken away, would be held until the recording's end: a
     /// fault the shrunk run no longer lists, yet still suffers.
     pub fresh_latency: bool,
-    /// For copies the recording never saw arrive because it ended first:
-    /// how long the message had been on its way by then. Such a copy takes
+    /// For copies the recording never saw arrive because it ended first
+    /// (or a full mailbox evicted them): how long the message had been on
+    /// its way by then. Such a copy takes
     /// longer than that, counted from its send: a run that sends the same
     /// bytes earlier (a shrinker's, matching by content) gets it that much
     /// later, not held until the recording's end — a hold the run would
