@@ -125,12 +125,9 @@ fn an_eventually_check_fails_when_the_world_does_not_converge_in_time() {
     assert_eq!(status(&outcome, "spread"), CheckStatus::Failed);
     // The failure says when it was due and what started its clock: a
     // deadline its user never wrote down as such.
-    let due = "20ms after the last fault ended (at 0.510000000s), so at 0.530000000s";
+    let due = "due 20ms after the last fault ended (at 0.510000000s), so at 0.530000000s";
     assert_eq!(f.due.as_deref(), Some(due));
-    assert!(outcome
-        .pass()
-        .unwrap_err()
-        .ends_with(&format!("(due: {due})")));
+    assert!(outcome.pass().unwrap_err().ends_with(&format!("({due})")));
     // A link's steady loss is no fault that ends: the deadline is not put
     // off, and the failure says so.
     let mut lossy = token(Some(510), 2_000, 20);
@@ -235,7 +232,7 @@ fn an_eventually_is_judged_after_the_workload_unless_it_is_of_the_system_itself(
     assert_eq!(f.time, Instant(100_000_000));
     assert_eq!(
         f.due.as_deref(),
-        Some("100ms after the run began, with no fault since, so at 0.100000000s")
+        Some("due 100ms after the run began, with no fault since, so at 0.100000000s")
     );
     // A workload over well before the deadline: both hold.
     for amid in [false, true] {
@@ -377,7 +374,7 @@ fn liveness_in_the_crash_stop_model_is_judged_with_a_node_down_for_good() {
     assert_eq!(
         f.due.as_deref(),
         Some(
-            "300ms after the last partition or cut wire ended or the last crash or restart \
+            "due 300ms after the last partition or cut wire ended or the last crash or restart \
              happened (at 0.200000000s), so at 0.500000000s"
         )
     );

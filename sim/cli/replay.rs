@@ -692,7 +692,7 @@ pub fn replay(registry: &Registry, args: ReplayArgs) -> Result<(), CliError> {
                         plain(&f.message)
                     );
                     if let Some(due) = &f.due {
-                        println!("due        {}", plain(due));
+                        println!("liveness   {}", plain(due));
                     }
                 }
                 None => println!(

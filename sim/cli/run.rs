@@ -409,7 +409,7 @@ pub fn run(registry: &Registry, args: RunArgs) -> Result<(), CliError> {
             plain(&f.message)
         );
         if let Some(due) = &f.due {
-            println!("due        {}", plain(due));
+            println!("liveness   {}", plain(due));
         }
         println!(
             "reproduce  {} run {} --seed {seed}{}",

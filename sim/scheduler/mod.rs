@@ -188,8 +188,8 @@ pub struct Failure {
     pub record: u64,
     pub time: Instant,
     /// For a liveness check (`eventually`), when it was due and what
-    /// started its clock ("1s after the last fault ended (at 0.4s), so at
-    /// 1.4s"), or that it was judged early, nothing more able to happen:
+    /// started its clock ("due 1s after the last fault ended (at 0.4s), so
+    /// at 1.4s"), or that it was judged early, nothing more able to happen:
     /// the deadline a failure names is not one its user wrote down.
     pub due: Option<String>,
 }
@@ -205,7 +205,7 @@ impl Failure {
             self.message,
             self.due
                 .as_ref()
-                .map(|d| format!(" (due: {d})"))
+                .map(|d| format!(" ({d})"))
                 .unwrap_or_default()
         )
     }

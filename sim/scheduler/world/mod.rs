@@ -1994,7 +1994,7 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
                     f64::from(ppm) / 10_000.0
                 ),
             };
-            format!("{within} after {origin}, so at {due}{steady}")
+            format!("due {within} after {origin}, so at {due}{steady}")
         };
         if let Some(f) = self.failure.as_mut() {
             f.due = Some(note);
