@@ -447,24 +447,8 @@ fn a_message_cut_at_its_send_by_a_partition_a_full_mailbox_or_no_route_travels_w
             let mut sim = Simulation::new(config(false), chatter);
             sim.follow(std::sync::Arc::new(schedule));
             let (outcome, trace) = sim.run_traced(Vec::new(), None).unwrap();
-            let (_, run, _) = dsim::trace::read_all(&trace, None).unwrap();
-            let mut sent = std::collections::BTreeMap::new();
-            for r in &run {
-                match r.kind {
-                    Kind::Send { msg, .. } => {
-                        sent.insert(msg, r.time);
-                    }
-                    Kind::Deliver { msg, .. } => {
-                        let took = r.time.since(sent.remove(&msg).unwrap());
-                        assert!(
-                            (min..=max).contains(&took),
-                            "{cause:?}, by content {by_content}: m{msg} took {took} (the link takes {min}-{max})"
-                        );
-                    }
-                    _ => {}
-                }
-            }
-            assert!(sent.is_empty(), "{cause:?}: never delivered: {sent:?}");
+            let what = format!("{cause:?}, by content {by_content}");
+            delivered_within(&trace, min, max, &what);
             assert_eq!(outcome.stats.lost.values().sum::<u64>(), 0, "{cause:?}");
         }
     }
@@ -506,6 +490,32 @@ fn diff_of_two_seeds_names_what_each_drew_where_they_differ() {
     // A seed against itself: nothing drawn differs.
     let t = text(&dsim(&["diff", a.to_str().unwrap(), a.to_str().unwrap()]));
     assert!(!t.contains("drawn"), "{t}");
+}
+
+/// Checks that every message `trace` sends is delivered, each within
+/// `min..=max` of its send (`what` names the case); how many were.
+fn delivered_within(trace: &[u8], min: Duration, max: Duration, what: &str) -> usize {
+    let (_, run, _) = dsim::trace::read_all(trace, None).unwrap();
+    let mut sent = std::collections::BTreeMap::new();
+    let mut delivered = 0;
+    for r in &run {
+        match r.kind {
+            Kind::Send { msg, .. } => {
+                sent.insert(msg, r.time);
+            }
+            Kind::Deliver { msg, .. } => {
+                let took = r.time.since(sent.remove(&msg).unwrap());
+                assert!(
+                    (min..=max).contains(&took),
+                    "{what}: m{msg} took {took} (the link takes {min}-{max})"
+                );
+                delivered += 1;
+            }
+            _ => {}
+        }
+    }
+    assert!(sent.is_empty(), "{what}: never delivered: {sent:?}");
+    delivered
 }
 
 /// A message still in flight when the recording ended took longer than it
@@ -561,27 +571,7 @@ fn a_message_in_flight_when_the_recording_ended_is_late_by_as_much_not_held_to_i
     });
     faster.follow(std::sync::Arc::new(schedule));
     let (outcome, trace) = faster.run_traced(Vec::new(), None).unwrap();
-    let (_, run, _) = dsim::trace::read_all(&trace, None).unwrap();
-    let mut sent = std::collections::BTreeMap::new();
-    let mut delivered = 0;
-    for r in &run {
-        match r.kind {
-            Kind::Send { msg, .. } => {
-                sent.insert(msg, r.time);
-            }
-            Kind::Deliver { msg, .. } => {
-                let took = r.time.since(sent.remove(&msg).unwrap());
-                assert!(
-                    took <= max,
-                    "m{msg} took {took} (the link takes {min}-{max})"
-                );
-                delivered += 1;
-            }
-            _ => {}
-        }
-    }
-    assert!(sent.is_empty(), "never delivered: {sent:?}");
-    assert_eq!(delivered, 9 * 6);
+    assert_eq!(delivered_within(&trace, min, max, "faster rounds"), 9 * 6);
     assert_eq!(outcome.stats.lost.values().sum::<u64>(), 0);
 }
 
@@ -624,23 +614,6 @@ fn a_message_a_full_mailbox_evicted_travels_when_the_mailbox_has_room() {
     let mut roomy = Simulation::new(config(None), chatter);
     roomy.follow(std::sync::Arc::new(schedule));
     let (outcome, trace) = roomy.run_traced(Vec::new(), None).unwrap();
-    let (_, run, _) = dsim::trace::read_all(&trace, None).unwrap();
-    let mut sent = std::collections::BTreeMap::new();
-    for r in &run {
-        match r.kind {
-            Kind::Send { msg, .. } => {
-                sent.insert(msg, r.time);
-            }
-            Kind::Deliver { msg, .. } => {
-                let took = r.time.since(sent.remove(&msg).unwrap());
-                assert!(
-                    took <= max,
-                    "m{msg} took {took} (the link takes {min}-{max})"
-                );
-            }
-            _ => {}
-        }
-    }
-    assert!(sent.is_empty(), "never delivered: {sent:?}");
+    delivered_within(&trace, min, max, "room in every mailbox");
     assert_eq!(outcome.stats.lost.values().sum::<u64>(), 0);
 }
