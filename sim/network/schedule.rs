@@ -36,11 +36,11 @@ pub struct ScriptedFate {
     pub fresh_latency: bool,
     /// For copies the recording never saw arrive because it ended first
     /// (or a full mailbox evicted them): how long the message had been on
-    /// its way by then. Such a copy takes
-    /// longer than that, counted from its send: a run that sends the same
-    /// bytes earlier (a shrinker's, matching by content) gets it that much
-    /// later, not held until the recording's end — a hold the run would
-    /// suffer without listing it. `None`: after the recording's end.
+    /// its way by then. Such a copy takes longer than that, counted from
+    /// its send: a run that sends the same bytes earlier (a shrinker's,
+    /// matching by content) gets it that much later, not held until the
+    /// recording's end — a hold the run would suffer without listing it.
+    /// `None`: after the recording's end.
     pub unseen_for: Option<crate::time::Duration>,
 }
 
