@@ -395,6 +395,23 @@ fn every_format_honours_the_window_or_refuses_it() {
     let expected = times.iter().filter(|&&x| x >= mid).count();
     assert_eq!(later.lines().count(), expected);
     assert!(expected < times.len());
+    // A window with no operation in it prints none, and says why.
+    let o = dsim(&[
+        "show",
+        t.to_str().unwrap(),
+        "--format",
+        "history",
+        "--from",
+        "1000s",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(o.stdout.is_empty(), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr)
+            .contains("records no client operation in the window asked for"),
+        "{}",
+        text(&o)
+    );
     // The whole-trace formats refuse a window rather than ignore it.
     for format in ["html", "shiviz"] {
         for window in [["--nodes", "0"], ["--from", "1s"]] {

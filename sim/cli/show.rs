@@ -180,8 +180,19 @@ fn show_streamed(registry: &Registry, args: &ShowArgs) -> Result<(), CliError> {
             line
         });
     super::stream(args.output.as_deref(), lines)?;
-    if shown == 0 && damage.is_none() && !matches!(format, Format::History) {
-        note_empty_window(args, span);
+    match format {
+        // An empty history says why, rather than print nothing at all.
+        Format::History if shown == 0 && damage.is_none() => eprintln!(
+            "note: {} records no client operation{}: the history is empty (nodes record \
+             operations with ctx.invoke and ctx.complete)",
+            args.trace.display(),
+            match (&args.from, &args.to, &args.nodes) {
+                (None, None, None) => "",
+                _ => " in the window asked for",
+            }
+        ),
+        _ if shown == 0 && damage.is_none() => note_empty_window(args, span),
+        _ => {}
     }
     judge_damage(&args.trace, damage, read as usize)
 }
