@@ -134,6 +134,48 @@ fn a_sweep_of_ranges_says_which_drawn_values_go_with_the_failures() {
 }
 
 #[test]
+fn a_sweep_says_when_a_failed_liveness_check_was_due_and_from_what() {
+    // Raft over links that lose four messages in five: no leader within
+    // a second of the start, the loss being no fault that ends.
+    let dir = tmp("liveness-due");
+    let scenario = dir.join("raft-lossy.toml");
+    let base = std::fs::read_to_string("scenarios/raft-partitions.toml").unwrap();
+    let lossy = base
+        .split("[workload]")
+        .next()
+        .unwrap()
+        .replace("loss = 0.03", "loss = 0.8");
+    std::fs::write(&scenario, lossy.replace("nodes = 5", "nodes = 3")).unwrap();
+    let out = dir.join("out");
+    let o = dsim(&[
+        "sweep",
+        scenario.to_str().unwrap(),
+        "--seeds",
+        "0..10",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let due = "due 1s after the run began, with no fault since, so at 1.000000000s; the links' \
+               steady loss (up to 80%) is no fault that ends";
+    assert!(
+        text(&o).contains(&format!("\n  liveness   {due}")),
+        "{}",
+        text(&o)
+    );
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    for o in summary["outcomes"].as_array().unwrap() {
+        let failed = o["failed_check"] == "leader-elected";
+        assert_eq!(
+            o["due"].as_str().is_some_and(|d| d.starts_with(due)),
+            failed,
+            "{o}"
+        );
+    }
+}
+
+#[test]
 fn a_failing_run_names_the_check_and_the_command_that_reproduces_it() {
     let dir = tmp("failing-run");
     let trace = dir.join("t.trace");

@@ -27,6 +27,10 @@ pub struct SeedOutcome {
     pub virtual_time_ns: u64,
     pub failed_check: Option<String>,
     pub message: Option<String>,
+    /// For a failed liveness check, when it was due and from what
+    /// ([`crate::scheduler::Failure::due`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub due: Option<String>,
     pub record: Option<u64>,
     /// The trace file, beside the summary, for failing seeds.
     pub trace: Option<String>,
@@ -69,6 +73,7 @@ struct Packed {
     virtual_time_ns: u64,
     failed_check: Option<String>,
     message: Option<String>,
+    due: Option<String>,
     record: Option<u64>,
     trace: Option<String>,
     trace_hash: String,
@@ -88,6 +93,7 @@ impl Outcomes {
             virtual_time_ns: o.virtual_time_ns,
             failed_check: o.failed_check,
             message: o.message,
+            due: o.due,
             record: o.record,
             trace: o.trace,
             trace_hash: o.trace_hash,
@@ -142,6 +148,7 @@ impl Outcomes {
                 virtual_time_ns: p.virtual_time_ns,
                 failed_check: p.failed_check,
                 message: p.message,
+                due: p.due,
                 record: p.record,
                 trace: p.trace,
                 trace_hash: p.trace_hash,
@@ -769,6 +776,7 @@ mod tests {
             virtual_time_ns: 1,
             failed_check: failed.then(|| "in-order".into()),
             message: None,
+            due: None,
             record: None,
             trace: None,
             trace_hash: String::new(),

@@ -321,6 +321,7 @@ pub fn sweep(registry: &Registry, args: SweepArgs) -> Result<(), CliError> {
                             virtual_time_ns: outcome.stats.time.0,
                             failed_check: f.map(|f| f.check.clone()),
                             message: f.map(|f| f.message.clone()),
+                            due: f.and_then(|f| f.due.clone()),
                             record: f.map(|f| f.record),
                             trace,
                             // Only a failing seed's trace is kept, and hashed.
@@ -415,6 +416,9 @@ pub fn sweep(registry: &Registry, args: SweepArgs) -> Result<(), CliError> {
                 plain(o.failed_check.as_deref().unwrap_or("?")),
                 plain(o.message.as_deref().unwrap_or(""))
             );
+            if let Some(due) = &o.due {
+                eprintln!("  liveness   {}", plain(due));
+            }
             if let Some(t) = &o.trace {
                 eprintln!("  trace      {}", args.out.join(t).display());
             }
