@@ -395,8 +395,14 @@ impl Summary {
             return Vec::new();
         }
         // Pass 1: each knob's values, up to seven distinct, and its
-        // numeric range (durations read in nanoseconds).
-        let number = |v: &str| -> Option<f64> { v.strip_suffix("ns").unwrap_or(v).parse().ok() };
+        // numeric range. A duration prints in the largest unit that holds
+        // it exactly ("77695566ns", "20100us", "40ms"): read in
+        // nanoseconds, whatever its unit.
+        let number = |v: &str| -> Option<f64> {
+            v.parse()
+                .ok()
+                .or_else(|| crate::time::Duration::parse(v).ok().map(|d| d.0 as f64))
+        };
         struct Knob {
             values: Vec<String>,
             many: bool,
@@ -412,12 +418,13 @@ impl Summary {
                     many: false,
                     range: None,
                     numeric: true,
-                    duration: v.ends_with("ns"),
+                    duration: false,
                 });
                 if !knob.many && !knob.values.contains(v) {
                     knob.values.push(v.clone());
                     knob.many = knob.values.len() > 6;
                 }
+                knob.duration |= v.parse::<f64>().is_err();
                 match number(v) {
                     Some(x) => {
                         let (lo, hi) = knob.range.unwrap_or((x, x));
@@ -766,6 +773,7 @@ pub fn read_resume(path: &Path) -> Result<(Identity, Outcomes, PathBuf), CliErro
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::time::Duration;
 
     fn outcome(seed: u64, failed: bool, drawn: &[(&str, String)]) -> SeedOutcome {
         SeedOutcome {
@@ -821,9 +829,11 @@ mod tests {
                         format!("{:.6}", (seed * 7919 % 400) as f64 / 1000.0),
                     ),
                     ("params.modulus", modulus.to_string()),
+                    // As a drawn duration prints: in the largest exact unit
+                    // ("20ms", "20100us").
                     (
                         "params.timeout",
-                        format!("{}ns", 20_000_000 + seed * 7919 % 400 * 100_000),
+                        Duration(20_000_000 + seed * 7919 % 400 * 100_000).to_string(),
                     ),
                 ];
                 outcome(seed, modulus == 2, &drawn)
