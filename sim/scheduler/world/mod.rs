@@ -18,7 +18,6 @@ use crate::rng::{DetRng, Stream};
 use crate::time::{Duration, Instant};
 use crate::trace::{DeliveryClock, EndReason, Kind, Record, Sink, Stats};
 use std::borrow::Cow;
-use std::cell::Cell;
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap};
 use std::hash::{DefaultHasher, Hash, Hasher};
@@ -1865,7 +1864,7 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
             self.evaluate(None, |j, _| j == i)?;
             if self.failure.is_some() {
                 if !failed_before {
-                    self.explain_due(i);
+                    self.explain_due();
                 }
                 return Ok(());
             }
@@ -1898,7 +1897,6 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
         let tallies_history: Vec<bool> =
             self.sim.invariants.iter().map(|i| i.is_history()).collect();
         let failed_before = self.failure.is_some();
-        let judged = Cell::new(None);
         self.evaluate(Some(reason), |i, when| match when {
             When::Always | When::PerNode => true,
             When::AtEnd => !cut_by_tool && !tallies_history[i],
@@ -1909,34 +1907,31 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
                 despite_crashes,
             } => match calm[usize::from(amid_workload)][usize::from(despite_crashes)] {
                 Some(c) if tallies[i].settled != Some(c) => {
-                    let due = !cut_by_tool && (quiet || c.after(within) <= now);
-                    if due {
-                        judged.set(Some(i));
-                    }
-                    due
+                    !cut_by_tool && (quiet || c.after(within) <= now)
                 }
                 _ => false,
             },
         })?;
-        // The checks are evaluated in order and stop at the first failure:
-        // an `eventually` that failed is the last one judged.
-        if let Some(i) = judged.get().filter(|_| !failed_before) {
-            if self
-                .failure
-                .as_ref()
-                .is_some_and(|f| f.check == self.sim.invariants[i].name)
-            {
-                self.explain_due(i);
-            }
+        if !failed_before {
+            self.explain_due();
         }
         Ok(())
     }
 
-    /// Says when the failed `eventually` check `i` was due and what started
-    /// its clock: the run's start, the last fault's end, the last client
-    /// operation; judged early when nothing more could happen; a link's
-    /// steady loss does not put it off.
-    fn explain_due(&mut self, i: usize) {
+    /// When the run's failure is an `eventually` check's, says when it was
+    /// due and what started its clock: the run's start, the last fault's
+    /// end, the last client operation; judged early when nothing more
+    /// could happen; a link's steady loss does not put it off.
+    fn explain_due(&mut self) {
+        let failed = self.failure.as_ref().map(|f| f.check.as_str());
+        let Some(i) = self
+            .sim
+            .invariants
+            .iter()
+            .position(|inv| Some(inv.name.as_str()) == failed)
+        else {
+            return;
+        };
         let When::Eventually {
             within,
             amid_workload,
