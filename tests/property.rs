@@ -234,6 +234,28 @@ fn shrink_distribution_over_twenty_seeds() {
     }
 }
 
+/// How many of 1,000 cases catch each twin, for the README's figures:
+/// `cargo test --release --test suite -- --ignored catch_rates --nocapture`.
+#[test]
+#[ignore]
+fn catch_rates_over_a_thousand_cases() {
+    use proptest::strategy::ValueTree;
+    let registry = Registry::builtin();
+    for (name, given, bounds) in twins() {
+        let protocol = registry.get(name).unwrap();
+        let p = params(protocol, &given);
+        let strategy = cases(bounds);
+        let mut runner = runner(1);
+        let caught = (0..1000)
+            .filter(|_| {
+                let case = strategy.new_tree(&mut runner).unwrap().current();
+                check_protocol(&case, protocol, &p).is_err()
+            })
+            .count();
+        eprintln!("{name} {:?}: {caught} of 1000", given[0]);
+    }
+}
+
 #[test]
 fn a_case_written_as_a_scenario_runs_the_same_configuration() {
     let registry = Registry::builtin();
@@ -1295,4 +1317,45 @@ fn a_network_adversary_a_case_catches_an_unauthenticated_broadcast() {
         check_protocol(&case, broadcast, &authenticated)
     });
     assert!(result.is_ok(), "{result:?}");
+}
+
+#[test]
+fn generated_faults_fall_often_among_a_runs_first_milliseconds_and_messages() {
+    // A protocol whose work is all at its start (an election, a one-shot
+    // consensus) sends a few dozen messages in its first milliseconds:
+    // faults drawn evenly over a 2 s horizon and 300 message ids would
+    // meet it one time in thirty, and one in ten.
+    use proptest::strategy::ValueTree;
+    let mut runner = runner(1);
+    let strategy = cases(Bounds::default().no_operations());
+    let (mut timed, mut early, mut aimed, mut first) = (0, 0, 0, 0);
+    for _ in 0..2000 {
+        for f in strategy.new_tree(&mut runner).unwrap().current().faults {
+            match f {
+                PlannedFault::Crash { at_ms, .. }
+                | PlannedFault::Partition { at_ms, .. }
+                | PlannedFault::OneWay { at_ms, .. }
+                | PlannedFault::Skew { at_ms, .. } => {
+                    timed += 1;
+                    early += usize::from(at_ms < 64);
+                }
+                PlannedFault::Lose { message } | PlannedFault::Duplicate { message } => {
+                    aimed += 1;
+                    first += usize::from(message < 32);
+                }
+                PlannedFault::CrashAfterOperation { .. } => {}
+            }
+        }
+    }
+    assert!(timed > 1000 && aimed > 1000, "{timed} timed, {aimed} aimed");
+    // Half of the draws are spread evenly still, so late faults and late
+    // messages keep most of their share.
+    assert!(
+        early * 4 > timed && early * 2 < timed,
+        "{early} of {timed} faults in the first 64 ms"
+    );
+    assert!(
+        first * 4 > aimed && first * 2 < aimed,
+        "{first} of {aimed} message faults on the first 32 messages"
+    );
 }

@@ -448,6 +448,24 @@ impl Default for FaultKinds {
     }
 }
 
+/// A number below `end` (at least 1): half the time drawn evenly, half the
+/// time evenly below a power of two itself drawn evenly up to `end`, so
+/// that small numbers come up often at any scale. A fault's time and a
+/// planned message fault's message are drawn so: a protocol whose work is
+/// all at its start (an election, a one-shot consensus, a handshake) sends
+/// a few dozen messages in its first milliseconds, and faults drawn evenly
+/// over a horizon of seconds and ids of hundreds would almost all fall
+/// where nothing happens.
+fn below(end: u64) -> BoxedStrategy<u64> {
+    let end = end.max(1);
+    let top = u64::BITS - (end - 1).leading_zeros();
+    prop_oneof![
+        0..end,
+        (0..=top).prop_flat_map(move |k| 0..1u64.checked_shl(k).unwrap_or(u64::MAX).min(end)),
+    ]
+    .boxed()
+}
+
 /// One planned fault among up to `nodes` nodes before `horizon`, of the
 /// kinds `kinds` and `network` allow (`None` when they allow none).
 pub fn fault(
@@ -462,21 +480,21 @@ pub fn fault(
     let messages = network.messages.max(1);
     if network.lose {
         choices.push(
-            (0..messages)
+            below(messages)
                 .prop_map(|message| PlannedFault::Lose { message })
                 .boxed(),
         );
     }
     if network.duplicate {
         choices.push(
-            (0..messages)
+            below(messages)
                 .prop_map(|message| PlannedFault::Duplicate { message })
                 .boxed(),
         );
     }
     if kinds.partitions {
         choices.push(
-            (0..end, 1..=end, 1..nodes.max(2))
+            (below(end), 1..=end, 1..nodes.max(2))
                 .prop_map(|(at_ms, lasts_ms, split)| PlannedFault::Partition {
                     at_ms,
                     lasts_ms,
@@ -487,7 +505,7 @@ pub fn fault(
     }
     if kinds.partitions && nodes > 1 {
         choices.push(
-            (0..nodes, 0..end, 1..=end, proptest::bool::ANY)
+            (0..nodes, below(end), 1..=end, proptest::bool::ANY)
                 .prop_map(|(node, at_ms, lasts_ms, deaf)| PlannedFault::OneWay {
                     node,
                     at_ms,
@@ -504,7 +522,7 @@ pub fn fault(
             // the horizon.
             (
                 0..nodes,
-                0..end,
+                below(end),
                 match kinds.crash_stop {
                     false => prop_oneof![3 => 1..=end.min(100), 1 => 1..=end].boxed(),
                     true => prop_oneof![3 => 1..=end.min(100), 1 => 1..=end, 1 => Just(u64::MAX)]
@@ -543,7 +561,7 @@ pub fn fault(
         // Below a million parts per million: a clock must move forward.
         let drift = i32::try_from(kinds.skew_drift_max_ppm.min(999_999)).unwrap_or(i32::MAX);
         choices.push(
-            (0..nodes, 0..end, -offset..=offset, -drift..=drift)
+            (0..nodes, below(end), -offset..=offset, -drift..=drift)
                 .prop_map(|(node, at_ms, offset_ms, drift_ppm)| PlannedFault::Skew {
                     node,
                     at_ms,
