@@ -448,7 +448,7 @@ impl Default for FaultKinds {
     }
 }
 
-/// A number below `end` (at least 1): half the time drawn evenly, half the
+/// A number below `end` (taken as 1 when 0): half the time drawn evenly, half the
 /// time evenly below a power of two itself drawn evenly up to `end`, so
 /// that small numbers come up often at any scale. A fault's time and a
 /// planned message fault's message are drawn so: a protocol whose work is
