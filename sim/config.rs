@@ -77,9 +77,58 @@ impl Strategy {
 /// One fault, at a virtual time.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Fault {
-    /// When it happens, from the start of the run.
+    /// When it happens, from the start of the run; with `after`, from the
+    /// moment its trigger is met.
     pub at: Duration,
     pub action: FaultAction,
+    /// A crash or restart set off by a node's own progress rather than by
+    /// the clock: `at` counts from the moment the node has handled its
+    /// n-th message. A crash so triggered that finds its node down does
+    /// nothing, and neither does the restart with the same trigger.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after: Option<Trigger>,
+}
+
+impl Fault {
+    /// A fault at `at` from the start of the run.
+    pub fn at(at: Duration, action: FaultAction) -> Fault {
+        Fault {
+            at,
+            action,
+            after: None,
+        }
+    }
+
+    /// When it happens, in words: "at 1.2s", "50µs after n1's 3rd delivery".
+    pub fn when(&self) -> String {
+        match &self.after {
+            None => format!("at {}", self.at),
+            Some(t) => format!("{} after {t}", self.at),
+        }
+    }
+}
+
+/// What sets off a triggered fault: `node` has handled its `deliveries`-th
+/// message (counting from 1, over the whole run, restarts included).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Trigger {
+    pub node: NodeId,
+    pub deliveries: u64,
+}
+
+/// "n1's 3rd delivery".
+impl std::fmt::Display for Trigger {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let k = self.deliveries;
+        let suffix = match (k % 10, k % 100) {
+            (_, 11..=13) => "th",
+            (1, _) => "st",
+            (2, _) => "nd",
+            (3, _) => "rd",
+            _ => "th",
+        };
+        write!(f, "{}'s {k}{suffix} delivery", self.node)
+    }
 }
 
 /// What a fault does.
@@ -372,7 +421,44 @@ impl SimConfig {
                 }
             }
         }
-        let mut order: Vec<&Fault> = self.faults.iter().collect();
+        // A triggered fault's time is not known before the run: its crash
+        // and restart are checked as a pair, the rest by time.
+        for f in &self.faults {
+            let Some(t) = f.after else { continue };
+            node_ok(t.node, "a fault's trigger")?;
+            if t.deliveries == 0 {
+                return Err(format!(
+                    "a fault triggered by {}'s delivery number 0: deliveries count from 1",
+                    t.node
+                ));
+            }
+            match f.action {
+                FaultAction::Crash { node } => node_ok(node, "a crash")?,
+                FaultAction::Restart { node } => {
+                    node_ok(node, "a restart")?;
+                    let paired = self.faults.iter().any(|c| {
+                        c.after == f.after
+                            && c.action == FaultAction::Crash { node }
+                            && c.at <= f.at
+                    });
+                    if !paired {
+                        return Err(format!(
+                            "node {} is restarted {} but no crash of it with that trigger comes \
+                             before: a triggered restart follows a triggered crash",
+                            node.0,
+                            f.when()
+                        ));
+                    }
+                }
+                ref other => {
+                    return Err(format!(
+                        "`{other}` is triggered by a delivery, but only crashes and their \
+                         restarts can be"
+                    ))
+                }
+            }
+        }
+        let mut order: Vec<&Fault> = self.faults.iter().filter(|f| f.after.is_none()).collect();
         order.sort_by_key(|f| f.at);
         let mut up = vec![true; self.nodes as usize];
         for f in order {

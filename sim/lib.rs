@@ -84,7 +84,7 @@ pub mod time;
 pub mod trace;
 mod wire;
 
-pub use config::{Budgets, Fault, FaultAction, Limits, SimConfig, Strategy, Workload};
+pub use config::{Budgets, Fault, FaultAction, Limits, SimConfig, Strategy, Trigger, Workload};
 pub use invariant::{Invariant, View, When};
 pub use network::{Latency, LinkConfig, LossCause, NetworkConfig, PartitionSpec};
 pub use node::{Context, Disk, Input, Node, NodeId, TimerId};

@@ -253,7 +253,7 @@ impl Unit {
                 let names: Vec<String> = ix
                     .iter()
                     .filter_map(|&i| c.config.faults.get(i))
-                    .map(|f| format!("{} at {}", f.action, f.at))
+                    .map(|f| format!("{} {}", f.action, f.when()))
                     .collect();
                 format!("fault {}", names.join(" with "))
             }
@@ -287,6 +287,7 @@ fn fault_groups(c: &Candidate) -> Vec<Vec<usize>> {
         }
         let partner = (i + 1..faults.len()).find(|&j| {
             !paired[j]
+                && faults[i].after == faults[j].after
                 && match (&faults[i].action, &faults[j].action) {
                     (FaultAction::Crash { node: a }, FaultAction::Restart { node: b }) => a == b,
                     (FaultAction::Partition { id, .. }, FaultAction::Heal { id: h }) => {
@@ -452,6 +453,12 @@ fn with_nodes(c: &Candidate, keep: &[u32]) -> Option<Candidate> {
     for b in &mut c.config.adversary.byzantine {
         map(&mut b.node);
     }
+    c.config
+        .faults
+        .retain(|f| f.after.is_none_or(|t| kept(&t.node)));
+    for t in c.config.faults.iter_mut().filter_map(|f| f.after.as_mut()) {
+        map(&mut t.node);
+    }
     c.config.faults.retain(|f| match &f.action {
         FaultAction::Crash { node }
         | FaultAction::Restart { node }
@@ -549,6 +556,9 @@ fn node_subsets(c: &Candidate, k: u32, cap: usize) -> Vec<Vec<u32>> {
                 *x += 1;
             }
         };
+        if let Some(t) = &f.after {
+            note(&t.node);
+        }
         match &f.action {
             FaultAction::Crash { node }
             | FaultAction::Restart { node }
@@ -1024,15 +1034,22 @@ impl<'a> Shrinker<'a> {
             for shift in 0..SHIFTS {
                 // All moved together, the first to 1/2^shift of its time.
                 let mut shifted = kept.clone();
+                // A triggered fault's time counts from its trigger: kept.
                 let first = shifted
                     .config
                     .faults
                     .iter()
+                    .filter(|f| f.after.is_none())
                     .map(|f| f.at.0)
                     .min()
                     .unwrap_or(0);
                 let cut = first - (first >> shift);
-                for f in &mut shifted.config.faults {
+                for f in shifted
+                    .config
+                    .faults
+                    .iter_mut()
+                    .filter(|f| f.after.is_none())
+                {
                     f.at = Duration(f.at.0 - cut);
                 }
                 if let Some(w) = shifted.config.workload.as_mut() {
@@ -1079,14 +1096,20 @@ impl<'a> Shrinker<'a> {
     /// 1/2 or 3/4 of its time; then all at half and three quarters of
     /// their times.
     fn earlier_faults(&mut self) -> bool {
-        let Some(first) = self.best.0.config.faults.iter().map(|f| f.at.0).min() else {
+        // A triggered fault's time counts from its trigger: kept.
+        let timed = |f: &&mut crate::config::Fault| f.after.is_none();
+        let Some(first) = (self.best.0.config.faults.iter())
+            .filter(|f| f.after.is_none())
+            .map(|f| f.at.0)
+            .min()
+        else {
             return false;
         };
         let mut changed = false;
         for (num, den) in [(1u64, 8u64), (1, 4), (1, 2), (3, 4)] {
             let cut = first - first / den * num;
             let mut tried = self.best.0.clone();
-            for f in &mut tried.config.faults {
+            for f in tried.config.faults.iter_mut().filter(timed) {
                 f.at = Duration(f.at.0.saturating_sub(cut));
             }
             if self.consider(&tried, true) {
@@ -1096,7 +1119,7 @@ impl<'a> Shrinker<'a> {
         }
         for (num, den) in [(1u64, 2u64), (3, 4)] {
             let mut tried = self.best.0.clone();
-            for f in &mut tried.config.faults {
+            for f in tried.config.faults.iter_mut().filter(timed) {
                 f.at = Duration(f.at.0 / den * num);
             }
             changed |= self.consider(&tried, true);
@@ -1343,10 +1366,7 @@ mod tests {
     #[test]
     fn a_wire_cut_one_way_round_and_restored_the_other_is_one_group() {
         let mut config = SimConfig::new(1, 3);
-        let at = |ms, action| Fault {
-            at: Duration::from_millis(ms),
-            action,
-        };
+        let at = |ms, action| Fault::at(Duration::from_millis(ms), action);
         config.faults = vec![
             at(
                 10,

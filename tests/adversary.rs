@@ -381,6 +381,7 @@ fn a_silent_node_sends_nothing_and_an_amnesiac_one_forgets_its_disk() {
             (20, FaultAction::Restart { node: NodeId(0) }),
         ] {
             c.faults.push(Fault {
+                after: None,
                 at: Duration::from_millis(at),
                 action,
             });

@@ -203,10 +203,12 @@ fn a_crash_drops_every_task_and_a_restart_runs_main_again_with_the_durable_disk(
     let mut c = config(2);
     c.faults = vec![
         Fault {
+            after: None,
             at: Duration::from_millis(50),
             action: FaultAction::Crash { node: NodeId(0) },
         },
         Fault {
+            after: None,
             at: Duration::from_millis(60),
             action: FaultAction::Restart { node: NodeId(0) },
         },

@@ -67,6 +67,7 @@ fn token(heal: Option<u64>, time_ms: u64, within_ms: u64) -> Simulation<Token> {
         latency: Duration::from_millis(5),
     };
     config.faults.push(Fault {
+        after: None,
         at: Duration::ZERO,
         action: FaultAction::Partition {
             id: 1,
@@ -75,6 +76,7 @@ fn token(heal: Option<u64>, time_ms: u64, within_ms: u64) -> Simulation<Token> {
     });
     if let Some(at) = heal {
         config.faults.push(Fault {
+            after: None,
             at: Duration::from_millis(at),
             action: FaultAction::Heal { id: Some(1) },
         });
@@ -303,6 +305,7 @@ fn detectors(blind: bool, faults: &[(u64, FaultAction)]) -> dsim::Outcome {
     config.limits.time = Duration::from_secs(1);
     for (at, action) in faults {
         config.faults.push(Fault {
+            after: None,
             at: Duration::from_millis(*at),
             action: action.clone(),
         });

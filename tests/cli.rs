@@ -358,6 +358,22 @@ fn every_malformed_scenario_exits_2_with_a_located_message_and_never_panics() {
             ":6:1: unknown key `seed` (valid keys here: count, start, interval, targets, values); `seed` is a key of the file's top level",
         ),
         (
+            "after-on-a-partition",
+            ":5:9: `after` sets off a crash (and with `down`, its restart): this fault is no crash",
+        ),
+        (
+            "down-without-after",
+            ":7:8: `down` goes with a crash set off by `after`",
+        ),
+        (
+            "after-delivery-zero",
+            ":5:34: after.deliveries must be between 1 and",
+        ),
+        (
+            "restart-of-a-triggered-crash-at-a-time",
+            ":9:1: node 1 is restarted at 1s but is not crashed before then (a crash set off by `after` has no time to come before: give it `down` for its restart)",
+        ),
+        (
             "restore-before-its-cut",
             ":11:1: the wire 1-0 is restored at 500ms but is not cut before then: the restore would do nothing",
         ),

@@ -7,7 +7,7 @@ use common::{Chatter, Hello};
 use dsim::trace::{read_all, DeliveryClock, EndReason, Kind, Record};
 use dsim::{
     Context, Duration, Fault, FaultAction, Instant, Latency, LinkConfig, LossCause, Node, NodeId,
-    PartitionSpec, Ppm, SimConfig, Simulation,
+    PartitionSpec, Ppm, SimConfig, Simulation, Trigger,
 };
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -177,6 +177,7 @@ fn partition_drops_exactly_the_crossing_messages() {
     let end = Duration::from_millis(200);
     config.faults = vec![
         Fault {
+            after: None,
             at: start,
             action: FaultAction::Partition {
                 id: 0,
@@ -187,6 +188,7 @@ fn partition_drops_exactly_the_crossing_messages() {
             },
         },
         Fault {
+            after: None,
             at: end,
             action: FaultAction::Heal { id: Some(0) },
         },
@@ -242,6 +244,7 @@ fn one_way_partition_cuts_one_direction() {
     let mut config = SimConfig::new(9, 2);
     config.network.default = LinkConfig::reliable(Duration::from_millis(1));
     config.faults = vec![Fault {
+        after: None,
         at: Duration::ZERO,
         action: FaultAction::Partition {
             id: 1,
@@ -307,10 +310,12 @@ impl Node for Keeper {
 fn node_0_down_from_100ms_to_200ms() -> Vec<Fault> {
     vec![
         Fault {
+            after: None,
             at: Duration::from_millis(100),
             action: FaultAction::Crash { node: NodeId(0) },
         },
         Fault {
+            after: None,
             at: Duration::from_millis(200),
             action: FaultAction::Restart { node: NodeId(0) },
         },
@@ -365,6 +370,7 @@ fn messages_to_a_crashed_node_are_lost_as_receiver_down() {
     let mut config = SimConfig::new(4, 3);
     config.network.default = LinkConfig::reliable(Duration::from_millis(1));
     config.faults = vec![Fault {
+        after: None,
         at: Duration::from_millis(15),
         action: FaultAction::Crash { node: NodeId(2) },
     }];
@@ -486,6 +492,7 @@ fn a_clock_skewed_mid_run_drifts_from_then_without_a_step() {
     }
     let mut config = SimConfig::new(1, 1);
     config.faults = vec![Fault {
+        after: None,
         at: Duration::from_secs(1),
         action: FaultAction::ClockSkew {
             node: NodeId(0),
@@ -534,6 +541,7 @@ fn a_node_sees_its_clock_offset_and_drift() {
     }
     let mut config = SimConfig::new(1, 1);
     config.faults = vec![Fault {
+        after: None,
         at: Duration::ZERO,
         action: FaultAction::ClockSkew {
             node: NodeId(0),
@@ -673,6 +681,7 @@ fn runs_end_at_the_time_limit_the_event_limit_or_quiescence() {
 fn impossible_configurations_are_rejected_before_anything_runs() {
     let mut config = SimConfig::new(1, 3);
     config.faults = vec![Fault {
+        after: None,
         at: Duration::from_millis(5),
         action: FaultAction::Restart { node: NodeId(1) },
     }];
@@ -683,6 +692,7 @@ fn impossible_configurations_are_rejected_before_anything_runs() {
     .unwrap_err();
     assert!(err.to_string().contains("not crashed"), "{err}");
     config.faults = vec![Fault {
+        after: None,
         at: Duration::ZERO,
         action: FaultAction::Crash { node: NodeId(9) },
     }];
@@ -813,6 +823,7 @@ fn messages_follow_the_topology_and_reroute_around_a_cut_wire() {
     ]);
     config.faults = vec![
         Fault {
+            after: None,
             at: Duration::from_millis(100),
             action: FaultAction::CutWire {
                 a: NodeId(0),
@@ -820,6 +831,7 @@ fn messages_follow_the_topology_and_reroute_around_a_cut_wire() {
             },
         },
         Fault {
+            after: None,
             at: Duration::from_millis(200),
             action: FaultAction::CutWire {
                 a: NodeId(2),
@@ -827,6 +839,7 @@ fn messages_follow_the_topology_and_reroute_around_a_cut_wire() {
             },
         },
         Fault {
+            after: None,
             at: Duration::from_millis(300),
             action: FaultAction::RestoreWire {
                 a: NodeId(0),
@@ -1126,4 +1139,195 @@ fn a_workload_for_a_node_type_that_takes_no_operations_is_refused_not_dropped() 
     config.workload = None;
     let outcome = Simulation::new(config, |_| Deaf).run().unwrap();
     assert!(outcome.failure.is_none());
+}
+
+/// A crash of `node` set off by `trigger`, `at` after it, and its restart
+/// `down` later.
+fn crash_after(trigger: Trigger, node: u32, at: Duration, down: Duration) -> Vec<Fault> {
+    let node = NodeId(node);
+    vec![
+        Fault {
+            at,
+            action: FaultAction::Crash { node },
+            after: Some(trigger),
+        },
+        Fault {
+            at: Duration(at.0 + down.0),
+            action: FaultAction::Restart { node },
+            after: Some(trigger),
+        },
+    ]
+}
+
+#[test]
+fn a_crash_set_off_by_a_delivery_comes_that_long_after_it_and_its_restart_down_later() {
+    let mut sim = chatter(3, 3, 20, lossy(0.0, 0.0, 0.0));
+    let trigger = Trigger {
+        node: NodeId(1),
+        deliveries: 5,
+    };
+    let (at, down) = (Duration::from_micros(250), Duration::from_millis(25));
+    sim.config_mut().faults = crash_after(trigger, 1, at, down);
+    let bytes = trace_of(&sim);
+    assert_eq!(bytes, trace_of(&sim), "the same run twice");
+    let recs = records(&bytes);
+    let fifth = recs
+        .iter()
+        .filter(|r| {
+            matches!(
+                r.kind,
+                Kind::Deliver {
+                    node: NodeId(1),
+                    ..
+                }
+            )
+        })
+        .nth(4)
+        .expect("n1 handles five messages")
+        .time;
+    let of_n1 = |crash: bool| -> Vec<Instant> {
+        recs.iter()
+            .filter(|r| match r.kind {
+                Kind::Crash { node, .. } => crash && node == NodeId(1),
+                Kind::Restart { node, .. } => !crash && node == NodeId(1),
+                _ => false,
+            })
+            .map(|r| r.time)
+            .collect()
+    };
+    assert_eq!(of_n1(true), [fifth.after(at)]);
+    assert_eq!(of_n1(false), [fifth.after(at).after(down)]);
+    // Said in words as it is.
+    assert_eq!(
+        sim.config().faults[0].when(),
+        "250us after n1's 5th delivery"
+    );
+    // The same crash at that time instead gives the same run; none, another.
+    let mut timed = chatter(3, 3, 20, lossy(0.0, 0.0, 0.0));
+    let crash_at = Duration(fifth.0 + at.0);
+    timed.config_mut().faults = vec![
+        Fault::at(crash_at, FaultAction::Crash { node: NodeId(1) }),
+        Fault::at(
+            Duration(crash_at.0 + down.0),
+            FaultAction::Restart { node: NodeId(1) },
+        ),
+    ];
+    assert_eq!(records(&trace_of(&timed)), recs);
+    timed.config_mut().faults.clear();
+    assert_ne!(records(&trace_of(&timed)), recs);
+}
+
+#[test]
+fn a_triggered_crash_that_finds_its_node_down_and_its_restart_do_nothing() {
+    // n1 is down from 1 ms to 150 ms; the crash set off by n0's 3rd
+    // delivery comes while it is down, and its restart 10 ms later must
+    // not bring n1 back early.
+    let mut sim = chatter(5, 3, 30, lossy(0.0, 0.0, 0.0));
+    let trigger = Trigger {
+        node: NodeId(0),
+        deliveries: 3,
+    };
+    let mut faults = vec![
+        Fault::at(
+            Duration::from_millis(1),
+            FaultAction::Crash { node: NodeId(1) },
+        ),
+        Fault::at(
+            Duration::from_millis(150),
+            FaultAction::Restart { node: NodeId(1) },
+        ),
+    ];
+    faults.extend(crash_after(
+        trigger,
+        1,
+        Duration::ZERO,
+        Duration::from_millis(10),
+    ));
+    sim.config_mut().faults = faults;
+    let recs = records(&trace_of(&sim));
+    let third = recs
+        .iter()
+        .filter(|r| {
+            matches!(
+                r.kind,
+                Kind::Deliver {
+                    node: NodeId(0),
+                    ..
+                }
+            )
+        })
+        .nth(2)
+        .unwrap()
+        .time;
+    assert!(third < Instant::ZERO.after(Duration::from_millis(140)));
+    let faults: Vec<(Instant, bool)> = recs
+        .iter()
+        .filter_map(|r| match r.kind {
+            Kind::Crash {
+                node: NodeId(1), ..
+            } => Some((r.time, true)),
+            Kind::Restart {
+                node: NodeId(1), ..
+            } => Some((r.time, false)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        faults,
+        [
+            (Instant::ZERO.after(Duration::from_millis(1)), true),
+            (Instant::ZERO.after(Duration::from_millis(150)), false)
+        ]
+    );
+}
+
+#[test]
+fn a_trigger_that_never_comes_is_said_with_what_its_node_handled() {
+    let mut sim = chatter(2, 3, 4, lossy(0.0, 0.0, 0.0));
+    let trigger = Trigger {
+        node: NodeId(2),
+        deliveries: 1_000,
+    };
+    sim.config_mut().faults = crash_after(trigger, 2, Duration::ZERO, Duration::from_millis(5));
+    let o = sim.run().unwrap();
+    assert_eq!(o.stats.crashes, 0);
+    // Four rounds from each of two peers.
+    assert_eq!(o.untriggered, [(trigger, 8)]);
+}
+
+#[test]
+fn impossible_triggers_are_rejected_before_anything_runs() {
+    let run = |faults: Vec<Fault>| {
+        let mut sim = chatter(1, 3, 2, lossy(0.0, 0.0, 0.0));
+        sim.config_mut().faults = faults;
+        sim.run().map(|_| ()).unwrap_err().to_string()
+    };
+    let t = |node, deliveries| Trigger {
+        node: NodeId(node),
+        deliveries,
+    };
+    let ms = Duration::from_millis;
+    let err = run(crash_after(t(5, 2), 1, ms(1), ms(2)));
+    assert!(err.contains("a fault's trigger names node 5"), "{err}");
+    let err = run(crash_after(t(0, 0), 1, ms(1), ms(2)));
+    assert!(err.contains("deliveries count from 1"), "{err}");
+    // A restart without its crash, or before it.
+    let mut lone = crash_after(t(0, 2), 1, ms(1), ms(2));
+    lone.remove(0);
+    let err = run(lone);
+    assert!(err.contains("no crash of it with that trigger"), "{err}");
+    let mut early = crash_after(t(0, 2), 1, ms(5), ms(2));
+    early[1].at = ms(1);
+    let err = run(early);
+    assert!(err.contains("no crash of it with that trigger"), "{err}");
+    // A restart at a time of a crash set off by a delivery.
+    let mut timed = crash_after(t(0, 2), 1, ms(1), ms(2));
+    timed[1].after = None;
+    let err = run(timed);
+    assert!(err.contains("not crashed"), "{err}");
+    // Only crashes and restarts are set off by deliveries.
+    let mut heal = Fault::at(ms(1), FaultAction::Heal { id: None });
+    heal.after = Some(t(0, 2));
+    let err = run(vec![heal]);
+    assert!(err.contains("only crashes and their restarts"), "{err}");
 }

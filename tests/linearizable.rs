@@ -1991,6 +1991,7 @@ fn a_violation_among_crashed_clients_says_what_a_model_makes_of_a_crash() {
         let mut config = dsim::SimConfig::new(1, 3);
         if crash {
             config.faults = vec![Fault {
+                after: None,
                 at: dsim::Duration::from_millis(10),
                 action: FaultAction::Crash {
                     node: dsim::NodeId(1),

@@ -318,6 +318,12 @@ fn a_case_written_as_a_scenario_runs_the_same_configuration() {
             lasts_ms: 5,
             deaf: false,
         },
+        PlannedFault::CrashAfterDelivery {
+            node: 2,
+            delivery: 4,
+            after_us: 250,
+            down_ms: 40,
+        },
     ];
     let every_text = every.to_scenario("twophase", &p);
     assert!(
@@ -328,6 +334,9 @@ fn a_case_written_as_a_scenario_runs_the_same_configuration() {
     assert!(
         every_text.contains("at = \"9ms\"\ncrash = 1")
             && every_text.contains("offset = \"-7ms\"")
+            && every_text.contains(
+                "after = { node = 2, deliveries = 4 }\nat = \"250us\"\ncrash = 2\ndown = \"40ms\""
+            )
             && every_text.contains("time = \"4s\""),
         "{every_text}"
     );
@@ -1329,6 +1338,7 @@ fn generated_faults_fall_often_among_a_runs_first_milliseconds_and_messages() {
     let mut runner = runner(1);
     let strategy = cases(Bounds::default().no_operations());
     let (mut timed, mut early, mut aimed, mut first) = (0, 0, 0, 0);
+    let (mut triggered, mut soon) = (0, 0);
     for _ in 0..2000 {
         for f in strategy.new_tree(&mut runner).unwrap().current().faults {
             match f {
@@ -1344,6 +1354,10 @@ fn generated_faults_fall_often_among_a_runs_first_milliseconds_and_messages() {
                     first += usize::from(message < 32);
                 }
                 PlannedFault::CrashAfterOperation { .. } => {}
+                PlannedFault::CrashAfterDelivery { delivery, .. } => {
+                    triggered += 1;
+                    soon += usize::from(delivery <= 8);
+                }
             }
         }
     }
@@ -1357,5 +1371,12 @@ fn generated_faults_fall_often_among_a_runs_first_milliseconds_and_messages() {
     assert!(
         first * 4 > aimed && first * 2 < aimed,
         "{first} of {aimed} message faults on the first 32 messages"
+    );
+    // A crash set off by a node's own progress comes after one of the
+    // first 8 of the 60 messages it may wait for in two cases of five
+    // (drawn evenly: one in eight).
+    assert!(
+        triggered > 200 && soon * 3 > triggered,
+        "{soon} of {triggered} crashes after one of a node's first 8 messages"
     );
 }

@@ -414,6 +414,7 @@ fn a_message_cut_at_its_send_by_a_partition_a_full_mailbox_or_no_route_travels_w
             match cause {
                 LossCause::Partition => {
                     config.faults.push(Fault {
+                        after: None,
                         at: Duration::from_millis(45),
                         action: FaultAction::Partition {
                             id: 1,
@@ -421,6 +422,7 @@ fn a_message_cut_at_its_send_by_a_partition_a_full_mailbox_or_no_route_travels_w
                         },
                     });
                     config.faults.push(Fault {
+                        after: None,
                         at: Duration::from_millis(125),
                         action: FaultAction::Heal { id: Some(1) },
                     });

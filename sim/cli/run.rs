@@ -525,6 +525,14 @@ fn print_summary(
         };
         println!("planned    {} never happened: {why}", faults.join(", "));
     }
+    // So is a crash whose trigger never came.
+    for &(t, handled) in &outcome.untriggered {
+        println!(
+            "planned    the crash after {t} never happened: {} handled {handled} message{}",
+            t.node,
+            if handled == 1 { "" } else { "s" }
+        );
+    }
     let count = |n: u64, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
     println!(
         "faults     {} (partitions, heals, wires, skews), {}, {}",

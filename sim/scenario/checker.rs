@@ -955,8 +955,42 @@ impl Checker<'_> {
                 "`id` names a partition (or oneway) for a later `heal = ID`; this fault is no partition",
             ));
         }
+        let after = match &r.after {
+            None => None,
+            Some(a) => {
+                let t = a.get_ref();
+                let deliveries =
+                    knob::count(loc, &t.deliveries, "after.deliveries", 1, i64::MAX as u64)?;
+                Some((node(t.node, a.span(), "a fault's trigger")?, deliveries))
+            }
+        };
+        let down = match &r.down {
+            None => None,
+            Some(d) => Some(knob::duration(loc, d, "fault.down")?),
+        };
+        let crash = r.crash.is_some() && actions.len() == 1;
+        if let (Some(a), false) = (&r.after, crash) {
+            return Err(loc.at(
+                a.span(),
+                "`after` sets off a crash (and with `down`, its restart): this fault is no crash",
+            ));
+        }
+        if let (Some(d), true) = (&r.down, after.is_none()) {
+            return Err(loc.at(
+                d.span(),
+                "`down` goes with a crash set off by `after`; a crash at a time is followed by \
+                 a `restart` fault at a later time",
+            ));
+        }
         match actions.len() {
-            1 => Ok(FaultKnob { at, probability, action: actions.remove(0), skew }),
+            1 => Ok(FaultKnob {
+                at,
+                probability,
+                action: actions.remove(0),
+                skew,
+                after,
+                down,
+            }),
             0 => Err(loc.at(f.span(), "a fault needs one action: partition, oneway, heal, crash, restart, skew, cut, restore, forge, replay or alter")),
             _ => Err(loc.at(f.span(), "a fault takes exactly one action; split this one into several [[fault]] entries")),
         }
@@ -974,7 +1008,11 @@ impl Checker<'_> {
         n: u32,
     ) -> Result<(), ScenarioError> {
         let spans: Vec<Range<usize>> = raw.fault.iter().flatten().map(|f| f.span()).collect();
-        let mut order: Vec<usize> = (0..faults.len()).collect();
+        // A crash set off by `after` has no time to judge it by; its
+        // restart is its own `down`.
+        let mut order: Vec<usize> = (0..faults.len())
+            .filter(|&i| faults[i].after.is_none())
+            .collect();
         order.sort_by_key(|&i| faults[i].at.low());
         let mut up = vec![true; n as usize];
         let ids: std::collections::BTreeSet<u32> = faults
@@ -1043,12 +1081,21 @@ impl Checker<'_> {
                     ));
                 }
                 FaultAction::Restart { node } if up[node.index()] => {
+                    let triggered = faults
+                        .iter()
+                        .any(|f| f.after.is_some() && f.action == FaultAction::Crash { node });
                     return Err(self.loc.at(
                         spans[i].clone(),
                         format!(
-                            "node {} is restarted at {} but is not crashed before then",
+                            "node {} is restarted at {} but is not crashed before then{}",
                             node.0,
-                            faults[i].at.low()
+                            faults[i].at.low(),
+                            if triggered {
+                                " (a crash set off by `after` has no time to come before: \
+                                 give it `down` for its restart)"
+                            } else {
+                                ""
+                            }
                         ),
                     ));
                 }

@@ -32,7 +32,7 @@ mod raw;
 pub use error::{line_col, nearest, ScenarioError};
 pub use knob::{Knob, LatencyKnob, Offset};
 
-use crate::config::{Fault, FaultAction, Limits, SimConfig, Workload};
+use crate::config::{Fault, FaultAction, Limits, SimConfig, Trigger, Workload};
 use crate::network::{LinkConfig, MessageFault, NetworkConfig, Ordering, Overflow};
 use crate::node::NodeId;
 use crate::protocols::{ParamValue, Params, Registry};
@@ -66,6 +66,12 @@ pub struct FaultKnob {
     /// A clock skew whose offset or drift is a range: each seed draws them
     /// (the action holds the lows).
     pub skew: Option<SkewKnobs>,
+    /// A crash set off by a node's progress (`after = { node, deliveries }`):
+    /// `at` counts from when that node has handled that many messages.
+    pub after: Option<(NodeId, Knob<u64>)>,
+    /// For a crash set off by `after`: its node restarts this long after
+    /// it (never, without).
+    pub down: Option<Knob<Duration>>,
 }
 
 /// A clock skew's offset and drift when either is a range.
@@ -386,7 +392,25 @@ impl Scenario {
                     k.drift
                         .resolve(&format!("fault.{i}.skew.drift_ppm"), &mut rng, &mut drawn);
             }
-            faults.push(Fault { at, action });
+            let after = f.after.as_ref().map(|(node, k)| Trigger {
+                node: *node,
+                deliveries: k.resolve(&format!("fault.{i}.after.deliveries"), &mut rng, &mut drawn),
+            });
+            let restart = match (after, &f.down, &action) {
+                (Some(_), Some(down), FaultAction::Crash { node }) => Some(Fault {
+                    at: Duration(
+                        at.0.saturating_add(
+                            down.resolve(&format!("fault.{i}.down"), &mut rng, &mut drawn)
+                                .0,
+                        ),
+                    ),
+                    action: FaultAction::Restart { node: *node },
+                    after,
+                }),
+                _ => None,
+            };
+            faults.push(Fault { at, action, after });
+            faults.extend(restart);
         }
         sanitize_faults(&mut faults, nodes, &mut drawn);
         let workload = self.workload.as_ref().map(|w| Workload {
@@ -478,11 +502,14 @@ impl Scenario {
 /// up, a crash of a node already down, a heal of a partition not in force
 /// and a restore of a wire that is not cut, noting each in `drawn`.
 fn sanitize_faults(faults: &mut Vec<Fault>, nodes: u32, drawn: &mut Vec<(String, String)>) {
-    faults.sort_by_key(|f| f.at);
+    // Those set off by a node's progress last, by their delay.
+    faults.sort_by_key(|f| (f.after.is_some(), f.at));
     let mut up = vec![true; nodes as usize];
     let mut open = std::collections::BTreeSet::new();
     let mut cut = std::collections::BTreeSet::new();
     faults.retain(|f| match f.action {
+        // Set off by a node's progress: no time to judge it by.
+        _ if f.after.is_some() => true,
         FaultAction::Partition { id, .. } => {
             open.insert(id);
             true

@@ -101,6 +101,17 @@ pub struct RawFault {
     pub forge: Option<Spanned<RawForge>>,
     pub replay: Option<Spanned<u32>>,
     pub alter: Option<Spanned<u32>>,
+    /// A crash set off by a node's progress: `at` counts from then.
+    pub after: Option<Spanned<RawTrigger>>,
+    /// How long a crash set off by `after` keeps its node down.
+    pub down: Option<Spanned<Value>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTrigger {
+    pub node: u32,
+    pub deliveries: Spanned<Value>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -262,6 +262,10 @@ pub struct Outcome {
     /// each with why: its message was never sent, was the network
     /// adversary's, or was lost before it could be duplicated.
     pub planned_missed: Vec<(u64, crate::network::MessageFault, &'static str)>,
+    /// Faults set off by a node's progress ([`crate::config::Fault::after`])
+    /// whose trigger never came: the trigger, and how many messages its
+    /// node did handle.
+    pub untriggered: Vec<(crate::config::Trigger, u64)>,
     /// When following an explored path by its recorded steps: steps the
     /// run could not take, the protocol as it is now offering no action
     /// that does what the recorded step did.
@@ -821,6 +825,7 @@ impl<N: Node> Simulation<N> {
         let unfollowed = world.unfollowed;
         let inputs_at_down = world.inputs_at_down;
         let planned_missed = world.planned_missed();
+        let untriggered = world.untriggered();
         let checks = world.check_reports(end);
         // The nodes' states; twins' extra instances are not nodes.
         world.nodes.truncate(self.config.nodes as usize);
@@ -836,6 +841,7 @@ impl<N: Node> Simulation<N> {
                 unfollowed,
                 inputs_at_down,
                 planned_missed,
+                untriggered,
             },
             time,
             world.nodes,

@@ -41,7 +41,7 @@
 pub use crate::adversary::NetworkAdversary;
 use crate::adversary::{Behaviour, Byzantine};
 use crate::check::{audit, Options};
-use crate::config::{Fault, FaultAction, SimConfig, Workload};
+use crate::config::{Fault, FaultAction, SimConfig, Trigger, Workload};
 use crate::network::{Latency, LinkConfig, MessageFault, Ordering, PartitionSpec};
 use crate::node::{Node, NodeId};
 use crate::protocols::{ParamValue, Params, Protocol, RunOptions};
@@ -135,6 +135,18 @@ pub enum PlannedFault {
     CrashAfterOperation {
         node: u32,
         op: u64,
+        after_us: u64,
+        down_ms: u64,
+    },
+    /// `node` crashes `after_us` microseconds after it has handled its
+    /// `delivery`-th message (from 1), for `down_ms`: a crash in the midst
+    /// of the node's own work (between a promise and the next round, a
+    /// vote and what follows it), wherever in time that falls, which a
+    /// crash at a drawn time meets only by luck. A node that never handles
+    /// that many messages is not crashed.
+    CrashAfterDelivery {
+        node: u32,
+        delivery: u64,
         after_us: u64,
         down_ms: u64,
     },
@@ -555,6 +567,26 @@ pub fn fault(
                 )
                 .boxed(),
         );
+        // Among the first messages a node handles most often: a protocol
+        // whose work is at its start hands each node a few dozen.
+        let handled = (messages / u64::from(nodes)).max(8);
+        choices.push(
+            (
+                0..nodes,
+                below(handled),
+                prop_oneof![3 => 0..=3_000u64, 1 => 0..=50_000u64],
+                1..=end.min(100),
+            )
+                .prop_map(
+                    |(node, k, after_us, down_ms)| PlannedFault::CrashAfterDelivery {
+                        node,
+                        delivery: k + 1,
+                        after_us,
+                        down_ms,
+                    },
+                )
+                .boxed(),
+        );
     }
     if kinds.skew {
         let offset = i64::try_from(kinds.skew_offset_max.0 / 1_000_000).unwrap_or(i64::MAX);
@@ -759,11 +791,13 @@ impl Case {
             }
             *until = plus(plus(at, down), Duration::from_millis(1));
             out.push(Fault {
+                after: None,
                 at,
                 action: FaultAction::Crash { node: NodeId(node) },
             });
             if plus(at, down) < end {
                 out.push(Fault {
+                    after: None,
                     at: plus(at, down),
                     action: FaultAction::Restart { node: NodeId(node) },
                 });
@@ -791,6 +825,7 @@ impl Case {
                     let low: Vec<NodeId> = (0..split.min(self.nodes)).map(NodeId).collect();
                     let id = i as u32;
                     out.push(Fault {
+                        after: None,
                         at: ms(at_ms),
                         action: FaultAction::Partition {
                             id,
@@ -798,6 +833,7 @@ impl Case {
                         },
                     });
                     out.push(Fault {
+                        after: None,
                         at: ms(at_ms + lasts_ms),
                         action: FaultAction::Heal { id: Some(id) },
                     });
@@ -814,6 +850,7 @@ impl Case {
                     let (from, to) = if deaf { (others, one) } else { (one, others) };
                     let id = i as u32;
                     out.push(Fault {
+                        after: None,
                         at: ms(at_ms),
                         action: FaultAction::Partition {
                             id,
@@ -821,6 +858,7 @@ impl Case {
                         },
                     });
                     out.push(Fault {
+                        after: None,
                         at: ms(at_ms + lasts_ms),
                         action: FaultAction::Heal { id: Some(id) },
                     });
@@ -846,6 +884,29 @@ impl Case {
                         crash(&mut out, &mut down_until, node, at, ms(down_ms), self.time);
                     }
                 }
+                PlannedFault::CrashAfterDelivery {
+                    node,
+                    delivery,
+                    after_us,
+                    down_ms,
+                } if node < self.nodes => {
+                    let after = Some(Trigger {
+                        node: NodeId(node),
+                        deliveries: delivery.max(1),
+                    });
+                    let at = Duration::from_micros(after_us);
+                    let node = NodeId(node);
+                    out.push(Fault {
+                        at,
+                        action: FaultAction::Crash { node },
+                        after,
+                    });
+                    out.push(Fault {
+                        at: plus(at, ms(down_ms)),
+                        action: FaultAction::Restart { node },
+                        after,
+                    });
+                }
                 PlannedFault::Lose { .. } | PlannedFault::Duplicate { .. } => {}
                 PlannedFault::Skew {
                     node,
@@ -854,6 +915,7 @@ impl Case {
                     drift_ppm,
                 } if node < self.nodes => {
                     out.push(Fault {
+                        after: None,
                         at: ms(at_ms),
                         action: FaultAction::ClockSkew {
                             node: NodeId(node),
@@ -865,7 +927,8 @@ impl Case {
                 _ => {}
             }
         }
-        out.sort_by_key(|f| f.at);
+        // Those set off by a node's progress last, by their delay.
+        out.sort_by_key(|f| (f.after.is_some(), f.at));
         out
     }
 
@@ -1015,7 +1078,30 @@ impl Case {
                 let _ = writeln!(t, "{key} = {ids:?}");
             }
         }
-        for f in self.fault_schedule() {
+        let schedule = self.fault_schedule();
+        for f in &schedule {
+            if let Some(a) = f.after {
+                // A triggered restart is its crash's `down`.
+                let FaultAction::Crash { node } = f.action else {
+                    continue;
+                };
+                let _ = writeln!(
+                    t,
+                    "\n[[fault]]\nafter = {{ node = {}, deliveries = {} }}\nat = {}\ncrash = {}",
+                    a.node.0,
+                    a.deliveries,
+                    dur(f.at),
+                    node.0
+                );
+                let restart = schedule.iter().find(|r| {
+                    r.after == f.after && r.action == FaultAction::Restart { node } && r.at >= f.at
+                });
+                if let Some(r) = restart {
+                    let _ = writeln!(t, "down = {}", dur(Duration(r.at.0 - f.at.0)));
+                }
+                continue;
+            }
+            let f = f.clone();
             let _ = writeln!(t, "\n[[fault]]\nat = {}", dur(f.at));
             let _ = match f.action {
                 FaultAction::Partition { id, spec } => {

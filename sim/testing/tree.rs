@@ -297,6 +297,17 @@ fn earlier(f: &PlannedFault, num: u64, den: u64) -> PlannedFault {
             after_us,
             down_ms,
         },
+        PlannedFault::CrashAfterDelivery {
+            node,
+            delivery,
+            after_us,
+            down_ms,
+        } => PlannedFault::CrashAfterDelivery {
+            node,
+            delivery: scale(delivery).max(1),
+            after_us,
+            down_ms,
+        },
         PlannedFault::Partition {
             at_ms,
             lasts_ms,
@@ -396,6 +407,34 @@ fn smaller_faults(f: &PlannedFault) -> Vec<PlannedFault> {
                 toward(op, 0)
                     .into_iter()
                     .map(|o| crash(o, after_us, down_ms)),
+            );
+            out
+        }
+        PlannedFault::CrashAfterDelivery {
+            node,
+            delivery,
+            after_us,
+            down_ms,
+        } => {
+            let crash = |delivery, after_us, down_ms| PlannedFault::CrashAfterDelivery {
+                node,
+                delivery,
+                after_us,
+                down_ms,
+            };
+            let mut out: Vec<PlannedFault> = toward(down_ms, 1)
+                .into_iter()
+                .map(|d| crash(delivery, after_us, d))
+                .collect();
+            out.extend(
+                toward(after_us, 0)
+                    .into_iter()
+                    .map(|a| crash(delivery, a, down_ms)),
+            );
+            out.extend(
+                toward(delivery, 1)
+                    .into_iter()
+                    .map(|k| crash(k, after_us, down_ms)),
             );
             out
         }

@@ -238,6 +238,7 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
             clock_read: self.clock_read,
             changed: self.changed,
             faults: self.faults,
+            triggers: self.triggers.clone(),
             tallies: self.tallies.clone(),
             monitors,
             history: self.history.clone(),

@@ -10,7 +10,7 @@ use super::{
 };
 use super::{NOT_UNDER_PCT, NO_OPERATIONS, VERDICT_UNKNOWN};
 use crate::clock::Clocks;
-use crate::config::FaultAction;
+use crate::config::{FaultAction, Trigger};
 use crate::invariant::{FaultState, HistoryEntry, HistoryVerdict, MonitorState, View, When};
 use crate::network::{CopyFate, LossCause, Network, Outgoing};
 use crate::node::{Context, Disk, Effect, Input, Node, NodeId, TimerId};
@@ -100,6 +100,7 @@ pub(crate) struct World<'s, N: Node, S: Sink> {
     // The node the last event changed, for per-node invariants.
     changed: Option<NodeId>,
     faults: FaultState,
+    triggers: Triggers,
     tallies: Vec<Tally>,
     // Monitors' summaries, by invariant.
     monitors: Vec<Option<MonitorState>>,
@@ -157,6 +158,18 @@ struct Adversary {
     pending_alter: Vec<NodeId>,
     // Delivered messages the network adversary may replay or forge from.
     seen: std::collections::VecDeque<Seen>,
+}
+
+/// Faults set off by a node's own progress ([`crate::config::Fault::after`]).
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Triggers {
+    /// Those not yet set off (trigger, fault index), in that order.
+    waiting: Vec<(Trigger, u32)>,
+    /// Messages each node has handled, when any fault waits.
+    handled: Vec<u64>,
+    /// Triggered crashes that found their node down: the restart with the
+    /// same trigger does nothing either.
+    void: Vec<(Trigger, NodeId)>,
 }
 
 /// A delivered message the network adversary remembers.
@@ -372,6 +385,7 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
                 settled_since: Some(Instant::ZERO),
                 ..FaultState::default()
             },
+            triggers: Triggers::default(),
             tallies: vec![Tally::default(); sim.invariants.len()],
             monitors: sim.invariants.iter().map(|i| i.new_state()).collect(),
             history: (sim.history_in_view || sim.invariants.iter().any(|i| i.is_history()))
@@ -400,7 +414,14 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
         // nodes act, so a clock skew or partition "at 0s" is in force from
         // the first start.
         for (i, f) in c.faults.iter().enumerate() {
-            world.schedule(Instant::ZERO.after(f.at), Event::Fault(i as u32));
+            match f.after {
+                None => world.schedule(Instant::ZERO.after(f.at), Event::Fault(i as u32)),
+                Some(t) => world.triggers.waiting.push((t, i as u32)),
+            }
+        }
+        if !world.triggers.waiting.is_empty() {
+            world.triggers.waiting.sort_unstable();
+            world.triggers.handled = vec![0; c.nodes as usize];
         }
         for i in 0..processes {
             world.schedule(Instant::ZERO, Event::Start(i));
@@ -982,6 +1003,9 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
         let result = self.call(m.to, move |n, ctx| n.on_message(ctx, from, msg));
         self.authentic = false;
         result?;
+        if !self.triggers.waiting.is_empty() {
+            self.handled_message(to);
+        }
         // A delivery that changed nothing is not part of what the node
         // was handed: its state is the one it had before.
         if let (Some(before), Some(seen), true) = (before, self.seen.as_mut(), self.unchanged) {
@@ -1203,10 +1227,50 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
     }
 
     fn fault(&mut self, index: u32) -> Result<bool, SimError> {
-        let action = self.sim.config.faults[index as usize].action.clone();
-        let handled = self.apply_fault(action)?;
+        let fault = &self.sim.config.faults[index as usize];
+        let (action, after) = (fault.action.clone(), fault.after);
+        if let (Some(t), FaultAction::Restart { node }) = (after, &action) {
+            if self.triggers.void.contains(&(t, *node)) {
+                return Ok(false);
+            }
+        }
+        let handled = self.apply_fault(action.clone())?;
+        if let (Some(t), FaultAction::Crash { node }, false) = (after, &action, handled) {
+            self.triggers.void.push((t, *node));
+        }
         self.note_fault(self.network.wires_down() as u32);
         Ok(handled)
+    }
+
+    /// Triggers that never came, each once, with how many messages their
+    /// node handled.
+    pub fn untriggered(&self) -> Vec<(Trigger, u64)> {
+        let mut out: Vec<(Trigger, u64)> = Vec::new();
+        for &(t, _) in &self.triggers.waiting {
+            if out.last().is_none_or(|(last, _)| *last != t) {
+                let handled = self.triggers.handled.get(t.node.index()).copied();
+                out.push((t, handled.unwrap_or(0)));
+            }
+        }
+        out
+    }
+
+    /// `node` has handled one more message: the faults that waited for
+    /// it are due, each its `at` from now.
+    fn handled_message(&mut self, node: NodeId) {
+        let Some(count) = self.triggers.handled.get_mut(node.index()) else {
+            return;
+        };
+        *count += 1;
+        let now = Trigger {
+            node,
+            deliveries: *count,
+        };
+        while let Some(i) = self.triggers.waiting.iter().position(|(t, _)| *t == now) {
+            let (_, index) = self.triggers.waiting.remove(i);
+            let at = self.sim.config.faults[index as usize].at;
+            self.schedule(self.now.after(at), Event::Fault(index));
+        }
     }
 
     fn apply_fault(&mut self, action: FaultAction) -> Result<bool, SimError> {
