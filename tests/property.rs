@@ -555,6 +555,84 @@ fn generated_crashes_meet_a_node_just_after_it_took_an_operation() {
     );
 }
 
+/// A node takes its first message and is done with it 5 ms later (a
+/// handshake, a first promise): a crash in between meets it half done.
+/// That moment comes after a message, at no time known before the run:
+/// cases must crash a node there often enough for a property test to
+/// meet it, and crashes set off by a node's own deliveries do.
+#[test]
+fn generated_crashes_meet_a_node_just_after_its_first_message() {
+    use dsim::testing::PlannedFault;
+    use dsim::{Context, Duration, Node, NodeId, Simulation, TimerId};
+    use proptest::strategy::ValueTree;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+
+    struct Greeter {
+        seen: Arc<AtomicBool>,
+    }
+    impl Node for Greeter {
+        type Msg = ();
+        type Timer = ();
+        fn on_start(&mut self, ctx: &mut Context<'_, Self>) {
+            if ctx.disk().read::<bool>("open") == Some(true) {
+                self.seen.store(true, Ordering::Relaxed);
+            }
+            if ctx.id() == NodeId(0) && ctx.disk().read::<bool>("greeted").is_none() {
+                ctx.broadcast(&());
+            }
+        }
+        fn on_message(&mut self, ctx: &mut Context<'_, Self>, from: NodeId, _: ()) {
+            if ctx.disk().read::<bool>("greeted").is_some() {
+                return;
+            }
+            ctx.disk().write("greeted", &true);
+            ctx.disk().write("open", &true);
+            ctx.disk().sync();
+            ctx.set_timer(Duration::from_millis(5), ());
+            if ctx.id() != NodeId(0) {
+                ctx.send(from, &());
+            }
+        }
+        fn on_timer(&mut self, ctx: &mut Context<'_, Self>, _: TimerId, _: ()) {
+            ctx.disk().write("open", &false);
+            ctx.disk().sync();
+        }
+    }
+    let mut runner = runner(2);
+    let strategy = cases(
+        Bounds::default()
+            .no_operations()
+            .no_partitions()
+            .no_skew()
+            .reliable(),
+    );
+    let (mut met, mut met_by_time) = (0, 0);
+    for _ in 0..400 {
+        let case = strategy.new_tree(&mut runner).unwrap().current();
+        let meets = |case: &dsim::testing::Case| {
+            let seen = Arc::new(AtomicBool::new(false));
+            let flag = seen.clone();
+            Simulation::new(case.config(), move |_| Greeter { seen: flag.clone() })
+                .run()
+                .unwrap();
+            u32::from(seen.load(Ordering::Relaxed))
+        };
+        met += meets(&case);
+        // The same case with only the crashes at drawn times.
+        let mut timed = case.clone();
+        timed
+            .faults
+            .retain(|f| !matches!(f, PlannedFault::CrashAfterDelivery { .. }));
+        met_by_time += meets(&timed);
+    }
+    assert!(
+        met >= 2 * met_by_time.max(10),
+        "in {met} of 400 cases a crash met a node within 5 ms of its first message \
+         ({met_by_time} with the crashes at drawn times alone)"
+    );
+}
+
 /// Where and when a workload's operations arrive, computed without a run
 /// (as cases place crashes after them), is where and when a run issues
 /// them.
