@@ -1492,3 +1492,39 @@ fn no_message_tells_a_users_binary_to_type_dsim() {
     }
     assert!(found.is_empty(), "{}", found.join("\n"));
 }
+
+#[test]
+fn a_crash_set_off_by_a_delivery_runs_replays_and_says_when_its_trigger_never_came() {
+    let dir = tmp("triggered");
+    let scenario = dir.join("triggered.toml");
+    let trace = dir.join("triggered.trace");
+    let base = std::fs::read_to_string("scenarios/echo-lossy.toml").unwrap();
+    std::fs::write(
+        &scenario,
+        format!(
+            "{base}\n[[fault]]\nafter = {{ node = 1, deliveries = [2, 6] }}\nat = \"1ms\"\n\
+             crash = 1\ndown = \"50ms\"\n\n[[fault]]\nafter = {{ node = 2, deliveries = 100000 }}\n\
+             at = \"0ms\"\ncrash = 2\n"
+        ),
+    )
+    .unwrap();
+    let (scenario, trace) = (scenario.to_str().unwrap(), trace.to_str().unwrap());
+    let o = dsim(&["run", scenario, "--seed", "3", "--trace", trace]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let out = text(&o);
+    assert!(out.contains("fault.0.after.deliveries = "), "{out}");
+    assert!(
+        out.contains(
+            "planned    the crash after n2's 100000th delivery never happened: n2 handled "
+        ),
+        "{out}"
+    );
+    assert!(out.contains(", 1 crash, 1 restart\n"), "{out}");
+    let o = dsim(&["replay", trace]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(
+        text(&o).contains("record for record the same"),
+        "{}",
+        text(&o)
+    );
+}
