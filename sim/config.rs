@@ -357,6 +357,30 @@ impl SimConfig {
         !self.adversary.is_none() || self.faults.iter().any(|f| f.action.is_adversary())
     }
 
+    /// For each fault, the crash a triggered restart undoes (by index):
+    /// each restart, in list order, takes the first crash not yet taken
+    /// with its node and trigger and a delay no longer than its own. A
+    /// triggered restart left without one is the error (its index).
+    pub(crate) fn triggered_crashes(&self) -> Result<Vec<Option<u32>>, usize> {
+        let mut taken = vec![false; self.faults.len()];
+        let mut out = vec![None; self.faults.len()];
+        for (i, f) in self.faults.iter().enumerate() {
+            let (Some(_), FaultAction::Restart { node }) = (f.after, &f.action) else {
+                continue;
+            };
+            let crash = self.faults.iter().enumerate().position(|(j, c)| {
+                !taken[j]
+                    && c.after == f.after
+                    && c.action == FaultAction::Crash { node: *node }
+                    && c.at <= f.at
+            });
+            let Some(j) = crash else { return Err(i) };
+            taken[j] = true;
+            out[i] = Some(j as u32);
+        }
+        Ok(out)
+    }
+
     /// How many processes the run has: one per node, plus one per extra
     /// twin instance of a byzantine node. Traces have a lane per process.
     pub fn processes(&self) -> u32 {
@@ -434,22 +458,7 @@ impl SimConfig {
             }
             match f.action {
                 FaultAction::Crash { node } => node_ok(node, "a crash")?,
-                FaultAction::Restart { node } => {
-                    node_ok(node, "a restart")?;
-                    let paired = self.faults.iter().any(|c| {
-                        c.after == f.after
-                            && c.action == FaultAction::Crash { node }
-                            && c.at <= f.at
-                    });
-                    if !paired {
-                        return Err(format!(
-                            "node {} is restarted {} but no crash of it with that trigger comes \
-                             before: a triggered restart follows a triggered crash",
-                            node.0,
-                            f.when()
-                        ));
-                    }
-                }
+                FaultAction::Restart { node } => node_ok(node, "a restart")?,
                 ref other => {
                     return Err(format!(
                         "`{other}` is triggered by a delivery, but only crashes and their \
@@ -457,6 +466,15 @@ impl SimConfig {
                     ))
                 }
             }
+        }
+        if let Err(i) = self.triggered_crashes() {
+            let f = &self.faults[i];
+            return Err(format!(
+                "{} is {} but no crash of that node with that trigger comes before it \
+                 (each triggered restart follows a triggered crash of its own)",
+                f.action,
+                f.when()
+            ));
         }
         let mut order: Vec<&Fault> = self.faults.iter().filter(|f| f.after.is_none()).collect();
         order.sort_by_key(|f| f.at);

@@ -1282,6 +1282,57 @@ fn a_triggered_crash_that_finds_its_node_down_and_its_restart_do_nothing() {
 }
 
 #[test]
+fn two_crashes_set_off_by_one_delivery_leave_their_node_restarted() {
+    // Both crash n1 after its 4th delivery: the second finds it down and
+    // does nothing, and so does its restart; the first's restart brings
+    // n1 back (a swarm scenario drawing the same delivery twice once left
+    // its node down for good).
+    let mut sim = chatter(4, 3, 20, lossy(0.0, 0.0, 0.0));
+    let trigger = Trigger {
+        node: NodeId(1),
+        deliveries: 4,
+    };
+    let us = Duration::from_micros;
+    let mut faults = crash_after(trigger, 1, us(300), us(3_000));
+    faults.extend(crash_after(trigger, 1, us(700), us(1_000)));
+    sim.config_mut().faults = faults;
+    let recs = records(&trace_of(&sim));
+    let fourth = recs
+        .iter()
+        .filter(|r| {
+            matches!(
+                r.kind,
+                Kind::Deliver {
+                    node: NodeId(1),
+                    ..
+                }
+            )
+        })
+        .nth(3)
+        .unwrap()
+        .time;
+    let n1: Vec<(Instant, bool)> = recs
+        .iter()
+        .filter_map(|r| match r.kind {
+            Kind::Crash {
+                node: NodeId(1), ..
+            } => Some((r.time, true)),
+            Kind::Restart {
+                node: NodeId(1), ..
+            } => Some((r.time, false)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        n1,
+        [
+            (fourth.after(us(300)), true),
+            (fourth.after(us(3_300)), false)
+        ]
+    );
+}
+
+#[test]
 fn a_trigger_that_never_comes_is_said_with_what_its_node_handled() {
     let mut sim = chatter(2, 3, 4, lossy(0.0, 0.0, 0.0));
     let trigger = Trigger {
@@ -1315,11 +1366,17 @@ fn impossible_triggers_are_rejected_before_anything_runs() {
     let mut lone = crash_after(t(0, 2), 1, ms(1), ms(2));
     lone.remove(0);
     let err = run(lone);
-    assert!(err.contains("no crash of it with that trigger"), "{err}");
+    assert!(
+        err.contains("no crash of that node with that trigger"),
+        "{err}"
+    );
     let mut early = crash_after(t(0, 2), 1, ms(5), ms(2));
     early[1].at = ms(1);
     let err = run(early);
-    assert!(err.contains("no crash of it with that trigger"), "{err}");
+    assert!(
+        err.contains("no crash of that node with that trigger"),
+        "{err}"
+    );
     // A restart at a time of a crash set off by a delivery.
     let mut timed = crash_after(t(0, 2), 1, ms(1), ms(2));
     timed[1].after = None;

@@ -167,9 +167,12 @@ pub(crate) struct Triggers {
     waiting: Vec<(Trigger, u32)>,
     /// Messages each node has handled, when any fault waits.
     handled: Vec<u64>,
-    /// Triggered crashes that found their node down: the restart with the
-    /// same trigger does nothing either.
-    void: Vec<(Trigger, NodeId)>,
+    /// For a triggered restart, the triggered crash it undoes
+    /// ([`crate::config::SimConfig::triggered_crashes`]).
+    crash_of: Vec<Option<u32>>,
+    /// Triggered crashes (by index) that found their node down: the
+    /// restart that undoes one does nothing either.
+    void: Vec<u32>,
 }
 
 /// A delivered message the network adversary remembers.
@@ -422,6 +425,8 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
         if !world.triggers.waiting.is_empty() {
             world.triggers.waiting.sort_unstable();
             world.triggers.handled = vec![0; c.nodes as usize];
+            // Validated: every triggered restart has its crash.
+            world.triggers.crash_of = c.triggered_crashes().unwrap_or_default();
         }
         for i in 0..processes {
             world.schedule(Instant::ZERO, Event::Start(i));
@@ -1229,14 +1234,18 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
     fn fault(&mut self, index: u32) -> Result<bool, SimError> {
         let fault = &self.sim.config.faults[index as usize];
         let (action, after) = (fault.action.clone(), fault.after);
-        if let (Some(t), FaultAction::Restart { node }) = (after, &action) {
-            if self.triggers.void.contains(&(t, *node)) {
-                return Ok(false);
-            }
+        let undoes = self
+            .triggers
+            .crash_of
+            .get(index as usize)
+            .copied()
+            .flatten();
+        if undoes.is_some_and(|c| self.triggers.void.contains(&c)) {
+            return Ok(false);
         }
         let handled = self.apply_fault(action.clone())?;
-        if let (Some(t), FaultAction::Crash { node }, false) = (after, &action, handled) {
-            self.triggers.void.push((t, *node));
+        if let (Some(_), FaultAction::Crash { .. }, false) = (after, &action, handled) {
+            self.triggers.void.push(index);
         }
         self.note_fault(self.network.wires_down() as u32);
         Ok(handled)
