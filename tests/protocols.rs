@@ -64,6 +64,11 @@ const PAIRS: &[(&str, &str, &[&str])] = &[
         "scenarios/raft-bug-forget-vote.toml",
         &["election-safety"],
     ),
+    (
+        "scenarios/raft-crash-after-delivery.toml",
+        "scenarios/raft-bug-forget-vote-after-delivery.toml",
+        &["election-safety"],
+    ),
 ];
 
 #[test]
