@@ -83,8 +83,10 @@ pub struct Fault {
     pub action: FaultAction,
     /// A crash or restart set off by a node's own progress rather than by
     /// the clock: `at` counts from the moment the node has handled its
-    /// n-th message. A crash so triggered that finds its node down does
-    /// nothing, and neither does the restart with the same trigger.
+    /// n-th message. Each triggered restart undoes one triggered crash of
+    /// its node with the same trigger ([`SimConfig::validate`] pairs them
+    /// in list order); a crash so triggered that finds its node down does
+    /// nothing, and neither does the restart that undoes it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub after: Option<Trigger>,
 }
@@ -99,7 +101,7 @@ impl Fault {
         }
     }
 
-    /// When it happens, in words: "at 1.2s", "50µs after n1's 3rd delivery".
+    /// When it happens, in words: "at 1.2s", "50us after n1's 3rd delivery".
     pub fn when(&self) -> String {
         match &self.after {
             None => format!("at {}", self.at),

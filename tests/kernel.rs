@@ -1141,6 +1141,26 @@ fn a_workload_for_a_node_type_that_takes_no_operations_is_refused_not_dropped() 
     assert!(outcome.failure.is_none());
 }
 
+/// When `node` handled its `k`-th message (from 1).
+fn nth_delivery(recs: &[Record<'_>], node: NodeId, k: usize) -> Instant {
+    recs.iter()
+        .filter(|r| matches!(r.kind, Kind::Deliver { node: n, .. } if n == node))
+        .nth(k - 1)
+        .unwrap_or_else(|| panic!("{node} handles {k} messages"))
+        .time
+}
+
+/// `node`'s crashes (true) and restarts (false), with their times.
+fn downs_and_ups(recs: &[Record<'_>], node: NodeId) -> Vec<(Instant, bool)> {
+    recs.iter()
+        .filter_map(|r| match r.kind {
+            Kind::Crash { node: n, .. } if n == node => Some((r.time, true)),
+            Kind::Restart { node: n, .. } if n == node => Some((r.time, false)),
+            _ => None,
+        })
+        .collect()
+}
+
 /// A crash of `node` set off by `trigger`, `at` after it, and its restart
 /// `down` later.
 fn crash_after(trigger: Trigger, node: u32, at: Duration, down: Duration) -> Vec<Fault> {
@@ -1171,32 +1191,14 @@ fn a_crash_set_off_by_a_delivery_comes_that_long_after_it_and_its_restart_down_l
     let bytes = trace_of(&sim);
     assert_eq!(bytes, trace_of(&sim), "the same run twice");
     let recs = records(&bytes);
-    let fifth = recs
-        .iter()
-        .filter(|r| {
-            matches!(
-                r.kind,
-                Kind::Deliver {
-                    node: NodeId(1),
-                    ..
-                }
-            )
-        })
-        .nth(4)
-        .expect("n1 handles five messages")
-        .time;
-    let of_n1 = |crash: bool| -> Vec<Instant> {
-        recs.iter()
-            .filter(|r| match r.kind {
-                Kind::Crash { node, .. } => crash && node == NodeId(1),
-                Kind::Restart { node, .. } => !crash && node == NodeId(1),
-                _ => false,
-            })
-            .map(|r| r.time)
-            .collect()
-    };
-    assert_eq!(of_n1(true), [fifth.after(at)]);
-    assert_eq!(of_n1(false), [fifth.after(at).after(down)]);
+    let fifth = nth_delivery(&recs, NodeId(1), 5);
+    assert_eq!(
+        downs_and_ups(&recs, NodeId(1)),
+        [
+            (fifth.after(at), true),
+            (fifth.after(at).after(down), false)
+        ]
+    );
     // Said in words as it is.
     assert_eq!(
         sim.config().faults[0].when(),
@@ -1245,35 +1247,10 @@ fn a_triggered_crash_that_finds_its_node_down_and_its_restart_do_nothing() {
     ));
     sim.config_mut().faults = faults;
     let recs = records(&trace_of(&sim));
-    let third = recs
-        .iter()
-        .filter(|r| {
-            matches!(
-                r.kind,
-                Kind::Deliver {
-                    node: NodeId(0),
-                    ..
-                }
-            )
-        })
-        .nth(2)
-        .unwrap()
-        .time;
+    let third = nth_delivery(&recs, NodeId(0), 3);
     assert!(third < Instant::ZERO.after(Duration::from_millis(140)));
-    let faults: Vec<(Instant, bool)> = recs
-        .iter()
-        .filter_map(|r| match r.kind {
-            Kind::Crash {
-                node: NodeId(1), ..
-            } => Some((r.time, true)),
-            Kind::Restart {
-                node: NodeId(1), ..
-            } => Some((r.time, false)),
-            _ => None,
-        })
-        .collect();
     assert_eq!(
-        faults,
+        downs_and_ups(&recs, NodeId(1)),
         [
             (Instant::ZERO.after(Duration::from_millis(1)), true),
             (Instant::ZERO.after(Duration::from_millis(150)), false)
@@ -1297,34 +1274,9 @@ fn two_crashes_set_off_by_one_delivery_leave_their_node_restarted() {
     faults.extend(crash_after(trigger, 1, us(700), us(1_000)));
     sim.config_mut().faults = faults;
     let recs = records(&trace_of(&sim));
-    let fourth = recs
-        .iter()
-        .filter(|r| {
-            matches!(
-                r.kind,
-                Kind::Deliver {
-                    node: NodeId(1),
-                    ..
-                }
-            )
-        })
-        .nth(3)
-        .unwrap()
-        .time;
-    let n1: Vec<(Instant, bool)> = recs
-        .iter()
-        .filter_map(|r| match r.kind {
-            Kind::Crash {
-                node: NodeId(1), ..
-            } => Some((r.time, true)),
-            Kind::Restart {
-                node: NodeId(1), ..
-            } => Some((r.time, false)),
-            _ => None,
-        })
-        .collect();
+    let fourth = nth_delivery(&recs, NodeId(1), 4);
     assert_eq!(
-        n1,
+        downs_and_ups(&recs, NodeId(1)),
         [
             (fourth.after(us(300)), true),
             (fourth.after(us(3_300)), false)
