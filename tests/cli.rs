@@ -362,8 +362,12 @@ fn every_malformed_scenario_exits_2_with_a_located_message_and_never_panics() {
             ":5:9: `after` sets off a crash (and with `down`, its restart): this fault is no crash",
         ),
         (
-            "down-without-after",
-            ":7:8: `down` goes with a crash set off by `after`",
+            "down-on-a-partition",
+            ":7:8: `down` restarts a crashed node that long after its crash: this fault is no crash",
+        ),
+        (
+            "crash-again-before-down-ends",
+            ":9:1: node 1 is crashed here but is already down",
         ),
         (
             "after-delivery-zero",
@@ -1527,4 +1531,38 @@ fn a_crash_set_off_by_a_delivery_runs_replays_and_says_when_its_trigger_never_ca
         "{}",
         text(&o)
     );
+}
+
+#[test]
+fn a_crash_with_down_restarts_its_node_and_an_optional_one_takes_its_restart_along() {
+    use dsim::{Duration, FaultAction, NodeId};
+    let registry = dsim::protocols::Registry::builtin();
+    let text = "protocol = \"raft\"\nnodes = 3\n\n[[fault]]\nat = [\"100ms\", \"140ms\"]\n\
+                crash = 1\ndown = [\"1ms\", \"3ms\"]\nprobability = 0.5\n";
+    let scenario = dsim::scenario::Scenario::parse("down.toml", text, &registry).unwrap();
+    let (mut on, mut off) = (0, 0);
+    for seed in 0..40 {
+        let r = scenario.resolve(seed).unwrap();
+        // Left out, the crash takes its restart along: nothing is skipped.
+        assert!(
+            !r.drawn.iter().any(|(k, _)| k.starts_with("skipped")),
+            "{:?}",
+            r.drawn
+        );
+        let faults = &r.config.faults;
+        if faults.is_empty() {
+            off += 1;
+            continue;
+        }
+        on += 1;
+        assert_eq!(faults.len(), 2, "{faults:?}");
+        assert_eq!(faults[0].action, FaultAction::Crash { node: NodeId(1) });
+        assert_eq!(faults[1].action, FaultAction::Restart { node: NodeId(1) });
+        let down = faults[1].at.0 - faults[0].at.0;
+        assert!(
+            (Duration::from_millis(1).0..=Duration::from_millis(3).0).contains(&down),
+            "{faults:?}"
+        );
+    }
+    assert!(on >= 10 && off >= 10, "{on} on, {off} off");
 }

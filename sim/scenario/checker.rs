@@ -975,11 +975,10 @@ impl Checker<'_> {
                 "`after` sets off a crash (and with `down`, its restart): this fault is no crash",
             ));
         }
-        if let (Some(d), true) = (&r.down, after.is_none()) {
+        if let (Some(d), false) = (&r.down, crash) {
             return Err(loc.at(
                 d.span(),
-                "`down` goes with a crash set off by `after`; a crash at a time is followed by \
-                 a `restart` fault at a later time",
+                "`down` restarts a crashed node that long after its crash: this fault is no crash",
             ));
         }
         match actions.len() {
@@ -1009,11 +1008,23 @@ impl Checker<'_> {
     ) -> Result<(), ScenarioError> {
         let spans: Vec<Range<usize>> = raw.fault.iter().flatten().map(|f| f.span()).collect();
         // A crash set off by `after` has no time to judge it by; its
-        // restart is its own `down`.
-        let mut order: Vec<usize> = (0..faults.len())
+        // restart is its own `down`. A timed crash's `down` is a restart
+        // (`true`) at the sum of the lows.
+        let mut order: Vec<(usize, bool)> = (0..faults.len())
             .filter(|&i| faults[i].after.is_none())
+            .map(|i| (i, false))
             .collect();
-        order.sort_by_key(|&i| faults[i].at.low());
+        order.extend(
+            order
+                .clone()
+                .into_iter()
+                .filter_map(|(i, _)| faults[i].down.as_ref().map(|_| (i, true))),
+        );
+        let time = |&(i, restart): &(usize, bool)| match (restart, &faults[i].down) {
+            (true, Some(d)) => Duration(faults[i].at.low().0.saturating_add(d.low().0)),
+            _ => faults[i].at.low(),
+        };
+        order.sort_by_key(time);
         let mut up = vec![true; n as usize];
         let ids: std::collections::BTreeSet<u32> = faults
             .iter()
@@ -1026,7 +1037,11 @@ impl Checker<'_> {
         let mut open: std::collections::BTreeSet<u32> = Default::default();
         let mut cut: std::collections::BTreeSet<(u32, u32)> = Default::default();
         let wire = crate::network::wire;
-        for i in order {
+        for (i, restart) in order {
+            if let (true, FaultAction::Crash { node }) = (restart, &faults[i].action) {
+                up[node.index()] = true;
+                continue;
+            }
             let at = faults[i].at.low();
             match faults[i].action {
                 FaultAction::Partition { id, .. } => {

@@ -69,8 +69,8 @@ pub struct FaultKnob {
     /// A crash set off by a node's progress (`after = { node, deliveries }`):
     /// `at` counts from when that node has handled that many messages.
     pub after: Option<(NodeId, Knob<u64>)>,
-    /// For a crash set off by `after`: its node restarts this long after
-    /// it (never, without).
+    /// For a crash: its node restarts this long after it (never, without,
+    /// unless a `restart` fault comes).
     pub down: Option<Knob<Duration>>,
 }
 
@@ -396,8 +396,8 @@ impl Scenario {
                 node: *node,
                 deliveries: k.resolve(&format!("fault.{i}.after.deliveries"), &mut rng, &mut drawn),
             });
-            let restart = match (after, &f.down, &action) {
-                (Some(_), Some(down), FaultAction::Crash { node }) => Some(Fault {
+            let restart = match (&f.down, &action) {
+                (Some(down), FaultAction::Crash { node }) => Some(Fault {
                     at: Duration(
                         at.0.saturating_add(
                             down.resolve(&format!("fault.{i}.down"), &mut rng, &mut drawn)
