@@ -769,7 +769,9 @@ impl Case {
     /// The faults as a schedule, in time order (faults at the same time in
     /// plan order), as a scenario file's are: each planned fault expands
     /// to a valid pair; a crash of a node already down at that time is
-    /// left out.
+    /// left out. Crashes set off by deliveries
+    /// ([`PlannedFault::CrashAfterDelivery`]) come last, by their delay;
+    /// one that finds its node down does nothing when the case runs.
     pub fn fault_schedule(&self) -> Vec<Fault> {
         let ms = Duration::from_millis;
         let mut out = Vec::new();
