@@ -324,6 +324,14 @@ fn a_case_written_as_a_scenario_runs_the_same_configuration() {
             after_us: 250,
             down_ms: 40,
         },
+        // A second on the same delivery: its restart, due first, is the
+        // one a run pairs with the first crash.
+        PlannedFault::CrashAfterDelivery {
+            node: 2,
+            delivery: 4,
+            after_us: 700,
+            down_ms: 10,
+        },
     ];
     let every_text = every.to_scenario("twophase", &p);
     assert!(
@@ -335,7 +343,7 @@ fn a_case_written_as_a_scenario_runs_the_same_configuration() {
         every_text.contains("at = \"9ms\"\ncrash = 1")
             && every_text.contains("offset = \"-7ms\"")
             && every_text.contains(
-                "after = { node = 2, deliveries = 4 }\nat = \"250us\"\ncrash = 2\ndown = \"40ms\""
+                "after = { node = 2, deliveries = 4 }\nat = \"250us\"\ncrash = 2\ndown = \"10450us\""
             )
             && every_text.contains("time = \"4s\""),
         "{every_text}"

@@ -103,7 +103,8 @@ pub struct RawFault {
     pub alter: Option<Spanned<u32>>,
     /// A crash set off by a node's progress: `at` counts from then.
     pub after: Option<Spanned<RawTrigger>>,
-    /// How long a crash set off by `after` keeps its node down.
+    /// How long a crash keeps its node down: its restart comes that long
+    /// after it.
     pub down: Option<Spanned<Value>>,
 }
 

@@ -1081,9 +1081,15 @@ impl Case {
             }
         }
         let schedule = self.fault_schedule();
-        for f in &schedule {
+        // A triggered restart is the `down` of the crash a run pairs it
+        // with, so that the scenario resolves to this very schedule.
+        let pairs = {
+            let mut c = SimConfig::new(self.seed, self.nodes);
+            c.faults = schedule.clone();
+            c.triggered_crashes().unwrap_or_default()
+        };
+        for (index, f) in schedule.iter().enumerate() {
             if let Some(a) = f.after {
-                // A triggered restart is its crash's `down`.
                 let FaultAction::Crash { node } = f.action else {
                     continue;
                 };
@@ -1095,10 +1101,8 @@ impl Case {
                     dur(f.at),
                     node.0
                 );
-                let restart = schedule.iter().find(|r| {
-                    r.after == f.after && r.action == FaultAction::Restart { node } && r.at >= f.at
-                });
-                if let Some(r) = restart {
+                let restart = pairs.iter().position(|p| *p == Some(index as u32));
+                if let Some(r) = restart.map(|r| &schedule[r]) {
                     let _ = writeln!(t, "down = {}", dur(Duration(r.at.0 - f.at.0)));
                 }
                 continue;
