@@ -267,6 +267,31 @@ fn toward(v: u64, to: u64) -> Vec<u64> {
     out
 }
 
+/// Simpler forms of a crash set off by an event (the `event`-th operation
+/// or delivery, counted from `first`), `after_us` after it, for
+/// `down_ms`: shorter down, sooner after, an earlier event.
+fn after_event(
+    [event, after_us, down_ms]: [u64; 3],
+    first: u64,
+    crash: impl Fn(u64, u64, u64) -> PlannedFault,
+) -> Vec<PlannedFault> {
+    let mut out: Vec<PlannedFault> = toward(down_ms, 1)
+        .into_iter()
+        .map(|d| crash(event, after_us, d))
+        .collect();
+    out.extend(
+        toward(after_us, 0)
+            .into_iter()
+            .map(|a| crash(event, a, down_ms)),
+    );
+    out.extend(
+        toward(event, first)
+            .into_iter()
+            .map(|e| crash(e, after_us, down_ms)),
+    );
+    out
+}
+
 /// `f` moved earlier by the factor `num / den` (times and message ids).
 fn earlier(f: &PlannedFault, num: u64, den: u64) -> PlannedFault {
     let scale = |v: u64| v.saturating_mul(num) / den.max(1);
@@ -387,57 +412,29 @@ fn smaller_faults(f: &PlannedFault) -> Vec<PlannedFault> {
             op,
             after_us,
             down_ms,
-        } => {
-            let crash = |op, after_us, down_ms| PlannedFault::CrashAfterOperation {
+        } => after_event([op, after_us, down_ms], 0, |op, after_us, down_ms| {
+            PlannedFault::CrashAfterOperation {
                 node,
                 op,
                 after_us,
                 down_ms,
-            };
-            let mut out: Vec<PlannedFault> = toward(down_ms, 1)
-                .into_iter()
-                .map(|d| crash(op, after_us, d))
-                .collect();
-            out.extend(
-                toward(after_us, 0)
-                    .into_iter()
-                    .map(|a| crash(op, a, down_ms)),
-            );
-            out.extend(
-                toward(op, 0)
-                    .into_iter()
-                    .map(|o| crash(o, after_us, down_ms)),
-            );
-            out
-        }
+            }
+        }),
         PlannedFault::CrashAfterDelivery {
             node,
             delivery,
             after_us,
             down_ms,
-        } => {
-            let crash = |delivery, after_us, down_ms| PlannedFault::CrashAfterDelivery {
+        } => after_event(
+            [delivery, after_us, down_ms],
+            1,
+            |delivery, after_us, down_ms| PlannedFault::CrashAfterDelivery {
                 node,
                 delivery,
                 after_us,
                 down_ms,
-            };
-            let mut out: Vec<PlannedFault> = toward(down_ms, 1)
-                .into_iter()
-                .map(|d| crash(delivery, after_us, d))
-                .collect();
-            out.extend(
-                toward(after_us, 0)
-                    .into_iter()
-                    .map(|a| crash(delivery, a, down_ms)),
-            );
-            out.extend(
-                toward(delivery, 1)
-                    .into_iter()
-                    .map(|k| crash(k, after_us, down_ms)),
-            );
-            out
-        }
+            },
+        ),
         PlannedFault::Partition {
             at_ms,
             lasts_ms,
