@@ -10,7 +10,7 @@
 //! | [`Invariant::always`] | after every event and at the end | safety over the whole world |
 //! | [`Invariant::per_node`] | after each event, for the node it changed; at the end for every node | safety of one node's state, at the cost of that node only |
 //! | [`Invariant::at_end`] | once, when the run ends | properties of the final state |
-//! | [`Invariant::eventually`] | `within` after the last fault ended and the last client operation arrived | liveness: "once the network is calm, everyone agrees" |
+//! | [`Invariant::eventually`] | `within` after the last fault ended and the last client operation arrived and began | liveness: "once the network is calm, everyone agrees" |
 //! | [`Invariant::monitor`] | after every event and at the end, with a summary it keeps across the run | global properties at the cost of what changed |
 //!
 //! An invariant that could not be evaluated (an `eventually` whose deadline
@@ -53,7 +53,7 @@ pub enum When {
     /// Only at the end of the run (properties of the final state).
     AtEnd,
     /// `within` after the last fault ended and the last client operation
-    /// arrived (liveness); not evaluated on a run that ends, by a limit,
+    /// arrived and began (liveness); not evaluated on a run that ends, by a limit,
     /// before that deadline. `amid_workload`: after the last fault alone.
     /// `despite_crashes`: a node crashed for good does not hold it off
     /// (the crash-stop model): `within` after the last partition or cut
@@ -84,7 +84,7 @@ impl When {
                 },
                 match amid_workload {
                     true => "",
-                    false => " and the last client operation arrived",
+                    false => " and the last client operation arrived and began",
                 }
             ),
         }
@@ -172,9 +172,11 @@ impl<N> Invariant<N> {
 
     /// Liveness: must hold `within` after the world is calm — the last
     /// fault ended (a heal, a restart, a restored wire) and the last client
-    /// operation arrived — as long as no new fault begins and no new
-    /// operation arrives. As a quiet-system check does, it judges a system
-    /// left to settle, never work in progress. Checked at that deadline; on
+    /// operation arrived and began (a client that queues what the workload
+    /// hands it begins some later: its [`crate::Context::invoke`] counts)
+    /// — as long as no new fault begins and no new operation arrives or
+    /// begins. As a quiet-system check does, it judges a system left to
+    /// settle, never work in progress. Checked at that deadline; on
     /// a run that goes quiet earlier, at the end. A run that a limit ends
     /// before the deadline, or that ends with a fault still in force, does
     /// not evaluate it and says so.
@@ -195,7 +197,7 @@ impl<N> Invariant<N> {
     /// Liveness in the crash-stop model: as [`Invariant::eventually`], but
     /// a node crashed for good does not hold it off. It must hold `within`
     /// after the last partition or cut wire ended, the last crash or
-    /// restart happened and the last client operation arrived, with the
+    /// restart happened and the last client operation arrived and began, with the
     /// nodes then down left down: a failure detector's completeness (every
     /// node down is suspected by every node up), a leader among the nodes
     /// that survive. A run that ends with a node down judges it; one that

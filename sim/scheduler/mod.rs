@@ -564,7 +564,7 @@ impl<N: Node> Simulation<N> {
     }
 
     /// Adds a liveness property that must hold `within` after the last
-    /// fault ended and the last client operation arrived (see
+    /// fault ended and the last client operation arrived and began (see
     /// [`Invariant::eventually`]).
     pub fn eventually(
         self,

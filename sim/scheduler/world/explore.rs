@@ -235,6 +235,7 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
             inputs_queued: self.inputs_queued,
             inputs_asked: self.inputs_asked,
             last_input: self.last_input,
+            last_invoked: self.last_invoked,
             clock_read: self.clock_read,
             changed: self.changed,
             faults: self.faults,

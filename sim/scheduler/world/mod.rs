@@ -95,6 +95,10 @@ pub(crate) struct World<'s, N: Node, S: Sink> {
     // When the last client operation was issued: an `eventually` is judged
     // `within` after it and the last fault, never amid the workload.
     last_input: Option<Instant>,
+    // When a client last began an operation (`Context::invoke`): one
+    // that queues what the workload hands it begins some later, and the
+    // work is in progress until then.
+    last_invoked: Option<Instant>,
     // Whether a handler read its node's clock (`Context::now`).
     clock_read: bool,
     // The node the last event changed, for per-node invariants.
@@ -381,6 +385,7 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
             inputs_queued: None,
             inputs_asked: false,
             last_input: None,
+            last_invoked: None,
             clock_read: false,
             changed: None,
             faults: FaultState {
@@ -1596,6 +1601,7 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
                 match op.phase {
                     crate::history::Phase::Invoke => {
                         self.open_ops.insert(op.process, (id, op.clone()));
+                        self.last_invoked = Some(self.now);
                     }
                     _ => {
                         self.open_ops.remove(&op.process);
@@ -1880,9 +1886,9 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
 
     /// Since when the world is calm for an `eventually`: no fault in force
     /// since the last one ended, and no client operation since the last
-    /// one arrived (a check judged amid the workload would judge work in
-    /// progress, not a system that failed to recover). `None` while a
-    /// fault is in force.
+    /// one arrived and the last one began (a check judged amid the
+    /// workload would judge work in progress, not a system that failed to
+    /// recover). `None` while a fault is in force.
     /// `amid_workload`: since the last fault alone.
     /// `despite_crashes`: since the crash-stop calm began (nodes down left
     /// down).
@@ -1891,7 +1897,7 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
             true => self.faults.settled_since?,
             false => self.faults.calm_since?,
         };
-        Some(match self.last_input {
+        Some(match self.last_input.max(self.last_invoked) {
             Some(last) if !amid_workload => last.max(faults),
             _ => faults,
         })
@@ -2022,9 +2028,19 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
         ) else {
             return;
         };
-        let origin = match self.last_input {
+        let origin = match self.last_input.max(self.last_invoked) {
             Some(op) if !amid_workload && op >= faults && op > Instant::ZERO => {
-                format!("the last client operation arrived (at {op})")
+                match self.last_input {
+                    Some(arrived) if arrived >= op => {
+                        format!("the last client operation arrived (at {op})")
+                    }
+                    // A client held it in a queue of its own.
+                    Some(arrived) => format!(
+                        "a client last began an operation (at {op}; the last one arrived at \
+                         {arrived})"
+                    ),
+                    None => format!("a client last began an operation (at {op})"),
+                }
             }
             _ if faults > Instant::ZERO && despite_crashes => format!(
                 "the last partition or cut wire ended or the last crash or restart happened (at \
@@ -2232,7 +2248,7 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
                 if amid_workload {
                     ""
                 } else {
-                    " and the last client operation had arrived"
+                    " and the last client operation had arrived and begun"
                 }
             ),
             _ => format!("the run ended at {now} before any event"),
