@@ -22,7 +22,9 @@
 //! fewer faults, operations, message faults, records, nodes, node events
 //! and messages sent, in that order — and no larger than the input in any
 //! measure, so shrinking never makes a run bigger. Two searches with
-//! different seeds start from the run cut at its failure; the smaller
+//! different seeds start from the run cut at its failure (for a check
+//! judged at the run's end, a history's, at the earliest millisecond
+//! whose prefix still fails; again before the last pass); the smaller
 //! result is kept. The last pass takes away each remaining fault,
 //! operation and message fault alone, against the exactly recorded
 //! schedule, and keeps any removal after which the run still fails; when
@@ -121,29 +123,31 @@ impl Size {
 
     /// No larger than `other` in any measure.
     pub fn within(&self, other: &Size) -> bool {
-        let a = [
-            self.faults,
-            self.operations,
-            self.nodes,
-            self.lost,
-            self.duplicated,
-            self.corrupted,
-            self.records,
-            self.events,
-            self.sent,
-        ];
-        let b = [
-            other.faults,
-            other.operations,
-            other.nodes,
-            other.lost,
-            other.duplicated,
-            other.corrupted,
-            other.records,
-            other.events,
-            other.sent,
-        ];
-        a.iter().zip(&b).all(|(x, y)| x <= y)
+        self.grown(other).is_empty()
+    }
+
+    /// The measures in which this is larger than `other`, in words:
+    /// "records 144 -> 150".
+    pub fn grown(&self, other: &Size) -> Vec<String> {
+        let measures = |s: &Size| {
+            [
+                ("faults", s.faults),
+                ("operations", s.operations),
+                ("nodes", s.nodes),
+                ("lost", s.lost),
+                ("duplicated", s.duplicated),
+                ("corrupted", s.corrupted),
+                ("records", s.records),
+                ("events", s.events),
+                ("messages", s.sent),
+            ]
+        };
+        measures(self)
+            .iter()
+            .zip(measures(other))
+            .filter(|((_, x), (_, y))| x > y)
+            .map(|((name, x), (_, y))| format!("{name} {y} -> {x}"))
+            .collect()
     }
 }
 
@@ -221,8 +225,13 @@ pub struct Shrunk {
 pub struct Minimality {
     /// Single removals tried.
     pub tried: u64,
-    /// Removals after which the run still failed (empty: 1-minimal).
+    /// Removals after which the run still failed, no larger than the
+    /// input (empty: 1-minimal).
     pub still_fail: Vec<String>,
+    /// Removals after which the run still failed but outgrew the input in
+    /// some measure, with how: a shrink keeps the result never larger
+    /// than its input, so it keeps these events.
+    pub outgrow: Vec<String>,
 }
 
 /// One event a candidate can do without.
@@ -1185,6 +1194,53 @@ impl<'a> Shrinker<'a> {
         }
     }
 
+    /// Keeps a run cut shorter if it is no larger than the best.
+    fn keep_cut(&mut self, cut: Candidate, size: Size) {
+        if size.key() <= self.best.1.key() {
+            if size.within(&self.input) {
+                self.result = (cut.clone(), size);
+                self.result_at = self.runs;
+            }
+            self.best = (cut, size);
+            self.best_at = self.runs;
+        }
+    }
+
+    /// A check judged over the whole run (a history's linearizability)
+    /// fails at the run's end, though a prefix may already show it: the
+    /// run cut at the earliest time, to the millisecond, at which it still
+    /// fails, found by halving (operations pending at a cut are of unknown
+    /// outcome, so a prefix that fails shows a real violation). A failure
+    /// judged as it happened is not found earlier: one run tells it (the
+    /// run cut a millisecond before its failure passes). At most a few
+    /// dozen runs, whatever the budget left.
+    fn earliest_cut(&mut self, (best, size): (Candidate, Size)) -> (Candidate, Size) {
+        let millisecond = Duration::from_millis(1).0;
+        let (mut passes, mut fails) = (0u64, size.failed_at.0);
+        let mut found = (best, size);
+        let mut probe = true;
+        while fails - passes > millisecond {
+            let mid = match std::mem::take(&mut probe) {
+                true => fails - millisecond,
+                false => passes + (fails - passes) / 2,
+            };
+            let mut cut = found.0.clone();
+            cut.config.limits.time = Duration(mid);
+            cut.config.limits_cut_by = Some("shrink".into());
+            self.runs += 1;
+            match self.runner.fails(&cut).map(|stats| Size::of(&cut, &stats)) {
+                Some(size) => {
+                    fails = size.failed_at.0.min(mid);
+                    if size.key() <= found.1.key() {
+                        found = (cut, size);
+                    }
+                }
+                None => passes = mid,
+            }
+        }
+        found
+    }
+
     /// Shrinks until nothing more gives way or the budget runs out.
     pub fn shrink(mut self, failed_at: Instant) -> Shrunk {
         // Nothing after the failure matters. The cut is marked, so a run
@@ -1196,15 +1252,10 @@ impl<'a> Shrinker<'a> {
             Duration(failed_at.0.saturating_add(Duration::from_millis(1).0));
         shorter.config.limits_cut_by = Some("shrink".into());
         if let Some(size) = self.run(&shorter) {
-            if size.key() <= self.best.1.key() {
-                if size.within(&self.input) {
-                    self.result = (shorter.clone(), size);
-                    self.result_at = self.runs;
-                }
-                self.best = (shorter, size);
-                self.best_at = self.runs;
-            }
+            self.keep_cut(shorter, size);
         }
+        let (cut, size) = self.earliest_cut(self.best.clone());
+        self.keep_cut(cut, size);
         // Two searches from the cut run, with different seeds, each with
         // its share of the budget: the better result is kept (a search can
         // settle where another seed would not).
@@ -1229,6 +1280,9 @@ impl<'a> Shrinker<'a> {
             self.result = self.best.clone();
             self.result_at = self.best_at;
         }
+        // Events taken away may have brought the failure earlier.
+        let (cut, size) = self.earliest_cut(self.best.clone());
+        self.keep_cut(cut, size);
         // 1-minimal: each remaining event alone, the schedule fixed, with
         // the rest of the budget.
         self.phase = "1-minimal";
@@ -1274,6 +1328,11 @@ impl<'a> Shrinker<'a> {
                 let input = self.input;
                 let within = move |s: &Size| s.within(&input);
                 if let Some((c, size)) = self.fails_somehow(&tried, true, &within) {
+                    // A send the old schedule no longer matches drew its
+                    // fate: fixed again, or the next removal would move it
+                    // and the result would be 1-minimal only against fates
+                    // its trace does not hold.
+                    let (c, size) = self.recorded(c, size);
                     self.best = (c.clone(), size);
                     self.result = (c, size);
                     self.result_at = self.runs;
@@ -1326,16 +1385,21 @@ fn all_units(c: &Candidate) -> Vec<Unit> {
 
 /// Takes away each remaining fault, operation and message fault of `c`
 /// alone (the schedule fixed) and says which removals still fail: none,
-/// when `c` is 1-minimal.
-pub fn verify(c: &Candidate, runner: &dyn Runner) -> Minimality {
+/// when `c` is 1-minimal; those whose run outgrows `input` (the run
+/// shrunk) apart.
+pub fn verify(c: &Candidate, runner: &dyn Runner, input: &Size) -> Minimality {
     let mut m = Minimality::default();
     for u in all_units(c) {
         m.tried += 1;
-        if runner
-            .fails(&without(c, std::slice::from_ref(&u)))
-            .is_some()
-        {
-            m.still_fail.push(u.describe(c));
+        let tried = without(c, std::slice::from_ref(&u));
+        let Some(stats) = runner.fails(&tried) else {
+            continue;
+        };
+        match Size::of(&tried, &stats).grown(input) {
+            grown if grown.is_empty() => m.still_fail.push(u.describe(c)),
+            grown => m
+                .outgrow
+                .push(format!("{} ({})", u.describe(c), grown.join(", "))),
         }
     }
     m
@@ -1362,6 +1426,63 @@ mod tests {
     use crate::config::Fault;
     use crate::node::NodeId;
     use crate::time::Duration;
+
+    /// Fails whatever is taken away; without its faults the run is
+    /// `bare` records long, with them 100.
+    struct AlwaysFails {
+        bare: u64,
+    }
+
+    impl Runner for AlwaysFails {
+        fn fails(&self, c: &Candidate) -> Option<Stats> {
+            let records = if c.config.faults.is_empty() {
+                self.bare
+            } else {
+                100
+            };
+            Some(Stats {
+                records,
+                ..Stats::default()
+            })
+        }
+        fn record(&self, _: &Candidate) -> Option<Schedule> {
+            None
+        }
+    }
+
+    #[test]
+    fn verify_tells_a_removal_that_outgrows_the_input_from_one_that_does_not() {
+        let mut config = SimConfig::new(1, 3);
+        config.faults = vec![
+            Fault::at(
+                Duration::from_millis(10),
+                FaultAction::Crash { node: NodeId(1) },
+            ),
+            Fault::at(
+                Duration::from_millis(20),
+                FaultAction::Restart { node: NodeId(1) },
+            ),
+        ];
+        let c = Candidate {
+            config,
+            schedule: None,
+        };
+        let input = Size {
+            faults: 2,
+            nodes: 3,
+            records: 200,
+            ..Size::default()
+        };
+        // Taking the crash away still fails, in a run no larger: not
+        // 1-minimal.
+        let m = verify(&c, &AlwaysFails { bare: 150 }, &input);
+        assert_eq!((m.tried, m.still_fail.len(), m.outgrow.len()), (1, 1, 0));
+        // In a run of 500 records where the input had 200: kept, and why.
+        let m = verify(&c, &AlwaysFails { bare: 500 }, &input);
+        assert!(m.still_fail.is_empty(), "{m:?}");
+        assert_eq!(m.outgrow.len(), 1);
+        assert!(m.outgrow[0].ends_with("(records 200 -> 500)"), "{m:?}");
+    }
 
     #[test]
     fn a_wire_cut_one_way_round_and_restored_the_other_is_one_group() {

@@ -264,7 +264,7 @@ pub fn shrink(registry: &Registry, args: ShrinkArgs) -> Result<(), CliError> {
         shrunk.found_at,
         match &shrunk.stopped {
             Some(why) if shrunk.minimal => format!(
-                " (the search was cut short: {why}, so a larger --max-runs may find a smaller run; its last pass finished: no event left can be taken away alone)"
+                " (the search was cut short: {why}, so a larger --max-runs may find a smaller run; its last pass finished: no event left can be taken away alone, the run kept no larger than the input)"
             ),
             Some(why) => format!(" (stopped early: {why}; the run is the smallest found)"),
             None => String::new(),
@@ -273,18 +273,31 @@ pub fn shrink(registry: &Registry, args: ShrinkArgs) -> Result<(), CliError> {
     if args.verify {
         let mut exact = shrunk.candidate.clone();
         exact.schedule = Some(by_content(schedule_from(&after_records)));
-        let m = verify(&exact, &runner);
-        if m.still_fail.is_empty() {
+        let m = verify(&exact, &runner, &shrunk.before);
+        if m.still_fail.is_empty() && m.outgrow.is_empty() {
             println!(
                 "1-minimal  yes: each of the {} faults, operations and message faults, taken away alone, makes the failure go away",
                 m.tried
             );
+        } else if m.still_fail.is_empty() {
+            println!(
+                "1-minimal  yes among runs no larger than the input: of the {} faults, operations and message faults, each taken away alone makes the failure go away or the run outgrow the input, which a shrink never keeps: {}",
+                m.tried,
+                m.outgrow.join("; ")
+            );
         } else {
             println!(
-                "1-minimal  NO: {} of {} single removals still fail: {}",
+                "1-minimal  NO: {} of {} single removals still fail: {}{}",
                 m.still_fail.len(),
                 m.tried,
-                m.still_fail.join("; ")
+                m.still_fail.join("; "),
+                match m.outgrow.len() {
+                    0 => String::new(),
+                    _ => format!(
+                        "; these too, but the run then outgrows the input: {}",
+                        m.outgrow.join("; ")
+                    ),
+                }
             );
         }
         let larger = !after.within(&shrunk.before);
