@@ -526,12 +526,8 @@ fn print_summary(
         println!("planned    {} never happened: {why}", faults.join(", "));
     }
     // So is a crash whose trigger never came.
-    for &(t, handled) in &outcome.untriggered {
-        println!(
-            "planned    the crash after {t} never happened: {} handled {handled} message{}",
-            t.node,
-            if handled == 1 { "" } else { "s" }
-        );
+    for (_, why) in untriggered(outcome) {
+        println!("planned    {why}");
     }
     let count = |n: u64, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
     println!(
@@ -706,4 +702,23 @@ fn not_issued(asked: u64, issued: u64, outcome: &Outcome) -> String {
         )),
     }
     why.iter().map(|w| format!("; {w}")).collect()
+}
+
+/// Each crash of the run whose trigger never came: (what was planned, the
+/// same for every seed of a scenario; what happened, in words).
+pub(crate) fn untriggered(outcome: &crate::scheduler::Outcome) -> Vec<(String, String)> {
+    outcome
+        .untriggered
+        .iter()
+        .map(|&(t, handled)| {
+            (
+                format!("a crash set off by {}'s deliveries", t.node),
+                format!(
+                    "the crash after {t} never happened: {} handled {handled} message{}",
+                    t.node,
+                    if handled == 1 { "" } else { "s" }
+                ),
+            )
+        })
+        .collect()
 }

@@ -46,6 +46,10 @@ pub struct SeedOutcome {
     /// Invariants this seed did not evaluate, with why.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub not_run: BTreeMap<String, String>,
+    /// Planned faults that never happened in this seed (a crash whose
+    /// trigger never came), by what was planned, with why.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub missed: BTreeMap<String, String>,
 }
 
 /// Every seed's outcome, kept packed in memory, in seed order once
@@ -80,6 +84,7 @@ struct Packed {
     digest: String,
     drawn: BTreeMap<String, String>,
     not_run: BTreeMap<String, String>,
+    missed: BTreeMap<String, String>,
 }
 
 impl Outcomes {
@@ -100,6 +105,7 @@ impl Outcomes {
             digest: o.digest,
             drawn: o.drawn,
             not_run: o.not_run,
+            missed: o.missed,
         };
         let at = self.bytes.len();
         let bytes = std::mem::take(&mut self.bytes);
@@ -155,6 +161,7 @@ impl Outcomes {
                 digest: p.digest,
                 drawn: p.drawn,
                 not_run: p.not_run,
+                missed: p.missed,
             }
         })
     }
@@ -318,6 +325,10 @@ pub struct Summary {
     /// passing seeds.
     #[serde(default)]
     pub not_run_by_check: BTreeMap<String, u64>,
+    /// For each planned fault that never happened in some passing seed:
+    /// in how many.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub missed_faults: BTreeMap<String, u64>,
     pub first_failing_seed: Option<u64>,
     /// What the sweep was made from.
     pub identity: Identity,
@@ -345,6 +356,7 @@ impl Summary {
         outcomes.dedup();
         let mut failures_by_check = BTreeMap::new();
         let mut not_run_by_check = BTreeMap::new();
+        let mut missed_faults = BTreeMap::new();
         let mut failed = 0;
         let mut first_failing_seed = None;
         for o in outcomes.iter() {
@@ -358,9 +370,14 @@ impl Summary {
             // A failing seed stops early and leaves later checks unrun as
             // a matter of course; a passing seed that did not evaluate a
             // check is what people must hear about.
+            // So is a planned fault that never happened in a seed that
+            // ran to its end (a failing one stopped before it was due).
             if o.verdict == "pass" {
                 for c in o.not_run.keys() {
                     *not_run_by_check.entry(c.clone()).or_insert(0) += 1;
+                }
+                for f in o.missed.keys() {
+                    *missed_faults.entry(f.clone()).or_insert(0) += 1;
                 }
             }
         }
@@ -375,6 +392,7 @@ impl Summary {
             failed,
             failures_by_check,
             not_run_by_check,
+            missed_faults,
             first_failing_seed,
             digest: digest_of(&outcomes),
             identity,
@@ -794,6 +812,7 @@ mod tests {
                 .map(|(k, v)| (k.to_string(), v.clone()))
                 .collect(),
             not_run: BTreeMap::new(),
+            missed: BTreeMap::new(),
         }
     }
 

@@ -14,6 +14,7 @@ use crate::trace::hex;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use rayon::prelude::*;
+use std::collections::BTreeMap;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -339,6 +340,17 @@ pub fn sweep(registry: &Registry, args: SweepArgs) -> Result<(), CliError> {
                                 .not_run()
                                 .map(|(c, why)| (c.to_string(), why.to_string()))
                                 .collect(),
+                            missed: super::run::untriggered(&outcome).into_iter().fold(
+                                BTreeMap::new(),
+                                |mut missed, (planned, why)| {
+                                    // Two such crashes of one node, one line.
+                                    missed
+                                        .entry(planned)
+                                        .and_modify(|w: &mut String| *w = format!("{w}; {why}"))
+                                        .or_insert(why);
+                                    missed
+                                },
+                            ),
                         };
                         if let Err(e) = journal.record(&recorded) {
                             if let Ok(mut slot) = first_error.lock() {
@@ -406,6 +418,7 @@ pub fn sweep(registry: &Registry, args: SweepArgs) -> Result<(), CliError> {
         };
         eprintln!("  NOT RUN {check}: in {count} seeds{all}; e.g. {why}");
     }
+    print_missed(&summary);
     print_draws(&summary);
     eprintln!("summary    {}", summary_path.display());
     if let Some(seed) = summary.first_failing_seed {
@@ -447,6 +460,29 @@ pub fn sweep(registry: &Registry, args: SweepArgs) -> Result<(), CliError> {
 
 /// For a scenario with ranges: how often seeds failed by what each knob
 /// drew ([`Summary::draws_and_failures`]).
+/// Each planned fault that never happened in some passing seed: in how
+/// many, and why in one of them. A sweep meant to test a protocol under a
+/// crash that never came tested it without one.
+fn print_missed(summary: &Summary) {
+    for (fault, count) in &summary.missed_faults {
+        let example = summary
+            .outcomes
+            .iter()
+            .filter(|o| o.verdict == "pass")
+            .find_map(|mut o| Some((o.seed, o.missed.remove(fault)?)));
+        let all = match *count == summary.passed {
+            true => " (every one: it never happened)",
+            false => "",
+        };
+        let (seed, why) = example.unwrap_or_default();
+        eprintln!(
+            "  NEVER HAPPENED {fault}: in {count} of {} passing seeds{all}; e.g. seed {seed}: {}",
+            summary.passed,
+            plain(&why)
+        );
+    }
+}
+
 fn print_draws(summary: &Summary) {
     let lines = summary.draws_and_failures();
     if lines.is_empty() {
@@ -627,6 +663,7 @@ pub fn merge(args: MergeArgs) -> Result<(), CliError> {
         summary.passed,
         summary.failed
     );
+    print_missed(&summary);
     print_draws(&summary);
     judge(&summary, &summary.scenario, incomplete.as_deref(), None)
 }
