@@ -458,8 +458,6 @@ pub fn sweep(registry: &Registry, args: SweepArgs) -> Result<(), CliError> {
     )
 }
 
-/// For a scenario with ranges: how often seeds failed by what each knob
-/// drew ([`Summary::draws_and_failures`]).
 /// Each planned fault that never happened in some passing seed: in how
 /// many, and why in one of them. A sweep meant to test a protocol under a
 /// crash that never came tested it without one.
@@ -483,6 +481,8 @@ fn print_missed(summary: &Summary) {
     }
 }
 
+/// For a scenario with ranges: how often seeds failed by what each knob
+/// drew ([`Summary::draws_and_failures`]).
 fn print_draws(summary: &Summary) {
     let lines = summary.draws_and_failures();
     if lines.is_empty() {
