@@ -609,8 +609,16 @@ fn print_report(r: &Report, wall: f64, budgets: Budgets) {
         ),
     }
     if !r.not_evaluated.is_empty() {
+        // No path came to rest: deeper, or never (timers that re-arm).
+        let why = match r.terminal {
+            0 if r.cut_at_depth > 0 => format!(
+                "; every path was still going at depth {}: a deeper search (--depth) reaches rest if the protocol comes to it, but one whose timers re-arm forever (heartbeats, resends) never does, and a random run (`dsim sweep`) judges it there",
+                r.depth_bound
+            ),
+            _ => String::new(),
+        };
         println!(
-            "NOT RUN    {}: judged only where nothing more can happen (for `eventually`, with no fault in force), and the search reached no such state",
+            "NOT RUN    {}: judged only where nothing more can happen (for `eventually`, with no fault in force), and the search reached no such state{why}",
             plain(&r.not_evaluated.join(", "))
         );
     }
