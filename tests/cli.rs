@@ -1187,6 +1187,25 @@ fn a_planned_fault_on_a_message_never_sent_is_said() {
         line.starts_with("planned    lose_messages 100000, duplicate_messages 200000 never happened: the run sent "),
         "{line}"
     );
+    // A sweep counts the seeds each one missed in.
+    let out = dir.join("sweep");
+    let o = dsim(&[
+        "sweep",
+        scenario.to_str().unwrap(),
+        "--seeds",
+        "0..5",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    for planned in ["lose_messages 100000", "duplicate_messages 200000"] {
+        let line = format!(
+            "NEVER HAPPENED {planned}: in 5 of 5 passing seeds (every one: it never happened); e.g. \
+             seed 0: {planned} never happened: the run sent "
+        );
+        assert!(text(&o).contains(&line), "{line}\n{}", text(&o));
+    }
+    assert!(!text(&o).contains("lose_messages 3"), "{}", text(&o));
     std::fs::write(&scenario, with("lose_messages = [3]")).unwrap();
     let o = dsim(&["run", scenario.to_str().unwrap()]);
     assert!(text(&o).contains(", planned 1)"), "{}", text(&o));

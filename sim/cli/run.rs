@@ -704,6 +704,32 @@ fn not_issued(asked: u64, issued: u64, outcome: &Outcome) -> String {
     why.iter().map(|w| format!("; {w}")).collect()
 }
 
+/// Each planned fault of the run that never happened: (what was planned,
+/// the same for every seed of a scenario; what happened, in words). A
+/// sweep counts the seeds each one missed in.
+pub(crate) fn missed_faults(outcome: &crate::scheduler::Outcome) -> Vec<(String, String)> {
+    let mut missed: Vec<(String, String)> = outcome
+        .planned_missed
+        .iter()
+        .map(|&(m, f, why)| {
+            let planned = match f {
+                MessageFault::Lose => format!("lose_messages {m}"),
+                MessageFault::Duplicate => format!("duplicate_messages {m}"),
+            };
+            let why = match why {
+                "never sent" => {
+                    format!("the run sent {} messages (ids from 0)", outcome.stats.sent)
+                }
+                why => format!("its message was {why}"),
+            };
+            let words = format!("{planned} never happened: {why}");
+            (planned, words)
+        })
+        .collect();
+    missed.extend(untriggered(outcome));
+    missed
+}
+
 /// Each crash of the run whose trigger never came: (what was planned, the
 /// same for every seed of a scenario; what happened, in words).
 pub(crate) fn untriggered(outcome: &crate::scheduler::Outcome) -> Vec<(String, String)> {

@@ -47,7 +47,8 @@ pub struct SeedOutcome {
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub not_run: BTreeMap<String, String>,
     /// Planned faults that never happened in this seed (a crash whose
-    /// trigger never came), by what was planned, with why.
+    /// trigger never came, a planned loss of a message never sent), by
+    /// what was planned, with why.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub missed: BTreeMap<String, String>,
 }

@@ -340,7 +340,7 @@ pub fn sweep(registry: &Registry, args: SweepArgs) -> Result<(), CliError> {
                                 .not_run()
                                 .map(|(c, why)| (c.to_string(), why.to_string()))
                                 .collect(),
-                            missed: super::run::untriggered(&outcome).into_iter().fold(
+                            missed: super::run::missed_faults(&outcome).into_iter().fold(
                                 BTreeMap::new(),
                                 |mut missed, (planned, why)| {
                                     // Two such crashes of one node, one line.
