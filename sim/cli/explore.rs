@@ -612,8 +612,9 @@ fn print_report(r: &Report, wall: f64, budgets: Budgets) {
         // No path came to rest: deeper, or never (timers that re-arm).
         let why = match r.terminal {
             0 if r.cut_at_depth > 0 => format!(
-                "; every path was still going at depth {}: a deeper search (--depth) reaches rest if the protocol comes to it, but one whose timers re-arm forever (heartbeats, resends) never does, and a random run (`dsim sweep`) judges it there",
-                r.depth_bound
+                "; every path was still going at depth {}: a deeper search (--depth) reaches rest if the protocol comes to it, but one whose timers re-arm forever (heartbeats, resends) never does, and a random run (`{} sweep`) judges it there",
+                r.depth_bound,
+                super::program()
             ),
             _ => String::new(),
         };
