@@ -231,8 +231,10 @@ impl<N> Invariant<N> {
 
     /// Liveness of the system's own, not of the work it is given (a
     /// leader is elected): must hold `within` after the last fault ended,
-    /// even while client operations still arrive. Otherwise as
-    /// [`Invariant::eventually`].
+    /// even while client operations still arrive or begin. Clients that
+    /// begin operations of their own until the run ends leave an
+    /// [`Invariant::eventually`] not run; this one is judged among them.
+    /// Otherwise as [`Invariant::eventually`].
     pub fn eventually_amid_workload(
         name: impl Into<String>,
         doc: impl Into<String>,
