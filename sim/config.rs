@@ -253,7 +253,7 @@ impl Workload {
 
     /// When each operation arrives (from the run's start) and at which
     /// node, as a run of `seed` with `nodes` nodes draws them
-    /// ([`Workload::draw`], the run's own), so the times do not depend on
+    /// (`Workload::draw`, the run's own), so the times do not depend on
     /// the targets. Operations in `skip` are drawn and listed, though a run
     /// does not issue them.
     pub fn arrivals(&self, seed: u64, nodes: u32) -> Vec<(Duration, NodeId)> {
