@@ -1213,13 +1213,16 @@ impl<'a> Shrinker<'a> {
     /// outcome, so a prefix that fails shows a real violation). A failure
     /// judged as it happened is not found earlier: one run tells it (the
     /// run cut a millisecond before its failure passes). At most a few
-    /// dozen runs, whatever the budget left.
+    /// dozen runs, whatever the run budget left; a wall-clock deadline
+    /// passed stops it.
     fn earliest_cut(&mut self, (best, size): (Candidate, Size)) -> (Candidate, Size) {
         let millisecond = Duration::from_millis(1).0;
         let (mut passes, mut fails) = (0u64, size.failed_at.0);
         let mut found = (best, size);
         let mut probe = true;
-        while fails - passes > millisecond {
+        let deadline = self.options.deadline;
+        while fails - passes > millisecond && deadline.is_none_or(|d| std::time::Instant::now() < d)
+        {
             let mid = match std::mem::take(&mut probe) {
                 true => fails - millisecond,
                 false => passes + (fails - passes) / 2,
