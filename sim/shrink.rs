@@ -1194,15 +1194,21 @@ impl<'a> Shrinker<'a> {
         }
     }
 
-    /// Keeps a run cut shorter if it is no larger than the best.
+    /// Keeps a run cut shorter if it is no larger than the best; it is
+    /// found at this run only if it is smaller (a cut that changed nothing
+    /// but the time limit was found where the run it cuts was).
     fn keep_cut(&mut self, cut: Candidate, size: Size) {
         if size.key() <= self.best.1.key() {
             if size.within(&self.input) {
+                if size.key() < self.result.1.key() {
+                    self.result_at = self.runs;
+                }
                 self.result = (cut.clone(), size);
-                self.result_at = self.runs;
+            }
+            if size.key() < self.best.1.key() {
+                self.best_at = self.runs;
             }
             self.best = (cut, size);
-            self.best_at = self.runs;
         }
     }
 
