@@ -49,8 +49,9 @@ pub enum Strategy {
     Explore { path: Vec<u32>, budgets: Budgets },
 }
 
-/// How many of each fault an exploration may inject along one path.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+/// How many of each fault an exploration may inject along one path, and
+/// how far it settles paths it leaves at its depth bound.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Budgets {
     pub drops: u32,
     pub duplicates: u32,
@@ -61,6 +62,44 @@ pub struct Budgets {
     /// `Some(0)` lets timers fire only when nothing else can happen.
     #[serde(default)]
     pub early_timers: Option<u32>,
+    /// How many steps a *settle* may take: from each state the search
+    /// explores, the path goes on without faults (the
+    /// ready tasks run, every copy in flight is delivered oldest first,
+    /// the client operations left are handed out, and when nothing else
+    /// can happen the timer due first fires) until every `eventually`
+    /// check due holds at once, for at most this many steps; one that
+    /// still fails then fails the search. So a protocol whose timers never
+    /// stop (heartbeats, resends), where no path comes to rest, has its
+    /// liveness judged. 0 settles nothing: `eventually` is judged only
+    /// where nothing more can happen. A path that ends where steps are
+    /// left, run under a settle budget, ends in a settle: its `eventually`
+    /// checks are judged there. By default [`Budgets::SETTLE`] (a
+    /// recorded path without the field has none).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub settle: u32,
+}
+
+impl Budgets {
+    /// The settle's steps by default.
+    pub const SETTLE: u32 = 1000;
+}
+
+impl Default for Budgets {
+    /// No fault, any timer at any step, settles of [`Budgets::SETTLE`]
+    /// steps.
+    fn default() -> Self {
+        Budgets {
+            drops: 0,
+            duplicates: 0,
+            crashes: 0,
+            early_timers: None,
+            settle: Budgets::SETTLE,
+        }
+    }
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 impl Strategy {

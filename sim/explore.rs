@@ -75,7 +75,7 @@
 //! ```
 
 use crate::node::Node;
-use crate::scheduler::{Action, SimError, Simulation, Stepper, Touch};
+use crate::scheduler::{Action, Settled, SimError, Simulation, Stepper, Touch};
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering as AtomicOrdering};
 use std::sync::Arc;
@@ -187,6 +187,12 @@ pub struct Found {
     /// The check failed at the path's end, a state where nothing more can
     /// happen: an end-of-run or `eventually` check, judged only there.
     pub at_end: bool,
+    /// How many of the path's last steps are a settle
+    /// ([`crate::config::Budgets::settle`]) from a state the search
+    /// reached; 0 when the path does not end in one.
+    pub settled: usize,
+    /// For an `eventually` check, why it was judged where it was.
+    pub due: Option<String>,
 }
 
 /// What a search covered, and what it found.
@@ -200,6 +206,12 @@ pub struct Report {
     pub cut_at_depth: u64,
     /// States where nothing more can happen.
     pub terminal: u64,
+    /// States whose `eventually` checks a settle judged
+    /// ([`crate::config::Budgets::settle`]), the steps the settles took in
+    /// all, and the most steps one took.
+    pub settled: u64,
+    pub settle_steps: u64,
+    pub settle_longest: usize,
     /// Whether node states were hashed (the protocol's nodes hash); when
     /// not, each node is known by what it has been handed.
     pub hashed: bool,
@@ -332,8 +344,7 @@ fn replay<'s, N: Node>(sim: &'s Simulation<N>, path: &[u32]) -> Result<Stepper<'
 fn found<N: Node>(
     sim: &Simulation<N>,
     path: Vec<u32>,
-    check: &str,
-    message: &str,
+    failure: &crate::scheduler::Failure,
     at_end: bool,
 ) -> Result<Found, SimError> {
     let mut st = Stepper::new(sim)?;
@@ -349,9 +360,11 @@ fn found<N: Node>(
         path,
         steps,
         in_flight: st.in_flight_described(),
-        check: check.to_string(),
-        message: message.to_string(),
+        check: failure.check.clone(),
+        message: failure.message.clone(),
         at_end,
+        settled: 0,
+        due: failure.due.clone(),
     })
 }
 
@@ -376,6 +389,9 @@ pub fn search<N: Node>(sim: &Simulation<N>, options: &Options) -> Result<Report,
         counts: Progress::default(),
         cut_at_depth: 0,
         terminal: 0,
+        settled: 0,
+        settle_steps: 0,
+        settle_longest: 0,
         hashed,
         unhashable: N::UNHASHABLE.filter(|_| !hashed).map(str::to_string),
         copied: sim.is_cloneable(),
@@ -601,6 +617,12 @@ fn explore_from<N: Node>(
         root.why_not_reduced()
     };
     let reduce = report.reduction_off.is_none();
+    // A settle from each state left at the depth bound, when asked for and
+    // some check is an `eventually`.
+    let settle = match &sim.config().strategy {
+        crate::config::Strategy::Explore { budgets, .. } if sim.has_eventually() => budgets.settle,
+        _ => 0,
+    };
     if options.determinism_checks > 0 {
         let again = replay(sim, &[])?;
         if again.fingerprint() != root.fingerprint() {
@@ -610,7 +632,7 @@ fn explore_from<N: Node>(
     report.counts.states = 1;
     report.counts.unique = 1;
     if let Some(f) = root.failure() {
-        report.violation = Some(found(sim, Vec::new(), &f.check, &f.message, false)?);
+        report.violation = Some(found(sim, Vec::new(), f, false)?);
         return Ok(report);
     }
     let root_fingerprint = root.fingerprint();
@@ -670,12 +692,41 @@ fn explore_from<N: Node>(
             state.mark_evaluated(evaluated);
             report.clock_read |= state.clock_read();
             if let Some(f) = state.failure() {
-                report.violation = Some(found(sim, path, &f.check, &f.message, true)?);
+                report.violation = Some(found(sim, path, f, true)?);
                 break;
             }
             continue;
         }
-        if path.len() >= options.depth {
+        let cut = path.len() >= options.depth;
+        // Its `eventually` checks judged after a settle, if asked for: from
+        // a copy, unless nothing more will be taken from this state.
+        if settle > 0 && only.is_none() {
+            let mut copy = match cut {
+                true => None,
+                false => Some(match state.fork() {
+                    Some(fork) => fork,
+                    None => replay(sim, &path)?,
+                }),
+            };
+            let settling = copy.as_mut().unwrap_or(&mut state);
+            let (steps, how) = settling.settle(settle)?;
+            settling.mark_evaluated(evaluated);
+            report.clock_read |= settling.clock_read();
+            report.settled += u64::from(how != Settled::Unjudged);
+            report.settle_steps += steps.len() as u64;
+            report.settle_longest = report.settle_longest.max(steps.len());
+            if let Some(f) = settling.failure() {
+                let failure = f.clone();
+                let settled = steps.len();
+                let mut whole = path;
+                whole.extend(steps);
+                let mut f = found(sim, whole, &failure, how == Settled::Rested)?;
+                f.settled = settled;
+                report.violation = Some(f);
+                break;
+            }
+        }
+        if cut {
             report.cut_at_depth += u64::from(only.is_none());
             continue;
         }
@@ -762,7 +813,7 @@ fn explore_from<N: Node>(
             report.counts.early += u64::from(early);
             report.counts.depth = report.counts.depth.max(child.len());
             if let Some(f) = next.failure() {
-                report.violation = Some(found(sim, child, &f.check, &f.message, false)?);
+                report.violation = Some(found(sim, child, f, false)?);
                 stop = true;
                 break;
             }

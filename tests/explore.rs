@@ -194,21 +194,28 @@ fn a_check_under_exploration_sees_the_nodes_a_crash_took_down() {
 #[test]
 fn a_search_in_which_no_path_comes_to_rest_says_why_its_liveness_is_not_run() {
     // Raft's heartbeats re-arm forever: no explored state is one where
-    // nothing more can happen, at any depth, and `leader-elected` is
-    // judged only there (so is `committed-on-majority`, judged at the end).
-    // The search says so, and where they are judged.
-    let (code, out, _) = explore("scenarios/raft-partitions.toml", &["--depth", "4"]);
+    // nothing more can happen, at any depth, and without a settle
+    // `leader-elected` is judged only there (so is `committed-on-majority`,
+    // judged at the end, settle or not). The search says so, and where
+    // they are judged.
+    let (code, out, _) = explore(
+        "scenarios/raft-partitions.toml",
+        &["--depth", "4", "--settle", "0"],
+    );
     assert_eq!(code, Some(0), "{out}");
     assert!(
         out.contains(
             "NOT RUN    committed-on-majority, leader-elected: judged only where nothing more can \
-             happen (for `eventually`, with no fault in force), and the search reached no such \
-             state; every path was still going at depth 4: a deeper search (--depth) reaches rest \
-             if the protocol comes to it, but one whose timers re-arm forever (heartbeats, \
-             resends) never does, and a random run (`dsim sweep`) judges it there\n"
+             happen (for `eventually`, with no fault in force, or after a settle), and the \
+             search reached no such state; every path was still going at depth 4: a deeper \
+             search (--depth) reaches rest if the protocol comes to it, but one whose timers \
+             re-arm forever (heartbeats, resends) never does, and a random run (`dsim sweep`) \
+             judges it there; --settle N judges `eventually` after a settle from each state \
+             explored\n"
         ),
         "{out}"
     );
+    assert!(!out.contains("settled    "), "{out}");
 }
 
 #[test]

@@ -19,6 +19,7 @@ mod property;
 mod protocols;
 mod reduction;
 mod replay;
+mod settle;
 mod show;
 mod shrink;
 mod trace_integrity;

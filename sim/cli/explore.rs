@@ -50,6 +50,14 @@ pub struct ExploreArgs {
     /// By default any timer may fire at any step.
     #[arg(long, value_name = "N")]
     pub early_timers: Option<u32>,
+    /// From each state explored, go on without faults for at most this
+    /// many steps (tasks run, copies delivered oldest first, the
+    /// operations left handed out, timers fired in the order they fall
+    /// due) until every `eventually` check holds: one that never does
+    /// fails the search. 0: judge `eventually` only where nothing more can
+    /// happen.
+    #[arg(long, value_name = "STEPS", default_value_t = crate::config::Budgets::SETTLE)]
+    pub settle: u32,
     /// Client operations issued, at most (default: the scenario's count).
     #[arg(long)]
     pub operations: Option<u64>,
@@ -103,6 +111,7 @@ pub fn explore(registry: &Registry, args: ExploreArgs) -> Result<(), CliError> {
         duplicates: args.duplicates,
         crashes: args.crashes,
         early_timers: args.early_timers,
+        settle: args.settle,
     };
     let interrupted = Arc::new(AtomicBool::new(false));
     {
@@ -550,6 +559,10 @@ const CLOCKS_NOT_EXPLORED: &str =
      the protocol decides from its clocks (a lease, a deadline) was not explored; random runs \
      (a sweep) keep time";
 
+/// The first and last steps of a settle a violation's steps show.
+const SETTLE_SHOWN: usize = 12;
+const SETTLE_SHOWN_END: usize = 4;
+
 fn print_report(r: &Report, wall: f64, budgets: Budgets) {
     let c = &r.counts;
     // Nodes that do not hash are known by what they were handed, which
@@ -575,6 +588,15 @@ fn print_report(r: &Report, wall: f64, budgets: Budgets) {
         "reached    depth {}, {} states where nothing more can happen, {} cut at the depth bound, {} waiting",
         c.depth, r.terminal, r.cut_at_depth, c.frontier
     );
+    if r.settled > 0 {
+        println!(
+            "settled    {} states: from each, the path went on without faults (tasks run, \
+             copies delivered oldest first, the operations left handed out, timers fired in the \
+             order they fall due) until every `eventually` check held, for at most {} steps \
+             (--settle): {} steps in all, the longest {}",
+            r.settled, budgets.settle, r.settle_steps, r.settle_longest
+        );
+    }
     match &r.reduction_off {
         None => println!(
             "reduced    {} steps not taken: another order of the same steps reached what they would (partial-order reduction; --no-reduction takes them){}",
@@ -618,8 +640,13 @@ fn print_report(r: &Report, wall: f64, budgets: Budgets) {
             ),
             _ => String::new(),
         };
+        let settle = match budgets.settle {
+            0 => "; --settle N judges `eventually` after a settle from each state explored"
+                .to_string(),
+            _ => String::new(),
+        };
         println!(
-            "NOT RUN    {}: judged only where nothing more can happen (for `eventually`, with no fault in force), and the search reached no such state{why}",
+            "NOT RUN    {}: judged only where nothing more can happen (for `eventually`, with no fault in force, or after a settle), and the search reached no such state{why}{settle}",
             plain(&r.not_evaluated.join(", "))
         );
     }
@@ -641,6 +668,19 @@ fn print_report(r: &Report, wall: f64, budgets: Budgets) {
                 f.path.len(),
                 plain(&f.message)
             );
+            if f.settled > 0 {
+                println!(
+                    "settled    steps {} to {} are a settle from the state the search reached \
+                     in {} steps: no fault, tasks run, copies delivered oldest first, the \
+                     operations left handed out, timers fired in the order they fall due",
+                    f.path.len() - f.settled,
+                    f.path.len() - 1,
+                    f.path.len() - f.settled
+                );
+            }
+            if let (Some(due), false) = (&f.due, f.at_end) {
+                println!("judged     {}", plain(due.trim_start_matches("judged ")));
+            }
             if f.at_end {
                 println!(
                     "judged     where the path ends: no step is left to take (no delivery, timer \
@@ -648,7 +688,23 @@ fn print_report(r: &Report, wall: f64, budgets: Budgets) {
                      end-of-run or `eventually` check is judged only there"
                 );
             }
+            // A long settle is shown by its start and its end: its steps
+            // are all in the trace.
+            let settle_from = f.path.len() - f.settled;
+            let (head, tail) = (
+                settle_from + SETTLE_SHOWN,
+                f.path.len().saturating_sub(SETTLE_SHOWN_END),
+            );
             for (i, s) in f.steps.iter().enumerate() {
+                if f.settled > SETTLE_SHOWN + SETTLE_SHOWN_END && (head..tail).contains(&i) {
+                    if i == head {
+                        println!(
+                            "  ...       {} more steps of the settle (the trace has every one)",
+                            tail - head
+                        );
+                    }
+                    continue;
+                }
                 println!("  step {i:>3}  {}", plain(s));
             }
             for (i, m) in f.in_flight.iter().enumerate() {

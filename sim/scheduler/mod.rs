@@ -52,7 +52,8 @@ use thiserror::Error;
 mod queue;
 mod world;
 
-pub(crate) use world::{Action, Touch};
+use world::SettleStep;
+pub(crate) use world::{Action, Settled, Touch};
 
 /// Why a liveness check did not run: the run's strategy is PCT.
 pub(crate) const NOT_UNDER_PCT: &str =
@@ -158,6 +159,28 @@ impl<'s, N: Node> Stepper<'s, N> {
     /// Whether a node read its clock (`Context::now`) on this path.
     pub fn clock_read(&self) -> bool {
         self.world.clock_read()
+    }
+
+    /// Goes on without faults until every `eventually` check due holds,
+    /// for at most `steps` steps ([`crate::config::Budgets::settle`]): the
+    /// steps taken, and how the settle ended.
+    pub fn settle(&mut self, steps: u32) -> Result<(Vec<u32>, Settled), SimError> {
+        let mut taken = Vec::new();
+        loop {
+            if self.failure().is_some() {
+                return Ok((taken, Settled::Failed));
+            }
+            let more = taken.len() < steps as usize;
+            match self.world.guarded(|w| w.settle_step(more))? {
+                Some(SettleStep::Take(i, action)) => {
+                    taken.push(i);
+                    self.take(&action)?;
+                }
+                Some(SettleStep::Done(how)) => return Ok((taken, how)),
+                // A check that panicked: the failure.
+                None => return Ok((taken, Settled::Failed)),
+            }
+        }
     }
 
     /// The end-of-run checks, for a state where nothing more can happen.
@@ -488,6 +511,13 @@ impl<N: Node> Simulation<N> {
     /// True when node states can be fingerprinted ([`Simulation::hashable`]).
     pub fn is_hashable(&self) -> bool {
         self.state_hash.is_some()
+    }
+
+    /// Whether some invariant is an `eventually` check.
+    pub(crate) fn has_eventually(&self) -> bool {
+        self.invariants
+            .iter()
+            .any(|i| matches!(i.when, crate::invariant::When::Eventually { .. }))
     }
 
     /// Reports progress to `report` during long runs (see [`ProgressFn`]).

@@ -244,6 +244,10 @@ impl<T> TimerSet<T> {
         }
     }
 
+    pub fn contains(&self, id: u64) -> bool {
+        self.timers.binary_search_by_key(&id, |t| t.0).is_ok()
+    }
+
     pub fn remove(&mut self, id: u64) -> Option<T> {
         let i = self.timers.binary_search_by_key(&id, |t| t.0).ok()?;
         Some(self.timers.remove(i).1)

@@ -6,13 +6,44 @@
 
 use super::World;
 use crate::config::{Budgets, FaultAction};
+use crate::invariant::When;
 use crate::network::{InFlight, LossCause};
 use crate::node::{Node, NodeId};
 use crate::scheduler::SimError;
-use crate::time::Duration;
+use crate::time::{Duration, Instant};
 use crate::trace::{Kind, Sink};
 use std::collections::BTreeMap;
 use std::hash::{Hash, Hasher};
+
+/// How a settle ended ([`World::settle_step`]); a check that failed on
+/// the way or at the end is the world's failure.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Settled {
+    /// Every `eventually` check due held at once.
+    Held,
+    /// Nothing more could happen, and the state was judged as such.
+    Rested,
+    /// Out of steps (or only faults left): the checks due were judged.
+    Judged,
+    /// No `eventually` check was due at the end (a fault in force for
+    /// each: a node left down), so none was judged.
+    Unjudged,
+    /// A check failed on the way.
+    Failed,
+}
+
+/// What a settle does next ([`World::settle_step`]).
+pub(crate) enum SettleStep {
+    Take(u32, Action),
+    Done(Settled),
+}
+
+/// Why an `eventually` failed where an explored path ends in a settle.
+pub(crate) const SETTLED: &str = "judged where the explored path ends, after a settle: no fault, \
+     ready tasks run, every copy in flight delivered oldest first, the operations left handed \
+     out, timers fired in the order they fall due; no state of the settle had every `eventually` \
+     check hold at once (the search has no clock: its steps, not a deadline, bound the settle; \
+     --settle sets how many)";
 
 /// What exploration keeps beyond the world itself.
 #[derive(Clone, Debug, Default)]
@@ -29,6 +60,10 @@ pub(crate) struct Pool {
     pub touch: Touch,
     /// Whether a handler read its clock during the step being taken.
     pub clock_read: bool,
+    /// When each timer set under exploration would be due (node, timer):
+    /// not state (a timer fires at any step), but the order a settle fires
+    /// timers in ([`crate::config::Budgets::settle`]).
+    pub deadlines: BTreeMap<(u32, u64), Instant>,
 }
 
 /// What a step touched, as partial-order reduction needs it: two steps
@@ -496,6 +531,93 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
             self.check_after_event()?;
         }
         Ok(())
+    }
+
+    /// Which invariants a settle judges now: the `eventually` checks with
+    /// no fault in force for them (by index).
+    fn settle_due(&self) -> Vec<bool> {
+        self.sim
+            .invariants
+            .iter()
+            .map(|inv| match inv.when {
+                When::Eventually {
+                    amid_workload,
+                    despite_crashes,
+                    ..
+                } => self.calm(amid_workload, despite_crashes).is_some(),
+                _ => false,
+            })
+            .collect()
+    }
+
+    /// The step a settle takes among `actions`: a ready task, else the
+    /// oldest copy in flight that can arrive, else the next client
+    /// operation, else the timer due first (by deadline, then node and
+    /// id); never a fault. `None` when only faults are left.
+    fn settle_pick(&self, actions: &[Action]) -> Option<usize> {
+        let first = |want: fn(&Action) -> bool| actions.iter().position(want);
+        first(|a| matches!(a, Action::Run(..)))
+            .or_else(|| first(|a| matches!(a, Action::Deliver(..))))
+            .or_else(|| first(|a| matches!(a, Action::Input)))
+            .or_else(|| {
+                let deadlines = &self.explore.as_ref()?.deadlines;
+                actions
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(i, a)| match a {
+                        Action::Fire(n, t) => {
+                            let due = deadlines.get(&(n.0, *t)).copied();
+                            Some(((due.is_none(), due, n.0, *t), i))
+                        }
+                        _ => None,
+                    })
+                    .min()
+                    .map(|(_, i)| i)
+            })
+    }
+
+    /// One step of a settle (see [`crate::config::Budgets::settle`]):
+    /// done, when every `eventually` check due holds at once, nothing more
+    /// can happen (judged as any such state is), or no step is left
+    /// (`more` false, or only faults enabled: the checks due are judged
+    /// here, [`World::judge_settled`]); else the step to take, by its
+    /// index among the actions enabled.
+    pub(crate) fn settle_step(&mut self, more: bool) -> Result<SettleStep, SimError> {
+        let due = self.settle_due();
+        if due.iter().any(|&d| d) {
+            self.changed = None;
+            if self.first_broken(None, |i, _| due[i]).is_none() {
+                return Ok(SettleStep::Done(Settled::Held));
+            }
+        }
+        let actions = self.enabled();
+        if actions.is_empty() {
+            self.end_checks(crate::trace::EndReason::Quiescent)?;
+            return Ok(SettleStep::Done(Settled::Rested));
+        }
+        match self.settle_pick(&actions) {
+            Some(i) if more => Ok(SettleStep::Take(i as u32, actions[i].clone())),
+            _ => Ok(SettleStep::Done(match self.judge_settled()? {
+                true => Settled::Judged,
+                false => Settled::Unjudged,
+            })),
+        }
+    }
+
+    /// The end of a settle: every `eventually` check due, judged over the
+    /// state now (the first that fails is the world's failure, with why
+    /// it was judged here). Whether one was due.
+    pub(crate) fn judge_settled(&mut self) -> Result<bool, SimError> {
+        let due = self.settle_due();
+        if !due.iter().any(|&d| d) || self.failure.is_some() {
+            return Ok(false);
+        }
+        self.changed = None;
+        self.evaluate(None, |i, _| due[i])?;
+        if let Some(f) = self.failure.as_mut() {
+            f.due = Some(SETTLED.to_string());
+        }
+        Ok(true)
     }
 
     /// Whether something other than a timer can happen now: a copy in

@@ -2,7 +2,7 @@
 
 mod explore;
 
-pub(crate) use explore::{Action, Touch};
+pub(crate) use explore::{Action, SettleStep, Settled, Touch};
 
 use super::queue::{Event, LocalClock, Pct, Queued, TimerSet};
 use super::{
@@ -626,7 +626,15 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
         } else {
             EndReason::EventLimit
         };
-        self.end_checks(reason)?;
+        // A path that ends where steps are left, under a settle budget,
+        // ends in a settle: its `eventually` checks are judged there.
+        let settled = self.explore.as_ref().is_some_and(|p| p.budgets.settle > 0);
+        if reason == EndReason::EventLimit && settled {
+            self.judge_settled()?;
+        }
+        if self.failure.is_none() {
+            self.end_checks(reason)?;
+        }
         Ok(if self.failure.is_some() {
             EndReason::CheckFailed
         } else {
@@ -1570,11 +1578,15 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
             Effect::SetTimer { timer, after, tag } => {
                 let slot = &mut self.slots[id.index()];
                 slot.timers.insert(timer.0, tag);
-                // Under exploration a timer is a choice, not a time.
-                if self.explore.is_some() {
+                let at = self.now.after(slot.clock.to_virtual(after));
+                // Under exploration a timer is a choice, not a time; its
+                // deadline orders it only in a settle.
+                if let Some(pool) = self.explore.as_mut() {
+                    pool.deadlines
+                        .retain(|&(n, t), _| n != id.0 || slot.timers.contains(t));
+                    pool.deadlines.insert((id.0, timer.0), at);
                     return Ok(());
                 }
-                let at = self.now.after(slot.clock.to_virtual(after));
                 self.schedule(
                     at,
                     Event::Timer {
@@ -1851,6 +1863,19 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
         end: Option<EndReason>,
         due: impl Fn(usize, When) -> bool,
     ) -> Result<(), SimError> {
+        match self.first_broken(end, due) {
+            Some((name, message)) => self.fail(&name, message),
+            None => Ok(()),
+        }
+    }
+
+    /// Evaluates the invariants `due` selects over the current state: the
+    /// first that breaks (its name and why), without failing the run.
+    fn first_broken(
+        &mut self,
+        end: Option<EndReason>,
+        due: impl Fn(usize, When) -> bool,
+    ) -> Option<(String, String)> {
         let mut broken = None;
         {
             let identities = self.sim.config.nodes as usize;
@@ -1878,10 +1903,7 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
                 }
             }
         }
-        match broken {
-            Some((name, message)) => self.fail(&name, message),
-            None => Ok(()),
-        }
+        broken
     }
 
     /// Since when the world is calm for an `eventually`: no fault in force

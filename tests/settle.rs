@@ -1,0 +1,237 @@
+//! Exploration's settle: from each state a search explores, a fault-free
+//! continuation judges the `eventually` checks of a protocol whose timers
+//! never stop, so no path comes to rest. A sender
+//! that resends until acknowledged passes; one that never resends is
+//! caught after a drop; the counterexample replays to the same failure;
+//! timers fire by deadline in a settle; the search says what it judged.
+
+use crate::explore::explore;
+use dsim::explore::{search, Options, Report};
+use dsim::time::Duration;
+use dsim::{Budgets, Context, Node, NodeId, SimConfig, Simulation, Strategy};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Serialize, Deserialize)]
+enum Msg {
+    Data(u32),
+    Ack,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+enum Tick {
+    /// Resend while unacknowledged; re-armed forever, acknowledged or not
+    /// (a heartbeat), so no state is one where nothing more can happen.
+    Resend,
+    /// Stop resending.
+    GiveUp,
+}
+
+#[derive(Hash)]
+struct Sender {
+    /// Whether the sender resends at all (the broken twin does not).
+    resends: bool,
+    /// Whether the first copy goes out at the start or at the first tick.
+    eager: bool,
+    acked: bool,
+    gave_up: bool,
+    got: Option<u32>,
+}
+
+impl Node for Sender {
+    type Msg = Msg;
+    type Timer = Tick;
+    fn on_start(&mut self, ctx: &mut Context<'_, Self>) {
+        if ctx.id() == NodeId(0) {
+            if !self.eager {
+                // Set first, so it has the lower id: only its deadline,
+                // later than the first resend's, puts it second.
+                ctx.set_timer(Duration::from_millis(100), Tick::GiveUp);
+            }
+            if self.eager {
+                ctx.send(NodeId(1), &Msg::Data(7));
+            }
+            ctx.set_timer(Duration::from_millis(10), Tick::Resend);
+        }
+    }
+    fn on_message(&mut self, ctx: &mut Context<'_, Self>, from: NodeId, msg: Msg) {
+        match msg {
+            Msg::Data(v) => {
+                self.got = Some(v);
+                ctx.send(from, &Msg::Ack);
+            }
+            Msg::Ack => self.acked = true,
+        }
+    }
+    fn on_timer(&mut self, ctx: &mut Context<'_, Self>, _: dsim::TimerId, tick: Tick) {
+        match tick {
+            Tick::GiveUp => self.gave_up = true,
+            Tick::Resend => {
+                let first = !self.eager && !self.gave_up && !self.acked;
+                if first || (self.resends && !self.acked && !self.gave_up) {
+                    self.eager = true;
+                    ctx.send(NodeId(1), &Msg::Data(7));
+                }
+                ctx.set_timer(Duration::from_millis(10), Tick::Resend);
+            }
+        }
+    }
+}
+
+fn sender(resends: bool, eager: bool, budgets: Budgets) -> Simulation<Sender> {
+    let mut config = SimConfig::new(0, 2);
+    config.strategy = Strategy::Explore {
+        path: Vec::new(),
+        budgets,
+    };
+    Simulation::new(config, move |_| Sender {
+        resends,
+        eager,
+        acked: false,
+        gave_up: false,
+        got: None,
+    })
+    .eventually(
+        "delivered",
+        "the receiver has the value",
+        Duration::from_secs(1),
+        |v| match v.node(NodeId(1)).and_then(|n| n.got) {
+            Some(7) => Ok(()),
+            _ => Err("the receiver never got the value".into()),
+        },
+    )
+    .hashable()
+}
+
+fn one_drop(settle: u32) -> Budgets {
+    Budgets {
+        drops: 1,
+        settle,
+        ..Budgets::default()
+    }
+}
+
+fn searched(sim: &Simulation<Sender>, depth: usize) -> Report {
+    let options = Options {
+        depth,
+        ..Options::default()
+    };
+    search(sim, &options).unwrap()
+}
+
+#[test]
+fn a_resender_whose_timers_never_stop_has_its_liveness_judged_and_passes() {
+    let r = searched(&sender(true, true, Budgets::default()), 6);
+    assert!(r.pass().is_ok(), "{r:?}");
+    assert_eq!(r.terminal, 0, "the resend timer re-arms forever: {r:?}");
+    // Every state explored was settled, those at the depth bound too.
+    assert!(r.complete && r.cut_at_depth > 0, "{r:?}");
+    assert_eq!(r.settled, r.counts.unique, "{r:?}");
+    assert_eq!(r.checks, ["delivered"]);
+    // With a drop allowed too: resent after a drop, it still holds.
+    let r = searched(&sender(true, true, one_drop(Budgets::SETTLE)), 6);
+    assert!(r.pass().is_ok() && r.settled > 0, "{r:?}");
+    // Without a settle, nothing is judged, and the search cannot pass.
+    let r = searched(&sender(true, true, one_drop(0)), 6);
+    assert_eq!(r.settled, 0);
+    assert_eq!(r.not_evaluated, ["delivered"]);
+    assert!(r.pass().is_err(), "{r:?}");
+}
+
+#[test]
+fn a_sender_that_never_resends_is_caught_after_a_drop_and_its_path_replays() {
+    let sim = sender(false, true, one_drop(50));
+    let r = searched(&sim, 3);
+    let f = r
+        .violation
+        .as_ref()
+        .expect("the dropped value is never resent");
+    assert_eq!(f.check, "delivered");
+    assert!(!f.at_end, "{f:?}");
+    // The path: a shortest one to a state whose settle fails (the drop
+    // of the one copy), then the settle, every step it had.
+    assert_eq!(f.settled, 50, "{f:?}");
+    assert_eq!(f.path.len(), 1 + 50, "{f:?}");
+    assert!(f.steps[0].starts_with("drop"), "{f:?}");
+    let settle = &f.steps[f.path.len() - f.settled..];
+    assert!(
+        settle
+            .iter()
+            .all(|s| s.starts_with("fire") || s.starts_with("deliver")),
+        "a settle takes no fault: {settle:?}"
+    );
+    assert!(
+        f.due.as_deref().unwrap().contains("after a settle"),
+        "{f:?}"
+    );
+    // Without the drop the value arrives: the twin passes.
+    assert!(searched(&sender(false, true, Budgets::default()), 3)
+        .pass()
+        .is_ok());
+    // Run by its path, it fails the same check, judged where it ends.
+    let replayed = |settle: u32| {
+        let mut config = SimConfig::new(0, 2);
+        config.strategy = Strategy::Explore {
+            path: f.path.clone(),
+            budgets: one_drop(settle),
+        };
+        Simulation::new(config, |_| Sender {
+            resends: false,
+            eager: true,
+            acked: false,
+            gave_up: false,
+            got: None,
+        })
+        .eventually(
+            "delivered",
+            "the receiver has the value",
+            Duration::from_secs(1),
+            |v| match v.node(NodeId(1)).and_then(|n| n.got) {
+                Some(7) => Ok(()),
+                _ => Err("the receiver never got the value".into()),
+            },
+        )
+        .run()
+        .unwrap()
+    };
+    let out = replayed(50);
+    let failure = out.failure.expect("the path ends in a settle");
+    assert_eq!(failure.check, "delivered");
+    assert!(
+        failure.line().contains("after a settle"),
+        "{}",
+        failure.line()
+    );
+    // The same path with no settle asked for ends at a step cut short:
+    // no `eventually` is judged there.
+    let out = replayed(0);
+    assert!(out.failure.is_none(), "{:?}", out.failure);
+}
+
+#[test]
+fn a_settle_fires_timers_in_the_order_they_fall_due() {
+    // The give-up timer has the lower id and the later deadline: a settle
+    // from the start fires the first resend first, and the value arrives.
+    // Were timers fired by id, the sender would give up first and the
+    // check would fail.
+    let r = searched(&sender(true, false, Budgets::default()), 0);
+    assert!(r.pass().is_ok(), "{r:?}");
+    assert_eq!(r.settled, 1, "{r:?}");
+    // Explored, the give-up may fire first (a search's timers fire in any
+    // order): then nothing is ever sent, and the settle says so.
+    let r = searched(&sender(true, false, Budgets::default()), 1);
+    let f = r.violation.expect("giving up first is a path");
+    assert_eq!(f.check, "delivered");
+    assert!(f.steps[0].contains("GiveUp"), "{f:?}");
+}
+
+#[test]
+fn the_cli_settles_raft_and_says_what_it_judged() {
+    let (code, out, _) = explore("scenarios/raft-partitions.toml", &["--depth", "4"]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("checked    election-safety, log-matching, leader-completeness, state-machine-safety, leader-elected,"), "{out}");
+    assert!(
+        out.contains("settled    2710 states: from each, the path went on without faults"),
+        "{out}"
+    );
+    assert!(out.contains("NOT RUN    committed-on-majority:"), "{out}");
+}
