@@ -71,9 +71,9 @@ pub struct Budgets {
     /// still fails then fails the search. So a protocol whose timers never
     /// stop (heartbeats, resends), where no path comes to rest, has its
     /// liveness judged. 0 settles nothing: `eventually` is judged only
-    /// where nothing more can happen. A path that ends where steps are
-    /// left, run under a settle budget, ends in a settle: its `eventually`
-    /// checks are judged there. By default [`Budgets::SETTLE`] (a
+    /// where nothing more can happen. A path run under a settle budget
+    /// ends in a settle too, so a violation's path, to the state whose
+    /// settle failed, reproduces it. By default [`Budgets::SETTLE`] (a
     /// recorded path without the field has none).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub settle: u32,

@@ -42,7 +42,14 @@
 //!
 //! Invariants are checked after every step, the clients' history whenever
 //! it grows, and the end-of-run checks at states where nothing more can
-//! happen. The first states are each reached twice and compared, to catch
+//! happen. `eventually` checks are judged there too, and after a *settle*
+//! from each state explored ([`crate::config::Budgets::settle`]): the
+//! path goes on without faults (ready tasks run, copies delivered oldest
+//! first, the operations left handed out, the timer due first fired when
+//! nothing else can happen) until every `eventually` check due holds at
+//! once; one that never does within the budget is a violation whose path
+//! is the state's, then the settle's. So a protocol whose timers never
+//! stop, where no path comes to rest, has its liveness judged. The first states are each reached twice and compared, to catch
 //! a handler that is not deterministic (as DSLabs does) or a `Clone` that
 //! is not a copy. A violation's path
 //! becomes an ordinary trace that `dsim replay` reruns exactly.
@@ -189,7 +196,9 @@ pub struct Found {
     pub at_end: bool,
     /// How many of the path's last steps are a settle
     /// ([`crate::config::Budgets::settle`]) from a state the search
-    /// reached; 0 when the path does not end in one.
+    /// reached; 0 when the path does not end in one. A run of the path
+    /// without them, under the same settle budget, settles as the search
+    /// did and fails the same way.
     pub settled: usize,
     /// For an `eventually` check, why it was judged where it was.
     pub due: Option<String>,

@@ -167,11 +167,13 @@ fn a_sender_that_never_resends_is_caught_after_a_drop_and_its_path_replays() {
     assert!(searched(&sender(false, true, Budgets::default()), 3)
         .pass()
         .is_ok());
-    // Run by its path, it fails the same check, judged where it ends.
+    // Run by its path to the state (the drop), under the same settle
+    // budget, it settles as the search did and fails the same check.
+    let to_state = f.path[..f.path.len() - f.settled].to_vec();
     let replayed = |settle: u32| {
         let mut config = SimConfig::new(0, 2);
         config.strategy = Strategy::Explore {
-            path: f.path.clone(),
+            path: to_state.clone(),
             budgets: one_drop(settle),
         };
         Simulation::new(config, |_| Sender {
@@ -201,8 +203,12 @@ fn a_sender_that_never_resends_is_caught_after_a_drop_and_its_path_replays() {
         "{}",
         failure.line()
     );
-    // The same path with no settle asked for ends at a step cut short:
-    // no `eventually` is judged there.
+    // Every step of the settle was taken: 50 timers, each resending
+    // nothing.
+    assert_eq!(out.stats.timers, 50, "{:?}", out.stats);
+    assert_eq!(out.stats.sent, 1, "{:?}", out.stats);
+    // The same path with no settle asked for ends at a state where more
+    // can happen: no `eventually` is judged there.
     let out = replayed(0);
     assert!(out.failure.is_none(), "{:?}", out.failure);
 }

@@ -255,9 +255,11 @@ pub fn explore(registry: &Registry, args: ExploreArgs) -> Result<(), CliError> {
     if many {
         println!("seed       {seed}: the violation is in this seed's workload (`--seed {seed}` explores it alone)");
     }
-    // The counterexample as a trace: the same run, following the path.
+    // The counterexample as a trace: the same run, following the path (to
+    // the state whose settle failed: the run settles from there as the
+    // search did).
     config.strategy = Strategy::Explore {
-        path: found.path.clone(),
+        path: found.path[..found.path.len() - found.settled].to_vec(),
         budgets,
     };
     let recipe = crate::replay::Recipe {

@@ -52,7 +52,6 @@ use thiserror::Error;
 mod queue;
 mod world;
 
-use world::SettleStep;
 pub(crate) use world::{Action, Settled, Touch};
 
 /// Why a liveness check did not run: the run's strategy is PCT.
@@ -163,24 +162,12 @@ impl<'s, N: Node> Stepper<'s, N> {
 
     /// Goes on without faults until every `eventually` check due holds,
     /// for at most `steps` steps ([`crate::config::Budgets::settle`]): the
-    /// steps taken, and how the settle ended.
+    /// steps taken, and how the settle ended (a check that panicked is
+    /// the failure, its step among those taken).
     pub fn settle(&mut self, steps: u32) -> Result<(Vec<u32>, Settled), SimError> {
         let mut taken = Vec::new();
-        loop {
-            if self.failure().is_some() {
-                return Ok((taken, Settled::Failed));
-            }
-            let more = taken.len() < steps as usize;
-            match self.world.guarded(|w| w.settle_step(more))? {
-                Some(SettleStep::Take(i, action)) => {
-                    taken.push(i);
-                    self.take(&action)?;
-                }
-                Some(SettleStep::Done(how)) => return Ok((taken, how)),
-                // A check that panicked: the failure.
-                None => return Ok((taken, Settled::Failed)),
-            }
-        }
+        let how = self.world.guarded(|w| w.settle(steps, &mut taken))?;
+        Ok((taken, how.unwrap_or(Settled::Failed)))
     }
 
     /// The end-of-run checks, for a state where nothing more can happen.

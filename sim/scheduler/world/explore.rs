@@ -33,7 +33,7 @@ pub(crate) enum Settled {
 }
 
 /// What a settle does next ([`World::settle_step`]).
-pub(crate) enum SettleStep {
+enum SettleStep {
     Take(u32, Action),
     Done(Settled),
 }
@@ -582,7 +582,7 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
     /// (`more` false, or only faults enabled: the checks due are judged
     /// here, [`World::judge_settled`]); else the step to take, by its
     /// index among the actions enabled.
-    pub(crate) fn settle_step(&mut self, more: bool) -> Result<SettleStep, SimError> {
+    fn settle_step(&mut self, more: bool) -> Result<SettleStep, SimError> {
         let due = self.settle_due();
         if due.iter().any(|&d| d) {
             self.changed = None;
@@ -604,10 +604,29 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
         }
     }
 
+    /// Settles from here (see [`crate::config::Budgets::settle`]) for at
+    /// most `steps` steps, pushing each step's index onto `taken` before
+    /// taking it (so a step whose handler panicked is on it too): how it
+    /// ended.
+    pub(crate) fn settle(&mut self, steps: u32, taken: &mut Vec<u32>) -> Result<Settled, SimError> {
+        loop {
+            if self.failure.is_some() {
+                return Ok(Settled::Failed);
+            }
+            match self.settle_step(taken.len() < steps as usize)? {
+                SettleStep::Take(i, action) => {
+                    taken.push(i);
+                    self.take(&action)?;
+                }
+                SettleStep::Done(how) => return Ok(how),
+            }
+        }
+    }
+
     /// The end of a settle: every `eventually` check due, judged over the
     /// state now (the first that fails is the world's failure, with why
     /// it was judged here). Whether one was due.
-    pub(crate) fn judge_settled(&mut self) -> Result<bool, SimError> {
+    fn judge_settled(&mut self) -> Result<bool, SimError> {
         let due = self.settle_due();
         if !due.iter().any(|&d| d) || self.failure.is_some() {
             return Ok(false);

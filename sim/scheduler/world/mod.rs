@@ -2,7 +2,7 @@
 
 mod explore;
 
-pub(crate) use explore::{Action, SettleStep, Settled, Touch};
+pub(crate) use explore::{Action, Settled, Touch};
 
 use super::queue::{Event, LocalClock, Pct, Queued, TimerSet};
 use super::{
@@ -621,18 +621,23 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
         if self.failure.is_some() {
             return Ok(EndReason::CheckFailed);
         }
+        // Under a settle budget a path ends in a settle, as each state a
+        // search explores does: its `eventually` checks are judged after
+        // it (a state where nothing more can happen is judged as such).
+        let settle = self.explore.as_ref().map_or(0, |p| p.budgets.settle);
+        let mut rested = false;
+        if settle > 0 && self.sim.has_eventually() {
+            rested = self.settle(settle, &mut Vec::new())? == explore::Settled::Rested;
+            if self.failure.is_some() {
+                return Ok(EndReason::CheckFailed);
+            }
+        }
         let reason = if self.enabled().is_empty() {
             EndReason::Quiescent
         } else {
             EndReason::EventLimit
         };
-        // A path that ends where steps are left, under a settle budget,
-        // ends in a settle: its `eventually` checks are judged there.
-        let settled = self.explore.as_ref().is_some_and(|p| p.budgets.settle > 0);
-        if reason == EndReason::EventLimit && settled {
-            self.judge_settled()?;
-        }
-        if self.failure.is_none() {
+        if !rested {
             self.end_checks(reason)?;
         }
         Ok(if self.failure.is_some() {
