@@ -1342,6 +1342,12 @@ impl<'a> Shrinker<'a> {
                     // and the result would be 1-minimal only against fates
                     // its trace does not hold.
                     let (c, size) = self.recorded(c, size);
+                    // The run made the event anew (an explored path that
+                    // drops the message itself): nothing was taken away,
+                    // and taking it again would loop to the budget's end.
+                    if all_units(&c).contains(&u) && size.key() >= self.best.1.key() {
+                        continue;
+                    }
                     self.best = (c.clone(), size);
                     self.result = (c, size);
                     self.result_at = self.runs;
@@ -1457,6 +1463,62 @@ mod tests {
         fn record(&self, _: &Candidate) -> Option<Schedule> {
             None
         }
+    }
+
+    /// Fails whatever is taken away, and records a schedule that loses
+    /// the first message on link 0 -> 1 whatever the candidate's said (as
+    /// an explored path that drops it itself does).
+    struct DropsItself;
+
+    impl DropsItself {
+        fn schedule() -> Schedule {
+            let mut s = Schedule::default();
+            s.links.insert(
+                (0, 1),
+                vec![crate::network::ScriptedFate {
+                    lost: true,
+                    copies: vec![(Some(Duration::from_millis(1)), Vec::new())],
+                    fresh_latency: false,
+                    unseen_for: None,
+                }],
+            );
+            s
+        }
+    }
+
+    impl Runner for DropsItself {
+        fn fails(&self, _: &Candidate) -> Option<Stats> {
+            Some(Stats {
+                records: 50,
+                ..Stats::default()
+            })
+        }
+        fn record(&self, _: &Candidate) -> Option<Schedule> {
+            Some(DropsItself::schedule())
+        }
+    }
+
+    #[test]
+    fn a_loss_the_run_makes_anew_is_not_taken_away_over_and_over() {
+        let c = Candidate {
+            config: SimConfig::new(1, 2),
+            schedule: Some(DropsItself::schedule()),
+        };
+        let stats = Stats {
+            records: 50,
+            ..Stats::default()
+        };
+        let mut progress = |_: &Progress| {};
+        let options = Options {
+            max_runs: 5_000,
+            ..Options::default()
+        };
+        let shrunk = Shrinker::new(c, &stats, options, &DropsItself, &mut progress)
+            .shrink(crate::time::Instant(Duration::from_millis(10).0));
+        // Before, the last pass "took" the loss again and again, each time
+        // a result found, until the budget ran out.
+        assert!(shrunk.runs < 5_000, "{} runs", shrunk.runs);
+        assert!(shrunk.found_at < 1_000, "found at run {}", shrunk.found_at);
     }
 
     #[test]
