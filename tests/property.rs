@@ -53,8 +53,6 @@ fn the_broken_two_phase_commit_fails_and_shrinks_to_a_small_case() {
     let result = runner(256).run(&cases(Bounds::default()), |case| {
         check_protocol(&case, tpc, &p)
     });
-    // Only the final, minimal case left a trace: named after this test.
-    let dir = std::path::Path::new("target/dsim-proptest");
     let (message, minimal): (String, Case) = match result {
         Err(TestError::Fail(reason, case)) => (reason.to_string(), case),
         other => panic!("the broken twin was not caught: {other:?}"),
@@ -89,6 +87,11 @@ fn the_broken_two_phase_commit_fails_and_shrinks_to_a_small_case() {
         .iter()
         .any(|r| matches!(r.kind, dsim::trace::Kind::CheckFailed { .. })));
     assert!(path.contains("the_broken_two_phase_commit_fails_and_shrinks_to_a_small_case"));
+    // Only the final, minimal case left a trace: named after this test,
+    // in the target directory's `dsim-proptest` (wherever
+    // CARGO_TARGET_DIR puts it).
+    let dir = std::path::Path::new(path).parent().unwrap();
+    assert!(dir.ends_with("dsim-proptest"), "{path}");
     let stem = std::path::Path::new(path)
         .file_stem()
         .unwrap()
