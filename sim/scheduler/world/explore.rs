@@ -25,8 +25,8 @@ pub(crate) enum Settled {
     Rested,
     /// Out of steps (or only faults left): the checks due were judged.
     Judged,
-    /// No `eventually` check was due at the end (a fault in force for
-    /// each: a node left down), so none was judged.
+    /// No `eventually` check was due (a fault in force for each: a node
+    /// down, which a settle does not restart), so none was judged.
     Unjudged,
     /// A check failed on the way.
     Failed,
@@ -583,12 +583,16 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
     /// here, [`World::judge_settled`]); else the step to take, by its
     /// index among the actions enabled.
     fn settle_step(&mut self, more: bool) -> Result<SettleStep, SimError> {
+        // A check not due now (a fault in force for it: a node down) is
+        // not due at any step of a settle, which takes no fault and
+        // restarts no node: nothing to settle for.
         let due = self.settle_due();
-        if due.iter().any(|&d| d) {
-            self.changed = None;
-            if self.first_broken(None, |i, _| due[i]).is_none() {
-                return Ok(SettleStep::Done(Settled::Held));
-            }
+        if !due.iter().any(|&d| d) {
+            return Ok(SettleStep::Done(Settled::Unjudged));
+        }
+        self.changed = None;
+        if self.first_broken(None, |i, _| due[i]).is_none() {
+            return Ok(SettleStep::Done(Settled::Held));
         }
         let actions = self.enabled();
         if actions.is_empty() {
