@@ -67,8 +67,10 @@ pub struct Budgets {
     /// ready tasks run, every copy in flight is delivered oldest first,
     /// the client operations left are handed out, and when nothing else
     /// can happen the timer due first fires) until every `eventually`
-    /// check due holds at once, for at most this many steps; one that
-    /// still fails then fails the search. So a protocol whose timers never
+    /// check due holds at once, for at most this many steps after the
+    /// last client operation was handed out (a check not judged amid the
+    /// workload is due only then); one that still fails then fails the
+    /// search. So a protocol whose timers never
     /// stop (heartbeats, resends), where no path comes to rest, has its
     /// liveness judged. 0 settles nothing: `eventually` is judged only
     /// where nothing more can happen. A path run under a settle budget

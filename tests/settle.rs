@@ -110,7 +110,7 @@ fn one_drop(settle: u32) -> Budgets {
     }
 }
 
-fn searched(sim: &Simulation<Sender>, depth: usize) -> Report {
+fn searched<N: Node>(sim: &Simulation<N>, depth: usize) -> Report {
     let options = Options {
         depth,
         ..Options::default()
@@ -240,4 +240,99 @@ fn the_cli_settles_raft_and_says_what_it_judged() {
         "{out}"
     );
     assert!(out.contains("NOT RUN    committed-on-majority:"), "{out}");
+}
+
+/// Node 0 passes each client operation on to node 1, which counts them;
+/// node 0's heartbeat re-arms forever.
+#[derive(Hash)]
+struct Relay {
+    counted: u64,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Note;
+
+impl Node for Relay {
+    type Msg = Note;
+    type Timer = ();
+    fn on_start(&mut self, ctx: &mut Context<'_, Self>) {
+        if ctx.id() == NodeId(0) {
+            ctx.set_timer(Duration::from_millis(10), ());
+        }
+    }
+    fn on_input(&mut self, ctx: &mut Context<'_, Self>, _: dsim::Input) {
+        ctx.send(NodeId(1), &Note);
+    }
+    fn on_message(&mut self, _: &mut Context<'_, Self>, _: NodeId, _: Note) {
+        self.counted += 1;
+    }
+    fn on_timer(&mut self, ctx: &mut Context<'_, Self>, _: dsim::TimerId, _: ()) {
+        ctx.set_timer(Duration::from_millis(10), ());
+    }
+}
+
+#[test]
+fn a_settle_hands_out_the_whole_workload_before_it_judges_a_check_that_waits_for_it() {
+    // 30 operations take 60 steps to hand out and deliver, a settle of 10
+    // steps after the last of them: a check judged after the workload is
+    // judged when it is all handed out, not when 10 steps have gone by
+    // (then a false violation), nor before (then `counted == 30` could
+    // not hold, and a weaker check could hold vacuously at the start).
+    let mut config = SimConfig::new(0, 2);
+    config.workload = Some(dsim::Workload {
+        count: 30,
+        start: Duration::from_millis(1),
+        interval: dsim::Latency::Constant {
+            latency: Duration::from_millis(1),
+        },
+        targets: vec![NodeId(0)],
+        value_range: 10,
+        skip: Vec::new(),
+    });
+    config.strategy = Strategy::Explore {
+        path: Vec::new(),
+        budgets: Budgets {
+            settle: 10,
+            ..Budgets::default()
+        },
+    };
+    let sim = Simulation::new(config, |_| Relay { counted: 0 })
+        .eventually(
+            "all-counted",
+            "node 1 counted every operation",
+            Duration::from_secs(1),
+            |v| match v.node(NodeId(1)).map(|n| n.counted) {
+                Some(30) => Ok(()),
+                n => Err(format!("counted {n:?} of 30")),
+            },
+        )
+        .hashable();
+    let r = searched(&sim, 2);
+    assert!(r.pass().is_ok(), "{r:?}");
+    assert!(r.settle_longest >= 60, "{r:?}");
+    // A check that cannot hold: caught, after the whole workload.
+    let mut config = sim.config().clone();
+    config.strategy = Strategy::Explore {
+        path: Vec::new(),
+        budgets: Budgets {
+            settle: 10,
+            ..Budgets::default()
+        },
+    };
+    let never = Simulation::new(config, |_| Relay { counted: 0 })
+        .eventually(
+            "too-many",
+            "node 1 counted 31",
+            Duration::from_secs(1),
+            |v| match v.node(NodeId(1)).map(|n| n.counted) {
+                Some(31) => Ok(()),
+                n => Err(format!("counted {n:?} of 31")),
+            },
+        )
+        .hashable();
+    let f = searched(&never, 0).violation.expect("31 is never counted");
+    assert_eq!(f.message, "counted Some(30) of 31");
+    // 30 operations and 29 deliveries, then the budget's 10 steps after
+    // the last operation: its delivery and 9 heartbeats.
+    assert_eq!(f.settled, 59 + 10, "{f:?}");
 }

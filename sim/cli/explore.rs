@@ -598,6 +598,17 @@ fn print_report(r: &Report, wall: f64, budgets: Budgets) {
              (--settle): {} steps in all, the longest {}",
             r.settled, budgets.settle, r.settle_steps, r.settle_longest
         );
+        // Settles longer than the search itself: what they cost, and how
+        // to spend less.
+        if r.settle_steps > 10 * c.states {
+            println!(
+                "hint       the settles took {} steps where the search took {}, most of its \
+                 time: a settle goes on until every `eventually` check holds, and first hands out \
+                 the operations left when a check waits for the workload; --operations N hands \
+                 out fewer, --settle 0 judges `eventually` only where nothing more can happen",
+                r.settle_steps, c.states
+            );
+        }
     }
     match &r.reduction_off {
         None => println!(
@@ -672,12 +683,16 @@ fn print_report(r: &Report, wall: f64, budgets: Budgets) {
             );
             if f.settled > 0 {
                 println!(
-                    "settled    steps {} to {} are a settle from the state the search reached \
-                     in {} steps: no fault, tasks run, copies delivered oldest first, the \
-                     operations left handed out, timers fired in the order they fall due",
+                    "settled    steps {} to {} are a settle from {}: no fault, tasks run, \
+                     copies delivered oldest first, the operations left handed out, timers fired \
+                     in the order they fall due",
                     f.path.len() - f.settled,
                     f.path.len() - 1,
-                    f.path.len() - f.settled
+                    match f.path.len() - f.settled {
+                        0 => "the start".to_string(),
+                        1 => "the state the search reached in 1 step".to_string(),
+                        n => format!("the state the search reached in {n} steps"),
+                    }
                 );
             }
             if let (Some(due), false) = (&f.due, f.at_end) {

@@ -533,10 +533,16 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
         Ok(())
     }
 
-    /// Which invariants a settle judges now: the `eventually` checks with
-    /// no fault in force for them (by index).
-    fn settle_due(&self) -> Vec<bool> {
-        self.sim
+    /// The `eventually` checks a settle judges (by index): each with no
+    /// fault in force for it, and, unless judged amid the workload, with
+    /// every client operation handed out; and whether some check with no
+    /// fault in force is not judged yet for operations left (a settle
+    /// goes on to hand them out).
+    fn settle_due(&self) -> (Vec<bool>, bool) {
+        let inputs_left = self.inputs_left();
+        let mut waiting = false;
+        let due = self
+            .sim
             .invariants
             .iter()
             .map(|inv| match inv.when {
@@ -544,10 +550,24 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
                     amid_workload,
                     despite_crashes,
                     ..
-                } => self.calm(amid_workload, despite_crashes).is_some(),
+                } if self.calm(amid_workload, despite_crashes).is_some() => {
+                    waiting |= inputs_left && !amid_workload;
+                    amid_workload || !inputs_left
+                }
                 _ => false,
             })
-            .collect()
+            .collect();
+        (due, waiting)
+    }
+
+    /// Whether the workload has client operations left to hand out.
+    fn inputs_left(&self) -> bool {
+        let next = self.explore.as_ref().map_or(0, |p| p.next_input);
+        self.sim
+            .config
+            .workload
+            .as_ref()
+            .is_some_and(|w| next < w.count)
     }
 
     /// The step a settle takes among `actions`: a ready task, else the
@@ -583,15 +603,16 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
     /// here, [`World::judge_settled`]); else the step to take, by its
     /// index among the actions enabled.
     fn settle_step(&mut self, more: bool) -> Result<SettleStep, SimError> {
-        // A check not due now (a fault in force for it: a node down) is
-        // not due at any step of a settle, which takes no fault and
-        // restarts no node: nothing to settle for.
-        let due = self.settle_due();
-        if !due.iter().any(|&d| d) {
+        // A check with a fault in force for it (a node down) is not due
+        // at any step of a settle, which takes no fault and restarts no
+        // node: with none other, nothing to settle for. One judged after
+        // the workload waits for its operations to be handed out.
+        let (due, waiting) = self.settle_due();
+        if !waiting && !due.iter().any(|&d| d) {
             return Ok(SettleStep::Done(Settled::Unjudged));
         }
         self.changed = None;
-        if self.first_broken(None, |i, _| due[i]).is_none() {
+        if !waiting && self.first_broken(None, |i, _| due[i]).is_none() {
             return Ok(SettleStep::Done(Settled::Held));
         }
         let actions = self.enabled();
@@ -612,14 +633,22 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
     /// most `steps` steps, pushing each step's index onto `taken` before
     /// taking it (so a step whose handler panicked is on it too): how it
     /// ended.
+    /// The budget counts the steps since the last client operation was
+    /// handed out (a check judged after the workload is given as many
+    /// steps after it, however many operations were left).
     pub(crate) fn settle(&mut self, steps: u32, taken: &mut Vec<u32>) -> Result<Settled, SimError> {
+        let mut since = 0u32;
         loop {
             if self.failure.is_some() {
                 return Ok(Settled::Failed);
             }
-            match self.settle_step(taken.len() < steps as usize)? {
+            match self.settle_step(since < steps)? {
                 SettleStep::Take(i, action) => {
                     taken.push(i);
+                    since = match action {
+                        Action::Input => 0,
+                        _ => since + 1,
+                    };
                     self.take(&action)?;
                 }
                 SettleStep::Done(how) => return Ok(how),
@@ -631,7 +660,7 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
     /// state now (the first that fails is the world's failure, with why
     /// it was judged here). Whether one was due.
     fn judge_settled(&mut self) -> Result<bool, SimError> {
-        let due = self.settle_due();
+        let (due, _) = self.settle_due();
         if !due.iter().any(|&d| d) || self.failure.is_some() {
             return Ok(false);
         }
