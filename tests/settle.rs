@@ -78,11 +78,17 @@ impl Node for Sender {
 }
 
 fn sender(resends: bool, eager: bool, budgets: Budgets) -> Simulation<Sender> {
+    sender_on(explored(Vec::new(), budgets), resends, eager)
+}
+
+/// Two nodes, under exploration along `path` (empty: searched).
+fn explored(path: Vec<u32>, budgets: Budgets) -> SimConfig {
     let mut config = SimConfig::new(0, 2);
-    config.strategy = Strategy::Explore {
-        path: Vec::new(),
-        budgets,
-    };
+    config.strategy = Strategy::Explore { path, budgets };
+    config
+}
+
+fn sender_on(config: SimConfig, resends: bool, eager: bool) -> Simulation<Sender> {
     Simulation::new(config, move |_| Sender {
         resends,
         eager,
@@ -171,29 +177,9 @@ fn a_sender_that_never_resends_is_caught_after_a_drop_and_its_path_replays() {
     // budget, it settles as the search did and fails the same check.
     let to_state = f.path[..f.path.len() - f.settled].to_vec();
     let replayed = |settle: u32| {
-        let mut config = SimConfig::new(0, 2);
-        config.strategy = Strategy::Explore {
-            path: to_state.clone(),
-            budgets: one_drop(settle),
-        };
-        Simulation::new(config, |_| Sender {
-            resends: false,
-            eager: true,
-            acked: false,
-            gave_up: false,
-            got: None,
-        })
-        .eventually(
-            "delivered",
-            "the receiver has the value",
-            Duration::from_secs(1),
-            |v| match v.node(NodeId(1)).and_then(|n| n.got) {
-                Some(7) => Ok(()),
-                _ => Err("the receiver never got the value".into()),
-            },
-        )
-        .run()
-        .unwrap()
+        sender_on(explored(to_state.clone(), one_drop(settle)), false, true)
+            .run()
+            .unwrap()
     };
     let out = replayed(50);
     let failure = out.failure.expect("the path ends in a settle");
@@ -278,7 +264,28 @@ fn a_settle_hands_out_the_whole_workload_before_it_judges_a_check_that_waits_for
     // judged when it is all handed out, not when 10 steps have gone by
     // (then a false violation), nor before (then `counted == 30` could
     // not hold, and a weaker check could hold vacuously at the start).
-    let mut config = SimConfig::new(0, 2);
+    let r = searched(&relay(30), 2);
+    assert!(r.pass().is_ok(), "{r:?}");
+    assert!(r.settle_longest >= 60, "{r:?}");
+    // A check that cannot hold: caught, after the whole workload.
+    let never = relay(31);
+    let f = searched(&never, 0).violation.expect("31 is never counted");
+    assert_eq!(f.message, "node 1 counted 30 of 31");
+    // 30 operations and 29 deliveries, then the budget's 10 steps after
+    // the last operation: its delivery and 9 heartbeats.
+    assert_eq!(f.settled, 59 + 10, "{f:?}");
+}
+
+/// Relays of a workload of 30 operations, settled 10 steps after the
+/// last, checked that node 1 counts `wanted` of them in the end.
+fn relay(wanted: u64) -> Simulation<Relay> {
+    let mut config = explored(
+        Vec::new(),
+        Budgets {
+            settle: 10,
+            ..Budgets::default()
+        },
+    );
     config.workload = Some(dsim::Workload {
         count: 30,
         start: Duration::from_millis(1),
@@ -289,50 +296,15 @@ fn a_settle_hands_out_the_whole_workload_before_it_judges_a_check_that_waits_for
         value_range: 10,
         skip: Vec::new(),
     });
-    config.strategy = Strategy::Explore {
-        path: Vec::new(),
-        budgets: Budgets {
-            settle: 10,
-            ..Budgets::default()
-        },
-    };
-    let sim = Simulation::new(config, |_| Relay { counted: 0 })
+    Simulation::new(config, |_| Relay { counted: 0 })
         .eventually(
-            "all-counted",
-            "node 1 counted every operation",
+            "counted",
+            "node 1 counted what it was meant to",
             Duration::from_secs(1),
-            |v| match v.node(NodeId(1)).map(|n| n.counted) {
-                Some(30) => Ok(()),
-                n => Err(format!("counted {n:?} of 30")),
+            move |v| match v.node(NodeId(1)).map(|n| n.counted) {
+                Some(n) if n == wanted => Ok(()),
+                n => Err(format!("node 1 counted {} of {wanted}", n.unwrap_or(0))),
             },
         )
-        .hashable();
-    let r = searched(&sim, 2);
-    assert!(r.pass().is_ok(), "{r:?}");
-    assert!(r.settle_longest >= 60, "{r:?}");
-    // A check that cannot hold: caught, after the whole workload.
-    let mut config = sim.config().clone();
-    config.strategy = Strategy::Explore {
-        path: Vec::new(),
-        budgets: Budgets {
-            settle: 10,
-            ..Budgets::default()
-        },
-    };
-    let never = Simulation::new(config, |_| Relay { counted: 0 })
-        .eventually(
-            "too-many",
-            "node 1 counted 31",
-            Duration::from_secs(1),
-            |v| match v.node(NodeId(1)).map(|n| n.counted) {
-                Some(31) => Ok(()),
-                n => Err(format!("counted {n:?} of 31")),
-            },
-        )
-        .hashable();
-    let f = searched(&never, 0).violation.expect("31 is never counted");
-    assert_eq!(f.message, "counted Some(30) of 31");
-    // 30 operations and 29 deliveries, then the budget's 10 steps after
-    // the last operation: its delivery and 9 heartbeats.
-    assert_eq!(f.settled, 59 + 10, "{f:?}");
+        .hashable()
 }
