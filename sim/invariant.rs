@@ -101,6 +101,11 @@ type HistoryCheck = Box<dyn Fn(&[HistoryEntry]) -> HistoryVerdict + Send + Sync>
 pub enum HistoryVerdict {
     Held,
     Failed(String),
+    /// Failed, and no later event could have changed that: the history
+    /// stops being explainable at this record (a linearizability
+    /// violation's completion). A crash only after it is not named as a
+    /// possible cause.
+    FailedAt(u64, String),
     /// It could not tell (its search ran out of budget): not run, and why.
     Unknown(String),
 }

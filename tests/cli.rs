@@ -221,6 +221,7 @@ fn every_malformed_scenario_exits_2_with_a_located_message_and_never_panics() {
             ":4:1: a fault takes exactly one action",
         ),
         ("fault-without-action", ":4:1: a fault needs one action"),
+        ("fault-without-at", ":4:1: a fault needs `at`, when it comes"),
         (
             "fault-after-time-limit",
             ":6:6: this fault comes at 100s, but the run ends at 60s (run.time's default): it would never happen",
@@ -1527,7 +1528,7 @@ fn a_crash_set_off_by_a_delivery_runs_replays_and_says_when_its_trigger_never_ca
         format!(
             "{base}\n[[fault]]\nafter = {{ node = 1, deliveries = [2, 6] }}\nat = \"1ms\"\n\
              crash = 1\ndown = \"50ms\"\n\n[[fault]]\nafter = {{ node = 2, deliveries = 100000 }}\n\
-             at = \"0ms\"\ncrash = 2\n"
+             crash = 2\n"
         ),
     )
     .unwrap();

@@ -1987,12 +1987,12 @@ fn a_violation_among_crashed_clients_says_what_a_model_makes_of_a_crash() {
     // Node 1 crashes holding the lock: to the model, which knows no
     // crashes, it holds it still, so node 2's lock cannot be true. The
     // witnesses are two locks; the report must say where the crash was.
-    let run = |crash: bool| {
+    let run = |crash: Option<u64>| {
         let mut config = dsim::SimConfig::new(1, 3);
-        if crash {
+        if let Some(ms) = crash {
             config.faults = vec![Fault {
                 after: None,
-                at: dsim::Duration::from_millis(10),
+                at: dsim::Duration::from_millis(ms),
                 action: FaultAction::Crash {
                     node: dsim::NodeId(1),
                 },
@@ -2003,7 +2003,7 @@ fn a_violation_among_crashed_clients_says_what_a_model_makes_of_a_crash() {
             .run_traced(Vec::new(), None)
             .unwrap()
     };
-    let (outcome, trace) = run(true);
+    let (outcome, trace) = run(Some(10));
     let f = outcome.failure.expect("two holders of one lock");
     assert_eq!(f.check, "linearizable");
     assert!(
@@ -2014,16 +2014,27 @@ fn a_violation_among_crashed_clients_says_what_a_model_makes_of_a_crash() {
         f.message
     );
     // Offline, `dsim check` says the same on a line of its own.
-    let file = crate::common::tmp("crashed-lock").join("t.trace");
-    std::fs::write(&file, trace).unwrap();
-    let o = std::process::Command::new(env!("CARGO_BIN_EXE_dsim"))
-        .args(["check", file.to_str().unwrap(), "--linearizable", "mutex"])
-        .output()
-        .unwrap();
-    let out = String::from_utf8_lossy(&o.stdout);
-    assert_eq!(o.status.code(), Some(1), "{out}");
+    let dir = crate::common::tmp("crashed-lock");
+    let check = |trace: Vec<u8>| {
+        let file = dir.join("t.trace");
+        std::fs::write(&file, trace).unwrap();
+        let o = std::process::Command::new(env!("CARGO_BIN_EXE_dsim"))
+            .args(["check", file.to_str().unwrap(), "--linearizable", "mutex"])
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(1), "{o:?}");
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    let out = check(trace);
     assert!(out.contains("crashes        n1 crashed at #5"), "{out}");
-    // Without the crash the same violation carries no such note.
-    let f = run(false).0.failure.expect("two holders of one lock");
+    // Without the crash the same violation carries no such note; nor with
+    // a crash only after the history stopped being linearizable (node 2's
+    // lock at 20 ms), which cannot have caused it.
+    let f = run(None).0.failure.expect("two holders of one lock");
     assert!(!f.message.contains("crashed"), "{}", f.message);
+    let (outcome, trace) = run(Some(30));
+    let f = outcome.failure.expect("two holders of one lock");
+    assert!(!f.message.contains("crashed"), "{}", f.message);
+    let out = check(trace);
+    assert!(!out.contains("crashes "), "{out}");
 }

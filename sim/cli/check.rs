@@ -307,7 +307,7 @@ fn judge(
     (model, models): (&str, &[NamedModel]),
     args: &CheckArgs,
     describe_at: &dyn Fn(u64) -> String,
-    crashes: Option<String>,
+    crashes: &dyn Fn(u64) -> Option<String>,
 ) -> Result<(), CliError> {
     let initial =
         jepsen::initial(&args.initial).map_err(|e| CliError::input(format!("--initial: {e}")))?;
@@ -370,7 +370,7 @@ fn judge(
             if let Some(hint) = crate::check::linearizable::alone_hint(v, &initial) {
                 println!("hint           {hint}");
             }
-            if let Some(note) = &crashes {
+            if let Some(note) = crashes(v.at) {
                 println!("crashes        {note}");
             }
             let order = "in this order (one still running then shows its outcome as unknown):";
@@ -442,21 +442,23 @@ fn check_history(args: &CheckArgs, model: &str, models: &[NamedModel]) -> Result
             _ => None,
         })
         .collect();
-    let ops = records
-        .iter()
-        .enumerate()
-        .filter_map(|(i, r)| match &r.kind {
-            crate::trace::Kind::Op { node, .. } => Some((i as u64, *node)),
-            _ => None,
-        });
-    let note = crate::check::linearizable::crash_note(&crashes, ops);
+    let ops = || {
+        records
+            .iter()
+            .enumerate()
+            .filter_map(|(i, r)| match &r.kind {
+                crate::trace::Kind::Op { node, .. } => Some((i as u64, *node)),
+                _ => None,
+            })
+    };
+    let note = |at| crate::check::linearizable::crash_note(&crashes, ops(), Some(at));
     judge(
         &file,
         &history,
         (model, models),
         args,
         &|at| format!("record {at} (t={})", records[at as usize].time),
-        note,
+        &note,
     )
 }
 
@@ -490,6 +492,6 @@ fn import_jepsen(args: &CheckArgs, models: &[NamedModel]) -> Result<(), CliError
         (model, models),
         args,
         &|at| format!("line {at}"),
-        None,
+        &|_| None,
     )
 }

@@ -452,36 +452,42 @@ pub(crate) fn history_check<N: Node>(
         let history = match History::from_events(events) {
             Ok(h) => h,
             Err(e) => {
-                return HistoryVerdict::Failed(format!(
-                    "the history does not hold together at record {}: {}",
-                    e.at, e.message
-                ))
+                return HistoryVerdict::FailedAt(
+                    e.at,
+                    format!(
+                        "the history does not hold together at record {}: {}",
+                        e.at, e.message
+                    ),
+                )
             }
         };
         if let Some(words) = LAST_VIOLATION.with(|last| {
             let last = last.borrow();
-            let (name, doc, init, h, words) = last.as_ref()?;
+            let (name, doc, init, h, at, words) = last.as_ref()?;
             (name == model.name() && doc == model.doc() && *init == initial && *h == history)
-                .then(|| words.clone())
+                .then(|| (*at, words.clone()))
         }) {
-            return HistoryVerdict::Failed(words);
+            return HistoryVerdict::FailedAt(words.0, words.1);
         }
-        match model.check(initial.clone(), &history, &Budget::default()) {
+        let verdict = model.check(initial.clone(), &history, &Budget::default());
+        match &verdict {
             Verdict::Linearizable => HistoryVerdict::Held,
-            v @ Verdict::NotLinearizable(_) => {
-                let words = describe_from(&history, &v, &initial);
+            Verdict::NotLinearizable(violation) => {
+                let at = violation.at;
+                let words = describe_from(&history, &verdict, &initial);
                 LAST_VIOLATION.with(|last| {
                     *last.borrow_mut() = Some((
                         model.name().to_string(),
                         model.doc().to_string(),
                         initial.clone(),
                         history,
+                        at,
                         words.clone(),
                     ))
                 });
-                HistoryVerdict::Failed(words)
+                HistoryVerdict::FailedAt(at, words)
             }
-            Verdict::Unknown(why) => HistoryVerdict::Unknown(why),
+            Verdict::Unknown(why) => HistoryVerdict::Unknown(why.clone()),
         }
     })
 }
@@ -495,7 +501,14 @@ thread_local! {
     /// a history equal in every operation is answered from here.
     #[allow(clippy::type_complexity)]
     static LAST_VIOLATION: std::cell::RefCell<
-        Option<(String, String, crate::history::Value, crate::check::linearizable::History, String)>,
+        Option<(
+            String,
+            String,
+            crate::history::Value,
+            crate::check::linearizable::History,
+            u64,
+            String,
+        )>,
     > = const { std::cell::RefCell::new(None) };
 }
 
@@ -785,7 +798,7 @@ mod tests {
         let words =
             |check: &crate::invariant::Invariant<super::echo::EchoNode>,
              h: &[crate::invariant::HistoryEntry]| match check.check_history(h) {
-                HistoryVerdict::Failed(w) => w,
+                HistoryVerdict::FailedAt(_, w) => w,
                 v => panic!("{v:?}"),
             };
         let from_0 = words(&register(0), &read(3));

@@ -224,7 +224,8 @@ impl Checker<'_> {
                     Knob::Fixed(_) => "this fault comes",
                     Knob::Range(..) => "this fault comes at the earliest",
                 };
-                return Err(loc.at(r.get_ref().at.span(), late(f.at.low(), what)));
+                let span = r.get_ref().at.as_ref().map_or(r.span(), |a| a.span());
+                return Err(loc.at(span, late(f.at.low(), what)));
             }
         }
         if let (Some(r), Some(w)) = (&raw.workload, &workload) {
@@ -808,7 +809,17 @@ impl Checker<'_> {
         let loc = &self.loc;
         let n = nodes.low() as u32;
         let r = f.get_ref();
-        let at = knob::duration(loc, &r.at, "fault.at")?;
+        let at = match (&r.at, &r.after) {
+            (Some(at), _) => knob::duration(loc, at, "fault.at")?,
+            // Set off by a node's progress: at once, unless it says.
+            (None, Some(_)) => Knob::Fixed(Duration::ZERO),
+            (None, None) => {
+                return Err(loc.at(
+                    f.span(),
+                    "a fault needs `at`, when it comes (or, for a crash, `after`: set off by a node's progress)",
+                ))
+            }
+        };
         let probability = match &r.probability {
             None => Ppm::ONE,
             Some(p) => match knob::probability(loc, p, "fault.probability")? {

@@ -87,7 +87,9 @@ pub struct RawTopology {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawFault {
-    pub at: Spanned<Value>,
+    /// When it comes; a crash set off by `after` may leave it out (then
+    /// at once).
+    pub at: Option<Spanned<Value>>,
     pub probability: Option<Spanned<Value>>,
     pub id: Option<u32>,
     pub partition: Option<Spanned<Vec<Vec<u32>>>>,

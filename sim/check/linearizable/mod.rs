@@ -760,10 +760,13 @@ pub fn alone_hint(violation: &Violation, initial: &Value) -> Option<String> {
 /// For a history that is not linearizable and whose clients' nodes
 /// crashed: which nodes crashed after recording operations, and what that
 /// means to a model, which knows no crashes. `crashes`: (record, node,
-/// time) of each crash; `ops`: (record, node) of each history event.
+/// time) of each crash; `ops`: (record, node) of each history event;
+/// `before`: the record from which the history cannot be explained (a
+/// crash only after it explains nothing), if known.
 pub fn crash_note(
     crashes: &[(u64, crate::node::NodeId, crate::time::Instant)],
     ops: impl Iterator<Item = (u64, crate::node::NodeId)>,
+    before: Option<u64>,
 ) -> Option<String> {
     // Each node's first history event.
     let mut first = std::collections::BTreeMap::new();
@@ -773,6 +776,7 @@ pub fn crash_note(
     let hit: Vec<String> = crashes
         .iter()
         .filter(|&&(at, node, _)| first.get(&node).is_some_and(|&i| i < at))
+        .filter(|&&(at, _, _)| before.is_none_or(|b| at < b))
         .map(|(at, node, time)| format!("{node} crashed at #{at} (t={time})"))
         .collect();
     (!hit.is_empty()).then(|| {

@@ -2148,20 +2148,26 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
             IN_CHECK.with(|f| f.set(Some(i)));
             let verdict = inv.check_history(&history);
             IN_CHECK.with(|f| f.set(None));
-            match verdict {
-                HistoryVerdict::Held => self.tallies[i].evaluations += 1,
-                HistoryVerdict::Unknown(why) => self.tallies[i].unknown = Some(why),
-                HistoryVerdict::Failed(message) => {
+            let (before, message) = match verdict {
+                HistoryVerdict::Held => {
                     self.tallies[i].evaluations += 1;
-                    let ops = history.iter().map(|&(at, node, _)| (at, node));
-                    let message = match crate::check::linearizable::crash_note(&self.crashes, ops) {
-                        Some(note) => format!("{message}; note: {note}"),
-                        None => message,
-                    };
-                    broken = Some((inv.name.clone(), message));
-                    break;
+                    continue;
                 }
-            }
+                HistoryVerdict::Unknown(why) => {
+                    self.tallies[i].unknown = Some(why);
+                    continue;
+                }
+                HistoryVerdict::Failed(message) => (None, message),
+                HistoryVerdict::FailedAt(at, message) => (Some(at), message),
+            };
+            self.tallies[i].evaluations += 1;
+            let ops = history.iter().map(|&(at, node, _)| (at, node));
+            let message = match crate::check::linearizable::crash_note(&self.crashes, ops, before) {
+                Some(note) => format!("{message}; note: {note}"),
+                None => message,
+            };
+            broken = Some((inv.name.clone(), message));
+            break;
         }
         self.history = Some(history);
         match broken {
