@@ -49,7 +49,9 @@
 //! nothing else can happen) until every `eventually` check due holds at
 //! once; one that never does within the budget is a violation whose path
 //! is the state's, then the settle's. So a protocol whose timers never
-//! stop, where no path comes to rest, has its liveness judged. The first states are each reached twice and compared, to catch
+//! stop, where no path comes to rest, has its liveness judged. Settles
+//! meet: one about to hand out an operation in a state where another's
+//! did and went on to hold stops there. The first states are each reached twice and compared, to catch
 //! a handler that is not deterministic (as DSLabs does) or a `Clone` that
 //! is not a copy. A violation's path
 //! becomes an ordinary trace that `dsim replay` reruns exactly.
@@ -632,6 +634,8 @@ fn explore_from<N: Node>(
         crate::config::Strategy::Explore { budgets, .. } if sim.has_eventually() => budgets.settle,
         _ => 0,
     };
+    // Where settles handed out operations and went on to hold.
+    let mut memo = crate::scheduler::SettleMemo::default();
     if options.determinism_checks > 0 {
         let again = replay(sim, &[])?;
         if again.fingerprint() != root.fingerprint() {
@@ -718,7 +722,7 @@ fn explore_from<N: Node>(
                 }),
             };
             let settling = copy.as_mut().unwrap_or(&mut state);
-            let (steps, how) = settling.settle(settle)?;
+            let (steps, how) = settling.settle(settle, Some(&mut memo))?;
             settling.mark_evaluated(evaluated);
             report.clock_read |= settling.clock_read();
             report.settled += u64::from(how != Settled::Unjudged);

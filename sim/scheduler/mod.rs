@@ -52,7 +52,7 @@ use thiserror::Error;
 mod queue;
 mod world;
 
-pub(crate) use world::{Action, Settled, Touch};
+pub(crate) use world::{Action, SettleMemo, Settled, Touch};
 
 /// Why a liveness check did not run: the run's strategy is PCT.
 pub(crate) const NOT_UNDER_PCT: &str =
@@ -164,9 +164,14 @@ impl<'s, N: Node> Stepper<'s, N> {
     /// for at most `steps` steps ([`crate::config::Budgets::settle`]): the
     /// steps taken, and how the settle ended (a check that panicked is
     /// the failure, its step among those taken).
-    pub fn settle(&mut self, steps: u32) -> Result<(Vec<u32>, Settled), SimError> {
+    /// With a `memo`, one that reaches a state known to settle stops there.
+    pub(crate) fn settle(
+        &mut self,
+        steps: u32,
+        memo: Option<&mut SettleMemo>,
+    ) -> Result<(Vec<u32>, Settled), SimError> {
         let mut taken = Vec::new();
-        let how = self.world.guarded(|w| w.settle(steps, &mut taken))?;
+        let how = self.world.guarded(|w| w.settle(steps, &mut taken, memo))?;
         Ok((taken, how.unwrap_or(Settled::Failed)))
     }
 

@@ -32,6 +32,32 @@ pub(crate) enum Settled {
     Failed,
 }
 
+/// States known to settle: the states, on settle paths whose `eventually`
+/// checks came to hold (or that came to rest, their checks passed), where
+/// the settle handed out a client operation, by [`World::settle_key`]. A
+/// settle is the same walk from any state of such a path, and settles
+/// from the states of a search, each handing out the operations left one
+/// by one, meet at such states again and again (where nothing else can
+/// happen: a settle hands out an operation only then): a settle that
+/// reaches a known one stops there, as that walk did. Its budget counts
+/// from the last operation handed out, so the walk from there is the
+/// same whatever came before.
+#[derive(Default)]
+pub(crate) struct SettleMemo {
+    known: std::collections::HashSet<u64>,
+}
+
+impl SettleMemo {
+    /// Keys kept at most (16 bytes each): past it, no more are learnt.
+    const MOST: usize = 1 << 24;
+
+    fn learn(&mut self, keys: &[u64]) {
+        if self.known.len() < Self::MOST {
+            self.known.extend(keys);
+        }
+    }
+}
+
 /// What a settle does next ([`World::settle_step`]).
 enum SettleStep {
     Take(u32, Action),
@@ -636,13 +662,40 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
     /// The budget counts the steps since the last client operation was
     /// handed out (a check judged after the workload is given as many
     /// steps after it, however many operations were left).
-    pub(crate) fn settle(&mut self, steps: u32, taken: &mut Vec<u32>) -> Result<Settled, SimError> {
+    /// With a `memo`, a settle that is to hand out an operation in a
+    /// state known to settle stops there (as `Held`), and one that ends
+    /// held or at rest teaches it where it handed out operations.
+    pub(crate) fn settle(
+        &mut self,
+        steps: u32,
+        taken: &mut Vec<u32>,
+        mut memo: Option<&mut SettleMemo>,
+    ) -> Result<Settled, SimError> {
         let mut since = 0u32;
+        let mut passed = Vec::new();
         loop {
             if self.failure.is_some() {
                 return Ok(Settled::Failed);
             }
-            match self.settle_step(since < steps)? {
+            let step = self.settle_step(since < steps)?;
+            if let Some(memo) = memo.as_deref_mut() {
+                match &step {
+                    SettleStep::Take(_, Action::Input) => {
+                        if let Some(key) = self.settle_key() {
+                            passed.push(key);
+                            if memo.known.contains(&key) {
+                                memo.learn(&passed);
+                                return Ok(Settled::Held);
+                            }
+                        }
+                    }
+                    SettleStep::Done(Settled::Held | Settled::Rested) if self.failure.is_none() => {
+                        memo.learn(&passed)
+                    }
+                    _ => {}
+                }
+            }
+            match step {
                 SettleStep::Take(i, action) => {
                     taken.push(i);
                     since = match action {
@@ -683,6 +736,20 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
                 .iter()
                 .flatten()
                 .any(|n| !n.runnable().is_empty())
+    }
+
+    /// What decides a settle from here: the state's fingerprint, and when
+    /// each timer pending falls due from now (the order a settle fires
+    /// them in, which the fingerprint leaves out).
+    fn settle_key(&self) -> Option<u64> {
+        let mut h = std::hash::DefaultHasher::new();
+        self.fingerprint()?.hash(&mut h);
+        for (&(n, t), at) in &self.explore.as_ref()?.deadlines {
+            if self.slots[n as usize].timers.contains(t) {
+                (n, t, i128::from(at.0) - i128::from(self.now.0)).hash(&mut h);
+            }
+        }
+        Some(h.finish())
     }
 
     /// A fingerprint of the state exploration cares about: every node's

@@ -2,7 +2,7 @@
 
 mod explore;
 
-pub(crate) use explore::{Action, Settled, Touch};
+pub(crate) use explore::{Action, SettleMemo, Settled, Touch};
 
 use super::queue::{Event, LocalClock, Pct, Queued, TimerSet};
 use super::{
@@ -627,7 +627,7 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
         let settle = self.explore.as_ref().map_or(0, |p| p.budgets.settle);
         let mut rested = false;
         if settle > 0 && self.sim.has_eventually() {
-            rested = self.settle(settle, &mut Vec::new())? == explore::Settled::Rested;
+            rested = self.settle(settle, &mut Vec::new(), None)? == explore::Settled::Rested;
             if self.failure.is_some() {
                 return Ok(EndReason::CheckFailed);
             }
