@@ -151,6 +151,32 @@ impl Duration {
         self.0 as f64 / 1e9
     }
 
+    /// In the largest unit it holds at least one of, with the decimals it
+    /// takes to be exact (`20.853913ms`, `1.5s`, `250us`, `0s`): easier to
+    /// read than `Display`'s whole units (`20853913ns`), and it parses
+    /// back to the same duration.
+    pub fn exact(self) -> String {
+        let ns = self.0;
+        for (unit, size, digits) in [
+            ("s", 1_000_000_000u64, 9),
+            ("ms", 1_000_000, 6),
+            ("us", 1_000, 3),
+        ] {
+            if ns >= size {
+                let (whole, part) = (ns / size, ns % size);
+                if part == 0 {
+                    return format!("{whole}{unit}");
+                }
+                let part = format!("{part:0digits$}");
+                return format!("{whole}.{}{unit}", part.trim_end_matches('0'));
+            }
+        }
+        match ns {
+            0 => "0s".to_string(),
+            _ => format!("{ns}ns"),
+        }
+    }
+
     /// Parses a duration as people write it: `150ms`, `2s`, `1.5s`, `250us`,
     /// `10ns`, `3m`, `1h`. A bare `0` is accepted; any other bare number is
     /// rejected because its unit would be a guess.
@@ -301,6 +327,25 @@ mod tests {
         for d in [1u64, 999, 1_000, 1_500_000, 2_000_000_000, 1_234_567_891] {
             let d = Duration(d);
             assert_eq!(Duration::parse(&d.to_string()), Ok(d));
+        }
+    }
+
+    #[test]
+    fn exact_reads_in_the_largest_unit_and_round_trips() {
+        let cases = [
+            (0, "0s"),
+            (7, "7ns"),
+            (1_500, "1.5us"),
+            (250_000, "250us"),
+            (20_853_913, "20.853913ms"),
+            (20_000_001, "20.000001ms"),
+            (1_064_824_026, "1.064824026s"),
+            (90_000_000_000, "90s"),
+            (u64::MAX, "18446744073.709551615s"),
+        ];
+        for (ns, text) in cases {
+            assert_eq!(Duration(ns).exact(), text);
+            assert_eq!(Duration::parse(text), Ok(Duration(ns)), "{text}");
         }
     }
 }

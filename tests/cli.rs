@@ -641,6 +641,23 @@ fn swarm_knobs_are_drawn_per_seed_printed_and_recorded_in_the_trace() {
     assert!(t.contains("fault.0 = "), "{t}");
     let (header, _, hash) = dsim::trace::read_all(&std::fs::read(&trace).unwrap(), None).unwrap();
     assert!(header.drawn.contains_key("network.loss"));
+    // A drawn duration reads in its largest unit, exactly (the header
+    // keeps whole units: "44218841ns" is printed "44.218841ms").
+    let shown = t
+        .split("network.latency.max = ")
+        .nth(1)
+        .and_then(|s| s.split([',', '\n']).next())
+        .unwrap();
+    let kept = &header.drawn["network.latency.max"];
+    assert_eq!(
+        dsim::Duration::parse(shown).unwrap(),
+        dsim::Duration::parse(kept).unwrap(),
+        "{t}"
+    );
+    assert!(
+        shown.ends_with("ms") && !kept.ends_with("ms"),
+        "{shown} {kept}"
+    );
     // The same seed draws the same configuration and gives the same trace.
     let o2 = run("4");
     assert_eq!(

@@ -110,8 +110,11 @@ pub fn diff(registry: &Registry, args: DiffArgs) -> Result<(), CliError> {
     for knob in knobs {
         let (x, y) = (ha.drawn.get(knob), hb.drawn.get(knob));
         if x != y {
-            let shown =
-                |v: Option<&String>| v.map_or("not drawn".to_string(), |v| plain(v).into_owned());
+            let shown = |v: Option<&String>| {
+                v.map_or("not drawn".to_string(), |v| {
+                    plain(&crate::scenario::drawn_value(v)).into_owned()
+                })
+            };
             println!(
                 "header     drawn {}: {} vs {}",
                 plain(knob),

@@ -281,14 +281,24 @@ pub struct Resolved {
     pub drawn: Vec<(String, String)>,
 }
 
+/// A drawn value as recorded (a duration in whole units, `44218841ns`),
+/// for people: a duration in its largest unit, exact (`44.218841ms`).
+pub fn drawn_value(v: &str) -> String {
+    match Duration::parse(v) {
+        Ok(d) if v != "0" => d.exact(),
+        _ => v.to_string(),
+    }
+}
+
 impl Resolved {
-    /// "nodes = 4, params.window = 2": what the seed drew, for people;
+    /// "nodes = 4, params.window = 2, fault.0.at = 1.064824026s": what the
+    /// seed drew, for people (a duration in its largest unit, exact);
     /// `None` for a scenario without ranges.
     pub fn drawn_words(&self) -> Option<String> {
         let words: Vec<String> = self
             .drawn
             .iter()
-            .map(|(k, v)| format!("{k} = {v}"))
+            .map(|(k, v)| format!("{k} = {}", drawn_value(v)))
             .collect();
         (!words.is_empty()).then(|| words.join(", "))
     }
