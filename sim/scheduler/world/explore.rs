@@ -37,14 +37,15 @@ pub(crate) enum Settled {
 /// the settle handed out a client operation, by [`World::settle_key`]. A
 /// settle is the same walk from any state of such a path, and settles
 /// from the states of a search, each handing out the operations left one
-/// by one, meet at such states again and again (where nothing else can
-/// happen: a settle hands out an operation only then): a settle that
-/// reaches a known one stops there, as that walk did. Its budget counts
-/// from the last operation handed out, so the walk from there is the
-/// same whatever came before.
+/// by one, meet at such states again and again (a settle hands out an
+/// operation only when no task is ready and no copy is in flight): a
+/// settle that reaches a known one stops there, as that walk did. Its
+/// budget counts from the last operation handed out, so the walk from
+/// there is the same whatever came before. (Asked only whether it holds
+/// a key, never walked: its order decides nothing.)
 #[derive(Default)]
 pub(crate) struct SettleMemo {
-    known: std::collections::HashSet<u64>,
+    known: rustc_hash::FxHashSet<u64>,
 }
 
 impl SettleMemo {
