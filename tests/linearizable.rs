@@ -1987,14 +1987,14 @@ fn a_violation_among_crashed_clients_says_what_a_model_makes_of_a_crash() {
     // Node 1 crashes holding the lock: to the model, which knows no
     // crashes, it holds it still, so node 2's lock cannot be true. The
     // witnesses are two locks; the report must say where the crash was.
-    let run = |crash: Option<u64>| {
+    let run_crashing = |crash: Option<u64>, node: u32| {
         let mut config = dsim::SimConfig::new(1, 3);
         if let Some(ms) = crash {
             config.faults = vec![Fault {
                 after: None,
                 at: dsim::Duration::from_millis(ms),
                 action: FaultAction::Crash {
-                    node: dsim::NodeId(1),
+                    node: dsim::NodeId(node),
                 },
             }];
         }
@@ -2003,6 +2003,7 @@ fn a_violation_among_crashed_clients_says_what_a_model_makes_of_a_crash() {
             .run_traced(Vec::new(), None)
             .unwrap()
     };
+    let run = |crash: Option<u64>| run_crashing(crash, 1);
     let (outcome, trace) = run(Some(10));
     let f = outcome.failure.expect("two holders of one lock");
     assert_eq!(f.check, "linearizable");
@@ -2032,9 +2033,21 @@ fn a_violation_among_crashed_clients_says_what_a_model_makes_of_a_crash() {
     // lock at 20 ms), which cannot have caused it.
     let f = run(None).0.failure.expect("two holders of one lock");
     assert!(!f.message.contains("crashed"), "{}", f.message);
-    let (outcome, trace) = run(Some(30));
+    let (outcome, trace) = run_crashing(Some(30), 1);
     let f = outcome.failure.expect("two holders of one lock");
     assert!(!f.message.contains("crashed"), "{}", f.message);
     let out = check(trace);
     assert!(!out.contains("crashes "), "{out}");
+    // Node 0 records no operation (a server, say): its crash before the
+    // violation is named as such, in the run and by `dsim check`.
+    let (outcome, trace) = run_crashing(Some(10), 0);
+    let f = outcome.failure.expect("two holders of one lock");
+    assert!(
+        f.message.contains(
+            "note: n0 crashed at #5 (t=0.010000000s) before recording any operation: a restarted node keeps only what it synced to its disk"
+        ) && !f.message.contains("a model knows no crashes"),
+        "{}",
+        f.message
+    );
+    assert!(check(trace).contains("crashes        n0 crashed at #5"));
 }

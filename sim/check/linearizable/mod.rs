@@ -757,12 +757,13 @@ pub fn alone_hint(violation: &Violation, initial: &Value) -> Option<String> {
     })
 }
 
-/// For a history that is not linearizable and whose clients' nodes
-/// crashed: which nodes crashed after recording operations, and what that
-/// means to a model, which knows no crashes. `crashes`: (record, node,
-/// time) of each crash; `ops`: (record, node) of each history event;
-/// `before`: the record from which the history cannot be explained (a
-/// crash only after it explains nothing), if known.
+/// For a history that is not linearizable and whose nodes crashed: which
+/// clients' nodes crashed after recording operations, and what that means
+/// to a model, which knows no crashes; and which nodes crashed before
+/// recording any (a server, say, that forgot what its clients were told).
+/// `crashes`: (record, node, time) of each crash; `ops`: (record, node) of
+/// each history event; `before`: the record from which the history
+/// cannot be explained (a crash only after it explains nothing), if known.
 pub fn crash_note(
     crashes: &[(u64, crate::node::NodeId, crate::time::Instant)],
     ops: impl Iterator<Item = (u64, crate::node::NodeId)>,
@@ -773,18 +774,31 @@ pub fn crash_note(
     for (i, n) in ops {
         first.entry(n).or_insert(i);
     }
-    let hit: Vec<String> = crashes
+    let (hit, other): (Vec<_>, Vec<_>) = crashes
         .iter()
-        .filter(|&&(at, node, _)| first.get(&node).is_some_and(|&i| i < at))
         .filter(|&&(at, _, _)| before.is_none_or(|b| at < b))
-        .map(|(at, node, time)| format!("{node} crashed at #{at} (t={time})"))
-        .collect();
-    (!hit.is_empty()).then(|| {
-        format!(
+        .partition(|&&(at, node, _)| first.get(&node).is_some_and(|&i| i < at));
+    let named = |crashes: Vec<&(u64, crate::node::NodeId, crate::time::Instant)>| {
+        let named: Vec<String> = crashes
+            .iter()
+            .map(|(at, node, time)| format!("{node} crashed at #{at} (t={time})"))
+            .collect();
+        named.join(", ")
+    };
+    let mut notes = Vec::new();
+    if !hit.is_empty() {
+        notes.push(format!(
             "{} after recording operations; a model knows no crashes: what a process completed before its node crashed stands (a lock stays held, a write stays written), an operation the crash cut off may or may not have happened, and a restarted node that invokes as the same process continues it",
-            hit.join(", ")
-        )
-    })
+            named(hit)
+        ));
+    }
+    if !other.is_empty() {
+        notes.push(format!(
+            "{} before recording any operation: a restarted node keeps only what it synced to its disk, and a server that forgets what its clients were told breaks their history",
+            named(other)
+        ));
+    }
+    (!notes.is_empty()).then(|| notes.join("; "))
 }
 
 /// The operations a violation left free ([`Violation::free`]), in words:
