@@ -2,6 +2,7 @@
 
 use crate::network::{validate_partition, Latency, NetworkConfig, PartitionSpec};
 use crate::node::NodeId;
+use crate::rng::Ppm;
 use crate::time::Duration;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -370,6 +371,30 @@ pub struct SimConfig {
         skip_serializing_if = "crate::adversary::AdversaryConfig::is_none"
     )]
     pub adversary: crate::adversary::AdversaryConfig,
+    /// What a crash does to writes not yet synced; by default it loses
+    /// every one.
+    #[serde(default, skip_serializing_if = "DiskConfig::is_default")]
+    pub disk: DiskConfig,
+}
+
+/// What a crash does to a node's disk.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DiskConfig {
+    /// The chance that a write not yet synced survives a crash, each
+    /// write (the latest value of each key, or its removal) drawn on its
+    /// own: a disk whose cache wrote some of them back and not others, in
+    /// no order. Zero, the default, loses every one, as
+    /// [`crate::Disk::sync`] promises at least; a protocol that is
+    /// correct only if its unsynced writes vanish together (a commit
+    /// point written beside the entry it commits, synced once after both)
+    /// is caught by a chance between 0 and 1.
+    pub unsynced_kept: Ppm,
+}
+
+impl DiskConfig {
+    pub fn is_default(&self) -> bool {
+        *self == DiskConfig::default()
+    }
 }
 
 impl SimConfig {
@@ -391,6 +416,7 @@ impl SimConfig {
             limits_cut_by: None,
             strategy: Strategy::Random,
             adversary: crate::adversary::AdversaryConfig::default(),
+            disk: DiskConfig::default(),
         }
     }
 

@@ -84,7 +84,9 @@ pub mod time;
 pub mod trace;
 mod wire;
 
-pub use config::{Budgets, Fault, FaultAction, Limits, SimConfig, Strategy, Trigger, Workload};
+pub use config::{
+    Budgets, DiskConfig, Fault, FaultAction, Limits, SimConfig, Strategy, Trigger, Workload,
+};
 pub use invariant::{Invariant, View, When};
 pub use network::{Latency, LinkConfig, LossCause, NetworkConfig, PartitionSpec};
 pub use node::{Context, Disk, Input, Node, NodeId, TimerId};

@@ -335,6 +335,37 @@ impl Disk {
     pub fn crash(&mut self) {
         self.unsynced.clear();
     }
+
+    /// The keys written or removed since the last sync, in key order.
+    pub fn unsynced_keys(&self) -> impl Iterator<Item = &str> {
+        self.unsynced.iter().map(|(k, _)| k.as_str())
+    }
+
+    /// A crash that keeps the unsynced writes `keep` picks (asked once per
+    /// key, in key order) as if synced, and loses the others. Returns the
+    /// keys kept and the keys lost.
+    pub fn crash_keeping(
+        &mut self,
+        mut keep: impl FnMut(&str) -> bool,
+    ) -> (Vec<String>, Vec<String>) {
+        let (mut kept, mut lost) = (Vec::new(), Vec::new());
+        for (key, value) in std::mem::take(&mut self.unsynced) {
+            if !keep(&key) {
+                lost.push(key);
+                continue;
+            }
+            match value {
+                Some(bytes) => {
+                    self.synced.insert(key.clone(), bytes);
+                }
+                None => {
+                    self.synced.remove(&key);
+                }
+            }
+            kept.push(key);
+        }
+        (kept, lost)
+    }
 }
 
 /// A node's window onto the world during one handler call.

@@ -32,6 +32,8 @@ pub struct ScheduleBuilder {
     /// The message of the last send record (a loss as it was sent follows
     /// its send; an eviction from a full mailbox follows another's).
     last_send: Option<u64>,
+    /// By process, its crashes so far.
+    crashes: BTreeMap<u32, u32>,
 }
 
 impl ScheduleBuilder {
@@ -85,6 +87,17 @@ impl ScheduleBuilder {
                 });
                 where_.insert(*msg, (link, fates.len() - 1, r.time));
                 self.last_send = Some(*msg);
+            }
+            Kind::Crash { node, .. } => *self.crashes.entry(node.0).or_default() += 1,
+            Kind::DiskAtCrash { node, kept, .. } => {
+                if let Some(&n) = self.crashes.get(&node.0) {
+                    let crash = n.saturating_sub(1);
+                    schedule
+                        .disk
+                        .entry(node.0)
+                        .or_default()
+                        .insert(crash, kept.clone());
+                }
             }
             Kind::Observe { node, text, .. } if text.starts_with(crate::node::TASK_CHOICE) => {
                 let chosen = text[crate::node::TASK_CHOICE.len()..]
@@ -215,7 +228,32 @@ pub fn add_explored_step(steps: &mut Vec<Option<crate::network::Step>>, r: &Reco
     }
     let k = (t / STEP - 1) as usize;
     if k < steps.len() {
-        return; // not the step's first record
+        // Not the step's first record; what a crash's disk kept follows it.
+        let last = k + 1 == steps.len();
+        if let (
+            Kind::DiskAtCrash { node, kept, lost },
+            Some(Some(Step::Crash {
+                node: n,
+                kept: mask,
+            })),
+        ) = (&r.kind, steps.last_mut())
+        {
+            if node.0 == *n && last {
+                let mut keys: Vec<(&String, bool)> = kept
+                    .iter()
+                    .map(|k| (k, true))
+                    .chain(lost.iter().map(|k| (k, false)))
+                    .collect();
+                keys.sort();
+                *mask = keys
+                    .iter()
+                    .take(64)
+                    .enumerate()
+                    .filter(|(_, (_, kept))| *kept)
+                    .fold(0, |m, (i, _)| m | 1 << i);
+            }
+        }
+        return;
     }
     steps.resize(k, None);
     steps.push(match &r.kind {
@@ -260,7 +298,10 @@ pub fn add_explored_step(steps: &mut Vec<Option<crate::network::Step>>, r: &Reco
             node: node.0,
             timer: *timer,
         }),
-        Kind::Crash { node, .. } => Some(Step::Crash { node: node.0 }),
+        Kind::Crash { node, .. } => Some(Step::Crash {
+            node: node.0,
+            kept: 0,
+        }),
         Kind::Restart { node, .. } => Some(Step::Restart { node: node.0 }),
         _ => None,
     });

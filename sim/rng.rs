@@ -32,6 +32,9 @@ pub enum Stream {
     Adversary,
     /// The node's own randomness, through its context.
     Node(u32),
+    /// Which of the node's unsynced disk writes a crash keeps (see
+    /// [`crate::config::DiskConfig`]).
+    Disk(u32),
 }
 
 impl Stream {
@@ -45,6 +48,7 @@ impl Stream {
             Stream::Adversary => 6,
             // Node streams live above 2^32 so they never meet a purpose.
             Stream::Node(i) => (1u64 << 32) | u64::from(i),
+            Stream::Disk(i) => (2u64 << 32) | u64::from(i),
         }
     }
 }

@@ -221,6 +221,10 @@ fn every_malformed_scenario_exits_2_with_a_located_message_and_never_panics() {
             ":4:1: a fault takes exactly one action",
         ),
         ("fault-without-action", ":4:1: a fault needs one action"),
+        (
+            "disk-chance-above-one",
+            ":4:17: a probability must be in [0, 1], not 1.5",
+        ),
         ("fault-without-at", ":4:1: a fault needs `at`, when it comes"),
         (
             "fault-after-time-limit",

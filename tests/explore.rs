@@ -1022,7 +1022,7 @@ fn an_explored_failure_replays_against_a_fix_by_what_each_step_did() {
         dsim::trace::read_all(&std::fs::read(&trace).unwrap(), None).unwrap();
     let steps = dsim::replay::explored_steps(&records);
     assert!(
-        steps.contains(&Some(dsim::network::Step::Crash { node: 0 })),
+        steps.contains(&Some(dsim::network::Step::Crash { node: 0, kept: 0 })),
         "{steps:?}"
     );
     let replayed = dir.join("fixed.trace");

@@ -10,6 +10,7 @@ mod check;
 mod checks;
 mod cli;
 mod corpus;
+mod disk;
 mod early_timers;
 mod explore;
 mod hostile;

@@ -161,6 +161,8 @@ pub fn audit<R: Read>(input: R, options: &Options) -> Result<Report, TraceError>
     let mut end = None;
     let mut recorded_failure = None;
     let mut last_time = Instant::ZERO;
+    // The index a disk record must have to follow a crash, and its node.
+    let mut last_crash = None;
     let mut index = 0u64;
     while let Some(item) = reader.next_ref() {
         match item {
@@ -175,6 +177,15 @@ pub fn audit<R: Read>(input: R, options: &Options) -> Result<Report, TraceError>
                 }
                 last_time = record.time;
                 match &record.kind {
+                    Kind::DiskAtCrash { node, .. } if last_crash != Some((index, *node)) => {
+                        integrity.flag(
+                            index,
+                            record.time,
+                            vec![],
+                            format!("what {node}'s disk kept at a crash, but the record before is not {node}'s crash"),
+                        );
+                    }
+                    Kind::Crash { node, .. } => last_crash = Some((index + 1, *node)),
                     Kind::End { reason, .. } => end = Some(*reason),
                     Kind::CheckFailed { check, message } if recorded_failure.is_none() => {
                         recorded_failure = Some(format!("{check}: {message}"));

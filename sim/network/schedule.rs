@@ -72,6 +72,10 @@ pub struct Schedule {
     /// among those enabled: a changed protocol (a fix) offers other actions
     /// around it.
     pub steps: Vec<Option<Step>>,
+    /// On a disk that may keep writes not yet synced: by process, by its
+    /// crash (0 for its first), the unsynced keys the recording's crash
+    /// kept.
+    pub disk: BTreeMap<u32, BTreeMap<u32, Vec<String>>>,
 }
 
 /// What one step of an explored run did, as its first record says.
@@ -102,8 +106,12 @@ pub enum Step {
         node: u32,
         timer: u64,
     },
+    /// A node crashed; on a disk that may keep unsynced writes, `kept`
+    /// has a bit for each of them, in key order, set for those the crash
+    /// kept (0 otherwise).
     Crash {
         node: u32,
+        kept: u64,
     },
     Restart {
         node: u32,

@@ -317,6 +317,12 @@ impl Checker<'_> {
             invariants,
             linearizable,
             adversary,
+            unsynced_kept: raw
+                .disk
+                .as_ref()
+                .and_then(|d| d.unsynced_kept.as_ref())
+                .map(|v| knob::probability(loc, v, "disk.unsynced_kept"))
+                .transpose()?,
         })
     }
 

@@ -122,6 +122,9 @@ pub struct Scenario {
     pub linearizable: Option<crate::history::Linearizability>,
     /// Byzantine nodes and the network adversary.
     pub adversary: AdversaryKnobs,
+    /// `[disk] unsynced_kept`: the chance a write not yet synced survives
+    /// a crash (see [`crate::config::DiskConfig`]).
+    pub unsynced_kept: Option<Knob<Ppm>>,
 }
 
 /// The adversary as the scenario gives it (`[[byzantine]]`, `[adversary]`).
@@ -493,6 +496,12 @@ impl Scenario {
                     depth: depth.resolve("run.pct_depth", &mut rng, &mut drawn) as u32,
                     steps: *steps,
                 },
+            },
+            // Drawn last: a range here shifts no other knob's draw.
+            disk: crate::config::DiskConfig {
+                unsynced_kept: self.unsynced_kept.as_ref().map_or(Ppm::ZERO, |k| {
+                    k.resolve("disk.unsynced_kept", &mut rng, &mut drawn)
+                }),
             },
         };
         config

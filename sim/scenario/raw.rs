@@ -20,6 +20,13 @@ pub struct RawScenario {
     pub check: Option<RawCheck>,
     pub byzantine: Option<Vec<Spanned<RawByzantine>>>,
     pub adversary: Option<Spanned<RawAdversary>>,
+    pub disk: Option<RawDisk>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDisk {
+    pub unsynced_kept: Option<Spanned<Value>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -64,6 +64,7 @@ fn kind_name(k: &Kind<'_>) -> &'static str {
         Kind::Altered { .. } => "altered",
         Kind::Injected { .. } => "injected",
         Kind::Unauthentic { .. } => "unauthentic",
+        Kind::DiskAtCrash { .. } => "disk",
     }
 }
 

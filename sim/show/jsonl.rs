@@ -139,6 +139,10 @@ pub fn object(index: u64, r: &Record<'_>, decode: Option<Decoder<'_>>) -> Value 
             json!({ "msg": msg, "from": from.0, "to": to.0, "source": source, "change": change, "payload_hex": hex(payload), "decoded": decode.and_then(|d| d.message(payload)) }),
         ),
         Kind::Unauthentic { msg, copy } => ("unauthentic", json!({ "msg": msg, "copy": copy })),
+        Kind::DiskAtCrash { node, kept, lost } => (
+            "disk",
+            json!({ "node": node.0, "kept": kept, "lost": lost }),
+        ),
     };
     o.insert("type".into(), json!(kind));
     if let Value::Object(f) = fields {

@@ -58,9 +58,10 @@ pub fn tag(tag: &[u8], decode: Option<Decoder<'_>>) -> String {
 /// One line for record `index`.
 pub fn line(index: u64, r: &Record<'_>, decode: Option<Decoder<'_>>) -> String {
     let (who, what) = describe(r, decode);
-    let node = match r.node_event() {
-        Some((n, l)) => format!("{:<4}L{:<5}", n.to_string(), l),
-        None => format!("{:<4}{:<6}", who, ""),
+    let node = match (r.node_event(), &r.kind) {
+        (Some((n, l)), _) => format!("{:<4}L{:<5}", n.to_string(), l),
+        (None, Kind::DiskAtCrash { node, .. }) => format!("{:<4}{:<6}", node.to_string(), ""),
+        (None, _) => format!("{:<4}{:<6}", who, ""),
     };
     format!("#{index:06}  {}  {node} {what}", r.time)
 }
@@ -245,6 +246,23 @@ fn describe(r: &Record<'_>, decode: Option<Decoder<'_>>) -> (&'static str, Strin
                 "bad-mac"
             );
             return ("AD", s);
+        }
+        Kind::DiskAtCrash { kept, lost, .. } => {
+            let keys = |k: &[String]| match k.len() {
+                0 => "none".to_string(),
+                _ => k
+                    .iter()
+                    .map(|k| super::plain(k))
+                    .collect::<Vec<_>>()
+                    .join(" "),
+            };
+            let _ = write!(
+                s,
+                "{:<9} writes not yet synced at the crash: kept {}; lost {}",
+                "disk",
+                keys(kept),
+                keys(lost)
+            );
         }
     }
     ("--", s)

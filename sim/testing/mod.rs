@@ -41,7 +41,7 @@
 pub use crate::adversary::NetworkAdversary;
 use crate::adversary::{Behaviour, Byzantine};
 use crate::check::{audit, Options};
-use crate::config::{Fault, FaultAction, SimConfig, Trigger, Workload};
+use crate::config::{DiskConfig, Fault, FaultAction, SimConfig, Trigger, Workload};
 use crate::network::{Latency, LinkConfig, MessageFault, Ordering, PartitionSpec};
 use crate::node::{Node, NodeId};
 use crate::protocols::{ParamValue, Params, Protocol, RunOptions};
@@ -180,6 +180,9 @@ pub struct Case {
     /// The network adversary's chances ([`Bounds::network_adversary`]);
     /// none by default.
     pub adversary: NetworkAdversary,
+    /// What a crash keeps of the unsynced writes
+    /// ([`Bounds::unsynced_kept`]); none by default.
+    pub disk: DiskConfig,
 }
 
 /// A byzantine node a case holds (see [`crate::adversary`]). At most one
@@ -242,6 +245,9 @@ pub struct Bounds {
     /// altering a message ([`NetworkAdversary`]) is drawn up to this, each
     /// zero half the time; zero, the default, for none.
     pub adversary_max: Ppm,
+    /// The chance that a crash keeps each write not yet synced
+    /// ([`DiskConfig::unsynced_kept`]); zero, the default, loses them all.
+    pub unsynced_kept: Ppm,
 }
 
 impl Default for Bounds {
@@ -256,6 +262,7 @@ impl Default for Bounds {
             workload_start: Duration::from_millis(1),
             byzantine: 0,
             adversary_max: Ppm::ZERO,
+            unsynced_kept: Ppm::ZERO,
         }
     }
 }
@@ -351,6 +358,15 @@ impl Bounds {
     pub fn network_adversary(mut self, max: f64) -> Bounds {
         self.adversary_max = Ppm::from_probability(max)
             .unwrap_or_else(|e| panic!("Bounds::network_adversary({max}): {e}"));
+        self
+    }
+    /// A disk whose crash keeps each write not yet synced with chance `p`
+    /// (0 to 1; see [`DiskConfig`]): a protocol that writes several keys
+    /// and syncs them later together must survive one kept and another
+    /// lost.
+    pub fn unsynced_kept(mut self, p: f64) -> Bounds {
+        self.unsynced_kept =
+            Ppm::from_probability(p).unwrap_or_else(|e| panic!("Bounds::unsynced_kept({p}): {e}"));
         self
     }
 }
@@ -638,6 +654,7 @@ pub fn cases(bounds: Bounds) -> CaseStrategy<BoxedStrategy<Case>> {
         workload_start,
         byzantine: max_byzantine,
         adversary_max,
+        unsynced_kept,
     } = bounds;
     assert!(
         !nodes.is_empty(),
@@ -671,6 +688,7 @@ pub fn cases(bounds: Bounds) -> CaseStrategy<BoxedStrategy<Case>> {
                 workload_start,
                 byzantine,
                 adversary,
+                disk: DiskConfig { unsynced_kept },
             },
         )
         .boxed();
@@ -978,6 +996,7 @@ impl Case {
         c.workload = self.workload();
         c.adversary.byzantine = self.byzantine_nodes();
         c.adversary.network = self.adversary.clone();
+        c.disk = self.disk;
         c.scenario = "proptest case".into();
         c
     }
@@ -1163,6 +1182,9 @@ impl Case {
                 Behaviour::Silent => writeln!(t, "behaviour = \"silent\""),
                 Behaviour::Amnesia => writeln!(t, "behaviour = \"amnesia\""),
             };
+        }
+        if !self.disk.is_default() {
+            let _ = writeln!(t, "\n[disk]\nunsynced_kept = {}", self.disk.unsynced_kept);
         }
         let a = &self.adversary;
         if !a.is_none() {
@@ -1416,6 +1438,12 @@ fn run_case(
         adversary += &format!(
             "\n  network adversary: forge {}, replay {}, alter {}",
             a.forge, a.replay, a.alter
+        );
+    }
+    if !case.disk.is_default() {
+        adversary += &format!(
+            "\n  disk: a crash keeps each unsynced write with chance {}",
+            case.disk.unsynced_kept
         );
     }
     Err(TestCaseError::fail(format!(

@@ -295,6 +295,15 @@ pub enum Kind<'a> {
     /// Copy `copy` of `msg` carries a MAC that does not verify for the
     /// sender it claims: the receiver is told it is not authentic.
     Unauthentic { msg: u64, copy: u32 },
+    /// Right after `node`'s crash, on a disk that may keep writes not yet
+    /// synced ([`crate::config::DiskConfig`]): which of them it kept and
+    /// which it lost (keys, in key order). Without this record a crash
+    /// lost every one.
+    DiskAtCrash {
+        node: NodeId,
+        kept: Vec<String>,
+        lost: Vec<String>,
+    },
 }
 
 impl Record<'_> {
@@ -454,6 +463,7 @@ impl Record<'_> {
                 payload: Cow::Owned(payload.into_owned()),
             },
             Kind::Unauthentic { msg, copy } => Kind::Unauthentic { msg, copy },
+            Kind::DiskAtCrash { node, kept, lost } => Kind::DiskAtCrash { node, kept, lost },
         };
         Record {
             time: self.time,

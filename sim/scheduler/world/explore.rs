@@ -112,6 +112,10 @@ pub enum Touch {
     All,
 }
 
+/// Up to this many unsynced writes, a crash that may keep some branches
+/// on every subset of them (see [`World::disk_choices`]).
+pub const DISK_CHOICES_ALL: u32 = 6;
+
 /// One step an exploration can take.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Action {
@@ -125,7 +129,10 @@ pub enum Action {
     Drop(usize, Flight),
     /// Give the i-th copy in flight a twin.
     Duplicate(usize, Flight),
-    Crash(NodeId),
+    /// Crash a node; on a disk that may keep unsynced writes
+    /// ([`crate::config::DiskConfig`]), keeping those whose bits are set
+    /// (one a key, in key order).
+    Crash(NodeId, Option<u64>),
     Restart(NodeId),
     /// Run one of an async node's ready tasks until it waits again.
     Run(NodeId, u64),
@@ -158,7 +165,10 @@ impl std::fmt::Display for Action {
             Action::Input => write!(f, "next client operation"),
             Action::Drop(_, m) => write!(f, "drop {m}"),
             Action::Duplicate(_, m) => write!(f, "duplicate {m}"),
-            Action::Crash(n) => write!(f, "crash {n}"),
+            Action::Crash(n, None) => write!(f, "crash {n}"),
+            Action::Crash(n, Some(kept)) => {
+                write!(f, "crash {n} keeping unsynced writes {kept:#b}")
+            }
             Action::Restart(n) => write!(f, "restart {n}"),
             Action::Run(n, t) => write!(f, "run {n}'s task #{t}"),
         }
@@ -238,10 +248,40 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
         for (i, n) in self.nodes.iter().enumerate() {
             let id = NodeId(i as u32);
             match n {
-                Some(_) if pool.used.crashes < pool.budgets.crashes => out.push(Action::Crash(id)),
+                Some(_) if pool.used.crashes < pool.budgets.crashes => out.extend(
+                    self.disk_choices(i)
+                        .into_iter()
+                        .map(|k| Action::Crash(id, k)),
+                ),
                 None => out.push(Action::Restart(id)),
                 Some(_) => {}
             }
+        }
+        out
+    }
+
+    /// What a crash of process `i` may keep of its unsynced writes, one
+    /// choice a branch: `None` alone when a crash loses them all; with a
+    /// chance of 1 all of them; else every subset of up to
+    /// [`DISK_CHOICES_ALL`] writes, and of more, none, all, each alone
+    /// and all but each.
+    fn disk_choices(&self, i: usize) -> Vec<Option<u64>> {
+        let chance = self.sim.config.disk.unsynced_kept;
+        if chance == crate::rng::Ppm::ZERO {
+            return vec![None];
+        }
+        let k = self.slots[i].disk.unsynced_keys().count().min(64) as u32;
+        let all = if k == 0 { 0 } else { u64::MAX >> (64 - k) };
+        if chance == crate::rng::Ppm::ONE {
+            return vec![Some(all)];
+        }
+        if k <= DISK_CHOICES_ALL {
+            return (0..=all).map(Some).collect();
+        }
+        let mut out = vec![Some(0), Some(all)];
+        for b in 0..k {
+            out.push(Some(1 << b));
+            out.push(Some(all & !(1 << b)));
         }
         out
     }
@@ -313,6 +353,8 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
             authentic: self.authentic,
             seen: self.seen.clone(),
             unchanged: self.unchanged,
+            disk_rngs: self.disk_rngs.clone(),
+            disk_choice: None,
             _msg: std::marker::PhantomData,
         })
     }
@@ -532,9 +574,11 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
                 self.input(id)?
             }
             // What faults are in force, as in runs (a check may read it).
-            Action::Crash(node) => {
+            Action::Crash(node, kept) => {
                 pool.used.crashes += 1;
+                self.disk_choice = *kept;
                 let handled = self.apply_fault(FaultAction::Crash { node: *node })?;
+                self.disk_choice = None;
                 self.note_fault(self.network.wires_down() as u32);
                 handled
             }
@@ -879,7 +923,7 @@ pub(crate) fn does(action: &Action, step: crate::network::Step) -> bool {
         ) => flight(f, msg, copy, from, to),
         (Action::Duplicate(_, f), Step::Duplicate { msg }) => f.msg == msg,
         (Action::Fire(n, t), Step::Fire { node, timer }) => n.0 == node && *t == timer,
-        (Action::Crash(n), Step::Crash { node }) => n.0 == node,
+        (Action::Crash(n, k), Step::Crash { node, kept }) => n.0 == node && k.unwrap_or(0) == kept,
         (Action::Restart(n), Step::Restart { node }) => n.0 == node,
         _ => false,
     }

@@ -35,6 +35,8 @@ struct Slot<T> {
     clock: LocalClock,
     /// Following a schedule: the async tasks this node chose, in order.
     task_choices: std::collections::VecDeque<u64>,
+    /// How many times the process has crashed.
+    crashes: u32,
 }
 
 /// What the kernel knows of one invariant's evaluations.
@@ -132,6 +134,11 @@ pub(crate) struct World<'s, N: Node, S: Sink> {
     // Whether the last handler's node said the event changed nothing, and
     // it did nothing (see `Context::unchanged`).
     unchanged: bool,
+    // By process: the stream that decides which unsynced writes a crash
+    // keeps, made at its first crash (see `World::crash_disk`).
+    disk_rngs: BTreeMap<u32, DetRng>,
+    // Exploration's choice of what the crash being applied keeps.
+    disk_choice: Option<u64>,
     _msg: PhantomData<N::Msg>,
 }
 
@@ -323,6 +330,7 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
                     .and_then(|s| s.task_choices.get(&i))
                     .map(|c| c.iter().copied().collect())
                     .unwrap_or_default(),
+                crashes: 0,
             })
             .collect();
         let mut world = World {
@@ -408,6 +416,8 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
                 && sim.state_hash.is_none())
             .then(|| vec![0; n]),
             unchanged: false,
+            disk_rngs: BTreeMap::new(),
+            disk_choice: None,
             _msg: PhantomData,
         };
         // Under exploration the nodes start, and everything else is a
@@ -1367,10 +1377,10 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
                     if self.history.is_some() {
                         self.crashes.push((at, node, self.now));
                     }
+                    self.crash_disk(node, self.disk_choice)?;
                     self.end_crashed_ops(node)?;
                     self.nodes[node.index()] = None;
                     let slot = &mut self.slots[node.index()];
-                    slot.disk.crash();
                     slot.timers.clear();
                     self.changed = Some(node);
                     handled = true;
@@ -1406,6 +1416,54 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
                 Ok(handled)
             }
         }
+    }
+
+    /// What process `node`'s crash does to its disk's unsynced writes:
+    /// with [`crate::config::DiskConfig::unsynced_kept`] zero, loses them
+    /// all; else keeps each with that chance (drawn from the node's own
+    /// disk stream, one draw a key, whatever the chance), or as `kept`
+    /// says (exploration's choice: a bit per unsynced key, in key order),
+    /// or, following a recorded schedule, as the recording's crash kept
+    /// (by key; a crash it does not have draws), and records which.
+    fn crash_disk(&mut self, node: NodeId, kept: Option<u64>) -> Result<(), SimError> {
+        let chance = self.sim.config.disk.unsynced_kept;
+        let slot = &mut self.slots[node.index()];
+        let ordinal = slot.crashes;
+        slot.crashes += 1;
+        let disk = &mut slot.disk;
+        if chance == crate::rng::Ppm::ZERO && kept.is_none() {
+            disk.crash();
+            return Ok(());
+        }
+        if disk.unsynced_keys().next().is_none() {
+            return Ok(());
+        }
+        let recorded = self
+            .sim
+            .schedule
+            .as_ref()
+            .and_then(|s| s.disk.get(&node.0)?.get(&ordinal));
+        let (kept, lost) = match (kept, recorded) {
+            (None, Some(keys)) => disk.crash_keeping(|k| keys.iter().any(|r| r == k)),
+            (Some(mask), _) => {
+                let mut bit = 0;
+                disk.crash_keeping(|_| {
+                    let keep = bit < 64 && mask >> bit & 1 == 1;
+                    bit += 1;
+                    keep
+                })
+            }
+            (None, None) => {
+                let seed = self.sim.config.seed;
+                let rng = self
+                    .disk_rngs
+                    .entry(node.0)
+                    .or_insert_with(|| DetRng::new(seed, Stream::Disk(node.0)));
+                disk.crash_keeping(|_| rng.chance(chance))
+            }
+        };
+        self.write(Kind::DiskAtCrash { node, kept, lost })?;
+        Ok(())
     }
 
     /// The adversary's stream for the fault being applied now (named by

@@ -1,0 +1,308 @@
+//! A crash on a disk that may keep some writes not yet synced
+//! (`DiskConfig::unsynced_kept`): a node that writes two keys that must
+//! agree and syncs them later, together (group commit), is correct when a
+//! crash loses every unsynced write and caught when it keeps some; the
+//! trace says what each crash kept, replays record for record by its seed
+//! and by its schedule, and `dsim check` refuses a disk record out of
+//! place; exploration branches on what a crash keeps and its
+//! counterexample replays.
+
+use dsim::check::{audit, Options};
+use dsim::explore::{search, Options as ExploreOptions};
+use dsim::time::Duration;
+use dsim::trace::{read_all, Kind, Record, TraceWriter};
+use dsim::{
+    Budgets, Context, DiskConfig, Fault, FaultAction, Node, NodeId, Ppm, SimConfig, Simulation,
+    Strategy,
+};
+use std::sync::Arc;
+
+/// Counts in two keys that must agree, synced every third tick.
+#[derive(Clone, Hash, Default)]
+struct Pair {
+    a: u64,
+    b: u64,
+    ticks: u64,
+    /// The broken twin's fix: both counts under one key.
+    one_key: bool,
+}
+
+impl Node for Pair {
+    type Msg = ();
+    type Timer = ();
+    fn on_start(&mut self, ctx: &mut Context<'_, Self>) {
+        let d = ctx.disk();
+        if self.one_key {
+            (self.a, self.b) = d.read("ab").unwrap_or((0, 0));
+        } else {
+            self.a = d.read("a").unwrap_or(0);
+            self.b = d.read("b").unwrap_or(0);
+        }
+        ctx.set_timer(Duration::from_millis(1), ());
+    }
+    fn on_message(&mut self, _: &mut Context<'_, Self>, _: NodeId, _: ()) {}
+    fn on_input(&mut self, _: &mut Context<'_, Self>, _: dsim::Input) {}
+    fn on_timer(&mut self, ctx: &mut Context<'_, Self>, _: dsim::TimerId, _: ()) {
+        self.a += 1;
+        self.b += 1;
+        self.ticks += 1;
+        let d = ctx.disk();
+        if self.one_key {
+            d.write("ab", &(self.a, self.b));
+        } else {
+            d.write("a", &self.a);
+            d.write("b", &self.b);
+        }
+        if self.ticks % 3 == 0 {
+            d.sync();
+        }
+        ctx.set_timer(Duration::from_millis(1), ());
+    }
+}
+
+fn pair(config: SimConfig, one_key: bool) -> Simulation<Pair> {
+    Simulation::new(config, move |_| Pair {
+        one_key,
+        ..Pair::default()
+    })
+    .always("agree", "the two counts agree", |v| {
+        for (id, n) in v.up() {
+            if n.a != n.b {
+                return Err(format!("{id} holds a = {} and b = {}", n.a, n.b));
+            }
+        }
+        Ok(())
+    })
+    .hashable()
+    .cloneable()
+}
+
+/// One node, crashed at a time the seed draws and restarted 5 ms later.
+fn crashing(seed: u64, kept: Ppm) -> SimConfig {
+    let mut c = SimConfig::new(seed, 1);
+    let at = 20 + seed % 7;
+    c.faults = vec![
+        Fault::at(
+            Duration::from_millis(at),
+            FaultAction::Crash { node: NodeId(0) },
+        ),
+        Fault::at(
+            Duration::from_millis(at + 5),
+            FaultAction::Restart { node: NodeId(0) },
+        ),
+    ];
+    c.limits.time = Duration::from_millis(60);
+    c.disk = DiskConfig {
+        unsynced_kept: kept,
+    };
+    c
+}
+
+fn traced(sim: &Simulation<Pair>) -> (dsim::Outcome, Vec<u8>) {
+    let mut bytes = Vec::new();
+    let (out, _) = sim.run_traced(&mut bytes, None).unwrap();
+    (out, bytes)
+}
+
+fn disk_records(bytes: &[u8]) -> Vec<(Vec<String>, Vec<String>)> {
+    let (_, records, _) = read_all(bytes, None).unwrap();
+    records
+        .into_iter()
+        .filter_map(|r| match r.kind {
+            Kind::DiskAtCrash { kept, lost, .. } => Some((kept, lost)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_crash_that_loses_every_unsynced_write_hides_what_one_that_keeps_some_catches() {
+    let half = Ppm(500_000);
+    let mut caught = None;
+    for seed in 0..40 {
+        // Losing every unsynced write (the default), the twin passes, and
+        // its traces say nothing of the disk.
+        let (out, bytes) = traced(&pair(crashing(seed, Ppm::ZERO), false));
+        assert!(out.pass().is_ok(), "seed {seed}: {:?}", out.failure);
+        assert!(disk_records(&bytes).is_empty());
+        // Keeping each with chance 1/2, the fix (one key) passes.
+        let (out, _) = traced(&pair(crashing(seed, half), true));
+        assert!(out.pass().is_ok(), "seed {seed}: {:?}", out.failure);
+        let (out, bytes) = traced(&pair(crashing(seed, half), false));
+        if let Some(f) = out.failure {
+            assert_eq!(f.check, "agree");
+            caught.get_or_insert((seed, bytes));
+        }
+    }
+    let (seed, bytes) = caught.expect("a crash kept one count and lost the other");
+    // The trace says which key the crash kept: one of the two, not both.
+    let disk = disk_records(&bytes);
+    assert_eq!(disk.len(), 1, "{disk:?}");
+    let (kept, lost) = &disk[0];
+    assert_eq!((kept.len(), lost.len()), (1, 1), "{disk:?}");
+    // It checks clean, and reruns record for record from its seed.
+    let report = audit(&bytes[..], &Options::default()).unwrap();
+    assert!(report.holds(), "{report:#?}");
+    let (_, again) = traced(&pair(crashing(seed, half), false));
+    assert_eq!(again, bytes, "seed {seed} names one run");
+    // Followed by its schedule, a run keeps what the recording kept
+    // (whatever the disk stream would draw: another seed's stream here).
+    let (_, records, _) = read_all(&bytes, None).unwrap();
+    let mut other = crashing(seed, half);
+    other.seed = seed + 1000;
+    let mut sim = pair(other, false);
+    sim.follow(Arc::new(dsim::replay::schedule_from(&records)));
+    let (out, followed) = traced(&sim);
+    assert_eq!(out.failure.map(|f| f.check), Some("agree".to_string()));
+    assert_eq!(disk_records(&followed), disk);
+}
+
+#[test]
+fn with_every_unsynced_write_kept_or_each_kept_alone_the_draws_say_so() {
+    // A chance of 1 keeps every unsynced write: the counts agree (both
+    // kept), and the node lost nothing since its last sync.
+    for seed in 0..10 {
+        let (out, bytes) = traced(&pair(crashing(seed, Ppm::ONE), false));
+        assert!(out.pass().is_ok(), "seed {seed}: {:?}", out.failure);
+        for (kept, lost) in disk_records(&bytes) {
+            assert!(lost.is_empty() && !kept.is_empty());
+        }
+    }
+}
+
+#[test]
+fn check_refuses_a_disk_record_that_follows_no_crash_of_its_node() {
+    let (out, bytes) = (0..40)
+        .map(|seed| traced(&pair(crashing(seed, Ppm(500_000)), false)))
+        .find(|(o, _)| o.failure.is_some())
+        .expect("a failing seed");
+    assert!(out.failure.is_some());
+    let (header, mut records, _) = read_all(&bytes, None).unwrap();
+    let seal = records.pop().unwrap();
+    let Kind::End { reason, .. } = seal.kind else {
+        panic!("no seal")
+    };
+    // Move the disk record one place later: it no longer follows the
+    // crash. The chain is rebuilt, as a forger would.
+    let at = records
+        .iter()
+        .position(|r| matches!(r.kind, Kind::DiskAtCrash { .. }))
+        .unwrap();
+    let moved: Record<'static> = records.remove(at);
+    let mut moved = moved;
+    moved.time = records[at].time;
+    records.insert(at + 1, moved);
+    let mut w = TraceWriter::new(Vec::new(), &header, None).unwrap();
+    for r in &records {
+        w.append(r).unwrap();
+    }
+    let forged = w.finish(reason, seal.time).unwrap().0;
+    let report = audit(&forged[..], &Options::default()).unwrap();
+    let integrity = report.integrity();
+    let first = integrity.first.as_ref().expect("caught");
+    assert_eq!(first.record, at as u64 + 1, "{report:#?}");
+    assert!(first.message.contains("crash"), "{}", first.message);
+}
+
+fn explored(kept: Ppm, one_key: bool) -> Simulation<Pair> {
+    let mut c = SimConfig::new(0, 1);
+    c.strategy = Strategy::Explore {
+        path: Vec::new(),
+        budgets: Budgets {
+            crashes: 1,
+            ..Budgets::default()
+        },
+    };
+    c.disk = DiskConfig {
+        unsynced_kept: kept,
+    };
+    pair(c, one_key)
+}
+
+#[test]
+fn exploration_branches_on_what_a_crash_keeps_and_its_counterexample_replays() {
+    let options = ExploreOptions {
+        depth: 5,
+        ..ExploreOptions::default()
+    };
+    // Losing every unsynced write, no path breaks the twin; nor, keeping
+    // some, the fix.
+    let r = search(&explored(Ppm::ZERO, false), &options).unwrap();
+    assert!(r.violation.is_none(), "{r:?}");
+    let r = search(&explored(Ppm(500_000), true), &options).unwrap();
+    assert!(r.violation.is_none(), "{r:?}");
+    // Keeping some, a crash after one tick that keeps one count is found.
+    let r = search(&explored(Ppm(500_000), false), &options).unwrap();
+    let f = r.violation.expect("a crash that keeps `a` and loses `b`");
+    assert_eq!(f.check, "agree");
+    assert!(
+        f.steps.iter().any(|s| s.starts_with("crash n0 keeping")),
+        "{:?}",
+        f.steps
+    );
+    // Its path replays to the same failure.
+    let mut c = SimConfig::new(0, 1);
+    c.strategy = Strategy::Explore {
+        path: f.path.clone(),
+        budgets: Budgets {
+            crashes: 1,
+            ..Budgets::default()
+        },
+    };
+    c.disk = DiskConfig {
+        unsynced_kept: Ppm(500_000),
+    };
+    let (out, bytes) = traced(&pair(c, false));
+    assert_eq!(out.failure.map(|f| f.check), Some("agree".to_string()));
+    let disk = disk_records(&bytes);
+    assert_eq!(disk.len(), 1, "{disk:?}");
+    assert_eq!((disk[0].0.len(), disk[0].1.len()), (1, 1), "{disk:?}");
+    // And by its recorded steps (what `dsim replay` of an explored trace
+    // follows), the crash keeps the same key.
+    let (_, records, _) = read_all(&bytes, None).unwrap();
+    let steps = dsim::replay::explored_steps(&records);
+    let crash = steps
+        .iter()
+        .flatten()
+        .find_map(|s| match s {
+            dsim::network::Step::Crash { kept, .. } => Some(*kept),
+            _ => None,
+        })
+        .unwrap();
+    let expected = if disk[0].0 == ["a"] { 0b01 } else { 0b10 };
+    assert_eq!(crash, expected, "{disk:?}");
+}
+
+#[test]
+fn property_tests_on_a_disk_that_keeps_some_unsynced_writes_catch_the_twin() {
+    use dsim::testing::{cases, check, Bounds};
+    use proptest::test_runner::{Config, TestError, TestRng, TestRunner};
+    let run = |bounds: Bounds, one_key: bool| {
+        let mut runner = TestRunner::new_with_rng(
+            Config {
+                cases: 200,
+                failure_persistence: None,
+                ..Config::default()
+            },
+            TestRng::from_seed(proptest::test_runner::RngAlgorithm::ChaCha, &[3; 32]),
+        );
+        match runner.run(&cases(bounds), |case| {
+            check(&case, |config| pair(config, one_key))
+        }) {
+            Ok(()) => None,
+            Err(TestError::Fail(why, case)) => Some((why.message().to_string(), case)),
+            Err(e) => panic!("{e}"),
+        }
+    };
+    let bounds = Bounds::default().no_partitions().no_skew();
+    // By default a crash loses every unsynced write: the twin passes.
+    assert!(run(bounds.clone(), false).is_none());
+    let keeping = bounds.unsynced_kept(0.5);
+    // Keeping some, the fix passes and the twin is caught, its case
+    // saying so.
+    assert!(run(keeping.clone(), true).is_none());
+    let (why, case) = run(keeping, false).expect("the twin is caught");
+    assert_eq!(case.disk.unsynced_kept, Ppm(500_000));
+    assert!(why.contains("agree"), "{why}");
+    assert!(why.contains("a crash keeps each unsynced write"), "{why}");
+}
