@@ -69,6 +69,10 @@ pub struct Size {
     pub decided: u64,
     pub duplicated: u64,
     pub corrupted: u64,
+    /// Writes not yet synced that the schedule's crashes keep (on a disk
+    /// that may keep some, [`crate::config::DiskConfig`]): each a fault
+    /// of the disk, losing it the default.
+    pub kept: u64,
     pub records: u64,
     pub events: u64,
     pub sent: u64,
@@ -99,6 +103,13 @@ impl Size {
                 + stats.corrupted,
             duplicated: stats.duplicated,
             corrupted: stats.corrupted,
+            kept: c.schedule.as_ref().map_or(0, |s| {
+                s.disk
+                    .values()
+                    .flat_map(|crashes| crashes.values())
+                    .map(|keys| keys.len() as u64)
+                    .sum()
+            }),
             records: stats.records,
             events: stats.events,
             sent: stats.sent,
@@ -107,12 +118,13 @@ impl Size {
     }
 
     /// The order candidates are compared in: external events first.
-    fn key(&self) -> [u64; 9] {
+    fn key(&self) -> [u64; 10] {
         [
             self.faults + self.operations,
             self.faults,
             self.operations,
             self.decided,
+            self.kept,
             self.records,
             self.nodes,
             self.events,
@@ -137,6 +149,7 @@ impl Size {
                 ("lost", s.lost),
                 ("duplicated", s.duplicated),
                 ("corrupted", s.corrupted),
+                ("unsynced writes kept", s.kept),
                 ("records", s.records),
                 ("events", s.events),
                 ("messages", s.sent),
@@ -253,6 +266,9 @@ enum Unit {
     Honest(usize),
     /// The network adversary does not do this ("forge", "replay", "alter").
     Calm(&'static str),
+    /// The process's crash (its n-th, from 0) loses this unsynced write
+    /// rather than keep it.
+    Lose(u32, u32, String),
 }
 
 impl Unit {
@@ -275,6 +291,10 @@ impl Unit {
                 format!("the corruption of message {k} on n{a} -> n{b}")
             }
             Unit::Unplan(i) => format!("planned message fault {i}"),
+            Unit::Lose(node, crash, key) => format!(
+                "n{node}'s unsynced write `{key}` kept at its crash #{}",
+                crash + 1
+            ),
             Unit::Honest(i) => match c.config.adversary.byzantine.get(*i) {
                 Some(b) => format!("byzantine n{} ({})", b.node.0, b.behaviour),
                 None => format!("byzantine entry {i}"),
@@ -364,6 +384,13 @@ fn message_units(c: &Candidate) -> Vec<Unit> {
         }
     }
     out.extend((0..c.config.network.planned.len()).map(Unit::Unplan));
+    if let Some(s) = &c.schedule {
+        for (&node, crashes) in &s.disk {
+            for (&crash, keys) in crashes {
+                out.extend(keys.iter().map(|k| Unit::Lose(node, crash, k.clone())));
+            }
+        }
+    }
     out
 }
 
@@ -412,6 +439,15 @@ fn without(c: &Candidate, units: &[Unit]) -> Candidate {
                 }
             }
             Unit::Unplan(i) => unplanned[*i] = true,
+            Unit::Lose(node, crash, key) => {
+                let keys = c
+                    .schedule
+                    .as_mut()
+                    .and_then(|s| s.disk.get_mut(node)?.get_mut(crash));
+                if let Some(keys) = keys {
+                    keys.retain(|k| k != key);
+                }
+            }
             Unit::Honest(i) => honest[*i] = true,
             Unit::Calm(what) => {
                 let net = &mut c.config.adversary.network;
@@ -668,7 +704,7 @@ pub struct Shrinker<'a> {
     /// Rounds of search that found nothing (they salt the seeds tried).
     round: u32,
     /// The size of the last candidate fewer nodes were tried for.
-    nodes_tried: Option<[u64; 9]>,
+    nodes_tried: Option<[u64; 10]>,
     /// How many quarters of the usual number of fresh tries a candidate
     /// gets.
     effort: u32,

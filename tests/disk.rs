@@ -9,6 +9,7 @@
 
 use dsim::check::{audit, Options};
 use dsim::explore::{search, Options as ExploreOptions};
+use dsim::shrink::{Candidate, Runner as _};
 use dsim::time::Duration;
 use dsim::trace::{read_all, Kind, Record, TraceWriter};
 use dsim::{
@@ -25,6 +26,8 @@ struct Pair {
     ticks: u64,
     /// The broken twin's fix: both counts under one key.
     one_key: bool,
+    /// Also write the tick count, which nothing reads.
+    extra: bool,
 }
 
 impl Node for Pair {
@@ -52,6 +55,9 @@ impl Node for Pair {
         } else {
             d.write("a", &self.a);
             d.write("b", &self.b);
+        }
+        if self.extra {
+            d.write("ticks", &self.ticks);
         }
         if self.ticks % 3 == 0 {
             d.sync();
@@ -236,7 +242,10 @@ fn exploration_branches_on_what_a_crash_keeps_and_its_counterexample_replays() {
     let f = r.violation.expect("a crash that keeps `a` and loses `b`");
     assert_eq!(f.check, "agree");
     assert!(
-        f.steps.iter().any(|s| s.starts_with("crash n0 keeping")),
+        f.steps.iter().any(
+            |s| s == "crash n0 keeping a and losing b of its writes not yet synced"
+                || s == "crash n0 keeping b and losing a of its writes not yet synced"
+        ),
         "{:?}",
         f.steps
     );
@@ -305,4 +314,93 @@ fn property_tests_on_a_disk_that_keeps_some_unsynced_writes_catch_the_twin() {
     assert_eq!(case.disk.unsynced_kept, Ppm(500_000));
     assert!(why.contains("agree"), "{why}");
     assert!(why.contains("a crash keeps each unsynced write"), "{why}");
+}
+
+/// Shrinks through the library, as `dsim shrink` does for a registered
+/// protocol.
+struct PairRunner;
+
+impl PairRunner {
+    fn run(c: &Candidate, trace: Option<&mut Vec<u8>>) -> dsim::Outcome {
+        let mut sim = Simulation::new(c.config.clone(), |_| Pair {
+            extra: true,
+            ..Pair::default()
+        })
+        .always("agree", "the two counts agree", |v| {
+            for (id, n) in v.up() {
+                if n.a != n.b {
+                    return Err(format!("{id} holds a = {} and b = {}", n.a, n.b));
+                }
+            }
+            Ok(())
+        });
+        if let Some(s) = dsim::shrink::shared(c) {
+            sim.follow(s);
+        }
+        match trace {
+            Some(bytes) => sim.run_traced(bytes, None).unwrap().0,
+            None => sim.run().unwrap(),
+        }
+    }
+}
+
+impl dsim::shrink::Runner for PairRunner {
+    fn fails(&self, c: &Candidate) -> Option<dsim::trace::Stats> {
+        let o = PairRunner::run(c, None);
+        (o.failure?.check == "agree").then_some(o.stats)
+    }
+    fn record(&self, c: &Candidate) -> Option<dsim::network::Schedule> {
+        let mut bytes = Vec::new();
+        PairRunner::run(c, Some(&mut bytes));
+        let (_, records, _) = read_all(&bytes, None).ok()?;
+        let mut s = dsim::replay::schedule_from(&records);
+        s.by_content = true;
+        Some(s)
+    }
+}
+
+#[test]
+fn shrink_loses_the_kept_writes_the_failure_does_not_need() {
+    // A seed whose crash kept the unread tick count besides one count.
+    let half = Ppm(500_000);
+    let (config, bytes) = (0..200)
+        .find_map(|seed| {
+            let c = Candidate {
+                config: crashing(seed, half),
+                schedule: None,
+            };
+            let mut bytes = Vec::new();
+            let o = PairRunner::run(&c, Some(&mut bytes));
+            let kept = disk_records(&bytes).first()?.0.clone();
+            (o.failure.is_some() && kept.len() == 2 && kept.contains(&"ticks".to_string()))
+                .then_some((c.config, bytes))
+        })
+        .expect("a crash that kept a count and the ticks");
+    let (_, records, _) = read_all(&bytes, None).unwrap();
+    let mut schedule = dsim::replay::schedule_from(&records);
+    schedule.by_content = true;
+    let start = Candidate {
+        config,
+        schedule: Some(schedule),
+    };
+    let stats = PairRunner.fails(&start).expect("it fails as recorded");
+    let before = dsim::shrink::Size::of(&start, &stats);
+    assert_eq!(before.kept, 2);
+    let failed_at = stats.time;
+    let shrunk = dsim::shrink::Shrinker::new(
+        start,
+        &stats,
+        dsim::shrink::Options::default(),
+        &PairRunner,
+        &mut |_| {},
+    )
+    .shrink(failed_at);
+    assert_eq!(shrunk.after.kept, 1, "{:?}", shrunk.after);
+    // Its run keeps one count alone, and fails.
+    let mut bytes = Vec::new();
+    let o = PairRunner::run(&shrunk.candidate, Some(&mut bytes));
+    assert_eq!(o.failure.map(|f| f.check), Some("agree".to_string()));
+    let disk = disk_records(&bytes);
+    assert_eq!(disk.len(), 1, "{disk:?}");
+    assert!(disk[0].0 == ["a"] || disk[0].0 == ["b"], "{disk:?}");
 }

@@ -121,6 +121,10 @@ fn table(before: &Size, after: &Size) {
     ] {
         println!("{name:<10} {b:>10} {a:>10}");
     }
+    // A disk that may keep unsynced writes at a crash: how many it kept.
+    if before.kept + after.kept > 0 {
+        println!("{:<10} {:>10} {:>10}", "kept", before.kept, after.kept);
+    }
 }
 
 pub fn shrink(registry: &Registry, args: ShrinkArgs) -> Result<(), CliError> {

@@ -480,6 +480,27 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
                 .get(n.index())
                 .and_then(|s| s.timers.iter().find(|(id, _)| id == t))
                 .map(|(_, tag)| format!("{tag:?}")),
+            Action::Crash(n, Some(mask)) => {
+                let Some(slot) = self.slots.get(n.index()) else {
+                    return action.to_string();
+                };
+                let (mut kept, mut lost) = (Vec::new(), Vec::new());
+                for (i, key) in slot.disk.unsynced_keys().enumerate() {
+                    match i < 64 && mask >> i & 1 == 1 {
+                        true => kept.push(key),
+                        false => lost.push(key),
+                    }
+                }
+                let list = |k: &[&str]| match k.is_empty() {
+                    true => "none".to_string(),
+                    false => k.join(" "),
+                };
+                return format!(
+                    "crash {n} keeping {} and losing {} of its writes not yet synced",
+                    list(&kept),
+                    list(&lost)
+                );
+            }
             _ => None,
         };
         match what {
