@@ -141,6 +141,8 @@ fn a_crash_that_loses_every_unsynced_write_hides_what_one_that_keeps_some_catche
         }
     }
     let (seed, bytes) = caught.expect("a crash kept one count and lost the other");
+    let (out, _) = traced(&pair(crashing(seed, half), false));
+    assert_eq!((out.stats.unsynced_kept, out.stats.unsynced_lost), (1, 1));
     // The trace says which key the crash kept: one of the two, not both.
     let disk = disk_records(&bytes);
     assert_eq!(disk.len(), 1, "{disk:?}");
@@ -403,4 +405,35 @@ fn shrink_loses_the_kept_writes_the_failure_does_not_need() {
     let disk = disk_records(&bytes);
     assert_eq!(disk.len(), 1, "{disk:?}");
     assert!(disk[0].0 == ["a"] || disk[0].0 == ["b"], "{disk:?}");
+}
+
+#[test]
+fn dsim_run_says_what_the_crashes_kept_and_a_range_is_drawn_per_seed() {
+    use crate::common::{dsim, text, tmp};
+    let dir = tmp("run");
+    let scenario = dir.join("raft-crashes-disk.toml");
+    let base = std::fs::read_to_string("scenarios/raft-crashes.toml").unwrap();
+    std::fs::write(
+        &scenario,
+        format!("{base}\n[disk]\nunsynced_kept = [0.25, 0.75]\n"),
+    )
+    .unwrap();
+    let trace = dir.join("t.trace");
+    let o = dsim(&[
+        "run",
+        scenario.to_str().unwrap(),
+        "--seed",
+        "3",
+        "--trace",
+        trace.to_str().unwrap(),
+    ]);
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{t}");
+    // Raft syncs before anything leaves a handler: nothing is unsynced at
+    // a crash, and the run says so.
+    assert!(
+        t.contains("disk       at crashes, of the writes not yet synced, 0 kept and 0 lost (each kept with chance 0."),
+        "{t}"
+    );
+    assert!(t.contains("disk.unsynced_kept = 0."), "{t}");
 }

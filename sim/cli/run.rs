@@ -540,6 +540,12 @@ fn print_summary(
         count(s.crashes, "crash", "crashes"),
         count(s.restarts, "restart", "restarts")
     );
+    if c.disk.unsynced_kept > crate::rng::Ppm::ZERO {
+        println!(
+            "disk       at crashes, of the writes not yet synced, {} kept and {} lost (each kept with chance {}: [disk] unsynced_kept)",
+            s.unsynced_kept, s.unsynced_lost, c.disk.unsynced_kept
+        );
+    }
     // An empty workload is said: the checks held over no operation.
     if c.workload.as_ref().is_some_and(|w| w.count == 0) {
         println!(

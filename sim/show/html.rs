@@ -11,7 +11,8 @@
 //! the decoded message. Arrows carry the message's kind (the decoded
 //! message's first word); losses end in a cross with their cause,
 //! duplicates are dashed, corrupted copies orange, crashed stretches of a
-//! lane red, partitions and cut wires shaded bands, clock skews a mark on the lane, and
+//! lane red, partitions and cut wires shaded bands, clock skews a mark on the lane, what
+//! a crash kept of the writes not yet synced a mark below it, and
 //! the spans a node marks (`Context::begin_span`) green bars on its lane. Only what is on screen is drawn, so
 //! a 100,000-record trace stays responsive.
 //!
@@ -178,6 +179,19 @@ fn data_within(
             _ => None,
         })
         .collect();
+    // What a crash kept of the writes not yet synced: a mark on the lane.
+    let disks: Vec<serde_json::Value> = records
+        .iter()
+        .enumerate()
+        .filter_map(|(i, r)| match &r.kind {
+            Kind::DiskAtCrash { node, kept, lost } => Some(json!([
+                node.0,
+                i,
+                format!("disk kept {}/{}", kept.len(), kept.len() + lost.len())
+            ])),
+            _ => None,
+        })
+        .collect();
     let last = records.len().saturating_sub(1);
     spans.extend(
         open.into_iter()
@@ -208,6 +222,7 @@ fn data_within(
         "corrupt": corrupt,
         "failure": failure,
         "skews": skews,
+        "disks": disks,
         // Partitions and cut wires, each paired with what lifts it.
         "bands": super::fault_spans(records)
             .iter()
@@ -576,6 +591,10 @@ function draw() {
   for (const [n, i] of (D.skews || [])) {
     const y = sy(n), x = sx(i); if (y === null || x < LEFT || x > w) continue;
     ctx.fillStyle = "#8a6d00"; ctx.fillText("~skew", x - 14, y + 16);
+  }
+  for (const [n, i, what] of (D.disks || [])) {
+    const y = sy(n), x = sx(i); if (y === null || x < LEFT || x > w) continue;
+    ctx.fillStyle = "#a00"; ctx.fillText(what, x - 14, y + 28);
   }
   for (const [n, a, b] of crashes) {
     const y = sy(n); if (y === null) continue;

@@ -36,6 +36,12 @@ pub struct Stats {
     /// Deliveries whose MAC did not verify.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub unauthentic: u64,
+    /// On a disk that may keep writes not yet synced at a crash
+    /// ([`crate::config::DiskConfig`]): those its crashes kept, and lost.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub unsynced_kept: u64,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub unsynced_lost: u64,
     /// Virtual time of the last record.
     pub time: Instant,
 }
@@ -86,6 +92,10 @@ impl Stats {
                 self.adversary += 1
             }
             Kind::Unauthentic { .. } => self.unauthentic += 1,
+            Kind::DiskAtCrash { kept, lost, .. } => {
+                self.unsynced_kept += kept.len() as u64;
+                self.unsynced_lost += lost.len() as u64;
+            }
             _ => {}
         }
     }
