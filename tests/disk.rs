@@ -67,8 +67,13 @@ impl Node for Pair {
 }
 
 fn pair(config: SimConfig, one_key: bool) -> Simulation<Pair> {
+    pair_with(config, one_key, false)
+}
+
+fn pair_with(config: SimConfig, one_key: bool, extra: bool) -> Simulation<Pair> {
     Simulation::new(config, move |_| Pair {
         one_key,
+        extra,
         ..Pair::default()
     })
     .always("agree", "the two counts agree", |v| {
@@ -324,18 +329,7 @@ struct PairRunner;
 
 impl PairRunner {
     fn run(c: &Candidate, trace: Option<&mut Vec<u8>>) -> dsim::Outcome {
-        let mut sim = Simulation::new(c.config.clone(), |_| Pair {
-            extra: true,
-            ..Pair::default()
-        })
-        .always("agree", "the two counts agree", |v| {
-            for (id, n) in v.up() {
-                if n.a != n.b {
-                    return Err(format!("{id} holds a = {} and b = {}", n.a, n.b));
-                }
-            }
-            Ok(())
-        });
+        let mut sim = pair_with(c.config.clone(), false, true);
         if let Some(s) = dsim::shrink::shared(c) {
             sim.follow(s);
         }
