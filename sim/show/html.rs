@@ -555,7 +555,17 @@ function drawFailure(w, h) {
     const x = sx(D.failure);
     if (x >= LEFT && x <= w) {
       ctx.strokeStyle = "#d00"; ctx.lineWidth = 2; ctx.beginPath(); ctx.moveTo(x, TOP - 16); ctx.lineTo(x, h); ctx.stroke(); ctx.lineWidth = 1;
-      const label = D.line[D.failure].split(/FAILED\s+/).pop().slice(0, 160), tw = ctx.measureText(label).width;
+      // Cut to the width on screen, and said so: hovering the banner
+      // shows the whole message.
+      let label = D.line[D.failure].split(/FAILED\s+/).pop();
+      const room = Math.max(80, w - LEFT - 8);
+      if (ctx.measureText(label).width > room) {
+        const more = " … (hover for all)";
+        let n = Math.floor(label.length * room / ctx.measureText(label).width);
+        while (n > 0 && ctx.measureText(label.slice(0, n) + more).width > room) n--;
+        label = label.slice(0, n) + more;
+      }
+      const tw = ctx.measureText(label).width;
       ctx.fillStyle = "#d00"; ctx.fillText(label, x + 4 + tw < w ? x + 4 : Math.max(LEFT, x - 4 - tw), 12);
     }
   }
@@ -725,7 +735,7 @@ canvas.addEventListener("mousemove", e => {
     if (Math.abs(e.clientX - drag.x) + Math.abs(e.clientY - drag.y) > 3) drag.moved = true;
     V.x0 = drag.x0 - (e.clientX - drag.x) / V.scale; V.y0 = Math.max(0, drag.y0 - (e.clientY - drag.y)); draw(); tip.style.display = "none"; return;
   }
-  const i = hit(mx, my);
+  const i = my < TOP - 8 && D.failure !== null ? D.failure : hit(mx, my);
   if (i < 0) { tip.style.display = "none"; return; }
   let text = D.line[i];
   if (isEvent(i)) text += "\nLamport " + D.lamport[i] + "   vector clock " + JSON.stringify(vectorClock(i));
