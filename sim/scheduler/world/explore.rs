@@ -248,11 +248,18 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
         for (i, n) in self.nodes.iter().enumerate() {
             let id = NodeId(i as u32);
             match n {
-                Some(_) if pool.used.crashes < pool.budgets.crashes => out.extend(
-                    self.disk_choices(i)
-                        .into_iter()
-                        .map(|k| Action::Crash(id, k)),
-                ),
+                // A disk that loses every unsynced write: one crash, and
+                // no list made for it.
+                Some(_) if pool.used.crashes < pool.budgets.crashes => {
+                    match self.sim.config.disk.unsynced_kept == crate::rng::Ppm::ZERO {
+                        true => out.push(Action::Crash(id, None)),
+                        false => out.extend(
+                            self.disk_choices(i)
+                                .into_iter()
+                                .map(|k| Action::Crash(id, k)),
+                        ),
+                    }
+                }
                 None => out.push(Action::Restart(id)),
                 Some(_) => {}
             }
@@ -490,6 +497,9 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
                         true => kept.push(key),
                         false => lost.push(key),
                     }
+                }
+                if kept.is_empty() && lost.is_empty() {
+                    return format!("crash {n}");
                 }
                 let list = |k: &[&str]| match k.is_empty() {
                     true => "none".to_string(),
