@@ -549,6 +549,45 @@ fn adversary_runs_are_deterministic_and_runs_without_one_keep_format_3() {
 }
 
 #[test]
+fn an_adversary_chance_drawn_per_seed_is_printed_and_kept_in_the_trace_header() {
+    let dir = tmp("drawn");
+    let base = std::fs::read_to_string("scenarios/bracha-bug-unauthenticated.toml").unwrap();
+    assert_eq!(base.matches("forge = 0.2 ").count(), 1);
+    let scenario = dir.join("forge-range.toml");
+    std::fs::write(
+        &scenario,
+        base.replace("forge = 0.2 ", "forge = [0.1, 0.3] "),
+    )
+    .unwrap();
+    let trace = dir.join("t.trace");
+    let out = dsim(&[
+        "run",
+        scenario.to_str().unwrap(),
+        "--seed",
+        "2",
+        "--trace",
+        trace.to_str().unwrap(),
+    ]);
+    let t = text(&out);
+    let header = TraceReader::new(std::fs::File::open(&trace).unwrap(), None)
+        .unwrap()
+        .header()
+        .clone();
+    let forge = header.drawn.get("adversary.forge").unwrap_or_else(|| {
+        panic!(
+            "the header's draws miss the adversary's: {:?}\n{t}",
+            header.drawn
+        )
+    });
+    let p: f64 = forge.parse().unwrap();
+    assert!((0.1..=0.3).contains(&p), "{forge}");
+    assert!(
+        t.contains(&format!("adversary.forge = {forge}")),
+        "{forge}\n{t}"
+    );
+}
+
+#[test]
 fn bad_adversary_declarations_are_refused_with_their_place() {
     let dir = tmp("bad");
     let cases = [

@@ -430,4 +430,11 @@ fn dsim_run_says_what_the_crashes_kept_and_a_range_is_drawn_per_seed() {
         "{t}"
     );
     assert!(t.contains("disk.unsynced_kept = 0."), "{t}");
+    // The trace's header keeps the draw too, with the run's other draws.
+    let (header, _, _) = read_all(&std::fs::read(&trace).unwrap(), None).unwrap();
+    let kept = &header.drawn["disk.unsynced_kept"];
+    assert!(
+        t.contains(&format!("disk.unsynced_kept = {kept}")),
+        "{kept} {t}"
+    );
 }

@@ -464,7 +464,7 @@ impl Scenario {
             source: &self.source,
         };
         let params = Params(given);
-        let config = SimConfig {
+        let mut config = SimConfig {
             seed,
             nodes,
             network: NetworkConfig {
@@ -486,7 +486,9 @@ impl Scenario {
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_else(|| self.file.clone()),
             config_text: self.source.clone(),
-            drawn: drawn.iter().cloned().collect(),
+            // Filled in below, once the adversary, the strategy and the
+            // disk have drawn theirs too.
+            drawn: BTreeMap::new(),
             replay: String::new(),
             limits_cut_by: None,
             adversary: self.adversary.resolve(nodes, &mut rng, &mut drawn),
@@ -504,6 +506,7 @@ impl Scenario {
                 }),
             },
         };
+        config.drawn = drawn.iter().cloned().collect();
         config
             .validate()
             .map_err(|e| loc.whole(format!("seed {seed}: {e}")))?;
