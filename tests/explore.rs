@@ -1182,6 +1182,22 @@ fn explore_seeds_searches_each_seeds_workload_until_one_violates() {
         text(&o)
     );
     assert!(text(&o).contains("seed 3"), "{}", text(&o));
+    // The step that hands out an operation names it as the trace records
+    // it: which one, its value, the node it goes to.
+    let (_, records, _) = dsim::trace::read_all(&std::fs::read(&trace).unwrap(), None).unwrap();
+    let inputs: Vec<String> = records
+        .iter()
+        .filter_map(|r| match &r.kind {
+            dsim::trace::Kind::Input {
+                node, id, value, ..
+            } => Some(format!(
+                "next client operation: op{id} value {value} to {node}"
+            )),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(inputs.len(), 1, "{records:?}");
+    assert!(out.contains(&inputs[0]), "{}\n{out}", inputs[0]);
     // Clean seeds only: every one searched, and the search passes.
     let (code, out, dir) = explore(scenario, &[&one[..], &["--seeds", "2..3"]].concat());
     assert_eq!(code, Some(0), "{out}");

@@ -487,6 +487,21 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
                 .get(n.index())
                 .and_then(|s| s.timers.iter().find(|(id, _)| id == t))
                 .map(|(_, tag)| format!("{tag:?}")),
+            // Which operation comes next, and where: the run's own draw,
+            // taken from a copy of the workload's stream.
+            Action::Input => self
+                .explore
+                .as_ref()
+                .zip(self.sim.config.workload.as_ref())
+                .map(|(pool, w)| {
+                    let (to, value, _) =
+                        w.draw(&mut self.workload_rng.clone(), self.sim.config.nodes);
+                    let down = match self.nodes.get(to.index()) {
+                        Some(None) => ", which is down: not issued",
+                        _ => "",
+                    };
+                    format!("op{} value {value} to {to}{down}", pool.next_input)
+                }),
             Action::Crash(n, Some(mask)) => {
                 let Some(slot) = self.slots.get(n.index()) else {
                     return action.to_string();
