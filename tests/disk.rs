@@ -184,7 +184,7 @@ fn with_every_unsynced_write_kept_or_each_kept_alone_the_draws_say_so() {
 }
 
 #[test]
-fn check_refuses_a_disk_record_that_follows_no_crash_of_its_node() {
+fn check_refuses_a_disk_record_out_of_place_or_with_lists_no_run_writes() {
     let (out, bytes) = (0..40)
         .map(|seed| traced(&pair(crashing(seed, Ppm(500_000)), false)))
         .find(|(o, _)| o.failure.is_some())
@@ -195,22 +195,57 @@ fn check_refuses_a_disk_record_that_follows_no_crash_of_its_node() {
     let Kind::End { reason, .. } = seal.kind else {
         panic!("no seal")
     };
-    // Move the disk record one place later: it no longer follows the
-    // crash. The chain is rebuilt, as a forger would.
+    // The chain is rebuilt, as a forger would.
+    let forge = |records: &[Record<'static>]| {
+        let mut w = TraceWriter::new(Vec::new(), &header, None).unwrap();
+        for r in records {
+            w.append(r).unwrap();
+        }
+        w.finish(reason, seal.time).unwrap().0
+    };
     let at = records
         .iter()
         .position(|r| matches!(r.kind, Kind::DiskAtCrash { .. }))
         .unwrap();
+    let Kind::DiskAtCrash { kept, lost, .. } = records[at].kind.clone() else {
+        unreachable!()
+    };
+    assert_eq!((kept.len(), lost.len()), (1, 1), "{kept:?} {lost:?}");
+    // Untouched, it checks clean.
+    let report = audit(&forge(&records)[..], &Options::default()).unwrap();
+    assert!(report.integrity().holds(), "{report:#?}");
+    // Lists no run writes: empty, a key both kept and lost, a key twice,
+    // keys out of order.
+    let lists = |k: &[&String], l: &[&String]| -> (Vec<String>, Vec<String>) {
+        (
+            k.iter().map(|s| s.to_string()).collect(),
+            l.iter().map(|s| s.to_string()).collect(),
+        )
+    };
+    let (a, b) = (&kept[0], &lost[0]);
+    let (lo, hi) = if a < b { (a, b) } else { (b, a) };
+    for ((new_kept, new_lost), says) in [
+        (lists(&[], &[]), "no write"),
+        (lists(&[a], &[b, b]), "twice"),
+        (lists(&[a], &[a]), "both kept and lost"),
+        (lists(&[hi, lo], &[]), "out of order"),
+    ] {
+        let mut edited = records.clone();
+        if let Kind::DiskAtCrash { kept, lost, .. } = &mut edited[at].kind {
+            (*kept, *lost) = (new_kept, new_lost);
+        }
+        let report = audit(&forge(&edited)[..], &Options::default()).unwrap();
+        let first = report.integrity().first.as_ref().expect(says);
+        assert_eq!(first.record, at as u64, "{report:#?}");
+        assert!(first.message.contains(says), "{says}: {}", first.message);
+    }
+    // Move the disk record one place later: it no longer follows the
+    // crash.
     let moved: Record<'static> = records.remove(at);
     let mut moved = moved;
     moved.time = records[at].time;
     records.insert(at + 1, moved);
-    let mut w = TraceWriter::new(Vec::new(), &header, None).unwrap();
-    for r in &records {
-        w.append(r).unwrap();
-    }
-    let forged = w.finish(reason, seal.time).unwrap().0;
-    let report = audit(&forged[..], &Options::default()).unwrap();
+    let report = audit(&forge(&records)[..], &Options::default()).unwrap();
     let integrity = report.integrity();
     let first = integrity.first.as_ref().expect("caught");
     assert_eq!(first.record, at as u64 + 1, "{report:#?}");

@@ -353,6 +353,74 @@ fn shrinking_a_trace_without_a_failure_is_refused_with_exit_2() {
 }
 
 #[test]
+fn a_trace_whose_run_does_not_fail_as_recorded_is_refused_with_exit_2() {
+    // A twin's failing trace whose failure record is altered (and its
+    // chain rebuilt, as a forger would): the run it names fails another
+    // check, so there is no run failing the recorded one to shrink.
+    let dir = tmp("altered");
+    let trace = failing_run(&dir, "twophase-bug-commit-on-timeout", 0);
+    let bytes = std::fs::read(&trace).unwrap();
+    let (header, mut records, _) = dsim::trace::read_all(&bytes[..], None).unwrap();
+    let seal = records.pop().unwrap();
+    let dsim::trace::Kind::End { reason, .. } = seal.kind else {
+        panic!("no seal")
+    };
+    let mut renamed = 0;
+    for r in &mut records {
+        if let dsim::trace::Kind::CheckFailed { check, .. } = &mut r.kind {
+            *check = "made-up".into();
+            renamed += 1;
+        }
+    }
+    assert_eq!(renamed, 1);
+    let mut w = dsim::trace::TraceWriter::new(Vec::new(), &header, None).unwrap();
+    for r in &records {
+        w.append(r).unwrap();
+    }
+    let altered = dir.join("altered.trace");
+    std::fs::write(&altered, w.finish(reason, seal.time).unwrap().0).unwrap();
+    let out = dir.join("altered.min.trace");
+    let o = dsim(&[
+        "shrink",
+        altered.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{t}");
+    assert!(
+        t.contains("altered.trace: the run this trace names, rerun by its schedule, does not fail `made-up` as recorded: it fails `"),
+        "{t}"
+    );
+    assert!(
+        t.contains("differs from the recording first at record #"),
+        "{t}"
+    );
+    assert!(!t.contains("dsim bug"), "{t}");
+    assert!(!out.exists(), "nothing is written for it");
+    // Any check will do: then it shrinks.
+    let o = dsim(&[
+        "shrink",
+        altered.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+        "--any-check",
+    ]);
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{t}");
+    // It says the rerun is not the recording, and which check it fails.
+    let line = t.lines().find(|l| l.starts_with("rerun      ")).expect(&t);
+    assert!(
+        line.contains("differs from the recording first at record #"),
+        "{t}"
+    );
+    assert!(
+        line.contains("it still fails `commit-needs-all-votes`"),
+        "{t}"
+    );
+}
+
+#[test]
 fn a_protocol_that_runs_two_ways_is_not_shrunk() {
     let dir = tmp("leaky-shrink");
     let mut registry = dsim::protocols::Registry::empty();

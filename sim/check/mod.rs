@@ -185,6 +185,16 @@ pub fn audit<R: Read>(input: R, options: &Options) -> Result<Report, TraceError>
                             format!("what {node}'s disk kept at a crash, but the record before is not {node}'s crash"),
                         );
                     }
+                    Kind::DiskAtCrash { node, kept, lost } => {
+                        if let Some(problem) = disk_lists_problem(kept, lost) {
+                            integrity.flag(
+                                index,
+                                record.time,
+                                vec![],
+                                format!("what {node}'s disk kept at a crash: {problem}"),
+                            );
+                        }
+                    }
                     Kind::Crash { node, .. } => last_crash = Some((index + 1, *node)),
                     Kind::End { reason, .. } => end = Some(*reason),
                     Kind::CheckFailed { check, message } if recorded_failure.is_none() => {
@@ -219,6 +229,29 @@ pub fn audit<R: Read>(input: R, options: &Options) -> Result<Report, TraceError>
         verdicts,
         stats,
     })
+}
+
+/// What is wrong with a disk record's lists, as a run writes them: each
+/// in key order, each key once, none both kept and lost, and not both
+/// empty (a crash with nothing unsynced writes no record).
+fn disk_lists_problem(kept: &[String], lost: &[String]) -> Option<String> {
+    if kept.is_empty() && lost.is_empty() {
+        return Some("it lists no write, kept or lost".into());
+    }
+    for (name, list) in [("kept", kept), ("lost", lost)] {
+        if let Some(w) = list.windows(2).find(|w| w[0] >= w[1]) {
+            return Some(match w[0] == w[1] {
+                true => format!("key `{}` is listed as {name} twice", w[0]),
+                false => format!(
+                    "the keys {name} are out of order (`{}` before `{}`)",
+                    w[0], w[1]
+                ),
+            });
+        }
+    }
+    kept.iter()
+        .find(|k| lost.binary_search(k).is_ok())
+        .map(|k| format!("key `{k}` is listed as both kept and lost"))
 }
 
 /// Feeds records to every checker.

@@ -171,6 +171,48 @@ pub fn shrink(registry: &Registry, args: ShrinkArgs) -> Result<(), CliError> {
         println!("{}", crate::replay::LOOK_FOR);
         return Err(CliError::CheckFailed);
     }
+    // The run the trace names must fail as recorded: a trace altered after
+    // it was written (its chain rebuilt), or recorded by another version of
+    // the protocol, may name a run that passes, and no shrink keeps a
+    // failure its start does not have.
+    let reproduced = steady
+        .outcome
+        .failure
+        .as_ref()
+        .is_some_and(|f| args.any_check || f.check == failed_check);
+    if !reproduced {
+        let decode = registry.get(&steady.recipe.protocol).map(super::ByProtocol);
+        let decode = decode.as_ref().map(|d| d as _);
+        if let Some(d) = &steady.divergence {
+            super::replay::print_divergence(d, "recorded", "rerun", [decode; 2]);
+        }
+        let rerun = match &steady.outcome.failure {
+            Some(f) => format!("it fails `{}` instead", plain(&f.check)),
+            None => "it passes".to_string(),
+        };
+        let differs = steady.divergence.as_ref().map_or(String::new(), |d| {
+            format!(
+                " and differs from the recording first at record #{} (above)",
+                d.index
+            )
+        });
+        return Err(CliError::input(format!(
+            "{}: the run this trace names, rerun by its schedule, does not fail `{}` as recorded: \
+             {rerun}{differs}; the trace was altered after it was written, or recorded by another \
+             version of the protocol, so there is no failing run to shrink",
+            args.trace.display(),
+            plain(&failed_check)
+        )));
+    }
+    if let Some(d) = &steady.divergence {
+        println!(
+            "rerun      the trace's schedule, rerun, differs from the recording first at record #{} \
+             (the trace was altered, or the protocol changed since it was recorded); it still \
+             fails `{}`, and that run is what is shrunk",
+            d.index,
+            plain(steady.outcome.failure.as_ref().map_or(&failed_check, |f| &f.check))
+        );
+    }
     let mut recipe = recipe_for(registry, &args.trace, &header, None)?;
     let protocol = protocol_for(registry, &args.trace, &mut recipe)?;
     let before = Stats::of(&records);
