@@ -222,6 +222,18 @@ fn every_malformed_scenario_exits_2_with_a_located_message_and_never_panics() {
         ),
         ("fault-without-action", ":4:1: a fault needs one action"),
         (
+            "disk-as-array-of-tables",
+            ":4:1: `disk` is one table, written `[disk]`, not an array of them (`[[disk]]`)",
+        ),
+        (
+            "fault-as-one-table",
+            ":4:1: `fault` is an array of tables, one for each fault: write `[[fault]]`, not `[fault]`",
+        ),
+        (
+            "network-not-a-table",
+            ":3:11: `network`: invalid type: integer `5`, expected a table",
+        ),
+        (
             "disk-chance-above-one",
             ":4:17: a probability must be in [0, 1], not 1.5",
         ),

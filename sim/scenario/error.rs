@@ -162,6 +162,12 @@ fn key_before(source: &str, offset: usize) -> Option<&str> {
 /// serde's Rust type names in words a scenario's author reads.
 fn plain_types(message: &str) -> String {
     let mut out = message.to_string();
+    // A section given a value that is no table: serde names the type that
+    // reads it ("expected struct RawDisk"), which means nothing to a user.
+    if let Some(at) = out.find("expected struct Raw") {
+        out.replace_range(at.., "expected a table");
+        return out;
+    }
     for (rust, plain) in [
         ("expected u8", "expected a whole number from 0 to 255"),
         ("expected u16", "expected a whole number from 0 to 65535"),

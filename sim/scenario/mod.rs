@@ -340,6 +340,9 @@ impl Scenario {
                 loc.whole("the scenario is empty; it needs at least `protocol` and `nodes`")
             );
         }
+        if let Some(e) = section_shape(&loc) {
+            return Err(e);
+        }
         let raw: RawScenario = toml::from_str(source).map_err(|e| loc.toml(&e))?;
         Checker { loc, registry }.scenario(raw, source)
     }
@@ -518,6 +521,67 @@ impl Scenario {
             drawn,
         })
     }
+}
+
+/// A section written as the other kind of table: `[[disk]]` for the one
+/// table `[disk]`, `[fault]` for the array of tables `[[fault]]`. TOML
+/// reads both, and the typed reading's complaint would name neither.
+fn section_shape(loc: &Locator<'_>) -> Option<ScenarioError> {
+    const ONE: [&str; 8] = [
+        "network",
+        "topology",
+        "workload",
+        "run",
+        "check",
+        "adversary",
+        "disk",
+        "params",
+    ];
+    const MANY: [(&str, &str); 2] = [("fault", "fault"), ("byzantine", "byzantine node")];
+    let table: toml::Table = loc.source.parse().ok()?;
+    // Where the key is given: its header, or `key =` at the top.
+    let place = |key: &str| -> Option<usize> {
+        let mut offset = 0;
+        for line in loc.source.split_inclusive('\n') {
+            let t = line.trim_start();
+            let bare = t.trim_start_matches('[').trim_start();
+            let named = bare
+                .strip_prefix(key)
+                .is_some_and(|r| r.trim_start().starts_with([']', '=']));
+            if named && (t.starts_with('[') || t.starts_with(key)) {
+                return Some(offset + line.len() - t.len());
+            }
+            offset += line.len();
+        }
+        None
+    };
+    let error = |key: &str, message: String| match place(key) {
+        Some(at) => loc.at(at..at, message),
+        None => loc.whole(message),
+    };
+    for (key, value) in &table {
+        let key = key.as_str();
+        match value {
+            toml::Value::Array(_) if ONE.contains(&key) => {
+                return Some(error(
+                    key,
+                    format!("`{key}` is one table, written `[{key}]`, not an array of them (`[[{key}]]`)"),
+                ));
+            }
+            toml::Value::Table(_) => {
+                if let Some((_, each)) = MANY.iter().find(|(k, _)| *k == key) {
+                    return Some(error(
+                        key,
+                        format!(
+                            "`{key}` is an array of tables, one for each {each}: write `[[{key}]]`, not `[{key}]`"
+                        ),
+                    ));
+                }
+            }
+            _ => {}
+        }
+    }
+    None
 }
 
 /// After optional faults and drawn times, drop a restart of a node that is
