@@ -230,6 +230,10 @@ fn every_malformed_scenario_exits_2_with_a_located_message_and_never_panics() {
             ":4:1: `fault` is an array of tables, one for each fault: write `[[fault]]`, not `[fault]`",
         ),
         (
+            "link-as-one-table",
+            ":4:1: `network.link` is an array of tables, one for each wire: write `[[network.link]]`, not `[network.link]`",
+        ),
+        (
             "network-not-a-table",
             ":3:11: `network`: invalid type: integer `5`, expected a table",
         ),

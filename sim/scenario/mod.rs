@@ -537,7 +537,11 @@ fn section_shape(loc: &Locator<'_>) -> Option<ScenarioError> {
         "disk",
         "params",
     ];
-    const MANY: [(&str, &str); 2] = [("fault", "fault"), ("byzantine", "byzantine node")];
+    const MANY: [(&str, &str); 3] = [
+        ("fault", "fault"),
+        ("byzantine", "byzantine node"),
+        ("network.link", "wire"),
+    ];
     let table: toml::Table = loc.source.parse().ok()?;
     // Where the key is given: its header, or `key =` at the top.
     let place = |key: &str| -> Option<usize> {
@@ -559,8 +563,12 @@ fn section_shape(loc: &Locator<'_>) -> Option<ScenarioError> {
         Some(at) => loc.at(at..at, message),
         None => loc.whole(message),
     };
-    for (key, value) in &table {
-        let key = key.as_str();
+    // The wires of `[network]` are an array of tables too.
+    let links = table
+        .get("network")
+        .and_then(|n| n.get("link"))
+        .map(|l| ("network.link", l));
+    for (key, value) in table.iter().map(|(k, v)| (k.as_str(), v)).chain(links) {
         match value {
             toml::Value::Array(_) if ONE.contains(&key) => {
                 return Some(error(
