@@ -121,6 +121,26 @@ fn a_sweep_of_ranges_says_which_drawn_values_go_with_the_failures() {
         .collect();
     assert_eq!(rates.len(), 3, "{attempts}");
     assert!(rates[0] < rates[1].min(rates[2]), "{attempts}");
+    // Each failed check names its first failing seeds, in seed order, as
+    // the summary has them (whatever order the threads finished them in).
+    let summary: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.join("out").join("summary.json")).unwrap(),
+    )
+    .unwrap();
+    let failing: Vec<String> = summary["outcomes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|o| o["failed_check"] == "at-most-once")
+        .map(|o| o["seed"].to_string())
+        .collect();
+    assert!(failing.len() > 8, "{failing:?}");
+    let line = format!(
+        "  at-most-once: {} seeds: {}, ...",
+        failing.len(),
+        failing[..8].join(", ")
+    );
+    assert!(err.lines().any(|l| l == line), "{line}\n{err}");
     // A sweep of a scenario without ranges has no such lines.
     let o = dsim(&[
         "sweep",

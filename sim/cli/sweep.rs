@@ -401,9 +401,7 @@ pub fn sweep(registry: &Registry, args: SweepArgs) -> Result<(), CliError> {
             "  no protocol invariant was checked (the protocol registers none): only handler panics, stalls and dsim's own checks ran"
         );
     }
-    for (check, count) in &summary.failures_by_check {
-        eprintln!("  {check}: {count} seeds");
-    }
+    print_failures(&summary);
     for (check, count) in &summary.not_run_by_check {
         let why = summary
             .outcomes
@@ -663,9 +661,37 @@ pub fn merge(args: MergeArgs) -> Result<(), CliError> {
         summary.passed,
         summary.failed
     );
+    print_failures(&summary);
     print_missed(&summary);
     print_draws(&summary);
     judge(&summary, &summary.scenario, incomplete.as_deref(), None)
+}
+
+/// For each failed check, how many seeds failed it and the first of them,
+/// in seed order: the lines printed as seeds finished come in the order
+/// threads finish them.
+fn print_failures(summary: &Summary) {
+    for (check, count) in &summary.failures_by_check {
+        let seeds: Vec<String> = summary
+            .outcomes
+            .iter()
+            .filter(|o| o.failed_check.as_deref() == Some(check.as_str()))
+            .take(SEEDS_NAMED + 1)
+            .map(|o| o.seed.to_string())
+            .collect();
+        let more = if seeds.len() > SEEDS_NAMED {
+            ", ..."
+        } else {
+            ""
+        };
+        let seeds = &seeds[..seeds.len().min(SEEDS_NAMED)];
+        let word = if *count == 1 { "seed" } else { "seeds" };
+        eprintln!(
+            "  {}: {count} {word}: {}{more}",
+            plain(check),
+            seeds.join(", ")
+        );
+    }
 }
 
 /// A progress bar on a terminal, plain lines otherwise.
@@ -682,6 +708,9 @@ struct Progress {
 /// Failing seeds named one by one as they fail; the rest are counted (the
 /// summary lists them all).
 const LISTED_FAILURES: u64 = 20;
+
+/// Failing seeds named, in seed order, for each check in a sweep's report.
+const SEEDS_NAMED: usize = 8;
 
 impl Progress {
     /// A sweep of `done + remaining` seeds, `done` of them finished
