@@ -11,7 +11,7 @@ use dsim::check::{audit, Options};
 use dsim::explore::{search, Options as ExploreOptions};
 use dsim::shrink::{Candidate, Runner as _};
 use dsim::time::Duration;
-use dsim::trace::{read_all, Kind, Record, TraceWriter};
+use dsim::trace::{read_all, Kind, Record};
 use dsim::{
     Budgets, Context, DiskConfig, Fault, FaultAction, Node, NodeId, Ppm, SimConfig, Simulation,
     Strategy,
@@ -190,19 +190,9 @@ fn check_refuses_a_disk_record_out_of_place_or_with_lists_no_run_writes() {
         .find(|(o, _)| o.failure.is_some())
         .expect("a failing seed");
     assert!(out.failure.is_some());
-    let (header, mut records, _) = read_all(&bytes, None).unwrap();
-    let seal = records.pop().unwrap();
-    let Kind::End { reason, .. } = seal.kind else {
-        panic!("no seal")
-    };
+    let (header, mut records, seal) = crate::common::unsealed(&bytes);
     // The chain is rebuilt, as a forger would.
-    let forge = |records: &[Record<'static>]| {
-        let mut w = TraceWriter::new(Vec::new(), &header, None).unwrap();
-        for r in records {
-            w.append(r).unwrap();
-        }
-        w.finish(reason, seal.time).unwrap().0
-    };
+    let forge = |records: &[Record<'static>]| crate::common::resealed(&header, records, &seal);
     let at = records
         .iter()
         .position(|r| matches!(r.kind, Kind::DiskAtCrash { .. }))

@@ -359,12 +359,7 @@ fn a_trace_whose_run_does_not_fail_as_recorded_is_refused_with_exit_2() {
     // check, so there is no run failing the recorded one to shrink.
     let dir = tmp("altered");
     let trace = failing_run(&dir, "twophase-bug-commit-on-timeout", 0);
-    let bytes = std::fs::read(&trace).unwrap();
-    let (header, mut records, _) = dsim::trace::read_all(&bytes[..], None).unwrap();
-    let seal = records.pop().unwrap();
-    let dsim::trace::Kind::End { reason, .. } = seal.kind else {
-        panic!("no seal")
-    };
+    let (header, mut records, seal) = common::unsealed(&std::fs::read(&trace).unwrap());
     let mut renamed = 0;
     for r in &mut records {
         if let dsim::trace::Kind::CheckFailed { check, .. } = &mut r.kind {
@@ -373,12 +368,8 @@ fn a_trace_whose_run_does_not_fail_as_recorded_is_refused_with_exit_2() {
         }
     }
     assert_eq!(renamed, 1);
-    let mut w = dsim::trace::TraceWriter::new(Vec::new(), &header, None).unwrap();
-    for r in &records {
-        w.append(r).unwrap();
-    }
     let altered = dir.join("altered.trace");
-    std::fs::write(&altered, w.finish(reason, seal.time).unwrap().0).unwrap();
+    std::fs::write(&altered, common::resealed(&header, &records, &seal)).unwrap();
     let out = dir.join("altered.min.trace");
     let o = dsim(&[
         "shrink",

@@ -95,6 +95,37 @@ pub fn text(o: &Output) -> String {
     )
 }
 
+/// A trace's header and records (its seal taken off), to edit as a
+/// forger would.
+pub fn unsealed(
+    bytes: &[u8],
+) -> (
+    dsim::trace::Header,
+    Vec<dsim::trace::Record<'static>>,
+    dsim::trace::Record<'static>,
+) {
+    let (header, mut records, _) = dsim::trace::read_all(bytes, None).unwrap();
+    let seal = records.pop().expect("a seal");
+    (header, records, seal)
+}
+
+/// `records` written again under `header` with a valid chain, sealed as
+/// `seal` was: what a forger who rebuilds the chain writes.
+pub fn resealed(
+    header: &dsim::trace::Header,
+    records: &[dsim::trace::Record<'_>],
+    seal: &dsim::trace::Record<'_>,
+) -> Vec<u8> {
+    let dsim::trace::Kind::End { reason, .. } = seal.kind else {
+        panic!("not a seal: {seal:?}")
+    };
+    let mut w = dsim::trace::TraceWriter::new(Vec::new(), header, None).unwrap();
+    for r in records {
+        w.append(r).unwrap();
+    }
+    w.finish(reason, seal.time).unwrap().0
+}
+
 /// The files in `dir` whose extension is `ext`, sorted.
 pub fn files(dir: &str, ext: &str) -> Vec<PathBuf> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
