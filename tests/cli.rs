@@ -247,11 +247,15 @@ fn every_malformed_scenario_exits_2_with_a_located_message_and_never_panics() {
         ),
         (
             "fault-as-one-table",
-            ":4:1: `fault` is an array of tables, one for each fault: write `[[fault]]`, not `[fault]`",
+            ":4:1: `fault` is an array of tables, one for each fault: write `[[fault]]`, not one table",
         ),
         (
             "link-as-one-table",
-            ":4:1: `network.link` is an array of tables, one for each wire: write `[[network.link]]`, not `[network.link]`",
+            ":4:1: `network.link` is an array of tables, one for each wire: write `[[network.link]]`, not one table",
+        ),
+        (
+            "link-inline-one-table",
+            ":6:1: `network.link` is an array of tables, one for each wire: write `[[network.link]]`, not one table",
         ),
         (
             "network-not-a-table",

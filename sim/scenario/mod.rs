@@ -559,6 +559,13 @@ fn section_shape(loc: &Locator<'_>) -> Option<ScenarioError> {
         }
         None
     };
+    // A dotted key may be given inline, in its table: `link = { ... }`.
+    let place = |key: &str| {
+        place(key).or_else(|| {
+            let (_, last) = key.rsplit_once('.')?;
+            place(last)
+        })
+    };
     let error = |key: &str, message: String| match place(key) {
         Some(at) => loc.at(at..at, message),
         None => loc.whole(message),
@@ -581,7 +588,7 @@ fn section_shape(loc: &Locator<'_>) -> Option<ScenarioError> {
                     return Some(error(
                         key,
                         format!(
-                            "`{key}` is an array of tables, one for each {each}: write `[[{key}]]`, not `[{key}]`"
+                            "`{key}` is an array of tables, one for each {each}: write `[[{key}]]`, not one table"
                         ),
                     ));
                 }
