@@ -373,11 +373,17 @@ impl dsim::shrink::Runner for PairRunner {
     fn record(&self, c: &Candidate) -> Option<dsim::network::Schedule> {
         let mut bytes = Vec::new();
         PairRunner::run(c, Some(&mut bytes));
-        let (_, records, _) = read_all(&bytes, None).ok()?;
-        let mut s = dsim::replay::schedule_from(&records);
-        s.by_content = true;
-        Some(s)
+        recorded_schedule(&bytes)
     }
+}
+
+/// A trace's schedule, followed by what each send carried, as shrink
+/// follows it.
+fn recorded_schedule(bytes: &[u8]) -> Option<dsim::network::Schedule> {
+    let (_, records, _) = read_all(bytes, None).ok()?;
+    let mut s = dsim::replay::schedule_from(&records);
+    s.by_content = true;
+    Some(s)
 }
 
 #[test]
@@ -397,12 +403,9 @@ fn shrink_loses_the_kept_writes_the_failure_does_not_need() {
                 .then_some((c.config, bytes))
         })
         .expect("a crash that kept a count and the ticks");
-    let (_, records, _) = read_all(&bytes, None).unwrap();
-    let mut schedule = dsim::replay::schedule_from(&records);
-    schedule.by_content = true;
     let start = Candidate {
         config,
-        schedule: Some(schedule),
+        schedule: recorded_schedule(&bytes),
     };
     let stats = PairRunner.fails(&start).expect("it fails as recorded");
     let before = dsim::shrink::Size::of(&start, &stats);
