@@ -459,6 +459,10 @@ pub struct Recipe {
     pub invariants: Option<Vec<String>>,
     #[serde(default)]
     pub linearizable: Option<crate::history::Linearizability>,
+    /// `[check] answered` (left out when absent, so that a recipe without
+    /// it reads as it did before there was one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub answered: Option<crate::time::Duration>,
 }
 
 impl Recipe {

@@ -151,6 +151,7 @@ fn record(registry: &Registry, dir: &Path, name: &str, scenario: &str) -> PathBu
                 progress: None,
                 stop: None,
                 linearizable: r.linearizable,
+                answered: r.answered,
                 digest: false,
             },
         )

@@ -6,6 +6,7 @@ mod common;
 
 mod adversary;
 mod aio;
+mod answered;
 mod check;
 mod checks;
 mod cli;

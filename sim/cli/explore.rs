@@ -268,6 +268,7 @@ pub fn explore(registry: &Registry, args: ExploreArgs) -> Result<(), CliError> {
         params: resolved.params.clone(),
         invariants: resolved.invariants.clone(),
         linearizable: resolved.linearizable.clone(),
+        answered: resolved.answered,
     };
     config.replay = recipe.to_json();
     let mut bytes = Vec::new();
@@ -275,6 +276,7 @@ pub fn explore(registry: &Registry, args: ExploreArgs) -> Result<(), CliError> {
         trace: Some(&mut bytes),
         invariants: resolved.invariants.clone(),
         linearizable: resolved.linearizable.clone(),
+        answered: resolved.answered,
         ..RunOptions::default()
     };
     let outcome = protocol
@@ -353,6 +355,7 @@ fn search_seed(
     let run_options = RunOptions {
         invariants: resolved.invariants.clone(),
         linearizable: resolved.linearizable.clone(),
+        answered: resolved.answered,
         ..RunOptions::default()
     };
     let report = protocol.explore(config.clone(), &resolved.params, run_options, &options);

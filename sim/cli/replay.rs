@@ -100,6 +100,7 @@ pub fn recipe_for(
             params: r.params,
             invariants: r.invariants,
             linearizable: r.linearizable,
+            answered: r.answered,
         })
     };
     match (own, given) {
@@ -111,6 +112,7 @@ pub fn recipe_for(
             recipe.params = fixed.params;
             recipe.invariants = fixed.invariants;
             recipe.linearizable = fixed.linearizable;
+            recipe.answered = fixed.answered;
             Ok(recipe)
         }
         (Some(recipe), None) => Ok(recipe),
@@ -461,6 +463,7 @@ pub fn rerun(
             key,
             invariants: recipe.invariants.clone(),
             linearizable: recipe.linearizable.clone(),
+            answered: recipe.answered,
             digest: false,
             schedule: schedule.clone(),
             progress,

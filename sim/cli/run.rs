@@ -150,6 +150,9 @@ pub fn load_checked(
         if scenario.linearizable.is_some() {
             known.push("linearizable");
         }
+        if scenario.answered.is_some() {
+            known.push("answered");
+        }
         if let Some(bad) = checks.iter().find(|c| !known.contains(&c.as_str())) {
             return Err(CliError::input(format!(
                 "--check {bad}: {}",
@@ -254,6 +257,7 @@ fn run_seed_options<'a>(
         key,
         invariants: resolved.invariants.clone(),
         linearizable: resolved.linearizable.clone(),
+        answered: resolved.answered,
         digest,
         schedule,
         progress,
@@ -565,6 +569,27 @@ fn print_summary(
             "workload   {} of {asked} client operations issued{}",
             s.inputs.min(asked),
             not_issued(asked, s.inputs, outcome)
+        );
+    }
+    // Operations left unanswered are said: a history of nothing answered
+    // is linearizable, and a run can pass while its protocol stalls.
+    if s.history > 0 {
+        let invoked = s.history.saturating_sub(s.answered);
+        let open = invoked.saturating_sub(s.answered);
+        println!(
+            "history    {invoked} client operations invoked, {} answered (ok, fail or info){}",
+            s.answered,
+            match open {
+                0 => String::new(),
+                n => format!(
+                    "; {n} still open at the end{}",
+                    if !outcome.checks.iter().any(|c| c.name == "answered") {
+                        " (`[check] answered = \"1s\"` fails a run that leaves any open once calm)"
+                    } else {
+                        ""
+                    }
+                ),
+            }
         );
     }
     println!("end        {}", outcome.end.name());

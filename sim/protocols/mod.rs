@@ -298,6 +298,10 @@ pub struct RunOptions<'a> {
     /// Check the clients' history for linearizability at the end of the
     /// run, as the invariant `linearizable`.
     pub linearizable: Option<crate::history::Linearizability>,
+    /// Check that every client operation invoked is answered within this
+    /// long once the world is calm, as the invariant `answered`
+    /// ([`answered`]).
+    pub answered: Option<Duration>,
     /// Keep the run's digest ([`Outcome::digest`]).
     pub digest: bool,
 }
@@ -398,6 +402,9 @@ pub fn prepare_with<N: Node>(
     if let Some(check) = options.linearizable {
         sim = sim.invariant(linearizable_with(check, models)?);
     }
+    if let Some(within) = options.answered {
+        sim = sim.answered(within);
+    }
     if let Some(keep) = &options.invariants {
         sim.select_invariants(keep)?;
     }
@@ -430,6 +437,67 @@ pub fn linearizable_with<N: Node>(
 ) -> Result<crate::invariant::Invariant<N>, SimError> {
     let model = crate::check::linearizable::find(&check.model, models).map_err(SimError::Config)?;
     Ok(history_check(model, check.initial))
+}
+
+/// The invariant `answered`: liveness of the clients' operations. `within`
+/// after the world is calm (the last fault ended, the last client
+/// operation arrived and began: [`crate::Invariant::eventually`]), every
+/// operation a node invoked has its answer: `ok`, `fail`, or `info` (the
+/// kernel records `info` for an operation its node's crash cut off). A
+/// protocol that stalls or livelocks answers nothing, and a history of
+/// nothing answered is linearizable: this is the check that notices.
+pub fn answered<N: Node>(within: Duration) -> crate::invariant::Invariant<N> {
+    use crate::history::Phase;
+    crate::invariant::Invariant::eventually(
+        "answered",
+        format!(
+            "every client operation invoked is answered (ok, fail or info) within {within} of calm"
+        ),
+        within,
+        |view| {
+            let history = view
+                .history()
+                .ok_or("the run keeps no clients' history (Simulation::history_in_view)")?;
+            // Each process's operation still open: its invocation's entry.
+            let mut open = BTreeMap::new();
+            for entry in history {
+                match entry.2.phase {
+                    Phase::Invoke => open.insert(entry.2.process, entry),
+                    _ => open.remove(&entry.2.process),
+                };
+            }
+            if open.is_empty() {
+                return Ok(());
+            }
+            let mut open: Vec<_> = open.into_values().collect();
+            open.sort_by_key(|e| e.0);
+            const SHOWN: usize = 4;
+            let named: Vec<String> = open
+                .iter()
+                .take(SHOWN)
+                .map(|(at, node, op)| {
+                    let key = op.key.as_ref().map(|k| format!(" {k}")).unwrap_or_default();
+                    let value = match &op.value {
+                        crate::history::Value::Nil => String::new(),
+                        v => format!(" {v}"),
+                    };
+                    format!(
+                        "p{} {}{key}{value} (invoked on {node} at #{at})",
+                        op.process, op.f
+                    )
+                })
+                .collect();
+            Err(format!(
+                "{} never answered: {}{}",
+                match open.len() {
+                    1 => "1 operation".to_string(),
+                    n => format!("{n} operations"),
+                },
+                named.join("; "),
+                if open.len() > SHOWN { "; ..." } else { "" }
+            ))
+        },
+    )
 }
 
 /// The invariant `linearizable` over `model` built from `initial`.

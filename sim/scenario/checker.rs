@@ -253,6 +253,9 @@ impl Checker<'_> {
                 if raw.check.as_ref().is_some_and(|c| c.linearizable.is_some()) {
                     known.push("linearizable");
                 }
+                if raw.check.as_ref().is_some_and(|c| c.answered.is_some()) {
+                    known.push("answered");
+                }
                 let mut names = Vec::new();
                 for name in list.get_ref() {
                     let s = name.get_ref();
@@ -265,6 +268,19 @@ impl Checker<'_> {
             }
         };
         let linearizable = self.linearizable(raw.check.as_ref(), &protocol.models())?;
+        let answered = match raw.check.as_ref().and_then(|c| c.answered.as_ref()) {
+            None => None,
+            Some(v) => match knob::duration(loc, v, "check.answered")? {
+                Knob::Fixed(d) => Some(d),
+                Knob::Range(..) => {
+                    return Err(loc.at(
+                        v.span(),
+                        "check.answered: one duration (how long after calm every operation \
+                         must have its answer), not a range",
+                    ))
+                }
+            },
+        };
         let strategy = self.strategy(run)?;
         if matches!(strategy, super::StrategyKnob::Pct { .. })
             && std::iter::once(&network)
@@ -316,6 +332,7 @@ impl Checker<'_> {
             strategy,
             invariants,
             linearizable,
+            answered,
             adversary,
             unsynced_kept: raw
                 .disk

@@ -120,6 +120,9 @@ pub struct Scenario {
     pub invariants: Option<Vec<String>>,
     /// Check the clients' history for linearizability in every run.
     pub linearizable: Option<crate::history::Linearizability>,
+    /// `[check] answered`: every client operation answered within this
+    /// long of calm (the invariant `answered`).
+    pub answered: Option<Duration>,
     /// Byzantine nodes and the network adversary.
     pub adversary: AdversaryKnobs,
     /// `[disk] unsynced_kept`: the chance a write not yet synced survives
@@ -280,6 +283,9 @@ pub struct Resolved {
     pub params: Params,
     pub invariants: Option<Vec<String>>,
     pub linearizable: Option<crate::history::Linearizability>,
+    /// `[check] answered`: every client operation answered within this
+    /// long of calm (the invariant `answered`).
+    pub answered: Option<Duration>,
     /// (knob, value) for every knob the seed drew, and every optional fault.
     pub drawn: Vec<(String, String)>,
 }
@@ -518,6 +524,7 @@ impl Scenario {
             params,
             invariants: self.invariants.clone(),
             linearizable: self.linearizable.clone(),
+            answered: self.answered,
             drawn,
         })
     }

@@ -174,4 +174,5 @@ pub struct RawCheck {
     pub invariants: Option<Spanned<Vec<Spanned<String>>>>,
     pub linearizable: Option<Spanned<String>>,
     pub initial: Option<Spanned<Value>>,
+    pub answered: Option<Spanned<Value>>,
 }

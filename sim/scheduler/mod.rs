@@ -553,6 +553,17 @@ impl<N: Node> Simulation<N> {
         ))
     }
 
+    /// Adds the invariant `answered` ([`crate::protocols::answered`]):
+    /// `within` after the world is calm, every client operation invoked
+    /// has its answer (`ok`, `fail`, or `info` for one a crash cut off).
+    /// A stalled protocol answers nothing, and a history of nothing
+    /// answered passes a linearizability check: this one fails it. Shows
+    /// the checks the clients' history ([`Simulation::history_in_view`]).
+    pub fn answered(self, within: crate::time::Duration) -> Simulation<N> {
+        self.history_in_view()
+            .invariant(crate::protocols::answered(within))
+    }
+
     /// Adds an invariant checked after every event and at the end; `doc`
     /// says in one line what it promises.
     pub fn always(

@@ -1341,6 +1341,7 @@ pub fn check_protocol_with(
             params: params.clone(),
             invariants: None,
             linearizable: linearizable.clone(),
+            answered: None,
         };
         config.replay = recipe.to_json();
         let options = RunOptions {
@@ -1348,6 +1349,7 @@ pub fn check_protocol_with(
             key: None,
             invariants: None,
             linearizable: linearizable.clone(),
+            answered: None,
             digest: false,
             schedule: None,
             progress: None,

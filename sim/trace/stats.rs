@@ -26,6 +26,9 @@ pub struct Stats {
     /// Client history events (operations invoked and completed).
     #[serde(default)]
     pub history: u64,
+    /// Of those, the answers: completions `ok`, `fail` or `info`.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub answered: u64,
     pub crashes: u64,
     pub restarts: u64,
     pub faults: u64,
@@ -75,7 +78,12 @@ impl Stats {
             Kind::Timer { .. } => self.timers += 1,
             Kind::Input { .. } => self.inputs += 1,
             Kind::Observe { .. } => self.observations += 1,
-            Kind::Op { .. } => self.history += 1,
+            Kind::Op { op, .. } => {
+                self.history += 1;
+                if op.phase != crate::history::Phase::Invoke {
+                    self.answered += 1;
+                }
+            }
             Kind::Crash { .. } => self.crashes += 1,
             Kind::Restart { .. } => self.restarts += 1,
             Kind::Lost { cause, .. } => {

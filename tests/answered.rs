@@ -1,0 +1,254 @@
+//! The check `answered`: a protocol that stalls answers nothing, and a
+//! history of nothing answered is linearizable; `answered` is the check
+//! that fails such a run, from the library, a scenario and a search.
+
+use crate::common;
+
+use common::{dsim, text, tmp};
+use dsim::check::linearizable::Register;
+use dsim::history::{Phase, Value};
+use dsim::scheduler::CheckStatus;
+use dsim::{
+    Context, Duration, Fault, FaultAction, Latency, Node, NodeId, SimConfig, Simulation, TimerId,
+};
+use serde::{Deserialize, Serialize};
+
+/// Node 0 writes 1 through node 1, which answers only if `answers`;
+/// node 0 completes the write when the answer comes.
+#[derive(Clone, Default)]
+struct Relay {
+    answers: bool,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+enum Msg {
+    Write(i64),
+    Done,
+}
+
+impl Node for Relay {
+    type Msg = Msg;
+    type Timer = ();
+    fn on_start(&mut self, ctx: &mut Context<'_, Self>) {
+        if ctx.id() == NodeId(0) && ctx.disk().read::<bool>("began").is_none() {
+            ctx.disk().write("began", &true);
+            ctx.disk().sync();
+            ctx.invoke(0, "write", None, Value::Int(1));
+            ctx.send(NodeId(1), &Msg::Write(1));
+        }
+    }
+    fn on_message(&mut self, ctx: &mut Context<'_, Self>, from: NodeId, msg: Msg) {
+        match msg {
+            Msg::Write(_) if self.answers => ctx.send(from, &Msg::Done),
+            Msg::Write(_) => {}
+            Msg::Done => ctx.complete(0, Phase::Ok, "write", None, Value::Nil),
+        }
+    }
+    fn on_timer(&mut self, _: &mut Context<'_, Self>, _: TimerId, _: ()) {}
+}
+
+fn relay(answers: bool, crash: bool) -> Simulation<Relay> {
+    let mut config = SimConfig::new(1, 2);
+    config.network.default.latency = Latency::Constant {
+        latency: Duration::from_millis(5),
+    };
+    if crash {
+        for (at, action) in [
+            (3, FaultAction::Crash { node: NodeId(0) }),
+            (4, FaultAction::Restart { node: NodeId(0) }),
+        ] {
+            config.faults.push(Fault {
+                after: None,
+                at: Duration::from_millis(at),
+                action,
+            });
+        }
+    }
+    config.limits.time = Duration::from_secs(2);
+    Simulation::new(config, move |_| Relay { answers }).linearizable(Register::new(Value::Nil))
+}
+
+fn status(outcome: &dsim::Outcome, name: &str) -> CheckStatus {
+    let check = outcome.checks.iter().find(|c| c.name == name);
+    check
+        .unwrap_or_else(|| panic!("no check {name}: {:?}", outcome.checks))
+        .status
+        .clone()
+}
+
+#[test]
+fn a_write_never_answered_is_linearizable_and_fails_answered_naming_it() {
+    // Linearizability alone passes the stalled run: an open write may or
+    // may not have happened.
+    let alone = relay(false, false).run().unwrap();
+    assert!(alone.failure.is_none(), "{:?}", alone.failure);
+    assert_eq!(
+        status(&alone, "linearizable"),
+        CheckStatus::Held { evaluations: 1 }
+    );
+
+    let outcome = relay(false, false)
+        .answered(Duration::from_millis(100))
+        .run()
+        .unwrap();
+    let failure = outcome
+        .failure
+        .expect("an operation never answered fails `answered`");
+    assert_eq!(failure.check, "answered");
+    assert!(
+        failure
+            .message
+            .contains("1 operation never answered: p0 write 1 (invoked on n0 at #"),
+        "{}",
+        failure.message
+    );
+}
+
+#[test]
+fn an_answer_or_a_crash_that_cut_the_operation_off_satisfies_answered() {
+    let answered = relay(true, false)
+        .answered(Duration::from_millis(100))
+        .run()
+        .unwrap();
+    assert!(answered.failure.is_none(), "{:?}", answered.failure);
+    assert_eq!(
+        status(&answered, "answered"),
+        CheckStatus::Held { evaluations: 1 }
+    );
+
+    // Node 0 crashes with its write open: the kernel records `info` for it,
+    // which is an answer (of unknown outcome), and the restarted node does
+    // not write again.
+    let cut = relay(false, true)
+        .answered(Duration::from_millis(100))
+        .run()
+        .unwrap();
+    assert!(cut.failure.is_none(), "{:?}", cut.failure);
+    assert_eq!(
+        status(&cut, "answered"),
+        CheckStatus::Held { evaluations: 1 }
+    );
+}
+
+/// ABD over a partition, as bundled: this ABD does not retransmit, so an
+/// operation whose messages went to the cut-off server never completes.
+fn abd_with(dir: &std::path::Path, extra: &str, name: &str) -> std::path::PathBuf {
+    let source = std::fs::read_to_string("scenarios/abd-quorums.toml").unwrap();
+    let source = source.replace(
+        "linearizable = \"register\"",
+        &format!("linearizable = \"register\"\n{extra}"),
+    );
+    assert!(source.contains(extra));
+    let path = dir.join(name);
+    std::fs::write(&path, source).unwrap();
+    path
+}
+
+#[test]
+fn a_scenario_run_says_how_many_operations_were_left_open_and_answered_fails_it() {
+    let dir = tmp("scenario-runs");
+    let plain = abd_with(&dir, "", "plain.toml");
+    let out = dsim(&[
+        "run",
+        plain.to_str().unwrap(),
+        "--trace",
+        dir.join("plain.trace").to_str().unwrap(),
+    ]);
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{t}");
+    assert!(
+        t.contains("checks     seq-monotonic ok; linearizable ok"),
+        "{t}"
+    );
+    assert!(
+        t.contains(
+            "history    9 client operations invoked, 5 answered (ok, fail or info); 4 still open at the end (`[check] answered = \"1s\"`"
+        ),
+        "{t}"
+    );
+
+    let checked = abd_with(&dir, "answered = \"1s\"", "answered-1s.toml");
+    let trace = dir.join("answered-1s.trace");
+    let out = dsim(&[
+        "run",
+        checked.to_str().unwrap(),
+        "--trace",
+        trace.to_str().unwrap(),
+    ]);
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{t}");
+    assert!(t.contains("answered FAILED"), "{t}");
+    assert!(
+        t.contains("4 operations never answered: p5 write 3 (invoked on n5 at #10); p4 write 6"),
+        "{t}"
+    );
+    assert!(t.contains("4 still open at the end\n"), "{t}");
+    // The failing trace replays as recorded, and `--check answered` is a name.
+    let out = dsim(&["replay", trace.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        text(&out).contains("record for record the same"),
+        "{}",
+        text(&out)
+    );
+    let again = dir.join("again.trace");
+    let out = dsim(&[
+        "run",
+        checked.to_str().unwrap(),
+        "--check",
+        "answered",
+        "--trace",
+        again.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains("checks     answered FAILED"),
+        "{}",
+        text(&out)
+    );
+    // Without the key in the scenario the name is unknown.
+    let out = dsim(&["run", plain.to_str().unwrap(), "--check", "answered"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+}
+
+#[test]
+fn answered_as_a_range_or_not_a_duration_is_refused_at_its_line() {
+    let dir = tmp("refused");
+    for (value, says) in [
+        ("[\"1s\", \"2s\"]", "check.answered: one duration"),
+        ("5", "a duration needs a unit"),
+    ] {
+        let path = abd_with(&dir, &format!("answered = {value}"), "answered-bad.toml");
+        let out = dsim(&["run", path.to_str().unwrap()]);
+        let t = text(&out);
+        assert_eq!(out.status.code(), Some(2), "{t}");
+        assert!(t.contains("answered-bad.toml:"), "{t}");
+        assert!(t.contains(says), "{t}");
+        assert!(!t.contains("panicked"), "{t}");
+    }
+}
+
+#[test]
+fn a_search_finds_a_request_a_busy_server_ignored_for_good() {
+    // stateright's ABD: a busy server ignores a request, and with
+    // --keep-ignored the ignored message stays undelivered; its client
+    // waits for ever.
+    let source = std::fs::read_to_string("scenarios/explore/abd-stateright.toml").unwrap();
+    let dir = tmp("search");
+    let path = dir.join("abd-stateright.toml");
+    std::fs::write(&path, format!("{source}answered = \"1s\"\n")).unwrap();
+    let out_dir = dir.join("out");
+    let out = dsim(&[
+        "explore",
+        path.to_str().unwrap(),
+        "--keep-ignored",
+        "--depth",
+        "100",
+        "--out",
+        out_dir.to_str().unwrap(),
+    ]);
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{t}");
+    assert!(t.contains("VIOLATION  `answered` after"), "{t}");
+    assert!(t.contains("1 operation never answered: p"), "{t}");
+}
