@@ -231,6 +231,9 @@ pub fn sweep(registry: &Registry, args: SweepArgs) -> Result<(), CliError> {
     // Whether any seed run now checked an invariant of the protocol's.
     let checked_any = std::sync::atomic::AtomicBool::new(false);
     let first_error: Mutex<Option<CliError>> = Mutex::new(None);
+    // Passing seeds run now, and those that ended with client operations
+    // never answered (how many; the lowest seed, its open and invoked).
+    let open_at_end: Mutex<OpenAtEnd> = Mutex::new(OpenAtEnd::default());
     let key = args.key.as_deref().map(str::as_bytes);
     let started = std::time::Instant::now();
     // No more workers than seeds to run.
@@ -301,6 +304,11 @@ pub fn sweep(registry: &Registry, args: SweepArgs) -> Result<(), CliError> {
                     Ok((resolved, outcome)) => {
                         if !outcome.checks.is_empty() {
                             checked_any.store(true, Ordering::SeqCst);
+                        }
+                        if outcome.failure.is_none() {
+                            if let Ok(mut open) = open_at_end.lock() {
+                                open.count(seed, &outcome.stats);
+                            }
                         }
                         let mut trace = None;
                         if outcome.failure.is_some() {
@@ -402,6 +410,13 @@ pub fn sweep(registry: &Registry, args: SweepArgs) -> Result<(), CliError> {
         );
     }
     print_failures(&summary);
+    let open = open_at_end.into_inner().unwrap_or_else(|e| e.into_inner());
+    if let (Some((seed, left, invoked)), None) = (open.first, scenario.answered) {
+        eprintln!(
+            "  left open: {} of the {} passing seeds run now ended with client operations never answered (seed {seed}: {left} of {invoked}); a history of nothing answered is linearizable, and `[check] answered = \"1s\"` fails a seed that leaves one open once calm",
+            open.seeds, open.passed
+        );
+    }
     for (check, count) in &summary.not_run_by_check {
         let why = summary
             .outcomes
@@ -414,7 +429,8 @@ pub fn sweep(registry: &Registry, args: SweepArgs) -> Result<(), CliError> {
         } else {
             ""
         };
-        eprintln!("  NOT RUN {check}: in {count} seeds{all}; e.g. {why}");
+        let seeds = if *count == 1 { "seed" } else { "seeds" };
+        eprintln!("  NOT RUN {check}: in {count} {seeds}{all}; e.g. {why}");
     }
     print_missed(&summary);
     print_draws(&summary);
@@ -825,4 +841,30 @@ fn same_run(
 /// "1 failure", "2 failures".
 fn failures_word(n: u64) -> String {
     format!("{n} failure{}", if n == 1 { "" } else { "s" })
+}
+
+/// Passing seeds of a sweep, and those whose run ended with client
+/// operations still open: a stalled protocol passes a linearizability
+/// check, so the report says so. Threads finish seeds in any order; the
+/// counts and the lowest seed do not depend on it.
+#[derive(Default)]
+struct OpenAtEnd {
+    passed: u64,
+    seeds: u64,
+    /// The lowest such seed: (seed, operations open, operations invoked).
+    first: Option<(u64, u64, u64)>,
+}
+
+impl OpenAtEnd {
+    fn count(&mut self, seed: u64, stats: &crate::trace::Stats) {
+        self.passed += 1;
+        let invoked = stats.history.saturating_sub(stats.answered);
+        let left = invoked.saturating_sub(stats.answered);
+        if left > 0 {
+            self.seeds += 1;
+            if self.first.is_none_or(|(s, ..)| seed < s) {
+                self.first = Some((seed, left, invoked));
+            }
+        }
+    }
 }
