@@ -440,12 +440,15 @@ pub fn linearizable_with<N: Node>(
 }
 
 /// The invariant `answered`: liveness of the clients' operations. `within`
-/// after the world is calm (the last fault ended, the last client
-/// operation arrived and began: [`crate::Invariant::eventually`]), every
-/// operation a node invoked has its answer: `ok`, `fail`, or `info` (the
-/// kernel records `info` for an operation its node's crash cut off). A
-/// protocol that stalls or livelocks answers nothing, and a history of
-/// nothing answered is linearizable: this is the check that notices.
+/// after the world is calm (the last partition or cut wire ended, the
+/// last crash or restart happened, the last client operation arrived and
+/// began, nodes then down left down:
+/// [`crate::Invariant::eventually_despite_crashes`]), every operation a
+/// node invoked has its answer: `ok`, `fail`, or `info` (the kernel
+/// records `info` for an operation its node's crash cut off). A system
+/// that tolerates a node down answers without it. A protocol that stalls
+/// or livelocks answers nothing, and a history of nothing answered is
+/// linearizable: this is the check that notices.
 pub fn answered<N: Node>(within: Duration) -> crate::invariant::Invariant<N> {
     use crate::history::Phase;
     crate::invariant::Invariant::eventually(
@@ -498,6 +501,7 @@ pub fn answered<N: Node>(within: Duration) -> crate::invariant::Invariant<N> {
             ))
         },
     )
+    .despite_crashes()
 }
 
 /// The invariant `linearizable` over `model` built from `initial`.

@@ -554,8 +554,9 @@ impl<N: Node> Simulation<N> {
     }
 
     /// Adds the invariant `answered` ([`crate::protocols::answered`]):
-    /// `within` after the world is calm, every client operation invoked
-    /// has its answer (`ok`, `fail`, or `info` for one a crash cut off).
+    /// `within` after the world is calm (nodes down for good left down),
+    /// every client operation invoked has its answer (`ok`, `fail`, or
+    /// `info` for one a crash cut off).
     /// A stalled protocol answers nothing, and a history of nothing
     /// answered passes a linearizability check: this one fails it. Shows
     /// the checks the clients' history ([`Simulation::history_in_view`]).
