@@ -267,3 +267,52 @@ pub struct Linearizability {
     pub model: String,
     pub initial: Value,
 }
+
+/// The checks of the clients' history a property test adds to a
+/// protocol's own invariants, as a scenario's `[check]` section does:
+/// `linearizable` (and `initial`), and `answered`.
+///
+/// ```ignore
+/// let lin = Linearizability { model: "kv".into(), initial: Value::Nil };
+/// let checks = HistoryChecks::from(lin).answered(Duration::from_secs(1));
+/// check_protocol_with(&case, protocol, &params, checks)?;
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct HistoryChecks {
+    pub linearizable: Option<Linearizability>,
+    /// Every client operation answered within this long of calm
+    /// ([`crate::protocols::answered`]).
+    pub answered: Option<crate::time::Duration>,
+}
+
+impl HistoryChecks {
+    /// These checks, and `answered` within `within`.
+    pub fn answered(mut self, within: crate::time::Duration) -> HistoryChecks {
+        self.answered = Some(within);
+        self
+    }
+}
+
+impl From<Linearizability> for HistoryChecks {
+    fn from(l: Linearizability) -> HistoryChecks {
+        HistoryChecks {
+            linearizable: Some(l),
+            answered: None,
+        }
+    }
+}
+
+impl From<Option<Linearizability>> for HistoryChecks {
+    fn from(l: Option<Linearizability>) -> HistoryChecks {
+        HistoryChecks {
+            linearizable: l,
+            answered: None,
+        }
+    }
+}
+
+impl From<Option<&Linearizability>> for HistoryChecks {
+    fn from(l: Option<&Linearizability>) -> HistoryChecks {
+        HistoryChecks::from(l.cloned())
+    }
+}

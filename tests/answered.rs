@@ -319,3 +319,110 @@ fn a_sweep_says_how_many_passing_seeds_left_operations_open() {
     assert!(t.contains("answered: 20 seeds: 0, 1, 2"), "{t}");
     assert!(!t.contains("left open"), "{t}");
 }
+
+/// Clients (nodes 1..) write through node 0, which acknowledges; nothing
+/// is sent again, so a lost request or acknowledgement leaves its write
+/// open for good. A duplicated acknowledgement completes nothing twice.
+#[derive(Clone, Default)]
+struct Acked {
+    open: std::collections::BTreeSet<u64>,
+}
+
+impl Node for Acked {
+    type Msg = u64;
+    type Timer = ();
+    fn on_start(&mut self, _: &mut Context<'_, Self>) {}
+    fn on_input(&mut self, ctx: &mut Context<'_, Self>, input: dsim::Input) {
+        self.open.insert(input.id);
+        ctx.invoke(input.id, "write", None, Value::Int(input.id as i64));
+        ctx.send(NodeId(0), &input.id);
+    }
+    fn on_message(&mut self, ctx: &mut Context<'_, Self>, from: NodeId, op: u64) {
+        if ctx.id() == NodeId(0) {
+            ctx.send(from, &op);
+        } else if self.open.remove(&op) {
+            ctx.complete(op, Phase::Ok, "write", None, Value::Nil);
+        }
+    }
+}
+
+#[test]
+fn a_property_test_with_answered_catches_a_write_lost_for_good_and_its_scenario_fails_alike() {
+    use dsim::history::{HistoryChecks, Linearizability};
+    use dsim::protocols::{Params, Registry, RunOptions, Spec};
+    use dsim::testing::{cases, check_protocol_with, Bounds};
+    use proptest::test_runner::{Config, RngAlgorithm, TestError, TestRng, TestRunner};
+    let runner = |cases: u32| {
+        let config = Config {
+            cases,
+            failure_persistence: None,
+            ..Config::default()
+        };
+        TestRunner::new_with_rng(config, TestRng::from_seed(RngAlgorithm::ChaCha, &[7; 32]))
+    };
+    let mut registry = Registry::builtin();
+    registry.add(
+        Spec::new("acked", "writes acknowledged once", |config, _| {
+            Ok(Simulation::new(config, |_| Acked::default()))
+        })
+        .min_nodes(2)
+        .clients(|nodes, _| (1..nodes).map(NodeId).collect()),
+    );
+    let acked = registry.get("acked").unwrap();
+    let p = Params::resolve(&acked.params(), &Default::default()).unwrap();
+    let lin = Linearizability {
+        model: "register".into(),
+        initial: Value::Nil,
+    };
+    let checks = HistoryChecks::from(lin.clone()).answered(Duration::from_secs(1));
+
+    // Over links that lose messages, linearizability alone holds in every
+    // case (an open write may not have happened) ...
+    let lossy = Bounds::default().no_crashes().no_partitions();
+    let alone = runner(64).run(&cases(lossy.clone()), |case| {
+        check_protocol_with(&case, acked, &p, Some(lin.clone()))
+    });
+    assert!(alone.is_ok(), "{alone:?}");
+    // ... and `answered` catches a write lost for good.
+    let (why, case) = match runner(64).run(&cases(lossy), |case| {
+        check_protocol_with(&case, acked, &p, checks.clone())
+    }) {
+        Err(TestError::Fail(why, case)) => (why.to_string(), case),
+        other => panic!("a lost write was not caught: {other:?}"),
+    };
+    assert!(
+        why.contains("`answered`") && why.contains("never answered"),
+        "{why}"
+    );
+    assert!(why.contains("check_protocol_with(&"), "{why}");
+    // The case as a scenario asks for the same checks, and fails alike.
+    let text = case.to_scenario_with("acked", &p, checks.clone());
+    assert!(
+        text.contains("[check]\nanswered = \"1s\"\nlinearizable = \"register\"\n"),
+        "{text}"
+    );
+    let scenario = dsim::scenario::Scenario::parse("case.toml", &text, &registry)
+        .unwrap_or_else(|e| panic!("{e}\n{text}"));
+    let resolved = scenario.resolve(case.seed).unwrap();
+    assert_eq!(resolved.answered, Some(Duration::from_secs(1)));
+    let options = RunOptions {
+        linearizable: resolved.linearizable.clone(),
+        answered: resolved.answered,
+        ..RunOptions::default()
+    };
+    let outcome = acked
+        .run(resolved.config, &resolved.params, options)
+        .unwrap();
+    assert_eq!(
+        outcome.failure.map(|f| f.check).as_deref(),
+        Some("answered"),
+        "{text}"
+    );
+
+    // Over reliable links every write is answered, in every case.
+    let reliable = Bounds::default().no_crashes().no_partitions().reliable();
+    let held = runner(32).run(&cases(reliable), |case| {
+        check_protocol_with(&case, acked, &p, checks.clone())
+    });
+    assert!(held.is_ok(), "{held:?}");
+}

@@ -1218,20 +1218,28 @@ impl Case {
         t
     }
 
-    /// [`Case::to_scenario`] for a case [`check_protocol_with`] ran with a
-    /// history check: the scenario asks for the same check (`[check]
-    /// linearizable`, and `initial` unless nil), so that `dsim run` of it
-    /// fails as the case did rather than passing with no check run.
+    /// [`Case::to_scenario`] for a case [`check_protocol_with`] ran with
+    /// history checks: the scenario asks for the same checks (`[check]
+    /// linearizable`, and `initial` unless nil; `answered`), so that `dsim
+    /// run` of it fails as the case did rather than passing with no check
+    /// run.
     pub fn to_scenario_with(
         &self,
         protocol: &str,
         params: &Params,
-        linearizable: Option<&crate::history::Linearizability>,
+        checks: impl Into<crate::history::HistoryChecks>,
     ) -> String {
         use std::fmt::Write;
+        let checks = checks.into();
         let mut t = self.to_scenario(protocol, params);
-        if let Some(l) = linearizable {
-            let _ = writeln!(t, "\n[check]\nlinearizable = {:?}", l.model);
+        if checks.linearizable.is_some() || checks.answered.is_some() {
+            let _ = writeln!(t, "\n[check]");
+        }
+        if let Some(within) = checks.answered {
+            let _ = writeln!(t, "answered = \"{}\"", within.exact());
+        }
+        if let Some(l) = &checks.linearizable {
+            let _ = writeln!(t, "linearizable = {:?}", l.model);
             // A nil start is the default, written as nothing.
             match toml_value(&l.initial) {
                 _ if l.initial == crate::history::Value::Nil => {}
@@ -1291,27 +1299,40 @@ pub fn check_protocol(
     protocol: &dyn Protocol,
     params: &Params,
 ) -> Result<(), TestCaseError> {
-    check_protocol_with(case, protocol, params, None)
+    check_protocol_with(
+        case,
+        protocol,
+        params,
+        crate::history::HistoryChecks::default(),
+    )
 }
 
-/// [`check_protocol`], also checking the clients' history against a
-/// model, as a scenario's `[check] linearizable = "..."` does: a built-in
-/// model or one the protocol declares (`Spec::model`), from `initial`.
-/// The trace it leaves records the check, so a replay checks it again.
+/// [`check_protocol`], also checking the clients' history as a
+/// scenario's `[check]` section does: against a model
+/// (`linearizable = "..."`: a built-in model or one the protocol declares,
+/// `Spec::model`, from `initial`), and that every operation is answered
+/// (`answered`). The trace it leaves records the checks, so a replay
+/// checks them again.
 ///
 /// ```ignore
 /// let lin = Linearizability { model: "kv".into(), initial: Value::Nil };
 /// check_protocol_with(&case, protocol, &params, Some(lin))?;
+/// check_protocol_with(&case, protocol, &params,
+///     HistoryChecks::from(lin).answered(Duration::from_secs(1)))?;
 /// ```
 pub fn check_protocol_with(
     case: &Case,
     protocol: &dyn Protocol,
     params: &Params,
-    linearizable: Option<crate::history::Linearizability>,
+    checks: impl Into<crate::history::HistoryChecks>,
 ) -> Result<(), TestCaseError> {
-    let call = match linearizable {
-        Some(_) => ("check_protocol_with", "protocol, &params, linearizable"),
-        None => ("check_protocol", "protocol, &params"),
+    let crate::history::HistoryChecks {
+        linearizable,
+        answered,
+    } = checks.into();
+    let call = match (&linearizable, answered) {
+        (None, None) => ("check_protocol", "protocol, &params"),
+        _ => ("check_protocol_with", "protocol, &params, checks"),
     };
     if case.nodes < protocol.min_nodes() {
         // Not the protocol's failure: the bounds ask for what it cannot run.
@@ -1341,7 +1362,7 @@ pub fn check_protocol_with(
             params: params.clone(),
             invariants: None,
             linearizable: linearizable.clone(),
-            answered: None,
+            answered,
         };
         config.replay = recipe.to_json();
         let options = RunOptions {
@@ -1349,7 +1370,7 @@ pub fn check_protocol_with(
             key: None,
             invariants: None,
             linearizable: linearizable.clone(),
-            answered: None,
+            answered,
             digest: false,
             schedule: None,
             progress: None,
