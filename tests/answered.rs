@@ -426,3 +426,34 @@ fn a_property_test_with_answered_catches_a_write_lost_for_good_and_its_scenario_
     });
     assert!(held.is_ok(), "{held:?}");
 }
+
+#[test]
+fn a_protocol_with_its_own_check_named_answered_is_told_at_the_key() {
+    use dsim::protocols::{Registry, Spec};
+    let mut registry = Registry::builtin();
+    registry.add(
+        Spec::new("own", "checks its answers itself", |config, _| {
+            Ok(Simulation::new(config, |_| Acked::default()).eventually(
+                "answered",
+                "its own",
+                Duration::from_secs(1),
+                |_| Ok(()),
+            ))
+        })
+        .min_nodes(2),
+    );
+    let text = "protocol = \"own\"\nnodes = 2\n\n[check]\nanswered = \"1s\"\n";
+    let Err(e) = dsim::scenario::Scenario::parse("own.toml", text, &registry) else {
+        panic!("two checks named `answered` were let through");
+    };
+    let e = e.to_string();
+    assert!(
+        e.starts_with(
+            "own.toml:5:12: protocol `own` registers an invariant of its own named `answered`"
+        ),
+        "{e}"
+    );
+    // Without the key its own check stands.
+    let plain = "protocol = \"own\"\nnodes = 2\n";
+    assert!(dsim::scenario::Scenario::parse("own.toml", plain, &registry).is_ok());
+}

@@ -268,6 +268,31 @@ impl Checker<'_> {
             }
         };
         let linearizable = self.linearizable(raw.check.as_ref(), &protocol.models())?;
+        // A protocol's own invariant of a name a `[check]` key adds would
+        // make two checks of one name.
+        if let Some(check) = raw.check.as_ref() {
+            let own = protocol.invariants();
+            for (name, span) in [
+                (
+                    "linearizable",
+                    check.linearizable.as_ref().map(|v| v.span()),
+                ),
+                ("answered", check.answered.as_ref().map(|v| v.span())),
+            ] {
+                if let (Some(span), true) = (span, own.iter().any(|i| i.name == name)) {
+                    return Err(loc.at(
+                        span,
+                        format!(
+                            "protocol `{}` registers an invariant of its own named `{name}`, \
+                             and `[check] {name}` adds dsim's check of that name: two checks \
+                             cannot share a name (rename the protocol's, or leave this key \
+                             out and keep its own)",
+                            protocol.name()
+                        ),
+                    ));
+                }
+            }
+        }
         let answered = match raw.check.as_ref().and_then(|c| c.answered.as_ref()) {
             None => None,
             Some(v) => match knob::duration(loc, v, "check.answered")? {
