@@ -288,34 +288,29 @@ fn a_search_finds_a_request_a_busy_server_ignored_for_good() {
 #[test]
 fn a_sweep_says_how_many_passing_seeds_left_operations_open() {
     let dir = tmp("sweep");
-    let plain = abd_with(&dir, "", "plain.toml");
-    let out = dsim(&[
-        "sweep",
-        plain.to_str().unwrap(),
-        "--seeds",
-        "0..20",
-        "--out",
-        dir.join("plain").to_str().unwrap(),
-    ]);
-    let t = text(&out);
-    assert_eq!(out.status.code(), Some(0), "{t}");
+    // Seeds 0..20 of ABD with `extra` in its [check] section.
+    let sweep = |extra: &str, name: &str| {
+        let path = abd_with(&dir, extra, &format!("{name}.toml"));
+        let out = dsim(&[
+            "sweep",
+            path.to_str().unwrap(),
+            "--seeds",
+            "0..20",
+            "--out",
+            dir.join(name).to_str().unwrap(),
+        ]);
+        (out.status.code(), text(&out))
+    };
+    let (code, t) = sweep("", "plain");
+    assert_eq!(code, Some(0), "{t}");
     assert!(t.contains("20 passed, 0 failed"), "{t}");
     assert!(
         t.contains("left open: 20 of the 20 passing seeds run now ended with client operations never answered (seed 0: 3 of 10)"),
         "{t}"
     );
     // With the check, those seeds fail it, and the line has nothing to add.
-    let checked = abd_with(&dir, "answered = \"1s\"", "checked.toml");
-    let out = dsim(&[
-        "sweep",
-        checked.to_str().unwrap(),
-        "--seeds",
-        "0..20",
-        "--out",
-        dir.join("checked").to_str().unwrap(),
-    ]);
-    let t = text(&out);
-    assert_eq!(out.status.code(), Some(1), "{t}");
+    let (code, t) = sweep("answered = \"1s\"", "checked");
+    assert_eq!(code, Some(1), "{t}");
     assert!(t.contains("answered: 20 seeds: 0, 1, 2"), "{t}");
     assert!(!t.contains("left open"), "{t}");
 }
