@@ -452,3 +452,41 @@ fn a_protocol_with_its_own_check_named_answered_is_told_at_the_key() {
     let plain = "protocol = \"own\"\nnodes = 2\n";
     assert!(dsim::scenario::Scenario::parse("own.toml", plain, &registry).is_ok());
 }
+
+#[test]
+fn a_list_of_the_protocols_invariants_leaves_the_history_checks_of_the_section_in() {
+    // `invariants` names the protocol's checks; `linearizable` and
+    // `answered`, set by keys of their own beside it, were dropped in
+    // silence when it did not name them too.
+    let dir = tmp("listed");
+    let path = abd_with(
+        &dir,
+        "invariants = [\"seq-monotonic\"]\nanswered = \"1s\"",
+        "listed.toml",
+    );
+    let run = |extra: &[&str], name: &str| {
+        let trace = dir.join(name);
+        let mut args = vec![
+            "run",
+            path.to_str().unwrap(),
+            "--trace",
+            trace.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        let out = dsim(&args);
+        (out.status.code(), text(&out))
+    };
+    let (code, t) = run(&[], "listed.trace");
+    assert_eq!(code, Some(1), "{t}");
+    assert!(
+        t.contains("checks     seq-monotonic held until the failure; linearizable NOT RUN (the run failed before it was due); answered FAILED"),
+        "{t}"
+    );
+    // `--check` keeps only what it names, history checks included.
+    let (code, t) = run(&["--check", "seq-monotonic"], "only.trace");
+    assert_eq!(code, Some(0), "{t}");
+    assert!(t.contains("checks     seq-monotonic ok\n"), "{t}");
+    let (code, t) = run(&["--check", "linearizable"], "lin.trace");
+    assert_eq!(code, Some(0), "{t}");
+    assert!(t.contains("checks     linearizable ok\n"), "{t}");
+}
