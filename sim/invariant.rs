@@ -140,6 +140,9 @@ pub struct Invariant<N> {
     pub doc: String,
     pub when: When,
     check: Predicate<N>,
+    /// It judges the clients' operations: on a run that recorded none it
+    /// is reported as not run, as a history check is, never as held.
+    over_operations: bool,
 }
 
 impl<N> Invariant<N> {
@@ -154,7 +157,22 @@ impl<N> Invariant<N> {
             doc: doc.into(),
             when,
             check,
+            over_operations: false,
         }
+    }
+
+    /// This check judges the clients' operations ([`View::history`]): a
+    /// run that recorded none reports it as not run, with why, as it does
+    /// a history check, never as held over nothing.
+    pub fn over_operations(mut self) -> Invariant<N> {
+        self.over_operations = true;
+        self
+    }
+
+    /// True for a check of the clients' history, or of their operations
+    /// ([`Invariant::over_operations`]): not judged on a run without one.
+    pub fn needs_operations(&self) -> bool {
+        self.over_operations || self.is_history()
     }
 
     /// Checked after every event and at the end.

@@ -428,12 +428,9 @@ fn a_protocol_with_its_own_check_named_answered_is_told_at_the_key() {
     let mut registry = Registry::builtin();
     registry.add(
         Spec::new("own", "checks its answers itself", |config, _| {
-            Ok(Simulation::new(config, |_| Acked::default()).eventually(
-                "answered",
-                "its own",
-                Duration::from_secs(1),
-                |_| Ok(()),
-            ))
+            Ok(Simulation::new(config, |_| Acked::default())
+                .eventually("answered", "its own", Duration::from_secs(1), |_| Ok(()))
+                .always("fine", "always", |_| Ok(())))
         })
         .min_nodes(2),
     );
@@ -448,9 +445,43 @@ fn a_protocol_with_its_own_check_named_answered_is_told_at_the_key() {
         ),
         "{e}"
     );
-    // Without the key its own check stands.
+    // Without the key its own check stands, and a list that leaves its
+    // own out leaves it out: only the section's keys are kept beside a list.
     let plain = "protocol = \"own\"\nnodes = 2\n";
     assert!(dsim::scenario::Scenario::parse("own.toml", plain, &registry).is_ok());
+    let listed = format!("{plain}\n[check]\ninvariants = [\"fine\"]\n");
+    let scenario = dsim::scenario::Scenario::parse("own.toml", &listed, &registry)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let resolved = scenario.resolve(1).unwrap();
+    assert_eq!(resolved.invariants, Some(vec!["fine".to_string()]));
+}
+
+#[test]
+fn answered_over_a_run_that_recorded_no_operation_is_not_run_never_held() {
+    // Raft's nodes take the workload's inputs and record no operation:
+    // nothing was invoked, so nothing was judged answered.
+    let dir = tmp("no-operations");
+    let source = std::fs::read_to_string("scenarios/raft-partitions.toml").unwrap();
+    assert!(!source.contains("[check]"));
+    let path = dir.join("raft.toml");
+    std::fs::write(&path, format!("{source}\n[check]\nanswered = \"1s\"\n")).unwrap();
+    let trace = dir.join("raft.trace");
+    let out = dsim(&[
+        "run",
+        path.to_str().unwrap(),
+        "--trace",
+        trace.to_str().unwrap(),
+    ]);
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{t}");
+    assert!(
+        t.contains("answered NOT RUN (the run recorded no client operation"),
+        "{t}"
+    );
+    assert!(
+        t.contains("check `answered` did not run: 120 workload inputs reached nodes"),
+        "{t}"
+    );
 }
 
 #[test]

@@ -583,8 +583,7 @@ fn print_summary(
     // Operations left unanswered are said: a history of nothing answered
     // is linearizable, and a run can pass while its protocol stalls.
     if s.history > 0 {
-        let invoked = s.history.saturating_sub(s.answered);
-        let open = invoked.saturating_sub(s.answered);
+        let (invoked, open) = s.operations();
         println!(
             "history    {invoked} client operations invoked, {} answered (ok, fail or info){}",
             s.answered,

@@ -858,8 +858,7 @@ struct OpenAtEnd {
 impl OpenAtEnd {
     fn count(&mut self, seed: u64, stats: &crate::trace::Stats) {
         self.passed += 1;
-        let invoked = stats.history.saturating_sub(stats.answered);
-        let left = invoked.saturating_sub(stats.answered);
+        let (invoked, left) = stats.operations();
         if left > 0 {
             self.seeds += 1;
             if self.first.is_none_or(|(s, ..)| seed < s) {

@@ -502,6 +502,7 @@ pub fn answered<N: Node>(within: Duration) -> crate::invariant::Invariant<N> {
         },
     )
     .despite_crashes()
+    .over_operations()
 }
 
 /// The invariant `linearizable` over `model` built from `initial`.

@@ -250,12 +250,16 @@ impl Checker<'_> {
             Some(list) => {
                 let documented = protocol.invariants();
                 let mut known: Vec<&str> = documented.iter().map(|i| i.name.as_str()).collect();
-                if raw.check.as_ref().is_some_and(|c| c.linearizable.is_some()) {
-                    known.push("linearizable");
-                }
-                if raw.check.as_ref().is_some_and(|c| c.answered.is_some()) {
-                    known.push("answered");
-                }
+                // The history checks this section asks for by keys of their own.
+                let check = raw.check.as_ref();
+                let keyed = [
+                    (
+                        "linearizable",
+                        check.is_some_and(|c| c.linearizable.is_some()),
+                    ),
+                    ("answered", check.is_some_and(|c| c.answered.is_some())),
+                ];
+                known.extend(keyed.iter().filter(|(_, set)| *set).map(|(key, _)| *key));
                 let mut names = Vec::new();
                 for name in list.get_ref() {
                     let s = name.get_ref();
@@ -267,8 +271,8 @@ impl Checker<'_> {
                 // `invariants` lists the protocol's; a history check this
                 // section asks for by its own key is checked whatever the
                 // list says (`--check` drops the key it leaves out).
-                for key in ["linearizable", "answered"] {
-                    if known.contains(&key) && !names.iter().any(|n| n == key) {
+                for (key, set) in keyed {
+                    if set && !names.iter().any(|n| n == key) {
                         names.push(key.to_string());
                     }
                 }

@@ -108,6 +108,13 @@ impl Stats {
         }
     }
 
+    /// Client operations invoked, and of those the ones still open (no
+    /// answer recorded).
+    pub fn operations(&self) -> (u64, u64) {
+        let invoked = self.history.saturating_sub(self.answered);
+        (invoked, invoked.saturating_sub(self.answered))
+    }
+
     /// All lost copies.
     pub fn lost_total(&self) -> u64 {
         self.lost.values().sum()

@@ -2243,8 +2243,11 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
     /// far, a failed one included.
     pub(crate) fn mark_evaluated(&self, seen: &mut [bool]) {
         let failed = self.failure.as_ref().map(|f| f.check.as_str());
+        // A check of the clients' operations held over none judged nothing.
+        let operations = self.stats.history > 0;
         for ((inv, tally), seen) in self.sim.invariants.iter().zip(&self.tallies).zip(seen) {
-            *seen |= tally.evaluations > 0 || failed == Some(inv.name.as_str());
+            let judged = tally.evaluations > 0 && (operations || !inv.needs_operations());
+            *seen |= judged || failed == Some(inv.name.as_str());
         }
     }
 
@@ -2257,8 +2260,16 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
             .zip(&self.tallies)
             .map(|(inv, tally)| {
                 let failed = self.failure.as_ref().is_some_and(|f| f.check == inv.name);
+                let no_operations = inv.needs_operations()
+                    && end != EndReason::CheckFailed
+                    && self.history.as_ref().is_some_and(Vec::is_empty);
                 let status = if failed {
                     CheckStatus::Failed
+                } else if no_operations {
+                    // Held over nothing is not held.
+                    CheckStatus::NotRun {
+                        reason: NO_OPERATIONS.into(),
+                    }
                 } else if tally.evaluations > 0 {
                     CheckStatus::Held {
                         evaluations: tally.evaluations,
@@ -2266,13 +2277,6 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
                 } else if let Some(why) = &tally.unknown {
                     CheckStatus::NotRun {
                         reason: format!("{VERDICT_UNKNOWN}{why}"),
-                    }
-                } else if inv.is_history()
-                    && end != EndReason::CheckFailed
-                    && self.history.as_ref().is_some_and(Vec::is_empty)
-                {
-                    CheckStatus::NotRun {
-                        reason: NO_OPERATIONS.into(),
                     }
                 } else {
                     CheckStatus::NotRun {
