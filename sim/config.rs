@@ -80,6 +80,15 @@ pub struct Budgets {
     /// recorded path without the field has none).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub settle: u32,
+    /// Crashed nodes come back: a settle first restarts every node the
+    /// path left down, so `eventually` checks are judged as of a system
+    /// whose crashes are all followed by restarts (crash-recovery). When
+    /// false (the default) a node the path crashed and did not restart
+    /// stays down through the settle: checks that tolerate a node down
+    /// ([`crate::Invariant::eventually_despite_crashes`], `answered`) are
+    /// judged with it down for good, others not at all.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub recover: bool,
 }
 
 impl Budgets {
@@ -97,12 +106,17 @@ impl Default for Budgets {
             crashes: 0,
             early_timers: None,
             settle: Budgets::SETTLE,
+            recover: false,
         }
     }
 }
 
 fn is_zero(n: &u32) -> bool {
     *n == 0
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 impl Strategy {

@@ -349,3 +349,80 @@ fn settles_that_meet_where_an_operation_is_handed_out_stop_there() {
     assert_eq!(f.path.len() - f.settled, 2, "{f:?}");
     assert!(f.steps[1].starts_with("drop"), "{f:?}");
 }
+
+/// The sender's value acknowledged, a check that tolerates a node down
+/// for good (judged with it down, not held off).
+fn acknowledged(budgets: Budgets, path: Vec<u32>) -> Simulation<Sender> {
+    Simulation::new(explored(path, budgets), |_| Sender {
+        resends: true,
+        eager: true,
+        acked: false,
+        gave_up: false,
+        got: None,
+    })
+    .eventually_despite_crashes(
+        "acknowledged",
+        "the sender's value is acknowledged",
+        Duration::from_secs(1),
+        |v| match v.node(NodeId(0)) {
+            Some(n) if n.acked => Ok(()),
+            _ => Err("the value was never acknowledged".into()),
+        },
+    )
+    .hashable()
+}
+
+#[test]
+fn a_node_crashed_and_not_restarted_stays_down_through_a_settle_unless_nodes_recover() {
+    // Crash-stop: a node crashed and never restarted is down for good, so
+    // no acknowledgement ever comes; the report says why it was judged so.
+    let crash = Budgets {
+        crashes: 1,
+        settle: 20,
+        ..Budgets::default()
+    };
+    let f = searched(&acknowledged(crash, Vec::new()), 4)
+        .violation
+        .expect("a node down for good stops the acknowledgement");
+    assert_eq!(f.check, "acknowledged");
+    assert!(f.steps[0].starts_with("crash"), "{f:?}");
+    let due = f.due.as_deref().unwrap();
+    assert!(
+        due.contains("crashed on the path and stayed down through the settle, judged as down for good (--recover"),
+        "{due}"
+    );
+    // Crash-recovery: each settle first restarts the node the path left
+    // down, and the restarted sender (or the receiver) gets the value
+    // through: every state explored passes.
+    let recover = Budgets {
+        recover: true,
+        ..crash
+    };
+    let r = searched(&acknowledged(recover, Vec::new()), 4);
+    assert!(r.pass().is_ok() && r.complete, "{r:?}");
+    assert!(r.settled > 0, "{r:?}");
+    // Without the check's tolerance a node down holds it off: nothing is
+    // judged in such a settle, and under `recover` it is judged after
+    // the restart. The receiver that forgets on a crash a value it had
+    // acknowledged is the twin that only recovery shows: the sender does
+    // not resend an acknowledged value.
+    let delivered = |budgets: Budgets| sender_on(explored(Vec::new(), budgets), true, true);
+    // Two steps reach the crash of the receiver that has acknowledged
+    // the value, not its restart: only a settle that restarts it judges
+    // the check there.
+    let r = searched(&delivered(crash), 2);
+    assert!(r.violation.is_none(), "{r:?}");
+    let f = searched(&delivered(recover), 2)
+        .violation
+        .expect("a receiver that forgets across a restart never gets the value again");
+    assert_eq!(f.check, "delivered");
+    assert_eq!(f.steps[1], "crash n1", "{f:?}");
+    assert_eq!(f.steps[2], "restart n1", "the settle's first step: {f:?}");
+    // The counterexample replays: its path to the state, settled again
+    // under the same budgets, restarts the node and fails the same way.
+    let to_state = f.path[..f.path.len() - f.settled].to_vec();
+    let out = sender_on(explored(to_state, recover), true, true)
+        .run()
+        .unwrap();
+    assert_eq!(out.failure.expect("the same settle").check, "delivered");
+}

@@ -45,6 +45,12 @@ pub struct ExploreArgs {
     /// Crashes along one path (a crashed node may restart at any step).
     #[arg(long, default_value_t = 0)]
     pub crashes: u32,
+    /// Crashed nodes come back: a settle first restarts every node the
+    /// path crashed and left down, so `eventually` checks are judged as of
+    /// a system whose crashes are all followed by restarts. By default
+    /// such a node stays down through the settle, judged as down for good.
+    #[arg(long)]
+    pub recover: bool,
     /// Timers that may fire early along one path: while a message is in
     /// flight or a task is ready (a timeout that beats a slow message).
     /// By default any timer may fire at any step.
@@ -112,6 +118,7 @@ pub fn explore(registry: &Registry, args: ExploreArgs) -> Result<(), CliError> {
         crashes: args.crashes,
         early_timers: args.early_timers,
         settle: args.settle,
+        recover: args.recover,
     };
     let interrupted = Arc::new(AtomicBool::new(false));
     {
@@ -506,6 +513,16 @@ fn faults_line(config: &crate::SimConfig, b: Budgets) -> String {
             ),
         }
     );
+    // What becomes of a node crashed and not restarted when a settle
+    // judges liveness.
+    match (b.crashes, b.recover) {
+        (0, _) => {}
+        (_, true) => line.push_str("; a settle first restarts every crashed node (--recover)"),
+        (_, false) => line.push_str(
+            "; a node crashed and not restarted stays down through a settle (--recover \
+             restarts it first)",
+        ),
+    }
     let net = &config.network;
     let mut unused = Vec::new();
     for (n, one, many, what) in [
@@ -564,6 +581,9 @@ const CLOCKS_NOT_EXPLORED: &str =
      the protocol decides from its clocks (a lease, a deadline) was not explored; random runs \
      (a sweep) keep time";
 
+/// What a settle does first, by [`Budgets::recover`].
+const RESTARTED: [&str; 2] = ["", "crashed nodes restarted first, "];
+
 /// The first and last steps of a settle a violation's steps show.
 const SETTLE_SHOWN: usize = 12;
 const SETTLE_SHOWN_END: usize = 4;
@@ -595,11 +615,15 @@ fn print_report(r: &Report, wall: f64, budgets: Budgets) {
     );
     if r.settled > 0 {
         println!(
-            "settled    {} states: from each, the path went on without faults (tasks run, \
+            "settled    {} states: from each, the path went on without faults ({}tasks run, \
              copies delivered oldest first, the operations left handed out, timers fired in the \
              order they fall due) until every `eventually` check held, for at most {} steps \
              (--settle): {} steps in all, the longest {}",
-            r.settled, budgets.settle, r.settle_steps, r.settle_longest
+            r.settled,
+            RESTARTED[usize::from(budgets.recover)],
+            budgets.settle,
+            r.settle_steps,
+            r.settle_longest
         );
         // Settles longer than the search itself: what they cost, and how
         // to spend less.
@@ -686,7 +710,7 @@ fn print_report(r: &Report, wall: f64, budgets: Budgets) {
             );
             if f.settled > 0 {
                 println!(
-                    "settled    steps {} to {} are a settle from {}: no fault, tasks run, \
+                    "settled    steps {} to {} are a settle from {}: no fault, {}tasks run, \
                      copies delivered oldest first, the operations left handed out, timers fired \
                      in the order they fall due",
                     f.path.len() - f.settled,
@@ -695,7 +719,8 @@ fn print_report(r: &Report, wall: f64, budgets: Budgets) {
                         0 => "the start".to_string(),
                         1 => "the state the search reached in 1 step".to_string(),
                         n => format!("the state the search reached in {n} steps"),
-                    }
+                    },
+                    RESTARTED[usize::from(budgets.recover)],
                 );
             }
             if let (Some(due), false) = (&f.due, f.at_end) {

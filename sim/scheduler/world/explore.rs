@@ -687,13 +687,19 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
             .is_some_and(|w| next < w.count)
     }
 
-    /// The step a settle takes among `actions`: a ready task, else the
-    /// oldest copy in flight that can arrive, else the next client
-    /// operation, else the timer due first (by deadline, then node and
-    /// id); never a fault. `None` when only faults are left.
+    /// The step a settle takes among `actions`: under
+    /// [`crate::config::Budgets::recover`], a restart of a node down
+    /// first; then a ready task, else the oldest copy in flight that can
+    /// arrive, else the next client operation, else the timer due first
+    /// (by deadline, then node and id); never a fault. `None` when only
+    /// faults are left.
     fn settle_pick(&self, actions: &[Action]) -> Option<usize> {
         let first = |want: fn(&Action) -> bool| actions.iter().position(want);
-        first(|a| matches!(a, Action::Run(..)))
+        let recover = self.explore.as_ref().is_some_and(|p| p.budgets.recover);
+        recover
+            .then(|| first(|a| matches!(a, Action::Restart(..))))
+            .flatten()
+            .or_else(|| first(|a| matches!(a, Action::Run(..))))
             .or_else(|| first(|a| matches!(a, Action::Deliver(..))))
             .or_else(|| first(|a| matches!(a, Action::Input)))
             .or_else(|| {
@@ -722,14 +728,17 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
     fn settle_step(&mut self, more: bool) -> Result<SettleStep, SimError> {
         // A check with a fault in force for it (a node down) is not due
         // at any step of a settle, which takes no fault and restarts no
-        // node: with none other, nothing to settle for. One judged after
-        // the workload waits for its operations to be handed out.
+        // node (unless told to recover, and then first): with none other,
+        // nothing to settle for. One judged after the workload waits for
+        // its operations to be handed out.
         let (due, waiting) = self.settle_due();
-        if !waiting && !due.iter().any(|&d| d) {
+        let down = self.nodes.iter().any(|n| n.is_none());
+        let recovering = down && self.explore.as_ref().is_some_and(|p| p.budgets.recover);
+        if !waiting && !recovering && !due.iter().any(|&d| d) {
             return Ok(SettleStep::Done(Settled::Unjudged));
         }
         self.changed = None;
-        if !waiting && self.first_broken(None, |i, _| due[i]).is_none() {
+        if !waiting && !recovering && self.first_broken(None, |i, _| due[i]).is_none() {
             return Ok(SettleStep::Done(Settled::Held));
         }
         let actions = self.enabled();
@@ -810,8 +819,24 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
         }
         self.changed = None;
         self.evaluate(None, |i, _| due[i])?;
+        let recover = self.explore.as_ref().is_some_and(|p| p.budgets.recover);
+        let down: Vec<String> = (self.nodes.iter().enumerate())
+            .filter(|(_, n)| n.is_none())
+            .map(|(i, _)| NodeId(i as u32).to_string())
+            .collect();
         if let Some(f) = self.failure.as_mut() {
-            f.due = Some(SETTLED.to_string());
+            let mut why = SETTLED.to_string();
+            // A check that tolerates a node down judged it down for good:
+            // said, with what judges a system whose nodes come back.
+            if !down.is_empty() && !recover {
+                why.push_str(&format!(
+                    "; {} crashed on the path and stayed down through the settle, judged as down \
+                     for good (--recover restarts every crashed node before a settle, for a system \
+                     whose crashed nodes come back)",
+                    down.join(", "),
+                ));
+            }
+            f.due = Some(why);
         }
         Ok(true)
     }
