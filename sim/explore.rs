@@ -84,7 +84,7 @@
 //! ```
 
 use crate::node::Node;
-use crate::scheduler::{Action, Settled, SimError, Simulation, Stepper, Touch};
+use crate::scheduler::{Action, Evaluated, Settled, SimError, Simulation, Stepper, Touch};
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering as AtomicOrdering};
 use std::sync::Arc;
@@ -248,9 +248,10 @@ pub struct Report {
     /// (an end-of-run or `eventually` check, judged only where nothing
     /// more can happen, when no such state was within the bound).
     pub not_evaluated: Vec<String>,
-    /// History checks no state evaluated: no state the search reached
-    /// recorded a client operation, so the search judged nothing of what
-    /// they were asked to judge.
+    /// Checks over the clients' operations (a history's, `answered`)
+    /// no state evaluated: no state the search reached recorded a client
+    /// operation, so the search judged nothing of what they were asked to
+    /// judge.
     pub history_not_evaluated: Vec<String>,
     /// Whether a node read its clock (`Context::now`) in some state the
     /// search reached. The search does not model time (a step takes 1 ms,
@@ -415,13 +416,20 @@ pub fn search<N: Node>(sim: &Simulation<N>, options: &Options) -> Result<Report,
         history_not_evaluated: Vec::new(),
         clock_read: false,
     };
-    let mut evaluated = vec![false; sim.invariants().count()];
+    let mut evaluated = Evaluated {
+        checks: vec![false; sim.invariants().count()],
+        operations: false,
+    };
     let report = explore_from(sim, options, report, &mut evaluated);
     report.map(|mut r| {
-        for (inv, seen) in sim.invariants().zip(evaluated) {
+        for (inv, seen) in sim.invariants().zip(evaluated.checks) {
+            // A check over the clients' operations (a history's, or
+            // `answered`) where none was recorded: said so, not as a
+            // check no state came to judge.
+            let no_operations = inv.needs_operations() && !evaluated.operations;
             match seen {
                 true => r.checks.push(inv.name.clone()),
-                false if inv.is_history() => r.history_not_evaluated.push(inv.name.clone()),
+                false if no_operations => r.history_not_evaluated.push(inv.name.clone()),
                 false => r.not_evaluated.push(inv.name.clone()),
             }
         }
@@ -610,7 +618,7 @@ fn explore_from<N: Node>(
     sim: &Simulation<N>,
     options: &Options,
     mut report: Report,
-    evaluated: &mut [bool],
+    evaluated: &mut Evaluated,
 ) -> Result<Report, SimError> {
     let mut visited: HashSet<u64> = HashSet::new();
     // Sleep sets of the states that have one (partial-order reduction).

@@ -482,6 +482,27 @@ fn answered_over_a_run_that_recorded_no_operation_is_not_run_never_held() {
         t.contains("check `answered` did not run: 120 workload inputs reached nodes"),
         "{t}"
     );
+    // A search says the same, not that no state came to judge it.
+    let out = dsim(&[
+        "explore",
+        path.to_str().unwrap(),
+        "--depth",
+        "3",
+        "--out",
+        dir.join("explored").to_str().unwrap(),
+    ]);
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{t}");
+    assert!(
+        t.contains(
+            "NOT RUN    answered: no state the search reached had recorded a client operation"
+        ),
+        "{t}"
+    );
+    assert!(
+        t.contains("check `answered` ran in none of the states explored"),
+        "{t}"
+    );
 }
 
 #[test]

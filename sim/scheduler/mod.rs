@@ -69,6 +69,14 @@ use world::World;
 /// One run under exploration's semantics, stepped by a driver (see
 /// [`crate::explore`]): the nodes have started; each step takes one of the
 /// actions enabled now. Vector clocks and the trace are off.
+/// What the states a search reached evaluated: each invariant (by
+/// index), and whether some state recorded a client operation (a check
+/// over operations evaluated over none judged nothing).
+pub(crate) struct Evaluated {
+    pub checks: Vec<bool>,
+    pub operations: bool,
+}
+
 pub(crate) struct Stepper<'s, N: Node> {
     world: World<'s, N, NullSink>,
 }
@@ -150,8 +158,9 @@ impl<'s, N: Node> Stepper<'s, N> {
         self.world.failure.as_ref()
     }
 
-    /// Marks in `seen` (by index) each invariant evaluated on this path.
-    pub fn mark_evaluated(&self, seen: &mut [bool]) {
+    /// Marks in `seen` each invariant evaluated on this path, and whether
+    /// it recorded a client operation.
+    pub fn mark_evaluated(&self, seen: &mut Evaluated) {
         self.world.mark_evaluated(seen);
     }
 

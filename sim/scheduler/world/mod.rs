@@ -2241,11 +2241,13 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
 
     /// Marks in `seen` (by index) each invariant this run has evaluated so
     /// far, a failed one included.
-    pub(crate) fn mark_evaluated(&self, seen: &mut [bool]) {
+    pub(crate) fn mark_evaluated(&self, seen: &mut super::Evaluated) {
         let failed = self.failure.as_ref().map(|f| f.check.as_str());
         // A check of the clients' operations held over none judged nothing.
         let operations = self.stats.history > 0;
-        for ((inv, tally), seen) in self.sim.invariants.iter().zip(&self.tallies).zip(seen) {
+        seen.operations |= operations;
+        let checks = self.sim.invariants.iter().zip(&self.tallies);
+        for ((inv, tally), seen) in checks.zip(&mut seen.checks) {
             let judged = tally.evaluations > 0 && (operations || !inv.needs_operations());
             *seen |= judged || failed == Some(inv.name.as_str());
         }
