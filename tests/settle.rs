@@ -226,6 +226,21 @@ fn the_cli_settles_raft_and_says_what_it_judged() {
         "{out}"
     );
     assert!(out.contains("NOT RUN    committed-on-majority:"), "{out}");
+    // What a settle does with a node the path crashed is said, and
+    // --recover, which only crashes give a meaning, needs them.
+    let (code, out, _) = explore(
+        "scenarios/raft-partitions.toml",
+        &["--depth", "2", "--crashes", "1", "--recover"],
+    );
+    assert_eq!(code, Some(0), "{out}");
+    assert!(
+        out.contains("crashed nodes restarted first, tasks run")
+            && out.contains("a settle first restarts every crashed node (--recover)"),
+        "{out}"
+    );
+    let (code, out, _) = explore("scenarios/raft-partitions.toml", &["--recover"]);
+    assert_eq!(code, Some(2), "{out}");
+    assert!(out.contains("--crashes"), "{out}");
 }
 
 /// Node 0 passes each client operation on to node 1, which counts them;

@@ -49,7 +49,7 @@ pub struct ExploreArgs {
     /// path crashed and left down, so `eventually` checks are judged as of
     /// a system whose crashes are all followed by restarts. By default
     /// such a node stays down through the settle, judged as down for good.
-    #[arg(long)]
+    #[arg(long, requires = "crashes")]
     pub recover: bool,
     /// Timers that may fire early along one path: while a message is in
     /// flight or a task is ready (a timeout that beats a slow message).
