@@ -1956,14 +1956,22 @@ fn a_property_test_does_not_pass_on_a_history_check_that_did_not_run() {
 }
 
 /// Node 1 takes a lock and never gives it back; node 2 takes it later.
+/// Node 0 records no operation; when `writes`, it writes two keys at its
+/// start and never syncs them.
 #[derive(Hash)]
-struct Locker;
+struct Locker {
+    writes: bool,
+}
 
 impl dsim::Node for Locker {
     type Msg = ();
     type Timer = ();
     fn on_start(&mut self, ctx: &mut dsim::Context<'_, Self>) {
         match ctx.id().0 {
+            0 if self.writes => {
+                ctx.disk().write("held", &1u8);
+                ctx.disk().write("by", &1u8);
+            }
             1 => {
                 ctx.invoke(1, "lock", None, Value::Nil);
                 ctx.complete(1, Phase::Ok, "lock", None, Value::Nil);
@@ -1998,7 +2006,7 @@ fn a_violation_among_crashed_clients_says_what_a_model_makes_of_a_crash() {
                 },
             }];
         }
-        dsim::Simulation::new(config, |_| Locker)
+        dsim::Simulation::new(config, |_| Locker { writes: false })
             .linearizable(dsim::check::linearizable::Mutex)
             .run_traced(Vec::new(), None)
             .unwrap()
@@ -2009,7 +2017,7 @@ fn a_violation_among_crashed_clients_says_what_a_model_makes_of_a_crash() {
     assert_eq!(f.check, "linearizable");
     assert!(
         f.message
-            .contains("note: n1 crashed at #5 (t=0.010000000s) after recording operations")
+            .contains("note: n1 crashed at #5 (t=0.010000000s; it lost no unsynced write) after recording operations")
             && f.message.contains("a lock stays held"),
         "{}",
         f.message
@@ -2044,10 +2052,32 @@ fn a_violation_among_crashed_clients_says_what_a_model_makes_of_a_crash() {
     let f = outcome.failure.expect("two holders of one lock");
     assert!(
         f.message.contains(
-            "note: n0 crashed at #5 (t=0.010000000s) before recording any operation: a restarted node keeps only what it synced to its disk"
+            "note: n0 crashed at #5 (t=0.010000000s; it lost no unsynced write) before recording any operation: a restarted node keeps only what it synced to its disk"
         ) && !f.message.contains("a model knows no crashes"),
         "{}",
         f.message
     );
-    assert!(check(trace).contains("crashes        n0 crashed at #5"));
+    assert!(check(trace).contains("crashes        n0 crashed at #5 (t=0.010000000s) before"));
+    // A node that wrote and had not synced when it crashed: the note says
+    // what it lost (a server that answers before it syncs).
+    let mut config = dsim::SimConfig::new(1, 3);
+    config.faults = vec![Fault {
+        after: None,
+        at: dsim::Duration::from_millis(10),
+        action: FaultAction::Crash {
+            node: dsim::NodeId(0),
+        },
+    }];
+    let f = dsim::Simulation::new(config, |_| Locker { writes: true })
+        .linearizable(dsim::check::linearizable::Mutex)
+        .run()
+        .unwrap()
+        .failure
+        .expect("two holders of one lock");
+    assert!(
+        f.message
+            .contains("n0 crashed at #5 (t=0.010000000s; it lost 2 unsynced writes) before"),
+        "{}",
+        f.message
+    );
 }

@@ -434,11 +434,19 @@ fn check_history(args: &CheckArgs, model: &str, models: &[NamedModel]) -> Result
     }
     let history =
         History::from_events(events).map_err(|e| CliError::input(format!("{file}: record {e}")))?;
+    // What a crash lost of its disk is known when the trace records it
+    // (a disk that keeps some unsynced writes: the record after it).
+    let lost = |i: usize, crashed| match records.get(i + 1).map(|r| &r.kind) {
+        Some(crate::trace::Kind::DiskAtCrash { node, lost, .. }) if *node == crashed => {
+            Some(lost.len() as u64)
+        }
+        _ => None,
+    };
     let crashes: Vec<_> = records
         .iter()
         .enumerate()
         .filter_map(|(i, r)| match r.kind {
-            crate::trace::Kind::Crash { node, .. } => Some((i as u64, node, r.time)),
+            crate::trace::Kind::Crash { node, .. } => Some((i as u64, node, r.time, lost(i, node))),
             _ => None,
         })
         .collect();

@@ -757,15 +757,21 @@ pub fn alone_hint(violation: &Violation, initial: &Value) -> Option<String> {
     })
 }
 
+/// A crash, for [`crash_note`]: its record, node and time, and how many
+/// writes not yet synced it lost (`None`: not known, as from a trace of a
+/// disk that loses them all, which records no write).
+pub type Crash = (u64, crate::node::NodeId, crate::time::Instant, Option<u64>);
+
 /// For a history that is not linearizable and whose nodes crashed: which
 /// clients' nodes crashed after recording operations, and what that means
 /// to a model, which knows no crashes; and which nodes crashed before
 /// recording any (a server, say, that forgot what its clients were told).
-/// `crashes`: (record, node, time) of each crash; `ops`: (record, node) of
-/// each history event; `before`: the record from which the history
-/// cannot be explained (a crash only after it explains nothing), if known.
+/// `crashes`: each crash's record, node and time, and, when known, how
+/// many writes not yet synced it lost; `ops`: (record, node) of each
+/// history event; `before`: the record from which the history cannot be
+/// explained (a crash only after it explains nothing), if known.
 pub fn crash_note(
-    crashes: &[(u64, crate::node::NodeId, crate::time::Instant)],
+    crashes: &[Crash],
     ops: impl Iterator<Item = (u64, crate::node::NodeId)>,
     before: Option<u64>,
 ) -> Option<String> {
@@ -776,12 +782,22 @@ pub fn crash_note(
     }
     let (hit, other): (Vec<_>, Vec<_>) = crashes
         .iter()
-        .filter(|&&(at, _, _)| before.is_none_or(|b| at < b))
-        .partition(|&&(at, node, _)| first.get(&node).is_some_and(|&i| i < at));
-    let named = |crashes: Vec<&(u64, crate::node::NodeId, crate::time::Instant)>| {
+        .filter(|&&(at, ..)| before.is_none_or(|b| at < b))
+        .partition(|&&(at, node, ..)| first.get(&node).is_some_and(|&i| i < at));
+    let named = |crashes: Vec<&Crash>| {
         let named: Vec<String> = crashes
             .iter()
-            .map(|(at, node, time)| format!("{node} crashed at #{at} (t={time})"))
+            .map(|&&(at, node, time, lost)| {
+                // What it lost of its disk, when the run knows: a crash
+                // that lost no write forgot only what was in memory.
+                let lost = match lost {
+                    None => String::new(),
+                    Some(0) => "; it lost no unsynced write".into(),
+                    Some(1) => "; it lost 1 unsynced write".into(),
+                    Some(n) => format!("; it lost {n} unsynced writes"),
+                };
+                format!("{node} crashed at #{at} (t={time}{lost})")
+            })
             .collect();
         named.join(", ")
     };

@@ -116,7 +116,7 @@ pub(crate) struct World<'s, N: Node, S: Sink> {
     history_checked: usize,
     // Crashes (record, node, time), kept with the history to explain a
     // violation among crashed clients.
-    crashes: Vec<(u64, NodeId, Instant)>,
+    crashes: Vec<crate::check::linearizable::Crash>,
     // Operations invoked and not yet completed, by process: a crash of
     // the node that invoked one ends it as `info` (its outcome unknown).
     open_ops: BTreeMap<u64, (NodeId, crate::history::Op)>,
@@ -1374,10 +1374,10 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
                     }
                     let lamport = self.clocks.tick(node.index());
                     let at = self.write(Kind::Crash { node, lamport })?;
+                    let lost = self.crash_disk(node, self.disk_choice)?;
                     if self.history.is_some() {
-                        self.crashes.push((at, node, self.now));
+                        self.crashes.push((at, node, self.now, Some(lost)));
                     }
-                    self.crash_disk(node, self.disk_choice)?;
                     self.end_crashed_ops(node)?;
                     self.nodes[node.index()] = None;
                     let slot = &mut self.slots[node.index()];
@@ -1425,18 +1425,19 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
     /// says (exploration's choice: a bit per unsynced key, in key order),
     /// or, following a recorded schedule, as the recording's crash kept
     /// (by key; a crash it does not have draws), and records which.
-    fn crash_disk(&mut self, node: NodeId, kept: Option<u64>) -> Result<(), SimError> {
+    fn crash_disk(&mut self, node: NodeId, kept: Option<u64>) -> Result<u64, SimError> {
         let chance = self.sim.config.disk.unsynced_kept;
         let slot = &mut self.slots[node.index()];
         let ordinal = slot.crashes;
         slot.crashes += 1;
         let disk = &mut slot.disk;
         if chance == crate::rng::Ppm::ZERO && kept.is_none() {
+            let lost = disk.unsynced_keys().count() as u64;
             disk.crash();
-            return Ok(());
+            return Ok(lost);
         }
         if disk.unsynced_keys().next().is_none() {
-            return Ok(());
+            return Ok(0);
         }
         let recorded = self
             .sim
@@ -1462,8 +1463,9 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
                 disk.crash_keeping(|_| rng.chance(chance))
             }
         };
+        let count = lost.len() as u64;
         self.write(Kind::DiskAtCrash { node, kept, lost })?;
-        Ok(())
+        Ok(count)
     }
 
     /// The adversary's stream for the fault being applied now (named by
