@@ -1103,6 +1103,44 @@ fn an_interrupted_search_does_not_pass() {
 }
 
 #[test]
+fn a_search_names_no_draw_of_the_fault_schedule_or_network_it_does_not_use() {
+    // A seed's fault times and latency are drawn, and a search uses
+    // neither: naming them as what was searched would say it had.
+    let dir = tmp("explore-draws");
+    let scenario = dir.join("echo-drawn-faults.toml");
+    let source = std::fs::read_to_string("scenarios/echo-minimal.toml").unwrap();
+    let source = source
+        .replace(
+            "latency = \"5ms\"",
+            "latency = { dist = \"uniform\", min = \"1ms\", max = [\"2ms\", \"9ms\"] }",
+        )
+        .replace("timeout = \"50ms\"", "timeout = [\"40ms\", \"60ms\"]");
+    let faults =
+        "[[fault]]\nat = [\"1ms\", \"5ms\"]\ncrash = 1\n\n[[fault]]\nat = \"50ms\"\nrestart = 1\n";
+    std::fs::write(&scenario, format!("{source}\n{faults}")).unwrap();
+    let (code, out, _) = explore(scenario.to_str().unwrap(), &["--depth", "2"]);
+    assert_eq!(code, Some(0), "no duplicate without --duplicates: {out}");
+    let drawn = out
+        .lines()
+        .find(|l| l.starts_with("drawn "))
+        .expect("the timeout is drawn");
+    assert!(drawn.contains("params.timeout = "), "{drawn}");
+    assert!(
+        !drawn.contains("fault.") && !drawn.contains("network."),
+        "{drawn}"
+    );
+    // A run of the scenario still names them all.
+    let run = crate::common::dsim(&[
+        "run",
+        scenario.to_str().unwrap(),
+        "--trace",
+        dir.join("run.trace").to_str().unwrap(),
+    ]);
+    let t = crate::common::text(&run);
+    assert!(t.contains("fault.0.at = ") && t.contains("network."), "{t}");
+}
+
+#[test]
 fn explore_seeds_searches_each_seeds_workload_until_one_violates() {
     // The echo twin runs a retried request twice; with one attempt drawn
     // (seed 2 draws 1 of [1, 3]) there is no retry and nothing to find.

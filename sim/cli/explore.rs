@@ -155,7 +155,7 @@ pub fn explore(registry: &Registry, args: ExploreArgs) -> Result<(), CliError> {
                 }
             };
         if let Some(p) = lines.as_mut() {
-            let drawn = resolved.drawn_words();
+            let drawn = searched_draws(&resolved);
             let of = drawn.as_ref().map(|d| format!(" (drew {d})"));
             println!(
                 "seed {seed:<6} {}{}",
@@ -198,7 +198,7 @@ pub fn explore(registry: &Registry, args: ExploreArgs) -> Result<(), CliError> {
             "scenario": scenario.file,
             "protocol": scenario.protocol,
             "seed": seed,
-            "drawn": resolved.drawn_words(),
+            "drawn": searched_draws(&resolved),
             "budgets": &budgets,
             "report": &report,
             "seconds": wall,
@@ -219,7 +219,7 @@ pub fn explore(registry: &Registry, args: ExploreArgs) -> Result<(), CliError> {
     println!("{}", faults_line(&resolved.config, budgets));
     // A scenario with ranges: the configuration searched is one seed's
     // draw (each seed's, under --seeds, on its own line above).
-    match (resolved.drawn_words(), many) {
+    match (searched_draws(&resolved), many) {
         (Some(drawn), false) => println!(
             "drawn      {} (seed {seed}'s draw of the scenario's ranges; --seeds A..B searches \
              each seed's)",
@@ -573,6 +573,17 @@ fn faults_line(config: &crate::SimConfig, b: Budgets) -> String {
 /// How a search tells apart states of nodes that do not hash.
 const BY_EVENTS: &str = "so each node is known by the events it was handed, in order: two \
      paths that hand every node the same events are one state";
+
+/// A seed's draws of the scenario's ranges that the search uses: not the
+/// fault schedule's nor the network's, which a search does not use (its
+/// faults are its own choices), and which would read as if it had.
+fn searched_draws(resolved: &crate::scenario::Resolved) -> Option<String> {
+    let words: Vec<String> = (resolved.drawn.iter())
+        .filter(|(k, _)| !k.starts_with("fault.") && !k.starts_with("network."))
+        .map(|(k, v)| format!("{k} = {}", crate::scenario::drawn_value(v)))
+        .collect();
+    (!words.is_empty()).then(|| words.join(", "))
+}
 
 /// What a search that saw a node read its clock says about it.
 const CLOCKS_NOT_EXPLORED: &str =
