@@ -961,6 +961,91 @@ fn on_a_topology_a_link_override_applies_per_wire_or_end_to_end_as_documented() 
 }
 
 #[test]
+fn a_crash_of_a_node_drawn_from_a_range_restarts_that_node_and_is_refused_where_it_cannot_be() {
+    // Each seed draws which node crashes; its `down` restarts that node.
+    let text = r#"
+protocol = "raft"
+nodes = 5
+[[fault]]
+at = "500ms"
+crash = [1, 3]
+down = "200ms"
+[run]
+time = "2s"
+"#;
+    let registry = dsim::protocols::Registry::builtin();
+    let scenario = dsim::scenario::Scenario::parse("drawn.toml", text, &registry).unwrap();
+    let mut crashed = std::collections::BTreeSet::new();
+    for seed in 0..40 {
+        let run = scenario.resolve(seed).unwrap();
+        let nodes: Vec<_> = run
+            .config
+            .faults
+            .iter()
+            .map(|f| match f.action {
+                FaultAction::Crash { node } | FaultAction::Restart { node } => node,
+                ref other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(nodes.len(), 2, "a crash and its restart: {nodes:?}");
+        assert_eq!(nodes[0], nodes[1], "the restart is of the node drawn");
+        assert!((1..=3).contains(&nodes[0].0), "{nodes:?}");
+        let drawn = run.drawn_words().unwrap();
+        assert!(
+            drawn.contains(&format!("fault.0.crash = {}", nodes[0].0)),
+            "{drawn}"
+        );
+        crashed.insert(nodes[0].0);
+    }
+    assert_eq!(
+        crashed.len(),
+        3,
+        "every node of the range drawn: {crashed:?}"
+    );
+    // A fixed node's scenario draws nothing more than it did.
+    let fixed = text.replace("crash = [1, 3]", "crash = 2");
+    let scenario = dsim::scenario::Scenario::parse("fixed.toml", &fixed, &registry).unwrap();
+    assert_eq!(scenario.resolve(0).unwrap().drawn_words(), None);
+    // Refused at the key: a node beyond the count, a range set off by
+    // `after` (its trigger names a node), not a node at all; and a
+    // `restart` of a node only a drawn crash may have crashed.
+    for (bad, why) in [
+        (
+            "crash = [1, 5]",
+            "crash (a node id) must be between 0 and 4, not 5",
+        ),
+        ("crash = [1, \"x\"]", "crash (a node id) must be an integer"),
+        (
+            "crash = \"all\"",
+            "crash must be a node id or a range [a, b] of node ids",
+        ),
+        (
+            "crash = [1, 3]\nafter = { node = 1, deliveries = 2 }",
+            "a crash set off by `after` names its node",
+        ),
+    ] {
+        let text = text.replace("crash = [1, 3]", bad);
+        let err = dsim::scenario::Scenario::parse("bad.toml", &text, &registry)
+            .map(|_| ())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains(why) && err.contains("bad.toml:"),
+            "{bad}: {err}"
+        );
+    }
+    let restart = text.replace("down = \"200ms\"", "[[fault]]\nat = \"1s\"\nrestart = 2");
+    let err = dsim::scenario::Scenario::parse("bad.toml", &restart, &registry)
+        .map(|_| ())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("node 2 is restarted at 1s but is not crashed before then (a crash of a node drawn from a range"),
+        "{err}"
+    );
+}
+
+#[test]
 fn a_topology_shape_is_laid_over_the_node_count_each_seed_draws() {
     // A ring over nodes = [4, 8]: each seed wires every node it draws,
     // closing wire included, and with no wire cut nothing lacks a route.

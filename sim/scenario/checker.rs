@@ -932,10 +932,39 @@ impl Checker<'_> {
                 }
             });
         }
+        // A node, or a range each seed draws the node from.
+        let mut drawn_crash = None;
         if let Some(c) = &r.crash {
-            actions.push(FaultAction::Crash {
-                node: node(*c.get_ref(), c.span(), "a crash")?,
-            });
+            let first = match c.get_ref() {
+                Value::Integer(i) if *i >= 0 && *i <= i64::from(u32::MAX) => {
+                    node(*i as u32, c.span(), "a crash")?
+                }
+                Value::Array(_) => {
+                    let range =
+                        knob::count(loc, c, "crash (a node id)", 0, u64::from(n.max(1) - 1))?;
+                    if let Some(a) = &r.after {
+                        return Err(loc.at(
+                            a.span(),
+                            "a crash set off by `after` names its node: `crash = [a, b]` \
+                             draws it, so give one node",
+                        ));
+                    }
+                    let low = NodeId(range.low() as u32);
+                    drawn_crash = matches!(range, Knob::Range(..)).then_some(range);
+                    low
+                }
+                _ => {
+                    return Err(loc.at(
+                        c.span(),
+                        format!(
+                            "crash must be a node id or a range [a, b] of node ids \
+                             (nodes are numbered 0..{})",
+                            n.max(1) - 1
+                        ),
+                    ))
+                }
+            };
+            actions.push(FaultAction::Crash { node: first });
         }
         if let Some(c) = &r.restart {
             actions.push(FaultAction::Restart {
@@ -1060,6 +1089,7 @@ impl Checker<'_> {
                 skew,
                 after,
                 down,
+                crash: drawn_crash,
             }),
             0 => Err(loc.at(f.span(), "a fault needs one action: partition, oneway, heal, crash, restart, skew, cut, restore, forge, replay or alter")),
             _ => Err(loc.at(f.span(), "a fault takes exactly one action; split this one into several [[fault]] entries")),
@@ -1109,6 +1139,13 @@ impl Checker<'_> {
         let mut cut: std::collections::BTreeSet<(u32, u32)> = Default::default();
         let wire = crate::network::wire;
         for (i, restart) in order {
+            // A crash of a node each seed draws, and its restart (`down`),
+            // are of no one node here: at run time, a crash that finds
+            // its node down, or a restart that finds it up, does nothing,
+            // and the run says it skipped it.
+            if faults[i].crash.is_some() {
+                continue;
+            }
             if let (true, FaultAction::Crash { node }) = (restart, &faults[i].action) {
                 up[node.index()] = true;
                 continue;
@@ -1170,6 +1207,11 @@ impl Checker<'_> {
                     let triggered = faults
                         .iter()
                         .any(|f| f.after.is_some() && f.action == FaultAction::Crash { node });
+                    let drawn = faults.iter().any(|f| {
+                        f.crash
+                            .as_ref()
+                            .is_some_and(|k| (k.low()..=k.high()).contains(&u64::from(node.0)))
+                    });
                     return Err(self.loc.at(
                         spans[i].clone(),
                         format!(
@@ -1179,6 +1221,9 @@ impl Checker<'_> {
                             if triggered {
                                 " (a crash set off by `after` has no time to come before: \
                                  give it `down` for its restart)"
+                            } else if drawn {
+                                " (a crash of a node drawn from a range may not be of this \
+                                 one: give it `down` for its restart)"
                             } else {
                                 ""
                             }

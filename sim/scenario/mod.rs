@@ -72,6 +72,9 @@ pub struct FaultKnob {
     /// For a crash: its node restarts this long after it (never, without,
     /// unless a `restart` fault comes).
     pub down: Option<Knob<Duration>>,
+    /// For a crash of a node drawn from a range (`crash = [a, b]`): the
+    /// range (the action holds its low).
+    pub crash: Option<Knob<u64>>,
 }
 
 /// A clock skew's offset and drift when either is a range.
@@ -397,6 +400,10 @@ impl Scenario {
                 }
             }
             let mut action = f.action.clone();
+            if let (Some(k), FaultAction::Crash { node }) = (&f.crash, &mut action) {
+                let drawn_node = k.resolve(&format!("fault.{i}.crash"), &mut rng, &mut drawn);
+                *node = NodeId(drawn_node as u32);
+            }
             if let (
                 Some(k),
                 FaultAction::ClockSkew {

@@ -102,7 +102,8 @@ pub struct RawFault {
     pub partition: Option<Spanned<Vec<Vec<u32>>>>,
     pub oneway: Option<Spanned<RawOneWay>>,
     pub heal: Option<Spanned<Value>>,
-    pub crash: Option<Spanned<u32>>,
+    /// A node id, or a range `[a, b]` each seed draws the node from.
+    pub crash: Option<Spanned<Value>>,
     pub restart: Option<Spanned<u32>>,
     pub skew: Option<Spanned<RawSkew>>,
     pub cut: Option<Spanned<[u32; 2]>>,
