@@ -575,11 +575,13 @@ const BY_EVENTS: &str = "so each node is known by the events it was handed, in o
      paths that hand every node the same events are one state";
 
 /// A seed's draws of the scenario's ranges that the search uses: not the
-/// fault schedule's nor the network's, which a search does not use (its
-/// faults are its own choices), and which would read as if it had.
+/// fault schedule's nor the network's (nor the faults a draw left out),
+/// which a search does not use (its faults are its own choices), and
+/// which would read as if it had.
 fn searched_draws(resolved: &crate::scenario::Resolved) -> Option<String> {
+    let unused = ["fault.", "network.", "skipped "];
     let words: Vec<String> = (resolved.drawn.iter())
-        .filter(|(k, _)| !k.starts_with("fault.") && !k.starts_with("network."))
+        .filter(|(k, _)| !unused.iter().any(|u| k.starts_with(u)))
         .map(|(k, v)| format!("{k} = {}", crate::scenario::drawn_value(v)))
         .collect();
     (!words.is_empty()).then(|| words.join(", "))

@@ -66,9 +66,6 @@ pub(crate) const VERDICT_UNKNOWN: &str = "its verdict is unknown: ";
 
 use world::World;
 
-/// One run under exploration's semantics, stepped by a driver (see
-/// [`crate::explore`]): the nodes have started; each step takes one of the
-/// actions enabled now. Vector clocks and the trace are off.
 /// What the states a search reached evaluated: each invariant (by
 /// index), and whether some state recorded a client operation (a check
 /// over operations evaluated over none judged nothing).
@@ -77,6 +74,9 @@ pub(crate) struct Evaluated {
     pub operations: bool,
 }
 
+/// One run under exploration's semantics, stepped by a driver (see
+/// [`crate::explore`]): the nodes have started; each step takes one of the
+/// actions enabled now. Vector clocks and the trace are off.
 pub(crate) struct Stepper<'s, N: Node> {
     world: World<'s, N, NullSink>,
 }

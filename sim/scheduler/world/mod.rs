@@ -114,8 +114,8 @@ pub(crate) struct World<'s, N: Node, S: Sink> {
     // how much of it exploration has checked.
     history: Option<Vec<HistoryEntry>>,
     history_checked: usize,
-    // Crashes (record, node, time), kept with the history to explain a
-    // violation among crashed clients.
+    // Crashes (record, node, time, unsynced writes lost), kept with the
+    // history to explain a violation among crashed clients.
     crashes: Vec<crate::check::linearizable::Crash>,
     // Operations invoked and not yet completed, by process: a crash of
     // the node that invoked one ends it as `info` (its outcome unknown).
