@@ -580,11 +580,7 @@ const BY_EVENTS: &str = "so each node is known by the events it was handed, in o
 /// which would read as if it had.
 fn searched_draws(resolved: &crate::scenario::Resolved) -> Option<String> {
     let unused = ["fault.", "network.", "skipped "];
-    let words: Vec<String> = (resolved.drawn.iter())
-        .filter(|(k, _)| !unused.iter().any(|u| k.starts_with(u)))
-        .map(|(k, v)| format!("{k} = {}", crate::scenario::drawn_value(v)))
-        .collect();
-    (!words.is_empty()).then(|| words.join(", "))
+    resolved.drawn_words_where(|k| !unused.iter().any(|u| k.starts_with(u)))
 }
 
 /// What a search that saw a node read its clock says about it.

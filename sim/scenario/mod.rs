@@ -307,9 +307,13 @@ impl Resolved {
     /// seed drew, for people (a duration in its largest unit, exact);
     /// `None` for a scenario without ranges.
     pub fn drawn_words(&self) -> Option<String> {
-        let words: Vec<String> = self
-            .drawn
-            .iter()
+        self.drawn_words_where(|_| true)
+    }
+
+    /// [`Resolved::drawn_words`] of the draws whose names `keep` keeps.
+    pub fn drawn_words_where(&self, keep: impl Fn(&str) -> bool) -> Option<String> {
+        let words: Vec<String> = (self.drawn.iter())
+            .filter(|(k, _)| keep(k))
             .map(|(k, v)| format!("{k} = {}", drawn_value(v)))
             .collect();
         (!words.is_empty()).then(|| words.join(", "))

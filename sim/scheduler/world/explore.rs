@@ -687,6 +687,12 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
             .is_some_and(|w| next < w.count)
     }
 
+    /// Whether settles restart the nodes a path left down
+    /// ([`crate::config::Budgets::recover`]).
+    fn recovers(&self) -> bool {
+        self.explore.as_ref().is_some_and(|p| p.budgets.recover)
+    }
+
     /// The step a settle takes among `actions`: under
     /// [`crate::config::Budgets::recover`], a restart of a node down
     /// first; then a ready task, else the oldest copy in flight that can
@@ -695,8 +701,7 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
     /// faults are left.
     fn settle_pick(&self, actions: &[Action]) -> Option<usize> {
         let first = |want: fn(&Action) -> bool| actions.iter().position(want);
-        let recover = self.explore.as_ref().is_some_and(|p| p.budgets.recover);
-        recover
+        self.recovers()
             .then(|| first(|a| matches!(a, Action::Restart(..))))
             .flatten()
             .or_else(|| first(|a| matches!(a, Action::Run(..))))
@@ -732,8 +737,7 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
         // nothing to settle for. One judged after the workload waits for
         // its operations to be handed out.
         let (due, waiting) = self.settle_due();
-        let down = self.nodes.iter().any(|n| n.is_none());
-        let recovering = down && self.explore.as_ref().is_some_and(|p| p.budgets.recover);
+        let recovering = self.recovers() && self.nodes.iter().any(|n| n.is_none());
         if !waiting && !recovering && !due.iter().any(|&d| d) {
             return Ok(SettleStep::Done(Settled::Unjudged));
         }
@@ -819,7 +823,7 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
         }
         self.changed = None;
         self.evaluate(None, |i, _| due[i])?;
-        let recover = self.explore.as_ref().is_some_and(|p| p.budgets.recover);
+        let recover = self.recovers();
         let down: Vec<String> = (self.nodes.iter().enumerate())
             .filter(|(_, n)| n.is_none())
             .map(|(i, _)| NodeId(i as u32).to_string())
