@@ -334,6 +334,18 @@ pub struct Limits {
     pub events: u64,
     /// Largest message payload in bytes; a larger send fails the run.
     pub message_bytes: u32,
+    /// Node events in a row at one instant that fail the run as check
+    /// `time-stood-still`: something schedules with zero delay (a timer
+    /// set to 0 as it fires, messages over zero latency), and the run
+    /// would spend its event limit without its clock moving.
+    #[serde(default = "Limits::default_instant_events")]
+    pub instant_events: u64,
+}
+
+impl Limits {
+    fn default_instant_events() -> u64 {
+        1_000_000
+    }
 }
 
 impl Default for Limits {
@@ -342,6 +354,7 @@ impl Default for Limits {
             time: Duration::from_secs(60),
             events: 10_000_000,
             message_bytes: 1 << 20,
+            instant_events: Limits::default_instant_events(),
         }
     }
 }

@@ -180,6 +180,11 @@ pub trait Runner: Sync {
 pub struct Options {
     /// Runs at most (a deterministic budget).
     pub max_runs: u64,
+    /// Records simulated at most, each run counted as long as the input's
+    /// (a deterministic budget): a long run costs what many short ones
+    /// do, so a long input gets fewer runs than `max_runs`, and never
+    /// fewer than [`MIN_RUNS`].
+    pub max_records: u64,
     /// Stop at this moment, whatever is left (wall clock: results then
     /// depend on the machine's speed).
     pub deadline: Option<std::time::Instant>,
@@ -195,6 +200,7 @@ impl Default for Options {
     fn default() -> Options {
         Options {
             max_runs: 80_000,
+            max_records: 1_000_000_000,
             deadline: None,
             min_nodes: 1,
             reseeds: 40,
@@ -202,6 +208,9 @@ impl Default for Options {
         }
     }
 }
+
+/// The runs a shrink may take whatever `Options::max_records` says.
+pub const MIN_RUNS: u64 = 100;
 
 /// The state of a shrink, for a progress display.
 #[derive(Clone, Debug)]
@@ -720,6 +729,8 @@ pub struct Shrinker<'a> {
     best_at: u64,
     result_at: u64,
     stopped: Option<String>,
+    // How `max_records` cut the runs, for the budget's message.
+    cut_by_records: Option<String>,
 }
 
 impl<'a> Shrinker<'a> {
@@ -733,7 +744,17 @@ impl<'a> Shrinker<'a> {
         progress: &'a mut dyn FnMut(&Progress),
     ) -> Shrinker<'a> {
         let size = Size::of(&start, stats);
+        let mut options = options;
+        let by_records = (options.max_records / size.records.max(1)).max(MIN_RUNS);
+        let cut_by_records = (by_records < options.max_runs).then(|| {
+            options.max_runs = by_records;
+            format!(
+                " (a run of {} records, at most {} records simulated)",
+                size.records, options.max_records
+            )
+        });
         Shrinker {
+            cut_by_records,
             runner,
             progress,
             runs: 0,
@@ -758,13 +779,14 @@ impl<'a> Shrinker<'a> {
         }
         if self.runs >= self.limit {
             self.stopped = Some(format!(
-                "{} of the budget of {} runs was spent",
+                "{} of the budget of {} runs{} was spent",
                 if self.limit < self.options.max_runs {
                     "the search's share"
                 } else {
                     "all"
                 },
-                self.options.max_runs
+                self.options.max_runs,
+                self.cut_by_records.as_deref().unwrap_or("")
             ));
         } else if self
             .options
@@ -1555,6 +1577,80 @@ mod tests {
         // a result found, until the budget ran out.
         assert!(shrunk.runs < 5_000, "{} runs", shrunk.runs);
         assert!(shrunk.found_at < 1_000, "found at run {}", shrunk.found_at);
+    }
+
+    /// Fails only as the input does: with both its faults and every
+    /// node, a million records long; counts the runs it was asked for.
+    struct OnlyAsIs(std::sync::atomic::AtomicU64);
+
+    impl Runner for OnlyAsIs {
+        fn fails(&self, c: &Candidate) -> Option<Stats> {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            (c.config.faults.len() == 2 && c.config.nodes == 3).then(|| Stats {
+                records: 1_000_000,
+                ..Stats::default()
+            })
+        }
+        fn record(&self, _: &Candidate) -> Option<Schedule> {
+            None
+        }
+    }
+
+    #[test]
+    fn a_long_input_gets_the_runs_its_records_budget_allows() {
+        let mut config = SimConfig::new(1, 3);
+        config.faults = vec![
+            Fault::at(
+                Duration::from_millis(10),
+                FaultAction::Crash { node: NodeId(1) },
+            ),
+            Fault::at(
+                Duration::from_millis(20),
+                FaultAction::Crash { node: NodeId(2) },
+            ),
+        ];
+        let stats = Stats {
+            records: 1_000_000,
+            ..Stats::default()
+        };
+        let shrink = |max_records| {
+            let c = Candidate {
+                config: config.clone(),
+                schedule: None,
+            };
+            let runner = OnlyAsIs(Default::default());
+            let options = Options {
+                max_runs: 5_000,
+                max_records,
+                ..Options::default()
+            };
+            let mut progress = |_: &Progress| {};
+            let shrunk = Shrinker::new(c, &stats, options, &runner, &mut progress)
+                .shrink(crate::time::Instant(Duration::from_millis(30).0));
+            (shrunk, runner.0.into_inner())
+        };
+        // Without a records budget the search spends more than 300 runs;
+        // 300 million records allow 300 runs of a million.
+        let (free, _) = shrink(u64::MAX);
+        assert!(free.runs > 300, "{} runs", free.runs);
+        let (cut, asked) = shrink(300_000_000);
+        assert!(
+            cut.runs <= 300 && asked <= 300,
+            "{} runs, {asked} asked",
+            cut.runs
+        );
+        let why = cut.stopped.expect("stopped by its budget");
+        assert!(
+            why.contains(
+                "300 runs (a run of 1000000 records, at most 300000000 records simulated)"
+            ),
+            "{why}"
+        );
+        // Never fewer than MIN_RUNS.
+        let (least, _) = shrink(1);
+        let why = least.stopped.expect("stopped by its budget");
+        assert!(why.contains("the budget of 100 runs (a run of"), "{why}");
+        assert!(least.runs <= MIN_RUNS, "{} runs", least.runs);
     }
 
     #[test]

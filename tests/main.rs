@@ -17,6 +17,7 @@ mod explore;
 mod hostile;
 mod kernel;
 mod linearizable;
+mod progress;
 mod property;
 mod protocols;
 mod reduction;

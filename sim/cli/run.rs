@@ -600,7 +600,15 @@ fn print_summary(
             }
         );
     }
-    println!("end        {}", outcome.end.name());
+    match outcome.end {
+        crate::trace::EndReason::EventLimit => println!(
+            "end        event limit: {} events handled (deliveries, timers, inputs) by {}, \
+             before the time limit ({}); what would have come after was never simulated: \
+             raise `[run] events` if the protocol is this busy, or look for a message storm",
+            c.limits.events, s.time, c.limits.time
+        ),
+        end => println!("end        {}", end.name()),
+    }
     // What the kernel evaluated, not what the protocol documents: a check
     // that did not run says so.
     let failed = outcome.failure.is_some();

@@ -36,6 +36,11 @@ pub struct ShrinkArgs {
     /// Runs tried at most (a deterministic budget).
     #[arg(long, default_value_t = 80_000, value_parser = clap::value_parser!(u64).range(1..))]
     pub max_runs: u64,
+    /// Records simulated at most, each run counted as long as the trace's
+    /// (a deterministic budget): a long trace gets fewer runs than
+    /// --max-runs (never fewer than 100).
+    #[arg(long, default_value_t = 1_000_000_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_records: u64,
     /// Stop searching after this much wall-clock time ("30s", "2m"),
     /// keeping the smallest run found so far (checking and writing it takes
     /// a run or two more); the result then depends on the machine.
@@ -230,6 +235,12 @@ pub fn shrink(registry: &Registry, args: ShrinkArgs) -> Result<(), CliError> {
         b
     });
     let shown = std::cell::Cell::new(0u64);
+    // A tenth of the budget (a long trace's runs are few and slow), at
+    // most every 10,000 runs.
+    let budget = args
+        .max_runs
+        .min((args.max_records / before.records.max(1)).max(crate::shrink::MIN_RUNS));
+    let every = (budget / 10).clamp(1, 10_000);
     let mut progress = |p: &Progress| {
         let msg = progress_line(p);
         match &bar {
@@ -237,8 +248,8 @@ pub fn shrink(registry: &Registry, args: ShrinkArgs) -> Result<(), CliError> {
                 b.set_position(p.runs);
                 b.set_message(msg);
             }
-            // Without a terminal: a line every 10,000 runs or so.
-            None if p.runs / 10_000 > shown.get() / 10_000 => {
+            // Without a terminal: a line every so many runs.
+            None if p.runs / every > shown.get() / every => {
                 shown.set(p.runs);
                 eprintln!("shrink: {} runs: {msg}", p.runs);
             }
@@ -253,6 +264,7 @@ pub fn shrink(registry: &Registry, args: ShrinkArgs) -> Result<(), CliError> {
     };
     let options = Options {
         max_runs: args.max_runs,
+        max_records: args.max_records,
         deadline,
         min_nodes: protocol.min_nodes(),
         ..Options::default()
@@ -312,7 +324,7 @@ pub fn shrink(registry: &Registry, args: ShrinkArgs) -> Result<(), CliError> {
         shrunk.found_at,
         match &shrunk.stopped {
             Some(why) if shrunk.minimal => format!(
-                " (the search was cut short: {why}, so a larger --max-runs may find a smaller run; its last pass finished: no event left can be taken away alone, the run kept no larger than the input)"
+                " (the search was cut short: {why}, so a larger budget (--max-runs, --max-records) may find a smaller run; its last pass finished: no event left can be taken away alone, the run kept no larger than the input)"
             ),
             Some(why) => format!(" (stopped early: {why}; the run is the smallest found)"),
             None => String::new(),

@@ -633,6 +633,9 @@ fn fill_summary(out: &mut dyn Write, summary: &Summary) -> std::io::Result<()> {
 enum Entry {
     Identity(Identity),
     Outcome(SeedOutcome),
+    /// A seed about to run: one started and never finished was running
+    /// when the sweep stopped (and, if the process died, may be why).
+    Started(u64),
 }
 
 fn line_of(entry: &Entry) -> String {
@@ -680,15 +683,27 @@ impl Journal {
             .map_err(|e| CliError::input(format!("cannot write {}: {e}", self.path.display())))
     }
 
+    /// Records that a seed is about to run.
+    pub fn started(&self, seed: u64) -> Result<(), CliError> {
+        let line = line_of(&Entry::Started(seed));
+        let mut file = self
+            .file
+            .lock()
+            .map_err(|_| CliError::input("the journal's lock was poisoned"))?;
+        file.write_all(line.as_bytes())
+            .map_err(|e| CliError::input(format!("cannot write {}: {e}", self.path.display())))
+    }
+
     /// The sweep ended with its summary written: the journal goes.
     pub fn close(self) {
         let _ = std::fs::remove_file(&self.path);
     }
 }
 
-/// Reads a journal: its identity and outcomes. A torn last line (a kill
-/// in mid-write) is dropped; any other bad line is refused.
-pub fn read_journal(path: &Path) -> Result<(Identity, Outcomes), CliError> {
+/// Reads a journal: its identity, outcomes, and the seeds that were
+/// running when it stopped (started, never finished). A torn last line
+/// (a kill in mid-write) is dropped; any other bad line is refused.
+pub fn read_journal(path: &Path) -> Result<(Identity, Outcomes, Vec<u64>), CliError> {
     let file = std::fs::File::open(path)
         .map_err(|e| CliError::input(format!("cannot read {}: {e}", path.display())))?;
     // Line by line: a journal of millions of seeds is not read whole.
@@ -698,6 +713,7 @@ pub fn read_journal(path: &Path) -> Result<(Identity, Outcomes), CliError> {
         .peekable();
     let mut identity = None;
     let mut outcomes = Outcomes::default();
+    let mut started = std::collections::BTreeSet::new();
     while let Some((i, line)) = lines.next() {
         let line =
             line.map_err(|e| CliError::input(format!("cannot read {}: {e}", path.display())))?;
@@ -711,6 +727,9 @@ pub fn read_journal(path: &Path) -> Result<(Identity, Outcomes), CliError> {
         match parsed {
             Some(Entry::Identity(id)) if i == 0 => identity = Some(id),
             Some(Entry::Outcome(o)) if i > 0 => outcomes.push(o),
+            Some(Entry::Started(seed)) if i > 0 => {
+                started.insert(seed);
+            }
             None if last && i > 0 => {} // torn by a kill
             _ => {
                 return Err(CliError::input(format!(
@@ -724,7 +743,11 @@ pub fn read_journal(path: &Path) -> Result<(Identity, Outcomes), CliError> {
     let identity = identity
         .ok_or_else(|| CliError::input(format!("{}: the journal has no header", path.display())))?;
     check_seeds(path, &identity, &mut outcomes)?;
-    Ok((identity, outcomes))
+    let running = started
+        .into_iter()
+        .filter(|&s| identity.covers(s) && !outcomes.has(s))
+        .collect();
+    Ok((identity, outcomes, running))
 }
 
 /// The journal a sweep that never wrote its summary (killed, crashed,
@@ -737,14 +760,26 @@ pub fn unfinished(dir: &Path, identity: &Identity) -> Option<String> {
     if !journal.exists() {
         return None;
     }
-    let record = read_journal(&journal).map(|(id, o)| (id, o.len() as u64));
+    let record = read_journal(&journal).map(|(id, o, running)| (id, o.len() as u64, running));
     let file = journal.display();
     Some(match record {
-        Ok((previous, done)) => match identity.mismatch(&previous) {
+        Ok((previous, done, running)) => match identity.mismatch(&previous) {
             None => format!(
                 "{file}: this sweep was started here before and did not finish ({done} of {} \
-                 seeds done); resume it with --resume {}, or remove {file} to start over",
+                 seeds done{}); resume it with --resume {}, or remove {file} to start over",
                 previous.expected(),
+                match running.as_slice() {
+                    [] => String::new(),
+                    seeds => format!(
+                        "; running when it stopped: {} (a resume runs each alone in a child \
+                         process first, in case one took the process down)",
+                        seeds
+                            .iter()
+                            .map(|s| format!("seed {s}"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                },
                 dir.display()
             ),
             Some(why) => format!(
@@ -773,7 +808,7 @@ pub fn journal_path(summary: &Path) -> PathBuf {
 /// What `--resume PATH` names: a summary, a journal or a sweep's
 /// directory. A journal beside a summary is newer (it is removed when a
 /// summary is written), so it wins.
-pub fn read_resume(path: &Path) -> Result<(Identity, Outcomes, PathBuf), CliError> {
+pub fn read_resume(path: &Path) -> Result<(Identity, Outcomes, Vec<u64>, PathBuf), CliError> {
     let (summary, journal) = if path.is_dir() {
         (path.join("summary.json"), path.join("summary.journal"))
     } else if path.extension().is_some_and(|e| e == "journal") {
@@ -782,11 +817,11 @@ pub fn read_resume(path: &Path) -> Result<(Identity, Outcomes, PathBuf), CliErro
         (path.to_path_buf(), journal_path(path))
     };
     if journal.exists() {
-        let (id, outcomes) = read_journal(&journal)?;
-        return Ok((id, outcomes, journal));
+        let (id, outcomes, running) = read_journal(&journal)?;
+        return Ok((id, outcomes, running, journal));
     }
     let s = read_summary(&summary)?;
-    Ok((s.identity, s.outcomes, summary))
+    Ok((s.identity, s.outcomes, Vec::new(), summary))
 }
 
 #[cfg(test)]

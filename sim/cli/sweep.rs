@@ -161,7 +161,7 @@ pub fn sweep(registry: &Registry, args: SweepArgs) -> Result<(), CliError> {
     // carried on); a record elsewhere leaves `--out`'s own to be guarded.
     let mut resumed_here = false;
     if let Some(path) = &args.resume {
-        let (previous, outcomes, from) = read_resume(path)?;
+        let (previous, outcomes, running, from) = read_resume(path)?;
         let dir = |p: &Path| {
             std::fs::canonicalize(if p.as_os_str().is_empty() {
                 Path::new(".")
@@ -181,6 +181,14 @@ pub fn sweep(registry: &Registry, args: SweepArgs) -> Result<(), CliError> {
             )));
         }
         done = outcomes;
+        // Seeds that were running when the sweep stopped: if its process
+        // died, one of them may be why, and would take this one down too.
+        for seed in running {
+            if let Some(aborted) = probe(&scenario, seed, &args)? {
+                done.push(aborted);
+            }
+        }
+        done.sort();
     }
     // The seeds are counted, not listed: `--seeds 0..10000000000
     // --max-failures 1` (run until something fails) must not begin by
@@ -256,6 +264,12 @@ pub fn sweep(registry: &Registry, args: SweepArgs) -> Result<(), CliError> {
                     || args.max_failures.is_some_and(|m| progress.failures() >= m)
                     || first_error.lock().map(|e| e.is_some()).unwrap_or(true);
                 if stop {
+                    return None;
+                }
+                if let Err(e) = journal.started(seed) {
+                    if let Ok(mut slot) = first_error.lock() {
+                        slot.get_or_insert(e);
+                    }
                     return None;
                 }
                 // A passing seed needs no trace: it runs with the trace off,
@@ -433,6 +447,7 @@ pub fn sweep(registry: &Registry, args: SweepArgs) -> Result<(), CliError> {
         eprintln!("  NOT RUN {check}: in {count} {seeds}{all}; e.g. {why}");
     }
     print_missed(&summary);
+    print_cut_short(&summary);
     print_draws(&summary);
     eprintln!("summary    {}", summary_path.display());
     if let Some(seed) = summary.first_failing_seed {
@@ -472,6 +487,88 @@ pub fn sweep(registry: &Registry, args: SweepArgs) -> Result<(), CliError> {
     )
 }
 
+/// Runs `seed`, which was running when an earlier sweep stopped, alone
+/// in a child process (this program, `run`): a handler that overflows
+/// its stack or runs out of memory aborts the process, and nothing in
+/// the process can catch that. A seed whose child dies so is recorded as
+/// failing check `aborted`, and the sweep goes on past it; any other is
+/// left to run again.
+fn probe(
+    scenario: &crate::scenario::Scenario,
+    seed: u64,
+    args: &SweepArgs,
+) -> Result<Option<SeedOutcome>, CliError> {
+    let exe = std::env::current_exe().map_err(|e| {
+        CliError::input(format!(
+            "cannot find this program to rerun seed {seed}: {e}"
+        ))
+    })?;
+    let scratch = tempfile::tempdir()
+        .map_err(|e| CliError::input(format!("cannot make a scratch directory: {e}")))?;
+    let mut child = std::process::Command::new(exe);
+    child
+        .arg("run")
+        .arg(&scenario.file)
+        .args(["--seed", &seed.to_string(), "--trace"])
+        .arg(scratch.path().join("probe.trace"))
+        .args(super::run::override_flags(&args.checks, &args.strategy).split_whitespace());
+    if let Some(key) = &args.key {
+        child.args(["--key", key]);
+    }
+    eprintln!("probe      seed {seed} was running when the sweep stopped: running it alone first");
+    let o = child
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .output()
+        .map_err(|e| CliError::input(format!("cannot rerun seed {seed}: {e}")))?;
+    if matches!(o.status.code(), Some(0..=2)) {
+        return Ok(None);
+    }
+    // Its last words, without the thread's number (a summary says the
+    // same on every machine).
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    let said: Vec<String> = stderr
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(|l| match l.split_once("' (") {
+            Some((thread, rest)) if l.starts_with("thread '") => match rest.split_once(") ") {
+                Some((number, rest)) if number.bytes().all(|b| b.is_ascii_digit()) => {
+                    format!("{thread}' {rest}")
+                }
+                _ => l.to_string(),
+            },
+            _ => l.to_string(),
+        })
+        .collect();
+    let said = said[said.len().saturating_sub(2)..].join("; ");
+    let message = format!(
+        "the process died running this seed ({}{}{}); it took the sweep that ran it down, and a \
+         resume ran it alone to find that out",
+        o.status,
+        if said.is_empty() { "" } else { ": " },
+        plain(&said)
+    );
+    eprintln!("aborted    seed {seed}: {message}");
+    Ok(Some(SeedOutcome {
+        seed,
+        verdict: "fail".into(),
+        end: "aborted".into(),
+        events: 0,
+        virtual_time_ns: 0,
+        failed_check: Some("aborted".into()),
+        message: Some(message),
+        due: None,
+        record: None,
+        trace: None,
+        trace_hash: String::new(),
+        digest: String::new(),
+        drawn: BTreeMap::new(),
+        not_run: BTreeMap::new(),
+        missed: BTreeMap::new(),
+    }))
+}
+
 /// Each planned fault that never happened in some passing seed: in how
 /// many, and why in one of them. A sweep meant to test a protocol under a
 /// crash that never came tested it without one.
@@ -493,6 +590,33 @@ fn print_missed(summary: &Summary) {
             plain(&why)
         );
     }
+}
+
+/// Passing seeds whose run stopped at its event limit before its time
+/// limit: what would have come after was never simulated.
+fn print_cut_short(summary: &Summary) {
+    let limit = crate::trace::EndReason::EventLimit.name();
+    let mut cut = summary
+        .outcomes
+        .iter()
+        .filter(|o| o.verdict == "pass" && o.end == limit);
+    let Some(first) = cut.next() else {
+        return;
+    };
+    let count = 1 + cut.count() as u64;
+    let all = match count == summary.passed {
+        true => " (every one)",
+        false => "",
+    };
+    eprintln!(
+        "  CUT SHORT in {count} of {} passing seeds{all}: the run reached its event limit \
+         before its time limit (e.g. seed {} stopped at {}), and what would have come after \
+         was never simulated; raise `[run] events` if the protocol is this busy, or look for \
+         a message storm",
+        summary.passed,
+        first.seed,
+        crate::time::Instant(first.virtual_time_ns),
+    );
 }
 
 /// For a scenario with ranges: how often seeds failed by what each knob
@@ -679,6 +803,7 @@ pub fn merge(args: MergeArgs) -> Result<(), CliError> {
     );
     print_failures(&summary);
     print_missed(&summary);
+    print_cut_short(&summary);
     print_draws(&summary);
     judge(&summary, &summary.scenario, incomplete.as_deref(), None)
 }

@@ -241,9 +241,21 @@ impl Checker<'_> {
             Some(v) => knob::count(loc, v, "run.events", 1, u64::MAX >> 1)?,
             None => Knob::Fixed(defaults.events),
         };
+        // Not knobs: one value for every seed.
+        let one =
+            |v: &Spanned<Value>, what: &str, min, max| match knob::count(loc, v, what, min, max)? {
+                Knob::Fixed(n) => Ok(n),
+                Knob::Range(..) => {
+                    Err(loc.at(v.span(), format!("{what} is one integer, not a range")))
+                }
+            };
         let message_bytes = match run.and_then(|r| r.message_bytes.as_ref()) {
-            Some(v) => knob::count(loc, v, "run.message_bytes", 16, 16 << 20)?.low() as u32,
+            Some(v) => one(v, "run.message_bytes", 16, 16 << 20)? as u32,
             None => defaults.message_bytes,
+        };
+        let instant_events = match run.and_then(|r| r.instant_events.as_ref()) {
+            Some(v) => one(v, "run.instant_events", 1, u64::MAX >> 1)?,
+            None => defaults.instant_events,
         };
         let invariants = match raw.check.as_ref().and_then(|c| c.invariants.as_ref()) {
             None => None,
@@ -365,6 +377,7 @@ impl Checker<'_> {
             time,
             events,
             message_bytes,
+            instant_events,
             vector_clocks: run.and_then(|r| r.vector_clocks).unwrap_or(true),
             strategy,
             invariants,

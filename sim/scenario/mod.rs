@@ -116,6 +116,8 @@ pub struct Scenario {
     pub time: Knob<Duration>,
     pub events: Knob<u64>,
     pub message_bytes: u32,
+    /// Node events in a row at one instant that fail the run.
+    pub instant_events: u64,
     pub vector_clocks: bool,
     /// The scheduling strategy; PCT's depth is a knob.
     pub strategy: StrategyKnob,
@@ -460,6 +462,7 @@ impl Scenario {
             time: self.time.resolve("run.time", &mut rng, &mut drawn),
             events: self.events.resolve("run.events", &mut rng, &mut drawn),
             message_bytes: self.message_bytes,
+            instant_events: self.instant_events,
         };
         let mut given = BTreeMap::new();
         for (name, p) in &self.params {

@@ -163,6 +163,7 @@ pub struct RawRun {
     pub time: Option<Spanned<Value>>,
     pub events: Option<Spanned<Value>>,
     pub message_bytes: Option<Spanned<Value>>,
+    pub instant_events: Option<Spanned<Value>>,
     pub vector_clocks: Option<bool>,
     pub strategy: Option<Spanned<String>>,
     pub pct_depth: Option<Spanned<Value>>,

@@ -350,6 +350,7 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
             faults: self.faults,
             triggers: self.triggers.clone(),
             tallies: self.tallies.clone(),
+            still: self.still.clone(),
             monitors,
             history: self.history.clone(),
             history_checked: self.history_checked,

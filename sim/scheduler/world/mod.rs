@@ -108,6 +108,7 @@ pub(crate) struct World<'s, N: Node, S: Sink> {
     faults: FaultState,
     triggers: Triggers,
     tallies: Vec<Tally>,
+    still: Still,
     // Monitors' summaries, by invariant.
     monitors: Vec<Option<MonitorState>>,
     // The clients' history, kept only when a history check needs it, and
@@ -184,6 +185,70 @@ pub(crate) struct Triggers {
     /// Triggered crashes (by index) that found their node down: the
     /// restart that undoes one does nothing either.
     void: Vec<u32>,
+}
+
+/// Of the node events that stood the clock still, how many of the last
+/// are named by node and kind.
+const STILL_NAMED: u64 = 1000;
+
+/// Node events in a row at one instant, the virtual clock standing still,
+/// and whose the last [`STILL_NAMED`] of them were: what check
+/// `time-stood-still` reports.
+#[derive(Clone, Default)]
+struct Still {
+    count: u64,
+    last: BTreeMap<(NodeId, &'static str), u64>,
+}
+
+impl Still {
+    fn clear(&mut self) {
+        if self.count > 0 {
+            *self = Still::default();
+        }
+    }
+
+    /// Counts `node`'s event; true once `limit` have come in a row.
+    fn step(&mut self, limit: u64, event: Event, node: Option<NodeId>) -> bool {
+        self.count += 1;
+        if self.count.saturating_add(STILL_NAMED) > limit {
+            let kind = match event {
+                Event::Start(_) => "start",
+                Event::Deliver { .. } => "messages",
+                Event::Timer { .. } => "timers",
+                Event::Input(_) => "client operations",
+                Event::Fault(_) => "restart",
+            };
+            if let Some(node) = node {
+                *self.last.entry((node, kind)).or_default() += 1;
+            }
+        }
+        self.count >= limit
+    }
+
+    /// What stood still, for the failure's message.
+    fn message(&self, limit: u64) -> String {
+        let mut last: Vec<_> = self.last.iter().collect();
+        last.sort_by(|a, b| b.1.cmp(a.1));
+        let named: u64 = last.iter().map(|(_, n)| **n).sum();
+        let list: Vec<String> = last
+            .iter()
+            .take(4)
+            .map(|((node, kind), n)| format!("{n} {node} {kind}"))
+            .collect();
+        let more = match last.len() {
+            0..=4 => String::new(),
+            n => format!(" and {} more", n - 4),
+        };
+        format!(
+            "{} events handled in a row at one instant without the virtual clock moving \
+             (of the last {named}: {}{more}); something schedules with zero delay (a timer \
+             set to 0 as it fires, messages over a zero latency), and the run would spend \
+             its event limit without reaching its time limit (if a burst this large at one \
+             instant is meant, raise `[run] instant_events`, now {limit})",
+            self.count,
+            list.join(", ")
+        )
+    }
 }
 
 /// A delivered message the network adversary remembers.
@@ -403,6 +468,7 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
             },
             triggers: Triggers::default(),
             tallies: vec![Tally::default(); sim.invariants.len()],
+            still: Still::default(),
             monitors: sim.invariants.iter().map(|i| i.new_state()).collect(),
             history: (sim.history_in_view || sim.invariants.iter().any(|i| i.is_history()))
                 .then(Vec::new),
@@ -764,6 +830,9 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
             if self.handled >= limits.events {
                 break EndReason::EventLimit;
             }
+            if next.at != self.now {
+                self.still.clear();
+            }
             self.reach(next.at)?;
             if self.failure.is_some() {
                 break EndReason::CheckFailed;
@@ -772,6 +841,14 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
             self.changed = None;
             if self.handle(next.event)? {
                 self.handled += 1;
+                if self
+                    .still
+                    .step(limits.instant_events, next.event, self.changed)
+                {
+                    let message = self.still.message(limits.instant_events);
+                    self.fail("time-stood-still", message)?;
+                    break EndReason::CheckFailed;
+                }
                 self.check_after_event()?;
                 if self.handled % super::PROGRESS_EVERY == 0 {
                     if let Some(report) = &self.sim.progress {
