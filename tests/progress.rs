@@ -111,6 +111,16 @@ latency = { dist = "uniform", min = "1ms", max = "10ms" }
 time = "2s"
 "#;
 
+/// `dsim run SCENARIO --trace TRACE`.
+fn run(scenario: &std::path::Path, trace: &std::path::Path) -> std::process::Output {
+    dsim(&[
+        "run",
+        scenario.to_str().unwrap(),
+        "--trace",
+        trace.to_str().unwrap(),
+    ])
+}
+
 #[test]
 fn a_scenario_sets_the_limit_and_a_shrink_keeps_the_failure() {
     let dir = common::tmp("instant");
@@ -118,12 +128,7 @@ fn a_scenario_sets_the_limit_and_a_shrink_keeps_the_failure() {
     // Five starts at time zero are five events at one instant.
     std::fs::write(&scenario, format!("{RAFT}instant_events = 3\n")).unwrap();
     let trace = dir.join("t.trace");
-    let o = dsim(&[
-        "run",
-        scenario.to_str().unwrap(),
-        "--trace",
-        trace.to_str().unwrap(),
-    ]);
+    let o = run(&scenario, &trace);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     assert!(
         text(&o).contains("FAILED     check `time-stood-still` at record 3 (t=0.000000000s): 3 events handled in a row"),
@@ -150,12 +155,7 @@ fn a_scenario_sets_the_limit_and_a_shrink_keeps_the_failure() {
         ("message_bytes", "[100, 200]"),
     ] {
         std::fs::write(&scenario, format!("{RAFT}{key} = {value}\n")).unwrap();
-        let o = dsim(&[
-            "run",
-            scenario.to_str().unwrap(),
-            "--trace",
-            trace.to_str().unwrap(),
-        ]);
+        let o = run(&scenario, &trace);
         assert_eq!(o.status.code(), Some(2), "{}", text(&o));
         assert!(
             text(&o).contains(&format!(
@@ -174,12 +174,7 @@ fn a_run_cut_short_by_its_event_limit_says_so_and_a_sweep_counts_them() {
     let scenario = dir.join("raft.toml");
     std::fs::write(&scenario, format!("{RAFT}events = 300\n")).unwrap();
     let trace = dir.join("t.trace");
-    let o = dsim(&[
-        "run",
-        scenario.to_str().unwrap(),
-        "--trace",
-        trace.to_str().unwrap(),
-    ]);
+    let o = run(&scenario, &trace);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     assert!(
         text(&o).contains(

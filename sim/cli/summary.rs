@@ -674,18 +674,16 @@ impl Journal {
     /// Records one finished seed (one write of one line: a kill leaves at
     /// worst that line torn, which a resume drops).
     pub fn record(&self, outcome: &SeedOutcome) -> Result<(), CliError> {
-        let line = line_of(&Entry::Outcome(outcome.clone()));
-        let mut file = self
-            .file
-            .lock()
-            .map_err(|_| CliError::input("the journal's lock was poisoned"))?;
-        file.write_all(line.as_bytes())
-            .map_err(|e| CliError::input(format!("cannot write {}: {e}", self.path.display())))
+        self.append(&Entry::Outcome(outcome.clone()))
     }
 
     /// Records that a seed is about to run.
     pub fn started(&self, seed: u64) -> Result<(), CliError> {
-        let line = line_of(&Entry::Started(seed));
+        self.append(&Entry::Started(seed))
+    }
+
+    fn append(&self, entry: &Entry) -> Result<(), CliError> {
+        let line = line_of(entry);
         let mut file = self
             .file
             .lock()

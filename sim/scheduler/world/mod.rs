@@ -212,11 +212,11 @@ impl Still {
         self.count += 1;
         if self.count.saturating_add(STILL_NAMED) > limit {
             let kind = match event {
-                Event::Start(_) => "start",
+                Event::Start(_) => "starts",
                 Event::Deliver { .. } => "messages",
                 Event::Timer { .. } => "timers",
                 Event::Input(_) => "client operations",
-                Event::Fault(_) => "restart",
+                Event::Fault(_) => "restarts",
             };
             if let Some(node) = node {
                 *self.last.entry((node, kind)).or_default() += 1;
