@@ -201,26 +201,35 @@ struct Still {
 }
 
 impl Still {
+    // On the path of every event: kept to a store and a comparison.
+    #[inline(always)]
     fn clear(&mut self) {
-        if self.count > 0 {
-            *self = Still::default();
+        self.count = 0;
+        if !self.last.is_empty() {
+            self.last.clear();
         }
     }
 
     /// Counts `node`'s event; true once `limit` have come in a row.
+    #[inline(always)]
     fn step(&mut self, limit: u64, event: Event, node: Option<NodeId>) -> bool {
         self.count += 1;
-        if self.count.saturating_add(STILL_NAMED) > limit {
-            let kind = match event {
-                Event::Start(_) => "starts",
-                Event::Deliver { .. } => "messages",
-                Event::Timer { .. } => "timers",
-                Event::Input(_) => "client operations",
-                Event::Fault(_) => "restarts",
-            };
-            if let Some(node) = node {
-                *self.last.entry((node, kind)).or_default() += 1;
-            }
+        self.count.saturating_add(STILL_NAMED) > limit && self.tally(limit, event, node)
+    }
+
+    /// Names the event, near the limit: true once `limit` have come.
+    #[cold]
+    #[inline(never)]
+    fn tally(&mut self, limit: u64, event: Event, node: Option<NodeId>) -> bool {
+        let kind = match event {
+            Event::Start(_) => "starts",
+            Event::Deliver { .. } => "messages",
+            Event::Timer { .. } => "timers",
+            Event::Input(_) => "client operations",
+            Event::Fault(_) => "restarts",
+        };
+        if let Some(node) = node {
+            *self.last.entry((node, kind)).or_default() += 1;
         }
         self.count >= limit
     }
