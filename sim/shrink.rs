@@ -212,6 +212,14 @@ impl Default for Options {
 /// The runs a shrink may take whatever `Options::max_records` says.
 pub const MIN_RUNS: u64 = 100;
 
+impl Options {
+    /// The runs this budget allows an input `records` records long.
+    pub fn runs_for(&self, records: u64) -> u64 {
+        let by_records = (self.max_records / records.max(1)).max(MIN_RUNS);
+        self.max_runs.min(by_records)
+    }
+}
+
 /// The state of a shrink, for a progress display.
 #[derive(Clone, Debug)]
 pub struct Progress {
@@ -745,9 +753,9 @@ impl<'a> Shrinker<'a> {
     ) -> Shrinker<'a> {
         let size = Size::of(&start, stats);
         let mut options = options;
-        let by_records = (options.max_records / size.records.max(1)).max(MIN_RUNS);
-        let cut_by_records = (by_records < options.max_runs).then(|| {
-            options.max_runs = by_records;
+        let runs = options.runs_for(size.records);
+        let cut_by_records = (runs < options.max_runs).then(|| {
+            options.max_runs = runs;
             format!(
                 " (a run of {} records, at most {} records simulated)",
                 size.records, options.max_records

@@ -235,12 +235,16 @@ pub fn shrink(registry: &Registry, args: ShrinkArgs) -> Result<(), CliError> {
         b
     });
     let shown = std::cell::Cell::new(0u64);
+    let options = Options {
+        max_runs: args.max_runs,
+        max_records: args.max_records,
+        deadline,
+        min_nodes: protocol.min_nodes(),
+        ..Options::default()
+    };
     // A tenth of the budget (a long trace's runs are few and slow), at
     // most every 10,000 runs.
-    let budget = args
-        .max_runs
-        .min((args.max_records / before.records.max(1)).max(crate::shrink::MIN_RUNS));
-    let every = (budget / 10).clamp(1, 10_000);
+    let every = (options.runs_for(before.records) / 10).clamp(1, 10_000);
     let mut progress = |p: &Progress| {
         let msg = progress_line(p);
         match &bar {
@@ -261,13 +265,6 @@ pub fn shrink(registry: &Registry, args: ShrinkArgs) -> Result<(), CliError> {
         protocol,
         recipe: &recipe,
         check,
-    };
-    let options = Options {
-        max_runs: args.max_runs,
-        max_records: args.max_records,
-        deadline,
-        min_nodes: protocol.min_nodes(),
-        ..Options::default()
     };
     let shrunk = Shrinker::new(start, &before, options, &runner, &mut progress).shrink(failed_at);
     if let Some(b) = &bar {
