@@ -493,6 +493,20 @@ pub fn sweep(registry: &Registry, args: SweepArgs) -> Result<(), CliError> {
 /// the process can catch that. A seed whose child dies so is recorded as
 /// failing check `aborted`, and the sweep goes on past it; any other is
 /// left to run again.
+/// The usual name of a signal a dying run meets, for a reader of a summary.
+fn signal_name(signal: i32) -> &'static str {
+    match signal {
+        4 => " (SIGILL)",
+        6 => " (SIGABRT)",
+        7 => " (SIGBUS)",
+        8 => " (SIGFPE)",
+        9 => " (SIGKILL)",
+        11 => " (SIGSEGV)",
+        15 => " (SIGTERM)",
+        _ => "",
+    }
+}
+
 fn probe(
     scenario: &crate::scenario::Scenario,
     seed: u64,
@@ -542,10 +556,20 @@ fn probe(
         })
         .collect();
     let said = said[said.len().saturating_sub(2)..].join("; ");
+    // The signal alone: a status's text adds "(core dumped)" where the
+    // machine keeps core files, and a summary says the same everywhere.
+    #[cfg(unix)]
+    let signal = std::os::unix::process::ExitStatusExt::signal(&o.status);
+    #[cfg(not(unix))]
+    let signal: Option<i32> = None;
+    let died = match (signal, o.status.code()) {
+        (Some(signal), _) => format!("signal {signal}{}", signal_name(signal)),
+        (None, Some(code)) => format!("exit status {code}"),
+        (None, None) => o.status.to_string(),
+    };
     let message = format!(
-        "the process died running this seed ({}{}{}); it took the sweep that ran it down, and a \
-         resume ran it alone to find that out",
-        o.status,
+        "the process died running this seed ({died}{}{}); it took the sweep that ran it down, and \
+         a resume ran it alone to find that out",
         if said.is_empty() { "" } else { ": " },
         plain(&said)
     );
