@@ -1236,10 +1236,26 @@ impl<'a> Shrinker<'a> {
     /// The cheap simplifications until none gives way; then the searches
     /// (other node sets, other schedules), and again. When nothing gives
     /// way, other seeds get a chance (twice).
+    /// Nothing left to take away: no fault, operation or message fault,
+    /// the fewest nodes the protocol allows, and the failure at the
+    /// first instant, so that no schedule can bring it sooner. A check
+    /// that fails before anything happened gets there (every node
+    /// uninformed before a rumor was told); searching on would spend the
+    /// budget on runs that cannot be smaller.
+    fn at_floor(&self) -> bool {
+        let s = &self.best.1;
+        s.faults + s.operations + s.decided + s.kept == 0
+            && s.nodes <= u64::from(self.options.min_nodes.max(1))
+            && s.failed_at == Instant(0)
+    }
+
     fn search(&mut self) {
         let mut idle = 0;
         loop {
             while self.simplify() && !self.out_of_budget() {}
+            if self.at_floor() {
+                break;
+            }
             self.phase = "nodes";
             let mut changed = self.fewer_nodes();
             if !changed {
@@ -1585,6 +1601,59 @@ mod tests {
         // a result found, until the budget ran out.
         assert!(shrunk.runs < 5_000, "{} runs", shrunk.runs);
         assert!(shrunk.found_at < 1_000, "found at run {}", shrunk.found_at);
+    }
+
+    /// Fails whatever is taken away, at the time given.
+    struct FailsAt(Instant);
+
+    impl Runner for FailsAt {
+        fn fails(&self, c: &Candidate) -> Option<Stats> {
+            Some(Stats {
+                records: 10 + 90 * c.config.faults.len() as u64,
+                time: self.0,
+                ..Stats::default()
+            })
+        }
+        fn record(&self, _: &Candidate) -> Option<Schedule> {
+            None
+        }
+    }
+
+    #[test]
+    fn a_failure_at_the_first_instant_with_nothing_left_ends_the_search() {
+        let shrink = |at: Instant| {
+            let mut config = SimConfig::new(1, 3);
+            config.faults = vec![Fault::at(
+                Duration::from_millis(10),
+                FaultAction::Crash { node: NodeId(1) },
+            )];
+            let stats = Stats {
+                records: 100,
+                time: at,
+                ..Stats::default()
+            };
+            let c = Candidate {
+                config,
+                schedule: None,
+            };
+            let options = Options {
+                max_runs: 20_000,
+                ..Options::default()
+            };
+            let mut progress = |_: &Progress| {};
+            Shrinker::new(c, &stats, options, &FailsAt(at), &mut progress).shrink(at)
+        };
+        // Failing at 0 with no fault and one node, nothing can be smaller.
+        let floor = shrink(Instant(0));
+        assert_eq!(
+            (floor.after.faults, floor.after.nodes, floor.after.records),
+            (0, 1, 10)
+        );
+        assert!(floor.runs < 2_000, "{} runs", floor.runs);
+        // Failing later, another schedule might fail sooner: searched.
+        let later = shrink(Instant(Duration::from_millis(5).0));
+        assert_eq!((later.after.faults, later.after.nodes), (0, 1));
+        assert!(later.runs > 10_000, "{} runs", later.runs);
     }
 
     /// Fails only as the input does: with both its faults and every

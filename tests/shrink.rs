@@ -520,3 +520,52 @@ fn a_shrunk_run_keeps_the_loss_it_needs_rather_than_a_message_held_back() {
         "a message of the shrunk run was in flight for {longest}:\n{report}"
     );
 }
+
+/// Raft's forget-vote twin elects two leaders without any client write:
+/// its shrunk run has none left, and the report says so (a check that
+/// fails before any client asked anything may be another failure than
+/// the trace's), with the input's message beside the result's when they
+/// differ. `--keep-operations` keeps every operation the trace's run
+/// issued.
+#[test]
+fn a_result_without_client_operations_says_so_and_keep_operations_keeps_them() {
+    let dir = tmp("shrink-keep-operations");
+    let trace = failing_run(&dir, "raft-bug-forget-vote", 12);
+    let shrink = |extra: &[&str]| {
+        let out = dir.join(format!("{}.min.trace", extra.len()));
+        let mut args = vec![
+            "shrink",
+            trace.to_str().unwrap(),
+            "-o",
+            out.to_str().unwrap(),
+            "--max-runs",
+            "3000",
+        ];
+        args.extend_from_slice(extra);
+        let o = dsim(&args);
+        assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+        text(&o)
+    };
+    let message = |report: &str, prefix: &str| {
+        report
+            .lines()
+            .find_map(|l| l.strip_prefix(prefix))
+            .map(|m| m.split_once(": ").unwrap().1.to_string())
+    };
+    let free = shrink(&[]);
+    let (before, after) = measure(&table(&free), "operations");
+    assert!(before > 0 && after == 0, "{free}");
+    assert!(free.contains("no client operation is left"), "{free}");
+    let now = message(&free, "check      ").unwrap();
+    match message(&free, "was        ") {
+        Some(was) => assert_ne!(was, now, "{free}"),
+        None => assert!(!free.contains("was "), "{free}"),
+    }
+    let kept = shrink(&["--keep-operations"]);
+    assert_eq!(
+        measure(&table(&kept), "operations"),
+        (before, before),
+        "{kept}"
+    );
+    assert!(!kept.contains("no client operation is left"), "{kept}");
+}

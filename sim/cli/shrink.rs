@@ -33,6 +33,12 @@ pub struct ShrinkArgs {
     /// Keep a candidate if any check fails.
     #[arg(long)]
     pub any_check: bool,
+    /// Keep a candidate only if it issues every client operation the
+    /// trace's run did: for a check that also fails, vacuously, in a run
+    /// with none (an `eventually` that every node learns what no client
+    /// told any).
+    #[arg(long)]
+    pub keep_operations: bool,
     /// Runs tried at most (a deterministic budget).
     #[arg(long, default_value_t = 80_000, value_parser = clap::value_parser!(u64).range(1..))]
     pub max_runs: u64,
@@ -57,6 +63,8 @@ struct Against<'a> {
     protocol: &'a dyn Protocol,
     recipe: &'a Recipe,
     check: Option<&'a str>,
+    /// Client operations a candidate must issue, at least.
+    operations: u64,
 }
 
 impl Against<'_> {
@@ -86,8 +94,7 @@ impl Runner for Against<'_> {
             .run(c.config.clone(), &self.recipe.params, self.options(c, None))
             .ok()?;
         let f = o.failure.as_ref()?;
-        self.check
-            .is_none_or(|check| f.check == check)
+        (self.check.is_none_or(|check| f.check == check) && o.stats.inputs >= self.operations)
             .then_some(o.stats)
     }
 
@@ -152,8 +159,8 @@ pub fn shrink(registry: &Registry, args: ShrinkArgs) -> Result<(), CliError> {
         None => None,
     };
     let (header, records) = read_trace(&args.trace, key)?;
-    let (failed_check, failed_at) = first_failure(&records)
-        .map(|(i, check, _)| (check.to_string(), records[i].time))
+    let (failed_check, failed_message, failed_at) = first_failure(&records)
+        .map(|(i, check, message)| (check.to_string(), message.to_string(), records[i].time))
         .ok_or_else(|| {
             CliError::input(format!(
                 "{}: the trace records no failed check; there is nothing to shrink",
@@ -265,6 +272,11 @@ pub fn shrink(registry: &Registry, args: ShrinkArgs) -> Result<(), CliError> {
         protocol,
         recipe: &recipe,
         check,
+        operations: if args.keep_operations {
+            before.inputs
+        } else {
+            0
+        },
     };
     let shrunk = Shrinker::new(start, &before, options, &runner, &mut progress).shrink(failed_at);
     if let Some(b) = &bar {
@@ -311,6 +323,20 @@ pub fn shrink(registry: &Registry, args: ShrinkArgs) -> Result<(), CliError> {
         plain(&failure.check),
         plain(&failure.message)
     );
+    if failure.check != failed_check || failure.message != failed_message {
+        println!(
+            "was        `{}`: {}",
+            plain(&failed_check),
+            plain(&failed_message)
+        );
+    }
+    if after.operations == 0 && shrunk.before.operations > 0 {
+        println!(
+            "no client operation is left: the check fails in a run without any, which may be a \
+             failure of another kind than the trace's; if the check should hold until a client \
+             asks something, say so in the check, or shrink with --keep-operations"
+        );
+    }
     table(&shrunk.before, &after);
     if let Some(line) = fewer_nodes(shrunk.before.nodes, after.nodes, protocol.min_nodes()) {
         println!("{line}");
