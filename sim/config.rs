@@ -70,8 +70,12 @@ pub struct Budgets {
     /// can happen the timer due first fires) until every `eventually`
     /// check due holds at once, for at most this many steps after the
     /// last client operation was handed out (a check not judged amid the
-    /// workload is due only then); one that still fails then fails the
-    /// search. So a protocol whose timers never
+    /// workload is due only then), and on while the first failing check's
+    /// message has stood still for fewer than this many steps and than
+    /// the settle took to bring it there (a system still converging: "71
+    /// nodes uninformed", then 70), up to ten times as many; one that
+    /// still fails then fails the search. So a protocol
+    /// whose timers never
     /// stop (heartbeats, resends), where no path comes to rest, has its
     /// liveness judged. 0 settles nothing: `eventually` is judged only
     /// where nothing more can happen. A path run under a settle budget

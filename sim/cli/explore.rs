@@ -60,8 +60,9 @@ pub struct ExploreArgs {
     /// many steps (tasks run, copies delivered oldest first, the
     /// operations left handed out, timers fired in the order they fall
     /// due) until every `eventually` check holds: one that never does
-    /// fails the search. 0: judge `eventually` only where nothing more can
-    /// happen.
+    /// fails the search. A settle whose failing check's message still
+    /// changes (a system still converging) goes on, up to ten times as
+    /// many. 0: judge `eventually` only where nothing more can happen.
     #[arg(long, value_name = "STEPS", default_value_t = crate::config::Budgets::SETTLE)]
     pub settle: u32,
     /// Client operations issued, at most (default: the scenario's count).
@@ -627,7 +628,8 @@ fn print_report(r: &Report, wall: f64, budgets: Budgets) {
             "settled    {} states: from each, the path went on without faults ({}tasks run, \
              copies delivered oldest first, the operations left handed out, timers fired in the \
              order they fall due) until every `eventually` check held, for at most {} steps \
-             (--settle): {} steps in all, the longest {}",
+             (--settle; up to ten times as many while a failing check's message still changed): \
+             {} steps in all, the longest {}",
             r.settled,
             RESTARTED[usize::from(budgets.recover)],
             budgets.settle,

@@ -59,6 +59,48 @@ impl SettleMemo {
     }
 }
 
+/// How far a settle has gone, and whether it may go on.
+struct Pace {
+    /// The settle's budget ([`crate::config::Budgets::settle`]).
+    steps: u32,
+    /// Steps since the last client operation was handed out.
+    since: u32,
+    /// The first `eventually` check due that failed at the last step, and
+    /// its message.
+    broken: Option<(String, String)>,
+    /// The step (counted as `since` is) at which that check, or its
+    /// message, last changed.
+    moved: u32,
+}
+
+impl Pace {
+    /// A settle still converging goes on past its budget: the failing
+    /// check's message is how far the state is from holding ("71 nodes
+    /// uninformed"), and a budget sized for five nodes is short for five
+    /// hundred.
+    const STRETCH: u32 = 10;
+
+    fn saw(&mut self, broken: (String, String)) {
+        if self.broken.as_ref() != Some(&broken) {
+            self.broken = Some(broken);
+            self.moved = self.since;
+        }
+    }
+
+    /// Whether the settle may take another step: within its budget; or,
+    /// up to [`Pace::STRETCH`] times it, while the failing check's message
+    /// has stood still for fewer steps than the budget and than the
+    /// settle took to bring it there (a 500-node gossip takes a thousand
+    /// steps a round: its last node may hear the rumor a round later). A
+    /// check that never moved (a lost message never resent while a
+    /// heartbeat ticks on) is judged at the budget as before.
+    fn more(&self) -> bool {
+        self.since < self.steps
+            || (self.since < self.steps.saturating_mul(Pace::STRETCH)
+                && self.since - self.moved < self.steps.max(self.moved))
+    }
+}
+
 /// What a settle does next ([`World::settle_step`]).
 enum SettleStep {
     Take(u32, Action),
@@ -69,8 +111,9 @@ enum SettleStep {
 pub(crate) const SETTLED: &str = "judged where the explored path ends, after a settle: no fault, \
      ready tasks run, every copy in flight delivered oldest first, the operations left handed \
      out, timers fired in the order they fall due; no state of the settle had every `eventually` \
-     check hold at once (the search has no clock: its steps, not a deadline, bound the settle; \
-     --settle sets how many)";
+     check hold at once (the search has no clock: its steps, not a deadline, bound the settle: \
+     --settle steps, and on while the failing check's message still changes, up to ten times as \
+     many)";
 
 /// What exploration keeps beyond the world itself.
 #[derive(Clone, Debug, Default)]
@@ -731,7 +774,7 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
     /// (`more` false, or only faults enabled: the checks due are judged
     /// here, [`World::judge_settled`]); else the step to take, by its
     /// index among the actions enabled.
-    fn settle_step(&mut self, more: bool) -> Result<SettleStep, SimError> {
+    fn settle_step(&mut self, pace: &mut Pace) -> Result<SettleStep, SimError> {
         // A check with a fault in force for it (a node down) is not due
         // at any step of a settle, which takes no fault and restarts no
         // node (unless told to recover, and then first): with none other,
@@ -743,9 +786,13 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
             return Ok(SettleStep::Done(Settled::Unjudged));
         }
         self.changed = None;
-        if !waiting && !recovering && self.first_broken(None, |i, _| due[i]).is_none() {
-            return Ok(SettleStep::Done(Settled::Held));
+        if !waiting && !recovering {
+            match self.first_broken(None, |i, _| due[i]) {
+                None => return Ok(SettleStep::Done(Settled::Held)),
+                Some(broken) => pace.saw(broken),
+            }
         }
+        let more = pace.more();
         let actions = self.enabled();
         if actions.is_empty() {
             self.end_checks(crate::trace::EndReason::Quiescent)?;
@@ -753,10 +800,12 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
         }
         match self.settle_pick(&actions) {
             Some(i) if more => Ok(SettleStep::Take(i as u32, actions[i].clone())),
-            _ => Ok(SettleStep::Done(match self.judge_settled()? {
-                true => Settled::Judged,
-                false => Settled::Unjudged,
-            })),
+            pick => Ok(SettleStep::Done(
+                match self.judge_settled(pick.and(Some(&*pace)))? {
+                    true => Settled::Judged,
+                    false => Settled::Unjudged,
+                },
+            )),
         }
     }
 
@@ -776,13 +825,18 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
         taken: &mut Vec<u32>,
         mut memo: Option<&mut SettleMemo>,
     ) -> Result<Settled, SimError> {
-        let mut since = 0u32;
+        let mut pace = Pace {
+            steps,
+            since: 0,
+            broken: None,
+            moved: 0,
+        };
         let mut passed = Vec::new();
         loop {
             if self.failure.is_some() {
                 return Ok(Settled::Failed);
             }
-            let step = self.settle_step(since < steps)?;
+            let step = self.settle_step(&mut pace)?;
             if let Some(memo) = memo.as_deref_mut() {
                 match &step {
                     SettleStep::Take(_, Action::Input) => {
@@ -803,10 +857,11 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
             match step {
                 SettleStep::Take(i, action) => {
                     taken.push(i);
-                    since = match action {
+                    pace.since = match action {
                         Action::Input => 0,
-                        _ => since + 1,
+                        _ => pace.since + 1,
                     };
+                    pace.moved = pace.moved.min(pace.since);
                     self.take(&action)?;
                 }
                 SettleStep::Done(how) => return Ok(how),
@@ -817,7 +872,7 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
     /// The end of a settle: every `eventually` check due, judged over the
     /// state now (the first that fails is the world's failure, with why
     /// it was judged here). Whether one was due.
-    fn judge_settled(&mut self) -> Result<bool, SimError> {
+    fn judge_settled(&mut self, out_of_steps: Option<&Pace>) -> Result<bool, SimError> {
         let (due, _) = self.settle_due();
         if !due.iter().any(|&d| d) || self.failure.is_some() {
             return Ok(false);
@@ -831,6 +886,22 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
             .collect();
         if let Some(f) = self.failure.as_mut() {
             let mut why = SETTLED.to_string();
+            if let Some(p) = out_of_steps {
+                let still = p.since - p.moved;
+                why.push_str(&if still >= p.steps.max(p.moved) {
+                    format!(
+                        "; the settle stopped at its step {} (counted from the last operation it \
+                         handed out, if any), its check's message unchanged for the last {still}",
+                        p.since
+                    )
+                } else {
+                    format!(
+                        "; the settle stopped at its step {}, ten times --settle {}, its check's \
+                         message still changing: a larger --settle may see the check hold",
+                        p.since, p.steps
+                    )
+                });
+            }
             // A check that tolerates a node down judged it down for good:
             // said, with what judges a system whose nodes come back.
             if !down.is_empty() && !recover {
