@@ -74,10 +74,9 @@ pub struct Budgets {
     /// message has stood still for fewer than this many steps and than
     /// the settle took to bring it there (a system still converging: "71
     /// nodes uninformed", then 70), up to ten times as many; one that
-    /// still fails then fails the search. So a protocol
-    /// whose timers never
-    /// stop (heartbeats, resends), where no path comes to rest, has its
-    /// liveness judged. 0 settles nothing: `eventually` is judged only
+    /// still fails then fails the search. So a protocol whose timers
+    /// never stop (heartbeats, resends), where no path comes to rest, has
+    /// its liveness judged. 0 settles nothing: `eventually` is judged only
     /// where nothing more can happen. A path run under a settle budget
     /// ends in a settle too, so a violation's path, to the state whose
     /// settle failed, reproduces it. By default [`Budgets::SETTLE`] (a
