@@ -6,7 +6,7 @@ use crate::protocols::{Protocol, Registry, RunOptions};
 use crate::replay::{schedule_from, Recipe};
 use crate::show::plain;
 use crate::shrink::{shared, verify, Candidate, Options, Progress, Runner, Shrinker, Size};
-use crate::trace::{first_failure, read_all, Stats};
+use crate::trace::{first_failure, read_all, Kind, Stats};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use std::io::IsTerminal;
@@ -33,8 +33,9 @@ pub struct ShrinkArgs {
     /// Keep a candidate if any check fails.
     #[arg(long)]
     pub any_check: bool,
-    /// Keep a candidate only if it issues every client operation the
-    /// trace's run did: for a check that also fails, vacuously, in a run
+    /// Keep a candidate only if it issues as many client operations as
+    /// the trace's run did before it failed: for a check that also fails,
+    /// vacuously, in a run
     /// with none (an `eventually` that every node learns what no client
     /// told any).
     #[arg(long)]
@@ -159,8 +160,20 @@ pub fn shrink(registry: &Registry, args: ShrinkArgs) -> Result<(), CliError> {
         None => None,
     };
     let (header, records) = read_trace(&args.trace, key)?;
-    let (failed_check, failed_message, failed_at) = first_failure(&records)
-        .map(|(i, check, message)| (check.to_string(), message.to_string(), records[i].time))
+    let (failed_check, failed_message, failed_at, operations) = first_failure(&records)
+        .map(|(i, check, message)| {
+            // The operations issued before the failure (a shrink cuts the
+            // run just after it).
+            let operations = (records[..i].iter())
+                .filter(|r| matches!(r.kind, Kind::Input { .. }))
+                .count() as u64;
+            (
+                check.to_string(),
+                message.to_string(),
+                records[i].time,
+                operations,
+            )
+        })
         .ok_or_else(|| {
             CliError::input(format!(
                 "{}: the trace records no failed check; there is nothing to shrink",
@@ -272,11 +285,7 @@ pub fn shrink(registry: &Registry, args: ShrinkArgs) -> Result<(), CliError> {
         protocol,
         recipe: &recipe,
         check,
-        operations: if args.keep_operations {
-            before.inputs
-        } else {
-            0
-        },
+        operations: if args.keep_operations { operations } else { 0 },
     };
     let shrunk = Shrinker::new(start, &before, options, &runner, &mut progress).shrink(failed_at);
     if let Some(b) = &bar {
