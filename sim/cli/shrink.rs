@@ -35,9 +35,8 @@ pub struct ShrinkArgs {
     pub any_check: bool,
     /// Keep a candidate only if it issues as many client operations as
     /// the trace's run did before it failed: for a check that also fails,
-    /// vacuously, in a run
-    /// with none (an `eventually` that every node learns what no client
-    /// told any).
+    /// vacuously, in a run with none (an `eventually` that every node
+    /// learns what no client told any).
     #[arg(long)]
     pub keep_operations: bool,
     /// Runs tried at most (a deterministic budget).
