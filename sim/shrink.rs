@@ -1233,9 +1233,6 @@ impl<'a> Shrinker<'a> {
         changed
     }
 
-    /// The cheap simplifications until none gives way; then the searches
-    /// (other node sets, other schedules), and again. When nothing gives
-    /// way, other seeds get a chance (twice).
     /// Nothing left to take away: no fault, operation or message fault,
     /// the fewest nodes the protocol allows, and the failure at the
     /// first instant, so that no schedule can bring it sooner. A check
@@ -1249,6 +1246,9 @@ impl<'a> Shrinker<'a> {
             && s.failed_at == Instant(0)
     }
 
+    /// The cheap simplifications until none gives way; then the searches
+    /// (other node sets, other schedules), and again. When nothing gives
+    /// way, other seeds get a chance (twice).
     fn search(&mut self) {
         let mut idle = 0;
         loop {
