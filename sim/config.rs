@@ -456,6 +456,30 @@ impl SimConfig {
         !self.adversary.is_none() || self.faults.iter().any(|f| f.action.is_adversary())
     }
 
+    /// What of the adversary `dsim explore` cannot search, named: the
+    /// network adversary and mutating nodes draw what they do at random,
+    /// where a search would have to branch on it. Twins, silent nodes and
+    /// amnesia are fixed by the configuration (a twin's reach as the seed
+    /// drew it), so the search explores them as it does honest nodes.
+    pub(crate) fn unexplorable_adversary(&self) -> Option<String> {
+        if !self.adversary.network.is_none() {
+            return Some("a network adversary".into());
+        }
+        if let Some(f) = self.faults.iter().find(|f| f.action.is_adversary()) {
+            return Some(format!("an adversary fault (at {})", f.at));
+        }
+        self.adversary
+            .byzantine
+            .iter()
+            .find(|b| matches!(b.behaviour, crate::adversary::Behaviour::Mutate { .. }))
+            .map(|b| {
+                format!(
+                    "a byzantine node that mutates what it sends (n{})",
+                    b.node.0
+                )
+            })
+    }
+
     /// For each fault, the crash a triggered restart undoes (by index):
     /// each restart, in list order, takes the first crash not yet taken
     /// with its node and trigger and a delay no longer than its own. A
@@ -646,8 +670,10 @@ impl SimConfig {
             }
         }
         self.adversary.validate(self.nodes)?;
-        if self.has_adversary() && matches!(self.strategy, Strategy::Explore { .. }) {
-            return Err("exploration does not take an adversary yet: run the scenario seed by seed (the run and sweep commands)".into());
+        if matches!(self.strategy, Strategy::Explore { .. }) {
+            if let Some(why) = self.unexplorable_adversary() {
+                return Err(format!("exploration does not take {why} yet: run the scenario seed by seed (the run and sweep commands)"));
+            }
         }
         let twins = self
             .adversary

@@ -51,6 +51,13 @@ pub(crate) const SMALL_TWINS: &[(&str, &[&str], usize)] = &[
         &["--crashes", "1", "--depth", "9"],
         8,
     ),
+    // Against a byzantine twin: a search takes twins as it takes honest
+    // nodes (`--settle 0`: the shortest violation, not a settle's path).
+    (
+        "scenarios/explore/bracha-bug-twins-small.toml",
+        &["--settle", "0"],
+        10,
+    ),
 ];
 
 #[test]
@@ -104,6 +111,13 @@ fn correct_protocols_explore_clean_to_a_stated_depth() {
             &["--depth", "9", "--crashes", "1"][..],
             false,
         ),
+        // Twins crash and restart together: a crash is of a node, never
+        // of one instance (which once indexed past the nodes and panicked).
+        (
+            "scenarios/explore/bracha-twins-small.toml",
+            &["--depth", "8", "--crashes", "1"][..],
+            false,
+        ),
     ] {
         let (code, out, dir) = explore(scenario, extra);
         assert_eq!(code, Some(0), "{scenario} {extra:?}: {out}");
@@ -115,6 +129,50 @@ fn correct_protocols_explore_clean_to_a_stated_depth() {
         );
         assert!(common::files(dir.to_str().unwrap(), "trace").is_empty());
     }
+}
+
+#[test]
+fn a_search_names_the_byzantine_nodes_it_ran_with() {
+    let (code, out, _) = explore(
+        "scenarios/explore/bracha-bug-twins-small.toml",
+        &["--settle", "0"],
+    );
+    assert_eq!(code, Some(1), "{out}");
+    assert!(
+        out.contains(
+            "byzantine  n3: twins; instance 0 reaches [n0 n1]; instance 1 reaches [n2] \
+             (in every state searched)"
+        ),
+        "{out}"
+    );
+    // Depth-first with a crash, the path crashes and restarts the twinned
+    // node first (both its instances), and its trace replays.
+    let (code, out, dir) = explore(
+        "scenarios/explore/bracha-bug-twins-small.toml",
+        &["--settle", "0", "--dfs", "--crashes", "1"],
+    );
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("step   0  crash n3\n"), "{out}");
+    let trace = common::files(dir.to_str().unwrap(), "trace").pop().unwrap();
+    let o = dsim(&["replay", trace.to_str().unwrap()]);
+    assert!(text(&o).contains("record for record"), "{}", text(&o));
+    // A silent node is searched too: what it sends is lost, so Bracha's
+    // three honest nodes still deliver (n ≥ 3f+1), in every order.
+    let dir = tmp("silent");
+    let scenario = dir.join("silent.toml");
+    std::fs::write(
+        &scenario,
+        "protocol = \"bracha\"\nnodes = 4\nseed = 1\n\n[[byzantine]]\nnode = 3\n\
+         behaviour = \"silent\"\n\n[workload]\ncount = 1\ntargets = [0]\n",
+    )
+    .unwrap();
+    let (code, out, _) = explore(scenario.to_str().unwrap(), &["--depth", "40"]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("all explored"), "{out}");
+    assert!(
+        out.contains("byzantine  n3: silent (in every state searched)"),
+        "{out}"
+    );
 }
 
 #[test]

@@ -68,6 +68,11 @@ fn every_state_the_full_search_reaches_is_reached_with_fewer_steps() {
             "scenarios/broadcast-lossy.toml",
             &["--operations", "1", "--depth", "5"][..],
         ),
+        // Twins act the same in every order: their steps commute too.
+        (
+            "scenarios/explore/bracha-twins-small.toml",
+            &["--depth", "8", "--crashes", "1"][..],
+        ),
     ] {
         let (code, reduced, _) = explore(scenario, extra);
         let mut full_args = extra.to_vec();

@@ -288,7 +288,10 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
         if pool.used.duplicates < pool.budgets.duplicates {
             out.extend((0..pool.in_flight.len()).map(|i| Action::Duplicate(i, flight(i))));
         }
-        for (i, n) in self.nodes.iter().enumerate() {
+        // Crashes and restarts by node: a twin's instances (the processes
+        // after the last node) go down and come back with it.
+        let identities = self.sim.config.nodes as usize;
+        for (i, n) in self.nodes.iter().enumerate().take(identities) {
             let id = NodeId(i as u32);
             match n {
                 // A disk that loses every unsynced write: one crash, and
@@ -453,11 +456,13 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
         }
     }
 
-    /// Whether steps of this world can commute at all: no monitor and no
-    /// adversary, whose summaries and acts may follow the order of any two
-    /// steps.
+    /// Whether steps of this world can commute at all: no monitor, whose
+    /// summaries see every intermediate state, and no adversary whose acts
+    /// follow the order of deliveries (twins, silent nodes and amnesia do
+    /// not: what they do is fixed by the configuration).
     fn reducible(&self) -> bool {
-        self.monitors.iter().all(Option::is_none) && self.adv.is_none()
+        self.monitors.iter().all(Option::is_none)
+            && self.adv.as_ref().is_none_or(|a| !a.acts_on_order())
     }
 
     /// Why no two steps of this world are known to commute, if so
@@ -484,9 +489,9 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
                 monitors.join(", ")
             ));
         }
-        // Exploration refuses an adversary today; were it to take one,
-        // what it does follows the order of deliveries.
-        self.adv.as_ref().map(|_| {
+        // Exploration refuses such an adversary today; were it to take
+        // one, what it does follows the order of deliveries.
+        self.adv.as_ref().filter(|a| a.acts_on_order()).map(|_| {
             "the adversary acts on the order of deliveries, so no two orders of the same steps are known to agree".to_string()
         })
     }
@@ -881,6 +886,7 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
         self.evaluate(None, |i, _| due[i])?;
         let recover = self.recovers();
         let down: Vec<String> = (self.nodes.iter().enumerate())
+            .take(self.sim.config.nodes as usize)
             .filter(|(_, n)| n.is_none())
             .map(|(i, _)| NodeId(i as u32).to_string())
             .collect();

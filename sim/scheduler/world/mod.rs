@@ -352,6 +352,14 @@ impl Adversary {
         *h.finalize().as_bytes()
     }
 
+    /// Whether what the adversary does depends on the order of
+    /// deliveries: it forges, replays, alters or mutates, learning from
+    /// what it sees. Twins, silent nodes and amnesia act the same in
+    /// every order.
+    pub(crate) fn acts_on_order(&self) -> bool {
+        self.learns
+    }
+
     /// The stream for one `purpose` of the event named `key`.
     fn rng(&self, key: &[u8; 32], purpose: u8) -> DetRng {
         let mut h = blake3::Hasher::new_keyed(&self.root);
