@@ -156,6 +156,28 @@ fn a_search_names_the_byzantine_nodes_it_ran_with() {
     let trace = common::files(dir.to_str().unwrap(), "trace").pop().unwrap();
     let o = dsim(&["replay", trace.to_str().unwrap()]);
     assert!(text(&o).contains("record for record"), "{}", text(&o));
+    // Under --seeds, each seed's settles count in the summary's (once only
+    // the first seed's did).
+    let (code, out, dir) = explore(
+        "scenarios/explore/bracha-twins-small.toml",
+        &["--depth", "5", "--seeds", "1..3"],
+    );
+    assert_eq!(code, Some(0), "{out}");
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).unwrap()).unwrap();
+    let each: Vec<serde_json::Value> = std::fs::read_to_string(dir.join("seeds.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    for count in ["/settled", "/settle_steps", "/counts/slept"] {
+        assert_eq!(
+            added(&summary, count),
+            added(&each[0], count) + added(&each[1], count),
+            "{count}: {summary}"
+        );
+        assert!(added(&each[1], count) > 0, "{count}: {each:?}");
+    }
     // A silent node is searched too: what it sends is lost, so Bracha's
     // three honest nodes still deliver (n ≥ 3f+1), in every order.
     let dir = tmp("silent");
@@ -1204,6 +1226,12 @@ fn a_search_names_no_draw_of_the_fault_schedule_or_network_it_does_not_use() {
     );
 }
 
+/// A count of a `--seeds` search's summary or of one seed's line in
+/// `seeds.jsonl`, by its JSON pointer within the report.
+fn added(searched: &serde_json::Value, count: &str) -> u64 {
+    searched["report"].pointer(count).unwrap().as_u64().unwrap()
+}
+
 #[test]
 fn explore_seeds_searches_each_seeds_workload_until_one_violates() {
     // The echo twin runs a retried request twice; with one attempt drawn
@@ -1268,13 +1296,22 @@ fn explore_seeds_searches_each_seeds_workload_until_one_violates() {
     assert_eq!(each[1]["drawn"], "params.attempts = 3", "{each:?}");
     assert!(each[0]["report"]["violation"].is_null(), "{each:?}");
     assert!(!each[1]["report"]["violation"].is_null(), "{each:?}");
-    // Added up: the summary's states are the two seeds' states.
-    let states = |r: &serde_json::Value| r["counts"]["states"].as_u64().unwrap();
-    assert_eq!(
-        states(&summary["report"]),
-        states(&each[0]["report"]) + states(&each[1]["report"]),
-        "{summary}"
-    );
+    // Added up: the summary's states and steps reduced are the two
+    // seeds' (the steps reduced were once the first seed's alone; the
+    // settles are added up in `a_search_names_the_byzantine_nodes_it_ran_with`).
+    for count in [
+        "/counts/states",
+        "/counts/unique",
+        "/counts/slept",
+        "/terminal",
+    ] {
+        assert_eq!(
+            added(&summary, count),
+            added(&each[0], count) + added(&each[1], count),
+            "{count}: {summary}"
+        );
+        assert!(added(&each[1], count) > 0, "{count}: {each:?}");
+    }
     // The counterexample is seed 3's run, and replays.
     let trace = common::files(dir.to_str().unwrap(), "trace").pop().unwrap();
     let o = dsim(&["replay", trace.to_str().unwrap()]);

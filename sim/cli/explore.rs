@@ -442,10 +442,25 @@ fn fold(all: &mut Option<Report>, seed: Option<u64>, mut r: Report) {
     c.unique += r.counts.unique;
     c.ignored += r.counts.ignored;
     c.early += r.counts.early;
+    c.slept += r.counts.slept;
+    c.again += r.counts.again;
     c.depth = c.depth.max(r.counts.depth);
     c.frontier += r.counts.frontier;
     all.cut_at_depth += r.cut_at_depth;
     all.terminal += r.terminal;
+    all.settled += r.settled;
+    all.settle_steps += r.settle_steps;
+    all.settle_longest = all.settle_longest.max(r.settle_longest);
+    // How states were told apart and reached, and why steps were not
+    // reduced: as in every seed, or as in the first seed where not.
+    all.hashed &= r.hashed;
+    all.copied &= r.copied;
+    if all.unhashable.is_none() {
+        all.unhashable = r.unhashable;
+    }
+    if all.reduction_off.is_none() {
+        all.reduction_off = r.reduction_off;
+    }
     all.complete &= r.complete;
     if all.stopped.is_none() {
         all.stopped = r.stopped.map(named);
