@@ -472,12 +472,7 @@ impl SimConfig {
             .byzantine
             .iter()
             .find(|b| matches!(b.behaviour, crate::adversary::Behaviour::Mutate { .. }))
-            .map(|b| {
-                format!(
-                    "a byzantine node that mutates what it sends (n{})",
-                    b.node.0
-                )
-            })
+            .map(|b| format!("a byzantine node that mutates what it sends ({})", b.node))
     }
 
     /// For each fault, the crash a triggered restart undoes (by index):

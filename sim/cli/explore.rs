@@ -220,18 +220,13 @@ pub fn explore(registry: &Registry, args: ExploreArgs) -> Result<(), CliError> {
     println!("{}", faults_line(&resolved.config, budgets));
     // The byzantine nodes the search ran with, fixed for all of it (under
     // --seeds, the last seed's: where the violation is, if one was found).
-    let searched_last = !many || report.violation.is_some();
-    for b in resolved
-        .config
-        .adversary
-        .byzantine
-        .iter()
-        .filter(|_| searched_last)
-    {
-        println!(
-            "byzantine  {}: {} (in every state searched)",
-            b.node, b.behaviour
-        );
+    if !many || report.violation.is_some() {
+        for b in &resolved.config.adversary.byzantine {
+            println!(
+                "byzantine  {}: {} (in every state searched)",
+                b.node, b.behaviour
+            );
+        }
     }
     // A scenario with ranges: the configuration searched is one seed's
     // draw (each seed's, under --seeds, on its own line above).

@@ -96,8 +96,13 @@ impl Pace {
     /// heartbeat ticks on) is judged at the budget as before.
     fn more(&self) -> bool {
         self.since < self.steps
-            || (self.since < self.steps.saturating_mul(Pace::STRETCH)
-                && self.since - self.moved < self.steps.max(self.moved))
+            || (self.since < self.steps.saturating_mul(Pace::STRETCH) && !self.stood_still())
+    }
+
+    /// Whether the failing check's message has stood still for the
+    /// budget, and for as many steps as the settle took to bring it there.
+    fn stood_still(&self) -> bool {
+        self.since - self.moved >= self.steps.max(self.moved)
     }
 }
 
@@ -893,12 +898,12 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
         if let Some(f) = self.failure.as_mut() {
             let mut why = SETTLED.to_string();
             if let Some(p) = out_of_steps {
-                let still = p.since - p.moved;
-                why.push_str(&if still >= p.steps.max(p.moved) {
+                why.push_str(&if p.stood_still() {
                     format!(
                         "; the settle stopped at its step {} (counted from the last operation it \
-                         handed out, if any), its check's message unchanged for the last {still}",
-                        p.since
+                         handed out, if any), its check's message unchanged for the last {}",
+                        p.since,
+                        p.since - p.moved
                     )
                 } else {
                     format!(
