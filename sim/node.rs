@@ -97,7 +97,10 @@ pub struct TimerId(pub u64);
 pub struct Input {
     /// Sequence number of the operation within the run, from 0.
     pub id: u64,
-    /// A value drawn from the workload's own random stream.
+    /// A value drawn from the workload's own random stream, uniformly
+    /// from `0..values` (a scenario's `[workload] values`, 1000 unless it
+    /// says; [`crate::config::Workload::value_range`] in code, where 0
+    /// is any `u64`): set it wide before taking bits from it.
     pub value: u64,
 }
 

@@ -390,6 +390,20 @@ fn a_read_no_order_explains_points_at_where_the_model_starts() {
         "{text}"
     );
     assert!(holds(&verdict(&Register::new(Value::Int(0)), lines)));
+    // A value read before any write of it began: the hint names that
+    // write, not the model's start.
+    let early = "p0 invoke read nil
+                 p0 ok read 5
+                 p1 invoke write 5
+                 p1 ok write 5";
+    let h = history(early);
+    let v = check(&Register::new(Value::Int(0)), &h, &Budget::default());
+    let text = describe_from(&h, &v, &Value::Int(0));
+    assert!(
+        text.contains("it returned 5, which no operation running by then wrote: p1 write 5 wrote it, invoked at #2")
+            && !text.contains("where the model starts"),
+        "{text}"
+    );
     // Where the others' order is the trouble, no such pointer: a stale
     // read needs the write after the one it saw as a witness.
     let stale = "p0 invoke write 1
@@ -1185,6 +1199,32 @@ mod jepsen_import {
         };
         // The read alone: no order of the write, nor its absence, explains it.
         assert_eq!((why.ops, why.free), (vec![1], vec![0]));
+        // Torn between two transactions: the read is the witness alone,
+        // the two that wrote what it read are named first among those
+        // free (before an earlier write of another register), and the
+        // hint says it saw part of one, not where the model starts.
+        let torn = txn(2, "invoke", "[[:w :z 7]]")
+            + &txn(2, "ok", "[[:w :z 7]]")
+            + &write
+            + &txn(0, "invoke", "[[:write :x 2] [:write :y 2]]")
+            + &txn(0, "ok", "[[:write :x 2] [:write :y 2]]")
+            + &reads("1", "2");
+        let h = History::from_events(read(&torn).unwrap()).unwrap();
+        let v = by_name("multi-register", Value::Int(0), &h, &Budget::default()).unwrap();
+        let Verdict::NotLinearizable(why) = &v else {
+            panic!("a torn read passed");
+        };
+        assert_eq!(
+            (why.ops.clone(), why.free.clone()),
+            (vec![3], vec![1, 2, 0])
+        );
+        let text = dsim::check::linearizable::describe_from(&h, &v, &Value::Int(0));
+        assert!(
+            text.contains("was written by another operation")
+                && text.contains("a torn read")
+                && !text.contains("where the model starts (`initial`"),
+            "{text}"
+        );
         // A stale read: the later write and the read are the witnesses;
         // the write of what it read, seen, is free (not left out).
         let stale = txn(0, "invoke", "[[:w :x 1]]")

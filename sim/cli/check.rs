@@ -367,7 +367,7 @@ fn judge(
                     plain(&r)
                 );
             }
-            if let Some(hint) = crate::check::linearizable::alone_hint(v, &initial) {
+            if let Some(hint) = crate::check::linearizable::alone_hint(history, v, &initial) {
                 println!("hint           {hint}");
             }
             if let Some(note) = crashes(v.at) {

@@ -584,13 +584,23 @@ fn explain<M: Model>(
             }
         });
     }
+    // And a scalar a witness returned that it was not asked about: a
+    // transaction's reads, which a transaction that wrote them holds
+    // among the other steps of its input.
+    let asked = core.iter().map(|o| &o.input);
+    let fresh = fresh_values(core.iter().filter_map(|o| o.output.as_ref()), asked);
+    let wrote_seen = |o: &Operation| {
+        let mut wrote = seen.contains(&o.input);
+        each_value(&o.input, &mut |v| wrote |= fresh.contains(v));
+        wrote
+    };
     let witness: std::collections::BTreeSet<usize> = witnesses.iter().copied().collect();
     let mut free: Vec<(bool, &Operation)> = ops
         .iter()
         .copied()
         .filter(|o| o.call < at)
         .filter(|o| model.changes_state(o) && !witness.contains(&o.id))
-        .map(|o| (!seen.contains(&o.input), o))
+        .map(|o| (!wrote_seen(o), o))
         .collect();
     free.sort_by_key(|&(unseen, o)| (unseen, o.call, o.id));
     Ok(Violation {
@@ -688,6 +698,29 @@ fn strings_inside<'a>(ops: &[&'a Operation]) -> Option<BTreeMap<&'a str, Vec<(us
     Some(inside)
 }
 
+/// The scalars (neither nil nor a list) in `outputs` that are nowhere in
+/// `inputs`: what the operations returned that they were not asked about.
+fn fresh_values<'a>(
+    outputs: impl Iterator<Item = &'a Value>,
+    inputs: impl Iterator<Item = &'a Value>,
+) -> std::collections::BTreeSet<&'a Value> {
+    let mut asked = std::collections::BTreeSet::new();
+    for v in inputs {
+        each_value(v, &mut |v| {
+            asked.insert(v);
+        });
+    }
+    let mut fresh = std::collections::BTreeSet::new();
+    for v in outputs {
+        each_value(v, &mut |v| {
+            if !matches!(v, Value::Nil | Value::List(_)) && !asked.contains(v) {
+                fresh.insert(v);
+            }
+        });
+    }
+    fresh
+}
+
 /// `v` and, in a list, each value in it.
 fn each_value<'a>(v: &'a Value, f: &mut impl FnMut(&'a Value)) {
     f(v);
@@ -742,19 +775,63 @@ pub fn describe_from(history: &History, verdict: &Verdict, initial: &Value) -> S
 }
 
 /// The hint for a violation one operation makes on its own: no order of
-/// the others explains it, so the model's starting state is suspect
-/// (a register that starts at 0 checked against one that starts nil), or
-/// an operation that took effect more than once (a deposit of 5 applied
-/// twice, then a balance of 10).
-pub fn alone_hint(violation: &Violation, initial: &Value) -> Option<String> {
-    (violation.ops.len() == 1 && violation.minimal).then(|| {
-        format!(
-            "no order of the other operations explains it, so look at where the model \
-             starts (`initial` is {initial} here: if the system starts elsewhere, set it in \
-             the scenario's [check], `--initial` for the check command), or for an operation \
-             that took effect twice (a duplicated or retried request applied again)"
-        )
-    })
+/// the others explains it. When it returned a value that no other
+/// operation wrote, the model's starting state is suspect (a register
+/// that starts at 0 checked against one that starts nil), or an
+/// operation that took effect more than once (a deposit of 5 applied
+/// twice, then a balance of 10). When every value it returned was
+/// written by another, it saw them together where no order of those
+/// writes puts them: part of what one operation did and not the rest (a
+/// transaction's read of one key another wrote before that write's other
+/// keys, a torn read).
+pub fn alone_hint(history: &History, violation: &Violation, initial: &Value) -> Option<String> {
+    let [one] = violation.ops.as_slice() else {
+        return None;
+    };
+    if !violation.minimal {
+        return None;
+    }
+    let op = &history.ops[*one];
+    let fresh = fresh_values(op.output.iter(), [&op.input, initial].into_iter());
+    let wrote = |i: usize, v: &Value| {
+        let mut wrote = false;
+        each_value(&history.ops[i].input, &mut |w| wrote |= w == v);
+        wrote
+    };
+    let by_free = |v: &Value| violation.free.iter().any(|&i| wrote(i, v));
+    if !fresh.is_empty() && fresh.iter().all(|v| by_free(v)) {
+        return Some(
+            "each value it returned was written by another operation (named first among \
+             those free) or is where the model starts, yet no order of those operations gives them all at once: it saw \
+             part of what one of them did and not the rest (a read of one key a transaction \
+             wrote and not of another it wrote with it: a torn read)"
+                .into(),
+        );
+    }
+    // A value only an operation invoked after this one completed wrote.
+    let later = fresh.iter().filter(|v| !by_free(v)).find_map(|v| {
+        let w = history.ops.iter().find(|w| {
+            w.call > violation.at
+                && w.call > op.ret.unwrap_or(0)
+                && w.key == op.key
+                && wrote(w.id, v)
+        })?;
+        Some((v, w))
+    });
+    if let Some((v, w)) = later {
+        return Some(format!(
+            "it returned {v}, which no operation running by then wrote: {} wrote it, \
+             invoked at #{}, after this one completed (a value seen before its write began)",
+            w.head(),
+            w.call
+        ));
+    }
+    Some(format!(
+        "no order of the other operations explains it, so look at where the model \
+         starts (`initial` is {initial} here: if the system starts elsewhere, set it in \
+         the scenario's [check], `--initial` for the check command), or for an operation \
+         that took effect twice (a duplicated or retried request applied again)"
+    ))
 }
 
 /// A crash, for [`crash_note`]: its record, node and time, and how many
@@ -865,7 +942,7 @@ fn words(history: &History, verdict: &Verdict, initial: Option<&Value>) -> Strin
             match ops.as_slice() {
                 [one] => {
                     let hint = initial
-                        .and_then(|i| alone_hint(v, i))
+                        .and_then(|i| alone_hint(history, v, i))
                         .map(|h| format!("; {h}"))
                         .unwrap_or_default();
                     format!(
