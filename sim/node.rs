@@ -99,7 +99,8 @@ pub struct Input {
     pub id: u64,
     /// A value drawn from the workload's own random stream, uniformly
     /// from `0..values` (a scenario's `[workload] values`, 1000 unless it
-    /// says; [`crate::config::Workload::value_range`] in code, where 0
+    /// says; a property test's [`crate::testing::Bounds::values`], the
+    /// same; [`crate::config::Workload::value_range`] in code, where 0
     /// is any `u64`): set it wide before taking bits from it.
     pub value: u64,
 }

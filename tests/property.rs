@@ -1469,3 +1469,62 @@ fn generated_faults_fall_often_among_a_runs_first_milliseconds_and_messages() {
         "{soon} of {triggered} crashes after one of a node's first 8 messages"
     );
 }
+
+/// Operation values are drawn from `0..1000` unless `Bounds::values`
+/// widens them: a protocol that takes a value apart into a key and a
+/// kind of operation needs the high bits, which were always zero. The
+/// widened range reaches the node, the case's configuration and the
+/// scenario a failure writes; a range a scenario cannot hold is refused.
+#[test]
+fn bounds_widen_the_values_operations_carry() {
+    use dsim::{Context, Input, Node, NodeId, Simulation};
+    use proptest::strategy::ValueTree;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::Arc;
+
+    struct Largest(Arc<AtomicU64>);
+    impl Node for Largest {
+        type Msg = ();
+        type Timer = ();
+        fn on_start(&mut self, _: &mut Context<'_, Self>) {}
+        fn on_message(&mut self, _: &mut Context<'_, Self>, _: NodeId, _: ()) {}
+        fn on_input(&mut self, _: &mut Context<'_, Self>, input: Input) {
+            self.0.fetch_max(input.value, Ordering::Relaxed);
+        }
+    }
+    let largest = |bounds: Bounds| {
+        let mut runner = runner(1);
+        let strategy = cases(
+            Bounds {
+                operations: 30..=30,
+                ..bounds
+            }
+            .no_crashes(),
+        );
+        let case = strategy.new_tree(&mut runner).unwrap().current();
+        let seen = Arc::new(AtomicU64::new(0));
+        let flag = seen.clone();
+        Simulation::new(case.config(), move |_| Largest(flag.clone()))
+            .run()
+            .unwrap();
+        (case, seen.load(Ordering::Relaxed))
+    };
+    let (case, most) = largest(Bounds::default());
+    assert_eq!(case.values, 1000);
+    assert!((1..1000).contains(&most), "{most}");
+    let (case, most) = largest(Bounds::default().values(1 << 40));
+    assert_eq!(case.config().workload.map(|w| w.value_range), Some(1 << 40));
+    assert!((1 << 30..1 << 40).contains(&most), "{most}");
+    assert!(
+        case.to_scenario("echo", &Params::default())
+            .contains("values = 1099511627776"),
+        "{}",
+        case.to_scenario("echo", &Params::default())
+    );
+    let refused = std::panic::catch_unwind(|| cases(Bounds::default().values(0)));
+    let why = refused
+        .err()
+        .and_then(|e| e.downcast::<String>().ok())
+        .unwrap();
+    assert!(why.contains("Bounds::values is 0"), "{why}");
+}

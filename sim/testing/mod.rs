@@ -183,6 +183,9 @@ pub struct Case {
     /// What a crash keeps of the unsynced writes
     /// ([`Bounds::unsynced_kept`]); none by default.
     pub disk: DiskConfig,
+    /// Each operation's value ([`crate::Input::value`]) is drawn from
+    /// `0..values` ([`Bounds::values`]; 1000 by default).
+    pub values: u64,
 }
 
 /// A byzantine node a case holds (see [`crate::adversary`]). At most one
@@ -248,6 +251,11 @@ pub struct Bounds {
     /// The chance that a crash keeps each write not yet synced
     /// ([`DiskConfig::unsynced_kept`]); zero, the default, loses them all.
     pub unsynced_kept: Ppm,
+    /// Each operation's value ([`crate::Input::value`]) is drawn from
+    /// `0..values`: 1000 by default, as a scenario's `[workload] values`.
+    /// A protocol that takes bits of it apart (a key, a kind of
+    /// operation) wants it wider: up to `i64::MAX`, as a scenario holds.
+    pub values: u64,
 }
 
 impl Default for Bounds {
@@ -263,6 +271,7 @@ impl Default for Bounds {
             byzantine: 0,
             adversary_max: Ppm::ZERO,
             unsynced_kept: Ppm::ZERO,
+            values: 1000,
         }
     }
 }
@@ -367,6 +376,11 @@ impl Bounds {
     pub fn unsynced_kept(mut self, p: f64) -> Bounds {
         self.unsynced_kept =
             Ppm::from_probability(p).unwrap_or_else(|e| panic!("Bounds::unsynced_kept({p}): {e}"));
+        self
+    }
+    /// Operation values drawn from `0..range` (see [`Bounds::values`]).
+    pub fn values(mut self, range: u64) -> Bounds {
+        self.values = range;
         self
     }
 }
@@ -655,6 +669,7 @@ pub fn cases(bounds: Bounds) -> CaseStrategy<BoxedStrategy<Case>> {
         byzantine: max_byzantine,
         adversary_max,
         unsynced_kept,
+        values,
     } = bounds;
     assert!(
         !nodes.is_empty(),
@@ -663,6 +678,11 @@ pub fn cases(bounds: Bounds) -> CaseStrategy<BoxedStrategy<Case>> {
     assert!(
         !operations.is_empty(),
         "Bounds::operations {operations:?} is empty: give the fewest first (e.g. 1..=30)"
+    );
+    assert!(
+        (1..=i64::MAX as u64).contains(&values),
+        "Bounds::values is {values}: operation values are drawn from 0..values, so give 1 to {} (a scenario's `values` holds no more)",
+        i64::MAX
     );
     assert!(
         horizon > Duration::ZERO,
@@ -689,6 +709,7 @@ pub fn cases(bounds: Bounds) -> CaseStrategy<BoxedStrategy<Case>> {
                 byzantine,
                 adversary,
                 disk: DiskConfig { unsynced_kept },
+                values,
             },
         )
         .boxed();
@@ -981,7 +1002,7 @@ impl Case {
                 max: Duration((self.time.0 / 30).max(2_000_000)),
             },
             targets: Vec::new(),
-            value_range: 1000,
+            value_range: self.values,
             skip: Vec::new(),
         })
     }
