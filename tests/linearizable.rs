@@ -245,6 +245,18 @@ fn a_violation_names_the_writes_still_running_that_it_took_in() {
     assert!(bar_of("p0 write 1").contains("#d80"), "{svg}");
     assert!(bar_of("p1 read").contains("#e00"), "{svg}");
     assert!(bar_of("p4 write 5").contains("#2c6fbb"), "{svg}");
+    // The title fits: the drawing is as wide as its text needs.
+    let width: usize = svg
+        .split("width=\"")
+        .nth(1)
+        .and_then(|w| w.split('"').next())
+        .and_then(|w| w.parse().ok())
+        .unwrap();
+    let title = svg.lines().nth(1).unwrap();
+    assert!(
+        width >= 10 + 7 * (title.len() - r#"<text x="10" y="20"></text>"#.len()),
+        "{svg}"
+    );
     // Without another write running, nothing is named.
     let h = history(
         "p0 invoke write 1

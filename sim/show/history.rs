@@ -57,18 +57,12 @@ pub fn svg(history: &History, verdict: &Verdict) -> String {
     times.sort_unstable();
     times.dedup();
     let x_of = |t: u64| 140 + times.partition_point(|&u| u < t) * 12;
-    let width = 140 + (times.len() + 4) * 12;
     let lane = |p: u64| 50 + processes.iter().position(|&q| q == p).unwrap_or(0) * 40;
     let height = 90 + processes.len() * 40;
     let (witnesses, free, at) = match verdict {
         Verdict::NotLinearizable(v) => (v.ops.clone(), v.free.clone(), Some(v.at)),
         _ => (Vec::new(), Vec::new(), None),
     };
-    let mut out = String::new();
-    let _ = writeln!(
-        out,
-        r##"<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-family="monospace" font-size="11">"##
-    );
     let title = match verdict {
         Verdict::Linearizable => "linearizable".to_string(),
         Verdict::NotLinearizable(v) => format!(
@@ -89,6 +83,15 @@ pub fn svg(history: &History, verdict: &Verdict) -> String {
         ),
         Verdict::Unknown(why) => format!("unknown: {why}"),
     };
+    // Wide enough for the bars and for the title (11 px monospace is
+    // under 7 px a character), which was cut off over a short history.
+    let bars = 140 + (times.len() + 4) * 12;
+    let width = bars.max(20 + title.chars().count() * 7);
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        r##"<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-family="monospace" font-size="11">"##
+    );
     let _ = writeln!(out, r##"<text x="10" y="20">{}</text>"##, esc(&title));
     for &p in &processes {
         let y = lane(p);
