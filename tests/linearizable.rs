@@ -1206,6 +1206,23 @@ mod jepsen_import {
         assert!(holds(&initial(
             &(reads("nil", "0") + &write + &reads("1", "nil"))
         )));
+        // Every read answered nil, where the registers start at 0: no
+        // order could fail it, so it is not judged, and says why.
+        let Verdict::Unknown(why) = initial(&(reads("nil", "nil") + &write + &reads("nil", "nil")))
+        else {
+            panic!("a history of nil reads judged");
+        };
+        assert!(
+            why.contains("all 4 reads the transactions returned are nil")
+                && why.contains("complete each transaction with the values its reads saw"),
+            "{why}"
+        );
+        // From nil, as Knossos's own histories may start, it is judged.
+        let from_nil = reads("nil", "nil") + &write + &reads("nil", "nil");
+        let h = History::from_events(read(&from_nil).unwrap()).unwrap();
+        assert!(holds(
+            &by_name("multi-register", Value::Nil, &h, &Budget::default()).unwrap()
+        ));
         let Verdict::NotLinearizable(why) = initial(&(write.clone() + &reads("1", "0"))) else {
             panic!("a fractured read passed");
         };

@@ -464,15 +464,38 @@ impl Model for MultiRegister {
         if let Some(what) = first_unknown(ops, "multi-register", &["txn"]) {
             return Some(what);
         }
-        ops.iter()
-            .find(|o| txn_steps(&o.input).is_none() || o.output.as_ref().is_some_and(|v| txn_steps(v).is_none()))
-            .map(|o| {
-                format!(
-                    "the multi-register model reads a transaction as [[f k v] ...], f read or write (r, w): #{} is {}",
-                    o.call,
-                    o.output.as_ref().filter(|v| txn_steps(v).is_none()).unwrap_or(&o.input)
-                )
-            })
+        if let Some(o) = ops.iter().find(|o| {
+            txn_steps(&o.input).is_none()
+                || o.output.as_ref().is_some_and(|v| txn_steps(v).is_none())
+        }) {
+            return Some(format!(
+                "the multi-register model reads a transaction as [[f k v] ...], f read or write (r, w): #{} is {}",
+                o.call,
+                o.output.as_ref().filter(|v| txn_steps(v).is_none()).unwrap_or(&o.input)
+            ));
+        }
+        // A read of nil is of any value: where the registers start at a
+        // value, a history whose completed reads are all nil (a client
+        // that answered with the transaction as it was asked, its reads
+        // never filled in) is one no order could fail.
+        let (mut read, mut valued) = (0, false);
+        for steps in ops
+            .iter()
+            .filter_map(|o| o.output.as_ref().and_then(txn_steps))
+        {
+            for (_, _, v) in steps.into_iter().filter(|s| !s.0) {
+                read += 1;
+                valued |= *v != Value::Nil;
+            }
+        }
+        (self.initial != Value::Nil && read > 0 && !valued).then(|| {
+            format!(
+                "all {read} reads the transactions returned are nil, which the multi-register model \
+                 takes as any value, though the registers start at {}: no order could fail them; \
+                 complete each transaction with the values its reads saw",
+                self.initial
+            )
+        })
     }
     /// A transaction that only writes values nothing else mentions.
     fn needless(&self, op: &Operation, seen: &dyn Fn(&Value) -> bool) -> bool {
