@@ -877,3 +877,58 @@ fn an_adversary_that_cannot_mutate_the_protocols_messages_is_refused_not_idle() 
         );
     }
 }
+
+/// A twin's drawn reach leaves no instance reaching nobody while the
+/// nodes suffice: such an instance never equivocates (the other acts as
+/// the honest node), and two instances over three peers drew one in a
+/// quarter of the seeds. Three instances over three peers: one each.
+#[test]
+fn every_instance_of_a_drawn_twin_reaches_some_node() {
+    let registry = dsim::protocols::Registry::builtin();
+    let reach_of = |instances: u32, seed: u64| {
+        let text = format!(
+            "protocol = \"bracha\"\nnodes = 4\n[[byzantine]]\nnode = 3\nbehaviour = \"twins\"\ninstances = {instances}\n"
+        );
+        let scenario = dsim::scenario::Scenario::parse("twins.toml", &text, &registry).unwrap();
+        let resolved = scenario.resolve(seed).unwrap();
+        let drawn = resolved
+            .drawn
+            .iter()
+            .find(|(k, _)| k == "byzantine.3.reach")
+            .map(|(_, v)| v.clone());
+        let Behaviour::Twins { reach } = &resolved.config.adversary.byzantine[0].behaviour else {
+            panic!("not twins");
+        };
+        (reach.clone(), drawn)
+    };
+    for seed in 0..200 {
+        let (reach, drawn) = reach_of(2, seed);
+        assert!(
+            reach.iter().all(|r| !r.is_empty()),
+            "seed {seed}: {reach:?}"
+        );
+        let mut all: Vec<u32> = reach.iter().flatten().map(|n| n.0).collect();
+        all.sort_unstable();
+        assert_eq!(all, vec![0, 1, 2], "seed {seed}: {reach:?}");
+        // What the seed says it drew is what runs.
+        let words: Vec<String> = reach
+            .iter()
+            .map(|r| {
+                format!(
+                    "[{}]",
+                    r.iter()
+                        .map(|n| n.0.to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            })
+            .collect();
+        assert_eq!(
+            drawn,
+            Some(format!("[{}]", words.join(", "))),
+            "seed {seed}"
+        );
+        let (three, _) = reach_of(3, seed);
+        assert!(three.iter().all(|r| r.len() == 1), "seed {seed}: {three:?}");
+    }
+}
