@@ -1254,6 +1254,19 @@ mod jepsen_import {
                 && !text.contains("where the model starts (`initial`"),
             "{text}"
         );
+        // A value no transaction wrote, though one names it as a key:
+        // not a torn read, the model's start is the pointer.
+        let keyed = txn(0, "invoke", "[[:w 1 5] [:w 2 5]]")
+            + &txn(0, "ok", "[[:w 1 5] [:w 2 5]]")
+            + &txn(1, "invoke", "[[:r 1 nil]]")
+            + &txn(1, "ok", "[[:r 1 2]]");
+        let h = History::from_events(read(&keyed).unwrap()).unwrap();
+        let v = by_name("multi-register", Value::Int(0), &h, &Budget::default()).unwrap();
+        let text = dsim::check::linearizable::describe_from(&h, &v, &Value::Int(0));
+        assert!(
+            text.contains("look at where the model starts") && !text.contains("torn read"),
+            "{text}"
+        );
         // A stale read: the later write and the read are the witnesses;
         // the write of what it read, seen, is free (not left out).
         let stale = txn(0, "invoke", "[[:w :x 1]]")

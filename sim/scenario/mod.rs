@@ -724,15 +724,14 @@ fn resolve_link(
 /// empty part is kept as it was.
 fn fill_empty(reach: &mut [Vec<NodeId>]) {
     while let Some(empty) = reach.iter().position(Vec::is_empty) {
-        let (largest, size) =
-            reach
-                .iter()
-                .enumerate()
-                .map(|(i, r)| (i, r.len()))
-                .fold(
-                    (0, 0),
-                    |best, (i, n)| if n > best.1 { (i, n) } else { best },
-                );
+        let Some((largest, size)) = reach
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (i, r.len()))
+            .max_by_key(|&(i, n)| (n, std::cmp::Reverse(i)))
+        else {
+            return;
+        };
         if size < 2 {
             return;
         }

@@ -589,11 +589,8 @@ fn explain<M: Model>(
     // among the other steps of its input.
     let asked = core.iter().map(|o| &o.input);
     let fresh = fresh_values(core.iter().filter_map(|o| o.output.as_ref()), asked);
-    let wrote_seen = |o: &Operation| {
-        let mut wrote = seen.contains(&o.input);
-        each_value(&o.input, &mut |v| wrote |= fresh.contains(v));
-        wrote
-    };
+    let wrote_seen =
+        |o: &Operation| seen.contains(&o.input) || fresh.iter().any(|v| writes(&o.input, v));
     let witness: std::collections::BTreeSet<usize> = witnesses.iter().copied().collect();
     let mut free: Vec<(bool, &Operation)> = ops
         .iter()
@@ -721,6 +718,21 @@ fn fresh_values<'a>(
     fresh
 }
 
+/// Whether an operation invoked with `input` writes `v`: its input is
+/// `v`, or `v` ends a list in it (a transaction's `[w k v]` step, a
+/// compare-and-set's `[old new]`), not a key or a name in the middle.
+fn writes(input: &Value, v: &Value) -> bool {
+    match input {
+        Value::List(items) => {
+            items.last() == Some(v)
+                || items
+                    .iter()
+                    .any(|x| matches!(x, Value::List(_)) && writes(x, v))
+        }
+        other => other == v,
+    }
+}
+
 /// `v` and, in a list, each value in it.
 fn each_value<'a>(v: &'a Value, f: &mut impl FnMut(&'a Value)) {
     f(v);
@@ -793,12 +805,12 @@ pub fn alone_hint(history: &History, violation: &Violation, initial: &Value) -> 
     }
     let op = &history.ops[*one];
     let fresh = fresh_values(op.output.iter(), [&op.input, initial].into_iter());
-    let wrote = |i: usize, v: &Value| {
-        let mut wrote = false;
-        each_value(&history.ops[i].input, &mut |w| wrote |= w == v);
-        wrote
+    let by_free = |v: &Value| {
+        violation
+            .free
+            .iter()
+            .any(|&i| writes(&history.ops[i].input, v))
     };
-    let by_free = |v: &Value| violation.free.iter().any(|&i| wrote(i, v));
     if !fresh.is_empty() && fresh.iter().all(|v| by_free(v)) {
         return Some(
             "each value it returned was written by another operation (named first among \
@@ -814,7 +826,7 @@ pub fn alone_hint(history: &History, violation: &Violation, initial: &Value) -> 
             w.call > violation.at
                 && w.call > op.ret.unwrap_or(0)
                 && w.key == op.key
-                && wrote(w.id, v)
+                && writes(&w.input, v)
         })?;
         Some((v, w))
     });
