@@ -2,9 +2,12 @@
 //! see under asynchronous semantics, to a depth.
 //!
 //! The network is an unordered pool of messages in flight; a state's
-//! enabled actions are: deliver any message, fire any pending timer (or,
-//! past [`crate::config::Budgets::early_timers`], only when no message is
-//! in flight and no task ready), issue the next client operation, and,
+//! enabled actions are: deliver any message, fire any pending timer that
+//! no other timer of its node falls due before (one set no later, for no
+//! longer: a node's timers keep the order their lengths fix, as DSLabs'
+//! checker keeps them; other nodes' in any order), or, past
+//! [`crate::config::Budgets::early_timers`], only when no message is in
+//! flight and no task ready, issue the next client operation, and,
 //! within budgets, drop or duplicate a message, crash a node, restart a
 //! crashed one (see
 //! [`crate::config::Strategy::Explore`]). The search is breadth-first (a
@@ -255,8 +258,8 @@ pub struct Report {
     pub history_not_evaluated: Vec<String>,
     /// Whether a node read its clock (`Context::now`) in some state the
     /// search reached. The search does not model time (a step takes 1 ms,
-    /// timers fire in any order whatever their deadlines), so what a
-    /// protocol decides from its clocks is not explored.
+    /// and timers fire in any order their own node's lengths allow), so
+    /// what a protocol decides from its clocks is not explored.
     pub clock_read: bool,
 }
 

@@ -420,8 +420,8 @@ impl<'a, N: Node + ?Sized> Context<'a, N> {
     /// The node's local clock: virtual time with this node's offset and drift.
     ///
     /// Under `dsim explore` time is not modelled (a step takes 1 ms, and
-    /// timers fire in any order whatever their deadlines), and the search's
-    /// report says so when a node has read its clock.
+    /// timers fire in any order their own node's lengths allow), and the
+    /// search's report says so when a node has read its clock.
     pub fn now(&self) -> Instant {
         self.clock_read.set(true);
         self.local_now

@@ -187,3 +187,119 @@ fn a_search_cut_short_by_timers_beating_messages_says_how_to_bound_them() {
     );
     assert!(!out.contains("hint "), "{out}");
 }
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+enum Alarm {
+    Short,
+    Mid,
+    Long,
+    Slow,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+enum Knock {
+    Ping,
+    Pong,
+}
+
+/// n0 sets a 50 ms and a 5 ms timer in one handler and pings n1; n1
+/// answers and sets a 100 ms timer; n0, answered, sets a 20 ms one. Each
+/// notes what fired and when (a step is 1 ms of the search's time).
+#[derive(Clone, Debug, Default, Hash)]
+struct Alarms {
+    fired: Vec<(u64, Alarm)>,
+}
+
+impl dsim::Node for Alarms {
+    type Msg = Knock;
+    type Timer = Alarm;
+    fn on_start(&mut self, ctx: &mut dsim::Context<'_, Self>) {
+        if ctx.id() == NodeId(0) {
+            ctx.set_timer(Duration::from_millis(50), Alarm::Long);
+            ctx.set_timer(Duration::from_millis(5), Alarm::Short);
+            ctx.send(NodeId(1), &Knock::Ping);
+        }
+    }
+    fn on_message(&mut self, ctx: &mut dsim::Context<'_, Self>, from: NodeId, msg: Knock) {
+        match msg {
+            Knock::Ping => {
+                ctx.set_timer(Duration::from_millis(100), Alarm::Slow);
+                ctx.send(from, &Knock::Pong);
+            }
+            Knock::Pong => {
+                ctx.set_timer(Duration::from_millis(20), Alarm::Mid);
+            }
+        }
+    }
+    fn on_timer(&mut self, ctx: &mut dsim::Context<'_, Self>, _: dsim::TimerId, alarm: Alarm) {
+        self.fired.push((ctx.now().0 / 1_000_000, alarm));
+    }
+}
+
+/// Every order n0's alarms fired in, and every (n0's, n1's) firings, in
+/// the states where nothing more could happen, of a complete search.
+type Fired = BTreeSet<(Vec<(u64, Alarm)>, Vec<(u64, Alarm)>)>;
+
+fn alarms(reduction: bool) -> Fired {
+    let mut config = SimConfig::new(0, 2);
+    config.strategy = Strategy::Explore {
+        path: Vec::new(),
+        budgets: Budgets::default(),
+    };
+    let ends = Arc::new(Mutex::new(BTreeSet::new()));
+    let log = ends.clone();
+    let sim = Simulation::new(config, |_| Alarms::default())
+        .at_end("record", "notes what fired where the run ends", move |v| {
+            let fired = |n: u32| {
+                v.node(NodeId(n))
+                    .map(|a| a.fired.clone())
+                    .unwrap_or_default()
+            };
+            log.lock().unwrap().insert((fired(0), fired(1)));
+            Ok(())
+        })
+        .hashable()
+        .cloneable();
+    let options = Options {
+        depth: 100,
+        reduction,
+        ..Options::default()
+    };
+    let report = search(&sim, &options).unwrap();
+    assert!(report.complete && report.violation.is_none(), "{report:?}");
+    let ends = std::mem::take(&mut *ends.lock().unwrap());
+    ends
+}
+
+#[test]
+fn a_nodes_timers_fire_in_the_order_their_settings_fix_and_other_nodes_in_any() {
+    for reduction in [true, false] {
+        let ends = alarms(reduction);
+        let orders: BTreeSet<Vec<Alarm>> = ends
+            .iter()
+            .map(|(n0, _)| n0.iter().map(|&(_, a)| a).collect())
+            .collect();
+        // The 5 ms alarm, set in the handler that set the 50 ms one,
+        // fires first; the 20 ms one, set later, may beat the 50 ms one
+        // or not, but never the 5 ms one set before it. (With timers in
+        // any order, all six orders of the three.)
+        let expected: BTreeSet<Vec<Alarm>> = [
+            vec![Alarm::Short, Alarm::Mid, Alarm::Long],
+            vec![Alarm::Short, Alarm::Long, Alarm::Mid],
+        ]
+        .into_iter()
+        .collect();
+        assert_eq!(orders, expected, "reduction {reduction}");
+        // Another node's clock and speed are not known: n1's 100 ms alarm,
+        // set after n0's 5 ms one, may still fire before it.
+        let when = |fired: &[(u64, Alarm)], alarm| fired.iter().find(|f| f.1 == alarm).map(|f| f.0);
+        assert!(
+            ends.iter()
+                .any(|(n0, n1)| when(n1, Alarm::Slow) < when(n0, Alarm::Short)),
+            "reduction {reduction}: {ends:?}"
+        );
+        assert!(ends
+            .iter()
+            .any(|(n0, n1)| when(n1, Alarm::Slow) > when(n0, Alarm::Long)));
+    }
+}

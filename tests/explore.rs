@@ -1351,7 +1351,9 @@ fn explore_seeds_searches_each_seeds_workload_until_one_violates() {
 
 /// Node 0 sets two timers, each sending its letter to node 1 when it
 /// fires (and noting it in `sent` if it keeps a note); node 1 keeps what
-/// it heard, in order.
+/// it heard, in order. The second is set by a third that falls due
+/// first (`k`), for less time than the first: then either may fire first
+/// (set in one handler, the shorter would).
 #[derive(Hash)]
 struct Letters {
     keeps_note: bool,
@@ -1367,14 +1369,18 @@ impl Node for Letters {
     type Timer = u8;
     fn on_start(&mut self, ctx: &mut Context<'_, Self>) {
         if ctx.id() == NodeId(0) {
-            ctx.set_timer(dsim::Duration::from_millis(1), b'a');
-            ctx.set_timer(dsim::Duration::from_millis(2), b'b');
+            ctx.set_timer(dsim::Duration::from_millis(2), b'a');
+            ctx.set_timer(dsim::Duration::ZERO, b'k');
         }
     }
     fn on_message(&mut self, _: &mut Context<'_, Self>, _: NodeId, Letter(l): Letter) {
         self.heard.push(l);
     }
     fn on_timer(&mut self, ctx: &mut Context<'_, Self>, _: dsim::TimerId, letter: u8) {
+        if letter == b'k' {
+            ctx.set_timer(dsim::Duration::from_millis(1), b'b');
+            return;
+        }
         if self.keeps_note {
             self.sent.push(letter);
         }
@@ -1421,8 +1427,9 @@ fn a_fifo_link_keeps_its_order_under_exploration() {
     assert_eq!(
         found.steps,
         [
+            "fire n0's timer t1: 107",
             "fire n0's timer t0: 97",
-            "fire n0's timer t1: 98",
+            "fire n0's timer t2: 98",
             "deliver m1.0 n0 -> n1: Letter(98)"
         ],
         "{found:?}"
@@ -1437,11 +1444,11 @@ fn a_fifo_link_keeps_its_order_under_exploration() {
     .unwrap();
     assert!(r.violation.is_none() && r.complete, "{r:?}");
     // The order of a FIFO queue is state. Without duplicates and without
-    // the sender's note: nothing sent; a or b sent, delivered or not; both
-    // sent, in either order, with none, one or both delivered: 1 + 2 + 2 +
-    // 6 = 11 states. Hashed as a multiset, the two full queues were one;
-    // a reordering link has 10 (either letter may arrive first from the
-    // same queue).
+    // the sender's note: `k` not fired; nothing sent; a or b sent,
+    // delivered or not; both sent, in either order, with none, one or
+    // both delivered: 1 + 1 + 2 + 2 + 6 = 12 states. Hashed as a
+    // multiset, the two full queues were one; a reordering link has 11
+    // (either letter may arrive first from the same queue).
     let count = |ordering| {
         let mut config = explored(Budgets::default());
         config.nodes = 2;
@@ -1456,8 +1463,8 @@ fn a_fifo_link_keeps_its_order_under_exploration() {
         assert!(r.complete && r.violation.is_none(), "{r:?}");
         r.counts.unique
     };
-    assert_eq!(count(dsim::network::Ordering::Fifo), 11);
-    assert_eq!(count(dsim::network::Ordering::Reorder), 10);
+    assert_eq!(count(dsim::network::Ordering::Fifo), 12);
+    assert_eq!(count(dsim::network::Ordering::Reorder), 11);
 }
 
 #[test]

@@ -211,12 +211,14 @@ fn a_settle_fires_timers_in_the_order_they_fall_due() {
     let r = searched(&sender(true, false, Budgets::default()), 0);
     assert!(r.pass().is_ok(), "{r:?}");
     assert_eq!(r.settled, 1, "{r:?}");
-    // Explored, the give-up may fire first (a search's timers fire in any
-    // order): then nothing is ever sent, and the settle says so.
-    let r = searched(&sender(true, false, Budgets::default()), 1);
-    let f = r.violation.expect("giving up first is a path");
-    assert_eq!(f.check, "delivered");
-    assert!(f.steps[0].contains("GiveUp"), "{f:?}");
+    // Explored, the give-up cannot fire first either: set in the same
+    // handler for longer, it falls due after the first resend on any
+    // timing (a search fires a node's timers in the order their lengths
+    // fix). It may beat a later resend, by then needless.
+    for depth in [1, 6] {
+        let r = searched(&sender(true, false, Budgets::default()), depth);
+        assert!(r.pass().is_ok(), "{r:?}");
+    }
 }
 
 #[test]
@@ -225,7 +227,7 @@ fn the_cli_settles_raft_and_says_what_it_judged() {
     assert_eq!(code, Some(0), "{out}");
     assert!(out.contains("checked    election-safety, log-matching, leader-completeness, state-machine-safety, leader-elected,"), "{out}");
     assert!(
-        out.contains("settled    2710 states: from each, the path went on without faults"),
+        out.contains("settled    1810 states: from each, the path went on without faults"),
         "{out}"
     );
     assert!(out.contains("NOT RUN    committed-on-majority:"), "{out}");

@@ -612,7 +612,7 @@ fn searched_draws(resolved: &crate::scenario::Resolved) -> Option<String> {
 /// What a search that saw a node read its clock says about it.
 const CLOCKS_NOT_EXPLORED: &str =
     "nodes read their clocks (ctx.now()), and a search does not model \
-     time: each step takes 1 ms and timers fire in any order, whatever their deadlines, so what \
+     time: each step takes 1 ms and timers fire in any order their own node's lengths allow, so what \
      the protocol decides from its clocks (a lease, a deadline) was not explored; random runs \
      (a sweep) keep time";
 

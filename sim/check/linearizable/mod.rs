@@ -48,8 +48,8 @@ mod models;
 mod search;
 
 pub use models::{
-    builtin, by_name, find, CasRegister, KeyValue, MultiRegister, Mutex, NamedModel, Queue,
-    Register, Set, UnorderedQueue, MODEL_NAMES,
+    builtin, by_name, find, CasRegister, KeyValue, MultiRegister, Mutex, NamedModel, OwnedMutex,
+    Queue, Register, Set, UnorderedQueue, MODEL_NAMES,
 };
 pub use search::Budget;
 
@@ -311,7 +311,9 @@ pub struct Violation {
     /// took in (a dequeue of 7 needs the enqueue of 7 that is not among
     /// the witnesses; a read of 1 and a later read of 0 contradict each
     /// other when one write of 1 is all that runs, and no remove). Those
-    /// that wrote a value a witness saw come first, then by invocation.
+    /// that wrote a value a witness saw come first, then the others, the
+    /// latest invoked first (the nearest the violation: on a long history
+    /// the first named are not its first operations).
     pub free: Vec<usize>,
     /// The longest linearizable prefix: the operations completed before
     /// `at`, in an order that linearizes them (ids).
@@ -599,7 +601,10 @@ fn explain<M: Model>(
         .filter(|o| model.changes_state(o) && !witness.contains(&o.id))
         .map(|o| (!wrote_seen(o), o))
         .collect();
-    free.sort_by_key(|&(unseen, o)| (unseen, o.call, o.id));
+    free.sort_by_key(|&(unseen, o)| {
+        let recent = if unseen { u64::MAX - o.call } else { o.call };
+        (unseen, recent, o.id)
+    });
     Ok(Violation {
         at,
         ops: witnesses,
@@ -906,6 +911,24 @@ pub fn crash_note(
     (!notes.is_empty()).then(|| notes.join("; "))
 }
 
+/// For a witness of more than two locks and nothing else: that a mutex
+/// whose unlock frees it whoever holds it can only count them, and the
+/// model that names two holders (empty otherwise).
+fn locks_hint(history: &History, violation: &Violation) -> &'static str {
+    let locks = violation
+        .ops
+        .iter()
+        .all(|&i| matches!(history.ops[i].f.as_str(), "lock" | "acquire"));
+    if locks && violation.ops.len() > 2 {
+        "; a lock here may have been freed by any process's unlock (so the `mutex` model \
+         takes it, as Knossos's), so only their count shows that two held it at once: \
+         where only its holder can unlock it, `owned-mutex` checks that too and names the \
+         two holders"
+    } else {
+        ""
+    }
+}
+
 /// The operations a violation left free ([`Violation::free`]), in words:
 /// `None` when there were none. At most `FREE_SHOWN` are named.
 pub fn free_words(history: &History, violation: &Violation) -> Option<String> {
@@ -963,10 +986,11 @@ fn words(history: &History, verdict: &Verdict, initial: Option<&Value>) -> Strin
                     )
                 }
                 _ => format!(
-                    "not linearizable from #{} on: these {} operations cannot be linearized together: {}{free}",
+                    "not linearizable from #{} on: these {} operations cannot be linearized together: {}{free}{}",
                     v.at,
                     ops.len(),
-                    ops.join("; ")
+                    ops.join("; "),
+                    locks_hint(history, v)
                 ),
             }
         }

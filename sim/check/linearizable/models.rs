@@ -1,13 +1,14 @@
 //! The models, by the names the command line knows: `register`,
-//! `cas-register`, `kv`, `mutex`, `queue`, `multi-register`, `set`,
-//! `unordered-queue`.
+//! `cas-register`, `kv`, `mutex`, `owned-mutex`, `queue`,
+//! `multi-register`, `set`, `unordered-queue`.
 //!
 //! | model | operations (function: argument → result) |
 //! |---|---|
 //! | `register` | `read`: → the value; `write`: v |
 //! | `cas-register` | those, and `cas`: `[old new]`, applied only if the value is `old` |
 //! | `kv` | per key (each key checked alone): `get` (or `read`): → the value; `put` (or `write`): v; `append`: v, onto a list, or onto a string when both are strings; `cas`: `[old new]` |
-//! | `mutex` | `lock`, `unlock` (each must alternate) |
+//! | `mutex` | `lock`, `unlock` (each must alternate; any process's unlock frees it, as Knossos's) |
+//! | `owned-mutex` | `lock`, `unlock`: held by the process that locked it, freed by its unlock alone |
 //! | `queue` | `enqueue`: v; `dequeue`: → the oldest value, `nil` when empty |
 //! | `multi-register` | `txn`: `[[f k v] ...]`, `f` `read` (`r`) or `write` (`w`) of register `k`, in order, at once; a read of `nil` is any value |
 //! | `set` | `add`: v; `read`: → every element, a list (or an EDN set) in any order, `nil` when none |
@@ -18,11 +19,12 @@ use crate::history::Value;
 use std::collections::{BTreeMap, VecDeque};
 
 /// Names the command line knows.
-pub const MODEL_NAMES: [&str; 8] = [
+pub const MODEL_NAMES: [&str; 9] = [
     "register",
     "cas-register",
     "kv",
     "mutex",
+    "owned-mutex",
     "queue",
     "multi-register",
     "set",
@@ -258,6 +260,39 @@ impl Model for Mutex {
     }
     fn unknown(&self, ops: &[Operation]) -> Option<String> {
         first_unknown(ops, "mutex", &["lock", "unlock", "acquire", "release"])
+    }
+}
+
+/// A lock held by the process that took it: `lock` takes it when free,
+/// and only that process's `unlock` frees it (an owner-aware mutex, as
+/// Jepsen's lock tests for Hazelcast check one). Stricter than
+/// [`Mutex`], whose `unlock` frees it whoever holds it, so that a lock
+/// freed by another's unlock passes, and two holders at once show only
+/// by counting: its witness of an overlap is every lock since the last
+/// time it was free, where this one's is the two holders. A process is
+/// who holds it: in a Jepsen history a process that crashed comes back
+/// under another number, whose unlock cannot free what the old one took.
+#[derive(Clone, Debug, Default)]
+pub struct OwnedMutex;
+
+impl Model for OwnedMutex {
+    type State = Option<u64>;
+    fn init(&self) -> Option<u64> {
+        None
+    }
+    fn step(&self, holder: &Option<u64>, op: &Operation) -> Option<Option<u64>> {
+        match (op.f.as_str(), holder) {
+            ("lock" | "acquire", None) => Some(Some(op.process)),
+            ("unlock" | "release", Some(p)) if *p == op.process => Some(None),
+            _ => None,
+        }
+    }
+    fn unknown(&self, ops: &[Operation]) -> Option<String> {
+        first_unknown(
+            ops,
+            "owned-mutex",
+            &["lock", "unlock", "acquire", "release"],
+        )
     }
 }
 
@@ -710,7 +745,16 @@ pub fn builtin() -> Vec<NamedModel> {
             "per key, each key checked alone: get, put, append, cas",
             KeyValue::new,
         ),
-        NamedModel::new("mutex", "lock, unlock (or acquire, release)", |_| Mutex),
+        NamedModel::new(
+            "mutex",
+            "lock, unlock (or acquire, release); any process's unlock frees it",
+            |_| Mutex,
+        ),
+        NamedModel::new(
+            "owned-mutex",
+            "lock, unlock (or acquire, release); held by the process that locked it",
+            |_| OwnedMutex,
+        ),
         NamedModel::new("queue", "enqueue, dequeue (FIFO)", |_| Queue::new()),
         NamedModel::new(
             "multi-register",

@@ -135,10 +135,46 @@ pub(crate) struct Pool {
     pub touch: Touch,
     /// Whether a handler read its clock during the step being taken.
     pub clock_read: bool,
-    /// When each timer set under exploration would be due (node, timer):
-    /// not state (a timer fires at any step), but the order a settle fires
-    /// timers in ([`crate::config::Budgets::settle`]).
-    pub deadlines: BTreeMap<(u32, u64), Instant>,
+    /// Each timer set under exploration (node, timer): when it would be
+    /// due, the order a settle fires timers in
+    /// ([`crate::config::Budgets::settle`]), and how long it was set for,
+    /// which orders a node's own timers ([`World::enabled`]).
+    pub deadlines: BTreeMap<(u32, u64), Due>,
+}
+
+/// A timer set under exploration: when it was set and would be due (the
+/// path's time: a step takes 1 ms), and how long it was set for (its
+/// node's clock).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Due {
+    pub set: Instant,
+    pub at: Instant,
+    pub after: Duration,
+}
+
+impl Due {
+    /// Whether this timer (id `id`) falls due before `other` (id
+    /// `other_id`) of the same node on any timing of the steps between:
+    /// set no later, for no longer, and not the same setting (ties go by
+    /// id: the one set first, as runs order them).
+    fn first(&self, id: u64, other: &Due, other_id: u64) -> bool {
+        self.set <= other.set
+            && self.after <= other.after
+            && (self.set, self.after, id) < (other.set, other.after, other_id)
+    }
+}
+
+/// The timers of one node's `pending` (id, and when set) that may fire
+/// now: those no other falls due before ([`Due::first`]).
+fn free_timers(pending: &[(u64, Option<Due>)]) -> impl Iterator<Item = u64> + '_ {
+    pending.iter().filter_map(|&(t, due)| {
+        let waits = due.is_some_and(|d| {
+            pending
+                .iter()
+                .any(|&(u, e)| e.is_some_and(|e| e.first(u, &d, t)))
+        });
+        (!waits).then_some(t)
+    })
 }
 
 /// What a step touched, as partial-order reduction needs it: two steps
@@ -263,13 +299,21 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
             Some(b) if pool.early >= b => !self.busy(),
             _ => true,
         };
+        // A node's timers fall due in the order their settings fix: one
+        // set no later than another, for no longer, is due first on any
+        // timing of the steps between, and the other waits for it (a
+        // leader's election timeout reset after its heartbeat was set
+        // cannot fire first). Across nodes, whose clocks and speeds the
+        // search does not know, and among a node's timers that neither
+        // orders, any order.
         for (i, slot) in self.slots.iter().enumerate() {
             if timers && self.nodes[i].is_some() {
-                out.extend(
-                    slot.timers
-                        .iter()
-                        .map(|(t, _)| Action::Fire(NodeId(i as u32), t)),
-                );
+                let pending: Vec<(u64, Option<Due>)> = slot
+                    .timers
+                    .iter()
+                    .map(|(t, _)| (t, pool.deadlines.get(&(i as u32, t)).copied()))
+                    .collect();
+                out.extend(free_timers(&pending).map(|t| Action::Fire(NodeId(i as u32), t)));
             }
         }
         for (i, node) in self.nodes.iter().enumerate() {
@@ -768,7 +812,7 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
                     .enumerate()
                     .filter_map(|(i, a)| match a {
                         Action::Fire(n, t) => {
-                            let due = deadlines.get(&(n.0, *t)).copied();
+                            let due = deadlines.get(&(n.0, *t)).map(|d| d.at);
                             Some(((due.is_none(), due, n.0, *t), i))
                         }
                         _ => None,
@@ -947,9 +991,9 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
     fn settle_key(&self) -> Option<u64> {
         let mut h = std::hash::DefaultHasher::new();
         self.fingerprint()?.hash(&mut h);
-        for (&(n, t), at) in &self.explore.as_ref()?.deadlines {
+        for (&(n, t), due) in &self.explore.as_ref()?.deadlines {
             if self.slots[n as usize].timers.contains(t) {
-                (n, t, i128::from(at.0) - i128::from(self.now.0)).hash(&mut h);
+                (n, t, i128::from(due.at.0) - i128::from(self.now.0)).hash(&mut h);
             }
         }
         Some(h.finish())
@@ -982,9 +1026,17 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
             slot.disk.hash(&mut h);
             slot.rng.position().hash(&mut h);
             slot.next_timer.hash(&mut h);
+            // Which of its timers falls due first is state too
+            // (`enabled`): how long each was set for, and which were set
+            // by the same step (the time between steps is no state; every
+            // timer set from here on is set later than these).
+            let mut set = None;
             for (id, tag) in slot.timers.iter() {
                 id.hash(&mut h);
                 postcard::to_stdvec(tag).unwrap_or_default().hash(&mut h);
+                let due = pool.deadlines.get(&(i as u32, id));
+                due.map(|d| (d.after, Some(d.set) == set)).hash(&mut h);
+                set = due.map(|d| d.set);
             }
         }
         // A multiset per link, except that on a FIFO link the order is

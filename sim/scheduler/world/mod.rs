@@ -1738,12 +1738,20 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
                 let slot = &mut self.slots[id.index()];
                 slot.timers.insert(timer.0, tag);
                 let at = self.now.after(slot.clock.to_virtual(after));
-                // Under exploration a timer is a choice, not a time; its
-                // deadline orders it only in a settle.
+                // Under exploration a timer is a choice, not a time: when
+                // it was set and its length order it among its node's
+                // timers, its deadline only in a settle.
                 if let Some(pool) = self.explore.as_mut() {
                     pool.deadlines
                         .retain(|&(n, t), _| n != id.0 || slot.timers.contains(t));
-                    pool.deadlines.insert((id.0, timer.0), at);
+                    pool.deadlines.insert(
+                        (id.0, timer.0),
+                        explore::Due {
+                            set: self.now,
+                            at,
+                            after,
+                        },
+                    );
                     return Ok(());
                 }
                 self.schedule(
