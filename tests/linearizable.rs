@@ -2214,3 +2214,81 @@ fn a_violation_among_crashed_clients_says_what_a_model_makes_of_a_crash() {
         f.message
     );
 }
+
+/// Node 0 records `EVENTS`, the i-th at i ms: p1 and p2 hold a lock at
+/// once, p0's unlock between (see
+/// `an_owned_mutex_is_freed_by_its_holder_alone_and_names_two_holders`).
+#[derive(Hash)]
+struct Scripted;
+
+const EVENTS: [(u64, bool, &str); 12] = [
+    (0, true, "lock"),
+    (0, false, "lock"),
+    (1, true, "lock"),
+    (0, true, "unlock"),
+    (0, false, "unlock"),
+    (2, true, "lock"),
+    (2, false, "lock"),
+    (1, false, "lock"),
+    (2, true, "unlock"),
+    (2, false, "unlock"),
+    (1, true, "unlock"),
+    (1, false, "unlock"),
+];
+
+impl dsim::Node for Scripted {
+    type Msg = ();
+    type Timer = usize;
+    fn on_start(&mut self, ctx: &mut dsim::Context<'_, Self>) {
+        if ctx.id().0 == 0 {
+            for i in 0..EVENTS.len() {
+                ctx.set_timer(dsim::Duration::from_millis(1 + i as u64), i);
+            }
+        }
+    }
+    fn on_message(&mut self, _: &mut dsim::Context<'_, Self>, _: dsim::NodeId, _: ()) {}
+    fn on_timer(&mut self, ctx: &mut dsim::Context<'_, Self>, _: dsim::TimerId, i: usize) {
+        let (p, invoke, f) = EVENTS[i];
+        match invoke {
+            true => ctx.invoke(p, f, None, Value::Nil),
+            false => ctx.complete(p, Phase::Ok, f, None, Value::Nil),
+        }
+    }
+}
+
+#[test]
+fn dsim_check_says_which_mutex_names_the_two_holders() {
+    let (outcome, trace) = dsim::Simulation::new(dsim::SimConfig::new(1, 1), |_| Scripted)
+        .linearizable(Mutex)
+        .run_traced(Vec::new(), None)
+        .unwrap();
+    let f = outcome.failure.expect("two holders at once");
+    assert!(
+        f.message.contains("these 3 operations") && f.message.contains("`owned-mutex`"),
+        "{}",
+        f.message
+    );
+    let file = crate::common::tmp("scripted-locks").join("t.trace");
+    std::fs::write(&file, trace).unwrap();
+    let check = |model: &str| {
+        let o = std::process::Command::new(env!("CARGO_BIN_EXE_dsim"))
+            .args(["check", file.to_str().unwrap(), "--linearizable", model])
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(1), "{o:?}");
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    let out = check("mutex");
+    assert!(out.contains("witnesses      3 operations"), "{out}");
+    assert!(
+        out.contains("hint           a lock here may have been freed by any process's unlock"),
+        "{out}"
+    );
+    let out = check("owned-mutex");
+    assert!(
+        out.contains("linearizable   NO (owned-mutex)")
+            && out.contains("witnesses      2 operations"),
+        "{out}"
+    );
+    assert!(!out.contains("hint "), "{out}");
+}

@@ -367,7 +367,9 @@ fn judge(
                     plain(&r)
                 );
             }
-            if let Some(hint) = crate::check::linearizable::alone_hint(history, v, &initial) {
+            let hint = crate::check::linearizable::alone_hint(history, v, &initial)
+                .or_else(|| crate::check::linearizable::locks_hint(history, v).map(String::from));
+            if let Some(hint) = hint {
                 println!("hint           {hint}");
             }
             if let Some(note) = crashes(v.at) {

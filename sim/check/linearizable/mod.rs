@@ -913,20 +913,18 @@ pub fn crash_note(
 
 /// For a witness of more than two locks and nothing else: that a mutex
 /// whose unlock frees it whoever holds it can only count them, and the
-/// model that names two holders (empty otherwise).
-fn locks_hint(history: &History, violation: &Violation) -> &'static str {
+/// model that names two holders.
+pub fn locks_hint(history: &History, violation: &Violation) -> Option<&'static str> {
     let locks = violation
         .ops
         .iter()
         .all(|&i| matches!(history.ops[i].f.as_str(), "lock" | "acquire"));
-    if locks && violation.ops.len() > 2 {
-        "; a lock here may have been freed by any process's unlock (so the `mutex` model \
+    (locks && violation.ops.len() > 2).then_some(
+        "a lock here may have been freed by any process's unlock (so the `mutex` model \
          takes it, as Knossos's), so only their count shows that two held it at once: \
          where only its holder can unlock it, `owned-mutex` checks that too and names the \
-         two holders"
-    } else {
-        ""
-    }
+         two holders",
+    )
 }
 
 /// The operations a violation left free ([`Violation::free`]), in words:
@@ -991,6 +989,8 @@ fn words(history: &History, verdict: &Verdict, initial: Option<&Value>) -> Strin
                     ops.len(),
                     ops.join("; "),
                     locks_hint(history, v)
+                        .map(|h| format!("; {h}"))
+                        .unwrap_or_default()
                 ),
             }
         }
