@@ -308,12 +308,19 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
         // orders, any order.
         for (i, slot) in self.slots.iter().enumerate() {
             if timers && self.nodes[i].is_some() {
+                let node = NodeId(i as u32);
+                let mut one = slot.timers.iter();
+                if let (Some((t, _)), None) = (one.next(), one.next()) {
+                    // One timer pending (the common case): nothing to order.
+                    out.push(Action::Fire(node, t));
+                    continue;
+                }
                 let pending: Vec<(u64, Option<Due>)> = slot
                     .timers
                     .iter()
                     .map(|(t, _)| (t, pool.deadlines.get(&(i as u32, t)).copied()))
                     .collect();
-                out.extend(free_timers(&pending).map(|t| Action::Fire(NodeId(i as u32), t)));
+                out.extend(free_timers(&pending).map(|t| Action::Fire(node, t)));
             }
         }
         for (i, node) in self.nodes.iter().enumerate() {
