@@ -3,11 +3,11 @@
 //!
 //! The network is an unordered pool of messages in flight; a state's
 //! enabled actions are: deliver any message, fire any pending timer that
-//! no other timer of its node falls due before (one set no later, for no
+//! no timer of its own node falls due before (one set no later, for no
 //! longer: a node's timers keep the order their lengths fix, as DSLabs'
-//! checker keeps them; other nodes' in any order), or, past
+//! checker keeps them; other nodes' timers come in any order) — past
 //! [`crate::config::Budgets::early_timers`], only when no message is in
-//! flight and no task ready, issue the next client operation, and,
+//! flight and no task ready —, issue the next client operation, and,
 //! within budgets, drop or duplicate a message, crash a node, restart a
 //! crashed one (see
 //! [`crate::config::Strategy::Explore`]). The search is breadth-first (a
