@@ -572,8 +572,11 @@ fn an_owned_mutex_is_freed_by_its_holder_alone_and_names_two_holders() {
     // p0's unlock, between, may have freed it for one of them if any
     // process's unlock frees it, so Knossos's mutex needs p0's lock too
     // to show it: three witnesses where the two holders are enough.
-    let lines = "p0 invoke lock nil\np0 ok lock nil\np1 invoke lock nil\np0 invoke unlock nil\np0 ok unlock nil\np2 invoke lock nil\np2 ok lock nil\np1 ok lock nil\np2 invoke unlock nil\np2 ok unlock nil\np1 invoke unlock nil\np1 ok unlock nil";
-    let h = history(lines);
+    let lines: Vec<String> = EVENTS
+        .iter()
+        .map(|&(p, invoke, f)| format!("p{p} {} {f} nil", if invoke { "invoke" } else { "ok" }))
+        .collect();
+    let h = history(&lines.join("\n"));
     let knossos = check(&Mutex, &h, &Budget::default());
     let owned = check(&OwnedMutex, &h, &Budget::default());
     let (Verdict::NotLinearizable(k), Verdict::NotLinearizable(o)) = (&knossos, &owned) else {
@@ -2215,12 +2218,9 @@ fn a_violation_among_crashed_clients_says_what_a_model_makes_of_a_crash() {
     );
 }
 
-/// Node 0 records `EVENTS`, the i-th at i ms: p1 and p2 hold a lock at
-/// once, p0's unlock between (see
+/// A history of one lock, as (process, invoked rather than completed,
+/// operation): p1 and p2 hold it at once, p0's unlock between (see
 /// `an_owned_mutex_is_freed_by_its_holder_alone_and_names_two_holders`).
-#[derive(Hash)]
-struct Scripted;
-
 const EVENTS: [(u64, bool, &str); 12] = [
     (0, true, "lock"),
     (0, false, "lock"),
@@ -2235,6 +2235,10 @@ const EVENTS: [(u64, bool, &str); 12] = [
     (1, true, "unlock"),
     (1, false, "unlock"),
 ];
+
+/// Node 0 records `EVENTS`, the i-th at i + 1 ms.
+#[derive(Hash)]
+struct Scripted;
 
 impl dsim::Node for Scripted {
     type Msg = ();
