@@ -153,6 +153,7 @@ fn record(registry: &Registry, dir: &Path, name: &str, scenario: &str) -> PathBu
                 linearizable: r.linearizable,
                 answered: r.answered,
                 digest: false,
+                first_failure_only: false,
             },
         )
         .unwrap();

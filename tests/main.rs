@@ -5,6 +5,7 @@
 mod common;
 
 mod adversary;
+mod after_failure;
 mod aio;
 mod answered;
 mod check;

@@ -465,6 +465,7 @@ pub fn rerun(
             linearizable: recipe.linearizable.clone(),
             answered: recipe.answered,
             digest: false,
+            first_failure_only: false,
             schedule: schedule.clone(),
             progress,
             stop,

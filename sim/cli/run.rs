@@ -268,6 +268,7 @@ fn run_seed_options<'a>(
         linearizable: resolved.linearizable.clone(),
         answered: resolved.answered,
         digest,
+        first_failure_only: false,
         schedule,
         progress,
         stop,
@@ -423,6 +424,17 @@ pub fn run(registry: &Registry, args: RunArgs) -> Result<(), CliError> {
         );
         if let Some(due) = &f.due {
             println!("liveness   {}", plain(due));
+        }
+        // Checks judged past the failure that failed too (not in the
+        // trace, which ends at the failure).
+        for c in &outcome.checks {
+            if let crate::scheduler::CheckStatus::AlsoFailed { message } = &c.status {
+                println!(
+                    "also       check `{}` failed too, judged past that failure: {}",
+                    plain(&c.name),
+                    plain(message)
+                );
+            }
         }
         println!(
             "reproduce  {} run {} --seed {seed}{}",

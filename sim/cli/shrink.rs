@@ -80,6 +80,8 @@ impl Against<'_> {
             linearizable: self.recipe.linearizable.clone(),
             answered: self.recipe.answered,
             digest: false,
+            // A candidate is asked only whether it fails.
+            first_failure_only: true,
             schedule: shared(c),
             progress: None,
             stop: None,
@@ -307,6 +309,7 @@ pub fn shrink(registry: &Registry, args: ShrinkArgs) -> Result<(), CliError> {
         linearizable: recipe.linearizable.clone(),
         answered: recipe.answered,
         digest: false,
+        first_failure_only: false,
         schedule: shared(&shrunk.candidate),
         progress: None,
         stop: None,

@@ -46,6 +46,11 @@ pub struct SeedOutcome {
     /// Invariants this seed did not evaluate, with why.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub not_run: BTreeMap<String, String>,
+    /// For a failing seed: the checks judged after its failure that
+    /// failed too ([`crate::scheduler::CheckStatus::AlsoFailed`]), with
+    /// why.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub also_failed: BTreeMap<String, String>,
     /// Planned faults that never happened in this seed (a crash whose
     /// trigger never came, a planned loss of a message never sent), by
     /// what was planned, with why.
@@ -85,6 +90,7 @@ struct Packed {
     digest: String,
     drawn: BTreeMap<String, String>,
     not_run: BTreeMap<String, String>,
+    also_failed: BTreeMap<String, String>,
     missed: BTreeMap<String, String>,
 }
 
@@ -106,6 +112,7 @@ impl Outcomes {
             digest: o.digest,
             drawn: o.drawn,
             not_run: o.not_run,
+            also_failed: o.also_failed,
             missed: o.missed,
         };
         let at = self.bytes.len();
@@ -162,6 +169,7 @@ impl Outcomes {
                 digest: p.digest,
                 drawn: p.drawn,
                 not_run: p.not_run,
+                also_failed: p.also_failed,
                 missed: p.missed,
             }
         })
@@ -322,6 +330,10 @@ pub struct Summary {
     pub passed: u64,
     pub failed: u64,
     pub failures_by_check: BTreeMap<String, u64>,
+    /// For each check that failed too in some failing seed, judged after
+    /// the seed's failure: in how many.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub also_failed_by_check: BTreeMap<String, u64>,
     /// For each invariant some passing seed did not evaluate: in how many
     /// passing seeds.
     #[serde(default)]
@@ -356,6 +368,7 @@ impl Summary {
         outcomes.sort();
         outcomes.dedup();
         let mut failures_by_check = BTreeMap::new();
+        let mut also_failed_by_check = BTreeMap::new();
         let mut not_run_by_check = BTreeMap::new();
         let mut missed_faults = BTreeMap::new();
         let mut failed = 0;
@@ -367,6 +380,9 @@ impl Summary {
             }
             if let Some(c) = &o.failed_check {
                 *failures_by_check.entry(c.clone()).or_insert(0) += 1;
+            }
+            for c in o.also_failed.keys() {
+                *also_failed_by_check.entry(c.clone()).or_insert(0) += 1;
             }
             // A failing seed stops early and leaves later checks unrun as
             // a matter of course; a passing seed that did not evaluate a
@@ -392,6 +408,7 @@ impl Summary {
             passed: outcomes.len() as u64 - failed,
             failed,
             failures_by_check,
+            also_failed_by_check,
             not_run_by_check,
             missed_faults,
             first_failing_seed,
@@ -846,6 +863,7 @@ mod tests {
                 .map(|(k, v)| (k.to_string(), v.clone()))
                 .collect(),
             not_run: BTreeMap::new(),
+            also_failed: BTreeMap::new(),
             missed: BTreeMap::new(),
         }
     }

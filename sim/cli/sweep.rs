@@ -8,7 +8,7 @@ use super::summary::{
 };
 use super::CliError;
 use crate::protocols::Registry;
-use crate::scheduler::{NOT_UNDER_PCT, VERDICT_UNKNOWN};
+use crate::scheduler::{CheckStatus, NOT_UNDER_PCT, VERDICT_UNKNOWN};
 use crate::show::plain;
 use crate::trace::hex;
 use clap::Args;
@@ -362,6 +362,16 @@ pub fn sweep(registry: &Registry, args: SweepArgs) -> Result<(), CliError> {
                                 .not_run()
                                 .map(|(c, why)| (c.to_string(), why.to_string()))
                                 .collect(),
+                            also_failed: outcome
+                                .checks
+                                .iter()
+                                .filter_map(|c| match &c.status {
+                                    CheckStatus::AlsoFailed { message } => {
+                                        Some((c.name.clone(), message.clone()))
+                                    }
+                                    _ => None,
+                                })
+                                .collect(),
                             missed: super::run::missed_faults(&outcome).into_iter().fold(
                                 BTreeMap::new(),
                                 |mut missed, (planned, why)| {
@@ -589,6 +599,7 @@ fn probe(
         digest: String::new(),
         drawn: BTreeMap::new(),
         not_run: BTreeMap::new(),
+        also_failed: BTreeMap::new(),
         missed: BTreeMap::new(),
     }))
 }
@@ -853,6 +864,28 @@ fn print_failures(summary: &Summary) {
         let word = if *count == 1 { "seed" } else { "seeds" };
         eprintln!(
             "  {}: {count} {word}: {}{more}",
+            plain(check),
+            seeds.join(", ")
+        );
+    }
+    // Checks a failing seed judged past its failure, and failed too.
+    for (check, count) in &summary.also_failed_by_check {
+        let seeds: Vec<String> = summary
+            .outcomes
+            .iter()
+            .filter(|o| o.also_failed.contains_key(check))
+            .take(SEEDS_NAMED + 1)
+            .map(|o| o.seed.to_string())
+            .collect();
+        let more = if seeds.len() > SEEDS_NAMED {
+            ", ..."
+        } else {
+            ""
+        };
+        let seeds = &seeds[..seeds.len().min(SEEDS_NAMED)];
+        let word = if *count == 1 { "seed" } else { "seeds" };
+        eprintln!(
+            "  {}: failed too, judged past another check's failure, in {count} {word}: {}{more}",
             plain(check),
             seeds.join(", ")
         );

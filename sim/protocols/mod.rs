@@ -304,6 +304,9 @@ pub struct RunOptions<'a> {
     pub answered: Option<Duration>,
     /// Keep the run's digest ([`Outcome::digest`]).
     pub digest: bool,
+    /// Stop judging at the run's first failure
+    /// ([`Simulation::first_failure_only`]).
+    pub first_failure_only: bool,
 }
 
 /// A protocol the command line can run by name. [`Spec`] implements it
@@ -413,6 +416,9 @@ pub fn prepare_with<N: Node>(
     }
     if let Some(stop) = options.stop {
         sim.stop_on(stop);
+    }
+    if options.first_failure_only {
+        sim.first_failure_only();
     }
     if let Some(report) = options.progress {
         sim.on_progress(report);

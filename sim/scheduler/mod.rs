@@ -242,6 +242,11 @@ pub enum CheckStatus {
     Held { evaluations: u64 },
     /// It is the run's [`Failure`].
     Failed,
+    /// It failed too, judged at the run's end past the run's failure (or,
+    /// for a check of the clients' history, over the history up to a
+    /// failure before the end): why. Not in the trace, which ends at the
+    /// run's failure.
+    AlsoFailed { message: String },
     /// Never evaluated, for this reason: it did not hold, and it did not
     /// fail either.
     NotRun { reason: String },
@@ -261,6 +266,7 @@ impl CheckReport {
             CheckStatus::Held { .. } if failed => "held until the failure".into(),
             CheckStatus::Held { .. } => "ok".into(),
             CheckStatus::Failed => "FAILED".into(),
+            CheckStatus::AlsoFailed { .. } => "FAILED TOO (judged past the failure)".into(),
             CheckStatus::NotRun { reason } => format!("NOT RUN ({reason})"),
         }
     }
@@ -433,6 +439,9 @@ pub struct Simulation<N: Node> {
     state_clone: Option<fn(&N) -> N>,
     /// Whether checks see the clients' history ([`View::history`]).
     history_in_view: bool,
+    /// Whether the run stops judging at its first failure
+    /// ([`Simulation::first_failure_only`]).
+    pub(crate) first_failure_only: bool,
 }
 
 impl<N: Node> Simulation<N> {
@@ -451,6 +460,7 @@ impl<N: Node> Simulation<N> {
             state_hash: None,
             state_clone: None,
             history_in_view: false,
+            first_failure_only: false,
         }
     }
 
@@ -533,6 +543,16 @@ impl<N: Node> Simulation<N> {
     /// reported as not run.
     pub fn stop_on(&mut self, stop: Arc<std::sync::atomic::AtomicBool>) {
         self.stop = Some(stop);
+    }
+
+    /// Stops judging at the run's first failure. By default a run that
+    /// fails judges the checks of its end all the same (and, failing
+    /// before its end, the clients' history so far), and reports each as
+    /// held or [`CheckStatus::AlsoFailed`]; a shrinker, which asks only
+    /// whether a run fails, saves their time. (A search always stops at
+    /// its violation.)
+    pub fn first_failure_only(&mut self) {
+        self.first_failure_only = true;
     }
 
     /// Adds an invariant.

@@ -1393,6 +1393,7 @@ pub fn check_protocol_with(
             linearizable: linearizable.clone(),
             answered,
             digest: false,
+            first_failure_only: false,
             schedule: None,
             progress: None,
             stop: None,
@@ -1432,7 +1433,16 @@ fn run_case(
         t.note(&outcome);
     }
     let problem = match &outcome.failure {
-        Some(f) => Some(f.line()),
+        Some(f) => Some(outcome.checks.iter().fold(f.line(), |line, c| {
+            // Checks judged past the failure that failed too.
+            match &c.status {
+                CheckStatus::AlsoFailed { message } => format!(
+                    "{line}; check `{}` failed too, judged past that failure: {message}",
+                    c.name
+                ),
+                _ => line,
+            }
+        })),
         None => {
             let report = audit(&trace[..], &Options::default())
                 .map_err(|e| TestCaseError::fail(e.to_string()))?;

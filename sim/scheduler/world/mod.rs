@@ -83,6 +83,14 @@ pub(crate) struct World<'s, N: Node, S: Sink> {
     clock_buffers: Vec<Vec<u32>>,
     pub stats: Stats,
     pub failure: Option<Failure>,
+    /// Checks that failed after the run's failure, judged at its end all
+    /// the same (name, why): not in the trace, which ends at the first.
+    pub also_failed: Vec<(String, String)>,
+    // Whether a failure now is one more after the first (the run's end
+    // checks, judged past its failure), and why the run was ending when
+    // its end checks were judged.
+    judging_rest: bool,
+    ending: Option<EndReason>,
     handled: u64,
     /// Steps of an explored path this run could not take (see
     /// [`crate::scheduler::Outcome::unfollowed`]).
@@ -469,6 +477,9 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
             clock_buffers: Vec::new(),
             stats: Stats::default(),
             failure: None,
+            also_failed: Vec::new(),
+            judging_rest: false,
+            ending: None,
             handled: 0,
             unfollowed: 0,
             inputs_at_down: 0,
@@ -741,11 +752,22 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
     }
 
     /// The checks of a run's end: invariants over the final state, then
-    /// the history.
+    /// the history. Past a failure among them the rest are judged all the
+    /// same ([`World::also_failed`]), unless the run is a search's or
+    /// asked for its first failure alone.
     pub(crate) fn end_checks(&mut self, reason: EndReason) -> Result<(), SimError> {
+        self.ending = Some(reason);
+        self.judging_rest = self.judges_rest();
+        let judged = self.end_checks_in_turn(reason);
+        self.judging_rest = false;
+        judged
+    }
+
+    fn end_checks_in_turn(&mut self, reason: EndReason) -> Result<(), SimError> {
+        let stop = |w: &Self| w.failure.is_some() && !w.judging_rest;
         if reason == EndReason::Quiescent {
             self.check_stalled()?;
-            if self.failure.is_some() {
+            if stop(self) {
                 return Ok(());
             }
         }
@@ -753,14 +775,36 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
         // stop before a task gets to ask.
         if !matches!(reason, EndReason::EventLimit | EndReason::Interrupted) {
             self.check_inputs_asked()?;
-            if self.failure.is_some() {
+            if stop(self) {
                 return Ok(());
             }
         }
         self.check_at_end(reason)?;
-        if self.failure.is_none() {
-            self.check_history()?;
+        if stop(self) {
+            return Ok(());
         }
+        self.check_history()
+    }
+
+    /// Whether checks are judged past the run's first failure: not in a
+    /// search (a violation is all it asks), nor where the run was built
+    /// to stop there ([`crate::Simulation::first_failure_only`]).
+    fn judges_rest(&self) -> bool {
+        self.explore.is_none() && !self.sim.first_failure_only
+    }
+
+    /// The run failed before its end: the clients' history so far is
+    /// judged all the same (a history that is not linearizable stays so
+    /// however it goes on; operations still open may take effect or not),
+    /// where the run judges past its failure. Checks of the run's end and
+    /// `eventually` were not due, and are reported so.
+    fn judge_history_after_failure(&mut self) -> Result<(), SimError> {
+        if self.failure.is_none() || !self.judges_rest() {
+            return Ok(());
+        }
+        self.judging_rest = true;
+        self.check_history()?;
+        self.judging_rest = false;
         Ok(())
     }
 
@@ -882,6 +926,7 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
             }
         };
         if self.failure.is_some() {
+            self.judge_history_after_failure()?;
             return Ok(EndReason::CheckFailed);
         }
         self.end_checks(reason)?;
@@ -2030,10 +2075,12 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
         end: Option<EndReason>,
         due: impl Fn(usize, When) -> bool,
     ) -> Result<(), SimError> {
-        match self.first_broken(end, due) {
-            Some((name, message)) => self.fail(&name, message),
-            None => Ok(()),
+        // At the run's end, judged past its failure: every check due.
+        let all = end.is_some() && self.judges_rest();
+        for (name, message) in self.broken(end, due, all) {
+            self.fail(&name, message)?;
         }
+        Ok(())
     }
 
     /// Evaluates the invariants `due` selects over the current state: the
@@ -2043,7 +2090,19 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
         end: Option<EndReason>,
         due: impl Fn(usize, When) -> bool,
     ) -> Option<(String, String)> {
-        let mut broken = None;
+        self.broken(end, due, false).pop()
+    }
+
+    /// Evaluates the invariants `due` selects over the current state:
+    /// those that break (name and why, in registration order), the first
+    /// alone unless `all`; without failing the run.
+    fn broken(
+        &mut self,
+        end: Option<EndReason>,
+        due: impl Fn(usize, When) -> bool,
+        all: bool,
+    ) -> Vec<(String, String)> {
+        let mut broken = Vec::new();
         {
             let identities = self.sim.config.nodes as usize;
             let view = View {
@@ -2065,8 +2124,10 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
                 let verdict = inv.check_with(self.monitors[i].as_deref_mut(), &view);
                 IN_CHECK.with(|f| f.set(None));
                 if let Err(message) = verdict {
-                    broken = Some((inv.name.clone(), message));
-                    break;
+                    broken.push((inv.name.clone(), message));
+                    if !all {
+                        break;
+                    }
                 }
             }
         }
@@ -2293,8 +2354,8 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
         self.history_checked = self.history.as_ref().map_or(0, Vec::len);
     }
 
-    /// The history checks, once the run is over (unless it failed first, or
-    /// a tool cut it short: a history cut anywhere is still a history, but
+    /// The history checks, once the run is over, or cut short by a tool
+    /// or a failure (a history cut anywhere is still a history, but
     /// operations pending at the cut are judged as of unknown outcome).
     fn check_history(&mut self) -> Result<(), SimError> {
         // An empty history proves nothing: its checks are reported as not
@@ -2302,10 +2363,14 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
         let Some(history) = self.history.take_if(|h| !h.is_empty()) else {
             return Ok(());
         };
-        let mut broken = None;
+        let mut broken = Vec::new();
+        let all = self.judges_rest();
         for (i, inv) in self.sim.invariants.iter().enumerate() {
             if !inv.is_history() {
                 continue;
+            }
+            if !all && !broken.is_empty() {
+                break;
             }
             IN_CHECK.with(|f| f.set(Some(i)));
             let verdict = inv.check_history(&history);
@@ -2328,14 +2393,13 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
                 Some(note) => format!("{message}; note: {note}"),
                 None => message,
             };
-            broken = Some((inv.name.clone(), message));
-            break;
+            broken.push((inv.name.clone(), message));
         }
         self.history = Some(history);
-        match broken {
-            Some((name, message)) => self.fail(&name, message),
-            None => Ok(()),
+        for (name, message) in broken {
+            self.fail(&name, message)?;
         }
+        Ok(())
     }
 
     /// Whether some handler of this run read its node's clock.
@@ -2366,11 +2430,16 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
             .zip(&self.tallies)
             .map(|(inv, tally)| {
                 let failed = self.failure.as_ref().is_some_and(|f| f.check == inv.name);
+                let also = self.also_failed.iter().find(|(c, _)| *c == inv.name);
                 let no_operations = inv.needs_operations()
                     && end != EndReason::CheckFailed
                     && self.history.as_ref().is_some_and(Vec::is_empty);
                 let status = if failed {
                     CheckStatus::Failed
+                } else if let Some((_, message)) = also {
+                    CheckStatus::AlsoFailed {
+                        message: message.clone(),
+                    }
                 } else if no_operations {
                     // Held over nothing is not held.
                     CheckStatus::NotRun {
@@ -2399,6 +2468,12 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
 
     fn why_not_run(&self, when: When, end: EndReason, cut_by: Option<&str>) -> String {
         let now = self.now;
+        // A failure among the end's checks: the others were judged as at
+        // the end the run was coming to.
+        let end = match (end, self.ending) {
+            (EndReason::CheckFailed, Some(ending)) if self.judges_rest() => ending,
+            (end, _) => end,
+        };
         if end == EndReason::CheckFailed {
             return "the run failed before it was due".into();
         }
@@ -2456,9 +2531,15 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
         }
     }
 
-    /// Records the first failure; later ones are ignored.
+    /// Records the first failure; a later one is kept among
+    /// [`World::also_failed`] when the run's end checks are judged past
+    /// it, and ignored otherwise.
     fn fail(&mut self, check: &str, message: String) -> Result<(), SimError> {
-        if self.failure.is_some() {
+        if let Some(first) = &self.failure {
+            let known = first.check == check || self.also_failed.iter().any(|(c, _)| c == check);
+            if self.judging_rest && !known {
+                self.also_failed.push((check.to_string(), message));
+            }
             return Ok(());
         }
         let record = self.write(Kind::CheckFailed {
