@@ -86,7 +86,14 @@ impl Size {
         Size {
             // The adversary's parts count as faults: taking one away is a
             // simpler failure, like taking a crash away.
-            faults: (c.config.faults.len() + adversary_units(c).len()) as u64,
+            // An explored path's faults are its crashes and restarts,
+            // steps of its own (a search leaves a scenario's timed faults
+            // unused).
+            faults: adversary_units(c).len() as u64
+                + match c.config.strategy {
+                    crate::config::Strategy::Explore { .. } => explored_faults(c, stats),
+                    _ => c.config.faults.len() as u64,
+                },
             operations: stats.inputs,
             planned: c
                 .config
@@ -1478,6 +1485,15 @@ fn all_units(c: &Candidate) -> Vec<Unit> {
     out.extend(operations(c).into_iter().map(Unit::Operation));
     out.extend(message_units(c));
     out
+}
+
+/// The crashes and restarts an explored path takes as steps of its own
+/// (none for a run of a seed: its crashes are the configuration's).
+pub fn explored_faults(c: &Candidate, stats: &Stats) -> u64 {
+    match c.config.strategy {
+        crate::config::Strategy::Explore { .. } => stats.crashes + stats.restarts,
+        _ => 0,
+    }
 }
 
 /// Takes away each remaining fault, operation and message fault of `c`

@@ -6,7 +6,7 @@
 
 use crate::common;
 
-use common::{dsim, passing_sweep_digest, text, tmp};
+use common::{dsim, passing_sweep_digest, text, tmp, tmp_path};
 use dsim::adversary::{AdversaryConfig, Behaviour, Byzantine, NetworkAdversary};
 use dsim::trace::{Kind, TraceReader};
 use dsim::{
@@ -630,13 +630,24 @@ fn bad_adversary_declarations_are_refused_with_their_place() {
             "a network adversary",
         ),
     ] {
-        let explore = dsim(&["explore", scenario, "--depth", "3"]);
+        let out = tmp_path("refused-search");
+        let _ = std::fs::remove_dir_all(&out);
+        let explore = dsim(&[
+            "explore",
+            scenario,
+            "--depth",
+            "3",
+            "--out",
+            out.to_str().unwrap(),
+        ]);
         let t = text(&explore);
         assert_eq!(explore.status.code(), Some(2), "{scenario}: {t}");
         assert!(
             t.contains(&format!("exploration does not take {named} yet")),
             "{scenario}: {t}"
         );
+        // Refused, it leaves no directory behind.
+        assert!(!out.exists(), "{scenario}: {} left behind", out.display());
     }
 }
 

@@ -1489,3 +1489,39 @@ fn a_search_loses_what_the_topology_cannot_route() {
         "{out}"
     );
 }
+
+#[test]
+fn a_shrink_of_an_explored_trace_counts_the_paths_crashes_among_its_faults() {
+    // The path crashes a node and restarts it: two faults, which a shrink
+    // table once counted as none (only a scenario's own faults counted).
+    let (code, out, dir) = explore(
+        "scenarios/explore/raft-forget-vote-one-crash.toml",
+        &["--crashes", "1", "--depth", "9"],
+    );
+    assert_eq!(code, Some(1), "{out}");
+    let trace = common::files(dir.to_str().unwrap(), "trace").pop().unwrap();
+    let small = dir.join("small.trace");
+    let o = dsim(&[
+        "shrink",
+        trace.to_str().unwrap(),
+        "-o",
+        small.to_str().unwrap(),
+        "--max-runs",
+        "200",
+    ]);
+    let said = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{said}");
+    let row: Vec<u64> = said
+        .lines()
+        .find(|l| l.starts_with("faults "))
+        .unwrap_or_else(|| panic!("no faults row: {said}"))
+        .split_whitespace()
+        .skip(1)
+        .map(|n| n.parse().unwrap())
+        .collect();
+    assert_eq!(row, [2, 2], "{said}");
+    assert!(
+        said.contains("explored   2 of the faults are the explored path's crashes and restarts"),
+        "{said}"
+    );
+}

@@ -98,6 +98,18 @@ pub struct ExploreArgs {
 }
 
 pub fn explore(registry: &Registry, args: ExploreArgs) -> Result<(), CliError> {
+    // A search refused (a scenario it cannot take, say) leaves no empty
+    // `--out` directory behind; one that wrote something keeps it.
+    let created = !args.out.exists();
+    let out = args.out.clone();
+    let searched = search(registry, args);
+    if searched.is_err() && created {
+        let _ = std::fs::remove_dir(&out);
+    }
+    searched
+}
+
+fn search(registry: &Registry, args: ExploreArgs) -> Result<(), CliError> {
     let scenario = load_checked(registry, &args.scenario, &args.checks, &Default::default())?;
     // The seeds searched, the last included (a lone seed may be u64::MAX).
     let (first, last_seed) = match &args.seeds {
