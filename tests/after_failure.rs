@@ -27,7 +27,9 @@ impl Node for Steps {
     type Msg = ();
     type Timer = u32;
     fn on_start(&mut self, ctx: &mut Context<'_, Self>) {
-        ctx.set_timer(Duration::from_millis(1), 0);
+        if ctx.id() == NodeId(0) {
+            ctx.set_timer(Duration::from_millis(1), 0);
+        }
     }
     fn on_message(&mut self, _: &mut Context<'_, Self>, _: NodeId, _: ()) {}
     fn on_timer(&mut self, ctx: &mut Context<'_, Self>, _: TimerId, step: u32) {
@@ -259,4 +261,64 @@ fn a_sweep_and_a_run_name_the_checks_a_failing_seed_failed_too() {
         "{}",
         text(&replay)
     );
+}
+
+#[test]
+fn a_property_tests_failure_names_the_checks_that_failed_too() {
+    use dsim::history::{HistoryChecks, Linearizability};
+    use dsim::protocols::{Params, Protocol, Spec};
+    use dsim::testing::{cases, check_protocol_with, Bounds};
+    use proptest::test_runner::{Config, TestError, TestRunner};
+
+    // Node 0 reads a value never written and leaves a write open: the
+    // case fails `answered` at its end, and its history fails too.
+    let spec = Spec::new(
+        "steps",
+        "a made-up read and a write never answered",
+        |config, _| {
+            Ok(Simulation::new(config, |_| Steps {
+                read: 7,
+                leave_open: true,
+                break_at: None,
+                broken: false,
+            }))
+        },
+    );
+    let params = Params::resolve(&spec.params(), &Default::default()).unwrap();
+    let checks = HistoryChecks::from(Linearizability {
+        model: "register".into(),
+        initial: Value::Int(0),
+    })
+    .answered(Duration::from_millis(10));
+    let bounds = Bounds {
+        nodes: 1..=2,
+        ..Bounds::default()
+    }
+    .no_operations()
+    .no_crashes()
+    .reliable();
+    let mut runner = TestRunner::new_with_rng(
+        Config {
+            cases: 4,
+            failure_persistence: None,
+            ..Config::default()
+        },
+        proptest::test_runner::TestRng::from_seed(
+            proptest::test_runner::RngAlgorithm::ChaCha,
+            &[7; 32],
+        ),
+    );
+    match runner.run(&cases(bounds), |case| {
+        check_protocol_with(&case, &spec, &params, checks.clone())
+    }) {
+        Err(TestError::Fail(why, _)) => {
+            let why = why.to_string();
+            assert!(why.contains("check `answered` failed"), "{why}");
+            assert!(
+                why.contains("check `linearizable` failed too, judged past that failure"),
+                "{why}"
+            );
+        }
+        other => panic!("the case did not fail: {other:?}"),
+    }
 }

@@ -427,14 +427,12 @@ pub fn run(registry: &Registry, args: RunArgs) -> Result<(), CliError> {
         }
         // Checks judged past the failure that failed too (not in the
         // trace, which ends at the failure).
-        for c in &outcome.checks {
-            if let crate::scheduler::CheckStatus::AlsoFailed { message } = &c.status {
-                println!(
-                    "also       check `{}` failed too, judged past that failure: {}",
-                    plain(&c.name),
-                    plain(message)
-                );
-            }
+        for (check, message) in outcome.also_failed() {
+            println!(
+                "also       check `{}` failed too, judged past that failure: {}",
+                plain(check),
+                plain(message)
+            );
         }
         println!(
             "reproduce  {} run {} --seed {seed}{}",

@@ -8,7 +8,7 @@ use super::summary::{
 };
 use super::CliError;
 use crate::protocols::Registry;
-use crate::scheduler::{CheckStatus, NOT_UNDER_PCT, VERDICT_UNKNOWN};
+use crate::scheduler::{NOT_UNDER_PCT, VERDICT_UNKNOWN};
 use crate::show::plain;
 use crate::trace::hex;
 use clap::Args;
@@ -363,14 +363,8 @@ pub fn sweep(registry: &Registry, args: SweepArgs) -> Result<(), CliError> {
                                 .map(|(c, why)| (c.to_string(), why.to_string()))
                                 .collect(),
                             also_failed: outcome
-                                .checks
-                                .iter()
-                                .filter_map(|c| match &c.status {
-                                    CheckStatus::AlsoFailed { message } => {
-                                        Some((c.name.clone(), message.clone()))
-                                    }
-                                    _ => None,
-                                })
+                                .also_failed()
+                                .map(|(c, why)| (c.to_string(), why.to_string()))
                                 .collect(),
                             missed: super::run::missed_faults(&outcome).into_iter().fold(
                                 BTreeMap::new(),
@@ -845,51 +839,42 @@ pub fn merge(args: MergeArgs) -> Result<(), CliError> {
 
 /// For each failed check, how many seeds failed it and the first of them,
 /// in seed order: the lines printed as seeds finished come in the order
-/// threads finish them.
+/// threads finish them. Then each check a failing seed judged past its
+/// failure and failed too, the same way.
 fn print_failures(summary: &Summary) {
     for (check, count) in &summary.failures_by_check {
-        let seeds: Vec<String> = summary
-            .outcomes
-            .iter()
-            .filter(|o| o.failed_check.as_deref() == Some(check.as_str()))
-            .take(SEEDS_NAMED + 1)
-            .map(|o| o.seed.to_string())
-            .collect();
-        let more = if seeds.len() > SEEDS_NAMED {
-            ", ..."
-        } else {
-            ""
-        };
-        let seeds = &seeds[..seeds.len().min(SEEDS_NAMED)];
+        let seeds = first_seeds(summary, |o| {
+            o.failed_check.as_deref() == Some(check.as_str())
+        });
         let word = if *count == 1 { "seed" } else { "seeds" };
-        eprintln!(
-            "  {}: {count} {word}: {}{more}",
-            plain(check),
-            seeds.join(", ")
-        );
+        eprintln!("  {}: {count} {word}: {seeds}", plain(check));
     }
-    // Checks a failing seed judged past its failure, and failed too.
     for (check, count) in &summary.also_failed_by_check {
-        let seeds: Vec<String> = summary
-            .outcomes
-            .iter()
-            .filter(|o| o.also_failed.contains_key(check))
-            .take(SEEDS_NAMED + 1)
-            .map(|o| o.seed.to_string())
-            .collect();
-        let more = if seeds.len() > SEEDS_NAMED {
-            ", ..."
-        } else {
-            ""
-        };
-        let seeds = &seeds[..seeds.len().min(SEEDS_NAMED)];
+        let seeds = first_seeds(summary, |o| o.also_failed.contains_key(check));
         let word = if *count == 1 { "seed" } else { "seeds" };
         eprintln!(
-            "  {}: failed too, judged past another check's failure, in {count} {word}: {}{more}",
-            plain(check),
-            seeds.join(", ")
+            "  {}: failed too, judged past another check's failure, in {count} {word}: {seeds}",
+            plain(check)
         );
     }
+}
+
+/// The first [`SEEDS_NAMED`] seeds whose outcome `pick`s, in seed order,
+/// and "..." if there are more.
+fn first_seeds(summary: &Summary, pick: impl Fn(&SeedOutcome) -> bool) -> String {
+    let seeds: Vec<String> = summary
+        .outcomes
+        .iter()
+        .filter(|o| pick(o))
+        .take(SEEDS_NAMED + 1)
+        .map(|o| o.seed.to_string())
+        .collect();
+    let more = if seeds.len() > SEEDS_NAMED {
+        ", ..."
+    } else {
+        ""
+    };
+    format!("{}{more}", seeds[..seeds.len().min(SEEDS_NAMED)].join(", "))
 }
 
 /// A progress bar on a terminal, plain lines otherwise.

@@ -315,6 +315,15 @@ impl Outcome {
         })
     }
 
+    /// The checks judged past the run's failure that failed too
+    /// ([`CheckStatus::AlsoFailed`]), with why.
+    pub fn also_failed(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.checks.iter().filter_map(|c| match &c.status {
+            CheckStatus::AlsoFailed { message } => Some((c.name.as_str(), message.as_str())),
+            _ => None,
+        })
+    }
+
     /// A history check the run was asked for and could not judge, which
     /// a run must not pass on: its verdict unknown (over the search's
     /// budget), or no operation recorded although the workload's inputs

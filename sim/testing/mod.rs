@@ -1433,15 +1433,9 @@ fn run_case(
         t.note(&outcome);
     }
     let problem = match &outcome.failure {
-        Some(f) => Some(outcome.checks.iter().fold(f.line(), |line, c| {
-            // Checks judged past the failure that failed too.
-            match &c.status {
-                CheckStatus::AlsoFailed { message } => format!(
-                    "{line}; check `{}` failed too, judged past that failure: {message}",
-                    c.name
-                ),
-                _ => line,
-            }
+        // With the checks judged past the failure that failed too.
+        Some(f) => Some(outcome.also_failed().fold(f.line(), |line, (check, why)| {
+            format!("{line}; check `{check}` failed too, judged past that failure: {why}")
         })),
         None => {
             let report = audit(&trace[..], &Options::default())
