@@ -90,10 +90,7 @@ impl Size {
             // steps of its own (a search leaves a scenario's timed faults
             // unused).
             faults: adversary_units(c).len() as u64
-                + match c.config.strategy {
-                    crate::config::Strategy::Explore { .. } => explored_faults(c, stats),
-                    _ => c.config.faults.len() as u64,
-                },
+                + explored_faults(c, stats).unwrap_or(c.config.faults.len() as u64),
             operations: stats.inputs,
             planned: c
                 .config
@@ -1487,12 +1484,12 @@ fn all_units(c: &Candidate) -> Vec<Unit> {
     out
 }
 
-/// The crashes and restarts an explored path takes as steps of its own
-/// (none for a run of a seed: its crashes are the configuration's).
-pub fn explored_faults(c: &Candidate, stats: &Stats) -> u64 {
+/// The crashes and restarts an explored path takes as steps of its own;
+/// `None` for a run of a seed, whose faults are its configuration's.
+pub fn explored_faults(c: &Candidate, stats: &Stats) -> Option<u64> {
     match c.config.strategy {
-        crate::config::Strategy::Explore { .. } => stats.crashes + stats.restarts,
-        _ => 0,
+        crate::config::Strategy::Explore { .. } => Some(stats.crashes + stats.restarts),
+        _ => None,
     }
 }
 

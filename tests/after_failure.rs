@@ -322,3 +322,34 @@ fn a_property_tests_failure_names_the_checks_that_failed_too() {
         other => panic!("the case did not fail: {other:?}"),
     }
 }
+
+/// A node that does nothing: no client operation is ever recorded.
+struct Idle;
+
+impl Node for Idle {
+    type Msg = ();
+    type Timer = ();
+    fn on_start(&mut self, _: &mut Context<'_, Self>) {}
+    fn on_message(&mut self, _: &mut Context<'_, Self>, _: NodeId, _: ()) {}
+    fn on_timer(&mut self, _: &mut Context<'_, Self>, _: TimerId, _: ()) {}
+}
+
+#[test]
+fn a_history_check_past_a_failure_at_the_end_over_no_operation_says_so() {
+    let outcome = Simulation::new(SimConfig::new(1, 1), |_| Idle)
+        .invariant(Invariant::at_end(
+            "never",
+            "fails at every run's end",
+            |_: &dsim::View<'_, Idle>| Err("it never holds".into()),
+        ))
+        .linearizable(Register::new(Value::Int(0)))
+        .run()
+        .unwrap();
+    assert_eq!(outcome.failure.as_ref().unwrap().check, "never");
+    match status(&outcome, "linearizable") {
+        CheckStatus::NotRun { reason } => {
+            assert!(reason.contains("recorded no client operation"), "{reason}")
+        }
+        other => panic!("{other:?}"),
+    }
+}

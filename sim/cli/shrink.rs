@@ -350,7 +350,7 @@ pub fn shrink(registry: &Registry, args: ShrinkArgs) -> Result<(), CliError> {
     }
     table(&shrunk.before, &after);
     let path_faults = crate::shrink::explored_faults(&shrunk.candidate, &Stats::of(&after_records));
-    if path_faults > 0 {
+    if let Some(path_faults) = path_faults.filter(|&n| n > 0) {
         println!(
             "explored   {path_faults} of the faults are the explored path's crashes and restarts, \
              steps of the path: a shrink follows the path's steps and takes none of them away"

@@ -2424,6 +2424,13 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
     /// What became of each invariant, once the run is over.
     pub fn check_reports(&self, end: EndReason) -> Vec<CheckReport> {
         let cut_by = self.sim.config.limits_cut_by.as_deref();
+        // A failure among the end's checks: the others were judged as at
+        // the end the run was coming to (a history check over no
+        // operation among them).
+        let end = match (end, self.ending) {
+            (EndReason::CheckFailed, Some(ending)) if self.judges_rest() => ending,
+            (end, _) => end,
+        };
         self.sim
             .invariants
             .iter()
@@ -2468,12 +2475,6 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
 
     fn why_not_run(&self, when: When, end: EndReason, cut_by: Option<&str>) -> String {
         let now = self.now;
-        // A failure among the end's checks: the others were judged as at
-        // the end the run was coming to.
-        let end = match (end, self.ending) {
-            (EndReason::CheckFailed, Some(ending)) if self.judges_rest() => ending,
-            (end, _) => end,
-        };
         if end == EndReason::CheckFailed {
             return "the run failed before it was due".into();
         }
