@@ -434,10 +434,14 @@ impl Summary {
         // numeric range. A duration prints in the largest unit that holds
         // it exactly ("77695566ns", "20100us", "40ms"): read in
         // nanoseconds, whatever its unit.
+        // A clock's offset is a signed duration ("-8619333ns").
         let number = |v: &str| -> Option<f64> {
-            v.parse()
-                .ok()
-                .or_else(|| crate::time::Duration::parse(v).ok().map(|d| d.0 as f64))
+            v.parse().ok().or_else(|| {
+                let (sign, body) = v.strip_prefix('-').map_or((1.0, v), |b| (-1.0, b));
+                crate::time::Duration::parse(body)
+                    .ok()
+                    .map(|d| sign * d.0 as f64)
+            })
         };
         struct Knob {
             values: Vec<String>,
@@ -505,9 +509,9 @@ impl Summary {
             format!("{t}{unit}")
         };
         let show = |knob: &Knob, x: f64| match knob.duration {
-            true if x >= 1e9 => short(x / 1e9, "s"),
-            true if x >= 1e6 => short(x / 1e6, "ms"),
-            true if x >= 1e3 => short(x / 1e3, "us"),
+            true if x.abs() >= 1e9 => short(x / 1e9, "s"),
+            true if x.abs() >= 1e6 => short(x / 1e6, "ms"),
+            true if x.abs() >= 1e3 => short(x / 1e3, "us"),
             true => short(x, "ns"),
             false => short(x, ""),
         };
@@ -522,7 +526,7 @@ impl Summary {
                     (0..4)
                         .map(|i| {
                             let a = lo + w * i as f64;
-                            format!("{}-{}", show(knob, a), show(knob, a + w))
+                            format!("{}..{}", show(knob, a), show(knob, a + w))
                         })
                         .collect()
                 }
@@ -920,17 +924,45 @@ mod tests {
         assert!(
             lines[1..]
                 .iter()
-                .any(|l| l.starts_with("  network.loss     0-0.1: ")),
+                .any(|l| l.starts_with("  network.loss     0..0.1: ")),
             "{lines:#?}"
         );
         assert!(
             lines[1..]
                 .iter()
-                .any(|l| l.starts_with("  params.timeout   20ms-29.975ms: ")),
+                .any(|l| l.starts_with("  params.timeout   20ms..29.975ms: ")),
             "{lines:#?}"
         );
         // A sweep that only passed, or only failed, has nothing to compare.
         let passing = (0..10).map(|s| outcome(s, false, &[("params.modulus", "3".into())]));
         assert!(summary(passing.collect()).draws_and_failures().is_empty());
+    }
+
+    #[test]
+    fn a_clock_offset_set_back_is_grouped_like_one_set_ahead() {
+        // Seeds fail exactly when a clock was set back: the offset, a
+        // signed duration ("-20ms", as a drawn offset prints), must be in
+        // the table, first, its ranges readable with a minus sign.
+        let outcomes = (0..810u64)
+            .map(|seed| {
+                let ms = (seed % 81) as i64 - 40;
+                let offset = match ms < 0 {
+                    true => format!("-{}", Duration(ms.unsigned_abs() * 1_000_000)),
+                    false => Duration(ms as u64 * 1_000_000).to_string(),
+                };
+                let drawn = [
+                    ("fault.0.skew.offset", offset),
+                    ("params.modulus", (2 + seed % 3).to_string()),
+                ];
+                outcome(seed, ms < 0, &drawn)
+            })
+            .collect();
+        let lines = summary(outcomes).draws_and_failures();
+        assert_eq!(lines.len(), 2, "{lines:#?}");
+        assert_eq!(
+            lines[0],
+            "  fault.0.skew.offset -40ms..-20ms: 100% of 200 · -20ms..0ns: 100% of 200 · \
+             0ns..20ms: 0% of 200 · 20ms..40ms: 0% of 210"
+        );
     }
 }
