@@ -743,6 +743,10 @@ pub struct Shrinker<'a> {
     stopped: Option<String>,
     // How `max_records` cut the runs, for the budget's message.
     cut_by_records: Option<String>,
+    /// The best size the searches already finished found: a search starts
+    /// again from the cut run, and its progress must not read as the
+    /// shrink growing back.
+    earlier: Option<Size>,
 }
 
 impl<'a> Shrinker<'a> {
@@ -782,6 +786,16 @@ impl<'a> Shrinker<'a> {
             best_at: 0,
             result_at: 0,
             stopped: None,
+            earlier: None,
+        }
+    }
+
+    /// What the progress display shows: the smallest failing size found
+    /// so far, in this search or one before it.
+    fn shown(&self, size: Size) -> Size {
+        match self.earlier {
+            Some(e) if e.key() < size.key() => e,
+            _ => size,
         }
     }
 
@@ -816,10 +830,11 @@ impl<'a> Shrinker<'a> {
         }
         self.runs += 1;
         if self.runs % 64 == 0 {
+            let size = self.shown(self.best.1);
             (self.progress)(&Progress {
                 runs: self.runs,
                 phase: self.phase,
-                size: self.best.1,
+                size,
             });
         }
         self.runner.fails(c).map(|stats| Size::of(c, &stats))
@@ -838,10 +853,11 @@ impl<'a> Shrinker<'a> {
         let before = self.runs;
         self.runs += cs.len() as u64;
         if self.runs / 64 > before / 64 {
+            let size = self.shown(self.best.1);
             (self.progress)(&Progress {
                 runs: self.runs,
                 phase: self.phase,
-                size: self.best.1,
+                size,
             });
         }
         let runner = self.runner;
@@ -938,6 +954,7 @@ impl<'a> Shrinker<'a> {
                 }
                 self.best = (c, size);
                 self.best_at = self.runs;
+                let size = self.shown(size);
                 (self.progress)(&Progress {
                     runs: self.runs,
                     phase: self.phase,
@@ -1365,6 +1382,7 @@ impl<'a> Shrinker<'a> {
             self.limit = self.runs.max(share * attempt) + share;
             self.stopped = None;
             self.search();
+            self.earlier = Some(self.shown(self.best.1));
             main_stopped = main_stopped.or(self.stopped.take());
             if attempt > 0 && kept.1.key() <= self.best.1.key() {
                 self.best = kept;
@@ -1667,6 +1685,44 @@ mod tests {
         let later = shrink(Instant(Duration::from_millis(5).0));
         assert_eq!((later.after.faults, later.after.nodes), (0, 1));
         assert!(later.runs > 10_000, "{} runs", later.runs);
+    }
+
+    #[test]
+    fn the_progress_shown_never_grows_when_a_second_search_starts_over() {
+        // Two searches start from the same run; the second's first steps
+        // are larger than what the first found, and were shown as the
+        // shrink growing back.
+        let at = Instant(Duration::from_millis(5).0);
+        let mut config = SimConfig::new(1, 3);
+        config.faults = (0..3)
+            .map(|n| {
+                Fault::at(
+                    Duration::from_millis(1),
+                    FaultAction::Crash { node: NodeId(n) },
+                )
+            })
+            .collect();
+        let stats = Stats {
+            records: 280,
+            time: at,
+            ..Stats::default()
+        };
+        let c = Candidate {
+            config,
+            schedule: None,
+        };
+        let options = Options {
+            max_runs: 4_000,
+            ..Options::default()
+        };
+        let mut shown = Vec::new();
+        let mut progress = |p: &Progress| shown.push((p.phase, p.size.key()));
+        let shrunk = Shrinker::new(c, &stats, options, &FailsAt(at), &mut progress).shrink(at);
+        assert_eq!((shrunk.after.faults, shrunk.after.nodes), (0, 1));
+        assert!(shown.len() > 2, "{shown:?}");
+        for w in shown.windows(2) {
+            assert!(w[1].1 <= w[0].1, "the size shown grew: {w:?}");
+        }
     }
 
     /// Fails only as the input does: with both its faults and every
