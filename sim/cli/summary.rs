@@ -424,7 +424,11 @@ impl Summary {
     /// that both passed and failed: how often seeds failed for each value
     /// (or, past six values, each quarter of the range) each knob drew,
     /// the knob whose rate spreads widest first. A value that raises the
-    /// rate goes with the failure; one that lowers it keeps it away.
+    /// rate goes with the failure; one that lowers it keeps it away. A
+    /// knob whose rates differ no more than chance makes them once in 370
+    /// sweeps (Pearson's chi-squared test) comes after the others, marked
+    /// `within chance`: a dozen failures spread over four quarters differ
+    /// by chance alone.
     /// Two passes over the outcomes, memory flat however many.
     pub fn draws_and_failures(&self) -> Vec<String> {
         if self.failed == 0 || self.passed == 0 {
@@ -515,7 +519,7 @@ impl Summary {
             true => short(x, "ns"),
             false => short(x, ""),
         };
-        let mut lines: Vec<(f64, String)> = Vec::new();
+        let mut lines: Vec<(bool, f64, String)> = Vec::new();
         for (name, c) in counts {
             let knob = &knobs[name];
             let mut labels: Vec<String> = match knob.many {
@@ -556,16 +560,51 @@ impl Summary {
                 .collect();
             let spread = rates.iter().cloned().fold(0.0, f64::max)
                 - rates.iter().cloned().fold(1.0, f64::min);
+            // The rate over the seeds that drew this knob; a value's
+            // failures against what that rate gives its seeds.
+            let (runs, failed) = groups.iter().fold((0, 0), |(r, f), g| (r + g.1, f + g.2));
+            // Pearson's chi-squared over the knob's values (a table of
+            // two rows, failed and passed): beyond chance where chance
+            // gives so large a sum less than once in 370 sweeps (as far
+            // out as three standard deviations of one normal variable).
+            let rate = failed as f64 / runs as f64;
+            let chi2: f64 = groups
+                .iter()
+                .map(|&(_, n, f)| {
+                    let expected = n as f64 * rate;
+                    let variance = expected * (1.0 - rate);
+                    match variance > 0.0 {
+                        true => (f as f64 - expected).powi(2) / variance,
+                        false => 0.0,
+                    }
+                })
+                .sum();
+            // Its quantiles at 1 - 0.0027, by degrees of freedom (values
+            // less one, at most seven values).
+            const CRITICAL: [f64; 6] = [9.0, 11.83, 14.16, 16.25, 18.21, 20.06];
+            let beyond_chance = chi2 >= CRITICAL[(groups.len() - 2).min(5)];
             let words: Vec<String> = groups
                 .iter()
                 .zip(&rates)
                 .map(|((l, runs, _), rate)| format!("{l}: {:.0}% of {runs}", rate * 100.0))
                 .collect();
-            lines.push((spread, format!("  {name:<16} {}", words.join(" · "))));
+            let chance = match beyond_chance {
+                true => "",
+                false => " · within chance",
+            };
+            lines.push((
+                beyond_chance,
+                spread,
+                format!("  {name:<16} {}{chance}", words.join(" · ")),
+            ));
         }
-        // Widest spread first; ties in name order (stable sort).
-        lines.sort_by(|a, b| b.0.partial_cmp(&a.0).unwrap_or(std::cmp::Ordering::Equal));
-        lines.into_iter().map(|(_, l)| l).collect()
+        // Beyond chance first, then the widest spread; ties in name order
+        // (stable sort).
+        lines.sort_by(|a, b| {
+            b.0.cmp(&a.0)
+                .then(b.1.partial_cmp(&a.1).unwrap_or(std::cmp::Ordering::Equal))
+        });
+        lines.into_iter().map(|(_, _, l)| l).collect()
     }
 }
 
@@ -933,9 +972,44 @@ mod tests {
                 .any(|l| l.starts_with("  params.timeout   20ms..29.975ms: ")),
             "{lines:#?}"
         );
+        // The loss and the timeout differ by chance alone, and say so.
+        assert!(
+            lines[1..].iter().all(|l| l.ends_with(" · within chance")),
+            "{lines:#?}"
+        );
         // A sweep that only passed, or only failed, has nothing to compare.
         let passing = (0..10).map(|s| outcome(s, false, &[("params.modulus", "3".into())]));
         assert!(summary(passing.collect()).draws_and_failures().is_empty());
+    }
+
+    #[test]
+    fn a_knob_that_decides_failures_comes_before_a_wider_spread_by_chance() {
+        // Seeds that drew a loss of 0.2 fail 10% of the time, 0.1 4%: over
+        // 1,500 seeds each, no chance. `params.batch` is 1 in 20 seeds
+        // that happen to pass: a wider spread (0% against 7%), by chance.
+        let outcomes = (0..3000u64)
+            .map(|seed| {
+                let loss = if seed % 2 == 0 { "0.1" } else { "0.2" };
+                let failed = seed % 50 == 0 || seed % 20 == 1;
+                let batch = if seed % 150 == 7 { "1" } else { "2" };
+                outcome(
+                    seed,
+                    failed,
+                    &[
+                        ("network.loss", loss.into()),
+                        ("params.batch", batch.into()),
+                    ],
+                )
+            })
+            .collect();
+        let lines = summary(outcomes).draws_and_failures();
+        assert_eq!(
+            lines,
+            [
+                "  network.loss     0.1: 4% of 1500 · 0.2: 10% of 1500",
+                "  params.batch     1: 0% of 20 · 2: 7% of 2980 · within chance",
+            ]
+        );
     }
 
     #[test]

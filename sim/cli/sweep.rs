@@ -655,7 +655,10 @@ fn print_draws(summary: &Summary) {
     if lines.is_empty() {
         return;
     }
-    eprintln!("failing seeds by what they drew (each knob's values, the widest spread first):");
+    eprintln!(
+        "failing seeds by what they drew (each knob's values, the widest spread first; \
+         `within chance`: rates no further apart than chance makes them once in 370 sweeps):"
+    );
     for line in lines {
         eprintln!("{}", plain(&line));
     }
