@@ -976,15 +976,36 @@ fn abd_as_stateright_models_it_has_stateright_s_state_count() {
 /// one workload.
 #[test]
 fn a_search_says_its_workload_is_the_seeds() {
+    // The operations it lists are those a run of that seed hands out.
+    let dir = tmp("explore-workload");
+    let trace = dir.join("run.trace");
+    let o = dsim(&[
+        "run",
+        "scenarios/causal-minimal.toml",
+        "--seed",
+        "5",
+        "--trace",
+        trace.to_str().unwrap(),
+    ]);
+    assert!(o.status.code().is_some_and(|c| c < 2), "{}", text(&o));
+    let shown = text(&dsim(&["show", trace.to_str().unwrap()]));
+    let inputs: Vec<String> = shown
+        .lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            (f.get(4) == Some(&"input")).then(|| format!("value {} to {}", f[7], f[2]))
+        })
+        .collect();
+    assert_eq!(inputs.len(), 2, "{shown}");
     for (ops, line) in [
-        ("2", "workload   2 client operations as seed 5 draws them (values and nodes): the search orders them, it does not vary them; another --seed explores another workload, --seeds A..B one after another"),
-        ("1", "workload   1 client operation as seed 5 draws it (values and nodes)"),
+        ("2", format!("workload   2 client operations as seed 5 draws them (values and nodes: {}, {}): the search orders them, it does not vary them; another --seed explores another workload, --seeds A..B one after another", inputs[0], inputs[1])),
+        ("1", format!("workload   1 client operation as seed 5 draws it (values and nodes: {}):", inputs[0])),
     ] {
         let (_, out, _) = explore(
             "scenarios/causal-minimal.toml",
             &["--operations", ops, "--seed", "5", "--depth", "3"],
         );
-        assert!(out.contains(line), "{out}");
+        assert!(out.contains(&line), "{line}\n{out}");
     }
 }
 
@@ -1276,8 +1297,16 @@ fn explore_seeds_searches_each_seeds_workload_until_one_violates() {
     );
     assert!(out.contains("the first 2 of 2..9"), "{out}");
     // Each seed's line names its draw, the violation's seed again below.
-    assert!(lines[0].ends_with("(drew params.attempts = 1)"), "{out}");
-    assert!(lines[1].ends_with("(drew params.attempts = 3)"), "{out}");
+    // And the operation it hands out (one, by --operations).
+    assert!(
+        lines[0].contains("(drew params.attempts = 1); operations value "),
+        "{out}"
+    );
+    assert!(
+        lines[1].contains("(drew params.attempts = 3); operations value "),
+        "{out}"
+    );
+    assert!(!lines[1].contains(", value "), "{out}");
     assert!(
         out.contains("drawn      params.attempts = 3 (seed 3's, where the violation is)"),
         "{out}"

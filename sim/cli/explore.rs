@@ -170,10 +170,12 @@ fn search(registry: &Registry, args: ExploreArgs) -> Result<(), CliError> {
         if let Some(p) = lines.as_mut() {
             let drawn = searched_draws(&resolved);
             let of = drawn.as_ref().map(|d| format!(" (drew {d})"));
+            let ops = operations_drawn(&config).map(|o| format!("; operations {o}"));
             println!(
-                "seed {seed:<6} {}{}",
+                "seed {seed:<6} {}{}{}",
                 seed_line(&report),
-                plain(&of.unwrap_or_default())
+                plain(&of.unwrap_or_default()),
+                ops.unwrap_or_default()
             );
             let mut line = match drawn {
                 Some(drawn) => {
@@ -521,9 +523,31 @@ fn workload_line(config: &crate::SimConfig, seed: u64) -> Option<String> {
         1 => (1, "", "it"),
         n => (n, "s", "them"),
     };
+    let ops = operations_drawn(config).unwrap_or_default();
     Some(format!(
-        "workload   {n} client operation{s} as seed {seed} draws {them} (values and nodes): the search orders {them}, it does not vary {them}; another --seed explores another workload, --seeds A..B one after another"
+        "workload   {n} client operation{s} as seed {seed} draws {them} (values and nodes: {ops}): the search orders {them}, it does not vary {them}; another --seed explores another workload, --seeds A..B one after another"
     ))
+}
+
+/// The first client operations a seed's workload hands out, as a search
+/// draws them (the workload's own stream, one draw an operation): a seed
+/// whose operations cannot meet (each on a key of its own, say) is seen
+/// to search nothing that could fail.
+fn operations_drawn(config: &crate::SimConfig) -> Option<String> {
+    const SHOWN: u64 = 6;
+    let w = config.workload.as_ref().filter(|w| w.count > 0)?;
+    let mut rng = crate::rng::DetRng::new(config.seed, crate::rng::Stream::Workload);
+    let shown: Vec<String> = (0..w.count.min(SHOWN))
+        .map(|_| {
+            let (to, value, _) = w.draw(&mut rng, config.nodes);
+            format!("value {value} to {to}")
+        })
+        .collect();
+    let more = match w.count > SHOWN {
+        true => format!(" and {} more", w.count - SHOWN),
+        false => String::new(),
+    };
+    Some(format!("{}{more}", shown.join(", ")))
 }
 
 /// What faults the search chose among, and what of the scenario's own
