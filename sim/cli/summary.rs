@@ -579,10 +579,10 @@ impl Summary {
                     }
                 })
                 .sum();
-            // Its quantiles at 1 - 0.0027, by degrees of freedom (values
-            // less one, at most seven values).
-            const CRITICAL: [f64; 6] = [9.0, 11.83, 14.16, 16.25, 18.21, 20.06];
-            let beyond_chance = chi2 >= CRITICAL[(groups.len() - 2).min(5)];
+            // Its quantiles at 1 - 0.0027, by degrees of freedom: the
+            // values less one (two to six values, or four quarters).
+            const CRITICAL: [f64; 5] = [9.0, 11.83, 14.16, 16.25, 18.21];
+            let beyond_chance = chi2 >= CRITICAL[(groups.len() - 2).min(4)];
             let words: Vec<String> = groups
                 .iter()
                 .zip(&rates)
