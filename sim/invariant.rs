@@ -439,6 +439,19 @@ pub struct View<'a, N> {
     pub(crate) byzantine: &'a [bool],
     /// The clients' history so far, when the simulation shows it.
     pub(crate) history: Option<&'a [HistoryEntry]>,
+    /// What each node's local clock reads now.
+    pub(crate) clocks: Readings<'a>,
+}
+
+/// Where a [`View`] reads the nodes' local clocks from.
+#[derive(Clone, Copy)]
+pub(crate) enum Readings<'a> {
+    /// A hand-built view that was given none.
+    None,
+    /// A hand-built view's, by node id.
+    Given(&'a [Instant]),
+    /// The kernel's clocks, read at the view's time.
+    Live(&'a dyn Fn(NodeId) -> Option<Instant>),
 }
 
 impl<'a, N> View<'a, N> {
@@ -459,6 +472,30 @@ impl<'a, N> View<'a, N> {
             },
             byzantine: &[],
             history: None,
+            clocks: Readings::None,
+        }
+    }
+
+    /// The same view with these local clock readings (`clocks[i]` for
+    /// node `i`), for [`View::clock`].
+    pub fn with_clocks(mut self, clocks: &'a [Instant]) -> Self {
+        self.clocks = Readings::Given(clocks);
+        self
+    }
+
+    /// What node `id`'s local clock reads now: virtual time with the
+    /// offset and drift its clock skews gave it, what
+    /// [`crate::Context::now`] returns in its handlers. A crashed node's
+    /// clock runs on. `None` for an id the simulation does not have, and
+    /// in a view built by hand without [`View::with_clocks`]. A check of a
+    /// clock-synchronization protocol reads here what each node's
+    /// corrected clock shows at one instant: a node's state holds its
+    /// correction, not the time.
+    pub fn clock(&self, id: NodeId) -> Option<Instant> {
+        match self.clocks {
+            Readings::None => None,
+            Readings::Given(c) => c.get(id.index()).copied(),
+            Readings::Live(read) => read(id),
         }
     }
 

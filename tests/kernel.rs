@@ -520,6 +520,88 @@ fn a_clock_skewed_mid_run_drifts_from_then_without_a_step() {
 }
 
 #[test]
+fn a_check_reads_each_nodes_clock_as_its_handlers_do() {
+    // Each node notes what its clock read at each timer; right after the
+    // timer, a check reads that node's clock in the view: the same
+    // instant. A check of clock synchronization reads clocks so: node 1,
+    // stepped 40 ms ahead and drifting, strays from node 0 and is caught.
+    #[derive(Default)]
+    struct Note {
+        read: Option<u64>,
+        ticks: u32,
+    }
+    impl Node for Note {
+        type Msg = ();
+        type Timer = ();
+        fn on_start(&mut self, ctx: &mut Context<'_, Self>) {
+            ctx.set_timer(Duration::from_millis(7), ());
+        }
+        fn on_message(&mut self, _: &mut Context<'_, Self>, _: NodeId, _: ()) {}
+        fn on_timer(&mut self, ctx: &mut Context<'_, Self>, _: dsim::TimerId, _: ()) {
+            self.read = Some(ctx.now().0);
+            self.ticks += 1;
+            if self.ticks < 50 {
+                ctx.set_timer(Duration::from_millis(7), ());
+            }
+        }
+    }
+    let run = |offset_ms: i64| {
+        let mut config = SimConfig::new(3, 2);
+        config.faults = vec![Fault {
+            after: None,
+            at: Duration::from_millis(100),
+            action: FaultAction::ClockSkew {
+                node: NodeId(1),
+                offset_ns: offset_ms * 1_000_000,
+                drift_ppm: 2_000,
+            },
+        }];
+        Simulation::new(config, |_| Note::default())
+            .always(
+                "same-reading",
+                "the view reads a node's clock as it did",
+                |v| {
+                    let Some(id) = v.changed() else { return Ok(()) };
+                    let node = v.node(id).ok_or("the changed node is up")?;
+                    match (node.read, v.clock(id)) {
+                        (Some(read), Some(clock)) if read != clock.0 => {
+                            Err(format!("{id} read {read}, the view reads {}", clock.0))
+                        }
+                        (Some(_), None) => Err(format!("no clock for {id}")),
+                        _ => Ok(()),
+                    }
+                },
+            )
+            .always("in-step", "clocks within 10 ms of each other", |v| {
+                let a = v.clock(NodeId(0)).ok_or("no clock for n0")?.0;
+                let b = v.clock(NodeId(1)).ok_or("no clock for n1")?.0;
+                match a.abs_diff(b) <= 10_000_000 {
+                    true => Ok(()),
+                    false => Err(format!("n0 reads {a}, n1 reads {b}")),
+                }
+            })
+            .run()
+            .unwrap()
+    };
+    // Drift alone (2,000 ppm over 250 ms) keeps them in step.
+    let calm = run(0);
+    assert_eq!(calm.pass(), Ok(()));
+    let stepped = run(40);
+    assert!(stepped.pass().is_err());
+    let failure = stepped.failure.expect("a clock 40 ms ahead is caught");
+    assert_eq!(failure.check, "in-step");
+    assert!(failure.message.contains("n1 reads"), "{}", failure.message);
+    // Nodes' clocks run on in a view; a hand-built view has them only
+    // when given, and no clock for a node it does not have.
+    let nodes = [Some(Note::default())];
+    assert_eq!(dsim::View::new(&nodes).clock(NodeId(0)), None);
+    let clocks = [Instant(5)];
+    let view = dsim::View::new(&nodes).with_clocks(&clocks);
+    assert_eq!(view.clock(NodeId(0)), Some(Instant(5)));
+    assert_eq!(view.clock(NodeId(1)), None);
+}
+
+#[test]
 fn a_node_sees_its_clock_offset_and_drift() {
     #[derive(Default)]
     struct Watch {

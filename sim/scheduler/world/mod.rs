@@ -11,7 +11,9 @@ use super::{
 use super::{NOT_UNDER_PCT, NO_OPERATIONS, VERDICT_UNKNOWN};
 use crate::clock::Clocks;
 use crate::config::{FaultAction, Trigger};
-use crate::invariant::{FaultState, HistoryEntry, HistoryVerdict, MonitorState, View, When};
+use crate::invariant::{
+    FaultState, HistoryEntry, HistoryVerdict, MonitorState, Readings, View, When,
+};
 use crate::network::{CopyFate, LossCause, Network, Outgoing};
 use crate::node::{Context, Disk, Effect, Input, Node, NodeId, TimerId};
 use crate::rng::{DetRng, Stream};
@@ -2105,6 +2107,8 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
         let mut broken = Vec::new();
         {
             let identities = self.sim.config.nodes as usize;
+            let (slots, now) = (&self.slots[..identities], self.now);
+            let read = move |id: NodeId| slots.get(id.index()).map(|s| s.clock.read(now));
             let view = View {
                 nodes: &self.nodes[..identities],
                 byzantine: self.adv.as_ref().map_or(&[][..], |a| &a.byzantine[..]),
@@ -2114,6 +2118,7 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
                 changed: self.changed,
                 faults: self.faults,
                 history: self.history.as_deref().filter(|_| self.sim.history_in_view),
+                clocks: Readings::Live(&read),
             };
             for (i, inv) in self.sim.invariants.iter().enumerate() {
                 if !due(i, inv.when) {
