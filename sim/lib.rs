@@ -91,7 +91,7 @@ pub use invariant::{Invariant, View, When};
 pub use network::{Latency, LinkConfig, LossCause, NetworkConfig, PartitionSpec};
 pub use node::{Context, Disk, Input, Node, NodeId, TimerId};
 pub use rng::{DetRng, Ppm};
-pub use scheduler::{Failure, Outcome, SimError, Simulation};
+pub use scheduler::{ClockHeld, Failure, Outcome, SimError, Simulation};
 pub use time::{Duration, Instant};
 
 /// The README's examples are compiled and run as doctests.

@@ -779,6 +779,51 @@ fn a_clock_skews_offset_and_drift_are_knobs_each_seed_draws_within_its_range() {
 }
 
 #[test]
+fn a_run_says_when_a_skew_set_a_clock_back_past_zero_and_it_stood_still() {
+    // n2 set back 30 ms at 0 reads 0 until a skew forward at 20 ms; n1
+    // set back 50 ms at 10 ms (to -40 ms) reads 0 until 50 ms; n0 set back 5 ms at
+    // 10 ms reads 5 ms: never held.
+    let dir = tmp("held-clock");
+    let scenario = dir.join("held.toml");
+    let skew = |at: &str, node: u32, offset: &str| {
+        format!("[[fault]]\nat = \"{at}\"\nskew = {{ node = {node}, offset = \"{offset}\" }}\n")
+    };
+    std::fs::write(
+        &scenario,
+        format!(
+            "protocol = \"echo\"\nnodes = 3\n[workload]\ncount = 40\ninterval = {{ dist = \"exponential\", mean = \"10ms\" }}\n{}{}{}{}",
+            skew("0ms", 2, "-30ms"),
+            skew("10ms", 1, "-50ms"),
+            skew("10ms", 0, "-5ms"),
+            skew("20ms", 2, "100ms"),
+        ),
+    )
+    .unwrap();
+    let o = dsim(&[
+        "run",
+        scenario.to_str().unwrap(),
+        "--trace",
+        dir.join("t.trace").to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let t = text(&o);
+    let held: Vec<&str> = t.lines().filter(|l| l.starts_with("clock ")).collect();
+    assert_eq!(held.len(), 2, "{t}");
+    assert!(
+        held[0].starts_with(
+            "clock      n2 read 0 from 0.000000000s to 0.020000000s: set back 30ms past zero"
+        ),
+        "{t}"
+    );
+    assert!(
+        held[1].starts_with(
+            "clock      n1 read 0 from 0.010000000s to 0.050000000s: set back 50ms past zero"
+        ),
+        "{t}"
+    );
+}
+
+#[test]
 fn every_command_has_help_with_an_example() {
     for cmd in ["run", "sweep", "merge", "protocols"] {
         let o = dsim(&[cmd, "--help"]);

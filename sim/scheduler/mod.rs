@@ -304,6 +304,25 @@ pub struct Outcome {
     /// at was down when they arrived (a twinned node: every instance the
     /// operation could go to).
     pub inputs_at_down: u64,
+    /// Clocks a skew set back past zero, where clocks start: each read 0
+    /// for a while, stopped, which no real clock does; a protocol that
+    /// measures time with it (a round trip, a timestamp) sees time stand
+    /// still. In the order of the skews.
+    pub clocks_held: Vec<ClockHeld>,
+}
+
+/// A node's clock standing at zero after a skew set it back past zero.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ClockHeld {
+    pub node: NodeId,
+    /// The skew's time.
+    pub from: Instant,
+    /// When the clock reads above zero again (virtual time; later than
+    /// the run's end when it never did, earlier than the set-back when a
+    /// later skew of the node ended the hold first).
+    pub until: Instant,
+    /// The skew's step.
+    pub offset_ns: i64,
 }
 
 impl Outcome {
@@ -896,6 +915,7 @@ impl<N: Node> Simulation<N> {
         let unscripted = world.network.unscripted();
         let unfollowed = world.unfollowed;
         let inputs_at_down = world.inputs_at_down;
+        let clocks_held = std::mem::take(&mut world.clocks_held);
         let planned_missed = world.planned_missed();
         let untriggered = world.untriggered();
         let checks = world.check_reports(end);
@@ -912,6 +932,7 @@ impl<N: Node> Simulation<N> {
                 unscripted,
                 unfollowed,
                 inputs_at_down,
+                clocks_held,
                 planned_missed,
                 untriggered,
             },

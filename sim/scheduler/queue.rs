@@ -77,6 +77,14 @@ impl LocalClock {
         }
     }
 
+    /// How long (virtual time) from `now` the clock stands at zero, set
+    /// back past where clocks start; `None` when it reads above zero.
+    pub fn held_at_zero(self, now: Instant) -> Option<Duration> {
+        let at = self.stands_at(now);
+        (at < 0)
+            .then(|| self.to_virtual(Duration(at.unsigned_abs().min(u128::from(u64::MAX)) as u64)))
+    }
+
     /// Virtual time for `local` of this node's time to pass.
     pub fn to_virtual(self, local: Duration) -> Duration {
         if self.drift_ppm == 0 {

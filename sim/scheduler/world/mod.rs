@@ -100,6 +100,8 @@ pub(crate) struct World<'s, N: Node, S: Sink> {
     /// Workload operations aimed at a node that was down, so never issued
     /// (see [`crate::scheduler::Outcome::inputs_at_down`]).
     pub inputs_at_down: u64,
+    /// Clocks set back past zero (see [`crate::scheduler::Outcome::clocks_held`]).
+    pub clocks_held: Vec<crate::scheduler::ClockHeld>,
     // Client operations left in async nodes' queues for a task to ask for
     // (the first one's node), and whether any task ever asked.
     inputs_queued: Option<(NodeId, u64)>,
@@ -485,6 +487,7 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
             handled: 0,
             unfollowed: 0,
             inputs_at_down: 0,
+            clocks_held: Vec::new(),
             inputs_queued: None,
             inputs_asked: false,
             last_input: None,
@@ -1498,6 +1501,22 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
                     let p = self.instance(node, k);
                     let clock = &mut self.slots[p.index()].clock;
                     *clock = clock.skewed(self.now, offset_ns, drift_ppm);
+                }
+                // A clock set back past zero stands there a while: said,
+                // since a protocol that measures time sees it stopped.
+                let now = self.now;
+                for h in self.clocks_held.iter_mut().filter(|h| h.node == node) {
+                    h.until = h.until.min(now);
+                }
+                self.clocks_held
+                    .retain(|h| h.node != node || h.until > h.from);
+                if let Some(held) = self.slots[node.index()].clock.held_at_zero(now) {
+                    self.clocks_held.push(crate::scheduler::ClockHeld {
+                        node,
+                        from: now,
+                        until: now.after(held),
+                        offset_ns,
+                    });
                 }
                 self.write(Kind::ClockSkew {
                     node,
