@@ -1147,6 +1147,39 @@ impl dsim::Node for Watch {
 }
 
 #[test]
+fn a_failing_case_says_when_a_clock_stood_at_zero() {
+    // Node 0's clock set back 200 ms at the start reads 0 until 200 ms: a
+    // check of how far it strays fails, and the failure says the clock
+    // stood still, which no real clock does.
+    use proptest::strategy::{Strategy, ValueTree};
+    let mut case = cases(Bounds::default().no_operations())
+        .new_tree(&mut TestRunner::deterministic())
+        .unwrap()
+        .current();
+    case.faults = vec![PlannedFault::Skew {
+        node: 0,
+        at_ms: 0,
+        offset_ms: -200,
+        drift_ppm: 0,
+    }];
+    let result = check(&case, |config| {
+        dsim::Simulation::new(config, |_| Watch::default()).per_node(
+            "clock-close",
+            "a clock reads within 30 ms of the true time",
+            |_, n, v| match n.read.0.abs_diff(v.now().0) > 30_000_000 {
+                true => Err("over 30 ms off".into()),
+                false => Ok(()),
+            },
+        )
+    });
+    let message = result.expect_err("a clock 200 ms behind fails").to_string();
+    assert!(
+        message.contains("\n  clock n0 read 0 from 0.000000000s to 0.200000000s (the run ended first, at 0.040000000s): set back 200ms past zero"),
+        "{message}"
+    );
+}
+
+#[test]
 fn a_failing_clock_skew_shrinks_to_about_the_least_that_fails() {
     // The check fails once a clock reads 30 ms off the true time. The
     // skew that fails shrinks toward the least that still fails, step and

@@ -566,15 +566,7 @@ fn print_summary(
     // A clock set back past zero stood still: a protocol that measured
     // time with it saw no time pass, which no real clock does.
     for h in &outcome.clocks_held {
-        let back = crate::time::Duration(h.offset_ns.unsigned_abs());
-        let until = match h.until <= s.time {
-            true => format!("to {}", h.until),
-            false => format!("to the run's end at {}", s.time),
-        };
-        println!(
-            "clock      {} read 0 from {} {until}: set back {back} past zero, where clocks start, it stood still (a round trip or a timestamp taken meanwhile measures no time)",
-            h.node, h.from
-        );
+        println!("clock      {}", h.describe(s.time));
     }
     if c.disk.unsynced_kept > crate::rng::Ppm::ZERO {
         println!(

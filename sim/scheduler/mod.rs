@@ -325,6 +325,23 @@ pub struct ClockHeld {
     pub offset_ns: i64,
 }
 
+impl ClockHeld {
+    /// "n1 read 0 from 0.010000000s to 0.050000000s: set back 50ms past
+    /// zero, …", for a run that ended at `end`.
+    pub fn describe(&self, end: Instant) -> String {
+        let back = crate::time::Duration(self.offset_ns.unsigned_abs());
+        let until = match self.until <= end {
+            true => format!("to {}", self.until),
+            false => format!("to {} (the run ended first, at {end})", self.until),
+        };
+        format!(
+            "{} read 0 from {} {until}: set back {back} past zero, where clocks start, it stood \
+             still (a round trip or a timestamp taken meanwhile measures no time)",
+            self.node, self.from
+        )
+    }
+}
+
 impl Outcome {
     /// The invariants that were not evaluated, with why.
     pub fn not_run(&self) -> impl Iterator<Item = (&str, &str)> {

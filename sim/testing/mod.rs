@@ -1494,6 +1494,9 @@ fn run_case(
             case.disk.unsynced_kept
         );
     }
+    for h in &outcome.clocks_held {
+        adversary += &format!("\n  clock {}", h.describe(outcome.stats.time));
+    }
     Err(TestCaseError::fail(format!(
         "{problem}\n  seed {}, {} nodes, {} planned faults: {:?}{adversary}\n  trace: {}\n  reproduce: dsim::testing::{function}(&{case:?}, {rest})",
         case.seed,
