@@ -304,7 +304,7 @@ fn a_case_written_as_a_scenario_runs_the_same_configuration() {
         },
         PlannedFault::Skew {
             node: 2,
-            at_ms: 3,
+            at_ms: 8,
             offset_ms: -7,
             drift_ppm: -250,
         },
@@ -1147,10 +1147,11 @@ impl dsim::Node for Watch {
 }
 
 #[test]
-fn a_failing_case_says_when_a_clock_stood_at_zero() {
-    // Node 0's clock set back 200 ms at the start reads 0 until 200 ms: a
-    // check of how far it strays fails, and the failure says the clock
-    // stood still, which no real clock does.
+fn a_planned_step_back_past_zero_stops_at_zero_and_the_clock_runs_on() {
+    // A case whose skew sets node 0's clock back 200 ms at 10 ms: it steps
+    // back to zero and runs on, never standing still, so a clock bound of
+    // 200 ppm holds. A clock a build sets back past zero itself (a fault
+    // of its own) stands at zero, and a failing case says so.
     use proptest::strategy::{Strategy, ValueTree};
     let mut case = cases(Bounds::default().no_operations())
         .new_tree(&mut TestRunner::deterministic())
@@ -1158,23 +1159,74 @@ fn a_failing_case_says_when_a_clock_stood_at_zero() {
         .current();
     case.faults = vec![PlannedFault::Skew {
         node: 0,
-        at_ms: 0,
+        at_ms: 10,
         offset_ms: -200,
         drift_ppm: 0,
     }];
-    let result = check(&case, |config| {
-        dsim::Simulation::new(config, |_| Watch::default()).per_node(
-            "clock-close",
-            "a clock reads within 30 ms of the true time",
-            |_, n, v| match n.read.0.abs_diff(v.now().0) > 30_000_000 {
-                true => Err("over 30 ms off".into()),
+    let skews = case.config().faults;
+    assert!(
+        matches!(
+            skews[..],
+            [dsim::Fault {
+                action: dsim::FaultAction::ClockSkew {
+                    offset_ns: -10_000_000,
+                    ..
+                },
+                ..
+            }]
+        ),
+        "{skews:?}"
+    );
+    #[derive(Clone, Default, Hash)]
+    struct Ticks {
+        last: Option<dsim::Instant>,
+        stood: bool,
+    }
+    impl dsim::Node for Ticks {
+        type Msg = ();
+        type Timer = ();
+        fn on_start(&mut self, ctx: &mut dsim::Context<'_, Self>) {
+            ctx.set_timer(dsim::Duration::from_millis(10), ());
+        }
+        fn on_message(&mut self, _: &mut dsim::Context<'_, Self>, _: dsim::NodeId, _: ()) {}
+        fn on_timer(&mut self, ctx: &mut dsim::Context<'_, Self>, _: dsim::TimerId, _: ()) {
+            let now = ctx.now();
+            self.stood |= self.last == Some(now);
+            self.last = Some(now);
+            if now.0 < 500_000_000 {
+                ctx.set_timer(dsim::Duration::from_millis(10), ());
+            }
+        }
+    }
+    let runs_on = |config: dsim::SimConfig| {
+        dsim::Simulation::new(config, |_| Ticks::default()).per_node(
+            "runs-on",
+            "a clock moves between two ticks",
+            |_, n, _| match n.stood {
+                true => Err("the clock stood still".into()),
                 false => Ok(()),
             },
         )
+    };
+    assert!(check(&case, runs_on).is_ok());
+    case.faults.clear();
+    let result = check(&case, |mut config| {
+        config.faults.push(dsim::Fault {
+            after: None,
+            at: dsim::Duration::from_millis(10),
+            action: dsim::FaultAction::ClockSkew {
+                node: dsim::NodeId(0),
+                offset_ns: -200_000_000,
+                drift_ppm: 0,
+            },
+        });
+        runs_on(config)
     });
-    let message = result.expect_err("a clock 200 ms behind fails").to_string();
+    let message = result
+        .expect_err("a clock held at zero stands still")
+        .to_string();
     assert!(
-        message.contains("\n  clock n0 read 0 from 0.000000000s to 0.200000000s (the run ended first, at 0.040000000s): set back 200ms past zero"),
+        message.contains("\n  clock n0 read 0 from 0.010000000s to 0.200000000s (the run ended first, at 0.020000000s): set back 200ms past zero"),
         "{message}"
     );
 }

@@ -49,7 +49,7 @@ use std::io::{self, Write};
 use std::sync::Arc;
 use thiserror::Error;
 
-mod queue;
+pub(crate) mod queue;
 mod world;
 
 pub(crate) use world::{Action, SettleMemo, Settled, Touch};

@@ -45,7 +45,7 @@ impl Ord for Queued {
 /// behind, as the skew asked. (Clamping the step instead would have
 /// stepped it back 5 ms while the trace said 20.)
 #[derive(Clone, Copy, Debug, Default)]
-pub(super) struct LocalClock {
+pub(crate) struct LocalClock {
     since: u64,
     base: i128,
     drift_ppm: i32,
@@ -60,7 +60,7 @@ impl LocalClock {
     }
 
     /// Where the clock stands at `now`, below zero too.
-    fn stands_at(self, now: Instant) -> i128 {
+    pub fn stands_at(self, now: Instant) -> i128 {
         let elapsed = i128::from(now.0.saturating_sub(self.since));
         self.base + elapsed + elapsed * i128::from(self.drift_ppm) / 1_000_000
     }

@@ -151,7 +151,10 @@ pub enum PlannedFault {
         down_ms: u64,
     },
     /// At `at_ms`, `node`'s clock steps `offset_ms` ahead (negative: back)
-    /// and from then on runs `drift_ppm` fast (negative: slow).
+    /// and from then on runs `drift_ppm` fast (negative: slow). A step
+    /// back past zero, where clocks start, stops at zero: the clock then
+    /// runs on, rather than stand at zero until it caught up (what a
+    /// scenario's skew does), which no drift bound allows.
     Skew {
         node: u32,
         at_ms: u64,
@@ -970,6 +973,28 @@ impl Case {
         }
         // Those set off by a node's progress last, by their delay.
         out.sort_by_key(|f| (f.after.is_some(), f.at));
+        // A step back past zero, where clocks start, would hold the clock
+        // at zero until it caught up: stopped, far beyond the drift the
+        // bounds allow. It steps back to zero instead, and runs on.
+        let mut clocks = vec![crate::scheduler::queue::LocalClock::default(); self.nodes as usize];
+        for f in out.iter_mut().filter(|f| f.after.is_none()) {
+            if let FaultAction::ClockSkew {
+                node,
+                offset_ns,
+                drift_ppm,
+            } = &mut f.action
+            {
+                let Some(clock) = clocks.get_mut(node.index()) else {
+                    continue;
+                };
+                let at = crate::time::Instant::ZERO.after(f.at);
+                let stands = clock.stands_at(at);
+                if stands + i128::from(*offset_ns) < 0 {
+                    *offset_ns = -i64::try_from(stands).unwrap_or(i64::MAX);
+                }
+                *clock = clock.skewed(at, *offset_ns, *drift_ppm);
+            }
+        }
         out
     }
 
