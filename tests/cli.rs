@@ -781,8 +781,10 @@ fn a_clock_skews_offset_and_drift_are_knobs_each_seed_draws_within_its_range() {
 #[test]
 fn a_run_says_when_a_skew_set_a_clock_back_past_zero_and_it_stood_still() {
     // n2 set back 30 ms at 0 reads 0 until a skew forward at 20 ms; n1
-    // set back 50 ms at 10 ms (to -40 ms) reads 0 until 50 ms; n0 set back 5 ms at
-    // 10 ms reads 5 ms: never held.
+    // set back 50 ms at 10 ms (to -40 ms) reads 0 until 50 ms; n0 set
+    // back 30 ms at 10 ms (to -20 ms), then 5 ms ahead at 20 ms (to -5
+    // ms), reads 0 until 25 ms; n3 set back 5 ms at 10 ms reads 5 ms:
+    // never held.
     let dir = tmp("held-clock");
     let scenario = dir.join("held.toml");
     let skew = |at: &str, node: u32, offset: &str| {
@@ -791,11 +793,13 @@ fn a_run_says_when_a_skew_set_a_clock_back_past_zero_and_it_stood_still() {
     std::fs::write(
         &scenario,
         format!(
-            "protocol = \"echo\"\nnodes = 3\n[workload]\ncount = 40\ninterval = {{ dist = \"exponential\", mean = \"10ms\" }}\n{}{}{}{}",
+            "protocol = \"echo\"\nnodes = 4\n[workload]\ncount = 40\ninterval = {{ dist = \"exponential\", mean = \"10ms\" }}\n{}{}{}{}{}{}",
             skew("0ms", 2, "-30ms"),
             skew("10ms", 1, "-50ms"),
-            skew("10ms", 0, "-5ms"),
+            skew("10ms", 0, "-30ms"),
+            skew("10ms", 3, "-5ms"),
             skew("20ms", 2, "100ms"),
+            skew("20ms", 0, "5ms"),
         ),
     )
     .unwrap();
@@ -808,19 +812,16 @@ fn a_run_says_when_a_skew_set_a_clock_back_past_zero_and_it_stood_still() {
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     let t = text(&o);
     let held: Vec<&str> = t.lines().filter(|l| l.starts_with("clock ")).collect();
-    assert_eq!(held.len(), 2, "{t}");
-    assert!(
-        held[0].starts_with(
-            "clock      n2 read 0 from 0.000000000s to 0.020000000s: set back 30ms past zero"
-        ),
-        "{t}"
-    );
-    assert!(
-        held[1].starts_with(
-            "clock      n1 read 0 from 0.010000000s to 0.050000000s: set back 50ms past zero"
-        ),
-        "{t}"
-    );
+    let expected = [
+        "n2 read 0 from 0.000000000s to 0.020000000s: set back 30ms past zero",
+        "n1 read 0 from 0.010000000s to 0.050000000s: set back 50ms past zero",
+        "n0 read 0 from 0.010000000s to 0.020000000s: set back 30ms past zero",
+        "n0 read 0 from 0.020000000s to 0.025000000s: stepped 5ms ahead, still short of zero",
+    ];
+    assert_eq!(held.len(), expected.len(), "{t}");
+    for (line, want) in held.iter().zip(expected) {
+        assert!(line.starts_with(&format!("clock      {want}")), "{t}");
+    }
 }
 
 #[test]

@@ -321,7 +321,7 @@ pub struct ClockHeld {
     /// the run's end when it never did, earlier than the set-back when a
     /// later skew of the node ended the hold first).
     pub until: Instant,
-    /// The skew's step.
+    /// The skew's step (ahead, when too short to reach zero).
     pub offset_ns: i64,
 }
 
@@ -334,9 +334,14 @@ impl ClockHeld {
             true => format!("to {}", self.until),
             false => format!("to {} (the run ended first, at {end})", self.until),
         };
+        // A step ahead too short to reach zero leaves it held.
+        let step = match self.offset_ns < 0 {
+            true => format!("set back {back} past zero"),
+            false => format!("stepped {back} ahead, still short of zero"),
+        };
         format!(
-            "{} read 0 from {} {until}: set back {back} past zero, where clocks start, it stood \
-             still (a round trip or a timestamp taken meanwhile measures no time)",
+            "{} read 0 from {} {until}: {step}, where clocks start, it stood still (a round trip \
+             or a timestamp taken meanwhile measures no time)",
             self.node, self.from
         )
     }
