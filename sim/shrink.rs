@@ -1650,29 +1650,41 @@ mod tests {
         }
     }
 
+    /// Shrinks a run of three nodes with these faults, `records` long,
+    /// that fails at `at` (as [`FailsAt`]), within `max_runs`.
+    fn shrink_failing_at(
+        faults: Vec<Fault>,
+        records: u64,
+        at: Instant,
+        max_runs: u64,
+        progress: &mut dyn FnMut(&Progress),
+    ) -> Shrunk {
+        let mut config = SimConfig::new(1, 3);
+        config.faults = faults;
+        let stats = Stats {
+            records,
+            time: at,
+            ..Stats::default()
+        };
+        let c = Candidate {
+            config,
+            schedule: None,
+        };
+        let options = Options {
+            max_runs,
+            ..Options::default()
+        };
+        Shrinker::new(c, &stats, options, &FailsAt(at), progress).shrink(at)
+    }
+
     #[test]
     fn a_failure_at_the_first_instant_with_nothing_left_ends_the_search() {
         let shrink = |at: Instant| {
-            let mut config = SimConfig::new(1, 3);
-            config.faults = vec![Fault::at(
+            let crash = Fault::at(
                 Duration::from_millis(10),
                 FaultAction::Crash { node: NodeId(1) },
-            )];
-            let stats = Stats {
-                records: 100,
-                time: at,
-                ..Stats::default()
-            };
-            let c = Candidate {
-                config,
-                schedule: None,
-            };
-            let options = Options {
-                max_runs: 20_000,
-                ..Options::default()
-            };
-            let mut progress = |_: &Progress| {};
-            Shrinker::new(c, &stats, options, &FailsAt(at), &mut progress).shrink(at)
+            );
+            shrink_failing_at(vec![crash], 100, at, 20_000, &mut |_| {})
         };
         // Failing at 0 with no fault and one node, nothing can be smaller.
         let floor = shrink(Instant(0));
@@ -1693,8 +1705,7 @@ mod tests {
         // are larger than what the first found, and were shown as the
         // shrink growing back.
         let at = Instant(Duration::from_millis(5).0);
-        let mut config = SimConfig::new(1, 3);
-        config.faults = (0..3)
+        let crashes = (0..3)
             .map(|n| {
                 Fault::at(
                     Duration::from_millis(1),
@@ -1702,22 +1713,9 @@ mod tests {
                 )
             })
             .collect();
-        let stats = Stats {
-            records: 280,
-            time: at,
-            ..Stats::default()
-        };
-        let c = Candidate {
-            config,
-            schedule: None,
-        };
-        let options = Options {
-            max_runs: 4_000,
-            ..Options::default()
-        };
         let mut shown = Vec::new();
         let mut progress = |p: &Progress| shown.push((p.phase, p.size.key()));
-        let shrunk = Shrinker::new(c, &stats, options, &FailsAt(at), &mut progress).shrink(at);
+        let shrunk = shrink_failing_at(crashes, 280, at, 4_000, &mut progress);
         assert_eq!((shrunk.after.faults, shrunk.after.nodes), (0, 1));
         assert!(shown.len() > 2, "{shown:?}");
         for w in shown.windows(2) {

@@ -440,12 +440,9 @@ impl Summary {
         // nanoseconds, whatever its unit.
         // A clock's offset is a signed duration ("-8619333ns").
         let number = |v: &str| -> Option<f64> {
-            v.parse().ok().or_else(|| {
-                let (sign, body) = v.strip_prefix('-').map_or((1.0, v), |b| (-1.0, b));
-                crate::time::Duration::parse(body)
-                    .ok()
-                    .map(|d| sign * d.0 as f64)
-            })
+            v.parse()
+                .ok()
+                .or_else(|| crate::scenario::Offset::parse(v).ok().map(|o| o.0 as f64))
         };
         struct Knob {
             values: Vec<String>,

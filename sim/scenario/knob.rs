@@ -51,6 +51,17 @@ impl fmt::Display for Offset {
     }
 }
 
+impl Offset {
+    /// Reads what [`Offset`]'s `Display` writes: a duration, after a `-`
+    /// when set back (`"-5ms"`).
+    pub fn parse(text: &str) -> Result<Offset, String> {
+        let (neg, body) = text.strip_prefix('-').map_or((false, text), |b| (true, b));
+        let d = Duration::parse(body)?;
+        let v = i64::try_from(d.0).map_err(|_| format!("{text} is too large"))?;
+        Ok(Offset(if neg { -v } else { v }))
+    }
+}
+
 impl Drawable for Offset {
     fn draw(lo: Offset, hi: Offset, rng: &mut DetRng) -> Offset {
         Offset(lo.0.wrapping_add(rng.between(0, hi.0.abs_diff(lo.0)) as i64))
@@ -189,15 +200,7 @@ pub fn offset(
     what: &str,
 ) -> Result<Knob<Offset>, ScenarioError> {
     let one = |v: &Value| match v {
-        Value::String(text) => {
-            let (neg, body) = match text.strip_prefix('-') {
-                Some(b) => (true, b),
-                None => (false, text.as_str()),
-            };
-            let d = Duration::parse(body).map_err(|e| format!("{what}: {e}"))?;
-            let v = i64::try_from(d.0).map_err(|_| format!("{what} is too large"))?;
-            Ok(Offset(if neg { -v } else { v }))
-        }
+        Value::String(text) => Offset::parse(text).map_err(|e| format!("{what}: {e}")),
         Value::Integer(0) => Ok(Offset(0)),
         other => Err(format!(
             "{what}: expected a signed duration such as \"-5ms\", found {}",
