@@ -66,7 +66,7 @@
 //! dsim's executor.
 
 use crate::history::{Phase, Value};
-use crate::node::{Context, Disk, Effect, Input, Message, Node, NodeId, TaskOrder, TimerId};
+use crate::node::{Context, Cut, Disk, Effect, Input, Message, Node, NodeId, TaskOrder, TimerId};
 use crate::rng::{DetRng, Stream};
 use crate::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
@@ -204,6 +204,8 @@ struct Inner<M> {
     rng: DetRng,
     next_timer: u64,
     effects: Vec<Effect<Wake>>,
+    /// The kernel's crash due after a send, lent during a handler.
+    cut: Option<Cut>,
     buffers: Vec<Vec<u8>>,
     mailbox: VecDeque<Incoming<M>>,
     inputs: VecDeque<Input>,
@@ -295,6 +297,9 @@ impl<M> Inner<M> {
             envelope,
             authenticated,
         );
+        if let Some(cut) = self.cut.as_mut() {
+            cut.sent(&self.effects, &self.disk);
+        }
     }
 }
 
@@ -530,6 +535,7 @@ impl<A: AsyncNode> Ctx<A> {
             inputs: 0,
             clock_read: std::cell::Cell::new(false),
             unchanged: false,
+            cut: inner.cut.as_mut(),
             _node: PhantomData,
         };
         let r = f(&mut ctx);
@@ -825,6 +831,7 @@ impl<A: AsyncNode> Runtime<A> {
                     rng: DetRng::new(0, Stream::Workload),
                     next_timer: 0,
                     effects: Vec::new(),
+                    cut: None,
                     buffers: Vec::new(),
                     mailbox: VecDeque::new(),
                     inputs: VecDeque::new(),
@@ -1016,6 +1023,8 @@ impl<A: AsyncNode> Runtime<A> {
             let mut inner = self.shared.inner.borrow_mut();
             inner.now = ctx.local_now;
             std::mem::swap(&mut inner.disk, ctx.disk);
+            // Effects count from the runtime's own, appended below.
+            inner.cut = ctx.cut.as_deref_mut().map(std::mem::take);
             // The kernel's spare message buffers: sends reuse them.
             std::mem::swap(&mut inner.buffers, ctx.buffers);
             inner.next_timer = *ctx.next_timer;
@@ -1056,6 +1065,12 @@ impl<A: AsyncNode> Runtime<A> {
         let mut inner = self.shared.inner.borrow_mut();
         std::mem::swap(&mut inner.disk, ctx.disk);
         std::mem::swap(&mut inner.buffers, ctx.buffers);
+        if let (Some(mut cut), Some(lent)) = (inner.cut.take(), ctx.cut.as_deref_mut()) {
+            if let Some((at, _)) = &mut cut.at {
+                *at += ctx.effects.len();
+            }
+            *lent = cut;
+        }
         *ctx.next_timer = inner.next_timer;
         if inner.asks_inputs && !inner.asks_told {
             inner.asks_told = true;

@@ -141,8 +141,8 @@ pub struct Fault {
     pub at: Duration,
     pub action: FaultAction,
     /// A crash or restart set off by a node's own progress rather than by
-    /// the clock: `at` counts from the moment the node has handled its
-    /// n-th message. Each triggered restart undoes one triggered crash of
+    /// the clock: `at` counts from the moment the node has handled (or
+    /// sent) its n-th message. Each triggered restart undoes one triggered crash of
     /// its node with the same trigger ([`SimConfig::validate`] pairs them
     /// in list order); a crash so triggered that finds its node down does
     /// nothing, and neither does the restart that undoes it.
@@ -160,27 +160,78 @@ impl Fault {
         }
     }
 
-    /// When it happens, in words: "at 1.2s", "50us after n1's 3rd delivery".
+    /// When it happens, in words: "at 1.2s", "50us after n1's 3rd
+    /// delivery", "right after n1's 7th send".
     pub fn when(&self) -> String {
         match &self.after {
             None => format!("at {}", self.at),
+            Some(t) if self.at == Duration::ZERO => format!("right after {t}"),
             Some(t) => format!("{} after {t}", self.at),
         }
     }
 }
 
-/// What sets off a triggered fault: `node` has handled its `deliveries`-th
-/// message (counting from 1, over the whole run, restarts included).
+/// What sets off a triggered fault: `node` has handled its `count`-th
+/// message, or sent its `count`-th (counting from 1, over the whole run,
+/// restarts included).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct Trigger {
     pub node: NodeId,
-    pub deliveries: u64,
+    /// Which of the node's messages: the `count`-th.
+    #[serde(alias = "deliveries")]
+    pub count: u64,
+    /// What is counted: messages handled, or messages sent.
+    #[serde(default)]
+    pub of: Progress,
 }
 
-/// "n1's 3rd delivery".
+/// What a [`Trigger`] counts of its node's messages.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
+pub enum Progress {
+    /// Messages the node handled (deliveries to it).
+    #[default]
+    Deliveries,
+    /// Messages the node sent, each copy of a broadcast one. A crash of
+    /// that node due at once (`at` zero) comes in the middle of the
+    /// handler that sent it: that message leaves, and nothing the handler
+    /// did after it happens (later sends, timers, answers, syncs).
+    Sends,
+}
+
+impl Trigger {
+    /// Set off when `node` has handled its `k`-th message.
+    pub fn deliveries(node: NodeId, k: u64) -> Trigger {
+        Trigger {
+            node,
+            count: k,
+            of: Progress::Deliveries,
+        }
+    }
+
+    /// Set off when `node` has sent its `k`-th message.
+    pub fn sends(node: NodeId, k: u64) -> Trigger {
+        Trigger {
+            node,
+            count: k,
+            of: Progress::Sends,
+        }
+    }
+
+    /// What the trigger counts, in the plural: "deliveries", "sends".
+    pub fn counts(&self) -> &'static str {
+        match self.of {
+            Progress::Deliveries => "deliveries",
+            Progress::Sends => "sends",
+        }
+    }
+}
+
+/// "n1's 3rd delivery", "n1's 12th send".
 impl std::fmt::Display for Trigger {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let k = self.deliveries;
+        let k = self.count;
         let suffix = match (k % 10, k % 100) {
             (_, 11..=13) => "th",
             (1, _) => "st",
@@ -188,7 +239,11 @@ impl std::fmt::Display for Trigger {
             (3, _) => "rd",
             _ => "th",
         };
-        write!(f, "{}'s {k}{suffix} delivery", self.node)
+        let what = match self.of {
+            Progress::Deliveries => "delivery",
+            Progress::Sends => "send",
+        };
+        write!(f, "{}'s {k}{suffix} {what}", self.node)
     }
 }
 
@@ -568,10 +623,16 @@ impl SimConfig {
         for f in &self.faults {
             let Some(t) = f.after else { continue };
             node_ok(t.node, "a fault's trigger")?;
-            if t.deliveries == 0 {
+            if t.count == 0 {
                 return Err(format!(
-                    "a fault triggered by {}'s delivery number 0: deliveries count from 1",
-                    t.node
+                    "a fault triggered by {}'s {} number 0: {} count from 1",
+                    t.node,
+                    if t.of == Progress::Sends {
+                        "send"
+                    } else {
+                        "delivery"
+                    },
+                    t.counts()
                 ));
             }
             match f.action {
@@ -579,8 +640,8 @@ impl SimConfig {
                 FaultAction::Restart { node } => node_ok(node, "a restart")?,
                 ref other => {
                     return Err(format!(
-                        "`{other}` is triggered by a delivery, but only crashes and their \
-                         restarts can be"
+                        "`{other}` is triggered by a node's progress, but only crashes and \
+                         their restarts can be"
                     ))
                 }
             }

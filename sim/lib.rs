@@ -85,7 +85,8 @@ pub mod trace;
 mod wire;
 
 pub use config::{
-    Budgets, DiskConfig, Fault, FaultAction, Limits, SimConfig, Strategy, Trigger, Workload,
+    Budgets, DiskConfig, Fault, FaultAction, Limits, Progress, SimConfig, Strategy, Trigger,
+    Workload,
 };
 pub use invariant::{Invariant, View, When};
 pub use network::{Latency, LinkConfig, LossCause, NetworkConfig, PartitionSpec};

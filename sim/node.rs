@@ -398,7 +398,33 @@ pub struct Context<'a, N: Node + ?Sized> {
     /// (an async node handed a reply no call waits for any more):
     /// exploration then leaves the event out of what the node was handed.
     pub(crate) unchanged: bool,
+    /// A crash due in the middle of this handler, after a given send.
+    pub(crate) cut: Option<&'a mut Cut>,
     pub(crate) _node: PhantomData<fn(&N)>,
+}
+
+/// A crash due right after a node's `left`-th send from now (0: none left
+/// to count) in a handler ([`crate::config::Progress::Sends`]): where the handler's
+/// effects stood then, and its disk, so that nothing it did after that
+/// send happens.
+#[derive(Debug, Default)]
+pub(crate) struct Cut {
+    pub(crate) left: u64,
+    /// The effects up to and with that send, and the disk then.
+    pub(crate) at: Option<(usize, Disk)>,
+}
+
+impl Cut {
+    /// The handler has just pushed its last effect: a send counts down.
+    pub(crate) fn sent<T>(&mut self, effects: &[Effect<T>], disk: &Disk) {
+        if self.left == 0 || !matches!(effects.last(), Some(Effect::Send { .. })) {
+            return;
+        }
+        self.left -= 1;
+        if self.left == 0 {
+            self.at = Some((effects.len(), disk.clone()));
+        }
+    }
 }
 
 impl<'a, N: Node + ?Sized> Context<'a, N> {
@@ -485,6 +511,9 @@ impl<'a, N: Node + ?Sized> Context<'a, N> {
 
     fn send_with(&mut self, to: NodeId, msg: &N::Msg, authenticated: bool) {
         push_send(self.effects, self.buffers, self.id, to, msg, authenticated);
+        if let Some(cut) = self.cut.as_deref_mut() {
+            cut.sent(self.effects, self.disk);
+        }
     }
 
     /// Sends `msg` to every other node.

@@ -229,6 +229,78 @@ fn a_crash_drops_every_task_and_a_restart_runs_main_again_with_the_durable_disk(
     );
 }
 
+/// n0 tells each peer in turn, writing and syncing after each send, and
+/// again every 10 ms; it logs what its disk held at each start.
+struct Teller {
+    log: Log,
+}
+
+impl AsyncNode for Teller {
+    type Msg = Msg;
+    type State = ();
+
+    async fn main(self, ctx: Ctx<Self>) {
+        if ctx.id() != NodeId(0) {
+            loop {
+                ctx.recv().await;
+            }
+        }
+        let told: Option<u32> = ctx.read("told").await;
+        log(&self.log, format!("start, told {told:?}"));
+        loop {
+            for to in 1..3 {
+                ctx.send(NodeId(to), &Msg::Req(to));
+                ctx.write("told", &to).await;
+                ctx.sync().await;
+            }
+            ctx.sleep(Duration::from_millis(10)).await;
+        }
+    }
+}
+
+#[test]
+fn a_crash_set_off_by_an_async_nodes_send_cuts_its_task_right_after_that_send() {
+    let l: Log = Arc::default();
+    let l2 = l.clone();
+    let mut c = config(3);
+    c.limits.time = Duration::from_millis(25);
+    // n0's 3rd send is the first after its sleep: its sync never happens.
+    let trigger = dsim::Trigger::sends(NodeId(0), 3);
+    let at = |ms| Duration::from_millis(ms);
+    c.faults = vec![
+        Fault {
+            after: Some(trigger),
+            at: Duration::ZERO,
+            action: FaultAction::Crash { node: NodeId(0) },
+        },
+        Fault {
+            after: Some(trigger),
+            at: at(1),
+            action: FaultAction::Restart { node: NodeId(0) },
+        },
+    ];
+    let sim = Simulation::new(c, move |_| Async::new(Teller { log: l2.clone() }));
+    let mut bytes = Vec::new();
+    sim.run_traced(&mut bytes, None).unwrap();
+    let (_, records, _) = dsim::trace::read_all(&bytes, None).unwrap();
+    let lane: Vec<String> = records
+        .iter()
+        .filter_map(|r| match &r.kind {
+            Kind::Send { node, to, .. } if *node == NodeId(0) => Some(format!("send {to}")),
+            Kind::Crash { .. } => Some("crash".into()),
+            Kind::Restart { .. } => Some("restart".into()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        lane[..6],
+        ["send n1", "send n2", "send n1", "crash", "restart", "send n1"]
+    );
+    // Synced after n1 at the start, then after n2; the sync after the
+    // cut send never happened.
+    assert_eq!(lines(&l), ["start, told None", "start, told Some(2)"]);
+}
+
 /// Both of n0's tasks are ready in its start handler; each sends its name.
 struct Racer;
 

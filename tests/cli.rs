@@ -419,6 +419,10 @@ fn every_malformed_scenario_exits_2_with_a_located_message_and_never_panics() {
             ":5:34: after.deliveries must be between 1 and",
         ),
         (
+            "after-deliveries-and-sends",
+            ":5:9: `after` counts one of a node's messages: `deliveries` (handled) or `sends` (sent), not both",
+        ),
+        (
             "restart-of-a-triggered-crash-at-a-time",
             ":9:1: node 1 is restarted at 1s but is not crashed before then (a crash set off by `after` has no time to come before: give it `down` for its restart)",
         ),
@@ -1622,6 +1626,66 @@ fn no_message_tells_a_users_binary_to_type_dsim() {
         }
     }
     assert!(found.is_empty(), "{}", found.join("\n"));
+}
+
+#[test]
+fn a_crash_set_off_by_a_send_cuts_a_broadcast_and_the_run_replays() {
+    // Two-phase commit's coordinator (n0) crashes right after one of its
+    // sends: a prepare or decision it broadcast reaches some participants
+    // only. The run says so, and replays record for record.
+    let dir = tmp("triggered-send");
+    let scenario = dir.join("cut.toml");
+    let trace = dir.join("cut.trace");
+    let base = "protocol = \"twophase\"\nnodes = 4\n\n[params]\nno_percent = 0\n\n[network]\n\
+                latency = \"5ms\"\n\n[workload]\ncount = 3\n\n[run]\ntime = \"2s\"\n";
+    std::fs::write(
+        &scenario,
+        format!(
+            "{base}\n[[fault]]\nafter = {{ node = 0, sends = 5 }}\ncrash = 0\ndown = \"30ms\"\n\n\
+             [[fault]]\nafter = {{ node = 0, sends = 100000 }}\ncrash = 0\n"
+        ),
+    )
+    .unwrap();
+    let (scenario, trace) = (scenario.to_str().unwrap(), trace.to_str().unwrap());
+    let o = dsim(&["run", scenario, "--seed", "3", "--trace", trace]);
+    let out = text(&o);
+    assert!(
+        out.contains("planned    the crash after n0's 100000th send never happened: n0 sent "),
+        "{out}"
+    );
+    assert!(out.contains(", 1 crash, 1 restart\n"), "{out}");
+    // The crash follows n0's fifth send at once: no record of n0 between.
+    let o = dsim(&["show", trace]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let shown = text(&o);
+    // Each record's node and what it did.
+    let lines: Vec<(&str, &str)> = shown
+        .lines()
+        .map(|l| {
+            let w: Vec<&str> = l.split_whitespace().collect();
+            (
+                w.get(2).copied().unwrap_or(""),
+                w.get(4).copied().unwrap_or(""),
+            )
+        })
+        .collect();
+    let fifth = lines
+        .iter()
+        .enumerate()
+        .filter(|(_, l)| **l == ("n0", "send"))
+        .nth(4)
+        .map(|(i, _)| i)
+        .expect("n0 sends five messages");
+    // The next record is the crash, not the broadcast's last send.
+    assert_eq!(lines[fifth + 1], ("n0", "crash"), "{shown}");
+    assert_eq!(lines[fifth - 1], ("n0", "send"), "{shown}");
+    let o = dsim(&["replay", trace]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(
+        text(&o).contains("record for record the same"),
+        "{}",
+        text(&o)
+    );
 }
 
 #[test]

@@ -1349,10 +1349,7 @@ fn crash_after(trigger: Trigger, node: u32, at: Duration, down: Duration) -> Vec
 #[test]
 fn a_crash_set_off_by_a_delivery_comes_that_long_after_it_and_its_restart_down_later() {
     let mut sim = chatter(3, 3, 20, lossy(0.0, 0.0, 0.0));
-    let trigger = Trigger {
-        node: NodeId(1),
-        deliveries: 5,
-    };
+    let trigger = Trigger::deliveries(NodeId(1), 5);
     let (at, down) = (Duration::from_micros(250), Duration::from_millis(25));
     sim.config_mut().faults = crash_after(trigger, 1, at, down);
     let bytes = trace_of(&sim);
@@ -1392,10 +1389,7 @@ fn a_triggered_crash_that_finds_its_node_down_and_its_restart_do_nothing() {
     // delivery comes while it is down, and its restart 10 ms later must
     // not bring n1 back early.
     let mut sim = chatter(5, 3, 30, lossy(0.0, 0.0, 0.0));
-    let trigger = Trigger {
-        node: NodeId(0),
-        deliveries: 3,
-    };
+    let trigger = Trigger::deliveries(NodeId(0), 3);
     let mut faults = vec![
         Fault::at(
             Duration::from_millis(1),
@@ -1432,10 +1426,7 @@ fn two_crashes_set_off_by_one_delivery_leave_their_node_restarted() {
     // n1 back (a swarm scenario drawing the same delivery twice once left
     // its node down for good).
     let mut sim = chatter(4, 3, 20, lossy(0.0, 0.0, 0.0));
-    let trigger = Trigger {
-        node: NodeId(1),
-        deliveries: 4,
-    };
+    let trigger = Trigger::deliveries(NodeId(1), 4);
     let us = Duration::from_micros;
     let mut faults = crash_after(trigger, 1, us(300), us(3_000));
     faults.extend(crash_after(trigger, 1, us(700), us(1_000)));
@@ -1454,15 +1445,133 @@ fn two_crashes_set_off_by_one_delivery_leave_their_node_restarted() {
 #[test]
 fn a_trigger_that_never_comes_is_said_with_what_its_node_handled() {
     let mut sim = chatter(2, 3, 4, lossy(0.0, 0.0, 0.0));
-    let trigger = Trigger {
-        node: NodeId(2),
-        deliveries: 1_000,
-    };
+    let trigger = Trigger::deliveries(NodeId(2), 1_000);
     sim.config_mut().faults = crash_after(trigger, 2, Duration::ZERO, Duration::from_millis(5));
     let o = sim.run().unwrap();
     assert_eq!(o.stats.crashes, 0);
     // Four rounds from each of two peers.
     assert_eq!(o.untriggered, [(trigger, 8)]);
+}
+
+/// Node 0 tells each peer in turn, writing and syncing the number told
+/// after each send, then sets a timer that does it all again; every node
+/// says at its start what its disk holds.
+#[derive(Clone, Debug)]
+struct Teller;
+
+impl Node for Teller {
+    type Msg = u32;
+    type Timer = ();
+
+    fn on_start(&mut self, ctx: &mut Context<'_, Self>) {
+        let told: Option<u32> = ctx.disk().read("told");
+        ctx.observe(format!("disk told {told:?}"));
+        if ctx.id() == NodeId(0) {
+            self.tell(ctx);
+        }
+    }
+
+    fn on_message(&mut self, _: &mut Context<'_, Self>, _: NodeId, _: u32) {}
+
+    fn on_timer(&mut self, ctx: &mut Context<'_, Self>, _: dsim::TimerId, _: ()) {
+        self.tell(ctx);
+    }
+}
+
+impl Teller {
+    fn tell(&mut self, ctx: &mut Context<'_, Self>) {
+        for to in 1..ctx.node_count() {
+            ctx.send(NodeId(to), &to);
+            ctx.disk().write("told", &to);
+            ctx.disk().sync();
+        }
+        ctx.set_timer(Duration::from_millis(10), ());
+    }
+}
+
+/// Each record of `node`, in words: what a cut handler did and did not do.
+fn lane(recs: &[Record<'_>], node: NodeId) -> Vec<String> {
+    recs.iter()
+        .filter_map(|r| match &r.kind {
+            Kind::Send { node: n, to, .. } if *n == node => Some(format!("send {to}")),
+            Kind::Timer { node: n, .. } if *n == node => Some("timer".into()),
+            Kind::Crash { node: n, .. } if *n == node => Some("crash".into()),
+            Kind::Restart { node: n, .. } if *n == node => Some("restart".into()),
+            Kind::Observe { node: n, text, .. } if *n == node => Some(text.to_string()),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_crash_set_off_by_a_send_cuts_its_handler_right_after_that_send() {
+    let mut config = SimConfig::new(1, 4);
+    config.limits.time = Duration::from_millis(25);
+    let mut sim = Simulation::new(config, |_| Teller);
+    // n0's 5th send is the second of its timer's three: the crash comes
+    // then, its restart 1 ms later.
+    let trigger = Trigger::sends(NodeId(0), 5);
+    sim.config_mut().faults = crash_after(trigger, 0, Duration::ZERO, Duration::from_millis(1));
+    assert_eq!(sim.config().faults[0].when(), "right after n0's 5th send");
+    let bytes = trace_of(&sim);
+    assert_eq!(bytes, trace_of(&sim), "the same run twice");
+    let recs = records(&bytes);
+    // The timer's third send never leaves, its sync after the second
+    // never happened (the disk says 1, synced after the first), and the
+    // timer it would have set never fires: the restart starts afresh.
+    assert_eq!(
+        lane(&recs, NodeId(0))[..12],
+        [
+            "disk told None",
+            "send n1",
+            "send n2",
+            "send n3",
+            "timer",
+            "send n1",
+            "send n2",
+            "crash",
+            "restart",
+            "disk told Some(1)",
+            "send n1",
+            "send n2",
+        ]
+    );
+    let crash = recs
+        .iter()
+        .find(|r| matches!(r.kind, Kind::Crash { .. }))
+        .unwrap();
+    assert_eq!(crash.time, Instant::ZERO.after(Duration::from_millis(10)));
+    // Due later than at once, the crash lets the handler finish: every
+    // send leaves and the last sync holds.
+    sim.config_mut().faults = crash_after(
+        trigger,
+        0,
+        Duration::from_micros(1),
+        Duration::from_millis(1),
+    );
+    let recs = records(&trace_of(&sim));
+    assert_eq!(
+        lane(&recs, NodeId(0))[4..11],
+        [
+            "timer",
+            "send n1",
+            "send n2",
+            "send n3",
+            "crash",
+            "restart",
+            "disk told Some(3)"
+        ]
+    );
+    // A send count never reached is said with what the node sent.
+    sim.config_mut().faults = crash_after(
+        Trigger::sends(NodeId(0), 100),
+        0,
+        Duration::ZERO,
+        Duration::from_millis(1),
+    );
+    let o = sim.run().unwrap();
+    assert_eq!(o.stats.crashes, 0);
+    assert_eq!(o.untriggered, [(Trigger::sends(NodeId(0), 100), 9)]);
 }
 
 #[test]
@@ -1472,10 +1581,7 @@ fn impossible_triggers_are_rejected_before_anything_runs() {
         sim.config_mut().faults = faults;
         sim.run().map(|_| ()).unwrap_err().to_string()
     };
-    let t = |node, deliveries| Trigger {
-        node: NodeId(node),
-        deliveries,
-    };
+    let t = |node, deliveries| Trigger::deliveries(NodeId(node), deliveries);
     let ms = Duration::from_millis;
     let err = run(crash_after(t(5, 2), 1, ms(1), ms(2)));
     assert!(err.contains("a fault's trigger names node 5"), "{err}");

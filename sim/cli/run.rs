@@ -800,10 +800,15 @@ pub(crate) fn untriggered(outcome: &crate::scheduler::Outcome) -> Vec<(String, S
         .iter()
         .map(|&(t, handled)| {
             (
-                format!("a crash set off by {}'s deliveries", t.node),
+                format!("a crash set off by {}'s {}", t.node, t.counts()),
                 format!(
-                    "the crash after {t} never happened: {} handled {handled} message{}",
+                    "the crash after {t} never happened: {} {} {handled} message{}",
                     t.node,
+                    if t.of == crate::config::Progress::Sends {
+                        "sent"
+                    } else {
+                        "handled"
+                    },
                     if handled == 1 { "" } else { "s" }
                 ),
             )

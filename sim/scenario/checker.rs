@@ -5,7 +5,7 @@ use super::error::{did_you_mean, Locator, ScenarioError};
 use super::knob::{self, Knob, LatencyKnob, Offset};
 use super::raw::{self, RawFault, RawLink, RawNetwork, RawScenario};
 use super::{FaultKnob, LinkKnobs, ParamKnob, Scenario, SkewKnobs, TopologyKnob, WorkloadKnobs};
-use crate::config::{FaultAction, Limits};
+use crate::config::{FaultAction, Limits, Progress};
 use crate::network::{validate_partition, MessageFault, Ordering, Overflow, PartitionSpec};
 use crate::node::NodeId;
 use crate::protocols::{ParamValue, Protocol, Registry};
@@ -1072,9 +1072,19 @@ impl Checker<'_> {
             None => None,
             Some(a) => {
                 let t = a.get_ref();
-                let deliveries =
-                    knob::count(loc, &t.deliveries, "after.deliveries", 1, i64::MAX as u64)?;
-                Some((node(t.node, a.span(), "a fault's trigger")?, deliveries))
+                let (of, value, name) = match (&t.deliveries, &t.sends) {
+                    (Some(d), None) => (Progress::Deliveries, d, "after.deliveries"),
+                    (None, Some(s)) => (Progress::Sends, s, "after.sends"),
+                    _ => {
+                        return Err(loc.at(
+                            a.span(),
+                            "`after` counts one of a node's messages: `deliveries` (handled) \
+                             or `sends` (sent), not both and not neither",
+                        ))
+                    }
+                };
+                let k = knob::count(loc, value, name, 1, i64::MAX as u64)?;
+                Some((node(t.node, a.span(), "a fault's trigger")?, of, k))
             }
         };
         let down = match &r.down {

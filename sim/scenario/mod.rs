@@ -32,7 +32,7 @@ mod raw;
 pub use error::{line_col, nearest, ScenarioError};
 pub use knob::{Knob, LatencyKnob, Offset};
 
-use crate::config::{Fault, FaultAction, Limits, SimConfig, Trigger, Workload};
+use crate::config::{Fault, FaultAction, Limits, Progress, SimConfig, Trigger, Workload};
 use crate::network::{LinkConfig, MessageFault, NetworkConfig, Ordering, Overflow};
 use crate::node::NodeId;
 use crate::protocols::{ParamValue, Params, Registry};
@@ -66,9 +66,10 @@ pub struct FaultKnob {
     /// A clock skew whose offset or drift is a range: each seed draws them
     /// (the action holds the lows).
     pub skew: Option<SkewKnobs>,
-    /// A crash set off by a node's progress (`after = { node, deliveries }`):
-    /// `at` counts from when that node has handled that many messages.
-    pub after: Option<(NodeId, Knob<u64>)>,
+    /// A crash set off by a node's progress (`after = { node, deliveries }`
+    /// or `{ node, sends }`): `at` counts from when that node has handled,
+    /// or sent, that many messages.
+    pub after: Option<(NodeId, Progress, Knob<u64>)>,
     /// For a crash: its node restarts this long after it (never, without,
     /// unless a `restart` fault comes).
     pub down: Option<Knob<Duration>>,
@@ -428,9 +429,15 @@ impl Scenario {
                     k.drift
                         .resolve(&format!("fault.{i}.skew.drift_ppm"), &mut rng, &mut drawn);
             }
-            let after = f.after.as_ref().map(|(node, k)| Trigger {
-                node: *node,
-                deliveries: k.resolve(&format!("fault.{i}.after.deliveries"), &mut rng, &mut drawn),
+            let after = f.after.as_ref().map(|(node, of, k)| {
+                let mut t = Trigger::deliveries(*node, 0);
+                t.of = *of;
+                t.count = k.resolve(
+                    &format!("fault.{i}.after.{}", t.counts()),
+                    &mut rng,
+                    &mut drawn,
+                );
+                t
             });
             let restart = match (&f.down, &action) {
                 (Some(down), FaultAction::Crash { node }) => Some(Fault {

@@ -122,7 +122,8 @@ pub struct RawFault {
 #[serde(deny_unknown_fields)]
 pub struct RawTrigger {
     pub node: u32,
-    pub deliveries: Spanned<Value>,
+    pub deliveries: Option<Spanned<Value>>,
+    pub sends: Option<Spanned<Value>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -934,10 +934,7 @@ impl Case {
                     after_us,
                     down_ms,
                 } if node < self.nodes => {
-                    let after = Some(Trigger {
-                        node: NodeId(node),
-                        deliveries: delivery.max(1),
-                    });
+                    let after = Some(Trigger::deliveries(NodeId(node), delivery.max(1)));
                     let at = Duration::from_micros(after_us);
                     let node = NodeId(node);
                     out.push(Fault {
@@ -1160,9 +1157,10 @@ impl Case {
                 };
                 let _ = writeln!(
                     t,
-                    "\n[[fault]]\nafter = {{ node = {}, deliveries = {} }}\nat = {}\ncrash = {}",
+                    "\n[[fault]]\nafter = {{ node = {}, {} = {} }}\nat = {}\ncrash = {}",
                     a.node.0,
-                    a.deliveries,
+                    a.counts(),
+                    a.count,
                     dur(f.at),
                     node.0
                 );

@@ -10,12 +10,12 @@ use super::{
 };
 use super::{NOT_UNDER_PCT, NO_OPERATIONS, VERDICT_UNKNOWN};
 use crate::clock::Clocks;
-use crate::config::{FaultAction, Trigger};
+use crate::config::{FaultAction, Progress, Trigger};
 use crate::invariant::{
     FaultState, HistoryEntry, HistoryVerdict, MonitorState, Readings, View, When,
 };
 use crate::network::{CopyFate, LossCause, Network, Outgoing};
-use crate::node::{Context, Disk, Effect, Input, Node, NodeId, TimerId};
+use crate::node::{Context, Cut, Disk, Effect, Input, Node, NodeId, TimerId};
 use crate::rng::{DetRng, Stream};
 use crate::time::{Duration, Instant};
 use crate::trace::{DeliveryClock, EndReason, Kind, Record, Sink, Stats};
@@ -191,6 +191,8 @@ pub(crate) struct Triggers {
     waiting: Vec<(Trigger, u32)>,
     /// Messages each node has handled, when any fault waits.
     handled: Vec<u64>,
+    /// Messages each node has sent, when any fault waits.
+    sent: Vec<u64>,
     /// For a triggered restart, the triggered crash it undoes
     /// ([`crate::config::SimConfig::triggered_crashes`]).
     crash_of: Vec<Option<u32>>,
@@ -539,6 +541,7 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
         if !world.triggers.waiting.is_empty() {
             world.triggers.waiting.sort_unstable();
             world.triggers.handled = vec![0; c.nodes as usize];
+            world.triggers.sent = vec![0; c.nodes as usize];
             // Validated: every triggered restart has its crash.
             world.triggers.crash_of = c.triggered_crashes().unwrap_or_default();
         }
@@ -1429,11 +1432,65 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
         let mut out: Vec<(Trigger, u64)> = Vec::new();
         for &(t, _) in &self.triggers.waiting {
             if out.last().is_none_or(|(last, _)| *last != t) {
-                let handled = self.triggers.handled.get(t.node.index()).copied();
-                out.push((t, handled.unwrap_or(0)));
+                let counts = match t.of {
+                    Progress::Deliveries => &self.triggers.handled,
+                    Progress::Sends => &self.triggers.sent,
+                };
+                out.push((t, counts.get(t.node.index()).copied().unwrap_or(0)));
             }
         }
         out
+    }
+
+    /// A crash of `node` due right after one of its sends to come: how
+    /// many sends from now, if any such crash waits (the first).
+    fn cut_for(&self, node: NodeId) -> Option<Cut> {
+        let faults = &self.sim.config.faults;
+        let sent = *self.triggers.sent.get(node.index())?;
+        let k = self
+            .triggers
+            .waiting
+            .iter()
+            .filter(|(t, i)| {
+                t.node == node
+                    && t.of == Progress::Sends
+                    && faults[*i as usize].at == Duration::ZERO
+                    && faults[*i as usize].action == FaultAction::Crash { node }
+            })
+            .map(|(t, _)| t.count)
+            .min()?;
+        Some(Cut {
+            left: k.saturating_sub(sent).max(1),
+            at: None,
+        })
+    }
+
+    /// `node` has sent `n` more messages: the faults that waited for them
+    /// are due, each its `at` from now; with `cut`, the handler was cut
+    /// after its last send, and a crash of the node due at once comes now.
+    fn sent_messages(&mut self, node: NodeId, n: u64, cut: bool) -> Result<(), SimError> {
+        let Some(count) = self.triggers.sent.get_mut(node.index()) else {
+            return Ok(());
+        };
+        let from = *count;
+        *count += n;
+        let to = *count;
+        while let Some(i) = self.triggers.waiting.iter().position(|(t, _)| {
+            t.node == node && t.of == Progress::Sends && t.count > from && t.count <= to
+        }) {
+            let (t, index) = self.triggers.waiting.remove(i);
+            let f = &self.sim.config.faults[index as usize];
+            let now = cut
+                && t.count == to
+                && f.at == Duration::ZERO
+                && f.action == FaultAction::Crash { node };
+            if !now {
+                self.schedule(self.now.after(f.at), Event::Fault(index));
+            } else if self.failure.is_none() {
+                self.fault(index)?;
+            }
+        }
+        Ok(())
     }
 
     /// `node` has handled one more message: the faults that waited for
@@ -1443,10 +1500,7 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
             return;
         };
         *count += 1;
-        let now = Trigger {
-            node,
-            deliveries: *count,
-        };
+        let now = Trigger::deliveries(node, *count);
         while let Some(i) = self.triggers.waiting.iter().position(|(t, _)| *t == now) {
             let (_, index) = self.triggers.waiting.remove(i);
             let at = self.sim.config.faults[index as usize].at;
@@ -1705,6 +1759,11 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
         effects.clear();
         self.changed = Some(id);
         self.unchanged = false;
+        let mut cut = if self.triggers.waiting.is_empty() {
+            None
+        } else {
+            self.cut_for(id)
+        };
         let slot = &mut self.slots[id.index()];
         let Some(node) = self.nodes[id.index()].as_mut() else {
             self.effects = effects;
@@ -1729,6 +1788,7 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
             inputs: 0,
             clock_read: std::cell::Cell::new(false),
             unchanged: false,
+            cut: cut.as_mut(),
             _node: PhantomData,
         };
         let position = self.seen.is_some().then(|| ctx.rng.position());
@@ -1763,6 +1823,24 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
                 return Err(e);
             }
         }
+        // A crash due after a send the handler made: what it did after
+        // that send never happened, its disk as it was then.
+        let cut = match cut.and_then(|c| c.at) {
+            Some((at, disk)) => {
+                effects.truncate(at);
+                self.slots[id.index()].disk = disk;
+                true
+            }
+            None => false,
+        };
+        let sends = if self.triggers.waiting.is_empty() {
+            0
+        } else {
+            effects
+                .iter()
+                .filter(|e| matches!(e, Effect::Send { .. }))
+                .count() as u64
+        };
         for effect in effects.drain(..) {
             self.apply(id, effect)?;
             if self.failure.is_some() {
@@ -1770,6 +1848,9 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
             }
         }
         self.effects = effects;
+        if sends > 0 {
+            self.sent_messages(id, sends, cut)?;
+        }
         Ok(())
     }
 
