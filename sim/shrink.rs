@@ -1199,7 +1199,7 @@ impl<'a> Shrinker<'a> {
             .map(|f| f.at.0)
             .min()
         else {
-            return false;
+            return self.sooner_triggers();
         };
         let mut changed = false;
         for (num, den) in [(1u64, 8u64), (1, 4), (1, 2), (3, 4)] {
@@ -1219,6 +1219,45 @@ impl<'a> Shrinker<'a> {
                 f.at = Duration(f.at.0 / den * num);
             }
             changed |= self.consider(&tried, true);
+        }
+        changed | self.sooner_triggers()
+    }
+
+    /// Crashes set off by a node's progress, set off sooner: at a smaller
+    /// count of its messages (a crash and its restart together). Taking
+    /// operations away moves a crash tied to the 106th send to another
+    /// moment of the run; set off sooner, the failure comes with fewer
+    /// operations before it, and those after go.
+    fn sooner_triggers(&mut self) -> bool {
+        let mut triggers: Vec<crate::config::Trigger> = (self.best.0.config.faults.iter())
+            .filter_map(|f| f.after)
+            .collect();
+        triggers.sort_unstable();
+        triggers.dedup();
+        let mut changed = false;
+        for t in triggers {
+            let k = t.count;
+            let mut counts = vec![1, k / 8, k / 4, k / 2, k - k / 4, k - 1];
+            counts.retain(|&c| c >= 1 && c < k);
+            counts.dedup();
+            for count in counts {
+                let mut tried = self.best.0.clone();
+                for f in &mut tried.config.faults {
+                    if let Some(a) = f.after.as_mut().filter(|a| **a == t) {
+                        a.count = count;
+                    }
+                }
+                if tried.config.validate().is_err() {
+                    continue;
+                }
+                if self.consider(&tried, true) {
+                    changed = true;
+                    break;
+                }
+                if self.out_of_budget() {
+                    return changed;
+                }
+            }
         }
         changed
     }
@@ -1675,6 +1714,79 @@ mod tests {
             ..Options::default()
         };
         Shrinker::new(c, &stats, options, &FailsAt(at), progress).shrink(at)
+    }
+
+    /// Fails once node 0's crash set off by its sends has come: a client
+    /// operation makes ten sends, so the crash after the k-th comes during
+    /// operation k / 10, and the run fails there. With fewer operations
+    /// than that the crash never comes, and the run passes.
+    struct CrashDuringOperation;
+
+    impl Runner for CrashDuringOperation {
+        fn fails(&self, c: &Candidate) -> Option<Stats> {
+            let k = c.config.faults.iter().find_map(|f| f.after)?.count;
+            let ops = k.div_ceil(10);
+            let planned = c.config.workload.as_ref().map_or(0, |w| w.count);
+            (ops <= planned).then(|| Stats {
+                inputs: ops,
+                records: 20 * ops + 10,
+                ..Stats::default()
+            })
+        }
+        fn record(&self, _: &Candidate) -> Option<Schedule> {
+            None
+        }
+    }
+
+    #[test]
+    fn a_crash_set_off_by_a_count_of_messages_is_set_off_sooner_and_the_operations_before_it_go() {
+        let mut config = SimConfig::new(1, 3);
+        let trigger = crate::config::Trigger::sends(NodeId(0), 106);
+        config.faults = vec![
+            Fault {
+                at: Duration::ZERO,
+                action: FaultAction::Crash { node: NodeId(0) },
+                after: Some(trigger),
+            },
+            Fault {
+                at: Duration::from_millis(5),
+                action: FaultAction::Restart { node: NodeId(0) },
+                after: Some(trigger),
+            },
+        ];
+        config.workload = Some(crate::config::Workload {
+            count: 20,
+            start: Duration::ZERO,
+            interval: Latency::Constant {
+                latency: Duration::from_millis(1),
+            },
+            targets: Vec::new(),
+            value_range: 0,
+            skip: Vec::new(),
+        });
+        let c = Candidate {
+            config,
+            schedule: None,
+        };
+        let stats = CrashDuringOperation.fails(&c).unwrap();
+        let mut progress = |_: &Progress| {};
+        let options = Options {
+            max_runs: 2_000,
+            ..Options::default()
+        };
+        let shrunk = Shrinker::new(c, &stats, options, &CrashDuringOperation, &mut progress)
+            .shrink(Instant::ZERO);
+        // Tied to the 106th send, the crash needed eleven operations
+        // before it; set off by the first sends, one.
+        assert_eq!(shrunk.before.operations, 11);
+        assert_eq!(shrunk.after.operations, 1);
+        let after: Vec<_> = (shrunk.candidate.config.faults.iter())
+            .map(|f| f.after.map(|t| t.count))
+            .collect();
+        assert!(
+            !after.is_empty() && after.iter().all(|k| k.is_some_and(|k| k <= 10)),
+            "{after:?}"
+        );
     }
 
     #[test]

@@ -566,6 +566,38 @@ fn generated_crashes_meet_a_node_just_after_it_took_an_operation() {
     );
 }
 
+/// Over 400 cases of `bounds`: in how many some node built by `make` with
+/// a flag raised it, and in how many it did with the faults `aimed` picks
+/// taken away (the same cases with only the crashes at drawn times).
+fn flags_raised<N: dsim::Node>(
+    bounds: Bounds,
+    make: fn(std::sync::Arc<std::sync::atomic::AtomicBool>) -> N,
+    aimed: fn(&PlannedFault) -> bool,
+) -> (u32, u32) {
+    use proptest::strategy::ValueTree;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    let mut runner = runner(2);
+    let strategy = cases(bounds);
+    let meets = |case: &Case| {
+        let seen = Arc::new(AtomicBool::new(false));
+        let flag = seen.clone();
+        dsim::Simulation::new(case.config(), move |_| make(flag.clone()))
+            .run()
+            .unwrap();
+        u32::from(seen.load(Ordering::Relaxed))
+    };
+    let (mut met, mut met_by_time) = (0, 0);
+    for _ in 0..400 {
+        let case = strategy.new_tree(&mut runner).unwrap().current();
+        met += meets(&case);
+        let mut timed = case.clone();
+        timed.faults.retain(|f| !aimed(f));
+        met_by_time += meets(&timed);
+    }
+    (met, met_by_time)
+}
+
 /// A node takes its first message and is done with it 5 ms later (a
 /// handshake, a first promise): a crash in between meets it half done.
 /// That moment comes after a message, at no time known before the run:
@@ -574,8 +606,7 @@ fn generated_crashes_meet_a_node_just_after_it_took_an_operation() {
 #[test]
 fn generated_crashes_meet_a_node_just_after_its_first_message() {
     use dsim::testing::PlannedFault;
-    use dsim::{Context, Duration, Node, NodeId, Simulation, TimerId};
-    use proptest::strategy::ValueTree;
+    use dsim::{Context, Duration, Node, NodeId, TimerId};
     use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::Arc;
 
@@ -610,37 +641,73 @@ fn generated_crashes_meet_a_node_just_after_its_first_message() {
             ctx.disk().sync();
         }
     }
-    let mut runner = runner(2);
-    let strategy = cases(
+    let (met, met_by_time) = flags_raised(
         Bounds::default()
             .no_operations()
             .no_partitions()
             .no_skew()
             .reliable(),
+        |seen| Greeter { seen },
+        |f| matches!(f, PlannedFault::CrashAfterDelivery { .. }),
     );
-    let (mut met, mut met_by_time) = (0, 0);
-    for _ in 0..400 {
-        let case = strategy.new_tree(&mut runner).unwrap().current();
-        let meets = |case: &dsim::testing::Case| {
-            let seen = Arc::new(AtomicBool::new(false));
-            let flag = seen.clone();
-            Simulation::new(case.config(), move |_| Greeter { seen: flag.clone() })
-                .run()
-                .unwrap();
-            u32::from(seen.load(Ordering::Relaxed))
-        };
-        met += meets(&case);
-        // The same case with only the crashes at drawn times.
-        let mut timed = case.clone();
-        timed
-            .faults
-            .retain(|f| !matches!(f, PlannedFault::CrashAfterDelivery { .. }));
-        met_by_time += meets(&timed);
-    }
     assert!(
         met >= 2 * met_by_time.max(10),
         "in {met} of 400 cases a crash met a node within 5 ms of its first message \
          ({met_by_time} with the crashes at drawn times alone)"
+    );
+}
+
+/// A node tells each peer in turn and syncs how far it got after each
+/// send: a crash between two of those sends (a leader dead halfway through
+/// a broadcast) is a moment no crash at a drawn time meets, since a
+/// handler runs whole. Cases crash a node right after one of its sends,
+/// in the middle of its handler, and meet it.
+#[test]
+fn generated_crashes_cut_a_node_halfway_through_a_broadcast() {
+    use dsim::testing::PlannedFault;
+    use dsim::{Context, Duration, Node, NodeId, TimerId};
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+
+    struct Teller {
+        seen: Arc<AtomicBool>,
+    }
+    impl Teller {
+        fn tell(&mut self, ctx: &mut Context<'_, Self>) {
+            for to in 1..ctx.node_count() {
+                ctx.send(NodeId(to), &());
+                ctx.disk().write("told", &to);
+                ctx.disk().sync();
+            }
+            ctx.set_timer(Duration::from_millis(20), ());
+        }
+    }
+    impl Node for Teller {
+        type Msg = ();
+        type Timer = ();
+        fn on_start(&mut self, ctx: &mut Context<'_, Self>) {
+            let told: Option<u32> = ctx.disk().read("told");
+            if told.is_some_and(|t| t + 1 < ctx.node_count()) {
+                self.seen.store(true, Ordering::Relaxed);
+            }
+            if ctx.id() == NodeId(0) {
+                self.tell(ctx);
+            }
+        }
+        fn on_message(&mut self, _: &mut Context<'_, Self>, _: NodeId, _: ()) {}
+        fn on_timer(&mut self, ctx: &mut Context<'_, Self>, _: TimerId, _: ()) {
+            self.tell(ctx);
+        }
+    }
+    let (met, met_by_time) = flags_raised(
+        Bounds::default().no_operations().no_partitions().no_skew(),
+        |seen| Teller { seen },
+        |f| matches!(f, PlannedFault::CrashAfterSend { .. }),
+    );
+    assert_eq!(met_by_time, 0, "a crash at a time never cuts a handler");
+    assert!(
+        met >= 10,
+        "in {met} of 400 cases a crash cut n0's broadcast halfway"
     );
 }
 
@@ -1528,9 +1595,10 @@ fn generated_faults_fall_often_among_a_runs_first_milliseconds_and_messages() {
                     first += usize::from(message < 32);
                 }
                 PlannedFault::CrashAfterOperation { .. } => {}
-                PlannedFault::CrashAfterDelivery { delivery, .. } => {
+                PlannedFault::CrashAfterDelivery { delivery: k, .. }
+                | PlannedFault::CrashAfterSend { send: k, .. } => {
                     triggered += 1;
-                    soon += usize::from(delivery <= 8);
+                    soon += usize::from(k <= 8);
                 }
             }
         }

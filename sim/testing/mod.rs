@@ -150,6 +150,15 @@ pub enum PlannedFault {
         after_us: u64,
         down_ms: u64,
     },
+    /// `node` crashes right after its `send`-th message sent (from 1),
+    /// for `down_ms`: in the middle of the handler that sent it, which then
+    /// does nothing more (no later send, timer, answer or sync; see
+    /// [`crate::config::Progress::Sends`]): the leader that dies halfway
+    /// through a broadcast, the coordinator that told some participants
+    /// only, the write it meant to sync after sending. A crash at a time
+    /// never meets that moment. A node that never sends that many
+    /// messages is not crashed.
+    CrashAfterSend { node: u32, send: u64, down_ms: u64 },
     /// At `at_ms`, `node`'s clock steps `offset_ms` ahead (negative: back)
     /// and from then on runs `drift_ppm` fast (negative: slow). A step
     /// back past zero, where clocks start, stops at zero: the clock then
@@ -620,6 +629,16 @@ pub fn fault(
                 )
                 .boxed(),
         );
+        // Among a node's first sends most often, as deliveries.
+        choices.push(
+            (0..nodes, below(handled), 1..=end.min(100))
+                .prop_map(|(node, k, down_ms)| PlannedFault::CrashAfterSend {
+                    node,
+                    send: k + 1,
+                    down_ms,
+                })
+                .boxed(),
+        );
     }
     if kinds.skew {
         let offset = i64::try_from(kinds.skew_offset_max.0 / 1_000_000).unwrap_or(i64::MAX);
@@ -811,8 +830,9 @@ impl Case {
     /// The faults as a schedule, in time order (faults at the same time in
     /// plan order), as a scenario file's are: each planned fault expands
     /// to a valid pair; a crash of a node already down at that time is
-    /// left out. Crashes set off by deliveries
-    /// ([`PlannedFault::CrashAfterDelivery`]) come last, by their delay;
+    /// left out. Crashes set off by deliveries or sends
+    /// ([`PlannedFault::CrashAfterDelivery`], [`PlannedFault::CrashAfterSend`])
+    /// come last, by their delay;
     /// one that finds its node down does nothing when the case runs.
     pub fn fault_schedule(&self) -> Vec<Fault> {
         let ms = Duration::from_millis;
@@ -944,6 +964,24 @@ impl Case {
                     });
                     out.push(Fault {
                         at: plus(at, ms(down_ms)),
+                        action: FaultAction::Restart { node },
+                        after,
+                    });
+                }
+                PlannedFault::CrashAfterSend {
+                    node,
+                    send,
+                    down_ms,
+                } if node < self.nodes => {
+                    let after = Some(Trigger::sends(NodeId(node), send.max(1)));
+                    let node = NodeId(node);
+                    out.push(Fault {
+                        at: Duration::ZERO,
+                        action: FaultAction::Crash { node },
+                        after,
+                    });
+                    out.push(Fault {
+                        at: ms(down_ms),
                         action: FaultAction::Restart { node },
                         after,
                     });

@@ -333,6 +333,15 @@ fn earlier(f: &PlannedFault, num: u64, den: u64) -> PlannedFault {
             after_us,
             down_ms,
         },
+        PlannedFault::CrashAfterSend {
+            node,
+            send,
+            down_ms,
+        } => PlannedFault::CrashAfterSend {
+            node,
+            send: scale(send).max(1),
+            down_ms,
+        },
         PlannedFault::Partition {
             at_ms,
             lasts_ms,
@@ -435,6 +444,17 @@ fn smaller_faults(f: &PlannedFault) -> Vec<PlannedFault> {
                 down_ms,
             },
         ),
+        PlannedFault::CrashAfterSend {
+            node,
+            send,
+            down_ms,
+        } => after_event([send, 0, down_ms], 1, |send, _, down_ms| {
+            PlannedFault::CrashAfterSend {
+                node,
+                send,
+                down_ms,
+            }
+        }),
         PlannedFault::Partition {
             at_ms,
             lasts_ms,
