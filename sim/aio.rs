@@ -1023,8 +1023,12 @@ impl<A: AsyncNode> Runtime<A> {
             let mut inner = self.shared.inner.borrow_mut();
             inner.now = ctx.local_now;
             std::mem::swap(&mut inner.disk, ctx.disk);
-            // Effects count from the runtime's own, appended below.
-            inner.cut = ctx.cut.as_deref_mut().map(std::mem::take);
+            // Effects count from the runtime's own, appended below; a cut
+            // already made (a host that ran its runtime twice in one
+            // handler) stays where it is.
+            inner.cut = (ctx.cut.as_deref_mut())
+                .filter(|c| c.at.is_none())
+                .map(std::mem::take);
             // The kernel's spare message buffers: sends reuse them.
             std::mem::swap(&mut inner.buffers, ctx.buffers);
             inner.next_timer = *ctx.next_timer;

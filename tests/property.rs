@@ -335,6 +335,13 @@ fn a_case_written_as_a_scenario_runs_the_same_configuration() {
             after_us: 700,
             down_ms: 10,
         },
+        // The coordinator cut right after its third send: in the middle
+        // of its first broadcast.
+        PlannedFault::CrashAfterSend {
+            node: 0,
+            send: 3,
+            down_ms: 20,
+        },
     ];
     let every_text = every.to_scenario("twophase", &p);
     assert!(
@@ -347,6 +354,9 @@ fn a_case_written_as_a_scenario_runs_the_same_configuration() {
             && every_text.contains("offset = \"-7ms\"")
             && every_text.contains(
                 "after = { node = 2, deliveries = 4 }\nat = \"250us\"\ncrash = 2\ndown = \"10450us\""
+            )
+            && every_text.contains(
+                "after = { node = 0, sends = 3 }\nat = \"0s\"\ncrash = 0\ndown = \"20ms\""
             )
             && every_text.contains("time = \"4s\""),
         "{every_text}"
