@@ -92,6 +92,13 @@ pub struct Budgets {
     /// judged with it down for good, others not at all.
     #[serde(default, skip_serializing_if = "is_false")]
     pub recover: bool,
+    /// A crash may also come in the middle of a handler: right after one
+    /// of its first this many sends (the rest of a broadcast never leaves;
+    /// nothing the handler did after that send happens, its disk as it was
+    /// then, every write not yet synced lost). Each such crash counts
+    /// among `crashes`. 0 (the default): crashes fall between handlers.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub mid_handler: u32,
 }
 
 impl Budgets {
@@ -110,6 +117,7 @@ impl Default for Budgets {
             early_timers: None,
             settle: Budgets::SETTLE,
             recover: false,
+            mid_handler: 0,
         }
     }
 }
@@ -231,20 +239,24 @@ impl Trigger {
 /// "n1's 3rd delivery", "n1's 12th send".
 impl std::fmt::Display for Trigger {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let k = self.count;
-        let suffix = match (k % 10, k % 100) {
-            (_, 11..=13) => "th",
-            (1, _) => "st",
-            (2, _) => "nd",
-            (3, _) => "rd",
-            _ => "th",
-        };
         let what = match self.of {
             Progress::Deliveries => "delivery",
             Progress::Sends => "send",
         };
-        write!(f, "{}'s {k}{suffix} {what}", self.node)
+        write!(f, "{}'s {} {what}", self.node, ordinal(self.count))
     }
+}
+
+/// "1st", "2nd", "12th".
+pub(crate) fn ordinal(k: u64) -> String {
+    let suffix = match (k % 10, k % 100) {
+        (_, 11..=13) => "th",
+        (1, _) => "st",
+        (2, _) => "nd",
+        (3, _) => "rd",
+        _ => "th",
+    };
+    format!("{k}{suffix}")
 }
 
 /// What a fault does.

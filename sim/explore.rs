@@ -809,6 +809,9 @@ fn explore_from<N: Node>(
                 None => replay(sim, &child)?,
             };
             let next = &own;
+            if next.void() {
+                continue;
+            }
             next.mark_evaluated(evaluated);
             report.clock_read |= next.clock_read();
             // Asleep in the child: what sleeps here, and the steps taken

@@ -218,6 +218,50 @@ pub fn explored_steps(records: &[Record<'_>]) -> Vec<Option<crate::network::Step
     steps
 }
 
+/// An explored run's steps read from its records one at a time (a trace
+/// read as a stream): [`explored_steps`], with the steps whose handler a
+/// crash cut right after one of its sends.
+#[derive(Clone, Debug, Default)]
+pub struct ExploredSteps {
+    pub steps: Vec<Option<crate::network::Step>>,
+    /// By step number: after how many of its handler's sends a crash of
+    /// the handler's node cut it.
+    pub cuts: BTreeMap<usize, u32>,
+    /// The sends recorded so far in the last step.
+    sends: u32,
+}
+
+impl ExploredSteps {
+    pub fn add(&mut self, r: &Record<'_>) {
+        use crate::network::Step;
+        let before = self.steps.len();
+        add_explored_step(&mut self.steps, r);
+        if self.steps.len() != before {
+            self.sends = u32::from(matches!(r.kind, Kind::Send { .. }));
+            return;
+        }
+        // A later record of the last step: a crash of the node whose
+        // handler sent, after its sends, cut that handler.
+        let last = self.steps.len().checked_sub(1);
+        let in_last = last.is_some_and(|k| r.time.0 == (k as u64 + 1) * 1_000_000);
+        match (&r.kind, last.filter(|_| in_last)) {
+            (Kind::Send { .. }, Some(_)) => self.sends = self.sends.saturating_add(1),
+            (Kind::Crash { node, .. }, Some(k)) if self.sends > 0 => {
+                let handler = match self.steps[k] {
+                    Some(Step::Deliver { to, .. }) => Some(to),
+                    Some(Step::Fire { node, .. }) => Some(node),
+                    Some(Step::Input) => None,
+                    _ => return,
+                };
+                if handler.is_none_or(|h| h == node.0) {
+                    self.cuts.insert(k, self.sends);
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
 /// [`explored_steps`] one record at a time, for a trace read as a stream.
 pub fn add_explored_step(steps: &mut Vec<Option<crate::network::Step>>, r: &Record<'_>) {
     use crate::network::Step;

@@ -18,6 +18,7 @@ mod explore;
 mod hostile;
 mod kernel;
 mod linearizable;
+mod mid_handler;
 mod progress;
 mod property;
 mod protocols;

@@ -51,6 +51,12 @@ pub struct ExploreArgs {
     /// such a node stays down through the settle, judged as down for good.
     #[arg(long, requires = "crashes")]
     pub recover: bool,
+    /// A crash may also fall in the middle of a handler: right after one
+    /// of its first N sends, so that the rest of a broadcast never leaves
+    /// and nothing the handler did after that send happens (its disk as
+    /// it was then). Such crashes count among --crashes.
+    #[arg(long, value_name = "N", requires = "crashes", value_parser = clap::value_parser!(u32).range(1..))]
+    pub mid_handler: Option<u32>,
     /// Timers that may fire early along one path: while a message is in
     /// flight or a task is ready (a timeout that beats a slow message).
     /// By default any timer may fire at any step.
@@ -132,6 +138,7 @@ fn search(registry: &Registry, args: ExploreArgs) -> Result<(), CliError> {
         early_timers: args.early_timers,
         settle: args.settle,
         recover: args.recover,
+        mid_handler: args.mid_handler.unwrap_or(0),
     };
     let interrupted = Arc::new(AtomicBool::new(false));
     {
@@ -577,6 +584,17 @@ fn faults_line(config: &crate::SimConfig, b: Budgets) -> String {
     );
     // What becomes of a node crashed and not restarted when a settle
     // judges liveness.
+    if b.crashes > 0 {
+        line.push_str(&match b.mid_handler {
+            0 => "; crashes fall between handlers (--mid-handler N lets one fall right after a \
+                  handler's send)"
+                .to_string(),
+            n => format!(
+                "; a crash may fall right after any of a handler's first {} (--mid-handler)",
+                plural(n, "send", "sends")
+            ),
+        });
+    }
     match (b.crashes, b.recover) {
         (0, _) => {}
         (_, true) => line.push_str("; a settle first restarts every crashed node (--recover)"),

@@ -412,17 +412,18 @@ pub fn rerun(
             // Followed by position on each link: what each send carried
             // is not needed.
             let mut builder = ScheduleBuilder::by_position();
-            let mut steps = Vec::new();
+            let mut steps = crate::replay::ExploredSteps::default();
             for r in stream(trace, key)? {
                 let r = r?;
                 builder.add(&r);
                 if explored {
-                    crate::replay::add_explored_step(&mut steps, &r);
+                    steps.add(&r);
                 }
             }
             let mut s = builder.finish();
             if explored {
-                s.steps = steps;
+                s.steps = steps.steps;
+                s.cuts = steps.cuts;
             }
             Some(Arc::new(s))
         }

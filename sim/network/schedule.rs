@@ -76,6 +76,10 @@ pub struct Schedule {
     /// crash (0 for its first), the unsynced keys the recording's crash
     /// kept.
     pub disk: BTreeMap<u32, BTreeMap<u32, Vec<String>>>,
+    /// An explored run's steps whose handler a crash cut
+    /// ([`crate::config::Budgets::mid_handler`]), by step number: after
+    /// how many of the handler's sends.
+    pub cuts: BTreeMap<usize, u32>,
 }
 
 /// What one step of an explored run did, as its first record says.

@@ -133,6 +133,12 @@ impl<'s, N: Node> Stepper<'s, N> {
         matches!(action, Action::Fire(..)) && self.world.busy()
     }
 
+    /// Whether the last step was a cut of a handler after a send it did
+    /// not make ([`Action::Cut`]): no such step exists.
+    pub fn void(&self) -> bool {
+        self.world.void()
+    }
+
     /// What the last step touched (see [`Touch`]).
     pub fn touch(&self) -> Touch {
         self.world.touch()

@@ -140,6 +140,14 @@ pub(crate) struct Pool {
     /// ([`crate::config::Budgets::settle`]), and how long it was set for,
     /// which orders a node's own timers ([`World::enabled`]).
     pub deadlines: BTreeMap<(u32, u64), Due>,
+    /// During a step that cuts its handler ([`Action::Cut`]): after which
+    /// of the handler's sends, until the handler takes it.
+    pub cut: Option<u32>,
+    /// The node whose handler that cut fell in, once it did.
+    pub cut_node: Option<NodeId>,
+    /// The last step was a cut whose handler made fewer sends than it
+    /// was to fall after: no such step exists, and the search leaves it.
+    pub void: bool,
 }
 
 /// A timer set under exploration: when it was set and would be due (the
@@ -220,6 +228,12 @@ pub enum Action {
     Restart(NodeId),
     /// Run one of an async node's ready tasks until it waits again.
     Run(NodeId, u64),
+    /// Take the step (a delivery, a timer, a task run or the next client
+    /// operation) and crash its node right after the handler's `n`-th
+    /// send: the sends before it leave, nothing the handler did after it
+    /// happens (its later sends, timers, answers, disk writes), and every
+    /// write not yet synced is lost ([`crate::config::Budgets::mid_handler`]).
+    Cut(Box<Action>, u32),
 }
 
 /// Which copy an action takes: for people.
@@ -229,6 +243,18 @@ pub struct Flight {
     pub copy: u32,
     pub from: NodeId,
     pub to: NodeId,
+}
+
+impl Action {
+    /// The node whose handler the step runs, where the action names it
+    /// (the next client operation's node is the workload's draw).
+    pub fn handler(&self) -> Option<NodeId> {
+        match self {
+            Action::Deliver(_, f) => Some(f.to),
+            Action::Fire(n, _) | Action::Run(n, _) => Some(*n),
+            _ => None,
+        }
+    }
 }
 
 impl std::fmt::Display for Flight {
@@ -255,6 +281,13 @@ impl std::fmt::Display for Action {
             }
             Action::Restart(n) => write!(f, "restart {n}"),
             Action::Run(n, t) => write!(f, "run {n}'s task #{t}"),
+            Action::Cut(step, n) => write!(
+                f,
+                "{step}, cut by a crash of {} right after the handler's {} send",
+                step.handler()
+                    .map_or("its node".to_string(), |n| n.to_string()),
+                crate::config::ordinal(u64::from(*n))
+            ),
         }
     }
 }
@@ -366,7 +399,36 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
                 Some(_) => {}
             }
         }
+        // A crash in the middle of a handler: each step that runs one at a
+        // node the budget may crash, cut after each of its first sends
+        // (those it does not make are left by the search: `void`).
+        let sends = pool.budgets.mid_handler;
+        if sends > 0 && pool.used.crashes < pool.budgets.crashes {
+            let up = |n: NodeId| n.index() < identities && self.nodes[n.index()].is_some();
+            let handlers: Vec<Action> = out
+                .iter()
+                .filter(|a| match a {
+                    Action::Deliver(..) | Action::Fire(..) | Action::Run(..) => {
+                        a.handler().is_some_and(up)
+                    }
+                    Action::Input => self.next_input_to().is_some_and(up),
+                    _ => false,
+                })
+                .cloned()
+                .collect();
+            for a in handlers {
+                out.extend((1..=sends).map(|n| Action::Cut(Box::new(a.clone()), n)));
+            }
+        }
         out
+    }
+
+    /// The node the next client operation goes to: the run's own draw,
+    /// taken from a copy of the workload's stream.
+    fn next_input_to(&self) -> Option<NodeId> {
+        let w = self.sim.config.workload.as_ref()?;
+        let (to, _, _) = w.draw(&mut self.workload_rng.clone(), self.sim.config.nodes);
+        Some(to)
     }
 
     /// What a crash of process `i` may keep of its unsynced writes, one
@@ -611,6 +673,15 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
                     };
                     format!("op{} value {value} to {to}{down}", pool.next_input)
                 }),
+            Action::Cut(step, n) => {
+                let node = step.handler().or_else(|| self.next_input_to());
+                return format!(
+                    "{}, cut by a crash of {} right after the handler's {} send",
+                    self.describe(step),
+                    node.map_or("its node".to_string(), |n| n.to_string()),
+                    crate::config::ordinal(u64::from(*n))
+                );
+            }
             Action::Crash(n, Some(mask)) => {
                 let Some(slot) = self.slots.get(n.index()) else {
                     return action.to_string();
@@ -668,6 +739,12 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
             .unwrap_or_else(|| format!("({} bytes that do not decode)", payload.len()))
     }
 
+    /// Whether the last step was a cut after a send its handler did not
+    /// make.
+    pub(crate) fn void(&self) -> bool {
+        self.explore.as_ref().is_some_and(|p| p.void)
+    }
+
     /// Takes a step of a path already explored: as [`World::take`], but
     /// the history, checked when the step was first taken, is not checked
     /// again.
@@ -680,8 +757,22 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
     fn take_step(&mut self, action: &Action) -> Result<(), SimError> {
         self.now = self.now.after(Duration::from_millis(1));
         self.changed = None;
+        if let Some(pool) = self.explore.as_mut() {
+            pool.void = false;
+        }
+        let counts = self.step(action)?;
+        if counts {
+            self.handled += 1;
+            self.check_after_event()?;
+        }
+        Ok(())
+    }
+
+    /// What `action` does, but the time and the checks after it: whether
+    /// it counts as an event handled.
+    fn step(&mut self, action: &Action) -> Result<bool, SimError> {
         let Some(pool) = self.explore.as_mut() else {
-            return Ok(());
+            return Ok(false);
         };
         let counts = match action {
             Action::Deliver(i, _) => {
@@ -751,12 +842,29 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
                 self.call(*node, |n, ctx| n.on_run(ctx, task))?;
                 true
             }
+            Action::Cut(inner, sends) => {
+                pool.cut = Some(*sends);
+                pool.cut_node = None;
+                let counts = self.step(inner)?;
+                let Some(pool) = self.explore.as_mut() else {
+                    return Ok(counts);
+                };
+                pool.cut = None;
+                match pool.cut_node.take() {
+                    Some(node) => {
+                        pool.used.crashes += 1;
+                        let lose_all = self.sim.config.disk.unsynced_kept != crate::rng::Ppm::ZERO;
+                        self.disk_choice = lose_all.then_some(0);
+                        self.apply_fault(FaultAction::Crash { node })?;
+                        self.disk_choice = None;
+                        self.note_fault(self.network.wires_down() as u32);
+                    }
+                    None => pool.void = true,
+                }
+                counts
+            }
         };
-        if counts {
-            self.handled += 1;
-            self.check_after_event()?;
-        }
-        Ok(())
+        Ok(counts)
     }
 
     /// The `eventually` checks a settle judges (by index): each with no
@@ -1116,9 +1224,16 @@ fn hash_history(history: &[crate::invariant::HistoryEntry], h: &mut impl Hasher)
     by_process.hash(h);
 }
 
-/// True when `action` does what the recorded `step` did.
-pub(crate) fn does(action: &Action, step: crate::network::Step) -> bool {
+/// True when `action` does what the recorded `step` did, its handler cut
+/// after as many sends as `cut` says (`None`: not cut).
+pub(crate) fn does(action: &Action, step: crate::network::Step, cut: Option<u32>) -> bool {
     use crate::network::Step;
+    if let Action::Cut(inner, n) = action {
+        return cut == Some(*n) && does(inner, step, None);
+    }
+    if cut.is_some() {
+        return false;
+    }
     let flight = |f: &Flight, msg: u64, copy: u32, from: u32, to: u32| {
         (f.msg, f.copy, f.from.0, f.to.0) == (msg, copy, from, to)
     };

@@ -696,6 +696,7 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
             .as_deref()
             .map(|s| s.steps.as_slice())
             .filter(|s| !s.is_empty());
+        let cuts = sim.schedule.as_deref().map(|s| &s.cuts);
         for (step, &choice) in path.iter().enumerate() {
             if self.failure.is_some() {
                 return Ok(EndReason::CheckFailed);
@@ -714,10 +715,11 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
             // The recorded choice when it still does what the step did;
             // otherwise the action that does; none: the step is skipped.
             let at = actions.get(choice as usize);
+            let cut = cuts.and_then(|c| c.get(&step)).copied();
             let action = match steps.get(step).copied().flatten() {
                 Some(want) => at
-                    .filter(|a| explore::does(a, want))
-                    .or_else(|| actions.iter().find(|a| explore::does(a, want))),
+                    .filter(|a| explore::does(a, want, cut))
+                    .or_else(|| actions.iter().find(|a| explore::does(a, want, cut))),
                 None => at,
             };
             match action {
@@ -1759,10 +1761,17 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
         effects.clear();
         self.changed = Some(id);
         self.unchanged = false;
-        let mut cut = if self.triggers.waiting.is_empty() {
-            None
-        } else {
-            self.cut_for(id)
+        // A crash due after one of the handler's sends: one a search
+        // chose for this step ([`explore::Action::Cut`]), else a
+        // triggered one.
+        let chosen = self.explore.as_mut().and_then(|p| p.cut.take());
+        let mut cut = match chosen {
+            Some(left) => Some(Cut {
+                left: u64::from(left),
+                at: None,
+            }),
+            None if self.triggers.waiting.is_empty() => None,
+            None => self.cut_for(id),
         };
         let slot = &mut self.slots[id.index()];
         let Some(node) = self.nodes[id.index()].as_mut() else {
@@ -1833,6 +1842,9 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
             }
             None => false,
         };
+        if let (Some(_), true, Some(pool)) = (chosen, cut, self.explore.as_mut()) {
+            pool.cut_node = Some(id);
+        }
         let sends = if self.triggers.waiting.is_empty() {
             0
         } else {
