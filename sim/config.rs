@@ -208,6 +208,17 @@ pub enum Progress {
     Sends,
 }
 
+impl Progress {
+    /// What is counted, one and many, and what the node did to each:
+    /// ("delivery", "deliveries", "handled"), ("send", "sends", "sent").
+    pub fn words(self) -> (&'static str, &'static str, &'static str) {
+        match self {
+            Progress::Deliveries => ("delivery", "deliveries", "handled"),
+            Progress::Sends => ("send", "sends", "sent"),
+        }
+    }
+}
+
 impl Trigger {
     /// Set off when `node` has handled its `k`-th message.
     pub fn deliveries(node: NodeId, k: u64) -> Trigger {
@@ -229,20 +240,14 @@ impl Trigger {
 
     /// What the trigger counts, in the plural: "deliveries", "sends".
     pub fn counts(&self) -> &'static str {
-        match self.of {
-            Progress::Deliveries => "deliveries",
-            Progress::Sends => "sends",
-        }
+        self.of.words().1
     }
 }
 
 /// "n1's 3rd delivery", "n1's 12th send".
 impl std::fmt::Display for Trigger {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let what = match self.of {
-            Progress::Deliveries => "delivery",
-            Progress::Sends => "send",
-        };
+        let what = self.of.words().0;
         write!(f, "{}'s {} {what}", self.node, ordinal(self.count))
     }
 }
@@ -639,11 +644,7 @@ impl SimConfig {
                 return Err(format!(
                     "a fault triggered by {}'s {} number 0: {} count from 1",
                     t.node,
-                    if t.of == Progress::Sends {
-                        "send"
-                    } else {
-                        "delivery"
-                    },
+                    t.of.words().0,
                     t.counts()
                 ));
             }

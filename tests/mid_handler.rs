@@ -7,6 +7,7 @@
 //! replays against the fix by what each step did, cut included.
 
 use crate::common::tmp;
+use dsim::aio::{Async, AsyncNode, Ctx};
 use dsim::explore::{search, Options, Report};
 use dsim::trace::Kind;
 use dsim::{Budgets, Context, Node, NodeId, SimConfig, Simulation, Strategy};
@@ -258,4 +259,91 @@ fn a_crash_right_after_a_handlers_send_is_searched_found_and_replayed_against_th
         })
         .count();
     assert_eq!(sends, 1, "the rest of the broadcast never left");
+}
+
+/// [`Teller`] as an async node: its task tells and logs in the order
+/// `log_first` says; the others keep the first value they hear.
+struct AsyncTeller {
+    log_first: bool,
+}
+
+impl AsyncNode for AsyncTeller {
+    type Msg = Tell;
+    /// What a node heard first, and whether it heard another since.
+    type State = (Option<u32>, bool);
+
+    async fn main(self, ctx: Ctx<Self>) {
+        if ctx.id() != NodeId(0) {
+            loop {
+                let Tell(v) = ctx.recv().await.msg;
+                ctx.state_mut(|(heard, contradicted)| {
+                    *contradicted |= heard.is_some_and(|w| w != v);
+                    heard.get_or_insert(v);
+                });
+            }
+        }
+        let boots: u32 = ctx.read("boots").await.unwrap_or(0);
+        ctx.write("boots", &(boots + 1)).await;
+        ctx.sync().await;
+        if let Some(v) = ctx.read::<u32>("told").await {
+            ctx.broadcast(&Tell(v));
+            return;
+        }
+        ctx.sleep(dsim::Duration::from_millis(1)).await;
+        if self.log_first {
+            ctx.write("told", &boots).await;
+            ctx.sync().await;
+        }
+        ctx.broadcast(&Tell(boots));
+        if !self.log_first {
+            ctx.write("told", &boots).await;
+            ctx.sync().await;
+        }
+    }
+}
+
+fn async_searched(log_first: bool, mid_handler: u32) -> Report {
+    let mut config = SimConfig::new(0, 3);
+    config.strategy = Strategy::Explore {
+        path: Vec::new(),
+        budgets: Budgets {
+            crashes: 1,
+            mid_handler,
+            recover: true,
+            ..Budgets::default()
+        },
+    };
+    let sim = Simulation::new(config, move |_| Async::new(AsyncTeller { log_first })).always(
+        "one-value",
+        "no node hears two values",
+        |v| {
+            let heard: Vec<(Option<u32>, bool)> = (1..v.node_count() as u32)
+                .filter_map(|i| v.node(NodeId(i)).map(|n| *n.state()))
+                .collect();
+            let values: std::collections::BTreeSet<u32> =
+                heard.iter().filter_map(|h| h.0).collect();
+            match heard.iter().any(|h| h.1) || values.len() > 1 {
+                true => Err(format!("heard {values:?}")),
+                false => Ok(()),
+            }
+        },
+    );
+    search(&sim, &Options::default()).unwrap()
+}
+
+#[test]
+fn an_async_nodes_task_is_cut_right_after_a_send_under_exploration() {
+    let r = async_searched(false, 0);
+    assert!(r.violation.is_none() && r.complete, "{r:?}");
+    let r = async_searched(false, 1);
+    let v = r.violation.expect("the async twin is caught");
+    assert!(
+        v.steps
+            .iter()
+            .any(|s| s.ends_with("cut by a crash of n0 right after the handler's 1st send")),
+        "{:?}",
+        v.steps
+    );
+    let fixed = async_searched(true, 2);
+    assert!(fixed.violation.is_none() && fixed.complete, "{fixed:?}");
 }

@@ -804,11 +804,7 @@ pub(crate) fn untriggered(outcome: &crate::scheduler::Outcome) -> Vec<(String, S
                 format!(
                     "the crash after {t} never happened: {} {} {handled} message{}",
                     t.node,
-                    if t.of == crate::config::Progress::Sends {
-                        "sent"
-                    } else {
-                        "handled"
-                    },
+                    t.of.words().2,
                     if handled == 1 { "" } else { "s" }
                 ),
             )
