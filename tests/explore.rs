@@ -111,6 +111,13 @@ fn correct_protocols_explore_clean_to_a_stated_depth() {
             &["--depth", "9", "--crashes", "1"][..],
             false,
         ),
+        // A crash may fall right after a handler's first or second send:
+        // the decision is logged before it is told.
+        (
+            "scenarios/explore/twophase-small.toml",
+            &["--depth", "9", "--crashes", "1", "--mid-handler", "2"][..],
+            false,
+        ),
         // Twins crash and restart together: a crash is of a node, never
         // of one instance (which once indexed past the nodes and panicked).
         (

@@ -161,13 +161,11 @@ fn a_crash_right_after_a_handlers_send_is_searched_found_and_replayed_against_th
         "a crash between handlers never parts the telling from the logging"
     );
     // The budget asks for crashes to spend.
-    assert_eq!(
-        cli(
-            false,
-            &["explore", s, "--mid-handler", "1", "--out", &between]
-        ),
-        2
-    );
+    for crashes in [&[][..], &["--crashes", "0"]] {
+        let mut args = vec!["explore", s, "--mid-handler", "1", "--out", &between];
+        args.extend_from_slice(crashes);
+        assert_eq!(cli(false, &args), 2, "{args:?}");
+    }
     // A crash right after the first of the broadcast's sends: n1 heard 0,
     // n0 came back with nothing logged and told 1.
     let found = out("found");

@@ -131,6 +131,19 @@ fn search(registry: &Registry, args: ExploreArgs) -> Result<(), CliError> {
     let protocol = registry
         .get(&scenario.protocol)
         .ok_or_else(|| CliError::input(format!("unknown protocol {}", scenario.protocol)))?;
+    // What spends crashes, with none to spend, would search nothing more
+    // than the user asked for, unsaid.
+    for (given, flag) in [
+        (args.mid_handler.is_some(), "--mid-handler"),
+        (args.recover, "--recover"),
+    ] {
+        if given && args.crashes == 0 {
+            return Err(CliError::input(format!(
+                "{flag} acts on the crashes a search chooses, but --crashes 0 allows none: give \
+                 --crashes N"
+            )));
+        }
+    }
     let budgets = Budgets {
         drops: args.drops,
         duplicates: args.duplicates,
