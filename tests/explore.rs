@@ -125,6 +125,14 @@ fn correct_protocols_explore_clean_to_a_stated_depth() {
             &["--depth", "8", "--crashes", "1"][..],
             false,
         ),
+        // A twin's instance cut in the middle of its handler: the node,
+        // all its instances, goes down (the process once indexed past the
+        // nodes and panicked).
+        (
+            "scenarios/explore/bracha-twins-small.toml",
+            &["--depth", "6", "--crashes", "1", "--mid-handler", "2"][..],
+            false,
+        ),
     ] {
         let (code, out, dir) = explore(scenario, extra);
         assert_eq!(code, Some(0), "{scenario} {extra:?}: {out}");

@@ -143,7 +143,7 @@ pub(crate) struct Pool {
     /// During a step that cuts its handler ([`Action::Cut`]): after which
     /// of the handler's sends, until the handler takes it.
     pub cut: Option<u32>,
-    /// The node whose handler that cut fell in, once it did.
+    /// The process whose handler that cut fell in, once it did.
     pub cut_node: Option<NodeId>,
     /// The last step was a cut whose handler made fewer sends than it
     /// was to fall after: no such step exists, and the search leaves it.
@@ -851,8 +851,14 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
                 };
                 pool.cut = None;
                 match pool.cut_node.take() {
-                    Some(node) => {
+                    // A crash is of a node: a twin's instance that was cut
+                    // goes down with the node's other instances.
+                    Some(process) => {
                         pool.used.crashes += 1;
+                        let node = self
+                            .adv
+                            .as_ref()
+                            .map_or(process, |a| a.ident[process.index()]);
                         let lose_all = self.sim.config.disk.unsynced_kept != crate::rng::Ppm::ZERO;
                         self.disk_choice = lose_all.then_some(0);
                         self.apply_fault(FaultAction::Crash { node })?;
