@@ -240,20 +240,16 @@ impl ExploredSteps {
             self.sends = u32::from(matches!(r.kind, Kind::Send { .. }));
             return;
         }
-        // A later record of the last step: a crash of the node whose
-        // handler sent, after its sends, cut that handler.
+        // A later record of the last step: a crash after a handler's
+        // sends in one step cut that handler (a search takes no other
+        // crash there; a twin's instance that sent crashes as its node).
         let last = self.steps.len().checked_sub(1);
         let in_last = last.is_some_and(|k| r.time.0 == (k as u64 + 1) * 1_000_000);
         match (&r.kind, last.filter(|_| in_last)) {
             (Kind::Send { .. }, Some(_)) => self.sends = self.sends.saturating_add(1),
-            (Kind::Crash { node, .. }, Some(k)) if self.sends > 0 => {
-                let handler = match self.steps[k] {
-                    Some(Step::Deliver { to, .. }) => Some(to),
-                    Some(Step::Fire { node, .. }) => Some(node),
-                    Some(Step::Input) => None,
-                    _ => return,
-                };
-                if handler.is_none_or(|h| h == node.0) {
+            (Kind::Crash { .. }, Some(k)) if self.sends > 0 => {
+                if let Some(Step::Deliver { .. } | Step::Fire { .. } | Step::Input) = self.steps[k]
+                {
                     self.cuts.insert(k, self.sends);
                 }
             }
