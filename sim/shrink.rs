@@ -606,6 +606,45 @@ fn with_nodes(c: &Candidate, keep: &[u32]) -> Option<Candidate> {
     Some(c)
 }
 
+/// `c`, cut from `from` nodes to `to`, with its crashes set off by a
+/// node's sends aimed as far into those sends as before: a broadcast
+/// reaches fewer peers, so the K-th send of `from` nodes is about the
+/// K·(to−1)/(from−1)-th of `to` (rounded down, then up: up to two
+/// candidates, none when no such trigger moves).
+fn reaimed(c: &Candidate, from: u32, to: u32) -> Vec<Candidate> {
+    let (peers, were) = (
+        u128::from(to.saturating_sub(1)),
+        u128::from(from.saturating_sub(1)),
+    );
+    if peers == 0 || were <= peers {
+        return Vec::new();
+    }
+    let mut out: Vec<Candidate> = Vec::new();
+    for up in [false, true] {
+        let mut t = c.clone();
+        let aimed = (t.config.faults.iter_mut())
+            .filter_map(|f| f.after.as_mut())
+            .filter(|a| a.of == crate::config::Progress::Sends);
+        let mut moved = false;
+        for a in aimed {
+            let scaled = u128::from(a.count) * peers;
+            let k = if up {
+                scaled.div_ceil(were)
+            } else {
+                scaled / were
+            };
+            let k = u64::try_from(k).unwrap_or(u64::MAX).max(1);
+            moved |= k != a.count;
+            a.count = k;
+        }
+        let same = |o: &Candidate| o.config.faults == t.config.faults;
+        if moved && !out.iter().any(same) {
+            out.push(t);
+        }
+    }
+    out
+}
+
 /// The ways to keep `k` of `n` nodes, those keeping the nodes that faults
 /// name (and byzantine nodes) first, at most `cap` of them.
 fn node_subsets(c: &Candidate, k: u32, cap: usize) -> Vec<Vec<u32>> {
@@ -1048,10 +1087,17 @@ impl<'a> Shrinker<'a> {
         let from = self.best.0.config.nodes;
         for n in self.options.min_nodes.max(1)..from {
             let mut found: Option<(Candidate, Size)> = None;
-            for keep in node_subsets(&self.best.0, n, 12) {
-                let Some(tried) = with_nodes(&self.best.0, &keep) else {
-                    continue;
-                };
+            // Each choice of nodes, then with its crashes set off by sends
+            // aimed anew.
+            let tries: Vec<Candidate> = node_subsets(&self.best.0, n, 12)
+                .iter()
+                .filter_map(|keep| with_nodes(&self.best.0, keep))
+                .flat_map(|t| {
+                    let again = reaimed(&t, from, n);
+                    std::iter::once(t).chain(again)
+                })
+                .collect();
+            for tried in tries {
                 let bound = found.as_ref().map(|f| f.1.key());
                 let input = self.input;
                 let wanted = |s: &Size| bound.is_none_or(|b| s.key() < b) && s.within(&input);
@@ -1787,6 +1833,53 @@ mod tests {
             !after.is_empty() && after.iter().all(|k| k.is_some_and(|k| k <= 10)),
             "{after:?}"
         );
+    }
+
+    /// Node 0 asks its n − 1 peers (sends 1 to n − 1), then tells them
+    /// its decision (sends n to 2n − 2): the run fails when a crash set
+    /// off by its sends cuts the decision's broadcast halfway (after send
+    /// n to 2n − 3), some peers told and others not.
+    struct CutMidBroadcast;
+
+    impl Runner for CutMidBroadcast {
+        fn fails(&self, c: &Candidate) -> Option<Stats> {
+            let n = u64::from(c.config.nodes);
+            let k = c.config.faults.iter().find_map(|f| f.after)?.count;
+            (n <= k && k + 3 <= 2 * n).then(|| Stats {
+                records: 10 * n,
+                ..Stats::default()
+            })
+        }
+        fn record(&self, _: &Candidate) -> Option<Schedule> {
+            None
+        }
+    }
+
+    #[test]
+    fn fewer_nodes_aim_a_crash_set_off_by_sends_at_the_same_broadcast() {
+        let mut config = SimConfig::new(1, 4);
+        let trigger = crate::config::Trigger::sends(NodeId(0), 4);
+        config.faults = vec![Fault {
+            at: Duration::ZERO,
+            action: FaultAction::Crash { node: NodeId(0) },
+            after: Some(trigger),
+        }];
+        let c = Candidate {
+            config,
+            schedule: None,
+        };
+        let stats = CutMidBroadcast.fails(&c).unwrap();
+        let options = Options {
+            max_runs: 50_000,
+            ..Options::default()
+        };
+        let shrunk =
+            Shrinker::new(c, &stats, options, &CutMidBroadcast, &mut |_| {}).shrink(Instant::ZERO);
+        // Four nodes: the decision's first send is the 4th; three nodes:
+        // the 3rd (4 · 2/3, rounded up). Two nodes have no halfway.
+        assert_eq!((shrunk.before.nodes, shrunk.after.nodes), (4, 3));
+        let after = shrunk.candidate.config.faults[0].after;
+        assert_eq!(after.map(|t| t.count), Some(3));
     }
 
     #[test]

@@ -98,7 +98,9 @@ fn registry(log_first: bool) -> dsim::protocols::Registry {
     r
 }
 
-fn searched(log_first: bool, mid_handler: u32) -> Report {
+/// Three nodes explored with one crash, which may fall right after one
+/// of a handler's first `mid_handler` sends; crashed nodes recover.
+fn explored(mid_handler: u32) -> SimConfig {
     let mut config = SimConfig::new(0, 3);
     config.strategy = Strategy::Explore {
         path: Vec::new(),
@@ -109,7 +111,15 @@ fn searched(log_first: bool, mid_handler: u32) -> Report {
             ..Budgets::default()
         },
     };
-    search(&teller(config, log_first), &Options::default()).unwrap()
+    config
+}
+
+fn searched(log_first: bool, mid_handler: u32) -> Report {
+    search(
+        &teller(explored(mid_handler), log_first),
+        &Options::default(),
+    )
+    .unwrap()
 }
 
 #[test]
@@ -301,16 +311,7 @@ impl AsyncNode for AsyncTeller {
 }
 
 fn async_searched(log_first: bool, mid_handler: u32) -> Report {
-    let mut config = SimConfig::new(0, 3);
-    config.strategy = Strategy::Explore {
-        path: Vec::new(),
-        budgets: Budgets {
-            crashes: 1,
-            mid_handler,
-            recover: true,
-            ..Budgets::default()
-        },
-    };
+    let config = explored(mid_handler);
     let sim = Simulation::new(config, move |_| Async::new(AsyncTeller { log_first })).always(
         "one-value",
         "no node hears two values",

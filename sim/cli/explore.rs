@@ -595,8 +595,7 @@ fn faults_line(config: &crate::SimConfig, b: Budgets) -> String {
             ),
         }
     );
-    // What becomes of a node crashed and not restarted when a settle
-    // judges liveness.
+    // Where in a node's work a crash may fall.
     if b.crashes > 0 {
         line.push_str(&match b.mid_handler {
             0 => "; crashes fall between handlers (--mid-handler N lets one fall right after a \
@@ -608,6 +607,8 @@ fn faults_line(config: &crate::SimConfig, b: Budgets) -> String {
             ),
         });
     }
+    // What becomes of a node crashed and not restarted when a settle
+    // judges liveness.
     match (b.crashes, b.recover) {
         (0, _) => {}
         (_, true) => line.push_str("; a settle first restarts every crashed node (--recover)"),

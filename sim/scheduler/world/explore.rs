@@ -257,6 +257,15 @@ impl Action {
     }
 }
 
+/// A step cut by a crash right after its handler's `n`-th send, in words.
+fn cut_words(step: &dyn std::fmt::Display, node: Option<NodeId>, n: u32) -> String {
+    format!(
+        "{step}, cut by a crash of {} right after the handler's {} send",
+        node.map_or("its node".to_string(), |n| n.to_string()),
+        crate::config::ordinal(u64::from(n))
+    )
+}
+
 impl std::fmt::Display for Flight {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
@@ -281,13 +290,7 @@ impl std::fmt::Display for Action {
             }
             Action::Restart(n) => write!(f, "restart {n}"),
             Action::Run(n, t) => write!(f, "run {n}'s task #{t}"),
-            Action::Cut(step, n) => write!(
-                f,
-                "{step}, cut by a crash of {} right after the handler's {} send",
-                step.handler()
-                    .map_or("its node".to_string(), |n| n.to_string()),
-                crate::config::ordinal(u64::from(*n))
-            ),
+            Action::Cut(step, n) => f.write_str(&cut_words(step, step.handler(), *n)),
         }
     }
 }
@@ -675,12 +678,7 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
                 }),
             Action::Cut(step, n) => {
                 let node = step.handler().or_else(|| self.next_input_to());
-                return format!(
-                    "{}, cut by a crash of {} right after the handler's {} send",
-                    self.describe(step),
-                    node.map_or("its node".to_string(), |n| n.to_string()),
-                    crate::config::ordinal(u64::from(*n))
-                );
+                return cut_words(&self.describe(step), node, *n);
             }
             Action::Crash(n, Some(mask)) => {
                 let Some(slot) = self.slots.get(n.index()) else {
