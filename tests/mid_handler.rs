@@ -17,9 +17,10 @@ use serde::{Deserialize, Serialize};
 /// with nothing told yet, tells the others its count: `log_first` logs
 /// what it tells first; else it tells, then logs. A start with a value
 /// logged tells that value again. The others keep the first value they
-/// hear and note any other.
+/// hear and note any other. `mute`: the timer logs and tells no one.
 struct Teller {
     log_first: bool,
+    mute: bool,
     boots: u32,
     heard: Option<u32>,
     contradicted: bool,
@@ -51,7 +52,9 @@ impl Node for Teller {
             ctx.disk().write("told", &v);
             ctx.disk().sync();
         }
-        ctx.broadcast(&Tell(v));
+        if !self.mute {
+            ctx.broadcast(&Tell(v));
+        }
         if !self.log_first {
             ctx.disk().write("told", &v);
             ctx.disk().sync();
@@ -64,8 +67,13 @@ impl Node for Teller {
 }
 
 fn teller(config: SimConfig, log_first: bool) -> Simulation<Teller> {
+    teller_with(config, log_first, false)
+}
+
+fn teller_with(config: SimConfig, log_first: bool, mute: bool) -> Simulation<Teller> {
     Simulation::new(config, move |_| Teller {
         log_first,
+        mute,
         boots: 0,
         heard: None,
         contradicted: false,
@@ -89,11 +97,15 @@ fn teller(config: SimConfig, log_first: bool) -> Simulation<Teller> {
 }
 
 fn registry(log_first: bool) -> dsim::protocols::Registry {
+    registry_with(log_first, false)
+}
+
+fn registry_with(log_first: bool, mute: bool) -> dsim::protocols::Registry {
     let mut r = dsim::protocols::Registry::empty();
     r.add(dsim::protocols::Spec::new(
         "teller",
         "tells a value, logged before or after",
-        move |config, _| Ok(teller(config, log_first)),
+        move |config, _| Ok(teller_with(config, log_first, mute)),
     ));
     r
 }
@@ -267,6 +279,27 @@ fn a_crash_right_after_a_handlers_send_is_searched_found_and_replayed_against_th
         })
         .count();
     assert_eq!(sends, 1, "the rest of the broadcast never left");
+    // Against a version that tells no one, the recorded cut has no send
+    // to fall after: the run passes, and says the step's crash never came
+    // (a pass that did not face the crash is no fix): five steps not
+    // followed, the cut one and four after it that need what it would
+    // have done (without the count of the cut one, four).
+    let corpus = dir.join("corpus");
+    std::fs::create_dir_all(&corpus).unwrap();
+    std::fs::copy(&trace, corpus.join("teller.trace")).unwrap();
+    std::fs::write(
+        corpus.join("teller.expect"),
+        "fails = \"one-value\"\nfixed_in_place = true\n",
+    )
+    .unwrap();
+    let r = dsim::testing::replay_corpus(&registry_with(true, true), &corpus).unwrap();
+    assert!(
+        r[0].summary.contains("(5 steps of the explored path")
+            && r[0]
+                .summary
+                .contains("taken without the crash that cut their handler"),
+        "{r:?}"
+    );
 }
 
 /// [`Teller`] as an async node: its task tells and logs in the order

@@ -718,7 +718,7 @@ pub fn replay(registry: &Registry, args: ReplayArgs) -> Result<(), CliError> {
             }
             if outcome.unfollowed > 0 {
                 println!(
-                    "note       {} steps of the explored path do nothing the protocol as it is now offers there, and were skipped; the others were taken by what they did",
+                    "note       {} steps of the explored path do nothing the protocol as it is now offers there, and were skipped (or, where a crash cut a handler after a send it no longer makes, taken without the crash); the others were taken by what they did",
                     outcome.unfollowed
                 );
             }

@@ -130,7 +130,9 @@ impl<'s, N: Node> Stepper<'s, N> {
     /// Whether `action` fires a timer early: while a copy is in flight or
     /// a task is ready.
     pub fn early(&self, action: &Action) -> bool {
-        matches!(action, Action::Fire(..)) && self.world.busy()
+        let fire = |a: &Action| matches!(a, Action::Fire(..));
+        let fires = fire(action) || matches!(action, Action::Cut(a, _) if fire(a));
+        fires && self.world.busy()
     }
 
     /// Whether the last step was a cut of a handler after a send it did

@@ -139,7 +139,7 @@ fn skipped(outcome: &crate::Outcome) -> String {
         (0, 0) => String::new(),
         (n, 0) => format!(" ({n} sends had no recorded fate and drew theirs from the seed)"),
         (_, n) => format!(
-            " ({n} steps of the explored path do nothing the protocol as it is now offers there, and were skipped)"
+            " ({n} steps of the explored path do nothing the protocol as it is now offers there, and were skipped, or taken without the crash that cut their handler after a send it no longer makes)"
         ),
     }
 }

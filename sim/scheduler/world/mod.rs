@@ -723,7 +723,12 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
                 None => at,
             };
             match action {
-                Some(action) => self.take(action)?,
+                Some(action) => {
+                    self.take(action)?;
+                    // Cut after a send its handler no longer makes: the
+                    // step's crash never came.
+                    self.unfollowed += u64::from(self.void());
+                }
                 None => {
                     // The step's time passes all the same, so that later
                     // steps keep their times (and their records' places).
