@@ -98,6 +98,13 @@ pub trait AsyncNode: Sized + 'static {
     /// The node's entry point, run at its start and again after each
     /// restart. When it returns, tasks it spawned go on running.
     fn main(self, ctx: Ctx<Self>) -> impl Future<Output = ()> + 'static;
+
+    /// The part a node in `state` plays, for faults aimed at it
+    /// ([`Node::role`]); `None` by default.
+    fn role(state: &Self::State) -> Option<&'static str> {
+        let _ = state;
+        None
+    }
 }
 
 /// What async nodes put on the wire: the protocol's message, and for a
@@ -1316,6 +1323,10 @@ impl<A: AsyncNode> Node for Async<A> {
 
     fn stalled(&self) -> Option<String> {
         self.runtime.stalled()
+    }
+
+    fn role(&self) -> Option<&'static str> {
+        A::role(&self.runtime.state())
     }
 
     fn runnable(&self) -> Vec<u64> {

@@ -154,6 +154,18 @@ pub trait Node: 'static {
     /// futures, which do not hash.
     const UNHASHABLE: Option<&'static str> = None;
 
+    /// The part this node plays now, in a word ("leader", "primary",
+    /// "coordinator"), for faults aimed at whoever plays it: a scenario's
+    /// `isolate = "leader"` cuts every up node that says `"leader"` off
+    /// from all others when the fault comes (Jepsen's nemesis isolating
+    /// the primaries). `None` (the default) for a node that plays no part
+    /// a fault can aim at. Asked only when such a fault comes, of each up
+    /// node in id order; a node type that wraps others (an enum of roles)
+    /// passes the question on.
+    fn role(&self) -> Option<&'static str> {
+        None
+    }
+
     /// Asked when a run ends with no event left: work this node is
     /// waiting on that nothing in the simulation will ever complete, if
     /// any. The run then fails with check `stalled` and this text. A

@@ -564,6 +564,7 @@ fn with_nodes(c: &Candidate, keep: &[u32]) -> Option<Candidate> {
                         side.iter_mut().for_each(map);
                     }
                 }
+                PartitionSpec::Isolate { .. } => {}
             },
             FaultAction::Heal { .. } => {}
         }

@@ -383,8 +383,12 @@ fn every_malformed_scenario_exits_2_with_a_located_message_and_never_panics() {
             ":5:8: a link names node 5, but a seed may draw 3 nodes, numbered 0..2 (nodes = [3, 7])",
         ),
         (
+            "isolate-not-a-word",
+            ":6:11: isolate names a role, a word a node's `role()` gives (letters, digits, `-`, `_`, `.` and spaces), not \"leader!\"",
+        ),
+        (
             "heal-of-no-partition",
-            ":4:1: heal = 5 names no partition: no partition or oneway fault has id = 5",
+            ":4:1: heal = 5 names no partition: no partition, oneway or isolate fault has id = 5",
         ),
         (
             "heal-before-its-partition",

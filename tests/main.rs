@@ -24,6 +24,7 @@ mod property;
 mod protocols;
 mod reduction;
 mod replay;
+mod roles;
 mod settle;
 mod show;
 mod shrink;

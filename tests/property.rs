@@ -321,6 +321,11 @@ fn a_case_written_as_a_scenario_runs_the_same_configuration() {
             lasts_ms: 5,
             deaf: false,
         },
+        PlannedFault::Isolate {
+            role: "coordinator",
+            at_ms: 6,
+            lasts_ms: 9,
+        },
         PlannedFault::CrashAfterDelivery {
             node: 2,
             delivery: 4,
@@ -346,7 +351,8 @@ fn a_case_written_as_a_scenario_runs_the_same_configuration() {
     let every_text = every.to_scenario("twophase", &p);
     assert!(
         every_text.contains("oneway = { from = [1, 2], to = [0] }")
-            && every_text.contains("oneway = { from = [2], to = [0, 1] }"),
+            && every_text.contains("oneway = { from = [2], to = [0, 1] }")
+            && every_text.contains("at = \"6ms\"\nid = 6\nisolate = \"coordinator\""),
         "{every_text}"
     );
     assert!(
@@ -1596,6 +1602,7 @@ fn generated_faults_fall_often_among_a_runs_first_milliseconds_and_messages() {
                 PlannedFault::Crash { at_ms, .. }
                 | PlannedFault::Partition { at_ms, .. }
                 | PlannedFault::OneWay { at_ms, .. }
+                | PlannedFault::Isolate { at_ms, .. }
                 | PlannedFault::Skew { at_ms, .. } => {
                     timed += 1;
                     early += usize::from(at_ms < 64);

@@ -21,6 +21,14 @@ fn listing(registry: &Registry) -> String {
     for p in registry.iter() {
         let _ = writeln!(t, "{}: {}", p.name(), p.summary());
         let _ = writeln!(t, "  nodes: at least {}", p.min_nodes());
+        let roles = p.roles();
+        if !roles.is_empty() {
+            let _ = writeln!(
+                t,
+                "  roles (for a fault's `isolate = \"ROLE\"`): {}",
+                roles.join(", ")
+            );
+        }
         let params = p.params();
         if !params.is_empty() {
             let _ = writeln!(t, "  parameters:");

@@ -549,7 +549,10 @@ fn print_summary(
         println!("planned    {} never happened: {why}", faults.join(", "));
     }
     // So is a crash whose trigger never came.
-    for (_, why) in untriggered(outcome) {
+    for (_, why) in untriggered(outcome)
+        .into_iter()
+        .chain(aimed_at_none(outcome))
+    {
         println!("planned    {why}");
     }
     let count = |n: u64, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
@@ -789,7 +792,30 @@ pub(crate) fn missed_faults(outcome: &crate::scheduler::Outcome) -> Vec<(String,
         })
         .collect();
     missed.extend(untriggered(outcome));
+    missed.extend(aimed_at_none(outcome));
     missed
+}
+
+/// Each fault aimed at a role that no up node played when it came: (what
+/// was planned, the same for every seed of a scenario; what happened, in
+/// words).
+pub(crate) fn aimed_at_none(outcome: &crate::scheduler::Outcome) -> Vec<(String, String)> {
+    outcome
+        .aimed_at_none
+        .iter()
+        .map(|(at, role, why)| {
+            let why = match *why {
+                "none" => format!("no up node was {role} then"),
+                _ => format!(
+                    "every up node but whoever was {role} plays no role, so nothing was cut"
+                ),
+            };
+            (
+                format!("isolate = \"{role}\""),
+                format!("the isolation of whoever is {role} at {at} never happened: {why}"),
+            )
+        })
+        .collect()
 }
 
 /// Each crash of the run whose trigger never came: (what was planned, the

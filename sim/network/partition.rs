@@ -12,6 +12,12 @@ pub enum PartitionSpec {
     /// Messages from any node of `from` to any node of `to` are lost; the
     /// other direction still works.
     OneWay { from: Vec<NodeId>, to: Vec<NodeId> },
+    /// Each up node whose [`crate::Node::role`] is `role` when the fault
+    /// comes is cut off alone, from the rest and from each other; the
+    /// rest stay together. Put in force (and recorded) as the
+    /// [`PartitionSpec::Groups`] it came to; a fault that finds no such
+    /// node does nothing, and a run says it never happened.
+    Isolate { role: String },
 }
 
 /// "n0,n1 | n2,n3,n4", "one way: n0 to n1,n2 lost".
@@ -31,6 +37,7 @@ impl std::fmt::Display for PartitionSpec {
             PartitionSpec::OneWay { from, to } => {
                 write!(f, "one way: {} to {} lost", nodes(from), nodes(to))
             }
+            PartitionSpec::Isolate { role } => write!(f, "isolating whoever is {role}"),
         }
     }
 }
@@ -81,6 +88,9 @@ impl ActivePartition {
                 }
                 Blocks::OneWay { from: f, to: t }
             }
+            // Resolved to groups before it is put in force; as a spec
+            // alone it cuts nothing.
+            PartitionSpec::Isolate { .. } => Blocks::Groups(vec![u32::MAX; nodes]),
         };
         ActivePartition { id, blocks }
     }
@@ -116,6 +126,16 @@ pub fn validate(spec: &PartitionSpec, nodes: u32) -> Result<(), String> {
                 }
             }
             from.iter().chain(to).collect()
+        }
+        PartitionSpec::Isolate { role } => {
+            let word = |c: char| c.is_alphanumeric() || "-_. ".contains(c);
+            return match !role.trim().is_empty() && role.chars().all(word) {
+                true => Ok(()),
+                false => Err(format!(
+                    "isolate names a role, a word a node's `role()` gives \
+                     (letters, digits, `-`, `_`, `.` and spaces), not {role:?}"
+                )),
+            };
         }
     };
     let mut seen = vec![false; nodes as usize];

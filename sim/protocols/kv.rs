@@ -455,6 +455,14 @@ impl Node for KvNode {
             c.start_next(ctx);
         }
     }
+
+    /// A server's Raft role; a client plays none.
+    fn role(&self) -> Option<&'static str> {
+        match self {
+            KvNode::Server(s) => Some(s.raft.role_word()),
+            KvNode::Client(_) => None,
+        }
+    }
 }
 
 // Raft's commands must hash and compare: `KvCmd` does.
@@ -522,6 +530,7 @@ pub fn protocol() -> Spec<KvNode> {
                 ))
         },
     )
+    .roles(&["leader", "candidate", "follower"])
     .param(ParamDoc::int(
         "servers",
         3,

@@ -327,6 +327,13 @@ pub trait Protocol: Send + Sync {
         let _ = params;
         (0..nodes).map(NodeId).collect()
     }
+    /// The roles its nodes may play ([`crate::Node::role`]), for faults
+    /// aimed at one (`isolate = "leader"`): a scenario naming another is
+    /// refused. Empty (the default): not declared, any role is taken, and
+    /// a run says when a fault found no node playing it.
+    fn roles(&self) -> Vec<String> {
+        Vec::new()
+    }
     /// Its own sequential models (see [`Spec::model`]); a run's
     /// linearizability check looks there before the built-ins.
     fn models(&self) -> Vec<crate::check::linearizable::NamedModel> {
@@ -611,6 +618,7 @@ pub struct Spec<N: Node> {
     min_nodes: u32,
     clients: Option<Clients>,
     models: Vec<crate::check::linearizable::NamedModel>,
+    roles: Vec<String>,
     build: Build<N>,
 }
 
@@ -628,6 +636,7 @@ impl<N: Node> Spec<N> {
             min_nodes: 1,
             clients: None,
             models: Vec::new(),
+            roles: Vec::new(),
             build: Box::new(build),
         }
     }
@@ -648,6 +657,14 @@ impl<N: Node> Spec<N> {
     /// The smallest node count the protocol runs with (default 1).
     pub fn min_nodes(mut self, nodes: u32) -> Spec<N> {
         self.min_nodes = nodes;
+        self
+    }
+
+    /// Declares the roles its nodes may play ([`crate::Node::role`]): a
+    /// scenario that aims a fault at another (`isolate = "leadr"`) is
+    /// refused rather than run a sweep in which it never happens.
+    pub fn roles(mut self, roles: &[&str]) -> Spec<N> {
+        self.roles = roles.iter().map(|r| r.to_string()).collect();
         self
     }
 
@@ -738,6 +755,9 @@ impl<N: Node> Protocol for Spec<N> {
     }
     fn min_nodes(&self) -> u32 {
         self.min_nodes
+    }
+    fn roles(&self) -> Vec<String> {
+        self.roles.clone()
     }
     fn clients(&self, nodes: u32, params: &Params) -> Vec<NodeId> {
         match &self.clients {

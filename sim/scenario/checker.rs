@@ -157,6 +157,28 @@ impl Checker<'_> {
             .map(|f| self.fault(f, &nodes, &node, topology.as_ref()))
             .collect::<Result<Vec<_>, _>>()?;
         self.fault_order(&raw, &faults, n)?;
+        // A role the protocol says its nodes never play would be aimed at
+        // no one in every seed.
+        let roles = protocol.roles();
+        for i in raw
+            .fault
+            .iter()
+            .flatten()
+            .filter_map(|f| f.get_ref().isolate.as_ref())
+        {
+            if !roles.is_empty() && !roles.contains(i.get_ref()) {
+                return Err(loc.at(
+                    i.span(),
+                    format!(
+                        "protocol `{}`'s nodes play no role {:?}: they play {}{}",
+                        protocol.name(),
+                        i.get_ref(),
+                        roles.join(", "),
+                        did_you_mean(i.get_ref(), roles.iter().map(String::as_str), '"')
+                    ),
+                ));
+            }
+        }
         let workload = match &raw.workload {
             None => None,
             Some(w) => {
@@ -931,6 +953,13 @@ impl Checker<'_> {
             validate_partition(&spec, n).map_err(|e| loc.at(o.span(), e))?;
             actions.push(FaultAction::Partition { id, spec });
         }
+        if let Some(i) = &r.isolate {
+            let spec = PartitionSpec::Isolate {
+                role: i.get_ref().clone(),
+            };
+            validate_partition(&spec, n).map_err(|e| loc.at(i.span(), e))?;
+            actions.push(FaultAction::Partition { id, spec });
+        }
         if let Some(h) = &r.heal {
             actions.push(match h.get_ref() {
                 Value::Boolean(true) => FaultAction::Heal { id: None },
@@ -1062,10 +1091,11 @@ impl Checker<'_> {
                 to: node(*al.get_ref(), al.span(), "an alteration")?,
             });
         }
-        if r.id.is_some() && r.partition.is_none() && r.oneway.is_none() && actions.len() == 1 {
+        let partition = r.partition.is_some() || r.oneway.is_some() || r.isolate.is_some();
+        if r.id.is_some() && !partition && actions.len() == 1 {
             return Err(loc.at(
                 f.span(),
-                "`id` names a partition (or oneway) for a later `heal = ID`; this fault is no partition",
+                "`id` names a partition (or oneway, or isolate) for a later `heal = ID`; this fault is no partition",
             ));
         }
         let after = match &r.after {
@@ -1114,7 +1144,7 @@ impl Checker<'_> {
                 down,
                 crash: drawn_crash,
             }),
-            0 => Err(loc.at(f.span(), "a fault needs one action: partition, oneway, heal, crash, restart, skew, cut, restore, forge, replay or alter")),
+            0 => Err(loc.at(f.span(), "a fault needs one action: partition, oneway, isolate, heal, crash, restart, skew, cut, restore, forge, replay or alter")),
             _ => Err(loc.at(f.span(), "a fault takes exactly one action; split this one into several [[fault]] entries")),
         }
     }
@@ -1188,7 +1218,7 @@ impl Checker<'_> {
                     return Err(self.loc.at(
                         spans[i].clone(),
                         format!(
-                            "heal = {h} names no partition: no partition or oneway fault \
+                            "heal = {h} names no partition: no partition, oneway or isolate fault \
                              has id = {h}{unnamed}"
                         ),
                     ));

@@ -101,6 +101,8 @@ pub struct RawFault {
     pub id: Option<u32>,
     pub partition: Option<Spanned<Vec<Vec<u32>>>>,
     pub oneway: Option<Spanned<RawOneWay>>,
+    /// A role: each node that plays it when the fault comes is cut off.
+    pub isolate: Option<Spanned<String>>,
     pub heal: Option<Spanned<Value>>,
     /// A node id, or a range `[a, b]` each seed draws the node from.
     pub crash: Option<Spanned<Value>>,

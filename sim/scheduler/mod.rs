@@ -317,6 +317,10 @@ pub struct Outcome {
     /// measures time with it (a round trip, a timestamp) sees time stand
     /// still. In the order of the skews.
     pub clocks_held: Vec<ClockHeld>,
+    /// Faults aimed at a role (`isolate = "leader"`) that did nothing:
+    /// when, the role, and why: `"none"`, no up node played it; `"alone"`,
+    /// every up node but those that played it plays no role at all.
+    pub aimed_at_none: Vec<(Instant, String, &'static str)>,
 }
 
 /// A node's clock standing at zero after a skew set it back past zero.
@@ -946,6 +950,7 @@ impl<N: Node> Simulation<N> {
         let unfollowed = world.unfollowed;
         let inputs_at_down = world.inputs_at_down;
         let clocks_held = std::mem::take(&mut world.clocks_held);
+        let aimed_at_none = std::mem::take(&mut world.aimed_at_none);
         let planned_missed = world.planned_missed();
         let untriggered = world.untriggered();
         let checks = world.check_reports(end);
@@ -963,6 +968,7 @@ impl<N: Node> Simulation<N> {
                 unfollowed,
                 inputs_at_down,
                 clocks_held,
+                aimed_at_none,
                 planned_missed,
                 untriggered,
             },

@@ -123,6 +123,16 @@ pub enum PlannedFault {
         lasts_ms: u64,
         deaf: bool,
     },
+    /// From `at_ms` for `lasts_ms`, each node that plays `role` when it
+    /// comes ([`crate::Node::role`]) is cut off alone, as a scenario's
+    /// `isolate` does: the leader a fixed partition cuts off only when
+    /// the election happened to go its way. Drawn from
+    /// [`FaultKinds::roles`].
+    Isolate {
+        role: &'static str,
+        at_ms: u64,
+        lasts_ms: u64,
+    },
     /// `node` is down from `at_ms` for `down_ms`; when that reaches past
     /// the case's end (`u64::MAX`, drawn under [`Bounds::crash_stop`]), it
     /// never restarts.
@@ -289,6 +299,14 @@ impl Default for Bounds {
 }
 
 impl Bounds {
+    /// Partitions that may isolate whoever plays one of `roles` when
+    /// they come ([`PlannedFault::Isolate`]; [`crate::Node::role`]), as
+    /// Jepsen's nemesis isolates the primaries: `.isolating(&["leader"])`.
+    pub fn isolating(mut self, roles: &'static [&'static str]) -> Bounds {
+        self.faults.roles = roles;
+        self
+    }
+
     /// Crashes that may be for good (the crash-stop model): one drawn
     /// crash in five never restarts, so a case may end with nodes down,
     /// where a check of the survivors is judged
@@ -487,6 +505,10 @@ pub struct FaultKinds {
     pub skew_drift_max_ppm: u32,
     /// Whether a crash may be for good (the crash-stop model).
     pub crash_stop: bool,
+    /// Roles a partition may isolate ([`PlannedFault::Isolate`]), among
+    /// those the protocol's nodes play ([`crate::Node::role`]); none by
+    /// default. Set with [`Bounds::isolating`].
+    pub roles: &'static [&'static str],
 }
 
 impl Default for FaultKinds {
@@ -498,6 +520,7 @@ impl Default for FaultKinds {
             skew_offset_max: Duration::from_millis(50),
             skew_drift_max_ppm: 100_000,
             crash_stop: false,
+            roles: &[],
         }
     }
 }
@@ -565,6 +588,18 @@ pub fn fault(
                     at_ms,
                     lasts_ms,
                     deaf,
+                })
+                .boxed(),
+        );
+    }
+    if kinds.partitions && !kinds.roles.is_empty() {
+        let roles = kinds.roles;
+        choices.push(
+            (0..roles.len(), below(end), 1..=end)
+                .prop_map(move |(r, at_ms, lasts_ms)| PlannedFault::Isolate {
+                    role: roles[r],
+                    at_ms,
+                    lasts_ms,
                 })
                 .boxed(),
         );
@@ -902,6 +937,26 @@ impl Case {
                         action: FaultAction::Heal { id: Some(id) },
                     });
                 }
+                PlannedFault::Isolate {
+                    role,
+                    at_ms,
+                    lasts_ms,
+                } => {
+                    let id = i as u32;
+                    out.push(Fault {
+                        after: None,
+                        at: ms(at_ms),
+                        action: FaultAction::Partition {
+                            id,
+                            spec: PartitionSpec::Isolate { role: role.into() },
+                        },
+                    });
+                    out.push(Fault {
+                        after: None,
+                        at: ms(at_ms + lasts_ms),
+                        action: FaultAction::Heal { id: Some(id) },
+                    });
+                }
                 PlannedFault::OneWay {
                     node,
                     at_ms,
@@ -1225,6 +1280,9 @@ impl Case {
                             ids(&from),
                             ids(&to)
                         ),
+                        PartitionSpec::Isolate { role } => {
+                            writeln!(t, "id = {id}\nisolate = {role:?}")
+                        }
                     }
                 }
                 FaultAction::Heal { id: Some(id) } => writeln!(t, "heal = {id}"),
@@ -1426,6 +1484,20 @@ pub fn check_protocol_with(
             protocol.min_nodes(),
             protocol.min_nodes()
         )));
+    }
+    // A role the protocol says its nodes never play: the bounds aim a
+    // partition at no one.
+    let roles = protocol.roles();
+    for f in &case.faults {
+        if let PlannedFault::Isolate { role, .. } = f {
+            if !roles.is_empty() && !roles.iter().any(|r| r == role) {
+                return Err(TestCaseError::fail(format!(
+                    "Bounds::isolating names role {role:?}, but protocol `{}`'s nodes play {}",
+                    protocol.name(),
+                    roles.join(", ")
+                )));
+            }
+        }
     }
     // Every parameter left out at its default, so that the trace's recipe
     // names them all; an undeclared one is the caller's mistake.

@@ -351,6 +351,15 @@ fn earlier(f: &PlannedFault, num: u64, den: u64) -> PlannedFault {
             lasts_ms,
             split,
         },
+        PlannedFault::Isolate {
+            role,
+            at_ms,
+            lasts_ms,
+        } => PlannedFault::Isolate {
+            role,
+            at_ms: scale(at_ms),
+            lasts_ms,
+        },
         PlannedFault::OneWay {
             node,
             at_ms,
@@ -505,6 +514,23 @@ fn smaller_faults(f: &PlannedFault) -> Vec<PlannedFault> {
                 .map(|l| one_way(at_ms, l))
                 .collect();
             out.extend(toward(at_ms, 0).into_iter().map(|a| one_way(a, lasts_ms)));
+            out
+        }
+        PlannedFault::Isolate {
+            role,
+            at_ms,
+            lasts_ms,
+        } => {
+            let isolate = |at_ms, lasts_ms| PlannedFault::Isolate {
+                role,
+                at_ms,
+                lasts_ms,
+            };
+            let mut out: Vec<PlannedFault> = toward(lasts_ms, 1)
+                .into_iter()
+                .map(|l| isolate(at_ms, l))
+                .collect();
+            out.extend(toward(at_ms, 0).into_iter().map(|a| isolate(a, lasts_ms)));
             out
         }
         PlannedFault::Skew {

@@ -87,6 +87,7 @@ pub fn protocol() -> Spec<Raft> {
             Ok(simulation(config, s, params.duration("leader_within")?))
         },
     )
+    .roles(&["leader", "candidate", "follower"])
     .param(ParamDoc::duration(
         "election_min",
         Duration::from_millis(150),

@@ -617,6 +617,16 @@ impl<C: Command> Raft<C> {
     pub fn is_leader(&self) -> bool {
         self.role == Role::Leader
     }
+
+    /// "leader", "candidate" or "follower": what a fault aimed at a role
+    /// ([`Node::role`]) reads.
+    pub fn role_word(&self) -> &'static str {
+        match self.role {
+            Role::Leader => "leader",
+            Role::Candidate => "candidate",
+            Role::Follower => "follower",
+        }
+    }
 }
 
 /// The `raft` protocol's servers replicate plain numbers.
@@ -638,5 +648,9 @@ impl Node for Raft<u64> {
 
     fn on_input(&mut self, ctx: &mut Context<'_, Self>, input: Input) {
         self.client(ctx, input.value);
+    }
+
+    fn role(&self) -> Option<&'static str> {
+        Some(self.role_word())
     }
 }

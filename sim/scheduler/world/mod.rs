@@ -14,7 +14,7 @@ use crate::config::{FaultAction, Progress, Trigger};
 use crate::invariant::{
     FaultState, HistoryEntry, HistoryVerdict, MonitorState, Readings, View, When,
 };
-use crate::network::{CopyFate, LossCause, Network, Outgoing};
+use crate::network::{CopyFate, LossCause, Network, Outgoing, PartitionSpec};
 use crate::node::{Context, Cut, Disk, Effect, Input, Node, NodeId, TimerId};
 use crate::rng::{DetRng, Stream};
 use crate::time::{Duration, Instant};
@@ -102,6 +102,9 @@ pub(crate) struct World<'s, N: Node, S: Sink> {
     pub inputs_at_down: u64,
     /// Clocks set back past zero (see [`crate::scheduler::Outcome::clocks_held`]).
     pub clocks_held: Vec<crate::scheduler::ClockHeld>,
+    /// Faults aimed at a role no up node played (see
+    /// [`crate::scheduler::Outcome::aimed_at_none`]).
+    pub aimed_at_none: Vec<(Instant, String, &'static str)>,
     // Client operations left in async nodes' queues for a task to ask for
     // (the first one's node), and whether any task ever asked.
     inputs_queued: Option<(NodeId, u64)>,
@@ -490,6 +493,7 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
             unfollowed: 0,
             inputs_at_down: 0,
             clocks_held: Vec::new(),
+            aimed_at_none: Vec::new(),
             inputs_queued: None,
             inputs_asked: false,
             last_input: None,
@@ -1517,6 +1521,58 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
 
     fn apply_fault(&mut self, action: FaultAction) -> Result<bool, SimError> {
         match action {
+            FaultAction::Partition {
+                id,
+                spec: PartitionSpec::Isolate { role },
+            } => {
+                let players = self.playing(&role);
+                if players.is_empty() {
+                    self.aimed_at_none.push((self.now, role, "none"));
+                    return Ok(false);
+                }
+                // Up nodes that play no part (clients) still reach every
+                // node, as Jepsen's clients reach every server; a down
+                // node counts with the rest.
+                let nodes = self.sim.config.nodes;
+                let free: Vec<NodeId> = (0..nodes)
+                    .map(NodeId)
+                    .filter(|&n| self.plays_none(n))
+                    .collect();
+                let specs: Vec<PartitionSpec> = match free.is_empty() {
+                    true => vec![PartitionSpec::Groups(
+                        players.into_iter().map(|n| vec![n]).collect(),
+                    )],
+                    false => players
+                        .iter()
+                        .flat_map(|&c| {
+                            let rest: Vec<NodeId> = (0..nodes)
+                                .map(NodeId)
+                                .filter(|n| *n != c && !free.contains(n))
+                                .collect();
+                            let one = vec![c];
+                            let ways = [
+                                PartitionSpec::OneWay {
+                                    from: one.clone(),
+                                    to: rest.clone(),
+                                },
+                                PartitionSpec::OneWay {
+                                    from: rest.clone(),
+                                    to: one,
+                                },
+                            ];
+                            ways.into_iter().filter(move |_| !rest.is_empty())
+                        })
+                        .collect(),
+                };
+                if specs.is_empty() {
+                    self.aimed_at_none.push((self.now, role, "alone"));
+                }
+                for spec in specs {
+                    self.network.partition(id, &spec);
+                    self.write(Kind::Partition { id, spec })?;
+                }
+                Ok(false)
+            }
             FaultAction::Partition { id, spec } => {
                 self.network.partition(id, &spec);
                 self.write(Kind::Partition { id, spec })?;
@@ -1700,6 +1756,31 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
             }
             None => DetRng::new(now, Stream::Adversary),
         }
+    }
+
+    /// The nodes, in id order, that play `role` now ([`Node::role`]): a
+    /// twinned node when any of its up instances does.
+    fn playing(&self, role: &str) -> Vec<NodeId> {
+        (0..self.sim.config.nodes)
+            .map(NodeId)
+            .filter(|&id| {
+                (0..self.instance_count(id)).any(|k| {
+                    let p = self.instance(id, k);
+                    self.nodes[p.index()]
+                        .as_ref()
+                        .is_some_and(|n| n.role() == Some(role))
+                })
+            })
+            .collect()
+    }
+
+    /// Whether node `id` is up and plays no role: none of its up
+    /// instances does.
+    fn plays_none(&self, id: NodeId) -> bool {
+        let up: Vec<&N> = (0..self.instance_count(id))
+            .filter_map(|k| self.nodes[self.instance(id, k).index()].as_ref())
+            .collect();
+        !up.is_empty() && up.iter().all(|n| n.role().is_none())
     }
 
     /// How many processes node `id` runs as: one, or a twin's instances.
