@@ -905,6 +905,28 @@ impl Case {
         fn plus(a: Duration, b: Duration) -> Duration {
             Duration(a.0.saturating_add(b.0))
         }
+        // Partition `spec` (named by the fault's index) at `at_ms`,
+        // healed `lasts_ms` later.
+        fn partition(
+            out: &mut Vec<Fault>,
+            i: usize,
+            at_ms: u64,
+            lasts_ms: u64,
+            spec: PartitionSpec,
+        ) {
+            let ms = Duration::from_millis;
+            let id = i as u32;
+            out.push(Fault {
+                after: None,
+                at: ms(at_ms),
+                action: FaultAction::Partition { id, spec },
+            });
+            out.push(Fault {
+                after: None,
+                at: ms(at_ms + lasts_ms),
+                action: FaultAction::Heal { id: Some(id) },
+            });
+        }
         let arrivals: Vec<Duration> = self
             .workload()
             .map(|w| {
@@ -922,40 +944,21 @@ impl Case {
                     split,
                 } => {
                     let low: Vec<NodeId> = (0..split.min(self.nodes)).map(NodeId).collect();
-                    let id = i as u32;
-                    out.push(Fault {
-                        after: None,
-                        at: ms(at_ms),
-                        action: FaultAction::Partition {
-                            id,
-                            spec: PartitionSpec::Groups(vec![low]),
-                        },
-                    });
-                    out.push(Fault {
-                        after: None,
-                        at: ms(at_ms + lasts_ms),
-                        action: FaultAction::Heal { id: Some(id) },
-                    });
+                    partition(
+                        &mut out,
+                        i,
+                        at_ms,
+                        lasts_ms,
+                        PartitionSpec::Groups(vec![low]),
+                    );
                 }
                 PlannedFault::Isolate {
                     role,
                     at_ms,
                     lasts_ms,
                 } => {
-                    let id = i as u32;
-                    out.push(Fault {
-                        after: None,
-                        at: ms(at_ms),
-                        action: FaultAction::Partition {
-                            id,
-                            spec: PartitionSpec::Isolate { role: role.into() },
-                        },
-                    });
-                    out.push(Fault {
-                        after: None,
-                        at: ms(at_ms + lasts_ms),
-                        action: FaultAction::Heal { id: Some(id) },
-                    });
+                    let spec = PartitionSpec::Isolate { role: role.into() };
+                    partition(&mut out, i, at_ms, lasts_ms, spec);
                 }
                 PlannedFault::OneWay {
                     node,
@@ -967,20 +970,13 @@ impl Case {
                     let others: Vec<NodeId> =
                         (0..self.nodes).filter(|&n| n != node).map(NodeId).collect();
                     let (from, to) = if deaf { (others, one) } else { (one, others) };
-                    let id = i as u32;
-                    out.push(Fault {
-                        after: None,
-                        at: ms(at_ms),
-                        action: FaultAction::Partition {
-                            id,
-                            spec: PartitionSpec::OneWay { from, to },
-                        },
-                    });
-                    out.push(Fault {
-                        after: None,
-                        at: ms(at_ms + lasts_ms),
-                        action: FaultAction::Heal { id: Some(id) },
-                    });
+                    partition(
+                        &mut out,
+                        i,
+                        at_ms,
+                        lasts_ms,
+                        PartitionSpec::OneWay { from, to },
+                    );
                 }
                 PlannedFault::Crash {
                     node,

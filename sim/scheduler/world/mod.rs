@@ -1777,10 +1777,10 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
     /// Whether node `id` is up and plays no role: none of its up
     /// instances does.
     fn plays_none(&self, id: NodeId) -> bool {
-        let up: Vec<&N> = (0..self.instance_count(id))
+        let mut up = (0..self.instance_count(id))
             .filter_map(|k| self.nodes[self.instance(id, k).index()].as_ref())
-            .collect();
-        !up.is_empty() && up.iter().all(|n| n.role().is_none())
+            .peekable();
+        up.peek().is_some() && up.all(|n| n.role().is_none())
     }
 
     /// How many processes node `id` runs as: one, or a twin's instances.
