@@ -13,6 +13,10 @@
 //! operation already applied is answered from it, not executed again. A
 //! client that hears nothing within `timeout` retries with the next
 //! server, up to `attempts` times, then gives up (its outcome unknown).
+//! A client numbers its operations from a block it reserved on its disk,
+//! so that one restarted after a crash never sends a number the session
+//! table has seen (which would answer its new operation with an old
+//! result).
 //!
 //! Every operation is recorded in the clients' history (`ctx.invoke`,
 //! `ctx.complete`): `ok` with the result, `fail` for a compare-and-set
@@ -145,8 +149,18 @@ pub struct Client {
     leader: NodeId,
     pending: Option<(u64, KvOp, u32, TimerId)>,
     queued: std::collections::VecDeque<KvOp>,
-    next_value: i64,
+    /// Written values are `first_value` plus the operation's number.
+    first_value: i64,
+    /// Operations numbered so far, over every start of this client.
+    numbered: u64,
+    /// Numbers below this are reserved on disk for this start.
+    reserved: u64,
 }
+
+/// The disk key of the numbers a client has reserved.
+const RESERVED: &str = "reserved";
+/// How many numbers a client reserves at a time.
+const BLOCK: u64 = 1000;
 
 #[derive(Clone, Debug, Hash)]
 pub enum KvNode {
@@ -182,7 +196,9 @@ impl KvNode {
                 pending: None,
                 queued: Default::default(),
                 // Unique values per client, so a value read names its write.
-                next_value: i64::from(id.0) * 1_000_000,
+                first_value: i64::from(id.0) * 1_000_000,
+                numbered: 0,
+                reserved: 0,
             })
         }
     }
@@ -313,12 +329,34 @@ impl Server {
 }
 
 impl Client {
+    /// Starts (again): numbers its operations on from those reserved
+    /// before. A restarted client that numbered from 1 again would send
+    /// sequence numbers the servers' session table has seen, which takes
+    /// its new operations for retries of the old ones and answers them
+    /// with the old results; and it would write values already written.
+    fn start(&mut self, ctx: &mut Context<'_, KvNode>) {
+        let from = ctx.disk().read(RESERVED).unwrap_or(0);
+        self.seq = from;
+        self.numbered = from;
+        self.reserve(ctx, from);
+    }
+
+    /// Reserves the next block of numbers from `from`, durably.
+    fn reserve(&mut self, ctx: &mut Context<'_, KvNode>, from: u64) {
+        self.reserved = from + BLOCK;
+        ctx.disk().write(RESERVED, &self.reserved);
+        ctx.disk().sync();
+    }
+
     /// Turns a workload input into an operation: mostly puts and appends of
     /// fresh values, gets, and some compare-and-sets.
-    fn op_of(&mut self, input: Input) -> KvOp {
+    fn op_of(&mut self, ctx: &mut Context<'_, KvNode>, input: Input) -> KvOp {
         let key = (input.value / 4) as u32 % self.s.keys.max(1);
-        self.next_value += 1;
-        let value = self.next_value;
+        self.numbered += 1;
+        if self.numbered >= self.reserved {
+            self.reserve(ctx, self.numbered);
+        }
+        let value = self.first_value + self.numbered as i64;
         match input.value % 4 {
             0 => KvOp::Get { key },
             1 => KvOp::Put { key, value },
@@ -414,9 +452,10 @@ impl Node for KvNode {
     type Timer = KvTimer;
 
     fn on_start(&mut self, ctx: &mut Context<'_, Self>) {
-        if let KvNode::Server(s) = self {
+        match self {
             // Volatile state machine: rebuilt from the log as it commits.
-            s.raft.start(ctx);
+            KvNode::Server(s) => s.raft.start(ctx),
+            KvNode::Client(c) => c.start(ctx),
         }
     }
 
@@ -450,7 +489,7 @@ impl Node for KvNode {
 
     fn on_input(&mut self, ctx: &mut Context<'_, Self>, input: Input) {
         if let KvNode::Client(c) = self {
-            let op = c.op_of(input);
+            let op = c.op_of(ctx, input);
             c.queued.push_back(op);
             c.start_next(ctx);
         }
