@@ -300,6 +300,40 @@ pub enum FaultAction {
     Replay { to: NodeId },
     /// The next copy delivered to `to` is altered in transit.
     Alter { to: NodeId },
+    /// Crash each up node that plays `role` when the fault comes
+    /// ([`crate::Node::role`]), as [`FaultAction::Crash`] crashes one:
+    /// whoever leads then, where a crash of a fixed node meets the leader
+    /// only when an election went its way. Recorded as the crashes it came
+    /// to; one that finds no one is said
+    /// ([`crate::scheduler::Outcome::aimed_at_none`]). `mark` names the
+    /// fault for its restart ([`FaultAction::RestartCrashed`]).
+    CrashPlaying { role: String, mark: u32 },
+    /// Restart, of the nodes that the [`FaultAction::CrashPlaying`] with
+    /// this `mark` crashed, each still down.
+    RestartCrashed { mark: u32 },
+}
+
+/// Numbers the crashes of whoever plays a role in `faults`, a schedule in
+/// its order, 0, 1, 2... in that order, and their restarts with them: the
+/// same schedule, however it was built (a scenario's file, a property
+/// test's plan), marks them alike.
+pub(crate) fn number_role_crashes(faults: &mut [Fault]) {
+    let mut marks = std::collections::BTreeMap::new();
+    for f in faults.iter_mut() {
+        match &mut f.action {
+            FaultAction::CrashPlaying { mark, .. } => {
+                let next = marks.len() as u32;
+                marks.insert(*mark, next);
+                *mark = next;
+            }
+            FaultAction::RestartCrashed { mark } => {
+                if let Some(&m) = marks.get(mark) {
+                    *mark = m;
+                }
+            }
+            _ => {}
+        }
+    }
 }
 
 /// In words: "partition #0 n0,n1 | n2,n3", "heal #0", "crash n2"...
@@ -331,6 +365,10 @@ impl std::fmt::Display for FaultAction {
             FaultAction::Forge { to, from: None } => write!(f, "forge a message to {to}"),
             FaultAction::Replay { to } => write!(f, "replay a message to {to}"),
             FaultAction::Alter { to } => write!(f, "alter the next message to {to}"),
+            FaultAction::CrashPlaying { role, mark } => {
+                write!(f, "crash #{mark} of whoever is {role}")
+            }
+            FaultAction::RestartCrashed { mark } => write!(f, "restart of crash #{mark}'s nodes"),
         }
     }
 }
@@ -671,8 +709,26 @@ impl SimConfig {
         let mut order: Vec<&Fault> = self.faults.iter().filter(|f| f.after.is_none()).collect();
         order.sort_by_key(|f| f.at);
         let mut up = vec![true; self.nodes as usize];
+        // Crashes of whoever plays a role, by mark, not yet restarted.
+        let mut aimed = std::collections::BTreeSet::new();
         for f in order {
             match &f.action {
+                FaultAction::CrashPlaying { mark, role } => {
+                    crate::network::role_word("crash", role)?;
+                    if !aimed.insert(*mark) {
+                        return Err(format!(
+                            "two crashes of whoever plays a role are marked #{mark}"
+                        ));
+                    }
+                }
+                FaultAction::RestartCrashed { mark } => {
+                    if !aimed.remove(mark) {
+                        return Err(format!(
+                            "{} is at {} but no crash #{mark} comes before it",
+                            f.action, f.at
+                        ));
+                    }
+                }
                 FaultAction::Partition { spec, .. } => validate_partition(spec, self.nodes)?,
                 FaultAction::Heal { .. } => {}
                 FaultAction::Crash { node } => {

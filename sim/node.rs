@@ -158,7 +158,7 @@ pub trait Node: 'static {
     /// "coordinator"), for faults aimed at whoever plays it: a scenario's
     /// `isolate = "leader"` cuts every up node that says `"leader"` off
     /// from all others when the fault comes (Jepsen's nemesis isolating
-    /// the primaries). `None` (the default) for a node that plays no part
+    /// the primaries), and `crash = "leader"` crashes each. `None` (the default) for a node that plays no part
     /// a fault can aim at. Asked only when such a fault comes, of each up
     /// node in id order; a node type that wraps others (an enum of roles)
     /// passes the question on.

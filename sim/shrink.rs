@@ -340,6 +340,10 @@ fn fault_groups(c: &Candidate) -> Vec<Vec<usize>> {
                 && faults[i].after == faults[j].after
                 && match (&faults[i].action, &faults[j].action) {
                     (FaultAction::Crash { node: a }, FaultAction::Restart { node: b }) => a == b,
+                    (
+                        FaultAction::CrashPlaying { mark: a, .. },
+                        FaultAction::RestartCrashed { mark: b },
+                    ) => a == b,
                     (FaultAction::Partition { id, .. }, FaultAction::Heal { id: h }) => {
                         h.is_none_or(|h| h == *id)
                     }
@@ -532,7 +536,11 @@ fn with_nodes(c: &Candidate, keep: &[u32]) -> Option<Candidate> {
         FaultAction::Forge { to, from } => kept(to) && from.as_ref().is_none_or(kept),
         FaultAction::Replay { to } | FaultAction::Alter { to } => kept(to),
         FaultAction::CutWire { a, b } | FaultAction::RestoreWire { a, b } => kept(a) && kept(b),
-        FaultAction::Partition { .. } | FaultAction::Heal { .. } => true,
+        // Aimed when they come, at whichever nodes are left.
+        FaultAction::Partition { .. }
+        | FaultAction::Heal { .. }
+        | FaultAction::CrashPlaying { .. }
+        | FaultAction::RestartCrashed { .. } => true,
     });
     for f in &mut c.config.faults {
         match &mut f.action {
@@ -566,7 +574,9 @@ fn with_nodes(c: &Candidate, keep: &[u32]) -> Option<Candidate> {
                 }
                 PartitionSpec::Isolate { .. } => {}
             },
-            FaultAction::Heal { .. } => {}
+            FaultAction::Heal { .. }
+            | FaultAction::CrashPlaying { .. }
+            | FaultAction::RestartCrashed { .. } => {}
         }
     }
     c.config
@@ -676,7 +686,10 @@ fn node_subsets(c: &Candidate, k: u32, cap: usize) -> Vec<Vec<u32>> {
                 note(a);
                 note(b);
             }
-            FaultAction::Partition { .. } | FaultAction::Heal { .. } => {}
+            FaultAction::Partition { .. }
+            | FaultAction::Heal { .. }
+            | FaultAction::CrashPlaying { .. }
+            | FaultAction::RestartCrashed { .. } => {}
         }
     }
     let mut all = Vec::new();

@@ -431,6 +431,14 @@ fn every_malformed_scenario_exits_2_with_a_located_message_and_never_panics() {
             ":9:1: node 1 is restarted at 1s but is not crashed before then (a crash set off by `after` has no time to come before: give it `down` for its restart)",
         ),
         (
+            "crash-of-a-role-after-progress",
+            ":5:9: a crash set off by `after` names its node: a crash of whoever plays a role comes at a time, `at`",
+        ),
+        (
+            "restart-of-a-role-crash",
+            ":8:1: node 2 is restarted at 1s but is not crashed before then (a crash of a node drawn from a range, or of whoever plays a role, may not be of this one: give it `down` for its restart)",
+        ),
+        (
             "restore-before-its-cut",
             ":11:1: the wire 1-0 is restored at 500ms but is not cut before then: the restore would do nothing",
         ),

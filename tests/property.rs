@@ -326,6 +326,18 @@ fn a_case_written_as_a_scenario_runs_the_same_configuration() {
             at_ms: 6,
             lasts_ms: 9,
         },
+        // Whoever coordinates then, down for 30 ms; and whoever does
+        // later, for longer than the case lasts.
+        PlannedFault::CrashPlaying {
+            role: "coordinator",
+            at_ms: 14,
+            down_ms: 30,
+        },
+        PlannedFault::CrashPlaying {
+            role: "coordinator",
+            at_ms: 3,
+            down_ms: 60_000,
+        },
         PlannedFault::CrashAfterDelivery {
             node: 2,
             delivery: 4,
@@ -352,7 +364,9 @@ fn a_case_written_as_a_scenario_runs_the_same_configuration() {
     assert!(
         every_text.contains("oneway = { from = [1, 2], to = [0] }")
             && every_text.contains("oneway = { from = [2], to = [0, 1] }")
-            && every_text.contains("at = \"6ms\"\nid = 6\nisolate = \"coordinator\""),
+            && every_text.contains("at = \"6ms\"\nid = 6\nisolate = \"coordinator\"")
+            && every_text.contains("at = \"14ms\"\ncrash = \"coordinator\"\ndown = \"30ms\"")
+            && every_text.contains("at = \"3ms\"\ncrash = \"coordinator\"\n\n"),
         "{every_text}"
     );
     assert!(
@@ -1603,6 +1617,7 @@ fn generated_faults_fall_often_among_a_runs_first_milliseconds_and_messages() {
                 | PlannedFault::Partition { at_ms, .. }
                 | PlannedFault::OneWay { at_ms, .. }
                 | PlannedFault::Isolate { at_ms, .. }
+                | PlannedFault::CrashPlaying { at_ms, .. }
                 | PlannedFault::Skew { at_ms, .. } => {
                     timed += 1;
                     early += usize::from(at_ms < 64);

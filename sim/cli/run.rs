@@ -804,15 +804,19 @@ pub(crate) fn aimed_at_none(outcome: &crate::scheduler::Outcome) -> Vec<(String,
         .aimed_at_none
         .iter()
         .map(|(at, role, why)| {
+            let (key, what) = match *why {
+                "crash" => ("crash", "crash"),
+                _ => ("isolate", "isolation"),
+            };
             let why = match *why {
-                "none" => format!("no up node was {role} then"),
-                _ => format!(
+                "alone" => format!(
                     "every up node but whoever was {role} plays no role, so nothing was cut"
                 ),
+                _ => format!("no up node was {role} then"),
             };
             (
-                format!("isolate = \"{role}\""),
-                format!("the isolation of whoever is {role} at {at} never happened: {why}"),
+                format!("{key} = \"{role}\""),
+                format!("the {what} of whoever is {role} at {at} never happened: {why}"),
             )
         })
         .collect()

@@ -15,6 +15,7 @@ mod schedule;
 mod topology;
 
 pub use link::{Latency, LinkConfig, Ordering, Overflow};
+pub(crate) use partition::role_word;
 pub use partition::{validate as validate_partition, PartitionSpec};
 pub use schedule::{Schedule, ScriptedFate, Step};
 pub use topology::wire;

@@ -127,16 +127,7 @@ pub fn validate(spec: &PartitionSpec, nodes: u32) -> Result<(), String> {
             }
             from.iter().chain(to).collect()
         }
-        PartitionSpec::Isolate { role } => {
-            let word = |c: char| c.is_alphanumeric() || "-_. ".contains(c);
-            return match !role.trim().is_empty() && role.chars().all(word) {
-                true => Ok(()),
-                false => Err(format!(
-                    "isolate names a role, a word a node's `role()` gives \
-                     (letters, digits, `-`, `_`, `.` and spaces), not {role:?}"
-                )),
-            };
-        }
+        PartitionSpec::Isolate { role } => return role_word("isolate", role),
     };
     let mut seen = vec![false; nodes as usize];
     for n in all {
@@ -152,6 +143,19 @@ pub fn validate(spec: &PartitionSpec, nodes: u32) -> Result<(), String> {
         *slot = true;
     }
     Ok(())
+}
+
+/// Whether `role`, which fault `what` (`isolate`, `crash`) is aimed at, is
+/// a word a node's [`crate::Node::role`] could give.
+pub(crate) fn role_word(what: &str, role: &str) -> Result<(), String> {
+    let word = |c: char| c.is_alphanumeric() || "-_. ".contains(c);
+    match !role.trim().is_empty() && role.chars().all(word) {
+        true => Ok(()),
+        false => Err(format!(
+            "{what} names a role, a word a node's `role()` gives \
+             (letters, digits, `-`, `_`, `.` and spaces), not {role:?}"
+        )),
+    }
 }
 
 #[cfg(test)]

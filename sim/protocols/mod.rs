@@ -328,7 +328,7 @@ pub trait Protocol: Send + Sync {
         (0..nodes).map(NodeId).collect()
     }
     /// The roles its nodes may play ([`crate::Node::role`]), for faults
-    /// aimed at one (`isolate = "leader"`): a scenario naming another is
+    /// aimed at one (`isolate = "leader"`, `crash = "leader"`): a scenario naming another is
     /// refused. Empty (the default): not declared, any role is taken, and
     /// a run says when a fault found no node playing it.
     fn roles(&self) -> Vec<String> {

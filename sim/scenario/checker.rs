@@ -160,21 +160,24 @@ impl Checker<'_> {
         // A role the protocol says its nodes never play would be aimed at
         // no one in every seed.
         let roles = protocol.roles();
-        for i in raw
-            .fault
-            .iter()
-            .flatten()
-            .filter_map(|f| f.get_ref().isolate.as_ref())
-        {
-            if !roles.is_empty() && !roles.contains(i.get_ref()) {
+        let aimed = raw.fault.iter().flatten().filter_map(|f| {
+            let f = f.get_ref();
+            let crash = f.crash.as_ref().and_then(|c| match c.get_ref() {
+                Value::String(role) => Some((role, c.span())),
+                _ => None,
+            });
+            let isolate = f.isolate.as_ref().map(|i| (i.get_ref(), i.span()));
+            isolate.or(crash)
+        });
+        for (role, span) in aimed {
+            if !roles.is_empty() && !roles.contains(role) {
                 return Err(loc.at(
-                    i.span(),
+                    span,
                     format!(
-                        "protocol `{}`'s nodes play no role {:?}: they play {}{}",
+                        "protocol `{}`'s nodes play no role {role:?}: they play {}{}",
                         protocol.name(),
-                        i.get_ref(),
                         roles.join(", "),
-                        did_you_mean(i.get_ref(), roles.iter().map(String::as_str), '"')
+                        did_you_mean(role, roles.iter().map(String::as_str), '"')
                     ),
                 ));
             }
@@ -995,18 +998,37 @@ impl Checker<'_> {
                     drawn_crash = matches!(range, Knob::Range(..)).then_some(range);
                     low
                 }
+                // Whoever plays a role when the crash comes.
+                Value::String(role) => {
+                    if let Some(a) = &r.after {
+                        return Err(loc.at(
+                            a.span(),
+                            "a crash set off by `after` names its node: a crash of whoever \
+                             plays a role comes at a time, `at`",
+                        ));
+                    }
+                    crate::network::role_word("crash", role).map_err(|e| loc.at(c.span(), e))?;
+                    actions.push(FaultAction::CrashPlaying {
+                        role: role.clone(),
+                        // The fault's place in the file, set when resolved.
+                        mark: 0,
+                    });
+                    NodeId(u32::MAX)
+                }
                 _ => {
                     return Err(loc.at(
                         c.span(),
                         format!(
-                            "crash must be a node id or a range [a, b] of node ids \
-                             (nodes are numbered 0..{})",
+                            "crash must be a node id, a range [a, b] of node ids \
+                             (nodes are numbered 0..{}) or a role in quotes (\"leader\")",
                             n.max(1) - 1
                         ),
                     ))
                 }
             };
-            actions.push(FaultAction::Crash { node: first });
+            if first.0 != u32::MAX {
+                actions.push(FaultAction::Crash { node: first });
+            }
         }
         if let Some(c) = &r.restart {
             actions.push(FaultAction::Restart {
@@ -1196,7 +1218,9 @@ impl Checker<'_> {
             // are of no one node here: at run time, a crash that finds
             // its node down, or a restart that finds it up, does nothing,
             // and the run says it skipped it.
-            if faults[i].crash.is_some() {
+            if faults[i].crash.is_some()
+                || matches!(faults[i].action, FaultAction::CrashPlaying { .. })
+            {
                 continue;
             }
             if let (true, FaultAction::Crash { node }) = (restart, &faults[i].action) {
@@ -1264,6 +1288,7 @@ impl Checker<'_> {
                         f.crash
                             .as_ref()
                             .is_some_and(|k| (k.low()..=k.high()).contains(&u64::from(node.0)))
+                            || matches!(f.action, FaultAction::CrashPlaying { .. })
                     });
                     return Err(self.loc.at(
                         spans[i].clone(),
@@ -1275,8 +1300,9 @@ impl Checker<'_> {
                                 " (a crash set off by `after` has no time to come before: \
                                  give it `down` for its restart)"
                             } else if drawn {
-                                " (a crash of a node drawn from a range may not be of this \
-                                 one: give it `down` for its restart)"
+                                " (a crash of a node drawn from a range, or of whoever plays \
+                                 a role, may not be of this one: give it `down` for its \
+                                 restart)"
                             } else {
                                 ""
                             }

@@ -408,6 +408,9 @@ impl Scenario {
                 }
             }
             let mut action = f.action.clone();
+            if let FaultAction::CrashPlaying { mark, .. } = &mut action {
+                *mark = i as u32;
+            }
             if let (Some(k), FaultAction::Crash { node }) = (&f.crash, &mut action) {
                 let drawn_node = k.resolve(&format!("fault.{i}.crash"), &mut rng, &mut drawn);
                 *node = NodeId(drawn_node as u32);
@@ -439,23 +442,29 @@ impl Scenario {
                 );
                 t
             });
-            let restart = match (&f.down, &action) {
-                (Some(down), FaultAction::Crash { node }) => Some(Fault {
-                    at: Duration(
-                        at.0.saturating_add(
-                            down.resolve(&format!("fault.{i}.down"), &mut rng, &mut drawn)
-                                .0,
-                        ),
-                    ),
-                    action: FaultAction::Restart { node: *node },
-                    after,
-                }),
+            // A crash's restart, `down` after it.
+            let undo = match &action {
+                FaultAction::Crash { node } => Some(FaultAction::Restart { node: *node }),
+                FaultAction::CrashPlaying { mark, .. } => {
+                    Some(FaultAction::RestartCrashed { mark: *mark })
+                }
                 _ => None,
             };
+            let restart = f.down.as_ref().zip(undo).map(|(down, action)| Fault {
+                at: Duration(
+                    at.0.saturating_add(
+                        down.resolve(&format!("fault.{i}.down"), &mut rng, &mut drawn)
+                            .0,
+                    ),
+                ),
+                action,
+                after,
+            });
             faults.push(Fault { at, action, after });
             faults.extend(restart);
         }
         sanitize_faults(&mut faults, nodes, &mut drawn);
+        crate::config::number_role_crashes(&mut faults);
         let workload = self.workload.as_ref().map(|w| Workload {
             count: w.count.resolve("workload.count", &mut rng, &mut drawn),
             start: w.start.resolve("workload.start", &mut rng, &mut drawn),

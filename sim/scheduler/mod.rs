@@ -317,9 +317,11 @@ pub struct Outcome {
     /// measures time with it (a round trip, a timestamp) sees time stand
     /// still. In the order of the skews.
     pub clocks_held: Vec<ClockHeld>,
-    /// Faults aimed at a role (`isolate = "leader"`) that did nothing:
-    /// when, the role, and why: `"none"`, no up node played it; `"alone"`,
-    /// every up node but those that played it plays no role at all.
+    /// Faults aimed at a role (`isolate = "leader"`, `crash = "leader"`)
+    /// that did nothing: when, the role, and why: `"none"`, no up node
+    /// played it when an isolation came; `"alone"`, every up node but
+    /// those that played it plays no role at all; `"crash"`, no up node
+    /// played it when a crash came.
     pub aimed_at_none: Vec<(Instant, String, &'static str)>,
 }
 

@@ -133,6 +133,16 @@ pub enum PlannedFault {
         at_ms: u64,
         lasts_ms: u64,
     },
+    /// Each node that plays `role` when `at_ms` comes
+    /// ([`crate::Node::role`]) is down for `down_ms`, as a scenario's
+    /// `crash = "leader"` does: the leader that a crash of a fixed node
+    /// meets only when the election happened to go its way. Drawn from
+    /// [`FaultKinds::crash_roles`].
+    CrashPlaying {
+        role: &'static str,
+        at_ms: u64,
+        down_ms: u64,
+    },
     /// `node` is down from `at_ms` for `down_ms`; when that reaches past
     /// the case's end (`u64::MAX`, drawn under [`Bounds::crash_stop`]), it
     /// never restarts.
@@ -304,6 +314,14 @@ impl Bounds {
     /// Jepsen's nemesis isolates the primaries: `.isolating(&["leader"])`.
     pub fn isolating(mut self, roles: &'static [&'static str]) -> Bounds {
         self.faults.roles = roles;
+        self
+    }
+
+    /// Crashes that may take down whoever plays one of `roles` when they
+    /// come ([`PlannedFault::CrashPlaying`]; [`crate::Node::role`]), as
+    /// Jepsen's nemesis kills the primaries: `.crashing(&["leader"])`.
+    pub fn crashing(mut self, roles: &'static [&'static str]) -> Bounds {
+        self.faults.crash_roles = roles;
         self
     }
 
@@ -509,6 +527,10 @@ pub struct FaultKinds {
     /// those the protocol's nodes play ([`crate::Node::role`]); none by
     /// default. Set with [`Bounds::isolating`].
     pub roles: &'static [&'static str],
+    /// Roles a crash may be aimed at ([`PlannedFault::CrashPlaying`]),
+    /// among those the protocol's nodes play; none by default. Set with
+    /// [`Bounds::crashing`].
+    pub crash_roles: &'static [&'static str],
 }
 
 impl Default for FaultKinds {
@@ -521,6 +543,7 @@ impl Default for FaultKinds {
             skew_drift_max_ppm: 100_000,
             crash_stop: false,
             roles: &[],
+            crash_roles: &[],
         }
     }
 }
@@ -600,6 +623,25 @@ pub fn fault(
                     role: roles[r],
                     at_ms,
                     lasts_ms,
+                })
+                .boxed(),
+        );
+    }
+    if kinds.crashes && !kinds.crash_roles.is_empty() {
+        let roles = kinds.crash_roles;
+        // Evenly over the horizon, not often early as other faults are:
+        // a role is played once the protocol has run a while (a leader
+        // once elected), and a crash before then finds no one.
+        choices.push(
+            (
+                0..roles.len(),
+                0..end,
+                prop_oneof![3 => 1..=end.min(100), 1 => 1..=end],
+            )
+                .prop_map(move |(r, at_ms, down_ms)| PlannedFault::CrashPlaying {
+                    role: roles[r],
+                    at_ms,
+                    down_ms,
                 })
                 .boxed(),
         );
@@ -1037,6 +1079,32 @@ impl Case {
                         after,
                     });
                 }
+                // Its nodes are known only when it comes: one already
+                // down is not crashed again, and each it crashes is back
+                // `down_ms` later (never, past the case's end).
+                PlannedFault::CrashPlaying {
+                    role,
+                    at_ms,
+                    down_ms,
+                } => {
+                    let mark = i as u32;
+                    out.push(Fault {
+                        after: None,
+                        at: ms(at_ms),
+                        action: FaultAction::CrashPlaying {
+                            role: role.into(),
+                            mark,
+                        },
+                    });
+                    let back = plus(ms(at_ms), Duration(down_ms.saturating_mul(1_000_000)));
+                    if back < self.time {
+                        out.push(Fault {
+                            after: None,
+                            at: back,
+                            action: FaultAction::RestartCrashed { mark },
+                        });
+                    }
+                }
                 PlannedFault::Lose { .. } | PlannedFault::Duplicate { .. } => {}
                 PlannedFault::Skew {
                     node,
@@ -1059,6 +1127,7 @@ impl Case {
         }
         // Those set off by a node's progress last, by their delay.
         out.sort_by_key(|f| (f.after.is_some(), f.at));
+        crate::config::number_role_crashes(&mut out);
         // A step back past zero, where clocks start, would hold the clock
         // at zero until it caught up: stopped, far beyond the drift the
         // bounds allow. It steps back to zero instead, and runs on.
@@ -1259,6 +1328,10 @@ impl Case {
                 }
                 continue;
             }
+            // Written with its crash, as `down`.
+            if let FaultAction::RestartCrashed { .. } = f.action {
+                continue;
+            }
             let f = f.clone();
             let _ = writeln!(t, "\n[[fault]]\nat = {}", dur(f.at));
             let _ = match f.action {
@@ -1284,6 +1357,19 @@ impl Case {
                 FaultAction::Heal { id: Some(id) } => writeln!(t, "heal = {id}"),
                 FaultAction::Heal { id: None } => writeln!(t, "heal = true"),
                 FaultAction::Crash { node } => writeln!(t, "crash = {}", node.0),
+                FaultAction::CrashPlaying { role, mark } => {
+                    let restart = schedule
+                        .iter()
+                        .find(|r| r.action == FaultAction::RestartCrashed { mark });
+                    match restart {
+                        Some(r) => writeln!(
+                            t,
+                            "crash = {role:?}\ndown = {}",
+                            dur(Duration(r.at.0 - f.at.0))
+                        ),
+                        None => writeln!(t, "crash = {role:?}"),
+                    }
+                }
                 FaultAction::Restart { node } => writeln!(t, "restart = {}", node.0),
                 FaultAction::ClockSkew {
                     node,
@@ -1485,14 +1571,17 @@ pub fn check_protocol_with(
     // partition at no one.
     let roles = protocol.roles();
     for f in &case.faults {
-        if let PlannedFault::Isolate { role, .. } = f {
-            if !roles.is_empty() && !roles.iter().any(|r| r == role) {
-                return Err(TestCaseError::fail(format!(
-                    "Bounds::isolating names role {role:?}, but protocol `{}`'s nodes play {}",
-                    protocol.name(),
-                    roles.join(", ")
-                )));
-            }
+        let (role, bound) = match f {
+            PlannedFault::Isolate { role, .. } => (role, "isolating"),
+            PlannedFault::CrashPlaying { role, .. } => (role, "crashing"),
+            _ => continue,
+        };
+        if !roles.is_empty() && !roles.iter().any(|r| r == role) {
+            return Err(TestCaseError::fail(format!(
+                "Bounds::{bound} names role {role:?}, but protocol `{}`'s nodes play {}",
+                protocol.name(),
+                roles.join(", ")
+            )));
         }
     }
     // Every parameter left out at its default, so that the trace's recipe

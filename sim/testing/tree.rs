@@ -292,6 +292,21 @@ fn after_event(
     out
 }
 
+/// A fault from `at_ms` for `span_ms` (`fault` builds it) made shorter,
+/// then sooner: the candidates a step of shrinking tries.
+fn shorter_then_sooner(
+    at_ms: u64,
+    span_ms: u64,
+    fault: impl Fn(u64, u64) -> PlannedFault,
+) -> Vec<PlannedFault> {
+    let mut out: Vec<PlannedFault> = toward(span_ms, 1)
+        .into_iter()
+        .map(|s| fault(at_ms, s))
+        .collect();
+    out.extend(toward(at_ms, 0).into_iter().map(|a| fault(a, span_ms)));
+    out
+}
+
 /// `f` moved earlier by the factor `num / den` (times and message ids).
 fn earlier(f: &PlannedFault, num: u64, den: u64) -> PlannedFault {
     let scale = |v: u64| v.saturating_mul(num) / den.max(1);
@@ -308,6 +323,15 @@ fn earlier(f: &PlannedFault, num: u64, den: u64) -> PlannedFault {
             down_ms,
         } => PlannedFault::Crash {
             node,
+            at_ms: scale(at_ms),
+            down_ms,
+        },
+        PlannedFault::CrashPlaying {
+            role,
+            at_ms,
+            down_ms,
+        } => PlannedFault::CrashPlaying {
+            role,
             at_ms: scale(at_ms),
             down_ms,
         },
@@ -425,6 +449,17 @@ fn smaller_faults(f: &PlannedFault) -> Vec<PlannedFault> {
             );
             out
         }
+        PlannedFault::CrashPlaying {
+            role,
+            at_ms,
+            down_ms,
+        } => shorter_then_sooner(at_ms, down_ms, |at_ms, down_ms| {
+            PlannedFault::CrashPlaying {
+                role,
+                at_ms,
+                down_ms,
+            }
+        }),
         PlannedFault::CrashAfterOperation {
             node,
             op,
@@ -502,37 +537,21 @@ fn smaller_faults(f: &PlannedFault) -> Vec<PlannedFault> {
             at_ms,
             lasts_ms,
             deaf,
-        } => {
-            let one_way = |at_ms, lasts_ms| PlannedFault::OneWay {
-                node,
-                at_ms,
-                lasts_ms,
-                deaf,
-            };
-            let mut out: Vec<PlannedFault> = toward(lasts_ms, 1)
-                .into_iter()
-                .map(|l| one_way(at_ms, l))
-                .collect();
-            out.extend(toward(at_ms, 0).into_iter().map(|a| one_way(a, lasts_ms)));
-            out
-        }
+        } => shorter_then_sooner(at_ms, lasts_ms, |at_ms, lasts_ms| PlannedFault::OneWay {
+            node,
+            at_ms,
+            lasts_ms,
+            deaf,
+        }),
         PlannedFault::Isolate {
             role,
             at_ms,
             lasts_ms,
-        } => {
-            let isolate = |at_ms, lasts_ms| PlannedFault::Isolate {
-                role,
-                at_ms,
-                lasts_ms,
-            };
-            let mut out: Vec<PlannedFault> = toward(lasts_ms, 1)
-                .into_iter()
-                .map(|l| isolate(at_ms, l))
-                .collect();
-            out.extend(toward(at_ms, 0).into_iter().map(|a| isolate(a, lasts_ms)));
-            out
-        }
+        } => shorter_then_sooner(at_ms, lasts_ms, |at_ms, lasts_ms| PlannedFault::Isolate {
+            role,
+            at_ms,
+            lasts_ms,
+        }),
         PlannedFault::Skew {
             node,
             at_ms,

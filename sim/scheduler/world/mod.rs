@@ -105,6 +105,9 @@ pub(crate) struct World<'s, N: Node, S: Sink> {
     /// Faults aimed at a role no up node played (see
     /// [`crate::scheduler::Outcome::aimed_at_none`]).
     pub aimed_at_none: Vec<(Instant, String, &'static str)>,
+    // The nodes each crash of whoever plays a role took down, by its mark,
+    // until its restart.
+    crashed_by: std::collections::BTreeMap<u32, Vec<NodeId>>,
     // Client operations left in async nodes' queues for a task to ask for
     // (the first one's node), and whether any task ever asked.
     inputs_queued: Option<(NodeId, u64)>,
@@ -494,6 +497,7 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
             inputs_at_down: 0,
             clocks_held: Vec::new(),
             aimed_at_none: Vec::new(),
+            crashed_by: Default::default(),
             inputs_queued: None,
             inputs_asked: false,
             last_input: None,
@@ -1572,6 +1576,25 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
                     self.write(Kind::Partition { id, spec })?;
                 }
                 Ok(false)
+            }
+            FaultAction::CrashPlaying { role, mark } => {
+                let players = self.playing(&role);
+                if players.is_empty() {
+                    self.aimed_at_none.push((self.now, role, "crash"));
+                }
+                let mut handled = false;
+                for &node in &players {
+                    handled |= self.apply_fault(FaultAction::Crash { node })?;
+                }
+                self.crashed_by.insert(mark, players);
+                Ok(handled)
+            }
+            FaultAction::RestartCrashed { mark } => {
+                let mut handled = false;
+                for node in self.crashed_by.remove(&mark).unwrap_or_default() {
+                    handled |= self.apply_fault(FaultAction::Restart { node })?;
+                }
+                Ok(handled)
             }
             FaultAction::Partition { id, spec } => {
                 self.network.partition(id, &spec);
