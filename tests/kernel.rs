@@ -1098,8 +1098,13 @@ time = "2s"
         ),
         ("crash = [1, \"x\"]", "crash (a node id) must be an integer"),
         (
+            "crash = true",
+            "crash must be a node id, a range [a, b] of node ids (nodes are numbered 0..4) or a role in quotes (\"leader\")",
+        ),
+        // A word is a role: one Raft's nodes never play is refused.
+        (
             "crash = \"all\"",
-            "crash must be a node id or a range [a, b] of node ids",
+            "protocol `raft`'s nodes play no role \"all\": they play leader, candidate, follower",
         ),
         (
             "crash = [1, 3]\nafter = { node = 1, deliveries = 2 }",

@@ -980,10 +980,10 @@ impl Checker<'_> {
         // A node, or a range each seed draws the node from.
         let mut drawn_crash = None;
         if let Some(c) = &r.crash {
-            let first = match c.get_ref() {
-                Value::Integer(i) if *i >= 0 && *i <= i64::from(u32::MAX) => {
-                    node(*i as u32, c.span(), "a crash")?
-                }
+            let action = match c.get_ref() {
+                Value::Integer(i) if *i >= 0 && *i <= i64::from(u32::MAX) => FaultAction::Crash {
+                    node: node(*i as u32, c.span(), "a crash")?,
+                },
                 Value::Array(_) => {
                     let range =
                         knob::count(loc, c, "crash (a node id)", 0, u64::from(n.max(1) - 1))?;
@@ -996,7 +996,7 @@ impl Checker<'_> {
                     }
                     let low = NodeId(range.low() as u32);
                     drawn_crash = matches!(range, Knob::Range(..)).then_some(range);
-                    low
+                    FaultAction::Crash { node: low }
                 }
                 // Whoever plays a role when the crash comes.
                 Value::String(role) => {
@@ -1008,12 +1008,11 @@ impl Checker<'_> {
                         ));
                     }
                     crate::network::role_word("crash", role).map_err(|e| loc.at(c.span(), e))?;
-                    actions.push(FaultAction::CrashPlaying {
+                    FaultAction::CrashPlaying {
                         role: role.clone(),
-                        // The fault's place in the file, set when resolved.
+                        // Numbered when resolved, among the schedule's.
                         mark: 0,
-                    });
-                    NodeId(u32::MAX)
+                    }
                 }
                 _ => {
                     return Err(loc.at(
@@ -1026,9 +1025,7 @@ impl Checker<'_> {
                     ))
                 }
             };
-            if first.0 != u32::MAX {
-                actions.push(FaultAction::Crash { node: first });
-            }
+            actions.push(action);
         }
         if let Some(c) = &r.restart {
             actions.push(FaultAction::Restart {

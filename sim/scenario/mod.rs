@@ -408,6 +408,8 @@ impl Scenario {
                 }
             }
             let mut action = f.action.clone();
+            // Its restart's mark until the schedule's role crashes are
+            // numbered, below.
             if let FaultAction::CrashPlaying { mark, .. } = &mut action {
                 *mark = i as u32;
             }

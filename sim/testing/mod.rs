@@ -1568,7 +1568,7 @@ pub fn check_protocol_with(
         )));
     }
     // A role the protocol says its nodes never play: the bounds aim a
-    // partition at no one.
+    // partition or a crash at no one.
     let roles = protocol.roles();
     for f in &case.faults {
         let (role, bound) = match f {
