@@ -242,7 +242,12 @@ pub trait Model {
     /// to, it is read as part of one). It narrows that search, which grows
     /// with every operation let go, past any budget for models whose
     /// states keep what each operation did (a queue) and on long
-    /// histories; `false`, the default, is always right.
+    /// histories; `false`, the default, is always right. The search also
+    /// asks it of operations that must take effect, and hides those it
+    /// finds needless behind the next to take effect that leaves the
+    /// state as it would have left it without them (a write behind a
+    /// write): say true only if leaving the operation out of any order
+    /// that linearizes the others keeps that order linearizing them.
     fn needless(&self, op: &Operation, seen: &dyn Fn(&Value) -> bool) -> bool {
         let _ = (op, seen);
         false
@@ -626,6 +631,31 @@ fn left_out<M: Model>(
     free: &[bool],
     inside: Option<&BTreeMap<&str, Vec<(usize, bool)>>>,
 ) -> Vec<bool> {
+    needless(model, ops, loose, free, free, inside)
+}
+
+/// Which of `ops` a search may hide (see the search's module doc): those
+/// that must take effect (`must[i]`) that the model would find needless
+/// were their outcome unknown, given what the others mention (their
+/// inputs, and the outputs of those that must take effect).
+fn hideable<M: Model>(model: &M, ops: &[&Operation], must: &[bool]) -> Vec<bool> {
+    if !must.contains(&true) {
+        return vec![false; ops.len()];
+    }
+    let free: Vec<bool> = must.iter().map(|&m| !m).collect();
+    needless(model, ops, ops, &free, must, strings_inside(ops).as_ref())
+}
+
+/// Which of `ops` asked about (`ask[i]`) the model finds needless (see
+/// [`left_out`]).
+fn needless<M: Model>(
+    model: &M,
+    ops: &[&Operation],
+    loose: &[&Operation],
+    free: &[bool],
+    ask: &[bool],
+    inside: Option<&BTreeMap<&str, Vec<(usize, bool)>>>,
+) -> Vec<bool> {
     // Each value mentioned: by which operation first, and whether by
     // another too.
     let mut mentions: BTreeMap<&Value, (usize, bool)> = BTreeMap::new();
@@ -650,7 +680,7 @@ fn left_out<M: Model>(
                         })
                     }))
             };
-            free[i] && model.needless(loose[i], &seen)
+            ask[i] && model.needless(loose[i], &seen)
         })
         .collect()
 }
