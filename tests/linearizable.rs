@@ -657,6 +657,17 @@ fn a_budget_that_runs_out_says_unknown_never_a_guess() {
     );
 }
 
+/// The lines of a history in `tests/fixtures/histories`, less its
+/// comments.
+fn fixture_lines(name: &str) -> String {
+    std::fs::read_to_string(format!("tests/fixtures/histories/{name}"))
+        .unwrap()
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .map(|l| format!("{l}\n"))
+        .collect()
+}
+
 /// Writes whose outcome is never known (a partition's timeouts) may each
 /// have taken effect at any time after they began, or never. A search in
 /// time order met every sequence of them: on a user's primary-backup
@@ -667,13 +678,7 @@ fn a_budget_that_runs_out_says_unknown_never_a_guess() {
 /// with its two witnesses.
 #[test]
 fn a_partitions_timed_out_writes_are_judged_and_a_stale_read_among_them_caught() {
-    let lines: String =
-        std::fs::read_to_string("tests/fixtures/histories/primary-backup-partition.txt")
-            .unwrap()
-            .lines()
-            .filter(|l| !l.starts_with('#'))
-            .map(|l| format!("{l}\n"))
-            .collect();
+    let lines = fixture_lines("primary-backup-partition.txt");
     let h = history(&lines);
     let unknown = h.ops.iter().filter(|o| o.ret.is_none()).count();
     assert_eq!((h.ops.len(), unknown), (143, 80));
@@ -712,13 +717,7 @@ fn a_partitions_timed_out_writes_are_judged_and_a_stale_read_among_them_caught()
 /// 0) is caught with its two witnesses.
 #[test]
 fn writes_whose_value_no_read_returned_are_judged_and_a_stale_read_after_them_caught() {
-    let lines: String =
-        std::fs::read_to_string("tests/fixtures/histories/primary-backup-primary-crashed.txt")
-            .unwrap()
-            .lines()
-            .filter(|l| !l.starts_with('#'))
-            .map(|l| format!("{l}\n"))
-            .collect();
+    let lines = fixture_lines("primary-backup-primary-crashed.txt");
     let h = history(&lines);
     let read: Vec<&Value> = h
         .ops
