@@ -169,7 +169,10 @@ fn assert_witnessed<M: dsim::check::linearizable::Model>(
             o.id = ops.len();
             ops.push(o);
         }
-        History { ops }
+        History {
+            ops,
+            failed: Vec::new(),
+        }
     };
     // Whether some choice of which of `loose` took effect linearizes.
     let some_choice_linearizes = |loose: &[usize]| -> bool {
@@ -414,6 +417,41 @@ fn a_read_no_order_explains_points_at_where_the_model_starts() {
     assert!(
         text.contains("it returned 5, which no operation running by then wrote: p1 write 5 wrote it, invoked at #2")
             && !text.contains("where the model starts"),
+        "{text}"
+    );
+    // A value only a failed operation wrote: the hint names it (a
+    // compare-and-set applied, then answered `fail` by its retry).
+    let failed = "p0 invoke write 1
+                  p0 ok write 1
+                  p1 invoke cas 1,2
+                  p2 invoke read nil
+                  p2 ok read 2
+                  p1 fail cas 1,2";
+    let h = history(failed);
+    assert_eq!(h.failed.len(), 1);
+    let v = check(&CasRegister::new(Value::Nil), &h, &Budget::default());
+    let text = describe_from(&h, &v, &Value::Nil);
+    assert!(
+        text.contains("this operation cannot be true: p2 read -> 2")
+            && text.contains("it returned 2, which only p1 cas [1 2] wrote (#2..#5), and that operation completed as `fail`")
+            && !text.contains("where the model starts"),
+        "{text}"
+    );
+    // Had it been `info`, the read is explained.
+    assert!(holds(&verdict(
+        &CasRegister::new(Value::Nil),
+        &failed.replace("p1 fail", "p1 info")
+    )));
+    // A failed write of that value after the read: not named.
+    let after = "p0 invoke read nil
+                 p0 ok read 2
+                 p1 invoke write 2
+                 p1 fail write 2";
+    let h = history(after);
+    let v = check(&Register::new(Value::Nil), &h, &Budget::default());
+    let text = describe_from(&h, &v, &Value::Nil);
+    assert!(
+        !text.contains("completed as `fail`") && text.contains("where the model starts"),
         "{text}"
     );
     // Where the others' order is the trouble, no such pointer: a stale
@@ -1953,6 +1991,40 @@ mod jepsen_import {
         assert_eq!(o.status.code(), Some(2));
         assert!(String::from_utf8_lossy(&o.stderr).contains("bad.edn:2:"));
     }
+}
+
+#[test]
+fn dsim_check_names_a_failed_operation_whose_value_was_read() {
+    // A compare-and-set answered `fail` by a retry that met its own first
+    // try's effect: the read of its value is the witness, and the hint
+    // names the failed operation; the history line counts it apart.
+    let dir = crate::common::tmp("failed-cas");
+    let f = dir.join("failed-cas.edn");
+    std::fs::write(
+        &f,
+        "{:process 0, :type :invoke, :f :write, :value 1}
+{:process 0, :type :ok, :f :write, :value 1}
+{:process 1, :type :invoke, :f :cas, :value [1 2]}
+{:process 2, :type :invoke, :f :read, :value nil}
+{:process 2, :type :ok, :f :read, :value 2}
+{:process 1, :type :fail, :f :cas, :value [1 2]}
+",
+    )
+    .unwrap();
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_dsim"))
+        .args(["check", "--import", "jepsen", f.to_str().unwrap()])
+        .args(["--model", "cas-register"])
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    assert!(
+        out.contains("2 operations of 2 processes (1 more completed as `fail`")
+            && out.contains("p2 read -> 2")
+            && out.contains("it returned 2, which only p1 cas [1 2] wrote")
+            && out.contains("completed as `fail` (certainly did not happen)"),
+        "{out}"
+    );
 }
 
 /// A model of the user's own: a counter that only goes up by `add`.

@@ -328,8 +328,12 @@ fn judge(
     }
     let processes: std::collections::BTreeSet<u64> =
         history.ops.iter().map(|o| o.process).collect();
+    let failed = match history.failed.len() {
+        0 => String::new(),
+        n => format!(" ({n} more completed as `fail` and are left out: they did not happen)"),
+    };
     println!(
-        "history        {file}: {} operations of {} processes",
+        "history        {file}: {} operations of {} processes{failed}",
         history.ops.len(),
         processes.len()
     );

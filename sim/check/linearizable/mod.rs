@@ -113,6 +113,11 @@ impl fmt::Display for Operation {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct History {
     pub ops: Vec<Operation>,
+    /// The operations that completed with `fail` (certainly did not
+    /// happen): left out of the check, kept to explain a value only one
+    /// of them wrote ([`alone_hint`]). Each has its `fail` as `ret` and
+    /// no output; `id` is its index here.
+    pub failed: Vec<Operation>,
 }
 
 /// A history that does not hold together: where, and why.
@@ -186,22 +191,29 @@ impl History {
                             ops[i].output = Some(op.value);
                             ops[i].ret = Some(at);
                         }
-                        Phase::Fail => dropped[i] = true,
+                        Phase::Fail => {
+                            ops[i].ret = Some(at);
+                            dropped[i] = true;
+                        }
                         _ => {} // info: unknown, as if it never completed
                     }
                 }
             }
         }
-        let mut kept: Vec<Operation> = ops
-            .into_iter()
-            .zip(dropped)
-            .filter(|(_, d)| !d)
-            .map(|(o, _)| o)
-            .collect();
-        for (i, o) in kept.iter_mut().enumerate() {
-            o.id = i;
+        let (mut kept, mut failed) = (Vec::new(), Vec::new());
+        for (o, d) in ops.into_iter().zip(dropped) {
+            if d {
+                failed.push(o);
+            } else {
+                kept.push(o);
+            }
         }
-        Ok(History { ops: kept })
+        for list in [&mut kept, &mut failed] {
+            for (i, o) in list.iter_mut().enumerate() {
+                o.id = i;
+            }
+        }
+        Ok(History { ops: kept, failed })
     }
 }
 
@@ -854,6 +866,26 @@ pub fn alone_hint(history: &History, violation: &Violation, initial: &Value) -> 
              wrote and not of another it wrote with it: a torn read)"
                 .into(),
         );
+    }
+    // A value only an operation that failed wrote, one that ran before
+    // this one completed: it took effect and was answered as failed.
+    let failed = fresh.iter().filter(|v| !by_free(v)).find_map(|v| {
+        let w = history.failed.iter().find(|w| {
+            w.call < op.ret.unwrap_or(u64::MAX) && w.key == op.key && writes(&w.input, v)
+        })?;
+        Some((v, w))
+    });
+    if let Some((v, w)) = failed {
+        return Some(format!(
+            "it returned {v}, which only {} wrote (#{}..#{}), and that operation \
+             completed as `fail` (certainly did not happen): it took effect and was \
+             answered as failed (a request retried after its first try took effect, \
+             the retry finding that effect; a timeout answered `fail` where its outcome \
+             is unknown: `info`)",
+            w.head(),
+            w.call,
+            w.ret.unwrap_or(w.call)
+        ));
     }
     // A value only an operation invoked after this one completed wrote.
     let later = fresh.iter().filter(|v| !by_free(v)).find_map(|v| {
