@@ -1210,18 +1210,28 @@ impl<A: AsyncNode> Runtime<A> {
         let pick = match (n, order) {
             (0, _) => None,
             (1, _) => ready.0.first().copied(),
-            _ => match ctx.recorded_task_choice().filter(|t| ready.0.contains(t)) {
-                Some(recorded) => Some(recorded),
-                None if matches!(order, TaskOrder::Pct { .. }) => ready
-                    .0
-                    .iter()
-                    .max_by_key(|t| (self.pct.priority.get(t).copied().unwrap_or(0), Reverse(**t)))
-                    .copied(),
-                None => {
-                    let k = inner.rng.below(n as u64);
-                    ready.0.get(k as usize).copied()
-                }
-            },
+            _ => {
+                // Drawn even where the recorded choice overrides it: the
+                // tasks' stream then stands where it stood in the
+                // recording, so what the protocol draws from it next (a
+                // jittered timeout) is what it drew there.
+                let drawn = match order {
+                    TaskOrder::Pct { .. } => ready
+                        .0
+                        .iter()
+                        .max_by_key(|t| {
+                            (self.pct.priority.get(t).copied().unwrap_or(0), Reverse(**t))
+                        })
+                        .copied(),
+                    _ => {
+                        let k = inner.rng.below(n as u64);
+                        ready.0.get(k as usize).copied()
+                    }
+                };
+                ctx.recorded_task_choice()
+                    .filter(|t| ready.0.contains(t))
+                    .or(drawn)
+            }
         };
         if let Some(id) = pick {
             if n > 1 {
