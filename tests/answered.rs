@@ -542,3 +542,52 @@ fn a_list_of_the_protocols_invariants_leaves_the_history_checks_of_the_section_i
     assert_eq!(code, Some(0), "{t}");
     assert!(t.contains("checks     linearizable ok\n"), "{t}");
 }
+
+#[test]
+fn a_run_and_a_sweep_say_when_almost_no_operation_completed_ok() {
+    // Answered, but as `info` (timed out) or `fail`: a history of unknown
+    // outcomes is linearizable whatever the store did. A key-value store
+    // losing four messages in five completes none of its operations `ok`;
+    // the run and the sweep pass and say the check had little to judge.
+    let dir = tmp("few-ok");
+    let source = std::fs::read_to_string("scenarios/kv-partitions.toml").unwrap();
+    assert!(source.contains("loss = 0.02"));
+    let lossy = dir.join("kv-lossy.toml");
+    std::fs::write(&lossy, source.replace("loss = 0.02", "loss = 0.8")).unwrap();
+    let out = dsim(&["run", lossy.to_str().unwrap(), "--seed", "1"]);
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{t}");
+    assert!(
+        t.contains("answered (ok, fail or info); only 0 completed `ok`, the others `fail` or `info` (outcome unknown): a history check had little to judge"),
+        "{t}"
+    );
+    let out = dsim(&[
+        "sweep",
+        lossy.to_str().unwrap(),
+        "--seeds",
+        "0..4",
+        "--out",
+        dir.join("lossy").to_str().unwrap(),
+    ]);
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{t}");
+    assert!(
+        t.contains("little judged: in 4 of the 4 passing seeds run now, under one in ten client operations completed `ok` (seed 0: 0 of "),
+        "{t}"
+    );
+    // The store as bundled: most operations complete `ok`, nothing said.
+    let out = dsim(&[
+        "sweep",
+        "scenarios/kv-partitions.toml",
+        "--seeds",
+        "0..4",
+        "--out",
+        dir.join("plain").to_str().unwrap(),
+    ]);
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{t}");
+    assert!(
+        !t.contains("little judged") && !t.contains("little to judge"),
+        "{t}"
+    );
+}

@@ -603,8 +603,16 @@ fn print_summary(
     if s.history > 0 {
         let (invoked, open) = s.operations();
         println!(
-            "history    {invoked} client operations invoked, {} answered (ok, fail or info){}",
+            "history    {invoked} client operations invoked, {} answered (ok, fail or info){}{}",
             s.answered,
+            if s.few_ok() && outcome.checks.iter().any(|c| c.name == "linearizable") {
+                format!(
+                    "; only {} completed `ok`, the others `fail` or `info` (outcome unknown): a history check had little to judge",
+                    s.ok
+                )
+            } else {
+                String::new()
+            },
             match open {
                 0 => String::new(),
                 n => format!(

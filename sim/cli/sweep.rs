@@ -435,6 +435,12 @@ pub fn sweep(registry: &Registry, args: SweepArgs) -> Result<(), CliError> {
             open.seeds, open.passed
         );
     }
+    if let (Some((seed, ok, invoked)), Some(_)) = (open.first_few_ok, &scenario.linearizable) {
+        eprintln!(
+            "  little judged: in {} of the {} passing seeds run now, under one in ten client operations completed `ok` (seed {seed}: {ok} of {invoked}; the others `fail`, or `info`: outcome unknown), so a history check had little to judge there (a schedule that starves messages, as PCT does on purpose, or a protocol that times out)",
+            open.few_ok, open.passed
+        );
+    }
     for (check, count) in &summary.not_run_by_check {
         let why = summary
             .outcomes
@@ -1023,6 +1029,11 @@ struct OpenAtEnd {
     seeds: u64,
     /// The lowest such seed: (seed, operations open, operations invoked).
     first: Option<(u64, u64, u64)>,
+    /// Passing seeds whose operations almost never completed `ok`
+    /// ([`crate::trace::Stats::few_ok`]), and the lowest: (seed, `ok`,
+    /// operations invoked).
+    few_ok: u64,
+    first_few_ok: Option<(u64, u64, u64)>,
 }
 
 impl OpenAtEnd {
@@ -1033,6 +1044,12 @@ impl OpenAtEnd {
             self.seeds += 1;
             if self.first.is_none_or(|(s, ..)| seed < s) {
                 self.first = Some((seed, left, invoked));
+            }
+        }
+        if stats.few_ok() {
+            self.few_ok += 1;
+            if self.first_few_ok.is_none_or(|(s, ..)| seed < s) {
+                self.first_few_ok = Some((seed, stats.ok, invoked));
             }
         }
     }

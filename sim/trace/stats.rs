@@ -29,6 +29,9 @@ pub struct Stats {
     /// Of those, the answers: completions `ok`, `fail` or `info`.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub answered: u64,
+    /// Of the answers, those `ok`.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub ok: u64,
     pub crashes: u64,
     pub restarts: u64,
     pub faults: u64,
@@ -83,6 +86,9 @@ impl Stats {
                 if op.phase != crate::history::Phase::Invoke {
                     self.answered += 1;
                 }
+                if op.phase == crate::history::Phase::Ok {
+                    self.ok += 1;
+                }
             }
             Kind::Crash { .. } => self.crashes += 1,
             Kind::Restart { .. } => self.restarts += 1,
@@ -113,6 +119,15 @@ impl Stats {
     pub fn operations(&self) -> (u64, u64) {
         let invoked = self.history.saturating_sub(self.answered);
         (invoked, invoked.saturating_sub(self.answered))
+    }
+
+    /// Whether under one in ten of at least ten client operations
+    /// completed `ok`: the others `fail` (did not happen) or `info`
+    /// (unknown), a history a linearizability check can judge little of
+    /// (a schedule that starves messages, a protocol that times out).
+    pub fn few_ok(&self) -> bool {
+        let (invoked, _) = self.operations();
+        invoked >= 10 && self.ok * 10 < invoked
     }
 
     /// All lost copies.
