@@ -558,7 +558,7 @@ fn a_run_and_a_sweep_say_when_almost_no_operation_completed_ok() {
     let t = text(&out);
     assert_eq!(out.status.code(), Some(0), "{t}");
     assert!(
-        t.contains("answered (ok, fail or info); only 0 completed `ok`, the others `fail` or `info` (outcome unknown): a history check had little to judge"),
+        t.contains("answered (ok, fail or info); only 0 completed `ok`, the others `fail`, `info` (outcome unknown) or unanswered: a history check had little to judge"),
         "{t}"
     );
     let out = dsim(&[

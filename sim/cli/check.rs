@@ -330,7 +330,7 @@ fn judge(
         history.ops.iter().map(|o| o.process).collect();
     let failed = match history.failed.len() {
         0 => String::new(),
-        n => format!(" ({n} more completed as `fail` and are left out: they did not happen)"),
+        n => format!(" ({n} more completed as `fail`, left out: they did not happen)"),
     };
     println!(
         "history        {file}: {} operations of {} processes{failed}",

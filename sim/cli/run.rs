@@ -607,7 +607,7 @@ fn print_summary(
             s.answered,
             if s.few_ok() && outcome.checks.iter().any(|c| c.name == "linearizable") {
                 format!(
-                    "; only {} completed `ok`, the others `fail` or `info` (outcome unknown): a history check had little to judge",
+                    "; only {} completed `ok`, the others `fail`, `info` (outcome unknown) or unanswered: a history check had little to judge",
                     s.ok
                 )
             } else {

@@ -437,7 +437,7 @@ pub fn sweep(registry: &Registry, args: SweepArgs) -> Result<(), CliError> {
     }
     if let (Some((seed, ok, invoked)), Some(_)) = (open.first_few_ok, &scenario.linearizable) {
         eprintln!(
-            "  little judged: in {} of the {} passing seeds run now, under one in ten client operations completed `ok` (seed {seed}: {ok} of {invoked}; the others `fail`, or `info`: outcome unknown), so a history check had little to judge there (a schedule that starves messages, as PCT does on purpose, or a protocol that times out)",
+            "  little judged: in {} of the {} passing seeds run now, under one in ten client operations completed `ok` (seed {seed}: {ok} of {invoked}; the others `fail`, `info` (outcome unknown) or unanswered), so a history check had little to judge there (a schedule that starves messages, as PCT does on purpose, or a protocol that times out)",
             open.few_ok, open.passed
         );
     }

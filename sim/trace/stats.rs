@@ -122,8 +122,9 @@ impl Stats {
     }
 
     /// Whether under one in ten of at least ten client operations
-    /// completed `ok`: the others `fail` (did not happen) or `info`
-    /// (unknown), a history a linearizability check can judge little of
+    /// completed `ok`: the others `fail` (did not happen), `info`
+    /// (unknown) or unanswered, a history a linearizability check can
+    /// judge little of
     /// (a schedule that starves messages, a protocol that times out).
     pub fn few_ok(&self) -> bool {
         let (invoked, _) = self.operations();
