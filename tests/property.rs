@@ -1713,3 +1713,95 @@ fn bounds_widen_the_values_operations_carry() {
         .unwrap();
     assert!(why.contains("Bounds::values is 0"), "{why}");
 }
+
+/// A store that answers each client write at once: `ok`, or `info` as a
+/// client that timed out would, every time.
+struct Answering {
+    ok: bool,
+}
+
+impl dsim::Node for Answering {
+    type Msg = ();
+    type Timer = ();
+    fn on_start(&mut self, _: &mut dsim::Context<'_, Self>) {}
+    fn on_message(&mut self, _: &mut dsim::Context<'_, Self>, _: dsim::NodeId, _: ()) {}
+    fn on_input(&mut self, ctx: &mut dsim::Context<'_, Self>, input: dsim::Input) {
+        use dsim::history::{Phase, Value};
+        let value = Value::Int(input.value as i64);
+        ctx.invoke(input.id, "write", None, value.clone());
+        let phase = if self.ok { Phase::Ok } else { Phase::Info };
+        ctx.complete(input.id, phase, "write", None, value);
+    }
+}
+
+/// How a property test of [`Answering`] under a linearizability check
+/// ends, over 30 cases of `operations` client operations each.
+fn answering_test(ok: bool, operations: std::ops::RangeInclusive<u64>) -> Result<(), String> {
+    let bounds = Bounds::default().operations(operations);
+    let result = runner(30).run(&dsim::testing::cases(bounds), |case| {
+        check(&case, |config| {
+            dsim::Simulation::new(config, move |_| Answering { ok }).linearizable(
+                dsim::check::linearizable::Register::new(dsim::history::Value::Nil),
+            )
+        })
+    });
+    match result {
+        Ok(()) => Ok(()),
+        Err(TestError::Fail(reason, _)) => Err(reason.to_string()),
+        Err(e) => panic!("{e:?}"),
+    }
+}
+
+#[test]
+fn a_property_test_whose_histories_had_almost_nothing_ok_fails() {
+    // Before: every write answered `info` (outcome unknown), a history
+    // that fits any order, and the test passed 30 cases as if the
+    // linearizability check had judged the store.
+    let message = answering_test(false, 10..=30).unwrap_err();
+    assert!(
+        message.starts_with("check `linearizable` had little to judge: in each of the "),
+        "{message}"
+    );
+    assert!(
+        message.contains(" cases with ten client operations or more, under one in ten completed `ok` (the first, seed "),
+        "{message}"
+    );
+    assert!(
+        message.contains("give the clients time to be answered"),
+        "{message}"
+    );
+    // Answered `ok`, the histories are judged and the test passes; so it
+    // does with under ten operations a case, too few to say.
+    answering_test(true, 10..=30).unwrap();
+    answering_test(false, 1..=9).unwrap();
+}
+
+#[test]
+fn bounds_are_built_as_their_fields_are_set() {
+    use proptest::strategy::ValueTree;
+    let ms = dsim::Duration::from_millis;
+    let built = Bounds::default()
+        .nodes(4..=6)
+        .operations(2..=3)
+        .max_faults(1)
+        .horizon(ms(500))
+        .workload_start(ms(40));
+    let literal = Bounds {
+        nodes: 4..=6,
+        operations: 2..=3,
+        max_faults: 1,
+        horizon: ms(500),
+        workload_start: ms(40),
+        ..Bounds::default()
+    };
+    assert_eq!(format!("{built:?}"), format!("{literal:?}"));
+    let strategy = cases(built);
+    let mut runner = runner(1);
+    for _ in 0..50 {
+        let case = strategy.new_tree(&mut runner).unwrap().current();
+        assert!((4..=6).contains(&case.nodes), "{case:?}");
+        assert!((2..=3).contains(&case.operations), "{case:?}");
+        assert!(case.faults.len() <= 1, "{case:?}");
+        assert_eq!((case.time, case.workload_start), (ms(1000), ms(40)));
+    }
+}

@@ -309,6 +309,34 @@ impl Default for Bounds {
 }
 
 impl Bounds {
+    /// Cases of `range` nodes: `.nodes(3..=7)` (a protocol's quorum
+    /// wants three at least; see [`Bounds::nodes`]).
+    pub fn nodes(mut self, range: RangeInclusive<u32>) -> Bounds {
+        self.nodes = range;
+        self
+    }
+    /// Cases of `range` client operations (see [`Bounds::operations`]).
+    pub fn operations(mut self, range: RangeInclusive<u64>) -> Bounds {
+        self.operations = range;
+        self
+    }
+    /// At most `n` planned faults a case (see [`Bounds::max_faults`]).
+    pub fn max_faults(mut self, n: usize) -> Bounds {
+        self.max_faults = n;
+        self
+    }
+    /// Faults fall before `horizon` and runs last twice it (see
+    /// [`Bounds::horizon`]).
+    pub fn horizon(mut self, horizon: Duration) -> Bounds {
+        self.horizon = horizon;
+        self
+    }
+    /// The first client operation arrives at `start` (see
+    /// [`Bounds::workload_start`]).
+    pub fn workload_start(mut self, start: Duration) -> Bounds {
+        self.workload_start = start;
+        self
+    }
     /// Partitions that may isolate whoever plays one of `roles` when
     /// they come ([`PlannedFault::Isolate`]; [`crate::Node::role`]), as
     /// Jepsen's nemesis isolates the primaries: `.isolating(&["leader"])`.
@@ -836,6 +864,13 @@ pub(crate) struct Tally {
     /// Each check met: `None` once it ran in some case, else why it did
     /// not run the first time.
     checks: BTreeMap<String, Option<String>>,
+    /// Runs whose linearizability check ran on ten client operations or
+    /// more; of those, the ones where under one in ten completed `ok`
+    /// ([`crate::trace::Stats::few_ok`]), and the first: (seed, `ok`,
+    /// invoked).
+    judgeable: u32,
+    little: u32,
+    first_little: Option<(u64, u64, u64)>,
     /// A case failed: proptest shrinks it, and the verdict is that
     /// failure's, so nothing more is judged.
     failed: bool,
@@ -864,8 +899,21 @@ impl Tally {
         TALLY.with(|c| c.borrow().upgrade())
     }
 
-    fn note(&mut self, outcome: &Outcome) {
+    fn note(&mut self, seed: u64, outcome: &Outcome) {
         self.runs += 1;
+        let (invoked, _) = outcome.stats.operations();
+        let linearizable = outcome
+            .checks
+            .iter()
+            .any(|c| c.name == "linearizable" && !matches!(c.status, CheckStatus::NotRun { .. }));
+        if linearizable && invoked >= 10 {
+            self.judgeable += 1;
+            if outcome.stats.few_ok() {
+                self.little += 1;
+                self.first_little
+                    .get_or_insert((seed, outcome.stats.ok, invoked));
+            }
+        }
         for c in &outcome.checks {
             let why = match &c.status {
                 CheckStatus::NotRun { reason } => Some(reason.clone()),
@@ -879,19 +927,37 @@ impl Tally {
     }
 
     /// Once the test has drawn all its cases and none failed: a check that
-    /// ran in none of them. Liveness under PCT is the strategy's choice,
-    /// not the test's defect.
+    /// ran in none of them, or a linearizability check that had little to
+    /// judge in every case it could have judged (ten of them at least).
+    /// Liveness under PCT is the strategy's choice, not the test's defect.
     fn judge(&mut self) -> Option<String> {
         use crate::scheduler::NOT_UNDER_PCT;
         if self.failed || self.judged || self.drawn < self.cases {
             return None;
         }
         self.judged = true;
-        let (check, why) = self.checks.iter().find_map(|(check, why)| {
+        let never = self.checks.iter().find_map(|(check, why)| {
             why.as_deref()
                 .filter(|w| *w != NOT_UNDER_PCT)
                 .map(|w| (check, w))
-        })?;
+        });
+        let Some((check, why)) = never else {
+            let (seed, ok, invoked) = self.first_little?;
+            if self.judgeable < 10 || self.little < self.judgeable {
+                return None;
+            }
+            self.refused = true;
+            return Some(format!(
+                "check `linearizable` had little to judge: in each of the {} cases with ten client \
+                 operations or more, under one in ten completed `ok` (the first, seed {seed}: {ok} \
+                 of {invoked}; the others `fail`, `info` (outcome unknown) or unanswered), and \
+                 such a history fits nearly any order, so the test cannot pass on it; give the \
+                 clients time to be answered (a longer timeout, gentler `Bounds::network`, fewer \
+                 `max_faults`), or look at why the protocol answers so few (the case below is \
+                 merely the last one)",
+                self.judgeable
+            ));
+        };
         self.refused = true;
         Some(format!(
             "check `{check}` ran in none of the {} cases this test ran (in the first: {why}), so \
@@ -1648,7 +1714,7 @@ fn run_case(
         TestCaseError::fail(format!("the case could not run: {e}{hint}"))
     })?;
     if let Some(mut t) = tally.as_ref().and_then(|t| t.lock().ok()) {
-        t.note(&outcome);
+        t.note(case.seed, &outcome);
     }
     let problem = match &outcome.failure {
         // With the checks judged past the failure that failed too.
