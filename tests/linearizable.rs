@@ -2679,3 +2679,145 @@ fn dsim_check_says_which_mutex_names_the_two_holders() {
     );
     assert!(!out.contains("hint "), "{out}");
 }
+
+/// A stale read of 2 after a write of 3, which a compare-and-set of 3 to
+/// 2 answered `fail` explains if it took effect: the witnesses are two
+/// (the write of 3, the read), and no value only the failed one wrote
+/// shows it (the first write wrote 2 too).
+const STALE_UNLESS_FAILED_CAS: &str = "p0 invoke write 2
+    p0 ok write 2
+    p1 invoke write 3
+    p1 ok write 3
+    p2 invoke cas 3,2
+    p3 invoke read nil
+    p3 ok read 2
+    p2 fail cas 3,2";
+
+#[test]
+fn a_failed_operation_that_would_explain_a_violation_is_named() {
+    use dsim::check::linearizable::{alone_hint, failed_effect_hint, FAILED_EFFECT_BUDGET};
+    let hint_of = |lines: &str, model: &dyn Fn(&History) -> Verdict| {
+        let h = history(lines);
+        let Verdict::NotLinearizable(v) = model(&h) else {
+            panic!("{lines}: linearizable")
+        };
+        (
+            v.ops.len(),
+            alone_hint(&h, &v, &Value::Nil),
+            failed_effect_hint(&h, &v, model),
+        )
+    };
+    let cas = |h: &History| check(&CasRegister::new(Value::Nil), h, &FAILED_EFFECT_BUDGET);
+    let (witnesses, alone, hint) = hint_of(STALE_UNLESS_FAILED_CAS, &cas);
+    assert_eq!((witnesses, alone), (2, None));
+    let hint = hint.expect("the failed cas explains the read");
+    assert!(
+        hint.starts_with("had p2 cas [3 2] (#4..#7), answered `fail` (certainly did not happen), taken effect, the history would linearize: it may have taken effect and been answered as failed"),
+        "{hint}"
+    );
+    // A failed cas that could not have written 2 there (from 1, not 3):
+    // nothing named; nor one invoked after the read completed.
+    let (_, _, hint) = hint_of(&STALE_UNLESS_FAILED_CAS.replace("cas 3,2", "cas 1,2"), &cas);
+    assert_eq!(hint, None);
+    let late = "p0 invoke write 2
+                p0 ok write 2
+                p1 invoke write 3
+                p1 ok write 3
+                p3 invoke read nil
+                p3 ok read 2
+                p2 invoke cas 3,2
+                p2 fail cas 3,2";
+    assert_eq!(hint_of(late, &cas).2, None);
+    // Whatever the model: a counter read at 5 after an add of 2, where an
+    // add of 3 failed. No value names it (5 is no operation's input); the
+    // check with the add's outcome unknown does, and says how far a
+    // later violation lets it go.
+    let counter = |h: &History| check(&Counter, h, &FAILED_EFFECT_BUDGET);
+    let sum = "p0 invoke add 2
+               p0 ok add 2
+               p1 invoke add 3
+               p2 invoke value nil
+               p2 ok value 5
+               p1 fail add 3
+               p2 invoke value nil
+               p2 ok value 9";
+    let (witnesses, _, hint) = hint_of(sum, &counter);
+    assert_eq!(witnesses, 1);
+    let hint = hint.expect("the failed add explains the value");
+    assert!(
+        hint.starts_with("had p1 add 3 (#2..#5), answered `fail` (certainly did not happen), taken effect, the history would linearize up to #7: "),
+        "{hint}"
+    );
+}
+
+/// Node 0 records [`STALE_UNLESS_FAILED_CAS`] as it starts.
+struct StaleUnlessFailedCas;
+
+impl dsim::Node for StaleUnlessFailedCas {
+    type Msg = ();
+    type Timer = ();
+    fn on_start(&mut self, ctx: &mut dsim::Context<'_, Self>) {
+        if ctx.id().0 != 0 {
+            return;
+        }
+        for (process, phase, f, value) in parse(STALE_UNLESS_FAILED_CAS)
+            .into_iter()
+            .map(|(_, op)| (op.process, op.phase, op.f, op.value))
+        {
+            match phase {
+                Phase::Invoke => ctx.invoke(process, &f, None, value),
+                _ => ctx.complete(process, phase, &f, None, value),
+            }
+        }
+    }
+    fn on_message(&mut self, _: &mut dsim::Context<'_, Self>, _: dsim::NodeId, _: ()) {}
+}
+
+#[test]
+fn a_run_and_dsim_check_name_a_failed_operation_that_would_explain_a_violation() {
+    let (outcome, trace) =
+        dsim::Simulation::new(dsim::SimConfig::new(1, 2), |_| StaleUnlessFailedCas)
+            .linearizable(CasRegister::new(Value::Nil))
+            .run_traced(Vec::new(), None)
+            .unwrap();
+    let f = outcome.failure.expect("a stale read");
+    assert_eq!(f.check, "linearizable");
+    assert!(
+        f.message
+            .contains("these 2 operations cannot be linearized together")
+            && f.message.contains("; had p2 cas [3 2] (#")
+            && f.message
+                .contains("taken effect, the history would linearize: "),
+        "{}",
+        f.message
+    );
+    let dir = crate::common::tmp("failed-cas-stale");
+    let file = dir.join("t.trace");
+    std::fs::write(&file, trace).unwrap();
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_dsim"))
+        .args([
+            "check",
+            file.to_str().unwrap(),
+            "--linearizable",
+            "cas-register",
+        ])
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    assert!(
+        out.contains("\nhint           had p2 cas [3 2] (#")
+            && out.contains("taken effect, the history would linearize: "),
+        "{out}"
+    );
+    // Answered `info`, the cas explains the read and the run passes.
+    let info = STALE_UNLESS_FAILED_CAS.replace("p2 fail", "p2 info");
+    assert!(matches!(
+        check(
+            &CasRegister::new(Value::Nil),
+            &history(&info),
+            &Budget::default()
+        ),
+        Verdict::Linearizable
+    ));
+}

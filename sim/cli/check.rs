@@ -315,10 +315,8 @@ fn judge(
         steps: args.budget,
         ..Budget::default()
     };
-    let verdict =
-        find(model, models)
-            .map_err(CliError::input)?
-            .check(initial.clone(), history, &budget);
+    let named = find(model, models).map_err(CliError::input)?;
+    let verdict = named.check(initial.clone(), history, &budget);
     if let Some(path) = &args.svg {
         super::files::refuse_overwrite(path, &[&args.trace])?;
         super::files::write(
@@ -373,7 +371,19 @@ fn judge(
             }
             let hint = crate::check::linearizable::alone_hint(history, v, &initial)
                 .or_else(|| crate::check::linearizable::locks_hint(history, v).map(String::from));
-            if let Some(hint) = hint {
+            // A failed operation that took effect, where no value only it
+            // wrote shows it.
+            let failed = match &hint {
+                Some(h) if h.contains("completed as `fail`") => None,
+                _ => crate::check::linearizable::failed_effect_hint(history, v, |h| {
+                    named.check(
+                        initial.clone(),
+                        h,
+                        &crate::check::linearizable::FAILED_EFFECT_BUDGET,
+                    )
+                }),
+            };
+            for hint in hint.iter().chain(&failed) {
                 println!("hint           {hint}");
             }
             if let Some(note) = crashes(v.at) {

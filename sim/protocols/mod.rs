@@ -523,7 +523,9 @@ pub(crate) fn history_check<N: Node>(
     model: crate::check::linearizable::NamedModel,
     initial: crate::history::Value,
 ) -> crate::invariant::Invariant<N> {
-    use crate::check::linearizable::{describe_from, Budget, History, Verdict};
+    use crate::check::linearizable::{
+        describe_from, failed_effect_hint, Budget, History, Verdict, FAILED_EFFECT_BUDGET,
+    };
     use crate::invariant::HistoryVerdict;
     let doc = if model.name().is_empty() {
         "the clients' history is linearizable".to_string()
@@ -560,7 +562,17 @@ pub(crate) fn history_check<N: Node>(
             Verdict::Linearizable => HistoryVerdict::Held,
             Verdict::NotLinearizable(violation) => {
                 let at = violation.at;
-                let words = describe_from(&history, &verdict, &initial);
+                let mut words = describe_from(&history, &verdict, &initial);
+                // A failed operation that took effect, where no value
+                // only it wrote shows it.
+                if !words.contains("completed as `fail`") {
+                    let hint = failed_effect_hint(&history, violation, |h| {
+                        model.check(initial.clone(), h, &FAILED_EFFECT_BUDGET)
+                    });
+                    if let Some(hint) = hint {
+                        words = format!("{words}; {hint}");
+                    }
+                }
                 LAST_VIOLATION.with(|last| {
                     *last.borrow_mut() = Some((
                         model.name().to_string(),

@@ -217,6 +217,82 @@ impl History {
     }
 }
 
+impl History {
+    /// This history had its `i`th failed operation's outcome been unknown
+    /// (`info`): free, in a check, to have taken effect or not. It goes
+    /// among the others by when it was invoked; ids are renumbered.
+    pub fn with_failed_unknown(&self, i: usize) -> History {
+        let mut op = self.failed[i].clone();
+        op.ret = None;
+        op.output = None;
+        let mut ops = self.ops.clone();
+        let at = ops.partition_point(|o| o.call < op.call);
+        ops.insert(at, op);
+        let mut failed = self.failed.clone();
+        failed.remove(i);
+        for list in [&mut ops, &mut failed] {
+            for (i, o) in list.iter_mut().enumerate() {
+                o.id = i;
+            }
+        }
+        History { ops, failed }
+    }
+}
+
+/// The budget of each check [`failed_effect_hint`] makes.
+pub const FAILED_EFFECT_BUDGET: Budget = Budget {
+    steps: 500_000,
+    remembered: 200_000,
+};
+
+/// For a history not linearizable from `violation.at` on: an operation
+/// answered `fail` (certainly did not happen), invoked before then, that
+/// explains it had it taken effect. Each of the last
+/// [`FAILED_EFFECT_TRIED`] such operations is tried in turn, latest first,
+/// as if its outcome were unknown (`info`), by `check` (the same model,
+/// within [`FAILED_EFFECT_BUDGET`]): the first with which the history
+/// linearizes, or linearizes further, is named. A retried request whose
+/// retry met its first try's effect and answered `fail`, where the
+/// witnesses are several (a read of a value two writes wrote), which a
+/// value only the failed operation wrote ([`alone_hint`]) does not show.
+pub fn failed_effect_hint(
+    history: &History,
+    violation: &Violation,
+    mut check: impl FnMut(&History) -> Verdict,
+) -> Option<String> {
+    let mut tried = 0;
+    for i in (0..history.failed.len()).rev() {
+        let w = &history.failed[i];
+        if w.call >= violation.at {
+            continue;
+        }
+        if tried == FAILED_EFFECT_TRIED {
+            break;
+        }
+        tried += 1;
+        let so = match check(&history.with_failed_unknown(i)) {
+            Verdict::Linearizable => "the history would linearize".to_string(),
+            Verdict::NotLinearizable(v) if v.at > violation.at => {
+                format!("the history would linearize up to #{}", v.at)
+            }
+            _ => continue,
+        };
+        return Some(format!(
+            "had {} (#{}..#{}), answered `fail` (certainly did not happen), taken effect, \
+             {so}: it may have taken effect and been answered as failed (a request retried \
+             after its first try took effect, the retry finding that effect; a timeout \
+             answered `fail` where its outcome is unknown: `info`)",
+            w.head(),
+            w.call,
+            w.ret.unwrap_or(w.call)
+        ));
+    }
+    None
+}
+
+/// How many failed operations [`failed_effect_hint`] tries at most.
+pub const FAILED_EFFECT_TRIED: usize = 8;
+
 /// A sequential specification: what each operation does to a state, and
 /// whether what it returned is possible there.
 pub trait Model {
