@@ -2821,3 +2821,48 @@ fn a_run_and_dsim_check_name_a_failed_operation_that_would_explain_a_violation()
         Verdict::Linearizable
     ));
 }
+
+#[test]
+fn an_operation_that_would_explain_a_violation_by_taking_effect_twice_is_named() {
+    use dsim::check::linearizable::{effect_hint, FAILED_EFFECT_BUDGET};
+    let hint_of = |lines: &str, model: &dyn Fn(&History) -> Verdict| {
+        let h = history(lines);
+        let Verdict::NotLinearizable(v) = model(&h) else {
+            panic!("{lines}: linearizable")
+        };
+        effect_hint(&h, &v, model)
+    };
+    let register = |h: &History| check(&Register::new(Value::Nil), h, &FAILED_EFFECT_BUDGET);
+    // A write of 1 seen again after a write of 2: once more, later, and
+    // the whole history linearizes.
+    let again = "p0 invoke write 1
+                 p0 ok write 1
+                 p1 invoke write 2
+                 p1 ok write 2
+                 p2 invoke read nil
+                 p2 ok read 1";
+    let hint = hint_of(again, &register).expect("write 1 applied again");
+    assert!(
+        hint.starts_with("the whole history would linearize had p0 write 1 (#0..#1) taken effect a second time, later: either it did (a request retried or duplicated, applied again, not recognized as seen), or a read that returned what it wrote was served from a state that missed what came after"),
+        "{hint}"
+    );
+    // A later read of 2 by another client: one write applied twice
+    // explains one read, not both, so nothing is named.
+    let two = format!("{again}\np3 invoke read nil\np3 ok read 2");
+    assert_eq!(hint_of(&two, &register), None);
+    // Whatever the model: a counter at 4 after one add of 2, the add
+    // applied twice; at 5, nothing applied twice explains it.
+    let counter = |h: &History| check(&Counter, h, &FAILED_EFFECT_BUDGET);
+    let sum = "p0 invoke add 2
+               p0 ok add 2
+               p1 invoke value nil
+               p1 ok value 4";
+    let hint = hint_of(sum, &counter).expect("add 2 applied twice");
+    assert!(
+        hint.starts_with(
+            "the whole history would linearize had p0 add 2 (#0..#1) taken effect a second time"
+        ),
+        "{hint}"
+    );
+    assert_eq!(hint_of(&sum.replace("value 4", "value 5"), &counter), None);
+}

@@ -372,10 +372,10 @@ fn judge(
             let hint = crate::check::linearizable::alone_hint(history, v, &initial)
                 .or_else(|| crate::check::linearizable::locks_hint(history, v).map(String::from));
             // A failed operation that took effect, where no value only it
-            // wrote shows it.
+            // wrote shows it, or one that took effect twice.
             let failed = match &hint {
                 Some(h) if h.contains("completed as `fail`") => None,
-                _ => crate::check::linearizable::failed_effect_hint(history, v, |h| {
+                _ => crate::check::linearizable::effect_hint(history, v, |h| {
                     named.check(
                         initial.clone(),
                         h,

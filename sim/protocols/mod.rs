@@ -524,7 +524,7 @@ pub(crate) fn history_check<N: Node>(
     initial: crate::history::Value,
 ) -> crate::invariant::Invariant<N> {
     use crate::check::linearizable::{
-        describe_from, failed_effect_hint, Budget, History, Verdict, FAILED_EFFECT_BUDGET,
+        describe_from, effect_hint, Budget, History, Verdict, FAILED_EFFECT_BUDGET,
     };
     use crate::invariant::HistoryVerdict;
     let doc = if model.name().is_empty() {
@@ -564,9 +564,9 @@ pub(crate) fn history_check<N: Node>(
                 let at = violation.at;
                 let mut words = describe_from(&history, &verdict, &initial);
                 // A failed operation that took effect, where no value
-                // only it wrote shows it.
+                // only it wrote shows it, or one that took effect twice.
                 if !words.contains("completed as `fail`") {
-                    let hint = failed_effect_hint(&history, violation, |h| {
+                    let hint = effect_hint(&history, violation, |h| {
                         model.check(initial.clone(), h, &FAILED_EFFECT_BUDGET)
                     });
                     if let Some(hint) = hint {

@@ -237,6 +237,37 @@ impl History {
         }
         History { ops, failed }
     }
+
+    /// This history with a second copy of its operation `i`, invoked when
+    /// it was and of unknown outcome: free to take effect again at any
+    /// time after (a retried or duplicated request applied twice).
+    pub fn with_copy(&self, i: usize) -> History {
+        let mut op = self.ops[i].clone();
+        op.ret = None;
+        op.output = None;
+        let mut ops = self.ops.clone();
+        let at = ops.partition_point(|o| o.call <= op.call);
+        ops.insert(at, op);
+        for (i, o) in ops.iter_mut().enumerate() {
+            o.id = i;
+        }
+        History {
+            ops,
+            failed: self.failed.clone(),
+        }
+    }
+}
+
+/// How far `altered` linearizes past `violation`, in words, if further:
+/// "the history would linearize" (wholly), or "... up to #N".
+fn further(violation: &Violation, altered: Verdict) -> Option<String> {
+    match altered {
+        Verdict::Linearizable => Some("the history would linearize".into()),
+        Verdict::NotLinearizable(v) if v.at > violation.at => {
+            Some(format!("the history would linearize up to #{}", v.at))
+        }
+        _ => None,
+    }
 }
 
 /// The budget of each check [`failed_effect_hint`] makes.
@@ -270,12 +301,8 @@ pub fn failed_effect_hint(
             break;
         }
         tried += 1;
-        let so = match check(&history.with_failed_unknown(i)) {
-            Verdict::Linearizable => "the history would linearize".to_string(),
-            Verdict::NotLinearizable(v) if v.at > violation.at => {
-                format!("the history would linearize up to #{}", v.at)
-            }
-            _ => continue,
+        let Some(so) = further(violation, check(&history.with_failed_unknown(i))) else {
+            continue;
         };
         return Some(format!(
             "had {} (#{}..#{}), answered `fail` (certainly did not happen), taken effect, \
@@ -292,6 +319,62 @@ pub fn failed_effect_hint(
 
 /// How many failed operations [`failed_effect_hint`] tries at most.
 pub const FAILED_EFFECT_TRIED: usize = 8;
+
+/// For a history not linearizable from `violation.at` on: an operation
+/// whose effect would explain it, [`failed_effect_hint`]'s, else
+/// [`twice_effect_hint`]'s. Where a value only a failed operation wrote
+/// names it already ([`alone_hint`]), leave this out.
+pub fn effect_hint(
+    history: &History,
+    violation: &Violation,
+    mut check: impl FnMut(&History) -> Verdict,
+) -> Option<String> {
+    failed_effect_hint(history, violation, &mut check)
+        .or_else(|| twice_effect_hint(history, violation, &mut check))
+}
+
+/// For a history not linearizable from `violation.at` on: an operation
+/// that explains it had it taken effect twice. The witnesses and the
+/// operations left free ([`Violation::free`]; those that wrote a value a
+/// witness saw first) that were invoked before then, with an argument (a
+/// read has none), are tried in turn, at most [`FAILED_EFFECT_TRIED`],
+/// each with a copy of unknown outcome beside it ([`History::with_copy`]),
+/// by `check` (the same model, within [`FAILED_EFFECT_BUDGET`]): the
+/// first with which the whole history linearizes is named. The history
+/// cannot tell that from a read served from a stale state (a write
+/// applied again and a read that missed what came after it leave the
+/// same history), so the words say both.
+pub fn twice_effect_hint(
+    history: &History,
+    violation: &Violation,
+    mut check: impl FnMut(&History) -> Verdict,
+) -> Option<String> {
+    let candidates = violation
+        .free
+        .iter()
+        .chain(&violation.ops)
+        .map(|&i| &history.ops[i])
+        .filter(|o| o.call < violation.at && o.input != Value::Nil)
+        .take(FAILED_EFFECT_TRIED);
+    for w in candidates {
+        if !matches!(check(&history.with_copy(w.id)), Verdict::Linearizable) {
+            continue;
+        }
+        let ran = match w.ret {
+            Some(r) => format!("#{}..#{r}", w.call),
+            None => format!("#{}..", w.call),
+        };
+        return Some(format!(
+            "the whole history would linearize had {} ({ran}) taken effect a second \
+             time, later: either it did (a request retried or duplicated, applied again, \
+             not recognized as seen), or a read that returned what it wrote was served \
+             from a state that missed what came after (a stale replica, a leader that no \
+             longer leads)",
+            w.head()
+        ));
+    }
+    None
+}
 
 /// A sequential specification: what each operation does to a state, and
 /// whether what it returned is possible there.
