@@ -311,6 +311,26 @@ pub enum FaultAction {
     /// Restart, of the nodes that the [`FaultAction::CrashPlaying`] with
     /// this `mark` crashed, each still down.
     RestartCrashed { mark: u32 },
+    /// Pause a node: a process stopped (a long garbage collection, a
+    /// `SIGSTOP`, a virtual machine migrated) that keeps its state, its
+    /// timers and its disk, and whose clock keeps running. Until its
+    /// [`FaultAction::Resume`] it handles nothing: copies that reach it,
+    /// timers that fall due and operations the workload hands it wait, and
+    /// then come at once, in the order they came, before anything else.
+    /// A crash meanwhile ends the pause (what waited finds the node down).
+    /// A pause of a node down or already paused does nothing.
+    Pause { node: NodeId },
+    /// Resume a paused node (of one not paused: nothing).
+    Resume { node: NodeId },
+    /// Pause each up node that plays `role` when the fault comes
+    /// ([`crate::Node::role`]), as [`FaultAction::Pause`] pauses one: a
+    /// leader that stops for a while and comes back believing it still
+    /// leads. `mark` names the fault for its resume
+    /// ([`FaultAction::ResumePaused`]).
+    PausePlaying { role: String, mark: u32 },
+    /// Resume, of the nodes that the [`FaultAction::PausePlaying`] with
+    /// this `mark` paused, each still paused.
+    ResumePaused { mark: u32 },
 }
 
 /// Numbers the crashes of whoever plays a role in `faults`, a schedule in
@@ -321,12 +341,12 @@ pub(crate) fn number_role_crashes(faults: &mut [Fault]) {
     let mut marks = std::collections::BTreeMap::new();
     for f in faults.iter_mut() {
         match &mut f.action {
-            FaultAction::CrashPlaying { mark, .. } => {
+            FaultAction::CrashPlaying { mark, .. } | FaultAction::PausePlaying { mark, .. } => {
                 let next = marks.len() as u32;
                 marks.insert(*mark, next);
                 *mark = next;
             }
-            FaultAction::RestartCrashed { mark } => {
+            FaultAction::RestartCrashed { mark } | FaultAction::ResumePaused { mark } => {
                 if let Some(&m) = marks.get(mark) {
                     *mark = m;
                 }
@@ -369,6 +389,12 @@ impl std::fmt::Display for FaultAction {
                 write!(f, "crash #{mark} of whoever is {role}")
             }
             FaultAction::RestartCrashed { mark } => write!(f, "restart of crash #{mark}'s nodes"),
+            FaultAction::Pause { node } => write!(f, "pause {node}"),
+            FaultAction::Resume { node } => write!(f, "resume {node}"),
+            FaultAction::PausePlaying { role, mark } => {
+                write!(f, "pause #{mark} of whoever is {role}")
+            }
+            FaultAction::ResumePaused { mark } => write!(f, "resume of pause #{mark}'s nodes"),
         }
     }
 }
@@ -711,6 +737,8 @@ impl SimConfig {
         let mut up = vec![true; self.nodes as usize];
         // Crashes of whoever plays a role, by mark, not yet restarted.
         let mut aimed = std::collections::BTreeSet::new();
+        // Pauses of whoever plays a role, by mark, not yet resumed.
+        let mut paused_by = std::collections::BTreeSet::new();
         for f in order {
             match &f.action {
                 FaultAction::CrashPlaying { mark, role } => {
@@ -729,6 +757,24 @@ impl SimConfig {
                         ));
                     }
                 }
+                FaultAction::PausePlaying { mark, role } => {
+                    crate::network::role_word("pause", role)?;
+                    if !paused_by.insert(*mark) {
+                        return Err(format!(
+                            "two pauses of whoever plays a role are marked #{mark}"
+                        ));
+                    }
+                }
+                FaultAction::ResumePaused { mark } => {
+                    if !paused_by.remove(mark) {
+                        return Err(format!(
+                            "{} is at {} but no pause #{mark} comes before it",
+                            f.action, f.at
+                        ));
+                    }
+                }
+                FaultAction::Pause { node } => node_ok(*node, "a pause")?,
+                FaultAction::Resume { node } => node_ok(*node, "a resume")?,
                 FaultAction::Partition { spec, .. } => validate_partition(spec, self.nodes)?,
                 FaultAction::Heal { .. } => {}
                 FaultAction::Crash { node } => {

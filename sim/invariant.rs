@@ -408,22 +408,25 @@ pub struct FaultState {
     pub down: u32,
     /// Topology wires cut and not restored.
     pub wires_cut: u32,
+    /// Nodes paused and not resumed ([`crate::FaultAction::Pause`]).
+    pub paused: u32,
     /// When the latest fault record happened (any kind, skew included).
     pub last_fault: Option<Instant>,
     /// Since when no fault is in force (`None` while one is); the start
     /// of the run if none ever was.
     pub calm_since: Option<Instant>,
-    /// Since when no partition or cut wire is in force and no node has
-    /// crashed or restarted (`None` while a partition or cut wire is):
-    /// calm in the crash-stop model, where a node down stays down.
+    /// Since when no partition, cut wire or pause is in force and no node
+    /// has crashed or restarted (`None` while a partition, cut wire or
+    /// pause is): calm in the crash-stop model, where a node down stays
+    /// down.
     pub settled_since: Option<Instant>,
 }
 
 impl FaultState {
-    /// True while a partition, a crashed node or a cut wire is in force.
-    /// (A clock skew is permanent by nature and does not count.)
+    /// True while a partition, a crashed or paused node or a cut wire is
+    /// in force. (A clock skew is permanent by nature and does not count.)
     pub fn active(&self) -> bool {
-        self.partitions + self.down + self.wires_cut > 0
+        self.partitions + self.down + self.wires_cut + self.paused > 0
     }
 }
 

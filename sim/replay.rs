@@ -113,6 +113,7 @@ impl ScheduleBuilder {
                     Kind::Duplicated { msg, .. }
                     | Kind::Corrupted { msg, .. }
                     | Kind::Deliver { msg, .. }
+                    | Kind::Held { msg, .. }
                     | Kind::Lost { msg, .. } => *msg,
                     _ => return,
                 };
@@ -140,9 +141,16 @@ impl ScheduleBuilder {
                             fate.copies[c].1 = flips.clone();
                         }
                     }
-                    Kind::Deliver { copy, .. } => {
+                    // A copy that reached a paused node arrived when it was
+                    // held, not when the resume let it in.
+                    Kind::Held { copy, .. } => {
                         if let Some(c) = known(fate, *copy) {
                             fate.copies[c].0 = Some(r.time.since(sent));
+                        }
+                    }
+                    Kind::Deliver { copy, .. } => {
+                        if let Some(c) = known(fate, *copy) {
+                            fate.copies[c].0.get_or_insert(r.time.since(sent));
                         }
                     }
                     Kind::Lost { copy, cause, .. } => {
@@ -165,7 +173,7 @@ impl ScheduleBuilder {
                                 if r.time > sent =>
                             {
                                 if let Some(c) = known(fate, *copy) {
-                                    fate.copies[c].0 = Some(r.time.since(sent));
+                                    fate.copies[c].0.get_or_insert(r.time.since(sent));
                                 }
                             }
                             LossCause::Partition | LossCause::NoRoute | LossCause::MailboxFull

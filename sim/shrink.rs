@@ -339,10 +339,15 @@ fn fault_groups(c: &Candidate) -> Vec<Vec<usize>> {
             !paired[j]
                 && faults[i].after == faults[j].after
                 && match (&faults[i].action, &faults[j].action) {
-                    (FaultAction::Crash { node: a }, FaultAction::Restart { node: b }) => a == b,
+                    (FaultAction::Crash { node: a }, FaultAction::Restart { node: b })
+                    | (FaultAction::Pause { node: a }, FaultAction::Resume { node: b }) => a == b,
                     (
                         FaultAction::CrashPlaying { mark: a, .. },
                         FaultAction::RestartCrashed { mark: b },
+                    )
+                    | (
+                        FaultAction::PausePlaying { mark: a, .. },
+                        FaultAction::ResumePaused { mark: b },
                     ) => a == b,
                     (FaultAction::Partition { id, .. }, FaultAction::Heal { id: h }) => {
                         h.is_none_or(|h| h == *id)
@@ -532,6 +537,8 @@ fn with_nodes(c: &Candidate, keep: &[u32]) -> Option<Candidate> {
     c.config.faults.retain(|f| match &f.action {
         FaultAction::Crash { node }
         | FaultAction::Restart { node }
+        | FaultAction::Pause { node }
+        | FaultAction::Resume { node }
         | FaultAction::ClockSkew { node, .. } => kept(node),
         FaultAction::Forge { to, from } => kept(to) && from.as_ref().is_none_or(kept),
         FaultAction::Replay { to } | FaultAction::Alter { to } => kept(to),
@@ -540,12 +547,16 @@ fn with_nodes(c: &Candidate, keep: &[u32]) -> Option<Candidate> {
         FaultAction::Partition { .. }
         | FaultAction::Heal { .. }
         | FaultAction::CrashPlaying { .. }
-        | FaultAction::RestartCrashed { .. } => true,
+        | FaultAction::RestartCrashed { .. }
+        | FaultAction::PausePlaying { .. }
+        | FaultAction::ResumePaused { .. } => true,
     });
     for f in &mut c.config.faults {
         match &mut f.action {
             FaultAction::Crash { node }
             | FaultAction::Restart { node }
+            | FaultAction::Pause { node }
+            | FaultAction::Resume { node }
             | FaultAction::ClockSkew { node, .. } => map(node),
             FaultAction::Forge { to, from } => {
                 map(to);
@@ -576,7 +587,9 @@ fn with_nodes(c: &Candidate, keep: &[u32]) -> Option<Candidate> {
             },
             FaultAction::Heal { .. }
             | FaultAction::CrashPlaying { .. }
-            | FaultAction::RestartCrashed { .. } => {}
+            | FaultAction::RestartCrashed { .. }
+            | FaultAction::PausePlaying { .. }
+            | FaultAction::ResumePaused { .. } => {}
         }
     }
     c.config
@@ -678,6 +691,8 @@ fn node_subsets(c: &Candidate, k: u32, cap: usize) -> Vec<Vec<u32>> {
         match &f.action {
             FaultAction::Crash { node }
             | FaultAction::Restart { node }
+            | FaultAction::Pause { node }
+            | FaultAction::Resume { node }
             | FaultAction::ClockSkew { node, .. }
             | FaultAction::Forge { to: node, .. }
             | FaultAction::Replay { to: node }
@@ -689,7 +704,9 @@ fn node_subsets(c: &Candidate, k: u32, cap: usize) -> Vec<Vec<u32>> {
             FaultAction::Partition { .. }
             | FaultAction::Heal { .. }
             | FaultAction::CrashPlaying { .. }
-            | FaultAction::RestartCrashed { .. } => {}
+            | FaultAction::RestartCrashed { .. }
+            | FaultAction::PausePlaying { .. }
+            | FaultAction::ResumePaused { .. } => {}
         }
     }
     let mut all = Vec::new();

@@ -535,3 +535,52 @@ fn message_ids_out_of_send_order_and_deliveries_to_the_wrong_node_are_caught() {
         .message
         .contains("but it was sent"));
 }
+
+#[test]
+fn a_paused_node_that_handles_an_event_or_a_copy_held_for_a_node_not_paused_is_malformed() {
+    // A pause slipped in before a timer of its node: the node handles
+    // the timer while paused.
+    let (h, recs, end) = open(&run(1, Ordering::Reorder, 0, 0));
+    let i = position(&recs, |r| matches!(r.kind, Kind::Timer { .. }));
+    let Kind::Timer { node, .. } = recs[i].kind else {
+        unreachable!()
+    };
+    let mut paused = recs.clone();
+    paused.insert(
+        i,
+        Record {
+            time: recs[i].time,
+            kind: Kind::Pause { node },
+        },
+    );
+    let r = report(&rewrite(&h, &paused, end), false);
+    assert_eq!(only_violation(&r, "well-formed"), i as u64 + 1);
+    // Resumed first, it may.
+    paused.insert(
+        i + 1,
+        Record {
+            time: recs[i].time,
+            kind: Kind::Resume { node },
+        },
+    );
+    let r = report(&rewrite(&h, &paused, end), false);
+    assert!(r.verdicts.iter().all(|v| v.holds()), "{r:#?}");
+    // A copy held for a node that is not paused.
+    let j = position(&recs, |r| matches!(r.kind, Kind::Deliver { .. }));
+    let Kind::Deliver {
+        node, msg, copy, ..
+    } = recs[j].kind
+    else {
+        unreachable!()
+    };
+    let mut held = recs.clone();
+    held.insert(
+        j,
+        Record {
+            time: recs[j].time,
+            kind: Kind::Held { node, msg, copy },
+        },
+    );
+    let r = report(&rewrite(&h, &held, end), false);
+    assert_eq!(only_violation(&r, "well-formed"), j as u64);
+}

@@ -19,6 +19,7 @@ mod hostile;
 mod kernel;
 mod linearizable;
 mod mid_handler;
+mod pause;
 mod progress;
 mod property;
 mod protocols;

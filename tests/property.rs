@@ -359,8 +359,25 @@ fn a_case_written_as_a_scenario_runs_the_same_configuration() {
             send: 3,
             down_ms: 20,
         },
+        // Node 1 paused for 15 ms; whoever coordinates at 21 ms, for 40.
+        PlannedFault::Pause {
+            node: 1,
+            at_ms: 20,
+            for_ms: 15,
+        },
+        PlannedFault::PausePlaying {
+            role: "coordinator",
+            at_ms: 21,
+            for_ms: 40,
+        },
     ];
     let every_text = every.to_scenario("twophase", &p);
+    assert!(
+        every_text.contains("at = \"20ms\"\npause = 1\nfor = \"15ms\"")
+            && every_text.contains("at = \"21ms\"\npause = \"coordinator\"\nfor = \"40ms\"")
+            && !every_text.contains("resume"),
+        "{every_text}"
+    );
     assert!(
         every_text.contains("oneway = { from = [1, 2], to = [0] }")
             && every_text.contains("oneway = { from = [2], to = [0, 1] }")
@@ -1618,6 +1635,8 @@ fn generated_faults_fall_often_among_a_runs_first_milliseconds_and_messages() {
                 | PlannedFault::OneWay { at_ms, .. }
                 | PlannedFault::Isolate { at_ms, .. }
                 | PlannedFault::CrashPlaying { at_ms, .. }
+                | PlannedFault::Pause { at_ms, .. }
+                | PlannedFault::PausePlaying { at_ms, .. }
                 | PlannedFault::Skew { at_ms, .. } => {
                     timed += 1;
                     early += usize::from(at_ms < 64);

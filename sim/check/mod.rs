@@ -265,6 +265,8 @@ struct Auditor {
     causal: Option<causal::Causal>,
     stats: Stats,
     malformed: Verdict,
+    /// By node, while it is paused: the record of its pause.
+    paused: Vec<Option<u64>>,
 }
 
 impl Auditor {
@@ -280,6 +282,7 @@ impl Auditor {
             causal: options.causal.then(|| causal::Causal::new(n)),
             stats: Stats::default(),
             malformed: Verdict::new("well-formed"),
+            paused: vec![None; n],
         }
     }
 
@@ -293,6 +296,9 @@ impl Auditor {
                 format!("names node {} of {}", bad.0, self.nodes),
             );
             return;
+        }
+        if let Some((node, why)) = self.while_paused(index, record) {
+            self.malformed.flag(index, record.time, vec![node], why);
         }
         // Checkers that need the send look it up before the table changes.
         let sent = match &record.kind {
@@ -315,6 +321,52 @@ impl Auditor {
         }
     }
 
+    /// A paused node handles nothing until its resume or its crash, and a
+    /// copy is held only for a node paused: what breaks that, and why.
+    fn while_paused(&mut self, index: u64, record: &Record<'_>) -> Option<(NodeId, String)> {
+        let slot = |paused: &mut Vec<Option<u64>>, n: NodeId| {
+            let i = n.index();
+            if paused.len() <= i {
+                paused.resize(i + 1, None);
+            }
+            i
+        };
+        match &record.kind {
+            Kind::Pause { node } => {
+                let i = slot(&mut self.paused, *node);
+                self.paused[i].get_or_insert(index);
+                None
+            }
+            Kind::Resume { node } | Kind::Crash { node, .. } => {
+                let i = slot(&mut self.paused, *node);
+                self.paused[i] = None;
+                None
+            }
+            Kind::Held { node, msg, copy } => {
+                let i = slot(&mut self.paused, *node);
+                self.paused[i].is_none().then(|| {
+                    (
+                        *node,
+                        format!("holds m{msg}.{copy} for {node}, which is not paused"),
+                    )
+                })
+            }
+            Kind::Start { node, .. }
+            | Kind::Deliver { node, .. }
+            | Kind::Timer { node, .. }
+            | Kind::Input { node, .. } => {
+                let i = slot(&mut self.paused, *node);
+                self.paused[i].map(|at| {
+                    (
+                        *node,
+                        format!("{node} handles an event while paused (since record {at})"),
+                    )
+                })
+            }
+            _ => None,
+        }
+    }
+
     fn out_of_range(&self, record: &Record<'_>) -> Option<NodeId> {
         let (a, b) = match &record.kind {
             Kind::Send { node, to, .. } => (Some(*node), Some(*to)),
@@ -325,7 +377,10 @@ impl Auditor {
             Kind::Byzantine { node, of, .. } => (Some(*node), Some(*of)),
             Kind::Mutated { node, .. } => (Some(*node), None),
             Kind::CutWire { a, b } | Kind::RestoreWire { a, b } => (Some(*a), Some(*b)),
-            Kind::ClockSkew { node, .. } => (Some(*node), None),
+            Kind::ClockSkew { node, .. }
+            | Kind::Pause { node }
+            | Kind::Resume { node }
+            | Kind::Held { node, .. } => (Some(*node), None),
             _ => (record.node_event().map(|(n, _)| n), None),
         };
         [a, b].into_iter().flatten().find(|n| n.0 >= self.nodes)

@@ -25,7 +25,7 @@ fn listing(registry: &Registry) -> String {
         if !roles.is_empty() {
             let _ = writeln!(
                 t,
-                "  roles (for a fault's `isolate = \"ROLE\"` or `crash = \"ROLE\"`): {}",
+                "  roles (for a fault's `isolate = \"ROLE\"`, `crash = \"ROLE\"` or `pause = \"ROLE\"`): {}",
                 roles.join(", ")
             );
         }

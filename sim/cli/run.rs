@@ -557,7 +557,7 @@ fn print_summary(
     }
     let count = |n: u64, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
     println!(
-        "faults     {} (partitions, heals, wires, skews), {}, {}",
+        "faults     {} (partitions, heals, wires, skews, pauses), {}, {}",
         count(
             s.faults,
             "network or clock fault",
@@ -814,6 +814,7 @@ pub(crate) fn aimed_at_none(outcome: &crate::scheduler::Outcome) -> Vec<(String,
         .map(|(at, role, why)| {
             let (key, what) = match *why {
                 "crash" => ("crash", "crash"),
+                "pause" => ("pause", "pause"),
                 _ => ("isolate", "isolation"),
             };
             let why = match *why {

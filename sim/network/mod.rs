@@ -745,6 +745,14 @@ impl Network {
                 .is_some_and(|s| s.live && s.m.msg == msg)
     }
 
+    /// The copy of `msg` kept in `slot`, while it is kept.
+    pub fn kept(&self, slot: u32, msg: u64) -> Option<&InFlight> {
+        self.slots
+            .get(slot as usize)
+            .filter(|s| s.live && s.m.msg == msg)
+            .map(|s| &s.m)
+    }
+
     /// The copy of `msg` kept in `slot` reaches its receiver now. `None` if
     /// it was evicted meanwhile; `Err` if a partition now separates the ends.
     pub fn arrive(&mut self, slot: u32, msg: u64) -> Option<Result<InFlight, InFlight>> {

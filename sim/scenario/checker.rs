@@ -166,8 +166,12 @@ impl Checker<'_> {
                 Value::String(role) => Some((role, c.span())),
                 _ => None,
             });
+            let pause = f.pause.as_ref().and_then(|c| match c.get_ref() {
+                Value::String(role) => Some((role, c.span())),
+                _ => None,
+            });
             let isolate = f.isolate.as_ref().map(|i| (i.get_ref(), i.span()));
-            isolate.or(crash)
+            isolate.or(crash).or(pause)
         });
         for (role, span) in aimed {
             if !roles.is_empty() && !roles.contains(role) {
@@ -1027,6 +1031,46 @@ impl Checker<'_> {
             };
             actions.push(action);
         }
+        // A node, a range each seed draws it from, or whoever plays a role.
+        if let Some(c) = &r.pause {
+            let action = match c.get_ref() {
+                Value::Integer(i) if *i >= 0 && *i <= i64::from(u32::MAX) => FaultAction::Pause {
+                    node: node(*i as u32, c.span(), "a pause")?,
+                },
+                Value::Array(_) => {
+                    let range =
+                        knob::count(loc, c, "pause (a node id)", 0, u64::from(n.max(1) - 1))?;
+                    drawn_crash = matches!(range, Knob::Range(..)).then_some(range.clone());
+                    FaultAction::Pause {
+                        node: NodeId(range.low() as u32),
+                    }
+                }
+                Value::String(role) => {
+                    crate::network::role_word("pause", role).map_err(|e| loc.at(c.span(), e))?;
+                    FaultAction::PausePlaying {
+                        role: role.clone(),
+                        // Numbered when resolved, among the schedule's.
+                        mark: 0,
+                    }
+                }
+                _ => {
+                    return Err(loc.at(
+                        c.span(),
+                        format!(
+                            "pause must be a node id, a range [a, b] of node ids \
+                             (nodes are numbered 0..{}) or a role in quotes (\"leader\")",
+                            n.max(1) - 1
+                        ),
+                    ))
+                }
+            };
+            actions.push(action);
+        }
+        if let Some(c) = &r.resume {
+            actions.push(FaultAction::Resume {
+                node: node(*c.get_ref(), c.span(), "a resume")?,
+            });
+        }
         if let Some(c) = &r.restart {
             actions.push(FaultAction::Restart {
                 node: node(*c.get_ref(), c.span(), "a restart")?,
@@ -1136,10 +1180,17 @@ impl Checker<'_> {
                 Some((node(t.node, a.span(), "a fault's trigger")?, of, k))
             }
         };
-        let down = match &r.down {
-            None => None,
-            Some(d) => Some(knob::duration(loc, d, "fault.down")?),
-        };
+        let pause = r.pause.is_some() && actions.len() == 1;
+        let down =
+            match (&r.down, &r.pause_for) {
+                (Some(d), _) => Some(knob::duration(loc, d, "fault.down")?),
+                (None, Some(d)) if pause => Some(knob::duration(loc, d, "fault.for")?),
+                (None, Some(d)) => return Err(loc.at(
+                    d.span(),
+                    "`for` resumes a paused node that long after its pause: this fault is no pause",
+                )),
+                (None, None) => None,
+            };
         let crash = r.crash.is_some() && actions.len() == 1;
         if let (Some(a), false) = (&r.after, crash) {
             return Err(loc.at(
@@ -1163,7 +1214,7 @@ impl Checker<'_> {
                 down,
                 crash: drawn_crash,
             }),
-            0 => Err(loc.at(f.span(), "a fault needs one action: partition, oneway, isolate, heal, crash, restart, skew, cut, restore, forge, replay or alter")),
+            0 => Err(loc.at(f.span(), "a fault needs one action: partition, oneway, isolate, heal, crash, restart, pause, resume, skew, cut, restore, forge, replay or alter")),
             _ => Err(loc.at(f.span(), "a fault takes exactly one action; split this one into several [[fault]] entries")),
         }
     }
@@ -1216,7 +1267,12 @@ impl Checker<'_> {
             // its node down, or a restart that finds it up, does nothing,
             // and the run says it skipped it.
             if faults[i].crash.is_some()
-                || matches!(faults[i].action, FaultAction::CrashPlaying { .. })
+                || matches!(
+                    faults[i].action,
+                    FaultAction::CrashPlaying { .. }
+                        | FaultAction::PausePlaying { .. }
+                        | FaultAction::Pause { .. }
+                )
             {
                 continue;
             }

@@ -71,10 +71,11 @@ pub struct FaultKnob {
     /// or sent, that many messages.
     pub after: Option<(NodeId, Progress, Knob<u64>)>,
     /// For a crash: its node restarts this long after it (never, without,
-    /// unless a `restart` fault comes).
+    /// unless a `restart` fault comes). For a pause (`for`): its node
+    /// resumes this long after it (never, without).
     pub down: Option<Knob<Duration>>,
-    /// For a crash of a node drawn from a range (`crash = [a, b]`): the
-    /// range (the action holds its low).
+    /// For a crash or a pause of a node drawn from a range (`crash = [a,
+    /// b]`, `pause = [a, b]`): the range (the action holds its low).
     pub crash: Option<Knob<u64>>,
 }
 
@@ -410,11 +411,17 @@ impl Scenario {
             let mut action = f.action.clone();
             // Its restart's mark until the schedule's role crashes are
             // numbered, below.
-            if let FaultAction::CrashPlaying { mark, .. } = &mut action {
+            if let FaultAction::CrashPlaying { mark, .. } | FaultAction::PausePlaying { mark, .. } =
+                &mut action
+            {
                 *mark = i as u32;
             }
             if let (Some(k), FaultAction::Crash { node }) = (&f.crash, &mut action) {
                 let drawn_node = k.resolve(&format!("fault.{i}.crash"), &mut rng, &mut drawn);
+                *node = NodeId(drawn_node as u32);
+            }
+            if let (Some(k), FaultAction::Pause { node }) = (&f.crash, &mut action) {
+                let drawn_node = k.resolve(&format!("fault.{i}.pause"), &mut rng, &mut drawn);
                 *node = NodeId(drawn_node as u32);
             }
             if let (
@@ -444,18 +451,23 @@ impl Scenario {
                 );
                 t
             });
-            // A crash's restart, `down` after it.
-            let undo = match &action {
-                FaultAction::Crash { node } => Some(FaultAction::Restart { node: *node }),
+            // A crash's restart, `down` after it; a pause's resume, `for`
+            // after it.
+            let (undo, key) = match &action {
+                FaultAction::Crash { node } => (Some(FaultAction::Restart { node: *node }), "down"),
                 FaultAction::CrashPlaying { mark, .. } => {
-                    Some(FaultAction::RestartCrashed { mark: *mark })
+                    (Some(FaultAction::RestartCrashed { mark: *mark }), "down")
                 }
-                _ => None,
+                FaultAction::Pause { node } => (Some(FaultAction::Resume { node: *node }), "for"),
+                FaultAction::PausePlaying { mark, .. } => {
+                    (Some(FaultAction::ResumePaused { mark: *mark }), "for")
+                }
+                _ => (None, "down"),
             };
             let restart = f.down.as_ref().zip(undo).map(|(down, action)| Fault {
                 at: Duration(
                     at.0.saturating_add(
-                        down.resolve(&format!("fault.{i}.down"), &mut rng, &mut drawn)
+                        down.resolve(&format!("fault.{i}.{key}"), &mut rng, &mut drawn)
                             .0,
                     ),
                 ),

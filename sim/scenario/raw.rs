@@ -118,6 +118,13 @@ pub struct RawFault {
     /// How long a crash keeps its node down: its restart comes that long
     /// after it.
     pub down: Option<Spanned<Value>>,
+    /// A node id, a range `[a, b]` each seed draws the node from, or a
+    /// role: that node stops handling anything, its state kept.
+    pub pause: Option<Spanned<Value>>,
+    /// How long a pause lasts: its resume comes that long after it.
+    #[serde(rename = "for")]
+    pub pause_for: Option<Spanned<Value>>,
+    pub resume: Option<Spanned<u32>>,
 }
 
 #[derive(Debug, Deserialize)]

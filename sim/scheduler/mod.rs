@@ -320,8 +320,8 @@ pub struct Outcome {
     /// Faults aimed at a role (`isolate = "leader"`, `crash = "leader"`)
     /// that did nothing: when, the role, and why: `"none"`, no up node
     /// played it when an isolation came; `"alone"`, every up node but
-    /// those that played it plays no role at all; `"crash"`, no up node
-    /// played it when a crash came.
+    /// those that played it plays no role at all; `"crash"` (`"pause"`), no
+    /// up node played it when a crash (a pause) came.
     pub aimed_at_none: Vec<(Instant, String, &'static str)>,
 }
 

@@ -5,10 +5,19 @@ use crate::time::{Duration, Instant};
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Event {
     Start(u32),
-    Deliver { slot: u32, msg: u64 },
-    Timer { node: u32, timer: u64 },
+    Deliver {
+        slot: u32,
+        msg: u64,
+    },
+    Timer {
+        node: u32,
+        timer: u64,
+    },
     Fault(u32),
     Input(u64),
+    /// The oldest operation the workload handed process `0` while it was
+    /// paused, handed now.
+    Held(u32),
 }
 
 #[derive(Clone, Debug)]

@@ -13,7 +13,8 @@
 //! duplicates are dashed, corrupted copies orange, crashed stretches of a
 //! lane red, partitions and cut wires shaded bands, clock skews a mark on the lane, what
 //! a crash kept of the writes not yet synced a mark below it, and
-//! the spans a node marks (`Context::begin_span`) green bars on its lane. Only what is on screen is drawn, so
+//! the spans a node marks (`Context::begin_span`) green bars on its lane,
+//! as is a pause (`paused`, to its resume). Only what is on screen is drawn, so
 //! a 100,000-record trace stays responsive.
 //!
 //! The page has a self-test hook for the test suite: with
@@ -66,6 +67,9 @@ fn kind_name(k: &Kind<'_>) -> &'static str {
         Kind::Injected { .. } => "injected",
         Kind::Unauthentic { .. } => "unauthentic",
         Kind::DiskAtCrash { .. } => "disk",
+        Kind::Pause { .. } => "pause",
+        Kind::Resume { .. } => "resume",
+        Kind::Held { .. } => "held",
     }
 }
 
@@ -228,7 +232,28 @@ fn data_within(
             _ => None,
         })
         .collect();
+    // A pause: a bar on its node's lane to its resume, its crash, or the
+    // end.
+    let mut paused: BTreeMap<u32, usize> = BTreeMap::new();
+    for (i, r) in records.iter().enumerate() {
+        match &r.kind {
+            Kind::Pause { node } => {
+                paused.entry(node.0).or_insert(i);
+            }
+            Kind::Resume { node } | Kind::Crash { node, .. } => {
+                if let Some(start) = paused.remove(&node.0) {
+                    spans.push((i64::from(node.0), start, i, "paused".to_string()));
+                }
+            }
+            _ => {}
+        }
+    }
     let last = records.len().saturating_sub(1);
+    spans.extend(
+        paused
+            .into_iter()
+            .map(|(n, start)| (i64::from(n), start, last, "paused".to_string())),
+    );
     spans.extend(
         open.into_iter()
             .map(|((n, name), start)| (i64::from(n), start, last, name)),

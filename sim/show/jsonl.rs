@@ -88,6 +88,11 @@ pub fn object(index: u64, r: &Record<'_>, decode: Option<Decoder<'_>>) -> Value 
             "skew",
             json!({ "node": node.0, "offset_ns": offset_ns, "drift_ppm": drift_ppm }),
         ),
+        Kind::Pause { node } => ("pause", json!({ "node": node.0 })),
+        Kind::Resume { node } => ("resume", json!({ "node": node.0 })),
+        Kind::Held { node, msg, copy } => {
+            ("held", json!({ "node": node.0, "msg": msg, "copy": copy }))
+        }
         Kind::CheckFailed { check, message } => (
             "check_failed",
             json!({ "check": check, "message": message }),

@@ -97,6 +97,9 @@ impl Window {
             Kind::Lost { from, to, .. } | Kind::Injected { from, to, .. } => either(*from, *to),
             Kind::CutWire { a, b } | Kind::RestoreWire { a, b } => either(*a, *b),
             Kind::ClockSkew { node, .. }
+            | Kind::Pause { node }
+            | Kind::Resume { node }
+            | Kind::Held { node, .. }
             | Kind::Mutated { node, .. }
             | Kind::Byzantine { node, .. } => self.contains_node(*node),
             Kind::Duplicated { msg, .. }

@@ -257,6 +257,22 @@ pub fn render(
                     );
                 }
             }
+            Kind::Pause { node } | Kind::Resume { node } => {
+                if let Some(&x) = lane_x.get(node) {
+                    let word = match r.kind {
+                        Kind::Pause { .. } => "paused",
+                        _ => "resumed",
+                    };
+                    let _ = writeln!(
+                        out,
+                        r##"<g class="pause"><rect x="{}" y="{}" width="10" height="10" fill="#6c3483"/><text x="{}" y="{}" fill="#6c3483">{word}</text></g>"##,
+                        x - 5,
+                        ry - 5,
+                        x + 8,
+                        ry + 4
+                    );
+                }
+            }
             Kind::CheckFailed { check, message } if !failure_drawn => {
                 failure_drawn = true;
                 let _ = writeln!(

@@ -60,7 +60,13 @@ pub fn line(index: u64, r: &Record<'_>, decode: Option<Decoder<'_>>) -> String {
     let (who, what) = describe(r, decode);
     let node = match (r.node_event(), &r.kind) {
         (Some((n, l)), _) => format!("{:<4}L{:<5}", n.to_string(), l),
-        (None, Kind::DiskAtCrash { node, .. }) => format!("{:<4}{:<6}", node.to_string(), ""),
+        (
+            None,
+            Kind::DiskAtCrash { node, .. }
+            | Kind::Pause { node }
+            | Kind::Resume { node }
+            | Kind::Held { node, .. },
+        ) => format!("{:<4}{:<6}", node.to_string(), ""),
         (None, _) => format!("{:<4}{:<6}", who, ""),
     };
     format!("#{index:06}  {}  {node} {what}", r.time)
@@ -155,6 +161,15 @@ fn describe(r: &Record<'_>, decode: Option<Decoder<'_>>) -> (&'static str, Strin
                 "{:<9} {node} offset {offset_ns}ns drift {drift_ppm}ppm",
                 "skew"
             );
+        }
+        Kind::Pause { node } => {
+            let _ = write!(s, "{:<9} {node}: handles nothing until resumed", "pause");
+        }
+        Kind::Resume { node } => {
+            let _ = write!(s, "{:<9} {node}: what waited comes now", "resume");
+        }
+        Kind::Held { node, msg, copy } => {
+            let _ = write!(s, "{:<9} m{msg}.{copy} waits: {node} is paused", "held");
         }
         Kind::CheckFailed { check, message } => {
             let _ = write!(

@@ -190,6 +190,19 @@ pub enum PlannedFault {
         offset_ms: i64,
         drift_ppm: i32,
     },
+    /// `node` is paused from `at_ms` for `for_ms` ([`FaultAction::Pause`]):
+    /// it keeps its state, timers and clock and handles nothing, then
+    /// takes what waited. Drawn under [`FaultKinds::pauses`].
+    Pause { node: u32, at_ms: u64, for_ms: u64 },
+    /// Each node that plays `role` when `at_ms` comes is paused for
+    /// `for_ms`, as a scenario's `pause = "leader"` does: the leader that
+    /// stops and comes back believing it still leads. Drawn from
+    /// [`FaultKinds::pause_roles`].
+    PausePlaying {
+        role: &'static str,
+        at_ms: u64,
+        for_ms: u64,
+    },
     /// The `message`-th message sent in the run (from 0) is lost.
     Lose { message: u64 },
     /// The `message`-th message sent in the run is delivered twice.
@@ -350,6 +363,17 @@ impl Bounds {
     /// Jepsen's nemesis kills the primaries: `.crashing(&["leader"])`.
     pub fn crashing(mut self, roles: &'static [&'static str]) -> Bounds {
         self.faults.crash_roles = roles;
+        self
+    }
+
+    /// Pauses ([`PlannedFault::Pause`]), of drawn nodes and of whoever
+    /// plays one of `roles` when they come ([`PlannedFault::PausePlaying`]),
+    /// as Jepsen's nemesis stops processes: `.pausing(&["leader"])`, or
+    /// `.pausing(&[])` for drawn nodes alone. Off by default, so that the
+    /// cases other bounds draw stay as they were.
+    pub fn pausing(mut self, roles: &'static [&'static str]) -> Bounds {
+        self.faults.pauses = true;
+        self.faults.pause_roles = roles;
         self
     }
 
@@ -559,6 +583,12 @@ pub struct FaultKinds {
     /// among those the protocol's nodes play; none by default. Set with
     /// [`Bounds::crashing`].
     pub crash_roles: &'static [&'static str],
+    /// Pauses of drawn nodes ([`PlannedFault::Pause`]); off by default.
+    /// Set with [`Bounds::pausing`].
+    pub pauses: bool,
+    /// Roles a pause may be aimed at ([`PlannedFault::PausePlaying`]), when
+    /// `pauses` is on. Set with [`Bounds::pausing`].
+    pub pause_roles: &'static [&'static str],
 }
 
 impl Default for FaultKinds {
@@ -572,6 +602,8 @@ impl Default for FaultKinds {
             crash_stop: false,
             roles: &[],
             crash_roles: &[],
+            pauses: false,
+            pause_roles: &[],
         }
     }
 }
@@ -741,6 +773,42 @@ pub fn fault(
                     node,
                     send: k + 1,
                     down_ms,
+                })
+                .boxed(),
+        );
+    }
+    if kinds.pauses {
+        // Paused for at most 100 ms half the time, else for up to the
+        // horizon: a pause matters most when it outlasts the protocol's
+        // timeouts, and the rest of the cluster moves on without the node.
+        choices.push(
+            (
+                0..nodes,
+                below(end),
+                prop_oneof![1 => 1..=end.min(100), 1 => 1..=end],
+            )
+                .prop_map(|(node, at_ms, for_ms)| PlannedFault::Pause {
+                    node,
+                    at_ms,
+                    for_ms,
+                })
+                .boxed(),
+        );
+    }
+    if kinds.pauses && !kinds.pause_roles.is_empty() {
+        let roles = kinds.pause_roles;
+        // Evenly over the horizon, as a crash aimed at a role; as long as
+        // a pause of a drawn node.
+        choices.push(
+            (
+                0..roles.len(),
+                0..end,
+                prop_oneof![1 => 1..=end.min(100), 1 => 1..=end],
+            )
+                .prop_map(move |(r, at_ms, for_ms)| PlannedFault::PausePlaying {
+                    role: roles[r],
+                    at_ms,
+                    for_ms,
                 })
                 .boxed(),
         );
@@ -1171,6 +1239,43 @@ impl Case {
                         });
                     }
                 }
+                PlannedFault::Pause {
+                    node,
+                    at_ms,
+                    for_ms,
+                } if node < self.nodes => {
+                    let node = NodeId(node);
+                    out.push(Fault {
+                        after: None,
+                        at: ms(at_ms),
+                        action: FaultAction::Pause { node },
+                    });
+                    out.push(Fault {
+                        after: None,
+                        at: plus(ms(at_ms), ms(for_ms)),
+                        action: FaultAction::Resume { node },
+                    });
+                }
+                PlannedFault::PausePlaying {
+                    role,
+                    at_ms,
+                    for_ms,
+                } => {
+                    let mark = i as u32;
+                    out.push(Fault {
+                        after: None,
+                        at: ms(at_ms),
+                        action: FaultAction::PausePlaying {
+                            role: role.into(),
+                            mark,
+                        },
+                    });
+                    out.push(Fault {
+                        after: None,
+                        at: plus(ms(at_ms), ms(for_ms)),
+                        action: FaultAction::ResumePaused { mark },
+                    });
+                }
                 PlannedFault::Lose { .. } | PlannedFault::Duplicate { .. } => {}
                 PlannedFault::Skew {
                     node,
@@ -1394,9 +1499,20 @@ impl Case {
                 }
                 continue;
             }
-            // Written with its crash, as `down`.
-            if let FaultAction::RestartCrashed { .. } = f.action {
+            // Written with its crash, as `down`, or its pause, as `for`.
+            if let FaultAction::RestartCrashed { .. } | FaultAction::ResumePaused { .. } = f.action
+            {
                 continue;
+            }
+            if let FaultAction::Resume { node } = f.action {
+                let paused = schedule[..index].iter().rev().find_map(|p| match p.action {
+                    FaultAction::Pause { node: n } if n == node => Some(true),
+                    FaultAction::Resume { node: n } if n == node => Some(false),
+                    _ => None,
+                });
+                if paused == Some(true) {
+                    continue;
+                }
             }
             let f = f.clone();
             let _ = writeln!(t, "\n[[fault]]\nat = {}", dur(f.at));
@@ -1437,6 +1553,34 @@ impl Case {
                     }
                 }
                 FaultAction::Restart { node } => writeln!(t, "restart = {}", node.0),
+                FaultAction::Pause { node } => {
+                    let resume = schedule[index + 1..]
+                        .iter()
+                        .find(|r| r.action == FaultAction::Resume { node });
+                    match resume {
+                        Some(r) => writeln!(
+                            t,
+                            "pause = {}\nfor = {}",
+                            node.0,
+                            dur(Duration(r.at.0 - f.at.0))
+                        ),
+                        None => writeln!(t, "pause = {}", node.0),
+                    }
+                }
+                FaultAction::Resume { node } => writeln!(t, "resume = {}", node.0),
+                FaultAction::PausePlaying { role, mark } => {
+                    let resume = schedule
+                        .iter()
+                        .find(|r| r.action == FaultAction::ResumePaused { mark });
+                    match resume {
+                        Some(r) => writeln!(
+                            t,
+                            "pause = {role:?}\nfor = {}",
+                            dur(Duration(r.at.0 - f.at.0))
+                        ),
+                        None => writeln!(t, "pause = {role:?}"),
+                    }
+                }
                 FaultAction::ClockSkew {
                     node,
                     offset_ns,
@@ -1640,6 +1784,7 @@ pub fn check_protocol_with(
         let (role, bound) = match f {
             PlannedFault::Isolate { role, .. } => (role, "isolating"),
             PlannedFault::CrashPlaying { role, .. } => (role, "crashing"),
+            PlannedFault::PausePlaying { role, .. } => (role, "pausing"),
             _ => continue,
         };
         if !roles.is_empty() && !roles.iter().any(|r| r == role) {

@@ -406,6 +406,24 @@ fn earlier(f: &PlannedFault, num: u64, den: u64) -> PlannedFault {
             offset_ms,
             drift_ppm,
         },
+        PlannedFault::Pause {
+            node,
+            at_ms,
+            for_ms,
+        } => PlannedFault::Pause {
+            node,
+            at_ms: scale(at_ms),
+            for_ms,
+        },
+        PlannedFault::PausePlaying {
+            role,
+            at_ms,
+            for_ms,
+        } => PlannedFault::PausePlaying {
+            role,
+            at_ms: scale(at_ms),
+            for_ms,
+        },
     }
 }
 
@@ -551,6 +569,24 @@ fn smaller_faults(f: &PlannedFault) -> Vec<PlannedFault> {
             role,
             at_ms,
             lasts_ms,
+        }),
+        PlannedFault::Pause {
+            node,
+            at_ms,
+            for_ms,
+        } => shorter_then_sooner(at_ms, for_ms, |at_ms, for_ms| PlannedFault::Pause {
+            node,
+            at_ms,
+            for_ms,
+        }),
+        PlannedFault::PausePlaying {
+            role,
+            at_ms,
+            for_ms,
+        } => shorter_then_sooner(at_ms, for_ms, |at_ms, for_ms| PlannedFault::PausePlaying {
+            role,
+            at_ms,
+            for_ms,
         }),
         PlannedFault::Skew {
             node,

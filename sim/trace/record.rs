@@ -304,6 +304,15 @@ pub enum Kind<'a> {
         kept: Vec<String>,
         lost: Vec<String>,
     },
+    /// `node` was paused ([`crate::FaultAction::Pause`]): it handles
+    /// nothing until its `Resume`; what reaches it meanwhile waits.
+    Pause { node: NodeId },
+    /// `node` was resumed: what waited for it comes next, in order.
+    Resume { node: NodeId },
+    /// Copy `copy` of `msg` reached `node` while it was paused: it waits
+    /// for the resume (its `Deliver` then follows). When it arrived, which
+    /// a replay by schedule follows.
+    Held { node: NodeId, msg: u64, copy: u32 },
 }
 
 impl Record<'_> {
@@ -464,6 +473,9 @@ impl Record<'_> {
             },
             Kind::Unauthentic { msg, copy } => Kind::Unauthentic { msg, copy },
             Kind::DiskAtCrash { node, kept, lost } => Kind::DiskAtCrash { node, kept, lost },
+            Kind::Pause { node } => Kind::Pause { node },
+            Kind::Resume { node } => Kind::Resume { node },
+            Kind::Held { node, msg, copy } => Kind::Held { node, msg, copy },
         };
         Record {
             time: self.time,

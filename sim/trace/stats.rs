@@ -101,7 +101,9 @@ impl Stats {
             | Kind::Heal { .. }
             | Kind::CutWire { .. }
             | Kind::RestoreWire { .. }
-            | Kind::ClockSkew { .. } => self.faults += 1,
+            | Kind::ClockSkew { .. }
+            | Kind::Pause { .. }
+            | Kind::Resume { .. } => self.faults += 1,
             Kind::Mutated { .. } | Kind::Altered { .. } | Kind::Injected { .. } => {
                 self.adversary += 1
             }

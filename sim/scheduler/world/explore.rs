@@ -514,6 +514,7 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
             clocks_held: self.clocks_held.clone(),
             aimed_at_none: self.aimed_at_none.clone(),
             crashed_by: self.crashed_by.clone(),
+            pauses: self.pauses.clone(),
             inputs_queued: self.inputs_queued,
             inputs_asked: self.inputs_asked,
             last_input: self.last_input,

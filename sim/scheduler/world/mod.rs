@@ -108,6 +108,7 @@ pub(crate) struct World<'s, N: Node, S: Sink> {
     // The nodes each crash of whoever plays a role took down, by its mark,
     // until its restart.
     crashed_by: std::collections::BTreeMap<u32, Vec<NodeId>>,
+    pauses: Pauses,
     // Client operations left in async nodes' queues for a task to ask for
     // (the first one's node), and whether any task ever asked.
     inputs_queued: Option<(NodeId, u64)>,
@@ -190,6 +191,57 @@ struct Adversary {
     seen: std::collections::VecDeque<Seen>,
 }
 
+/// Paused processes ([`FaultAction::Pause`]) and what waits for them.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Pauses {
+    /// By process, while it is paused: the events that came for it, in
+    /// the order they came.
+    held: Vec<Option<Vec<Event>>>,
+    /// By process: the operations (id, value) the workload handed it while
+    /// it was paused, in order (each an [`Event::Held`] among `held`).
+    inputs: Vec<std::collections::VecDeque<(u64, u64)>>,
+    /// How many processes are paused: while none is, nothing is looked up.
+    count: u32,
+    /// What waited for a process resumed (or crashed while paused), to
+    /// come now, before anything else.
+    released: std::collections::VecDeque<Event>,
+    /// The nodes each pause of whoever plays a role paused, by its mark,
+    /// until its resume.
+    by_mark: BTreeMap<u32, Vec<NodeId>>,
+}
+
+impl Pauses {
+    fn is_paused(&self, p: NodeId) -> bool {
+        self.count > 0 && self.held.get(p.index()).is_some_and(|h| h.is_some())
+    }
+
+    /// Pauses process `p` (false if it already is).
+    fn pause(&mut self, p: NodeId, processes: usize) -> bool {
+        if self.held.len() < processes {
+            self.held.resize(processes, None);
+            self.inputs.resize(processes, Default::default());
+        }
+        let slot = &mut self.held[p.index()];
+        if slot.is_some() {
+            return false;
+        }
+        *slot = Some(Vec::new());
+        self.count += 1;
+        true
+    }
+
+    /// Ends `p`'s pause, its events to come next (false if it was not
+    /// paused).
+    fn resume(&mut self, p: NodeId) -> bool {
+        let Some(held) = self.held.get_mut(p.index()).and_then(Option::take) else {
+            return false;
+        };
+        self.count -= 1;
+        self.released.extend(held);
+        true
+    }
+}
+
 /// Faults set off by a node's own progress ([`crate::config::Fault::after`]).
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Triggers {
@@ -245,7 +297,7 @@ impl Still {
             Event::Start(_) => "starts",
             Event::Deliver { .. } => "messages",
             Event::Timer { .. } => "timers",
-            Event::Input(_) => "client operations",
+            Event::Input(_) | Event::Held(_) => "client operations",
             Event::Fault(_) => "restarts",
         };
         if let Some(node) = node {
@@ -498,6 +550,7 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
             clocks_held: Vec::new(),
             aimed_at_none: Vec::new(),
             crashed_by: Default::default(),
+            pauses: Pauses::default(),
             inputs_queued: None,
             inputs_asked: false,
             last_input: None,
@@ -582,6 +635,13 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
     /// The next event: by time, or under PCT the highest-priority node
     /// event, unless the environment has something due by then.
     fn next_event(&mut self) -> Option<Queued> {
+        if let Some(event) = self.pauses.released.pop_front() {
+            return Some(Queued {
+                at: self.now,
+                seq: 0,
+                event,
+            });
+        }
         let Some(pct) = self.pct.as_mut() else {
             return self.queue.pop().map(|Reverse(q)| q);
         };
@@ -923,6 +983,10 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
             }
             self.now = next.at;
             self.changed = None;
+            // What comes for a paused process waits for its resume.
+            if self.pauses.count > 0 && self.hold(next.event)? {
+                continue;
+            }
             if self.handle(next.event)? {
                 self.handled += 1;
                 if self
@@ -976,7 +1040,43 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
             Event::Timer { node, timer } => self.fire(NodeId(node), timer),
             Event::Fault(i) => self.fault(i),
             Event::Input(id) => self.input(id),
+            Event::Held(p) => {
+                let process = NodeId(p);
+                let Some((id, value)) = self.pauses.inputs[process.index()].pop_front() else {
+                    return Ok(false);
+                };
+                if self.nodes[process.index()].is_none() || self.failure.is_some() {
+                    self.inputs_at_down += 1;
+                    return Ok(false);
+                }
+                self.issue(process, id, value)?;
+                Ok(true)
+            }
         }
+    }
+
+    /// Holds `event` for its process's resume if the process is paused
+    /// (true): a start, a timer, a copy's arrival (recorded, as `Held`:
+    /// when it came is the network's to replay). An operation is held as
+    /// it is handed ([`World::input`]).
+    #[cold]
+    fn hold(&mut self, event: Event) -> Result<bool, SimError> {
+        let (p, copy) = match event {
+            Event::Start(i) | Event::Held(i) | Event::Timer { node: i, .. } => (NodeId(i), None),
+            Event::Deliver { slot, msg } => match self.network.kept(slot, msg) {
+                Some(m) => (m.to, Some((m.msg, m.copy))),
+                None => return Ok(false),
+            },
+            Event::Fault(_) | Event::Input(_) => return Ok(false),
+        };
+        let Some(Some(held)) = self.pauses.held.get_mut(p.index()) else {
+            return Ok(false);
+        };
+        held.push(event);
+        if let Some((msg, copy)) = copy {
+            self.write(Kind::Held { node: p, msg, copy })?;
+        }
+        Ok(true)
     }
 
     /// Fires `id`'s timer `timer`, if it is still set and the node is up.
@@ -1376,24 +1476,39 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
                 down = true;
                 continue;
             }
-            let lamport = self.clocks.tick(process.index());
-            self.write(Kind::Input {
-                node: process,
-                lamport,
-                id,
-                value,
-            })?;
-            Self::saw(&mut self.seen, process, |h| {
-                h.write_u8(b'I');
-                h.write_u64(id);
-                h.write_u64(value);
-            });
-            self.call(process, |n, ctx| n.on_input(ctx, Input { id, value }))?;
+            // A paused process is handed it when it resumes.
+            if self.pauses.is_paused(process) {
+                self.pauses.inputs[process.index()].push_back((id, value));
+                if let Some(Some(held)) = self.pauses.held.get_mut(process.index()) {
+                    held.push(Event::Held(process.0));
+                }
+                self.last_input = Some(self.now);
+                continue;
+            }
+            self.issue(process, id, value)?;
             issued = true;
-            self.last_input = Some(self.now);
         }
         self.inputs_at_down += u64::from(down && !issued);
         Ok(issued)
+    }
+
+    /// Hands process `process` the workload's operation `id`.
+    fn issue(&mut self, process: NodeId, id: u64, value: u64) -> Result<(), SimError> {
+        let lamport = self.clocks.tick(process.index());
+        self.write(Kind::Input {
+            node: process,
+            lamport,
+            id,
+            value,
+        })?;
+        Self::saw(&mut self.seen, process, |h| {
+            h.write_u8(b'I');
+            h.write_u64(id);
+            h.write_u64(value);
+        });
+        self.call(process, |n, ctx| n.on_input(ctx, Input { id, value }))?;
+        self.last_input = Some(self.now);
+        Ok(())
     }
 
     /// Updates what faults are in force after a fault record, and since
@@ -1401,11 +1516,12 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
     pub(crate) fn note_fault(&mut self, wires_cut: u32) {
         let was_active = self.faults.active();
         let was_down = self.faults.down;
-        let cut = |f: &FaultState| f.partitions + f.wires_cut > 0;
+        let cut = |f: &FaultState| f.partitions + f.wires_cut + f.paused > 0;
         let was_cut = cut(&self.faults);
         self.faults.partitions = self.network.partition_count() as u32;
         self.faults.down = self.nodes.iter().filter(|n| n.is_none()).count() as u32;
         self.faults.wires_cut = wires_cut;
+        self.faults.paused = self.pauses.count;
         self.faults.last_fault = Some(self.now);
         if self.faults.active() {
             self.faults.calm_since = None;
@@ -1596,6 +1712,42 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
                 }
                 Ok(handled)
             }
+            FaultAction::PausePlaying { role, mark } => {
+                let players = self.playing(&role);
+                if players.is_empty() {
+                    self.aimed_at_none.push((self.now, role, "pause"));
+                }
+                for &node in &players {
+                    self.apply_fault(FaultAction::Pause { node })?;
+                }
+                self.pauses.by_mark.insert(mark, players);
+                Ok(false)
+            }
+            FaultAction::ResumePaused { mark } => {
+                for node in self.pauses.by_mark.remove(&mark).unwrap_or_default() {
+                    self.apply_fault(FaultAction::Resume { node })?;
+                }
+                Ok(false)
+            }
+            FaultAction::Pause { node: id } => {
+                let processes = self.nodes.len();
+                for k in 0..self.instance_count(id) {
+                    let node = self.instance(id, k);
+                    if self.nodes[node.index()].is_some() && self.pauses.pause(node, processes) {
+                        self.write(Kind::Pause { node })?;
+                    }
+                }
+                Ok(false)
+            }
+            FaultAction::Resume { node: id } => {
+                for k in 0..self.instance_count(id) {
+                    let node = self.instance(id, k);
+                    if self.pauses.resume(node) {
+                        self.write(Kind::Resume { node })?;
+                    }
+                }
+                Ok(false)
+            }
             FaultAction::Partition { id, spec } => {
                 self.network.partition(id, &spec);
                 self.write(Kind::Partition { id, spec })?;
@@ -1680,6 +1832,9 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
                     }
                     self.end_crashed_ops(node)?;
                     self.nodes[node.index()] = None;
+                    // A crash ends a pause (its record says so): what
+                    // waited comes now and finds the node down.
+                    self.pauses.resume(node);
                     let slot = &mut self.slots[node.index()];
                     slot.timers.clear();
                     self.changed = Some(node);
