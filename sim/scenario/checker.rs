@@ -982,89 +982,75 @@ impl Checker<'_> {
             });
         }
         // A node, or a range each seed draws the node from.
+        // A crash's or a pause's aim: a node, a range each seed draws it
+        // from, or whoever plays a role when it comes.
+        let aim = |c: &Spanned<Value>, what: &str| -> Result<Aim, ScenarioError> {
+            Ok(match c.get_ref() {
+                Value::Integer(i) if *i >= 0 && *i <= i64::from(u32::MAX) => {
+                    Aim::Node(node(*i as u32, c.span(), &format!("a {what}"))?)
+                }
+                Value::Array(_) => {
+                    let what = format!("{what} (a node id)");
+                    Aim::Drawn(knob::count(loc, c, &what, 0, u64::from(n.max(1) - 1))?)
+                }
+                Value::String(role) => {
+                    crate::network::role_word(what, role).map_err(|e| loc.at(c.span(), e))?;
+                    Aim::Role(role.clone())
+                }
+                _ => {
+                    return Err(loc.at(
+                        c.span(),
+                        format!(
+                            "{what} must be a node id, a range [a, b] of node ids \
+                             (nodes are numbered 0..{}) or a role in quotes (\"leader\")",
+                            n.max(1) - 1
+                        ),
+                    ))
+                }
+            })
+        };
+        // The node an aim names, or the low of its range (the range kept
+        // for each seed to draw from).
         let mut drawn_crash = None;
+        let mut low_of = |range: Knob<u64>| {
+            let low = NodeId(range.low() as u32);
+            drawn_crash = matches!(range, Knob::Range(..)).then_some(range);
+            low
+        };
         if let Some(c) = &r.crash {
-            let action = match c.get_ref() {
-                Value::Integer(i) if *i >= 0 && *i <= i64::from(u32::MAX) => FaultAction::Crash {
-                    node: node(*i as u32, c.span(), "a crash")?,
-                },
-                Value::Array(_) => {
-                    let range =
-                        knob::count(loc, c, "crash (a node id)", 0, u64::from(n.max(1) - 1))?;
-                    if let Some(a) = &r.after {
-                        return Err(loc.at(
-                            a.span(),
+            let aimed = aim(c, "crash")?;
+            if let (Some(a), Aim::Drawn(_) | Aim::Role(_)) = (&r.after, &aimed) {
+                return Err(loc.at(
+                    a.span(),
+                    match aimed {
+                        Aim::Drawn(_) => {
                             "a crash set off by `after` names its node: `crash = [a, b]` \
-                             draws it, so give one node",
-                        ));
-                    }
-                    let low = NodeId(range.low() as u32);
-                    drawn_crash = matches!(range, Knob::Range(..)).then_some(range);
-                    FaultAction::Crash { node: low }
-                }
-                // Whoever plays a role when the crash comes.
-                Value::String(role) => {
-                    if let Some(a) = &r.after {
-                        return Err(loc.at(
-                            a.span(),
+                             draws it, so give one node"
+                        }
+                        _ => {
                             "a crash set off by `after` names its node: a crash of whoever \
-                             plays a role comes at a time, `at`",
-                        ));
-                    }
-                    crate::network::role_word("crash", role).map_err(|e| loc.at(c.span(), e))?;
-                    FaultAction::CrashPlaying {
-                        role: role.clone(),
-                        // Numbered when resolved, among the schedule's.
-                        mark: 0,
-                    }
-                }
-                _ => {
-                    return Err(loc.at(
-                        c.span(),
-                        format!(
-                            "crash must be a node id, a range [a, b] of node ids \
-                             (nodes are numbered 0..{}) or a role in quotes (\"leader\")",
-                            n.max(1) - 1
-                        ),
-                    ))
-                }
-            };
-            actions.push(action);
-        }
-        // A node, a range each seed draws it from, or whoever plays a role.
-        if let Some(c) = &r.pause {
-            let action = match c.get_ref() {
-                Value::Integer(i) if *i >= 0 && *i <= i64::from(u32::MAX) => FaultAction::Pause {
-                    node: node(*i as u32, c.span(), "a pause")?,
+                             plays a role comes at a time, `at`"
+                        }
+                    },
+                ));
+            }
+            actions.push(match aimed {
+                Aim::Node(node) => FaultAction::Crash { node },
+                Aim::Drawn(range) => FaultAction::Crash {
+                    node: low_of(range),
                 },
-                Value::Array(_) => {
-                    let range =
-                        knob::count(loc, c, "pause (a node id)", 0, u64::from(n.max(1) - 1))?;
-                    drawn_crash = matches!(range, Knob::Range(..)).then_some(range.clone());
-                    FaultAction::Pause {
-                        node: NodeId(range.low() as u32),
-                    }
-                }
-                Value::String(role) => {
-                    crate::network::role_word("pause", role).map_err(|e| loc.at(c.span(), e))?;
-                    FaultAction::PausePlaying {
-                        role: role.clone(),
-                        // Numbered when resolved, among the schedule's.
-                        mark: 0,
-                    }
-                }
-                _ => {
-                    return Err(loc.at(
-                        c.span(),
-                        format!(
-                            "pause must be a node id, a range [a, b] of node ids \
-                             (nodes are numbered 0..{}) or a role in quotes (\"leader\")",
-                            n.max(1) - 1
-                        ),
-                    ))
-                }
-            };
-            actions.push(action);
+                // Numbered when resolved, among the schedule's.
+                Aim::Role(role) => FaultAction::CrashPlaying { role, mark: 0 },
+            });
+        }
+        if let Some(c) = &r.pause {
+            actions.push(match aim(c, "pause")? {
+                Aim::Node(node) => FaultAction::Pause { node },
+                Aim::Drawn(range) => FaultAction::Pause {
+                    node: low_of(range),
+                },
+                Aim::Role(role) => FaultAction::PausePlaying { role, mark: 0 },
+            });
         }
         if let Some(c) = &r.resume {
             actions.push(FaultAction::Resume {
@@ -1369,6 +1355,15 @@ impl Checker<'_> {
         }
         Ok(())
     }
+}
+
+/// What a crash or a pause is aimed at (`crash = …`, `pause = …`).
+enum Aim {
+    Node(NodeId),
+    /// A node each seed draws from the range.
+    Drawn(Knob<u64>),
+    /// Whoever plays the role when the fault comes.
+    Role(String),
 }
 
 /// Why `name` names none of `known`, the checks a run of `protocol` can

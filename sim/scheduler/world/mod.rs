@@ -1045,7 +1045,11 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
                 let Some((id, value)) = self.pauses.inputs[process.index()].pop_front() else {
                     return Ok(false);
                 };
-                if self.nodes[process.index()].is_none() || self.failure.is_some() {
+                if self.failure.is_some() {
+                    return Ok(false);
+                }
+                // Crashed while paused: the operation is never issued.
+                if self.nodes[process.index()].is_none() {
                     self.inputs_at_down += 1;
                     return Ok(false);
                 }
