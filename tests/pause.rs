@@ -445,6 +445,20 @@ fn a_scenario_pauses_a_node_for_a_while_and_says_where_a_pause_is_written_wrong(
             && shown.contains("resume    n1: what waited comes now"),
         "{shown}"
     );
+    // Never resumed: Raft's `leader-elected` is not judged, and the run
+    // says why.
+    let forever = scenario(
+        &dir,
+        "forever.toml",
+        &format!("{base}[[fault]]\nat = \"1s\"\npause = 1\n"),
+    );
+    let out = common::dsim(&["run", &forever]);
+    let text = common::text(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(
+        text.contains("leader-elected NOT RUN (a pause was still in force when the run ended"),
+        "{text}"
+    );
     // Wrong, each at its place, exit 2.
     for (name, fault, expected) in [
         (

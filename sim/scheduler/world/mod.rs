@@ -2888,7 +2888,15 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
                     ..
                 },
                 None,
-            ) => format!("a partition or cut wire was still in force when the run ended at {now}"),
+            ) => {
+                let cut = self.faults.partitions + self.faults.wires_cut > 0;
+                let what = match (cut, self.faults.paused > 0) {
+                    (false, true) => "a pause",
+                    (true, true) => "a partition or cut wire, and a pause,",
+                    _ => "a partition or cut wire",
+                };
+                format!("{what} was still in force when the run ended at {now}")
+            }
             (When::Eventually { .. }, None) => {
                 format!("a fault was still in force when the run ended at {now}")
             }
