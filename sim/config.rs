@@ -319,15 +319,36 @@ pub enum FaultAction {
     /// then come at once, in the order they came, before anything else.
     /// A crash meanwhile ends the pause (what waited finds the node down).
     /// A pause of a node down or already paused does nothing.
-    Pause { node: NodeId },
+    ///
+    /// With `mid_handler`, the pause lies in wait from its time: it falls
+    /// in the node's next handler that sends anything, right before its
+    /// first send, where a process stops between what it checked (a lease,
+    /// its leadership, its clock) and what it does about it. That send
+    /// and everything the handler did after it (later sends, timers,
+    /// answers, syncs) wait for the resume and then happen, before what
+    /// came meanwhile; a crash meanwhile undoes them (its disk as it was
+    /// at that send). A resume that comes before the pause fell ends it
+    /// unfallen, and the run says so.
+    Pause {
+        node: NodeId,
+        #[serde(default)]
+        mid_handler: bool,
+    },
     /// Resume a paused node (of one not paused: nothing).
     Resume { node: NodeId },
     /// Pause each up node that plays `role` when the fault comes
     /// ([`crate::Node::role`]), as [`FaultAction::Pause`] pauses one: a
     /// leader that stops for a while and comes back believing it still
     /// leads. `mark` names the fault for its resume
-    /// ([`FaultAction::ResumePaused`]).
-    PausePlaying { role: String, mark: u32 },
+    /// ([`FaultAction::ResumePaused`]). With `mid_handler`, each such
+    /// pause falls in its node's next handler that sends, as
+    /// [`FaultAction::Pause`]'s does.
+    PausePlaying {
+        role: String,
+        mark: u32,
+        #[serde(default)]
+        mid_handler: bool,
+    },
     /// Resume, of the nodes that the [`FaultAction::PausePlaying`] with
     /// this `mark` paused, each still paused.
     ResumePaused { mark: u32 },
@@ -353,6 +374,14 @@ pub(crate) fn number_role_crashes(faults: &mut [Fault]) {
             }
             _ => {}
         }
+    }
+}
+
+/// How a pause that falls in a handler says so.
+fn mid(mid_handler: bool) -> &'static str {
+    match mid_handler {
+        true => " in its next handler that sends",
+        false => "",
     }
 }
 
@@ -389,10 +418,16 @@ impl std::fmt::Display for FaultAction {
                 write!(f, "crash #{mark} of whoever is {role}")
             }
             FaultAction::RestartCrashed { mark } => write!(f, "restart of crash #{mark}'s nodes"),
-            FaultAction::Pause { node } => write!(f, "pause {node}"),
+            FaultAction::Pause { node, mid_handler } => {
+                write!(f, "pause {node}{}", mid(*mid_handler))
+            }
             FaultAction::Resume { node } => write!(f, "resume {node}"),
-            FaultAction::PausePlaying { role, mark } => {
-                write!(f, "pause #{mark} of whoever is {role}")
+            FaultAction::PausePlaying {
+                role,
+                mark,
+                mid_handler,
+            } => {
+                write!(f, "pause #{mark} of whoever is {role}{}", mid(*mid_handler))
             }
             FaultAction::ResumePaused { mark } => write!(f, "resume of pause #{mark}'s nodes"),
         }
@@ -757,7 +792,7 @@ impl SimConfig {
                         ));
                     }
                 }
-                FaultAction::PausePlaying { mark, role } => {
+                FaultAction::PausePlaying { mark, role, .. } => {
                     crate::network::role_word("pause", role)?;
                     if !paused_by.insert(*mark) {
                         return Err(format!(
@@ -773,7 +808,7 @@ impl SimConfig {
                         ));
                     }
                 }
-                FaultAction::Pause { node } => node_ok(*node, "a pause")?,
+                FaultAction::Pause { node, .. } => node_ok(*node, "a pause")?,
                 FaultAction::Resume { node } => node_ok(*node, "a resume")?,
                 FaultAction::Partition { spec, .. } => validate_partition(spec, self.nodes)?,
                 FaultAction::Heal { .. } => {}

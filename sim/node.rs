@@ -422,8 +422,12 @@ pub struct Context<'a, N: Node + ?Sized> {
 #[derive(Debug, Default)]
 pub(crate) struct Cut {
     pub(crate) left: u64,
-    /// The effects up to and with that send, and the disk then.
+    /// The effects up to and with that send (without it, `before`), and
+    /// the disk then.
     pub(crate) at: Option<(usize, Disk)>,
+    /// Whether the cut comes right before that send (a pause that falls
+    /// there), not right after it (a crash).
+    pub(crate) before: bool,
 }
 
 impl Cut {
@@ -434,7 +438,7 @@ impl Cut {
         }
         self.left -= 1;
         if self.left == 0 {
-            self.at = Some((effects.len(), disk.clone()));
+            self.at = Some((effects.len() - usize::from(self.before), disk.clone()));
         }
     }
 }

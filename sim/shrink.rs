@@ -340,7 +340,9 @@ fn fault_groups(c: &Candidate) -> Vec<Vec<usize>> {
                 && faults[i].after == faults[j].after
                 && match (&faults[i].action, &faults[j].action) {
                     (FaultAction::Crash { node: a }, FaultAction::Restart { node: b })
-                    | (FaultAction::Pause { node: a }, FaultAction::Resume { node: b }) => a == b,
+                    | (FaultAction::Pause { node: a, .. }, FaultAction::Resume { node: b }) => {
+                        a == b
+                    }
                     (
                         FaultAction::CrashPlaying { mark: a, .. },
                         FaultAction::RestartCrashed { mark: b },
@@ -537,7 +539,7 @@ fn with_nodes(c: &Candidate, keep: &[u32]) -> Option<Candidate> {
     c.config.faults.retain(|f| match &f.action {
         FaultAction::Crash { node }
         | FaultAction::Restart { node }
-        | FaultAction::Pause { node }
+        | FaultAction::Pause { node, .. }
         | FaultAction::Resume { node }
         | FaultAction::ClockSkew { node, .. } => kept(node),
         FaultAction::Forge { to, from } => kept(to) && from.as_ref().is_none_or(kept),
@@ -555,7 +557,7 @@ fn with_nodes(c: &Candidate, keep: &[u32]) -> Option<Candidate> {
         match &mut f.action {
             FaultAction::Crash { node }
             | FaultAction::Restart { node }
-            | FaultAction::Pause { node }
+            | FaultAction::Pause { node, .. }
             | FaultAction::Resume { node }
             | FaultAction::ClockSkew { node, .. } => map(node),
             FaultAction::Forge { to, from } => {
@@ -691,7 +693,7 @@ fn node_subsets(c: &Candidate, k: u32, cap: usize) -> Vec<Vec<u32>> {
         match &f.action {
             FaultAction::Crash { node }
             | FaultAction::Restart { node }
-            | FaultAction::Pause { node }
+            | FaultAction::Pause { node, .. }
             | FaultAction::Resume { node }
             | FaultAction::ClockSkew { node, .. }
             | FaultAction::Forge { to: node, .. }

@@ -20,6 +20,7 @@ mod kernel;
 mod linearizable;
 mod mid_handler;
 mod pause;
+mod pause_mid;
 mod progress;
 mod property;
 mod protocols;

@@ -88,7 +88,13 @@ fn handled_by(r: &Record<'_>, n: NodeId) -> bool {
 fn a_paused_node_handles_nothing_until_resumed_then_what_waited_in_the_order_it_came() {
     let one = NodeId(1);
     let sim = relay(vec![
-        (100, FaultAction::Pause { node: one }),
+        (
+            100,
+            FaultAction::Pause {
+                node: one,
+                mid_handler: false,
+            },
+        ),
         (300, FaultAction::Resume { node: one }),
     ])
     // What node 1 saw: every message, in order; the timer due at 150 ms
@@ -162,7 +168,13 @@ fn a_paused_node_handles_nothing_until_resumed_then_what_waited_in_the_order_it_
 fn a_crash_ends_a_pause_and_what_waited_finds_the_node_down() {
     let one = NodeId(1);
     let sim = relay(vec![
-        (100, FaultAction::Pause { node: one }),
+        (
+            100,
+            FaultAction::Pause {
+                node: one,
+                mid_handler: false,
+            },
+        ),
         (200, FaultAction::Crash { node: one }),
         (250, FaultAction::Resume { node: one }),
         (260, FaultAction::Restart { node: one }),
@@ -202,7 +214,13 @@ fn a_pause_of_a_node_already_paused_or_down_does_nothing_and_a_resume_of_one_not
     let no_ops = relay(vec![
         (50, FaultAction::Resume { node: one }),
         (100, FaultAction::Crash { node: one }),
-        (110, FaultAction::Pause { node: one }),
+        (
+            110,
+            FaultAction::Pause {
+                node: one,
+                mid_handler: false,
+            },
+        ),
         (120, FaultAction::Restart { node: one }),
         (130, FaultAction::Resume { node: one }),
     ])
@@ -221,8 +239,20 @@ fn a_pause_of_a_node_already_paused_or_down_does_nothing_and_a_resume_of_one_not
     };
     assert!(kinds(&plain).is_empty() && kinds(&no_ops).is_empty());
     let twice = relay(vec![
-        (100, FaultAction::Pause { node: one }),
-        (150, FaultAction::Pause { node: one }),
+        (
+            100,
+            FaultAction::Pause {
+                node: one,
+                mid_handler: false,
+            },
+        ),
+        (
+            150,
+            FaultAction::Pause {
+                node: one,
+                mid_handler: false,
+            },
+        ),
         (200, FaultAction::Resume { node: one }),
     ])
     .run_traced(Vec::new(), None)
@@ -283,7 +313,13 @@ fn operations_handed_to_a_paused_node_wait_for_its_resume_in_order_and_a_crash_d
     };
     let zero = NodeId(0);
     let (outcome, recs) = run(vec![
-        (95, FaultAction::Pause { node: zero }),
+        (
+            95,
+            FaultAction::Pause {
+                node: zero,
+                mid_handler: false,
+            },
+        ),
         (205, FaultAction::Resume { node: zero }),
     ]);
     let took = outcome.failure.unwrap().message;
@@ -307,7 +343,13 @@ fn operations_handed_to_a_paused_node_wait_for_its_resume_in_order_and_a_crash_d
     // Crashed while paused: the eleven that waited are never issued, and
     // counted as aimed at a node down.
     let (outcome, _) = run(vec![
-        (95, FaultAction::Pause { node: zero }),
+        (
+            95,
+            FaultAction::Pause {
+                node: zero,
+                mid_handler: false,
+            },
+        ),
         (203, FaultAction::Crash { node: zero }),
         (205, FaultAction::Restart { node: zero }),
     ]);

@@ -354,12 +354,17 @@ impl Auditor {
             Kind::Start { node, .. }
             | Kind::Deliver { node, .. }
             | Kind::Timer { node, .. }
-            | Kind::Input { node, .. } => {
+            | Kind::Input { node, .. }
+            | Kind::Send { node, .. } => {
                 let i = slot(&mut self.paused, *node);
+                let what = match record.kind {
+                    Kind::Send { .. } => "sends",
+                    _ => "handles an event",
+                };
                 self.paused[i].map(|at| {
                     (
                         *node,
-                        format!("{node} handles an event while paused (since record {at})"),
+                        format!("{node} {what} while paused (since record {at})"),
                     )
                 })
             }

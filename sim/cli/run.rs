@@ -812,6 +812,15 @@ pub(crate) fn aimed_at_none(outcome: &crate::scheduler::Outcome) -> Vec<(String,
         .aimed_at_none
         .iter()
         .map(|(at, role, why)| {
+            if *why == "unfallen" {
+                return (
+                    format!("pause = {role} in a handler"),
+                    format!(
+                        "the pause of {role} that came at {at} to fall in its next handler that \
+                         sends never fell: {role} sent nothing before its resume"
+                    ),
+                );
+            }
             let (key, what) = match *why {
                 "crash" => ("crash", "crash"),
                 "pause" => ("pause", "pause"),

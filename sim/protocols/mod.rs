@@ -46,6 +46,7 @@ pub mod broadcast;
 pub mod causal;
 pub mod echo;
 pub mod kv;
+pub mod lease;
 pub mod raft;
 pub mod twophase;
 
@@ -832,6 +833,7 @@ impl Registry {
         r.add(raft::protocol());
         r.add(kv::protocol());
         r.add(abd::protocol());
+        r.add(lease::protocol());
         r.add(async_abd::protocol());
         r.add(async_twophase::protocol());
         r

@@ -1043,13 +1043,19 @@ impl Checker<'_> {
                 Aim::Role(role) => FaultAction::CrashPlaying { role, mark: 0 },
             });
         }
+        let mid_handler = r.mid_handler.as_ref().is_some_and(|m| *m.get_ref());
         if let Some(c) = &r.pause {
             actions.push(match aim(c, "pause")? {
-                Aim::Node(node) => FaultAction::Pause { node },
+                Aim::Node(node) => FaultAction::Pause { node, mid_handler },
                 Aim::Drawn(range) => FaultAction::Pause {
                     node: low_of(range),
+                    mid_handler,
                 },
-                Aim::Role(role) => FaultAction::PausePlaying { role, mark: 0 },
+                Aim::Role(role) => FaultAction::PausePlaying {
+                    role,
+                    mark: 0,
+                    mid_handler,
+                },
             });
         }
         if let Some(c) = &r.resume {
@@ -1177,6 +1183,13 @@ impl Checker<'_> {
                 )),
                 (None, None) => None,
             };
+        if let (Some(m), false) = (&r.mid_handler, pause) {
+            return Err(loc.at(
+                m.span(),
+                "`mid_handler` lets a pause fall in its node's next handler that sends: this \
+                 fault is no pause",
+            ));
+        }
         let crash = r.crash.is_some() && actions.len() == 1;
         if let (Some(a), false) = (&r.after, crash) {
             return Err(loc.at(

@@ -416,12 +416,14 @@ impl Scenario {
             {
                 *mark = i as u32;
             }
-            if let (Some(k), FaultAction::Crash { node }) = (&f.crash, &mut action) {
-                let drawn_node = k.resolve(&format!("fault.{i}.crash"), &mut rng, &mut drawn);
-                *node = NodeId(drawn_node as u32);
-            }
-            if let (Some(k), FaultAction::Pause { node }) = (&f.crash, &mut action) {
-                let drawn_node = k.resolve(&format!("fault.{i}.pause"), &mut rng, &mut drawn);
+            // A crash's or a pause's node, drawn.
+            let aim = match &mut action {
+                FaultAction::Crash { node } => Some((node, "crash")),
+                FaultAction::Pause { node, .. } => Some((node, "pause")),
+                _ => None,
+            };
+            if let (Some(k), Some((node, what))) = (&f.crash, aim) {
+                let drawn_node = k.resolve(&format!("fault.{i}.{what}"), &mut rng, &mut drawn);
                 *node = NodeId(drawn_node as u32);
             }
             if let (
@@ -458,7 +460,9 @@ impl Scenario {
                 FaultAction::CrashPlaying { mark, .. } => {
                     (Some(FaultAction::RestartCrashed { mark: *mark }), "down")
                 }
-                FaultAction::Pause { node } => (Some(FaultAction::Resume { node: *node }), "for"),
+                FaultAction::Pause { node, .. } => {
+                    (Some(FaultAction::Resume { node: *node }), "for")
+                }
                 FaultAction::PausePlaying { mark, .. } => {
                     (Some(FaultAction::ResumePaused { mark: *mark }), "for")
                 }

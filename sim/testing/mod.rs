@@ -1248,7 +1248,10 @@ impl Case {
                     out.push(Fault {
                         after: None,
                         at: ms(at_ms),
-                        action: FaultAction::Pause { node },
+                        action: FaultAction::Pause {
+                            node,
+                            mid_handler: false,
+                        },
                     });
                     out.push(Fault {
                         after: None,
@@ -1268,6 +1271,7 @@ impl Case {
                         action: FaultAction::PausePlaying {
                             role: role.into(),
                             mark,
+                            mid_handler: false,
                         },
                     });
                     out.push(Fault {
@@ -1506,7 +1510,7 @@ impl Case {
             }
             if let FaultAction::Resume { node } = f.action {
                 let paused = schedule[..index].iter().rev().find_map(|p| match p.action {
-                    FaultAction::Pause { node: n } if n == node => Some(true),
+                    FaultAction::Pause { node: n, .. } if n == node => Some(true),
                     FaultAction::Resume { node: n } if n == node => Some(false),
                     _ => None,
                 });
@@ -1553,32 +1557,46 @@ impl Case {
                     }
                 }
                 FaultAction::Restart { node } => writeln!(t, "restart = {}", node.0),
-                FaultAction::Pause { node } => {
+                FaultAction::Pause { node, mid_handler } => {
                     let resume = schedule[index + 1..]
                         .iter()
                         .find(|r| r.action == FaultAction::Resume { node });
+                    let mid = if mid_handler {
+                        "\nmid_handler = true"
+                    } else {
+                        ""
+                    };
                     match resume {
                         Some(r) => writeln!(
                             t,
-                            "pause = {}\nfor = {}",
+                            "pause = {}{mid}\nfor = {}",
                             node.0,
                             dur(Duration(r.at.0 - f.at.0))
                         ),
-                        None => writeln!(t, "pause = {}", node.0),
+                        None => writeln!(t, "pause = {}{mid}", node.0),
                     }
                 }
                 FaultAction::Resume { node } => writeln!(t, "resume = {}", node.0),
-                FaultAction::PausePlaying { role, mark } => {
+                FaultAction::PausePlaying {
+                    role,
+                    mark,
+                    mid_handler,
+                } => {
                     let resume = schedule
                         .iter()
                         .find(|r| r.action == FaultAction::ResumePaused { mark });
+                    let mid = if mid_handler {
+                        "\nmid_handler = true"
+                    } else {
+                        ""
+                    };
                     match resume {
                         Some(r) => writeln!(
                             t,
-                            "pause = {role:?}\nfor = {}",
+                            "pause = {role:?}{mid}\nfor = {}",
                             dur(Duration(r.at.0 - f.at.0))
                         ),
-                        None => writeln!(t, "pause = {role:?}"),
+                        None => writeln!(t, "pause = {role:?}{mid}"),
                     }
                 }
                 FaultAction::ClockSkew {

@@ -515,6 +515,7 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
             aimed_at_none: self.aimed_at_none.clone(),
             crashed_by: self.crashed_by.clone(),
             pauses: self.pauses.clone(),
+            pause_held: self.pause_held.clone(),
             inputs_queued: self.inputs_queued,
             inputs_asked: self.inputs_asked,
             last_input: self.last_input,

@@ -109,6 +109,10 @@ pub(crate) struct World<'s, N: Node, S: Sink> {
     // until its restart.
     crashed_by: std::collections::BTreeMap<u32, Vec<NodeId>>,
     pauses: Pauses,
+    // By process, while a pause that fell in its handler lasts: what the
+    // handler did from its cut on, to happen at the resume, and its disk
+    // at the cut, for a crash meanwhile.
+    pause_held: BTreeMap<u32, Held<N::Timer>>,
     // Client operations left in async nodes' queues for a task to ask for
     // (the first one's node), and whether any task ever asked.
     inputs_queued: Option<(NodeId, u64)>,
@@ -191,6 +195,10 @@ struct Adversary {
     seen: std::collections::VecDeque<Seen>,
 }
 
+/// What a handler did from the cut where a pause fell in it, and its disk
+/// then.
+type Held<T> = (Vec<Effect<T>>, Disk);
+
 /// Paused processes ([`FaultAction::Pause`]) and what waits for them.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Pauses {
@@ -208,11 +216,25 @@ pub(crate) struct Pauses {
     /// The nodes each pause of whoever plays a role paused, by its mark,
     /// until its resume.
     by_mark: BTreeMap<u32, Vec<NodeId>>,
+    /// Processes a pause lies in wait for, to fall in their next handler
+    /// that sends ([`FaultAction::Pause`]'s `mid_handler`), with when it
+    /// came.
+    armed: BTreeMap<u32, Instant>,
 }
 
 impl Pauses {
     fn is_paused(&self, p: NodeId) -> bool {
         self.count > 0 && self.held.get(p.index()).is_some_and(|h| h.is_some())
+    }
+
+    /// A pause due to fall in `p`'s handler about to run: a cut right
+    /// before its first send.
+    fn cut_for(&self, p: NodeId) -> Option<Cut> {
+        self.armed.contains_key(&p.0).then_some(Cut {
+            left: 1,
+            at: None,
+            before: true,
+        })
     }
 
     /// Pauses process `p` (false if it already is).
@@ -551,6 +573,7 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
             aimed_at_none: Vec::new(),
             crashed_by: Default::default(),
             pauses: Pauses::default(),
+            pause_held: BTreeMap::new(),
             inputs_queued: None,
             inputs_asked: false,
             last_input: None,
@@ -1597,6 +1620,7 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
         Some(Cut {
             left: k.saturating_sub(sent).max(1),
             at: None,
+            before: false,
         })
     }
 
@@ -1716,13 +1740,17 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
                 }
                 Ok(handled)
             }
-            FaultAction::PausePlaying { role, mark } => {
+            FaultAction::PausePlaying {
+                role,
+                mark,
+                mid_handler,
+            } => {
                 let players = self.playing(&role);
                 if players.is_empty() {
                     self.aimed_at_none.push((self.now, role, "pause"));
                 }
                 for &node in &players {
-                    self.apply_fault(FaultAction::Pause { node })?;
+                    self.apply_fault(FaultAction::Pause { node, mid_handler })?;
                 }
                 self.pauses.by_mark.insert(mark, players);
                 Ok(false)
@@ -1733,11 +1761,20 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
                 }
                 Ok(false)
             }
-            FaultAction::Pause { node: id } => {
+            FaultAction::Pause {
+                node: id,
+                mid_handler,
+            } => {
                 let processes = self.nodes.len();
                 for k in 0..self.instance_count(id) {
                     let node = self.instance(id, k);
-                    if self.nodes[node.index()].is_some() && self.pauses.pause(node, processes) {
+                    if self.nodes[node.index()].is_none() || self.pauses.is_paused(node) {
+                        continue;
+                    }
+                    if mid_handler {
+                        // It falls in the node's next handler that sends.
+                        self.pauses.armed.entry(node.0).or_insert(self.now);
+                    } else if self.pauses.pause(node, processes) {
                         self.write(Kind::Pause { node })?;
                     }
                 }
@@ -1746,8 +1783,13 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
             FaultAction::Resume { node: id } => {
                 for k in 0..self.instance_count(id) {
                     let node = self.instance(id, k);
+                    if let Some(since) = self.pauses.armed.remove(&node.0) {
+                        self.aimed_at_none
+                            .push((since, node.to_string(), "unfallen"));
+                    }
                     if self.pauses.resume(node) {
                         self.write(Kind::Resume { node })?;
+                        self.pause_ends(node)?;
                     }
                 }
                 Ok(false)
@@ -1830,6 +1872,12 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
                     }
                     let lamport = self.clocks.tick(node.index());
                     let at = self.write(Kind::Crash { node, lamport })?;
+                    // A pause that fell in a handler: what the handler did
+                    // from its cut on never happens.
+                    self.pauses.armed.remove(&node.0);
+                    if let Some((_, disk)) = self.pause_held.remove(&node.0) {
+                        self.slots[node.index()].disk = disk;
+                    }
                     let lost = self.crash_disk(node, self.disk_choice)?;
                     if self.history.is_some() {
                         self.crashes.push((at, node, self.now, Some(lost)));
@@ -2031,15 +2079,17 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
         self.unchanged = false;
         // A crash due after one of the handler's sends: one a search
         // chose for this step ([`explore::Action::Cut`]), else a
-        // triggered one.
+        // triggered one; or a pause due before its first send, which
+        // comes before either.
         let chosen = self.explore.as_mut().and_then(|p| p.cut.take());
         let mut cut = match chosen {
             Some(left) => Some(Cut {
                 left: u64::from(left),
                 at: None,
+                before: false,
             }),
-            None if self.triggers.waiting.is_empty() => None,
-            None => self.cut_for(id),
+            None if self.triggers.waiting.is_empty() && self.pauses.armed.is_empty() => None,
+            None => self.pauses.cut_for(id).or_else(|| self.cut_for(id)),
         };
         let slot = &mut self.slots[id.index()];
         let Some(node) = self.nodes[id.index()].as_mut() else {
@@ -2101,12 +2151,18 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
             }
         }
         // A crash due after a send the handler made: what it did after
-        // that send never happened, its disk as it was then.
-        let cut = match cut.and_then(|c| c.at) {
-            Some((at, disk)) => {
+        // that send never happened, its disk as it was then. A pause due
+        // before one: what it did from that send on waits for the resume.
+        let mut fell = None;
+        let cut = match cut.and_then(|c| c.at.map(|at| (at, c.before))) {
+            Some(((at, disk), false)) => {
                 effects.truncate(at);
                 self.slots[id.index()].disk = disk;
                 true
+            }
+            Some(((at, disk), true)) => {
+                fell = Some((effects.split_off(at), disk));
+                false
             }
             None => false,
         };
@@ -2130,6 +2186,48 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
         self.effects = effects;
         if sends > 0 {
             self.sent_messages(id, sends, cut)?;
+        }
+        if let Some(held) = fell {
+            self.pause_falls(id, held)?;
+        }
+        Ok(())
+    }
+
+    /// A pause that lay in wait for `id` falls in its handler: the node
+    /// stops, with what the handler did from its cut on (and its disk
+    /// then) to happen at the resume.
+    #[cold]
+    fn pause_falls(&mut self, id: NodeId, held: Held<N::Timer>) -> Result<(), SimError> {
+        self.pauses.armed.remove(&id.0);
+        let processes = self.nodes.len();
+        if self.nodes[id.index()].is_none() || !self.pauses.pause(id, processes) {
+            return Ok(());
+        }
+        self.pause_held.insert(id.0, held);
+        self.write(Kind::Pause { node: id })?;
+        self.note_fault(self.network.wires_down() as u32);
+        Ok(())
+    }
+
+    /// What a handler of `id` did from the cut where its pause fell,
+    /// done now that it resumes, before what waited meanwhile.
+    #[cold]
+    fn pause_ends(&mut self, id: NodeId) -> Result<(), SimError> {
+        let Some((held, _)) = self.pause_held.remove(&id.0) else {
+            return Ok(());
+        };
+        let sends = held
+            .iter()
+            .filter(|e| matches!(e, Effect::Send { .. }))
+            .count() as u64;
+        for effect in held {
+            self.apply(id, effect)?;
+            if self.failure.is_some() {
+                return Ok(());
+            }
+        }
+        if sends > 0 && !self.triggers.waiting.is_empty() {
+            self.sent_messages(id, sends, false)?;
         }
         Ok(())
     }
