@@ -583,4 +583,27 @@ fn a_paused_node_that_handles_an_event_or_a_copy_held_for_a_node_not_paused_is_m
     );
     let r = report(&rewrite(&h, &held, end), false);
     assert_eq!(only_violation(&r, "well-formed"), j as u64);
+    // A pause slipped in right before a send of its node: the node sends
+    // while paused.
+    let k = position(&recs, |r| matches!(r.kind, Kind::Send { .. }));
+    let Kind::Send { node, .. } = recs[k].kind else {
+        unreachable!()
+    };
+    let mut sending = recs.clone();
+    sending.insert(
+        k,
+        Record {
+            time: recs[k].time,
+            kind: Kind::Pause { node },
+        },
+    );
+    let r = report(&rewrite(&h, &sending, end), false);
+    assert_eq!(only_violation(&r, "well-formed"), k as u64 + 1);
+    let message = &r
+        .verdicts
+        .iter()
+        .find(|v| v.check == "well-formed")
+        .unwrap();
+    let message = &message.first.as_ref().unwrap().message;
+    assert!(message.contains("sends while paused"), "{message}");
 }

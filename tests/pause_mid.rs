@@ -346,3 +346,116 @@ fn a_scenario_lets_a_pause_fall_mid_handler_and_says_so_where_it_never_fell() {
     assert!(text.contains("bad.toml:7"), "{text}");
     assert!(text.contains("this fault is no pause"), "{text}");
 }
+
+/// Of 400 cases `bounds` draws from `seed`, how many fail, and how many
+/// of those drew a pause that falls in a handler.
+fn failing_cases(
+    bounds: dsim::testing::Bounds,
+    seed: u8,
+    lease: &dyn dsim::protocols::Protocol,
+    p: &dsim::protocols::Params,
+) -> (usize, usize) {
+    use dsim::testing::{cases, check_protocol, PlannedFault};
+    use proptest::strategy::{Strategy, ValueTree};
+    use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
+    let strategy = cases(bounds);
+    let mut runner = TestRunner::new_with_rng(
+        Config::default(),
+        TestRng::from_seed(RngAlgorithm::ChaCha, &[seed; 32]),
+    );
+    let mid = |f: &PlannedFault| {
+        matches!(
+            f,
+            PlannedFault::Pause {
+                mid_handler: true,
+                ..
+            } | PlannedFault::PausePlaying {
+                mid_handler: true,
+                ..
+            }
+        )
+    };
+    let mut of_them = 0;
+    let failed = (0..400)
+        .filter(|_| {
+            let case = strategy.new_tree(&mut runner).unwrap().current();
+            let failed = check_protocol(&case, lease, p).is_err();
+            of_them += usize::from(failed && case.faults.iter().any(mid));
+            failed
+        })
+        .count();
+    (failed, of_them)
+}
+
+#[test]
+fn property_tests_that_pause_the_lock_holder_catch_a_store_that_does_not_fence_only_mid_handler() {
+    use dsim::protocols::{ParamValue, Params, Registry};
+    use dsim::testing::{Bounds, FaultKinds, NetworkBounds};
+    let registry = Registry::builtin();
+    let lease = registry.get("lease").unwrap();
+    let resolve = |fencing: bool| {
+        let given = [("fencing".to_string(), ParamValue::Bool(fencing))]
+            .into_iter()
+            .collect();
+        Params::resolve(&lease.params(), &given).unwrap()
+    };
+    // Round trips within the client's `retry`, no duplicates: only a
+    // pause can hold a write back past its lease.
+    let bounds = Bounds {
+        nodes: 4..=5,
+        horizon: Duration::from_secs(2),
+        network: NetworkBounds {
+            latency_max: Duration::from_millis(20),
+            duplicate: false,
+            ..NetworkBounds::default()
+        },
+        faults: FaultKinds {
+            partitions: false,
+            crashes: false,
+            skew: false,
+            ..FaultKinds::default()
+        },
+        ..Bounds::default()
+    }
+    .no_operations()
+    .pausing(&["holder"]);
+    let (twin_failed, mid) = failing_cases(bounds.clone(), 21, lease, &resolve(false));
+    let (correct_failed, _) = failing_cases(bounds, 21, lease, &resolve(true));
+    eprintln!("the twin fails {twin_failed} of 400 cases, {mid} with a pause in a handler");
+    assert!(twin_failed > 0, "no case of 400 caught the twin");
+    assert_eq!(mid, twin_failed);
+    assert_eq!(correct_failed, 0);
+}
+
+#[test]
+fn the_lease_lock_passes_its_scenario_and_its_twin_fails_only_where_a_pause_falls_mid_handler() {
+    let dir = common::tmp("lease-sweeps");
+    let sweep = |scenario: &str, name: &str| {
+        let out = dir.join(name);
+        let o = common::dsim(&[
+            "sweep",
+            scenario,
+            "--seeds",
+            "0..300",
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        (o.status.code(), common::text(&o))
+    };
+    let (code, text) = sweep("scenarios/lease-holder-paused.toml", "correct");
+    assert_eq!(code, Some(0), "{text}");
+    let (code, text) = sweep("scenarios/lease-bug-no-fencing-holder-paused.toml", "twin");
+    assert_eq!(code, Some(1), "{text}");
+    assert!(text.contains("exclusive: "), "{text}");
+    // The same twin, its holder paused as long but between handlers:
+    // resumed, it checks its lease again and finds it run out.
+    let between = dir.join("between.toml");
+    let body = std::fs::read_to_string("scenarios/lease-bug-no-fencing-holder-paused.toml")
+        .unwrap()
+        .replace("mid_handler = true\n", "");
+    assert!(!body.contains("mid_handler"));
+    std::fs::write(&between, body).unwrap();
+    let (code, text) = sweep(between.to_str().unwrap(), "between");
+    assert_eq!(code, Some(0), "{text}");
+    assert!(text.contains("300 passed"), "{text}");
+}

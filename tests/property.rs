@@ -364,17 +364,22 @@ fn a_case_written_as_a_scenario_runs_the_same_configuration() {
             node: 1,
             at_ms: 20,
             for_ms: 15,
+            mid_handler: false,
         },
+        // In its next handler that sends, from 21 ms on, for 40.
         PlannedFault::PausePlaying {
             role: "coordinator",
             at_ms: 21,
             for_ms: 40,
+            mid_handler: true,
         },
     ];
     let every_text = every.to_scenario("twophase", &p);
     assert!(
         every_text.contains("at = \"20ms\"\npause = 1\nfor = \"15ms\"")
-            && every_text.contains("at = \"21ms\"\npause = \"coordinator\"\nfor = \"40ms\"")
+            && every_text.contains(
+                "at = \"21ms\"\npause = \"coordinator\"\nmid_handler = true\nfor = \"40ms\""
+            )
             && !every_text.contains("resume"),
         "{every_text}"
     );

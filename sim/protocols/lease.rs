@@ -351,8 +351,8 @@ pub fn protocol() -> Spec<Lease> {
     ))
     .param(ParamDoc::duration(
         "retry",
-        Duration::from_millis(40),
-        "how long a client waits for an answer before it asks or writes again",
+        Duration::from_millis(50),
+        "how long a client waits for an answer before it asks again or gives a job up; longer than a round trip",
     ))
     .param(ParamDoc::int("jobs", 5, (0, 1000), "jobs each client does"))
     .param(ParamDoc::int(
@@ -367,4 +367,5 @@ pub fn protocol() -> Spec<Lease> {
         "the store refuses a write under a lease older than one it took; false is the broken twin",
     ))
     .min_nodes(3)
+    .roles(&["holder"])
 }

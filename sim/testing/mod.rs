@@ -192,16 +192,26 @@ pub enum PlannedFault {
     },
     /// `node` is paused from `at_ms` for `for_ms` ([`FaultAction::Pause`]):
     /// it keeps its state, timers and clock and handles nothing, then
-    /// takes what waited. Drawn under [`FaultKinds::pauses`].
-    Pause { node: u32, at_ms: u64, for_ms: u64 },
+    /// takes what waited. With `mid_handler`, the pause lies in wait from
+    /// `at_ms` and falls in the node's next handler that sends, right
+    /// before its first send (a scenario's `mid_handler = true`). Drawn
+    /// under [`FaultKinds::pauses`], in a handler half the time.
+    Pause {
+        node: u32,
+        at_ms: u64,
+        for_ms: u64,
+        mid_handler: bool,
+    },
     /// Each node that plays `role` when `at_ms` comes is paused for
     /// `for_ms`, as a scenario's `pause = "leader"` does: the leader that
     /// stops and comes back believing it still leads. Drawn from
-    /// [`FaultKinds::pause_roles`].
+    /// [`FaultKinds::pause_roles`]; `mid_handler` as for
+    /// [`PlannedFault::Pause`].
     PausePlaying {
         role: &'static str,
         at_ms: u64,
         for_ms: u64,
+        mid_handler: bool,
     },
     /// The `message`-th message sent in the run (from 0) is lost.
     Lose { message: u64 },
@@ -369,8 +379,10 @@ impl Bounds {
     /// Pauses ([`PlannedFault::Pause`]), of drawn nodes and of whoever
     /// plays one of `roles` when they come ([`PlannedFault::PausePlaying`]),
     /// as Jepsen's nemesis stops processes: `.pausing(&["leader"])`, or
-    /// `.pausing(&[])` for drawn nodes alone. Off by default, so that the
-    /// cases other bounds draw stay as they were.
+    /// `.pausing(&[])` for drawn nodes alone. Half of them fall in a
+    /// handler (`mid_handler`), between what it checked and what it
+    /// sends. Off by default, so that the cases other bounds draw stay as
+    /// they were.
     pub fn pausing(mut self, roles: &'static [&'static str]) -> Bounds {
         self.faults.pauses = true;
         self.faults.pause_roles = roles;
@@ -781,16 +793,20 @@ pub fn fault(
         // Paused for at most 100 ms half the time, else for up to the
         // horizon: a pause matters most when it outlasts the protocol's
         // timeouts, and the rest of the cluster moves on without the node.
+        // Half the pauses fall in a handler, between what it checked and
+        // what it sends.
         choices.push(
             (
                 0..nodes,
                 below(end),
                 prop_oneof![1 => 1..=end.min(100), 1 => 1..=end],
+                any::<bool>(),
             )
-                .prop_map(|(node, at_ms, for_ms)| PlannedFault::Pause {
+                .prop_map(|(node, at_ms, for_ms, mid_handler)| PlannedFault::Pause {
                     node,
                     at_ms,
                     for_ms,
+                    mid_handler,
                 })
                 .boxed(),
         );
@@ -804,12 +820,16 @@ pub fn fault(
                 0..roles.len(),
                 0..end,
                 prop_oneof![1 => 1..=end.min(100), 1 => 1..=end],
+                any::<bool>(),
             )
-                .prop_map(move |(r, at_ms, for_ms)| PlannedFault::PausePlaying {
-                    role: roles[r],
-                    at_ms,
-                    for_ms,
-                })
+                .prop_map(
+                    move |(r, at_ms, for_ms, mid_handler)| PlannedFault::PausePlaying {
+                        role: roles[r],
+                        at_ms,
+                        for_ms,
+                        mid_handler,
+                    },
+                )
                 .boxed(),
         );
     }
@@ -1243,15 +1263,13 @@ impl Case {
                     node,
                     at_ms,
                     for_ms,
+                    mid_handler,
                 } if node < self.nodes => {
                     let node = NodeId(node);
                     out.push(Fault {
                         after: None,
                         at: ms(at_ms),
-                        action: FaultAction::Pause {
-                            node,
-                            mid_handler: false,
-                        },
+                        action: FaultAction::Pause { node, mid_handler },
                     });
                     out.push(Fault {
                         after: None,
@@ -1263,6 +1281,7 @@ impl Case {
                     role,
                     at_ms,
                     for_ms,
+                    mid_handler,
                 } => {
                     let mark = i as u32;
                     out.push(Fault {
@@ -1271,7 +1290,7 @@ impl Case {
                         action: FaultAction::PausePlaying {
                             role: role.into(),
                             mark,
-                            mid_handler: false,
+                            mid_handler,
                         },
                     });
                     out.push(Fault {
@@ -1418,6 +1437,8 @@ impl Case {
         use std::fmt::Write;
         // In the largest unit that is exact ("9ms", not "9000000ns").
         let dur = |d: Duration| format!("\"{d}\"");
+        // A pause that falls in a handler says so on a line of its own.
+        let mid_line = |m: bool| if m { "\nmid_handler = true" } else { "" };
         let p = |x: Ppm| format!("{}.{:06}", x.0 / 1_000_000, x.0 % 1_000_000);
         let mut t = String::new();
         let _ = writeln!(
@@ -1561,11 +1582,7 @@ impl Case {
                     let resume = schedule[index + 1..]
                         .iter()
                         .find(|r| r.action == FaultAction::Resume { node });
-                    let mid = if mid_handler {
-                        "\nmid_handler = true"
-                    } else {
-                        ""
-                    };
+                    let mid = mid_line(mid_handler);
                     match resume {
                         Some(r) => writeln!(
                             t,
@@ -1585,11 +1602,7 @@ impl Case {
                     let resume = schedule
                         .iter()
                         .find(|r| r.action == FaultAction::ResumePaused { mark });
-                    let mid = if mid_handler {
-                        "\nmid_handler = true"
-                    } else {
-                        ""
-                    };
+                    let mid = mid_line(mid_handler);
                     match resume {
                         Some(r) => writeln!(
                             t,

@@ -307,6 +307,24 @@ fn shorter_then_sooner(
     out
 }
 
+/// A pause's simpler forms: between handlers if it fell in one, then
+/// shorter, then sooner, each as it was.
+fn between_handlers(
+    mid_handler: bool,
+    at_ms: u64,
+    for_ms: u64,
+    pause: impl Fn(u64, u64, bool) -> PlannedFault,
+) -> Vec<PlannedFault> {
+    let mut out: Vec<PlannedFault> = Vec::new();
+    if mid_handler {
+        out.push(pause(at_ms, for_ms, false));
+    }
+    out.extend(shorter_then_sooner(at_ms, for_ms, |a, f| {
+        pause(a, f, mid_handler)
+    }));
+    out
+}
+
 /// `f` moved earlier by the factor `num / den` (times and message ids).
 fn earlier(f: &PlannedFault, num: u64, den: u64) -> PlannedFault {
     let scale = |v: u64| v.saturating_mul(num) / den.max(1);
@@ -410,19 +428,23 @@ fn earlier(f: &PlannedFault, num: u64, den: u64) -> PlannedFault {
             node,
             at_ms,
             for_ms,
+            mid_handler,
         } => PlannedFault::Pause {
             node,
             at_ms: scale(at_ms),
             for_ms,
+            mid_handler,
         },
         PlannedFault::PausePlaying {
             role,
             at_ms,
             for_ms,
+            mid_handler,
         } => PlannedFault::PausePlaying {
             role,
             at_ms: scale(at_ms),
             for_ms,
+            mid_handler,
         },
     }
 }
@@ -570,23 +592,32 @@ fn smaller_faults(f: &PlannedFault) -> Vec<PlannedFault> {
             at_ms,
             lasts_ms,
         }),
+        // A pause between handlers is the simpler: tried first.
         PlannedFault::Pause {
             node,
             at_ms,
             for_ms,
-        } => shorter_then_sooner(at_ms, for_ms, |at_ms, for_ms| PlannedFault::Pause {
-            node,
-            at_ms,
-            for_ms,
+            mid_handler,
+        } => between_handlers(mid_handler, at_ms, for_ms, |at_ms, for_ms, mid_handler| {
+            PlannedFault::Pause {
+                node,
+                at_ms,
+                for_ms,
+                mid_handler,
+            }
         }),
         PlannedFault::PausePlaying {
             role,
             at_ms,
             for_ms,
-        } => shorter_then_sooner(at_ms, for_ms, |at_ms, for_ms| PlannedFault::PausePlaying {
-            role,
-            at_ms,
-            for_ms,
+            mid_handler,
+        } => between_handlers(mid_handler, at_ms, for_ms, |at_ms, for_ms, mid_handler| {
+            PlannedFault::PausePlaying {
+                role,
+                at_ms,
+                for_ms,
+                mid_handler,
+            }
         }),
         PlannedFault::Skew {
             node,
