@@ -321,14 +321,15 @@ pub enum FaultAction {
     /// A pause of a node down or already paused does nothing.
     ///
     /// With `mid_handler`, the pause lies in wait from its time: it falls
-    /// in the node's next handler that sends anything, right before its
-    /// first send, where a process stops between what it checked (a lease,
-    /// its leadership, its clock) and what it does about it. That send
-    /// and everything the handler did after it (later sends, timers,
-    /// answers, syncs) wait for the resume and then happen, before what
-    /// came meanwhile; a crash meanwhile undoes them (its disk as it was
-    /// at that send). A resume that comes before the pause fell ends it
-    /// unfallen, and the run says so.
+    /// in the node's next handler that sends anything or answers a client
+    /// (`Context::complete`), right before its first send or answer, where
+    /// a process stops between what it checked (a lease, its leadership,
+    /// its clock) and what it does about it. That send or answer and
+    /// everything the handler did after it (later sends, timers, answers,
+    /// syncs) wait for the resume and then happen, before what came
+    /// meanwhile; a crash meanwhile undoes them (its disk as it was then).
+    /// A resume that comes before the pause fell ends it unfallen, and the
+    /// run says so.
     Pause {
         node: NodeId,
         #[serde(default)]
@@ -341,7 +342,7 @@ pub enum FaultAction {
     /// leader that stops for a while and comes back believing it still
     /// leads. `mark` names the fault for its resume
     /// ([`FaultAction::ResumePaused`]). With `mid_handler`, each such
-    /// pause falls in its node's next handler that sends, as
+    /// pause falls in its node's next handler that sends or answers, as
     /// [`FaultAction::Pause`]'s does.
     PausePlaying {
         role: String,
@@ -380,7 +381,7 @@ pub(crate) fn number_role_crashes(faults: &mut [Fault]) {
 /// How a pause that falls in a handler says so.
 fn mid(mid_handler: bool) -> &'static str {
     match mid_handler {
-        true => " in its next handler that sends",
+        true => " in its next handler that sends or answers",
         false => "",
     }
 }

@@ -431,6 +431,15 @@ pub(crate) struct Cut {
 }
 
 impl Cut {
+    /// The handler has just answered a client (its last effect): a pause
+    /// due before the handler's first send comes before an answer too.
+    pub(crate) fn answered<T>(&mut self, effects: &[Effect<T>], disk: &Disk) {
+        if self.before && self.left > 0 {
+            self.left = 0;
+            self.at = Some((effects.len() - 1, disk.clone()));
+        }
+    }
+
     /// The handler has just pushed its last effect: a send counts down.
     pub(crate) fn sent<T>(&mut self, effects: &[Effect<T>], disk: &Disk) {
         if self.left == 0 || !matches!(effects.last(), Some(Effect::Send { .. })) {
@@ -638,6 +647,9 @@ impl<'a, N: Node + ?Sized> Context<'a, N> {
             key,
             value,
         }));
+        if let (Some(cut), false) = (self.cut.as_deref_mut(), phase == Phase::Invoke) {
+            cut.answered(self.effects, self.disk);
+        }
     }
 }
 

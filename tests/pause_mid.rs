@@ -459,3 +459,86 @@ fn the_lease_lock_passes_its_scenario_and_its_twin_fails_only_where_a_pause_fall
     assert_eq!(code, Some(0), "{text}");
     assert!(text.contains("300 passed"), "{text}");
 }
+
+/// Answers each operation the workload hands it at once, from its own
+/// state, sending nothing: a primary serving a read to a client it hosts.
+#[derive(Default)]
+struct Answerer;
+
+impl Node for Answerer {
+    type Msg = ();
+    type Timer = ();
+    fn on_start(&mut self, _: &mut Context<'_, Self>) {}
+    fn on_message(&mut self, _: &mut Context<'_, Self>, _: NodeId, _: ()) {}
+    fn on_timer(&mut self, _: &mut Context<'_, Self>, _: TimerId, _: ()) {}
+    fn on_input(&mut self, ctx: &mut Context<'_, Self>, input: dsim::Input) {
+        use dsim::history::{Phase, Value};
+        ctx.invoke(input.id, "read", None, Value::Nil);
+        ctx.observe(format!("read {} begun", input.id));
+        ctx.complete(input.id, Phase::Ok, "read", None, Value::Int(7));
+    }
+}
+
+#[test]
+fn a_pause_in_a_handler_falls_before_an_answer_to_a_client_as_before_a_send() {
+    // Operations every 10 ms from 10 ms; a pause lies in wait from 45 ms:
+    // it falls in the handler of the operation of 50 ms, after its invoke
+    // and its note, before its answer, which comes at the resume, 100 ms.
+    let mut config = SimConfig::new(5, 1);
+    config.workload = Some(dsim::Workload {
+        count: 10,
+        start: Duration::from_millis(10),
+        interval: Latency::Constant {
+            latency: Duration::from_millis(10),
+        },
+        targets: vec![NodeId(0)],
+        value_range: 10,
+        skip: Vec::new(),
+    });
+    let zero = NodeId(0);
+    config.faults = vec![
+        Fault {
+            after: None,
+            at: Duration::from_millis(45),
+            action: FaultAction::Pause {
+                node: zero,
+                mid_handler: true,
+            },
+        },
+        Fault {
+            after: None,
+            at: Duration::from_millis(100),
+            action: FaultAction::Resume { node: zero },
+        },
+    ];
+    let (outcome, bytes) = Simulation::new(config, |_| Answerer)
+        .run_traced(Vec::new(), None)
+        .unwrap();
+    assert_eq!(outcome.failure, None);
+    let records = records(&bytes);
+    let words: Vec<String> = records
+        .iter()
+        .filter(|r| r.time >= ms(50) && r.time <= ms(100))
+        .filter_map(|r| match &r.kind {
+            Kind::Input { .. } => Some("input".to_string()),
+            Kind::Op { op, .. } => Some(format!("{:?} {}", op.phase, op.process)),
+            Kind::Observe { text, .. } => Some(text.to_string()),
+            Kind::Pause { .. } => Some("pause".into()),
+            Kind::Resume { .. } => Some("resume".into()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        words[..5],
+        ["input", "Invoke 4", "read 4 begun", "pause", "resume"],
+        "{words:?}"
+    );
+    // At the resume, before the operations that waited: its answer.
+    assert_eq!(words[5], "Ok 4", "{words:?}");
+    let answered = records
+        .iter()
+        .find(|r| matches!(&r.kind, Kind::Op { op, .. } if op.process == 4 && op.phase != dsim::history::Phase::Invoke))
+        .unwrap();
+    assert_eq!(answered.time, ms(100));
+    assert_eq!(words[6], "input", "{words:?}");
+}

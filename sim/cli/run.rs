@@ -817,7 +817,8 @@ pub(crate) fn aimed_at_none(outcome: &crate::scheduler::Outcome) -> Vec<(String,
                     format!("pause = {role} in a handler"),
                     format!(
                         "the pause of {role} that came at {at} to fall in its next handler that \
-                         sends never fell: {role} sent nothing before its resume"
+                         sends or answers never fell: {role} sent and answered nothing before its \
+                         resume"
                     ),
                 );
             }

@@ -1186,7 +1186,7 @@ impl Checker<'_> {
         if let (Some(m), false) = (&r.mid_handler, pause) {
             return Err(loc.at(
                 m.span(),
-                "`mid_handler` lets a pause fall in its node's next handler that sends: this \
+                "`mid_handler` lets a pause fall in its node's next handler that sends or answers: this \
                  fault is no pause",
             ));
         }

@@ -124,8 +124,8 @@ pub struct RawFault {
     /// How long a pause lasts: its resume comes that long after it.
     #[serde(rename = "for")]
     pub pause_for: Option<Spanned<Value>>,
-    /// A pause that falls in its node's next handler that sends, right
-    /// before its first send.
+    /// A pause that falls in its node's next handler that sends or
+    /// answers, right before its first send or answer.
     pub mid_handler: Option<Spanned<bool>>,
     pub resume: Option<Spanned<u32>>,
 }

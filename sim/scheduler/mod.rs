@@ -322,7 +322,7 @@ pub struct Outcome {
     /// played it when an isolation came; `"alone"`, every up node but
     /// those that played it plays no role at all; `"crash"` (`"pause"`), no
     /// up node played it when a crash (a pause) came. And pauses that lay
-    /// in wait for a handler that sends (`mid_handler`) until their resume:
+    /// in wait for a handler that sends or answers (`mid_handler`) until their resume:
     /// when each came, its node (`"n1"`), and `"unfallen"`.
     pub aimed_at_none: Vec<(Instant, String, &'static str)>,
 }

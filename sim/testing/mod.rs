@@ -193,8 +193,9 @@ pub enum PlannedFault {
     /// `node` is paused from `at_ms` for `for_ms` ([`FaultAction::Pause`]):
     /// it keeps its state, timers and clock and handles nothing, then
     /// takes what waited. With `mid_handler`, the pause lies in wait from
-    /// `at_ms` and falls in the node's next handler that sends, right
-    /// before its first send (a scenario's `mid_handler = true`). Drawn
+    /// `at_ms` and falls in the node's next handler that sends or answers,
+    /// right before its first send or answer (a scenario's `mid_handler =
+    /// true`). Drawn
     /// under [`FaultKinds::pauses`], in a handler half the time.
     Pause {
         node: u32,

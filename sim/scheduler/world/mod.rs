@@ -228,7 +228,7 @@ impl Pauses {
     }
 
     /// A pause due to fall in `p`'s handler about to run: a cut right
-    /// before its first send.
+    /// before its first send or answer.
     fn cut_for(&self, p: NodeId) -> Option<Cut> {
         self.armed.contains_key(&p.0).then_some(Cut {
             left: 1,
@@ -1772,7 +1772,8 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
                         continue;
                     }
                     if mid_handler {
-                        // It falls in the node's next handler that sends.
+                        // It falls in the node's next handler that sends
+                        // or answers.
                         self.pauses.armed.entry(node.0).or_insert(self.now);
                     } else if self.pauses.pause(node, processes) {
                         self.write(Kind::Pause { node })?;
@@ -2079,8 +2080,8 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
         self.unchanged = false;
         // A crash due after one of the handler's sends: one a search
         // chose for this step ([`explore::Action::Cut`]), else a
-        // triggered one; or a pause due before its first send, which
-        // comes before either.
+        // triggered one; or a pause due before its first send or answer,
+        // which comes before either.
         let chosen = self.explore.as_mut().and_then(|p| p.cut.take());
         let mut cut = match chosen {
             Some(left) => Some(Cut {
