@@ -25,11 +25,14 @@
 //!
 //! **Broken twin** (`fencing = false`,
 //! `scenarios/lease-bug-no-fencing-holder-paused.toml`): the store takes
-//! every write. The check and the margin hold off a network's delays and
-//! a pause that falls between handlers (the client resumes, checks, finds
+//! every write. The check and the margin hold off a network whose delays
+//! stay under the margin (and whose round trips stay under `retry`) and a
+//! pause that falls between handlers (the client resumes, checks, finds
 //! its lease run out); a pause that falls between the check and the write
 //! (`mid_handler = true`) lets a stale write land after the next
-//! holder's.
+//! holder's. So does a network slower than that: `dsim explore`, which
+//! keeps no time, finds a write that outlasted its client's `retry` and
+//! landed after the same client's next lease's.
 
 use super::{ParamDoc, Spec};
 use crate::scheduler::Simulation;
