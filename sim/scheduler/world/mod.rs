@@ -2188,7 +2188,7 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
         if sends > 0 {
             self.sent_messages(id, sends, cut)?;
         }
-        if let Some(held) = fell {
+        if let (Some(held), None) = (fell, &self.failure) {
             self.pause_falls(id, held)?;
         }
         Ok(())
@@ -2202,7 +2202,8 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
         self.pauses.armed.remove(&id.0);
         let processes = self.nodes.len();
         if self.nodes[id.index()].is_none() || !self.pauses.pause(id, processes) {
-            return Ok(());
+            // Not to be stopped after all: what it did happens now.
+            return self.apply_held(id, held.0);
         }
         self.pause_held.insert(id.0, held);
         self.write(Kind::Pause { node: id })?;
@@ -2214,9 +2215,15 @@ impl<'s, N: Node, S: Sink> World<'s, N, S> {
     /// done now that it resumes, before what waited meanwhile.
     #[cold]
     fn pause_ends(&mut self, id: NodeId) -> Result<(), SimError> {
-        let Some((held, _)) = self.pause_held.remove(&id.0) else {
-            return Ok(());
-        };
+        match self.pause_held.remove(&id.0) {
+            Some((held, _)) => self.apply_held(id, held),
+            None => Ok(()),
+        }
+    }
+
+    /// Applies effects of `id`'s that a pause held, counting its sends
+    /// toward the faults they set off.
+    fn apply_held(&mut self, id: NodeId, held: Vec<Effect<N::Timer>>) -> Result<(), SimError> {
         let sends = held
             .iter()
             .filter(|e| matches!(e, Effect::Send { .. }))
